@@ -1,0 +1,80 @@
+"""The case service for safe schools: application factory."""
+
+from __future__ import annotations
+
+from flask import Flask, g
+
+from config import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app: bind extensions, blueprints, error handlers and CLI. No I/O beyond reading
+    the keyring (and, in development, creating it)."""
+    from caseapp import access, cli, db, i18n
+    from caseapp.errors import register_error_handlers
+    from caseapp.extensions import csrf, login_manager
+    from caseapp.security.keyring import load_keyring
+    from caseapp.security.passwords import make_hasher
+    from caseapp.services.audit import install_guard
+
+    settings = settings or load_settings()
+    app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
+    app.config.update(settings.flask_config())
+    app.extensions["caseapp.settings"] = settings
+    app.extensions["caseapp.keyring"] = load_keyring(
+        settings.keyring_path,
+        create=settings.env != "production",
+        strict_mode=settings.env == "production",
+    )
+    app.extensions["caseapp.hasher"] = make_hasher(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    db.init_app(app, settings.database_url)
+    install_guard()
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # server-side sessions do this job
+    login_manager.user_loader(_load_user)
+    i18n.init_app(app)
+    access.init_app(app)
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies)
+    app.after_request(_commit_session_bookkeeping)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    cli.init_app(app)
+    return app
+
+
+def _load_user(token: str):
+    from caseapp.db import get_session
+    from caseapp.services.sessions import load_session
+
+    record = load_session(get_session(), token)
+    if record is None:
+        return None
+    user = record.user
+    user.session_token = token
+    user.session_record = record
+    return user
+
+
+def _commit_session_bookkeeping(response):
+    """Keep the touch or expiry of the sign-in session, which no view commits."""
+    db_session = g.get("db_session")
+    if db_session is not None and db_session.info.pop("session_bookkeeping", False):
+        db_session.commit()
+    return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from caseapp.account.views import bp as account_bp
+    from caseapp.admin.views import bp as admin_bp
+    from caseapp.auth.views import bp as auth_bp
+    from caseapp.main.views import bp as main_bp
+
+    for bp in (main_bp, auth_bp, account_bp, admin_bp):
+        app.register_blueprint(bp)

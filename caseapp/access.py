@@ -1,0 +1,132 @@
+"""Deny by default: the one guard every request passes, the permission declarations, headers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+
+from flask import Flask, abort, g, redirect, request, session, url_for
+from flask_login import current_user, login_user
+
+from caseapp.security.authz import ALL_PERMISSIONS, has_permission
+from caseapp.services.audit import AuditContext, audit_context
+
+PUBLIC = "public"
+# Reachable after the password step, before the second factor is verified.
+PENDING_SECOND_FACTOR = "pending_second_factor"
+DECLARED = "_caseapp_permission"
+
+PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "main.healthz", "main.set_language"})
+
+
+def permission(name: str) -> Callable:
+    """Declare what a view needs; the guard enforces it before the view runs."""
+    if name not in ALL_PERMISSIONS | {PUBLIC, PENDING_SECOND_FACTOR}:
+        raise ValueError(f"unknown permission {name}")
+
+    def decorate(view: Callable) -> Callable:
+        setattr(view, DECLARED, name)
+        return view
+
+    return decorate
+
+
+def declared_permission(app: Flask, endpoint: str) -> str | None:
+    if endpoint == "static":
+        return PUBLIC
+    view = app.view_functions.get(endpoint)
+    return getattr(view, DECLARED, None)
+
+
+def client_ip() -> str:
+    # Behind a proxy, ProxyFix (configured in wsgi) sets remote_addr from X-Forwarded-For.
+    return (request.remote_addr or "")[:45]
+
+
+def _guard():
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    g.audit_token = audit_context.set(AuditContext(request_id=g.request_id, ip=client_ip()))
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None  # 404/405 handled by Flask
+    from flask import current_app
+
+    needed = declared_permission(current_app, endpoint)
+    if needed is None:
+        abort(403)  # an endpoint without a declaration is closed
+    if needed == PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        session["next"] = request.path if request.method == "GET" else None
+        return redirect(url_for("auth.login"))
+    record = current_user.session_record
+    if record.second_factor_at is None:
+        if needed == PENDING_SECOND_FACTOR:
+            return None
+        target = "auth.second_factor" if current_user.has_second_factor else "auth.enrol"
+        return redirect(url_for(target))
+    if current_user.must_change_password and endpoint not in (
+        "account.change_password", "auth.logout"
+    ):
+        return redirect(url_for("account.change_password"))
+    if needed == PENDING_SECOND_FACTOR:
+        return None
+    if not has_permission(current_user, needed):
+        abort(403)
+    return None
+
+
+def _teardown(_exc) -> None:
+    token = g.pop("audit_token", None)
+    if token is not None:
+        audit_context.reset(token)
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _headers(response):
+    from flask import current_app
+
+    h = response.headers
+    h.setdefault("Content-Security-Policy", CSP)
+    h["X-Content-Type-Options"] = "nosniff"
+    h["X-Frame-Options"] = "DENY"
+    h["Referrer-Policy"] = "no-referrer"
+    h["Cross-Origin-Opener-Policy"] = "same-origin"
+    h["Cross-Origin-Resource-Policy"] = "same-origin"
+    h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    if current_app.extensions["caseapp.settings"].hsts:
+        h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if request.endpoint != "static":
+        # Nothing a signed-in person sees may stay in a shared browser's cache.
+        h["Cache-Control"] = "no-store"
+        h["Pragma"] = "no-cache"
+    if getattr(g, "request_id", None):
+        h["X-Request-Id"] = g.request_id
+    return response
+
+
+def sign_in_session(user, token: str, record) -> None:
+    """A fresh Flask session (new id) bound to the server-side session record."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    user.session_token = token
+    user.session_record = record
+    login_user(user, remember=False)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["has_permission"] = has_permission
+    from caseapp.labels import labels
+
+    app.context_processor(labels)
+    app.before_request(_guard)
+    app.after_request(_headers)
+    app.teardown_request(_teardown)

@@ -1,0 +1,109 @@
+"""The signed-in person's own account: password, live sessions, recovery codes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+
+from caseapp.access import permission
+from caseapp.account.forms import ChangePasswordForm
+from caseapp.db import get_session
+from caseapp.errors import ValidationFailed
+from caseapp.forms import EmptyForm
+from caseapp.security.authz import SIGNED_IN
+from caseapp.services import auth, sessions
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+PROBLEM_TEXT = {
+    "too_short": lambda cfg: _("At least %(n)d characters.", n=cfg.password_min_length),
+    "too_long": lambda cfg: _("At most %(n)d characters.", n=cfg.password_max_length),
+    "common": lambda cfg: _("Not a commonly used password."),
+    "contains_username": lambda cfg: _("Not containing your user name."),
+    "too_simple": lambda cfg: _("Not made of only a few repeated characters."),
+}
+
+
+def password_rules() -> list[str]:
+    cfg = current_app.extensions["caseapp.settings"]
+    return [PROBLEM_TEXT[k](cfg) for k in ("too_short", "too_long", "common",
+                                           "contains_username", "too_simple")]
+
+
+def _end_browser_session() -> None:
+    logout_user()
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+
+
+@bp.get("/")
+@permission(SIGNED_IN)
+def index():
+    db = get_session()
+    return render_template(
+        "account/index.html",
+        live=sessions.live_sessions(db, current_user),
+        current_id=current_user.session_record.id,
+        recovery_left=auth.remaining_recovery_codes(db, current_user),
+        form=EmptyForm(),
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@permission(SIGNED_IN)
+def change_password():
+    form = ChangePasswordForm()
+    cfg = current_app.extensions["caseapp.settings"]
+    errors: list[str] = []
+    status = 200
+    if form.validate_on_submit():
+        problems = auth.password_problems(form.new.data, current_user.username)
+        if problems:
+            errors = [PROBLEM_TEXT[p](cfg) for p in problems]
+            status = 400
+        else:
+            db = get_session()
+            try:
+                auth.change_password(db, current_user, form.current.data, form.new.data)
+            except ValidationFailed as exc:
+                db.rollback()
+                errors, status = [exc.message], 400
+            else:
+                db.commit()
+                _end_browser_session()
+                flash(_("Your password was changed and every session ended. "
+                        "Sign in with the new password."), "info")
+                return redirect(url_for("auth.login"))
+    elif form.is_submitted():
+        status = 400
+    return render_template("account/password.html", form=form, errors=errors,
+                           rules=password_rules()), status
+
+
+@bp.post("/sign-out-everywhere")
+@permission(SIGNED_IN)
+def sign_out_everywhere():
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("account.index"))
+    db = get_session()
+    auth.sign_out_everywhere(db, current_user)
+    db.commit()
+    _end_browser_session()
+    flash(_("Every session of your account has ended."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/recovery-codes")
+@permission(SIGNED_IN)
+def renew_recovery_codes():
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("account.index"))
+    db = get_session()
+    codes = auth.regenerate_recovery_codes(db, current_user)
+    db.commit()
+    return render_template("auth/recovery_codes.html", codes=codes, form=EmptyForm())

@@ -1,0 +1,1 @@
+"""Administration: units, accounts and grants, the referral directory."""

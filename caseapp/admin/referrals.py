@@ -1,0 +1,90 @@
+"""The referral directory: everyone who handles cases reads it; officers and admins keep it."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from caseapp.access import permission
+from caseapp.admin.forms import ContactForm
+from caseapp.admin.views import bp, open_unit_codes, paginate, unit_in_scope_by_code
+from caseapp.db import get_session
+from caseapp.errors import DomainError
+from caseapp.labels import referral_kind_names
+from caseapp.models.units import REFERRAL_KINDS
+from caseapp.security.authz import has_permission
+from caseapp.services import referrals as referral_service
+
+
+def _kind_choices():
+    names = referral_kind_names()
+    return [(k, names[k]) for k in REFERRAL_KINDS]
+
+
+@bp.get("/referrals")
+@permission("referral.read")
+def referrals():
+    rows, page, pages, total = paginate(referral_service.visible_contacts(current_user))
+    return render_template("admin/referrals.html", rows=rows, page=page, pages=pages,
+                           total=total, can_manage=has_permission(current_user,
+                                                                  "referral.manage"))
+
+
+@bp.route("/referrals/new", methods=["GET", "POST"])
+@permission("referral.manage")
+def new_referral():
+    form = ContactForm()
+    form.kind.choices = _kind_choices()
+    error, status = None, 200
+    if form.validate_on_submit():
+        unit, error = unit_in_scope_by_code(form.unit_code.data, "referral.manage")
+        if unit is not None:
+            db = get_session()
+            try:
+                referral_service.create_contact(db, current_user, unit, form.name.data,
+                                                form.kind.data, form.phone.data or "",
+                                                form.address.data or "")
+            except DomainError as exc:
+                db.rollback()
+                error = exc.message
+            else:
+                db.commit()
+                flash(_("Contact added to the directory."), "success")
+                return redirect(url_for("admin.referrals"))
+        status = 400
+    elif form.is_submitted():
+        status = 400
+    form.version.data = "0"
+    return render_template("admin/referral_form.html", form=form, error=error, contact=None,
+                           unit_codes=open_unit_codes("referral.manage")), status
+
+
+@bp.route("/referrals/<int:contact_id>", methods=["GET", "POST"])
+@permission("referral.manage")
+def referral(contact_id: int):
+    db = get_session()
+    contact = referral_service.get_contact_to_manage(db, current_user, contact_id)
+    form = ContactForm(obj=contact) if request.method == "GET" else ContactForm()
+    form.kind.choices = _kind_choices()
+    form.unit_code.data = contact.unit.code
+    error, status = None, 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                referral_service.update_contact(
+                    db, current_user, contact, form.name.data, form.kind.data,
+                    form.phone.data or "", form.address.data or "", form.active.data,
+                    int(form.version.data))
+            except DomainError as exc:
+                db.rollback()
+                error, status = exc.message, exc.status
+            else:
+                db.commit()
+                flash(_("Saved."), "success")
+                return redirect(url_for("admin.referrals"))
+        else:
+            status = 400
+    form.version.data = contact.version if status == 200 else form.version.data
+    return render_template("admin/referral_form.html", form=form, error=error, contact=contact,
+                           unit_codes=[]), status

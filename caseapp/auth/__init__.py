@@ -1,0 +1,1 @@
+"""Sign-in, second factor, enrolment and sign-out."""

@@ -1,0 +1,94 @@
+"""Flask commands: db upgrade/downgrade, create-user, seed-demo (DESIGN.md section 9)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from caseapp.db import get_engine, get_session
+
+db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (default: head)."""
+    from caseapp import migrate
+
+    migrate.upgrade(get_engine(), revision)
+    click.echo(f"database upgraded to {revision}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision", default="-1")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (default: one step; 'base' for empty)."""
+    from caseapp import migrate
+
+    migrate.downgrade(get_engine(), revision)
+    click.echo(f"database downgraded to {revision}")
+
+
+@click.command("create-user")
+@click.option("--username", required=True)
+@click.option("--full-name", required=True)
+@click.option("--email", default="")
+@click.option("--unit", "unit_code", required=True, help="Code of the unit the account works at.")
+@click.option("--role", type=click.Choice(["admin", "officer", "focal_point", "auditor"]),
+              default="admin", show_default=True)
+@click.option("--new-unit-name", default=None,
+              help="Create the unit as a top unit with this name when it does not exist yet.")
+@click.option("--new-unit-kind", default="province", show_default=True)
+@click.password_option("--password", help="Prompted (hidden) when not given.")
+def create_user_cmd(username, full_name, email, unit_code, role, new_unit_name, new_unit_kind,
+                    password) -> None:
+    """Create an account with one role grant (the first administrator, say)."""
+    from caseapp.errors import DomainError
+    from caseapp.services import units, users
+
+    session = get_session()
+    unit = units.unit_by_code(session, unit_code)
+    try:
+        if unit is None:
+            if not new_unit_name:
+                raise click.UsageError(f"unknown unit {unit_code}; pass --new-unit-name to "
+                                       "create it as a top unit")
+            unit = units.create_unit(session, None, None, unit_code, new_unit_name,
+                                     new_unit_kind)
+        user, _temp = users.create_user(session, None, username, full_name, email, unit,
+                                        password)
+        users.grant_role(session, None, user, role, unit)
+    except DomainError as exc:
+        session.rollback()
+        raise click.ClickException(exc.message or type(exc).__name__) from None
+    session.commit()
+    click.echo(f"created {user.username} ({role} at {unit.code}); the second factor is set up "
+               "at first sign-in")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database holds units.")
+def seed_demo_cmd(if_empty: bool) -> None:
+    """Seed demo units and accounts; credentials go to instance/demo-credentials.json."""
+    from caseapp.models import Unit
+    from caseapp.services import demo
+
+    session = get_session()
+    if session.scalar(select(func.count()).select_from(Unit)):
+        if if_empty:
+            click.echo("database already holds data; demo seed skipped")
+            return
+        raise click.ClickException("the database already holds units; seed-demo needs an "
+                                   "empty database")
+    path = demo.seed(session)
+    session.commit()
+    click.echo(f"demo data seeded; accounts written to {path}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(create_user_cmd)
+    app.cli.add_command(seed_demo_cmd)

@@ -1,0 +1,95 @@
+"""Domain exceptions, and the handlers that turn them (and HTTP errors) into pages."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+
+class DomainError(Exception):
+    status = 400
+
+    def __init__(self, message: str = "", **details) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    status = 404
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
+class Conflict(DomainError):
+    status = 409
+
+
+class InvalidTransition(DomainError):
+    status = 409
+
+
+class ValidationFailed(DomainError):
+    status = 400
+
+
+class SignInFailed(DomainError):
+    """Any failed sign-in: wrong name, wrong password, disabled. One message for all."""
+
+    status = 200
+
+
+class SignInThrottled(DomainError):
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("throttled")
+        self.retry_after = retry_after
+
+
+def _messages() -> dict[int, tuple[str, str]]:
+    return {
+        400: (_("Bad request"), _("The request could not be understood. Nothing was changed.")),
+        403: (_("Not allowed"), _("You do not have permission to do this.")),
+        404: (_("Not found"), _("The page you asked for does not exist or is not yours to see.")),
+        405: (_("Not allowed"), _("This action is not available here.")),
+        409: (_("Conflict"), _("Someone else changed this in the meantime. Nothing was saved.")),
+        413: (_("Too large"), _("The upload is larger than allowed.")),
+        429: (_("Too many attempts"), _("Please wait a few minutes and try again.")),
+        500: (_("Something went wrong"), _("An unexpected error happened. Nothing was saved.")),
+    }
+
+
+def render_error(status: int, detail: str | None = None):
+    title, text = _messages().get(status, _messages()[500])
+    if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
+        return {"error": title, "status": status}, status
+    return render_template("errors/error.html", status=status, title=title,
+                           text=detail or text), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):
+        from caseapp.db import get_session
+
+        get_session().rollback()
+        return render_error(exc.status if exc.status >= 400 else 400, exc.message or None)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        if exc.code == 400 and getattr(exc, "description", "").startswith("The CSRF"):
+            return render_error(400, _("The form expired or was not sent from this site. "
+                                       "Nothing was changed; please try again."))
+        return render_error(exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        from caseapp.db import get_session
+
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        get_session().rollback()
+        return render_error(500)

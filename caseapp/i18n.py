@@ -1,0 +1,54 @@
+"""Language and time: Vietnamese first, English selectable; dd/mm/yyyy in Asia/Ho_Chi_Minh."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask, current_app, session
+from flask_babel import format_date, format_datetime
+from flask_login import current_user
+
+from caseapp.extensions import babel
+
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def select_locale() -> str:
+    locales = current_app.extensions["caseapp.settings"].locales
+    chosen = session.get("lang")
+    if chosen in locales:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.locale in locales:
+        return current_user.locale
+    return current_app.extensions["caseapp.settings"].default_locale
+
+
+def select_timezone() -> str:
+    return current_app.extensions["caseapp.settings"].timezone
+
+
+def _date(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return format_datetime(value, "dd/MM/yyyy")
+    if isinstance(value, date):
+        return format_date(value, "dd/MM/yyyy")
+    return str(value)
+
+
+def _datetime(value) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    return format_datetime(value, "dd/MM/yyyy HH:mm")
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.filters["ddmmyyyy"] = _date
+    app.jinja_env.filters["datetime"] = _datetime
+    app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES

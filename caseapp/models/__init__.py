@@ -1,0 +1,27 @@
+"""Typed SQLAlchemy models, one module per domain."""
+
+from caseapp.models.audit import AuditEvent
+from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
+from caseapp.models.users import (
+    Grant,
+    RecoveryCode,
+    SignInThrottle,
+    User,
+    UserSession,
+)
+
+# Models whose every change must be flushed together with an AuditEvent.
+AUDITED_MODELS = (Unit, UnitParentHistory, ReferralContact, User, Grant, RecoveryCode)
+
+__all__ = [
+    "AUDITED_MODELS",
+    "AuditEvent",
+    "Grant",
+    "RecoveryCode",
+    "ReferralContact",
+    "SignInThrottle",
+    "Unit",
+    "UnitParentHistory",
+    "User",
+    "UserSession",
+]

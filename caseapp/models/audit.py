@@ -1,0 +1,38 @@
+"""The audit trail: one hash-chained, append-only row per event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from caseapp.db import Base, utcnow
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_unit_path", "unit_path",
+              postgresql_ops={"unit_path": "varchar_pattern_ops"}),
+    )
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                     primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_roles: Mapped[str] = mapped_column(Text, default="[]")
+    unit_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    unit_path: Mapped[str] = mapped_column(String(500), default="")
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    object_type: Mapped[str] = mapped_column(String(40), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    object_ref: Mapped[str] = mapped_column(String(64), default="", index=True)
+    changes: Mapped[str] = mapped_column(Text, default="{}")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

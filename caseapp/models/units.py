@@ -1,0 +1,92 @@
+"""The organisation tree (units) and the referral directory."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from caseapp.db import Base, utcnow
+
+UNIT_CODE_MAX = 20
+UNIT_NAME_MAX = 200
+UNIT_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,19}$"
+
+REFERRAL_KINDS = (
+    "hotline",
+    "commune_committee",
+    "police",
+    "health_station",
+    "social_protection",
+    "legal_aid",
+    "other",
+)
+
+
+class Unit(Base):
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(UNIT_CODE_MAX), unique=True)
+    name: Mapped[str] = mapped_column(String(UNIT_NAME_MAX))
+    kind: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # Materialised path "/1/4/17/": everything below a unit is one indexed prefix query.
+    path: Mapped[str] = mapped_column(String(500))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+    __mapper_args__ = {"version_id_col": version}
+    # Pattern ops so that PostgreSQL answers "path LIKE '/1/4/%'" from the index.
+    __table_args__ = (
+        Index("ix_units_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
+    )
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 2
+
+    @property
+    def is_open(self) -> bool:
+        return self.valid_to is None
+
+    def covers(self, other: Unit) -> bool:
+        return other.path.startswith(self.path)
+
+    def __repr__(self) -> str:
+        return f"<Unit {self.code}>"
+
+
+class UnitParentHistory(Base):
+    """Every parent a unit has had, so old reports still roll up through old offices."""
+
+    __tablename__ = "unit_parent_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    path: Mapped[str] = mapped_column(String(500))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+
+
+class ReferralContact(Base):
+    __tablename__ = "referral_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    unit: Mapped[Unit] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}

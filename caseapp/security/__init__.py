@@ -1,0 +1,1 @@
+"""Security mechanisms: keyring and encryption, passwords, TOTP, permissions, audit chain."""

@@ -1,0 +1,54 @@
+"""Roles, permissions and unit scope: who may do what, and where."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# A permission every fully signed-in user holds (their own account pages, language, home).
+SIGNED_IN = "signed_in"
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "focal_point": frozenset({SIGNED_IN, "case.read", "case.write", "referral.read",
+                              "report.read"}),
+    "officer": frozenset({SIGNED_IN, "case.read", "case.oversee", "referral.read",
+                          "referral.manage", "report.read"}),
+    "auditor": frozenset({SIGNED_IN, "audit.read"}),
+    "admin": frozenset({SIGNED_IN, "admin.units", "admin.users", "referral.read",
+                        "referral.manage"}),
+}
+
+ALL_PERMISSIONS = frozenset().union(*ROLE_PERMISSIONS.values())
+
+
+def permissions_for(roles: Iterable[str]) -> frozenset[str]:
+    result: set[str] = set()
+    for role in roles:
+        result |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(result)
+
+
+def scope_paths(user, permission: str) -> list[str]:
+    """Materialised paths of the units where ``user`` holds ``permission``, outermost only."""
+    paths = sorted(
+        {g.unit.path for g in user.active_grants
+         if permission in ROLE_PERMISSIONS.get(g.role, frozenset())},
+        key=len,
+    )
+    outermost: list[str] = []
+    for path in paths:
+        if not any(path.startswith(p) for p in outermost):
+            outermost.append(path)
+    return outermost
+
+
+def has_permission(user, permission: str) -> bool:
+    return permission in permissions_for(g.role for g in user.active_grants)
+
+
+def covers(user, permission: str, unit) -> bool:
+    """True when ``user`` holds ``permission`` at ``unit`` or above it."""
+    return any(unit.path.startswith(p) for p in scope_paths(user, permission))
+
+
+def assignable_roles(user) -> tuple[str, ...]:
+    return tuple(ROLE_PERMISSIONS) if has_permission(user, "admin.users") else ()

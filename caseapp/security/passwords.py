@@ -1,0 +1,61 @@
+"""Password hashing (argon2id with rehash on sign-in) and the password policy (ASVS V6)."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+_COMMON_FILE = Path(__file__).with_name("common_passwords.txt")
+
+
+def make_hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+def normalise(password: str) -> str:
+    # NFKC so that the same password typed on different keyboards hashes the same (ASVS 6.2).
+    return unicodedata.normalize("NFKC", password)
+
+
+def hash_password(hasher: PasswordHasher, password: str) -> str:
+    return hasher.hash(normalise(password))
+
+
+def verify_password(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored, normalise(password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(hasher: PasswordHasher, stored: str) -> bool:
+    return hasher.check_needs_rehash(stored)
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    lines = _COMMON_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip().lower() for line in lines if line.strip())
+
+
+def policy_problems(password: str, min_length: int, max_length: int,
+                    username: str = "", full_name: str = "") -> list[str]:
+    """Untranslated problem codes; the form layer turns them into messages."""
+    problems: list[str] = []
+    value = normalise(password)
+    if len(value) < min_length:
+        problems.append("too_short")
+    if len(value) > max_length:
+        problems.append("too_long")
+    lowered = value.lower()
+    if lowered in common_passwords():
+        problems.append("common")
+    if username and username.lower() in lowered:
+        problems.append("contains_username")
+    if len(set(value)) < 4:
+        problems.append("too_simple")
+    return problems

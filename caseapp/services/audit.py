@@ -1,0 +1,182 @@
+"""Recording audit events in the transaction of the change, and the guard that insists on it."""
+
+from __future__ import annotations
+
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.orm import Session
+
+from caseapp.db import utcnow
+from caseapp.models import AUDITED_MODELS, AuditEvent
+from caseapp.runtime import keyring
+from caseapp.security.audit_chain import GENESIS, chain_hash
+
+# Fields never shown in an audit diff, only reported as "changed".
+SECRET_FIELDS = frozenset({"password_hash", "totp_secret", "code_hash", "token_hash"})
+# Bookkeeping fields left out of diffs.
+QUIET_FIELDS = frozenset({"version", "created_at"})
+ADVISORY_LOCK_KEY = 0x5AFE5C400  # serialises appends to the chain on PostgreSQL
+
+
+class AuditMissing(RuntimeError):
+    """A change to an audited model reached the database without its audit event."""
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    request_id: str = ""
+    ip: str = ""
+
+
+_NO_CONTEXT = AuditContext()
+audit_context: ContextVar[AuditContext] = ContextVar("audit_context", default=_NO_CONTEXT)  # noqa: B039 - frozen
+
+
+def _covered(session: Session) -> list:
+    return session.info.setdefault("audit_covered", [])
+
+
+def _actor_fields(actor) -> tuple[int | None, str, str]:
+    if actor is None:
+        return None, "system", "[]"
+    roles = sorted({f"{g.role}@{g.unit.code}" for g in actor.active_grants})
+    return actor.id, actor.username, json.dumps(roles, ensure_ascii=False)
+
+
+def _pk(obj) -> str:
+    identity = inspect(obj).identity
+    return "" if identity is None else ":".join(str(v) for v in identity)
+
+
+def changes_of(obj) -> dict:
+    """{field: [old, new]} for clear fields, {field: "changed"} for secret ones."""
+    state = inspect(obj)
+    result: dict = {}
+    for attr in state.mapper.column_attrs:
+        name = attr.key
+        if name in QUIET_FIELDS:
+            continue
+        hist = state.attrs[name].history
+        if not hist.has_changes():
+            continue
+        if name in SECRET_FIELDS:
+            result[name] = "changed"
+            continue
+        old = hist.deleted[0] if hist.deleted else None
+        new = hist.added[0] if hist.added else None
+        if old == new:
+            continue
+        result[name] = [_plain(old), _plain(new)]
+    return result
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, bytes):
+        return "changed"
+    return str(value)
+
+
+def record(
+    session: Session,
+    actor,
+    action: str,
+    target=None,
+    *,
+    unit=None,
+    changes: dict | None = None,
+    reason: str = "",
+    object_type: str = "",
+    object_id: str = "",
+    object_ref: str = "",
+    covers: tuple = (),
+) -> AuditEvent:
+    """Append one event to the chain, in the session's transaction.
+
+    ``target`` (and ``covers``) are the audited objects this event accounts for: they may be
+    flushed from now on. Call it after making the change so the diff can be read.
+    """
+    covered = _covered(session)
+    objects = ([target] if target is not None else []) + list(covers)
+    for obj in objects:
+        if not any(o is obj for o in covered):
+            covered.append(obj)
+    if changes is None and target is not None:
+        changes = changes_of(target)
+    if target is not None:
+        session.flush()  # assigns the id of a new object; the guard passes, it is covered
+        object_type = object_type or type(target).__tablename__
+        object_id = object_id or _pk(target)
+    head = _head(session)
+    key = keyring().active("audit")
+    actor_id, actor_name, actor_roles = _actor_fields(actor)
+    ctx = audit_context.get()
+    ev = AuditEvent(
+        seq=head[0] + 1,
+        at=utcnow(),
+        actor_id=actor_id,
+        actor_name=actor_name,
+        actor_roles=actor_roles,
+        unit_id=unit.id if unit is not None else None,
+        unit_path=unit.path if unit is not None else "",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        object_ref=object_ref,
+        changes=json.dumps(changes or {}, sort_keys=True, ensure_ascii=False),
+        reason=reason,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
+        prev_hash=head[1],
+        key_id=key.id,
+    )
+    ev.hash = chain_hash(key.secret, ev.prev_hash, _event_dict(ev))
+    session.add(ev)
+    session.info["audit_head"] = (ev.seq, ev.hash)
+    return ev
+
+
+def _event_dict(ev: AuditEvent) -> dict:
+    return {c.key: getattr(ev, c.key) for c in inspect(AuditEvent).column_attrs}
+
+
+def _head(session: Session) -> tuple[int, str]:
+    if "audit_head" in session.info:
+        return session.info["audit_head"]
+    with session.no_autoflush:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        row = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def _reset(session: Session, *_args) -> None:
+    session.info.pop("audit_head", None)
+    session.info.pop("audit_covered", None)
+
+
+def _guard(session: Session, _flush_context, _instances) -> None:
+    covered = session.info.get("audit_covered", [])
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if not isinstance(obj, AUDITED_MODELS):
+            continue
+        if obj in session.dirty and not session.is_modified(obj):
+            continue
+        if not any(o is obj for o in covered):
+            raise AuditMissing(
+                f"{type(obj).__name__} changed without an audit event in the same transaction"
+            )
+
+
+def install_guard() -> None:
+    if not event.contains(Session, "before_flush", _guard):
+        event.listen(Session, "before_flush", _guard)
+        event.listen(Session, "after_commit", _reset)
+        event.listen(Session, "after_rollback", _reset)
+        event.listen(Session, "after_soft_rollback", _reset)

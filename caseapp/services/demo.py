@@ -1,0 +1,106 @@
+"""Demo data: a province, two districts, six schools, an account for every role."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from caseapp.db import utcnow
+from caseapp.models import User
+from caseapp.runtime import keyring, settings
+from caseapp.security import totp
+from caseapp.security.crypto import associated_data, seal_with_keyring
+from caseapp.services import referrals, units, users
+from caseapp.services.audit import record
+
+PROVINCE = ("QT", "Sở Giáo dục và Đào tạo tỉnh Quảng Trị", "province")
+DISTRICTS = [
+    ("QT-DH", "Phòng Giáo dục và Đào tạo thành phố Đông Hà", [
+        ("DH-THNTMK", "Trường Tiểu học Nguyễn Thị Minh Khai"),
+        ("DH-THCSNT", "Trường THCS Nguyễn Trãi"),
+        ("DH-THPTLQD", "Trường THPT Lê Quý Đôn"),
+    ]),
+    ("QT-VL", "Phòng Giáo dục và Đào tạo huyện Vĩnh Linh", [
+        ("VL-THHX", "Trường Tiểu học Hồ Xá"),
+        ("VL-THCSVT", "Trường THCS Vĩnh Tú"),
+        ("VL-THPTVL", "Trường THPT Vĩnh Linh"),
+    ]),
+]
+FOCAL_NAMES = ["Nguyễn Thị Lan", "Trần Văn Hùng", "Lê Thị Hoa", "Phạm Minh Tuấn",
+               "Hoàng Thị Mai", "Võ Văn Nam"]
+REFERRALS = [
+    ("hotline", "Tổng đài quốc gia bảo vệ trẻ em 111", "111", "Toàn quốc"),
+    ("social_protection", "Trung tâm Công tác xã hội tỉnh Quảng Trị", "0233 3852 111",
+     "Đông Hà, Quảng Trị"),
+]
+
+
+def _account(session: Session, username: str, full_name: str, unit, grants) -> dict:
+    password = users.temporary_password() + secrets.token_hex(2)
+    user, _ = users.create_user(session, None, username, full_name, "", unit, password)
+    secret = totp.new_secret()
+    user.totp_secret = seal_with_keyring(keyring(), secret,
+                                         associated_data("users", user.id, "totp_secret"))
+    user.totp_enrolled_at = utcnow()
+    record(session, None, "auth.second_factor_enrolled", user, unit=unit)
+    for role, grant_unit in grants:
+        users.grant_role(session, None, user, role, grant_unit)
+    return {
+        "username": user.username,
+        "password": password,
+        "totp_secret": totp.to_base32(secret),
+        "grants": [{"role": r, "unit": u.code} for r, u in grants],
+    }
+
+
+def seed(session: Session) -> Path:
+    start = date(2020, 1, 1)
+    province = units.create_unit(session, None, None, *PROVINCE, valid_from=start)
+    accounts = []
+    school_index = 0
+    for d_code, d_name, schools in DISTRICTS:
+        district = units.create_unit(session, None, province, d_code, d_name, "district",
+                                     valid_from=start)
+        accounts.append(_account(session, f"canbo.{d_code.lower()}",
+                                 f"Cán bộ {d_name.split(' ', 5)[-1]}", district,
+                                 [("officer", district)]))
+        for s_code, s_name in schools:
+            school = units.create_unit(session, None, district, s_code, s_name, "school",
+                                       valid_from=start)
+            name = FOCAL_NAMES[school_index]
+            school_index += 1
+            accounts.append(_account(session, f"daumoi.{s_code.lower()}", name, school,
+                                     [("focal_point", school)]))
+        referrals.create_contact(session, None, district, "Công an " + d_name.split(" ", 5)[-1],
+                                 "police", "113", d_name.split(" ", 5)[-1])
+    for kind, name, phone, address in REFERRALS:
+        referrals.create_contact(session, None, province, name, kind, phone, address)
+    accounts.append(_account(session, "canbo.so", "Cán bộ Sở GD&ĐT", province,
+                             [("officer", province)]))
+    accounts.append(_account(session, "thanhtra.so", "Thanh tra Sở GD&ĐT", province,
+                             [("auditor", province)]))
+    accounts.append(_account(session, "quantri", "Quản trị hệ thống", province,
+                             [("admin", province)]))
+    session.flush()
+    return _write_credentials(accounts)
+
+
+def _write_credentials(accounts: list[dict]) -> Path:
+    path = settings().instance_dir / "demo-credentials.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(accounts, handle, ensure_ascii=False, indent=2)
+    os.chmod(path, 0o600)
+    return path
+
+
+def demo_user(session: Session, username: str) -> User | None:
+    from sqlalchemy import select
+
+    return session.scalar(select(User).where(User.username == username))

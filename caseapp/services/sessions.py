@@ -1,0 +1,94 @@
+"""Server-side sign-in sessions: created at sign-in, checked on every request, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, object_session
+
+from caseapp.db import utcnow
+from caseapp.models import User, UserSession
+from caseapp.runtime import settings
+from caseapp.services.audit import record
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii", "ignore")).hexdigest()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def open_session(session: Session, user: User, ip: str, user_agent: str) -> tuple[str, UserSession]:
+    token = secrets.token_urlsafe(32)
+    record_ = UserSession(token_hash=_hash(token), user_id=user.id, ip=ip[:45],
+                          user_agent=user_agent[:200])
+    session.add(record_)
+    return token, record_
+
+
+def load_session(session: Session, token: str | None) -> UserSession | None:
+    """The live session for ``token``, touched; None when unknown, revoked or timed out."""
+    if not token:
+        return None
+    found = session.scalar(select(UserSession).where(UserSession.token_hash == _hash(token)))
+    if found is None or found.revoked_at is not None:
+        return None
+    now = utcnow()
+    cfg = settings()
+    if now - _aware(found.created_at) > timedelta(seconds=cfg.session_absolute_seconds):
+        _expire(found, "absolute_timeout")
+        return None
+    if now - _aware(found.last_seen_at) > timedelta(seconds=cfg.session_idle_seconds):
+        _expire(found, "idle_timeout")
+        return None
+    if not found.user.active:
+        _expire(found, "disabled")
+        return None
+    if now - _aware(found.last_seen_at) > timedelta(seconds=cfg.session_touch_seconds):
+        found.last_seen_at = now
+        session.info["session_bookkeeping"] = True
+    return found
+
+
+def _expire(found: UserSession, reason: str) -> None:
+    object_session(found).info["session_bookkeeping"] = True
+    found.revoked_at = utcnow()
+    found.revoked_reason = reason
+
+
+def close_session(session: Session, user_session: UserSession, reason: str = "logout") -> None:
+    _expire(user_session, reason)
+
+
+def revoke_all(session: Session, actor, user: User, reason: str) -> int:
+    """End every live session of ``user`` (password change, grant change, disabling...)."""
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason[:40])
+        .execution_options(synchronize_session="fetch")
+    )
+    count = result.rowcount or 0
+    if not count:
+        return 0
+    record(session, actor, "auth.sessions_revoked", unit=user.unit, object_type="users",
+           object_id=str(user.id), object_ref=user.username,
+           changes={"sessions_ended": count}, reason=reason)
+    return count
+
+
+def live_sessions(session: Session, user: User) -> list[UserSession]:
+    cfg = settings()
+    idle_cut = utcnow() - timedelta(seconds=cfg.session_idle_seconds)
+    abs_cut = utcnow() - timedelta(seconds=cfg.session_absolute_seconds)
+    return list(session.scalars(
+        select(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None),
+               UserSession.last_seen_at > idle_cut, UserSession.created_at > abs_cut)
+        .order_by(UserSession.created_at.desc())
+    ))

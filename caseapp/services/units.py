@@ -1,0 +1,153 @@
+"""Units of the organisation tree: create, rename, close, move; always within the actor's scope."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from caseapp.errors import Conflict, NotFound, ValidationFailed
+from caseapp.models import Unit, UnitParentHistory
+from caseapp.models.units import UNIT_CODE_PATTERN, UNIT_NAME_MAX
+from caseapp.runtime import settings
+from caseapp.security.authz import covers, scope_paths
+from caseapp.services.audit import record
+
+
+def visible_units(user, permission: str = "admin.units"):
+    """A select() of the units ``user`` holds ``permission`` over, ordered by path."""
+    paths = scope_paths(user, permission)
+    stmt = select(Unit).order_by(Unit.path)
+    if not paths:
+        return stmt.where(False)  # noqa: FBT003 - deny by default
+    from sqlalchemy import or_
+
+    return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]))
+
+
+def get_unit_in_scope(session: Session, user, unit_id: int, permission: str = "admin.units"):
+    unit = session.get(Unit, unit_id)
+    if unit is None or not covers(user, permission, unit):
+        raise NotFound()
+    return unit
+
+
+def unit_by_code(session: Session, code: str) -> Unit | None:
+    return session.scalar(select(Unit).where(Unit.code == code.strip().upper()))
+
+
+def _check_fields(code: str, name: str, kind: str) -> None:
+    if not re.match(UNIT_CODE_PATTERN, code):
+        raise ValidationFailed(_("A unit code has 2 to 20 capital letters, digits, - or _."))
+    if not name.strip() or len(name) > UNIT_NAME_MAX:
+        raise ValidationFailed(_("A unit name is required (at most %(n)d characters).",
+                                 n=UNIT_NAME_MAX))
+    if kind not in settings().unit_kinds:
+        raise ValidationFailed(_("Unknown kind of unit."))
+
+
+def create_unit(session: Session, actor, parent: Unit | None, code: str, name: str, kind: str,
+                valid_from: date | None = None) -> Unit:
+    """A new unit below ``parent``; only the system (actor None) may create a root."""
+    code = code.strip().upper()
+    name = name.strip()
+    _check_fields(code, name, kind)
+    if parent is None and actor is not None:
+        raise NotFound()
+    if parent is not None:
+        if actor is not None and not covers(actor, "admin.units", parent):
+            raise NotFound()
+        if not parent.is_open:
+            raise ValidationFailed(_("A closed unit cannot receive new units."))
+    if unit_by_code(session, code) is not None:
+        raise Conflict(_("The unit code %(code)s is already used.", code=code))
+    start = valid_from or date.today()
+    unit = Unit(code=code, name=name, kind=kind, parent=parent, path="/", valid_from=start)
+    session.add(unit)
+    history = UnitParentHistory(parent_id=parent.id if parent else None, path="/",
+                                valid_from=start)
+    record(session, actor, "unit.create", unit, unit=parent or unit, covers=(history,),
+           changes={"code": [None, code], "name": [None, name], "kind": [None, kind],
+                    "parent": [None, parent.code if parent else None]})
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    history.unit_id = unit.id
+    history.path = unit.path
+    session.add(history)
+    return unit
+
+
+def update_unit(session: Session, actor, unit: Unit, name: str, kind: str, version: int) -> Unit:
+    if unit.version != version:
+        raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
+    _check_fields(unit.code, name.strip(), kind)
+    unit.name = name.strip()
+    unit.kind = kind
+    record(session, actor, "unit.update", unit, unit=unit)
+    return unit
+
+
+def close_unit(session: Session, actor, unit: Unit, on: date, version: int) -> Unit:
+    if unit.version != version:
+        raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
+    if not unit.is_open:
+        raise ValidationFailed(_("This unit is already closed."))
+    open_children = session.scalar(
+        select(func.count()).select_from(Unit).where(Unit.parent_id == unit.id,
+                                                      Unit.valid_to.is_(None))
+    )
+    if open_children:
+        raise ValidationFailed(_("Close or move the units below this one first."))
+    if on < unit.valid_from:
+        raise ValidationFailed(_("A unit cannot close before it opened."))
+    unit.valid_to = on
+    record(session, actor, "unit.close", unit, unit=unit)
+    return unit
+
+
+def move_unit(session: Session, actor, unit: Unit, new_parent: Unit, on: date,
+              version: int) -> Unit:
+    """Re-parent ``unit`` and its subtree; the old parent stays in the history."""
+    if unit.version != version:
+        raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
+    if actor is not None and not covers(actor, "admin.units", new_parent):
+        raise NotFound()
+    if new_parent.path.startswith(unit.path):
+        raise ValidationFailed(_("A unit cannot be moved below itself."))
+    if not new_parent.is_open:
+        raise ValidationFailed(_("A closed unit cannot receive new units."))
+    if unit.parent_id is None:
+        raise ValidationFailed(_("The top unit cannot be moved."))
+    old_parent = unit.parent
+    old_path = unit.path
+    new_path = f"{new_parent.path}{unit.id}/"
+    current = session.scalar(
+        select(UnitParentHistory).where(UnitParentHistory.unit_id == unit.id,
+                                        UnitParentHistory.valid_to.is_(None))
+    )
+    history = UnitParentHistory(unit_id=unit.id, parent_id=new_parent.id, path=new_path,
+                                valid_from=on)
+    session.add(history)
+    unit.parent = new_parent
+    covered = (history,) if current is None else (history, current)
+    if current is not None:
+        current.valid_to = on
+    descendants = session.scalar(
+        select(func.count()).select_from(Unit).where(Unit.path.startswith(old_path),
+                                                      Unit.id != unit.id)
+    )
+    record(session, actor, "unit.move", unit, unit=new_parent, covers=covered,
+           changes={"parent": [old_parent.code if old_parent else None, new_parent.code],
+                    "descendants_moved": descendants})
+    unit.path = new_path
+    session.flush()
+    session.execute(
+        update(Unit)
+        .where(Unit.path.startswith(old_path), Unit.id != unit.id)
+        .values(path=func.replace(Unit.path, old_path, new_path))
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    return unit

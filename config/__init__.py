@@ -1,0 +1,150 @@
+"""Settings: one frozen object read from the environment, with presets per environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = ROOT / "instance"
+DEV_SECRET_MARKER = "dev-"  # noqa: S105 - development secrets start with this; production refuses them
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot produce a safe configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    secret_key: str
+    database_url: str
+    instance_dir: Path
+    keyring_path: Path
+    debug: bool = False
+    testing: bool = False
+    # Sessions (ASVS V7): idle and absolute timeouts, in seconds.
+    session_idle_seconds: int = 15 * 60
+    session_absolute_seconds: int = 10 * 60 * 60
+    session_touch_seconds: int = 60
+    secure_cookies: bool = True
+    # Passwords (ASVS V6): argon2id parameters and policy.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
+    argon2_parallelism: int = 2
+    password_min_length: int = 12
+    password_max_length: int = 128
+    # Throttling of sign-in: failures allowed per window, then a lock of lock_seconds.
+    throttle_window_seconds: int = 15 * 60
+    throttle_account_failures: int = 5
+    throttle_address_failures: int = 30
+    throttle_lock_seconds: int = 15 * 60
+    # TOTP: a 30-second step, six digits, one step of drift either way.
+    totp_issuer: str = "An toan truong hoc"
+    recovery_code_count: int = 10
+    default_locale: str = "vi"
+    locales: tuple[str, ...] = ("vi", "en")
+    timezone: str = "Asia/Ho_Chi_Minh"
+    unit_kinds: tuple[str, ...] = ("ministry", "province", "district", "commune", "school")
+    page_size: int = 50
+    hsts: bool = True
+    # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
+    trusted_proxies: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def flask_config(self) -> dict:
+        return {
+            "SECRET_KEY": self.secret_key,
+            "TESTING": self.testing,
+            "DEBUG": self.debug,
+            "SESSION_COOKIE_NAME": "caseapp_session",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Strict",
+            "SESSION_COOKIE_SECURE": self.secure_cookies,
+            "PERMANENT_SESSION_LIFETIME": self.session_absolute_seconds,
+            "REMEMBER_COOKIE_DURATION": 0,
+            "WTF_CSRF_TIME_LIMIT": self.session_absolute_seconds,
+            "WTF_CSRF_SSL_STRICT": self.secure_cookies,
+            "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+            "BABEL_DEFAULT_LOCALE": self.default_locale,
+            "BABEL_DEFAULT_TIMEZONE": self.timezone,
+            "JSON_SORT_KEYS": False,
+        }
+
+
+def _read_secret_file(path: Path) -> str:
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _dev_secret(instance_dir: Path) -> str:
+    """A development secret kept in instance/secret_key (mode 0600), made on first use."""
+    path = instance_dir / "secret_key"
+    if path.exists():
+        return _read_secret_file(path)
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    value = DEV_SECRET_MARKER + secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)
+    return value
+
+
+def load_settings(env: str | None = None, environ: dict | None = None, **overrides) -> Settings:
+    """Build the settings for ``env`` (default: $CASEAPP_ENV or development)."""
+    environ = os.environ if environ is None else environ
+    env = env or environ.get("CASEAPP_ENV", "development")
+    instance_dir = Path(environ.get("CASEAPP_INSTANCE", DEFAULT_INSTANCE))
+    if env == "development":
+        settings = Settings(
+            env=env,
+            secret_key=environ.get("SECRET_KEY") or _dev_secret(instance_dir),
+            database_url=environ.get("DATABASE_URL")
+            or f"sqlite:///{instance_dir / 'caseapp.sqlite3'}",
+            instance_dir=instance_dir,
+            keyring_path=Path(environ.get("CASEAPP_KEYRING") or instance_dir / "keyring.json"),
+            debug=False,
+            secure_cookies=False,
+            hsts=False,
+        )
+    elif env == "testing":
+        settings = Settings(
+            env=env,
+            secret_key="testing-secret-key-" + secrets.token_hex(8),
+            database_url=environ.get("CASEAPP_TEST_DB") or "sqlite://",
+            instance_dir=instance_dir,
+            keyring_path=Path(environ.get("CASEAPP_KEYRING") or instance_dir / "keyring.json"),
+            testing=True,
+            secure_cookies=False,
+            hsts=False,
+            # Cheap hashing keeps the suite fast; the production parameters are tested separately.
+            argon2_time_cost=1,
+            argon2_memory_kib=8,
+            argon2_parallelism=1,
+        )
+    elif env == "production":
+        secret = environ.get("SECRET_KEY", "")
+        if not secret or secret.startswith(DEV_SECRET_MARKER) or len(secret) < 32:
+            raise ConfigError(
+                "SECRET_KEY must be set to a random value of 32 characters or more in production"
+            )
+        database_url = environ.get("DATABASE_URL")
+        if not database_url:
+            raise ConfigError("DATABASE_URL must be set in production")
+        keyring = environ.get("CASEAPP_KEYRING")
+        if not keyring:
+            raise ConfigError("CASEAPP_KEYRING must name the keyring file in production")
+        settings = Settings(
+            env=env,
+            secret_key=secret,
+            database_url=database_url,
+            instance_dir=instance_dir,
+            keyring_path=Path(keyring),
+        )
+    else:
+        raise ConfigError(f"unknown CASEAPP_ENV {env!r} (development, testing, production)")
+    proxies = environ.get("CASEAPP_TRUSTED_PROXIES")
+    if proxies:
+        settings = replace(settings, trusted_proxies=int(proxies))
+    return replace(settings, **overrides) if overrides else settings
