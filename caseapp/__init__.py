@@ -73,8 +73,9 @@ def _commit_session_bookkeeping(response):
 def _register_blueprints(app: Flask) -> None:
     from caseapp.account.views import bp as account_bp
     from caseapp.admin.views import bp as admin_bp
+    from caseapp.audit.views import bp as audit_bp
     from caseapp.auth.views import bp as auth_bp
     from caseapp.main.views import bp as main_bp
 
-    for bp in (main_bp, auth_bp, account_bp, admin_bp):
+    for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp):
         app.register_blueprint(bp)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, current_app, session
-from flask_babel import format_date, format_datetime
+from flask import Flask, current_app, has_request_context, session
+from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 
 from caseapp.extensions import babel
@@ -15,6 +15,8 @@ LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 
 def select_locale() -> str:
     locales = current_app.extensions["caseapp.settings"].locales
+    if not has_request_context():
+        return current_app.extensions["caseapp.settings"].default_locale
     chosen = session.get("lang")
     if chosen in locales:
         return chosen
@@ -52,3 +54,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["ddmmyyyy"] = _date
     app.jinja_env.filters["datetime"] = _datetime
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
+    app.jinja_env.globals["get_locale"] = lambda: str(get_locale())

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per domain."""
 
-from caseapp.models.audit import AuditEvent
+from caseapp.models.audit import AuditCheckpoint, AuditEvent
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
 from caseapp.models.users import (
     Grant,
@@ -15,6 +15,7 @@ AUDITED_MODELS = (Unit, UnitParentHistory, ReferralContact, User, Grant, Recover
 
 __all__ = [
     "AUDITED_MODELS",
+    "AuditCheckpoint",
     "AuditEvent",
     "Grant",
     "RecoveryCode",

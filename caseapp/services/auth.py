@@ -94,6 +94,9 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
             RecoveryCode.code_hash == totp.recovery_hash(code)))
     if counter is None and used_recovery is None:
         _fail(session, user, user.username, ip, "auth.second_factor_failed")
+    # Queries first: they autoflush, and the changes below are not audited until record().
+    throttle.clear_account(session, user.username)
+    unit = user.unit
     if counter is not None:
         user.totp_last_counter = counter
     covers: tuple = ()
@@ -101,8 +104,7 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
         used_recovery.used_at = utcnow()
         covers = (used_recovery,)
     user_session.second_factor_at = utcnow()
-    throttle.clear_account(session, user.username)
-    record(session, user, "auth.login", user, unit=user.unit, covers=covers,
+    record(session, user, "auth.login", user, unit=unit, covers=covers,
            changes={"method": "recovery_code" if used_recovery else "totp"})
 
 

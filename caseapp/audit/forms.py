@@ -1,0 +1,21 @@
+"""The auditor's filter form (GET, so no CSRF token)."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import Length, Optional
+
+from caseapp.models.units import UNIT_CODE_MAX
+
+
+class EventFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    date_from = DateField(_l("From"), validators=[Optional()], format="%Y-%m-%d")
+    date_to = DateField(_l("To"), validators=[Optional()], format="%Y-%m-%d")
+    actor = StringField(_l("Actor (user name)"), validators=[Optional(), Length(max=120)])
+    action = SelectField(_l("Action"), validators=[Optional()], validate_choice=False)
+    unit = StringField(_l("Unit (code)"), validators=[Optional(), Length(max=UNIT_CODE_MAX)])
+    reference = StringField(_l("Case or object reference"),
+                            validators=[Optional(), Length(max=64)])

@@ -1,0 +1,143 @@
+"""Auditor screens: the trail within the auditor's units, one event, chain status, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from caseapp.access import permission
+from caseapp.audit.forms import EventFilterForm
+from caseapp.db import get_session
+from caseapp.forms import EmptyForm
+from caseapp.runtime import keyring, settings
+from caseapp.security.authz import covers
+from caseapp.services import audit_integrity, audit_queries
+from caseapp.services.audit import record
+from caseapp.services.units import unit_by_code
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+CSV_COLUMNS = ("seq", "at", "actor_name", "actor_roles", "action", "unit_path", "object_type",
+               "object_id", "object_ref", "changes", "reason", "request_id", "ip", "prev_hash",
+               "key_id", "hash")
+
+
+def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, str | None]:
+    db = get_session()
+    form = EventFilterForm(request.args)
+    form.action.choices = [("", _("All actions"))] + [
+        (a, a) for a in audit_queries.known_actions(db)]
+    flt = audit_queries.EventFilter()
+    error = None
+    if not form.validate():
+        error = _("Some filters are not valid; they were ignored.")
+        return form, flt, error
+    flt.date_from, flt.date_to = form.date_from.data, form.date_to.data
+    flt.actor = (form.actor.data or "").strip().lower()
+    flt.action = form.action.data or ""
+    flt.reference = (form.reference.data or "").strip()
+    code = (form.unit.data or "").strip()
+    if code:
+        unit = unit_by_code(db, code)
+        if unit is None or not covers(current_user, "audit.read", unit):
+            error = _("No unit with the code %(code)s within your units.", code=code.upper())
+            flt.unit_path = "/none/"
+        else:
+            flt.unit_path = unit.path
+    return form, flt, error
+
+
+@bp.get("/events")
+@permission("audit.read")
+def events():
+    form, flt, error = _filter_from_request()
+    before = request.args.get("before", type=int)
+    rows, next_before = audit_queries.page(get_session(), current_user, flt, before,
+                                           settings().page_size)
+    args = {k: v for k, v in request.args.items() if k != "before" and v}
+    return render_template("audit/events.html", form=form, rows=rows, error=error,
+                           next_before=next_before, args=args, first_page=before is None)
+
+
+@bp.get("/events/<int:seq>")
+@permission("audit.read")
+def event(seq: int):
+    found = audit_queries.get_event(get_session(), current_user, seq)
+    changes = json.loads(found.changes or "{}")
+    roles = json.loads(found.actor_roles or "[]")
+    return render_template("audit/event.html", event=found, changes=changes, roles=roles)
+
+
+@bp.get("/events.csv")
+@permission("audit.read")
+def export_csv():
+    _form, flt, _error = _filter_from_request()
+    db = get_session()
+    record(db, current_user, "audit.export", object_type="audit_events",
+           changes={"filters": flt.as_dict(), "format": "csv"})
+    db.commit()
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        yield "\ufeff" + buffer.getvalue()  # BOM so that Excel opens Vietnamese text right
+        for ev in audit_queries.stream_for_export(db, current_user, flt):
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow([_csv_safe(getattr(ev, c)) for c in CSV_COLUMNS])
+            yield buffer.getvalue()
+
+    return Response(stream_with_context(rows()), mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": "attachment; filename=audit-events.csv"})
+
+
+def _csv_safe(value) -> str:
+    text = "" if value is None else str(value)
+    # Neutralise spreadsheet formulas (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/status")
+@permission("audit.read")
+def status():
+    db = get_session()
+    last = audit_integrity.last_event(db, "audit.verify")
+    last_result = json.loads(last.changes) if last else None
+    checkpoint = audit_integrity.last_event(db, "audit.checkpoint")
+    return render_template("audit/status.html", last=last, last_result=last_result,
+                           checkpoint=checkpoint,
+                           checkpoint_info=json.loads(checkpoint.changes) if checkpoint else None,
+                           form=EmptyForm())
+
+
+@bp.post("/verify")
+@permission("audit.read")
+def verify_now():
+    form = EmptyForm()
+    if form.validate_on_submit():
+        db = get_session()
+        report = audit_integrity.verify(db, keyring())
+        audit_integrity.record_verification(db, current_user, report)
+        db.commit()
+        if report.ok:
+            flash(_("The audit trail is intact: %(n)d events verified.", n=report.count),
+                  "success")
+        else:
+            flash(_("The audit trail is BROKEN at event %(seq)d. Report this at once.",
+                    seq=report.bad_seq), "error")
+    return redirect(url_for("audit.status"))

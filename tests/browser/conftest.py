@@ -1,0 +1,127 @@
+"""Real-browser tests: a live server on its own fresh database, driven by Debian's Chromium
+through Playwright. No browser is ever downloaded.
+
+Without /usr/bin/chromium or Playwright the tests are skipped, unless CASEAPP_REQUIRE_BROWSER=1
+(CI sets it), in which case they fail."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from caseapp import create_app, migrate
+from tests.conftest import Database
+from tests.factories import Person, make_unit, make_user
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 15_000
+
+
+def _browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CASEAPP_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"CASEAPP_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}",
+                    pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    person: Person
+    full_name: str
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, headless, launched through Playwright (never a downloaded browser)."""
+    reason = _browser_missing()
+    if reason:
+        _unavailable(reason)
+    from playwright.sync_api import Error, sync_playwright
+
+    manager = sync_playwright().start()
+    try:
+        browser = manager.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                          headless=True)
+    except Error as exc:
+        manager.stop()
+        _unavailable(f"Chromium did not start: {exc}")
+    yield browser
+    browser.close()
+    manager.stop()
+
+
+@pytest.fixture()
+def page(chromium):
+    context = chromium.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def _seed(app) -> tuple[Person, str]:
+    from caseapp.db import get_session
+    from caseapp.runtime import keyring
+
+    with app.app_context():
+        s = get_session()
+        province = make_unit(s, None, "BR-P", "province", "Sở Giáo dục tỉnh B")
+        school = make_unit(s, province, "BR-SCH", "school", "Trường Tiểu học Trình Duyệt")
+        person = make_user(s, keyring(), "focal.browser", school,
+                           [("focal_point", school)])
+        full_name = f"Person {person.username}"
+        s.commit()
+    return person, full_name
+
+
+@pytest.fixture(scope="session")
+def live_server(settings, tmp_path_factory):
+    """The app served over HTTP on 127.0.0.1 from a background thread, on its own database
+    (created, migrated and seeded here; dropped afterwards)."""
+    from werkzeug.serving import make_server
+
+    database = Database(tmp_path_factory.mktemp("live-db"), "live")
+    database.create()
+    app = None
+    server = thread = None
+    try:
+        app = create_app(replace(settings, database_url=database.url))
+        migrate.upgrade(app.extensions["caseapp.engine"])
+        person, full_name = _seed(app)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+        thread.start()
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", person, full_name)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+        if app is not None:
+            app.extensions["caseapp.engine"].dispose()
+        database.drop()
