@@ -71,8 +71,8 @@ def second_factor():
     if form.validate_on_submit():
         db = get_session()
         try:
-            auth.check_second_factor(db, current_user, current_user.session_record,
-                                     form.code.data, client_ip())
+            token = auth.check_second_factor(db, current_user, current_user.session_record,
+                                             form.code.data, client_ip())
         except SignInThrottled as exc:
             sessions.close_session(db, current_user.session_record, "throttled")
             db.commit()
@@ -88,6 +88,8 @@ def second_factor():
             target = session.pop("next", None) or url_for("main.index")
             if not target.startswith("/") or target.startswith("//"):
                 target = url_for("main.index")
+            sign_in_session(current_user._get_current_object(), token,
+                            current_user.session_record)
             return redirect(target)
     elif request.method == "POST":
         status = 400
@@ -113,6 +115,8 @@ def enrol():
             error, status = exc.message, 200
         else:
             db.commit()
+            sign_in_session(current_user._get_current_object(), enrolment.token,
+                            current_user.session_record)
             return render_template("auth/recovery_codes.html",
                                    codes=enrolment.recovery_codes, form=EmptyForm())
     elif request.method == "POST":

@@ -100,6 +100,9 @@ def record(
     ``target`` (and ``covers``) are the audited objects this event accounts for: they may be
     flushed from now on. Call it after making the change so the diff can be read.
     """
+    # Views pass Flask-Login's current_user, a proxy: the guard compares the real objects.
+    target = _real(target)
+    covers = tuple(_real(obj) for obj in covers)
     covered = _covered(session)
     objects = ([target] if target is not None else []) + list(covers)
     for obj in objects:
@@ -140,6 +143,12 @@ def record(
     return ev
 
 
+def _real(obj):
+    """The object behind a context-local proxy (such as current_user), else obj itself."""
+    unwrap = getattr(obj, "_get_current_object", None)
+    return unwrap() if callable(unwrap) else obj
+
+
 def _event_dict(ev: AuditEvent) -> dict:
     return {c.key: getattr(ev, c.key) for c in inspect(AuditEvent).column_attrs}
 
@@ -159,15 +168,36 @@ def _head(session: Session) -> tuple[int, str]:
 def _reset(session: Session, *_args) -> None:
     session.info.pop("audit_head", None)
     session.info.pop("audit_covered", None)
+    session.info.pop("audit_changed", None)
 
 
-def _guard(session: Session, _flush_context, _instances) -> None:
-    covered = session.info.get("audit_covered", [])
+def _pending_changes(session: Session) -> list:
+    found = []
     for obj in list(session.new) + list(session.dirty) + list(session.deleted):
         if not isinstance(obj, AUDITED_MODELS):
             continue
         if obj in session.dirty and not session.is_modified(obj):
             continue
+        found.append(obj)
+    return found
+
+
+def _collect(session: Session, _flush_context) -> None:
+    """Remember every audited object each flush writes (autoflushes included)."""
+    changed = session.info.setdefault("audit_changed", [])
+    for obj in _pending_changes(session):
+        if not any(o is obj for o in changed):
+            changed.append(obj)
+
+
+def _guard(session: Session) -> None:
+    """Refuse to commit a transaction that changed an audited object without its event.
+
+    Checked at commit rather than at each flush, because lazy loads autoflush half-made
+    changes before the service has recorded them; the transaction is the unit that counts.
+    """
+    covered = session.info.get("audit_covered", [])
+    for obj in session.info.get("audit_changed", []) + _pending_changes(session):
         if not any(o is obj for o in covered):
             raise AuditMissing(
                 f"{type(obj).__name__} changed without an audit event in the same transaction"
@@ -175,8 +205,9 @@ def _guard(session: Session, _flush_context, _instances) -> None:
 
 
 def install_guard() -> None:
-    if not event.contains(Session, "before_flush", _guard):
-        event.listen(Session, "before_flush", _guard)
+    if not event.contains(Session, "before_commit", _guard):
+        event.listen(Session, "after_flush", _collect)
+        event.listen(Session, "before_commit", _guard)
         event.listen(Session, "after_commit", _reset)
         event.listen(Session, "after_rollback", _reset)
         event.listen(Session, "after_soft_rollback", _reset)

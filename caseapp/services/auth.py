@@ -69,10 +69,11 @@ def check_password(session: Session, username: str, password: str, ip: str,
     ok = passwords.verify_password(hasher(), user.password_hash, password)
     if not ok or not user.active:
         _fail(session, user, username, ip, "auth.login_failed")
+    unit = user.unit  # a lazy load autoflushes: load it before the rehash below
     if passwords.needs_rehash(hasher(), user.password_hash):
         user.password_hash = passwords.hash_password(hasher(), password)
     token, _record = sessions.open_session(session, user, ip, user_agent)
-    record(session, user, "auth.password_ok", user, unit=user.unit)
+    record(session, user, "auth.password_ok", user, unit=unit)
     return user, token
 
 
@@ -82,8 +83,10 @@ def _totp_secret(user: User) -> bytes:
 
 
 def check_second_factor(session: Session, user: User, user_session: UserSession, code: str,
-                        ip: str) -> None:
-    """Second step: a TOTP code (never the same one twice) or an unused recovery code."""
+                        ip: str) -> str:
+    """Second step: a TOTP code (never the same one twice) or an unused recovery code.
+
+    Returns the session's new token: the one from the password step no longer works."""
     _throttled(session, user.username, ip)
     code = (code or "").strip()[:40]
     counter = totp.match_counter(_totp_secret(user), code, user.totp_last_counter)
@@ -106,6 +109,7 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
     user_session.second_factor_at = utcnow()
     record(session, user, "auth.login", user, unit=unit, covers=covers,
            changes={"method": "recovery_code" if used_recovery else "totp"})
+    return sessions.renew_token(session, user_session)
 
 
 def offer_enrolment(session: Session, user: User, user_session: UserSession) -> bytes:
@@ -121,6 +125,7 @@ def offer_enrolment(session: Session, user: User, user_session: UserSession) -> 
 @dataclass
 class Enrolment:
     recovery_codes: list[str]
+    token: str  # the session's new token: the one from the password step no longer works
 
 
 def confirm_enrolment(session: Session, user: User, user_session: UserSession, code: str,
@@ -134,16 +139,18 @@ def confirm_enrolment(session: Session, user: User, user_session: UserSession, c
         throttle.register_failure(session, user.username, ip)
         raise ValidationFailed(_("That code is not right. Check the time on your phone and "
                                  "enter the current code."))
+    # Queries (and lazy loads) first: they autoflush, and the changes below are not yet audited.
+    unit = user.unit
+    codes = _new_recovery_codes(session, user)
     user.totp_secret = seal_with_keyring(keyring(), secret,
                                          associated_data("users", user.id, "totp_secret"))
     user.totp_enrolled_at = utcnow()
     user.totp_last_counter = counter
     user_session.pending_totp_secret = None
     user_session.second_factor_at = utcnow()
-    codes = _new_recovery_codes(session, user)
-    record(session, user, "auth.second_factor_enrolled", user, unit=user.unit,
+    record(session, user, "auth.second_factor_enrolled", user, unit=unit,
            covers=tuple(codes[1]))
-    return Enrolment(recovery_codes=codes[0])
+    return Enrolment(recovery_codes=codes[0], token=sessions.renew_token(session, user_session))
 
 
 def _new_recovery_codes(session: Session, user: User) -> tuple[list[str], list[RecoveryCode]]:
@@ -157,8 +164,10 @@ def _new_recovery_codes(session: Session, user: User) -> tuple[list[str], list[R
 
 
 def regenerate_recovery_codes(session: Session, user: User) -> list[str]:
+    # Load the unit first: a lazy load autoflushes, and the new codes are not yet covered.
+    unit = user.unit
     plain, rows = _new_recovery_codes(session, user)
-    record(session, user, "auth.recovery_codes_renewed", unit=user.unit, object_type="users",
+    record(session, user, "auth.recovery_codes_renewed", unit=unit, object_type="users",
            object_id=str(user.id), object_ref=user.username, covers=tuple(rows))
     return plain
 
@@ -182,10 +191,11 @@ def change_password(session: Session, user: User, current: str, new: str) -> int
         raise ValidationFailed(_("The new password does not meet the password rules."))
     if passwords.verify_password(hasher(), user.password_hash, new):
         raise ValidationFailed(_("The new password must differ from the current one."))
+    unit = user.unit  # a lazy load autoflushes: load it before the change is made
     user.password_hash = passwords.hash_password(hasher(), new)
     user.password_changed_at = utcnow()
     user.must_change_password = False
-    record(session, user, "auth.password_changed", user, unit=user.unit)
+    record(session, user, "auth.password_changed", user, unit=unit)
     return sessions.revoke_all(session, user, user, "password_changed")
 
 

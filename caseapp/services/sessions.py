@@ -31,6 +31,14 @@ def open_session(session: Session, user: User, ip: str, user_agent: str) -> tupl
     return token, record_
 
 
+def renew_token(session: Session, user_session: UserSession) -> str:
+    """A new token for ``user_session``; the old one stops working. Used when the second factor
+    completes sign-in, so a cookie copied before then never becomes a full session."""
+    token = secrets.token_urlsafe(32)
+    user_session.token_hash = _hash(token)
+    return token
+
+
 def load_session(session: Session, token: str | None) -> UserSession | None:
     """The live session for ``token``, touched; None when unknown, revoked or timed out."""
     if not token:

@@ -77,6 +77,7 @@ def create_user(session: Session, actor, username: str, full_name: str, email: s
 
 def update_user(session: Session, actor, user: User, full_name: str, email: str,
                 version: int) -> User:
+    _within_reach(actor, user)
     if user.version != version:
         raise Conflict(_("This account was changed by someone else. Reload it and try again."))
     _check_profile(full_name, email)
@@ -91,8 +92,18 @@ def _not_self(actor, user: User) -> None:
         raise Forbidden(_("You cannot change your own access; ask another administrator."))
 
 
+def _within_reach(actor, user: User) -> None:
+    """An account holding a role beyond the administrator's units (a province administrator
+    whose home unit is a school, say) is not theirs to reset, disable or edit: that would be a
+    takeover of wider access."""
+    if actor is not None and not all(covers(actor, "admin.users", g.unit)
+                                     for g in user.active_grants):
+        raise Forbidden(_("You do not have permission to do this."))
+
+
 def set_active(session: Session, actor, user: User, active: bool, reason: str) -> User:
     _not_self(actor, user)
+    _within_reach(actor, user)
     if user.active == active:
         return user
     user.active = active
@@ -106,6 +117,7 @@ def set_active(session: Session, actor, user: User, active: bool, reason: str) -
 def reset_second_factor(session: Session, actor, user: User, reason: str) -> User:
     """Clear the TOTP secret and recovery codes; the user enrols again at next sign-in."""
     _not_self(actor, user)
+    _within_reach(actor, user)
     codes = auth.delete_recovery_codes(session, user)
     user.totp_secret = None
     user.totp_enrolled_at = None
@@ -118,6 +130,7 @@ def reset_second_factor(session: Session, actor, user: User, reason: str) -> Use
 
 def reset_password(session: Session, actor, user: User, reason: str) -> str:
     _not_self(actor, user)
+    _within_reach(actor, user)
     temp = temporary_password()
     user.password_hash = passwords.hash_password(hasher(), temp)
     user.password_changed_at = utcnow()
@@ -142,8 +155,9 @@ def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Gr
     grant = Grant(user=user, role=role, unit=unit,
                   granted_by_id=actor.id if actor is not None else None)
     session.add(grant)
+    # Grant(user=user) also appends to user.grants, which marks an existing user modified.
     record(session, actor, "user.grant", grant, unit=unit, object_ref=user.username,
-           changes={"user": user.username, "role": role, "unit": unit.code})
+           changes={"user": user.username, "role": role, "unit": unit.code}, covers=(user,))
     sessions.revoke_all(session, actor, user, "grants_changed")
     return grant
 

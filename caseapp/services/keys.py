@@ -1,0 +1,109 @@
+"""Key rotation and retirement: new keys become active; sealed values are rewrapped, resumably."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from caseapp.models import AuditCheckpoint, AuditEvent, User, UserSession
+from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
+from caseapp.security.keyring import Keyring, KeyringError, new_key
+from caseapp.services.audit import record
+
+ROTATABLE = ("wrap", "audit", "signing")
+BATCH = 200
+
+
+class KeyInUse(Exception):
+    pass
+
+
+def sealed_key_id(blob: bytes) -> str:
+    return blob[1 : 1 + blob[0]].decode("ascii")
+
+
+def _stale_secrets(session: Session, keyring: Keyring) -> Iterator[User]:
+    """Accounts whose TOTP secret is sealed under a key other than the active wrapping key."""
+    active = keyring.active("wrap").id
+    last = 0
+    while True:
+        rows = list(session.scalars(select(User).where(User.id > last,
+                                                       User.totp_secret.is_not(None))
+                                    .order_by(User.id).limit(BATCH)))
+        if not rows:
+            return
+        for user in rows:
+            if sealed_key_id(user.totp_secret) != active:
+                yield user
+        last = rows[-1].id
+
+
+def count_stale(session: Session, keyring: Keyring) -> int:
+    return sum(1 for _ in _stale_secrets(session, keyring))
+
+
+def rewrap(session: Session, keyring: Keyring, progress: Callable[[int], None] | None = None,
+           commit_every: int = BATCH) -> int:
+    """Reseal every value still under an old wrapping key; commits in batches, so an interrupted
+    run is resumed by running it again."""
+    done = 0
+    for user in list(_stale_secrets(session, keyring)):
+        ad = associated_data("users", user.id, "totp_secret")
+        user.totp_secret = seal_with_keyring(keyring, unseal_with_keyring(keyring, user.totp_secret,
+                                                                          ad), ad)
+        record(session, None, "keys.rewrap", user, unit=user.unit,
+               changes={"totp_secret": "changed"})
+        done += 1
+        if progress:
+            progress(1)
+        if done % commit_every == 0:
+            session.commit()
+    # Secrets offered during an enrolment in progress: simply offered again.
+    for pending in session.scalars(select(UserSession).where(
+            UserSession.pending_totp_secret.is_not(None))):
+        pending.pending_totp_secret = None
+    session.commit()
+    return done
+
+
+def rotate(session: Session, keyring: Keyring, purpose: str) -> str:
+    """Add a key for ``purpose``, make it active and save the keyring before anything uses it."""
+    if purpose not in ROTATABLE:
+        raise KeyringError(f"keys of purpose {purpose!r} cannot be rotated")
+    old = keyring.active(purpose).id
+    key = new_key(purpose)
+    keyring.add(key)
+    keyring.save()
+    record(session, None, "keys.rotate", object_type="keys", object_id=key.id,
+           changes={"purpose": purpose, "active": [old, key.id]})
+    session.commit()
+    return key.id
+
+
+def retire(session: Session, keyring: Keyring, key_id: str) -> None:
+    """Remove a key no longer in use; refuses while anything still depends on it."""
+    key = keyring.get(key_id)
+    if key.active:
+        raise KeyInUse("the active key cannot be retired; rotate first")
+    if key.purpose == "wrap":
+        users = sum(1 for u in session.scalars(select(User.totp_secret).where(
+            User.totp_secret.is_not(None))) if sealed_key_id(u) == key_id)
+        if users:
+            raise KeyInUse(f"{users} sealed values still use {key_id}; run keys rotate --resume")
+    elif key.purpose == "audit":
+        used = session.scalar(select(func.count()).select_from(AuditEvent)
+                              .where(AuditEvent.key_id == key_id))
+        if used:
+            raise KeyInUse(f"{used} audit events are chained with {key_id}; it verifies them")
+    elif key.purpose == "signing":
+        used = session.scalar(select(func.count()).select_from(AuditCheckpoint)
+                              .where(AuditCheckpoint.key_id == key_id))
+        if used:
+            raise KeyInUse(f"{used} checkpoints are signed with {key_id}")
+    keyring.remove(key_id)
+    keyring.save()
+    record(session, None, "keys.retire", object_type="keys", object_id=key_id,
+           changes={"purpose": key.purpose})
+    session.commit()

@@ -1,0 +1,78 @@
+"""keys rotate / retire: rewrapping is complete and resumable, retiring refuses keys in use."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from sqlalchemy import select
+
+from caseapp.models import AuditEvent, User
+from caseapp.runtime import keyring
+from caseapp.services import audit_integrity, keys
+from tests.factories import next_code
+
+
+@pytest.fixture()
+def ring(app, tmp_path):
+    """A copy of the app's keyring saved to a temp file, restored after the test."""
+    original = app.extensions["caseapp.keyring"]
+    copied = copy.deepcopy(original)
+    copied.path = tmp_path / "keyring.json"
+    copied.save()
+    app.extensions["caseapp.keyring"] = copied
+    yield copied
+    app.extensions["caseapp.keyring"] = original
+
+
+def _sealed_ids(db) -> set[str]:
+    return {keys.sealed_key_id(s) for s in db.scalars(
+        select(User.totp_secret).where(User.totp_secret.is_not(None)))}
+
+
+def test_rotate_wrap_rewraps_everything_and_sign_in_still_works(app, db, ring, browser, world):
+    old = ring.active("wrap").id
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    new = keyring().active("wrap").id
+    assert new != old
+    assert _sealed_ids(db) == {new}
+    # Retiring the old key is now allowed, and sign-in with TOTP still works.
+    assert runner.invoke(args=["keys", "retire", old]).exit_code == 0
+    person = world["focal_a"]
+    browser.post("/login", {"username": person.username, "password": person.password})
+    r = browser.post("/login/2fa", {"code": next_code(person.totp_secret)},
+                     token_from="/login/2fa")
+    assert r.status_code == 302 and r.headers["Location"] == "/"
+    actions = set(db.scalars(select(AuditEvent.action)))
+    assert {"keys.rotate", "keys.rewrap", "keys.retire"} <= actions
+
+
+def test_interrupted_rotation_resumes_and_retire_refuses_meanwhile(app, db, ring):
+    old = ring.active("wrap").id
+    keys.rotate(db, ring, "wrap")
+    # Interrupted: nothing rewrapped yet; the old key is still needed.
+    with pytest.raises(keys.KeyInUse):
+        keys.retire(db, ring, old)
+    assert old in _sealed_ids(db)
+    result = app.test_cli_runner().invoke(args=["keys", "rotate", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert _sealed_ids(db) == {ring.active("wrap").id}
+
+
+def test_audit_key_rotation_keeps_the_chain_verifiable(app, db, ring):
+    from caseapp.services.audit import record
+
+    record(db, None, "test.before")
+    db.commit()
+    old = ring.active("audit").id
+    keys.rotate(db, ring, "audit")
+    record(db, None, "test.after")
+    db.commit()
+    report = audit_integrity.verify(db, ring)
+    assert report.ok, report.problem
+    used = set(db.scalars(select(AuditEvent.key_id)))
+    assert {old, ring.active("audit").id} <= used
+    with pytest.raises(keys.KeyInUse):
+        keys.retire(db, ring, old)
