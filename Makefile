@@ -39,13 +39,22 @@ run: install
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
-test: install lint
-	env -u TEST_DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
-	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+# Lint, the whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
+# Every step runs even when an earlier one fails; the target fails if any of them did.
+# CASEAPP_REQUIRE_POSTGRES=1 (CI) makes a missing TEST_DATABASE_URL an error.
+test: install
+	@status=0; \
+	echo "== ruff"; \
+	$(BIN)/ruff check . || status=1; \
+	echo "== the whole suite on SQLite"; \
+	env -u TEST_DATABASE_URL -u CASEAPP_REQUIRE_POSTGRES $(BIN)/pytest $(PYTEST_ARGS) || status=1; \
+	if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== the same suite on PostgreSQL"; \
-		$(BIN)/pytest $(PYTEST_ARGS); \
-	fi
+		$(BIN)/pytest $(PYTEST_ARGS) || status=1; \
+	elif [ "$$CASEAPP_REQUIRE_POSTGRES" = 1 ]; then \
+		echo "CASEAPP_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set" >&2; status=1; \
+	fi; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -75,7 +75,8 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.admin.views import bp as admin_bp
     from caseapp.audit.views import bp as audit_bp
     from caseapp.auth.views import bp as auth_bp
+    from caseapp.cases.views import bp as cases_bp
     from caseapp.main.views import bp as main_bp
 
-    for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp):
+    for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp, cases_bp):
         app.register_blueprint(bp)

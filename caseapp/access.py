@@ -72,7 +72,8 @@ def _guard():
     if needed == PENDING_SECOND_FACTOR:
         return None
     if not has_permission(current_user, needed):
-        abort(403)
+        # On an object's URL, answer as if it did not exist: existence must not leak.
+        abort(404 if request.view_args else 403)
     return None
 
 

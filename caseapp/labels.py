@@ -22,6 +22,58 @@ def referral_kind_names() -> dict[str, str]:
             "other": _("Other")}
 
 
+def status_names() -> dict[str, str]:
+    return {"new": _("New"), "verifying": _("Verifying"), "supporting": _("Supporting"),
+            "monitoring": _("Monitoring"), "closure_requested": _("Closure requested"),
+            "closed": _("Closed"), "reopened": _("Reopened")}
+
+
+def violence_names() -> dict[str, str]:
+    return {"physical": _("Physical violence"),
+            "psychological": _("Psychological or emotional violence"),
+            "sexual_harassment": _("Sexual harassment"), "sexual_assault": _("Sexual assault"),
+            "rape": _("Rape"), "economic": _("Economic violence"),
+            "forced_marriage": _("Forced or child marriage"),
+            "neglect": _("Neglect or abandonment"), "cyber": _("Online violence or harassment")}
+
+
+def case_choice_names() -> dict[str, dict[str, str]]:
+    """Translated names of every coded answer on the intake form, by field."""
+    sexes = {"female": _("Female"), "male": _("Male"), "other": _("Other"),
+             "not_recorded": _("Not recorded")}
+    bands = {b: b for b in ("0-5", "6-10", "11-14", "15-17", "18-24", "25-59", "60+")}
+    ynu = {"yes": _("Yes"), "no": _("No"), "unknown": _("Unknown")}
+    return {
+        "received_via": {"in_person": _("In person"), "phone": _("Phone"), "letter": _("Letter"),
+                         "hotline": _("Hotline"), "suggestion_box": _("Suggestion box"),
+                         "online": _("Online"), "referral": _("Referral")},
+        "reporter_kind": {"person_harmed": _("The person harmed"),
+                          "parent_guardian": _("Parent or guardian"), "teacher": _("Teacher"),
+                          "peer": _("Classmate or peer"), "anonymous": _("Anonymous"),
+                          "other": _("Other")},
+        "setting": {"in_school": _("In school"), "to_from_school": _("On the way to or from "
+                                                                     "school"),
+                    "home": _("At home"), "online": _("Online"), "community": _("In the community")},
+        "harmed_sex": sexes, "perpetrator_sex": sexes,
+        "harmed_age_band": bands, "perpetrator_age_band": bands,
+        "harmed_role": {"pupil": _("Pupil"), "teacher": _("Teacher"), "staff": _("School staff"),
+                        "other": _("Other")},
+        "harmed_disability": ynu, "harmed_ethnic_minority": ynu,
+        "perpetrator_relationship": {"pupil_peer": _("Pupil or peer"), "teacher": _("Teacher"),
+                                     "school_staff": _("School staff"),
+                                     "family_member": _("Family member"),
+                                     "intimate_partner": _("Intimate partner"),
+                                     "stranger": _("Stranger"), "other": _("Other")},
+        "risk_level": {"low": _("Low"), "medium": _("Medium"), "high": _("High"),
+                       "immediate": _("Immediate danger")},
+        "party": {"person_harmed": _("The person harmed"), "guardian": _("Parent or guardian")},
+        "purpose": {"referral": _("Referral to services"),
+                    "sharing": _("Sharing with named services"),
+                    "statistics": _("Non-identifiable statistics")},
+    }
+
+
 def labels() -> dict:
     return {"ROLE_NAMES": role_names(), "UNIT_KIND_NAMES": unit_kind_names(),
-            "REFERRAL_KIND_NAMES": referral_kind_names()}
+            "REFERRAL_KIND_NAMES": referral_kind_names(), "STATUS_NAMES": status_names(),
+            "VIOLENCE_NAMES": violence_names(), "CHOICE_NAMES": case_choice_names()}

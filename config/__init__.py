@@ -49,10 +49,27 @@ class Settings:
     timezone: str = "Asia/Ho_Chi_Minh"
     unit_kinds: tuple[str, ...] = ("ministry", "province", "district", "commune", "school")
     page_size: int = 50
+    # Clocks (DESIGN.md section 5): intervention for immediate danger or a child at serious risk,
+    # verification finished, support plan (working days), follow-up interval while monitoring.
+    intervention_hours: int = 12
+    verification_days: int = 10
+    support_plan_working_days: int = 5
+    follow_up_days: int = 30
+    # Attachments: size limit and the types a focal point may upload.
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_types: tuple[str, ...] = (
+        "application/pdf", "image/jpeg", "image/png", "image/webp", "image/heic",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/msword", "text/plain",
+    )
     hsts: bool = True
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
     trusted_proxies: int = 0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def attachment_dir(self) -> Path:
+        return self.instance_dir / "attachments"
 
     def flask_config(self) -> dict:
         return {
@@ -67,7 +84,7 @@ class Settings:
             "REMEMBER_COOKIE_DURATION": 0,
             "WTF_CSRF_TIME_LIMIT": self.session_absolute_seconds,
             "WTF_CSRF_SSL_STRICT": self.secure_cookies,
-            "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+            "MAX_CONTENT_LENGTH": self.attachment_max_bytes + 256 * 1024,
             "BABEL_DEFAULT_LOCALE": self.default_locale,
             "BABEL_DEFAULT_TIMEZONE": self.timezone,
             "JSON_SORT_KEYS": False,
@@ -81,9 +98,10 @@ def _read_secret_file(path: Path) -> str:
 def _dev_secret(instance_dir: Path) -> str:
     """A development secret kept in instance/secret_key (mode 0600), made on first use."""
     path = instance_dir / "secret_key"
+    # The instance directory holds the database, keyring and uploads: private to the owner.
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists():
         return _read_secret_file(path)
-    instance_dir.mkdir(parents=True, exist_ok=True)
     value = DEV_SECRET_MARKER + secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

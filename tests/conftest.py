@@ -22,6 +22,15 @@ from tests.factories import Browser, Person, make_unit, make_user
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
 
+def pytest_sessionstart(session):
+    """In CI (CASEAPP_REQUIRE_POSTGRES=1) the suite must not quietly fall back to SQLite."""
+    if os.environ.get("CASEAPP_REQUIRE_POSTGRES") == "1" and not TEST_DATABASE_URL:
+        raise pytest.UsageError(
+            "CASEAPP_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set: set it to a "
+            "PostgreSQL URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+
+
 def _normalise_pg(url: str) -> str:
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
@@ -137,15 +146,17 @@ class IsolatedClient(FlaskClient):
 
     def open(self, *args, **kwargs):
         ctx = self.application.extensions.get("caseapp.test_ctx")
-        if ctx is None:
+        if ctx is None or getattr(self, "_inside", False):  # redirects re-enter open()
             return super().open(*args, **kwargs)
         kwargs["buffered"] = True  # a streamed body must finish inside the request's context
         # Keep the test's session out of the teardown that popping the context runs.
         kept = ctx.g.pop("db_session", None)
         ctx.pop()
+        self._inside = True
         try:
             return super().open(*args, **kwargs)
         finally:
+            self._inside = False
             ctx.push()
             if kept is not None:
                 ctx.g.db_session = kept

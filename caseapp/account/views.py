@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, sess
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
-from caseapp.access import permission
+from caseapp.access import client_ip, permission
 from caseapp.account.forms import ChangePasswordForm
 from caseapp.db import get_session
 from caseapp.errors import ValidationFailed
@@ -67,7 +67,15 @@ def change_password():
         else:
             db = get_session()
             try:
-                auth.change_password(db, current_user, form.current.data, form.new.data)
+                auth.change_password(db, current_user, form.current.data, form.new.data,
+                                     client_ip())
+            except auth.WrongCurrentPassword as exc:
+                db.commit()  # keep the failure count
+                if exc.locked:
+                    _end_browser_session()
+                    flash(_("Too many failed attempts. Sign in again later."), "error")
+                    return redirect(url_for("auth.login"))
+                errors, status = [exc.message], 400
             except ValidationFailed as exc:
                 db.rollback()
                 errors, status = [exc.message], 400

@@ -27,7 +27,8 @@ def _role_choices():
 @permission("admin.users")
 def users():
     stmt = user_service.visible_users(current_user)
-    q = (request.args.get("q") or "").strip()[:64]
+    # No NUL: PostgreSQL refuses it in a query parameter.
+    q = (request.args.get("q") or "").replace("\x00", "").strip()[:64]
     if q:
         like = f"%{q.lower()}%"
         stmt = stmt.where(or_(User.username.like(like), User.full_name.ilike(f"%{q}%")))
@@ -127,7 +128,7 @@ def revoke(grant_id: int):
     target = user_service.get_user_in_scope(db, current_user, found.user_id)
     form = AccountActionForm()
     if not form.validate_on_submit():
-        return _user_page(target, error=_("Please give a reason."), status=400)
+        return _user_page(target, error=_reason_error(form), status=400)
     try:
         user_service.revoke_grant(db, current_user, found, form.reason.data)
     except DomainError as exc:
@@ -138,12 +139,17 @@ def revoke(grant_id: int):
     return redirect(url_for("admin.user", user_id=target.id))
 
 
+def _reason_error(form: AccountActionForm) -> str:
+    """What is wrong with the reason (too long, characters not allowed...), not only "missing"."""
+    return str(form.reason.errors[0]) if form.reason.errors else _("Please give a reason.")
+
+
 def _account_action(user_id: int, action: str):
     db = get_session()
     target = user_service.get_user_in_scope(db, current_user, user_id)
     form = AccountActionForm()
     if not form.validate_on_submit():
-        return _user_page(target, error=_("Please give a reason."), status=400)
+        return _user_page(target, error=_reason_error(form), status=400)
     reason = form.reason.data
     try:
         if action == "disable":

@@ -7,30 +7,19 @@ from datetime import date
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from caseapp.access import permission
 from caseapp.admin.forms import CloseUnitForm, MoveUnitForm, UnitEditForm, UnitForm
 from caseapp.db import get_session
 from caseapp.errors import DomainError, NotFound
 from caseapp.labels import unit_kind_names
+from caseapp.pagination import paginate
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
 from caseapp.services import units as unit_service
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def paginate(stmt, page_size: int | None = None):
-    """(rows, page, pages) for a select() and the ?page= argument."""
-    size = page_size or settings().page_size
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    db = get_session()
-    total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    pages = max(1, (total + size - 1) // size)
-    page = min(page, pages)
-    rows = list(db.scalars(stmt.limit(size).offset((page - 1) * size)).unique())
-    return rows, page, pages, total
 
 
 def unit_in_scope_by_code(code: str, perm: str = "admin.units"):

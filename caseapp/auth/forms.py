@@ -5,6 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from caseapp.forms import no_control_characters
 from caseapp.models.users import USERNAME_MAX
 
 
@@ -12,6 +13,7 @@ class LoginForm(FlaskForm):
     username = StringField(_l("User name"), validators=[
         DataRequired(_l("Enter your user name.")),
         Length(max=USERNAME_MAX, message=_l("At most %(max)d characters.", max=USERNAME_MAX)),
+        no_control_characters,  # a NUL would reach the user lookup: PostgreSQL refuses it
     ], render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"})
     password = PasswordField(_l("Password"), validators=[
         DataRequired(_l("Enter your password.")),

@@ -1,6 +1,17 @@
 """Typed SQLAlchemy models, one module per domain."""
 
 from caseapp.models.audit import AuditCheckpoint, AuditEvent
+from caseapp.models.cases import (
+    Case,
+    CaseAttachment,
+    CaseConsent,
+    CaseCounter,
+    CaseExclusion,
+    CaseInformant,
+    CaseNameIndex,
+    CaseNote,
+    CaseViolenceType,
+)
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
 from caseapp.models.users import (
     Grant,
@@ -11,12 +22,23 @@ from caseapp.models.users import (
 )
 
 # Models whose every change must be flushed together with an AuditEvent.
-AUDITED_MODELS = (Unit, UnitParentHistory, ReferralContact, User, Grant, RecoveryCode)
+AUDITED_MODELS = (Unit, UnitParentHistory, ReferralContact, User, Grant, RecoveryCode, Case,
+                  CaseViolenceType, CaseInformant, CaseNote, CaseAttachment, CaseConsent,
+                  CaseExclusion, CaseNameIndex)
 
 __all__ = [
     "AUDITED_MODELS",
     "AuditCheckpoint",
     "AuditEvent",
+    "Case",
+    "CaseAttachment",
+    "CaseConsent",
+    "CaseCounter",
+    "CaseExclusion",
+    "CaseInformant",
+    "CaseNameIndex",
+    "CaseNote",
+    "CaseViolenceType",
     "Grant",
     "RecoveryCode",
     "ReferralContact",

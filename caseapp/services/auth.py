@@ -183,10 +183,29 @@ def password_problems(password: str, username: str) -> list[str]:
                                      username=username)
 
 
-def change_password(session: Session, user: User, current: str, new: str) -> int:
-    """Change the user's own password; every session of theirs ends. Returns sessions ended."""
+class WrongCurrentPassword(ValidationFailed):
+    """The current password was wrong; the failure counts towards the account's lock. The
+    caller commits (to keep the count); ``locked`` means every session was ended."""
+
+    def __init__(self, message: str, locked: bool) -> None:
+        super().__init__(message)
+        self.locked = locked
+
+
+def change_password(session: Session, user: User, current: str, new: str, ip: str = "") -> int:
+    """Change the user's own password; every session of theirs ends. Returns sessions ended.
+
+    Wrong current passwords are throttled like sign-in failures, so a borrowed session cannot
+    be used to guess the password: at the limit every session of the account ends."""
     if not passwords.verify_password(hasher(), user.password_hash, current):
-        raise ValidationFailed(_("The current password is not right."))
+        locked = throttle.register_failure(session, user.username, ip)
+        record(session, user, "auth.password_change_failed", unit=user.unit,
+               object_type="users", object_id=str(user.id), object_ref=user.username)
+        if locked:
+            record(session, user, "auth.locked", unit=user.unit, object_type="users",
+                   object_id=str(user.id), object_ref=user.username)
+            sessions.revoke_all(session, user, user, "password_guessing")
+        raise WrongCurrentPassword(_("The current password is not right."), locked)
     if password_problems(new, user.username):
         raise ValidationFailed(_("The new password does not meet the password rules."))
     if passwords.verify_password(hasher(), user.password_hash, new):

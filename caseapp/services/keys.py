@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from caseapp.models import AuditCheckpoint, AuditEvent, User, UserSession
+from caseapp.models import AuditCheckpoint, AuditEvent, Case, User, UserSession
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
 from caseapp.security.keyring import Keyring, KeyringError, new_key
 from caseapp.services.audit import record
@@ -40,8 +40,25 @@ def _stale_secrets(session: Session, keyring: Keyring) -> Iterator[User]:
         last = rows[-1].id
 
 
+def _stale_case_keys(session: Session, keyring: Keyring) -> Iterator[Case]:
+    """Cases whose data key is wrapped by a key other than the active wrapping key."""
+    active = keyring.active("wrap").id
+    last = 0
+    while True:
+        rows = list(session.scalars(select(Case).where(Case.id > last,
+                                                       Case.wrapped_key.is_not(None))
+                                    .order_by(Case.id).limit(BATCH)))
+        if not rows:
+            return
+        for case in rows:
+            if sealed_key_id(case.wrapped_key) != active:
+                yield case
+        last = rows[-1].id
+
+
 def count_stale(session: Session, keyring: Keyring) -> int:
-    return sum(1 for _ in _stale_secrets(session, keyring))
+    return (sum(1 for _ in _stale_secrets(session, keyring))
+            + sum(1 for _ in _stale_case_keys(session, keyring)))
 
 
 def rewrap(session: Session, keyring: Keyring, progress: Callable[[int], None] | None = None,
@@ -55,6 +72,18 @@ def rewrap(session: Session, keyring: Keyring, progress: Callable[[int], None] |
                                                                           ad), ad)
         record(session, None, "keys.rewrap", user, unit=user.unit,
                changes={"totp_secret": "changed"})
+        done += 1
+        if progress:
+            progress(1)
+        if done % commit_every == 0:
+            session.commit()
+    # Case data keys: only the wrapping changes; the content's ciphertext is untouched.
+    for case in list(_stale_case_keys(session, keyring)):
+        ad = associated_data("cases", case.public_id, "data_key")
+        case.wrapped_key = seal_with_keyring(keyring, unseal_with_keyring(
+            keyring, case.wrapped_key, ad), ad)
+        record(session, None, "keys.rewrap", case, unit=case.unit, object_ref=case.reference,
+               changes={"wrapped_key": "changed"})
         done += 1
         if progress:
             progress(1)
@@ -90,6 +119,8 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
     if key.purpose == "wrap":
         users = sum(1 for u in session.scalars(select(User.totp_secret).where(
             User.totp_secret.is_not(None))) if sealed_key_id(u) == key_id)
+        users += sum(1 for w in session.scalars(select(Case.wrapped_key).where(
+            Case.wrapped_key.is_not(None))) if sealed_key_id(w) == key_id)
         if users:
             raise KeyInUse(f"{users} sealed values still use {key_id}; run keys rotate --resume")
     elif key.purpose == "audit":

@@ -36,7 +36,10 @@ def get_unit_in_scope(session: Session, user, unit_id: int, permission: str = "a
 
 
 def unit_by_code(session: Session, code: str) -> Unit | None:
-    return session.scalar(select(Unit).where(Unit.code == code.strip().upper()))
+    code = code.strip().upper()
+    if not re.match(UNIT_CODE_PATTERN, code):
+        return None  # no such unit; and PostgreSQL refuses a NUL in a query parameter (500)
+    return session.scalar(select(Unit).where(Unit.code == code))
 
 
 def _check_fields(code: str, name: str, kind: str) -> None:

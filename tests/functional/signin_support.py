@@ -5,10 +5,8 @@ from __future__ import annotations
 import html
 import re
 import time
-from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from flask import g, request_started
 from flask_babel import force_locale, gettext
 
 from caseapp.security import totp
@@ -18,22 +16,6 @@ COOKIE = "caseapp_session"
 GENERIC_FAILURE = "Sign-in failed. Check your user name, password and code, then try again."
 TOO_MANY = "Too many failed attempts. Try again in %(n)d minutes."
 ALERT_RE = re.compile(r'<p class="alert" role="alert">(.*?)</p>', re.S)
-
-
-@contextmanager
-def fresh_login_per_request(app):
-    """The ``db`` fixture keeps an app context pushed, so every request of a test shares ``g``
-    and Flask-Login would reuse the user it cached on the first request (hiding any sign-out or
-    revocation). Forget it at the start of each request, as a real server would."""
-
-    def forget(_sender, **_extra):
-        g.pop("_login_user", None)
-
-    request_started.connect(forget, app)
-    try:
-        yield
-    finally:
-        request_started.disconnect(forget, app)
 
 
 def translated(message: str, locale: str = "vi", **values) -> str:

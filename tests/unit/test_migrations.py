@@ -39,6 +39,12 @@ def _application_tables(engine) -> set[str]:
     return names - {"alembic_version", "sqlite_sequence"}
 
 
+def _assert_tables_match_models(engine) -> None:
+    tables, models = _application_tables(engine), set(Base.metadata.tables)
+    assert not models - tables, f"models without a migration: {sorted(models - tables)}"
+    assert not tables - models, f"migrated tables without a model: {sorted(tables - models)}"
+
+
 def _audit_triggers(engine) -> set[str]:
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -70,7 +76,7 @@ def test_upgrade_from_empty_matches_the_models(fresh_engine):
     migrate.upgrade(fresh_engine)
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert migrate.current_heads(fresh_engine) == set(script.get_heads())
-    assert _application_tables(fresh_engine) == set(Base.metadata.tables)
+    _assert_tables_match_models(fresh_engine)
     assert _schema_differences(fresh_engine) == []
 
 
@@ -101,6 +107,6 @@ def test_downgrade_to_base_and_upgrade_again(fresh_engine):
             )).scalar_one() == 0
 
     migrate.upgrade(fresh_engine)
-    assert _application_tables(fresh_engine) == set(Base.metadata.tables)
+    _assert_tables_match_models(fresh_engine)
     assert _audit_triggers(fresh_engine) >= AUDIT_TRIGGERS[fresh_engine.dialect.name]
     assert _schema_differences(fresh_engine) == []

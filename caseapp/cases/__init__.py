@@ -1,0 +1,1 @@
+"""Case screens: list, intake, details, confidential content, notes, attachments, consent."""

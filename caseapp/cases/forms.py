@@ -1,0 +1,158 @@
+"""Case forms; choices come from the domain enums, limits from the model constants."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from caseapp.forms import REASON_MAX, no_control_characters
+from caseapp.labels import case_choice_names, violence_names
+from caseapp.models import cases as domain
+
+
+def _max(n: int) -> Length:
+    return Length(max=n, message=_l("At most %(max)d characters.", max=n))
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _choice(label, name, required=True):
+    validators = [InputRequired(_l("Choose an answer."))] if required else [Optional()]
+    return SelectField(label, validators=validators)
+
+
+class CaseForm(FlaskForm):
+    version = HiddenField()
+    unit_id = SelectField(_l("School"), coerce=int, validators=[InputRequired()])
+    received_on = DateField(_l("Date received"), format="%Y-%m-%d",
+                            validators=[DataRequired(_l("Enter the date received."))])
+    incident_on = DateField(_l("Date of the incident"), format="%Y-%m-%d",
+                            validators=[Optional()])
+    incident_date_approximate = BooleanField(_l("The date of the incident is approximate"))
+    received_via = _choice(_l("Received by"), "received_via")
+    reporter_kind = _choice(_l("Reported by"), "reporter_kind")
+    setting = _choice(_l("Where it happened"), "setting")
+    violence_types = MultiCheckboxField(_l("Kinds of violence"), validators=[
+        DataRequired(_l("Choose at least one kind of violence."))])
+    risk_level = _choice(_l("Risk level"), "risk_level")
+    serious_risk_to_child = BooleanField(_l("A child is at serious risk"))
+    child = BooleanField(_l("The person harmed is a child (under 16)"))
+    harmed_sex = _choice(_l("Sex of the person harmed"), "harmed_sex")
+    harmed_age_band = _choice(_l("Age band of the person harmed"), "harmed_age_band")
+    harmed_age_years = IntegerField(_l("Age in years (if known)"), validators=[
+        Optional(), NumberRange(0, 120, message=_l("Enter an age between 0 and 120."))])
+    harmed_role = _choice(_l("The person harmed is a"), "harmed_role")
+    harmed_disability = _choice(_l("Disability"), "harmed_disability")
+    harmed_ethnic_minority = _choice(_l("Ethnic minority"), "harmed_ethnic_minority")
+    perpetrator_count = IntegerField(_l("Number of alleged perpetrators"), default=1,
+                                     validators=[InputRequired(_l("Enter a number.")),
+                                                 NumberRange(1, 50, message=_l(
+                                                     "Enter a number between 1 and 50."))])
+    perpetrator_sex = _choice(_l("Sex of the alleged perpetrator"), "perpetrator_sex")
+    perpetrator_age_band = _choice(_l("Age band of the alleged perpetrator"),
+                                   "perpetrator_age_band")
+    perpetrator_relationship = _choice(_l("Relationship to the person harmed"),
+                                       "perpetrator_relationship")
+    # Confidential content: sealed before it reaches the database.
+    harmed_name = StringField(_l("Name of the person harmed"), validators=[
+        Optional(), _max(domain.CONFIDENTIAL_MAX["harmed_name"]), no_control_characters])
+    harmed_contact = TextAreaField(_l("Contact of the person harmed"), validators=[
+        Optional(), _max(domain.CONFIDENTIAL_MAX["harmed_contact"]), no_control_characters])
+    guardian_name = StringField(_l("Name of the parent or guardian"), validators=[
+        Optional(), _max(domain.CONFIDENTIAL_MAX["guardian_name"]), no_control_characters])
+    guardian_contact = TextAreaField(_l("Contact of the parent or guardian"), validators=[
+        Optional(), _max(domain.CONFIDENTIAL_MAX["guardian_contact"]), no_control_characters])
+    perpetrator_names = TextAreaField(_l("Names of the alleged perpetrators (one per line)"),
+                                      validators=[Optional(), _max(
+                                          domain.CONFIDENTIAL_MAX["perpetrator_names"]),
+                                          no_control_characters])
+    narrative = TextAreaField(_l("What happened"), validators=[
+        Optional(), _max(domain.CONFIDENTIAL_MAX["narrative"]), no_control_characters])
+    informant_name = StringField(_l("Name of the informant"), validators=[
+        Optional(), _max(120), no_control_characters])
+    informant_contact = StringField(_l("Contact of the informant"), validators=[
+        Optional(), _max(300), no_control_characters])
+
+    def fill_choices(self, units) -> None:
+        names = case_choice_names()
+        for name in ("received_via", "reporter_kind", "setting", "risk_level", "harmed_sex",
+                     "harmed_age_band", "harmed_role", "harmed_disability",
+                     "harmed_ethnic_minority", "perpetrator_sex", "perpetrator_age_band",
+                     "perpetrator_relationship"):
+            getattr(self, name).choices = list(names[name].items())
+        self.violence_types.choices = list(violence_names().items())
+        self.unit_id.choices = [(u.id, u.name) for u in units]
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(_l("Why do you need to open it?"), validators=[
+        DataRequired(_l("Please give a reason.")),
+        Length(min=5, max=REASON_MAX, message=_l("Between 5 and %(max)d characters.",
+                                                  max=REASON_MAX)),
+        no_control_characters])
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(_l("New note"), validators=[
+        DataRequired(_l("Write the note.")), _max(domain.NOTE_MAX), no_control_characters])
+    corrects_id = HiddenField()
+
+
+class AttachmentForm(FlaskForm):
+    file = FileField(_l("File"), validators=[FileRequired(_l("Choose a file."))])
+
+
+class ConsentForm(FlaskForm):
+    party = SelectField(_l("Who consented"), validators=[InputRequired()])
+    purpose = SelectField(_l("To what"), validators=[InputRequired()])
+    given_on = DateField(_l("On"), format="%Y-%m-%d", validators=[
+        DataRequired(_l("Enter a date."))])
+
+    def fill_choices(self) -> None:
+        names = case_choice_names()
+        self.party.choices = list(names["party"].items())
+        self.purpose.choices = list(names["purpose"].items())
+
+
+class WithdrawConsentForm(FlaskForm):
+    withdrawn_on = DateField(_l("Withdrawn on"), format="%Y-%m-%d", validators=[
+        DataRequired(_l("Enter a date."))])
+
+
+class ExclusionForm(FlaskForm):
+    username = StringField(_l("User name of the person to exclude"), validators=[
+        DataRequired(_l("Enter a user name.")), _max(64)])
+    reason = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Please give a reason.")), _max(REASON_MAX), no_control_characters])
+
+
+class CaseFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Reference"), validators=[Optional(), _max(40)])
+    status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
+    unit = StringField(_l("School (code)"), validators=[Optional(), _max(20)])
+    violence = SelectField(_l("Kind of violence"), validators=[Optional()],
+                           validate_choice=False)
+    risk = SelectField(_l("Risk level"), validators=[Optional()], validate_choice=False)
+    overdue = BooleanField(_l("Overdue only"))
+    received_from = DateField(_l("Received from"), format="%Y-%m-%d", validators=[Optional()])
+    received_to = DateField(_l("Received to"), format="%Y-%m-%d", validators=[Optional()])
+    sort = SelectField(_l("Sort by"), validators=[Optional()], validate_choice=False)

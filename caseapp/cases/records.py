@@ -1,0 +1,177 @@
+"""Routes that add to a case: notes, attachments (upload and download), consent, exclusions."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Response, flash, redirect, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from caseapp.access import permission
+from caseapp.cases.forms import (
+    AttachmentForm,
+    ConsentForm,
+    ExclusionForm,
+    NoteForm,
+    ReasonForm,
+    WithdrawConsentForm,
+)
+from caseapp.cases.views import bp
+from caseapp.db import get_session
+from caseapp.errors import DomainError
+from caseapp.services import case_records
+from caseapp.services.case_access import can_handle, get_case
+
+
+def _back(public_id: str, confidential: bool = False):
+    if confidential and can_handle(current_user, get_case(get_session(), current_user,
+                                                          public_id)):
+        return redirect(url_for("cases.confidential", public_id=public_id))
+    return redirect(url_for("cases.show", public_id=public_id))
+
+
+def _form_errors(form) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+@bp.post("/<public_id>/notes")
+@permission("case.read")
+def add_note(public_id: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        flash(_form_errors(form) or _("Write the note."), "error")
+        return _back(public_id, True)
+    corrects = int(form.corrects_id.data) if (form.corrects_id.data or "").isdigit() else None
+    try:
+        case_records.add_note(db, current_user, case, form.body.data, corrects)
+    except DomainError as exc:
+        db.rollback()
+        flash(exc.message or _("The note was not saved."), "error")
+        return _back(public_id, True)
+    db.commit()
+    flash(_("Note added."), "success")
+    return _back(public_id, True)
+
+
+@bp.post("/<public_id>/attachments")
+@permission("case.read")
+def add_attachment(public_id: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    form = AttachmentForm()
+    if not form.validate_on_submit():
+        flash(_form_errors(form) or _("Choose a file."), "error")
+        return _back(public_id, True)
+    upload = form.file.data
+    try:
+        attachment = case_records.add_attachment(db, current_user, case, upload.filename,
+                                                 upload.mimetype, upload.stream)
+    except DomainError as exc:
+        db.rollback()
+        flash(exc.message, "error")
+        return _back(public_id, True)
+    try:
+        db.commit()
+    except Exception:
+        case_records.discard_stored_file(attachment)
+        raise
+    flash(_("File attached."), "success")
+    return _back(public_id, True)
+
+
+@bp.route("/<public_id>/attachments/<uid>", methods=["GET", "POST"])
+@permission("case.read")
+def download(public_id: str, uid: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    reason = ""
+    if request.method == "POST":
+        form = ReasonForm()
+        if not form.validate_on_submit():
+            flash(_("State why you need to open the confidential content."), "error")
+            return _back(public_id)
+        reason = form.reason.data
+    try:
+        name, content_type, size, chunks = case_records.open_attachment(
+            db, current_user, case, uid, reason)
+    except DomainError as exc:
+        db.rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.message, "error")
+        return _back(public_id)
+    db.commit()  # the download is audited before a byte leaves
+    ascii_name = name.encode("ascii", "replace").decode().replace('"', "")
+    return Response(stream_with_context(chunks), mimetype=content_type, headers={
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{quote(name)}",
+        "Content-Length": str(size),
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
+@bp.post("/<public_id>/consents")
+@permission("case.write")
+def add_consent(public_id: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    form = ConsentForm()
+    form.fill_choices()
+    if not form.validate_on_submit():
+        flash(_form_errors(form) or _("The consent was not saved."), "error")
+        return _back(public_id)
+    try:
+        case_records.record_consent(db, current_user, case, form.party.data, form.purpose.data,
+                                    form.given_on.data)
+    except DomainError as exc:
+        db.rollback()
+        flash(exc.message, "error")
+        return _back(public_id)
+    db.commit()
+    flash(_("Consent recorded."), "success")
+    return _back(public_id)
+
+
+@bp.post("/<public_id>/consents/<int:consent_id>/withdraw")
+@permission("case.write")
+def withdraw_consent(public_id: str, consent_id: int):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    form = WithdrawConsentForm()
+    if not form.validate_on_submit():
+        flash(_form_errors(form) or _("Enter a date."), "error")
+        return _back(public_id)
+    try:
+        case_records.withdraw_consent(db, current_user, case, consent_id, form.withdrawn_on.data)
+    except DomainError as exc:
+        db.rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.message, "error")
+        return _back(public_id)
+    db.commit()
+    flash(_("Consent withdrawn."), "success")
+    return _back(public_id)
+
+
+@bp.post("/<public_id>/exclusions")
+@permission("case.read")
+def add_exclusion(public_id: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    form = ExclusionForm()
+    if not form.validate_on_submit():
+        flash(_form_errors(form) or _("Enter a user name."), "error")
+        return _back(public_id)
+    try:
+        case_records.exclude(db, current_user, case, form.username.data, form.reason.data)
+    except DomainError as exc:
+        db.rollback()
+        flash(exc.message, "error")
+        return _back(public_id)
+    db.commit()
+    flash(_("That person can no longer see this case."), "success")
+    return _back(public_id)

@@ -1,0 +1,251 @@
+"""Case screens: list, intake, details, edit (optimistic locking), confidential content."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from caseapp.access import permission
+from caseapp.cases.forms import (
+    AttachmentForm,
+    CaseFilterForm,
+    CaseForm,
+    ConsentForm,
+    ExclusionForm,
+    NoteForm,
+    ReasonForm,
+    WithdrawConsentForm,
+)
+from caseapp.db import get_session
+from caseapp.errors import Conflict, DomainError
+from caseapp.labels import case_choice_names, status_names, violence_names
+from caseapp.models import cases as domain
+from caseapp.pagination import paginate
+from caseapp.security.authz import covers
+from caseapp.services import case_list, case_records, cases
+from caseapp.services.case_access import (
+    can_handle,
+    can_oversee,
+    can_read_content,
+    get_case,
+    intake_units,
+)
+from caseapp.services.units import unit_by_code
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+
+def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
+    form = CaseFilterForm(request.args)
+    form.status.choices = [("", _("All"))] + list(status_names().items())
+    form.violence.choices = [("", _("All"))] + list(violence_names().items())
+    form.risk.choices = [("", _("All"))] + list(case_choice_names()["risk_level"].items())
+    form.sort.choices = [("received_desc", _("Newest first")),
+                         ("received_asc", _("Oldest first")), ("risk", _("Highest risk first")),
+                         ("reference", _("Reference"))]
+    flt = case_list.CaseFilter()
+    if not form.validate():
+        return form, flt, _("Some filters are not valid; they were ignored.")
+    error = None
+    flt.reference = form.q.data or ""
+    flt.status = form.status.data if form.status.data in domain.STATUSES else ""
+    flt.violence = form.violence.data if form.violence.data in domain.VIOLENCE_TYPES else ""
+    flt.risk = form.risk.data if form.risk.data in domain.RISK_LEVELS else ""
+    flt.overdue = bool(form.overdue.data)
+    flt.received_from, flt.received_to = form.received_from.data, form.received_to.data
+    flt.sort = form.sort.data if form.sort.data in case_list.SORTS else "received_desc"
+    if form.unit.data:
+        unit = unit_by_code(get_session(), form.unit.data)
+        if unit is None or not covers(current_user, "case.read", unit):
+            error = _("No unit with the code %(code)s within your units.",
+                      code=form.unit.data.strip().upper()[:20])
+            flt.unit_path = "/none/"
+        else:
+            flt.unit_path = unit.path
+    return form, flt, error
+
+
+@bp.get("/")
+@permission("case.read")
+def index():
+    form, flt, error = _filters()
+    rows, page, pages, total = paginate(case_list.case_list(current_user, flt))
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template("cases/list.html", form=form, rows=rows, page=page, pages=pages,
+                           total=total, error=error, args=args, today=date.today(),
+                           can_record=bool(intake_units(get_session(), current_user)))
+
+
+def _details(form: CaseForm) -> cases.CaseDetails:
+    return cases.CaseDetails(
+        received_on=form.received_on.data, received_via=form.received_via.data,
+        reporter_kind=form.reporter_kind.data, setting=form.setting.data,
+        violence_types=list(form.violence_types.data or []), child=bool(form.child.data),
+        harmed_sex=form.harmed_sex.data, harmed_age_band=form.harmed_age_band.data,
+        harmed_role=form.harmed_role.data, perpetrator_sex=form.perpetrator_sex.data,
+        perpetrator_age_band=form.perpetrator_age_band.data,
+        perpetrator_relationship=form.perpetrator_relationship.data,
+        risk_level=form.risk_level.data, incident_on=form.incident_on.data,
+        incident_date_approximate=bool(form.incident_date_approximate.data),
+        harmed_age_years=form.harmed_age_years.data,
+        harmed_disability=form.harmed_disability.data,
+        harmed_ethnic_minority=form.harmed_ethnic_minority.data,
+        perpetrator_count=form.perpetrator_count.data or 1,
+        serious_risk_to_child=bool(form.serious_risk_to_child.data))
+
+
+def _content(form: CaseForm) -> cases.CaseContent:
+    return cases.CaseContent(**{name: (getattr(form, name).data or "") for name in (
+        *domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact")})
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@permission("case.write")
+def new():
+    db = get_session()
+    units = intake_units(db, current_user)
+    form = CaseForm()
+    form.fill_choices(units)
+    if request.method == "GET":
+        form.received_on.data = date.today()
+        form.perpetrator_count.data = 1
+    error, status = None, 200
+    if form.validate_on_submit():
+        unit = next((u for u in units if u.id == form.unit_id.data), None)
+        try:
+            if unit is None:
+                raise DomainError(_("Choose your school."))
+            case = cases.create_case(db, current_user, unit, _details(form), _content(form))
+        except DomainError as exc:
+            db.rollback()
+            error, status = exc.message, 400
+        else:
+            db.commit()
+            flash(_("Case %(ref)s recorded.", ref=case.reference), "success")
+            return redirect(url_for("cases.show", public_id=case.public_id))
+    elif form.is_submitted():
+        status = 400
+    return render_template("cases/form.html", form=form, error=error, case=None), status
+
+
+@bp.get("/<public_id>")
+@permission("case.read")
+def show(public_id: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    return render_template(
+        "cases/show.html", case=case, reason_form=ReasonForm(),
+        handler=can_handle(current_user, case), overseer=can_oversee(current_user, case),
+        repeats=case_records.repeat_counts(db, current_user, case),
+        consents=case_records.consents(db, case),
+        consent_ok={p: case_records.has_consent(db, case, p) for p in domain.CONSENT_PURPOSES},
+        parties=case_records.parties_required(case), consent_form=_consent_form(),
+        withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=date.today()),
+        exclusions=case_records.exclusions(db, case), exclusion_form=ExclusionForm(formdata=None),
+    )
+
+
+def _consent_form(form: ConsentForm | None = None) -> ConsentForm:
+    form = form or ConsentForm(formdata=None, given_on=date.today())
+    form.fill_choices()
+    return form
+
+
+def _confidential_page(case, reason: str = ""):
+    """Decrypt, audit, render. The caller has checked the request."""
+    db = get_session()
+    content = cases.read_content(db, current_user, case, reason)
+    page = render_template(
+        "cases/confidential.html", case=case, content=content, reason=reason,
+        notes=case_records.notes(db, case), attachments=case_records.attachment_names(db, case),
+        note_form=NoteForm(formdata=None), attachment_form=AttachmentForm(formdata=None),
+        reason_form=ReasonForm(formdata=None, reason=reason), handler=can_handle(current_user,
+                                                                                  case))
+    db.commit()  # the audit event of the read
+    return page
+
+
+@bp.route("/<public_id>/confidential", methods=["GET", "POST"])
+@permission("case.read")
+def confidential(public_id: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    if not can_read_content(current_user, case):
+        return render_template("cases/no_content.html", case=case), 403
+    if request.method == "GET":
+        if not can_handle(current_user, case):
+            return redirect(url_for("cases.show", public_id=public_id))
+        return _confidential_page(case)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash(_("State why you need to open the confidential content."), "error")
+        return redirect(url_for("cases.show", public_id=public_id))
+    return _confidential_page(case, form.reason.data)
+
+
+@bp.route("/<public_id>/edit", methods=["GET", "POST"])
+@permission("case.write")
+def edit(public_id: str):
+    db = get_session()
+    case = get_case(db, current_user, public_id)
+    if not can_handle(current_user, case):
+        return render_template("cases/no_content.html", case=case), 403
+    form = CaseForm()
+    form.fill_choices([case.unit])
+    if request.method == "GET":
+        content = cases.read_content(db, current_user, case)
+        _fill(form, case, content)
+        db.commit()
+        return render_template("cases/form.html", form=form, case=case, error=None)
+    form.unit_id.data = case.unit_id
+    if not form.validate_on_submit():
+        return render_template("cases/form.html", form=form, case=case, error=None), 400
+    try:
+        version = int(form.version.data or 0)
+        cases.update_case(db, current_user, case, _details(form), _content(form), version)
+    except Conflict:
+        db.rollback()
+        current = get_case(db, current_user, public_id)
+        return render_template("cases/conflict.html", case=current, form=form,
+                               differences=_differences(current, form)), 409
+    except DomainError as exc:
+        db.rollback()
+        return render_template("cases/form.html", form=form, case=case,
+                               error=exc.message), exc.status
+    db.commit()
+    flash(_("Saved."), "success")
+    return redirect(url_for("cases.show", public_id=public_id))
+
+
+def _fill(form: CaseForm, case, content: cases.CaseContent) -> None:
+    for name in cases.DETAIL_FIELDS:
+        getattr(form, name).data = getattr(case, name)
+    form.violence_types.data = case.violence_types
+    for name in (*domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact"):
+        getattr(form, name).data = getattr(content, name)
+    form.unit_id.data = case.unit_id
+    form.version.data = case.version
+
+
+def _differences(current, form: CaseForm) -> list[tuple[str, str, str]]:
+    """Clear fields where the saved case now differs from what this form sent."""
+    names = case_choice_names()
+    out = []
+    for name in cases.DETAIL_FIELDS:
+        saved, sent = getattr(current, name), getattr(form, name).data
+        if saved != sent and not (saved in (None, "") and sent in (None, "")):
+            label = str(getattr(form, name).label.text)
+            out.append((label, names.get(name, {}).get(saved, saved),
+                        names.get(name, {}).get(sent, sent)))
+    if sorted(current.violence_types) != sorted(form.violence_types.data or []):
+        v = violence_names()
+        out.append((str(form.violence_types.label.text),
+                    ", ".join(v[t] for t in current.violence_types),
+                    ", ".join(v.get(t, t) for t in form.violence_types.data or [])))
+    return out
+
+
+from caseapp.cases import records as _records  # noqa: E402,F401 - routes on this blueprint

@@ -1,0 +1,231 @@
+"""Cases (vụ việc): clear metadata for statistics, sealed confidential content, notes,
+attachments, consents, exclusions and the blind index for repeat alerts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from caseapp.db import Base, utcnow
+from caseapp.models.units import Unit
+from caseapp.models.users import User
+
+STATUSES = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed",
+            "reopened")
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+VIOLENCE_TYPES = ("physical", "psychological", "sexual_harassment", "sexual_assault", "rape",
+                  "economic", "forced_marriage", "neglect", "cyber")
+GBVIMS = {"physical": "Physical Assault", "psychological": "Psychological/Emotional Abuse",
+          "sexual_harassment": "Psychological/Emotional Abuse", "sexual_assault": "Sexual Assault",
+          "rape": "Rape", "economic": "Denial of Resources, Opportunities or Services",
+          "forced_marriage": "Forced Marriage", "neglect": "Denial of Resources, Opportunities "
+          "or Services", "cyber": "Psychological/Emotional Abuse"}
+RECEIVED_VIA = ("in_person", "phone", "letter", "hotline", "suggestion_box", "online", "referral")
+REPORTER_KINDS = ("person_harmed", "parent_guardian", "teacher", "peer", "anonymous", "other")
+SETTINGS = ("in_school", "to_from_school", "home", "online", "community")
+SEXES = ("female", "male", "other", "not_recorded")
+AGE_BANDS = ("0-5", "6-10", "11-14", "15-17", "18-24", "25-59", "60+")
+HARMED_ROLES = ("pupil", "teacher", "staff", "other")
+YES_NO_UNKNOWN = ("yes", "no", "unknown")
+RELATIONSHIPS = ("pupil_peer", "teacher", "school_staff", "family_member", "intimate_partner",
+                 "stranger", "other")
+RISK_LEVELS = ("low", "medium", "high", "immediate")
+CONSENT_PARTIES = ("person_harmed", "guardian")
+CONSENT_PURPOSES = ("referral", "sharing", "statistics")
+# Confidential fields of a case, each sealed under the case's data key.
+CONFIDENTIAL_FIELDS = ("harmed_name", "harmed_contact", "guardian_name", "guardian_contact",
+                       "perpetrator_names", "narrative")
+CONFIDENTIAL_MAX = {"harmed_name": 120, "harmed_contact": 300, "guardian_name": 120,
+                    "guardian_contact": 300, "perpetrator_names": 500, "narrative": 20000}
+NOTE_MAX = 20000
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "year", "number"),
+        Index("ix_cases_unit_status", "unit_id", "status"),
+        Index("ix_cases_unit_received", "unit_id", "received_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    received_on: Mapped[date] = mapped_column(Date)
+    incident_on: Mapped[date | None] = mapped_column(Date)
+    incident_date_approximate: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_via: Mapped[str] = mapped_column(String(20))
+    reporter_kind: Mapped[str] = mapped_column(String(20))
+    setting: Mapped[str] = mapped_column(String(20))
+    child: Mapped[bool] = mapped_column(Boolean)
+    harmed_sex: Mapped[str] = mapped_column(String(15))
+    harmed_age_band: Mapped[str] = mapped_column(String(8))
+    harmed_age_years: Mapped[int | None] = mapped_column(Integer)
+    harmed_role: Mapped[str] = mapped_column(String(10))
+    harmed_disability: Mapped[str] = mapped_column(String(8), default="unknown")
+    harmed_ethnic_minority: Mapped[str] = mapped_column(String(8), default="unknown")
+    perpetrator_count: Mapped[int] = mapped_column(Integer, default=1)
+    perpetrator_sex: Mapped[str] = mapped_column(String(15))
+    perpetrator_age_band: Mapped[str] = mapped_column(String(8))
+    perpetrator_relationship: Mapped[str] = mapped_column(String(20))
+    risk_level: Mapped[str] = mapped_column(String(10), index=True)
+    serious_risk_to_child: Mapped[bool] = mapped_column(Boolean, default=False)
+    intervention_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verification_due_on: Mapped[date | None] = mapped_column(Date)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 onupdate=utcnow)
+    # The case's data key, sealed under the active key-encryption key (with its id inside).
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Confidential content, sealed under the data key (version | nonce | ciphertext+tag).
+    harmed_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    harmed_contact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    guardian_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    guardian_contact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    perpetrator_names: Mapped[bytes | None] = mapped_column(LargeBinary)
+    narrative: Mapped[bytes | None] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    unit: Mapped[Unit] = relationship()
+    assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    violence: Mapped[list[CaseViolenceType]] = relationship(
+        cascade="all, delete-orphan", order_by="CaseViolenceType.type")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def violence_types(self) -> list[str]:
+        return [v.type for v in self.violence]
+
+    @property
+    def urgent(self) -> bool:
+        return self.risk_level == "immediate" or self.serious_risk_to_child
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != "closed"
+
+
+class CaseViolenceType(Base):
+    """One row per violence type of a case, so a case counts in each of its types."""
+
+    __tablename__ = "case_violence_types"
+    __table_args__ = (Index("ix_case_violence_types_type_case", "type", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class CaseInformant(Base):
+    """Who reported the case, kept apart from the rest (Decree 80/2017 art. 5)."""
+
+    __tablename__ = "case_informants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class CaseNote(Base):
+    """Append-only: a correction is a new note pointing at the one it corrects."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("case_notes.id"))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+    author: Mapped[User | None] = relationship()
+
+
+class CaseAttachment(Base):
+    __tablename__ = "case_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    filename: Mapped[bytes] = mapped_column(LargeBinary)  # sealed
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+
+    uploaded_by: Mapped[User | None] = relationship()
+
+
+class CaseConsent(Base):
+    __tablename__ = "case_consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    party: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(20))
+    given_on: Mapped[date] = mapped_column(Date)
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CaseExclusion(Base):
+    """A person who must never see the case, whatever their grants."""
+
+    __tablename__ = "case_exclusions"
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class CaseNameIndex(Base):
+    """Keyed HMAC of a normalised name (person harmed or alleged perpetrator): repeat alerts
+    without decrypting anything."""
+
+    __tablename__ = "case_name_index"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    role: Mapped[str] = mapped_column(String(12))  # "harmed" or "perpetrator"
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+
+
+class CaseCounter(Base):
+    """The last reference number used per school and year; locked while a case is numbered."""
+
+    __tablename__ = "case_counters"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)

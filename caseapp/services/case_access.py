@@ -1,0 +1,55 @@
+"""Who may see which case: one scoped query for everything, exclusions beat every grant."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import Session
+
+from caseapp.errors import NotFound
+from caseapp.models import Case, CaseExclusion, Unit
+from caseapp.security.authz import covers, scope_paths
+
+
+def visible_cases(user, permission: str = "case.read") -> Select:
+    """A select() of the cases ``user`` may see: below a unit where they hold ``permission``,
+    and not naming them as excluded. Auditors and administrators hold no case permission."""
+    paths = scope_paths(user, permission)
+    stmt = select(Case).join(Case.unit)
+    if not paths:
+        return stmt.where(False)  # noqa: FBT003 - deny by default
+    excluded = exists(select(CaseExclusion.id).where(CaseExclusion.case_id == Case.id,
+                                                     CaseExclusion.user_id == user.id))
+    return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]), ~excluded)
+
+
+def get_case(session: Session, user, public_id: str) -> Case:
+    """The case, if ``user`` may see it; otherwise 404 (existence does not leak)."""
+    if not isinstance(public_id, str) or len(public_id) != 36:
+        raise NotFound()
+    case = session.scalar(visible_cases(user).where(Case.public_id == public_id))
+    if case is None:
+        raise NotFound()
+    return case
+
+
+def can_handle(user, case: Case) -> bool:
+    """A focal point of the case's school handles it: content opens without a stated reason."""
+    return covers(user, "case.write", case.unit)
+
+
+def can_oversee(user, case: Case) -> bool:
+    return covers(user, "case.oversee", case.unit)
+
+
+def can_read_content(user, case: Case) -> bool:
+    return can_handle(user, case) or can_oversee(user, case)
+
+
+def intake_units(session: Session, user) -> list[Unit]:
+    """Open schools where ``user`` may record cases."""
+    paths = scope_paths(user, "case.write")
+    if not paths:
+        return []
+    return list(session.scalars(
+        select(Unit).where(or_(*[Unit.path.startswith(p) for p in paths]),
+                           Unit.kind == "school", Unit.valid_to.is_(None)).order_by(Unit.name)))

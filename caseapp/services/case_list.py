@@ -1,0 +1,69 @@
+"""The case list: filters, sort and the select() behind one page, within the user's scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import and_, case, exists, or_, select
+from sqlalchemy.orm import contains_eager, selectinload
+
+from caseapp.db import utcnow
+from caseapp.models import Case, CaseViolenceType, Unit
+from caseapp.services.case_access import visible_cases
+
+_RISK_RANK = case({"immediate": 0, "high": 1, "medium": 2, "low": 3}, value=Case.risk_level,
+                  else_=4)
+SORTS = {
+    "received_desc": (Case.received_on.desc(), Case.id.desc()),
+    "received_asc": (Case.received_on.asc(), Case.id.asc()),
+    "reference": (Case.reference.asc(),),
+    "risk": (_RISK_RANK, Case.received_on.desc(), Case.id.desc()),
+}
+
+
+@dataclass
+class CaseFilter:
+    reference: str = ""
+    status: str = ""
+    unit_path: str = ""
+    violence: str = ""
+    risk: str = ""
+    overdue: bool = False
+    received_from: date | None = None
+    received_to: date | None = None
+    sort: str = "received_desc"
+
+
+def overdue_condition(today: date | None = None):
+    """Overdue, computed from due dates (never stored): verification not finished in time, or
+    an urgent case still untouched after its intervention deadline."""
+    today = today or date.today()
+    return or_(
+        and_(Case.status.in_(("new", "verifying", "reopened")),
+             Case.verification_due_on < today),
+        and_(Case.status == "new", Case.intervention_due_at < utcnow()),
+    )
+
+
+def case_list(user, flt: CaseFilter):
+    stmt = (visible_cases(user).options(contains_eager(Case.unit),
+                                        selectinload(Case.violence)))
+    if flt.reference:
+        stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper()))
+    if flt.status:
+        stmt = stmt.where(Case.status == flt.status)
+    if flt.unit_path:
+        stmt = stmt.where(Unit.path.startswith(flt.unit_path))
+    if flt.violence:
+        stmt = stmt.where(exists(select(CaseViolenceType.case_id).where(
+            CaseViolenceType.case_id == Case.id, CaseViolenceType.type == flt.violence)))
+    if flt.risk:
+        stmt = stmt.where(Case.risk_level == flt.risk)
+    if flt.overdue:
+        stmt = stmt.where(overdue_condition())
+    if flt.received_from:
+        stmt = stmt.where(Case.received_on >= flt.received_from)
+    if flt.received_to:
+        stmt = stmt.where(Case.received_on <= flt.received_to)
+    return stmt.order_by(*SORTS.get(flt.sort, SORTS["received_desc"]))

@@ -1,0 +1,322 @@
+"""What is added to a case over time: append-only notes, attachments, consents, exclusions,
+and the repeat alerts drawn from the blind index."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import BinaryIO
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from caseapp.errors import Forbidden, NotFound, ValidationFailed
+from caseapp.models import (
+    Case,
+    CaseAttachment,
+    CaseConsent,
+    CaseExclusion,
+    CaseNameIndex,
+    CaseNote,
+    User,
+)
+from caseapp.models import cases as domain
+from caseapp.runtime import settings
+from caseapp.security import envelope
+from caseapp.services.audit import record
+from caseapp.services.case_access import can_handle, can_read_content, visible_cases
+from caseapp.services.cases import data_key
+
+FILENAME_MAX = 200
+# What the first bytes of an upload must look like for its declared type.
+MAGIC = {
+    "application/pdf": (b"%PDF",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/webp": (b"RIFF",),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (b"PK\x03\x04",),
+    "application/msword": (b"\xd0\xcf\x11\xe0",),
+}
+
+
+def _require_content_access(actor, case: Case) -> None:
+    if not can_read_content(actor, case):
+        raise Forbidden(_("You may see this case's details but not its confidential content."))
+    if case.key_destroyed_at is not None:
+        raise ValidationFailed(_("This case's content was destroyed."))
+
+
+# Notes -------------------------------------------------------------------------------------
+
+
+@dataclass
+class NoteView:
+    id: int
+    author: str
+    created_at: object
+    body: str
+    corrects_id: int | None
+
+
+def add_note(session: Session, actor, case: Case, body: str,
+             corrects_id: int | None = None) -> CaseNote:
+    _require_content_access(actor, case)
+    body = (body or "").strip()
+    if not body or len(body) > domain.NOTE_MAX:
+        raise ValidationFailed(_("A note needs some text (at most %(n)d characters).",
+                                 n=domain.NOTE_MAX))
+    if corrects_id is not None:
+        target = session.get(CaseNote, corrects_id)
+        if target is None or target.case_id != case.id:
+            raise NotFound()
+    note = CaseNote(uid=str(uuid.uuid4()), case_id=case.id, author_id=actor.id,
+                    corrects_id=corrects_id)
+    note.body = envelope.seal_text(data_key(case), body,
+                                   envelope.field_ad(case.public_id, "case_notes", note.uid,
+                                                     "body"))
+    session.add(note)
+    record(session, actor, "note.add", note, unit=case.unit, object_ref=case.reference,
+           changes={"body": "changed", "corrects": corrects_id})
+    return note
+
+
+def notes(session: Session, case: Case) -> list[NoteView]:
+    """Decrypted notes, oldest first; the caller has audited the read of the content."""
+    dek = data_key(case)
+    rows = session.execute(
+        select(CaseNote, User.full_name).outerjoin(User, CaseNote.author_id == User.id)
+        .where(CaseNote.case_id == case.id).order_by(CaseNote.id)).all()
+    return [NoteView(n.id, name or "", n.created_at,
+                     envelope.open_text(dek, n.body, envelope.field_ad(
+                         case.public_id, "case_notes", n.uid, "body")), n.corrects_id)
+            for n, name in rows]
+
+
+# Attachments -------------------------------------------------------------------------------
+
+
+def _store() -> Path:
+    path = settings().attachment_dir
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def add_attachment(session: Session, actor, case: Case, filename: str, content_type: str,
+                   stream: BinaryIO) -> CaseAttachment:
+    """Seal the upload under the case key, chunk by chunk, into the attachment store."""
+    _require_content_access(actor, case)
+    cfg = settings()
+    filename = os.path.basename((filename or "").replace("\\", "/")).strip()
+    if not filename or len(filename) > FILENAME_MAX:
+        raise ValidationFailed(_("The file needs a name of at most %(n)d characters.",
+                                 n=FILENAME_MAX))
+    content_type = (content_type or "").split(";")[0].strip().lower()
+    if content_type not in cfg.attachment_types:
+        raise ValidationFailed(_("This kind of file is not accepted. Use PDF, JPEG, PNG, WebP, "
+                                 "HEIC, Word or plain text."))
+    head = stream.read(16)
+    expected = MAGIC.get(content_type)
+    if expected and not any(head.startswith(m) for m in expected):
+        raise ValidationFailed(_("The file's content does not match its type."))
+    attachment = CaseAttachment(uid=str(uuid.uuid4()), case_id=case.id,
+                                uploaded_by_id=actor.id, content_type=content_type, size=0,
+                                storage_name=secrets.token_hex(16))
+    dek = data_key(case)
+    ad = envelope.field_ad(case.public_id, "case_attachments", attachment.uid, "content")
+    store = _store()
+    fd, tmp = tempfile.mkstemp(dir=store, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            size = envelope.seal_file(dek, _Prepend(head, stream), out, ad,
+                                      cfg.attachment_max_bytes)
+        if size == 0:
+            raise ValidationFailed(_("The file is empty."))
+        os.replace(tmp, store / attachment.storage_name)
+    except ValueError:
+        os.unlink(tmp)
+        raise ValidationFailed(_("The file is larger than %(n)d MB.",
+                                 n=cfg.attachment_max_bytes // (1024 * 1024))) from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    attachment.size = size
+    attachment.filename = envelope.seal_text(dek, filename, envelope.field_ad(
+        case.public_id, "case_attachments", attachment.uid, "filename"))
+    session.add(attachment)
+    record(session, actor, "attachment.add", attachment, unit=case.unit,
+           object_ref=case.reference,
+           changes={"filename": "changed", "size": size, "content_type": content_type})
+    return attachment
+
+
+class _Prepend:
+    """A stream with bytes already read put back in front."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, n: int) -> bytes:
+        if self.head:
+            out, self.head = self.head[:n], self.head[n:]
+            if len(out) < n:
+                out += self.rest.read(n - len(out))
+            return out
+        return self.rest.read(n)
+
+
+def discard_stored_file(attachment: CaseAttachment) -> None:
+    """Remove the sealed file of an attachment whose row was not committed."""
+    path = settings().attachment_dir / attachment.storage_name
+    if path.exists():
+        path.unlink()
+
+
+def attachment_names(session: Session, case: Case) -> list[tuple[CaseAttachment, str]]:
+    dek = data_key(case)
+    rows = session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
+                           .order_by(CaseAttachment.id))
+    return [(a, envelope.open_text(dek, a.filename, envelope.field_ad(
+        case.public_id, "case_attachments", a.uid, "filename"))) for a in rows]
+
+
+def open_attachment(session: Session, actor, case: Case, uid: str,
+                    reason: str = "") -> tuple[str, str, int, Iterator[bytes]]:
+    """(file name, type, size, plaintext chunks); every download is audited."""
+    _require_content_access(actor, case)
+    reason = (reason or "").strip()
+    if not can_handle(actor, case) and len(reason) < 5:
+        raise ValidationFailed(_("State why you need to open the confidential content."))
+    attachment = session.scalar(select(CaseAttachment).where(
+        CaseAttachment.case_id == case.id, CaseAttachment.uid == uid))
+    if attachment is None:
+        raise NotFound()
+    dek = data_key(case)
+    name = envelope.open_text(dek, attachment.filename, envelope.field_ad(
+        case.public_id, "case_attachments", attachment.uid, "filename"))
+    path = settings().attachment_dir / attachment.storage_name
+    ad = envelope.field_ad(case.public_id, "case_attachments", attachment.uid, "content")
+
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as handle:
+            yield from envelope.open_file(dek, handle, ad)
+
+    record(session, actor, "attachment.download", unit=case.unit,
+           object_type="case_attachments", object_id=str(attachment.id),
+           object_ref=case.reference, reason=reason)
+    return name, attachment.content_type, attachment.size, chunks()
+
+
+# Consent -----------------------------------------------------------------------------------
+
+
+def parties_required(case: Case) -> tuple[str, ...]:
+    """Who must consent: an adult alone; for a child of 7 or more, the child and a guardian;
+    under 7, a guardian. An unknown age above the 0-5 band counts as 7 or more."""
+    if not case.child:
+        return ("person_harmed",)
+    age = case.harmed_age_years
+    young = age < 7 if age is not None else case.harmed_age_band == "0-5"
+    return ("guardian",) if young else ("person_harmed", "guardian")
+
+
+def consents(session: Session, case: Case) -> list[CaseConsent]:
+    return list(session.scalars(select(CaseConsent).where(CaseConsent.case_id == case.id)
+                                .order_by(CaseConsent.given_on, CaseConsent.id)))
+
+
+def has_consent(session: Session, case: Case, purpose: str, on: date | None = None) -> bool:
+    on = on or date.today()
+    active = {c.party for c in consents(session, case)
+              if c.purpose == purpose and c.given_on <= on
+              and (c.withdrawn_on is None or c.withdrawn_on > on)}
+    return all(p in active for p in parties_required(case))
+
+
+def record_consent(session: Session, actor, case: Case, party: str, purpose: str,
+                   given_on: date) -> CaseConsent:
+    if not can_handle(actor, case):
+        raise Forbidden(_("Only the school's focal points record consent."))
+    if party not in domain.CONSENT_PARTIES or purpose not in domain.CONSENT_PURPOSES:
+        raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
+    if given_on > date.today():
+        raise ValidationFailed(_("Consent cannot be dated in the future."))
+    consent = CaseConsent(case_id=case.id, party=party, purpose=purpose, given_on=given_on,
+                          recorded_by_id=actor.id)
+    session.add(consent)
+    record(session, actor, "consent.record", consent, unit=case.unit, object_ref=case.reference)
+    return consent
+
+
+def withdraw_consent(session: Session, actor, case: Case, consent_id: int,
+                     on: date) -> CaseConsent:
+    if not can_handle(actor, case):
+        raise Forbidden(_("Only the school's focal points record consent."))
+    consent = session.get(CaseConsent, consent_id)
+    if consent is None or consent.case_id != case.id:
+        raise NotFound()
+    if consent.withdrawn_on is not None:
+        raise ValidationFailed(_("This consent was already withdrawn."))
+    if on < consent.given_on or on > date.today():
+        raise ValidationFailed(_("The withdrawal date is not valid."))
+    consent.withdrawn_on = on
+    record(session, actor, "consent.withdraw", consent, unit=case.unit,
+           object_ref=case.reference)
+    return consent
+
+
+# Exclusions --------------------------------------------------------------------------------
+
+
+def exclusions(session: Session, case: Case) -> list[CaseExclusion]:
+    return list(session.scalars(select(CaseExclusion).where(CaseExclusion.case_id == case.id)
+                                .order_by(CaseExclusion.id)))
+
+
+def exclude(session: Session, actor, case: Case, username: str, reason: str) -> CaseExclusion:
+    """Name a person who must never see this case, whatever their grants."""
+    if not can_read_content(actor, case):
+        raise Forbidden(_("You cannot change who may see this case."))
+    target = session.scalar(select(User).where(User.username == (username or "").strip()
+                                               .lower()))
+    if target is None:
+        raise ValidationFailed(_("No account with that user name."))
+    if target.id == actor.id:
+        raise ValidationFailed(_("You cannot exclude yourself."))
+    if not reason.strip():
+        raise ValidationFailed(_("Please give a reason."))
+    if any(e.user_id == target.id for e in exclusions(session, case)):
+        raise ValidationFailed(_("This person is already excluded."))
+    exclusion = CaseExclusion(case_id=case.id, user_id=target.id, added_by_id=actor.id)
+    session.add(exclusion)
+    if case.assigned_to_id == target.id:
+        case.assigned_to_id = None
+    record(session, actor, "case.exclude", exclusion, unit=case.unit, object_ref=case.reference,
+           reason=reason, changes={"user": target.username}, covers=(case,))
+    return exclusion
+
+
+# Repeat alerts -----------------------------------------------------------------------------
+
+
+def repeat_counts(session: Session, user, case: Case) -> dict[str, int]:
+    """How many other cases the user may see share a name digest with this one, per role.
+    Nothing is decrypted: the digests are compared."""
+    mine = select(CaseNameIndex.role, CaseNameIndex.digest).where(
+        CaseNameIndex.case_id == case.id).subquery()
+    scope = visible_cases(user).with_only_columns(Case.id).subquery()
+    rows = session.execute(
+        select(CaseNameIndex.role, func.count(func.distinct(CaseNameIndex.case_id)))
+        .join(mine, (mine.c.role == CaseNameIndex.role) & (mine.c.digest == CaseNameIndex.digest))
+        .where(CaseNameIndex.case_id != case.id, CaseNameIndex.case_id.in_(select(scope.c.id)))
+        .group_by(CaseNameIndex.role)).all()
+    counts = {"harmed": 0, "perpetrator": 0}
+    counts.update({role: n for role, n in rows})
+    return counts

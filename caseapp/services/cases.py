@@ -1,0 +1,314 @@
+"""Cases: intake with a sequential reference, sealed content, editing with optimistic locking,
+reading confidential content (always audited), crypto-shredding."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from caseapp.db import utcnow
+from caseapp.errors import Conflict, Forbidden, ValidationFailed
+from caseapp.models import Case, CaseCounter, CaseInformant, CaseNameIndex, CaseViolenceType, Unit
+from caseapp.models import cases as domain
+from caseapp.runtime import keyring, settings
+from caseapp.security import envelope
+from caseapp.services.audit import changes_of, record
+from caseapp.services.case_access import can_handle, can_oversee
+
+
+@dataclass
+class CaseDetails:
+    """The clear metadata of a case, as statistics need it."""
+
+    received_on: date
+    received_via: str
+    reporter_kind: str
+    setting: str
+    violence_types: list[str]
+    child: bool
+    harmed_sex: str
+    harmed_age_band: str
+    harmed_role: str
+    perpetrator_sex: str
+    perpetrator_age_band: str
+    perpetrator_relationship: str
+    risk_level: str
+    incident_on: date | None = None
+    incident_date_approximate: bool = False
+    harmed_age_years: int | None = None
+    harmed_disability: str = "unknown"
+    harmed_ethnic_minority: str = "unknown"
+    perpetrator_count: int = 1
+    serious_risk_to_child: bool = False
+
+
+@dataclass
+class CaseContent:
+    """The confidential content of a case; never stored, logged or audited in clear."""
+
+    harmed_name: str = ""
+    harmed_contact: str = ""
+    guardian_name: str = ""
+    guardian_contact: str = ""
+    perpetrator_names: str = ""
+    narrative: str = ""
+    informant_name: str = ""
+    informant_contact: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+DETAIL_FIELDS = tuple(f.name for f in fields(CaseDetails) if f.name != "violence_types")
+INFORMANT_MAX = {"informant_name": 120, "informant_contact": 300}
+
+_CHOICES = {
+    "received_via": domain.RECEIVED_VIA, "reporter_kind": domain.REPORTER_KINDS,
+    "setting": domain.SETTINGS, "harmed_sex": domain.SEXES, "harmed_age_band": domain.AGE_BANDS,
+    "harmed_role": domain.HARMED_ROLES, "harmed_disability": domain.YES_NO_UNKNOWN,
+    "harmed_ethnic_minority": domain.YES_NO_UNKNOWN, "perpetrator_sex": domain.SEXES,
+    "perpetrator_age_band": domain.AGE_BANDS,
+    "perpetrator_relationship": domain.RELATIONSHIPS, "risk_level": domain.RISK_LEVELS,
+}
+_BAND_RANGES = {"0-5": (0, 5), "6-10": (6, 10), "11-14": (11, 14), "15-17": (15, 17),
+                "18-24": (18, 24), "25-59": (25, 59), "60+": (60, 120)}
+
+
+def validate(details: CaseDetails, content: CaseContent, today: date) -> None:
+    for name, allowed in _CHOICES.items():
+        if getattr(details, name) not in allowed:
+            raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
+    if not details.violence_types or any(v not in domain.VIOLENCE_TYPES
+                                         for v in details.violence_types):
+        raise ValidationFailed(_("Choose at least one kind of violence."))
+    if details.received_on > today:
+        raise ValidationFailed(_("The date received cannot be in the future."))
+    if details.incident_on and details.incident_on > details.received_on:
+        raise ValidationFailed(_("The incident cannot be after the date the case was received."))
+    if not 1 <= details.perpetrator_count <= 50:
+        raise ValidationFailed(_("The number of alleged perpetrators must be between 1 and 50."))
+    if details.harmed_age_years is not None:
+        low, high = _BAND_RANGES[details.harmed_age_band]
+        if not low <= details.harmed_age_years <= high:
+            raise ValidationFailed(_("The age does not match the age band."))
+    if details.child and details.harmed_age_band not in ("0-5", "6-10", "11-14", "15-17"):
+        raise ValidationFailed(_("A child is under 16: the age band does not match."))
+    limits = domain.CONFIDENTIAL_MAX | INFORMANT_MAX
+    for name, limit in limits.items():
+        if len(getattr(content, name) or "") > limit:
+            raise ValidationFailed(_("A text field is longer than allowed. Nothing was saved."))
+
+
+def _next_number(session: Session, unit_id: int, year: int) -> int:
+    """Increment the counter of the school and year atomically (row lock / write lock)."""
+    bump = (update(CaseCounter)
+            .where(CaseCounter.unit_id == unit_id, CaseCounter.year == year)
+            .values(last_number=CaseCounter.last_number + 1)
+            .returning(CaseCounter.last_number))
+    number = session.execute(bump).scalar()
+    if number is None:
+        try:
+            with session.begin_nested():
+                session.execute(insert(CaseCounter).values(unit_id=unit_id, year=year,
+                                                           last_number=0))
+        except IntegrityError:
+            pass  # another intake created it first
+        number = session.execute(bump).scalar()
+    return number
+
+
+def data_key(case: Case) -> bytes:
+    return envelope.unwrap_data_key(keyring(), case.wrapped_key, case.public_id)
+
+
+def _ad(case: Case, table: str, record_id: str, name: str) -> bytes:
+    return envelope.field_ad(case.public_id, table, record_id, name)
+
+
+def _seal_content(case: Case, dek: bytes, content: CaseContent) -> list[str]:
+    """Seal the changed confidential fields; returns the names of those that changed."""
+    changed = []
+    for name in domain.CONFIDENTIAL_FIELDS:
+        new = (getattr(content, name) or "").strip()
+        ad = _ad(case, "cases", case.public_id, name)
+        old = envelope.open_text(dek, getattr(case, name), ad)
+        if new != old:
+            setattr(case, name, envelope.seal_text(dek, new, ad))
+            changed.append(name)
+    return changed
+
+
+def _seal_informant(case: Case, informant: CaseInformant, dek: bytes,
+                    content: CaseContent) -> list[str]:
+    changed = []
+    for name in ("name", "contact"):
+        new = (getattr(content, f"informant_{name}") or "").strip()
+        ad = _ad(case, "case_informants", informant.uid, name)
+        old = envelope.open_text(dek, getattr(informant, name), ad)
+        if new != old:
+            setattr(informant, name, envelope.seal_text(dek, new, ad))
+            changed.append(f"informant_{name}")
+    return changed
+
+
+def _names(content: CaseContent) -> list[tuple[str, str]]:
+    result = [("harmed", content.harmed_name)]
+    for part in (content.perpetrator_names or "").replace(";", "\n").replace(",", "\n").split(
+            "\n"):
+        result.append(("perpetrator", part))
+    return [(role, name) for role, name in result if name.strip()]
+
+
+def _index_rows(case: Case, content: CaseContent) -> list[CaseNameIndex]:
+    key = keyring().active("blind_index")
+    rows, seen = [], set()
+    for role, name in _names(content):
+        digest = envelope.name_digest(key.secret, role, name)
+        if digest and (role, digest) not in seen:
+            seen.add((role, digest))
+            rows.append(CaseNameIndex(case_id=case.id, role=role, digest=digest, key_id=key.id))
+    return rows
+
+
+def _due_dates(case: Case, now: datetime) -> None:
+    cfg = settings()
+    case.verification_due_on = case.received_on + timedelta(days=cfg.verification_days)
+    case.intervention_due_at = (now + timedelta(hours=cfg.intervention_hours)
+                                if case.urgent else None)
+
+
+def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
+                content: CaseContent) -> Case:
+    """Record a new case at a school; its reference is the next number of the school's year."""
+    if not can_handle(actor, _UnitCase(unit)) or unit.kind != "school" or not unit.is_open:
+        raise Forbidden(_("You cannot record cases for this unit."))
+    now = utcnow()
+    validate(details, content, date.today())
+    year = details.received_on.year
+    number = _next_number(session, unit.id, year)
+    public_id = str(uuid.uuid4())
+    dek = envelope.new_data_key()
+    case = Case(public_id=public_id, reference=f"{unit.code}-{year}-{number:04d}", unit=unit,
+                year=year, number=number, status="new", created_by_id=actor.id,
+                assigned_to_id=actor.id,
+                wrapped_key=envelope.wrap_data_key(keyring(), dek, public_id),
+                **{name: getattr(details, name) for name in DETAIL_FIELDS})
+    case.violence = [CaseViolenceType(type=v) for v in sorted(set(details.violence_types))]
+    _seal_content(case, dek, content)
+    informant = CaseInformant(uid=str(uuid.uuid4()))
+    _seal_informant(case, informant, dek, content)
+    case.perpetrator_count = details.perpetrator_count
+    _due_dates(case, now)
+    session.add(case)
+    changes = {k: v for k, v in changes_of(case).items() if k != "wrapped_key"}
+    changes["violence_types"] = [None, sorted(set(details.violence_types))]
+    record(session, actor, "case.create", case, unit=unit, object_ref=case.reference,
+           changes=changes, covers=tuple(case.violence) + (informant,))
+    informant.case_id = case.id
+    session.add(informant)
+    index = _index_rows(case, content)
+    session.add_all(index)
+    _cover(session, index)
+    return case
+
+
+class _UnitCase:
+    """Lets can_handle() answer for a unit before the case exists."""
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+
+
+def _cover(session: Session, objects) -> None:
+    from caseapp.services.audit import _covered
+
+    covered = _covered(session)
+    for obj in objects:
+        covered.append(obj)
+
+
+def read_content(session: Session, actor, case: Case, reason: str = "") -> CaseContent:
+    """Decrypt a case's content for ``actor``; every read is audited. Officers must state
+    why; the school's focal points open it without a reason."""
+    reason = (reason or "").strip()
+    if not can_handle(actor, case):
+        if not can_oversee(actor, case):
+            raise Forbidden(_("You may see this case's details but not its confidential content."))
+        if len(reason) < 5:
+            raise ValidationFailed(_("State why you need to open the confidential content."))
+    dek = data_key(case)
+    content = CaseContent(**{name: envelope.open_text(dek, getattr(case, name),
+                                                      _ad(case, "cases", case.public_id, name))
+                             for name in domain.CONFIDENTIAL_FIELDS})
+    informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
+    if informant is not None:
+        content.informant_name = envelope.open_text(
+            dek, informant.name, _ad(case, "case_informants", informant.uid, "name"))
+        content.informant_contact = envelope.open_text(
+            dek, informant.contact, _ad(case, "case_informants", informant.uid, "contact"))
+    record(session, actor, "case.view_confidential", unit=case.unit, object_type="cases",
+           object_id=str(case.id), object_ref=case.reference, reason=reason)
+    return content
+
+
+def update_case(session: Session, actor, case: Case, details: CaseDetails,
+                content: CaseContent | None, version: int) -> Case:
+    """Save an edit made on the form of ``version``; a stale form raises Conflict."""
+    if not can_handle(actor, case):
+        raise Forbidden(_("Only the school's focal points edit a case."))
+    if case.version != version:
+        raise Conflict(_("Someone else saved this case after you opened it."), current=case)
+    if case.key_destroyed_at is not None:
+        raise ValidationFailed(_("This case's content was destroyed; it can no longer be edited."))
+    validate(details, content or CaseContent(), date.today())
+    informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
+    old_index = list(session.scalars(select(CaseNameIndex).where(
+        CaseNameIndex.case_id == case.id)))
+    old_types = sorted(case.violence_types)
+    for name in DETAIL_FIELDS:
+        setattr(case, name, getattr(details, name))
+    new_types = sorted(set(details.violence_types))
+    removed = [v for v in case.violence if v.type not in new_types]
+    added = [CaseViolenceType(case_id=case.id, type=t) for t in new_types if t not in old_types]
+    for row in removed:
+        case.violence.remove(row)
+    case.violence.extend(added)
+    changes = changes_of(case)
+    if old_types != new_types:
+        changes["violence_types"] = [old_types, new_types]
+    covers: list = removed + added
+    if content is not None:
+        dek = data_key(case)
+        for name in _seal_content(case, dek, content):
+            changes[name] = "changed"
+        if informant is not None:
+            for name in _seal_informant(case, informant, dek, content):
+                changes[name] = "changed"
+            covers.append(informant)
+        if {"harmed_name", "perpetrator_names"} & set(changes):
+            for row in old_index:
+                session.delete(row)
+            new_index = _index_rows(case, content)
+            session.add_all(new_index)
+            covers += old_index + new_index
+    if not changes:
+        return case
+    record(session, actor, "case.update", case, unit=case.unit, object_ref=case.reference,
+           changes=changes, covers=tuple(covers))
+    return case
+
+
+def destroy_content(session: Session, actor, case: Case, reason: str) -> Case:
+    """Crypto-shredding: forget the data key, so the content is unreadable everywhere (backups
+    included); the clear metadata stays for statistics."""
+    if not reason.strip():
+        raise ValidationFailed(_("Please give a reason."))
+    case.wrapped_key = None
+    case.key_destroyed_at = utcnow()
+    record(session, actor, "case.destroy_content", case, unit=case.unit,
+           object_ref=case.reference, reason=reason)
+    return case

@@ -1,0 +1,203 @@
+"""Every successful admin change writes exactly one audit event, with no secret in it; a change
+without its event is refused; a failing audit write takes the change down with it."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import event
+
+from caseapp.models import AuditEvent, ReferralContact, Unit, User
+from caseapp.security import totp
+from caseapp.services import audit
+from caseapp.services import referrals as referral_service
+from caseapp.services import users as user_service
+from caseapp.services.audit import AuditMissing
+from tests.factories import open_session_for
+from tests.functional.admin_support import (
+    Agent,
+    audit_head,
+    changed_tables,
+    events_after,
+    page_text,
+    snapshot,
+)
+
+TODAY = date.today().isoformat()
+REASON = "Yêu cầu của Phòng Giáo dục"
+TEMPORARY_PASSWORD_RE = re.compile(r'<p class="big"><code>([^<]+)</code>')
+# Accompanies any action that ends the target's live sessions; not the action itself.
+SESSIONS_REVOKED = "auth.sessions_revoked"
+
+
+def _cases(db, world, ids) -> dict[str, tuple[str, str, dict]]:
+    """{endpoint: (expected action, URL, accepted form)} for every mutating admin endpoint."""
+    sch_a = db.get(Unit, world.units["SCH-A"])
+    target = db.get(User, world["focal_b"].id)
+    contact = db.get(ReferralContact, ids["contact"])
+    unit_url, user_url = f"/admin/units/{sch_a.id}", f"/admin/users/{target.id}"
+    reason = {"reason": REASON}
+    return {
+        "admin.new_unit": ("unit.create", "/admin/units/new", {
+            "parent_code": "D1", "code": "SCH-NEW", "name": "Trường Mới", "kind": "school"}),
+        "admin.unit": ("unit.update", unit_url, {"name": "Trường A mới", "kind": "school",
+                                                 "version": sch_a.version}),
+        "admin.close_unit": ("unit.close", f"{unit_url}/close", {"valid_to": TODAY,
+                                                                 "version": sch_a.version}),
+        "admin.move_unit": ("unit.move", f"{unit_url}/move", {
+            "new_parent_code": "D2", "on": TODAY, "version": sch_a.version}),
+        "admin.new_user": ("user.create", "/admin/users/new", {
+            "username": "tran.thi.c", "full_name": "Trần Thị C", "email": "",
+            "unit_code": "SCH-A"}),
+        "admin.user": ("user.update", user_url, {"full_name": "Lê Văn D", "email": "",
+                                                 "version": target.version}),
+        "admin.grant": ("user.grant", f"{user_url}/grants", {"role": "officer",
+                                                            "unit_code": "D1"}),
+        "admin.revoke": ("user.revoke", f"/admin/grants/{target.active_grants[0].id}/revoke",
+                         reason),
+        "admin.disable_user": ("user.disable", f"{user_url}/disable", reason),
+        "admin.enable_user": ("user.enable", f"/admin/users/{ids['disabled']}/enable", reason),
+        "admin.reset_second_factor": ("auth.second_factor_reset",
+                                      f"{user_url}/reset-second-factor", reason),
+        "admin.reset_password": ("auth.password_reset", f"{user_url}/reset-password", reason),
+        "admin.new_referral": ("referral_contact.create", "/admin/referrals/new", {
+            "unit_code": "SCH-A", "name": "Công an xã", "kind": "police", "phone": "113",
+            "version": "0"}),
+        "admin.referral": ("referral_contact.update", f"/admin/referrals/{contact.id}", {
+            "name": "Trạm y tế xã", "kind": "health_station", "phone": "0123",
+            "address": "Thôn 2", "active": "y", "version": contact.version}),
+    }
+
+
+ENDPOINTS = sorted(["admin.new_unit", "admin.unit", "admin.close_unit", "admin.move_unit",
+                    "admin.new_user", "admin.user", "admin.grant", "admin.revoke",
+                    "admin.disable_user", "admin.enable_user", "admin.reset_second_factor",
+                    "admin.reset_password", "admin.new_referral", "admin.referral"])
+
+
+@pytest.fixture()
+def setup(client, db, world):
+    """admin_p's agent; focal_b signed in somewhere (so actions have sessions to end); a
+    disabled account to enable; a contact to edit."""
+    sch_a = db.get(Unit, world.units["SCH-A"])
+    disabled = db.get(User, world["nobody"].id)
+    user_service.set_active(db, None, disabled, False, "set-up")
+    contact = referral_service.create_contact(db, None, sch_a, "Trạm y tế", "health_station",
+                                              "0123", "")
+    open_session_for(db, world["focal_b"].id)
+    db.commit()
+    ids = {"contact": contact.id, "disabled": disabled.id}
+    return Agent(client, db, world["admin_p"]), lambda: _cases(db, world, ids)
+
+
+def test_the_sweep_covers_every_mutating_admin_endpoint(app):
+    posting = sorted({rule.endpoint for rule in app.url_map.iter_rules()
+                      if rule.endpoint.startswith("admin.") and "POST" in rule.methods})
+    assert posting == ENDPOINTS, "add the new admin endpoint to this sweep"
+
+
+def _secrets_of(world, page: str) -> list[str]:
+    secret = world["focal_b"].totp_secret
+    shown = TEMPORARY_PASSWORD_RE.findall(page)
+    return [*shown, totp.to_base32(secret), secret.hex(), "$argon2"]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_each_admin_change_writes_one_event_without_secrets(db, world, setup, endpoint):
+    agent, cases = setup
+    action, url, form = cases()[endpoint]
+    head = audit_head(db)
+    r = agent.post(url, form)
+    assert r.status_code in (200, 302), page_text(r)
+    events = events_after(db, head)
+    assert [e.action for e in events if e.action != SESSIONS_REVOKED] == [action]
+    assert {e.actor_id for e in events} == {world["admin_p"].id}
+    forbidden = _secrets_of(world, page_text(r))
+    if endpoint in ("admin.new_user", "admin.reset_password"):
+        assert TEMPORARY_PASSWORD_RE.search(page_text(r)), "the temporary password page changed"
+    for ev in events:
+        changes = json.loads(ev.changes)
+        for field in audit.SECRET_FIELDS & set(changes):
+            assert changes[field] == "changed", (ev.action, field)
+        row = json.dumps({c.key: str(getattr(ev, c.key)) for c in AuditEvent.__table__.c},
+                         ensure_ascii=False)
+        assert not [s for s in forbidden if s in row], ev.action
+
+
+def test_a_password_reset_says_changed_not_the_hash(db, world, setup):
+    agent, cases = setup
+    _action, url, form = cases()["admin.reset_password"]
+    head = audit_head(db)
+    agent.post(url, form)
+    [main] = [e for e in events_after(db, head) if e.action == "auth.password_reset"]
+    assert json.loads(main.changes)["password_hash"] == "changed"
+    assert main.reason == REASON
+
+
+# --- the guard ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", ["add", "rename", "move"])
+def test_a_unit_changed_without_its_event_is_refused(db, world, change):
+    d1 = db.get(Unit, world.units["D1"])
+    sch_a = db.get(Unit, world.units["SCH-A"])
+    head = audit_head(db)
+    if change == "add":
+        db.add(Unit(code="GHOST", name="Ghost", kind="school", parent=d1, path=d1.path,
+                    valid_from=date.today()))
+    elif change == "rename":
+        sch_a.name = "Renamed quietly"
+    else:
+        sch_a.parent_id = world.units["D2"]
+    with pytest.raises(AuditMissing):
+        db.flush()  # the guard may refuse here, and must by the commit at the latest
+        db.commit()
+    db.rollback()
+    db.expire_all()
+    assert db.get(Unit, world.units["SCH-A"]).name == "Trường A"
+    assert db.get(Unit, world.units["SCH-A"]).parent_id == world.units["D1"]
+    assert audit_head(db) == head
+
+
+@pytest.mark.parametrize("service", [
+    "caseapp.services.units", "caseapp.services.users", "caseapp.services.referrals"])
+def test_a_forgotten_audit_call_fails_the_request(monkeypatch, db, setup, service):
+    """A service that forgot record() must not save anything: the request fails instead."""
+    agent, cases = setup
+    monkeypatch.setattr(f"{service}.record", lambda *a, **k: None)
+    endpoint = {"caseapp.services.units": "admin.unit", "caseapp.services.users": "admin.user",
+                "caseapp.services.referrals": "admin.referral"}[service]
+    _action, url, form = cases()[endpoint]
+    before = snapshot(db)
+    assert agent.post(url, form).status_code == 500
+    assert changed_tables(before, snapshot(db)) == []
+
+
+@pytest.fixture(params=["record raises", "insert fails"])
+def broken_audit(request, monkeypatch):
+    """The audit write fails: inside record(), or when its row reaches the database."""
+
+    def fail(*_args, **_kw):
+        raise RuntimeError("audit store unavailable")
+
+    if request.param == "record raises":
+        monkeypatch.setattr(audit, "chain_hash", fail)
+        yield
+        return
+    event.listen(AuditEvent, "before_insert", fail)
+    try:
+        yield
+    finally:
+        event.remove(AuditEvent, "before_insert", fail)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_failed_audit_write_rolls_the_change_back(db, setup, broken_audit, endpoint):
+    agent, cases = setup
+    _action, url, form = cases()[endpoint]
+    before = snapshot(db)
+    r = agent.post(url, form)
+    assert r.status_code == 500
+    assert changed_tables(before, snapshot(db)) == []
