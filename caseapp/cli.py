@@ -71,7 +71,9 @@ def create_user_cmd(username, full_name, email, unit_code, role, new_unit_name, 
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database holds units.")
-def seed_demo_cmd(if_empty: bool) -> None:
+@click.option("--cases", "case_count", default=300, show_default=True,
+              help="How many demo cases to generate.")
+def seed_demo_cmd(if_empty: bool, case_count: int) -> None:
     """Seed demo units and accounts; credentials go to instance/demo-credentials.json."""
     from caseapp.models import Unit
     from caseapp.services import demo
@@ -83,7 +85,7 @@ def seed_demo_cmd(if_empty: bool) -> None:
             return
         raise click.ClickException("the database already holds units; seed-demo needs an "
                                    "empty database")
-    path = demo.seed(session)
+    path = demo.seed(session, case_count)
     session.commit()
     click.echo(f"demo data seeded; accounts written to {path}")
 
@@ -173,7 +175,31 @@ def keys_retire(key_id: str) -> None:
     click.echo(f"key {key_id} retired")
 
 
+cases_cli = AppGroup("cases", help="Case records: retention.")
+
+
+@cases_cli.command("destroy-content")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why (retention rule, court order...).")
+@click.confirmation_option(prompt="The case's names, narrative, notes and files become "
+                           "unreadable forever, backups included. Continue?")
+def cases_destroy_content(reference: str, reason: str) -> None:
+    """Crypto-shred a case: destroy its data key; its statistics stay."""
+    from caseapp.models import Case
+    from caseapp.services import case_records, cases
+
+    session = get_session()
+    case = session.scalar(select(Case).where(Case.reference == reference.strip().upper()))
+    if case is None:
+        raise click.ClickException(f"no case {reference}")
+    cases.destroy_content(session, None, case, reason)
+    session.commit()
+    removed = case_records.discard_case_files(session, case)
+    click.echo(f"content of {case.reference} destroyed; {removed} sealed files removed")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(cases_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(db_cli)
     app.cli.add_command(audit_cli)

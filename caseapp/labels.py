@@ -51,9 +51,10 @@ def case_choice_names() -> dict[str, dict[str, str]]:
                           "parent_guardian": _("Parent or guardian"), "teacher": _("Teacher"),
                           "peer": _("Classmate or peer"), "anonymous": _("Anonymous"),
                           "other": _("Other")},
-        "setting": {"in_school": _("In school"), "to_from_school": _("On the way to or from "
-                                                                     "school"),
-                    "home": _("At home"), "online": _("Online"), "community": _("In the community")},
+        "setting": {"in_school": _("In school"),
+                    "to_from_school": _("On the way to or from school"),
+                    "home": _("At home"), "online": _("Online"),
+                    "community": _("In the community")},
         "harmed_sex": sexes, "perpetrator_sex": sexes,
         "harmed_age_band": bands, "perpetrator_age_band": bands,
         "harmed_role": {"pupil": _("Pupil"), "teacher": _("Teacher"), "staff": _("School staff"),

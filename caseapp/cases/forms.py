@@ -153,6 +153,7 @@ class CaseFilterForm(FlaskForm):
                            validate_choice=False)
     risk = SelectField(_l("Risk level"), validators=[Optional()], validate_choice=False)
     overdue = BooleanField(_l("Overdue only"))
+    urgent = BooleanField(_l("Urgent only"))
     received_from = DateField(_l("Received from"), format="%Y-%m-%d", validators=[Optional()])
     received_to = DateField(_l("Received to"), format="%Y-%m-%d", validators=[Optional()])
     sort = SelectField(_l("Sort by"), validators=[Optional()], validate_choice=False)

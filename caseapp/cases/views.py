@@ -55,6 +55,7 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     flt.violence = form.violence.data if form.violence.data in domain.VIOLENCE_TYPES else ""
     flt.risk = form.risk.data if form.risk.data in domain.RISK_LEVELS else ""
     flt.overdue = bool(form.overdue.data)
+    flt.urgent = bool(form.urgent.data)
     flt.received_from, flt.received_to = form.received_from.data, form.received_to.data
     flt.sort = form.sort.data if form.sort.data in case_list.SORTS else "received_desc"
     if form.unit.data:

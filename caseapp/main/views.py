@@ -9,7 +9,8 @@ from sqlalchemy import text
 from caseapp.access import PUBLIC, permission
 from caseapp.db import get_session
 from caseapp.forms import EmptyForm
-from caseapp.security.authz import SIGNED_IN
+from caseapp.security.authz import SIGNED_IN, has_permission
+from caseapp.services import case_list
 
 bp = Blueprint("main", __name__)
 
@@ -18,7 +19,10 @@ bp = Blueprint("main", __name__)
 @permission(SIGNED_IN)
 def index():
     grants = sorted(current_user.active_grants, key=lambda g: (g.role, g.unit.path))
-    return render_template("main/index.html", grants=grants)
+    counts = None
+    if has_permission(current_user, "case.read"):
+        counts = case_list.attention_counts(get_session(), current_user)
+    return render_template("main/index.html", grants=grants, counts=counts)
 
 
 @bp.get("/healthz")

@@ -30,6 +30,7 @@ class CaseFilter:
     violence: str = ""
     risk: str = ""
     overdue: bool = False
+    urgent: bool = False
     received_from: date | None = None
     received_to: date | None = None
     sort: str = "received_desc"
@@ -44,6 +45,20 @@ def overdue_condition(today: date | None = None):
              Case.verification_due_on < today),
         and_(Case.status == "new", Case.intervention_due_at < utcnow()),
     )
+
+
+def attention_counts(session, user) -> dict[str, int]:
+    """Open cases needing attention now, within the user's scope (one aggregate query)."""
+    from sqlalchemy import func
+
+    scope = visible_cases(user).where(Case.status != "closed").with_only_columns(
+        func.count(Case.id).label("open"),
+        func.count(case((or_(Case.risk_level == "immediate", Case.serious_risk_to_child), 1)))
+        .label("urgent"),
+        func.count(case((overdue_condition(), 1))).label("overdue"),
+    )
+    row = session.execute(scope).one()
+    return {"open": row.open, "urgent": row.urgent, "overdue": row.overdue}
 
 
 def case_list(user, flt: CaseFilter):
@@ -62,6 +77,9 @@ def case_list(user, flt: CaseFilter):
         stmt = stmt.where(Case.risk_level == flt.risk)
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
+    if flt.urgent:
+        stmt = stmt.where(Case.status != "closed",
+                          or_(Case.risk_level == "immediate", Case.serious_risk_to_child))
     if flt.received_from:
         stmt = stmt.where(Case.received_on >= flt.received_from)
     if flt.received_to:

@@ -179,6 +179,19 @@ def discard_stored_file(attachment: CaseAttachment) -> None:
         path.unlink()
 
 
+def discard_case_files(session: Session, case: Case) -> int:
+    """Remove the sealed files of a case whose key was destroyed (they are unreadable anyway;
+    removing them frees the space)."""
+    removed = 0
+    for attachment in session.scalars(select(CaseAttachment).where(
+            CaseAttachment.case_id == case.id)):
+        path = settings().attachment_dir / attachment.storage_name
+        if path.exists():
+            path.unlink()
+            removed += 1
+    return removed
+
+
 def attachment_names(session: Session, case: Case) -> list[tuple[CaseAttachment, str]]:
     dek = data_key(case)
     rows = session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)

@@ -40,7 +40,8 @@ REFERRALS = [
 ]
 
 
-def _account(session: Session, username: str, full_name: str, unit, grants) -> dict:
+def _account(session: Session, username: str, full_name: str, unit, grants,
+             keep: list | None = None) -> dict:
     password = users.temporary_password() + secrets.token_hex(2)
     user, _ = users.create_user(session, None, username, full_name, "", unit, password)
     secret = totp.new_secret()
@@ -50,6 +51,8 @@ def _account(session: Session, username: str, full_name: str, unit, grants) -> d
     record(session, None, "auth.second_factor_enrolled", user, unit=unit)
     for role, grant_unit in grants:
         users.grant_role(session, None, user, role, grant_unit)
+    if keep is not None:
+        keep.append((user, unit))
     return {
         "username": user.username,
         "password": password,
@@ -58,8 +61,11 @@ def _account(session: Session, username: str, full_name: str, unit, grants) -> d
     }
 
 
-def seed(session: Session) -> Path:
+def seed(session: Session, case_count: int = 300) -> Path:
+    from caseapp.services.demo_cases import seed_cases
+
     start = date(2020, 1, 1)
+    focal_points: list = []
     province = units.create_unit(session, None, None, *PROVINCE, valid_from=start)
     accounts = []
     school_index = 0
@@ -75,7 +81,7 @@ def seed(session: Session) -> Path:
             name = FOCAL_NAMES[school_index]
             school_index += 1
             accounts.append(_account(session, f"daumoi.{s_code.lower()}", name, school,
-                                     [("focal_point", school)]))
+                                     [("focal_point", school)], keep=focal_points))
         referrals.create_contact(session, None, district, "Công an " + d_name.split(" ", 5)[-1],
                                  "police", "113", d_name.split(" ", 5)[-1])
     for kind, name, phone, address in REFERRALS:
@@ -87,6 +93,8 @@ def seed(session: Session) -> Path:
     accounts.append(_account(session, "quantri", "Quản trị hệ thống", province,
                              [("admin", province)]))
     session.flush()
+    if case_count:
+        seed_cases(session, focal_points, case_count)
     return _write_credentials(accounts)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -52,6 +52,10 @@ class LiveServer:
     url: str
     person: Person
     full_name: str
+    # More seeded accounts by role: "district_focal" (a school of district BR-D) and
+    # "district_officer" (officer of BR-D); unit codes by name.
+    people: dict[str, Person] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +87,7 @@ def page(chromium):
     context.close()
 
 
-def _seed(app) -> tuple[Person, str]:
+def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
     from caseapp.db import get_session
     from caseapp.runtime import keyring
 
@@ -94,8 +98,16 @@ def _seed(app) -> tuple[Person, str]:
         person = make_user(s, keyring(), "focal.browser", school,
                            [("focal_point", school)])
         full_name = f"Person {person.username}"
+        district = make_unit(s, province, "BR-D", "district", "Phòng Giáo dục huyện Trình Duyệt")
+        d_school = make_unit(s, district, "BR-DS", "school", "Trường THCS Thử Nghiệm")
+        people = {
+            "district_focal": make_user(s, keyring(), "focal.district", d_school,
+                                        [("focal_point", d_school)]),
+            "district_officer": make_user(s, keyring(), "officer.district", district,
+                                          [("officer", district)]),
+        }
         s.commit()
-    return person, full_name
+    return person, full_name, people, {"district": "BR-D", "district_school": "BR-DS"}
 
 
 @pytest.fixture(scope="session")
@@ -111,11 +123,12 @@ def live_server(settings, tmp_path_factory):
     try:
         app = create_app(replace(settings, database_url=database.url))
         migrate.upgrade(app.extensions["caseapp.engine"])
-        person, full_name = _seed(app)
+        person, full_name, people, units = _seed(app)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
         thread.start()
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", person, full_name)
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", person, full_name, people,
+                         units)
     finally:
         if server is not None:
             server.shutdown()

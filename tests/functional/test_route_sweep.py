@@ -1,5 +1,6 @@
 """Deny by default, proved by walking app.url_map: every endpoint declares a permission, and every
-non-public route turns away the anonymous, the unverified and the unauthorised.
+non-public route turns away the anonymous, the unverified and the unauthorised (403; 404 on a URL
+that names an object, so that its existence does not leak).
 
 The sweep grows by itself: a new route is checked the moment it is registered.
 """
@@ -57,7 +58,7 @@ def _url(rule, db) -> str:
 
 
 def _guarded_routes(app, db):
-    """(endpoint, method, url, permission) for every non-public rule and method."""
+    """(endpoint, method, url, permission, refusal) for every non-public rule and method."""
     routes = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         needed = declared_permission(app, rule.endpoint)
@@ -65,7 +66,8 @@ def _guarded_routes(app, db):
             continue
         for method in METHODS:
             if method in rule.methods:
-                routes.append((rule.endpoint, method, _url(rule, db), needed))
+                refusal = 404 if rule.arguments else 403
+                routes.append((rule.endpoint, method, _url(rule, db), needed, refusal))
     return routes
 
 
@@ -104,7 +106,7 @@ def test_anonymous_requests_go_to_login_and_change_nothing(client, db, routes):
     agent = Agent(client)
     before = snapshot(db, skip=())
     wrong = []
-    for endpoint, method, url, _needed in routes:
+    for endpoint, method, url, *_rest in routes:
         r = _send(agent, method, url)
         if r.status_code not in (302, 303) or _location(r) != "/login":
             wrong.append((endpoint, method, url, r.status_code, _location(r)))
@@ -122,7 +124,7 @@ def test_without_second_factor_every_route_asks_for_it(client, db, world, routes
     agent = Agent(client, db, world[person], second_factor=False)
     before = snapshot(db)
     wrong = []
-    for endpoint, method, url, needed in routes:
+    for endpoint, method, url, needed, _refusal in routes:
         if needed == PENDING_SECOND_FACTOR:
             continue  # the second-factor screens themselves, and sign-out
         r = _send(agent, method, url)
@@ -136,7 +138,7 @@ def test_without_second_factor_every_route_asks_for_it(client, db, world, routes
     "nobody", "focal_a", "focal_c", "officer_d1", "officer_p", "auditor_p", "admin_d1",
     "admin_p",
 ])
-def test_a_missing_permission_is_403_and_changes_nothing(client, db, world, routes, person):
+def test_a_missing_permission_is_refused_and_changes_nothing(client, db, world, routes, person):
     user = db.get(User, world[person].id)
     lacking = [r for r in routes
                if r[3] != PENDING_SECOND_FACTOR and not has_permission(user, r[3])]
@@ -145,9 +147,9 @@ def test_a_missing_permission_is_403_and_changes_nothing(client, db, world, rout
     agent = Agent(client, db, world[person])
     before = snapshot(db)
     wrong = []
-    for endpoint, method, url, needed in lacking:
+    for endpoint, method, url, needed, refusal in lacking:
         r = _send(agent, method, url)
-        if r.status_code != 403:
+        if r.status_code != refusal:
             wrong.append((endpoint, method, url, needed, r.status_code))
     assert not wrong, f"{person} reached routes it holds no permission for: {wrong}"
     assert changed_tables(before, snapshot(db)) == []
