@@ -146,7 +146,14 @@ def show(public_id: str):
         parties=case_records.parties_required(case), consent_form=_consent_form(),
         withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=date.today()),
         exclusions=case_records.exclusions(db, case), exclusion_form=ExclusionForm(formdata=None),
+        history=case_records.history(db, case), loads=_loads,
     )
+
+
+def _loads(text: str):
+    import json
+
+    return json.loads(text or "{}")
 
 
 def _consent_form(form: ConsentForm | None = None) -> ConsentForm:

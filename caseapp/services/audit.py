@@ -62,11 +62,11 @@ def changes_of(obj) -> dict:
         hist = state.attrs[name].history
         if not hist.has_changes():
             continue
-        if name in SECRET_FIELDS:
-            result[name] = "changed"
-            continue
         old = hist.deleted[0] if hist.deleted else None
         new = hist.added[0] if hist.added else None
+        if name in SECRET_FIELDS or isinstance(old, bytes) or isinstance(new, bytes):
+            result[name] = "changed"  # sealed or secret: never the value, never the ciphertext
+            continue
         if old == new:
             continue
         result[name] = [_plain(old), _plain(new)]

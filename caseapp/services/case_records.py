@@ -316,6 +316,17 @@ def exclude(session: Session, actor, case: Case, username: str, reason: str) -> 
     return exclusion
 
 
+# History -------------------------------------------------------------------------------
+
+
+def history(session: Session, case: Case, limit: int = 200) -> list:
+    """The audit events of a case, newest first. Confidential changes read only "changed"."""
+    from caseapp.models import AuditEvent
+
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.object_ref == case.reference)
+                                .order_by(AuditEvent.seq.desc()).limit(limit)))
+
+
 # Repeat alerts -----------------------------------------------------------------------------
 
 
