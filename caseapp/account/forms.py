@@ -1,9 +1,10 @@
 """Forms for one's own account."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
+
+from caseapp.forms import FlaskForm
 
 MAX = 512
 

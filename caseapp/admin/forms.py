@@ -1,11 +1,10 @@
 """Administration forms; limits come from the model constants."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
 
-from caseapp.forms import REASON_MAX, VersionedForm, no_control_characters
+from caseapp.forms import REASON_MAX, FlaskForm, VersionedForm, no_control_characters
 from caseapp.models.units import UNIT_CODE_MAX, UNIT_NAME_MAX
 from caseapp.models.users import EMAIL_MAX, FULL_NAME_MAX, USERNAME_MAX
 from caseapp.services.referrals import ADDRESS_MAX, NAME_MAX, PHONE_MAX

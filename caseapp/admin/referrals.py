@@ -13,7 +13,7 @@ from caseapp.db import get_session
 from caseapp.errors import DomainError
 from caseapp.labels import referral_kind_names
 from caseapp.models.units import REFERRAL_KINDS
-from caseapp.security.authz import has_permission
+from caseapp.security.authz import covers, has_permission
 from caseapp.services import referrals as referral_service
 
 
@@ -28,7 +28,8 @@ def referrals():
     rows, page, pages, total = paginate(referral_service.visible_contacts(current_user))
     return render_template("admin/referrals.html", rows=rows, page=page, pages=pages,
                            total=total, can_manage=has_permission(current_user,
-                                                                  "referral.manage"))
+                                                                  "referral.manage"),
+                           manages=lambda c: covers(current_user, "referral.manage", c.unit))
 
 
 @bp.route("/referrals/new", methods=["GET", "POST"])

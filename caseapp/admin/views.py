@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -11,6 +9,7 @@ from sqlalchemy import select
 
 from caseapp.access import permission
 from caseapp.admin.forms import CloseUnitForm, MoveUnitForm, UnitEditForm, UnitForm
+from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import DomainError, NotFound
 from caseapp.labels import unit_kind_names
@@ -82,8 +81,8 @@ def new_unit():
 def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
     edit = edit or UnitEditForm(obj=unit, formdata=None)
     edit.kind.choices = _kind_choices()
-    close = close or CloseUnitForm(formdata=None, version=unit.version, valid_to=date.today())
-    move = move or MoveUnitForm(formdata=None, version=unit.version, on=date.today())
+    close = close or CloseUnitForm(formdata=None, version=unit.version, valid_to=local_today())
+    move = move or MoveUnitForm(formdata=None, version=unit.version, on=local_today())
     for form in (edit, close, move):
         form.version.data = unit.version
     db = get_session()

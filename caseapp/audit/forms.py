@@ -1,10 +1,10 @@
 """The auditor's filter form (GET, so no CSRF token)."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
+from caseapp.forms import FlaskForm
 from caseapp.models.units import UNIT_CODE_MAX
 
 

@@ -1,11 +1,10 @@
 """Sign-in forms."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from caseapp.forms import no_control_characters
+from caseapp.forms import FlaskForm, no_control_characters
 from caseapp.models.users import USERNAME_MAX
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -18,7 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from caseapp.forms import REASON_MAX, no_control_characters
+from caseapp.forms import REASON_MAX, FlaskForm, no_control_characters
 from caseapp.labels import case_choice_names, violence_names
 from caseapp.models import cases as domain
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -19,6 +17,7 @@ from caseapp.cases.forms import (
     ReasonForm,
     WithdrawConsentForm,
 )
+from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import Conflict, DomainError
 from caseapp.labels import case_choice_names, status_names, violence_names
@@ -76,7 +75,7 @@ def index():
     rows, page, pages, total = paginate(case_list.case_list(current_user, flt))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("cases/list.html", form=form, rows=rows, page=page, pages=pages,
-                           total=total, error=error, args=args, today=date.today(),
+                           total=total, error=error, args=args, today=local_today(),
                            can_record=bool(intake_units(get_session(), current_user)))
 
 
@@ -111,7 +110,7 @@ def new():
     form = CaseForm()
     form.fill_choices(units)
     if request.method == "GET":
-        form.received_on.data = date.today()
+        form.received_on.data = local_today()
         form.perpetrator_count.data = 1
     error, status = None, 200
     if form.validate_on_submit():
@@ -144,7 +143,7 @@ def show(public_id: str):
         consents=case_records.consents(db, case),
         consent_ok={p: case_records.has_consent(db, case, p) for p in domain.CONSENT_PURPOSES},
         parties=case_records.parties_required(case), consent_form=_consent_form(),
-        withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=date.today()),
+        withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=local_today()),
         exclusions=case_records.exclusions(db, case), exclusion_form=ExclusionForm(formdata=None),
         history=case_records.history(db, case), loads=_loads,
     )
@@ -157,7 +156,7 @@ def _loads(text: str):
 
 
 def _consent_form(form: ConsentForm | None = None) -> ConsentForm:
-    form = form or ConsentForm(formdata=None, given_on=date.today())
+    form = form or ConsentForm(formdata=None, given_on=local_today())
     form.fill_choices()
     return form
 

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import and_, case, exists, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
+from caseapp.clock import local_today
 from caseapp.db import utcnow
 from caseapp.models import Case, CaseViolenceType, Unit
 from caseapp.services.case_access import visible_cases
@@ -39,7 +40,7 @@ class CaseFilter:
 def overdue_condition(today: date | None = None):
     """Overdue, computed from due dates (never stored): verification not finished in time, or
     an urgent case still untouched after its intervention deadline."""
-    today = today or date.today()
+    today = today or local_today()
     return or_(
         and_(Case.status.in_(("new", "verifying", "reopened")),
              Case.verification_due_on < today),

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from caseapp.clock import local_today
 from caseapp.errors import Forbidden, NotFound, ValidationFailed
 from caseapp.models import (
     Case,
@@ -246,7 +247,7 @@ def consents(session: Session, case: Case) -> list[CaseConsent]:
 
 
 def has_consent(session: Session, case: Case, purpose: str, on: date | None = None) -> bool:
-    on = on or date.today()
+    on = on or local_today()
     active = {c.party for c in consents(session, case)
               if c.purpose == purpose and c.given_on <= on
               and (c.withdrawn_on is None or c.withdrawn_on > on)}
@@ -259,7 +260,7 @@ def record_consent(session: Session, actor, case: Case, party: str, purpose: str
         raise Forbidden(_("Only the school's focal points record consent."))
     if party not in domain.CONSENT_PARTIES or purpose not in domain.CONSENT_PURPOSES:
         raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
-    if given_on > date.today():
+    if given_on > local_today():
         raise ValidationFailed(_("Consent cannot be dated in the future."))
     consent = CaseConsent(case_id=case.id, party=party, purpose=purpose, given_on=given_on,
                           recorded_by_id=actor.id)
@@ -277,7 +278,7 @@ def withdraw_consent(session: Session, actor, case: Case, consent_id: int,
         raise NotFound()
     if consent.withdrawn_on is not None:
         raise ValidationFailed(_("This consent was already withdrawn."))
-    if on < consent.given_on or on > date.today():
+    if on < consent.given_on or on > local_today():
         raise ValidationFailed(_("The withdrawal date is not valid."))
     consent.withdrawn_on = on
     record(session, actor, "consent.withdraw", consent, unit=case.unit,

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from caseapp.clock import local_today
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, ValidationFailed
 from caseapp.models import Case, CaseCounter, CaseInformant, CaseNameIndex, CaseViolenceType, Unit
@@ -187,7 +188,7 @@ def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
     if not can_handle(actor, _UnitCase(unit)) or unit.kind != "school" or not unit.is_open:
         raise Forbidden(_("You cannot record cases for this unit."))
     now = utcnow()
-    validate(details, content, date.today())
+    validate(details, content, local_today())
     year = details.received_on.year
     number = _next_number(session, unit.id, year)
     public_id = str(uuid.uuid4())
@@ -264,7 +265,7 @@ def update_case(session: Session, actor, case: Case, details: CaseDetails,
         raise Conflict(_("Someone else saved this case after you opened it."), current=case)
     if case.key_destroyed_at is not None:
         raise ValidationFailed(_("This case's content was destroyed; it can no longer be edited."))
-    validate(details, content or CaseContent(), date.today())
+    validate(details, content or CaseContent(), local_today())
     informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
     old_index = list(session.scalars(select(CaseNameIndex).where(
         CaseNameIndex.case_id == case.id)))

@@ -4,10 +4,11 @@ Vietnamese names and narratives generated here (no real person is described)."""
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from caseapp.clock import local_today
 from caseapp.services import cases
 from caseapp.services.audit import record
 
@@ -49,7 +50,7 @@ def _phone(rng: random.Random) -> str:
 def seed_cases(session: Session, focal_points: list, count: int = 300, seed: int = 2026) -> int:
     """``focal_points``: (user, school) pairs; cases are spread over the last two years."""
     rng = random.Random(seed)
-    today = date.today()
+    today = local_today()
     repeaters = [_name(rng, False) for _ in range(4)]  # alleged perpetrators in several cases
     days = sorted(rng.randint(0, 720) for _ in range(count))
     made = 0

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from caseapp.clock import local_today
 from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import Unit, UnitParentHistory
 from caseapp.models.units import UNIT_CODE_PATTERN, UNIT_NAME_MAX
@@ -67,7 +68,7 @@ def create_unit(session: Session, actor, parent: Unit | None, code: str, name: s
             raise ValidationFailed(_("A closed unit cannot receive new units."))
     if unit_by_code(session, code) is not None:
         raise Conflict(_("The unit code %(code)s is already used.", code=code))
-    start = valid_from or date.today()
+    start = valid_from or local_today()
     unit = Unit(code=code, name=name, kind=kind, parent=parent, path="/", valid_from=start)
     session.add(unit)
     history = UnitParentHistory(parent_id=parent.id if parent else None, path="/",
