@@ -55,6 +55,14 @@ class Settings:
     verification_days: int = 10
     support_plan_working_days: int = 5
     follow_up_days: int = 30
+    # Outgoing e-mail for notifications (off when smtp_host is empty).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "khong-tra-loi@truonghocantoan.local"
+    base_url: str = "http://127.0.0.1:5000"
     # Attachments: size limit and the types a focal point may upload.
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_types: tuple[str, ...] = (
@@ -165,4 +173,17 @@ def load_settings(env: str | None = None, environ: dict | None = None, **overrid
     proxies = environ.get("CASEAPP_TRUSTED_PROXIES")
     if proxies:
         settings = replace(settings, trusted_proxies=int(proxies))
+    mail = {
+        "smtp_host": environ.get("CASEAPP_SMTP_HOST"),
+        "smtp_port": int(environ["CASEAPP_SMTP_PORT"]) if environ.get("CASEAPP_SMTP_PORT")
+        else None,
+        "smtp_starttls": environ.get("CASEAPP_SMTP_STARTTLS") == "1" or None,
+        "smtp_username": environ.get("CASEAPP_SMTP_USERNAME"),
+        "smtp_password": environ.get("CASEAPP_SMTP_PASSWORD"),
+        "smtp_from": environ.get("CASEAPP_SMTP_FROM"),
+        "base_url": environ.get("CASEAPP_BASE_URL"),
+    }
+    mail = {k: v for k, v in mail.items() if v is not None}
+    if mail:
+        settings = replace(settings, **mail)
     return replace(settings, **overrides) if overrides else settings

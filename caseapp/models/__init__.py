@@ -12,6 +12,7 @@ from caseapp.models.cases import (
     CaseNote,
     CaseViolenceType,
 )
+from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
 from caseapp.models.users import (
     Grant,
@@ -24,7 +25,7 @@ from caseapp.models.users import (
 # Models whose every change must be flushed together with an AuditEvent.
 AUDITED_MODELS = (Unit, UnitParentHistory, ReferralContact, User, Grant, RecoveryCode, Case,
                   CaseViolenceType, CaseInformant, CaseNote, CaseAttachment, CaseConsent,
-                  CaseExclusion, CaseNameIndex)
+                  CaseExclusion, CaseNameIndex, CaseStep, CaseTransition)
 
 __all__ = [
     "AUDITED_MODELS",
@@ -38,6 +39,9 @@ __all__ = [
     "CaseInformant",
     "CaseNameIndex",
     "CaseNote",
+    "CaseStep",
+    "CaseTransition",
+    "Notification",
     "CaseViolenceType",
     "Grant",
     "RecoveryCode",

@@ -88,6 +88,9 @@ class Case(Base):
     serious_risk_to_child: Mapped[bool] = mapped_column(Boolean, default=False)
     intervention_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verification_due_on: Mapped[date | None] = mapped_column(Date)
+    support_due_on: Mapped[date | None] = mapped_column(Date)
+    closure_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closure_reason: Mapped[str | None] = mapped_column(String(20))
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -107,6 +110,8 @@ class Case(Base):
 
     unit: Mapped[Unit] = relationship()
     assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
+    closure_requested_by: Mapped[User | None] = relationship(
+        foreign_keys=[closure_requested_by_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     violence: Mapped[list[CaseViolenceType]] = relationship(
         cascade="all, delete-orphan", order_by="CaseViolenceType.type")

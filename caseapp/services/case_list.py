@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, case, exists, or_, select
+from sqlalchemy import case, exists, or_, select
 from sqlalchemy.orm import contains_eager, selectinload
 
-from caseapp.clock import local_today
-from caseapp.db import utcnow
 from caseapp.models import Case, CaseViolenceType, Unit
 from caseapp.services.case_access import visible_cases
+from caseapp.services.deadlines import overdue_condition
 
 _RISK_RANK = case({"immediate": 0, "high": 1, "medium": 2, "low": 3}, value=Case.risk_level,
                   else_=4)
@@ -35,17 +34,6 @@ class CaseFilter:
     received_from: date | None = None
     received_to: date | None = None
     sort: str = "received_desc"
-
-
-def overdue_condition(today: date | None = None):
-    """Overdue, computed from due dates (never stored): verification not finished in time, or
-    an urgent case still untouched after its intervention deadline."""
-    today = today or local_today()
-    return or_(
-        and_(Case.status.in_(("new", "verifying", "reopened")),
-             Case.verification_due_on < today),
-        and_(Case.status == "new", Case.intervention_due_at < utcnow()),
-    )
 
 
 def attention_counts(session, user) -> dict[str, int]:

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from caseapp.clock import local_today
+from caseapp.clock import add_working_days, local_today
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, ValidationFailed
 from caseapp.models import Case, CaseCounter, CaseInformant, CaseNameIndex, CaseViolenceType, Unit
@@ -178,6 +178,7 @@ def _index_rows(case: Case, content: CaseContent) -> list[CaseNameIndex]:
 def _due_dates(case: Case, now: datetime) -> None:
     cfg = settings()
     case.verification_due_on = case.received_on + timedelta(days=cfg.verification_days)
+    case.support_due_on = add_working_days(case.received_on, cfg.support_plan_working_days)
     case.intervention_due_at = (now + timedelta(hours=cfg.intervention_hours)
                                 if case.urgent else None)
 
@@ -214,6 +215,10 @@ def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
     index = _index_rows(case, content)
     session.add_all(index)
     _cover(session, index)
+    if case.urgent:
+        from caseapp.services import notifications
+
+        notifications.notify_officers(session, case, "urgent_case", f"urgent_case:{case.id}")
     return case
 
 

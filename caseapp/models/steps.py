@@ -1,0 +1,97 @@
+"""Workflow records of a case: steps (verification, support, referral, follow-up, discipline),
+status transitions, and notifications."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from caseapp.db import Base, utcnow
+from caseapp.models.units import ReferralContact
+from caseapp.models.users import User
+
+STEP_KINDS = ("verification", "support", "referral", "follow_up", "discipline")
+VERIFICATION_METHODS = ("interview", "witness_statement", "document_review", "site_visit")
+FINDINGS = ("substantiated", "not_substantiated", "inconclusive")
+SUPPORT_SERVICES = ("counselling", "medical_care", "safety_plan", "legal_aid",
+                    "academic_support", "shelter", "other")
+SUPPORT_STATUSES = ("planned", "provided", "declined")
+REFERRAL_STATUSES = ("sent", "accepted", "declined", "completed")
+SITUATIONS = ("safe", "at_risk", "unknown")
+# Circular 19/2025 (pupils) and the civil-servant rules (staff).
+DISCIPLINE_MEASURES = ("reminder", "criticism", "self_criticism", "reprimand", "warning",
+                       "salary_reduction", "dismissal", "other")
+CLOSURE_REASONS = ("resolved", "not_substantiated", "transferred", "withdrew")
+NOTIFICATION_KINDS = ("urgent_case", "overdue", "closure_requested", "closure_approved",
+                      "closure_returned")
+DETAILS_MAX = 5000
+
+
+class CaseStep(Base):
+    __tablename__ = "case_steps"
+    __table_args__ = (
+        Index("ix_case_steps_case_kind", "case_id", "kind"),
+        Index("ix_case_steps_open_due", "done_on", "due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(15))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    done_on: Mapped[date | None] = mapped_column(Date)
+    method: Mapped[str | None] = mapped_column(String(20))
+    finding: Mapped[str | None] = mapped_column(String(20))
+    service: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str | None] = mapped_column(String(12))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("referral_contacts.id"))
+    consent_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    situation: Mapped[str | None] = mapped_column(String(10))
+    next_on: Mapped[date | None] = mapped_column(Date)
+    measure: Mapped[str | None] = mapped_column(String(20))
+    details: Mapped[bytes | None] = mapped_column(LargeBinary)  # sealed under the case key
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    contact: Mapped[ReferralContact | None] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_on is not None
+
+
+class CaseTransition(Base):
+    """One row per change of status, for the timeline and the timeliness statistics."""
+
+    __tablename__ = "case_transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closure_reason: Mapped[str | None] = mapped_column(String(20))
+
+    by: Mapped[User | None] = relationship()
+
+
+class Notification(Base):
+    """An in-app notice (and e-mail when configured). Never carries identifying text."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

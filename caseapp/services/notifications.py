@@ -1,0 +1,130 @@
+"""Notifications: in-app notices, and e-mails that never identify anyone ("a case at your unit
+needs attention" and a link). Deduplicated by key, so a reminder is never sent twice."""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from caseapp.db import utcnow
+from caseapp.models import Case, Grant, Notification, Unit, User
+from caseapp.runtime import settings
+
+
+def _users_with_role_above(session: Session, case: Case, role: str) -> list[User]:
+    """Active users holding ``role`` at the case's school or a unit above it, not excluded."""
+    from caseapp.models import CaseExclusion
+
+    ancestors = [int(p) for p in case.unit.path.strip("/").split("/")]
+    excluded = select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)
+    return list(session.scalars(
+        select(User).join(Grant, Grant.user_id == User.id)
+        .where(Grant.role == role, Grant.revoked_at.is_(None), Grant.unit_id.in_(ancestors),
+               User.active.is_(True), User.id.not_in(excluded)).distinct()))
+
+
+def _add(session: Session, user: User, case: Case | None, kind: str, key: str) -> bool:
+    """Add one notice unless its key exists already (idempotent)."""
+    full_key = f"{key}:{user.id}"[:120]
+    if session.scalar(select(Notification.id).where(Notification.dedupe_key == full_key)):
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Notification(user_id=user.id, case_id=case.id if case else None,
+                                     kind=kind, dedupe_key=full_key))
+    except IntegrityError:
+        return False  # another process added it first
+    return True
+
+
+def notify_officers(session: Session, case: Case, kind: str, key: str) -> int:
+    return sum(_add(session, u, case, kind, key)
+               for u in _users_with_role_above(session, case, "officer"))
+
+
+def notify_handlers(session: Session, case: Case, kind: str, key: str) -> int:
+    return sum(_add(session, u, case, kind, key)
+               for u in _users_with_role_above(session, case, "focal_point"))
+
+
+def for_user(session: Session, user: User, limit: int = 100) -> list[Notification]:
+    from caseapp.services.case_access import visible_cases
+
+    visible = visible_cases(user).with_only_columns(Case.id)
+    return list(session.scalars(
+        select(Notification).where(Notification.user_id == user.id,
+                                   or_(Notification.case_id.is_(None),
+                                       Notification.case_id.in_(visible)))
+        .order_by(Notification.created_at.desc()).limit(limit)))
+
+
+def unread_count(session: Session, user: User) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def mark_read(session: Session, user: User, notification_id: int) -> Notification | None:
+    notice = session.get(Notification, notification_id)
+    if notice is None or notice.user_id != user.id:
+        return None
+    if notice.read_at is None:
+        notice.read_at = utcnow()
+    return notice
+
+
+def email_text(notice: Notification, base_url: str, locale: str = "vi") -> tuple[str, str]:
+    """Subject and body. Nothing that identifies a person or a case: no name, no reference."""
+    with force_locale(locale):
+        subject = _("Safe schools: a case at your unit needs attention")
+        body = "\n".join([
+            _("A case at your unit needs your attention."),
+            "",
+            _("Sign in to see it:"),
+            f"{base_url.rstrip('/')}/notifications/{notice.id}",
+            "",
+            _("This message was sent automatically. Do not reply and do not forward it."),
+        ])
+    return subject, body
+
+
+def send_pending_emails(session: Session) -> int:
+    """E-mail every notice not e-mailed yet to users with an address; returns how many."""
+    cfg = settings()
+    if not cfg.smtp_host:
+        return 0
+    pending = session.execute(
+        select(Notification, User).join(User, User.id == Notification.user_id)
+        .where(Notification.emailed_at.is_(None), User.email != "", User.active.is_(True))
+        .order_by(Notification.id)).all()
+    sent = 0
+    if not pending:
+        return 0
+    with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=30) as smtp:
+        if cfg.smtp_starttls:
+            smtp.starttls()
+        if cfg.smtp_username:
+            smtp.login(cfg.smtp_username, cfg.smtp_password)
+        for notice, user in pending:
+            subject, body = email_text(notice, cfg.base_url, user.locale or "vi")
+            message = EmailMessage()
+            message["From"] = cfg.smtp_from
+            message["To"] = user.email
+            message["Subject"] = subject
+            message.set_content(body)
+            smtp.send_message(message)
+            notice.emailed_at = utcnow()
+            session.commit()  # each e-mail is marked sent right after it leaves
+            sent += 1
+    return sent
+
+
+def unit_ids(unit: Unit) -> list[int]:
+    return [int(p) for p in unit.path.strip("/").split("/")]

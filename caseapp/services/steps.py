@@ -1,0 +1,222 @@
+"""Steps of a case: verification, support, referral (with the consent check), follow-up and
+discipline. Details are sealed under the case key; support never waits for verification."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caseapp.clock import local_today
+from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseapp.models import Case, CaseStep, ReferralContact
+from caseapp.models import steps as domain
+from caseapp.runtime import settings
+from caseapp.security import envelope
+from caseapp.security.authz import covers
+from caseapp.services.audit import record
+from caseapp.services.case_access import can_handle, can_oversee
+from caseapp.services.case_records import has_consent
+from caseapp.services.cases import data_key
+
+
+@dataclass
+class StepInput:
+    kind: str
+    due_on: date | None = None
+    done_on: date | None = None
+    method: str | None = None
+    finding: str | None = None
+    service: str | None = None
+    status: str | None = None
+    contact_id: int | None = None
+    situation: str | None = None
+    next_on: date | None = None
+    measure: str | None = None
+    details: str = ""
+    consent_override: bool = False
+    override_reason: str = ""
+
+
+def _ad(case: Case, step: CaseStep) -> bytes:
+    return envelope.field_ad(case.public_id, "case_steps", step.uid, "details")
+
+
+def _check_common(case: Case, actor, data: StepInput, today: date) -> None:
+    if case.status == "closed":
+        raise ValidationFailed(_("The case is closed; reopen it first."))
+    if case.key_destroyed_at is not None:
+        raise ValidationFailed(_("This case's content was destroyed."))
+    if not (can_handle(actor, case) or can_oversee(actor, case)):
+        raise Forbidden(_("You cannot add steps to this case."))
+    if data.kind not in domain.STEP_KINDS:
+        raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
+    if len(data.details or "") > domain.DETAILS_MAX:
+        raise ValidationFailed(_("A text field is longer than allowed. Nothing was saved."))
+    if data.done_on and data.done_on > today:
+        raise ValidationFailed(_("A step cannot be done in the future."))
+    if data.done_on and data.done_on < case.received_on:
+        raise ValidationFailed(_("A step cannot be done before the case was received."))
+
+
+def _choice(value, allowed, required=True) -> None:
+    if (value is None and required) or (value is not None and value not in allowed):
+        raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
+
+
+def _contact(session: Session, actor, case: Case, contact_id: int | None) -> ReferralContact:
+    contact = session.get(ReferralContact, contact_id) if contact_id else None
+    # A school may use its own directory and those of the units above it.
+    if contact is None or not contact.active or not case.unit.path.startswith(contact.unit.path):
+        raise ValidationFailed(_("Choose a service from the referral directory."))
+    return contact
+
+
+def add_step(session: Session, actor, case: Case, data: StepInput) -> CaseStep:
+    today = local_today()
+    _check_common(case, actor, data, today)
+    step = CaseStep(uid=str(uuid.uuid4()), case_id=case.id, kind=data.kind,
+                    created_by_id=actor.id, due_on=data.due_on, done_on=data.done_on)
+    changes: dict = {"kind": data.kind}
+    if data.kind == "verification":
+        _choice(data.method, domain.VERIFICATION_METHODS)
+        _choice(data.finding, domain.FINDINGS, required=False)
+        if data.finding and not data.done_on:
+            raise ValidationFailed(_("Give the date the verification was finished."))
+        step.method, step.finding = data.method, data.finding
+        step.due_on = data.due_on or case.verification_due_on
+    elif data.kind == "support":
+        _choice(data.service, domain.SUPPORT_SERVICES)
+        _choice(data.status, domain.SUPPORT_STATUSES)
+        if data.status == "provided" and not data.done_on:
+            raise ValidationFailed(_("Give the date the support was provided."))
+        step.service, step.status = data.service, data.status
+        if data.contact_id:
+            step.contact_id = _contact(session, actor, case, data.contact_id).id
+        step.due_on = data.due_on or case.support_due_on
+    elif data.kind == "referral":
+        contact = _contact(session, actor, case, data.contact_id)
+        if not has_consent(session, case, "referral", today):
+            if not data.consent_override:
+                raise ValidationFailed(_("No referral without the recorded consent of the person "
+                                         "harmed (and guardian for a child)."))
+            if not can_oversee(actor, case):
+                raise Forbidden(_("Only an officer may refer without consent, for a child in "
+                                  "serious danger."))
+            if len((data.override_reason or "").strip()) < 10:
+                raise ValidationFailed(_("Explain why the child is in serious danger."))
+            step.consent_override = True
+        step.contact_id, step.status = contact.id, "sent"
+        step.done_on = None
+        changes["contact"] = contact.name
+    elif data.kind == "follow_up":
+        if not data.due_on:
+            raise ValidationFailed(_("Give the date of the follow-up."))
+        if data.due_on < case.received_on:
+            raise ValidationFailed(_("A follow-up cannot be before the case was received."))
+        step.due_on, step.done_on = data.due_on, None
+    elif data.kind == "discipline":
+        _choice(data.measure, domain.DISCIPLINE_MEASURES)
+        if not data.done_on:
+            raise ValidationFailed(_("Give the date of the decision."))
+        step.measure = data.measure
+    dek = data_key(case)
+    step.details = envelope.seal_text(dek, data.details.strip(), _ad(case, step))
+    session.add(step)
+    for name in ("method", "finding", "service", "status", "due_on", "done_on", "measure",
+                 "consent_override"):
+        value = getattr(step, name)
+        if value not in (None, False):
+            changes[name] = [None, value.isoformat() if isinstance(value, date) else value]
+    if step.details:
+        changes["details"] = "changed"
+    record(session, actor, "step.add", step, unit=case.unit, object_ref=case.reference,
+           changes=changes, reason=(data.override_reason or "").strip()
+           if step.consent_override else "")
+    return step
+
+
+def get_step(session: Session, case: Case, uid: str) -> CaseStep:
+    step = session.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
+                                                 CaseStep.uid == uid))
+    if step is None:
+        raise NotFound()
+    return step
+
+
+def complete_step(session: Session, actor, case: Case, step: CaseStep, data: StepInput,
+                  version: int) -> CaseStep:
+    """Finish an open step: a verification's finding, a support given or declined, a
+    referral's response, a follow-up done (and the next one scheduled)."""
+    today = local_today()
+    data.kind = step.kind
+    _check_common(case, actor, data, today)
+    if step.version != version:
+        raise Conflict(_("Someone else changed this step. Reload the case and try again."))
+    if step.is_done:
+        raise ValidationFailed(_("This step is already finished."))
+    if not data.done_on:
+        raise ValidationFailed(_("Give the date it was done."))
+    next_step = None
+    if step.kind == "verification":
+        _choice(data.finding, domain.FINDINGS)
+        step.finding = data.finding
+    elif step.kind == "support":
+        _choice(data.status, ("provided", "declined"))
+        step.status = data.status
+    elif step.kind == "referral":
+        _choice(data.status, ("accepted", "declined", "completed"))
+        step.status = data.status
+    elif step.kind == "follow_up":
+        _choice(data.situation, domain.SITUATIONS)
+        step.situation = data.situation
+        if case.status == "monitoring" and not data.next_on:
+            data.next_on = data.done_on + timedelta(days=settings().follow_up_days)
+        if data.next_on:
+            if data.next_on <= data.done_on:
+                raise ValidationFailed(_("The next follow-up must come after this one."))
+            step.next_on = data.next_on
+            next_step = CaseStep(uid=str(uuid.uuid4()), case_id=case.id, kind="follow_up",
+                                 created_by_id=actor.id, due_on=data.next_on)
+    else:
+        raise ValidationFailed(_("This step is already finished."))
+    step.done_on = data.done_on
+    if data.details.strip():
+        dek = data_key(case)
+        old = envelope.open_text(dek, step.details, _ad(case, step))
+        joined = f"{old}\n\n{data.details.strip()}" if old else data.details.strip()
+        step.details = envelope.seal_text(dek, joined, _ad(case, step))
+    covers_ = ()
+    if next_step is not None:
+        next_step.details = None
+        session.add(next_step)
+        covers_ = (next_step,)
+    record(session, actor, "step.complete", step, unit=case.unit, object_ref=case.reference,
+           covers=covers_)
+    return step
+
+
+def steps_of(session: Session, case: Case) -> list[CaseStep]:
+    return list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)
+                                .order_by(CaseStep.created_at, CaseStep.id)))
+
+
+def step_details(case: Case, steps: list[CaseStep]) -> dict[int, str]:
+    """Decrypted details per step id; the caller audits the read of the content."""
+    dek = data_key(case)
+    return {s.id: envelope.open_text(dek, s.details, _ad(case, s)) for s in steps}
+
+
+def referral_contacts(session: Session, case: Case) -> list[ReferralContact]:
+    ids = [int(p) for p in case.unit.path.strip("/").split("/")]
+    return list(session.scalars(select(ReferralContact).where(
+        ReferralContact.unit_id.in_(ids), ReferralContact.active.is_(True))
+        .order_by(ReferralContact.kind, ReferralContact.name)))
+
+
+def covers_case(actor, case: Case) -> bool:
+    return covers(actor, "case.read", case.unit)

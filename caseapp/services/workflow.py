@@ -1,0 +1,89 @@
+"""Moving a case through its states, by the rules of caseapp/workflow.py; every transition
+takes a reason and is audited; closure requests and approvals notify the right people."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caseapp import workflow
+from caseapp.db import utcnow
+from caseapp.errors import InvalidTransition, ValidationFailed
+from caseapp.models import Case, CaseStep, CaseTransition
+from caseapp.models.steps import CLOSURE_REASONS
+from caseapp.services import notifications
+from caseapp.services.audit import record
+from caseapp.services.case_access import can_handle, can_oversee
+
+REASON_MIN = 5
+REASON_MAX = 500
+
+
+def facts(session: Session, case: Case) -> workflow.Facts:
+    steps = list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)))
+    verifications = [s for s in steps if s.kind == "verification" and s.is_done and s.finding]
+    finding = verifications[-1].finding if verifications else None
+    return workflow.Facts(
+        verification_done=bool(verifications),
+        finding=finding,
+        support_provided=any(s.kind == "support" and s.status == "provided" for s in steps),
+        follow_up_scheduled=any(s.kind == "follow_up" and not s.is_done for s in steps),
+        follow_up_done=any(s.kind == "follow_up" and s.is_done for s in steps),
+        requested_by_id=case.closure_requested_by_id,
+    )
+
+
+def roles_on(actor, case: Case) -> set[str]:
+    roles = set()
+    if can_handle(actor, case):
+        roles.add(workflow.HANDLER)
+    if can_oversee(actor, case):
+        roles.add(workflow.OFFICER)
+    return roles
+
+
+def options(session: Session, actor, case: Case) -> list[tuple]:
+    return workflow.options(case.status, facts(session, case), roles_on(actor, case), actor.id)
+
+
+def transition(session: Session, actor, case: Case, target: str, reason: str,
+               version: int, closure_reason: str | None = None) -> Case:
+    """Move ``case`` to ``target``; refuses with the reason the rules give."""
+    if case.version != version:
+        raise InvalidTransition(_("Someone else changed this case. Reload it and try again."))
+    reason = (reason or "").strip()
+    if not REASON_MIN <= len(reason) <= REASON_MAX:
+        raise ValidationFailed(_("Give a reason of %(min)d to %(max)d characters.",
+                                 min=REASON_MIN, max=REASON_MAX))
+    rule = workflow.find(case.status, target)
+    if rule is None:
+        raise InvalidTransition(_("This change of status is not possible."))
+    why = workflow.blocker(rule, facts(session, case), roles_on(actor, case), actor.id)
+    if why is not None:
+        raise InvalidTransition(str(why))
+    if target == "closure_requested" and closure_reason not in CLOSURE_REASONS:
+        raise ValidationFailed(_("Choose why the case can close."))
+    old = case.status
+    row = CaseTransition(case_id=case.id, from_status=old, to_status=target, by_id=actor.id,
+                         closure_reason=closure_reason if target == "closure_requested" else None)
+    case.status = target
+    if target == "closure_requested":
+        case.closure_requested_by_id = actor.id
+        case.closure_reason = closure_reason
+    elif target in ("monitoring", "reopened") and old in ("closure_requested", "closed"):
+        case.closure_requested_by_id = None
+    session.add(row)
+    record(session, actor, "case.transition", case, unit=case.unit, object_ref=case.reference,
+           reason=reason, covers=(row,))
+    if target == "closure_requested":
+        notifications.notify_officers(session, case, "closure_requested",
+                                      f"closure_requested:{case.id}:{row_key(case)}")
+    elif old == "closure_requested":
+        kind = "closure_approved" if target == "closed" else "closure_returned"
+        notifications.notify_handlers(session, case, kind, f"{kind}:{case.id}:{row_key(case)}")
+    return case
+
+
+def row_key(case: Case) -> str:
+    return utcnow().strftime("%Y%m%d%H%M%S%f")
