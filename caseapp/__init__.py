@@ -76,7 +76,9 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.audit.views import bp as audit_bp
     from caseapp.auth.views import bp as auth_bp
     from caseapp.cases.views import bp as cases_bp
+    from caseapp.dashboard.views import bp as dashboard_bp
     from caseapp.main.views import bp as main_bp
 
-    for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp, cases_bp):
+    for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp, cases_bp,
+               dashboard_bp):
         app.register_blueprint(bp)

@@ -198,7 +198,25 @@ def cases_destroy_content(reference: str, reason: str) -> None:
     click.echo(f"content of {case.reference} destroyed; {removed} sealed files removed")
 
 
+notify_cli = AppGroup("notify", help="Notifications and reminders.")
+
+
+@notify_cli.command("send-due")
+def notify_send_due() -> None:
+    """For cron: add a notice for every newly overdue case, then e-mail the notices not yet
+    e-mailed. Idempotent: the same reminder is never sent twice."""
+    from caseapp.services import notifications
+
+    session = get_session()
+    created = notifications.notify_overdue(session)
+    session.commit()
+    sent = notifications.send_pending_emails(session)
+    session.commit()
+    click.echo(f"{created} new notices; {sent} e-mails sent")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(notify_cli)
     app.cli.add_command(cases_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(db_cli)

@@ -74,7 +74,43 @@ def case_choice_names() -> dict[str, dict[str, str]]:
     }
 
 
+def step_choice_names() -> dict[str, dict[str, str]]:
+    return {
+        "kind": {"verification": _("Verification"), "support": _("Support"),
+                 "referral": _("Referral"), "follow_up": _("Follow-up"),
+                 "discipline": _("Discipline")},
+        "method": {"interview": _("Interview"), "witness_statement": _("Witness statement"),
+                   "document_review": _("Document review"), "site_visit": _("Site visit")},
+        "finding": {"substantiated": _("Substantiated"),
+                    "not_substantiated": _("Not substantiated"),
+                    "inconclusive": _("Inconclusive")},
+        "service": {"counselling": _("Counselling"), "medical_care": _("Medical care"),
+                    "safety_plan": _("Safety plan"), "legal_aid": _("Legal aid"),
+                    "academic_support": _("Academic support"), "shelter": _("Shelter"),
+                    "other": _("Other")},
+        "status": {"planned": _("Planned"), "provided": _("Provided"), "declined": _("Declined"),
+                   "sent": _("Sent"), "accepted": _("Accepted"), "completed": _("Completed")},
+        "situation": {"safe": _("Safe"), "at_risk": _("At risk"), "unknown": _("Unknown")},
+        "measure": {"reminder": _("Reminder"), "criticism": _("Criticism"),
+                    "self_criticism": _("Written self-criticism"), "reprimand": _("Reprimand"),
+                    "warning": _("Warning"), "salary_reduction": _("Salary step reduction"),
+                    "dismissal": _("Dismissal"), "other": _("Other")},
+        "closure_reason": {"resolved": _("Resolved"), "not_substantiated": _("Not substantiated"),
+                           "transferred": _("Transferred to another authority"),
+                           "withdrew": _("The person harmed withdrew")},
+        "overdue": {"intervention": _("Intervention (urgent case) overdue"),
+                    "verification": _("Verification overdue"),
+                    "support": _("Support plan overdue"), "step": _("A step is overdue"),
+                    "follow_up": _("No follow-up scheduled")},
+        "notification": {"urgent_case": _("New urgent case"), "overdue": _("Overdue"),
+                         "closure_requested": _("Closure requested"),
+                         "closure_approved": _("Closure approved"),
+                         "closure_returned": _("Closure returned for more follow-up")},
+    }
+
+
 def labels() -> dict:
     return {"ROLE_NAMES": role_names(), "UNIT_KIND_NAMES": unit_kind_names(),
             "REFERRAL_KIND_NAMES": referral_kind_names(), "STATUS_NAMES": status_names(),
-            "VIOLENCE_NAMES": violence_names(), "CHOICE_NAMES": case_choice_names()}
+            "VIOLENCE_NAMES": violence_names(), "CHOICE_NAMES": case_choice_names(),
+            "STEP_NAMES": step_choice_names()}

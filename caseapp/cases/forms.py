@@ -156,3 +156,51 @@ class CaseFilterForm(FlaskForm):
     received_from = DateField(_l("Received from"), format="%Y-%m-%d", validators=[Optional()])
     received_to = DateField(_l("Received to"), format="%Y-%m-%d", validators=[Optional()])
     sort = SelectField(_l("Sort by"), validators=[Optional()], validate_choice=False)
+
+
+class StepForm(FlaskForm):
+    """One form for every kind of step; the kind decides which fields count."""
+
+    kind = HiddenField()
+    due_on = DateField(_l("Due on"), format="%Y-%m-%d", validators=[Optional()])
+    done_on = DateField(_l("Done on"), format="%Y-%m-%d", validators=[Optional()])
+    method = SelectField(_l("Method"), validators=[Optional()], validate_choice=False)
+    finding = SelectField(_l("Finding"), validators=[Optional()], validate_choice=False)
+    service = SelectField(_l("Service"), validators=[Optional()], validate_choice=False)
+    status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
+    contact_id = SelectField(_l("Service from the referral directory"), validators=[Optional()],
+                             validate_choice=False)
+    situation = SelectField(_l("Situation of the person harmed"), validators=[Optional()],
+                            validate_choice=False)
+    next_on = DateField(_l("Next follow-up on"), format="%Y-%m-%d", validators=[Optional()])
+    measure = SelectField(_l("Measure"), validators=[Optional()], validate_choice=False)
+    details = TextAreaField(_l("Details (confidential)"), validators=[
+        Optional(), _max(5000), no_control_characters])
+    consent_override = BooleanField(_l("Refer without consent: the child is in serious danger"))
+    override_reason = TextAreaField(_l("Why the child is in serious danger"), validators=[
+        Optional(), _max(REASON_MAX), no_control_characters])
+    version = HiddenField()
+
+    def fill_choices(self, contacts=()) -> None:
+        from caseapp.labels import step_choice_names
+
+        names = step_choice_names()
+        blank = [("", "—")]
+        self.method.choices = blank + list(names["method"].items())
+        self.finding.choices = blank + list(names["finding"].items())
+        self.service.choices = blank + list(names["service"].items())
+        self.status.choices = blank + list(names["status"].items())
+        self.situation.choices = blank + list(names["situation"].items())
+        self.measure.choices = blank + list(names["measure"].items())
+        self.contact_id.choices = blank + [(str(c.id), c.name) for c in contacts]
+
+
+class TransitionForm(FlaskForm):
+    target = HiddenField()
+    version = HiddenField()
+    reason = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Please give a reason.")),
+        Length(min=5, max=REASON_MAX, message=_l("Between 5 and %(max)d characters.",
+                                                  max=REASON_MAX)), no_control_characters])
+    closure_reason = SelectField(_l("Why the case can close"), validators=[Optional()],
+                                 validate_choice=False)

@@ -146,7 +146,27 @@ def show(public_id: str):
         withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=local_today()),
         exclusions=case_records.exclusions(db, case), exclusion_form=ExclusionForm(formdata=None),
         history=case_records.history(db, case), loads=_loads,
+        **_workflow_context(db, case),
     )
+
+
+def _workflow_context(db, case) -> dict:
+    from caseapp.cases.forms import StepForm, TransitionForm
+    from caseapp.services import deadlines, steps, workflow
+
+    contacts = steps.referral_contacts(db, case)
+    step_form = StepForm(formdata=None)
+    step_form.fill_choices(contacts)
+    transition_form = TransitionForm(formdata=None)
+    transition_form.closure_reason.choices = [("", "—")]
+    return {
+        "steps": steps.steps_of(db, case),
+        "options": workflow.options(db, current_user, case) if case.is_open or
+        can_oversee(current_user, case) else [],
+        "step_form": step_form, "transition_form": transition_form,
+        "overdue": deadlines.overdue_reasons(db, case),
+        "referral_consent": case_records.has_consent(db, case, "referral"),
+    }
 
 
 def _loads(text: str):
@@ -165,12 +185,16 @@ def _confidential_page(case, reason: str = ""):
     """Decrypt, audit, render. The caller has checked the request."""
     db = get_session()
     content = cases.read_content(db, current_user, case, reason)
+    from caseapp.services import steps as step_service
+
+    case_steps = step_service.steps_of(db, case)
     page = render_template(
         "cases/confidential.html", case=case, content=content, reason=reason,
         notes=case_records.notes(db, case), attachments=case_records.attachment_names(db, case),
         note_form=NoteForm(formdata=None), attachment_form=AttachmentForm(formdata=None),
         reason_form=ReasonForm(formdata=None, reason=reason), handler=can_handle(current_user,
-                                                                                  case))
+                                                                                  case),
+        steps=case_steps, step_details=step_service.step_details(case, case_steps))
     db.commit()  # the audit event of the read
     return page
 
@@ -207,7 +231,8 @@ def edit(public_id: str):
         _fill(form, case, content)
         db.commit()
         return render_template("cases/form.html", form=form, case=case, error=None)
-    form.unit_id.data = case.unit_id
+    # The school never changes and the edit form does not send it: the case's own unit.
+    form.unit_id.data, form.unit_id.raw_data = case.unit_id, [str(case.unit_id)]
     if not form.validate_on_submit():
         return render_template("cases/form.html", form=form, case=case, error=None), 400
     try:
@@ -256,3 +281,4 @@ def _differences(current, form: CaseForm) -> list[tuple[str, str, str]]:
 
 
 from caseapp.cases import records as _records  # noqa: E402,F401 - routes on this blueprint
+from caseapp.cases import workflow_views as _workflow  # noqa: E402,F401 - routes on this blueprint

@@ -246,6 +246,8 @@ def read_content(session: Session, actor, case: Case, reason: str = "") -> CaseC
             raise Forbidden(_("You may see this case's details but not its confidential content."))
         if len(reason) < 5:
             raise ValidationFailed(_("State why you need to open the confidential content."))
+    if case.key_destroyed_at is not None:  # crypto-shredded: a clear answer, not a 500
+        raise ValidationFailed(_("This case's content was destroyed."))
     dek = data_key(case)
     content = CaseContent(**{name: envelope.open_text(dek, getattr(case, name),
                                                       _ad(case, "cases", case.public_id, name))

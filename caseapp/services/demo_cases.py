@@ -4,7 +4,7 @@ Vietnamese names and narratives generated here (no real person is described)."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,61 @@ def _name(rng: random.Random, female: bool) -> str:
 
 def _phone(rng: random.Random) -> str:
     return "09" + "".join(str(rng.randint(0, 9)) for _ in range(8))
+
+
+PATH = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed")
+
+
+def _day(case, today: date, offset: int) -> date:
+    return min(case.received_on + timedelta(days=offset), today)
+
+
+def _walk(session: Session, rng: random.Random, user, case, status: str, today: date) -> None:
+    """Give the case the steps and transitions that lead to ``status``, as the workflow would
+    have (seed data only: dates are set in the past, the officer's approval is implied)."""
+    import uuid
+
+    from caseapp.models import CaseStep, CaseTransition
+
+    reached = PATH.index(status)
+    steps = []
+    if reached >= 1:
+        done = reached >= 2 or rng.random() < 0.4
+        steps.append(CaseStep(kind="verification", method=rng.choice(
+            ["interview", "witness_statement", "document_review", "site_visit"]),
+            finding=rng.choice(["substantiated"] * 4 + ["inconclusive"]) if done else None,
+            due_on=case.verification_due_on, done_on=_day(case, today, rng.randint(1, 8))
+            if done else None))
+    if reached >= 2 or (reached == 1 and case.urgent):
+        provided = reached >= 3 or rng.random() < 0.5
+        steps.append(CaseStep(kind="support", service=rng.choice(
+            ["counselling", "counselling", "safety_plan", "medical_care", "academic_support"]),
+            status="provided" if provided else "planned", due_on=case.support_due_on,
+            done_on=_day(case, today, rng.randint(1, 6)) if provided else None))
+    if reached == 3:
+        steps.append(CaseStep(kind="follow_up", due_on=today + timedelta(
+            days=rng.randint(-5, 25))))
+    if reached >= 4:
+        steps.append(CaseStep(kind="follow_up", due_on=_day(case, today, 40),
+                              done_on=_day(case, today, 40), situation="safe"))
+    for step in steps:
+        step.uid, step.case_id, step.created_by_id = str(uuid.uuid4()), case.id, user.id
+    transitions = [CaseTransition(case_id=case.id, from_status=PATH[i], to_status=PATH[i + 1],
+                                  by_id=user.id, at=datetime.combine(
+                                      _day(case, today, 2 + 10 * i), datetime.min.time(),
+                                      tzinfo=UTC),
+                                  closure_reason="resolved" if PATH[i + 1] ==
+                                  "closure_requested" else None)
+                   for i in range(reached)]
+    session.add_all(steps + transitions)
+    if reached:
+        old = case.status
+        case.status = status
+        if reached >= 4:
+            case.closure_requested_by_id, case.closure_reason = user.id, "resolved"
+        record(session, None, "case.transition", case, unit=case.unit,
+               object_ref=case.reference, changes={"status": [old, status]},
+               reason="demo data", covers=tuple(steps + transitions))
 
 
 def seed_cases(session: Session, focal_points: list, count: int = 300, seed: int = 2026) -> int:
@@ -94,14 +149,11 @@ def seed_cases(session: Session, focal_points: list, count: int = 300, seed: int
             informant_contact=_phone(rng) if rng.random() < 0.5 else "")
         case = cases.create_case(session, user, school, details, content)
         status = rng.choices([s for s, _ in STATUS_WEIGHTS], [w for _, w in STATUS_WEIGHTS])[0]
-        if back < 20 and status == "closed":
+        if back < 20 and status in ("closed", "closure_requested", "monitoring"):
             status = "verifying"
-        if status != "new":
-            old = case.status
-            case.status = status
-            record(session, None, "case.transition", case, unit=school,
-                   object_ref=case.reference, changes={"status": [old, status]},
-                   reason="demo data")
+        elif back > 45 and status in ("new", "verifying", "supporting"):
+            status = rng.choice(["monitoring", "closed", "closed", "verifying"])
+        _walk(session, rng, user, case, status, today)
         made += 1
         if made % 50 == 0:
             session.flush()

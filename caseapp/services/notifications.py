@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,8 +65,6 @@ def for_user(session: Session, user: User, limit: int = 100) -> list[Notificatio
 
 
 def unread_count(session: Session, user: User) -> int:
-    from sqlalchemy import func
-
     return session.scalar(select(func.count()).select_from(Notification).where(
         Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
 
@@ -128,3 +126,32 @@ def send_pending_emails(session: Session) -> int:
 
 def unit_ids(unit: Unit) -> list[int]:
     return [int(p) for p in unit.path.strip("/").split("/")]
+
+
+def notify_overdue(session: Session, now=None) -> int:
+    """One notice per case, clock and due date, to the school's focal points and the officers
+    above; running it again adds nothing (keys)."""
+    from caseapp.models import CaseStep, CaseTransition
+    from caseapp.services.deadlines import overdue_condition, overdue_reasons
+
+    created = 0
+    overdue = list(session.scalars(select(Case).where(Case.status != "closed",
+                                                      overdue_condition(now))))
+    for case in overdue:
+        for clock in overdue_reasons(session, case, now):
+            if clock == "verification":
+                marker = case.verification_due_on
+            elif clock == "support":
+                marker = case.support_due_on
+            elif clock == "step":
+                marker = session.scalar(select(func.min(CaseStep.id)).where(
+                    CaseStep.case_id == case.id, CaseStep.done_on.is_(None)))
+            elif clock == "follow_up":
+                marker = session.scalar(select(func.max(CaseTransition.id)).where(
+                    CaseTransition.case_id == case.id))
+            else:
+                marker = "once"
+            key = f"overdue:{case.id}:{clock}:{marker}"
+            created += notify_handlers(session, case, "overdue", key)
+            created += notify_officers(session, case, "overdue", key)
+    return created

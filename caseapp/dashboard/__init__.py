@@ -1,0 +1,1 @@
+"""Daily screens: my work, monitoring, notifications."""

@@ -1,0 +1,101 @@
+"""Every morning's screens: "my work" for a focal point, monitoring for an officer. All counts
+are SQL aggregates over the user's scope."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import case as when
+from sqlalchemy import extract, func, or_, select
+from sqlalchemy.orm import Session, contains_eager
+
+from caseapp.clock import local_today
+from caseapp.models import Case, CaseStep, CaseTransition, Unit
+from caseapp.services.case_access import visible_cases
+from caseapp.services.deadlines import due_today_condition, overdue_condition
+
+LIMIT = 50
+
+
+def _cases(stmt, session: Session) -> list[Case]:
+    return list(session.scalars(stmt.options(contains_eager(Case.unit)).limit(LIMIT)).unique())
+
+
+def my_work(session: Session, user) -> dict[str, list]:
+    """Cases of the user's schools needing action: overdue first, due today, new, and the
+    follow-ups coming in the next two weeks."""
+    mine = visible_cases(user, "case.write").where(Case.status != "closed")
+    today = local_today()
+    soon = today + timedelta(days=14)
+    upcoming = session.execute(
+        mine.with_only_columns(Case, CaseStep.due_on).join(CaseStep, CaseStep.case_id == Case.id)
+        .where(CaseStep.kind == "follow_up", CaseStep.done_on.is_(None),
+               CaseStep.due_on >= today, CaseStep.due_on <= soon)
+        .options(contains_eager(Case.unit)).order_by(CaseStep.due_on).limit(LIMIT)).all()
+    return {
+        "overdue": _cases(mine.where(overdue_condition()).order_by(Case.received_on), session),
+        "today": _cases(mine.where(due_today_condition(), ~overdue_condition())
+                        .order_by(Case.received_on), session),
+        "new": _cases(mine.where(Case.status == "new", ~overdue_condition())
+                      .order_by(Case.received_on.desc()), session),
+        "upcoming": upcoming,
+    }
+
+
+def school_rows(session: Session, user, unit: Unit) -> list[dict]:
+    """One row per school below ``unit``: open, overdue, high-risk and unassigned cases."""
+    schools = list(session.scalars(select(Unit).where(Unit.path.startswith(unit.path),
+                                                      Unit.kind == "school")
+                                   .order_by(Unit.path)))
+    open_ = Case.status != "closed"
+    counts = session.execute(
+        visible_cases(user).where(Unit.path.startswith(unit.path)).with_only_columns(
+            Case.unit_id,
+            func.sum(when((open_, 1), else_=0)).label("open"),
+            func.sum(when((open_ & overdue_condition(), 1), else_=0)).label("overdue"),
+            func.sum(when((open_ & or_(Case.risk_level.in_(("high", "immediate")),
+                                       Case.serious_risk_to_child), 1), else_=0))
+            .label("high_risk"),
+            func.sum(when((open_ & Case.assigned_to_id.is_(None), 1), else_=0))
+            .label("unassigned"),
+            func.count(Case.id).label("total"),
+        ).group_by(Case.unit_id)).all()
+    by_unit = {row.unit_id: row for row in counts}
+    rows = []
+    for school in schools:
+        row = by_unit.get(school.id)
+        rows.append({"unit": school, "open": int(row.open or 0) if row else 0,
+                     "overdue": int(row.overdue or 0) if row else 0,
+                     "high_risk": int(row.high_risk or 0) if row else 0,
+                     "unassigned": int(row.unassigned or 0) if row else 0,
+                     "total": int(row.total or 0) if row else 0})
+    return rows
+
+
+def monthly_trend(session: Session, user, unit: Unit, months: int = 12) -> list[dict]:
+    """Cases received and cases closed per month, the last ``months`` months."""
+    today = local_today()
+    start = (today.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    scope = visible_cases(user).where(Unit.path.startswith(unit.path))
+    received = session.execute(
+        scope.where(Case.received_on >= start).with_only_columns(
+            extract("year", Case.received_on).label("y"),
+            extract("month", Case.received_on).label("m"), func.count(Case.id))
+        .group_by("y", "m")).all()
+    closed = session.execute(
+        scope.where(CaseTransition.to_status == "closed", CaseTransition.at >= start)
+        .join(CaseTransition, CaseTransition.case_id == Case.id).with_only_columns(
+            extract("year", CaseTransition.at).label("y"),
+            extract("month", CaseTransition.at).label("m"),
+            func.count(CaseTransition.id)).group_by("y", "m")).all()
+    got = {(int(y), int(m)): n for y, m, n in received}
+    done = {(int(y), int(m)): n for y, m, n in closed}
+    out = []
+    year, month = start.year, start.month
+    for _ in range(months):
+        out.append({"year": year, "month": month, "received": got.get((year, month), 0),
+                    "closed": done.get((year, month), 0)})
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+    return out

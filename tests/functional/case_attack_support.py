@@ -1,0 +1,172 @@
+"""Helpers for the case security tests: a person acting through their own test client, uploads,
+row counts, the attachment store, HTML forms as a browser would send them, canary scans."""
+
+from __future__ import annotations
+
+import html
+import io
+from html.parser import HTMLParser
+from pathlib import Path
+
+from sqlalchemy import func, inspect, select, text
+
+from caseapp.clock import local_today
+from caseapp.models import AuditEvent, Case
+from tests.factories import csrf_from, sign_in_client
+from tests.functional.case_support import CANARY, intake_form
+
+# A URL no rule matches: its 404 page carries the language form, hence a CSRF token.
+TOKEN_PAGE = "/__no_such_page__"
+# The tables an attack on a case could change.
+COUNTED = ("cases", "case_notes", "case_attachments", "case_consents", "case_exclusions",
+           "case_informants", "case_name_index", "case_counters", "audit_events")
+
+
+class Actor:
+    """One signed-in person with their own test client (own cookies), posting with a token."""
+
+    def __init__(self, app, db, person) -> None:
+        self.client = app.test_client()
+        self.person = person
+        sign_in_client(self.client, db, person)
+        self._token: str | None = None
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            self._token = csrf_from(self.client.get(TOKEN_PAGE).get_data(as_text=True))
+        return self._token
+
+    def get(self, url, **kw):
+        return self.client.get(url, **kw)
+
+    def post(self, url, data=None, **kw):
+        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kw)
+
+    def intake(self, db, unit_id: int, **overrides) -> Case:
+        """Record a case through the intake form; returns the stored case."""
+        form = intake_form(unit_id, received_on=local_today().isoformat(), **overrides)
+        r = self.post("/cases/new", form)
+        assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+        public_id = r.headers["Location"].rsplit("/", 1)[-1]
+        db.expire_all()
+        return db.scalar(select(Case).where(Case.public_id == public_id))
+
+    def attach(self, case, content: bytes, filename: str, content_type: str, **kw):
+        return self.post(f"/cases/{case.public_id}/attachments",
+                         {"file": (io.BytesIO(content), filename, content_type)}, **kw)
+
+
+def page_text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def row_counts(db) -> dict[str, int]:
+    return {t: db.scalar(text(f"SELECT count(*) FROM {t}")) for t in COUNTED}
+
+
+def audit_head(db) -> int:
+    return db.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0)))
+
+
+def actions_after(db, seq: int) -> list[str]:
+    return list(db.scalars(select(AuditEvent.action).where(AuditEvent.seq > seq)
+                           .order_by(AuditEvent.seq)))
+
+
+def stored_files(settings) -> set[str]:
+    """Every file in the attachment store, temporary uploads included."""
+    store: Path = settings.attachment_dir
+    return {str(p.relative_to(store)) for p in store.rglob("*")} if store.exists() else set()
+
+
+def contains_canary(value, needle: str = CANARY) -> bool:
+    """The needle as text (any case), as UTF-8 bytes, or hex-encoded."""
+    if isinstance(value, memoryview):
+        value = bytes(value)
+    if isinstance(value, bytes | bytearray):
+        lowered = bytes(value).lower()
+        return needle.lower().encode() in lowered or needle.encode().hex().encode() in lowered
+    if value is None:
+        return False
+    text_value = str(value).lower()
+    return needle.lower() in text_value or needle.encode().hex() in text_value
+
+
+def database_hits(db, needle: str = CANARY) -> list[str]:
+    """table.column of every value holding the needle: every column of every table, read with
+    SQL on the test's connection (so the test's own uncommitted rows are included)."""
+    conn = db.connection()
+    hits = []
+    for table in inspect(conn).get_table_names():
+        result = conn.execute(text(f'SELECT * FROM "{table}"'))
+        columns = list(result.keys())
+        for row in result:
+            hits += [f"{table}.{c}" for c, v in zip(columns, row, strict=True)
+                     if contains_canary(v, needle)]
+    return hits
+
+
+class _Forms(HTMLParser):
+    """The fields a browser would send for each form of a page, by form action."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: dict[str, list[tuple[str, str]]] = {}
+        self._action: str | None = None
+        self._select: str | None = None
+        self._textarea: str | None = None
+        self._buffer = ""
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self._action = a.get("action", "")
+            self.forms.setdefault(self._action, [])
+        elif self._action is None or "name" not in a and tag != "option":
+            return
+        elif tag == "input":
+            kind = a.get("type", "text")
+            if kind in ("submit", "button", "file"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                return
+            self.forms[self._action].append((a["name"], a.get("value") or (
+                "on" if kind in ("checkbox", "radio") else "")))
+        elif tag == "select":
+            self._select = a["name"]
+        elif tag == "option" and self._select and "selected" in a:
+            self.forms[self._action].append((self._select, a.get("value", "")))
+        elif tag == "textarea":
+            self._textarea, self._buffer = a["name"], ""
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._buffer += data
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._action = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            value = self._buffer[2:] if self._buffer.startswith("\r\n") else (
+                self._buffer[1:] if self._buffer.startswith("\n") else self._buffer)
+            self.forms[self._action].append((self._textarea, value))
+            self._textarea = None
+
+
+def form_fields(response, action: str) -> dict:
+    """The fields of the page's form posting to ``action``, as a browser would send them
+    (repeated names become lists)."""
+    parser = _Forms()
+    parser.feed(response.get_data(as_text=True))
+    assert action in parser.forms, f"no form posting to {action}: {list(parser.forms)}"
+    fields: dict = {}
+    for name, value in parser.forms[action]:
+        if name in fields:
+            previous = fields[name]
+            fields[name] = (previous if isinstance(previous, list) else [previous]) + [value]
+        else:
+            fields[name] = value
+    return fields

@@ -1,0 +1,426 @@
+"""Confidential content never leaves its envelope: a canary written into every confidential field
+is found nowhere it should not be; moved, damaged or orphaned ciphertext does not decrypt; key
+rotation keeps everything readable; destroying a case's key shreds its content only."""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from caseapp.clock import local_today
+from caseapp.errors import ValidationFailed
+from caseapp.models import (
+    AuditEvent,
+    Case,
+    CaseAttachment,
+    CaseNote,
+    CaseViolenceType,
+    Unit,
+    User,
+)
+from caseapp.security import envelope
+from caseapp.security.crypto import DecryptionError
+from caseapp.services import case_records, cases
+from tests.functional.case_attack_support import (
+    Actor,
+    audit_head,
+    contains_canary,
+    database_hits,
+    form_fields,
+    stored_files,
+)
+from tests.functional.case_support import CANARY
+
+FILE_CONTENT = f"{CANARY}-file-content ".encode() * 40
+
+
+@pytest.fixture(autouse=True)
+def clean_store(settings):
+    """Sealed files written by a test are removed afterwards (their rows are rolled back)."""
+    before = stored_files(settings)
+    yield
+    for name in sorted(stored_files(settings) - before, reverse=True):
+        path = settings.attachment_dir / name
+        if path.is_file():
+            path.unlink()
+
+
+@pytest.fixture()
+def debug_logs(caplog):
+    """Everything logged at DEBUG, from before the test's connection opens (so SQLAlchemy logs
+    each statement with its parameters)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy mutes itself to WARN
+    return caplog
+
+
+@pytest.fixture()
+def spill(db, database):
+    """SQLite keeps a transaction's pages in memory until it commits; a one-page cache makes it
+    write them to the database file, so reading the file shows what the disk would hold."""
+    if database.dialect != "sqlite":
+        yield
+        return
+    before = db.execute(text("PRAGMA cache_size")).scalar()
+    db.execute(text("PRAGMA cache_size = 1"))
+    yield
+    db.execute(text(f"PRAGMA cache_size = {int(before)}"))
+
+
+@dataclass
+class Flow:
+    case: Case
+    start_seq: int
+    new_files: set[str]
+    pages: dict[str, str]
+
+
+@pytest.fixture()
+def flow(app, db, world, settings) -> Flow:
+    """A case whose every confidential field, note, file and file name holds the canary, edited,
+    read by its focal point and (with a reason) by an officer, its file downloaded."""
+    start, files = audit_head(db), stored_files(settings)
+    focal = Actor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    base = f"/cases/{case.public_id}"
+    edit = form_fields(focal.get(f"{base}/edit"), f"{base}/edit")
+    edit.update(narrative=f"{CANARY}-narrative-v2", harmed_contact=f"{CANARY}-contact-v2",
+                risk_level="high")
+    assert focal.post(f"{base}/edit", edit).status_code == 302
+    assert focal.post(f"{base}/notes", {"body": f"{CANARY}-note"}).status_code == 302
+    first = db.scalar(select(CaseNote.id).where(CaseNote.case_id == case.id))
+    assert focal.post(f"{base}/notes", {"body": f"{CANARY}-correction",
+                                        "corrects_id": str(first)}).status_code == 302
+    assert focal.attach(case, FILE_CONTENT, f"{CANARY}-file.txt", "text/plain").status_code == 302
+    uid = db.scalar(select(CaseAttachment.uid).where(CaseAttachment.case_id == case.id))
+    assert uid, "the upload was not stored"
+    page = focal.get(f"{base}/confidential").get_data(as_text=True)
+    for part in ("narrative-v2", "harmed", "gcontact", "perp", "informant", "note", "file.txt"):
+        assert f"{CANARY}-{part}" in page, part  # the content is there for those who may read it
+    assert focal.get(f"{base}/attachments/{uid}").data == FILE_CONTENT
+    officer = Actor(app, db, world["officer_d1"])
+    r = officer.post(f"{base}/confidential", {"reason": "Theo dõi tiến độ xác minh"})
+    assert r.status_code == 200 and f"{CANARY}-narrative-v2" in r.get_data(as_text=True)
+    pages = {}
+    for who, actor in (("focal_a", focal), ("officer_d1", officer),
+                       ("officer_p", Actor(app, db, world["officer_p"]))):
+        for label, url in (("case", base), ("list", "/cases/"),
+                           ("search", f"/cases/?q={case.reference}&unit=SCH-A")):
+            r = actor.get(url)
+            assert r.status_code == 200, (who, url)
+            pages[f"{who} {label}"] = r.get_data(as_text=True)
+    db.expire_all()
+    return Flow(case, start, stored_files(settings) - files, pages)
+
+
+def test_the_scan_finds_a_planted_canary(db, world):
+    """The database scan is not blind: clear text or bytes holding the canary are found."""
+    nested = db.begin_nested()
+    db.execute(text("UPDATE units SET name = :v WHERE id = :i"),
+               {"v": f"Trường {CANARY.lower()}", "i": world.units["SCH-A"]})
+    db.execute(text("UPDATE users SET totp_secret = :v WHERE id = :i"),
+               {"v": b"\x00" + CANARY.encode(), "i": world["focal_a"].id})
+    assert {"units.name", "users.totp_secret"} <= set(database_hits(db))
+    nested.rollback()
+
+
+def test_no_table_holds_the_canary(flow, db):
+    assert database_hits(db) == []
+
+
+def test_the_database_file_does_not_hold_the_canary(spill, flow, db, database):
+    if database.dialect != "sqlite":
+        pytest.skip("PostgreSQL: the column scan of test_no_table_holds_the_canary reads the "
+                    "server's rows; its files are not ours to read")
+    path = Path(make_url(database.url).database)
+    raw = b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    # The transaction's rows did reach the file: the scan below looks at the right bytes.
+    for sealed in (flow.case.narrative, flow.case.harmed_name, flow.case.wrapped_key):
+        assert sealed in raw
+    assert not contains_canary(raw)
+
+
+def test_the_attachment_store_does_not_hold_the_canary(flow, settings):
+    assert flow.new_files, "the upload wrote no file"
+    for name in stored_files(settings):
+        path = settings.attachment_dir / name
+        assert not contains_canary(name), name
+        if path.is_file():
+            assert not contains_canary(path.read_bytes()), name
+
+
+def test_the_logs_do_not_hold_the_canary(debug_logs, flow):
+    records = debug_logs.get_records("setup") + debug_logs.get_records("call")
+    formatter = logging.Formatter()
+    logged = "\n".join(formatter.format(rec) + repr(rec.args) for rec in records)
+    assert "INSERT INTO cases" in logged, "statement logging was not captured"
+    assert not contains_canary(logged)
+
+
+def test_the_audit_rows_do_not_hold_the_canary(flow, db):
+    events = list(db.scalars(select(AuditEvent).where(AuditEvent.seq > flow.start_seq)))
+    actions = {e.action for e in events}
+    assert {"case.create", "case.update", "note.add", "attachment.add",
+            "case.view_confidential", "attachment.download"} <= actions
+    for ev in events:
+        for column in AuditEvent.__table__.columns:
+            assert not contains_canary(getattr(ev, column.key)), (ev.action, column.key)
+
+
+def test_the_case_page_and_list_do_not_show_the_canary(flow):
+    for label, page in flow.pages.items():
+        assert flow.case.reference in page, label
+        assert not contains_canary(page), label
+
+
+# --- moved, damaged and orphaned ciphertext -------------------------------------------------
+
+
+def _content(tag: str) -> cases.CaseContent:
+    return cases.CaseContent(**{name: f"{CANARY}-{tag}-{name}" for name in (
+        "harmed_name", "harmed_contact", "guardian_name", "guardian_contact",
+        "perpetrator_names", "narrative", "informant_name", "informant_contact")})
+
+
+def _details() -> cases.CaseDetails:
+    return cases.CaseDetails(
+        received_on=local_today(), received_via="phone", reporter_kind="teacher",
+        setting="in_school", violence_types=["physical"], child=True, harmed_sex="female",
+        harmed_age_band="11-14", harmed_role="pupil", perpetrator_sex="male",
+        perpetrator_age_band="11-14", perpetrator_relationship="pupil_peer", risk_level="medium",
+        harmed_age_years=12)
+
+
+@dataclass
+class Sealed:
+    user: User
+    cases: list[Case]
+    notes: list[CaseNote]  # two on the first case
+    attachments: list[CaseAttachment]  # two on the first case
+    contents: dict
+
+
+@pytest.fixture()
+def sealed(db, world) -> Sealed:
+    """Two cases at SCH-A made through the services; the first with two notes and two files."""
+    user = db.get(User, world["focal_a"].id)
+    school = db.get(Unit, world.units["SCH-A"])
+    made, contents = [], {}
+    for tag in ("one", "two"):
+        case = cases.create_case(db, user, school, _details(), _content(tag))
+        made.append(case)
+        contents[case.id] = _content(tag)
+    first = made[0]
+    notes = [case_records.add_note(db, user, first, f"{CANARY}-note-{i}") for i in (1, 2)]
+    files = [case_records.add_attachment(db, user, first, f"{CANARY}-{i}.txt", "text/plain",
+                                         io.BytesIO(bytes([65 + i]) * 70_000)) for i in (1, 2)]
+    db.flush()
+    assert cases.read_content(db, user, first).narrative == f"{CANARY}-one-narrative"
+    return Sealed(user, made, notes, files, contents)
+
+
+def _value(db, table, column, row_id):
+    return db.execute(text(f"SELECT {column} FROM {table} WHERE id = :i"), {"i": row_id}).scalar()
+
+
+def _set(db, table, column, row_id, value) -> None:
+    db.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"),
+               {"v": value, "i": row_id})
+    db.expire_all()
+
+
+def _informant(db, case) -> int:
+    return db.execute(text("SELECT id FROM case_informants WHERE case_id = :c"),
+                      {"c": case.id}).scalar()
+
+
+def _read_content(db, s):
+    cases.read_content(db, s.user, s.cases[0])
+
+
+def _read_notes(db, s):
+    case_records.notes(db, s.cases[0])
+
+
+def _read_names(db, s):
+    case_records.attachment_names(db, s.cases[0])
+
+
+def _read_file(db, s, which=1):
+    *_, chunks = case_records.open_attachment(db, s.user, s.cases[0], s.attachments[which].uid)
+    b"".join(chunks)
+
+
+MOVES = {
+    # (table, column copied into, source row, source column, destination row) -> reader
+    "to another field": (lambda s, db: ("cases", "narrative", s.cases[0].id, "harmed_name",
+                                        s.cases[0].id), _read_content),
+    "to another case": (lambda s, db: ("cases", "narrative", s.cases[1].id, "narrative",
+                                       s.cases[0].id), _read_content),
+    "with its data key": (lambda s, db: ("cases", "wrapped_key", s.cases[1].id, "wrapped_key",
+                                         s.cases[0].id), _read_content),
+    "informant field": (lambda s, db: ("case_informants", "name", _informant(db, s.cases[0]),
+                                       "contact", _informant(db, s.cases[0])), _read_content),
+    "informant of another case": (lambda s, db: (
+        "case_informants", "name", _informant(db, s.cases[1]), "name",
+        _informant(db, s.cases[0])), _read_content),
+    "note to another note": (lambda s, db: ("case_notes", "body", s.notes[0].id, "body",
+                                            s.notes[1].id), _read_notes),
+    "file name to another file": (lambda s, db: (
+        "case_attachments", "filename", s.attachments[0].id, "filename",
+        s.attachments[1].id), _read_names),
+}
+
+
+@pytest.mark.parametrize("move", list(MOVES))
+def test_ciphertext_moved_elsewhere_does_not_decrypt(db, sealed, move):
+    where, reader = MOVES[move]
+    table, column, source, source_column, target = where(sealed, db)
+    _set(db, table, column, target, _value(db, table, source_column, source))
+    with pytest.raises(DecryptionError):
+        reader(db, sealed)
+
+
+def test_a_sealed_file_copied_over_another_does_not_decrypt(db, sealed, settings):
+    one, two = (settings.attachment_dir / a.storage_name for a in sealed.attachments)
+    two.write_bytes(one.read_bytes())
+    with pytest.raises(DecryptionError):
+        _read_file(db, sealed)
+
+
+FLIPS = [  # (table, column, byte position, reader)
+    ("cases", "narrative", 0, _read_content),  # format version
+    ("cases", "narrative", 5, _read_content),  # nonce
+    ("cases", "narrative", 20, _read_content),  # ciphertext
+    ("cases", "narrative", -1, _read_content),  # tag
+    ("cases", "wrapped_key", 0, _read_content),  # key id length
+    ("cases", "wrapped_key", 3, _read_content),  # key id
+    ("cases", "wrapped_key", 40, _read_content),
+    ("cases", "wrapped_key", -1, _read_content),
+    ("case_notes", "body", 30, _read_notes),
+    ("case_attachments", "filename", -3, _read_names),
+]
+
+
+@pytest.mark.parametrize("table, column, position, reader", FLIPS,
+                         ids=[f"{t}.{c}[{p}]" for t, c, p, _r in FLIPS])
+def test_a_flipped_byte_in_a_sealed_value_fails(db, sealed, table, column, position, reader):
+    row = {"cases": sealed.cases[0].id, "case_notes": sealed.notes[0].id,
+           "case_attachments": sealed.attachments[0].id}[table]
+    blob = bytearray(_value(db, table, column, row))
+    blob[position] ^= 0x01
+    _set(db, table, column, row, bytes(blob))
+    with pytest.raises(DecryptionError):
+        reader(db, sealed)
+
+
+BLOCK = 12 + envelope.CHUNK + 16
+FILE_DAMAGE = {
+    "magic": lambda b: b[:0] + bytes([b[0] ^ 1]) + b[1:],
+    "nonce": lambda b: b[:6] + bytes([b[6] ^ 1]) + b[7:],
+    "ciphertext": lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:],
+    "tag": lambda b: b[:-1] + bytes([b[-1] ^ 1]),
+    "last chunk dropped": lambda b: b[:4 + BLOCK],
+    "tail cut": lambda b: b[:-5],
+    "bytes appended": lambda b: b + b"\x00" * 40,
+    "chunks swapped": lambda b: b[:4] + b[4 + BLOCK:] + b[4:4 + BLOCK],
+}
+
+
+@pytest.mark.parametrize("damage", list(FILE_DAMAGE))
+def test_a_damaged_stored_file_fails(db, sealed, settings, damage):
+    path = settings.attachment_dir / sealed.attachments[1].storage_name
+    path.write_bytes(FILE_DAMAGE[damage](path.read_bytes()))
+    with pytest.raises(DecryptionError):
+        _read_file(db, sealed)
+
+
+# --- rotation and crypto-shredding ----------------------------------------------------------
+
+
+@pytest.fixture()
+def ring(app, tmp_path):
+    """A copy of the app's keyring saved to a temp file, restored after the test."""
+    original = app.extensions["caseapp.keyring"]
+    copied = copy.deepcopy(original)
+    copied.path = tmp_path / "keyring.json"
+    copied.save()
+    app.extensions["caseapp.keyring"] = copied
+    yield copied
+    app.extensions["caseapp.keyring"] = original
+
+
+def _everything_decrypts(db, s: Sealed) -> None:
+    db.expire_all()
+    for case in s.cases:
+        content = cases.read_content(db, s.user, case)
+        assert content == s.contents[case.id]
+    bodies = [n.body for n in case_records.notes(db, s.cases[0])]
+    assert bodies == [f"{CANARY}-note-1", f"{CANARY}-note-2"]
+    names = [name for _a, name in case_records.attachment_names(db, s.cases[0])]
+    assert names == [f"{CANARY}-1.txt", f"{CANARY}-2.txt"]
+    for i, attachment in enumerate(s.attachments, start=1):
+        *_, chunks = case_records.open_attachment(db, s.user, s.cases[0], attachment.uid)
+        assert b"".join(chunks) == bytes([65 + i]) * 70_000
+
+
+def test_after_rotation_everything_decrypts_and_no_key_uses_the_old_id(app, db, ring, sealed):
+    old = ring.active("wrap").id
+    narratives = {c.id: bytes(c.narrative) for c in sealed.cases}
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    new = ring.active("wrap").id
+    assert new != old
+    db.expire_all()
+    wrapped = db.scalars(select(Case.wrapped_key).where(Case.wrapped_key.is_not(None))).all()
+    assert wrapped and {envelope.wrapping_key_id(w) for w in wrapped} == {new}
+    # Only the data keys were rewrapped: the content's ciphertext is untouched.
+    assert {c.id: bytes(c.narrative) for c in sealed.cases} == narratives
+    _everything_decrypts(db, sealed)
+    # Nothing still needs the old key: retired, everything still opens.
+    assert runner.invoke(args=["keys", "retire", old]).exit_code == 0
+    _everything_decrypts(db, sealed)
+
+
+def test_destroying_the_key_shreds_content_but_keeps_statistics(app, db, world, sealed):
+    target = sealed.cases[0]
+    cases.destroy_content(db, None, target, "Hết thời hạn lưu trữ")
+    db.flush()
+    db.expire_all()
+    assert _value(db, "cases", "wrapped_key", target.id) is None
+    with pytest.raises(DecryptionError):
+        cases.data_key(target)  # the key is gone: nothing sealed under it can be opened
+    with pytest.raises(ValidationFailed):
+        cases.read_content(db, sealed.user, target)
+    for reader in (_read_notes, _read_names):
+        with pytest.raises(DecryptionError):
+            reader(db, sealed)
+    with pytest.raises(ValidationFailed):
+        _read_file(db, sealed)
+    # The other case is untouched.
+    assert cases.read_content(db, sealed.user, sealed.cases[1]) == sealed.contents[
+        sealed.cases[1].id]
+    # The clear metadata stays queryable for statistics.
+    found = db.scalars(
+        select(Case.id).join(CaseViolenceType, CaseViolenceType.case_id == Case.id)
+        .where(Case.status == "new", CaseViolenceType.type == "physical",
+               Case.harmed_sex == "female", Case.harmed_age_band == "11-14",
+               Case.unit_id == world.units["SCH-A"])).all()
+    assert target.id in found
+    focal = Actor(app, db, world["focal_a"])
+    listed = focal.get("/cases/?violence=physical&unit=SCH-A").get_data(as_text=True)
+    assert target.reference in listed
+    page = focal.get(f"/cases/{target.public_id}")
+    assert page.status_code == 200 and target.reference in page.get_data(as_text=True)
+    for url in (f"/cases/{target.public_id}/confidential", f"/cases/{target.public_id}/edit"):
+        r = focal.get(url)
+        assert r.status_code in (302, 400, 403), (url, r.status_code)
+        assert not contains_canary(r.get_data(as_text=True)), url
