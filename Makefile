@@ -25,7 +25,7 @@ translations: $(MO)
 
 # Re-extract the English source strings and merge them into the Vietnamese catalogue.
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k _ln:1,2 -k lazy_ngettext:1,2 --no-location \
 		--sort-output -o caseapp/translations/messages.pot .
 	$(BIN)/pybabel update -i caseapp/translations/messages.pot -d caseapp/translations \
 		--no-fuzzy-matching --ignore-obsolete

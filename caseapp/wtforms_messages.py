@@ -1,6 +1,7 @@
 """WTForms' built-in messages, marked here so they are extracted into our catalogue."""
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext as _ln
 
 MESSAGES = (
     _l("Not a valid choice."),
@@ -18,8 +19,10 @@ MESSAGES = (
     _l("Invalid input."),
     _l("Invalid email address."),
     _l("Field must be equal to %(other_name)s."),
-    _l("Field must be at least %(min)d character long."),
-    _l("Field cannot be longer than %(max)d character."),
+    _ln("Field must be at least %(min)d character long.",
+        "Field must be at least %(min)d characters long.", 2),
+    _ln("Field cannot be longer than %(max)d character.",
+        "Field cannot be longer than %(max)d characters.", 2),
     _l("Field must be between %(min)d and %(max)d characters long."),
     _l("Number must be at least %(min)s."),
     _l("Number must be at most %(max)s."),

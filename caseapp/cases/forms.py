@@ -136,7 +136,7 @@ class WithdrawConsentForm(FlaskForm):
 
 class ExclusionForm(FlaskForm):
     username = StringField(_l("User name of the person to exclude"), validators=[
-        DataRequired(_l("Enter a user name.")), _max(64)])
+        DataRequired(_l("Enter a user name.")), _max(64), no_control_characters])
     reason = TextAreaField(_l("Reason"), validators=[
         DataRequired(_l("Please give a reason.")), _max(REASON_MAX), no_control_characters])
 
@@ -145,7 +145,7 @@ class CaseFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Reference"), validators=[Optional(), _max(40)])
+    q = StringField(_l("Reference"), validators=[Optional(), _max(40), no_control_characters])
     status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
     unit = StringField(_l("School (code)"), validators=[Optional(), _max(20)])
     violence = SelectField(_l("Kind of violence"), validators=[Optional()],

@@ -44,7 +44,9 @@ def add_note(public_id: str):
     if not form.validate_on_submit():
         flash(_form_errors(form) or _("Write the note."), "error")
         return _back(public_id, True)
-    corrects = int(form.corrects_id.data) if (form.corrects_id.data or "").isdigit() else None
+    raw = (form.corrects_id.data or "").strip()
+    # Only plain ASCII digits that fit the column ("²" is a digit to isdigit(), not to int()).
+    corrects = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
     try:
         case_records.add_note(db, current_user, case, form.body.data, corrects)
     except DomainError as exc:

@@ -236,7 +236,8 @@ def edit(public_id: str):
     if not form.validate_on_submit():
         return render_template("cases/form.html", form=form, case=case, error=None), 400
     try:
-        version = int(form.version.data or 0)
+        raw = (form.version.data or "").strip()
+        version = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0  # 0: stale
         cases.update_case(db, current_user, case, _details(form), _content(form), version)
     except Conflict:
         db.rollback()

@@ -54,7 +54,9 @@ def case_list(user, flt: CaseFilter):
     stmt = (visible_cases(user).options(contains_eager(Case.unit),
                                         selectinload(Case.violence)))
     if flt.reference:
-        stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper()))
+        # A prefix, not a pattern: "%" and "_" typed in the box match themselves.
+        stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper(),
+                                                    autoescape=True))
     if flt.status:
         stmt = stmt.where(Case.status == flt.status)
     if flt.unit_path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -45,7 +46,8 @@ class Actor:
 
     def intake(self, db, unit_id: int, **overrides) -> Case:
         """Record a case through the intake form; returns the stored case."""
-        form = intake_form(unit_id, received_on=local_today().isoformat(), **overrides)
+        overrides.setdefault("received_on", local_today().isoformat())
+        form = intake_form(unit_id, **overrides)
         r = self.post("/cases/new", form)
         assert r.status_code == 302, r.get_data(as_text=True)[:3000]
         public_id = r.headers["Location"].rsplit("/", 1)[-1]
@@ -59,6 +61,15 @@ class Actor:
 
 def page_text(response) -> str:
     return html.unescape(response.get_data(as_text=True))
+
+
+LISTED = re.compile(r'href="/cases/[0-9a-f-]{36}">([^<]+)</a>')
+
+
+def listed(response) -> set[str]:
+    """The references the case list shows as rows (flash messages and filters aside)."""
+    assert response.status_code == 200, response.status_code
+    return set(LISTED.findall(response.get_data(as_text=True)))
 
 
 def row_counts(db) -> dict[str, int]:

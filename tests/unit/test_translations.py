@@ -30,7 +30,8 @@ MO = LC_MESSAGES / "messages.mo"
 
 # Babel's defaults (_, gettext, ngettext, pgettext, ...) plus Flask-Babel's lazy forms, as in
 # the Makefile's `pybabel extract -k _l -k lazy_gettext`.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "_ln": (1, 2),
+            "lazy_ngettext": (1, 2)}
 
 # %(name)s, %(n)d, %(max)d, %(ratio).1f ...; the whole token counts, so %(n)d is not %(n)s.
 PLACEHOLDER = re.compile(r"%\((\w+)\)[#0 +-]*(?:\d+|\*)?(?:\.\d+)?[diouxXeEfFgGcrsa]")
