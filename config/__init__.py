@@ -55,6 +55,13 @@ class Settings:
     verification_days: int = 10
     support_plan_working_days: int = 5
     follow_up_days: int = 30
+    # Report periods: (key, first month-day, last month-day, due month-day); a period's first
+    # day falls in the year before its last day when the month-day is later in the year.
+    report_periods: tuple[tuple[str, str, str, str], ...] = (
+        ("six_month", "11-01", "04-30", "05-15"),
+        ("annual", "11-01", "10-31", "11-15"),
+    )
+    small_cell_threshold: int = 5
     # Outgoing e-mail for notifications (off when smtp_host is empty).
     smtp_host: str = ""
     smtp_port: int = 25

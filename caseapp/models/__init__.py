@@ -12,6 +12,7 @@ from caseapp.models.cases import (
     CaseNote,
     CaseViolenceType,
 )
+from caseapp.models.reports import Activity, ReportSnapshot
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
 from caseapp.models.users import (
@@ -25,9 +26,12 @@ from caseapp.models.users import (
 # Models whose every change must be flushed together with an AuditEvent.
 AUDITED_MODELS = (Unit, UnitParentHistory, ReferralContact, User, Grant, RecoveryCode, Case,
                   CaseViolenceType, CaseInformant, CaseNote, CaseAttachment, CaseConsent,
-                  CaseExclusion, CaseNameIndex, CaseStep, CaseTransition)
+                  CaseExclusion, CaseNameIndex, CaseStep, CaseTransition, Activity,
+                  ReportSnapshot)
 
 __all__ = [
+    "Activity",
+    "ReportSnapshot",
     "AUDITED_MODELS",
     "AuditCheckpoint",
     "AuditEvent",

@@ -105,6 +105,8 @@ def scene(app, db, world) -> Scene:
     assert focal.attach(case, FILE, "bien-ban.txt", "text/plain").status_code == 302
     uid = db.scalar(select(CaseAttachment.uid).where(CaseAttachment.case_id == case.id))
     assert uid and db.scalar(select(CaseConsent.id).where(CaseConsent.case_id == case.id))
+    assert db.execute(text("SELECT count(*) FROM case_steps WHERE case_id = :c"),
+                      {"c": case.id}).scalar() == 1
     other = focal.intake(db, world.units["SCH-A"])
     db.expire_all()
     return Scene(case, other, uid)
@@ -128,6 +130,17 @@ def test_the_sweep_covers_every_case_route(app):
     elsewhere = {r.endpoint for r in app.url_map.iter_rules()
                  if r.rule.startswith("/cases") and "public_id" not in r.arguments}
     assert elsewhere <= NOT_ON_A_CASE, f"new /cases routes to cover: {elsewhere - NOT_ON_A_CASE}"
+
+
+def test_in_scope_every_route_answers(app, db, world, scene):
+    """The sweep is not blind: the same URLs and forms reach every route for the focal point."""
+    focal = Actor(app, db, world["focal_a"])
+    reached = []
+    for rule, method in case_routes(app):
+        url = case_url(db, rule, scene.case)
+        r = focal.get(url) if method == "GET" else focal.post(url, _payload(world, scene.case))
+        reached.append((rule.endpoint, method, r.status_code))
+    assert [x for x in reached if x[2] == 404 or x[2] >= 500] == []
 
 
 @pytest.mark.parametrize("who", OUTSIDERS)

@@ -1,0 +1,67 @@
+"""Training and communication activities, and the frozen snapshots of submitted reports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from caseapp.db import Base, utcnow
+from caseapp.models.units import Unit
+from caseapp.models.users import User
+
+ACTIVITY_KINDS = ("training", "communication", "action_month_june", "action_month_gender",
+                  "other")
+AUDIENCES = ("pupils", "teachers", "parents", "staff", "community", "mixed")
+TITLE_MAX = 200
+PARTICIPANTS_MAX = 100_000
+
+
+class Activity(Base):
+    __tablename__ = "activities"
+    __table_args__ = (Index("ix_activities_unit_held", "unit_id", "held_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    held_on: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(25))
+    audience: Mapped[str] = mapped_column(String(15))
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    participants_female: Mapped[int] = mapped_column(Integer, default=0)
+    participants_male: Mapped[int] = mapped_column(Integer, default=0)
+    participants_other: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    unit: Mapped[Unit] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def participants(self) -> int:
+        return self.participants_female + self.participants_male + self.participants_other
+
+
+class ReportSnapshot(Base):
+    """A school's submitted period report: its tables frozen as JSON with their SHA-256.
+    Append-only in the database (triggers), like the audit trail."""
+
+    __tablename__ = "report_snapshots"
+    __table_args__ = (UniqueConstraint("unit_id", "period_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    period_key: Mapped[str] = mapped_column(String(40))
+    date_from: Mapped[date] = mapped_column(Date)
+    date_to: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    data: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    unit: Mapped[Unit] = relationship()
+    submitted_by: Mapped[User | None] = relationship()
