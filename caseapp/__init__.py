@@ -78,7 +78,8 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.cases.views import bp as cases_bp
     from caseapp.dashboard.views import bp as dashboard_bp
     from caseapp.main.views import bp as main_bp
+    from caseapp.reports.views import bp as reports_bp
 
     for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp, cases_bp,
-               dashboard_bp):
+               dashboard_bp, reports_bp):
         app.register_blueprint(bp)

@@ -215,7 +215,42 @@ def notify_send_due() -> None:
     click.echo(f"{created} new notices; {sent} e-mails sent")
 
 
+reports_cli = AppGroup("reports", help="Period reports.")
+
+
+@reports_cli.command("export")
+@click.option("--unit", "unit_code", required=True, help="Code of the unit.")
+@click.option("--from", "date_from", required=True, type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]))
+@click.option("--to", "date_to", required=True, type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]))
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "docx"]), default="xlsx",
+              show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+def reports_export(unit_code, date_from, date_to, fmt, out) -> None:
+    """Export a unit's report (small cells suppressed) to a file; audited."""
+    from flask_babel import force_locale
+
+    from caseapp.errors import DomainError
+    from caseapp.services import reports
+    from caseapp.services.units import unit_by_code
+
+    session = get_session()
+    unit = unit_by_code(session, unit_code)
+    if unit is None:
+        raise click.ClickException(f"unknown unit {unit_code}")
+    with force_locale("vi"):
+        try:
+            content = reports.export(session, None, unit, date_from.date(), date_to.date(),
+                                     fmt, "Báo cáo tình hình bạo lực, xâm hại trong trường học")
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+    with open(out, "wb") as handle:
+        handle.write(content)
+    session.commit()
+    click.echo(f"{fmt} report of {unit.code} written to {out} ({len(content)} bytes)")
+
+
 def init_app(app: Flask) -> None:
+    app.cli.add_command(reports_cli)
     app.cli.add_command(notify_cli)
     app.cli.add_command(cases_cli)
     app.cli.add_command(keys_cli)

@@ -109,8 +109,62 @@ def step_choice_names() -> dict[str, dict[str, str]]:
     }
 
 
+def report_labels() -> dict:
+    """Titles, row and column names of every report table, in the current language."""
+    choices = case_choice_names()
+    steps = step_choice_names()
+    sexes = choices["harmed_sex"]
+    return {
+        "titles": {
+            "violence_by_sex": _("Cases by kind of violence and sex of the person harmed"),
+            "age_by_sex": _("Persons harmed by age band and sex"),
+            "role_by_sex": _("Persons harmed by role and sex"),
+            "perpetrators_by_relationship_sex": _("Alleged perpetrators by relationship and "
+                                                  "sex"),
+            "status_at_end": _("Cases by status at the end of the period"),
+            "findings": _("Verification findings"),
+            "support_by_service": _("Cases given support or referred, by service"),
+            "per_unit": _("Cases by unit"),
+            "activities": _("Training and communication activities"),
+        },
+        "notes": {
+            "violence_by_sex": _("A case of several kinds is counted in each kind and once in "
+                                 "the totals."),
+            "support_by_service": _("A case given several services is counted in each and "
+                                    "once in the totals."),
+        },
+        "rows": {
+            "violence_by_sex": violence_names(), "age_by_sex": choices["harmed_age_band"],
+            "role_by_sex": choices["harmed_role"],
+            "perpetrators_by_relationship_sex": choices["perpetrator_relationship"],
+            "status_at_end": {"resolved": _("Resolved"), "in_progress": _("In progress"),
+                              "overdue": _("Overdue")},
+            "findings": {**steps["finding"], "not_verified": _("Not verified yet")},
+            "support_by_service": {**steps["service"], "referral": _("Referral")},
+            "activities": activity_kind_names(),
+        },
+        "cols": {"sex": sexes, "activities": {"activities": _("Activities"),
+                                              "female": _("Female participants"),
+                                              "male": _("Male participants"),
+                                              "other": _("Other participants")}},
+        "total": _("Total"),
+    }
+
+
+def activity_kind_names() -> dict[str, str]:
+    return {"training": _("Training"), "communication": _("Communication"),
+            "action_month_june": _("Action month on domestic violence (June)"),
+            "action_month_gender": _("Action month on gender equality (15/11-15/12)"),
+            "other": _("Other")}
+
+
+def audience_names() -> dict[str, str]:
+    return {"pupils": _("Pupils"), "teachers": _("Teachers"), "parents": _("Parents"),
+            "staff": _("School staff"), "community": _("Community"), "mixed": _("Mixed")}
+
+
 def labels() -> dict:
     return {"ROLE_NAMES": role_names(), "UNIT_KIND_NAMES": unit_kind_names(),
             "REFERRAL_KIND_NAMES": referral_kind_names(), "STATUS_NAMES": status_names(),
             "VIOLENCE_NAMES": violence_names(), "CHOICE_NAMES": case_choice_names(),
-            "STEP_NAMES": step_choice_names()}
+            "STEP_NAMES": step_choice_names(), "ACTIVITY_KIND_NAMES": activity_kind_names()}

@@ -9,9 +9,9 @@ SIGNED_IN = "signed_in"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "focal_point": frozenset({SIGNED_IN, "case.read", "case.write", "referral.read",
-                              "report.read"}),
+                              "report.read", "activity.write"}),
     "officer": frozenset({SIGNED_IN, "case.read", "case.oversee", "referral.read",
-                          "referral.manage", "report.read"}),
+                          "referral.manage", "report.read", "activity.write"}),
     "auditor": frozenset({SIGNED_IN, "audit.read"}),
     "admin": frozenset({SIGNED_IN, "admin.units", "admin.users", "referral.read",
                         "referral.manage"}),

@@ -9,6 +9,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, inspect, select, text
 
 from caseapp.clock import local_today
@@ -57,6 +58,17 @@ class Actor:
     def attach(self, case, content: bytes, filename: str, content_type: str, **kw):
         return self.post(f"/cases/{case.public_id}/attachments",
                          {"file": (io.BytesIO(content), filename, content_type)}, **kw)
+
+
+@pytest.fixture()
+def clean_store(settings):
+    """Sealed files written by a test are removed afterwards (their rows are rolled back)."""
+    before = stored_files(settings)
+    yield
+    for name in sorted(stored_files(settings) - before, reverse=True):
+        path = settings.attachment_dir / name
+        if path.is_file():
+            path.unlink()
 
 
 def page_text(response) -> str:

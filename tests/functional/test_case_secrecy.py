@@ -31,6 +31,7 @@ from caseapp.services import case_records, cases
 from tests.functional.case_attack_support import (
     Actor,
     audit_head,
+    clean_store,  # noqa: F401 - a fixture
     contains_canary,
     database_hits,
     form_fields,
@@ -41,15 +42,8 @@ from tests.functional.case_support import CANARY
 FILE_CONTENT = f"{CANARY}-file-content ".encode() * 40
 
 
-@pytest.fixture(autouse=True)
-def clean_store(settings):
-    """Sealed files written by a test are removed afterwards (their rows are rolled back)."""
-    before = stored_files(settings)
-    yield
-    for name in sorted(stored_files(settings) - before, reverse=True):
-        path = settings.attachment_dir / name
-        if path.is_file():
-            path.unlink()
+# Sealed files written by a test are removed afterwards (their rows are rolled back).
+pytestmark = pytest.mark.usefixtures("clean_store")
 
 
 @pytest.fixture()
@@ -88,21 +82,25 @@ def flow(app, db, world, settings) -> Flow:
     read by its focal point and (with a reason) by an officer, its file downloaded."""
     start, files = audit_head(db), stored_files(settings)
     focal = Actor(app, db, world["focal_a"])
-    case = focal.intake(db, world.units["SCH-A"])
+    # Immediate danger: officers are notified too, and the notices are scanned with the rest.
+    case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
     base = f"/cases/{case.public_id}"
     edit = form_fields(focal.get(f"{base}/edit"), f"{base}/edit")
-    edit.update(narrative=f"{CANARY}-narrative-v2", harmed_contact=f"{CANARY}-contact-v2",
-                risk_level="high")
+    edit.update(narrative=f"{CANARY}-narrative-v2", harmed_contact=f"{CANARY}-contact-v2")
     assert focal.post(f"{base}/edit", edit).status_code == 302
     assert focal.post(f"{base}/notes", {"body": f"{CANARY}-note"}).status_code == 302
     first = db.scalar(select(CaseNote.id).where(CaseNote.case_id == case.id))
     assert focal.post(f"{base}/notes", {"body": f"{CANARY}-correction",
                                         "corrects_id": str(first)}).status_code == 302
+    assert focal.post(f"{base}/steps", {"kind": "support", "service": "counselling",
+                                        "status": "planned",
+                                        "details": f"{CANARY}-step"}).status_code == 302
     assert focal.attach(case, FILE_CONTENT, f"{CANARY}-file.txt", "text/plain").status_code == 302
     uid = db.scalar(select(CaseAttachment.uid).where(CaseAttachment.case_id == case.id))
     assert uid, "the upload was not stored"
     page = focal.get(f"{base}/confidential").get_data(as_text=True)
-    for part in ("narrative-v2", "harmed", "gcontact", "perp", "informant", "note", "file.txt"):
+    for part in ("narrative-v2", "harmed", "gcontact", "perp", "informant", "note", "step",
+                 "file.txt"):
         assert f"{CANARY}-{part}" in page, part  # the content is there for those who may read it
     assert focal.get(f"{base}/attachments/{uid}").data == FILE_CONTENT
     officer = Actor(app, db, world["officer_d1"])
@@ -132,6 +130,9 @@ def test_the_scan_finds_a_planted_canary(db, world):
 
 
 def test_no_table_holds_the_canary(flow, db):
+    notices = db.execute(text("SELECT count(*) FROM notifications WHERE case_id = :c"),
+                         {"c": flow.case.id}).scalar()
+    assert notices, "the urgent case notified no officer: the scan would miss the notices"
     assert database_hits(db) == []
 
 
@@ -167,7 +168,7 @@ def test_the_logs_do_not_hold_the_canary(debug_logs, flow):
 def test_the_audit_rows_do_not_hold_the_canary(flow, db):
     events = list(db.scalars(select(AuditEvent).where(AuditEvent.seq > flow.start_seq)))
     actions = {e.action for e in events}
-    assert {"case.create", "case.update", "note.add", "attachment.add",
+    assert {"case.create", "case.update", "note.add", "step.add", "attachment.add",
             "case.view_confidential", "attachment.download"} <= actions
     for ev in events:
         for column in AuditEvent.__table__.columns:

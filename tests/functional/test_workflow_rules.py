@@ -44,10 +44,10 @@ def _expected(source: str, target: str, role: str | None) -> tuple[int, str | No
         return 404, None
     rule = workflow.find(source, target)
     if rule is None:
-        return 200, NOT_POSSIBLE
+        return 302, NOT_POSSIBLE
     if role not in rule.who:
-        return 200, ONLY_OFFICER if rule.who == (workflow.OFFICER,) else ONLY_FOCAL
-    return 200, None
+        return 302, ONLY_OFFICER if rule.who == (workflow.OFFICER,) else ONLY_FOCAL
+    return 302, None
 
 
 @pytest.fixture()
@@ -66,14 +66,14 @@ def case(db, world, focal):
 
 
 def _refused(db, case, before, response, message) -> None:
-    assert response.status_code == 200
-    assert message in text_of(response)
+    assert response.status_code == 302
+    assert message in response.text
     assert state_of(db, case) == before
 
 
 def _moved(db, case, response, target, person, reason=REASON) -> None:
-    assert response.status_code == 200
-    assert "The case is now:" in text_of(response)
+    assert response.status_code == 302
+    assert "The case is now:" in response.text
     db.expire_all()
     assert case.status == target
     event = transition_events(db, case)[-1]
@@ -98,7 +98,7 @@ def test_transition_table(app, db, world, case, source, target, who):
     if status == 404 or message:
         assert state_of(db, case) == before
         if message:
-            assert message in text_of(r)
+            assert message in r.text
     else:
         _moved(db, case, r, target, world[who])
 
@@ -286,7 +286,7 @@ def test_support_and_referral_in_every_open_state(db, world, focal, case, state,
     if kind == "support":
         fields.update(service="counselling", status="planned")
     r = focal.add_step(case, **fields)
-    assert "Step recorded." in text_of(r)
+    assert "Step recorded." in r.text
     after = state_of(db, case)
     assert after["steps"] == before["steps"] + 1
     assert after["status"] == state
@@ -312,16 +312,30 @@ def test_steps_through_the_routes_reach_monitoring(db, world, focal, case):
     _moved(db, case, focal.transition(case, "verifying"), "verifying", world["focal_a"])
     focal.add_step(case, kind="verification", method="interview")
     step = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id))
-    assert "Finish a verification" in text_of(focal.transition(case, "supporting"))
+    assert "Finish a verification" in focal.transition(case, "supporting").text
     r = focal.complete_step(case, step, done_on=today, finding="substantiated")
-    assert "Step finished." in text_of(r)
+    assert "Step finished." in r.text
     _moved(db, case, focal.transition(case, "supporting"), "supporting", world["focal_a"])
-    assert "Step recorded." in text_of(focal.add_step(
-        case, kind="support", service="counselling", status="provided", done_on=today))
-    assert "Step recorded." in text_of(focal.add_step(case, kind="follow_up", due_on=today))
+    assert "Step recorded." in focal.add_step(
+        case, kind="support", service="counselling", status="provided", done_on=today).text
+    assert "Step recorded." in focal.add_step(case, kind="follow_up", due_on=today).text
     _moved(db, case, focal.transition(case, "monitoring"), "monitoring", world["focal_a"])
     follow_up = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
                                                  CaseStep.kind == "follow_up"))
     focal.complete_step(case, follow_up, done_on=today, situation="safe")
     _moved(db, case, focal.transition(case, "closure_requested", closure_reason="resolved"),
            "closure_requested", world["focal_a"])
+
+
+def test_the_refusal_is_shown_on_the_case_page(db, world, focal, case):
+    """The flashed blocker is what the person sees after the redirect, besides the disabled
+    buttons of both ways out of verification, which name the same blocker."""
+    move(db, world["focal_a"], case, "verifying")
+    r = focal.post(f"/cases/{case.public_id}/transition",
+                   {"target": "supporting", "reason": REASON, "version": str(case.version)},
+                   follow_redirects=True)
+    page = text_of(r)
+    assert r.status_code == 200
+    assert ('<p class="flash flash-error" role="status">Finish a verification (method and '
+            'finding) first.</p>') in page
+    assert page.count("Finish a verification (method and finding) first.") == 3  # + 2 buttons

@@ -1,0 +1,1 @@
+"""Period reports, submissions and activities."""

@@ -1,0 +1,99 @@
+"""Activities: training, communication and action-month events, per unit."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from caseapp.access import permission
+from caseapp.db import get_session
+from caseapp.errors import DomainError
+from caseapp.pagination import paginate
+from caseapp.reports.forms import ActivityForm
+from caseapp.reports.views import bp
+from caseapp.security.authz import covers, has_permission
+from caseapp.services import activities as activity_service
+from caseapp.services.units import unit_by_code, visible_units
+
+
+def _input(form: ActivityForm) -> activity_service.ActivityInput:
+    return activity_service.ActivityInput(
+        held_on=form.held_on.data, kind=form.kind.data, audience=form.audience.data,
+        title=form.title.data or "", participants_female=form.participants_female.data,
+        participants_male=form.participants_male.data,
+        participants_other=form.participants_other.data)
+
+
+def _unit_codes():
+    from caseapp.models import Unit
+
+    stmt = visible_units(current_user, "activity.write").where(Unit.valid_to.is_(None))
+    return list(get_session().scalars(stmt.limit(2000)))
+
+
+@bp.get("/activities")
+@permission("report.read")
+def activities():
+    rows, page, pages, total = paginate(activity_service.visible_activities(current_user))
+    return render_template("reports/activities.html", rows=rows, page=page, pages=pages,
+                           total=total, can_write=has_permission(current_user,
+                                                                 "activity.write"),
+                           editable=lambda a: covers(current_user, "activity.write", a.unit))
+
+
+@bp.route("/activities/new", methods=["GET", "POST"])
+@permission("activity.write")
+def new_activity():
+    form = ActivityForm()
+    form.fill_choices()
+    error, status = None, 200
+    if request.method == "GET":
+        form.version.data = "0"
+    if form.validate_on_submit():
+        unit = unit_by_code(get_session(), form.unit_code.data)
+        db = get_session()
+        try:
+            if unit is None or not covers(current_user, "activity.write", unit):
+                raise DomainError(_("No unit with the code %(code)s within your units.",
+                                    code=(form.unit_code.data or "").upper()[:20]))
+            activity_service.create(db, current_user, unit, _input(form))
+        except DomainError as exc:
+            db.rollback()
+            error, status = exc.message, 400
+        else:
+            db.commit()
+            flash(_("Activity recorded."), "success")
+            return redirect(url_for("reports.activities"))
+    elif form.is_submitted():
+        status = 400
+    return render_template("reports/activity_form.html", form=form, error=error,
+                           activity=None, unit_codes=_unit_codes()), status
+
+
+@bp.route("/activities/<int:activity_id>", methods=["GET", "POST"])
+@permission("activity.write")
+def activity(activity_id: int):
+    db = get_session()
+    found = activity_service.get_activity(db, current_user, activity_id)
+    form = ActivityForm(obj=found) if request.method == "GET" else ActivityForm()
+    form.fill_choices()
+    form.unit_code.data = found.unit.code
+    error, status = None, 200
+    if request.method == "GET":
+        form.version.data = found.version
+    elif form.validate_on_submit():
+        try:
+            activity_service.update(db, current_user, found, _input(form),
+                                    int(form.version.data))
+        except DomainError as exc:
+            db.rollback()
+            error, status = exc.message, exc.status
+        else:
+            db.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("reports.activities"))
+    else:
+        status = 400
+    return render_template("reports/activity_form.html", form=form, error=error,
+                           activity=found, unit_codes=[]), status

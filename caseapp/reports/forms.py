@@ -1,0 +1,54 @@
+"""Report and activity forms."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from caseapp.forms import FlaskForm, VersionedForm, no_control_characters
+from caseapp.labels import activity_kind_names, audience_names
+from caseapp.models.reports import PARTICIPANTS_MAX, TITLE_MAX
+
+
+class ReportForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    unit = StringField(_l("Unit (code)"), validators=[Optional(), Length(max=20)])
+    period = SelectField(_l("Period"), validators=[Optional()], validate_choice=False)
+    date_from = DateField(_l("From"), format="%Y-%m-%d", validators=[Optional()])
+    date_to = DateField(_l("To"), format="%Y-%m-%d", validators=[Optional()])
+
+
+class SubmitForm(FlaskForm):
+    unit = HiddenField()
+    period = HiddenField()
+
+
+def _count(label):
+    return IntegerField(label, default=0, validators=[
+        InputRequired(_l("Enter a number (0 if none).")),
+        NumberRange(0, PARTICIPANTS_MAX, message=_l("Enter a number between 0 and %(max)d.",
+                                                    max=PARTICIPANTS_MAX))])
+
+
+class ActivityForm(VersionedForm):
+    unit_code = StringField(_l("Unit (code)"), validators=[
+        DataRequired(_l("Enter a unit code.")), Length(max=20)],
+        render_kw={"list": "unit-codes", "autocapitalize": "characters"})
+    held_on = DateField(_l("Held on"), format="%Y-%m-%d",
+                        validators=[DataRequired(_l("Enter a date."))])
+    kind = SelectField(_l("Kind of activity"), validators=[InputRequired()])
+    audience = SelectField(_l("Audience"), validators=[InputRequired()])
+    title = StringField(_l("Title"), validators=[
+        DataRequired(_l("Enter a title.")),
+        Length(max=TITLE_MAX, message=_l("At most %(max)d characters.", max=TITLE_MAX)),
+        no_control_characters])
+    participants_female = _count(_l("Female participants"))
+    participants_male = _count(_l("Male participants"))
+    participants_other = _count(_l("Other participants"))
+
+    def fill_choices(self) -> None:
+        self.kind.choices = list(activity_kind_names().items())
+        self.audience.choices = list(audience_names().items())

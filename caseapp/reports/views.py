@@ -1,0 +1,179 @@
+"""Period reports on screen (with charts), exports, submissions by schools."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from caseapp.access import permission
+from caseapp.clock import local_today
+from caseapp.db import get_session
+from caseapp.errors import DomainError, NotFound
+from caseapp.models import ReportSnapshot
+from caseapp.reports.forms import ReportForm, SubmitForm
+from caseapp.security.authz import covers
+from caseapp.services import report_exports, reports
+from caseapp.services.report_tables import build
+from caseapp.services.report_view import shown_tables
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+def _labels(period: reports.Period | None) -> str:
+    if period is None:
+        return _("Report on violence and abuse in schools")
+    if period.kind == "annual":
+        return _("Annual report on violence and abuse in schools, %(year)d",
+                 year=period.date_to.year)
+    return _("Six-month report on violence and abuse in schools, %(year)d",
+             year=period.date_to.year)
+
+
+def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
+    form = ReportForm(request.args)
+    periods = reports.recent_periods()
+    form.period.choices = [(p.key, _labels(p)) for p in periods] + [("custom", _("Custom"))]
+    period = None
+    if form.validate() and form.period.data == "custom" and form.date_from.data \
+            and form.date_to.data:
+        date_from, date_to = form.date_from.data, form.date_to.data
+        reports.check_range(date_from, date_to)
+    else:
+        key = form.period.data if form.period.data not in (None, "", "custom") else None
+        period = reports.period_by_key(key) if key else periods[0]
+        date_from, date_to = period.date_from, period.date_to
+        form.period.data = period.key
+    return form, period, date_from, date_to
+
+
+@bp.get("/")
+@permission("report.read")
+def show():
+    db = get_session()
+    try:
+        form, period, date_from, date_to = _choice()
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("reports.show"))
+    unit = reports.report_unit(db, current_user, request.args.get("unit"))
+    suppressed = request.args.get("view") == "export"
+    report = build(db, unit, date_from, date_to)
+    tables = shown_tables(report, suppressed, reports.unit_names(db, report))
+    rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
+    snapshot = _snapshot(db, unit, period) if period and unit.kind == "school" else None
+    return render_template(
+        "reports/report.html", form=form, unit=unit, period=period, date_from=date_from,
+        date_to=date_to, tables=tables, timeliness=report.timeliness, suppressed=suppressed,
+        title=_labels(period), submissions=rows, snapshot=snapshot,
+        can_submit=bool(period and unit.kind == "school"
+                        and covers(current_user, "case.write", unit)
+                        and snapshot is None and local_today() >= period.date_to),
+        submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period
+                               else ""),
+        args={k: v for k, v in request.args.items() if v})
+
+
+def _snapshot(db, unit, period):
+    from sqlalchemy import select
+
+    return db.scalar(select(ReportSnapshot).where(ReportSnapshot.unit_id == unit.id,
+                                                  ReportSnapshot.period_key == period.key))
+
+
+@bp.get("/export")
+@permission("report.read")
+def export():
+    db = get_session()
+    fmt = request.args.get("format", "xlsx")
+    try:
+        _form, period, date_from, date_to = _choice()
+        unit = reports.report_unit(db, current_user, request.args.get("unit"))
+        content = reports.export(db, current_user, unit, date_from, date_to, fmt,
+                                 _labels(period))
+    except DomainError as exc:
+        db.rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.message, "error")
+        return redirect(url_for("reports.show"))
+    db.commit()
+    name = f"bao-cao-{unit.code}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.{fmt}"
+    return Response(content, mimetype=report_exports.MIME[fmt], headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.post("/submit")
+@permission("case.write")
+def submit():
+    db = get_session()
+    form = SubmitForm()
+    if not form.validate_on_submit():
+        flash(_("The report was not submitted."), "error")
+        return redirect(url_for("reports.show"))
+    try:
+        unit = reports.report_unit(db, current_user, form.unit.data)
+        period = reports.period_by_key(form.period.data or "")
+        snapshot = reports.submit(db, current_user, unit, period)
+    except DomainError as exc:
+        db.rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.message, "error")
+        return redirect(url_for("reports.show", unit=form.unit.data, period=form.period.data))
+    db.commit()
+    flash(_("Report submitted. Its fingerprint is %(hash)s.", hash=snapshot.sha256[:16]),
+          "success")
+    return redirect(url_for("reports.show", unit=unit.code, period=period.key))
+
+
+@bp.get("/snapshots/<int:snapshot_id>")
+@permission("report.read")
+def snapshot(snapshot_id: int):
+    import json
+
+    from caseapp.services.report_tables import Report, Table
+
+    db = get_session()
+    snap = db.get(ReportSnapshot, snapshot_id)
+    if snap is None or not covers(current_user, "report.read", snap.unit):
+        raise NotFound()
+    data = json.loads(snap.data)
+    tables = []
+    for t in data["tables"]:
+        table = Table(t["key"], t["rows"], t["cols"],
+                      {(r, c): t["cells"][i][j] for i, r in enumerate(t["rows"])
+                       for j, c in enumerate(t["cols"])},
+                      dict(zip(t["cols"], t["col_totals"], strict=True))
+                      if t["distinct_totals"] else None, t["suppressible"])
+        tables.append(table)
+    report = Report(data["unit"]["code"], data["unit"]["name"],
+                    date.fromisoformat(data["from"]), date.fromisoformat(data["to"]), tables,
+                    data["timeliness"])
+    return render_template("reports/snapshot.html", snap=snap,
+                           intact=reports.snapshot_intact(snap),
+                           tables=shown_tables(report, False, reports.unit_names(db, report)),
+                           timeliness=report.timeliness)
+
+
+@bp.get("/combined")
+@permission("case.oversee")
+def combined():
+    db = get_session()
+    unit = reports.report_unit(db, current_user, request.args.get("unit"))
+    if not covers(current_user, "case.oversee", unit):
+        raise NotFound()
+    try:
+        period = reports.period_by_key(request.args.get("period", ""))
+    except DomainError:
+        period = reports.recent_periods()[0]
+    report, submitted, schools = reports.combined(db, unit, period)
+    tables = shown_tables(report, False, reports.unit_names(db, report))
+    return render_template("reports/combined.html", unit=unit, period=period, tables=tables,
+                           timeliness=report.timeliness, submitted=submitted, schools=schools,
+                           title=_labels(period))
+
+
+from caseapp.reports import activities as _activities  # noqa: E402,F401 - routes on this bp

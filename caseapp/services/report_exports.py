@@ -1,0 +1,213 @@
+"""Report exports: XLSX (a sheet per table), CSV, and DOCX laid out as a Vietnamese
+administrative report (Decree 30/2020: motto, unit, number, place and date, body, recipients,
+signature). Every value that leaves the unit has small cells suppressed by the caller."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import gettext as _
+
+from caseapp.services.report_view import ShownTable, text
+
+FORMATS = ("xlsx", "csv", "docx")
+MIME = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+@dataclass
+class ReportMeta:
+    unit_name: str
+    parent_name: str
+    unit_code: str
+    date_from: date
+    date_to: date
+    title: str
+    place: str
+    issued_on: date
+    timeliness: dict
+
+
+def _grid(table: ShownTable) -> list[list[str]]:
+    v = table.values
+    rows = [["", *table.col_names, _("Total")]]
+    for name, cells, total in zip(table.row_names, v.cells, v.row_totals, strict=True):
+        rows.append([name, *[text(c) for c in cells], text(total)])
+    rows.append([_("Total"), *[text(c) for c in v.col_totals], text(v.total)])
+    return rows
+
+
+def _timeliness_rows(meta: ReportMeta) -> list[list[str]]:
+    t = meta.timeliness
+    none = "—"
+    return [
+        [_("Median days from intake to verification"),
+         none if t["median_days_to_verification"] is None else str(
+             t["median_days_to_verification"])],
+        [_("Median days from intake to closure"),
+         none if t["median_days_to_closure"] is None else str(t["median_days_to_closure"])],
+        [_("Verified within %(n)d days", n=t["verification_days"]),
+         none if t["share_verified_within_deadline"] is None
+         else f"{t['share_verified_within_deadline']}%"],
+    ]
+
+
+def _period(meta: ReportMeta) -> str:
+    return _("From %(start)s to %(end)s", start=meta.date_from.strftime("%d/%m/%Y"),
+             end=meta.date_to.strftime("%d/%m/%Y"))
+
+
+def to_csv(tables: list[ShownTable], meta: ReportMeta) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([meta.title])
+    writer.writerow([meta.unit_name, _period(meta)])
+    for table in tables:
+        writer.writerow([])
+        writer.writerow([table.title])
+        writer.writerows(_grid(table))
+        if table.note:
+            writer.writerow([table.note])
+    writer.writerow([])
+    writer.writerow([_("Timeliness")])
+    writer.writerows(_timeliness_rows(meta))
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _sheet_name(title: str, used: set[str]) -> str:
+    name = re.sub(r"[\[\]:*?/\\]", " ", title)[:28].strip()
+    base, n = name, 2
+    while name in used:
+        name = f"{base[:25]} ({n})"
+        n += 1
+    used.add(name)
+    return name
+
+
+def to_xlsx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    book = Workbook()
+    summary = book.active
+    summary.title = _sheet_name(_("Summary"), set())
+    used = {summary.title}
+    summary.append([meta.title])
+    summary["A1"].font = Font(bold=True, size=13)
+    summary.append([meta.unit_name])
+    summary.append([_period(meta)])
+    summary.append([])
+    for row in _timeliness_rows(meta):
+        summary.append(row)
+    summary.column_dimensions["A"].width = 48
+    for table in tables:
+        sheet = book.create_sheet(_sheet_name(table.title, used))
+        sheet.append([table.title])
+        sheet["A1"].font = Font(bold=True)
+        for i, row in enumerate(_grid(table)):
+            sheet.append([_number(v) for v in row])
+            if i == 0:
+                for cell in sheet[sheet.max_row]:
+                    cell.font = Font(bold=True)
+                    cell.alignment = Alignment(wrap_text=True)
+        if table.note:
+            sheet.append([])
+            sheet.append([table.note])
+        sheet.column_dimensions["A"].width = 44
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _number(value: str):
+    return int(value) if value.isdigit() else value
+
+
+def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Cm, Pt
+
+    doc = Document()
+    section = doc.sections[0]
+    section.page_width, section.page_height = Cm(21), Cm(29.7)
+    section.left_margin, section.right_margin = Cm(3), Cm(2)
+    section.top_margin, section.bottom_margin = Cm(2), Cm(2)
+    style = doc.styles["Normal"]
+    style.font.name = "Times New Roman"
+    style.font.size = Pt(13)
+
+    header = doc.add_table(rows=1, cols=2)
+    left, right = header.rows[0].cells
+    _lines(left, [(meta.parent_name.upper(), False), (meta.unit_name.upper(), True),
+                  (f"Số: ……/BC-{meta.unit_code}", False)])
+    _lines(right, [("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", True),
+                   ("Độc lập - Tự do - Hạnh phúc", True),
+                   (f"{meta.place}, ngày {meta.issued_on.day:02d} tháng "
+                    f"{meta.issued_on.month:02d} năm {meta.issued_on.year}", False)],
+           italic_last=True)
+    doc.add_paragraph()
+    title = doc.add_paragraph()
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    run = title.add_run(meta.title.upper())
+    run.bold = True
+    period = doc.add_paragraph(_period(meta))
+    period.alignment = WD_ALIGN_PARAGRAPH.CENTER
+
+    for number, table in enumerate(tables, start=1):
+        heading = doc.add_paragraph()
+        heading.add_run(f"{number}. {table.title}").bold = True
+        grid = _grid(table)
+        out = doc.add_table(rows=len(grid), cols=len(grid[0]))
+        out.style = "Table Grid"
+        for r, row in enumerate(grid):
+            for c, value in enumerate(row):
+                cell = out.cell(r, c)
+                cell.text = value
+                for paragraph in cell.paragraphs:
+                    for run in paragraph.runs:
+                        run.font.size = Pt(11)
+                        run.bold = r == 0 or r == len(grid) - 1
+        if table.note:
+            note = doc.add_paragraph(table.note)
+            note.runs[0].italic = True
+    heading = doc.add_paragraph()
+    heading.add_run(f"{len(tables) + 1}. {_('Timeliness')}").bold = True
+    for label, value in _timeliness_rows(meta):
+        doc.add_paragraph(f"- {label}: {value}")
+
+    closing = doc.add_table(rows=1, cols=2)
+    left, right = closing.rows[0].cells
+    _lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)],
+           size=11)
+    _lines(right, [("THỦ TRƯỞNG ĐƠN VỊ", True), ("(Ký, ghi rõ họ tên, đóng dấu)", False)],
+           italic_last=True)
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
+
+
+def _lines(cell, lines, italic_last=False, size=None) -> None:
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
+    cell.paragraphs[0].text = ""
+    for i, (line, bold) in enumerate(lines):
+        paragraph = cell.paragraphs[0] if i == 0 else cell.add_paragraph()
+        paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        run = paragraph.add_run(line)
+        run.bold = bold
+        run.italic = italic_last and i == len(lines) - 1
+        if size:
+            run.font.size = Pt(size)
+
+
+def export(fmt: str, tables: list[ShownTable], meta: ReportMeta) -> bytes:
+    return {"xlsx": to_xlsx, "csv": to_csv, "docx": to_docx}[fmt](tables, meta)

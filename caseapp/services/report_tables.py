@@ -1,0 +1,253 @@
+"""The period report of a unit: every table of DESIGN.md section 8, each one SQL aggregate
+over the unit's subtree. Tables hold codes, not words: screens and exports translate them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import Integer, and_, cast, exists, func, select
+from sqlalchemy import case as when
+from sqlalchemy.orm import Session
+
+from caseapp.clock import start_of_local_day
+from caseapp.models import Activity, Case, CaseStep, CaseTransition, CaseViolenceType, Unit
+from caseapp.models import cases as domain
+from caseapp.models import steps as step_domain
+from caseapp.models.reports import ACTIVITY_KINDS
+from caseapp.runtime import settings
+
+SEX_COLUMNS = domain.SEXES
+STATUS_ROWS = ("resolved", "in_progress", "overdue")
+FINDING_ROWS = (*step_domain.FINDINGS, "not_verified")
+
+
+@dataclass
+class Table:
+    key: str
+    rows: list[str]
+    cols: list[str]
+    cells: dict[tuple[str, str], int] = field(default_factory=dict)
+    # When a case can fall in several rows (violence types), the column totals count each case
+    # once and so do not equal the sum of the cells.
+    col_totals: dict[str, int] | None = None
+    suppressible: bool = True
+
+    def cell(self, row: str, col: str) -> int:
+        return self.cells.get((row, col), 0)
+
+    def row_total(self, row: str) -> int:
+        return sum(self.cell(row, c) for c in self.cols)
+
+    def col_total(self, col: str) -> int:
+        if self.col_totals is not None:
+            return self.col_totals.get(col, 0)
+        return sum(self.cell(r, col) for r in self.rows)
+
+    def total(self) -> int:
+        return sum(self.col_total(c) for c in self.cols)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "rows": self.rows, "cols": self.cols,
+                "cells": [[self.cell(r, c) for c in self.cols] for r in self.rows],
+                "col_totals": [self.col_total(c) for c in self.cols],
+                "distinct_totals": self.col_totals is not None,
+                "suppressible": self.suppressible}
+
+
+@dataclass
+class Report:
+    unit_code: str
+    unit_name: str
+    date_from: date
+    date_to: date
+    tables: list[Table]
+    timeliness: dict
+
+    def table(self, key: str) -> Table:
+        return next(t for t in self.tables if t.key == key)
+
+    def as_dict(self) -> dict:
+        return {"unit": {"code": self.unit_code, "name": self.unit_name},
+                "from": self.date_from.isoformat(), "to": self.date_to.isoformat(),
+                "tables": [t.as_dict() for t in self.tables], "timeliness": self.timeliness}
+
+
+def _cases_in(unit: Unit, date_from: date, date_to: date):
+    """Conditions for the cases of the report: received in the period, below the unit."""
+    return and_(Case.unit_id == Unit.id, Unit.path.startswith(unit.path),
+                Case.received_on >= date_from, Case.received_on <= date_to)
+
+
+def _grouped(session: Session, key: str, rows, cols, stmt, col_totals=None) -> Table:
+    table = Table(key, list(rows), list(cols))
+    for row, col, n in session.execute(stmt):
+        if row in table.rows and col in table.cols:
+            table.cells[(row, col)] = int(n or 0)
+    if col_totals is not None:
+        table.col_totals = {c: 0 for c in cols}
+        for col, n in session.execute(col_totals):
+            if col in table.col_totals:
+                table.col_totals[col] = int(n or 0)
+    return table
+
+
+def _days(session: Session, later, earlier):
+    """Whole days between two date expressions, in this database's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return later - earlier
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def _median(session: Session, days_stmt) -> float | None:
+    """The median of a one-column select(), by window functions (PostgreSQL and SQLite)."""
+    sub = days_stmt.subquery()
+    ranked = select(sub.c.days,
+                    func.row_number().over(order_by=sub.c.days).label("rn"),
+                    func.count().over().label("n")).subquery()
+    value = session.scalar(select(func.avg(ranked.c.days)).where(
+        ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])))
+    return round(float(value), 1) if value is not None else None
+
+
+def build(session: Session, unit: Unit, date_from: date, date_to: date) -> Report:
+    cfg = settings()
+    scope = _cases_in(unit, date_from, date_to)
+    end = start_of_local_day(date_to + timedelta(days=1))
+    tables: list[Table] = []
+
+    tables.append(_grouped(
+        session, "violence_by_sex", domain.VIOLENCE_TYPES, SEX_COLUMNS,
+        select(CaseViolenceType.type, Case.harmed_sex, func.count())
+        .select_from(CaseViolenceType).join(Case, Case.id == CaseViolenceType.case_id)
+        .join(Unit, Unit.id == Case.unit_id).where(scope)
+        .group_by(CaseViolenceType.type, Case.harmed_sex),
+        col_totals=select(Case.harmed_sex, func.count()).select_from(Case)
+        .join(Unit, Unit.id == Case.unit_id).where(scope).group_by(Case.harmed_sex)))
+    for key, column, rows in (("age_by_sex", Case.harmed_age_band, domain.AGE_BANDS),
+                              ("role_by_sex", Case.harmed_role, domain.HARMED_ROLES)):
+        tables.append(_grouped(
+            session, key, rows, SEX_COLUMNS,
+            select(column, Case.harmed_sex, func.count()).select_from(Case)
+            .join(Unit, Unit.id == Case.unit_id).where(scope).group_by(column, Case.harmed_sex)))
+    tables.append(_grouped(
+        session, "perpetrators_by_relationship_sex", domain.RELATIONSHIPS, SEX_COLUMNS,
+        select(Case.perpetrator_relationship, Case.perpetrator_sex,
+               func.sum(Case.perpetrator_count)).select_from(Case)
+        .join(Unit, Unit.id == Case.unit_id).where(scope)
+        .group_by(Case.perpetrator_relationship, Case.perpetrator_sex)))
+
+    # Status at the end of the period, from the last transition before it.
+    last = (select(CaseTransition.case_id, func.max(CaseTransition.id).label("last_id"))
+            .where(CaseTransition.at < end).group_by(CaseTransition.case_id).subquery())
+    last_status = (select(CaseTransition.case_id, CaseTransition.to_status)
+                   .join(last, last.c.last_id == CaseTransition.id).subquery())
+    verified_by_end = exists(select(CaseStep.id).where(
+        CaseStep.case_id == Case.id, CaseStep.kind == "verification",
+        CaseStep.done_on.is_not(None), CaseStep.done_on <= date_to))
+    status_class = when(
+        (last_status.c.to_status == "closed", "resolved"),
+        (and_(Case.verification_due_on < date_to, ~verified_by_end), "overdue"),
+        else_="in_progress")
+    tables.append(_grouped(
+        session, "status_at_end", STATUS_ROWS, SEX_COLUMNS,
+        select(status_class, Case.harmed_sex, func.count()).select_from(Case)
+        .join(Unit, Unit.id == Case.unit_id)
+        .outerjoin(last_status, last_status.c.case_id == Case.id).where(scope)
+        .group_by(status_class, Case.harmed_sex)))
+
+    latest_verification = (
+        select(CaseStep.case_id, func.max(CaseStep.id).label("step_id"))
+        .where(CaseStep.kind == "verification", CaseStep.done_on.is_not(None),
+               CaseStep.done_on <= date_to).group_by(CaseStep.case_id).subquery())
+    finding = (select(CaseStep.case_id, CaseStep.finding)
+               .join(latest_verification, latest_verification.c.step_id == CaseStep.id)
+               .subquery())
+    finding_row = func.coalesce(finding.c.finding, "not_verified")
+    tables.append(_grouped(
+        session, "findings", FINDING_ROWS, SEX_COLUMNS,
+        select(finding_row, Case.harmed_sex, func.count()).select_from(Case)
+        .join(Unit, Unit.id == Case.unit_id).outerjoin(finding, finding.c.case_id == Case.id)
+        .where(scope).group_by(finding_row, Case.harmed_sex)))
+
+    service_row = when((CaseStep.kind == "referral", "referral"), else_=CaseStep.service)
+    tables.append(_grouped(
+        session, "support_by_service", (*step_domain.SUPPORT_SERVICES, "referral"),
+        SEX_COLUMNS,
+        select(service_row, Case.harmed_sex, func.count(func.distinct(Case.id)))
+        .select_from(CaseStep).join(Case, Case.id == CaseStep.case_id)
+        .join(Unit, Unit.id == Case.unit_id)
+        .where(scope, CaseStep.done_on <= date_to,
+               ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
+               | ((CaseStep.kind == "referral")
+                  & CaseStep.status.in_(("accepted", "completed"))))
+        .group_by(service_row, Case.harmed_sex),
+        col_totals=select(Case.harmed_sex, func.count(func.distinct(Case.id)))
+        .select_from(CaseStep).join(Case, Case.id == CaseStep.case_id)
+        .join(Unit, Unit.id == Case.unit_id)
+        .where(scope, CaseStep.done_on <= date_to,
+               ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
+               | ((CaseStep.kind == "referral")
+                  & CaseStep.status.in_(("accepted", "completed"))))
+        .group_by(Case.harmed_sex)))
+
+    # Per unit: the units directly below (or the unit itself for a school).
+    children = list(session.execute(select(Unit.code, Unit.path).where(
+        Unit.parent_id == unit.id).order_by(Unit.code)))
+    groups = children or [(unit.code, unit.path)]
+    per_unit = Table("per_unit", [code for code, _p in groups], list(SEX_COLUMNS))
+    for code, path in groups:
+        for sex, n in session.execute(
+                select(Case.harmed_sex, func.count()).select_from(Case)
+                .join(Unit, Unit.id == Case.unit_id)
+                .where(Unit.path.startswith(path), Case.received_on >= date_from,
+                       Case.received_on <= date_to).group_by(Case.harmed_sex)):
+            per_unit.cells[(code, sex)] = int(n)
+    tables.append(per_unit)
+
+    activities = Table("activities", list(ACTIVITY_KINDS),
+                       ["activities", "female", "male", "other"], suppressible=False)
+    for kind, count, female, male, other in session.execute(
+            select(Activity.kind, func.count(), func.sum(Activity.participants_female),
+                   func.sum(Activity.participants_male), func.sum(Activity.participants_other))
+            .join(Unit, Unit.id == Activity.unit_id)
+            .where(Unit.path.startswith(unit.path), Activity.held_on >= date_from,
+                   Activity.held_on <= date_to).group_by(Activity.kind)):
+        for col, value in zip(activities.cols, (count, female, male, other), strict=True):
+            activities.cells[(kind, col)] = int(value or 0)
+    tables.append(activities)
+
+    return Report(unit.code, unit.name, date_from, date_to, tables,
+                  _timeliness(session, scope, date_to, end, cfg.verification_days))
+
+
+def _timeliness(session: Session, scope, date_to: date, end, verification_days: int) -> dict:
+    first_verified = (select(CaseStep.case_id, func.min(CaseStep.done_on).label("done"))
+                      .where(CaseStep.kind == "verification", CaseStep.done_on.is_not(None),
+                             CaseStep.done_on <= date_to)
+                      .group_by(CaseStep.case_id).subquery())
+    to_verify = _days(session, first_verified.c.done, Case.received_on)
+    verify_days = (select(to_verify.label("days")).select_from(Case)
+                   .join(Unit, Unit.id == Case.unit_id)
+                   .join(first_verified, first_verified.c.case_id == Case.id).where(scope))
+    closed_at = (select(CaseTransition.case_id, func.min(CaseTransition.at).label("at"))
+                 .where(CaseTransition.to_status == "closed", CaseTransition.at < end)
+                 .group_by(CaseTransition.case_id).subquery())
+    to_close = _days(session, func.date(closed_at.c.at), Case.received_on)
+    close_days = (select(to_close.label("days")).select_from(Case)
+                  .join(Unit, Unit.id == Case.unit_id)
+                  .join(closed_at, closed_at.c.case_id == Case.id).where(scope))
+    counts = session.execute(select(
+        func.count(), func.sum(when((to_verify <= verification_days, 1), else_=0)))
+        .select_from(Case).join(Unit, Unit.id == Case.unit_id)
+        .join(first_verified, first_verified.c.case_id == Case.id).where(scope)).one()
+    verified, in_time = int(counts[0] or 0), int(counts[1] or 0)
+    return {
+        "median_days_to_verification": _median(session, verify_days),
+        "median_days_to_closure": _median(session, close_days),
+        "verified": verified,
+        "verified_within_deadline": in_time,
+        "share_verified_within_deadline": round(100 * in_time / verified, 1) if verified
+        else None,
+        "verification_days": verification_days,
+    }

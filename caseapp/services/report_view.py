@@ -1,0 +1,49 @@
+"""A report ready to show or export: translated names, and each table either exact (the unit's
+own officer on screen) or with small cells suppressed (everything that leaves the unit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from caseapp.labels import report_labels
+from caseapp.runtime import settings
+from caseapp.services.report_suppression import Published, exact, suppress
+from caseapp.services.report_tables import Report
+
+
+@dataclass
+class ShownTable:
+    key: str
+    title: str
+    note: str
+    row_names: list[str]
+    col_names: list[str]
+    values: Published
+
+
+def shown_tables(report: Report, suppressed: bool, unit_names: dict[str, str] | None = None
+                 ) -> list[ShownTable]:
+    names = report_labels()
+    threshold = settings().small_cell_threshold
+    out = []
+    for table in report.tables:
+        data = table.as_dict()
+        if suppressed and table.suppressible:
+            values = suppress(data["cells"], data["col_totals"], threshold)
+        else:
+            values = exact(data["cells"], data["col_totals"])
+        if table.key == "per_unit":
+            row_names = [(unit_names or {}).get(r, r) for r in table.rows]
+        else:
+            row_names = [names["rows"][table.key].get(r, r) for r in table.rows]
+        col_group = "activities" if table.key == "activities" else "sex"
+        out.append(ShownTable(table.key, names["titles"][table.key],
+                              names["notes"].get(table.key, ""), row_names,
+                              [names["cols"][col_group].get(c, c) for c in table.cols], values))
+    return out
+
+
+def text(value: int | None, threshold: int | None = None) -> str:
+    if value is None:
+        return f"<{threshold or settings().small_cell_threshold}"
+    return str(value)

@@ -1,0 +1,212 @@
+"""Report periods, building a unit's report, exporting it (audited), and schools submitting
+their period report as a frozen, hashed snapshot that officers combine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caseapp.clock import local_today
+from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseapp.models import ReportSnapshot, Unit
+from caseapp.runtime import settings
+from caseapp.security.authz import covers
+from caseapp.services import report_exports, report_tables
+from caseapp.services.audit import record
+from caseapp.services.report_tables import Report, Table
+from caseapp.services.report_view import shown_tables
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str          # "annual:2026"
+    kind: str         # "six_month" or "annual"
+    date_from: date
+    date_to: date
+    due_on: date
+
+
+def _md(year: int, month_day: str) -> date:
+    month, day = (int(x) for x in month_day.split("-"))
+    return date(year, month, day)
+
+
+def periods_of(year: int) -> list[Period]:
+    """The configured periods whose last day falls in ``year``."""
+    out = []
+    for kind, start, end, due in settings().report_periods:
+        date_to = _md(year, end)
+        date_from = _md(year if start <= end else year - 1, start)
+        out.append(Period(f"{kind}:{year}", kind, date_from, date_to, _md(year, due)))
+    return out
+
+
+def recent_periods(today: date | None = None) -> list[Period]:
+    today = today or local_today()
+    found = [p for y in (today.year + 1, today.year, today.year - 1, today.year - 2)
+             for p in periods_of(y) if p.date_from <= today]
+    return sorted(found, key=lambda p: p.date_to, reverse=True)[:6]
+
+
+def period_by_key(key: str) -> Period:
+    try:
+        kind, year = key.split(":")
+        return next(p for p in periods_of(int(year)) if p.kind == kind)
+    except (ValueError, StopIteration):
+        raise ValidationFailed(_("Unknown report period.")) from None
+
+
+def check_range(date_from: date, date_to: date) -> None:
+    if date_from > date_to:
+        raise ValidationFailed(_("The start of the period is after its end."))
+    if (date_to - date_from).days > 3 * 366:
+        raise ValidationFailed(_("A report covers at most three years."))
+
+
+def report_unit(session: Session, user, code: str | None) -> Unit:
+    """The unit a report is asked for (default: the user's own), within their scope."""
+    from caseapp.security.authz import scope_paths
+    from caseapp.services.units import unit_by_code
+
+    if code:
+        unit = unit_by_code(session, code)
+        if unit is None or not covers(user, "report.read", unit):
+            raise NotFound()
+        return unit
+    paths = scope_paths(user, "report.read")
+    if not paths:
+        raise NotFound()
+    return session.scalar(select(Unit).where(Unit.path == paths[0]))
+
+
+def unit_names(session: Session, report: Report) -> dict[str, str]:
+    codes = report.table("per_unit").rows
+    return dict(session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all())
+
+
+def export(session: Session, actor, unit: Unit, date_from: date, date_to: date, fmt: str,
+           title: str) -> bytes:
+    """The report with small cells suppressed, in ``fmt``; the export is audited."""
+    if fmt not in report_exports.FORMATS:
+        raise ValidationFailed(_("Unknown format."))
+    check_range(date_from, date_to)
+    report = report_tables.build(session, unit, date_from, date_to)
+    tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
+    parent = unit.parent.name if unit.parent is not None else ""
+    place = (unit.name.split("tỉnh ")[-1] if "tỉnh " in unit.name else "")
+    meta = report_exports.ReportMeta(
+        unit_name=unit.name, parent_name=parent, unit_code=unit.code, date_from=date_from,
+        date_to=date_to, title=title, place=place or "……", issued_on=local_today(),
+        timeliness=report.timeliness)
+    content = report_exports.export(fmt, tables, meta)
+    record(session, actor, "report.export", unit=unit, object_type="reports",
+           object_ref=unit.code, changes={"format": fmt, "from": date_from.isoformat(),
+                                          "to": date_to.isoformat(), "suppressed": True})
+    return content
+
+
+# Submission ------------------------------------------------------------------------------
+
+
+def _canonical(data: dict) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapshot:
+    """Freeze the school's report for ``period``: stored with its hash, never changed."""
+    if unit.kind != "school" or not covers(actor, "case.write", unit):
+        raise Forbidden(_("Only the school's focal point submits its report."))
+    if local_today() < period.date_to:
+        raise ValidationFailed(_("The period has not ended yet."))
+    existing = session.scalar(select(ReportSnapshot).where(
+        ReportSnapshot.unit_id == unit.id, ReportSnapshot.period_key == period.key))
+    if existing is not None:
+        raise Conflict(_("This report was already submitted."))
+    data = report_tables.build(session, unit, period.date_from, period.date_to).as_dict()
+    text = _canonical(data)
+    snapshot = ReportSnapshot(unit_id=unit.id, period_key=period.key,
+                              date_from=period.date_from, date_to=period.date_to,
+                              due_on=period.due_on, data=text,
+                              sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+                              submitted_by_id=actor.id)
+    session.add(snapshot)
+    record(session, actor, "report.submit", snapshot, unit=unit, object_ref=unit.code,
+           changes={"period": period.key, "sha256": snapshot.sha256})
+    return snapshot
+
+
+def snapshot_intact(snapshot: ReportSnapshot) -> bool:
+    return hashlib.sha256(snapshot.data.encode("utf-8")).hexdigest() == snapshot.sha256
+
+
+def submissions(session: Session, unit: Unit, period: Period) -> list[dict]:
+    """Every school below ``unit``: its snapshot for the period, and whether it is late."""
+    today = local_today()
+    schools = list(session.scalars(select(Unit).where(Unit.path.startswith(unit.path),
+                                                      Unit.kind == "school")
+                                   .order_by(Unit.path)))
+    snaps = {s.unit_id: s for s in session.scalars(select(ReportSnapshot).where(
+        ReportSnapshot.period_key == period.key,
+        ReportSnapshot.unit_id.in_([s.id for s in schools])))}
+    rows = []
+    for school in schools:
+        snap = snaps.get(school.id)
+        if snap is not None:
+            from caseapp.clock import zone
+
+            submitted_on = snap.submitted_at.astimezone(zone()).date() \
+                if snap.submitted_at.tzinfo else snap.submitted_at.date()
+            late = submitted_on > period.due_on
+        else:
+            late = today > period.due_on
+        rows.append({"unit": school, "snapshot": snap, "late": late})
+    return rows
+
+
+def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int, int]:
+    """The unit's report built from its schools' submitted snapshots, with live figures for
+    the schools that have not submitted and for activities of the offices themselves.
+    Returns (report, schools submitted, schools in all)."""
+    rows = submissions(session, unit, period)
+    live = report_tables.build(session, unit, period.date_from, period.date_to)
+    tables = {t.key: Table(t.key, list(t.rows), list(t.cols), {},
+                           {} if t.col_totals is not None else None, t.suppressible)
+              for t in live.tables}
+    child_of = {}
+    for code in tables["per_unit"].rows:
+        child = session.scalar(select(Unit).where(Unit.code == code))
+        child_of[child.path] = code
+    submitted = 0
+    for row in rows:
+        school = row["unit"]
+        if row["snapshot"] is not None:
+            data = json.loads(row["snapshot"].data)
+            submitted += 1
+        else:
+            data = report_tables.build(session, school, period.date_from,
+                                       period.date_to).as_dict()
+        group = next((code for path, code in child_of.items()
+                      if school.path.startswith(path)), school.code)
+        for t in data["tables"]:
+            target = tables[t["key"]]
+            if t["key"] == "activities":
+                continue
+            for r, row_key in enumerate(t["rows"]):
+                for c, col_key in enumerate(t["cols"]):
+                    key = (group, col_key) if t["key"] == "per_unit" else (row_key, col_key)
+                    target.cells[key] = target.cells.get(key, 0) + t["cells"][r][c]
+            if target.col_totals is not None:
+                for c, col_key in enumerate(t["cols"]):
+                    target.col_totals[col_key] = (target.col_totals.get(col_key, 0)
+                                                  + t["col_totals"][c])
+    # Activities: every unit's own records (offices included), live.
+    tables["activities"] = live.table("activities")
+    report = Report(unit.code, unit.name, period.date_from, period.date_to,
+                    [tables[t.key] for t in live.tables], live.timeliness)
+    return report, submitted, len(rows)
