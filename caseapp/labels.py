@@ -163,6 +163,19 @@ def audience_names() -> dict[str, str]:
             "staff": _("School staff"), "community": _("Community"), "mixed": _("Mixed")}
 
 
+def action_names() -> dict[str, str]:
+    """What each audited action on a case reads as in its timeline."""
+    return {"case.create": _("Case recorded"), "case.update": _("Case edited"),
+            "case.transition": _("Status changed"),
+            "case.view_confidential": _("Confidential content opened"),
+            "note.add": _("Note added"), "attachment.add": _("File attached"),
+            "attachment.download": _("File downloaded"), "step.add": _("Step added"),
+            "step.complete": _("Step finished"), "consent.record": _("Consent recorded"),
+            "consent.withdraw": _("Consent withdrawn"), "case.exclude": _("Person excluded"),
+            "keys.rewrap": _("Data key rewrapped"),
+            "case.destroy_content": _("Confidential content destroyed")}
+
+
 def labels() -> dict:
     return {"ROLE_NAMES": role_names(), "UNIT_KIND_NAMES": unit_kind_names(),
             "REFERRAL_KIND_NAMES": referral_kind_names(), "STATUS_NAMES": status_names(),

@@ -145,7 +145,7 @@ def show(public_id: str):
         parties=case_records.parties_required(case), consent_form=_consent_form(),
         withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=local_today()),
         exclusions=case_records.exclusions(db, case), exclusion_form=ExclusionForm(formdata=None),
-        history=case_records.history(db, case), loads=_loads,
+        timeline=_timeline(case_records.history(db, case)),
         **_workflow_context(db, case),
     )
 
@@ -169,10 +169,42 @@ def _workflow_context(db, case) -> dict:
     }
 
 
-def _loads(text: str):
+def _field_names() -> dict[str, str]:
+    from wtforms.fields.core import UnboundField
+
+    names = {name: str(field.args[0]) for name, field in vars(CaseForm).items()
+             if isinstance(field, UnboundField) and field.args}
+    names["status"] = _("Status")
+    return names
+
+
+def _timeline(events) -> list[dict]:
+    """Audit events as a readable timeline: translated actions and field names; values of
+    coded fields translated; confidential fields only ever read "changed"."""
     import json
 
-    return json.loads(text or "{}")
+    from caseapp.labels import action_names
+
+    actions, fields_ = action_names(), _field_names()
+    codes = {**case_choice_names(), "status": status_names()}
+    out = []
+    for event in events:
+        changes = json.loads(event.changes or "{}")
+        details = []
+        if event.action in ("case.update", "case.transition", "step.complete"):
+            for name, value in sorted(changes.items()):
+                label = fields_.get(name, name)
+                if value == "changed":
+                    details.append(_("%(field)s: changed", field=label))
+                elif isinstance(value, list) and len(value) == 2:
+                    old, new = (codes.get(name, {}).get(v, v) if isinstance(v, str) else v
+                                for v in value)
+                    details.append(f"{label}: {old if old not in (None, '') else '—'} → "
+                                   f"{new if new not in (None, '') else '—'}")
+        out.append({"at": event.at, "actor": event.actor_name,
+                    "action": actions.get(event.action, event.action), "details": details,
+                    "reason": event.reason})
+    return out
 
 
 def _consent_form(form: ConsentForm | None = None) -> ConsentForm:

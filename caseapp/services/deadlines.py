@@ -24,15 +24,23 @@ def overdue_parts(now: datetime | None = None) -> dict[str, object]:
     today: date = local_today(now)
     return {
         # Immediate danger or a child at serious risk: someone must act within the hours set.
-        "intervention": and_(Case.intervention_due_at < now, Case.status == "new",
-                             ~_step(CaseStep.kind.in_(("support", "referral")))),
+        # Only a support, a referral or a finding of not substantiated stops it (starting
+        # verification is no intervention). The IS NOT NULL tests keep each clock TRUE or
+        # FALSE, never NULL: ~overdue_condition() must hold for a case without that clock.
+        "intervention": and_(Case.intervention_due_at.is_not(None),
+                             Case.intervention_due_at < now, Case.status.in_(ACTIVE),
+                             ~_step(CaseStep.kind.in_(("support", "referral"))),
+                             ~_step(CaseStep.kind == "verification",
+                                    CaseStep.finding == "not_substantiated")),
         # Verification finished within the days set.
         "verification": and_(Case.status.in_(("new", "verifying", "reopened")),
+                             Case.verification_due_on.is_not(None),
                              Case.verification_due_on < today,
                              ~_step(CaseStep.kind == "verification",
                                     CaseStep.done_on.is_not(None))),
         # A support plan within the working days set.
-        "support": and_(Case.status.in_(ACTIVE), Case.support_due_on < today,
+        "support": and_(Case.status.in_(ACTIVE), Case.support_due_on.is_not(None),
+                        Case.support_due_on < today,
                         ~_step(CaseStep.kind == "support"),
                         ~_step(CaseStep.kind == "verification",
                                CaseStep.finding == "not_substantiated")),

@@ -19,6 +19,7 @@ from caseapp.services import referrals, units, users
 from caseapp.services.audit import record
 
 PROVINCE = ("QT", "Sở Giáo dục và Đào tạo tỉnh Quảng Trị", "province")
+OFFICER_NAMES = {"QT-DH": "Trương Văn Định", "QT-VL": "Lê Thị Hồng Nhung"}
 DISTRICTS = [
     ("QT-DH", "Phòng Giáo dục và Đào tạo thành phố Đông Hà", [
         ("DH-THNTMK", "Trường Tiểu học Nguyễn Thị Minh Khai"),
@@ -72,9 +73,8 @@ def seed(session: Session, case_count: int = 300) -> Path:
     for d_code, d_name, schools in DISTRICTS:
         district = units.create_unit(session, None, province, d_code, d_name, "district",
                                      valid_from=start)
-        accounts.append(_account(session, f"canbo.{d_code.lower()}",
-                                 f"Cán bộ {d_name.split(' ', 5)[-1]}", district,
-                                 [("officer", district)]))
+        accounts.append(_account(session, f"canbo.{d_code.lower()}", OFFICER_NAMES[d_code],
+                                 district, [("officer", district)]))
         for s_code, s_name in schools:
             school = units.create_unit(session, None, district, s_code, s_name, "school",
                                        valid_from=start)
@@ -82,15 +82,16 @@ def seed(session: Session, case_count: int = 300) -> Path:
             school_index += 1
             accounts.append(_account(session, f"daumoi.{s_code.lower()}", name, school,
                                      [("focal_point", school)], keep=focal_points))
-        referrals.create_contact(session, None, district, "Công an " + d_name.split(" ", 5)[-1],
-                                 "police", "113", d_name.split(" ", 5)[-1])
+        place = d_name.split("Đào tạo ", 1)[-1]
+        referrals.create_contact(session, None, district, f"Công an {place}", "police", "113",
+                                 place)
     for kind, name, phone, address in REFERRALS:
         referrals.create_contact(session, None, province, name, kind, phone, address)
-    accounts.append(_account(session, "canbo.so", "Cán bộ Sở GD&ĐT", province,
+    accounts.append(_account(session, "canbo.so", "Phan Thanh Hải", province,
                              [("officer", province)]))
-    accounts.append(_account(session, "thanhtra.so", "Thanh tra Sở GD&ĐT", province,
+    accounts.append(_account(session, "thanhtra.so", "Đỗ Minh Châu", province,
                              [("auditor", province)]))
-    accounts.append(_account(session, "quantri", "Quản trị hệ thống", province,
+    accounts.append(_account(session, "quantri", "Ngô Quang Vinh", province,
                              [("admin", province)]))
     session.flush()
     if case_count:

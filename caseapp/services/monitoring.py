@@ -75,7 +75,8 @@ def school_rows(session: Session, user, unit: Unit) -> list[dict]:
 def monthly_trend(session: Session, user, unit: Unit, months: int = 12) -> list[dict]:
     """Cases received and cases closed per month, the last ``months`` months."""
     today = local_today()
-    start = (today.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    index = today.year * 12 + today.month - 1 - (months - 1)
+    start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
     scope = visible_cases(user).where(Unit.path.startswith(unit.path))
     received = session.execute(
         scope.where(Case.received_on >= start).with_only_columns(

@@ -5,6 +5,7 @@ column total."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 HIDDEN = None  # a suppressed value
 
@@ -34,6 +35,8 @@ def suppress(cells: list[list[int]], col_totals: list[int], threshold: int) -> P
     row_totals = [sum(row) for row in cells]
     row_hidden = [_small(t, threshold) for t in row_totals]
     col_hidden = [_small(t, threshold) for t in col_totals]
+    total = sum(col_totals)
+    grand_hidden = [_small(total, threshold)]  # a list, so the helper below can change it
 
     def protect(line: list[tuple[int, int]], total_hidden: bool) -> bool:
         """If exactly one cell of a line is hidden and its total is shown, hide the smallest
@@ -74,14 +77,98 @@ def suppress(cells: list[list[int]], col_totals: list[int], threshold: int) -> P
                 if shown:
                     margin[shown[0][1]] = True
                     changed = True
-    total = sum(col_totals)
+        # Lines one at a time are not enough: the grand total, or rows and columns together,
+        # can still give a hidden cell away. Check the published equations exactly.
+        if not changed:
+            changed = _protect_from_equations(cells, col_totals, hidden, row_hidden,
+                                              col_hidden, grand_hidden)
     return Published(
         cells=[[HIDDEN if hidden[r][c] else cells[r][c] for c in range(cols)]
                for r in range(rows)],
         row_totals=[HIDDEN if row_hidden[r] else row_totals[r] for r in range(rows)],
         col_totals=[HIDDEN if col_hidden[c] else col_totals[c] for c in range(cols)],
-        total=HIDDEN if _small(total, threshold) else total,
+        total=HIDDEN if grand_hidden[0] else total,
     )
+
+
+def _reduced(equations: list[list[int]]) -> list[list[Fraction]]:
+    """The reduced row echelon form of the equations' coefficients, over the rationals."""
+    rows = [[Fraction(v) for v in eq] for eq in equations]
+    pivots = 0
+    for col in range(len(rows[0]) if rows else 0):
+        found = next((i for i in range(pivots, len(rows)) if rows[i][col] != 0), None)
+        if found is None:
+            continue
+        rows[pivots], rows[found] = rows[found], rows[pivots]
+        rows[pivots] = [v / rows[pivots][col] for v in rows[pivots]]
+        for i in range(len(rows)):
+            if i != pivots and rows[i][col] != 0:
+                factor = rows[i][col]
+                rows[i] = [a - factor * b for a, b in zip(rows[i], rows[pivots], strict=True)]
+        pivots += 1
+    return rows[:pivots]
+
+
+def _follows(reduced: list[list[Fraction]], target: list[int]) -> bool:
+    """Whether the sum ``target`` of unknowns is a combination of the reduced equations, i.e.
+    can be worked out from the published values."""
+    rest = [Fraction(v) for v in target]
+    for row in reduced:
+        col = next(i for i, v in enumerate(row) if v != 0)
+        if rest[col] != 0:
+            factor = rest[col]
+            rest = [a - factor * b for a, b in zip(rest, row, strict=True)]
+    return not any(rest)
+
+
+def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
+                            grand_hidden) -> bool:
+    """If the shown totals (rows, columns that are sums of their cells, the grand total when
+    it is the sum of every cell) give away a hidden cell, or a small total that was hidden,
+    hide one more value; returns whether anything was hidden."""
+    rows, cols = len(cells), len(cells[0]) if cells else 0
+    unknown = [(r, c) for r in range(rows) for c in range(cols) if hidden[r][c]]
+    if not unknown:
+        return False
+    col_is_sum = [col_totals[c] == sum(row[c] for row in cells) for c in range(cols)]
+    equations = [[1 if ur == r else 0 for ur, _uc in unknown]
+                 for r in range(rows) if not row_hidden[r]]
+    equations += [[1 if uc == c else 0 for _ur, uc in unknown] for c in range(cols)
+                  if not col_hidden[c] and col_is_sum[c]]
+    grand_equation = not grand_hidden[0] and sum(col_totals) == sum(map(sum, cells))
+    if grand_equation:
+        equations.append([1] * len(unknown))
+    if not equations:
+        return False
+    reduced = _reduced(equations)
+    # What must stay unknown: each hidden cell, and each hidden small total (with its line).
+    secrets = [([1 if u == cell else 0 for u in unknown], [cell]) for cell in unknown]
+    secrets += [([1 if ur == r else 0 for ur, _uc in unknown], [(r, k) for k in range(cols)])
+                for r in range(rows) if row_hidden[r] and 0 < sum(cells[r]) < _LIMIT[0]]
+    secrets += [([1 if uc == c else 0 for _ur, uc in unknown], [(k, c) for k in range(rows)])
+                for c in range(cols)
+                if col_hidden[c] and col_is_sum[c] and 0 < col_totals[c] < _LIMIT[0]]
+    found = next((line for target, line in secrets if _follows(reduced, target)), None)
+    if found is None:
+        return False
+    lines = {(i, k) for r, c in found for i, k in
+             [(r, j) for j in range(cols)] + [(j, c) for j in range(rows)]}
+    for line in (lines, [(i, k) for i in range(rows) for k in range(cols)]):
+        shown = sorted((cells[i][k], i, k) for i, k in line if not hidden[i][k] and cells[i][k])
+        if shown:
+            hidden[shown[0][1]][shown[0][2]] = True
+            return True
+    if grand_equation:
+        grand_hidden[0] = True
+        return True
+    # No value left to hide but totals: the smallest total still shown (one is, or nothing
+    # could be worked out).
+    margins = sorted([(sum(cells[i]), row_hidden, i) for i in range(rows) if not row_hidden[i]]
+                     + [(col_totals[k], col_hidden, k) for k in range(cols)
+                        if not col_hidden[k]], key=lambda m: m[0])
+    _value, margin, i = margins[0]
+    margin[i] = True
+    return True
 
 
 def exact(cells: list[list[int]], col_totals: list[int]) -> Published:
