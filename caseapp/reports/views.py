@@ -43,7 +43,7 @@ def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
         reports.check_range(date_from, date_to)
     else:
         key = form.period.data if form.period.data not in (None, "", "custom") else None
-        period = reports.period_by_key(key) if key else periods[0]
+        period = reports.period_by_key(key) if key else reports.default_period()
         date_from, date_to = period.date_from, period.date_to
         form.period.data = period.key
     return form, period, date_from, date_to
@@ -168,7 +168,7 @@ def combined():
     try:
         period = reports.period_by_key(request.args.get("period", ""))
     except DomainError:
-        period = reports.recent_periods()[0]
+        period = reports.default_period()
     report, submitted, schools = reports.combined(db, unit, period)
     tables = shown_tables(report, False, reports.unit_names(db, report))
     return render_template("reports/combined.html", unit=unit, period=period, tables=tables,

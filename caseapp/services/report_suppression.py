@@ -81,7 +81,7 @@ def suppress(cells: list[list[int]], col_totals: list[int], threshold: int) -> P
         # can still give a hidden cell away. Check the published equations exactly.
         if not changed:
             changed = _protect_from_equations(cells, col_totals, hidden, row_hidden,
-                                              col_hidden, grand_hidden)
+                                              col_hidden, grand_hidden, threshold)
     return Published(
         cells=[[HIDDEN if hidden[r][c] else cells[r][c] for c in range(cols)]
                for r in range(rows)],
@@ -122,7 +122,7 @@ def _follows(reduced: list[list[Fraction]], target: list[int]) -> bool:
 
 
 def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
-                            grand_hidden) -> bool:
+                            grand_hidden, threshold) -> bool:
     """If the shown totals (rows, columns that are sums of their cells, the grand total when
     it is the sum of every cell) give away a hidden cell, or a small total that was hidden,
     hide one more value; returns whether anything was hidden."""
@@ -142,18 +142,19 @@ def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
         return False
     reduced = _reduced(equations)
     # What must stay unknown: each hidden cell, and each hidden small total (with its line).
-    secrets = [([1 if u == cell else 0 for u in unknown], [cell]) for cell in unknown]
+    # Each with the cells whose hiding protects it best: its row and column, or its line.
+    secrets = [([1 if u == (r, c) else 0 for u in unknown],
+                [(r, k) for k in range(cols)] + [(k, c) for k in range(rows)])
+               for r, c in unknown]
     secrets += [([1 if ur == r else 0 for ur, _uc in unknown], [(r, k) for k in range(cols)])
-                for r in range(rows) if row_hidden[r] and 0 < sum(cells[r]) < _LIMIT[0]]
+                for r in range(rows) if row_hidden[r] and _small(sum(cells[r]), threshold)]
     secrets += [([1 if uc == c else 0 for _ur, uc in unknown], [(k, c) for k in range(rows)])
                 for c in range(cols)
-                if col_hidden[c] and col_is_sum[c] and 0 < col_totals[c] < _LIMIT[0]]
-    found = next((line for target, line in secrets if _follows(reduced, target)), None)
-    if found is None:
+                if col_hidden[c] and col_is_sum[c] and _small(col_totals[c], threshold)]
+    near = next((line for target, line in secrets if _follows(reduced, target)), None)
+    if near is None:
         return False
-    lines = {(i, k) for r, c in found for i, k in
-             [(r, j) for j in range(cols)] + [(j, c) for j in range(rows)]}
-    for line in (lines, [(i, k) for i in range(rows) for k in range(cols)]):
+    for line in (near, [(i, k) for i in range(rows) for k in range(cols)]):
         shown = sorted((cells[i][k], i, k) for i, k in line if not hidden[i][k] and cells[i][k])
         if shown:
             hidden[shown[0][1]][shown[0][2]] = True

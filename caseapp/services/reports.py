@@ -54,6 +54,13 @@ def recent_periods(today: date | None = None) -> list[Period]:
     return sorted(found, key=lambda p: p.date_to, reverse=True)[:6]
 
 
+def default_period(today: date | None = None) -> Period:
+    """The latest period that has ended (the one being reported now)."""
+    today = today or local_today()
+    periods = recent_periods(today)
+    return next((p for p in periods if p.date_to < today), periods[0])
+
+
 def period_by_key(key: str) -> Period:
     try:
         kind, year = key.split(":")
