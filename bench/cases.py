@@ -1,6 +1,7 @@
 """Benchmark the case screens: intake and the case list, next to a bare Flask + SQLAlchemy app.
 
     .venv/bin/python bench/cases.py --cases 100000 [--database-url URL] [--requests 50]
+        [--intakes 100] [--no-explain] [--try-index]
 
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one) with
 a district of 20 schools and N cases bulk-inserted with SQLAlchemy Core (metadata with realistic
@@ -61,6 +62,9 @@ SCHOOLS = 20
 PASSWORD = "bench password 0123456789"
 PAGE_SIZE = 50  # settings().page_size in the testing preset
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+# The index the list's default order lacks (see the plans); --try-index adds it to the bench
+# database only.
+TRY_INDEX = "CREATE INDEX ix_bench_cases_received_id ON cases (received_on, id)"
 FILTER_VIOLENCE, FILTER_STATUS = "sexual_harassment", "verifying"
 
 # Realistic-looking weights (not statistics of any real place).
@@ -394,6 +398,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50, help="GETs per list scenario")
     parser.add_argument("--intakes", type=int, default=100, help="POSTs per intake scenario")
     parser.add_argument("--no-explain", action="store_true")
+    parser.add_argument("--try-index", action="store_true",
+                        help=f"create {TRY_INDEX} after the fill (an experiment, not a migration)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cases-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -410,6 +416,11 @@ def main() -> None:
     migrate.upgrade(engine)
     world = seed_units(app)
     fill_s = fill_cases(app, world, args.cases)
+    if args.try_index:
+        with engine.begin() as conn:
+            conn.execute(text(TRY_INDEX))
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("ANALYZE cases"))
     bare = bare_app(url, world)
 
     officer = signed_in_client(app, world["officer"])
@@ -453,7 +464,9 @@ def main() -> None:
     intake = [("intake POST (one CSRF token reused)", rate(k, app_post), rate(k, bare_post)),
               ("intake GET form + POST", rate(k, app_cycle), None)]
 
-    print(f"database  {engine.dialect.name}   cases {args.cases:,} (bulk fill {fill_s:.1f} s)   "
+    extra = "   with " + TRY_INDEX.split(" ", 2)[2] if args.try_index else ""
+    print(f"database  {engine.dialect.name}{extra}")
+    print(f"cases {args.cases:,} (bulk fill {fill_s:.1f} s)   "
           f"visible to the officer {visible:,}   page {shown['page']} of {shown['pages']} "
           f"when asking for page 100")
     print(f"list: median / p95 over {n} GETs; intake: {k} requests each\n")

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import case, exists, or_, select
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager, defer, selectinload
 
 from caseapp.models import Case, CaseViolenceType, Unit
+from caseapp.models.cases import CONFIDENTIAL_FIELDS
 from caseapp.services.case_access import visible_cases
 from caseapp.services.deadlines import overdue_condition
 
@@ -51,8 +52,10 @@ def attention_counts(session, user) -> dict[str, int]:
 
 
 def case_list(user, flt: CaseFilter):
-    stmt = (visible_cases(user).options(contains_eager(Case.unit),
-                                        selectinload(Case.violence)))
+    # The list never shows sealed content: leave those columns (and the data key) unloaded.
+    sealed = [getattr(Case, name) for name in (*CONFIDENTIAL_FIELDS, "wrapped_key")]
+    stmt = (visible_cases(user).options(contains_eager(Case.unit), selectinload(Case.violence),
+                                        *[defer(column) for column in sealed]))
     if flt.reference:
         # A prefix, not a pattern: "%" and "_" typed in the box match themselves.
         stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper(),
