@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 from flask import Flask, g
+from flask.wrappers import Request
+from werkzeug.routing import IntegerConverter
 
 from config import Settings, load_settings
 
@@ -19,6 +23,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
+    app.request_class = _InMemoryUploads
+    # Ids in URLs fit the database's integers; larger numbers are simply not found (404).
+    app.url_map.converters["int"] = _DatabaseId
     app.config.update(settings.flask_config())
     app.extensions["caseapp.settings"] = settings
     app.extensions["caseapp.keyring"] = load_keyring(
@@ -47,6 +54,21 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_blueprints(app)
     cli.init_app(app)
     return app
+
+
+class _DatabaseId(IntegerConverter):
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
+class _InMemoryUploads(Request):
+    """Uploads stay in memory (MAX_CONTENT_LENGTH bounds them): Werkzeug would spool any past
+    500 KB to a temporary file in clear, and plaintext never reaches temp files (DESIGN 6)."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None,
+                         content_length=None):
+        return io.BytesIO()
 
 
 def _load_user(token: str):

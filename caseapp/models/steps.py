@@ -34,6 +34,9 @@ class CaseStep(Base):
     __table_args__ = (
         Index("ix_case_steps_case_kind", "case_id", "kind"),
         Index("ix_case_steps_open_due", "done_on", "due_on"),
+        # The overdue clocks test each case's open steps: without this SQLite answers that
+        # EXISTS from ix_case_steps_open_due, scanning all open past-due steps for every case.
+        Index("ix_case_steps_case_open_due", "case_id", "done_on", "due_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

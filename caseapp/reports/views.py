@@ -70,7 +70,7 @@ def show():
         title=_labels(period), submissions=rows, snapshot=snapshot,
         can_submit=bool(period and unit.kind == "school"
                         and covers(current_user, "case.write", unit)
-                        and snapshot is None and local_today() >= period.date_to),
+                        and snapshot is None and local_today() > period.date_to),
         submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period
                                else ""),
         args={k: v for k, v in request.args.items() if v})

@@ -313,6 +313,8 @@ def update_case(session: Session, actor, case: Case, details: CaseDetails,
 def destroy_content(session: Session, actor, case: Case, reason: str) -> Case:
     """Crypto-shredding: forget the data key, so the content is unreadable everywhere (backups
     included); the clear metadata stays for statistics."""
+    if actor is not None and not can_oversee(actor, case):
+        raise Forbidden(_("Only an officer above the school can destroy a case's content."))
     if not reason.strip():
         raise ValidationFailed(_("Please give a reason."))
     case.wrapped_key = None

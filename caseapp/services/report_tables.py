@@ -4,13 +4,13 @@ over the unit's subtree. Tables hold codes, not words: screens and exports trans
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, and_, cast, exists, func, select
+from sqlalchemy import Date, Integer, and_, cast, exists, func, select
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
-from caseapp.clock import start_of_local_day
+from caseapp.clock import start_of_local_day, zone
 from caseapp.models import Activity, Case, CaseStep, CaseTransition, CaseViolenceType, Unit
 from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
@@ -97,6 +97,15 @@ def _days(session: Session, later, earlier):
     if session.get_bind().dialect.name == "postgresql":
         return later - earlier
     return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
+def _local_date(session: Session, instant, when: datetime):
+    """The date of a UTC instant where the users are (the day a case closed, as they see it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone(zone().key, instant), Date)
+    # SQLite stores UTC without a zone and knows no zone names: shift by the zone's offset.
+    minutes = int(zone().utcoffset(when).total_seconds() // 60)
+    return func.date(instant, f"{minutes:+d} minutes")
 
 
 def _median(session: Session, days_stmt) -> float | None:
@@ -233,7 +242,7 @@ def _timeliness(session: Session, scope, date_to: date, end, verification_days: 
     closed_at = (select(CaseTransition.case_id, func.min(CaseTransition.at).label("at"))
                  .where(CaseTransition.to_status == "closed", CaseTransition.at < end)
                  .group_by(CaseTransition.case_id).subquery())
-    to_close = _days(session, func.date(closed_at.c.at), Case.received_on)
+    to_close = _days(session, _local_date(session, closed_at.c.at, end), Case.received_on)
     close_days = (select(to_close.label("days")).select_from(Case)
                   .join(Unit, Unit.id == Case.unit_id)
                   .join(closed_at, closed_at.c.case_id == Case.id).where(scope))

@@ -32,6 +32,10 @@ def shown_tables(report: Report, suppressed: bool, unit_names: dict[str, str] | 
             values = suppress(data["cells"], data["col_totals"], threshold)
         else:
             values = exact(data["cells"], data["col_totals"])
+        if table.key == "activities":
+            # Totals add up people: the number of activities is not added to them.
+            values.row_totals = [sum(row[1:]) for row in data["cells"]]
+            values.total = sum(data["col_totals"][1:])
         if table.key == "per_unit":
             row_names = [(unit_names or {}).get(r, r) for r in table.rows]
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -129,7 +129,7 @@ def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapsho
     """Freeze the school's report for ``period``: stored with its hash, never changed."""
     if unit.kind != "school" or not covers(actor, "case.write", unit):
         raise Forbidden(_("Only the school's focal point submits its report."))
-    if local_today() < period.date_to:
+    if local_today() <= period.date_to:  # its last day is not over yet
         raise ValidationFailed(_("The period has not ended yet."))
     existing = session.scalar(select(ReportSnapshot).where(
         ReportSnapshot.unit_id == unit.id, ReportSnapshot.period_key == period.key))
@@ -167,8 +167,10 @@ def submissions(session: Session, unit: Unit, period: Period) -> list[dict]:
         if snap is not None:
             from caseapp.clock import zone
 
-            submitted_on = snap.submitted_at.astimezone(zone()).date() \
-                if snap.submitted_at.tzinfo else snap.submitted_at.date()
+            at = snap.submitted_at
+            if at.tzinfo is None:  # SQLite gives back the stored UTC time without its zone
+                at = at.replace(tzinfo=UTC)
+            submitted_on = at.astimezone(zone()).date()
             late = submitted_on > period.due_on
         else:
             late = today > period.due_on

@@ -21,7 +21,10 @@ REASON_MAX = 500
 
 
 def facts(session: Session, case: Case) -> workflow.Facts:
-    steps = list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)))
+    # Ordered, so that "the" finding is the last one finished on either database (unordered,
+    # PostgreSQL returns an updated row last and SQLite by id: the rules differed).
+    steps = list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)
+                                 .order_by(CaseStep.done_on, CaseStep.id)))
     verifications = [s for s in steps if s.kind == "verification" and s.is_done and s.finding]
     finding = verifications[-1].finding if verifications else None
     return workflow.Facts(

@@ -3,8 +3,10 @@ row counts, the attachment store, HTML forms as a browser would send them, canar
 
 from __future__ import annotations
 
+import copy
 import html
 import io
+import logging
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,6 +16,8 @@ from sqlalchemy import func, inspect, select, text
 
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case
+from caseapp.security import envelope
+from caseapp.services import cases
 from tests.factories import csrf_from, sign_in_client
 from tests.functional.case_support import CANARY, intake_form
 
@@ -69,6 +73,57 @@ def clean_store(settings):
         path = settings.attachment_dir / name
         if path.is_file():
             path.unlink()
+
+
+@pytest.fixture()
+def ring(app, tmp_path):
+    """A copy of the app's keyring saved to a temp file, restored after the test."""
+    original = app.extensions["caseapp.keyring"]
+    copied = copy.deepcopy(original)
+    copied.path = tmp_path / "keyring.json"
+    copied.save()
+    app.extensions["caseapp.keyring"] = copied
+    yield copied
+    app.extensions["caseapp.keyring"] = original
+
+
+@pytest.fixture()
+def debug_logs(caplog):
+    """Everything logged at DEBUG, from before the test's connection opens (so SQLAlchemy logs
+    each statement with its parameters)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy mutes itself to WARN
+    return caplog
+
+
+@pytest.fixture()
+def spill(db, database):
+    """SQLite keeps a transaction's pages in memory until it commits; a one-page cache makes it
+    write them to the database file, so reading the file shows what the disk would hold."""
+    if database.dialect != "sqlite":
+        yield
+        return
+    before = db.execute(text("PRAGMA cache_size")).scalar()
+    db.execute(text("PRAGMA cache_size = 1"))
+    yield
+    db.execute(text(f"PRAGMA cache_size = {int(before)}"))
+
+
+def case_details(**changes) -> cases.CaseDetails:
+    """Valid clear metadata for calling the case services directly."""
+    values = dict(received_on=local_today(), received_via="phone", reporter_kind="teacher",
+                  setting="in_school", violence_types=["physical"], child=True,
+                  harmed_sex="female", harmed_age_band="11-14", harmed_role="pupil",
+                  perpetrator_sex="male", perpetrator_age_band="11-14",
+                  perpetrator_relationship="pupil_peer", risk_level="medium",
+                  harmed_age_years=12)
+    return cases.CaseDetails(**{**values, **changes})
+
+
+def narrative_of(case) -> str:
+    """The decrypted narrative, without read_content (which audits, in the caller's session)."""
+    return envelope.open_text(cases.data_key(case), case.narrative, envelope.field_ad(
+        case.public_id, "cases", case.public_id, "narrative"))
 
 
 def page_text(response) -> str:

@@ -4,9 +4,9 @@ rotation keeps everything readable; destroying a case's key shreds its content o
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from caseapp.clock import local_today
 from caseapp.errors import ValidationFailed
 from caseapp.models import (
     AuditEvent,
@@ -25,16 +24,21 @@ from caseapp.models import (
     Unit,
     User,
 )
+from caseapp.runtime import keyring
 from caseapp.security import envelope
 from caseapp.security.crypto import DecryptionError
 from caseapp.services import case_records, cases
 from tests.functional.case_attack_support import (
     Actor,
     audit_head,
+    case_details,
     clean_store,  # noqa: F401 - a fixture
     contains_canary,
     database_hits,
+    debug_logs,  # noqa: F401 - a fixture
     form_fields,
+    ring,  # noqa: F401 - a fixture
+    spill,  # noqa: F401 - a fixture
     stored_files,
 )
 from tests.functional.case_support import CANARY
@@ -44,28 +48,6 @@ FILE_CONTENT = f"{CANARY}-file-content ".encode() * 40
 
 # Sealed files written by a test are removed afterwards (their rows are rolled back).
 pytestmark = pytest.mark.usefixtures("clean_store")
-
-
-@pytest.fixture()
-def debug_logs(caplog):
-    """Everything logged at DEBUG, from before the test's connection opens (so SQLAlchemy logs
-    each statement with its parameters)."""
-    caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy mutes itself to WARN
-    return caplog
-
-
-@pytest.fixture()
-def spill(db, database):
-    """SQLite keeps a transaction's pages in memory until it commits; a one-page cache makes it
-    write them to the database file, so reading the file shows what the disk would hold."""
-    if database.dialect != "sqlite":
-        yield
-        return
-    before = db.execute(text("PRAGMA cache_size")).scalar()
-    db.execute(text("PRAGMA cache_size = 1"))
-    yield
-    db.execute(text(f"PRAGMA cache_size = {int(before)}"))
 
 
 @dataclass
@@ -136,7 +118,8 @@ def test_no_table_holds_the_canary(flow, db):
     assert database_hits(db) == []
 
 
-def test_the_database_file_does_not_hold_the_canary(spill, flow, db, database):
+@pytest.mark.usefixtures("spill")  # set up before the flow writes
+def test_the_database_file_does_not_hold_the_canary(flow, db, database):
     if database.dialect != "sqlite":
         pytest.skip("PostgreSQL: the column scan of test_no_table_holds_the_canary reads the "
                     "server's rows; its files are not ours to read")
@@ -157,8 +140,9 @@ def test_the_attachment_store_does_not_hold_the_canary(flow, settings):
             assert not contains_canary(path.read_bytes()), name
 
 
-def test_the_logs_do_not_hold_the_canary(debug_logs, flow):
-    records = debug_logs.get_records("setup") + debug_logs.get_records("call")
+@pytest.mark.usefixtures("debug_logs")  # set up before the flow's connection opens
+def test_the_logs_do_not_hold_the_canary(caplog, flow):
+    records = caplog.get_records("setup") + caplog.get_records("call")
     formatter = logging.Formatter()
     logged = "\n".join(formatter.format(rec) + repr(rec.args) for rec in records)
     assert "INSERT INTO cases" in logged, "statement logging was not captured"
@@ -181,6 +165,32 @@ def test_the_case_page_and_list_do_not_show_the_canary(flow):
         assert not contains_canary(page), label
 
 
+def test_a_large_upload_never_reaches_a_temporary_file_in_clear(app, db, world, settings,
+                                                                monkeypatch):
+    """Past 500 KB Werkzeug spools an upload to a temporary file; the app keeps it in memory,
+    and its own temporary file (in the store) holds only ciphertext."""
+    made = []
+
+    def refuse(*_a, **_k):
+        raise AssertionError("an upload was spooled to a temporary file")
+
+    def in_store_only(*a, **k):
+        made.append(k.get("dir"))
+        return real_mkstemp(*a, **k)
+
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", in_store_only)
+    focal = Actor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    content = FILE_CONTENT * (700 * 1024 // len(FILE_CONTENT))
+    assert focal.attach(case, content, "anh-chup.txt", "text/plain").status_code == 302
+    stored = db.scalar(select(CaseAttachment).where(CaseAttachment.case_id == case.id))
+    assert stored is not None and stored.size == len(content)
+    assert made and {Path(d) for d in made} == {settings.attachment_dir}
+
+
 # --- moved, damaged and orphaned ciphertext -------------------------------------------------
 
 
@@ -188,15 +198,6 @@ def _content(tag: str) -> cases.CaseContent:
     return cases.CaseContent(**{name: f"{CANARY}-{tag}-{name}" for name in (
         "harmed_name", "harmed_contact", "guardian_name", "guardian_contact",
         "perpetrator_names", "narrative", "informant_name", "informant_contact")})
-
-
-def _details() -> cases.CaseDetails:
-    return cases.CaseDetails(
-        received_on=local_today(), received_via="phone", reporter_kind="teacher",
-        setting="in_school", violence_types=["physical"], child=True, harmed_sex="female",
-        harmed_age_band="11-14", harmed_role="pupil", perpetrator_sex="male",
-        perpetrator_age_band="11-14", perpetrator_relationship="pupil_peer", risk_level="medium",
-        harmed_age_years=12)
 
 
 @dataclass
@@ -215,15 +216,15 @@ def sealed(db, world) -> Sealed:
     school = db.get(Unit, world.units["SCH-A"])
     made, contents = [], {}
     for tag in ("one", "two"):
-        case = cases.create_case(db, user, school, _details(), _content(tag))
+        case = cases.create_case(db, user, school, case_details(), _content(tag))
         made.append(case)
         contents[case.id] = _content(tag)
     first = made[0]
     notes = [case_records.add_note(db, user, first, f"{CANARY}-note-{i}") for i in (1, 2)]
     files = [case_records.add_attachment(db, user, first, f"{CANARY}-{i}.txt", "text/plain",
                                          io.BytesIO(bytes([65 + i]) * 70_000)) for i in (1, 2)]
-    db.flush()
     assert cases.read_content(db, user, first).narrative == f"{CANARY}-one-narrative"
+    db.commit()  # a savepoint of the test's transaction; the next audit event reads the head anew
     return Sealed(user, made, notes, files, contents)
 
 
@@ -259,32 +260,33 @@ def _read_file(db, s, which=1):
     b"".join(chunks)
 
 
-MOVES = {
-    # (table, column copied into, source row, source column, destination row) -> reader
-    "to another field": (lambda s, db: ("cases", "narrative", s.cases[0].id, "harmed_name",
-                                        s.cases[0].id), _read_content),
-    "to another case": (lambda s, db: ("cases", "narrative", s.cases[1].id, "narrative",
-                                       s.cases[0].id), _read_content),
-    "with its data key": (lambda s, db: ("cases", "wrapped_key", s.cases[1].id, "wrapped_key",
-                                         s.cases[0].id), _read_content),
-    "informant field": (lambda s, db: ("case_informants", "name", _informant(db, s.cases[0]),
-                                       "contact", _informant(db, s.cases[0])), _read_content),
-    "informant of another case": (lambda s, db: (
-        "case_informants", "name", _informant(db, s.cases[1]), "name",
-        _informant(db, s.cases[0])), _read_content),
-    "note to another note": (lambda s, db: ("case_notes", "body", s.notes[0].id, "body",
-                                            s.notes[1].id), _read_notes),
-    "file name to another file": (lambda s, db: (
-        "case_attachments", "filename", s.attachments[0].id, "filename",
-        s.attachments[1].id), _read_names),
+def _row(db, s: Sealed, key: str) -> int:
+    """case0, inf1, note0, att1...: the id of that row of the sealed fixture."""
+    kind, i = key[:-1], int(key[-1])
+    if kind == "inf":
+        return _informant(db, s.cases[i])
+    return {"case": s.cases, "note": s.notes, "att": s.attachments}[kind][i].id
+
+
+MOVES = {  # table, column, source row, source column, destination row, reader
+    "to another field": ("cases", "narrative", "case0", "harmed_name", "case0", _read_content),
+    "to another case": ("cases", "narrative", "case1", "narrative", "case0", _read_content),
+    "with its data key": ("cases", "wrapped_key", "case1", "wrapped_key", "case0",
+                          _read_content),
+    "informant field": ("case_informants", "name", "inf0", "contact", "inf0", _read_content),
+    "informant of another case": ("case_informants", "name", "inf1", "name", "inf0",
+                                  _read_content),
+    "note to another note": ("case_notes", "body", "note0", "body", "note1", _read_notes),
+    "file name to another file": ("case_attachments", "filename", "att0", "filename", "att1",
+                                  _read_names),
 }
 
 
 @pytest.mark.parametrize("move", list(MOVES))
 def test_ciphertext_moved_elsewhere_does_not_decrypt(db, sealed, move):
-    where, reader = MOVES[move]
-    table, column, source, source_column, target = where(sealed, db)
-    _set(db, table, column, target, _value(db, table, source_column, source))
+    table, column, source, source_column, target, reader = MOVES[move]
+    value = _value(db, table, source_column, _row(db, sealed, source))
+    _set(db, table, column, _row(db, sealed, target), value)
     with pytest.raises(DecryptionError):
         reader(db, sealed)
 
@@ -313,8 +315,7 @@ FLIPS = [  # (table, column, byte position, reader)
 @pytest.mark.parametrize("table, column, position, reader", FLIPS,
                          ids=[f"{t}.{c}[{p}]" for t, c, p, _r in FLIPS])
 def test_a_flipped_byte_in_a_sealed_value_fails(db, sealed, table, column, position, reader):
-    row = {"cases": sealed.cases[0].id, "case_notes": sealed.notes[0].id,
-           "case_attachments": sealed.attachments[0].id}[table]
+    row = _row(db, sealed, {"cases": "case0", "case_notes": "note0"}.get(table, "att0"))
     blob = bytearray(_value(db, table, column, row))
     blob[position] ^= 0x01
     _set(db, table, column, row, bytes(blob))
@@ -346,18 +347,6 @@ def test_a_damaged_stored_file_fails(db, sealed, settings, damage):
 # --- rotation and crypto-shredding ----------------------------------------------------------
 
 
-@pytest.fixture()
-def ring(app, tmp_path):
-    """A copy of the app's keyring saved to a temp file, restored after the test."""
-    original = app.extensions["caseapp.keyring"]
-    copied = copy.deepcopy(original)
-    copied.path = tmp_path / "keyring.json"
-    copied.save()
-    app.extensions["caseapp.keyring"] = copied
-    yield copied
-    app.extensions["caseapp.keyring"] = original
-
-
 def _everything_decrypts(db, s: Sealed) -> None:
     db.expire_all()
     for case in s.cases:
@@ -372,13 +361,14 @@ def _everything_decrypts(db, s: Sealed) -> None:
         assert b"".join(chunks) == bytes([65 + i]) * 70_000
 
 
-def test_after_rotation_everything_decrypts_and_no_key_uses_the_old_id(app, db, ring, sealed):
-    old = ring.active("wrap").id
+@pytest.mark.usefixtures("ring")  # a copy of the keyring that the rotation may change
+def test_after_rotation_everything_decrypts_and_no_key_uses_the_old_id(app, db, sealed):
+    old = keyring().active("wrap").id
     narratives = {c.id: bytes(c.narrative) for c in sealed.cases}
     runner = app.test_cli_runner()
     result = runner.invoke(args=["keys", "rotate"])
     assert result.exit_code == 0, result.output
-    new = ring.active("wrap").id
+    new = keyring().active("wrap").id
     assert new != old
     db.expire_all()
     wrapped = db.scalars(select(Case.wrapped_key).where(Case.wrapped_key.is_not(None))).all()
@@ -394,7 +384,7 @@ def test_after_rotation_everything_decrypts_and_no_key_uses_the_old_id(app, db, 
 def test_destroying_the_key_shreds_content_but_keeps_statistics(app, db, world, sealed):
     target = sealed.cases[0]
     cases.destroy_content(db, None, target, "Hết thời hạn lưu trữ")
-    db.flush()
+    db.commit()
     db.expire_all()
     assert _value(db, "cases", "wrapped_key", target.id) is None
     with pytest.raises(DecryptionError):

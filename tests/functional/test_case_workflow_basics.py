@@ -17,20 +17,11 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
+from caseapp import models
 from caseapp.clock import local_today
-from caseapp.models import (
-    AuditEvent,
-    Case,
-    CaseAttachment,
-    CaseConsent,
-    CaseCounter,
-    CaseNote,
-    Unit,
-    User,
-)
+from caseapp.models import AuditEvent, Case, CaseAttachment, CaseConsent, CaseCounter, CaseNote
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring
-from caseapp.security import envelope
 from caseapp.services import audit_integrity, case_records, cases
 from tests.factories import make_unit, make_user
 from tests.functional.admin_support import translated
@@ -38,9 +29,11 @@ from tests.functional.case_attack_support import (
     Actor,
     actions_after,
     audit_head,
+    case_details,
     clean_store,  # noqa: F401 - a fixture
     contains_canary,
     form_fields,
+    narrative_of,
     page_text,
     row_counts,
     stored_files,
@@ -48,10 +41,6 @@ from tests.functional.case_attack_support import (
 from tests.functional.case_support import CANARY, intake_form
 
 pytestmark = pytest.mark.usefixtures("clean_store")
-
-
-def _focal(app, db, world, who="focal_a") -> Actor:
-    return Actor(app, db, world[who])
 
 
 # --- references -------------------------------------------------------------------------------
@@ -63,7 +52,7 @@ def _last(db, unit_id: int, year: int) -> int:
 
 
 def test_references_are_sequential_per_school_and_year(app, db, world):
-    a, b = _focal(app, db, world), _focal(app, db, world, "focal_b")
+    a, b = Actor(app, db, world["focal_a"]), Actor(app, db, world["focal_b"])
     sch_a, sch_b = world.units["SCH-A"], world.units["SCH-B"]
     today = local_today()
     year, last_year = today.year, today.year - 1
@@ -83,14 +72,6 @@ def test_references_are_sequential_per_school_and_year(app, db, world):
                     f"SCH-A-{last_year}-{base_old + 1:04d}"]
     if base_a == base_b == 0:  # as in a clean run: every test rolls back
         assert refs[0] == f"SCH-A-{year}-0001" and refs[2] == f"SCH-B-{year}-0001"
-
-
-def _details() -> cases.CaseDetails:
-    return cases.CaseDetails(
-        received_on=local_today(), received_via="hotline", reporter_kind="anonymous",
-        setting="online", violence_types=["cyber"], child=True, harmed_sex="male",
-        harmed_age_band="15-17", harmed_role="pupil", perpetrator_sex="not_recorded",
-        perpetrator_age_band="15-17", perpetrator_relationship="pupil_peer", risk_level="low")
 
 
 @pytest.mark.postgres
@@ -118,10 +99,12 @@ def test_concurrent_intake_gets_unique_gap_free_references(app, database, world)
         try:
             with app.app_context():
                 session = get_session()
-                actor, unit = session.get(User, person.id), session.get(Unit, unit_id)
+                actor = session.get(models.User, person.id)
+                unit = session.get(models.Unit, unit_id)
                 content = cases.CaseContent(narrative=f"luồng {n}")
                 barrier.wait(timeout=30)
-                cases.create_case(session, actor, unit, _details(), content)
+                cases.create_case(session, actor, unit, case_details(violence_types=["cyber"]),
+                                  content)
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
@@ -145,14 +128,8 @@ def test_concurrent_intake_gets_unique_gap_free_references(app, database, world)
 # --- optimistic locking -----------------------------------------------------------------------
 
 
-def _narrative(case) -> str:
-    """Decrypted without going through read_content (which audits, in the test's session)."""
-    return envelope.open_text(cases.data_key(case), case.narrative, envelope.field_ad(
-        case.public_id, "cases", case.public_id, "narrative"))
-
-
 def test_a_stale_edit_is_a_conflict_and_can_be_resubmitted(app, db, world):
-    focal = _focal(app, db, world)
+    focal = Actor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     url = f"/cases/{case.public_id}/edit"
     first, second = form_fields(focal.get(url), url), form_fields(focal.get(url), url)
@@ -170,7 +147,7 @@ def test_a_stale_edit_is_a_conflict_and_can_be_resubmitted(app, db, world):
     db.expire_all()
     saved = db.get(Case, case.id)
     assert (saved.risk_level, saved.harmed_sex, saved.version) == ("high", "female", 2)
-    assert _narrative(saved) == f"{CANARY}-narrative"
+    assert narrative_of(saved) == f"{CANARY}-narrative"
     # Sending my version again from the conflict page replaces theirs.
     again = form_fields(r, url)
     assert again["version"] == "2"
@@ -178,7 +155,7 @@ def test_a_stale_edit_is_a_conflict_and_can_be_resubmitted(app, db, world):
     db.expire_all()
     saved = db.get(Case, case.id)
     assert (saved.risk_level, saved.harmed_sex, saved.version) == ("medium", "male", 3)
-    assert _narrative(saved) == "Lời kể của người sửa thứ hai"
+    assert narrative_of(saved) == "Lời kể của người sửa thứ hai"
 
 
 # --- notes --------------------------------------------------------------------------------------
@@ -191,7 +168,7 @@ def _notes(db, case) -> list[CaseNote]:
 
 
 def test_notes_are_append_only(app, db, world):
-    focal = _focal(app, db, world)
+    focal = Actor(app, db, world["focal_a"])
     case, other = (focal.intake(db, world.units["SCH-A"]) for _ in range(2))
     base = f"/cases/{case.public_id}"
     assert focal.post(f"{base}/notes", {"body": "Ghi chú đầu tiên"}).status_code == 302
@@ -211,10 +188,10 @@ def test_notes_are_append_only(app, db, world):
         if "note" in rule.rule or "note" in rule.endpoint:
             assert (rule.endpoint, rule.rule) == ("cases.add_note", "/cases/<public_id>/notes")
     counts = row_counts(db)
-    attempts = [("DELETE", f"{base}/notes"), ("PUT", f"{base}/notes"), ("PATCH", f"{base}/notes"),
-                ("POST", f"{base}/notes/{first.id}"), ("POST", f"{base}/notes/{first.id}/edit"),
-                ("POST", f"{base}/notes/{first.id}/delete"), ("GET", f"{base}/notes/{first.id}")]
-    for method, url in attempts:
+    one = f"{base}/notes/{first.id}"
+    for method, url in [("DELETE", f"{base}/notes"), ("PUT", f"{base}/notes"),
+                        ("PATCH", f"{base}/notes"), ("POST", one), ("POST", f"{one}/edit"),
+                        ("POST", f"{one}/delete"), ("GET", one)]:
         r = focal.client.open(url, method=method, data={"csrf_token": focal.token, "body": "x"})
         assert r.status_code in (404, 405), (method, url, r.status_code)
     # A correction may only point at a note of the same case.
@@ -246,7 +223,7 @@ def test_attachment_limits_store_nothing(app, db, world, settings, name):
     content, filename, content_type, message = LIMITS[name]
     if isinstance(content, int):
         content = b"a" * (settings.attachment_max_bytes + content)
-    focal = _focal(app, db, world)
+    focal = Actor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     files, start = stored_files(settings), audit_head(db)
     r = focal.attach(case, content, filename, content_type, follow_redirects=True)
@@ -259,7 +236,7 @@ def test_attachment_limits_store_nothing(app, db, world, settings, name):
 
 
 def test_a_download_is_audited_and_never_cached(app, db, world):
-    focal = _focal(app, db, world)
+    focal = Actor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     content, name = b"%PDF-1.4\n% bien ban\n", "Biên bản họp lớp 7A; tập 1.pdf"
     assert focal.attach(case, content, name, "application/pdf").status_code == 302
@@ -305,7 +282,7 @@ def _page_says_given(app, actor, case) -> bool:
 @pytest.mark.parametrize("who", list(CONSENT))
 def test_consent_for_a_referral(app, db, world, who):
     answers, required = CONSENT[who]
-    focal = _focal(app, db, world)
+    focal = Actor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"], **answers)
     base, today = f"/cases/{case.public_id}", local_today().isoformat()
     assert case_records.parties_required(case) == required
@@ -353,7 +330,7 @@ def _alert(app, actor, case) -> int:
 
 @pytest.mark.parametrize("spelling", SPELLINGS)
 def test_repeat_alerts_match_spellings_within_scope(app, db, world, spelling):
-    a, c = _focal(app, db, world), _focal(app, db, world, "focal_c")
+    a, c = Actor(app, db, world["focal_a"]), Actor(app, db, world["focal_c"])
     one = a.intake(db, world.units["SCH-A"], perpetrator_names="Trần Văn  Hùng",
                    harmed_name="Lê Thị Mai")
     a.intake(db, world.units["SCH-A"], perpetrator_names=spelling, harmed_name="Phạm Thị Lan")
@@ -373,7 +350,7 @@ def test_repeat_alerts_match_spellings_within_scope(app, db, world, spelling):
 # --- intake input -----------------------------------------------------------------------------
 
 FORM_ERROR = "Some answers need your attention. Nothing was saved."
-BAD_INTAKE = {
+BAD_INTAKE = {  # answers, the message shown ({...}: a date or id filled in by the test)
     "overlong narrative": ({"narrative": "x" * (domain.CONFIDENTIAL_MAX["narrative"] + 1)},
                            FORM_ERROR),
     "NUL in the narrative": ({"narrative": "a\x00b"}, FORM_ERROR),
@@ -404,7 +381,7 @@ def test_bad_intake_input_is_refused_and_creates_nothing(app, db, world, name):
     form.update({k: (str(values[v[1:-1]]) if isinstance(v, str) and v.startswith("{") else v)
                  for k, v in overrides.items()})
     form = {k: v for k, v in form.items() if v is not None}
-    focal = _focal(app, db, world)
+    focal = Actor(app, db, world["focal_a"])
     assert focal.token
     counts = row_counts(db)
     r = focal.post("/cases/new", form)
@@ -419,7 +396,7 @@ CONTENT_FIELDS = (*domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_cont
 
 
 def test_every_change_writes_exactly_one_audit_event(app, db, world):
-    focal = _focal(app, db, world)
+    focal = Actor(app, db, world["focal_a"])
     assert focal.token
     sch_a, today = world.units["SCH-A"], local_today().isoformat()
 
