@@ -3,15 +3,19 @@ the facts each one needs, the two-person closure, reopening, stale forms and sho
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
 from caseapp import workflow
+from caseapp.clock import local_today
 from caseapp.models import CaseStep, CaseTransition, Unit
 from caseapp.services import users
 from tests.functional.workflow_support import (
     REASON,
     Actor,
+    add,
     complete,
     consent,
     done_follow_up,
@@ -139,6 +143,25 @@ def test_not_substantiated_closes_straight_from_verifying(db, world, focal, offi
     _moved(db, case, officer.transition(case, "closed"), "closed", world["officer_d1"])
     assert [s.kind for s in db.scalars(select(CaseStep).where(CaseStep.case_id == case.id))] \
         == ["verification"]
+
+
+@pytest.mark.parametrize(("earlier", "later"), [("not_substantiated", "substantiated"),
+                                               ("substantiated", "not_substantiated")])
+def test_the_last_finished_verification_decides(db, world, focal, earlier, later):
+    """Two verifications: the one finished last gives the finding, on either database."""
+    received = local_today() - timedelta(days=3)
+    case = focal.intake(db, world.units["SCH-A"], received_on=received)
+    move(db, world["focal_a"], case, "verifying")
+    first = verify(db, world["focal_a"], case, finding=None)
+    add(db, world["focal_a"], case, "verification", method="site_visit", finding=earlier,
+        done_on=received + timedelta(days=1))
+    complete(db, world["focal_a"], case, first, done_on=local_today(), finding=later)
+    before = state_of(db, case)
+    r = focal.transition(case, "closure_requested", closure_reason="not_substantiated")
+    if later == "not_substantiated":
+        _moved(db, case, r, "closure_requested", world["focal_a"])
+    else:
+        _refused(db, case, before, r, "Only a case found not substantiated closes straight")
 
 
 # (support statuses recorded, follow-up: None, "scheduled" or "done") -> the blocker
