@@ -76,6 +76,7 @@ def transition(session: Session, actor, case: Case, target: str, reason: str,
         case.closure_reason = closure_reason
     elif target in ("monitoring", "reopened") and old in ("closure_requested", "closed"):
         case.closure_requested_by_id = None
+        case.closure_reason = None
     session.add(row)
     record(session, actor, "case.transition", case, unit=case.unit, object_ref=case.reference,
            reason=reason, covers=(row,))
