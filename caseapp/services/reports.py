@@ -97,6 +97,17 @@ def unit_names(session: Session, report: Report) -> dict[str, str]:
     return dict(session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all())
 
 
+def _place(unit: Unit) -> str:
+    """The place name of the date line: the province (or city) of the unit or above it."""
+    current = unit
+    while current is not None:
+        for marker in ("tỉnh ", "thành phố "):
+            if marker in current.name:
+                return current.name.split(marker, 1)[1]
+        current = current.parent
+    return ""
+
+
 def export(session: Session, actor, unit: Unit, date_from: date, date_to: date, fmt: str,
            title: str) -> bytes:
     """The report with small cells suppressed, in ``fmt``; the export is audited."""
@@ -106,7 +117,7 @@ def export(session: Session, actor, unit: Unit, date_from: date, date_to: date, 
     report = report_tables.build(session, unit, date_from, date_to)
     tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
     parent = unit.parent.name if unit.parent is not None else ""
-    place = (unit.name.split("tỉnh ")[-1] if "tỉnh " in unit.name else "")
+    place = _place(unit)
     meta = report_exports.ReportMeta(
         unit_name=unit.name, parent_name=parent, unit_code=unit.code, date_from=date_from,
         date_to=date_to, title=title, place=place or "……", issued_on=local_today(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -56,6 +57,23 @@ class LiveServer:
     # "district_officer" (officer of BR-D); unit codes by name.
     people: dict[str, Person] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
+    # The served app, for seeding through the services (inside app.app_context()).
+    app: object = None
+
+    def totp_code(self, person: Person) -> str:
+        """A code the server accepts now for ``person``: newer than the last one they used
+        (tests sign the same people in within one 30-second step), waiting for the clock when
+        the next step is not yet within the server's window."""
+        from caseapp.db import get_session
+        from caseapp.models import User
+        from caseapp.security import totp
+
+        with self.app.app_context():
+            last = get_session().get(User, person.id).totp_last_counter or 0
+        counter = max(totp.current_counter(), last + 1)
+        while counter > totp.current_counter() + 1:
+            time.sleep(1)
+        return totp.code_at(person.totp_secret, counter)
 
 
 @pytest.fixture(scope="session")
@@ -128,7 +146,7 @@ def live_server(settings, tmp_path_factory):
         thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
         thread.start()
         yield LiveServer(f"http://127.0.0.1:{server.server_port}", person, full_name, people,
-                         units)
+                         units, app)
     finally:
         if server is not None:
             server.shutdown()

@@ -146,8 +146,9 @@ def _recoverable(cells, published) -> list:
     value = {("row total", r): sum(cells[r]) for r in range(rows)}
     value |= {("col total", c): sum(row[c] for row in cells) for c in range(cols)}
     value[("total",)] = sum(map(sum, cells))
+    # Sensitive: every hidden cell, and the totals hidden because they are small.
     secret = [name for name, _x, _y in edges
-              if len(name) == 2 and isinstance(name[0], int) or 0 < value.get(name, 0) < T]
+              if isinstance(name[0], int) or 0 < value.get(name, 0) < T]
     return [name for name, x, y in edges if name in secret and not connected(x, y, name)]
 
 
@@ -157,7 +158,7 @@ tables = st.integers(2, 6).flatmap(lambda rows: st.integers(2, 5).flatmap(
                           min_size=rows, max_size=rows)))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(tables)
 def test_no_hidden_value_can_be_recomputed(cells):
     published = suppress(cells, _sums(cells), T)
@@ -168,7 +169,7 @@ def test_no_hidden_value_can_be_recomputed(cells):
     assert not _recoverable(cells, published), published
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(tables, st.data())
 def test_distinct_totals_keep_the_line_property(cells, data):
     col_totals = [data.draw(st.integers(max(col), sum(col))) for col in zip(*cells, strict=True)]
