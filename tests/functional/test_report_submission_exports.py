@@ -143,7 +143,7 @@ def test_a_period_is_submitted_once_it_has_ended(db, world, monkeypatch, days_af
     if accepted:
         assert _submit(db, world).period_key == annual().key
     else:
-        with pytest.raises(reports.ValidationFailed, match="not ended"):
+        with force_locale("en"), pytest.raises(reports.ValidationFailed, match="not ended"):
             _submit(db, world)
         assert _snapshots(db) == []
 
