@@ -175,6 +175,11 @@ def _field_names() -> dict[str, str]:
     names = {name: str(field.args[0]) for name, field in vars(CaseForm).items()
              if isinstance(field, UnboundField) and field.args}
     names["status"] = _("Status")
+    names.update({"done_on": _("Done on"), "due_on": _("Due on"),
+                  "next_on": _("Next follow-up on"),
+                  "situation": _("Situation of the person harmed"), "finding": _("Finding"),
+                  "closure_reason": _("Why the case can close"), "method": _("Method"),
+                  "service": _("Service"), "measure": _("Measure")})
     return names
 
 
@@ -186,14 +191,22 @@ def _timeline(events) -> list[dict]:
     from caseapp.labels import action_names
 
     actions, fields_ = action_names(), _field_names()
-    codes = {**case_choice_names(), "status": status_names()}
+    from caseapp.labels import step_choice_names
+
+    steps = step_choice_names()
+    codes = {**case_choice_names(), "status": {**steps["status"], **status_names()},
+             "situation": steps["situation"], "finding": steps["finding"],
+             "closure_reason": steps["closure_reason"], "method": steps["method"],
+             "service": steps["service"], "measure": steps["measure"]}
     out = []
     for event in events:
         changes = json.loads(event.changes or "{}")
         details = []
         if event.action in ("case.update", "case.transition", "step.complete"):
             for name, value in sorted(changes.items()):
-                label = fields_.get(name, name)
+                if name.endswith("_id") or name not in fields_:
+                    continue  # internal ids and bookkeeping are not for people to read
+                label = fields_[name]
                 if value == "changed":
                     details.append(_("%(field)s: changed", field=label))
                 elif isinstance(value, list) and len(value) == 2:

@@ -76,6 +76,28 @@ class LiveServer:
         return totp.code_at(person.totp_secret, counter)
 
 
+def screenshot(page, name: str) -> None:
+    """A full-page screenshot into $CASEAPP_SCREENSHOT_DIR, when set (for a human to look at)."""
+    folder = os.environ.get("CASEAPP_SCREENSHOT_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+def sign_in(page, live: LiveServer, person: Person) -> None:
+    """Password, then a fresh TOTP code; ends on the home page."""
+    base = live.url
+    page.goto(f"{base}/login")
+    form = page.locator('form[action="/login"]')
+    form.locator('input[name="username"]').fill(person.username)
+    form.locator('input[name="password"]').fill(person.password)
+    form.locator('button[type="submit"]').click()
+    page.wait_for_url(f"{base}/login/2fa")
+    form = page.locator('form[action="/login/2fa"]')
+    form.locator('input[name="code"]').fill(live.totp_code(person))
+    form.locator('button[type="submit"]').click()
+    page.wait_for_url(f"{base}/")
+
+
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's Chromium, headless, launched through Playwright (never a downloaded browser)."""
