@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Date, Integer, and_, cast, exists, func, select
 from sqlalchemy import case as when
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import start_of_local_day, zone
 from caseapp.models import Activity, Case, CaseStep, CaseTransition, CaseViolenceType, Unit
@@ -147,36 +147,38 @@ def build(session: Session, unit: Unit, date_from: date, date_to: date) -> Repor
         .group_by(Case.perpetrator_relationship, Case.perpetrator_sex)))
 
     # Status at the end of the period, from the last transition before it.
+    # Join the grouped subquery itself, then the row by primary key: SQLite would otherwise
+    # materialise a joined derived table and scan it once per case (bench/reports.py).
     last = (select(CaseTransition.case_id, func.max(CaseTransition.id).label("last_id"))
             .where(CaseTransition.at < end).group_by(CaseTransition.case_id).subquery())
-    last_status = (select(CaseTransition.case_id, CaseTransition.to_status)
-                   .join(last, last.c.last_id == CaseTransition.id).subquery())
+    last_status = aliased(CaseTransition)
     verified_by_end = exists(select(CaseStep.id).where(
         CaseStep.case_id == Case.id, CaseStep.kind == "verification",
         CaseStep.done_on.is_not(None), CaseStep.done_on <= date_to))
     status_class = when(
-        (last_status.c.to_status == "closed", "resolved"),
+        (last_status.to_status == "closed", "resolved"),
         (and_(Case.verification_due_on < date_to, ~verified_by_end), "overdue"),
         else_="in_progress")
     tables.append(_grouped(
         session, "status_at_end", STATUS_ROWS, SEX_COLUMNS,
         select(status_class, Case.harmed_sex, func.count()).select_from(Case)
         .join(Unit, Unit.id == Case.unit_id)
-        .outerjoin(last_status, last_status.c.case_id == Case.id).where(scope)
+        .outerjoin(last, last.c.case_id == Case.id)
+        .outerjoin(last_status, last_status.id == last.c.last_id).where(scope)
         .group_by(status_class, Case.harmed_sex)))
 
     latest_verification = (
         select(CaseStep.case_id, func.max(CaseStep.id).label("step_id"))
         .where(CaseStep.kind == "verification", CaseStep.done_on.is_not(None),
                CaseStep.done_on <= date_to).group_by(CaseStep.case_id).subquery())
-    finding = (select(CaseStep.case_id, CaseStep.finding)
-               .join(latest_verification, latest_verification.c.step_id == CaseStep.id)
-               .subquery())
-    finding_row = func.coalesce(finding.c.finding, "not_verified")
+    finding = aliased(CaseStep)
+    finding_row = func.coalesce(finding.finding, "not_verified")
     tables.append(_grouped(
         session, "findings", FINDING_ROWS, SEX_COLUMNS,
         select(finding_row, Case.harmed_sex, func.count()).select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id).outerjoin(finding, finding.c.case_id == Case.id)
+        .join(Unit, Unit.id == Case.unit_id)
+        .outerjoin(latest_verification, latest_verification.c.case_id == Case.id)
+        .outerjoin(finding, finding.id == latest_verification.c.step_id)
         .where(scope).group_by(finding_row, Case.harmed_sex)))
 
     service_row = when((CaseStep.kind == "referral", "referral"), else_=CaseStep.service)
