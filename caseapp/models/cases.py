@@ -58,6 +58,8 @@ class Case(Base):
         UniqueConstraint("unit_id", "year", "number"),
         Index("ix_cases_unit_status", "unit_id", "status"),
         Index("ix_cases_unit_received", "unit_id", "received_on"),
+        # The case list's default order (newest first) read from the index, not sorted.
+        Index("ix_cases_received_id", "received_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
