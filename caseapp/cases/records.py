@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
+from caseapp.cases.actions import apply, form_errors
 from caseapp.cases.forms import (
     AttachmentForm,
     ConsentForm,
@@ -31,31 +32,18 @@ def _back(public_id: str, confidential: bool = False):
     return redirect(url_for("cases.show", public_id=public_id))
 
 
-def _form_errors(form) -> str:
-    return " ".join(str(e) for errors in form.errors.values() for e in errors)
-
-
 @bp.post("/<public_id>/notes")
 @permission("case.read")
 def add_note(public_id: str):
-    db = get_session()
-    case = get_case(db, current_user, public_id)
+    case = get_case(get_session(), current_user, public_id)
     form = NoteForm()
-    if not form.validate_on_submit():
-        flash(_form_errors(form) or _("Write the note."), "error")
-        return _back(public_id, True)
     raw = (form.corrects_id.data or "").strip()
     # Only plain ASCII digits that fit the column ("²" is a digit to isdigit(), not to int()).
     corrects = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
-    try:
-        case_records.add_note(db, current_user, case, form.body.data, corrects)
-    except DomainError as exc:
-        db.rollback()
-        flash(exc.message or _("The note was not saved."), "error")
-        return _back(public_id, True)
-    db.commit()
-    flash(_("Note added."), "success")
-    return _back(public_id, True)
+    return apply(form, lambda db: case_records.add_note(db, current_user, case, form.body.data,
+                                                        corrects),
+                 _("Note added."), _("The note was not saved."),
+                 lambda: _back(public_id, True))
 
 
 @bp.post("/<public_id>/attachments")
@@ -65,7 +53,7 @@ def add_attachment(public_id: str):
     case = get_case(db, current_user, public_id)
     form = AttachmentForm()
     if not form.validate_on_submit():
-        flash(_form_errors(form) or _("Choose a file."), "error")
+        flash(form_errors(form) or _("Choose a file."), "error")
         return _back(public_id, True)
     upload = form.file.data
     try:
@@ -118,62 +106,31 @@ def download(public_id: str, uid: str):
 @bp.post("/<public_id>/consents")
 @permission("case.write")
 def add_consent(public_id: str):
-    db = get_session()
-    case = get_case(db, current_user, public_id)
+    case = get_case(get_session(), current_user, public_id)
     form = ConsentForm()
     form.fill_choices()
-    if not form.validate_on_submit():
-        flash(_form_errors(form) or _("The consent was not saved."), "error")
-        return _back(public_id)
-    try:
-        case_records.record_consent(db, current_user, case, form.party.data, form.purpose.data,
-                                    form.given_on.data)
-    except DomainError as exc:
-        db.rollback()
-        flash(exc.message, "error")
-        return _back(public_id)
-    db.commit()
-    flash(_("Consent recorded."), "success")
-    return _back(public_id)
+    return apply(form, lambda db: case_records.record_consent(
+        db, current_user, case, form.party.data, form.purpose.data, form.given_on.data),
+        _("Consent recorded."), _("The consent was not saved."), lambda: _back(public_id))
 
 
 @bp.post("/<public_id>/consents/<int:consent_id>/withdraw")
 @permission("case.write")
 def withdraw_consent(public_id: str, consent_id: int):
-    db = get_session()
-    case = get_case(db, current_user, public_id)
+    case = get_case(get_session(), current_user, public_id)
     form = WithdrawConsentForm()
-    if not form.validate_on_submit():
-        flash(_form_errors(form) or _("Enter a date."), "error")
-        return _back(public_id)
-    try:
-        case_records.withdraw_consent(db, current_user, case, consent_id, form.withdrawn_on.data)
-    except DomainError as exc:
-        db.rollback()
-        if exc.status == 404:
-            raise
-        flash(exc.message, "error")
-        return _back(public_id)
-    db.commit()
-    flash(_("Consent withdrawn."), "success")
-    return _back(public_id)
+    return apply(form, lambda db: case_records.withdraw_consent(
+        db, current_user, case, consent_id, form.withdrawn_on.data),
+        _("Consent withdrawn."), _("Enter a date."), lambda: _back(public_id),
+        not_found_is_404=True)
 
 
 @bp.post("/<public_id>/exclusions")
 @permission("case.read")
 def add_exclusion(public_id: str):
-    db = get_session()
-    case = get_case(db, current_user, public_id)
+    case = get_case(get_session(), current_user, public_id)
     form = ExclusionForm()
-    if not form.validate_on_submit():
-        flash(_form_errors(form) or _("Enter a user name."), "error")
-        return _back(public_id)
-    try:
-        case_records.exclude(db, current_user, case, form.username.data, form.reason.data)
-    except DomainError as exc:
-        db.rollback()
-        flash(exc.message, "error")
-        return _back(public_id)
-    db.commit()
-    flash(_("That person can no longer see this case."), "success")
-    return _back(public_id)
+    return apply(form, lambda db: case_records.exclude(db, current_user, case,
+                                                       form.username.data, form.reason.data),
+                 _("That person can no longer see this case."), _("Enter a user name."),
+                 lambda: _back(public_id))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, url_for
+from flask import redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
+from caseapp.cases.actions import apply
 from caseapp.cases.forms import StepForm, TransitionForm
 from caseapp.cases.views import bp
 from caseapp.db import get_session
-from caseapp.errors import DomainError
+from caseapp.errors import ValidationFailed
 from caseapp.services import steps as step_service
 from caseapp.services import workflow
 from caseapp.services.case_access import get_case
@@ -18,10 +19,6 @@ from caseapp.services.case_access import get_case
 
 def _back(public_id: str):
     return redirect(url_for("cases.show", public_id=public_id) + "#workflow")
-
-
-def _errors(form) -> str:
-    return " ".join(str(e) for errors in form.errors.values() for e in errors)
 
 
 def _step_input(form: StepForm) -> step_service.StepInput:
@@ -40,6 +37,13 @@ def _step_input(form: StepForm) -> step_service.StepInput:
         override_reason=form.override_reason.data or "")
 
 
+def _version(form) -> int:
+    raw = form.version.data or ""
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+        raise ValidationFailed(_("The form is incomplete. Reload the page."))
+    return int(raw)
+
+
 @bp.post("/<public_id>/steps")
 @permission("case.read")
 def add_step(public_id: str):
@@ -47,18 +51,9 @@ def add_step(public_id: str):
     case = get_case(db, current_user, public_id)
     form = StepForm()
     form.fill_choices(step_service.referral_contacts(db, case))
-    if not form.validate_on_submit():
-        flash(_errors(form) or _("The step was not saved."), "error")
-        return _back(public_id)
-    try:
-        step_service.add_step(db, current_user, case, _step_input(form))
-    except DomainError as exc:
-        db.rollback()
-        flash(exc.message or _("The step was not saved."), "error")
-        return _back(public_id)
-    db.commit()
-    flash(_("Step recorded."), "success")
-    return _back(public_id)
+    return apply(form, lambda db: step_service.add_step(db, current_user, case,
+                                                        _step_input(form)),
+                 _("Step recorded."), _("The step was not saved."), lambda: _back(public_id))
 
 
 @bp.post("/<public_id>/steps/<uid>/complete")
@@ -69,42 +64,23 @@ def complete_step(public_id: str, uid: str):
     step = step_service.get_step(db, case, uid)
     form = StepForm()
     form.fill_choices(step_service.referral_contacts(db, case))
-    if not form.validate_on_submit() or not (form.version.data or "").isdigit():
-        flash(_errors(form) or _("The step was not saved."), "error")
-        return _back(public_id)
-    try:
-        step_service.complete_step(db, current_user, case, step, _step_input(form),
-                                   int(form.version.data))
-    except DomainError as exc:
-        db.rollback()
-        flash(exc.message or _("The step was not saved."), "error")
-        return _back(public_id)
-    db.commit()
-    flash(_("Step finished."), "success")
-    return _back(public_id)
+    return apply(form, lambda db: step_service.complete_step(
+        db, current_user, case, step, _step_input(form), _version(form)),
+        _("Step finished."), _("The step was not saved."), lambda: _back(public_id))
 
 
 @bp.post("/<public_id>/transition")
 @permission("case.read")
 def transition(public_id: str):
-    db = get_session()
-    case = get_case(db, current_user, public_id)
+    case = get_case(get_session(), current_user, public_id)
     form = TransitionForm()
     form.closure_reason.choices = [("", "—"), ("resolved", ""), ("not_substantiated", ""),
                                    ("transferred", ""), ("withdrew", "")]
-    if not form.validate_on_submit() or not (form.version.data or "").isdigit():
-        flash(_errors(form) or _("Please give a reason."), "error")
-        return _back(public_id)
-    try:
-        workflow.transition(db, current_user, case, form.target.data or "", form.reason.data,
-                            int(form.version.data), form.closure_reason.data or None)
-    except DomainError as exc:
-        db.rollback()
-        flash(exc.message or _("This change of status is not possible."), "error")
-        return _back(public_id)
-    db.commit()
-    flash(_("The case is now: %(status)s.", status=_status_name(case.status)), "success")
-    return _back(public_id)
+    return apply(form, lambda db: workflow.transition(
+        db, current_user, case, form.target.data or "", form.reason.data, _version(form),
+        form.closure_reason.data or None),
+        lambda: _("The case is now: %(status)s.", status=_status_name(case.status)),
+        _("Please give a reason."), lambda: _back(public_id))
 
 
 def _status_name(status: str) -> str:

@@ -1,0 +1,36 @@
+"""The one shape of every small form posted on a case page: validate, call the service, commit
+and say so, or roll back and say why; then back to the page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import flash
+from sqlalchemy.orm import Session
+
+from caseapp.db import get_session
+from caseapp.errors import DomainError
+
+
+def form_errors(form) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+def apply(form, change: Callable[[Session], object], done: str | Callable[[], str],
+          failed: str, back: Callable[[], object], not_found_is_404: bool = False):
+    """``change(db)`` calls one service; ``done`` is the success message (or makes it)."""
+    db = get_session()
+    if not form.validate_on_submit():
+        flash(form_errors(form) or failed, "error")
+        return back()
+    try:
+        change(db)
+    except DomainError as exc:
+        db.rollback()
+        if not_found_is_404 and exc.status == 404:
+            raise
+        flash(exc.message or failed, "error")
+        return back()
+    db.commit()
+    flash(done() if callable(done) else done, "success")
+    return back()
