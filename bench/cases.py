@@ -25,7 +25,6 @@ PostgreSQL), compiled from caseapp.services.case_list itself.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import statistics
@@ -42,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask import Flask, jsonify, redirect, request  # noqa: E402
 from sqlalchemy import exists, func, insert, select, text, update  # noqa: E402
 
-from caseapp import create_app, migrate  # noqa: E402
+from bench.common import empty_app, seed_district, signed_in_client  # noqa: E402
 from caseapp.db import get_session, make_engine, utcnow  # noqa: E402
 from caseapp.models import (  # noqa: E402
     Case,
@@ -51,15 +50,11 @@ from caseapp.models import (  # noqa: E402
     CaseViolenceType,
     Unit,
     User,
-    UserSession,
 )
 from caseapp.models import cases as domain  # noqa: E402
-from caseapp.services import case_list, units, users  # noqa: E402
-from caseapp.services.sessions import _hash  # noqa: E402
-from config import load_settings  # noqa: E402
+from caseapp.services import case_list  # noqa: E402
 
 SCHOOLS = 20
-PASSWORD = "bench password 0123456789"
 PAGE_SIZE = 50  # settings().page_size in the testing preset
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 # The index the list's default order lacks (see the plans); --try-index adds it to the bench
@@ -89,28 +84,6 @@ DUMMY_NARRATIVE = bytes(_rng.randrange(256) for _ in range(1029))
 
 def _pick(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-
-def seed_units(app) -> dict:
-    """A province, a district with SCHOOLS schools, an officer of the district and a focal
-    point of the first school (created through the services, so audited like real ones)."""
-    with app.app_context():
-        s = get_session()
-        province = units.create_unit(s, None, None, "BN-P", "Sở Giáo dục tỉnh Bắc Ninh", "province")
-        district = units.create_unit(s, None, province, "BN-D", "Phòng Giáo dục huyện Bench",
-                                     "district")
-        schools = [units.create_unit(s, None, district, f"BN-S{i:02d}",
-                                     f"Trường THCS số {i}", "school")
-                   for i in range(1, SCHOOLS + 1)]
-        officer, _ = users.create_user(s, None, "officer.bench", "Officer Bench", "", district,
-                                       PASSWORD)
-        users.grant_role(s, None, officer, "officer", district)
-        focal, _ = users.create_user(s, None, "focal.bench", "Focal Bench", "", schools[0],
-                                     PASSWORD)
-        users.grant_role(s, None, focal, "focal_point", schools[0])
-        s.commit()
-        return {"district_path": district.path, "schools": [(u.id, u.code) for u in schools],
-                "officer": officer.id, "focal": focal.id}
 
 
 def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
@@ -188,23 +161,6 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
     return time.perf_counter() - t0
-
-
-def signed_in_client(app, user_id: int):
-    """A test client with a server-side session after both factors, like
-    tests.factories.sign_in_client, without replaying the sign-in screens."""
-    import secrets
-
-    token = secrets.token_urlsafe(32)
-    with app.app_context():
-        s = get_session()
-        s.add(UserSession(token_hash=_hash(token), user_id=user_id, second_factor_at=utcnow()))
-        s.commit()
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = token
-        sess["_fresh"] = True
-    return client
 
 
 def intake_form(unit_id: int, token: str | None = None) -> dict:
@@ -403,18 +359,10 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cases-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["CASEAPP_INSTANCE"] = str(tmp)
-    settings = load_settings("testing", environ=dict(os.environ, CASEAPP_TEST_DB=url,
-                                                     CASEAPP_INSTANCE=str(tmp)))
-    app = create_app(settings)
-    assert settings.page_size == PAGE_SIZE
+    app = empty_app(url, tmp)
+    assert app.extensions["caseapp.settings"].page_size == PAGE_SIZE
     engine = app.extensions["caseapp.engine"]
-    with engine.connect() as conn:
-        tables = engine.dialect.get_table_names(conn)
-    if tables:
-        sys.exit(f"the database is not empty ({len(tables)} tables): give an empty one")
-    migrate.upgrade(engine)
-    world = seed_units(app)
+    world = seed_district(app, "BN", SCHOOLS)
     fill_s = fill_cases(app, world, args.cases)
     if args.try_index:
         with engine.begin() as conn:

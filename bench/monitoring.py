@@ -24,9 +24,7 @@ with the indexes each plan uses and the tables it scans whole.
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -38,57 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import and_, case, event, exists, extract, func, or_, select  # noqa: E402
 
 from bench import casegen  # noqa: E402
-from caseapp import create_app, migrate  # noqa: E402
+from bench.common import empty_app, percentiles, seed_district, signed_in_client  # noqa: E402
 from caseapp.clock import local_today  # noqa: E402
-from caseapp.db import get_session, utcnow  # noqa: E402
+from caseapp.db import utcnow  # noqa: E402
 from caseapp.models import Case, CaseExclusion, CaseStep, CaseTransition, Unit  # noqa: E402
-from caseapp.services import units, users  # noqa: E402
 from caseapp.services.deadlines import (  # noqa: E402
     due_today_condition,
     overdue_condition,
     overdue_parts,
 )
-from config import load_settings  # noqa: E402
-from tests.factories import sign_in_client  # noqa: E402
 
 SCHOOLS = 50
-PASSWORD = "bench password 0123456789"
 LIMIT = 50  # caseapp.services.monitoring.LIMIT
-
-
-def seed_units(app) -> dict:
-    """A province, a district with SCHOOLS schools, an officer of the district and a focal
-    point of the first (busiest) school, created through the services like real ones."""
-    with app.app_context():
-        s = get_session()
-        province = units.create_unit(s, None, None, "MB-P", "Sở Giáo dục tỉnh Bench",
-                                     "province")
-        district = units.create_unit(s, None, province, "MB-D", "Phòng Giáo dục huyện Bench",
-                                     "district")
-        schools = [units.create_unit(s, None, district, f"MB-S{i:02d}",
-                                     f"Trường THCS số {i}", "school")
-                   for i in range(1, SCHOOLS + 1)]
-        officer, _ = users.create_user(s, None, "officer.bench", "Officer Bench", "", district,
-                                       PASSWORD)
-        users.grant_role(s, None, officer, "officer", district)
-        focal, _ = users.create_user(s, None, "focal.bench", "Focal Bench", "", schools[0],
-                                     PASSWORD)
-        users.grant_role(s, None, focal, "focal_point", schools[0])
-        s.commit()
-        return {"district_path": district.path, "school_path": schools[0].path,
-                "schools": [(u.id, u.code) for u in schools], "officer": officer.id,
-                "focal": focal.id}
-
-
-def signed_in_client(app, user_id: int):
-    """A test client with a server-side session after both factors
-    (tests.factories.sign_in_client), without replaying the sign-in screens."""
-    client = app.test_client()
-    with app.app_context():
-        s = get_session()
-        sign_in_client(client, s, user_id)
-        s.commit()
-    return client
 
 
 class StatementLog:
@@ -103,11 +62,6 @@ class StatementLog:
         self.count += 1
         if self.kept is not None:
             self.kept.append((statement, parameters))
-
-
-def percentiles(times: list[float]) -> tuple[float, float]:
-    times = sorted(times)
-    return statistics.median(times), times[max(0, round(0.95 * len(times)) - 1)]
 
 
 def page_latency(client, url: str, n: int, warmup: int, log: StatementLog
@@ -269,17 +223,9 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["CASEAPP_INSTANCE"] = str(tmp)
-    settings = load_settings("testing", environ=dict(os.environ, CASEAPP_TEST_DB=url,
-                                                     CASEAPP_INSTANCE=str(tmp)))
-    app = create_app(settings)
+    app = empty_app(url, tmp)
     engine = app.extensions["caseapp.engine"]
-    with engine.connect() as conn:
-        tables = engine.dialect.get_table_names(conn)
-    if tables:
-        sys.exit(f"the database is not empty ({len(tables)} tables): give an empty one")
-    migrate.upgrade(engine)
-    world = seed_units(app)
+    world = seed_district(app, "MB", SCHOOLS)
     t0 = time.perf_counter()
     totals, spent = casegen.fill(engine, args.cases, world["schools"], world["focal"],
                                  local_today())

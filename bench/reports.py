@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -36,25 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, insert, select, text  # noqa: E402
 
 from bench import casegen  # noqa: E402
-from caseapp import create_app, migrate  # noqa: E402
+from bench.common import PASSWORD, empty_app, make_app  # noqa: E402
 from caseapp.clock import local_today, start_of_local_day  # noqa: E402
 from caseapp.db import get_session  # noqa: E402
 from caseapp.models import Activity, Unit, User  # noqa: E402
 from caseapp.models.reports import ACTIVITY_KINDS, AUDIENCES  # noqa: E402
 from caseapp.services import report_tables, units, users  # noqa: E402
-from config import load_settings  # noqa: E402
 
 DISTRICTS, SCHOOLS = 2, 50
-PASSWORD = "bench password 0123456789"
 OFFICER = "officer.province"
 TITLE = "Báo cáo tình hình bạo lực, xâm hại trong trường học"
-
-
-def make_app(url: str, instance: Path):
-    os.environ["CASEAPP_INSTANCE"] = str(instance)
-    settings = load_settings("testing", environ=dict(os.environ, CASEAPP_TEST_DB=url,
-                                                     CASEAPP_INSTANCE=str(instance)))
-    return create_app(settings)
 
 
 def seed_units(app) -> dict:
@@ -403,14 +393,9 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-reports-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    app = make_app(url, tmp)
+    app = empty_app(url, tmp)
     engine = app.extensions["caseapp.engine"]
     pg = engine.dialect.name == "postgresql"
-    with engine.connect() as conn:
-        tables = engine.dialect.get_table_names(conn)
-    if tables:
-        sys.exit(f"the database is not empty ({len(tables)} tables): give an empty one")
-    migrate.upgrade(engine)
     world = seed_units(app)
     t0 = time.perf_counter()
     totals, spent = casegen.fill(engine, args.cases, world["schools"], world["focal"],
