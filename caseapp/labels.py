@@ -172,6 +172,7 @@ def action_names() -> dict[str, str]:
             "attachment.download": _("File downloaded"), "step.add": _("Step added"),
             "step.complete": _("Step finished"), "consent.record": _("Consent recorded"),
             "consent.withdraw": _("Consent withdrawn"), "case.exclude": _("Person excluded"),
+            "case.assign": _("Handler changed"),
             "keys.rewrap": _("Data key rewrapped"),
             "case.destroy_content": _("Confidential content destroyed")}
 

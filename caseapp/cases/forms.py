@@ -134,6 +134,10 @@ class WithdrawConsentForm(FlaskForm):
         DataRequired(_l("Enter a date."))])
 
 
+class AssignForm(FlaskForm):
+    handler = SelectField(_l("Handler"), coerce=int, validators=[InputRequired()])
+
+
 class ExclusionForm(FlaskForm):
     username = StringField(_l("User name of the person to exclude"), validators=[
         DataRequired(_l("Enter a user name.")), _max(64), no_control_characters])

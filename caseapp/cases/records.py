@@ -11,6 +11,7 @@ from flask_login import current_user
 from caseapp.access import permission
 from caseapp.cases.actions import apply, form_errors
 from caseapp.cases.forms import (
+    AssignForm,
     AttachmentForm,
     ConsentForm,
     ExclusionForm,
@@ -123,6 +124,19 @@ def withdraw_consent(public_id: str, consent_id: int):
         db, current_user, case, consent_id, form.withdrawn_on.data),
         _("Consent withdrawn."), _("Enter a date."), lambda: _back(public_id),
         not_found_is_404=True)
+
+
+@bp.post("/<public_id>/assign")
+@permission("case.read")
+def assign(public_id: str):
+    case = get_case(get_session(), current_user, public_id)
+    form = AssignForm()
+    form.handler.choices = [(u.id, u.full_name) for u in
+                            case_records.handlers_available(get_session(), case)]
+    return apply(form, lambda db: case_records.assign(db, current_user, case,
+                                                      form.handler.data),
+                 _("The handler was changed."), _("Choose a focal point of the school."),
+                 lambda: _back(public_id))
 
 
 @bp.post("/<public_id>/exclusions")

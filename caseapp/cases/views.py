@@ -145,6 +145,7 @@ def show(public_id: str):
         parties=case_records.parties_required(case), consent_form=_consent_form(),
         withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=local_today()),
         exclusions=case_records.exclusions(db, case), exclusion_form=ExclusionForm(formdata=None),
+        assign_form=_assign_form(db, case),
         timeline=_timeline(case_records.history(db, case)),
         **_workflow_context(db, case),
     )
@@ -218,6 +219,15 @@ def _timeline(events) -> list[dict]:
                     "action": actions.get(event.action, event.action), "details": details,
                     "reason": event.reason})
     return out
+
+
+def _assign_form(db, case):
+    from caseapp.cases.forms import AssignForm
+
+    form = AssignForm(formdata=None, handler=case.assigned_to_id)
+    form.handler.choices = [(u.id, u.full_name)
+                            for u in case_records.handlers_available(db, case)]
+    return form
 
 
 def _consent_form(form: ConsentForm | None = None) -> ConsentForm:

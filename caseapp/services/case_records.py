@@ -317,6 +317,37 @@ def exclude(session: Session, actor, case: Case, username: str, reason: str) -> 
     return exclusion
 
 
+# Handler -------------------------------------------------------------------------------
+
+
+def handlers_available(session: Session, case: Case) -> list[User]:
+    """Active focal points of the case's school or above it, not excluded from the case."""
+    from caseapp.models import Grant, Unit
+
+    ancestors = [int(p) for p in case.unit.path.strip("/").split("/")]
+    excluded = select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)
+    return list(session.scalars(
+        select(User).join(Grant, Grant.user_id == User.id).join(Unit, Unit.id == Grant.unit_id)
+        .where(Grant.role == "focal_point", Grant.revoked_at.is_(None),
+               Grant.unit_id.in_(ancestors), User.active.is_(True),
+               User.id.not_in(excluded)).distinct().order_by(User.full_name)))
+
+
+def assign(session: Session, actor, case: Case, user_id: int | None) -> Case:
+    """Make one of the school's focal points the case's handler."""
+    if not can_read_content(actor, case):
+        raise Forbidden(_("You cannot change who handles this case."))
+    target = next((u for u in handlers_available(session, case) if u.id == user_id), None)
+    if target is None:
+        raise ValidationFailed(_("Choose a focal point of the school."))
+    if case.assigned_to_id == target.id:
+        return case
+    case.assigned_to_id = target.id
+    record(session, actor, "case.assign", case, unit=case.unit, object_ref=case.reference,
+           changes={"handler": target.username})
+    return case
+
+
 # History -------------------------------------------------------------------------------
 
 

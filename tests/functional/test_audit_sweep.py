@@ -35,6 +35,7 @@ AUDITED_POSTS = {
     "auth.logout": "auth.logout",                               # test_sessions
     "auth.second_factor": "auth.login",                         # test_signin
     "cases.add_attachment": "attachment.add",                   # test_case_workflow_basics
+    "cases.assign": "case.assign",                              # here
     "cases.add_consent": "consent.record",
     "cases.add_exclusion": "case.exclude",
     "cases.add_note": "note.add",
@@ -85,3 +86,31 @@ def test_language_choice_writes_no_event(client, browser, db):
     before = db.scalar(select(func.count()).select_from(AuditEvent))
     browser.post("/language", {"lang": "en"})
     assert db.scalar(select(func.count()).select_from(AuditEvent)) == before
+
+
+def test_assigning_a_handler(client, browser, db, world):
+    """A focal point of the school becomes the handler (audited); anyone else is refused."""
+    from caseapp.models import Case
+    from tests.functional.case_support import record_case
+
+    sign_in_client(client, db, world["focal_a"])
+    case = record_case(browser, db, world.units["SCH-A"])
+    page = f"/cases/{case.public_id}"
+    before = _events(db, "case.assign")
+    refused = browser.post(f"{page}/assign", {"handler": str(world["focal_c"].id)},
+                           token_from=page)
+    assert refused.status_code == 302
+    db.expire_all()
+    assert db.get(Case, case.id).assigned_to_id == world["focal_a"].id
+    from caseapp.models import Unit
+    from caseapp.services.users import grant_role
+    from tests.factories import get_user
+
+    grant_role(db, None, get_user(db, "focal.b"), "focal_point",
+               db.get(Unit, world.units["SCH-A"]))
+    db.commit()
+    sign_in_client(client, db, world["focal_a"])
+    browser.post(f"{page}/assign", {"handler": str(world["focal_b"].id)}, token_from=page)
+    db.expire_all()
+    assert db.get(Case, case.id).assigned_to_id == world["focal_b"].id
+    assert _events(db, "case.assign") == before + 1
