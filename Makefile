@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) $(MO)
 
 $(MO): $(PO) | $(STAMP)
-	$(BIN)/pybabel compile -q -d caseapp/translations -D messages
+	$(BIN)/pybabel compile -d caseapp/translations -D messages
 
 translations: $(MO)
 
