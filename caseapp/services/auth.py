@@ -34,6 +34,7 @@ def _dummy_hash() -> str:
 
 
 def _throttled(session: Session, username: str, ip: str) -> None:
+    throttle.hold(session, username, ip)
     wait = throttle.seconds_locked(session, username, ip)
     if wait:
         raise SignInThrottled(wait)
@@ -197,6 +198,7 @@ def change_password(session: Session, user: User, current: str, new: str, ip: st
 
     Wrong current passwords are throttled like sign-in failures, so a borrowed session cannot
     be used to guess the password: at the limit every session of the account ends."""
+    throttle.hold(session, user.username, ip)
     if not passwords.verify_password(hasher(), user.password_hash, current):
         locked = throttle.register_failure(session, user.username, ip)
         record(session, user, "auth.password_change_failed", unit=user.unit,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
@@ -26,7 +27,26 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _row(session: Session, scope: str, value: str) -> SignInThrottle | None:
     return session.scalar(select(SignInThrottle).where(
-        SignInThrottle.scope == scope, SignInThrottle.key_hash == _key(scope, value)))
+        SignInThrottle.scope == scope, SignInThrottle.key_hash == _key(scope, value))
+        .with_for_update().execution_options(populate_existing=True))
+
+
+def hold(session: Session, username: str, ip: str) -> None:
+    """Take the counters of this name and address for the rest of the transaction.
+
+    Called before a sign-in attempt is checked, so concurrent attempts on one name or address
+    are counted one after the other: a burst cannot slip between the check of the lock and the
+    count of its failures. The rows are created when missing (never twice under a race) and
+    locked in a fixed order (account, then address), so two attempts cannot deadlock.
+    PostgreSQL locks the rows (FOR UPDATE); SQLite takes its single write lock at the insert.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    for scope, value in (("account", username), ("address", ip)):
+        session.execute(insert(SignInThrottle).values(
+            scope=scope, key_hash=_key(scope, value), failures=0, window_start=now)
+            .on_conflict_do_nothing(index_elements=["scope", "key_hash"]))
+        _row(session, scope, value)
 
 
 def seconds_locked(session: Session, username: str, ip: str) -> int:

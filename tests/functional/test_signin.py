@@ -316,3 +316,71 @@ def test_hostile_input_gets_a_clear_answer_and_changes_nothing(client, db, world
     assert sessions_of(db, person.id) == []
     assert lands_on(client.get("/"), "/login")
     assert user_row(db, person.id).password_hash == hash_before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("step", ["password", "second_factor"])
+def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, world, settings,
+                                                             step):
+    """Twelve wrong attempts on one account at the same instant, each in its own session and
+    committed for real (a fresh account and address, so no other test is locked out): exactly
+    the limit is checked, one lock starts, every later attempt is refused without a check.
+    Before the counters were locked, the whole burst was checked and the 2FA step could fail
+    with a unique-constraint error when the counter row was first created."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite serialises every writer; the row locks are what PostgreSQL needs")
+    import secrets
+    import threading
+
+    from caseapp.db import get_session
+    from caseapp.errors import SignInFailed, SignInThrottled
+    from caseapp.models import Unit
+    from caseapp.runtime import keyring
+    from caseapp.services import auth, sessions
+    from tests.factories import make_user
+
+    tag = secrets.token_hex(3)
+    name, ip, attempts = f"burst.{tag}", f"10.{int(tag[:2], 16)}.{int(tag[2:4], 16)}.9", 12
+    with app.app_context():
+        s = get_session()
+        school = s.scalar(select(Unit).where(Unit.code == "SCH-A"))
+        person = make_user(s, keyring(), name, school, [("focal_point", school)])
+        user_id = person.id
+        _token, user_session = sessions.open_session(s, s.get(User, user_id), "127.0.0.1", "t")
+        s.commit()
+        session_id = user_session.id
+    outcomes: list[str] = []
+    barrier = threading.Barrier(attempts)
+
+    def attempt(n: int) -> None:
+        with app.app_context():
+            session = get_session()
+            barrier.wait(timeout=30)
+            try:
+                if step == "password":
+                    auth.check_password(session, name, f"not-the-password-{n}", ip, "t")
+                else:
+                    auth.check_second_factor(session, session.get(User, user_id),
+                                             session.get(UserSession, session_id), "000000", ip)
+                outcomes.append("passed")
+            except SignInFailed:
+                outcomes.append("failed")
+            except SignInThrottled:
+                outcomes.append("throttled")
+            except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+                outcomes.append(repr(exc))
+            session.commit()
+
+    workers = [threading.Thread(target=attempt, args=(n,)) for n in range(attempts)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    limit = settings.throttle_account_failures
+    assert sorted(outcomes) == ["failed"] * limit + ["throttled"] * (attempts - limit)
+    action = "auth.login_failed" if step == "password" else "auth.second_factor_failed"
+    with app.app_context():
+        s = get_session()
+        events = s.execute(select(AuditEvent.action, func.count()).where(
+            AuditEvent.object_ref == name).group_by(AuditEvent.action)).all()
+        assert dict(events).get(action) == limit and dict(events).get("auth.locked") == 1
