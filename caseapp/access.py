@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
@@ -17,6 +18,20 @@ PENDING_SECOND_FACTOR = "pending_second_factor"
 DECLARED = "_caseapp_permission"
 
 PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "main.healthz", "main.set_language"})
+
+
+def local_target(value: object) -> str | None:
+    """``value`` if it is a path on this site, else None: the only kind of redirect target
+    taken from a request. Refuses other hosts however they are spelt (``//host``, ``/\\host``,
+    a tab or newline that browsers drop, a scheme)."""
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000:
+        return None
+    if "\\" in value or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or value.startswith("//"):
+        return None
+    return value
 
 
 def permission(name: str) -> Callable:
@@ -114,10 +129,10 @@ def _headers(response):
 
 def sign_in_session(user, token: str, record) -> None:
     """A fresh Flask session (new id) bound to the server-side session record."""
-    lang = session.get("lang")
+    # Kept across the new session: the language, and the page to return to after sign-in.
+    kept = {key: session[key] for key in ("lang", "next") if session.get(key)}
     session.clear()
-    if lang:
-        session["lang"] = lang
+    session.update(kept)
     user.session_token = token
     user.session_record = record
     login_user(user, remember=False)

@@ -7,7 +7,14 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
-from caseapp.access import PENDING_SECOND_FACTOR, PUBLIC, client_ip, permission, sign_in_session
+from caseapp.access import (
+    PENDING_SECOND_FACTOR,
+    PUBLIC,
+    client_ip,
+    local_target,
+    permission,
+    sign_in_session,
+)
 from caseapp.auth.forms import CodeForm, LoginForm
 from caseapp.db import get_session
 from caseapp.errors import SignInFailed, SignInThrottled, ValidationFailed
@@ -85,9 +92,7 @@ def second_factor():
             error = _failure_message()
         else:
             db.commit()
-            target = session.pop("next", None) or url_for("main.index")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("main.index")
+            target = local_target(session.pop("next", None)) or url_for("main.index")
             sign_in_session(current_user._get_current_object(), token,
                             current_user.session_record)
             return redirect(target)

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask_login import current_user
 from sqlalchemy import text
 
-from caseapp.access import PUBLIC, permission
+from caseapp.access import PUBLIC, local_target, permission
 from caseapp.db import get_session
 from caseapp.forms import EmptyForm
 from caseapp.security.authz import SIGNED_IN, has_permission
@@ -45,7 +45,4 @@ def set_language():
     lang = request.form.get("lang", "")
     if form.validate_on_submit() and lang in current_app.extensions["caseapp.settings"].locales:
         session["lang"] = lang
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("main.index")
-    return redirect(target)
+    return redirect(local_target(request.form.get("next")) or url_for("main.index"))
