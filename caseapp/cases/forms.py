@@ -145,6 +145,11 @@ class ExclusionForm(FlaskForm):
         DataRequired(_l("Please give a reason.")), _max(REASON_MAX), no_control_characters])
 
 
+class LiftExclusionForm(FlaskForm):
+    reason = TextAreaField(_l("Why may this person see the case again?"), validators=[
+        DataRequired(_l("Please give a reason.")), _max(REASON_MAX), no_control_characters])
+
+
 class CaseFilterForm(FlaskForm):
     class Meta:
         csrf = False

@@ -15,6 +15,7 @@ from caseapp.cases.forms import (
     AttachmentForm,
     ConsentForm,
     ExclusionForm,
+    LiftExclusionForm,
     NoteForm,
     ReasonForm,
     WithdrawConsentForm,
@@ -124,6 +125,17 @@ def withdraw_consent(public_id: str, consent_id: int):
         db, current_user, case, consent_id, form.withdrawn_on.data),
         _("Consent withdrawn."), _("Enter a date."), lambda: _back(public_id),
         not_found_is_404=True)
+
+
+@bp.post("/<public_id>/exclusions/<int:exclusion_id>/lift")
+@permission("case.oversee")
+def lift_exclusion(public_id: str, exclusion_id: int):
+    case = get_case(get_session(), current_user, public_id)
+    form = LiftExclusionForm()
+    return apply(form, lambda db: case_records.lift_exclusion(db, current_user, case,
+                                                              exclusion_id, form.reason.data),
+                 _("The exclusion was lifted: that person may see this case again."),
+                 _("Please give a reason."), lambda: _back(public_id), not_found_is_404=True)
 
 
 @bp.post("/<public_id>/assign")

@@ -20,6 +20,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 ALL_PERMISSIONS = frozenset().union(*ROLE_PERMISSIONS.values())
 
 
+def roles_with(permission: str) -> tuple[str, ...]:
+    """The roles that carry ``permission``."""
+    return tuple(role for role, held in ROLE_PERMISSIONS.items() if permission in held)
+
+
 def permissions_for(roles: Iterable[str]) -> frozenset[str]:
     result: set[str] = set()
     for role in roles:

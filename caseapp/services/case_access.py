@@ -6,7 +6,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
-from caseapp.models import Case, CaseExclusion, Unit
+from caseapp.models import Case, CaseExclusion, Grant, Unit, User
 from caseapp.security.authz import covers, scope_paths
 
 
@@ -20,6 +20,16 @@ def visible_cases(user, permission: str = "case.read") -> Select:
     excluded = exists(select(CaseExclusion.id).where(CaseExclusion.case_id == Case.id,
                                                      CaseExclusion.user_id == user.id))
     return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]), ~excluded)
+
+
+def people_covering(case: Case, roles: tuple[str, ...]):
+    """A select() of the active users holding one of ``roles`` at the case's unit or above it,
+    not excluded from the case."""
+    ancestors = [int(p) for p in case.unit.path.strip("/").split("/")]
+    excluded = select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)
+    held = select(Grant.user_id).where(Grant.role.in_(roles), Grant.revoked_at.is_(None),
+                                       Grant.unit_id.in_(ancestors))
+    return select(User).where(User.id.in_(held), User.active.is_(True), User.id.not_in(excluded))
 
 
 def get_case(session: Session, user, public_id: str) -> Case:

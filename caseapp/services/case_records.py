@@ -31,8 +31,15 @@ from caseapp.models import (
 from caseapp.models import cases as domain
 from caseapp.runtime import settings
 from caseapp.security import envelope
+from caseapp.security.authz import roles_with
 from caseapp.services.audit import record
-from caseapp.services.case_access import can_handle, can_read_content, visible_cases
+from caseapp.services.case_access import (
+    can_handle,
+    can_oversee,
+    can_read_content,
+    people_covering,
+    visible_cases,
+)
 from caseapp.services.cases import data_key
 
 FILENAME_MAX = 200
@@ -295,19 +302,29 @@ def exclusions(session: Session, case: Case) -> list[CaseExclusion]:
 
 
 def exclude(session: Session, actor, case: Case, username: str, reason: str) -> CaseExclusion:
-    """Name a person who must never see this case, whatever their grants."""
+    """Name a person who must never see this case, whatever their grants.
+
+    Only someone who could see the case can be named (anyone else needs no exclusion, and the
+    form must not tell which user names exist elsewhere), and the case never loses its last
+    overseeing officer: an exclusion cannot take a case out of the district's sight."""
     if not can_read_content(actor, case):
         raise Forbidden(_("You cannot change who may see this case."))
-    target = session.scalar(select(User).where(User.username == (username or "").strip()
-                                               .lower()))
+    name = (username or "").strip().lower()
+    target = session.scalar(people_covering(case, roles_with("case.read"))
+                            .where(User.username == name))
     if target is None:
-        raise ValidationFailed(_("No account with that user name."))
+        raise ValidationFailed(_("No one with that user name can see this case."))
     if target.id == actor.id:
         raise ValidationFailed(_("You cannot exclude yourself."))
     if not reason.strip():
         raise ValidationFailed(_("Please give a reason."))
     if any(e.user_id == target.id for e in exclusions(session, case)):
         raise ValidationFailed(_("This person is already excluded."))
+    others = people_covering(case, roles_with("case.oversee")).where(User.id != target.id)
+    if session.scalar(others.limit(1)) is None:
+        raise ValidationFailed(_("At least one officer above the school must still be able to "
+                                 "see this case. Ask the district office to name another "
+                                 "officer first."))
     exclusion = CaseExclusion(case_id=case.id, user_id=target.id, added_by_id=actor.id)
     session.add(exclusion)
     if case.assigned_to_id == target.id:
@@ -317,20 +334,29 @@ def exclude(session: Session, actor, case: Case, username: str, reason: str) -> 
     return exclusion
 
 
+def lift_exclusion(session: Session, actor, case: Case, exclusion_id: int,
+                   reason: str) -> None:
+    """An overseeing officer lets an excluded person see the case again (a mistaken or no
+    longer needed exclusion). Audited with the reason; the exclusion row is removed."""
+    if not can_oversee(actor, case):
+        raise Forbidden(_("Only an officer above the school can lift an exclusion."))
+    if not (reason or "").strip():
+        raise ValidationFailed(_("Please give a reason."))
+    exclusion = session.get(CaseExclusion, exclusion_id)
+    if exclusion is None or exclusion.case_id != case.id:
+        raise NotFound()
+    record(session, actor, "case.exclusion_lift", exclusion, unit=case.unit,
+           object_ref=case.reference, reason=reason, changes={"user": exclusion.user.username})
+    session.delete(exclusion)
+
+
 # Handler -------------------------------------------------------------------------------
 
 
 def handlers_available(session: Session, case: Case) -> list[User]:
     """Active focal points of the case's school or above it, not excluded from the case."""
-    from caseapp.models import Grant, Unit
-
-    ancestors = [int(p) for p in case.unit.path.strip("/").split("/")]
-    excluded = select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)
-    return list(session.scalars(
-        select(User).join(Grant, Grant.user_id == User.id).join(Unit, Unit.id == Grant.unit_id)
-        .where(Grant.role == "focal_point", Grant.revoked_at.is_(None),
-               Grant.unit_id.in_(ancestors), User.active.is_(True),
-               User.id.not_in(excluded)).distinct().order_by(User.full_name)))
+    return list(session.scalars(people_covering(case, ("focal_point",))
+                                .order_by(User.full_name)))
 
 
 def assign(session: Session, actor, case: Case, user_id: int | None) -> Case:

@@ -8,25 +8,20 @@ from email.message import EmailMessage
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
-from caseapp.models import Case, Grant, Notification, Unit, User
+from caseapp.models import Case, CaseExclusion, Notification, Unit, User
 from caseapp.runtime import settings
 
 
 def _users_with_role_above(session: Session, case: Case, role: str) -> list[User]:
     """Active users holding ``role`` at the case's school or a unit above it, not excluded."""
-    from caseapp.models import CaseExclusion
+    from caseapp.services.case_access import people_covering
 
-    ancestors = [int(p) for p in case.unit.path.strip("/").split("/")]
-    excluded = select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)
-    return list(session.scalars(
-        select(User).join(Grant, Grant.user_id == User.id)
-        .where(Grant.role == role, Grant.revoked_at.is_(None), Grant.unit_id.in_(ancestors),
-               User.active.is_(True), User.id.not_in(excluded)).distinct()))
+    return list(session.scalars(people_covering(case, (role,))))
 
 
 def _add(session: Session, user: User, case: Case | None, kind: str, key: str) -> bool:
@@ -53,25 +48,30 @@ def notify_handlers(session: Session, case: Case, kind: str, key: str) -> int:
                for u in _users_with_role_above(session, case, "focal_point"))
 
 
-def for_user(session: Session, user: User, limit: int = 100) -> list[Notification]:
+def _shown_to(user: User):
+    """The user's notices about no case or about a case they may still see (not one they were
+    excluded from, or that left their scope, since the notice was written)."""
     from caseapp.services.case_access import visible_cases
 
     visible = visible_cases(user).with_only_columns(Case.id)
-    return list(session.scalars(
-        select(Notification).where(Notification.user_id == user.id,
-                                   or_(Notification.case_id.is_(None),
-                                       Notification.case_id.in_(visible)))
-        .order_by(Notification.created_at.desc()).limit(limit)))
+    return (Notification.user_id == user.id,
+            or_(Notification.case_id.is_(None), Notification.case_id.in_(visible)))
+
+
+def for_user(session: Session, user: User, limit: int = 100) -> list[Notification]:
+    return list(session.scalars(select(Notification).where(*_shown_to(user))
+                                .order_by(Notification.created_at.desc()).limit(limit)))
 
 
 def unread_count(session: Session, user: User) -> int:
     return session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+        *_shown_to(user), Notification.read_at.is_(None))) or 0
 
 
 def mark_read(session: Session, user: User, notification_id: int) -> Notification | None:
-    notice = session.get(Notification, notification_id)
-    if notice is None or notice.user_id != user.id:
+    notice = session.scalar(select(Notification).where(Notification.id == notification_id,
+                                                       *_shown_to(user)))
+    if notice is None:
         return None
     if notice.read_at is None:
         notice.read_at = utcnow()
@@ -100,7 +100,10 @@ def send_pending_emails(session: Session) -> int:
         return 0
     pending = session.execute(
         select(Notification, User).join(User, User.id == Notification.user_id)
-        .where(Notification.emailed_at.is_(None), User.email != "", User.active.is_(True))
+        .where(Notification.emailed_at.is_(None), User.email != "", User.active.is_(True),
+               ~exists(select(CaseExclusion.id).where(  # excluded since: not sent
+                   CaseExclusion.case_id == Notification.case_id,
+                   CaseExclusion.user_id == Notification.user_id)))
         .order_by(Notification.id)).all()
     sent = 0
     if not pending:

@@ -107,6 +107,10 @@ def add_step(session: Session, actor, case: Case, data: StepInput) -> CaseStep:
             if not can_oversee(actor, case):
                 raise Forbidden(_("Only an officer may refer without consent, for a child in "
                                   "serious danger."))
+            if not (case.child and case.urgent):
+                raise ValidationFailed(_("Referral without consent is only for a child in "
+                                         "serious danger. If the child is, record it on the "
+                                         "case first."))
             if len((data.override_reason or "").strip()) < 10:
                 raise ValidationFailed(_("Explain why the child is in serious danger."))
             step.consent_override = True

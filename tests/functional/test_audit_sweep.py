@@ -38,6 +38,7 @@ AUDITED_POSTS = {
     "cases.assign": "case.assign",                              # here
     "cases.add_consent": "consent.record",
     "cases.add_exclusion": "case.exclude",
+    "cases.lift_exclusion": "case.exclusion_lift",
     "cases.add_note": "note.add",
     "cases.add_step": "step.add",                               # test_workflow_rules
     "cases.complete_step": "step.complete",

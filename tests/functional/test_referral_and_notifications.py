@@ -125,8 +125,9 @@ def test_a_contact_outside_the_school_s_directory_is_refused(db, world, focal, c
     ("y", "nguy hiểm!", None),                                               # 10 characters
     ("y", OVERRIDE_REASON, None),
 ])
-def test_an_officer_may_refer_without_consent_with_a_reason(db, world, officer, case, contact,
+def test_an_officer_may_refer_without_consent_with_a_reason(db, world, focal, officer, contact,
                                                             override, reason, message):
+    case = focal.intake(db, world.units["SCH-A"], serious_risk_to_child="y")
     before = state_of(db, case)
     r = officer.add_step(case, kind="referral", contact_id=str(contact.id),
                          consent_override=override, override_reason=reason)
@@ -143,6 +144,20 @@ def test_an_officer_may_refer_without_consent_with_a_reason(db, world, officer, 
     assert json.loads(event.changes)["consent_override"] == [None, True]
     assert "without consent (officer override)" in text_of(officer.get(
         f"/cases/{case.public_id}"))
+
+
+@pytest.mark.parametrize("details", [
+    {"child": "", "harmed_age_band": "18-24", "harmed_age_years": "19", "risk_level": "immediate"},
+    {"risk_level": "high"},
+], ids=["adult_in_immediate_danger", "child_not_flagged_in_serious_danger"])
+def test_consent_is_overridden_only_for_a_child_in_serious_danger(db, world, focal, officer,
+                                                                   contact, details):
+    case = focal.intake(db, world.units["SCH-A"], **details)
+    before = state_of(db, case)
+    r = officer.add_step(case, kind="referral", contact_id=str(contact.id), consent_override="y",
+                         override_reason=OVERRIDE_REASON)
+    assert "Referral without consent is only for a child in serious danger." in r.text
+    assert state_of(db, case) == before and _referrals(db, case) == []
 
 
 def test_a_focal_point_cannot_override_consent(db, world, focal, case, contact):
@@ -341,3 +356,32 @@ def test_without_an_smtp_host_nothing_is_mailed(app, db, world, focal):
     assert created > 0 and sent == 0
     assert db.scalar(select(func.count()).select_from(Notification)
                      .where(Notification.emailed_at.is_not(None))) == 0
+
+
+def test_a_person_excluded_after_a_notice_no_longer_gets_it(app, db, world, focal, inbox):
+    """The urgent-case notice is written at intake, before anyone can be excluded: once
+    officer_d1 is excluded it leaves their badge and list, cannot be opened, and is not
+    mailed; officer_p still gets theirs."""
+    from caseapp.models import User
+    from caseapp.services import notifications
+
+    addresses = _give_addresses(db, world, "officer_d1", "officer_p")
+    case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
+    d1 = db.get(User, world["officer_d1"].id)
+    mine = db.scalar(select(Notification).where(Notification.case_id == case.id,
+                                                Notification.user_id == d1.id))
+    assert notifications.unread_count(db, d1) >= 1
+    before = notifications.unread_count(db, d1)
+    r = focal.post(f"/cases/{case.public_id}/exclusions",
+                   {"username": d1.username, "reason": "Người thân của người bị tố cáo"})
+    assert r.status_code == 302
+    db.expire_all()
+    assert notifications.unread_count(db, d1) == before - 1
+    assert mine.id not in {n.id for n in notifications.for_user(db, d1)}
+    excluded = Actor(app, db, world["officer_d1"])
+    assert excluded.get(f"/notifications/{mine.id}").status_code == 404
+    db.expire_all()
+    assert db.get(Notification, mine.id).read_at is None
+    _created, sent = _send_due(app)
+    assert [r for rcpt, _raw in inbox.messages for r in rcpt] == [addresses[world["officer_p"].id]]
+    assert sent == 1
