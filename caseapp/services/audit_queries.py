@@ -35,15 +35,17 @@ def _local_midnight_utc(day: date) -> datetime:
 
 
 def scoped_events(auditor) -> Select:
-    """Events of units within the auditor's grants. Events tied to no unit (failed sign-ins
-    under unknown names, system jobs) are shown only to auditors of a top unit."""
+    """Events of units within the auditor's grants, except the auditor's own (nobody reviews
+    themselves). Events tied to no unit (failed sign-ins under unknown names, system jobs) are
+    shown only to auditors of a top unit."""
     paths = scope_paths(auditor, "audit.read")
     if not paths:
         return select(AuditEvent).where(False)  # noqa: FBT003
     conditions = [AuditEvent.unit_path.startswith(p) for p in paths]
     if any(p.count("/") == 2 for p in paths):
         conditions.append(AuditEvent.unit_path == "")
-    return select(AuditEvent).where(or_(*conditions))
+    not_mine = or_(AuditEvent.actor_id.is_(None), AuditEvent.actor_id != auditor.id)
+    return select(AuditEvent).where(or_(*conditions), not_mine)
 
 
 def filtered(auditor, flt: EventFilter) -> Select:

@@ -140,6 +140,10 @@ def reset_password(session: Session, actor, user: User, reason: str) -> str:
     return temp
 
 
+# Separation of duties: whoever audits administrators' actions is not one of them.
+SEPARATED = {"admin", "auditor"}
+
+
 def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Grant:
     """Give ``user`` ``role`` at ``unit``; an administrator never grants above their own unit."""
     _not_self(actor, user)
@@ -152,6 +156,9 @@ def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Gr
         raise ValidationFailed(_("A closed unit cannot receive new grants."))
     if any(g.role == role and g.unit_id == unit.id for g in user.active_grants):
         raise Conflict(_("This account already holds that role at that unit."))
+    if any({g.role, role} == SEPARATED for g in user.active_grants):
+        raise ValidationFailed(_("One account cannot both administer and audit: auditors "
+                                 "review what administrators do. Use two accounts."))
     grant = Grant(user=user, role=role, unit=unit,
                   granted_by_id=actor.id if actor is not None else None)
     session.add(grant)

@@ -80,3 +80,46 @@ def test_verify_now_records_result(browser, client, db, world):
                      .order_by(AuditEvent.seq.desc()).limit(1))
     assert last is not None and '"ok": true' in last.changes
     assert 'class="ok"' in client.get("/audit/status").get_data(as_text=True)
+
+
+def test_one_account_cannot_both_administer_and_audit(app, db, world):
+    """Separation of duties: granting auditor to an administrator (or the reverse) is
+    refused with a clear message and changes nothing."""
+    from caseapp.errors import ValidationFailed
+    from caseapp.models import Grant, User
+    from caseapp.services import users
+
+    province = db.get(Unit, world.units["PRV"])
+    district = db.get(Unit, world.units["D1"])
+    for holder, role in ((world["admin_d1"], "auditor"), (world["auditor_p"], "admin")):
+        person = db.get(User, holder.id)
+        before = _count(db)
+        grants = db.scalar(select(func.count()).select_from(Grant)
+                           .where(Grant.user_id == person.id))
+        with app.test_request_context(), pytest.raises(ValidationFailed):
+            users.grant_role(db, db.get(User, world["admin_p"].id), person, role, district)
+        assert _count(db) == before
+        assert db.scalar(select(func.count()).select_from(Grant)
+                         .where(Grant.user_id == person.id)) == grants
+    assert province is not None
+
+
+def test_an_auditor_never_sees_their_own_actions(client, db, world):
+    """Even an account that held both roles before the rule (or any auditor) does not review
+    itself: its own events are left out of the list, the detail and the export."""
+    from caseapp.services.audit import record
+
+    auditor = db.get(Unit, world.units["PRV"])
+    person = make_user(db, keyring(), "auditor.self", auditor, [("auditor", auditor)])
+    from caseapp.models import User
+
+    own = record(db, db.get(User, person.id), "user.disable", unit=auditor, object_type="users",
+                 object_id="1", object_ref="focal.b")
+    db.flush()
+    sign_in_client(client, db, person)
+    assert client.get(f"/audit/events/{own.seq}").status_code == 404
+    listing = client.get("/audit/events?actor=auditor.self").get_data(as_text=True)
+    assert f'href="/audit/events/{own.seq}"' not in listing
+    other = db.scalar(select(AuditEvent.seq).where(AuditEvent.actor_name == "admin.p").limit(1))
+    if other is not None:
+        assert client.get(f"/audit/events/{other}").status_code == 200
