@@ -16,7 +16,7 @@ from caseapp.models import ReportSnapshot
 from caseapp.reports.forms import ReportForm, SubmitForm
 from caseapp.security.authz import covers
 from caseapp.services import report_exports, reports
-from caseapp.services.report_tables import build
+from caseapp.services.report_tables import build, excluded_within
 from caseapp.services.report_view import shown_tables
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -60,7 +60,7 @@ def show():
         return redirect(url_for("reports.show"))
     unit = reports.report_unit(db, current_user, request.args.get("unit"))
     suppressed = request.args.get("view") == "export"
-    report = build(db, unit, date_from, date_to)
+    report = build(db, unit, date_from, date_to, viewer_id=current_user.id)
     tables = shown_tables(report, suppressed, reports.unit_names(db, report))
     rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
     snapshot = _snapshot(db, unit, period) if period and unit.kind == "school" else None
@@ -140,6 +140,10 @@ def snapshot(snapshot_id: int):
     snap = db.get(ReportSnapshot, snapshot_id)
     if snap is None or not covers(current_user, "report.read", snap.unit):
         raise NotFound()
+    # A snapshot holds the official figures, every case included: not for someone excluded
+    # from one of them.
+    if excluded_within(db, current_user.id, snap.unit, snap.date_from, snap.date_to):
+        raise NotFound()
     data = json.loads(snap.data)
     tables = []
     for t in data["tables"]:
@@ -169,6 +173,8 @@ def combined():
         period = reports.period_by_key(request.args.get("period", ""))
     except DomainError:
         period = reports.default_period()
+    if excluded_within(db, current_user.id, unit, period.date_from, period.date_to):
+        raise NotFound()  # built from snapshots, which count every case
     report, submitted, schools = reports.combined(db, unit, period)
     tables = shown_tables(report, False, reports.unit_names(db, report))
     return render_template("reports/combined.html", unit=unit, period=period, tables=tables,

@@ -11,7 +11,15 @@ from sqlalchemy import case as when
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import start_of_local_day, zone
-from caseapp.models import Activity, Case, CaseStep, CaseTransition, CaseViolenceType, Unit
+from caseapp.models import (
+    Activity,
+    Case,
+    CaseExclusion,
+    CaseStep,
+    CaseTransition,
+    CaseViolenceType,
+    Unit,
+)
 from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
 from caseapp.models.reports import ACTIVITY_KINDS
@@ -73,10 +81,25 @@ class Report:
                 "tables": [t.as_dict() for t in self.tables], "timeliness": self.timeliness}
 
 
-def _cases_in(unit: Unit, date_from: date, date_to: date):
-    """Conditions for the cases of the report: received in the period, below the unit."""
-    return and_(Case.unit_id == Unit.id, Unit.path.startswith(unit.path),
-                Case.received_on >= date_from, Case.received_on <= date_to)
+def _cases_in(unit: Unit, date_from: date, date_to: date, viewer_id: int | None = None):
+    """Conditions for the cases of the report: received in the period, below the unit; for a
+    report shown to a person, not the cases they are excluded from (exclusion beats every
+    grant, aggregates included: a narrow period would otherwise describe the case)."""
+    conditions = [Case.unit_id == Unit.id, Unit.path.startswith(unit.path),
+                  Case.received_on >= date_from, Case.received_on <= date_to]
+    if viewer_id is not None:
+        conditions.append(~exists(select(CaseExclusion.id).where(
+            CaseExclusion.case_id == Case.id, CaseExclusion.user_id == viewer_id)))
+    return and_(*conditions)
+
+
+def excluded_within(session: Session, viewer_id: int, unit: Unit, date_from: date,
+                    date_to: date) -> bool:
+    """Whether the person is excluded from a case of this unit's report for the period."""
+    return session.scalar(select(CaseExclusion.id).join(Case, Case.id == CaseExclusion.case_id)
+                          .join(Unit, Unit.id == Case.unit_id)
+                          .where(CaseExclusion.user_id == viewer_id,
+                                 _cases_in(unit, date_from, date_to)).limit(1)) is not None
 
 
 def _grouped(session: Session, key: str, rows, cols, stmt, col_totals=None) -> Table:
@@ -119,9 +142,13 @@ def _median(session: Session, days_stmt) -> float | None:
     return round(float(value), 1) if value is not None else None
 
 
-def build(session: Session, unit: Unit, date_from: date, date_to: date) -> Report:
+def build(session: Session, unit: Unit, date_from: date, date_to: date,
+          viewer_id: int | None = None) -> Report:
+    """The report of ``unit`` for the period. ``viewer_id``: the person it is shown to (their
+    excluded cases are left out); None for the official figures (submission, scheduled
+    export)."""
     cfg = settings()
-    scope = _cases_in(unit, date_from, date_to)
+    scope = _cases_in(unit, date_from, date_to, viewer_id)
     end = start_of_local_day(date_to + timedelta(days=1))
     tables: list[Table] = []
 
@@ -211,8 +238,7 @@ def build(session: Session, unit: Unit, date_from: date, date_to: date) -> Repor
         for sex, n in session.execute(
                 select(Case.harmed_sex, func.count()).select_from(Case)
                 .join(Unit, Unit.id == Case.unit_id)
-                .where(Unit.path.startswith(path), Case.received_on >= date_from,
-                       Case.received_on <= date_to).group_by(Case.harmed_sex)):
+                .where(scope, Unit.path.startswith(path)).group_by(Case.harmed_sex)):
             per_unit.cells[(code, sex)] = int(n)
     tables.append(per_unit)
 

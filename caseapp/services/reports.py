@@ -114,7 +114,8 @@ def export(session: Session, actor, unit: Unit, date_from: date, date_to: date, 
     if fmt not in report_exports.FORMATS:
         raise ValidationFailed(_("Unknown format."))
     check_range(date_from, date_to)
-    report = report_tables.build(session, unit, date_from, date_to)
+    report = report_tables.build(session, unit, date_from, date_to,
+                                 viewer_id=actor.id if actor is not None else None)
     tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
     parent = unit.parent.name if unit.parent is not None else ""
     place = _place(unit)
