@@ -73,6 +73,12 @@ def get_session() -> Session:
     return g.db_session
 
 
+def open_session() -> Session:
+    """A session apart from the application context's, for work that outlives the view (a
+    streamed response): the caller closes it, best with ``with open_session() as s``."""
+    return current_app.extensions["caseapp.sessionmaker"]()
+
+
 def get_engine() -> Engine:
     return current_app.extensions["caseapp.engine"]
 

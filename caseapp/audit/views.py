@@ -13,7 +13,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -21,7 +20,7 @@ from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.audit.forms import EventFilterForm
-from caseapp.db import get_session
+from caseapp.db import get_session, open_session
 from caseapp.forms import EmptyForm
 from caseapp.runtime import keyring, settings
 from caseapp.security.authz import covers
@@ -91,18 +90,24 @@ def export_csv():
            changes={"filters": flt.as_dict(), "format": "csv"})
     db.commit()
 
+    selection = audit_queries.filtered(current_user, flt)  # the scope, fixed now
+    reader = open_session()  # connects only when the stream starts
+
     def rows():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(CSV_COLUMNS)
         yield "\ufeff" + buffer.getvalue()  # BOM so that Excel opens Vietnamese text right
-        for ev in audit_queries.stream_for_export(db, current_user, flt):
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerow([_csv_safe(getattr(ev, c)) for c in CSV_COLUMNS])
-            yield buffer.getvalue()
+        # The rows are read after the view has returned: in a session of their own, closed
+        # when the stream ends or is abandoned, so no connection (or SQLite lock) outlives it.
+        with reader:
+            for ev in audit_queries.stream_for_export(reader, selection):
+                buffer.seek(0)
+                buffer.truncate()
+                writer.writerow([_csv_safe(getattr(ev, c)) for c in CSV_COLUMNS])
+                yield buffer.getvalue()
 
-    return Response(stream_with_context(rows()), mimetype="text/csv; charset=utf-8", headers={
+    return Response(rows(), mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": "attachment; filename=audit-events.csv"})
 
 

@@ -96,7 +96,11 @@ def download(public_id: str, uid: str):
         flash(exc.message, "error")
         return _back(public_id)
     db.commit()  # the download is audited before a byte leaves
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "")
+    # A stored name may hold anything the uploader's client sent (a newline would break the
+    # header): the plain-ASCII fallback keeps printable characters only.
+    name = "".join(ch for ch in name if ch.isprintable()) or "tep-dinh-kem"
+    ascii_name = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_"
+                         for ch in name)
     return Response(stream_with_context(chunks), mimetype=content_type, headers={
         "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
                                f"filename*=UTF-8''{quote(name)}",

@@ -89,11 +89,11 @@ def known_actions(session: Session) -> list[str]:
         AuditEvent.action)))
 
 
-def stream_for_export(session: Session, auditor, flt: EventFilter, batch: int = 2000):
-    """Events oldest first, a batch at a time, for the CSV export."""
+def stream_for_export(session: Session, selection: Select, batch: int = 2000):
+    """The events of ``selection`` (see filtered()) oldest first, a batch at a time."""
     last = 0
     while True:
-        rows = list(session.scalars(filtered(auditor, flt).where(AuditEvent.seq > last)
+        rows = list(session.scalars(selection.where(AuditEvent.seq > last)
                                     .order_by(AuditEvent.seq).limit(batch)))
         if not rows:
             return

@@ -122,6 +122,7 @@ def add_attachment(session: Session, actor, case: Case, filename: str, content_t
     _require_content_access(actor, case)
     cfg = settings()
     filename = os.path.basename((filename or "").replace("\\", "/")).strip()
+    filename = "".join(ch for ch in filename if ch.isprintable())  # no newline or control
     if not filename or len(filename) > FILENAME_MAX:
         raise ValidationFailed(_("The file needs a name of at most %(n)d characters.",
                                  n=FILENAME_MAX))
