@@ -94,7 +94,8 @@ class CaseForm(FlaskForm):
                      "harmed_age_band", "harmed_role", "harmed_disability",
                      "harmed_ethnic_minority", "perpetrator_sex", "perpetrator_age_band",
                      "perpetrator_relationship"):
-            getattr(self, name).choices = list(names[name].items())
+            # A prompt first, so nothing is recorded by leaving a list as it came.
+            getattr(self, name).choices = [("", _l("— Choose —")), *names[name].items()]
         self.violence_types.choices = list(violence_names().items())
         self.unit_id.choices = [(u.id, u.name) for u in units]
 

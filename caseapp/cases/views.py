@@ -84,7 +84,11 @@ def _details(form: CaseForm) -> cases.CaseDetails:
     return cases.CaseDetails(
         received_on=form.received_on.data, received_via=form.received_via.data,
         reporter_kind=form.reporter_kind.data, setting=form.setting.data,
-        violence_types=list(form.violence_types.data or []), child=bool(form.child.data),
+        violence_types=list(form.violence_types.data or []),
+        # An age under 16 is a child whether or not the box was ticked (it decides whose
+        # consent is needed).
+        child=bool(form.child.data) or cases.is_child_by_age(form.harmed_age_band.data,
+                                                             form.harmed_age_years.data),
         harmed_sex=form.harmed_sex.data, harmed_age_band=form.harmed_age_band.data,
         harmed_role=form.harmed_role.data, perpetrator_sex=form.perpetrator_sex.data,
         perpetrator_age_band=form.perpetrator_age_band.data,
@@ -113,6 +117,7 @@ def new():
     if request.method == "GET":
         form.received_on.data = local_today()
         form.perpetrator_count.data = 1
+        form.harmed_disability.data = form.harmed_ethnic_minority.data = "unknown"
     error, status = None, 200
     if form.validate_on_submit():
         unit = next((u for u in units if u.id == form.unit_id.data), None)

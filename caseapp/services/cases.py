@@ -79,6 +79,14 @@ _BAND_RANGES = {"0-5": (0, 5), "6-10": (6, 10), "11-14": (11, 14), "15-17": (15,
                 "18-24": (18, 24), "25-59": (25, 59), "60+": (60, 120)}
 
 
+CHILD_BANDS = ("0-5", "6-10", "11-14")  # wholly under 16; 15-17 is not
+
+
+def is_child_by_age(age_band: str, age_years: int | None) -> bool:
+    """Whether the age alone makes the person harmed a child (under 16)."""
+    return age_band in CHILD_BANDS or (age_years is not None and age_years < 16)
+
+
 def validate(details: CaseDetails, content: CaseContent, today: date) -> None:
     for name, allowed in _CHOICES.items():
         if getattr(details, name) not in allowed:
@@ -98,6 +106,10 @@ def validate(details: CaseDetails, content: CaseContent, today: date) -> None:
             raise ValidationFailed(_("The age does not match the age band."))
     if details.child and details.harmed_age_band not in ("0-5", "6-10", "11-14", "15-17"):
         raise ValidationFailed(_("A child is under 16: the age band does not match."))
+    if details.child and (details.harmed_age_years or 0) >= 16:
+        raise ValidationFailed(_("A child is under 16: the age does not match."))
+    if not details.child and is_child_by_age(details.harmed_age_band, details.harmed_age_years):
+        raise ValidationFailed(_("The person harmed is under 16: mark them as a child."))
     limits = domain.CONFIDENTIAL_MAX | INFORMANT_MAX
     for name, limit in limits.items():
         if len(getattr(content, name) or "") > limit:

@@ -60,3 +60,37 @@ def test_outside_scope_is_404(client, browser, db, world, who):
     for url in (f"/cases/{case.public_id}", f"/cases/{case.public_id}/confidential",
                 f"/cases/{case.public_id}/edit"):
         assert other.get(url).status_code == 404, url
+
+
+def test_the_intake_form_records_nothing_a_user_did_not_choose(app, db, world):
+    """Every list starts at a prompt (disability and ethnic minority at "unknown"), so a
+    hurried submit cannot record the first option of a list as a fact."""
+    from tests.functional.case_attack_support import Actor, row_counts
+    from tests.functional.case_support import intake_form
+
+    focal = Actor(app, db, world["focal_a"])
+    page = focal.get("/cases/new").get_data(as_text=True)
+    for name in ("harmed_sex", "harmed_age_band", "perpetrator_relationship", "risk_level"):
+        select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S).group(0)
+        options = re.findall(r"<option([^>]*)>", select_html)
+        assert 'value=""' in options[0] and not any("selected" in o for o in options[1:])
+    for name in ("harmed_disability", "harmed_ethnic_minority"):
+        select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S).group(0)
+        assert re.search(r'<option selected value="unknown">|<option value="unknown" selected',
+                         select_html), select_html
+    counts = row_counts(db)
+    response = focal.post("/cases/new", intake_form(world.units["SCH-A"], harmed_sex=""))
+    assert response.status_code == 400
+    assert "Chọn một phương án." in response.get_data(as_text=True)
+    assert row_counts(db) == counts
+
+
+@pytest.mark.parametrize(("band", "years", "child"), [("11-14", "", True), ("15-17", "15", True),
+                                                      ("15-17", "", False), ("18-24", "", False)])
+def test_an_age_under_16_makes_the_person_harmed_a_child(app, db, world, band, years, child):
+    from tests.functional.case_attack_support import Actor
+
+    focal = Actor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"], child="", harmed_age_band=band,
+                        harmed_age_years=years, serious_risk_to_child="")
+    assert case.child is child
