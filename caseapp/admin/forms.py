@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional, Regexp
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp
 
 from caseapp.forms import REASON_MAX, FlaskForm, VersionedForm, no_control_characters
 from caseapp.models.units import UNIT_CODE_MAX, UNIT_NAME_MAX
@@ -29,7 +29,7 @@ class UnitForm(FlaskForm):
         render_kw={"autocapitalize": "characters", "spellcheck": "false"})
     name = StringField(_l("Name"), validators=[DataRequired(_l("Enter a name.")),
                                                _max(UNIT_NAME_MAX), no_control_characters])
-    kind = SelectField(_l("Kind"))
+    kind = SelectField(_l("Kind"), validators=[InputRequired(_l("Choose the kind of unit."))])
     valid_from = DateField(_l("Open since"), validators=[Optional()], format="%Y-%m-%d")
 
 

@@ -52,7 +52,7 @@ def units():
 @permission("admin.units")
 def new_unit():
     form = UnitForm()
-    form.kind.choices = _kind_choices()
+    form.kind.choices = [("", _("— Choose —")), *_kind_choices()]  # no kind by default
     if request.method == "GET" and request.args.get("parent"):
         form.parent_code.data = request.args.get("parent", "")[:20]
     error, status = None, 200

@@ -1,8 +1,9 @@
 """A case from intake to closure through the screens, in a real browser: the focal point records
 it, verifies it, provides support and schedules a follow-up that is already past, so the case
 is overdue on the officer's monitoring screen; the focal point records the follow-up (the next
-one is scheduled 30 days on) and requests closure; the overdue count drops to 0; the officer,
-another person than the requester, approves the closure."""
+one is scheduled 30 days on) and the overdue count drops to 0 while the case is still being
+monitored; the focal point requests closure and the officer, another person than the requester,
+approves it."""
 
 from __future__ import annotations
 
@@ -163,8 +164,10 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
     try:
         desk = context.new_page()
         sign_in(desk, live_server, officer)
-        overdue = _school_row(desk, base).locator("td").nth(2)
+        row = _school_row(desk, base)
+        overdue = row.locator("td").nth(2)
         expect(overdue.locator("a .bad")).to_have_text("1")
+        still_open = row.locator("td").nth(1).inner_text()  # other tests' cases count too
         screenshot(desk, "monitoring-overdue.png")
         overdue.locator("a").click()
         desk.wait_for_url(re.compile(r"/cases/\?.*overdue=y"))
@@ -191,14 +194,19 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         expect(planned).to_have_count(1)
         expect(planned.locator("td").nth(3)).to_have_text("")
         expect(planned.locator('select[name="situation"]')).to_have_count(1)
+        expect(_status(page)).to_have_text(STATUS["monitoring"])
+
+        # Nothing is overdue any more at the school, and the case is still open: the follow-up
+        # cleared it, not a closure request (a case awaiting closure is never counted overdue).
+        row = _school_row(desk, base)
+        expect(row.locator("td").nth(1)).to_have_text(still_open)
+        overdue = row.locator("td").nth(2)
+        expect(overdue).to_have_text("0")
+        expect(overdue.locator("a")).to_have_count(0)
+        screenshot(desk, "monitoring-clear.png")
 
         _transition(page, "closure_requested", reasons["closure_requested"],
                     closure_reason="resolved")
-
-        # Nothing is overdue any more at the school.
-        overdue = _school_row(desk, base).locator("td").nth(2)
-        expect(overdue).to_have_text("0")
-        expect(overdue.locator("a")).to_have_count(0)
 
         # The officer (not the requester) approves the closure.
         desk.goto(case_url)

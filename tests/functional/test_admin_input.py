@@ -97,6 +97,7 @@ CASES = [
     ("user_new", "full_name", f"Nguyễn{NUL}", (NOT_ALLOWED, {})),
     ("user_new", "full_name", f"Nguyễn{BROKEN}", (NOT_ALLOWED, {})),
     ("user_new", "email", "not-an-address", ("The e-mail address is not valid.", {})),
+    ("unit_new", "kind", "", ("Choose the kind of unit.", {})),  # no kind by default
     ("user_new", "unit_code", "NOPE", (NO_UNIT, {"code": "NOPE"})),
     ("user_new", "unit_code", "sch a", (NO_UNIT, {"code": "SCH A"})),
     ("user_edit", "full_name", "x" * 121, (AT_MOST, {"max": 120})),
