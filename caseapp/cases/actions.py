@@ -22,7 +22,7 @@ def apply(form, change: Callable[[Session], object], done: str | Callable[[], st
     db = get_session()
     if not form.validate_on_submit():
         flash(form_errors(form) or failed, "error")
-        return back()
+        return _to_message(back())
     try:
         change(db)
     except DomainError as exc:
@@ -30,7 +30,16 @@ def apply(form, change: Callable[[Session], object], done: str | Callable[[], st
         if not_found_is_404 and exc.status == 404:
             raise
         flash(exc.message or failed, "error")
-        return back()
+        return _to_message(back())
     db.commit()
     flash(done() if callable(done) else done, "success")
     return back()
+
+
+def _to_message(response):
+    """Back to the page, scrolled to the message saying what went wrong (not to the form's
+    section further down, where the message would be out of sight)."""
+    location = getattr(response, "location", None)
+    if location:
+        response.location = location.split("#", 1)[0] + "#messages"
+    return response

@@ -359,6 +359,6 @@ def test_the_refusal_is_shown_on_the_case_page(db, world, focal, case):
                    follow_redirects=True)
     page = text_of(r)
     assert r.status_code == 200
-    assert ('<p class="flash flash-error" role="status">Finish a verification (method and '
+    assert ('<p class="flash flash-error" role="alert">Finish a verification (method and '
             'finding) first.</p>') in page
     assert page.count("Finish a verification (method and finding) first.") == 3  # + 2 buttons
