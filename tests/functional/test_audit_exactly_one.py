@@ -1,0 +1,377 @@
+"""Every audited POST endpoint (the registry AUDITED_POSTS of test_audit_sweep), given one valid
+change, writes exactly one audit event of its action, plus only the companions declared here
+(the end of the sessions a change of access ends, for instance): never none, never two."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+
+from caseapp.clock import local_today
+from caseapp.models import Case, Unit, User
+from caseapp.runtime import keyring
+from caseapp.security import totp
+from caseapp.services import activities, case_records, cases, referrals, reports, units, users
+from caseapp.services import steps as step_service
+from caseapp.services.activities import ActivityInput
+from caseapp.services.steps import StepInput
+from tests.factories import PASSWORD, Person, csrf_from, make_user, open_session_for, sign_in_client
+from tests.functional.admin_support import audit_head, events_after
+from tests.functional.case_attack_support import case_details, clean_store  # noqa: F401
+from tests.functional.case_support import intake_form
+from tests.functional.signin_support import steady_counter
+from tests.functional.test_audit_sweep import AUDITED_POSTS
+
+# A URL no rule matches: its 404 page carries the language form, hence a CSRF token.
+TOKEN_PAGE = "/__no_such_page__"
+SECRET_RE = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
+REASON = "Lý do kiểm thử hợp lệ"
+SESSIONS_ENDED = "auth.sessions_revoked"
+
+
+@dataclass
+class Post:
+    """The one request of a recipe, and the events allowed besides the endpoint's action."""
+
+    url: str
+    data: dict = field(default_factory=dict)
+    companions: tuple[str, ...] = ()
+
+
+class Ctx:
+    """What a recipe prepares with: the world, the test's session and the client to post with.
+    Preparation goes through the services and is committed before the request."""
+
+    def __init__(self, app, db, world, client) -> None:
+        self.app, self.db, self.world, self.client = app, db, world, client
+        self.today = local_today().isoformat()
+
+    def sign_in(self, name: str, second_factor: bool = True) -> Person:
+        person = self.world[name]
+        sign_in_client(self.client, self.db, person, second_factor)
+        return person
+
+    def user(self, name: str) -> User:
+        return self.db.get(User, self.world[name].id)
+
+    def unit(self, code: str) -> Unit:
+        return self.db.get(Unit, self.world.units[code])
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    def target(self) -> User:
+        """A fresh focal point of SCH-A holding a live session (so a change of their access
+        ends it, which is audited as a companion event)."""
+        person = make_user(self.db, keyring(), "muc.tieu", self.unit("SCH-A"),
+                           [("focal_point", self.unit("SCH-A"))])
+        open_session_for(self.db, person.id)
+        self.commit()
+        return self.db.get(User, person.id)
+
+    def new_unit(self, code: str, kind: str = "school", parent: str = "D1") -> Unit:
+        made = units.create_unit(self.db, None, self.unit(parent), code, f"Đơn vị {code}", kind)
+        self.commit()
+        return made
+
+    def case(self) -> Case:
+        made = cases.create_case(self.db, self.user("focal_a"), self.unit("SCH-A"),
+                                 case_details(), cases.CaseContent(harmed_name="Lê Thị Thu"))
+        self.commit()
+        return made
+
+
+# --- recipes: endpoint -> prepare, sign in, and say what to post -----------------------------
+
+def _change_password(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    new = "một mật khẩu mới đủ dài 2025"
+    return Post("/account/password", {"current": PASSWORD, "new": new, "confirm": new},
+                companions=(SESSIONS_ENDED,))
+
+
+def _renew_codes(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    return Post("/account/recovery-codes")
+
+
+def _sign_out_everywhere(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    return Post("/account/sign-out-everywhere")
+
+
+def _close_unit(c: Ctx) -> Post:
+    unit = c.new_unit("X-CLOSE")
+    c.sign_in("admin_d1")
+    return Post(f"/admin/units/{unit.id}/close", {"valid_to": c.today, "version": unit.version})
+
+
+def _account_action(action: str, prepare: Callable[[Ctx, User], None] | None = None,
+                    companions: tuple[str, ...] = (SESSIONS_ENDED,)):
+    def recipe(c: Ctx) -> Post:
+        target = c.target()
+        if prepare:
+            prepare(c, target)
+        c.sign_in("admin_d1")
+        return Post(f"/admin/users/{target.id}/{action}", {"reason": REASON}, companions)
+    return recipe
+
+
+def _disabled(c: Ctx, target: User) -> None:
+    users.set_active(c.db, None, target, False, REASON)
+    c.commit()
+
+
+def _grant(c: Ctx) -> Post:
+    target = c.target()
+    c.sign_in("admin_d1")
+    return Post(f"/admin/users/{target.id}/grants", {"role": "focal_point", "unit_code": "SCH-B"},
+                companions=(SESSIONS_ENDED,))
+
+
+def _move_unit(c: Ctx) -> Post:
+    commune = c.new_unit("X-COMMUNE", "commune")
+    school = c.new_unit("X-MOVE")
+    c.sign_in("admin_d1")
+    return Post(f"/admin/units/{school.id}/move",
+                {"new_parent_code": commune.code, "on": c.today, "version": school.version})
+
+
+def _contact_form(**changes) -> dict:
+    return {"unit_code": "D1", "name": "Trung tâm tư vấn D1", "kind": "health_station",
+            "phone": "0233 111 222", "address": "Số 1 đường Lê Lợi", "active": "y",
+            "version": "0", **changes}
+
+
+def _new_referral(c: Ctx) -> Post:
+    c.sign_in("admin_d1")
+    return Post("/admin/referrals/new", _contact_form())
+
+
+def _referral(c: Ctx) -> Post:
+    contact = referrals.create_contact(c.db, None, c.unit("D1"), "Tổng đài 111", "hotline",
+                                       "111", "")
+    c.commit()
+    c.sign_in("admin_d1")
+    return Post(f"/admin/referrals/{contact.id}",
+                _contact_form(name="Tổng đài 111 (mới)", kind="hotline",
+                              version=str(contact.version)))
+
+
+def _new_unit(c: Ctx) -> Post:
+    c.sign_in("admin_d1")
+    return Post("/admin/units/new", {"parent_code": "D1", "code": "X-NEW",
+                                     "name": "Trường THCS Mới", "kind": "school"})
+
+
+def _new_user(c: Ctx) -> Post:
+    c.sign_in("admin_d1")
+    return Post("/admin/users/new", {"username": "nguoi.moi", "full_name": "Người Mới",
+                                     "email": "nguoi.moi@example.org", "unit_code": "SCH-A"})
+
+
+def _revoke(c: Ctx) -> Post:
+    target = c.target()
+    [grant] = target.active_grants
+    c.sign_in("admin_d1")
+    return Post(f"/admin/grants/{grant.id}/revoke", {"reason": REASON},
+                companions=(SESSIONS_ENDED,))
+
+
+def _edit_unit(c: Ctx) -> Post:
+    unit = c.new_unit("X-EDIT")
+    c.sign_in("admin_d1")
+    return Post(f"/admin/units/{unit.id}", {"name": "Trường đổi tên", "kind": "school",
+                                            "version": unit.version})
+
+
+def _edit_user(c: Ctx) -> Post:
+    target = c.target()
+    c.sign_in("admin_d1")
+    return Post(f"/admin/users/{target.id}", {"full_name": "Tên Đã Sửa",
+                                              "email": "da.sua@example.org",
+                                              "version": target.version})
+
+
+def _verify_now(c: Ctx) -> Post:
+    c.sign_in("auditor_p")
+    return Post("/audit/verify")
+
+
+def _enrol(c: Ctx) -> Post:
+    c.sign_in("new_user", second_factor=False)
+    c.commit()
+    page = c.client.get("/login/enrol").get_data(as_text=True)
+    secret = totp.from_base32(SECRET_RE.search(page).group(1).replace(" ", ""))
+    return Post("/login/enrol", {"code": totp.code_at(secret, steady_counter())})
+
+
+def _login(c: Ctx) -> Post:
+    person = c.world["focal_a"]
+    return Post("/login", {"username": person.username, "password": person.password})
+
+
+def _logout(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    return Post("/logout")
+
+
+def _second_factor(c: Ctx) -> Post:
+    person = c.sign_in("focal_a", second_factor=False)
+    return Post("/login/2fa", {"code": totp.code_at(person.totp_secret, steady_counter())})
+
+
+def _on_case(path: str, data: Callable[[Ctx, Case, object], dict] | dict | None = None,
+             who: str = "focal_a", prepare: Callable[[Ctx, Case], object] | None = None):
+    """A post to a page of a fresh SCH-A case; ``prepare`` adds what the post acts on (an
+    attachment, a step...), which fills ``{x...}`` in ``path`` and is passed to ``data``."""
+    def recipe(c: Ctx) -> Post:
+        case = c.case()
+        made = prepare(c, case) if prepare else None
+        c.commit()
+        c.sign_in(who)
+        fields = data(c, case, made) if callable(data) else dict(data or {})
+        return Post(f"/cases/{case.public_id}{path.format(x=made)}", fields)
+    return recipe
+
+
+def _attachment(c: Ctx, case: Case):
+    return case_records.add_attachment(c.db, c.user("focal_a"), case, "bien-ban.txt",
+                                       "text/plain", io.BytesIO(b"noi dung bien ban"))
+
+
+def _other_focal_point(c: Ctx, case: Case) -> User:
+    return c.target()
+
+
+def _open_step(c: Ctx, case: Case):
+    return step_service.add_step(c.db, c.user("focal_a"), case,
+                                 StepInput(kind="verification", method="interview"))
+
+
+def _exclusion(c: Ctx, case: Case):
+    return case_records.exclude(c.db, c.user("focal_a"), case, "officer.p", REASON)
+
+
+def _consent(c: Ctx, case: Case):
+    return case_records.record_consent(c.db, c.user("focal_a"), case, "guardian", "sharing",
+                                       local_today())
+
+
+def _new_case(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    return Post("/cases/new", intake_form(c.world.units["SCH-A"], received_on=c.today))
+
+
+def _activity_form(**changes) -> dict:
+    return {"unit_code": "SCH-A", "held_on": local_today().isoformat(), "kind": "training",
+            "audience": "pupils", "title": "Tập huấn phòng chống bạo lực học đường",
+            "participants_female": "12", "participants_male": "10", "participants_other": "0",
+            "version": "0", **changes}
+
+
+def _new_activity(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    return Post("/reports/activities/new", _activity_form())
+
+
+def _activity(c: Ctx) -> Post:
+    held = ActivityInput(held_on=local_today(), kind="training", audience="pupils",
+                         title="Tập huấn", participants_female=1)
+    made = activities.create(c.db, c.user("focal_a"), c.unit("SCH-A"), held)
+    c.commit()
+    c.sign_in("focal_a")
+    return Post(f"/reports/activities/{made.id}",
+                _activity_form(title="Tập huấn (sửa)", version=str(made.version)))
+
+
+def _submit(c: Ctx) -> Post:
+    period = next(p for p in reports.periods_of(2020) if p.kind == "annual")  # long over
+    c.sign_in("focal_a")
+    return Post("/reports/submit", {"unit": "SCH-A", "period": period.key})
+
+
+RECIPES: dict[str, Callable[[Ctx], Post]] = {
+    "account.change_password": _change_password,
+    "account.renew_recovery_codes": _renew_codes,
+    "account.sign_out_everywhere": _sign_out_everywhere,
+    "admin.close_unit": _close_unit,
+    "admin.disable_user": _account_action("disable"),
+    "admin.enable_user": _account_action("enable", _disabled, companions=()),
+    "admin.grant": _grant,
+    "admin.move_unit": _move_unit,
+    "admin.new_referral": _new_referral,
+    "admin.new_unit": _new_unit,
+    "admin.new_user": _new_user,
+    "admin.referral": _referral,
+    "admin.reset_password": _account_action("reset-password"),
+    "admin.reset_second_factor": _account_action("reset-second-factor"),
+    "admin.revoke": _revoke,
+    "admin.unit": _edit_unit,
+    "admin.user": _edit_user,
+    "audit.verify_now": _verify_now,
+    "auth.enrol": _enrol,
+    "auth.login": _login,
+    "auth.logout": _logout,
+    "auth.second_factor": _second_factor,
+    "cases.add_attachment": _on_case("/attachments", lambda c, case, _: {
+        "file": (io.BytesIO(b"noi dung tep"), "tep.txt", "text/plain")}),
+    "cases.assign": _on_case("/assign", lambda c, case, other: {"handler": str(other.id)},
+                             prepare=_other_focal_point),
+    "cases.add_consent": _on_case("/consents", lambda c, case, _: {
+        "party": "guardian", "purpose": "sharing", "given_on": c.today}),
+    "cases.add_exclusion": _on_case("/exclusions", {"username": "officer.p",
+                                                    "reason": "Có quan hệ họ hàng"}),
+    "cases.lift_exclusion": _on_case("/exclusions/{x.id}/lift", {"reason": REASON},
+                                     who="officer_d1", prepare=_exclusion),
+    "cases.add_note": _on_case("/notes", {"body": "Ghi chú sau buổi gặp phụ huynh"}),
+    "cases.add_step": _on_case("/steps", {"kind": "verification", "method": "interview"}),
+    "cases.complete_step": _on_case("/steps/{x.uid}/complete", lambda c, case, step: {
+        "finding": "substantiated", "done_on": c.today, "version": str(step.version)},
+        prepare=_open_step),
+    "cases.confidential": _on_case("/confidential", {"reason": REASON}, who="officer_d1"),
+    "cases.download": _on_case("/attachments/{x.uid}", {"reason": REASON}, who="officer_d1",
+                               prepare=_attachment),
+    "cases.edit": _on_case("/edit", lambda c, case, _: intake_form(
+        case.unit_id, received_on=c.today, risk_level="high", version=str(case.version))),
+    "cases.new": _new_case,
+    "cases.transition": _on_case("/transition", lambda c, case, _: {
+        "target": "verifying", "reason": REASON, "version": str(case.version)}),
+    "cases.withdraw_consent": _on_case("/consents/{x.id}/withdraw", lambda c, case, _: {
+        "withdrawn_on": c.today}, prepare=_consent),
+    "reports.activity": _activity,
+    "reports.new_activity": _new_activity,
+    "reports.submit": _submit,
+}
+
+
+def test_every_audited_post_has_a_recipe():
+    assert set(RECIPES) == set(AUDITED_POSTS), (
+        f"missing recipes: {sorted(set(AUDITED_POSTS) - set(RECIPES))}; "
+        f"stale: {sorted(set(RECIPES) - set(AUDITED_POSTS))}")
+
+
+@pytest.mark.usefixtures("clean_store")
+@pytest.mark.parametrize("endpoint", sorted(AUDITED_POSTS))
+def test_one_change_writes_exactly_its_audit_event(app, db, world, client, endpoint):
+    ctx = Ctx(app, db, world, client)
+    post = RECIPES[endpoint](ctx)
+    db.commit()  # the preparation (and the sign-in session) is in place before the request
+    path = urlsplit(post.url).path
+    assert app.url_map.bind("localhost").match(path, method="POST")[0] == endpoint
+    token = csrf_from(client.get(TOKEN_PAGE).get_data(as_text=True))
+    start = audit_head(db)
+
+    response = client.post(post.url, data={"csrf_token": token, **post.data})
+
+    assert response.status_code < 400, (endpoint, response.status_code,
+                                        response.get_data(as_text=True)[:2000])
+    actions = [e.action for e in events_after(db, start)]
+    expected = AUDITED_POSTS[endpoint]
+    assert actions.count(expected) == 1, (endpoint, actions)
+    assert sorted(actions) == sorted([expected, *post.companions]), (endpoint, actions)

@@ -1,0 +1,136 @@
+"""Repeat alerts for the person harmed: the same name written differently (case, diacritics,
+spaces, Unicode form) matches; each person counts only the cases they may see; and the counts
+come from the blind index alone, with nothing decrypted."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from caseapp.models import Case, Unit, User
+from caseapp.security import crypto, envelope
+from caseapp.services import case_records, cases, steps
+from tests.functional.case_attack_support import case_details
+from tests.functional.workflow_support import Actor
+
+NAME = "Đặng Thị Mai"
+SPELLINGS = {
+    "ascii lower case": "dang thi mai",
+    "upper case": "ĐẶNG THỊ MAI",
+    "extra spaces": "  Đặng   Thị  Mai ",
+    "decomposed (NFD)": unicodedata.normalize("NFD", NAME),
+    "mixed case": "đặng THỊ mai",
+}
+HARMED_RE = re.compile(r"This person harmed appears in (\d+) other cases you can see\.")
+PERP_RE = re.compile(r"This alleged perpetrator appears in (\d+) other cases you can see\.")
+
+
+def _shown(actor: Actor, case: Case) -> dict[str, int]:
+    """The repeat alerts on the case page, as the person reads them (in English)."""
+    r = actor.get(f"/cases/{case.public_id}")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    found = {}
+    for role, pattern in (("harmed", HARMED_RE), ("perpetrator", PERP_RE)):
+        numbers = pattern.findall(page)
+        assert len(numbers) <= 1
+        found[role] = int(numbers[0]) if numbers else 0
+    return found
+
+
+def _intake(actor: Actor, db, world, school: str, harmed: str, perpetrator: str) -> Case:
+    return actor.intake(db, world.units[school], harmed_name=harmed, perpetrator_names=perpetrator)
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS.values()), ids=list(SPELLINGS))
+def test_the_person_harmed_matches_across_spellings(app, db, world, spelling):
+    focal = Actor(app, db, world["focal_a"])
+    one = _intake(focal, db, world, "SCH-A", NAME, "Lý Văn Một")
+    two = _intake(focal, db, world, "SCH-A", spelling, "Lý Văn Hai")
+    # The same name as an alleged perpetrator is not the person harmed.
+    as_perpetrator = _intake(focal, db, world, "SCH-A", "Hồ Thị Ba", NAME)
+    # One letter apart (Mây, not Mai) is another person.
+    other = _intake(focal, db, world, "SCH-A", "Đặng Thị Mây", "Lý Văn Bốn")
+    assert _shown(focal, one) == {"harmed": 1, "perpetrator": 0}
+    assert _shown(focal, two) == {"harmed": 1, "perpetrator": 0}
+    assert _shown(focal, as_perpetrator) == {"harmed": 0, "perpetrator": 0}
+    assert _shown(focal, other) == {"harmed": 0, "perpetrator": 0}
+
+
+def test_matches_are_counted_within_what_each_person_may_see(app, db, world):
+    fa, fb, fc = (Actor(app, db, world[n]) for n in ("focal_a", "focal_b", "focal_c"))
+    a1 = _intake(fa, db, world, "SCH-A", NAME, "Lý Văn Một")
+    a2 = _intake(fa, db, world, "SCH-A", "dang thi mai", "Lý Văn Hai")
+    b1 = _intake(fb, db, world, "SCH-B", "ĐẶNG  THỊ MAI", "Lý Văn Ba")
+    c1 = _intake(fc, db, world, "SCH-C", NAME, "Lý Văn Bốn")
+    officer_d1, officer_d2, officer_p = (Actor(app, db, world[n]) for n in (
+        "officer_d1", "officer_d2", "officer_p"))
+
+    assert _shown(fa, a1)["harmed"] == 1      # a2 only: SCH-B and SCH-C are not the school's
+    assert _shown(fb, b1)["harmed"] == 0      # SCH-A's cases are not SCH-B's to see
+    assert _shown(fc, c1)["harmed"] == 0
+    assert _shown(officer_d1, a1)["harmed"] == 2  # a2 and b1: both schools of D1
+    assert _shown(officer_d1, b1)["harmed"] == 2  # a1 and a2
+    assert _shown(officer_d2, c1)["harmed"] == 0  # D2 holds only SCH-C
+    assert _shown(officer_p, a1)["harmed"] == 3   # the province sees c1 too
+
+    # A case that excludes the officer is not counted for them either.
+    case_records.exclude(db, db.get(User, world["focal_a"].id), a2, "officer.d1",
+                         "Người thân của người bị hại")
+    db.commit()
+    assert _shown(officer_d1, a1)["harmed"] == 1
+    assert _shown(fa, a1)["harmed"] == 1
+
+
+class Decrypted(AssertionError):
+    pass
+
+
+def _refuse(*_args, **_kwargs):
+    raise Decrypted("something was decrypted while counting repeat alerts")
+
+
+@pytest.fixture()
+def no_decryption(monkeypatch):
+    """Every way to decrypt case content or a data key raises."""
+    for module, names in (
+        (crypto, ("unseal", "unseal_with_keyring")),
+        (envelope, ("unseal", "unseal_with_keyring", "unwrap_data_key", "open_text",
+                    "open_file")),
+        (cases, ("data_key",)), (case_records, ("data_key",)), (steps, ("data_key",)),
+    ):
+        for name in names:
+            monkeypatch.setattr(module, name, _refuse)
+    monkeypatch.setattr(AESGCM, "decrypt", _refuse)
+
+
+def test_counts_are_computed_without_decrypting_anything(app, db, world, request):
+    focal_a, focal_b = (db.get(User, world[n].id) for n in ("focal_a", "focal_b"))
+
+    def new(actor, school, harmed):
+        return cases.create_case(db, actor, db.get(Unit, world.units[school]), case_details(),
+                                 cases.CaseContent(harmed_name=harmed,
+                                                   narrative="Nội dung bảo mật"))
+
+    a1 = new(focal_a, "SCH-A", NAME)
+    new(focal_a, "SCH-A", "  dang THI mai ")
+    new(focal_b, "SCH-B", unicodedata.normalize("NFD", NAME.upper()))
+    db.commit()
+    page = Actor(app, db, world["officer_d1"])
+    assert page.token  # fetched before decryption is switched off
+    db.commit()  # keeps the page's sign-in session through the rollback below
+
+    request.getfixturevalue("no_decryption")
+    with pytest.raises(Decrypted):  # the switch works: reading the content now fails
+        cases.read_content(db, focal_a, a1)
+    db.rollback()
+
+    officer_d1, officer_p = (db.get(User, world[n].id) for n in ("officer_d1", "officer_p"))
+    assert case_records.repeat_counts(db, focal_a, a1) == {"harmed": 1, "perpetrator": 0}
+    assert case_records.repeat_counts(db, officer_d1, a1) == {"harmed": 2, "perpetrator": 0}
+    assert case_records.repeat_counts(db, officer_p, a1) == {"harmed": 2, "perpetrator": 0}
+    # The case page, which shows them, renders without decrypting too.
+    assert _shown(page, a1) == {"harmed": 2, "perpetrator": 0}
