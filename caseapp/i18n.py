@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Flask, current_app, has_request_context, session
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
 from caseapp.extensions import babel
@@ -49,9 +49,26 @@ def _datetime(value) -> str:
     return format_datetime(value, "dd/MM/yyyy HH:mm")
 
 
+def number(value, digits: int = 1) -> str:
+    """A number in the user's language: 5,5 in Vietnamese, 5.5 in English; whole numbers
+    without a decimal part (5, not 5,0)."""
+    if value is None:
+        return "—"
+    return format_decimal(value, format="#,##0." + "#" * digits)
+
+
+def file_size(size: int) -> str:
+    """Bytes as KB or MB, in the user's language."""
+    if size < 1024 * 1024:
+        return f"{number(max(size / 1024, 0.1))} KB"
+    return f"{number(size / (1024 * 1024))} MB"
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters["ddmmyyyy"] = _date
     app.jinja_env.filters["datetime"] = _datetime
+    app.jinja_env.filters["number"] = number
+    app.jinja_env.filters["file_size"] = file_size
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["get_locale"] = lambda: str(get_locale())

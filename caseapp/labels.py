@@ -177,6 +177,37 @@ def action_names() -> dict[str, str]:
             "case.destroy_content": _("Confidential content destroyed")}
 
 
+def audit_action_names() -> dict[str, str]:
+    """Every action of the audit trail as auditors read it (the code is shown beside it)."""
+    return {
+        **action_names(),
+        "case.exclusion_lift": _("Exclusion lifted"),
+        "activity.create": _("Activity recorded"), "activity.update": _("Activity edited"),
+        "audit.checkpoint": _("Chain checkpoint signed"), "audit.export": _("Audit trail exported"),
+        "audit.verify": _("Chain verified"),
+        "auth.login": _("Signed in"), "auth.login_failed": _("Sign-in failed"),
+        "auth.password_ok": _("Password accepted (second factor pending)"),
+        "auth.second_factor_failed": _("Second factor refused"),
+        "auth.locked": _("Sign-in locked after failures"), "auth.logout": _("Signed out"),
+        "auth.second_factor_enrolled": _("Second factor set up"),
+        "auth.second_factor_reset": _("Second factor reset"),
+        "auth.recovery_codes_renewed": _("Recovery codes renewed"),
+        "auth.password_changed": _("Password changed"),
+        "auth.password_change_failed": _("Password change refused"),
+        "auth.password_reset": _("Password reset"),
+        "auth.sessions_revoked": _("Sessions ended"),
+        "keys.rotate": _("Master key rotated"), "keys.retire": _("Master key retired"),
+        "referral_contact.create": _("Referral contact added"),
+        "referral_contact.update": _("Referral contact edited"),
+        "report.export": _("Report exported"), "report.submit": _("Report submitted"),
+        "unit.create": _("Unit created"), "unit.update": _("Unit edited"),
+        "unit.close": _("Unit closed"), "unit.move": _("Unit moved"),
+        "user.create": _("Account created"), "user.update": _("Account edited"),
+        "user.disable": _("Account disabled"), "user.enable": _("Account enabled"),
+        "user.grant": _("Role granted"), "user.revoke": _("Role revoked"),
+    }
+
+
 def labels() -> dict:
     return {"ROLE_NAMES": role_names(), "UNIT_KIND_NAMES": unit_kind_names(),
             "REFERRAL_KIND_NAMES": referral_kind_names(), "STATUS_NAMES": status_names(),

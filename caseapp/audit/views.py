@@ -22,6 +22,7 @@ from caseapp.access import permission
 from caseapp.audit.forms import EventFilterForm
 from caseapp.db import get_session, open_session
 from caseapp.forms import EmptyForm
+from caseapp.labels import audit_action_names
 from caseapp.runtime import keyring, settings
 from caseapp.security.authz import covers
 from caseapp.services import audit_integrity, audit_queries
@@ -38,8 +39,10 @@ CSV_COLUMNS = ("seq", "at", "actor_name", "actor_roles", "action", "unit_path", 
 def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, str | None]:
     db = get_session()
     form = EventFilterForm(request.args)
-    form.action.choices = [("", _("All actions"))] + [
-        (a, a) for a in audit_queries.known_actions(db)]
+    names = audit_action_names()
+    form.action.choices = [("", _("All actions"))] + sorted(
+        ((a, f"{names.get(a, a)} ({a})") for a in audit_queries.known_actions(db)),
+        key=lambda choice: choice[1])
     flt = audit_queries.EventFilter()
     error = None
     if not form.validate():
@@ -69,7 +72,8 @@ def events():
                                            settings().page_size)
     args = {k: v for k, v in request.args.items() if k != "before" and v}
     return render_template("audit/events.html", form=form, rows=rows, error=error,
-                           next_before=next_before, args=args, first_page=before is None)
+                           next_before=next_before, args=args, first_page=before is None,
+                           action_names=audit_action_names())
 
 
 @bp.get("/events/<int:seq>")
@@ -78,7 +82,8 @@ def event(seq: int):
     found = audit_queries.get_event(get_session(), current_user, seq)
     changes = json.loads(found.changes or "{}")
     roles = json.loads(found.actor_roles or "[]")
-    return render_template("audit/event.html", event=found, changes=changes, roles=roles)
+    return render_template("audit/event.html", event=found, changes=changes, roles=roles,
+                           action_names=audit_action_names())
 
 
 @bp.get("/events.csv")

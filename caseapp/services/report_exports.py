@@ -12,6 +12,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 
+from caseapp.i18n import number as local_number
 from caseapp.services.report_view import ShownTable, text
 
 FORMATS = ("xlsx", "csv", "docx")
@@ -46,16 +47,13 @@ def _grid(table: ShownTable) -> list[list[str]]:
 
 def _timeliness_rows(meta: ReportMeta) -> list[list[str]]:
     t = meta.timeliness
-    none = "—"
+    share = t["share_verified_within_deadline"]
     return [
         [_("Median days from intake to verification"),
-         none if t["median_days_to_verification"] is None else str(
-             t["median_days_to_verification"])],
-        [_("Median days from intake to closure"),
-         none if t["median_days_to_closure"] is None else str(t["median_days_to_closure"])],
+         local_number(t["median_days_to_verification"])],
+        [_("Median days from intake to closure"), local_number(t["median_days_to_closure"])],
         [_("Verified within %(n)d days", n=t["verification_days"]),
-         none if t["share_verified_within_deadline"] is None
-         else f"{t['share_verified_within_deadline']}%"],
+         "—" if share is None else f"{local_number(share)}%"],
     ]
 
 
