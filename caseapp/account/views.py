@@ -21,6 +21,7 @@ PROBLEM_TEXT = {
     "too_long": lambda cfg: _("At most %(n)d characters.", n=cfg.password_max_length),
     "common": lambda cfg: _("Not a commonly used password."),
     "contains_username": lambda cfg: _("Not containing your user name."),
+    "contains_name": lambda cfg: _("Not containing your name."),
     "too_simple": lambda cfg: _("Not made of only a few repeated characters."),
 }
 
@@ -60,7 +61,8 @@ def change_password():
     errors: list[str] = []
     status = 200
     if form.validate_on_submit():
-        problems = auth.password_problems(form.new.data, current_user.username)
+        problems = auth.password_problems(form.new.data, current_user.username,
+                                          current_user.full_name)
         if problems:
             errors = [PROBLEM_TEXT[p](cfg) for p in problems]
             status = 400

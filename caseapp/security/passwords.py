@@ -56,6 +56,11 @@ def policy_problems(password: str, min_length: int, max_length: int,
         problems.append("common")
     if username and username.lower() in lowered:
         problems.append("contains_username")
+    # The person's name, spaces left out ("Nguyễn Văn An" in "nguyễnvănan2025"); parts alone
+    # are too short to refuse (An, Mai).
+    name = "".join(normalise(full_name).lower().split())
+    if len(name) >= 6 and name in "".join(lowered.split()):
+        problems.append("contains_name")
     if len(set(value)) < 4:
         problems.append("too_simple")
     return problems

@@ -178,10 +178,10 @@ def remaining_recovery_codes(session: Session, user: User) -> int:
         RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)))))
 
 
-def password_problems(password: str, username: str) -> list[str]:
+def password_problems(password: str, username: str, full_name: str = "") -> list[str]:
     cfg = settings()
     return passwords.policy_problems(password, cfg.password_min_length, cfg.password_max_length,
-                                     username=username)
+                                     username=username, full_name=full_name)
 
 
 class WrongCurrentPassword(ValidationFailed):
@@ -208,7 +208,7 @@ def change_password(session: Session, user: User, current: str, new: str, ip: st
                    object_id=str(user.id), object_ref=user.username)
             sessions.revoke_all(session, user, user, "password_guessing")
         raise WrongCurrentPassword(_("The current password is not right."), locked)
-    if password_problems(new, user.username):
+    if password_problems(new, user.username, user.full_name):
         raise ValidationFailed(_("The new password does not meet the password rules."))
     if passwords.verify_password(hasher(), user.password_hash, new):
         raise ValidationFailed(_("The new password must differ from the current one."))

@@ -65,7 +65,7 @@ def create_user(session: Session, actor, username: str, full_name: str, email: s
     temp = None
     if password is None:
         temp = password = temporary_password()
-    elif auth.password_problems(password, username):
+    elif auth.password_problems(password, username, full_name):
         raise ValidationFailed(_("The password does not meet the password rules."))
     user = User(username=username, full_name=full_name.strip(), email=email.strip().lower(),
                 unit=unit, password_hash=passwords.hash_password(hasher(), password),

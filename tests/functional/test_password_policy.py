@@ -57,6 +57,18 @@ def test_a_password_breaking_a_rule_is_refused_in_vietnamese(app, db, world, nam
     assert me.get("/account/").status_code == 200  # the session was not ended
 
 
+def test_a_password_holding_one_s_name_is_refused(app, db, world):
+    """focal.a is called "Person focal.a": the name, spaces left out, in any case."""
+    person = world["focal_a"]
+    me = Actor(app, db, person, lang="vi")
+    before = _state(db, person.id)
+    new = "x PERSON Focal.A 2026 y"
+    r = me.post("/account/password", {"current": person.password, "new": new, "confirm": new})
+    assert r.status_code == 400
+    assert translated(app, "Not containing your name.") in _errors(r)
+    assert _state(db, person.id) == before
+
+
 def test_a_password_within_the_rules_is_accepted(app, db, world):
     """The same form with a good password (of exactly the maximum length) changes it: the
     refusals above are the policy's, not a form that never works."""
