@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -191,6 +193,18 @@ def _field_names() -> dict[str, str]:
     return names
 
 
+def _readable(names: dict, value):
+    """A recorded value as people read it: a code by its name, a date as dd/mm/yyyy."""
+    if not isinstance(value, str):
+        return value
+    if value in names:
+        return names[value]
+    try:
+        return date.fromisoformat(value).strftime("%d/%m/%Y") if len(value) == 10 else value
+    except ValueError:
+        return value
+
+
 def _timeline(events) -> list[dict]:
     """Audit events as a readable timeline: translated actions and field names; values of
     coded fields translated; confidential fields only ever read "changed"."""
@@ -218,8 +232,7 @@ def _timeline(events) -> list[dict]:
                 if value == "changed":
                     details.append(_("%(field)s: changed", field=label))
                 elif isinstance(value, list) and len(value) == 2:
-                    old, new = (codes.get(name, {}).get(v, v) if isinstance(v, str) else v
-                                for v in value)
+                    old, new = (_readable(codes.get(name, {}), v) for v in value)
                     details.append(f"{label}: {old if old not in (None, '') else '—'} → "
                                    f"{new if new not in (None, '') else '—'}")
         out.append({"at": event.at, "actor": event.actor_name,
