@@ -109,11 +109,25 @@ def export_csv():
             for ev in audit_queries.stream_for_export(reader, selection):
                 buffer.seek(0)
                 buffer.truncate()
-                writer.writerow([_csv_safe(getattr(ev, c)) for c in CSV_COLUMNS])
+                writer.writerow([_csv_safe(_csv_value(ev, c)) for c in CSV_COLUMNS])
                 yield buffer.getvalue()
 
     return Response(rows(), mimetype="text/csv; charset=utf-8", headers={
         "Content-Disposition": "attachment; filename=audit-events.csv"})
+
+
+def _csv_value(event, column: str):
+    """The event's value for the CSV; its time in Vietnam time with the offset written out
+    (2026-11-29T22:59:28+07:00), so a spreadsheet reader cannot mistake it for local time."""
+    value = getattr(event, column)
+    if column == "at":
+        from datetime import UTC
+
+        from caseapp.clock import zone
+
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(zone()).isoformat(timespec="seconds")
+    return value
 
 
 def _csv_safe(value) -> str:

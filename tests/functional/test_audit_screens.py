@@ -123,3 +123,13 @@ def test_an_auditor_never_sees_their_own_actions(client, db, world):
     other = db.scalar(select(AuditEvent.seq).where(AuditEvent.actor_name == "admin.p").limit(1))
     if other is not None:
         assert client.get(f"/audit/events/{other}").status_code == 200
+
+
+def test_csv_times_carry_their_offset(client, db, world):
+    import re
+
+    sign_in_client(client, db, world["auditor_p"])
+    text = client.get("/audit/events.csv?action=user.create").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", r["at"])
+                        for r in rows)
