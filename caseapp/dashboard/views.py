@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -10,6 +10,7 @@ from sqlalchemy import select
 from caseapp.access import permission
 from caseapp.db import get_session
 from caseapp.errors import NotFound
+from caseapp.forms import EmptyForm
 from caseapp.models import Case, Unit
 from caseapp.security.authz import SIGNED_IN, covers, scope_paths
 from caseapp.services import monitoring, notifications
@@ -65,7 +66,18 @@ def _default_unit(db) -> Unit:
 def notices():
     db = get_session()
     return render_template("dashboard/notifications.html",
-                           notices=notifications.for_user(db, current_user))
+                           notices=notifications.listing(db, current_user), form=EmptyForm())
+
+
+@bp.post("/notifications/read")
+@permission(SIGNED_IN)
+def mark_all_read():
+    db = get_session()
+    if EmptyForm().validate_on_submit():
+        count = notifications.mark_all_read(db, current_user)
+        db.commit()
+        flash(_("%(n)d notifications marked as read.", n=count), "success")
+    return redirect(url_for("dashboard.notices"))
 
 
 @bp.get("/notifications/<int:notification_id>")

@@ -63,6 +63,28 @@ def for_user(session: Session, user: User, limit: int = 100) -> list[Notificatio
                                 .order_by(Notification.created_at.desc()).limit(limit)))
 
 
+def listing(session: Session, user: User, limit: int = 100) -> list[tuple]:
+    """(notice, case reference, school name) for the person's own list: they may see those
+    cases, so in the app a notice names its case (e-mails never do)."""
+    return list(session.execute(
+        select(Notification, Case.reference, Unit.name)
+        .outerjoin(Case, Case.id == Notification.case_id)
+        .outerjoin(Unit, Unit.id == Case.unit_id)
+        .where(*_shown_to(user))
+        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+
+
+def mark_all_read(session: Session, user: User) -> int:
+    """Mark every unread notice the person can see as read; returns how many."""
+    from sqlalchemy import update
+
+    ids = select(Notification.id).where(*_shown_to(user), Notification.read_at.is_(None))
+    result = session.execute(update(Notification).where(Notification.id.in_(ids))
+                             .values(read_at=utcnow()).execution_options(
+                                 synchronize_session=False))
+    return result.rowcount or 0
+
+
 def unread_count(session: Session, user: User) -> int:
     return session.scalar(select(func.count()).select_from(Notification).where(
         *_shown_to(user), Notification.read_at.is_(None))) or 0

@@ -55,6 +55,7 @@ AUDITED_POSTS = {
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {
     "main.set_language": "stores the chosen language in the visitor's own cookie",
+    "dashboard.mark_all_read": "marks the person's own notices read; no case or account data",
 }
 
 

@@ -385,3 +385,24 @@ def test_a_person_excluded_after_a_notice_no_longer_gets_it(app, db, world, foca
     _created, sent = _send_due(app)
     assert [r for rcpt, _raw in inbox.messages for r in rcpt] == [addresses[world["officer_p"].id]]
     assert sent == 1
+
+
+def test_the_notice_list_names_the_case_and_marks_all_read(app, db, world, officer):
+    """In the app a notice names its case and school (its reader may see them; e-mails never
+    do); "mark all as read" clears the badge of one's own notices only."""
+    from caseapp.models import User
+    from caseapp.services import notifications
+
+    case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"],
+                                                   risk_level="immediate")
+    page = text_of(officer.get("/notifications"))
+    assert case.reference in page and "Mark all as read" in page
+    d1, p = db.get(User, world["officer_d1"].id), db.get(User, world["officer_p"].id)
+    theirs = notifications.unread_count(db, p)
+    assert notifications.unread_count(db, d1) >= 1
+    r = officer.post("/notifications/read", {})
+    assert r.status_code == 302
+    db.expire_all()
+    assert notifications.unread_count(db, d1) == 0
+    assert notifications.unread_count(db, p) == theirs
+    assert "Mark all as read" not in text_of(officer.get("/notifications"))
