@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from caseapp.forms import FlaskForm, VersionedForm, no_control_characters
@@ -24,6 +31,8 @@ class ReportForm(FlaskForm):
 class SubmitForm(FlaskForm):
     unit = HiddenField()
     period = HiddenField()
+    confirm = BooleanField(_l("I have checked the figures: they are final"), validators=[
+        DataRequired(_l("Tick the box to confirm the figures are final."))])
 
 
 def _count(label):

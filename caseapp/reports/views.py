@@ -18,6 +18,7 @@ from caseapp.security.authz import covers
 from caseapp.services import report_exports, reports
 from caseapp.services.report_tables import build, excluded_within
 from caseapp.services.report_view import shown_tables
+from caseapp.services.units import visible_units
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -67,7 +68,8 @@ def show():
     return render_template(
         "reports/report.html", form=form, unit=unit, period=period, date_from=date_from,
         date_to=date_to, tables=tables, timeliness=report.timeliness, suppressed=suppressed,
-        title=_labels(period), submissions=rows, snapshot=snapshot,
+        title=_labels(period), submissions=rows, snapshot=snapshot, today=local_today(),
+        unit_codes=list(db.scalars(visible_units(current_user, "report.read").limit(2000))),
         can_submit=bool(period and unit.kind == "school"
                         and covers(current_user, "case.write", unit)
                         and snapshot is None and local_today() > period.date_to),
@@ -111,8 +113,10 @@ def submit():
     db = get_session()
     form = SubmitForm()
     if not form.validate_on_submit():
-        flash(_("The report was not submitted."), "error")
-        return redirect(url_for("reports.show"))
+        reasons = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        flash(f'{_("The report was not submitted.")} {reasons}'.strip(), "error")
+        return redirect(url_for("reports.show", unit=form.unit.data or None,
+                                period=form.period.data or None))
     try:
         unit = reports.report_unit(db, current_user, form.unit.data)
         period = reports.period_by_key(form.period.data or "")

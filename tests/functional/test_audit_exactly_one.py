@@ -293,7 +293,7 @@ def _activity(c: Ctx) -> Post:
 def _submit(c: Ctx) -> Post:
     period = next(p for p in reports.periods_of(2020) if p.kind == "annual")  # long over
     c.sign_in("focal_a")
-    return Post("/reports/submit", {"unit": "SCH-A", "period": period.key})
+    return Post("/reports/submit", {"unit": "SCH-A", "period": period.key, "confirm": "y"})
 
 
 RECIPES: dict[str, Callable[[Ctx], Post]] = {

@@ -73,7 +73,8 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     a1, _a2 = (new_case(db, world, SPECS[k]) for k in ("A1", "A2"))
     db.commit()
     focal = Actor(app, db, world["focal_a"])
-    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key})
+    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key,
+                                                      "confirm": "y"})
     assert out.status_code == 302 and "fingerprint" in out.text
     [snap] = _snapshots(db, "SCH-A")
     frozen = snap.data
@@ -98,9 +99,17 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     page = focal.get(f"/reports/snapshots/{snap.id}")
     assert page.status_code == 200 and "Altered" not in text_of(page)
 
-    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key})
+    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key,
+                                                      "confirm": "y"})
     assert "already submitted" in out.text
     assert len(_snapshots(db, "SCH-A")) == 1
+
+
+def test_submission_needs_the_figures_confirmed(app, db, world):
+    focal = Actor(app, db, world["focal_a"])
+    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key})
+    assert out.status_code == 302
+    assert _snapshots(db) == [] and _events(db, "report.submit") == []
 
 
 @pytest.mark.parametrize(("who", "code", "status"), [
@@ -110,7 +119,8 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
 ])
 def test_only_the_schools_focal_point_submits(app, db, world, who, code, status):
     out = Actor(app, db, world[who]).submit("/reports/submit",
-                                            {"unit": code, "period": annual().key})
+                                            {"unit": code, "period": annual().key,
+                                             "confirm": "y"})
     assert out.status_code == status
     assert _snapshots(db) == [] and _events(db, "report.submit") == []
 
