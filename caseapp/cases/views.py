@@ -26,7 +26,7 @@ from caseapp.errors import Conflict, DomainError
 from caseapp.labels import case_choice_names, status_names, violence_names
 from caseapp.models import cases as domain
 from caseapp.pagination import paginate
-from caseapp.security.authz import covers
+from caseapp.security.authz import covers, has_permission
 from caseapp.services import case_list, case_records, cases
 from caseapp.services.case_access import (
     can_handle,
@@ -77,9 +77,13 @@ def index():
     form, flt, error = _filters()
     rows, page, pages, total = paginate(case_list.case_list(current_user, flt))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
+    schools = intake_units(get_session(), current_user)
     return render_template("cases/list.html", form=form, rows=rows, page=page, pages=pages,
                            total=total, error=error, args=args, today=local_today(),
-                           can_record=bool(intake_units(get_session(), current_user)))
+                           can_record=bool(schools),
+                           # A focal point of one school needs no school column.
+                           show_school=len(schools) != 1
+                           or has_permission(current_user, "case.oversee"))
 
 
 def _details(form: CaseForm) -> cases.CaseDetails:
