@@ -192,7 +192,7 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         expect(done).to_have_count(1)
         planned = rows.filter(has_text=_ddmmyyyy(next_follow_up))
         expect(planned).to_have_count(1)
-        expect(planned.locator("td").nth(3)).to_have_text("")
+        expect(planned.locator("td").nth(3)).to_have_text("—")  # not done yet
         expect(planned.locator('select[name="situation"]')).to_have_count(1)
         expect(_status(page)).to_have_text(STATUS["monitoring"])
 
