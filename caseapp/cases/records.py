@@ -24,12 +24,14 @@ from caseapp.cases.views import bp
 from caseapp.db import get_session
 from caseapp.errors import DomainError
 from caseapp.services import case_records
-from caseapp.services.case_access import can_handle, get_case
+from caseapp.services.case_access import can_read_content, get_case
 
 
 def _back(public_id: str, confidential: bool = False):
-    if confidential and can_handle(current_user, get_case(get_session(), current_user,
-                                                          public_id)):
+    """Back to the case; to its confidential page when the change was made there (an officer
+    returns to it while the reason they stated is in force, see cases.views)."""
+    if confidential and can_read_content(current_user, get_case(get_session(), current_user,
+                                                                public_id)):
         return redirect(url_for("cases.confidential", public_id=public_id))
     return redirect(url_for("cases.show", public_id=public_id))
 

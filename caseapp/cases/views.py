@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from caseapp.access import permission
 from caseapp.cases.forms import (
@@ -24,6 +35,7 @@ from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import Conflict, DomainError
 from caseapp.labels import case_choice_names, status_names, violence_names
+from caseapp.models import AuditEvent
 from caseapp.models import cases as domain
 from caseapp.pagination import paginate
 from caseapp.security.authz import covers, has_permission
@@ -286,14 +298,47 @@ def confidential(public_id: str):
     if not can_read_content(current_user, case):
         return render_template("cases/no_content.html", case=case), 403
     if request.method == "GET":
-        if not can_handle(current_user, case):
-            return redirect(url_for("cases.show", public_id=public_id))
-        return _confidential_page(case)
+        if can_handle(current_user, case):
+            return _confidential_page(case)
+        reason = _reason_in_force(db, case)
+        if reason is None:
+            flash(_("State why you need to open the confidential content."), "error")
+            return redirect(url_for("cases.show", public_id=public_id) + "#messages")
+        return _confidential_page(case, reason)  # read again, audited again, same reason
     form = ReasonForm()
     if not form.validate_on_submit():
         flash(_("State why you need to open the confidential content."), "error")
         return redirect(url_for("cases.show", public_id=public_id))
-    return _confidential_page(case, form.reason.data)
+    page = _confidential_page(case, form.reason.data)
+    _remember_reason(db, case)
+    return page
+
+
+# An officer who stated a reason keeps reading the case (after adding a note, say) without
+# stating it again for as long as an idle session lasts. The browser session keeps only the
+# case and the sequence number of the audited read; the reason is read back from that event.
+READINGS_KEPT = 5
+
+
+def _remember_reason(db, case) -> None:
+    seq = db.scalar(select(func.max(AuditEvent.seq)).where(
+        AuditEvent.actor_id == current_user.id, AuditEvent.action == "case.view_confidential",
+        AuditEvent.object_ref == case.reference))
+    until = int(time.time()) + current_app.extensions["caseapp.settings"].session_idle_seconds
+    readings = {k: v for k, v in (session.get("readings") or {}).items() if v[0] > time.time()}
+    readings[case.public_id] = [until, seq]
+    session["readings"] = dict(sorted(readings.items(), key=lambda kv: kv[1][0])[-READINGS_KEPT:])
+
+
+def _reason_in_force(db, case) -> str | None:
+    entry = (session.get("readings") or {}).get(case.public_id)
+    if not entry or entry[0] <= time.time():
+        return None
+    event = db.scalar(select(AuditEvent).where(AuditEvent.seq == entry[1]))
+    if event is None or event.actor_id != current_user.id \
+            or event.action != "case.view_confidential" or event.object_ref != case.reference:
+        return None
+    return event.reason
 
 
 @bp.route("/<public_id>/edit", methods=["GET", "POST"])

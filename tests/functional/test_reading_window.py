@@ -1,0 +1,59 @@
+"""An officer who stated why they open a case keeps reading it for as long as an idle session
+lasts (after adding a note, say) without stating it again; every read is still audited, with
+the reason they gave. Nothing carries over to another case, another person or a later time."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from caseapp.models import AuditEvent
+from tests.functional.case_attack_support import Actor, actions_after, audit_head
+from tests.functional.case_support import CANARY
+
+REASON = "Kiểm tra theo đề nghị của phụ huynh"
+
+
+def _reads(db, case) -> list[str]:
+    return list(db.scalars(select(AuditEvent.reason).where(
+        AuditEvent.action == "case.view_confidential", AuditEvent.object_ref == case.reference)
+        .order_by(AuditEvent.seq)))
+
+
+def test_a_stated_reason_holds_for_the_session_and_every_read_is_audited(app, db, world):
+    focal = Actor(app, db, world["focal_a"])
+    case, other = focal.intake(db, world.units["SCH-A"]), focal.intake(db, world.units["SCH-A"])
+    officer = Actor(app, db, world["officer_d1"])
+    url = f"/cases/{case.public_id}/confidential"
+    assert officer.get(url).status_code == 302  # no reason yet
+    assert CANARY.encode() in officer.post(url, {"reason": REASON}).data
+    start = audit_head(db)
+    again = officer.get(url)
+    assert again.status_code == 200 and CANARY.encode() in again.data
+    assert actions_after(db, start) == ["case.view_confidential"]
+    assert _reads(db, case)[-1] == REASON
+
+    # A note added on the confidential page leads back to it.
+    r = officer.post(f"/cases/{case.public_id}/notes", {"body": "Ghi chú của cán bộ"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(url)
+
+    # Not another case, not another officer.
+    assert officer.get(f"/cases/{other.public_id}/confidential").status_code == 302
+    assert Actor(app, db, world["officer_p"]).get(url).status_code == 302
+
+
+def test_the_reason_lapses_with_the_idle_time(app, db, world, monkeypatch):
+    focal = Actor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    officer = Actor(app, db, world["officer_d1"])
+    url = f"/cases/{case.public_id}/confidential"
+    assert officer.post(url, {"reason": REASON}).status_code == 200
+    idle = app.extensions["caseapp.settings"].session_idle_seconds
+    later = time.time() + idle + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    start = audit_head(db)
+    r = officer.get(url)
+    assert r.status_code == 302
+    assert r.headers["Location"].split("#")[0].endswith(f"/cases/{case.public_id}")
+    assert actions_after(db, start) == []
