@@ -251,10 +251,23 @@ def _timeline(events) -> list[dict]:
                     old, new = (_readable(codes.get(name, {}), v) for v in value)
                     details.append(f"{label}: {old if old not in (None, '') else '—'} → "
                                    f"{new if new not in (None, '') else '—'}")
-        out.append({"at": event.at, "actor": event.actor_name,
-                    "action": actions.get(event.action, event.action), "details": details,
-                    "reason": event.reason})
+        entry = {"at": event.at, "actor": event.actor_name, "code": event.action,
+                 "action": actions.get(event.action, event.action), "details": details,
+                 "reason": event.reason, "times": 1, "since": event.at}
+        previous = out[-1] if out else None
+        if previous and event.action in REPEATED_READS and not details \
+                and (previous["code"], previous["actor"], previous["reason"]) \
+                == (event.action, event.actor_name, event.reason):
+            previous["times"] += 1  # one line for a run of reads by the same person
+            previous["since"] = event.at
+            continue
+        out.append(entry)
     return out
+
+
+# Reads repeated one after another by the same person (a focal point adding notes on the
+# confidential page) read as one line of the timeline, with how many and since when.
+REPEATED_READS = {"case.view_confidential", "attachment.download"}
 
 
 def _assign_form(db, case):

@@ -57,3 +57,20 @@ def test_the_reason_lapses_with_the_idle_time(app, db, world, monkeypatch):
     assert r.status_code == 302
     assert r.headers["Location"].split("#")[0].endswith(f"/cases/{case.public_id}")
     assert actions_after(db, start) == []
+
+
+def test_a_run_of_reads_is_one_line_of_the_timeline(app, db, world):
+    from tests.functional.workflow_support import Actor as EnglishActor
+    from tests.functional.workflow_support import text_of
+
+    focal = EnglishActor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    for _ in range(3):
+        assert focal.get(f"/cases/{case.public_id}/confidential").status_code == 200
+    page = text_of(focal.get(f"/cases/{case.public_id}"))
+    import re
+
+    timeline = re.sub(r"<[^>]+>", "", page[page.index("Timeline"):])
+    assert timeline.count("Confidential content opened") == 1
+    assert "Confidential content opened (3 times)" in timeline
+    assert len(_reads(db, case)) == 3  # the trail keeps every read
