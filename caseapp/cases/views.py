@@ -33,9 +33,9 @@ from caseapp.cases.forms import (
 )
 from caseapp.clock import local_today
 from caseapp.db import get_session
-from caseapp.errors import Conflict, DomainError
+from caseapp.errors import Conflict, DomainError, NotFound
 from caseapp.labels import case_choice_names, status_names, violence_names
-from caseapp.models import AuditEvent
+from caseapp.models import AuditEvent, Case
 from caseapp.models import cases as domain
 from caseapp.pagination import paginate
 from caseapp.security.authz import covers, has_permission
@@ -72,6 +72,13 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     flt.urgent = bool(form.urgent.data)
     flt.received_from, flt.received_to = form.received_from.data, form.received_to.data
     flt.sort = form.sort.data if form.sort.data in case_list.SORTS else "received_desc"
+    related, role = request.args.get("related", ""), request.args.get("role", "")
+    if related and role in ("harmed", "perpetrator"):
+        try:
+            flt.related_to = get_case(get_session(), current_user, related).id
+            flt.related_role = role
+        except NotFound:
+            error = _("Some filters are not valid; they were ignored.")
     if form.unit.data:
         unit = unit_by_code(get_session(), form.unit.data)
         if unit is None or not covers(current_user, "case.read", unit):
@@ -90,9 +97,10 @@ def index():
     rows, page, pages, total = paginate(case_list.case_list(current_user, flt))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     schools = intake_units(get_session(), current_user)
+    related = get_session().get(Case, flt.related_to) if flt.related_to else None
     return render_template("cases/list.html", form=form, rows=rows, page=page, pages=pages,
                            total=total, error=error, args=args, today=local_today(),
-                           can_record=bool(schools),
+                           can_record=bool(schools), related=related, related_role=flt.related_role,
                            # A focal point of one school needs no school column.
                            show_school=len(schools) != 1
                            or has_permission(current_user, "case.oversee"))

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import case, exists, or_, select
 from sqlalchemy.orm import contains_eager, defer, selectinload
 
-from caseapp.models import Case, CaseViolenceType, Unit
+from caseapp.models import Case, CaseNameIndex, CaseViolenceType, Unit
 from caseapp.models.cases import CONFIDENTIAL_FIELDS
 from caseapp.services.case_access import visible_cases
 from caseapp.services.deadlines import overdue_condition
@@ -35,6 +35,9 @@ class CaseFilter:
     received_from: date | None = None
     received_to: date | None = None
     sort: str = "received_desc"
+    # The other cases sharing a name (blind index digest) with this case, for one role.
+    related_to: int | None = None
+    related_role: str = ""
 
 
 def attention_counts(session, user) -> dict[str, int]:
@@ -78,4 +81,10 @@ def case_list(user, flt: CaseFilter):
         stmt = stmt.where(Case.received_on >= flt.received_from)
     if flt.received_to:
         stmt = stmt.where(Case.received_on <= flt.received_to)
+    if flt.related_to is not None and flt.related_role in ("harmed", "perpetrator"):
+        digests = select(CaseNameIndex.digest).where(CaseNameIndex.case_id == flt.related_to,
+                                                     CaseNameIndex.role == flt.related_role)
+        stmt = stmt.where(Case.id != flt.related_to, exists(select(CaseNameIndex.id).where(
+            CaseNameIndex.case_id == Case.id, CaseNameIndex.role == flt.related_role,
+            CaseNameIndex.digest.in_(digests))))
     return stmt.order_by(*SORTS.get(flt.sort, SORTS["received_desc"]))

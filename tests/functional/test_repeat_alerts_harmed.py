@@ -134,3 +134,29 @@ def test_counts_are_computed_without_decrypting_anything(app, db, world, request
     assert case_records.repeat_counts(db, officer_p, a1) == {"harmed": 2, "perpetrator": 0}
     # The case page, which shows them, renders without decrypting too.
     assert _shown(page, a1) == {"harmed": 2, "perpetrator": 0}
+
+
+def test_the_alert_leads_to_the_cases_it_counts(app, db, world):
+    """"See them" lists exactly the other cases the alert counted, within the reader's scope;
+    a case the reader may not see cannot be used as the starting point."""
+    fa, fb = Actor(app, db, world["focal_a"]), Actor(app, db, world["focal_b"])
+    a1 = _intake(fa, db, world, "SCH-A", NAME, "Lý Văn Một")
+    a2 = _intake(fa, db, world, "SCH-A", "dang thi mai", "Lý Văn Hai")
+    a3 = _intake(fa, db, world, "SCH-A", "Hồ Thị Ba", "Lý Văn Một")
+    b1 = _intake(fb, db, world, "SCH-B", NAME, "Lý Văn Ba")
+    officer = Actor(app, db, world["officer_d1"])
+    page = officer.get(f"/cases/{a1.public_id}").get_data(as_text=True)
+    link = f"/cases/?related={a1.public_id}&amp;role=harmed"
+    assert link in page
+
+    def listed(actor, role):
+        html = actor.get("/cases/", query_string={"related": a1.public_id, "role": role})
+        return set(re.findall(r">([A-Z0-9-]+-\d{4}-\d{4})</a>", html.get_data(as_text=True)))
+
+    assert listed(officer, "harmed") == {a2.reference, b1.reference}
+    assert listed(officer, "perpetrator") == {a3.reference}
+    assert listed(fa, "harmed") == {a2.reference}  # the school's own cases only
+    # focal_b may not see a1: the filter is refused, not applied.
+    assert b1.reference in listed(fb, "harmed")
+    refused = fb.get("/cases/", query_string={"related": a1.public_id, "role": "harmed"})
+    assert "Some filters are not valid; they were ignored." in refused.get_data(as_text=True)
