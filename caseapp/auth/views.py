@@ -130,7 +130,7 @@ def enrol():
     qr_svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff",
                                                    omitsize=True)
     return render_template("auth/enrol.html", form=form, error=error, qr_svg=qr_svg,
-                           secret=_grouped(totp.to_base32(secret))), status
+                           secret=_grouped(totp.to_base32(secret)), uri=uri), status
 
 
 def _grouped(text: str) -> str:

@@ -173,6 +173,9 @@ def test_enrolment_then_recovery_code_works_exactly_once(app, client, db, world,
     secret = totp.from_base32(key)
     assert len(secret) == 20
     assert client.get("/login/enrol").get_data(as_text=True).count(key) == 1  # same offer
+    # A phone user cannot scan their own screen: the key also opens the authenticator app.
+    link = re.search(r'href="(otpauth://totp/[^"]+)"', page).group(1)
+    assert "secret=" + key.replace(" ", "") in link.replace("&amp;", "&")
 
     r = Browser(client).post("/login/enrol", {"code": totp.code_at(secret, steady_counter())},
                              token_from="/login/enrol")
