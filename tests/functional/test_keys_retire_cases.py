@@ -3,6 +3,8 @@ rewrap it succeeds, and the case still decrypts (only the wrapping changed)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -54,7 +56,9 @@ def test_retire_refuses_while_a_case_key_uses_it_then_succeeds_after_rewrap(app,
     runner = app.test_cli_runner()
     refused = runner.invoke(args=["keys", "retire", old])
     assert refused.exit_code != 0, refused.output
-    assert "1 sealed values still use" in refused.output
+    # At least this case (on PostgreSQL, cases committed by the concurrency tests count too).
+    still = re.search(r"(\d+) sealed values still use", refused.output)
+    assert still and int(still.group(1)) >= 1, refused.output
     assert old in {k.id for k in kr.keys("wrap")}  # still in the keyring
     with pytest.raises(keys.KeyInUse):
         keys.retire(db, kr, old)
