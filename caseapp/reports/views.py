@@ -17,7 +17,7 @@ from caseapp.reports.forms import ReportForm, SubmitForm
 from caseapp.security.authz import covers
 from caseapp.services import report_exports, reports
 from caseapp.services.report_tables import build, excluded_within
-from caseapp.services.report_view import shown_tables
+from caseapp.services.report_view import shown_tables, shown_timeliness
 from caseapp.services.units import visible_units
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -67,7 +67,8 @@ def show():
     snapshot = _snapshot(db, unit, period) if period and unit.kind == "school" else None
     return render_template(
         "reports/report.html", form=form, unit=unit, period=period, date_from=date_from,
-        date_to=date_to, tables=tables, timeliness=report.timeliness, suppressed=suppressed,
+        date_to=date_to, tables=tables, suppressed=suppressed,
+        timeliness=shown_timeliness(report.timeliness, suppressed),
         title=_labels(period), submissions=rows, snapshot=snapshot, today=local_today(),
         unit_codes=list(db.scalars(visible_units(current_user, "report.read").limit(2000))),
         can_submit=bool(period and unit.kind == "school"

@@ -13,6 +13,7 @@ from datetime import date
 from flask_babel import gettext as _
 
 from caseapp.i18n import number as local_number
+from caseapp.runtime import settings
 from caseapp.services.report_view import ShownTable, text
 
 FORMATS = ("xlsx", "csv", "docx")
@@ -48,13 +49,22 @@ def _grid(table: ShownTable) -> list[list[str]]:
 def _timeliness_rows(meta: ReportMeta) -> list[list[str]]:
     t = meta.timeliness
     share = t["share_verified_within_deadline"]
-    return [
+    hidden = [[_("Figures drawn from fewer than %(n)d cases are hidden.",
+                 n=t.get("threshold", 5)), ""]] if t.get("hidden") else []
+    return hidden + [
         [_("Median days from intake to verification"),
          local_number(t["median_days_to_verification"])],
         [_("Median days from intake to closure"), local_number(t["median_days_to_closure"])],
         [_("Verified within %(n)d days", n=t["verification_days"]),
          "—" if share is None else f"{local_number(share)}%"],
     ]
+
+
+def _legend() -> str:
+    """What the hidden cells of an export mean (every export leaves its unit)."""
+    n = settings().small_cell_threshold
+    return _("Counts shown as <%(n)d are hidden: counts from 1 to %(m)d, and other counts "
+             "hidden with them so that none can be worked out from the totals.", n=n, m=n - 1)
 
 
 def _period(meta: ReportMeta) -> str:
@@ -67,6 +77,7 @@ def to_csv(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     writer = csv.writer(out)
     writer.writerow([meta.title])
     writer.writerow([meta.unit_name, _period(meta)])
+    writer.writerow([_legend()])
     for table in tables:
         writer.writerow([])
         writer.writerow([table.title])
@@ -101,6 +112,7 @@ def to_xlsx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     summary["A1"].font = Font(bold=True, size=13)
     summary.append([meta.unit_name])
     summary.append([_period(meta)])
+    summary.append([_legend()])
     summary.append([])
     for row in _timeliness_rows(meta):
         summary.append(row)
@@ -158,6 +170,8 @@ def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     run.bold = True
     period = doc.add_paragraph(_period(meta))
     period.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    legend = doc.add_paragraph(_legend())
+    legend.runs[0].italic = True
 
     for number, table in enumerate(tables, start=1):
         heading = doc.add_paragraph()

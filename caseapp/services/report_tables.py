@@ -279,7 +279,9 @@ def _timeliness(session: Session, scope, date_to: date, end, verification_days: 
         .select_from(Case).join(Unit, Unit.id == Case.unit_id)
         .join(first_verified, first_verified.c.case_id == Case.id).where(scope)).one()
     verified, in_time = int(counts[0] or 0), int(counts[1] or 0)
+    closed = session.scalar(select(func.count()).select_from(close_days.subquery())) or 0
     return {
+        "closed": int(closed),
         "median_days_to_verification": _median(session, verify_days),
         "median_days_to_closure": _median(session, close_days),
         "verified": verified,

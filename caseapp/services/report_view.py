@@ -51,3 +51,18 @@ def text(value: int | None, threshold: int | None = None) -> str:
     if value is None:
         return f"<{threshold or settings().small_cell_threshold}"
     return str(value)
+
+
+def shown_timeliness(timeliness: dict, suppressed: bool) -> dict:
+    """Timeliness as shown: leaving the unit, figures drawn from fewer cases than the
+    small-cell threshold are hidden too (one case's median is that case's own delay)."""
+    if not suppressed:
+        return {**timeliness, "hidden": False}
+    threshold = settings().small_cell_threshold
+    shown = {**timeliness, "hidden": False, "threshold": threshold}
+    if 0 < timeliness.get("verified", 0) < threshold:
+        shown.update(median_days_to_verification=None, share_verified_within_deadline=None,
+                     verified=None, verified_within_deadline=None, hidden=True)
+    if 0 < timeliness.get("closed", 0) < threshold:
+        shown.update(median_days_to_closure=None, closed=None, hidden=True)
+    return shown

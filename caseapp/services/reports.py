@@ -20,7 +20,7 @@ from caseapp.security.authz import covers
 from caseapp.services import report_exports, report_tables
 from caseapp.services.audit import record
 from caseapp.services.report_tables import Report, Table
-from caseapp.services.report_view import shown_tables
+from caseapp.services.report_view import shown_tables, shown_timeliness
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def export(session: Session, actor, unit: Unit, date_from: date, date_to: date, 
     meta = report_exports.ReportMeta(
         unit_name=unit.name, parent_name=parent, unit_code=unit.code, date_from=date_from,
         date_to=date_to, title=title, place=place or "……", issued_on=local_today(),
-        timeliness=report.timeliness)
+        timeliness=shown_timeliness(report.timeliness, suppressed=True))
     content = report_exports.export(fmt, tables, meta)
     record(session, actor, "report.export", unit=unit, object_type="reports",
            object_ref=unit.code, changes={"format": fmt, "from": date_from.isoformat(),

@@ -175,3 +175,25 @@ def test_distinct_totals_keep_the_line_property(cells, data):
     col_totals = [data.draw(st.integers(max(col), sum(col))) for col in zip(*cells, strict=True)]
     published = suppress(cells, col_totals, T)
     _assert_line_property(published)
+
+
+def test_timeliness_from_few_cases_is_hidden_on_export(tmp_path, monkeypatch):
+    from caseapp import create_app
+    from caseapp.services.report_view import shown_timeliness
+    from config import load_settings
+
+    monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
+    app = create_app(load_settings("testing", environ={}))
+    few = {"median_days_to_verification": 7.0, "median_days_to_closure": 60.0, "verified": 4,
+           "verified_within_deadline": 3, "share_verified_within_deadline": 75.0, "closed": 2,
+           "verification_days": 10}
+    many = {**few, "verified": 9, "verified_within_deadline": 6, "closed": 5}
+    with app.app_context():
+        assert shown_timeliness(few, suppressed=False)["median_days_to_verification"] == 7.0
+        hidden = shown_timeliness(few, suppressed=True)
+        assert hidden["hidden"] and hidden["median_days_to_verification"] is None
+        assert hidden["share_verified_within_deadline"] is None
+        assert hidden["median_days_to_closure"] is None and hidden["verified"] is None
+        shown = shown_timeliness(many, suppressed=True)
+        assert not shown["hidden"] and shown["median_days_to_closure"] == 60.0
+        assert shown["share_verified_within_deadline"] == 75.0
