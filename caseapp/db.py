@@ -56,7 +56,25 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        if engine.url.database and engine.url.database != ":memory:":
+            event.listen(engine, "connect", _owner_only(engine.url.database))
     return engine
+
+
+def _owner_only(path: str):
+    """The SQLite file (and its journal) readable by the service's user only: it holds the
+    metadata of every case, even if the content is sealed."""
+    import os
+
+    def restrict(_dbapi_connection, _record) -> None:
+        for name in (path, f"{path}-journal", f"{path}-wal", f"{path}-shm"):
+            try:
+                if os.stat(name).st_mode & 0o077:
+                    os.chmod(name, 0o600)
+            except OSError:
+                pass  # not there (yet), or not ours to change
+
+    return restrict
 
 
 def init_app(app: Flask, url: str) -> None:

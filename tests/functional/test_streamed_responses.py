@@ -45,3 +45,4 @@ def test_the_audit_csv_gives_its_connection_back(tmp_path, monkeypatch):
         assert session.scalar(select(func.count()).select_from(AuditEvent)
                               .where(AuditEvent.action == "audit.export")) == 1
     engine.dispose()
+
