@@ -82,6 +82,8 @@ def test_the_intake_form_records_nothing_a_user_did_not_choose(app, db, world):
     response = focal.post("/cases/new", intake_form(world.units["SCH-A"], harmed_sex=""))
     assert response.status_code == 400
     assert "Chọn một phương án." in response.get_data(as_text=True)
+    # The message at the top names the answer and links to it (the form is long on a phone).
+    assert '<a href="#harmed_sex">' in response.get_data(as_text=True)
     assert row_counts(db) == counts
 
 
