@@ -89,6 +89,9 @@ def change_password():
                 return redirect(url_for("auth.login"))
     elif form.is_submitted():
         status = 400
+        if form.new.data:  # say everything wrong with it at once, not only the mismatch
+            errors = [PROBLEM_TEXT[p](cfg) for p in auth.password_problems(
+                form.new.data, current_user.username, current_user.full_name)]
     return render_template("account/password.html", form=form, errors=errors,
                            rules=password_rules()), status
 

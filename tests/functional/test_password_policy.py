@@ -102,3 +102,14 @@ def test_create_user_refuses_a_password_breaking_a_rule(app, db, name):
     db.expire_all()
     assert db.scalar(select(User).where(User.username == "new.person")) is None
     assert db.scalar(select(func.count()).select_from(AuditEvent)) == before
+
+
+def test_a_mismatch_does_not_hide_the_rules_the_password_breaks(app, db, world):
+    person = world["focal_a"]
+    me = Actor(app, db, person, lang="vi")
+    before = _state(db, person.id)
+    r = me.post("/account/password", {"current": person.password, "new": "Ngắn-q7#",
+                                      "confirm": "something else"})
+    assert r.status_code == 400
+    assert translated(app, "At least %(n)d characters.", n=MIN) in _errors(r)
+    assert _state(db, person.id) == before
