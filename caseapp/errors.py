@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 
@@ -85,6 +86,17 @@ def register_error_handlers(app: Flask) -> None:
             return render_error(400, _("The form expired or was not sent from this site. "
                                        "Nothing was changed; please try again."))
         return render_error(exc.code or 500)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError):
+        # Two requests changed the same row at once (a sign-in finishing while the password
+        # is changed elsewhere, two edits of one unit): the later one loses, cleanly.
+        from caseapp.db import get_session
+
+        app.logger.info("concurrent change refused on %s %s: %s", request.method,
+                        request.path, exc)
+        get_session().rollback()
+        return render_error(409)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

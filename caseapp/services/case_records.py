@@ -310,6 +310,9 @@ def exclude(session: Session, actor, case: Case, username: str, reason: str) -> 
     overseeing officer: an exclusion cannot take a case out of the district's sight."""
     if not can_read_content(actor, case):
         raise Forbidden(_("You cannot change who may see this case."))
+    # One exclusion of a case at a time: two at once could each still see the other officer
+    # and together leave the case with none (PostgreSQL row lock; SQLite has one writer).
+    session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
     name = (username or "").strip().lower()
     target = session.scalar(people_covering(case, roles_with("case.read"))
                             .where(User.username == name))

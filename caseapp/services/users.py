@@ -154,6 +154,10 @@ def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Gr
         raise NotFound()
     if not unit.is_open:
         raise ValidationFailed(_("A closed unit cannot receive new grants."))
+    # Grants to one account are decided one at a time (two at once could each miss the other
+    # and make an administrator an auditor too).
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    session.refresh(user, ["grants"])
     if any(g.role == role and g.unit_id == unit.id for g in user.active_grants):
         raise Conflict(_("This account already holds that role at that unit."))
     if any({g.role, role} == SEPARATED for g in user.active_grants):

@@ -1,0 +1,152 @@
+"""Races between requests, on PostgreSQL where requests really run at once (SQLite has one
+writer). Each request commits for real, so every test works on accounts and cases of its own.
+
+- Two exclusions of one case at the same moment cannot together leave it with no officer.
+- Two grants to one account at the same moment cannot make it both administrator and auditor.
+- A second-factor sign-in while the password is changed (or locked by wrong guesses) elsewhere
+  ends cleanly (409 or back to sign-in), never in a deadlock or a 500.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from caseapp.db import get_session, utcnow
+from caseapp.models import CaseExclusion, Grant, Unit, User, UserSession
+from caseapp.runtime import keyring
+from caseapp.security import passwords
+from caseapp.services.cases import CaseContent, create_case
+from tests.factories import PASSWORD, csrf_from, make_user, next_code, sign_in_client
+from tests.functional.case_attack_support import TOKEN_PAGE, case_details
+
+NEW_PASSWORD = "một mật khẩu mới rất dài 2026!"
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(database):
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite serialises every writer; these races need PostgreSQL")
+
+
+def _client(app, person_id, second_factor=True):
+    client = app.test_client()
+    with app.app_context():
+        session = get_session()
+        sign_in_client(client, session, person_id, second_factor)
+        session.commit()
+    return client, csrf_from(client.get(TOKEN_PAGE if second_factor else "/login/2fa")
+                             .get_data(as_text=True))
+
+
+def _at_once(*calls) -> None:
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):
+        barrier.wait(timeout=30)
+        call()
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _post(client, url: str, data: dict, results: dict, key: str):
+    """A call posting ``data`` to ``url``, keeping the status under ``key``."""
+    def go():
+        results[key] = client.post(url, data=data).status_code
+    return go
+
+
+def test_two_exclusions_at_once_leave_an_officer(app, world):
+    for _attempt in range(5):
+        with app.app_context():
+            session = get_session()
+            focal = session.get(User, world["focal_a"].id)
+            case = create_case(session, focal, session.get(Unit, world.units["SCH-A"]),
+                               case_details(), CaseContent(harmed_name="X"))
+            session.commit()
+            public_id, case_id = case.public_id, case.id
+        (c1, t1), (c2, t2) = (_client(app, world["focal_a"].id) for _ in range(2))
+        results: dict = {}
+        url = f"/cases/{public_id}/exclusions"
+        _at_once(*(_post(client, url, {"csrf_token": token, "username": name,
+                                       "reason": "Người thân"}, results, name)
+                   for client, token, name in ((c1, t1, "officer.d1"), (c2, t2, "officer.p"))))
+        assert set(results.values()) == {302}
+        with app.app_context():
+            excluded = set(get_session().scalars(select(CaseExclusion.user_id).where(
+                CaseExclusion.case_id == case_id)))
+        assert len(excluded) == 1, "one officer must still oversee the case"
+
+
+def test_two_grants_at_once_never_make_an_administrator_an_auditor(app, world):
+    tag = secrets.token_hex(3)
+    for attempt in range(5):
+        with app.app_context():
+            session = get_session()
+            school = session.get(Unit, world.units["SCH-A"])
+            person = make_user(session, keyring(), f"sep.{tag}.{attempt}", school, [])
+            session.commit()
+        (a1, t1), (a2, t2) = (_client(app, world["admin_p"].id) for _ in range(2))
+        results: dict = {}
+        url = f"/admin/users/{person.id}/grants"
+        _at_once(*(_post(client, url, {"csrf_token": token, "role": role, "unit_code": "SCH-A"},
+                         results, role)
+                   for client, token, role in ((a1, t1, "auditor"), (a2, t2, "admin"))))
+        with app.app_context():
+            roles = set(get_session().scalars(select(Grant.role).where(
+                Grant.user_id == person.id, Grant.revoked_at.is_(None))))
+        assert len(roles) == 1 and sorted(results.values()) == [302, 400], (results, roles)
+
+
+@pytest.mark.parametrize("current", [PASSWORD, "wrong wrong wrong 1"],
+                         ids=["password_changed", "locked_by_wrong_guesses"])
+def test_a_sign_in_finishing_while_the_password_changes_ends_cleanly(app, world, monkeypatch,
+                                                                     settings, current):
+    with app.app_context():
+        session = get_session()
+        school = session.get(Unit, world.units["SCH-A"])
+        person = make_user(session, keyring(), f"race.{secrets.token_hex(3)}", school,
+                           [("focal_point", school)])
+        session.commit()
+    laptop, t_laptop = _client(app, person.id)
+    form = {"csrf_token": t_laptop, "current": current, "new": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD}
+    if current != PASSWORD:  # one failure short of the lock that ends every session
+        for _ in range(settings.throttle_account_failures - 1):
+            assert laptop.post("/account/password", data=form).status_code == 400
+    phone, t_phone = _client(app, person.id, second_factor=False)
+    with app.app_context():  # the phone's session is due a "last seen" update
+        session = get_session()
+        session.execute(update(UserSession).where(
+            UserSession.user_id == person.id, UserSession.second_factor_at.is_(None))
+            .values(last_seen_at=utcnow() - timedelta(seconds=120)))
+        session.commit()
+    original = passwords.verify_password
+
+    def slow_verify(*args, **kwargs):  # argon2's cost, made long enough to overlap
+        time.sleep(0.8)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(passwords, "verify_password", slow_verify)
+    results = {}
+
+    def change():
+        results["change"] = laptop.post("/account/password", data=form).status_code
+
+    def second_factor():
+        time.sleep(0.3)
+        results["code"] = phone.post("/login/2fa", data={
+            "csrf_token": t_phone, "code": next_code(person.totp_secret)}).status_code
+
+    _at_once(change, second_factor)
+    assert 500 not in results.values(), results
+    assert results["change"] in (302, 400) and results["code"] in (302, 303, 409), results
