@@ -359,7 +359,11 @@ def _reason_in_force(db, case) -> str | None:
     if event is None or event.actor_id != current_user.id \
             or event.action != "case.view_confidential" or event.object_ref != case.reference:
         return None
-    return event.reason
+    # Who may see the case changed since (an exclusion, or one lifted): state it again.
+    changed = db.scalar(select(AuditEvent.seq).where(
+        AuditEvent.object_ref == case.reference, AuditEvent.seq > event.seq,
+        AuditEvent.action.in_(("case.exclude", "case.exclusion_lift"))).limit(1))
+    return None if changed is not None else event.reason
 
 
 @bp.route("/<public_id>/edit", methods=["GET", "POST"])

@@ -16,7 +16,7 @@ from caseapp.models import ReportSnapshot
 from caseapp.reports.forms import ReportForm, SubmitForm
 from caseapp.security.authz import covers
 from caseapp.services import report_exports, reports
-from caseapp.services.report_tables import build, excluded_within
+from caseapp.services.report_tables import build, excluded_below
 from caseapp.services.report_view import shown_tables, shown_timeliness
 from caseapp.services.units import visible_units
 
@@ -147,7 +147,7 @@ def snapshot(snapshot_id: int):
         raise NotFound()
     # A snapshot holds the official figures, every case included: not for someone excluded
     # from one of them.
-    if excluded_within(db, current_user.id, snap.unit, snap.date_from, snap.date_to):
+    if excluded_below(db, current_user.id, snap.unit):
         raise NotFound()
     data = json.loads(snap.data)
     tables = []
@@ -178,7 +178,7 @@ def combined():
         period = reports.period_by_key(request.args.get("period", ""))
     except DomainError:
         period = reports.default_period()
-    if excluded_within(db, current_user.id, unit, period.date_from, period.date_to):
+    if excluded_below(db, current_user.id, unit):
         raise NotFound()  # built from snapshots, which count every case
     report, submitted, schools = reports.combined(db, unit, period)
     tables = shown_tables(report, False, reports.unit_names(db, report))

@@ -32,6 +32,14 @@ def people_covering(case: Case, roles: tuple[str, ...]):
     return select(User).where(User.id.in_(held), User.active.is_(True), User.id.not_in(excluded))
 
 
+def people_linked(case: Case):
+    """A select() of every account attached to the case's school or a unit above it: its home
+    unit is there, or it holds or once held a grant there (active or not)."""
+    ancestors = [int(p) for p in case.unit.path.strip("/").split("/")]
+    granted = select(Grant.user_id).where(Grant.unit_id.in_(ancestors))
+    return select(User).where(or_(User.unit_id.in_(ancestors), User.id.in_(granted)))
+
+
 def get_case(session: Session, user, public_id: str) -> Case:
     """The case, if ``user`` may see it; otherwise 404 (existence does not leak)."""
     if not isinstance(public_id, str) or len(public_id) != 36:

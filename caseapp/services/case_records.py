@@ -38,6 +38,7 @@ from caseapp.services.case_access import (
     can_oversee,
     can_read_content,
     people_covering,
+    people_linked,
     visible_cases,
 )
 from caseapp.services.cases import data_key
@@ -305,19 +306,20 @@ def exclusions(session: Session, case: Case) -> list[CaseExclusion]:
 def exclude(session: Session, actor, case: Case, username: str, reason: str) -> CaseExclusion:
     """Name a person who must never see this case, whatever their grants.
 
-    Only someone who could see the case can be named (anyone else needs no exclusion, and the
-    form must not tell which user names exist elsewhere), and the case never loses its last
-    overseeing officer: an exclusion cannot take a case out of the district's sight."""
+    Anyone attached to the school or a unit above it can be named, suspended or not, with or
+    without a grant today (so an exclusion holds when they come back); the form does not tell
+    which user names exist elsewhere. The case never loses its last overseeing officer: an
+    exclusion cannot take it out of the sight of every officer above the school."""
     if not can_read_content(actor, case):
         raise Forbidden(_("You cannot change who may see this case."))
     # One exclusion of a case at a time: two at once could each still see the other officer
     # and together leave the case with none (PostgreSQL row lock; SQLite has one writer).
     session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
     name = (username or "").strip().lower()
-    target = session.scalar(people_covering(case, roles_with("case.read"))
-                            .where(User.username == name))
+    target = session.scalar(people_linked(case).where(User.username == name))
     if target is None:
-        raise ValidationFailed(_("No one with that user name can see this case."))
+        raise ValidationFailed(_("No account with that user name belongs to this school or "
+                                 "the units above it."))
     if target.id == actor.id:
         raise ValidationFailed(_("You cannot exclude yourself."))
     if not reason.strip():

@@ -93,13 +93,14 @@ def _cases_in(unit: Unit, date_from: date, date_to: date, viewer_id: int | None 
     return and_(*conditions)
 
 
-def excluded_within(session: Session, viewer_id: int, unit: Unit, date_from: date,
-                    date_to: date) -> bool:
-    """Whether the person is excluded from a case of this unit's report for the period."""
+def excluded_below(session: Session, viewer_id: int, unit: Unit) -> bool:
+    """Whether the person is excluded from any case below the unit. Snapshots keep their
+    figures while cases change (a corrected date can move a case out of the period), so the
+    question is asked of the unit, not of the period's cases as they read today."""
     return session.scalar(select(CaseExclusion.id).join(Case, Case.id == CaseExclusion.case_id)
                           .join(Unit, Unit.id == Case.unit_id)
                           .where(CaseExclusion.user_id == viewer_id,
-                                 _cases_in(unit, date_from, date_to)).limit(1)) is not None
+                                 Unit.path.startswith(unit.path)).limit(1)) is not None
 
 
 def _grouped(session: Session, key: str, rows, cols, stmt, col_totals=None) -> Table:

@@ -21,7 +21,8 @@ from tests.functional.case_attack_support import (
     row_counts,
 )
 
-NOBODY_HERE = "No one with that user name can see this case."
+NOBODY_HERE = ("No account with that user name belongs to this school or the units above "
+               "it.")
 LAST_OFFICER = ("At least one officer above the school must still be able to see this case. "
                 "Ask the district office to name another officer first.")
 
@@ -41,11 +42,10 @@ def _exclude(actor, case, username):
                       follow_redirects=True)
 
 
-@pytest.mark.parametrize("username", ["no.such.person", "focal.c", "officer.d2", "auditor.p",
-                                      "admin.p"])
-def test_only_people_who_could_see_the_case_can_be_named(app, db, world, case_at_a, username):
-    """Unknown names and accounts outside the case's scope get one answer: the form does not
-    tell a focal point which user names exist elsewhere."""
+@pytest.mark.parametrize("username", ["no.such.person", "focal.c", "officer.d2", "admin.d2"])
+def test_only_people_of_the_school_or_above_can_be_named(app, db, world, case_at_a, username):
+    """Unknown names and accounts of other schools and districts get one answer: the form does
+    not tell a focal point which user names exist elsewhere."""
     focal = Actor(app, db, world["focal_a"])
     start, counts = audit_head(db), row_counts(db)
     response = _exclude(focal, case_at_a, username)
@@ -118,3 +118,25 @@ def test_an_exclusion_of_another_case_cannot_be_lifted_through_this_one(app, db,
         f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift", {"reason": "Xin mở lại"})
     assert response.status_code == 404
     assert actions_after(db, start) == [] and _excluded(db, other) == {world["officer_d1"].id}
+
+
+def test_a_suspended_colleague_can_be_excluded_and_stays_excluded(app, db, world):
+    """The alleged perpetrator is a teacher suspended during the inquiry: naming them works,
+    and when their account is enabled again the case stays closed to them."""
+    from caseapp.models import Unit, User
+    from caseapp.runtime import keyring
+    from caseapp.services import users
+    from tests.factories import make_user
+
+    school = db.get(Unit, world.units["SCH-A"])
+    teacher = make_user(db, keyring(), "teacher.suspended", school, [("focal_point", school)])
+    account = db.get(User, teacher.id)
+    users.set_active(db, None, account, False, "Tạm đình chỉ trong thời gian xác minh")
+    db.commit()
+    focal = Actor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    assert _exclude(focal, case, "teacher.suspended").status_code == 200
+    assert _excluded(db, case) == {teacher.id}
+    users.set_active(db, None, db.get(User, teacher.id), True, "Đã xác minh xong")
+    db.commit()
+    assert Actor(app, db, teacher).get(f"/cases/{case.public_id}").status_code == 404

@@ -74,3 +74,24 @@ def test_a_run_of_reads_is_one_line_of_the_timeline(app, db, world):
     assert timeline.count("Confidential content opened") == 1
     assert "Confidential content opened (3 times)" in timeline
     assert len(_reads(db, case)) == 3  # the trail keeps every read
+
+
+def test_a_change_of_who_may_see_the_case_ends_the_reason(app, db, world):
+    """Excluded, then let back in: the reason stated before is not carried over."""
+    focal = Actor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    officer = Actor(app, db, world["officer_d1"])
+    url = f"/cases/{case.public_id}/confidential"
+    assert officer.post(url, {"reason": REASON}).status_code == 200
+    assert focal.post(f"/cases/{case.public_id}/exclusions",
+                      {"username": "officer.d1", "reason": "Người thân"}).status_code == 302
+    assert officer.get(url).status_code == 404
+    from caseapp.models import CaseExclusion
+
+    [exclusion_id] = db.scalars(select(CaseExclusion.id).where(CaseExclusion.case_id == case.id))
+    lift = f"/cases/{case.public_id}/exclusions/{exclusion_id}/lift"
+    assert Actor(app, db, world["officer_p"]).post(lift, {"reason": "Nhầm người"}).status_code \
+        == 302
+    start = audit_head(db)
+    r = officer.get(url)
+    assert r.status_code == 302 and actions_after(db, start) == []
