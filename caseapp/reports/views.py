@@ -73,6 +73,7 @@ def show():
         unit_codes=list(db.scalars(visible_units(current_user, "report.read").limit(2000))),
         can_submit=bool(period and unit.kind == "school"
                         and covers(current_user, "case.write", unit)
+                        and not excluded_below(db, current_user.id, unit)
                         and snapshot is None and local_today() > period.date_to),
         submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period
                                else ""),

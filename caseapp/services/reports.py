@@ -141,6 +141,9 @@ def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapsho
     """Freeze the school's report for ``period``: stored with its hash, never changed."""
     if unit.kind != "school" or not covers(actor, "case.write", unit):
         raise Forbidden(_("Only the school's focal point submits its report."))
+    if report_tables.excluded_below(session, actor.id, unit):
+        # The figures count a case this person may not see: they cannot vouch for them.
+        raise Forbidden(_("Another focal point of the school submits this report."))
     if local_today() <= period.date_to:  # its last day is not over yet
         raise ValidationFailed(_("The period has not ended yet."))
     existing = session.scalar(select(ReportSnapshot).where(

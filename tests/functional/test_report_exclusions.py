@@ -112,3 +112,23 @@ def test_snapshots_and_the_combined_report_are_closed_to_an_excluded_person(
         "/reports/combined", query_string={"unit": "D2", "period": "annual:2018"}
     ).status_code == 200
     assert db.scalar(select(User.id).where(User.id == colleague.id))
+
+
+def test_an_excluded_focal_point_does_not_submit_the_school_report(app, db, world, colleague,
+                                                                   hidden_case):
+    """The official figures count a case the colleague may not see: they cannot vouch for
+    them. Another focal point of the school submits."""
+    from caseapp.errors import Forbidden
+    from caseapp.models import ReportSnapshot
+
+    page = Actor(app, db, colleague).get("/reports/", query_string={
+        "unit": "SCH-A", "period": "annual:2018"}).get_data(as_text=True)
+    assert 'action="/reports/submit"' not in page
+    with app.test_request_context(), pytest.raises(Forbidden):
+        reports.submit(db, db.get(User, colleague.id), db.get(Unit, world.units["SCH-A"]),
+                       reports.period_by_key("annual:2018"))
+    db.rollback()
+    assert db.scalar(select(ReportSnapshot.id)) is None
+    focal_page = Actor(app, db, world["focal_a"]).get("/reports/", query_string={
+        "unit": "SCH-A", "period": "annual:2018"}).get_data(as_text=True)
+    assert 'action="/reports/submit"' in focal_page
