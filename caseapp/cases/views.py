@@ -259,13 +259,14 @@ def _timeline(events) -> list[dict]:
                     old, new = (_readable(codes.get(name, {}), v) for v in value)
                     details.append(f"{label}: {old if old not in (None, '') else '—'} → "
                                    f"{new if new not in (None, '') else '—'}")
-        entry = {"at": event.at, "actor": event.actor_name, "code": event.action,
+        entry = {"at": event.at, "actor": event.actor_name, "actor_id": event.actor_id,
+                 "code": event.action,
                  "action": actions.get(event.action, event.action), "details": details,
                  "reason": event.reason, "times": 1, "since": event.at}
         previous = out[-1] if out else None
         if previous and event.action in REPEATED_READS and not details \
-                and (previous["code"], previous["actor"], previous["reason"]) \
-                == (event.action, event.actor_name, event.reason):
+                and (previous["code"], previous["actor_id"], previous["reason"]) \
+                == (event.action, event.actor_id, event.reason):
             previous["times"] += 1  # one line for a run of reads by the same person
             previous["since"] = event.at
             continue
