@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -22,7 +23,14 @@ from caseapp.models import CaseExclusion, Grant, Unit, User, UserSession
 from caseapp.runtime import keyring
 from caseapp.security import passwords
 from caseapp.services.cases import CaseContent, create_case
-from tests.factories import PASSWORD, csrf_from, make_user, next_code, sign_in_client
+from tests.factories import (
+    PASSWORD,
+    csrf_from,
+    make_unit,
+    make_user,
+    next_code,
+    sign_in_client,
+)
 from tests.functional.case_attack_support import TOKEN_PAGE, case_details
 
 NEW_PASSWORD = "một mật khẩu mới rất dài 2026!"
@@ -34,8 +42,41 @@ def _postgres_only(database):
         pytest.skip("SQLite serialises every writer; these races need PostgreSQL")
 
 
-def _client(app, person_id, second_factor=True):
+@dataclass
+class Tree:
+    """A unit tree of its own (province > district > school) with a focal point, an officer at
+    each level and an administrator: committed rows that no other test counts."""
+
+    school: str
+    focal: object
+    officer_district: object
+    officer_province: object
+    admin: object
+    ip: str
+    tag: str
+
+
+@pytest.fixture()
+def tree(app) -> Tree:
+    tag = secrets.token_hex(3).upper()
+    with app.app_context():
+        session = get_session()
+        province = make_unit(session, None, f"R{tag}", "province")
+        district = make_unit(session, province, f"R{tag}-D", "district")
+        school = make_unit(session, district, f"R{tag}-S", "school")
+        people = [make_user(session, keyring(), f"{name}.{tag.lower()}", unit, [(role, unit)])
+                  for name, role, unit in (("focal", "focal_point", school),
+                                           ("officer-d", "officer", district),
+                                           ("officer-p", "officer", province),
+                                           ("admin", "admin", province))]
+        session.commit()
+    octets = [int(tag[i:i + 2], 16) for i in (0, 2, 4)]
+    return Tree(school.code, *people, ip="10.{}.{}.{}".format(*octets), tag=tag.lower())
+
+
+def _client(app, person_id, ip: str, second_factor=True):
     client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = ip  # failures counted on an address of its own
     with app.app_context():
         session = get_session()
         sign_in_client(client, session, person_id, second_factor)
@@ -65,21 +106,23 @@ def _post(client, url: str, data: dict, results: dict, key: str):
     return go
 
 
-def test_two_exclusions_at_once_leave_an_officer(app, world):
+def test_two_exclusions_at_once_leave_an_officer(app, tree):
     for _attempt in range(5):
         with app.app_context():
             session = get_session()
-            focal = session.get(User, world["focal_a"].id)
-            case = create_case(session, focal, session.get(Unit, world.units["SCH-A"]),
-                               case_details(), CaseContent(harmed_name="X"))
+            focal = session.get(User, tree.focal.id)
+            school = session.scalar(select(Unit).where(Unit.code == tree.school))
+            case = create_case(session, focal, school, case_details(),
+                               CaseContent(harmed_name="X"))
             session.commit()
             public_id, case_id = case.public_id, case.id
-        (c1, t1), (c2, t2) = (_client(app, world["focal_a"].id) for _ in range(2))
+        (c1, t1), (c2, t2) = (_client(app, tree.focal.id, tree.ip) for _ in range(2))
         results: dict = {}
         url = f"/cases/{public_id}/exclusions"
+        names = (tree.officer_district.username, tree.officer_province.username)
         _at_once(*(_post(client, url, {"csrf_token": token, "username": name,
                                        "reason": "Người thân"}, results, name)
-                   for client, token, name in ((c1, t1, "officer.d1"), (c2, t2, "officer.p"))))
+                   for client, token, name in ((c1, t1, names[0]), (c2, t2, names[1]))))
         assert set(results.values()) == {302}
         with app.app_context():
             excluded = set(get_session().scalars(select(CaseExclusion.user_id).where(
@@ -87,19 +130,18 @@ def test_two_exclusions_at_once_leave_an_officer(app, world):
         assert len(excluded) == 1, "one officer must still oversee the case"
 
 
-def test_two_grants_at_once_never_make_an_administrator_an_auditor(app, world):
-    tag = secrets.token_hex(3)
+def test_two_grants_at_once_never_make_an_administrator_an_auditor(app, tree):
     for attempt in range(5):
         with app.app_context():
             session = get_session()
-            school = session.get(Unit, world.units["SCH-A"])
-            person = make_user(session, keyring(), f"sep.{tag}.{attempt}", school, [])
+            school = session.scalar(select(Unit).where(Unit.code == tree.school))
+            person = make_user(session, keyring(), f"sep.{tree.tag}.{attempt}", school, [])
             session.commit()
-        (a1, t1), (a2, t2) = (_client(app, world["admin_p"].id) for _ in range(2))
+        (a1, t1), (a2, t2) = (_client(app, tree.admin.id, tree.ip) for _ in range(2))
         results: dict = {}
         url = f"/admin/users/{person.id}/grants"
-        _at_once(*(_post(client, url, {"csrf_token": token, "role": role, "unit_code": "SCH-A"},
-                         results, role)
+        _at_once(*(_post(client, url, {"csrf_token": token, "role": role,
+                                       "unit_code": tree.school}, results, role)
                    for client, token, role in ((a1, t1, "auditor"), (a2, t2, "admin"))))
         with app.app_context():
             roles = set(get_session().scalars(select(Grant.role).where(
@@ -109,21 +151,16 @@ def test_two_grants_at_once_never_make_an_administrator_an_auditor(app, world):
 
 @pytest.mark.parametrize("current", [PASSWORD, "wrong wrong wrong 1"],
                          ids=["password_changed", "locked_by_wrong_guesses"])
-def test_a_sign_in_finishing_while_the_password_changes_ends_cleanly(app, world, monkeypatch,
+def test_a_sign_in_finishing_while_the_password_changes_ends_cleanly(app, tree, monkeypatch,
                                                                      settings, current):
-    with app.app_context():
-        session = get_session()
-        school = session.get(Unit, world.units["SCH-A"])
-        person = make_user(session, keyring(), f"race.{secrets.token_hex(3)}", school,
-                           [("focal_point", school)])
-        session.commit()
-    laptop, t_laptop = _client(app, person.id)
+    person = tree.focal
+    laptop, t_laptop = _client(app, person.id, tree.ip)
     form = {"csrf_token": t_laptop, "current": current, "new": NEW_PASSWORD,
             "confirm": NEW_PASSWORD}
     if current != PASSWORD:  # one failure short of the lock that ends every session
         for _ in range(settings.throttle_account_failures - 1):
             assert laptop.post("/account/password", data=form).status_code == 400
-    phone, t_phone = _client(app, person.id, second_factor=False)
+    phone, t_phone = _client(app, person.id, tree.ip, second_factor=False)
     with app.app_context():  # the phone's session is due a "last seen" update
         session = get_session()
         session.execute(update(UserSession).where(
