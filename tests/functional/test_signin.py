@@ -338,16 +338,16 @@ def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, worl
 
     from caseapp.db import get_session
     from caseapp.errors import SignInFailed, SignInThrottled
-    from caseapp.models import Unit
     from caseapp.runtime import keyring
     from caseapp.services import auth, sessions
-    from tests.factories import make_user
+    from tests.factories import make_unit, make_user
 
     tag = secrets.token_hex(3)
     name, ip, attempts = f"burst.{tag}", f"10.{int(tag[:2], 16)}.{int(tag[2:4], 16)}.9", 12
     with app.app_context():
         s = get_session()
-        school = s.scalar(select(Unit).where(Unit.code == "SCH-A"))
+        # A unit of its own: this committed account shows in no other test's school.
+        school = make_unit(s, None, f"B{tag.upper()}", "school")
         person = make_user(s, keyring(), name, school, [("focal_point", school)])
         user_id = person.id
         _token, user_session = sessions.open_session(s, s.get(User, user_id), "127.0.0.1", "t")
