@@ -68,6 +68,15 @@ def new_recovery_code() -> str:
     return f"{raw[:5]}-{raw[5:]}"
 
 
-def recovery_hash(code: str) -> str:
-    normalised = code.strip().replace("-", "").replace(" ", "").upper()
-    return hashlib.sha256(normalised.encode("ascii", "ignore")).hexdigest()
+def _normalised(code: str) -> str:
+    return code.strip().replace("-", "").replace(" ", "").upper()
+
+
+def recovery_hash(code: str, key: bytes | None = None) -> str:
+    """How a recovery code is stored: an HMAC under a keyring key, so a copy of the database
+    alone does not let anyone try the 2^40 codes offline. Without a key: the plain SHA-256 of
+    codes issued before keyed hashing (still accepted until they are used or renewed)."""
+    data = _normalised(code).encode("ascii", "ignore")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.new(key, b"recovery|" + data, hashlib.sha256).hexdigest()

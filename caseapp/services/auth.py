@@ -78,6 +78,10 @@ def check_password(session: Session, username: str, password: str, ip: str,
     return user, token
 
 
+def _recovery_key() -> bytes:
+    return keyring().active("blind_index").secret
+
+
 def _totp_secret(user: User) -> bytes:
     return unseal_with_keyring(keyring(), user.totp_secret,
                                associated_data("users", user.id, "totp_secret"))
@@ -95,7 +99,8 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
     if counter is None and len(code.replace("-", "").replace(" ", "")) == 10:
         used_recovery = session.scalar(select(RecoveryCode).where(
             RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
-            RecoveryCode.code_hash == totp.recovery_hash(code)))
+            RecoveryCode.code_hash.in_((totp.recovery_hash(code, _recovery_key()),
+                                        totp.recovery_hash(code)))))
     if counter is None and used_recovery is None:
         _fail(session, user, user.username, ip, "auth.second_factor_failed")
     # Queries first: they autoflush, and the changes below are not audited until record().
@@ -159,7 +164,8 @@ def _new_recovery_codes(session: Session, user: User) -> tuple[list[str], list[R
     for row in old:
         session.delete(row)
     plain = [totp.new_recovery_code() for _ in range(settings().recovery_code_count)]
-    rows = [RecoveryCode(user_id=user.id, code_hash=totp.recovery_hash(c)) for c in plain]
+    rows = [RecoveryCode(user_id=user.id, code_hash=totp.recovery_hash(c, _recovery_key()))
+            for c in plain]
     session.add_all(rows)
     return plain, rows + old
 

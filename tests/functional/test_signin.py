@@ -388,3 +388,31 @@ def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, worl
         events = s.execute(select(AuditEvent.action, func.count()).where(
             AuditEvent.object_ref == name).group_by(AuditEvent.action)).all()
         assert dict(events).get(action) == limit and dict(events).get("auth.locked") == 1
+
+
+def test_recovery_codes_are_stored_keyed_and_old_plain_ones_still_work(app, client, db, world):
+    """A copy of the database alone cannot be searched for recovery codes (2^40 each): they are
+    stored as an HMAC under a keyring key. Codes issued before (plain SHA-256) still work once."""
+    from caseapp.models import RecoveryCode
+    from caseapp.services import auth
+
+    person = world["focal_a"]
+    user = db.get(User, person.id)
+    with app.test_request_context():
+        codes = auth.regenerate_recovery_codes(db, user)
+    db.commit()
+    stored = set(db.scalars(select(RecoveryCode.code_hash).where(
+        RecoveryCode.user_id == person.id)))
+    assert not stored & {totp.recovery_hash(c) for c in codes}  # not the plain hash
+    legacy = "ABCDE-12345"
+    old_code = RecoveryCode(user_id=person.id, code_hash=totp.recovery_hash(legacy))
+    db.add(old_code)
+    from caseapp.services.audit import record
+
+    record(db, None, "auth.recovery_codes_renewed", old_code, unit=user.unit)
+    db.commit()
+    assert lands_on(password_step(client, person.username, person.password), "/login/2fa")
+    assert lands_on(code_step(client, legacy), "/")
+    other = app.test_client()
+    assert lands_on(password_step(other, person.username, person.password), "/login/2fa")
+    assert lands_on(code_step(other, codes[0]), "/")
