@@ -115,6 +115,8 @@ def _dev_secret(instance_dir: Path) -> str:
     path = instance_dir / "secret_key"
     # The instance directory holds the database, keyring and uploads: private to the owner.
     instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if instance_dir.stat().st_mode & 0o077 and instance_dir.stat().st_uid == os.getuid():
+        instance_dir.chmod(0o700)  # made earlier by something with a wider umask
     if path.exists():
         return _read_secret_file(path)
     value = DEV_SECRET_MARKER + secrets.token_urlsafe(48)

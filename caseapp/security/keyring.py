@@ -135,7 +135,7 @@ def load_keyring(path: Path, create: bool, strict_mode: bool) -> Keyring:
     if not path.exists():
         if not create:
             raise KeyringError(f"keyring file {path} does not exist")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         keyring = Keyring.generate(path)
         keyring.save()
         return keyring

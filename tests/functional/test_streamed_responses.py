@@ -20,7 +20,8 @@ from tests.factories import make_unit, make_user, sign_in_client
 def test_the_audit_csv_gives_its_connection_back(tmp_path, monkeypatch):
     monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
     url = f"sqlite:///{tmp_path}/stream.sqlite3"
-    app = create_app(load_settings("testing", environ={"CASEAPP_TEST_DB": url}))
+    app = create_app(load_settings("testing", environ={"CASEAPP_TEST_DB": url,
+                                                       "CASEAPP_INSTANCE": str(tmp_path)}))
     engine = app.extensions["caseapp.engine"]
     migrate.upgrade(engine)
     with app.app_context():

@@ -23,7 +23,7 @@ def test_every_recorded_action_has_a_name(tmp_path, monkeypatch):
     monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
     found = _recorded_actions()
     assert {"case.create", "auth.login", "user.grant", "report.export"} <= found  # sees them
-    app = create_app(load_settings("testing", environ={}))
+    app = create_app(load_settings("testing", environ={"CASEAPP_INSTANCE": str(tmp_path)}))
     with app.test_request_context():
         names = audit_action_names()
     assert sorted(found - names.keys()) == []

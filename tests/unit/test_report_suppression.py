@@ -183,7 +183,7 @@ def test_timeliness_from_few_cases_is_hidden_on_export(tmp_path, monkeypatch):
     from config import load_settings
 
     monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
-    app = create_app(load_settings("testing", environ={}))
+    app = create_app(load_settings("testing", environ={"CASEAPP_INSTANCE": str(tmp_path)}))
     few = {"median_days_to_verification": 7.0, "median_days_to_closure": 60.0, "verified": 4,
            "verified_within_deadline": 3, "share_verified_within_deadline": 75.0, "closed": 2,
            "verification_days": 10}
