@@ -172,7 +172,7 @@ def action_names() -> dict[str, str]:
             "attachment.download": _("File downloaded"), "step.add": _("Step added"),
             "step.complete": _("Step finished"), "consent.record": _("Consent recorded"),
             "consent.withdraw": _("Consent withdrawn"), "case.exclude": _("Person excluded"),
-            "case.assign": _("Handler changed"),
+            "case.assign": _("Handler changed"), "case.exclusion_lift": _("Exclusion lifted"),
             "keys.rewrap": _("Data key rewrapped"),
             "case.destroy_content": _("Confidential content destroyed")}
 
@@ -181,7 +181,6 @@ def audit_action_names() -> dict[str, str]:
     """Every action of the audit trail as auditors read it (the code is shown beside it)."""
     return {
         **action_names(),
-        "case.exclusion_lift": _("Exclusion lifted"),
         "activity.create": _("Activity recorded"), "activity.update": _("Activity edited"),
         "audit.checkpoint": _("Chain checkpoint signed"), "audit.export": _("Audit trail exported"),
         "audit.verify": _("Chain verified"),

@@ -112,7 +112,7 @@ def export_csv():
                 writer.writerow([_csv_safe(_csv_value(ev, c)) for c in CSV_COLUMNS])
                 yield buffer.getvalue()
 
-    return Response(rows(), mimetype="text/csv; charset=utf-8", headers={
+    return Response(rows(), content_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": "attachment; filename=audit-events.csv"})
 
 

@@ -101,6 +101,9 @@ def index():
     return render_template("cases/list.html", form=form, rows=rows, page=page, pages=pages,
                            total=total, error=error, args=args, today=local_today(),
                            can_record=bool(schools), related=related, related_role=flt.related_role,
+                           # The filters stay folded (a phone shows cases first) unless in use.
+                           filtering=any(v for k, v in args.items()
+                                         if k not in ("related", "role", "q")),
                            # A focal point of one school needs no school column.
                            show_school=len(schools) != 1
                            or has_permission(current_user, "case.oversee"))

@@ -36,7 +36,9 @@ def _labels(period: reports.Period | None) -> str:
 def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
     form = ReportForm(request.args)
     periods = reports.recent_periods()
-    form.period.choices = [(p.key, _labels(p)) for p in periods] + [("custom", _("Custom"))]
+    form.period.choices = [(p.key, _labels(p)) for p in periods]
+    if request.args.get("period") == "custom":  # any dates: chosen in their own form
+        form.period.choices.append(("custom", _("Custom")))
     period = None
     if form.validate() and form.period.data == "custom" and form.date_from.data \
             and form.date_to.data:
@@ -77,7 +79,8 @@ def show():
                         and snapshot is None and local_today() > period.date_to),
         submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period
                                else ""),
-        args={k: v for k, v in request.args.items() if v})
+        args={k: v for k, v in request.args.items() if v},
+        exact_args={k: v for k, v in request.args.items() if v and k != "view"})
 
 
 def _snapshot(db, unit, period):

@@ -316,7 +316,8 @@ def test_consent_for_a_referral(app, db, world, who):
 
 # --- repeat alerts ----------------------------------------------------------------------------
 
-REPEAT = "This alleged perpetrator appears in %(n)d other cases you can see."
+REPEAT = ("The same name of an alleged perpetrator (accents ignored) appears in %(n)d other "
+          "cases you can see.")
 SPELLINGS = ["tran van hung", "TRẦN VĂN HÙNG", "  Trần   Văn Hùng ",
              unicodedata.normalize("NFD", "Trần Văn Hùng"), "Trần văn hùng; Lê Văn Tám"]
 

@@ -56,3 +56,10 @@ def test_page_remembered_before_sign_in_is_where_sign_in_ends(client, db, world)
     password_step(client, person.username, person.password)
     response = code_step(client, totp.code_at(person.totp_secret, steady_counter()))
     assert response.headers["Location"] == "/cases/"
+
+
+def test_the_language_form_returns_to_the_page_with_its_filters(app, db, world):
+    from tests.functional.case_attack_support import Actor
+
+    page = Actor(app, db, world["focal_a"]).get("/cases/?status=new&sort=risk")
+    assert 'name="next" value="/cases/?status=new&amp;sort=risk"' in page.get_data(as_text=True)

@@ -24,8 +24,10 @@ SPELLINGS = {
     "decomposed (NFD)": unicodedata.normalize("NFD", NAME),
     "mixed case": "đặng THỊ mai",
 }
-HARMED_RE = re.compile(r"This person harmed appears in (\d+) other cases you can see\.")
-PERP_RE = re.compile(r"This alleged perpetrator appears in (\d+) other cases you can see\.")
+HARMED_RE = re.compile(r"The same name of a person harmed \(accents ignored\) appears in (\d+) "
+                       r"other cases you can see\.")
+PERP_RE = re.compile(r"The same name of an alleged perpetrator \(accents ignored\) appears in "
+                     r"(\d+) other cases you can see\.")
 
 
 def _shown(actor: Actor, case: Case) -> dict[str, int]:
