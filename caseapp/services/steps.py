@@ -64,7 +64,9 @@ def _check_common(case: Case, actor, data: StepInput, today: date) -> None:
 
 
 def _choice(value, allowed, required=True) -> None:
-    if (value is None and required) or (value is not None and value not in allowed):
+    if value is None and required:
+        raise ValidationFailed(_("Choose an answer in every list. Nothing was saved."))
+    if value is not None and value not in allowed:
         raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
 
 
