@@ -42,6 +42,7 @@ from flask import Flask, jsonify, redirect, request  # noqa: E402
 from sqlalchemy import exists, func, insert, select, text, update  # noqa: E402
 
 from bench.common import empty_app, seed_district, signed_in_client  # noqa: E402
+from caseapp.clock import local_today
 from caseapp.db import get_session, make_engine, utcnow  # noqa: E402
 from caseapp.models import (  # noqa: E402
     Case,
@@ -89,7 +90,7 @@ def _pick(rng: random.Random, weights: dict[str, int]) -> str:
 def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
     """Bulk-insert ``n`` cases and their violence types with Core; returns seconds taken."""
     rng = random.Random(seed)
-    today = date.today()
+    today = local_today()
     school_weights = [1 / (i + 1) ** 0.6 for i in range(SCHOOLS)]
     drafts = []
     for _ in range(n):
@@ -165,7 +166,7 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
 
 def intake_form(unit_id: int, token: str | None = None) -> dict:
     form = {
-        "unit_id": str(unit_id), "received_on": date.today().isoformat(),
+        "unit_id": str(unit_id), "received_on": local_today().isoformat(),
         "received_via": "phone", "reporter_kind": "parent_guardian", "setting": "in_school",
         "violence_types": ["physical", "psychological"], "risk_level": "medium", "child": "y",
         "harmed_sex": "female", "harmed_age_band": "11-14", "harmed_age_years": "12",
@@ -377,7 +378,7 @@ def main() -> None:
     school_id = world["schools"][0][0]
 
     n = args.requests
-    ref_prefix = "BN-S07-" + str(date.today().year)
+    ref_prefix = "BN-S07-" + str(local_today().year)
     scenarios = [
         ("list, first page", ""),
         (f"list, violence={FILTER_VIOLENCE} & status={FILTER_STATUS}",

@@ -207,6 +207,18 @@ def audit_action_names() -> dict[str, str]:
     }
 
 
+def object_type_names() -> dict[str, str]:
+    """What an audit event is about, by its table."""
+    return {"cases": _("Case"), "users": _("Account"), "units": _("Unit"),
+            "grants": _("Role"), "case_notes": _("Note"), "case_attachments": _("File"),
+            "case_steps": _("Step"), "case_consents": _("Consent"),
+            "case_exclusions": _("Exclusion"), "case_transitions": _("Change of status"),
+            "referral_contacts": _("Referral contact"), "activities": _("Activity"),
+            "report_snapshots": _("Submitted report"), "reports": _("Report"),
+            "audit_events": _("Audit trail"), "keys": _("Key"),
+            "recovery_codes": _("Recovery codes"), "case_informants": _("Informant")}
+
+
 def labels() -> dict:
     return {"ROLE_NAMES": role_names(), "UNIT_KIND_NAMES": unit_kind_names(),
             "REFERRAL_KIND_NAMES": referral_kind_names(), "STATUS_NAMES": status_names(),

@@ -22,7 +22,8 @@ from caseapp.access import permission
 from caseapp.audit.forms import EventFilterForm
 from caseapp.db import get_session, open_session
 from caseapp.forms import EmptyForm
-from caseapp.labels import audit_action_names
+from caseapp.labels import audit_action_names, object_type_names, role_names
+from caseapp.readable import change_rows
 from caseapp.runtime import keyring, settings
 from caseapp.security.authz import covers
 from caseapp.services import audit_integrity, audit_queries
@@ -73,7 +74,8 @@ def events():
     args = {k: v for k, v in request.args.items() if k != "before" and v}
     return render_template("audit/events.html", form=form, rows=rows, error=error,
                            next_before=next_before, args=args, first_page=before is None,
-                           action_names=audit_action_names())
+                           action_names=audit_action_names(),
+                           object_names=object_type_names())
 
 
 @bp.get("/events/<int:seq>")
@@ -81,9 +83,12 @@ def events():
 def event(seq: int):
     found = audit_queries.get_event(get_session(), current_user, seq)
     changes = json.loads(found.changes or "{}")
-    roles = json.loads(found.actor_roles or "[]")
-    return render_template("audit/event.html", event=found, changes=changes, roles=roles,
-                           action_names=audit_action_names())
+    names = role_names()
+    roles = [f"{names.get(r.split('@')[0], r)} @ {r.split('@', 1)[1]}" if "@" in r else r
+             for r in json.loads(found.actor_roles or "[]")]
+    return render_template("audit/event.html", event=found, rows=change_rows(changes),
+                           roles=roles, action_names=audit_action_names(),
+                           object_names=object_type_names())
 
 
 @bp.get("/events.csv")

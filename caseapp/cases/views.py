@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import date
 
 from flask import (
     Blueprint,
@@ -206,47 +205,15 @@ def _workflow_context(db, case) -> dict:
     }
 
 
-def _field_names() -> dict[str, str]:
-    from wtforms.fields.core import UnboundField
-
-    names = {name: str(field.args[0]) for name, field in vars(CaseForm).items()
-             if isinstance(field, UnboundField) and field.args}
-    names["status"] = _("Status")
-    names.update({"done_on": _("Done on"), "due_on": _("Due on"),
-                  "next_on": _("Next follow-up on"),
-                  "situation": _("Situation of the person harmed"), "finding": _("Finding"),
-                  "closure_reason": _("Why the case can close"), "method": _("Method"),
-                  "service": _("Service"), "measure": _("Measure")})
-    return names
-
-
-def _readable(names: dict, value):
-    """A recorded value as people read it: a code by its name, a date as dd/mm/yyyy."""
-    if not isinstance(value, str):
-        return value
-    if value in names:
-        return names[value]
-    try:
-        return date.fromisoformat(value).strftime("%d/%m/%Y") if len(value) == 10 else value
-    except ValueError:
-        return value
-
-
 def _timeline(events) -> list[dict]:
     """Audit events as a readable timeline: translated actions and field names; values of
     coded fields translated; confidential fields only ever read "changed"."""
     import json
 
     from caseapp.labels import action_names
+    from caseapp.readable import field_names, readable, value_names
 
-    actions, fields_ = action_names(), _field_names()
-    from caseapp.labels import step_choice_names
-
-    steps = step_choice_names()
-    codes = {**case_choice_names(), "status": {**steps["status"], **status_names()},
-             "situation": steps["situation"], "finding": steps["finding"],
-             "closure_reason": steps["closure_reason"], "method": steps["method"],
-             "service": steps["service"], "measure": steps["measure"]}
+    actions, fields_, codes = action_names(), field_names(), value_names()
     out = []
     for event in events:
         changes = json.loads(event.changes or "{}")
@@ -259,7 +226,7 @@ def _timeline(events) -> list[dict]:
                 if value == "changed":
                     details.append(_("%(field)s: changed", field=label))
                 elif isinstance(value, list) and len(value) == 2:
-                    old, new = (_readable(codes.get(name, {}), v) for v in value)
+                    old, new = (readable(codes.get(name, {}), v) for v in value)
                     details.append(f"{label}: {old if old not in (None, '') else '—'} → "
                                    f"{new if new not in (None, '') else '—'}")
         entry = {"at": event.at, "actor": event.actor_name, "actor_id": event.actor_id,

@@ -9,11 +9,12 @@ import re
 import struct
 import uuid
 import zlib
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from caseapp.clock import local_today
 from tests.browser.conftest import TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.browser
@@ -58,10 +59,10 @@ def _save_screenshot(page, name: str, tmp_path: Path) -> Path:
 def _fill_intake(page, marker: str) -> None:
     form = page.locator("form.case-form")
     form.locator('select[name="unit_id"]').select_option(label="Trường THCS Thử Nghiệm")
-    form.locator('input[name="received_on"]').fill(date.today().isoformat())
+    form.locator('input[name="received_on"]').fill(local_today().isoformat())
     form.locator('select[name="received_via"]').select_option("phone")
     form.locator('select[name="reporter_kind"]').select_option("parent_guardian")
-    form.locator('input[name="incident_on"]').fill((date.today() - timedelta(days=3)).isoformat())
+    form.locator('input[name="incident_on"]').fill((local_today() - timedelta(days=3)).isoformat())
     form.locator('input[name="incident_date_approximate"]').check()
     form.locator('select[name="setting"]').select_option("to_from_school")
     form.locator('input[name="violence_types"][value="physical"]').check()
@@ -117,7 +118,7 @@ def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
 
     page.wait_for_url(re.compile(re.escape(f"{base}/cases/") + r"[0-9a-f-]{36}$"))
     heading = page.locator("h1").inner_text()
-    match = re.search(rf"{re.escape(school_code)}-{date.today().year}-\d{{4}}", heading)
+    match = re.search(rf"{re.escape(school_code)}-{local_today().year}-\d{{4}}", heading)
     assert match, heading
     reference = match.group(0)
     expect(page.locator(".flash-success")).to_contain_text(reference)

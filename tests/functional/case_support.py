@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy import select
 
+from caseapp.clock import local_today
 from caseapp.models import Case
 
 CANARY = "CANARY-7f3a9c"
@@ -13,7 +12,7 @@ CANARY = "CANARY-7f3a9c"
 
 def intake_form(unit_id: int, **overrides) -> dict:
     form = {
-        "unit_id": str(unit_id), "received_on": date.today().isoformat(),
+        "unit_id": str(unit_id), "received_on": local_today().isoformat(),
         "received_via": "in_person", "reporter_kind": "teacher", "setting": "in_school",
         "violence_types": ["physical", "psychological"], "risk_level": "medium",
         "child": "y", "harmed_sex": "female", "harmed_age_band": "11-14",

@@ -6,11 +6,10 @@ outside is a 404 (never a 403, so existence does not leak) and leaves the databa
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import select
 
+from caseapp.clock import local_today
 from caseapp.models import Grant, ReferralContact, Unit, User
 from caseapp.runtime import keyring
 from caseapp.services import referrals as referral_service
@@ -24,7 +23,7 @@ from tests.functional.admin_support import (
     translated,
 )
 
-TODAY = date.today().isoformat()
+TODAY = local_today().isoformat()
 IN_D1 = ("D1", "SCH-A", "SCH-B")
 OUTSIDE_D1 = ("PRV", "D2", "SCH-C")
 # One account at each kind of place outside D1: a school of D2, the D2 office, the province.

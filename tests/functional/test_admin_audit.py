@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 
 import pytest
 from sqlalchemy import event
 
+from caseapp.clock import local_today
 from caseapp.models import AuditEvent, ReferralContact, Unit, User
 from caseapp.security import totp
 from caseapp.services import audit
@@ -26,7 +26,7 @@ from tests.functional.admin_support import (
     snapshot,
 )
 
-TODAY = date.today().isoformat()
+TODAY = local_today().isoformat()
 REASON = "Yêu cầu của Phòng Giáo dục"
 TEMPORARY_PASSWORD_RE = re.compile(r'<p class="big"><code>([^<]+)</code>')
 # Accompanies any action that ends the target's live sessions; not the action itself.
@@ -146,7 +146,7 @@ def test_a_unit_changed_without_its_event_is_refused(db, world, change):
     head = audit_head(db)
     if change == "add":
         db.add(Unit(code="GHOST", name="Ghost", kind="school", parent=d1, path=d1.path,
-                    valid_from=date.today()))
+                    valid_from=local_today()))
     elif change == "rename":
         sch_a.name = "Renamed quietly"
     else:

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
+from caseapp.clock import local_today
 from caseapp.models import ReferralContact, Unit, User
 from caseapp.services import referrals as referral_service
 from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot, translated
 
-TODAY = date.today().isoformat()
+TODAY = local_today().isoformat()
 STALE = object()  # stands for "the version the page was loaded with, since changed by another"
 NUL, BROKEN = "\x00", "\udcff"  # BROKEN goes out as the byte 0xFF: not UTF-8
 

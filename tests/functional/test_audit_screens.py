@@ -133,3 +133,26 @@ def test_csv_times_carry_their_offset(client, db, world):
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", r["at"])
                         for r in rows)
+
+
+def test_an_event_reads_in_words_with_its_codes_beside(client, db, world):
+    """Field names and coded values in the reader's language, dates as dd/mm/yyyy, sealed
+    fields as "changed"; the raw codes stay visible beside them for the record."""
+    import html as html_lib
+
+    from caseapp.services.audit import record
+
+    unit = db.get(Unit, world.units["SCH-A"])
+    event = record(db, None, "case.update", unit=unit, object_type="cases", object_id="1",
+                   object_ref="SCH-A-2026-0001",
+                   changes={"risk_level": ["medium", "high"], "narrative": "changed",
+                            "incident_on": [None, "2026-11-20"]})
+    db.flush()
+    sign_in_client(client, db, world["auditor_p"])
+    with client.session_transaction() as sess:
+        sess["lang"] = "en"
+    page = html_lib.unescape(client.get(f"/audit/events/{event.seq}").get_data(as_text=True))
+    for text in ("Risk level", "Medium", "High", "What happened", "changed", "20/11/2026",
+                 "Case edited", "Case SCH-A-2026-0001", "risk_level", "case.update"):
+        assert text in page, text
+    assert "2026-11-20" not in page and "None" not in page

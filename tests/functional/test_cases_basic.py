@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 from sqlalchemy import select
 
+from caseapp.clock import local_today
 from caseapp.models import AuditEvent
 from tests.factories import sign_in_client
 from tests.functional.case_support import CANARY, record_case
@@ -16,7 +16,7 @@ from tests.functional.case_support import CANARY, record_case
 def test_focal_point_records_and_reads_a_case(client, browser, db, world):
     sign_in_client(client, db, world["focal_a"])
     case = record_case(browser, db, world.units["SCH-A"])
-    assert re.fullmatch(rf"SCH-A-{date.today().year}-\d{{4}}", case.reference)
+    assert re.fullmatch(rf"SCH-A-{local_today().year}-\d{{4}}", case.reference)
     assert CANARY.encode() not in (case.narrative or b"")
     page = client.get(f"/cases/{case.public_id}").get_data(as_text=True)
     assert case.reference in page and CANARY not in page
