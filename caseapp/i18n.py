@@ -54,7 +54,7 @@ def number(value, digits: int = 1) -> str:
     without a decimal part (5, not 5,0)."""
     if value is None:
         return "—"
-    return format_decimal(value, format="#,##0." + "#" * digits)
+    return format_decimal(value, format="#,##0" + ("." + "#" * digits if digits else ""))
 
 
 def file_size(size: int) -> str:
