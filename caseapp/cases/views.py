@@ -240,8 +240,27 @@ def _timeline(events) -> list[dict]:
             previous["times"] += 1  # one line for a run of reads by the same person
             previous["since"] = event.at
             continue
+        if previous and previous["code"] == "case.view_confidential" \
+                and previous["times"] == 1 and event.action in ADDED_ON_THE_PAGE \
+                and previous["actor_id"] == event.actor_id \
+                and _seconds(event.at, previous["at"]) <= RELOAD_SECONDS:
+            out.pop()  # the page shown again right after adding: not a read of its own here
         out.append(entry)
     return out
+
+
+def _seconds(earlier, later) -> float:
+    from datetime import UTC
+
+    earlier, later = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (earlier, later))
+    return (later - earlier).total_seconds()
+
+
+# After adding a note or a file on the confidential page the page is shown again, which is
+# audited as a read; the timeline does not list that read apart from what was added (the
+# audit trail keeps it).
+ADDED_ON_THE_PAGE = {"note.add", "attachment.add"}
+RELOAD_SECONDS = 10
 
 
 # Reads repeated one after another by the same person (a focal point adding notes on the

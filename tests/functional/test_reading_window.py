@@ -95,3 +95,22 @@ def test_a_change_of_who_may_see_the_case_ends_the_reason(app, db, world):
     start = audit_head(db)
     r = officer.get(url)
     assert r.status_code == 302 and actions_after(db, start) == []
+
+
+def test_the_page_shown_again_after_a_note_is_not_a_line_of_its_own(app, db, world):
+    import re
+
+    from tests.functional.workflow_support import Actor as EnglishActor
+    from tests.functional.workflow_support import text_of
+
+    focal = EnglishActor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    for n in range(3):
+        r = focal.post(f"/cases/{case.public_id}/notes", {"body": f"Ghi chú {n}"})
+        assert r.status_code == 302
+        assert focal.get(r.headers["Location"]).status_code == 200  # the page again
+    page = text_of(focal.get(f"/cases/{case.public_id}"))
+    timeline = re.sub(r"<[^>]+>", "", page[page.index("Timeline"):])
+    assert timeline.count("Note added") == 3
+    assert "Confidential content opened" not in timeline
+    assert len(_reads(db, case)) == 3  # the trail keeps every read
