@@ -105,6 +105,8 @@ def test_truncated_tail_after_checkpoint_is_found(db, app):
     assert not report.ok
     assert report.bad_seq == cp.seq - 1
     assert "missing" in report.problem
+    result = app.test_cli_runner().invoke(args=["audit", "verify", "--no-record"])
+    assert result.exit_code == 1 and f"seq {cp.seq - 1}" in result.output
 
 
 def test_forged_checkpoint_signature_is_found(db):
