@@ -46,8 +46,12 @@ def test_single_tampering_is_detected_at_its_sequence_number(bodies, data):
     events = build(bodies)
     assert check(events).ok
     n = len(events)
-    kind = data.draw(st.sampled_from(["field", "delete", "swap", "prev", "key", "rehash"]))
-    i = data.draw(st.integers(0, n - 2))  # the last event alone is the checkpoints' job
+    kind = data.draw(st.sampled_from(["field", "delete", "swap", "prev", "key", "rehash",
+                                      "plain_insert"]))
+    # Any event may be altered, the last one too; deleting, swapping or rehashing the last
+    # one alone is what signed checkpoints are for (tested against the database).
+    last = n - 1 if kind in ("field", "prev", "key", "plain_insert") else n - 2
+    i = data.draw(st.integers(0, last))
     tampered = [dict(e) for e in events]
     if kind == "field":
         field = data.draw(st.sampled_from(["actor_name", "action", "reason", "object_ref",
@@ -70,6 +74,17 @@ def test_single_tampering_is_detected_at_its_sequence_number(bodies, data):
     elif kind == "key":
         tampered[i]["key_id"] = "audit-unknown"
         expected = i + 1
+    elif kind == "plain_insert":  # a row added after event i, chained with plain SHA-256
+        import hashlib
+        import json
+
+        forged = dict(tampered[i], reason="inserted by hand", prev_hash=tampered[i]["hash"])
+        body = json.dumps({k: str(v) for k, v in forged.items()}, sort_keys=True).encode()
+        forged["hash"] = hashlib.sha256(forged["prev_hash"].encode() + b"|" + body).hexdigest()
+        tampered.insert(i + 1, forged)
+        for later in tampered[i + 1:]:
+            later["seq"] = later["seq"] + 1 if later is not forged else tampered[i]["seq"] + 1
+        expected = i + 2
     else:  # content changed and its own hash recomputed: the next link breaks
         tampered[i]["reason"] = tampered[i]["reason"] + "!"
         tampered[i]["hash"] = chain_hash(KEY, tampered[i]["prev_hash"], tampered[i])
