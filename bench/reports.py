@@ -136,11 +136,12 @@ def hand_queries(dialect: str) -> dict[str, str]:
     if pg:
         median_verify = (w + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {verify_days})"
                          f" FROM scoped s JOIN {first_verified} ON fv.case_id = s.id")
-        median_close = (w + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {close_days})"
-                        f" FROM scoped s JOIN {closed_at} ON ca.case_id = s.id")
+        median_close = (w + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {close_days}),"
+                        f" count(*) FROM scoped s JOIN {closed_at} ON ca.case_id = s.id")
     else:
         def median(days: str, source: str, alias: str) -> str:
-            return (w + "SELECT avg(days) FROM (SELECT days, row_number() OVER (ORDER BY days) "
+            return (w + "SELECT avg(days), max(n) FROM (SELECT days, row_number() OVER "
+                    "(ORDER BY days) "
                     f"AS rn, count(*) OVER () AS n FROM (SELECT {days} AS days FROM scoped s "
                     f"JOIN {source} ON {alias}.case_id = s.id)) "
                     "WHERE rn IN ((n + 1) / 2, (n + 2) / 2)")
@@ -237,7 +238,9 @@ def hand_report(rows: dict[str, list], settings) -> dict:
         value = rows[key][0][0]
         return round(float(value), 1) if value is not None else None
 
-    timeliness = {"median_days_to_verification": med("timeliness median to verification"),
+    closed = rows["timeliness median to closure"][0][1]
+    timeliness = {"closed": int(closed or 0),
+                  "median_days_to_verification": med("timeliness median to verification"),
                   "median_days_to_closure": med("timeliness median to closure"),
                   "verified": verified, "verified_within_deadline": in_time,
                   "share_verified_within_deadline": round(100 * in_time / verified, 1)

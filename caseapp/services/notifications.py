@@ -53,9 +53,12 @@ def _shown_to(user: User):
     excluded from, or that left their scope, since the notice was written)."""
     from caseapp.services.case_access import visible_cases
 
-    visible = visible_cases(user).with_only_columns(Case.id)
+    # Correlated, one index lookup per notice: an IN over every visible case cost ~100 ms on
+    # each page at 100,000 cases (bench).
+    visible = visible_cases(user).with_only_columns(Case.id).where(
+        Case.id == Notification.case_id).exists()
     return (Notification.user_id == user.id,
-            or_(Notification.case_id.is_(None), Notification.case_id.in_(visible)))
+            or_(Notification.case_id.is_(None), visible))
 
 
 def for_user(session: Session, user: User, limit: int = 100) -> list[Notification]:

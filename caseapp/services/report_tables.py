@@ -132,15 +132,16 @@ def _local_date(session: Session, instant, when: datetime):
     return func.date(instant, f"{minutes:+d} minutes")
 
 
-def _median(session: Session, days_stmt) -> float | None:
-    """The median of a one-column select(), by window functions (PostgreSQL and SQLite)."""
+def _median(session: Session, days_stmt) -> tuple[float | None, int]:
+    """The median of a one-column select() and how many rows it has, in one pass, by window
+    functions (PostgreSQL and SQLite)."""
     sub = days_stmt.subquery()
     ranked = select(sub.c.days,
                     func.row_number().over(order_by=sub.c.days).label("rn"),
                     func.count().over().label("n")).subquery()
-    value = session.scalar(select(func.avg(ranked.c.days)).where(
-        ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])))
-    return round(float(value), 1) if value is not None else None
+    value, count = session.execute(select(func.avg(ranked.c.days), func.max(ranked.c.n)).where(
+        ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))).one()
+    return (round(float(value), 1) if value is not None else None), int(count or 0)
 
 
 def build(session: Session, unit: Unit, date_from: date, date_to: date,
@@ -280,11 +281,12 @@ def _timeliness(session: Session, scope, date_to: date, end, verification_days: 
         .select_from(Case).join(Unit, Unit.id == Case.unit_id)
         .join(first_verified, first_verified.c.case_id == Case.id).where(scope)).one()
     verified, in_time = int(counts[0] or 0), int(counts[1] or 0)
-    closed = session.scalar(select(func.count()).select_from(close_days.subquery())) or 0
+    median_to_verify, _verified = _median(session, verify_days)
+    median_to_close, closed = _median(session, close_days)
     return {
-        "closed": int(closed),
-        "median_days_to_verification": _median(session, verify_days),
-        "median_days_to_closure": _median(session, close_days),
+        "closed": closed,
+        "median_days_to_verification": median_to_verify,
+        "median_days_to_closure": median_to_close,
         "verified": verified,
         "verified_within_deadline": in_time,
         "share_verified_within_deadline": round(100 * in_time / verified, 1) if verified
