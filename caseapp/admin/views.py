@@ -31,9 +31,7 @@ def unit_in_scope_by_code(code: str, perm: str = "admin.units"):
 
 
 def open_unit_codes(perm: str = "admin.units") -> list:
-    stmt = unit_service.visible_units(current_user, perm).where(
-        unit_service.Unit.valid_to.is_(None))
-    return list(get_session().scalars(stmt.limit(2000)))
+    return unit_service.open_units(get_session(), current_user, perm)
 
 
 def _kind_choices():

@@ -14,7 +14,7 @@ from caseapp.reports.forms import ActivityForm
 from caseapp.reports.views import bp
 from caseapp.security.authz import covers, has_permission
 from caseapp.services import activities as activity_service
-from caseapp.services.units import unit_by_code, visible_units
+from caseapp.services.units import open_units, unit_by_code
 
 
 def _input(form: ActivityForm) -> activity_service.ActivityInput:
@@ -26,10 +26,7 @@ def _input(form: ActivityForm) -> activity_service.ActivityInput:
 
 
 def _unit_codes():
-    from caseapp.models import Unit
-
-    stmt = visible_units(current_user, "activity.write").where(Unit.valid_to.is_(None))
-    return list(get_session().scalars(stmt.limit(2000)))
+    return open_units(get_session(), current_user, "activity.write")
 
 
 @bp.get("/activities")

@@ -18,7 +18,7 @@ from caseapp.security.authz import covers
 from caseapp.services import report_exports, reports
 from caseapp.services.report_tables import build, excluded_below
 from caseapp.services.report_view import shown_tables, shown_timeliness
-from caseapp.services.units import visible_units
+from caseapp.services.units import open_units
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -72,7 +72,7 @@ def show():
         date_to=date_to, tables=tables, suppressed=suppressed,
         timeliness=shown_timeliness(report.timeliness, suppressed),
         title=_labels(period), submissions=rows, snapshot=snapshot, today=local_today(),
-        unit_codes=list(db.scalars(visible_units(current_user, "report.read").limit(2000))),
+        unit_codes=open_units(db, current_user, "report.read", closed_too=True),
         can_submit=bool(period and unit.kind == "school"
                         and covers(current_user, "case.write", unit)
                         and not excluded_below(db, current_user.id, unit)

@@ -29,6 +29,16 @@ def visible_units(user, permission: str = "admin.units"):
     return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]))
 
 
+def open_units(session: Session, user, permission: str, limit: int = 2000,
+               closed_too: bool = False) -> list[Unit]:
+    """The open units ``user`` holds ``permission`` over, for a unit-code suggestion list
+    (``closed_too``: reports still roll up through units closed since, such as old districts)."""
+    stmt = visible_units(user, permission)
+    if not closed_too:
+        stmt = stmt.where(Unit.valid_to.is_(None))
+    return list(session.scalars(stmt.limit(limit)))
+
+
 def get_unit_in_scope(session: Session, user, unit_id: int, permission: str = "admin.units"):
     unit = session.get(Unit, unit_id)
     if unit is None or not covers(user, permission, unit):
