@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -80,11 +81,17 @@ def register_error_handlers(app: Flask) -> None:
         get_session().rollback()
         return render_error(exc.status if exc.status >= 400 else 400, exc.message or None)
 
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        # Any refusal of the CSRF check (token missing or expired, Referer missing or from
+        # another site on HTTPS) reads the same to the person, and is logged for operators.
+        app.logger.warning("CSRF check refused %s %s: %s", request.method, request.path,
+                           exc.description)
+        return render_error(400, _("The form expired or was not sent from this site. "
+                                   "Nothing was changed; please try again."))
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        if exc.code == 400 and getattr(exc, "description", "").startswith("The CSRF"):
-            return render_error(400, _("The form expired or was not sent from this site. "
-                                       "Nothing was changed; please try again."))
         return render_error(exc.code or 500)
 
     @app.errorhandler(StaleDataError)

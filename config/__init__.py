@@ -80,11 +80,17 @@ class Settings:
     hsts: bool = True
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
     trusted_proxies: int = 0
+    # Where the sealed attachments live ($CASEAPP_ATTACHMENTS; production must name it, it is
+    # part of every backup). None: <instance>/attachments.
+    attachments_path: Path | None = None
+    # Operators: bearer token for /metrics (empty: /metrics answers 404); logs as JSON lines.
+    metrics_token: str = ""
+    log_json: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
     def attachment_dir(self) -> Path:
-        return self.instance_dir / "attachments"
+        return self.attachments_path or self.instance_dir / "attachments"
 
     def flask_config(self) -> dict:
         return {
@@ -126,6 +132,30 @@ def _dev_secret(instance_dir: Path) -> str:
     return value
 
 
+def _count(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ConfigError(f"{name} must be a whole number (it is {value!r})")
+    return number
+
+
+def _database_url(url: str) -> str:
+    """The URL as SQLAlchemy needs it; a spelling it cannot use is refused with the fix."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "postgres":
+        raise ConfigError("DATABASE_URL starts with postgres://, which SQLAlchemy does not "
+                          "accept: write postgresql+psycopg://" + url.split("://", 1)[-1])
+    if scheme == "postgresql":
+        return "postgresql+psycopg:" + url.split(":", 1)[1]  # psycopg 3 is the driver we ship
+    if scheme not in ("postgresql+psycopg", "sqlite"):
+        raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not supported: use "
+                          "postgresql+psycopg://USER@HOST/DATABASE or sqlite:///PATH")
+    return url
+
+
 def load_settings(env: str | None = None, environ: dict | None = None, **overrides) -> Settings:
     """Build the settings for ``env`` (default: $CASEAPP_ENV or development)."""
     environ = os.environ if environ is None else environ
@@ -162,30 +192,50 @@ def load_settings(env: str | None = None, environ: dict | None = None, **overrid
         secret = environ.get("SECRET_KEY", "")
         if not secret or secret.startswith(DEV_SECRET_MARKER) or len(secret) < 32:
             raise ConfigError(
-                "SECRET_KEY must be set to a random value of 32 characters or more in production"
+                "SECRET_KEY must be a random value of 32 characters or more in production "
+                "(make one: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
         database_url = environ.get("DATABASE_URL")
         if not database_url:
-            raise ConfigError("DATABASE_URL must be set in production")
+            raise ConfigError("DATABASE_URL must be set in production "
+                              "(postgresql+psycopg://USER@HOST/DATABASE)")
         keyring = environ.get("CASEAPP_KEYRING")
         if not keyring:
-            raise ConfigError("CASEAPP_KEYRING must name the keyring file in production")
+            raise ConfigError("CASEAPP_KEYRING must name the keyring file in production "
+                              "(for example /etc/caseapp/keyring.json, mode 0600)")
+        attachments = environ.get("CASEAPP_ATTACHMENTS")
+        if not attachments:
+            raise ConfigError("CASEAPP_ATTACHMENTS must name the folder of sealed attachments "
+                              "in production (for example /var/lib/caseapp/attachments)")
         settings = Settings(
             env=env,
             secret_key=secret,
             database_url=database_url,
             instance_dir=instance_dir,
             keyring_path=Path(keyring),
+            attachments_path=Path(attachments),
+            log_json=True,
         )
     else:
-        raise ConfigError(f"unknown CASEAPP_ENV {env!r} (development, testing, production)")
+        raise ConfigError(f"CASEAPP_ENV is {env!r}: use development, testing or production")
+    settings = replace(settings, database_url=_database_url(settings.database_url))
+    if environ.get("CASEAPP_ATTACHMENTS") and settings.attachments_path is None:
+        settings = replace(settings, attachments_path=Path(environ["CASEAPP_ATTACHMENTS"]))
     proxies = environ.get("CASEAPP_TRUSTED_PROXIES")
     if proxies:
-        settings = replace(settings, trusted_proxies=int(proxies))
+        settings = replace(settings, trusted_proxies=_count("CASEAPP_TRUSTED_PROXIES", proxies))
+    if environ.get("CASEAPP_METRICS_TOKEN"):
+        token = environ["CASEAPP_METRICS_TOKEN"]
+        if len(token) < 32:
+            raise ConfigError("CASEAPP_METRICS_TOKEN must be 32 characters or more (make one: "
+                              "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        settings = replace(settings, metrics_token=token)
+    if environ.get("CASEAPP_LOG_JSON") in ("0", "1"):
+        settings = replace(settings, log_json=environ["CASEAPP_LOG_JSON"] == "1")
     mail = {
         "smtp_host": environ.get("CASEAPP_SMTP_HOST"),
-        "smtp_port": int(environ["CASEAPP_SMTP_PORT"]) if environ.get("CASEAPP_SMTP_PORT")
-        else None,
+        "smtp_port": _count("CASEAPP_SMTP_PORT", environ["CASEAPP_SMTP_PORT"])
+        if environ.get("CASEAPP_SMTP_PORT") else None,
         "smtp_starttls": environ.get("CASEAPP_SMTP_STARTTLS") == "1" or None,
         "smtp_username": environ.get("CASEAPP_SMTP_USERNAME"),
         "smtp_password": environ.get("CASEAPP_SMTP_PASSWORD"),

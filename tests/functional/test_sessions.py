@@ -289,7 +289,7 @@ def test_security_headers(app, client, db, world, settings, kind, status):
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
     assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
     assert r.headers["X-Content-Type-Options"] == "nosniff"
-    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Referrer-Policy"] == "same-origin"
     assert "no-store" in r.headers["Cache-Control"]
     assert "RuntimeError" not in r.get_data(as_text=True)
 

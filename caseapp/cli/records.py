@@ -1,0 +1,82 @@
+"""Flask commands: cases destroy-content, notify send-due, reports export."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from caseapp.db import get_session
+
+cases_cli = AppGroup("cases", help="Case records: retention.")
+
+
+@cases_cli.command("destroy-content")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why (retention rule, court order...).")
+@click.confirmation_option(prompt="The case's names, narrative, notes and files become "
+                           "unreadable forever, backups included. Continue?")
+def cases_destroy_content(reference: str, reason: str) -> None:
+    """Crypto-shred a case: destroy its data key; its statistics stay."""
+    from caseapp.models import Case
+    from caseapp.services import case_records, cases
+
+    session = get_session()
+    case = session.scalar(select(Case).where(Case.reference == reference.strip().upper()))
+    if case is None:
+        raise click.ClickException(f"no case {reference}")
+    cases.destroy_content(session, None, case, reason)
+    session.commit()
+    removed = case_records.discard_case_files(session, case)
+    click.echo(f"content of {case.reference} destroyed; {removed} sealed files removed")
+
+
+notify_cli = AppGroup("notify", help="Notifications and reminders.")
+
+
+@notify_cli.command("send-due")
+def notify_send_due() -> None:
+    """For cron: add a notice for every newly overdue case, then e-mail the notices not yet
+    e-mailed. Idempotent: the same reminder is never sent twice."""
+    from caseapp.services import notifications
+
+    session = get_session()
+    created = notifications.notify_overdue(session)
+    session.commit()
+    sent = notifications.send_pending_emails(session)
+    session.commit()
+    click.echo(f"{created} new notices; {sent} e-mails sent")
+
+
+reports_cli = AppGroup("reports", help="Period reports.")
+
+
+@reports_cli.command("export")
+@click.option("--unit", "unit_code", required=True, help="Code of the unit.")
+@click.option("--from", "date_from", required=True, type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]))
+@click.option("--to", "date_to", required=True, type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]))
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "docx"]), default="xlsx",
+              show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+def reports_export(unit_code, date_from, date_to, fmt, out) -> None:
+    """Export a unit's report (small cells suppressed) to a file; audited."""
+    from flask_babel import force_locale
+
+    from caseapp.errors import DomainError
+    from caseapp.services import reports
+    from caseapp.services.units import unit_by_code
+
+    session = get_session()
+    unit = unit_by_code(session, unit_code)
+    if unit is None:
+        raise click.ClickException(f"unknown unit {unit_code}")
+    with force_locale("vi"):
+        try:
+            content = reports.export(session, None, unit, date_from.date(), date_to.date(),
+                                     fmt, "Báo cáo tình hình bạo lực, xâm hại trong trường học")
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+    with open(out, "wb") as handle:
+        handle.write(content)
+    session.commit()
+    click.echo(f"{fmt} report of {unit.code} written to {out} ({len(content)} bytes)")
