@@ -14,7 +14,7 @@ from config import Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app: bind extensions, blueprints, error handlers and CLI. No I/O beyond reading
     the keyring (and, in development, creating it)."""
-    from caseapp import access, cli, db, i18n
+    from caseapp import access, cli, db, i18n, startup
     from caseapp.errors import register_error_handlers
     from caseapp.extensions import csrf, login_manager
     from caseapp.security.keyring import load_keyring
@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     db.init_app(app, settings.database_url)
     install_guard()
+    startup.init_app(app)  # before CSRF and the guard: nothing runs on a wrong keyring
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = None  # server-side sessions do this job

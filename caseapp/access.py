@@ -17,7 +17,8 @@ PUBLIC = "public"
 PENDING_SECOND_FACTOR = "pending_second_factor"
 DECLARED = "_caseapp_permission"
 
-PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "main.healthz", "main.set_language"})
+PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "main.healthz", "main.readyz",
+                              "main.set_language"})
 
 
 def local_target(value: object) -> str | None:

@@ -62,6 +62,8 @@ def _messages() -> dict[int, tuple[str, str]]:
         413: (_("Too large"), _("The upload is larger than allowed.")),
         429: (_("Too many attempts"), _("Please wait a few minutes and try again.")),
         500: (_("Something went wrong"), _("An unexpected error happened. Nothing was saved.")),
+        503: (_("Service unavailable"), _("The service is not ready. Your administrator has "
+                                          "been told; please try again later.")),
     }
 
 

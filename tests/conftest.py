@@ -110,6 +110,7 @@ class World:
 def _seed_world(app) -> World:
     from caseapp.db import get_session
     from caseapp.runtime import keyring
+    from caseapp.services import key_binding
 
     with app.app_context():
         s = get_session()
@@ -135,6 +136,7 @@ def _seed_world(app) -> World:
             "new_user": make_user(s, k, "not.enrolled", a, [("focal_point", a)],
                                   enrolled=False),
         }
+        key_binding.bind(s, k)  # as the service does at its first start
         s.commit()
         units = {u.code: u.id for u in (p, d1, d2, a, b, c)}
     return World(people, units)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from caseapp.cli.common import writes
 from caseapp.db import get_session
 
 keys_cli = AppGroup("keys", help="The keyring: rotate and retire keys.")
@@ -15,6 +16,7 @@ keys_cli = AppGroup("keys", help="The keyring: rotate and retire keys.")
               show_default=True, help="Which key to rotate.")
 @click.option("--resume", is_flag=True,
               help="Add no key; finish rewrapping values left under an old key.")
+@writes
 def keys_rotate(purpose: str, resume: bool) -> None:
     """Add a new active key; for the wrapping key, rewrap every sealed value under it."""
     from caseapp.runtime import keyring
@@ -34,6 +36,7 @@ def keys_rotate(purpose: str, resume: bool) -> None:
 
 @keys_cli.command("retire")
 @click.argument("key_id")
+@writes
 def keys_retire(key_id: str) -> None:
     """Remove KEY_ID from the keyring; refused while anything still uses it."""
     from caseapp.runtime import keyring

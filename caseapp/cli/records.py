@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from caseapp.cli.common import writes
 from caseapp.db import get_session
 
 cases_cli = AppGroup("cases", help="Case records: retention.")
@@ -16,6 +17,7 @@ cases_cli = AppGroup("cases", help="Case records: retention.")
 @click.option("--reason", required=True, help="Why (retention rule, court order...).")
 @click.confirmation_option(prompt="The case's names, narrative, notes and files become "
                            "unreadable forever, backups included. Continue?")
+@writes
 def cases_destroy_content(reference: str, reason: str) -> None:
     """Crypto-shred a case: destroy its data key; its statistics stay."""
     from caseapp.models import Case
@@ -35,6 +37,7 @@ notify_cli = AppGroup("notify", help="Notifications and reminders.")
 
 
 @notify_cli.command("send-due")
+@writes
 def notify_send_due() -> None:
     """For cron: add a notice for every newly overdue case, then e-mail the notices not yet
     e-mailed. Idempotent: the same reminder is never sent twice."""
@@ -58,6 +61,7 @@ reports_cli = AppGroup("reports", help="Period reports.")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "docx"]), default="xlsx",
               show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+@writes
 def reports_export(unit_code, date_from, date_to, fmt, out) -> None:
     """Export a unit's report (small cells suppressed) to a file; audited."""
     from flask_babel import force_locale

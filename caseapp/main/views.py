@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import text
 
 from caseapp.access import PUBLIC, local_target, permission
 from caseapp.db import get_session
 from caseapp.forms import EmptyForm
 from caseapp.security.authz import SIGNED_IN, has_permission
 from caseapp.services import case_list
+from caseapp.services.audit_queries import audit_head_age
+from caseapp.startup import readiness
 
 bp = Blueprint("main", __name__)
 
@@ -28,14 +29,32 @@ def index():
 @bp.get("/healthz")
 @permission(PUBLIC)
 def healthz():
-    try:
-        get_session().execute(text("SELECT 1"))
-        database = "ok"
-    except Exception:  # noqa: BLE001 - any failure means the database is unreachable
-        current_app.logger.exception("health check: database unreachable")
-        database = "unavailable"
-    status = 200 if database == "ok" else 503
-    return {"status": "ok" if status == 200 else "degraded", "database": database}, status
+    """200 when the service can serve: database reachable, schema current, keyring matching."""
+    state = readiness(current_app._get_current_object())  # type: ignore[attr-defined]
+    if state.problem:
+        current_app.logger.error("health check: %s", state.problem)
+    return {"status": "ok" if state.ok else "unavailable",
+            "database": "ok" if state.database else "unavailable",
+            "migrations": "current" if state.migrated else "behind",
+            "keyring": state.keyring}, 200 if state.ok else 503
+
+
+@bp.get("/readyz")
+@permission(PUBLIC)
+def readyz():
+    """What an operator checks after a deploy or restore: no secret, no key id, no content."""
+    state = readiness(current_app._get_current_object())  # type: ignore[attr-defined]
+    body: dict = {
+        "status": "ready" if state.ok else "not ready",
+        "database": "ok" if state.database else "unavailable",
+        "migration": {"current": state.revision, "head": state.head,
+                      "ok": state.migrated},
+        "keyring": state.keyring,
+        "audit_head": None,
+    }
+    if state.database and state.migrated:
+        body["audit_head"] = audit_head_age(get_session())
+    return body, 200 if state.ok else 503
 
 
 @bp.post("/language")

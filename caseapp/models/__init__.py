@@ -12,6 +12,7 @@ from caseapp.models.cases import (
     CaseNote,
     CaseViolenceType,
 )
+from caseapp.models.keys import KeyringKey
 from caseapp.models.reports import Activity, ReportSnapshot
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
@@ -48,6 +49,7 @@ __all__ = [
     "Notification",
     "CaseViolenceType",
     "Grant",
+    "KeyringKey",
     "RecoveryCode",
     "ReferralContact",
     "SignInThrottle",

@@ -99,3 +99,15 @@ def stream_for_export(session: Session, selection: Select, batch: int = 2000):
             return
         yield from rows
         last = rows[-1].seq
+
+
+def audit_head_age(session: Session) -> dict | None:
+    """The newest event's sequence number and age in seconds (None for an empty trail)."""
+    from caseapp.db import utcnow
+
+    head = session.execute(select(AuditEvent.seq, AuditEvent.at)
+                           .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if head is None:
+        return None
+    at = head.at if head.at.tzinfo else head.at.replace(tzinfo=ZoneInfo("UTC"))
+    return {"seq": head.seq, "age_seconds": max(0, int((utcnow() - at).total_seconds()))}

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from caseapp.models import AuditCheckpoint, AuditEvent, Case, User, UserSession
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
 from caseapp.security.keyring import Keyring, KeyringError, new_key
+from caseapp.services import key_binding
 from caseapp.services.audit import record
 
 ROTATABLE = ("wrap", "audit", "signing")
@@ -105,6 +106,7 @@ def rotate(session: Session, keyring: Keyring, purpose: str) -> str:
     key = new_key(purpose)
     keyring.add(key)
     keyring.save()
+    key_binding.bind(session, keyring)  # bound before it seals or chains anything
     record(session, None, "keys.rotate", object_type="keys", object_id=key.id,
            changes={"purpose": purpose, "active": [old, key.id]})
     session.commit()
@@ -133,8 +135,11 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
                               .where(AuditCheckpoint.key_id == key_id))
         if used:
             raise KeyInUse(f"{used} checkpoints are signed with {key_id}")
-    keyring.remove(key_id)
-    keyring.save()
+    # The database forgets the key first: a keyring that still holds a key is harmless, a
+    # database bound to a key its keyring lacks would refuse to start.
+    key_binding.unbind(session, key_id)
     record(session, None, "keys.retire", object_type="keys", object_id=key_id,
            changes={"purpose": key.purpose})
     session.commit()
+    keyring.remove(key_id)
+    keyring.save()

@@ -313,6 +313,7 @@ def test_production_sets_secure_cookies_and_hsts(app, settings):
         "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": settings.database_url,
         "CASEAPP_KEYRING": str(settings.keyring_path),
         "CASEAPP_INSTANCE": str(settings.instance_dir),
+        "CASEAPP_ATTACHMENTS": str(settings.attachment_dir),
     })
     assert prod.secure_cookies and prod.hsts and not prod.debug
     config = prod.flask_config()

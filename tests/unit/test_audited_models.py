@@ -15,6 +15,8 @@ EXEMPT = {
     "notifications": "notices derived from audited changes; reading one changes nothing else",
     "user_sessions": "sign-in bookkeeping; sign-ins, sign-outs and revocations are audited",
     "sign_in_throttles": "failure counters; each failed attempt is audited by the auth service",
+    "keyring_keys": "key ids (never keys) bound at start-up before anything is written; the "
+                    "rotations and retirements that change them are audited",
 }
 
 
