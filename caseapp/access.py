@@ -18,7 +18,7 @@ PENDING_SECOND_FACTOR = "pending_second_factor"
 DECLARED = "_caseapp_permission"
 
 PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "main.healthz", "main.readyz",
-                              "main.set_language"})
+                              "main.set_language", "observability.metrics"})
 
 
 def local_target(value: object) -> str | None:
@@ -60,7 +60,10 @@ def client_ip() -> str:
 
 
 def _guard():
-    g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    # Set when the request started (caseapp.observability.logs); kept, so the log lines, the
+    # audit events and the error page of one request name the same id.
+    g.request_id = g.get("request_id") or request.headers.get("X-Request-Id", "")[:64] \
+        or secrets.token_hex(8)
     g.audit_token = audit_context.set(AuditContext(request_id=g.request_id, ip=client_ip()))
     endpoint = request.endpoint
     if endpoint is None:

@@ -40,7 +40,8 @@ def _sqlite_begin(conn) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    kwargs: dict = {"future": True}
+    # Statement parameters never reach an exception's text (they can be names or sealed bytes).
+    kwargs: dict = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
             from sqlalchemy.pool import StaticPool
