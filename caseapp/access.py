@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
 
+from caseapp.observability.logs import request_id
 from caseapp.security.authz import ALL_PERMISSIONS, has_permission
 from caseapp.services.audit import AuditContext, audit_context
 
@@ -62,8 +62,7 @@ def client_ip() -> str:
 def _guard():
     # Set when the request started (caseapp.observability.logs); kept, so the log lines, the
     # audit events and the error page of one request name the same id.
-    g.request_id = g.get("request_id") or request.headers.get("X-Request-Id", "")[:64] \
-        or secrets.token_hex(8)
+    g.request_id = g.get("request_id") or request_id()
     g.audit_token = audit_context.set(AuditContext(request_id=g.request_id, ip=client_ip()))
     endpoint = request.endpoint
     if endpoint is None:
@@ -118,7 +117,7 @@ def _headers(response):
     h["X-Frame-Options"] = "DENY"
     # Same-origin requests carry a Referer (Flask-WTF's check of HTTPS form posts needs it);
     # no other site ever learns an address of ours, a case URL least of all.
-    h["Referrer-Policy"] = "same-origin"
+    h["Referrer-Policy"] = "no-referrer"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Cross-Origin-Resource-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"

@@ -149,7 +149,17 @@ def _assign_request_id(_sender, **_extra) -> None:
     """The request's id before anything else runs. The guard (caseapp.access) sets it again,
     the same way, once the readiness gate and the CSRF check have passed; a request one of
     them turns away keeps this one, on its error page and its log line alike."""
-    g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    g.request_id = request_id()
+
+
+def request_id() -> str:
+    """The proxy's X-Request-Id when it is a plain token (letters, digits, . _ -; up to 64),
+    else a new random one: nothing a client sends can break or forge a log line."""
+    given = request.headers.get("X-Request-Id", "")
+    if 0 < len(given) <= 64 and all(ch.isascii() and (ch.isalnum() or ch in "._-")
+                                    for ch in given):
+        return given
+    return secrets.token_hex(8)
 
 
 def init_app(app: Flask) -> None:

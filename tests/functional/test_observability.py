@@ -331,3 +331,15 @@ def test_gunicorn_access_and_error_logs_are_json_lines():
         ("gunicorn.error", "ERROR", "Worker (pid:4242) was sent SIGKILL!"),
         ("caseapp", "WARNING", "from the app"),
     ]
+
+
+@pytest.mark.parametrize("given", ["abc\"}forged", "x" * 65, "id with spaces", "ñ"])
+def test_a_request_id_that_is_not_a_plain_token_is_replaced(client, given):
+    r = client.get("/healthz", headers={"X-Request-Id": given})
+    assert r.headers["X-Request-Id"] != given
+    assert len(r.headers["X-Request-Id"]) == 16
+
+
+def test_a_plain_request_id_from_the_proxy_is_kept(client):
+    r = client.get("/login", headers={"X-Request-Id": "nginx-3f2a.b_9"})
+    assert r.headers["X-Request-Id"] == "nginx-3f2a.b_9"
