@@ -204,6 +204,7 @@ def audit_action_names() -> dict[str, str]:
         "user.create": _("Account created"), "user.update": _("Account edited"),
         "user.disable": _("Account disabled"), "user.enable": _("Account enabled"),
         "user.grant": _("Role granted"), "user.revoke": _("Role revoked"),
+        "system.backup": _("Backup taken"), "system.restore": _("Restored from a backup"),
     }
 
 

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, inspect, select, table
 from sqlalchemy.engine import Connection, Engine
 
 from config import ROOT
+
+AUDIT_TABLE = "audit_events"
+
+
+class MigrationRefused(RuntimeError):
+    """A migration was rolled back whole; the message is one line for the operator."""
+
+
+class DowngradeRefused(MigrationRefused):
+    """A downgrade would drop audited rows while the audit events that record them stay."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -18,17 +33,79 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as connection:
+    """Migrate down to ``revision`` in one transaction, refused (and rolled back) when it would
+    drop rows of an audited table while the audit trail stays: the trail would then record
+    changes to rows that no longer exist, and nobody could tell a lost case from a deleted one.
+    A downgrade to base drops the trail with them and is not refused here (production refuses
+    it in the command, without a fresh backup)."""
+    with _migrating(engine) as connection:
+        before = audited_row_counts(connection)
         command.downgrade(alembic_config(connection), revision)
+        if AUDIT_TABLE not in inspect(connection).get_table_names():
+            return
+        after = audited_row_counts(connection)
+        lost = {name: count - after.get(name, 0) for name, count in before.items()
+                if count > after.get(name, 0)}
+        if lost:
+            reached = ", ".join(sorted(_heads(connection))) or "base"
+            dropped = ", ".join(f"{n} {name}" for name, n in lost.items())
+            raise DowngradeRefused(f"downgrade to {reached} would drop {dropped} while their "
+                                   "audit events stay; nothing was changed")
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """One transaction for a whole migration: PostgreSQL's DDL is transactional, and so is
+    SQLite's (caseapp.db issues the BEGIN), so a refusal rolls every step back.
+
+    On SQLite, Alembic's batch mode rebuilds a table (copy, drop, rename) to drop a column,
+    and with foreign keys enforced dropping a table that other rows refer to fails; SQLite
+    ignores PRAGMA foreign_keys inside a transaction, so it is switched off before BEGIN,
+    every reference is checked before COMMIT, and it is switched on again afterwards."""
+    with engine.connect() as connection:
+        raw = connection.connection.driver_connection if engine.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                if raw is not None:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        tables = ", ".join(sorted({row[0] for row in broken}))
+                        raise MigrationRefused(f"the migration would leave rows of {tables} "
+                                               "referring to rows that no longer exist; "
+                                               "nothing was changed")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
+def audited_row_counts(connection: Connection) -> dict[str, int]:
+    """Rows in each existing table of an audited model, by table name (metadata order)."""
+    from caseapp.models import AUDITED_MODELS
+
+    present = set(inspect(connection).get_table_names())
+    names = {model.__table__.name for model in AUDITED_MODELS}
+    return {name: connection.scalar(select(func.count()).select_from(table(name))) or 0
+            for name in _metadata_order(names) if name in present}
+
+
+def _metadata_order(names: set[str]) -> list[str]:
+    from caseapp.db import Base
+
+    return [t.name for t in Base.metadata.sorted_tables if t.name in names]
 
 
 def current_heads(engine: Engine) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads())
+        return _heads(connection)
+
+
+def _heads(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Response, flash, redirect, request, stream_with_context, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -91,6 +101,9 @@ def download(public_id: str, uid: str):
     try:
         name, content_type, size, chunks = case_records.open_attachment(
             db, current_user, case, uid, reason)
+    except case_records.AttachmentFileMissing as exc:
+        db.rollback()
+        return _file_missing(case, exc)
     except DomainError as exc:
         db.rollback()
         if exc.status == 404:
@@ -109,6 +122,15 @@ def download(public_id: str, uid: str):
         "Content-Length": str(size),
         "X-Content-Type-Options": "nosniff",
     })
+
+
+def _file_missing(case, exc: case_records.AttachmentFileMissing):
+    """A clear page for the person, and for the operators a line that finds the file: ids and
+    the storage name only (never the file's name, which is confidential)."""
+    current_app.logger.error(
+        "attachment file missing: attachment %s of case %s, storage name %s, request %s",
+        exc.attachment_id, exc.case_id, exc.storage_name, g.get("request_id", ""))
+    return render_template("cases/attachment_missing.html", case=case, message=exc.message), 404
 
 
 @bp.post("/<public_id>/consents")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 from sqlalchemy import func, select
 
+from caseapp.cli.common import ensure_writable, writes
 from caseapp.db import get_session
+from caseapp.runtime import settings
 
 
 @click.command("create-user")
@@ -19,6 +21,7 @@ from caseapp.db import get_session
               help="Create the unit as a top unit with this name when it does not exist yet.")
 @click.option("--new-unit-kind", default="province", show_default=True)
 @click.password_option("--password", help="Prompted (hidden) when not given.")
+@writes
 def create_user_cmd(username, full_name, email, unit_code, role, new_unit_name, new_unit_kind,
                     password) -> None:
     """Create an account with one role grant (the first administrator, say)."""
@@ -51,6 +54,10 @@ def create_user_cmd(username, full_name, email, unit_code, role, new_unit_name, 
               help="How many demo cases to generate.")
 def seed_demo_cmd(if_empty: bool, case_count: int) -> None:
     """Seed demo units and accounts; credentials go to instance/demo-credentials.json."""
+    if settings().env == "production":
+        raise click.ClickException("seed-demo writes demo accounts with known passwords; it is "
+                                   "refused when CASEAPP_ENV=production")
+    ensure_writable()
     from caseapp.models import Unit
     from caseapp.services import demo
 

@@ -1,6 +1,8 @@
-"""Flask commands: audit verify, audit checkpoint."""
+"""Flask commands: audit verify (optionally against a checkpoint file), audit checkpoint."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 from flask.cli import AppGroup
@@ -10,27 +12,71 @@ from caseapp.db import get_session
 audit_cli = AppGroup("audit", help="The audit trail: verify the chain, sign checkpoints.")
 
 
+# Exit codes of audit verify: 0 intact, 1 broken (evidence against the trail), 2 the checkpoint
+# file cannot be read (nothing verified), 3 cannot verify because the keyring lacks a key the
+# trail uses (not evidence of tampering).
+EXIT_BROKEN = 1
+EXIT_UNREADABLE = 2
+EXIT_MISSING_KEY = 3
+KEYRING_ADVICE = "(use the keyring that goes with this database); this is not evidence of tampering"
+
+
 @audit_cli.command("verify")
 @click.option("--batch", default=2000, show_default=True, help="Events read per query.")
 @click.option("--no-record", is_flag=True, help="Do not append the result to the trail.")
-def audit_verify(batch: int, no_record: bool) -> None:
-    """Recompute the chain; exit 1 naming the first bad sequence number."""
+@click.option("--checkpoint", "checkpoint_path", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also hold the trail against this signed checkpoint file (written by "
+                   "`audit checkpoint --out`, kept off the server).")
+def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> None:
+    """Recompute the chain; exit 1 naming the first bad sequence number, 3 when the keyring
+    lacks a key the trail uses."""
     from caseapp.runtime import keyring
+    from caseapp.security.audit_chain import MISSING_KEY, TAMPERED
     from caseapp.services import audit_integrity
 
+    signed = None
+    if checkpoint_path is not None:
+        try:
+            signed = audit_integrity.read_checkpoint_file(checkpoint_path)
+        except audit_integrity.CheckpointFileError as exc:
+            click.echo(f"audit verify: --checkpoint: {exc}", err=True)
+            raise SystemExit(EXIT_UNREADABLE) from None
     session = get_session()
     report = audit_integrity.verify(session, keyring(), batch=batch)
+    held = None
+    if signed is not None:
+        held = audit_integrity.verify_checkpoint_file(session, keyring(), signed)
     session.rollback()
-    if not no_record:
-        audit_integrity.record_verification(session, None, report)
+    recorded = not no_record and not audit_integrity.cannot_chain(report, held)
+    if recorded:
+        audit_integrity.record_verification(session, None, report, held)
         session.commit()
+
     if report.ok:
         click.echo(f"audit chain intact: {report.count} events, head {report.head_seq} "
                    f"{report.head_hash}, {report.checkpoints} checkpoints verified")
-        return
-    click.echo(f"audit chain BROKEN at seq {report.bad_seq}: {report.problem} "
-               f"({report.count} events verified before it)", err=True)
-    raise SystemExit(1)
+    elif report.kind == MISSING_KEY:
+        click.echo(f"cannot verify from seq {report.bad_seq}: the trail uses key "
+                   f"{report.missing_key} which this keyring lacks {KEYRING_ADVICE} "
+                   f"({report.count} events verified before it)", err=True)
+    else:
+        click.echo(f"audit chain BROKEN at seq {report.bad_seq}: {report.problem} "
+                   f"({report.count} events verified before it)", err=True)
+    if held is not None:
+        if held.ok:
+            click.echo(f"checkpoint file {checkpoint_path} holds: seq {held.seq} {held.hash} "
+                       f"signed {held.at} by {held.key_id}")
+        for _kind, line in held.problems:
+            click.echo(f"checkpoint file {checkpoint_path}: {line}", err=True)
+    kinds = {report.kind} | ({held.kind} if held is not None else set())
+    if not recorded and not no_record:
+        click.echo("the result was not added to the trail: this keyring lacks a key the trail "
+                   "uses", err=True)
+    if TAMPERED in kinds:
+        raise SystemExit(EXIT_BROKEN)
+    if MISSING_KEY in kinds:
+        raise SystemExit(EXIT_MISSING_KEY)
 
 
 @audit_cli.command("checkpoint")
@@ -38,8 +84,6 @@ def audit_verify(batch: int, no_record: bool) -> None:
               help="Also write the signed checkpoint to this file, to keep off the server.")
 def audit_checkpoint(out: str | None) -> None:
     """Sign the head of the chain (Ed25519) so that a truncated tail is detected."""
-    from pathlib import Path
-
     from caseapp.runtime import keyring
     from caseapp.services import audit_integrity
 

@@ -37,6 +37,12 @@ def chain_hash(key: bytes, prev_hash: str, event: dict) -> str:
                     hashlib.sha256).hexdigest()
 
 
+# What stopped a verification: evidence against the trail, or a key this keyring lacks (the
+# trail may be sound, it cannot be checked from there on without the keyring that goes with it).
+TAMPERED = "tampered"
+MISSING_KEY = "missing_key"
+
+
 @dataclass
 class ChainReport:
     """What a verification found: the count, the head, and the first bad sequence number."""
@@ -47,16 +53,27 @@ class ChainReport:
     bad_seq: int | None = None
     problem: str = ""
     checkpoints: int = 0
+    kind: str = ""  # "" while ok, else TAMPERED or MISSING_KEY
+    missing_key: str = ""  # the key id the keyring lacks (kind MISSING_KEY)
 
     @property
     def ok(self) -> bool:
         return self.bad_seq is None
 
+    def fail(self, seq: int, problem: str, missing_key: str = "") -> ChainReport:
+        self.bad_seq, self.problem = seq, problem
+        self.kind = MISSING_KEY if missing_key else TAMPERED
+        self.missing_key = missing_key
+        return self
+
 
 def verify_events(events: Iterable[dict], key_for: Callable[[str], bytes | None]) -> ChainReport:
     """Walk ``events`` (in seq order, streamed) and stop at the first broken link.
 
-    ``key_for(key_id)`` returns the audit key with that id, or None when unknown.
+    ``key_for(key_id)`` returns the audit key with that id, or None when the keyring lacks it
+    (the trail cannot be checked from there on: a missing key, not evidence of tampering), or
+    b"" for an id no genuine event names (a key of another purpose, or one the database never
+    used): tampering.
     """
     report = ChainReport()
     expected_seq = 1
@@ -64,18 +81,18 @@ def verify_events(events: Iterable[dict], key_for: Callable[[str], bytes | None]
     for event in events:
         seq = event["seq"]
         if seq != expected_seq:
-            report.bad_seq, report.problem = expected_seq, f"missing event (found {seq} next)"
-            return report
+            return report.fail(expected_seq, f"missing event (found {seq} next)")
         if event["prev_hash"] != prev:
-            report.bad_seq, report.problem = seq, "previous-hash link broken"
-            return report
+            return report.fail(seq, "previous-hash link broken")
         key = key_for(event["key_id"])
         if key is None:
-            report.bad_seq, report.problem = seq, f"unknown audit key {event['key_id']}"
-            return report
+            return report.fail(seq, f"unknown audit key {event['key_id']}",
+                               missing_key=event["key_id"])
+        if not key:
+            return report.fail(seq, f"event names key {event['key_id']}, not an audit key of "
+                               "this database")
         if not hmac.compare_digest(chain_hash(key, prev, event), event["hash"]):
-            report.bad_seq, report.problem = seq, "hash does not match the content"
-            return report
+            return report.fail(seq, "hash does not match the content")
         prev = event["hash"]
         report.count += 1
         report.head_seq, report.head_hash = seq, prev
@@ -85,3 +102,11 @@ def verify_events(events: Iterable[dict], key_for: Callable[[str], bytes | None]
 
 def checkpoint_message(seq: int, head_hash: str, at: datetime) -> bytes:
     return f"caseapp-audit-checkpoint|{seq}|{head_hash}|{canonical_time(at)}".encode("ascii")
+
+
+def parse_canonical_time(text: str) -> datetime:
+    """The inverse of canonical_time (ValueError for anything else)."""
+    value = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    if canonical_time(value) != text:
+        raise ValueError(f"not a canonical time: {text!r}")
+    return value

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
 from caseapp.models import AuditCheckpoint, AuditEvent
-from caseapp.security.audit_chain import ChainReport, checkpoint_message, verify_events
+from caseapp.security.audit_chain import (
+    MISSING_KEY,
+    TAMPERED,
+    ChainReport,
+    checkpoint_message,
+    parse_canonical_time,
+    verify_events,
+)
 from caseapp.security.keyring import Keyring, KeyringError
 from caseapp.services.audit import record
 
@@ -38,63 +50,102 @@ def _stream(session: Session, batch: int = BATCH):
         last = rows[-1]["seq"]
 
 
-def _audit_key(keyring: Keyring):
+def _bound_ids(session: Session) -> set[str] | None:
+    """The key ids the database is bound to; None when it cannot say (no binding yet)."""
+    from caseapp.services import key_binding
+
+    if not key_binding.has_binding_table(session):
+        return None
+    return set(key_binding.bound_key_ids(session)) or None
+
+
+def _lacked(key_id: str, bound: set[str] | None) -> bool:
+    """A key the keyring lacks is "missing" when the database says it uses it (or cannot say);
+    an id the database never bound is not a key anyone lost: the event naming it is forged."""
+    return bound is None or key_id in bound
+
+
+def _audit_key(keyring: Keyring, bound: set[str] | None = None):
+    """key_for() of verify_events: None for an id the keyring lacks (and the database uses),
+    b"" for an id no genuine event names (another purpose, or never bound)."""
+
     def key_for(key_id: str) -> bytes | None:
         try:
             key = keyring.get(key_id)
         except KeyringError:
-            return None
-        return key.secret if key.purpose == "audit" else None
+            return None if _lacked(key_id, bound) else b""
+        return key.secret if key.purpose == "audit" else b""
 
     return key_for
 
 
-def _signing_public(keyring: Keyring, key_id: str):
+def _signing_public(keyring: Keyring, key_id: str) -> Ed25519PublicKey | None:
+    """The public half of signing key ``key_id``; None when the keyring lacks the id; KeyringError
+    when the id names a key of another purpose."""
     try:
         key = keyring.get(key_id)
     except KeyringError:
         return None
     if key.purpose != "signing":
-        return None
+        raise KeyringError(f"key {key_id} is not a signing key")
     return Ed25519PrivateKey.from_private_bytes(key.secret).public_key()
 
 
 def verify(session: Session, keyring: Keyring, batch: int = BATCH) -> ChainReport:
     """Recompute the whole chain, then check every signed checkpoint against it."""
-    report = verify_events(_stream(session, batch), _audit_key(keyring))
+    bound = _bound_ids(session)
+    report = verify_events(_stream(session, batch), _audit_key(keyring, bound))
     if not report.ok:
         return report
     checkpoints = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).all()
     for cp in checkpoints:
-        public = _signing_public(keyring, cp.key_id)
         try:
+            public = _signing_public(keyring, cp.key_id)
+            if public is None and _lacked(cp.key_id, bound):
+                return report.fail(cp.seq, f"checkpoint signed by unknown key {cp.key_id}",
+                                   missing_key=cp.key_id)
             if public is None:
-                raise InvalidSignature
+                raise KeyringError(f"key {cp.key_id} was never bound to this database")
             public.verify(base64.b64decode(cp.signature), checkpoint_message(cp.seq, cp.hash,
                                                                              cp.at))
-        except (InvalidSignature, ValueError):
-            report.bad_seq, report.problem = cp.seq, "checkpoint signature does not verify"
-            return report
+        except (InvalidSignature, ValueError, KeyringError):
+            return report.fail(cp.seq, "checkpoint signature does not verify")
         if cp.seq == 0:
             report.checkpoints += 1
             continue
         if cp.seq > report.head_seq:
-            report.bad_seq = report.head_seq + 1
-            report.problem = f"events after {report.head_seq} are missing (checkpoint at {cp.seq})"
-            return report
+            return report.fail(report.head_seq + 1, f"events after {report.head_seq} are "
+                               f"missing (checkpoint at {cp.seq})")
         stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == cp.seq))
         if stored != cp.hash:
-            report.bad_seq, report.problem = cp.seq, "event differs from its signed checkpoint"
-            return report
+            return report.fail(cp.seq, "event differs from its signed checkpoint")
         report.checkpoints += 1
     return report
 
 
-def record_verification(session: Session, actor, report: ChainReport) -> None:
+def record_verification(session: Session, actor, report: ChainReport,
+                        checkpoint_file: CheckpointFileReport | None = None) -> None:
+    """Append the result to the trail. Not when the keyring lacks a key the trail uses: the
+    caller checks ``cannot_chain`` first (the event could not be verified by this keyring's
+    holder either, and would sit after a stretch nobody here can check)."""
+    ok, bad_seq = report.ok, report.bad_seq
+    changes = {"count": report.count, "head_seq": report.head_seq,
+               "head_hash": report.head_hash, "checkpoints": report.checkpoints}
+    if checkpoint_file is not None:
+        changes["checkpoint_file"] = {"seq": checkpoint_file.seq, "hash": checkpoint_file.hash,
+                                      "key_id": checkpoint_file.key_id,
+                                      "ok": checkpoint_file.ok}
+        if ok and not checkpoint_file.ok:
+            ok, bad_seq = False, checkpoint_file.bad_seq
     record(session, actor, "audit.verify", object_type="audit_events",
-           changes={"ok": report.ok, "count": report.count, "head_seq": report.head_seq,
-                    "head_hash": report.head_hash, "bad_seq": report.bad_seq,
-                    "checkpoints": report.checkpoints})
+           changes={"ok": ok, "bad_seq": bad_seq, "kind": report.kind, **changes})
+
+
+def cannot_chain(report: ChainReport,
+                 checkpoint_file: CheckpointFileReport | None = None) -> bool:
+    """Whether the verification met a key this keyring lacks (nothing should be appended)."""
+    return report.kind == MISSING_KEY or (checkpoint_file is not None
+                                          and checkpoint_file.kind == MISSING_KEY)
 
 
 def checkpoint(session: Session, actor, keyring: Keyring) -> AuditCheckpoint:
@@ -133,3 +184,121 @@ def export_checkpoint(cp: AuditCheckpoint, keyring: Keyring, path: Path) -> None
 def last_event(session: Session, action: str) -> AuditEvent | None:
     return session.scalar(select(AuditEvent).where(AuditEvent.action == action)
                           .order_by(AuditEvent.seq.desc()).limit(1))
+
+
+# A checkpoint file kept off the server ------------------------------------------------------
+
+
+class CheckpointFileError(ValueError):
+    """The file is not a checkpoint written by `audit checkpoint --out` (unreadable, not JSON,
+    a field missing or malformed)."""
+
+
+@dataclass
+class CheckpointFileReport:
+    """The trail held against a checkpoint file: every problem found, the worst kind first."""
+
+    seq: int
+    hash: str
+    key_id: str
+    at: str
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (kind, line)
+    bad_seq: int | None = None
+
+    @property
+    def kind(self) -> str:
+        kinds = {kind for kind, _line in self.problems}
+        return TAMPERED if TAMPERED in kinds else MISSING_KEY if kinds else ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, kind: str, line: str, bad_seq: int | None = None) -> None:
+        self.problems.append((kind, line))
+        if kind == TAMPERED and self.bad_seq is None:
+            self.bad_seq = bad_seq
+
+
+def read_checkpoint_file(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointFileError(f"{path} is not a readable checkpoint file "
+                                  f"({type(exc).__name__})") from None
+    types = {"seq": int, "hash": str, "at": str, "key_id": str, "signature": str,
+             "public_key": str}
+    if not isinstance(data, dict):
+        raise CheckpointFileError(f"{path} is not a checkpoint file (not a JSON object)")
+    for name, kind in types.items():
+        if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
+            raise CheckpointFileError(f"{path} is not a checkpoint file ({name} missing or "
+                                      "malformed)")
+    try:
+        data["at_time"] = parse_canonical_time(data["at"])
+        data["public_bytes"] = base64.b64decode(data["public_key"], validate=True)
+        data["signature_bytes"] = base64.b64decode(data["signature"], validate=True)
+    except (ValueError, binascii.Error):
+        raise CheckpointFileError(f"{path} is not a checkpoint file (at, public_key or "
+                                  "signature malformed)") from None
+    if data["seq"] < 0 or len(data["public_bytes"]) != 32:
+        raise CheckpointFileError(f"{path} is not a checkpoint file (seq or public_key "
+                                  "malformed)")
+    return data
+
+
+def verify_checkpoint_file(session: Session, keyring: Keyring, data: dict) -> CheckpointFileReport:
+    """Hold the trail against a checkpoint kept off the server (``data`` from
+    read_checkpoint_file). The signature is checked with the public key in the file (the
+    database's copy of a checkpoint is not trusted here); the keyring's key of the same id,
+    when it has one, must be the same key."""
+    seq, head_hash, key_id = data["seq"], data["hash"], data["key_id"]
+    report = CheckpointFileReport(seq, head_hash, key_id, data["at"])
+    message = checkpoint_message(seq, head_hash, data["at_time"])
+    try:
+        Ed25519PublicKey.from_public_bytes(data["public_bytes"]).verify(data["signature_bytes"],
+                                                                         message)
+    except (InvalidSignature, ValueError):
+        report.add(TAMPERED, f"the checkpoint file's signature does not verify with its own "
+                   f"public key: the file was altered (seq {seq})", seq)
+    if data.get("message", message.decode("ascii")) != message.decode("ascii"):
+        report.add(TAMPERED, "the checkpoint file's message does not match its fields: the "
+                   "file was altered", seq)
+    _hold_trail_against(session, report)
+    try:
+        public = _signing_public(keyring, key_id)
+    except KeyringError:
+        report.add(TAMPERED, f"the checkpoint names key {key_id}, which this keyring holds as "
+                   "a key of another purpose", seq)
+        return report
+    if public is None and not _lacked(key_id, _bound_ids(session)):
+        report.add(TAMPERED, f"the checkpoint names key {key_id}, which neither this keyring "
+                   "holds nor this database ever used", seq)
+    elif public is None:
+        report.add(MISSING_KEY, f"cannot confirm the checkpoint's signer: it is signed by key "
+                   f"{key_id} which this keyring lacks (use the keyring that goes with this "
+                   "database); this is not evidence of tampering")
+    elif public.public_bytes(Encoding.Raw, PublicFormat.Raw) != data["public_bytes"]:
+        report.add(TAMPERED, f"this keyring's signing key {key_id} has a different public key "
+                   "from the checkpoint file's: the file or the keyring is not genuine", seq)
+    return report
+
+
+def _hold_trail_against(session: Session, report: CheckpointFileReport) -> None:
+    """The database must hold the signed event: the same hash at the same seq."""
+    if report.seq == 0:
+        return  # signed an empty trail: any trail extends it
+    head = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) or 0
+    if head < report.seq:
+        report.add(TAMPERED, f"the trail ends at seq {head} but the checkpoint signed seq "
+                   f"{report.seq}: events are missing (restored from an older backup, or "
+                   "truncated)", head + 1)
+        return
+    stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == report.seq))
+    if stored is None:
+        report.add(TAMPERED, f"the trail has no event at seq {report.seq}, which the "
+                   "checkpoint signed: events are missing", report.seq)
+    elif stored != report.hash:
+        report.add(TAMPERED, f"the event at seq {report.seq} differs from the one the "
+                   "checkpoint signed: the trail was rewritten or forked (restored from an "
+                   "older backup and written to since?)", report.seq)

@@ -210,9 +210,26 @@ def attachment_names(session: Session, case: Case) -> list[tuple[CaseAttachment,
         case.public_id, "case_attachments", a.uid, "filename"))) for a in rows]
 
 
+class AttachmentFileMissing(NotFound):
+    """The row of an attachment exists but its sealed file is not in the attachment folder (or
+    cannot be read): restored without the folder, say. Carries ids only, for the log."""
+
+    def __init__(self, attachment: CaseAttachment) -> None:
+        super().__init__(_("The file of this attachment is missing from the server. Your "
+                           "administrator has been told; nothing else is affected."))
+        self.attachment_id = attachment.id
+        self.case_id = attachment.case_id
+        self.storage_name = attachment.storage_name
+
+
 def open_attachment(session: Session, actor, case: Case, uid: str,
                     reason: str = "") -> tuple[str, str, int, Iterator[bytes]]:
-    """(file name, type, size, plaintext chunks); every download is audited."""
+    """(file name, type, size, plaintext chunks); every download is audited.
+
+    The sealed file is opened before anything is audited or returned, so a missing file is
+    an AttachmentFileMissing here, never an error half-way through a streamed response. Its
+    download is not audited: nothing was read, and an `attachment.download` event would tell
+    auditors the person had the file (the caller logs the attempt for the operators)."""
     _require_content_access(actor, case)
     reason = (reason or "").strip()
     if not can_handle(actor, case) and len(reason) < 5:
@@ -221,19 +238,27 @@ def open_attachment(session: Session, actor, case: Case, uid: str,
         CaseAttachment.case_id == case.id, CaseAttachment.uid == uid))
     if attachment is None:
         raise NotFound()
-    dek = data_key(case)
-    name = envelope.open_text(dek, attachment.filename, envelope.field_ad(
-        case.public_id, "case_attachments", attachment.uid, "filename"))
-    path = settings().attachment_dir / attachment.storage_name
-    ad = envelope.field_ad(case.public_id, "case_attachments", attachment.uid, "content")
+    try:
+        # Closed by the chunks below, or on the way out if anything here fails.
+        handle = open(settings().attachment_dir / attachment.storage_name, "rb")  # noqa: SIM115
+    except OSError:
+        raise AttachmentFileMissing(attachment) from None
+    try:
+        dek = data_key(case)
+        name = envelope.open_text(dek, attachment.filename, envelope.field_ad(
+            case.public_id, "case_attachments", attachment.uid, "filename"))
+        ad = envelope.field_ad(case.public_id, "case_attachments", attachment.uid, "content")
+        record(session, actor, "attachment.download", unit=case.unit,
+               object_type="case_attachments", object_id=str(attachment.id),
+               object_ref=case.reference, reason=reason)
+    except BaseException:
+        handle.close()
+        raise
 
     def chunks() -> Iterator[bytes]:
-        with open(path, "rb") as handle:
+        with handle:
             yield from envelope.open_file(dek, handle, ad)
 
-    record(session, actor, "attachment.download", unit=case.unit,
-           object_type="case_attachments", object_id=str(attachment.id),
-           object_ref=case.reference, reason=reason)
     return name, attachment.content_type, attachment.size, chunks()
 
 
