@@ -161,6 +161,14 @@ def verify_now():
     if form.validate_on_submit():
         db = get_session()
         report = audit_integrity.verify(db, keyring())
+        if audit_integrity.cannot_chain(report):
+            # Not evidence of tampering, and nothing can be chained without the key: the
+            # operator must start the service with the keyring of this database.
+            db.rollback()
+            flash(_("The audit trail cannot be verified from event %(seq)d: this server lacks "
+                    "a key it was written with. Tell your administrator.", seq=report.bad_seq),
+                  "error")
+            return redirect(url_for("audit.status"))
         audit_integrity.record_verification(db, current_user, report)
         db.commit()
         if report.ok:

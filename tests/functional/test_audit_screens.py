@@ -82,6 +82,23 @@ def test_verify_now_records_result(browser, client, db, world):
     assert 'class="ok"' in client.get("/audit/status").get_data(as_text=True)
 
 
+def test_verify_now_with_a_key_this_server_lacks_says_so_and_records_nothing(
+        browser, client, db, world, monkeypatch):
+    """The web verification meets a key the keyring lacks (the request gate keeps a wrong
+    keyring out, so this is the narrow case of one event's key): no BROKEN alarm, no event."""
+    from caseapp.security.audit_chain import ChainReport
+    from caseapp.services import audit_integrity
+
+    monkeypatch.setattr(audit_integrity, "verify", lambda *_a, **_k: ChainReport(count=4).fail(
+        5, "cannot verify", missing_key="audit-19700101000000-000000"))
+    sign_in_client(client, db, world["auditor_p"])
+    before = _count(db, action="audit.verify")
+    r = browser.post("/audit/verify", token_from="/audit/status", follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "5" in page and "BROKEN" not in page and "MẤT TOÀN VẸN" not in page
+    assert _count(db, action="audit.verify") == before
+
+
 def test_one_account_cannot_both_administer_and_audit(app, db, world):
     """Separation of duties: granting auditor to an administrator (or the reverse) is
     refused with a clear message and changes nothing."""
