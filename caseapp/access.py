@@ -117,7 +117,7 @@ def _headers(response):
     h["X-Frame-Options"] = "DENY"
     # Same-origin requests carry a Referer (Flask-WTF's check of HTTPS form posts needs it);
     # no other site ever learns an address of ours, a case URL least of all.
-    h["Referrer-Policy"] = "no-referrer"
+    h["Referrer-Policy"] = "same-origin"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Cross-Origin-Resource-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
