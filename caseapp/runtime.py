@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from argon2 import PasswordHasher
 from flask import current_app
+from sqlalchemy.exc import SQLAlchemyError
 
-from caseapp.security.keyring import Keyring
+from caseapp.security.keyring import Keyring, KeyringError, load_keyring
 from config import Settings
+
+# A keyring file that changed but cannot be taken yet is tried again after this long.
+RELOAD_RETRY_SECONDS = 2.0
 
 
 def settings() -> Settings:
@@ -14,7 +20,62 @@ def settings() -> Settings:
 
 
 def keyring() -> Keyring:
-    return current_app.extensions["caseapp.keyring"]
+    """The keyring, read again when its file changed: `keys rotate` run beside a running
+    service saves a new key and rewraps values under it, which every worker must then be able
+    to open without a restart. The new file is taken only when its active keys are bound to
+    the database (a rotation binds its key), so a keyring dropped in by mistake is never used;
+    until then, and when the file cannot be read, the keys in memory stay."""
+    app = current_app
+    ring: Keyring = app.extensions["caseapp.keyring"]
+    if ring.path is None:
+        return ring
+    try:
+        changed = ring.path.stat().st_mtime_ns
+    except OSError:
+        return ring
+    if changed == app.extensions.setdefault("caseapp.keyring_mtime", changed):
+        return ring
+    now = time.monotonic()
+    if now - app.extensions.get("caseapp.keyring_tried", -RELOAD_RETRY_SECONDS) \
+            < RELOAD_RETRY_SECONDS:
+        return ring
+    app.extensions["caseapp.keyring_tried"] = now
+    fresh, problem = _reloaded(ring)
+    if fresh is None:
+        if app.extensions.get("caseapp.keyring_problem") != (changed, problem):
+            app.logger.error("keyring file changed, still using the keys in memory: %s",
+                             problem)
+            app.extensions["caseapp.keyring_problem"] = (changed, problem)
+        return ring
+    app.extensions["caseapp.keyring"] = fresh
+    app.extensions["caseapp.keyring_mtime"] = changed
+    app.logger.info("keyring reloaded from %s", ring.path)
+    return fresh
+
+
+def _reloaded(ring: Keyring) -> tuple[Keyring | None, str]:
+    from caseapp.db import open_session
+    from caseapp.services import key_binding
+
+    assert ring.path is not None
+    try:
+        fresh = load_keyring(ring.path, create=False, strict_mode=settings().env == "production")
+    except KeyringError as exc:
+        return None, str(exc)
+    # A retired key leaves the file once nothing uses it; this process may keep it meanwhile.
+    for key in ring.keys(purpose=None):
+        fresh.restore(key)
+    try:
+        with open_session() as session:
+            binding = key_binding.check(session, fresh)
+    except SQLAlchemyError as exc:
+        return None, f"the database could not be asked ({type(exc).__name__})"
+    active = [k.id for k in fresh.keys(purpose=None) if k.active]
+    unbound = sorted(set(active) & set(binding.unbound))
+    if unbound:
+        return None, (f"its active key(s) {', '.join(unbound)} are not bound to this database "
+                      "(not made by keys rotate here?)")
+    return fresh, ""
 
 
 def hasher() -> PasswordHasher:

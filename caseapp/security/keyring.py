@@ -76,6 +76,11 @@ class Keyring:
                 self._keys[k.id] = Key(k.id, k.purpose, k.secret, False, k.created_at)
         self._keys[key.id] = key
 
+    def restore(self, key: Key) -> None:
+        """Hold an old key again, inactive (it only opens what it sealed)."""
+        self._keys.setdefault(key.id, Key(key.id, key.purpose, key.secret, False,
+                                          key.created_at))
+
     def remove(self, key_id: str) -> None:
         key = self.get(key_id)
         if key.active:
