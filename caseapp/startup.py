@@ -150,3 +150,10 @@ def _gate():
 
 def init_app(app: Flask) -> None:
     app.before_request(_gate)
+
+
+def check_before_serving() -> None:
+    """For a process manager's parent (gunicorn's arbiter): build the app once as a worker
+    would, stop with one line and exit 4 on any mistake, and let go of the database."""
+    app = build_app()
+    app.extensions["caseapp.engine"].dispose()

@@ -11,13 +11,23 @@ import os
 
 # gunicorn reads these names from this module: JSON access and error logs, and the upkeep of
 # prometheus_client's shared folder (caseapp.observability.gunicorn_hooks).
+from caseapp.observability import gunicorn_hooks
 from caseapp.observability.gunicorn_hooks import (  # noqa: F401
     access_log_format,
     child_exit,
     logconfig_dict,
     logger_class,
-    on_starting,
 )
+
+
+def on_starting(server) -> None:
+    """In the arbiter, before any worker: the settings, keyring and database are checked once,
+    so a mistake stops gunicorn with its one line and exit 4 (were only the workers to find
+    it, two of them failing at once can make gunicorn itself end in a traceback)."""
+    from caseapp.startup import check_before_serving
+
+    check_before_serving()
+    gunicorn_hooks.on_starting(server)
 
 
 def _default_workers() -> int:

@@ -238,10 +238,11 @@ def test_gunicorn_fails_fast_with_the_same_line(tmp_path):
     gunicorn = Path(sys.executable).with_name("gunicorn")
     if not gunicorn.exists():
         pytest.skip("gunicorn is not installed in this environment")
-    env = _production_env(tmp_path, DATABASE_URL="postgresql+psycopg://u:pw@127.0.0.1:1/x")
-    done = _start(env, str(gunicorn), "--workers", "2", "--bind", "127.0.0.1:0",
-                  "--no-control-socket", "wsgi:app")
-    assert done.returncode != 0
+    env = _production_env(tmp_path, DATABASE_URL="postgresql+psycopg://u:pw@127.0.0.1:1/x",
+                          CASEAPP_WORKERS="2", CASEAPP_BIND="127.0.0.1:0")
+    done = _start(env, str(gunicorn), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                  "wsgi:app")
+    assert done.returncode == 4
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("caseapp: ")]
     assert lines and lines[0].startswith("caseapp: DATABASE_URL: cannot reach the database")
     assert "Traceback" not in done.stderr and "pw@" not in done.stderr

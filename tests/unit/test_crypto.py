@@ -65,7 +65,7 @@ def test_production_refuses_a_readable_keyring(tmp_path):
     path = tmp_path / "k.json"
     Keyring.generate(path).save()
     os.chmod(path, 0o644)
-    with pytest.raises(KeyringError, match="0600"):
+    with pytest.raises(KeyringError, match="readable by others .mode 644.; run chmod 600"):
         load_keyring(path, create=False, strict_mode=True)
     with pytest.raises(KeyringError, match="does not exist"):
         load_keyring(tmp_path / "missing.json", create=False, strict_mode=True)
