@@ -153,8 +153,11 @@ def _assign_request_id(_sender, **_extra) -> None:
 
 
 def request_id() -> str:
-    """The proxy's X-Request-Id when it is a plain token (letters, digits, . _ -; up to 64),
-    else a new random one: nothing a client sends can break or forge a log line."""
+    """The proxy's X-Request-Id when a trusted proxy is configured (CASEAPP_TRUSTED_PROXIES)
+    and the id is a plain token (letters, digits, . _ -; up to 64), else a new random one: a
+    client never chooses the id the audit trail stores, nor breaks or forges a log line."""
+    if not current_app.extensions["caseapp.settings"].trusted_proxies:
+        return secrets.token_hex(8)
     given = request.headers.get("X-Request-Id", "")
     if 0 < len(given) <= 64 and all(ch.isascii() and (ch.isalnum() or ch in "._-")
                                     for ch in given):

@@ -340,6 +340,25 @@ def test_a_request_id_that_is_not_a_plain_token_is_replaced(client, given):
     assert len(r.headers["X-Request-Id"]) == 16
 
 
-def test_a_plain_request_id_from_the_proxy_is_kept(client):
+def test_a_plain_request_id_from_a_trusted_proxy_is_kept(client, app, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setitem(app.extensions, "caseapp.settings",
+                        replace(app.extensions["caseapp.settings"], trusted_proxies=1))
     r = client.get("/login", headers={"X-Request-Id": "nginx-3f2a.b_9"})
     assert r.headers["X-Request-Id"] == "nginx-3f2a.b_9"
+
+
+def test_without_a_trusted_proxy_the_client_never_chooses_the_request_id(browser, client, db):
+    """The id goes into the audit trail: a client could otherwise tie its events together
+    or make them look like another request's."""
+    r = browser.post("/login", data={"username": "nobody.here", "password": "x" * 12},
+                     headers={"X-Request-Id": "chosen-by-the-client"})
+    assert r.status_code == 200
+    assert r.headers["X-Request-Id"] != "chosen-by-the-client"
+    from sqlalchemy import select
+
+    from caseapp.models import AuditEvent
+
+    last = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
+    assert last.action.startswith("auth.") and last.request_id == r.headers["X-Request-Id"]
