@@ -2,13 +2,17 @@
 through Playwright. No browser is ever downloaded.
 
 Without /usr/bin/chromium or Playwright the tests are skipped, unless CASEAPP_REQUIRE_BROWSER=1
-(CI sets it), in which case they fail."""
+(CI sets it), in which case they fail. The accessibility checks (``assert_accessible``) need
+axe-core from tests/browser/package-lock.json (``npm ci --prefix tests/browser``); without it
+they are skipped with a warning, or fail under CASEAPP_REQUIRE_BROWSER=1."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,6 +32,25 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 15_000
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.0/2.1 A and AA, and axe's best practices (landmarks, one h1, heading order...);
+# passing elements are not listed (one per rule), which keeps a long page quick.
+AXE_OPTIONS = {"runOnly": {"type": "tag", "values": [
+    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
+    "resultTypes": ["violations", "incomplete"]}
+AXE_FAILING = ("critical", "serious")
+# "Needs review" results that fail all the same: a label (or ARIA reference) pointing at an id
+# that two elements carry names only the first of them, and the other is left without a name.
+AXE_FAILING_UNSURE = ("duplicate-id-aria",)
+AXE_TARGETS_SHOWN = 3
+AXE_RUN = """async ({options, unsure}) => {
+  const summary = v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                         nodes: v.nodes.map(n => ({target: n.target}))});
+  const results = await axe.run(document, options);
+  return {violations: results.violations.map(summary),
+          incomplete: results.incomplete.filter(v => unsure.includes(v.id)).map(summary)};
+}"""
+AXE_SECONDS: list[float] = []  # one entry per check, for the run's summary line
 
 
 def _browser_missing() -> str | None:
@@ -48,13 +71,76 @@ def _unavailable(reason: str):
     pytest.skip(f"browser tests skipped: {reason}")
 
 
+@functools.cache
+def axe_source() -> str | None:
+    """axe.min.js, or None when it is not installed (read once per run)."""
+    try:
+        return AXE.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def axe_missing() -> str:
+    return (f"axe-core is not installed ({AXE} is missing); with Node.js and npm, "
+            "`npm ci --prefix tests/browser --no-audit --no-fund` installs it")
+
+
+@functools.cache
+def _warn_axe_missing() -> None:
+    """Once per run: every check is skipped for the same reason."""
+    warnings.warn(f"accessibility checks skipped: {axe_missing()}", stacklevel=3)
+
+
+def _describe(violation: dict) -> str:
+    targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]]
+    shown = ", ".join(targets[:AXE_TARGETS_SHOWN])
+    hidden = len(targets) - AXE_TARGETS_SHOWN
+    more = f" (+{hidden} more)" if hidden > 0 else ""
+    return (f"  {violation['id']} [{violation['impact']}] {violation['help']}: {shown}{more}\n"
+            f"    {violation['helpUrl']}")
+
+
+def assert_accessible(page, name: str) -> None:
+    """Run axe-core on ``page`` as it is now and fail on any serious or critical violation
+    (minor and moderate ones are printed). axe is evaluated through the DevTools protocol,
+    which the page's Content-Security-Policy does not govern: nothing is added to the page's
+    markup and the app's CSP stays exactly as served."""
+    source = axe_source()
+    if source is None:
+        if os.environ.get("CASEAPP_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CASEAPP_REQUIRE_BROWSER=1 but the accessibility checks cannot run: "
+                        f"{axe_missing()}", pytrace=False)
+        _warn_axe_missing()
+        return
+    started = time.perf_counter()
+    if not page.evaluate("() => typeof window.axe === 'object'"):  # once per document
+        page.evaluate(f"{source}\n;undefined")  # the script's value is not to be called
+    results = page.evaluate(AXE_RUN, {"options": AXE_OPTIONS, "unsure": AXE_FAILING_UNSURE})
+    AXE_SECONDS.append(time.perf_counter() - started)
+    failing = [v for v in results["violations"] if v["impact"] in AXE_FAILING]
+    failing += [v for v in results["incomplete"] if v["id"] in AXE_FAILING_UNSURE]
+    for violation in results["violations"]:
+        if violation not in failing:
+            print(f"accessibility of {name} ({page.url}), not failing:\n{_describe(violation)}")
+    if failing:
+        raise AssertionError(
+            f"accessibility of {name} ({page.url}): {len(failing)} serious or critical "
+            "violation(s)\n" + "\n".join(_describe(v) for v in failing))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if AXE_SECONDS:
+        terminalreporter.write_line(
+            f"accessibility checks: {len(AXE_SECONDS)} pages, {sum(AXE_SECONDS):.1f} s in axe-core")
+
+
 @dataclass
 class LiveServer:
     url: str
     person: Person
     full_name: str
-    # More seeded accounts by role: "district_focal" (a school of district BR-D) and
-    # "district_officer" (officer of BR-D); unit codes by name.
+    # More seeded accounts by role: "district_focal" (a school of district BR-D),
+    # "district_officer" (officer of BR-D) and "auditor" (of the province); unit codes by name.
     people: dict[str, Person] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     # The served app, for seeding through the services (inside app.app_context()).
@@ -145,6 +231,8 @@ def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
                                         [("focal_point", d_school)]),
             "district_officer": make_user(s, keyring(), "officer.district", district,
                                           [("officer", district)]),
+            "auditor": make_user(s, keyring(), "auditor.province", province,
+                                 [("auditor", province)]),
         }
         s.commit()
     return person, full_name, people, {"district": "BR-D", "district_school": "BR-DS"}

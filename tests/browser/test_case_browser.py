@@ -1,6 +1,7 @@
-"""A case in a real browser: a focal point records it on a phone-sized screen, opens its
-confidential content, adds a note and a file; an officer of the district finds it by its
-reference and reads the content only after stating a reason."""
+"""A case in a real browser: a focal point records it on a phone-sized screen (after a first
+try the form sends back), opens its confidential content, adds a note and a file; an officer of
+the district finds it by its reference and reads the content only after stating a reason. Every
+screen on the way passes the accessibility check."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from caseapp.clock import local_today
-from tests.browser.conftest import TIMEOUT_MS, sign_in
+from tests.browser.conftest import TIMEOUT_MS, assert_accessible, sign_in
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
+PHONE = {"width": 360, "height": 740}
 RECORD_A_CASE = 'a[href="/cases/new"]'  # "Record a case"; its Vietnamese wording may change
 
 
@@ -104,12 +105,19 @@ def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
     _sign_in(page, live_server, focal)
     page.locator('nav a[href="/cases/"]').click()
     page.wait_for_url(f"{base}/cases/")
+    assert_accessible(page, "the case list on a phone")
     record_link = page.locator(f"main {RECORD_A_CASE}")
     link_text = record_link.inner_text().strip()
     assert link_text
     record_link.click()
     page.wait_for_url(f"{base}/cases/new")
     expect(page.locator("h1")).to_have_text(link_text)
+    assert_accessible(page, "the new-case form on a phone")
+    # Sent empty, the form comes back with what needs attention, and nothing is saved.
+    with page.expect_navigation():
+        page.locator('form.case-form button[type="submit"]').click()
+    expect(page.locator("#form-errors")).to_be_visible()
+    assert_accessible(page, "the new-case form with its errors on a phone")
     _fill_intake(page, narrative_marker)
     # Nothing on the form is wider than the phone's screen.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -124,6 +132,7 @@ def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
     expect(page.locator(".flash-success")).to_contain_text(reference)
     expect(page.get_by_text(narrative_marker)).to_have_count(0)
     case_url = page.url
+    assert_accessible(page, "a new case's page on a phone")
 
     # Focal points of the school open the content without a reason.
     page.locator(f'a[href="{case_url.removeprefix(base)}/confidential"]').click()
@@ -145,6 +154,7 @@ def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
     expect(page.locator(".flash-error")).to_have_count(0)
     expect(page.get_by_role("link", name=file_name)).to_have_count(1)
     expect(page.locator("article.note")).to_contain_text(note_marker)
+    assert_accessible(page, "the confidential content with a note and a file on a phone")
     _sign_out(page, base)
 
     # The district's officer, in a browser of their own, on a desktop screen.
@@ -162,8 +172,10 @@ def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
         desk.wait_for_url(re.compile(r"/cases/\?.*q="))
         rows = desk.locator("table tbody tr")
         expect(rows).to_have_count(1)
+        assert_accessible(desk, "the case list found by reference")
         rows.get_by_role("link", name=reference).click()
         desk.wait_for_url(case_url)
+        assert_accessible(desk, "a case's page for the district's officer")
         expect(desk.get_by_text(narrative_marker)).to_have_count(0)
         assert narrative_marker not in desk.content()
         assert note_marker not in desk.content()

@@ -23,7 +23,7 @@ from caseapp.clock import local_today
 from caseapp.db import make_engine
 from caseapp.security.keyring import Keyring
 from config import load_settings
-from tests.browser.conftest import TIMEOUT_MS, _unavailable, sign_in
+from tests.browser.conftest import TIMEOUT_MS, _unavailable, assert_accessible, sign_in
 from tests.browser.production_stack import (
     HOST,
     ROOT,
@@ -224,6 +224,7 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
         page.wait_for_url(f"{base}/cases/")
         page.locator('main a[href="/cases/new"]').click()
         page.wait_for_url(f"{base}/cases/new")
+        assert_accessible(page, "the new-case form served by nginx and gunicorn")
         _fill_case(page, marker)
         page.locator('form.case-form button[type="submit"]').click()
         page.wait_for_url(re.compile(re.escape(f"{base}/cases/") + r"[0-9a-f-]{36}$"))

@@ -2,7 +2,7 @@
 annual report (the latest that has ended) with the page's own period control, as they would
 whatever the date (cases seeded through the service at a school of the district, received
 within that year), sees the charts and the tables, downloads the XLSX and finds a sheet per
-table with small counts shown as "<5"."""
+table with small counts shown as "<5". The report page passes the accessibility check."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from caseapp.clock import local_today
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import assert_accessible, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -99,6 +99,7 @@ def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, 
         "bars => bars.map(b => b.getBoundingClientRect().width)")
     assert any(w > 0 for w in widths), widths
     screenshot(page, "report.png")
+    assert_accessible(page, "the annual report")
 
     # The tables, exact on screen for the officer's own district.
     tables = page.locator("section.report-table")

@@ -3,7 +3,8 @@ it, verifies it, provides support and schedules a follow-up that is already past
 is overdue on the officer's monitoring screen; the focal point records the follow-up (the next
 one is scheduled 30 days on) and the overdue count drops to 0 while the case is still being
 monitored; the focal point requests closure and the officer, another person than the requester,
-approves it."""
+approves it. The screens on the way (my work, monitoring, the case page with a step or a next
+step open, the timeline) pass the accessibility check."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import timedelta
 import pytest
 
 from caseapp.clock import local_today
-from tests.browser.conftest import TIMEOUT_MS, screenshot, sign_in
+from tests.browser.conftest import TIMEOUT_MS, assert_accessible, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -38,8 +39,10 @@ def _submit(page, button) -> None:
     expect(page.locator(".flash-success")).to_have_count(1)
 
 
-def _transition(page, target: str, reason: str, closure_reason: str | None = None) -> None:
-    """Open the "Next steps" item leading to ``target``, give a reason, confirm."""
+def _transition(page, target: str, reason: str, closure_reason: str | None = None,
+                check: str | None = None) -> None:
+    """Open the "Next steps" item leading to ``target``, give a reason, confirm; with
+    ``check``, the page passes the accessibility check (under that name) before confirming."""
     from playwright.sync_api import expect
 
     item = page.locator("#workflow ul.options details").filter(
@@ -51,6 +54,8 @@ def _transition(page, target: str, reason: str, closure_reason: str | None = Non
     if closure_reason is not None:
         form.locator('select[name="closure_reason"]').select_option(closure_reason)
     form.locator('textarea[name="reason"]').fill(reason)
+    if check:
+        assert_accessible(page, check)
     _submit(page, form.locator('button[type="submit"]'))
 
 
@@ -158,6 +163,12 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
     _transition(page, "monitoring", reasons["monitoring"])
     expect(_status(page)).to_have_text(STATUS["monitoring"])
 
+    # The focal point's work list puts the case among the overdue ones.
+    page.goto(f"{base}/work")
+    overdue_cases = page.locator("main section").first
+    expect(overdue_cases.get_by_role("link", name=reference, exact=True)).to_have_count(1)
+    assert_accessible(page, "my work with an overdue case")
+
     # The district's officer, in a browser of their own, sees the school's case overdue.
     context = chromium.new_context()
     context.set_default_timeout(TIMEOUT_MS)
@@ -169,6 +180,7 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         expect(overdue.locator("a .bad")).to_have_text("1")
         still_open = row.locator("td").nth(1).inner_text()  # other tests' cases count too
         screenshot(desk, "monitoring-overdue.png")
+        assert_accessible(desk, "school monitoring with an overdue case")
         overdue.locator("a").click()
         desk.wait_for_url(re.compile(r"/cases/\?.*overdue=y"))
         expect(desk.locator("table tbody tr")).to_have_count(1)
@@ -183,6 +195,7 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         form = finish.locator("form")
         form.locator('input[name="done_on"]').fill(today.isoformat())
         form.locator('select[name="situation"]').select_option("safe")
+        assert_accessible(page, "a case's page with a follow-up being recorded")
         _submit(page, form.locator('button[type="submit"]'))
         expect(page.locator("#workflow .urgent-alert")).to_have_count(0)
         # This follow-up is done today; the next one is scheduled 30 days later, still to do.
@@ -206,7 +219,7 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         screenshot(desk, "monitoring-clear.png")
 
         _transition(page, "closure_requested", reasons["closure_requested"],
-                    closure_reason="resolved")
+                    closure_reason="resolved", check="a case's page with a closure request open")
 
         # The officer (not the requester) approves the closure.
         desk.goto(case_url)
@@ -224,6 +237,7 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
     expect(_status(page)).to_have_text(STATUS["closed"])
     timeline = page.locator("ol.timeline")
     screenshot(page, "case-closed.png")
+    assert_accessible(page, "a closed case's page with its timeline")
     for reason in reasons.values():
         expect(timeline.locator("> li").filter(has_text=reason)).to_have_count(1)
     for old, new in (("new", "verifying"), ("verifying", "supporting"),
