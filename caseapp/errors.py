@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -107,10 +110,37 @@ def register_error_handlers(app: Flask) -> None:
         get_session().rollback()
         return render_error(409)
 
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # The database went away (a restart, the network): a 503 page rendered without it,
+        # instead of gunicorn's bare page when rendering ours needed the database too.
+        app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
+                         type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        _without_database()
+        return render_error(503)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         from caseapp.db import get_session
 
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        get_session().rollback()
+        try:
+            get_session().rollback()
+        except SQLAlchemyError:
+            _without_database()
         return render_error(500)
+
+
+def _without_database() -> None:
+    """Let the error page render with nothing from the database: the request's session is
+    dropped (nothing of it is committed afterwards) and the page is shown as to a visitor,
+    since the signed-in person would be read again from the database."""
+    from flask import g
+    from flask_login import AnonymousUserMixin
+
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.info.pop("session_bookkeeping", None)
+        with contextlib.suppress(SQLAlchemyError):  # the connection may be gone already
+            session.close()
+    g._login_user = AnonymousUserMixin()
