@@ -1,0 +1,48 @@
+"""From a submitted form to a service call: the one place a view commits or rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from caseapp.db import get_session
+from caseapp.errors import DomainError
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """What a service call gave: its value, or the refusal to show beside the form."""
+
+    value: T | None = None
+    error: DomainError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> str:
+        return self.error.message if self.error is not None else ""
+
+    @property
+    def status(self) -> int:
+        """The HTTP status to answer a refused form with (400, or 409 for a conflict)."""
+        if self.error is None:
+            return 200
+        return self.error.status if self.error.status >= 400 else 400
+
+
+def carry_out(action: Callable[[], T]) -> Outcome[T]:
+    """Run one service call for a form: commit when it succeeds; when the service refuses (a
+    DomainError), roll back and hand the refusal to the view. Nothing is half-saved."""
+    db = get_session()
+    try:
+        value = action()
+    except DomainError as exc:
+        db.rollback()
+        return Outcome(error=exc)
+    db.commit()
+    return Outcome(value=value)
