@@ -123,8 +123,9 @@ def _headers(response):
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if current_app.extensions["caseapp.settings"].hsts:
         h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    if request.endpoint != "static":
-        # Nothing a signed-in person sees may stay in a shared browser's cache.
+    if request.endpoint != "static" or response.status_code >= 400:
+        # Nothing a signed-in person sees may stay in a shared browser's cache; of the static
+        # files only the files themselves are cached, never an error page in their place.
         h["Cache-Control"] = "no-store"
         h["Pragma"] = "no-cache"
     if getattr(g, "request_id", None):

@@ -39,8 +39,16 @@ class VersionedForm(FlaskForm):
     version = HiddenField()
 
     def validate_version(self, field) -> None:
-        if not (field.data or "").isdigit():
+        if small_int(field.data) is None:
             raise ValidationError(_l("The form is incomplete. Reload the page."))
+
+
+def small_int(raw, digits: int = 9) -> int | None:
+    """``raw`` (a form or query value) as a whole number >= 0 that fits an integer column, or
+    None: plain ASCII digits only ("²" is a digit to str.isdigit(), not to int()), at most
+    ``digits`` of them (9 fit a 32-bit column, 18 a 64-bit one)."""
+    text = ("" if raw is None else str(raw)).strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
 
 
 class ReasonForm(FlaskForm):

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
-from caseapp.forms import FlaskForm
+from caseapp.forms import FlaskForm, no_control_characters
 from caseapp.models.units import UNIT_CODE_MAX
 
 
@@ -14,8 +14,11 @@ class EventFilterForm(FlaskForm):
 
     date_from = DateField(_l("From"), validators=[Optional()], format="%Y-%m-%d")
     date_to = DateField(_l("To"), validators=[Optional()], format="%Y-%m-%d")
-    actor = StringField(_l("Actor (user name)"), validators=[Optional(), Length(max=120)])
-    action = SelectField(_l("Action"), validators=[Optional()], validate_choice=False)
+    # No control characters (PostgreSQL refuses a NUL in a query parameter).
+    actor = StringField(_l("Actor (user name)"), validators=[
+        Optional(), Length(max=120), no_control_characters])
+    action = SelectField(_l("Action"), validators=[Optional(), no_control_characters],
+                         validate_choice=False)
     unit = StringField(_l("Unit (code)"), validators=[Optional(), Length(max=UNIT_CODE_MAX)])
     reference = StringField(_l("Case or object reference"),
-                            validators=[Optional(), Length(max=64)])
+                            validators=[Optional(), Length(max=64), no_control_characters])

@@ -9,6 +9,7 @@ import json
 from flask import (
     Blueprint,
     Response,
+    abort,
     flash,
     redirect,
     render_template,
@@ -21,11 +22,12 @@ from flask_login import current_user
 from caseapp.access import permission
 from caseapp.audit.forms import EventFilterForm
 from caseapp.db import get_session, open_session
-from caseapp.forms import EmptyForm
+from caseapp.forms import EmptyForm, small_int
 from caseapp.labels import audit_action_names, object_type_names, role_names
 from caseapp.readable import change_rows
 from caseapp.runtime import keyring, settings
 from caseapp.security.authz import covers
+from caseapp.security.spreadsheet import inert_text
 from caseapp.services import audit_integrity, audit_queries
 from caseapp.services.audit import record
 from caseapp.services.units import unit_by_code
@@ -68,7 +70,10 @@ def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, 
 @permission("audit.read")
 def events():
     form, flt, error = _filter_from_request()
-    before = request.args.get("before", type=int)
+    raw = request.args.get("before")
+    before = small_int(raw, digits=18) if raw else None  # seq is a 64-bit column
+    if raw and before is None:
+        abort(400)
     rows, next_before = audit_queries.page(get_session(), current_user, flt, before,
                                            settings().page_size)
     args = {k: v for k, v in request.args.items() if k != "before" and v}
@@ -114,7 +119,7 @@ def export_csv():
             for ev in audit_queries.stream_for_export(reader, selection):
                 buffer.seek(0)
                 buffer.truncate()
-                writer.writerow([_csv_safe(_csv_value(ev, c)) for c in CSV_COLUMNS])
+                writer.writerow([inert_text(_csv_value(ev, c)) for c in CSV_COLUMNS])
                 yield buffer.getvalue()
 
     return Response(rows(), content_type="text/csv; charset=utf-8", headers={
@@ -133,12 +138,6 @@ def _csv_value(event, column: str):
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return aware.astimezone(zone()).isoformat(timespec="seconds")
     return value
-
-
-def _csv_safe(value) -> str:
-    text = "" if value is None else str(value)
-    # Neutralise spreadsheet formulas (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @bp.get("/status")

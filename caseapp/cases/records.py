@@ -33,6 +33,7 @@ from caseapp.cases.forms import (
 from caseapp.cases.views import bp
 from caseapp.db import get_session
 from caseapp.errors import DomainError
+from caseapp.forms import small_int
 from caseapp.services import case_records
 from caseapp.services.case_access import can_read_content, get_case
 
@@ -51,9 +52,7 @@ def _back(public_id: str, confidential: bool = False):
 def add_note(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = NoteForm()
-    raw = (form.corrects_id.data or "").strip()
-    # Only plain ASCII digits that fit the column ("²" is a digit to isdigit(), not to int()).
-    corrects = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+    corrects = small_int(form.corrects_id.data)
     return apply(form, lambda db: case_records.add_note(db, current_user, case, form.body.data,
                                                         corrects),
                  _("Note added."), _("The note was not saved."),

@@ -33,6 +33,7 @@ from caseapp.cases.forms import (
 from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import Conflict, DomainError, NotFound
+from caseapp.forms import small_int
 from caseapp.labels import case_choice_names, status_names, violence_names
 from caseapp.models import AuditEvent, Case
 from caseapp.models import cases as domain
@@ -375,8 +376,7 @@ def edit(public_id: str):
     if not form.validate_on_submit():
         return render_template("cases/form.html", form=form, case=case, error=None), 400
     try:
-        raw = (form.version.data or "").strip()
-        version = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0  # 0: stale
+        version = small_int(form.version.data) or 0  # 0: stale
         cases.update_case(db, current_user, case, _details(form), _content(form), version)
     except Conflict:
         db.rollback()

@@ -12,6 +12,7 @@ from caseapp.cases.forms import StepForm, TransitionForm
 from caseapp.cases.views import bp
 from caseapp.db import get_session
 from caseapp.errors import ValidationFailed
+from caseapp.forms import small_int
 from caseapp.services import steps as step_service
 from caseapp.services import workflow
 from caseapp.services.case_access import get_case
@@ -25,12 +26,11 @@ def _step_input(form: StepForm) -> step_service.StepInput:
     def value(field):
         return field.data or None
 
-    contact = form.contact_id.data
     return step_service.StepInput(
         kind=form.kind.data or "", due_on=form.due_on.data, done_on=form.done_on.data,
         method=value(form.method), finding=value(form.finding), service=value(form.service),
         status=value(form.status),
-        contact_id=int(contact) if contact and str(contact).isdigit() else None,
+        contact_id=small_int(form.contact_id.data),
         situation=value(form.situation), next_on=form.next_on.data,
         measure=value(form.measure), details=form.details.data or "",
         consent_override=bool(form.consent_override.data),
@@ -38,10 +38,10 @@ def _step_input(form: StepForm) -> step_service.StepInput:
 
 
 def _version(form) -> int:
-    raw = form.version.data or ""
-    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+    version = small_int(form.version.data)
+    if version is None:
         raise ValidationFailed(_("The form is incomplete. Reload the page."))
-    return int(raw)
+    return version
 
 
 @bp.post("/<public_id>/steps")

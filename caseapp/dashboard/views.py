@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import BadRequest
 
 from caseapp.access import permission
 from caseapp.db import get_session
@@ -80,14 +81,22 @@ def mark_all_read():
     return redirect(url_for("dashboard.notices"))
 
 
-@bp.get("/notifications/<int:notification_id>")
+@bp.route("/notifications/<int:notification_id>", methods=["GET", "POST"])
 @permission(SIGNED_IN)
 def open_notice(notification_id: int):
+    """To the case a notice is about. Only the POST (the notice's button, with its CSRF
+    token) marks it read; a GET (the link of a reminder e-mail) changes nothing."""
     db = get_session()
-    notice = notifications.mark_read(db, current_user, notification_id)
+    if request.method == "GET":
+        notice = notifications.visible_notice(db, current_user, notification_id)
+    elif EmptyForm().validate_on_submit():
+        notice = notifications.mark_read(db, current_user, notification_id)
+    else:
+        raise BadRequest()
     if notice is None:
         raise NotFound()
-    db.commit()
+    if request.method == "POST":
+        db.commit()
     if notice.case_id is None:
         return redirect(url_for("dashboard.notices"))
     public_id = db.scalar(visible_cases(current_user).where(Case.id == notice.case_id)

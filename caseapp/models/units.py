@@ -12,6 +12,16 @@ from caseapp.db import Base, utcnow
 UNIT_CODE_MAX = 20
 UNIT_NAME_MAX = 200
 UNIT_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{1,19}$"
+# The kinds a unit of each kind may sit directly under (None: at the top of the tree). Communes
+# sit under the province beside the districts; an upper-secondary school answers to the province
+# itself; nothing sits under a school.
+PARENT_KINDS: dict[str, tuple[str | None, ...]] = {
+    "ministry": (None,),
+    "province": (None, "ministry"),
+    "district": ("province",),
+    "commune": ("province",),
+    "school": ("district", "commune", "province"),
+}
 
 REFERRAL_KINDS = (
     "hotline",

@@ -79,8 +79,13 @@ def show():
                         and snapshot is None and local_today() > period.date_to),
         submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period
                                else ""),
-        args={k: v for k, v in request.args.items() if v},
-        exact_args={k: v for k, v in request.args.items() if v and k != "view"})
+        args=_kept_args(), exact_args=_kept_args())
+
+
+def _kept_args() -> dict[str, str]:
+    """The choices of the page, for its links; without the two the links set themselves
+    (``?view=x&format=y`` would give url_for the same argument twice)."""
+    return {k: v for k, v in request.args.items() if v and k not in ("view", "format")}
 
 
 def _snapshot(db, unit, period):
@@ -108,7 +113,8 @@ def export():
         return redirect(url_for("reports.show"))
     db.commit()
     name = f"bao-cao-{unit.code}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.{fmt}"
-    return Response(content, mimetype=report_exports.MIME[fmt], headers={
+    # content_type as it is: a mimetype would have Flask add a second "; charset=utf-8".
+    return Response(content, content_type=report_exports.MIME[fmt], headers={
         "Content-Disposition": f'attachment; filename="{name}"'})
 
 

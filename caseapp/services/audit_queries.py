@@ -29,9 +29,18 @@ class EventFilter:
                 for k, v in self.__dict__.items() if v}
 
 
+# A filter from the first day of the calendar or to its last means from the beginning or to
+# the end: kept within these, the shift to UTC (and the day after the last) stays in range.
+_FIRST_DAY, _LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)
+
+
 def _local_midnight_utc(day: date) -> datetime:
     tz = ZoneInfo(settings().timezone)
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(ZoneInfo("UTC"))
+
+
+def _within(day: date) -> date:
+    return min(max(day, _FIRST_DAY), _LAST_DAY)
 
 
 def scoped_events(auditor) -> Select:
@@ -51,9 +60,10 @@ def scoped_events(auditor) -> Select:
 def filtered(auditor, flt: EventFilter) -> Select:
     stmt = scoped_events(auditor)
     if flt.date_from:
-        stmt = stmt.where(AuditEvent.at >= _local_midnight_utc(flt.date_from))
+        stmt = stmt.where(AuditEvent.at >= _local_midnight_utc(_within(flt.date_from)))
     if flt.date_to:
-        stmt = stmt.where(AuditEvent.at < _local_midnight_utc(flt.date_to + timedelta(days=1)))
+        stmt = stmt.where(AuditEvent.at < _local_midnight_utc(_within(flt.date_to)
+                                                              + timedelta(days=1)))
     if flt.actor:
         stmt = stmt.where(AuditEvent.actor_name == flt.actor)
     if flt.action:

@@ -93,9 +93,14 @@ def unread_count(session: Session, user: User) -> int:
         *_shown_to(user), Notification.read_at.is_(None))) or 0
 
 
+def visible_notice(session: Session, user: User, notification_id: int) -> Notification | None:
+    """The person's own notice, if they may still see it."""
+    return session.scalar(select(Notification).where(Notification.id == notification_id,
+                                                     *_shown_to(user)))
+
+
 def mark_read(session: Session, user: User, notification_id: int) -> Notification | None:
-    notice = session.scalar(select(Notification).where(Notification.id == notification_id,
-                                                       *_shown_to(user)))
+    notice = visible_notice(session, user, notification_id)
     if notice is None:
         return None
     if notice.read_at is None:

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 
 from caseapp.i18n import number as local_number
 from caseapp.runtime import settings
+from caseapp.security.spreadsheet import inert_text
 from caseapp.services.report_view import ShownTable, text
 
 FORMATS = ("xlsx", "csv", "docx")
@@ -72,9 +73,23 @@ def _period(meta: ReportMeta) -> str:
              end=meta.date_to.strftime("%d/%m/%Y"))
 
 
+class _InertWriter:
+    """csv.writer whose every cell is inert text (a unit name may read =HYPERLINK(...))."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: list[str]) -> None:
+        self._writer.writerow([inert_text(value) for value in row])
+
+    def writerows(self, rows: list[list[str]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
 def to_csv(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = _InertWriter(out)
     writer.writerow([meta.title])
     writer.writerow([meta.unit_name, _period(meta)])
     writer.writerow([_legend()])
@@ -108,36 +123,40 @@ def to_xlsx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     summary = book.active
     summary.title = _sheet_name(_("Summary"), set())
     used = {summary.title}
-    summary.append([meta.title])
+    summary.append([inert_text(meta.title)])
     summary["A1"].font = Font(bold=True, size=13)
-    summary.append([meta.unit_name])
-    summary.append([_period(meta)])
-    summary.append([_legend()])
+    summary.append([inert_text(meta.unit_name)])
+    summary.append([inert_text(_period(meta))])
+    summary.append([inert_text(_legend())])
     summary.append([])
     for row in _timeliness_rows(meta):
-        summary.append(row)
+        summary.append([inert_text(v) for v in row])
     summary.column_dimensions["A"].width = 48
     for table in tables:
         sheet = book.create_sheet(_sheet_name(table.title, used))
-        sheet.append([table.title])
+        sheet.append([inert_text(table.title)])
         sheet["A1"].font = Font(bold=True)
         for i, row in enumerate(_grid(table)):
-            sheet.append([_number(v) for v in row])
+            sheet.append([_cell(v) for v in row])
             if i == 0:
                 for cell in sheet[sheet.max_row]:
                     cell.font = Font(bold=True)
                     cell.alignment = Alignment(wrap_text=True)
         if table.note:
             sheet.append([])
-            sheet.append([table.note])
+            sheet.append([inert_text(table.note)])
         sheet.column_dimensions["A"].width = 44
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
-def _number(value: str):
-    return int(value) if value.isdigit() else value
+_COUNT = re.compile(r"-?[0-9]{1,15}")
+
+
+def _cell(value: str) -> int | str:
+    """A count is a number cell (a negative one too); anything else is inert text."""
+    return int(value) if _COUNT.fullmatch(value) else inert_text(value)
 
 
 def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:

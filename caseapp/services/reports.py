@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from caseapp.clock import local_today
+from caseapp.clock import check_within_bounds, local_today
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from caseapp.models import ReportSnapshot, Unit
 from caseapp.runtime import settings
@@ -70,6 +70,7 @@ def period_by_key(key: str) -> Period:
 
 
 def check_range(date_from: date, date_to: date) -> None:
+    check_within_bounds(date_from, date_to)
     if date_from > date_to:
         raise ValidationFailed(_("The start of the period is after its end."))
     if (date_to - date_from).days > 3 * 366:

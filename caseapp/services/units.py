@@ -9,10 +9,10 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from caseapp.clock import local_today
+from caseapp.clock import check_within_bounds, local_today
 from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import Unit, UnitParentHistory
-from caseapp.models.units import UNIT_CODE_PATTERN, UNIT_NAME_MAX
+from caseapp.models.units import PARENT_KINDS, UNIT_CODE_PATTERN, UNIT_NAME_MAX
 from caseapp.runtime import settings
 from caseapp.security.authz import covers, scope_paths
 from caseapp.services.audit import record
@@ -59,8 +59,30 @@ def _check_fields(code: str, name: str, kind: str) -> None:
     if not name.strip() or len(name) > UNIT_NAME_MAX:
         raise ValidationFailed(_("A unit name is required (at most %(n)d characters).",
                                  n=UNIT_NAME_MAX))
-    if kind not in settings().unit_kinds:
+    # A unit name reaches every report and export; XLSX and DOCX (XML) refuse these outright.
+    if any(ord(ch) < 32 or ch in "\ufffd\ufffe\uffff" or "\ud800" <= ch <= "\udfff"
+           for ch in name):
+        raise ValidationFailed(_("This field holds characters that are not allowed."))
+    if kind not in settings().unit_kinds or kind not in PARENT_KINDS:
         raise ValidationFailed(_("Unknown kind of unit."))
+
+
+def _kind_name(kind: str) -> str:
+    from caseapp.labels import unit_kind_names
+
+    return unit_kind_names().get(kind, kind)
+
+
+def _check_place(kind: str, parent: Unit | None) -> None:
+    """A unit of ``kind`` may sit under ``parent`` (None: at the top of the tree)."""
+    if (parent.kind if parent is not None else None) in PARENT_KINDS.get(kind, ()):
+        return
+    if parent is None:
+        raise ValidationFailed(_("A unit of the kind “%(kind)s” cannot be at the top of the "
+                                 "tree.", kind=_kind_name(kind)))
+    raise ValidationFailed(_("A unit of the kind “%(kind)s” cannot sit under one of the kind "
+                             "“%(parent)s”.", kind=_kind_name(kind),
+                             parent=_kind_name(parent.kind)))
 
 
 def create_unit(session: Session, actor, parent: Unit | None, code: str, name: str, kind: str,
@@ -76,9 +98,11 @@ def create_unit(session: Session, actor, parent: Unit | None, code: str, name: s
             raise NotFound()
         if not parent.is_open:
             raise ValidationFailed(_("A closed unit cannot receive new units."))
+    _check_place(kind, parent)
+    start = valid_from or local_today()
+    check_within_bounds(start)
     if unit_by_code(session, code) is not None:
         raise Conflict(_("The unit code %(code)s is already used.", code=code))
-    start = valid_from or local_today()
     unit = Unit(code=code, name=name, kind=kind, parent=parent, path="/", valid_from=start)
     session.add(unit)
     history = UnitParentHistory(parent_id=parent.id if parent else None, path="/",
@@ -97,6 +121,12 @@ def update_unit(session: Session, actor, unit: Unit, name: str, kind: str, versi
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     _check_fields(unit.code, name.strip(), kind)
+    if kind != unit.kind:
+        _check_place(kind, unit.parent)
+        below = set(session.scalars(select(Unit.kind).where(Unit.parent_id == unit.id)))
+        if any(kind not in PARENT_KINDS.get(child, ()) for child in below):
+            raise ValidationFailed(_("The units below this one cannot sit under a unit of the "
+                                     "kind “%(kind)s”.", kind=_kind_name(kind)))
     unit.name = name.strip()
     unit.kind = kind
     record(session, actor, "unit.update", unit, unit=unit)
@@ -108,6 +138,7 @@ def close_unit(session: Session, actor, unit: Unit, on: date, version: int) -> U
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     if not unit.is_open:
         raise ValidationFailed(_("This unit is already closed."))
+    check_within_bounds(on)
     open_children = session.scalar(
         select(func.count()).select_from(Unit).where(Unit.parent_id == unit.id,
                                                       Unit.valid_to.is_(None))
@@ -134,6 +165,8 @@ def move_unit(session: Session, actor, unit: Unit, new_parent: Unit, on: date,
         raise ValidationFailed(_("A closed unit cannot receive new units."))
     if unit.parent_id is None:
         raise ValidationFailed(_("The top unit cannot be moved."))
+    _check_place(unit.kind, new_parent)
+    check_within_bounds(on)
     old_parent = unit.parent
     old_path = unit.path
     new_path = f"{new_parent.path}{unit.id}/"

@@ -135,9 +135,9 @@ def _grant(c: Ctx) -> Post:
 
 
 def _move_unit(c: Ctx) -> Post:
-    commune = c.new_unit("X-COMMUNE", "commune")
+    commune = c.new_unit("X-COMMUNE", "commune", parent="PRV")  # communes sit under provinces
     school = c.new_unit("X-MOVE")
-    c.sign_in("admin_d1")
+    c.sign_in("admin_p")
     return Post(f"/admin/units/{school.id}/move",
                 {"new_parent_code": commune.code, "on": c.today, "version": school.version})
 

@@ -5,6 +5,7 @@ carry anything identifying."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import socket
@@ -228,6 +229,8 @@ def _notices(db, case) -> list[Notification]:
 
 
 def test_opening_a_notification_marks_it_read_and_leads_to_the_case(app, db, world, officer):
+    """Opening a notice is a POST (a button with its CSRF token) that marks it read and leads
+    to the case; a GET of its address (the link of a reminder e-mail) only leads there."""
     case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"],
                                                    risk_level="immediate")
     mine = db.scalar(select(Notification).where(Notification.case_id == case.id,
@@ -235,15 +238,30 @@ def test_opening_a_notification_marks_it_read_and_leads_to_the_case(app, db, wor
     theirs = db.scalar(select(Notification).where(Notification.case_id == case.id,
                                                   Notification.user_id == world["officer_p"].id))
     assert mine.read_at is None
-    assert "New urgent case" in text_of(officer.get("/notifications"))
+    page = officer.get("/notifications").get_data(as_text=True)
+    assert "New urgent case" in html.unescape(page)
+    assert re.search(rf'<form method="post" action="/notifications/{mine.id}"', page)
+    assert f'href="/notifications/{mine.id}"' not in page
+
     r = officer.get(f"/notifications/{mine.id}")
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/cases/{case.public_id}")
     db.expire_all()
+    assert mine.read_at is None  # a GET changes nothing
+    r = officer.client.post(f"/notifications/{mine.id}")  # no CSRF token
+    assert r.status_code == 400
+    db.expire_all()
+    assert mine.read_at is None
+
+    r = officer.post(f"/notifications/{mine.id}")
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/cases/{case.public_id}")
+    db.expire_all()
     assert mine.read_at is not None
-    assert officer.get(f"/notifications/{theirs.id}").status_code == 404
-    assert officer.get(f"/notifications/{theirs.id + 1000}").status_code == 404
+    for method in (officer.get, officer.post):
+        assert method(f"/notifications/{theirs.id}").status_code == 404
+        assert method(f"/notifications/{theirs.id + 1000}").status_code == 404
     outsider = Actor(app, db, world["officer_d2"])
     assert outsider.get(f"/notifications/{mine.id}").status_code == 404
+    assert outsider.post(f"/notifications/{mine.id}").status_code == 404
     db.expire_all()
     assert theirs.read_at is None
 
@@ -380,6 +398,7 @@ def test_a_person_excluded_after_a_notice_no_longer_gets_it(app, db, world, foca
     assert mine.id not in {n.id for n in notifications.for_user(db, d1)}
     excluded = Actor(app, db, world["officer_d1"])
     assert excluded.get(f"/notifications/{mine.id}").status_code == 404
+    assert excluded.post(f"/notifications/{mine.id}").status_code == 404
     db.expire_all()
     assert db.get(Notification, mine.id).read_at is None
     _created, sent = _send_due(app)

@@ -347,7 +347,8 @@ def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, worl
     with app.app_context():
         s = get_session()
         # A unit of its own: this committed account shows in no other test's school.
-        school = make_unit(s, None, f"B{tag.upper()}", "school")
+        province = make_unit(s, None, f"B{tag.upper()}", "province")
+        school = make_unit(s, province, f"B{tag.upper()}-S", "school")
         person = make_user(s, keyring(), name, school, [("focal_point", school)])
         user_id = person.id
         _token, user_session = sessions.open_session(s, s.get(User, user_id), "127.0.0.1", "t")

@@ -38,7 +38,8 @@ def bound(settings, fresh_engine, tmp_path):
     ensure_ready(app)
     with app.app_context():
         s = get_session()
-        school = make_unit(s, None, "ST-SCH", "school", "Trường Khởi Động")
+        province = make_unit(s, None, "ST-P", "province", "Sở Giáo dục tỉnh Khởi Động")
+        school = make_unit(s, province, "ST-SCH", "school", "Trường Khởi Động")
         make_user(s, app.extensions["caseapp.keyring"], "start.focal", school,
                   [("focal_point", school)])
         s.commit()

@@ -1,0 +1,219 @@
+"""The organisation tree holds only sensible shapes: which kind of unit sits under which
+(ministry > province > district | commune > school; an upper-secondary school under its
+province; nothing under a school; only a ministry or a province at the top) and dates between
+1945 and a year from today. The rules live in the service, so the admin screens, the
+create-user command and every other caller obey them alike."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from flask_babel import force_locale
+from sqlalchemy import select
+
+from caseapp.clock import date_bounds, local_today
+from caseapp.errors import ValidationFailed
+from caseapp.labels import unit_kind_names
+from caseapp.models import Unit
+from caseapp.models.units import PARENT_KINDS
+from caseapp.runtime import settings
+from caseapp.services import units
+from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot, translated
+
+UNDER = "A unit of the kind “%(kind)s” cannot sit under one of the kind “%(parent)s”."
+AT_TOP = "A unit of the kind “%(kind)s” cannot be at the top of the tree."
+BELOW = "The units below this one cannot sit under a unit of the kind “%(kind)s”."
+DATES = "The date must fall between %(first)s and %(last)s."
+NOT_ALLOWED = "This field holds characters that are not allowed."
+
+
+def _kind(app, kind: str, lang: str = "vi") -> str:
+    with app.test_request_context(), force_locale(lang):
+        return unit_kind_names()[kind]
+
+
+def _under(app, kind: str, parent: str) -> str:
+    return translated(app, UNDER, kind=_kind(app, kind), parent=_kind(app, parent))
+
+
+def _last(app) -> date:
+    """A year from today (28 February from a 29th)."""
+    with app.app_context():
+        first, last = date_bounds()
+    assert first == date(1945, 1, 1) and 365 <= (last - local_today()).days <= 366
+    return last
+
+
+def _dates(app) -> str:
+    return translated(app, DATES, first="01/01/1945", last=_last(app).strftime("%d/%m/%Y"))
+
+
+@pytest.fixture()
+def admin(client, db, world):
+    return Agent(client, db, world["admin_p"])
+
+
+def _unit(db, world, code) -> Unit:
+    db.expire_all()
+    return db.get(Unit, world.units[code])
+
+
+def _new(admin, parent: str, kind: str, **extra):
+    return admin.post("/admin/units/new", {"parent_code": parent, "code": "X-NEW",
+                                           "name": "Đơn vị mới", "kind": kind, **extra})
+
+
+@pytest.mark.parametrize(("parent", "kind", "parent_kind"), [
+    ("SCH-A", "school", "school"),  # nothing under a school
+    ("SCH-A", "district", "school"),
+    ("D1", "province", "district"),
+    ("D1", "district", "district"),
+    ("D1", "commune", "district"),  # communes sit under the province, beside districts
+    ("PRV", "province", "province"),
+    ("PRV", "ministry", "province"),
+])
+def test_a_kind_out_of_place_is_refused(app, admin, db, world, parent, kind, parent_kind):
+    before = snapshot(db)
+    r = _new(admin, parent, kind)
+    assert r.status_code == 400
+    assert _under(app, kind, parent_kind) in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+@pytest.mark.parametrize(("parent", "kind"), [
+    ("PRV", "school"),  # an upper-secondary school answers to the province itself
+    ("PRV", "district"),
+    ("PRV", "commune"),
+    ("D1", "school"),
+])
+def test_a_kind_in_its_place_is_created(admin, db, world, parent, kind):
+    r = _new(admin, parent, kind)
+    assert r.status_code == 302, page_text(r)[:2000]
+    db.expire_all()
+    made = db.scalar(select(Unit).where(Unit.code == "X-NEW"))
+    assert (made.kind, made.parent.code) == (kind, parent)
+
+
+def test_a_school_sits_under_a_commune(db, world):
+    province = _unit(db, world, "PRV")
+    commune = units.create_unit(db, None, province, "X-XA", "Xã Mới", "commune")
+    school = units.create_unit(db, None, commune, "X-XA-S", "Trường Tiểu học Xã Mới", "school")
+    assert school.parent is commune
+
+
+@pytest.mark.parametrize("valid_from", ["9999-12-31", "1944-12-31", "1900-01-01", "late"])
+def test_an_opening_date_out_of_range_is_refused(app, admin, db, world, valid_from):
+    if valid_from == "late":
+        valid_from = (_last(app) + timedelta(days=1)).isoformat()
+    before = snapshot(db)
+    r = _new(admin, "D1", "school", valid_from=valid_from)
+    assert r.status_code == 400
+    assert _dates(app) in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+@pytest.mark.parametrize("valid_from", [date(1945, 1, 1), "last"])
+def test_the_first_and_last_opening_dates_are_accepted(app, admin, db, valid_from):
+    if valid_from == "last":
+        valid_from = _last(app)
+    r = _new(admin, "D1", "school", valid_from=valid_from.isoformat())
+    assert r.status_code == 302, page_text(r)[:2000]
+    db.expire_all()
+    assert db.scalar(select(Unit.valid_from).where(Unit.code == "X-NEW")) == valid_from
+
+
+@pytest.mark.parametrize(("code", "new_parent", "message"), [
+    ("SCH-A", "SCH-B", ("school", "school")),
+    ("D1", "D2", ("district", "district")),
+    ("D1", "SCH-C", ("district", "school")),
+])
+def test_a_move_out_of_place_is_refused(app, admin, db, world, code, new_parent, message):
+    unit = _unit(db, world, code)
+    before = snapshot(db)
+    r = admin.post(f"/admin/units/{unit.id}/move", {
+        "new_parent_code": new_parent, "on": local_today().isoformat(),
+        "version": unit.version})
+    assert r.status_code == 400
+    assert _under(app, *message) in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+def test_a_school_moves_to_its_province(admin, db, world):
+    unit = _unit(db, world, "SCH-A")
+    r = admin.post(f"/admin/units/{unit.id}/move", {
+        "new_parent_code": "PRV", "on": local_today().isoformat(), "version": unit.version})
+    assert r.status_code == 302
+    assert _unit(db, world, "SCH-A").parent.code == "PRV"
+
+
+@pytest.mark.parametrize(("action", "day"), [
+    ("move", "9999-12-31"), ("move", "1944-12-31"), ("close", "9999-12-31"),
+    ("close", "1900-01-01")])
+def test_a_move_or_closing_date_out_of_range_is_refused(app, admin, db, world, action, day):
+    unit = _unit(db, world, "SCH-A")
+    fields = ({"new_parent_code": "D2", "on": day} if action == "move" else {"valid_to": day})
+    before = snapshot(db)
+    r = admin.post(f"/admin/units/{unit.id}/{action}", {**fields, "version": unit.version})
+    assert r.status_code == 400
+    assert _dates(app) in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+@pytest.mark.parametrize(("code", "kind", "message"), [
+    ("SCH-A", "district", (UNDER, "district", "district")),  # a district under D1
+    ("D1", "school", (BELOW, "school", None)),  # D1 holds schools
+    ("PRV", "district", (AT_TOP, "district", None)),
+])
+def test_a_change_of_kind_out_of_place_is_refused(app, admin, db, world, code, kind, message):
+    unit = _unit(db, world, code)
+    before = snapshot(db)
+    r = admin.post(f"/admin/units/{unit.id}", {"name": unit.name, "kind": kind,
+                                                "version": unit.version})
+    assert r.status_code == 400
+    text, first, second = message
+    params = {"kind": _kind(app, first)}
+    if second:
+        params["parent"] = _kind(app, second)
+    assert translated(app, text, **params) in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+@pytest.mark.parametrize("kind", ["district", "commune", "school"])
+def test_only_a_ministry_or_a_province_is_a_top_unit(db, kind):
+    with pytest.raises(ValidationFailed):
+        units.create_unit(db, None, None, "X-TOP", "Đơn vị cấp trên", kind)
+    assert db.scalar(select(Unit).where(Unit.code == "X-TOP")) is None
+
+
+def test_create_user_obeys_the_same_rules(app, db):
+    """The command that creates the first administrator with a top unit."""
+    runner = app.test_cli_runner()
+    base = ["create-user", "--username", "new.admin", "--full-name", "Người Quản Trị",
+            "--unit", "X-TOP", "--new-unit-name", "Trường Đầu Tiên",
+            "--password", "một mật khẩu đủ dài 2024"]
+    before = snapshot(db)
+    result = runner.invoke(args=[*base, "--new-unit-kind", "school"])
+    assert result.exit_code != 0
+    assert translated(app, AT_TOP, kind=_kind(app, "school")) in result.output
+    assert changed_tables(before, snapshot(db)) == []
+    result = runner.invoke(args=[*base, "--new-unit-kind", "province"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("name", ["Trường\x0bA", "Trường\x00A", "Trường\ufffeA", "Trường\nA"])
+def test_a_unit_name_holds_no_control_characters(app, db, world, name):
+    """Such a name would break every export (XML refuses them in XLSX and DOCX)."""
+    with pytest.raises(ValidationFailed) as refused:
+        units.create_unit(db, None, _unit(db, world, "D1"), "X-CTRL", name, "school")
+    assert refused.value.message == translated(app, NOT_ALLOWED)
+    school = _unit(db, world, "SCH-A")
+    with pytest.raises(ValidationFailed):
+        units.update_unit(db, None, school, name, "school", school.version)
+
+
+def test_every_kind_has_its_place(app):
+    with app.app_context():
+        assert set(PARENT_KINDS) == set(settings().unit_kinds)
+    assert all(parent is None or parent in PARENT_KINDS
+               for parents in PARENT_KINDS.values() for parent in parents)
