@@ -28,7 +28,7 @@ from caseapp.db import get_session  # noqa: E402
 from caseapp.models import AuditEvent  # noqa: E402
 from caseapp.runtime import keyring  # noqa: E402
 from caseapp.security.audit_chain import GENESIS, canonical, chain_hash  # noqa: E402
-from caseapp.services import audit_integrity  # noqa: E402
+from caseapp.services.audit import integrity as audit_integrity  # noqa: E402
 from config import load_settings  # noqa: E402
 
 

@@ -19,7 +19,7 @@ no encryption, no audit, no ORM, no template) running the same page query (same 
 and exclusion filter, ORDER BY, LIMIT/OFFSET, count, then the violence types of the page) and
 the same insert (reference counter, one case row, its violence type rows). It ends with the
 query plans of the app's list query (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on
-PostgreSQL), compiled from caseapp.services.case_list itself.
+PostgreSQL), compiled from caseapp.services.cases.listing itself.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from caseapp.models import (  # noqa: E402
     User,
 )
 from caseapp.models import cases as domain  # noqa: E402
-from caseapp.services import case_list  # noqa: E402
+from caseapp.services.cases import listing as case_list  # noqa: E402
 
 SCHOOLS = 20
 PAGE_SIZE = 50  # settings().page_size in the testing preset

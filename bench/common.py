@@ -10,7 +10,8 @@ from pathlib import Path
 
 from caseapp import create_app, migrate
 from caseapp.db import get_session
-from caseapp.services import units, users
+from caseapp.services.accounts import users
+from caseapp.services.org import units
 from config import load_settings
 from tests.factories import sign_in_client
 

@@ -40,14 +40,14 @@ from bench.common import empty_app, percentiles, seed_district, signed_in_client
 from caseapp.clock import local_today  # noqa: E402
 from caseapp.db import utcnow  # noqa: E402
 from caseapp.models import Case, CaseExclusion, CaseStep, CaseTransition, Unit  # noqa: E402
-from caseapp.services.deadlines import (  # noqa: E402
+from caseapp.services.cases.deadlines import (  # noqa: E402
     due_today_condition,
     overdue_condition,
     overdue_parts,
 )
 
 SCHOOLS = 50
-LIMIT = 50  # caseapp.services.monitoring.LIMIT
+LIMIT = 50  # caseapp.services.cases.monitoring.LIMIT
 
 
 class StatementLog:

@@ -10,10 +10,11 @@ workflow would have left them), by COPY on PostgreSQL (psycopg's cursor.copy) an
 executemany in batches on SQLite (with PRAGMA synchronous=OFF and journal_mode=MEMORY while
 loading: bench only). Then, for the last annual report period that has ended:
 
-- times caseapp.services.report_tables.build for the province (--repeat runs), with the time
+- times caseapp.services.reports.tables.build for the province (--repeat runs), with the time
   of each statement it sends (slowest first);
 - times hand-written SQL (below) that computes the same tables, and checks the figures match;
-- runs caseapp.services.reports.export to XLSX and to DOCX in a fresh child process each (inside
+- runs caseapp.services.reports.periods.export to XLSX and to DOCX in a fresh child process
+  each (inside
   app.test_request_context() and flask_babel.force_locale("vi")), once for time and
   resource.getrusage ru_maxrss and once under tracemalloc for the peak of Python memory.
 """
@@ -40,7 +41,9 @@ from caseapp.clock import local_today, start_of_local_day  # noqa: E402
 from caseapp.db import get_session  # noqa: E402
 from caseapp.models import Activity, Unit, User  # noqa: E402
 from caseapp.models.reports import ACTIVITY_KINDS, AUDIENCES  # noqa: E402
-from caseapp.services import report_tables, units, users  # noqa: E402
+from caseapp.services.accounts import users
+from caseapp.services.org import units
+from caseapp.services.reports import tables as report_tables  # noqa: E402
 
 DISTRICTS, SCHOOLS = 2, 50
 OFFICER = "officer.province"
@@ -93,7 +96,7 @@ def fill_activities(engine, schools: list[tuple[int, str]], user_id: int, n: int
 
 
 def annual_period():
-    from caseapp.services.reports import periods_of
+    from caseapp.services.reports.periods import periods_of
 
     today = local_today()
     for year in (today.year, today.year - 1):
@@ -331,8 +334,8 @@ def export_child(args) -> None:
 
     from flask_babel import force_locale
 
-    from caseapp.services import reports
-    from caseapp.services.units import unit_by_code
+    from caseapp.services.org.units import unit_by_code
+    from caseapp.services.reports import periods as reports
 
     app = make_app(args.database_url, Path(args.instance))
     with app.app_context():

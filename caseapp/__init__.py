@@ -19,7 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from caseapp.extensions import csrf, login_manager
     from caseapp.security.keyring import load_keyring
     from caseapp.security.passwords import make_hasher
-    from caseapp.services.audit import install_guard
+    from caseapp.services.audit.trail import install_guard
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
@@ -75,7 +75,7 @@ class _InMemoryUploads(Request):
 
 def _load_user(token: str):
     from caseapp.db import get_session
-    from caseapp.services.sessions import load_session
+    from caseapp.services.accounts.sessions import load_session
 
     record = load_session(get_session(), token)
     if record is None:
@@ -95,14 +95,14 @@ def _commit_session_bookkeeping(response):
 
 
 def _register_blueprints(app: Flask) -> None:
-    from caseapp.account.views import bp as account_bp
-    from caseapp.admin.views import bp as admin_bp
-    from caseapp.audit.views import bp as audit_bp
-    from caseapp.auth.views import bp as auth_bp
-    from caseapp.cases.views import bp as cases_bp
-    from caseapp.dashboard.views import bp as dashboard_bp
-    from caseapp.main.views import bp as main_bp
-    from caseapp.reports.views import bp as reports_bp
+    from caseapp.account import bp as account_bp
+    from caseapp.admin import bp as admin_bp
+    from caseapp.audit import bp as audit_bp
+    from caseapp.auth import bp as auth_bp
+    from caseapp.cases import bp as cases_bp
+    from caseapp.dashboard import bp as dashboard_bp
+    from caseapp.main import bp as main_bp
+    from caseapp.reports import bp as reports_bp
 
     for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp, cases_bp,
                dashboard_bp, reports_bp):

@@ -10,7 +10,7 @@ from flask_login import current_user, login_user
 
 from caseapp.observability.logs import request_id
 from caseapp.security.authz import ALL_PERMISSIONS, has_permission
-from caseapp.services.audit import AuditContext, audit_context
+from caseapp.services.audit.trail import AuditContext, audit_context
 
 PUBLIC = "public"
 # Reachable after the password step, before the second factor is verified.
@@ -150,7 +150,7 @@ def _unread_notices() -> int:
         return 0
     if "unread_notices" not in g:
         from caseapp.db import get_session
-        from caseapp.services.notifications import unread_count
+        from caseapp.services.cases.notifications import unread_count
 
         g.unread_notices = unread_count(get_session(), current_user)
     return g.unread_notices

@@ -55,7 +55,7 @@ def keyring() -> Keyring:
 
 def _reloaded(ring: Keyring) -> tuple[Keyring | None, str]:
     from caseapp.db import open_session
-    from caseapp.services import key_binding
+    from caseapp.services.keys import binding as key_binding
 
     assert ring.path is not None
     try:

@@ -57,7 +57,7 @@ def readiness(app: Flask, bind: bool = False) -> Readiness:
     goes with the keyring is bound to its newer keys (and committed)."""
     from caseapp.db import open_session
     from caseapp.migrate import current_heads
-    from caseapp.services import key_binding
+    from caseapp.services.keys import binding as key_binding
 
     state = Readiness(database=False, head=head_revision())
     with app.app_context():

@@ -110,7 +110,7 @@ class World:
 def _seed_world(app) -> World:
     from caseapp.db import get_session
     from caseapp.runtime import keyring
-    from caseapp.services import key_binding
+    from caseapp.services.keys import binding as key_binding
 
     with app.app_context():
         s = get_session()

@@ -9,9 +9,10 @@ from caseapp.db import utcnow
 from caseapp.models import User, UserSession
 from caseapp.security import totp
 from caseapp.security.crypto import associated_data, seal_with_keyring
-from caseapp.services import units, users
-from caseapp.services.audit import record
-from caseapp.services.sessions import _hash
+from caseapp.services.accounts import users
+from caseapp.services.accounts.sessions import _hash
+from caseapp.services.audit.trail import record
+from caseapp.services.org import units
 
 PASSWORD = "correct horse battery staple 42"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

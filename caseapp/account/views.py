@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask import current_app, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from caseapp.access import client_ip, permission
+from caseapp.account import bp
 from caseapp.account.forms import ChangePasswordForm
 from caseapp.db import get_session
 from caseapp.errors import ValidationFailed
 from caseapp.forms import EmptyForm
 from caseapp.security.authz import SIGNED_IN
-from caseapp.services import auth, sessions
-
-bp = Blueprint("account", __name__, url_prefix="/account")
+from caseapp.services.accounts import auth, sessions
 
 PROBLEM_TEXT = {
     "too_short": lambda cfg: _("At least %(n)d characters.", n=cfg.password_min_length),

@@ -7,7 +7,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from caseapp.forms import REASON_MAX, FlaskForm, VersionedForm, no_control_characters
 from caseapp.models.units import UNIT_CODE_MAX, UNIT_NAME_MAX
 from caseapp.models.users import EMAIL_MAX, FULL_NAME_MAX, USERNAME_MAX
-from caseapp.services.referrals import ADDRESS_MAX, NAME_MAX, PHONE_MAX
+from caseapp.services.org.referrals import ADDRESS_MAX, NAME_MAX, PHONE_MAX
 
 
 def _max(n: int) -> Length:

@@ -7,14 +7,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
+from caseapp.admin import bp
 from caseapp.admin.forms import ContactForm
-from caseapp.admin.views import bp, open_unit_codes, paginate, unit_in_scope_by_code
+from caseapp.admin.views import open_unit_codes, paginate, unit_in_scope_by_code
 from caseapp.db import get_session
 from caseapp.errors import DomainError
 from caseapp.labels import referral_kind_names
 from caseapp.models.units import REFERRAL_KINDS
 from caseapp.security.authz import covers, has_permission
-from caseapp.services import referrals as referral_service
+from caseapp.services.org import referrals as referral_service
 
 
 def _kind_choices():

@@ -8,14 +8,15 @@ from flask_login import current_user
 from sqlalchemy import or_
 
 from caseapp.access import permission
+from caseapp.admin import bp
 from caseapp.admin.forms import AccountActionForm, GrantForm, UserEditForm, UserForm
-from caseapp.admin.views import bp, open_unit_codes, paginate, unit_in_scope_by_code
+from caseapp.admin.views import open_unit_codes, paginate, unit_in_scope_by_code
 from caseapp.db import get_session
 from caseapp.errors import DomainError, NotFound
 from caseapp.labels import role_names
 from caseapp.models import Grant, User
 from caseapp.models.users import ROLES
-from caseapp.services import users as user_service
+from caseapp.services.accounts import users as user_service
 
 
 def _role_choices():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from caseapp.access import permission
+from caseapp.admin import bp
 from caseapp.admin.forms import CloseUnitForm, MoveUnitForm, UnitEditForm, UnitForm
 from caseapp.clock import local_today
 from caseapp.db import get_session
@@ -16,9 +17,7 @@ from caseapp.labels import unit_kind_names
 from caseapp.pagination import paginate
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
-from caseapp.services import units as unit_service
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+from caseapp.services.org import units as unit_service
 
 
 def unit_in_scope_by_code(code: str, perm: str = "admin.units"):
@@ -162,7 +161,3 @@ def move_unit(unit_id: int):
     db.commit()
     flash(_("Unit moved."), "success")
     return redirect(url_for("admin.unit", unit_id=unit_id))
-
-
-from caseapp.admin import referrals as _referrals  # noqa: E402,F401 - routes on this blueprint
-from caseapp.admin import users as _users  # noqa: E402,F401 - routes on this blueprint

@@ -7,7 +7,6 @@ import io
 import json
 
 from flask import (
-    Blueprint,
     Response,
     abort,
     flash,
@@ -20,6 +19,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
+from caseapp.audit import bp
 from caseapp.audit.forms import EventFilterForm
 from caseapp.db import get_session, open_session
 from caseapp.forms import EmptyForm, small_int
@@ -28,11 +28,10 @@ from caseapp.readable import change_rows
 from caseapp.runtime import keyring, settings
 from caseapp.security.authz import covers
 from caseapp.security.spreadsheet import inert_text
-from caseapp.services import audit_integrity, audit_queries
-from caseapp.services.audit import record
-from caseapp.services.units import unit_by_code
-
-bp = Blueprint("audit", __name__, url_prefix="/audit")
+from caseapp.services.audit import integrity as audit_integrity
+from caseapp.services.audit import queries as audit_queries
+from caseapp.services.audit.trail import record
+from caseapp.services.org.units import unit_by_code
 
 CSV_COLUMNS = ("seq", "at", "actor_name", "actor_roles", "action", "unit_path", "object_type",
                "object_id", "object_ref", "changes", "reason", "request_id", "ip", "prev_hash",

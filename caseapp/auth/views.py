@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import segno
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
@@ -15,15 +15,14 @@ from caseapp.access import (
     permission,
     sign_in_session,
 )
+from caseapp.auth import bp
 from caseapp.auth.forms import CodeForm, LoginForm
 from caseapp.db import get_session
 from caseapp.errors import SignInFailed, SignInThrottled, ValidationFailed
 from caseapp.forms import EmptyForm
 from caseapp.runtime import settings
 from caseapp.security import totp
-from caseapp.services import auth, sessions
-
-bp = Blueprint("auth", __name__)
+from caseapp.services.accounts import auth, sessions
 
 GENERIC_FAILURE = "generic"
 

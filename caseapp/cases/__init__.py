@@ -1,1 +1,8 @@
 """Case screens: list, intake, details, confidential content, notes, attachments, consent."""
+
+from flask import Blueprint
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+# The route modules register their views on bp (they import it from here).
+from caseapp.cases import records, views, workflow_views

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
+from caseapp.cases import bp
 from caseapp.cases.actions import apply, form_errors
 from caseapp.cases.forms import (
     AssignForm,
@@ -30,12 +31,11 @@ from caseapp.cases.forms import (
     ReasonForm,
     WithdrawConsentForm,
 )
-from caseapp.cases.views import bp
 from caseapp.db import get_session
 from caseapp.errors import DomainError
 from caseapp.forms import small_int
-from caseapp.services import case_records
-from caseapp.services.case_access import can_read_content, get_case
+from caseapp.services.cases import records as case_records
+from caseapp.services.cases.access import can_read_content, get_case
 
 
 def _back(public_id: str, confidential: bool = False):

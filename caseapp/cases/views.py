@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 from flask import (
-    Blueprint,
     current_app,
     flash,
     redirect,
@@ -19,6 +18,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from caseapp.access import permission
+from caseapp.cases import bp
 from caseapp.cases.forms import (
     AttachmentForm,
     CaseFilterForm,
@@ -39,17 +39,17 @@ from caseapp.models import AuditEvent, Case
 from caseapp.models import cases as domain
 from caseapp.pagination import paginate
 from caseapp.security.authz import covers, has_permission
-from caseapp.services import case_list, case_records, cases
-from caseapp.services.case_access import (
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import listing as case_list
+from caseapp.services.cases import records as case_records
+from caseapp.services.cases.access import (
     can_handle,
     can_oversee,
     can_read_content,
     get_case,
     intake_units,
 )
-from caseapp.services.units import unit_by_code
-
-bp = Blueprint("cases", __name__, url_prefix="/cases")
+from caseapp.services.org.units import unit_by_code
 
 
 def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
@@ -189,7 +189,7 @@ def show(public_id: str):
 
 def _workflow_context(db, case) -> dict:
     from caseapp.cases.forms import StepForm, TransitionForm
-    from caseapp.services import deadlines, steps, workflow
+    from caseapp.services.cases import deadlines, steps, workflow
 
     contacts = steps.referral_contacts(db, case)
     step_form = StepForm(formdata=None)
@@ -288,7 +288,7 @@ def _confidential_page(case, reason: str = ""):
     """Decrypt, audit, render. The caller has checked the request."""
     db = get_session()
     content = cases.read_content(db, current_user, case, reason)
-    from caseapp.services import steps as step_service
+    from caseapp.services.cases import steps as step_service
 
     case_steps = step_service.steps_of(db, case)
     page = render_template(
@@ -418,7 +418,3 @@ def _differences(current, form: CaseForm) -> list[tuple[str, str, str]]:
                     ", ".join(v[t] for t in current.violence_types),
                     ", ".join(v.get(t, t) for t in form.violence_types.data or [])))
     return out
-
-
-from caseapp.cases import records as _records  # noqa: E402,F401 - routes on this blueprint
-from caseapp.cases import workflow_views as _workflow  # noqa: E402,F401 - routes on this blueprint

@@ -7,15 +7,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
+from caseapp.cases import bp
 from caseapp.cases.actions import apply
 from caseapp.cases.forms import StepForm, TransitionForm
-from caseapp.cases.views import bp
 from caseapp.db import get_session
 from caseapp.errors import ValidationFailed
 from caseapp.forms import small_int
-from caseapp.services import steps as step_service
-from caseapp.services import workflow
-from caseapp.services.case_access import get_case
+from caseapp.services.cases import steps as step_service
+from caseapp.services.cases import workflow
+from caseapp.services.cases.access import get_case
 
 
 def _back(public_id: str):

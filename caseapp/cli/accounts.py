@@ -26,7 +26,8 @@ def create_user_cmd(username, full_name, email, unit_code, role, new_unit_name, 
                     password) -> None:
     """Create an account with one role grant (the first administrator, say)."""
     from caseapp.errors import DomainError
-    from caseapp.services import units, users
+    from caseapp.services.accounts import users
+    from caseapp.services.org import units
 
     session = get_session()
     unit = units.unit_by_code(session, unit_code)
@@ -58,8 +59,8 @@ def seed_demo_cmd(if_empty: bool, case_count: int) -> None:
         raise click.ClickException("seed-demo writes demo accounts with known passwords; it is "
                                    "refused when CASEAPP_ENV=production")
     ensure_writable()
+    from caseapp.demo import seed as demo
     from caseapp.models import Unit
-    from caseapp.services import demo
 
     session = get_session()
     if session.scalar(select(func.count()).select_from(Unit)):

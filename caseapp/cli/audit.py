@@ -33,7 +33,7 @@ def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> N
     lacks a key the trail uses."""
     from caseapp.runtime import keyring
     from caseapp.security.audit_chain import MISSING_KEY, TAMPERED
-    from caseapp.services import audit_integrity
+    from caseapp.services.audit import integrity as audit_integrity
 
     signed = None
     if checkpoint_path is not None:
@@ -85,7 +85,7 @@ def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> N
 def audit_checkpoint(out: str | None) -> None:
     """Sign the head of the chain (Ed25519) so that a truncated tail is detected."""
     from caseapp.runtime import keyring
-    from caseapp.services import audit_integrity
+    from caseapp.services.audit import integrity as audit_integrity
 
     session = get_session()
     cp = audit_integrity.checkpoint(session, None, keyring())

@@ -22,7 +22,7 @@ def backup_cmd(out: Path) -> None:
     """Copy the database (a consistent dump), the sealed attachments and a manifest to OUT.
     Nothing is decrypted; the keyring is not included: keep its own backup apart."""
     from caseapp.runtime import keyring, settings
-    from caseapp.services import backup
+    from caseapp.services.backup import create as backup
 
     # It writes (the "system.backup" event), so the keyring must go with the database; an
     # older schema is fine: a backup before `db upgrade` is what an operator should take.
@@ -41,7 +41,7 @@ def restore_cmd(source: Path) -> None:
     """Restore the backup in SOURCE into the empty database of DATABASE_URL and the empty
     attachment folder, then verify the audit trail and the counts against its manifest."""
     from caseapp.runtime import keyring, settings
-    from caseapp.services import backup_restore as backup
+    from caseapp.services.backup import restore as backup
 
     try:
         result = backup.restore(get_engine(), keyring(), settings().attachment_dir, source)

@@ -78,7 +78,7 @@ def _require_fresh_backup(destroys_data: bool, backup_dir: Path | None) -> None:
         raise click.ClickException(
             "db downgrade destroys data and is refused when CASEAPP_ENV=production; take a "
             f"backup (flask --app wsgi backup --out DIR) and pass {DESTROYS_DATA} --backup DIR")
-    from caseapp.services.backup import is_fresh, read_manifest
+    from caseapp.services.backup.create import is_fresh, read_manifest
 
     try:
         manifest = read_manifest(backup_dir)

@@ -20,7 +20,7 @@ keys_cli = AppGroup("keys", help="The keyring: rotate and retire keys.")
 def keys_rotate(purpose: str, resume: bool) -> None:
     """Add a new active key; for the wrapping key, rewrap every sealed value under it."""
     from caseapp.runtime import keyring
-    from caseapp.services import keys
+    from caseapp.services.keys import rotation as keys
 
     session = get_session()
     ring = keyring()
@@ -41,7 +41,7 @@ def keys_retire(key_id: str) -> None:
     """Remove KEY_ID from the keyring; refused while anything still uses it."""
     from caseapp.runtime import keyring
     from caseapp.security.keyring import KeyringError
-    from caseapp.services import keys
+    from caseapp.services.keys import rotation as keys
 
     try:
         keys.retire(get_session(), keyring(), key_id)

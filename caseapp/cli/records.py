@@ -21,7 +21,8 @@ cases_cli = AppGroup("cases", help="Case records: retention.")
 def cases_destroy_content(reference: str, reason: str) -> None:
     """Crypto-shred a case: destroy its data key; its statistics stay."""
     from caseapp.models import Case
-    from caseapp.services import case_records, cases
+    from caseapp.services.cases import intake as cases
+    from caseapp.services.cases import records as case_records
 
     session = get_session()
     case = session.scalar(select(Case).where(Case.reference == reference.strip().upper()))
@@ -41,7 +42,7 @@ notify_cli = AppGroup("notify", help="Notifications and reminders.")
 def notify_send_due() -> None:
     """For cron: add a notice for every newly overdue case, then e-mail the notices not yet
     e-mailed. Idempotent: the same reminder is never sent twice."""
-    from caseapp.services import notifications
+    from caseapp.services.cases import notifications
 
     session = get_session()
     created = notifications.notify_overdue(session)
@@ -67,8 +68,8 @@ def reports_export(unit_code, date_from, date_to, fmt, out) -> None:
     from flask_babel import force_locale
 
     from caseapp.errors import DomainError
-    from caseapp.services import reports
-    from caseapp.services.units import unit_by_code
+    from caseapp.services.org.units import unit_by_code
+    from caseapp.services.reports import periods as reports
 
     session = get_session()
     unit = unit_by_code(session, unit_code)

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
 from caseapp.access import permission
+from caseapp.dashboard import bp
 from caseapp.db import get_session
 from caseapp.errors import NotFound
 from caseapp.forms import EmptyForm
 from caseapp.models import Case, Unit
 from caseapp.security.authz import SIGNED_IN, covers, scope_paths
-from caseapp.services import monitoring, notifications
-from caseapp.services.case_access import visible_cases
-from caseapp.services.units import unit_by_code
-
-bp = Blueprint("dashboard", __name__)
+from caseapp.services.cases import monitoring, notifications
+from caseapp.services.cases.access import visible_cases
+from caseapp.services.org.units import unit_by_code
 
 
 @bp.get("/work")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from caseapp.access import PUBLIC, local_target, permission
 from caseapp.db import get_session
 from caseapp.forms import EmptyForm
+from caseapp.main import bp
 from caseapp.security.authz import SIGNED_IN, has_permission
-from caseapp.services import case_list
-from caseapp.services.audit_queries import audit_head_age
+from caseapp.services.audit.queries import audit_head_age
+from caseapp.services.cases import listing as case_list
 from caseapp.startup import readiness
-
-bp = Blueprint("main", __name__)
 
 
 @bp.get("/")

@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session, aliased
 from caseapp.access import PUBLIC, permission
 from caseapp.db import open_session, utcnow
 from caseapp.models import AuditCheckpoint, AuditEvent, Case, Unit
-from caseapp.services.audit_integrity import last_event
-from caseapp.services.deadlines import overdue_condition
+from caseapp.services.audit.integrity import last_event
+from caseapp.services.cases.deadlines import overdue_condition
 
 log = logging.getLogger(__name__)
 

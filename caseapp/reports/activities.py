@@ -10,11 +10,11 @@ from caseapp.access import permission
 from caseapp.db import get_session
 from caseapp.errors import DomainError
 from caseapp.pagination import paginate
+from caseapp.reports import bp
 from caseapp.reports.forms import ActivityForm
-from caseapp.reports.views import bp
 from caseapp.security.authz import covers, has_permission
-from caseapp.services import activities as activity_service
-from caseapp.services.units import open_units, unit_by_code
+from caseapp.services.org.units import open_units, unit_by_code
+from caseapp.services.reports import activities as activity_service
 
 
 def _input(form: ActivityForm) -> activity_service.ActivityInput:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,14 +13,14 @@ from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import DomainError, NotFound
 from caseapp.models import ReportSnapshot
+from caseapp.reports import bp
 from caseapp.reports.forms import ReportForm, SubmitForm
 from caseapp.security.authz import covers
-from caseapp.services import report_exports, reports
-from caseapp.services.report_tables import build, excluded_below
-from caseapp.services.report_view import shown_tables, shown_timeliness
-from caseapp.services.units import open_units
-
-bp = Blueprint("reports", __name__, url_prefix="/reports")
+from caseapp.services.org.units import open_units
+from caseapp.services.reports import exports as report_exports
+from caseapp.services.reports import periods as reports
+from caseapp.services.reports.tables import build, excluded_below
+from caseapp.services.reports.view import shown_tables, shown_timeliness
 
 
 def _labels(period: reports.Period | None) -> str:
@@ -149,7 +149,7 @@ def submit():
 def snapshot(snapshot_id: int):
     import json
 
-    from caseapp.services.report_tables import Report, Table
+    from caseapp.services.reports.tables import Report, Table
 
     db = get_session()
     snap = db.get(ReportSnapshot, snapshot_id)
@@ -195,6 +195,3 @@ def combined():
     return render_template("reports/combined.html", unit=unit, period=period, tables=tables,
                            timeliness=report.timeliness, submitted=submitted, schools=schools,
                            title=_labels(period))
-
-
-from caseapp.reports import activities as _activities  # noqa: E402,F401 - routes on this bp

@@ -26,7 +26,7 @@ CASES = ((15, "physical", "female", "11-14"), (45, "physical", "female", "6-10")
 
 def _annual_period(today):
     """The latest annual period that has ended (the annual report being made now)."""
-    from caseapp.services.reports import recent_periods
+    from caseapp.services.reports.periods import recent_periods
 
     return next(p for p in recent_periods(today) if p.kind == "annual" and p.date_to < today)
 
@@ -36,8 +36,8 @@ def _seed_cases(live):
     focal point, and four cases received within the latest annual period that has ended."""
     from caseapp.db import get_session
     from caseapp.runtime import keyring
-    from caseapp.services.cases import CaseContent, CaseDetails, create_case
-    from caseapp.services.units import unit_by_code
+    from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
+    from caseapp.services.org.units import unit_by_code
     from tests.factories import get_user, make_unit, make_user
 
     with live.app.app_context():

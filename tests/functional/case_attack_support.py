@@ -17,7 +17,7 @@ from sqlalchemy import func, inspect, select, text
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case
 from caseapp.security import envelope
-from caseapp.services import cases
+from caseapp.services.cases import intake as cases
 from tests.factories import csrf_from, sign_in_client
 from tests.functional.case_support import CANARY, intake_form
 

@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from caseapp.models import CaseTransition, Unit, User
-from caseapp.services import activities, case_records, referrals
-from caseapp.services import steps as step_service
-from caseapp.services.activities import ActivityInput
-from caseapp.services.audit import record
-from caseapp.services.cases import CaseContent, CaseDetails, create_case
-from caseapp.services.steps import StepInput
+from caseapp.services.audit.trail import record
+from caseapp.services.cases import records as case_records
+from caseapp.services.cases import steps as step_service
+from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
+from caseapp.services.cases.steps import StepInput
+from caseapp.services.org import referrals
+from caseapp.services.reports import activities
+from caseapp.services.reports.activities import ActivityInput
 
 PERIOD = (date(2020, 1, 1), date(2020, 6, 30))
 SCHOOL_FOCAL = {"SCH-A": "focal_a", "SCH-B": "focal_b", "SCH-C": "focal_c"}

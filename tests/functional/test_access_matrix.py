@@ -12,7 +12,7 @@ from sqlalchemy import select
 from caseapp.clock import local_today
 from caseapp.models import Grant, ReferralContact, Unit, User
 from caseapp.runtime import keyring
-from caseapp.services import referrals as referral_service
+from caseapp.services.org import referrals as referral_service
 from tests.factories import make_user
 from tests.functional.admin_support import (
     Agent,

@@ -12,10 +12,10 @@ from sqlalchemy import event
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, ReferralContact, Unit, User
 from caseapp.security import totp
-from caseapp.services import audit
-from caseapp.services import referrals as referral_service
-from caseapp.services import users as user_service
-from caseapp.services.audit import AuditMissing
+from caseapp.services.accounts import users as user_service
+from caseapp.services.audit import trail as audit
+from caseapp.services.audit.trail import AuditMissing
+from caseapp.services.org import referrals as referral_service
 from tests.factories import open_session_for
 from tests.functional.admin_support import (
     Agent,
@@ -162,13 +162,15 @@ def test_a_unit_changed_without_its_event_is_refused(db, world, change):
 
 
 @pytest.mark.parametrize("service", [
-    "caseapp.services.units", "caseapp.services.users", "caseapp.services.referrals"])
+    "caseapp.services.org.units", "caseapp.services.accounts.users",
+    "caseapp.services.org.referrals"])
 def test_a_forgotten_audit_call_fails_the_request(monkeypatch, db, setup, service):
     """A service that forgot record() must not save anything: the request fails instead."""
     agent, cases = setup
     monkeypatch.setattr(f"{service}.record", lambda *a, **k: None)
-    endpoint = {"caseapp.services.units": "admin.unit", "caseapp.services.users": "admin.user",
-                "caseapp.services.referrals": "admin.referral"}[service]
+    endpoint = {"caseapp.services.org.units": "admin.unit",
+                "caseapp.services.accounts.users": "admin.user",
+                "caseapp.services.org.referrals": "admin.referral"}[service]
     _action, url, form = cases()[endpoint]
     before = snapshot(db)
     assert agent.post(url, form).status_code == 500

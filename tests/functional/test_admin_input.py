@@ -7,7 +7,7 @@ import pytest
 
 from caseapp.clock import local_today
 from caseapp.models import ReferralContact, Unit, User
-from caseapp.services import referrals as referral_service
+from caseapp.services.org import referrals as referral_service
 from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot, translated
 
 TODAY = local_today().isoformat()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from caseapp.models import Case, User
-from caseapp.services import case_records
+from caseapp.services.cases import records as case_records
 from tests.functional.case_attack_support import Actor, clean_store  # noqa: F401 - fixture
 
 CONTENT = b"bien ban hop"

@@ -12,8 +12,8 @@ from sqlalchemy.exc import DatabaseError
 from caseapp.models import AuditEvent
 from caseapp.runtime import keyring
 from caseapp.security.audit_chain import canonical
-from caseapp.services import audit_integrity
-from caseapp.services.audit import record
+from caseapp.services.audit import integrity as audit_integrity
+from caseapp.services.audit.trail import record
 
 
 def _dialect(db) -> str:

@@ -24,8 +24,8 @@ from caseapp.security.audit_chain import (
     verify_events,
 )
 from caseapp.security.keyring import new_key
-from caseapp.services import key_binding
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
+from caseapp.services.keys import binding as key_binding
 
 NOT_TAMPERING = ("which this keyring lacks (use the keyring that goes with this database); "
                  "this is not evidence of tampering")

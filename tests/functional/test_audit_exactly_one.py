@@ -16,10 +16,15 @@ from caseapp.clock import local_today
 from caseapp.models import Case, Unit, User
 from caseapp.runtime import keyring
 from caseapp.security import totp
-from caseapp.services import activities, case_records, cases, referrals, reports, units, users
-from caseapp.services import steps as step_service
-from caseapp.services.activities import ActivityInput
-from caseapp.services.steps import StepInput
+from caseapp.services.accounts import users
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import records as case_records
+from caseapp.services.cases import steps as step_service
+from caseapp.services.cases.steps import StepInput
+from caseapp.services.org import referrals, units
+from caseapp.services.reports import activities
+from caseapp.services.reports import periods as reports
+from caseapp.services.reports.activities import ActivityInput
 from tests.factories import PASSWORD, Person, csrf_from, make_user, open_session_for, sign_in_client
 from tests.functional.admin_support import audit_head, events_after
 from tests.functional.case_attack_support import case_details, clean_store  # noqa: F401

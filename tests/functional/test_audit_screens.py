@@ -32,7 +32,7 @@ def test_auditor_sees_events_of_units_below_only(client, db, world):
                                                      if path else AuditEvent.unit_path == "")
                         .limit(1))
         if seq is None:
-            from caseapp.services.audit import record
+            from caseapp.services.audit.trail import record
 
             seq = record(db, None, "test.event").seq
             db.flush()
@@ -87,7 +87,7 @@ def test_verify_now_with_a_key_this_server_lacks_says_so_and_records_nothing(
     """The web verification meets a key the keyring lacks (the request gate keeps a wrong
     keyring out, so this is the narrow case of one event's key): no BROKEN alarm, no event."""
     from caseapp.security.audit_chain import ChainReport
-    from caseapp.services import audit_integrity
+    from caseapp.services.audit import integrity as audit_integrity
 
     monkeypatch.setattr(audit_integrity, "verify", lambda *_a, **_k: ChainReport(count=4).fail(
         5, "cannot verify", missing_key="audit-19700101000000-000000"))
@@ -104,7 +104,7 @@ def test_one_account_cannot_both_administer_and_audit(app, db, world):
     refused with a clear message and changes nothing."""
     from caseapp.errors import ValidationFailed
     from caseapp.models import Grant, User
-    from caseapp.services import users
+    from caseapp.services.accounts import users
 
     province = db.get(Unit, world.units["PRV"])
     district = db.get(Unit, world.units["D1"])
@@ -124,7 +124,7 @@ def test_one_account_cannot_both_administer_and_audit(app, db, world):
 def test_an_auditor_never_sees_their_own_actions(client, db, world):
     """Even an account that held both roles before the rule (or any auditor) does not review
     itself: its own events are left out of the list, the detail and the export."""
-    from caseapp.services.audit import record
+    from caseapp.services.audit.trail import record
 
     auditor = db.get(Unit, world.units["PRV"])
     person = make_user(db, keyring(), "auditor.self", auditor, [("auditor", auditor)])
@@ -157,7 +157,7 @@ def test_an_event_reads_in_words_with_its_codes_beside(client, db, world):
     fields as "changed"; the raw codes stay visible beside them for the record."""
     import html as html_lib
 
-    from caseapp.services.audit import record
+    from caseapp.services.audit.trail import record
 
     unit = db.get(Unit, world.units["SCH-A"])
     event = record(db, None, "case.update", unit=unit, object_type="cases", object_id="1",

@@ -56,6 +56,7 @@ AUDITED_POSTS = {
 UNAUDITED_POSTS = {
     "main.set_language": "stores the chosen language in the visitor's own cookie",
     "dashboard.mark_all_read": "marks the person's own notices read; no case or account data",
+    "dashboard.open_notice": "marks one of the person's own notices read; no case or account data",
 }
 
 
@@ -105,7 +106,7 @@ def test_assigning_a_handler(client, browser, db, world):
     db.expire_all()
     assert db.get(Case, case.id).assigned_to_id == world["focal_a"].id
     from caseapp.models import Unit
-    from caseapp.services.users import grant_role
+    from caseapp.services.accounts.users import grant_role
     from tests.factories import get_user
 
     grant_role(db, None, get_user(db, "focal.b"), "focal_point",

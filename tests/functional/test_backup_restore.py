@@ -25,8 +25,10 @@ from caseapp.db import get_session
 from caseapp.models import AuditEvent, Case, CaseAttachment, User
 from caseapp.runtime import keyring
 from caseapp.security.keyring import Keyring, new_key
-from caseapp.services import backup, case_records, cases
-from caseapp.services.backup_manifest import ManifestError, read_manifest
+from caseapp.services.backup import create as backup
+from caseapp.services.backup.manifest import ManifestError, read_manifest
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import records as case_records
 from tests.conftest import Database
 from tests.factories import make_unit, make_user
 from tests.functional.case_attack_support import case_details

@@ -9,7 +9,7 @@ import pytest
 
 from caseapp.clock import local_today
 from caseapp.models import Unit, User
-from caseapp.services import referrals as referral_service
+from caseapp.services.org import referrals as referral_service
 from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot
 from tests.functional.test_report_activities import _existing
 from tests.functional.workflow_support import Actor, consent, referral_contact

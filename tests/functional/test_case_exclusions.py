@@ -125,7 +125,7 @@ def test_a_suspended_colleague_can_be_excluded_and_stays_excluded(app, db, world
     and when their account is enabled again the case stays closed to them."""
     from caseapp.models import Unit, User
     from caseapp.runtime import keyring
-    from caseapp.services import users
+    from caseapp.services.accounts import users
     from tests.factories import make_user
 
     school = db.get(Unit, world.units["SCH-A"])

@@ -27,7 +27,8 @@ from caseapp.models import (
 from caseapp.runtime import keyring
 from caseapp.security import envelope
 from caseapp.security.crypto import DecryptionError
-from caseapp.services import case_records, cases
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import records as case_records
 from tests.functional.case_attack_support import (
     Actor,
     audit_head,

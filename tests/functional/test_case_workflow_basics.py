@@ -22,7 +22,9 @@ from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case, CaseAttachment, CaseConsent, CaseCounter, CaseNote
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring
-from caseapp.services import audit_integrity, case_records, cases
+from caseapp.services.audit import integrity as audit_integrity
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import records as case_records
 from tests.factories import make_unit, make_user
 from tests.functional.admin_support import translated
 from tests.functional.case_attack_support import (

@@ -22,7 +22,7 @@ from caseapp.db import get_session, utcnow
 from caseapp.models import CaseExclusion, Grant, Unit, User, UserSession
 from caseapp.runtime import keyring
 from caseapp.security import passwords
-from caseapp.services.cases import CaseContent, create_case
+from caseapp.services.cases.intake import CaseContent, create_case
 from tests.factories import (
     PASSWORD,
     csrf_from,

@@ -31,7 +31,7 @@ def database_goes_away(app, monkeypatch):
         raise OperationalError("SELECT ...", {}, DatabaseGone("terminating connection"))
 
     event.listen(engine, "before_cursor_execute", refuse)
-    monkeypatch.setattr("caseapp.services.case_list.attention_counts", counts)
+    monkeypatch.setattr("caseapp.services.cases.listing.attention_counts", counts)
     yield state
     state["down"] = False
     event.remove(engine, "before_cursor_execute", refuse)

@@ -15,9 +15,10 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from caseapp.models import AuditEvent, Unit
-from caseapp.services import report_exports, units
-from caseapp.services.report_suppression import Published
-from caseapp.services.report_view import ShownTable
+from caseapp.services.org import units
+from caseapp.services.reports import exports as report_exports
+from caseapp.services.reports.suppression import Published
+from caseapp.services.reports.view import ShownTable
 from tests.functional.workflow_support import Actor
 
 # The four shapes of the outside review: a formula, DDE, an @-function and a sum with a sign.

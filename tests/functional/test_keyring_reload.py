@@ -13,7 +13,7 @@ from caseapp import create_app, migrate
 from caseapp.db import get_session
 from caseapp.runtime import keyring
 from caseapp.security.keyring import Keyring, load_keyring, new_key
-from caseapp.services import key_binding
+from caseapp.services.keys import binding as key_binding
 from caseapp.startup import ensure_ready
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from caseapp.models import AuditEvent, User
 from caseapp.runtime import keyring
-from caseapp.services import audit_integrity, keys
+from caseapp.services.audit import integrity as audit_integrity
+from caseapp.services.keys import rotation as keys
 from tests.factories import next_code
 
 
@@ -62,7 +63,7 @@ def test_interrupted_rotation_resumes_and_retire_refuses_meanwhile(app, db, ring
 
 
 def test_audit_key_rotation_keeps_the_chain_verifiable(app, db, ring):
-    from caseapp.services.audit import record
+    from caseapp.services.audit.trail import record
 
     record(db, None, "test.before")
     db.commit()

@@ -11,8 +11,9 @@ from sqlalchemy import select
 from caseapp.models import AuditEvent, Case, Unit, User
 from caseapp.runtime import keyring
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
-from caseapp.services import cases, keys
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
+from caseapp.services.cases import intake as cases
+from caseapp.services.keys import rotation as keys
 from tests.functional.case_attack_support import case_details, ring  # noqa: F401 - a fixture
 
 HARMED = "Nguyễn Thị Hồng Nhung"

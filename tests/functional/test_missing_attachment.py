@@ -14,7 +14,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
 from caseapp.models import AuditEvent, Case, CaseAttachment, User
-from caseapp.services import case_records
+from caseapp.services.cases import records as case_records
 from tests.functional.case_attack_support import Actor, clean_store  # noqa: F401 - fixture
 
 CONTENT = b"bien ban hop phu huynh"

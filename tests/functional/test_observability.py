@@ -28,8 +28,8 @@ from caseapp.models import AuditEvent, Case, Unit
 from caseapp.observability import logs, metrics
 from caseapp.runtime import keyring
 from caseapp.security.audit_chain import ChainReport
-from caseapp.services import audit_integrity
-from caseapp.services.deadlines import overdue_condition
+from caseapp.services.audit import integrity as audit_integrity
+from caseapp.services.cases.deadlines import overdue_condition
 from tests.factories import make_unit
 from tests.functional.case_attack_support import Actor
 

@@ -34,7 +34,11 @@ from caseapp.clock import local_today
 from caseapp.forms import FlaskForm
 from caseapp.models import AuditEvent, CaseAttachment, Grant, Notification, Unit, User
 from caseapp.security.authz import has_permission
-from caseapp.services import activities, case_records, notifications, reports, units
+from caseapp.services.cases import notifications
+from caseapp.services.cases import records as case_records
+from caseapp.services.org import units
+from caseapp.services.reports import activities
+from caseapp.services.reports import periods as reports
 from tests.factories import csrf_from, open_session_for
 from tests.functional.case_attack_support import stored_files
 from tests.functional.workflow_support import Actor, add, consent, referral_contact

@@ -17,7 +17,7 @@ from caseapp import create_app, migrate
 from caseapp.db import Base, get_session
 from caseapp.models import AuditEvent, Unit, User
 from caseapp.runtime import keyring
-from caseapp.services import cases
+from caseapp.services.cases import intake as cases
 from tests.factories import make_unit, make_user
 from tests.functional.case_attack_support import case_details
 

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, CaseStep, Grant, Notification, Unit
-from caseapp.services import users
-from caseapp.services.case_records import has_consent, parties_required
+from caseapp.services.accounts import users
+from caseapp.services.cases.records import has_consent, parties_required
 from tests.functional.case_support import CANARY
 from tests.functional.workflow_support import (
     Actor,
@@ -105,7 +105,7 @@ def test_a_withdrawn_consent_no_longer_counts(db, world, focal, case, contact):
 
 
 def _consents(db, case):
-    from caseapp.services.case_records import consents
+    from caseapp.services.cases.records import consents
 
     db.expire_all()
     return consents(db, case)
@@ -381,7 +381,7 @@ def test_a_person_excluded_after_a_notice_no_longer_gets_it(app, db, world, foca
     officer_d1 is excluded it leaves their badge and list, cannot be opened, and is not
     mailed; officer_p still gets theirs."""
     from caseapp.models import User
-    from caseapp.services import notifications
+    from caseapp.services.cases import notifications
 
     addresses = _give_addresses(db, world, "officer_d1", "officer_p")
     case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
@@ -410,7 +410,7 @@ def test_the_notice_list_names_the_case_and_marks_all_read(app, db, world, offic
     """In the app a notice names its case and school (its reader may see them; e-mails never
     do); "mark all as read" clears the badge of one's own notices only."""
     from caseapp.models import User
-    from caseapp.services import notifications
+    from caseapp.services.cases import notifications
 
     case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"],
                                                    risk_level="immediate")

@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from caseapp.models import Case, Unit, User
 from caseapp.security import crypto, envelope
-from caseapp.services import case_records, cases, steps
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import records as case_records
+from caseapp.services.cases import steps
 from tests.functional.case_attack_support import case_details
 from tests.functional.workflow_support import Actor
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from caseapp.clock import local_today
 from caseapp.models import Activity, AuditEvent
-from caseapp.services import activities
-from caseapp.services.activities import ActivityInput
+from caseapp.services.reports import activities
+from caseapp.services.reports.activities import ActivityInput
 from tests.functional.report_support import unit, user
 from tests.functional.workflow_support import Actor, text_of
 

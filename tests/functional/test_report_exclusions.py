@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from caseapp.models import Unit, User
 from caseapp.runtime import keyring
-from caseapp.services import case_records, reports
-from caseapp.services.cases import CaseContent, CaseDetails, create_case
+from caseapp.services.cases import records as case_records
+from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
+from caseapp.services.reports import periods as reports
 from tests.factories import make_user
 from tests.functional.case_attack_support import Actor
 

@@ -20,9 +20,10 @@ from sqlalchemy.exc import DatabaseError
 
 from caseapp.labels import report_labels
 from caseapp.models import AuditEvent, ReportSnapshot
-from caseapp.services import report_tables, reports
-from caseapp.services.audit import record
-from caseapp.services.cases import CaseDetails, update_case
+from caseapp.services.audit.trail import record
+from caseapp.services.cases.intake import CaseDetails, update_case
+from caseapp.services.reports import periods as reports
+from caseapp.services.reports import tables as report_tables
 from tests.functional.report_support import CASES, PERIOD, build_period_data, new_case, unit, user
 from tests.functional.workflow_support import Actor, text_of
 
@@ -45,7 +46,7 @@ def _snapshots(db, code=None) -> list[ReportSnapshot]:
 
 
 def unit_id_of(db, code):
-    from caseapp.services.units import unit_by_code
+    from caseapp.services.org.units import unit_by_code
 
     return unit_by_code(db, code).id
 

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import event
 
-from caseapp.services import report_tables
+from caseapp.services.reports import tables as report_tables
 from tests.functional.report_support import PERIOD, build_period_data, unit
 
 UNITS = ("PRV", "D1", "SCH-A", "D2")

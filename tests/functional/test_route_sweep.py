@@ -17,8 +17,8 @@ from caseapp.access import PENDING_SECOND_FACTOR, PUBLIC, PUBLIC_ENDPOINTS, decl
 from caseapp.db import Base
 from caseapp.models import User
 from caseapp.security.authz import has_permission
-from caseapp.services import referrals as referral_service
-from caseapp.services import units as unit_service
+from caseapp.services.org import referrals as referral_service
+from caseapp.services.org import units as unit_service
 from tests.functional.admin_support import Agent, changed_tables, snapshot
 
 METHODS = ("GET", "POST")

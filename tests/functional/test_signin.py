@@ -339,7 +339,7 @@ def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, worl
     from caseapp.db import get_session
     from caseapp.errors import SignInFailed, SignInThrottled
     from caseapp.runtime import keyring
-    from caseapp.services import auth, sessions
+    from caseapp.services.accounts import auth, sessions
     from tests.factories import make_unit, make_user
 
     tag = secrets.token_hex(3)
@@ -395,7 +395,7 @@ def test_recovery_codes_are_stored_keyed_and_old_plain_ones_still_work(app, clie
     """A copy of the database alone cannot be searched for recovery codes (2^40 each): they are
     stored as an HMAC under a keyring key. Codes issued before (plain SHA-256) still work once."""
     from caseapp.models import RecoveryCode
-    from caseapp.services import auth
+    from caseapp.services.accounts import auth
 
     person = world["focal_a"]
     user = db.get(User, person.id)
@@ -408,7 +408,7 @@ def test_recovery_codes_are_stored_keyed_and_old_plain_ones_still_work(app, clie
     legacy = "ABCDE-12345"
     old_code = RecoveryCode(user_id=person.id, code_hash=totp.recovery_hash(legacy))
     db.add(old_code)
-    from caseapp.services.audit import record
+    from caseapp.services.audit.trail import record
 
     record(db, None, "auth.recovery_codes_renewed", old_code, unit=user.unit)
     db.commit()

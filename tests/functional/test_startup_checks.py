@@ -17,7 +17,7 @@ from caseapp import create_app, migrate
 from caseapp.db import get_session
 from caseapp.models import AuditEvent, KeyringKey
 from caseapp.security.keyring import Keyring, KeyringError, load_keyring
-from caseapp.services import key_binding
+from caseapp.services.keys import binding as key_binding
 from caseapp.startup import StartupRefused, ensure_ready, readiness
 from config import ROOT, ConfigError, load_settings
 from tests.factories import make_unit, make_user

@@ -18,7 +18,7 @@ from caseapp.labels import unit_kind_names
 from caseapp.models import Unit
 from caseapp.models.units import PARENT_KINDS
 from caseapp.runtime import settings
-from caseapp.services import units
+from caseapp.services.org import units
 from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot, translated
 
 UNDER = "A unit of the kind “%(kind)s” cannot sit under one of the kind “%(parent)s”."

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from caseapp.clock import add_working_days, local_today, start_of_local_day
 from caseapp.models import Case, CaseStep
-from caseapp.services.deadlines import overdue_condition, overdue_parts, overdue_reasons
+from caseapp.services.cases.deadlines import overdue_condition, overdue_parts, overdue_reasons
 from tests.functional.workflow_support import (
     Actor,
     add,

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from caseapp.models import AuditEvent, CaseTransition, Unit
 from caseapp.runtime import keyring
-from caseapp.services import case_records
+from caseapp.services.cases import records as case_records
 from tests.factories import make_user
 from tests.functional.workflow_support import (
     REASON,

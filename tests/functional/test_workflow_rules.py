@@ -11,7 +11,7 @@ from sqlalchemy import select
 from caseapp import workflow
 from caseapp.clock import local_today
 from caseapp.models import CaseStep, CaseTransition, Unit
-from caseapp.services import users
+from caseapp.services.accounts import users
 from tests.functional.workflow_support import (
     REASON,
     Actor,

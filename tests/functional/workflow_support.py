@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case, CaseStep, CaseTransition, Notification, User
-from caseapp.services import case_records, referrals
-from caseapp.services import steps as step_service
-from caseapp.services import workflow as workflow_service
-from caseapp.services.steps import StepInput
+from caseapp.services.cases import records as case_records
+from caseapp.services.cases import steps as step_service
+from caseapp.services.cases import workflow as workflow_service
+from caseapp.services.cases.steps import StepInput
+from caseapp.services.org import referrals
 from tests.factories import csrf_from, sign_in_client
 from tests.functional.case_support import intake_form
 

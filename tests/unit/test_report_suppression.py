@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from caseapp.services.report_suppression import exact, suppress
+from caseapp.services.reports.suppression import exact, suppress
 
 T = 5  # the default threshold: counts 1-4 are small
 N = None  # a hidden value, for readable expectations
@@ -179,7 +179,7 @@ def test_distinct_totals_keep_the_line_property(cells, data):
 
 def test_timeliness_from_few_cases_is_hidden_on_export(tmp_path, monkeypatch):
     from caseapp import create_app
-    from caseapp.services.report_view import shown_timeliness
+    from caseapp.services.reports.view import shown_timeliness
     from config import load_settings
 
     monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, object_session
 from caseapp.db import utcnow
 from caseapp.models import User, UserSession
 from caseapp.runtime import settings
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
 
 
 def _hash(token: str) -> str:

@@ -12,9 +12,9 @@ from caseapp.db import utcnow
 from caseapp.errors import InvalidTransition, ValidationFailed
 from caseapp.models import Case, CaseStep, CaseTransition
 from caseapp.models.steps import CLOSURE_REASONS
-from caseapp.services import notifications
-from caseapp.services.audit import record
-from caseapp.services.case_access import can_handle, can_oversee
+from caseapp.services.audit.trail import record
+from caseapp.services.cases import notifications
+from caseapp.services.cases.access import can_handle, can_oversee
 
 REASON_MIN = 5
 REASON_MAX = 500

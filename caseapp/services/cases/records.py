@@ -32,8 +32,8 @@ from caseapp.models import cases as domain
 from caseapp.runtime import settings
 from caseapp.security import envelope
 from caseapp.security.authz import roles_with
-from caseapp.services.audit import record
-from caseapp.services.case_access import (
+from caseapp.services.audit.trail import record
+from caseapp.services.cases.access import (
     can_handle,
     can_oversee,
     can_read_content,
@@ -41,7 +41,7 @@ from caseapp.services.case_access import (
     people_linked,
     visible_cases,
 )
-from caseapp.services.cases import data_key
+from caseapp.services.cases.intake import data_key
 
 FILENAME_MAX = 200
 # What the first bytes of an upload must look like for its declared type.

@@ -19,7 +19,7 @@ from caseapp.runtime import settings
 
 def _users_with_role_above(session: Session, case: Case, role: str) -> list[User]:
     """Active users holding ``role`` at the case's school or a unit above it, not excluded."""
-    from caseapp.services.case_access import people_covering
+    from caseapp.services.cases.access import people_covering
 
     return list(session.scalars(people_covering(case, (role,))))
 
@@ -51,7 +51,7 @@ def notify_handlers(session: Session, case: Case, kind: str, key: str) -> int:
 def _shown_to(user: User):
     """The user's notices about no case or about a case they may still see (not one they were
     excluded from, or that left their scope, since the notice was written)."""
-    from caseapp.services.case_access import visible_cases
+    from caseapp.services.cases.access import visible_cases
 
     # Correlated, one index lookup per notice: an IN over every visible case cost ~100 ms on
     # each page at 100,000 cases (bench).
@@ -165,7 +165,7 @@ def notify_overdue(session: Session, now=None) -> int:
     """One notice per case, clock and due date, to the school's focal points and the officers
     above; running it again adds nothing (keys)."""
     from caseapp.models import CaseStep, CaseTransition
-    from caseapp.services.deadlines import overdue_condition, overdue_reasons
+    from caseapp.services.cases.deadlines import overdue_condition, overdue_reasons
 
     created = 0
     overdue = list(session.scalars(select(Case).where(Case.status != "closed",

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
-from caseapp.services import cases
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
+from caseapp.services.cases import intake as cases
 
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi",
           "Đỗ", "Hồ", "Ngô", "Dương", "Lý"]

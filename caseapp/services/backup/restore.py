@@ -15,9 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from caseapp.security.keyring import Keyring
-from caseapp.services import key_binding
-from caseapp.services.audit import record
-from caseapp.services.backup import (
+from caseapp.services.audit.trail import record
+from caseapp.services.backup.create import (
     BackupError,
     RestoreRefused,
     copy_sealed,
@@ -26,9 +25,10 @@ from caseapp.services.backup import (
     run_tool,
     snapshot,
 )
+from caseapp.services.keys import binding as key_binding
 
 __all__ = ["BackupError", "RestoreRefused", "RestoreResult", "record_restore", "restore"]
-from caseapp.services.backup_manifest import (
+from caseapp.services.backup.manifest import (
     ATTACHMENTS_DIR,
     Manifest,
     ManifestError,
@@ -198,7 +198,7 @@ def _load_sqlite(engine: Engine, dump: Path) -> None:
 
 def _compare(engine: Engine, keyring: Keyring, manifest: Manifest, files: int,
              result: RestoreResult) -> None:
-    from caseapp.services import audit_integrity
+    from caseapp.services.audit import integrity as audit_integrity
 
     with Session(bind=engine) as session:
         report = audit_integrity.verify(session, keyring)

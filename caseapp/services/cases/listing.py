@@ -10,8 +10,8 @@ from sqlalchemy.orm import contains_eager, defer, selectinload
 
 from caseapp.models import Case, CaseNameIndex, CaseViolenceType, Unit
 from caseapp.models.cases import CONFIDENTIAL_FIELDS
-from caseapp.services.case_access import visible_cases
-from caseapp.services.deadlines import overdue_condition
+from caseapp.services.cases.access import visible_cases
+from caseapp.services.cases.deadlines import overdue_condition
 
 _RISK_RANK = case({"immediate": 0, "high": 1, "medium": 2, "low": 3}, value=Case.risk_level,
                   else_=4)

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, contains_eager
 
 from caseapp.clock import local_today
 from caseapp.models import Case, CaseStep, CaseTransition, Unit
-from caseapp.services.case_access import visible_cases
-from caseapp.services.deadlines import due_today_condition, overdue_condition
+from caseapp.services.cases.access import visible_cases
+from caseapp.services.cases.deadlines import due_today_condition, overdue_condition
 
 LIMIT = 50
 

@@ -15,7 +15,7 @@ from caseapp.models import Unit, UnitParentHistory
 from caseapp.models.units import PARENT_KINDS, UNIT_CODE_PATTERN, UNIT_NAME_MAX
 from caseapp.runtime import settings
 from caseapp.security.authz import covers, scope_paths
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
 
 
 def visible_units(user, permission: str = "admin.units"):

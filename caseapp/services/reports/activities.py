@@ -14,7 +14,7 @@ from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import Activity, Unit
 from caseapp.models.reports import ACTIVITY_KINDS, AUDIENCES, PARTICIPANTS_MAX, TITLE_MAX
 from caseapp.security.authz import covers, scope_paths
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
 
 
 @dataclass

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from caseapp.labels import report_labels
 from caseapp.runtime import settings
-from caseapp.services.report_suppression import Published, exact, suppress
-from caseapp.services.report_tables import Report
+from caseapp.services.reports.suppression import Published, exact, suppress
+from caseapp.services.reports.tables import Report
 
 
 @dataclass

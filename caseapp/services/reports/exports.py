@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from caseapp.i18n import number as local_number
 from caseapp.runtime import settings
 from caseapp.security.spreadsheet import inert_text
-from caseapp.services.report_view import ShownTable, text
+from caseapp.services.reports.view import ShownTable, text
 
 FORMATS = ("xlsx", "csv", "docx")
 MIME = {

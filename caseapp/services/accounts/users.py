@@ -16,8 +16,8 @@ from caseapp.models.users import EMAIL_MAX, FULL_NAME_MAX, ROLES, USERNAME_PATTE
 from caseapp.runtime import hasher
 from caseapp.security import passwords
 from caseapp.security.authz import covers, scope_paths
-from caseapp.services import auth, sessions
-from caseapp.services.audit import record
+from caseapp.services.accounts import auth, sessions
+from caseapp.services.audit.trail import record
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from caseapp.models import AuditCheckpoint, AuditEvent, Case, User, UserSession
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
 from caseapp.security.keyring import Keyring, KeyringError, new_key
-from caseapp.services import key_binding
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
+from caseapp.services.keys import binding as key_binding
 
 ROTATABLE = ("wrap", "audit", "signing")
 BATCH = 200

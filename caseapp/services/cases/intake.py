@@ -19,8 +19,8 @@ from caseapp.models import Case, CaseCounter, CaseInformant, CaseNameIndex, Case
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
-from caseapp.services.audit import changes_of, record
-from caseapp.services.case_access import can_handle, can_oversee
+from caseapp.services.audit.trail import changes_of, record
+from caseapp.services.cases.access import can_handle, can_oversee
 
 
 @dataclass
@@ -228,7 +228,7 @@ def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
     session.add_all(index)
     _cover(session, index)
     if case.urgent:
-        from caseapp.services import notifications
+        from caseapp.services.cases import notifications
 
         notifications.notify_officers(session, case, "urgent_case", f"urgent_case:{case.id}")
     return case
@@ -242,7 +242,7 @@ class _UnitCase:
 
 
 def _cover(session: Session, objects) -> None:
-    from caseapp.services.audit import _covered
+    from caseapp.services.audit.trail import _covered
 
     covered = _covered(session)
     for obj in objects:

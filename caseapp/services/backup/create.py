@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 from caseapp.db import utcnow
 from caseapp.models import AuditCheckpoint, AuditEvent, Case, CaseAttachment, Unit, User
 from caseapp.security.keyring import Keyring
-from caseapp.services import key_binding
-from caseapp.services.audit import record
-from caseapp.services.backup_manifest import (
+from caseapp.services.audit.trail import record
+from caseapp.services.backup.manifest import (
     ATTACHMENTS_DIR,
     CHUNK,
     DUMP_NAMES,
@@ -36,6 +35,7 @@ from caseapp.services.backup_manifest import (
     sha256_file,
     write_manifest,
 )
+from caseapp.services.keys import binding as key_binding
 
 # The db downgrade guard reads a backup's manifest and asks whether it is fresh, from here.
 __all__ = ["BackupError", "Manifest", "ManifestError", "RestoreRefused", "is_fresh",

@@ -17,10 +17,11 @@ from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from caseapp.models import ReportSnapshot, Unit
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
-from caseapp.services import report_exports, report_tables
-from caseapp.services.audit import record
-from caseapp.services.report_tables import Report, Table
-from caseapp.services.report_view import shown_tables, shown_timeliness
+from caseapp.services.audit.trail import record
+from caseapp.services.reports import exports as report_exports
+from caseapp.services.reports import tables as report_tables
+from caseapp.services.reports.tables import Report, Table
+from caseapp.services.reports.view import shown_tables, shown_timeliness
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def check_range(date_from: date, date_to: date) -> None:
 def report_unit(session: Session, user, code: str | None) -> Unit:
     """The unit a report is asked for (default: the user's own), within their scope."""
     from caseapp.security.authz import scope_paths
-    from caseapp.services.units import unit_by_code
+    from caseapp.services.org.units import unit_by_code
 
     if code:
         unit = unit_by_code(session, code)

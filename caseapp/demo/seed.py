@@ -15,8 +15,9 @@ from caseapp.models import User
 from caseapp.runtime import keyring, settings
 from caseapp.security import totp
 from caseapp.security.crypto import associated_data, seal_with_keyring
-from caseapp.services import referrals, units, users
-from caseapp.services.audit import record
+from caseapp.services.accounts import users
+from caseapp.services.audit.trail import record
+from caseapp.services.org import referrals, units
 
 PROVINCE = ("QT", "Sở Giáo dục và Đào tạo tỉnh Quảng Trị", "province")
 OFFICER_NAMES = {"QT-DH": "Trương Văn Định", "QT-VL": "Lê Thị Hồng Nhung"}
@@ -63,7 +64,7 @@ def _account(session: Session, username: str, full_name: str, unit, grants,
 
 
 def seed(session: Session, case_count: int = 300) -> Path:
-    from caseapp.services.demo_cases import seed_cases
+    from caseapp.demo.cases import seed_cases
 
     start = date(2020, 1, 1)
     focal_points: list = []

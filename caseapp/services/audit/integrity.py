@@ -28,7 +28,7 @@ from caseapp.security.audit_chain import (
     verify_events,
 )
 from caseapp.security.keyring import Keyring, KeyringError
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
 
 BATCH = 2000
 _COLUMNS = [c.key for c in inspect(AuditEvent).column_attrs]
@@ -52,7 +52,7 @@ def _stream(session: Session, batch: int = BATCH):
 
 def _bound_ids(session: Session) -> set[str] | None:
     """The key ids the database is bound to; None when it cannot say (no binding yet)."""
-    from caseapp.services import key_binding
+    from caseapp.services.keys import binding as key_binding
 
     if not key_binding.has_binding_table(session):
         return None

@@ -18,10 +18,10 @@ from caseapp.models import steps as domain
 from caseapp.runtime import settings
 from caseapp.security import envelope
 from caseapp.security.authz import covers
-from caseapp.services.audit import record
-from caseapp.services.case_access import can_handle, can_oversee
-from caseapp.services.case_records import has_consent
-from caseapp.services.cases import data_key
+from caseapp.services.audit.trail import record
+from caseapp.services.cases.access import can_handle, can_oversee
+from caseapp.services.cases.intake import data_key
+from caseapp.services.cases.records import has_consent
 
 
 @dataclass

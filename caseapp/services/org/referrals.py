@@ -10,7 +10,7 @@ from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import ReferralContact, Unit
 from caseapp.models.units import REFERRAL_KINDS
 from caseapp.security.authz import covers, scope_paths
-from caseapp.services.audit import record
+from caseapp.services.audit.trail import record
 
 NAME_MAX = 200
 PHONE_MAX = 40

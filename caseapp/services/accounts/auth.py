@@ -15,8 +15,8 @@ from caseapp.models import RecoveryCode, User, UserSession
 from caseapp.runtime import hasher, keyring, settings
 from caseapp.security import passwords, totp
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
-from caseapp.services import sessions, throttle
-from caseapp.services.audit import record
+from caseapp.services.accounts import sessions, throttle
+from caseapp.services.audit.trail import record
 
 # Verified against when the user name is unknown, so both paths cost one argon2 verification.
 _DUMMY_HASH: dict[str, str] = {}

@@ -1,0 +1,1 @@
+"""Account services: sign-in, accounts and grants, sign-in sessions, throttling."""

@@ -1,0 +1,1 @@
+"""Audit services: the trail (record), its integrity (verify, checkpoints), the queries."""

@@ -1,0 +1,1 @@
+"""Backup services: taking a backup, its manifest, restoring it."""

@@ -1,0 +1,1 @@
+"""Case services: intake, records, listing, access, steps, workflow, clocks, notices."""

@@ -1,0 +1,1 @@
+"""Key services: rotation and retirement, and which keyring goes with this database."""

@@ -1,0 +1,1 @@
+"""Organisation services: the unit tree and the referral directory."""

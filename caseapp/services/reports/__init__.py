@@ -1,0 +1,1 @@
+"""Report services: periods, tables, view, small-cell suppression, exports, activities."""
