@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import pgettext
 
 
 def role_names() -> dict[str, str]:
@@ -164,47 +165,68 @@ def audience_names() -> dict[str, str]:
 
 
 def action_names() -> dict[str, str]:
-    """What each audited action on a case reads as in its timeline."""
-    return {"case.create": _("Case recorded"), "case.update": _("Case edited"),
-            "case.transition": _("Status changed"),
-            "case.view_confidential": _("Confidential content opened"),
-            "note.add": _("Note added"), "attachment.add": _("File attached"),
-            "attachment.download": _("File downloaded"), "step.add": _("Step added"),
-            "step.complete": _("Step finished"), "consent.record": _("Consent recorded"),
-            "consent.withdraw": _("Consent withdrawn"), "case.exclude": _("Person excluded"),
-            "case.assign": _("Handler changed"), "case.exclusion_lift": _("Exclusion lifted"),
-            "keys.rewrap": _("Data key rewrapped"),
-            "case.destroy_content": _("Confidential content destroyed")}
+    """What each audited action on a case reads as in its timeline. The names have a message
+    context of their own: "Password changed" as an action is not the label of a date."""
+    return {
+        "case.create": pgettext("audit action", "Case recorded"),
+        "case.update": pgettext("audit action", "Case edited"),
+        "case.transition": pgettext("audit action", "Status changed"),
+        "case.view_confidential": pgettext("audit action", "Confidential content opened"),
+        "note.add": pgettext("audit action", "Note added"),
+        "attachment.add": pgettext("audit action", "File attached"),
+        "attachment.download": pgettext("audit action", "File downloaded"),
+        "step.add": pgettext("audit action", "Step added"),
+        "step.complete": pgettext("audit action", "Step finished"),
+        "consent.record": pgettext("audit action", "Consent recorded"),
+        "consent.withdraw": pgettext("audit action", "Consent withdrawn"),
+        "case.exclude": pgettext("audit action", "Person excluded"),
+        "case.assign": pgettext("audit action", "Handler changed"),
+        "case.exclusion_lift": pgettext("audit action", "Exclusion lifted"),
+        "keys.rewrap": pgettext("audit action", "Data key rewrapped"),
+        "case.destroy_content": pgettext("audit action", "Confidential content destroyed"),
+    }
 
 
 def audit_action_names() -> dict[str, str]:
     """Every action of the audit trail as auditors read it (the code is shown beside it)."""
     return {
         **action_names(),
-        "activity.create": _("Activity recorded"), "activity.update": _("Activity edited"),
-        "audit.checkpoint": _("Chain checkpoint signed"), "audit.export": _("Audit trail exported"),
-        "audit.verify": _("Chain verified"),
-        "auth.login": _("Signed in"), "auth.login_failed": _("Sign-in failed"),
-        "auth.password_ok": _("Password accepted (second factor pending)"),
-        "auth.second_factor_failed": _("Second factor refused"),
-        "auth.locked": _("Sign-in locked after failures"), "auth.logout": _("Signed out"),
-        "auth.second_factor_enrolled": _("Second factor set up"),
-        "auth.second_factor_reset": _("Second factor reset"),
-        "auth.recovery_codes_renewed": _("Recovery codes renewed"),
-        "auth.password_changed": _("Password changed"),
-        "auth.password_change_failed": _("Password change refused"),
-        "auth.password_reset": _("Password reset"),
-        "auth.sessions_revoked": _("Sessions ended"),
-        "keys.rotate": _("Master key rotated"), "keys.retire": _("Master key retired"),
-        "referral_contact.create": _("Referral contact added"),
-        "referral_contact.update": _("Referral contact edited"),
-        "report.export": _("Report exported"), "report.submit": _("Report submitted"),
-        "unit.create": _("Unit created"), "unit.update": _("Unit edited"),
-        "unit.close": _("Unit closed"), "unit.move": _("Unit moved"),
-        "user.create": _("Account created"), "user.update": _("Account edited"),
-        "user.disable": _("Account disabled"), "user.enable": _("Account enabled"),
-        "user.grant": _("Role granted"), "user.revoke": _("Role revoked"),
-        "system.backup": _("Backup taken"), "system.restore": _("Restored from a backup"),
+        "activity.create": pgettext("audit action", "Activity recorded"),
+        "activity.update": pgettext("audit action", "Activity edited"),
+        "audit.checkpoint": pgettext("audit action", "Chain checkpoint signed"),
+        "audit.export": pgettext("audit action", "Audit trail exported"),
+        "audit.verify": pgettext("audit action", "Chain verified"),
+        "auth.login": pgettext("audit action", "Signed in"),
+        "auth.login_failed": pgettext("audit action", "Sign-in failed"),
+        "auth.password_ok": pgettext("audit action", "Password accepted (second factor pending)"),
+        "auth.second_factor_failed": pgettext("audit action", "Second factor refused"),
+        "auth.locked": pgettext("audit action", "Sign-in locked after failures"),
+        "auth.logout": pgettext("audit action", "Signed out"),
+        "auth.second_factor_enrolled": pgettext("audit action", "Second factor set up"),
+        "auth.second_factor_reset": pgettext("audit action", "Second factor reset"),
+        "auth.recovery_codes_renewed": pgettext("audit action", "Recovery codes renewed"),
+        "auth.password_changed": pgettext("audit action", "Password changed"),
+        "auth.password_change_failed": pgettext("audit action", "Password change refused"),
+        "auth.password_reset": pgettext("audit action", "Password reset"),
+        "auth.sessions_revoked": pgettext("audit action", "Sessions ended"),
+        "keys.rotate": pgettext("audit action", "Master key rotated"),
+        "keys.retire": pgettext("audit action", "Master key retired"),
+        "referral_contact.create": pgettext("audit action", "Referral contact added"),
+        "referral_contact.update": pgettext("audit action", "Referral contact edited"),
+        "report.export": pgettext("audit action", "Report exported"),
+        "report.submit": pgettext("audit action", "Report submitted"),
+        "unit.create": pgettext("audit action", "Unit created"),
+        "unit.update": pgettext("audit action", "Unit edited"),
+        "unit.close": pgettext("audit action", "Unit closed"),
+        "unit.move": pgettext("audit action", "Unit moved"),
+        "user.create": pgettext("audit action", "Account created"),
+        "user.update": pgettext("audit action", "Account edited"),
+        "user.disable": pgettext("audit action", "Account disabled"),
+        "user.enable": pgettext("audit action", "Account enabled"),
+        "user.grant": pgettext("audit action", "Role granted"),
+        "user.revoke": pgettext("audit action", "Role revoked"),
+        "system.backup": pgettext("audit action", "Backup taken"),
+        "system.restore": pgettext("audit action", "Restored from a backup"),
     }
 
 

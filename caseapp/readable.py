@@ -23,7 +23,8 @@ def field_names() -> dict[str, str]:
                   "next_on": _("Next follow-up on"),
                   "situation": _("Situation of the person harmed"), "finding": _("Finding"),
                   "closure_reason": _("Why the case can close"), "method": _("Method"),
-                  "service": _("Service"), "measure": _("Measure")})
+                  "service": _("Service"), "measure": _("Measure"),
+                  "second_factor": _("Second factor")})
     return names
 
 
@@ -33,7 +34,8 @@ def value_names() -> dict[str, dict[str, str]]:
     return {**case_choice_names(), "status": {**steps["status"], **status_names()},
             "situation": steps["situation"], "finding": steps["finding"],
             "closure_reason": steps["closure_reason"], "method": steps["method"],
-            "service": steps["service"], "measure": steps["measure"], "role": role_names()}
+            "service": steps["service"], "measure": steps["measure"], "role": role_names(),
+            "second_factor": {"code_already_used": _("A genuine code, already used")}}
 
 
 def readable(names: dict, value):

@@ -7,6 +7,8 @@ from wtforms.validators import Length, Optional
 from caseapp.forms import FlaskForm, no_control_characters
 from caseapp.models.units import UNIT_CODE_MAX
 
+REASON_FILTER_MAX = 100
+
 
 class EventFilterForm(FlaskForm):
     class Meta:
@@ -22,3 +24,6 @@ class EventFilterForm(FlaskForm):
     unit = StringField(_l("Unit (code)"), validators=[Optional(), Length(max=UNIT_CODE_MAX)])
     reference = StringField(_l("Case or object reference"),
                             validators=[Optional(), Length(max=64), no_control_characters])
+    # Matched anywhere in the reason, ignoring case and accents.
+    reason = StringField(_l("Reason contains"), validators=[
+        Optional(), Length(max=REASON_FILTER_MAX), no_control_characters])

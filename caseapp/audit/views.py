@@ -54,6 +54,7 @@ def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, 
     flt.actor = (form.actor.data or "").strip().lower()
     flt.action = form.action.data or ""
     flt.reference = (form.reference.data or "").strip()
+    flt.reason = " ".join((form.reason.data or "").split())
     code = (form.unit.data or "").strip()
     if code:
         unit = unit_by_code(db, code)

@@ -86,6 +86,10 @@ def second_factor():
             session.clear()
             flash(_throttled_message(exc.retry_after), "error")
             return redirect(url_for("auth.login")), 303
+        except auth.SecondFactorReused:
+            db.commit()
+            error = _("This code has already been used. Wait for the next code in your "
+                      "authenticator app, then enter it.")
         except SignInFailed:
             db.commit()
             error = _failure_message()

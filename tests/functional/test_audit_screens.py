@@ -173,3 +173,53 @@ def test_an_event_reads_in_words_with_its_codes_beside(client, db, world):
                  "Case edited", "Case SCH-A-2026-0001", "risk_level", "case.update"):
         assert text in page, text
     assert "2026-11-20" not in page and "None" not in page
+
+
+def test_the_list_shows_each_reason_and_filters_on_it(client, db, world):
+    """An auditor reads why an officer opened a case without opening each event, and finds
+    the events by a piece of their reason: any case, any accents, nothing spliced into SQL."""
+    import html as html_lib
+
+    from caseapp.services.audit.trail import record
+
+    unit = db.get(Unit, world.units["SCH-A"])
+    reasons = {"REF-REASON-1": "Xác minh theo đề nghị của Sở Giáo dục",
+               "REF-REASON-2": "Kiểm tra định kỳ",
+               "REF-REASON-3": "100% sure it's_fine"}
+    for ref, reason in reasons.items():
+        record(db, None, "case.view_confidential", unit=unit, object_type="cases",
+               object_id="1", object_ref=ref, reason=reason)
+    db.flush()
+    sign_in_client(client, db, world["auditor_p"])
+    with client.session_transaction() as sess:
+        sess["lang"] = "en"
+
+    def found(query: str) -> tuple[int, set[str], str]:
+        r = client.get("/audit/events", query_string={"action": "case.view_confidential",
+                                                       "reason": query})
+        page = html_lib.unescape(r.get_data(as_text=True))
+        return r.status_code, {ref for ref in reasons if ref in page}, page
+
+    status, refs, page = found("")
+    assert status == 200 and refs == set(reasons)
+    assert "<th>Reason</th>" in page and 'data-label="Reason"' in page
+    assert all(reason in page for reason in reasons.values())
+    assert found("so giao duc")[1] == {"REF-REASON-1"}
+    assert found("SỞ GIÁO")[1] == {"REF-REASON-1"}
+    assert found("  kiem   TRA ")[1] == {"REF-REASON-2"}
+    assert found("định")[1] == {"REF-REASON-2"}
+    assert found("100%")[1] == {"REF-REASON-3"}
+    assert found("s_fine")[1] == {"REF-REASON-3"}  # an underscore is no wildcard
+    assert found("t'S_")[1] == {"REF-REASON-3"}
+    assert found("%")[1] == {"REF-REASON-3"}
+    assert found(".*")[1] == set()  # nor a dot, nor a star
+    assert found("' OR 1=1 --")[1] == set()
+    # A reason too long or holding control characters is refused like the other filters.
+    for bad in ("x" * 101, "kiem\x00tra", "kiem\x1btra"):
+        status, refs, page = found(bad)
+        assert status == 200
+        assert "Some filters are not valid; they were ignored." in page
+    r = client.get("/audit/events.csv", query_string={"reason": "so giao duc"})
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [row["object_ref"] for row in rows] == ["REF-REASON-1"]

@@ -124,15 +124,29 @@ def test_one_step_of_clock_drift_accepted(client, db, world, drift):
     assert user_row(db, person.id).totp_last_counter == counter
 
 
+CODE_USED = ("This code has already been used. Wait for the next code in your authenticator "
+             "app, then enter it.")
+
+
 def test_code_accepted_once_is_refused_when_replayed(app, client, db, world):
+    """Signing in again within 30 s with the same code: refused, and (the password being
+    right and the code genuine) the person is told to wait for the next code."""
     person = world["focal_a"]
     counter = steady_counter()
     full_sign_in(client, person, counter=counter)
-    thief = app.test_client()
-    assert lands_on(password_step(thief, person.username, person.password), "/login/2fa")
-    r = code_step(thief, totp.code_at(person.totp_secret, counter))
-    assert r.status_code == 200 and alert(r) == translated(GENERIC_FAILURE)
-    assert lands_on(thief.get("/"), "/login/2fa")
+    again = app.test_client()
+    assert lands_on(password_step(again, person.username, person.password), "/login/2fa")
+    r = code_step(again, totp.code_at(person.totp_secret, counter))
+    assert r.status_code == 200 and alert(r) == translated(CODE_USED)
+    assert alert(r) != translated(GENERIC_FAILURE)
+    assert lands_on(again.get("/"), "/login/2fa")
+    assert audit_count(db, "auth.second_factor_failed", person.id) == 1
+    event = db.scalar(select(AuditEvent).where(AuditEvent.action == "auth.second_factor_failed"))
+    assert "code_already_used" in event.changes
+    assert user_row(db, person.id).totp_last_counter == counter
+    # The next code signs in.
+    r = code_step(again, totp.code_at(person.totp_secret, counter + 1))
+    assert lands_on(r, "/"), alert(r)
 
 
 def test_code_older_than_last_accepted_is_refused(app, client, db, world):
@@ -142,8 +156,23 @@ def test_code_older_than_last_accepted_is_refused(app, client, db, world):
     other = app.test_client()
     assert lands_on(password_step(other, person.username, person.password), "/login/2fa")
     r = code_step(other, totp.code_at(person.totp_secret, counter))  # still inside the window
-    assert r.status_code == 200 and alert(r) == translated(GENERIC_FAILURE)
+    assert r.status_code == 200 and alert(r) == translated(CODE_USED)
     assert user_row(db, person.id).totp_last_counter == counter + 1
+
+
+def test_a_used_code_with_a_wrong_password_reveals_nothing(app, client, db, world):
+    """The password step fails first, with the one generic message: nobody learns whether
+    the code was genuine, nor whether the password was."""
+    person = world["focal_a"]
+    counter = steady_counter()
+    full_sign_in(client, person, counter=counter)
+    other = app.test_client()
+    r = password_step(other, person.username, person.password + "x")
+    assert r.status_code == 200 and alert(r) == translated(GENERIC_FAILURE)
+    r = Browser(other).post("/login/2fa", {"code": totp.code_at(person.totp_secret, counter)},
+                            token_from="/login")
+    assert lands_on(r, "/login")  # no second step without the password
+    assert translated(CODE_USED) not in other.get("/login").get_data(as_text=True)
 
 
 def test_guessing_codes_locks_the_account(client, db, world, settings):

@@ -362,3 +362,32 @@ def test_the_refusal_is_shown_on_the_case_page(db, world, focal, case):
     assert ('<p class="flash flash-error" role="alert">Finish a verification (method and '
             'finding) first.</p>') in page
     assert page.count("Finish a verification (method and finding) first.") == 3  # + 2 buttons
+
+
+def test_closing_a_case_ends_its_automatically_scheduled_follow_up(app, db, world, focal, case):
+    """A follow-up done while monitoring schedules the next one; approving the closure ends
+    that open step (audited, by the approver), so a closed or reopened case is not overdue
+    for it. A follow-up a person planned is theirs to finish."""
+    from caseapp.models import AuditEvent
+
+    reach(db, world, case, "monitoring")
+    planned = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
+                                               CaseStep.kind == "follow_up",
+                                               CaseStep.done_on.is_(None)))
+    complete(db, world["focal_a"], case, planned, done_on=local_today(), situation="safe")
+    auto = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
+                                            CaseStep.kind == "follow_up",
+                                            CaseStep.done_on.is_(None)))
+    assert auto is not None and auto.due_on == planned.next_on  # scheduled by the service
+    manual = schedule_follow_up(db, world["focal_a"], case,
+                                due_on=local_today() + timedelta(days=3))
+    move(db, world["focal_a"], case, "closure_requested", closure_reason="resolved")
+    approver = Actor(app, db, world["officer_p"])
+    _moved(db, case, approver.transition(case, "closed"), "closed", world["officer_p"])
+    db.expire_all()
+    assert auto.done_on == local_today() and auto.situation == "unknown"
+    assert manual.done_on is None
+    ended = db.scalar(select(AuditEvent).where(AuditEvent.action == "step.complete",
+                                               AuditEvent.object_id == str(auto.id)))
+    assert ended is not None and ended.actor_id == world["officer_p"].id
+    assert ended.object_ref == case.reference

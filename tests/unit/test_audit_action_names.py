@@ -27,3 +27,23 @@ def test_every_recorded_action_has_a_name(tmp_path, monkeypatch):
     with app.test_request_context():
         names = audit_action_names()
     assert sorted(found - names.keys()) == []
+
+
+def test_action_names_have_their_own_message_context(tmp_path, monkeypatch):
+    """An action shares no translation with a label of the same English text: the trail once
+    read "Đổi mật khẩu lần cuối" (the label of a date) for a password change."""
+    from flask_babel import force_locale
+
+    monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
+    app = create_app(load_settings("testing", environ={"CASEAPP_INSTANCE": str(tmp_path)}))
+    with app.test_request_context(), force_locale("vi"):
+        names = audit_action_names()
+    assert names["auth.password_changed"] == "Đã đổi mật khẩu"
+    assert names["auth.login"] == "Đã đăng nhập"
+    untranslated = sorted(code for code, name in names.items() if name.isascii())
+    assert untranslated == []
+    # Two actions never read the same, so the name alone tells them apart.
+    by_name: dict[str, list[str]] = {}
+    for code, name in names.items():
+        by_name.setdefault(name, []).append(code)
+    assert {n: c for n, c in by_name.items() if len(c) > 1} == {}

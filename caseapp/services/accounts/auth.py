@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -40,16 +41,22 @@ def _throttled(session: Session, username: str, ip: str) -> None:
         raise SignInThrottled(wait)
 
 
-def _fail(session: Session, user: User | None, username: str, ip: str, action: str) -> None:
+class SecondFactorReused(SignInFailed):
+    """The password was right and the TOTP code was genuine but already used (or older than
+    one used): the person should wait for the next code. Only the second step raises it."""
+
+
+def _fail(session: Session, user: User | None, username: str, ip: str, action: str,
+          failure: type[SignInFailed] = SignInFailed, changes: dict | None = None) -> NoReturn:
     locked = throttle.register_failure(session, username, ip)
-    record(session, None, action, unit=user.unit if user else None,
+    record(session, None, action, unit=user.unit if user else None, changes=changes,
            object_type="users", object_id=str(user.id) if user else "",
            object_ref=user.username if user else "")
     if locked:
         record(session, None, "auth.locked", unit=user.unit if user else None,
                object_type="users", object_id=str(user.id) if user else "",
                object_ref=user.username if user else "")
-    raise SignInFailed()
+    raise failure()
 
 
 def check_password(session: Session, username: str, password: str, ip: str,
@@ -94,7 +101,8 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
     Returns the session's new token: the one from the password step no longer works."""
     _throttled(session, user.username, ip)
     code = (code or "").strip()[:40]
-    counter = totp.match_counter(_totp_secret(user), code, user.totp_last_counter)
+    secret = _totp_secret(user)
+    counter = totp.match_counter(secret, code, user.totp_last_counter)
     used_recovery = None
     if counter is None and len(code.replace("-", "").replace(" ", "")) == 10:
         used_recovery = session.scalar(select(RecoveryCode).where(
@@ -102,7 +110,12 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
             RecoveryCode.code_hash.in_((totp.recovery_hash(code, _recovery_key()),
                                         totp.recovery_hash(code)))))
     if counter is None and used_recovery is None:
-        _fail(session, user, user.username, ip, "auth.second_factor_failed")
+        # Reached only after the right password: saying that a genuine code was already used
+        # tells nothing to someone who does not hold both the password and the phone.
+        reused = totp.match_counter(secret, code, -1) is not None
+        _fail(session, user, user.username, ip, "auth.second_factor_failed",
+              SecondFactorReused if reused else SignInFailed,
+              {"second_factor": "code_already_used"} if reused else None)
     # Queries first: they autoflush, and the changes below are not audited until record().
     throttle.clear_account(session, user.username)
     unit = user.unit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -23,6 +25,7 @@ class EventFilter:
     action: str = ""
     unit_path: str = ""
     reference: str = ""
+    reason: str = ""
 
     def as_dict(self) -> dict:
         return {k: (v.isoformat() if isinstance(v, date) else v)
@@ -72,7 +75,46 @@ def filtered(auditor, flt: EventFilter) -> Select:
         stmt = stmt.where(AuditEvent.unit_path.startswith(flt.unit_path))
     if flt.reference:
         stmt = stmt.where(AuditEvent.object_ref == flt.reference)
+    if flt.reason:
+        stmt = stmt.where(AuditEvent.reason.regexp_match(reason_pattern(flt.reason)))
     return stmt
+
+
+# Accent- and case-insensitive "contains", the same on SQLite and PostgreSQL without an
+# extension: each letter of the text sought becomes the class of every letter that folds to
+# it ("dong y" finds "Đồng ý"), followed by any combining marks (text typed decomposed).
+_VIETNAMESE = ("aàáảãạăằắẳẵặâầấẩẫậ" "eèéẻẽẹêềếểễệ" "iìíỉĩị" "oòóỏõọôồốổỗộơờớởỡợ"
+               "uùúủũụưừứửữự" "yỳýỷỹỵ" "dđ")
+_COMBINING = "[\u0300-\u036f]*"
+
+
+def _fold(ch: str) -> str:
+    base = unicodedata.normalize("NFD", ch.lower())[0]
+    return "d" if base == "đ" else base
+
+
+def _classes() -> dict[str, str]:
+    families: dict[str, set[str]] = {}
+    for ch in _VIETNAMESE + "bcfghjklmnpqrstvwxz":
+        families.setdefault(_fold(ch), set()).update((ch, ch.upper()))
+    return {base: "[" + "".join(sorted(chars)) + "]" for base, chars in families.items()}
+
+
+_CLASSES = _classes()
+
+
+def reason_pattern(text: str) -> str:
+    """A regular expression (the same dialect on both databases) for ``text`` anywhere in a
+    reason, ignoring case and Vietnamese accents; bound as a parameter, never spliced."""
+    parts: list[str] = []
+    for word in unicodedata.normalize("NFC", text).split():
+        if parts:
+            parts.append("\\s+")
+        for ch in word:
+            folded = _fold(ch)
+            parts.append(_CLASSES[folded] + _COMBINING if folded in _CLASSES
+                         else re.escape(ch))
+    return "".join(parts)
 
 
 def page(session: Session, auditor, flt: EventFilter, before: int | None,

@@ -8,12 +8,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caseapp import workflow
+from caseapp.clock import local_today
 from caseapp.db import utcnow
 from caseapp.errors import InvalidTransition, ValidationFailed
 from caseapp.models import Case, CaseStep, CaseTransition
 from caseapp.models.steps import CLOSURE_REASONS
 from caseapp.services.audit.trail import record
 from caseapp.services.cases import notifications
+from caseapp.services.cases import steps as step_service
 from caseapp.services.cases.access import can_handle, can_oversee
 
 REASON_MIN = 5
@@ -67,6 +69,8 @@ def transition(session: Session, actor, case: Case, target: str, reason: str,
         raise InvalidTransition(str(why))
     if target == "closure_requested" and closure_reason not in CLOSURE_REASONS:
         raise ValidationFailed(_("Choose why the case can close."))
+    if target == "closed":
+        _end_scheduled_follow_ups(session, actor, case)
     old = case.status
     row = CaseTransition(case_id=case.id, from_status=old, to_status=target, by_id=actor.id,
                          closure_reason=closure_reason if target == "closure_requested" else None)
@@ -87,6 +91,25 @@ def transition(session: Session, actor, case: Case, target: str, reason: str,
         kind = "closure_approved" if target == "closed" else "closure_returned"
         notifications.notify_handlers(session, case, kind, f"{kind}:{case.id}:{row_key(case)}")
     return case
+
+
+def _end_scheduled_follow_ups(session: Session, actor, case: Case) -> None:
+    """Finish, as of today with the situation unknown, each open follow-up the service
+    scheduled itself (the next one, on finishing a follow-up while monitoring): nobody will
+    do it once the case is closed, and reopened it would be overdue at once. Each is audited
+    as a step finished by the approver. A follow-up a person planned is left to them."""
+    if case.key_destroyed_at is not None:
+        return  # no step can change on it (steps.complete_step refuses)
+    steps = list(session.scalars(select(CaseStep).where(
+        CaseStep.case_id == case.id, CaseStep.kind == "follow_up").order_by(CaseStep.id)))
+    scheduled_on = {s.next_on for s in steps if s.is_done and s.next_on is not None}
+    for step in steps:
+        if not step.is_done and step.details is None and step.due_on in scheduled_on:
+            step_service.complete_step(
+                session, actor, case, step,
+                step_service.StepInput(kind="follow_up", done_on=local_today(),
+                                       situation="unknown"),
+                step.version)
 
 
 def row_key(case: Case) -> str:
