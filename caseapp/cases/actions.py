@@ -9,7 +9,7 @@ from flask import flash
 from sqlalchemy.orm import Session
 
 from caseapp.db import get_session
-from caseapp.errors import DomainError
+from caseapp.form_submit import carry_out
 
 
 def form_errors(form) -> str:
@@ -23,15 +23,12 @@ def apply(form, change: Callable[[Session], object], done: str | Callable[[], st
     if not form.validate_on_submit():
         flash(form_errors(form) or failed, "error")
         return _to_message(back())
-    try:
-        change(db)
-    except DomainError as exc:
-        db.rollback()
-        if not_found_is_404 and exc.status == 404:
-            raise
-        flash(exc.message or failed, "error")
+    outcome = carry_out(lambda: change(db))
+    if outcome.error is not None:
+        if not_found_is_404 and outcome.status == 404:
+            raise outcome.error
+        flash(outcome.message or failed, "error")
         return _to_message(back())
-    db.commit()
     flash(done() if callable(done) else done, "success")
     return back()
 

@@ -32,15 +32,16 @@ from caseapp.cases.forms import (
     WithdrawConsentForm,
 )
 from caseapp.db import get_session
-from caseapp.errors import DomainError
+from caseapp.form_submit import carry_out
 from caseapp.forms import small_int
+from caseapp.services.cases import content as case_content
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases.access import can_read_content, get_case
 
 
 def _back(public_id: str, confidential: bool = False):
     """Back to the case; to its confidential page when the change was made there (an officer
-    returns to it while the reason they stated is in force, see cases.views)."""
+    returns to it while the reason they stated is in force, see services/cases/content.py)."""
     if confidential and can_read_content(current_user, get_case(get_session(), current_user,
                                                                 public_id)):
         return redirect(url_for("cases.confidential", public_id=public_id))
@@ -48,7 +49,7 @@ def _back(public_id: str, confidential: bool = False):
 
 
 @bp.post("/<public_id>/notes")
-@permission("case.read")
+@permission("case.change")
 def add_note(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = NoteForm()
@@ -60,7 +61,7 @@ def add_note(public_id: str):
 
 
 @bp.post("/<public_id>/attachments")
-@permission("case.read")
+@permission("case.change")
 def add_attachment(public_id: str):
     db = get_session()
     case = get_case(db, current_user, public_id)
@@ -69,18 +70,23 @@ def add_attachment(public_id: str):
         flash(form_errors(form) or _("Choose a file."), "error")
         return _back(public_id, True)
     upload = form.file.data
-    try:
+    stored = []  # the sealed file, removed again if its row is not committed
+
+    def attach():
         attachment = case_records.add_attachment(db, current_user, case, upload.filename,
                                                  upload.mimetype, upload.stream)
-    except DomainError as exc:
-        db.rollback()
-        flash(exc.message, "error")
-        return _back(public_id, True)
+        stored.append(attachment)
+        return attachment
+
     try:
-        db.commit()
+        outcome = carry_out(attach)
     except Exception:
-        case_records.discard_stored_file(attachment)
+        for attachment in stored:
+            case_records.discard_stored_file(attachment)
         raise
+    if not outcome.ok:
+        flash(outcome.message, "error")
+        return _back(public_id, True)
     flash(_("File attached."), "success")
     return _back(public_id, True)
 
@@ -97,19 +103,18 @@ def download(public_id: str, uid: str):
             flash(_("State why you need to open the confidential content."), "error")
             return _back(public_id)
         reason = form.reason.data
-    try:
-        name, content_type, size, chunks = case_records.open_attachment(
-            db, current_user, case, uid, reason)
-    except case_records.AttachmentFileMissing as exc:
-        db.rollback()
-        return _file_missing(case, exc)
-    except DomainError as exc:
-        db.rollback()
-        if exc.status == 404:
-            raise
-        flash(exc.message, "error")
+    # Committed (the download audited) before a byte leaves.
+    outcome = carry_out(lambda: case_content.open_attachment(db, current_user, case, uid,
+                                                             reason))
+    if isinstance(outcome.error, case_content.AttachmentFileMissing):
+        return _file_missing(case, outcome.error)
+    if outcome.error is not None:
+        if outcome.status == 404:
+            raise outcome.error
+        flash(outcome.message, "error")
         return _back(public_id)
-    db.commit()  # the download is audited before a byte leaves
+    assert outcome.value is not None
+    name, content_type, size, chunks = outcome.value
     # A stored name may hold anything the uploader's client sent (a newline would break the
     # header): the plain-ASCII fallback keeps printable characters only.
     name = "".join(ch for ch in name if ch.isprintable()) or "tep-dinh-kem"
@@ -123,7 +128,7 @@ def download(public_id: str, uid: str):
     })
 
 
-def _file_missing(case, exc: case_records.AttachmentFileMissing):
+def _file_missing(case, exc: case_content.AttachmentFileMissing):
     """A clear page for the person, and for the operators a line that finds the file: ids and
     the storage name only (never the file's name, which is confidential)."""
     current_app.logger.error(
@@ -166,7 +171,7 @@ def lift_exclusion(public_id: str, exclusion_id: int):
 
 
 @bp.post("/<public_id>/assign")
-@permission("case.read")
+@permission("case.change")
 def assign(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = AssignForm()
@@ -179,7 +184,7 @@ def assign(public_id: str):
 
 
 @bp.post("/<public_id>/exclusions")
-@permission("case.read")
+@permission("case.change")
 def add_exclusion(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = ExclusionForm()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import (
-    current_app,
     flash,
     redirect,
     render_template,
@@ -15,7 +12,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from caseapp.access import permission
 from caseapp.cases import bp
@@ -32,13 +28,15 @@ from caseapp.cases.forms import (
 )
 from caseapp.clock import local_today
 from caseapp.db import get_session
-from caseapp.errors import Conflict, DomainError, NotFound
+from caseapp.errors import Conflict, NotFound, ValidationFailed
+from caseapp.form_submit import carry_out
 from caseapp.forms import small_int
 from caseapp.labels import case_choice_names, status_names, violence_names
-from caseapp.models import AuditEvent, Case
+from caseapp.models import Case
 from caseapp.models import cases as domain
 from caseapp.pagination import paginate
 from caseapp.security.authz import covers, has_permission
+from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import listing as case_list
 from caseapp.services.cases import records as case_records
@@ -150,17 +148,17 @@ def new():
     error, status = None, 200
     if form.validate_on_submit():
         unit = next((u for u in units if u.id == form.unit_id.data), None)
-        try:
+
+        def record_case() -> Case:
             if unit is None:
-                raise DomainError(_("Choose your school."))
-            case = cases.create_case(db, current_user, unit, _details(form), _content(form))
-        except DomainError as exc:
-            db.rollback()
-            error, status = exc.message, 400
-        else:
-            db.commit()
-            flash(_("Case %(ref)s recorded.", ref=case.reference), "success")
-            return redirect(url_for("cases.show", public_id=case.public_id))
+                raise ValidationFailed(_("Choose your school."))
+            return cases.create_case(db, current_user, unit, _details(form), _content(form))
+
+        outcome = carry_out(record_case)
+        if outcome.ok and outcome.value is not None:
+            flash(_("Case %(ref)s recorded.", ref=outcome.value.reference), "success")
+            return redirect(url_for("cases.show", public_id=outcome.value.public_id))
+        error, status = outcome.message, 400
     elif form.is_submitted():
         status = 400
     return render_template("cases/form.html", form=form, error=error, case=None), status
@@ -284,22 +282,17 @@ def _consent_form(form: ConsentForm | None = None) -> ConsentForm:
     return form
 
 
-def _confidential_page(case, reason: str = ""):
-    """Decrypt, audit, render. The caller has checked the request."""
-    db = get_session()
-    content = cases.read_content(db, current_user, case, reason)
-    from caseapp.services.cases import steps as step_service
-
-    case_steps = step_service.steps_of(db, case)
-    page = render_template(
-        "cases/confidential.html", case=case, content=content, reason=reason,
-        notes=case_records.notes(db, case), attachments=case_records.attachment_names(db, case),
+def _confidential_page(case, content: case_content.CaseContent):
+    """The opened content, its read audited and committed before a word of it is shown."""
+    if content.readings != (session.get("readings") or {}):
+        session["readings"] = content.readings
+    return render_template(
+        "cases/confidential.html", case=case, content=content, reason=content.reason,
+        notes=content.notes, attachments=content.files,
         note_form=NoteForm(formdata=None), attachment_form=AttachmentForm(formdata=None),
-        reason_form=ReasonForm(formdata=None, reason=reason), handler=can_handle(current_user,
-                                                                                  case),
-        steps=case_steps, step_details=step_service.step_details(case, case_steps))
-    db.commit()  # the audit event of the read
-    return page
+        reason_form=ReasonForm(formdata=None, reason=content.reason),
+        handler=can_handle(current_user, case), steps=content.steps,
+        step_details=content.step_details)
 
 
 @bp.route("/<public_id>/confidential", methods=["GET", "POST"])
@@ -309,52 +302,21 @@ def confidential(public_id: str):
     case = get_case(db, current_user, public_id)
     if not can_read_content(current_user, case):
         return render_template("cases/no_content.html", case=case), 403
-    if request.method == "GET":
-        if can_handle(current_user, case):
-            return _confidential_page(case)
-        reason = _reason_in_force(db, case)
-        if reason is None:
+    reason = None  # a GET reads under the reason in force (an officer), or none (a focal point)
+    if request.method == "POST":
+        form = ReasonForm()
+        if not form.validate_on_submit():
             flash(_("State why you need to open the confidential content."), "error")
-            return redirect(url_for("cases.show", public_id=public_id) + "#messages")
-        return _confidential_page(case, reason)  # read again, audited again, same reason
-    form = ReasonForm()
-    if not form.validate_on_submit():
-        flash(_("State why you need to open the confidential content."), "error")
-        return redirect(url_for("cases.show", public_id=public_id))
-    page = _confidential_page(case, form.reason.data)
-    _remember_reason(db, case)
-    return page
-
-
-# An officer who stated a reason keeps reading the case (after adding a note, say) without
-# stating it again for as long as an idle session lasts. The browser session keeps only the
-# case and the sequence number of the audited read; the reason is read back from that event.
-READINGS_KEPT = 5
-
-
-def _remember_reason(db, case) -> None:
-    seq = db.scalar(select(func.max(AuditEvent.seq)).where(
-        AuditEvent.actor_id == current_user.id, AuditEvent.action == "case.view_confidential",
-        AuditEvent.object_ref == case.reference))
-    until = int(time.time()) + current_app.extensions["caseapp.settings"].session_idle_seconds
-    readings = {k: v for k, v in (session.get("readings") or {}).items() if v[0] > time.time()}
-    readings[case.public_id] = [until, seq]
-    session["readings"] = dict(sorted(readings.items(), key=lambda kv: kv[1][0])[-READINGS_KEPT:])
-
-
-def _reason_in_force(db, case) -> str | None:
-    entry = (session.get("readings") or {}).get(case.public_id)
-    if not entry or entry[0] <= time.time():
-        return None
-    event = db.scalar(select(AuditEvent).where(AuditEvent.seq == entry[1]))
-    if event is None or event.actor_id != current_user.id \
-            or event.action != "case.view_confidential" or event.object_ref != case.reference:
-        return None
-    # Who may see the case changed since (an exclusion, or one lifted): state it again.
-    changed = db.scalar(select(AuditEvent.seq).where(
-        AuditEvent.object_ref == case.reference, AuditEvent.seq > event.seq,
-        AuditEvent.action.in_(("case.exclude", "case.exclusion_lift"))).limit(1))
-    return None if changed is not None else event.reason
+            return redirect(url_for("cases.show", public_id=public_id))
+        reason = form.reason.data
+    opened = carry_out(lambda: case_content.open_content(db, current_user, case, reason,
+                                                         session.get("readings")))
+    if isinstance(opened.error, case_content.ReasonNeeded):
+        flash(opened.message, "error")
+        return redirect(url_for("cases.show", public_id=public_id) + "#messages")
+    if opened.error is not None or opened.value is None:
+        raise opened.error or NotFound()  # the content was destroyed: the error page says so
+    return _confidential_page(case, opened.value)
 
 
 @bp.route("/<public_id>/edit", methods=["GET", "POST"])
@@ -367,27 +329,23 @@ def edit(public_id: str):
     form = CaseForm()
     form.fill_choices([case.unit])
     if request.method == "GET":
-        content = cases.read_content(db, current_user, case)
-        _fill(form, case, content)
-        db.commit()
+        _fill(form, case, case_content.open_content(db, current_user, case))
+        db.commit()  # the audit event of the read
         return render_template("cases/form.html", form=form, case=case, error=None)
     # The school never changes and the edit form does not send it: the case's own unit.
     form.unit_id.data, form.unit_id.raw_data = case.unit_id, [str(case.unit_id)]
     if not form.validate_on_submit():
         return render_template("cases/form.html", form=form, case=case, error=None), 400
-    try:
-        version = small_int(form.version.data) or 0  # 0: stale
-        cases.update_case(db, current_user, case, _details(form), _content(form), version)
-    except Conflict:
-        db.rollback()
+    version = small_int(form.version.data) or 0  # 0: stale
+    outcome = carry_out(lambda: cases.update_case(db, current_user, case, _details(form),
+                                                  _content(form), version))
+    if isinstance(outcome.error, Conflict):
         current = get_case(db, current_user, public_id)
         return render_template("cases/conflict.html", case=current, form=form,
                                differences=_differences(current, form)), 409
-    except DomainError as exc:
-        db.rollback()
+    if not outcome.ok:
         return render_template("cases/form.html", form=form, case=case,
-                               error=exc.message), exc.status
-    db.commit()
+                               error=outcome.message), outcome.status
     flash(_("Saved."), "success")
     return redirect(url_for("cases.show", public_id=public_id))
 

@@ -45,7 +45,7 @@ def _version(form) -> int:
 
 
 @bp.post("/<public_id>/steps")
-@permission("case.read")
+@permission("case.change")
 def add_step(public_id: str):
     db = get_session()
     case = get_case(db, current_user, public_id)
@@ -57,7 +57,7 @@ def add_step(public_id: str):
 
 
 @bp.post("/<public_id>/steps/<uid>/complete")
-@permission("case.read")
+@permission("case.change")
 def complete_step(public_id: str, uid: str):
     db = get_session()
     case = get_case(db, current_user, public_id)
@@ -70,7 +70,7 @@ def complete_step(public_id: str, uid: str):
 
 
 @bp.post("/<public_id>/transition")
-@permission("case.read")
+@permission("case.change")
 def transition(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = TransitionForm()

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import ColumnElement, false, or_
+
 # A permission every fully signed-in user holds (their own account pages, language, home).
 SIGNED_IN = "signed_in"
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "focal_point": frozenset({SIGNED_IN, "case.read", "case.write", "referral.read",
-                              "report.read", "activity.write"}),
-    "officer": frozenset({SIGNED_IN, "case.read", "case.oversee", "referral.read",
-                          "referral.manage", "report.read", "activity.write"}),
+    # "case.change": add to or move a case one may open (notes, files, steps, status, handler,
+    # exclusions); the service then checks the case's unit (its school's focal points, the
+    # officers above). The routes that change a case declare it, never "case.read".
+    "focal_point": frozenset({SIGNED_IN, "case.read", "case.write", "case.change",
+                              "referral.read", "report.read", "activity.write"}),
+    "officer": frozenset({SIGNED_IN, "case.read", "case.oversee", "case.change",
+                          "referral.read", "referral.manage", "report.read", "activity.write"}),
     "auditor": frozenset({SIGNED_IN, "audit.read"}),
     "admin": frozenset({SIGNED_IN, "admin.units", "admin.users", "referral.read",
                         "referral.manage"}),
@@ -44,6 +49,16 @@ def scope_paths(user, permission: str) -> list[str]:
         if not any(path.startswith(p) for p in outermost):
             outermost.append(path)
     return outermost
+
+
+def scope_filter(user, permission: str, path_column) -> ColumnElement[bool]:
+    """The SQL condition "``path_column`` (a materialised unit path) lies at or below a unit where
+    ``user`` holds ``permission``": the one subtree filter of every scoped listing. Without such
+    a unit it is false (deny by default)."""
+    paths = scope_paths(user, permission)
+    if not paths:
+        return false()
+    return or_(*[path_column.startswith(p) for p in paths])
 
 
 def has_permission(user, permission: str) -> bool:

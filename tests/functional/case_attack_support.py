@@ -17,6 +17,7 @@ from sqlalchemy import func, inspect, select, text
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case
 from caseapp.security import envelope
+from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from tests.factories import csrf_from, sign_in_client
 from tests.functional.case_support import CANARY, intake_form
@@ -121,8 +122,8 @@ def case_details(**changes) -> cases.CaseDetails:
 
 
 def narrative_of(case) -> str:
-    """The decrypted narrative, without read_content (which audits, in the caller's session)."""
-    return envelope.open_text(cases.data_key(case), case.narrative, envelope.field_ad(
+    """The decrypted narrative, without open_content (which audits, in the caller's session)."""
+    return envelope.open_text(case_content.data_key(case), case.narrative, envelope.field_ad(
         case.public_id, "cases", case.public_id, "narrative"))
 
 

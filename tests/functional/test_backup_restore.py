@@ -27,6 +27,7 @@ from caseapp.runtime import keyring
 from caseapp.security.keyring import Keyring, new_key
 from caseapp.services.backup import create as backup
 from caseapp.services.backup.manifest import ManifestError, read_manifest
+from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
 from tests.conftest import Database
@@ -272,7 +273,7 @@ def test_restore_drill_restores_and_verifies_everything(drill):
         s = get_session()
         focal = s.scalar(select(User).where(User.username == "focal.drill"))
         case = s.scalar(select(Case).where(Case.public_id == public_id))
-        name, _type, size, chunks = case_records.open_attachment(s, focal, case, uid)
+        name, _type, size, chunks = case_content.open_attachment(s, focal, case, uid)
         assert (name, b"".join(chunks)) == ("second.txt", FILES["second"])
         assert size == len(FILES["second"])
         s.rollback()

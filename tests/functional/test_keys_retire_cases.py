@@ -12,6 +12,7 @@ from caseapp.models import AuditEvent, Case, Unit, User
 from caseapp.runtime import keyring
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
 from caseapp.services.audit.trail import record
+from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.keys import rotation as keys
 from tests.functional.case_attack_support import case_details, ring  # noqa: F401 - a fixture
@@ -76,5 +77,5 @@ def test_retire_refuses_while_a_case_key_uses_it_then_succeeds_after_rewrap(app,
 
     # The content is still readable with the old key gone.
     db.expire_all()
-    content = cases.read_content(db, focal, db.get(Case, case.id))
+    content = case_content.open_content(db, focal, db.get(Case, case.id))
     assert (content.harmed_name, content.narrative) == (HARMED, NARRATIVE)

@@ -14,6 +14,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
 from caseapp.models import AuditEvent, Case, CaseAttachment, User
+from caseapp.services.cases import content as case_content
 from caseapp.services.cases import records as case_records
 from tests.functional.case_attack_support import Actor, clean_store  # noqa: F401 - fixture
 
@@ -102,8 +103,8 @@ def test_the_service_refuses_before_auditing_or_decrypting(app, db, world, setti
     _focal, case, attachment = _attached(app, db, world)
     (settings.attachment_dir / attachment.storage_name).unlink()
     before = _downloads(db)
-    with app.test_request_context(), pytest.raises(case_records.AttachmentFileMissing) as caught:
-        case_records.open_attachment(db, db.get(User, world["focal_a"].id),
+    with app.test_request_context(), pytest.raises(case_content.AttachmentFileMissing) as caught:
+        case_content.open_attachment(db, db.get(User, world["focal_a"].id),
                                      db.get(Case, case.id), attachment.uid)
     assert caught.value.status == 404
     assert (caught.value.attachment_id, caught.value.case_id, caught.value.storage_name) == (

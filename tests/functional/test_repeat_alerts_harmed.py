@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from caseapp.models import Case, Unit, User
 from caseapp.security import crypto, envelope
+from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
-from caseapp.services.cases import steps
 from tests.functional.case_attack_support import case_details
 from tests.functional.workflow_support import Actor
 
@@ -104,7 +104,7 @@ def no_decryption(monkeypatch):
         (crypto, ("unseal", "unseal_with_keyring")),
         (envelope, ("unseal", "unseal_with_keyring", "unwrap_data_key", "open_text",
                     "open_file")),
-        (cases, ("data_key",)), (case_records, ("data_key",)), (steps, ("data_key",)),
+        (case_content, ("data_key",)),
     ):
         for name in names:
             monkeypatch.setattr(module, name, _refuse)
@@ -129,7 +129,7 @@ def test_counts_are_computed_without_decrypting_anything(app, db, world, request
 
     request.getfixturevalue("no_decryption")
     with pytest.raises(Decrypted):  # the switch works: reading the content now fails
-        cases.read_content(db, focal_a, a1)
+        case_content.open_content(db, focal_a, a1)
     db.rollback()
 
     officer_d1, officer_p = (db.get(User, world[n].id) for n in ("officer_d1", "officer_p"))

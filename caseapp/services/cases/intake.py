@@ -1,10 +1,10 @@
 """Cases: intake with a sequential reference, sealed content, editing with optimistic locking,
-reading confidential content (always audited), crypto-shredding."""
+crypto-shredding. Reading the content is services/cases/content.py (the one door)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
@@ -21,6 +21,10 @@ from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.cases.access import can_handle, can_oversee
+from caseapp.services.cases.content import CaseFields, Sealer, sealer
+
+# The confidential fields as the intake and edit forms send them.
+CaseContent = CaseFields
 
 
 @dataclass
@@ -47,21 +51,6 @@ class CaseDetails:
     harmed_ethnic_minority: str = "unknown"
     perpetrator_count: int = 1
     serious_risk_to_child: bool = False
-
-
-@dataclass
-class CaseContent:
-    """The confidential content of a case; never stored, logged or audited in clear."""
-
-    harmed_name: str = ""
-    harmed_contact: str = ""
-    guardian_name: str = ""
-    guardian_contact: str = ""
-    perpetrator_names: str = ""
-    narrative: str = ""
-    informant_name: str = ""
-    informant_contact: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 DETAIL_FIELDS = tuple(f.name for f in fields(CaseDetails) if f.name != "violence_types")
@@ -134,38 +123,17 @@ def _next_number(session: Session, unit_id: int, year: int) -> int:
     return number
 
 
-def data_key(case: Case) -> bytes:
-    return envelope.unwrap_data_key(keyring(), case.wrapped_key, case.public_id)
-
-
-def _ad(case: Case, table: str, record_id: str, name: str) -> bytes:
-    return envelope.field_ad(case.public_id, table, record_id, name)
-
-
-def _seal_content(case: Case, dek: bytes, content: CaseContent) -> list[str]:
+def _seal_content(case: Case, seal: Sealer, content: CaseContent) -> list[str]:
     """Seal the changed confidential fields; returns the names of those that changed."""
-    changed = []
-    for name in domain.CONFIDENTIAL_FIELDS:
-        new = (getattr(content, name) or "").strip()
-        ad = _ad(case, "cases", case.public_id, name)
-        old = envelope.open_text(dek, getattr(case, name), ad)
-        if new != old:
-            setattr(case, name, envelope.seal_text(dek, new, ad))
-            changed.append(name)
-    return changed
+    return [name for name in domain.CONFIDENTIAL_FIELDS
+            if seal.reseal(case, name, "cases", case.public_id, name,
+                           (getattr(content, name) or "").strip())]
 
 
-def _seal_informant(case: Case, informant: CaseInformant, dek: bytes,
-                    content: CaseContent) -> list[str]:
-    changed = []
-    for name in ("name", "contact"):
-        new = (getattr(content, f"informant_{name}") or "").strip()
-        ad = _ad(case, "case_informants", informant.uid, name)
-        old = envelope.open_text(dek, getattr(informant, name), ad)
-        if new != old:
-            setattr(informant, name, envelope.seal_text(dek, new, ad))
-            changed.append(f"informant_{name}")
-    return changed
+def _seal_informant(informant: CaseInformant, seal: Sealer, content: CaseContent) -> list[str]:
+    return [f"informant_{name}" for name in ("name", "contact")
+            if seal.reseal(informant, name, "case_informants", informant.uid, name,
+                           (getattr(content, f"informant_{name}") or "").strip())]
 
 
 def _names(content: CaseContent) -> list[tuple[str, str]]:
@@ -212,9 +180,10 @@ def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
                 wrapped_key=envelope.wrap_data_key(keyring(), dek, public_id),
                 **{name: getattr(details, name) for name in DETAIL_FIELDS})
     case.violence = [CaseViolenceType(type=v) for v in sorted(set(details.violence_types))]
-    _seal_content(case, dek, content)
+    seal = sealer(case, dek)
+    _seal_content(case, seal, content)
     informant = CaseInformant(uid=str(uuid.uuid4()))
-    _seal_informant(case, informant, dek, content)
+    _seal_informant(informant, seal, content)
     case.perpetrator_count = details.perpetrator_count
     _due_dates(case, now)
     session.add(case)
@@ -249,32 +218,6 @@ def _cover(session: Session, objects) -> None:
         covered.append(obj)
 
 
-def read_content(session: Session, actor, case: Case, reason: str = "") -> CaseContent:
-    """Decrypt a case's content for ``actor``; every read is audited. Officers must state
-    why; the school's focal points open it without a reason."""
-    reason = (reason or "").strip()
-    if not can_handle(actor, case):
-        if not can_oversee(actor, case):
-            raise Forbidden(_("You may see this case's details but not its confidential content."))
-        if len(reason) < 5:
-            raise ValidationFailed(_("State why you need to open the confidential content."))
-    if case.key_destroyed_at is not None:  # crypto-shredded: a clear answer, not a 500
-        raise ValidationFailed(_("This case's content was destroyed."))
-    dek = data_key(case)
-    content = CaseContent(**{name: envelope.open_text(dek, getattr(case, name),
-                                                      _ad(case, "cases", case.public_id, name))
-                             for name in domain.CONFIDENTIAL_FIELDS})
-    informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
-    if informant is not None:
-        content.informant_name = envelope.open_text(
-            dek, informant.name, _ad(case, "case_informants", informant.uid, "name"))
-        content.informant_contact = envelope.open_text(
-            dek, informant.contact, _ad(case, "case_informants", informant.uid, "contact"))
-    record(session, actor, "case.view_confidential", unit=case.unit, object_type="cases",
-           object_id=str(case.id), object_ref=case.reference, reason=reason)
-    return content
-
-
 def update_case(session: Session, actor, case: Case, details: CaseDetails,
                 content: CaseContent | None, version: int) -> Case:
     """Save an edit made on the form of ``version``; a stale form raises Conflict."""
@@ -302,11 +245,11 @@ def update_case(session: Session, actor, case: Case, details: CaseDetails,
         changes["violence_types"] = [old_types, new_types]
     covers: list = removed + added
     if content is not None:
-        dek = data_key(case)
-        for name in _seal_content(case, dek, content):
+        seal = sealer(case)
+        for name in _seal_content(case, seal, content):
             changes[name] = "changed"
         if informant is not None:
-            for name in _seal_informant(case, informant, dek, content):
+            for name in _seal_informant(informant, seal, content):
                 changes[name] = "changed"
             covers.append(informant)
         if {"harmed_name", "perpetrator_names"} & set(changes):

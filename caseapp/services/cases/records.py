@@ -7,8 +7,6 @@ import os
 import secrets
 import tempfile
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
@@ -30,7 +28,6 @@ from caseapp.models import (
 )
 from caseapp.models import cases as domain
 from caseapp.runtime import settings
-from caseapp.security import envelope
 from caseapp.security.authz import roles_with
 from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import (
@@ -41,7 +38,7 @@ from caseapp.services.cases.access import (
     people_linked,
     visible_cases,
 )
-from caseapp.services.cases.intake import data_key
+from caseapp.services.cases.content import sealer
 
 FILENAME_MAX = 200
 # What the first bytes of an upload must look like for its declared type.
@@ -65,15 +62,6 @@ def _require_content_access(actor, case: Case) -> None:
 # Notes -------------------------------------------------------------------------------------
 
 
-@dataclass
-class NoteView:
-    id: int
-    author: str
-    created_at: object
-    body: str
-    corrects_id: int | None
-
-
 def add_note(session: Session, actor, case: Case, body: str,
              corrects_id: int | None = None) -> CaseNote:
     _require_content_access(actor, case)
@@ -87,25 +75,11 @@ def add_note(session: Session, actor, case: Case, body: str,
             raise NotFound()
     note = CaseNote(uid=str(uuid.uuid4()), case_id=case.id, author_id=actor.id,
                     corrects_id=corrects_id)
-    note.body = envelope.seal_text(data_key(case), body,
-                                   envelope.field_ad(case.public_id, "case_notes", note.uid,
-                                                     "body"))
+    note.body = sealer(case).seal("case_notes", note.uid, "body", body)
     session.add(note)
     record(session, actor, "note.add", note, unit=case.unit, object_ref=case.reference,
            changes={"body": "changed", "corrects": corrects_id})
     return note
-
-
-def notes(session: Session, case: Case) -> list[NoteView]:
-    """Decrypted notes, oldest first; the caller has audited the read of the content."""
-    dek = data_key(case)
-    rows = session.execute(
-        select(CaseNote, User.full_name).outerjoin(User, CaseNote.author_id == User.id)
-        .where(CaseNote.case_id == case.id).order_by(CaseNote.id)).all()
-    return [NoteView(n.id, name or "", n.created_at,
-                     envelope.open_text(dek, n.body, envelope.field_ad(
-                         case.public_id, "case_notes", n.uid, "body")), n.corrects_id)
-            for n, name in rows]
 
 
 # Attachments -------------------------------------------------------------------------------
@@ -138,14 +112,13 @@ def add_attachment(session: Session, actor, case: Case, filename: str, content_t
     attachment = CaseAttachment(uid=str(uuid.uuid4()), case_id=case.id,
                                 uploaded_by_id=actor.id, content_type=content_type, size=0,
                                 storage_name=secrets.token_hex(16))
-    dek = data_key(case)
-    ad = envelope.field_ad(case.public_id, "case_attachments", attachment.uid, "content")
+    seal = sealer(case)
     store = _store()
     fd, tmp = tempfile.mkstemp(dir=store, prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as out:
-            size = envelope.seal_file(dek, _Prepend(head, stream), out, ad,
-                                      cfg.attachment_max_bytes)
+            size = seal.seal_file(_Prepend(head, stream), out, "case_attachments",
+                                  attachment.uid, "content", cfg.attachment_max_bytes)
         if size == 0:
             raise ValidationFailed(_("The file is empty."))
         os.replace(tmp, store / attachment.storage_name)
@@ -158,8 +131,7 @@ def add_attachment(session: Session, actor, case: Case, filename: str, content_t
             os.unlink(tmp)
         raise
     attachment.size = size
-    attachment.filename = envelope.seal_text(dek, filename, envelope.field_ad(
-        case.public_id, "case_attachments", attachment.uid, "filename"))
+    attachment.filename = seal.seal("case_attachments", attachment.uid, "filename", filename)
     session.add(attachment)
     record(session, actor, "attachment.add", attachment, unit=case.unit,
            object_ref=case.reference,
@@ -200,66 +172,6 @@ def discard_case_files(session: Session, case: Case) -> int:
             path.unlink()
             removed += 1
     return removed
-
-
-def attachment_names(session: Session, case: Case) -> list[tuple[CaseAttachment, str]]:
-    dek = data_key(case)
-    rows = session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
-                           .order_by(CaseAttachment.id))
-    return [(a, envelope.open_text(dek, a.filename, envelope.field_ad(
-        case.public_id, "case_attachments", a.uid, "filename"))) for a in rows]
-
-
-class AttachmentFileMissing(NotFound):
-    """The row of an attachment exists but its sealed file is not in the attachment folder (or
-    cannot be read): restored without the folder, say. Carries ids only, for the log."""
-
-    def __init__(self, attachment: CaseAttachment) -> None:
-        super().__init__(_("The file of this attachment is missing from the server. Your "
-                           "administrator has been told; nothing else is affected."))
-        self.attachment_id = attachment.id
-        self.case_id = attachment.case_id
-        self.storage_name = attachment.storage_name
-
-
-def open_attachment(session: Session, actor, case: Case, uid: str,
-                    reason: str = "") -> tuple[str, str, int, Iterator[bytes]]:
-    """(file name, type, size, plaintext chunks); every download is audited.
-
-    The sealed file is opened before anything is audited or returned, so a missing file is
-    an AttachmentFileMissing here, never an error half-way through a streamed response. Its
-    download is not audited: nothing was read, and an `attachment.download` event would tell
-    auditors the person had the file (the caller logs the attempt for the operators)."""
-    _require_content_access(actor, case)
-    reason = (reason or "").strip()
-    if not can_handle(actor, case) and len(reason) < 5:
-        raise ValidationFailed(_("State why you need to open the confidential content."))
-    attachment = session.scalar(select(CaseAttachment).where(
-        CaseAttachment.case_id == case.id, CaseAttachment.uid == uid))
-    if attachment is None:
-        raise NotFound()
-    try:
-        # Closed by the chunks below, or on the way out if anything here fails.
-        handle = open(settings().attachment_dir / attachment.storage_name, "rb")  # noqa: SIM115
-    except OSError:
-        raise AttachmentFileMissing(attachment) from None
-    try:
-        dek = data_key(case)
-        name = envelope.open_text(dek, attachment.filename, envelope.field_ad(
-            case.public_id, "case_attachments", attachment.uid, "filename"))
-        ad = envelope.field_ad(case.public_id, "case_attachments", attachment.uid, "content")
-        record(session, actor, "attachment.download", unit=case.unit,
-               object_type="case_attachments", object_id=str(attachment.id),
-               object_ref=case.reference, reason=reason)
-    except BaseException:
-        handle.close()
-        raise
-
-    def chunks() -> Iterator[bytes]:
-        with handle:
-            yield from envelope.open_file(dek, handle, ad)
-
-    return name, attachment.content_type, attachment.size, chunks()
 
 
 # Consent -----------------------------------------------------------------------------------

@@ -16,11 +16,10 @@ from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from caseapp.models import Case, CaseStep, ReferralContact
 from caseapp.models import steps as domain
 from caseapp.runtime import settings
-from caseapp.security import envelope
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import can_handle, can_oversee
-from caseapp.services.cases.intake import data_key
+from caseapp.services.cases.content import sealer
 from caseapp.services.cases.records import has_consent
 
 
@@ -40,10 +39,6 @@ class StepInput:
     details: str = ""
     consent_override: bool = False
     override_reason: str = ""
-
-
-def _ad(case: Case, step: CaseStep) -> bytes:
-    return envelope.field_ad(case.public_id, "case_steps", step.uid, "details")
 
 
 def _check_common(case: Case, actor, data: StepInput, today: date) -> None:
@@ -130,8 +125,7 @@ def add_step(session: Session, actor, case: Case, data: StepInput) -> CaseStep:
         if not data.done_on:
             raise ValidationFailed(_("Give the date of the decision."))
         step.measure = data.measure
-    dek = data_key(case)
-    step.details = envelope.seal_text(dek, data.details.strip(), _ad(case, step))
+    step.details = sealer(case).seal("case_steps", step.uid, "details", data.details.strip())
     session.add(step)
     for name in ("method", "finding", "service", "status", "due_on", "done_on", "measure",
                  "consent_override"):
@@ -192,10 +186,8 @@ def complete_step(session: Session, actor, case: Case, step: CaseStep, data: Ste
         raise ValidationFailed(_("This step is already finished."))
     step.done_on = data.done_on
     if data.details.strip():
-        dek = data_key(case)
-        old = envelope.open_text(dek, step.details, _ad(case, step))
-        joined = f"{old}\n\n{data.details.strip()}" if old else data.details.strip()
-        step.details = envelope.seal_text(dek, joined, _ad(case, step))
+        step.details = sealer(case).append(step.details, "case_steps", step.uid, "details",
+                                           data.details.strip())
     covers_ = ()
     if next_step is not None:
         next_step.details = None
@@ -209,12 +201,6 @@ def complete_step(session: Session, actor, case: Case, step: CaseStep, data: Ste
 def steps_of(session: Session, case: Case) -> list[CaseStep]:
     return list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)
                                 .order_by(CaseStep.created_at, CaseStep.id)))
-
-
-def step_details(case: Case, steps: list[CaseStep]) -> dict[int, str]:
-    """Decrypted details per step id; the caller audits the read of the content."""
-    dek = data_key(case)
-    return {s.id: envelope.open_text(dek, s.details, _ad(case, s)) for s in steps}
 
 
 def referral_contacts(session: Session, case: Case) -> list[ReferralContact]:
