@@ -10,7 +10,7 @@ from caseapp.access import client_ip, permission
 from caseapp.account import bp
 from caseapp.account.forms import ChangePasswordForm
 from caseapp.db import get_session
-from caseapp.errors import ValidationFailed
+from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
 from caseapp.security.authz import SIGNED_IN
 from caseapp.services.accounts import auth, sessions
@@ -66,22 +66,16 @@ def change_password():
             errors = [PROBLEM_TEXT[p](cfg) for p in problems]
             status = 400
         else:
-            db = get_session()
-            try:
-                auth.change_password(db, current_user, form.current.data, form.new.data,
-                                     client_ip())
-            except auth.WrongCurrentPassword as exc:
-                db.commit()  # keep the failure count
-                if exc.locked:
-                    _end_browser_session()
-                    flash(_("Too many failed attempts. Sign in again later."), "error")
-                    return redirect(url_for("auth.login"))
-                errors, status = [exc.message], 400
-            except ValidationFailed as exc:
-                db.rollback()
-                errors, status = [exc.message], 400
+            done = carry_out(lambda: auth.change_password(
+                get_session(), current_user, form.current.data, form.new.data, client_ip()),
+                keep=(auth.WrongCurrentPassword,))  # the failure counts towards the lock
+            if getattr(done.error, "locked", False):
+                _end_browser_session()
+                flash(_("Too many failed attempts. Sign in again later."), "error")
+                return redirect(url_for("auth.login"))
+            if not done.ok:
+                errors, status = [done.message], 400
             else:
-                db.commit()
                 _end_browser_session()
                 flash(_("Your password was changed and every session ended. "
                         "Sign in with the new password."), "info")

@@ -61,6 +61,11 @@ class UserForm(FlaskForm):
         Optional(), _max(EMAIL_MAX), Email(message=_l("The e-mail address is not valid."),
                                            check_deliverability=False)])
     unit_code = unit_code_field(_l("Unit (code)"))
+    # The first grant, on the same page: no role chosen (the prompt) creates the account alone.
+    role = SelectField(_l("Role"), validators=[Optional()])
+    role_unit_code = StringField(_l("At unit (code)"), validators=[Optional(), _max(UNIT_CODE_MAX)],
+                                 render_kw={"list": "unit-codes", "autocapitalize": "characters",
+                                            "spellcheck": "false"})
 
 
 class UserEditForm(VersionedForm):
@@ -72,7 +77,7 @@ class UserEditForm(VersionedForm):
 
 
 class GrantForm(FlaskForm):
-    role = SelectField(_l("Role"))
+    role = SelectField(_l("Role"), validators=[DataRequired(_l("Choose a role."))])
     unit_code = unit_code_field(_l("At unit (code)"))
 
 

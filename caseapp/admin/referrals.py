@@ -9,13 +9,15 @@ from flask_login import current_user
 from caseapp.access import permission
 from caseapp.admin import bp
 from caseapp.admin.forms import ContactForm
-from caseapp.admin.views import open_unit_codes, paginate, unit_in_scope_by_code
+from caseapp.admin.views import open_unit_codes
 from caseapp.db import get_session
-from caseapp.errors import DomainError
+from caseapp.form_submit import carry_out
 from caseapp.labels import referral_kind_names
 from caseapp.models.units import REFERRAL_KINDS
+from caseapp.pagination import paginate
 from caseapp.security.authz import covers, has_permission
 from caseapp.services.org import referrals as referral_service
+from caseapp.services.org.units import unit_in_scope
 
 
 def _kind_choices():
@@ -40,21 +42,15 @@ def new_referral():
     form.kind.choices = _kind_choices()
     error, status = None, 200
     if form.validate_on_submit():
-        unit, error = unit_in_scope_by_code(form.unit_code.data, "referral.manage")
-        if unit is not None:
-            db = get_session()
-            try:
-                referral_service.create_contact(db, current_user, unit, form.name.data,
-                                                form.kind.data, form.phone.data or "",
-                                                form.address.data or "")
-            except DomainError as exc:
-                db.rollback()
-                error = exc.message
-            else:
-                db.commit()
-                flash(_("Contact added to the directory."), "success")
-                return redirect(url_for("admin.referrals"))
-        status = 400
+        db = get_session()
+        done = carry_out(lambda: referral_service.create_contact(
+            db, current_user, unit_in_scope(db, current_user, form.unit_code.data,
+                                            "referral.manage"),
+            form.name.data, form.kind.data, form.phone.data or "", form.address.data or ""))
+        if done.ok:
+            flash(_("Contact added to the directory."), "success")
+            return redirect(url_for("admin.referrals"))
+        error, status = done.message, 400
     elif form.is_submitted():
         status = 400
     form.version.data = "0"
@@ -73,18 +69,14 @@ def referral(contact_id: int):
     error, status = None, 200
     if request.method == "POST":
         if form.validate_on_submit():
-            try:
-                referral_service.update_contact(
-                    db, current_user, contact, form.name.data, form.kind.data,
-                    form.phone.data or "", form.address.data or "", form.active.data,
-                    int(form.version.data))
-            except DomainError as exc:
-                db.rollback()
-                error, status = exc.message, exc.status
-            else:
-                db.commit()
+            done = carry_out(lambda: referral_service.update_contact(
+                db, current_user, contact, form.name.data, form.kind.data,
+                form.phone.data or "", form.address.data or "", form.active.data,
+                int(form.version.data)))
+            if done.ok:
                 flash(_("Saved."), "success")
                 return redirect(url_for("admin.referrals"))
+            error, status = done.message, done.status
         else:
             status = 400
     form.version.data = contact.version if status == 200 else form.version.data

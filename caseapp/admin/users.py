@@ -5,35 +5,38 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import or_
 
 from caseapp.access import permission
 from caseapp.admin import bp
 from caseapp.admin.forms import AccountActionForm, GrantForm, UserEditForm, UserForm
-from caseapp.admin.views import open_unit_codes, paginate, unit_in_scope_by_code
+from caseapp.admin.views import open_unit_codes
 from caseapp.db import get_session
-from caseapp.errors import DomainError, NotFound
+from caseapp.form_submit import carry_out
 from caseapp.labels import role_names
-from caseapp.models import Grant, User
+from caseapp.models import User
 from caseapp.models.users import ROLES
+from caseapp.pagination import paginate
 from caseapp.services.accounts import users as user_service
+from caseapp.services.org.units import unit_in_scope
 
 
 def _role_choices():
+    """The roles to grant, after a prompt: nobody gets a role by leaving the list alone."""
     names = role_names()
-    return [(r, names[r]) for r in ROLES]
+    return [("", _("— Choose —")), *((r, names[r]) for r in ROLES)]
+
+
+def _granted_message(target: User) -> str:
+    if not user_service.ever_signed_in(get_session(), target):
+        return _("Role granted. It takes effect at the account's first sign-in.")
+    return _("Role granted. The account's sessions were ended.")
 
 
 @bp.get("/users")
 @permission("admin.users")
 def users():
-    stmt = user_service.visible_users(current_user)
-    # No NUL: PostgreSQL refuses it in a query parameter.
-    q = (request.args.get("q") or "").replace("\x00", "").strip()[:64]
-    if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(or_(User.username.like(like), User.full_name.ilike(f"%{q}%")))
-    rows, page, pages, total = paginate(stmt)
+    q = user_service.clean_search(request.args.get("q"))
+    rows, page, pages, total = paginate(user_service.visible_users(current_user, q))
     return render_template("admin/users.html", rows=rows, page=page, pages=pages, total=total,
                            q=q)
 
@@ -42,23 +45,25 @@ def users():
 @permission("admin.users")
 def new_user():
     form = UserForm()
+    form.role.choices = _role_choices()
     error, status = None, 200
     if form.validate_on_submit():
-        unit, error = unit_in_scope_by_code(form.unit_code.data, "admin.users")
-        if unit is not None:
-            db = get_session()
-            try:
-                user, temp = user_service.create_user(db, current_user, form.username.data,
-                                                      form.full_name.data, form.email.data or "",
-                                                      unit)
-            except DomainError as exc:
-                db.rollback()
-                error = exc.message
-            else:
-                db.commit()
-                return render_template("admin/temporary_password.html", user=user,
-                                       password=temp)
-        status = 400
+        db = get_session()
+
+        def create():
+            unit = unit_in_scope(db, current_user, form.unit_code.data, "admin.users")
+            role_unit = (unit_in_scope(db, current_user, form.role_unit_code.data, "admin.users")
+                         if form.role_unit_code.data else None)
+            return user_service.create_user_with_role(
+                db, current_user, form.username.data, form.full_name.data,
+                form.email.data or "", unit, form.role.data or None, role_unit)
+
+        done = carry_out(create)
+        if done.ok:
+            user, temp, first_grant = done.value
+            return render_template("admin/temporary_password.html", user=user, password=temp,
+                                   grant=first_grant)
+        error, status = done.message, 400
     elif form.is_submitted():
         status = 400
     return render_template("admin/user_new.html", form=form, error=error,
@@ -68,7 +73,7 @@ def new_user():
 def _user_page(user: User, edit=None, grant=None, error=None, status=200):
     edit = edit or UserEditForm(obj=user, formdata=None)
     edit.version.data = user.version
-    grant = grant or GrantForm(formdata=None)
+    grant = grant or GrantForm(formdata=None, unit_code=user.unit.code)
     grant.role.choices = _role_choices()
     return render_template("admin/user.html", user=user, edit=edit, grant=grant,
                            action=AccountActionForm(formdata=None), error=error,
@@ -85,13 +90,12 @@ def user(user_id: int):
     form = UserEditForm()
     if not form.validate_on_submit():
         return _user_page(target, edit=form, status=400)
-    try:
-        user_service.update_user(db, current_user, target, form.full_name.data,
-                                 form.email.data or "", int(form.version.data))
-    except DomainError as exc:
-        db.rollback()
-        return _user_page(db.get(User, user_id), edit=form, error=exc.message, status=exc.status)
-    db.commit()
+    done = carry_out(lambda: user_service.update_user(
+        db, current_user, target, form.full_name.data, form.email.data or "",
+        int(form.version.data)))
+    if not done.ok:
+        return _user_page(target, edit=form, error=done.message,
+                          status=done.status)
     flash(_("Saved."), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
@@ -105,17 +109,13 @@ def grant(user_id: int):
     form.role.choices = _role_choices()
     if not form.validate_on_submit():
         return _user_page(target, grant=form, status=400)
-    unit, error = unit_in_scope_by_code(form.unit_code.data, "admin.users")
-    if unit is None:
-        return _user_page(target, grant=form, error=error, status=400)
-    try:
-        user_service.grant_role(db, current_user, target, form.role.data, unit)
-    except DomainError as exc:
-        db.rollback()
-        return _user_page(db.get(User, user_id), grant=form, error=exc.message,
-                          status=exc.status)
-    db.commit()
-    flash(_("Role granted. The account's sessions were ended."), "success")
+    done = carry_out(lambda: user_service.grant_role(
+        db, current_user, target, form.role.data,
+        unit_in_scope(db, current_user, form.unit_code.data, "admin.users")))
+    if not done.ok:
+        return _user_page(target, grant=form, error=done.message,
+                          status=done.status)
+    flash(_granted_message(target), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -123,19 +123,15 @@ def grant(user_id: int):
 @permission("admin.users")
 def revoke(grant_id: int):
     db = get_session()
-    found = db.get(Grant, grant_id)
-    if found is None:
-        raise NotFound()
-    target = user_service.get_user_in_scope(db, current_user, found.user_id)
+    found = user_service.get_grant_in_scope(db, current_user, grant_id)
+    target = found.user
     form = AccountActionForm()
     if not form.validate_on_submit():
         return _user_page(target, error=_reason_error(form), status=400)
-    try:
-        user_service.revoke_grant(db, current_user, found, form.reason.data)
-    except DomainError as exc:
-        db.rollback()
-        return _user_page(db.get(User, target.id), error=exc.message, status=exc.status)
-    db.commit()
+    done = carry_out(lambda: user_service.revoke_grant(db, current_user, found,
+                                                       form.reason.data))
+    if not done.ok:
+        return _user_page(target, error=done.message, status=done.status)
     flash(_("Role revoked. The account's sessions were ended."), "success")
     return redirect(url_for("admin.user", user_id=target.id))
 
@@ -152,25 +148,24 @@ def _account_action(user_id: int, action: str):
     if not form.validate_on_submit():
         return _user_page(target, error=_reason_error(form), status=400)
     reason = form.reason.data
-    try:
-        if action == "disable":
-            user_service.set_active(db, current_user, target, False, reason)
-            message = _("The account is disabled and its sessions ended.")
-        elif action == "enable":
-            user_service.set_active(db, current_user, target, True, reason)
-            message = _("The account is enabled.")
-        elif action == "reset_second_factor":
-            user_service.reset_second_factor(db, current_user, target, reason)
-            message = _("The second factor was reset. The person sets it up again at the next "
-                        "sign-in.")
-        else:
-            temp = user_service.reset_password(db, current_user, target, reason)
-            db.commit()
-            return render_template("admin/temporary_password.html", user=target, password=temp)
-    except DomainError as exc:
-        db.rollback()
-        return _user_page(db.get(User, user_id), error=exc.message, status=exc.status)
-    db.commit()
+    changes = {
+        "disable": (lambda: user_service.set_active(db, current_user, target, False, reason),
+                    _("The account is disabled and its sessions ended.")),
+        "enable": (lambda: user_service.set_active(db, current_user, target, True, reason),
+                   _("The account is enabled.")),
+        "reset_second_factor": (
+            lambda: user_service.reset_second_factor(db, current_user, target, reason),
+            _("The second factor was reset. The person sets it up again at the next sign-in.")),
+        "reset_password": (lambda: user_service.reset_password(db, current_user, target,
+                                                               reason), None),
+    }
+    change, message = changes[action]
+    done = carry_out(change)
+    if not done.ok:
+        return _user_page(target, error=done.message, status=done.status)
+    if message is None:  # a new temporary password: shown once
+        return render_template("admin/temporary_password.html", user=target,
+                               password=done.value)
     flash(message, "success")
     return redirect(url_for("admin.user", user_id=user_id))
 

@@ -5,28 +5,18 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from caseapp.access import permission
 from caseapp.admin import bp
 from caseapp.admin.forms import CloseUnitForm, MoveUnitForm, UnitEditForm, UnitForm
 from caseapp.clock import local_today
 from caseapp.db import get_session
-from caseapp.errors import DomainError, NotFound
+from caseapp.errors import NotFound
+from caseapp.form_submit import carry_out
 from caseapp.labels import unit_kind_names
 from caseapp.pagination import paginate
 from caseapp.runtime import settings
-from caseapp.security.authz import covers
 from caseapp.services.org import units as unit_service
-
-
-def unit_in_scope_by_code(code: str, perm: str = "admin.units"):
-    """The unit named by ``code`` if it lies within the actor's scope; else a translated error."""
-    unit = unit_service.unit_by_code(get_session(), code or "")
-    if unit is None or not covers(current_user, perm, unit):
-        return None, _("No unit with the code %(code)s within your units.",
-                       code=(code or "").strip().upper()[:20])
-    return unit, None
 
 
 def open_unit_codes(perm: str = "admin.units") -> list:
@@ -54,21 +44,15 @@ def new_unit():
         form.parent_code.data = request.args.get("parent", "")[:20]
     error, status = None, 200
     if form.validate_on_submit():
-        parent, error = unit_in_scope_by_code(form.parent_code.data)
-        if parent is not None:
-            db = get_session()
-            try:
-                unit = unit_service.create_unit(db, current_user, parent, form.code.data,
-                                                form.name.data, form.kind.data,
-                                                form.valid_from.data)
-            except DomainError as exc:
-                db.rollback()
-                error = exc.message
-            else:
-                db.commit()
-                flash(_("Unit %(code)s created.", code=unit.code), "success")
-                return redirect(url_for("admin.unit", unit_id=unit.id))
-        status = 400
+        db = get_session()
+        done = carry_out(lambda: unit_service.create_unit(
+            db, current_user, unit_service.unit_in_scope(db, current_user, form.parent_code.data,
+                                                         "admin.units"),
+            form.code.data, form.name.data, form.kind.data, form.valid_from.data))
+        if done.ok:
+            flash(_("Unit %(code)s created.", code=done.value.code), "success")
+            return redirect(url_for("admin.unit", unit_id=done.value.id))
+        error, status = done.message, 400
     elif form.is_submitted():
         status = 400
     return render_template("admin/unit_new.html", form=form, error=error,
@@ -82,17 +66,22 @@ def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
     move = move or MoveUnitForm(formdata=None, version=unit.version, on=local_today())
     for form in (edit, close, move):
         form.version.data = unit.version
-    db = get_session()
-    children = list(db.scalars(select(unit_service.Unit).where(
-        unit_service.Unit.parent_id == unit.id).order_by(unit_service.Unit.code)))
-    history = list(db.scalars(select(unit_service.UnitParentHistory).where(
-        unit_service.UnitParentHistory.unit_id == unit.id).order_by(
-        unit_service.UnitParentHistory.valid_from)))
-    parents = {u.id: u for u in db.scalars(select(unit_service.Unit).where(
-        unit_service.Unit.id.in_({h.parent_id for h in history if h.parent_id})))}
+    around = unit_service.surroundings(get_session(), unit)
     return render_template("admin/unit.html", unit=unit, edit=edit, close=close, move=move,
-                           children=children, history=history, parents=parents, error=error,
+                           children=around.children, history=around.history,
+                           parents=around.parents, error=error,
                            unit_codes=open_unit_codes()), status
+
+
+def _unit_changed(unit, change, form_name: str, form, message: str):
+    """Carry out one change of a unit from its page: on success back to the page with
+    ``message``; on a refusal the page again (the unit as stored), the form as submitted and
+    the reason."""
+    done = carry_out(change)
+    if not done.ok:
+        return _unit_page(unit, error=done.message, status=done.status, **{form_name: form})
+    flash(message, "success")
+    return redirect(url_for("admin.unit", unit_id=unit.id))
 
 
 @bp.route("/units/<int:unit_id>", methods=["GET", "POST"])
@@ -106,16 +95,9 @@ def unit(unit_id: int):
     form.kind.choices = _kind_choices()
     if not form.validate_on_submit():
         return _unit_page(target, edit=form, status=400)
-    try:
-        unit_service.update_unit(db, current_user, target, form.name.data, form.kind.data,
-                                 int(form.version.data))
-    except DomainError as exc:
-        db.rollback()
-        return _unit_page(db.get(unit_service.Unit, unit_id), edit=form, error=exc.message,
-                          status=exc.status)
-    db.commit()
-    flash(_("Saved."), "success")
-    return redirect(url_for("admin.unit", unit_id=unit_id))
+    return _unit_changed(target, lambda: unit_service.update_unit(
+        db, current_user, target, form.name.data, form.kind.data, int(form.version.data)),
+        "edit", form, _("Saved."))
 
 
 @bp.post("/units/<int:unit_id>/close")
@@ -128,16 +110,9 @@ def close_unit(unit_id: int):
     form = CloseUnitForm()
     if not form.validate_on_submit():
         return _unit_page(target, close=form, status=400)
-    try:
-        unit_service.close_unit(db, current_user, target, form.valid_to.data,
-                                int(form.version.data))
-    except DomainError as exc:
-        db.rollback()
-        return _unit_page(db.get(unit_service.Unit, unit_id), close=form, error=exc.message,
-                          status=exc.status)
-    db.commit()
-    flash(_("Unit %(code)s closed.", code=target.code), "success")
-    return redirect(url_for("admin.unit", unit_id=unit_id))
+    return _unit_changed(target, lambda: unit_service.close_unit(
+        db, current_user, target, form.valid_to.data, int(form.version.data)),
+        "close", form, _("Unit %(code)s closed.", code=target.code))
 
 
 @bp.post("/units/<int:unit_id>/move")
@@ -148,16 +123,7 @@ def move_unit(unit_id: int):
     form = MoveUnitForm()
     if not form.validate_on_submit():
         return _unit_page(target, move=form, status=400)
-    new_parent, error = unit_in_scope_by_code(form.new_parent_code.data)
-    if new_parent is None:
-        return _unit_page(target, move=form, error=error, status=400)
-    try:
-        unit_service.move_unit(db, current_user, target, new_parent, form.on.data,
-                               int(form.version.data))
-    except DomainError as exc:
-        db.rollback()
-        return _unit_page(db.get(unit_service.Unit, unit_id), move=form, error=exc.message,
-                          status=exc.status)
-    db.commit()
-    flash(_("Unit moved."), "success")
-    return redirect(url_for("admin.unit", unit_id=unit_id))
+    return _unit_changed(target, lambda: unit_service.move_unit(
+        db, current_user, target,
+        unit_service.unit_in_scope(db, current_user, form.new_parent_code.data, "admin.units"),
+        form.on.data, int(form.version.data)), "move", form, _("Unit moved."))

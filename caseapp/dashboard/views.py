@@ -5,19 +5,16 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.exceptions import BadRequest
 
 from caseapp.access import permission
 from caseapp.dashboard import bp
 from caseapp.db import get_session
 from caseapp.errors import NotFound
+from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
-from caseapp.models import Case, Unit
-from caseapp.security.authz import SIGNED_IN, covers, scope_paths
+from caseapp.security.authz import SIGNED_IN
 from caseapp.services.cases import monitoring, notifications
-from caseapp.services.cases.access import visible_cases
-from caseapp.services.org.units import unit_by_code
 
 
 @bp.get("/work")
@@ -27,38 +24,22 @@ def my_work():
                                                                           current_user))
 
 
-def _monitoring_unit(db):
-    code = (request.args.get("unit") or "").strip()
-    if code:
-        unit = unit_by_code(db, code)
-        if unit is None or not covers(current_user, "case.oversee", unit):
-            return None, _("No unit with the code %(code)s within your units.",
-                           code=code.upper()[:20])
-        return unit, None
-    return _default_unit(db), None
-
-
 @bp.get("/monitoring")
 @permission("case.oversee")
 def monitor():
     db = get_session()
-    unit, error = _monitoring_unit(db)
-    if unit is None:
-        unit = _default_unit(db)
+    asked = carry_out(lambda: monitoring.monitored_unit(db, current_user,
+                                                        request.args.get("unit")))
+    unit = asked.value or monitoring.default_unit(db, current_user)
+    error = asked.message or None
     rows = monitoring.school_rows(db, current_user, unit)
     trend = monitoring.monthly_trend(db, current_user, unit)
-    children = list(db.scalars(select(Unit).where(Unit.parent_id == unit.id,
-                                                  Unit.kind != "school").order_by(Unit.name)))
+    children = monitoring.offices_below(db, unit)
     totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk",
                                                    "unassigned")}
     peak = max([1] + [max(t["received"], t["closed"]) for t in trend])
     return render_template("dashboard/monitoring.html", unit=unit, rows=rows, trend=trend,
                            peak=peak, totals=totals, children=children, error=error)
-
-
-def _default_unit(db) -> Unit:
-    return db.scalar(select(Unit).where(Unit.path == scope_paths(current_user,
-                                                                 "case.oversee")[0]))
 
 
 @bp.get("/notifications")
@@ -98,8 +79,7 @@ def open_notice(notification_id: int):
         db.commit()
     if notice.case_id is None:
         return redirect(url_for("dashboard.notices"))
-    public_id = db.scalar(visible_cases(current_user).where(Case.id == notice.case_id)
-                          .with_only_columns(Case.public_id))
+    public_id = notifications.case_of(db, current_user, notice)
     if public_id is None:
         raise NotFound()
     return redirect(url_for("cases.show", public_id=public_id))

@@ -8,12 +8,12 @@ from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.db import get_session
-from caseapp.errors import DomainError
+from caseapp.form_submit import carry_out
 from caseapp.pagination import paginate
 from caseapp.reports import bp
 from caseapp.reports.forms import ActivityForm
 from caseapp.security.authz import covers, has_permission
-from caseapp.services.org.units import open_units, unit_by_code
+from caseapp.services.org.units import open_units, unit_in_scope
 from caseapp.services.reports import activities as activity_service
 
 
@@ -48,20 +48,14 @@ def new_activity():
     if request.method == "GET":
         form.version.data = "0"
     if form.validate_on_submit():
-        unit = unit_by_code(get_session(), form.unit_code.data)
         db = get_session()
-        try:
-            if unit is None or not covers(current_user, "activity.write", unit):
-                raise DomainError(_("No unit with the code %(code)s within your units.",
-                                    code=(form.unit_code.data or "").upper()[:20]))
-            activity_service.create(db, current_user, unit, _input(form))
-        except DomainError as exc:
-            db.rollback()
-            error, status = exc.message, 400
-        else:
-            db.commit()
+        done = carry_out(lambda: activity_service.create(
+            db, current_user, unit_in_scope(db, current_user, form.unit_code.data,
+                                            "activity.write"), _input(form)))
+        if done.ok:
             flash(_("Activity recorded."), "success")
             return redirect(url_for("reports.activities"))
+        error, status = done.message, 400
     elif form.is_submitted():
         status = 400
     return render_template("reports/activity_form.html", form=form, error=error,
@@ -80,16 +74,12 @@ def activity(activity_id: int):
     if request.method == "GET":
         form.version.data = found.version
     elif form.validate_on_submit():
-        try:
-            activity_service.update(db, current_user, found, _input(form),
-                                    int(form.version.data))
-        except DomainError as exc:
-            db.rollback()
-            error, status = exc.message, exc.status
-        else:
-            db.commit()
+        done = carry_out(lambda: activity_service.update(db, current_user, found, _input(form),
+                                                         int(form.version.data)))
+        if done.ok:
             flash(_("Saved."), "success")
             return redirect(url_for("reports.activities"))
+        error, status = done.message, done.status
     else:
         status = 400
     return render_template("reports/activity_form.html", form=form, error=error,

@@ -11,15 +11,13 @@ from flask_login import current_user
 from caseapp.access import permission
 from caseapp.clock import local_today
 from caseapp.db import get_session
-from caseapp.errors import DomainError, NotFound
-from caseapp.models import ReportSnapshot
+from caseapp.form_submit import carry_out
 from caseapp.reports import bp
 from caseapp.reports.forms import ReportForm, SubmitForm
-from caseapp.security.authz import covers
 from caseapp.services.org.units import open_units
 from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports import periods as reports
-from caseapp.services.reports.tables import build, excluded_below
+from caseapp.services.reports.tables import build
 from caseapp.services.reports.view import shown_tables, shown_timeliness
 
 
@@ -56,27 +54,25 @@ def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
 @permission("report.read")
 def show():
     db = get_session()
-    try:
-        form, period, date_from, date_to = _choice()
-    except DomainError as exc:
-        flash(exc.message, "error")
+    chosen = carry_out(_choice)
+    if not chosen.ok:
+        flash(chosen.message, "error")
         return redirect(url_for("reports.show"))
+    form, period, date_from, date_to = chosen.value
     unit = reports.report_unit(db, current_user, request.args.get("unit"))
     suppressed = request.args.get("view") == "export"
     report = build(db, unit, date_from, date_to, viewer_id=current_user.id)
     tables = shown_tables(report, suppressed, reports.unit_names(db, report))
     rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
-    snapshot = _snapshot(db, unit, period) if period and unit.kind == "school" else None
+    snapshot = (reports.submitted_snapshot(db, unit, period)
+                if period and unit.kind == "school" else None)
     return render_template(
         "reports/report.html", form=form, unit=unit, period=period, date_from=date_from,
         date_to=date_to, tables=tables, suppressed=suppressed,
         timeliness=shown_timeliness(report.timeliness, suppressed),
         title=_labels(period), submissions=rows, snapshot=snapshot, today=local_today(),
         unit_codes=open_units(db, current_user, "report.read", closed_too=True),
-        can_submit=bool(period and unit.kind == "school"
-                        and covers(current_user, "case.write", unit)
-                        and not excluded_below(db, current_user.id, unit)
-                        and snapshot is None and local_today() > period.date_to),
+        can_submit=reports.may_submit(db, current_user, unit, period),
         submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period
                                else ""),
         args=_kept_args(), exact_args=_kept_args())
@@ -88,30 +84,25 @@ def _kept_args() -> dict[str, str]:
     return {k: v for k, v in request.args.items() if v and k not in ("view", "format")}
 
 
-def _snapshot(db, unit, period):
-    from sqlalchemy import select
-
-    return db.scalar(select(ReportSnapshot).where(ReportSnapshot.unit_id == unit.id,
-                                                  ReportSnapshot.period_key == period.key))
-
-
 @bp.get("/export")
 @permission("report.read")
 def export():
     db = get_session()
     fmt = request.args.get("format", "xlsx")
-    try:
+
+    def export_report():
         _form, period, date_from, date_to = _choice()
         unit = reports.report_unit(db, current_user, request.args.get("unit"))
-        content = reports.export(db, current_user, unit, date_from, date_to, fmt,
-                                 _labels(period))
-    except DomainError as exc:
-        db.rollback()
-        if exc.status == 404:
-            raise
-        flash(exc.message, "error")
+        return unit, date_from, date_to, reports.export(db, current_user, unit, date_from,
+                                                        date_to, fmt, _labels(period))
+
+    done = carry_out(export_report)
+    if not done.ok:
+        if done.status == 404:
+            raise done.error
+        flash(done.message, "error")
         return redirect(url_for("reports.show"))
-    db.commit()
+    unit, date_from, date_to, content = done.value
     name = f"bao-cao-{unit.code}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.{fmt}"
     # content_type as it is: a mimetype would have Flask add a second "; charset=utf-8".
     return Response(content, content_type=report_exports.MIME[fmt], headers={
@@ -128,17 +119,19 @@ def submit():
         flash(f'{_("The report was not submitted.")} {reasons}'.strip(), "error")
         return redirect(url_for("reports.show", unit=form.unit.data or None,
                                 period=form.period.data or None))
-    try:
+
+    def submit_report():
         unit = reports.report_unit(db, current_user, form.unit.data)
         period = reports.period_by_key(form.period.data or "")
-        snapshot = reports.submit(db, current_user, unit, period)
-    except DomainError as exc:
-        db.rollback()
-        if exc.status == 404:
-            raise
-        flash(exc.message, "error")
+        return unit, period, reports.submit(db, current_user, unit, period)
+
+    done = carry_out(submit_report)
+    if not done.ok:
+        if done.status == 404:
+            raise done.error
+        flash(done.message, "error")
         return redirect(url_for("reports.show", unit=form.unit.data, period=form.period.data))
-    db.commit()
+    unit, period, snapshot = done.value
     flash(_("Report submitted. Its fingerprint is %(hash)s.", hash=snapshot.sha256[:16]),
           "success")
     return redirect(url_for("reports.show", unit=unit.code, period=period.key))
@@ -147,30 +140,9 @@ def submit():
 @bp.get("/snapshots/<int:snapshot_id>")
 @permission("report.read")
 def snapshot(snapshot_id: int):
-    import json
-
-    from caseapp.services.reports.tables import Report, Table
-
     db = get_session()
-    snap = db.get(ReportSnapshot, snapshot_id)
-    if snap is None or not covers(current_user, "report.read", snap.unit):
-        raise NotFound()
-    # A snapshot holds the official figures, every case included: not for someone excluded
-    # from one of them.
-    if excluded_below(db, current_user.id, snap.unit):
-        raise NotFound()
-    data = json.loads(snap.data)
-    tables = []
-    for t in data["tables"]:
-        table = Table(t["key"], t["rows"], t["cols"],
-                      {(r, c): t["cells"][i][j] for i, r in enumerate(t["rows"])
-                       for j, c in enumerate(t["cols"])},
-                      dict(zip(t["cols"], t["col_totals"], strict=True))
-                      if t["distinct_totals"] else None, t["suppressible"])
-        tables.append(table)
-    report = Report(data["unit"]["code"], data["unit"]["name"],
-                    date.fromisoformat(data["from"]), date.fromisoformat(data["to"]), tables,
-                    data["timeliness"])
+    snap = reports.readable_snapshot(db, current_user, snapshot_id)
+    report = reports.snapshot_report(snap)
     return render_template("reports/snapshot.html", snap=snap,
                            intact=reports.snapshot_intact(snap),
                            tables=shown_tables(report, False, reports.unit_names(db, report)),
@@ -181,15 +153,9 @@ def snapshot(snapshot_id: int):
 @permission("case.oversee")
 def combined():
     db = get_session()
-    unit = reports.report_unit(db, current_user, request.args.get("unit"))
-    if not covers(current_user, "case.oversee", unit):
-        raise NotFound()
-    try:
-        period = reports.period_by_key(request.args.get("period", ""))
-    except DomainError:
-        period = reports.default_period()
-    if excluded_below(db, current_user.id, unit):
-        raise NotFound()  # built from snapshots, which count every case
+    unit = reports.combined_unit(db, current_user, request.args.get("unit"))
+    asked = carry_out(lambda: reports.period_by_key(request.args.get("period", "")))
+    period = asked.value or reports.default_period()
     report, submitted, schools = reports.combined(db, unit, period)
     tables = shown_tables(report, False, reports.unit_names(db, report))
     return render_template("reports/combined.html", unit=unit, period=period, tables=tables,

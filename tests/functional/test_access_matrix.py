@@ -315,3 +315,29 @@ def test_focal_points_read_but_never_manage_the_directory(client, db, world, con
     assert changed_tables(before, snapshot(db)) == []
     assert db.scalar(select(ReferralContact.name).where(
         ReferralContact.id == contacts["SCH-A"])) == "Contact of SCH-A"
+
+
+# --- the first role on the new-account page, the monitoring screen ---------------------------
+
+@pytest.mark.parametrize("code", OUTSIDE_D1)
+def test_admin_d1_cannot_give_a_new_account_a_first_role_outside_d1(app, as_admin_d1, db,
+                                                                    code):
+    before = snapshot(db)
+    r = as_admin_d1.post("/admin/users/new", {
+        "username": "le.van.d", "full_name": "Lê Văn D", "unit_code": "SCH-A",
+        "role": "officer", "role_unit_code": code})
+    assert r.status_code == 400
+    assert translated(app, NO_UNIT, code=code) in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+@pytest.mark.parametrize(("code", "shown"), [("SCH-C", False), ("D2", False), ("PRV", False),
+                                             ("NOPE", False), ("SCH-A", True)])
+def test_the_monitoring_screen_stays_within_the_officers_units(app, client, db, world, code,
+                                                               shown):
+    r = Agent(client, db, world["officer_d1"]).get(f"/monitoring?unit={code}")
+    assert r.status_code == 200
+    refused = translated(app, NO_UNIT, code=code)
+    assert (refused in page_text(r)) is not shown
+    if not shown:  # the officer's own district instead
+        assert "Phòng Giáo dục D1" in page_text(r)

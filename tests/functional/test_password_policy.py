@@ -113,3 +113,21 @@ def test_a_mismatch_does_not_hide_the_rules_the_password_breaks(app, db, world):
     assert r.status_code == 400
     assert translated(app, "At least %(n)d characters.", n=MIN) in _errors(r)
     assert _state(db, person.id) == before
+
+
+def test_a_wrong_current_password_is_refused_and_still_counted(app, db, world):
+    """The refusal is kept, not rolled back: it counts towards the account's lock and is in
+    the trail (carry_out's ``keep``)."""
+    person = world["focal_a"]
+    me = Actor(app, db, person, lang="vi")
+    new = "a long enough passphrase 4711"
+    r = me.post("/account/password", {"current": "not the password 0", "new": new,
+                                       "confirm": new})
+    assert r.status_code == 400
+    assert translated(app, "The current password is not right.") in html.unescape(
+        r.get_data(as_text=True))
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "auth.password_change_failed",
+        AuditEvent.object_id == str(person.id))) == 1
+    assert me.get("/account/").status_code == 200  # one failure does not end the session

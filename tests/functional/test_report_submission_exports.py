@@ -138,9 +138,11 @@ def test_a_snapshot_is_seen_within_scope_only(app, db, world, who, status):
 def test_the_submit_button_appears_once_the_period_is_over(app, db, world, monkeypatch,
                                                            days_after_end, offered):
     from caseapp.reports import views
+    from caseapp.services.reports import periods
 
-    monkeypatch.setattr(views, "local_today",
-                        lambda: annual().date_to + timedelta(days=days_after_end))
+    for module in (views, periods):  # the page's date and the submit rule's
+        monkeypatch.setattr(module, "local_today",
+                            lambda: annual().date_to + timedelta(days=days_after_end))
     page = text_of(Actor(app, db, world["focal_a"]).get(
         f"/reports/?unit=SCH-A&period={annual().key}"))
     assert ("Submit to the district" in page) is offered

@@ -11,25 +11,40 @@ from sqlalchemy.orm import Session, selectinload
 
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from caseapp.models import Grant, Unit, User
+from caseapp.models import Grant, Unit, User, UserSession
 from caseapp.models.users import EMAIL_MAX, FULL_NAME_MAX, ROLES, USERNAME_PATTERN
 from caseapp.runtime import hasher
 from caseapp.security import passwords
-from caseapp.security.authz import covers, scope_paths
+from caseapp.security.authz import covers, scope_filter
 from caseapp.services.accounts import auth, sessions
 from caseapp.services.audit.trail import record
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-def visible_users(admin):
-    """A select() of the accounts whose home unit lies within ``admin``'s subtree."""
-    paths = scope_paths(admin, "admin.users")
+def visible_users(admin, search: str = ""):
+    """A select() of the accounts whose home unit lies within ``admin``'s subtree; with
+    ``search``, those whose user name or full name contains it."""
     stmt = (select(User).join(User.unit).options(selectinload(User.grants).selectinload(
-        Grant.unit), selectinload(User.unit)).order_by(User.username))
-    if not paths:
-        return stmt.where(False)  # noqa: FBT003
-    return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]))
+        Grant.unit), selectinload(User.unit))
+        .where(scope_filter(admin, "admin.users", Unit.path)).order_by(User.username))
+    search = clean_search(search)
+    if search:
+        stmt = stmt.where(or_(User.username.like(f"%{search.lower()}%"),
+                              User.full_name.ilike(f"%{search}%")))
+    return stmt
+
+
+def clean_search(text: str | None) -> str:
+    """A search text as the account list uses it: trimmed, at most 64 characters, and without
+    NUL (PostgreSQL refuses it in a query parameter)."""
+    return (text or "").replace("\x00", "").strip()[:64]
+
+
+def ever_signed_in(session: Session, user: User) -> bool:
+    """Whether ``user`` has ever had a sign-in session (a new account has not)."""
+    return session.scalar(select(UserSession.id).where(UserSession.user_id == user.id)
+                          .limit(1)) is not None
 
 
 def get_user_in_scope(session: Session, admin, user_id: int) -> User:
@@ -37,6 +52,15 @@ def get_user_in_scope(session: Session, admin, user_id: int) -> User:
     if user is None or not covers(admin, "admin.users", user.unit):
         raise NotFound()
     return user
+
+
+def get_grant_in_scope(session: Session, admin, grant_id: int) -> Grant:
+    """A grant held by an account within ``admin``'s subtree; 404 otherwise."""
+    grant = session.get(Grant, grant_id)
+    if grant is None:
+        raise NotFound()
+    get_user_in_scope(session, admin, grant.user_id)
+    return grant
 
 
 def temporary_password() -> str:
@@ -73,6 +97,21 @@ def create_user(session: Session, actor, username: str, full_name: str, email: s
     session.add(user)
     record(session, actor, "user.create", user, unit=unit)
     return user, temp
+
+
+def create_user_with_role(session: Session, actor, username: str, full_name: str, email: str,
+                          unit: Unit, role: str | None = None,
+                          role_unit: Unit | None = None) -> tuple[User, str | None, Grant | None]:
+    """A new account at ``unit`` and, when ``role`` is given, its first grant (at ``role_unit``,
+    by default the account's own unit): both or neither."""
+    if role_unit is not None and not role:
+        raise ValidationFailed(_("Choose the role to grant at that unit, or leave the unit "
+                                 "empty."))
+    user, temp = create_user(session, actor, username, full_name, email, unit)
+    if not role:
+        return user, temp, None
+    session.flush()
+    return user, temp, grant_role(session, actor, user, role, role_unit or unit)
 
 
 def update_user(session: Session, actor, user: User, full_name: str, email: str,

@@ -7,19 +7,16 @@ from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
 from caseapp.models import Case, CaseExclusion, Grant, Unit, User
-from caseapp.security.authz import covers, scope_paths
+from caseapp.security.authz import covers, scope_filter
 
 
 def visible_cases(user, permission: str = "case.read") -> Select:
     """A select() of the cases ``user`` may see: below a unit where they hold ``permission``,
     and not naming them as excluded. Auditors and administrators hold no case permission."""
-    paths = scope_paths(user, permission)
-    stmt = select(Case).join(Case.unit)
-    if not paths:
-        return stmt.where(False)  # noqa: FBT003 - deny by default
     excluded = exists(select(CaseExclusion.id).where(CaseExclusion.case_id == Case.id,
                                                      CaseExclusion.user_id == user.id))
-    return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]), ~excluded)
+    return select(Case).join(Case.unit).where(scope_filter(user, permission, Unit.path),
+                                              ~excluded)
 
 
 def people_covering(case: Case, roles: tuple[str, ...]):
@@ -65,9 +62,6 @@ def can_read_content(user, case: Case) -> bool:
 
 def intake_units(session: Session, user) -> list[Unit]:
     """Open schools where ``user`` may record cases."""
-    paths = scope_paths(user, "case.write")
-    if not paths:
-        return []
     return list(session.scalars(
-        select(Unit).where(or_(*[Unit.path.startswith(p) for p in paths]),
+        select(Unit).where(scope_filter(user, "case.write", Unit.path),
                            Unit.kind == "school", Unit.valid_to.is_(None)).order_by(Unit.name)))

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session, contains_eager
 
 from caseapp.clock import local_today
 from caseapp.models import Case, CaseStep, CaseTransition, Unit
+from caseapp.security.authz import scope_paths
 from caseapp.services.cases.access import visible_cases
 from caseapp.services.cases.deadlines import due_today_condition, overdue_condition
+from caseapp.services.org.units import unit_in_scope
 
 LIMIT = 50
 
@@ -40,6 +42,25 @@ def my_work(session: Session, user) -> dict[str, list]:
                       .order_by(Case.received_on.desc()), session),
         "upcoming": upcoming,
     }
+
+
+def monitored_unit(session: Session, user, code: str | None) -> Unit:
+    """The unit whose monitoring ``user`` asks for by ``code`` (a form error outside their
+    units); without a code, the outermost unit they oversee."""
+    if code and code.strip():
+        return unit_in_scope(session, user, code, "case.oversee")
+    return default_unit(session, user)
+
+
+def default_unit(session: Session, user) -> Unit:
+    """The outermost unit ``user`` oversees."""
+    return session.scalar(select(Unit).where(Unit.path == scope_paths(user, "case.oversee")[0]))
+
+
+def offices_below(session: Session, unit: Unit) -> list[Unit]:
+    """The units right below ``unit`` that are not schools (to go down the tree)."""
+    return list(session.scalars(select(Unit).where(Unit.parent_id == unit.id,
+                                                   Unit.kind != "school").order_by(Unit.name)))
 
 
 def school_rows(session: Session, user, unit: Unit) -> list[dict]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from caseapp.db import utcnow
 from caseapp.models import Case, CaseExclusion, Notification, Unit, User
 from caseapp.runtime import settings
+from caseapp.services.cases.access import visible_cases
 
 
 def _users_with_role_above(session: Session, case: Case, role: str) -> list[User]:
@@ -106,6 +107,14 @@ def mark_read(session: Session, user: User, notification_id: int) -> Notificatio
     if notice.read_at is None:
         notice.read_at = utcnow()
     return notice
+
+
+def case_of(session: Session, user: User, notice: Notification) -> str | None:
+    """The public id of the case ``notice`` is about, if ``user`` may see it."""
+    if notice.case_id is None:
+        return None
+    return session.scalar(visible_cases(user).where(Case.id == notice.case_id)
+                          .with_only_columns(Case.public_id))
 
 
 def email_text(notice: Notification, base_url: str, locale: str = "vi") -> tuple[str, str]:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, joinedload
 from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import ReferralContact, Unit
 from caseapp.models.units import REFERRAL_KINDS
-from caseapp.security.authz import covers, scope_paths
+from caseapp.security.authz import covers, scope_filter, scope_paths
 from caseapp.services.audit.trail import record
 
 NAME_MAX = 200
@@ -27,7 +27,7 @@ def visible_contacts(user):
     return (select(ReferralContact).join(ReferralContact.unit)
             .options(joinedload(ReferralContact.unit))
             .where(or_(ReferralContact.unit_id.in_(ancestor_ids),
-                       *[Unit.path.startswith(p) for p in paths]))
+                       scope_filter(user, "referral.read", Unit.path)))
             .order_by(Unit.path, ReferralContact.kind, ReferralContact.name))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
@@ -14,19 +15,13 @@ from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import Unit, UnitParentHistory
 from caseapp.models.units import PARENT_KINDS, UNIT_CODE_PATTERN, UNIT_NAME_MAX
 from caseapp.runtime import settings
-from caseapp.security.authz import covers, scope_paths
+from caseapp.security.authz import covers, scope_filter
 from caseapp.services.audit.trail import record
 
 
 def visible_units(user, permission: str = "admin.units"):
     """A select() of the units ``user`` holds ``permission`` over, ordered by path."""
-    paths = scope_paths(user, permission)
-    stmt = select(Unit).order_by(Unit.path)
-    if not paths:
-        return stmt.where(False)  # noqa: FBT003 - deny by default
-    from sqlalchemy import or_
-
-    return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]))
+    return select(Unit).where(scope_filter(user, permission, Unit.path)).order_by(Unit.path)
 
 
 def open_units(session: Session, user, permission: str, limit: int = 2000,
@@ -51,6 +46,35 @@ def unit_by_code(session: Session, code: str) -> Unit | None:
     if not re.match(UNIT_CODE_PATTERN, code):
         return None  # no such unit; and PostgreSQL refuses a NUL in a query parameter (500)
     return session.scalar(select(Unit).where(Unit.code == code))
+
+
+def unit_in_scope(session: Session, user, code: str | None, permission: str) -> Unit:
+    """The unit named by ``code`` where ``user`` holds ``permission`` (at it or above it).
+    Otherwise one form error, whether the code is unknown or lies outside their units."""
+    unit = unit_by_code(session, code or "")
+    if unit is None or not covers(user, permission, unit):
+        raise ValidationFailed(_("No unit with the code %(code)s within your units.",
+                                 code=(code or "").strip().upper()[:20]))
+    return unit
+
+
+@dataclass
+class UnitSurroundings:
+    """What the page of one unit shows around it: the units below it and where it sat before."""
+
+    children: list[Unit]
+    history: list[UnitParentHistory]
+    parents: dict[int, Unit]
+
+
+def surroundings(session: Session, unit: Unit) -> UnitSurroundings:
+    children = list(session.scalars(select(Unit).where(Unit.parent_id == unit.id)
+                                    .order_by(Unit.code)))
+    history = list(session.scalars(select(UnitParentHistory).where(
+        UnitParentHistory.unit_id == unit.id).order_by(UnitParentHistory.valid_from)))
+    parent_ids = {h.parent_id for h in history if h.parent_id}
+    parents = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(parent_ids)))}
+    return UnitSurroundings(children, history, parents)
 
 
 def _check_fields(code: str, name: str, kind: str) -> None:

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from caseapp.clock import local_today
 from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import Activity, Unit
 from caseapp.models.reports import ACTIVITY_KINDS, AUDIENCES, PARTICIPANTS_MAX, TITLE_MAX
-from caseapp.security.authz import covers, scope_paths
+from caseapp.security.authz import covers, scope_filter
 from caseapp.services.audit.trail import record
 
 
@@ -29,12 +29,9 @@ class ActivityInput:
 
 
 def visible_activities(user):
-    paths = scope_paths(user, "report.read")
-    stmt = (select(Activity).join(Activity.unit).options(joinedload(Activity.unit))
+    return (select(Activity).join(Activity.unit).options(joinedload(Activity.unit))
+            .where(scope_filter(user, "report.read", Unit.path))
             .order_by(Activity.held_on.desc(), Activity.id.desc()))
-    if not paths:
-        return stmt.where(False)  # noqa: FBT003
-    return stmt.where(or_(*[Unit.path.startswith(p) for p in paths]))
 
 
 def get_activity(session: Session, user, activity_id: int) -> Activity:

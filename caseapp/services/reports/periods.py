@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caseapp.clock import check_within_bounds, local_today
-from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseapp.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from caseapp.models import ReportSnapshot, Unit
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
@@ -81,13 +81,13 @@ def check_range(date_from: date, date_to: date) -> None:
 def report_unit(session: Session, user, code: str | None) -> Unit:
     """The unit a report is asked for (default: the user's own), within their scope."""
     from caseapp.security.authz import scope_paths
-    from caseapp.services.org.units import unit_by_code
+    from caseapp.services.org.units import unit_in_scope
 
     if code:
-        unit = unit_by_code(session, code)
-        if unit is None or not covers(user, "report.read", unit):
-            raise NotFound()
-        return unit
+        try:
+            return unit_in_scope(session, user, code, "report.read")
+        except ValidationFailed:
+            raise NotFound() from None  # a unit asked for in the address: no such page
     paths = scope_paths(user, "report.read")
     if not paths:
         raise NotFound()
@@ -139,19 +139,37 @@ def _canonical(data: dict) -> str:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapshot:
-    """Freeze the school's report for ``period``: stored with its hash, never changed."""
-    if unit.kind != "school" or not covers(actor, "case.write", unit):
-        raise Forbidden(_("Only the school's focal point submits its report."))
+def submitted_snapshot(session: Session, unit: Unit, period: Period) -> ReportSnapshot | None:
+    """The report ``unit`` submitted for ``period``, if it did."""
+    return session.scalar(select(ReportSnapshot).where(
+        ReportSnapshot.unit_id == unit.id, ReportSnapshot.period_key == period.key))
+
+
+def submit_refusal(session: Session, actor, unit: Unit,
+                   period: Period | None) -> DomainError | None:
+    """Why ``actor`` may not submit ``unit``'s report for ``period`` now (None: they may).
+    The one submit rule: the page offers the button when it is None, ``submit`` enforces it."""
+    if period is None or unit.kind != "school" or not covers(actor, "case.write", unit):
+        return Forbidden(_("Only the school's focal point submits its report."))
     if report_tables.excluded_below(session, actor.id, unit):
         # The figures count a case this person may not see: they cannot vouch for them.
-        raise Forbidden(_("Another focal point of the school submits this report."))
+        return Forbidden(_("Another focal point of the school submits this report."))
     if local_today() <= period.date_to:  # its last day is not over yet
-        raise ValidationFailed(_("The period has not ended yet."))
-    existing = session.scalar(select(ReportSnapshot).where(
-        ReportSnapshot.unit_id == unit.id, ReportSnapshot.period_key == period.key))
-    if existing is not None:
-        raise Conflict(_("This report was already submitted."))
+        return ValidationFailed(_("The period has not ended yet."))
+    if submitted_snapshot(session, unit, period) is not None:
+        return Conflict(_("This report was already submitted."))
+    return None
+
+
+def may_submit(session: Session, actor, unit: Unit, period: Period | None) -> bool:
+    return submit_refusal(session, actor, unit, period) is None
+
+
+def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapshot:
+    """Freeze the school's report for ``period``: stored with its hash, never changed."""
+    refusal = submit_refusal(session, actor, unit, period)
+    if refusal is not None:
+        raise refusal
     data = report_tables.build(session, unit, period.date_from, period.date_to).as_dict()
     text = _canonical(data)
     snapshot = ReportSnapshot(unit_id=unit.id, period_key=period.key,
@@ -163,6 +181,41 @@ def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapsho
     record(session, actor, "report.submit", snapshot, unit=unit, object_ref=unit.code,
            changes={"period": period.key, "sha256": snapshot.sha256})
     return snapshot
+
+
+def readable_snapshot(session: Session, user, snapshot_id: int) -> ReportSnapshot:
+    """A submitted report ``user`` may read; 404 otherwise. A snapshot holds the official
+    figures, every case included: not for someone excluded from one of them."""
+    snap = session.get(ReportSnapshot, snapshot_id)
+    if snap is None or not covers(user, "report.read", snap.unit) \
+            or report_tables.excluded_below(session, user.id, snap.unit):
+        raise NotFound()
+    return snap
+
+
+def snapshot_report(snap: ReportSnapshot) -> Report:
+    """The report a snapshot froze, read back from its stored JSON."""
+    data = json.loads(snap.data)
+    tables = []
+    for t in data["tables"]:
+        tables.append(Table(t["key"], t["rows"], t["cols"],
+                            {(r, c): t["cells"][i][j] for i, r in enumerate(t["rows"])
+                             for j, c in enumerate(t["cols"])},
+                            dict(zip(t["cols"], t["col_totals"], strict=True))
+                            if t["distinct_totals"] else None, t["suppressible"]))
+    return Report(data["unit"]["code"], data["unit"]["name"],
+                  date.fromisoformat(data["from"]), date.fromisoformat(data["to"]), tables,
+                  data["timeliness"])
+
+
+def combined_unit(session: Session, user, code: str | None) -> Unit:
+    """The unit whose combined report ``user`` may see: one they oversee, not built from a
+    case they are excluded from (snapshots count every case); 404 otherwise."""
+    unit = report_unit(session, user, code)
+    if not covers(user, "case.oversee", unit) \
+            or report_tables.excluded_below(session, user.id, unit):
+        raise NotFound()
+    return unit
 
 
 def snapshot_intact(snapshot: ReportSnapshot) -> bool:

@@ -1,0 +1,130 @@
+"""The account screens: the first grant on the account's own page, the role list starting on a
+prompt, and what a grant says to an account that never signed in."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from caseapp.models import Grant, Unit, User
+from tests.factories import get_user, sign_in_client
+from tests.functional.admin_support import (
+    Agent,
+    audit_head,
+    changed_tables,
+    events_after,
+    page_text,
+    snapshot,
+)
+
+NEW = {"username": "tran.thi.c", "full_name": "Trần Thị C", "email": "", "unit_code": "SCH-A"}
+
+
+@pytest.fixture()
+def admin(client, db, world):
+    agent = Agent(client, db, world["admin_p"])
+    agent.use_language("en")
+    return agent
+
+
+def _options(page: str, name: str) -> list[tuple[str, str]]:
+    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select_html, f"no list {name}"
+    return re.findall(r'<option[^>]*value="([^"]*)"[^>]*>([^<]*)</option>', select_html[1])
+
+
+def test_the_new_account_page_offers_the_first_role_starting_on_a_prompt(admin):
+    page = page_text(admin.get("/admin/users/new"))
+    options = _options(page, "role")
+    assert options[0] == ("", "— Choose —")
+    assert {value for value, _label in options[1:]} == {"focal_point", "officer", "auditor",
+                                                        "admin"}
+    assert 'name="role_unit_code"' in page
+    assert "Roles are granted on the next page" not in page
+
+
+def test_an_account_and_its_first_role_are_made_on_one_page(admin, db, world):
+    seq = audit_head(db)
+    r = admin.post("/admin/users/new", {**NEW, "role": "focal_point"})
+    assert r.status_code == 200, page_text(r)
+    assert "It takes effect at the account's first sign-in" in page_text(r)
+    user = get_user(db, "tran.thi.c")
+    # The role is at the account's own unit: its code was typed once.
+    assert [(g.role, g.unit.code) for g in user.active_grants] == [("focal_point", "SCH-A")]
+    assert [e.action for e in events_after(db, seq)] == ["user.create", "user.grant"]
+
+
+def test_the_first_role_may_be_at_another_unit(admin, db):
+    r = admin.post("/admin/users/new", {**NEW, "role": "officer", "role_unit_code": "D1"})
+    assert r.status_code == 200, page_text(r)
+    user = get_user(db, "tran.thi.c")
+    assert [(g.role, g.unit.code) for g in user.active_grants] == [("officer", "D1")]
+
+
+def test_leaving_the_prompt_makes_the_account_without_a_role(admin, db):
+    r = admin.post("/admin/users/new", {**NEW, "role": ""})
+    assert r.status_code == 200, page_text(r)
+    assert get_user(db, "tran.thi.c").grants == []
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"role": "officer", "role_unit_code": "NOPE"},
+     "No unit with the code NOPE within your units."),
+    ({"role": "galaxy"}, "Not a valid choice."),
+    ({"role": "", "role_unit_code": "D1"},
+     "Choose the role to grant at that unit, or leave the unit empty."),
+])
+def test_a_refused_first_role_saves_no_account(admin, db, fields, message):
+    before = snapshot(db)
+    r = admin.post("/admin/users/new", {**NEW, **fields})
+    assert r.status_code == 400
+    assert message in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+def test_a_first_role_beyond_the_administrators_units_saves_no_account(client, db, world):
+    agent = Agent(client, db, world["admin_d1"])
+    agent.use_language("en")
+    before = snapshot(db)
+    r = agent.post("/admin/users/new", {**NEW, "role": "officer", "role_unit_code": "D2"})
+    assert r.status_code == 400
+    assert changed_tables(before, snapshot(db)) == []
+
+
+def test_the_grant_form_starts_on_a_prompt_at_the_accounts_unit(admin, world):
+    page = page_text(admin.get(f"/admin/users/{world['nobody'].id}"))
+    assert _options(page, "role")[0] == ("", "— Choose —")
+    unit_input = re.search(r'<input[^>]*name="unit_code"[^>]*>', page)[0]
+    assert 'value="SCH-A"' in unit_input
+
+
+def test_a_grant_without_a_chosen_role_is_refused(admin, db, world):
+    before = snapshot(db)
+    r = admin.post(f"/admin/users/{world['nobody'].id}/grants",
+                   {"role": "", "unit_code": "SCH-A"})
+    assert r.status_code == 400
+    assert "Choose a role." in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+def test_a_grant_to_an_account_that_never_signed_in_does_not_speak_of_sessions(admin, world):
+    r = admin.post(f"/admin/users/{world['nobody'].id}/grants",
+                   {"role": "focal_point", "unit_code": "SCH-A"}, follow_redirects=True)
+    page = page_text(r)
+    assert "It takes effect at the account's first sign-in." in page
+    assert "sessions were ended" not in page
+
+
+def test_a_grant_to_an_account_in_use_ends_its_sessions(app, admin, db, world):
+    sign_in_client(app.test_client(), db, world["nobody"])
+    db.commit()
+    r = admin.post(f"/admin/users/{world['nobody'].id}/grants",
+                   {"role": "focal_point", "unit_code": "SCH-A"}, follow_redirects=True)
+    assert "Role granted. The account's sessions were ended." in page_text(r)
+    user = db.get(User, world["nobody"].id)
+    db.refresh(user)
+    assert db.scalar(select(Grant).where(Grant.user_id == user.id,
+                                         Grant.unit_id == db.scalar(
+                                             select(Unit.id).where(Unit.code == "SCH-A"))))
