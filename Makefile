@@ -38,6 +38,7 @@ run: install
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Lint, the whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
 # Every step runs even when an earlier one fails; the target fails if any of them did.
@@ -46,6 +47,7 @@ test: install
 	@status=0; \
 	echo "== ruff"; \
 	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
 	echo "== the whole suite on SQLite"; \
 	env -u TEST_DATABASE_URL -u CASEAPP_REQUIRE_POSTGRES $(BIN)/pytest $(PYTEST_ARGS) || status=1; \
 	if [ -n "$$TEST_DATABASE_URL" ]; then \

@@ -38,13 +38,25 @@ def fill(session, n: int, key_id: str, key: bytes) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     batch = []
     for seq in range(1, n + 1):
-        ev = {"seq": seq, "at": start + timedelta(seconds=seq), "actor_id": seq % 50,
-              "actor_name": f"user{seq % 50}", "actor_roles": '["focal_point@SCH-A"]',
-              "unit_id": 4, "unit_path": "/1/2/4/", "action": "case.update",
-              "object_type": "cases", "object_id": str(seq % 1000),
-              "object_ref": f"SCH-A-2026-{seq % 1000:04d}", "changes": '{"status": ["new", '
-              '"verifying"]}', "reason": "", "request_id": f"{seq:016x}", "ip": "10.0.0.1",
-              "key_id": key_id, "prev_hash": prev}
+        ev = {
+            "seq": seq,
+            "at": start + timedelta(seconds=seq),
+            "actor_id": seq % 50,
+            "actor_name": f"user{seq % 50}",
+            "actor_roles": '["focal_point@SCH-A"]',
+            "unit_id": 4,
+            "unit_path": "/1/2/4/",
+            "action": "case.update",
+            "object_type": "cases",
+            "object_id": str(seq % 1000),
+            "object_ref": f"SCH-A-2026-{seq % 1000:04d}",
+            "changes": '{"status": ["new", "verifying"]}',
+            "reason": "",
+            "request_id": f"{seq:016x}",
+            "ip": "10.0.0.1",
+            "key_id": key_id,
+            "prev_hash": prev,
+        }
         ev["hash"] = chain_hash(key, prev, ev)
         prev = ev["hash"]
         batch.append(ev)
@@ -64,8 +76,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-audit-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     os.environ["CASEAPP_INSTANCE"] = str(tmp)
-    settings = load_settings("testing", environ=dict(os.environ, CASEAPP_TEST_DB=url,
-                                                     CASEAPP_INSTANCE=str(tmp)))
+    settings = load_settings(
+        "testing", environ=dict(os.environ, CASEAPP_TEST_DB=url, CASEAPP_INSTANCE=str(tmp))
+    )
     app = create_app(settings)
     migrate.upgrade(app.extensions["caseapp.engine"])
     with app.app_context():
@@ -85,8 +98,12 @@ def main() -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
 
-        rows = [dict(r) for r in session.execute(
-            AuditEvent.__table__.select().order_by(AuditEvent.seq)).mappings()]
+        rows = [
+            dict(r)
+            for r in session.execute(
+                AuditEvent.__table__.select().order_by(AuditEvent.seq)
+            ).mappings()
+        ]
         payloads = [r["prev_hash"].encode() + b"|" + canonical(r) for r in rows]
         t0 = time.perf_counter()
         for p in payloads:
@@ -101,8 +118,10 @@ def main() -> None:
     print(f"database           {app.extensions['caseapp.engine'].dialect.name}")
     print(f"events             {n}")
     print(f"fill               {fill_s:8.2f} s")
-    print(f"audit verify       {verify_s:8.2f} s  {n / verify_s:12,.0f} events/s  "
-          f"peak Python memory {peak / 1e6:.1f} MB")
+    print(
+        f"audit verify       {verify_s:8.2f} s  {n / verify_s:12,.0f} events/s  "
+        f"peak Python memory {peak / 1e6:.1f} MB"
+    )
     print(f"canonical + HMAC   {canon_s:8.2f} s  {n / canon_s:12,.0f} events/s (in memory)")
     print(f"bare HMAC loop     {bare_s:8.2f} s  {n / bare_s:12,.0f} events/s (bytes ready)")
 

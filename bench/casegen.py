@@ -23,25 +23,74 @@ from caseapp.models import Case, CaseCounter, CaseStep, CaseTransition, CaseViol
 from caseapp.models import cases as domain
 
 DAYS = 730  # received dates over two years, more recent ones more frequent
-VIOLENCE_WEIGHTS = {"psychological": 30, "physical": 28, "cyber": 15, "sexual_harassment": 10,
-                    "neglect": 6, "sexual_assault": 4, "economic": 3, "rape": 2,
-                    "forced_marriage": 2}
+VIOLENCE_WEIGHTS = {
+    "psychological": 30,
+    "physical": 28,
+    "cyber": 15,
+    "sexual_harassment": 10,
+    "neglect": 6,
+    "sexual_assault": 4,
+    "economic": 3,
+    "rape": 2,
+    "forced_marriage": 2,
+}
 RISK_WEIGHTS = {"low": 40, "medium": 35, "high": 20, "immediate": 5}
 # Status by age of the case: recent ones are mostly open, old ones mostly closed.
 STATUS_BY_AGE = (
-    (30, {"new": 25, "verifying": 35, "supporting": 20, "monitoring": 12,
-          "closure_requested": 5, "closed": 3}),
-    (120, {"new": 2, "verifying": 10, "supporting": 18, "monitoring": 30,
-           "closure_requested": 10, "closed": 30}),
-    (DAYS + 1, {"closed": 88, "monitoring": 6, "closure_requested": 2, "supporting": 2,
-                "verifying": 1, "reopened": 1}),
+    (
+        30,
+        {
+            "new": 25,
+            "verifying": 35,
+            "supporting": 20,
+            "monitoring": 12,
+            "closure_requested": 5,
+            "closed": 3,
+        },
+    ),
+    (
+        120,
+        {
+            "new": 2,
+            "verifying": 10,
+            "supporting": 18,
+            "monitoring": 30,
+            "closure_requested": 10,
+            "closed": 30,
+        },
+    ),
+    (
+        DAYS + 1,
+        {
+            "closed": 88,
+            "monitoring": 6,
+            "closure_requested": 2,
+            "supporting": 2,
+            "verifying": 1,
+            "reopened": 1,
+        },
+    ),
 )
 AGE_WEIGHTS = {"0-5": 1, "6-10": 22, "11-14": 45, "15-17": 27, "18-24": 2, "25-59": 3}
-RELATIONSHIP_WEIGHTS = {"pupil_peer": 60, "teacher": 8, "school_staff": 4, "family_member": 15,
-                        "intimate_partner": 4, "stranger": 6, "other": 3}
+RELATIONSHIP_WEIGHTS = {
+    "pupil_peer": 60,
+    "teacher": 8,
+    "school_staff": 4,
+    "family_member": 15,
+    "intimate_partner": 4,
+    "stranger": 6,
+    "other": 3,
+}
 FINDING_WEIGHTS = {"substantiated": 75, "inconclusive": 15, "not_substantiated": 10}
-SERVICES = ("counselling", "counselling", "safety_plan", "medical_care", "academic_support",
-            "legal_aid", "other")
+SERVICES = (
+    "counselling",
+    "counselling",
+    "safety_plan",
+    "medical_care",
+    "academic_support",
+    "legal_aid",
+    "other",
+)
 PATH = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed")
 CHILD_BANDS = ("0-5", "6-10", "11-14", "15-17")
 
@@ -99,20 +148,51 @@ def _at(day: date, hour: int = 9) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-def _step_row(step_id: int, uid: str, case_id: int, kind: str, user_id: int,
-              created: datetime, due: date | None, done: date | None, extra: dict) -> dict:
-    row = {"id": step_id, "uid": uid, "case_id": case_id, "kind": kind,
-           "created_by_id": user_id, "created_at": created, "due_on": due, "done_on": done,
-           "method": None, "finding": None, "service": None, "status": None,
-           "contact_id": None, "consent_override": False, "situation": None, "next_on": None,
-           "measure": None, "details": None, "version": 1}
+def _step_row(
+    step_id: int,
+    uid: str,
+    case_id: int,
+    kind: str,
+    user_id: int,
+    created: datetime,
+    due: date | None,
+    done: date | None,
+    extra: dict,
+) -> dict:
+    row = {
+        "id": step_id,
+        "uid": uid,
+        "case_id": case_id,
+        "kind": kind,
+        "created_by_id": user_id,
+        "created_at": created,
+        "due_on": due,
+        "done_on": done,
+        "method": None,
+        "finding": None,
+        "service": None,
+        "status": None,
+        "contact_id": None,
+        "consent_override": False,
+        "situation": None,
+        "next_on": None,
+        "measure": None,
+        "details": None,
+        "version": 1,
+    }
     row.update(extra)
     return row
 
 
-def generate(n: int, schools: list[tuple[int, str]], user_id: int, today: date,
-             numbers: dict[tuple[int, int], int], seed: int = 1,
-             chunk: int = 20_000) -> Iterator[Batch]:
+def generate(
+    n: int,
+    schools: list[tuple[int, str]],
+    user_id: int,
+    today: date,
+    numbers: dict[tuple[int, int], int],
+    seed: int = 1,
+    chunk: int = 20_000,
+) -> Iterator[Batch]:
     """``n`` cases over ``schools`` ((unit id, code) pairs, the first ones busier), yielded in
     batches of ``chunk`` cases with their violence types, steps and transitions. Ids are given
     here (1..n and so on), so the caller resets the PostgreSQL sequences afterwards.
@@ -145,38 +225,58 @@ def generate(n: int, schools: list[tuple[int, str]], user_id: int, today: date,
             support_due[received] = add_working_days(received, 5)
         verification_due = received + timedelta(days=10)
         reached = PATH.index(status) if status != "reopened" else len(PATH)
-        batch.cases.append({
-            "id": case_id, "public_id": _uid(rng),
-            "reference": f"{code}-{received.year}-{number:04d}", "unit_id": unit_id,
-            "year": received.year, "number": number, "status": status,
-            "received_on": received,
-            "incident_on": received - timedelta(days=rng.randint(0, 14))
-            if rng.random() < 0.7 else None,
-            "incident_date_approximate": rng.random() < 0.2,
-            "received_via": rng.choice(domain.RECEIVED_VIA),
-            "reporter_kind": rng.choice(domain.REPORTER_KINDS),
-            "setting": rng.choices(domain.SETTINGS, weights=(55, 15, 10, 15, 5))[0],
-            "child": band in ("0-5", "6-10", "11-14"),
-            "harmed_sex": rng.choices(domain.SEXES, weights=(55, 42, 1, 2))[0],
-            "harmed_age_band": band, "harmed_age_years": None,
-            "harmed_role": "pupil" if band in CHILD_BANDS else rng.choice(domain.HARMED_ROLES),
-            "harmed_disability": rng.choices(domain.YES_NO_UNKNOWN, weights=(4, 80, 16))[0],
-            "harmed_ethnic_minority": rng.choices(domain.YES_NO_UNKNOWN, weights=(15, 70, 15))[0],
-            "perpetrator_count": rng.choices((1, 2, 3, 5), weights=(70, 18, 8, 4))[0],
-            "perpetrator_sex": rng.choices(domain.SEXES, weights=(25, 70, 1, 4))[0],
-            "perpetrator_age_band": pick_age(rng), "perpetrator_relationship": pick_rel(rng),
-            "risk_level": risk, "serious_risk_to_child": serious,
-            "intervention_due_at": created + timedelta(hours=12) if urgent else None,
-            "verification_due_on": verification_due, "support_due_on": support_due[received],
-            "closure_requested_by_id": user_id if reached in (4, 5) else None,
-            "closure_reason": "resolved" if reached in (4, 5) else None,
-            "assigned_to_id": user_id if rng.random() < 0.9 else None,
-            "created_by_id": user_id, "created_at": created, "updated_at": now,
-            "wrapped_key": DUMMY_KEY, "key_destroyed_at": None, "harmed_name": DUMMY_NAME,
-            "harmed_contact": DUMMY_CONTACT, "guardian_name": DUMMY_NAME,
-            "guardian_contact": DUMMY_CONTACT, "perpetrator_names": DUMMY_NAME,
-            "narrative": DUMMY_NARRATIVE, "version": 1,
-        })
+        batch.cases.append(
+            {
+                "id": case_id,
+                "public_id": _uid(rng),
+                "reference": f"{code}-{received.year}-{number:04d}",
+                "unit_id": unit_id,
+                "year": received.year,
+                "number": number,
+                "status": status,
+                "received_on": received,
+                "incident_on": received - timedelta(days=rng.randint(0, 14))
+                if rng.random() < 0.7
+                else None,
+                "incident_date_approximate": rng.random() < 0.2,
+                "received_via": rng.choice(domain.RECEIVED_VIA),
+                "reporter_kind": rng.choice(domain.REPORTER_KINDS),
+                "setting": rng.choices(domain.SETTINGS, weights=(55, 15, 10, 15, 5))[0],
+                "child": band in ("0-5", "6-10", "11-14"),
+                "harmed_sex": rng.choices(domain.SEXES, weights=(55, 42, 1, 2))[0],
+                "harmed_age_band": band,
+                "harmed_age_years": None,
+                "harmed_role": "pupil" if band in CHILD_BANDS else rng.choice(domain.HARMED_ROLES),
+                "harmed_disability": rng.choices(domain.YES_NO_UNKNOWN, weights=(4, 80, 16))[0],
+                "harmed_ethnic_minority": rng.choices(domain.YES_NO_UNKNOWN, weights=(15, 70, 15))[
+                    0
+                ],
+                "perpetrator_count": rng.choices((1, 2, 3, 5), weights=(70, 18, 8, 4))[0],
+                "perpetrator_sex": rng.choices(domain.SEXES, weights=(25, 70, 1, 4))[0],
+                "perpetrator_age_band": pick_age(rng),
+                "perpetrator_relationship": pick_rel(rng),
+                "risk_level": risk,
+                "serious_risk_to_child": serious,
+                "intervention_due_at": created + timedelta(hours=12) if urgent else None,
+                "verification_due_on": verification_due,
+                "support_due_on": support_due[received],
+                "closure_requested_by_id": user_id if reached in (4, 5) else None,
+                "closure_reason": "resolved" if reached in (4, 5) else None,
+                "assigned_to_id": user_id if rng.random() < 0.9 else None,
+                "created_by_id": user_id,
+                "created_at": created,
+                "updated_at": now,
+                "wrapped_key": DUMMY_KEY,
+                "key_destroyed_at": None,
+                "harmed_name": DUMMY_NAME,
+                "harmed_contact": DUMMY_CONTACT,
+                "guardian_name": DUMMY_NAME,
+                "guardian_contact": DUMMY_CONTACT,
+                "perpetrator_names": DUMMY_NAME,
+                "narrative": DUMMY_NARRATIVE,
+                "version": 1,
+            }
+        )
         kinds = {pick_violence(rng)}
         if rng.random() < 0.3:
             kinds.add(pick_violence(rng))
@@ -189,36 +289,62 @@ def generate(n: int, schools: list[tuple[int, str]], user_id: int, today: date,
         steps: list[tuple[str, date | None, date | None, dict]] = []
         if reached >= 1:
             done = reached >= 2 or rng.random() < 0.3
-            steps.append(("verification", verification_due,
-                          day(rng.randint(1, 13)) if done else None,
-                          {"method": "interview",
-                           "finding": pick_finding(rng) if done else None}))
+            steps.append(
+                (
+                    "verification",
+                    verification_due,
+                    day(rng.randint(1, 13)) if done else None,
+                    {"method": "interview", "finding": pick_finding(rng) if done else None},
+                )
+            )
         if reached >= 2 or (reached == 1 and urgent):
             provided = reached >= 3 or rng.random() < 0.5
-            steps.append(("support", support_due[received],
-                          day(rng.randint(1, 8)) if provided else None,
-                          {"service": rng.choice(SERVICES),
-                           "status": "provided" if provided else "planned"}))
+            steps.append(
+                (
+                    "support",
+                    support_due[received],
+                    day(rng.randint(1, 8)) if provided else None,
+                    {
+                        "service": rng.choice(SERVICES),
+                        "status": "provided" if provided else "planned",
+                    },
+                )
+            )
         if reached == 3 and rng.random() < 0.9:  # open follow-up, some of them past due
             steps.append(("follow_up", today + timedelta(days=rng.randint(-20, 30)), None, {}))
         elif reached >= 4:
             steps.append(("follow_up", day(40), day(40), {"situation": "safe"}))
         for kind, due, done_on, extra in steps:
             step_id += 1
-            batch.steps.append(_step_row(step_id, _uid(rng), case_id, kind, user_id, created,
-                                         due, done_on, extra))
+            batch.steps.append(
+                _step_row(step_id, _uid(rng), case_id, kind, user_id, created, due, done_on, extra)
+            )
         for k in range(min(reached, len(PATH) - 1)):
             transition_id += 1
-            batch.transitions.append({
-                "id": transition_id, "case_id": case_id, "from_status": PATH[k],
-                "to_status": PATH[k + 1], "at": _at(day(2 + 10 * k), 10), "by_id": user_id,
-                "closure_reason": "resolved" if PATH[k + 1] == "closure_requested" else None})
+            batch.transitions.append(
+                {
+                    "id": transition_id,
+                    "case_id": case_id,
+                    "from_status": PATH[k],
+                    "to_status": PATH[k + 1],
+                    "at": _at(day(2 + 10 * k), 10),
+                    "by_id": user_id,
+                    "closure_reason": "resolved" if PATH[k + 1] == "closure_requested" else None,
+                }
+            )
         if status == "reopened":
             transition_id += 1
-            batch.transitions.append({
-                "id": transition_id, "case_id": case_id, "from_status": "closed",
-                "to_status": "reopened", "at": _at(day(90), 10), "by_id": user_id,
-                "closure_reason": None})
+            batch.transitions.append(
+                {
+                    "id": transition_id,
+                    "case_id": case_id,
+                    "from_status": "closed",
+                    "to_status": "reopened",
+                    "at": _at(day(90), 10),
+                    "by_id": user_id,
+                    "closure_reason": None,
+                }
+            )
         if len(batch.cases) == chunk:
             yield batch
             batch = Batch()
@@ -226,8 +352,12 @@ def generate(n: int, schools: list[tuple[int, str]], user_id: int, today: date,
         yield batch
 
 
-TABLES = ((Case.__table__, "cases"), (CaseViolenceType.__table__, "types"),
-          (CaseStep.__table__, "steps"), (CaseTransition.__table__, "transitions"))
+TABLES = (
+    (Case.__table__, "cases"),
+    (CaseViolenceType.__table__, "types"),
+    (CaseStep.__table__, "steps"),
+    (CaseTransition.__table__, "transitions"),
+)
 
 
 def write_core(conn, batch: Batch, size: int = 5_000) -> None:
@@ -235,7 +365,7 @@ def write_core(conn, batch: Batch, size: int = 5_000) -> None:
     for table, attr in TABLES:
         rows = getattr(batch, attr)
         for i in range(0, len(rows), size):
-            conn.execute(insert(table), rows[i:i + size])
+            conn.execute(insert(table), rows[i : i + size])
 
 
 def write_copy(dbapi_conn, batch: Batch) -> None:
@@ -249,8 +379,15 @@ def write_copy(dbapi_conn, batch: Batch) -> None:
                     copy.write_row([row[c] for c in cols])
 
 
-def fill(engine, n: int, schools: list[tuple[int, str]], user_id: int, today: date,
-         use_copy: bool = False, seed: int = 1) -> tuple[Totals, dict[str, float]]:
+def fill(
+    engine,
+    n: int,
+    schools: list[tuple[int, str]],
+    user_id: int,
+    today: date,
+    use_copy: bool = False,
+    seed: int = 1,
+) -> tuple[Totals, dict[str, float]]:
     """Generate and write ``n`` cases in one transaction; returns the row counts and the
     seconds spent generating rows in Python, writing them, and (PostgreSQL) VACUUM ANALYZE."""
     totals = Totals()
@@ -279,14 +416,21 @@ def fill(engine, n: int, schools: list[tuple[int, str]], user_id: int, today: da
                 totals.add(batch)
                 t0 = time.perf_counter()
                 spent["write"] += t0 - t1
-            conn.execute(insert(CaseCounter.__table__), [
-                {"unit_id": u, "year": y, "last_number": last}
-                for (u, y), last in numbers.items()])
+            conn.execute(
+                insert(CaseCounter.__table__),
+                [
+                    {"unit_id": u, "year": y, "last_number": last}
+                    for (u, y), last in numbers.items()
+                ],
+            )
             if pg:
                 for table in ("cases", "case_steps", "case_transitions"):
-                    conn.execute(text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT coalesce(max(id), 1) FROM {table}))"))
+                    conn.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                        )
+                    )
             spent["write"] += time.perf_counter() - t0
     finally:
         conn.close()

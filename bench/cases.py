@@ -64,17 +64,44 @@ TRY_INDEX = "CREATE INDEX ix_bench_cases_received_id ON cases (received_on, id)"
 FILTER_VIOLENCE, FILTER_STATUS = "sexual_harassment", "verifying"
 
 # Realistic-looking weights (not statistics of any real place).
-VIOLENCE_WEIGHTS = {"psychological": 30, "physical": 28, "cyber": 15, "sexual_harassment": 10,
-                    "neglect": 6, "sexual_assault": 4, "economic": 3, "rape": 2,
-                    "forced_marriage": 2}
+VIOLENCE_WEIGHTS = {
+    "psychological": 30,
+    "physical": 28,
+    "cyber": 15,
+    "sexual_harassment": 10,
+    "neglect": 6,
+    "sexual_assault": 4,
+    "economic": 3,
+    "rape": 2,
+    "forced_marriage": 2,
+}
 RISK_WEIGHTS = {"low": 40, "medium": 35, "high": 20, "immediate": 5}
-RECENT_STATUS = {"new": 15, "verifying": 30, "supporting": 25, "monitoring": 18,
-                 "closure_requested": 7, "closed": 5}
-OLD_STATUS = {"closed": 76, "monitoring": 9, "closure_requested": 4, "supporting": 5,
-              "verifying": 3, "reopened": 3}
+RECENT_STATUS = {
+    "new": 15,
+    "verifying": 30,
+    "supporting": 25,
+    "monitoring": 18,
+    "closure_requested": 7,
+    "closed": 5,
+}
+OLD_STATUS = {
+    "closed": 76,
+    "monitoring": 9,
+    "closure_requested": 4,
+    "supporting": 5,
+    "verifying": 3,
+    "reopened": 3,
+}
 AGE_WEIGHTS = {"0-5": 1, "6-10": 22, "11-14": 45, "15-17": 27, "18-24": 2, "25-59": 3}
-RELATIONSHIP_WEIGHTS = {"pupil_peer": 60, "teacher": 8, "school_staff": 4, "family_member": 15,
-                        "intimate_partner": 4, "stranger": 6, "other": 3}
+RELATIONSHIP_WEIGHTS = {
+    "pupil_peer": 60,
+    "teacher": 8,
+    "school_staff": 4,
+    "family_member": 15,
+    "intimate_partner": 4,
+    "stranger": 6,
+    "other": 3,
+}
 # Shared dummy "sealed" values of realistic sizes (version | nonce | ciphertext+tag).
 _rng = random.Random(7)
 DUMMY_KEY = bytes(_rng.randrange(256) for _ in range(77))
@@ -112,51 +139,78 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
         if rng.random() < 0.3:
             kinds.add(_pick(rng, VIOLENCE_WEIGHTS))
         at = datetime.combine(received, datetime.min.time(), UTC) + timedelta(hours=9)
-        rows.append({
-            "id": case_id, "public_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "reference": f"{code}-{received.year}-{number:04d}", "unit_id": unit_id,
-            "year": received.year, "number": number,
-            "status": _pick(rng, RECENT_STATUS if age < 120 else OLD_STATUS),
-            "received_on": received,
-            "incident_on": received - timedelta(days=rng.randint(0, 14))
-            if rng.random() < 0.7 else None,
-            "incident_date_approximate": rng.random() < 0.2,
-            "received_via": rng.choice(domain.RECEIVED_VIA),
-            "reporter_kind": rng.choice(domain.REPORTER_KINDS),
-            "setting": rng.choices(domain.SETTINGS, weights=(55, 15, 10, 15, 5))[0],
-            "child": band in ("0-5", "6-10", "11-14"), "harmed_sex": rng.choices(
-                domain.SEXES, weights=(55, 42, 1, 2))[0],
-            "harmed_age_band": band, "harmed_age_years": None, "harmed_role": "pupil"
-            if band in ("0-5", "6-10", "11-14", "15-17") else rng.choice(domain.HARMED_ROLES),
-            "harmed_disability": rng.choices(domain.YES_NO_UNKNOWN, weights=(4, 80, 16))[0],
-            "harmed_ethnic_minority": rng.choices(domain.YES_NO_UNKNOWN, weights=(15, 70, 15))[0],
-            "perpetrator_count": rng.choices((1, 2, 3, 5), weights=(70, 18, 8, 4))[0],
-            "perpetrator_sex": rng.choices(domain.SEXES, weights=(25, 70, 1, 4))[0],
-            "perpetrator_age_band": _pick(rng, AGE_WEIGHTS),
-            "perpetrator_relationship": _pick(rng, RELATIONSHIP_WEIGHTS),
-            "risk_level": risk, "serious_risk_to_child": serious,
-            "intervention_due_at": at + timedelta(hours=12)
-            if risk == "immediate" or serious else None,
-            "verification_due_on": received + timedelta(days=10),
-            "assigned_to_id": world["focal"], "created_by_id": world["focal"],
-            "created_at": at, "updated_at": created, "wrapped_key": DUMMY_KEY,
-            "key_destroyed_at": None, "harmed_name": DUMMY_NAME, "harmed_contact": DUMMY_CONTACT,
-            "guardian_name": DUMMY_NAME, "guardian_contact": DUMMY_CONTACT,
-            "perpetrator_names": DUMMY_NAME, "narrative": DUMMY_NARRATIVE, "version": 1,
-        })
+        rows.append(
+            {
+                "id": case_id,
+                "public_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "reference": f"{code}-{received.year}-{number:04d}",
+                "unit_id": unit_id,
+                "year": received.year,
+                "number": number,
+                "status": _pick(rng, RECENT_STATUS if age < 120 else OLD_STATUS),
+                "received_on": received,
+                "incident_on": received - timedelta(days=rng.randint(0, 14))
+                if rng.random() < 0.7
+                else None,
+                "incident_date_approximate": rng.random() < 0.2,
+                "received_via": rng.choice(domain.RECEIVED_VIA),
+                "reporter_kind": rng.choice(domain.REPORTER_KINDS),
+                "setting": rng.choices(domain.SETTINGS, weights=(55, 15, 10, 15, 5))[0],
+                "child": band in ("0-5", "6-10", "11-14"),
+                "harmed_sex": rng.choices(domain.SEXES, weights=(55, 42, 1, 2))[0],
+                "harmed_age_band": band,
+                "harmed_age_years": None,
+                "harmed_role": "pupil"
+                if band in ("0-5", "6-10", "11-14", "15-17")
+                else rng.choice(domain.HARMED_ROLES),
+                "harmed_disability": rng.choices(domain.YES_NO_UNKNOWN, weights=(4, 80, 16))[0],
+                "harmed_ethnic_minority": rng.choices(domain.YES_NO_UNKNOWN, weights=(15, 70, 15))[
+                    0
+                ],
+                "perpetrator_count": rng.choices((1, 2, 3, 5), weights=(70, 18, 8, 4))[0],
+                "perpetrator_sex": rng.choices(domain.SEXES, weights=(25, 70, 1, 4))[0],
+                "perpetrator_age_band": _pick(rng, AGE_WEIGHTS),
+                "perpetrator_relationship": _pick(rng, RELATIONSHIP_WEIGHTS),
+                "risk_level": risk,
+                "serious_risk_to_child": serious,
+                "intervention_due_at": at + timedelta(hours=12)
+                if risk == "immediate" or serious
+                else None,
+                "verification_due_on": received + timedelta(days=10),
+                "assigned_to_id": world["focal"],
+                "created_by_id": world["focal"],
+                "created_at": at,
+                "updated_at": created,
+                "wrapped_key": DUMMY_KEY,
+                "key_destroyed_at": None,
+                "harmed_name": DUMMY_NAME,
+                "harmed_contact": DUMMY_CONTACT,
+                "guardian_name": DUMMY_NAME,
+                "guardian_contact": DUMMY_CONTACT,
+                "perpetrator_names": DUMMY_NAME,
+                "narrative": DUMMY_NARRATIVE,
+                "version": 1,
+            }
+        )
         types.extend({"case_id": case_id, "type": t} for t in sorted(kinds))
     engine = app.extensions["caseapp.engine"]
     t0 = time.perf_counter()
     with engine.begin() as conn:
         for i in range(0, len(rows), 5000):
-            conn.execute(insert(Case.__table__), rows[i:i + 5000])
+            conn.execute(insert(Case.__table__), rows[i : i + 5000])
         for i in range(0, len(types), 10000):
-            conn.execute(insert(CaseViolenceType.__table__), types[i:i + 10000])
-        conn.execute(insert(CaseCounter.__table__), [
-            {"unit_id": u, "year": y, "last_number": last} for (u, y), last in numbers.items()])
+            conn.execute(insert(CaseViolenceType.__table__), types[i : i + 10000])
+        conn.execute(
+            insert(CaseCounter.__table__),
+            [{"unit_id": u, "year": y, "last_number": last} for (u, y), last in numbers.items()],
+        )
         if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), "
-                              "(SELECT max(id) FROM cases))"))
+            conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('cases', 'id'), "
+                    "(SELECT max(id) FROM cases))"
+                )
+            )
     if engine.dialect.name == "postgresql":
         # What autovacuum would do shortly after a load like this one.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -166,17 +220,32 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
 
 def intake_form(unit_id: int, token: str | None = None) -> dict:
     form = {
-        "unit_id": str(unit_id), "received_on": local_today().isoformat(),
-        "received_via": "phone", "reporter_kind": "parent_guardian", "setting": "in_school",
-        "violence_types": ["physical", "psychological"], "risk_level": "medium", "child": "y",
-        "harmed_sex": "female", "harmed_age_band": "11-14", "harmed_age_years": "12",
-        "harmed_role": "pupil", "harmed_disability": "no", "harmed_ethnic_minority": "unknown",
-        "perpetrator_count": "1", "perpetrator_sex": "male", "perpetrator_age_band": "11-14",
-        "perpetrator_relationship": "pupil_peer", "harmed_name": "Nguyễn Thị Lan",
-        "harmed_contact": "0912 345 678", "guardian_name": "Nguyễn Văn Hùng",
-        "guardian_contact": "0987 654 321", "perpetrator_names": "Trần Văn Minh",
+        "unit_id": str(unit_id),
+        "received_on": local_today().isoformat(),
+        "received_via": "phone",
+        "reporter_kind": "parent_guardian",
+        "setting": "in_school",
+        "violence_types": ["physical", "psychological"],
+        "risk_level": "medium",
+        "child": "y",
+        "harmed_sex": "female",
+        "harmed_age_band": "11-14",
+        "harmed_age_years": "12",
+        "harmed_role": "pupil",
+        "harmed_disability": "no",
+        "harmed_ethnic_minority": "unknown",
+        "perpetrator_count": "1",
+        "perpetrator_sex": "male",
+        "perpetrator_age_band": "11-14",
+        "perpetrator_relationship": "pupil_peer",
+        "harmed_name": "Nguyễn Thị Lan",
+        "harmed_contact": "0912 345 678",
+        "guardian_name": "Nguyễn Văn Hùng",
+        "guardian_contact": "0987 654 321",
+        "perpetrator_names": "Trần Văn Minh",
         "narrative": "Em bị bạn cùng lớp đánh trong giờ ra chơi. " * 20,
-        "informant_name": "Cô Phạm Thu Hà", "informant_contact": "0901 234 567",
+        "informant_name": "Cô Phạm Thu Hà",
+        "informant_contact": "0901 234 567",
     }
     if token:
         form["csrf_token"] = token
@@ -197,43 +266,73 @@ def bare_app(url: str, world: dict) -> Flask:
     same database work as the app's screens, and nothing else."""
     engine = make_engine(url)
     bare = Flask("bare")
-    c, u, vt, ex = (Case.__table__, Unit.__table__, CaseViolenceType.__table__,
-                    CaseExclusion.__table__)
+    c, u, vt, ex = (
+        Case.__table__,
+        Unit.__table__,
+        CaseViolenceType.__table__,
+        CaseExclusion.__table__,
+    )
     cc = CaseCounter.__table__
     scope, user_id = world["district_path"], world["officer"]
     codes = dict(world["schools"])
 
     @bare.get("/bare/cases/")
     def bare_list():
-        stmt = (select(c, u).select_from(c.join(u, c.c.unit_id == u.c.id))
-                .where(u.c.path.startswith(scope),
-                       ~exists(select(ex.c.id).where(ex.c.case_id == c.c.id,
-                                                     ex.c.user_id == user_id))))
+        stmt = (
+            select(c, u)
+            .select_from(c.join(u, c.c.unit_id == u.c.id))
+            .where(
+                u.c.path.startswith(scope),
+                ~exists(select(ex.c.id).where(ex.c.case_id == c.c.id, ex.c.user_id == user_id)),
+            )
+        )
         args = request.args
         if args.get("q"):
             stmt = stmt.where(c.c.reference.startswith(args["q"].strip().upper()))
         if args.get("status"):
             stmt = stmt.where(c.c.status == args["status"])
         if args.get("violence"):
-            stmt = stmt.where(exists(select(vt.c.case_id).where(
-                vt.c.case_id == c.c.id, vt.c.type == args["violence"])))
+            stmt = stmt.where(
+                exists(
+                    select(vt.c.case_id).where(
+                        vt.c.case_id == c.c.id, vt.c.type == args["violence"]
+                    )
+                )
+            )
         page = max(1, args.get("page", 1, type=int) or 1)
         with engine.connect() as conn:
             total = conn.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
             page = min(page, pages)
-            rows = conn.execute(stmt.order_by(c.c.received_on.desc(), c.c.id.desc())
-                                .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+            rows = conn.execute(
+                stmt.order_by(c.c.received_on.desc(), c.c.id.desc())
+                .limit(PAGE_SIZE)
+                .offset((page - 1) * PAGE_SIZE)
+            ).all()
             kinds = defaultdict(list)
             if rows:
                 for case_id, kind in conn.execute(
-                        select(vt.c.case_id, vt.c.type)
-                        .where(vt.c.case_id.in_([r.id for r in rows]))
-                        .order_by(vt.c.case_id, vt.c.type)):
+                    select(vt.c.case_id, vt.c.type)
+                    .where(vt.c.case_id.in_([r.id for r in rows]))
+                    .order_by(vt.c.case_id, vt.c.type)
+                ):
                     kinds[case_id].append(kind)
-        return jsonify(total=total, page=page, pages=pages, rows=[
-            [r.reference, r.name, r.received_on.isoformat(), kinds[r.id], r.risk_level,
-             r.status] for r in rows])
+        return jsonify(
+            total=total,
+            page=page,
+            pages=pages,
+            rows=[
+                [
+                    r.reference,
+                    r.name,
+                    r.received_on.isoformat(),
+                    kinds[r.id],
+                    r.risk_level,
+                    r.status,
+                ]
+                for r in rows
+            ],
+        )
 
     @bare.post("/bare/cases/new")
     def bare_new():
@@ -242,35 +341,61 @@ def bare_app(url: str, world: dict) -> Flask:
         received = date.fromisoformat(form["received_on"])
         public_id = str(uuid.uuid4())
         with engine.begin() as conn:
-            number = conn.scalar(update(cc).where(cc.c.unit_id == unit_id,
-                                                  cc.c.year == received.year)
-                                 .values(last_number=cc.c.last_number + 1)
-                                 .returning(cc.c.last_number))
+            number = conn.scalar(
+                update(cc)
+                .where(cc.c.unit_id == unit_id, cc.c.year == received.year)
+                .values(last_number=cc.c.last_number + 1)
+                .returning(cc.c.last_number)
+            )
             if number is None:
-                conn.execute(insert(cc).values(unit_id=unit_id, year=received.year,
-                                               last_number=1))
+                conn.execute(insert(cc).values(unit_id=unit_id, year=received.year, last_number=1))
                 number = 1
             now = utcnow()
-            case_id = conn.execute(insert(c).values(
-                public_id=public_id, reference=f"{codes[unit_id]}-{received.year}-{number:04d}",
-                unit_id=unit_id, year=received.year, number=number, status="new",
-                received_on=received, incident_on=None, incident_date_approximate=False,
-                received_via=form["received_via"], reporter_kind=form["reporter_kind"],
-                setting=form["setting"], child=bool(form.get("child")),
-                harmed_sex=form["harmed_sex"], harmed_age_band=form["harmed_age_band"],
-                harmed_age_years=int(form["harmed_age_years"]), harmed_role=form["harmed_role"],
-                harmed_disability=form["harmed_disability"],
-                harmed_ethnic_minority=form["harmed_ethnic_minority"],
-                perpetrator_count=int(form["perpetrator_count"]),
-                perpetrator_sex=form["perpetrator_sex"],
-                perpetrator_age_band=form["perpetrator_age_band"],
-                perpetrator_relationship=form["perpetrator_relationship"],
-                risk_level=form["risk_level"], serious_risk_to_child=False,
-                verification_due_on=received + timedelta(days=10), created_at=now,
-                updated_at=now, wrapped_key=DUMMY_KEY, harmed_name=DUMMY_NAME,
-                narrative=DUMMY_NARRATIVE, version=1).returning(c.c.id)).scalar_one()
-            conn.execute(insert(vt), [{"case_id": case_id, "type": t}
-                                      for t in sorted(set(form.getlist("violence_types")))])
+            case_id = conn.execute(
+                insert(c)
+                .values(
+                    public_id=public_id,
+                    reference=f"{codes[unit_id]}-{received.year}-{number:04d}",
+                    unit_id=unit_id,
+                    year=received.year,
+                    number=number,
+                    status="new",
+                    received_on=received,
+                    incident_on=None,
+                    incident_date_approximate=False,
+                    received_via=form["received_via"],
+                    reporter_kind=form["reporter_kind"],
+                    setting=form["setting"],
+                    child=bool(form.get("child")),
+                    harmed_sex=form["harmed_sex"],
+                    harmed_age_band=form["harmed_age_band"],
+                    harmed_age_years=int(form["harmed_age_years"]),
+                    harmed_role=form["harmed_role"],
+                    harmed_disability=form["harmed_disability"],
+                    harmed_ethnic_minority=form["harmed_ethnic_minority"],
+                    perpetrator_count=int(form["perpetrator_count"]),
+                    perpetrator_sex=form["perpetrator_sex"],
+                    perpetrator_age_band=form["perpetrator_age_band"],
+                    perpetrator_relationship=form["perpetrator_relationship"],
+                    risk_level=form["risk_level"],
+                    serious_risk_to_child=False,
+                    verification_due_on=received + timedelta(days=10),
+                    created_at=now,
+                    updated_at=now,
+                    wrapped_key=DUMMY_KEY,
+                    harmed_name=DUMMY_NAME,
+                    narrative=DUMMY_NARRATIVE,
+                    version=1,
+                )
+                .returning(c.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(vt),
+                [
+                    {"case_id": case_id, "type": t}
+                    for t in sorted(set(form.getlist("violence_types")))
+                ],
+            )
         return redirect(f"/bare/cases/{public_id}")
 
     bare.extensions["bench.engine"] = engine
@@ -314,19 +439,21 @@ def explain(app, world: dict, ref_prefix: str) -> list[tuple[str, list[str]]]:
         s = get_session()
         officer = s.get(User, world["officer"])
         stmts = {
-            "first page": case_list.case_list(officer, case_list.CaseFilter())
-            .limit(PAGE_SIZE),
-            f"violence={FILTER_VIOLENCE}, status={FILTER_STATUS}":
-                case_list.case_list(officer, case_list.CaseFilter(
-                    violence=FILTER_VIOLENCE, status=FILTER_STATUS)).limit(PAGE_SIZE),
+            "first page": case_list.case_list(officer, case_list.CaseFilter()).limit(PAGE_SIZE),
+            f"violence={FILTER_VIOLENCE}, status={FILTER_STATUS}": case_list.case_list(
+                officer, case_list.CaseFilter(violence=FILTER_VIOLENCE, status=FILTER_STATUS)
+            ).limit(PAGE_SIZE),
             "page 100": case_list.case_list(officer, case_list.CaseFilter())
-            .limit(PAGE_SIZE).offset(99 * PAGE_SIZE),
+            .limit(PAGE_SIZE)
+            .offset(99 * PAGE_SIZE),
             f"q={ref_prefix} (reference prefix)": case_list.case_list(
-                officer, case_list.CaseFilter(reference=ref_prefix)).limit(PAGE_SIZE),
+                officer, case_list.CaseFilter(reference=ref_prefix)
+            ).limit(PAGE_SIZE),
         }
         base = case_list.case_list(officer, case_list.CaseFilter())
         stmts["count (every page)"] = select(func.count()).select_from(
-            base.order_by(None).subquery())
+            base.order_by(None).subquery()
+        )
         with engine.connect() as conn:
             for label, stmt in stmts.items():
                 compiled = stmt.compile(dialect=engine.dialect)
@@ -350,13 +477,19 @@ def explain(app, world: dict, ref_prefix: str) -> list[tuple[str, list[str]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000)
-    parser.add_argument("--database-url", default=None,
-                        help="an EMPTY database (default: a SQLite file in a temp dir)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an EMPTY database (default: a SQLite file in a temp dir)",
+    )
     parser.add_argument("--requests", type=int, default=50, help="GETs per list scenario")
     parser.add_argument("--intakes", type=int, default=100, help="POSTs per intake scenario")
     parser.add_argument("--no-explain", action="store_true")
-    parser.add_argument("--try-index", action="store_true",
-                        help=f"create {TRY_INDEX} after the fill (an experiment, not a migration)")
+    parser.add_argument(
+        "--try-index",
+        action="store_true",
+        help=f"create {TRY_INDEX} after the fill (an experiment, not a migration)",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cases-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -381,8 +514,10 @@ def main() -> None:
     ref_prefix = "BN-S07-" + str(local_today().year)
     scenarios = [
         ("list, first page", ""),
-        (f"list, violence={FILTER_VIOLENCE} & status={FILTER_STATUS}",
-         f"?violence={FILTER_VIOLENCE}&status={FILTER_STATUS}"),
+        (
+            f"list, violence={FILTER_VIOLENCE} & status={FILTER_STATUS}",
+            f"?violence={FILTER_VIOLENCE}&status={FILTER_STATUS}",
+        ),
         (f"list, q={ref_prefix} (reference prefix)", f"?q={ref_prefix}"),
         ("list, page 100", "?page=100"),
     ]
@@ -410,19 +545,25 @@ def main() -> None:
         assert r.status_code == 302, r.get_data(as_text=True)[:2000]
 
     k = args.intakes
-    intake = [("intake POST (one CSRF token reused)", rate(k, app_post), rate(k, bare_post)),
-              ("intake GET form + POST", rate(k, app_cycle), None)]
+    intake = [
+        ("intake POST (one CSRF token reused)", rate(k, app_post), rate(k, bare_post)),
+        ("intake GET form + POST", rate(k, app_cycle), None),
+    ]
 
     extra = "   with " + TRY_INDEX.split(" ", 2)[2] if args.try_index else ""
     print(f"database  {engine.dialect.name}{extra}")
-    print(f"cases {args.cases:,} (bulk fill {fill_s:.1f} s)   "
-          f"visible to the officer {visible:,}   page {shown['page']} of {shown['pages']} "
-          f"when asking for page 100")
+    print(
+        f"cases {args.cases:,} (bulk fill {fill_s:.1f} s)   "
+        f"visible to the officer {visible:,}   page {shown['page']} of {shown['pages']} "
+        f"when asking for page 100"
+    )
     print(f"list: median / p95 over {n} GETs; intake: {k} requests each\n")
     print(f"{'':50} {'app':>17} {'bare Flask+Core':>17} {'app / bare':>11}")
     for label, (a_med, a_p95), (b_med, b_p95) in results:
-        print(f"{label:50} {a_med:6.1f} / {a_p95:6.1f} ms {b_med:6.1f} / {b_p95:6.1f} ms "
-              f"{a_med / b_med:10.1f}x")
+        print(
+            f"{label:50} {a_med:6.1f} / {a_p95:6.1f} ms {b_med:6.1f} / {b_p95:6.1f} ms "
+            f"{a_med / b_med:10.1f}x"
+        )
     for label, a_rate, b_rate in intake:
         bare_txt = f"{b_rate:10.1f} req/s" if b_rate else f"{'':>16}"
         ratio = f"{b_rate / a_rate:10.1f}x" if b_rate else ""

@@ -20,8 +20,9 @@ PASSWORD = "bench password 0123456789"
 
 def make_app(url: str, instance: Path):
     os.environ["CASEAPP_INSTANCE"] = str(instance)
-    settings = load_settings("testing", environ=dict(os.environ, CASEAPP_TEST_DB=url,
-                                                     CASEAPP_INSTANCE=str(instance)))
+    settings = load_settings(
+        "testing", environ=dict(os.environ, CASEAPP_TEST_DB=url, CASEAPP_INSTANCE=str(instance))
+    )
     return create_app(settings)
 
 
@@ -42,23 +43,32 @@ def seed_district(app, prefix: str, schools: int) -> dict:
     point of the first school (created through the services, so audited like real ones)."""
     with app.app_context():
         s = get_session()
-        province = units.create_unit(s, None, None, f"{prefix}-P", "Sở Giáo dục tỉnh Bench",
-                                     "province")
-        district = units.create_unit(s, None, province, f"{prefix}-D",
-                                     "Phòng Giáo dục huyện Bench", "district")
-        made = [units.create_unit(s, None, district, f"{prefix}-S{i:02d}",
-                                  f"Trường THCS số {i}", "school")
-                for i in range(1, schools + 1)]
-        officer, _ = users.create_user(s, None, "officer.bench", "Officer Bench", "", district,
-                                       PASSWORD)
+        province = units.create_unit(
+            s, None, None, f"{prefix}-P", "Sở Giáo dục tỉnh Bench", "province"
+        )
+        district = units.create_unit(
+            s, None, province, f"{prefix}-D", "Phòng Giáo dục huyện Bench", "district"
+        )
+        made = [
+            units.create_unit(
+                s, None, district, f"{prefix}-S{i:02d}", f"Trường THCS số {i}", "school"
+            )
+            for i in range(1, schools + 1)
+        ]
+        officer, _ = users.create_user(
+            s, None, "officer.bench", "Officer Bench", "", district, PASSWORD
+        )
         users.grant_role(s, None, officer, "officer", district)
-        focal, _ = users.create_user(s, None, "focal.bench", "Focal Bench", "", made[0],
-                                     PASSWORD)
+        focal, _ = users.create_user(s, None, "focal.bench", "Focal Bench", "", made[0], PASSWORD)
         users.grant_role(s, None, focal, "focal_point", made[0])
         s.commit()
-        return {"district_path": district.path, "school_path": made[0].path,
-                "schools": [(u.id, u.code) for u in made], "officer": officer.id,
-                "focal": focal.id}
+        return {
+            "district_path": district.path,
+            "school_path": made[0].path,
+            "schools": [(u.id, u.code) for u in made],
+            "officer": officer.id,
+            "focal": focal.id,
+        }
 
 
 def signed_in_client(app, user_id: int):

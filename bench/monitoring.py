@@ -64,8 +64,9 @@ class StatementLog:
             self.kept.append((statement, parameters))
 
 
-def page_latency(client, url: str, n: int, warmup: int, log: StatementLog
-                 ) -> tuple[float, float, int, list]:
+def page_latency(
+    client, url: str, n: int, warmup: int, log: StatementLog
+) -> tuple[float, float, int, list]:
     """Median and p95 (ms) of ``n`` GETs after ``warmup`` ones, the statements per GET, and
     the statements (with parameters) that the first GET sent."""
     for _ in range(warmup):
@@ -103,25 +104,40 @@ def bare_latency(engine, stmts: list, n: int, warmup: int) -> tuple[float, float
 def _scoped(path: str, user_id: int, *columns):
     """Cases below ``path`` that do not exclude ``user_id`` (the app's visible_cases scope)."""
     c, u, ex = Case.__table__, Unit.__table__, CaseExclusion.__table__
-    return (select(*columns).select_from(c.join(u, c.c.unit_id == u.c.id))
-            .where(u.c.path.startswith(path),
-                   ~exists(select(ex.c.id).where(ex.c.case_id == c.c.id,
-                                                 ex.c.user_id == user_id))))
+    return (
+        select(*columns)
+        .select_from(c.join(u, c.c.unit_id == u.c.id))
+        .where(
+            u.c.path.startswith(path),
+            ~exists(select(ex.c.id).where(ex.c.case_id == c.c.id, ex.c.user_id == user_id)),
+        )
+    )
 
 
 def _aggregate(path: str, user_id: int, overdue):
     c = Case.__table__
     open_ = c.c.status != "closed"
     return _scoped(
-        path, user_id, c.c.unit_id,
+        path,
+        user_id,
+        c.c.unit_id,
         func.sum(case((open_, 1), else_=0)).label("open"),
         func.sum(case((and_(open_, overdue), 1), else_=0)).label("overdue"),
-        func.sum(case((and_(open_, or_(c.c.risk_level.in_(("high", "immediate")),
-                                       c.c.serious_risk_to_child)), 1), else_=0))
-        .label("high_risk"),
-        func.sum(case((and_(open_, c.c.assigned_to_id.is_(None)), 1), else_=0))
-        .label("unassigned"),
-        func.count(c.c.id).label("total")).group_by(c.c.unit_id)
+        func.sum(
+            case(
+                (
+                    and_(
+                        open_,
+                        or_(c.c.risk_level.in_(("high", "immediate")), c.c.serious_risk_to_child),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        ).label("high_risk"),
+        func.sum(case((and_(open_, c.c.assigned_to_id.is_(None)), 1), else_=0)).label("unassigned"),
+        func.count(c.c.id).label("total"),
+    ).group_by(c.c.unit_id)
 
 
 def monitoring_queries(world: dict) -> list:
@@ -132,14 +148,17 @@ def monitoring_queries(world: dict) -> list:
     y, m = extract("year", c.c.received_on), extract("month", c.c.received_on)
     ty, tm = extract("year", tr.c.at), extract("month", tr.c.at)
     return [
-        select(u.c.id, u.c.code, u.c.name).where(u.c.path.startswith(path),
-                                                 u.c.kind == "school").order_by(u.c.path),
+        select(u.c.id, u.c.code, u.c.name)
+        .where(u.c.path.startswith(path), u.c.kind == "school")
+        .order_by(u.c.path),
         _aggregate(path, user_id, overdue_condition()),
         _scoped(path, user_id, y, m, func.count(c.c.id))
-        .where(c.c.received_on >= start).group_by(y, m),
+        .where(c.c.received_on >= start)
+        .group_by(y, m),
         _scoped(path, user_id, ty, tm, func.count(tr.c.id))
         .join(tr, tr.c.case_id == c.c.id)
-        .where(tr.c.to_status == "closed", tr.c.at >= start).group_by(ty, tm),
+        .where(tr.c.to_status == "closed", tr.c.at >= start)
+        .group_by(ty, tm),
     ]
 
 
@@ -147,28 +166,45 @@ def work_queries(world: dict) -> list:
     c, u, st = Case.__table__, Unit.__table__, CaseStep.__table__
     path, user_id = world["school_path"], world["focal"]
     today = local_today()
-    cols = (c.c.public_id, c.c.reference, u.c.name, c.c.received_on, c.c.risk_level,
-            c.c.serious_risk_to_child, c.c.status)
+    cols = (
+        c.c.public_id,
+        c.c.reference,
+        u.c.name,
+        c.c.received_on,
+        c.c.risk_level,
+        c.c.serious_risk_to_child,
+        c.c.status,
+    )
     mine = _scoped(path, user_id, *cols).where(c.c.status != "closed")
     overdue = overdue_condition()
     return [
         mine.where(overdue).order_by(c.c.received_on).limit(LIMIT),
         mine.where(due_today_condition(), ~overdue).order_by(c.c.received_on).limit(LIMIT),
         mine.where(c.c.status == "new", ~overdue).order_by(c.c.received_on.desc()).limit(LIMIT),
-        mine.add_columns(st.c.due_on).join(st, st.c.case_id == c.c.id)
-        .where(st.c.kind == "follow_up", st.c.done_on.is_(None), st.c.due_on >= today,
-               st.c.due_on <= today + timedelta(days=14)).order_by(st.c.due_on).limit(LIMIT),
+        mine.add_columns(st.c.due_on)
+        .join(st, st.c.case_id == c.c.id)
+        .where(
+            st.c.kind == "follow_up",
+            st.c.done_on.is_(None),
+            st.c.due_on >= today,
+            st.c.due_on <= today + timedelta(days=14),
+        )
+        .order_by(st.c.due_on)
+        .limit(LIMIT),
     ]
 
 
 def home_queries(world: dict) -> list:
     c = Case.__table__
-    return [_scoped(world["district_path"], world["officer"],
-                    func.count(c.c.id),
-                    func.count(case((or_(c.c.risk_level == "immediate",
-                                         c.c.serious_risk_to_child), 1))),
-                    func.count(case((overdue_condition(), 1))))
-            .where(c.c.status != "closed")]
+    return [
+        _scoped(
+            world["district_path"],
+            world["officer"],
+            func.count(c.c.id),
+            func.count(case((or_(c.c.risk_level == "immediate", c.c.serious_risk_to_child), 1))),
+            func.count(case((overdue_condition(), 1))),
+        ).where(c.c.status != "closed")
+    ]
 
 
 # -- plans --------------------------------------------------------------------------------
@@ -179,8 +215,7 @@ def plan(engine, statement: str, params) -> list[str]:
     with engine.connect() as conn:
         if pg:
             conn.exec_driver_sql("SET jit = on")  # the server's default, whatever ran before
-            rows = conn.exec_driver_sql(
-                "EXPLAIN (ANALYZE, BUFFERS) " + statement, params).all()
+            rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params).all()
             return [r[0] for r in rows]
         rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
     depth, lines = {0: -1}, []
@@ -192,8 +227,13 @@ def plan(engine, statement: str, params) -> list[str]:
 
 def index_summary(lines: list[str]) -> str:
     text_ = "\n".join(lines)
-    used = set(re.findall(r"(?:Index (?:Only )?Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) "
-                          r"(\w+)", text_))
+    used = set(
+        re.findall(
+            r"(?:Index (?:Only )?Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) "
+            r"(\w+)",
+            text_,
+        )
+    )
     used |= set(re.findall(r"USING (?:COVERING )?INDEX (\w+)", text_))
     if "USING INTEGER PRIMARY KEY" in text_ or "PRIMARY KEY" in text_:
         used.add("(rowid primary key)")
@@ -201,25 +241,39 @@ def index_summary(lines: list[str]) -> str:
     scans |= set(re.findall(r"SCAN (\w+)$", text_, re.M))
     covering = set(re.findall(r"SCAN (\w+) USING (?:COVERING )?INDEX", text_))
     scans -= covering
-    return (f"indexes used: {', '.join(sorted(used)) or 'none'}; "
-            f"whole-table scans: {', '.join(sorted(scans)) or 'none'}"
-            + (f"; full index scans: {', '.join(sorted(covering))}" if covering else ""))
+    return (
+        f"indexes used: {', '.join(sorted(used)) or 'none'}; "
+        f"whole-table scans: {', '.join(sorted(scans)) or 'none'}"
+        + (f"; full index scans: {', '.join(sorted(covering))}" if covering else "")
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000)
-    parser.add_argument("--database-url", default=None,
-                        help="an EMPTY database (default: a SQLite file in a temp dir)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an EMPTY database (default: a SQLite file in a temp dir)",
+    )
     parser.add_argument("--requests", type=int, default=30, help="GETs per page")
     parser.add_argument("--warmup", type=int, default=2, help="GETs per page before timing")
-    parser.add_argument("--no-variants", action="store_true",
-                        help="skip timing the aggregate with each overdue clock alone")
-    parser.add_argument("--sqlite-analyze", action="store_true",
-                        help="run ANALYZE after the fill on SQLite (the app never does)")
+    parser.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="skip timing the aggregate with each overdue clock alone",
+    )
+    parser.add_argument(
+        "--sqlite-analyze",
+        action="store_true",
+        help="run ANALYZE after the fill on SQLite (the app never does)",
+    )
     parser.add_argument("--no-explain", action="store_true")
-    parser.add_argument("--no-jit-off", action="store_true",
-                        help="PostgreSQL: skip timing the pages again with jit = off")
+    parser.add_argument(
+        "--no-jit-off",
+        action="store_true",
+        help="PostgreSQL: skip timing the pages again with jit = off",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -227,8 +281,9 @@ def main() -> None:
     engine = app.extensions["caseapp.engine"]
     world = seed_district(app, "MB", SCHOOLS)
     t0 = time.perf_counter()
-    totals, spent = casegen.fill(engine, args.cases, world["schools"], world["focal"],
-                                 local_today())
+    totals, spent = casegen.fill(
+        engine, args.cases, world["schools"], world["focal"], local_today()
+    )
     fill_s = time.perf_counter() - t0
     if args.sqlite_analyze and engine.dialect.name == "sqlite":
         with engine.connect() as conn:
@@ -254,15 +309,24 @@ def main() -> None:
     # The monitoring aggregate: without the overdue column, and with each clock alone.
     path, officer_id = world["district_path"], world["officer"]
     c = Case.__table__
-    variants = [("GROUP BY per school, no overdue column",
-                 _aggregate(path, officer_id, c.c.id.is_(None)))]
-    variants += [(f"GROUP BY per school, overdue = clock {name!r} only",
-                  _aggregate(path, officer_id, cond))
-                 for name, cond in overdue_parts(utcnow()).items()]
-    variants.append(("GROUP BY per school, overdue = all clocks (the app's)",
-                     _aggregate(path, officer_id, overdue_condition())))
-    parts = [] if args.no_variants else [
-        (label, bare_latency(engine, [stmt], max(5, n // 3), 1)) for label, stmt in variants]
+    variants = [
+        ("GROUP BY per school, no overdue column", _aggregate(path, officer_id, c.c.id.is_(None)))
+    ]
+    variants += [
+        (f"GROUP BY per school, overdue = clock {name!r} only", _aggregate(path, officer_id, cond))
+        for name, cond in overdue_parts(utcnow()).items()
+    ]
+    variants.append(
+        (
+            "GROUP BY per school, overdue = all clocks (the app's)",
+            _aggregate(path, officer_id, overdue_condition()),
+        )
+    )
+    parts = (
+        []
+        if args.no_variants
+        else [(label, bare_latency(engine, [stmt], max(5, n // 3), 1)) for label, stmt in variants]
+    )
     pg = engine.dialect.name == "postgresql"
     if pg and not args.no_jit_off:
         # The same pages with PostgreSQL's JIT compilation off for every connection.
@@ -273,24 +337,40 @@ def main() -> None:
             bare = bare_latency(engine, stmts, n, args.warmup)
             results.append((label.replace("GET", "jit=off"), app_ms, bare, len(stmts)))
     rows = results[0][2][2][1]
-    school_totals = {k: sum(getattr(r, k) for r in rows)
-                     for k in ("open", "overdue", "high_risk", "unassigned", "total")}
+    school_totals = {
+        k: sum(getattr(r, k) for r in rows)
+        for k in ("open", "overdue", "high_risk", "unassigned", "total")
+    }
     focal_cases = sum(r.total for r in rows if r.unit_id == world["schools"][0][0])
 
-    print(f"database  {engine.dialect.name}   cases {totals.cases:,}   violence types "
-          f"{totals.types:,}   steps {totals.steps:,}   transitions {totals.transitions:,}")
-    print(f"fill {fill_s:.1f} s (rows made in Python {spent['generate']:.1f} s, Core inserts "
-          f"{spent['write']:.1f} s, VACUUM ANALYZE {spent['analyze']:.1f} s)"
-          + ("   SQLite ANALYZE run" if args.sqlite_analyze and engine.dialect.name == "sqlite"
-             else ""))
-    print("district: " + ", ".join(f"{k} {v:,}" for k, v in school_totals.items())
-          + f";  the focal point's school: {focal_cases:,} cases")
-    print(f"\nmedian / p95 over {n} requests after {args.warmup} warm-up ones; statements per "
-          "request (app) or per page (bare)\n")
+    print(
+        f"database  {engine.dialect.name}   cases {totals.cases:,}   violence types "
+        f"{totals.types:,}   steps {totals.steps:,}   transitions {totals.transitions:,}"
+    )
+    print(
+        f"fill {fill_s:.1f} s (rows made in Python {spent['generate']:.1f} s, Core inserts "
+        f"{spent['write']:.1f} s, VACUUM ANALYZE {spent['analyze']:.1f} s)"
+        + (
+            "   SQLite ANALYZE run"
+            if args.sqlite_analyze and engine.dialect.name == "sqlite"
+            else ""
+        )
+    )
+    print(
+        "district: "
+        + ", ".join(f"{k} {v:,}" for k, v in school_totals.items())
+        + f";  the focal point's school: {focal_cases:,} cases"
+    )
+    print(
+        f"\nmedian / p95 over {n} requests after {args.warmup} warm-up ones; statements per "
+        "request (app) or per page (bare)\n"
+    )
     print(f"{'':42} {'app (Flask test client)':>30} {'bare SQL (Core)':>26} {'app/bare':>9}")
     for label, (a_med, a_p95, a_stmts), (b_med, b_p95, _r), b_stmts in results:
-        print(f"{label:42} {a_med:8.1f} / {a_p95:8.1f} ms {a_stmts:3d} st  "
-              f"{b_med:8.1f} / {b_p95:8.1f} ms {b_stmts:2d} st {a_med / b_med:8.1f}x")
+        print(
+            f"{label:42} {a_med:8.1f} / {a_p95:8.1f} ms {a_stmts:3d} st  "
+            f"{b_med:8.1f} / {b_p95:8.1f} ms {b_stmts:2d} st {a_med / b_med:8.1f}x"
+        )
     if parts:
         print("\nmonitoring aggregate alone (bare), median / p95:")
     for label, (med, p95, _r) in parts:
@@ -299,8 +379,7 @@ def main() -> None:
     if args.no_explain:
         return
     checks = [
-        ("monitoring aggregate (monitoring.school_rows)", "/monitoring",
-         "GROUP BY cases.unit_id"),
+        ("monitoring aggregate (monitoring.school_rows)", "/monitoring", "GROUP BY cases.unit_id"),
         ("monthly trend, closed (monitoring.monthly_trend)", "/monitoring", "case_transitions"),
         ("attention counts (case_list.attention_counts, home)", "/", "count(CASE WHEN"),
         ("my work, overdue list (monitoring.my_work)", "/work", "ORDER BY cases.received_on"),

@@ -192,9 +192,14 @@ def seed(url: str, keyring_path: Path, instance: Path, clients: int) -> list[tup
     from config import load_settings
     from tests.factories import make_unit, make_user
 
-    settings = load_settings("testing", environ={
-        "CASEAPP_INSTANCE": str(instance), "CASEAPP_TEST_DB": url,
-        "CASEAPP_KEYRING": str(keyring_path)})
+    settings = load_settings(
+        "testing",
+        environ={
+            "CASEAPP_INSTANCE": str(instance),
+            "CASEAPP_TEST_DB": url,
+            "CASEAPP_KEYRING": str(keyring_path),
+        },
+    )
     app = create_app(settings)
     try:
         with app.app_context():
@@ -202,10 +207,12 @@ def seed(url: str, keyring_path: Path, instance: Path, clients: int) -> list[tup
             province = make_unit(s, None, "DR-P", "province", "Sở Giáo dục tỉnh Diễn Tập")
             people = []
             for i in range(1, clients + 1):
-                school = make_unit(s, province, f"DR-S{i:02d}", "school",
-                                   f"Trường THCS Diễn Tập số {i}")
-                person = make_user(s, keyring(), f"focal.drill{i:02d}", school,
-                                   [("focal_point", school)])
+                school = make_unit(
+                    s, province, f"DR-S{i:02d}", "school", f"Trường THCS Diễn Tập số {i}"
+                )
+                person = make_user(
+                    s, keyring(), f"focal.drill{i:02d}", school, [("focal_point", school)]
+                )
                 people.append((person, school.id))
             s.commit()
     finally:
@@ -222,7 +229,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return fields[0], int(fields[1])
 
 
@@ -235,7 +242,7 @@ def _cpu_seconds(pid: int) -> float:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
-    fields = raw[raw.rindex(")") + 2:].split()
+    fields = raw[raw.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
@@ -284,9 +291,11 @@ class CpuUse:
         def pct(seconds: float) -> str:
             return f"{100 * seconds / self.wall:.0f}%"
 
-        return (f"workers {pct(self.workers)}, clients (this process) {pct(self.clients)}, "
-                f"PostgreSQL {pct(self.postgres)}, anything else {100 * self.others:.0f}%; "
-                f"whole machine {pct(self.machine)} of {pct(self.cores)}")
+        return (
+            f"workers {pct(self.workers)}, clients (this process) {pct(self.clients)}, "
+            f"PostgreSQL {pct(self.postgres)}, anything else {100 * self.others:.0f}%; "
+            f"whole machine {pct(self.machine)} of {pct(self.cores)}"
+        )
 
 
 class CpuMeter:
@@ -309,8 +318,7 @@ class CpuMeter:
             wall=time.monotonic() - self.t0,
             workers=sum(_cpu_seconds(p) - self.workers.get(p, 0.0) for p in pids),
             clients=times.user + times.system - self.own,
-            postgres=sum(_cpu_seconds(p) - self.postgres.get(p, 0.0)
-                         for p in _postgres_pids()),
+            postgres=sum(_cpu_seconds(p) - self.postgres.get(p, 0.0) for p in _postgres_pids()),
             machine=busy - self.machine[0],
             cores=total - self.machine[1],
         )
@@ -338,15 +346,18 @@ class Service:
     seen_workers: set[int] = field(default_factory=set)
 
     def start(self) -> None:
-        env = dict(self.env, CASEAPP_WORKERS=str(self.workers_wanted),
-                   CASEAPP_BIND=f"{HOST}:{self.port}")
+        env = dict(
+            self.env, CASEAPP_WORKERS=str(self.workers_wanted), CASEAPP_BIND=f"{HOST}:{self.port}"
+        )
         self.process = start_gunicorn(env, self.log)
         deadline = time.monotonic() + START_SECONDS
         last = ""
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode} before "
-                                   f"serving\n{tail(self.log)}")
+                raise RuntimeError(
+                    f"gunicorn exited with {self.process.returncode} before "
+                    f"serving\n{tail(self.log)}"
+                )
             try:
                 status, _, body = call(self.port, "GET", "/healthz")
                 last = f"{status} {body[:200]!r}"
@@ -355,8 +366,10 @@ class Service:
             except (OSError, http.client.HTTPException) as exc:
                 last = repr(exc)
             time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer /healthz 200 with {self.workers_wanted} "
-                           f"workers within {START_SECONDS} s (last: {last})\n{tail(self.log)}")
+        raise RuntimeError(
+            f"gunicorn did not answer /healthz 200 with {self.workers_wanted} "
+            f"workers within {START_SECONDS} s (last: {last})\n{tail(self.log)}"
+        )
 
     def workers(self) -> list[int]:
         """The live (not zombie) children of the gunicorn master."""
@@ -395,8 +408,11 @@ class Service:
         with self.log.open("rb") as handle:
             handle.seek(since)
             text_ = handle.read().decode("utf-8", errors="replace")
-        return [line for line in text_.splitlines()
-                if '"level": "ERROR"' in line or '"level": "CRITICAL"' in line]
+        return [
+            line
+            for line in text_.splitlines()
+            if '"level": "ERROR"' in line or '"level": "CRITICAL"' in line
+        ]
 
 
 def _cmdline(pid: int) -> list[str] | None:
@@ -410,8 +426,14 @@ def _cmdline(pid: int) -> list[str] | None:
 # -- the clients ----------------------------------------------------------------------------
 
 
-def call(port: int, method: str, path: str, body: str | None = None,
-         cookies: dict[str, str] | None = None, referer: str | None = None):
+def call(
+    port: int,
+    method: str,
+    path: str,
+    body: str | None = None,
+    cookies: dict[str, str] | None = None,
+    referer: str | None = None,
+):
     """One request straight to gunicorn with the headers nginx would add; (status, headers,
     body text). gunicorn's sync workers close every connection, so one connection each."""
     origin = f"https://{HOST}:{port}"
@@ -431,8 +453,9 @@ def call(port: int, method: str, path: str, body: str | None = None,
         headers["Referer"] = origin + (referer or path)
     conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
     try:
-        conn.request(method, path, body=body.encode() if body is not None else None,
-                     headers=headers)
+        conn.request(
+            method, path, body=body.encode() if body is not None else None, headers=headers
+        )
         response = conn.getresponse()
         data = response.read().decode("utf-8", errors="replace")
         return response.status, response.headers, data
@@ -495,16 +518,24 @@ class Client:
         from caseapp.security import totp
 
         token = self._token(port, "/login")
-        status, headers, _ = self._request(port, "POST", "/login", {
-            "username": self.person.username, "password": self.person.password,
-            "csrf_token": token})
+        status, headers, _ = self._request(
+            port,
+            "POST",
+            "/login",
+            {
+                "username": self.person.username,
+                "password": self.person.password,
+                "csrf_token": token,
+            },
+        )
         if status not in (302, 303) or _path(headers.get("Location")) != "/login/2fa":
             raise RuntimeError(f"password step of {self.person.username}: {status}")
         token = self._token(port, "/login/2fa")
         # Fresh accounts: any code of the current step (or the one before) is accepted.
         code = totp.code_at(self.person.totp_secret, totp.current_counter())
-        status, headers, _ = self._request(port, "POST", "/login/2fa",
-                                           {"code": code, "csrf_token": token})
+        status, headers, _ = self._request(
+            port, "POST", "/login/2fa", {"code": code, "csrf_token": token}
+        )
         if status not in (302, 303) or _path(headers.get("Location")) != "/":
             raise RuntimeError(f"code step of {self.person.username}: {status}")
         if COOKIE not in self.cookies:
@@ -517,8 +548,9 @@ class Client:
         flashed message) is not followed."""
         t0 = time.monotonic()
         try:
-            status, headers, _ = self._request(port, "POST", "/cases/new", self.form,
-                                               keep_cookies=False)
+            status, headers, _ = self._request(
+                port, "POST", "/cases/new", self.form, keep_cookies=False
+            )
         except (OSError, http.client.HTTPException) as exc:
             return Outcome(t0, time.monotonic(), None, type(exc).__name__, None)
         t1 = time.monotonic()
@@ -541,9 +573,13 @@ class Event:
     details: list[str] = field(default_factory=list)
 
 
-def run_load(port: int, clients: list[Client], seconds: float,
-             event: Callable[[], Event] | None = None,
-             event_after: float = 0.0) -> tuple[list[Outcome], float, Event | None]:
+def run_load(
+    port: int,
+    clients: list[Client],
+    seconds: float,
+    event: Callable[[], Event] | None = None,
+    event_after: float = 0.0,
+) -> tuple[list[Outcome], float, Event | None]:
     """Every client posts cases in a loop for ``seconds``; ``event`` runs ``event_after``
     seconds in. Returns the outcomes (by start time), the wall time and the event."""
     results: list[list[Outcome]] = [[] for _ in clients]
@@ -554,8 +590,9 @@ def run_load(port: int, clients: list[Client], seconds: float,
         while time.monotonic() < deadline:
             results[i].append(client.record_case(port))
 
-    threads = [threading.Thread(target=work, args=(i, c), daemon=True)
-               for i, c in enumerate(clients)]
+    threads = [
+        threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(clients)
+    ]
     for thread in threads:
         thread.start()
     happened = None
@@ -580,15 +617,21 @@ def case_ids(engine) -> set[str]:
 def flask_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     flask = Path(sys.executable).with_name("flask")
     command = [str(flask)] if flask.exists() else [sys.executable, "-m", "flask"]
-    return subprocess.run([*command, "--app", "wsgi", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [*command, "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def check_audit(env: dict[str, str], label: str) -> None:
     done = flask_command(env, "audit", "verify")
     said = (done.stdout.strip() or done.stderr.strip()).splitlines()
-    figure(f"{label}: audit verify exit code", f"{done.returncode}", "0",
-           done.returncode == 0)
+    figure(f"{label}: audit verify exit code", f"{done.returncode}", "0", done.returncode == 0)
     if said:
         note(said[-1][:200])
     if done.returncode != 0:
@@ -620,8 +663,9 @@ class Intake:
         return sum(o.ok for o in self.outcomes) / self.wall
 
 
-def intake_phase(services: list[tuple[str, Service]], clients: list[Client], engine,
-                 seconds: float, rounds: int) -> list[Intake]:
+def intake_phase(
+    services: list[tuple[str, Service]], clients: list[Client], engine, seconds: float, rounds: int
+) -> list[Intake]:
     """Load each service in turn, ``rounds`` times, ``seconds / rounds`` each time (so that a
     burst of other work on the machine falls on all of them alike), after a warm-up of each
     (the workers import, connect and fill their caches); prints the figures of each."""
@@ -642,18 +686,29 @@ def intake_phase(services: list[tuple[str, Service]], clients: list[Client], eng
         ok = [o for o in run.outcomes if o.ok]
         errors = Counter(o.kind for o in run.outcomes if not o.ok)
         label = run.label
-        figure(f"{label}: intake", f"{run.rate:.1f} req/s ({len(ok)} POSTs in {run.wall:.1f} "
-               f"s; {latency(run.outcomes)})")
+        figure(
+            f"{label}: intake",
+            f"{run.rate:.1f} req/s ({len(ok)} POSTs in {run.wall:.1f} s; {latency(run.outcomes)})",
+        )
         figure(f"{label}: CPU (100% = one core)", run.cpu.line())
         if run.cpu.others > OTHER_LOAD_WARNING:
-            note(f"WARNING: other processes took {100 * run.cpu.others:.0f}% of a core on "
-                 "average meanwhile: not the figures of a quiet machine")
-        figure(f"{label}: errors", f"{sum(errors.values())} {dict(errors) or ''}".strip(), "0",
-               not errors)
+            note(
+                f"WARNING: other processes took {100 * run.cpu.others:.0f}% of a core on "
+                "average meanwhile: not the figures of a quiet machine"
+            )
+        figure(
+            f"{label}: errors",
+            f"{sum(errors.values())} {dict(errors) or ''}".strip(),
+            "0",
+            not errors,
+        )
         acknowledged = {o.public_id for o in ok}
-        figure(f"{label}: cases created == successful POSTs",
-               f"{len(run.created)} == {len(ok)}", "equal, same cases",
-               len(run.created) == len(ok) and run.created == acknowledged)
+        figure(
+            f"{label}: cases created == successful POSTs",
+            f"{len(run.created)} == {len(ok)}",
+            "equal, same cases",
+            len(run.created) == len(ok) and run.created == acknowledged,
+        )
         logged = run.service.error_lines(run.log_offset)
         figure(f"{label}: ERROR lines in the gunicorn/app log", f"{len(logged)}")
         for line in _distinct(logged)[:4]:
@@ -661,8 +716,15 @@ def intake_phase(services: list[tuple[str, Service]], clients: list[Client], eng
     return runs
 
 
-def disruption_phase(service: Service, clients: list[Client], engine, seconds: float,
-                     label: str, event: Callable[[], Event], env: dict[str, str]) -> None:
+def disruption_phase(
+    service: Service,
+    clients: list[Client],
+    engine,
+    seconds: float,
+    label: str,
+    event: Callable[[], Event],
+    env: dict[str, str],
+) -> None:
     before = case_ids(engine)
     offset = service.log_offset()
     outcomes, wall, happened = run_load(service.port, clients, seconds, event, seconds / 3)
@@ -688,29 +750,42 @@ def disruption_phase(service: Service, clients: list[Client], engine, seconds: f
     acknowledged = {o.public_id for o in ok}
     lost = acknowledged - after
     created = after - before
-    figure(f"{label}: {happened.what}", f"at {happened.started - outcomes[0].start:.1f} s "
-           f"of {wall:.1f} s")
+    figure(
+        f"{label}: {happened.what}",
+        f"at {happened.started - outcomes[0].start:.1f} s of {wall:.1f} s",
+    )
     for line in happened.details:
         note(line)
     figure(f"{label}: acknowledged POSTs (302)", f"{len(ok)} ({len(ok) / wall:.1f} req/s)")
     kinds = Counter(o.kind for o in failed)
-    figure(f"{label}: POSTs without an acknowledgement", f"{len(failed)} {dict(kinds) or ''}"
-           .strip())
+    figure(
+        f"{label}: POSTs without an acknowledgement", f"{len(failed)} {dict(kinds) or ''}".strip()
+    )
     if happened.recovered is not None:
         later = [o for o in failed if o.start > happened.recovered]
-        figure(f"{label}: ... of which started after recovery",
-               f"{len(later)} {dict(Counter(o.kind for o in later)) or ''}".strip())
+        figure(
+            f"{label}: ... of which started after recovery",
+            f"{len(later)} {dict(Counter(o.kind for o in later)) or ''}".strip(),
+        )
         if failed:
             last = max(o.end for o in failed)
-            note(f"failures between {min(o.start for o in failed) - happened.started:+.2f} s "
-                 f"and {last - happened.started:+.2f} s from the event")
-    figure(f"{label}: acknowledged cases missing from the database", f"{len(lost)}", "0",
-           not lost)
-    figure(f"{label}: cases committed without an acknowledgement",
-           f"{len(created - acknowledged)} (of {len(failed)} unacknowledged POSTs)",
-           "<= unacknowledged", len(created - acknowledged) <= len(failed))
-    figure(f"{label}: service answers again (signed-in POST 302 and /healthz 200)",
-           "yes" if answered else "NO", "yes", answered is not None)
+            note(
+                f"failures between {min(o.start for o in failed) - happened.started:+.2f} s "
+                f"and {last - happened.started:+.2f} s from the event"
+            )
+    figure(f"{label}: acknowledged cases missing from the database", f"{len(lost)}", "0", not lost)
+    figure(
+        f"{label}: cases committed without an acknowledgement",
+        f"{len(created - acknowledged)} (of {len(failed)} unacknowledged POSTs)",
+        "<= unacknowledged",
+        len(created - acknowledged) <= len(failed),
+    )
+    figure(
+        f"{label}: service answers again (signed-in POST 302 and /healthz 200)",
+        "yes" if answered else "NO",
+        "yes",
+        answered is not None,
+    )
     logged = service.error_lines(offset)
     figure(f"{label}: ERROR lines in the gunicorn/app log", f"{len(logged)}")
     for line in _distinct(logged)[:4]:
@@ -740,8 +815,12 @@ def memory(service: Service, label: str) -> None:
     for pid in service.workers():
         value = rss_mb(pid)
         if value is not None:
-            figure(f"{label}: VmRSS of worker {pid}", f"{value:.1f} MB",
-                   f"<= {RSS_TARGET_MB:.0f} MB", value <= RSS_TARGET_MB)
+            figure(
+                f"{label}: VmRSS of worker {pid}",
+                f"{value:.1f} MB",
+                f"<= {RSS_TARGET_MB:.0f} MB",
+                value <= RSS_TARGET_MB,
+            )
 
 
 def kill_a_worker(service: Service) -> Callable[[], Event]:
@@ -757,10 +836,14 @@ def kill_a_worker(service: Service) -> Callable[[], Event]:
                 recovered = time.monotonic()
                 break
             time.sleep(0.02)
-        details = [f"killed worker {victim} of {before}; "
-                   + (f"a new worker ({service.workers()}) within "
-                      f"{recovered - started:.2f} s" if recovered
-                      else "NO new worker within 30 s")]
+        details = [
+            f"killed worker {victim} of {before}; "
+            + (
+                f"a new worker ({service.workers()}) within {recovered - started:.2f} s"
+                if recovered
+                else "NO new worker within 30 s"
+            )
+        ]
         return Event("kill -9 of one worker", started, recovered, details)
 
     return event
@@ -769,15 +852,18 @@ def kill_a_worker(service: Service) -> Callable[[], Event]:
 def restart_postgres(command: list[str], admin_url: str) -> Callable[[], Event]:
     def event() -> Event:
         started = time.monotonic()
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                              check=False)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
         back = wait_for_postgres(admin_url, 120)
-        details = [f"`{shlex.join(command)}` exit {done.returncode} in "
-                   f"{time.monotonic() - started:.1f} s"]
+        details = [
+            f"`{shlex.join(command)}` exit {done.returncode} in {time.monotonic() - started:.1f} s"
+        ]
         if done.returncode != 0:
             details.append((done.stderr or done.stdout).strip()[-500:])
-        details.append(f"PostgreSQL accepting again {back - started:.2f} s after the restart "
-                       "began" if back else "PostgreSQL NOT accepting within 120 s")
+        details.append(
+            f"PostgreSQL accepting again {back - started:.2f} s after the restart began"
+            if back
+            else "PostgreSQL NOT accepting within 120 s"
+        )
         return Event("PostgreSQL restart", started, back, details)
 
     return event
@@ -787,9 +873,10 @@ def postgres_facts(admin_url: str) -> dict[str, str]:
     engine = create_engine(admin_url, poolclass=_null_pool())
     try:
         with engine.connect() as conn:
-            return {name: conn.execute(text(f"SHOW {name}")).scalar_one()
-                    for name in ("server_version", "cluster_name", "synchronous_commit",
-                                 "fsync")}
+            return {
+                name: conn.execute(text(f"SHOW {name}")).scalar_one()
+                for name in ("server_version", "cluster_name", "synchronous_commit", "fsync")
+            }
     finally:
         engine.dispose()
 
@@ -798,11 +885,14 @@ def other_sessions(admin_url: str, own: str) -> list[str]:
     engine = create_engine(admin_url, poolclass=_null_pool())
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT datname, usename, application_name, count(*) FROM pg_stat_activity "
-                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
-                "AND datname IS DISTINCT FROM :own GROUP BY 1, 2, 3 ORDER BY 1"),
-                {"own": own}).all()
+            rows = conn.execute(
+                text(
+                    "SELECT datname, usename, application_name, count(*) FROM pg_stat_activity "
+                    "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                    "AND datname IS DISTINCT FROM :own GROUP BY 1, 2, 3 ORDER BY 1"
+                ),
+                {"own": own},
+            ).all()
         return [f"{db} ({user}, {app or '-'}): {n}" for db, user, app, n in rows]
     finally:
         engine.dispose()
@@ -826,21 +916,39 @@ def _interrupted(signum, _frame):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL server (any database on it, used to create and drop "
-                             "the drill's own); default: SQLite in a temp dir")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server (any database on it, used to create and drop "
+        "the drill's own); default: SQLite in a temp dir",
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="load per phase")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="the intake phase alternates 1 and 2 workers this many times")
-    parser.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
-                        help="copy the gunicorn logs (JSON lines) into DIR at the end")
-    parser.add_argument("--restart-postgres", action="store_true",
-                        help="restart the PostgreSQL CLUSTER during the load (every database "
-                             "on it; other users of the server lose their connections)")
-    parser.add_argument("--postgres-restart-command", default=None,
-                        help="default: pg_ctlcluster --skip-systemctl-redirect VERSION NAME "
-                             "restart, from the server's cluster_name")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="the intake phase alternates 1 and 2 workers this many times",
+    )
+    parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copy the gunicorn logs (JSON lines) into DIR at the end",
+    )
+    parser.add_argument(
+        "--restart-postgres",
+        action="store_true",
+        help="restart the PostgreSQL CLUSTER during the load (every database "
+        "on it; other users of the server lose their connections)",
+    )
+    parser.add_argument(
+        "--postgres-restart-command",
+        default=None,
+        help="default: pg_ctlcluster --skip-systemctl-redirect VERSION NAME "
+        "restart, from the server's cluster_name",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupted)
 
@@ -880,25 +988,35 @@ def main() -> int:
         )
         import gunicorn
 
-        engine_name = (f"PostgreSQL {facts.get('server_version')} (cluster "
-                       f"{facts.get('cluster_name')}, synchronous_commit "
-                       f"{facts.get('synchronous_commit')}, fsync {facts.get('fsync')})"
-                       if database.postgres else "SQLite")
-        print(f"production drill: {engine_name}, database {make_url(database.url).database}",
-              flush=True)
-        print(f"gunicorn {gunicorn.__version__} with deploy/gunicorn.conf.py, "
-              f"CASEAPP_ENV=production; {len(os.sched_getaffinity(0))} cores; "
-              f"{args.clients} clients straight to gunicorn with nginx's headers "
-              f"(X-Forwarded-Proto: https); {args.seconds:g} s per phase after "
-              f"{WARM_UP_SECONDS:g} s of warm-up\n", flush=True)
+        engine_name = (
+            f"PostgreSQL {facts.get('server_version')} (cluster "
+            f"{facts.get('cluster_name')}, synchronous_commit "
+            f"{facts.get('synchronous_commit')}, fsync {facts.get('fsync')})"
+            if database.postgres
+            else "SQLite"
+        )
+        print(
+            f"production drill: {engine_name}, database {make_url(database.url).database}",
+            flush=True,
+        )
+        print(
+            f"gunicorn {gunicorn.__version__} with deploy/gunicorn.conf.py, "
+            f"CASEAPP_ENV=production; {len(os.sched_getaffinity(0))} cores; "
+            f"{args.clients} clients straight to gunicorn with nginx's headers "
+            f"(X-Forwarded-Proto: https); {args.seconds:g} s per phase after "
+            f"{WARM_UP_SECONDS:g} s of warm-up\n",
+            flush=True,
+        )
 
         busy0, t0 = _machine()[0], time.monotonic()
         time.sleep(1.0)
         busy_before = (_machine()[0] - busy0) / (time.monotonic() - t0)
         figure("machine busy before the load (100% = one core)", f"{100 * busy_before:.0f}%")
         if busy_before > OTHER_LOAD_WARNING:
-            note("WARNING: something else is using the CPU: throughput figures will be low "
-                 "and the worker ratio unreliable")
+            note(
+                "WARNING: something else is using the CPU: throughput figures will be low "
+                "and the worker ratio unreliable"
+            )
         clients = [Client(person, school_id) for person, school_id in people]
 
         # 1. One worker, then two: both running, loaded in turn.
@@ -912,16 +1030,22 @@ def main() -> int:
             client.sign_in(one.port)
         # The seeded hashes use the testing preset's argon2 parameters: this first sign-in
         # also rehashes each password with production's.
-        figure("sign-in through the forms (password + TOTP, rehash), per client",
-               f"{(time.monotonic() - t0) / len(clients) * 1000:.0f} ms")
-        runs = intake_phase([("1 worker", one), ("2 workers", two)], clients, engine,
-                            args.seconds, args.rounds)
+        figure(
+            "sign-in through the forms (password + TOTP, rehash), per client",
+            f"{(time.monotonic() - t0) / len(clients) * 1000:.0f} ms",
+        )
+        runs = intake_phase(
+            [("1 worker", one), ("2 workers", two)], clients, engine, args.seconds, args.rounds
+        )
         ratio = runs[1].rate / runs[0].rate
-        figure("2 workers / 1 worker", f"{ratio:.2f}x", f">= {RATIO_TARGET}x",
-               ratio >= RATIO_TARGET)
+        figure(
+            "2 workers / 1 worker", f"{ratio:.2f}x", f">= {RATIO_TARGET}x", ratio >= RATIO_TARGET
+        )
         if max(run.cpu.others for run in runs) > OTHER_LOAD_WARNING:
-            note("WARNING: measured while other processes used the CPU (see above); run it "
-                 "again on a quiet machine before believing this ratio")
+            note(
+                "WARNING: measured while other processes used the CPU (see above); run it "
+                "again on a quiet machine before believing this ratio"
+            )
         memory(one, "1 worker")
         memory(two, "2 workers")
         one.stop()
@@ -929,32 +1053,50 @@ def main() -> int:
 
         # 2. kill -9 of a worker.
         print(flush=True)
-        disruption_phase(service, clients, engine, args.seconds, "kill -9",
-                         kill_a_worker(service), env)
+        disruption_phase(
+            service, clients, engine, args.seconds, "kill -9", kill_a_worker(service), env
+        )
 
         # 3. PostgreSQL restart.
         print(flush=True)
         if not database.postgres:
             figure("PostgreSQL restart", "skipped (SQLite)")
         elif not args.restart_postgres:
-            figure("PostgreSQL restart", "skipped: give --restart-postgres (it restarts the "
-                   "whole cluster)")
+            figure(
+                "PostgreSQL restart",
+                "skipped: give --restart-postgres (it restarts the whole cluster)",
+            )
         else:
             command = restart_command(args, facts)
             if command is None:
-                figure("PostgreSQL restart", "skipped: no pg_ctlcluster or cluster_name; give "
-                       "--postgres-restart-command")
+                figure(
+                    "PostgreSQL restart",
+                    "skipped: no pg_ctlcluster or cluster_name; give --postgres-restart-command",
+                )
             else:
                 others = other_sessions(database.admin_url, database.name)
                 print("!" * 78, file=sys.stderr)
-                print(f"!! RESTARTING THE POSTGRESQL CLUSTER {facts.get('cluster_name')} "
-                      f"in {args.seconds / 3:.0f} s: `{shlex.join(command)}`", file=sys.stderr)
-                print("!! every connection to every database on it is cut; connected now: "
-                      + ("; ".join(others) or "nobody else"), file=sys.stderr)
+                print(
+                    f"!! RESTARTING THE POSTGRESQL CLUSTER {facts.get('cluster_name')} "
+                    f"in {args.seconds / 3:.0f} s: `{shlex.join(command)}`",
+                    file=sys.stderr,
+                )
+                print(
+                    "!! every connection to every database on it is cut; connected now: "
+                    + ("; ".join(others) or "nobody else"),
+                    file=sys.stderr,
+                )
                 print("!" * 78, file=sys.stderr, flush=True)
                 restart_tried = True
-                disruption_phase(service, clients, engine, args.seconds, "PG restart",
-                                 restart_postgres(command, database.admin_url), env)
+                disruption_phase(
+                    service,
+                    clients,
+                    engine,
+                    args.seconds,
+                    "PG restart",
+                    restart_postgres(command, database.admin_url),
+                    env,
+                )
 
         # 4. Memory after all the load.
         print(flush=True)
@@ -981,8 +1123,11 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     failed = [label for label, ok in CHECKS if not ok]
-    print(f"\n{len(CHECKS) - len(failed)} of {len(CHECKS)} targets met"
-          + (f"; FAILED: {', '.join(failed)}" if failed else ""), flush=True)
+    print(
+        f"\n{len(CHECKS) - len(failed)} of {len(CHECKS)} targets met"
+        + (f"; FAILED: {', '.join(failed)}" if failed else ""),
+        flush=True,
+    )
     return 1 if failed else 0
 
 
@@ -991,11 +1136,17 @@ def _ensure_postgres(admin_url: str, facts: dict[str, str]) -> None:
     if wait_for_postgres(admin_url, 60) is not None:
         return
     version, _, name = facts.get("cluster_name", "").partition("/")
-    print(f"!! PostgreSQL is not answering after the restart: starting cluster {version}/{name}",
-          file=sys.stderr, flush=True)
+    print(
+        f"!! PostgreSQL is not answering after the restart: starting cluster {version}/{name}",
+        file=sys.stderr,
+        flush=True,
+    )
     if version and name:
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"],
-                       check=False, timeout=300)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"],
+            check=False,
+            timeout=300,
+        )
     if wait_for_postgres(admin_url, 60) is None:
         print("!! PostgreSQL is STILL DOWN: start it by hand", file=sys.stderr, flush=True)
 

@@ -55,28 +55,42 @@ def seed_units(app) -> dict:
     focal point of the first school (through the services, so audited like real ones)."""
     with app.app_context():
         s = get_session()
-        province = units.create_unit(s, None, None, "RB-P", "Sở Giáo dục và Đào tạo tỉnh Bench",
-                                     "province")
+        province = units.create_unit(
+            s, None, None, "RB-P", "Sở Giáo dục và Đào tạo tỉnh Bench", "province"
+        )
         schools = []
         for d in range(1, DISTRICTS + 1):
-            district = units.create_unit(s, None, province, f"RB-D{d}",
-                                         f"Phòng Giáo dục huyện {d}", "district")
-            schools += [units.create_unit(s, None, district, f"RB-D{d}-S{i:02d}",
-                                          f"Trường THCS số {i} huyện {d}", "school")
-                        for i in range(1, SCHOOLS + 1)]
-        officer, _ = users.create_user(s, None, OFFICER, "Officer Province", "", province,
-                                       PASSWORD)
+            district = units.create_unit(
+                s, None, province, f"RB-D{d}", f"Phòng Giáo dục huyện {d}", "district"
+            )
+            schools += [
+                units.create_unit(
+                    s,
+                    None,
+                    district,
+                    f"RB-D{d}-S{i:02d}",
+                    f"Trường THCS số {i} huyện {d}",
+                    "school",
+                )
+                for i in range(1, SCHOOLS + 1)
+            ]
+        officer, _ = users.create_user(s, None, OFFICER, "Officer Province", "", province, PASSWORD)
         users.grant_role(s, None, officer, "officer", province)
-        focal, _ = users.create_user(s, None, "focal.bench", "Focal Bench", "", schools[0],
-                                     PASSWORD)
+        focal, _ = users.create_user(
+            s, None, "focal.bench", "Focal Bench", "", schools[0], PASSWORD
+        )
         users.grant_role(s, None, focal, "focal_point", schools[0])
         s.commit()
         # Interleave the districts so that both get busy and quiet schools.
-        order = [u for pair in zip(schools[:SCHOOLS], schools[SCHOOLS:], strict=True)
-                 for u in pair]
-        return {"province": province.code, "province_id": province.id,
-                "province_path": province.path, "schools": [(u.id, u.code) for u in order],
-                "officer": officer.id, "focal": focal.id}
+        order = [u for pair in zip(schools[:SCHOOLS], schools[SCHOOLS:], strict=True) for u in pair]
+        return {
+            "province": province.code,
+            "province_id": province.id,
+            "province_path": province.path,
+            "schools": [(u.id, u.code) for u in order],
+            "officer": officer.id,
+            "focal": focal.id,
+        }
 
 
 def fill_activities(engine, schools: list[tuple[int, str]], user_id: int, n: int) -> None:
@@ -84,13 +98,22 @@ def fill_activities(engine, schools: list[tuple[int, str]], user_id: int, n: int
 
     rng = random.Random(3)
     today = local_today()
-    rows = [{"unit_id": rng.choice(schools)[0],
-             "held_on": today - timedelta(days=rng.randint(0, casegen.DAYS)),
-             "kind": rng.choice(ACTIVITY_KINDS), "audience": rng.choice(AUDIENCES),
-             "title": f"Hoạt động {i}", "participants_female": rng.randint(0, 300),
-             "participants_male": rng.randint(0, 300), "participants_other": rng.randint(0, 3),
-             "created_by_id": user_id, "created_at": datetime.now(UTC), "version": 1}
-            for i in range(n)]
+    rows = [
+        {
+            "unit_id": rng.choice(schools)[0],
+            "held_on": today - timedelta(days=rng.randint(0, casegen.DAYS)),
+            "kind": rng.choice(ACTIVITY_KINDS),
+            "audience": rng.choice(AUDIENCES),
+            "title": f"Hoạt động {i}",
+            "participants_female": rng.randint(0, 300),
+            "participants_male": rng.randint(0, 300),
+            "participants_other": rng.randint(0, 3),
+            "created_by_id": user_id,
+            "created_at": datetime.now(UTC),
+            "version": 1,
+        }
+        for i in range(n)
+    ]
     with engine.begin() as conn:
         conn.execute(insert(Activity.__table__), rows)
 
@@ -129,25 +152,37 @@ def hand_queries(dialect: str) -> dict[str, str]:
     else:
         verify_days = "CAST(julianday(fv.done) - julianday(s.received_on) AS INTEGER)"
         close_days = "CAST(julianday(date(ca.at)) - julianday(s.received_on) AS INTEGER)"
-    first_verified = ("(SELECT st.case_id, min(st.done_on) AS done FROM case_steps st "
-                      "JOIN scoped s0 ON s0.id = st.case_id WHERE st.kind = 'verification' "
-                      "AND st.done_on IS NOT NULL AND st.done_on <= :date_to "
-                      "GROUP BY st.case_id) fv")
-    closed_at = ("(SELECT t.case_id, min(t.at) AS at FROM case_transitions t "
-                 "JOIN scoped s0 ON s0.id = t.case_id WHERE t.to_status = 'closed' "
-                 "AND t.at < :end GROUP BY t.case_id) ca")
+    first_verified = (
+        "(SELECT st.case_id, min(st.done_on) AS done FROM case_steps st "
+        "JOIN scoped s0 ON s0.id = st.case_id WHERE st.kind = 'verification' "
+        "AND st.done_on IS NOT NULL AND st.done_on <= :date_to "
+        "GROUP BY st.case_id) fv"
+    )
+    closed_at = (
+        "(SELECT t.case_id, min(t.at) AS at FROM case_transitions t "
+        "JOIN scoped s0 ON s0.id = t.case_id WHERE t.to_status = 'closed' "
+        "AND t.at < :end GROUP BY t.case_id) ca"
+    )
     if pg:
-        median_verify = (w + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {verify_days})"
-                         f" FROM scoped s JOIN {first_verified} ON fv.case_id = s.id")
-        median_close = (w + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {close_days}),"
-                        f" count(*) FROM scoped s JOIN {closed_at} ON ca.case_id = s.id")
+        median_verify = (
+            w + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {verify_days})"
+            f" FROM scoped s JOIN {first_verified} ON fv.case_id = s.id"
+        )
+        median_close = (
+            w + f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {close_days}),"
+            f" count(*) FROM scoped s JOIN {closed_at} ON ca.case_id = s.id"
+        )
     else:
+
         def median(days: str, source: str, alias: str) -> str:
-            return (w + "SELECT avg(days), max(n) FROM (SELECT days, row_number() OVER "
-                    "(ORDER BY days) "
-                    f"AS rn, count(*) OVER () AS n FROM (SELECT {days} AS days FROM scoped s "
-                    f"JOIN {source} ON {alias}.case_id = s.id)) "
-                    "WHERE rn IN ((n + 1) / 2, (n + 2) / 2)")
+            return (
+                w + "SELECT avg(days), max(n) FROM (SELECT days, row_number() OVER "
+                "(ORDER BY days) "
+                f"AS rn, count(*) OVER () AS n FROM (SELECT {days} AS days FROM scoped s "
+                f"JOIN {source} ON {alias}.case_id = s.id)) "
+                "WHERE rn IN ((n + 1) / 2, (n + 2) / 2)"
+            )
+
         median_verify = median(verify_days, first_verified, "fv")
         median_close = median(close_days, closed_at, "ca")
     return {
@@ -162,7 +197,8 @@ def hand_queries(dialect: str) -> dict[str, str]:
         "perpetrators_by_relationship_sex": w + "SELECT s.perpetrator_relationship, "
         "s.perpetrator_sex, sum(s.perpetrator_count) FROM scoped s "
         "GROUP BY s.perpetrator_relationship, s.perpetrator_sex",
-        "status_at_end": w + """, last_t AS (
+        "status_at_end": w
+        + """, last_t AS (
     SELECT t.case_id, max(t.id) AS last_id FROM case_transitions t
     JOIN scoped s0 ON s0.id = t.case_id WHERE t.at < :end GROUP BY t.case_id)
 SELECT CASE WHEN t.to_status = 'closed' THEN 'resolved'
@@ -174,25 +210,29 @@ SELECT CASE WHEN t.to_status = 'closed' THEN 'resolved'
 FROM scoped s LEFT JOIN last_t l ON l.case_id = s.id
 LEFT JOIN case_transitions t ON t.id = l.last_id
 GROUP BY 1, s.harmed_sex""",
-        "findings": w + """, last_v AS (
+        "findings": w
+        + """, last_v AS (
     SELECT st.case_id, max(st.id) AS step_id FROM case_steps st
     JOIN scoped s0 ON s0.id = st.case_id WHERE st.kind = 'verification'
     AND st.done_on IS NOT NULL AND st.done_on <= :date_to GROUP BY st.case_id)
 SELECT coalesce(st.finding, 'not_verified') AS row_key, s.harmed_sex, count(*)
 FROM scoped s LEFT JOIN last_v l ON l.case_id = s.id LEFT JOIN case_steps st ON st.id = l.step_id
 GROUP BY 1, s.harmed_sex""",
-        "support_by_service": w + """SELECT CASE WHEN st.kind = 'referral' THEN 'referral'
+        "support_by_service": w
+        + """SELECT CASE WHEN st.kind = 'referral' THEN 'referral'
     ELSE st.service END AS row_key, s.harmed_sex, count(DISTINCT s.id)
 FROM scoped s JOIN case_steps st ON st.case_id = s.id
 WHERE st.done_on <= :date_to AND ((st.kind = 'support' AND st.status = 'provided')
     OR (st.kind = 'referral' AND st.status IN ('accepted', 'completed')))
 GROUP BY 1, s.harmed_sex""",
-        "support_by_service totals": w + """SELECT s.harmed_sex, count(DISTINCT s.id)
+        "support_by_service totals": w
+        + """SELECT s.harmed_sex, count(DISTINCT s.id)
 FROM scoped s JOIN case_steps st ON st.case_id = s.id
 WHERE st.done_on <= :date_to AND ((st.kind = 'support' AND st.status = 'provided')
     OR (st.kind = 'referral' AND st.status IN ('accepted', 'completed')))
 GROUP BY s.harmed_sex""",
-        "per_unit": w + """SELECT d.code, s.harmed_sex, count(*) FROM scoped s
+        "per_unit": w
+        + """SELECT d.code, s.harmed_sex, count(*) FROM scoped s
 JOIN units d ON d.parent_id = :unit_id AND s.path LIKE d.path || '%'
 GROUP BY d.code, s.harmed_sex""",
         "activities": """SELECT a.kind, count(*), sum(a.participants_female),
@@ -200,7 +240,8 @@ GROUP BY d.code, s.harmed_sex""",
 FROM activities a JOIN units u ON u.id = a.unit_id
 WHERE u.path LIKE :prefix AND a.held_on >= :date_from AND a.held_on <= :date_to
 GROUP BY a.kind""",
-        "timeliness counts": w + f"""SELECT count(*),
+        "timeliness counts": w
+        + f"""SELECT count(*),
     sum(CASE WHEN {verify_days} <= :verification_days THEN 1 ELSE 0 END)
 FROM scoped s JOIN {first_verified} ON fv.case_id = s.id""",
         "timeliness median to verification": median_verify,
@@ -220,6 +261,7 @@ def run_hand(engine, params: dict) -> tuple[dict[str, list], dict[str, float]]:
 
 def hand_report(rows: dict[str, list], settings) -> dict:
     """The hand-written results in the shape of Report.as_dict()'s tables and timeliness."""
+
     def cells(key, total_key=None):
         got = {(r, c): int(n or 0) for r, c, n in rows[key]}
         totals = {c: int(n or 0) for c, n in rows[total_key]} if total_key else None
@@ -228,12 +270,23 @@ def hand_report(rows: dict[str, list], settings) -> dict:
     tables = {}
     for key in ("violence_by_sex", "support_by_service"):
         tables[key] = cells(key, key + " totals")
-    for key in ("age_by_sex", "role_by_sex", "perpetrators_by_relationship_sex",
-                "status_at_end", "findings", "per_unit"):
+    for key in (
+        "age_by_sex",
+        "role_by_sex",
+        "perpetrators_by_relationship_sex",
+        "status_at_end",
+        "findings",
+        "per_unit",
+    ):
         tables[key] = cells(key)
-    tables["activities"] = ({(kind, col): int(v or 0) for kind, *values in rows["activities"]
-                             for col, v in zip(("activities", "female", "male", "other"),
-                                               values, strict=True)}, None)
+    tables["activities"] = (
+        {
+            (kind, col): int(v or 0)
+            for kind, *values in rows["activities"]
+            for col, v in zip(("activities", "female", "male", "other"), values, strict=True)
+        },
+        None,
+    )
     verified, in_time = rows["timeliness counts"][0]
     verified, in_time = int(verified or 0), int(in_time or 0)
 
@@ -242,13 +295,15 @@ def hand_report(rows: dict[str, list], settings) -> dict:
         return round(float(value), 1) if value is not None else None
 
     closed = rows["timeliness median to closure"][0][1]
-    timeliness = {"closed": int(closed or 0),
-                  "median_days_to_verification": med("timeliness median to verification"),
-                  "median_days_to_closure": med("timeliness median to closure"),
-                  "verified": verified, "verified_within_deadline": in_time,
-                  "share_verified_within_deadline": round(100 * in_time / verified, 1)
-                  if verified else None,
-                  "verification_days": settings.verification_days}
+    timeliness = {
+        "closed": int(closed or 0),
+        "median_days_to_verification": med("timeliness median to verification"),
+        "median_days_to_closure": med("timeliness median to closure"),
+        "verified": verified,
+        "verified_within_deadline": in_time,
+        "share_verified_within_deadline": round(100 * in_time / verified, 1) if verified else None,
+        "verification_days": settings.verification_days,
+    }
     return {"tables": tables, "timeliness": timeliness}
 
 
@@ -258,13 +313,15 @@ def same_figures(report: report_tables.Report, hand: dict) -> list[str]:
     for table in report.tables:
         cells, totals = hand["tables"][table.key]
         mine = {k: v for k, v in table.cells.items() if v}
-        theirs = {k: v for k, v in cells.items()
-                  if v and k[0] in table.rows and k[1] in table.cols}
+        theirs = {k: v for k, v in cells.items() if v and k[0] in table.rows and k[1] in table.cols}
         if mine != theirs:
             problems.append(f"{table.key}: cells differ")
-        if table.col_totals is not None and totals is not None and {
-                k: v for k, v in table.col_totals.items() if v} != {
-                k: v for k, v in totals.items() if v and k in table.cols}:
+        if (
+            table.col_totals is not None
+            and totals is not None
+            and {k: v for k, v in table.col_totals.items() if v}
+            != {k: v for k, v in totals.items() if v and k in table.cols}
+        ):
             problems.append(f"{table.key}: column totals differ")
     if report.timeliness != hand["timeliness"]:
         problems.append(f"timeliness differs: {report.timeliness} != {hand['timeliness']}")
@@ -292,20 +349,24 @@ class StatementTimer:
 def describe(statement: str) -> str:
     """A short name for one of build()'s statements."""
     s = " ".join(statement.split())
-    for marker, name in (("case_violence_types.type", "violence_by_sex"),
-                         ("harmed_age_band", "age_by_sex"), ("harmed_role", "role_by_sex"),
-                         ("perpetrator_count", "perpetrators_by_relationship_sex"),
-                         ("'resolved'", "status_at_end"), ("not_verified", "findings"),
-                         ("'referral'", "support_by_service"), ("activities", "activities"),
-                         ("row_number()", "timeliness median"),
-                         ("min(case_steps.done_on)", "timeliness counts"),
-                         ("units.parent_id", "per_unit children")):
+    for marker, name in (
+        ("case_violence_types.type", "violence_by_sex"),
+        ("harmed_age_band", "age_by_sex"),
+        ("harmed_role", "role_by_sex"),
+        ("perpetrator_count", "perpetrators_by_relationship_sex"),
+        ("'resolved'", "status_at_end"),
+        ("not_verified", "findings"),
+        ("'referral'", "support_by_service"),
+        ("activities", "activities"),
+        ("row_number()", "timeliness median"),
+        ("min(case_steps.done_on)", "timeliness counts"),
+        ("units.parent_id", "per_unit children"),
+    ):
         if marker in s:
             if name == "violence_by_sex" or name == "support_by_service":
                 return name + (" totals" if s.startswith("SELECT cases.harmed_sex") else "")
             if name == "timeliness median":
-                return name + (" to closure" if "case_transitions" in s
-                               else " to verification")
+                return name + (" to closure" if "case_transitions" in s else " to verification")
             return name
     if s.startswith("SELECT cases.harmed_sex, count(*)"):
         return "per_unit (one child) or violence totals"
@@ -349,23 +410,41 @@ def export_child(args) -> None:
         if args.trace:
             tracemalloc.start()
         t0 = time.perf_counter()
-        content = reports.export(s, actor, unit, period.date_from, period.date_to, args.fmt,
-                                 TITLE)
+        content = reports.export(s, actor, unit, period.date_from, period.date_to, args.fmt, TITLE)
         seconds = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1] if args.trace else None
         if args.trace:
             tracemalloc.stop()
         s.rollback()  # leave no audit event behind
-    print(json.dumps({"fmt": args.fmt, "seconds": seconds, "bytes": len(content),
-                      "start_maxrss_kb": start_rss,
-                      "end_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                      "start_hwm_kb": start_hwm, "end_hwm_kb": _vm("VmHWM"),
-                      "traced_peak": peak}))
+    print(
+        json.dumps(
+            {
+                "fmt": args.fmt,
+                "seconds": seconds,
+                "bytes": len(content),
+                "start_maxrss_kb": start_rss,
+                "end_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "start_hwm_kb": start_hwm,
+                "end_hwm_kb": _vm("VmHWM"),
+                "traced_peak": peak,
+            }
+        )
+    )
 
 
 def measure_export(url: str, instance: Path, unit: str, fmt: str, trace: bool) -> dict:
-    cmd = [sys.executable, __file__, "--export-child", fmt, "--database-url", url,
-           "--instance", str(instance), "--unit", unit] + (["--trace"] if trace else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--export-child",
+        fmt,
+        "--database-url",
+        url,
+        "--instance",
+        str(instance),
+        "--unit",
+        unit,
+    ] + (["--trace"] if trace else [])
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"export child failed:\n{done.stderr[-3000:]}")
@@ -375,16 +454,26 @@ def measure_export(url: str, instance: Path, unit: str, fmt: str, trace: bool) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--database-url", default=None,
-                        help="an EMPTY database (default: a SQLite file in a temp dir)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an EMPTY database (default: a SQLite file in a temp dir)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of build()")
-    parser.add_argument("--no-copy", action="store_true",
-                        help="PostgreSQL: Core executemany instead of COPY")
-    parser.add_argument("--sqlite-analyze", action="store_true",
-                        help="run ANALYZE after the fill on SQLite (the app never does)")
-    parser.add_argument("--skip-build", action="store_true",
-                        help="time only the hand-written SQL (no build(), no export): for "
-                        "sizes where build() takes too long")
+    parser.add_argument(
+        "--no-copy", action="store_true", help="PostgreSQL: Core executemany instead of COPY"
+    )
+    parser.add_argument(
+        "--sqlite-analyze",
+        action="store_true",
+        help="run ANALYZE after the fill on SQLite (the app never does)",
+    )
+    parser.add_argument(
+        "--skip-build",
+        action="store_true",
+        help="time only the hand-written SQL (no build(), no export): for "
+        "sizes where build() takes too long",
+    )
     # Internal: the child process that measures one export.
     parser.add_argument("--export-child", choices=("xlsx", "docx", "csv"), help=argparse.SUPPRESS)
     parser.add_argument("--instance", help=argparse.SUPPRESS)
@@ -392,9 +481,15 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
-        export_child(argparse.Namespace(fmt=args.export_child, database_url=args.database_url,
-                                        instance=args.instance, unit=args.unit,
-                                        trace=args.trace))
+        export_child(
+            argparse.Namespace(
+                fmt=args.export_child,
+                database_url=args.database_url,
+                instance=args.instance,
+                unit=args.unit,
+                trace=args.trace,
+            )
+        )
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-reports-"))
@@ -404,8 +499,14 @@ def main() -> None:
     pg = engine.dialect.name == "postgresql"
     world = seed_units(app)
     t0 = time.perf_counter()
-    totals, spent = casegen.fill(engine, args.cases, world["schools"], world["focal"],
-                                 local_today(), use_copy=pg and not args.no_copy)
+    totals, spent = casegen.fill(
+        engine,
+        args.cases,
+        world["schools"],
+        world["focal"],
+        local_today(),
+        use_copy=pg and not args.no_copy,
+    )
     fill_activities(engine, world["schools"], world["focal"], 5_000)
     fill_s = time.perf_counter() - t0
     if args.sqlite_analyze and not pg:
@@ -430,10 +531,14 @@ def main() -> None:
         timer.on = False
     per_statement = sorted(timer.rows, reverse=True)
 
-    params = {"prefix": world["province_path"] + "%", "date_from": period.date_from,
-              "date_to": period.date_to, "end": start_of_local_day(
-                  period.date_to + timedelta(days=1)), "unit_id": world["province_id"],
-              "verification_days": settings.verification_days}
+    params = {
+        "prefix": world["province_path"] + "%",
+        "date_from": period.date_from,
+        "date_to": period.date_to,
+        "end": start_of_local_day(period.date_to + timedelta(days=1)),
+        "unit_id": world["province_id"],
+        "verification_days": settings.verification_days,
+    }
     hand_runs = [run_hand(engine, params) for _ in range(args.repeat)]
     jit_builds = []
     if pg:
@@ -446,37 +551,60 @@ def main() -> None:
                 report_tables.build(s, unit, period.date_from, period.date_to)
                 jit_builds.append(time.perf_counter() - t0)
                 s.rollback()
-    jit_hand = [sum(run_hand(engine, params)[1].values()) for _ in range(args.repeat)] \
-        if pg else []
+    jit_hand = [sum(run_hand(engine, params)[1].values()) for _ in range(args.repeat)] if pg else []
     hand_rows, hand_spent = hand_runs[-1]
     in_period = sum(n for _code, _sex, n in hand_rows["per_unit"])
     problems = same_figures(report, hand_report(hand_rows, settings)) if report else []
 
-    exports = {} if args.skip_build else {
-        (fmt, trace): measure_export(url, tmp, world["province"], fmt, trace)
-        for fmt in ("xlsx", "docx") for trace in (False, True)}
+    exports = (
+        {}
+        if args.skip_build
+        else {
+            (fmt, trace): measure_export(url, tmp, world["province"], fmt, trace)
+            for fmt in ("xlsx", "docx")
+            for trace in (False, True)
+        }
+    )
 
-    print(f"database  {engine.dialect.name}   cases {totals.cases:,}   violence types "
-          f"{totals.types:,}   steps {totals.steps:,}   transitions {totals.transitions:,}   "
-          f"activities 5,000")
+    print(
+        f"database  {engine.dialect.name}   cases {totals.cases:,}   violence types "
+        f"{totals.types:,}   steps {totals.steps:,}   transitions {totals.transitions:,}   "
+        f"activities 5,000"
+    )
     how = "COPY" if pg and not args.no_copy else "Core executemany"
-    print(f"fill {fill_s:.1f} s: rows made in Python {spent['generate']:.1f} s, {how} "
-          f"{spent['write']:.1f} s" + (f", VACUUM ANALYZE {spent['analyze']:.1f} s" if pg
-                                      else "") + f"  ({totals.cases / fill_s:,.0f} cases/s)")
-    print(f"report: province {world['province']}, period {period.key} "
-          f"({period.date_from} to {period.date_to}), {in_period:,} cases in the period\n")
+    print(
+        f"fill {fill_s:.1f} s: rows made in Python {spent['generate']:.1f} s, {how} "
+        f"{spent['write']:.1f} s"
+        + (f", VACUUM ANALYZE {spent['analyze']:.1f} s" if pg else "")
+        + f"  ({totals.cases / fill_s:,.0f} cases/s)"
+    )
+    print(
+        f"report: province {world['province']}, period {period.key} "
+        f"({period.date_from} to {period.date_to}), {in_period:,} cases in the period\n"
+    )
     if builds:
-        print("report_tables.build: " + ", ".join(f"{b:.2f} s" for b in builds)
-              + f"   ({len(per_statement)} statements)")
+        print(
+            "report_tables.build: "
+            + ", ".join(f"{b:.2f} s" for b in builds)
+            + f"   ({len(per_statement)} statements)"
+        )
     else:
         print("report_tables.build: skipped (--skip-build)")
     if jit_builds:
         print("build(), jit = off:  " + ", ".join(f"{b:.2f} s" for b in jit_builds))
     hand_totals = [sum(sp.values()) for _r, sp in hand_runs]
-    print("hand-written SQL:    " + ", ".join(f"{h:.2f} s" for h in hand_totals)
-          + f"   ({len(hand_spent)} statements)   same figures: "
-          + ("not compared" if report is None else "yes" if not problems
-             else "NO: " + "; ".join(problems)))
+    print(
+        "hand-written SQL:    "
+        + ", ".join(f"{h:.2f} s" for h in hand_totals)
+        + f"   ({len(hand_spent)} statements)   same figures: "
+        + (
+            "not compared"
+            if report is None
+            else "yes"
+            if not problems
+            else "NO: " + "; ".join(problems)
+        )
+    )
     if jit_hand:
         print("hand SQL, jit = off: " + ", ".join(f"{h:.2f} s" for h in jit_hand))
     if per_statement:
@@ -487,20 +615,23 @@ def main() -> None:
     for key, seconds in sorted(hand_spent.items(), key=lambda kv: -kv[1]):
         print(f"  {seconds * 1000:9.1f} ms  {key}")
     if exports:
-        print("\nexport (reports.export: build + suppression + rendering), one fresh process "
-              "each:")
+        print("\nexport (reports.export: build + suppression + rendering), one fresh process each:")
     for fmt in ("xlsx", "docx") if exports else ():
         plain, traced = exports[(fmt, False)], exports[(fmt, True)]
-        print(f"  {fmt}: {plain['seconds']:.2f} s, {plain['bytes']:,} bytes; peak resident "
-              f"(VmHWM) {plain['start_hwm_kb'] / 1024:.0f} MB after start-up -> "
-              f"{plain['end_hwm_kb'] / 1024:.0f} MB after the export; ru_maxrss "
-              f"{plain['start_maxrss_kb'] / 1024:.0f} -> {plain['end_maxrss_kb'] / 1024:.0f} MB"
-              f"; tracemalloc peak {traced['traced_peak'] / 1e6:.1f} MB (traced run "
-              f"{traced['seconds']:.2f} s)")
+        print(
+            f"  {fmt}: {plain['seconds']:.2f} s, {plain['bytes']:,} bytes; peak resident "
+            f"(VmHWM) {plain['start_hwm_kb'] / 1024:.0f} MB after start-up -> "
+            f"{plain['end_hwm_kb'] / 1024:.0f} MB after the export; ru_maxrss "
+            f"{plain['start_maxrss_kb'] / 1024:.0f} -> {plain['end_maxrss_kb'] / 1024:.0f} MB"
+            f"; tracemalloc peak {traced['traced_peak'] / 1e6:.1f} MB (traced run "
+            f"{traced['seconds']:.2f} s)"
+        )
     if exports:
-        print("  (Linux carries the parent's resident size at fork into the child's ru_maxrss "
-              "across exec, so ru_maxrss starts at this process's size; VmHWM is the child's "
-              "own.)")
+        print(
+            "  (Linux carries the parent's resident size at fork into the child's ru_maxrss "
+            "across exec, so ru_maxrss starts at this process's size; VmHWM is the child's "
+            "own.)"
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"\nthis process: ru_maxrss {rss / 1024:.0f} MB (the fill included)")
     engine.dispose()

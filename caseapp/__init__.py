@@ -49,8 +49,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
-                                x_proto=settings.trusted_proxies)
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
+        )
     app.after_request(_commit_session_bookkeeping)
     register_error_handlers(app)
     _register_blueprints(app)
@@ -68,8 +69,9 @@ class _InMemoryUploads(Request):
     """Uploads stay in memory (MAX_CONTENT_LENGTH bounds them): Werkzeug would spool any past
     500 KB to a temporary file in clear, and plaintext never reaches temp files (DESIGN 6)."""
 
-    def _get_file_stream(self, total_content_length, content_type, filename=None,
-                         content_length=None):
+    def _get_file_stream(
+        self, total_content_length, content_type, filename=None, content_length=None
+    ):
         return io.BytesIO()
 
 
@@ -104,6 +106,14 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.main import bp as main_bp
     from caseapp.reports import bp as reports_bp
 
-    for bp in (main_bp, auth_bp, account_bp, admin_bp, audit_bp, cases_bp,
-               dashboard_bp, reports_bp):
+    for bp in (
+        main_bp,
+        auth_bp,
+        account_bp,
+        admin_bp,
+        audit_bp,
+        cases_bp,
+        dashboard_bp,
+        reports_bp,
+    ):
         app.register_blueprint(bp)

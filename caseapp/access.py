@@ -17,8 +17,16 @@ PUBLIC = "public"
 PENDING_SECOND_FACTOR = "pending_second_factor"
 DECLARED = "_caseapp_permission"
 
-PUBLIC_ENDPOINTS = frozenset({"static", "auth.login", "main.healthz", "main.readyz",
-                              "main.set_language", "observability.metrics"})
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "static",
+        "auth.login",
+        "main.healthz",
+        "main.readyz",
+        "main.set_language",
+        "observability.metrics",
+    }
+)
 
 
 def local_target(value: object) -> str | None:
@@ -84,7 +92,8 @@ def _guard():
         target = "auth.second_factor" if current_user.has_second_factor else "auth.enrol"
         return redirect(url_for(target))
     if current_user.must_change_password and endpoint not in (
-        "account.change_password", "auth.logout"
+        "account.change_password",
+        "auth.logout",
     ):
         return redirect(url_for("account.change_password"))
     if needed == PENDING_SECOND_FACTOR:

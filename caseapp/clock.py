@@ -44,9 +44,13 @@ def check_within_bounds(*days: date) -> None:
     """Refuse a date outside date_bounds(), saying which dates are accepted."""
     first, last = date_bounds()
     if any(not first <= day <= last for day in days):
-        raise ValidationFailed(_("The date must fall between %(first)s and %(last)s.",
-                                 first=first.strftime("%d/%m/%Y"),
-                                 last=last.strftime("%d/%m/%Y")))
+        raise ValidationFailed(
+            _(
+                "The date must fall between %(first)s and %(last)s.",
+                first=first.strftime("%d/%m/%Y"),
+                last=last.strftime("%d/%m/%Y"),
+            )
+        )
 
 
 def start_of_local_day(day: date) -> datetime:

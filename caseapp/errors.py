@@ -65,8 +65,13 @@ def _messages() -> dict[int, tuple[str, str]]:
         413: (_("Too large"), _("The upload is larger than allowed.")),
         429: (_("Too many attempts"), _("Please wait a few minutes and try again.")),
         500: (_("Something went wrong"), _("An unexpected error happened. Nothing was saved.")),
-        503: (_("Service unavailable"), _("The service is not ready. Your administrator has "
-                                          "been told; please try again later.")),
+        503: (
+            _("Service unavailable"),
+            _(
+                "The service is not ready. Your administrator has "
+                "been told; please try again later."
+            ),
+        ),
     }
 
 
@@ -74,8 +79,9 @@ def render_error(status: int, detail: str | None = None):
     title, text = _messages().get(status, _messages()[500])
     if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
         return {"error": title, "status": status}, status
-    return render_template("errors/error.html", status=status, title=title,
-                           text=detail or text), status
+    return render_template(
+        "errors/error.html", status=status, title=title, text=detail or text
+    ), status
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -90,10 +96,16 @@ def register_error_handlers(app: Flask) -> None:
     def _csrf(exc: CSRFError):
         # Any refusal of the CSRF check (token missing or expired, Referer missing or from
         # another site on HTTPS) reads the same to the person, and is logged for operators.
-        app.logger.warning("CSRF check refused %s %s: %s", request.method, request.path,
-                           exc.description)
-        return render_error(400, _("The form expired or was not sent from this site. "
-                                   "Nothing was changed; please try again."))
+        app.logger.warning(
+            "CSRF check refused %s %s: %s", request.method, request.path, exc.description
+        )
+        return render_error(
+            400,
+            _(
+                "The form expired or was not sent from this site. "
+                "Nothing was changed; please try again."
+            ),
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
@@ -105,8 +117,7 @@ def register_error_handlers(app: Flask) -> None:
         # is changed elsewhere, two edits of one unit): the later one loses, cleanly.
         from caseapp.db import get_session
 
-        app.logger.info("concurrent change refused on %s %s: %s", request.method,
-                        request.path, exc)
+        app.logger.info("concurrent change refused on %s %s: %s", request.method, request.path, exc)
         get_session().rollback()
         return render_error(409)
 
@@ -114,8 +125,12 @@ def register_error_handlers(app: Flask) -> None:
     def _database_unavailable(exc: OperationalError):
         # The database went away (a restart, the network): a 503 page rendered without it,
         # instead of gunicorn's bare page when rendering ours needed the database too.
-        app.logger.error("database unavailable on %s %s: %s", request.method, request.path,
-                         type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        app.logger.error(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
+        )
         _without_database()
         return render_error(503)
 

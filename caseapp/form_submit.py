@@ -35,8 +35,7 @@ class Outcome(Generic[T]):
         return self.error.status if self.error.status >= 400 else 400
 
 
-def carry_out(action: Callable[[], T],
-              keep: tuple[type[DomainError], ...] = ()) -> Outcome[T]:
+def carry_out(action: Callable[[], T], keep: tuple[type[DomainError], ...] = ()) -> Outcome[T]:
     """Run one service call for a form: commit when it succeeds; when the service refuses (a
     DomainError), roll back and hand the refusal to the view. Nothing is half-saved.
     ``keep``: refusals whose service wrote bookkeeping that must stay (a wrong current password

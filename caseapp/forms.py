@@ -52,10 +52,13 @@ def small_int(raw, digits: int = 9) -> int | None:
 
 
 class ReasonForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[
-        DataRequired(_l("Please give a reason.")),
-        Length(max=REASON_MAX, message=_l("At most %(max)d characters.", max=REASON_MAX)),
-    ])
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Please give a reason.")),
+            Length(max=REASON_MAX, message=_l("At most %(max)d characters.", max=REASON_MAX)),
+        ],
+    )
 
 
 def clean_text(field: StringField) -> str:

@@ -71,6 +71,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["number"] = number
     app.jinja_env.filters["file_size"] = file_size
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
-    app.jinja_env.globals["SMALL_CELL_THRESHOLD"] = \
-        app.extensions["caseapp.settings"].small_cell_threshold
+    app.jinja_env.globals["SMALL_CELL_THRESHOLD"] = app.extensions[
+        "caseapp.settings"
+    ].small_cell_threshold
     app.jinja_env.globals["get_locale"] = lambda: str(get_locale())

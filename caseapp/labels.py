@@ -7,106 +7,201 @@ from flask_babel import pgettext
 
 
 def role_names() -> dict[str, str]:
-    return {"focal_point": _("Focal point"), "officer": _("Officer"),
-            "auditor": _("Auditor"), "admin": _("Administrator")}
+    return {
+        "focal_point": _("Focal point"),
+        "officer": _("Officer"),
+        "auditor": _("Auditor"),
+        "admin": _("Administrator"),
+    }
 
 
 def unit_kind_names() -> dict[str, str]:
-    return {"ministry": _("Ministry"), "province": _("Province"), "district": _("District"),
-            "commune": _("Commune"), "school": _("School")}
+    return {
+        "ministry": _("Ministry"),
+        "province": _("Province"),
+        "district": _("District"),
+        "commune": _("Commune"),
+        "school": _("School"),
+    }
 
 
 def referral_kind_names() -> dict[str, str]:
-    return {"hotline": _("Hotline"), "commune_committee": _("Commune People's Committee"),
-            "police": _("Police"), "health_station": _("Health station"),
-            "social_protection": _("Social protection centre"), "legal_aid": _("Legal aid"),
-            "other": _("Other")}
+    return {
+        "hotline": _("Hotline"),
+        "commune_committee": _("Commune People's Committee"),
+        "police": _("Police"),
+        "health_station": _("Health station"),
+        "social_protection": _("Social protection centre"),
+        "legal_aid": _("Legal aid"),
+        "other": _("Other"),
+    }
 
 
 def status_names() -> dict[str, str]:
-    return {"new": _("New"), "verifying": _("Verifying"), "supporting": _("Supporting"),
-            "monitoring": _("Monitoring"), "closure_requested": _("Closure requested"),
-            "closed": _("Closed"), "reopened": _("Reopened")}
+    return {
+        "new": _("New"),
+        "verifying": _("Verifying"),
+        "supporting": _("Supporting"),
+        "monitoring": _("Monitoring"),
+        "closure_requested": _("Closure requested"),
+        "closed": _("Closed"),
+        "reopened": _("Reopened"),
+    }
 
 
 def violence_names() -> dict[str, str]:
-    return {"physical": _("Physical violence"),
-            "psychological": _("Psychological or emotional violence"),
-            "sexual_harassment": _("Sexual harassment"), "sexual_assault": _("Sexual assault"),
-            "rape": _("Rape"), "economic": _("Economic violence"),
-            "forced_marriage": _("Forced or child marriage"),
-            "neglect": _("Neglect or abandonment"), "cyber": _("Online violence or harassment")}
+    return {
+        "physical": _("Physical violence"),
+        "psychological": _("Psychological or emotional violence"),
+        "sexual_harassment": _("Sexual harassment"),
+        "sexual_assault": _("Sexual assault"),
+        "rape": _("Rape"),
+        "economic": _("Economic violence"),
+        "forced_marriage": _("Forced or child marriage"),
+        "neglect": _("Neglect or abandonment"),
+        "cyber": _("Online violence or harassment"),
+    }
 
 
 def case_choice_names() -> dict[str, dict[str, str]]:
     """Translated names of every coded answer on the intake form, by field."""
-    sexes = {"female": _("Female"), "male": _("Male"), "other": _("Other"),
-             "not_recorded": _("Not recorded")}
+    sexes = {
+        "female": _("Female"),
+        "male": _("Male"),
+        "other": _("Other"),
+        "not_recorded": _("Not recorded"),
+    }
     bands = {b: b for b in ("0-5", "6-10", "11-14", "15-17", "18-24", "25-59", "60+")}
     ynu = {"yes": _("Yes"), "no": _("No"), "unknown": _("Unknown")}
     return {
-        "received_via": {"in_person": _("In person"), "phone": _("Phone"), "letter": _("Letter"),
-                         "hotline": _("Hotline"), "suggestion_box": _("Suggestion box"),
-                         "online": _("Online"), "referral": _("Referral")},
-        "reporter_kind": {"person_harmed": _("The person harmed"),
-                          "parent_guardian": _("Parent or guardian"), "teacher": _("Teacher"),
-                          "peer": _("Classmate or peer"), "anonymous": _("Anonymous"),
-                          "other": _("Other")},
-        "setting": {"in_school": _("In school"),
-                    "to_from_school": _("On the way to or from school"),
-                    "home": _("At home"), "online": _("Online"),
-                    "community": _("In the community")},
-        "harmed_sex": sexes, "perpetrator_sex": sexes,
-        "harmed_age_band": bands, "perpetrator_age_band": bands,
-        "harmed_role": {"pupil": _("Pupil"), "teacher": _("Teacher"), "staff": _("School staff"),
-                        "other": _("Other")},
-        "harmed_disability": ynu, "harmed_ethnic_minority": ynu,
-        "perpetrator_relationship": {"pupil_peer": _("Pupil or peer"), "teacher": _("Teacher"),
-                                     "school_staff": _("School staff"),
-                                     "family_member": _("Family member"),
-                                     "intimate_partner": _("Intimate partner"),
-                                     "stranger": _("Stranger"), "other": _("Other")},
-        "risk_level": {"low": _("Low"), "medium": _("Medium"), "high": _("High"),
-                       "immediate": _("Immediate danger")},
+        "received_via": {
+            "in_person": _("In person"),
+            "phone": _("Phone"),
+            "letter": _("Letter"),
+            "hotline": _("Hotline"),
+            "suggestion_box": _("Suggestion box"),
+            "online": _("Online"),
+            "referral": _("Referral"),
+        },
+        "reporter_kind": {
+            "person_harmed": _("The person harmed"),
+            "parent_guardian": _("Parent or guardian"),
+            "teacher": _("Teacher"),
+            "peer": _("Classmate or peer"),
+            "anonymous": _("Anonymous"),
+            "other": _("Other"),
+        },
+        "setting": {
+            "in_school": _("In school"),
+            "to_from_school": _("On the way to or from school"),
+            "home": _("At home"),
+            "online": _("Online"),
+            "community": _("In the community"),
+        },
+        "harmed_sex": sexes,
+        "perpetrator_sex": sexes,
+        "harmed_age_band": bands,
+        "perpetrator_age_band": bands,
+        "harmed_role": {
+            "pupil": _("Pupil"),
+            "teacher": _("Teacher"),
+            "staff": _("School staff"),
+            "other": _("Other"),
+        },
+        "harmed_disability": ynu,
+        "harmed_ethnic_minority": ynu,
+        "perpetrator_relationship": {
+            "pupil_peer": _("Pupil or peer"),
+            "teacher": _("Teacher"),
+            "school_staff": _("School staff"),
+            "family_member": _("Family member"),
+            "intimate_partner": _("Intimate partner"),
+            "stranger": _("Stranger"),
+            "other": _("Other"),
+        },
+        "risk_level": {
+            "low": _("Low"),
+            "medium": _("Medium"),
+            "high": _("High"),
+            "immediate": _("Immediate danger"),
+        },
         "party": {"person_harmed": _("The person harmed"), "guardian": _("Parent or guardian")},
-        "purpose": {"referral": _("Referral to services"),
-                    "sharing": _("Sharing with named services"),
-                    "statistics": _("Non-identifiable statistics")},
+        "purpose": {
+            "referral": _("Referral to services"),
+            "sharing": _("Sharing with named services"),
+            "statistics": _("Non-identifiable statistics"),
+        },
     }
 
 
 def step_choice_names() -> dict[str, dict[str, str]]:
     return {
-        "kind": {"verification": _("Verification"), "support": _("Support"),
-                 "referral": _("Referral"), "follow_up": _("Follow-up"),
-                 "discipline": _("Discipline")},
-        "method": {"interview": _("Interview"), "witness_statement": _("Witness statement"),
-                   "document_review": _("Document review"), "site_visit": _("Site visit")},
-        "finding": {"substantiated": _("Substantiated"),
-                    "not_substantiated": _("Not substantiated"),
-                    "inconclusive": _("Inconclusive")},
-        "service": {"counselling": _("Counselling"), "medical_care": _("Medical care"),
-                    "safety_plan": _("Safety plan"), "legal_aid": _("Legal aid"),
-                    "academic_support": _("Academic support"), "shelter": _("Shelter"),
-                    "other": _("Other")},
-        "status": {"planned": _("Planned"), "provided": _("Provided"), "declined": _("Declined"),
-                   "sent": _("Sent"), "accepted": _("Accepted"), "completed": _("Completed")},
+        "kind": {
+            "verification": _("Verification"),
+            "support": _("Support"),
+            "referral": _("Referral"),
+            "follow_up": _("Follow-up"),
+            "discipline": _("Discipline"),
+        },
+        "method": {
+            "interview": _("Interview"),
+            "witness_statement": _("Witness statement"),
+            "document_review": _("Document review"),
+            "site_visit": _("Site visit"),
+        },
+        "finding": {
+            "substantiated": _("Substantiated"),
+            "not_substantiated": _("Not substantiated"),
+            "inconclusive": _("Inconclusive"),
+        },
+        "service": {
+            "counselling": _("Counselling"),
+            "medical_care": _("Medical care"),
+            "safety_plan": _("Safety plan"),
+            "legal_aid": _("Legal aid"),
+            "academic_support": _("Academic support"),
+            "shelter": _("Shelter"),
+            "other": _("Other"),
+        },
+        "status": {
+            "planned": _("Planned"),
+            "provided": _("Provided"),
+            "declined": _("Declined"),
+            "sent": _("Sent"),
+            "accepted": _("Accepted"),
+            "completed": _("Completed"),
+        },
         "situation": {"safe": _("Safe"), "at_risk": _("At risk"), "unknown": _("Unknown")},
-        "measure": {"reminder": _("Reminder"), "criticism": _("Criticism"),
-                    "self_criticism": _("Written self-criticism"), "reprimand": _("Reprimand"),
-                    "warning": _("Warning"), "salary_reduction": _("Salary step reduction"),
-                    "dismissal": _("Dismissal"), "other": _("Other")},
-        "closure_reason": {"resolved": _("Resolved"), "not_substantiated": _("Not substantiated"),
-                           "transferred": _("Transferred to another authority"),
-                           "withdrew": _("The person harmed withdrew")},
-        "overdue": {"intervention": _("Intervention (urgent case) overdue"),
-                    "verification": _("Verification overdue"),
-                    "support": _("Support plan overdue"), "step": _("A step is overdue"),
-                    "follow_up": _("No follow-up scheduled")},
-        "notification": {"urgent_case": _("New urgent case"), "overdue": _("Overdue"),
-                         "closure_requested": _("Closure requested"),
-                         "closure_approved": _("Closure approved"),
-                         "closure_returned": _("Closure returned for more follow-up")},
+        "measure": {
+            "reminder": _("Reminder"),
+            "criticism": _("Criticism"),
+            "self_criticism": _("Written self-criticism"),
+            "reprimand": _("Reprimand"),
+            "warning": _("Warning"),
+            "salary_reduction": _("Salary step reduction"),
+            "dismissal": _("Dismissal"),
+            "other": _("Other"),
+        },
+        "closure_reason": {
+            "resolved": _("Resolved"),
+            "not_substantiated": _("Not substantiated"),
+            "transferred": _("Transferred to another authority"),
+            "withdrew": _("The person harmed withdrew"),
+        },
+        "overdue": {
+            "intervention": _("Intervention (urgent case) overdue"),
+            "verification": _("Verification overdue"),
+            "support": _("Support plan overdue"),
+            "step": _("A step is overdue"),
+            "follow_up": _("No follow-up scheduled"),
+        },
+        "notification": {
+            "urgent_case": _("New urgent case"),
+            "overdue": _("Overdue"),
+            "closure_requested": _("Closure requested"),
+            "closure_approved": _("Closure approved"),
+            "closure_returned": _("Closure returned for more follow-up"),
+        },
     }
 
 
@@ -120,8 +215,7 @@ def report_labels() -> dict:
             "violence_by_sex": _("Cases by kind of violence and sex of the person harmed"),
             "age_by_sex": _("Persons harmed by age band and sex"),
             "role_by_sex": _("Persons harmed by role and sex"),
-            "perpetrators_by_relationship_sex": _("Alleged perpetrators by relationship and "
-                                                  "sex"),
+            "perpetrators_by_relationship_sex": _("Alleged perpetrators by relationship and sex"),
             "status_at_end": _("Cases by status at the end of the period"),
             "findings": _("Verification findings"),
             "support_by_service": _("Cases given support or referred, by service"),
@@ -129,39 +223,59 @@ def report_labels() -> dict:
             "activities": _("Training and communication activities"),
         },
         "notes": {
-            "violence_by_sex": _("A case of several kinds is counted in each kind and once in "
-                                 "the totals."),
-            "support_by_service": _("A case given several services is counted in each and "
-                                    "once in the totals."),
+            "violence_by_sex": _(
+                "A case of several kinds is counted in each kind and once in the totals."
+            ),
+            "support_by_service": _(
+                "A case given several services is counted in each and once in the totals."
+            ),
         },
         "rows": {
-            "violence_by_sex": violence_names(), "age_by_sex": choices["harmed_age_band"],
+            "violence_by_sex": violence_names(),
+            "age_by_sex": choices["harmed_age_band"],
             "role_by_sex": choices["harmed_role"],
             "perpetrators_by_relationship_sex": choices["perpetrator_relationship"],
-            "status_at_end": {"resolved": _("Resolved"), "in_progress": _("In progress"),
-                              "overdue": _("Overdue")},
+            "status_at_end": {
+                "resolved": _("Resolved"),
+                "in_progress": _("In progress"),
+                "overdue": _("Overdue"),
+            },
             "findings": {**steps["finding"], "not_verified": _("Not verified yet")},
             "support_by_service": {**steps["service"], "referral": _("Referral")},
             "activities": activity_kind_names(),
         },
-        "cols": {"sex": sexes, "activities": {"activities": _("Activities"),
-                                              "female": _("Female participants"),
-                                              "male": _("Male participants"),
-                                              "other": _("Other participants")}},
+        "cols": {
+            "sex": sexes,
+            "activities": {
+                "activities": _("Activities"),
+                "female": _("Female participants"),
+                "male": _("Male participants"),
+                "other": _("Other participants"),
+            },
+        },
         "total": _("Total"),
     }
 
 
 def activity_kind_names() -> dict[str, str]:
-    return {"training": _("Training"), "communication": _("Communication"),
-            "action_month_june": _("Action month on domestic violence (June)"),
-            "action_month_gender": _("Action month on gender equality (15/11-15/12)"),
-            "other": _("Other")}
+    return {
+        "training": _("Training"),
+        "communication": _("Communication"),
+        "action_month_june": _("Action month on domestic violence (June)"),
+        "action_month_gender": _("Action month on gender equality (15/11-15/12)"),
+        "other": _("Other"),
+    }
 
 
 def audience_names() -> dict[str, str]:
-    return {"pupils": _("Pupils"), "teachers": _("Teachers"), "parents": _("Parents"),
-            "staff": _("School staff"), "community": _("Community"), "mixed": _("Mixed")}
+    return {
+        "pupils": _("Pupils"),
+        "teachers": _("Teachers"),
+        "parents": _("Parents"),
+        "staff": _("School staff"),
+        "community": _("Community"),
+        "mixed": _("Mixed"),
+    }
 
 
 def action_names() -> dict[str, str]:
@@ -232,18 +346,36 @@ def audit_action_names() -> dict[str, str]:
 
 def object_type_names() -> dict[str, str]:
     """What an audit event is about, by its table."""
-    return {"cases": _("Case"), "users": _("Account"), "units": _("Unit"),
-            "grants": _("Role"), "case_notes": _("Note"), "case_attachments": _("File"),
-            "case_steps": _("Step"), "case_consents": _("Consent"),
-            "case_exclusions": _("Exclusion"), "case_transitions": _("Change of status"),
-            "referral_contacts": _("Referral contact"), "activities": _("Activity"),
-            "report_snapshots": _("Submitted report"), "reports": _("Report"),
-            "audit_events": _("Audit trail"), "keys": _("Key"),
-            "recovery_codes": _("Recovery codes"), "case_informants": _("Informant")}
+    return {
+        "cases": _("Case"),
+        "users": _("Account"),
+        "units": _("Unit"),
+        "grants": _("Role"),
+        "case_notes": _("Note"),
+        "case_attachments": _("File"),
+        "case_steps": _("Step"),
+        "case_consents": _("Consent"),
+        "case_exclusions": _("Exclusion"),
+        "case_transitions": _("Change of status"),
+        "referral_contacts": _("Referral contact"),
+        "activities": _("Activity"),
+        "report_snapshots": _("Submitted report"),
+        "reports": _("Report"),
+        "audit_events": _("Audit trail"),
+        "keys": _("Key"),
+        "recovery_codes": _("Recovery codes"),
+        "case_informants": _("Informant"),
+    }
 
 
 def labels() -> dict:
-    return {"ROLE_NAMES": role_names(), "UNIT_KIND_NAMES": unit_kind_names(),
-            "REFERRAL_KIND_NAMES": referral_kind_names(), "STATUS_NAMES": status_names(),
-            "VIOLENCE_NAMES": violence_names(), "CHOICE_NAMES": case_choice_names(),
-            "STEP_NAMES": step_choice_names(), "ACTIVITY_KIND_NAMES": activity_kind_names()}
+    return {
+        "ROLE_NAMES": role_names(),
+        "UNIT_KIND_NAMES": unit_kind_names(),
+        "REFERRAL_KIND_NAMES": referral_kind_names(),
+        "STATUS_NAMES": status_names(),
+        "VIOLENCE_NAMES": violence_names(),
+        "CHOICE_NAMES": case_choice_names(),
+        "STEP_NAMES": step_choice_names(),
+        "ACTIVITY_KIND_NAMES": activity_kind_names(),
+    }

@@ -49,13 +49,18 @@ def downgrade(engine: Engine, revision: str) -> None:
         if AUDIT_TABLE not in inspect(connection).get_table_names():
             return
         after = audited_row_counts(connection)
-        lost = {name: count - after.get(name, 0) for name, count in before.items()
-                if count > after.get(name, 0)}
+        lost = {
+            name: count - after.get(name, 0)
+            for name, count in before.items()
+            if count > after.get(name, 0)
+        }
         if lost:
             reached = ", ".join(sorted(_heads(connection))) or "base"
             dropped = ", ".join(f"{n} {name}" for name, n in lost.items())
-            raise DowngradeRefused(f"downgrade to {reached} would drop {dropped} while their "
-                                   "audit events stay; nothing was changed")
+            raise DowngradeRefused(
+                f"downgrade to {reached} would drop {dropped} while their "
+                "audit events stay; nothing was changed"
+            )
 
 
 @contextmanager
@@ -78,9 +83,11 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                     broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
                     if broken:
                         tables = ", ".join(sorted({row[0] for row in broken}))
-                        raise MigrationRefused(f"the migration would leave rows of {tables} "
-                                               "referring to rows that no longer exist; "
-                                               "nothing was changed")
+                        raise MigrationRefused(
+                            f"the migration would leave rows of {tables} "
+                            "referring to rows that no longer exist; "
+                            "nothing was changed"
+                        )
         finally:
             if raw is not None:
                 raw.execute("PRAGMA foreign_keys=ON")
@@ -92,8 +99,11 @@ def audited_row_counts(connection: Connection) -> dict[str, int]:
 
     present = set(inspect(connection).get_table_names())
     names = {model.__table__.name for model in AUDITED_MODELS}
-    return {name: connection.scalar(select(func.count()).select_from(table(name))) or 0
-            for name in _metadata_order(names) if name in present}
+    return {
+        name: connection.scalar(select(func.count()).select_from(table(name))) or 0
+        for name in _metadata_order(names)
+        if name in present
+    }
 
 
 def _metadata_order(names: set[str]) -> list[str]:

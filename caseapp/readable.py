@@ -16,26 +16,44 @@ def field_names() -> dict[str, str]:
 
     from caseapp.cases.forms import CaseForm
 
-    names = {name: str(field.args[0]) for name, field in vars(CaseForm).items()
-             if isinstance(field, UnboundField) and field.args}
+    names = {
+        name: str(field.args[0])
+        for name, field in vars(CaseForm).items()
+        if isinstance(field, UnboundField) and field.args
+    }
     names["status"] = _("Status")
-    names.update({"done_on": _("Done on"), "due_on": _("Due on"),
-                  "next_on": _("Next follow-up on"),
-                  "situation": _("Situation of the person harmed"), "finding": _("Finding"),
-                  "closure_reason": _("Why the case can close"), "method": _("Method"),
-                  "service": _("Service"), "measure": _("Measure"),
-                  "second_factor": _("Second factor")})
+    names.update(
+        {
+            "done_on": _("Done on"),
+            "due_on": _("Due on"),
+            "next_on": _("Next follow-up on"),
+            "situation": _("Situation of the person harmed"),
+            "finding": _("Finding"),
+            "closure_reason": _("Why the case can close"),
+            "method": _("Method"),
+            "service": _("Service"),
+            "measure": _("Measure"),
+            "second_factor": _("Second factor"),
+        }
+    )
     return names
 
 
 def value_names() -> dict[str, dict[str, str]]:
     """The names of coded values, per field."""
     steps = step_choice_names()
-    return {**case_choice_names(), "status": {**steps["status"], **status_names()},
-            "situation": steps["situation"], "finding": steps["finding"],
-            "closure_reason": steps["closure_reason"], "method": steps["method"],
-            "service": steps["service"], "measure": steps["measure"], "role": role_names(),
-            "second_factor": {"code_already_used": _("A genuine code, already used")}}
+    return {
+        **case_choice_names(),
+        "status": {**steps["status"], **status_names()},
+        "situation": steps["situation"],
+        "finding": steps["finding"],
+        "closure_reason": steps["closure_reason"],
+        "method": steps["method"],
+        "service": steps["service"],
+        "measure": steps["measure"],
+        "role": role_names(),
+        "second_factor": {"code_already_used": _("A genuine code, already used")},
+    }
 
 
 def readable(names: dict, value):
@@ -68,6 +86,14 @@ def change_rows(changes: dict) -> list[tuple[str, str, object, object]]:
             old, new = (readable(codes.get(name, {}), v) for v in value)
             rows.append((label, name, old, new))
         else:
-            rows.append((label, name, "", readable(codes.get(name, {}), value)
-                         if not isinstance(value, (dict, list)) else value))
+            rows.append(
+                (
+                    label,
+                    name,
+                    "",
+                    readable(codes.get(name, {}), value)
+                    if not isinstance(value, (dict, list))
+                    else value,
+                )
+            )
     return rows

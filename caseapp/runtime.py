@@ -36,15 +36,16 @@ def keyring() -> Keyring:
     if changed == app.extensions.setdefault("caseapp.keyring_mtime", changed):
         return ring
     now = time.monotonic()
-    if now - app.extensions.get("caseapp.keyring_tried", -RELOAD_RETRY_SECONDS) \
-            < RELOAD_RETRY_SECONDS:
+    if (
+        now - app.extensions.get("caseapp.keyring_tried", -RELOAD_RETRY_SECONDS)
+        < RELOAD_RETRY_SECONDS
+    ):
         return ring
     app.extensions["caseapp.keyring_tried"] = now
     fresh, problem = _reloaded(ring)
     if fresh is None:
         if app.extensions.get("caseapp.keyring_problem") != (changed, problem):
-            app.logger.error("keyring file changed, still using the keys in memory: %s",
-                             problem)
+            app.logger.error("keyring file changed, still using the keys in memory: %s", problem)
             app.extensions["caseapp.keyring_problem"] = (changed, problem)
         return ring
     app.extensions["caseapp.keyring"] = fresh
@@ -73,8 +74,10 @@ def _reloaded(ring: Keyring) -> tuple[Keyring | None, str]:
     active = [k.id for k in fresh.keys(purpose=None) if k.active]
     unbound = sorted(set(active) & set(binding.unbound))
     if unbound:
-        return None, (f"its active key(s) {', '.join(unbound)} are not bound to this database "
-                      "(not made by keys rotate here?)")
+        return None, (
+            f"its active key(s) {', '.join(unbound)} are not bound to this database "
+            "(not made by keys rotate here?)"
+        )
     return fresh, ""
 
 

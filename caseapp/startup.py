@@ -67,15 +67,18 @@ def readiness(app: Flask, bind: bool = False) -> Readiness:
             state.revision = ",".join(sorted(heads)) or None
             with open_session() as session:
                 binding = (key_binding.bind if bind else key_binding.check)(
-                    session, app.extensions["caseapp.keyring"])
+                    session, app.extensions["caseapp.keyring"]
+                )
                 if bind and binding.ok:
                     session.commit()
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
             if not state.database:
-                state.problem = (f"DATABASE_URL: cannot reach the database at "
-                                 f"{_url_for_people(app)} ({reason}); check that it runs and "
-                                 "the URL, user and password are right")
+                state.problem = (
+                    f"DATABASE_URL: cannot reach the database at "
+                    f"{_url_for_people(app)} ({reason}); check that it runs and "
+                    "the URL, user and password are right"
+                )
             else:
                 state.problem = f"the database answered with an error ({reason})"
             return state
@@ -84,8 +87,10 @@ def readiness(app: Flask, bind: bool = False) -> Readiness:
         if binding.missing:
             state.problem = binding.refusal(app.extensions["caseapp.settings"].keyring_path)
     if not state.problem and not state.migrated:
-        state.problem = (f"the database is at revision {state.revision or 'none'}, the code "
-                         f"needs {state.head}: run flask --app wsgi db upgrade")
+        state.problem = (
+            f"the database is at revision {state.revision or 'none'}, the code "
+            f"needs {state.head}: run flask --app wsgi db upgrade"
+        )
     return state
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-HANDLER = "handler"    # a focal point of the case's school
-OFFICER = "officer"    # an officer above the school
+HANDLER = "handler"  # a focal point of the case's school
+OFFICER = "officer"  # an officer above the school
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class Transition:
 TRANSITIONS = (
     Transition("new", "verifying", (HANDLER,), _l("Start verification")),
     Transition("verifying", "supporting", (HANDLER,), _l("Verification finished: support")),
-    Transition("verifying", "closure_requested", (HANDLER,),
-               _l("Not substantiated: request closure")),
+    Transition(
+        "verifying", "closure_requested", (HANDLER,), _l("Not substantiated: request closure")
+    ),
     Transition("supporting", "monitoring", (HANDLER,), _l("Support provided: monitor")),
     Transition("supporting", "closure_requested", (HANDLER,), _l("Request closure")),
     Transition("monitoring", "closure_requested", (HANDLER,), _l("Request closure")),
@@ -54,23 +55,36 @@ def find(source: str, target: str) -> Transition | None:
 def blocker(t: Transition, facts: Facts, roles: set[str], actor_id: int) -> object | None:
     """Why ``t`` is not allowed now (a translatable message), or None when it is."""
     if not roles & set(t.who):
-        return (_l("Only an officer above the school can do this.") if t.who == (OFFICER,)
-                else _l("Only the school's focal point can do this."))
+        return (
+            _l("Only an officer above the school can do this.")
+            if t.who == (OFFICER,)
+            else _l("Only the school's focal point can do this.")
+        )
     if t.source == "verifying" and not facts.verification_done:
         return _l("Finish a verification (method and finding) first.")
-    if t.source == "verifying" and t.target == "closure_requested" \
-            and facts.finding != "not_substantiated":
+    if (
+        t.source == "verifying"
+        and t.target == "closure_requested"
+        and facts.finding != "not_substantiated"
+    ):
         return _l("Only a case found not substantiated closes straight after verification.")
     if t.target == "monitoring" and t.source == "supporting":
         if not facts.support_provided:
             return _l("Record a support that was provided first.")
         if not facts.follow_up_scheduled:
             return _l("Schedule a follow-up first.")
-    if t.target == "closure_requested" and t.source in ("supporting", "monitoring") \
-            and not facts.follow_up_done and facts.finding != "not_substantiated":
+    if (
+        t.target == "closure_requested"
+        and t.source in ("supporting", "monitoring")
+        and not facts.follow_up_done
+        and facts.finding != "not_substantiated"
+    ):
         return _l("Record a follow-up that was done first.")
-    if t.source == "closure_requested" and t.target == "closed" \
-            and facts.requested_by_id == actor_id:
+    if (
+        t.source == "closure_requested"
+        and t.target == "closed"
+        and facts.requested_by_id == actor_id
+    ):
         return _l("Closure is approved by another person than the one who requested it.")
     return None
 

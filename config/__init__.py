@@ -73,9 +73,14 @@ class Settings:
     # Attachments: size limit and the types a focal point may upload.
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_types: tuple[str, ...] = (
-        "application/pdf", "image/jpeg", "image/png", "image/webp", "image/heic",
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/heic",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "application/msword", "text/plain",
+        "application/msword",
+        "text/plain",
     )
     hsts: bool = True
     # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: none).
@@ -146,13 +151,17 @@ def _database_url(url: str) -> str:
     """The URL as SQLAlchemy needs it; a spelling it cannot use is refused with the fix."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "postgres":
-        raise ConfigError("DATABASE_URL starts with postgres://, which SQLAlchemy does not "
-                          "accept: write postgresql+psycopg://" + url.split("://", 1)[-1])
+        raise ConfigError(
+            "DATABASE_URL starts with postgres://, which SQLAlchemy does not "
+            "accept: write postgresql+psycopg://" + url.split("://", 1)[-1]
+        )
     if scheme == "postgresql":
         return "postgresql+psycopg:" + url.split(":", 1)[1]  # psycopg 3 is the driver we ship
     if scheme not in ("postgresql+psycopg", "sqlite"):
-        raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not supported: use "
-                          "postgresql+psycopg://USER@HOST/DATABASE or sqlite:///PATH")
+        raise ConfigError(
+            f"DATABASE_URL scheme {scheme!r} is not supported: use "
+            "postgresql+psycopg://USER@HOST/DATABASE or sqlite:///PATH"
+        )
     return url
 
 
@@ -197,16 +206,21 @@ def load_settings(env: str | None = None, environ: dict | None = None, **overrid
             )
         database_url = environ.get("DATABASE_URL")
         if not database_url:
-            raise ConfigError("DATABASE_URL must be set in production "
-                              "(postgresql+psycopg://USER@HOST/DATABASE)")
+            raise ConfigError(
+                "DATABASE_URL must be set in production (postgresql+psycopg://USER@HOST/DATABASE)"
+            )
         keyring = environ.get("CASEAPP_KEYRING")
         if not keyring:
-            raise ConfigError("CASEAPP_KEYRING must name the keyring file in production "
-                              "(for example /etc/caseapp/keyring.json, mode 0600)")
+            raise ConfigError(
+                "CASEAPP_KEYRING must name the keyring file in production "
+                "(for example /etc/caseapp/keyring.json, mode 0600)"
+            )
         attachments = environ.get("CASEAPP_ATTACHMENTS")
         if not attachments:
-            raise ConfigError("CASEAPP_ATTACHMENTS must name the folder of sealed attachments "
-                              "in production (for example /var/lib/caseapp/attachments)")
+            raise ConfigError(
+                "CASEAPP_ATTACHMENTS must name the folder of sealed attachments "
+                "in production (for example /var/lib/caseapp/attachments)"
+            )
         settings = Settings(
             env=env,
             secret_key=secret,
@@ -227,15 +241,18 @@ def load_settings(env: str | None = None, environ: dict | None = None, **overrid
     if environ.get("CASEAPP_METRICS_TOKEN"):
         token = environ["CASEAPP_METRICS_TOKEN"]
         if len(token) < 32:
-            raise ConfigError("CASEAPP_METRICS_TOKEN must be 32 characters or more (make one: "
-                              "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            raise ConfigError(
+                "CASEAPP_METRICS_TOKEN must be 32 characters or more (make one: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         settings = replace(settings, metrics_token=token)
     if environ.get("CASEAPP_LOG_JSON") in ("0", "1"):
         settings = replace(settings, log_json=environ["CASEAPP_LOG_JSON"] == "1")
     mail = {
         "smtp_host": environ.get("CASEAPP_SMTP_HOST"),
         "smtp_port": _count("CASEAPP_SMTP_PORT", environ["CASEAPP_SMTP_PORT"])
-        if environ.get("CASEAPP_SMTP_PORT") else None,
+        if environ.get("CASEAPP_SMTP_PORT")
+        else None,
         "smtp_starttls": environ.get("CASEAPP_SMTP_STARTTLS") == "1" or None,
         "smtp_username": environ.get("CASEAPP_SMTP_USERNAME"),
         "smtp_password": environ.get("CASEAPP_SMTP_PASSWORD"),

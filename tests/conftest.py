@@ -133,8 +133,7 @@ def _seed_world(app) -> World:
             "admin_d1": make_user(s, k, "admin.d1", d1, [("admin", d1)]),
             "admin_d2": make_user(s, k, "admin.d2", d2, [("admin", d2)]),
             "nobody": make_user(s, k, "no.grants", a, []),
-            "new_user": make_user(s, k, "not.enrolled", a, [("focal_point", a)],
-                                  enrolled=False),
+            "new_user": make_user(s, k, "not.enrolled", a, [("focal_point", a)], enrolled=False),
         }
         key_binding.bind(s, k)  # as the service does at its first start
         s.commit()
@@ -188,8 +187,9 @@ def db(app):
     connection = engine.connect()
     outer = connection.begin()
     original = app.extensions["caseapp.sessionmaker"]
-    factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                           expire_on_commit=False)
+    factory = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     app.extensions["caseapp.sessionmaker"] = factory
     ctx = app.app_context()
     ctx.push()

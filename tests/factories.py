@@ -32,14 +32,15 @@ def make_unit(session, parent, code, kind, name=None):
     return units.create_unit(session, None, parent, code, name or f"Unit {code}", kind)
 
 
-def make_user(session, keyring, username, unit, grants=(), password=PASSWORD,
-              enrolled=True) -> Person:
-    user, _ = users.create_user(session, None, username, f"Person {username}", "", unit,
-                                password)
+def make_user(
+    session, keyring, username, unit, grants=(), password=PASSWORD, enrolled=True
+) -> Person:
+    user, _ = users.create_user(session, None, username, f"Person {username}", "", unit, password)
     secret = totp.new_secret()
     if enrolled:
-        user.totp_secret = seal_with_keyring(keyring, secret,
-                                             associated_data("users", user.id, "totp_secret"))
+        user.totp_secret = seal_with_keyring(
+            keyring, secret, associated_data("users", user.id, "totp_secret")
+        )
         user.totp_enrolled_at = utcnow()
         record(session, None, "auth.second_factor_enrolled", user, unit=unit)
     for role, grant_unit in grants:
@@ -83,8 +84,13 @@ def open_session_for(session, user_id: int, second_factor=True) -> str:
     import secrets
 
     token = secrets.token_urlsafe(32)
-    session.add(UserSession(token_hash=_hash(token), user_id=user_id,
-                            second_factor_at=utcnow() if second_factor else None))
+    session.add(
+        UserSession(
+            token_hash=_hash(token),
+            user_id=user_id,
+            second_factor_at=utcnow() if second_factor else None,
+        )
+    )
     session.flush()
     return token
 

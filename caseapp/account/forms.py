@@ -10,13 +10,21 @@ MAX = 512
 
 
 class ChangePasswordForm(FlaskForm):
-    current = PasswordField(_l("Current password"), validators=[
-        DataRequired(_l("Enter your current password.")), Length(max=MAX)],
-        render_kw={"autocomplete": "current-password"})
-    new = PasswordField(_l("New password"), validators=[
-        DataRequired(_l("Enter a new password.")), Length(max=MAX)],
-        render_kw={"autocomplete": "new-password"})
-    confirm = PasswordField(_l("New password again"), validators=[
-        DataRequired(_l("Enter the new password again.")),
-        EqualTo("new", message=_l("The two new passwords differ."))],
-        render_kw={"autocomplete": "new-password"})
+    current = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=MAX)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(_l("Enter a new password.")), Length(max=MAX)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[
+            DataRequired(_l("Enter the new password again.")),
+            EqualTo("new", message=_l("The two new passwords differ.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )

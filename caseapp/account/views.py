@@ -27,8 +27,10 @@ PROBLEM_TEXT = {
 
 def password_rules() -> list[str]:
     cfg = current_app.extensions["caseapp.settings"]
-    return [PROBLEM_TEXT[k](cfg) for k in ("too_short", "too_long", "common",
-                                           "contains_username", "too_simple")]
+    return [
+        PROBLEM_TEXT[k](cfg)
+        for k in ("too_short", "too_long", "common", "contains_username", "too_simple")
+    ]
 
 
 def _end_browser_session() -> None:
@@ -60,15 +62,19 @@ def change_password():
     errors: list[str] = []
     status = 200
     if form.validate_on_submit():
-        problems = auth.password_problems(form.new.data, current_user.username,
-                                          current_user.full_name)
+        problems = auth.password_problems(
+            form.new.data, current_user.username, current_user.full_name
+        )
         if problems:
             errors = [PROBLEM_TEXT[p](cfg) for p in problems]
             status = 400
         else:
-            done = carry_out(lambda: auth.change_password(
-                get_session(), current_user, form.current.data, form.new.data, client_ip()),
-                keep=(auth.WrongCurrentPassword,))  # the failure counts towards the lock
+            done = carry_out(
+                lambda: auth.change_password(
+                    get_session(), current_user, form.current.data, form.new.data, client_ip()
+                ),
+                keep=(auth.WrongCurrentPassword,),
+            )  # the failure counts towards the lock
             if getattr(done.error, "locked", False):
                 _end_browser_session()
                 flash(_("Too many failed attempts. Sign in again later."), "error")
@@ -77,16 +83,26 @@ def change_password():
                 errors, status = [done.message], 400
             else:
                 _end_browser_session()
-                flash(_("Your password was changed and every session ended. "
-                        "Sign in with the new password."), "info")
+                flash(
+                    _(
+                        "Your password was changed and every session ended. "
+                        "Sign in with the new password."
+                    ),
+                    "info",
+                )
                 return redirect(url_for("auth.login"))
     elif form.is_submitted():
         status = 400
         if form.new.data:  # say everything wrong with it at once, not only the mismatch
-            errors = [PROBLEM_TEXT[p](cfg) for p in auth.password_problems(
-                form.new.data, current_user.username, current_user.full_name)]
-    return render_template("account/password.html", form=form, errors=errors,
-                           rules=password_rules()), status
+            errors = [
+                PROBLEM_TEXT[p](cfg)
+                for p in auth.password_problems(
+                    form.new.data, current_user.username, current_user.full_name
+                )
+            ]
+    return render_template(
+        "account/password.html", form=form, errors=errors, rules=password_rules()
+    ), status
 
 
 @bp.post("/sign-out-everywhere")

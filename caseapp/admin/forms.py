@@ -15,33 +15,47 @@ def _max(n: int) -> Length:
 
 
 def unit_code_field(label) -> StringField:
-    return StringField(label, validators=[
-        DataRequired(_l("Enter a unit code.")), _max(UNIT_CODE_MAX)],
-        render_kw={"list": "unit-codes", "autocapitalize": "characters", "spellcheck": "false"})
+    return StringField(
+        label,
+        validators=[DataRequired(_l("Enter a unit code.")), _max(UNIT_CODE_MAX)],
+        render_kw={"list": "unit-codes", "autocapitalize": "characters", "spellcheck": "false"},
+    )
 
 
 class UnitForm(FlaskForm):
     parent_code = unit_code_field(_l("Parent unit (code)"))
-    code = StringField(_l("Code"), validators=[
-        DataRequired(_l("Enter a unit code.")), _max(UNIT_CODE_MAX),
-        Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]+$",
-               message=_l("A unit code has 2 to 20 capital letters, digits, - or _."))],
-        render_kw={"autocapitalize": "characters", "spellcheck": "false"})
-    name = StringField(_l("Name"), validators=[DataRequired(_l("Enter a name.")),
-                                               _max(UNIT_NAME_MAX), no_control_characters])
+    code = StringField(
+        _l("Code"),
+        validators=[
+            DataRequired(_l("Enter a unit code.")),
+            _max(UNIT_CODE_MAX),
+            Regexp(
+                r"^[A-Za-z0-9][A-Za-z0-9_-]+$",
+                message=_l("A unit code has 2 to 20 capital letters, digits, - or _."),
+            ),
+        ],
+        render_kw={"autocapitalize": "characters", "spellcheck": "false"},
+    )
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Enter a name.")), _max(UNIT_NAME_MAX), no_control_characters],
+    )
     kind = SelectField(_l("Kind"), validators=[InputRequired(_l("Choose the kind of unit."))])
     valid_from = DateField(_l("Open since"), validators=[Optional()], format="%Y-%m-%d")
 
 
 class UnitEditForm(VersionedForm):
-    name = StringField(_l("Name"), validators=[DataRequired(_l("Enter a name.")),
-                                               _max(UNIT_NAME_MAX), no_control_characters])
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Enter a name.")), _max(UNIT_NAME_MAX), no_control_characters],
+    )
     kind = SelectField(_l("Kind"))
 
 
 class CloseUnitForm(VersionedForm):
-    valid_to = DateField(_l("Closed on"), validators=[DataRequired(_l("Enter a date."))],
-                         format="%Y-%m-%d")
+    valid_to = DateField(
+        _l("Closed on"), validators=[DataRequired(_l("Enter a date."))], format="%Y-%m-%d"
+    )
 
 
 class MoveUnitForm(VersionedForm):
@@ -50,30 +64,61 @@ class MoveUnitForm(VersionedForm):
 
 
 class UserForm(FlaskForm):
-    username = StringField(_l("User name"), validators=[
-        DataRequired(_l("Enter a user name.")), _max(USERNAME_MAX),
-        Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$",
-               message=_l("A user name has 3 to 64 lower-case letters, digits, . _ or -."))],
-        render_kw={"autocapitalize": "none", "spellcheck": "false", "autocomplete": "off"})
-    full_name = StringField(_l("Full name"), validators=[
-        DataRequired(_l("Enter the full name.")), _max(FULL_NAME_MAX), no_control_characters])
-    email = StringField(_l("E-mail"), validators=[
-        Optional(), _max(EMAIL_MAX), Email(message=_l("The e-mail address is not valid."),
-                                           check_deliverability=False)])
+    username = StringField(
+        _l("User name"),
+        validators=[
+            DataRequired(_l("Enter a user name.")),
+            _max(USERNAME_MAX),
+            Regexp(
+                r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$",
+                message=_l("A user name has 3 to 64 lower-case letters, digits, . _ or -."),
+            ),
+        ],
+        render_kw={"autocapitalize": "none", "spellcheck": "false", "autocomplete": "off"},
+    )
+    full_name = StringField(
+        _l("Full name"),
+        validators=[
+            DataRequired(_l("Enter the full name.")),
+            _max(FULL_NAME_MAX),
+            no_control_characters,
+        ],
+    )
+    email = StringField(
+        _l("E-mail"),
+        validators=[
+            Optional(),
+            _max(EMAIL_MAX),
+            Email(message=_l("The e-mail address is not valid."), check_deliverability=False),
+        ],
+    )
     unit_code = unit_code_field(_l("Unit (code)"))
     # The first grant, on the same page: no role chosen (the prompt) creates the account alone.
     role = SelectField(_l("Role"), validators=[Optional()])
-    role_unit_code = StringField(_l("At unit (code)"), validators=[Optional(), _max(UNIT_CODE_MAX)],
-                                 render_kw={"list": "unit-codes", "autocapitalize": "characters",
-                                            "spellcheck": "false"})
+    role_unit_code = StringField(
+        _l("At unit (code)"),
+        validators=[Optional(), _max(UNIT_CODE_MAX)],
+        render_kw={"list": "unit-codes", "autocapitalize": "characters", "spellcheck": "false"},
+    )
 
 
 class UserEditForm(VersionedForm):
-    full_name = StringField(_l("Full name"), validators=[
-        DataRequired(_l("Enter the full name.")), _max(FULL_NAME_MAX), no_control_characters])
-    email = StringField(_l("E-mail"), validators=[
-        Optional(), _max(EMAIL_MAX), Email(message=_l("The e-mail address is not valid."),
-                                           check_deliverability=False)])
+    full_name = StringField(
+        _l("Full name"),
+        validators=[
+            DataRequired(_l("Enter the full name.")),
+            _max(FULL_NAME_MAX),
+            no_control_characters,
+        ],
+    )
+    email = StringField(
+        _l("E-mail"),
+        validators=[
+            Optional(),
+            _max(EMAIL_MAX),
+            Email(message=_l("The e-mail address is not valid."), check_deliverability=False),
+        ],
+    )
 
 
 class GrantForm(FlaskForm):
@@ -82,17 +127,27 @@ class GrantForm(FlaskForm):
 
 
 class AccountActionForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[
-        DataRequired(_l("Please give a reason.")), _max(REASON_MAX), no_control_characters])
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Please give a reason.")),
+            _max(REASON_MAX),
+            no_control_characters,
+        ],
+    )
 
 
 class ContactForm(VersionedForm):
     unit_code = unit_code_field(_l("Unit (code)"))
-    name = StringField(_l("Name"), validators=[DataRequired(_l("Enter a name.")), _max(NAME_MAX),
-                                               no_control_characters])
+    name = StringField(
+        _l("Name"),
+        validators=[DataRequired(_l("Enter a name.")), _max(NAME_MAX), no_control_characters],
+    )
     kind = SelectField(_l("Kind of service"))
-    phone = StringField(_l("Phone"), validators=[Optional(), _max(PHONE_MAX),
-                                                 no_control_characters])
-    address = TextAreaField(_l("Address"), validators=[Optional(), _max(ADDRESS_MAX),
-                                                       no_control_characters])
+    phone = StringField(
+        _l("Phone"), validators=[Optional(), _max(PHONE_MAX), no_control_characters]
+    )
+    address = TextAreaField(
+        _l("Address"), validators=[Optional(), _max(ADDRESS_MAX), no_control_characters]
+    )
     active = BooleanField(_l("In use"), default=True)

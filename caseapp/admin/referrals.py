@@ -29,10 +29,15 @@ def _kind_choices():
 @permission("referral.read")
 def referrals():
     rows, page, pages, total = paginate(referral_service.visible_contacts(current_user))
-    return render_template("admin/referrals.html", rows=rows, page=page, pages=pages,
-                           total=total, can_manage=has_permission(current_user,
-                                                                  "referral.manage"),
-                           manages=lambda c: covers(current_user, "referral.manage", c.unit))
+    return render_template(
+        "admin/referrals.html",
+        rows=rows,
+        page=page,
+        pages=pages,
+        total=total,
+        can_manage=has_permission(current_user, "referral.manage"),
+        manages=lambda c: covers(current_user, "referral.manage", c.unit),
+    )
 
 
 @bp.route("/referrals/new", methods=["GET", "POST"])
@@ -43,10 +48,17 @@ def new_referral():
     error, status = None, 200
     if form.validate_on_submit():
         db = get_session()
-        done = carry_out(lambda: referral_service.create_contact(
-            db, current_user, unit_in_scope(db, current_user, form.unit_code.data,
-                                            "referral.manage"),
-            form.name.data, form.kind.data, form.phone.data or "", form.address.data or ""))
+        done = carry_out(
+            lambda: referral_service.create_contact(
+                db,
+                current_user,
+                unit_in_scope(db, current_user, form.unit_code.data, "referral.manage"),
+                form.name.data,
+                form.kind.data,
+                form.phone.data or "",
+                form.address.data or "",
+            )
+        )
         if done.ok:
             flash(_("Contact added to the directory."), "success")
             return redirect(url_for("admin.referrals"))
@@ -54,8 +66,13 @@ def new_referral():
     elif form.is_submitted():
         status = 400
     form.version.data = "0"
-    return render_template("admin/referral_form.html", form=form, error=error, contact=None,
-                           unit_codes=open_unit_codes("referral.manage")), status
+    return render_template(
+        "admin/referral_form.html",
+        form=form,
+        error=error,
+        contact=None,
+        unit_codes=open_unit_codes("referral.manage"),
+    ), status
 
 
 @bp.route("/referrals/<int:contact_id>", methods=["GET", "POST"])
@@ -69,10 +86,19 @@ def referral(contact_id: int):
     error, status = None, 200
     if request.method == "POST":
         if form.validate_on_submit():
-            done = carry_out(lambda: referral_service.update_contact(
-                db, current_user, contact, form.name.data, form.kind.data,
-                form.phone.data or "", form.address.data or "", form.active.data,
-                int(form.version.data)))
+            done = carry_out(
+                lambda: referral_service.update_contact(
+                    db,
+                    current_user,
+                    contact,
+                    form.name.data,
+                    form.kind.data,
+                    form.phone.data or "",
+                    form.address.data or "",
+                    form.active.data,
+                    int(form.version.data),
+                )
+            )
             if done.ok:
                 flash(_("Saved."), "success")
                 return redirect(url_for("admin.referrals"))
@@ -80,5 +106,6 @@ def referral(contact_id: int):
         else:
             status = 400
     form.version.data = contact.version if status == 200 else form.version.data
-    return render_template("admin/referral_form.html", form=form, error=error, contact=contact,
-                           unit_codes=[]), status
+    return render_template(
+        "admin/referral_form.html", form=form, error=error, contact=contact, unit_codes=[]
+    ), status

@@ -37,8 +37,7 @@ def _granted_message(target: User) -> str:
 def users():
     q = user_service.clean_search(request.args.get("q"))
     rows, page, pages, total = paginate(user_service.visible_users(current_user, q))
-    return render_template("admin/users.html", rows=rows, page=page, pages=pages, total=total,
-                           q=q)
+    return render_template("admin/users.html", rows=rows, page=page, pages=pages, total=total, q=q)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -52,22 +51,34 @@ def new_user():
 
         def create():
             unit = unit_in_scope(db, current_user, form.unit_code.data, "admin.users")
-            role_unit = (unit_in_scope(db, current_user, form.role_unit_code.data, "admin.users")
-                         if form.role_unit_code.data else None)
+            role_unit = (
+                unit_in_scope(db, current_user, form.role_unit_code.data, "admin.users")
+                if form.role_unit_code.data
+                else None
+            )
             return user_service.create_user_with_role(
-                db, current_user, form.username.data, form.full_name.data,
-                form.email.data or "", unit, form.role.data or None, role_unit)
+                db,
+                current_user,
+                form.username.data,
+                form.full_name.data,
+                form.email.data or "",
+                unit,
+                form.role.data or None,
+                role_unit,
+            )
 
         done = carry_out(create)
         if done.ok:
             user, temp, first_grant = done.value
-            return render_template("admin/temporary_password.html", user=user, password=temp,
-                                   grant=first_grant)
+            return render_template(
+                "admin/temporary_password.html", user=user, password=temp, grant=first_grant
+            )
         error, status = done.message, 400
     elif form.is_submitted():
         status = 400
-    return render_template("admin/user_new.html", form=form, error=error,
-                           unit_codes=open_unit_codes("admin.users")), status
+    return render_template(
+        "admin/user_new.html", form=form, error=error, unit_codes=open_unit_codes("admin.users")
+    ), status
 
 
 def _user_page(user: User, edit=None, grant=None, error=None, status=200):
@@ -75,9 +86,15 @@ def _user_page(user: User, edit=None, grant=None, error=None, status=200):
     edit.version.data = user.version
     grant = grant or GrantForm(formdata=None, unit_code=user.unit.code)
     grant.role.choices = _role_choices()
-    return render_template("admin/user.html", user=user, edit=edit, grant=grant,
-                           action=AccountActionForm(formdata=None), error=error,
-                           unit_codes=open_unit_codes("admin.users")), status
+    return render_template(
+        "admin/user.html",
+        user=user,
+        edit=edit,
+        grant=grant,
+        action=AccountActionForm(formdata=None),
+        error=error,
+        unit_codes=open_unit_codes("admin.users"),
+    ), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -90,12 +107,18 @@ def user(user_id: int):
     form = UserEditForm()
     if not form.validate_on_submit():
         return _user_page(target, edit=form, status=400)
-    done = carry_out(lambda: user_service.update_user(
-        db, current_user, target, form.full_name.data, form.email.data or "",
-        int(form.version.data)))
+    done = carry_out(
+        lambda: user_service.update_user(
+            db,
+            current_user,
+            target,
+            form.full_name.data,
+            form.email.data or "",
+            int(form.version.data),
+        )
+    )
     if not done.ok:
-        return _user_page(target, edit=form, error=done.message,
-                          status=done.status)
+        return _user_page(target, edit=form, error=done.message, status=done.status)
     flash(_("Saved."), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
@@ -109,12 +132,17 @@ def grant(user_id: int):
     form.role.choices = _role_choices()
     if not form.validate_on_submit():
         return _user_page(target, grant=form, status=400)
-    done = carry_out(lambda: user_service.grant_role(
-        db, current_user, target, form.role.data,
-        unit_in_scope(db, current_user, form.unit_code.data, "admin.users")))
+    done = carry_out(
+        lambda: user_service.grant_role(
+            db,
+            current_user,
+            target,
+            form.role.data,
+            unit_in_scope(db, current_user, form.unit_code.data, "admin.users"),
+        )
+    )
     if not done.ok:
-        return _user_page(target, grant=form, error=done.message,
-                          status=done.status)
+        return _user_page(target, grant=form, error=done.message, status=done.status)
     flash(_granted_message(target), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
@@ -128,8 +156,7 @@ def revoke(grant_id: int):
     form = AccountActionForm()
     if not form.validate_on_submit():
         return _user_page(target, error=_reason_error(form), status=400)
-    done = carry_out(lambda: user_service.revoke_grant(db, current_user, found,
-                                                       form.reason.data))
+    done = carry_out(lambda: user_service.revoke_grant(db, current_user, found, form.reason.data))
     if not done.ok:
         return _user_page(target, error=done.message, status=done.status)
     flash(_("Role revoked. The account's sessions were ended."), "success")
@@ -149,23 +176,29 @@ def _account_action(user_id: int, action: str):
         return _user_page(target, error=_reason_error(form), status=400)
     reason = form.reason.data
     changes = {
-        "disable": (lambda: user_service.set_active(db, current_user, target, False, reason),
-                    _("The account is disabled and its sessions ended.")),
-        "enable": (lambda: user_service.set_active(db, current_user, target, True, reason),
-                   _("The account is enabled.")),
+        "disable": (
+            lambda: user_service.set_active(db, current_user, target, False, reason),
+            _("The account is disabled and its sessions ended."),
+        ),
+        "enable": (
+            lambda: user_service.set_active(db, current_user, target, True, reason),
+            _("The account is enabled."),
+        ),
         "reset_second_factor": (
             lambda: user_service.reset_second_factor(db, current_user, target, reason),
-            _("The second factor was reset. The person sets it up again at the next sign-in.")),
-        "reset_password": (lambda: user_service.reset_password(db, current_user, target,
-                                                               reason), None),
+            _("The second factor was reset. The person sets it up again at the next sign-in."),
+        ),
+        "reset_password": (
+            lambda: user_service.reset_password(db, current_user, target, reason),
+            None,
+        ),
     }
     change, message = changes[action]
     done = carry_out(change)
     if not done.ok:
         return _user_page(target, error=done.message, status=done.status)
     if message is None:  # a new temporary password: shown once
-        return render_template("admin/temporary_password.html", user=target,
-                               password=done.value)
+        return render_template("admin/temporary_password.html", user=target, password=done.value)
     flash(message, "success")
     return redirect(url_for("admin.user", user_id=user_id))
 

@@ -45,18 +45,26 @@ def new_unit():
     error, status = None, 200
     if form.validate_on_submit():
         db = get_session()
-        done = carry_out(lambda: unit_service.create_unit(
-            db, current_user, unit_service.unit_in_scope(db, current_user, form.parent_code.data,
-                                                         "admin.units"),
-            form.code.data, form.name.data, form.kind.data, form.valid_from.data))
+        done = carry_out(
+            lambda: unit_service.create_unit(
+                db,
+                current_user,
+                unit_service.unit_in_scope(db, current_user, form.parent_code.data, "admin.units"),
+                form.code.data,
+                form.name.data,
+                form.kind.data,
+                form.valid_from.data,
+            )
+        )
         if done.ok:
             flash(_("Unit %(code)s created.", code=done.value.code), "success")
             return redirect(url_for("admin.unit", unit_id=done.value.id))
         error, status = done.message, 400
     elif form.is_submitted():
         status = 400
-    return render_template("admin/unit_new.html", form=form, error=error,
-                           unit_codes=open_unit_codes()), status
+    return render_template(
+        "admin/unit_new.html", form=form, error=error, unit_codes=open_unit_codes()
+    ), status
 
 
 def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
@@ -67,10 +75,18 @@ def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
     for form in (edit, close, move):
         form.version.data = unit.version
     around = unit_service.surroundings(get_session(), unit)
-    return render_template("admin/unit.html", unit=unit, edit=edit, close=close, move=move,
-                           children=around.children, history=around.history,
-                           parents=around.parents, error=error,
-                           unit_codes=open_unit_codes()), status
+    return render_template(
+        "admin/unit.html",
+        unit=unit,
+        edit=edit,
+        close=close,
+        move=move,
+        children=around.children,
+        history=around.history,
+        parents=around.parents,
+        error=error,
+        unit_codes=open_unit_codes(),
+    ), status
 
 
 def _unit_changed(unit, change, form_name: str, form, message: str):
@@ -95,9 +111,15 @@ def unit(unit_id: int):
     form.kind.choices = _kind_choices()
     if not form.validate_on_submit():
         return _unit_page(target, edit=form, status=400)
-    return _unit_changed(target, lambda: unit_service.update_unit(
-        db, current_user, target, form.name.data, form.kind.data, int(form.version.data)),
-        "edit", form, _("Saved."))
+    return _unit_changed(
+        target,
+        lambda: unit_service.update_unit(
+            db, current_user, target, form.name.data, form.kind.data, int(form.version.data)
+        ),
+        "edit",
+        form,
+        _("Saved."),
+    )
 
 
 @bp.post("/units/<int:unit_id>/close")
@@ -110,9 +132,15 @@ def close_unit(unit_id: int):
     form = CloseUnitForm()
     if not form.validate_on_submit():
         return _unit_page(target, close=form, status=400)
-    return _unit_changed(target, lambda: unit_service.close_unit(
-        db, current_user, target, form.valid_to.data, int(form.version.data)),
-        "close", form, _("Unit %(code)s closed.", code=target.code))
+    return _unit_changed(
+        target,
+        lambda: unit_service.close_unit(
+            db, current_user, target, form.valid_to.data, int(form.version.data)
+        ),
+        "close",
+        form,
+        _("Unit %(code)s closed.", code=target.code),
+    )
 
 
 @bp.post("/units/<int:unit_id>/move")
@@ -123,7 +151,17 @@ def move_unit(unit_id: int):
     form = MoveUnitForm()
     if not form.validate_on_submit():
         return _unit_page(target, move=form, status=400)
-    return _unit_changed(target, lambda: unit_service.move_unit(
-        db, current_user, target,
-        unit_service.unit_in_scope(db, current_user, form.new_parent_code.data, "admin.units"),
-        form.on.data, int(form.version.data)), "move", form, _("Unit moved."))
+    return _unit_changed(
+        target,
+        lambda: unit_service.move_unit(
+            db,
+            current_user,
+            target,
+            unit_service.unit_in_scope(db, current_user, form.new_parent_code.data, "admin.units"),
+            form.on.data,
+            int(form.version.data),
+        ),
+        "move",
+        form,
+        _("Unit moved."),
+    )

@@ -33,9 +33,24 @@ from caseapp.services.audit import queries as audit_queries
 from caseapp.services.audit.trail import record
 from caseapp.services.org.units import unit_by_code
 
-CSV_COLUMNS = ("seq", "at", "actor_name", "actor_roles", "action", "unit_path", "object_type",
-               "object_id", "object_ref", "changes", "reason", "request_id", "ip", "prev_hash",
-               "key_id", "hash")
+CSV_COLUMNS = (
+    "seq",
+    "at",
+    "actor_name",
+    "actor_roles",
+    "action",
+    "unit_path",
+    "object_type",
+    "object_id",
+    "object_ref",
+    "changes",
+    "reason",
+    "request_id",
+    "ip",
+    "prev_hash",
+    "key_id",
+    "hash",
+)
 
 
 def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, str | None]:
@@ -44,7 +59,8 @@ def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, 
     names = audit_action_names()
     form.action.choices = [("", _("All actions"))] + sorted(
         ((a, f"{names.get(a, a)} ({a})") for a in audit_queries.known_actions(db)),
-        key=lambda choice: choice[1])
+        key=lambda choice: choice[1],
+    )
     flt = audit_queries.EventFilter()
     error = None
     if not form.validate():
@@ -74,13 +90,21 @@ def events():
     before = small_int(raw, digits=18) if raw else None  # seq is a 64-bit column
     if raw and before is None:
         abort(400)
-    rows, next_before = audit_queries.page(get_session(), current_user, flt, before,
-                                           settings().page_size)
+    rows, next_before = audit_queries.page(
+        get_session(), current_user, flt, before, settings().page_size
+    )
     args = {k: v for k, v in request.args.items() if k != "before" and v}
-    return render_template("audit/events.html", form=form, rows=rows, error=error,
-                           next_before=next_before, args=args, first_page=before is None,
-                           action_names=audit_action_names(),
-                           object_names=object_type_names())
+    return render_template(
+        "audit/events.html",
+        form=form,
+        rows=rows,
+        error=error,
+        next_before=next_before,
+        args=args,
+        first_page=before is None,
+        action_names=audit_action_names(),
+        object_names=object_type_names(),
+    )
 
 
 @bp.get("/events/<int:seq>")
@@ -89,11 +113,18 @@ def event(seq: int):
     found = audit_queries.get_event(get_session(), current_user, seq)
     changes = json.loads(found.changes or "{}")
     names = role_names()
-    roles = [f"{names.get(r.split('@')[0], r)} @ {r.split('@', 1)[1]}" if "@" in r else r
-             for r in json.loads(found.actor_roles or "[]")]
-    return render_template("audit/event.html", event=found, rows=change_rows(changes),
-                           roles=roles, action_names=audit_action_names(),
-                           object_names=object_type_names())
+    roles = [
+        f"{names.get(r.split('@')[0], r)} @ {r.split('@', 1)[1]}" if "@" in r else r
+        for r in json.loads(found.actor_roles or "[]")
+    ]
+    return render_template(
+        "audit/event.html",
+        event=found,
+        rows=change_rows(changes),
+        roles=roles,
+        action_names=audit_action_names(),
+        object_names=object_type_names(),
+    )
 
 
 @bp.get("/events.csv")
@@ -101,8 +132,13 @@ def event(seq: int):
 def export_csv():
     _form, flt, _error = _filter_from_request()
     db = get_session()
-    record(db, current_user, "audit.export", object_type="audit_events",
-           changes={"filters": flt.as_dict(), "format": "csv"})
+    record(
+        db,
+        current_user,
+        "audit.export",
+        object_type="audit_events",
+        changes={"filters": flt.as_dict(), "format": "csv"},
+    )
     db.commit()
 
     selection = audit_queries.filtered(current_user, flt)  # the scope, fixed now
@@ -122,8 +158,11 @@ def export_csv():
                 writer.writerow([inert_text(_csv_value(ev, c)) for c in CSV_COLUMNS])
                 yield buffer.getvalue()
 
-    return Response(rows(), content_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": "attachment; filename=audit-events.csv"})
+    return Response(
+        rows(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": "attachment; filename=audit-events.csv"},
+    )
 
 
 def _csv_value(event, column: str):
@@ -147,10 +186,14 @@ def status():
     last = audit_integrity.last_event(db, "audit.verify")
     last_result = json.loads(last.changes) if last else None
     checkpoint = audit_integrity.last_event(db, "audit.checkpoint")
-    return render_template("audit/status.html", last=last, last_result=last_result,
-                           checkpoint=checkpoint,
-                           checkpoint_info=json.loads(checkpoint.changes) if checkpoint else None,
-                           form=EmptyForm())
+    return render_template(
+        "audit/status.html",
+        last=last,
+        last_result=last_result,
+        checkpoint=checkpoint,
+        checkpoint_info=json.loads(checkpoint.changes) if checkpoint else None,
+        form=EmptyForm(),
+    )
 
 
 @bp.post("/verify")
@@ -164,16 +207,25 @@ def verify_now():
             # Not evidence of tampering, and nothing can be chained without the key: the
             # operator must start the service with the keyring of this database.
             db.rollback()
-            flash(_("The audit trail cannot be verified from event %(seq)d: this server lacks "
-                    "a key it was written with. Tell your administrator.", seq=report.bad_seq),
-                  "error")
+            flash(
+                _(
+                    "The audit trail cannot be verified from event %(seq)d: this server lacks "
+                    "a key it was written with. Tell your administrator.",
+                    seq=report.bad_seq,
+                ),
+                "error",
+            )
             return redirect(url_for("audit.status"))
         audit_integrity.record_verification(db, current_user, report)
         db.commit()
         if report.ok:
-            flash(_("The audit trail is intact: %(n)d events verified.", n=report.count),
-                  "success")
+            flash(_("The audit trail is intact: %(n)d events verified.", n=report.count), "success")
         else:
-            flash(_("The audit trail is BROKEN at event %(seq)d. Report this at once.",
-                    seq=report.bad_seq), "error")
+            flash(
+                _(
+                    "The audit trail is BROKEN at event %(seq)d. Report this at once.",
+                    seq=report.bad_seq,
+                ),
+                "error",
+            )
     return redirect(url_for("audit.status"))

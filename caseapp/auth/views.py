@@ -46,8 +46,13 @@ def login():
     if form.validate_on_submit():
         db = get_session()
         try:
-            user, token = auth.check_password(db, form.username.data, form.password.data,
-                                              client_ip(), request.user_agent.string or "")
+            user, token = auth.check_password(
+                db,
+                form.username.data,
+                form.password.data,
+                client_ip(),
+                request.user_agent.string or "",
+            )
         except SignInThrottled as exc:
             db.commit()
             error, status = _throttled_message(exc.retry_after), 429
@@ -77,8 +82,9 @@ def second_factor():
     if form.validate_on_submit():
         db = get_session()
         try:
-            token = auth.check_second_factor(db, current_user, current_user.session_record,
-                                             form.code.data, client_ip())
+            token = auth.check_second_factor(
+                db, current_user, current_user.session_record, form.code.data, client_ip()
+            )
         except SignInThrottled as exc:
             sessions.close_session(db, current_user.session_record, "throttled")
             db.commit()
@@ -88,16 +94,17 @@ def second_factor():
             return redirect(url_for("auth.login")), 303
         except auth.SecondFactorReused:
             db.commit()
-            error = _("This code has already been used. Wait for the next code in your "
-                      "authenticator app, then enter it.")
+            error = _(
+                "This code has already been used. Wait for the next code in your "
+                "authenticator app, then enter it."
+            )
         except SignInFailed:
             db.commit()
             error = _failure_message()
         else:
             db.commit()
             target = local_target(session.pop("next", None)) or url_for("main.index")
-            sign_in_session(current_user._get_current_object(), token,
-                            current_user.session_record)
+            sign_in_session(current_user._get_current_object(), token, current_user.session_record)
             return redirect(target)
     elif request.method == "POST":
         status = 400
@@ -116,28 +123,38 @@ def enrol():
     error, status = None, 200
     if form.validate_on_submit():
         try:
-            enrolment = auth.confirm_enrolment(db, current_user, current_user.session_record,
-                                               form.code.data, client_ip())
+            enrolment = auth.confirm_enrolment(
+                db, current_user, current_user.session_record, form.code.data, client_ip()
+            )
         except ValidationFailed as exc:
             db.commit()  # keeps the failure count
             error, status = exc.message, 200
         else:
             db.commit()
-            sign_in_session(current_user._get_current_object(), enrolment.token,
-                            current_user.session_record)
-            return render_template("auth/recovery_codes.html",
-                                   codes=enrolment.recovery_codes, form=EmptyForm())
+            sign_in_session(
+                current_user._get_current_object(), enrolment.token, current_user.session_record
+            )
+            return render_template(
+                "auth/recovery_codes.html", codes=enrolment.recovery_codes, form=EmptyForm()
+            )
     elif request.method == "POST":
         status = 400
     uri = totp.provisioning_uri(secret, current_user.username, settings().totp_issuer)
-    qr_svg = segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff",
-                                                   omitsize=True)
-    return render_template("auth/enrol.html", form=form, error=error, qr_svg=qr_svg,
-                           secret=_grouped(totp.to_base32(secret)), uri=uri), status
+    qr_svg = segno.make(uri, error="m").svg_inline(
+        scale=5, dark="#000", light="#fff", omitsize=True
+    )
+    return render_template(
+        "auth/enrol.html",
+        form=form,
+        error=error,
+        qr_svg=qr_svg,
+        secret=_grouped(totp.to_base32(secret)),
+        uri=uri,
+    ), status
 
 
 def _grouped(text: str) -> str:
-    return " ".join(text[i:i + 4] for i in range(0, len(text), 4))
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
 
 
 @bp.post("/logout")

@@ -16,8 +16,14 @@ def form_errors(form) -> str:
     return " ".join(str(e) for errors in form.errors.values() for e in errors)
 
 
-def apply(form, change: Callable[[Session], object], done: str | Callable[[], str],
-          failed: str, back: Callable[[], object], not_found_is_404: bool = False):
+def apply(
+    form,
+    change: Callable[[Session], object],
+    done: str | Callable[[], str],
+    failed: str,
+    back: Callable[[], object],
+    not_found_is_404: bool = False,
+):
     """``change(db)`` calls one service; ``done`` is the success message (or makes it)."""
     db = get_session()
     if not form.validate_on_submit():

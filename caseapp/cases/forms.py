@@ -39,61 +39,115 @@ def _choice(label, name, required=True):
 class CaseForm(FlaskForm):
     version = HiddenField()
     unit_id = SelectField(_l("School"), coerce=int, validators=[InputRequired()])
-    received_on = DateField(_l("Date received"), format="%Y-%m-%d",
-                            validators=[DataRequired(_l("Enter the date received."))])
-    incident_on = DateField(_l("Date of the incident"), format="%Y-%m-%d",
-                            validators=[Optional()])
+    received_on = DateField(
+        _l("Date received"),
+        format="%Y-%m-%d",
+        validators=[DataRequired(_l("Enter the date received."))],
+    )
+    incident_on = DateField(_l("Date of the incident"), format="%Y-%m-%d", validators=[Optional()])
     incident_date_approximate = BooleanField(_l("The date of the incident is approximate"))
     received_via = _choice(_l("Received by"), "received_via")
     reporter_kind = _choice(_l("Reported by"), "reporter_kind")
     setting = _choice(_l("Where it happened"), "setting")
-    violence_types = MultiCheckboxField(_l("Kinds of violence"), validators=[
-        DataRequired(_l("Choose at least one kind of violence."))])
+    violence_types = MultiCheckboxField(
+        _l("Kinds of violence"),
+        validators=[DataRequired(_l("Choose at least one kind of violence."))],
+    )
     risk_level = _choice(_l("Risk level"), "risk_level")
     serious_risk_to_child = BooleanField(_l("A child is at serious risk"))
     child = BooleanField(_l("The person harmed is a child (under 16)"))
     harmed_sex = _choice(_l("Sex of the person harmed"), "harmed_sex")
     harmed_age_band = _choice(_l("Age band of the person harmed"), "harmed_age_band")
-    harmed_age_years = IntegerField(_l("Age in years (if known)"), validators=[
-        Optional(), NumberRange(0, 120, message=_l("Enter an age between 0 and 120."))])
+    harmed_age_years = IntegerField(
+        _l("Age in years (if known)"),
+        validators=[Optional(), NumberRange(0, 120, message=_l("Enter an age between 0 and 120."))],
+    )
     harmed_role = _choice(_l("The person harmed is a"), "harmed_role")
     harmed_disability = _choice(_l("Disability"), "harmed_disability")
     harmed_ethnic_minority = _choice(_l("Ethnic minority"), "harmed_ethnic_minority")
-    perpetrator_count = IntegerField(_l("Number of alleged perpetrators"), default=1,
-                                     validators=[InputRequired(_l("Enter a number.")),
-                                                 NumberRange(1, 50, message=_l(
-                                                     "Enter a number between 1 and 50."))])
+    perpetrator_count = IntegerField(
+        _l("Number of alleged perpetrators"),
+        default=1,
+        validators=[
+            InputRequired(_l("Enter a number.")),
+            NumberRange(1, 50, message=_l("Enter a number between 1 and 50.")),
+        ],
+    )
     perpetrator_sex = _choice(_l("Sex of the alleged perpetrator"), "perpetrator_sex")
-    perpetrator_age_band = _choice(_l("Age band of the alleged perpetrator"),
-                                   "perpetrator_age_band")
-    perpetrator_relationship = _choice(_l("Relationship to the person harmed"),
-                                       "perpetrator_relationship")
+    perpetrator_age_band = _choice(
+        _l("Age band of the alleged perpetrator"), "perpetrator_age_band"
+    )
+    perpetrator_relationship = _choice(
+        _l("Relationship to the person harmed"), "perpetrator_relationship"
+    )
     # Confidential content: sealed before it reaches the database.
-    harmed_name = StringField(_l("Name of the person harmed"), validators=[
-        Optional(), _max(domain.CONFIDENTIAL_MAX["harmed_name"]), no_control_characters])
-    harmed_contact = TextAreaField(_l("Contact of the person harmed"), validators=[
-        Optional(), _max(domain.CONFIDENTIAL_MAX["harmed_contact"]), no_control_characters])
-    guardian_name = StringField(_l("Name of the parent or guardian"), validators=[
-        Optional(), _max(domain.CONFIDENTIAL_MAX["guardian_name"]), no_control_characters])
-    guardian_contact = TextAreaField(_l("Contact of the parent or guardian"), validators=[
-        Optional(), _max(domain.CONFIDENTIAL_MAX["guardian_contact"]), no_control_characters])
-    perpetrator_names = TextAreaField(_l("Names of the alleged perpetrators (one per line)"),
-                                      validators=[Optional(), _max(
-                                          domain.CONFIDENTIAL_MAX["perpetrator_names"]),
-                                          no_control_characters])
-    narrative = TextAreaField(_l("What happened"), validators=[
-        Optional(), _max(domain.CONFIDENTIAL_MAX["narrative"]), no_control_characters])
-    informant_name = StringField(_l("Name of the informant"), validators=[
-        Optional(), _max(120), no_control_characters])
-    informant_contact = StringField(_l("Contact of the informant"), validators=[
-        Optional(), _max(300), no_control_characters])
+    harmed_name = StringField(
+        _l("Name of the person harmed"),
+        validators=[
+            Optional(),
+            _max(domain.CONFIDENTIAL_MAX["harmed_name"]),
+            no_control_characters,
+        ],
+    )
+    harmed_contact = TextAreaField(
+        _l("Contact of the person harmed"),
+        validators=[
+            Optional(),
+            _max(domain.CONFIDENTIAL_MAX["harmed_contact"]),
+            no_control_characters,
+        ],
+    )
+    guardian_name = StringField(
+        _l("Name of the parent or guardian"),
+        validators=[
+            Optional(),
+            _max(domain.CONFIDENTIAL_MAX["guardian_name"]),
+            no_control_characters,
+        ],
+    )
+    guardian_contact = TextAreaField(
+        _l("Contact of the parent or guardian"),
+        validators=[
+            Optional(),
+            _max(domain.CONFIDENTIAL_MAX["guardian_contact"]),
+            no_control_characters,
+        ],
+    )
+    perpetrator_names = TextAreaField(
+        _l("Names of the alleged perpetrators (one per line)"),
+        validators=[
+            Optional(),
+            _max(domain.CONFIDENTIAL_MAX["perpetrator_names"]),
+            no_control_characters,
+        ],
+    )
+    narrative = TextAreaField(
+        _l("What happened"),
+        validators=[Optional(), _max(domain.CONFIDENTIAL_MAX["narrative"]), no_control_characters],
+    )
+    informant_name = StringField(
+        _l("Name of the informant"), validators=[Optional(), _max(120), no_control_characters]
+    )
+    informant_contact = StringField(
+        _l("Contact of the informant"), validators=[Optional(), _max(300), no_control_characters]
+    )
 
     def fill_choices(self, units) -> None:
         names = case_choice_names()
-        for name in ("received_via", "reporter_kind", "setting", "risk_level", "harmed_sex",
-                     "harmed_age_band", "harmed_role", "harmed_disability",
-                     "harmed_ethnic_minority", "perpetrator_sex", "perpetrator_age_band",
-                     "perpetrator_relationship"):
+        for name in (
+            "received_via",
+            "reporter_kind",
+            "setting",
+            "risk_level",
+            "harmed_sex",
+            "harmed_age_band",
+            "harmed_role",
+            "harmed_disability",
+            "harmed_ethnic_minority",
+            "perpetrator_sex",
+            "perpetrator_age_band",
+            "perpetrator_relationship",
+        ):
             # A prompt first, so nothing is recorded by leaving a list as it came.
             getattr(self, name).choices = [("", _l("— Choose —")), *names[name].items()]
         self.violence_types.choices = list(violence_names().items())
@@ -101,16 +155,29 @@ class CaseForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
-    reason = TextAreaField(_l("Why do you need to open it?"), validators=[
-        DataRequired(_l("Please give a reason.")),
-        Length(min=5, max=REASON_MAX, message=_l("Between 5 and %(max)d characters.",
-                                                  max=REASON_MAX)),
-        no_control_characters])
+    reason = TextAreaField(
+        _l("Why do you need to open it?"),
+        validators=[
+            DataRequired(_l("Please give a reason.")),
+            Length(
+                min=5,
+                max=REASON_MAX,
+                message=_l("Between 5 and %(max)d characters.", max=REASON_MAX),
+            ),
+            no_control_characters,
+        ],
+    )
 
 
 class NoteForm(FlaskForm):
-    body = TextAreaField(_l("New note"), validators=[
-        DataRequired(_l("Write the note.")), _max(domain.NOTE_MAX), no_control_characters])
+    body = TextAreaField(
+        _l("New note"),
+        validators=[
+            DataRequired(_l("Write the note.")),
+            _max(domain.NOTE_MAX),
+            no_control_characters,
+        ],
+    )
     corrects_id = HiddenField()
 
 
@@ -121,8 +188,9 @@ class AttachmentForm(FlaskForm):
 class ConsentForm(FlaskForm):
     party = SelectField(_l("Who consented"), validators=[InputRequired()])
     purpose = SelectField(_l("To what"), validators=[InputRequired()])
-    given_on = DateField(_l("On"), format="%Y-%m-%d", validators=[
-        DataRequired(_l("Enter a date."))])
+    given_on = DateField(
+        _l("On"), format="%Y-%m-%d", validators=[DataRequired(_l("Enter a date."))]
+    )
 
     def fill_choices(self) -> None:
         names = case_choice_names()
@@ -131,8 +199,9 @@ class ConsentForm(FlaskForm):
 
 
 class WithdrawConsentForm(FlaskForm):
-    withdrawn_on = DateField(_l("Withdrawn on"), format="%Y-%m-%d", validators=[
-        DataRequired(_l("Enter a date."))])
+    withdrawn_on = DateField(
+        _l("Withdrawn on"), format="%Y-%m-%d", validators=[DataRequired(_l("Enter a date."))]
+    )
 
 
 class AssignForm(FlaskForm):
@@ -140,15 +209,29 @@ class AssignForm(FlaskForm):
 
 
 class ExclusionForm(FlaskForm):
-    username = StringField(_l("User name of the person to exclude"), validators=[
-        DataRequired(_l("Enter a user name.")), _max(64), no_control_characters])
-    reason = TextAreaField(_l("Reason"), validators=[
-        DataRequired(_l("Please give a reason.")), _max(REASON_MAX), no_control_characters])
+    username = StringField(
+        _l("User name of the person to exclude"),
+        validators=[DataRequired(_l("Enter a user name.")), _max(64), no_control_characters],
+    )
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Please give a reason.")),
+            _max(REASON_MAX),
+            no_control_characters,
+        ],
+    )
 
 
 class LiftExclusionForm(FlaskForm):
-    reason = TextAreaField(_l("Why may this person see the case again?"), validators=[
-        DataRequired(_l("Please give a reason.")), _max(REASON_MAX), no_control_characters])
+    reason = TextAreaField(
+        _l("Why may this person see the case again?"),
+        validators=[
+            DataRequired(_l("Please give a reason.")),
+            _max(REASON_MAX),
+            no_control_characters,
+        ],
+    )
 
 
 class CaseFilterForm(FlaskForm):
@@ -158,8 +241,7 @@ class CaseFilterForm(FlaskForm):
     q = StringField(_l("Reference"), validators=[Optional(), _max(40), no_control_characters])
     status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
     unit = StringField(_l("School (code)"), validators=[Optional(), _max(20)])
-    violence = SelectField(_l("Kind of violence"), validators=[Optional()],
-                           validate_choice=False)
+    violence = SelectField(_l("Kind of violence"), validators=[Optional()], validate_choice=False)
     risk = SelectField(_l("Risk level"), validators=[Optional()], validate_choice=False)
     overdue = BooleanField(_l("Overdue only"))
     urgent = BooleanField(_l("Urgent only"))
@@ -178,17 +260,22 @@ class StepForm(FlaskForm):
     finding = SelectField(_l("Finding"), validators=[Optional()], validate_choice=False)
     service = SelectField(_l("Service"), validators=[Optional()], validate_choice=False)
     status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
-    contact_id = SelectField(_l("Service from the referral directory"), validators=[Optional()],
-                             validate_choice=False)
-    situation = SelectField(_l("Situation of the person harmed"), validators=[Optional()],
-                            validate_choice=False)
+    contact_id = SelectField(
+        _l("Service from the referral directory"), validators=[Optional()], validate_choice=False
+    )
+    situation = SelectField(
+        _l("Situation of the person harmed"), validators=[Optional()], validate_choice=False
+    )
     next_on = DateField(_l("Next follow-up on"), format="%Y-%m-%d", validators=[Optional()])
     measure = SelectField(_l("Measure"), validators=[Optional()], validate_choice=False)
-    details = TextAreaField(_l("Details (confidential)"), validators=[
-        Optional(), _max(5000), no_control_characters])
+    details = TextAreaField(
+        _l("Details (confidential)"), validators=[Optional(), _max(5000), no_control_characters]
+    )
     consent_override = BooleanField(_l("Refer without consent: the child is in serious danger"))
-    override_reason = TextAreaField(_l("Why the child is in serious danger"), validators=[
-        Optional(), _max(REASON_MAX), no_control_characters])
+    override_reason = TextAreaField(
+        _l("Why the child is in serious danger"),
+        validators=[Optional(), _max(REASON_MAX), no_control_characters],
+    )
     version = HiddenField()
 
     def fill_choices(self, contacts=()) -> None:
@@ -208,9 +295,18 @@ class StepForm(FlaskForm):
 class TransitionForm(FlaskForm):
     target = HiddenField()
     version = HiddenField()
-    reason = TextAreaField(_l("Reason"), validators=[
-        DataRequired(_l("Please give a reason.")),
-        Length(min=5, max=REASON_MAX, message=_l("Between 5 and %(max)d characters.",
-                                                  max=REASON_MAX)), no_control_characters])
-    closure_reason = SelectField(_l("Why the case can close"), validators=[Optional()],
-                                 validate_choice=False)
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[
+            DataRequired(_l("Please give a reason.")),
+            Length(
+                min=5,
+                max=REASON_MAX,
+                message=_l("Between 5 and %(max)d characters.", max=REASON_MAX),
+            ),
+            no_control_characters,
+        ],
+    )
+    closure_reason = SelectField(
+        _l("Why the case can close"), validators=[Optional()], validate_choice=False
+    )

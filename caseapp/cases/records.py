@@ -42,8 +42,9 @@ from caseapp.services.cases.access import can_read_content, get_case
 def _back(public_id: str, confidential: bool = False):
     """Back to the case; to its confidential page when the change was made there (an officer
     returns to it while the reason they stated is in force, see services/cases/content.py)."""
-    if confidential and can_read_content(current_user, get_case(get_session(), current_user,
-                                                                public_id)):
+    if confidential and can_read_content(
+        current_user, get_case(get_session(), current_user, public_id)
+    ):
         return redirect(url_for("cases.confidential", public_id=public_id))
     return redirect(url_for("cases.show", public_id=public_id))
 
@@ -54,10 +55,13 @@ def add_note(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = NoteForm()
     corrects = small_int(form.corrects_id.data)
-    return apply(form, lambda db: case_records.add_note(db, current_user, case, form.body.data,
-                                                        corrects),
-                 _("Note added."), _("The note was not saved."),
-                 lambda: _back(public_id, True))
+    return apply(
+        form,
+        lambda db: case_records.add_note(db, current_user, case, form.body.data, corrects),
+        _("Note added."),
+        _("The note was not saved."),
+        lambda: _back(public_id, True),
+    )
 
 
 @bp.post("/<public_id>/attachments")
@@ -73,8 +77,9 @@ def add_attachment(public_id: str):
     stored = []  # the sealed file, removed again if its row is not committed
 
     def attach():
-        attachment = case_records.add_attachment(db, current_user, case, upload.filename,
-                                                 upload.mimetype, upload.stream)
+        attachment = case_records.add_attachment(
+            db, current_user, case, upload.filename, upload.mimetype, upload.stream
+        )
         stored.append(attachment)
         return attachment
 
@@ -104,8 +109,7 @@ def download(public_id: str, uid: str):
             return _back(public_id)
         reason = form.reason.data
     # Committed (the download audited) before a byte leaves.
-    outcome = carry_out(lambda: case_content.open_attachment(db, current_user, case, uid,
-                                                             reason))
+    outcome = carry_out(lambda: case_content.open_attachment(db, current_user, case, uid, reason))
     if isinstance(outcome.error, case_content.AttachmentFileMissing):
         return _file_missing(case, outcome.error)
     if outcome.error is not None:
@@ -118,14 +122,17 @@ def download(public_id: str, uid: str):
     # A stored name may hold anything the uploader's client sent (a newline would break the
     # header): the plain-ASCII fallback keeps printable characters only.
     name = "".join(ch for ch in name if ch.isprintable()) or "tep-dinh-kem"
-    ascii_name = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_"
-                         for ch in name)
-    return Response(stream_with_context(chunks), mimetype=content_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
-                               f"filename*=UTF-8''{quote(name)}",
-        "Content-Length": str(size),
-        "X-Content-Type-Options": "nosniff",
-    })
+    ascii_name = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in name)
+    return Response(
+        stream_with_context(chunks),
+        mimetype=content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(name)}",
+            "Content-Length": str(size),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 def _file_missing(case, exc: case_content.AttachmentFileMissing):
@@ -133,7 +140,11 @@ def _file_missing(case, exc: case_content.AttachmentFileMissing):
     the storage name only (never the file's name, which is confidential)."""
     current_app.logger.error(
         "attachment file missing: attachment %s of case %s, storage name %s, request %s",
-        exc.attachment_id, exc.case_id, exc.storage_name, g.get("request_id", ""))
+        exc.attachment_id,
+        exc.case_id,
+        exc.storage_name,
+        g.get("request_id", ""),
+    )
     return render_template("cases/attachment_missing.html", case=case, message=exc.message), 404
 
 
@@ -143,9 +154,15 @@ def add_consent(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = ConsentForm()
     form.fill_choices()
-    return apply(form, lambda db: case_records.record_consent(
-        db, current_user, case, form.party.data, form.purpose.data, form.given_on.data),
-        _("Consent recorded."), _("The consent was not saved."), lambda: _back(public_id))
+    return apply(
+        form,
+        lambda db: case_records.record_consent(
+            db, current_user, case, form.party.data, form.purpose.data, form.given_on.data
+        ),
+        _("Consent recorded."),
+        _("The consent was not saved."),
+        lambda: _back(public_id),
+    )
 
 
 @bp.post("/<public_id>/consents/<int:consent_id>/withdraw")
@@ -153,10 +170,16 @@ def add_consent(public_id: str):
 def withdraw_consent(public_id: str, consent_id: int):
     case = get_case(get_session(), current_user, public_id)
     form = WithdrawConsentForm()
-    return apply(form, lambda db: case_records.withdraw_consent(
-        db, current_user, case, consent_id, form.withdrawn_on.data),
-        _("Consent withdrawn."), _("Enter a date."), lambda: _back(public_id),
-        not_found_is_404=True)
+    return apply(
+        form,
+        lambda db: case_records.withdraw_consent(
+            db, current_user, case, consent_id, form.withdrawn_on.data
+        ),
+        _("Consent withdrawn."),
+        _("Enter a date."),
+        lambda: _back(public_id),
+        not_found_is_404=True,
+    )
 
 
 @bp.post("/<public_id>/exclusions/<int:exclusion_id>/lift")
@@ -164,10 +187,16 @@ def withdraw_consent(public_id: str, consent_id: int):
 def lift_exclusion(public_id: str, exclusion_id: int):
     case = get_case(get_session(), current_user, public_id)
     form = LiftExclusionForm()
-    return apply(form, lambda db: case_records.lift_exclusion(db, current_user, case,
-                                                              exclusion_id, form.reason.data),
-                 _("The exclusion was lifted: that person may see this case again."),
-                 _("Please give a reason."), lambda: _back(public_id), not_found_is_404=True)
+    return apply(
+        form,
+        lambda db: case_records.lift_exclusion(
+            db, current_user, case, exclusion_id, form.reason.data
+        ),
+        _("The exclusion was lifted: that person may see this case again."),
+        _("Please give a reason."),
+        lambda: _back(public_id),
+        not_found_is_404=True,
+    )
 
 
 @bp.post("/<public_id>/assign")
@@ -175,12 +204,16 @@ def lift_exclusion(public_id: str, exclusion_id: int):
 def assign(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = AssignForm()
-    form.handler.choices = [(u.id, u.full_name) for u in
-                            case_records.handlers_available(get_session(), case)]
-    return apply(form, lambda db: case_records.assign(db, current_user, case,
-                                                      form.handler.data),
-                 _("The handler was changed."), _("Choose a focal point of the school."),
-                 lambda: _back(public_id))
+    form.handler.choices = [
+        (u.id, u.full_name) for u in case_records.handlers_available(get_session(), case)
+    ]
+    return apply(
+        form,
+        lambda db: case_records.assign(db, current_user, case, form.handler.data),
+        _("The handler was changed."),
+        _("Choose a focal point of the school."),
+        lambda: _back(public_id),
+    )
 
 
 @bp.post("/<public_id>/exclusions")
@@ -188,7 +221,12 @@ def assign(public_id: str):
 def add_exclusion(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = ExclusionForm()
-    return apply(form, lambda db: case_records.exclude(db, current_user, case,
-                                                       form.username.data, form.reason.data),
-                 _("That person can no longer see this case."), _("Enter a user name."),
-                 lambda: _back(public_id))
+    return apply(
+        form,
+        lambda db: case_records.exclude(
+            db, current_user, case, form.username.data, form.reason.data
+        ),
+        _("That person can no longer see this case."),
+        _("Enter a user name."),
+        lambda: _back(public_id),
+    )

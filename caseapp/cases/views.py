@@ -55,9 +55,12 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     form.status.choices = [("", _("All"))] + list(status_names().items())
     form.violence.choices = [("", _("All"))] + list(violence_names().items())
     form.risk.choices = [("", _("All"))] + list(case_choice_names()["risk_level"].items())
-    form.sort.choices = [("received_desc", _("Newest first")),
-                         ("received_asc", _("Oldest first")), ("risk", _("Highest risk first")),
-                         ("reference", _("Reference"))]
+    form.sort.choices = [
+        ("received_desc", _("Newest first")),
+        ("received_asc", _("Oldest first")),
+        ("risk", _("Highest risk first")),
+        ("reference", _("Reference")),
+    ]
     flt = case_list.CaseFilter()
     if not form.validate():
         return form, flt, _("Some filters are not valid; they were ignored.")
@@ -80,8 +83,10 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     if form.unit.data:
         unit = unit_by_code(get_session(), form.unit.data)
         if unit is None or not covers(current_user, "case.read", unit):
-            error = _("No unit with the code %(code)s within your units.",
-                      code=form.unit.data.strip().upper()[:20])
+            error = _(
+                "No unit with the code %(code)s within your units.",
+                code=form.unit.data.strip().upper()[:20],
+            )
             flt.unit_path = "/none/"
         else:
             flt.unit_path = unit.path
@@ -96,42 +101,61 @@ def index():
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     schools = intake_units(get_session(), current_user)
     related = get_session().get(Case, flt.related_to) if flt.related_to else None
-    return render_template("cases/list.html", form=form, rows=rows, page=page, pages=pages,
-                           total=total, error=error, args=args, today=local_today(),
-                           can_record=bool(schools), related=related, related_role=flt.related_role,
-                           # The filters stay folded (a phone shows cases first) unless in use.
-                           filtering=any(v for k, v in args.items()
-                                         if k not in ("related", "role", "q")),
-                           # A focal point of one school needs no school column.
-                           show_school=len(schools) != 1
-                           or has_permission(current_user, "case.oversee"))
+    return render_template(
+        "cases/list.html",
+        form=form,
+        rows=rows,
+        page=page,
+        pages=pages,
+        total=total,
+        error=error,
+        args=args,
+        today=local_today(),
+        can_record=bool(schools),
+        related=related,
+        related_role=flt.related_role,
+        # The filters stay folded (a phone shows cases first) unless in use.
+        filtering=any(v for k, v in args.items() if k not in ("related", "role", "q")),
+        # A focal point of one school needs no school column.
+        show_school=len(schools) != 1 or has_permission(current_user, "case.oversee"),
+    )
 
 
 def _details(form: CaseForm) -> cases.CaseDetails:
     return cases.CaseDetails(
-        received_on=form.received_on.data, received_via=form.received_via.data,
-        reporter_kind=form.reporter_kind.data, setting=form.setting.data,
+        received_on=form.received_on.data,
+        received_via=form.received_via.data,
+        reporter_kind=form.reporter_kind.data,
+        setting=form.setting.data,
         violence_types=list(form.violence_types.data or []),
         # An age under 16 is a child whether or not the box was ticked (it decides whose
         # consent is needed).
-        child=bool(form.child.data) or cases.is_child_by_age(form.harmed_age_band.data,
-                                                             form.harmed_age_years.data),
-        harmed_sex=form.harmed_sex.data, harmed_age_band=form.harmed_age_band.data,
-        harmed_role=form.harmed_role.data, perpetrator_sex=form.perpetrator_sex.data,
+        child=bool(form.child.data)
+        or cases.is_child_by_age(form.harmed_age_band.data, form.harmed_age_years.data),
+        harmed_sex=form.harmed_sex.data,
+        harmed_age_band=form.harmed_age_band.data,
+        harmed_role=form.harmed_role.data,
+        perpetrator_sex=form.perpetrator_sex.data,
         perpetrator_age_band=form.perpetrator_age_band.data,
         perpetrator_relationship=form.perpetrator_relationship.data,
-        risk_level=form.risk_level.data, incident_on=form.incident_on.data,
+        risk_level=form.risk_level.data,
+        incident_on=form.incident_on.data,
         incident_date_approximate=bool(form.incident_date_approximate.data),
         harmed_age_years=form.harmed_age_years.data,
         harmed_disability=form.harmed_disability.data,
         harmed_ethnic_minority=form.harmed_ethnic_minority.data,
         perpetrator_count=form.perpetrator_count.data or 1,
-        serious_risk_to_child=bool(form.serious_risk_to_child.data))
+        serious_risk_to_child=bool(form.serious_risk_to_child.data),
+    )
 
 
 def _content(form: CaseForm) -> cases.CaseContent:
-    return cases.CaseContent(**{name: (getattr(form, name).data or "") for name in (
-        *domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact")})
+    return cases.CaseContent(
+        **{
+            name: (getattr(form, name).data or "")
+            for name in (*domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact")
+        }
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -170,14 +194,19 @@ def show(public_id: str):
     db = get_session()
     case = get_case(db, current_user, public_id)
     return render_template(
-        "cases/show.html", case=case, reason_form=ReasonForm(),
-        handler=can_handle(current_user, case), overseer=can_oversee(current_user, case),
+        "cases/show.html",
+        case=case,
+        reason_form=ReasonForm(),
+        handler=can_handle(current_user, case),
+        overseer=can_oversee(current_user, case),
         repeats=case_records.repeat_counts(db, current_user, case),
         consents=case_records.consents(db, case),
         consent_ok={p: case_records.has_consent(db, case, p) for p in domain.CONSENT_PURPOSES},
-        parties=case_records.parties_required(case), consent_form=_consent_form(),
+        parties=case_records.parties_required(case),
+        consent_form=_consent_form(),
         withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=local_today()),
-        exclusions=case_records.exclusions(db, case), exclusion_form=ExclusionForm(formdata=None),
+        exclusions=case_records.exclusions(db, case),
+        exclusion_form=ExclusionForm(formdata=None),
         lift_form=LiftExclusionForm(formdata=None),
         assign_form=_assign_form(db, case),
         timeline=_timeline(case_records.history(db, case)),
@@ -196,9 +225,11 @@ def _workflow_context(db, case) -> dict:
     transition_form.closure_reason.choices = [("", "—")]
     return {
         "steps": steps.steps_of(db, case),
-        "options": workflow.options(db, current_user, case) if case.is_open or
-        can_oversee(current_user, case) else [],
-        "step_form": step_form, "transition_form": transition_form,
+        "options": workflow.options(db, current_user, case)
+        if case.is_open or can_oversee(current_user, case)
+        else [],
+        "step_form": step_form,
+        "transition_form": transition_form,
         "overdue": deadlines.overdue_reasons(db, case),
         "referral_consent": case_records.has_consent(db, case, "referral"),
     }
@@ -226,23 +257,40 @@ def _timeline(events) -> list[dict]:
                     details.append(_("%(field)s: changed", field=label))
                 elif isinstance(value, list) and len(value) == 2:
                     old, new = (readable(codes.get(name, {}), v) for v in value)
-                    details.append(f"{label}: {old if old not in (None, '') else '—'} → "
-                                   f"{new if new not in (None, '') else '—'}")
-        entry = {"at": event.at, "actor": event.actor_name, "actor_id": event.actor_id,
-                 "code": event.action,
-                 "action": actions.get(event.action, event.action), "details": details,
-                 "reason": event.reason, "times": 1, "since": event.at}
+                    details.append(
+                        f"{label}: {old if old not in (None, '') else '—'} → "
+                        f"{new if new not in (None, '') else '—'}"
+                    )
+        entry = {
+            "at": event.at,
+            "actor": event.actor_name,
+            "actor_id": event.actor_id,
+            "code": event.action,
+            "action": actions.get(event.action, event.action),
+            "details": details,
+            "reason": event.reason,
+            "times": 1,
+            "since": event.at,
+        }
         previous = out[-1] if out else None
-        if previous and event.action in REPEATED_READS and not details \
-                and (previous["code"], previous["actor_id"], previous["reason"]) \
-                == (event.action, event.actor_id, event.reason):
+        if (
+            previous
+            and event.action in REPEATED_READS
+            and not details
+            and (previous["code"], previous["actor_id"], previous["reason"])
+            == (event.action, event.actor_id, event.reason)
+        ):
             previous["times"] += 1  # one line for a run of reads by the same person
             previous["since"] = event.at
             continue
-        if previous and previous["code"] == "case.view_confidential" \
-                and previous["times"] == 1 and event.action in ADDED_ON_THE_PAGE \
-                and previous["actor_id"] == event.actor_id \
-                and _seconds(event.at, previous["at"]) <= RELOAD_SECONDS:
+        if (
+            previous
+            and previous["code"] == "case.view_confidential"
+            and previous["times"] == 1
+            and event.action in ADDED_ON_THE_PAGE
+            and previous["actor_id"] == event.actor_id
+            and _seconds(event.at, previous["at"]) <= RELOAD_SECONDS
+        ):
             out.pop()  # the page shown again right after adding: not a read of its own here
         out.append(entry)
     return out
@@ -271,8 +319,7 @@ def _assign_form(db, case):
     from caseapp.cases.forms import AssignForm
 
     form = AssignForm(formdata=None, handler=case.assigned_to_id)
-    form.handler.choices = [(u.id, u.full_name)
-                            for u in case_records.handlers_available(db, case)]
+    form.handler.choices = [(u.id, u.full_name) for u in case_records.handlers_available(db, case)]
     return form
 
 
@@ -287,12 +334,19 @@ def _confidential_page(case, content: case_content.CaseContent):
     if content.readings != (session.get("readings") or {}):
         session["readings"] = content.readings
     return render_template(
-        "cases/confidential.html", case=case, content=content, reason=content.reason,
-        notes=content.notes, attachments=content.files,
-        note_form=NoteForm(formdata=None), attachment_form=AttachmentForm(formdata=None),
+        "cases/confidential.html",
+        case=case,
+        content=content,
+        reason=content.reason,
+        notes=content.notes,
+        attachments=content.files,
+        note_form=NoteForm(formdata=None),
+        attachment_form=AttachmentForm(formdata=None),
         reason_form=ReasonForm(formdata=None, reason=content.reason),
-        handler=can_handle(current_user, case), steps=content.steps,
-        step_details=content.step_details)
+        handler=can_handle(current_user, case),
+        steps=content.steps,
+        step_details=content.step_details,
+    )
 
 
 @bp.route("/<public_id>/confidential", methods=["GET", "POST"])
@@ -309,8 +363,9 @@ def confidential(public_id: str):
             flash(_("State why you need to open the confidential content."), "error")
             return redirect(url_for("cases.show", public_id=public_id))
         reason = form.reason.data
-    opened = carry_out(lambda: case_content.open_content(db, current_user, case, reason,
-                                                         session.get("readings")))
+    opened = carry_out(
+        lambda: case_content.open_content(db, current_user, case, reason, session.get("readings"))
+    )
     if isinstance(opened.error, case_content.ReasonNeeded):
         flash(opened.message, "error")
         return redirect(url_for("cases.show", public_id=public_id) + "#messages")
@@ -337,15 +392,18 @@ def edit(public_id: str):
     if not form.validate_on_submit():
         return render_template("cases/form.html", form=form, case=case, error=None), 400
     version = small_int(form.version.data) or 0  # 0: stale
-    outcome = carry_out(lambda: cases.update_case(db, current_user, case, _details(form),
-                                                  _content(form), version))
+    outcome = carry_out(
+        lambda: cases.update_case(db, current_user, case, _details(form), _content(form), version)
+    )
     if isinstance(outcome.error, Conflict):
         current = get_case(db, current_user, public_id)
-        return render_template("cases/conflict.html", case=current, form=form,
-                               differences=_differences(current, form)), 409
+        return render_template(
+            "cases/conflict.html", case=current, form=form, differences=_differences(current, form)
+        ), 409
     if not outcome.ok:
-        return render_template("cases/form.html", form=form, case=case,
-                               error=outcome.message), outcome.status
+        return render_template(
+            "cases/form.html", form=form, case=case, error=outcome.message
+        ), outcome.status
     flash(_("Saved."), "success")
     return redirect(url_for("cases.show", public_id=public_id))
 
@@ -368,11 +426,16 @@ def _differences(current, form: CaseForm) -> list[tuple[str, str, str]]:
         saved, sent = getattr(current, name), getattr(form, name).data
         if saved != sent and not (saved in (None, "") and sent in (None, "")):
             label = str(getattr(form, name).label.text)
-            out.append((label, names.get(name, {}).get(saved, saved),
-                        names.get(name, {}).get(sent, sent)))
+            out.append(
+                (label, names.get(name, {}).get(saved, saved), names.get(name, {}).get(sent, sent))
+            )
     if sorted(current.violence_types) != sorted(form.violence_types.data or []):
         v = violence_names()
-        out.append((str(form.violence_types.label.text),
-                    ", ".join(v[t] for t in current.violence_types),
-                    ", ".join(v.get(t, t) for t in form.violence_types.data or [])))
+        out.append(
+            (
+                str(form.violence_types.label.text),
+                ", ".join(v[t] for t in current.violence_types),
+                ", ".join(v.get(t, t) for t in form.violence_types.data or []),
+            )
+        )
     return out

@@ -27,14 +27,21 @@ def _step_input(form: StepForm) -> step_service.StepInput:
         return field.data or None
 
     return step_service.StepInput(
-        kind=form.kind.data or "", due_on=form.due_on.data, done_on=form.done_on.data,
-        method=value(form.method), finding=value(form.finding), service=value(form.service),
+        kind=form.kind.data or "",
+        due_on=form.due_on.data,
+        done_on=form.done_on.data,
+        method=value(form.method),
+        finding=value(form.finding),
+        service=value(form.service),
         status=value(form.status),
         contact_id=small_int(form.contact_id.data),
-        situation=value(form.situation), next_on=form.next_on.data,
-        measure=value(form.measure), details=form.details.data or "",
+        situation=value(form.situation),
+        next_on=form.next_on.data,
+        measure=value(form.measure),
+        details=form.details.data or "",
         consent_override=bool(form.consent_override.data),
-        override_reason=form.override_reason.data or "")
+        override_reason=form.override_reason.data or "",
+    )
 
 
 def _version(form) -> int:
@@ -51,9 +58,13 @@ def add_step(public_id: str):
     case = get_case(db, current_user, public_id)
     form = StepForm()
     form.fill_choices(step_service.referral_contacts(db, case))
-    return apply(form, lambda db: step_service.add_step(db, current_user, case,
-                                                        _step_input(form)),
-                 _("Step recorded."), _("The step was not saved."), lambda: _back(public_id))
+    return apply(
+        form,
+        lambda db: step_service.add_step(db, current_user, case, _step_input(form)),
+        _("Step recorded."),
+        _("The step was not saved."),
+        lambda: _back(public_id),
+    )
 
 
 @bp.post("/<public_id>/steps/<uid>/complete")
@@ -64,9 +75,15 @@ def complete_step(public_id: str, uid: str):
     step = step_service.get_step(db, case, uid)
     form = StepForm()
     form.fill_choices(step_service.referral_contacts(db, case))
-    return apply(form, lambda db: step_service.complete_step(
-        db, current_user, case, step, _step_input(form), _version(form)),
-        _("Step finished."), _("The step was not saved."), lambda: _back(public_id))
+    return apply(
+        form,
+        lambda db: step_service.complete_step(
+            db, current_user, case, step, _step_input(form), _version(form)
+        ),
+        _("Step finished."),
+        _("The step was not saved."),
+        lambda: _back(public_id),
+    )
 
 
 @bp.post("/<public_id>/transition")
@@ -74,13 +91,28 @@ def complete_step(public_id: str, uid: str):
 def transition(public_id: str):
     case = get_case(get_session(), current_user, public_id)
     form = TransitionForm()
-    form.closure_reason.choices = [("", "—"), ("resolved", ""), ("not_substantiated", ""),
-                                   ("transferred", ""), ("withdrew", "")]
-    return apply(form, lambda db: workflow.transition(
-        db, current_user, case, form.target.data or "", form.reason.data, _version(form),
-        form.closure_reason.data or None),
+    form.closure_reason.choices = [
+        ("", "—"),
+        ("resolved", ""),
+        ("not_substantiated", ""),
+        ("transferred", ""),
+        ("withdrew", ""),
+    ]
+    return apply(
+        form,
+        lambda db: workflow.transition(
+            db,
+            current_user,
+            case,
+            form.target.data or "",
+            form.reason.data,
+            _version(form),
+            form.closure_reason.data or None,
+        ),
         lambda: _("The case is now: %(status)s.", status=_status_name(case.status)),
-        _("Please give a reason."), lambda: _back(public_id))
+        _("Please give a reason."),
+        lambda: _back(public_id),
+    )
 
 
 def _status_name(status: str) -> str:

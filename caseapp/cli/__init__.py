@@ -13,6 +13,16 @@ from caseapp.cli.records import cases_cli, notify_cli, reports_cli
 
 
 def init_app(app: Flask) -> None:
-    for command in (reports_cli, notify_cli, cases_cli, keys_cli, db_cli, audit_cli,
-                    create_user_cmd, seed_demo_cmd, backup_cmd, restore_cmd):
+    for command in (
+        reports_cli,
+        notify_cli,
+        cases_cli,
+        keys_cli,
+        db_cli,
+        audit_cli,
+        create_user_cmd,
+        seed_demo_cmd,
+        backup_cmd,
+        restore_cmd,
+    ):
         app.cli.add_command(command)

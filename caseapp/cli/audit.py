@@ -24,10 +24,14 @@ KEYRING_ADVICE = "(use the keyring that goes with this database); this is not ev
 @audit_cli.command("verify")
 @click.option("--batch", default=2000, show_default=True, help="Events read per query.")
 @click.option("--no-record", is_flag=True, help="Do not append the result to the trail.")
-@click.option("--checkpoint", "checkpoint_path", default=None,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also hold the trail against this signed checkpoint file (written by "
-                   "`audit checkpoint --out`, kept off the server).")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also hold the trail against this signed checkpoint file (written by "
+    "`audit checkpoint --out`, kept off the server).",
+)
 def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> None:
     """Recompute the chain; exit 1 naming the first bad sequence number, 3 when the keyring
     lacks a key the trail uses."""
@@ -54,25 +58,37 @@ def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> N
         session.commit()
 
     if report.ok:
-        click.echo(f"audit chain intact: {report.count} events, head {report.head_seq} "
-                   f"{report.head_hash}, {report.checkpoints} checkpoints verified")
+        click.echo(
+            f"audit chain intact: {report.count} events, head {report.head_seq} "
+            f"{report.head_hash}, {report.checkpoints} checkpoints verified"
+        )
     elif report.kind == MISSING_KEY:
-        click.echo(f"cannot verify from seq {report.bad_seq}: the trail uses key "
-                   f"{report.missing_key} which this keyring lacks {KEYRING_ADVICE} "
-                   f"({report.count} events verified before it)", err=True)
+        click.echo(
+            f"cannot verify from seq {report.bad_seq}: the trail uses key "
+            f"{report.missing_key} which this keyring lacks {KEYRING_ADVICE} "
+            f"({report.count} events verified before it)",
+            err=True,
+        )
     else:
-        click.echo(f"audit chain BROKEN at seq {report.bad_seq}: {report.problem} "
-                   f"({report.count} events verified before it)", err=True)
+        click.echo(
+            f"audit chain BROKEN at seq {report.bad_seq}: {report.problem} "
+            f"({report.count} events verified before it)",
+            err=True,
+        )
     if held is not None:
         if held.ok:
-            click.echo(f"checkpoint file {checkpoint_path} holds: seq {held.seq} {held.hash} "
-                       f"signed {held.at} by {held.key_id}")
+            click.echo(
+                f"checkpoint file {checkpoint_path} holds: seq {held.seq} {held.hash} "
+                f"signed {held.at} by {held.key_id}"
+            )
         for _kind, line in held.problems:
             click.echo(f"checkpoint file {checkpoint_path}: {line}", err=True)
     kinds = {report.kind} | ({held.kind} if held is not None else set())
     if not recorded and not no_record:
-        click.echo("the result was not added to the trail: this keyring lacks a key the trail "
-                   "uses", err=True)
+        click.echo(
+            "the result was not added to the trail: this keyring lacks a key the trail uses",
+            err=True,
+        )
     if TAMPERED in kinds:
         raise SystemExit(EXIT_BROKEN)
     if MISSING_KEY in kinds:
@@ -80,8 +96,12 @@ def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> N
 
 
 @audit_cli.command("checkpoint")
-@click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write the signed checkpoint to this file, to keep off the server.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also write the signed checkpoint to this file, to keep off the server.",
+)
 def audit_checkpoint(out: str | None) -> None:
     """Sign the head of the chain (Ed25519) so that a truncated tail is detected."""
     from caseapp.runtime import keyring
@@ -92,5 +112,6 @@ def audit_checkpoint(out: str | None) -> None:
     session.commit()
     if out:
         audit_integrity.export_checkpoint(cp, keyring(), Path(out))
-    click.echo(f"checkpoint signed at seq {cp.seq} {cp.hash}" + (f", written to {out}"
-                                                                 if out else ""))
+    click.echo(
+        f"checkpoint signed at seq {cp.seq} {cp.hash}" + (f", written to {out}" if out else "")
+    )

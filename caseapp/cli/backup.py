@@ -16,8 +16,12 @@ EXIT_REFUSED = 2
 
 
 @click.command("backup")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="A new (or empty) folder; made private to the service's user.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new (or empty) folder; made private to the service's user.",
+)
 def backup_cmd(out: Path) -> None:
     """Copy the database (a consistent dump), the sealed attachments and a manifest to OUT.
     Nothing is decrypted; the keyring is not included: keep its own backup apart."""
@@ -28,8 +32,9 @@ def backup_cmd(out: Path) -> None:
     # older schema is fine: a backup before `db upgrade` is what an operator should take.
     ensure_writable(allow_unmigrated=True)
     try:
-        result = backup.make_backup(get_session(), get_engine(), keyring(),
-                                    settings().attachment_dir, out)
+        result = backup.make_backup(
+            get_session(), get_engine(), keyring(), settings().attachment_dir, out
+        )
     except backup.BackupError as exc:
         raise click.ClickException(f"backup failed: {exc}") from None
     click.echo(result.summary())
@@ -54,8 +59,11 @@ def restore_cmd(source: Path) -> None:
     if not result.ok:
         for line in result.differences:
             click.echo(f"restore does not match the manifest: {line}", err=True)
-        click.echo("the restored database and files are left in place for inspection; the "
-                   "restore was not recorded in the trail", err=True)
+        click.echo(
+            "the restored database and files are left in place for inspection; the "
+            "restore was not recorded in the trail",
+            err=True,
+        )
         raise SystemExit(EXIT_DIFFERS)
     session = get_session()
     backup.record_restore(session, keyring(), result)

@@ -14,8 +14,10 @@ from caseapp.startup import StartupRefused, ensure_ready
 
 def ensure_writable(allow_unmigrated: bool = False) -> None:
     try:
-        ensure_ready(current_app._get_current_object(),  # type: ignore[attr-defined]
-                     allow_unmigrated=allow_unmigrated)
+        ensure_ready(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            allow_unmigrated=allow_unmigrated,
+        )
     except StartupRefused as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -46,12 +46,16 @@ def _refuse_unless_keyring_matches() -> None:
 
 @db_cli.command("downgrade")
 @click.argument("revision", default="-1")
-@click.option(DESTROYS_DATA, "destroys_data", is_flag=True,
-              help="Required in production, with --backup.")
-@click.option("--backup", "backup_dir", default=None,
-              type=click.Path(file_okay=False, path_type=Path),
-              help="A backup taken just now (flask --app wsgi backup --out DIR); required in "
-                   "production.")
+@click.option(
+    DESTROYS_DATA, "destroys_data", is_flag=True, help="Required in production, with --backup."
+)
+@click.option(
+    "--backup",
+    "backup_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A backup taken just now (flask --app wsgi backup --out DIR); required in production.",
+)
 def db_downgrade(revision: str, destroys_data: bool, backup_dir: Path | None) -> None:
     """Migrate the database down to REVISION (default: one step; 'base' for empty).
 
@@ -77,19 +81,24 @@ def _require_fresh_backup(destroys_data: bool, backup_dir: Path | None) -> None:
     if not destroys_data or backup_dir is None:
         raise click.ClickException(
             "db downgrade destroys data and is refused when CASEAPP_ENV=production; take a "
-            f"backup (flask --app wsgi backup --out DIR) and pass {DESTROYS_DATA} --backup DIR")
+            f"backup (flask --app wsgi backup --out DIR) and pass {DESTROYS_DATA} --backup DIR"
+        )
     from caseapp.services.backup.create import is_fresh, read_manifest
 
     try:
         manifest = read_manifest(backup_dir)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise click.ClickException(f"the backup in {backup_dir} cannot be read ({exc}); take "
-                                   "a new one with flask --app wsgi backup --out DIR") from None
+        raise click.ClickException(
+            f"the backup in {backup_dir} cannot be read ({exc}); take "
+            "a new one with flask --app wsgi backup --out DIR"
+        ) from None
     session = get_session()
     try:
         reason = is_fresh(session, manifest)
     finally:
         session.close()  # no read lock left on the database while it is migrated
     if reason is not None:
-        raise click.ClickException(f"the backup in {backup_dir} is not fresh: {reason}; take a "
-                                   "new one with flask --app wsgi backup --out DIR")
+        raise click.ClickException(
+            f"the backup in {backup_dir} is not fresh: {reason}; take a "
+            "new one with flask --app wsgi backup --out DIR"
+        )

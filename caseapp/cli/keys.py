@@ -12,10 +12,16 @@ keys_cli = AppGroup("keys", help="The keyring: rotate and retire keys.")
 
 
 @keys_cli.command("rotate")
-@click.option("--purpose", type=click.Choice(["wrap", "audit", "signing"]), default="wrap",
-              show_default=True, help="Which key to rotate.")
-@click.option("--resume", is_flag=True,
-              help="Add no key; finish rewrapping values left under an old key.")
+@click.option(
+    "--purpose",
+    type=click.Choice(["wrap", "audit", "signing"]),
+    default="wrap",
+    show_default=True,
+    help="Which key to rotate.",
+)
+@click.option(
+    "--resume", is_flag=True, help="Add no key; finish rewrapping values left under an old key."
+)
 @writes
 def keys_rotate(purpose: str, resume: bool) -> None:
     """Add a new active key; for the wrapping key, rewrap every sealed value under it."""

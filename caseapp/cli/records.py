@@ -15,8 +15,10 @@ cases_cli = AppGroup("cases", help="Case records: retention.")
 @cases_cli.command("destroy-content")
 @click.argument("reference")
 @click.option("--reason", required=True, help="Why (retention rule, court order...).")
-@click.confirmation_option(prompt="The case's names, narrative, notes and files become "
-                           "unreadable forever, backups included. Continue?")
+@click.confirmation_option(
+    prompt="The case's names, narrative, notes and files become "
+    "unreadable forever, backups included. Continue?"
+)
 @writes
 def cases_destroy_content(reference: str, reason: str) -> None:
     """Crypto-shred a case: destroy its data key; its statistics stay."""
@@ -59,8 +61,9 @@ reports_cli = AppGroup("reports", help="Period reports.")
 @click.option("--unit", "unit_code", required=True, help="Code of the unit.")
 @click.option("--from", "date_from", required=True, type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]))
 @click.option("--to", "date_to", required=True, type=click.DateTime(["%Y-%m-%d", "%d/%m/%Y"]))
-@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "docx"]), default="xlsx",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["xlsx", "csv", "docx"]), default="xlsx", show_default=True
+)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
 @writes
 def reports_export(unit_code, date_from, date_to, fmt, out) -> None:
@@ -77,8 +80,15 @@ def reports_export(unit_code, date_from, date_to, fmt, out) -> None:
         raise click.ClickException(f"unknown unit {unit_code}")
     with force_locale("vi"):
         try:
-            content = reports.export(session, None, unit, date_from.date(), date_to.date(),
-                                     fmt, "Báo cáo tình hình bạo lực, xâm hại trong trường học")
+            content = reports.export(
+                session,
+                None,
+                unit,
+                date_from.date(),
+                date_to.date(),
+                fmt,
+                "Báo cáo tình hình bạo lực, xâm hại trong trường học",
+            )
         except DomainError as exc:
             raise click.ClickException(exc.message) from None
     with open(out, "wb") as handle:

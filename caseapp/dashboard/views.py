@@ -20,34 +20,44 @@ from caseapp.services.cases import monitoring, notifications
 @bp.get("/work")
 @permission("case.write")
 def my_work():
-    return render_template("dashboard/work.html", work=monitoring.my_work(get_session(),
-                                                                          current_user))
+    return render_template(
+        "dashboard/work.html", work=monitoring.my_work(get_session(), current_user)
+    )
 
 
 @bp.get("/monitoring")
 @permission("case.oversee")
 def monitor():
     db = get_session()
-    asked = carry_out(lambda: monitoring.monitored_unit(db, current_user,
-                                                        request.args.get("unit")))
+    asked = carry_out(lambda: monitoring.monitored_unit(db, current_user, request.args.get("unit")))
     unit = asked.value or monitoring.default_unit(db, current_user)
     error = asked.message or None
     rows = monitoring.school_rows(db, current_user, unit)
     trend = monitoring.monthly_trend(db, current_user, unit)
     children = monitoring.offices_below(db, unit)
-    totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk",
-                                                   "unassigned")}
+    totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk", "unassigned")}
     peak = max([1] + [max(t["received"], t["closed"]) for t in trend])
-    return render_template("dashboard/monitoring.html", unit=unit, rows=rows, trend=trend,
-                           peak=peak, totals=totals, children=children, error=error)
+    return render_template(
+        "dashboard/monitoring.html",
+        unit=unit,
+        rows=rows,
+        trend=trend,
+        peak=peak,
+        totals=totals,
+        children=children,
+        error=error,
+    )
 
 
 @bp.get("/notifications")
 @permission(SIGNED_IN)
 def notices():
     db = get_session()
-    return render_template("dashboard/notifications.html",
-                           notices=notifications.listing(db, current_user), form=EmptyForm())
+    return render_template(
+        "dashboard/notifications.html",
+        notices=notifications.listing(db, current_user),
+        form=EmptyForm(),
+    )
 
 
 @bp.post("/notifications/read")

@@ -22,33 +22,53 @@ from caseapp.services.org import referrals, units
 PROVINCE = ("QT", "Sở Giáo dục và Đào tạo tỉnh Quảng Trị", "province")
 OFFICER_NAMES = {"QT-DH": "Trương Văn Định", "QT-VL": "Lê Thị Hồng Nhung"}
 DISTRICTS = [
-    ("QT-DH", "Phòng Giáo dục và Đào tạo thành phố Đông Hà", [
-        ("DH-THNTMK", "Trường Tiểu học Nguyễn Thị Minh Khai"),
-        ("DH-THCSNT", "Trường THCS Nguyễn Trãi"),
-        ("DH-THPTLQD", "Trường THPT Lê Quý Đôn"),
-    ]),
-    ("QT-VL", "Phòng Giáo dục và Đào tạo huyện Vĩnh Linh", [
-        ("VL-THHX", "Trường Tiểu học Hồ Xá"),
-        ("VL-THCSVT", "Trường THCS Vĩnh Tú"),
-        ("VL-THPTVL", "Trường THPT Vĩnh Linh"),
-    ]),
+    (
+        "QT-DH",
+        "Phòng Giáo dục và Đào tạo thành phố Đông Hà",
+        [
+            ("DH-THNTMK", "Trường Tiểu học Nguyễn Thị Minh Khai"),
+            ("DH-THCSNT", "Trường THCS Nguyễn Trãi"),
+            ("DH-THPTLQD", "Trường THPT Lê Quý Đôn"),
+        ],
+    ),
+    (
+        "QT-VL",
+        "Phòng Giáo dục và Đào tạo huyện Vĩnh Linh",
+        [
+            ("VL-THHX", "Trường Tiểu học Hồ Xá"),
+            ("VL-THCSVT", "Trường THCS Vĩnh Tú"),
+            ("VL-THPTVL", "Trường THPT Vĩnh Linh"),
+        ],
+    ),
 ]
-FOCAL_NAMES = ["Nguyễn Thị Lan", "Trần Văn Hùng", "Lê Thị Hoa", "Phạm Minh Tuấn",
-               "Hoàng Thị Mai", "Võ Văn Nam"]
+FOCAL_NAMES = [
+    "Nguyễn Thị Lan",
+    "Trần Văn Hùng",
+    "Lê Thị Hoa",
+    "Phạm Minh Tuấn",
+    "Hoàng Thị Mai",
+    "Võ Văn Nam",
+]
 REFERRALS = [
     ("hotline", "Tổng đài quốc gia bảo vệ trẻ em 111", "111", "Toàn quốc"),
-    ("social_protection", "Trung tâm Công tác xã hội tỉnh Quảng Trị", "0233 3852 111",
-     "Đông Hà, Quảng Trị"),
+    (
+        "social_protection",
+        "Trung tâm Công tác xã hội tỉnh Quảng Trị",
+        "0233 3852 111",
+        "Đông Hà, Quảng Trị",
+    ),
 ]
 
 
-def _account(session: Session, username: str, full_name: str, unit, grants,
-             keep: list | None = None) -> dict:
+def _account(
+    session: Session, username: str, full_name: str, unit, grants, keep: list | None = None
+) -> dict:
     password = users.temporary_password() + secrets.token_hex(2)
     user, _ = users.create_user(session, None, username, full_name, "", unit, password)
     secret = totp.new_secret()
-    user.totp_secret = seal_with_keyring(keyring(), secret,
-                                         associated_data("users", user.id, "totp_secret"))
+    user.totp_secret = seal_with_keyring(
+        keyring(), secret, associated_data("users", user.id, "totp_secret")
+    )
     user.totp_enrolled_at = utcnow()
     record(session, None, "auth.second_factor_enrolled", user, unit=unit)
     for role, grant_unit in grants:
@@ -72,28 +92,47 @@ def seed(session: Session, case_count: int = 300) -> Path:
     accounts = []
     school_index = 0
     for d_code, d_name, schools in DISTRICTS:
-        district = units.create_unit(session, None, province, d_code, d_name, "district",
-                                     valid_from=start)
-        accounts.append(_account(session, f"canbo.{d_code.lower()}", OFFICER_NAMES[d_code],
-                                 district, [("officer", district)]))
+        district = units.create_unit(
+            session, None, province, d_code, d_name, "district", valid_from=start
+        )
+        accounts.append(
+            _account(
+                session,
+                f"canbo.{d_code.lower()}",
+                OFFICER_NAMES[d_code],
+                district,
+                [("officer", district)],
+            )
+        )
         for s_code, s_name in schools:
-            school = units.create_unit(session, None, district, s_code, s_name, "school",
-                                       valid_from=start)
+            school = units.create_unit(
+                session, None, district, s_code, s_name, "school", valid_from=start
+            )
             name = FOCAL_NAMES[school_index]
             school_index += 1
-            accounts.append(_account(session, f"daumoi.{s_code.lower()}", name, school,
-                                     [("focal_point", school)], keep=focal_points))
+            accounts.append(
+                _account(
+                    session,
+                    f"daumoi.{s_code.lower()}",
+                    name,
+                    school,
+                    [("focal_point", school)],
+                    keep=focal_points,
+                )
+            )
         place = d_name.split("Đào tạo ", 1)[-1]
-        referrals.create_contact(session, None, district, f"Công an {place}", "police", "113",
-                                 place)
+        referrals.create_contact(
+            session, None, district, f"Công an {place}", "police", "113", place
+        )
     for kind, name, phone, address in REFERRALS:
         referrals.create_contact(session, None, province, name, kind, phone, address)
-    accounts.append(_account(session, "canbo.so", "Phan Thanh Hải", province,
-                             [("officer", province)]))
-    accounts.append(_account(session, "thanhtra.so", "Đỗ Minh Châu", province,
-                             [("auditor", province)]))
-    accounts.append(_account(session, "quantri", "Ngô Quang Vinh", province,
-                             [("admin", province)]))
+    accounts.append(
+        _account(session, "canbo.so", "Phan Thanh Hải", province, [("officer", province)])
+    )
+    accounts.append(
+        _account(session, "thanhtra.so", "Đỗ Minh Châu", province, [("auditor", province)])
+    )
+    accounts.append(_account(session, "quantri", "Ngô Quang Vinh", province, [("admin", province)]))
     session.flush()
     if case_count:
         seed_cases(session, focal_points, case_count)

@@ -32,10 +32,12 @@ def healthz():
     state = readiness(current_app._get_current_object())  # type: ignore[attr-defined]
     if state.problem:
         current_app.logger.error("health check: %s", state.problem)
-    return {"status": "ok" if state.ok else "unavailable",
-            "database": "ok" if state.database else "unavailable",
-            "migrations": "current" if state.migrated else "behind",
-            "keyring": state.keyring}, 200 if state.ok else 503
+    return {
+        "status": "ok" if state.ok else "unavailable",
+        "database": "ok" if state.database else "unavailable",
+        "migrations": "current" if state.migrated else "behind",
+        "keyring": state.keyring,
+    }, 200 if state.ok else 503
 
 
 @bp.get("/readyz")
@@ -46,8 +48,7 @@ def readyz():
     body: dict = {
         "status": "ready" if state.ok else "not ready",
         "database": "ok" if state.database else "unavailable",
-        "migration": {"current": state.revision, "head": state.head,
-                      "ok": state.migrated},
+        "migration": {"current": state.revision, "head": state.head, "ok": state.migrated},
         "keyring": state.keyring,
         "audit_head": None,
     }

@@ -25,10 +25,26 @@ from caseapp.models.users import (
 )
 
 # Models whose every change must be flushed together with an AuditEvent.
-AUDITED_MODELS = (Unit, UnitParentHistory, ReferralContact, User, Grant, RecoveryCode, Case,
-                  CaseViolenceType, CaseInformant, CaseNote, CaseAttachment, CaseConsent,
-                  CaseExclusion, CaseNameIndex, CaseStep, CaseTransition, Activity,
-                  ReportSnapshot)
+AUDITED_MODELS = (
+    Unit,
+    UnitParentHistory,
+    ReferralContact,
+    User,
+    Grant,
+    RecoveryCode,
+    Case,
+    CaseViolenceType,
+    CaseInformant,
+    CaseNote,
+    CaseAttachment,
+    CaseConsent,
+    CaseExclusion,
+    CaseNameIndex,
+    CaseStep,
+    CaseTransition,
+    Activity,
+    ReportSnapshot,
+)
 
 __all__ = [
     "Activity",

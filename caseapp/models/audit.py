@@ -13,12 +13,16 @@ from caseapp.db import Base, utcnow
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (
-        Index("ix_audit_events_unit_path", "unit_path",
-              postgresql_ops={"unit_path": "varchar_pattern_ops"}),
+        Index(
+            "ix_audit_events_unit_path",
+            "unit_path",
+            postgresql_ops={"unit_path": "varchar_pattern_ops"},
+        ),
     )
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                     primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
     actor_name: Mapped[str] = mapped_column(String(120))

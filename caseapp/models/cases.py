@@ -22,16 +22,38 @@ from caseapp.db import Base, utcnow
 from caseapp.models.units import Unit
 from caseapp.models.users import User
 
-STATUSES = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed",
-            "reopened")
+STATUSES = (
+    "new",
+    "verifying",
+    "supporting",
+    "monitoring",
+    "closure_requested",
+    "closed",
+    "reopened",
+)
 OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
-VIOLENCE_TYPES = ("physical", "psychological", "sexual_harassment", "sexual_assault", "rape",
-                  "economic", "forced_marriage", "neglect", "cyber")
-GBVIMS = {"physical": "Physical Assault", "psychological": "Psychological/Emotional Abuse",
-          "sexual_harassment": "Psychological/Emotional Abuse", "sexual_assault": "Sexual Assault",
-          "rape": "Rape", "economic": "Denial of Resources, Opportunities or Services",
-          "forced_marriage": "Forced Marriage", "neglect": "Denial of Resources, Opportunities "
-          "or Services", "cyber": "Psychological/Emotional Abuse"}
+VIOLENCE_TYPES = (
+    "physical",
+    "psychological",
+    "sexual_harassment",
+    "sexual_assault",
+    "rape",
+    "economic",
+    "forced_marriage",
+    "neglect",
+    "cyber",
+)
+GBVIMS = {
+    "physical": "Physical Assault",
+    "psychological": "Psychological/Emotional Abuse",
+    "sexual_harassment": "Psychological/Emotional Abuse",
+    "sexual_assault": "Sexual Assault",
+    "rape": "Rape",
+    "economic": "Denial of Resources, Opportunities or Services",
+    "forced_marriage": "Forced Marriage",
+    "neglect": "Denial of Resources, Opportunities or Services",
+    "cyber": "Psychological/Emotional Abuse",
+}
 RECEIVED_VIA = ("in_person", "phone", "letter", "hotline", "suggestion_box", "online", "referral")
 REPORTER_KINDS = ("person_harmed", "parent_guardian", "teacher", "peer", "anonymous", "other")
 SETTINGS = ("in_school", "to_from_school", "home", "online", "community")
@@ -39,16 +61,35 @@ SEXES = ("female", "male", "other", "not_recorded")
 AGE_BANDS = ("0-5", "6-10", "11-14", "15-17", "18-24", "25-59", "60+")
 HARMED_ROLES = ("pupil", "teacher", "staff", "other")
 YES_NO_UNKNOWN = ("yes", "no", "unknown")
-RELATIONSHIPS = ("pupil_peer", "teacher", "school_staff", "family_member", "intimate_partner",
-                 "stranger", "other")
+RELATIONSHIPS = (
+    "pupil_peer",
+    "teacher",
+    "school_staff",
+    "family_member",
+    "intimate_partner",
+    "stranger",
+    "other",
+)
 RISK_LEVELS = ("low", "medium", "high", "immediate")
 CONSENT_PARTIES = ("person_harmed", "guardian")
 CONSENT_PURPOSES = ("referral", "sharing", "statistics")
 # Confidential fields of a case, each sealed under the case's data key.
-CONFIDENTIAL_FIELDS = ("harmed_name", "harmed_contact", "guardian_name", "guardian_contact",
-                       "perpetrator_names", "narrative")
-CONFIDENTIAL_MAX = {"harmed_name": 120, "harmed_contact": 300, "guardian_name": 120,
-                    "guardian_contact": 300, "perpetrator_names": 500, "narrative": 20000}
+CONFIDENTIAL_FIELDS = (
+    "harmed_name",
+    "harmed_contact",
+    "guardian_name",
+    "guardian_contact",
+    "perpetrator_names",
+    "narrative",
+)
+CONFIDENTIAL_MAX = {
+    "harmed_name": 120,
+    "harmed_contact": 300,
+    "guardian_name": 120,
+    "guardian_contact": 300,
+    "perpetrator_names": 500,
+    "narrative": 20000,
+}
 NOTE_MAX = 20000
 
 
@@ -96,8 +137,9 @@ class Case(Base):
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
-                                                 onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
     # The case's data key, sealed under the active key-encryption key (with its id inside).
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -112,11 +154,11 @@ class Case(Base):
 
     unit: Mapped[Unit] = relationship()
     assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
-    closure_requested_by: Mapped[User | None] = relationship(
-        foreign_keys=[closure_requested_by_id])
+    closure_requested_by: Mapped[User | None] = relationship(foreign_keys=[closure_requested_by_id])
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     violence: Mapped[list[CaseViolenceType]] = relationship(
-        cascade="all, delete-orphan", order_by="CaseViolenceType.type")
+        cascade="all, delete-orphan", order_by="CaseViolenceType.type"
+    )
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -11,8 +11,7 @@ from caseapp.db import Base, utcnow
 from caseapp.models.units import Unit
 from caseapp.models.users import User
 
-ACTIVITY_KINDS = ("training", "communication", "action_month_june", "action_month_gender",
-                  "other")
+ACTIVITY_KINDS = ("training", "communication", "action_month_june", "action_month_gender", "other")
 AUDIENCES = ("pupils", "teachers", "parents", "staff", "community", "mixed")
 TITLE_MAX = 200
 PARTICIPANTS_MAX = 100_000

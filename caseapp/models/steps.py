@@ -15,17 +15,37 @@ from caseapp.models.users import User
 STEP_KINDS = ("verification", "support", "referral", "follow_up", "discipline")
 VERIFICATION_METHODS = ("interview", "witness_statement", "document_review", "site_visit")
 FINDINGS = ("substantiated", "not_substantiated", "inconclusive")
-SUPPORT_SERVICES = ("counselling", "medical_care", "safety_plan", "legal_aid",
-                    "academic_support", "shelter", "other")
+SUPPORT_SERVICES = (
+    "counselling",
+    "medical_care",
+    "safety_plan",
+    "legal_aid",
+    "academic_support",
+    "shelter",
+    "other",
+)
 SUPPORT_STATUSES = ("planned", "provided", "declined")
 REFERRAL_STATUSES = ("sent", "accepted", "declined", "completed")
 SITUATIONS = ("safe", "at_risk", "unknown")
 # Circular 19/2025 (pupils) and the civil-servant rules (staff).
-DISCIPLINE_MEASURES = ("reminder", "criticism", "self_criticism", "reprimand", "warning",
-                       "salary_reduction", "dismissal", "other")
+DISCIPLINE_MEASURES = (
+    "reminder",
+    "criticism",
+    "self_criticism",
+    "reprimand",
+    "warning",
+    "salary_reduction",
+    "dismissal",
+    "other",
+)
 CLOSURE_REASONS = ("resolved", "not_substantiated", "transferred", "withdrew")
-NOTIFICATION_KINDS = ("urgent_case", "overdue", "closure_requested", "closure_approved",
-                      "closure_returned")
+NOTIFICATION_KINDS = (
+    "urgent_case",
+    "overdue",
+    "closure_requested",
+    "closure_approved",
+    "closure_returned",
+)
 DETAILS_MAX = 5000
 
 

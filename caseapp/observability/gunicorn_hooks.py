@@ -81,10 +81,12 @@ logconfig_dict = {
         "access": {"format": "%(message)s"},
     },
     "handlers": {
-        "json_stderr": {"class": "caseapp.observability.logs.StderrHandler",
-                        "formatter": "json"},
-        "access_stdout": {"class": "logging.StreamHandler", "formatter": "access",
-                          "stream": "ext://sys.stdout"},
+        "json_stderr": {"class": "caseapp.observability.logs.StderrHandler", "formatter": "json"},
+        "access_stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "stream": "ext://sys.stdout",
+        },
     },
     # No level for gunicorn's loggers: --log-level (loglevel) keeps deciding.
     "root": {"level": "WARNING", "handlers": ["json_stderr"]},

@@ -27,7 +27,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC)
-            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage()[:MESSAGE_MAX],
@@ -58,8 +59,11 @@ def request_fields() -> dict[str, object]:
 
 
 def qualified_name(kind: type) -> str:
-    return kind.__qualname__ if kind.__module__ == "builtins" else \
-        f"{kind.__module__}.{kind.__qualname__}"
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
 
 
 def exception_text(exc: BaseException) -> str:
@@ -71,15 +75,18 @@ def exception_text(exc: BaseException) -> str:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         blocks.append(_block(current, current.__traceback__))
-        current = current.__cause__ or (None if current.__suppress_context__
-                                         else current.__context__)
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
     return "\n\nwhich led to:\n\n".join(reversed(blocks))
 
 
 def _block(exc: BaseException, tb: TracebackType | None) -> str:
     frames = "".join(traceback.format_tb(tb)) if tb is not None else ""
-    return f"Traceback (most recent call last):\n{frames}{qualified_name(type(exc))}: " \
-           f"{safe_message(exc)}"
+    return (
+        f"Traceback (most recent call last):\n{frames}{qualified_name(type(exc))}: "
+        f"{safe_message(exc)}"
+    )
 
 
 def safe_message(exc: BaseException) -> str:
@@ -140,8 +147,9 @@ def json_handler() -> logging.Handler | None:
 def _server_error_line(response):
     """Every answer of 500 or more leaves one line with its request id, whatever caused it."""
     if response.status_code >= 500:
-        current_app.logger.error("request answered %s", response.status_code,
-                                 extra={"status": response.status_code})
+        current_app.logger.error(
+            "request answered %s", response.status_code, extra={"status": response.status_code}
+        )
     return response
 
 
@@ -159,8 +167,7 @@ def request_id() -> str:
     if not current_app.extensions["caseapp.settings"].trusted_proxies:
         return secrets.token_hex(8)
     given = request.headers.get("X-Request-Id", "")
-    if 0 < len(given) <= 64 and all(ch.isascii() and (ch.isalnum() or ch in "._-")
-                                    for ch in given):
+    if 0 < len(given) <= 64 and all(ch.isascii() and (ch.isalnum() or ch in "._-") for ch in given):
         return given
     return secrets.token_hex(8)
 

@@ -51,12 +51,16 @@ UNMATCHED = "unmatched"  # no route (404) or not this method (405): no endpoint 
 disable_created_metrics()
 
 REQUESTS = Counter(
-    "caseapp_http_requests", "Requests answered, by Flask endpoint, method and status.",
-    ("endpoint", "method", "status"))
+    "caseapp_http_requests",
+    "Requests answered, by Flask endpoint, method and status.",
+    ("endpoint", "method", "status"),
+)
 LATENCY = Histogram(
     "caseapp_http_request_duration_seconds",
     "Time from the start of a request to its response (before streaming), by Flask endpoint.",
-    ("endpoint",), buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+    ("endpoint",),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 
 bp = Blueprint("observability", __name__)
 
@@ -103,8 +107,9 @@ class DatabaseCollector:
     gives ``caseapp_database_up 0`` and nothing else, never a failed scrape."""
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("caseapp_database_up",
-                               "1 when the database answered this scrape's queries, else 0.")
+        up = GaugeMetricFamily(
+            "caseapp_database_up", "1 when the database answered this scrape's queries, else 0."
+        )
         try:
             with open_session() as session:
                 families = list(database_gauges(session, utcnow()))
@@ -132,33 +137,48 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 
 def database_gauges(session: Session, now: datetime) -> Iterator[Metric]:
-    head = session.execute(select(AuditEvent.seq, AuditEvent.at)
-                           .order_by(AuditEvent.seq.desc()).limit(1)).first()
-    yield _gauge("caseapp_audit_head_seq", "Sequence number of the newest audit event.",
-                 head.seq if head else 0)
-    yield _gauge("caseapp_audit_head_age_seconds",
-                 "Seconds since the newest audit event (+Inf: empty trail).",
-                 _age(now, head.at if head else None))
-    checkpoint_at = session.scalar(select(AuditCheckpoint.at)
-                                   .order_by(AuditCheckpoint.id.desc()).limit(1))
-    yield _gauge("caseapp_audit_checkpoint_age_seconds",
-                 "Seconds since the last signed audit checkpoint (+Inf: none yet).",
-                 _age(now, checkpoint_at))
+    head = session.execute(
+        select(AuditEvent.seq, AuditEvent.at).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    yield _gauge(
+        "caseapp_audit_head_seq",
+        "Sequence number of the newest audit event.",
+        head.seq if head else 0,
+    )
+    yield _gauge(
+        "caseapp_audit_head_age_seconds",
+        "Seconds since the newest audit event (+Inf: empty trail).",
+        _age(now, head.at if head else None),
+    )
+    checkpoint_at = session.scalar(
+        select(AuditCheckpoint.at).order_by(AuditCheckpoint.id.desc()).limit(1)
+    )
+    yield _gauge(
+        "caseapp_audit_checkpoint_age_seconds",
+        "Seconds since the last signed audit checkpoint (+Inf: none yet).",
+        _age(now, checkpoint_at),
+    )
     verified = last_event(session, "audit.verify")
-    yield _gauge("caseapp_audit_verify_age_seconds",
-                 "Seconds since the last recorded audit verify (+Inf: never run).",
-                 _age(now, verified.at if verified else None))
+    yield _gauge(
+        "caseapp_audit_verify_age_seconds",
+        "Seconds since the last recorded audit verify (+Inf: never run).",
+        _age(now, verified.at if verified else None),
+    )
     if verified is not None:
         ok = json.loads(verified.changes or "{}").get("ok") is True
-        yield _gauge("caseapp_audit_verify_ok",
-                     "1 if the last recorded audit verify found the chain intact, else 0.",
-                     1 if ok else 0)
-    open_cases = GaugeMetricFamily("caseapp_cases_open",
-                                   "Cases not closed, by province (unit code).",
-                                   labels=("province",))
-    overdue = GaugeMetricFamily("caseapp_cases_overdue",
-                                "Open cases past one of their clocks, by province (unit code).",
-                                labels=("province",))
+        yield _gauge(
+            "caseapp_audit_verify_ok",
+            "1 if the last recorded audit verify found the chain intact, else 0.",
+            1 if ok else 0,
+        )
+    open_cases = GaugeMetricFamily(
+        "caseapp_cases_open", "Cases not closed, by province (unit code).", labels=("province",)
+    )
+    overdue = GaugeMetricFamily(
+        "caseapp_cases_overdue",
+        "Open cases past one of their clocks, by province (unit code).",
+        labels=("province",),
+    )
     for code, open_count, overdue_count in province_caseload(session, now):
         open_cases.add_metric([code], open_count)
         overdue.add_metric([code], overdue_count)
@@ -170,23 +190,35 @@ def province_caseload(session: Session, now: datetime) -> list[tuple[str, int, i
     """(province code, open cases, overdue cases) for every province, in one grouped query:
     open cases are counted per school first (each case's clocks checked once), then each
     school's counts go to the province whose path prefixes the school's."""
-    per_school = (select(Unit.path.label("path"), func.count(Case.id).label("open"),
-                         func.sum(when((overdue_condition(now), 1), else_=0)).label("overdue"))
-                  .join(Unit, Case.unit_id == Unit.id).where(Case.status != "closed")
-                  .group_by(Unit.path).subquery())
+    per_school = (
+        select(
+            Unit.path.label("path"),
+            func.count(Case.id).label("open"),
+            func.sum(when((overdue_condition(now), 1), else_=0)).label("overdue"),
+        )
+        .join(Unit, Case.unit_id == Unit.id)
+        .where(Case.status != "closed")
+        .group_by(Unit.path)
+        .subquery()
+    )
     province = aliased(Unit)
     rows = session.execute(
-        select(province.code, func.coalesce(func.sum(per_school.c.open), 0),
-               func.coalesce(func.sum(per_school.c.overdue), 0))
+        select(
+            province.code,
+            func.coalesce(func.sum(per_school.c.open), 0),
+            func.coalesce(func.sum(per_school.c.overdue), 0),
+        )
         .select_from(province)
         .outerjoin(per_school, per_school.c.path.startswith(province.path))
         .where(province.kind == "province")
-        .group_by(province.code).order_by(province.code)).all()
-    return [(code, int(open_count), int(overdue_count))
-            for code, open_count, overdue_count in rows]
+        .group_by(province.code)
+        .order_by(province.code)
+    ).all()
+    return [(code, int(open_count), int(overdue_count)) for code, open_count, overdue_count in rows]
 
 
 # --- counting requests --------------------------------------------------------------------------
+
 
 def _start_clock(_sender, **_extra) -> None:
     # request_started comes before every before_request function, so a request the guard
@@ -222,8 +254,12 @@ def _observe(status: int) -> None:
     except Exception as exc:  # noqa: BLE001 - counting must never fail a request
         if not _broken:  # say it once per process, not once per request
             _broken = True
-            log.error("metrics: cannot count requests (%s: %s); is PROMETHEUS_MULTIPROC_DIR "
-                      "an existing folder the service may write?", type(exc).__name__, exc)
+            log.error(
+                "metrics: cannot count requests (%s: %s); is PROMETHEUS_MULTIPROC_DIR "
+                "an existing folder the service may write?",
+                type(exc).__name__,
+                exc,
+            )
 
 
 def init_app(app: Flask) -> None:

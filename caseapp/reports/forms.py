@@ -31,29 +31,46 @@ class ReportForm(FlaskForm):
 class SubmitForm(FlaskForm):
     unit = HiddenField()
     period = HiddenField()
-    confirm = BooleanField(_l("I have checked the figures: they are final"), validators=[
-        DataRequired(_l("Tick the box to confirm the figures are final."))])
+    confirm = BooleanField(
+        _l("I have checked the figures: they are final"),
+        validators=[DataRequired(_l("Tick the box to confirm the figures are final."))],
+    )
 
 
 def _count(label):
-    return IntegerField(label, default=0, validators=[
-        InputRequired(_l("Enter a number (0 if none).")),
-        NumberRange(0, PARTICIPANTS_MAX, message=_l("Enter a number between 0 and %(max)d.",
-                                                    max=PARTICIPANTS_MAX))])
+    return IntegerField(
+        label,
+        default=0,
+        validators=[
+            InputRequired(_l("Enter a number (0 if none).")),
+            NumberRange(
+                0,
+                PARTICIPANTS_MAX,
+                message=_l("Enter a number between 0 and %(max)d.", max=PARTICIPANTS_MAX),
+            ),
+        ],
+    )
 
 
 class ActivityForm(VersionedForm):
-    unit_code = StringField(_l("Unit (code)"), validators=[
-        DataRequired(_l("Enter a unit code.")), Length(max=20)],
-        render_kw={"list": "unit-codes", "autocapitalize": "characters"})
-    held_on = DateField(_l("Held on"), format="%Y-%m-%d",
-                        validators=[DataRequired(_l("Enter a date."))])
+    unit_code = StringField(
+        _l("Unit (code)"),
+        validators=[DataRequired(_l("Enter a unit code.")), Length(max=20)],
+        render_kw={"list": "unit-codes", "autocapitalize": "characters"},
+    )
+    held_on = DateField(
+        _l("Held on"), format="%Y-%m-%d", validators=[DataRequired(_l("Enter a date."))]
+    )
     kind = SelectField(_l("Kind of activity"), validators=[InputRequired()])
     audience = SelectField(_l("Audience"), validators=[InputRequired()])
-    title = StringField(_l("Title"), validators=[
-        DataRequired(_l("Enter a title.")),
-        Length(max=TITLE_MAX, message=_l("At most %(max)d characters.", max=TITLE_MAX)),
-        no_control_characters])
+    title = StringField(
+        _l("Title"),
+        validators=[
+            DataRequired(_l("Enter a title.")),
+            Length(max=TITLE_MAX, message=_l("At most %(max)d characters.", max=TITLE_MAX)),
+            no_control_characters,
+        ],
+    )
     participants_female = _count(_l("Female participants"))
     participants_male = _count(_l("Male participants"))
     participants_other = _count(_l("Other participants"))

@@ -25,10 +25,12 @@ def _labels(period: reports.Period | None) -> str:
     if period is None:
         return _("Report on violence and abuse in schools")
     if period.kind == "annual":
-        return _("Annual report on violence and abuse in schools, %(year)d",
-                 year=period.date_to.year)
-    return _("Six-month report on violence and abuse in schools, %(year)d",
-             year=period.date_to.year)
+        return _(
+            "Annual report on violence and abuse in schools, %(year)d", year=period.date_to.year
+        )
+    return _(
+        "Six-month report on violence and abuse in schools, %(year)d", year=period.date_to.year
+    )
 
 
 def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
@@ -38,8 +40,12 @@ def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
     if request.args.get("period") == "custom":  # any dates: chosen in their own form
         form.period.choices.append(("custom", _("Custom")))
     period = None
-    if form.validate() and form.period.data == "custom" and form.date_from.data \
-            and form.date_to.data:
+    if (
+        form.validate()
+        and form.period.data == "custom"
+        and form.date_from.data
+        and form.date_to.data
+    ):
         date_from, date_to = form.date_from.data, form.date_to.data
         reports.check_range(date_from, date_to)
     else:
@@ -64,18 +70,29 @@ def show():
     report = build(db, unit, date_from, date_to, viewer_id=current_user.id)
     tables = shown_tables(report, suppressed, reports.unit_names(db, report))
     rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
-    snapshot = (reports.submitted_snapshot(db, unit, period)
-                if period and unit.kind == "school" else None)
+    snapshot = (
+        reports.submitted_snapshot(db, unit, period) if period and unit.kind == "school" else None
+    )
     return render_template(
-        "reports/report.html", form=form, unit=unit, period=period, date_from=date_from,
-        date_to=date_to, tables=tables, suppressed=suppressed,
+        "reports/report.html",
+        form=form,
+        unit=unit,
+        period=period,
+        date_from=date_from,
+        date_to=date_to,
+        tables=tables,
+        suppressed=suppressed,
         timeliness=shown_timeliness(report.timeliness, suppressed),
-        title=_labels(period), submissions=rows, snapshot=snapshot, today=local_today(),
+        title=_labels(period),
+        submissions=rows,
+        snapshot=snapshot,
+        today=local_today(),
         unit_codes=open_units(db, current_user, "report.read", closed_too=True),
         can_submit=reports.may_submit(db, current_user, unit, period),
-        submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period
-                               else ""),
-        args=_kept_args(), exact_args=_kept_args())
+        submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period else ""),
+        args=_kept_args(),
+        exact_args=_kept_args(),
+    )
 
 
 def _kept_args() -> dict[str, str]:
@@ -93,8 +110,12 @@ def export():
     def export_report():
         _form, period, date_from, date_to = _choice()
         unit = reports.report_unit(db, current_user, request.args.get("unit"))
-        return unit, date_from, date_to, reports.export(db, current_user, unit, date_from,
-                                                        date_to, fmt, _labels(period))
+        return (
+            unit,
+            date_from,
+            date_to,
+            reports.export(db, current_user, unit, date_from, date_to, fmt, _labels(period)),
+        )
 
     done = carry_out(export_report)
     if not done.ok:
@@ -105,8 +126,11 @@ def export():
     unit, date_from, date_to, content = done.value
     name = f"bao-cao-{unit.code}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.{fmt}"
     # content_type as it is: a mimetype would have Flask add a second "; charset=utf-8".
-    return Response(content, content_type=report_exports.MIME[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        content,
+        content_type=report_exports.MIME[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @bp.post("/submit")
@@ -116,9 +140,10 @@ def submit():
     form = SubmitForm()
     if not form.validate_on_submit():
         reasons = " ".join(str(e) for errors in form.errors.values() for e in errors)
-        flash(f'{_("The report was not submitted.")} {reasons}'.strip(), "error")
-        return redirect(url_for("reports.show", unit=form.unit.data or None,
-                                period=form.period.data or None))
+        flash(f"{_('The report was not submitted.')} {reasons}".strip(), "error")
+        return redirect(
+            url_for("reports.show", unit=form.unit.data or None, period=form.period.data or None)
+        )
 
     def submit_report():
         unit = reports.report_unit(db, current_user, form.unit.data)
@@ -132,8 +157,7 @@ def submit():
         flash(done.message, "error")
         return redirect(url_for("reports.show", unit=form.unit.data, period=form.period.data))
     unit, period, snapshot = done.value
-    flash(_("Report submitted. Its fingerprint is %(hash)s.", hash=snapshot.sha256[:16]),
-          "success")
+    flash(_("Report submitted. Its fingerprint is %(hash)s.", hash=snapshot.sha256[:16]), "success")
     return redirect(url_for("reports.show", unit=unit.code, period=period.key))
 
 
@@ -143,10 +167,13 @@ def snapshot(snapshot_id: int):
     db = get_session()
     snap = reports.readable_snapshot(db, current_user, snapshot_id)
     report = reports.snapshot_report(snap)
-    return render_template("reports/snapshot.html", snap=snap,
-                           intact=reports.snapshot_intact(snap),
-                           tables=shown_tables(report, False, reports.unit_names(db, report)),
-                           timeliness=report.timeliness)
+    return render_template(
+        "reports/snapshot.html",
+        snap=snap,
+        intact=reports.snapshot_intact(snap),
+        tables=shown_tables(report, False, reports.unit_names(db, report)),
+        timeliness=report.timeliness,
+    )
 
 
 @bp.get("/combined")
@@ -158,6 +185,13 @@ def combined():
     period = asked.value or reports.default_period()
     report, submitted, schools = reports.combined(db, unit, period)
     tables = shown_tables(report, False, reports.unit_names(db, report))
-    return render_template("reports/combined.html", unit=unit, period=period, tables=tables,
-                           timeliness=report.timeliness, submitted=submitted, schools=schools,
-                           title=_labels(period))
+    return render_template(
+        "reports/combined.html",
+        unit=unit,
+        period=period,
+        tables=tables,
+        timeliness=report.timeliness,
+        submitted=submitted,
+        schools=schools,
+        title=_labels(period),
+    )

@@ -13,8 +13,22 @@ GENESIS = "0" * 64
 
 # The fields covered by the hash, in the order they are listed in DESIGN.md section 7.
 CHAINED_FIELDS = (
-    "seq", "at", "actor_id", "actor_name", "actor_roles", "unit_id", "unit_path", "action",
-    "object_type", "object_id", "object_ref", "changes", "reason", "request_id", "ip", "key_id",
+    "seq",
+    "at",
+    "actor_id",
+    "actor_name",
+    "actor_roles",
+    "unit_id",
+    "unit_path",
+    "action",
+    "object_type",
+    "object_id",
+    "object_ref",
+    "changes",
+    "reason",
+    "request_id",
+    "ip",
+    "key_id",
 )
 
 
@@ -33,8 +47,9 @@ def canonical(event: dict) -> bytes:
 
 
 def chain_hash(key: bytes, prev_hash: str, event: dict) -> str:
-    return hmac.new(key, prev_hash.encode("ascii") + b"|" + canonical(event),
-                    hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, prev_hash.encode("ascii") + b"|" + canonical(event), hashlib.sha256
+    ).hexdigest()
 
 
 # What stopped a verification: evidence against the trail, or a key this keyring lacks (the
@@ -86,11 +101,13 @@ def verify_events(events: Iterable[dict], key_for: Callable[[str], bytes | None]
             return report.fail(seq, "previous-hash link broken")
         key = key_for(event["key_id"])
         if key is None:
-            return report.fail(seq, f"unknown audit key {event['key_id']}",
-                               missing_key=event["key_id"])
+            return report.fail(
+                seq, f"unknown audit key {event['key_id']}", missing_key=event["key_id"]
+            )
         if not key:
-            return report.fail(seq, f"event names key {event['key_id']}, not an audit key of "
-                               "this database")
+            return report.fail(
+                seq, f"event names key {event['key_id']}, not an audit key of this database"
+            )
         if not hmac.compare_digest(chain_hash(key, prev, event), event["hash"]):
             return report.fail(seq, "hash does not match the content")
         prev = event["hash"]

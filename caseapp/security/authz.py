@@ -13,13 +13,33 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # "case.change": add to or move a case one may open (notes, files, steps, status, handler,
     # exclusions); the service then checks the case's unit (its school's focal points, the
     # officers above). The routes that change a case declare it, never "case.read".
-    "focal_point": frozenset({SIGNED_IN, "case.read", "case.write", "case.change",
-                              "referral.read", "report.read", "activity.write"}),
-    "officer": frozenset({SIGNED_IN, "case.read", "case.oversee", "case.change",
-                          "referral.read", "referral.manage", "report.read", "activity.write"}),
+    "focal_point": frozenset(
+        {
+            SIGNED_IN,
+            "case.read",
+            "case.write",
+            "case.change",
+            "referral.read",
+            "report.read",
+            "activity.write",
+        }
+    ),
+    "officer": frozenset(
+        {
+            SIGNED_IN,
+            "case.read",
+            "case.oversee",
+            "case.change",
+            "referral.read",
+            "referral.manage",
+            "report.read",
+            "activity.write",
+        }
+    ),
     "auditor": frozenset({SIGNED_IN, "audit.read"}),
-    "admin": frozenset({SIGNED_IN, "admin.units", "admin.users", "referral.read",
-                        "referral.manage"}),
+    "admin": frozenset(
+        {SIGNED_IN, "admin.units", "admin.users", "referral.read", "referral.manage"}
+    ),
 }
 
 ALL_PERMISSIONS = frozenset().union(*ROLE_PERMISSIONS.values())
@@ -40,8 +60,11 @@ def permissions_for(roles: Iterable[str]) -> frozenset[str]:
 def scope_paths(user, permission: str) -> list[str]:
     """Materialised paths of the units where ``user`` holds ``permission``, outermost only."""
     paths = sorted(
-        {g.unit.path for g in user.active_grants
-         if permission in ROLE_PERMISSIONS.get(g.role, frozenset())},
+        {
+            g.unit.path
+            for g in user.active_grants
+            if permission in ROLE_PERMISSIONS.get(g.role, frozenset())
+        },
         key=len,
     )
     outermost: list[str] = []

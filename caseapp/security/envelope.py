@@ -32,15 +32,17 @@ def new_data_key() -> bytes:
 
 
 def wrap_data_key(keyring: Keyring, data_key: bytes, case_public_id: str) -> bytes:
-    return seal_with_keyring(keyring, data_key,
-                             associated_data("cases", case_public_id, "data_key"))
+    return seal_with_keyring(
+        keyring, data_key, associated_data("cases", case_public_id, "data_key")
+    )
 
 
 def unwrap_data_key(keyring: Keyring, wrapped: bytes | None, case_public_id: str) -> bytes:
     if wrapped is None:
         raise DecryptionError("the case's data key was destroyed")
-    return unseal_with_keyring(keyring, wrapped,
-                               associated_data("cases", case_public_id, "data_key"))
+    return unseal_with_keyring(
+        keyring, wrapped, associated_data("cases", case_public_id, "data_key")
+    )
 
 
 def wrapping_key_id(wrapped: bytes) -> str:
@@ -63,8 +65,7 @@ def open_text(data_key: bytes, blob: bytes | None, ad: bytes) -> str:
     return unseal(data_key, blob, ad).decode("utf-8")
 
 
-def seal_file(data_key: bytes, src: BinaryIO, dst: BinaryIO, ad: bytes,
-              limit: int) -> int:
+def seal_file(data_key: bytes, src: BinaryIO, dst: BinaryIO, ad: bytes, limit: int) -> int:
     """Encrypt ``src`` into ``dst`` chunk by chunk; returns the plaintext size.
 
     Each chunk is sealed with its index and a last-chunk flag in the associated data, so
@@ -101,8 +102,7 @@ def open_file(data_key: bytes, src: BinaryIO, ad: bytes) -> Iterator[bytes]:
         following = src.read(block)
         last = not following
         try:
-            yield aead.decrypt(current[:12], current[12:],
-                               ad + f"|{index}|{int(last)}".encode())
+            yield aead.decrypt(current[:12], current[12:], ad + f"|{index}|{int(last)}".encode())
         except InvalidTag:
             raise DecryptionError("file chunk does not authenticate") from None
         current = following

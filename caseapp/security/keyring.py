@@ -78,8 +78,7 @@ class Keyring:
 
     def restore(self, key: Key) -> None:
         """Hold an old key again, inactive (it only opens what it sealed)."""
-        self._keys.setdefault(key.id, Key(key.id, key.purpose, key.secret, False,
-                                          key.created_at))
+        self._keys.setdefault(key.id, Key(key.id, key.purpose, key.secret, False, key.created_at))
 
     def remove(self, key_id: str) -> None:
         key = self.get(key_id)
@@ -139,9 +138,11 @@ def load_keyring(path: Path, create: bool, strict_mode: bool) -> Keyring:
     """Read the keyring at ``path``; make one when ``create`` (development and testing only)."""
     if not path.exists():
         if not create:
-            raise KeyringError(f"CASEAPP_KEYRING: the keyring file {path} does not exist; put "
-                               "the keyring of this database there (mode 0600), or make a new "
-                               "one only for a new, empty database")
+            raise KeyringError(
+                f"CASEAPP_KEYRING: the keyring file {path} does not exist; put "
+                "the keyring of this database there (mode 0600), or make a new "
+                "one only for a new, empty database"
+            )
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         keyring = Keyring.generate(path)
         keyring.save()
@@ -149,19 +150,27 @@ def load_keyring(path: Path, create: bool, strict_mode: bool) -> Keyring:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077 and strict_mode:
-            raise KeyringError(f"CASEAPP_KEYRING: the keyring file {path} is readable by others "
-                               f"(mode {mode:o}); run chmod 600 {path}")
+            raise KeyringError(
+                f"CASEAPP_KEYRING: the keyring file {path} is readable by others "
+                f"(mode {mode:o}); run chmod 600 {path}"
+            )
         return Keyring.from_json(path.read_text(encoding="utf-8"), path)
     except KeyringError as exc:
         if str(exc).startswith("CASEAPP_KEYRING"):
             raise
-        raise KeyringError(f"CASEAPP_KEYRING: the keyring file {path} is incomplete ({exc}); "
-                           "restore it from the keyring backup") from None
+        raise KeyringError(
+            f"CASEAPP_KEYRING: the keyring file {path} is incomplete ({exc}); "
+            "restore it from the keyring backup"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise KeyringError(f"CASEAPP_KEYRING: the keyring file {path} cannot be read "
-                           f"({exc.strerror or exc}); check its owner and mode") from None
+        raise KeyringError(
+            f"CASEAPP_KEYRING: the keyring file {path} cannot be read "
+            f"({exc.strerror or exc}); check its owner and mode"
+        ) from None
     except (ValueError, KeyError, TypeError) as exc:
         # json.JSONDecodeError and binascii.Error are ValueErrors.
         kind = type(exc).__name__
-        raise KeyringError(f"CASEAPP_KEYRING: the keyring file {path} is damaged ({kind}); "
-                           "restore it from the keyring backup") from None
+        raise KeyringError(
+            f"CASEAPP_KEYRING: the keyring file {path} is damaged ({kind}); "
+            "restore it from the keyring backup"
+        ) from None

@@ -42,8 +42,9 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in lines if line.strip())
 
 
-def policy_problems(password: str, min_length: int, max_length: int,
-                    username: str = "", full_name: str = "") -> list[str]:
+def policy_problems(
+    password: str, min_length: int, max_length: int, username: str = "", full_name: str = ""
+) -> list[str]:
     """Untranslated problem codes; the form layer turns them into messages."""
     problems: list[str] = []
     value = normalise(password)

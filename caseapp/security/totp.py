@@ -41,8 +41,9 @@ def current_counter(now: float | None = None) -> int:
     return int((time.time() if now is None else now) // STEP)
 
 
-def match_counter(secret: bytes, code: str, last_counter: int,
-                  now: float | None = None) -> int | None:
+def match_counter(
+    secret: bytes, code: str, last_counter: int, now: float | None = None
+) -> int | None:
     """The time step the code belongs to, if it is valid and newer than ``last_counter``.
 
     A code accepted once can never be accepted again, nor can any older code.

@@ -35,9 +35,13 @@ TIMEOUT_MS = 15_000
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 # WCAG 2.0/2.1 A and AA, and axe's best practices (landmarks, one h1, heading order...);
 # passing elements are not listed (one per rule), which keeps a long page quick.
-AXE_OPTIONS = {"runOnly": {"type": "tag", "values": [
-    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]},
-    "resultTypes": ["violations", "incomplete"]}
+AXE_OPTIONS = {
+    "runOnly": {
+        "type": "tag",
+        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
+    },
+    "resultTypes": ["violations", "incomplete"],
+}
 AXE_FAILING = ("critical", "serious")
 # "Needs review" results that fail all the same: a label (or ARIA reference) pointing at an id
 # that two elements carry names only the first of them, and the other is left without a name.
@@ -66,8 +70,9 @@ def _browser_missing() -> str | None:
 
 def _unavailable(reason: str):
     if os.environ.get("CASEAPP_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CASEAPP_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}",
-                    pytrace=False)
+        pytest.fail(
+            f"CASEAPP_REQUIRE_BROWSER=1 but the browser tests cannot run: {reason}", pytrace=False
+        )
     pytest.skip(f"browser tests skipped: {reason}")
 
 
@@ -81,8 +86,10 @@ def axe_source() -> str | None:
 
 
 def axe_missing() -> str:
-    return (f"axe-core is not installed ({AXE} is missing); with Node.js and npm, "
-            "`npm ci --prefix tests/browser --no-audit --no-fund` installs it")
+    return (
+        f"axe-core is not installed ({AXE} is missing); with Node.js and npm, "
+        "`npm ci --prefix tests/browser --no-audit --no-fund` installs it"
+    )
 
 
 @functools.cache
@@ -96,8 +103,10 @@ def _describe(violation: dict) -> str:
     shown = ", ".join(targets[:AXE_TARGETS_SHOWN])
     hidden = len(targets) - AXE_TARGETS_SHOWN
     more = f" (+{hidden} more)" if hidden > 0 else ""
-    return (f"  {violation['id']} [{violation['impact']}] {violation['help']}: {shown}{more}\n"
-            f"    {violation['helpUrl']}")
+    return (
+        f"  {violation['id']} [{violation['impact']}] {violation['help']}: {shown}{more}\n"
+        f"    {violation['helpUrl']}"
+    )
 
 
 def assert_accessible(page, name: str) -> None:
@@ -108,8 +117,11 @@ def assert_accessible(page, name: str) -> None:
     source = axe_source()
     if source is None:
         if os.environ.get("CASEAPP_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"CASEAPP_REQUIRE_BROWSER=1 but the accessibility checks cannot run: "
-                        f"{axe_missing()}", pytrace=False)
+            pytest.fail(
+                f"CASEAPP_REQUIRE_BROWSER=1 but the accessibility checks cannot run: "
+                f"{axe_missing()}",
+                pytrace=False,
+            )
         _warn_axe_missing()
         return
     started = time.perf_counter()
@@ -125,13 +137,15 @@ def assert_accessible(page, name: str) -> None:
     if failing:
         raise AssertionError(
             f"accessibility of {name} ({page.url}): {len(failing)} serious or critical "
-            "violation(s)\n" + "\n".join(_describe(v) for v in failing))
+            "violation(s)\n" + "\n".join(_describe(v) for v in failing)
+        )
 
 
 def pytest_terminal_summary(terminalreporter):
     if AXE_SECONDS:
         terminalreporter.write_line(
-            f"accessibility checks: {len(AXE_SECONDS)} pages, {sum(AXE_SECONDS):.1f} s in axe-core")
+            f"accessibility checks: {len(AXE_SECONDS)} pages, {sum(AXE_SECONDS):.1f} s in axe-core"
+        )
 
 
 @dataclass
@@ -194,8 +208,9 @@ def chromium():
 
     manager = sync_playwright().start()
     try:
-        browser = manager.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                          headless=True)
+        browser = manager.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
     except Error as exc:
         manager.stop()
         _unavailable(f"Chromium did not start: {exc}")
@@ -221,18 +236,20 @@ def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
         s = get_session()
         province = make_unit(s, None, "BR-P", "province", "Sở Giáo dục tỉnh B")
         school = make_unit(s, province, "BR-SCH", "school", "Trường Tiểu học Trình Duyệt")
-        person = make_user(s, keyring(), "focal.browser", school,
-                           [("focal_point", school)])
+        person = make_user(s, keyring(), "focal.browser", school, [("focal_point", school)])
         full_name = f"Person {person.username}"
         district = make_unit(s, province, "BR-D", "district", "Phòng Giáo dục huyện Trình Duyệt")
         d_school = make_unit(s, district, "BR-DS", "school", "Trường THCS Thử Nghiệm")
         people = {
-            "district_focal": make_user(s, keyring(), "focal.district", d_school,
-                                        [("focal_point", d_school)]),
-            "district_officer": make_user(s, keyring(), "officer.district", district,
-                                          [("officer", district)]),
-            "auditor": make_user(s, keyring(), "auditor.province", province,
-                                 [("auditor", province)]),
+            "district_focal": make_user(
+                s, keyring(), "focal.district", d_school, [("focal_point", d_school)]
+            ),
+            "district_officer": make_user(
+                s, keyring(), "officer.district", district, [("officer", district)]
+            ),
+            "auditor": make_user(
+                s, keyring(), "auditor.province", province, [("auditor", province)]
+            ),
         }
         s.commit()
     return person, full_name, people, {"district": "BR-D", "district_school": "BR-DS"}
@@ -255,8 +272,9 @@ def live_server(settings, tmp_path_factory):
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
         thread.start()
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", person, full_name, people,
-                         units, app)
+        yield LiveServer(
+            f"http://127.0.0.1:{server.server_port}", person, full_name, people, units, app
+        )
     finally:
         if server is not None:
             server.shutdown()

@@ -25,15 +25,23 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 NGINX_SITE = DEPLOY / "nginx" / "caseapp.conf"
 # The ${NAMES} of the shipped site, filled in at installation (see the file's header).
-SITE_PLACEHOLDERS = ("SERVER_NAME", "HTTP_LISTEN", "HTTPS_LISTEN", "UPSTREAM", "LOG_DIR",
-                     "TLS_CERTIFICATE", "TLS_CERTIFICATE_KEY")
+SITE_PLACEHOLDERS = (
+    "SERVER_NAME",
+    "HTTP_LISTEN",
+    "HTTPS_LISTEN",
+    "UPSTREAM",
+    "LOG_DIR",
+    "TLS_CERTIFICATE",
+    "TLS_CERTIFICATE_KEY",
+)
 HOST = "127.0.0.1"
 START_SECONDS = 60
 
 
 def nginx_binary() -> str | None:
     return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
 
 
 def nginx_missing() -> str | None:
@@ -67,8 +75,10 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
-                       critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -77,9 +87,13 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     return cert_path, key_path
 
 
@@ -110,15 +124,20 @@ class Nginx:
         self.prefix.mkdir(parents=True, exist_ok=True)
         (self.prefix / "logs").mkdir(exist_ok=True)
         site = self.prefix / "caseapp.conf"
-        site.write_text(render_site({
-            "SERVER_NAME": HOST,
-            "HTTP_LISTEN": f"{HOST}:{self.http_port}",
-            "HTTPS_LISTEN": f"{HOST}:{self.https_port}",
-            "UPSTREAM": self.upstream,
-            "LOG_DIR": str(self.prefix / "logs"),
-            "TLS_CERTIFICATE": str(self.cert),
-            "TLS_CERTIFICATE_KEY": str(self.key),
-        }), encoding="utf-8")
+        site.write_text(
+            render_site(
+                {
+                    "SERVER_NAME": HOST,
+                    "HTTP_LISTEN": f"{HOST}:{self.http_port}",
+                    "HTTPS_LISTEN": f"{HOST}:{self.https_port}",
+                    "UPSTREAM": self.upstream,
+                    "LOG_DIR": str(self.prefix / "logs"),
+                    "TLS_CERTIFICATE": str(self.cert),
+                    "TLS_CERTIFICATE_KEY": str(self.key),
+                }
+            ),
+            encoding="utf-8",
+        )
         p = self.prefix
         # As root, workers would switch to nobody, who cannot read the key in a private tmp.
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -134,16 +153,27 @@ class Nginx:
             f"    uwsgi_temp_path {p}/uwsgi;\n"
             f"    scgi_temp_path {p}/scgi;\n"
             f"    include {site};\n"
-            "}\n", encoding="utf-8")
+            "}\n",
+            encoding="utf-8",
+        )
 
     def command(self, *extra: str) -> list[str]:
-        return [nginx_binary() or "nginx", "-p", str(self.prefix), "-e",
-                str(self.prefix / "error.log"), "-c", str(self.conf), *extra]
+        return [
+            nginx_binary() or "nginx",
+            "-p",
+            str(self.prefix),
+            "-e",
+            str(self.prefix / "error.log"),
+            "-c",
+            str(self.conf),
+            *extra,
+        ]
 
     def check(self) -> subprocess.CompletedProcess:
         """``nginx -t`` on the rendered configuration."""
-        return subprocess.run(self.command("-t"), capture_output=True, text=True, timeout=30,
-                              check=False)
+        return subprocess.run(
+            self.command("-t"), capture_output=True, text=True, timeout=30, check=False
+        )
 
     def error_log(self) -> str:
         path = self.prefix / "error.log"
@@ -170,8 +200,16 @@ def tail(path: Path, lines: int = 40) -> str:
 
 def production_environ(**values: str) -> dict[str, str]:
     """The test process's environment without any app setting of its own, plus ``values``."""
-    dropped = ("CASEAPP_", "DATABASE_URL", "SECRET_KEY", "PROMETHEUS_MULTIPROC_DIR",
-               "TEST_DATABASE_URL", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "GUNICORN_")
+    dropped = (
+        "CASEAPP_",
+        "DATABASE_URL",
+        "SECRET_KEY",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "TEST_DATABASE_URL",
+        "WEB_CONCURRENCY",
+        "FORWARDED_ALLOW_IPS",
+        "GUNICORN_",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env.update(values, PYTHONUNBUFFERED="1")
     return env
@@ -199,27 +237,37 @@ class Stack:
 
     def get(self, path: str, headers: dict | None = None):
         """GET through nginx; returns (status, headers, body text)."""
-        request = urllib.request.Request(self.base + path,  # noqa: S310 - https only
-                                         headers=headers or {})
+        request = urllib.request.Request(  # noqa: S310 - https only
+            self.base + path,
+            headers=headers or {},
+        )
         try:
-            with urllib.request.urlopen(request, context=self.tls_context(),  # noqa: S310
-                                        timeout=10) as response:
+            with urllib.request.urlopen(  # noqa: S310 - https only
+                request,
+                context=self.tls_context(),
+                timeout=10,
+            ) as response:
                 return response.status, response.headers, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.headers, exc.read().decode(errors="replace")
 
     def logs(self) -> str:
-        return (f"--- gunicorn\n{tail(self.gunicorn_log)}\n--- nginx\n"
-                f"{tail(self.nginx.prefix / 'error.log')}")
+        return (
+            f"--- gunicorn\n{tail(self.gunicorn_log)}\n--- nginx\n"
+            f"{tail(self.nginx.prefix / 'error.log')}"
+        )
 
 
 def start_gunicorn(env: dict[str, str], log: Path) -> subprocess.Popen:
     handle = open(log, "wb")  # noqa: SIM115 - the child keeps writing to it
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"),
-             "wsgi:app"],
-            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"), "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     finally:
         handle.close()
 
@@ -230,8 +278,10 @@ def wait_until_healthy(stack: Stack) -> None:
     while time.monotonic() < deadline:
         for process in stack.processes:
             if process.poll() is not None:
-                raise AssertionError(f"{process.args[0]} exited with {process.returncode} "
-                                     f"before the service was up\n{stack.logs()}")
+                raise AssertionError(
+                    f"{process.args[0]} exited with {process.returncode} "
+                    f"before the service was up\n{stack.logs()}"
+                )
         try:
             status, _, body = stack.get("/healthz")
             last = f"{status} {body[:200]}"
@@ -240,8 +290,10 @@ def wait_until_healthy(stack: Stack) -> None:
         except OSError as exc:  # nginx not listening yet
             last = repr(exc)
         time.sleep(0.3)
-    raise AssertionError(f"/healthz through nginx did not answer 200 within {START_SECONDS} s "
-                         f"(last: {last})\n{stack.logs()}")
+    raise AssertionError(
+        f"/healthz through nginx did not answer 200 within {START_SECONDS} s "
+        f"(last: {last})\n{stack.logs()}"
+    )
 
 
 def new_secret(length: int = 48) -> str:

@@ -32,8 +32,12 @@ def test_the_check_runs_under_the_csp_and_fails_on_a_serious_violation(live_serv
             pytest.fail(f"CASEAPP_REQUIRE_BROWSER=1 but {axe_missing()}", pytrace=False)
         pytest.skip(f"accessibility checks skipped: {axe_missing()}")
     refused = []
-    page.on("console", lambda message: refused.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
 
     response = page.goto(f"{live_server.url}/login")
     assert response.headers["content-security-policy"] == CSP

@@ -26,14 +26,16 @@ RECORD_A_CASE = 'a[href="/cases/new"]'  # "Record a case"; its Vietnamese wordin
 
 def _png() -> bytes:
     """A valid 1x1 PNG, built in memory."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)  # 1x1, 8-bit RGB
     pixels = zlib.compress(b"\x00\xff\x80\x00")
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def _sign_in(page, live, person) -> None:
@@ -84,11 +86,13 @@ def _fill_intake(page, marker: str) -> None:
     form.locator('input[name="guardian_name"]').fill("Lê Văn Nam")
     form.locator('textarea[name="perpetrator_names"]').fill("Trần Văn Bình\nPhạm Minh Đức")
     form.locator('textarea[name="narrative"]').fill(
-        f"Em bị hai bạn lớp 9 đánh trên đường về nhà và bị chụp ảnh đăng lên mạng. {marker}")
+        f"Em bị hai bạn lớp 9 đánh trên đường về nhà và bị chụp ảnh đăng lên mạng. {marker}"
+    )
 
 
 def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
-        live_server, page, chromium, tmp_path):
+    live_server, page, chromium, tmp_path
+):
     from playwright.sync_api import expect
 
     base = live_server.url
@@ -148,7 +152,8 @@ def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
 
     upload = page.locator(f'form[action="{case_url.removeprefix(base)}/attachments"]')
     upload.locator('input[type="file"]').set_input_files(
-        {"name": file_name, "mimeType": "image/png", "buffer": _png()})
+        {"name": file_name, "mimeType": "image/png", "buffer": _png()}
+    )
     upload.locator('button[type="submit"]').click()
     page.wait_for_url(f"{case_url}/confidential")
     expect(page.locator(".flash-error")).to_have_count(0)
@@ -182,7 +187,8 @@ def test_focal_point_records_a_case_and_officer_reads_it_with_a_reason(
 
         opener = desk.locator(f'form[action="{case_url.removeprefix(base)}/confidential"]')
         opener.locator('textarea[name="reason"]').fill(
-            "Kiểm tra tiến độ xác minh theo báo cáo của trường")
+            "Kiểm tra tiến độ xác minh theo báo cáo của trường"
+        )
         opener.locator('button[type="submit"]').click()
         desk.wait_for_url(f"{case_url}/confidential")
         expect(desk.locator("section.confidential")).to_contain_text(narrative_marker)

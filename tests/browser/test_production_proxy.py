@@ -46,8 +46,9 @@ pytestmark = pytest.mark.browser
 
 SCHOOL_CODE = "PX-SCH"
 SCHOOL_NAME = "Trường THCS Sau Proxy"
-CSRF_MESSAGE_ID = ("The form expired or was not sent from this site. Nothing was changed; "
-                   "please try again.")
+CSRF_MESSAGE_ID = (
+    "The form expired or was not sent from this site. Nothing was changed; please try again."
+)
 
 
 def _translated(msgid: str) -> str:
@@ -73,8 +74,12 @@ class Site:
         from caseapp.security import totp
 
         with self.engine.connect() as conn:
-            last = conn.execute(text("SELECT totp_last_counter FROM users WHERE id = :id"),
-                                {"id": person.id}).scalar() or 0
+            last = (
+                conn.execute(
+                    text("SELECT totp_last_counter FROM users WHERE id = :id"), {"id": person.id}
+                ).scalar()
+                or 0
+            )
         counter = max(totp.current_counter(), last + 1)
         while counter > totp.current_counter() + 1:
             time.sleep(1)
@@ -87,9 +92,14 @@ def _seed(database_url: str, keyring_path, instance) -> Person:
     from caseapp.db import get_session
     from caseapp.runtime import keyring
 
-    settings = load_settings("testing", environ={
-        "CASEAPP_INSTANCE": str(instance), "CASEAPP_TEST_DB": database_url,
-        "CASEAPP_KEYRING": str(keyring_path)})
+    settings = load_settings(
+        "testing",
+        environ={
+            "CASEAPP_INSTANCE": str(instance),
+            "CASEAPP_TEST_DB": database_url,
+            "CASEAPP_KEYRING": str(keyring_path),
+        },
+    )
     app = create_app(settings)
     try:
         with app.app_context():
@@ -147,12 +157,26 @@ def production(tmp_path_factory):
         nginx = Nginx(tmp / "nginx", https_port, http_port, f"{HOST}:{app_port}", cert, key)
         checked = nginx.check()
         assert checked.returncode == 0, checked.stderr
-        processes.append(subprocess.Popen(nginx.command("-g", "daemon off;"),
-                                          stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
-        stack = Stack(f"https://{HOST}:{https_port}", f"http://{HOST}:{http_port}", cert,
-                      attachments, database.url, metrics_token, gunicorn_log, nginx, processes,
-                      person, engine)
+        processes.append(
+            subprocess.Popen(
+                nginx.command("-g", "daemon off;"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        stack = Stack(
+            f"https://{HOST}:{https_port}",
+            f"http://{HOST}:{http_port}",
+            cert,
+            attachments,
+            database.url,
+            metrics_token,
+            gunicorn_log,
+            nginx,
+            processes,
+            person,
+            engine,
+        )
         wait_until_healthy(stack)
         yield stack
     finally:
@@ -189,7 +213,8 @@ def _fill_case(page, marker: str) -> None:
 def _form_fields(page) -> dict[str, str]:
     """The case form as the browser would send it (one value per name)."""
     pairs = page.evaluate(
-        "() => Array.from(new FormData(document.querySelector('form.case-form')).entries())")
+        "() => Array.from(new FormData(document.querySelector('form.case-form')).entries())"
+    )
     return dict(pairs)
 
 
@@ -208,13 +233,16 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
     context = chromium.new_context(ignore_https_errors=True)
     context.set_default_timeout(TIMEOUT_MS)
     # What a client claims about itself must not reach the app: nginx sets both.
-    context.set_extra_http_headers({"X-Forwarded-For": "203.0.113.9",
-                                    "X-Request-Id": "chosen-by-the-client"})
+    context.set_extra_http_headers(
+        {"X-Forwarded-For": "203.0.113.9", "X-Request-Id": "chosen-by-the-client"}
+    )
     posts: list[tuple[str, int]] = []
     try:
         page = context.new_page()
-        page.on("response", lambda r: posts.append((r.url, r.status))
-                if r.request.method == "POST" else None)
+        page.on(
+            "response",
+            lambda r: posts.append((r.url, r.status)) if r.request.method == "POST" else None,
+        )
 
         sign_in(page, Site(base, engine), person)
         expect(page.locator('form[action="/logout"]')).to_have_count(1)
@@ -228,8 +256,9 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
         _fill_case(page, marker)
         page.locator('form.case-form button[type="submit"]').click()
         page.wait_for_url(re.compile(re.escape(f"{base}/cases/") + r"[0-9a-f-]{36}$"))
-        found = re.search(rf"{SCHOOL_CODE}-{local_today().year}-\d{{4}}",
-                          page.locator("h1").inner_text())
+        found = re.search(
+            rf"{SCHOOL_CODE}-{local_today().year}-\d{{4}}", page.locator("h1").inner_text()
+        )
         assert found, page.locator("h1").inner_text()
         reference = found.group(0)
         case_path = page.url.removeprefix(base)
@@ -240,7 +269,8 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
         expect(page.locator("section.confidential")).to_contain_text(marker)
         upload = page.locator(f'form[action="{case_path}/attachments"]')
         upload.locator('input[type="file"]').set_input_files(
-            {"name": file_name, "mimeType": "image/png", "buffer": picture})
+            {"name": file_name, "mimeType": "image/png", "buffer": picture}
+        )
         upload.locator('button[type="submit"]').click()
         page.wait_for_url(f"{base}{case_path}/confidential")
         expect(page.locator(".flash-error")).to_have_count(0)
@@ -256,9 +286,10 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
 
         # The audit trail holds the address nginx saw and the request id it made.
         with engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT ip, request_id FROM audit_events WHERE actor_id = :id"),
-                {"id": person.id}).all()
+            rows = conn.execute(
+                text("SELECT ip, request_id FROM audit_events WHERE actor_id = :id"),
+                {"id": person.id},
+            ).all()
         assert rows
         assert {ip for ip, _ in rows} == {HOST}
         assert all(re.fullmatch(r"[0-9a-f]{32}", rid) for _, rid in rows), rows
@@ -270,15 +301,21 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
         fields = _form_fields(page)
         assert fields.get("csrf_token")
         cases_before = _count(engine, "cases")
-        forged = context.request.post(f"{base}/cases/new", form=fields,
-                                      headers={"Referer": "https://evil.example/cases/new"},
-                                      max_redirects=0)
+        forged = context.request.post(
+            f"{base}/cases/new",
+            form=fields,
+            headers={"Referer": "https://evil.example/cases/new"},
+            max_redirects=0,
+        )
         assert forged.status == 400, forged.status
         assert csrf_message in forged.text()
         tokenless = {k: v for k, v in fields.items() if k != "csrf_token"}
-        missing = context.request.post(f"{base}/cases/new", form=tokenless,
-                                       headers={"Referer": f"{base}/cases/new"},
-                                       max_redirects=0)
+        missing = context.request.post(
+            f"{base}/cases/new",
+            form=tokenless,
+            headers={"Referer": f"{base}/cases/new"},
+            max_redirects=0,
+        )
         assert missing.status == 400, missing.status
         assert csrf_message in missing.text()
         assert _count(engine, "cases") == cases_before == 1
@@ -290,8 +327,9 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
         expect(page.locator('form[action="/logout"]')).to_have_count(0)
     except PlaywrightError as exc:
         # A refused post shows as a page that never arrives: say which post it was.
-        raise AssertionError(f"{exc.message}\nform posts so far (url, status): {posts}\n"
-                             f"{production.logs()}") from exc
+        raise AssertionError(
+            f"{exc.message}\nform posts so far (url, status): {posts}\n{production.logs()}"
+        ) from exc
     finally:
         context.close()
 
@@ -301,12 +339,12 @@ def test_sign_in_record_a_case_and_sign_out_behind_the_tls_proxy(chromium, produ
     assert not refused, f"form posts refused behind the proxy: {refused}\n{production.logs()}"
 
 
-def _plain(stack: Stack, method: str, path: str, headers: dict | None = None,
-           tls: bool = True) -> http.client.HTTPResponse:
+def _plain(
+    stack: Stack, method: str, path: str, headers: dict | None = None, tls: bool = True
+) -> http.client.HTTPResponse:
     host, port = (stack.base if tls else stack.http_base).rsplit("/", 1)[1].split(":")
     if tls:
-        conn = http.client.HTTPSConnection(host, int(port), timeout=10,
-                                           context=stack.tls_context())
+        conn = http.client.HTTPSConnection(host, int(port), timeout=10, context=stack.tls_context())
     else:
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
     conn.request(method, path, headers=headers or {})
@@ -326,8 +364,10 @@ def test_the_proxy_redirects_limits_and_labels_requests(production):
     tls12 = production.tls_context()
     tls12.maximum_version = ssl.TLSVersion.TLSv1_2
     port = int(production.base.rsplit(":", 1)[1])
-    with socket.create_connection((HOST, port), timeout=10) as raw, \
-            tls12.wrap_socket(raw, server_hostname=HOST) as wrapped:
+    with (
+        socket.create_connection((HOST, port), timeout=10) as raw,
+        tls12.wrap_socket(raw, server_hostname=HOST) as wrapped,
+    ):
         assert wrapped.version() == "TLSv1.2"
 
     # The app's headers come through; nginx names no version and sets the request id.
@@ -340,9 +380,12 @@ def test_the_proxy_redirects_limits_and_labels_requests(production):
     assert "max-age=" in headers["Strict-Transport-Security"]
 
     # An upload larger than the app accepts is refused by nginx before any of it is read.
-    response = _plain(production, "POST", "/cases/x/attachments",
-                      {"Content-Length": str(12 * 1024 * 1024),
-                       "Content-Type": "application/octet-stream"})
+    response = _plain(
+        production,
+        "POST",
+        "/cases/x/attachments",
+        {"Content-Length": str(12 * 1024 * 1024), "Content-Type": "application/octet-stream"},
+    )
     assert response.status == 413
 
     # /metrics wants its token; with it, the workers' counters are added up
@@ -351,7 +394,9 @@ def test_the_proxy_redirects_limits_and_labels_requests(production):
     assert status in (401, 403, 404), status
     assert "# HELP" not in body
     status, _, body = production.get(
-        "/metrics", {"Authorization": f"Bearer {production.metrics_token}"})
+        "/metrics", {"Authorization": f"Bearer {production.metrics_token}"}
+    )
     assert status == 200, body[:500]
-    assert re.search(r'^caseapp_http_requests_total\{[^}]*endpoint="auth.login"', body,
-                     flags=re.M), body[:2000]
+    assert re.search(
+        r'^caseapp_http_requests_total\{[^}]*endpoint="auth.login"', body, flags=re.M
+    ), body[:2000]

@@ -20,8 +20,12 @@ SCHOOL_CODE = "BR-RS"
 SCHOOL_NAME = "Trường Tiểu học Báo Cáo"
 # (days after the period's first day, violence type, sex, age band of the person harmed);
 # the last one in the summer, in the annual period but in no six-month one.
-CASES = ((15, "physical", "female", "11-14"), (45, "physical", "female", "6-10"),
-         (75, "cyber", "male", "11-14"), (250, "cyber", "female", "15-17"))
+CASES = (
+    (15, "physical", "female", "11-14"),
+    (45, "physical", "female", "6-10"),
+    (75, "cyber", "male", "11-14"),
+    (250, "cyber", "female", "15-17"),
+)
 
 
 def _annual_period(today):
@@ -45,26 +49,41 @@ def _seed_cases(live):
         period = _annual_period(local_today())
         if unit_by_code(s, SCHOOL_CODE) is not None:
             return period
-        school = make_unit(s, unit_by_code(s, live.units["district"]), SCHOOL_CODE, "school",
-                           SCHOOL_NAME)
+        school = make_unit(
+            s, unit_by_code(s, live.units["district"]), SCHOOL_CODE, "school", SCHOOL_NAME
+        )
         person = make_user(s, keyring(), "focal.report", school, [("focal_point", school)])
         s.flush()
         focal = get_user(s, person.username)
         for days, kind, sex, band in CASES:
             received = period.date_from + timedelta(days=days)
             assert received <= period.date_to
-            create_case(s, focal, school, CaseDetails(
-                received_on=received, received_via="in_person", reporter_kind="teacher",
-                setting="in_school", violence_types=[kind], child=True, harmed_sex=sex,
-                harmed_age_band=band, harmed_role="pupil", perpetrator_sex="male",
-                perpetrator_age_band="11-14", perpetrator_relationship="pupil_peer",
-                risk_level="low"), CaseContent(harmed_name=f"Học sinh {days}"))
+            create_case(
+                s,
+                focal,
+                school,
+                CaseDetails(
+                    received_on=received,
+                    received_via="in_person",
+                    reporter_kind="teacher",
+                    setting="in_school",
+                    violence_types=[kind],
+                    child=True,
+                    harmed_sex=sex,
+                    harmed_age_band=band,
+                    harmed_role="pupil",
+                    perpetrator_sex="male",
+                    perpetrator_age_band="11-14",
+                    perpetrator_relationship="pupil_peer",
+                    risk_level="low",
+                ),
+                CaseContent(harmed_name=f"Học sinh {days}"),
+            )
         s.commit()
     return period
 
 
-def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, page,
-                                                                   tmp_path):
+def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, page, tmp_path):
     from openpyxl import load_workbook
     from playwright.sync_api import expect
 
@@ -87,8 +106,7 @@ def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, 
     assert f"period={period.kind}%3A{period.date_to.year}" in page.url, page.url
     expect(filters.locator('select[name="period"]')).to_have_value(period.key)
     expect(page.locator("h1")).to_have_text(label)
-    expect(page.locator("main p.muted").first).to_contain_text(
-        f"{period.date_from:%d/%m/%Y}")
+    expect(page.locator("main p.muted").first).to_contain_text(f"{period.date_from:%d/%m/%Y}")
     expect(page.locator("main p.muted").first).to_contain_text(f"{period.date_to:%d/%m/%Y}")
 
     # Charts drawn by the app: an SVG with bars, some of them not empty.
@@ -96,7 +114,8 @@ def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, 
     expect(chart).to_be_visible()
     assert chart.locator("rect").count() > 0
     widths = chart.locator("rect").evaluate_all(
-        "bars => bars.map(b => b.getBoundingClientRect().width)")
+        "bars => bars.map(b => b.getBoundingClientRect().width)"
+    )
     assert any(w > 0 for w in widths), widths
     screenshot(page, "report.png")
     assert_accessible(page, "the annual report")
@@ -105,8 +124,7 @@ def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, 
     tables = page.locator("section.report-table")
     count = tables.count()
     assert count >= 5
-    titles = [re.sub(r"^\d+\.\s*", "", t).strip()
-              for t in tables.locator("h2").all_inner_texts()]
+    titles = [re.sub(r"^\d+\.\s*", "", t).strip() for t in tables.locator("h2").all_inner_texts()]
     per_unit = page.locator("#t-per_unit tbody tr").filter(has_text=SCHOOL_NAME)
     expect(per_unit).to_have_count(1)
     expect(per_unit.locator("td").last).to_have_text(str(len(CASES)))
@@ -125,8 +143,7 @@ def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, 
     sheets = book.worksheets
     assert len(sheets) == 1 + count  # a summary, then a sheet per table
     assert [sheet["A1"].value for sheet in sheets[1:]] == titles
-    sheet_of = dict(zip(tables.evaluate_all("ts => ts.map(t => t.id)"), sheets[1:],
-                        strict=True))
+    sheet_of = dict(zip(tables.evaluate_all("ts => ts.map(t => t.id)"), sheets[1:], strict=True))
     rows = [list(r) for r in sheet_of["t-per_unit"].iter_rows(values_only=True)]
     school_row = next(r for r in rows if r and r[0] == SCHOOL_NAME)
     # Female 3, male 1, total 4: every count of the school is small.
@@ -135,9 +152,22 @@ def test_officer_sees_the_district_report_and_downloads_it_as_xlsx(live_server, 
     # No count of cases or people from 1 to 4 leaves the unit in any table (activities,
     # counted without anyone's details, are not suppressed).
     counted = [sheet for key, sheet in sheet_of.items() if key != "t-activities"]
-    small = [(sheet.title, v) for sheet in counted for row in sheet.iter_rows(values_only=True)
-             for v in row if isinstance(v, int) and 1 <= v <= 4]
+    small = [
+        (sheet.title, v)
+        for sheet in counted
+        for row in sheet.iter_rows(values_only=True)
+        for v in row
+        if isinstance(v, int) and 1 <= v <= 4
+    ]
     assert not small, small
-    assert sum(1 for sheet in counted for row in sheet.iter_rows(values_only=True)
-               for v in row if v == "<5") >= 3
+    assert (
+        sum(
+            1
+            for sheet in counted
+            for row in sheet.iter_rows(values_only=True)
+            for v in row
+            if v == "<5"
+        )
+        >= 3
+    )
     book.close()

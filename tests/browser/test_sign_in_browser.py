@@ -32,7 +32,8 @@ def test_sign_in_with_totp_and_sign_out(live_server, page):
     assert_accessible(page, "the second-factor page")
     code_form = page.locator('form[action="/login/2fa"]')
     code_form.locator('input[name="code"]').fill(
-        totp.code_at(person.totp_secret, totp.current_counter()))
+        totp.code_at(person.totp_secret, totp.current_counter())
+    )
     code_form.locator('button[type="submit"]').click()
 
     page.wait_for_url(f"{base}/")

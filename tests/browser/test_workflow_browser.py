@@ -20,8 +20,13 @@ pytestmark = pytest.mark.browser
 
 SCHOOL_NAME = "Trường THCS Thử Nghiệm"  # BR-DS, seeded by the conftest
 # DESIGN.md section 5, in the default language (Vietnamese).
-STATUS = {"new": "Mới tiếp nhận", "verifying": "Đang xác minh", "supporting": "Đang hỗ trợ",
-          "monitoring": "Đang theo dõi", "closed": "Đã kết thúc"}
+STATUS = {
+    "new": "Mới tiếp nhận",
+    "verifying": "Đang xác minh",
+    "supporting": "Đang hỗ trợ",
+    "monitoring": "Đang theo dõi",
+    "closed": "Đã kết thúc",
+}
 
 
 def _ddmmyyyy(day) -> str:
@@ -39,14 +44,16 @@ def _submit(page, button) -> None:
     expect(page.locator(".flash-success")).to_have_count(1)
 
 
-def _transition(page, target: str, reason: str, closure_reason: str | None = None,
-                check: str | None = None) -> None:
+def _transition(
+    page, target: str, reason: str, closure_reason: str | None = None, check: str | None = None
+) -> None:
     """Open the "Next steps" item leading to ``target``, give a reason, confirm; with
     ``check``, the page passes the accessibility check (under that name) before confirming."""
     from playwright.sync_api import expect
 
     item = page.locator("#workflow ul.options details").filter(
-        has=page.locator(f'input[name="target"][value="{target}"]'))
+        has=page.locator(f'input[name="target"][value="{target}"]')
+    )
     expect(item).to_have_count(1)
     item.locator("summary").click()
     form = item.locator("form")
@@ -64,7 +71,8 @@ def _add_step(page, kind: str, **fields) -> None:
     from playwright.sync_api import expect
 
     item = page.locator("#workflow details.add-step").filter(
-        has=page.locator(f'input[name="kind"][value="{kind}"]'))
+        has=page.locator(f'input[name="kind"][value="{kind}"]')
+    )
     expect(item).to_have_count(1)
     item.locator("summary").click()
     form = item.locator("form")
@@ -87,7 +95,8 @@ def _school_row(desk, base: str):
 
     desk.goto(f"{base}/monitoring")
     row = desk.locator("table tbody tr").filter(
-        has=desk.get_by_role("link", name=SCHOOL_NAME, exact=True))
+        has=desk.get_by_role("link", name=SCHOOL_NAME, exact=True)
+    )
     expect(row).to_have_count(1)
     return row
 
@@ -132,8 +141,10 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
     page.goto(f"{base}/cases/new")
     _record_case(page, base, received, "WORKFLOW-JOURNEY")
     case_url = page.url
-    match = re.search(rf"{re.escape(live_server.units['district_school'])}-\d{{4}}-\d{{4}}",
-                      page.locator("h1").inner_text())
+    match = re.search(
+        rf"{re.escape(live_server.units['district_school'])}-\d{{4}}-\d{{4}}",
+        page.locator("h1").inner_text(),
+    )
     assert match
     reference = match.group(0)
     expect(_status(page)).to_have_text(STATUS["new"])
@@ -149,13 +160,19 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
     _transition(page, "verifying", reasons["verifying"])
     expect(_status(page)).to_have_text(STATUS["verifying"])
 
-    _add_step(page, "verification", method="interview", finding="substantiated",
-              done_on=yesterday.isoformat())
+    _add_step(
+        page,
+        "verification",
+        method="interview",
+        finding="substantiated",
+        done_on=yesterday.isoformat(),
+    )
     _transition(page, "supporting", reasons["supporting"])
     expect(_status(page)).to_have_text(STATUS["supporting"])
 
-    _add_step(page, "support", service="counselling", status="provided",
-              done_on=yesterday.isoformat())
+    _add_step(
+        page, "support", service="counselling", status="provided", done_on=yesterday.isoformat()
+    )
     # The follow-up form accepts a date in the past (it only has to be on or after the day
     # the case was received): the case is overdue from now on.
     _add_step(page, "follow_up", due_on=yesterday.isoformat())
@@ -189,7 +206,8 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         # The focal point records the follow-up as done: the case is safe.
         page.goto(case_url)
         finish = page.locator("#workflow details").filter(
-            has=page.locator('select[name="situation"]'))
+            has=page.locator('select[name="situation"]')
+        )
         expect(finish).to_have_count(1)
         finish.locator("summary").click()
         form = finish.locator("form")
@@ -201,7 +219,8 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         # This follow-up is done today; the next one is scheduled 30 days later, still to do.
         rows = page.locator("#workflow table tbody tr")
         done = rows.filter(has_text=_ddmmyyyy(yesterday)).filter(
-            has=page.locator('td:nth-child(4)', has_text=_ddmmyyyy(today)))
+            has=page.locator("td:nth-child(4)", has_text=_ddmmyyyy(today))
+        )
         expect(done).to_have_count(1)
         planned = rows.filter(has_text=_ddmmyyyy(next_follow_up))
         expect(planned).to_have_count(1)
@@ -218,8 +237,13 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         expect(overdue.locator("a")).to_have_count(0)
         screenshot(desk, "monitoring-clear.png")
 
-        _transition(page, "closure_requested", reasons["closure_requested"],
-                    closure_reason="resolved", check="a case's page with a closure request open")
+        _transition(
+            page,
+            "closure_requested",
+            reasons["closure_requested"],
+            closure_reason="resolved",
+            check="a case's page with a closure request open",
+        )
 
         # The officer (not the requester) approves the closure.
         desk.goto(case_url)
@@ -228,7 +252,8 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
         # A closed case can only be reopened (by the officer, with a reason).
         expect(desk.locator('#workflow ul.options input[name="target"]')).to_have_count(1)
         expect(desk.locator('#workflow ul.options input[name="target"]')).to_have_attribute(
-            "value", "reopened")
+            "value", "reopened"
+        )
     finally:
         context.close()
 
@@ -240,8 +265,11 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
     assert_accessible(page, "a closed case's page with its timeline")
     for reason in reasons.values():
         expect(timeline.locator("> li").filter(has_text=reason)).to_have_count(1)
-    for old, new in (("new", "verifying"), ("verifying", "supporting"),
-                     ("supporting", "monitoring")):
+    for old, new in (
+        ("new", "verifying"),
+        ("verifying", "supporting"),
+        ("supporting", "monitoring"),
+    ):
         expect(timeline).to_contain_text(f"{STATUS[old]} → {STATUS[new]}")
     # Through "closure requested" (its wording is not pinned here) to closed.
     expect(timeline).to_contain_text(f"{STATUS['monitoring']} → ")

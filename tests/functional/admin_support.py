@@ -56,8 +56,11 @@ def _multipart(fields: dict) -> tuple[bytes, str]:
     boundary = "caseapp-test-boundary"
     parts = []
     for name, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                     .encode() + str(value).encode("utf-8", "surrogateescape") + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + str(value).encode("utf-8", "surrogateescape")
+            + b"\r\n"
+        )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
 
@@ -95,8 +98,7 @@ def audit_head(db) -> int:
 
 def events_after(db, seq: int) -> list[AuditEvent]:
     db.expire_all()
-    return list(db.scalars(select(AuditEvent).where(AuditEvent.seq > seq)
-                           .order_by(AuditEvent.seq)))
+    return list(db.scalars(select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)))
 
 
 def count(db, model, *where) -> int:

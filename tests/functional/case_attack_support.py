@@ -25,8 +25,17 @@ from tests.functional.case_support import CANARY, intake_form
 # A URL no rule matches: its 404 page carries the language form, hence a CSRF token.
 TOKEN_PAGE = "/__no_such_page__"
 # The tables an attack on a case could change.
-COUNTED = ("cases", "case_notes", "case_attachments", "case_consents", "case_exclusions",
-           "case_informants", "case_name_index", "case_counters", "audit_events")
+COUNTED = (
+    "cases",
+    "case_notes",
+    "case_attachments",
+    "case_consents",
+    "case_exclusions",
+    "case_informants",
+    "case_name_index",
+    "case_counters",
+    "audit_events",
+)
 
 
 class Actor:
@@ -61,8 +70,11 @@ class Actor:
         return db.scalar(select(Case).where(Case.public_id == public_id))
 
     def attach(self, case, content: bytes, filename: str, content_type: str, **kw):
-        return self.post(f"/cases/{case.public_id}/attachments",
-                         {"file": (io.BytesIO(content), filename, content_type)}, **kw)
+        return self.post(
+            f"/cases/{case.public_id}/attachments",
+            {"file": (io.BytesIO(content), filename, content_type)},
+            **kw,
+        )
 
 
 @pytest.fixture()
@@ -112,19 +124,32 @@ def spill(db, database):
 
 def case_details(**changes) -> cases.CaseDetails:
     """Valid clear metadata for calling the case services directly."""
-    values = dict(received_on=local_today(), received_via="phone", reporter_kind="teacher",
-                  setting="in_school", violence_types=["physical"], child=True,
-                  harmed_sex="female", harmed_age_band="11-14", harmed_role="pupil",
-                  perpetrator_sex="male", perpetrator_age_band="11-14",
-                  perpetrator_relationship="pupil_peer", risk_level="medium",
-                  harmed_age_years=12)
+    values = dict(
+        received_on=local_today(),
+        received_via="phone",
+        reporter_kind="teacher",
+        setting="in_school",
+        violence_types=["physical"],
+        child=True,
+        harmed_sex="female",
+        harmed_age_band="11-14",
+        harmed_role="pupil",
+        perpetrator_sex="male",
+        perpetrator_age_band="11-14",
+        perpetrator_relationship="pupil_peer",
+        risk_level="medium",
+        harmed_age_years=12,
+    )
     return cases.CaseDetails(**{**values, **changes})
 
 
 def narrative_of(case) -> str:
     """The decrypted narrative, without open_content (which audits, in the caller's session)."""
-    return envelope.open_text(case_content.data_key(case), case.narrative, envelope.field_ad(
-        case.public_id, "cases", case.public_id, "narrative"))
+    return envelope.open_text(
+        case_content.data_key(case),
+        case.narrative,
+        envelope.field_ad(case.public_id, "cases", case.public_id, "narrative"),
+    )
 
 
 def page_text(response) -> str:
@@ -149,8 +174,9 @@ def audit_head(db) -> int:
 
 
 def actions_after(db, seq: int) -> list[str]:
-    return list(db.scalars(select(AuditEvent.action).where(AuditEvent.seq > seq)
-                           .order_by(AuditEvent.seq)))
+    return list(
+        db.scalars(select(AuditEvent.action).where(AuditEvent.seq > seq).order_by(AuditEvent.seq))
+    )
 
 
 def stored_files(settings) -> set[str]:
@@ -181,8 +207,11 @@ def database_hits(db, needle: str = CANARY) -> list[str]:
         result = conn.execute(text(f'SELECT * FROM "{table}"'))
         columns = list(result.keys())
         for row in result:
-            hits += [f"{table}.{c}" for c, v in zip(columns, row, strict=True)
-                     if contains_canary(v, needle)]
+            hits += [
+                f"{table}.{c}"
+                for c, v in zip(columns, row, strict=True)
+                if contains_canary(v, needle)
+            ]
     return hits
 
 
@@ -210,8 +239,9 @@ class _Forms(HTMLParser):
                 return
             if kind in ("checkbox", "radio") and "checked" not in a:
                 return
-            self.forms[self._action].append((a["name"], a.get("value") or (
-                "on" if kind in ("checkbox", "radio") else "")))
+            self.forms[self._action].append(
+                (a["name"], a.get("value") or ("on" if kind in ("checkbox", "radio") else ""))
+            )
         elif tag == "select":
             self._select = a["name"]
         elif tag == "option" and self._select and "selected" in a:
@@ -229,8 +259,11 @@ class _Forms(HTMLParser):
         elif tag == "select":
             self._select = None
         elif tag == "textarea" and self._textarea is not None:
-            value = self._buffer[2:] if self._buffer.startswith("\r\n") else (
-                self._buffer[1:] if self._buffer.startswith("\n") else self._buffer)
+            value = (
+                self._buffer[2:]
+                if self._buffer.startswith("\r\n")
+                else (self._buffer[1:] if self._buffer.startswith("\n") else self._buffer)
+            )
             self.forms[self._action].append((self._textarea, value))
             self._textarea = None
 

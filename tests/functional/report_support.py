@@ -39,28 +39,123 @@ class Spec:
 
 
 CASES = (
-    Spec("A1", "SCH-A", date(2020, 1, 6), ("physical", "psychological"), "female", "11-14",
-         "pupil", "male", "pupil_peer", 2),
-    Spec("A2", "SCH-A", date(2020, 2, 3), ("physical",), "male", "11-14", "pupil", "male",
-         "pupil_peer"),
-    Spec("A3", "SCH-A", date(2020, 3, 2), ("sexual_harassment",), "female", "15-17", "pupil",
-         "male", "teacher"),
-    Spec("A4", "SCH-A", date(2020, 4, 6), ("psychological",), "female", "25-59", "teacher",
-         "female", "family_member", 3),
-    Spec("B1", "SCH-B", date(2020, 2, 10), ("cyber", "psychological"), "male", "15-17",
-         "pupil", "other", "pupil_peer", 2),
-    Spec("B2", "SCH-B", date(2020, 5, 4), ("physical",), "not_recorded", "6-10", "pupil",
-         "male", "stranger"),
-    Spec("C1", "SCH-C", date(2020, 3, 16), ("neglect",), "female", "6-10", "pupil", "female",
-         "family_member"),
+    Spec(
+        "A1",
+        "SCH-A",
+        date(2020, 1, 6),
+        ("physical", "psychological"),
+        "female",
+        "11-14",
+        "pupil",
+        "male",
+        "pupil_peer",
+        2,
+    ),
+    Spec(
+        "A2",
+        "SCH-A",
+        date(2020, 2, 3),
+        ("physical",),
+        "male",
+        "11-14",
+        "pupil",
+        "male",
+        "pupil_peer",
+    ),
+    Spec(
+        "A3",
+        "SCH-A",
+        date(2020, 3, 2),
+        ("sexual_harassment",),
+        "female",
+        "15-17",
+        "pupil",
+        "male",
+        "teacher",
+    ),
+    Spec(
+        "A4",
+        "SCH-A",
+        date(2020, 4, 6),
+        ("psychological",),
+        "female",
+        "25-59",
+        "teacher",
+        "female",
+        "family_member",
+        3,
+    ),
+    Spec(
+        "B1",
+        "SCH-B",
+        date(2020, 2, 10),
+        ("cyber", "psychological"),
+        "male",
+        "15-17",
+        "pupil",
+        "other",
+        "pupil_peer",
+        2,
+    ),
+    Spec(
+        "B2",
+        "SCH-B",
+        date(2020, 5, 4),
+        ("physical",),
+        "not_recorded",
+        "6-10",
+        "pupil",
+        "male",
+        "stranger",
+    ),
+    Spec(
+        "C1",
+        "SCH-C",
+        date(2020, 3, 16),
+        ("neglect",),
+        "female",
+        "6-10",
+        "pupil",
+        "female",
+        "family_member",
+    ),
     # The last day of the period counts.
-    Spec("C2", "SCH-C", date(2020, 6, 30), ("physical",), "male", "11-14", "pupil", "male",
-         "pupil_peer"),
+    Spec(
+        "C2",
+        "SCH-C",
+        date(2020, 6, 30),
+        ("physical",),
+        "male",
+        "11-14",
+        "pupil",
+        "male",
+        "pupil_peer",
+    ),
     # Outside the period, a day after it and a day before it: never counted.
-    Spec("X1", "SCH-A", date(2020, 7, 1), ("rape",), "female", "15-17", "pupil", "male",
-         "stranger", 4),
-    Spec("X2", "SCH-A", date(2019, 12, 31), ("physical",), "male", "11-14", "pupil", "male",
-         "pupil_peer", 5),
+    Spec(
+        "X1",
+        "SCH-A",
+        date(2020, 7, 1),
+        ("rape",),
+        "female",
+        "15-17",
+        "pupil",
+        "male",
+        "stranger",
+        4,
+    ),
+    Spec(
+        "X2",
+        "SCH-A",
+        date(2019, 12, 31),
+        ("physical",),
+        "male",
+        "11-14",
+        "pupil",
+        "male",
+        "pupil_peer",
+        5,
+    ),
 )
 
 
@@ -74,16 +169,28 @@ def unit(db, world, code: str) -> Unit:
 
 def new_case(db, world, spec: Spec):
     details = CaseDetails(
-        received_on=spec.received_on, received_via="in_person", reporter_kind="teacher",
-        setting="in_school", violence_types=list(spec.types),
-        child=spec.age not in ADULT_BANDS, harmed_sex=spec.sex, harmed_age_band=spec.age,
-        harmed_role=spec.role, perpetrator_sex=spec.perp_sex,
+        received_on=spec.received_on,
+        received_via="in_person",
+        reporter_kind="teacher",
+        setting="in_school",
+        violence_types=list(spec.types),
+        child=spec.age not in ADULT_BANDS,
+        harmed_sex=spec.sex,
+        harmed_age_band=spec.age,
+        harmed_role=spec.role,
+        perpetrator_sex=spec.perp_sex,
         perpetrator_age_band="11-14" if spec.perp_rel == "pupil_peer" else "25-59",
-        perpetrator_relationship=spec.perp_rel, risk_level="medium",
-        perpetrator_count=spec.perp_count)
-    return create_case(db, user(db, world, SCHOOL_FOCAL[spec.school]),
-                       unit(db, world, spec.school), details,
-                       CaseContent(harmed_name=f"Người {spec.key}"))
+        perpetrator_relationship=spec.perp_rel,
+        risk_level="medium",
+        perpetrator_count=spec.perp_count,
+    )
+    return create_case(
+        db,
+        user(db, world, SCHOOL_FOCAL[spec.school]),
+        unit(db, world, spec.school),
+        details,
+        CaseContent(harmed_name=f"Người {spec.key}"),
+    )
 
 
 def _at(year, month, day, hour) -> datetime:
@@ -93,15 +200,27 @@ def _at(year, month, day, hour) -> datetime:
 # The status path of some cases, at fixed instants (UTC). Vietnam is UTC+7: 20:00 UTC on
 # 1 March is 03:00 on 2 March there, and 18:00 UTC on 30 June is already 1 July.
 PATHS = {
-    "A1": [("verifying", _at(2020, 1, 7, 3)), ("supporting", _at(2020, 1, 9, 3)),
-           ("monitoring", _at(2020, 1, 15, 3)), ("closure_requested", _at(2020, 2, 25, 3)),
-           ("closed", _at(2020, 3, 1, 20))],
-    "A2": [("verifying", _at(2020, 2, 4, 3)), ("supporting", _at(2020, 2, 14, 3)),
-           ("monitoring", _at(2020, 2, 21, 3)), ("closure_requested", _at(2020, 6, 20, 5)),
-           ("closed", _at(2020, 6, 30, 18))],
-    "B1": [("verifying", _at(2020, 2, 11, 3)), ("supporting", _at(2020, 2, 15, 3)),
-           ("monitoring", _at(2020, 2, 20, 3)), ("closure_requested", _at(2020, 4, 10, 3)),
-           ("closed", _at(2020, 4, 14, 5))],
+    "A1": [
+        ("verifying", _at(2020, 1, 7, 3)),
+        ("supporting", _at(2020, 1, 9, 3)),
+        ("monitoring", _at(2020, 1, 15, 3)),
+        ("closure_requested", _at(2020, 2, 25, 3)),
+        ("closed", _at(2020, 3, 1, 20)),
+    ],
+    "A2": [
+        ("verifying", _at(2020, 2, 4, 3)),
+        ("supporting", _at(2020, 2, 14, 3)),
+        ("monitoring", _at(2020, 2, 21, 3)),
+        ("closure_requested", _at(2020, 6, 20, 5)),
+        ("closed", _at(2020, 6, 30, 18)),
+    ],
+    "B1": [
+        ("verifying", _at(2020, 2, 11, 3)),
+        ("supporting", _at(2020, 2, 15, 3)),
+        ("monitoring", _at(2020, 2, 20, 3)),
+        ("closure_requested", _at(2020, 4, 10, 3)),
+        ("closed", _at(2020, 4, 14, 5)),
+    ],
     "C1": [("verifying", _at(2020, 3, 17, 3))],
 }
 
@@ -110,13 +229,24 @@ def backdate_transitions(db, actor, case, path) -> None:
     """Transitions at past instants (the service stamps them now); audited like the service."""
     status, rows = case.status, []
     for target, at in path:
-        rows.append(CaseTransition(case_id=case.id, from_status=status, to_status=target,
-                                   at=at, by_id=actor.id))
+        rows.append(
+            CaseTransition(
+                case_id=case.id, from_status=status, to_status=target, at=at, by_id=actor.id
+            )
+        )
         status = target
     db.add_all(rows)
     case.status = status
-    record(db, actor, "case.transition", case, unit=case.unit, object_ref=case.reference,
-           reason="Dữ liệu kiểm thử báo cáo", covers=tuple(rows))
+    record(
+        db,
+        actor,
+        "case.transition",
+        case,
+        unit=case.unit,
+        object_ref=case.reference,
+        reason="Dữ liệu kiểm thử báo cáo",
+        covers=tuple(rows),
+    )
 
 
 def _step(db, actor, case, kind, **fields):
@@ -125,8 +255,9 @@ def _step(db, actor, case, kind, **fields):
 
 def _finish(db, actor, case, step, **fields):
     db.flush()
-    return step_service.complete_step(db, actor, case, step, StepInput(kind=step.kind, **fields),
-                                      step.version)
+    return step_service.complete_step(
+        db, actor, case, step, StepInput(kind=step.kind, **fields), step.version
+    )
 
 
 def build_period_data(db, world) -> dict:
@@ -136,31 +267,67 @@ def build_period_data(db, world) -> dict:
     db.flush()
     fa, fb, fc = (user(db, world, n) for n in ("focal_a", "focal_b", "focal_c"))
     # Verification: A1 in 2 days, A2 in 10, A3 in 20, B1 in 4; C1 only after the period.
-    _step(db, fa, cases["A1"], "verification", method="interview", finding="substantiated",
-          done_on=date(2020, 1, 8))
+    _step(
+        db,
+        fa,
+        cases["A1"],
+        "verification",
+        method="interview",
+        finding="substantiated",
+        done_on=date(2020, 1, 8),
+    )
     open_a2 = _step(db, fa, cases["A2"], "verification", method="interview")
-    _finish(db, fa, cases["A2"], open_a2, finding="not_substantiated",
-            done_on=date(2020, 2, 13))
-    _step(db, fa, cases["A3"], "verification", method="witness_statement",
-          finding="inconclusive", done_on=date(2020, 3, 22))
-    _step(db, fb, cases["B1"], "verification", method="interview", finding="substantiated",
-          done_on=date(2020, 2, 14))
+    _finish(db, fa, cases["A2"], open_a2, finding="not_substantiated", done_on=date(2020, 2, 13))
+    _step(
+        db,
+        fa,
+        cases["A3"],
+        "verification",
+        method="witness_statement",
+        finding="inconclusive",
+        done_on=date(2020, 3, 22),
+    )
+    _step(
+        db,
+        fb,
+        cases["B1"],
+        "verification",
+        method="interview",
+        finding="substantiated",
+        done_on=date(2020, 2, 14),
+    )
     open_c1 = _step(db, fc, cases["C1"], "verification", method="site_visit")
     _finish(db, fc, cases["C1"], open_c1, finding="substantiated", done_on=date(2020, 7, 10))
-    _step(db, fa, cases["X1"], "verification", method="interview", finding="substantiated",
-          done_on=date(2020, 7, 2))
+    _step(
+        db,
+        fa,
+        cases["X1"],
+        "verification",
+        method="interview",
+        finding="substantiated",
+        done_on=date(2020, 7, 2),
+    )
     # Support: A1 counselling and a safety plan, A2 counselling; A3 counselling only planned
     # and a referral accepted; B1 medical care given after the period.
-    for case, service, done in (("A1", "counselling", date(2020, 1, 10)),
-                                ("A1", "safety_plan", date(2020, 1, 12)),
-                                ("A2", "counselling", date(2020, 2, 20))):
-        _step(db, fa, cases[case], "support", service=service, status="provided",
-              done_on=done)
+    for case, service, done in (
+        ("A1", "counselling", date(2020, 1, 10)),
+        ("A1", "safety_plan", date(2020, 1, 12)),
+        ("A2", "counselling", date(2020, 2, 20)),
+    ):
+        _step(db, fa, cases[case], "support", service=service, status="provided", done_on=done)
     _step(db, fa, cases["A3"], "support", service="counselling", status="planned")
-    _step(db, fb, cases["B1"], "support", service="medical_care", status="provided",
-          done_on=date(2020, 7, 5))
-    contact = referrals.create_contact(db, None, unit(db, world, "D1"), "Tổng đài 111",
-                                       "hotline", "111", "")
+    _step(
+        db,
+        fb,
+        cases["B1"],
+        "support",
+        service="medical_care",
+        status="provided",
+        done_on=date(2020, 7, 5),
+    )
+    contact = referrals.create_contact(
+        db, None, unit(db, world, "D1"), "Tổng đài 111", "hotline", "111", ""
+    )
     for party in ("person_harmed", "guardian"):
         case_records.record_consent(db, fa, cases["A3"], party, "referral", date(2020, 3, 3))
     referral = _step(db, fa, cases["A3"], "referral", contact_id=contact.id)
@@ -168,14 +335,25 @@ def build_period_data(db, world) -> dict:
     for key, path in PATHS.items():
         backdate_transitions(db, user(db, world, "officer_p"), cases[key], path)
     for who, code, held_on, kind, counts in (
-            ("focal_a", "SCH-A", date(2020, 3, 10), "training", (10, 12, 1)),
-            ("focal_a", "SCH-A", date(2020, 5, 5), "training", (5, 5, 0)),
-            ("officer_d1", "D1", date(2020, 6, 1), "communication", (20, 15, 2)),
-            ("focal_c", "SCH-C", date(2020, 6, 15), "action_month_june", (30, 28, 0)),
-            ("focal_a", "SCH-A", date(2020, 8, 1), "training", (100, 100, 0))):
-        activities.create(db, user(db, world, who), unit(db, world, code), ActivityInput(
-            held_on=held_on, kind=kind, audience="pupils", title=f"Hoạt động {held_on}",
-            participants_female=counts[0], participants_male=counts[1],
-            participants_other=counts[2]))
+        ("focal_a", "SCH-A", date(2020, 3, 10), "training", (10, 12, 1)),
+        ("focal_a", "SCH-A", date(2020, 5, 5), "training", (5, 5, 0)),
+        ("officer_d1", "D1", date(2020, 6, 1), "communication", (20, 15, 2)),
+        ("focal_c", "SCH-C", date(2020, 6, 15), "action_month_june", (30, 28, 0)),
+        ("focal_a", "SCH-A", date(2020, 8, 1), "training", (100, 100, 0)),
+    ):
+        activities.create(
+            db,
+            user(db, world, who),
+            unit(db, world, code),
+            ActivityInput(
+                held_on=held_on,
+                kind=kind,
+                audience="pupils",
+                title=f"Hoạt động {held_on}",
+                participants_female=counts[0],
+                participants_male=counts[1],
+                participants_other=counts[2],
+            ),
+        )
     db.commit()
     return cases

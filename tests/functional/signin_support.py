@@ -42,8 +42,7 @@ def env(ip: str) -> dict:
 
 
 def password_step(client, username: str, password: str, ip: str = "127.0.0.1"):
-    return Browser(client).post("/login", {"username": username, "password": password},
-                                **env(ip))
+    return Browser(client).post("/login", {"username": username, "password": password}, **env(ip))
 
 
 def code_step(client, code: str, ip: str = "127.0.0.1"):

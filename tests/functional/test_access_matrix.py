@@ -68,6 +68,7 @@ def _user_post(action, user):
 
 # --- units ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("code", IN_D1)
 def test_admin_d1_sees_and_edits_units_of_d1(as_admin_d1, db, world, code):
     unit = _unit(db, world, code)
@@ -103,8 +104,10 @@ def test_units_outside_d1_are_404_and_untouched(as_admin_d1, db, world, code, ac
 @pytest.mark.parametrize("code", OUTSIDE_D1)
 def test_admin_d1_cannot_create_a_unit_outside_d1(app, as_admin_d1, db, world, code):
     before = snapshot(db)
-    r = as_admin_d1.post("/admin/units/new", {"parent_code": code, "code": "SCH-NEW",
-                                              "name": "Trường mới", "kind": "school"})
+    r = as_admin_d1.post(
+        "/admin/units/new",
+        {"parent_code": code, "code": "SCH-NEW", "name": "Trường mới", "kind": "school"},
+    )
     assert r.status_code == 400
     assert translated(app, NO_UNIT, code=code) in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
@@ -114,8 +117,10 @@ def test_admin_d1_cannot_create_a_unit_outside_d1(app, as_admin_d1, db, world, c
 def test_admin_d1_cannot_move_a_school_out_of_d1(app, as_admin_d1, db, world, code):
     unit = _unit(db, world, "SCH-A")
     before = snapshot(db)
-    r = as_admin_d1.post(f"/admin/units/{unit.id}/move", {
-        "new_parent_code": code, "on": TODAY, "version": unit.version})
+    r = as_admin_d1.post(
+        f"/admin/units/{unit.id}/move",
+        {"new_parent_code": code, "on": TODAY, "version": unit.version},
+    )
     assert r.status_code == 400
     assert translated(app, NO_UNIT, code=code) in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
@@ -123,6 +128,7 @@ def test_admin_d1_cannot_move_a_school_out_of_d1(app, as_admin_d1, db, world, co
 
 
 # --- accounts and grants -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["focal_a", "focal_b", "officer_d1"])
 def test_admin_d1_sees_and_edits_accounts_of_d1(as_admin_d1, db, world, name):
@@ -141,8 +147,19 @@ def test_account_list_shows_only_d1(as_admin_d1, world):
         assert f">{world[name].username}</a>" not in page
 
 
-@pytest.mark.parametrize("action", ["view", "edit", "grant", "disable", "enable",
-                                    "reset-second-factor", "reset-password", "revoke"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "view",
+        "edit",
+        "grant",
+        "disable",
+        "enable",
+        "reset-second-factor",
+        "reset-password",
+        "revoke",
+    ],
+)
 @pytest.mark.parametrize("name", OUTSIDE_D1_PEOPLE)
 def test_accounts_outside_d1_are_404_and_untouched(as_admin_d1, db, world, name, action):
     user = _user(db, world, name)
@@ -150,8 +167,9 @@ def test_accounts_outside_d1_are_404_and_untouched(as_admin_d1, db, world, name,
     if action == "view":
         r = as_admin_d1.get(f"/admin/users/{user.id}")
     elif action == "revoke":
-        r = as_admin_d1.post(f"/admin/grants/{user.active_grants[0].id}/revoke",
-                             {"reason": "matrix"})
+        r = as_admin_d1.post(
+            f"/admin/grants/{user.active_grants[0].id}/revoke", {"reason": "matrix"}
+        )
     else:
         suffix, form = _user_post(action, user)
         r = as_admin_d1.post(f"/admin/users/{user.id}{suffix}", form)
@@ -169,20 +187,21 @@ def test_admin_d1_never_grants_outside_d1(app, as_admin_d1, db, world, code):
     assert count(db, Grant) == grants
 
 
-@pytest.mark.parametrize("action", ["grant", "revoke", "disable", "reset-second-factor",
-                                    "reset-password"])
+@pytest.mark.parametrize(
+    "action", ["grant", "revoke", "disable", "reset-second-factor", "reset-password"]
+)
 def test_an_admin_cannot_change_their_own_access(app, as_admin_d1, db, world, action):
     me = _user(db, world, "admin_d1")
     before = snapshot(db)
     if action == "revoke":
-        r = as_admin_d1.post(f"/admin/grants/{me.active_grants[0].id}/revoke",
-                             {"reason": "matrix"})
+        r = as_admin_d1.post(f"/admin/grants/{me.active_grants[0].id}/revoke", {"reason": "matrix"})
     else:
         suffix, form = _user_post(action, me)
         r = as_admin_d1.post(f"/admin/users/{me.id}{suffix}", form)
     assert r.status_code == 403
-    assert translated(app, "You cannot change your own access; ask another administrator.") \
-        in page_text(r)
+    assert translated(
+        app, "You cannot change your own access; ask another administrator."
+    ) in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
 
 
@@ -195,16 +214,19 @@ def province_admin_at_school(db, world):
     return person
 
 
-@pytest.mark.parametrize("action", ["edit", "disable", "reset-second-factor", "reset-password",
-                                    "revoke"])
-def test_an_account_with_wider_roles_cannot_be_taken_over(app, as_admin_d1, db, world,
-                                                          province_admin_at_school, action):
+@pytest.mark.parametrize(
+    "action", ["edit", "disable", "reset-second-factor", "reset-password", "revoke"]
+)
+def test_an_account_with_wider_roles_cannot_be_taken_over(
+    app, as_admin_d1, db, world, province_admin_at_school, action
+):
     user = db.get(User, province_admin_at_school.id)
     assert as_admin_d1.get(f"/admin/users/{user.id}").status_code == 200
     before = snapshot(db)
     if action == "revoke":
-        r = as_admin_d1.post(f"/admin/grants/{user.active_grants[0].id}/revoke",
-                             {"reason": "matrix"})
+        r = as_admin_d1.post(
+            f"/admin/grants/{user.active_grants[0].id}/revoke", {"reason": "matrix"}
+        )
         assert r.status_code == 404
     else:
         suffix, form = _user_post(action, user)
@@ -215,9 +237,14 @@ def test_an_account_with_wider_roles_cannot_be_taken_over(app, as_admin_d1, db, 
 
 
 # (screen, refusal): 403, but 404 on an object's page, so that its existence does not leak.
-ADMIN_SCREENS = (("/admin/units", 403), ("/admin/units/new", 403), ("/admin/users", 403),
-                 ("/admin/users/new", 403), ("/admin/units/{unit}", 404),
-                 ("/admin/users/{user}", 404))
+ADMIN_SCREENS = (
+    ("/admin/units", 403),
+    ("/admin/units/new", 403),
+    ("/admin/users", 403),
+    ("/admin/users/new", 403),
+    ("/admin/units/{unit}", 404),
+    ("/admin/users/{user}", 404),
+)
 
 
 @pytest.mark.parametrize("name", ["focal_a", "officer_d1", "officer_p", "auditor_p"])
@@ -234,25 +261,30 @@ def test_other_roles_are_refused_the_admin_screens(client, db, world, name):
 
 # --- referral directory --------------------------------------------------------------------
 
+
 @pytest.fixture()
 def contacts(db, world) -> dict[str, int]:
     """One contact at every unit, named after it: {unit code: contact id}."""
     ids = {}
     for code, unit_id in world.units.items():
         unit = db.get(Unit, unit_id)
-        ids[code] = referral_service.create_contact(db, None, unit, f"Contact of {code}",
-                                                    "police", "0123", "").id
+        ids[code] = referral_service.create_contact(
+            db, None, unit, f"Contact of {code}", "police", "0123", ""
+        ).id
     db.commit()
     return ids
 
 
-@pytest.mark.parametrize("name, visible", [
-    ("focal_a", {"PRV", "D1", "SCH-A"}),
-    ("focal_c", {"PRV", "D2", "SCH-C"}),
-    ("officer_d1", {"PRV", "D1", "SCH-A", "SCH-B"}),
-    ("admin_d2", {"PRV", "D2", "SCH-C"}),
-    ("officer_p", {"PRV", "D1", "D2", "SCH-A", "SCH-B", "SCH-C"}),
-])
+@pytest.mark.parametrize(
+    "name, visible",
+    [
+        ("focal_a", {"PRV", "D1", "SCH-A"}),
+        ("focal_c", {"PRV", "D2", "SCH-C"}),
+        ("officer_d1", {"PRV", "D1", "SCH-A", "SCH-B"}),
+        ("admin_d2", {"PRV", "D2", "SCH-C"}),
+        ("officer_p", {"PRV", "D1", "D2", "SCH-A", "SCH-B", "SCH-C"}),
+    ],
+)
 def test_directory_shows_own_units_and_those_above(client, db, world, contacts, name, visible):
     r = Agent(client, db, world[name]).get("/admin/referrals")
     assert r.status_code == 200
@@ -267,37 +299,54 @@ def test_directory_is_closed_to_roles_without_cases(client, db, world, contacts,
 
 def _contact_form(db, contact_id, name="Renamed contact"):
     contact = db.get(ReferralContact, contact_id)
-    return {"name": name, "kind": contact.kind, "phone": "111", "address": "",
-            "active": "y", "version": contact.version, "unit_code": contact.unit.code}
+    return {
+        "name": name,
+        "kind": contact.kind,
+        "phone": "111",
+        "address": "",
+        "active": "y",
+        "version": contact.version,
+        "unit_code": contact.unit.code,
+    }
 
 
 @pytest.mark.parametrize("name", ["officer_d1", "admin_d1"])
 @pytest.mark.parametrize("code", ["D1", "SCH-B"])
-def test_officers_and_admins_manage_contacts_below_them(client, db, world, contacts, name,
-                                                         code):
+def test_officers_and_admins_manage_contacts_below_them(client, db, world, contacts, name, code):
     agent = Agent(client, db, world[name])
     url = f"/admin/referrals/{contacts[code]}"
     assert agent.get(url).status_code == 200
     assert agent.post(url, _contact_form(db, contacts[code])).status_code == 302
     db.expire_all()
     assert db.get(ReferralContact, contacts[code]).name == "Renamed contact"
-    r = agent.post("/admin/referrals/new", {"unit_code": code, "name": "New hotline",
-                                            "kind": "hotline", "phone": "111", "version": "0"})
+    r = agent.post(
+        "/admin/referrals/new",
+        {
+            "unit_code": code,
+            "name": "New hotline",
+            "kind": "hotline",
+            "phone": "111",
+            "version": "0",
+        },
+    )
     assert r.status_code == 302
     assert count(db, ReferralContact, ReferralContact.name == "New hotline") == 1
 
 
 @pytest.mark.parametrize("name", ["officer_d1", "admin_d1"])
 @pytest.mark.parametrize("code", OUTSIDE_D1)
-def test_contacts_outside_the_subtree_are_404_and_untouched(app, client, db, world, contacts,
-                                                            name, code):
+def test_contacts_outside_the_subtree_are_404_and_untouched(
+    app, client, db, world, contacts, name, code
+):
     agent = Agent(client, db, world[name])
     url = f"/admin/referrals/{contacts[code]}"
     before = snapshot(db)
     assert agent.get(url).status_code == 404
     assert agent.post(url, _contact_form(db, contacts[code])).status_code == 404
-    r = agent.post("/admin/referrals/new", {"unit_code": code, "name": "Intruder",
-                                            "kind": "hotline", "phone": "111", "version": "0"})
+    r = agent.post(
+        "/admin/referrals/new",
+        {"unit_code": code, "name": "Intruder", "kind": "hotline", "phone": "111", "version": "0"},
+    )
     assert r.status_code == 400
     assert translated(app, NO_UNIT, code=code) in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
@@ -313,28 +362,38 @@ def test_focal_points_read_but_never_manage_the_directory(client, db, world, con
     new = {"unit_code": "SCH-A", "name": "x", "kind": "hotline", "version": "0"}
     assert agent.post("/admin/referrals/new", new).status_code == 403
     assert changed_tables(before, snapshot(db)) == []
-    assert db.scalar(select(ReferralContact.name).where(
-        ReferralContact.id == contacts["SCH-A"])) == "Contact of SCH-A"
+    assert (
+        db.scalar(select(ReferralContact.name).where(ReferralContact.id == contacts["SCH-A"]))
+        == "Contact of SCH-A"
+    )
 
 
 # --- the first role on the new-account page, the monitoring screen ---------------------------
 
+
 @pytest.mark.parametrize("code", OUTSIDE_D1)
-def test_admin_d1_cannot_give_a_new_account_a_first_role_outside_d1(app, as_admin_d1, db,
-                                                                    code):
+def test_admin_d1_cannot_give_a_new_account_a_first_role_outside_d1(app, as_admin_d1, db, code):
     before = snapshot(db)
-    r = as_admin_d1.post("/admin/users/new", {
-        "username": "le.van.d", "full_name": "Lê Văn D", "unit_code": "SCH-A",
-        "role": "officer", "role_unit_code": code})
+    r = as_admin_d1.post(
+        "/admin/users/new",
+        {
+            "username": "le.van.d",
+            "full_name": "Lê Văn D",
+            "unit_code": "SCH-A",
+            "role": "officer",
+            "role_unit_code": code,
+        },
+    )
     assert r.status_code == 400
     assert translated(app, NO_UNIT, code=code) in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
 
 
-@pytest.mark.parametrize(("code", "shown"), [("SCH-C", False), ("D2", False), ("PRV", False),
-                                             ("NOPE", False), ("SCH-A", True)])
-def test_the_monitoring_screen_stays_within_the_officers_units(app, client, db, world, code,
-                                                               shown):
+@pytest.mark.parametrize(
+    ("code", "shown"),
+    [("SCH-C", False), ("D2", False), ("PRV", False), ("NOPE", False), ("SCH-A", True)],
+)
+def test_the_monitoring_screen_stays_within_the_officers_units(app, client, db, world, code, shown):
     r = Agent(client, db, world["officer_d1"]).get(f"/monitoring?unit={code}")
     assert r.status_code == 200
     refused = translated(app, NO_UNIT, code=code)

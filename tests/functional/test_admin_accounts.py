@@ -39,8 +39,12 @@ def test_the_new_account_page_offers_the_first_role_starting_on_a_prompt(admin):
     page = page_text(admin.get("/admin/users/new"))
     options = _options(page, "role")
     assert options[0] == ("", "— Choose —")
-    assert {value for value, _label in options[1:]} == {"focal_point", "officer", "auditor",
-                                                        "admin"}
+    assert {value for value, _label in options[1:]} == {
+        "focal_point",
+        "officer",
+        "auditor",
+        "admin",
+    }
     assert 'name="role_unit_code"' in page
     assert "Roles are granted on the next page" not in page
 
@@ -69,13 +73,20 @@ def test_leaving_the_prompt_makes_the_account_without_a_role(admin, db):
     assert get_user(db, "tran.thi.c").grants == []
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"role": "officer", "role_unit_code": "NOPE"},
-     "No unit with the code NOPE within your units."),
-    ({"role": "galaxy"}, "Not a valid choice."),
-    ({"role": "", "role_unit_code": "D1"},
-     "Choose the role to grant at that unit, or leave the unit empty."),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"role": "officer", "role_unit_code": "NOPE"},
+            "No unit with the code NOPE within your units.",
+        ),
+        ({"role": "galaxy"}, "Not a valid choice."),
+        (
+            {"role": "", "role_unit_code": "D1"},
+            "Choose the role to grant at that unit, or leave the unit empty.",
+        ),
+    ],
+)
 def test_a_refused_first_role_saves_no_account(admin, db, fields, message):
     before = snapshot(db)
     r = admin.post("/admin/users/new", {**NEW, **fields})
@@ -102,16 +113,18 @@ def test_the_grant_form_starts_on_a_prompt_at_the_accounts_unit(admin, world):
 
 def test_a_grant_without_a_chosen_role_is_refused(admin, db, world):
     before = snapshot(db)
-    r = admin.post(f"/admin/users/{world['nobody'].id}/grants",
-                   {"role": "", "unit_code": "SCH-A"})
+    r = admin.post(f"/admin/users/{world['nobody'].id}/grants", {"role": "", "unit_code": "SCH-A"})
     assert r.status_code == 400
     assert "Choose a role." in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
 
 
 def test_a_grant_to_an_account_that_never_signed_in_does_not_speak_of_sessions(admin, world):
-    r = admin.post(f"/admin/users/{world['nobody'].id}/grants",
-                   {"role": "focal_point", "unit_code": "SCH-A"}, follow_redirects=True)
+    r = admin.post(
+        f"/admin/users/{world['nobody'].id}/grants",
+        {"role": "focal_point", "unit_code": "SCH-A"},
+        follow_redirects=True,
+    )
     page = page_text(r)
     assert "It takes effect at the account's first sign-in." in page
     assert "sessions were ended" not in page
@@ -120,11 +133,17 @@ def test_a_grant_to_an_account_that_never_signed_in_does_not_speak_of_sessions(a
 def test_a_grant_to_an_account_in_use_ends_its_sessions(app, admin, db, world):
     sign_in_client(app.test_client(), db, world["nobody"])
     db.commit()
-    r = admin.post(f"/admin/users/{world['nobody'].id}/grants",
-                   {"role": "focal_point", "unit_code": "SCH-A"}, follow_redirects=True)
+    r = admin.post(
+        f"/admin/users/{world['nobody'].id}/grants",
+        {"role": "focal_point", "unit_code": "SCH-A"},
+        follow_redirects=True,
+    )
     assert "Role granted. The account's sessions were ended." in page_text(r)
     user = db.get(User, world["nobody"].id)
     db.refresh(user)
-    assert db.scalar(select(Grant).where(Grant.user_id == user.id,
-                                         Grant.unit_id == db.scalar(
-                                             select(Unit.id).where(Unit.code == "SCH-A"))))
+    assert db.scalar(
+        select(Grant).where(
+            Grant.user_id == user.id,
+            Grant.unit_id == db.scalar(select(Unit.id).where(Unit.code == "SCH-A")),
+        )
+    )

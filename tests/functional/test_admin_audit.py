@@ -41,41 +41,99 @@ def _cases(db, world, ids) -> dict[str, tuple[str, str, dict]]:
     unit_url, user_url = f"/admin/units/{sch_a.id}", f"/admin/users/{target.id}"
     reason = {"reason": REASON}
     return {
-        "admin.new_unit": ("unit.create", "/admin/units/new", {
-            "parent_code": "D1", "code": "SCH-NEW", "name": "Trường Mới", "kind": "school"}),
-        "admin.unit": ("unit.update", unit_url, {"name": "Trường A mới", "kind": "school",
-                                                 "version": sch_a.version}),
-        "admin.close_unit": ("unit.close", f"{unit_url}/close", {"valid_to": TODAY,
-                                                                 "version": sch_a.version}),
-        "admin.move_unit": ("unit.move", f"{unit_url}/move", {
-            "new_parent_code": "D2", "on": TODAY, "version": sch_a.version}),
-        "admin.new_user": ("user.create", "/admin/users/new", {
-            "username": "tran.thi.c", "full_name": "Trần Thị C", "email": "",
-            "unit_code": "SCH-A"}),
-        "admin.user": ("user.update", user_url, {"full_name": "Lê Văn D", "email": "",
-                                                 "version": target.version}),
-        "admin.grant": ("user.grant", f"{user_url}/grants", {"role": "officer",
-                                                            "unit_code": "D1"}),
-        "admin.revoke": ("user.revoke", f"/admin/grants/{target.active_grants[0].id}/revoke",
-                         reason),
+        "admin.new_unit": (
+            "unit.create",
+            "/admin/units/new",
+            {"parent_code": "D1", "code": "SCH-NEW", "name": "Trường Mới", "kind": "school"},
+        ),
+        "admin.unit": (
+            "unit.update",
+            unit_url,
+            {"name": "Trường A mới", "kind": "school", "version": sch_a.version},
+        ),
+        "admin.close_unit": (
+            "unit.close",
+            f"{unit_url}/close",
+            {"valid_to": TODAY, "version": sch_a.version},
+        ),
+        "admin.move_unit": (
+            "unit.move",
+            f"{unit_url}/move",
+            {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version},
+        ),
+        "admin.new_user": (
+            "user.create",
+            "/admin/users/new",
+            {
+                "username": "tran.thi.c",
+                "full_name": "Trần Thị C",
+                "email": "",
+                "unit_code": "SCH-A",
+            },
+        ),
+        "admin.user": (
+            "user.update",
+            user_url,
+            {"full_name": "Lê Văn D", "email": "", "version": target.version},
+        ),
+        "admin.grant": ("user.grant", f"{user_url}/grants", {"role": "officer", "unit_code": "D1"}),
+        "admin.revoke": (
+            "user.revoke",
+            f"/admin/grants/{target.active_grants[0].id}/revoke",
+            reason,
+        ),
         "admin.disable_user": ("user.disable", f"{user_url}/disable", reason),
         "admin.enable_user": ("user.enable", f"/admin/users/{ids['disabled']}/enable", reason),
-        "admin.reset_second_factor": ("auth.second_factor_reset",
-                                      f"{user_url}/reset-second-factor", reason),
+        "admin.reset_second_factor": (
+            "auth.second_factor_reset",
+            f"{user_url}/reset-second-factor",
+            reason,
+        ),
         "admin.reset_password": ("auth.password_reset", f"{user_url}/reset-password", reason),
-        "admin.new_referral": ("referral_contact.create", "/admin/referrals/new", {
-            "unit_code": "SCH-A", "name": "Công an xã", "kind": "police", "phone": "113",
-            "version": "0"}),
-        "admin.referral": ("referral_contact.update", f"/admin/referrals/{contact.id}", {
-            "name": "Trạm y tế xã", "kind": "health_station", "phone": "0123",
-            "address": "Thôn 2", "active": "y", "version": contact.version}),
+        "admin.new_referral": (
+            "referral_contact.create",
+            "/admin/referrals/new",
+            {
+                "unit_code": "SCH-A",
+                "name": "Công an xã",
+                "kind": "police",
+                "phone": "113",
+                "version": "0",
+            },
+        ),
+        "admin.referral": (
+            "referral_contact.update",
+            f"/admin/referrals/{contact.id}",
+            {
+                "name": "Trạm y tế xã",
+                "kind": "health_station",
+                "phone": "0123",
+                "address": "Thôn 2",
+                "active": "y",
+                "version": contact.version,
+            },
+        ),
     }
 
 
-ENDPOINTS = sorted(["admin.new_unit", "admin.unit", "admin.close_unit", "admin.move_unit",
-                    "admin.new_user", "admin.user", "admin.grant", "admin.revoke",
-                    "admin.disable_user", "admin.enable_user", "admin.reset_second_factor",
-                    "admin.reset_password", "admin.new_referral", "admin.referral"])
+ENDPOINTS = sorted(
+    [
+        "admin.new_unit",
+        "admin.unit",
+        "admin.close_unit",
+        "admin.move_unit",
+        "admin.new_user",
+        "admin.user",
+        "admin.grant",
+        "admin.revoke",
+        "admin.disable_user",
+        "admin.enable_user",
+        "admin.reset_second_factor",
+        "admin.reset_password",
+        "admin.new_referral",
+        "admin.referral",
+    ]
+)
 
 
 @pytest.fixture()
@@ -85,8 +143,9 @@ def setup(client, db, world):
     sch_a = db.get(Unit, world.units["SCH-A"])
     disabled = db.get(User, world["nobody"].id)
     user_service.set_active(db, None, disabled, False, "set-up")
-    contact = referral_service.create_contact(db, None, sch_a, "Trạm y tế", "health_station",
-                                              "0123", "")
+    contact = referral_service.create_contact(
+        db, None, sch_a, "Trạm y tế", "health_station", "0123", ""
+    )
     open_session_for(db, world["focal_b"].id)
     db.commit()
     ids = {"contact": contact.id, "disabled": disabled.id}
@@ -94,8 +153,13 @@ def setup(client, db, world):
 
 
 def test_the_sweep_covers_every_mutating_admin_endpoint(app):
-    posting = sorted({rule.endpoint for rule in app.url_map.iter_rules()
-                      if rule.endpoint.startswith("admin.") and "POST" in rule.methods})
+    posting = sorted(
+        {
+            rule.endpoint
+            for rule in app.url_map.iter_rules()
+            if rule.endpoint.startswith("admin.") and "POST" in rule.methods
+        }
+    )
     assert posting == ENDPOINTS, "add the new admin endpoint to this sweep"
 
 
@@ -122,8 +186,9 @@ def test_each_admin_change_writes_one_event_without_secrets(db, world, setup, en
         changes = json.loads(ev.changes)
         for field in audit.SECRET_FIELDS & set(changes):
             assert changes[field] == "changed", (ev.action, field)
-        row = json.dumps({c.key: str(getattr(ev, c.key)) for c in AuditEvent.__table__.c},
-                         ensure_ascii=False)
+        row = json.dumps(
+            {c.key: str(getattr(ev, c.key)) for c in AuditEvent.__table__.c}, ensure_ascii=False
+        )
         assert not [s for s in forbidden if s in row], ev.action
 
 
@@ -139,14 +204,23 @@ def test_a_password_reset_says_changed_not_the_hash(db, world, setup):
 
 # --- the guard ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("change", ["add", "rename", "move"])
 def test_a_unit_changed_without_its_event_is_refused(db, world, change):
     d1 = db.get(Unit, world.units["D1"])
     sch_a = db.get(Unit, world.units["SCH-A"])
     head = audit_head(db)
     if change == "add":
-        db.add(Unit(code="GHOST", name="Ghost", kind="school", parent=d1, path=d1.path,
-                    valid_from=local_today()))
+        db.add(
+            Unit(
+                code="GHOST",
+                name="Ghost",
+                kind="school",
+                parent=d1,
+                path=d1.path,
+                valid_from=local_today(),
+            )
+        )
     elif change == "rename":
         sch_a.name = "Renamed quietly"
     else:
@@ -161,16 +235,23 @@ def test_a_unit_changed_without_its_event_is_refused(db, world, change):
     assert audit_head(db) == head
 
 
-@pytest.mark.parametrize("service", [
-    "caseapp.services.org.units", "caseapp.services.accounts.users",
-    "caseapp.services.org.referrals"])
+@pytest.mark.parametrize(
+    "service",
+    [
+        "caseapp.services.org.units",
+        "caseapp.services.accounts.users",
+        "caseapp.services.org.referrals",
+    ],
+)
 def test_a_forgotten_audit_call_fails_the_request(monkeypatch, db, setup, service):
     """A service that forgot record() must not save anything: the request fails instead."""
     agent, cases = setup
     monkeypatch.setattr(f"{service}.record", lambda *a, **k: None)
-    endpoint = {"caseapp.services.org.units": "admin.unit",
-                "caseapp.services.accounts.users": "admin.user",
-                "caseapp.services.org.referrals": "admin.referral"}[service]
+    endpoint = {
+        "caseapp.services.org.units": "admin.unit",
+        "caseapp.services.accounts.users": "admin.user",
+        "caseapp.services.org.referrals": "admin.referral",
+    }[service]
     _action, url, form = cases()[endpoint]
     before = snapshot(db)
     assert agent.post(url, form).status_code == 500

@@ -33,28 +33,66 @@ def _forms(db, world, contact_id) -> dict[str, tuple[str, dict]]:
     contact = db.get(ReferralContact, contact_id)
     unit_url, user_url = f"/admin/units/{sch_a.id}", f"/admin/users/{focal.id}"
     return {
-        "unit_new": ("/admin/units/new", {"parent_code": "D1", "code": "SCH-NEW",
-                                          "name": "Trường Tiểu học Mới", "kind": "school"}),
-        "unit_edit": (unit_url, {"name": "Trường A (đổi tên)", "kind": "school",
-                                 "version": sch_a.version}),
+        "unit_new": (
+            "/admin/units/new",
+            {
+                "parent_code": "D1",
+                "code": "SCH-NEW",
+                "name": "Trường Tiểu học Mới",
+                "kind": "school",
+            },
+        ),
+        "unit_edit": (
+            unit_url,
+            {"name": "Trường A (đổi tên)", "kind": "school", "version": sch_a.version},
+        ),
         "unit_close": (f"{unit_url}/close", {"valid_to": TODAY, "version": sch_a.version}),
-        "unit_move": (f"{unit_url}/move", {"new_parent_code": "D2", "on": TODAY,
-                                           "version": sch_a.version}),
-        "user_new": ("/admin/users/new", {"username": "nguyen.van.a", "full_name": "Nguyễn Văn A",
-                                          "email": "a@example.org", "unit_code": "SCH-A"}),
-        "user_edit": (user_url, {"full_name": "Trần Thị B", "email": "b@example.org",
-                                 "version": focal.version}),
+        "unit_move": (
+            f"{unit_url}/move",
+            {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version},
+        ),
+        "user_new": (
+            "/admin/users/new",
+            {
+                "username": "nguyen.van.a",
+                "full_name": "Nguyễn Văn A",
+                "email": "a@example.org",
+                "unit_code": "SCH-A",
+            },
+        ),
+        "user_edit": (
+            user_url,
+            {"full_name": "Trần Thị B", "email": "b@example.org", "version": focal.version},
+        ),
         "grant": (f"{user_url}/grants", {"role": "officer", "unit_code": "D1"}),
         "disable": (f"{user_url}/disable", {"reason": "Đã chuyển trường"}),
-        "revoke": (f"/admin/grants/{focal.active_grants[0].id}/revoke",
-                   {"reason": "Đã chuyển trường"}),
-        "contact_new": ("/admin/referrals/new", {"unit_code": "SCH-A", "name": "Công an xã",
-                                                 "kind": "police", "phone": "113",
-                                                 "address": "", "version": "0"}),
-        "contact_edit": (f"/admin/referrals/{contact.id}", {
-            "unit_code": "SCH-A", "name": "Trạm y tế xã", "kind": "health_station",
-            "phone": "0123 456", "address": "Thôn 1", "active": "y",
-            "version": contact.version}),
+        "revoke": (
+            f"/admin/grants/{focal.active_grants[0].id}/revoke",
+            {"reason": "Đã chuyển trường"},
+        ),
+        "contact_new": (
+            "/admin/referrals/new",
+            {
+                "unit_code": "SCH-A",
+                "name": "Công an xã",
+                "kind": "police",
+                "phone": "113",
+                "address": "",
+                "version": "0",
+            },
+        ),
+        "contact_edit": (
+            f"/admin/referrals/{contact.id}",
+            {
+                "unit_code": "SCH-A",
+                "name": "Trạm y tế xã",
+                "kind": "health_station",
+                "phone": "0123 456",
+                "address": "Thôn 1",
+                "active": "y",
+                "version": contact.version,
+            },
+        ),
     }
 
 
@@ -88,10 +126,18 @@ CASES = [
     ("user_new", "username", "nguyen van a", (USER_NAME_RULE, {})),
     ("user_new", "username", f"ab{NUL}c", (USER_NAME_RULE, {})),
     ("user_new", "username", f"ab{BROKEN}c", (USER_NAME_RULE, {})),
-    ("user_new", "username", "focal.a", ("The user name %(name)s is already taken.",
-                                         {"name": "focal.a"})),
-    ("user_new", "username", "FOCAL.A", ("The user name %(name)s is already taken.",
-                                         {"name": "focal.a"})),
+    (
+        "user_new",
+        "username",
+        "focal.a",
+        ("The user name %(name)s is already taken.", {"name": "focal.a"}),
+    ),
+    (
+        "user_new",
+        "username",
+        "FOCAL.A",
+        ("The user name %(name)s is already taken.", {"name": "focal.a"}),
+    ),
     ("user_new", "full_name", "x" * 121, (AT_MOST, {"max": 120})),
     ("user_new", "full_name", f"Nguyễn{NUL}", (NOT_ALLOWED, {})),
     ("user_new", "full_name", f"Nguyễn{BROKEN}", (NOT_ALLOWED, {})),
@@ -125,8 +171,17 @@ CASES = [
 
 def _case_id(case) -> str:
     form, field, value, _message = case
-    label = ("stale" if value is STALE else "nul" if NUL in value else
-             "broken" if BROKEN in value else "overlong" if len(value) > 40 else value)
+    label = (
+        "stale"
+        if value is STALE
+        else "nul"
+        if NUL in value
+        else "broken"
+        if BROKEN in value
+        else "overlong"
+        if len(value) > 40
+        else value
+    )
     return f"{form}-{field}-{label or 'empty'}"
 
 
@@ -140,15 +195,29 @@ def admin(client, db, world):
 @pytest.fixture()
 def forms(db, world):
     sch_a = db.get(Unit, world.units["SCH-A"])
-    contact = referral_service.create_contact(db, None, sch_a, "Trạm y tế", "health_station",
-                                              "0123", "")
+    contact = referral_service.create_contact(
+        db, None, sch_a, "Trạm y tế", "health_station", "0123", ""
+    )
     db.commit()
     return lambda: _forms(db, world, contact.id)
 
 
-@pytest.mark.parametrize("form", ["unit_new", "unit_edit", "unit_close", "unit_move",
-                                  "user_new", "user_edit", "grant", "disable", "revoke",
-                                  "contact_new", "contact_edit"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "unit_new",
+        "unit_edit",
+        "unit_close",
+        "unit_move",
+        "user_new",
+        "user_edit",
+        "grant",
+        "disable",
+        "revoke",
+        "contact_new",
+        "contact_edit",
+    ],
+)
 def test_the_untouched_form_is_accepted(admin, db, forms, form):
     """The baseline: each case below differs from an accepted form by one field only."""
     url, fields = forms()[form]
@@ -181,8 +250,9 @@ def test_bad_input_is_refused_with_a_clear_message(app, admin, db, forms, case):
 def test_the_message_follows_the_session_language(app, client, db, world, lang):
     agent = Agent(client, db, world["admin_p"])
     agent.use_language(lang)
-    r = agent.post("/admin/units/new", {"parent_code": "D1", "code": "SCH-A", "name": "A",
-                                        "kind": "school"})
+    r = agent.post(
+        "/admin/units/new", {"parent_code": "D1", "code": "SCH-A", "name": "A", "kind": "school"}
+    )
     page = page_text(r)
     assert f'lang="{lang}"' in page
     assert translated(app, "The unit code %(code)s is already used.", lang, code="SCH-A") in page
@@ -190,7 +260,8 @@ def test_the_message_follows_the_session_language(app, client, db, world, lang):
 
 def test_vietnamese_is_the_default(app, client, db, world):
     r = Agent(client, db, world["admin_p"]).post(
-        "/admin/users/new", {"username": "focal.a", "full_name": "A", "unit_code": "SCH-A"})
+        "/admin/users/new", {"username": "focal.a", "full_name": "A", "unit_code": "SCH-A"}
+    )
     page = page_text(r)
     assert 'lang="vi"' in page
     expected = translated(app, "The user name %(name)s is already taken.", name="focal.a")

@@ -15,15 +15,22 @@ from tests.functional.case_attack_support import Actor, clean_store  # noqa: F40
 CONTENT = b"bien ban hop"
 
 
-@pytest.mark.parametrize("name", ["biên bản\nhọp.txt", "a\r\nSet-Cookie: x=1.txt",
-                                  'dấu "ngoặc" \\ và\ttab.txt', "\x00\x07.txt"])
+@pytest.mark.parametrize(
+    "name",
+    ["biên bản\nhọp.txt", "a\r\nSet-Cookie: x=1.txt", 'dấu "ngoặc" \\ và\ttab.txt', "\x00\x07.txt"],
+)
 def test_a_hostile_file_name_downloads_cleanly(app, db, world, clean_store, name):  # noqa: F811
     focal = Actor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     with app.test_request_context():
         attachment = case_records.add_attachment(
-            db, db.get(User, world["focal_a"].id), db.get(Case, case.id), name, "text/plain",
-            io.BytesIO(CONTENT))
+            db,
+            db.get(User, world["focal_a"].id),
+            db.get(Case, case.id),
+            name,
+            "text/plain",
+            io.BytesIO(CONTENT),
+        )
     db.commit()
     uid = attachment.uid
     response = focal.get(f"/cases/{case.public_id}/attachments/{uid}")

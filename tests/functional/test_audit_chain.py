@@ -48,8 +48,7 @@ def test_intact_chain_verifies(db):
 
 
 def _alter(db, seqs):
-    db.execute(text("UPDATE audit_events SET reason = 'rewritten' WHERE seq = :s"),
-               {"s": seqs[2]})
+    db.execute(text("UPDATE audit_events SET reason = 'rewritten' WHERE seq = :s"), {"s": seqs[2]})
     return seqs[2]
 
 
@@ -67,16 +66,18 @@ def _swap(db, seqs):
 
 
 def _forge_prev(db, seqs):
-    db.execute(text("UPDATE audit_events SET prev_hash = :h WHERE seq = :s"),
-               {"h": "f" * 64, "s": seqs[3]})
+    db.execute(
+        text("UPDATE audit_events SET prev_hash = :h WHERE seq = :s"), {"h": "f" * 64, "s": seqs[3]}
+    )
     return seqs[3]
 
 
 def _plain_sha256_insert(db, seqs):
     head = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
     forged = {c.key: getattr(head, c.key) for c in AuditEvent.__table__.columns}
-    forged.update(seq=head.seq + 1, prev_hash=head.hash, action="user.grant",
-                  reason="inserted by hand")
+    forged.update(
+        seq=head.seq + 1, prev_hash=head.hash, action="user.grant", reason="inserted by hand"
+    )
     forged["hash"] = hashlib.sha256(head.hash.encode() + b"|" + canonical(forged)).hexdigest()
     db.execute(AuditEvent.__table__.insert().values(**forged))
     return head.seq + 1
@@ -117,8 +118,9 @@ def test_forged_checkpoint_signature_is_found(db):
         db.execute(text("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER"))
     else:
         db.execute(text("DROP TRIGGER audit_checkpoints_no_update"))
-    db.execute(text("UPDATE audit_checkpoints SET hash = :h WHERE id = :i"),
-               {"h": "0" * 64, "i": cp.id})
+    db.execute(
+        text("UPDATE audit_checkpoints SET hash = :h WHERE id = :i"), {"h": "0" * 64, "i": cp.id}
+    )
     report = _verify(db)
     assert report.bad_seq == cp.seq
 
@@ -133,13 +135,16 @@ def test_cli_verify_and_checkpoint(app, db, tmp_path):
     assert "intact" in result.output
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_events SET reason = 'x'",
-    "DELETE FROM audit_events",
-    "TRUNCATE audit_events",
-    "UPDATE audit_checkpoints SET hash = 'x'",
-    "DELETE FROM audit_checkpoints",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET reason = 'x'",
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+        "UPDATE audit_checkpoints SET hash = 'x'",
+        "DELETE FROM audit_checkpoints",
+    ],
+)
 def test_database_refuses_to_rewrite_the_trail(db, statement):
     if statement.startswith("TRUNCATE") and _dialect(db) != "postgresql":
         pytest.skip("SQLite has no TRUNCATE statement (DELETE is refused instead)")
@@ -185,5 +190,11 @@ def test_concurrent_appends_leave_a_gap_free_chain(app, database):
         assert report.ok, report.problem
         seqs = session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
         assert seqs == list(range(1, len(seqs) + 1))
-        assert session.scalar(select(text("count(*)")).select_from(AuditEvent).where(
-            AuditEvent.action == "test.concurrent")) == 60
+        assert (
+            session.scalar(
+                select(text("count(*)"))
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "test.concurrent")
+            )
+            == 60
+        )

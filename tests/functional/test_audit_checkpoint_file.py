@@ -27,8 +27,10 @@ from caseapp.security.keyring import new_key
 from caseapp.services.audit.trail import record
 from caseapp.services.keys import binding as key_binding
 
-NOT_TAMPERING = ("which this keyring lacks (use the keyring that goes with this database); "
-                 "this is not evidence of tampering")
+NOT_TAMPERING = (
+    "which this keyring lacks (use the keyring that goes with this database); "
+    "this is not evidence of tampering"
+)
 
 
 def _append(db, n: int) -> AuditEvent:
@@ -41,8 +43,9 @@ def _append(db, n: int) -> AuditEvent:
 
 
 def _head(db) -> tuple[int, str]:
-    row = db.execute(select(AuditEvent.seq, AuditEvent.hash)
-                     .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    row = db.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
     return row[0], row[1]
 
 
@@ -55,16 +58,24 @@ def _write(path, seq: int, head_hash: str, key_id: str, private: Ed25519PrivateK
     at = utcnow()
     message = checkpoint_message(seq, head_hash, at)
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    path.write_text(json.dumps({
-        "seq": seq, "hash": head_hash, "at": canonical_time(at), "key_id": key_id,
-        "signature": base64.b64encode(private.sign(message)).decode(),
-        "public_key": base64.b64encode(public).decode(), "message": message.decode()}))
+    path.write_text(
+        json.dumps(
+            {
+                "seq": seq,
+                "hash": head_hash,
+                "at": canonical_time(at),
+                "key_id": key_id,
+                "signature": base64.b64encode(private.sign(message)).decode(),
+                "public_key": base64.b64encode(public).decode(),
+                "message": message.decode(),
+            }
+        )
+    )
     return path
 
 
 def _verify(app, path, *extra: str):
-    return app.test_cli_runner().invoke(args=["audit", "verify", *extra, "--checkpoint",
-                                              str(path)])
+    return app.test_cli_runner().invoke(args=["audit", "verify", *extra, "--checkpoint", str(path)])
 
 
 def _count(db) -> int:
@@ -92,8 +103,10 @@ def test_the_file_written_by_audit_checkpoint_holds_and_is_recorded(app, db, tmp
 def test_an_altered_file_does_not_verify(app, db, tmp_path):
     _append(db, 2)
     path = tmp_path / "checkpoint.json"
-    assert app.test_cli_runner().invoke(
-        args=["audit", "checkpoint", "--out", str(path)]).exit_code == 0
+    assert (
+        app.test_cli_runner().invoke(args=["audit", "checkpoint", "--out", str(path)]).exit_code
+        == 0
+    )
     data = json.loads(path.read_text())
     data["hash"] = "f" * 64
     path.write_text(json.dumps(data))
@@ -106,8 +119,7 @@ def test_a_file_signed_by_another_key_under_the_keyrings_id_is_found(app, db, tm
     _append(db, 2)
     seq, head_hash = _head(db)
     key_id, _genuine = _signing_private()
-    forged = _write(tmp_path / "forged.json", seq, head_hash, key_id,
-                    Ed25519PrivateKey.generate())
+    forged = _write(tmp_path / "forged.json", seq, head_hash, key_id, Ed25519PrivateKey.generate())
     result = _verify(app, forged, "--no-record")
     assert result.exit_code == 1
     assert f"this keyring's signing key {key_id} has a different public key" in result.output
@@ -120,8 +132,10 @@ def test_events_missing_after_the_signed_seq_are_reported(app, db, tmp_path):
     ahead = _write(tmp_path / "ahead.json", seq + 5, "a" * 64, key_id, private)
     result = _verify(app, ahead, "--no-record")
     assert result.exit_code == 1
-    assert (f"the trail ends at seq {seq} but the checkpoint signed seq {seq + 5}: events are "
-            "missing (restored from an older backup, or truncated)") in result.output
+    assert (
+        f"the trail ends at seq {seq} but the checkpoint signed seq {seq + 5}: events are "
+        "missing (restored from an older backup, or truncated)"
+    ) in result.output
     other = _write(tmp_path / "fork.json", seq, "b" * 64, key_id, private)
     result = _verify(app, other, "--no-record")
     assert result.exit_code == 1
@@ -136,21 +150,34 @@ def test_a_signing_key_the_keyring_lacks_is_not_tampering_unless_never_used(app,
     seq, head_hash = _head(db)
     stranger = Ed25519PrivateKey.generate()
     before = _count(db)
-    lacking = _verify(app, _write(tmp_path / "a.json", seq, head_hash, "signing-kept-elsewhere",
-                                  stranger))
+    lacking = _verify(
+        app, _write(tmp_path / "a.json", seq, head_hash, "signing-kept-elsewhere", stranger)
+    )
     assert lacking.exit_code == 3, lacking.output
-    assert ("cannot confirm the checkpoint's signer: it is signed by key "
-            f"signing-kept-elsewhere {NOT_TAMPERING}") in lacking.output
+    assert (
+        "cannot confirm the checkpoint's signer: it is signed by key "
+        f"signing-kept-elsewhere {NOT_TAMPERING}"
+    ) in lacking.output
     assert _count(db) == before  # nothing appended
-    forged = _verify(app, _write(tmp_path / "b.json", seq, head_hash, "signing-never-bound",
-                                 stranger), "--no-record")
+    forged = _verify(
+        app,
+        _write(tmp_path / "b.json", seq, head_hash, "signing-never-bound", stranger),
+        "--no-record",
+    )
     assert forged.exit_code == 1, forged.output
     assert "neither this keyring holds nor this database ever used" in forged.output
 
 
-@pytest.mark.parametrize("content", ["", "not json", "[]", '{"seq": 1}',
-                                     '{"seq": "1", "hash": "", "at": "", "key_id": "", '
-                                     '"signature": "", "public_key": ""}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"seq": 1}',
+        '{"seq": "1", "hash": "", "at": "", "key_id": "", "signature": "", "public_key": ""}',
+    ],
+)
 def test_an_unreadable_file_is_one_line_and_exit_2(app, db, tmp_path, content):
     path = tmp_path / "checkpoint.json"
     path.write_text(content)
@@ -184,8 +211,10 @@ def test_a_missing_audit_key_exits_3_without_appending(app, db):
     before = _count(db)
     result = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert result.exit_code == 3, result.output
-    assert (f"cannot verify from seq {seq}: the trail uses key {foreign} {NOT_TAMPERING}"
-            in result.output)
+    assert (
+        f"cannot verify from seq {seq}: the trail uses key {foreign} {NOT_TAMPERING}"
+        in result.output
+    )
     assert "BROKEN" not in result.output and "not added to the trail" in result.output
     assert _count(db) == before
 
@@ -203,8 +232,19 @@ def test_an_audit_key_the_database_never_used_is_tampering(app, db):
 def test_verify_events_tells_a_missing_key_from_a_forged_one():
     from tests.unit.test_audit_chain_property import KEY, build
 
-    events = build([{"actor_id": None, "actor_name": "x", "action": "auth.login",
-                     "reason": "", "object_ref": "", "changes": "{}"}] * 3)
+    events = build(
+        [
+            {
+                "actor_id": None,
+                "actor_name": "x",
+                "action": "auth.login",
+                "reason": "",
+                "object_ref": "",
+                "changes": "{}",
+            }
+        ]
+        * 3
+    )
     intact = verify_events(iter(events), {"audit-1": KEY}.get)
     assert intact.ok and intact.kind == ""
     missing = verify_events(iter(events), {}.get)

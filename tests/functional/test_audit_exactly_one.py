@@ -73,8 +73,13 @@ class Ctx:
     def target(self) -> User:
         """A fresh focal point of SCH-A holding a live session (so a change of their access
         ends it, which is audited as a companion event)."""
-        person = make_user(self.db, keyring(), "muc.tieu", self.unit("SCH-A"),
-                           [("focal_point", self.unit("SCH-A"))])
+        person = make_user(
+            self.db,
+            keyring(),
+            "muc.tieu",
+            self.unit("SCH-A"),
+            [("focal_point", self.unit("SCH-A"))],
+        )
         open_session_for(self.db, person.id)
         self.commit()
         return self.db.get(User, person.id)
@@ -85,19 +90,28 @@ class Ctx:
         return made
 
     def case(self) -> Case:
-        made = cases.create_case(self.db, self.user("focal_a"), self.unit("SCH-A"),
-                                 case_details(), cases.CaseContent(harmed_name="Lê Thị Thu"))
+        made = cases.create_case(
+            self.db,
+            self.user("focal_a"),
+            self.unit("SCH-A"),
+            case_details(),
+            cases.CaseContent(harmed_name="Lê Thị Thu"),
+        )
         self.commit()
         return made
 
 
 # --- recipes: endpoint -> prepare, sign in, and say what to post -----------------------------
 
+
 def _change_password(c: Ctx) -> Post:
     c.sign_in("focal_a")
     new = "một mật khẩu mới đủ dài 2025"
-    return Post("/account/password", {"current": PASSWORD, "new": new, "confirm": new},
-                companions=(SESSIONS_ENDED,))
+    return Post(
+        "/account/password",
+        {"current": PASSWORD, "new": new, "confirm": new},
+        companions=(SESSIONS_ENDED,),
+    )
 
 
 def _renew_codes(c: Ctx) -> Post:
@@ -116,14 +130,18 @@ def _close_unit(c: Ctx) -> Post:
     return Post(f"/admin/units/{unit.id}/close", {"valid_to": c.today, "version": unit.version})
 
 
-def _account_action(action: str, prepare: Callable[[Ctx, User], None] | None = None,
-                    companions: tuple[str, ...] = (SESSIONS_ENDED,)):
+def _account_action(
+    action: str,
+    prepare: Callable[[Ctx, User], None] | None = None,
+    companions: tuple[str, ...] = (SESSIONS_ENDED,),
+):
     def recipe(c: Ctx) -> Post:
         target = c.target()
         if prepare:
             prepare(c, target)
         c.sign_in("admin_d1")
         return Post(f"/admin/users/{target.id}/{action}", {"reason": REASON}, companions)
+
     return recipe
 
 
@@ -135,22 +153,34 @@ def _disabled(c: Ctx, target: User) -> None:
 def _grant(c: Ctx) -> Post:
     target = c.target()
     c.sign_in("admin_d1")
-    return Post(f"/admin/users/{target.id}/grants", {"role": "focal_point", "unit_code": "SCH-B"},
-                companions=(SESSIONS_ENDED,))
+    return Post(
+        f"/admin/users/{target.id}/grants",
+        {"role": "focal_point", "unit_code": "SCH-B"},
+        companions=(SESSIONS_ENDED,),
+    )
 
 
 def _move_unit(c: Ctx) -> Post:
     commune = c.new_unit("X-COMMUNE", "commune", parent="PRV")  # communes sit under provinces
     school = c.new_unit("X-MOVE")
     c.sign_in("admin_p")
-    return Post(f"/admin/units/{school.id}/move",
-                {"new_parent_code": commune.code, "on": c.today, "version": school.version})
+    return Post(
+        f"/admin/units/{school.id}/move",
+        {"new_parent_code": commune.code, "on": c.today, "version": school.version},
+    )
 
 
 def _contact_form(**changes) -> dict:
-    return {"unit_code": "D1", "name": "Trung tâm tư vấn D1", "kind": "health_station",
-            "phone": "0233 111 222", "address": "Số 1 đường Lê Lợi", "active": "y",
-            "version": "0", **changes}
+    return {
+        "unit_code": "D1",
+        "name": "Trung tâm tư vấn D1",
+        "kind": "health_station",
+        "phone": "0233 111 222",
+        "address": "Số 1 đường Lê Lợi",
+        "active": "y",
+        "version": "0",
+        **changes,
+    }
 
 
 def _new_referral(c: Ctx) -> Post:
@@ -159,48 +189,63 @@ def _new_referral(c: Ctx) -> Post:
 
 
 def _referral(c: Ctx) -> Post:
-    contact = referrals.create_contact(c.db, None, c.unit("D1"), "Tổng đài 111", "hotline",
-                                       "111", "")
+    contact = referrals.create_contact(
+        c.db, None, c.unit("D1"), "Tổng đài 111", "hotline", "111", ""
+    )
     c.commit()
     c.sign_in("admin_d1")
-    return Post(f"/admin/referrals/{contact.id}",
-                _contact_form(name="Tổng đài 111 (mới)", kind="hotline",
-                              version=str(contact.version)))
+    return Post(
+        f"/admin/referrals/{contact.id}",
+        _contact_form(name="Tổng đài 111 (mới)", kind="hotline", version=str(contact.version)),
+    )
 
 
 def _new_unit(c: Ctx) -> Post:
     c.sign_in("admin_d1")
-    return Post("/admin/units/new", {"parent_code": "D1", "code": "X-NEW",
-                                     "name": "Trường THCS Mới", "kind": "school"})
+    return Post(
+        "/admin/units/new",
+        {"parent_code": "D1", "code": "X-NEW", "name": "Trường THCS Mới", "kind": "school"},
+    )
 
 
 def _new_user(c: Ctx) -> Post:
     c.sign_in("admin_d1")
-    return Post("/admin/users/new", {"username": "nguoi.moi", "full_name": "Người Mới",
-                                     "email": "nguoi.moi@example.org", "unit_code": "SCH-A"})
+    return Post(
+        "/admin/users/new",
+        {
+            "username": "nguoi.moi",
+            "full_name": "Người Mới",
+            "email": "nguoi.moi@example.org",
+            "unit_code": "SCH-A",
+        },
+    )
 
 
 def _revoke(c: Ctx) -> Post:
     target = c.target()
     [grant] = target.active_grants
     c.sign_in("admin_d1")
-    return Post(f"/admin/grants/{grant.id}/revoke", {"reason": REASON},
-                companions=(SESSIONS_ENDED,))
+    return Post(
+        f"/admin/grants/{grant.id}/revoke", {"reason": REASON}, companions=(SESSIONS_ENDED,)
+    )
 
 
 def _edit_unit(c: Ctx) -> Post:
     unit = c.new_unit("X-EDIT")
     c.sign_in("admin_d1")
-    return Post(f"/admin/units/{unit.id}", {"name": "Trường đổi tên", "kind": "school",
-                                            "version": unit.version})
+    return Post(
+        f"/admin/units/{unit.id}",
+        {"name": "Trường đổi tên", "kind": "school", "version": unit.version},
+    )
 
 
 def _edit_user(c: Ctx) -> Post:
     target = c.target()
     c.sign_in("admin_d1")
-    return Post(f"/admin/users/{target.id}", {"full_name": "Tên Đã Sửa",
-                                              "email": "da.sua@example.org",
-                                              "version": target.version})
+    return Post(
+        f"/admin/users/{target.id}",
+        {"full_name": "Tên Đã Sửa", "email": "da.sua@example.org", "version": target.version},
+    )
 
 
 def _verify_now(c: Ctx) -> Post:
@@ -231,10 +276,15 @@ def _second_factor(c: Ctx) -> Post:
     return Post("/login/2fa", {"code": totp.code_at(person.totp_secret, steady_counter())})
 
 
-def _on_case(path: str, data: Callable[[Ctx, Case, object], dict] | dict | None = None,
-             who: str = "focal_a", prepare: Callable[[Ctx, Case], object] | None = None):
+def _on_case(
+    path: str,
+    data: Callable[[Ctx, Case, object], dict] | dict | None = None,
+    who: str = "focal_a",
+    prepare: Callable[[Ctx, Case], object] | None = None,
+):
     """A post to a page of a fresh SCH-A case; ``prepare`` adds what the post acts on (an
     attachment, a step...), which fills ``{x...}`` in ``path`` and is passed to ``data``."""
+
     def recipe(c: Ctx) -> Post:
         case = c.case()
         made = prepare(c, case) if prepare else None
@@ -242,12 +292,19 @@ def _on_case(path: str, data: Callable[[Ctx, Case, object], dict] | dict | None 
         c.sign_in(who)
         fields = data(c, case, made) if callable(data) else dict(data or {})
         return Post(f"/cases/{case.public_id}{path.format(x=made)}", fields)
+
     return recipe
 
 
 def _attachment(c: Ctx, case: Case):
-    return case_records.add_attachment(c.db, c.user("focal_a"), case, "bien-ban.txt",
-                                       "text/plain", io.BytesIO(b"noi dung bien ban"))
+    return case_records.add_attachment(
+        c.db,
+        c.user("focal_a"),
+        case,
+        "bien-ban.txt",
+        "text/plain",
+        io.BytesIO(b"noi dung bien ban"),
+    )
 
 
 def _other_focal_point(c: Ctx, case: Case) -> User:
@@ -255,8 +312,9 @@ def _other_focal_point(c: Ctx, case: Case) -> User:
 
 
 def _open_step(c: Ctx, case: Case):
-    return step_service.add_step(c.db, c.user("focal_a"), case,
-                                 StepInput(kind="verification", method="interview"))
+    return step_service.add_step(
+        c.db, c.user("focal_a"), case, StepInput(kind="verification", method="interview")
+    )
 
 
 def _exclusion(c: Ctx, case: Case):
@@ -264,8 +322,9 @@ def _exclusion(c: Ctx, case: Case):
 
 
 def _consent(c: Ctx, case: Case):
-    return case_records.record_consent(c.db, c.user("focal_a"), case, "guardian", "sharing",
-                                       local_today())
+    return case_records.record_consent(
+        c.db, c.user("focal_a"), case, "guardian", "sharing", local_today()
+    )
 
 
 def _new_case(c: Ctx) -> Post:
@@ -274,10 +333,18 @@ def _new_case(c: Ctx) -> Post:
 
 
 def _activity_form(**changes) -> dict:
-    return {"unit_code": "SCH-A", "held_on": local_today().isoformat(), "kind": "training",
-            "audience": "pupils", "title": "Tập huấn phòng chống bạo lực học đường",
-            "participants_female": "12", "participants_male": "10", "participants_other": "0",
-            "version": "0", **changes}
+    return {
+        "unit_code": "SCH-A",
+        "held_on": local_today().isoformat(),
+        "kind": "training",
+        "audience": "pupils",
+        "title": "Tập huấn phòng chống bạo lực học đường",
+        "participants_female": "12",
+        "participants_male": "10",
+        "participants_other": "0",
+        "version": "0",
+        **changes,
+    }
 
 
 def _new_activity(c: Ctx) -> Post:
@@ -286,13 +353,20 @@ def _new_activity(c: Ctx) -> Post:
 
 
 def _activity(c: Ctx) -> Post:
-    held = ActivityInput(held_on=local_today(), kind="training", audience="pupils",
-                         title="Tập huấn", participants_female=1)
+    held = ActivityInput(
+        held_on=local_today(),
+        kind="training",
+        audience="pupils",
+        title="Tập huấn",
+        participants_female=1,
+    )
     made = activities.create(c.db, c.user("focal_a"), c.unit("SCH-A"), held)
     c.commit()
     c.sign_in("focal_a")
-    return Post(f"/reports/activities/{made.id}",
-                _activity_form(title="Tập huấn (sửa)", version=str(made.version)))
+    return Post(
+        f"/reports/activities/{made.id}",
+        _activity_form(title="Tập huấn (sửa)", version=str(made.version)),
+    )
 
 
 def _submit(c: Ctx) -> Post:
@@ -324,31 +398,52 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "auth.login": _login,
     "auth.logout": _logout,
     "auth.second_factor": _second_factor,
-    "cases.add_attachment": _on_case("/attachments", lambda c, case, _: {
-        "file": (io.BytesIO(b"noi dung tep"), "tep.txt", "text/plain")}),
-    "cases.assign": _on_case("/assign", lambda c, case, other: {"handler": str(other.id)},
-                             prepare=_other_focal_point),
-    "cases.add_consent": _on_case("/consents", lambda c, case, _: {
-        "party": "guardian", "purpose": "sharing", "given_on": c.today}),
-    "cases.add_exclusion": _on_case("/exclusions", {"username": "officer.p",
-                                                    "reason": "Có quan hệ họ hàng"}),
-    "cases.lift_exclusion": _on_case("/exclusions/{x.id}/lift", {"reason": REASON},
-                                     who="officer_d1", prepare=_exclusion),
+    "cases.add_attachment": _on_case(
+        "/attachments",
+        lambda c, case, _: {"file": (io.BytesIO(b"noi dung tep"), "tep.txt", "text/plain")},
+    ),
+    "cases.assign": _on_case(
+        "/assign", lambda c, case, other: {"handler": str(other.id)}, prepare=_other_focal_point
+    ),
+    "cases.add_consent": _on_case(
+        "/consents",
+        lambda c, case, _: {"party": "guardian", "purpose": "sharing", "given_on": c.today},
+    ),
+    "cases.add_exclusion": _on_case(
+        "/exclusions", {"username": "officer.p", "reason": "Có quan hệ họ hàng"}
+    ),
+    "cases.lift_exclusion": _on_case(
+        "/exclusions/{x.id}/lift", {"reason": REASON}, who="officer_d1", prepare=_exclusion
+    ),
     "cases.add_note": _on_case("/notes", {"body": "Ghi chú sau buổi gặp phụ huynh"}),
     "cases.add_step": _on_case("/steps", {"kind": "verification", "method": "interview"}),
-    "cases.complete_step": _on_case("/steps/{x.uid}/complete", lambda c, case, step: {
-        "finding": "substantiated", "done_on": c.today, "version": str(step.version)},
-        prepare=_open_step),
+    "cases.complete_step": _on_case(
+        "/steps/{x.uid}/complete",
+        lambda c, case, step: {
+            "finding": "substantiated",
+            "done_on": c.today,
+            "version": str(step.version),
+        },
+        prepare=_open_step,
+    ),
     "cases.confidential": _on_case("/confidential", {"reason": REASON}, who="officer_d1"),
-    "cases.download": _on_case("/attachments/{x.uid}", {"reason": REASON}, who="officer_d1",
-                               prepare=_attachment),
-    "cases.edit": _on_case("/edit", lambda c, case, _: intake_form(
-        case.unit_id, received_on=c.today, risk_level="high", version=str(case.version))),
+    "cases.download": _on_case(
+        "/attachments/{x.uid}", {"reason": REASON}, who="officer_d1", prepare=_attachment
+    ),
+    "cases.edit": _on_case(
+        "/edit",
+        lambda c, case, _: intake_form(
+            case.unit_id, received_on=c.today, risk_level="high", version=str(case.version)
+        ),
+    ),
     "cases.new": _new_case,
-    "cases.transition": _on_case("/transition", lambda c, case, _: {
-        "target": "verifying", "reason": REASON, "version": str(case.version)}),
-    "cases.withdraw_consent": _on_case("/consents/{x.id}/withdraw", lambda c, case, _: {
-        "withdrawn_on": c.today}, prepare=_consent),
+    "cases.transition": _on_case(
+        "/transition",
+        lambda c, case, _: {"target": "verifying", "reason": REASON, "version": str(case.version)},
+    ),
+    "cases.withdraw_consent": _on_case(
+        "/consents/{x.id}/withdraw", lambda c, case, _: {"withdrawn_on": c.today}, prepare=_consent
+    ),
     "reports.activity": _activity,
     "reports.new_activity": _new_activity,
     "reports.submit": _submit,
@@ -358,7 +453,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
 def test_every_audited_post_has_a_recipe():
     assert set(RECIPES) == set(AUDITED_POSTS), (
         f"missing recipes: {sorted(set(AUDITED_POSTS) - set(RECIPES))}; "
-        f"stale: {sorted(set(RECIPES) - set(AUDITED_POSTS))}")
+        f"stale: {sorted(set(RECIPES) - set(AUDITED_POSTS))}"
+    )
 
 
 @pytest.mark.usefixtures("clean_store")
@@ -374,8 +470,11 @@ def test_one_change_writes_exactly_its_audit_event(app, db, world, client, endpo
 
     response = client.post(post.url, data={"csrf_token": token, **post.data})
 
-    assert response.status_code < 400, (endpoint, response.status_code,
-                                        response.get_data(as_text=True)[:2000])
+    assert response.status_code < 400, (
+        endpoint,
+        response.status_code,
+        response.get_data(as_text=True)[:2000],
+    )
     actions = [e.action for e in events_after(db, start)]
     expected = AUDITED_POSTS[endpoint]
     assert actions.count(expected) == 1, (endpoint, actions)

@@ -28,9 +28,11 @@ def test_auditor_sees_events_of_units_below_only(client, db, world):
     html = client.get("/audit/events?action=user.create").get_data(as_text=True)
     assert "user.create" in html
     for path, status in ((d1.path, 404), (d2.path, 200), ("", 404)):
-        seq = db.scalar(select(AuditEvent.seq).where(AuditEvent.unit_path.startswith(path)
-                                                     if path else AuditEvent.unit_path == "")
-                        .limit(1))
+        seq = db.scalar(
+            select(AuditEvent.seq)
+            .where(AuditEvent.unit_path.startswith(path) if path else AuditEvent.unit_path == "")
+            .limit(1)
+        )
         if seq is None:
             from caseapp.services.audit.trail import record
 
@@ -76,21 +78,31 @@ def test_verify_now_records_result(browser, client, db, world):
     sign_in_client(client, db, world["auditor_p"])
     r = browser.post("/audit/verify", token_from="/audit/status")
     assert r.status_code == 302
-    last = db.scalar(select(AuditEvent).where(AuditEvent.action == "audit.verify")
-                     .order_by(AuditEvent.seq.desc()).limit(1))
+    last = db.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == "audit.verify")
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    )
     assert last is not None and '"ok": true' in last.changes
     assert 'class="ok"' in client.get("/audit/status").get_data(as_text=True)
 
 
 def test_verify_now_with_a_key_this_server_lacks_says_so_and_records_nothing(
-        browser, client, db, world, monkeypatch):
+    browser, client, db, world, monkeypatch
+):
     """The web verification meets a key the keyring lacks (the request gate keeps a wrong
     keyring out, so this is the narrow case of one event's key): no BROKEN alarm, no event."""
     from caseapp.security.audit_chain import ChainReport
     from caseapp.services.audit import integrity as audit_integrity
 
-    monkeypatch.setattr(audit_integrity, "verify", lambda *_a, **_k: ChainReport(count=4).fail(
-        5, "cannot verify", missing_key="audit-19700101000000-000000"))
+    monkeypatch.setattr(
+        audit_integrity,
+        "verify",
+        lambda *_a, **_k: ChainReport(count=4).fail(
+            5, "cannot verify", missing_key="audit-19700101000000-000000"
+        ),
+    )
     sign_in_client(client, db, world["auditor_p"])
     before = _count(db, action="audit.verify")
     r = browser.post("/audit/verify", token_from="/audit/status", follow_redirects=True)
@@ -111,13 +123,16 @@ def test_one_account_cannot_both_administer_and_audit(app, db, world):
     for holder, role in ((world["admin_d1"], "auditor"), (world["auditor_p"], "admin")):
         person = db.get(User, holder.id)
         before = _count(db)
-        grants = db.scalar(select(func.count()).select_from(Grant)
-                           .where(Grant.user_id == person.id))
+        grants = db.scalar(
+            select(func.count()).select_from(Grant).where(Grant.user_id == person.id)
+        )
         with app.test_request_context(), pytest.raises(ValidationFailed):
             users.grant_role(db, db.get(User, world["admin_p"].id), person, role, district)
         assert _count(db) == before
-        assert db.scalar(select(func.count()).select_from(Grant)
-                         .where(Grant.user_id == person.id)) == grants
+        assert (
+            db.scalar(select(func.count()).select_from(Grant).where(Grant.user_id == person.id))
+            == grants
+        )
     assert province is not None
 
 
@@ -130,8 +145,15 @@ def test_an_auditor_never_sees_their_own_actions(client, db, world):
     person = make_user(db, keyring(), "auditor.self", auditor, [("auditor", auditor)])
     from caseapp.models import User
 
-    own = record(db, db.get(User, person.id), "user.disable", unit=auditor, object_type="users",
-                 object_id="1", object_ref="focal.b")
+    own = record(
+        db,
+        db.get(User, person.id),
+        "user.disable",
+        unit=auditor,
+        object_type="users",
+        object_id="1",
+        object_ref="focal.b",
+    )
     db.flush()
     sign_in_client(client, db, person)
     assert client.get(f"/audit/events/{own.seq}").status_code == 404
@@ -148,8 +170,9 @@ def test_csv_times_carry_their_offset(client, db, world):
     sign_in_client(client, db, world["auditor_p"])
     text = client.get("/audit/events.csv?action=user.create").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", r["at"])
-                        for r in rows)
+    assert rows and all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", r["at"]) for r in rows
+    )
 
 
 def test_an_event_reads_in_words_with_its_codes_beside(client, db, world):
@@ -160,17 +183,37 @@ def test_an_event_reads_in_words_with_its_codes_beside(client, db, world):
     from caseapp.services.audit.trail import record
 
     unit = db.get(Unit, world.units["SCH-A"])
-    event = record(db, None, "case.update", unit=unit, object_type="cases", object_id="1",
-                   object_ref="SCH-A-2026-0001",
-                   changes={"risk_level": ["medium", "high"], "narrative": "changed",
-                            "incident_on": [None, "2026-11-20"]})
+    event = record(
+        db,
+        None,
+        "case.update",
+        unit=unit,
+        object_type="cases",
+        object_id="1",
+        object_ref="SCH-A-2026-0001",
+        changes={
+            "risk_level": ["medium", "high"],
+            "narrative": "changed",
+            "incident_on": [None, "2026-11-20"],
+        },
+    )
     db.flush()
     sign_in_client(client, db, world["auditor_p"])
     with client.session_transaction() as sess:
         sess["lang"] = "en"
     page = html_lib.unescape(client.get(f"/audit/events/{event.seq}").get_data(as_text=True))
-    for text in ("Risk level", "Medium", "High", "What happened", "changed", "20/11/2026",
-                 "Case edited", "Case SCH-A-2026-0001", "risk_level", "case.update"):
+    for text in (
+        "Risk level",
+        "Medium",
+        "High",
+        "What happened",
+        "changed",
+        "20/11/2026",
+        "Case edited",
+        "Case SCH-A-2026-0001",
+        "risk_level",
+        "case.update",
+    ):
         assert text in page, text
     assert "2026-11-20" not in page and "None" not in page
 
@@ -183,20 +226,31 @@ def test_the_list_shows_each_reason_and_filters_on_it(client, db, world):
     from caseapp.services.audit.trail import record
 
     unit = db.get(Unit, world.units["SCH-A"])
-    reasons = {"REF-REASON-1": "Xác minh theo đề nghị của Sở Giáo dục",
-               "REF-REASON-2": "Kiểm tra định kỳ",
-               "REF-REASON-3": "100% sure it's_fine"}
+    reasons = {
+        "REF-REASON-1": "Xác minh theo đề nghị của Sở Giáo dục",
+        "REF-REASON-2": "Kiểm tra định kỳ",
+        "REF-REASON-3": "100% sure it's_fine",
+    }
     for ref, reason in reasons.items():
-        record(db, None, "case.view_confidential", unit=unit, object_type="cases",
-               object_id="1", object_ref=ref, reason=reason)
+        record(
+            db,
+            None,
+            "case.view_confidential",
+            unit=unit,
+            object_type="cases",
+            object_id="1",
+            object_ref=ref,
+            reason=reason,
+        )
     db.flush()
     sign_in_client(client, db, world["auditor_p"])
     with client.session_transaction() as sess:
         sess["lang"] = "en"
 
     def found(query: str) -> tuple[int, set[str], str]:
-        r = client.get("/audit/events", query_string={"action": "case.view_confidential",
-                                                       "reason": query})
+        r = client.get(
+            "/audit/events", query_string={"action": "case.view_confidential", "reason": query}
+        )
         page = html_lib.unescape(r.get_data(as_text=True))
         return r.status_code, {ref for ref in reasons if ref in page}, page
 

@@ -12,10 +12,10 @@ from tests.factories import sign_in_client
 
 # endpoint -> the audit action of a successful POST (the tests named in the comment check it).
 AUDITED_POSTS = {
-    "account.change_password": "auth.password_changed",        # test_sessions
+    "account.change_password": "auth.password_changed",  # test_sessions
     "account.renew_recovery_codes": "auth.recovery_codes_renewed",  # here
-    "account.sign_out_everywhere": "auth.sessions_revoked",     # test_sessions
-    "admin.close_unit": "unit.close",                           # test_admin_audit
+    "account.sign_out_everywhere": "auth.sessions_revoked",  # test_sessions
+    "admin.close_unit": "unit.close",  # test_admin_audit
     "admin.disable_user": "user.disable",
     "admin.enable_user": "user.enable",
     "admin.grant": "user.grant",
@@ -29,28 +29,28 @@ AUDITED_POSTS = {
     "admin.revoke": "user.revoke",
     "admin.unit": "unit.update",
     "admin.user": "user.update",
-    "audit.verify_now": "audit.verify",                         # here
-    "auth.enrol": "auth.second_factor_enrolled",                # test_signin
-    "auth.login": "auth.password_ok",                           # test_signin
-    "auth.logout": "auth.logout",                               # test_sessions
-    "auth.second_factor": "auth.login",                         # test_signin
-    "cases.add_attachment": "attachment.add",                   # test_case_workflow_basics
-    "cases.assign": "case.assign",                              # here
+    "audit.verify_now": "audit.verify",  # here
+    "auth.enrol": "auth.second_factor_enrolled",  # test_signin
+    "auth.login": "auth.password_ok",  # test_signin
+    "auth.logout": "auth.logout",  # test_sessions
+    "auth.second_factor": "auth.login",  # test_signin
+    "cases.add_attachment": "attachment.add",  # test_case_workflow_basics
+    "cases.assign": "case.assign",  # here
     "cases.add_consent": "consent.record",
     "cases.add_exclusion": "case.exclude",
     "cases.lift_exclusion": "case.exclusion_lift",
     "cases.add_note": "note.add",
-    "cases.add_step": "step.add",                               # test_workflow_rules
+    "cases.add_step": "step.add",  # test_workflow_rules
     "cases.complete_step": "step.complete",
-    "cases.confidential": "case.view_confidential",             # test_cases_basic
-    "cases.download": "attachment.download",                    # test_case_access
+    "cases.confidential": "case.view_confidential",  # test_cases_basic
+    "cases.download": "attachment.download",  # test_case_access
     "cases.edit": "case.update",
     "cases.new": "case.create",
-    "cases.transition": "case.transition",                      # test_workflow_rules
+    "cases.transition": "case.transition",  # test_workflow_rules
     "cases.withdraw_consent": "consent.withdraw",
-    "reports.activity": "activity.update",                      # test_report_activities
+    "reports.activity": "activity.update",  # test_report_activities
     "reports.new_activity": "activity.create",
-    "reports.submit": "report.submit",                          # test_report_submission_exports
+    "reports.submit": "report.submit",  # test_report_submission_exports
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {
@@ -69,14 +69,18 @@ def test_every_post_endpoint_is_accounted_for(app):
 
 def _events(db, action: str) -> int:
     db.expire_all()
-    return db.scalar(select(func.count()).select_from(AuditEvent)
-                     .where(AuditEvent.action == action))
+    return db.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+    )
 
 
-@pytest.mark.parametrize(("who", "url", "token_from", "action"), [
-    ("focal_a", "/account/recovery-codes", "/account/", "auth.recovery_codes_renewed"),
-    ("auditor_p", "/audit/verify", "/audit/status", "audit.verify"),
-])
+@pytest.mark.parametrize(
+    ("who", "url", "token_from", "action"),
+    [
+        ("focal_a", "/account/recovery-codes", "/account/", "auth.recovery_codes_renewed"),
+        ("auditor_p", "/audit/verify", "/audit/status", "audit.verify"),
+    ],
+)
 def test_one_event_per_change(client, browser, db, world, who, url, token_from, action):
     sign_in_client(client, db, world[who])
     before = _events(db, action)
@@ -100,8 +104,7 @@ def test_assigning_a_handler(client, browser, db, world):
     case = record_case(browser, db, world.units["SCH-A"])
     page = f"/cases/{case.public_id}"
     before = _events(db, "case.assign")
-    refused = browser.post(f"{page}/assign", {"handler": str(world["focal_c"].id)},
-                           token_from=page)
+    refused = browser.post(f"{page}/assign", {"handler": str(world["focal_c"].id)}, token_from=page)
     assert refused.status_code == 302
     db.expire_all()
     assert db.get(Case, case.id).assigned_to_id == world["focal_a"].id
@@ -109,8 +112,7 @@ def test_assigning_a_handler(client, browser, db, world):
     from caseapp.services.accounts.users import grant_role
     from tests.factories import get_user
 
-    grant_role(db, None, get_user(db, "focal.b"), "focal_point",
-               db.get(Unit, world.units["SCH-A"]))
+    grant_role(db, None, get_user(db, "focal.b"), "focal_point", db.get(Unit, world.units["SCH-A"]))
     db.commit()
     sign_in_client(client, db, world["focal_a"])
     browser.post(f"{page}/assign", {"handler": str(world["focal_b"].id)}, token_from=page)

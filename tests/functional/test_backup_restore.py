@@ -52,8 +52,15 @@ def _invoke(app, *args: str):
 
 
 def _make_app(settings, db: Database, home: Path, keyring_path: Path):
-    return create_app(replace(settings, database_url=db.url, instance_dir=home,
-                              keyring_path=keyring_path, attachments_path=home / "attachments"))
+    return create_app(
+        replace(
+            settings,
+            database_url=db.url,
+            instance_dir=home,
+            keyring_path=keyring_path,
+            attachments_path=home / "attachments",
+        )
+    )
 
 
 def _add_case(app, label: str) -> tuple[str, str]:
@@ -61,11 +68,16 @@ def _add_case(app, label: str) -> tuple[str, str]:
     with app.app_context():
         s = get_session()
         focal = s.scalar(select(User).where(User.username == "focal.drill"))
-        case = cases.create_case(s, focal, focal.unit, case_details(),
-                                 cases.CaseContent(harmed_name=f"Nguyen Thi {label}",
-                                                   narrative=f"narrative {label}"))
-        attachment = case_records.add_attachment(s, focal, case, f"{label}.txt", "text/plain",
-                                                 io.BytesIO(FILES[label]))
+        case = cases.create_case(
+            s,
+            focal,
+            focal.unit,
+            case_details(),
+            cases.CaseContent(harmed_name=f"Nguyen Thi {label}", narrative=f"narrative {label}"),
+        )
+        attachment = case_records.add_attachment(
+            s, focal, case, f"{label}.txt", "text/plain", io.BytesIO(FILES[label])
+        )
         s.commit()
         return case.public_id, attachment.uid
 
@@ -149,8 +161,7 @@ def _run_drill(targets: Targets, root: Path) -> Drill:
 
     target = targets.new("target", keyring_path)
     restored = _invoke(target, "restore", str(new))
-    return Drill(root, source, target, keyring_path, old, new, checkpoint, attachments,
-                 restored)
+    return Drill(root, source, target, keyring_path, old, new, checkpoint, attachments, restored)
 
 
 @pytest.fixture()
@@ -188,8 +199,9 @@ def test_backup_folder_is_private_and_the_manifest_holds_no_secret(drill):
     assert manifest.counts["audit_events"] == manifest.audit_head_seq
     # The backup is itself in the trail, inside the dump, just before the head.
     with drill.source.app_context():
-        event = get_session().scalar(select(AuditEvent).where(
-            AuditEvent.seq == manifest.backup_event_seq))
+        event = get_session().scalar(
+            select(AuditEvent).where(AuditEvent.seq == manifest.backup_event_seq)
+        )
         assert event.action == "system.backup" and event.actor_name == "system"
         assert json.loads(event.changes)["directory"] == str(drill.new.resolve())
     assert manifest.backup_event_seq <= manifest.audit_head_seq
@@ -227,9 +239,15 @@ def test_backup_with_a_keyring_that_does_not_go_with_the_database_is_refused(dri
         app.extensions["caseapp.engine"].dispose()
 
 
-@pytest.mark.parametrize("content", ["", "{not json", '{"format": "caseapp-backup", '
-                                     '"version": 99}', '{"format": "caseapp-backup", '
-                                     '"version": 1}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "",
+        "{not json",
+        '{"format": "caseapp-backup", "version": 99}',
+        '{"format": "caseapp-backup", "version": 1}',
+    ],
+)
 def test_read_manifest_refuses_a_missing_or_corrupt_manifest(tmp_path, content):
     if content:
         (tmp_path / "manifest.json").write_text(content)
@@ -262,8 +280,9 @@ def test_restore_drill_restores_and_verifies_everything(drill):
 
     verified = _invoke(drill.target, "audit", "verify", "--no-record")
     assert verified.exit_code == 0, verified.output
-    held = _invoke(drill.target, "audit", "verify", "--no-record", "--checkpoint",
-                   str(drill.checkpoint))
+    held = _invoke(
+        drill.target, "audit", "verify", "--no-record", "--checkpoint", str(drill.checkpoint)
+    )
     assert held.exit_code == 0, held.output
     assert "checkpoint file" in held.output and "holds" in held.output
 
@@ -283,8 +302,11 @@ def test_the_restored_trail_is_still_append_only(drill):
     """The dump's data went in before its triggers (PostgreSQL: post-data; SQLite: a page
     copy); they are there afterwards and refuse to rewrite the trail."""
     with drill.target.extensions["caseapp.engine"].connect() as conn:
-        for statement in ("UPDATE audit_events SET reason = 'x'", "DELETE FROM audit_events",
-                          "DELETE FROM audit_checkpoints"):
+        for statement in (
+            "UPDATE audit_events SET reason = 'x'",
+            "DELETE FROM audit_events",
+            "DELETE FROM audit_checkpoints",
+        ):
             with pytest.raises(DatabaseError, match="append-only"), conn.begin():
                 conn.execute(text(statement))
 
@@ -392,8 +414,10 @@ def test_restore_from_an_older_backup_is_caught_by_a_newer_checkpoint(drill, tar
     assert result.exit_code == 1, result.output
     signed = json.loads(drill.checkpoint.read_text())["seq"]
     head = read_manifest(drill.old).audit_head_seq + 1  # and the restore's own event
-    assert (f"the trail ends at seq {head} but the checkpoint signed seq {signed}: events are "
-            "missing (restored from an older backup, or truncated)") in result.output
+    assert (
+        f"the trail ends at seq {head} but the checkpoint signed seq {signed}: events are "
+        "missing (restored from an older backup, or truncated)"
+    ) in result.output
 
 
 # A keyring that lacks a key is not tampering ---------------------------------------------------
@@ -417,9 +441,11 @@ def test_a_keyring_lacking_the_audit_key_exits_3_and_appends_nothing(drill, targ
         before = _count_events(app)
         result = _invoke(app, "audit", "verify")
         assert result.exit_code == 3, result.output
-        assert (f"cannot verify from seq 1: the trail uses key {lacking} which this keyring "
-                "lacks (use the keyring that goes with this database); this is not evidence "
-                "of tampering") in result.output
+        assert (
+            f"cannot verify from seq 1: the trail uses key {lacking} which this keyring "
+            "lacks (use the keyring that goes with this database); this is not evidence "
+            "of tampering"
+        ) in result.output
         assert "BROKEN" not in result.output
         assert _count_events(app) == before  # no audit.verify appended under a stray chain
     finally:
@@ -435,8 +461,10 @@ def test_a_keyring_lacking_the_signing_key_exits_3_for_checkpoints(drill, target
         result = _invoke(app, "audit", "verify", "--checkpoint", str(drill.checkpoint))
         assert result.exit_code == 3, result.output
         assert f"the trail uses key {lacking} which this keyring lacks" in result.output
-        assert (f"cannot confirm the checkpoint's signer: it is signed by key {lacking} which "
-                "this keyring lacks") in result.output
+        assert (
+            f"cannot confirm the checkpoint's signer: it is signed by key {lacking} which "
+            "this keyring lacks"
+        ) in result.output
         assert "not evidence of tampering" in result.output and "BROKEN" not in result.output
         assert _count_events(app) == before
     finally:

@@ -38,10 +38,12 @@ def test_an_audit_page_marker_out_of_range_is_refused(client, db, world, before)
 
 
 @pytest.mark.parametrize("url", ["/audit/events", "/audit/events.csv"])
-@pytest.mark.parametrize(("date_from", "date_to"), [
-    ("0001-01-01", ""), ("", "9999-12-31"), ("0001-01-01", "9999-12-31")])
-def test_an_audit_filter_to_the_ends_of_the_calendar_means_everything(client, db, world, url,
-                                                                      date_from, date_to):
+@pytest.mark.parametrize(
+    ("date_from", "date_to"), [("0001-01-01", ""), ("", "9999-12-31"), ("0001-01-01", "9999-12-31")]
+)
+def test_an_audit_filter_to_the_ends_of_the_calendar_means_everything(
+    client, db, world, url, date_from, date_to
+):
     agent = Agent(client, db, world["auditor_p"])
     everything = agent.get(url).get_data(as_text=True)
     r = agent.get(url, query_string={"date_from": date_from, "date_to": date_to})
@@ -53,15 +55,18 @@ def test_an_audit_filter_to_the_ends_of_the_calendar_means_everything(client, db
 
 
 @pytest.mark.parametrize("url", ["/reports/", "/reports/export"])
-@pytest.mark.parametrize(("date_from", "date_to"), [
-    ("9999-01-01", "9999-12-31"), ("0001-01-01", "0001-12-31"), ("1944-01-01", "1944-12-31")])
-def test_a_report_period_past_the_calendar_is_refused(client, db, world, url, date_from,
-                                                      date_to):
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [("9999-01-01", "9999-12-31"), ("0001-01-01", "0001-12-31"), ("1944-01-01", "1944-12-31")],
+)
+def test_a_report_period_past_the_calendar_is_refused(client, db, world, url, date_from, date_to):
     agent = Agent(client, db, world["officer_d1"])
     agent.use_language("en")
     before = snapshot(db)
-    r = agent.get(url, query_string={"period": "custom", "date_from": date_from,
-                                     "date_to": date_to, "unit": "D1"})
+    r = agent.get(
+        url,
+        query_string={"period": "custom", "date_from": date_from, "date_to": date_to, "unit": "D1"},
+    )
     assert r.status_code == 302
     page = page_text(agent.get(r.headers["Location"]))
     assert "The date must fall between 01/01/1945 and " in page
@@ -85,28 +90,60 @@ def _version_forms(db, world) -> dict[str, tuple[str, str, dict]]:
     """(who, URL, fields accepted as they are) of every form carrying a version."""
     sch_a = db.get(Unit, world.units["SCH-A"])
     focal = db.get(User, world["focal_a"].id)
-    contact = referral_service.create_contact(db, None, sch_a, "Trạm y tế", "health_station",
-                                              "0123", "")
+    contact = referral_service.create_contact(
+        db, None, sch_a, "Trạm y tế", "health_station", "0123", ""
+    )
     activity = _existing(db, world)
     db.commit()
     return {
-        "unit": ("admin_p", f"/admin/units/{sch_a.id}",
-                 {"name": "Trường A", "kind": "school", "version": sch_a.version}),
-        "unit_close": ("admin_p", f"/admin/units/{sch_a.id}/close",
-                       {"valid_to": TODAY, "version": sch_a.version}),
-        "unit_move": ("admin_p", f"/admin/units/{sch_a.id}/move",
-                      {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version}),
-        "user": ("admin_p", f"/admin/users/{focal.id}",
-                 {"full_name": "Trần Thị B", "version": focal.version}),
-        "referral": ("admin_p", f"/admin/referrals/{contact.id}", {
-            "unit_code": "SCH-A", "name": "Trạm y tế xã", "kind": "health_station",
-            "phone": "0123 456", "address": "Thôn 1", "active": "y",
-            "version": contact.version}),
-        "activity": ("focal_a", f"/reports/activities/{activity.id}", {
-            "unit_code": "SCH-A", "held_on": "2020-03-10", "kind": "training",
-            "audience": "pupils", "title": "Tập huấn", "participants_female": "1",
-            "participants_male": "1", "participants_other": "0",
-            "version": activity.version}),
+        "unit": (
+            "admin_p",
+            f"/admin/units/{sch_a.id}",
+            {"name": "Trường A", "kind": "school", "version": sch_a.version},
+        ),
+        "unit_close": (
+            "admin_p",
+            f"/admin/units/{sch_a.id}/close",
+            {"valid_to": TODAY, "version": sch_a.version},
+        ),
+        "unit_move": (
+            "admin_p",
+            f"/admin/units/{sch_a.id}/move",
+            {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version},
+        ),
+        "user": (
+            "admin_p",
+            f"/admin/users/{focal.id}",
+            {"full_name": "Trần Thị B", "version": focal.version},
+        ),
+        "referral": (
+            "admin_p",
+            f"/admin/referrals/{contact.id}",
+            {
+                "unit_code": "SCH-A",
+                "name": "Trạm y tế xã",
+                "kind": "health_station",
+                "phone": "0123 456",
+                "address": "Thôn 1",
+                "active": "y",
+                "version": contact.version,
+            },
+        ),
+        "activity": (
+            "focal_a",
+            f"/reports/activities/{activity.id}",
+            {
+                "unit_code": "SCH-A",
+                "held_on": "2020-03-10",
+                "kind": "training",
+                "audience": "pupils",
+                "title": "Tập huấn",
+                "participants_female": "1",
+                "participants_male": "1",
+                "participants_other": "0",
+                "version": activity.version,
+            },
+        ),
     }
 
 
@@ -135,4 +172,3 @@ def test_a_version_that_is_no_small_number_is_a_form_error(client, db, world, fo
     assert r.status_code == 400, r.status_code
     assert 'name="version"' in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
-

@@ -32,9 +32,18 @@ from tests.functional.case_attack_support import (
 from tests.functional.case_support import CANARY, intake_form
 
 OUTSIDERS = ("focal_b", "focal_c", "officer_d2", "auditor_p", "admin_p", "admin_d1", "nobody")
-KNOWN = {"cases.show", "cases.confidential", "cases.edit", "cases.add_note",
-         "cases.add_attachment", "cases.download", "cases.add_consent", "cases.withdraw_consent",
-         "cases.add_exclusion", "cases.lift_exclusion"}
+KNOWN = {
+    "cases.show",
+    "cases.confidential",
+    "cases.edit",
+    "cases.add_note",
+    "cases.add_attachment",
+    "cases.download",
+    "cases.add_consent",
+    "cases.withdraw_consent",
+    "cases.add_exclusion",
+    "cases.lift_exclusion",
+}
 NOT_ON_A_CASE = {"cases.index", "cases.new"}
 NO_UNIT = "No unit with the code %(code)s within your units."
 FILE = f"{CANARY}-attached file".encode()
@@ -58,28 +67,42 @@ def _sub_id(db, rule, arg: str, case):
     tables = inspect(db.connection()).get_table_names()
     value = None
     if table in tables:
-        value = db.execute(text(f"SELECT {column} FROM {table} WHERE case_id = :c ORDER BY id"),
-                           {"c": case.id}).scalar()
+        value = db.execute(
+            text(f"SELECT {column} FROM {table} WHERE case_id = :c ORDER BY id"), {"c": case.id}
+        ).scalar()
     if value is None:
         return str(uuid.uuid4()) if column == "uid" else 2_000_000_000
     return value
 
 
 def case_url(db, rule, case) -> str:
-    values = {a: case.public_id if a == "public_id" else _sub_id(db, rule, a, case)
-              for a in rule.arguments}
+    values = {
+        a: case.public_id if a == "public_id" else _sub_id(db, rule, a, case)
+        for a in rule.arguments
+    }
     return rule.build(values, append_unknown=False)[1]
 
 
 def _payload(world, case) -> dict:
     """Every field any case form reads, each filled so the form would pass in scope."""
     today = local_today().isoformat()
-    return {**intake_form(world.units["SCH-A"], received_on=today), "version": str(case.version),
-            "body": "Ghi chú thử", "reason": "Kiểm tra phạm vi truy cập", "username": "focal.b",
-            "party": "guardian", "purpose": "referral", "given_on": today,
-            "withdrawn_on": today, "kind": "support", "service": "counselling",
-            "status": "planned", "target": "verifying", "details": "thử",
-            "file": (io.BytesIO(b"matrix"), "matrix.txt", "text/plain")}
+    return {
+        **intake_form(world.units["SCH-A"], received_on=today),
+        "version": str(case.version),
+        "body": "Ghi chú thử",
+        "reason": "Kiểm tra phạm vi truy cập",
+        "username": "focal.b",
+        "party": "guardian",
+        "purpose": "referral",
+        "given_on": today,
+        "withdrawn_on": today,
+        "kind": "support",
+        "service": "counselling",
+        "status": "planned",
+        "target": "verifying",
+        "details": "thử",
+        "file": (io.BytesIO(b"matrix"), "matrix.txt", "text/plain"),
+    }
 
 
 @dataclass
@@ -96,17 +119,29 @@ def scene(app, db, world) -> Scene:
     case = focal.intake(db, world.units["SCH-A"])
     base = f"/cases/{case.public_id}"
     today = local_today().isoformat()
-    for url, data in ((f"{base}/notes", {"body": f"{CANARY}-note"}),
-                      (f"{base}/consents", {"party": "person_harmed", "purpose": "referral",
-                                            "given_on": today}),
-                      (f"{base}/steps", {"kind": "support", "service": "counselling",
-                                         "status": "planned", "details": f"{CANARY}-step"})):
+    for url, data in (
+        (f"{base}/notes", {"body": f"{CANARY}-note"}),
+        (f"{base}/consents", {"party": "person_harmed", "purpose": "referral", "given_on": today}),
+        (
+            f"{base}/steps",
+            {
+                "kind": "support",
+                "service": "counselling",
+                "status": "planned",
+                "details": f"{CANARY}-step",
+            },
+        ),
+    ):
         assert focal.post(url, data).status_code == 302, url
     assert focal.attach(case, FILE, "bien-ban.txt", "text/plain").status_code == 302
     uid = db.scalar(select(CaseAttachment.uid).where(CaseAttachment.case_id == case.id))
     assert uid and db.scalar(select(CaseConsent.id).where(CaseConsent.case_id == case.id))
-    assert db.execute(text("SELECT count(*) FROM case_steps WHERE case_id = :c"),
-                      {"c": case.id}).scalar() == 1
+    assert (
+        db.execute(
+            text("SELECT count(*) FROM case_steps WHERE case_id = :c"), {"c": case.id}
+        ).scalar()
+        == 1
+    )
     other = focal.intake(db, world.units["SCH-A"])
     db.expire_all()
     return Scene(case, other, uid)
@@ -127,8 +162,11 @@ def test_the_sweep_covers_every_case_route(app):
     endpoints = {rule.endpoint for rule, _m in case_routes(app)}
     assert endpoints >= KNOWN
     # A /cases route not on one case must be looked at here before it joins the list below.
-    elsewhere = {r.endpoint for r in app.url_map.iter_rules()
-                 if r.rule.startswith("/cases") and "public_id" not in r.arguments}
+    elsewhere = {
+        r.endpoint
+        for r in app.url_map.iter_rules()
+        if r.rule.startswith("/cases") and "public_id" not in r.arguments
+    }
     assert elsewhere <= NOT_ON_A_CASE, f"new /cases routes to cover: {elsewhere - NOT_ON_A_CASE}"
 
 
@@ -140,8 +178,13 @@ def test_in_scope_every_route_answers(app, db, world, scene):
     school = db.get(Unit, world.units["SCH-A"])
     make_user(db, keyring(), "focal.a3", school, [("focal_point", school)])
     db.commit()
-    assert focal.post(f"/cases/{scene.case.public_id}/exclusions",  # a row for the lift route
-                      {"username": "focal.a3", "reason": "Người thân"}).status_code == 302
+    assert (
+        focal.post(
+            f"/cases/{scene.case.public_id}/exclusions",  # a row for the lift route
+            {"username": "focal.a3", "reason": "Người thân"},
+        ).status_code
+        == 302
+    )
     reached = []
     for rule, method in case_routes(app):
         url = case_url(db, rule, scene.case)
@@ -162,8 +205,7 @@ def test_outside_the_scope_every_route_is_404_and_nothing_changes(app, db, world
     r = actor.post("/cases/new", _payload(world, scene.case))
     assert r.status_code in (400, 403), r.status_code
     r = actor.get("/cases/")
-    assert r.status_code == 403 or not (listed(r) & {scene.case.reference,
-                                                      scene.other.reference})
+    assert r.status_code == 403 or not (listed(r) & {scene.case.reference, scene.other.reference})
     assert row_counts(db) == counts
     assert changed_tables(before, snapshot(db)) == []
 
@@ -179,16 +221,22 @@ def colleague(db, world):
 
 @pytest.mark.parametrize("who", ["officer_d1", "officer_p", "colleague"])
 def test_an_excluded_person_gets_404_everywhere_and_loses_the_case_from_the_list(
-        app, db, world, scene, colleague, who):
+    app, db, world, scene, colleague, who
+):
     person = colleague if who == "colleague" else world[who]
     excluded = Actor(app, db, person)
     assert scene.case.reference in listed(excluded.get("/cases/"))  # in scope until excluded
     focal = Actor(app, db, world["focal_a"])
-    r = focal.post(f"/cases/{scene.case.public_id}/exclusions",
-                   {"username": person.username, "reason": "Người thân của người bị tố cáo"})
+    r = focal.post(
+        f"/cases/{scene.case.public_id}/exclusions",
+        {"username": person.username, "reason": "Người thân của người bị tố cáo"},
+    )
     assert r.status_code == 302
-    assert db.scalar(select(CaseExclusion.id).where(CaseExclusion.case_id == scene.case.id,
-                                                    CaseExclusion.user_id == person.id))
+    assert db.scalar(
+        select(CaseExclusion.id).where(
+            CaseExclusion.case_id == scene.case.id, CaseExclusion.user_id == person.id
+        )
+    )
     counts, before = row_counts(db), snapshot(db)
     assert _sweep(db, world, excluded, scene.case) == []
     shown = listed(excluded.get("/cases/"))
@@ -198,8 +246,11 @@ def test_an_excluded_person_gets_404_everywhere_and_loses_the_case_from_the_list
     assert changed_tables(before, snapshot(db)) == []
 
 
-@pytest.mark.parametrize("reason", ["", "abc", "     ", "a    ", "\x00\x01\x02\x03\x04\x05"],
-                         ids=["empty", "short", "spaces", "short-padded", "control"])
+@pytest.mark.parametrize(
+    "reason",
+    ["", "abc", "     ", "a    ", "\x00\x01\x02\x03\x04\x05"],
+    ids=["empty", "short", "spaces", "short-padded", "control"],
+)
 def test_an_officer_without_a_reason_reads_nothing(app, db, world, scene, reason):
     officer = Actor(app, db, world["officer_d1"])
     base = f"/cases/{scene.case.public_id}"
@@ -211,8 +262,7 @@ def test_an_officer_without_a_reason_reads_nothing(app, db, world, scene, reason
         officer.get(f"{base}/confidential", follow_redirects=True),
         officer.post(f"{base}/confidential", {"reason": reason}, follow_redirects=True),
         officer.get(f"{base}/attachments/{scene.uid}", follow_redirects=True),
-        officer.post(f"{base}/attachments/{scene.uid}", {"reason": reason},
-                     follow_redirects=True),
+        officer.post(f"{base}/attachments/{scene.uid}", {"reason": reason}, follow_redirects=True),
     ]
     for r in responses:
         assert r.status_code in (200, 400), r.status_code
@@ -243,11 +293,17 @@ def spread(app, db, world) -> dict[str, Case]:
     a, b, c = (Actor(app, db, world[f"focal_{x}"]) for x in "abc")
     made = {
         "a1": a.intake(db, world.units["SCH-A"]),
-        "a2": a.intake(db, world.units["SCH-A"], violence_types=["sexual_harassment"],
-                       risk_level="high", received_on=(today - timedelta(days=20)).isoformat()),
+        "a2": a.intake(
+            db,
+            world.units["SCH-A"],
+            violence_types=["sexual_harassment"],
+            risk_level="high",
+            received_on=(today - timedelta(days=20)).isoformat(),
+        ),
         "b1": b.intake(db, world.units["SCH-B"], violence_types=["cyber"], risk_level="low"),
-        "c1": c.intake(db, world.units["SCH-C"], violence_types=["neglect"],
-                       risk_level="immediate"),
+        "c1": c.intake(
+            db, world.units["SCH-C"], violence_types=["neglect"], risk_level="immediate"
+        ),
     }
     db.execute(update(Case).where(Case.id == made["b1"].id).values(status="verifying"))
     db.expire_all()
@@ -257,18 +313,26 @@ def spread(app, db, world) -> dict[str, Case]:
 def _in_scope(db, world, code: str) -> set[str]:
     """Every case in the database below the unit ``code``."""
     path = db.get(Unit, world.units[code]).path
-    return set(db.scalars(select(Case.reference).join(Unit, Case.unit_id == Unit.id)
-                          .where(Unit.path.startswith(path))))
+    return set(
+        db.scalars(
+            select(Case.reference)
+            .join(Unit, Case.unit_id == Unit.id)
+            .where(Unit.path.startswith(path))
+        )
+    )
 
 
-@pytest.mark.parametrize("who, scope, mine", [
-    ("focal_a", "SCH-A", {"a1", "a2"}),
-    ("focal_b", "SCH-B", {"b1"}),
-    ("focal_c", "SCH-C", {"c1"}),
-    ("officer_d1", "D1", {"a1", "a2", "b1"}),
-    ("officer_d2", "D2", {"c1"}),
-    ("officer_p", "PRV", {"a1", "a2", "b1", "c1"}),
-])
+@pytest.mark.parametrize(
+    "who, scope, mine",
+    [
+        ("focal_a", "SCH-A", {"a1", "a2"}),
+        ("focal_b", "SCH-B", {"b1"}),
+        ("focal_c", "SCH-C", {"c1"}),
+        ("officer_d1", "D1", {"a1", "a2", "b1"}),
+        ("officer_d2", "D2", {"c1"}),
+        ("officer_p", "PRV", {"a1", "a2", "b1", "c1"}),
+    ],
+)
 def test_the_list_shows_only_cases_in_scope(app, db, world, spread, who, scope, mine):
     shown = listed(Actor(app, db, world[who]).get("/cases/"))
     assert shown == _in_scope(db, world, scope)
@@ -298,13 +362,18 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("params, expected", FILTERS,
-                         ids=["&".join(f"{k}={v}" for k, v in p.items()) for p, _e in FILTERS])
+@pytest.mark.parametrize(
+    "params, expected",
+    FILTERS,
+    ids=["&".join(f"{k}={v}" for k, v in p.items()) for p, _e in FILTERS],
+)
 def test_the_list_filters(app, db, world, spread, params, expected):
     today = local_today()
-    values = {"d25": (today - timedelta(days=25)).isoformat(),
-              "d15": (today - timedelta(days=15)).isoformat(),
-              "a1": spread["a1"].reference}
+    values = {
+        "d25": (today - timedelta(days=25)).isoformat(),
+        "d15": (today - timedelta(days=15)).isoformat(),
+        "a1": spread["a1"].reference,
+    }
     query = {k: v.format(**values) for k, v in params.items()}
     officer = Actor(app, db, world["officer_p"])
     shown = listed(officer.get("/cases/", query_string=query))
@@ -313,12 +382,22 @@ def test_the_list_filters(app, db, world, spread, params, expected):
         assert shown == set()
 
 
-@pytest.mark.parametrize("who, code", [
-    ("focal_a", "NOPE"), ("focal_a", "SCH-B"), ("focal_a", "D1"), ("officer_d1", "SCH-C"),
-    ("officer_d1", "d2"), ("officer_d1", "PRV"), ("officer_d2", "SCH-A"), ("focal_c", "%"),
-])
-def test_an_unknown_or_foreign_unit_code_shows_a_translated_error(app, db, world, spread, who,
-                                                                  code):
+@pytest.mark.parametrize(
+    "who, code",
+    [
+        ("focal_a", "NOPE"),
+        ("focal_a", "SCH-B"),
+        ("focal_a", "D1"),
+        ("officer_d1", "SCH-C"),
+        ("officer_d1", "d2"),
+        ("officer_d1", "PRV"),
+        ("officer_d2", "SCH-A"),
+        ("focal_c", "%"),
+    ],
+)
+def test_an_unknown_or_foreign_unit_code_shows_a_translated_error(
+    app, db, world, spread, who, code
+):
     r = Actor(app, db, world[who]).get("/cases/", query_string={"unit": code})
     message = translated(app, NO_UNIT, code=code.strip().upper())
     assert message != NO_UNIT.replace("%(code)s", code.strip().upper())  # it is translated
@@ -326,8 +405,16 @@ def test_an_unknown_or_foreign_unit_code_shows_a_translated_error(app, db, world
     assert listed(r) == set()
 
 
-@pytest.mark.parametrize("query", [{"q": "\x00"}, {"q": "x" * 41}, {"received_from": "tomorrow"},
-                                   {"unit": "A\x00B"}, {"status": "'; DROP TABLE cases; --"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"q": "\x00"},
+        {"q": "x" * 41},
+        {"received_from": "tomorrow"},
+        {"unit": "A\x00B"},
+        {"status": "'; DROP TABLE cases; --"},
+    ],
+)
 def test_malformed_filters_never_widen_the_scope(app, db, world, spread, query):
     r = Actor(app, db, world["focal_a"]).get("/cases/", query_string=query)
     assert listed(r) <= {spread["a1"].reference, spread["a2"].reference}

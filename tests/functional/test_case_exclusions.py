@@ -21,10 +21,11 @@ from tests.functional.case_attack_support import (
     row_counts,
 )
 
-NOBODY_HERE = ("No account with that user name belongs to this school or the units above "
-               "it.")
-LAST_OFFICER = ("At least one officer above the school must still be able to see this case. "
-                "Ask the district office to name another officer first.")
+NOBODY_HERE = "No account with that user name belongs to this school or the units above it."
+LAST_OFFICER = (
+    "At least one officer above the school must still be able to see this case. "
+    "Ask the district office to name another officer first."
+)
 
 
 def _excluded(db, case) -> set[int]:
@@ -37,9 +38,11 @@ def case_at_a(app, db, world):
 
 
 def _exclude(actor, case, username):
-    return actor.post(f"/cases/{case.public_id}/exclusions",
-                      {"username": username, "reason": "Người thân của người bị tố cáo"},
-                      follow_redirects=True)
+    return actor.post(
+        f"/cases/{case.public_id}/exclusions",
+        {"username": username, "reason": "Người thân của người bị tố cáo"},
+        follow_redirects=True,
+    )
 
 
 @pytest.mark.parametrize("username", ["no.such.person", "focal.c", "officer.d2", "admin.d2"])
@@ -63,8 +66,9 @@ def test_the_last_overseeing_officer_cannot_be_excluded(app, db, world, case_at_
     assert translated(app, LAST_OFFICER) in page_text(response)
     assert actions_after(db, start) == []
     assert _excluded(db, case_at_a) == {world["officer_d1"].id}
-    assert Actor(app, db, world["officer_p"]).get(f"/cases/{case_at_a.public_id}").status_code \
-        == 200
+    assert (
+        Actor(app, db, world["officer_p"]).get(f"/cases/{case_at_a.public_id}").status_code == 200
+    )
 
 
 def test_an_officer_lifts_an_exclusion_with_a_reason(app, db, world, case_at_a):
@@ -72,8 +76,9 @@ def test_an_officer_lifts_an_exclusion_with_a_reason(app, db, world, case_at_a):
     _exclude(focal, case_at_a, world["officer_d1"].username)
     excluded = Actor(app, db, world["officer_d1"])
     assert excluded.get(f"/cases/{case_at_a.public_id}").status_code == 404
-    [exclusion_id] = db.scalars(select(CaseExclusion.id).where(
-        CaseExclusion.case_id == case_at_a.id))
+    [exclusion_id] = db.scalars(
+        select(CaseExclusion.id).where(CaseExclusion.case_id == case_at_a.id)
+    )
     url = f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift"
     officer = Actor(app, db, world["officer_p"])
     page = page_text(officer.get(f"/cases/{case_at_a.public_id}"))
@@ -97,25 +102,27 @@ def test_an_officer_lifts_an_exclusion_with_a_reason(app, db, world, case_at_a):
 def test_only_an_overseeing_officer_can_lift(app, db, world, case_at_a, who):
     focal = Actor(app, db, world["focal_a"])
     _exclude(focal, case_at_a, world["officer_d1"].username)
-    [exclusion_id] = db.scalars(select(CaseExclusion.id).where(
-        CaseExclusion.case_id == case_at_a.id))
+    [exclusion_id] = db.scalars(
+        select(CaseExclusion.id).where(CaseExclusion.case_id == case_at_a.id)
+    )
     start, counts = audit_head(db), row_counts(db)
     response = Actor(app, db, world[who]).post(
-        f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift", {"reason": "Xin mở lại"})
+        f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift", {"reason": "Xin mở lại"}
+    )
     assert response.status_code == 404
     assert actions_after(db, start) == [] and row_counts(db) == counts
     assert _excluded(db, case_at_a) == {world["officer_d1"].id}
 
 
-def test_an_exclusion_of_another_case_cannot_be_lifted_through_this_one(app, db, world,
-                                                                        case_at_a):
+def test_an_exclusion_of_another_case_cannot_be_lifted_through_this_one(app, db, world, case_at_a):
     focal = Actor(app, db, world["focal_a"])
     other = focal.intake(db, world.units["SCH-A"])
     _exclude(focal, other, world["officer_d1"].username)
     [exclusion_id] = db.scalars(select(CaseExclusion.id).where(CaseExclusion.case_id == other.id))
     start = audit_head(db)
     response = Actor(app, db, world["officer_p"]).post(
-        f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift", {"reason": "Xin mở lại"})
+        f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift", {"reason": "Xin mở lại"}
+    )
     assert response.status_code == 404
     assert actions_after(db, start) == [] and _excluded(db, other) == {world["officer_d1"].id}
 

@@ -74,27 +74,54 @@ def flow(app, db, world, settings) -> Flow:
     assert focal.post(f"{base}/edit", edit).status_code == 302
     assert focal.post(f"{base}/notes", {"body": f"{CANARY}-note"}).status_code == 302
     first = db.scalar(select(CaseNote.id).where(CaseNote.case_id == case.id))
-    assert focal.post(f"{base}/notes", {"body": f"{CANARY}-correction",
-                                        "corrects_id": str(first)}).status_code == 302
-    assert focal.post(f"{base}/steps", {"kind": "support", "service": "counselling",
-                                        "status": "planned",
-                                        "details": f"{CANARY}-step"}).status_code == 302
+    assert (
+        focal.post(
+            f"{base}/notes", {"body": f"{CANARY}-correction", "corrects_id": str(first)}
+        ).status_code
+        == 302
+    )
+    assert (
+        focal.post(
+            f"{base}/steps",
+            {
+                "kind": "support",
+                "service": "counselling",
+                "status": "planned",
+                "details": f"{CANARY}-step",
+            },
+        ).status_code
+        == 302
+    )
     assert focal.attach(case, FILE_CONTENT, f"{CANARY}-file.txt", "text/plain").status_code == 302
     uid = db.scalar(select(CaseAttachment.uid).where(CaseAttachment.case_id == case.id))
     assert uid, "the upload was not stored"
     page = focal.get(f"{base}/confidential").get_data(as_text=True)
-    for part in ("narrative-v2", "harmed", "gcontact", "perp", "informant", "note", "step",
-                 "file.txt"):
+    for part in (
+        "narrative-v2",
+        "harmed",
+        "gcontact",
+        "perp",
+        "informant",
+        "note",
+        "step",
+        "file.txt",
+    ):
         assert f"{CANARY}-{part}" in page, part  # the content is there for those who may read it
     assert focal.get(f"{base}/attachments/{uid}").data == FILE_CONTENT
     officer = Actor(app, db, world["officer_d1"])
     r = officer.post(f"{base}/confidential", {"reason": "Theo dõi tiến độ xác minh"})
     assert r.status_code == 200 and f"{CANARY}-narrative-v2" in r.get_data(as_text=True)
     pages = {}
-    for who, actor in (("focal_a", focal), ("officer_d1", officer),
-                       ("officer_p", Actor(app, db, world["officer_p"]))):
-        for label, url in (("case", base), ("list", "/cases/"),
-                           ("search", f"/cases/?q={case.reference}&unit=SCH-A")):
+    for who, actor in (
+        ("focal_a", focal),
+        ("officer_d1", officer),
+        ("officer_p", Actor(app, db, world["officer_p"])),
+    ):
+        for label, url in (
+            ("case", base),
+            ("list", "/cases/"),
+            ("search", f"/cases/?q={case.reference}&unit=SCH-A"),
+        ):
             r = actor.get(url)
             assert r.status_code == 200, (who, url)
             pages[f"{who} {label}"] = r.get_data(as_text=True)
@@ -105,17 +132,22 @@ def flow(app, db, world, settings) -> Flow:
 def test_the_scan_finds_a_planted_canary(db, world):
     """The database scan is not blind: clear text or bytes holding the canary are found."""
     nested = db.begin_nested()
-    db.execute(text("UPDATE units SET name = :v WHERE id = :i"),
-               {"v": f"Trường {CANARY.lower()}", "i": world.units["SCH-A"]})
-    db.execute(text("UPDATE users SET totp_secret = :v WHERE id = :i"),
-               {"v": b"\x00" + CANARY.encode(), "i": world["focal_a"].id})
+    db.execute(
+        text("UPDATE units SET name = :v WHERE id = :i"),
+        {"v": f"Trường {CANARY.lower()}", "i": world.units["SCH-A"]},
+    )
+    db.execute(
+        text("UPDATE users SET totp_secret = :v WHERE id = :i"),
+        {"v": b"\x00" + CANARY.encode(), "i": world["focal_a"].id},
+    )
     assert {"units.name", "users.totp_secret"} <= set(database_hits(db))
     nested.rollback()
 
 
 def test_no_table_holds_the_canary(flow, db):
-    notices = db.execute(text("SELECT count(*) FROM notifications WHERE case_id = :c"),
-                         {"c": flow.case.id}).scalar()
+    notices = db.execute(
+        text("SELECT count(*) FROM notifications WHERE case_id = :c"), {"c": flow.case.id}
+    ).scalar()
     assert notices, "the urgent case notified no officer: the scan would miss the notices"
     assert database_hits(db) == []
 
@@ -123,8 +155,10 @@ def test_no_table_holds_the_canary(flow, db):
 @pytest.mark.usefixtures("spill")  # set up before the flow writes
 def test_the_database_file_does_not_hold_the_canary(flow, db, database):
     if database.dialect != "sqlite":
-        pytest.skip("PostgreSQL: the column scan of test_no_table_holds_the_canary reads the "
-                    "server's rows; its files are not ours to read")
+        pytest.skip(
+            "PostgreSQL: the column scan of test_no_table_holds_the_canary reads the "
+            "server's rows; its files are not ours to read"
+        )
     path = Path(make_url(database.url).database)
     raw = b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
     # The transaction's rows did reach the file: the scan below looks at the right bytes.
@@ -154,8 +188,15 @@ def test_the_logs_do_not_hold_the_canary(caplog, flow):
 def test_the_audit_rows_do_not_hold_the_canary(flow, db):
     events = list(db.scalars(select(AuditEvent).where(AuditEvent.seq > flow.start_seq)))
     actions = {e.action for e in events}
-    assert {"case.create", "case.update", "note.add", "step.add", "attachment.add",
-            "case.view_confidential", "attachment.download"} <= actions
+    assert {
+        "case.create",
+        "case.update",
+        "note.add",
+        "step.add",
+        "attachment.add",
+        "case.view_confidential",
+        "attachment.download",
+    } <= actions
     for ev in events:
         for column in AuditEvent.__table__.columns:
             assert not contains_canary(getattr(ev, column.key)), (ev.action, column.key)
@@ -167,8 +208,9 @@ def test_the_case_page_and_list_do_not_show_the_canary(flow):
         assert not contains_canary(page), label
 
 
-def test_a_large_upload_never_reaches_a_temporary_file_in_clear(app, db, world, settings,
-                                                                monkeypatch):
+def test_a_large_upload_never_reaches_a_temporary_file_in_clear(
+    app, db, world, settings, monkeypatch
+):
     """Past 500 KB Werkzeug spools an upload to a temporary file; the app keeps it in memory,
     and its own temporary file (in the store) holds only ciphertext."""
     made = []
@@ -197,9 +239,21 @@ def test_a_large_upload_never_reaches_a_temporary_file_in_clear(app, db, world, 
 
 
 def _content(tag: str) -> cases.CaseContent:
-    return cases.CaseContent(**{name: f"{CANARY}-{tag}-{name}" for name in (
-        "harmed_name", "harmed_contact", "guardian_name", "guardian_contact",
-        "perpetrator_names", "narrative", "informant_name", "informant_contact")})
+    return cases.CaseContent(
+        **{
+            name: f"{CANARY}-{tag}-{name}"
+            for name in (
+                "harmed_name",
+                "harmed_contact",
+                "guardian_name",
+                "guardian_contact",
+                "perpetrator_names",
+                "narrative",
+                "informant_name",
+                "informant_contact",
+            )
+        }
+    )
 
 
 @dataclass
@@ -223,8 +277,12 @@ def sealed(db, world) -> Sealed:
         contents[case.id] = _content(tag)
     first = made[0]
     notes = [case_records.add_note(db, user, first, f"{CANARY}-note-{i}") for i in (1, 2)]
-    files = [case_records.add_attachment(db, user, first, f"{CANARY}-{i}.txt", "text/plain",
-                                         io.BytesIO(bytes([65 + i]) * 70_000)) for i in (1, 2)]
+    files = [
+        case_records.add_attachment(
+            db, user, first, f"{CANARY}-{i}.txt", "text/plain", io.BytesIO(bytes([65 + i]) * 70_000)
+        )
+        for i in (1, 2)
+    ]
     assert case_content.open_content(db, user, first).narrative == f"{CANARY}-one-narrative"
     db.commit()  # a savepoint of the test's transaction; the next audit event reads the head anew
     return Sealed(user, made, notes, files, contents)
@@ -235,14 +293,14 @@ def _value(db, table, column, row_id):
 
 
 def _set(db, table, column, row_id, value) -> None:
-    db.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"),
-               {"v": value, "i": row_id})
+    db.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"), {"v": value, "i": row_id})
     db.expire_all()
 
 
 def _informant(db, case) -> int:
-    return db.execute(text("SELECT id FROM case_informants WHERE case_id = :c"),
-                      {"c": case.id}).scalar()
+    return db.execute(
+        text("SELECT id FROM case_informants WHERE case_id = :c"), {"c": case.id}
+    ).scalar()
 
 
 def _read_content(db, s):
@@ -273,14 +331,18 @@ def _row(db, s: Sealed, key: str) -> int:
 MOVES = {  # table, column, source row, source column, destination row, reader
     "to another field": ("cases", "narrative", "case0", "harmed_name", "case0", _read_content),
     "to another case": ("cases", "narrative", "case1", "narrative", "case0", _read_content),
-    "with its data key": ("cases", "wrapped_key", "case1", "wrapped_key", "case0",
-                          _read_content),
+    "with its data key": ("cases", "wrapped_key", "case1", "wrapped_key", "case0", _read_content),
     "informant field": ("case_informants", "name", "inf0", "contact", "inf0", _read_content),
-    "informant of another case": ("case_informants", "name", "inf1", "name", "inf0",
-                                  _read_content),
+    "informant of another case": ("case_informants", "name", "inf1", "name", "inf0", _read_content),
     "note to another note": ("case_notes", "body", "note0", "body", "note1", _read_notes),
-    "file name to another file": ("case_attachments", "filename", "att0", "filename", "att1",
-                                  _read_names),
+    "file name to another file": (
+        "case_attachments",
+        "filename",
+        "att0",
+        "filename",
+        "att1",
+        _read_names,
+    ),
 }
 
 
@@ -314,8 +376,9 @@ FLIPS = [  # (table, column, byte position, reader)
 ]
 
 
-@pytest.mark.parametrize("table, column, position, reader", FLIPS,
-                         ids=[f"{t}.{c}[{p}]" for t, c, p, _r in FLIPS])
+@pytest.mark.parametrize(
+    "table, column, position, reader", FLIPS, ids=[f"{t}.{c}[{p}]" for t, c, p, _r in FLIPS]
+)
 def test_a_flipped_byte_in_a_sealed_value_fails(db, sealed, table, column, position, reader):
     row = _row(db, sealed, {"cases": "case0", "case_notes": "note0"}.get(table, "att0"))
     blob = bytearray(_value(db, table, column, row))
@@ -331,10 +394,10 @@ FILE_DAMAGE = {
     "nonce": lambda b: b[:6] + bytes([b[6] ^ 1]) + b[7:],
     "ciphertext": lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:],
     "tag": lambda b: b[:-1] + bytes([b[-1] ^ 1]),
-    "last chunk dropped": lambda b: b[:4 + BLOCK],
+    "last chunk dropped": lambda b: b[: 4 + BLOCK],
     "tail cut": lambda b: b[:-5],
     "bytes appended": lambda b: b + b"\x00" * 40,
-    "chunks swapped": lambda b: b[:4] + b[4 + BLOCK:] + b[4:4 + BLOCK],
+    "chunks swapped": lambda b: b[:4] + b[4 + BLOCK :] + b[4 : 4 + BLOCK],
 }
 
 
@@ -399,14 +462,22 @@ def test_destroying_the_key_shreds_content_but_keeps_statistics(app, db, world, 
     with pytest.raises(ValidationFailed):
         _read_file(db, sealed)
     # The other case is untouched.
-    assert case_content.open_content(db, sealed.user, sealed.cases[1]).as_fields() \
+    assert (
+        case_content.open_content(db, sealed.user, sealed.cases[1]).as_fields()
         == sealed.contents[sealed.cases[1].id]
+    )
     # The clear metadata stays queryable for statistics.
     found = db.scalars(
-        select(Case.id).join(CaseViolenceType, CaseViolenceType.case_id == Case.id)
-        .where(Case.status == "new", CaseViolenceType.type == "physical",
-               Case.harmed_sex == "female", Case.harmed_age_band == "11-14",
-               Case.unit_id == world.units["SCH-A"])).all()
+        select(Case.id)
+        .join(CaseViolenceType, CaseViolenceType.case_id == Case.id)
+        .where(
+            Case.status == "new",
+            CaseViolenceType.type == "physical",
+            Case.harmed_sex == "female",
+            Case.harmed_age_band == "11-14",
+            Case.unit_id == world.units["SCH-A"],
+        )
+    ).all()
     assert target.id in found
     focal = Actor(app, db, world["focal_a"])
     listed = focal.get("/cases/?violence=physical&unit=SCH-A").get_data(as_text=True)

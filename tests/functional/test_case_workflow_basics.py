@@ -49,8 +49,14 @@ pytestmark = pytest.mark.usefixtures("clean_store")
 
 
 def _last(db, unit_id: int, year: int) -> int:
-    return db.scalar(select(CaseCounter.last_number).where(
-        CaseCounter.unit_id == unit_id, CaseCounter.year == year)) or 0
+    return (
+        db.scalar(
+            select(CaseCounter.last_number).where(
+                CaseCounter.unit_id == unit_id, CaseCounter.year == year
+            )
+        )
+        or 0
+    )
 
 
 def test_references_are_sequential_per_school_and_year(app, db, world):
@@ -58,20 +64,28 @@ def test_references_are_sequential_per_school_and_year(app, db, world):
     sch_a, sch_b = world.units["SCH-A"], world.units["SCH-B"]
     today = local_today()
     year, last_year = today.year, today.year - 1
-    base_a, base_b, base_old = _last(db, sch_a, year), _last(db, sch_b, year), _last(
-        db, sch_a, last_year)
+    base_a, base_b, base_old = (
+        _last(db, sch_a, year),
+        _last(db, sch_b, year),
+        _last(db, sch_a, last_year),
+    )
     refs = [a.intake(db, sch_a).reference]
     # A refused intake takes no number.
-    refused = a.post("/cases/new", intake_form(sch_a, received_on=(today + timedelta(days=1))
-                                               .isoformat()))
+    refused = a.post(
+        "/cases/new", intake_form(sch_a, received_on=(today + timedelta(days=1)).isoformat())
+    )
     assert refused.status_code == 400
     refs.append(a.intake(db, sch_a).reference)
     refs.append(b.intake(db, sch_b).reference)
     refs.append(a.intake(db, sch_a).reference)
     refs.append(a.intake(db, sch_a, received_on=date(last_year, 12, 31).isoformat()).reference)
-    assert refs == [f"SCH-A-{year}-{base_a + 1:04d}", f"SCH-A-{year}-{base_a + 2:04d}",
-                    f"SCH-B-{year}-{base_b + 1:04d}", f"SCH-A-{year}-{base_a + 3:04d}",
-                    f"SCH-A-{last_year}-{base_old + 1:04d}"]
+    assert refs == [
+        f"SCH-A-{year}-{base_a + 1:04d}",
+        f"SCH-A-{year}-{base_a + 2:04d}",
+        f"SCH-B-{year}-{base_b + 1:04d}",
+        f"SCH-A-{year}-{base_a + 3:04d}",
+        f"SCH-A-{last_year}-{base_old + 1:04d}",
+    ]
     if base_a == base_b == 0:  # as in a clean run: every test rolls back
         assert refs[0] == f"SCH-A-{year}-0001" and refs[2] == f"SCH-B-{year}-0001"
 
@@ -81,8 +95,10 @@ def test_concurrent_intake_gets_unique_gap_free_references(app, database, world)
     """Eight intakes at one school at once, each in its own session and committed for real:
     a fresh unit tree, so no other test sees these cases."""
     if database.dialect != "postgresql":
-        pytest.skip("SQLite serialises every writer; the row lock on the counter is what "
-                    "PostgreSQL needs proven")
+        pytest.skip(
+            "SQLite serialises every writer; the row lock on the counter is what "
+            "PostgreSQL needs proven"
+        )
     from caseapp.db import get_session
 
     threads, tag = 8, secrets.token_hex(3).upper()
@@ -90,8 +106,7 @@ def test_concurrent_intake_gets_unique_gap_free_references(app, database, world)
         s = get_session()
         root = make_unit(s, None, f"CC{tag}", "province")
         school = make_unit(s, root, f"CC{tag}-S", "school")
-        person = make_user(s, keyring(), f"conc.{tag.lower()}", school,
-                           [("focal_point", school)])
+        person = make_user(s, keyring(), f"conc.{tag.lower()}", school, [("focal_point", school)])
         s.commit()
         unit_id = school.id
     errors: list[Exception] = []
@@ -105,8 +120,9 @@ def test_concurrent_intake_gets_unique_gap_free_references(app, database, world)
                 unit = session.get(models.Unit, unit_id)
                 content = cases.CaseContent(narrative=f"luồng {n}")
                 barrier.wait(timeout=30)
-                cases.create_case(session, actor, unit, case_details(violence_types=["cyber"]),
-                                  content)
+                cases.create_case(
+                    session, actor, unit, case_details(violence_types=["cyber"]), content
+                )
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
@@ -165,8 +181,9 @@ def test_a_stale_edit_is_a_conflict_and_can_be_resubmitted(app, db, world):
 
 def _notes(db, case) -> list[CaseNote]:
     db.expire_all()
-    return list(db.scalars(select(CaseNote).where(CaseNote.case_id == case.id)
-                           .order_by(CaseNote.id)))
+    return list(
+        db.scalars(select(CaseNote).where(CaseNote.case_id == case.id).order_by(CaseNote.id))
+    )
 
 
 def test_notes_are_append_only(app, db, world):
@@ -191,14 +208,21 @@ def test_notes_are_append_only(app, db, world):
             assert (rule.endpoint, rule.rule) == ("cases.add_note", "/cases/<public_id>/notes")
     counts = row_counts(db)
     one = f"{base}/notes/{first.id}"
-    for method, url in [("DELETE", f"{base}/notes"), ("PUT", f"{base}/notes"),
-                        ("PATCH", f"{base}/notes"), ("POST", one), ("POST", f"{one}/edit"),
-                        ("POST", f"{one}/delete"), ("GET", one)]:
+    for method, url in [
+        ("DELETE", f"{base}/notes"),
+        ("PUT", f"{base}/notes"),
+        ("PATCH", f"{base}/notes"),
+        ("POST", one),
+        ("POST", f"{one}/edit"),
+        ("POST", f"{one}/delete"),
+        ("GET", one),
+    ]:
         r = focal.client.open(url, method=method, data={"csrf_token": focal.token, "body": "x"})
         assert r.status_code in (404, 405), (method, url, r.status_code)
     # A correction may only point at a note of the same case.
-    r = focal.post(f"/cases/{other.public_id}/notes", {"body": "Sai hồ sơ",
-                                                      "corrects_id": str(first.id)})
+    r = focal.post(
+        f"/cases/{other.public_id}/notes", {"body": "Sai hồ sơ", "corrects_id": str(first.id)}
+    )
     assert r.status_code == 302
     assert row_counts(db) == counts
     assert [bytes(n.body) for n in _notes(db, case)][0] == sealed and _notes(db, other) == []
@@ -206,16 +230,23 @@ def test_notes_are_append_only(app, db, world):
 
 # --- attachments ----------------------------------------------------------------------------
 
-ACCEPTED = ("This kind of file is not accepted. Use PDF, JPEG, PNG, WebP, HEIC, Word or plain "
-            "text.")
+ACCEPTED = "This kind of file is not accepted. Use PDF, JPEG, PNG, WebP, HEIC, Word or plain text."
 LIMITS = {  # content (or a size past the limit), file name, declared type, message
     "one byte too large": (1, "lon.txt", "text/plain", "The file is larger than %(n)d MB."),
     "wrong type": (b"MZ\x90\x00\x03", "cong-cu.exe", "application/x-msdownload", ACCEPTED),
     "html": (b"<script>alert(1)</script>", "trang.html", "text/html", ACCEPTED),
-    "png that is not": (b"<html>not a png</html>", "anh.png", "image/png",
-                        "The file's content does not match its type."),
-    "pdf that is not": (b"MZ\x90\x00 not a pdf", "bien-ban.pdf", "application/pdf",
-                        "The file's content does not match its type."),
+    "png that is not": (
+        b"<html>not a png</html>",
+        "anh.png",
+        "image/png",
+        "The file's content does not match its type.",
+    ),
+    "pdf that is not": (
+        b"MZ\x90\x00 not a pdf",
+        "bien-ban.pdf",
+        "application/pdf",
+        "The file's content does not match its type.",
+    ),
     "empty": (b"", "rong.txt", "text/plain", "The file is empty."),
 }
 
@@ -254,21 +285,32 @@ def test_a_download_is_audited_and_never_cached(app, db, world):
     officer = Actor(app, db, world["officer_d1"])
     r = officer.post(url, {"reason": "Đối chiếu biên bản"})
     assert r.status_code == 200 and r.data == content and "no-store" in r.headers["Cache-Control"]
-    events = list(db.scalars(select(AuditEvent).where(AuditEvent.seq > start)
-                             .order_by(AuditEvent.seq)))
+    events = list(
+        db.scalars(select(AuditEvent).where(AuditEvent.seq > start).order_by(AuditEvent.seq))
+    )
     assert [(e.action, e.actor_name, e.object_id, e.object_ref) for e in events] == [
         ("attachment.download", "focal.a", str(attachment.id), case.reference),
-        ("attachment.download", "officer.d1", str(attachment.id), case.reference)]
+        ("attachment.download", "officer.d1", str(attachment.id), case.reference),
+    ]
     assert events[1].reason == "Đối chiếu biên bản"
 
 
 # --- consent --------------------------------------------------------------------------------
 
 CONSENT = {  # intake answers, whose consent counts for a referral
-    "child of 12": ({"harmed_age_band": "11-14", "harmed_age_years": "12"},
-                    ("person_harmed", "guardian")),
-    "adult": ({"child": None, "harmed_age_band": "18-24", "harmed_age_years": "19",
-               "harmed_role": "teacher"}, ("person_harmed",)),
+    "child of 12": (
+        {"harmed_age_band": "11-14", "harmed_age_years": "12"},
+        ("person_harmed", "guardian"),
+    ),
+    "adult": (
+        {
+            "child": None,
+            "harmed_age_band": "18-24",
+            "harmed_age_years": "19",
+            "harmed_role": "teacher",
+        },
+        ("person_harmed",),
+    ),
     "child of 5": ({"harmed_age_band": "0-5", "harmed_age_years": "5"}, ("guardian",)),
 }
 
@@ -290,8 +332,9 @@ def test_consent_for_a_referral(app, db, world, who):
     assert case_records.parties_required(case) == required
 
     def give(party):
-        r = focal.post(f"{base}/consents", {"party": party, "purpose": "referral",
-                                            "given_on": today})
+        r = focal.post(
+            f"{base}/consents", {"party": party, "purpose": "referral", "given_on": today}
+        )
         assert r.status_code == 302
         db.expire_all()
 
@@ -308,8 +351,9 @@ def test_consent_for_a_referral(app, db, world, who):
         assert not given()
     give(required[-1])
     assert given()
-    consent = db.scalar(select(CaseConsent).where(CaseConsent.case_id == case.id,
-                                                  CaseConsent.party == required[0]))
+    consent = db.scalar(
+        select(CaseConsent).where(CaseConsent.case_id == case.id, CaseConsent.party == required[0])
+    )
     r = focal.post(f"{base}/consents/{consent.id}/withdraw", {"withdrawn_on": today})
     assert r.status_code == 302
     db.expire_all()
@@ -318,10 +362,17 @@ def test_consent_for_a_referral(app, db, world, who):
 
 # --- repeat alerts ----------------------------------------------------------------------------
 
-REPEAT = ("The same name of an alleged perpetrator (accents ignored) appears in %(n)d other "
-          "cases you can see.")
-SPELLINGS = ["tran van hung", "TRẦN VĂN HÙNG", "  Trần   Văn Hùng ",
-             unicodedata.normalize("NFD", "Trần Văn Hùng"), "Trần văn hùng; Lê Văn Tám"]
+REPEAT = (
+    "The same name of an alleged perpetrator (accents ignored) appears in %(n)d other "
+    "cases you can see."
+)
+SPELLINGS = [
+    "tran van hung",
+    "TRẦN VĂN HÙNG",
+    "  Trần   Văn Hùng ",
+    unicodedata.normalize("NFD", "Trần Văn Hùng"),
+    "Trần văn hùng; Lê Văn Tám",
+]
 
 
 def _alert(app, actor, case) -> int:
@@ -334,13 +385,16 @@ def _alert(app, actor, case) -> int:
 @pytest.mark.parametrize("spelling", SPELLINGS)
 def test_repeat_alerts_match_spellings_within_scope(app, db, world, spelling):
     a, c = Actor(app, db, world["focal_a"]), Actor(app, db, world["focal_c"])
-    one = a.intake(db, world.units["SCH-A"], perpetrator_names="Trần Văn  Hùng",
-                   harmed_name="Lê Thị Mai")
+    one = a.intake(
+        db, world.units["SCH-A"], perpetrator_names="Trần Văn  Hùng", harmed_name="Lê Thị Mai"
+    )
     a.intake(db, world.units["SCH-A"], perpetrator_names=spelling, harmed_name="Phạm Thị Lan")
-    far = c.intake(db, world.units["SCH-C"], perpetrator_names="Trần Văn Hùng",
-                   harmed_name="Đỗ Thị Hoa")
-    unrelated = a.intake(db, world.units["SCH-A"], perpetrator_names="Nguyễn Văn Bình",
-                         harmed_name="Vũ Thị Hà")
+    far = c.intake(
+        db, world.units["SCH-C"], perpetrator_names="Trần Văn Hùng", harmed_name="Đỗ Thị Hoa"
+    )
+    unrelated = a.intake(
+        db, world.units["SCH-A"], perpetrator_names="Nguyễn Văn Bình", harmed_name="Vũ Thị Hà"
+    )
     officer_d1, officer_p = (Actor(app, db, world[w]) for w in ("officer_d1", "officer_p"))
     assert _alert(app, a, one) == 1  # the other case at the school; SCH-C is not counted
     assert _alert(app, officer_d1, one) == 1
@@ -354,8 +408,10 @@ def test_repeat_alerts_match_spellings_within_scope(app, db, world, spelling):
 
 FORM_ERROR = "Some answers need your attention. Nothing was saved."
 BAD_INTAKE = {  # answers, the message shown ({...}: a date or id filled in by the test)
-    "overlong narrative": ({"narrative": "x" * (domain.CONFIDENTIAL_MAX["narrative"] + 1)},
-                           FORM_ERROR),
+    "overlong narrative": (
+        {"narrative": "x" * (domain.CONFIDENTIAL_MAX["narrative"] + 1)},
+        FORM_ERROR,
+    ),
     "NUL in the narrative": ({"narrative": "a\x00b"}, FORM_ERROR),
     "control character in a name": ({"harmed_name": "Mai\x07"}, FORM_ERROR),
     "unknown choice": ({"received_via": "carrier_pigeon"}, FORM_ERROR),
@@ -363,14 +419,22 @@ BAD_INTAKE = {  # answers, the message shown ({...}: a date or id filled in by t
     "no violence type": ({"violence_types": None}, FORM_ERROR),
     "too many perpetrators": ({"perpetrator_count": "51"}, FORM_ERROR),
     "another school": ({"unit_id": "{SCH-B}"}, FORM_ERROR),
-    "future received date": ({"received_on": "{tomorrow}"},
-                             "The date received cannot be in the future."),
-    "incident after received": ({"received_on": "{d5}", "incident_on": "{d2}"},
-                                "The incident cannot be after the date the case was received."),
-    "age not matching the band": ({"harmed_age_years": "30"},
-                                  "The age does not match the age band."),
-    "a child in an adult band": ({"harmed_age_band": "25-59", "harmed_age_years": None},
-                                 "A child is under 16: the age band does not match."),
+    "future received date": (
+        {"received_on": "{tomorrow}"},
+        "The date received cannot be in the future.",
+    ),
+    "incident after received": (
+        {"received_on": "{d5}", "incident_on": "{d2}"},
+        "The incident cannot be after the date the case was received.",
+    ),
+    "age not matching the band": (
+        {"harmed_age_years": "30"},
+        "The age does not match the age band.",
+    ),
+    "a child in an adult band": (
+        {"harmed_age_band": "25-59", "harmed_age_years": None},
+        "A child is under 16: the age band does not match.",
+    ),
 }
 
 
@@ -378,11 +442,19 @@ BAD_INTAKE = {  # answers, the message shown ({...}: a date or id filled in by t
 def test_bad_intake_input_is_refused_and_creates_nothing(app, db, world, name):
     overrides, message = BAD_INTAKE[name]
     today = local_today()
-    values = {"tomorrow": today + timedelta(days=1), "d5": today - timedelta(days=5),
-              "d2": today - timedelta(days=2), "SCH-B": world.units["SCH-B"]}
+    values = {
+        "tomorrow": today + timedelta(days=1),
+        "d5": today - timedelta(days=5),
+        "d2": today - timedelta(days=2),
+        "SCH-B": world.units["SCH-B"],
+    }
     form = intake_form(world.units["SCH-A"], received_on=today.isoformat())
-    form.update({k: (str(values[v[1:-1]]) if isinstance(v, str) and v.startswith("{") else v)
-                 for k, v in overrides.items()})
+    form.update(
+        {
+            k: (str(values[v[1:-1]]) if isinstance(v, str) and v.startswith("{") else v)
+            for k, v in overrides.items()
+        }
+    )
     form = {k: v for k, v in form.items() if v is not None}
     focal = Actor(app, db, world["focal_a"])
     assert focal.token
@@ -422,7 +494,8 @@ def test_every_change_writes_exactly_one_audit_event(app, db, world):
     updated = change("case.update", f"{base}/edit", form)
     changes = json.loads(updated.changes)
     assert {name: changes.get(name) for name in CONTENT_FIELDS} == dict.fromkeys(
-        CONTENT_FIELDS, "changed")
+        CONTENT_FIELDS, "changed"
+    )
     assert changes["risk_level"] == ["medium", "high"]
     for ev in (created, updated):
         assert not contains_canary(ev.changes) and CANARY not in ev.changes
@@ -432,20 +505,36 @@ def test_every_change_writes_exactly_one_audit_event(app, db, world):
     assert focal.post(f"{base}/edit", same).status_code == 302
     assert actions_after(db, start) == []
     events = [
-        created, updated,
+        created,
+        updated,
         change("note.add", f"{base}/notes", {"body": "Ghi chú"}, "case_notes"),
         change("note.add", f"{base}/notes", {"body": "Ghi chú thứ hai"}, "case_notes"),
-        change("attachment.add", f"{base}/attachments",
-               {"file": (io.BytesIO(b"noi dung"), "a.txt", "text/plain")},
-               "case_attachments"),
-        change("consent.record", f"{base}/consents",
-               {"party": "guardian", "purpose": "sharing", "given_on": today}, "case_consents"),
+        change(
+            "attachment.add",
+            f"{base}/attachments",
+            {"file": (io.BytesIO(b"noi dung"), "a.txt", "text/plain")},
+            "case_attachments",
+        ),
+        change(
+            "consent.record",
+            f"{base}/consents",
+            {"party": "guardian", "purpose": "sharing", "given_on": today},
+            "case_consents",
+        ),
     ]
     consent = db.scalar(select(CaseConsent).where(CaseConsent.case_id == case.id))
-    events.append(change("consent.withdraw", f"{base}/consents/{consent.id}/withdraw",
-                         {"withdrawn_on": today}))
-    events.append(change("case.exclude", f"{base}/exclusions",
-                         {"username": "officer.p", "reason": "Có quan hệ họ hàng"},
-                         "case_exclusions"))
+    events.append(
+        change(
+            "consent.withdraw", f"{base}/consents/{consent.id}/withdraw", {"withdrawn_on": today}
+        )
+    )
+    events.append(
+        change(
+            "case.exclude",
+            f"{base}/exclusions",
+            {"username": "officer.p", "reason": "Có quan hệ họ hàng"},
+            "case_exclusions",
+        )
+    )
     assert {e.object_ref for e in events} == {case.reference}
     assert all(e.actor_name == "focal.a" for e in events)

@@ -13,14 +13,23 @@ WRITE_PERMISSIONS = {"case.write", "case.oversee", "case.change"}
 
 
 def test_routes_that_change_a_case_declare_a_write_permission(app):
-    changing = {rule.endpoint for rule in app.url_map.iter_rules()
-                if rule.endpoint.startswith("cases.") and "POST" in rule.methods} - READS
+    changing = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("cases.") and "POST" in rule.methods
+    } - READS
     assert {"cases.add_note", "cases.add_step", "cases.transition", "cases.assign"} <= changing
-    wrong = {e: declared_permission(app, e) for e in sorted(changing)
-             if declared_permission(app, e) not in WRITE_PERMISSIONS}
+    wrong = {
+        e: declared_permission(app, e)
+        for e in sorted(changing)
+        if declared_permission(app, e) not in WRITE_PERMISSIONS
+    }
     assert not wrong, f"routes that change a case but declare no write permission: {wrong}"
 
 
 def test_only_the_roles_that_handle_or_oversee_cases_may_change_them():
-    assert set(roles_with("case.change")) == set(roles_with("case.write")) | set(
-        roles_with("case.oversee")) == {"focal_point", "officer"}
+    assert (
+        set(roles_with("case.change"))
+        == set(roles_with("case.write")) | set(roles_with("case.oversee"))
+        == {"focal_point", "officer"}
+    )

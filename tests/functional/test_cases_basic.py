@@ -22,8 +22,9 @@ def test_focal_point_records_and_reads_a_case(client, browser, db, world):
     assert case.reference in page and CANARY not in page
     content = client.get(f"/cases/{case.public_id}/confidential").get_data(as_text=True)
     assert f"{CANARY}-narrative" in content
-    actions = list(db.scalars(select(AuditEvent.action).where(
-        AuditEvent.object_ref == case.reference)))
+    actions = list(
+        db.scalars(select(AuditEvent.action).where(AuditEvent.object_ref == case.reference))
+    )
     assert actions.count("case.create") == 1
     assert actions.count("case.view_confidential") == 1
 
@@ -39,26 +40,39 @@ def test_officer_needs_a_reason(client, browser, db, world):
     page = officer.get(f"/cases/{case.public_id}").get_data(as_text=True)
     assert CANARY not in page
     assert officer.get(f"/cases/{case.public_id}/confidential").status_code == 302
-    r = ob.post(f"/cases/{case.public_id}/confidential", {"reason": ""},
-                token_from=f"/cases/{case.public_id}")
+    r = ob.post(
+        f"/cases/{case.public_id}/confidential",
+        {"reason": ""},
+        token_from=f"/cases/{case.public_id}",
+    )
     assert r.status_code == 302
-    r = ob.post(f"/cases/{case.public_id}/confidential",
-                {"reason": "Kiểm tra tiến độ xác minh"}, token_from=f"/cases/{case.public_id}")
+    r = ob.post(
+        f"/cases/{case.public_id}/confidential",
+        {"reason": "Kiểm tra tiến độ xác minh"},
+        token_from=f"/cases/{case.public_id}",
+    )
     assert r.status_code == 200 and f"{CANARY}-narrative" in r.get_data(as_text=True)
-    ev = db.scalar(select(AuditEvent).where(AuditEvent.action == "case.view_confidential",
-                                            AuditEvent.actor_name == "officer.d1"))
+    ev = db.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "case.view_confidential", AuditEvent.actor_name == "officer.d1"
+        )
+    )
     assert ev.reason == "Kiểm tra tiến độ xác minh"
 
 
-@pytest.mark.parametrize("who", ["focal_b", "focal_c", "officer_d2", "auditor_p", "admin_p",
-                                 "admin_d1", "nobody"])
+@pytest.mark.parametrize(
+    "who", ["focal_b", "focal_c", "officer_d2", "auditor_p", "admin_p", "admin_d1", "nobody"]
+)
 def test_outside_scope_is_404(client, browser, db, world, who):
     sign_in_client(client, db, world["focal_a"])
     case = record_case(browser, db, world.units["SCH-A"])
     other = client.application.test_client()
     sign_in_client(other, db, world[who])
-    for url in (f"/cases/{case.public_id}", f"/cases/{case.public_id}/confidential",
-                f"/cases/{case.public_id}/edit"):
+    for url in (
+        f"/cases/{case.public_id}",
+        f"/cases/{case.public_id}/confidential",
+        f"/cases/{case.public_id}/edit",
+    ):
         assert other.get(url).status_code == 404, url
 
 
@@ -76,8 +90,9 @@ def test_the_intake_form_records_nothing_a_user_did_not_choose(app, db, world):
         assert 'value=""' in options[0] and not any("selected" in o for o in options[1:])
     for name in ("harmed_disability", "harmed_ethnic_minority"):
         select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S).group(0)
-        assert re.search(r'<option selected value="unknown">|<option value="unknown" selected',
-                         select_html), select_html
+        assert re.search(
+            r'<option selected value="unknown">|<option value="unknown" selected', select_html
+        ), select_html
     counts = row_counts(db)
     response = focal.post("/cases/new", intake_form(world.units["SCH-A"], harmed_sex=""))
     assert response.status_code == 400
@@ -87,12 +102,20 @@ def test_the_intake_form_records_nothing_a_user_did_not_choose(app, db, world):
     assert row_counts(db) == counts
 
 
-@pytest.mark.parametrize(("band", "years", "child"), [("11-14", "", True), ("15-17", "15", True),
-                                                      ("15-17", "", False), ("18-24", "", False)])
+@pytest.mark.parametrize(
+    ("band", "years", "child"),
+    [("11-14", "", True), ("15-17", "15", True), ("15-17", "", False), ("18-24", "", False)],
+)
 def test_an_age_under_16_makes_the_person_harmed_a_child(app, db, world, band, years, child):
     from tests.functional.case_attack_support import Actor
 
     focal = Actor(app, db, world["focal_a"])
-    case = focal.intake(db, world.units["SCH-A"], child="", harmed_age_band=band,
-                        harmed_age_years=years, serious_risk_to_child="")
+    case = focal.intake(
+        db,
+        world.units["SCH-A"],
+        child="",
+        harmed_age_band=band,
+        harmed_age_years=years,
+        serious_risk_to_child="",
+    )
     assert case.child is child

@@ -34,8 +34,14 @@ def empty_app(settings, fresh_engine, tmp_path):
     """The app on a separate, empty, migrated database, with its own instance directory."""
     instance = tmp_path / "instance"
     url = fresh_engine.url.render_as_string(hide_password=False)
-    application = create_app(replace(settings, database_url=url, instance_dir=instance,
-                                     keyring_path=instance / "keyring.json"))
+    application = create_app(
+        replace(
+            settings,
+            database_url=url,
+            instance_dir=instance,
+            keyring_path=instance / "keyring.json",
+        )
+    )
     migrate.upgrade(application.extensions["caseapp.engine"])
     yield application
     application.extensions["caseapp.engine"].dispose()
@@ -52,8 +58,11 @@ def _row_counts(app) -> dict[str, int]:
     with app.app_context():
         s = get_session()
         names = set(inspect(s.connection()).get_table_names())
-        return {t.name: s.scalar(select(func.count()).select_from(t))
-                for t in Base.metadata.sorted_tables if t.name in names}
+        return {
+            t.name: s.scalar(select(func.count()).select_from(t))
+            for t in Base.metadata.sorted_tables
+            if t.name in names
+        }
 
 
 def _credentials(app) -> tuple[str, list]:
@@ -99,8 +108,10 @@ def test_seed_demo_then_sign_in_seed_again_and_verify(empty_app):
 
     # A demo account signs in with its password and a code from its TOTP secret.
     focal = next(a for a in accounts if a["grants"][0]["role"] == "focal_point")
-    full_sign_in(empty_app.test_client(), Person(0, focal["username"], focal["password"],
-                                                 totp.from_base32(focal["totp_secret"])))
+    full_sign_in(
+        empty_app.test_client(),
+        Person(0, focal["username"], focal["password"], totp.from_base32(focal["totp_secret"])),
+    )
     # ... and not with a wrong code.
     client = empty_app.test_client()
     assert lands_on(password_step(client, focal["username"], focal["password"]), "/login/2fa")
@@ -127,9 +138,21 @@ def test_create_user_gives_the_named_grant(empty_app):
     with empty_app.app_context():
         head = get_session().scalar(select(func.max(AuditEvent.seq)))
     result = _invoke(
-        empty_app, "create-user", "--username", "Can.Bo.Moi", "--full-name", "Cán Bộ Mới",
-        "--email", "canbo.moi@example.org", "--unit", "qt-dh", "--role", "officer",
-        "--password", "một mật khẩu đủ dài 2024")
+        empty_app,
+        "create-user",
+        "--username",
+        "Can.Bo.Moi",
+        "--full-name",
+        "Cán Bộ Mới",
+        "--email",
+        "canbo.moi@example.org",
+        "--unit",
+        "qt-dh",
+        "--role",
+        "officer",
+        "--password",
+        "một mật khẩu đủ dài 2024",
+    )
     assert result.exit_code == 0, result.output
     with empty_app.app_context():
         s = get_session()
@@ -137,17 +160,31 @@ def test_create_user_gives_the_named_grant(empty_app):
         assert user is not None and user.full_name == "Cán Bộ Mới" and user.unit.code == "QT-DH"
         assert not user.must_change_password and user.totp_secret is None  # set up at sign-in
         grants = list(s.scalars(select(Grant).where(Grant.user_id == user.id)))
-        assert [(g.role, g.unit.code, g.revoked_at) for g in grants] == [
-            ("officer", "QT-DH", None)]
-        actions = list(s.scalars(select(AuditEvent.action).where(AuditEvent.seq > head)
-                                 .order_by(AuditEvent.seq)))
+        assert [(g.role, g.unit.code, g.revoked_at) for g in grants] == [("officer", "QT-DH", None)]
+        actions = list(
+            s.scalars(
+                select(AuditEvent.action).where(AuditEvent.seq > head).order_by(AuditEvent.seq)
+            )
+        )
         assert actions == ["user.create", "user.grant"]
     # The new account signs in with its password; the second factor is set up next.
-    assert lands_on(password_step(empty_app.test_client(), "can.bo.moi",
-                                  "một mật khẩu đủ dài 2024"), "/login/enrol")
+    assert lands_on(
+        password_step(empty_app.test_client(), "can.bo.moi", "một mật khẩu đủ dài 2024"),
+        "/login/enrol",
+    )
     # An unknown unit is refused without --new-unit-name, and nothing is created.
     before = _row_counts(empty_app)
-    unknown = _invoke(empty_app, "create-user", "--username", "nguoi.khac", "--full-name",
-                      "Người Khác", "--unit", "NOPE", "--password", "một mật khẩu đủ dài 2024")
+    unknown = _invoke(
+        empty_app,
+        "create-user",
+        "--username",
+        "nguoi.khac",
+        "--full-name",
+        "Người Khác",
+        "--unit",
+        "NOPE",
+        "--password",
+        "một mật khẩu đủ dài 2024",
+    )
     assert unknown.exit_code != 0
     assert _row_counts(empty_app) == before

@@ -64,13 +64,17 @@ def tree(app) -> Tree:
         province = make_unit(session, None, f"R{tag}", "province")
         district = make_unit(session, province, f"R{tag}-D", "district")
         school = make_unit(session, district, f"R{tag}-S", "school")
-        people = [make_user(session, keyring(), f"{name}.{tag.lower()}", unit, [(role, unit)])
-                  for name, role, unit in (("focal", "focal_point", school),
-                                           ("officer-d", "officer", district),
-                                           ("officer-p", "officer", province),
-                                           ("admin", "admin", province))]
+        people = [
+            make_user(session, keyring(), f"{name}.{tag.lower()}", unit, [(role, unit)])
+            for name, role, unit in (
+                ("focal", "focal_point", school),
+                ("officer-d", "officer", district),
+                ("officer-p", "officer", province),
+                ("admin", "admin", province),
+            )
+        ]
         session.commit()
-    octets = [int(tag[i:i + 2], 16) for i in (0, 2, 4)]
+    octets = [int(tag[i : i + 2], 16) for i in (0, 2, 4)]
     return Tree(school.code, *people, ip="10.{}.{}.{}".format(*octets), tag=tag.lower())
 
 
@@ -81,8 +85,9 @@ def _client(app, person_id, ip: str, second_factor=True):
         session = get_session()
         sign_in_client(client, session, person_id, second_factor)
         session.commit()
-    return client, csrf_from(client.get(TOKEN_PAGE if second_factor else "/login/2fa")
-                             .get_data(as_text=True))
+    return client, csrf_from(
+        client.get(TOKEN_PAGE if second_factor else "/login/2fa").get_data(as_text=True)
+    )
 
 
 def _at_once(*calls) -> None:
@@ -101,8 +106,10 @@ def _at_once(*calls) -> None:
 
 def _post(client, url: str, data: dict, results: dict, key: str):
     """A call posting ``data`` to ``url``, keeping the status under ``key``."""
+
     def go():
         results[key] = client.post(url, data=data).status_code
+
     return go
 
 
@@ -112,21 +119,32 @@ def test_two_exclusions_at_once_leave_an_officer(app, tree):
             session = get_session()
             focal = session.get(User, tree.focal.id)
             school = session.scalar(select(Unit).where(Unit.code == tree.school))
-            case = create_case(session, focal, school, case_details(),
-                               CaseContent(harmed_name="X"))
+            case = create_case(session, focal, school, case_details(), CaseContent(harmed_name="X"))
             session.commit()
             public_id, case_id = case.public_id, case.id
         (c1, t1), (c2, t2) = (_client(app, tree.focal.id, tree.ip) for _ in range(2))
         results: dict = {}
         url = f"/cases/{public_id}/exclusions"
         names = (tree.officer_district.username, tree.officer_province.username)
-        _at_once(*(_post(client, url, {"csrf_token": token, "username": name,
-                                       "reason": "Người thân"}, results, name)
-                   for client, token, name in ((c1, t1, names[0]), (c2, t2, names[1]))))
+        _at_once(
+            *(
+                _post(
+                    client,
+                    url,
+                    {"csrf_token": token, "username": name, "reason": "Người thân"},
+                    results,
+                    name,
+                )
+                for client, token, name in ((c1, t1, names[0]), (c2, t2, names[1]))
+            )
+        )
         assert set(results.values()) == {302}
         with app.app_context():
-            excluded = set(get_session().scalars(select(CaseExclusion.user_id).where(
-                CaseExclusion.case_id == case_id)))
+            excluded = set(
+                get_session().scalars(
+                    select(CaseExclusion.user_id).where(CaseExclusion.case_id == case_id)
+                )
+            )
         assert len(excluded) == 1, "one officer must still oversee the case"
 
 
@@ -140,32 +158,54 @@ def test_two_grants_at_once_never_make_an_administrator_an_auditor(app, tree):
         (a1, t1), (a2, t2) = (_client(app, tree.admin.id, tree.ip) for _ in range(2))
         results: dict = {}
         url = f"/admin/users/{person.id}/grants"
-        _at_once(*(_post(client, url, {"csrf_token": token, "role": role,
-                                       "unit_code": tree.school}, results, role)
-                   for client, token, role in ((a1, t1, "auditor"), (a2, t2, "admin"))))
+        _at_once(
+            *(
+                _post(
+                    client,
+                    url,
+                    {"csrf_token": token, "role": role, "unit_code": tree.school},
+                    results,
+                    role,
+                )
+                for client, token, role in ((a1, t1, "auditor"), (a2, t2, "admin"))
+            )
+        )
         with app.app_context():
-            roles = set(get_session().scalars(select(Grant.role).where(
-                Grant.user_id == person.id, Grant.revoked_at.is_(None))))
+            roles = set(
+                get_session().scalars(
+                    select(Grant.role).where(Grant.user_id == person.id, Grant.revoked_at.is_(None))
+                )
+            )
         assert len(roles) == 1 and sorted(results.values()) == [302, 400], (results, roles)
 
 
-@pytest.mark.parametrize("current", [PASSWORD, "wrong wrong wrong 1"],
-                         ids=["password_changed", "locked_by_wrong_guesses"])
-def test_a_sign_in_finishing_while_the_password_changes_ends_cleanly(app, tree, monkeypatch,
-                                                                     settings, current):
+@pytest.mark.parametrize(
+    "current",
+    [PASSWORD, "wrong wrong wrong 1"],
+    ids=["password_changed", "locked_by_wrong_guesses"],
+)
+def test_a_sign_in_finishing_while_the_password_changes_ends_cleanly(
+    app, tree, monkeypatch, settings, current
+):
     person = tree.focal
     laptop, t_laptop = _client(app, person.id, tree.ip)
-    form = {"csrf_token": t_laptop, "current": current, "new": NEW_PASSWORD,
-            "confirm": NEW_PASSWORD}
+    form = {
+        "csrf_token": t_laptop,
+        "current": current,
+        "new": NEW_PASSWORD,
+        "confirm": NEW_PASSWORD,
+    }
     if current != PASSWORD:  # one failure short of the lock that ends every session
         for _ in range(settings.throttle_account_failures - 1):
             assert laptop.post("/account/password", data=form).status_code == 400
     phone, t_phone = _client(app, person.id, tree.ip, second_factor=False)
     with app.app_context():  # the phone's session is due a "last seen" update
         session = get_session()
-        session.execute(update(UserSession).where(
-            UserSession.user_id == person.id, UserSession.second_factor_at.is_(None))
-            .values(last_seen_at=utcnow() - timedelta(seconds=120)))
+        session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == person.id, UserSession.second_factor_at.is_(None))
+            .values(last_seen_at=utcnow() - timedelta(seconds=120))
+        )
         session.commit()
     original = passwords.verify_password
 
@@ -181,8 +221,9 @@ def test_a_sign_in_finishing_while_the_password_changes_ends_cleanly(app, tree, 
 
     def second_factor():
         time.sleep(0.3)
-        results["code"] = phone.post("/login/2fa", data={
-            "csrf_token": t_phone, "code": next_code(person.totp_secret)}).status_code
+        results["code"] = phone.post(
+            "/login/2fa", data={"csrf_token": t_phone, "code": next_code(person.totp_secret)}
+        ).status_code
 
     _at_once(change, second_factor)
     assert 500 not in results.values(), results

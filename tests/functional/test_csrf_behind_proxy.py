@@ -22,13 +22,17 @@ REFUSED_VI = "Biểu mẫu đã hết hạn hoặc không được gửi từ tr
 
 @pytest.fixture()
 def production_app(app, settings):
-    prod = load_settings("production", environ={
-        "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": settings.database_url,
-        "CASEAPP_KEYRING": str(settings.keyring_path),
-        "CASEAPP_INSTANCE": str(settings.instance_dir),
-        "CASEAPP_ATTACHMENTS": str(settings.attachment_dir),
-        "CASEAPP_TRUSTED_PROXIES": "1",
-    })
+    prod = load_settings(
+        "production",
+        environ={
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": settings.database_url,
+            "CASEAPP_KEYRING": str(settings.keyring_path),
+            "CASEAPP_INSTANCE": str(settings.instance_dir),
+            "CASEAPP_ATTACHMENTS": str(settings.attachment_dir),
+            "CASEAPP_TRUSTED_PROXIES": "1",
+        },
+    )
     application = create_app(prod)
     yield application
     application.extensions["caseapp.engine"].dispose()
@@ -49,8 +53,7 @@ def _form(client) -> tuple[str, str]:
     return csrf_from(page.get_data(as_text=True)), page.headers["Referrer-Policy"]
 
 
-@pytest.mark.parametrize("referer", [None, "https://evil.example/login",
-                                     f"http://{HOST}/login"])
+@pytest.mark.parametrize("referer", [None, "https://evil.example/login", f"http://{HOST}/login"])
 def test_post_without_a_same_origin_referer_is_refused_in_words(production_app, referer):
     client = production_app.test_client()
     token, _policy = _form(client)
@@ -58,8 +61,12 @@ def test_post_without_a_same_origin_referer_is_refused_in_words(production_app, 
     headers = dict(PROXY)
     if referer:
         headers["Referer"] = referer
-    r = client.post("/login", base_url=f"http://{HOST}", headers=headers,
-                    data={"csrf_token": token, "username": "proxy.nobody", "password": "wrong"})
+    r = client.post(
+        "/login",
+        base_url=f"http://{HOST}",
+        headers=headers,
+        data={"csrf_token": token, "username": "proxy.nobody", "password": "wrong"},
+    )
     assert r.status_code == 400
     assert REFUSED_VI in r.get_data(as_text=True)
     assert _events(production_app) == before  # not even a failed sign-in was recorded
@@ -69,9 +76,12 @@ def test_post_with_the_referer_a_browser_sends_passes(production_app):
     client = production_app.test_client()
     token, _policy = _form(client)
     before = _events(production_app)
-    r = client.post("/login", base_url=f"http://{HOST}",
-                    headers={**PROXY, "Referer": f"https://{HOST}/login"},
-                    data={"csrf_token": token, "username": "proxy.nobody", "password": "wrong"})
+    r = client.post(
+        "/login",
+        base_url=f"http://{HOST}",
+        headers={**PROXY, "Referer": f"https://{HOST}/login"},
+        data={"csrf_token": token, "username": "proxy.nobody", "password": "wrong"},
+    )
     assert r.status_code == 200  # the sign-in form again, with the generic failure message
     assert REFUSED_VI not in r.get_data(as_text=True)
     assert _events(production_app) == before + 1  # the failed attempt is audited

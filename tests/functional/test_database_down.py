@@ -37,8 +37,9 @@ def database_goes_away(app, monkeypatch):
     event.remove(engine, "before_cursor_execute", refuse)
 
 
-def test_a_request_that_loses_the_database_gets_the_503_page(client, db, world,
-                                                             database_goes_away, caplog):
+def test_a_request_that_loses_the_database_gets_the_503_page(
+    client, db, world, database_goes_away, caplog
+):
     sign_in_client(client, db, world["focal_a"])
     r = client.get("/")
     assert database_goes_away["down"]

@@ -23,8 +23,9 @@ from tests.functional.workflow_support import Actor
 
 # The four shapes of the outside review: a formula, DDE, an @-function and a sum with a sign.
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3"]
-EXPORT = ("/reports/export?unit={unit}&period=custom&date_from=2020-01-01"
-          "&date_to=2020-06-30&format={fmt}")
+EXPORT = (
+    "/reports/export?unit={unit}&period=custom&date_from=2020-01-01&date_to=2020-06-30&format={fmt}"
+)
 # A cell a spreadsheet would evaluate: it starts with one of these and is not a plain number.
 STARTS_A_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"-?[\d.,]+%?")
@@ -67,8 +68,7 @@ def _xlsx_cells(content: bytes) -> list:
 
 @pytest.mark.parametrize("formula", FORMULAS)
 @pytest.mark.parametrize(("who", "code"), [("officer_d1", "D1"), ("officer_p", "PRV")])
-def test_a_unit_name_is_plain_text_in_the_report_csv(app, db, world, named, formula, who,
-                                                     code):
+def test_a_unit_name_is_plain_text_in_the_report_csv(app, db, world, named, formula, who, code):
     named(formula)
     cells = _csv_cells(_export(app, db, world, who, code, "csv"))
     assert not [c for c in cells if live(c)]
@@ -78,8 +78,7 @@ def test_a_unit_name_is_plain_text_in_the_report_csv(app, db, world, named, form
 
 @pytest.mark.parametrize("formula", FORMULAS)
 @pytest.mark.parametrize(("who", "code"), [("officer_d1", "D1"), ("officer_p", "PRV")])
-def test_a_unit_name_is_plain_text_in_the_report_xlsx(app, db, world, named, formula, who,
-                                                      code):
+def test_a_unit_name_is_plain_text_in_the_report_xlsx(app, db, world, named, formula, who, code):
     named(formula)
     cells = _xlsx_cells(_export(app, db, world, who, code, "xlsx"))
     assert not [c.coordinate for c in cells if c.data_type == "f"]
@@ -95,8 +94,10 @@ def test_the_docx_keeps_the_name_as_written(app, db, world, named, formula):
     """A Word document does not evaluate formulas: the name reads as written there."""
     named(formula)
     doc = Document(io.BytesIO(_export(app, db, world, "officer_d1", "D1", "docx")))
-    text = "\n".join([p.text for p in doc.paragraphs]
-                     + [c.text for t in doc.tables for row in t.rows for c in row.cells])
+    text = "\n".join(
+        [p.text for p in doc.paragraphs]
+        + [c.text for t in doc.tables for row in t.rows for c in row.cells]
+    )
     assert formula.upper() in text  # the heading block writes unit names in capitals
 
 
@@ -112,20 +113,34 @@ def test_a_unit_name_is_plain_text_in_the_audit_csv(app, db, world, named, formu
 
 
 def _table(cells: list[list[int | None]]) -> ShownTable:
-    values = Published(cells=cells, row_totals=[sum(r) for r in cells],
-                       col_totals=[sum(c) for c in zip(*cells, strict=True)],
-                       total=sum(map(sum, cells)))
-    return ShownTable("per_unit", "Theo đơn vị", "", [FORMULAS[0], FORMULAS[2]], ["Nữ", "Nam"],
-                      values)
+    values = Published(
+        cells=cells,
+        row_totals=[sum(r) for r in cells],
+        col_totals=[sum(c) for c in zip(*cells, strict=True)],
+        total=sum(map(sum, cells)),
+    )
+    return ShownTable(
+        "per_unit", "Theo đơn vị", "", [FORMULAS[0], FORMULAS[2]], ["Nữ", "Nam"], values
+    )
 
 
 def _meta() -> report_exports.ReportMeta:
     return report_exports.ReportMeta(
-        unit_name=FORMULAS[3], parent_name=FORMULAS[1], unit_code="D1",
-        date_from=date(2020, 1, 1), date_to=date(2020, 6, 30), title="Báo cáo", place="P",
-        issued_on=date(2020, 7, 1), timeliness={
-            "median_days_to_verification": -2, "median_days_to_closure": 3.5,
-            "verification_days": 7, "share_verified_within_deadline": 50})
+        unit_name=FORMULAS[3],
+        parent_name=FORMULAS[1],
+        unit_code="D1",
+        date_from=date(2020, 1, 1),
+        date_to=date(2020, 6, 30),
+        title="Báo cáo",
+        place="P",
+        issued_on=date(2020, 7, 1),
+        timeliness={
+            "median_days_to_verification": -2,
+            "median_days_to_closure": 3.5,
+            "verification_days": 7,
+            "share_verified_within_deadline": 50,
+        },
+    )
 
 
 def test_numbers_stay_numbers_and_text_is_inert(app):

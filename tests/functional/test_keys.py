@@ -27,8 +27,10 @@ def ring(app, tmp_path):
 
 
 def _sealed_ids(db) -> set[str]:
-    return {keys.sealed_key_id(s) for s in db.scalars(
-        select(User.totp_secret).where(User.totp_secret.is_not(None)))}
+    return {
+        keys.sealed_key_id(s)
+        for s in db.scalars(select(User.totp_secret).where(User.totp_secret.is_not(None)))
+    }
 
 
 def test_rotate_wrap_rewraps_everything_and_sign_in_still_works(app, db, ring, browser, world):
@@ -43,8 +45,7 @@ def test_rotate_wrap_rewraps_everything_and_sign_in_still_works(app, db, ring, b
     assert runner.invoke(args=["keys", "retire", old]).exit_code == 0
     person = world["focal_a"]
     browser.post("/login", {"username": person.username, "password": person.password})
-    r = browser.post("/login/2fa", {"code": next_code(person.totp_secret)},
-                     token_from="/login/2fa")
+    r = browser.post("/login/2fa", {"code": next_code(person.totp_secret)}, token_from="/login/2fa")
     assert r.status_code == 302 and r.headers["Location"] == "/"
     actions = set(db.scalars(select(AuditEvent.action)))
     assert {"keys.rotate", "keys.rewrap", "keys.retire"} <= actions

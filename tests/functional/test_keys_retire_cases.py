@@ -43,8 +43,13 @@ def _wrapping_key(db, case_id: int) -> str:
 def test_retire_refuses_while_a_case_key_uses_it_then_succeeds_after_rewrap(app, db, world):
     kr = keyring()
     focal = db.get(User, world["focal_a"].id)
-    case = cases.create_case(db, focal, db.get(Unit, world.units["SCH-A"]), case_details(),
-                             cases.CaseContent(harmed_name=HARMED, narrative=NARRATIVE))
+    case = cases.create_case(
+        db,
+        focal,
+        db.get(Unit, world.units["SCH-A"]),
+        case_details(),
+        cases.CaseContent(harmed_name=HARMED, narrative=NARRATIVE),
+    )
     db.commit()
     old = kr.active("wrap").id
     assert _wrapping_key(db, case.id) == old

@@ -20,8 +20,10 @@ from tests.functional.case_attack_support import Actor, clean_store  # noqa: F40
 
 CONTENT = b"bien ban hop phu huynh"
 FILE_NAME = "biên bản họp phụ huynh.txt"
-MISSING = ("The file of this attachment is missing from the server. Your administrator has been "
-           "told; nothing else is affected.")
+MISSING = (
+    "The file of this attachment is missing from the server. Your administrator has been "
+    "told; nothing else is affected."
+)
 
 
 def _attached(app, db, world) -> tuple[Actor, Case, CaseAttachment]:
@@ -29,15 +31,23 @@ def _attached(app, db, world) -> tuple[Actor, Case, CaseAttachment]:
     case = focal.intake(db, world.units["SCH-A"])
     with app.test_request_context():
         attachment = case_records.add_attachment(
-            db, db.get(User, world["focal_a"].id), db.get(Case, case.id), FILE_NAME,
-            "text/plain", io.BytesIO(CONTENT))
+            db,
+            db.get(User, world["focal_a"].id),
+            db.get(Case, case.id),
+            FILE_NAME,
+            "text/plain",
+            io.BytesIO(CONTENT),
+        )
     db.commit()
     return focal, case, attachment
 
 
 def _downloads(db) -> int:
-    return db.scalar(select(func.count()).select_from(AuditEvent)
-                     .where(AuditEvent.action == "attachment.download"))
+    return db.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == "attachment.download")
+    )
 
 
 def _text(app, message: str) -> str:
@@ -55,8 +65,10 @@ def test_the_file_is_there_and_downloads(app, db, world, clean_store):  # noqa: 
 
 @pytest.mark.parametrize("how", ["deleted", "not a file"])
 @pytest.mark.parametrize("who", ["focal_a", "officer_d1"])
-def test_a_missing_file_is_a_clear_404_and_one_error_line(app, db, world, settings, caplog,
-                                                          clean_store, how, who):  # noqa: F811
+@pytest.mark.usefixtures("clean_store")
+def test_a_missing_file_is_a_clear_404_and_one_error_line(
+    app, db, world, settings, caplog, how, who
+):
     focal, case, attachment = _attached(app, db, world)
     path = settings.attachment_dir / attachment.storage_name
     path.unlink()
@@ -98,17 +110,20 @@ def test_a_missing_file_is_a_clear_404_and_one_error_line(app, db, world, settin
     assert focal.get(f"/cases/{case.public_id}").status_code == 200
 
 
-def test_the_service_refuses_before_auditing_or_decrypting(app, db, world, settings,
-                                                          clean_store):  # noqa: F811
+def test_the_service_refuses_before_auditing_or_decrypting(app, db, world, settings, clean_store):  # noqa: F811
     _focal, case, attachment = _attached(app, db, world)
     (settings.attachment_dir / attachment.storage_name).unlink()
     before = _downloads(db)
     with app.test_request_context(), pytest.raises(case_content.AttachmentFileMissing) as caught:
-        case_content.open_attachment(db, db.get(User, world["focal_a"].id),
-                                     db.get(Case, case.id), attachment.uid)
+        case_content.open_attachment(
+            db, db.get(User, world["focal_a"].id), db.get(Case, case.id), attachment.uid
+        )
     assert caught.value.status == 404
     assert (caught.value.attachment_id, caught.value.case_id, caught.value.storage_name) == (
-        attachment.id, case.id, attachment.storage_name)
+        attachment.id,
+        case.id,
+        attachment.storage_name,
+    )
     assert FILE_NAME not in str(caught.value)
     db.flush()
     assert _downloads(db) == before

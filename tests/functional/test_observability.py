@@ -41,6 +41,7 @@ REQUEST_ID_ON_PAGE = re.compile(r"<code>([^<]+)</code>")
 
 # --- logs ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def json_app(app, settings):
     """An app with JSON logs on, and a route that fails."""
@@ -86,9 +87,10 @@ def test_a_server_error_logs_the_request_id_its_page_shows(json_app, capsys):
 def test_a_form_post_logs_neither_its_values_nor_its_query_string(json_app, capsys):
     capsys.readouterr()
     # No CSRF token: the refusal is logged, with the request id its page shows.
-    r = json_app.test_client().post(f"/login?next={SECRET}-next",
-                                    data={"username": f"{SECRET}-user",
-                                          "password": f"{SECRET}-password"})
+    r = json_app.test_client().post(
+        f"/login?next={SECRET}-next",
+        data={"username": f"{SECRET}-user", "password": f"{SECRET}-password"},
+    )
     assert r.status_code == 400
     [shown] = REQUEST_ID_ON_PAGE.findall(r.get_data(as_text=True))
     captured = capsys.readouterr().err
@@ -102,12 +104,26 @@ def test_a_database_error_is_logged_without_the_row_values(db, world):
     """SQLAlchemy appends a statement's parameters to its errors, and PostgreSQL quotes the
     row in its DETAIL line: neither may reach a log line."""
     with pytest.raises(IntegrityError) as caught, db.begin_nested():
-        db.execute(insert(Unit).values(code="PRV", name=f"{SECRET}-name", kind="province",
-                                       path="/0/", valid_from=local_today()))
+        db.execute(
+            insert(Unit).values(
+                code="PRV",
+                name=f"{SECRET}-name",
+                kind="province",
+                path="/0/",
+                valid_from=local_today(),
+            )
+        )
     # The engine hides the parameters (hide_parameters=True), but PostgreSQL's DETAIL line
     # still quotes the row in the exception's text: the formatter must drop it.
-    record = logging.LogRecord("caseapp", logging.ERROR, __file__, 1, "insert failed", None,
-                               (IntegrityError, caught.value, caught.value.__traceback__))
+    record = logging.LogRecord(
+        "caseapp",
+        logging.ERROR,
+        __file__,
+        1,
+        "insert failed",
+        None,
+        (IntegrityError, caught.value, caught.value.__traceback__),
+    )
     line = json.loads(logs.JsonFormatter().format(record))
     assert line["exc_type"] == "sqlalchemy.exc.IntegrityError"
     assert "INSERT INTO units" in line["traceback"]
@@ -122,6 +138,7 @@ def test_without_json_logs_no_handler_is_added(app, settings):
 
 
 # --- /metrics -----------------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def token(app):
@@ -143,14 +160,26 @@ def scrape(client) -> dict[tuple, float]:
 
 
 def requests_of(values, endpoint, method, status) -> float:
-    key = ("caseapp_http_requests_total", ("endpoint", endpoint), ("method", method),
-           ("status", status))
+    key = (
+        "caseapp_http_requests_total",
+        ("endpoint", endpoint),
+        ("method", method),
+        ("status", status),
+    )
     return values.get(key, 0.0)
 
 
-@pytest.mark.parametrize("authorization", [
-    None, "Bearer wrong", f"Bearer {TOKEN}x", TOKEN, f"Basic {TOKEN}", f"bearer{TOKEN}",
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer wrong",
+        f"Bearer {TOKEN}x",
+        TOKEN,
+        f"Basic {TOKEN}",
+        f"bearer{TOKEN}",
+    ],
+)
 def test_metrics_is_not_found_without_the_token(client, token, authorization):
     headers = {"Authorization": authorization} if authorization else {}
     r = client.get("/metrics", headers=headers)
@@ -161,8 +190,7 @@ def test_metrics_is_not_found_without_the_token(client, token, authorization):
 def test_metrics_is_not_found_when_no_token_is_configured(app, client):
     assert app.extensions["caseapp.settings"].metrics_token == ""
     for authorization in ("Bearer ", "Bearer", ""):
-        assert client.get("/metrics", headers={"Authorization": authorization}
-                          ).status_code == 404
+        assert client.get("/metrics", headers={"Authorization": authorization}).status_code == 404
 
 
 def test_every_request_is_counted_by_endpoint_and_status(client, token):
@@ -172,11 +200,17 @@ def test_every_request_is_counted_by_endpoint_and_status(client, token):
     assert client.get(f"/no/such/page/{SECRET}").status_code == 404
     assert client.get("/static/favicon.svg").status_code == 200
     after = scrape(client)
-    for endpoint, method, status in [("auth.login", "GET", "200"), ("main.index", "GET", "302"),
-                                     ("unmatched", "GET", "404"), ("static", "GET", "200"),
-                                     ("observability.metrics", "GET", "200")]:
-        assert requests_of(after, endpoint, method, status) == \
-            requests_of(before, endpoint, method, status) + 1, endpoint
+    for endpoint, method, status in [
+        ("auth.login", "GET", "200"),
+        ("main.index", "GET", "302"),
+        ("unmatched", "GET", "404"),
+        ("static", "GET", "200"),
+        ("observability.metrics", "GET", "200"),
+    ]:
+        assert (
+            requests_of(after, endpoint, method, status)
+            == requests_of(before, endpoint, method, status) + 1
+        ), endpoint
     count = ("caseapp_http_request_duration_seconds_count", ("endpoint", "main.index"))
     assert after[count] == before.get(count, 0) + 1
     assert not any(SECRET in str(key) for key in after)  # raw paths are never labels
@@ -202,12 +236,16 @@ def test_the_audit_trail_gauges(client, db, token):
 def test_open_and_overdue_cases_per_province_match_a_count(app, client, db, world, token):
     today = local_today()
     focal = Actor(app, db, world["focal_a"])
-    made = [focal.intake(db, world.units["SCH-A"]),
-            focal.intake(db, world.units["SCH-A"],
-                         received_on=(today - timedelta(days=20)).isoformat()),
-            focal.intake(db, world.units["SCH-A"],
-                         received_on=(today - timedelta(days=25)).isoformat()),
-            focal.intake(db, world.units["SCH-A"])]
+    made = [
+        focal.intake(db, world.units["SCH-A"]),
+        focal.intake(
+            db, world.units["SCH-A"], received_on=(today - timedelta(days=20)).isoformat()
+        ),
+        focal.intake(
+            db, world.units["SCH-A"], received_on=(today - timedelta(days=25)).isoformat()
+        ),
+        focal.intake(db, world.units["SCH-A"]),
+    ]
     # A second province, holding one overdue case; a closed case counts nowhere.
     other = make_unit(db, None, "PRQ", "province")
     school = make_unit(db, make_unit(db, other, "DQ1", "district"), "SCH-Q", "school")
@@ -219,8 +257,13 @@ def test_open_and_overdue_cases_per_province_match_a_count(app, client, db, worl
     provinces = db.scalars(select(Unit).where(Unit.kind == "province")).all()
     assert {"PRV", "PRQ"} <= {p.code for p in provinces}
     for province in provinces:
-        open_ids = set(db.scalars(select(Case.id).join(Unit, Case.unit_id == Unit.id).where(
-            Unit.path.startswith(province.path), Case.status != "closed")))
+        open_ids = set(
+            db.scalars(
+                select(Case.id)
+                .join(Unit, Case.unit_id == Unit.id)
+                .where(Unit.path.startswith(province.path), Case.status != "closed")
+            )
+        )
         labels = ("province", province.code)
         assert values[("caseapp_cases_open", labels)] == len(open_ids), province.code
         assert values[("caseapp_cases_overdue", labels)] == len(open_ids & overdue)
@@ -229,8 +272,9 @@ def test_open_and_overdue_cases_per_province_match_a_count(app, client, db, worl
     assert not any("Trường" in str(key) or "Unit " in str(key) for key in values)
 
 
-def test_a_database_that_does_not_answer_leaves_the_scrape_working(client, token, tmp_path,
-                                                                  monkeypatch):
+def test_a_database_that_does_not_answer_leaves_the_scrape_working(
+    client, token, tmp_path, monkeypatch
+):
     engine = create_engine(f"sqlite:///{tmp_path / 'missing' / 'nothing.sqlite3'}")
     monkeypatch.setattr(metrics, "open_session", sessionmaker(bind=engine))
     values = scrape(client)
@@ -249,11 +293,19 @@ def test_the_metrics_endpoint_is_public_but_allow_listed(app):
 
 # --- gunicorn and several workers ---------------------------------------------------------------
 
+
 def run_python(script: str, **env) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     environ.update(env)
-    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 WORKERS = """
@@ -283,11 +335,13 @@ def test_request_counters_add_up_across_worker_processes(tmp_path):
     folder.mkdir()
     (folder / "counter_99999.db").write_bytes(b"left by the previous run")
     out = run_python(WORKERS, PROMETHEUS_MULTIPROC_DIR=str(folder)).stdout
-    values = {(s.name, *sorted(s.labels.items())): s.value
-              for family in text_string_to_metric_families(out) for s in family.samples}
+    values = {
+        (s.name, *sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(out)
+        for s in family.samples
+    }
     assert requests_of(values, "main.index", "GET", "200") == 1 + 2 + 3
-    assert values[("caseapp_http_request_duration_seconds_count",
-                   ("endpoint", "main.index"))] == 3
+    assert values[("caseapp_http_request_duration_seconds_count", ("endpoint", "main.index"))] == 3
     assert not (folder / "counter_99999.db").exists()
 
 
@@ -333,7 +387,7 @@ def test_gunicorn_access_and_error_logs_are_json_lines():
     ]
 
 
-@pytest.mark.parametrize("given", ["abc\"}forged", "x" * 65, "id with spaces", "ñ"])
+@pytest.mark.parametrize("given", ['abc"}forged', "x" * 65, "id with spaces", "ñ"])
 def test_a_request_id_that_is_not_a_plain_token_is_replaced(client, given):
     r = client.get("/healthz", headers={"X-Request-Id": given})
     assert r.headers["X-Request-Id"] != given
@@ -343,8 +397,11 @@ def test_a_request_id_that_is_not_a_plain_token_is_replaced(client, given):
 def test_a_plain_request_id_from_a_trusted_proxy_is_kept(client, app, monkeypatch):
     from dataclasses import replace
 
-    monkeypatch.setitem(app.extensions, "caseapp.settings",
-                        replace(app.extensions["caseapp.settings"], trusted_proxies=1))
+    monkeypatch.setitem(
+        app.extensions,
+        "caseapp.settings",
+        replace(app.extensions["caseapp.settings"], trusted_proxies=1),
+    )
     r = client.get("/login", headers={"X-Request-Id": "nginx-3f2a.b_9"})
     assert r.headers["X-Request-Id"] == "nginx-3f2a.b_9"
 
@@ -352,8 +409,11 @@ def test_a_plain_request_id_from_a_trusted_proxy_is_kept(client, app, monkeypatc
 def test_without_a_trusted_proxy_the_client_never_chooses_the_request_id(browser, client, db):
     """The id goes into the audit trail: a client could otherwise tie its events together
     or make them look like another request's."""
-    r = browser.post("/login", data={"username": "nobody.here", "password": "x" * 12},
-                     headers={"X-Request-Id": "chosen-by-the-client"})
+    r = browser.post(
+        "/login",
+        data={"username": "nobody.here", "password": "x" * 12},
+        headers={"X-Request-Id": "chosen-by-the-client"},
+    )
     assert r.status_code == 200
     assert r.headers["X-Request-Id"] != "chosen-by-the-client"
     from sqlalchemy import select

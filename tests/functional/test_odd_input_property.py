@@ -49,23 +49,73 @@ PEOPLE = ("focal_a", "officer_d1", "admin_p", "auditor_p")
 TOKEN_PAGE = "/__no_such_page__"  # its 404 page carries the language form, hence a token
 
 # Odd values by kind; each kind is drawn as often as the others.
-NUMBERS = ["0", "-1", "-0", "+1", "1.5", "1e309", "NaN", "inf", "0x1f", "1_000", str(2**31),
-           str(2**63), str(2**64), "9" * 25, "-" + "9" * 25]
+NUMBERS = [
+    "0",
+    "-1",
+    "-0",
+    "+1",
+    "1.5",
+    "1e309",
+    "NaN",
+    "inf",
+    "0x1f",
+    "1_000",
+    str(2**31),
+    str(2**63),
+    str(2**64),
+    "9" * 25,
+    "-" + "9" * 25,
+]
 DIGITS_INT_REFUSES = ["\u00b2", "\u00b3", "\u2460", "1\u00b2", "\u00b9\u2070"]  # isdigit() only
 OTHER_DIGITS = ["\u0663", "\uff11\uff12", "\u07c1", "\u0e53"]  # int() reads these
-TEXT = ["", " ", "\x00", "a\x00b", "\udcff", "x" * 10_000, "\U0001f642", "\u202eabc", "\r\n",
-        "\t", "\ufffd", "\ufeff"]
-DATES = ["9999-12-31", "0001-01-01", "2024-02-30", "1944-12-31", "31/12/2025", "2025-1-1",
-         "2025-12-31T00:00", "-2025-01-01"]
-MARKUP = ["../../etc/passwd", "%00", "<script>alert(1)</script>", "' OR '1'='1", "{{7*7}}",
-          '=HYPERLINK("http://x","y")', "[]", "{}", "y", "on"]
+TEXT = [
+    "",
+    " ",
+    "\x00",
+    "a\x00b",
+    "\udcff",
+    "x" * 10_000,
+    "\U0001f642",
+    "\u202eabc",
+    "\r\n",
+    "\t",
+    "\ufffd",
+    "\ufeff",
+]
+DATES = [
+    "9999-12-31",
+    "0001-01-01",
+    "2024-02-30",
+    "1944-12-31",
+    "31/12/2025",
+    "2025-1-1",
+    "2025-12-31T00:00",
+    "-2025-01-01",
+]
+MARKUP = [
+    "../../etc/passwd",
+    "%00",
+    "<script>alert(1)</script>",
+    "' OR '1'='1",
+    "{{7*7}}",
+    '=HYPERLINK("http://x","y")',
+    "[]",
+    "{}",
+    "y",
+    "on",
+]
 CODES = ["SCH-A", "sch-a", "PRV", "D1", "focal.a", "custom", "export", "csv"]
 odd_values = st.one_of(
-    st.sampled_from(NUMBERS), st.integers(-(2**70), 2**70).map(str),
-    st.from_regex(r"[0-9]{8,30}", fullmatch=True), st.sampled_from(DIGITS_INT_REFUSES),
-    st.sampled_from(OTHER_DIGITS), st.sampled_from(TEXT),
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=30), st.sampled_from(DATES),
-    st.sampled_from(MARKUP), st.sampled_from(CODES),
+    st.sampled_from(NUMBERS),
+    st.integers(-(2**70), 2**70).map(str),
+    st.from_regex(r"[0-9]{8,30}", fullmatch=True),
+    st.sampled_from(DIGITS_INT_REFUSES),
+    st.sampled_from(OTHER_DIGITS),
+    st.sampled_from(TEXT),
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=30),
+    st.sampled_from(DATES),
+    st.sampled_from(MARKUP),
+    st.sampled_from(CODES),
 )
 
 
@@ -102,8 +152,12 @@ class _Forms(HTMLParser):
         elif tag == "select":
             self._select = a["name"]
             self._fields.setdefault(a["name"], "")
-        elif tag == "option" and self._select and a.get("value") \
-                and not self._fields.get(self._select):
+        elif (
+            tag == "option"
+            and self._select
+            and a.get("value")
+            and not self._fields.get(self._select)
+        ):
             self._fields[self._select] = a["value"]
         elif tag == "textarea":
             self._textarea = a["name"]
@@ -182,10 +236,10 @@ class Caller:
         body = urlencode(fields, encoding="utf-8", errors="surrogateescape")
         if method == "GET":
             return self.client.get(url, query_string=body)
-        body = urlencode({"csrf_token": self.token(), **fields}, encoding="utf-8",
-                         errors="surrogateescape")
-        return self.client.post(url, data=body,
-                                content_type="application/x-www-form-urlencoded")
+        body = urlencode(
+            {"csrf_token": self.token(), **fields}, encoding="utf-8", errors="surrogateescape"
+        )
+        return self.client.post(url, data=body, content_type="application/x-www-form-urlencoded")
 
 
 def _objects(app, db, world) -> dict[str, object]:
@@ -195,18 +249,28 @@ def _objects(app, db, world) -> dict[str, object]:
     focal = Actor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
     consent(db, world["focal_a"], case, "person_harmed", "guardian")
-    step = add(db, world["focal_a"], case, "follow_up",
-               due_on=local_today() + timedelta(days=7))
+    step = add(db, world["focal_a"], case, "follow_up", due_on=local_today() + timedelta(days=7))
     me = db.get(User, world["focal_a"].id)
     sch_a, d2 = db.get(Unit, world.units["SCH-A"]), db.get(Unit, world.units["D2"])
     case_records.exclude(db, me, case, "officer.p", "Người thân của người bị tố cáo")
-    attachment = case_records.add_attachment(db, me, case, "bien-ban.pdf", "application/pdf",
-                                             io.BytesIO(b"%PDF-1.4\n%odd input\n"))
+    attachment = case_records.add_attachment(
+        db, me, case, "bien-ban.pdf", "application/pdf", io.BytesIO(b"%PDF-1.4\n%odd input\n")
+    )
     notifications.notify_handlers(db, case, "closure_returned", f"odd-{case.id}")
     contact = referral_contact(db, world, "D1")
-    activity = activities.create(db, me, sch_a, activities.ActivityInput(
-        held_on=local_today() - timedelta(days=3), kind="training", audience="pupils",
-        title="Tập huấn", participants_female=3, participants_male=4))
+    activity = activities.create(
+        db,
+        me,
+        sch_a,
+        activities.ActivityInput(
+            held_on=local_today() - timedelta(days=3),
+            kind="training",
+            audience="pupils",
+            title="Tập huấn",
+            participants_female=3,
+            participants_male=4,
+        ),
+    )
     annual = next(p for p in reports.periods_of(2020) if p.kind == "annual")
     snapshot = reports.submit(db, me, sch_a, annual)
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
@@ -214,16 +278,22 @@ def _objects(app, db, world) -> dict[str, object]:
     db.commit()
     db.expire_all()
     return {
-        "public_id": case.public_id, "cases.complete_step": step.uid,
+        "public_id": case.public_id,
+        "cases.complete_step": step.uid,
         "cases.download": db.get(CaseAttachment, attachment.id).uid,
         "consent_id": case_records.consents(db, case)[0].id,
         "exclusion_id": case_records.exclusions(db, case)[0].id,
-        "notification_id": db.scalar(select(func.max(Notification.id)).where(
-            Notification.user_id == me.id)),
-        "contact_id": contact.id, "activity_id": activity.id, "snapshot_id": snapshot.id,
-        "unit_id": school.id, "user_id": target.id,
+        "notification_id": db.scalar(
+            select(func.max(Notification.id)).where(Notification.user_id == me.id)
+        ),
+        "contact_id": contact.id,
+        "activity_id": activity.id,
+        "snapshot_id": snapshot.id,
+        "unit_id": school.id,
+        "user_id": target.id,
         "grant_id": db.scalar(select(Grant.id).where(Grant.user_id == target.id)),
-        "seq": db.scalar(select(func.max(AuditEvent.seq))), "filename": "css/app.css",
+        "seq": db.scalar(select(func.max(AuditEvent.seq))),
+        "filename": "css/app.css",
     }
 
 
@@ -265,8 +335,11 @@ def _harvest(routes: list[Route], callers: dict) -> None:
     links: dict[str, set[str]] = {}
     pages = [(r.url, (r.person, r.second_factor)) for r in routes if r.method == "GET"]
     pages += [(TOKEN_PAGE, (None, True))]
-    pages += [(r.url, ("officer_d1", True)) for r in routes
-              if r.method == "GET" and r.endpoint == "cases.show"]
+    pages += [
+        (r.url, ("officer_d1", True))
+        for r in routes
+        if r.method == "GET" and r.endpoint == "cases.show"
+    ]
     for url, who in pages:
         response = callers[who].send("GET", url, {})
         if response.mimetype != "text/html":
@@ -307,8 +380,10 @@ def targets(app, db, world):
     config = app.extensions["caseapp.settings"]
     before = stored_files(config)
     routes = _routes(app, db, world)
-    callers = {(r.person, r.second_factor): Caller(app, db, world, r.person, r.second_factor)
-               for r in routes}
+    callers = {
+        (r.person, r.second_factor): Caller(app, db, world, r.person, r.second_factor)
+        for r in routes
+    }
     callers.setdefault(("officer_d1", True), Caller(app, db, world, "officer_d1", True))
     callers.setdefault((None, True), Caller(app, db, world, None, True))
     _harvest(routes, callers)
@@ -328,16 +403,21 @@ def _odd_fields(data, route: Route) -> dict[str, str]:
 
 # No shrinking: every example requests every route (shrinking would replay them for minutes),
 # and the failure lists each request that failed with the fields it sent.
-@settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    phases=[Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_no_odd_input_makes_a_route_fail(targets, data):
     routes, callers = targets.routes, targets.callers
     failed = []
     for route in routes:
         fields = _odd_fields(data, route)
-        response = callers[(route.person, route.second_factor)].send(route.method, route.url,
-                                                                     fields)
+        response = callers[(route.person, route.second_factor)].send(
+            route.method, route.url, fields
+        )
         if response.status_code == 500:
             shown = {k: (v[:40] + "…" if len(v) > 40 else v) for k, v in fields.items()}
             failed.append((route.method, route.url, shown))
@@ -349,11 +429,24 @@ def test_every_route_is_covered(targets):
     routes = targets.routes
     from flask import current_app
 
-    rules = {(r.endpoint, m) for r in current_app.url_map.iter_rules()
-             for m in ("GET", "POST") if m in r.methods}
+    rules = {
+        (r.endpoint, m)
+        for r in current_app.url_map.iter_rules()
+        for m in ("GET", "POST")
+        if m in r.methods
+    }
     assert {(r.endpoint, r.method) for r in routes} == rules
     with_forms = {r.endpoint for r in routes if r.method == "POST" and r.on_a_page}
-    for endpoint in ("cases.add_step", "cases.transition", "admin.unit", "admin.move_unit",
-                     "admin.grant", "reports.activity", "auth.login", "main.set_language",
-                     "cases.lift_exclusion", "dashboard.open_notice"):
+    for endpoint in (
+        "cases.add_step",
+        "cases.transition",
+        "admin.unit",
+        "admin.move_unit",
+        "admin.grant",
+        "reports.activity",
+        "auth.login",
+        "main.set_language",
+        "cases.lift_exclusion",
+        "dashboard.open_notice",
+    ):
         assert endpoint in with_forms, endpoint

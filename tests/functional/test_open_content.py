@@ -18,8 +18,7 @@ REASON = "Kiểm tra theo đề nghị của phụ huynh"
 def case(app, db, world):
     focal = Actor(app, db, world["focal_a"])
     made = focal.intake(db, world.units["SCH-A"])
-    assert focal.post(f"/cases/{made.public_id}/notes", {"body": "Ghi chú một"}).status_code \
-        == 302
+    assert focal.post(f"/cases/{made.public_id}/notes", {"body": "Ghi chú một"}).status_code == 302
     assert focal.attach(made, b"hello", "ho-so.txt", "text/plain").status_code == 302
     db.expire_all()
     return db.get(Case, made.id)
@@ -42,8 +41,7 @@ def test_one_call_opens_what_the_page_needs_and_audits_the_read_once(db, world, 
 
 
 @pytest.mark.parametrize("reason", [None, "", "   ", "abc"])
-def test_an_officer_without_a_reason_reads_nothing_and_nothing_is_audited(db, world, case,
-                                                                          reason):
+def test_an_officer_without_a_reason_reads_nothing_and_nothing_is_audited(db, world, case, reason):
     start = audit_head(db)
     with pytest.raises(case_content.ReasonNeeded):
         case_content.open_content(db, _user(db, world, "officer_d1"), case, reason)
@@ -67,8 +65,7 @@ def test_a_stated_reason_stays_in_force_without_being_extended(db, world, case):
 
 
 @pytest.mark.parametrize("person", ["focal_c", "auditor_p", "admin_d1"])
-def test_people_without_content_access_are_refused_before_anything_is_read(db, world, case,
-                                                                           person):
+def test_people_without_content_access_are_refused_before_anything_is_read(db, world, case, person):
     start = audit_head(db)
     with pytest.raises(Forbidden):
         case_content.open_content(db, _user(db, world, person), case, REASON)

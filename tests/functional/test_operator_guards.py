@@ -28,9 +28,16 @@ PRODUCTION_REFUSAL = "refused when CASEAPP_ENV=production"
 def _build(settings, fresh_engine, tmp_path, env: str):
     instance = tmp_path / "instance"
     url = fresh_engine.url.render_as_string(hide_password=False)
-    return create_app(replace(settings, env=env, database_url=url, instance_dir=instance,
-                              keyring_path=instance / "keyring.json",
-                              attachments_path=instance / "attachments"))
+    return create_app(
+        replace(
+            settings,
+            env=env,
+            database_url=url,
+            instance_dir=instance,
+            keyring_path=instance / "keyring.json",
+            attachments_path=instance / "attachments",
+        )
+    )
 
 
 @pytest.fixture()
@@ -70,8 +77,11 @@ def _state(app) -> tuple[set[str], dict[str, int]]:
     with app.app_context():
         session = get_session()
         names = set(inspect(session.connection()).get_table_names())
-        counts = {t.name: session.scalar(select(func.count()).select_from(t))
-                  for t in Base.metadata.sorted_tables if t.name in names}
+        counts = {
+            t.name: session.scalar(select(func.count()).select_from(t))
+            for t in Base.metadata.sorted_tables
+            if t.name in names
+        }
         session.close()
     return migrate.current_heads(engine), counts
 
@@ -82,11 +92,15 @@ def _seed_a_case(app) -> None:
         session = get_session()
         province = make_unit(session, None, "PRV", "province")
         school = make_unit(session, province, "SCH", "school")
-        person = make_user(session, keyring(), "focal.guard", school,
-                           [("focal_point", school)])
+        person = make_user(session, keyring(), "focal.guard", school, [("focal_point", school)])
         focal = session.get(User, person.id)
-        cases.create_case(session, focal, school, case_details(),
-                          cases.CaseContent(harmed_name="Nguyễn Văn A", narrative="..."))
+        cases.create_case(
+            session,
+            focal,
+            school,
+            case_details(),
+            cases.CaseContent(harmed_name="Nguyễn Văn A", narrative="..."),
+        )
         session.commit()
 
 
@@ -106,14 +120,17 @@ def _backup(app, out: Path) -> Path:
         return out
     with app.app_context():
         session = get_session()
-        head = session.execute(select(AuditEvent.seq, AuditEvent.hash)
-                               .order_by(AuditEvent.seq.desc()).limit(1)).first()
+        head = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+        ).first()
         session.close()
     (revision,) = migrate.current_heads(app.extensions["caseapp.engine"])
     out.mkdir(parents=True)
-    manifest = {"format": 1, "schema_revision": revision,
-                "audit_head": {"seq": head.seq if head else 0,
-                               "hash": head.hash if head else ""}}
+    manifest = {
+        "format": 1,
+        "schema_revision": revision,
+        "audit_head": {"seq": head.seq if head else 0, "hash": head.hash if head else ""},
+    }
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return out
 
@@ -121,18 +138,22 @@ def _backup(app, out: Path) -> Path:
 # Production: only knowingly, and with a fresh backup ---------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["base"],
-    [],
-    ["base", DESTROYS],
-    ["base", "--backup", "BACKUP"],
-], ids=["bare", "one-step", "flag-without-backup", "backup-without-flag"])
-def test_production_downgrade_is_refused_without_flag_and_backup(production_app, tmp_path,
-                                                                  args):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["base"],
+        [],
+        ["base", DESTROYS],
+        ["base", "--backup", "BACKUP"],
+    ],
+    ids=["bare", "one-step", "flag-without-backup", "backup-without-flag"],
+)
+def test_production_downgrade_is_refused_without_flag_and_backup(production_app, tmp_path, args):
     backup = str(_backup(production_app, tmp_path / "backup"))
     before = _state(production_app)
-    result = _invoke(production_app, "db", "downgrade",
-                     *[backup if a == "BACKUP" else a for a in args])
+    result = _invoke(
+        production_app, "db", "downgrade", *[backup if a == "BACKUP" else a for a in args]
+    )
     _one_line_refusal(result, PRODUCTION_REFUSAL, DESTROYS, "--backup")
     assert _state(production_app) == before
 
@@ -148,8 +169,7 @@ def test_production_downgrade_needs_a_fresh_backup(testing_app, production_app, 
     assert _state(production_app) == before
 
     missing = tmp_path / "no-such-backup"
-    result = _invoke(production_app, "db", "downgrade", "base", DESTROYS, "--backup",
-                     str(missing))
+    result = _invoke(production_app, "db", "downgrade", "base", DESTROYS, "--backup", str(missing))
     _one_line_refusal(result, str(missing))
     assert _state(production_app) == before
 
@@ -160,8 +180,9 @@ def test_production_downgrade_needs_a_fresh_backup(testing_app, production_app, 
     assert heads == set() and counts == {}
 
 
-def test_production_downgrade_with_a_backup_still_keeps_audited_rows(testing_app,
-                                                                     production_app, tmp_path):
+def test_production_downgrade_with_a_backup_still_keeps_audited_rows(
+    testing_app, production_app, tmp_path
+):
     _seed_a_case(testing_app)
     fresh = _backup(production_app, tmp_path / "fresh")
     before = _state(production_app)
@@ -180,8 +201,14 @@ def test_downgrade_that_drops_cases_is_refused_and_changes_nothing(testing_app):
     assert before[1]["cases"] == 1 and before[1]["audit_events"] > 0
 
     result = _invoke(testing_app, "db", "downgrade", "0002")
-    _one_line_refusal(result, "downgrade to 0002 would drop", "1 cases", "1 case_informants",
-                      "audit events stay", "nothing was changed")
+    _one_line_refusal(
+        result,
+        "downgrade to 0002 would drop",
+        "1 cases",
+        "1 case_informants",
+        "audit events stay",
+        "nothing was changed",
+    )
     assert "units" not in result.output  # 0002 keeps them
     assert _state(testing_app) == before
     assert set(_state(testing_app)[1]) == tables
@@ -201,14 +228,16 @@ def test_downgrade_that_keeps_audited_rows_goes_through_with_data(testing_app):
     assert result.exit_code == 0, result.output
     heads, after = _state(testing_app)
     assert heads == {"0003"}
-    assert {t: n for t, n in after.items() if n} == {t: n for t, n in before.items()
-                                                     if n and t in after}
+    assert {t: n for t, n in after.items() if n} == {
+        t: n for t, n in before.items() if n and t in after
+    }
     assert after["cases"] == 1
     assert _invoke(testing_app, "db", "upgrade").exit_code == 0
     _, again = _state(testing_app)
     rebound = "keyring_keys"  # dropped on the way down, backfilled from the data on the way up
     assert {t: n for t, n in again.items() if n and t != rebound} == {
-        t: n for t, n in before.items() if n and t != rebound}
+        t: n for t, n in before.items() if n and t != rebound
+    }
     verified = _invoke(testing_app, "audit", "verify")
     assert verified.exit_code == 0, verified.output
 
@@ -235,8 +264,9 @@ def test_downgrade_of_an_empty_database_to_a_middle_revision(testing_app):
 def test_seed_demo_is_refused_in_production(production_app, args):
     before = _state(production_app)
     result = _invoke(production_app, "seed-demo", "--cases", "0", *args)
-    _one_line_refusal(result, "seed-demo writes demo accounts with known passwords",
-                      "CASEAPP_ENV=production")
+    _one_line_refusal(
+        result, "seed-demo writes demo accounts with known passwords", "CASEAPP_ENV=production"
+    )
     assert _state(production_app) == before
     with production_app.app_context():
         assert get_session().scalar(select(func.count()).select_from(Unit)) == 0

@@ -23,7 +23,7 @@ BAD = {
     "too short": ("Ngắn-q7#", "At least %(n)d characters.", {"n": MIN}),
     "common": ("password1234", "Not a commonly used password.", {}),
     "common, other case": ("MatKhau12345", "Not a commonly used password.", {}),
-    "over the maximum": (("Dài-9x" * 30)[:MAX + 1], "At most %(n)d characters.", {"n": MAX}),
+    "over the maximum": (("Dài-9x" * 30)[: MAX + 1], "At most %(n)d characters.", {"n": MAX}),
     "contains the user name": ("my focal.a passphrase 77", "Not containing your user name.", {}),
     "contains it in capitals": ("xx FOCAL.A yy zz 1234", "Not containing your user name.", {}),
 }
@@ -37,9 +37,14 @@ def _errors(response) -> list[str]:
 def _state(db, user_id: int) -> tuple:
     db.expire_all()
     user = db.get(User, user_id)
-    events = db.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action.in_(("auth.password_changed", "auth.sessions_revoked")),
-        AuditEvent.object_id == str(user_id)))
+    events = db.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.action.in_(("auth.password_changed", "auth.sessions_revoked")),
+            AuditEvent.object_id == str(user_id),
+        )
+    )
     return user.password_hash, user.password_changed_at, user.must_change_password, events
 
 
@@ -85,7 +90,7 @@ def test_a_password_within_the_rules_is_accepted(app, db, world):
 CLI_BAD = {
     "too short": "Ngắn-q7#",
     "common": "password1234",
-    "over the maximum": ("Dài-9x" * 30)[:MAX + 1],
+    "over the maximum": ("Dài-9x" * 30)[: MAX + 1],
     "contains the user name": "my new.person secret 77",
 }
 
@@ -94,9 +99,21 @@ CLI_BAD = {
 def test_create_user_refuses_a_password_breaking_a_rule(app, db, name):
     runner = app.test_cli_runner()
     before = db.scalar(select(func.count()).select_from(AuditEvent))
-    result = runner.invoke(args=[
-        "create-user", "--username", "new.person", "--full-name", "Người Mới",
-        "--unit", "SCH-A", "--role", "focal_point", "--password", CLI_BAD[name]])
+    result = runner.invoke(
+        args=[
+            "create-user",
+            "--username",
+            "new.person",
+            "--full-name",
+            "Người Mới",
+            "--unit",
+            "SCH-A",
+            "--role",
+            "focal_point",
+            "--password",
+            CLI_BAD[name],
+        ]
+    )
     assert result.exit_code != 0
     assert translated(app, "The password does not meet the password rules.") in result.output
     db.expire_all()
@@ -108,8 +125,10 @@ def test_a_mismatch_does_not_hide_the_rules_the_password_breaks(app, db, world):
     person = world["focal_a"]
     me = Actor(app, db, person, lang="vi")
     before = _state(db, person.id)
-    r = me.post("/account/password", {"current": person.password, "new": "Ngắn-q7#",
-                                      "confirm": "something else"})
+    r = me.post(
+        "/account/password",
+        {"current": person.password, "new": "Ngắn-q7#", "confirm": "something else"},
+    )
     assert r.status_code == 400
     assert translated(app, "At least %(n)d characters.", n=MIN) in _errors(r)
     assert _state(db, person.id) == before
@@ -121,13 +140,21 @@ def test_a_wrong_current_password_is_refused_and_still_counted(app, db, world):
     person = world["focal_a"]
     me = Actor(app, db, person, lang="vi")
     new = "a long enough passphrase 4711"
-    r = me.post("/account/password", {"current": "not the password 0", "new": new,
-                                       "confirm": new})
+    r = me.post("/account/password", {"current": "not the password 0", "new": new, "confirm": new})
     assert r.status_code == 400
     assert translated(app, "The current password is not right.") in html.unescape(
-        r.get_data(as_text=True))
+        r.get_data(as_text=True)
+    )
     db.expire_all()
-    assert db.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "auth.password_change_failed",
-        AuditEvent.object_id == str(person.id))) == 1
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.action == "auth.password_change_failed",
+                AuditEvent.object_id == str(person.id),
+            )
+        )
+        == 1
+    )
     assert me.get("/account/").status_code == 200  # one failure does not end the session

@@ -16,9 +16,16 @@ REASON = "Kiểm tra theo đề nghị của phụ huynh"
 
 
 def _reads(db, case) -> list[str]:
-    return list(db.scalars(select(AuditEvent.reason).where(
-        AuditEvent.action == "case.view_confidential", AuditEvent.object_ref == case.reference)
-        .order_by(AuditEvent.seq)))
+    return list(
+        db.scalars(
+            select(AuditEvent.reason)
+            .where(
+                AuditEvent.action == "case.view_confidential",
+                AuditEvent.object_ref == case.reference,
+            )
+            .order_by(AuditEvent.seq)
+        )
+    )
 
 
 def test_a_stated_reason_holds_for_the_session_and_every_read_is_audited(app, db, world):
@@ -70,7 +77,7 @@ def test_a_run_of_reads_is_one_line_of_the_timeline(app, db, world):
     page = text_of(focal.get(f"/cases/{case.public_id}"))
     import re
 
-    timeline = re.sub(r"<[^>]+>", "", page[page.index("Timeline"):])
+    timeline = re.sub(r"<[^>]+>", "", page[page.index("Timeline") :])
     assert timeline.count("Confidential content opened") == 1
     assert "Confidential content opened (3 times)" in timeline
     assert len(_reads(db, case)) == 3  # the trail keeps every read
@@ -83,15 +90,21 @@ def test_a_change_of_who_may_see_the_case_ends_the_reason(app, db, world):
     officer = Actor(app, db, world["officer_d1"])
     url = f"/cases/{case.public_id}/confidential"
     assert officer.post(url, {"reason": REASON}).status_code == 200
-    assert focal.post(f"/cases/{case.public_id}/exclusions",
-                      {"username": "officer.d1", "reason": "Người thân"}).status_code == 302
+    assert (
+        focal.post(
+            f"/cases/{case.public_id}/exclusions",
+            {"username": "officer.d1", "reason": "Người thân"},
+        ).status_code
+        == 302
+    )
     assert officer.get(url).status_code == 404
     from caseapp.models import CaseExclusion
 
     [exclusion_id] = db.scalars(select(CaseExclusion.id).where(CaseExclusion.case_id == case.id))
     lift = f"/cases/{case.public_id}/exclusions/{exclusion_id}/lift"
-    assert Actor(app, db, world["officer_p"]).post(lift, {"reason": "Nhầm người"}).status_code \
-        == 302
+    assert (
+        Actor(app, db, world["officer_p"]).post(lift, {"reason": "Nhầm người"}).status_code == 302
+    )
     start = audit_head(db)
     r = officer.get(url)
     assert r.status_code == 302 and actions_after(db, start) == []
@@ -110,7 +123,7 @@ def test_the_page_shown_again_after_a_note_is_not_a_line_of_its_own(app, db, wor
         assert r.status_code == 302
         assert focal.get(r.headers["Location"]).status_code == 200  # the page again
     page = text_of(focal.get(f"/cases/{case.public_id}"))
-    timeline = re.sub(r"<[^>]+>", "", page[page.index("Timeline"):])
+    timeline = re.sub(r"<[^>]+>", "", page[page.index("Timeline") :])
     assert timeline.count("Note added") == 3
     assert "Confidential content opened" not in timeline
     assert len(_reads(db, case)) == 3  # the trail keeps every read

@@ -9,9 +9,18 @@ from caseapp.access import local_target
 from tests.factories import Browser
 from tests.functional.signin_support import full_sign_in
 
-FOREIGN = ["//evil.example", "/\t/evil.example", "/\n/evil.example", "/\\evil.example",
-           "\\\\evil.example", "https://evil.example/", "javascript:alert(1)", "/ /evil.example",
-           "evil.example", ""]
+FOREIGN = [
+    "//evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "/ /evil.example",
+    "evil.example",
+    "",
+]
 
 
 @pytest.mark.parametrize("target", FOREIGN)

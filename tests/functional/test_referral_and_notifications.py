@@ -33,8 +33,9 @@ from tests.functional.workflow_support import (
     user,
 )
 
-NO_CONSENT = ("No referral without the recorded consent of the person harmed (and guardian "
-              "for a child).")
+NO_CONSENT = (
+    "No referral without the recorded consent of the person harmed (and guardian for a child)."
+)
 OVERRIDE_REASON = "Trẻ bị đe doạ tính mạng"
 
 
@@ -60,8 +61,9 @@ def contact(db, world):
 
 def _referrals(db, case) -> list[CaseStep]:
     db.expire_all()
-    return list(db.scalars(select(CaseStep).where(CaseStep.case_id == case.id,
-                                                  CaseStep.kind == "referral")))
+    return list(
+        db.scalars(select(CaseStep).where(CaseStep.case_id == case.id, CaseStep.kind == "referral"))
+    )
 
 
 # Referrals and consent ----------------------------------------------------------------------
@@ -81,9 +83,10 @@ def test_no_referral_without_consent(db, world, focal, case, contact, given):
 
 def test_referral_with_the_consent_of_child_and_guardian(db, world, focal, case, contact):
     for party in ("person_harmed", "guardian"):
-        r = focal.submit(f"/cases/{case.public_id}/consents",
-                         {"party": party, "purpose": "referral",
-                          "given_on": local_today().isoformat()})
+        r = focal.submit(
+            f"/cases/{case.public_id}/consents",
+            {"party": party, "purpose": "referral", "given_on": local_today().isoformat()},
+        )
         assert "Consent recorded." in r.text
     assert has_consent(db, case, "referral")
     r = focal.add_step(case, kind="referral", contact_id=str(contact.id), details="Gọi trước")
@@ -97,8 +100,10 @@ def test_referral_with_the_consent_of_child_and_guardian(db, world, focal, case,
 def test_a_withdrawn_consent_no_longer_counts(db, world, focal, case, contact):
     consent(db, world["focal_a"], case, "person_harmed", "guardian")
     guardian = [c for c in _consents(db, case) if c.party == "guardian"][0]
-    r = focal.submit(f"/cases/{case.public_id}/consents/{guardian.id}/withdraw",
-                     {"withdrawn_on": local_today().isoformat()})
+    r = focal.submit(
+        f"/cases/{case.public_id}/consents/{guardian.id}/withdraw",
+        {"withdrawn_on": local_today().isoformat()},
+    )
     assert "Consent withdrawn." in r.text
     r = focal.add_step(case, kind="referral", contact_id=str(contact.id))
     assert NO_CONSENT in r.text and _referrals(db, case) == []
@@ -119,19 +124,28 @@ def test_a_contact_outside_the_school_s_directory_is_refused(db, world, focal, c
     assert _referrals(db, case) == []
 
 
-@pytest.mark.parametrize(("override", "reason", "message"), [
-    (None, OVERRIDE_REASON, NO_CONSENT),
-    ("y", "", "Explain why the child is in serious danger."),
-    ("y", "  nguy hiểm  ", "Explain why the child is in serious danger."),  # 9 characters
-    ("y", "nguy hiểm!", None),                                               # 10 characters
-    ("y", OVERRIDE_REASON, None),
-])
-def test_an_officer_may_refer_without_consent_with_a_reason(db, world, focal, officer, contact,
-                                                            override, reason, message):
+@pytest.mark.parametrize(
+    ("override", "reason", "message"),
+    [
+        (None, OVERRIDE_REASON, NO_CONSENT),
+        ("y", "", "Explain why the child is in serious danger."),
+        ("y", "  nguy hiểm  ", "Explain why the child is in serious danger."),  # 9 characters
+        ("y", "nguy hiểm!", None),  # 10 characters
+        ("y", OVERRIDE_REASON, None),
+    ],
+)
+def test_an_officer_may_refer_without_consent_with_a_reason(
+    db, world, focal, officer, contact, override, reason, message
+):
     case = focal.intake(db, world.units["SCH-A"], serious_risk_to_child="y")
     before = state_of(db, case)
-    r = officer.add_step(case, kind="referral", contact_id=str(contact.id),
-                         consent_override=override, override_reason=reason)
+    r = officer.add_step(
+        case,
+        kind="referral",
+        contact_id=str(contact.id),
+        consent_override=override,
+        override_reason=reason,
+    )
     if message:
         assert message in r.text
         assert state_of(db, case) == before
@@ -139,32 +153,54 @@ def test_an_officer_may_refer_without_consent_with_a_reason(db, world, focal, of
     assert "Step recorded." in r.text
     [step] = _referrals(db, case)
     assert step.consent_override is True and step.created_by_id == world["officer_d1"].id
-    event = db.scalar(select(AuditEvent).where(AuditEvent.object_ref == case.reference,
-                                               AuditEvent.action == "step.add"))
+    event = db.scalar(
+        select(AuditEvent).where(
+            AuditEvent.object_ref == case.reference, AuditEvent.action == "step.add"
+        )
+    )
     assert event.reason == reason.strip() and event.actor_name == "officer.d1"
     assert json.loads(event.changes)["consent_override"] == [None, True]
-    assert "without consent (officer override)" in text_of(officer.get(
-        f"/cases/{case.public_id}"))
+    assert "without consent (officer override)" in text_of(officer.get(f"/cases/{case.public_id}"))
 
 
-@pytest.mark.parametrize("details", [
-    {"child": "", "harmed_age_band": "18-24", "harmed_age_years": "19", "risk_level": "immediate"},
-    {"risk_level": "high"},
-], ids=["adult_in_immediate_danger", "child_not_flagged_in_serious_danger"])
-def test_consent_is_overridden_only_for_a_child_in_serious_danger(db, world, focal, officer,
-                                                                   contact, details):
+@pytest.mark.parametrize(
+    "details",
+    [
+        {
+            "child": "",
+            "harmed_age_band": "18-24",
+            "harmed_age_years": "19",
+            "risk_level": "immediate",
+        },
+        {"risk_level": "high"},
+    ],
+    ids=["adult_in_immediate_danger", "child_not_flagged_in_serious_danger"],
+)
+def test_consent_is_overridden_only_for_a_child_in_serious_danger(
+    db, world, focal, officer, contact, details
+):
     case = focal.intake(db, world.units["SCH-A"], **details)
     before = state_of(db, case)
-    r = officer.add_step(case, kind="referral", contact_id=str(contact.id), consent_override="y",
-                         override_reason=OVERRIDE_REASON)
+    r = officer.add_step(
+        case,
+        kind="referral",
+        contact_id=str(contact.id),
+        consent_override="y",
+        override_reason=OVERRIDE_REASON,
+    )
     assert "Referral without consent is only for a child in serious danger." in r.text
     assert state_of(db, case) == before and _referrals(db, case) == []
 
 
 def test_a_focal_point_cannot_override_consent(db, world, focal, case, contact):
     before = state_of(db, case)
-    r = focal.add_step(case, kind="referral", contact_id=str(contact.id), consent_override="y",
-                       override_reason=OVERRIDE_REASON)
+    r = focal.add_step(
+        case,
+        kind="referral",
+        contact_id=str(contact.id),
+        consent_override="y",
+        override_reason=OVERRIDE_REASON,
+    )
     assert "Only an officer may refer without consent" in r.text
     assert state_of(db, case) == before
 
@@ -176,39 +212,61 @@ def _recipients(db, case, kind: str) -> set[str]:
     from caseapp.models import User
 
     db.expire_all()
-    return set(db.scalars(select(User.username).join(Notification,
-                                                     Notification.user_id == User.id)
-                          .where(Notification.case_id == case.id, Notification.kind == kind)))
+    return set(
+        db.scalars(
+            select(User.username)
+            .join(Notification, Notification.user_id == User.id)
+            .where(Notification.case_id == case.id, Notification.kind == kind)
+        )
+    )
 
 
 def _focal_points_of(db, code: str) -> set[str]:
     from caseapp.models import User
 
-    return set(db.scalars(select(User.username).join(Grant, Grant.user_id == User.id)
-                          .join(Unit, Unit.id == Grant.unit_id)
-                          .where(Grant.role == "focal_point", Grant.revoked_at.is_(None),
-                                 Unit.code == code, User.active.is_(True))))
+    return set(
+        db.scalars(
+            select(User.username)
+            .join(Grant, Grant.user_id == User.id)
+            .join(Unit, Unit.id == Grant.unit_id)
+            .where(
+                Grant.role == "focal_point",
+                Grant.revoked_at.is_(None),
+                Unit.code == code,
+                User.active.is_(True),
+            )
+        )
+    )
 
 
-@pytest.mark.parametrize("urgent", [{"risk_level": "immediate"},
-                                    {"risk_level": "low", "serious_risk_to_child": "y"}],
-                         ids=["immediate", "child_at_serious_risk"])
+@pytest.mark.parametrize(
+    "urgent",
+    [{"risk_level": "immediate"}, {"risk_level": "low", "serious_risk_to_child": "y"}],
+    ids=["immediate", "child_at_serious_risk"],
+)
 def test_a_new_urgent_case_alerts_the_officers_above_the_school(db, world, focal, urgent):
     case = focal.intake(db, world.units["SCH-A"], **urgent)
     assert _recipients(db, case, "urgent_case") == {"officer.d1", "officer.p"}
-    assert db.scalar(select(func.count()).select_from(Notification)
-                     .where(Notification.case_id == case.id)) == 2
+    assert (
+        db.scalar(
+            select(func.count()).select_from(Notification).where(Notification.case_id == case.id)
+        )
+        == 2
+    )
 
 
 def test_an_ordinary_case_alerts_no_one(db, world, case):
     assert state_of(db, case)["notices"] == 0
 
 
-def test_closure_request_approval_and_return_notify_the_right_people(app, db, world, focal,
-                                                                      officer, case):
+def test_closure_request_approval_and_return_notify_the_right_people(
+    app, db, world, focal, officer, case
+):
     reach(db, world, case, "monitoring")
-    assert "The case is now:" in focal.transition(case, "closure_requested",
-                                                  closure_reason="resolved").text
+    assert (
+        "The case is now:"
+        in focal.transition(case, "closure_requested", closure_reason="resolved").text
+    )
     assert _recipients(db, case, "closure_requested") == {"officer.d1", "officer.p"}
     assert "The case is now:" in officer.transition(case, "monitoring").text
     handlers = _focal_points_of(db, "SCH-A")
@@ -218,8 +276,12 @@ def test_closure_request_approval_and_return_notify_the_right_people(app, db, wo
     assert len([n for n in _notices(db, case) if n.kind == "closure_requested"]) == 4
     assert "The case is now:" in officer.transition(case, "closed").text
     assert _recipients(db, case, "closure_approved") == handlers
-    everyone = set().union(*(_recipients(db, case, kind) for kind in (
-        "closure_requested", "closure_returned", "closure_approved")))
+    everyone = set().union(
+        *(
+            _recipients(db, case, kind)
+            for kind in ("closure_requested", "closure_returned", "closure_approved")
+        )
+    )
     assert everyone == handlers | {"officer.d1", "officer.p"}
 
 
@@ -231,12 +293,17 @@ def _notices(db, case) -> list[Notification]:
 def test_opening_a_notification_marks_it_read_and_leads_to_the_case(app, db, world, officer):
     """Opening a notice is a POST (a button with its CSRF token) that marks it read and leads
     to the case; a GET of its address (the link of a reminder e-mail) only leads there."""
-    case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"],
-                                                   risk_level="immediate")
-    mine = db.scalar(select(Notification).where(Notification.case_id == case.id,
-                                                Notification.user_id == world["officer_d1"].id))
-    theirs = db.scalar(select(Notification).where(Notification.case_id == case.id,
-                                                  Notification.user_id == world["officer_p"].id))
+    case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"], risk_level="immediate")
+    mine = db.scalar(
+        select(Notification).where(
+            Notification.case_id == case.id, Notification.user_id == world["officer_d1"].id
+        )
+    )
+    theirs = db.scalar(
+        select(Notification).where(
+            Notification.case_id == case.id, Notification.user_id == world["officer_p"].id
+        )
+    )
     assert mine.read_at is None
     page = officer.get("/notifications").get_data(as_text=True)
     assert "New urgent case" in html.unescape(page)
@@ -295,8 +362,11 @@ def inbox(app):
     controller.start()
     original = app.extensions["caseapp.settings"]
     app.extensions["caseapp.settings"] = dataclasses.replace(
-        original, smtp_host="127.0.0.1", smtp_port=controller.port,
-        base_url="https://truonghoc.example")
+        original,
+        smtp_host="127.0.0.1",
+        smtp_port=controller.port,
+        base_url="https://truonghoc.example",
+    )
     try:
         yield handler
     finally:
@@ -324,8 +394,7 @@ def _send_due(app):
 
 def test_overdue_reminders_are_mailed_once_and_say_nothing(app, db, world, focal, inbox):
     addresses = _give_addresses(db, world, "focal_a", "officer_d1", "officer_p", "officer_d2")
-    late = focal.intake(db, world.units["SCH-A"], received_on=local_today()
-                        - timedelta(days=15))
+    late = focal.intake(db, world.units["SCH-A"], received_on=local_today() - timedelta(days=15))
     move(db, world["focal_a"], late, "verifying")
     other = focal.intake(db, world.units["SCH-A"])  # not overdue: no reminder
     created, sent = _send_due(app)
@@ -336,13 +405,25 @@ def test_overdue_reminders_are_mailed_once_and_say_nothing(app, db, world, focal
     assert sent == len(to_mail) == len(inbox.messages)
     assert all(n.emailed_at is not None for n in to_mail)
     assert {addresses[n.user_id] for n in to_mail} == {
-        "focal.a@truonghoc.example", "officer.d1@truonghoc.example",
-        "officer.p@truonghoc.example"}
+        "focal.a@truonghoc.example",
+        "officer.d1@truonghoc.example",
+        "officer.p@truonghoc.example",
+    }
     assert sorted(r for rcpt, _ in inbox.messages for r in rcpt) == sorted(
-        addresses[n.user_id] for n in to_mail)
+        addresses[n.user_id] for n in to_mail
+    )
 
-    forbidden = [late.reference, late.public_id, other.reference, CANARY, "Nguyễn",
-                 "Trần Văn", "narrative", "Trường A", "SCH-A"]
+    forbidden = [
+        late.reference,
+        late.public_id,
+        other.reference,
+        CANARY,
+        "Nguyễn",
+        "Trần Văn",
+        "narrative",
+        "Trường A",
+        "SCH-A",
+    ]
     subjects, bodies, linked = set(), set(), set()
     for _rcpt, raw in inbox.messages:
         message = message_from_bytes(raw, policy=default_policy)
@@ -350,8 +431,9 @@ def test_overdue_reminders_are_mailed_once_and_say_nothing(app, db, world, focal
         for text in (subject, body, raw.decode("utf-8", "replace")):
             assert not [f for f in forbidden if f.lower() in text.lower()], text
         links = re.findall(r"https://truonghoc\.example/\S+", body)
-        assert len(links) == 1 and re.fullmatch(r"https://truonghoc\.example/notifications/\d+",
-                                                links[0])
+        assert len(links) == 1 and re.fullmatch(
+            r"https://truonghoc\.example/notifications/\d+", links[0]
+        )
         subjects.add(subject)
         bodies.add(body.replace(links[0], "LINK"))
         linked.add(int(links[0].rsplit("/", 1)[1]))
@@ -372,8 +454,14 @@ def test_without_an_smtp_host_nothing_is_mailed(app, db, world, focal):
     focal.intake(db, world.units["SCH-A"], received_on=local_today() - timedelta(days=15))
     created, sent = _send_due(app)
     assert created > 0 and sent == 0
-    assert db.scalar(select(func.count()).select_from(Notification)
-                     .where(Notification.emailed_at.is_not(None))) == 0
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.emailed_at.is_not(None))
+        )
+        == 0
+    )
 
 
 def test_a_person_excluded_after_a_notice_no_longer_gets_it(app, db, world, focal, inbox):
@@ -386,12 +474,15 @@ def test_a_person_excluded_after_a_notice_no_longer_gets_it(app, db, world, foca
     addresses = _give_addresses(db, world, "officer_d1", "officer_p")
     case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
     d1 = db.get(User, world["officer_d1"].id)
-    mine = db.scalar(select(Notification).where(Notification.case_id == case.id,
-                                                Notification.user_id == d1.id))
+    mine = db.scalar(
+        select(Notification).where(Notification.case_id == case.id, Notification.user_id == d1.id)
+    )
     assert notifications.unread_count(db, d1) >= 1
     before = notifications.unread_count(db, d1)
-    r = focal.post(f"/cases/{case.public_id}/exclusions",
-                   {"username": d1.username, "reason": "Người thân của người bị tố cáo"})
+    r = focal.post(
+        f"/cases/{case.public_id}/exclusions",
+        {"username": d1.username, "reason": "Người thân của người bị tố cáo"},
+    )
     assert r.status_code == 302
     db.expire_all()
     assert notifications.unread_count(db, d1) == before - 1
@@ -412,8 +503,7 @@ def test_the_notice_list_names_the_case_and_marks_all_read(app, db, world, offic
     from caseapp.models import User
     from caseapp.services.cases import notifications
 
-    case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"],
-                                                   risk_level="immediate")
+    case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"], risk_level="immediate")
     page = text_of(officer.get("/notifications"))
     assert case.reference in page and "Mark all as read" in page
     d1, p = db.get(User, world["officer_d1"].id), db.get(User, world["officer_p"].id)

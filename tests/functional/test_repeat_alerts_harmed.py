@@ -26,10 +26,14 @@ SPELLINGS = {
     "decomposed (NFD)": unicodedata.normalize("NFD", NAME),
     "mixed case": "đặng THỊ mai",
 }
-HARMED_RE = re.compile(r"The same name of a person harmed \(accents ignored\) appears in (\d+) "
-                       r"other cases you can see\.")
-PERP_RE = re.compile(r"The same name of an alleged perpetrator \(accents ignored\) appears in "
-                     r"(\d+) other cases you can see\.")
+HARMED_RE = re.compile(
+    r"The same name of a person harmed \(accents ignored\) appears in (\d+) "
+    r"other cases you can see\."
+)
+PERP_RE = re.compile(
+    r"The same name of an alleged perpetrator \(accents ignored\) appears in "
+    r"(\d+) other cases you can see\."
+)
 
 
 def _shown(actor: Actor, case: Case) -> dict[str, int]:
@@ -70,20 +74,22 @@ def test_matches_are_counted_within_what_each_person_may_see(app, db, world):
     a2 = _intake(fa, db, world, "SCH-A", "dang thi mai", "Lý Văn Hai")
     b1 = _intake(fb, db, world, "SCH-B", "ĐẶNG  THỊ MAI", "Lý Văn Ba")
     c1 = _intake(fc, db, world, "SCH-C", NAME, "Lý Văn Bốn")
-    officer_d1, officer_d2, officer_p = (Actor(app, db, world[n]) for n in (
-        "officer_d1", "officer_d2", "officer_p"))
+    officer_d1, officer_d2, officer_p = (
+        Actor(app, db, world[n]) for n in ("officer_d1", "officer_d2", "officer_p")
+    )
 
-    assert _shown(fa, a1)["harmed"] == 1      # a2 only: SCH-B and SCH-C are not the school's
-    assert _shown(fb, b1)["harmed"] == 0      # SCH-A's cases are not SCH-B's to see
+    assert _shown(fa, a1)["harmed"] == 1  # a2 only: SCH-B and SCH-C are not the school's
+    assert _shown(fb, b1)["harmed"] == 0  # SCH-A's cases are not SCH-B's to see
     assert _shown(fc, c1)["harmed"] == 0
     assert _shown(officer_d1, a1)["harmed"] == 2  # a2 and b1: both schools of D1
     assert _shown(officer_d1, b1)["harmed"] == 2  # a1 and a2
     assert _shown(officer_d2, c1)["harmed"] == 0  # D2 holds only SCH-C
-    assert _shown(officer_p, a1)["harmed"] == 3   # the province sees c1 too
+    assert _shown(officer_p, a1)["harmed"] == 3  # the province sees c1 too
 
     # A case that excludes the officer is not counted for them either.
-    case_records.exclude(db, db.get(User, world["focal_a"].id), a2, "officer.d1",
-                         "Người thân của người bị hại")
+    case_records.exclude(
+        db, db.get(User, world["focal_a"].id), a2, "officer.d1", "Người thân của người bị hại"
+    )
     db.commit()
     assert _shown(officer_d1, a1)["harmed"] == 1
     assert _shown(fa, a1)["harmed"] == 1
@@ -102,8 +108,7 @@ def no_decryption(monkeypatch):
     """Every way to decrypt case content or a data key raises."""
     for module, names in (
         (crypto, ("unseal", "unseal_with_keyring")),
-        (envelope, ("unseal", "unseal_with_keyring", "unwrap_data_key", "open_text",
-                    "open_file")),
+        (envelope, ("unseal", "unseal_with_keyring", "unwrap_data_key", "open_text", "open_file")),
         (case_content, ("data_key",)),
     ):
         for name in names:
@@ -115,9 +120,13 @@ def test_counts_are_computed_without_decrypting_anything(app, db, world, request
     focal_a, focal_b = (db.get(User, world[n].id) for n in ("focal_a", "focal_b"))
 
     def new(actor, school, harmed):
-        return cases.create_case(db, actor, db.get(Unit, world.units[school]), case_details(),
-                                 cases.CaseContent(harmed_name=harmed,
-                                                   narrative="Nội dung bảo mật"))
+        return cases.create_case(
+            db,
+            actor,
+            db.get(Unit, world.units[school]),
+            case_details(),
+            cases.CaseContent(harmed_name=harmed, narrative="Nội dung bảo mật"),
+        )
 
     a1 = new(focal_a, "SCH-A", NAME)
     new(focal_a, "SCH-A", "  dang THI mai ")
@@ -141,7 +150,7 @@ def test_counts_are_computed_without_decrypting_anything(app, db, world, request
 
 
 def test_the_alert_leads_to_the_cases_it_counts(app, db, world):
-    """"See them" lists exactly the other cases the alert counted, within the reader's scope;
+    """ "See them" lists exactly the other cases the alert counted, within the reader's scope;
     a case the reader may not see cannot be used as the starting point."""
     fa, fb = Actor(app, db, world["focal_a"]), Actor(app, db, world["focal_b"])
     a1 = _intake(fa, db, world, "SCH-A", NAME, "Lý Văn Một")

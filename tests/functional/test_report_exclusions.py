@@ -22,19 +22,38 @@ from tests.factories import make_user
 from tests.functional.case_attack_support import Actor
 
 DAY = date(2018, 3, 15)
-ONE_DAY = {"unit": "SCH-A", "period": "custom", "date_from": DAY.isoformat(),
-           "date_to": DAY.isoformat()}
+ONE_DAY = {
+    "unit": "SCH-A",
+    "period": "custom",
+    "date_from": DAY.isoformat(),
+    "date_to": DAY.isoformat(),
+}
 
 
 def _case(db, world):
     focal = db.get(User, world["focal_a"].id)
     details = CaseDetails(
-        received_on=DAY, received_via="in_person", reporter_kind="peer", setting="in_school",
-        violence_types=["sexual_harassment"], child=True, harmed_sex="female",
-        harmed_age_band="11-14", harmed_role="pupil", perpetrator_sex="male",
-        perpetrator_age_band="25-59", perpetrator_relationship="teacher", risk_level="high")
-    case = create_case(db, focal, db.get(Unit, world.units["SCH-A"]), details,
-                       CaseContent(harmed_name="Nguyễn Thị X", perpetrator_names="Trần Văn Y"))
+        received_on=DAY,
+        received_via="in_person",
+        reporter_kind="peer",
+        setting="in_school",
+        violence_types=["sexual_harassment"],
+        child=True,
+        harmed_sex="female",
+        harmed_age_band="11-14",
+        harmed_role="pupil",
+        perpetrator_sex="male",
+        perpetrator_age_band="25-59",
+        perpetrator_relationship="teacher",
+        risk_level="high",
+    )
+    case = create_case(
+        db,
+        focal,
+        db.get(Unit, world.units["SCH-A"]),
+        details,
+        CaseContent(harmed_name="Nguyễn Thị X", perpetrator_names="Trần Văn Y"),
+    )
     db.commit()
     return case
 
@@ -70,8 +89,9 @@ TABLES = ("violence_by_sex", "perpetrators_by_relationship_sex")
 
 
 @pytest.mark.parametrize("who", ["colleague", "officer_d1"])
-def test_an_excluded_person_s_report_leaves_the_case_out(app, db, world, colleague,
-                                                          hidden_case, who):
+def test_an_excluded_person_s_report_leaves_the_case_out(
+    app, db, world, colleague, hidden_case, who
+):
     person = colleague if who == "colleague" else world[who]
     seen = Actor(app, db, world["focal_a"]).get("/reports/", query_string=ONE_DAY)
     assert all(_nonzero(seen.get_data(as_text=True), t) for t in TABLES)  # it is there
@@ -88,11 +108,13 @@ def test_an_excluded_person_s_report_leaves_the_case_out(app, db, world, colleag
 
 
 def test_snapshots_and_the_combined_report_are_closed_to_an_excluded_person(
-        app, db, world, colleague, hidden_case):
+    app, db, world, colleague, hidden_case
+):
     focal = db.get(User, world["focal_a"].id)
     with app.test_request_context():
-        snapshot = reports.submit(db, focal, db.get(Unit, world.units["SCH-A"]),
-                                  reports.period_by_key("annual:2018"))
+        snapshot = reports.submit(
+            db, focal, db.get(Unit, world.units["SCH-A"]), reports.period_by_key("annual:2018")
+        )
     db.commit()
     url = f"/reports/snapshots/{snapshot.id}"
     assert Actor(app, db, world["focal_a"]).get(url).status_code == 200
@@ -100,36 +122,61 @@ def test_snapshots_and_the_combined_report_are_closed_to_an_excluded_person(
     assert Actor(app, db, colleague).get(url).status_code == 404
     assert Actor(app, db, world["officer_d1"]).get(url).status_code == 404
     combined = {"unit": "D1", "period": "annual:2018"}
-    assert Actor(app, db, world["officer_p"]).get("/reports/combined",
-                                                  query_string=combined).status_code == 200
-    assert Actor(app, db, world["officer_d1"]).get("/reports/combined",
-                                                   query_string=combined).status_code == 404
+    assert (
+        Actor(app, db, world["officer_p"])
+        .get("/reports/combined", query_string=combined)
+        .status_code
+        == 200
+    )
+    assert (
+        Actor(app, db, world["officer_d1"])
+        .get("/reports/combined", query_string=combined)
+        .status_code
+        == 404
+    )
     # Asked of the unit, not of the period's cases as they read today: a corrected date could
     # move the case out of a frozen snapshot's period and reopen it. Any year is closed.
-    assert Actor(app, db, world["officer_d1"]).get(
-        "/reports/combined", query_string={"unit": "D1", "period": "annual:2019"}
-    ).status_code == 404
-    assert Actor(app, db, world["officer_d2"]).get(
-        "/reports/combined", query_string={"unit": "D2", "period": "annual:2018"}
-    ).status_code == 200
+    assert (
+        Actor(app, db, world["officer_d1"])
+        .get("/reports/combined", query_string={"unit": "D1", "period": "annual:2019"})
+        .status_code
+        == 404
+    )
+    assert (
+        Actor(app, db, world["officer_d2"])
+        .get("/reports/combined", query_string={"unit": "D2", "period": "annual:2018"})
+        .status_code
+        == 200
+    )
     assert db.scalar(select(User.id).where(User.id == colleague.id))
 
 
-def test_an_excluded_focal_point_does_not_submit_the_school_report(app, db, world, colleague,
-                                                                   hidden_case):
+def test_an_excluded_focal_point_does_not_submit_the_school_report(
+    app, db, world, colleague, hidden_case
+):
     """The official figures count a case the colleague may not see: they cannot vouch for
     them. Another focal point of the school submits."""
     from caseapp.errors import Forbidden
     from caseapp.models import ReportSnapshot
 
-    page = Actor(app, db, colleague).get("/reports/", query_string={
-        "unit": "SCH-A", "period": "annual:2018"}).get_data(as_text=True)
+    page = (
+        Actor(app, db, colleague)
+        .get("/reports/", query_string={"unit": "SCH-A", "period": "annual:2018"})
+        .get_data(as_text=True)
+    )
     assert 'action="/reports/submit"' not in page
     with app.test_request_context(), pytest.raises(Forbidden):
-        reports.submit(db, db.get(User, colleague.id), db.get(Unit, world.units["SCH-A"]),
-                       reports.period_by_key("annual:2018"))
+        reports.submit(
+            db,
+            db.get(User, colleague.id),
+            db.get(Unit, world.units["SCH-A"]),
+            reports.period_by_key("annual:2018"),
+        )
     db.rollback()
     assert db.scalar(select(ReportSnapshot.id)) is None
-    focal_page = Actor(app, db, world["focal_a"]).get("/reports/", query_string={
-        "unit": "SCH-A", "period": "annual:2018"}).get_data(as_text=True)
+    focal_page = (
+        Actor(app, db, world["focal_a"])
+        .get("/reports/", query_string={"unit": "SCH-A", "period": "annual:2018"})
+        .get_data(as_text=True)
+    )
     assert 'action="/reports/submit"' in focal_page

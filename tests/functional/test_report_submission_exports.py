@@ -34,8 +34,9 @@ def annual() -> reports.Period:
 
 
 SPECS = {spec.key: spec for spec in CASES}
-EXPORT = ("/reports/export?unit={unit}&period=custom&date_from=2020-01-01"
-          "&date_to=2020-06-30&format={fmt}")
+EXPORT = (
+    "/reports/export?unit={unit}&period=custom&date_from=2020-01-01&date_to=2020-06-30&format={fmt}"
+)
 
 
 def _snapshots(db, code=None) -> list[ReportSnapshot]:
@@ -52,8 +53,9 @@ def unit_id_of(db, code):
 
 
 def _events(db, action) -> list[AuditEvent]:
-    return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                           .order_by(AuditEvent.seq)))
+    return list(
+        db.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq))
+    )
 
 
 def _table(data: dict, key: str) -> dict:
@@ -74,8 +76,7 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     a1, _a2 = (new_case(db, world, SPECS[k]) for k in ("A1", "A2"))
     db.commit()
     focal = Actor(app, db, world["focal_a"])
-    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key,
-                                                      "confirm": "y"})
+    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key, "confirm": "y"})
     assert out.status_code == 302 and "fingerprint" in out.text
     [snap] = _snapshots(db, "SCH-A")
     frozen = snap.data
@@ -86,9 +87,10 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     assert event.actor_name == "focal.a"
 
     # Editing a case afterwards changes the live report, not the submitted one.
-    details = CaseDetails(violence_types=a1.violence_types,
-                          **{f.name: getattr(a1, f.name) for f in fields(CaseDetails)
-                             if f.name != "violence_types"})
+    details = CaseDetails(
+        violence_types=a1.violence_types,
+        **{f.name: getattr(a1, f.name) for f in fields(CaseDetails) if f.name != "violence_types"},
+    )
     details.harmed_sex = "male"
     update_case(db, user(db, world, "focal_a"), a1, details, None, a1.version)
     db.commit()
@@ -100,8 +102,7 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     page = focal.get(f"/reports/snapshots/{snap.id}")
     assert page.status_code == 200 and "Altered" not in text_of(page)
 
-    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key,
-                                                      "confirm": "y"})
+    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key, "confirm": "y"})
     assert "already submitted" in out.text
     assert len(_snapshots(db, "SCH-A")) == 1
 
@@ -113,46 +114,60 @@ def test_submission_needs_the_figures_confirmed(app, db, world):
     assert _snapshots(db) == [] and _events(db, "report.submit") == []
 
 
-@pytest.mark.parametrize(("who", "code", "status"), [
-    ("officer_d1", "SCH-A", 403),  # officers do not submit (no case.write)
-    ("focal_b", "SCH-A", 404),  # another school's report is not found
-    ("officer_d1", "D1", 403),
-])
+@pytest.mark.parametrize(
+    ("who", "code", "status"),
+    [
+        ("officer_d1", "SCH-A", 403),  # officers do not submit (no case.write)
+        ("focal_b", "SCH-A", 404),  # another school's report is not found
+        ("officer_d1", "D1", 403),
+    ],
+)
 def test_only_the_schools_focal_point_submits(app, db, world, who, code, status):
-    out = Actor(app, db, world[who]).submit("/reports/submit",
-                                            {"unit": code, "period": annual().key,
-                                             "confirm": "y"})
+    out = Actor(app, db, world[who]).submit(
+        "/reports/submit", {"unit": code, "period": annual().key, "confirm": "y"}
+    )
     assert out.status_code == status
     assert _snapshots(db) == [] and _events(db, "report.submit") == []
 
 
-@pytest.mark.parametrize(("who", "status"), [("focal_a", 200), ("officer_d1", 200),
-                                           ("officer_p", 200), ("focal_b", 404),
-                                           ("officer_d2", 404), ("auditor_p", 404)])
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("focal_a", 200),
+        ("officer_d1", 200),
+        ("officer_p", 200),
+        ("focal_b", 404),
+        ("officer_d2", 404),
+        ("auditor_p", 404),
+    ],
+)
 def test_a_snapshot_is_seen_within_scope_only(app, db, world, who, status):
     snap = _submit(db, world)
     assert Actor(app, db, world[who]).get(f"/reports/snapshots/{snap.id}").status_code == status
 
 
 @pytest.mark.parametrize(("days_after_end", "offered"), [(0, False), (1, True)])
-def test_the_submit_button_appears_once_the_period_is_over(app, db, world, monkeypatch,
-                                                           days_after_end, offered):
+def test_the_submit_button_appears_once_the_period_is_over(
+    app, db, world, monkeypatch, days_after_end, offered
+):
     from caseapp.reports import views
     from caseapp.services.reports import periods
 
     for module in (views, periods):  # the page's date and the submit rule's
-        monkeypatch.setattr(module, "local_today",
-                            lambda: annual().date_to + timedelta(days=days_after_end))
-    page = text_of(Actor(app, db, world["focal_a"]).get(
-        f"/reports/?unit=SCH-A&period={annual().key}"))
+        monkeypatch.setattr(
+            module, "local_today", lambda: annual().date_to + timedelta(days=days_after_end)
+        )
+    page = text_of(
+        Actor(app, db, world["focal_a"]).get(f"/reports/?unit=SCH-A&period={annual().key}")
+    )
     assert ("Submit to the district" in page) is offered
 
 
 @pytest.mark.parametrize(("days_after_end", "accepted"), [(-1, False), (0, False), (1, True)])
-def test_a_period_is_submitted_once_it_has_ended(db, world, monkeypatch, days_after_end,
-                                                 accepted):
-    monkeypatch.setattr(reports, "local_today",
-                        lambda: annual().date_to + timedelta(days=days_after_end))
+def test_a_period_is_submitted_once_it_has_ended(db, world, monkeypatch, days_after_end, accepted):
+    monkeypatch.setattr(
+        reports, "local_today", lambda: annual().date_to + timedelta(days=days_after_end)
+    )
     if accepted:
         assert _submit(db, world).period_key == annual().key
     else:
@@ -161,9 +176,14 @@ def test_a_period_is_submitted_once_it_has_ended(db, world, monkeypatch, days_af
         assert _snapshots(db) == []
 
 
-@pytest.mark.parametrize("statement", ["UPDATE report_snapshots SET data = '{}'",
-                                       "DELETE FROM report_snapshots",
-                                       "TRUNCATE report_snapshots"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE report_snapshots SET data = '{}'",
+        "DELETE FROM report_snapshots",
+        "TRUNCATE report_snapshots",
+    ],
+)
 def test_database_refuses_to_rewrite_a_snapshot(db, world, statement):
     if statement.startswith("TRUNCATE") and db.get_bind().dialect.name != "postgresql":
         pytest.skip("SQLite has no TRUNCATE statement (DELETE is refused instead)")
@@ -182,10 +202,10 @@ def _submission_rows(page: str) -> dict[str, str]:
     return {name: re.sub(r"<[^>]+>", "", state).strip() for name, state in rows}
 
 
-@pytest.mark.parametrize(("today", "school_b"), [(None, "late: not submitted"),
-                                                 (date(2020, 11, 10), "not yet")])
-def test_officer_sees_who_submitted_and_who_is_late(app, db, world, monkeypatch, today,
-                                                    school_b):
+@pytest.mark.parametrize(
+    ("today", "school_b"), [(None, "late: not submitted"), (date(2020, 11, 10), "not yet")]
+)
+def test_officer_sees_who_submitted_and_who_is_late(app, db, world, monkeypatch, today, school_b):
     _submit(db, world)  # now, years after the due date: late
     if today:
         monkeypatch.setattr(reports, "local_today", lambda: today)
@@ -196,16 +216,26 @@ def test_officer_sees_who_submitted_and_who_is_late(app, db, world, monkeypatch,
     assert rows["Trường A"].endswith("late") and rows["Trường B"] == school_b
 
 
-@pytest.mark.parametrize(("submitted_at", "late"), [
-    (datetime(2020, 11, 15, 16, 59, tzinfo=UTC), False),  # 23:59 on the due date in Vietnam
-    (datetime(2020, 11, 15, 17, 0, tzinfo=UTC), True),  # already 16 November there
-])
+@pytest.mark.parametrize(
+    ("submitted_at", "late"),
+    [
+        (datetime(2020, 11, 15, 16, 59, tzinfo=UTC), False),  # 23:59 on the due date in Vietnam
+        (datetime(2020, 11, 15, 17, 0, tzinfo=UTC), True),  # already 16 November there
+    ],
+)
 def test_lateness_is_judged_on_the_date_in_vietnam(db, world, submitted_at, late):
     school = unit(db, world, "SCH-B")
-    snap = ReportSnapshot(unit_id=school.id, period_key=annual().key, date_from=annual().date_from,
-                          date_to=annual().date_to, due_on=annual().due_on, data="{}",
-                          sha256=hashlib.sha256(b"{}").hexdigest(), submitted_at=submitted_at,
-                          submitted_by_id=world["focal_b"].id)
+    snap = ReportSnapshot(
+        unit_id=school.id,
+        period_key=annual().key,
+        date_from=annual().date_from,
+        date_to=annual().date_to,
+        due_on=annual().due_on,
+        data="{}",
+        sha256=hashlib.sha256(b"{}").hexdigest(),
+        submitted_at=submitted_at,
+        submitted_by_id=world["focal_b"].id,
+    )
     db.add(snap)
     record(db, None, "report.submit", snap, unit=school)
     db.commit()
@@ -226,16 +256,23 @@ def test_combined_report_is_built_from_the_snapshots(app, db, world):
     assert (submitted, schools) == (1, 2)
     per_unit = report.table("per_unit")
     assert {r: tuple(per_unit.cell(r, c) for c in per_unit.cols) for r in per_unit.rows} == {
-        "SCH-A": (1, 1, 0, 0), "SCH-B": (0, 1, 0, 0)}  # SCH-B has not submitted: live
+        "SCH-A": (1, 1, 0, 0),
+        "SCH-B": (0, 1, 0, 0),
+    }  # SCH-B has not submitted: live
     violence = report.table("violence_by_sex")
     assert violence.cell("sexual_harassment", "female") == 0  # A3 came too late
     assert [violence.col_total(c) for c in violence.cols] == [1, 2, 0, 0]
-    page = Actor(app, db, world["officer_d1"]).get(f"/reports/combined?unit=D1&period="
-                                                   f"{annual().key}")
+    page = Actor(app, db, world["officer_d1"]).get(
+        f"/reports/combined?unit=D1&period={annual().key}"
+    )
     assert page.status_code == 200
     assert "Built from 1 submitted school reports of 2" in text_of(page)
-    assert Actor(app, db, world["focal_a"]).get(
-        f"/reports/combined?unit=SCH-A&period={annual().key}").status_code == 403
+    assert (
+        Actor(app, db, world["focal_a"])
+        .get(f"/reports/combined?unit=SCH-A&period={annual().key}")
+        .status_code
+        == 403
+    )
 
 
 # Exports ---------------------------------------------------------------------------------
@@ -251,7 +288,8 @@ def _export(officer, fmt, code="D1"):
     r = officer.get(EXPORT.format(unit=code, fmt=fmt))
     assert r.status_code == 200, r.status_code
     assert r.headers["Content-Disposition"] == (
-        f'attachment; filename="bao-cao-{code}-20200101-20200630.{fmt}"')
+        f'attachment; filename="bao-cao-{code}-20200101-20200630.{fmt}"'
+    )
     return r
 
 
@@ -264,18 +302,25 @@ def _small(value) -> bool:
     return str(value).strip() in {"1", "2", "3", "4"}
 
 
-@pytest.mark.parametrize(("fmt", "mimetype"), [
-    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-    ("csv", "text/csv"),
-    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "mimetype"),
+    [
+        ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("csv", "text/csv"),
+        ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ],
+)
 def test_export_is_a_file_and_is_audited(db, officer, fmt, mimetype):
     r = _export(officer, fmt)
     assert r.mimetype == mimetype and len(r.data) > 200
     [event] = _events(db, "report.export")
     assert event.actor_name == "officer.d1" and event.object_ref == "D1"
-    assert json.loads(event.changes) == {"format": fmt, "from": "2020-01-01", "to": "2020-06-30",
-                             "suppressed": True}
+    assert json.loads(event.changes) == {
+        "format": fmt,
+        "from": "2020-01-01",
+        "to": "2020-06-30",
+        "suppressed": True,
+    }
 
 
 def test_xlsx_has_a_sheet_per_table_in_vietnamese_with_small_cells_hidden(officer):
@@ -292,8 +337,10 @@ def test_xlsx_has_a_sheet_per_table_in_vietnamese_with_small_cells_hidden(office
         from flask_babel import gettext
 
         assert gettext("Figures drawn from fewer than %(n)d cases are hidden.", n=5) in summary
-    sheets = {sheet["A1"].value: [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
-              for sheet in book.worksheets[1:]}
+    sheets = {
+        sheet["A1"].value: [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
+        for sheet in book.worksheets[1:]
+    }
     assert set(sheets) == set(labels["titles"].values())
     violence = sheets[labels["titles"]["violence_by_sex"]]
     assert violence[0][1:3] == ["Nữ", "Nam"]
@@ -324,8 +371,9 @@ def test_docx_is_laid_out_as_an_administrative_report(officer):
     labels = _vi_labels()
     body = [p.text for p in doc.paragraphs]
     titles = list(labels["titles"].values())
-    assert [t for t in body if re.match(r"\d+\. ", t)][:len(titles)] == [
-        f"{n}. {title}" for n, title in enumerate(titles, start=1)]
+    assert [t for t in body if re.match(r"\d+\. ", t)][: len(titles)] == [
+        f"{n}. {title}" for n, title in enumerate(titles, start=1)
+    ]
     tables = doc.tables[1:-1]
     assert len(tables) == len(titles)
     grids = [[[c.text for c in row.cells] for row in t.rows] for t in tables]
@@ -362,9 +410,22 @@ def _docx_tables(content: bytes) -> list:
 
 def test_command_line_export_writes_the_same_tables(app, db, officer, tmp_path):
     out = tmp_path / "d1.docx"
-    result = app.test_cli_runner().invoke(args=[
-        "reports", "export", "--unit", "D1", "--from", "2020-01-01", "--to", "30/06/2020",
-        "--format", "docx", "--out", str(out)])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "reports",
+            "export",
+            "--unit",
+            "D1",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "30/06/2020",
+            "--format",
+            "docx",
+            "--out",
+            str(out),
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "docx report of D1 written" in result.output
     assert _docx_tables(out.read_bytes()) == _docx_tables(_export(officer, "docx").data)
@@ -372,17 +433,34 @@ def test_command_line_export_writes_the_same_tables(app, db, officer, tmp_path):
 
 
 def test_command_line_export_refuses_an_unknown_unit(app, db, tmp_path):
-    result = app.test_cli_runner().invoke(args=[
-        "reports", "export", "--unit", "NOPE", "--from", "2020-01-01", "--to", "2020-06-30",
-        "--out", str(tmp_path / "x.xlsx")])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "reports",
+            "export",
+            "--unit",
+            "NOPE",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2020-06-30",
+            "--out",
+            str(tmp_path / "x.xlsx"),
+        ]
+    )
     assert result.exit_code != 0 and "unknown unit NOPE" in result.output
     assert not (tmp_path / "x.xlsx").exists()
 
 
-@pytest.mark.parametrize("url", ["/reports/?unit=D1", "/reports/?unit=SCH-B",
-                                 EXPORT.format(unit="D1", fmt="xlsx"),
-                                 EXPORT.format(unit="SCH-B", fmt="docx"),
-                                 EXPORT.format(unit="PRV", fmt="csv")])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/reports/?unit=D1",
+        "/reports/?unit=SCH-B",
+        EXPORT.format(unit="D1", fmt="xlsx"),
+        EXPORT.format(unit="SCH-B", fmt="docx"),
+        EXPORT.format(unit="PRV", fmt="csv"),
+    ],
+)
 def test_focal_point_cannot_see_or_export_other_units(app, db, world, url):
     focal = Actor(app, db, world["focal_a"])
     assert focal.get(url).status_code == 404
@@ -391,12 +469,18 @@ def test_focal_point_cannot_see_or_export_other_units(app, db, world, url):
 
 
 def test_bad_export_requests_are_refused_without_an_audit_event(db, officer):
-    for query in ("format=pdf", "format=xlsx&period=custom&date_from=2020-06-30"
-                  "&date_to=2020-01-01"):
+    for query in (
+        "format=pdf",
+        "format=xlsx&period=custom&date_from=2020-06-30&date_to=2020-01-01",
+    ):
         r = officer.get(f"/reports/export?unit=D1&{query}")
         assert r.status_code == 302
-    assert db.scalar(select(func.count()).select_from(AuditEvent)
-                     .where(AuditEvent.action == "report.export")) == 0
+    assert (
+        db.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "report.export")
+        )
+        == 0
+    )
 
 
 def test_period_constants_match_the_fixture(db):

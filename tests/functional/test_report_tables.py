@@ -17,20 +17,39 @@ UNITS = ("PRV", "D1", "SCH-A", "D2")
 # A1 F, A2 M, A3 F, A4 F (SCH-A); B1 M, B2 not recorded (SCH-B); C1 F, C2 M (SCH-C).
 EXPECTED = {
     "violence_by_sex": {
-        "PRV": {"physical": (1, 2, 0, 1), "psychological": (2, 1, 0, 0),
-                "sexual_harassment": (1, 0, 0, 0), "cyber": (0, 1, 0, 0),
-                "neglect": (1, 0, 0, 0)},
-        "D1": {"physical": (1, 1, 0, 1), "psychological": (2, 1, 0, 0),
-               "sexual_harassment": (1, 0, 0, 0), "cyber": (0, 1, 0, 0)},
-        "SCH-A": {"physical": (1, 1, 0, 0), "psychological": (2, 0, 0, 0),
-                  "sexual_harassment": (1, 0, 0, 0)},
+        "PRV": {
+            "physical": (1, 2, 0, 1),
+            "psychological": (2, 1, 0, 0),
+            "sexual_harassment": (1, 0, 0, 0),
+            "cyber": (0, 1, 0, 0),
+            "neglect": (1, 0, 0, 0),
+        },
+        "D1": {
+            "physical": (1, 1, 0, 1),
+            "psychological": (2, 1, 0, 0),
+            "sexual_harassment": (1, 0, 0, 0),
+            "cyber": (0, 1, 0, 0),
+        },
+        "SCH-A": {
+            "physical": (1, 1, 0, 0),
+            "psychological": (2, 0, 0, 0),
+            "sexual_harassment": (1, 0, 0, 0),
+        },
         "D2": {"physical": (0, 1, 0, 0), "neglect": (1, 0, 0, 0)},
     },
     "age_by_sex": {
-        "PRV": {"11-14": (1, 2, 0, 0), "15-17": (1, 1, 0, 0), "25-59": (1, 0, 0, 0),
-                "6-10": (1, 0, 0, 1)},
-        "D1": {"11-14": (1, 1, 0, 0), "15-17": (1, 1, 0, 0), "25-59": (1, 0, 0, 0),
-               "6-10": (0, 0, 0, 1)},
+        "PRV": {
+            "11-14": (1, 2, 0, 0),
+            "15-17": (1, 1, 0, 0),
+            "25-59": (1, 0, 0, 0),
+            "6-10": (1, 0, 0, 1),
+        },
+        "D1": {
+            "11-14": (1, 1, 0, 0),
+            "15-17": (1, 1, 0, 0),
+            "25-59": (1, 0, 0, 0),
+            "6-10": (0, 0, 0, 1),
+        },
         "SCH-A": {"11-14": (1, 1, 0, 0), "15-17": (1, 0, 0, 0), "25-59": (1, 0, 0, 0)},
         "D2": {"11-14": (0, 1, 0, 0), "6-10": (1, 0, 0, 0)},
     },
@@ -42,39 +61,65 @@ EXPECTED = {
     },
     # Sums of perpetrator counts, by the perpetrators' sex: A1 two boys, A4 three women...
     "perpetrators_by_relationship_sex": {
-        "PRV": {"pupil_peer": (0, 4, 2, 0), "teacher": (0, 1, 0, 0),
-                "family_member": (4, 0, 0, 0), "stranger": (0, 1, 0, 0)},
-        "D1": {"pupil_peer": (0, 3, 2, 0), "teacher": (0, 1, 0, 0),
-               "family_member": (3, 0, 0, 0), "stranger": (0, 1, 0, 0)},
-        "SCH-A": {"pupil_peer": (0, 3, 0, 0), "teacher": (0, 1, 0, 0),
-                  "family_member": (3, 0, 0, 0)},
+        "PRV": {
+            "pupil_peer": (0, 4, 2, 0),
+            "teacher": (0, 1, 0, 0),
+            "family_member": (4, 0, 0, 0),
+            "stranger": (0, 1, 0, 0),
+        },
+        "D1": {
+            "pupil_peer": (0, 3, 2, 0),
+            "teacher": (0, 1, 0, 0),
+            "family_member": (3, 0, 0, 0),
+            "stranger": (0, 1, 0, 0),
+        },
+        "SCH-A": {
+            "pupil_peer": (0, 3, 0, 0),
+            "teacher": (0, 1, 0, 0),
+            "family_member": (3, 0, 0, 0),
+        },
         "D2": {"pupil_peer": (0, 1, 0, 0), "family_member": (1, 0, 0, 0)},
     },
     # A1, B1 closed in the period; A2 closed 01:00 on 1 July in Vietnam (18:00 UTC on 30
     # June): still in progress; A4, B2, C1 past their verification due date unverified
     # (C1 verified only in July); C2 due in July.
     "status_at_end": {
-        "PRV": {"resolved": (1, 1, 0, 0), "in_progress": (1, 2, 0, 0),
-                "overdue": (2, 0, 0, 1)},
-        "D1": {"resolved": (1, 1, 0, 0), "in_progress": (1, 1, 0, 0),
-               "overdue": (1, 0, 0, 1)},
-        "SCH-A": {"resolved": (1, 0, 0, 0), "in_progress": (1, 1, 0, 0),
-                  "overdue": (1, 0, 0, 0)},
+        "PRV": {"resolved": (1, 1, 0, 0), "in_progress": (1, 2, 0, 0), "overdue": (2, 0, 0, 1)},
+        "D1": {"resolved": (1, 1, 0, 0), "in_progress": (1, 1, 0, 0), "overdue": (1, 0, 0, 1)},
+        "SCH-A": {"resolved": (1, 0, 0, 0), "in_progress": (1, 1, 0, 0), "overdue": (1, 0, 0, 0)},
         "D2": {"in_progress": (0, 1, 0, 0), "overdue": (1, 0, 0, 0)},
     },
     "findings": {
-        "PRV": {"substantiated": (1, 1, 0, 0), "not_substantiated": (0, 1, 0, 0),
-                "inconclusive": (1, 0, 0, 0), "not_verified": (2, 1, 0, 1)},
-        "D1": {"substantiated": (1, 1, 0, 0), "not_substantiated": (0, 1, 0, 0),
-               "inconclusive": (1, 0, 0, 0), "not_verified": (1, 0, 0, 1)},
-        "SCH-A": {"substantiated": (1, 0, 0, 0), "not_substantiated": (0, 1, 0, 0),
-                  "inconclusive": (1, 0, 0, 0), "not_verified": (1, 0, 0, 0)},
+        "PRV": {
+            "substantiated": (1, 1, 0, 0),
+            "not_substantiated": (0, 1, 0, 0),
+            "inconclusive": (1, 0, 0, 0),
+            "not_verified": (2, 1, 0, 1),
+        },
+        "D1": {
+            "substantiated": (1, 1, 0, 0),
+            "not_substantiated": (0, 1, 0, 0),
+            "inconclusive": (1, 0, 0, 0),
+            "not_verified": (1, 0, 0, 1),
+        },
+        "SCH-A": {
+            "substantiated": (1, 0, 0, 0),
+            "not_substantiated": (0, 1, 0, 0),
+            "inconclusive": (1, 0, 0, 0),
+            "not_verified": (1, 0, 0, 0),
+        },
         "D2": {"not_verified": (1, 1, 0, 0)},
     },
     # Provided in the period: A1 counselling and safety plan, A2 counselling, A3's referral.
     "support_by_service": {
-        **{code: {"counselling": (1, 1, 0, 0), "safety_plan": (1, 0, 0, 0),
-                  "referral": (1, 0, 0, 0)} for code in ("PRV", "D1", "SCH-A")},
+        **{
+            code: {
+                "counselling": (1, 1, 0, 0),
+                "safety_plan": (1, 0, 0, 0),
+                "referral": (1, 0, 0, 0),
+            }
+            for code in ("PRV", "D1", "SCH-A")
+        },
         "D2": {},
     },
     "per_unit": {
@@ -85,8 +130,11 @@ EXPECTED = {
     },
     # (activities, female, male, other participants)
     "activities": {
-        "PRV": {"training": (2, 15, 17, 1), "communication": (1, 20, 15, 2),
-                "action_month_june": (1, 30, 28, 0)},
+        "PRV": {
+            "training": (2, 15, 17, 1),
+            "communication": (1, 20, 15, 2),
+            "action_month_june": (1, 30, 28, 0),
+        },
         "D1": {"training": (2, 15, 17, 1), "communication": (1, 20, 15, 2)},
         "SCH-A": {"training": (2, 15, 17, 1)},
         "D2": {"action_month_june": (1, 30, 28, 0)},
@@ -94,26 +142,50 @@ EXPECTED = {
 }
 # Column totals that count each case once (a case in two rows is one case).
 DISTINCT_TOTALS = {
-    "violence_by_sex": {"PRV": (4, 3, 0, 1), "D1": (3, 2, 0, 1), "SCH-A": (3, 1, 0, 0),
-                        "D2": (1, 1, 0, 0)},
-    "support_by_service": {"PRV": (2, 1, 0, 0), "D1": (2, 1, 0, 0), "SCH-A": (2, 1, 0, 0),
-                           "D2": (0, 0, 0, 0)},
+    "violence_by_sex": {
+        "PRV": (4, 3, 0, 1),
+        "D1": (3, 2, 0, 1),
+        "SCH-A": (3, 1, 0, 0),
+        "D2": (1, 1, 0, 0),
+    },
+    "support_by_service": {
+        "PRV": (2, 1, 0, 0),
+        "D1": (2, 1, 0, 0),
+        "SCH-A": (2, 1, 0, 0),
+        "D2": (0, 0, 0, 0),
+    },
 }
 # Days to the first finished verification: A1 2, A2 10, A3 20, B1 4 (C1's is after the end);
 # to closure, in Vietnam days: A1 56 (6 January to 2 March), B1 64.
 TIMELINESS = {
-    "PRV": {"median_days_to_verification": 7.0, "median_days_to_closure": 60.0,
-            "verified": 4, "verified_within_deadline": 3,
-            "share_verified_within_deadline": 75.0},
-    "D1": {"median_days_to_verification": 7.0, "median_days_to_closure": 60.0,
-           "verified": 4, "verified_within_deadline": 3,
-           "share_verified_within_deadline": 75.0},
-    "SCH-A": {"median_days_to_verification": 10.0, "median_days_to_closure": 56.0,
-              "verified": 3, "verified_within_deadline": 2,
-              "share_verified_within_deadline": 66.7},
-    "D2": {"median_days_to_verification": None, "median_days_to_closure": None,
-           "verified": 0, "verified_within_deadline": 0,
-           "share_verified_within_deadline": None},
+    "PRV": {
+        "median_days_to_verification": 7.0,
+        "median_days_to_closure": 60.0,
+        "verified": 4,
+        "verified_within_deadline": 3,
+        "share_verified_within_deadline": 75.0,
+    },
+    "D1": {
+        "median_days_to_verification": 7.0,
+        "median_days_to_closure": 60.0,
+        "verified": 4,
+        "verified_within_deadline": 3,
+        "share_verified_within_deadline": 75.0,
+    },
+    "SCH-A": {
+        "median_days_to_verification": 10.0,
+        "median_days_to_closure": 56.0,
+        "verified": 3,
+        "verified_within_deadline": 2,
+        "share_verified_within_deadline": 66.7,
+    },
+    "D2": {
+        "median_days_to_verification": None,
+        "median_days_to_closure": None,
+        "verified": 0,
+        "verified_within_deadline": 0,
+        "share_verified_within_deadline": None,
+    },
 }
 
 
@@ -147,8 +219,9 @@ def test_a_case_in_several_rows_counts_once_in_the_totals(reports, key):
     assert table.as_dict()["distinct_totals"] is True
 
 
-@pytest.mark.parametrize(("code", "rows"), [("PRV", ["D1", "D2"]), ("D1", ["SCH-A", "SCH-B"]),
-                                            ("SCH-A", ["SCH-A"])])
+@pytest.mark.parametrize(
+    ("code", "rows"), [("PRV", ["D1", "D2"]), ("D1", ["SCH-A", "SCH-B"]), ("SCH-A", ["SCH-A"])]
+)
 def test_per_unit_rows_are_the_units_directly_below(reports, code, rows):
     assert reports[code].table("per_unit").rows == rows
 
@@ -169,12 +242,15 @@ def test_column_totals_of_plain_tables_are_the_number_of_cases(reports, code):
         assert reports[code].table(key).total() == cases, key
 
 
-@pytest.mark.parametrize(("date_from", "date_to", "expected"), [
-    (date(2020, 7, 1), date(2020, 7, 31), {"rape": (1, 0, 0, 0)}),
-    (date(2019, 12, 1), date(2019, 12, 31), {"physical": (0, 1, 0, 0)}),
-    (date(2020, 6, 30), date(2020, 6, 30), {"physical": (0, 1, 0, 0)}),
-    (date(2018, 1, 1), date(2018, 12, 31), {}),
-])
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "expected"),
+    [
+        (date(2020, 7, 1), date(2020, 7, 31), {"rape": (1, 0, 0, 0)}),
+        (date(2019, 12, 1), date(2019, 12, 31), {"physical": (0, 1, 0, 0)}),
+        (date(2020, 6, 30), date(2020, 6, 30), {"physical": (0, 1, 0, 0)}),
+        (date(2018, 1, 1), date(2018, 12, 31), {}),
+    ],
+)
 def test_only_cases_received_in_the_period_count(db, world, date_from, date_to, expected):
     build_period_data(db, world)
     report = report_tables.build(db, unit(db, world, "PRV"), date_from, date_to)

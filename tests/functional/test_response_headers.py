@@ -8,14 +8,18 @@ import pytest
 
 from tests.functional.admin_support import Agent
 
-EXPORT = ("/reports/export?unit=D1&period=custom&date_from=2020-01-01&date_to=2020-06-30"
-          "&format={fmt}")
+EXPORT = (
+    "/reports/export?unit=D1&period=custom&date_from=2020-01-01&date_to=2020-06-30&format={fmt}"
+)
 
 
-@pytest.mark.parametrize(("who", "url"), [
-    ("officer_d1", EXPORT.format(fmt="csv")),
-    ("auditor_p", "/audit/events.csv"),
-])
+@pytest.mark.parametrize(
+    ("who", "url"),
+    [
+        ("officer_d1", EXPORT.format(fmt="csv")),
+        ("auditor_p", "/audit/events.csv"),
+    ],
+)
 def test_a_csv_names_its_charset_once(client, db, world, who, url):
     r = Agent(client, db, world[who]).get(url)
     assert r.status_code == 200

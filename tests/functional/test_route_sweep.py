@@ -97,8 +97,11 @@ def test_every_endpoint_declares_a_permission(app):
 
 
 def test_public_endpoints_are_on_the_allow_list(app):
-    public = {rule.endpoint for rule in app.url_map.iter_rules()
-              if declared_permission(app, rule.endpoint) == PUBLIC}
+    public = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if declared_permission(app, rule.endpoint) == PUBLIC
+    }
     assert public <= PUBLIC_ENDPOINTS, f"public but not allow-listed: {public - PUBLIC_ENDPOINTS}"
 
 
@@ -114,13 +117,15 @@ def test_anonymous_requests_go_to_login_and_change_nothing(client, db, routes):
     assert changed_tables(before, snapshot(db, skip=())) == []
 
 
-@pytest.mark.parametrize("person, target", [
-    ("focal_a", "/login/2fa"),
-    ("admin_p", "/login/2fa"),
-    ("new_user", "/login/enrol"),
-])
-def test_without_second_factor_every_route_asks_for_it(client, db, world, routes, person,
-                                                        target):
+@pytest.mark.parametrize(
+    "person, target",
+    [
+        ("focal_a", "/login/2fa"),
+        ("admin_p", "/login/2fa"),
+        ("new_user", "/login/enrol"),
+    ],
+)
+def test_without_second_factor_every_route_asks_for_it(client, db, world, routes, person, target):
     agent = Agent(client, db, world[person], second_factor=False)
     before = snapshot(db)
     wrong = []
@@ -134,14 +139,24 @@ def test_without_second_factor_every_route_asks_for_it(client, db, world, routes
     assert changed_tables(before, snapshot(db)) == []
 
 
-@pytest.mark.parametrize("person", [
-    "nobody", "focal_a", "focal_c", "officer_d1", "officer_p", "auditor_p", "admin_d1",
-    "admin_p",
-])
+@pytest.mark.parametrize(
+    "person",
+    [
+        "nobody",
+        "focal_a",
+        "focal_c",
+        "officer_d1",
+        "officer_p",
+        "auditor_p",
+        "admin_d1",
+        "admin_p",
+    ],
+)
 def test_a_missing_permission_is_refused_and_changes_nothing(client, db, world, routes, person):
     user = db.get(User, world[person].id)
-    lacking = [r for r in routes
-               if r[3] != PENDING_SECOND_FACTOR and not has_permission(user, r[3])]
+    lacking = [
+        r for r in routes if r[3] != PENDING_SECOND_FACTOR and not has_permission(user, r[3])
+    ]
     if person == "nobody":
         assert len(lacking) == len([r for r in routes if r[3] != PENDING_SECOND_FACTOR])
     agent = Agent(client, db, world[person])

@@ -17,43 +17,56 @@ def _user(db, world, name) -> User:
     return db.get(User, world[name].id)
 
 
-@pytest.mark.parametrize(("person", "code", "permission"), [
-    ("admin_d1", "SCH-A", "admin.users"),
-    ("admin_d1", " sch-b ", "admin.units"),
-    ("officer_p", "D2", "case.oversee"),
-    ("focal_a", "SCH-A", "activity.write"),
-])
+@pytest.mark.parametrize(
+    ("person", "code", "permission"),
+    [
+        ("admin_d1", "SCH-A", "admin.users"),
+        ("admin_d1", " sch-b ", "admin.units"),
+        ("officer_p", "D2", "case.oversee"),
+        ("focal_a", "SCH-A", "activity.write"),
+    ],
+)
 def test_a_unit_within_the_persons_units_is_found(db, world, person, code, permission):
     unit = unit_in_scope(db, _user(db, world, person), code, permission)
     assert unit.code == code.strip().upper()
 
 
-@pytest.mark.parametrize(("person", "code", "permission"), [
-    ("admin_d1", "SCH-C", "admin.users"),      # another district
-    ("admin_d1", "PRV", "admin.units"),        # above the administrator
-    ("focal_a", "SCH-A", "admin.units"),       # a permission the person does not hold
-    ("admin_d1", "NOPE", "admin.units"),       # no such unit
-    ("admin_d1", "SCH\x00A", "admin.units"),   # PostgreSQL refuses a NUL in a parameter
-    ("admin_d1", "", "admin.units"),
-    ("admin_d1", None, "admin.units"),
-])
+@pytest.mark.parametrize(
+    ("person", "code", "permission"),
+    [
+        ("admin_d1", "SCH-C", "admin.users"),  # another district
+        ("admin_d1", "PRV", "admin.units"),  # above the administrator
+        ("focal_a", "SCH-A", "admin.units"),  # a permission the person does not hold
+        ("admin_d1", "NOPE", "admin.units"),  # no such unit
+        ("admin_d1", "SCH\x00A", "admin.units"),  # PostgreSQL refuses a NUL in a parameter
+        ("admin_d1", "", "admin.units"),
+        ("admin_d1", None, "admin.units"),
+    ],
+)
 def test_any_other_code_gets_one_form_error(db, world, person, code, permission):
     with pytest.raises(ValidationFailed) as refused, force_locale("en"):
         unit_in_scope(db, _user(db, world, person), code, permission)
     assert refused.value.message.startswith("No unit with the code")
 
 
-@pytest.mark.parametrize(("person", "permission", "codes"), [
-    ("admin_d1", "admin.units", {"D1", "SCH-A", "SCH-B"}),
-    ("admin_p", "admin.units", {"PRV", "D1", "D2", "SCH-A", "SCH-B", "SCH-C"}),
-    ("officer_d2", "case.oversee", {"D2", "SCH-C"}),
-    ("auditor_p", "case.read", set()),  # deny by default
-    ("nobody", "report.read", set()),
-])
-def test_the_subtree_filter_keeps_the_units_below_the_persons_grants(db, world, person,
-                                                                     permission, codes):
-    found = set(db.scalars(select(Unit.code).where(
-        scope_filter(_user(db, world, person), permission, Unit.path))))
+@pytest.mark.parametrize(
+    ("person", "permission", "codes"),
+    [
+        ("admin_d1", "admin.units", {"D1", "SCH-A", "SCH-B"}),
+        ("admin_p", "admin.units", {"PRV", "D1", "D2", "SCH-A", "SCH-B", "SCH-C"}),
+        ("officer_d2", "case.oversee", {"D2", "SCH-C"}),
+        ("auditor_p", "case.read", set()),  # deny by default
+        ("nobody", "report.read", set()),
+    ],
+)
+def test_the_subtree_filter_keeps_the_units_below_the_persons_grants(
+    db, world, person, permission, codes
+):
+    found = set(
+        db.scalars(
+            select(Unit.code).where(scope_filter(_user(db, world, person), permission, Unit.path))
+        )
+    )
     assert found == codes
 
 

@@ -35,8 +35,13 @@ NEW_PASSWORD = "a brand new passphrase 77"
 
 
 def live(db, user_id: int) -> list[UserSession]:
-    return list(db.scalars(select(UserSession).where(
-        UserSession.user_id == user_id, UserSession.revoked_at.is_(None))))
+    return list(
+        db.scalars(
+            select(UserSession).where(
+                UserSession.user_id == user_id, UserSession.revoked_at.is_(None)
+            )
+        )
+    )
 
 
 def replay(app, value: str):
@@ -54,6 +59,7 @@ def signed_in(client) -> bool:
 
 # --- a new token at each sign-in ----------------------------------------------------------------
 
+
 def test_new_server_side_token_at_each_sign_in(app, client, db, world):
     person = world["focal_a"]
     client.get("/login")
@@ -62,8 +68,7 @@ def test_new_server_side_token_at_each_sign_in(app, client, db, world):
     assert lands_on(r, "/login/2fa")
     pending, pending_token = cookie_value(client), session_token(client)
     full_sign_in(app.test_client(), person)  # meanwhile the account signs in elsewhere too
-    assert lands_on(code_step(client, totp.code_at(person.totp_secret, steady_counter() + 1)),
-                    "/")
+    assert lands_on(code_step(client, totp.code_at(person.totp_secret, steady_counter() + 1)), "/")
     assert signed_in(client)
     final_token = session_token(client)
     assert final_token not in (None, pending_token)
@@ -76,10 +81,14 @@ def test_new_server_side_token_at_each_sign_in(app, client, db, world):
 
 # --- timeouts -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("field", "limit", "reason"), [
-    ("last_seen_at", "session_idle_seconds", "idle_timeout"),
-    ("created_at", "session_absolute_seconds", "absolute_timeout"),
-])
+
+@pytest.mark.parametrize(
+    ("field", "limit", "reason"),
+    [
+        ("last_seen_at", "session_idle_seconds", "idle_timeout"),
+        ("created_at", "session_absolute_seconds", "absolute_timeout"),
+    ],
+)
 def test_session_timeouts(app, client, db, world, settings, field, limit, reason):
     person = world["focal_a"]
     full_sign_in(client, person)
@@ -101,6 +110,7 @@ def test_session_timeouts(app, client, db, world, settings, field, limit, reason
 
 # --- sign-out and revocation -------------------------------------------------------------------
 
+
 def test_logout_ends_the_session_server_side(app, client, db, world):
     person = world["focal_a"]
     full_sign_in(client, person)
@@ -111,8 +121,14 @@ def test_logout_ends_the_session_server_side(app, client, db, world):
     assert not signed_in(replay(app, value))
     [record] = db.scalars(select(UserSession).where(UserSession.user_id == person.id))
     assert record.revoked_reason == "logout"
-    assert db.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.action == "auth.logout", AuditEvent.object_id == str(person.id))) == 1
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "auth.logout", AuditEvent.object_id == str(person.id))
+        )
+        == 1
+    )
 
 
 def test_password_change_ends_every_session(app, client, db, world):
@@ -122,16 +138,21 @@ def test_password_change_ends_every_session(app, client, db, world):
     sign_in_client(second, db, person)
     assert signed_in(second)
     value = cookie_value(client)
-    r = Browser(client).post("/account/password", {
-        "current": person.password, "new": NEW_PASSWORD, "confirm": NEW_PASSWORD,
-    }, token_from="/account/password")
+    r = Browser(client).post(
+        "/account/password",
+        {
+            "current": person.password,
+            "new": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        },
+        token_from="/account/password",
+    )
     assert lands_on(r, "/login")
     for c in (client, second, replay(app, value)):
         assert not signed_in(c)
     assert live(db, person.id) == []
     assert password_step(app.test_client(), person.username, person.password).status_code == 200
-    assert lands_on(password_step(app.test_client(), person.username, NEW_PASSWORD),
-                    "/login/2fa")
+    assert lands_on(password_step(app.test_client(), person.username, NEW_PASSWORD), "/login/2fa")
 
 
 ADMIN_ACTIONS = {  # each changes what the account may do, so its sessions must end
@@ -157,8 +178,9 @@ def test_revocation_ends_every_session_of_the_user(app, client, db, world, actio
         sign_in_client(client, db, world["admin_p"])
         url, data = ADMIN_ACTIONS[action]
         grant = db.scalar(select(Grant.id).where(Grant.user_id == person.id))
-        r = Browser(client).post(url.format(id=person.id, grant=grant), data,
-                                 token_from="/admin/users")
+        r = Browser(client).post(
+            url.format(id=person.id, grant=grant), data, token_from="/admin/users"
+        )
         if action == "reset_password":  # shows the temporary password once
             assert r.status_code == 200
         else:
@@ -172,8 +194,9 @@ def test_disabled_user_cannot_sign_in(app, client, db, world):
     person, bystander = world["focal_a"], world["focal_b"]
     wrong = password_step(app.test_client(), bystander.username, "not the password")
     sign_in_client(client, db, world["admin_p"])
-    r = Browser(client).post(f"/admin/users/{person.id}/disable", {"reason": "left"},
-                             token_from="/admin/users")
+    r = Browser(client).post(
+        f"/admin/users/{person.id}/disable", {"reason": "left"}, token_from="/admin/users"
+    )
     assert lands_on(r, f"/admin/users/{person.id}")
     r = password_step(app.test_client(), person.username, person.password)
     assert r.status_code == 200
@@ -183,6 +206,7 @@ def test_disabled_user_cannot_sign_in(app, client, db, world):
 
 # --- CSRF ---------------------------------------------------------------------------------------
 
+
 def _state(db, world) -> tuple:
     person = world["focal_a"]
     user = db.get(User, person.id)
@@ -191,22 +215,41 @@ def _state(db, world) -> tuple:
     events = db.scalar(select(func.count()).select_from(AuditEvent))
     sessions = db.scalars(select(UserSession)).all()
     verified = sum(1 for s in sessions if s.second_factor_at is not None)
-    return (user.password_hash, user.active, user.totp_last_counter, grants, events,
-            len(sessions), verified, len(live(db, person.id)))
+    return (
+        user.password_hash,
+        user.active,
+        user.totp_last_counter,
+        grants,
+        events,
+        len(sessions),
+        verified,
+        len(live(db, person.id)),
+    )
 
 
 # who (and whether past the second factor), URL, form; None: a valid TOTP code
 CSRF_CASES = {
-    "password": ("focal_a", True, "/account/password",
-                 {"current": "correct horse battery staple 42", "new": NEW_PASSWORD,
-                  "confirm": NEW_PASSWORD}),
+    "password": (
+        "focal_a",
+        True,
+        "/account/password",
+        {
+            "current": "correct horse battery staple 42",
+            "new": NEW_PASSWORD,
+            "confirm": NEW_PASSWORD,
+        },
+    ),
     "grant": ("admin_p", True, "/admin/users/{id}/grants", {"role": "admin", "unit_code": "PRV"}),
     "disable": ("admin_p", True, "/admin/users/{id}/disable", {"reason": "no reason"}),
     "sign_out_everywhere": ("focal_a", True, "/account/sign-out-everywhere", {}),
     "logout": ("focal_a", True, "/logout", {}),
     "second_factor": ("focal_a", False, "/login/2fa", None),
-    "login": (None, False, "/login", {"username": "focal.a",
-                                      "password": "correct horse battery staple 42"}),
+    "login": (
+        None,
+        False,
+        "/login",
+        {"username": "focal.a", "password": "correct horse battery staple 42"},
+    ),
 }
 
 
@@ -218,8 +261,11 @@ def test_post_without_valid_csrf_token_is_refused(app, client, db, world, case, 
         sign_in_client(client, db, world[who], second_factor=verified)
     client.get("/login")  # the victim's browser has a session (and a CSRF secret) of its own
     person = world["focal_a"]
-    data = dict(data) if data is not None else {
-        "code": totp.code_at(person.totp_secret, steady_counter())}
+    data = (
+        dict(data)
+        if data is not None
+        else {"code": totp.code_at(person.totp_secret, steady_counter())}
+    )
     if token == "garbage":
         data["csrf_token"] = "IjAwMDAi.aaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbb"
     elif token == "other_session":
@@ -233,6 +279,7 @@ def test_post_without_valid_csrf_token_is_refused(app, client, db, world, case, 
 
 
 # --- cookies and headers -----------------------------------------------------------------------
+
 
 def test_session_cookie_flags_and_no_remember_me(app, client, db, world):
     person = world["focal_a"]
@@ -280,8 +327,9 @@ def _response(kind, app, client, db, world, settings):
         throwaway.extensions["caseapp.engine"].dispose()
 
 
-@pytest.mark.parametrize(("kind", "status"), [("page", 200), ("login", 200), ("404", 404),
-                                              ("500", 500)])
+@pytest.mark.parametrize(
+    ("kind", "status"), [("page", 200), ("login", 200), ("404", 404), ("500", 500)]
+)
 def test_security_headers(app, client, db, world, settings, kind, status):
     r = _response(kind, app, client, db, world, settings)
     assert r.status_code == status
@@ -309,12 +357,16 @@ def test_production_refuses_missing_or_development_secret(secret):
 
 
 def test_production_sets_secure_cookies_and_hsts(app, settings):
-    prod = load_settings("production", environ={
-        "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": settings.database_url,
-        "CASEAPP_KEYRING": str(settings.keyring_path),
-        "CASEAPP_INSTANCE": str(settings.instance_dir),
-        "CASEAPP_ATTACHMENTS": str(settings.attachment_dir),
-    })
+    prod = load_settings(
+        "production",
+        environ={
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": settings.database_url,
+            "CASEAPP_KEYRING": str(settings.keyring_path),
+            "CASEAPP_INSTANCE": str(settings.instance_dir),
+            "CASEAPP_ATTACHMENTS": str(settings.attachment_dir),
+        },
+    )
     assert prod.secure_cookies and prod.hsts and not prod.debug
     config = prod.flask_config()
     assert config["SESSION_COOKIE_SECURE"] and config["SESSION_COOKIE_HTTPONLY"]

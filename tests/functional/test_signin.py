@@ -50,6 +50,7 @@ def user_row(db, user_id: int) -> User:
 
 # --- the happy path and what is reachable before the second factor ----------------------------
 
+
 def test_full_sign_in_lands_on_home(client, db, world):
     person = world["focal_a"]
     assert lands_on(client.get("/"), "/login")
@@ -60,10 +61,15 @@ def test_full_sign_in_lands_on_home(client, db, world):
     assert audit_count(db, "auth.login", person.id) == 1
 
 
-@pytest.mark.parametrize(("who", "target"), [
-    (None, "/login"), ("focal_a", "/login/2fa"), ("admin_p", "/login/2fa"),
-    ("new_user", "/login/enrol"),
-])
+@pytest.mark.parametrize(
+    ("who", "target"),
+    [
+        (None, "/login"),
+        ("focal_a", "/login/2fa"),
+        ("admin_p", "/login/2fa"),
+        ("new_user", "/login/enrol"),
+    ],
+)
 def test_only_public_and_pending_pages_before_second_factor(app, client, db, world, who, target):
     from caseapp.access import PENDING_SECOND_FACTOR, PUBLIC, declared_permission
 
@@ -82,8 +88,10 @@ def test_only_public_and_pending_pages_before_second_factor(app, client, db, wor
             if method == "GET":
                 r = client.get(url)
             else:  # a valid CSRF token, so only the sign-in guard can stop it
-                r = client.post(url, data={"csrf_token": token, "reason": "x", "role": "admin",
-                                           "unit_code": "PRV"})
+                r = client.post(
+                    url,
+                    data={"csrf_token": token, "reason": "x", "role": "admin", "unit_code": "PRV"},
+                )
             assert lands_on(r, target), (method, url, r.status_code)
             tried += 1
     assert tried > 10
@@ -94,16 +102,23 @@ def test_only_public_and_pending_pages_before_second_factor(app, client, db, wor
 
 # --- TOTP ---------------------------------------------------------------------------------------
 
+
 def _bad_codes(secret: bytes, counter: int) -> dict[str, str]:
     window = {totp.code_at(secret, c) for c in (counter - 1, counter, counter + 1)}
     wrong = next(f"{n:06d}" for n in range(0, 1000000, 111111) if f"{n:06d}" not in window)
-    return {"wrong": wrong, "two_steps_old": totp.code_at(secret, counter - 2),
-            "two_steps_ahead": totp.code_at(secret, counter + 2), "short": "12345",
-            "letters": "abcdef", "recovery_shaped": "ABCDE-12345"}
+    return {
+        "wrong": wrong,
+        "two_steps_old": totp.code_at(secret, counter - 2),
+        "two_steps_ahead": totp.code_at(secret, counter + 2),
+        "short": "12345",
+        "letters": "abcdef",
+        "recovery_shaped": "ABCDE-12345",
+    }
 
 
-@pytest.mark.parametrize("kind", ["wrong", "two_steps_old", "two_steps_ahead", "short",
-                                  "letters", "recovery_shaped"])
+@pytest.mark.parametrize(
+    "kind", ["wrong", "two_steps_old", "two_steps_ahead", "short", "letters", "recovery_shaped"]
+)
 def test_bad_code_refused_with_generic_message(client, db, world, kind):
     person = world["focal_a"]
     assert lands_on(password_step(client, person.username, person.password), "/login/2fa")
@@ -124,8 +139,10 @@ def test_one_step_of_clock_drift_accepted(client, db, world, drift):
     assert user_row(db, person.id).totp_last_counter == counter
 
 
-CODE_USED = ("This code has already been used. Wait for the next code in your authenticator "
-             "app, then enter it.")
+CODE_USED = (
+    "This code has already been used. Wait for the next code in your authenticator "
+    "app, then enter it."
+)
 
 
 def test_code_accepted_once_is_refused_when_replayed(app, client, db, world):
@@ -169,8 +186,9 @@ def test_a_used_code_with_a_wrong_password_reveals_nothing(app, client, db, worl
     other = app.test_client()
     r = password_step(other, person.username, person.password + "x")
     assert r.status_code == 200 and alert(r) == translated(GENERIC_FAILURE)
-    r = Browser(other).post("/login/2fa", {"code": totp.code_at(person.totp_secret, counter)},
-                            token_from="/login")
+    r = Browser(other).post(
+        "/login/2fa", {"code": totp.code_at(person.totp_secret, counter)}, token_from="/login"
+    )
     assert lands_on(r, "/login")  # no second step without the password
     assert translated(CODE_USED) not in other.get("/login").get_data(as_text=True)
 
@@ -192,6 +210,7 @@ def test_guessing_codes_locks_the_account(client, db, world, settings):
 
 # --- enrolment and recovery codes -------------------------------------------------------------
 
+
 def test_enrolment_then_recovery_code_works_exactly_once(app, client, db, world, settings):
     person = world["new_user"]
     assert audit_count(db, "auth.second_factor_enrolled", person.id) == 0
@@ -206,8 +225,9 @@ def test_enrolment_then_recovery_code_works_exactly_once(app, client, db, world,
     link = re.search(r'href="(otpauth://totp/[^"]+)"', page).group(1)
     assert "secret=" + key.replace(" ", "") in link.replace("&amp;", "&")
 
-    r = Browser(client).post("/login/enrol", {"code": totp.code_at(secret, steady_counter())},
-                             token_from="/login/enrol")
+    r = Browser(client).post(
+        "/login/enrol", {"code": totp.code_at(secret, steady_counter())}, token_from="/login/enrol"
+    )
     assert r.status_code == 200
     codes = RECOVERY_RE.findall(r.get_data(as_text=True))
     assert len(set(codes)) == settings.recovery_code_count
@@ -231,8 +251,9 @@ def test_enrolment_then_recovery_code_works_exactly_once(app, client, db, world,
 def test_enrolment_with_wrong_code_enrols_nothing(client, db, world):
     person = world["new_user"]
     assert lands_on(password_step(client, person.username, person.password), "/login/enrol")
-    secret = totp.from_base32(SECRET_RE.search(
-        client.get("/login/enrol").get_data(as_text=True)).group(1))
+    secret = totp.from_base32(
+        SECRET_RE.search(client.get("/login/enrol").get_data(as_text=True)).group(1)
+    )
     wrong = _bad_codes(secret, steady_counter())["wrong"]
     r = Browser(client).post("/login/enrol", {"code": wrong}, token_from="/login/enrol")
     assert r.status_code == 200 and not RECOVERY_RE.search(r.get_data(as_text=True))
@@ -243,9 +264,9 @@ def test_enrolment_with_wrong_code_enrols_nothing(client, db, world):
 
 # --- throttling -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("locale", ["vi", "en"])
-def test_account_locked_after_failures_others_unaffected(app, client, db, world, settings,
-                                                        locale):
+def test_account_locked_after_failures_others_unaffected(app, client, db, world, settings, locale):
     victim, bystander = world["focal_a"], world["focal_b"]
     if locale != "vi":
         Browser(client).post("/language", {"lang": locale, "next": "/login"})
@@ -261,8 +282,10 @@ def test_account_locked_after_failures_others_unaffected(app, client, db, world,
     assert sessions_of(db, victim.id) == []
     assert lands_on(client.get("/"), "/login")
     assert audit_count(db, "auth.locked", victim.id) == 1
-    assert lands_on(password_step(app.test_client(), bystander.username, bystander.password,
-                                  "10.0.0.2"), "/login/2fa")
+    assert lands_on(
+        password_step(app.test_client(), bystander.username, bystander.password, "10.0.0.2"),
+        "/login/2fa",
+    )
 
 
 def test_unknown_names_fail_and_lock_exactly_like_real_ones(app, db, world, settings):
@@ -271,8 +294,10 @@ def test_unknown_names_fail_and_lock_exactly_like_real_ones(app, db, world, sett
     locks_before = audit_count(db, "auth.locked")  # other tests may have committed some
     for name, ip in ((real.username, "10.0.1.1"), ("no.such.person", "10.0.1.2")):
         c = app.test_client()
-        steps = [password_step(c, name, "wrong password, sorry", ip)
-                 for _ in range(settings.throttle_account_failures + 1)]
+        steps = [
+            password_step(c, name, "wrong password, sorry", ip)
+            for _ in range(settings.throttle_account_failures + 1)
+        ]
         seen[name] = [(r.status_code, alert(r)) for r in steps]
     assert seen[real.username] == seen["no.such.person"]
     assert [s for s, _ in seen[real.username]][-2:] == [200, 429]
@@ -287,8 +312,11 @@ def test_address_locked_after_failures_across_names(app, client, db, world, sett
     browser = Browser(client)
     token = browser.token()
     for i in range(settings.throttle_address_failures):
-        r = client.post("/login", data={"username": f"guess.{i}", "password": "hunter2-guess",
-                                        "csrf_token": token}, **env("10.0.2.1"))
+        r = client.post(
+            "/login",
+            data={"username": f"guess.{i}", "password": "hunter2-guess", "csrf_token": token},
+            **env("10.0.2.1"),
+        )
         assert r.status_code == 200
     person = world["focal_a"]
     r = password_step(app.test_client(), person.username, person.password, "10.0.2.1")
@@ -298,6 +326,7 @@ def test_address_locked_after_failures_across_names(app, client, db, world, sett
 
 
 # --- password storage -------------------------------------------------------------------------
+
 
 def test_password_rehashed_with_current_parameters_on_sign_in(app, client, db, world):
     person = world["focal_c"]
@@ -340,8 +369,10 @@ def test_hostile_input_gets_a_clear_answer_and_changes_nothing(client, db, world
     hash_before = user_row(db, person.id).password_hash
     username, password = BAD_INPUT[case]
     token = Browser(client).token()
-    body = (f"username={quote_from_bytes(username)}&password={quote_from_bytes(password)}"
-            f"&csrf_token={token}")
+    body = (
+        f"username={quote_from_bytes(username)}&password={quote_from_bytes(password)}"
+        f"&csrf_token={token}"
+    )
     r = client.post("/login", data=body, content_type="application/x-www-form-urlencoded")
     assert r.status_code in (200, 400), r.status_code
     page = r.get_data(as_text=True)
@@ -353,8 +384,7 @@ def test_hostile_input_gets_a_clear_answer_and_changes_nothing(client, db, world
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("step", ["password", "second_factor"])
-def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, world, settings,
-                                                             step):
+def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, world, settings, step):
     """Twelve wrong attempts on one account at the same instant, each in its own session and
     committed for real (a fresh account and address, so no other test is locked out): exactly
     the limit is checked, one lock starts, every later attempt is refused without a check.
@@ -394,8 +424,13 @@ def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, worl
                 if step == "password":
                     auth.check_password(session, name, f"not-the-password-{n}", ip, "t")
                 else:
-                    auth.check_second_factor(session, session.get(User, user_id),
-                                             session.get(UserSession, session_id), "000000", ip)
+                    auth.check_second_factor(
+                        session,
+                        session.get(User, user_id),
+                        session.get(UserSession, session_id),
+                        "000000",
+                        ip,
+                    )
                 outcomes.append("passed")
             except SignInFailed:
                 outcomes.append("failed")
@@ -415,8 +450,11 @@ def test_a_burst_of_concurrent_guesses_is_counted_one_by_one(app, database, worl
     action = "auth.login_failed" if step == "password" else "auth.second_factor_failed"
     with app.app_context():
         s = get_session()
-        events = s.execute(select(AuditEvent.action, func.count()).where(
-            AuditEvent.object_ref == name).group_by(AuditEvent.action)).all()
+        events = s.execute(
+            select(AuditEvent.action, func.count())
+            .where(AuditEvent.object_ref == name)
+            .group_by(AuditEvent.action)
+        ).all()
         assert dict(events).get(action) == limit and dict(events).get("auth.locked") == 1
 
 
@@ -431,8 +469,9 @@ def test_recovery_codes_are_stored_keyed_and_old_plain_ones_still_work(app, clie
     with app.test_request_context():
         codes = auth.regenerate_recovery_codes(db, user)
     db.commit()
-    stored = set(db.scalars(select(RecoveryCode.code_hash).where(
-        RecoveryCode.user_id == person.id)))
+    stored = set(
+        db.scalars(select(RecoveryCode.code_hash).where(RecoveryCode.user_id == person.id))
+    )
     assert not stored & {totp.recovery_hash(c) for c in codes}  # not the plain hash
     legacy = "ABCDE-12345"
     old_code = RecoveryCode(user_id=person.id, code_hash=totp.recovery_hash(legacy))

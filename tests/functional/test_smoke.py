@@ -1,8 +1,7 @@
 def test_healthz(client):
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json == {"status": "ok", "database": "ok", "migrations": "current",
-                      "keyring": "ok"}
+    assert r.json == {"status": "ok", "database": "ok", "migrations": "current", "keyring": "ok"}
 
 
 def test_login_page_is_vietnamese(client):

@@ -13,8 +13,12 @@ def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path, monkeypatch):
 
     monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
     path = tmp_path / "owner.sqlite3"
-    app = create_app(load_settings("testing", environ={"CASEAPP_TEST_DB": f"sqlite:///{path}",
-                                                       "CASEAPP_INSTANCE": str(tmp_path)}))
+    app = create_app(
+        load_settings(
+            "testing",
+            environ={"CASEAPP_TEST_DB": f"sqlite:///{path}", "CASEAPP_INSTANCE": str(tmp_path)},
+        )
+    )
     engine = app.extensions["caseapp.engine"]
     old = os.umask(0o022)
     try:
@@ -42,4 +46,3 @@ def test_a_development_instance_directory_is_made_private(tmp_path):
     load("development", environ={"CASEAPP_INSTANCE": str(instance)})
     assert stat.S_IMODE(instance.stat().st_mode) == 0o700
     assert stat.S_IMODE((instance / "secret_key").stat().st_mode) == 0o600
-

@@ -40,8 +40,9 @@ def bound(settings, fresh_engine, tmp_path):
         s = get_session()
         province = make_unit(s, None, "ST-P", "province", "Sở Giáo dục tỉnh Khởi Động")
         school = make_unit(s, province, "ST-SCH", "school", "Trường Khởi Động")
-        make_user(s, app.extensions["caseapp.keyring"], "start.focal", school,
-                  [("focal_point", school)])
+        make_user(
+            s, app.extensions["caseapp.keyring"], "start.focal", school, [("focal_point", school)]
+        )
         s.commit()
     yield app, url, tmp_path
     app.extensions["caseapp.engine"].dispose()
@@ -89,8 +90,12 @@ def test_the_matching_keyring_serves_and_reports_ready(bound):
     assert client.get("/login").status_code == 200
     health = client.get("/healthz")
     assert health.status_code == 200
-    assert health.json == {"status": "ok", "database": "ok", "migrations": "current",
-                           "keyring": "ok"}
+    assert health.json == {
+        "status": "ok",
+        "database": "ok",
+        "migrations": "current",
+        "keyring": "ok",
+    }
     ready = client.get("/readyz").json
     assert ready["migration"]["ok"] and ready["migration"]["current"] == ready["migration"]["head"]
     assert ready["audit_head"]["seq"] >= 1 and ready["audit_head"]["age_seconds"] >= 0
@@ -132,8 +137,11 @@ def test_unmigrated_database_answers_503_until_upgraded(settings, fresh_engine, 
 
 
 def test_unreachable_database_is_one_line_without_password(settings, tmp_path):
-    app = _app_on(settings, "postgresql+psycopg://caseapp:hunter2-secret@127.0.0.1:1/nowhere",
-                  tmp_path / "k.json")
+    app = _app_on(
+        settings,
+        "postgresql+psycopg://caseapp:hunter2-secret@127.0.0.1:1/nowhere",
+        tmp_path / "k.json",
+    )
     state = readiness(app)
     assert not state.database
     assert state.problem.startswith("DATABASE_URL: cannot reach the database")
@@ -177,18 +185,21 @@ def _production_env(tmp_path: Path, **changes) -> dict:
     return {k: v for k, v in env.items() if v is not None}
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"SECRET_KEY": "short"}, "SECRET_KEY must be a random value of 32 characters"),
-    ({"SECRET_KEY": None}, "SECRET_KEY must be a random value"),
-    ({"DATABASE_URL": None}, "DATABASE_URL must be set in production"),
-    ({"DATABASE_URL": "postgres://u@db/x"}, "write postgresql+psycopg://u@db/x"),
-    ({"DATABASE_URL": "mysql://u@db/x"}, "DATABASE_URL scheme 'mysql' is not supported"),
-    ({"CASEAPP_KEYRING": None}, "CASEAPP_KEYRING must name the keyring file"),
-    ({"CASEAPP_ATTACHMENTS": None}, "CASEAPP_ATTACHMENTS must name the folder"),
-    ({"CASEAPP_TRUSTED_PROXIES": "one"}, "CASEAPP_TRUSTED_PROXIES must be a whole number"),
-    ({"CASEAPP_METRICS_TOKEN": "abc"}, "CASEAPP_METRICS_TOKEN must be 32 characters"),
-    ({"CASEAPP_ENV": "prod"}, "CASEAPP_ENV is 'prod': use development, testing or production"),
-])
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"SECRET_KEY": "short"}, "SECRET_KEY must be a random value of 32 characters"),
+        ({"SECRET_KEY": None}, "SECRET_KEY must be a random value"),
+        ({"DATABASE_URL": None}, "DATABASE_URL must be set in production"),
+        ({"DATABASE_URL": "postgres://u@db/x"}, "write postgresql+psycopg://u@db/x"),
+        ({"DATABASE_URL": "mysql://u@db/x"}, "DATABASE_URL scheme 'mysql' is not supported"),
+        ({"CASEAPP_KEYRING": None}, "CASEAPP_KEYRING must name the keyring file"),
+        ({"CASEAPP_ATTACHMENTS": None}, "CASEAPP_ATTACHMENTS must name the folder"),
+        ({"CASEAPP_TRUSTED_PROXIES": "one"}, "CASEAPP_TRUSTED_PROXIES must be a whole number"),
+        ({"CASEAPP_METRICS_TOKEN": "abc"}, "CASEAPP_METRICS_TOKEN must be 32 characters"),
+        ({"CASEAPP_ENV": "prod"}, "CASEAPP_ENV is 'prod': use development, testing or production"),
+    ],
+)
 def test_bad_settings_are_one_line_naming_the_setting(tmp_path, changes, expected):
     with pytest.raises(ConfigError) as refused:
         load_settings(environ=_production_env(tmp_path, **changes))
@@ -201,13 +212,16 @@ def test_postgresql_without_driver_uses_psycopg(tmp_path):
     assert s.database_url == "postgresql+psycopg://u@db/x"
 
 
-@pytest.mark.parametrize(("prepare", "expected"), [
-    (lambda p: p.unlink(), "does not exist"),
-    (lambda p: p.chmod(0o644), "is readable by others (mode 644); run chmod 600"),
-    (lambda p: p.write_text("{not json"), "is damaged (JSONDecodeError)"),
-    (lambda p: p.write_text('{"format": 1, "keys": []}'), "is incomplete"),
-    (lambda p: p.write_text('{"format": 1}'), "is damaged (KeyError)"),
-])
+@pytest.mark.parametrize(
+    ("prepare", "expected"),
+    [
+        (lambda p: p.unlink(), "does not exist"),
+        (lambda p: p.chmod(0o644), "is readable by others (mode 644); run chmod 600"),
+        (lambda p: p.write_text("{not json"), "is damaged (JSONDecodeError)"),
+        (lambda p: p.write_text('{"format": 1, "keys": []}'), "is incomplete"),
+        (lambda p: p.write_text('{"format": 1}'), "is damaged (KeyError)"),
+    ],
+)
 def test_bad_keyring_files_are_one_line(tmp_path, prepare, expected):
     path = tmp_path / "k.json"
     Keyring.generate(path).save()
@@ -221,8 +235,9 @@ def test_bad_keyring_files_are_one_line(tmp_path, prepare, expected):
 def _start(env: dict, *argv: str) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("CASEAPP_", "FLASK_"))}
     full.update(env)
-    return subprocess.run([*argv], cwd=ROOT, env=full, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [*argv], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_wsgi_import_stops_with_exit_4_and_one_line(tmp_path):
@@ -232,17 +247,21 @@ def test_wsgi_import_stops_with_exit_4_and_one_line(tmp_path):
     assert done.returncode == 4
     assert done.stderr.strip().splitlines() == [
         f"caseapp: CASEAPP_KEYRING: the keyring file {env['CASEAPP_KEYRING']} is readable by "
-        f"others (mode 640); run chmod 600 {env['CASEAPP_KEYRING']}"]
+        f"others (mode 640); run chmod 600 {env['CASEAPP_KEYRING']}"
+    ]
 
 
 def test_gunicorn_fails_fast_with_the_same_line(tmp_path):
     gunicorn = Path(sys.executable).with_name("gunicorn")
     if not gunicorn.exists():
         pytest.skip("gunicorn is not installed in this environment")
-    env = _production_env(tmp_path, DATABASE_URL="postgresql+psycopg://u:pw@127.0.0.1:1/x",
-                          CASEAPP_WORKERS="2", CASEAPP_BIND="127.0.0.1:0")
-    done = _start(env, str(gunicorn), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
-                  "wsgi:app")
+    env = _production_env(
+        tmp_path,
+        DATABASE_URL="postgresql+psycopg://u:pw@127.0.0.1:1/x",
+        CASEAPP_WORKERS="2",
+        CASEAPP_BIND="127.0.0.1:0",
+    )
+    done = _start(env, str(gunicorn), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "wsgi:app")
     assert done.returncode == 4
     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("caseapp: ")]
     assert lines and lines[0].startswith("caseapp: DATABASE_URL: cannot reach the database")

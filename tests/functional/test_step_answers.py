@@ -18,15 +18,18 @@ PROMPTED = {"verification": "finding", "support": "status", "follow_up": "situat
 def test_a_finish_form_left_at_its_prompt_saves_nothing(app, db, world, kind):
     focal = Actor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
-    fields = {"verification": {"method": "interview"},
-              "support": {"service": "counselling", "status": "planned"},
-              "follow_up": {"due_on": local_today().isoformat()}}[kind]
+    fields = {
+        "verification": {"method": "interview"},
+        "support": {"service": "counselling", "status": "planned"},
+        "follow_up": {"due_on": local_today().isoformat()},
+    }[kind]
     assert "Step recorded." in focal.add_step(case, kind=kind, **fields).text
     db.expire_all()
     step = db.query(CaseStep).filter_by(case_id=case.id, kind=kind).one()
     page = text_of(focal.get(f"/cases/{case.public_id}"))
-    select_html = re.search(rf'<select id="{PROMPTED[kind]}-{step.id}"[^>]*>(.*?)</select>',
-                            page, re.S).group(1)
+    select_html = re.search(
+        rf'<select id="{PROMPTED[kind]}-{step.id}"[^>]*>(.*?)</select>', page, re.S
+    ).group(1)
     assert re.match(r'\s*<option value="">', select_html)  # a prompt comes first
     before = state_of(db, case)
     out = focal.complete_step(case, step, done_on=local_today(), **{PROMPTED[kind]: ""})

@@ -20,15 +20,17 @@ from tests.factories import make_unit, make_user, sign_in_client
 def test_the_audit_csv_gives_its_connection_back(tmp_path, monkeypatch):
     monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
     url = f"sqlite:///{tmp_path}/stream.sqlite3"
-    app = create_app(load_settings("testing", environ={"CASEAPP_TEST_DB": url,
-                                                       "CASEAPP_INSTANCE": str(tmp_path)}))
+    app = create_app(
+        load_settings(
+            "testing", environ={"CASEAPP_TEST_DB": url, "CASEAPP_INSTANCE": str(tmp_path)}
+        )
+    )
     engine = app.extensions["caseapp.engine"]
     migrate.upgrade(engine)
     with app.app_context():
         session = get_session()
         province = make_unit(session, None, "PRV", "province")
-        auditor = make_user(session, keyring(), "auditor.stream", province,
-                            [("auditor", province)])
+        auditor = make_user(session, keyring(), "auditor.stream", province, [("auditor", province)])
         session.commit()
     client = app.test_client()
     with app.app_context():
@@ -43,7 +45,12 @@ def test_the_audit_csv_gives_its_connection_back(tmp_path, monkeypatch):
         session = get_session()
         make_unit(session, None, "PRV2", "province")
         session.commit()
-        assert session.scalar(select(func.count()).select_from(AuditEvent)
-                              .where(AuditEvent.action == "audit.export")) == 1
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.action == "audit.export")
+            )
+            == 1
+        )
     engine.dispose()
-

@@ -60,19 +60,24 @@ def _unit(db, world, code) -> Unit:
 
 
 def _new(admin, parent: str, kind: str, **extra):
-    return admin.post("/admin/units/new", {"parent_code": parent, "code": "X-NEW",
-                                           "name": "Đơn vị mới", "kind": kind, **extra})
+    return admin.post(
+        "/admin/units/new",
+        {"parent_code": parent, "code": "X-NEW", "name": "Đơn vị mới", "kind": kind, **extra},
+    )
 
 
-@pytest.mark.parametrize(("parent", "kind", "parent_kind"), [
-    ("SCH-A", "school", "school"),  # nothing under a school
-    ("SCH-A", "district", "school"),
-    ("D1", "province", "district"),
-    ("D1", "district", "district"),
-    ("D1", "commune", "district"),  # communes sit under the province, beside districts
-    ("PRV", "province", "province"),
-    ("PRV", "ministry", "province"),
-])
+@pytest.mark.parametrize(
+    ("parent", "kind", "parent_kind"),
+    [
+        ("SCH-A", "school", "school"),  # nothing under a school
+        ("SCH-A", "district", "school"),
+        ("D1", "province", "district"),
+        ("D1", "district", "district"),
+        ("D1", "commune", "district"),  # communes sit under the province, beside districts
+        ("PRV", "province", "province"),
+        ("PRV", "ministry", "province"),
+    ],
+)
 def test_a_kind_out_of_place_is_refused(app, admin, db, world, parent, kind, parent_kind):
     before = snapshot(db)
     r = _new(admin, parent, kind)
@@ -81,12 +86,15 @@ def test_a_kind_out_of_place_is_refused(app, admin, db, world, parent, kind, par
     assert changed_tables(before, snapshot(db)) == []
 
 
-@pytest.mark.parametrize(("parent", "kind"), [
-    ("PRV", "school"),  # an upper-secondary school answers to the province itself
-    ("PRV", "district"),
-    ("PRV", "commune"),
-    ("D1", "school"),
-])
+@pytest.mark.parametrize(
+    ("parent", "kind"),
+    [
+        ("PRV", "school"),  # an upper-secondary school answers to the province itself
+        ("PRV", "district"),
+        ("PRV", "commune"),
+        ("D1", "school"),
+    ],
+)
 def test_a_kind_in_its_place_is_created(admin, db, world, parent, kind):
     r = _new(admin, parent, kind)
     assert r.status_code == 302, page_text(r)[:2000]
@@ -123,17 +131,21 @@ def test_the_first_and_last_opening_dates_are_accepted(app, admin, db, valid_fro
     assert db.scalar(select(Unit.valid_from).where(Unit.code == "X-NEW")) == valid_from
 
 
-@pytest.mark.parametrize(("code", "new_parent", "message"), [
-    ("SCH-A", "SCH-B", ("school", "school")),
-    ("D1", "D2", ("district", "district")),
-    ("D1", "SCH-C", ("district", "school")),
-])
+@pytest.mark.parametrize(
+    ("code", "new_parent", "message"),
+    [
+        ("SCH-A", "SCH-B", ("school", "school")),
+        ("D1", "D2", ("district", "district")),
+        ("D1", "SCH-C", ("district", "school")),
+    ],
+)
 def test_a_move_out_of_place_is_refused(app, admin, db, world, code, new_parent, message):
     unit = _unit(db, world, code)
     before = snapshot(db)
-    r = admin.post(f"/admin/units/{unit.id}/move", {
-        "new_parent_code": new_parent, "on": local_today().isoformat(),
-        "version": unit.version})
+    r = admin.post(
+        f"/admin/units/{unit.id}/move",
+        {"new_parent_code": new_parent, "on": local_today().isoformat(), "version": unit.version},
+    )
     assert r.status_code == 400
     assert _under(app, *message) in page_text(r)
     assert changed_tables(before, snapshot(db)) == []
@@ -141,18 +153,26 @@ def test_a_move_out_of_place_is_refused(app, admin, db, world, code, new_parent,
 
 def test_a_school_moves_to_its_province(admin, db, world):
     unit = _unit(db, world, "SCH-A")
-    r = admin.post(f"/admin/units/{unit.id}/move", {
-        "new_parent_code": "PRV", "on": local_today().isoformat(), "version": unit.version})
+    r = admin.post(
+        f"/admin/units/{unit.id}/move",
+        {"new_parent_code": "PRV", "on": local_today().isoformat(), "version": unit.version},
+    )
     assert r.status_code == 302
     assert _unit(db, world, "SCH-A").parent.code == "PRV"
 
 
-@pytest.mark.parametrize(("action", "day"), [
-    ("move", "9999-12-31"), ("move", "1944-12-31"), ("close", "9999-12-31"),
-    ("close", "1900-01-01")])
+@pytest.mark.parametrize(
+    ("action", "day"),
+    [
+        ("move", "9999-12-31"),
+        ("move", "1944-12-31"),
+        ("close", "9999-12-31"),
+        ("close", "1900-01-01"),
+    ],
+)
 def test_a_move_or_closing_date_out_of_range_is_refused(app, admin, db, world, action, day):
     unit = _unit(db, world, "SCH-A")
-    fields = ({"new_parent_code": "D2", "on": day} if action == "move" else {"valid_to": day})
+    fields = {"new_parent_code": "D2", "on": day} if action == "move" else {"valid_to": day}
     before = snapshot(db)
     r = admin.post(f"/admin/units/{unit.id}/{action}", {**fields, "version": unit.version})
     assert r.status_code == 400
@@ -160,16 +180,20 @@ def test_a_move_or_closing_date_out_of_range_is_refused(app, admin, db, world, a
     assert changed_tables(before, snapshot(db)) == []
 
 
-@pytest.mark.parametrize(("code", "kind", "message"), [
-    ("SCH-A", "district", (UNDER, "district", "district")),  # a district under D1
-    ("D1", "school", (BELOW, "school", None)),  # D1 holds schools
-    ("PRV", "district", (AT_TOP, "district", None)),
-])
+@pytest.mark.parametrize(
+    ("code", "kind", "message"),
+    [
+        ("SCH-A", "district", (UNDER, "district", "district")),  # a district under D1
+        ("D1", "school", (BELOW, "school", None)),  # D1 holds schools
+        ("PRV", "district", (AT_TOP, "district", None)),
+    ],
+)
 def test_a_change_of_kind_out_of_place_is_refused(app, admin, db, world, code, kind, message):
     unit = _unit(db, world, code)
     before = snapshot(db)
-    r = admin.post(f"/admin/units/{unit.id}", {"name": unit.name, "kind": kind,
-                                                "version": unit.version})
+    r = admin.post(
+        f"/admin/units/{unit.id}", {"name": unit.name, "kind": kind, "version": unit.version}
+    )
     assert r.status_code == 400
     text, first, second = message
     params = {"kind": _kind(app, first)}
@@ -189,9 +213,19 @@ def test_only_a_ministry_or_a_province_is_a_top_unit(db, kind):
 def test_create_user_obeys_the_same_rules(app, db):
     """The command that creates the first administrator with a top unit."""
     runner = app.test_cli_runner()
-    base = ["create-user", "--username", "new.admin", "--full-name", "Người Quản Trị",
-            "--unit", "X-TOP", "--new-unit-name", "Trường Đầu Tiên",
-            "--password", "một mật khẩu đủ dài 2024"]
+    base = [
+        "create-user",
+        "--username",
+        "new.admin",
+        "--full-name",
+        "Người Quản Trị",
+        "--unit",
+        "X-TOP",
+        "--new-unit-name",
+        "Trường Đầu Tiên",
+        "--password",
+        "một mật khẩu đủ dài 2024",
+    ]
     before = snapshot(db)
     result = runner.invoke(args=[*base, "--new-unit-kind", "school"])
     assert result.exit_code != 0
@@ -215,5 +249,8 @@ def test_a_unit_name_holds_no_control_characters(app, db, world, name):
 def test_every_kind_has_its_place(app):
     with app.app_context():
         assert set(PARENT_KINDS) == set(settings().unit_kinds)
-    assert all(parent is None or parent in PARENT_KINDS
-               for parents in PARENT_KINDS.values() for parent in parents)
+    assert all(
+        parent is None or parent in PARENT_KINDS
+        for parents in PARENT_KINDS.values()
+        for parent in parents
+    )

@@ -46,13 +46,16 @@ def first_instant_after(day: date) -> datetime:
 
 
 def clock_running(db, case: Case, clock: str, now: datetime) -> bool:
-    return db.scalar(select(Case.id).where(Case.id == case.id,
-                                           overdue_parts(now=now)[clock])) is not None
+    return (
+        db.scalar(select(Case.id).where(Case.id == case.id, overdue_parts(now=now)[clock]))
+        is not None
+    )
 
 
 def overdue(db, case: Case, now: datetime) -> bool:
-    return db.scalar(select(Case.id).where(Case.id == case.id,
-                                           overdue_condition(now=now))) is not None
+    return (
+        db.scalar(select(Case.id).where(Case.id == case.id, overdue_condition(now=now))) is not None
+    )
 
 
 @pytest.fixture()
@@ -75,8 +78,11 @@ def test_the_day_changes_at_17_utc(app, db):
 @pytest.mark.parametrize("state", ["supporting", "monitoring"])
 def test_a_follow_up_is_overdue_from_the_next_vietnamese_day(db, world, case, state):
     reach(db, world, case, state)
-    due = db.scalar(select(CaseStep.due_on).where(
-        CaseStep.case_id == case.id, CaseStep.kind == "follow_up", CaseStep.done_on.is_(None)))
+    due = db.scalar(
+        select(CaseStep.due_on).where(
+            CaseStep.case_id == case.id, CaseStep.kind == "follow_up", CaseStep.done_on.is_(None)
+        )
+    )
     assert not overdue(db, case, utc(due, 0))
     assert not overdue(db, case, last_day_in_vietnam(due))
     assert overdue_reasons(db, case, last_day_in_vietnam(due)) == []
@@ -105,8 +111,7 @@ def test_a_finished_verification_stops_its_clock(db, world, case):
     assert not clock_running(db, case, "step", late)
 
 
-URGENT = [{"risk_level": "immediate"},
-          {"risk_level": "medium", "serious_risk_to_child": "y"}]
+URGENT = [{"risk_level": "immediate"}, {"risk_level": "medium", "serious_risk_to_child": "y"}]
 
 
 @pytest.mark.parametrize("urgent", URGENT, ids=["immediate", "child_at_serious_risk"])
@@ -149,19 +154,23 @@ def test_starting_verification_does_not_stop_the_intervention_clock(db, world, f
 
 def test_no_intervention_clock_for_a_case_that_is_not_urgent(db, case):
     assert not case.urgent and case.intervention_due_at is None
-    assert not clock_running(db, case, "intervention", utc(case.received_on, 0)
-                             + timedelta(days=40))
+    assert not clock_running(
+        db, case, "intervention", utc(case.received_on, 0) + timedelta(days=40)
+    )
 
 
-@pytest.mark.parametrize(("start", "count", "expected"), [
-    (date(2025, 3, 10), 5, date(2025, 3, 17)),   # Monday -> next Monday
-    (date(2025, 3, 13), 5, date(2025, 3, 20)),   # Thursday -> next Thursday
-    (date(2025, 3, 14), 5, date(2025, 3, 21)),   # Friday -> next Friday
-    (date(2025, 3, 15), 5, date(2025, 3, 21)),   # Saturday -> Friday
-    (date(2025, 3, 16), 5, date(2025, 3, 21)),   # Sunday -> Friday
-    (date(2025, 3, 14), 1, date(2025, 3, 17)),   # Friday + 1 -> Monday
-    (date(2025, 3, 14), 0, date(2025, 3, 14)),
-])
+@pytest.mark.parametrize(
+    ("start", "count", "expected"),
+    [
+        (date(2025, 3, 10), 5, date(2025, 3, 17)),  # Monday -> next Monday
+        (date(2025, 3, 13), 5, date(2025, 3, 20)),  # Thursday -> next Thursday
+        (date(2025, 3, 14), 5, date(2025, 3, 21)),  # Friday -> next Friday
+        (date(2025, 3, 15), 5, date(2025, 3, 21)),  # Saturday -> Friday
+        (date(2025, 3, 16), 5, date(2025, 3, 21)),  # Sunday -> Friday
+        (date(2025, 3, 14), 1, date(2025, 3, 17)),  # Friday + 1 -> Monday
+        (date(2025, 3, 14), 0, date(2025, 3, 14)),
+    ],
+)
 def test_add_working_days_skips_the_weekend(start, count, expected):
     assert add_working_days(start, count) == expected
 
@@ -195,12 +204,15 @@ def test_monitoring_without_a_scheduled_follow_up_is_overdue(app, db, world, cas
 
 
 @pytest.mark.parametrize("next_on", [None, 10])
-def test_finishing_a_follow_up_in_monitoring_schedules_the_next(db, world, settings, focal,
-                                                                case, next_on):
+def test_finishing_a_follow_up_in_monitoring_schedules_the_next(
+    db, world, settings, focal, case, next_on
+):
     reach(db, world, case, "monitoring")
-    step = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
-                                            CaseStep.kind == "follow_up",
-                                            CaseStep.done_on.is_(None)))
+    step = db.scalar(
+        select(CaseStep).where(
+            CaseStep.case_id == case.id, CaseStep.kind == "follow_up", CaseStep.done_on.is_(None)
+        )
+    )
     today = local_today()
     wanted = today + timedelta(days=next_on) if next_on else None
     r = focal.complete_step(case, step, done_on=today, situation="at_risk", next_on=wanted)
@@ -208,9 +220,15 @@ def test_finishing_a_follow_up_in_monitoring_schedules_the_next(db, world, setti
     db.expire_all()
     expected = wanted or today + timedelta(days=settings.follow_up_days)
     assert (step.done_on, step.situation, step.next_on) == (today, "at_risk", expected)
-    open_ = list(db.scalars(select(CaseStep).where(CaseStep.case_id == case.id,
-                                                   CaseStep.kind == "follow_up",
-                                                   CaseStep.done_on.is_(None))))
+    open_ = list(
+        db.scalars(
+            select(CaseStep).where(
+                CaseStep.case_id == case.id,
+                CaseStep.kind == "follow_up",
+                CaseStep.done_on.is_(None),
+            )
+        )
+    )
     assert [s.due_on for s in open_] == [expected]
     assert not overdue(db, case, last_day_in_vietnam(expected))
     assert overdue(db, case, first_instant_after(expected))
@@ -218,9 +236,11 @@ def test_finishing_a_follow_up_in_monitoring_schedules_the_next(db, world, setti
 
 def test_the_next_follow_up_must_come_after_this_one(db, world, focal, case):
     reach(db, world, case, "monitoring")
-    step = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
-                                            CaseStep.kind == "follow_up",
-                                            CaseStep.done_on.is_(None)))
+    step = db.scalar(
+        select(CaseStep).where(
+            CaseStep.case_id == case.id, CaseStep.kind == "follow_up", CaseStep.done_on.is_(None)
+        )
+    )
     today = local_today()
     r = focal.complete_step(case, step, done_on=today, situation="safe", next_on=today)
     assert "The next follow-up must come after this one." in r.text
@@ -237,11 +257,25 @@ def _overdue_follow_up_case(db, world, focal) -> tuple[Case, CaseStep]:
     case = focal.intake(db, world.units["SCH-A"], received_on=received)
     person = world["focal_a"]
     move(db, person, case, "verifying")
-    add(db, person, case, "verification", method="interview", finding="substantiated",
-        done_on=received + timedelta(days=1))
+    add(
+        db,
+        person,
+        case,
+        "verification",
+        method="interview",
+        finding="substantiated",
+        done_on=received + timedelta(days=1),
+    )
     move(db, person, case, "supporting")
-    add(db, person, case, "support", service="counselling", status="provided",
-        done_on=received + timedelta(days=1))
+    add(
+        db,
+        person,
+        case,
+        "support",
+        service="counselling",
+        status="provided",
+        done_on=received + timedelta(days=1),
+    )
     step = add(db, person, case, "follow_up", due_on=received + timedelta(days=5))
     move(db, person, case, "monitoring")
     assert overdue_reasons(db, case) == ["step"]
@@ -251,39 +285,41 @@ def _overdue_follow_up_case(db, world, focal) -> tuple[Case, CaseStep]:
 def _section(page: str, heading: str) -> str:
     start = page.index(f">{heading} (")
     end = page.find("<h2", start)
-    return page[start:end if end != -1 else None]
+    return page[start : end if end != -1 else None]
 
 
 def test_my_work_lists_overdue_first(app, db, world, focal):
     fresh = focal.intake(db, world.units["SCH-A"])
-    late = focal.intake(db, world.units["SCH-A"], received_on=local_today()
-                        - timedelta(days=15))
+    late = focal.intake(db, world.units["SCH-A"], received_on=local_today() - timedelta(days=15))
     today = focal.intake(db, world.units["SCH-A"])
     move(db, world["focal_a"], today, "verifying")
     add(db, world["focal_a"], today, "verification", method="interview", due_on=local_today())
     assert overdue_reasons(db, fresh) == [] == overdue_reasons(db, today)
     assert "verification" in overdue_reasons(db, late)
     page = text_of(focal.get("/work"))
-    assert page.index(late.reference) < page.index(today.reference) \
-        < page.index(fresh.reference)
-    sections = {name: _section(page, name) for name in ("Overdue", "Due today",
-                                                        "New cases to start")}
-    where = {c.reference: [n for n, text in sections.items() if c.reference in text]
-             for c in (late, today, fresh)}
-    assert where == {late.reference: ["Overdue"], today.reference: ["Due today"],
-                     fresh.reference: ["New cases to start"]}
+    assert page.index(late.reference) < page.index(today.reference) < page.index(fresh.reference)
+    sections = {
+        name: _section(page, name) for name in ("Overdue", "Due today", "New cases to start")
+    }
+    where = {
+        c.reference: [n for n, text in sections.items() if c.reference in text]
+        for c in (late, today, fresh)
+    }
+    assert where == {
+        late.reference: ["Overdue"],
+        today.reference: ["Due today"],
+        fresh.reference: ["New cases to start"],
+    }
     assert "Overdue (1)" in page and "Due today (1)" in page and "New cases to start (1)" in page
 
 
 def _school_overdue(page: str, school: str) -> int:
-    row = re.search(rf">{re.escape(school)}</a></td>\s*<td>\d+</td>\s*<td>(.*?)</td>", page,
-                    re.S)
+    row = re.search(rf">{re.escape(school)}</a></td>\s*<td>\d+</td>\s*<td>(.*?)</td>", page, re.S)
     assert row, page[:2000]
     return int(re.sub(r"<[^>]+>", "", row.group(1)))
 
 
-def test_monitoring_counts_the_overdue_case_until_its_follow_up_is_done(app, db, world,
-                                                                         focal):
+def test_monitoring_counts_the_overdue_case_until_its_follow_up_is_done(app, db, world, focal):
     case, step = _overdue_follow_up_case(db, world, focal)
     officer = Actor(app, db, world["officer_d1"])
     page = text_of(officer.get("/monitoring"))

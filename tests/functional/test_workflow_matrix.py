@@ -26,8 +26,7 @@ from tests.functional.workflow_support import (
     user,
 )
 
-STATES = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed",
-          "reopened")
+STATES = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed", "reopened")
 HANDLER = "handler"  # a focal point of the case's school
 OFFICER = "officer"  # an officer of a unit above the school
 
@@ -58,12 +57,10 @@ DESIGN: dict[tuple[str, str], frozenset[str]] = {
 # is its assigned handler; focal_a2 is another focal point of SCH-A, not assigned: the code
 # (case_access.can_handle, a "case.write" grant covering the school) makes any focal point of
 # the school a handler, the assignment does not narrow it.
-ON_THE_CASE = {"focal_a": HANDLER, "focal_a2": HANDLER, "officer_d1": OFFICER,
-               "officer_p": OFFICER}
+ON_THE_CASE = {"focal_a": HANDLER, "focal_a2": HANDLER, "officer_d1": OFFICER, "officer_p": OFFICER}
 # People who must get a 404 on every move: another school of the district, another district,
 # grants without case permissions, and an officer of D1 named as excluded on the case.
-NOT_THEIRS = ("focal_b", "focal_c", "officer_d2", "admin_p", "admin_d1", "auditor_p",
-              "officer_x")
+NOT_THEIRS = ("focal_b", "focal_c", "officer_d2", "admin_p", "admin_d1", "auditor_p", "officer_x")
 
 NOT_POSSIBLE = "This change of status is not possible."
 ONLY_OFFICER = "Only an officer above the school can do this."
@@ -96,8 +93,9 @@ def case(app, db, world, people):
     focal = Actor(app, db, people["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     assert case.assigned_to_id == people["focal_a"].id
-    case_records.exclude(db, user(db, people["focal_a"]), case, "officer.x",
-                         "Người thân của học sinh")
+    case_records.exclude(
+        db, user(db, people["focal_a"]), case, "officer.x", "Người thân của học sinh"
+    )
     db.commit()
     return case
 
@@ -156,8 +154,12 @@ def _assert_moved(db, case, before, after, source, target, person) -> None:
     assert after["all_audit"] == before["all_audit"] + 1  # one event: the transition
     event = transition_events(db, case)[-1]
     assert (event.reason, event.actor_name) == (REASON, person.username)
-    row = db.scalar(select(CaseTransition).where(CaseTransition.case_id == case.id)
-                    .order_by(CaseTransition.id.desc()).limit(1))
+    row = db.scalar(
+        select(CaseTransition)
+        .where(CaseTransition.case_id == case.id)
+        .order_by(CaseTransition.id.desc())
+        .limit(1)
+    )
     assert (row.from_status, row.to_status, row.by_id) == (source, target, person.id)
 
 

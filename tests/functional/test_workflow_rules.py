@@ -34,12 +34,23 @@ from tests.functional.workflow_support import (
 NOT_POSSIBLE = "This change of status is not possible."
 ONLY_OFFICER = "Only an officer above the school can do this."
 ONLY_FOCAL = "Only the school's focal point can do this."
-IMPOSSIBLE = (("new", "closed"), ("new", "supporting"), ("verifying", "monitoring"),
-              ("monitoring", "closed"), ("closed", "verifying"), ("closure_requested", "verifying"),
-              ("reopened", "closed"), ("new", "no_such_state"))
+IMPOSSIBLE = (
+    ("new", "closed"),
+    ("new", "supporting"),
+    ("verifying", "monitoring"),
+    ("monitoring", "closed"),
+    ("closed", "verifying"),
+    ("closure_requested", "verifying"),
+    ("reopened", "closed"),
+    ("new", "no_such_state"),
+)
 PAIRS = [(t.source, t.target) for t in workflow.TRANSITIONS] + list(IMPOSSIBLE)
-ROLES = {"focal_a": workflow.HANDLER, "officer_d1": workflow.OFFICER,
-         "focal_b": None, "auditor_p": None}
+ROLES = {
+    "focal_a": workflow.HANDLER,
+    "officer_d1": workflow.OFFICER,
+    "focal_b": None,
+    "auditor_p": None,
+}
 
 
 def _expected(source: str, target: str, role: str | None) -> tuple[int, str | None]:
@@ -82,16 +93,23 @@ def _moved(db, case, response, target, person, reason=REASON) -> None:
     assert case.status == target
     event = transition_events(db, case)[-1]
     assert (event.reason, event.actor_name) == (reason, person.username)
-    row = db.scalar(select(CaseTransition).where(CaseTransition.case_id == case.id)
-                    .order_by(CaseTransition.id.desc()).limit(1))
+    row = db.scalar(
+        select(CaseTransition)
+        .where(CaseTransition.case_id == case.id)
+        .order_by(CaseTransition.id.desc())
+        .limit(1)
+    )
     assert (row.to_status, row.by_id) == (target, person.id)
 
 
 @pytest.mark.parametrize("who", list(ROLES))
 @pytest.mark.parametrize(("source", "target"), PAIRS, ids=[f"{s}->{t}" for s, t in PAIRS])
 def test_transition_table(app, db, world, case, source, target, who):
-    finding = "not_substantiated" if (source, target) == ("verifying", "closure_requested") \
+    finding = (
+        "not_substantiated"
+        if (source, target) == ("verifying", "closure_requested")
         else "substantiated"
+    )
     reach(db, world, case, source, finding)
     before = state_of(db, case)
     actor = Actor(app, db, world[who])
@@ -109,8 +127,9 @@ def test_transition_table(app, db, world, case, source, target, who):
 
 @pytest.mark.parametrize("target", ["supporting", "closure_requested"])
 @pytest.mark.parametrize("verification", ["none", "unfinished"])
-def test_leaving_verifying_needs_a_finished_verification(db, world, focal, case, target,
-                                                         verification):
+def test_leaving_verifying_needs_a_finished_verification(
+    db, world, focal, case, target, verification
+):
     move(db, world["focal_a"], case, "verifying")
     if verification == "unfinished":
         step = verify(db, world["focal_a"], case, finding=None)
@@ -119,12 +138,18 @@ def test_leaving_verifying_needs_a_finished_verification(db, world, focal, case,
     r = focal.transition(case, target, closure_reason="not_substantiated")
     _refused(db, case, before, r, "Finish a verification (method and finding) first.")
     if verification == "unfinished":
-        complete(db, world["focal_a"], case, step, done_on=case.received_on,
-                 finding="not_substantiated")
+        complete(
+            db, world["focal_a"], case, step, done_on=case.received_on, finding="not_substantiated"
+        )
     else:
         verify(db, world["focal_a"], case, "not_substantiated")
-    _moved(db, case, focal.transition(case, target, closure_reason="not_substantiated"),
-           target, world["focal_a"])
+    _moved(
+        db,
+        case,
+        focal.transition(case, target, closure_reason="not_substantiated"),
+        target,
+        world["focal_a"],
+    )
 
 
 @pytest.mark.parametrize("finding", ["substantiated", "inconclusive"])
@@ -141,20 +166,30 @@ def test_not_substantiated_closes_straight_from_verifying(db, world, focal, offi
     _moved(db, case, r, "closure_requested", world["focal_a"])
     assert case.closure_reason == "not_substantiated"
     _moved(db, case, officer.transition(case, "closed"), "closed", world["officer_d1"])
-    assert [s.kind for s in db.scalars(select(CaseStep).where(CaseStep.case_id == case.id))] \
-        == ["verification"]
+    assert [s.kind for s in db.scalars(select(CaseStep).where(CaseStep.case_id == case.id))] == [
+        "verification"
+    ]
 
 
-@pytest.mark.parametrize(("earlier", "later"), [("not_substantiated", "substantiated"),
-                                               ("substantiated", "not_substantiated")])
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [("not_substantiated", "substantiated"), ("substantiated", "not_substantiated")],
+)
 def test_the_last_finished_verification_decides(db, world, focal, earlier, later):
     """Two verifications: the one finished last gives the finding, on either database."""
     received = local_today() - timedelta(days=3)
     case = focal.intake(db, world.units["SCH-A"], received_on=received)
     move(db, world["focal_a"], case, "verifying")
     first = verify(db, world["focal_a"], case, finding=None)
-    add(db, world["focal_a"], case, "verification", method="site_visit", finding=earlier,
-        done_on=received + timedelta(days=1))
+    add(
+        db,
+        world["focal_a"],
+        case,
+        "verification",
+        method="site_visit",
+        finding=earlier,
+        done_on=received + timedelta(days=1),
+    )
     complete(db, world["focal_a"], case, first, done_on=local_today(), finding=later)
     before = state_of(db, case)
     r = focal.transition(case, "closure_requested", closure_reason="not_substantiated")
@@ -177,7 +212,8 @@ MONITORING_FACTS = [
 
 @pytest.mark.parametrize(("supports", "follow_up", "message"), MONITORING_FACTS)
 def test_monitoring_needs_a_provided_support_and_a_scheduled_follow_up(
-        db, world, focal, case, supports, follow_up, message):
+    db, world, focal, case, supports, follow_up, message
+):
     reach(db, world, case, "verifying")
     move(db, world["focal_a"], case, "supporting")
     for status in supports:
@@ -232,13 +268,19 @@ def test_two_person_closure(app, db, world, case):
     db.commit()
     both = Actor(app, db, world["officer_d1"])
     reach(db, world, case, "monitoring")
-    _moved(db, case, both.transition(case, "closure_requested", closure_reason="resolved"),
-           "closure_requested", world["officer_d1"])
+    _moved(
+        db,
+        case,
+        both.transition(case, "closure_requested", closure_reason="resolved"),
+        "closure_requested",
+        world["officer_d1"],
+    )
     assert case.closure_requested_by_id == world["officer_d1"].id
     before = state_of(db, case)
     r = both.transition(case, "closed")
-    _refused(db, case, before, r, "Closure is approved by another person than the one who "
-                                  "requested it.")
+    _refused(
+        db, case, before, r, "Closure is approved by another person than the one who requested it."
+    )
     other = Actor(app, db, world["officer_p"])
     _moved(db, case, other.transition(case, "closed"), "closed", world["officer_p"])
 
@@ -248,12 +290,23 @@ def test_officer_returns_a_closure_request(db, world, focal, officer, case):
     assert case.closure_requested_by_id == world["focal_a"].id
     before = state_of(db, case)
     _refused(db, case, before, focal.transition(case, "monitoring"), ONLY_OFFICER)
-    _moved(db, case, officer.transition(case, "monitoring", reason="Cần theo dõi thêm"),
-           "monitoring", world["officer_d1"], reason="Cần theo dõi thêm")
+    _moved(
+        db,
+        case,
+        officer.transition(case, "monitoring", reason="Cần theo dõi thêm"),
+        "monitoring",
+        world["officer_d1"],
+        reason="Cần theo dõi thêm",
+    )
     assert case.closure_requested_by_id is None
     # The requester's earlier request no longer counts: a new request is needed.
-    _moved(db, case, focal.transition(case, "closure_requested", closure_reason="resolved"),
-           "closure_requested", world["focal_a"])
+    _moved(
+        db,
+        case,
+        focal.transition(case, "closure_requested", closure_reason="resolved"),
+        "closure_requested",
+        world["focal_a"],
+    )
 
 
 @pytest.mark.parametrize("then", ["verifying", "supporting"])
@@ -262,10 +315,17 @@ def test_reopen_by_an_officer_with_a_reason(app, db, world, focal, officer, case
     reach(db, world, case, "closed")
     before = state_of(db, case)
     _refused(db, case, before, focal.transition(case, "reopened"), ONLY_OFFICER)
-    _refused(db, case, before, officer.transition(case, "reopened", reason=""),
-             "Please give a reason.")
-    _moved(db, case, officer.transition(case, "reopened", reason="Có thông tin mới"),
-           "reopened", world["officer_d1"], reason="Có thông tin mới")
+    _refused(
+        db, case, before, officer.transition(case, "reopened", reason=""), "Please give a reason."
+    )
+    _moved(
+        db,
+        case,
+        officer.transition(case, "reopened", reason="Có thông tin mới"),
+        "reopened",
+        world["officer_d1"],
+        reason="Có thông tin mới",
+    )
     actor = focal if by == "focal_a" else officer
     _moved(db, case, actor.transition(case, then), then, world[by])
     assert [e.reason for e in transition_events(db, case)][-2:] == ["Có thông tin mới", REASON]
@@ -282,12 +342,15 @@ def test_a_stale_version_is_refused(app, db, world, focal, case):
     _refused(db, case, before, r, "Someone else changed this case.")
 
 
-@pytest.mark.parametrize(("reason", "message"), [
-    ("", "Please give a reason."),
-    ("abcd", "Between 5 and"),
-    ("   abc    ", "Give a reason of 5 to 500 characters."),
-    ("x" * 501, "Between 5 and"),
-])
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("", "Please give a reason."),
+        ("abcd", "Between 5 and"),
+        ("   abc    ", "Give a reason of 5 to 500 characters."),
+        ("x" * 501, "Between 5 and"),
+    ],
+)
 def test_a_short_or_missing_reason_is_refused(db, world, focal, case, reason, message):
     before = state_of(db, case)
     _refused(db, case, before, focal.transition(case, "verifying", reason=reason), message)
@@ -313,8 +376,9 @@ def test_support_and_referral_in_every_open_state(db, world, focal, case, state,
     after = state_of(db, case)
     assert after["steps"] == before["steps"] + 1
     assert after["status"] == state
-    step = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id)
-                     .order_by(CaseStep.id.desc()).limit(1))
+    step = db.scalar(
+        select(CaseStep).where(CaseStep.case_id == case.id).order_by(CaseStep.id.desc()).limit(1)
+    )
     assert (step.kind, step.contact_id) == (kind, contact.id)
 
 
@@ -324,8 +388,14 @@ def test_no_step_on_a_closed_case(db, world, focal, case, kind):
     contact = referral_contact(db, world)
     consent(db, world["focal_a"], case, "person_harmed", "guardian")
     before = state_of(db, case)
-    r = focal.add_step(case, kind=kind, contact_id=str(contact.id), service="counselling",
-                       status="planned", method="interview")
+    r = focal.add_step(
+        case,
+        kind=kind,
+        contact_id=str(contact.id),
+        service="counselling",
+        status="planned",
+        method="interview",
+    )
     _refused(db, case, before, r, "The case is closed; reopen it first.")
 
 
@@ -339,28 +409,42 @@ def test_steps_through_the_routes_reach_monitoring(db, world, focal, case):
     r = focal.complete_step(case, step, done_on=today, finding="substantiated")
     assert "Step finished." in r.text
     _moved(db, case, focal.transition(case, "supporting"), "supporting", world["focal_a"])
-    assert "Step recorded." in focal.add_step(
-        case, kind="support", service="counselling", status="provided", done_on=today).text
+    assert (
+        "Step recorded."
+        in focal.add_step(
+            case, kind="support", service="counselling", status="provided", done_on=today
+        ).text
+    )
     assert "Step recorded." in focal.add_step(case, kind="follow_up", due_on=today).text
     _moved(db, case, focal.transition(case, "monitoring"), "monitoring", world["focal_a"])
-    follow_up = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
-                                                 CaseStep.kind == "follow_up"))
+    follow_up = db.scalar(
+        select(CaseStep).where(CaseStep.case_id == case.id, CaseStep.kind == "follow_up")
+    )
     focal.complete_step(case, follow_up, done_on=today, situation="safe")
-    _moved(db, case, focal.transition(case, "closure_requested", closure_reason="resolved"),
-           "closure_requested", world["focal_a"])
+    _moved(
+        db,
+        case,
+        focal.transition(case, "closure_requested", closure_reason="resolved"),
+        "closure_requested",
+        world["focal_a"],
+    )
 
 
 def test_the_refusal_is_shown_on_the_case_page(db, world, focal, case):
     """The flashed blocker is what the person sees after the redirect, besides the disabled
     buttons of both ways out of verification, which name the same blocker."""
     move(db, world["focal_a"], case, "verifying")
-    r = focal.post(f"/cases/{case.public_id}/transition",
-                   {"target": "supporting", "reason": REASON, "version": str(case.version)},
-                   follow_redirects=True)
+    r = focal.post(
+        f"/cases/{case.public_id}/transition",
+        {"target": "supporting", "reason": REASON, "version": str(case.version)},
+        follow_redirects=True,
+    )
     page = text_of(r)
     assert r.status_code == 200
-    assert ('<p class="flash flash-error" role="alert">Finish a verification (method and '
-            'finding) first.</p>') in page
+    assert (
+        '<p class="flash flash-error" role="alert">Finish a verification (method and '
+        "finding) first.</p>"
+    ) in page
     assert page.count("Finish a verification (method and finding) first.") == 3  # + 2 buttons
 
 
@@ -371,23 +455,31 @@ def test_closing_a_case_ends_its_automatically_scheduled_follow_up(app, db, worl
     from caseapp.models import AuditEvent
 
     reach(db, world, case, "monitoring")
-    planned = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
-                                               CaseStep.kind == "follow_up",
-                                               CaseStep.done_on.is_(None)))
+    planned = db.scalar(
+        select(CaseStep).where(
+            CaseStep.case_id == case.id, CaseStep.kind == "follow_up", CaseStep.done_on.is_(None)
+        )
+    )
     complete(db, world["focal_a"], case, planned, done_on=local_today(), situation="safe")
-    auto = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
-                                            CaseStep.kind == "follow_up",
-                                            CaseStep.done_on.is_(None)))
+    auto = db.scalar(
+        select(CaseStep).where(
+            CaseStep.case_id == case.id, CaseStep.kind == "follow_up", CaseStep.done_on.is_(None)
+        )
+    )
     assert auto is not None and auto.due_on == planned.next_on  # scheduled by the service
-    manual = schedule_follow_up(db, world["focal_a"], case,
-                                due_on=local_today() + timedelta(days=3))
+    manual = schedule_follow_up(
+        db, world["focal_a"], case, due_on=local_today() + timedelta(days=3)
+    )
     move(db, world["focal_a"], case, "closure_requested", closure_reason="resolved")
     approver = Actor(app, db, world["officer_p"])
     _moved(db, case, approver.transition(case, "closed"), "closed", world["officer_p"])
     db.expire_all()
     assert auto.done_on == local_today() and auto.situation == "unknown"
     assert manual.done_on is None
-    ended = db.scalar(select(AuditEvent).where(AuditEvent.action == "step.complete",
-                                               AuditEvent.object_id == str(auto.id)))
+    ended = db.scalar(
+        select(AuditEvent).where(
+            AuditEvent.action == "step.complete", AuditEvent.object_id == str(auto.id)
+        )
+    )
     assert ended is not None and ended.actor_id == world["officer_p"].id
     assert ended.object_ref == case.reference

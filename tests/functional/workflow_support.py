@@ -50,8 +50,9 @@ class Actor:
         return self.client.post(url, data={"csrf_token": self.token, **fields}, **kw)
 
     def intake(self, db, unit_id: int, received_on: date | None = None, **overrides) -> Case:
-        form = intake_form(unit_id, received_on=(received_on or local_today()).isoformat(),
-                           **overrides)
+        form = intake_form(
+            unit_id, received_on=(received_on or local_today()).isoformat(), **overrides
+        )
         r = self.post("/cases/new", form)
         assert r.status_code == 302, r.get_data(as_text=True)[:3000]
         public_id = r.headers["Location"].rsplit("/", 1)[-1]
@@ -70,10 +71,20 @@ class Actor:
             flashes = sess.pop("_flashes", [])
         return Outcome(r.status_code, " ".join(message for _, message in flashes))
 
-    def transition(self, case: Case, target: str, reason: str = REASON, version=None,
-                   closure_reason: str | None = None) -> Outcome:
-        data = {"target": target, "reason": reason, "closure_reason": closure_reason,
-                "version": str(case.version if version is None else version)}
+    def transition(
+        self,
+        case: Case,
+        target: str,
+        reason: str = REASON,
+        version=None,
+        closure_reason: str | None = None,
+    ) -> Outcome:
+        data = {
+            "target": target,
+            "reason": reason,
+            "closure_reason": closure_reason,
+            "version": str(case.version if version is None else version),
+        }
         return self.submit(f"/cases/{case.public_id}/transition", data)
 
     def add_step(self, case: Case, **fields) -> Outcome:
@@ -113,24 +124,25 @@ def add(db, person, case: Case, kind: str, **fields) -> CaseStep:
 
 def complete(db, person, case: Case, step: CaseStep, **fields) -> CaseStep:
     db.refresh(step)
-    step_service.complete_step(db, user(db, person), case, step,
-                               StepInput(kind=step.kind, **fields), step.version)
+    step_service.complete_step(
+        db, user(db, person), case, step, StepInput(kind=step.kind, **fields), step.version
+    )
     db.commit()
     return step
 
 
 def move(db, person, case: Case, target: str, closure_reason: str | None = None) -> Case:
     db.refresh(case)
-    workflow_service.transition(db, user(db, person), case, target, REASON, case.version,
-                                closure_reason)
+    workflow_service.transition(
+        db, user(db, person), case, target, REASON, case.version, closure_reason
+    )
     db.commit()
     return case
 
 
 def verify(db, person, case: Case, finding: str | None = "substantiated") -> CaseStep:
     done = local_today() if finding else None
-    return add(db, person, case, "verification", method="interview", finding=finding,
-               done_on=done)
+    return add(db, person, case, "verification", method="interview", finding=finding, done_on=done)
 
 
 def provide_support(db, person, case: Case, status: str = "provided") -> CaseStep:
@@ -148,8 +160,7 @@ def done_follow_up(db, person, case: Case) -> CaseStep:
 
 
 # The way through the workflow; each state is reached with the facts its exits need.
-ORDER = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed",
-         "reopened")
+ORDER = ("new", "verifying", "supporting", "monitoring", "closure_requested", "closed", "reopened")
 
 
 def reach(db, world, case: Case, state: str, finding: str = "substantiated") -> Case:
@@ -182,8 +193,9 @@ def referral_contact(db, world, code: str = "D1"):
     from caseapp.models import Unit
 
     unit = db.get(Unit, world.units[code])
-    contact = referrals.create_contact(db, None, unit, f"Dịch vụ tư vấn {code}", "hotline",
-                                       "111", "")
+    contact = referrals.create_contact(
+        db, None, unit, f"Dịch vụ tư vấn {code}", "hotline", "111", ""
+    )
     db.commit()
     return contact
 
@@ -203,22 +215,36 @@ def state_of(db, case: Case) -> dict:
         "status": case.status,
         "version": case.version,
         "requested_by": case.closure_requested_by_id,
-        "transitions": db.scalar(select(func.count()).select_from(CaseTransition)
-                                 .where(CaseTransition.case_id == case.id)),
-        "steps": db.scalar(select(func.count()).select_from(CaseStep)
-                           .where(CaseStep.case_id == case.id)),
-        "audit": db.scalar(select(func.count()).select_from(AuditEvent)
-                           .where(AuditEvent.object_ref == case.reference,
-                                  AuditEvent.action.in_(("case.transition", "step.add")))),
-        "notices": db.scalar(select(func.count()).select_from(Notification)
-                             .where(Notification.case_id == case.id)),
+        "transitions": db.scalar(
+            select(func.count())
+            .select_from(CaseTransition)
+            .where(CaseTransition.case_id == case.id)
+        ),
+        "steps": db.scalar(
+            select(func.count()).select_from(CaseStep).where(CaseStep.case_id == case.id)
+        ),
+        "audit": db.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.object_ref == case.reference,
+                AuditEvent.action.in_(("case.transition", "step.add")),
+            )
+        ),
+        "notices": db.scalar(
+            select(func.count()).select_from(Notification).where(Notification.case_id == case.id)
+        ),
     }
 
 
 def transition_events(db, case: Case) -> list[AuditEvent]:
-    return list(db.scalars(select(AuditEvent).where(
-        AuditEvent.object_ref == case.reference, AuditEvent.action == "case.transition")
-        .order_by(AuditEvent.seq)))
+    return list(
+        db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_ref == case.reference, AuditEvent.action == "case.transition")
+            .order_by(AuditEvent.seq)
+        )
+    )
 
 
 def notices(db, case: Case, kind: str | None = None) -> list[Notification]:

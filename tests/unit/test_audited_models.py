@@ -16,7 +16,7 @@ EXEMPT = {
     "user_sessions": "sign-in bookkeeping; sign-ins, sign-outs and revocations are audited",
     "sign_in_throttles": "failure counters; each failed attempt is audited by the auth service",
     "keyring_keys": "key ids (never keys) bound at start-up before anything is written; the "
-                    "rotations and retirements that change them are audited",
+    "rotations and retirements that change them are audited",
 }
 
 
@@ -30,7 +30,8 @@ def test_every_model_is_audited_or_exempt_with_a_reason():
     unaccounted = set(mapped) - audited - set(EXEMPT)
     assert not unaccounted, (
         f"add these models to caseapp.models.AUDITED_MODELS (or, with a reason, to EXEMPT in "
-        f"this test): {sorted(mapped[t].__name__ for t in unaccounted)}")
+        f"this test): {sorted(mapped[t].__name__ for t in unaccounted)}"
+    )
 
 
 def test_the_lists_name_only_mapped_models_and_do_not_overlap():

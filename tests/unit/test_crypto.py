@@ -26,11 +26,14 @@ def test_round_trip_and_fresh_nonce():
     assert unseal(KEY, a, ad) == b"secret"
 
 
-@pytest.mark.parametrize("other", [
-    ("users", 8, "totp_secret"),        # another row
-    ("users", 7, "email"),              # another field
-    ("cases", 7, "totp_secret"),        # another table
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        ("users", 8, "totp_secret"),  # another row
+        ("users", 7, "email"),  # another field
+        ("cases", 7, "totp_secret"),  # another table
+    ],
+)
 def test_ciphertext_moved_elsewhere_fails(other):
     blob = seal(KEY, b"secret", associated_data("users", 7, "totp_secret"))
     with pytest.raises(DecryptionError):
@@ -54,7 +57,7 @@ def test_keyring_rotation_keeps_old_values_readable(tmp_path):
     new_blob = seal_with_keyring(ring, b"y", ad)
     assert unseal_with_keyring(ring, old_blob, ad) == b"x"
     assert unseal_with_keyring(ring, new_blob, ad) == b"y"
-    assert old_blob[1:1 + old_blob[0]] != new_blob[1:1 + new_blob[0]]
+    assert old_blob[1 : 1 + old_blob[0]] != new_blob[1 : 1 + new_blob[0]]
     ring.save()
     again = load_keyring(tmp_path / "k.json", create=False, strict_mode=True)
     assert unseal_with_keyring(again, new_blob, ad) == b"y"

@@ -117,10 +117,22 @@ def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
     """The shipped config as systemd starts it; a short SECRET_KEY must stop the service with
     exit code 4 and one line, not a restart loop of workers or a traceback."""
     printed = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"),
-         "--print-config", "wsgi:app"],
-        cwd=ROOT, env=production_environ(CASEAPP_WORKERS="3"), capture_output=True, text=True,
-        timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(DEPLOY / "gunicorn.conf.py"),
+            "--print-config",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=production_environ(CASEAPP_WORKERS="3"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert printed.returncode == 0, printed.stderr
     config = dict(re.findall(r"^(\w+)\s+= (.*)$", printed.stdout, flags=re.M))
     assert config["bind"] == "['127.0.0.1:8000']"
@@ -136,14 +148,25 @@ def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
 
     Keyring.generate(keyring).save()
     env = production_environ(
-        CASEAPP_ENV="production", SECRET_KEY="too-short", DATABASE_URL=f"sqlite:///{tmp_path}/db",
-        CASEAPP_KEYRING=str(keyring), CASEAPP_ATTACHMENTS=str(tmp_path),
-        CASEAPP_INSTANCE=str(tmp_path / "instance"), CASEAPP_BIND=f"127.0.0.1:{free_port()}",
-        CASEAPP_WORKERS="2")
+        CASEAPP_ENV="production",
+        SECRET_KEY="too-short",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db",
+        CASEAPP_KEYRING=str(keyring),
+        CASEAPP_ATTACHMENTS=str(tmp_path),
+        CASEAPP_INSTANCE=str(tmp_path / "instance"),
+        CASEAPP_BIND=f"127.0.0.1:{free_port()}",
+        CASEAPP_WORKERS="2",
+    )
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "-c", str(DEPLOY / "gunicorn.conf.py"), "wsgi:app"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 4, output
     assert time.monotonic() - started < 30
@@ -155,8 +178,9 @@ def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
 
 
 def _unit() -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=False, interpolation=None,
-                                       empty_lines_in_values=False)
+    parser = configparser.ConfigParser(
+        strict=False, interpolation=None, empty_lines_in_values=False
+    )
     parser.optionxform = str  # systemd keys are case-sensitive
     parser.read_string(UNIT.read_text(encoding="utf-8"))
     return parser
@@ -172,8 +196,14 @@ def test_systemd_unit_has_what_the_service_needs():
     assert command[0] == f"{INSTALL_DIR}/.venv/bin/gunicorn"
     assert command[command.index("--config") + 1] == f"{INSTALL_DIR}/deploy/gunicorn.conf.py"
     assert "--no-control-socket" in command and command[-1] == "wsgi:app"
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
-                       "UMask": "0077", "Restart": "on-failure", "Type": "notify"}.items():
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "yes",
+        "UMask": "0077",
+        "Restart": "on-failure",
+        "Type": "notify",
+    }.items():
         assert service.get(key) == value, key
     # The attachments (and everything else the app writes) are under the writable path.
     writable = service["ReadWritePaths"].split()
@@ -191,15 +221,20 @@ def test_systemd_accepts_the_unit(tmp_path):
     analyze = shutil.which("systemd-analyze")
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     if analyze is None or not gunicorn.exists():
-        pytest.skip("systemd-analyze or .venv/bin/gunicorn missing: the configparser-level "
-                    "check above stands in")
+        pytest.skip(
+            "systemd-analyze or .venv/bin/gunicorn missing: the configparser-level "
+            "check above stands in"
+        )
     unit = tmp_path / "caseapp.service"
-    unit.write_text(UNIT.read_text(encoding="utf-8").replace(INSTALL_DIR, str(ROOT)),
-                    encoding="utf-8")
-    result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
-                            timeout=60, check=False)
-    mentions = [line for line in (result.stdout + result.stderr).splitlines()
-                if "caseapp.service" in line]
+    unit.write_text(
+        UNIT.read_text(encoding="utf-8").replace(INSTALL_DIR, str(ROOT)), encoding="utf-8"
+    )
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+    )
+    mentions = [
+        line for line in (result.stdout + result.stderr).splitlines() if "caseapp.service" in line
+    ]
     assert result.returncode == 0 and not mentions, result.stdout + result.stderr
 
 
@@ -211,8 +246,12 @@ def test_env_example_makes_valid_production_settings():
     # sh (deploy/caseapp-flask) reads the same values as systemd's EnvironmentFile.
     sourced = subprocess.run(
         ["sh", "-c", 'set -a; . "$1"; env -0', "sh", str(ENV_EXAMPLE)],
-        env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, timeout=10,
-        check=True).stdout
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
     from_sh = dict(item.split("=", 1) for item in sourced.split("\0") if "=" in item)
     assert {k: from_sh.get(k) for k in values} == values
     assert values["CASEAPP_ENV"] == "production"
@@ -226,9 +265,14 @@ def test_env_example_makes_valid_production_settings():
     assert settings.trusted_proxies == 1
     assert settings.database_url.startswith("postgresql+psycopg://")
     # Every name in the example is read by something we ship.
-    readers = "".join(p.read_text(encoding="utf-8") for p in (
-        ROOT / "config" / "__init__.py", DEPLOY / "gunicorn.conf.py",
-        ROOT / "caseapp" / "observability" / "gunicorn_hooks.py"))
+    readers = "".join(
+        p.read_text(encoding="utf-8")
+        for p in (
+            ROOT / "config" / "__init__.py",
+            DEPLOY / "gunicorn.conf.py",
+            ROOT / "caseapp" / "observability" / "gunicorn_hooks.py",
+        )
+    )
     unread = [name for name in values if name not in readers]
     assert not unread, f"settings nobody reads: {unread}"
 
@@ -238,9 +282,14 @@ def test_readme_production_section_names_every_setting():
     section = readme.split("\n## Production", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in _env_example() if name not in section]
     assert not missing, f"README's Production section does not explain {missing}"
-    for path in ("deploy/caseapp.service", "deploy/nginx/caseapp.conf", "deploy/cron/caseapp",
-                 "deploy/gunicorn.conf.py", "deploy/caseapp.env.example",
-                 "deploy/compose.yaml"):
+    for path in (
+        "deploy/caseapp.service",
+        "deploy/nginx/caseapp.conf",
+        "deploy/cron/caseapp",
+        "deploy/gunicorn.conf.py",
+        "deploy/caseapp.env.example",
+        "deploy/compose.yaml",
+    ):
         assert path in section, path
 
 
@@ -278,7 +327,7 @@ def _invocations(command: str) -> list[list[str]]:
         if word.endswith("/deploy/caseapp-flask"):
             assert word == f"{INSTALL_DIR}/deploy/caseapp-flask", word
             args = []
-            for arg in words[i + 1:]:
+            for arg in words[i + 1 :]:
                 if arg in ("&&", "||", ";", "|") or arg.startswith(">") or arg.startswith("2>"):
                     break
                 args.append(arg)
@@ -318,8 +367,13 @@ def test_cron_file_is_well_formed_and_names_real_commands(tmp_path):
             assert CRON_FIELD.fullmatch(field), f"bad cron field {field!r}"
             for number in re.findall(r"\d+", field.split("/")[0]):
                 assert low <= int(number) <= high, f"{field!r} out of {low}-{high}"
-        syntax = subprocess.run(["sh", "-n", "-c", _as_shell(command)], capture_output=True,
-                                text=True, timeout=10, check=False)
+        syntax = subprocess.run(
+            ["sh", "-n", "-c", _as_shell(command)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         assert syntax.returncode == 0, syntax.stderr
         named.update(_resolve(app.cli, args) for args in _invocations(command))
     assert named >= {"notify send-due", "audit checkpoint", "audit verify", "backup"}
@@ -344,24 +398,36 @@ def test_cron_jobs_run_with_the_example_settings(tmp_path):
     engine = make_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
-    seeding = create_app(load_settings("testing", environ={
-        "CASEAPP_INSTANCE": str(tmp_path / "seed"), "CASEAPP_TEST_DB": url,
-        "CASEAPP_KEYRING": str(keyring)}))
+    seeding = create_app(
+        load_settings(
+            "testing",
+            environ={
+                "CASEAPP_INSTANCE": str(tmp_path / "seed"),
+                "CASEAPP_TEST_DB": url,
+                "CASEAPP_KEYRING": str(keyring),
+            },
+        )
+    )
     with seeding.app_context():
         make_unit(get_session(), None, "CRON-P", "province", "Sở Giáo dục tỉnh Cron")
         get_session().commit()
     seeding.extensions["caseapp.engine"].dispose()
 
-    chosen = {"SECRET_KEY": new_secret(), "DATABASE_URL": url, "CASEAPP_KEYRING": str(keyring),
-              "CASEAPP_ATTACHMENTS": str(tmp_path / "attachments"),
-              "CASEAPP_INSTANCE": str(tmp_path / "instance"),
-              "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    chosen = {
+        "SECRET_KEY": new_secret(),
+        "DATABASE_URL": url,
+        "CASEAPP_KEYRING": str(keyring),
+        "CASEAPP_ATTACHMENTS": str(tmp_path / "attachments"),
+        "CASEAPP_INSTANCE": str(tmp_path / "instance"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
     (tmp_path / "attachments").mkdir(mode=0o700)
     values = _env_example()
     assert set(chosen) <= set(values)
     env_file = tmp_path / "caseapp.env"
-    env_file.write_text("".join(f"{k}={chosen.get(k, v)}\n" for k, v in values.items()),
-                        encoding="utf-8")
+    env_file.write_text(
+        "".join(f"{k}={chosen.get(k, v)}\n" for k, v in values.items()), encoding="utf-8"
+    )
 
     offsite = tmp_path / "offsite"
     for folder in ("checkpoints", "backups"):
@@ -372,8 +438,9 @@ def test_cron_jobs_run_with_the_example_settings(tmp_path):
     os.utime(stale, (old, old))
 
     cron_env, jobs = _cron()
-    shell_env = production_environ(**dict(cron_env, OFFSITE=str(offsite),
-                                          CASEAPP_ENV_FILE=str(env_file)))
+    shell_env = production_environ(
+        **dict(cron_env, OFFSITE=str(offsite), CASEAPP_ENV_FILE=str(env_file))
+    )
     shell_env["PATH"] = os.environ["PATH"]  # pg_dump and friends wherever this machine has them
     app = create_app(_testing_settings(tmp_path))
     by_name = {_resolve(app.cli, _invocations(command)[0]): command for _, _, command in jobs}
@@ -381,8 +448,14 @@ def test_cron_jobs_run_with_the_example_settings(tmp_path):
     order = sorted(by_name, key=lambda name: name != "audit checkpoint")
     for name in order:
         command = _as_shell(by_name[name]).replace(INSTALL_DIR, str(ROOT))
-        result = subprocess.run(["sh", "-c", command], env=shell_env, capture_output=True,
-                                text=True, timeout=120, check=False)
+        result = subprocess.run(
+            ["sh", "-c", command],
+            env=shell_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
         assert "Traceback" not in result.stderr, result.stderr
 
@@ -407,7 +480,8 @@ def test_compose_trial_is_well_formed():
     assert services["db"]["image"] == "postgres:15"
     app = services["app"]
     assert (DEPLOY / app["build"]["context"] / app["build"]["dockerfile"]).resolve() == (
-        DEPLOY / "Dockerfile")
+        DEPLOY / "Dockerfile"
+    )
     dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     assert 'CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "wsgi:app"]' in dockerfile
     for copied in re.findall(r"^COPY (.+) \S+$", dockerfile, flags=re.M):
@@ -426,8 +500,9 @@ def test_compose_trial_is_well_formed():
     # nginx renders the shipped site, with values for exactly its placeholders.
     nginx = services["nginx"]
     sources = {volume.split(":")[0]: volume.split(":")[1] for volume in nginx["volumes"]}
-    assert (DEPLOY / "nginx" / "caseapp.conf").resolve() == (DEPLOY / next(
-        s for s, target in sources.items() if target.startswith("/etc/nginx/templates/"))
+    assert (DEPLOY / "nginx" / "caseapp.conf").resolve() == (
+        DEPLOY
+        / next(s for s, target in sources.items() if target.startswith("/etc/nginx/templates/"))
     ).resolve()
     env = nginx["environment"]
     assert set(SITE_PLACEHOLDERS) <= set(env)

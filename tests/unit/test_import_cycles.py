@@ -18,7 +18,8 @@ def _module_name(path: Path, package: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _top_level_imports(tree: ast.Module):
@@ -32,8 +33,12 @@ def _top_level_imports(tree: ast.Module):
         elif isinstance(node, ast.If) and not _is_type_checking(node):
             pending.extend(node.body + node.orelse)
         elif isinstance(node, ast.Try):
-            pending.extend(node.body + node.orelse + node.finalbody
-                           + [n for h in node.handlers for n in h.body])
+            pending.extend(
+                node.body
+                + node.orelse
+                + node.finalbody
+                + [n for h in node.handlers for n in h.body]
+            )
 
 
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
@@ -48,12 +53,13 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
             else:
                 base = node.module or ""
                 if node.level:
-                    anchor = here.split(".")[:len(here.split(".")) - node.level + 1]
+                    anchor = here.split(".")[: len(here.split(".")) - node.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
                 # "from pkg import mod" imports the module pkg.mod; "from pkg import name"
                 # runs pkg's __init__.
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base
-                           for a in node.names]
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names
+                ]
             for target in targets:
                 # A package importing its own route modules at its end (the blueprint layout:
                 # bp is defined first) is how it registers them, not a dependency on them.
@@ -128,10 +134,12 @@ def test_the_checker_finds_a_cycle_and_names_it(tmp_path):
     (pkg / "sub" / "__init__.py").write_text("from caseapp.sub import a\n")  # registration
     (pkg / "sub" / "a.py").write_text("from caseapp.sub import b\n")
     (pkg / "sub" / "b.py").write_text("import caseapp.c\n")
-    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\n"
-                              "if TYPE_CHECKING:\n    import caseapp.d\n"
-                              "def f():\n    import caseapp.d\n"
-                              "from .sub import a\n")
+    (pkg / "c.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    import caseapp.d\n"
+        "def f():\n    import caseapp.d\n"
+        "from .sub import a\n"
+    )
     (pkg / "d.py").write_text("import caseapp.c\n")  # imported by c only inside functions
     cycles = find_cycles(import_graph(pkg))
     assert cycles == [["caseapp.c", "caseapp.sub.a", "caseapp.sub.b", "caseapp.c"]]

@@ -48,22 +48,32 @@ def _assert_tables_match_models(engine) -> None:
 def _audit_triggers(engine) -> set[str]:
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
-            rows = connection.execute(text(
-                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
-                "AND tgrelid = to_regclass('audit_events')"))
+            rows = connection.execute(
+                text(
+                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+                    "AND tgrelid = to_regclass('audit_events')"
+                )
+            )
         else:
-            rows = connection.execute(text(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                "AND tbl_name = 'audit_events'"))
+            rows = connection.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                    "AND tbl_name = 'audit_events'"
+                )
+            )
         return {row[0] for row in rows}
 
 
 def _insert_audit_row(connection) -> None:
-    connection.execute(text(
-        "INSERT INTO audit_events (seq, at, actor_name, actor_roles, unit_path, action, "
-        "object_type, object_id, object_ref, changes, reason, request_id, ip, prev_hash, "
-        "key_id, hash) VALUES (1, :at, 'x', '[]', '', 'test', '', '', '', '{}', '', '', '', "
-        "'0', 'k', 'h')"), {"at": "2026-01-01 00:00:00+00:00"})
+    connection.execute(
+        text(
+            "INSERT INTO audit_events (seq, at, actor_name, actor_roles, unit_path, action, "
+            "object_type, object_id, object_ref, changes, reason, request_id, ip, prev_hash, "
+            "key_id, hash) VALUES (1, :at, 'x', '[]', '', 'test', '', '', '', '{}', '', '', '', "
+            "'0', 'k', 'h')"
+        ),
+        {"at": "2026-01-01 00:00:00+00:00"},
+    )
 
 
 def test_there_is_exactly_one_head():
@@ -86,8 +96,7 @@ def test_audit_events_append_only_triggers_exist(fresh_engine):
 
     with fresh_engine.begin() as connection:
         _insert_audit_row(connection)
-    for statement in ("UPDATE audit_events SET reason = 'changed'",
-                      "DELETE FROM audit_events"):
+    for statement in ("UPDATE audit_events SET reason = 'changed'", "DELETE FROM audit_events"):
         with pytest.raises(DBAPIError, match="append-only"), fresh_engine.begin() as connection:
             connection.execute(text(statement))
     with fresh_engine.connect() as connection:
@@ -102,9 +111,12 @@ def test_downgrade_to_base_and_upgrade_again(fresh_engine):
     assert migrate.current_heads(fresh_engine) == set()
     if fresh_engine.dialect.name == "postgresql":
         with fresh_engine.connect() as connection:
-            assert connection.execute(text(
-                "SELECT count(*) FROM pg_proc WHERE proname = 'audit_events_append_only'"
-            )).scalar_one() == 0
+            assert (
+                connection.execute(
+                    text("SELECT count(*) FROM pg_proc WHERE proname = 'audit_events_append_only'")
+                ).scalar_one()
+                == 0
+            )
 
     migrate.upgrade(fresh_engine)
     _assert_tables_match_models(fresh_engine)

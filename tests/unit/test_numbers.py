@@ -11,8 +11,12 @@ def test_numbers_follow_the_language(tmp_path):
     app = create_app(load_settings("testing", environ={"CASEAPP_INSTANCE": str(tmp_path)}))
     with app.test_request_context():
         with force_locale("vi"):
-            assert (number(1234, 0), number(7.5), number(7.0), number(None)) == \
-                ("1.234", "7,5", "7", "—")
+            assert (number(1234, 0), number(7.5), number(7.0), number(None)) == (
+                "1.234",
+                "7,5",
+                "7",
+                "—",
+            )
             assert file_size(1536) == "1,5 KB" and file_size(3 * 1024 * 1024) == "3 MB"
         with force_locale("en"):
             assert (number(1234, 0), number(7.5), number(66.67)) == ("1,234", "7.5", "66.7")

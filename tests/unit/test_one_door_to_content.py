@@ -41,8 +41,12 @@ def _called_name(node: ast.Call) -> str | None:
         return func.id
     if isinstance(func, ast.Attribute):
         return func.attr
-    if isinstance(func, ast.Call) and _called_name(func) == "getattr" and len(func.args) > 1 \
-            and isinstance(func.args[1], ast.Constant):
+    if (
+        isinstance(func, ast.Call)
+        and _called_name(func) == "getattr"
+        and len(func.args) > 1
+        and isinstance(func.args[1], ast.Constant)
+    ):
         return str(func.args[1].value)  # getattr(envelope, "open_text")(...)
     return None
 
@@ -66,8 +70,11 @@ def decrypting_calls(source: str, allowed: frozenset[str] = frozenset()) -> list
         if isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 # Imported under another name, a call would no longer show what it is.
-                if alias.name in DECRYPTING | {UNWRAPPING} and alias.asname \
-                        and alias.name not in allowed:
+                if (
+                    alias.name in DECRYPTING | {UNWRAPPING}
+                    and alias.asname
+                    and alias.name not in allowed
+                ):
                     found.append(f"import {alias.name} as {alias.asname}:{node.lineno}")
         if isinstance(node, ast.Call):
             name = _called_name(node)
@@ -92,26 +99,29 @@ def test_nothing_outside_the_content_module_decrypts_case_content():
     offenders = {}
     for path in _modules():
         rel = path.relative_to(ROOT.parent).as_posix()
-        calls = decrypting_calls(path.read_text(encoding="utf-8"),
-                                 ALLOWED.get(rel, frozenset()))
+        calls = decrypting_calls(path.read_text(encoding="utf-8"), ALLOWED.get(rel, frozenset()))
         if calls:
             offenders[rel] = calls
     assert not offenders, (
         "case content decrypted outside caseapp/services/cases/content.py (open it with "
-        f"content.open_content / open_attachment, seal through content.sealer): {offenders}")
+        f"content.open_content / open_attachment, seal through content.sealer): {offenders}"
+    )
 
 
-@pytest.mark.parametrize("source", [
-    # A helper that decrypts a note without an actor, leaving the audit to its caller.
-    "from caseapp.security import envelope\n"
-    "def note_body(dek, note, ad):\n    return envelope.open_text(dek, note.body, ad)\n",
-    "from caseapp.services.cases.content import data_key\n"
-    "def key(case):\n    return data_key(case)\n",
-    "from caseapp.security.envelope import open_file as stream\n",
-    "def files(dek, handle, ad):\n    return getattr(envelope, 'open_file')(dek, handle, ad)\n",
-    "def key(ring, case, ad):\n    return unseal_with_keyring(ring, case.wrapped_key, ad)\n",
-    "def key(ring, case):\n    return envelope.unwrap_data_key(ring, case.wrapped_key, 'x')\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        # A helper that decrypts a note without an actor, leaving the audit to its caller.
+        "from caseapp.security import envelope\n"
+        "def note_body(dek, note, ad):\n    return envelope.open_text(dek, note.body, ad)\n",
+        "from caseapp.services.cases.content import data_key\n"
+        "def key(case):\n    return data_key(case)\n",
+        "from caseapp.security.envelope import open_file as stream\n",
+        "def files(dek, handle, ad):\n    return getattr(envelope, 'open_file')(dek, handle, ad)\n",
+        "def key(ring, case, ad):\n    return unseal_with_keyring(ring, case.wrapped_key, ad)\n",
+        "def key(ring, case):\n    return envelope.unwrap_data_key(ring, case.wrapped_key, 'x')\n",
+    ],
+)
 def test_a_decrypting_helper_anywhere_is_found(source):
     assert decrypting_calls(source)
 
@@ -119,5 +129,6 @@ def test_a_decrypting_helper_anywhere_is_found(source):
 def test_sealing_and_other_keyring_secrets_are_not_decrypting():
     source = (
         "def write(case, body):\n    return sealer(case).seal('case_notes', 'u', 'body', body)\n"
-        "def totp(ring, user, ad):\n    return unseal_with_keyring(ring, user.totp_secret, ad)\n")
+        "def totp(ring, user, ad):\n    return unseal_with_keyring(ring, user.totp_secret, ad)\n"
+    )
     assert decrypting_calls(source) == []

@@ -18,30 +18,41 @@ def _sums(cells):
 
 
 def _hidden_cells(published):
-    return {(r, c) for r, row in enumerate(published.cells) for c, v in enumerate(row)
-            if v is None}
+    return {(r, c) for r, row in enumerate(published.cells) for c, v in enumerate(row) if v is None}
 
 
-@pytest.mark.parametrize(("cells", "hidden", "row_totals", "col_totals", "total"), [
-    # One small cell: its row and column each get a complement, closing a rectangle.
-    ([[3, 10, 40], [10, 11, 50], [30, 40, 60]],
-     {(0, 0), (0, 1), (1, 0), (1, 1)}, [53, 71, 130], [43, 61, 150], 254),
-    # The complement (8) sits in a row otherwise of zeros: that row's total would give it
-    # away, so the total is hidden instead; the same for the 30 in the last row.
-    ([[3, 20], [8, 0], [0, 30]],
-     {(0, 0), (0, 1), (1, 0), (2, 1)}, [23, N, N], [11, 50], 61),
-    # A small row total (1 + 2) is hidden, and a second row total with it, so the first
-    # cannot be worked out from the grand total.
-    ([[1, 2, 0], [20, 30, 40], [25, 35, 45]],
-     {(0, 0), (0, 1), (1, 0), (1, 1)}, [N, N, 105], [46, 67, 85], 198),
-    # A small column total (1 + 1) is hidden with a second one.
-    ([[6, 1], [7, 1]], {(0, 0), (0, 1), (1, 0), (1, 1)}, [7, 8], [N, N], 15),
-    # A small grand total is hidden too.
-    ([[1, 2], [1, 0]], {(0, 0), (0, 1), (1, 0)}, [N, N], [N, N], N),
-    # Nothing small: nothing hidden.
-    ([[5, 0, 7], [0, 9, 12]], set(), [12, 21], [5, 9, 19], 33),
-    ([[0, 0], [0, 0]], set(), [0, 0], [0, 0], 0),
-])
+@pytest.mark.parametrize(
+    ("cells", "hidden", "row_totals", "col_totals", "total"),
+    [
+        # One small cell: its row and column each get a complement, closing a rectangle.
+        (
+            [[3, 10, 40], [10, 11, 50], [30, 40, 60]],
+            {(0, 0), (0, 1), (1, 0), (1, 1)},
+            [53, 71, 130],
+            [43, 61, 150],
+            254,
+        ),
+        # The complement (8) sits in a row otherwise of zeros: that row's total would give it
+        # away, so the total is hidden instead; the same for the 30 in the last row.
+        ([[3, 20], [8, 0], [0, 30]], {(0, 0), (0, 1), (1, 0), (2, 1)}, [23, N, N], [11, 50], 61),
+        # A small row total (1 + 2) is hidden, and a second row total with it, so the first
+        # cannot be worked out from the grand total.
+        (
+            [[1, 2, 0], [20, 30, 40], [25, 35, 45]],
+            {(0, 0), (0, 1), (1, 0), (1, 1)},
+            [N, N, 105],
+            [46, 67, 85],
+            198,
+        ),
+        # A small column total (1 + 1) is hidden with a second one.
+        ([[6, 1], [7, 1]], {(0, 0), (0, 1), (1, 0), (1, 1)}, [7, 8], [N, N], 15),
+        # A small grand total is hidden too.
+        ([[1, 2], [1, 0]], {(0, 0), (0, 1), (1, 0)}, [N, N], [N, N], N),
+        # Nothing small: nothing hidden.
+        ([[5, 0, 7], [0, 9, 12]], set(), [12, 21], [5, 9, 19], 33),
+        ([[0, 0], [0, 0]], set(), [0, 0], [0, 0], 0),
+    ],
+)
 def test_suppression_of_hand_checked_tables(cells, hidden, row_totals, col_totals, total):
     published = suppress(cells, _sums(cells), T)
     assert _hidden_cells(published) == hidden
@@ -93,6 +104,7 @@ def test_exact_hides_nothing():
 
 # Properties -----------------------------------------------------------------------------
 
+
 def _assert_line_property(published):
     """No hidden cell can be worked out from a single row or column: a line whose total is
     shown hides no cell or at least two; a shown value is 0 or not small."""
@@ -102,8 +114,12 @@ def _assert_line_property(published):
     for c in range(len(published.col_totals)):
         if published.col_totals[c] is not None:
             assert sum(row[c] is None for row in published.cells) != 1, (c, published)
-    values = [v for row in published.cells for v in row] + published.row_totals \
-        + published.col_totals + [published.total]
+    values = (
+        [v for row in published.cells for v in row]
+        + published.row_totals
+        + published.col_totals
+        + [published.total]
+    )
     assert all(v is None or v == 0 or v >= T for v in values), published
 
 
@@ -123,10 +139,16 @@ def _recoverable(cells, published) -> list:
     worked out exactly when its edge is a bridge (on no cycle)."""
     rows, cols = len(cells), len(cells[0])
     edges = [((r, c), ("row", r), ("col", c)) for r, c in _hidden_cells(published)]
-    edges += [(("row total", r), ("row", r), ("col", cols)) for r in range(rows)
-              if published.row_totals[r] is None]
-    edges += [(("col total", c), ("row", rows), ("col", c)) for c in range(cols)
-              if published.col_totals[c] is None]
+    edges += [
+        (("row total", r), ("row", r), ("col", cols))
+        for r in range(rows)
+        if published.row_totals[r] is None
+    ]
+    edges += [
+        (("col total", c), ("row", rows), ("col", c))
+        for c in range(cols)
+        if published.col_totals[c] is None
+    ]
     if published.total is None:
         edges.append((("total",), ("row", rows), ("col", cols)))
 
@@ -147,23 +169,29 @@ def _recoverable(cells, published) -> list:
     value |= {("col total", c): sum(row[c] for row in cells) for c in range(cols)}
     value[("total",)] = sum(map(sum, cells))
     # Sensitive: every hidden cell, and the totals hidden because they are small.
-    secret = [name for name, _x, _y in edges
-              if isinstance(name[0], int) or 0 < value.get(name, 0) < T]
+    secret = [
+        name for name, _x, _y in edges if isinstance(name[0], int) or 0 < value.get(name, 0) < T
+    ]
     return [name for name, x, y in edges if name in secret and not connected(x, y, name)]
 
 
 counts = st.one_of(st.integers(0, 4), st.integers(0, 30))
-tables = st.integers(2, 6).flatmap(lambda rows: st.integers(2, 5).flatmap(
-    lambda cols: st.lists(st.lists(counts, min_size=cols, max_size=cols),
-                          min_size=rows, max_size=rows)))
+tables = st.integers(2, 6).flatmap(
+    lambda rows: st.integers(2, 5).flatmap(
+        lambda cols: st.lists(
+            st.lists(counts, min_size=cols, max_size=cols), min_size=rows, max_size=rows
+        )
+    )
+)
 
 
 @settings(max_examples=250, deadline=None)
 @given(tables)
 def test_no_hidden_value_can_be_recomputed(cells):
     published = suppress(cells, _sums(cells), T)
-    assert {(r, c) for r, row in enumerate(cells) for c, v in enumerate(row)
-            if 0 < v < T} <= _hidden_cells(published)
+    assert {
+        (r, c) for r, row in enumerate(cells) for c, v in enumerate(row) if 0 < v < T
+    } <= _hidden_cells(published)
     _assert_line_property(published)
     _assert_lines_add_up(cells, published)
     assert not _recoverable(cells, published), published
@@ -184,9 +212,15 @@ def test_timeliness_from_few_cases_is_hidden_on_export(tmp_path, monkeypatch):
 
     monkeypatch.setenv("CASEAPP_INSTANCE", str(tmp_path))
     app = create_app(load_settings("testing", environ={"CASEAPP_INSTANCE": str(tmp_path)}))
-    few = {"median_days_to_verification": 7.0, "median_days_to_closure": 60.0, "verified": 4,
-           "verified_within_deadline": 3, "share_verified_within_deadline": 75.0, "closed": 2,
-           "verification_days": 10}
+    few = {
+        "median_days_to_verification": 7.0,
+        "median_days_to_closure": 60.0,
+        "verified": 4,
+        "verified_within_deadline": 3,
+        "share_verified_within_deadline": 75.0,
+        "closed": 2,
+        "verification_days": 10,
+    }
     many = {**few, "verified": 9, "verified_within_deadline": 6, "closed": 5}
     with app.app_context():
         assert shown_timeliness(few, suppressed=False)["median_days_to_verification"] == 7.0

@@ -30,14 +30,21 @@ MO = LC_MESSAGES / "messages.mo"
 
 # Babel's defaults (_, gettext, ngettext, pgettext, ...) plus Flask-Babel's lazy forms, as in
 # the Makefile's `pybabel extract -k _l -k lazy_gettext`.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "_ln": (1, 2),
-            "lazy_ngettext": (1, 2)}
+KEYWORDS = {
+    **DEFAULT_KEYWORDS,
+    "_l": None,
+    "lazy_gettext": None,
+    "_ln": (1, 2),
+    "lazy_ngettext": (1, 2),
+}
 
 # %(name)s, %(n)d, %(max)d, %(ratio).1f ...; the whole token counts, so %(n)d is not %(n)s.
 PLACEHOLDER = re.compile(r"%\((\w+)\)[#0 +-]*(?:\d+|\*)?(?:\.\d+)?[diouxXeEfFgGcrsa]")
 
-HOW_TO_FIX = ("Run `make extract-messages`, translate these entries in {po}, remove their "
-              "'fuzzy' flag, then `.venv/bin/pybabel compile -d caseapp/translations -D messages`.")
+HOW_TO_FIX = (
+    "Run `make extract-messages`, translate these entries in {po}, remove their "
+    "'fuzzy' flag, then `.venv/bin/pybabel compile -d caseapp/translations -D messages`."
+)
 
 
 def _rel(path: Path) -> str:
@@ -71,7 +78,8 @@ def extracted() -> dict[tuple[str | None, str], list[str]]:
     method_map, options_map = _mapping()
     found: dict[tuple[str | None, str], list[str]] = {}
     for filename, lineno, msgid, _comments, context in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords=KEYWORDS, strip_comment_tags=True):
+        str(ROOT), method_map, options_map, keywords=KEYWORDS, strip_comment_tags=True
+    ):
         if not msgid or not _key(msgid)[1]:
             continue
         found.setdefault(_key(msgid, context), []).append(f"{filename}:{lineno}")
@@ -103,7 +111,8 @@ def test_extraction_finds_the_source_strings():
 
 def test_catalogue_header_is_not_fuzzy():
     assert not po_catalog().fuzzy, (
-        f"{PO} has a fuzzy header; pybabel compile would skip the whole catalogue")
+        f"{PO} has a fuzzy header; pybabel compile would skip the whole catalogue"
+    )
 
 
 def test_every_source_string_is_translated():
@@ -123,7 +132,10 @@ def test_every_source_string_is_translated():
         problems.append(f"  {_show(key)}: {why} (used at {places[0]})")
     assert not problems, (
         f"{len(problems)} message(s) without a Vietnamese translation:\n"
-        + "\n".join(problems) + "\n" + HOW_TO_FIX.format(po=_rel(PO)))
+        + "\n".join(problems)
+        + "\n"
+        + HOW_TO_FIX.format(po=_rel(PO))
+    )
 
 
 def _placeholders(text: str) -> set[str]:
@@ -151,11 +163,15 @@ def test_placeholders_are_kept():
         for string in filter(None, _strings(message)):
             where = _show(_key(message.id, message.context))
             if _placeholders(string) != wanted:
-                problems.append(f"  {where}: expects {sorted(wanted)}, "
-                                f"msgstr has {sorted(_placeholders(string))}")
+                problems.append(
+                    f"  {where}: expects {sorted(wanted)}, "
+                    f"msgstr has {sorted(_placeholders(string))}"
+                )
             elif _formats(source, names) and not _formats(string, names):
-                problems.append(f"  {where}: msgstr {string!r} cannot be %-formatted "
-                                "(write a literal percent sign as %%)")
+                problems.append(
+                    f"  {where}: msgstr {string!r} cannot be %-formatted "
+                    "(write a literal percent sign as %%)"
+                )
     assert not problems, "Placeholders differ between msgid and msgstr:\n" + "\n".join(problems)
 
 
@@ -165,9 +181,12 @@ def test_compiled_catalogue_matches_the_po():
     with MO.open("rb") as fileobj:
         compiled = _translated(read_mo(fileobj))
     source = _translated(po_catalog())
-    stale = sorted((k for k in source.keys() | compiled.keys()
-                    if source.get(k) != compiled.get(k)), key=lambda k: k[1].lower())
+    stale = sorted(
+        (k for k in source.keys() | compiled.keys() if source.get(k) != compiled.get(k)),
+        key=lambda k: k[1].lower(),
+    )
     assert not stale, (
         f"{_rel(MO)} is out of date for {len(stale)} message(s):\n"
         + "\n".join(f"  {_show(k)}" for k in stale[:40])
-        + "\nRun `.venv/bin/pybabel compile -d caseapp/translations -D messages`.")
+        + "\nRun `.venv/bin/pybabel compile -d caseapp/translations -D messages`."
+    )

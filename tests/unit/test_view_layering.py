@@ -12,10 +12,21 @@ import pytest
 
 CASEAPP = Path(__file__).resolve().parents[2] / "caseapp"
 BLUEPRINTS = ("admin", "reports", "dashboard", "account")
-VIEW_FILES = sorted(p for bp in BLUEPRINTS for p in (CASEAPP / bp).glob("*.py")
-                    if p.name not in ("__init__.py", "forms.py"))
-DOMAIN_ERRORS = {"DomainError", "NotFound", "Forbidden", "Conflict", "InvalidTransition",
-                 "ValidationFailed", "WrongCurrentPassword"}
+VIEW_FILES = sorted(
+    p
+    for bp in BLUEPRINTS
+    for p in (CASEAPP / bp).glob("*.py")
+    if p.name not in ("__init__.py", "forms.py")
+)
+DOMAIN_ERRORS = {
+    "DomainError",
+    "NotFound",
+    "Forbidden",
+    "Conflict",
+    "InvalidTransition",
+    "ValidationFailed",
+    "WrongCurrentPassword",
+}
 QUERY_CALLS = {"scalar", "scalars", "execute", "query"}
 
 
@@ -26,8 +37,11 @@ def _tree(path: Path) -> ast.Module:
 def _names(node: ast.expr | None) -> set[str]:
     if node is None:
         return set()
-    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node)
-            if isinstance(n, ast.Name | ast.Attribute)}
+    return {
+        n.id if isinstance(n, ast.Name) else n.attr
+        for n in ast.walk(node)
+        if isinstance(n, ast.Name | ast.Attribute)
+    }
 
 
 def _id(path: Path) -> str:
@@ -36,18 +50,30 @@ def _id(path: Path) -> str:
 
 @pytest.mark.parametrize("path", VIEW_FILES, ids=_id)
 def test_no_view_catches_a_domain_error_itself(path):
-    caught = [node.lineno for node in ast.walk(_tree(path)) if isinstance(node, ast.ExceptHandler)
-              and _names(node.type) & DOMAIN_ERRORS]
+    caught = [
+        node.lineno
+        for node in ast.walk(_tree(path))
+        if isinstance(node, ast.ExceptHandler) and _names(node.type) & DOMAIN_ERRORS
+    ]
     assert not caught, f"use caseapp.form_submit.carry_out (lines {caught})"
 
 
 @pytest.mark.parametrize("path", VIEW_FILES, ids=_id)
 def test_no_view_writes_a_query(path):
     tree = _tree(path)
-    imports = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-               and (node.module or "").startswith("sqlalchemy") for alias in node.names}
-    calls = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and isinstance(node.func, ast.Attribute) and node.func.attr in QUERY_CALLS]
+    imports = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy")
+        for alias in node.names
+    }
+    calls = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in QUERY_CALLS
+    ]
     assert not imports, f"sqlalchemy imported in a view: {imports}"
     assert not calls, f"a query in a view (lines {calls}): move it to a service"
 
@@ -68,6 +94,9 @@ KNOWN_COPIES = {"services/audit/queries.py"}
 
 
 def test_the_subtree_filter_is_written_once():
-    copies = {_id(p) for p in CASEAPP.rglob("*.py")
-              if SUBTREE_FILTER.search(p.read_text(encoding="utf-8"))}
+    copies = {
+        _id(p)
+        for p in CASEAPP.rglob("*.py")
+        if SUBTREE_FILTER.search(p.read_text(encoding="utf-8"))
+    }
     assert copies - KNOWN_COPIES == {"security/authz.py"}

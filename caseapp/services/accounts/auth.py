@@ -46,21 +46,42 @@ class SecondFactorReused(SignInFailed):
     one used): the person should wait for the next code. Only the second step raises it."""
 
 
-def _fail(session: Session, user: User | None, username: str, ip: str, action: str,
-          failure: type[SignInFailed] = SignInFailed, changes: dict | None = None) -> NoReturn:
+def _fail(
+    session: Session,
+    user: User | None,
+    username: str,
+    ip: str,
+    action: str,
+    failure: type[SignInFailed] = SignInFailed,
+    changes: dict | None = None,
+) -> NoReturn:
     locked = throttle.register_failure(session, username, ip)
-    record(session, None, action, unit=user.unit if user else None, changes=changes,
-           object_type="users", object_id=str(user.id) if user else "",
-           object_ref=user.username if user else "")
+    record(
+        session,
+        None,
+        action,
+        unit=user.unit if user else None,
+        changes=changes,
+        object_type="users",
+        object_id=str(user.id) if user else "",
+        object_ref=user.username if user else "",
+    )
     if locked:
-        record(session, None, "auth.locked", unit=user.unit if user else None,
-               object_type="users", object_id=str(user.id) if user else "",
-               object_ref=user.username if user else "")
+        record(
+            session,
+            None,
+            "auth.locked",
+            unit=user.unit if user else None,
+            object_type="users",
+            object_id=str(user.id) if user else "",
+            object_ref=user.username if user else "",
+        )
     raise failure()
 
 
-def check_password(session: Session, username: str, password: str, ip: str,
-                   user_agent: str) -> tuple[User, str]:
+def check_password(
+    session: Session, username: str, password: str, ip: str, user_agent: str
+) -> tuple[User, str]:
     """First step. Returns the user and a new session token (second factor still pending).
 
     Raises SignInThrottled or SignInFailed; the caller commits in both cases so the failure
@@ -90,12 +111,14 @@ def _recovery_key() -> bytes:
 
 
 def _totp_secret(user: User) -> bytes:
-    return unseal_with_keyring(keyring(), user.totp_secret,
-                               associated_data("users", user.id, "totp_secret"))
+    return unseal_with_keyring(
+        keyring(), user.totp_secret, associated_data("users", user.id, "totp_secret")
+    )
 
 
-def check_second_factor(session: Session, user: User, user_session: UserSession, code: str,
-                        ip: str) -> str:
+def check_second_factor(
+    session: Session, user: User, user_session: UserSession, code: str, ip: str
+) -> str:
     """Second step: a TOTP code (never the same one twice) or an unused recovery code.
 
     Returns the session's new token: the one from the password step no longer works."""
@@ -105,17 +128,28 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
     counter = totp.match_counter(secret, code, user.totp_last_counter)
     used_recovery = None
     if counter is None and len(code.replace("-", "").replace(" ", "")) == 10:
-        used_recovery = session.scalar(select(RecoveryCode).where(
-            RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None),
-            RecoveryCode.code_hash.in_((totp.recovery_hash(code, _recovery_key()),
-                                        totp.recovery_hash(code)))))
+        used_recovery = session.scalar(
+            select(RecoveryCode).where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.used_at.is_(None),
+                RecoveryCode.code_hash.in_(
+                    (totp.recovery_hash(code, _recovery_key()), totp.recovery_hash(code))
+                ),
+            )
+        )
     if counter is None and used_recovery is None:
         # Reached only after the right password: saying that a genuine code was already used
         # tells nothing to someone who does not hold both the password and the phone.
         reused = totp.match_counter(secret, code, -1) is not None
-        _fail(session, user, user.username, ip, "auth.second_factor_failed",
-              SecondFactorReused if reused else SignInFailed,
-              {"second_factor": "code_already_used"} if reused else None)
+        _fail(
+            session,
+            user,
+            user.username,
+            ip,
+            "auth.second_factor_failed",
+            SecondFactorReused if reused else SignInFailed,
+            {"second_factor": "code_already_used"} if reused else None,
+        )
     # Queries first: they autoflush, and the changes below are not audited until record().
     throttle.clear_account(session, user.username)
     unit = user.unit
@@ -126,8 +160,15 @@ def check_second_factor(session: Session, user: User, user_session: UserSession,
         used_recovery.used_at = utcnow()
         covers = (used_recovery,)
     user_session.second_factor_at = utcnow()
-    record(session, user, "auth.login", user, unit=unit, covers=covers,
-           changes={"method": "recovery_code" if used_recovery else "totp"})
+    record(
+        session,
+        user,
+        "auth.login",
+        user,
+        unit=unit,
+        covers=covers,
+        changes={"method": "recovery_code" if used_recovery else "totp"},
+    )
     return sessions.renew_token(session, user_session)
 
 
@@ -147,8 +188,9 @@ class Enrolment:
     token: str  # the session's new token: the one from the password step no longer works
 
 
-def confirm_enrolment(session: Session, user: User, user_session: UserSession, code: str,
-                      ip: str) -> Enrolment:
+def confirm_enrolment(
+    session: Session, user: User, user_session: UserSession, code: str, ip: str
+) -> Enrolment:
     if user.has_second_factor:
         raise ValidationFailed(_("A second factor is already set up for this account."))
     _throttled(session, user.username, ip)
@@ -156,19 +198,20 @@ def confirm_enrolment(session: Session, user: User, user_session: UserSession, c
     counter = totp.match_counter(secret, code or "", 0)
     if counter is None:
         throttle.register_failure(session, user.username, ip)
-        raise ValidationFailed(_("That code is not right. Check the time on your phone and "
-                                 "enter the current code."))
+        raise ValidationFailed(
+            _("That code is not right. Check the time on your phone and enter the current code.")
+        )
     # Queries (and lazy loads) first: they autoflush, and the changes below are not yet audited.
     unit = user.unit
     codes = _new_recovery_codes(session, user)
-    user.totp_secret = seal_with_keyring(keyring(), secret,
-                                         associated_data("users", user.id, "totp_secret"))
+    user.totp_secret = seal_with_keyring(
+        keyring(), secret, associated_data("users", user.id, "totp_secret")
+    )
     user.totp_enrolled_at = utcnow()
     user.totp_last_counter = counter
     user_session.pending_totp_secret = None
     user_session.second_factor_at = utcnow()
-    record(session, user, "auth.second_factor_enrolled", user, unit=unit,
-           covers=tuple(codes[1]))
+    record(session, user, "auth.second_factor_enrolled", user, unit=unit, covers=tuple(codes[1]))
     return Enrolment(recovery_codes=codes[0], token=sessions.renew_token(session, user_session))
 
 
@@ -177,8 +220,10 @@ def _new_recovery_codes(session: Session, user: User) -> tuple[list[str], list[R
     for row in old:
         session.delete(row)
     plain = [totp.new_recovery_code() for _ in range(settings().recovery_code_count)]
-    rows = [RecoveryCode(user_id=user.id, code_hash=totp.recovery_hash(c, _recovery_key()))
-            for c in plain]
+    rows = [
+        RecoveryCode(user_id=user.id, code_hash=totp.recovery_hash(c, _recovery_key()))
+        for c in plain
+    ]
     session.add_all(rows)
     return plain, rows + old
 
@@ -187,20 +232,40 @@ def regenerate_recovery_codes(session: Session, user: User) -> list[str]:
     # Load the unit first: a lazy load autoflushes, and the new codes are not yet covered.
     unit = user.unit
     plain, rows = _new_recovery_codes(session, user)
-    record(session, user, "auth.recovery_codes_renewed", unit=unit, object_type="users",
-           object_id=str(user.id), object_ref=user.username, covers=tuple(rows))
+    record(
+        session,
+        user,
+        "auth.recovery_codes_renewed",
+        unit=unit,
+        object_type="users",
+        object_id=str(user.id),
+        object_ref=user.username,
+        covers=tuple(rows),
+    )
     return plain
 
 
 def remaining_recovery_codes(session: Session, user: User) -> int:
-    return len(list(session.scalars(select(RecoveryCode.id).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)))))
+    return len(
+        list(
+            session.scalars(
+                select(RecoveryCode.id).where(
+                    RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+                )
+            )
+        )
+    )
 
 
 def password_problems(password: str, username: str, full_name: str = "") -> list[str]:
     cfg = settings()
-    return passwords.policy_problems(password, cfg.password_min_length, cfg.password_max_length,
-                                     username=username, full_name=full_name)
+    return passwords.policy_problems(
+        password,
+        cfg.password_min_length,
+        cfg.password_max_length,
+        username=username,
+        full_name=full_name,
+    )
 
 
 class WrongCurrentPassword(ValidationFailed):
@@ -220,11 +285,25 @@ def change_password(session: Session, user: User, current: str, new: str, ip: st
     throttle.hold(session, user.username, ip)
     if not passwords.verify_password(hasher(), user.password_hash, current):
         locked = throttle.register_failure(session, user.username, ip)
-        record(session, user, "auth.password_change_failed", unit=user.unit,
-               object_type="users", object_id=str(user.id), object_ref=user.username)
+        record(
+            session,
+            user,
+            "auth.password_change_failed",
+            unit=user.unit,
+            object_type="users",
+            object_id=str(user.id),
+            object_ref=user.username,
+        )
         if locked:
-            record(session, user, "auth.locked", unit=user.unit, object_type="users",
-                   object_id=str(user.id), object_ref=user.username)
+            record(
+                session,
+                user,
+                "auth.locked",
+                unit=user.unit,
+                object_type="users",
+                object_id=str(user.id),
+                object_ref=user.username,
+            )
             sessions.revoke_all(session, user, user, "password_guessing")
         raise WrongCurrentPassword(_("The current password is not right."), locked)
     if password_problems(new, user.username, user.full_name):
@@ -248,8 +327,15 @@ def delete_recovery_codes(session: Session, user: User) -> list[RecoveryCode]:
 
 def sign_out(session: Session, user: User, user_session: UserSession) -> None:
     sessions.close_session(session, user_session, "logout")
-    record(session, user, "auth.logout", unit=user.unit, object_type="users",
-           object_id=str(user.id), object_ref=user.username)
+    record(
+        session,
+        user,
+        "auth.logout",
+        unit=user.unit,
+        object_type="users",
+        object_id=str(user.id),
+        object_ref=user.username,
+    )
 
 
 def sign_out_everywhere(session: Session, user: User) -> int:

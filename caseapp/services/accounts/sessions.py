@@ -25,8 +25,9 @@ def _aware(value: datetime) -> datetime:
 
 def open_session(session: Session, user: User, ip: str, user_agent: str) -> tuple[str, UserSession]:
     token = secrets.token_urlsafe(32)
-    record_ = UserSession(token_hash=_hash(token), user_id=user.id, ip=ip[:45],
-                          user_agent=user_agent[:200])
+    record_ = UserSession(
+        token_hash=_hash(token), user_id=user.id, ip=ip[:45], user_agent=user_agent[:200]
+    )
     session.add(record_)
     return token, record_
 
@@ -84,9 +85,17 @@ def revoke_all(session: Session, actor, user: User, reason: str) -> int:
     count = result.rowcount or 0
     if not count:
         return 0
-    record(session, actor, "auth.sessions_revoked", unit=user.unit, object_type="users",
-           object_id=str(user.id), object_ref=user.username,
-           changes={"sessions_ended": count}, reason=reason)
+    record(
+        session,
+        actor,
+        "auth.sessions_revoked",
+        unit=user.unit,
+        object_type="users",
+        object_id=str(user.id),
+        object_ref=user.username,
+        changes={"sessions_ended": count},
+        reason=reason,
+    )
     return count
 
 
@@ -94,9 +103,15 @@ def live_sessions(session: Session, user: User) -> list[UserSession]:
     cfg = settings()
     idle_cut = utcnow() - timedelta(seconds=cfg.session_idle_seconds)
     abs_cut = utcnow() - timedelta(seconds=cfg.session_absolute_seconds)
-    return list(session.scalars(
-        select(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None),
-               UserSession.last_seen_at > idle_cut, UserSession.created_at > abs_cut)
-        .order_by(UserSession.created_at.desc())
-    ))
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(
+                UserSession.user_id == user.id,
+                UserSession.revoked_at.is_(None),
+                UserSession.last_seen_at > idle_cut,
+                UserSession.created_at > abs_cut,
+            )
+            .order_by(UserSession.created_at.desc())
+        )
+    )

@@ -27,9 +27,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _row(session: Session, scope: str, value: str, lock: bool = False) -> SignInThrottle | None:
-    stmt = (select(SignInThrottle).where(SignInThrottle.scope == scope,
-                                         SignInThrottle.key_hash == _key(scope, value))
-            .execution_options(populate_existing=True))
+    stmt = (
+        select(SignInThrottle)
+        .where(SignInThrottle.scope == scope, SignInThrottle.key_hash == _key(scope, value))
+        .execution_options(populate_existing=True)
+    )
     return session.scalar(stmt.with_for_update() if lock else stmt)
 
 
@@ -49,9 +51,11 @@ def hold(session: Session, username: str, ip: str) -> None:
     now = utcnow()
     with session.no_autoflush:
         for scope, value in (("account", username), ("address", ip)):
-            session.execute(insert(SignInThrottle).values(
-                scope=scope, key_hash=_key(scope, value), failures=0, window_start=now)
-                .on_conflict_do_nothing(index_elements=["scope", "key_hash"]))
+            session.execute(
+                insert(SignInThrottle)
+                .values(scope=scope, key_hash=_key(scope, value), failures=0, window_start=now)
+                .on_conflict_do_nothing(index_elements=["scope", "key_hash"])
+            )
         _row(session, "account", username, lock=True)
 
 
@@ -76,8 +80,9 @@ def register_failure(session: Session, username: str, ip: str) -> bool:
     started_lock = False
     row = _row(session, "account", username, lock=True)
     if row is None:
-        row = SignInThrottle(scope="account", key_hash=_key("account", username), failures=0,
-                             window_start=now)
+        row = SignInThrottle(
+            scope="account", key_hash=_key("account", username), failures=0, window_start=now
+        )
         session.add(row)
     if now - _aware(row.window_start) > window:
         row.failures = 0
@@ -91,20 +96,26 @@ def register_failure(session: Session, username: str, ip: str) -> bool:
     return started_lock
 
 
-def _count_address_failure(session: Session, ip: str, now: datetime, window: timedelta,
-                           lock_until: datetime) -> None:
+def _count_address_failure(
+    session: Session, ip: str, now: datetime, window: timedelta, lock_until: datetime
+) -> None:
     """One more failure from ``ip``, in one statement (no read-then-write race)."""
     table = SignInThrottle.__table__
     this = (table.c.scope == "address", table.c.key_hash == _key("address", ip))
     stale = table.c.window_start < now - window
     failures = session.execute(
-        update(table).where(*this)
-        .values(failures=when((stale, 1), else_=table.c.failures + 1),
-                window_start=when((stale, now), else_=table.c.window_start))
-        .returning(table.c.failures)).scalar()
+        update(table)
+        .where(*this)
+        .values(
+            failures=when((stale, 1), else_=table.c.failures + 1),
+            window_start=when((stale, now), else_=table.c.window_start),
+        )
+        .returning(table.c.failures)
+    ).scalar()
     if failures is not None and failures >= settings().throttle_address_failures:
-        session.execute(update(table).where(*this)
-                        .values(locked_until=lock_until, failures=0, window_start=now))
+        session.execute(
+            update(table).where(*this).values(locked_until=lock_until, failures=0, window_start=now)
+        )
 
 
 def clear_account(session: Session, username: str) -> None:

@@ -25,13 +25,18 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 def visible_users(admin, search: str = ""):
     """A select() of the accounts whose home unit lies within ``admin``'s subtree; with
     ``search``, those whose user name or full name contains it."""
-    stmt = (select(User).join(User.unit).options(selectinload(User.grants).selectinload(
-        Grant.unit), selectinload(User.unit))
-        .where(scope_filter(admin, "admin.users", Unit.path)).order_by(User.username))
+    stmt = (
+        select(User)
+        .join(User.unit)
+        .options(selectinload(User.grants).selectinload(Grant.unit), selectinload(User.unit))
+        .where(scope_filter(admin, "admin.users", Unit.path))
+        .order_by(User.username)
+    )
     search = clean_search(search)
     if search:
-        stmt = stmt.where(or_(User.username.like(f"%{search.lower()}%"),
-                              User.full_name.ilike(f"%{search}%")))
+        stmt = stmt.where(
+            or_(User.username.like(f"%{search.lower()}%"), User.full_name.ilike(f"%{search}%"))
+        )
     return stmt
 
 
@@ -43,8 +48,10 @@ def clean_search(text: str | None) -> str:
 
 def ever_signed_in(session: Session, user: User) -> bool:
     """Whether ``user`` has ever had a sign-in session (a new account has not)."""
-    return session.scalar(select(UserSession.id).where(UserSession.user_id == user.id)
-                          .limit(1)) is not None
+    return (
+        session.scalar(select(UserSession.id).where(UserSession.user_id == user.id).limit(1))
+        is not None
+    )
 
 
 def get_user_in_scope(session: Session, admin, user_id: int) -> User:
@@ -69,14 +76,22 @@ def temporary_password() -> str:
 
 def _check_profile(full_name: str, email: str) -> None:
     if not full_name.strip() or len(full_name) > FULL_NAME_MAX:
-        raise ValidationFailed(_("A full name is required (at most %(n)d characters).",
-                                 n=FULL_NAME_MAX))
+        raise ValidationFailed(
+            _("A full name is required (at most %(n)d characters).", n=FULL_NAME_MAX)
+        )
     if email and (len(email) > EMAIL_MAX or not re.match(EMAIL_PATTERN, email)):
         raise ValidationFailed(_("The e-mail address is not valid."))
 
 
-def create_user(session: Session, actor, username: str, full_name: str, email: str,
-                unit: Unit, password: str | None = None) -> tuple[User, str | None]:
+def create_user(
+    session: Session,
+    actor,
+    username: str,
+    full_name: str,
+    email: str,
+    unit: Unit,
+    password: str | None = None,
+) -> tuple[User, str | None]:
     """A new account at ``unit``. Without ``password``, a temporary one to change at sign-in."""
     username = auth.normalise_username(username)
     if not re.match(USERNAME_PATTERN, username):
@@ -91,22 +106,33 @@ def create_user(session: Session, actor, username: str, full_name: str, email: s
         temp = password = temporary_password()
     elif auth.password_problems(password, username, full_name):
         raise ValidationFailed(_("The password does not meet the password rules."))
-    user = User(username=username, full_name=full_name.strip(), email=email.strip().lower(),
-                unit=unit, password_hash=passwords.hash_password(hasher(), password),
-                must_change_password=temp is not None)
+    user = User(
+        username=username,
+        full_name=full_name.strip(),
+        email=email.strip().lower(),
+        unit=unit,
+        password_hash=passwords.hash_password(hasher(), password),
+        must_change_password=temp is not None,
+    )
     session.add(user)
     record(session, actor, "user.create", user, unit=unit)
     return user, temp
 
 
-def create_user_with_role(session: Session, actor, username: str, full_name: str, email: str,
-                          unit: Unit, role: str | None = None,
-                          role_unit: Unit | None = None) -> tuple[User, str | None, Grant | None]:
+def create_user_with_role(
+    session: Session,
+    actor,
+    username: str,
+    full_name: str,
+    email: str,
+    unit: Unit,
+    role: str | None = None,
+    role_unit: Unit | None = None,
+) -> tuple[User, str | None, Grant | None]:
     """A new account at ``unit`` and, when ``role`` is given, its first grant (at ``role_unit``,
     by default the account's own unit): both or neither."""
     if role_unit is not None and not role:
-        raise ValidationFailed(_("Choose the role to grant at that unit, or leave the unit "
-                                 "empty."))
+        raise ValidationFailed(_("Choose the role to grant at that unit, or leave the unit empty."))
     user, temp = create_user(session, actor, username, full_name, email, unit)
     if not role:
         return user, temp, None
@@ -114,8 +140,9 @@ def create_user_with_role(session: Session, actor, username: str, full_name: str
     return user, temp, grant_role(session, actor, user, role, role_unit or unit)
 
 
-def update_user(session: Session, actor, user: User, full_name: str, email: str,
-                version: int) -> User:
+def update_user(
+    session: Session, actor, user: User, full_name: str, email: str, version: int
+) -> User:
     _within_reach(actor, user)
     if user.version != version:
         raise Conflict(_("This account was changed by someone else. Reload it and try again."))
@@ -135,8 +162,9 @@ def _within_reach(actor, user: User) -> None:
     """An account holding a role beyond the administrator's units (a province administrator
     whose home unit is a school, say) is not theirs to reset, disable or edit: that would be a
     takeover of wider access."""
-    if actor is not None and not all(covers(actor, "admin.users", g.unit)
-                                     for g in user.active_grants):
+    if actor is not None and not all(
+        covers(actor, "admin.users", g.unit) for g in user.active_grants
+    ):
         raise Forbidden(_("You do not have permission to do this."))
 
 
@@ -146,8 +174,14 @@ def set_active(session: Session, actor, user: User, active: bool, reason: str) -
     if user.active == active:
         return user
     user.active = active
-    record(session, actor, "user.enable" if active else "user.disable", user, unit=user.unit,
-           reason=reason)
+    record(
+        session,
+        actor,
+        "user.enable" if active else "user.disable",
+        user,
+        unit=user.unit,
+        reason=reason,
+    )
     if not active:
         sessions.revoke_all(session, actor, user, "disabled")
     return user
@@ -161,8 +195,15 @@ def reset_second_factor(session: Session, actor, user: User, reason: str) -> Use
     user.totp_secret = None
     user.totp_enrolled_at = None
     user.totp_last_counter = 0
-    record(session, actor, "auth.second_factor_reset", user, unit=user.unit, reason=reason,
-           covers=tuple(codes))
+    record(
+        session,
+        actor,
+        "auth.second_factor_reset",
+        user,
+        unit=user.unit,
+        reason=reason,
+        covers=tuple(codes),
+    )
     sessions.revoke_all(session, actor, user, "second_factor_reset")
     return user
 
@@ -188,8 +229,9 @@ def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Gr
     _not_self(actor, user)
     if role not in ROLES:
         raise ValidationFailed(_("Unknown role."))
-    if actor is not None and not (covers(actor, "admin.users", unit)
-                                  and covers(actor, "admin.users", user.unit)):
+    if actor is not None and not (
+        covers(actor, "admin.users", unit) and covers(actor, "admin.users", user.unit)
+    ):
         raise NotFound()
     if not unit.is_open:
         raise ValidationFailed(_("A closed unit cannot receive new grants."))
@@ -200,14 +242,27 @@ def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Gr
     if any(g.role == role and g.unit_id == unit.id for g in user.active_grants):
         raise Conflict(_("This account already holds that role at that unit."))
     if any({g.role, role} == SEPARATED for g in user.active_grants):
-        raise ValidationFailed(_("One account cannot both administer and audit: auditors "
-                                 "review what administrators do. Use two accounts."))
-    grant = Grant(user=user, role=role, unit=unit,
-                  granted_by_id=actor.id if actor is not None else None)
+        raise ValidationFailed(
+            _(
+                "One account cannot both administer and audit: auditors "
+                "review what administrators do. Use two accounts."
+            )
+        )
+    grant = Grant(
+        user=user, role=role, unit=unit, granted_by_id=actor.id if actor is not None else None
+    )
     session.add(grant)
     # Grant(user=user) also appends to user.grants, which marks an existing user modified.
-    record(session, actor, "user.grant", grant, unit=unit, object_ref=user.username,
-           changes={"user": user.username, "role": role, "unit": unit.code}, covers=(user,))
+    record(
+        session,
+        actor,
+        "user.grant",
+        grant,
+        unit=unit,
+        object_ref=user.username,
+        changes={"user": user.username, "role": role, "unit": unit.code},
+        covers=(user,),
+    )
     sessions.revoke_all(session, actor, user, "grants_changed")
     return grant
 
@@ -221,8 +276,20 @@ def revoke_grant(session: Session, actor, grant: Grant, reason: str) -> Grant:
         raise Conflict(_("This grant was already revoked."))
     grant.revoked_at = utcnow()
     grant.revoked_by_id = actor.id if actor is not None else None
-    record(session, actor, "user.revoke", grant, unit=grant.unit, object_ref=user.username,
-           reason=reason, changes={"user": user.username, "role": grant.role,
-                                   "unit": grant.unit.code, "revoked": True})
+    record(
+        session,
+        actor,
+        "user.revoke",
+        grant,
+        unit=grant.unit,
+        object_ref=user.username,
+        reason=reason,
+        changes={
+            "user": user.username,
+            "role": grant.role,
+            "unit": grant.unit.code,
+            "revoked": True,
+        },
+    )
     sessions.revoke_all(session, actor, user, "grants_changed")
     return grant

@@ -39,10 +39,16 @@ def _stream(session: Session, batch: int = BATCH):
     table = AuditEvent.__table__
     last = 0
     while True:
-        rows = session.execute(
-            select(*[table.c[name] for name in _COLUMNS])
-            .where(table.c.seq > last).order_by(table.c.seq).limit(batch)
-        ).mappings().all()
+        rows = (
+            session.execute(
+                select(*[table.c[name] for name in _COLUMNS])
+                .where(table.c.seq > last)
+                .order_by(table.c.seq)
+                .limit(batch)
+            )
+            .mappings()
+            .all()
+        )
         if not rows:
             return
         for row in rows:
@@ -102,20 +108,24 @@ def verify(session: Session, keyring: Keyring, batch: int = BATCH) -> ChainRepor
         try:
             public = _signing_public(keyring, cp.key_id)
             if public is None and _lacked(cp.key_id, bound):
-                return report.fail(cp.seq, f"checkpoint signed by unknown key {cp.key_id}",
-                                   missing_key=cp.key_id)
+                return report.fail(
+                    cp.seq, f"checkpoint signed by unknown key {cp.key_id}", missing_key=cp.key_id
+                )
             if public is None:
                 raise KeyringError(f"key {cp.key_id} was never bound to this database")
-            public.verify(base64.b64decode(cp.signature), checkpoint_message(cp.seq, cp.hash,
-                                                                             cp.at))
+            public.verify(
+                base64.b64decode(cp.signature), checkpoint_message(cp.seq, cp.hash, cp.at)
+            )
         except (InvalidSignature, ValueError, KeyringError):
             return report.fail(cp.seq, "checkpoint signature does not verify")
         if cp.seq == 0:
             report.checkpoints += 1
             continue
         if cp.seq > report.head_seq:
-            return report.fail(report.head_seq + 1, f"events after {report.head_seq} are "
-                               f"missing (checkpoint at {cp.seq})")
+            return report.fail(
+                report.head_seq + 1,
+                f"events after {report.head_seq} are missing (checkpoint at {cp.seq})",
+            )
         stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == cp.seq))
         if stored != cp.hash:
             return report.fail(cp.seq, "event differs from its signed checkpoint")
@@ -123,29 +133,45 @@ def verify(session: Session, keyring: Keyring, batch: int = BATCH) -> ChainRepor
     return report
 
 
-def record_verification(session: Session, actor, report: ChainReport,
-                        checkpoint_file: CheckpointFileReport | None = None) -> None:
+def record_verification(
+    session: Session,
+    actor,
+    report: ChainReport,
+    checkpoint_file: CheckpointFileReport | None = None,
+) -> None:
     """Append the result to the trail. Not when the keyring lacks a key the trail uses: the
     caller checks ``cannot_chain`` first (the event could not be verified by this keyring's
     holder either, and would sit after a stretch nobody here can check)."""
     ok, bad_seq = report.ok, report.bad_seq
-    changes = {"count": report.count, "head_seq": report.head_seq,
-               "head_hash": report.head_hash, "checkpoints": report.checkpoints}
+    changes = {
+        "count": report.count,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "checkpoints": report.checkpoints,
+    }
     if checkpoint_file is not None:
-        changes["checkpoint_file"] = {"seq": checkpoint_file.seq, "hash": checkpoint_file.hash,
-                                      "key_id": checkpoint_file.key_id,
-                                      "ok": checkpoint_file.ok}
+        changes["checkpoint_file"] = {
+            "seq": checkpoint_file.seq,
+            "hash": checkpoint_file.hash,
+            "key_id": checkpoint_file.key_id,
+            "ok": checkpoint_file.ok,
+        }
         if ok and not checkpoint_file.ok:
             ok, bad_seq = False, checkpoint_file.bad_seq
-    record(session, actor, "audit.verify", object_type="audit_events",
-           changes={"ok": ok, "bad_seq": bad_seq, "kind": report.kind, **changes})
+    record(
+        session,
+        actor,
+        "audit.verify",
+        object_type="audit_events",
+        changes={"ok": ok, "bad_seq": bad_seq, "kind": report.kind, **changes},
+    )
 
 
-def cannot_chain(report: ChainReport,
-                 checkpoint_file: CheckpointFileReport | None = None) -> bool:
+def cannot_chain(report: ChainReport, checkpoint_file: CheckpointFileReport | None = None) -> bool:
     """Whether the verification met a key this keyring lacks (nothing should be appended)."""
-    return report.kind == MISSING_KEY or (checkpoint_file is not None
-                                          and checkpoint_file.kind == MISSING_KEY)
+    return report.kind == MISSING_KEY or (
+        checkpoint_file is not None and checkpoint_file.kind == MISSING_KEY
+    )
 
 
 def checkpoint(session: Session, actor, keyring: Keyring) -> AuditCheckpoint:
@@ -158,11 +184,17 @@ def checkpoint(session: Session, actor, keyring: Keyring) -> AuditCheckpoint:
     at = utcnow()
     private = Ed25519PrivateKey.from_private_bytes(key.secret)
     signature = base64.b64encode(private.sign(checkpoint_message(seq, head_hash, at)))
-    cp = AuditCheckpoint(at=at, seq=seq, hash=head_hash, key_id=key.id,
-                         signature=signature.decode("ascii"))
+    cp = AuditCheckpoint(
+        at=at, seq=seq, hash=head_hash, key_id=key.id, signature=signature.decode("ascii")
+    )
     session.add(cp)
-    record(session, actor, "audit.checkpoint", object_type="audit_checkpoints",
-           changes={"seq": seq, "hash": head_hash, "key_id": key.id})
+    record(
+        session,
+        actor,
+        "audit.checkpoint",
+        object_type="audit_checkpoints",
+        changes={"seq": seq, "hash": head_hash, "key_id": key.id},
+    )
     return cp
 
 
@@ -172,18 +204,26 @@ def export_checkpoint(cp: AuditCheckpoint, keyring: Keyring, path: Path) -> None
 
     public = Ed25519PrivateKey.from_private_bytes(keyring.get(cp.key_id).secret).public_key()
     data = {
-        "seq": cp.seq, "hash": cp.hash, "at": canonical_time(cp.at), "key_id": cp.key_id,
+        "seq": cp.seq,
+        "hash": cp.hash,
+        "at": canonical_time(cp.at),
+        "key_id": cp.key_id,
         "signature": cp.signature,
-        "public_key": base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw))
-        .decode("ascii"),
+        "public_key": base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode(
+            "ascii"
+        ),
         "message": checkpoint_message(cp.seq, cp.hash, cp.at).decode("ascii"),
     }
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 def last_event(session: Session, action: str) -> AuditEvent | None:
-    return session.scalar(select(AuditEvent).where(AuditEvent.action == action)
-                          .order_by(AuditEvent.seq.desc()).limit(1))
+    return session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == action)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    )
 
 
 # A checkpoint file kept off the server ------------------------------------------------------
@@ -224,26 +264,27 @@ def read_checkpoint_file(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointFileError(f"{path} is not a readable checkpoint file "
-                                  f"({type(exc).__name__})") from None
-    types = {"seq": int, "hash": str, "at": str, "key_id": str, "signature": str,
-             "public_key": str}
+        raise CheckpointFileError(
+            f"{path} is not a readable checkpoint file ({type(exc).__name__})"
+        ) from None
+    types = {"seq": int, "hash": str, "at": str, "key_id": str, "signature": str, "public_key": str}
     if not isinstance(data, dict):
         raise CheckpointFileError(f"{path} is not a checkpoint file (not a JSON object)")
     for name, kind in types.items():
         if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
-            raise CheckpointFileError(f"{path} is not a checkpoint file ({name} missing or "
-                                      "malformed)")
+            raise CheckpointFileError(
+                f"{path} is not a checkpoint file ({name} missing or malformed)"
+            )
     try:
         data["at_time"] = parse_canonical_time(data["at"])
         data["public_bytes"] = base64.b64decode(data["public_key"], validate=True)
         data["signature_bytes"] = base64.b64decode(data["signature"], validate=True)
     except (ValueError, binascii.Error):
-        raise CheckpointFileError(f"{path} is not a checkpoint file (at, public_key or "
-                                  "signature malformed)") from None
+        raise CheckpointFileError(
+            f"{path} is not a checkpoint file (at, public_key or signature malformed)"
+        ) from None
     if data["seq"] < 0 or len(data["public_bytes"]) != 32:
-        raise CheckpointFileError(f"{path} is not a checkpoint file (seq or public_key "
-                                  "malformed)")
+        raise CheckpointFileError(f"{path} is not a checkpoint file (seq or public_key malformed)")
     return data
 
 
@@ -256,31 +297,54 @@ def verify_checkpoint_file(session: Session, keyring: Keyring, data: dict) -> Ch
     report = CheckpointFileReport(seq, head_hash, key_id, data["at"])
     message = checkpoint_message(seq, head_hash, data["at_time"])
     try:
-        Ed25519PublicKey.from_public_bytes(data["public_bytes"]).verify(data["signature_bytes"],
-                                                                         message)
+        Ed25519PublicKey.from_public_bytes(data["public_bytes"]).verify(
+            data["signature_bytes"], message
+        )
     except (InvalidSignature, ValueError):
-        report.add(TAMPERED, f"the checkpoint file's signature does not verify with its own "
-                   f"public key: the file was altered (seq {seq})", seq)
+        report.add(
+            TAMPERED,
+            f"the checkpoint file's signature does not verify with its own "
+            f"public key: the file was altered (seq {seq})",
+            seq,
+        )
     if data.get("message", message.decode("ascii")) != message.decode("ascii"):
-        report.add(TAMPERED, "the checkpoint file's message does not match its fields: the "
-                   "file was altered", seq)
+        report.add(
+            TAMPERED,
+            "the checkpoint file's message does not match its fields: the file was altered",
+            seq,
+        )
     _hold_trail_against(session, report)
     try:
         public = _signing_public(keyring, key_id)
     except KeyringError:
-        report.add(TAMPERED, f"the checkpoint names key {key_id}, which this keyring holds as "
-                   "a key of another purpose", seq)
+        report.add(
+            TAMPERED,
+            f"the checkpoint names key {key_id}, which this keyring holds as "
+            "a key of another purpose",
+            seq,
+        )
         return report
     if public is None and not _lacked(key_id, _bound_ids(session)):
-        report.add(TAMPERED, f"the checkpoint names key {key_id}, which neither this keyring "
-                   "holds nor this database ever used", seq)
+        report.add(
+            TAMPERED,
+            f"the checkpoint names key {key_id}, which neither this keyring "
+            "holds nor this database ever used",
+            seq,
+        )
     elif public is None:
-        report.add(MISSING_KEY, f"cannot confirm the checkpoint's signer: it is signed by key "
-                   f"{key_id} which this keyring lacks (use the keyring that goes with this "
-                   "database); this is not evidence of tampering")
+        report.add(
+            MISSING_KEY,
+            f"cannot confirm the checkpoint's signer: it is signed by key "
+            f"{key_id} which this keyring lacks (use the keyring that goes with this "
+            "database); this is not evidence of tampering",
+        )
     elif public.public_bytes(Encoding.Raw, PublicFormat.Raw) != data["public_bytes"]:
-        report.add(TAMPERED, f"this keyring's signing key {key_id} has a different public key "
-                   "from the checkpoint file's: the file or the keyring is not genuine", seq)
+        report.add(
+            TAMPERED,
+            f"this keyring's signing key {key_id} has a different public key "
+            "from the checkpoint file's: the file or the keyring is not genuine",
+            seq,
+        )
     return report
 
 
@@ -290,15 +354,27 @@ def _hold_trail_against(session: Session, report: CheckpointFileReport) -> None:
         return  # signed an empty trail: any trail extends it
     head = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1)) or 0
     if head < report.seq:
-        report.add(TAMPERED, f"the trail ends at seq {head} but the checkpoint signed seq "
-                   f"{report.seq}: events are missing (restored from an older backup, or "
-                   "truncated)", head + 1)
+        report.add(
+            TAMPERED,
+            f"the trail ends at seq {head} but the checkpoint signed seq "
+            f"{report.seq}: events are missing (restored from an older backup, or "
+            "truncated)",
+            head + 1,
+        )
         return
     stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == report.seq))
     if stored is None:
-        report.add(TAMPERED, f"the trail has no event at seq {report.seq}, which the "
-                   "checkpoint signed: events are missing", report.seq)
+        report.add(
+            TAMPERED,
+            f"the trail has no event at seq {report.seq}, which the "
+            "checkpoint signed: events are missing",
+            report.seq,
+        )
     elif stored != report.hash:
-        report.add(TAMPERED, f"the event at seq {report.seq} differs from the one the "
-                   "checkpoint signed: the trail was rewritten or forked (restored from an "
-                   "older backup and written to since?)", report.seq)
+        report.add(
+            TAMPERED,
+            f"the event at seq {report.seq} differs from the one the "
+            "checkpoint signed: the trail was rewritten or forked (restored from an "
+            "older backup and written to since?)",
+            report.seq,
+        )

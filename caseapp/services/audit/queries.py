@@ -28,8 +28,9 @@ class EventFilter:
     reason: str = ""
 
     def as_dict(self) -> dict:
-        return {k: (v.isoformat() if isinstance(v, date) else v)
-                for k, v in self.__dict__.items() if v}
+        return {
+            k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items() if v
+        }
 
 
 # A filter from the first day of the calendar or to its last means from the beginning or to
@@ -65,8 +66,9 @@ def filtered(auditor, flt: EventFilter) -> Select:
     if flt.date_from:
         stmt = stmt.where(AuditEvent.at >= _local_midnight_utc(_within(flt.date_from)))
     if flt.date_to:
-        stmt = stmt.where(AuditEvent.at < _local_midnight_utc(_within(flt.date_to)
-                                                              + timedelta(days=1)))
+        stmt = stmt.where(
+            AuditEvent.at < _local_midnight_utc(_within(flt.date_to) + timedelta(days=1))
+        )
     if flt.actor:
         stmt = stmt.where(AuditEvent.actor_name == flt.actor)
     if flt.action:
@@ -83,8 +85,7 @@ def filtered(auditor, flt: EventFilter) -> Select:
 # Accent- and case-insensitive "contains", the same on SQLite and PostgreSQL without an
 # extension: each letter of the text sought becomes the class of every letter that folds to
 # it ("dong y" finds "Đồng ý"), followed by any combining marks (text typed decomposed).
-_VIETNAMESE = ("aàáảãạăằắẳẵặâầấẩẫậ" "eèéẻẽẹêềếểễệ" "iìíỉĩị" "oòóỏõọôồốổỗộơờớởỡợ"
-               "uùúủũụưừứửữự" "yỳýỷỹỵ" "dđ")
+_VIETNAMESE = "aàáảãạăằắẳẵặâầấẩẫậeèéẻẽẹêềếểễệiìíỉĩịoòóỏõọôồốổỗộơờớởỡợuùúủũụưừứửữựyỳýỷỹỵdđ"
 _COMBINING = "[\u0300-\u036f]*"
 
 
@@ -112,13 +113,13 @@ def reason_pattern(text: str) -> str:
             parts.append("\\s+")
         for ch in word:
             folded = _fold(ch)
-            parts.append(_CLASSES[folded] + _COMBINING if folded in _CLASSES
-                         else re.escape(ch))
+            parts.append(_CLASSES[folded] + _COMBINING if folded in _CLASSES else re.escape(ch))
     return "".join(parts)
 
 
-def page(session: Session, auditor, flt: EventFilter, before: int | None,
-         size: int) -> tuple[list[AuditEvent], int | None]:
+def page(
+    session: Session, auditor, flt: EventFilter, before: int | None, size: int
+) -> tuple[list[AuditEvent], int | None]:
     """Newest first, keyset-paginated on seq: (events, seq to continue before, or None)."""
     stmt = filtered(auditor, flt).order_by(AuditEvent.seq.desc()).limit(size + 1)
     if before:
@@ -137,16 +138,18 @@ def get_event(session: Session, auditor, seq: int) -> AuditEvent:
 
 
 def known_actions(session: Session) -> list[str]:
-    return list(session.scalars(select(AuditEvent.action).distinct().order_by(
-        AuditEvent.action)))
+    return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
 
 
 def stream_for_export(session: Session, selection: Select, batch: int = 2000):
     """The events of ``selection`` (see filtered()) oldest first, a batch at a time."""
     last = 0
     while True:
-        rows = list(session.scalars(selection.where(AuditEvent.seq > last)
-                                    .order_by(AuditEvent.seq).limit(batch)))
+        rows = list(
+            session.scalars(
+                selection.where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+            )
+        )
         if not rows:
             return
         yield from rows
@@ -157,8 +160,9 @@ def audit_head_age(session: Session) -> dict | None:
     """The newest event's sequence number and age in seconds (None for an empty trail)."""
     from caseapp.db import utcnow
 
-    head = session.execute(select(AuditEvent.seq, AuditEvent.at)
-                           .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    head = session.execute(
+        select(AuditEvent.seq, AuditEvent.at).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
     if head is None:
         return None
     at = head.at if head.at.tzinfo else head.at.replace(tzinfo=ZoneInfo("UTC"))

@@ -38,8 +38,15 @@ from caseapp.services.backup.manifest import (
 from caseapp.services.keys import binding as key_binding
 
 # The db downgrade guard reads a backup's manifest and asks whether it is fresh, from here.
-__all__ = ["BackupError", "Manifest", "ManifestError", "RestoreRefused", "is_fresh",
-           "make_backup", "read_manifest"]
+__all__ = [
+    "BackupError",
+    "Manifest",
+    "ManifestError",
+    "RestoreRefused",
+    "is_fresh",
+    "make_backup",
+    "read_manifest",
+]
 
 
 class BackupError(RuntimeError):
@@ -73,14 +80,19 @@ def snapshot(session: Session, keyring: Keyring) -> Snapshot:
         # A schema before the binding table: the keyring the service runs with goes with the
         # database, so every key it holds is asked of a restore (more than needed, never less).
         key_ids = sorted(key.id for key in keyring.keys(purpose=None))
-    counts = {name: session.scalar(select(func.count()).select_from(model)) or 0
-              for name, model in (("units", Unit), ("users", User), ("cases", Case),
-                                  ("audit_events", AuditEvent),
-                                  ("audit_checkpoints", AuditCheckpoint),
-                                  ("attachments", CaseAttachment))}
+    counts = {
+        name: session.scalar(select(func.count()).select_from(model)) or 0
+        for name, model in (
+            ("units", Unit),
+            ("users", User),
+            ("cases", Case),
+            ("audit_events", AuditEvent),
+            ("audit_checkpoints", AuditCheckpoint),
+            ("attachments", CaseAttachment),
+        )
+    }
     seq, head_hash = audit_head(session)
-    names = list(session.scalars(select(CaseAttachment.storage_name)
-                                 .order_by(CaseAttachment.id)))
+    names = list(session.scalars(select(CaseAttachment.storage_name).order_by(CaseAttachment.id)))
     return Snapshot(schema_revision(session), seq, head_hash, key_ids, counts, names, bound)
 
 
@@ -95,19 +107,24 @@ class BackupResult:
 
     def summary(self) -> str:
         m = self.manifest
-        line = (f"backup written to {self.directory}: {m.engine} dump of "
-                f"{m.database.bytes} bytes, {m.counts['cases']} cases, "
-                f"{m.counts['attachment_files']} attachment files, audit head seq "
-                f"{m.audit_head_seq}, schema {m.schema_revision}, {len(m.key_ids)} key ids "
-                "(keep the keyring backed up apart from it)")
+        line = (
+            f"backup written to {self.directory}: {m.engine} dump of "
+            f"{m.database.bytes} bytes, {m.counts['cases']} cases, "
+            f"{m.counts['attachment_files']} attachment files, audit head seq "
+            f"{m.audit_head_seq}, schema {m.schema_revision}, {len(m.key_ids)} key ids "
+            "(keep the keyring backed up apart from it)"
+        )
         if self.files_missing:
-            line += (f"; {self.files_missing} attachment rows have no file (destroyed content, "
-                     "or lost files)")
+            line += (
+                f"; {self.files_missing} attachment rows have no file (destroyed content, "
+                "or lost files)"
+            )
         return line
 
 
-def make_backup(session: Session, engine: Engine, keyring: Keyring, attachment_dir: Path,
-                out: Path) -> BackupResult:
+def make_backup(
+    session: Session, engine: Engine, keyring: Keyring, attachment_dir: Path, out: Path
+) -> BackupResult:
     """Record the backup in the trail (committed), dump the database, copy the sealed files
     the dump refers to, then write the manifest."""
     dialect = engine.dialect.name
@@ -119,8 +136,13 @@ def make_backup(session: Session, engine: Engine, keyring: Keyring, attachment_d
         binding = key_binding.bind(session, keyring)
         if binding.migrated and binding.missing:
             raise BackupError(binding.refusal(keyring.path))
-        event = record(session, None, "system.backup", object_type="backup",
-                       changes={"directory": str(out.resolve()), "engine": dialect})
+        event = record(
+            session,
+            None,
+            "system.backup",
+            object_type="backup",
+            changes={"directory": str(out.resolve()), "engine": dialect},
+        )
         session.commit()
         dump = out / DUMP_NAMES[dialect]
         if dialect == "postgresql":
@@ -132,12 +154,17 @@ def make_backup(session: Session, engine: Engine, keyring: Keyring, attachment_d
         # now, unless its case's content was destroyed since. Files of later rows are left out.
         files = _copy_attachments(snap.storage_names, attachment_dir, out / ATTACHMENTS_DIR)
         manifest = Manifest(
-            created_at=utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), engine=dialect,
-            schema_revision=snap.revision, audit_head_seq=snap.head_seq,
-            audit_head_hash=snap.head_hash, backup_event_seq=event.seq,
+            created_at=utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            engine=dialect,
+            schema_revision=snap.revision,
+            audit_head_seq=snap.head_seq,
+            audit_head_hash=snap.head_hash,
+            backup_event_seq=event.seq,
             key_ids=tuple(snap.key_ids),
             counts={**snap.counts, "attachment_files": len(files)},
-            database=sha256_file(dump), attachments=files)
+            database=sha256_file(dump),
+            attachments=files,
+        )
         write_manifest(out, manifest)
     except SQLAlchemyError as exc:
         _discard(out, created)
@@ -188,18 +215,31 @@ def libpq(url: URL) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = str(url.password)
-    plain = URL.create("postgresql", username=url.username, host=url.host, port=url.port,
-                       database=url.database, query=url.query)
+    plain = URL.create(
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
     return plain.render_as_string(hide_password=False), env
 
 
 def run_tool(tool: str, args: list[str], env: dict[str, str], stdout=None) -> None:
     try:
-        done = subprocess.run([tool, *args], env=env, stdout=stdout,  # noqa: S603
-                              stderr=subprocess.PIPE, check=False)
+        done = subprocess.run(  # noqa: S603 - pg_dump/pg_restore with arguments we build
+            [tool, *args],
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
     except FileNotFoundError:
-        raise BackupError(f"{tool} is not installed: install the PostgreSQL client tools of "
-                          "the server's major version") from None
+        raise BackupError(
+            f"{tool} is not installed: install the PostgreSQL client tools of "
+            "the server's major version"
+        ) from None
     if done.returncode != 0:
         lines = done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"]
         raise BackupError(f"{tool} failed: {lines[0][:300]}")
@@ -218,9 +258,19 @@ def _dump_postgresql(engine: Engine, keyring: Keyring, dump: Path) -> Snapshot:
             with Session(bind=conn) as session:
                 snap = snapshot(session, keyring)
             with _private_file(dump) as handle:
-                run_tool("pg_dump", ["--format=custom", "--no-owner", "--no-privileges",
-                                 f"--snapshot={snapshot_id}", "--dbname", conninfo],
-                     env, stdout=handle)
+                run_tool(
+                    "pg_dump",
+                    [
+                        "--format=custom",
+                        "--no-owner",
+                        "--no-privileges",
+                        f"--snapshot={snapshot_id}",
+                        "--dbname",
+                        conninfo,
+                    ],
+                    env,
+                    stdout=handle,
+                )
     return snap
 
 

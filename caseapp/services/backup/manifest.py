@@ -21,8 +21,15 @@ VERSION = 1
 MANIFEST_NAME = "manifest.json"
 ATTACHMENTS_DIR = "attachments"
 DUMP_NAMES = {"postgresql": "database.pgdump", "sqlite": "database.sqlite3"}
-COUNTS = ("units", "users", "cases", "audit_events", "audit_checkpoints", "attachments",
-          "attachment_files")
+COUNTS = (
+    "units",
+    "users",
+    "cases",
+    "audit_events",
+    "audit_checkpoints",
+    "attachments",
+    "attachment_files",
+)
 # What an attachment's storage name looks like (secrets.token_hex): a plain file name, so a
 # manifest or a database row can never point a copy outside its folder.
 STORAGE_NAME = re.compile(r"[0-9A-Za-z_-]{1,128}")
@@ -58,17 +65,30 @@ class Manifest:
         return DUMP_NAMES[self.engine]
 
     def to_json(self) -> str:
-        return json.dumps({
-            "format": FORMAT, "version": VERSION, "created_at": self.created_at,
-            "engine": self.engine, "schema_revision": self.schema_revision,
-            "audit_head": {"seq": self.audit_head_seq, "hash": self.audit_head_hash},
-            "backup_event_seq": self.backup_event_seq, "key_ids": list(self.key_ids),
-            "counts": self.counts,
-            "database": {"file": self.database_file, "sha256": self.database.sha256,
-                         "bytes": self.database.bytes},
-            "attachments": {name: {"sha256": f.sha256, "bytes": f.bytes}
-                            for name, f in sorted(self.attachments.items())},
-        }, indent=2, ensure_ascii=False)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "version": VERSION,
+                "created_at": self.created_at,
+                "engine": self.engine,
+                "schema_revision": self.schema_revision,
+                "audit_head": {"seq": self.audit_head_seq, "hash": self.audit_head_hash},
+                "backup_event_seq": self.backup_event_seq,
+                "key_ids": list(self.key_ids),
+                "counts": self.counts,
+                "database": {
+                    "file": self.database_file,
+                    "sha256": self.database.sha256,
+                    "bytes": self.database.bytes,
+                },
+                "attachments": {
+                    name: {"sha256": f.sha256, "bytes": f.bytes}
+                    for name, f in sorted(self.attachments.items())
+                },
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -79,8 +99,10 @@ class Manifest:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ManifestError("the manifest is not a caseapp backup manifest")
         if data.get("version") != VERSION:
-            raise ManifestError(f"the manifest is of format version {data.get('version')!r}, "
-                                f"this service reads version {VERSION}")
+            raise ManifestError(
+                f"the manifest is of format version {data.get('version')!r}, "
+                f"this service reads version {VERSION}"
+            )
         try:
             engine = _text(data["engine"])
             if engine not in DUMP_NAMES:
@@ -100,13 +122,18 @@ class Manifest:
             head_hash = _text(data["audit_head"]["hash"])
             if not _SHA256.fullmatch(head_hash):
                 raise ValueError("audit_head.hash")
-            return cls(created_at=_text(data["created_at"]), engine=engine,
-                       schema_revision=_text(data["schema_revision"]),
-                       audit_head_seq=_number(data["audit_head"]["seq"]),
-                       audit_head_hash=head_hash,
-                       backup_event_seq=_number(data["backup_event_seq"]),
-                       key_ids=tuple(key_ids), counts=counts, database=database,
-                       attachments=attachments)
+            return cls(
+                created_at=_text(data["created_at"]),
+                engine=engine,
+                schema_revision=_text(data["schema_revision"]),
+                audit_head_seq=_number(data["audit_head"]["seq"]),
+                audit_head_hash=head_hash,
+                backup_event_seq=_number(data["backup_event_seq"]),
+                key_ids=tuple(key_ids),
+                counts=counts,
+                database=database,
+                attachments=attachments,
+            )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ManifestError(f"the manifest is malformed ({_what(exc)})") from None
 
@@ -143,8 +170,9 @@ def read_manifest(path: Path) -> Manifest:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ManifestError(f"{file} does not exist: not a backup folder, or an unfinished "
-                            "backup") from None
+        raise ManifestError(
+            f"{file} does not exist: not a backup folder, or an unfinished backup"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{file} cannot be read ({type(exc).__name__})") from None
     try:
@@ -181,8 +209,9 @@ def schema_revision(session: Session) -> str:
 
 
 def audit_head(session: Session) -> tuple[int, str]:
-    row = session.execute(select(AuditEvent.seq, AuditEvent.hash)
-                          .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    row = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
     return (row[0], row[1]) if row else (0, "0" * 64)
 
 
@@ -194,13 +223,19 @@ def is_fresh(session: Session, manifest: Manifest) -> str | None:
         return f"the backup is of a {manifest.engine} database, this one is {engine}"
     revision = schema_revision(session)
     if manifest.schema_revision != revision:
-        return (f"the backup is of schema revision {manifest.schema_revision or 'none'}, the "
-                f"database is at {revision or 'none'}")
+        return (
+            f"the backup is of schema revision {manifest.schema_revision or 'none'}, the "
+            f"database is at {revision or 'none'}"
+        )
     seq, head_hash = audit_head(session)
     if manifest.audit_head_seq != seq:
-        return (f"the backup's audit head is seq {manifest.audit_head_seq}, the database's is "
-                f"seq {seq}: it was written to after the backup (made {manifest.created_at})")
+        return (
+            f"the backup's audit head is seq {manifest.audit_head_seq}, the database's is "
+            f"seq {seq}: it was written to after the backup (made {manifest.created_at})"
+        )
     if manifest.audit_head_hash != head_hash:
-        return (f"the audit event at seq {seq} differs from the backup's: the backup is of "
-                "another database")
+        return (
+            f"the audit event at seq {seq} differs from the backup's: the backup is of "
+            "another database"
+        )
     return None

@@ -13,10 +13,12 @@ from caseapp.security.authz import covers, scope_filter
 def visible_cases(user, permission: str = "case.read") -> Select:
     """A select() of the cases ``user`` may see: below a unit where they hold ``permission``,
     and not naming them as excluded. Auditors and administrators hold no case permission."""
-    excluded = exists(select(CaseExclusion.id).where(CaseExclusion.case_id == Case.id,
-                                                     CaseExclusion.user_id == user.id))
-    return select(Case).join(Case.unit).where(scope_filter(user, permission, Unit.path),
-                                              ~excluded)
+    excluded = exists(
+        select(CaseExclusion.id).where(
+            CaseExclusion.case_id == Case.id, CaseExclusion.user_id == user.id
+        )
+    )
+    return select(Case).join(Case.unit).where(scope_filter(user, permission, Unit.path), ~excluded)
 
 
 def people_covering(case: Case, roles: tuple[str, ...]):
@@ -24,8 +26,9 @@ def people_covering(case: Case, roles: tuple[str, ...]):
     not excluded from the case."""
     ancestors = [int(p) for p in case.unit.path.strip("/").split("/")]
     excluded = select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)
-    held = select(Grant.user_id).where(Grant.role.in_(roles), Grant.revoked_at.is_(None),
-                                       Grant.unit_id.in_(ancestors))
+    held = select(Grant.user_id).where(
+        Grant.role.in_(roles), Grant.revoked_at.is_(None), Grant.unit_id.in_(ancestors)
+    )
     return select(User).where(User.id.in_(held), User.active.is_(True), User.id.not_in(excluded))
 
 
@@ -62,6 +65,14 @@ def can_read_content(user, case: Case) -> bool:
 
 def intake_units(session: Session, user) -> list[Unit]:
     """Open schools where ``user`` may record cases."""
-    return list(session.scalars(
-        select(Unit).where(scope_filter(user, "case.write", Unit.path),
-                           Unit.kind == "school", Unit.valid_to.is_(None)).order_by(Unit.name)))
+    return list(
+        session.scalars(
+            select(Unit)
+            .where(
+                scope_filter(user, "case.write", Unit.path),
+                Unit.kind == "school",
+                Unit.valid_to.is_(None),
+            )
+            .order_by(Unit.name)
+        )
+    )

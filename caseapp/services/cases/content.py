@@ -101,8 +101,13 @@ def _require_content_access(actor: User, case: Case) -> None:
 # Opening -----------------------------------------------------------------------------------
 
 
-def open_content(session: Session, actor: User, case: Case, reason: str | None = None,
-                 readings: dict | None = None) -> CaseContent:
+def open_content(
+    session: Session,
+    actor: User,
+    case: Case,
+    reason: str | None = None,
+    readings: dict | None = None,
+) -> CaseContent:
     """Check, audit and decrypt a case's content for ``actor``: every read is one
     ``case.view_confidential`` event with its reason.
 
@@ -122,12 +127,18 @@ def open_content(session: Session, actor: User, case: Case, reason: str | None =
             raise ReasonNeeded()
         reason = None  # read again under the reason in force: the window is not extended
     content = _decrypt(session, case)
-    event = record(session, actor, "case.view_confidential", unit=case.unit,
-                   object_type="cases", object_id=str(case.id), object_ref=case.reference,
-                   reason=stated)
+    event = record(
+        session,
+        actor,
+        "case.view_confidential",
+        unit=case.unit,
+        object_type="cases",
+        object_id=str(case.id),
+        object_ref=case.reference,
+        reason=stated,
+    )
     if reason and reason.strip():
-        readings[case.public_id] = [int(time.time()) + settings().session_idle_seconds,
-                                    event.seq]
+        readings[case.public_id] = [int(time.time()) + settings().session_idle_seconds, event.seq]
         readings = dict(sorted(readings.items(), key=lambda kv: kv[1][0])[-READINGS_KEPT:])
     content.reason, content.readings = stated, readings
     return content
@@ -136,8 +147,11 @@ def open_content(session: Session, actor: User, case: Case, reason: str | None =
 def _current(readings: dict | None) -> dict:
     """The readings still in force (the browser session may hold expired ones)."""
     now = time.time()
-    return {k: v for k, v in (readings or {}).items()
-            if isinstance(v, list | tuple) and len(v) == 2 and v[0] > now}
+    return {
+        k: v
+        for k, v in (readings or {}).items()
+        if isinstance(v, list | tuple) and len(v) == 2 and v[0] > now
+    }
 
 
 def reason_in_force(session: Session, actor: User, case: Case, readings: dict | None) -> str | None:
@@ -147,13 +161,23 @@ def reason_in_force(session: Session, actor: User, case: Case, readings: dict | 
     if not entry:
         return None
     event = session.scalar(select(AuditEvent).where(AuditEvent.seq == entry[1]))
-    if event is None or event.actor_id != actor.id \
-            or event.action != "case.view_confidential" or event.object_ref != case.reference:
+    if (
+        event is None
+        or event.actor_id != actor.id
+        or event.action != "case.view_confidential"
+        or event.object_ref != case.reference
+    ):
         return None
     # Who may see the case changed since (an exclusion, or one lifted): state it again.
-    changed = session.scalar(select(AuditEvent.seq).where(
-        AuditEvent.object_ref == case.reference, AuditEvent.seq > event.seq,
-        AuditEvent.action.in_(("case.exclude", "case.exclusion_lift"))).limit(1))
+    changed = session.scalar(
+        select(AuditEvent.seq)
+        .where(
+            AuditEvent.object_ref == case.reference,
+            AuditEvent.seq > event.seq,
+            AuditEvent.action.in_(("case.exclude", "case.exclusion_lift")),
+        )
+        .limit(1)
+    )
     return None if changed is not None else event.reason
 
 
@@ -161,30 +185,53 @@ def _decrypt(session: Session, case: Case) -> CaseContent:
     dek = data_key(case)
     content = CaseContent()
     for name in domain.CONFIDENTIAL_FIELDS:
-        setattr(content, name, envelope.open_text(dek, getattr(case, name),
-                                                  _ad(case, "cases", case.public_id, name)))
+        setattr(
+            content,
+            name,
+            envelope.open_text(dek, getattr(case, name), _ad(case, "cases", case.public_id, name)),
+        )
     informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
     if informant is not None:
         content.informant_name = envelope.open_text(
-            dek, informant.name, _ad(case, "case_informants", informant.uid, "name"))
+            dek, informant.name, _ad(case, "case_informants", informant.uid, "name")
+        )
         content.informant_contact = envelope.open_text(
-            dek, informant.contact, _ad(case, "case_informants", informant.uid, "contact"))
+            dek, informant.contact, _ad(case, "case_informants", informant.uid, "contact")
+        )
     rows = session.execute(
-        select(CaseNote, User.full_name).outerjoin(User, CaseNote.author_id == User.id)
-        .where(CaseNote.case_id == case.id).order_by(CaseNote.id)).all()
-    content.notes = [NoteView(n.id, name or "", n.created_at,
-                              envelope.open_text(dek, n.body, _ad(case, "case_notes", n.uid,
-                                                                  "body")), n.corrects_id)
-                     for n, name in rows]
-    files = session.scalars(select(CaseAttachment).where(CaseAttachment.case_id == case.id)
-                            .order_by(CaseAttachment.id))
-    content.files = [(a, envelope.open_text(dek, a.filename, _ad(
-        case, "case_attachments", a.uid, "filename"))) for a in files]
-    content.steps = list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)
-                                         .order_by(CaseStep.created_at, CaseStep.id)))
-    content.step_details = {s.id: envelope.open_text(dek, s.details,
-                                                     _ad(case, "case_steps", s.uid, "details"))
-                            for s in content.steps}
+        select(CaseNote, User.full_name)
+        .outerjoin(User, CaseNote.author_id == User.id)
+        .where(CaseNote.case_id == case.id)
+        .order_by(CaseNote.id)
+    ).all()
+    content.notes = [
+        NoteView(
+            n.id,
+            name or "",
+            n.created_at,
+            envelope.open_text(dek, n.body, _ad(case, "case_notes", n.uid, "body")),
+            n.corrects_id,
+        )
+        for n, name in rows
+    ]
+    files = session.scalars(
+        select(CaseAttachment).where(CaseAttachment.case_id == case.id).order_by(CaseAttachment.id)
+    )
+    content.files = [
+        (a, envelope.open_text(dek, a.filename, _ad(case, "case_attachments", a.uid, "filename")))
+        for a in files
+    ]
+    content.steps = list(
+        session.scalars(
+            select(CaseStep)
+            .where(CaseStep.case_id == case.id)
+            .order_by(CaseStep.created_at, CaseStep.id)
+        )
+    )
+    content.step_details = {
+        s.id: envelope.open_text(dek, s.details, _ad(case, "case_steps", s.uid, "details"))
+        for s in content.steps
+    }
     return content
 
 
@@ -196,15 +243,20 @@ class AttachmentFileMissing(NotFound):
     cannot be read): restored without the folder, say. Carries ids only, for the log."""
 
     def __init__(self, attachment: CaseAttachment) -> None:
-        super().__init__(_("The file of this attachment is missing from the server. Your "
-                           "administrator has been told; nothing else is affected."))
+        super().__init__(
+            _(
+                "The file of this attachment is missing from the server. Your "
+                "administrator has been told; nothing else is affected."
+            )
+        )
         self.attachment_id = attachment.id
         self.case_id = attachment.case_id
         self.storage_name = attachment.storage_name
 
 
-def open_attachment(session: Session, actor: User, case: Case, uid: str,
-                    reason: str = "") -> tuple[str, str, int, Iterator[bytes]]:
+def open_attachment(
+    session: Session, actor: User, case: Case, uid: str, reason: str = ""
+) -> tuple[str, str, int, Iterator[bytes]]:
     """(file name, type, size, plaintext chunks); every download is audited.
 
     The sealed file is opened before anything is audited or returned, so a missing file is
@@ -215,8 +267,9 @@ def open_attachment(session: Session, actor: User, case: Case, uid: str,
     reason = (reason or "").strip()
     if not can_handle(actor, case) and len(reason) < REASON_MIN:
         raise ReasonNeeded()
-    attachment = session.scalar(select(CaseAttachment).where(
-        CaseAttachment.case_id == case.id, CaseAttachment.uid == uid))
+    attachment = session.scalar(
+        select(CaseAttachment).where(CaseAttachment.case_id == case.id, CaseAttachment.uid == uid)
+    )
     if attachment is None:
         raise NotFound()
     try:
@@ -226,12 +279,20 @@ def open_attachment(session: Session, actor: User, case: Case, uid: str,
         raise AttachmentFileMissing(attachment) from None
     try:
         dek = data_key(case)
-        name = envelope.open_text(dek, attachment.filename, _ad(
-            case, "case_attachments", attachment.uid, "filename"))
+        name = envelope.open_text(
+            dek, attachment.filename, _ad(case, "case_attachments", attachment.uid, "filename")
+        )
         ad = _ad(case, "case_attachments", attachment.uid, "content")
-        record(session, actor, "attachment.download", unit=case.unit,
-               object_type="case_attachments", object_id=str(attachment.id),
-               object_ref=case.reference, reason=reason)
+        record(
+            session,
+            actor,
+            "attachment.download",
+            unit=case.unit,
+            object_type="case_attachments",
+            object_id=str(attachment.id),
+            object_ref=case.reference,
+            reason=reason,
+        )
     except BaseException:
         handle.close()
         raise
@@ -257,8 +318,9 @@ class Sealer:
     def seal(self, table: str, record_id: str, name: str, value: str | None) -> bytes | None:
         return envelope.seal_text(self._dek, value, _ad(self._case, table, record_id, name))
 
-    def reseal(self, obj: object, attr: str, table: str, record_id: str, name: str,
-               value: str) -> bool:
+    def reseal(
+        self, obj: object, attr: str, table: str, record_id: str, name: str, value: str
+    ) -> bool:
         """Seal ``value`` into ``obj.attr`` if it differs from what is sealed there; True when
         it changed (so the audit event can say "changed" without either value)."""
         ad = _ad(self._case, table, record_id, name)
@@ -267,17 +329,20 @@ class Sealer:
         setattr(obj, attr, envelope.seal_text(self._dek, value, ad))
         return True
 
-    def append(self, blob: bytes | None, table: str, record_id: str, name: str,
-               addition: str) -> bytes | None:
+    def append(
+        self, blob: bytes | None, table: str, record_id: str, name: str, addition: str
+    ) -> bytes | None:
         """The sealed text of ``blob`` with ``addition`` appended as a new paragraph."""
         ad = _ad(self._case, table, record_id, name)
         old = envelope.open_text(self._dek, blob, ad)
         return envelope.seal_text(self._dek, f"{old}\n\n{addition}" if old else addition, ad)
 
-    def seal_file(self, src: BinaryIO, dst: BinaryIO, table: str, record_id: str, name: str,
-                  limit: int) -> int:
-        return envelope.seal_file(self._dek, src, dst, _ad(self._case, table, record_id, name),
-                                  limit)
+    def seal_file(
+        self, src: BinaryIO, dst: BinaryIO, table: str, record_id: str, name: str, limit: int
+    ) -> int:
+        return envelope.seal_file(
+            self._dek, src, dst, _ad(self._case, table, record_id, name), limit
+        )
 
 
 def sealer(case: Case, dek: bytes | None = None) -> Sealer:

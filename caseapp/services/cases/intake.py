@@ -57,15 +57,28 @@ DETAIL_FIELDS = tuple(f.name for f in fields(CaseDetails) if f.name != "violence
 INFORMANT_MAX = {"informant_name": 120, "informant_contact": 300}
 
 _CHOICES = {
-    "received_via": domain.RECEIVED_VIA, "reporter_kind": domain.REPORTER_KINDS,
-    "setting": domain.SETTINGS, "harmed_sex": domain.SEXES, "harmed_age_band": domain.AGE_BANDS,
-    "harmed_role": domain.HARMED_ROLES, "harmed_disability": domain.YES_NO_UNKNOWN,
-    "harmed_ethnic_minority": domain.YES_NO_UNKNOWN, "perpetrator_sex": domain.SEXES,
+    "received_via": domain.RECEIVED_VIA,
+    "reporter_kind": domain.REPORTER_KINDS,
+    "setting": domain.SETTINGS,
+    "harmed_sex": domain.SEXES,
+    "harmed_age_band": domain.AGE_BANDS,
+    "harmed_role": domain.HARMED_ROLES,
+    "harmed_disability": domain.YES_NO_UNKNOWN,
+    "harmed_ethnic_minority": domain.YES_NO_UNKNOWN,
+    "perpetrator_sex": domain.SEXES,
     "perpetrator_age_band": domain.AGE_BANDS,
-    "perpetrator_relationship": domain.RELATIONSHIPS, "risk_level": domain.RISK_LEVELS,
+    "perpetrator_relationship": domain.RELATIONSHIPS,
+    "risk_level": domain.RISK_LEVELS,
 }
-_BAND_RANGES = {"0-5": (0, 5), "6-10": (6, 10), "11-14": (11, 14), "15-17": (15, 17),
-                "18-24": (18, 24), "25-59": (25, 59), "60+": (60, 120)}
+_BAND_RANGES = {
+    "0-5": (0, 5),
+    "6-10": (6, 10),
+    "11-14": (11, 14),
+    "15-17": (15, 17),
+    "18-24": (18, 24),
+    "25-59": (25, 59),
+    "60+": (60, 120),
+}
 
 
 CHILD_BANDS = ("0-5", "6-10", "11-14")  # wholly under 16; 15-17 is not
@@ -80,8 +93,9 @@ def validate(details: CaseDetails, content: CaseContent, today: date) -> None:
     for name, allowed in _CHOICES.items():
         if getattr(details, name) not in allowed:
             raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
-    if not details.violence_types or any(v not in domain.VIOLENCE_TYPES
-                                         for v in details.violence_types):
+    if not details.violence_types or any(
+        v not in domain.VIOLENCE_TYPES for v in details.violence_types
+    ):
         raise ValidationFailed(_("Choose at least one kind of violence."))
     if details.received_on > today:
         raise ValidationFailed(_("The date received cannot be in the future."))
@@ -107,16 +121,19 @@ def validate(details: CaseDetails, content: CaseContent, today: date) -> None:
 
 def _next_number(session: Session, unit_id: int, year: int) -> int:
     """Increment the counter of the school and year atomically (row lock / write lock)."""
-    bump = (update(CaseCounter)
-            .where(CaseCounter.unit_id == unit_id, CaseCounter.year == year)
-            .values(last_number=CaseCounter.last_number + 1)
-            .returning(CaseCounter.last_number))
+    bump = (
+        update(CaseCounter)
+        .where(CaseCounter.unit_id == unit_id, CaseCounter.year == year)
+        .values(last_number=CaseCounter.last_number + 1)
+        .returning(CaseCounter.last_number)
+    )
     number = session.execute(bump).scalar()
     if number is None:
         try:
             with session.begin_nested():
-                session.execute(insert(CaseCounter).values(unit_id=unit_id, year=year,
-                                                           last_number=0))
+                session.execute(
+                    insert(CaseCounter).values(unit_id=unit_id, year=year, last_number=0)
+                )
         except IntegrityError:
             pass  # another intake created it first
         number = session.execute(bump).scalar()
@@ -125,21 +142,33 @@ def _next_number(session: Session, unit_id: int, year: int) -> int:
 
 def _seal_content(case: Case, seal: Sealer, content: CaseContent) -> list[str]:
     """Seal the changed confidential fields; returns the names of those that changed."""
-    return [name for name in domain.CONFIDENTIAL_FIELDS
-            if seal.reseal(case, name, "cases", case.public_id, name,
-                           (getattr(content, name) or "").strip())]
+    return [
+        name
+        for name in domain.CONFIDENTIAL_FIELDS
+        if seal.reseal(
+            case, name, "cases", case.public_id, name, (getattr(content, name) or "").strip()
+        )
+    ]
 
 
 def _seal_informant(informant: CaseInformant, seal: Sealer, content: CaseContent) -> list[str]:
-    return [f"informant_{name}" for name in ("name", "contact")
-            if seal.reseal(informant, name, "case_informants", informant.uid, name,
-                           (getattr(content, f"informant_{name}") or "").strip())]
+    return [
+        f"informant_{name}"
+        for name in ("name", "contact")
+        if seal.reseal(
+            informant,
+            name,
+            "case_informants",
+            informant.uid,
+            name,
+            (getattr(content, f"informant_{name}") or "").strip(),
+        )
+    ]
 
 
 def _names(content: CaseContent) -> list[tuple[str, str]]:
     result = [("harmed", content.harmed_name)]
-    for part in (content.perpetrator_names or "").replace(";", "\n").replace(",", "\n").split(
-            "\n"):
+    for part in (content.perpetrator_names or "").replace(";", "\n").replace(",", "\n").split("\n"):
         result.append(("perpetrator", part))
     return [(role, name) for role, name in result if name.strip()]
 
@@ -159,12 +188,14 @@ def _due_dates(case: Case, now: datetime) -> None:
     cfg = settings()
     case.verification_due_on = case.received_on + timedelta(days=cfg.verification_days)
     case.support_due_on = add_working_days(case.received_on, cfg.support_plan_working_days)
-    case.intervention_due_at = (now + timedelta(hours=cfg.intervention_hours)
-                                if case.urgent else None)
+    case.intervention_due_at = (
+        now + timedelta(hours=cfg.intervention_hours) if case.urgent else None
+    )
 
 
-def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
-                content: CaseContent) -> Case:
+def create_case(
+    session: Session, actor, unit: Unit, details: CaseDetails, content: CaseContent
+) -> Case:
     """Record a new case at a school; its reference is the next number of the school's year."""
     if not can_handle(actor, _UnitCase(unit)) or unit.kind != "school" or not unit.is_open:
         raise Forbidden(_("You cannot record cases for this unit."))
@@ -174,11 +205,18 @@ def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
     number = _next_number(session, unit.id, year)
     public_id = str(uuid.uuid4())
     dek = envelope.new_data_key()
-    case = Case(public_id=public_id, reference=f"{unit.code}-{year}-{number:04d}", unit=unit,
-                year=year, number=number, status="new", created_by_id=actor.id,
-                assigned_to_id=actor.id,
-                wrapped_key=envelope.wrap_data_key(keyring(), dek, public_id),
-                **{name: getattr(details, name) for name in DETAIL_FIELDS})
+    case = Case(
+        public_id=public_id,
+        reference=f"{unit.code}-{year}-{number:04d}",
+        unit=unit,
+        year=year,
+        number=number,
+        status="new",
+        created_by_id=actor.id,
+        assigned_to_id=actor.id,
+        wrapped_key=envelope.wrap_data_key(keyring(), dek, public_id),
+        **{name: getattr(details, name) for name in DETAIL_FIELDS},
+    )
     case.violence = [CaseViolenceType(type=v) for v in sorted(set(details.violence_types))]
     seal = sealer(case, dek)
     _seal_content(case, seal, content)
@@ -189,8 +227,16 @@ def create_case(session: Session, actor, unit: Unit, details: CaseDetails,
     session.add(case)
     changes = {k: v for k, v in changes_of(case).items() if k != "wrapped_key"}
     changes["violence_types"] = [None, sorted(set(details.violence_types))]
-    record(session, actor, "case.create", case, unit=unit, object_ref=case.reference,
-           changes=changes, covers=tuple(case.violence) + (informant,))
+    record(
+        session,
+        actor,
+        "case.create",
+        case,
+        unit=unit,
+        object_ref=case.reference,
+        changes=changes,
+        covers=tuple(case.violence) + (informant,),
+    )
     informant.case_id = case.id
     session.add(informant)
     index = _index_rows(case, content)
@@ -218,8 +264,14 @@ def _cover(session: Session, objects) -> None:
         covered.append(obj)
 
 
-def update_case(session: Session, actor, case: Case, details: CaseDetails,
-                content: CaseContent | None, version: int) -> Case:
+def update_case(
+    session: Session,
+    actor,
+    case: Case,
+    details: CaseDetails,
+    content: CaseContent | None,
+    version: int,
+) -> Case:
     """Save an edit made on the form of ``version``; a stale form raises Conflict."""
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points edit a case."))
@@ -229,8 +281,7 @@ def update_case(session: Session, actor, case: Case, details: CaseDetails,
         raise ValidationFailed(_("This case's content was destroyed; it can no longer be edited."))
     validate(details, content or CaseContent(), local_today())
     informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
-    old_index = list(session.scalars(select(CaseNameIndex).where(
-        CaseNameIndex.case_id == case.id)))
+    old_index = list(session.scalars(select(CaseNameIndex).where(CaseNameIndex.case_id == case.id)))
     old_types = sorted(case.violence_types)
     for name in DETAIL_FIELDS:
         setattr(case, name, getattr(details, name))
@@ -260,8 +311,16 @@ def update_case(session: Session, actor, case: Case, details: CaseDetails,
             covers += old_index + new_index
     if not changes:
         return case
-    record(session, actor, "case.update", case, unit=case.unit, object_ref=case.reference,
-           changes=changes, covers=tuple(covers))
+    record(
+        session,
+        actor,
+        "case.update",
+        case,
+        unit=case.unit,
+        object_ref=case.reference,
+        changes=changes,
+        covers=tuple(covers),
+    )
     return case
 
 
@@ -274,6 +333,13 @@ def destroy_content(session: Session, actor, case: Case, reason: str) -> Case:
         raise ValidationFailed(_("Please give a reason."))
     case.wrapped_key = None
     case.key_destroyed_at = utcnow()
-    record(session, actor, "case.destroy_content", case, unit=case.unit,
-           object_ref=case.reference, reason=reason)
+    record(
+        session,
+        actor,
+        "case.destroy_content",
+        case,
+        unit=case.unit,
+        object_ref=case.reference,
+        reason=reason,
+    )
     return case

@@ -13,8 +13,9 @@ from caseapp.models.cases import CONFIDENTIAL_FIELDS
 from caseapp.services.cases.access import visible_cases
 from caseapp.services.cases.deadlines import overdue_condition
 
-_RISK_RANK = case({"immediate": 0, "high": 1, "medium": 2, "low": 3}, value=Case.risk_level,
-                  else_=4)
+_RISK_RANK = case(
+    {"immediate": 0, "high": 1, "medium": 2, "low": 3}, value=Case.risk_level, else_=4
+)
 SORTS = {
     "received_desc": (Case.received_on.desc(), Case.id.desc()),
     "received_asc": (Case.received_on.asc(), Case.id.asc()),
@@ -44,11 +45,16 @@ def attention_counts(session, user) -> dict[str, int]:
     """Open cases needing attention now, within the user's scope (one aggregate query)."""
     from sqlalchemy import func
 
-    scope = visible_cases(user).where(Case.status != "closed").with_only_columns(
-        func.count(Case.id).label("open"),
-        func.count(case((or_(Case.risk_level == "immediate", Case.serious_risk_to_child), 1)))
-        .label("urgent"),
-        func.count(case((overdue_condition(), 1))).label("overdue"),
+    scope = (
+        visible_cases(user)
+        .where(Case.status != "closed")
+        .with_only_columns(
+            func.count(Case.id).label("open"),
+            func.count(
+                case((or_(Case.risk_level == "immediate", Case.serious_risk_to_child), 1))
+            ).label("urgent"),
+            func.count(case((overdue_condition(), 1))).label("overdue"),
+        )
     )
     row = session.execute(scope).one()
     return {"open": row.open, "urgent": row.urgent, "overdue": row.overdue}
@@ -57,34 +63,50 @@ def attention_counts(session, user) -> dict[str, int]:
 def case_list(user, flt: CaseFilter):
     # The list never shows sealed content: leave those columns (and the data key) unloaded.
     sealed = [getattr(Case, name) for name in (*CONFIDENTIAL_FIELDS, "wrapped_key")]
-    stmt = (visible_cases(user).options(contains_eager(Case.unit), selectinload(Case.violence),
-                                        *[defer(column) for column in sealed]))
+    stmt = visible_cases(user).options(
+        contains_eager(Case.unit),
+        selectinload(Case.violence),
+        *[defer(column) for column in sealed],
+    )
     if flt.reference:
         # A prefix, not a pattern: "%" and "_" typed in the box match themselves.
-        stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper(),
-                                                    autoescape=True))
+        stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper(), autoescape=True))
     if flt.status:
         stmt = stmt.where(Case.status == flt.status)
     if flt.unit_path:
         stmt = stmt.where(Unit.path.startswith(flt.unit_path))
     if flt.violence:
-        stmt = stmt.where(exists(select(CaseViolenceType.case_id).where(
-            CaseViolenceType.case_id == Case.id, CaseViolenceType.type == flt.violence)))
+        stmt = stmt.where(
+            exists(
+                select(CaseViolenceType.case_id).where(
+                    CaseViolenceType.case_id == Case.id, CaseViolenceType.type == flt.violence
+                )
+            )
+        )
     if flt.risk:
         stmt = stmt.where(Case.risk_level == flt.risk)
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
     if flt.urgent:
-        stmt = stmt.where(Case.status != "closed",
-                          or_(Case.risk_level == "immediate", Case.serious_risk_to_child))
+        stmt = stmt.where(
+            Case.status != "closed", or_(Case.risk_level == "immediate", Case.serious_risk_to_child)
+        )
     if flt.received_from:
         stmt = stmt.where(Case.received_on >= flt.received_from)
     if flt.received_to:
         stmt = stmt.where(Case.received_on <= flt.received_to)
     if flt.related_to is not None and flt.related_role in ("harmed", "perpetrator"):
-        digests = select(CaseNameIndex.digest).where(CaseNameIndex.case_id == flt.related_to,
-                                                     CaseNameIndex.role == flt.related_role)
-        stmt = stmt.where(Case.id != flt.related_to, exists(select(CaseNameIndex.id).where(
-            CaseNameIndex.case_id == Case.id, CaseNameIndex.role == flt.related_role,
-            CaseNameIndex.digest.in_(digests))))
+        digests = select(CaseNameIndex.digest).where(
+            CaseNameIndex.case_id == flt.related_to, CaseNameIndex.role == flt.related_role
+        )
+        stmt = stmt.where(
+            Case.id != flt.related_to,
+            exists(
+                select(CaseNameIndex.id).where(
+                    CaseNameIndex.case_id == Case.id,
+                    CaseNameIndex.role == flt.related_role,
+                    CaseNameIndex.digest.in_(digests),
+                )
+            ),
+        )
     return stmt.order_by(*SORTS.get(flt.sort, SORTS["received_desc"]))

@@ -30,16 +30,30 @@ def my_work(session: Session, user) -> dict[str, list]:
     today = local_today()
     soon = today + timedelta(days=14)
     upcoming = session.execute(
-        mine.with_only_columns(Case, CaseStep.due_on).join(CaseStep, CaseStep.case_id == Case.id)
-        .where(CaseStep.kind == "follow_up", CaseStep.done_on.is_(None),
-               CaseStep.due_on >= today, CaseStep.due_on <= soon)
-        .options(contains_eager(Case.unit)).order_by(CaseStep.due_on).limit(LIMIT)).all()
+        mine.with_only_columns(Case, CaseStep.due_on)
+        .join(CaseStep, CaseStep.case_id == Case.id)
+        .where(
+            CaseStep.kind == "follow_up",
+            CaseStep.done_on.is_(None),
+            CaseStep.due_on >= today,
+            CaseStep.due_on <= soon,
+        )
+        .options(contains_eager(Case.unit))
+        .order_by(CaseStep.due_on)
+        .limit(LIMIT)
+    ).all()
     return {
         "overdue": _cases(mine.where(overdue_condition()).order_by(Case.received_on), session),
-        "today": _cases(mine.where(due_today_condition(), ~overdue_condition())
-                        .order_by(Case.received_on), session),
-        "new": _cases(mine.where(Case.status == "new", ~overdue_condition())
-                      .order_by(Case.received_on.desc()), session),
+        "today": _cases(
+            mine.where(due_today_condition(), ~overdue_condition()).order_by(Case.received_on),
+            session,
+        ),
+        "new": _cases(
+            mine.where(Case.status == "new", ~overdue_condition()).order_by(
+                Case.received_on.desc()
+            ),
+            session,
+        ),
         "upcoming": upcoming,
     }
 
@@ -59,37 +73,61 @@ def default_unit(session: Session, user) -> Unit:
 
 def offices_below(session: Session, unit: Unit) -> list[Unit]:
     """The units right below ``unit`` that are not schools (to go down the tree)."""
-    return list(session.scalars(select(Unit).where(Unit.parent_id == unit.id,
-                                                   Unit.kind != "school").order_by(Unit.name)))
+    return list(
+        session.scalars(
+            select(Unit).where(Unit.parent_id == unit.id, Unit.kind != "school").order_by(Unit.name)
+        )
+    )
 
 
 def school_rows(session: Session, user, unit: Unit) -> list[dict]:
     """One row per school below ``unit``: open, overdue, high-risk and unassigned cases."""
-    schools = list(session.scalars(select(Unit).where(Unit.path.startswith(unit.path),
-                                                      Unit.kind == "school")
-                                   .order_by(Unit.path)))
+    schools = list(
+        session.scalars(
+            select(Unit)
+            .where(Unit.path.startswith(unit.path), Unit.kind == "school")
+            .order_by(Unit.path)
+        )
+    )
     open_ = Case.status != "closed"
     counts = session.execute(
-        visible_cases(user).where(Unit.path.startswith(unit.path)).with_only_columns(
+        visible_cases(user)
+        .where(Unit.path.startswith(unit.path))
+        .with_only_columns(
             Case.unit_id,
             func.sum(when((open_, 1), else_=0)).label("open"),
             func.sum(when((open_ & overdue_condition(), 1), else_=0)).label("overdue"),
-            func.sum(when((open_ & or_(Case.risk_level.in_(("high", "immediate")),
-                                       Case.serious_risk_to_child), 1), else_=0))
-            .label("high_risk"),
-            func.sum(when((open_ & Case.assigned_to_id.is_(None), 1), else_=0))
-            .label("unassigned"),
+            func.sum(
+                when(
+                    (
+                        open_
+                        & or_(
+                            Case.risk_level.in_(("high", "immediate")), Case.serious_risk_to_child
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                )
+            ).label("high_risk"),
+            func.sum(when((open_ & Case.assigned_to_id.is_(None), 1), else_=0)).label("unassigned"),
             func.count(Case.id).label("total"),
-        ).group_by(Case.unit_id)).all()
+        )
+        .group_by(Case.unit_id)
+    ).all()
     by_unit = {row.unit_id: row for row in counts}
     rows = []
     for school in schools:
         row = by_unit.get(school.id)
-        rows.append({"unit": school, "open": int(row.open or 0) if row else 0,
-                     "overdue": int(row.overdue or 0) if row else 0,
-                     "high_risk": int(row.high_risk or 0) if row else 0,
-                     "unassigned": int(row.unassigned or 0) if row else 0,
-                     "total": int(row.total or 0) if row else 0})
+        rows.append(
+            {
+                "unit": school,
+                "open": int(row.open or 0) if row else 0,
+                "overdue": int(row.overdue or 0) if row else 0,
+                "high_risk": int(row.high_risk or 0) if row else 0,
+                "unassigned": int(row.unassigned or 0) if row else 0,
+                "total": int(row.total or 0) if row else 0,
+            }
+        )
     return rows
 
 
@@ -100,23 +138,37 @@ def monthly_trend(session: Session, user, unit: Unit, months: int = 12) -> list[
     start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
     scope = visible_cases(user).where(Unit.path.startswith(unit.path))
     received = session.execute(
-        scope.where(Case.received_on >= start).with_only_columns(
+        scope.where(Case.received_on >= start)
+        .with_only_columns(
             extract("year", Case.received_on).label("y"),
-            extract("month", Case.received_on).label("m"), func.count(Case.id))
-        .group_by("y", "m")).all()
+            extract("month", Case.received_on).label("m"),
+            func.count(Case.id),
+        )
+        .group_by("y", "m")
+    ).all()
     closed = session.execute(
         scope.where(CaseTransition.to_status == "closed", CaseTransition.at >= start)
-        .join(CaseTransition, CaseTransition.case_id == Case.id).with_only_columns(
+        .join(CaseTransition, CaseTransition.case_id == Case.id)
+        .with_only_columns(
             extract("year", CaseTransition.at).label("y"),
             extract("month", CaseTransition.at).label("m"),
-            func.count(CaseTransition.id)).group_by("y", "m")).all()
+            func.count(CaseTransition.id),
+        )
+        .group_by("y", "m")
+    ).all()
     got = {(int(y), int(m)): n for y, m, n in received}
     done = {(int(y), int(m)): n for y, m, n in closed}
     out = []
     year, month = start.year, start.month
     for _ in range(months):
-        out.append({"year": year, "month": month, "received": got.get((year, month), 0),
-                    "closed": done.get((year, month), 0)})
+        out.append(
+            {
+                "year": year,
+                "month": month,
+                "received": got.get((year, month), 0),
+                "closed": done.get((year, month), 0),
+            }
+        )
         month += 1
         if month == 13:
             year, month = year + 1, 1

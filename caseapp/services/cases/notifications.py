@@ -32,21 +32,30 @@ def _add(session: Session, user: User, case: Case | None, kind: str, key: str) -
         return False
     try:
         with session.begin_nested():
-            session.add(Notification(user_id=user.id, case_id=case.id if case else None,
-                                     kind=kind, dedupe_key=full_key))
+            session.add(
+                Notification(
+                    user_id=user.id,
+                    case_id=case.id if case else None,
+                    kind=kind,
+                    dedupe_key=full_key,
+                )
+            )
     except IntegrityError:
         return False  # another process added it first
     return True
 
 
 def notify_officers(session: Session, case: Case, kind: str, key: str) -> int:
-    return sum(_add(session, u, case, kind, key)
-               for u in _users_with_role_above(session, case, "officer"))
+    return sum(
+        _add(session, u, case, kind, key) for u in _users_with_role_above(session, case, "officer")
+    )
 
 
 def notify_handlers(session: Session, case: Case, kind: str, key: str) -> int:
-    return sum(_add(session, u, case, kind, key)
-               for u in _users_with_role_above(session, case, "focal_point"))
+    return sum(
+        _add(session, u, case, kind, key)
+        for u in _users_with_role_above(session, case, "focal_point")
+    )
 
 
 def _shown_to(user: User):
@@ -56,26 +65,39 @@ def _shown_to(user: User):
 
     # Correlated, one index lookup per notice: an IN over every visible case cost ~100 ms on
     # each page at 100,000 cases (bench).
-    visible = visible_cases(user).with_only_columns(Case.id).where(
-        Case.id == Notification.case_id).exists()
-    return (Notification.user_id == user.id,
-            or_(Notification.case_id.is_(None), visible))
+    visible = (
+        visible_cases(user)
+        .with_only_columns(Case.id)
+        .where(Case.id == Notification.case_id)
+        .exists()
+    )
+    return (Notification.user_id == user.id, or_(Notification.case_id.is_(None), visible))
 
 
 def for_user(session: Session, user: User, limit: int = 100) -> list[Notification]:
-    return list(session.scalars(select(Notification).where(*_shown_to(user))
-                                .order_by(Notification.created_at.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(Notification)
+            .where(*_shown_to(user))
+            .order_by(Notification.created_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def listing(session: Session, user: User, limit: int = 100) -> list[tuple]:
     """(notice, case reference, school name) for the person's own list: they may see those
     cases, so in the app a notice names its case (e-mails never do)."""
-    return list(session.execute(
-        select(Notification, Case.reference, Unit.name)
-        .outerjoin(Case, Case.id == Notification.case_id)
-        .outerjoin(Unit, Unit.id == Case.unit_id)
-        .where(*_shown_to(user))
-        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+    return list(
+        session.execute(
+            select(Notification, Case.reference, Unit.name)
+            .outerjoin(Case, Case.id == Notification.case_id)
+            .outerjoin(Unit, Unit.id == Case.unit_id)
+            .where(*_shown_to(user))
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def mark_all_read(session: Session, user: User) -> int:
@@ -83,21 +105,31 @@ def mark_all_read(session: Session, user: User) -> int:
     from sqlalchemy import update
 
     ids = select(Notification.id).where(*_shown_to(user), Notification.read_at.is_(None))
-    result = session.execute(update(Notification).where(Notification.id.in_(ids))
-                             .values(read_at=utcnow()).execution_options(
-                                 synchronize_session=False))
+    result = session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount or 0
 
 
 def unread_count(session: Session, user: User) -> int:
-    return session.scalar(select(func.count()).select_from(Notification).where(
-        *_shown_to(user), Notification.read_at.is_(None))) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(*_shown_to(user), Notification.read_at.is_(None))
+        )
+        or 0
+    )
 
 
 def visible_notice(session: Session, user: User, notification_id: int) -> Notification | None:
     """The person's own notice, if they may still see it."""
-    return session.scalar(select(Notification).where(Notification.id == notification_id,
-                                                     *_shown_to(user)))
+    return session.scalar(
+        select(Notification).where(Notification.id == notification_id, *_shown_to(user))
+    )
 
 
 def mark_read(session: Session, user: User, notification_id: int) -> Notification | None:
@@ -113,22 +145,25 @@ def case_of(session: Session, user: User, notice: Notification) -> str | None:
     """The public id of the case ``notice`` is about, if ``user`` may see it."""
     if notice.case_id is None:
         return None
-    return session.scalar(visible_cases(user).where(Case.id == notice.case_id)
-                          .with_only_columns(Case.public_id))
+    return session.scalar(
+        visible_cases(user).where(Case.id == notice.case_id).with_only_columns(Case.public_id)
+    )
 
 
 def email_text(notice: Notification, base_url: str, locale: str = "vi") -> tuple[str, str]:
     """Subject and body. Nothing that identifies a person or a case: no name, no reference."""
     with force_locale(locale):
         subject = _("Safe schools: a case at your unit needs attention")
-        body = "\n".join([
-            _("A case at your unit needs your attention."),
-            "",
-            _("Sign in to see it:"),
-            f"{base_url.rstrip('/')}/notifications/{notice.id}",
-            "",
-            _("This message was sent automatically. Do not reply and do not forward it."),
-        ])
+        body = "\n".join(
+            [
+                _("A case at your unit needs your attention."),
+                "",
+                _("Sign in to see it:"),
+                f"{base_url.rstrip('/')}/notifications/{notice.id}",
+                "",
+                _("This message was sent automatically. Do not reply and do not forward it."),
+            ]
+        )
     return subject, body
 
 
@@ -138,12 +173,21 @@ def send_pending_emails(session: Session) -> int:
     if not cfg.smtp_host:
         return 0
     pending = session.execute(
-        select(Notification, User).join(User, User.id == Notification.user_id)
-        .where(Notification.emailed_at.is_(None), User.email != "", User.active.is_(True),
-               ~exists(select(CaseExclusion.id).where(  # excluded since: not sent
-                   CaseExclusion.case_id == Notification.case_id,
-                   CaseExclusion.user_id == Notification.user_id)))
-        .order_by(Notification.id)).all()
+        select(Notification, User)
+        .join(User, User.id == Notification.user_id)
+        .where(
+            Notification.emailed_at.is_(None),
+            User.email != "",
+            User.active.is_(True),
+            ~exists(
+                select(CaseExclusion.id).where(  # excluded since: not sent
+                    CaseExclusion.case_id == Notification.case_id,
+                    CaseExclusion.user_id == Notification.user_id,
+                )
+            ),
+        )
+        .order_by(Notification.id)
+    ).all()
     sent = 0
     if not pending:
         return 0
@@ -177,8 +221,9 @@ def notify_overdue(session: Session, now=None) -> int:
     from caseapp.services.cases.deadlines import overdue_condition, overdue_reasons
 
     created = 0
-    overdue = list(session.scalars(select(Case).where(Case.status != "closed",
-                                                      overdue_condition(now))))
+    overdue = list(
+        session.scalars(select(Case).where(Case.status != "closed", overdue_condition(now)))
+    )
     for case in overdue:
         for clock in overdue_reasons(session, case, now):
             if clock == "verification":
@@ -186,11 +231,15 @@ def notify_overdue(session: Session, now=None) -> int:
             elif clock == "support":
                 marker = case.support_due_on
             elif clock == "step":
-                marker = session.scalar(select(func.min(CaseStep.id)).where(
-                    CaseStep.case_id == case.id, CaseStep.done_on.is_(None)))
+                marker = session.scalar(
+                    select(func.min(CaseStep.id)).where(
+                        CaseStep.case_id == case.id, CaseStep.done_on.is_(None)
+                    )
+                )
             elif clock == "follow_up":
-                marker = session.scalar(select(func.max(CaseTransition.id)).where(
-                    CaseTransition.case_id == case.id))
+                marker = session.scalar(
+                    select(func.max(CaseTransition.id)).where(CaseTransition.case_id == case.id)
+                )
             else:
                 marker = "once"
             key = f"overdue:{case.id}:{clock}:{marker}"

@@ -62,23 +62,33 @@ def _require_content_access(actor, case: Case) -> None:
 # Notes -------------------------------------------------------------------------------------
 
 
-def add_note(session: Session, actor, case: Case, body: str,
-             corrects_id: int | None = None) -> CaseNote:
+def add_note(
+    session: Session, actor, case: Case, body: str, corrects_id: int | None = None
+) -> CaseNote:
     _require_content_access(actor, case)
     body = (body or "").strip()
     if not body or len(body) > domain.NOTE_MAX:
-        raise ValidationFailed(_("A note needs some text (at most %(n)d characters).",
-                                 n=domain.NOTE_MAX))
+        raise ValidationFailed(
+            _("A note needs some text (at most %(n)d characters).", n=domain.NOTE_MAX)
+        )
     if corrects_id is not None:
         target = session.get(CaseNote, corrects_id)
         if target is None or target.case_id != case.id:
             raise NotFound()
-    note = CaseNote(uid=str(uuid.uuid4()), case_id=case.id, author_id=actor.id,
-                    corrects_id=corrects_id)
+    note = CaseNote(
+        uid=str(uuid.uuid4()), case_id=case.id, author_id=actor.id, corrects_id=corrects_id
+    )
     note.body = sealer(case).seal("case_notes", note.uid, "body", body)
     session.add(note)
-    record(session, actor, "note.add", note, unit=case.unit, object_ref=case.reference,
-           changes={"body": "changed", "corrects": corrects_id})
+    record(
+        session,
+        actor,
+        "note.add",
+        note,
+        unit=case.unit,
+        object_ref=case.reference,
+        changes={"body": "changed", "corrects": corrects_id},
+    )
     return note
 
 
@@ -91,41 +101,59 @@ def _store() -> Path:
     return path
 
 
-def add_attachment(session: Session, actor, case: Case, filename: str, content_type: str,
-                   stream: BinaryIO) -> CaseAttachment:
+def add_attachment(
+    session: Session, actor, case: Case, filename: str, content_type: str, stream: BinaryIO
+) -> CaseAttachment:
     """Seal the upload under the case key, chunk by chunk, into the attachment store."""
     _require_content_access(actor, case)
     cfg = settings()
     filename = os.path.basename((filename or "").replace("\\", "/")).strip()
     filename = "".join(ch for ch in filename if ch.isprintable())  # no newline or control
     if not filename or len(filename) > FILENAME_MAX:
-        raise ValidationFailed(_("The file needs a name of at most %(n)d characters.",
-                                 n=FILENAME_MAX))
+        raise ValidationFailed(
+            _("The file needs a name of at most %(n)d characters.", n=FILENAME_MAX)
+        )
     content_type = (content_type or "").split(";")[0].strip().lower()
     if content_type not in cfg.attachment_types:
-        raise ValidationFailed(_("This kind of file is not accepted. Use PDF, JPEG, PNG, WebP, "
-                                 "HEIC, Word or plain text."))
+        raise ValidationFailed(
+            _(
+                "This kind of file is not accepted. Use PDF, JPEG, PNG, WebP, "
+                "HEIC, Word or plain text."
+            )
+        )
     head = stream.read(16)
     expected = MAGIC.get(content_type)
     if expected and not any(head.startswith(m) for m in expected):
         raise ValidationFailed(_("The file's content does not match its type."))
-    attachment = CaseAttachment(uid=str(uuid.uuid4()), case_id=case.id,
-                                uploaded_by_id=actor.id, content_type=content_type, size=0,
-                                storage_name=secrets.token_hex(16))
+    attachment = CaseAttachment(
+        uid=str(uuid.uuid4()),
+        case_id=case.id,
+        uploaded_by_id=actor.id,
+        content_type=content_type,
+        size=0,
+        storage_name=secrets.token_hex(16),
+    )
     seal = sealer(case)
     store = _store()
     fd, tmp = tempfile.mkstemp(dir=store, prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as out:
-            size = seal.seal_file(_Prepend(head, stream), out, "case_attachments",
-                                  attachment.uid, "content", cfg.attachment_max_bytes)
+            size = seal.seal_file(
+                _Prepend(head, stream),
+                out,
+                "case_attachments",
+                attachment.uid,
+                "content",
+                cfg.attachment_max_bytes,
+            )
         if size == 0:
             raise ValidationFailed(_("The file is empty."))
         os.replace(tmp, store / attachment.storage_name)
     except ValueError:
         os.unlink(tmp)
-        raise ValidationFailed(_("The file is larger than %(n)d MB.",
-                                 n=cfg.attachment_max_bytes // (1024 * 1024))) from None
+        raise ValidationFailed(
+            _("The file is larger than %(n)d MB.", n=cfg.attachment_max_bytes // (1024 * 1024))
+        ) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -133,9 +161,15 @@ def add_attachment(session: Session, actor, case: Case, filename: str, content_t
     attachment.size = size
     attachment.filename = seal.seal("case_attachments", attachment.uid, "filename", filename)
     session.add(attachment)
-    record(session, actor, "attachment.add", attachment, unit=case.unit,
-           object_ref=case.reference,
-           changes={"filename": "changed", "size": size, "content_type": content_type})
+    record(
+        session,
+        actor,
+        "attachment.add",
+        attachment,
+        unit=case.unit,
+        object_ref=case.reference,
+        changes={"filename": "changed", "size": size, "content_type": content_type},
+    )
     return attachment
 
 
@@ -165,8 +199,9 @@ def discard_case_files(session: Session, case: Case) -> int:
     """Remove the sealed files of a case whose key was destroyed (they are unreadable anyway;
     removing them frees the space)."""
     removed = 0
-    for attachment in session.scalars(select(CaseAttachment).where(
-            CaseAttachment.case_id == case.id)):
+    for attachment in session.scalars(
+        select(CaseAttachment).where(CaseAttachment.case_id == case.id)
+    ):
         path = settings().attachment_dir / attachment.storage_name
         if path.exists():
             path.unlink()
@@ -188,35 +223,45 @@ def parties_required(case: Case) -> tuple[str, ...]:
 
 
 def consents(session: Session, case: Case) -> list[CaseConsent]:
-    return list(session.scalars(select(CaseConsent).where(CaseConsent.case_id == case.id)
-                                .order_by(CaseConsent.given_on, CaseConsent.id)))
+    return list(
+        session.scalars(
+            select(CaseConsent)
+            .where(CaseConsent.case_id == case.id)
+            .order_by(CaseConsent.given_on, CaseConsent.id)
+        )
+    )
 
 
 def has_consent(session: Session, case: Case, purpose: str, on: date | None = None) -> bool:
     on = on or local_today()
-    active = {c.party for c in consents(session, case)
-              if c.purpose == purpose and c.given_on <= on
-              and (c.withdrawn_on is None or c.withdrawn_on > on)}
+    active = {
+        c.party
+        for c in consents(session, case)
+        if c.purpose == purpose
+        and c.given_on <= on
+        and (c.withdrawn_on is None or c.withdrawn_on > on)
+    }
     return all(p in active for p in parties_required(case))
 
 
-def record_consent(session: Session, actor, case: Case, party: str, purpose: str,
-                   given_on: date) -> CaseConsent:
+def record_consent(
+    session: Session, actor, case: Case, party: str, purpose: str, given_on: date
+) -> CaseConsent:
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points record consent."))
     if party not in domain.CONSENT_PARTIES or purpose not in domain.CONSENT_PURPOSES:
         raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
     if given_on > local_today():
         raise ValidationFailed(_("Consent cannot be dated in the future."))
-    consent = CaseConsent(case_id=case.id, party=party, purpose=purpose, given_on=given_on,
-                          recorded_by_id=actor.id)
+    consent = CaseConsent(
+        case_id=case.id, party=party, purpose=purpose, given_on=given_on, recorded_by_id=actor.id
+    )
     session.add(consent)
     record(session, actor, "consent.record", consent, unit=case.unit, object_ref=case.reference)
     return consent
 
 
-def withdraw_consent(session: Session, actor, case: Case, consent_id: int,
-                     on: date) -> CaseConsent:
+def withdraw_consent(session: Session, actor, case: Case, consent_id: int, on: date) -> CaseConsent:
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points record consent."))
     consent = session.get(CaseConsent, consent_id)
@@ -227,8 +272,7 @@ def withdraw_consent(session: Session, actor, case: Case, consent_id: int,
     if on < consent.given_on or on > local_today():
         raise ValidationFailed(_("The withdrawal date is not valid."))
     consent.withdrawn_on = on
-    record(session, actor, "consent.withdraw", consent, unit=case.unit,
-           object_ref=case.reference)
+    record(session, actor, "consent.withdraw", consent, unit=case.unit, object_ref=case.reference)
     return consent
 
 
@@ -236,8 +280,11 @@ def withdraw_consent(session: Session, actor, case: Case, consent_id: int,
 
 
 def exclusions(session: Session, case: Case) -> list[CaseExclusion]:
-    return list(session.scalars(select(CaseExclusion).where(CaseExclusion.case_id == case.id)
-                                .order_by(CaseExclusion.id)))
+    return list(
+        session.scalars(
+            select(CaseExclusion).where(CaseExclusion.case_id == case.id).order_by(CaseExclusion.id)
+        )
+    )
 
 
 def exclude(session: Session, actor, case: Case, username: str, reason: str) -> CaseExclusion:
@@ -255,8 +302,9 @@ def exclude(session: Session, actor, case: Case, username: str, reason: str) -> 
     name = (username or "").strip().lower()
     target = session.scalar(people_linked(case).where(User.username == name))
     if target is None:
-        raise ValidationFailed(_("No account with that user name belongs to this school or "
-                                 "the units above it."))
+        raise ValidationFailed(
+            _("No account with that user name belongs to this school or the units above it.")
+        )
     if target.id == actor.id:
         raise ValidationFailed(_("You cannot exclude yourself."))
     if not reason.strip():
@@ -265,20 +313,32 @@ def exclude(session: Session, actor, case: Case, username: str, reason: str) -> 
         raise ValidationFailed(_("This person is already excluded."))
     others = people_covering(case, roles_with("case.oversee")).where(User.id != target.id)
     if session.scalar(others.limit(1)) is None:
-        raise ValidationFailed(_("At least one officer above the school must still be able to "
-                                 "see this case. Ask the district office to name another "
-                                 "officer first."))
+        raise ValidationFailed(
+            _(
+                "At least one officer above the school must still be able to "
+                "see this case. Ask the district office to name another "
+                "officer first."
+            )
+        )
     exclusion = CaseExclusion(case_id=case.id, user_id=target.id, added_by_id=actor.id)
     session.add(exclusion)
     if case.assigned_to_id == target.id:
         case.assigned_to_id = None
-    record(session, actor, "case.exclude", exclusion, unit=case.unit, object_ref=case.reference,
-           reason=reason, changes={"user": target.username}, covers=(case,))
+    record(
+        session,
+        actor,
+        "case.exclude",
+        exclusion,
+        unit=case.unit,
+        object_ref=case.reference,
+        reason=reason,
+        changes={"user": target.username},
+        covers=(case,),
+    )
     return exclusion
 
 
-def lift_exclusion(session: Session, actor, case: Case, exclusion_id: int,
-                   reason: str) -> None:
+def lift_exclusion(session: Session, actor, case: Case, exclusion_id: int, reason: str) -> None:
     """An overseeing officer lets an excluded person see the case again (a mistaken or no
     longer needed exclusion). Audited with the reason; the exclusion row is removed."""
     if not can_oversee(actor, case):
@@ -288,8 +348,16 @@ def lift_exclusion(session: Session, actor, case: Case, exclusion_id: int,
     exclusion = session.get(CaseExclusion, exclusion_id)
     if exclusion is None or exclusion.case_id != case.id:
         raise NotFound()
-    record(session, actor, "case.exclusion_lift", exclusion, unit=case.unit,
-           object_ref=case.reference, reason=reason, changes={"user": exclusion.user.username})
+    record(
+        session,
+        actor,
+        "case.exclusion_lift",
+        exclusion,
+        unit=case.unit,
+        object_ref=case.reference,
+        reason=reason,
+        changes={"user": exclusion.user.username},
+    )
     session.delete(exclusion)
 
 
@@ -298,8 +366,7 @@ def lift_exclusion(session: Session, actor, case: Case, exclusion_id: int,
 
 def handlers_available(session: Session, case: Case) -> list[User]:
     """Active focal points of the case's school or above it, not excluded from the case."""
-    return list(session.scalars(people_covering(case, ("focal_point",))
-                                .order_by(User.full_name)))
+    return list(session.scalars(people_covering(case, ("focal_point",)).order_by(User.full_name)))
 
 
 def assign(session: Session, actor, case: Case, user_id: int | None) -> Case:
@@ -312,8 +379,15 @@ def assign(session: Session, actor, case: Case, user_id: int | None) -> Case:
     if case.assigned_to_id == target.id:
         return case
     case.assigned_to_id = target.id
-    record(session, actor, "case.assign", case, unit=case.unit, object_ref=case.reference,
-           changes={"handler": target.username})
+    record(
+        session,
+        actor,
+        "case.assign",
+        case,
+        unit=case.unit,
+        object_ref=case.reference,
+        changes={"handler": target.username},
+    )
     return case
 
 
@@ -324,8 +398,14 @@ def history(session: Session, case: Case, limit: int = 200) -> list:
     """The audit events of a case, newest first. Confidential changes read only "changed"."""
     from caseapp.models import AuditEvent
 
-    return list(session.scalars(select(AuditEvent).where(AuditEvent.object_ref == case.reference)
-                                .order_by(AuditEvent.seq.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_ref == case.reference)
+            .order_by(AuditEvent.seq.desc())
+            .limit(limit)
+        )
+    )
 
 
 # Repeat alerts -----------------------------------------------------------------------------
@@ -334,14 +414,18 @@ def history(session: Session, case: Case, limit: int = 200) -> list:
 def repeat_counts(session: Session, user, case: Case) -> dict[str, int]:
     """How many other cases the user may see share a name digest with this one, per role.
     Nothing is decrypted: the digests are compared."""
-    mine = select(CaseNameIndex.role, CaseNameIndex.digest).where(
-        CaseNameIndex.case_id == case.id).subquery()
+    mine = (
+        select(CaseNameIndex.role, CaseNameIndex.digest)
+        .where(CaseNameIndex.case_id == case.id)
+        .subquery()
+    )
     scope = visible_cases(user).with_only_columns(Case.id).subquery()
     rows = session.execute(
         select(CaseNameIndex.role, func.count(func.distinct(CaseNameIndex.case_id)))
         .join(mine, (mine.c.role == CaseNameIndex.role) & (mine.c.digest == CaseNameIndex.digest))
         .where(CaseNameIndex.case_id != case.id, CaseNameIndex.case_id.in_(select(scope.c.id)))
-        .group_by(CaseNameIndex.role)).all()
+        .group_by(CaseNameIndex.role)
+    ).all()
     counts = {"harmed": 0, "perpetrator": 0}
     counts.update({role: n for role, n in rows})
     return counts

@@ -76,8 +76,14 @@ def _contact(session: Session, actor, case: Case, contact_id: int | None) -> Ref
 def add_step(session: Session, actor, case: Case, data: StepInput) -> CaseStep:
     today = local_today()
     _check_common(case, actor, data, today)
-    step = CaseStep(uid=str(uuid.uuid4()), case_id=case.id, kind=data.kind,
-                    created_by_id=actor.id, due_on=data.due_on, done_on=data.done_on)
+    step = CaseStep(
+        uid=str(uuid.uuid4()),
+        case_id=case.id,
+        kind=data.kind,
+        created_by_id=actor.id,
+        due_on=data.due_on,
+        done_on=data.done_on,
+    )
     changes: dict = {"kind": data.kind}
     if data.kind == "verification":
         _choice(data.method, domain.VERIFICATION_METHODS)
@@ -99,15 +105,24 @@ def add_step(session: Session, actor, case: Case, data: StepInput) -> CaseStep:
         contact = _contact(session, actor, case, data.contact_id)
         if not has_consent(session, case, "referral", today):
             if not data.consent_override:
-                raise ValidationFailed(_("No referral without the recorded consent of the person "
-                                         "harmed (and guardian for a child)."))
+                raise ValidationFailed(
+                    _(
+                        "No referral without the recorded consent of the person "
+                        "harmed (and guardian for a child)."
+                    )
+                )
             if not can_oversee(actor, case):
-                raise Forbidden(_("Only an officer may refer without consent, for a child in "
-                                  "serious danger."))
+                raise Forbidden(
+                    _("Only an officer may refer without consent, for a child in serious danger.")
+                )
             if not (case.child and case.urgent):
-                raise ValidationFailed(_("Referral without consent is only for a child in "
-                                         "serious danger. If the child is, record it on the "
-                                         "case first."))
+                raise ValidationFailed(
+                    _(
+                        "Referral without consent is only for a child in "
+                        "serious danger. If the child is, record it on the "
+                        "case first."
+                    )
+                )
             if len((data.override_reason or "").strip()) < 10:
                 raise ValidationFailed(_("Explain why the child is in serious danger."))
             step.consent_override = True
@@ -127,29 +142,44 @@ def add_step(session: Session, actor, case: Case, data: StepInput) -> CaseStep:
         step.measure = data.measure
     step.details = sealer(case).seal("case_steps", step.uid, "details", data.details.strip())
     session.add(step)
-    for name in ("method", "finding", "service", "status", "due_on", "done_on", "measure",
-                 "consent_override"):
+    for name in (
+        "method",
+        "finding",
+        "service",
+        "status",
+        "due_on",
+        "done_on",
+        "measure",
+        "consent_override",
+    ):
         value = getattr(step, name)
         if value not in (None, False):
             changes[name] = [None, value.isoformat() if isinstance(value, date) else value]
     if step.details:
         changes["details"] = "changed"
-    record(session, actor, "step.add", step, unit=case.unit, object_ref=case.reference,
-           changes=changes, reason=(data.override_reason or "").strip()
-           if step.consent_override else "")
+    record(
+        session,
+        actor,
+        "step.add",
+        step,
+        unit=case.unit,
+        object_ref=case.reference,
+        changes=changes,
+        reason=(data.override_reason or "").strip() if step.consent_override else "",
+    )
     return step
 
 
 def get_step(session: Session, case: Case, uid: str) -> CaseStep:
-    step = session.scalar(select(CaseStep).where(CaseStep.case_id == case.id,
-                                                 CaseStep.uid == uid))
+    step = session.scalar(select(CaseStep).where(CaseStep.case_id == case.id, CaseStep.uid == uid))
     if step is None:
         raise NotFound()
     return step
 
 
-def complete_step(session: Session, actor, case: Case, step: CaseStep, data: StepInput,
-                  version: int) -> CaseStep:
+def complete_step(
+    session: Session, actor, case: Case, step: CaseStep, data: StepInput, version: int
+) -> CaseStep:
     """Finish an open step: a verification's finding, a support given or declined, a
     referral's response, a follow-up done (and the next one scheduled)."""
     today = local_today()
@@ -180,34 +210,56 @@ def complete_step(session: Session, actor, case: Case, step: CaseStep, data: Ste
             if data.next_on <= data.done_on:
                 raise ValidationFailed(_("The next follow-up must come after this one."))
             step.next_on = data.next_on
-            next_step = CaseStep(uid=str(uuid.uuid4()), case_id=case.id, kind="follow_up",
-                                 created_by_id=actor.id, due_on=data.next_on)
+            next_step = CaseStep(
+                uid=str(uuid.uuid4()),
+                case_id=case.id,
+                kind="follow_up",
+                created_by_id=actor.id,
+                due_on=data.next_on,
+            )
     else:
         raise ValidationFailed(_("This step is already finished."))
     step.done_on = data.done_on
     if data.details.strip():
-        step.details = sealer(case).append(step.details, "case_steps", step.uid, "details",
-                                           data.details.strip())
+        step.details = sealer(case).append(
+            step.details, "case_steps", step.uid, "details", data.details.strip()
+        )
     covers_ = ()
     if next_step is not None:
         next_step.details = None
         session.add(next_step)
         covers_ = (next_step,)
-    record(session, actor, "step.complete", step, unit=case.unit, object_ref=case.reference,
-           covers=covers_)
+    record(
+        session,
+        actor,
+        "step.complete",
+        step,
+        unit=case.unit,
+        object_ref=case.reference,
+        covers=covers_,
+    )
     return step
 
 
 def steps_of(session: Session, case: Case) -> list[CaseStep]:
-    return list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)
-                                .order_by(CaseStep.created_at, CaseStep.id)))
+    return list(
+        session.scalars(
+            select(CaseStep)
+            .where(CaseStep.case_id == case.id)
+            .order_by(CaseStep.created_at, CaseStep.id)
+        )
+    )
 
 
 def referral_contacts(session: Session, case: Case) -> list[ReferralContact]:
     ids = [int(p) for p in case.unit.path.strip("/").split("/")]
-    return list(session.scalars(select(ReferralContact).where(
-        ReferralContact.unit_id.in_(ids), ReferralContact.active.is_(True))
-        .order_by(ReferralContact.kind, ReferralContact.name)))
+    return list(
+        session.scalars(
+            select(ReferralContact)
+            .where(ReferralContact.unit_id.in_(ids), ReferralContact.active.is_(True))
+            .order_by(ReferralContact.kind, ReferralContact.name)
+        )
+    )
 
 
 def covers_case(actor, case: Case) -> bool:

@@ -25,8 +25,13 @@ REASON_MAX = 500
 def facts(session: Session, case: Case) -> workflow.Facts:
     # Ordered, so that "the" finding is the last one finished on either database (unordered,
     # PostgreSQL returns an updated row last and SQLite by id: the rules differed).
-    steps = list(session.scalars(select(CaseStep).where(CaseStep.case_id == case.id)
-                                 .order_by(CaseStep.done_on, CaseStep.id)))
+    steps = list(
+        session.scalars(
+            select(CaseStep)
+            .where(CaseStep.case_id == case.id)
+            .order_by(CaseStep.done_on, CaseStep.id)
+        )
+    )
     verifications = [s for s in steps if s.kind == "verification" and s.is_done and s.finding]
     finding = verifications[-1].finding if verifications else None
     return workflow.Facts(
@@ -52,15 +57,23 @@ def options(session: Session, actor, case: Case) -> list[tuple]:
     return workflow.options(case.status, facts(session, case), roles_on(actor, case), actor.id)
 
 
-def transition(session: Session, actor, case: Case, target: str, reason: str,
-               version: int, closure_reason: str | None = None) -> Case:
+def transition(
+    session: Session,
+    actor,
+    case: Case,
+    target: str,
+    reason: str,
+    version: int,
+    closure_reason: str | None = None,
+) -> Case:
     """Move ``case`` to ``target``; refuses with the reason the rules give."""
     if case.version != version:
         raise InvalidTransition(_("Someone else changed this case. Reload it and try again."))
     reason = (reason or "").strip()
     if not REASON_MIN <= len(reason) <= REASON_MAX:
-        raise ValidationFailed(_("Give a reason of %(min)d to %(max)d characters.",
-                                 min=REASON_MIN, max=REASON_MAX))
+        raise ValidationFailed(
+            _("Give a reason of %(min)d to %(max)d characters.", min=REASON_MIN, max=REASON_MAX)
+        )
     rule = workflow.find(case.status, target)
     if rule is None:
         raise InvalidTransition(_("This change of status is not possible."))
@@ -72,8 +85,13 @@ def transition(session: Session, actor, case: Case, target: str, reason: str,
     if target == "closed":
         _end_scheduled_follow_ups(session, actor, case)
     old = case.status
-    row = CaseTransition(case_id=case.id, from_status=old, to_status=target, by_id=actor.id,
-                         closure_reason=closure_reason if target == "closure_requested" else None)
+    row = CaseTransition(
+        case_id=case.id,
+        from_status=old,
+        to_status=target,
+        by_id=actor.id,
+        closure_reason=closure_reason if target == "closure_requested" else None,
+    )
     case.status = target
     if target == "closure_requested":
         case.closure_requested_by_id = actor.id
@@ -82,11 +100,20 @@ def transition(session: Session, actor, case: Case, target: str, reason: str,
         case.closure_requested_by_id = None
         case.closure_reason = None
     session.add(row)
-    record(session, actor, "case.transition", case, unit=case.unit, object_ref=case.reference,
-           reason=reason, covers=(row,))
+    record(
+        session,
+        actor,
+        "case.transition",
+        case,
+        unit=case.unit,
+        object_ref=case.reference,
+        reason=reason,
+        covers=(row,),
+    )
     if target == "closure_requested":
-        notifications.notify_officers(session, case, "closure_requested",
-                                      f"closure_requested:{case.id}:{row_key(case)}")
+        notifications.notify_officers(
+            session, case, "closure_requested", f"closure_requested:{case.id}:{row_key(case)}"
+        )
     elif old == "closure_requested":
         kind = "closure_approved" if target == "closed" else "closure_returned"
         notifications.notify_handlers(session, case, kind, f"{kind}:{case.id}:{row_key(case)}")
@@ -100,16 +127,26 @@ def _end_scheduled_follow_ups(session: Session, actor, case: Case) -> None:
     as a step finished by the approver. A follow-up a person planned is left to them."""
     if case.key_destroyed_at is not None:
         return  # no step can change on it (steps.complete_step refuses)
-    steps = list(session.scalars(select(CaseStep).where(
-        CaseStep.case_id == case.id, CaseStep.kind == "follow_up").order_by(CaseStep.id)))
+    steps = list(
+        session.scalars(
+            select(CaseStep)
+            .where(CaseStep.case_id == case.id, CaseStep.kind == "follow_up")
+            .order_by(CaseStep.id)
+        )
+    )
     scheduled_on = {s.next_on for s in steps if s.is_done and s.next_on is not None}
     for step in steps:
         if not step.is_done and step.details is None and step.due_on in scheduled_on:
             step_service.complete_step(
-                session, actor, case, step,
-                step_service.StepInput(kind="follow_up", done_on=local_today(),
-                                       situation="unknown"),
-                step.version)
+                session,
+                actor,
+                case,
+                step,
+                step_service.StepInput(
+                    kind="follow_up", done_on=local_today(), situation="unknown"
+                ),
+                step.version,
+            )
 
 
 def row_key(case: Case) -> str:

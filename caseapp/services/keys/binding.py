@@ -30,9 +30,11 @@ class Binding:
     def refusal(self, keyring_path: object) -> str:
         """One line for an operator: what is wrong and what to do."""
         shown = ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else "")
-        return (f"CASEAPP_KEYRING {keyring_path} does not go with this database: it lacks "
-                f"{len(self.missing)} key(s) the database uses ({shown}); start with the "
-                "keyring backed up with this database (nothing was written)")
+        return (
+            f"CASEAPP_KEYRING {keyring_path} does not go with this database: it lacks "
+            f"{len(self.missing)} key(s) the database uses ({shown}); start with the "
+            "keyring backed up with this database (nothing was written)"
+        )
 
 
 def has_binding_table(session: Session) -> bool:
@@ -62,8 +64,11 @@ def bind(session: Session, keyring: Keyring) -> Binding:
     if not binding.ok or not binding.unbound:
         return binding
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    rows = [{"key_id": key.id, "purpose": key.purpose} for key in keyring.keys(purpose=None)
-            if key.id in binding.unbound]
+    rows = [
+        {"key_id": key.id, "purpose": key.purpose}
+        for key in keyring.keys(purpose=None)
+        if key.id in binding.unbound
+    ]
     session.execute(insert(KeyringKey).values(rows).on_conflict_do_nothing())
     binding.unbound = []
     return binding

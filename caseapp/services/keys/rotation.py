@@ -30,9 +30,14 @@ def _stale_secrets(session: Session, keyring: Keyring) -> Iterator[User]:
     active = keyring.active("wrap").id
     last = 0
     while True:
-        rows = list(session.scalars(select(User).where(User.id > last,
-                                                       User.totp_secret.is_not(None))
-                                    .order_by(User.id).limit(BATCH)))
+        rows = list(
+            session.scalars(
+                select(User)
+                .where(User.id > last, User.totp_secret.is_not(None))
+                .order_by(User.id)
+                .limit(BATCH)
+            )
+        )
         if not rows:
             return
         for user in rows:
@@ -46,9 +51,14 @@ def _stale_case_keys(session: Session, keyring: Keyring) -> Iterator[Case]:
     active = keyring.active("wrap").id
     last = 0
     while True:
-        rows = list(session.scalars(select(Case).where(Case.id > last,
-                                                       Case.wrapped_key.is_not(None))
-                                    .order_by(Case.id).limit(BATCH)))
+        rows = list(
+            session.scalars(
+                select(Case)
+                .where(Case.id > last, Case.wrapped_key.is_not(None))
+                .order_by(Case.id)
+                .limit(BATCH)
+            )
+        )
         if not rows:
             return
         for case in rows:
@@ -58,21 +68,28 @@ def _stale_case_keys(session: Session, keyring: Keyring) -> Iterator[Case]:
 
 
 def count_stale(session: Session, keyring: Keyring) -> int:
-    return (sum(1 for _ in _stale_secrets(session, keyring))
-            + sum(1 for _ in _stale_case_keys(session, keyring)))
+    return sum(1 for _ in _stale_secrets(session, keyring)) + sum(
+        1 for _ in _stale_case_keys(session, keyring)
+    )
 
 
-def rewrap(session: Session, keyring: Keyring, progress: Callable[[int], None] | None = None,
-           commit_every: int = BATCH) -> int:
+def rewrap(
+    session: Session,
+    keyring: Keyring,
+    progress: Callable[[int], None] | None = None,
+    commit_every: int = BATCH,
+) -> int:
     """Reseal every value still under an old wrapping key; commits in batches, so an interrupted
     run is resumed by running it again."""
     done = 0
     for user in list(_stale_secrets(session, keyring)):
         ad = associated_data("users", user.id, "totp_secret")
-        user.totp_secret = seal_with_keyring(keyring, unseal_with_keyring(keyring, user.totp_secret,
-                                                                          ad), ad)
-        record(session, None, "keys.rewrap", user, unit=user.unit,
-               changes={"totp_secret": "changed"})
+        user.totp_secret = seal_with_keyring(
+            keyring, unseal_with_keyring(keyring, user.totp_secret, ad), ad
+        )
+        record(
+            session, None, "keys.rewrap", user, unit=user.unit, changes={"totp_secret": "changed"}
+        )
         done += 1
         if progress:
             progress(1)
@@ -81,18 +98,27 @@ def rewrap(session: Session, keyring: Keyring, progress: Callable[[int], None] |
     # Case data keys: only the wrapping changes; the content's ciphertext is untouched.
     for case in list(_stale_case_keys(session, keyring)):
         ad = associated_data("cases", case.public_id, "data_key")
-        case.wrapped_key = seal_with_keyring(keyring, unseal_with_keyring(
-            keyring, case.wrapped_key, ad), ad)
-        record(session, None, "keys.rewrap", case, unit=case.unit, object_ref=case.reference,
-               changes={"wrapped_key": "changed"})
+        case.wrapped_key = seal_with_keyring(
+            keyring, unseal_with_keyring(keyring, case.wrapped_key, ad), ad
+        )
+        record(
+            session,
+            None,
+            "keys.rewrap",
+            case,
+            unit=case.unit,
+            object_ref=case.reference,
+            changes={"wrapped_key": "changed"},
+        )
         done += 1
         if progress:
             progress(1)
         if done % commit_every == 0:
             session.commit()
     # Secrets offered during an enrolment in progress: simply offered again.
-    for pending in session.scalars(select(UserSession).where(
-            UserSession.pending_totp_secret.is_not(None))):
+    for pending in session.scalars(
+        select(UserSession).where(UserSession.pending_totp_secret.is_not(None))
+    ):
         pending.pending_totp_secret = None
     session.commit()
     return done
@@ -107,8 +133,14 @@ def rotate(session: Session, keyring: Keyring, purpose: str) -> str:
     keyring.add(key)
     keyring.save()
     key_binding.bind(session, keyring)  # bound before it seals or chains anything
-    record(session, None, "keys.rotate", object_type="keys", object_id=key.id,
-           changes={"purpose": purpose, "active": [old, key.id]})
+    record(
+        session,
+        None,
+        "keys.rotate",
+        object_type="keys",
+        object_id=key.id,
+        changes={"purpose": purpose, "active": [old, key.id]},
+    )
     session.commit()
     return key.id
 
@@ -119,27 +151,43 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
     if key.active:
         raise KeyInUse("the active key cannot be retired; rotate first")
     if key.purpose == "wrap":
-        users = sum(1 for u in session.scalars(select(User.totp_secret).where(
-            User.totp_secret.is_not(None))) if sealed_key_id(u) == key_id)
-        users += sum(1 for w in session.scalars(select(Case.wrapped_key).where(
-            Case.wrapped_key.is_not(None))) if sealed_key_id(w) == key_id)
+        users = sum(
+            1
+            for u in session.scalars(select(User.totp_secret).where(User.totp_secret.is_not(None)))
+            if sealed_key_id(u) == key_id
+        )
+        users += sum(
+            1
+            for w in session.scalars(select(Case.wrapped_key).where(Case.wrapped_key.is_not(None)))
+            if sealed_key_id(w) == key_id
+        )
         if users:
             raise KeyInUse(f"{users} sealed values still use {key_id}; run keys rotate --resume")
     elif key.purpose == "audit":
-        used = session.scalar(select(func.count()).select_from(AuditEvent)
-                              .where(AuditEvent.key_id == key_id))
+        used = session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.key_id == key_id)
+        )
         if used:
             raise KeyInUse(f"{used} audit events are chained with {key_id}; it verifies them")
     elif key.purpose == "signing":
-        used = session.scalar(select(func.count()).select_from(AuditCheckpoint)
-                              .where(AuditCheckpoint.key_id == key_id))
+        used = session.scalar(
+            select(func.count())
+            .select_from(AuditCheckpoint)
+            .where(AuditCheckpoint.key_id == key_id)
+        )
         if used:
             raise KeyInUse(f"{used} checkpoints are signed with {key_id}")
     # The database forgets the key first: a keyring that still holds a key is harmless, a
     # database bound to a key its keyring lacks would refuse to start.
     key_binding.unbind(session, key_id)
-    record(session, None, "keys.retire", object_type="keys", object_id=key_id,
-           changes={"purpose": key.purpose})
+    record(
+        session,
+        None,
+        "keys.retire",
+        object_type="keys",
+        object_id=key_id,
+        changes={"purpose": key.purpose},
+    )
     session.commit()
     keyring.remove(key_id)
     keyring.save()

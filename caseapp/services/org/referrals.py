@@ -24,11 +24,18 @@ def visible_contacts(user):
     if not paths:
         return select(ReferralContact).where(False)  # noqa: FBT003
     ancestor_ids = {int(part) for p in paths for part in p.strip("/").split("/")}
-    return (select(ReferralContact).join(ReferralContact.unit)
-            .options(joinedload(ReferralContact.unit))
-            .where(or_(ReferralContact.unit_id.in_(ancestor_ids),
-                       scope_filter(user, "referral.read", Unit.path)))
-            .order_by(Unit.path, ReferralContact.kind, ReferralContact.name))
+    return (
+        select(ReferralContact)
+        .join(ReferralContact.unit)
+        .options(joinedload(ReferralContact.unit))
+        .where(
+            or_(
+                ReferralContact.unit_id.in_(ancestor_ids),
+                scope_filter(user, "referral.read", Unit.path),
+            )
+        )
+        .order_by(Unit.path, ReferralContact.kind, ReferralContact.name)
+    )
 
 
 def get_contact_to_manage(session: Session, user, contact_id: int) -> ReferralContact:
@@ -47,20 +54,31 @@ def _check(name: str, kind: str, phone: str, address: str) -> None:
         raise ValidationFailed(_("The phone or address is too long."))
 
 
-def create_contact(session: Session, actor, unit: Unit, name: str, kind: str, phone: str,
-                   address: str) -> ReferralContact:
+def create_contact(
+    session: Session, actor, unit: Unit, name: str, kind: str, phone: str, address: str
+) -> ReferralContact:
     if actor is not None and not covers(actor, "referral.manage", unit):
         raise NotFound()
     _check(name, kind, phone, address)
-    contact = ReferralContact(unit=unit, name=name.strip(), kind=kind, phone=phone.strip(),
-                              address=address.strip())
+    contact = ReferralContact(
+        unit=unit, name=name.strip(), kind=kind, phone=phone.strip(), address=address.strip()
+    )
     session.add(contact)
     record(session, actor, "referral_contact.create", contact, unit=unit)
     return contact
 
 
-def update_contact(session: Session, actor, contact: ReferralContact, name: str, kind: str,
-                   phone: str, address: str, active: bool, version: int) -> ReferralContact:
+def update_contact(
+    session: Session,
+    actor,
+    contact: ReferralContact,
+    name: str,
+    kind: str,
+    phone: str,
+    address: str,
+    active: bool,
+    version: int,
+) -> ReferralContact:
     if contact.version != version:
         raise Conflict(_("This contact was changed by someone else. Reload it and try again."))
     _check(name, kind, phone, address)

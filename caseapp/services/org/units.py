@@ -24,8 +24,9 @@ def visible_units(user, permission: str = "admin.units"):
     return select(Unit).where(scope_filter(user, permission, Unit.path)).order_by(Unit.path)
 
 
-def open_units(session: Session, user, permission: str, limit: int = 2000,
-               closed_too: bool = False) -> list[Unit]:
+def open_units(
+    session: Session, user, permission: str, limit: int = 2000, closed_too: bool = False
+) -> list[Unit]:
     """The open units ``user`` holds ``permission`` over, for a unit-code suggestion list
     (``closed_too``: reports still roll up through units closed since, such as old districts)."""
     stmt = visible_units(user, permission)
@@ -53,8 +54,12 @@ def unit_in_scope(session: Session, user, code: str | None, permission: str) -> 
     Otherwise one form error, whether the code is unknown or lies outside their units."""
     unit = unit_by_code(session, code or "")
     if unit is None or not covers(user, permission, unit):
-        raise ValidationFailed(_("No unit with the code %(code)s within your units.",
-                                 code=(code or "").strip().upper()[:20]))
+        raise ValidationFailed(
+            _(
+                "No unit with the code %(code)s within your units.",
+                code=(code or "").strip().upper()[:20],
+            )
+        )
     return unit
 
 
@@ -68,10 +73,16 @@ class UnitSurroundings:
 
 
 def surroundings(session: Session, unit: Unit) -> UnitSurroundings:
-    children = list(session.scalars(select(Unit).where(Unit.parent_id == unit.id)
-                                    .order_by(Unit.code)))
-    history = list(session.scalars(select(UnitParentHistory).where(
-        UnitParentHistory.unit_id == unit.id).order_by(UnitParentHistory.valid_from)))
+    children = list(
+        session.scalars(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.code))
+    )
+    history = list(
+        session.scalars(
+            select(UnitParentHistory)
+            .where(UnitParentHistory.unit_id == unit.id)
+            .order_by(UnitParentHistory.valid_from)
+        )
+    )
     parent_ids = {h.parent_id for h in history if h.parent_id}
     parents = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(parent_ids)))}
     return UnitSurroundings(children, history, parents)
@@ -81,11 +92,11 @@ def _check_fields(code: str, name: str, kind: str) -> None:
     if not re.match(UNIT_CODE_PATTERN, code):
         raise ValidationFailed(_("A unit code has 2 to 20 capital letters, digits, - or _."))
     if not name.strip() or len(name) > UNIT_NAME_MAX:
-        raise ValidationFailed(_("A unit name is required (at most %(n)d characters).",
-                                 n=UNIT_NAME_MAX))
+        raise ValidationFailed(
+            _("A unit name is required (at most %(n)d characters).", n=UNIT_NAME_MAX)
+        )
     # A unit name reaches every report and export; XLSX and DOCX (XML) refuse these outright.
-    if any(ord(ch) < 32 or ch in "\ufffd\ufffe\uffff" or "\ud800" <= ch <= "\udfff"
-           for ch in name):
+    if any(ord(ch) < 32 or ch in "\ufffd\ufffe\uffff" or "\ud800" <= ch <= "\udfff" for ch in name):
         raise ValidationFailed(_("This field holds characters that are not allowed."))
     if kind not in settings().unit_kinds or kind not in PARENT_KINDS:
         raise ValidationFailed(_("Unknown kind of unit."))
@@ -102,15 +113,30 @@ def _check_place(kind: str, parent: Unit | None) -> None:
     if (parent.kind if parent is not None else None) in PARENT_KINDS.get(kind, ()):
         return
     if parent is None:
-        raise ValidationFailed(_("A unit of the kind “%(kind)s” cannot be at the top of the "
-                                 "tree.", kind=_kind_name(kind)))
-    raise ValidationFailed(_("A unit of the kind “%(kind)s” cannot sit under one of the kind "
-                             "“%(parent)s”.", kind=_kind_name(kind),
-                             parent=_kind_name(parent.kind)))
+        raise ValidationFailed(
+            _(
+                "A unit of the kind “%(kind)s” cannot be at the top of the tree.",
+                kind=_kind_name(kind),
+            )
+        )
+    raise ValidationFailed(
+        _(
+            "A unit of the kind “%(kind)s” cannot sit under one of the kind “%(parent)s”.",
+            kind=_kind_name(kind),
+            parent=_kind_name(parent.kind),
+        )
+    )
 
 
-def create_unit(session: Session, actor, parent: Unit | None, code: str, name: str, kind: str,
-                valid_from: date | None = None) -> Unit:
+def create_unit(
+    session: Session,
+    actor,
+    parent: Unit | None,
+    code: str,
+    name: str,
+    kind: str,
+    valid_from: date | None = None,
+) -> Unit:
     """A new unit below ``parent``; only the system (actor None) may create a root."""
     code = code.strip().upper()
     name = name.strip()
@@ -129,11 +155,21 @@ def create_unit(session: Session, actor, parent: Unit | None, code: str, name: s
         raise Conflict(_("The unit code %(code)s is already used.", code=code))
     unit = Unit(code=code, name=name, kind=kind, parent=parent, path="/", valid_from=start)
     session.add(unit)
-    history = UnitParentHistory(parent_id=parent.id if parent else None, path="/",
-                                valid_from=start)
-    record(session, actor, "unit.create", unit, unit=parent or unit, covers=(history,),
-           changes={"code": [None, code], "name": [None, name], "kind": [None, kind],
-                    "parent": [None, parent.code if parent else None]})
+    history = UnitParentHistory(parent_id=parent.id if parent else None, path="/", valid_from=start)
+    record(
+        session,
+        actor,
+        "unit.create",
+        unit,
+        unit=parent or unit,
+        covers=(history,),
+        changes={
+            "code": [None, code],
+            "name": [None, name],
+            "kind": [None, kind],
+            "parent": [None, parent.code if parent else None],
+        },
+    )
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
     history.unit_id = unit.id
     history.path = unit.path
@@ -149,8 +185,12 @@ def update_unit(session: Session, actor, unit: Unit, name: str, kind: str, versi
         _check_place(kind, unit.parent)
         below = set(session.scalars(select(Unit.kind).where(Unit.parent_id == unit.id)))
         if any(kind not in PARENT_KINDS.get(child, ()) for child in below):
-            raise ValidationFailed(_("The units below this one cannot sit under a unit of the "
-                                     "kind “%(kind)s”.", kind=_kind_name(kind)))
+            raise ValidationFailed(
+                _(
+                    "The units below this one cannot sit under a unit of the kind “%(kind)s”.",
+                    kind=_kind_name(kind),
+                )
+            )
     unit.name = name.strip()
     unit.kind = kind
     record(session, actor, "unit.update", unit, unit=unit)
@@ -164,8 +204,9 @@ def close_unit(session: Session, actor, unit: Unit, on: date, version: int) -> U
         raise ValidationFailed(_("This unit is already closed."))
     check_within_bounds(on)
     open_children = session.scalar(
-        select(func.count()).select_from(Unit).where(Unit.parent_id == unit.id,
-                                                      Unit.valid_to.is_(None))
+        select(func.count())
+        .select_from(Unit)
+        .where(Unit.parent_id == unit.id, Unit.valid_to.is_(None))
     )
     if open_children:
         raise ValidationFailed(_("Close or move the units below this one first."))
@@ -176,8 +217,9 @@ def close_unit(session: Session, actor, unit: Unit, on: date, version: int) -> U
     return unit
 
 
-def move_unit(session: Session, actor, unit: Unit, new_parent: Unit, on: date,
-              version: int) -> Unit:
+def move_unit(
+    session: Session, actor, unit: Unit, new_parent: Unit, on: date, version: int
+) -> Unit:
     """Re-parent ``unit`` and its subtree; the old parent stays in the history."""
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
@@ -195,23 +237,35 @@ def move_unit(session: Session, actor, unit: Unit, new_parent: Unit, on: date,
     old_path = unit.path
     new_path = f"{new_parent.path}{unit.id}/"
     current = session.scalar(
-        select(UnitParentHistory).where(UnitParentHistory.unit_id == unit.id,
-                                        UnitParentHistory.valid_to.is_(None))
+        select(UnitParentHistory).where(
+            UnitParentHistory.unit_id == unit.id, UnitParentHistory.valid_to.is_(None)
+        )
     )
-    history = UnitParentHistory(unit_id=unit.id, parent_id=new_parent.id, path=new_path,
-                                valid_from=on)
+    history = UnitParentHistory(
+        unit_id=unit.id, parent_id=new_parent.id, path=new_path, valid_from=on
+    )
     session.add(history)
     unit.parent = new_parent
     covered = (history,) if current is None else (history, current)
     if current is not None:
         current.valid_to = on
     descendants = session.scalar(
-        select(func.count()).select_from(Unit).where(Unit.path.startswith(old_path),
-                                                      Unit.id != unit.id)
+        select(func.count())
+        .select_from(Unit)
+        .where(Unit.path.startswith(old_path), Unit.id != unit.id)
     )
-    record(session, actor, "unit.move", unit, unit=new_parent, covers=covered,
-           changes={"parent": [old_parent.code if old_parent else None, new_parent.code],
-                    "descendants_moved": descendants})
+    record(
+        session,
+        actor,
+        "unit.move",
+        unit,
+        unit=new_parent,
+        covers=covered,
+        changes={
+            "parent": [old_parent.code if old_parent else None, new_parent.code],
+            "descendants_moved": descendants,
+        },
+    )
     unit.path = new_path
     session.flush()
     session.execute(

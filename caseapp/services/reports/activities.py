@@ -29,9 +29,13 @@ class ActivityInput:
 
 
 def visible_activities(user):
-    return (select(Activity).join(Activity.unit).options(joinedload(Activity.unit))
-            .where(scope_filter(user, "report.read", Unit.path))
-            .order_by(Activity.held_on.desc(), Activity.id.desc()))
+    return (
+        select(Activity)
+        .join(Activity.unit)
+        .options(joinedload(Activity.unit))
+        .where(scope_filter(user, "report.read", Unit.path))
+        .order_by(Activity.held_on.desc(), Activity.id.desc())
+    )
 
 
 def get_activity(session: Session, user, activity_id: int) -> Activity:
@@ -50,31 +54,45 @@ def _check(data: ActivityInput) -> None:
         raise ValidationFailed(_("An activity cannot be recorded before it is held."))
     counts = (data.participants_female, data.participants_male, data.participants_other)
     if any(n is None or n < 0 or n > PARTICIPANTS_MAX for n in counts):
-        raise ValidationFailed(_("Participant numbers must be between 0 and %(n)d.",
-                                 n=PARTICIPANTS_MAX))
+        raise ValidationFailed(
+            _("Participant numbers must be between 0 and %(n)d.", n=PARTICIPANTS_MAX)
+        )
 
 
 def create(session: Session, actor, unit: Unit, data: ActivityInput) -> Activity:
     if not covers(actor, "activity.write", unit):
         raise NotFound()
     _check(data)
-    activity = Activity(unit=unit, created_by_id=actor.id, held_on=data.held_on, kind=data.kind,
-                        audience=data.audience, title=data.title.strip(),
-                        participants_female=data.participants_female,
-                        participants_male=data.participants_male,
-                        participants_other=data.participants_other)
+    activity = Activity(
+        unit=unit,
+        created_by_id=actor.id,
+        held_on=data.held_on,
+        kind=data.kind,
+        audience=data.audience,
+        title=data.title.strip(),
+        participants_female=data.participants_female,
+        participants_male=data.participants_male,
+        participants_other=data.participants_other,
+    )
     session.add(activity)
     record(session, actor, "activity.create", activity, unit=unit)
     return activity
 
 
-def update(session: Session, actor, activity: Activity, data: ActivityInput,
-           version: int) -> Activity:
+def update(
+    session: Session, actor, activity: Activity, data: ActivityInput, version: int
+) -> Activity:
     if activity.version != version:
         raise Conflict(_("This activity was changed by someone else. Reload it and try again."))
     _check(data)
-    for name in ("held_on", "kind", "audience", "participants_female", "participants_male",
-                 "participants_other"):
+    for name in (
+        "held_on",
+        "kind",
+        "audience",
+        "participants_female",
+        "participants_male",
+        "participants_other",
+    ):
         setattr(activity, name, getattr(data, name))
     activity.title = data.title.strip()
     record(session, actor, "activity.update", activity, unit=activity.unit)

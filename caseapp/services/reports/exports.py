@@ -50,27 +50,41 @@ def _grid(table: ShownTable) -> list[list[str]]:
 def _timeliness_rows(meta: ReportMeta) -> list[list[str]]:
     t = meta.timeliness
     share = t["share_verified_within_deadline"]
-    hidden = [[_("Figures drawn from fewer than %(n)d cases are hidden.",
-                 n=t.get("threshold", 5)), ""]] if t.get("hidden") else []
+    hidden = (
+        [[_("Figures drawn from fewer than %(n)d cases are hidden.", n=t.get("threshold", 5)), ""]]
+        if t.get("hidden")
+        else []
+    )
     return hidden + [
-        [_("Median days from intake to verification"),
-         local_number(t["median_days_to_verification"])],
+        [
+            _("Median days from intake to verification"),
+            local_number(t["median_days_to_verification"]),
+        ],
         [_("Median days from intake to closure"), local_number(t["median_days_to_closure"])],
-        [_("Verified within %(n)d days", n=t["verification_days"]),
-         "—" if share is None else f"{local_number(share)}%"],
+        [
+            _("Verified within %(n)d days", n=t["verification_days"]),
+            "—" if share is None else f"{local_number(share)}%",
+        ],
     ]
 
 
 def _legend() -> str:
     """What the hidden cells of an export mean (every export leaves its unit)."""
     n = settings().small_cell_threshold
-    return _("Counts shown as <%(n)d are hidden: counts from 1 to %(m)d, and other counts "
-             "hidden with them so that none can be worked out from the totals.", n=n, m=n - 1)
+    return _(
+        "Counts shown as <%(n)d are hidden: counts from 1 to %(m)d, and other counts "
+        "hidden with them so that none can be worked out from the totals.",
+        n=n,
+        m=n - 1,
+    )
 
 
 def _period(meta: ReportMeta) -> str:
-    return _("From %(start)s to %(end)s", start=meta.date_from.strftime("%d/%m/%Y"),
-             end=meta.date_to.strftime("%d/%m/%Y"))
+    return _(
+        "From %(start)s to %(end)s",
+        start=meta.date_from.strftime("%d/%m/%Y"),
+        end=meta.date_to.strftime("%d/%m/%Y"),
+    )
 
 
 class _InertWriter:
@@ -175,13 +189,27 @@ def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
 
     header = doc.add_table(rows=1, cols=2)
     left, right = header.rows[0].cells
-    _lines(left, [(meta.parent_name.upper(), False), (meta.unit_name.upper(), True),
-                  (f"Số: ……/BC-{meta.unit_code}", False)])
-    _lines(right, [("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", True),
-                   ("Độc lập - Tự do - Hạnh phúc", True),
-                   (f"{meta.place}, ngày {meta.issued_on.day:02d} tháng "
-                    f"{meta.issued_on.month:02d} năm {meta.issued_on.year}", False)],
-           italic_last=True)
+    _lines(
+        left,
+        [
+            (meta.parent_name.upper(), False),
+            (meta.unit_name.upper(), True),
+            (f"Số: ……/BC-{meta.unit_code}", False),
+        ],
+    )
+    _lines(
+        right,
+        [
+            ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", True),
+            ("Độc lập - Tự do - Hạnh phúc", True),
+            (
+                f"{meta.place}, ngày {meta.issued_on.day:02d} tháng "
+                f"{meta.issued_on.month:02d} năm {meta.issued_on.year}",
+                False,
+            ),
+        ],
+        italic_last=True,
+    )
     doc.add_paragraph()
     title = doc.add_paragraph()
     title.alignment = WD_ALIGN_PARAGRAPH.CENTER
@@ -216,10 +244,12 @@ def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
 
     closing = doc.add_table(rows=1, cols=2)
     left, right = closing.rows[0].cells
-    _lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)],
-           size=11)
-    _lines(right, [("THỦ TRƯỞNG ĐƠN VỊ", True), ("(Ký, ghi rõ họ tên, đóng dấu)", False)],
-           italic_last=True)
+    _lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)], size=11)
+    _lines(
+        right,
+        [("THỦ TRƯỞNG ĐƠN VỊ", True), ("(Ký, ghi rõ họ tên, đóng dấu)", False)],
+        italic_last=True,
+    )
     buffer = io.BytesIO()
     doc.save(buffer)
     return buffer.getvalue()

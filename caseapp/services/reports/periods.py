@@ -26,8 +26,8 @@ from caseapp.services.reports.view import shown_tables, shown_timeliness
 
 @dataclass(frozen=True)
 class Period:
-    key: str          # "annual:2026"
-    kind: str         # "six_month" or "annual"
+    key: str  # "annual:2026"
+    kind: str  # "six_month" or "annual"
     date_from: date
     date_to: date
     due_on: date
@@ -50,8 +50,12 @@ def periods_of(year: int) -> list[Period]:
 
 def recent_periods(today: date | None = None) -> list[Period]:
     today = today or local_today()
-    found = [p for y in (today.year + 1, today.year, today.year - 1, today.year - 2)
-             for p in periods_of(y) if p.date_from <= today]
+    found = [
+        p
+        for y in (today.year + 1, today.year, today.year - 1, today.year - 2)
+        for p in periods_of(y)
+        if p.date_from <= today
+    ]
     return sorted(found, key=lambda p: p.date_to, reverse=True)[:6]
 
 
@@ -110,25 +114,45 @@ def _place(unit: Unit) -> str:
     return ""
 
 
-def export(session: Session, actor, unit: Unit, date_from: date, date_to: date, fmt: str,
-           title: str) -> bytes:
+def export(
+    session: Session, actor, unit: Unit, date_from: date, date_to: date, fmt: str, title: str
+) -> bytes:
     """The report with small cells suppressed, in ``fmt``; the export is audited."""
     if fmt not in report_exports.FORMATS:
         raise ValidationFailed(_("Unknown format."))
     check_range(date_from, date_to)
-    report = report_tables.build(session, unit, date_from, date_to,
-                                 viewer_id=actor.id if actor is not None else None)
+    report = report_tables.build(
+        session, unit, date_from, date_to, viewer_id=actor.id if actor is not None else None
+    )
     tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
     parent = unit.parent.name if unit.parent is not None else ""
     place = _place(unit)
     meta = report_exports.ReportMeta(
-        unit_name=unit.name, parent_name=parent, unit_code=unit.code, date_from=date_from,
-        date_to=date_to, title=title, place=place or "……", issued_on=local_today(),
-        timeliness=shown_timeliness(report.timeliness, suppressed=True))
+        unit_name=unit.name,
+        parent_name=parent,
+        unit_code=unit.code,
+        date_from=date_from,
+        date_to=date_to,
+        title=title,
+        place=place or "……",
+        issued_on=local_today(),
+        timeliness=shown_timeliness(report.timeliness, suppressed=True),
+    )
     content = report_exports.export(fmt, tables, meta)
-    record(session, actor, "report.export", unit=unit, object_type="reports",
-           object_ref=unit.code, changes={"format": fmt, "from": date_from.isoformat(),
-                                          "to": date_to.isoformat(), "suppressed": True})
+    record(
+        session,
+        actor,
+        "report.export",
+        unit=unit,
+        object_type="reports",
+        object_ref=unit.code,
+        changes={
+            "format": fmt,
+            "from": date_from.isoformat(),
+            "to": date_to.isoformat(),
+            "suppressed": True,
+        },
+    )
     return content
 
 
@@ -141,12 +165,16 @@ def _canonical(data: dict) -> str:
 
 def submitted_snapshot(session: Session, unit: Unit, period: Period) -> ReportSnapshot | None:
     """The report ``unit`` submitted for ``period``, if it did."""
-    return session.scalar(select(ReportSnapshot).where(
-        ReportSnapshot.unit_id == unit.id, ReportSnapshot.period_key == period.key))
+    return session.scalar(
+        select(ReportSnapshot).where(
+            ReportSnapshot.unit_id == unit.id, ReportSnapshot.period_key == period.key
+        )
+    )
 
 
-def submit_refusal(session: Session, actor, unit: Unit,
-                   period: Period | None) -> DomainError | None:
+def submit_refusal(
+    session: Session, actor, unit: Unit, period: Period | None
+) -> DomainError | None:
     """Why ``actor`` may not submit ``unit``'s report for ``period`` now (None: they may).
     The one submit rule: the page offers the button when it is None, ``submit`` enforces it."""
     if period is None or unit.kind != "school" or not covers(actor, "case.write", unit):
@@ -172,14 +200,26 @@ def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapsho
         raise refusal
     data = report_tables.build(session, unit, period.date_from, period.date_to).as_dict()
     text = _canonical(data)
-    snapshot = ReportSnapshot(unit_id=unit.id, period_key=period.key,
-                              date_from=period.date_from, date_to=period.date_to,
-                              due_on=period.due_on, data=text,
-                              sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                              submitted_by_id=actor.id)
+    snapshot = ReportSnapshot(
+        unit_id=unit.id,
+        period_key=period.key,
+        date_from=period.date_from,
+        date_to=period.date_to,
+        due_on=period.due_on,
+        data=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        submitted_by_id=actor.id,
+    )
     session.add(snapshot)
-    record(session, actor, "report.submit", snapshot, unit=unit, object_ref=unit.code,
-           changes={"period": period.key, "sha256": snapshot.sha256})
+    record(
+        session,
+        actor,
+        "report.submit",
+        snapshot,
+        unit=unit,
+        object_ref=unit.code,
+        changes={"period": period.key, "sha256": snapshot.sha256},
+    )
     return snapshot
 
 
@@ -187,8 +227,11 @@ def readable_snapshot(session: Session, user, snapshot_id: int) -> ReportSnapsho
     """A submitted report ``user`` may read; 404 otherwise. A snapshot holds the official
     figures, every case included: not for someone excluded from one of them."""
     snap = session.get(ReportSnapshot, snapshot_id)
-    if snap is None or not covers(user, "report.read", snap.unit) \
-            or report_tables.excluded_below(session, user.id, snap.unit):
+    if (
+        snap is None
+        or not covers(user, "report.read", snap.unit)
+        or report_tables.excluded_below(session, user.id, snap.unit)
+    ):
         raise NotFound()
     return snap
 
@@ -198,22 +241,39 @@ def snapshot_report(snap: ReportSnapshot) -> Report:
     data = json.loads(snap.data)
     tables = []
     for t in data["tables"]:
-        tables.append(Table(t["key"], t["rows"], t["cols"],
-                            {(r, c): t["cells"][i][j] for i, r in enumerate(t["rows"])
-                             for j, c in enumerate(t["cols"])},
-                            dict(zip(t["cols"], t["col_totals"], strict=True))
-                            if t["distinct_totals"] else None, t["suppressible"]))
-    return Report(data["unit"]["code"], data["unit"]["name"],
-                  date.fromisoformat(data["from"]), date.fromisoformat(data["to"]), tables,
-                  data["timeliness"])
+        tables.append(
+            Table(
+                t["key"],
+                t["rows"],
+                t["cols"],
+                {
+                    (r, c): t["cells"][i][j]
+                    for i, r in enumerate(t["rows"])
+                    for j, c in enumerate(t["cols"])
+                },
+                dict(zip(t["cols"], t["col_totals"], strict=True))
+                if t["distinct_totals"]
+                else None,
+                t["suppressible"],
+            )
+        )
+    return Report(
+        data["unit"]["code"],
+        data["unit"]["name"],
+        date.fromisoformat(data["from"]),
+        date.fromisoformat(data["to"]),
+        tables,
+        data["timeliness"],
+    )
 
 
 def combined_unit(session: Session, user, code: str | None) -> Unit:
     """The unit whose combined report ``user`` may see: one they oversee, not built from a
     case they are excluded from (snapshots count every case); 404 otherwise."""
     unit = report_unit(session, user, code)
-    if not covers(user, "case.oversee", unit) \
-            or report_tables.excluded_below(session, user.id, unit):
+    if not covers(user, "case.oversee", unit) or report_tables.excluded_below(
+        session, user.id, unit
+    ):
         raise NotFound()
     return unit
 
@@ -225,12 +285,22 @@ def snapshot_intact(snapshot: ReportSnapshot) -> bool:
 def submissions(session: Session, unit: Unit, period: Period) -> list[dict]:
     """Every school below ``unit``: its snapshot for the period, and whether it is late."""
     today = local_today()
-    schools = list(session.scalars(select(Unit).where(Unit.path.startswith(unit.path),
-                                                      Unit.kind == "school")
-                                   .order_by(Unit.path)))
-    snaps = {s.unit_id: s for s in session.scalars(select(ReportSnapshot).where(
-        ReportSnapshot.period_key == period.key,
-        ReportSnapshot.unit_id.in_([s.id for s in schools])))}
+    schools = list(
+        session.scalars(
+            select(Unit)
+            .where(Unit.path.startswith(unit.path), Unit.kind == "school")
+            .order_by(Unit.path)
+        )
+    )
+    snaps = {
+        s.unit_id: s
+        for s in session.scalars(
+            select(ReportSnapshot).where(
+                ReportSnapshot.period_key == period.key,
+                ReportSnapshot.unit_id.in_([s.id for s in schools]),
+            )
+        )
+    }
     rows = []
     for school in schools:
         snap = snaps.get(school.id)
@@ -254,9 +324,17 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
     Returns (report, schools submitted, schools in all)."""
     rows = submissions(session, unit, period)
     live = report_tables.build(session, unit, period.date_from, period.date_to)
-    tables = {t.key: Table(t.key, list(t.rows), list(t.cols), {},
-                           {} if t.col_totals is not None else None, t.suppressible)
-              for t in live.tables}
+    tables = {
+        t.key: Table(
+            t.key,
+            list(t.rows),
+            list(t.cols),
+            {},
+            {} if t.col_totals is not None else None,
+            t.suppressible,
+        )
+        for t in live.tables
+    }
     child_of = {}
     for code in tables["per_unit"].rows:
         child = session.scalar(select(Unit).where(Unit.code == code))
@@ -268,10 +346,10 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
             data = json.loads(row["snapshot"].data)
             submitted += 1
         else:
-            data = report_tables.build(session, school, period.date_from,
-                                       period.date_to).as_dict()
-        group = next((code for path, code in child_of.items()
-                      if school.path.startswith(path)), school.code)
+            data = report_tables.build(session, school, period.date_from, period.date_to).as_dict()
+        group = next(
+            (code for path, code in child_of.items() if school.path.startswith(path)), school.code
+        )
         for t in data["tables"]:
             target = tables[t["key"]]
             if t["key"] == "activities":
@@ -282,10 +360,17 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
                     target.cells[key] = target.cells.get(key, 0) + t["cells"][r][c]
             if target.col_totals is not None:
                 for c, col_key in enumerate(t["cols"]):
-                    target.col_totals[col_key] = (target.col_totals.get(col_key, 0)
-                                                  + t["col_totals"][c])
+                    target.col_totals[col_key] = (
+                        target.col_totals.get(col_key, 0) + t["col_totals"][c]
+                    )
     # Activities: every unit's own records (offices included), live.
     tables["activities"] = live.table("activities")
-    report = Report(unit.code, unit.name, period.date_from, period.date_to,
-                    [tables[t.key] for t in live.tables], live.timeliness)
+    report = Report(
+        unit.code,
+        unit.name,
+        period.date_from,
+        period.date_to,
+        [tables[t.key] for t in live.tables],
+        live.timeliness,
+    )
     return report, submitted, len(rows)

@@ -44,8 +44,9 @@ def suppress(cells: list[list[int]], col_totals: list[int], threshold: int) -> P
         hidden_cells = [(r, c) for r, c in line if hidden[r][c]]
         if total_hidden or len(hidden_cells) != 1:
             return False
-        candidates = sorted(((cells[r][c], r, c) for r, c in line
-                             if not hidden[r][c] and cells[r][c] > 0))
+        candidates = sorted(
+            ((cells[r][c], r, c) for r, c in line if not hidden[r][c] and cells[r][c] > 0)
+        )
         if candidates:
             _v, r, c = candidates[0]
             hidden[r][c] = True
@@ -80,11 +81,11 @@ def suppress(cells: list[list[int]], col_totals: list[int], threshold: int) -> P
         # Lines one at a time are not enough: the grand total, or rows and columns together,
         # can still give a hidden cell away. Check the published equations exactly.
         if not changed:
-            changed = _protect_from_equations(cells, col_totals, hidden, row_hidden,
-                                              col_hidden, grand_hidden, threshold)
+            changed = _protect_from_equations(
+                cells, col_totals, hidden, row_hidden, col_hidden, grand_hidden, threshold
+            )
     return Published(
-        cells=[[HIDDEN if hidden[r][c] else cells[r][c] for c in range(cols)]
-               for r in range(rows)],
+        cells=[[HIDDEN if hidden[r][c] else cells[r][c] for c in range(cols)] for r in range(rows)],
         row_totals=[HIDDEN if row_hidden[r] else row_totals[r] for r in range(rows)],
         col_totals=[HIDDEN if col_hidden[c] else col_totals[c] for c in range(cols)],
         total=HIDDEN if grand_hidden[0] else total,
@@ -121,8 +122,9 @@ def _follows(reduced: list[list[Fraction]], target: list[int]) -> bool:
     return not any(rest)
 
 
-def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
-                            grand_hidden, threshold) -> bool:
+def _protect_from_equations(
+    cells, col_totals, hidden, row_hidden, col_hidden, grand_hidden, threshold
+) -> bool:
     """If the shown totals (rows, columns that are sums of their cells, the grand total when
     it is the sum of every cell) give away a hidden cell, or a small total that was hidden,
     hide one more value; returns whether anything was hidden."""
@@ -131,10 +133,14 @@ def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
     if not unknown:
         return False
     col_is_sum = [col_totals[c] == sum(row[c] for row in cells) for c in range(cols)]
-    equations = [[1 if ur == r else 0 for ur, _uc in unknown]
-                 for r in range(rows) if not row_hidden[r]]
-    equations += [[1 if uc == c else 0 for _ur, uc in unknown] for c in range(cols)
-                  if not col_hidden[c] and col_is_sum[c]]
+    equations = [
+        [1 if ur == r else 0 for ur, _uc in unknown] for r in range(rows) if not row_hidden[r]
+    ]
+    equations += [
+        [1 if uc == c else 0 for _ur, uc in unknown]
+        for c in range(cols)
+        if not col_hidden[c] and col_is_sum[c]
+    ]
     grand_equation = not grand_hidden[0] and sum(col_totals) == sum(map(sum, cells))
     if grand_equation:
         equations.append([1] * len(unknown))
@@ -143,14 +149,23 @@ def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
     reduced = _reduced(equations)
     # What must stay unknown: each hidden cell, and each hidden small total (with its line).
     # Each with the cells whose hiding protects it best: its row and column, or its line.
-    secrets = [([1 if u == (r, c) else 0 for u in unknown],
-                [(r, k) for k in range(cols)] + [(k, c) for k in range(rows)])
-               for r, c in unknown]
-    secrets += [([1 if ur == r else 0 for ur, _uc in unknown], [(r, k) for k in range(cols)])
-                for r in range(rows) if row_hidden[r] and _small(sum(cells[r]), threshold)]
-    secrets += [([1 if uc == c else 0 for _ur, uc in unknown], [(k, c) for k in range(rows)])
-                for c in range(cols)
-                if col_hidden[c] and col_is_sum[c] and _small(col_totals[c], threshold)]
+    secrets = [
+        (
+            [1 if u == (r, c) else 0 for u in unknown],
+            [(r, k) for k in range(cols)] + [(k, c) for k in range(rows)],
+        )
+        for r, c in unknown
+    ]
+    secrets += [
+        ([1 if ur == r else 0 for ur, _uc in unknown], [(r, k) for k in range(cols)])
+        for r in range(rows)
+        if row_hidden[r] and _small(sum(cells[r]), threshold)
+    ]
+    secrets += [
+        ([1 if uc == c else 0 for _ur, uc in unknown], [(k, c) for k in range(rows)])
+        for c in range(cols)
+        if col_hidden[c] and col_is_sum[c] and _small(col_totals[c], threshold)
+    ]
     near = next((line for target, line in secrets if _follows(reduced, target)), None)
     if near is None:
         return False
@@ -164,9 +179,11 @@ def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
         return True
     # No value left to hide but totals: the smallest total still shown (one is, or nothing
     # could be worked out).
-    margins = sorted([(sum(cells[i]), row_hidden, i) for i in range(rows) if not row_hidden[i]]
-                     + [(col_totals[k], col_hidden, k) for k in range(cols)
-                        if not col_hidden[k]], key=lambda m: m[0])
+    margins = sorted(
+        [(sum(cells[i]), row_hidden, i) for i in range(rows) if not row_hidden[i]]
+        + [(col_totals[k], col_hidden, k) for k in range(cols) if not col_hidden[k]],
+        key=lambda m: m[0],
+    )
     _value, margin, i = margins[0]
     margin[i] = True
     return True
@@ -174,5 +191,9 @@ def _protect_from_equations(cells, col_totals, hidden, row_hidden, col_hidden,
 
 def exact(cells: list[list[int]], col_totals: list[int]) -> Published:
     """The same shape with nothing hidden, for the unit's own officer on screen."""
-    return Published(cells=[list(row) for row in cells], row_totals=[sum(r) for r in cells],
-                     col_totals=list(col_totals), total=sum(col_totals))
+    return Published(
+        cells=[list(row) for row in cells],
+        row_totals=[sum(r) for r in cells],
+        col_totals=list(col_totals),
+        total=sum(col_totals),
+    )

@@ -56,11 +56,15 @@ class Table:
         return sum(self.col_total(c) for c in self.cols)
 
     def as_dict(self) -> dict:
-        return {"key": self.key, "rows": self.rows, "cols": self.cols,
-                "cells": [[self.cell(r, c) for c in self.cols] for r in self.rows],
-                "col_totals": [self.col_total(c) for c in self.cols],
-                "distinct_totals": self.col_totals is not None,
-                "suppressible": self.suppressible}
+        return {
+            "key": self.key,
+            "rows": self.rows,
+            "cols": self.cols,
+            "cells": [[self.cell(r, c) for c in self.cols] for r in self.rows],
+            "col_totals": [self.col_total(c) for c in self.cols],
+            "distinct_totals": self.col_totals is not None,
+            "suppressible": self.suppressible,
+        }
 
 
 @dataclass
@@ -76,20 +80,33 @@ class Report:
         return next(t for t in self.tables if t.key == key)
 
     def as_dict(self) -> dict:
-        return {"unit": {"code": self.unit_code, "name": self.unit_name},
-                "from": self.date_from.isoformat(), "to": self.date_to.isoformat(),
-                "tables": [t.as_dict() for t in self.tables], "timeliness": self.timeliness}
+        return {
+            "unit": {"code": self.unit_code, "name": self.unit_name},
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "tables": [t.as_dict() for t in self.tables],
+            "timeliness": self.timeliness,
+        }
 
 
 def _cases_in(unit: Unit, date_from: date, date_to: date, viewer_id: int | None = None):
     """Conditions for the cases of the report: received in the period, below the unit; for a
     report shown to a person, not the cases they are excluded from (exclusion beats every
     grant, aggregates included: a narrow period would otherwise describe the case)."""
-    conditions = [Case.unit_id == Unit.id, Unit.path.startswith(unit.path),
-                  Case.received_on >= date_from, Case.received_on <= date_to]
+    conditions = [
+        Case.unit_id == Unit.id,
+        Unit.path.startswith(unit.path),
+        Case.received_on >= date_from,
+        Case.received_on <= date_to,
+    ]
     if viewer_id is not None:
-        conditions.append(~exists(select(CaseExclusion.id).where(
-            CaseExclusion.case_id == Case.id, CaseExclusion.user_id == viewer_id)))
+        conditions.append(
+            ~exists(
+                select(CaseExclusion.id).where(
+                    CaseExclusion.case_id == Case.id, CaseExclusion.user_id == viewer_id
+                )
+            )
+        )
     return and_(*conditions)
 
 
@@ -97,10 +114,16 @@ def excluded_below(session: Session, viewer_id: int, unit: Unit) -> bool:
     """Whether the person is excluded from any case below the unit. Snapshots keep their
     figures while cases change (a corrected date can move a case out of the period), so the
     question is asked of the unit, not of the period's cases as they read today."""
-    return session.scalar(select(CaseExclusion.id).join(Case, Case.id == CaseExclusion.case_id)
-                          .join(Unit, Unit.id == Case.unit_id)
-                          .where(CaseExclusion.user_id == viewer_id,
-                                 Unit.path.startswith(unit.path)).limit(1)) is not None
+    return (
+        session.scalar(
+            select(CaseExclusion.id)
+            .join(Case, Case.id == CaseExclusion.case_id)
+            .join(Unit, Unit.id == Case.unit_id)
+            .where(CaseExclusion.user_id == viewer_id, Unit.path.startswith(unit.path))
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _grouped(session: Session, key: str, rows, cols, stmt, col_totals=None) -> Table:
@@ -136,16 +159,22 @@ def _median(session: Session, days_stmt) -> tuple[float | None, int]:
     """The median of a one-column select() and how many rows it has, in one pass, by window
     functions (PostgreSQL and SQLite)."""
     sub = days_stmt.subquery()
-    ranked = select(sub.c.days,
-                    func.row_number().over(order_by=sub.c.days).label("rn"),
-                    func.count().over().label("n")).subquery()
-    value, count = session.execute(select(func.avg(ranked.c.days), func.max(ranked.c.n)).where(
-        ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2]))).one()
+    ranked = select(
+        sub.c.days,
+        func.row_number().over(order_by=sub.c.days).label("rn"),
+        func.count().over().label("n"),
+    ).subquery()
+    value, count = session.execute(
+        select(func.avg(ranked.c.days), func.max(ranked.c.n)).where(
+            ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
+        )
+    ).one()
     return (round(float(value), 1) if value is not None else None), int(count or 0)
 
 
-def build(session: Session, unit: Unit, date_from: date, date_to: date,
-          viewer_id: int | None = None) -> Report:
+def build(
+    session: Session, unit: Unit, date_from: date, date_to: date, viewer_id: int | None = None
+) -> Report:
     """The report of ``unit`` for the period. ``viewer_id``: the person it is shown to (their
     excluded cases are left out); None for the official figures (submission, scheduled
     export)."""
@@ -154,132 +183,254 @@ def build(session: Session, unit: Unit, date_from: date, date_to: date,
     end = start_of_local_day(date_to + timedelta(days=1))
     tables: list[Table] = []
 
-    tables.append(_grouped(
-        session, "violence_by_sex", domain.VIOLENCE_TYPES, SEX_COLUMNS,
-        select(CaseViolenceType.type, Case.harmed_sex, func.count())
-        .select_from(CaseViolenceType).join(Case, Case.id == CaseViolenceType.case_id)
-        .join(Unit, Unit.id == Case.unit_id).where(scope)
-        .group_by(CaseViolenceType.type, Case.harmed_sex),
-        col_totals=select(Case.harmed_sex, func.count()).select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id).where(scope).group_by(Case.harmed_sex)))
-    for key, column, rows in (("age_by_sex", Case.harmed_age_band, domain.AGE_BANDS),
-                              ("role_by_sex", Case.harmed_role, domain.HARMED_ROLES)):
-        tables.append(_grouped(
-            session, key, rows, SEX_COLUMNS,
-            select(column, Case.harmed_sex, func.count()).select_from(Case)
-            .join(Unit, Unit.id == Case.unit_id).where(scope).group_by(column, Case.harmed_sex)))
-    tables.append(_grouped(
-        session, "perpetrators_by_relationship_sex", domain.RELATIONSHIPS, SEX_COLUMNS,
-        select(Case.perpetrator_relationship, Case.perpetrator_sex,
-               func.sum(Case.perpetrator_count)).select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id).where(scope)
-        .group_by(Case.perpetrator_relationship, Case.perpetrator_sex)))
+    tables.append(
+        _grouped(
+            session,
+            "violence_by_sex",
+            domain.VIOLENCE_TYPES,
+            SEX_COLUMNS,
+            select(CaseViolenceType.type, Case.harmed_sex, func.count())
+            .select_from(CaseViolenceType)
+            .join(Case, Case.id == CaseViolenceType.case_id)
+            .join(Unit, Unit.id == Case.unit_id)
+            .where(scope)
+            .group_by(CaseViolenceType.type, Case.harmed_sex),
+            col_totals=select(Case.harmed_sex, func.count())
+            .select_from(Case)
+            .join(Unit, Unit.id == Case.unit_id)
+            .where(scope)
+            .group_by(Case.harmed_sex),
+        )
+    )
+    for key, column, rows in (
+        ("age_by_sex", Case.harmed_age_band, domain.AGE_BANDS),
+        ("role_by_sex", Case.harmed_role, domain.HARMED_ROLES),
+    ):
+        tables.append(
+            _grouped(
+                session,
+                key,
+                rows,
+                SEX_COLUMNS,
+                select(column, Case.harmed_sex, func.count())
+                .select_from(Case)
+                .join(Unit, Unit.id == Case.unit_id)
+                .where(scope)
+                .group_by(column, Case.harmed_sex),
+            )
+        )
+    tables.append(
+        _grouped(
+            session,
+            "perpetrators_by_relationship_sex",
+            domain.RELATIONSHIPS,
+            SEX_COLUMNS,
+            select(
+                Case.perpetrator_relationship,
+                Case.perpetrator_sex,
+                func.sum(Case.perpetrator_count),
+            )
+            .select_from(Case)
+            .join(Unit, Unit.id == Case.unit_id)
+            .where(scope)
+            .group_by(Case.perpetrator_relationship, Case.perpetrator_sex),
+        )
+    )
 
     # Status at the end of the period, from the last transition before it.
     # Join the grouped subquery itself, then the row by primary key: SQLite would otherwise
     # materialise a joined derived table and scan it once per case (bench/reports.py).
-    last = (select(CaseTransition.case_id, func.max(CaseTransition.id).label("last_id"))
-            .where(CaseTransition.at < end).group_by(CaseTransition.case_id).subquery())
+    last = (
+        select(CaseTransition.case_id, func.max(CaseTransition.id).label("last_id"))
+        .where(CaseTransition.at < end)
+        .group_by(CaseTransition.case_id)
+        .subquery()
+    )
     last_status = aliased(CaseTransition)
-    verified_by_end = exists(select(CaseStep.id).where(
-        CaseStep.case_id == Case.id, CaseStep.kind == "verification",
-        CaseStep.done_on.is_not(None), CaseStep.done_on <= date_to))
+    verified_by_end = exists(
+        select(CaseStep.id).where(
+            CaseStep.case_id == Case.id,
+            CaseStep.kind == "verification",
+            CaseStep.done_on.is_not(None),
+            CaseStep.done_on <= date_to,
+        )
+    )
     status_class = when(
         (last_status.to_status == "closed", "resolved"),
         (and_(Case.verification_due_on < date_to, ~verified_by_end), "overdue"),
-        else_="in_progress")
-    tables.append(_grouped(
-        session, "status_at_end", STATUS_ROWS, SEX_COLUMNS,
-        select(status_class, Case.harmed_sex, func.count()).select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id)
-        .outerjoin(last, last.c.case_id == Case.id)
-        .outerjoin(last_status, last_status.id == last.c.last_id).where(scope)
-        .group_by(status_class, Case.harmed_sex)))
+        else_="in_progress",
+    )
+    tables.append(
+        _grouped(
+            session,
+            "status_at_end",
+            STATUS_ROWS,
+            SEX_COLUMNS,
+            select(status_class, Case.harmed_sex, func.count())
+            .select_from(Case)
+            .join(Unit, Unit.id == Case.unit_id)
+            .outerjoin(last, last.c.case_id == Case.id)
+            .outerjoin(last_status, last_status.id == last.c.last_id)
+            .where(scope)
+            .group_by(status_class, Case.harmed_sex),
+        )
+    )
 
     latest_verification = (
         select(CaseStep.case_id, func.max(CaseStep.id).label("step_id"))
-        .where(CaseStep.kind == "verification", CaseStep.done_on.is_not(None),
-               CaseStep.done_on <= date_to).group_by(CaseStep.case_id).subquery())
+        .where(
+            CaseStep.kind == "verification",
+            CaseStep.done_on.is_not(None),
+            CaseStep.done_on <= date_to,
+        )
+        .group_by(CaseStep.case_id)
+        .subquery()
+    )
     finding = aliased(CaseStep)
     finding_row = func.coalesce(finding.finding, "not_verified")
-    tables.append(_grouped(
-        session, "findings", FINDING_ROWS, SEX_COLUMNS,
-        select(finding_row, Case.harmed_sex, func.count()).select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id)
-        .outerjoin(latest_verification, latest_verification.c.case_id == Case.id)
-        .outerjoin(finding, finding.id == latest_verification.c.step_id)
-        .where(scope).group_by(finding_row, Case.harmed_sex)))
+    tables.append(
+        _grouped(
+            session,
+            "findings",
+            FINDING_ROWS,
+            SEX_COLUMNS,
+            select(finding_row, Case.harmed_sex, func.count())
+            .select_from(Case)
+            .join(Unit, Unit.id == Case.unit_id)
+            .outerjoin(latest_verification, latest_verification.c.case_id == Case.id)
+            .outerjoin(finding, finding.id == latest_verification.c.step_id)
+            .where(scope)
+            .group_by(finding_row, Case.harmed_sex),
+        )
+    )
 
     service_row = when((CaseStep.kind == "referral", "referral"), else_=CaseStep.service)
-    tables.append(_grouped(
-        session, "support_by_service", (*step_domain.SUPPORT_SERVICES, "referral"),
-        SEX_COLUMNS,
-        select(service_row, Case.harmed_sex, func.count(func.distinct(Case.id)))
-        .select_from(CaseStep).join(Case, Case.id == CaseStep.case_id)
-        .join(Unit, Unit.id == Case.unit_id)
-        .where(scope, CaseStep.done_on <= date_to,
-               ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
-               | ((CaseStep.kind == "referral")
-                  & CaseStep.status.in_(("accepted", "completed"))))
-        .group_by(service_row, Case.harmed_sex),
-        col_totals=select(Case.harmed_sex, func.count(func.distinct(Case.id)))
-        .select_from(CaseStep).join(Case, Case.id == CaseStep.case_id)
-        .join(Unit, Unit.id == Case.unit_id)
-        .where(scope, CaseStep.done_on <= date_to,
-               ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
-               | ((CaseStep.kind == "referral")
-                  & CaseStep.status.in_(("accepted", "completed"))))
-        .group_by(Case.harmed_sex)))
+    tables.append(
+        _grouped(
+            session,
+            "support_by_service",
+            (*step_domain.SUPPORT_SERVICES, "referral"),
+            SEX_COLUMNS,
+            select(service_row, Case.harmed_sex, func.count(func.distinct(Case.id)))
+            .select_from(CaseStep)
+            .join(Case, Case.id == CaseStep.case_id)
+            .join(Unit, Unit.id == Case.unit_id)
+            .where(
+                scope,
+                CaseStep.done_on <= date_to,
+                ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
+                | ((CaseStep.kind == "referral") & CaseStep.status.in_(("accepted", "completed"))),
+            )
+            .group_by(service_row, Case.harmed_sex),
+            col_totals=select(Case.harmed_sex, func.count(func.distinct(Case.id)))
+            .select_from(CaseStep)
+            .join(Case, Case.id == CaseStep.case_id)
+            .join(Unit, Unit.id == Case.unit_id)
+            .where(
+                scope,
+                CaseStep.done_on <= date_to,
+                ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
+                | ((CaseStep.kind == "referral") & CaseStep.status.in_(("accepted", "completed"))),
+            )
+            .group_by(Case.harmed_sex),
+        )
+    )
 
     # Per unit: the units directly below (or the unit itself for a school).
-    children = list(session.execute(select(Unit.code, Unit.path).where(
-        Unit.parent_id == unit.id).order_by(Unit.code)))
+    children = list(
+        session.execute(
+            select(Unit.code, Unit.path).where(Unit.parent_id == unit.id).order_by(Unit.code)
+        )
+    )
     groups = children or [(unit.code, unit.path)]
     per_unit = Table("per_unit", [code for code, _p in groups], list(SEX_COLUMNS))
     for code, path in groups:
         for sex, n in session.execute(
-                select(Case.harmed_sex, func.count()).select_from(Case)
-                .join(Unit, Unit.id == Case.unit_id)
-                .where(scope, Unit.path.startswith(path)).group_by(Case.harmed_sex)):
+            select(Case.harmed_sex, func.count())
+            .select_from(Case)
+            .join(Unit, Unit.id == Case.unit_id)
+            .where(scope, Unit.path.startswith(path))
+            .group_by(Case.harmed_sex)
+        ):
             per_unit.cells[(code, sex)] = int(n)
     tables.append(per_unit)
 
-    activities = Table("activities", list(ACTIVITY_KINDS),
-                       ["activities", "female", "male", "other"], suppressible=False)
+    activities = Table(
+        "activities",
+        list(ACTIVITY_KINDS),
+        ["activities", "female", "male", "other"],
+        suppressible=False,
+    )
     for kind, count, female, male, other in session.execute(
-            select(Activity.kind, func.count(), func.sum(Activity.participants_female),
-                   func.sum(Activity.participants_male), func.sum(Activity.participants_other))
-            .join(Unit, Unit.id == Activity.unit_id)
-            .where(Unit.path.startswith(unit.path), Activity.held_on >= date_from,
-                   Activity.held_on <= date_to).group_by(Activity.kind)):
+        select(
+            Activity.kind,
+            func.count(),
+            func.sum(Activity.participants_female),
+            func.sum(Activity.participants_male),
+            func.sum(Activity.participants_other),
+        )
+        .join(Unit, Unit.id == Activity.unit_id)
+        .where(
+            Unit.path.startswith(unit.path),
+            Activity.held_on >= date_from,
+            Activity.held_on <= date_to,
+        )
+        .group_by(Activity.kind)
+    ):
         for col, value in zip(activities.cols, (count, female, male, other), strict=True):
             activities.cells[(kind, col)] = int(value or 0)
     tables.append(activities)
 
-    return Report(unit.code, unit.name, date_from, date_to, tables,
-                  _timeliness(session, scope, date_to, end, cfg.verification_days))
+    return Report(
+        unit.code,
+        unit.name,
+        date_from,
+        date_to,
+        tables,
+        _timeliness(session, scope, date_to, end, cfg.verification_days),
+    )
 
 
 def _timeliness(session: Session, scope, date_to: date, end, verification_days: int) -> dict:
-    first_verified = (select(CaseStep.case_id, func.min(CaseStep.done_on).label("done"))
-                      .where(CaseStep.kind == "verification", CaseStep.done_on.is_not(None),
-                             CaseStep.done_on <= date_to)
-                      .group_by(CaseStep.case_id).subquery())
+    first_verified = (
+        select(CaseStep.case_id, func.min(CaseStep.done_on).label("done"))
+        .where(
+            CaseStep.kind == "verification",
+            CaseStep.done_on.is_not(None),
+            CaseStep.done_on <= date_to,
+        )
+        .group_by(CaseStep.case_id)
+        .subquery()
+    )
     to_verify = _days(session, first_verified.c.done, Case.received_on)
-    verify_days = (select(to_verify.label("days")).select_from(Case)
-                   .join(Unit, Unit.id == Case.unit_id)
-                   .join(first_verified, first_verified.c.case_id == Case.id).where(scope))
-    closed_at = (select(CaseTransition.case_id, func.min(CaseTransition.at).label("at"))
-                 .where(CaseTransition.to_status == "closed", CaseTransition.at < end)
-                 .group_by(CaseTransition.case_id).subquery())
+    verify_days = (
+        select(to_verify.label("days"))
+        .select_from(Case)
+        .join(Unit, Unit.id == Case.unit_id)
+        .join(first_verified, first_verified.c.case_id == Case.id)
+        .where(scope)
+    )
+    closed_at = (
+        select(CaseTransition.case_id, func.min(CaseTransition.at).label("at"))
+        .where(CaseTransition.to_status == "closed", CaseTransition.at < end)
+        .group_by(CaseTransition.case_id)
+        .subquery()
+    )
     to_close = _days(session, _local_date(session, closed_at.c.at, end), Case.received_on)
-    close_days = (select(to_close.label("days")).select_from(Case)
-                  .join(Unit, Unit.id == Case.unit_id)
-                  .join(closed_at, closed_at.c.case_id == Case.id).where(scope))
-    counts = session.execute(select(
-        func.count(), func.sum(when((to_verify <= verification_days, 1), else_=0)))
-        .select_from(Case).join(Unit, Unit.id == Case.unit_id)
-        .join(first_verified, first_verified.c.case_id == Case.id).where(scope)).one()
+    close_days = (
+        select(to_close.label("days"))
+        .select_from(Case)
+        .join(Unit, Unit.id == Case.unit_id)
+        .join(closed_at, closed_at.c.case_id == Case.id)
+        .where(scope)
+    )
+    counts = session.execute(
+        select(func.count(), func.sum(when((to_verify <= verification_days, 1), else_=0)))
+        .select_from(Case)
+        .join(Unit, Unit.id == Case.unit_id)
+        .join(first_verified, first_verified.c.case_id == Case.id)
+        .where(scope)
+    ).one()
     verified, in_time = int(counts[0] or 0), int(counts[1] or 0)
     median_to_verify, _verified = _median(session, verify_days)
     median_to_close, closed = _median(session, close_days)
@@ -289,7 +440,6 @@ def _timeliness(session: Session, scope, date_to: date, end, verification_days: 
         "median_days_to_closure": median_to_close,
         "verified": verified,
         "verified_within_deadline": in_time,
-        "share_verified_within_deadline": round(100 * in_time / verified, 1) if verified
-        else None,
+        "share_verified_within_deadline": round(100 * in_time / verified, 1) if verified else None,
         "verification_days": verification_days,
     }

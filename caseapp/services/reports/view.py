@@ -21,8 +21,9 @@ class ShownTable:
     values: Published
 
 
-def shown_tables(report: Report, suppressed: bool, unit_names: dict[str, str] | None = None
-                 ) -> list[ShownTable]:
+def shown_tables(
+    report: Report, suppressed: bool, unit_names: dict[str, str] | None = None
+) -> list[ShownTable]:
     names = report_labels()
     threshold = settings().small_cell_threshold
     out = []
@@ -41,9 +42,16 @@ def shown_tables(report: Report, suppressed: bool, unit_names: dict[str, str] | 
         else:
             row_names = [names["rows"][table.key].get(r, r) for r in table.rows]
         col_group = "activities" if table.key == "activities" else "sex"
-        out.append(ShownTable(table.key, names["titles"][table.key],
-                              names["notes"].get(table.key, ""), row_names,
-                              [names["cols"][col_group].get(c, c) for c in table.cols], values))
+        out.append(
+            ShownTable(
+                table.key,
+                names["titles"][table.key],
+                names["notes"].get(table.key, ""),
+                row_names,
+                [names["cols"][col_group].get(c, c) for c in table.cols],
+                values,
+            )
+        )
     return out
 
 
@@ -61,8 +69,13 @@ def shown_timeliness(timeliness: dict, suppressed: bool) -> dict:
     threshold = settings().small_cell_threshold
     shown = {**timeliness, "hidden": False, "threshold": threshold}
     if 0 < timeliness.get("verified", 0) < threshold:
-        shown.update(median_days_to_verification=None, share_verified_within_deadline=None,
-                     verified=None, verified_within_deadline=None, hidden=True)
+        shown.update(
+            median_days_to_verification=None,
+            share_verified_within_deadline=None,
+            verified=None,
+            verified_within_deadline=None,
+            hidden=True,
+        )
     if 0 < timeliness.get("closed", 0) < threshold:
         shown.update(median_days_to_closure=None, closed=None, hidden=True)
     return shown
