@@ -39,15 +39,17 @@ run: install
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Lint, the whole suite on SQLite, then again on PostgreSQL when TEST_DATABASE_URL is set.
 # Every step runs even when an earlier one fails; the target fails if any of them did.
 # CASEAPP_REQUIRE_POSTGRES=1 (CI) makes a missing TEST_DATABASE_URL an error.
 test: install
 	@status=0; \
-	echo "== ruff"; \
+	echo "== ruff, ruff format, mypy"; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
 	echo "== the whole suite on SQLite"; \
 	env -u TEST_DATABASE_URL -u CASEAPP_REQUIRE_POSTGRES $(BIN)/pytest $(PYTEST_ARGS) || status=1; \
 	if [ -n "$$TEST_DATABASE_URL" ]; then \

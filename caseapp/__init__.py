@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(
+        # Flask's documented way to add WSGI middleware is to replace the wsgi_app method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies
         )
     app.after_request(_commit_session_bookkeeping)

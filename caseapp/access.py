@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, request, session, url_for
@@ -11,6 +12,9 @@ from flask_login import current_user, login_user
 from caseapp.observability.logs import request_id
 from caseapp.security.authz import ALL_PERMISSIONS, has_permission
 from caseapp.services.audit.trail import AuditContext, audit_context
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 PUBLIC = "public"
 # Reachable after the password step, before the second factor is verified.
@@ -142,7 +146,7 @@ def _headers(response):
     return response
 
 
-def sign_in_session(user, token: str, record) -> None:
+def sign_in_session(user: User, token: str, record) -> None:
     """A fresh Flask session (new id) bound to the server-side session record."""
     # Kept across the new session: the language, and the page to return to after sign-in.
     kept = {key: session[key] for key in ("lang", "next") if session.get(key)}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from caseapp.db import get_session
 from caseapp.errors import DomainError
@@ -12,12 +11,18 @@ from caseapp.errors import DomainError
 T = TypeVar("T")
 
 
-@dataclass
 class Outcome(Generic[T]):
     """What a service call gave: its value, or the refusal to show beside the form."""
 
-    value: T | None = None
-    error: DomainError | None = None
+    def __init__(self, value: T | None = None, error: DomainError | None = None) -> None:
+        self._value = value
+        self.error = error
+
+    @property
+    def value(self) -> T:
+        """The service's value when ``ok``. A refused call has none: this is then None, which
+        the type does not say (views test ``ok`` or ``error`` first, or fall back with ``or``)."""
+        return cast(T, self._value)
 
     @property
     def ok(self) -> bool:

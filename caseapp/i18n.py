@@ -18,7 +18,7 @@ def select_locale() -> str:
     if not has_request_context():
         return current_app.extensions["caseapp.settings"].default_locale
     chosen = session.get("lang")
-    if chosen in locales:
+    if isinstance(chosen, str) and chosen in locales:
         return chosen
     if current_user and current_user.is_authenticated and current_user.locale in locales:
         return current_user.locale

@@ -98,7 +98,7 @@ def audited_row_counts(connection: Connection) -> dict[str, int]:
     from caseapp.models import AUDITED_MODELS
 
     present = set(inspect(connection).get_table_names())
-    names = {model.__table__.name for model in AUDITED_MODELS}
+    names = {model.__tablename__ for model in AUDITED_MODELS}
     return {
         name: connection.scalar(select(func.count()).select_from(table(name))) or 0
         for name in _metadata_order(names)

@@ -77,7 +77,7 @@ def change_rows(changes: dict) -> list[tuple[str, str, object, object]]:
     """(label, field code, before, after) for each recorded change; a sealed field reads
     "changed" and a single value (not a before/after pair) is given as after."""
     labels, codes = field_names(), value_names()
-    rows = []
+    rows: list[tuple[str, str, object, object]] = []
     for name, value in sorted(changes.items()):
         label = labels.get(name, name)
         if value == "changed":

@@ -140,6 +140,7 @@ UNGATED = frozenset({"static", "main.healthz", "main.readyz", "observability.met
 def _gate():
     """Until this process has seen the database current and the keyring matching, answer 503
     (a development server started before `db upgrade`, or a database swapped under it)."""
+    # current_app is typed as Flask, not as the LocalProxy it is at run time.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.extensions.get("caseapp.ready") or request.endpoint in UNGATED:
         return None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE = ROOT / "instance"
@@ -165,9 +167,12 @@ def _database_url(url: str) -> str:
     return url
 
 
-def load_settings(env: str | None = None, environ: dict | None = None, **overrides) -> Settings:
+def load_settings(
+    env: str | None = None, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
     """Build the settings for ``env`` (default: $CASEAPP_ENV or development)."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     env = env or environ.get("CASEAPP_ENV", "development")
     instance_dir = Path(environ.get("CASEAPP_INSTANCE", DEFAULT_INSTANCE))
     if env == "development":
@@ -248,7 +253,7 @@ def load_settings(env: str | None = None, environ: dict | None = None, **overrid
         settings = replace(settings, metrics_token=token)
     if environ.get("CASEAPP_LOG_JSON") in ("0", "1"):
         settings = replace(settings, log_json=environ["CASEAPP_LOG_JSON"] == "1")
-    mail = {
+    mail: dict[str, Any] = {
         "smtp_host": environ.get("CASEAPP_SMTP_HOST"),
         "smtp_port": _count("CASEAPP_SMTP_PORT", environ["CASEAPP_SMTP_PORT"])
         if environ.get("CASEAPP_SMTP_PORT")

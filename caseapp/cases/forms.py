@@ -199,8 +199,15 @@ class ConsentForm(FlaskForm):
 
 
 class WithdrawConsentForm(FlaskForm):
+    """Asks first: the date is typed by the person (never pre-filled) and the withdrawal is
+    confirmed by ticking a box, so one stray click cannot withdraw a consent."""
+
     withdrawn_on = DateField(
         _l("Withdrawn on"), format="%Y-%m-%d", validators=[DataRequired(_l("Enter a date."))]
+    )
+    confirm = BooleanField(
+        _l("I confirm the withdrawal"),
+        validators=[DataRequired(_l("Tick the box to confirm the withdrawal."))],
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     flash,
     redirect,
@@ -150,12 +152,11 @@ def _details(form: CaseForm) -> cases.CaseDetails:
 
 
 def _content(form: CaseForm) -> cases.CaseContent:
-    return cases.CaseContent(
-        **{
-            name: (getattr(form, name).data or "")
-            for name in (*domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact")
-        }
-    )
+    values: dict[str, Any] = {
+        name: (getattr(form, name).data or "")
+        for name in (*domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact")
+    }
+    return cases.CaseContent(**values)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -193,6 +194,7 @@ def new():
 def show(public_id: str):
     db = get_session()
     case = get_case(db, current_user, public_id)
+    events = case_records.history(db, case)
     return render_template(
         "cases/show.html",
         case=case,
@@ -204,12 +206,12 @@ def show(public_id: str):
         consent_ok={p: case_records.has_consent(db, case, p) for p in domain.CONSENT_PURPOSES},
         parties=case_records.parties_required(case),
         consent_form=_consent_form(),
-        withdraw_form=WithdrawConsentForm(formdata=None, withdrawn_on=local_today()),
+        withdraw_form=WithdrawConsentForm(formdata=None),
         exclusions=case_records.exclusions(db, case),
         exclusion_form=ExclusionForm(formdata=None),
         lift_form=LiftExclusionForm(formdata=None),
         assign_form=_assign_form(db, case),
-        timeline=_timeline(case_records.history(db, case)),
+        timeline=_timeline(events, case_records.full_names(db, events)),
         **_workflow_context(db, case),
     )
 
@@ -235,16 +237,19 @@ def _workflow_context(db, case) -> dict:
     }
 
 
-def _timeline(events) -> list[dict]:
+def _timeline(events, names: dict[int, str] | None = None) -> list[dict]:
     """Audit events as a readable timeline: translated actions and field names; values of
-    coded fields translated; confidential fields only ever read "changed"."""
+    coded fields translated; confidential fields only ever read "changed". People are named
+    by their full name (``names``), their user name kept for the hover text."""
     import json
 
     from caseapp.labels import action_names
     from caseapp.readable import field_names, readable, value_names
 
+    names = names or {}
+
     actions, fields_, codes = action_names(), field_names(), value_names()
-    out = []
+    out: list[dict] = []
     for event in events:
         changes = json.loads(event.changes or "{}")
         details = []
@@ -263,7 +268,10 @@ def _timeline(events) -> list[dict]:
                     )
         entry = {
             "at": event.at,
-            "actor": event.actor_name,
+            "actor": names.get(event.actor_id, event.actor_name)
+            if event.actor_id is not None
+            else event.actor_name,
+            "username": event.actor_name,
             "actor_id": event.actor_id,
             "code": event.action,
             "action": actions.get(event.action, event.action),

@@ -15,6 +15,7 @@ from caseapp.startup import StartupRefused, ensure_ready
 def ensure_writable(allow_unmigrated: bool = False) -> None:
     try:
         ensure_ready(
+            # current_app is typed as Flask, not as the LocalProxy it is at run time.
             current_app._get_current_object(),  # type: ignore[attr-defined]
             allow_unmigrated=allow_unmigrated,
         )

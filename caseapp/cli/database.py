@@ -39,6 +39,7 @@ def _refuse_unless_keyring_matches() -> None:
 
     from caseapp.startup import readiness
 
+    # current_app is typed as Flask, not as the LocalProxy it is at run time.
     state = readiness(current_app._get_current_object())  # type: ignore[attr-defined]
     if not state.database or state.keyring == "mismatch":
         raise click.ClickException(state.problem)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
 from caseapp.services.audit.trail import record
 from caseapp.services.cases import intake as cases
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 FAMILY = [
     "Nguyễn",
@@ -111,7 +115,7 @@ def _day(case, today: date, offset: int) -> date:
     return min(case.received_on + timedelta(days=offset), today)
 
 
-def _walk(session: Session, rng: random.Random, user, case, status: str, today: date) -> None:
+def _walk(session: Session, rng: random.Random, user: User, case, status: str, today: date) -> None:
     """Give the case the steps and transitions that lead to ``status``, as the workflow would
     have (seed data only: dates are set in the past, the officer's approval is implied)."""
     import uuid
@@ -176,7 +180,7 @@ def _walk(session: Session, rng: random.Random, user, case, status: str, today: 
         )
         for i in range(reached)
     ]
-    session.add_all(steps + transitions)
+    session.add_all([*steps, *transitions])
     if reached:
         old = case.status
         case.status = status

@@ -29,6 +29,7 @@ def index():
 @permission(PUBLIC)
 def healthz():
     """200 when the service can serve: database reachable, schema current, keyring matching."""
+    # current_app is typed as Flask, not as the LocalProxy it is at run time.
     state = readiness(current_app._get_current_object())  # type: ignore[attr-defined]
     if state.problem:
         current_app.logger.error("health check: %s", state.problem)
@@ -44,6 +45,7 @@ def healthz():
 @permission(PUBLIC)
 def readyz():
     """What an operator checks after a deploy or restore: no secret, no key id, no content."""
+    # current_app is typed as Flask, not as the LocalProxy it is at run time.
     state = readiness(current_app._get_current_object())  # type: ignore[attr-defined]
     body: dict = {
         "status": "ready" if state.ok else "not ready",

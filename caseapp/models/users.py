@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     DateTime,
@@ -56,8 +57,12 @@ class User(Base):
 
     # Flask-Login: the id handed to the session is the server-side session token, not the
     # user id, so that a session can be revoked (Flask-Login's "alternative tokens").
-    session_token = None
-    session_record = None
+    if TYPE_CHECKING:
+        session_token: str | None
+        session_record: UserSession | None
+    else:
+        session_token = None
+        session_record = None
 
     @property
     def is_active(self) -> bool:

@@ -128,7 +128,7 @@ class StderrHandler(logging.StreamHandler):
         self.addFilter(_not_a_request_line)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
     @stream.setter

@@ -119,7 +119,7 @@ def export():
 
     done = carry_out(export_report)
     if not done.ok:
-        if done.status == 404:
+        if done.status == 404 and done.error is not None:
             raise done.error
         flash(done.message, "error")
         return redirect(url_for("reports.show"))
@@ -152,7 +152,7 @@ def submit():
 
     done = carry_out(submit_report)
     if not done.ok:
-        if done.status == 404:
+        if done.status == 404 and done.error is not None:
             raise done.error
         flash(done.message, "error")
         return redirect(url_for("reports.show", unit=form.unit.data, period=form.period.data))

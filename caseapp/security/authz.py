@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, false, or_
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 # A permission every fully signed-in user holds (their own account pages, language, home).
 SIGNED_IN = "signed_in"
@@ -57,7 +61,7 @@ def permissions_for(roles: Iterable[str]) -> frozenset[str]:
     return frozenset(result)
 
 
-def scope_paths(user, permission: str) -> list[str]:
+def scope_paths(user: User, permission: str) -> list[str]:
     """Materialised paths of the units where ``user`` holds ``permission``, outermost only."""
     paths = sorted(
         {
@@ -74,7 +78,7 @@ def scope_paths(user, permission: str) -> list[str]:
     return outermost
 
 
-def scope_filter(user, permission: str, path_column) -> ColumnElement[bool]:
+def scope_filter(user: User, permission: str, path_column) -> ColumnElement[bool]:
     """The SQL condition "``path_column`` (a materialised unit path) lies at or below a unit where
     ``user`` holds ``permission``": the one subtree filter of every scoped listing. Without such
     a unit it is false (deny by default)."""
@@ -84,14 +88,14 @@ def scope_filter(user, permission: str, path_column) -> ColumnElement[bool]:
     return or_(*[path_column.startswith(p) for p in paths])
 
 
-def has_permission(user, permission: str) -> bool:
+def has_permission(user: User, permission: str) -> bool:
     return permission in permissions_for(g.role for g in user.active_grants)
 
 
-def covers(user, permission: str, unit) -> bool:
+def covers(user: User, permission: str, unit) -> bool:
     """True when ``user`` holds ``permission`` at ``unit`` or above it."""
     return any(unit.path.startswith(p) for p in scope_paths(user, permission))
 
 
-def assignable_roles(user) -> tuple[str, ...]:
+def assignable_roles(user: User) -> tuple[str, ...]:
     return tuple(ROLE_PERMISSIONS) if has_permission(user, "admin.users") else ()

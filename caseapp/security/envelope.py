@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -65,7 +65,13 @@ def open_text(data_key: bytes, blob: bytes | None, ad: bytes) -> str:
     return unseal(data_key, blob, ad).decode("utf-8")
 
 
-def seal_file(data_key: bytes, src: BinaryIO, dst: BinaryIO, ad: bytes, limit: int) -> int:
+class Readable(Protocol):
+    """What seal_file reads from: an open binary file, or a stream with its head put back."""
+
+    def read(self, n: int, /) -> bytes: ...
+
+
+def seal_file(data_key: bytes, src: Readable, dst: BinaryIO, ad: bytes, limit: int) -> int:
     """Encrypt ``src`` into ``dst`` chunk by chunk; returns the plaintext size.
 
     Each chunk is sealed with its index and a last-chunk flag in the associated data, so

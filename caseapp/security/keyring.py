@@ -165,7 +165,7 @@ def load_keyring(path: Path, create: bool, strict_mode: bool) -> Keyring:
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyringError(
             f"CASEAPP_KEYRING: the keyring file {path} cannot be read "
-            f"({exc.strerror or exc}); check its owner and mode"
+            f"({getattr(exc, 'strerror', None) or exc}); check its owner and mode"
         ) from None
     except (ValueError, KeyError, TypeError) as exc:
         # json.JSONDecodeError and binascii.Error are ValueErrors.

@@ -442,7 +442,9 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
         lambda c, case, _: {"target": "verifying", "reason": REASON, "version": str(case.version)},
     ),
     "cases.withdraw_consent": _on_case(
-        "/consents/{x.id}/withdraw", lambda c, case, _: {"withdrawn_on": c.today}, prepare=_consent
+        "/consents/{x.id}/withdraw",
+        lambda c, case, _: {"withdrawn_on": c.today, "confirm": "y"},
+        prepare=_consent,
     ),
     "reports.activity": _activity,
     "reports.new_activity": _new_activity,

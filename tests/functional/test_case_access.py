@@ -96,6 +96,7 @@ def _payload(world, case) -> dict:
         "purpose": "referral",
         "given_on": today,
         "withdrawn_on": today,
+        "confirm": "y",
         "kind": "support",
         "service": "counselling",
         "status": "planned",

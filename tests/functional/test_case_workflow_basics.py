@@ -9,6 +9,7 @@ import json
 import re
 import secrets
 import threading
+import time
 import unicodedata
 from datetime import date, timedelta
 from urllib.parse import quote
@@ -354,10 +355,52 @@ def test_consent_for_a_referral(app, db, world, who):
     consent = db.scalar(
         select(CaseConsent).where(CaseConsent.case_id == case.id, CaseConsent.party == required[0])
     )
-    r = focal.post(f"{base}/consents/{consent.id}/withdraw", {"withdrawn_on": today})
+    r = focal.post(
+        f"{base}/consents/{consent.id}/withdraw", {"withdrawn_on": today, "confirm": "y"}
+    )
     assert r.status_code == 302
     db.expire_all()
     assert not given()
+
+
+def test_withdrawing_a_consent_asks_first(app, db, world):
+    """The page's withdrawal form carries no date and no tick: sent as shown, or with a date
+    but unticked, it withdraws nothing; the typed date and the tick withdraw it, audited now."""
+    focal = Actor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    base, today = f"/cases/{case.public_id}", local_today()
+    r = focal.post(
+        f"{base}/consents",
+        {"party": "guardian", "purpose": "sharing", "given_on": str(today - timedelta(days=3))},
+    )
+    assert r.status_code == 302
+    consent = db.scalar(select(CaseConsent).where(CaseConsent.case_id == case.id))
+    action = f"{base}/consents/{consent.id}/withdraw"
+    page = focal.get(base)
+    shown = form_fields(page, action)
+    assert shown.get("withdrawn_on", "") == "" and "confirm" not in shown
+    raw = page.get_data(as_text=True)
+    assert re.search(
+        r'<input[^>]*type="checkbox"[^>]*name="confirm"|name="confirm"[^>]*'
+        r'type="checkbox"',
+        raw,
+    )
+    assert translated(app, "I confirm the withdrawal") in page_text(page)
+    typed = (today - timedelta(days=1)).isoformat()
+    seq = audit_head(db)
+    for data in (shown, {**shown, "withdrawn_on": typed}, {**shown, "confirm": "y"}):
+        r = focal.post(action, data)
+        assert r.status_code == 302
+        db.expire_all()
+        assert db.get(CaseConsent, consent.id).withdrawn_on is None
+    assert actions_after(db, seq) == []
+    r = focal.post(action, {**shown, "withdrawn_on": typed, "confirm": "y"})
+    assert r.status_code == 302
+    db.expire_all()
+    assert db.get(CaseConsent, consent.id).withdrawn_on == today - timedelta(days=1)
+    assert actions_after(db, seq) == ["consent.withdraw"]
+    event = db.scalar(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
+    assert abs(event.at.timestamp() - time.time()) < 300
 
 
 # --- repeat alerts ----------------------------------------------------------------------------
@@ -525,7 +568,9 @@ def test_every_change_writes_exactly_one_audit_event(app, db, world):
     consent = db.scalar(select(CaseConsent).where(CaseConsent.case_id == case.id))
     events.append(
         change(
-            "consent.withdraw", f"{base}/consents/{consent.id}/withdraw", {"withdrawn_on": today}
+            "consent.withdraw",
+            f"{base}/consents/{consent.id}/withdraw",
+            {"withdrawn_on": today, "confirm": "y"},
         )
     )
     events.append(

@@ -119,3 +119,40 @@ def test_an_age_under_16_makes_the_person_harmed_a_child(app, db, world, band, y
         serious_risk_to_child="",
     )
     assert case.child is child
+
+
+def test_the_intake_form_marks_its_required_answers_before_submitting(app, client, db, world):
+    """Every list the intake refuses to leave empty carries ``required`` and a visible "*" in
+    its label, explained by a translated legend; optional questions carry neither."""
+    from caseapp.cases.forms import CaseForm
+    from tests.functional.admin_support import translated
+
+    sign_in_client(client, db, world["focal_a"])
+    raw = client.get("/cases/new").get_data(as_text=True)
+    legend = translated(app, "Questions marked %(mark)s must be answered.") % {"mark": "*"}
+    assert legend in raw
+    with app.test_request_context():
+        form = CaseForm(meta={"csrf": False})
+        lists = [f for f in form if f.type == "SelectField"]
+        required = [f.id for f in lists if f.flags.required]
+        optional = [f.id for f in form if not f.flags.required and f.type != "HiddenField"]
+    assert len(required) >= 11
+    mark = '<span class="required-mark" aria-hidden="true">*</span></label>'
+    for name in required:
+        assert re.search(rf'<select[^>]*id="{name}"[^>]*\brequired\b', raw), name
+        assert re.search(rf'<label for="{name}">[^<]+{re.escape(mark)}', raw), name
+    for name in optional:
+        assert not re.search(rf'<label for="{name}">[^<]+<span class="required-mark"', raw), name
+
+
+def test_changing_the_handler_looks_like_something_to_press(app, client, browser, db, world):
+    """The summary opening the handler form is styled as a button (plain text before)."""
+    from tests.functional.admin_support import translated
+
+    sign_in_client(client, db, world["focal_a"])
+    case = record_case(browser, db, world.units["SCH-A"])
+    raw = client.get(f"/cases/{case.public_id}").get_data(as_text=True)
+    label = translated(app, "Change the handler")
+    assert re.search(rf'<summary class="button">\s*{re.escape(label)}\s*</summary>', raw), raw
+    css = client.get("/static/css/app.css").get_data(as_text=True)
+    assert re.search(r"(^|[\s,])\.button[\s,{]", css, re.M)

@@ -102,7 +102,7 @@ def test_a_withdrawn_consent_no_longer_counts(db, world, focal, case, contact):
     guardian = [c for c in _consents(db, case) if c.party == "guardian"][0]
     r = focal.submit(
         f"/cases/{case.public_id}/consents/{guardian.id}/withdraw",
-        {"withdrawn_on": local_today().isoformat()},
+        {"withdrawn_on": local_today().isoformat(), "confirm": "y"},
     )
     assert "Consent withdrawn." in r.text
     r = focal.add_step(case, kind="referral", contact_id=str(contact.id))

@@ -111,6 +111,8 @@ def _recovery_key() -> bytes:
 
 
 def _totp_secret(user: User) -> bytes:
+    if user.totp_secret is None:
+        raise ValueError("the account has no second factor enrolled")
     return unseal_with_keyring(
         keyring(), user.totp_secret, associated_data("users", user.id, "totp_secret")
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, object_session
 
 from caseapp.db import utcnow
@@ -65,7 +66,9 @@ def load_session(session: Session, token: str | None) -> UserSession | None:
 
 
 def _expire(found: UserSession, reason: str) -> None:
-    object_session(found).info["session_bookkeeping"] = True
+    owner = object_session(found)
+    if owner is not None:
+        owner.info["session_bookkeeping"] = True
     found.revoked_at = utcnow()
     found.revoked_reason = reason
 
@@ -74,13 +77,17 @@ def close_session(session: Session, user_session: UserSession, reason: str = "lo
     _expire(user_session, reason)
 
 
-def revoke_all(session: Session, actor, user: User, reason: str) -> int:
+def revoke_all(session: Session, actor: User | None, user: User, reason: str) -> int:
     """End every live session of ``user`` (password change, grant change, disabling...)."""
-    result = session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason[:40])
-        .execution_options(synchronize_session="fetch")
+    # An UPDATE's result is a CursorResult (it has the row count).
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason=reason[:40])
+            .execution_options(synchronize_session="fetch")
+        ),
     )
     count = result.rowcount or 0
     if not count:

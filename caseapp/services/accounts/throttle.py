@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast, overload
 
+from sqlalchemy import Table, select, update
 from sqlalchemy import case as when
-from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,10 @@ def _key(scope: str, value: str) -> str:
     return keyed_hash(keyring().active("blind_index").secret, f"throttle|{scope}|{value}")
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: datetime | None) -> datetime | None: ...
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -100,7 +105,7 @@ def _count_address_failure(
     session: Session, ip: str, now: datetime, window: timedelta, lock_until: datetime
 ) -> None:
     """One more failure from ``ip``, in one statement (no read-then-write race)."""
-    table = SignInThrottle.__table__
+    table = cast(Table, SignInThrottle.__table__)
     this = (table.c.scope == "address", table.c.key_hash == _key("address", ip))
     stale = table.c.window_start < now - window
     failures = session.execute(

@@ -85,7 +85,7 @@ def _check_profile(full_name: str, email: str) -> None:
 
 def create_user(
     session: Session,
-    actor,
+    actor: User | None,
     username: str,
     full_name: str,
     email: str,
@@ -121,7 +121,7 @@ def create_user(
 
 def create_user_with_role(
     session: Session,
-    actor,
+    actor: User,
     username: str,
     full_name: str,
     email: str,
@@ -141,7 +141,7 @@ def create_user_with_role(
 
 
 def update_user(
-    session: Session, actor, user: User, full_name: str, email: str, version: int
+    session: Session, actor: User, user: User, full_name: str, email: str, version: int
 ) -> User:
     _within_reach(actor, user)
     if user.version != version:
@@ -153,12 +153,12 @@ def update_user(
     return user
 
 
-def _not_self(actor, user: User) -> None:
+def _not_self(actor: User | None, user: User) -> None:
     if actor is not None and actor.id == user.id:
         raise Forbidden(_("You cannot change your own access; ask another administrator."))
 
 
-def _within_reach(actor, user: User) -> None:
+def _within_reach(actor: User, user: User) -> None:
     """An account holding a role beyond the administrator's units (a province administrator
     whose home unit is a school, say) is not theirs to reset, disable or edit: that would be a
     takeover of wider access."""
@@ -168,7 +168,7 @@ def _within_reach(actor, user: User) -> None:
         raise Forbidden(_("You do not have permission to do this."))
 
 
-def set_active(session: Session, actor, user: User, active: bool, reason: str) -> User:
+def set_active(session: Session, actor: User, user: User, active: bool, reason: str) -> User:
     _not_self(actor, user)
     _within_reach(actor, user)
     if user.active == active:
@@ -187,7 +187,7 @@ def set_active(session: Session, actor, user: User, active: bool, reason: str) -
     return user
 
 
-def reset_second_factor(session: Session, actor, user: User, reason: str) -> User:
+def reset_second_factor(session: Session, actor: User, user: User, reason: str) -> User:
     """Clear the TOTP secret and recovery codes; the user enrols again at next sign-in."""
     _not_self(actor, user)
     _within_reach(actor, user)
@@ -208,7 +208,7 @@ def reset_second_factor(session: Session, actor, user: User, reason: str) -> Use
     return user
 
 
-def reset_password(session: Session, actor, user: User, reason: str) -> str:
+def reset_password(session: Session, actor: User, user: User, reason: str) -> str:
     _not_self(actor, user)
     _within_reach(actor, user)
     temp = temporary_password()
@@ -224,7 +224,7 @@ def reset_password(session: Session, actor, user: User, reason: str) -> str:
 SEPARATED = {"admin", "auditor"}
 
 
-def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Grant:
+def grant_role(session: Session, actor: User | None, user: User, role: str, unit: Unit) -> Grant:
     """Give ``user`` ``role`` at ``unit``; an administrator never grants above their own unit."""
     _not_self(actor, user)
     if role not in ROLES:
@@ -267,7 +267,7 @@ def grant_role(session: Session, actor, user: User, role: str, unit: Unit) -> Gr
     return grant
 
 
-def revoke_grant(session: Session, actor, grant: Grant, reason: str) -> Grant:
+def revoke_grant(session: Session, actor: User, grant: Grant, reason: str) -> Grant:
     user = grant.user
     _not_self(actor, user)
     if actor is not None and not covers(actor, "admin.users", grant.unit):

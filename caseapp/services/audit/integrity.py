@@ -7,6 +7,7 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -29,6 +30,9 @@ from caseapp.security.audit_chain import (
 )
 from caseapp.security.keyring import Keyring, KeyringError
 from caseapp.services.audit.trail import record
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 BATCH = 2000
 _COLUMNS = [c.key for c in inspect(AuditEvent).column_attrs]
@@ -135,7 +139,7 @@ def verify(session: Session, keyring: Keyring, batch: int = BATCH) -> ChainRepor
 
 def record_verification(
     session: Session,
-    actor,
+    actor: User | None,
     report: ChainReport,
     checkpoint_file: CheckpointFileReport | None = None,
 ) -> None:
@@ -174,7 +178,7 @@ def cannot_chain(report: ChainReport, checkpoint_file: CheckpointFileReport | No
     )
 
 
-def checkpoint(session: Session, actor, keyring: Keyring) -> AuditCheckpoint:
+def checkpoint(session: Session, actor: User | None, keyring: Keyring) -> AuditCheckpoint:
     """Sign the current head with the Ed25519 signing key and store the signature."""
     head = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)

@@ -6,15 +6,19 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
 from caseapp.models import AuditEvent
 from caseapp.runtime import settings
 from caseapp.security.authz import scope_paths
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 
 @dataclass
@@ -47,13 +51,13 @@ def _within(day: date) -> date:
     return min(max(day, _FIRST_DAY), _LAST_DAY)
 
 
-def scoped_events(auditor) -> Select:
+def scoped_events(auditor: User) -> Select:
     """Events of units within the auditor's grants, except the auditor's own (nobody reviews
     themselves). Events tied to no unit (failed sign-ins under unknown names, system jobs) are
     shown only to auditors of a top unit."""
     paths = scope_paths(auditor, "audit.read")
     if not paths:
-        return select(AuditEvent).where(False)  # noqa: FBT003
+        return select(AuditEvent).where(false())
     conditions = [AuditEvent.unit_path.startswith(p) for p in paths]
     if any(p.count("/") == 2 for p in paths):
         conditions.append(AuditEvent.unit_path == "")
@@ -61,7 +65,7 @@ def scoped_events(auditor) -> Select:
     return select(AuditEvent).where(or_(*conditions), not_mine)
 
 
-def filtered(auditor, flt: EventFilter) -> Select:
+def filtered(auditor: User, flt: EventFilter) -> Select:
     stmt = scoped_events(auditor)
     if flt.date_from:
         stmt = stmt.where(AuditEvent.at >= _local_midnight_utc(_within(flt.date_from)))
@@ -118,7 +122,7 @@ def reason_pattern(text: str) -> str:
 
 
 def page(
-    session: Session, auditor, flt: EventFilter, before: int | None, size: int
+    session: Session, auditor: User, flt: EventFilter, before: int | None, size: int
 ) -> tuple[list[AuditEvent], int | None]:
     """Newest first, keyset-paginated on seq: (events, seq to continue before, or None)."""
     stmt = filtered(auditor, flt).order_by(AuditEvent.seq.desc()).limit(size + 1)
@@ -130,7 +134,7 @@ def page(
     return rows, (rows[-1].seq if more and rows else None)
 
 
-def get_event(session: Session, auditor, seq: int) -> AuditEvent:
+def get_event(session: Session, auditor: User, seq: int) -> AuditEvent:
     event = session.scalar(scoped_events(auditor).where(AuditEvent.seq == seq))
     if event is None:
         raise NotFound()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
@@ -13,6 +14,9 @@ from caseapp.db import utcnow
 from caseapp.models import AUDITED_MODELS, AuditEvent
 from caseapp.runtime import keyring
 from caseapp.security.audit_chain import GENESIS, chain_hash
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 # Fields never shown in an audit diff, only reported as "changed".
 SECRET_FIELDS = frozenset({"password_hash", "totp_secret", "code_hash", "token_hash"})
@@ -39,7 +43,7 @@ def _covered(session: Session) -> list:
     return session.info.setdefault("audit_covered", [])
 
 
-def _actor_fields(actor) -> tuple[int | None, str, str]:
+def _actor_fields(actor: User | None) -> tuple[int | None, str, str]:
     if actor is None:
         return None, "system", "[]"
     roles = sorted({f"{g.role}@{g.unit.code}" for g in actor.active_grants})
@@ -83,7 +87,7 @@ def _plain(value):
 
 def record(
     session: Session,
-    actor,
+    actor: User | None,
     action: str,
     target=None,
     *,

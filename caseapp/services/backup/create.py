@@ -288,7 +288,9 @@ def _dump_sqlite(engine: Engine, keyring: Keyring, dump: Path) -> Snapshot:
     target = sqlite3.connect(dump)
     raw = engine.raw_connection()
     try:
-        raw.driver_connection.backup(target)
+        source = raw.driver_connection
+        assert source is not None  # an open pooled connection has its DBAPI connection
+        source.backup(target)
     finally:
         raw.close()
         target.close()

@@ -229,7 +229,9 @@ def _load_sqlite(engine: Engine, dump: Path) -> None:
     source = sqlite3.connect(dump.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
     raw = engine.raw_connection()
     try:
-        source.backup(raw.driver_connection)
+        target = raw.driver_connection
+        assert target is not None  # an open pooled connection has its DBAPI connection
+        source.backup(target)
     finally:
         raw.close()
         source.close()

@@ -10,7 +10,7 @@ from caseapp.models import Case, CaseExclusion, Grant, Unit, User
 from caseapp.security.authz import covers, scope_filter
 
 
-def visible_cases(user, permission: str = "case.read") -> Select:
+def visible_cases(user: User, permission: str = "case.read") -> Select:
     """A select() of the cases ``user`` may see: below a unit where they hold ``permission``,
     and not naming them as excluded. Auditors and administrators hold no case permission."""
     excluded = exists(
@@ -40,7 +40,7 @@ def people_linked(case: Case):
     return select(User).where(or_(User.unit_id.in_(ancestors), User.id.in_(granted)))
 
 
-def get_case(session: Session, user, public_id: str) -> Case:
+def get_case(session: Session, user: User, public_id: str) -> Case:
     """The case, if ``user`` may see it; otherwise 404 (existence does not leak)."""
     if not isinstance(public_id, str) or len(public_id) != 36:
         raise NotFound()
@@ -50,20 +50,25 @@ def get_case(session: Session, user, public_id: str) -> Case:
     return case
 
 
-def can_handle(user, case: Case) -> bool:
+def can_handle(user: User, case: Case) -> bool:
     """A focal point of the case's school handles it: content opens without a stated reason."""
-    return covers(user, "case.write", case.unit)
+    return can_handle_at(user, case.unit)
 
 
-def can_oversee(user, case: Case) -> bool:
+def can_handle_at(user: User, unit: Unit) -> bool:
+    """can_handle() for a case of ``unit`` that does not exist yet."""
+    return covers(user, "case.write", unit)
+
+
+def can_oversee(user: User, case: Case) -> bool:
     return covers(user, "case.oversee", case.unit)
 
 
-def can_read_content(user, case: Case) -> bool:
+def can_read_content(user: User, case: Case) -> bool:
     return can_handle(user, case) or can_oversee(user, case)
 
 
-def intake_units(session: Session, user) -> list[Unit]:
+def intake_units(session: Session, user: User) -> list[Unit]:
     """Open schools where ``user`` may record cases."""
     return list(
         session.scalars(

@@ -318,6 +318,13 @@ class Sealer:
     def seal(self, table: str, record_id: str, name: str, value: str | None) -> bytes | None:
         return envelope.seal_text(self._dek, value, _ad(self._case, table, record_id, name))
 
+    def seal_required(self, table: str, record_id: str, name: str, value: str) -> bytes:
+        """Seal a value the caller has checked is not empty (a NOT NULL column)."""
+        sealed = self.seal(table, record_id, name, value)
+        if sealed is None:
+            raise ValueError(f"{table}.{name} must not be empty")
+        return sealed
+
     def reseal(
         self, obj: object, attr: str, table: str, record_id: str, name: str, value: str
     ) -> bool:
@@ -338,7 +345,13 @@ class Sealer:
         return envelope.seal_text(self._dek, f"{old}\n\n{addition}" if old else addition, ad)
 
     def seal_file(
-        self, src: BinaryIO, dst: BinaryIO, table: str, record_id: str, name: str, limit: int
+        self,
+        src: envelope.Readable,
+        dst: BinaryIO,
+        table: str,
+        record_id: str,
+        name: str,
+        limit: int,
     ) -> int:
         return envelope.seal_file(
             self._dek, src, dst, _ad(self._case, table, record_id, name), limit

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 
 from caseapp.clock import local_today
 from caseapp.db import utcnow
@@ -18,7 +18,7 @@ def _step(*conditions):
     return exists(select(CaseStep.id).where(CaseStep.case_id == Case.id, *conditions))
 
 
-def overdue_parts(now: datetime | None = None) -> dict[str, object]:
+def overdue_parts(now: datetime | None = None) -> dict[str, ColumnElement[bool]]:
     """Each clock as a SQL condition on Case, by name."""
     now = now or utcnow()
     today: date = local_today(now)
@@ -66,7 +66,7 @@ def overdue_parts(now: datetime | None = None) -> dict[str, object]:
     }
 
 
-def overdue_condition(now: datetime | None = None):
+def overdue_condition(now: datetime | None = None) -> ColumnElement[bool]:
     return or_(*overdue_parts(now).values())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import insert, select, update
@@ -20,8 +21,11 @@ from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
 from caseapp.services.audit.trail import changes_of, record
-from caseapp.services.cases.access import can_handle, can_oversee
+from caseapp.services.cases.access import can_handle, can_handle_at, can_oversee
 from caseapp.services.cases.content import CaseFields, Sealer, sealer
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 # The confidential fields as the intake and edit forms send them.
 CaseContent = CaseFields
@@ -137,6 +141,8 @@ def _next_number(session: Session, unit_id: int, year: int) -> int:
         except IntegrityError:
             pass  # another intake created it first
         number = session.execute(bump).scalar()
+    if number is None:
+        raise RuntimeError(f"no case counter for unit {unit_id} in {year}")
     return number
 
 
@@ -194,10 +200,10 @@ def _due_dates(case: Case, now: datetime) -> None:
 
 
 def create_case(
-    session: Session, actor, unit: Unit, details: CaseDetails, content: CaseContent
+    session: Session, actor: User, unit: Unit, details: CaseDetails, content: CaseContent
 ) -> Case:
     """Record a new case at a school; its reference is the next number of the school's year."""
-    if not can_handle(actor, _UnitCase(unit)) or unit.kind != "school" or not unit.is_open:
+    if not can_handle_at(actor, unit) or unit.kind != "school" or not unit.is_open:
         raise Forbidden(_("You cannot record cases for this unit."))
     now = utcnow()
     validate(details, content, local_today())
@@ -249,13 +255,6 @@ def create_case(
     return case
 
 
-class _UnitCase:
-    """Lets can_handle() answer for a unit before the case exists."""
-
-    def __init__(self, unit: Unit) -> None:
-        self.unit = unit
-
-
 def _cover(session: Session, objects) -> None:
     from caseapp.services.audit.trail import _covered
 
@@ -266,7 +265,7 @@ def _cover(session: Session, objects) -> None:
 
 def update_case(
     session: Session,
-    actor,
+    actor: User,
     case: Case,
     details: CaseDetails,
     content: CaseContent | None,
@@ -304,8 +303,8 @@ def update_case(
                 changes[name] = "changed"
             covers.append(informant)
         if {"harmed_name", "perpetrator_names"} & set(changes):
-            for row in old_index:
-                session.delete(row)
+            for index_row in old_index:
+                session.delete(index_row)
             new_index = _index_rows(case, content)
             session.add_all(new_index)
             covers += old_index + new_index
@@ -324,7 +323,7 @@ def update_case(
     return case
 
 
-def destroy_content(session: Session, actor, case: Case, reason: str) -> Case:
+def destroy_content(session: Session, actor: User | None, case: Case, reason: str) -> Case:
     """Crypto-shredding: forget the data key, so the content is unreadable everywhere (backups
     included); the clear metadata stays for statistics."""
     if actor is not None and not can_oversee(actor, case):

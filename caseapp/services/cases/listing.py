@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, exists, or_, select
 from sqlalchemy.orm import contains_eager, defer, selectinload
@@ -12,6 +13,9 @@ from caseapp.models import Case, CaseNameIndex, CaseViolenceType, Unit
 from caseapp.models.cases import CONFIDENTIAL_FIELDS
 from caseapp.services.cases.access import visible_cases
 from caseapp.services.cases.deadlines import overdue_condition
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 _RISK_RANK = case(
     {"immediate": 0, "high": 1, "medium": 2, "low": 3}, value=Case.risk_level, else_=4
@@ -41,7 +45,7 @@ class CaseFilter:
     related_role: str = ""
 
 
-def attention_counts(session, user) -> dict[str, int]:
+def attention_counts(session, user: User) -> dict[str, int]:
     """Open cases needing attention now, within the user's scope (one aggregate query)."""
     from sqlalchemy import func
 
@@ -60,7 +64,7 @@ def attention_counts(session, user) -> dict[str, int]:
     return {"open": row.open, "urgent": row.urgent, "overdue": row.overdue}
 
 
-def case_list(user, flt: CaseFilter):
+def case_list(user: User, flt: CaseFilter):
     # The list never shows sealed content: leave those columns (and the data key) unloaded.
     sealed = [getattr(Case, name) for name in (*CONFIDENTIAL_FIELDS, "wrapped_key")]
     stmt = visible_cases(user).options(

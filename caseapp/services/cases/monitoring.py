@@ -3,18 +3,24 @@ are SQL aggregates over the user's scope."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case as when
 from sqlalchemy import extract, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from caseapp.clock import local_today
+from caseapp.errors import NotFound
 from caseapp.models import Case, CaseStep, CaseTransition, Unit
 from caseapp.security.authz import scope_paths
 from caseapp.services.cases.access import visible_cases
 from caseapp.services.cases.deadlines import due_today_condition, overdue_condition
 from caseapp.services.org.units import unit_in_scope
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 LIMIT = 50
 
@@ -23,7 +29,7 @@ def _cases(stmt, session: Session) -> list[Case]:
     return list(session.scalars(stmt.options(contains_eager(Case.unit)).limit(LIMIT)).unique())
 
 
-def my_work(session: Session, user) -> dict[str, list]:
+def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
     """Cases of the user's schools needing action: overdue first, due today, new, and the
     follow-ups coming in the next two weeks."""
     mine = visible_cases(user, "case.write").where(Case.status != "closed")
@@ -58,7 +64,7 @@ def my_work(session: Session, user) -> dict[str, list]:
     }
 
 
-def monitored_unit(session: Session, user, code: str | None) -> Unit:
+def monitored_unit(session: Session, user: User, code: str | None) -> Unit:
     """The unit whose monitoring ``user`` asks for by ``code`` (a form error outside their
     units); without a code, the outermost unit they oversee."""
     if code and code.strip():
@@ -66,9 +72,12 @@ def monitored_unit(session: Session, user, code: str | None) -> Unit:
     return default_unit(session, user)
 
 
-def default_unit(session: Session, user) -> Unit:
+def default_unit(session: Session, user: User) -> Unit:
     """The outermost unit ``user`` oversees."""
-    return session.scalar(select(Unit).where(Unit.path == scope_paths(user, "case.oversee")[0]))
+    unit = session.scalar(select(Unit).where(Unit.path == scope_paths(user, "case.oversee")[0]))
+    if unit is None:
+        raise NotFound()
+    return unit
 
 
 def offices_below(session: Session, unit: Unit) -> list[Unit]:
@@ -80,7 +89,7 @@ def offices_below(session: Session, unit: Unit) -> list[Unit]:
     )
 
 
-def school_rows(session: Session, user, unit: Unit) -> list[dict]:
+def school_rows(session: Session, user: User, unit: Unit) -> list[dict]:
     """One row per school below ``unit``: open, overdue, high-risk and unassigned cases."""
     schools = list(
         session.scalars(
@@ -131,7 +140,7 @@ def school_rows(session: Session, user, unit: Unit) -> list[dict]:
     return rows
 
 
-def monthly_trend(session: Session, user, unit: Unit, months: int = 12) -> list[dict]:
+def monthly_trend(session: Session, user: User, unit: Unit, months: int = 12) -> list[dict]:
     """Cases received and cases closed per month, the last ``months`` months."""
     today = local_today()
     index = today.year * 12 + today.month - 1 - (months - 1)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
+from typing import Any, cast
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import CursorResult, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -105,11 +106,15 @@ def mark_all_read(session: Session, user: User) -> int:
     from sqlalchemy import update
 
     ids = select(Notification.id).where(*_shown_to(user), Notification.read_at.is_(None))
-    result = session.execute(
-        update(Notification)
-        .where(Notification.id.in_(ids))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)
+    # An UPDATE's result is a CursorResult (it has the row count).
+    result = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids))
+            .values(read_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ),
     )
     return result.rowcount or 0
 
@@ -226,6 +231,7 @@ def notify_overdue(session: Session, now=None) -> int:
     )
     for case in overdue:
         for clock in overdue_reasons(session, case, now):
+            marker: object
             if clock == "verification":
                 marker = case.verification_due_on
             elif clock == "support":

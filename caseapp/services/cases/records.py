@@ -52,7 +52,7 @@ MAGIC = {
 }
 
 
-def _require_content_access(actor, case: Case) -> None:
+def _require_content_access(actor: User, case: Case) -> None:
     if not can_read_content(actor, case):
         raise Forbidden(_("You may see this case's details but not its confidential content."))
     if case.key_destroyed_at is not None:
@@ -63,7 +63,7 @@ def _require_content_access(actor, case: Case) -> None:
 
 
 def add_note(
-    session: Session, actor, case: Case, body: str, corrects_id: int | None = None
+    session: Session, actor: User, case: Case, body: str, corrects_id: int | None = None
 ) -> CaseNote:
     _require_content_access(actor, case)
     body = (body or "").strip()
@@ -78,7 +78,7 @@ def add_note(
     note = CaseNote(
         uid=str(uuid.uuid4()), case_id=case.id, author_id=actor.id, corrects_id=corrects_id
     )
-    note.body = sealer(case).seal("case_notes", note.uid, "body", body)
+    note.body = sealer(case).seal_required("case_notes", note.uid, "body", body)
     session.add(note)
     record(
         session,
@@ -102,7 +102,7 @@ def _store() -> Path:
 
 
 def add_attachment(
-    session: Session, actor, case: Case, filename: str, content_type: str, stream: BinaryIO
+    session: Session, actor: User, case: Case, filename: str, content_type: str, stream: BinaryIO
 ) -> CaseAttachment:
     """Seal the upload under the case key, chunk by chunk, into the attachment store."""
     _require_content_access(actor, case)
@@ -159,7 +159,9 @@ def add_attachment(
             os.unlink(tmp)
         raise
     attachment.size = size
-    attachment.filename = seal.seal("case_attachments", attachment.uid, "filename", filename)
+    attachment.filename = seal.seal_required(
+        "case_attachments", attachment.uid, "filename", filename
+    )
     session.add(attachment)
     record(
         session,
@@ -245,7 +247,7 @@ def has_consent(session: Session, case: Case, purpose: str, on: date | None = No
 
 
 def record_consent(
-    session: Session, actor, case: Case, party: str, purpose: str, given_on: date
+    session: Session, actor: User, case: Case, party: str, purpose: str, given_on: date
 ) -> CaseConsent:
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points record consent."))
@@ -261,7 +263,9 @@ def record_consent(
     return consent
 
 
-def withdraw_consent(session: Session, actor, case: Case, consent_id: int, on: date) -> CaseConsent:
+def withdraw_consent(
+    session: Session, actor: User, case: Case, consent_id: int, on: date
+) -> CaseConsent:
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points record consent."))
     consent = session.get(CaseConsent, consent_id)
@@ -287,7 +291,7 @@ def exclusions(session: Session, case: Case) -> list[CaseExclusion]:
     )
 
 
-def exclude(session: Session, actor, case: Case, username: str, reason: str) -> CaseExclusion:
+def exclude(session: Session, actor: User, case: Case, username: str, reason: str) -> CaseExclusion:
     """Name a person who must never see this case, whatever their grants.
 
     Anyone attached to the school or a unit above it can be named, suspended or not, with or
@@ -338,7 +342,9 @@ def exclude(session: Session, actor, case: Case, username: str, reason: str) -> 
     return exclusion
 
 
-def lift_exclusion(session: Session, actor, case: Case, exclusion_id: int, reason: str) -> None:
+def lift_exclusion(
+    session: Session, actor: User, case: Case, exclusion_id: int, reason: str
+) -> None:
     """An overseeing officer lets an excluded person see the case again (a mistaken or no
     longer needed exclusion). Audited with the reason; the exclusion row is removed."""
     if not can_oversee(actor, case):
@@ -369,7 +375,7 @@ def handlers_available(session: Session, case: Case) -> list[User]:
     return list(session.scalars(people_covering(case, ("focal_point",)).order_by(User.full_name)))
 
 
-def assign(session: Session, actor, case: Case, user_id: int | None) -> Case:
+def assign(session: Session, actor: User, case: Case, user_id: int | None) -> Case:
     """Make one of the school's focal points the case's handler."""
     if not can_read_content(actor, case):
         raise Forbidden(_("You cannot change who handles this case."))
@@ -408,10 +414,19 @@ def history(session: Session, case: Case, limit: int = 200) -> list:
     )
 
 
+def full_names(session: Session, events) -> dict[int, str]:
+    """The full names of the people who acted in ``events``, by user id: the timeline names
+    people as the notes do (the user name stays on the event, and in the audit trail)."""
+    ids = {e.actor_id for e in events if e.actor_id is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.full_name).where(User.id.in_(ids))).all())
+
+
 # Repeat alerts -----------------------------------------------------------------------------
 
 
-def repeat_counts(session: Session, user, case: Case) -> dict[str, int]:
+def repeat_counts(session: Session, user: User, case: Case) -> dict[str, int]:
     """How many other cases the user may see share a name digest with this one, per role.
     Nothing is decrypted: the digests are compared."""
     mine = (

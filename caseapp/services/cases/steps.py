@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -21,6 +22,9 @@ from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import can_handle, can_oversee
 from caseapp.services.cases.content import sealer
 from caseapp.services.cases.records import has_consent
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 
 @dataclass
@@ -41,7 +45,7 @@ class StepInput:
     override_reason: str = ""
 
 
-def _check_common(case: Case, actor, data: StepInput, today: date) -> None:
+def _check_common(case: Case, actor: User, data: StepInput, today: date) -> None:
     if case.status == "closed":
         raise ValidationFailed(_("The case is closed; reopen it first."))
     if case.key_destroyed_at is not None:
@@ -65,7 +69,7 @@ def _choice(value, allowed, required=True) -> None:
         raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
 
 
-def _contact(session: Session, actor, case: Case, contact_id: int | None) -> ReferralContact:
+def _contact(session: Session, actor: User, case: Case, contact_id: int | None) -> ReferralContact:
     contact = session.get(ReferralContact, contact_id) if contact_id else None
     # A school may use its own directory and those of the units above it.
     if contact is None or not contact.active or not case.unit.path.startswith(contact.unit.path):
@@ -73,7 +77,7 @@ def _contact(session: Session, actor, case: Case, contact_id: int | None) -> Ref
     return contact
 
 
-def add_step(session: Session, actor, case: Case, data: StepInput) -> CaseStep:
+def add_step(session: Session, actor: User, case: Case, data: StepInput) -> CaseStep:
     today = local_today()
     _check_common(case, actor, data, today)
     step = CaseStep(
@@ -178,7 +182,7 @@ def get_step(session: Session, case: Case, uid: str) -> CaseStep:
 
 
 def complete_step(
-    session: Session, actor, case: Case, step: CaseStep, data: StepInput, version: int
+    session: Session, actor: User, case: Case, step: CaseStep, data: StepInput, version: int
 ) -> CaseStep:
     """Finish an open step: a verification's finding, a support given or declined, a
     referral's response, a follow-up done (and the next one scheduled)."""
@@ -224,7 +228,7 @@ def complete_step(
         step.details = sealer(case).append(
             step.details, "case_steps", step.uid, "details", data.details.strip()
         )
-    covers_ = ()
+    covers_: tuple[CaseStep, ...] = ()
     if next_step is not None:
         next_step.details = None
         session.add(next_step)
@@ -262,5 +266,5 @@ def referral_contacts(session: Session, case: Case) -> list[ReferralContact]:
     )
 
 
-def covers_case(actor, case: Case) -> bool:
+def covers_case(actor: User, case: Case) -> bool:
     return covers(actor, "case.read", case.unit)

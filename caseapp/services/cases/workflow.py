@@ -3,6 +3,8 @@ takes a reason and is audited; closure requests and approvals notify the right p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +19,9 @@ from caseapp.services.audit.trail import record
 from caseapp.services.cases import notifications
 from caseapp.services.cases import steps as step_service
 from caseapp.services.cases.access import can_handle, can_oversee
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 REASON_MIN = 5
 REASON_MAX = 500
@@ -44,7 +49,7 @@ def facts(session: Session, case: Case) -> workflow.Facts:
     )
 
 
-def roles_on(actor, case: Case) -> set[str]:
+def roles_on(actor: User, case: Case) -> set[str]:
     roles = set()
     if can_handle(actor, case):
         roles.add(workflow.HANDLER)
@@ -53,13 +58,13 @@ def roles_on(actor, case: Case) -> set[str]:
     return roles
 
 
-def options(session: Session, actor, case: Case) -> list[tuple]:
+def options(session: Session, actor: User, case: Case) -> list[tuple]:
     return workflow.options(case.status, facts(session, case), roles_on(actor, case), actor.id)
 
 
 def transition(
     session: Session,
-    actor,
+    actor: User,
     case: Case,
     target: str,
     reason: str,
@@ -120,7 +125,7 @@ def transition(
     return case
 
 
-def _end_scheduled_follow_ups(session: Session, actor, case: Case) -> None:
+def _end_scheduled_follow_ups(session: Session, actor: User, case: Case) -> None:
     """Finish, as of today with the situation unknown, each open follow-up the service
     scheduled itself (the next one, on finishing a follow-up while monitoring): nobody will
     do it once the case is closed, and reopened it would be overdue at once. Each is audited

@@ -21,7 +21,10 @@ class KeyInUse(Exception):
     pass
 
 
-def sealed_key_id(blob: bytes) -> str:
+def sealed_key_id(blob: bytes | None) -> str | None:
+    """The id of the key that sealed ``blob`` (None for an empty column)."""
+    if blob is None:
+        return None
     return blob[1 : 1 + blob[0]].decode("ascii")
 
 
@@ -84,6 +87,7 @@ def rewrap(
     done = 0
     for user in list(_stale_secrets(session, keyring)):
         ad = associated_data("users", user.id, "totp_secret")
+        assert user.totp_secret is not None  # _stale_secrets selects only sealed secrets
         user.totp_secret = seal_with_keyring(
             keyring, unseal_with_keyring(keyring, user.totp_secret, ad), ad
         )
@@ -98,6 +102,7 @@ def rewrap(
     # Case data keys: only the wrapping changes; the content's ciphertext is untouched.
     for case in list(_stale_case_keys(session, keyring)):
         ad = associated_data("cases", case.public_id, "data_key")
+        assert case.wrapped_key is not None  # _stale_case_keys selects only wrapped keys
         case.wrapped_key = seal_with_keyring(
             keyring, unseal_with_keyring(keyring, case.wrapped_key, ad), ad
         )
@@ -151,7 +156,7 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
     if key.active:
         raise KeyInUse("the active key cannot be retired; rotate first")
     if key.purpose == "wrap":
-        users = sum(
+        users: int = sum(
             1
             for u in session.scalars(select(User.totp_secret).where(User.totp_secret.is_not(None)))
             if sealed_key_id(u) == key_id

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from caseapp.errors import Conflict, NotFound, ValidationFailed
@@ -12,17 +14,20 @@ from caseapp.models.units import REFERRAL_KINDS
 from caseapp.security.authz import covers, scope_filter, scope_paths
 from caseapp.services.audit.trail import record
 
+if TYPE_CHECKING:
+    from caseapp.models import User
+
 NAME_MAX = 200
 PHONE_MAX = 40
 ADDRESS_MAX = 500
 
 
-def visible_contacts(user):
+def visible_contacts(user: User):
     """Contacts at units the user works in, and at the units above them (a school sees the
     district's and province's directory too)."""
     paths = scope_paths(user, "referral.read")
     if not paths:
-        return select(ReferralContact).where(False)  # noqa: FBT003
+        return select(ReferralContact).where(false())
     ancestor_ids = {int(part) for p in paths for part in p.strip("/").split("/")}
     return (
         select(ReferralContact)
@@ -38,7 +43,7 @@ def visible_contacts(user):
     )
 
 
-def get_contact_to_manage(session: Session, user, contact_id: int) -> ReferralContact:
+def get_contact_to_manage(session: Session, user: User, contact_id: int) -> ReferralContact:
     contact = session.get(ReferralContact, contact_id)
     if contact is None or not covers(user, "referral.manage", contact.unit):
         raise NotFound()
@@ -55,7 +60,7 @@ def _check(name: str, kind: str, phone: str, address: str) -> None:
 
 
 def create_contact(
-    session: Session, actor, unit: Unit, name: str, kind: str, phone: str, address: str
+    session: Session, actor: User | None, unit: Unit, name: str, kind: str, phone: str, address: str
 ) -> ReferralContact:
     if actor is not None and not covers(actor, "referral.manage", unit):
         raise NotFound()
@@ -70,7 +75,7 @@ def create_contact(
 
 def update_contact(
     session: Session,
-    actor,
+    actor: User,
     contact: ReferralContact,
     name: str,
     kind: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
@@ -18,14 +19,17 @@ from caseapp.runtime import settings
 from caseapp.security.authz import covers, scope_filter
 from caseapp.services.audit.trail import record
 
+if TYPE_CHECKING:
+    from caseapp.models import User
 
-def visible_units(user, permission: str = "admin.units"):
+
+def visible_units(user: User, permission: str = "admin.units"):
     """A select() of the units ``user`` holds ``permission`` over, ordered by path."""
     return select(Unit).where(scope_filter(user, permission, Unit.path)).order_by(Unit.path)
 
 
 def open_units(
-    session: Session, user, permission: str, limit: int = 2000, closed_too: bool = False
+    session: Session, user: User, permission: str, limit: int = 2000, closed_too: bool = False
 ) -> list[Unit]:
     """The open units ``user`` holds ``permission`` over, for a unit-code suggestion list
     (``closed_too``: reports still roll up through units closed since, such as old districts)."""
@@ -35,7 +39,7 @@ def open_units(
     return list(session.scalars(stmt.limit(limit)))
 
 
-def get_unit_in_scope(session: Session, user, unit_id: int, permission: str = "admin.units"):
+def get_unit_in_scope(session: Session, user: User, unit_id: int, permission: str = "admin.units"):
     unit = session.get(Unit, unit_id)
     if unit is None or not covers(user, permission, unit):
         raise NotFound()
@@ -49,7 +53,7 @@ def unit_by_code(session: Session, code: str) -> Unit | None:
     return session.scalar(select(Unit).where(Unit.code == code))
 
 
-def unit_in_scope(session: Session, user, code: str | None, permission: str) -> Unit:
+def unit_in_scope(session: Session, user: User, code: str | None, permission: str) -> Unit:
     """The unit named by ``code`` where ``user`` holds ``permission`` (at it or above it).
     Otherwise one form error, whether the code is unknown or lies outside their units."""
     unit = unit_by_code(session, code or "")
@@ -130,7 +134,7 @@ def _check_place(kind: str, parent: Unit | None) -> None:
 
 def create_unit(
     session: Session,
-    actor,
+    actor: User | None,
     parent: Unit | None,
     code: str,
     name: str,
@@ -177,7 +181,9 @@ def create_unit(
     return unit
 
 
-def update_unit(session: Session, actor, unit: Unit, name: str, kind: str, version: int) -> Unit:
+def update_unit(
+    session: Session, actor: User, unit: Unit, name: str, kind: str, version: int
+) -> Unit:
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     _check_fields(unit.code, name.strip(), kind)
@@ -197,7 +203,7 @@ def update_unit(session: Session, actor, unit: Unit, name: str, kind: str, versi
     return unit
 
 
-def close_unit(session: Session, actor, unit: Unit, on: date, version: int) -> Unit:
+def close_unit(session: Session, actor: User, unit: Unit, on: date, version: int) -> Unit:
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     if not unit.is_open:
@@ -218,7 +224,7 @@ def close_unit(session: Session, actor, unit: Unit, on: date, version: int) -> U
 
 
 def move_unit(
-    session: Session, actor, unit: Unit, new_parent: Unit, on: date, version: int
+    session: Session, actor: User, unit: Unit, new_parent: Unit, on: date, version: int
 ) -> Unit:
     """Re-parent ``unit`` and its subtree; the old parent stays in the history."""
     if unit.version != version:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -15,6 +16,9 @@ from caseapp.models import Activity, Unit
 from caseapp.models.reports import ACTIVITY_KINDS, AUDIENCES, PARTICIPANTS_MAX, TITLE_MAX
 from caseapp.security.authz import covers, scope_filter
 from caseapp.services.audit.trail import record
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 
 @dataclass
@@ -28,7 +32,7 @@ class ActivityInput:
     participants_other: int = 0
 
 
-def visible_activities(user):
+def visible_activities(user: User):
     return (
         select(Activity)
         .join(Activity.unit)
@@ -38,7 +42,7 @@ def visible_activities(user):
     )
 
 
-def get_activity(session: Session, user, activity_id: int) -> Activity:
+def get_activity(session: Session, user: User, activity_id: int) -> Activity:
     activity = session.get(Activity, activity_id)
     if activity is None or not covers(user, "activity.write", activity.unit):
         raise NotFound()
@@ -59,7 +63,7 @@ def _check(data: ActivityInput) -> None:
         )
 
 
-def create(session: Session, actor, unit: Unit, data: ActivityInput) -> Activity:
+def create(session: Session, actor: User, unit: Unit, data: ActivityInput) -> Activity:
     if not covers(actor, "activity.write", unit):
         raise NotFound()
     _check(data)
@@ -80,7 +84,7 @@ def create(session: Session, actor, unit: Unit, data: ActivityInput) -> Activity
 
 
 def update(
-    session: Session, actor, activity: Activity, data: ActivityInput, version: int
+    session: Session, actor: User, activity: Activity, data: ActivityInput, version: int
 ) -> Activity:
     if activity.version != version:
         raise Conflict(_("This activity was changed by someone else. Reload it and try again."))

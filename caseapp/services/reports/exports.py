@@ -132,9 +132,11 @@ def _sheet_name(title: str, used: set[str]) -> str:
 def to_xlsx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     summary = book.active
+    assert isinstance(summary, Worksheet)  # a new workbook has one worksheet
     summary.title = _sheet_name(_("Summary"), set())
     used = {summary.title}
     summary.append([inert_text(meta.title)])

@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -22,6 +23,9 @@ from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.tables import Report, Table
 from caseapp.services.reports.view import shown_tables, shown_timeliness
+
+if TYPE_CHECKING:
+    from caseapp.models import User
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def check_range(date_from: date, date_to: date) -> None:
         raise ValidationFailed(_("A report covers at most three years."))
 
 
-def report_unit(session: Session, user, code: str | None) -> Unit:
+def report_unit(session: Session, user: User, code: str | None) -> Unit:
     """The unit a report is asked for (default: the user's own), within their scope."""
     from caseapp.security.authz import scope_paths
     from caseapp.services.org.units import unit_in_scope
@@ -95,7 +99,10 @@ def report_unit(session: Session, user, code: str | None) -> Unit:
     paths = scope_paths(user, "report.read")
     if not paths:
         raise NotFound()
-    return session.scalar(select(Unit).where(Unit.path == paths[0]))
+    unit = session.scalar(select(Unit).where(Unit.path == paths[0]))
+    if unit is None:
+        raise NotFound()
+    return unit
 
 
 def unit_names(session: Session, report: Report) -> dict[str, str]:
@@ -105,7 +112,7 @@ def unit_names(session: Session, report: Report) -> dict[str, str]:
 
 def _place(unit: Unit) -> str:
     """The place name of the date line: the province (or city) of the unit or above it."""
-    current = unit
+    current: Unit | None = unit
     while current is not None:
         for marker in ("tỉnh ", "thành phố "):
             if marker in current.name:
@@ -115,7 +122,13 @@ def _place(unit: Unit) -> str:
 
 
 def export(
-    session: Session, actor, unit: Unit, date_from: date, date_to: date, fmt: str, title: str
+    session: Session,
+    actor: User | None,
+    unit: Unit,
+    date_from: date,
+    date_to: date,
+    fmt: str,
+    title: str,
 ) -> bytes:
     """The report with small cells suppressed, in ``fmt``; the export is audited."""
     if fmt not in report_exports.FORMATS:
@@ -173,7 +186,7 @@ def submitted_snapshot(session: Session, unit: Unit, period: Period) -> ReportSn
 
 
 def submit_refusal(
-    session: Session, actor, unit: Unit, period: Period | None
+    session: Session, actor: User, unit: Unit, period: Period | None
 ) -> DomainError | None:
     """Why ``actor`` may not submit ``unit``'s report for ``period`` now (None: they may).
     The one submit rule: the page offers the button when it is None, ``submit`` enforces it."""
@@ -189,11 +202,11 @@ def submit_refusal(
     return None
 
 
-def may_submit(session: Session, actor, unit: Unit, period: Period | None) -> bool:
+def may_submit(session: Session, actor: User, unit: Unit, period: Period | None) -> bool:
     return submit_refusal(session, actor, unit, period) is None
 
 
-def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapshot:
+def submit(session: Session, actor: User, unit: Unit, period: Period) -> ReportSnapshot:
     """Freeze the school's report for ``period``: stored with its hash, never changed."""
     refusal = submit_refusal(session, actor, unit, period)
     if refusal is not None:
@@ -223,7 +236,7 @@ def submit(session: Session, actor, unit: Unit, period: Period) -> ReportSnapsho
     return snapshot
 
 
-def readable_snapshot(session: Session, user, snapshot_id: int) -> ReportSnapshot:
+def readable_snapshot(session: Session, user: User, snapshot_id: int) -> ReportSnapshot:
     """A submitted report ``user`` may read; 404 otherwise. A snapshot holds the official
     figures, every case included: not for someone excluded from one of them."""
     snap = session.get(ReportSnapshot, snapshot_id)
@@ -267,7 +280,7 @@ def snapshot_report(snap: ReportSnapshot) -> Report:
     )
 
 
-def combined_unit(session: Session, user, code: str | None) -> Unit:
+def combined_unit(session: Session, user: User, code: str | None) -> Unit:
     """The unit whose combined report ``user`` may see: one they oversee, not built from a
     case they are excluded from (snapshots count every case); 404 otherwise."""
     unit = report_unit(session, user, code)
@@ -338,7 +351,8 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
     child_of = {}
     for code in tables["per_unit"].rows:
         child = session.scalar(select(Unit).where(Unit.code == code))
-        child_of[child.path] = code
+        if child is not None:
+            child_of[child.path] = code
     submitted = 0
     for row in rows:
         school = row["unit"]

@@ -38,7 +38,7 @@ def suppress(cells: list[list[int]], col_totals: list[int], threshold: int) -> P
     total = sum(col_totals)
     grand_hidden = [_small(total, threshold)]  # a list, so the helper below can change it
 
-    def protect(line: list[tuple[int, int]], total_hidden: bool) -> bool:
+    def protect(line: list[tuple[int, int]], total_hidden: bool) -> bool | None:
         """If exactly one cell of a line is hidden and its total is shown, hide the smallest
         other non-zero cell, or, failing that, the total itself."""
         hidden_cells = [(r, c) for r, c in line if hidden[r][c]]

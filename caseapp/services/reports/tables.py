@@ -151,7 +151,8 @@ def _local_date(session: Session, instant, when: datetime):
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.timezone(zone().key, instant), Date)
     # SQLite stores UTC without a zone and knows no zone names: shift by the zone's offset.
-    minutes = int(zone().utcoffset(when).total_seconds() // 60)
+    offset = zone().utcoffset(when) or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
     return func.date(instant, f"{minutes:+d} minutes")
 
 
@@ -337,11 +338,12 @@ def build(
     )
 
     # Per unit: the units directly below (or the unit itself for a school).
-    children = list(
-        session.execute(
+    children = [
+        (code, path)
+        for code, path in session.execute(
             select(Unit.code, Unit.path).where(Unit.parent_id == unit.id).order_by(Unit.code)
         )
-    )
+    ]
     groups = children or [(unit.code, unit.path)]
     per_unit = Table("per_unit", [code for code, _p in groups], list(SEX_COLUMNS))
     for code, path in groups:
