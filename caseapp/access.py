@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, g, redirect, request, session, url_for
 from flask_login import current_user, login_user
 
+from caseapp import limits
 from caseapp.observability.logs import request_id
 from caseapp.security.authz import ALL_PERMISSIONS, has_permission
 from caseapp.services.audit.trail import AuditContext, audit_context
@@ -172,6 +173,7 @@ def _unread_notices() -> int:
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["has_permission"] = has_permission
     app.jinja_env.globals["unread_notices"] = _unread_notices
+    app.jinja_env.globals["limits"] = limits
     from caseapp.labels import labels
 
     app.context_processor(labels)

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm as _FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-REASON_MAX = 500
+from caseapp.limits import REASON_MAX
 
 
 class _Translations:

@@ -3,6 +3,8 @@ migrated with Alembic, seeded once; every test runs in a transaction that is rol
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from caseapp import create_app, migrate
 from caseapp.db import make_engine
 from config import load_settings
-from tests.factories import Browser, Person, make_unit, make_user
+from tests.factories import Person, Visitor, make_unit, make_user, stored_files
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -213,8 +215,8 @@ def client(app, db):
 
 
 @pytest.fixture()
-def browser(client) -> Browser:
-    return Browser(client)
+def browser(client) -> Visitor:
+    return Visitor(client, token_from="/login")
 
 
 @pytest.fixture()
@@ -226,3 +228,48 @@ def fresh_engine(database, tmp_path):
     yield engine
     engine.dispose()
     extra.drop()
+
+
+@pytest.fixture()
+def clean_store(settings):
+    """Sealed files written by a test are removed afterwards (their rows are rolled back)."""
+    before = stored_files(settings)
+    yield
+    for name in sorted(stored_files(settings) - before, reverse=True):
+        path = settings.attachment_dir / name
+        if path.is_file():
+            path.unlink()
+
+
+@pytest.fixture()
+def ring(app, tmp_path):
+    """A copy of the app's keyring saved to a temp file, restored after the test."""
+    original = app.extensions["caseapp.keyring"]
+    copied = copy.deepcopy(original)
+    copied.path = tmp_path / "keyring.json"
+    copied.save()
+    app.extensions["caseapp.keyring"] = copied
+    yield copied
+    app.extensions["caseapp.keyring"] = original
+
+
+@pytest.fixture()
+def debug_logs(caplog):
+    """Everything logged at DEBUG, from before the test's connection opens (so SQLAlchemy logs
+    each statement with its parameters)."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy mutes itself to WARN
+    return caplog
+
+
+@pytest.fixture()
+def spill(db, database):
+    """SQLite keeps a transaction's pages in memory until it commits; a one-page cache makes it
+    write them to the database file, so reading the file shows what the disk would hold."""
+    if database.dialect != "sqlite":
+        yield
+        return
+    before = db.execute(text("PRAGMA cache_size")).scalar()
+    db.execute(text("PRAGMA cache_size = 1"))
+    yield
+    db.execute(text(f"PRAGMA cache_size = {int(before)}"))

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import io
 import re
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlencode
+
+from flask.testing import FlaskClient
 
 from caseapp.db import utcnow
 from caseapp.models import User, UserSession
@@ -54,23 +61,165 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-class Browser:
-    """A test client that fetches a CSRF token before each form post, like a browser would."""
+# A URL no rule matches: its 404 page carries the language form, hence a CSRF token.
+TOKEN_PAGE = "/__no_such_page__"
+REASON = "Lý do hợp lệ cho bước này"
 
-    def __init__(self, client):
-        self.client = client
+
+class Visitor:
+    """A person using the service through a test client, as a browser would: signed in as
+    ``person`` (or anonymous), reading pages in ``lang`` (default: the service's), posting forms
+    with a CSRF token. ``client`` is a test client, or the app to open one of its own (its own
+    cookies). The token is fetched once from a 404 page, or from ``token_from`` before each
+    post (as the sign-in screens need)."""
+
+    def __init__(
+        self,
+        client,
+        db=None,
+        person=None,
+        *,
+        second_factor: bool = True,
+        lang: str | None = None,
+        token_from: str | None = None,
+    ) -> None:
+        self.client = client if isinstance(client, FlaskClient) else client.test_client()
+        self.person, self.db, self.second_factor = person, db, second_factor
+        self.token_from = token_from
+        if person is not None:
+            sign_in_client(self.client, db, person, second_factor)
+        if lang is not None:
+            with self.client.session_transaction() as sess:
+                sess["lang"] = lang
+        self._token: str | None = None
+
+    def sign_in_again(self) -> None:
+        """A new session for the same person (a route may have ended the last one); a session
+        that lost its CSRF token has it fetched again."""
+        if self.person is None:
+            return
+        sign_in_client(self.client, self.db, self.person, self.second_factor)
+        with self.client.session_transaction() as sess:
+            if "csrf_token" not in sess:
+                self._token = None
+
+    def token(self, url: str | None = None) -> str:
+        """A CSRF token from the page at ``url`` or ``token_from`` (fetched now), else the one
+        kept from a 404 page."""
+        url = url or self.token_from
+        if url is not None:
+            return csrf_from(self.client.get(url).get_data(as_text=True))
+        if self._token is None:
+            self._token = csrf_from(self.client.get(TOKEN_PAGE).get_data(as_text=True))
+        return self._token
 
     def get(self, url, **kw):
         return self.client.get(url, **kw)
 
-    def token(self, url="/login") -> str:
-        return csrf_from(self.client.get(url).get_data(as_text=True))
+    def post(self, url, data=None, *, csrf=True, token_from=None, multipart=False, **kw):
+        """A form post; fields that are None are left out. Text fields are encoded with
+        surrogateescape, so "\udcff" goes out as the byte 0xFF: not UTF-8; ``multipart`` sends
+        them as multipart/form-data. Fields with a file go as Flask's test client sends them."""
+        fields = {k: v for k, v in (data or {}).items() if v is not None}
+        if csrf and "csrf_token" not in fields:
+            fields = {"csrf_token": self.token(token_from or self.token_from), **fields}
+        if any(isinstance(v, tuple) or hasattr(v, "read") for v in fields.values()):
+            return self.client.post(url, data=fields, **kw)
+        if multipart:
+            body, content_type = _multipart(fields)
+        else:
+            body = urlencode(fields, doseq=True, encoding="utf-8", errors="surrogateescape")
+            content_type = "application/x-www-form-urlencoded"
+        return self.client.post(url, data=body, content_type=content_type, **kw)
 
-    def post(self, url, data=None, csrf=True, token_from="/login", **kw):
-        data = dict(data or {})
-        if csrf and "csrf_token" not in data:
-            data["csrf_token"] = self.token(token_from)
-        return self.client.post(url, data=data, **kw)
+    def use_language(self, lang: str) -> None:
+        r = self.post("/language", {"lang": lang, "next": TOKEN_PAGE})
+        assert r.status_code == 302
+
+    def intake(self, db, unit_id: int, received_on: date | str | None = None, **overrides):
+        """Record a case through the intake form; returns the stored case."""
+        from sqlalchemy import select
+
+        from caseapp.clock import local_today
+        from caseapp.models import Case
+        from tests.functional.case_support import intake_form
+
+        received = received_on or local_today()
+        form = intake_form(
+            unit_id,
+            received_on=received if isinstance(received, str) else received.isoformat(),
+            **overrides,
+        )
+        r = self.post("/cases/new", form)
+        assert r.status_code == 302, r.get_data(as_text=True)[:3000]
+        public_id = r.headers["Location"].rsplit("/", 1)[-1]
+        with self.client.session_transaction() as sess:
+            sess.pop("_flashes", None)  # "Case ... recorded." would show on the next page
+        db.expire_all()
+        return db.scalar(select(Case).where(Case.public_id == public_id))
+
+    def attach(self, case, content: bytes, filename: str, content_type: str, **kw):
+        return self.post(
+            f"/cases/{case.public_id}/attachments",
+            {"file": (io.BytesIO(content), filename, content_type)},
+            **kw,
+        )
+
+    def submit(self, url, data) -> Outcome:
+        """POST a form of the case page; the messages it flashes, without rendering the page
+        the redirect leads to."""
+        r = self.post(url, data)
+        if r.status_code != 302:
+            return Outcome(r.status_code, html.unescape(r.get_data(as_text=True)))
+        with self.client.session_transaction() as sess:
+            flashes = sess.pop("_flashes", [])
+        return Outcome(r.status_code, " ".join(message for _, message in flashes))
+
+    def transition(
+        self,
+        case,
+        target: str,
+        reason: str = REASON,
+        version=None,
+        closure_reason: str | None = None,
+    ) -> Outcome:
+        data = {
+            "target": target,
+            "reason": reason,
+            "closure_reason": closure_reason,
+            "version": str(case.version if version is None else version),
+        }
+        return self.submit(f"/cases/{case.public_id}/transition", data)
+
+    def add_step(self, case, **fields) -> Outcome:
+        data = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in fields.items()}
+        return self.submit(f"/cases/{case.public_id}/steps", data)
+
+    def complete_step(self, case, step, **fields) -> Outcome:
+        data = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in fields.items()}
+        data.setdefault("version", str(step.version))
+        return self.submit(f"/cases/{case.public_id}/steps/{step.uid}/complete", data)
+
+
+@dataclass
+class Outcome:
+    """The answer to a form post: 302 with the flashed messages, or an error page's text."""
+
+    status_code: int
+    text: str
+
+
+def _multipart(fields: dict) -> tuple[bytes, str]:
+    boundary = "caseapp-test-boundary"
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + str(value).encode("utf-8", "surrogateescape")
+            + b"\r\n"
+        )
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def next_code(secret: bytes, last_counter: int = 0) -> str:
@@ -109,3 +258,9 @@ def get_user(session, username) -> User:
     from sqlalchemy import select
 
     return session.scalar(select(User).where(User.username == username))
+
+
+def stored_files(settings) -> set[str]:
+    """Every file in the attachment store, temporary uploads included."""
+    store: Path = settings.attachment_dir
+    return {str(p.relative_to(store)) for p in store.rglob("*")} if store.exists() else set()

@@ -4,7 +4,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp
 
-from caseapp.forms import REASON_MAX, FlaskForm, VersionedForm, no_control_characters
+from caseapp.forms import FlaskForm, VersionedForm, no_control_characters
+from caseapp.limits import REASON_MAX
 from caseapp.models.units import UNIT_CODE_MAX, UNIT_NAME_MAX
 from caseapp.models.users import EMAIL_MAX, FULL_NAME_MAX, USERNAME_MAX
 from caseapp.services.org.referrals import ADDRESS_MAX, NAME_MAX, PHONE_MAX

@@ -22,16 +22,16 @@ from caseapp.access import permission
 from caseapp.audit import bp
 from caseapp.audit.forms import EventFilterForm
 from caseapp.db import get_session, open_session
+from caseapp.errors import ValidationFailed
 from caseapp.forms import EmptyForm, small_int
 from caseapp.labels import audit_action_names, object_type_names, role_names
 from caseapp.readable import change_rows
 from caseapp.runtime import keyring, settings
-from caseapp.security.authz import covers
 from caseapp.security.spreadsheet import inert_text
 from caseapp.services.audit import integrity as audit_integrity
 from caseapp.services.audit import queries as audit_queries
 from caseapp.services.audit.trail import record
-from caseapp.services.org.units import unit_by_code
+from caseapp.services.org.units import unit_in_scope
 
 CSV_COLUMNS = (
     "seq",
@@ -73,12 +73,11 @@ def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, 
     flt.reason = " ".join((form.reason.data or "").split())
     code = (form.unit.data or "").strip()
     if code:
-        unit = unit_by_code(db, code)
-        if unit is None or not covers(current_user, "audit.read", unit):
-            error = _("No unit with the code %(code)s within your units.", code=code.upper())
-            flt.unit_path = "/none/"
-        else:
-            flt.unit_path = unit.path
+        # A filter only reads (no carry_out): a unit outside the auditor's is the message above.
+        try:
+            flt.unit_path = unit_in_scope(db, current_user, code, "audit.read").path
+        except ValidationFailed as exc:
+            error, flt.unit_path = exc.message, "/none/"
     return form, flt, error
 
 

@@ -19,6 +19,7 @@ from caseapp.auth import bp
 from caseapp.auth.forms import CodeForm, LoginForm
 from caseapp.db import get_session
 from caseapp.errors import SignInFailed, SignInThrottled, ValidationFailed
+from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
 from caseapp.runtime import settings
 from caseapp.security import totp
@@ -44,6 +45,8 @@ def login():
     form = LoginForm()
     error, status = None, 200
     if form.validate_on_submit():
+        # Sign-in keeps its own handling, not carry_out: every outcome commits (a failure counts
+        # towards the throttle), and each refusal answers differently (429, a wait, a sign-out).
         db = get_session()
         try:
             user, token = auth.check_password(
@@ -122,20 +125,22 @@ def enrol():
     form = CodeForm()
     error, status = None, 200
     if form.validate_on_submit():
-        try:
-            enrolment = auth.confirm_enrolment(
+        outcome = carry_out(
+            lambda: auth.confirm_enrolment(
                 db, current_user, current_user.session_record, form.code.data, client_ip()
-            )
-        except ValidationFailed as exc:
-            db.commit()  # keeps the failure count
-            error, status = exc.message, 200
+            ),
+            keep=(ValidationFailed,),  # a wrong code counts towards the lock: kept
+        )
+        if not outcome.ok:
+            error, status = outcome.message, 200
         else:
-            db.commit()
             sign_in_session(
-                current_user._get_current_object(), enrolment.token, current_user.session_record
+                current_user._get_current_object(),
+                outcome.value.token,
+                current_user.session_record,
             )
             return render_template(
-                "auth/recovery_codes.html", codes=enrolment.recovery_codes, form=EmptyForm()
+                "auth/recovery_codes.html", codes=outcome.value.recovery_codes, form=EmptyForm()
             )
     elif request.method == "POST":
         status = 400

@@ -17,8 +17,9 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from caseapp.forms import REASON_MAX, FlaskForm, no_control_characters
+from caseapp.forms import FlaskForm, no_control_characters
 from caseapp.labels import case_choice_names, violence_names
+from caseapp.limits import NOTE_MAX, REASON_MAX, REASON_MIN, STEP_DETAILS_MAX
 from caseapp.models import cases as domain
 
 
@@ -160,9 +161,11 @@ class ReasonForm(FlaskForm):
         validators=[
             DataRequired(_l("Please give a reason.")),
             Length(
-                min=5,
+                min=REASON_MIN,
                 max=REASON_MAX,
-                message=_l("Between 5 and %(max)d characters.", max=REASON_MAX),
+                message=_l(
+                    "Between %(min)d and %(max)d characters.", min=REASON_MIN, max=REASON_MAX
+                ),
             ),
             no_control_characters,
         ],
@@ -174,7 +177,7 @@ class NoteForm(FlaskForm):
         _l("New note"),
         validators=[
             DataRequired(_l("Write the note.")),
-            _max(domain.NOTE_MAX),
+            _max(NOTE_MAX),
             no_control_characters,
         ],
     )
@@ -215,10 +218,25 @@ class AssignForm(FlaskForm):
     handler = SelectField(_l("Handler"), coerce=int, validators=[InputRequired()])
 
 
+def _person_id(value):
+    """The chosen person's id, or None for the prompt or anything not a number (the service
+    then refuses it)."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
 class ExclusionForm(FlaskForm):
-    username = StringField(
-        _l("User name of the person to exclude"),
-        validators=[DataRequired(_l("Enter a user name.")), _max(64), no_control_characters],
+    # The choices are the people the service accepts; the service checks the id again, so the
+    # list is not validated here (a forged id gets the service's one answer).
+    person = SelectField(
+        _l("Person to exclude"),
+        coerce=_person_id,
+        validate_choice=False,
+        validators=[InputRequired(_l("Choose a person."))],
     )
     reason = TextAreaField(
         _l("Reason"),
@@ -228,6 +246,12 @@ class ExclusionForm(FlaskForm):
             no_control_characters,
         ],
     )
+
+    def fill_choices(self, people) -> None:
+        self.person.choices = [
+            ("", _l("— Choose —")),
+            *((u.id, f"{u.full_name} ({u.unit.name})") for u in people),
+        ]
 
 
 class LiftExclusionForm(FlaskForm):
@@ -276,7 +300,8 @@ class StepForm(FlaskForm):
     next_on = DateField(_l("Next follow-up on"), format="%Y-%m-%d", validators=[Optional()])
     measure = SelectField(_l("Measure"), validators=[Optional()], validate_choice=False)
     details = TextAreaField(
-        _l("Details (confidential)"), validators=[Optional(), _max(5000), no_control_characters]
+        _l("Details (confidential)"),
+        validators=[Optional(), _max(STEP_DETAILS_MAX), no_control_characters],
     )
     consent_override = BooleanField(_l("Refer without consent: the child is in serious danger"))
     override_reason = TextAreaField(
@@ -307,9 +332,11 @@ class TransitionForm(FlaskForm):
         validators=[
             DataRequired(_l("Please give a reason.")),
             Length(
-                min=5,
+                min=REASON_MIN,
                 max=REASON_MAX,
-                message=_l("Between 5 and %(max)d characters.", max=REASON_MAX),
+                message=_l(
+                    "Between %(min)d and %(max)d characters.", min=REASON_MIN, max=REASON_MAX
+                ),
             ),
             no_control_characters,
         ],

@@ -223,10 +223,10 @@ def add_exclusion(public_id: str):
     form = ExclusionForm()
     return apply(
         form,
-        lambda db: case_records.exclude(
-            db, current_user, case, form.username.data, form.reason.data
+        lambda db: case_records.exclude_person(
+            db, current_user, case, form.person.data, form.reason.data
         ),
         _("That person can no longer see this case."),
-        _("Enter a user name."),
+        _("Choose a person."),
         lambda: _back(public_id),
     )

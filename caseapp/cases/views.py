@@ -37,7 +37,7 @@ from caseapp.labels import case_choice_names, status_names, violence_names
 from caseapp.models import Case
 from caseapp.models import cases as domain
 from caseapp.pagination import paginate
-from caseapp.security.authz import covers, has_permission
+from caseapp.security.authz import has_permission
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import listing as case_list
@@ -49,7 +49,7 @@ from caseapp.services.cases.access import (
     get_case,
     intake_units,
 )
-from caseapp.services.org.units import unit_by_code
+from caseapp.services.org.units import unit_in_scope
 
 
 def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
@@ -76,6 +76,8 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     flt.received_from, flt.received_to = form.received_from.data, form.received_to.data
     flt.sort = form.sort.data if form.sort.data in case_list.SORTS else "received_desc"
     related, role = request.args.get("related", ""), request.args.get("role", "")
+    # A filter only reads: nothing to commit or roll back, so carry_out (a form's submission)
+    # does not fit; a refused filter value becomes the message above the list.
     if related and role in ("harmed", "perpetrator"):
         try:
             flt.related_to = get_case(get_session(), current_user, related).id
@@ -83,15 +85,12 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
         except NotFound:
             error = _("Some filters are not valid; they were ignored.")
     if form.unit.data:
-        unit = unit_by_code(get_session(), form.unit.data)
-        if unit is None or not covers(current_user, "case.read", unit):
-            error = _(
-                "No unit with the code %(code)s within your units.",
-                code=form.unit.data.strip().upper()[:20],
-            )
-            flt.unit_path = "/none/"
-        else:
-            flt.unit_path = unit.path
+        try:
+            flt.unit_path = unit_in_scope(
+                get_session(), current_user, form.unit.data, "case.read"
+            ).path
+        except ValidationFailed as exc:
+            error, flt.unit_path = exc.message, "/none/"
     return form, flt, error
 
 
@@ -208,12 +207,18 @@ def show(public_id: str):
         consent_form=_consent_form(),
         withdraw_form=WithdrawConsentForm(formdata=None),
         exclusions=case_records.exclusions(db, case),
-        exclusion_form=ExclusionForm(formdata=None),
+        exclusion_form=_exclusion_form(db, case),
         lift_form=LiftExclusionForm(formdata=None),
         assign_form=_assign_form(db, case),
         timeline=_timeline(events, case_records.full_names(db, events)),
         **_workflow_context(db, case),
     )
+
+
+def _exclusion_form(db, case) -> ExclusionForm:
+    form = ExclusionForm(formdata=None)
+    form.fill_choices(case_records.exclusion_candidates(db, current_user, case))
+    return form
 
 
 def _workflow_context(db, case) -> dict:
@@ -241,67 +246,86 @@ def _timeline(events, names: dict[int, str] | None = None) -> list[dict]:
     """Audit events as a readable timeline: translated actions and field names; values of
     coded fields translated; confidential fields only ever read "changed". People are named
     by their full name (``names``), their user name kept for the hover text."""
-    import json
-
     from caseapp.labels import action_names
-    from caseapp.readable import field_names, readable, value_names
+    from caseapp.readable import field_names, value_names
 
     names = names or {}
 
     actions, fields_, codes = action_names(), field_names(), value_names()
     out: list[dict] = []
     for event in events:
-        changes = json.loads(event.changes or "{}")
-        details = []
-        if event.action in ("case.update", "case.transition", "step.complete"):
-            for name, value in sorted(changes.items()):
-                if name.endswith("_id") or name not in fields_:
-                    continue  # internal ids and bookkeeping are not for people to read
-                label = fields_[name]
-                if value == "changed":
-                    details.append(_("%(field)s: changed", field=label))
-                elif isinstance(value, list) and len(value) == 2:
-                    old, new = (readable(codes.get(name, {}), v) for v in value)
-                    details.append(
-                        f"{label}: {old if old not in (None, '') else '—'} → "
-                        f"{new if new not in (None, '') else '—'}"
-                    )
-        entry = {
-            "at": event.at,
-            "actor": names.get(event.actor_id, event.actor_name)
-            if event.actor_id is not None
-            else event.actor_name,
-            "username": event.actor_name,
-            "actor_id": event.actor_id,
-            "code": event.action,
-            "action": actions.get(event.action, event.action),
-            "details": details,
-            "reason": event.reason,
-            "times": 1,
-            "since": event.at,
-        }
+        details = _event_details(event, fields_, codes)
         previous = out[-1] if out else None
-        if (
-            previous
-            and event.action in REPEATED_READS
-            and not details
-            and (previous["code"], previous["actor_id"], previous["reason"])
-            == (event.action, event.actor_id, event.reason)
-        ):
+        if previous and _repeats_previous(previous, event, details):
             previous["times"] += 1  # one line for a run of reads by the same person
             previous["since"] = event.at
             continue
-        if (
-            previous
-            and previous["code"] == "case.view_confidential"
-            and previous["times"] == 1
-            and event.action in ADDED_ON_THE_PAGE
-            and previous["actor_id"] == event.actor_id
-            and _seconds(event.at, previous["at"]) <= RELOAD_SECONDS
-        ):
+        if previous and _is_reload_read(previous, event):
             out.pop()  # the page shown again right after adding: not a read of its own here
-        out.append(entry)
+        out.append(_timeline_entry(event, details, names, actions))
     return out
+
+
+def _event_details(event, fields_: dict, codes: dict) -> list[str]:
+    """The changed fields of an update, transition or step completion, one line each."""
+    import json
+
+    from caseapp.readable import readable
+
+    if event.action not in ("case.update", "case.transition", "step.complete"):
+        return []
+    details = []
+    for name, value in sorted(json.loads(event.changes or "{}").items()):
+        if name.endswith("_id") or name not in fields_:
+            continue  # internal ids and bookkeeping are not for people to read
+        label = fields_[name]
+        if value == "changed":
+            details.append(_("%(field)s: changed", field=label))
+        elif isinstance(value, list) and len(value) == 2:
+            old, new = (readable(codes.get(name, {}), v) for v in value)
+            details.append(
+                f"{label}: {old if old not in (None, '') else '—'} → "
+                f"{new if new not in (None, '') else '—'}"
+            )
+    return details
+
+
+def _timeline_entry(event, details: list[str], names: dict[int, str], actions: dict) -> dict:
+    return {
+        "at": event.at,
+        "actor": names.get(event.actor_id, event.actor_name)
+        if event.actor_id is not None
+        else event.actor_name,
+        "username": event.actor_name,
+        "actor_id": event.actor_id,
+        "code": event.action,
+        "action": actions.get(event.action, event.action),
+        "details": details,
+        "reason": event.reason,
+        "times": 1,
+        "since": event.at,
+    }
+
+
+def _repeats_previous(previous: dict, event, details: list[str]) -> bool:
+    """The same read by the same person for the same reason as the line before."""
+    return (
+        event.action in REPEATED_READS
+        and not details
+        and (previous["code"], previous["actor_id"], previous["reason"])
+        == (event.action, event.actor_id, event.reason)
+    )
+
+
+def _is_reload_read(previous: dict, event) -> bool:
+    """The line before is the confidential page shown again right after this addition."""
+    return (
+        previous["code"] == "case.view_confidential"
+        and previous["times"] == 1
+        and event.action in ADDED_ON_THE_PAGE
+        and previous["actor_id"] == event.actor_id
+        and _seconds(event.at, previous["at"]) <= RELOAD_SECONDS
+    )
 
 
 def _seconds(earlier, later) -> float:

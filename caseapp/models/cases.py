@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from caseapp import limits
 from caseapp.db import Base, utcnow
 from caseapp.models.units import Unit
 from caseapp.models.users import User
@@ -90,7 +91,7 @@ CONFIDENTIAL_MAX = {
     "perpetrator_names": 500,
     "narrative": 20000,
 }
-NOTE_MAX = 20000
+NOTE_MAX = limits.NOTE_MAX
 
 
 class Case(Base):

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from caseapp import limits
 from caseapp.db import Base, utcnow
 from caseapp.models.units import ReferralContact
 from caseapp.models.users import User
@@ -46,7 +47,7 @@ NOTIFICATION_KINDS = (
     "closure_approved",
     "closure_returned",
 )
-DETAILS_MAX = 5000
+DETAILS_MAX = limits.STEP_DETAILS_MAX
 
 
 class CaseStep(Base):

@@ -3,27 +3,19 @@ row counts, the attachment store, HTML forms as a browser would send them, canar
 
 from __future__ import annotations
 
-import copy
 import html
-import io
-import logging
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, inspect, select, text
 
 from caseapp.clock import local_today
-from caseapp.models import AuditEvent, Case
+from caseapp.models import AuditEvent
 from caseapp.security import envelope
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
-from tests.factories import csrf_from, sign_in_client
-from tests.functional.case_support import CANARY, intake_form
+from tests.functional.case_support import CANARY
 
-# A URL no rule matches: its 404 page carries the language form, hence a CSRF token.
-TOKEN_PAGE = "/__no_such_page__"
 # The tables an attack on a case could change.
 COUNTED = (
     "cases",
@@ -36,90 +28,6 @@ COUNTED = (
     "case_counters",
     "audit_events",
 )
-
-
-class Actor:
-    """One signed-in person with their own test client (own cookies), posting with a token."""
-
-    def __init__(self, app, db, person) -> None:
-        self.client = app.test_client()
-        self.person = person
-        sign_in_client(self.client, db, person)
-        self._token: str | None = None
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            self._token = csrf_from(self.client.get(TOKEN_PAGE).get_data(as_text=True))
-        return self._token
-
-    def get(self, url, **kw):
-        return self.client.get(url, **kw)
-
-    def post(self, url, data=None, **kw):
-        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kw)
-
-    def intake(self, db, unit_id: int, **overrides) -> Case:
-        """Record a case through the intake form; returns the stored case."""
-        overrides.setdefault("received_on", local_today().isoformat())
-        form = intake_form(unit_id, **overrides)
-        r = self.post("/cases/new", form)
-        assert r.status_code == 302, r.get_data(as_text=True)[:3000]
-        public_id = r.headers["Location"].rsplit("/", 1)[-1]
-        db.expire_all()
-        return db.scalar(select(Case).where(Case.public_id == public_id))
-
-    def attach(self, case, content: bytes, filename: str, content_type: str, **kw):
-        return self.post(
-            f"/cases/{case.public_id}/attachments",
-            {"file": (io.BytesIO(content), filename, content_type)},
-            **kw,
-        )
-
-
-@pytest.fixture()
-def clean_store(settings):
-    """Sealed files written by a test are removed afterwards (their rows are rolled back)."""
-    before = stored_files(settings)
-    yield
-    for name in sorted(stored_files(settings) - before, reverse=True):
-        path = settings.attachment_dir / name
-        if path.is_file():
-            path.unlink()
-
-
-@pytest.fixture()
-def ring(app, tmp_path):
-    """A copy of the app's keyring saved to a temp file, restored after the test."""
-    original = app.extensions["caseapp.keyring"]
-    copied = copy.deepcopy(original)
-    copied.path = tmp_path / "keyring.json"
-    copied.save()
-    app.extensions["caseapp.keyring"] = copied
-    yield copied
-    app.extensions["caseapp.keyring"] = original
-
-
-@pytest.fixture()
-def debug_logs(caplog):
-    """Everything logged at DEBUG, from before the test's connection opens (so SQLAlchemy logs
-    each statement with its parameters)."""
-    caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="sqlalchemy")  # SQLAlchemy mutes itself to WARN
-    return caplog
-
-
-@pytest.fixture()
-def spill(db, database):
-    """SQLite keeps a transaction's pages in memory until it commits; a one-page cache makes it
-    write them to the database file, so reading the file shows what the disk would hold."""
-    if database.dialect != "sqlite":
-        yield
-        return
-    before = db.execute(text("PRAGMA cache_size")).scalar()
-    db.execute(text("PRAGMA cache_size = 1"))
-    yield
-    db.execute(text(f"PRAGMA cache_size = {int(before)}"))
 
 
 def case_details(**changes) -> cases.CaseDetails:
@@ -177,12 +85,6 @@ def actions_after(db, seq: int) -> list[str]:
     return list(
         db.scalars(select(AuditEvent.action).where(AuditEvent.seq > seq).order_by(AuditEvent.seq))
     )
-
-
-def stored_files(settings) -> set[str]:
-    """Every file in the attachment store, temporary uploads included."""
-    store: Path = settings.attachment_dir
-    return {str(p.relative_to(store)) for p in store.rglob("*")} if store.exists() else set()
 
 
 def contains_canary(value, needle: str = CANARY) -> bool:

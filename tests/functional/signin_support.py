@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from flask_babel import force_locale, gettext
 
 from caseapp.security import totp
-from tests.factories import Browser
+from tests.factories import Visitor
 
 COOKIE = "caseapp_session"
 GENERIC_FAILURE = "Sign-in failed. Check your user name, password and code, then try again."
@@ -42,11 +42,15 @@ def env(ip: str) -> dict:
 
 
 def password_step(client, username: str, password: str, ip: str = "127.0.0.1"):
-    return Browser(client).post("/login", {"username": username, "password": password}, **env(ip))
+    return Visitor(client, token_from="/login").post(
+        "/login", {"username": username, "password": password}, **env(ip)
+    )
 
 
 def code_step(client, code: str, ip: str = "127.0.0.1"):
-    return Browser(client).post("/login/2fa", {"code": code}, token_from="/login/2fa", **env(ip))
+    return Visitor(client, token_from="/login").post(
+        "/login/2fa", {"code": code}, token_from="/login/2fa", **env(ip)
+    )
 
 
 def full_sign_in(client, person, ip: str = "127.0.0.1", counter: int | None = None):

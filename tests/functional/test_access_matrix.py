@@ -13,9 +13,8 @@ from caseapp.clock import local_today
 from caseapp.models import Grant, ReferralContact, Unit, User
 from caseapp.runtime import keyring
 from caseapp.services.org import referrals as referral_service
-from tests.factories import make_user
+from tests.factories import Visitor, make_user
 from tests.functional.admin_support import (
-    Agent,
     changed_tables,
     count,
     page_text,
@@ -33,7 +32,7 @@ NO_UNIT = "No unit with the code %(code)s within your units."
 
 @pytest.fixture()
 def as_admin_d1(client, db, world):
-    return Agent(client, db, world["admin_d1"])
+    return Visitor(client, db, world["admin_d1"])
 
 
 def _unit(db, world, code) -> Unit:
@@ -249,7 +248,7 @@ ADMIN_SCREENS = (
 
 @pytest.mark.parametrize("name", ["focal_a", "officer_d1", "officer_p", "auditor_p"])
 def test_other_roles_are_refused_the_admin_screens(client, db, world, name):
-    agent = Agent(client, db, world[name])
+    agent = Visitor(client, db, world[name])
     before = snapshot(db)
     for url, refusal in ADMIN_SCREENS:
         url = url.format(unit=world.units["SCH-A"], user=world["focal_a"].id)
@@ -286,7 +285,7 @@ def contacts(db, world) -> dict[str, int]:
     ],
 )
 def test_directory_shows_own_units_and_those_above(client, db, world, contacts, name, visible):
-    r = Agent(client, db, world[name]).get("/admin/referrals")
+    r = Visitor(client, db, world[name]).get("/admin/referrals")
     assert r.status_code == 200
     shown = {code for code in contacts if f"Contact of {code}<" in page_text(r)}
     assert shown == visible
@@ -294,7 +293,7 @@ def test_directory_shows_own_units_and_those_above(client, db, world, contacts, 
 
 @pytest.mark.parametrize("name", ["auditor_p", "nobody"])
 def test_directory_is_closed_to_roles_without_cases(client, db, world, contacts, name):
-    assert Agent(client, db, world[name]).get("/admin/referrals").status_code == 403
+    assert Visitor(client, db, world[name]).get("/admin/referrals").status_code == 403
 
 
 def _contact_form(db, contact_id, name="Renamed contact"):
@@ -313,7 +312,7 @@ def _contact_form(db, contact_id, name="Renamed contact"):
 @pytest.mark.parametrize("name", ["officer_d1", "admin_d1"])
 @pytest.mark.parametrize("code", ["D1", "SCH-B"])
 def test_officers_and_admins_manage_contacts_below_them(client, db, world, contacts, name, code):
-    agent = Agent(client, db, world[name])
+    agent = Visitor(client, db, world[name])
     url = f"/admin/referrals/{contacts[code]}"
     assert agent.get(url).status_code == 200
     assert agent.post(url, _contact_form(db, contacts[code])).status_code == 302
@@ -338,7 +337,7 @@ def test_officers_and_admins_manage_contacts_below_them(client, db, world, conta
 def test_contacts_outside_the_subtree_are_404_and_untouched(
     app, client, db, world, contacts, name, code
 ):
-    agent = Agent(client, db, world[name])
+    agent = Visitor(client, db, world[name])
     url = f"/admin/referrals/{contacts[code]}"
     before = snapshot(db)
     assert agent.get(url).status_code == 404
@@ -353,7 +352,7 @@ def test_contacts_outside_the_subtree_are_404_and_untouched(
 
 
 def test_focal_points_read_but_never_manage_the_directory(client, db, world, contacts):
-    agent = Agent(client, db, world["focal_a"])
+    agent = Visitor(client, db, world["focal_a"])
     assert "/admin/referrals/new" not in page_text(agent.get("/admin/referrals"))
     before = snapshot(db)
     url = f"/admin/referrals/{contacts['SCH-A']}"
@@ -394,7 +393,7 @@ def test_admin_d1_cannot_give_a_new_account_a_first_role_outside_d1(app, as_admi
     [("SCH-C", False), ("D2", False), ("PRV", False), ("NOPE", False), ("SCH-A", True)],
 )
 def test_the_monitoring_screen_stays_within_the_officers_units(app, client, db, world, code, shown):
-    r = Agent(client, db, world["officer_d1"]).get(f"/monitoring?unit={code}")
+    r = Visitor(client, db, world["officer_d1"]).get(f"/monitoring?unit={code}")
     assert r.status_code == 200
     refused = translated(app, NO_UNIT, code=code)
     assert (refused in page_text(r)) is not shown

@@ -9,9 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from caseapp.models import Grant, Unit, User
-from tests.factories import get_user, sign_in_client
+from tests.factories import Visitor, get_user, sign_in_client
 from tests.functional.admin_support import (
-    Agent,
     audit_head,
     changed_tables,
     events_after,
@@ -24,7 +23,7 @@ NEW = {"username": "tran.thi.c", "full_name": "Trần Thị C", "email": "", "un
 
 @pytest.fixture()
 def admin(client, db, world):
-    agent = Agent(client, db, world["admin_p"])
+    agent = Visitor(client, db, world["admin_p"])
     agent.use_language("en")
     return agent
 
@@ -96,7 +95,7 @@ def test_a_refused_first_role_saves_no_account(admin, db, fields, message):
 
 
 def test_a_first_role_beyond_the_administrators_units_saves_no_account(client, db, world):
-    agent = Agent(client, db, world["admin_d1"])
+    agent = Visitor(client, db, world["admin_d1"])
     agent.use_language("en")
     before = snapshot(db)
     r = agent.post("/admin/users/new", {**NEW, "role": "officer", "role_unit_code": "D2"})

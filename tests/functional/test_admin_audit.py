@@ -16,9 +16,8 @@ from caseapp.services.accounts import users as user_service
 from caseapp.services.audit import trail as audit
 from caseapp.services.audit.trail import AuditMissing
 from caseapp.services.org import referrals as referral_service
-from tests.factories import open_session_for
+from tests.factories import Visitor, open_session_for
 from tests.functional.admin_support import (
-    Agent,
     audit_head,
     changed_tables,
     events_after,
@@ -149,7 +148,7 @@ def setup(client, db, world):
     open_session_for(db, world["focal_b"].id)
     db.commit()
     ids = {"contact": contact.id, "disabled": disabled.id}
-    return Agent(client, db, world["admin_p"]), lambda: _cases(db, world, ids)
+    return Visitor(client, db, world["admin_p"]), lambda: _cases(db, world, ids)
 
 
 def test_the_sweep_covers_every_mutating_admin_endpoint(app):

@@ -8,7 +8,8 @@ import pytest
 from caseapp.clock import local_today
 from caseapp.models import ReferralContact, Unit, User
 from caseapp.services.org import referrals as referral_service
-from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot, translated
+from tests.factories import Visitor
+from tests.functional.admin_support import changed_tables, page_text, snapshot, translated
 
 TODAY = local_today().isoformat()
 STALE = object()  # stands for "the version the page was loaded with, since changed by another"
@@ -187,7 +188,7 @@ def _case_id(case) -> str:
 
 @pytest.fixture()
 def admin(client, db, world):
-    agent = Agent(client, db, world["admin_p"])
+    agent = Visitor(client, db, world["admin_p"])
     agent.use_language("vi")
     return agent
 
@@ -248,7 +249,7 @@ def test_bad_input_is_refused_with_a_clear_message(app, admin, db, forms, case):
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
 def test_the_message_follows_the_session_language(app, client, db, world, lang):
-    agent = Agent(client, db, world["admin_p"])
+    agent = Visitor(client, db, world["admin_p"])
     agent.use_language(lang)
     r = agent.post(
         "/admin/units/new", {"parent_code": "D1", "code": "SCH-A", "name": "A", "kind": "school"}
@@ -259,7 +260,7 @@ def test_the_message_follows_the_session_language(app, client, db, world, lang):
 
 
 def test_vietnamese_is_the_default(app, client, db, world):
-    r = Agent(client, db, world["admin_p"]).post(
+    r = Visitor(client, db, world["admin_p"]).post(
         "/admin/users/new", {"username": "focal.a", "full_name": "A", "unit_code": "SCH-A"}
     )
     page = page_text(r)

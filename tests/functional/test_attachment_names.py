@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from caseapp.models import Case, User
 from caseapp.services.cases import records as case_records
-from tests.functional.case_attack_support import Actor, clean_store  # noqa: F401 - fixture
+from tests.factories import Visitor
 
 CONTENT = b"bien ban hop"
 
@@ -19,8 +19,8 @@ CONTENT = b"bien ban hop"
     "name",
     ["biên bản\nhọp.txt", "a\r\nSet-Cookie: x=1.txt", 'dấu "ngoặc" \\ và\ttab.txt', "\x00\x07.txt"],
 )
-def test_a_hostile_file_name_downloads_cleanly(app, db, world, clean_store, name):  # noqa: F811
-    focal = Actor(app, db, world["focal_a"])
+def test_a_hostile_file_name_downloads_cleanly(app, db, world, clean_store, name):
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     with app.test_request_context():
         attachment = case_records.add_attachment(

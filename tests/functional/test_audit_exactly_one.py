@@ -27,7 +27,7 @@ from caseapp.services.reports import periods as reports
 from caseapp.services.reports.activities import ActivityInput
 from tests.factories import PASSWORD, Person, csrf_from, make_user, open_session_for, sign_in_client
 from tests.functional.admin_support import audit_head, events_after
-from tests.functional.case_attack_support import case_details, clean_store  # noqa: F401
+from tests.functional.case_attack_support import case_details
 from tests.functional.case_support import intake_form
 from tests.functional.signin_support import steady_counter
 from tests.functional.test_audit_sweep import AUDITED_POSTS
@@ -410,7 +410,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
         lambda c, case, _: {"party": "guardian", "purpose": "sharing", "given_on": c.today},
     ),
     "cases.add_exclusion": _on_case(
-        "/exclusions", {"username": "officer.p", "reason": "Có quan hệ họ hàng"}
+        "/exclusions",
+        lambda c, case, _: {"person": str(c.user("officer_p").id), "reason": "Có quan hệ họ hàng"},
     ),
     "cases.lift_exclusion": _on_case(
         "/exclusions/{x.id}/lift", {"reason": REASON}, who="officer_d1", prepare=_exclusion

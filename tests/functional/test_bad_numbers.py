@@ -10,9 +10,10 @@ import pytest
 from caseapp.clock import local_today
 from caseapp.models import Unit, User
 from caseapp.services.org import referrals as referral_service
-from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot
+from tests.factories import Visitor
+from tests.functional.admin_support import changed_tables, page_text, snapshot
 from tests.functional.test_report_activities import _existing
-from tests.functional.workflow_support import Actor, consent, referral_contact
+from tests.functional.workflow_support import consent, referral_contact
 
 SUPERSCRIPT_TWO = "\u00b2"
 HUGE = str(2**63 + 1)
@@ -22,14 +23,14 @@ TODAY = local_today().isoformat()
 
 @pytest.mark.parametrize("view", ["x", "", "export", "\u00b2"])
 def test_an_unknown_report_view_is_not_an_error(client, db, world, view):
-    agent = Agent(client, db, world["officer_d1"])
+    agent = Visitor(client, db, world["officer_d1"])
     r = agent.get("/reports/", query_string={"view": view})
     assert r.status_code in (200, 400)
 
 
 @pytest.mark.parametrize("before", [HUGE, str(2**31), "-1", SUPERSCRIPT_TWO, "x"])
 def test_an_audit_page_marker_out_of_range_is_refused(client, db, world, before):
-    agent = Agent(client, db, world["auditor_p"])
+    agent = Visitor(client, db, world["auditor_p"])
     r = agent.get("/audit/events", query_string={"before": before})
     assert r.status_code in (200, 400)
     # A marker beyond any seq and one that is no number at all: a plain 400, not a 500.
@@ -44,7 +45,7 @@ def test_an_audit_page_marker_out_of_range_is_refused(client, db, world, before)
 def test_an_audit_filter_to_the_ends_of_the_calendar_means_everything(
     client, db, world, url, date_from, date_to
 ):
-    agent = Agent(client, db, world["auditor_p"])
+    agent = Visitor(client, db, world["auditor_p"])
     everything = agent.get(url).get_data(as_text=True)
     r = agent.get(url, query_string={"date_from": date_from, "date_to": date_to})
     assert r.status_code == 200
@@ -60,7 +61,7 @@ def test_an_audit_filter_to_the_ends_of_the_calendar_means_everything(
     [("9999-01-01", "9999-12-31"), ("0001-01-01", "0001-12-31"), ("1944-01-01", "1944-12-31")],
 )
 def test_a_report_period_past_the_calendar_is_refused(client, db, world, url, date_from, date_to):
-    agent = Agent(client, db, world["officer_d1"])
+    agent = Visitor(client, db, world["officer_d1"])
     agent.use_language("en")
     before = snapshot(db)
     r = agent.get(
@@ -75,7 +76,7 @@ def test_a_report_period_past_the_calendar_is_refused(client, db, world, url, da
 
 @pytest.mark.parametrize("contact_id", [TWENTY_FIVE_DIGITS, SUPERSCRIPT_TWO, "-3", "0"])
 def test_a_referral_to_a_contact_id_out_of_range_is_a_form_error(app, db, world, contact_id):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"])
     consent(db, world["focal_a"], case, "person_harmed", "guardian")
     referral_contact(db, world, "D1")
@@ -155,7 +156,7 @@ def test_the_form_with_its_version_is_accepted(client, db, world, form):
     """The baseline: each refusal below differs from an accepted form by its version only."""
     who, url, fields = _version_forms(db, world)[form]
     before = snapshot(db)
-    r = Agent(client, db, world[who]).post(url, fields)
+    r = Visitor(client, db, world[who]).post(url, fields)
     assert r.status_code == 302, page_text(r)[:2000]
     assert changed_tables(before, snapshot(db))
 
@@ -164,7 +165,7 @@ def test_the_form_with_its_version_is_accepted(client, db, world, form):
 @pytest.mark.parametrize("version", [SUPERSCRIPT_TWO, TWENTY_FIVE_DIGITS, "-1"])
 def test_a_version_that_is_no_small_number_is_a_form_error(client, db, world, form, version):
     who, url, fields = _version_forms(db, world)[form]
-    agent = Agent(client, db, world[who])
+    agent = Visitor(client, db, world[who])
     agent.use_language("en")
     before = snapshot(db)
     r = agent.post(url, {**fields, "version": version})

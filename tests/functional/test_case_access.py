@@ -18,10 +18,9 @@ from sqlalchemy import inspect, select, text, update
 from caseapp.clock import local_today
 from caseapp.models import Case, CaseAttachment, CaseConsent, CaseExclusion, Unit
 from caseapp.runtime import keyring
-from tests.factories import make_user
+from tests.factories import Visitor, make_user
 from tests.functional.admin_support import changed_tables, snapshot, translated
 from tests.functional.case_attack_support import (
-    Actor,
     actions_after,
     audit_head,
     contains_canary,
@@ -91,7 +90,7 @@ def _payload(world, case) -> dict:
         "version": str(case.version),
         "body": "Ghi chú thử",
         "reason": "Kiểm tra phạm vi truy cập",
-        "username": "focal.b",
+        "person": str(world["focal_b"].id),
         "party": "guardian",
         "purpose": "referral",
         "given_on": today,
@@ -116,7 +115,7 @@ class Scene:
 @pytest.fixture()
 def scene(app, db, world) -> Scene:
     """A case at SCH-A with a note, a file, a consent and a step; and a second case there."""
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     base = f"/cases/{case.public_id}"
     today = local_today().isoformat()
@@ -175,14 +174,14 @@ def test_in_scope_every_route_answers(app, db, world, scene):
     """The sweep is not blind: the same URLs and forms reach every route for the focal point."""
     from caseapp.access import declared_permission
 
-    focal, officer = Actor(app, db, world["focal_a"]), Actor(app, db, world["officer_d1"])
+    focal, officer = Visitor(app, db, world["focal_a"]), Visitor(app, db, world["officer_d1"])
     school = db.get(Unit, world.units["SCH-A"])
-    make_user(db, keyring(), "focal.a3", school, [("focal_point", school)])
+    third = make_user(db, keyring(), "focal.a3", school, [("focal_point", school)])
     db.commit()
     assert (
         focal.post(
             f"/cases/{scene.case.public_id}/exclusions",  # a row for the lift route
-            {"username": "focal.a3", "reason": "Người thân"},
+            {"person": str(third.id), "reason": "Người thân"},
         ).status_code
         == 302
     )
@@ -198,8 +197,8 @@ def test_in_scope_every_route_answers(app, db, world, scene):
 
 @pytest.mark.parametrize("who", OUTSIDERS)
 def test_outside_the_scope_every_route_is_404_and_nothing_changes(app, db, world, scene, who):
-    actor = Actor(app, db, world[who])
-    assert actor.token
+    actor = Visitor(app, db, world[who])
+    assert actor.token()
     counts, before = row_counts(db), snapshot(db)
     assert _sweep(db, world, actor, scene.case) == []
     # Intake at a school that is not theirs is refused too.
@@ -225,12 +224,12 @@ def test_an_excluded_person_gets_404_everywhere_and_loses_the_case_from_the_list
     app, db, world, scene, colleague, who
 ):
     person = colleague if who == "colleague" else world[who]
-    excluded = Actor(app, db, person)
+    excluded = Visitor(app, db, person)
     assert scene.case.reference in listed(excluded.get("/cases/"))  # in scope until excluded
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     r = focal.post(
         f"/cases/{scene.case.public_id}/exclusions",
-        {"username": person.username, "reason": "Người thân của người bị tố cáo"},
+        {"person": str(person.id), "reason": "Người thân của người bị tố cáo"},
     )
     assert r.status_code == 302
     assert db.scalar(
@@ -253,9 +252,9 @@ def test_an_excluded_person_gets_404_everywhere_and_loses_the_case_from_the_list
     ids=["empty", "short", "spaces", "short-padded", "control"],
 )
 def test_an_officer_without_a_reason_reads_nothing(app, db, world, scene, reason):
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"])
     base = f"/cases/{scene.case.public_id}"
-    assert officer.token
+    assert officer.token()
     start, counts = audit_head(db), row_counts(db)
     r = officer.get(f"{base}/confidential")
     assert r.status_code == 302 and r.headers["Location"].split("#")[0].endswith(base)
@@ -274,7 +273,7 @@ def test_an_officer_without_a_reason_reads_nothing(app, db, world, scene, reason
 
 
 def test_an_officer_with_a_reason_reads_and_the_reading_is_audited(app, db, world, scene):
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"])
     base = f"/cases/{scene.case.public_id}"
     start = audit_head(db)
     r = officer.post(f"{base}/confidential", {"reason": "Kiểm tra tiến độ hỗ trợ"})
@@ -291,7 +290,7 @@ def test_an_officer_with_a_reason_reads_and_the_reading_is_audited(app, db, worl
 def spread(app, db, world) -> dict[str, Case]:
     """a1, a2 at SCH-A (a2 received 20 days ago: overdue), b1 at SCH-B (verifying), c1 at SCH-C."""
     today = local_today()
-    a, b, c = (Actor(app, db, world[f"focal_{x}"]) for x in "abc")
+    a, b, c = (Visitor(app, db, world[f"focal_{x}"]) for x in "abc")
     made = {
         "a1": a.intake(db, world.units["SCH-A"]),
         "a2": a.intake(
@@ -335,7 +334,7 @@ def _in_scope(db, world, code: str) -> set[str]:
     ],
 )
 def test_the_list_shows_only_cases_in_scope(app, db, world, spread, who, scope, mine):
-    shown = listed(Actor(app, db, world[who]).get("/cases/"))
+    shown = listed(Visitor(app, db, world[who]).get("/cases/"))
     assert shown == _in_scope(db, world, scope)
     assert {k for k, c in spread.items() if c.reference in shown} == mine
 
@@ -376,7 +375,7 @@ def test_the_list_filters(app, db, world, spread, params, expected):
         "a1": spread["a1"].reference,
     }
     query = {k: v.format(**values) for k, v in params.items()}
-    officer = Actor(app, db, world["officer_p"])
+    officer = Visitor(app, db, world["officer_p"])
     shown = listed(officer.get("/cases/", query_string=query))
     assert {k for k, c in spread.items() if c.reference in shown} == expected
     if not expected:
@@ -399,7 +398,7 @@ def test_the_list_filters(app, db, world, spread, params, expected):
 def test_an_unknown_or_foreign_unit_code_shows_a_translated_error(
     app, db, world, spread, who, code
 ):
-    r = Actor(app, db, world[who]).get("/cases/", query_string={"unit": code})
+    r = Visitor(app, db, world[who]).get("/cases/", query_string={"unit": code})
     message = translated(app, NO_UNIT, code=code.strip().upper())
     assert message != NO_UNIT.replace("%(code)s", code.strip().upper())  # it is translated
     assert message in page_text(r)
@@ -417,5 +416,5 @@ def test_an_unknown_or_foreign_unit_code_shows_a_translated_error(
     ],
 )
 def test_malformed_filters_never_widen_the_scope(app, db, world, spread, query):
-    r = Actor(app, db, world["focal_a"]).get("/cases/", query_string=query)
+    r = Visitor(app, db, world["focal_a"]).get("/cases/", query_string=query)
     assert listed(r) <= {spread["a1"].reference, spread["a2"].reference}

@@ -7,21 +7,23 @@ World: PRV > D1 (SCH-A, SCH-B), D2 (SCH-C); officers over SCH-A: officer_d1 and 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import object_session
 
-from caseapp.models import AuditEvent, CaseExclusion
+from caseapp.models import AuditEvent, CaseExclusion, Grant, User
+from tests.factories import Visitor
 from tests.functional.admin_support import translated
 from tests.functional.case_attack_support import (
-    Actor,
     actions_after,
     audit_head,
     page_text,
     row_counts,
 )
 
-NOBODY_HERE = "No account with that user name belongs to this school or the units above it."
+NOBODY_HERE = "Choose a person of this school or the units above it."
 LAST_OFFICER = (
     "At least one officer above the school must still be able to see this case. "
     "Ask the district office to name another officer first."
@@ -34,22 +36,95 @@ def _excluded(db, case) -> set[int]:
 
 @pytest.fixture()
 def case_at_a(app, db, world):
-    return Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"])
+    return Visitor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"])
 
 
-def _exclude(actor, case, username):
+def _person_id(db, username) -> str:
+    """The id the form would post for ``username`` (any account, chosen from the list or
+    forged); an id no account has for an unknown name."""
+    found = db.scalar(select(User.id).where(User.username == username))
+    return str(found if found is not None else 987654)
+
+
+def _exclude(actor, case, username, db=None):
+    db = db or object_session(case)
     return actor.post(
         f"/cases/{case.public_id}/exclusions",
-        {"username": username, "reason": "Người thân của người bị tố cáo"},
+        {"person": _person_id(db, username), "reason": "Người thân của người bị tố cáo"},
         follow_redirects=True,
     )
 
 
+def _offered(response) -> dict[str, str]:
+    """The exclusion form's choices: value -> label, the prompt left out."""
+    form = page_text(response).split('id="exclusion-person"', 1)[1].split("</select>", 1)[0]
+    return {v: label for v, label in OPTION.findall(form) if v}
+
+
+OPTION = re.compile(r'<option[^>]*value="([^"]*)"[^>]*>([^<]*)</option>')
+
+
+def test_the_form_offers_exactly_the_people_the_service_accepts(app, db, world, case_at_a):
+    """By full name with their unit: everyone attached to the school or a unit above it (home
+    unit or a grant there), less the focal point themself; nobody of another school."""
+    focal = Visitor(app, db, world["focal_a"])
+    ancestors = [int(p) for p in case_at_a.unit.path.strip("/").split("/")]
+    granted = select(Grant.user_id).where(Grant.unit_id.in_(ancestors))
+    expected = {
+        str(u.id): f"{u.full_name} ({u.unit.name})"
+        for u in db.scalars(
+            select(User).where(or_(User.unit_id.in_(ancestors), User.id.in_(granted)))
+        )
+        if u.id != world["focal_a"].id
+    }
+    page = focal.get(f"/cases/{case_at_a.public_id}")
+    offered = _offered(page)
+    assert offered == expected
+    assert str(world["officer_d1"].id) in offered and str(world["officer_p"].id) in offered
+    for outsider in ("focal_c", "officer_d2"):
+        assert str(world[outsider].id) not in offered
+        assert db.get(User, world[outsider].id).full_name not in page_text(page)
+
+
+def test_a_chosen_person_is_excluded_and_no_longer_offered(app, db, world, case_at_a):
+    focal = Visitor(app, db, world["focal_a"])
+    officer = str(world["officer_d1"].id)
+    assert officer in _offered(focal.get(f"/cases/{case_at_a.public_id}"))
+    start = audit_head(db)
+    response = focal.post(
+        f"/cases/{case_at_a.public_id}/exclusions",
+        {"person": officer, "reason": "Người thân của người bị tố cáo"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    assert actions_after(db, start) == ["case.exclude"]
+    assert _excluded(db, case_at_a) == {world["officer_d1"].id}
+    assert officer not in _offered(focal.get(f"/cases/{case_at_a.public_id}"))
+    assert (
+        Visitor(app, db, world["officer_d1"]).get(f"/cases/{case_at_a.public_id}").status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize("person", ["", "abc", "-1", "1e3", "99999999999999999999"])
+def test_no_choice_or_a_garbled_one_changes_nothing(app, db, world, case_at_a, person):
+    focal = Visitor(app, db, world["focal_a"])
+    start, counts = audit_head(db), row_counts(db)
+    response = focal.post(
+        f"/cases/{case_at_a.public_id}/exclusions",
+        {"person": person, "reason": "Người thân của người bị tố cáo"},
+        follow_redirects=True,
+    )
+    assert response.status_code == 200
+    assert actions_after(db, start) == [] and row_counts(db) == counts
+    assert _excluded(db, case_at_a) == set()
+
+
 @pytest.mark.parametrize("username", ["no.such.person", "focal.c", "officer.d2", "admin.d2"])
 def test_only_people_of_the_school_or_above_can_be_named(app, db, world, case_at_a, username):
-    """Unknown names and accounts of other schools and districts get one answer: the form does
-    not tell a focal point which user names exist elsewhere."""
-    focal = Actor(app, db, world["focal_a"])
+    """A forged id (of an account of another school or district, or of no account) gets one
+    answer and changes nothing: the service checks the id against the people it offers."""
+    focal = Visitor(app, db, world["focal_a"])
     start, counts = audit_head(db), row_counts(db)
     response = _exclude(focal, case_at_a, username)
     assert translated(app, NOBODY_HERE) in page_text(response)
@@ -58,7 +133,7 @@ def test_only_people_of_the_school_or_above_can_be_named(app, db, world, case_at
 
 
 def test_the_last_overseeing_officer_cannot_be_excluded(app, db, world, case_at_a):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     assert _exclude(focal, case_at_a, world["officer_d1"].username).status_code == 200
     assert _excluded(db, case_at_a) == {world["officer_d1"].id}
     start = audit_head(db)
@@ -67,20 +142,20 @@ def test_the_last_overseeing_officer_cannot_be_excluded(app, db, world, case_at_
     assert actions_after(db, start) == []
     assert _excluded(db, case_at_a) == {world["officer_d1"].id}
     assert (
-        Actor(app, db, world["officer_p"]).get(f"/cases/{case_at_a.public_id}").status_code == 200
+        Visitor(app, db, world["officer_p"]).get(f"/cases/{case_at_a.public_id}").status_code == 200
     )
 
 
 def test_an_officer_lifts_an_exclusion_with_a_reason(app, db, world, case_at_a):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     _exclude(focal, case_at_a, world["officer_d1"].username)
-    excluded = Actor(app, db, world["officer_d1"])
+    excluded = Visitor(app, db, world["officer_d1"])
     assert excluded.get(f"/cases/{case_at_a.public_id}").status_code == 404
     [exclusion_id] = db.scalars(
         select(CaseExclusion.id).where(CaseExclusion.case_id == case_at_a.id)
     )
     url = f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift"
-    officer = Actor(app, db, world["officer_p"])
+    officer = Visitor(app, db, world["officer_p"])
     page = page_text(officer.get(f"/cases/{case_at_a.public_id}"))
     assert url in page and world["officer_d1"].username in page
 
@@ -100,13 +175,13 @@ def test_an_officer_lifts_an_exclusion_with_a_reason(app, db, world, case_at_a):
 
 @pytest.mark.parametrize("who", ["focal_a", "officer_d2", "auditor_p", "admin_p"])
 def test_only_an_overseeing_officer_can_lift(app, db, world, case_at_a, who):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     _exclude(focal, case_at_a, world["officer_d1"].username)
     [exclusion_id] = db.scalars(
         select(CaseExclusion.id).where(CaseExclusion.case_id == case_at_a.id)
     )
     start, counts = audit_head(db), row_counts(db)
-    response = Actor(app, db, world[who]).post(
+    response = Visitor(app, db, world[who]).post(
         f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift", {"reason": "Xin mở lại"}
     )
     assert response.status_code == 404
@@ -115,12 +190,12 @@ def test_only_an_overseeing_officer_can_lift(app, db, world, case_at_a, who):
 
 
 def test_an_exclusion_of_another_case_cannot_be_lifted_through_this_one(app, db, world, case_at_a):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     other = focal.intake(db, world.units["SCH-A"])
     _exclude(focal, other, world["officer_d1"].username)
     [exclusion_id] = db.scalars(select(CaseExclusion.id).where(CaseExclusion.case_id == other.id))
     start = audit_head(db)
-    response = Actor(app, db, world["officer_p"]).post(
+    response = Visitor(app, db, world["officer_p"]).post(
         f"/cases/{case_at_a.public_id}/exclusions/{exclusion_id}/lift", {"reason": "Xin mở lại"}
     )
     assert response.status_code == 404
@@ -130,7 +205,7 @@ def test_an_exclusion_of_another_case_cannot_be_lifted_through_this_one(app, db,
 def test_a_suspended_colleague_can_be_excluded_and_stays_excluded(app, db, world):
     """The alleged perpetrator is a teacher suspended during the inquiry: naming them works,
     and when their account is enabled again the case stays closed to them."""
-    from caseapp.models import Unit, User
+    from caseapp.models import Unit
     from caseapp.runtime import keyring
     from caseapp.services.accounts import users
     from tests.factories import make_user
@@ -140,10 +215,10 @@ def test_a_suspended_colleague_can_be_excluded_and_stays_excluded(app, db, world
     account = db.get(User, teacher.id)
     users.set_active(db, None, account, False, "Tạm đình chỉ trong thời gian xác minh")
     db.commit()
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     assert _exclude(focal, case, "teacher.suspended").status_code == 200
     assert _excluded(db, case) == {teacher.id}
     users.set_active(db, None, db.get(User, teacher.id), True, "Đã xác minh xong")
     db.commit()
-    assert Actor(app, db, teacher).get(f"/cases/{case.public_id}").status_code == 404
+    assert Visitor(app, db, teacher).get(f"/cases/{case.public_id}").status_code == 404

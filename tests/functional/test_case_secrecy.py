@@ -30,18 +30,13 @@ from caseapp.security.crypto import DecryptionError
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
+from tests.factories import Visitor, stored_files
 from tests.functional.case_attack_support import (
-    Actor,
     audit_head,
     case_details,
-    clean_store,  # noqa: F401 - a fixture
     contains_canary,
     database_hits,
-    debug_logs,  # noqa: F401 - a fixture
     form_fields,
-    ring,  # noqa: F401 - a fixture
-    spill,  # noqa: F401 - a fixture
-    stored_files,
 )
 from tests.functional.case_support import CANARY
 
@@ -65,7 +60,7 @@ def flow(app, db, world, settings) -> Flow:
     """A case whose every confidential field, note, file and file name holds the canary, edited,
     read by its focal point and (with a reason) by an officer, its file downloaded."""
     start, files = audit_head(db), stored_files(settings)
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     # Immediate danger: officers are notified too, and the notices are scanned with the rest.
     case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
     base = f"/cases/{case.public_id}"
@@ -108,14 +103,14 @@ def flow(app, db, world, settings) -> Flow:
     ):
         assert f"{CANARY}-{part}" in page, part  # the content is there for those who may read it
     assert focal.get(f"{base}/attachments/{uid}").data == FILE_CONTENT
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"])
     r = officer.post(f"{base}/confidential", {"reason": "Theo dõi tiến độ xác minh"})
     assert r.status_code == 200 and f"{CANARY}-narrative-v2" in r.get_data(as_text=True)
     pages = {}
     for who, actor in (
         ("focal_a", focal),
         ("officer_d1", officer),
-        ("officer_p", Actor(app, db, world["officer_p"])),
+        ("officer_p", Visitor(app, db, world["officer_p"])),
     ):
         for label, url in (
             ("case", base),
@@ -226,7 +221,7 @@ def test_a_large_upload_never_reaches_a_temporary_file_in_clear(
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
     monkeypatch.setattr(tempfile, "mkstemp", in_store_only)
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     content = FILE_CONTENT * (700 * 1024 // len(FILE_CONTENT))
     assert focal.attach(case, content, "anh-chup.txt", "text/plain").status_code == 302
@@ -479,7 +474,7 @@ def test_destroying_the_key_shreds_content_but_keeps_statistics(app, db, world, 
         )
     ).all()
     assert target.id in found
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     listed = focal.get("/cases/?violence=physical&unit=SCH-A").get_data(as_text=True)
     assert target.reference in listed
     page = focal.get(f"/cases/{target.public_id}")

@@ -34,9 +34,9 @@ def test_officer_needs_a_reason(client, browser, db, world):
     case = record_case(browser, db, world.units["SCH-A"])
     officer = client.application.test_client()
     sign_in_client(officer, db, world["officer_d1"])
-    from tests.factories import Browser
+    from tests.factories import Visitor
 
-    ob = Browser(officer)
+    ob = Visitor(officer, token_from="/login")
     page = officer.get(f"/cases/{case.public_id}").get_data(as_text=True)
     assert CANARY not in page
     assert officer.get(f"/cases/{case.public_id}/confidential").status_code == 302
@@ -79,10 +79,11 @@ def test_outside_scope_is_404(client, browser, db, world, who):
 def test_the_intake_form_records_nothing_a_user_did_not_choose(app, db, world):
     """Every list starts at a prompt (disability and ethnic minority at "unknown"), so a
     hurried submit cannot record the first option of a list as a fact."""
-    from tests.functional.case_attack_support import Actor, row_counts
+    from tests.factories import Visitor
+    from tests.functional.case_attack_support import row_counts
     from tests.functional.case_support import intake_form
 
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     page = focal.get("/cases/new").get_data(as_text=True)
     for name in ("harmed_sex", "harmed_age_band", "perpetrator_relationship", "risk_level"):
         select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S).group(0)
@@ -107,9 +108,9 @@ def test_the_intake_form_records_nothing_a_user_did_not_choose(app, db, world):
     [("11-14", "", True), ("15-17", "15", True), ("15-17", "", False), ("18-24", "", False)],
 )
 def test_an_age_under_16_makes_the_person_harmed_a_child(app, db, world, band, years, child):
-    from tests.functional.case_attack_support import Actor
+    from tests.factories import Visitor
 
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(
         db,
         world.units["SCH-A"],

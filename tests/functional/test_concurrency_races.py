@@ -25,13 +25,14 @@ from caseapp.security import passwords
 from caseapp.services.cases.intake import CaseContent, create_case
 from tests.factories import (
     PASSWORD,
+    TOKEN_PAGE,
     csrf_from,
     make_unit,
     make_user,
     next_code,
     sign_in_client,
 )
-from tests.functional.case_attack_support import TOKEN_PAGE, case_details
+from tests.functional.case_attack_support import case_details
 
 NEW_PASSWORD = "một mật khẩu mới rất dài 2026!"
 
@@ -125,17 +126,17 @@ def test_two_exclusions_at_once_leave_an_officer(app, tree):
         (c1, t1), (c2, t2) = (_client(app, tree.focal.id, tree.ip) for _ in range(2))
         results: dict = {}
         url = f"/cases/{public_id}/exclusions"
-        names = (tree.officer_district.username, tree.officer_province.username)
+        people = (tree.officer_district, tree.officer_province)
         _at_once(
             *(
                 _post(
                     client,
                     url,
-                    {"csrf_token": token, "username": name, "reason": "Người thân"},
+                    {"csrf_token": token, "person": str(person.id), "reason": "Người thân"},
                     results,
-                    name,
+                    person.username,
                 )
-                for client, token, name in ((c1, t1, names[0]), (c2, t2, names[1]))
+                for client, token, person in ((c1, t1, people[0]), (c2, t2, people[1]))
             )
         )
         assert set(results.values()) == {302}

@@ -19,7 +19,7 @@ from caseapp.services.org import units
 from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports.suppression import Published
 from caseapp.services.reports.view import ShownTable
-from tests.functional.workflow_support import Actor
+from tests.factories import Visitor
 
 # The four shapes of the outside review: a formula, DDE, an @-function and a sum with a sign.
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3"]
@@ -51,7 +51,7 @@ def named(db, world):
 
 
 def _export(app, db, world, who, code, fmt) -> bytes:
-    r = Actor(app, db, world[who], lang="vi").get(EXPORT.format(unit=code, fmt=fmt))
+    r = Visitor(app, db, world[who], lang="vi").get(EXPORT.format(unit=code, fmt=fmt))
     assert r.status_code == 200, r.status_code
     return r.data
 
@@ -104,7 +104,7 @@ def test_the_docx_keeps_the_name_as_written(app, db, world, named, formula):
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_a_unit_name_is_plain_text_in_the_audit_csv(app, db, world, named, formula):
     named(formula)
-    r = Actor(app, db, world["auditor_p"]).get("/audit/events.csv")
+    r = Visitor(app, db, world["auditor_p"], lang="en").get("/audit/events.csv")
     assert r.status_code == 200
     cells = _csv_cells(r.data)
     assert not [c for c in cells if live(c)]

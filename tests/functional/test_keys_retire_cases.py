@@ -15,7 +15,7 @@ from caseapp.services.audit.trail import record
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.keys import rotation as keys
-from tests.functional.case_attack_support import case_details, ring  # noqa: F401 - a fixture
+from tests.functional.case_attack_support import case_details
 
 HARMED = "Nguyễn Thị Hồng Nhung"
 NARRATIVE = "Em bị bạn cùng lớp xô ngã trong giờ ra chơi."

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from caseapp.models import AuditEvent, Case, CaseAttachment, User
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import records as case_records
-from tests.functional.case_attack_support import Actor, clean_store  # noqa: F401 - fixture
+from tests.factories import Visitor
 
 CONTENT = b"bien ban hop phu huynh"
 FILE_NAME = "biên bản họp phụ huynh.txt"
@@ -26,8 +26,8 @@ MISSING = (
 )
 
 
-def _attached(app, db, world) -> tuple[Actor, Case, CaseAttachment]:
-    focal = Actor(app, db, world["focal_a"])
+def _attached(app, db, world) -> tuple[Visitor, Case, CaseAttachment]:
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
     with app.test_request_context():
         attachment = case_records.add_attachment(
@@ -55,7 +55,7 @@ def _text(app, message: str) -> str:
         return gettext(message)
 
 
-def test_the_file_is_there_and_downloads(app, db, world, clean_store):  # noqa: F811
+def test_the_file_is_there_and_downloads(app, db, world, clean_store):
     focal, case, attachment = _attached(app, db, world)
     before = _downloads(db)
     response = focal.get(f"/cases/{case.public_id}/attachments/{attachment.uid}")
@@ -81,7 +81,7 @@ def test_a_missing_file_is_a_clear_404_and_one_error_line(
         if who == "focal_a":  # the handler downloads with a GET
             response = focal.get(url)
         else:  # an officer above the school states a reason
-            response = Actor(app, db, world[who]).post(url, {"reason": "kiểm tra hồ sơ vụ việc"})
+            response = Visitor(app, db, world[who]).post(url, {"reason": "kiểm tra hồ sơ vụ việc"})
     finally:
         if path.is_dir():
             path.rmdir()
@@ -110,7 +110,7 @@ def test_a_missing_file_is_a_clear_404_and_one_error_line(
     assert focal.get(f"/cases/{case.public_id}").status_code == 200
 
 
-def test_the_service_refuses_before_auditing_or_decrypting(app, db, world, settings, clean_store):  # noqa: F811
+def test_the_service_refuses_before_auditing_or_decrypting(app, db, world, settings, clean_store):
     _focal, case, attachment = _attached(app, db, world)
     (settings.attachment_dir / attachment.storage_name).unlink()
     before = _downloads(db)

@@ -30,8 +30,7 @@ from caseapp.runtime import keyring
 from caseapp.security.audit_chain import ChainReport
 from caseapp.services.audit import integrity as audit_integrity
 from caseapp.services.cases.deadlines import overdue_condition
-from tests.factories import make_unit
-from tests.functional.case_attack_support import Actor
+from tests.factories import Visitor, make_unit
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-token-" + "k" * 32
@@ -235,7 +234,7 @@ def test_the_audit_trail_gauges(client, db, token):
 
 def test_open_and_overdue_cases_per_province_match_a_count(app, client, db, world, token):
     today = local_today()
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     made = [
         focal.intake(db, world.units["SCH-A"]),
         focal.intake(

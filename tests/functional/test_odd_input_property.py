@@ -39,14 +39,12 @@ from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
 from caseapp.services.reports import activities
 from caseapp.services.reports import periods as reports
-from tests.factories import csrf_from, open_session_for
-from tests.functional.case_attack_support import stored_files
-from tests.functional.workflow_support import Actor, add, consent, referral_contact
+from tests.factories import TOKEN_PAGE, Visitor, stored_files
+from tests.functional.workflow_support import add, consent, referral_contact
 
 EXAMPLES = int(os.environ.get("CASEAPP_ODD_INPUT_EXAMPLES", "10"))
 # Who asks, by the permission a route declares: the first of these who holds it.
 PEOPLE = ("focal_a", "officer_d1", "admin_p", "auditor_p")
-TOKEN_PAGE = "/__no_such_page__"  # its 404 page carries the language form, hence a token
 
 # Odd values by kind; each kind is drawn as often as the others.
 NUMBERS = [
@@ -208,45 +206,21 @@ class Route:
     on_a_page: bool = False  # a page renders its form
 
 
-class Caller:
-    """One test client per person; signed in afresh before each request (a route may end the
-    session), its CSRF token fetched again whenever the session lost it."""
-
-    def __init__(self, app, db, world, person: str | None, second_factor: bool) -> None:
-        self.client, self.db, self.world = app.test_client(), db, world
-        self.person, self.second_factor = person, second_factor
-        self._token: str | None = None
-
-    def _sign_in(self) -> None:
-        if self.person is None:
-            return
-        token = open_session_for(self.db, self.world[self.person].id, self.second_factor)
-        with self.client.session_transaction() as sess:
-            sess["_user_id"], sess["_fresh"] = token, True
-            if "csrf_token" not in sess:
-                self._token = None
-
-    def token(self) -> str:
-        if self._token is None:
-            self._token = csrf_from(self.client.get(TOKEN_PAGE).get_data(as_text=True))
-        return self._token
-
-    def send(self, method: str, url: str, fields: dict[str, str]):
-        self._sign_in()
-        body = urlencode(fields, encoding="utf-8", errors="surrogateescape")
-        if method == "GET":
-            return self.client.get(url, query_string=body)
-        body = urlencode(
-            {"csrf_token": self.token(), **fields}, encoding="utf-8", errors="surrogateescape"
-        )
-        return self.client.post(url, data=body, content_type="application/x-www-form-urlencoded")
+def _send(visitor: Visitor, method: str, url: str, fields: dict[str, str]):
+    """A request as ``visitor``, signed in afresh (a route may end the session); a GET sends the
+    fields as its query string."""
+    visitor.sign_in_again()
+    if method == "GET":
+        query = urlencode(fields, encoding="utf-8", errors="surrogateescape")
+        return visitor.get(url, query_string=query)
+    return visitor.post(url, fields)
 
 
 def _objects(app, db, world) -> dict[str, object]:
     """A case with a step, a consent, an exclusion, an attachment and a notice; a referral
     contact, an activity, a submitted report; a school and an account for the admin forms to
     change without disturbing the people asking."""
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
     consent(db, world["focal_a"], case, "person_harmed", "guardian")
     step = add(db, world["focal_a"], case, "follow_up", due_on=local_today() + timedelta(days=7))
@@ -341,7 +315,7 @@ def _harvest(routes: list[Route], callers: dict) -> None:
         if r.method == "GET" and r.endpoint == "cases.show"
     ]
     for url, who in pages:
-        response = callers[who].send("GET", url, {})
+        response = _send(callers[who], "GET", url, {})
         if response.mimetype != "text/html":
             continue
         parser = _Forms(url)
@@ -380,12 +354,13 @@ def targets(app, db, world):
     config = app.extensions["caseapp.settings"]
     before = stored_files(config)
     routes = _routes(app, db, world)
+    keys = {(r.person, r.second_factor) for r in routes} | {("officer_d1", True), (None, True)}
     callers = {
-        (r.person, r.second_factor): Caller(app, db, world, r.person, r.second_factor)
-        for r in routes
+        (who, second_factor): Visitor(
+            app, db, world[who] if who else None, second_factor=second_factor
+        )
+        for who, second_factor in keys
     }
-    callers.setdefault(("officer_d1", True), Caller(app, db, world, "officer_d1", True))
-    callers.setdefault((None, True), Caller(app, db, world, None, True))
     _harvest(routes, callers)
     yield Targets(routes, callers)
     for name in stored_files(config) - before:  # the attachment's sealed file
@@ -415,8 +390,8 @@ def test_no_odd_input_makes_a_route_fail(targets, data):
     failed = []
     for route in routes:
         fields = _odd_fields(data, route)
-        response = callers[(route.person, route.second_factor)].send(
-            route.method, route.url, fields
+        response = _send(
+            callers[(route.person, route.second_factor)], route.method, route.url, fields
         )
         if response.status_code == 500:
             shown = {k: (v[:40] + "…" if len(v) > 40 else v) for k, v in fields.items()}

@@ -8,7 +8,8 @@ import pytest
 from caseapp.errors import Forbidden
 from caseapp.models import Case, User
 from caseapp.services.cases import content as case_content
-from tests.functional.case_attack_support import Actor, actions_after, audit_head
+from tests.factories import Visitor
+from tests.functional.case_attack_support import actions_after, audit_head
 from tests.functional.case_support import CANARY
 
 REASON = "Kiểm tra theo đề nghị của phụ huynh"
@@ -16,7 +17,7 @@ REASON = "Kiểm tra theo đề nghị của phụ huynh"
 
 @pytest.fixture()
 def case(app, db, world):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     made = focal.intake(db, world.units["SCH-A"])
     assert focal.post(f"/cases/{made.public_id}/notes", {"body": "Ghi chú một"}).status_code == 302
     assert focal.attach(made, b"hello", "ho-so.txt", "text/plain").status_code == 302

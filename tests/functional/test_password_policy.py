@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from caseapp.models import AuditEvent, User
+from tests.factories import Visitor
 from tests.functional.admin_support import translated
-from tests.functional.workflow_support import Actor
 
 MAX = 128  # settings.password_max_length (testing preset)
 MIN = 12
@@ -52,7 +52,7 @@ def _state(db, user_id: int) -> tuple:
 def test_a_password_breaking_a_rule_is_refused_in_vietnamese(app, db, world, name):
     new, rule, params = BAD[name]
     person = world["focal_a"]
-    me = Actor(app, db, person, lang="vi")
+    me = Visitor(app, db, person, lang="vi")
     before = _state(db, person.id)
     r = me.post("/account/password", {"current": person.password, "new": new, "confirm": new})
     assert r.status_code == 400
@@ -65,7 +65,7 @@ def test_a_password_breaking_a_rule_is_refused_in_vietnamese(app, db, world, nam
 def test_a_password_holding_one_s_name_is_refused(app, db, world):
     """focal.a is called "Person focal.a": the name, spaces left out, in any case."""
     person = world["focal_a"]
-    me = Actor(app, db, person, lang="vi")
+    me = Visitor(app, db, person, lang="vi")
     before = _state(db, person.id)
     new = "x PERSON Focal.A 2026 y"
     r = me.post("/account/password", {"current": person.password, "new": new, "confirm": new})
@@ -78,7 +78,7 @@ def test_a_password_within_the_rules_is_accepted(app, db, world):
     """The same form with a good password (of exactly the maximum length) changes it: the
     refusals above are the policy's, not a form that never works."""
     person = world["focal_a"]
-    me = Actor(app, db, person, lang="vi")
+    me = Visitor(app, db, person, lang="vi")
     before = _state(db, person.id)
     new = ("Dài-9x" * 30)[:MAX]
     r = me.post("/account/password", {"current": person.password, "new": new, "confirm": new})
@@ -123,7 +123,7 @@ def test_create_user_refuses_a_password_breaking_a_rule(app, db, name):
 
 def test_a_mismatch_does_not_hide_the_rules_the_password_breaks(app, db, world):
     person = world["focal_a"]
-    me = Actor(app, db, person, lang="vi")
+    me = Visitor(app, db, person, lang="vi")
     before = _state(db, person.id)
     r = me.post(
         "/account/password",
@@ -138,7 +138,7 @@ def test_a_wrong_current_password_is_refused_and_still_counted(app, db, world):
     """The refusal is kept, not rolled back: it counts towards the account's lock and is in
     the trail (carry_out's ``keep``)."""
     person = world["focal_a"]
-    me = Actor(app, db, person, lang="vi")
+    me = Visitor(app, db, person, lang="vi")
     new = "a long enough passphrase 4711"
     r = me.post("/account/password", {"current": "not the password 0", "new": new, "confirm": new})
     assert r.status_code == 400

@@ -9,7 +9,8 @@ import time
 from sqlalchemy import select
 
 from caseapp.models import AuditEvent
-from tests.functional.case_attack_support import Actor, actions_after, audit_head
+from tests.factories import Visitor
+from tests.functional.case_attack_support import actions_after, audit_head
 from tests.functional.case_support import CANARY
 
 REASON = "Kiểm tra theo đề nghị của phụ huynh"
@@ -29,9 +30,9 @@ def _reads(db, case) -> list[str]:
 
 
 def test_a_stated_reason_holds_for_the_session_and_every_read_is_audited(app, db, world):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     case, other = focal.intake(db, world.units["SCH-A"]), focal.intake(db, world.units["SCH-A"])
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"])
     url = f"/cases/{case.public_id}/confidential"
     assert officer.get(url).status_code == 302  # no reason yet
     assert CANARY.encode() in officer.post(url, {"reason": REASON}).data
@@ -47,13 +48,13 @@ def test_a_stated_reason_holds_for_the_session_and_every_read_is_audited(app, db
 
     # Not another case, not another officer.
     assert officer.get(f"/cases/{other.public_id}/confidential").status_code == 302
-    assert Actor(app, db, world["officer_p"]).get(url).status_code == 302
+    assert Visitor(app, db, world["officer_p"]).get(url).status_code == 302
 
 
 def test_the_reason_lapses_with_the_idle_time(app, db, world, monkeypatch):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"])
     url = f"/cases/{case.public_id}/confidential"
     assert officer.post(url, {"reason": REASON}).status_code == 200
     idle = app.extensions["caseapp.settings"].session_idle_seconds
@@ -67,10 +68,9 @@ def test_the_reason_lapses_with_the_idle_time(app, db, world, monkeypatch):
 
 
 def test_a_run_of_reads_is_one_line_of_the_timeline(app, db, world):
-    from tests.functional.workflow_support import Actor as EnglishActor
     from tests.functional.workflow_support import text_of
 
-    focal = EnglishActor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"])
     for _ in range(3):
         assert focal.get(f"/cases/{case.public_id}/confidential").status_code == 200
@@ -85,15 +85,15 @@ def test_a_run_of_reads_is_one_line_of_the_timeline(app, db, world):
 
 def test_a_change_of_who_may_see_the_case_ends_the_reason(app, db, world):
     """Excluded, then let back in: the reason stated before is not carried over."""
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"])
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"])
     url = f"/cases/{case.public_id}/confidential"
     assert officer.post(url, {"reason": REASON}).status_code == 200
     assert (
         focal.post(
             f"/cases/{case.public_id}/exclusions",
-            {"username": "officer.d1", "reason": "Người thân"},
+            {"person": str(world["officer_d1"].id), "reason": "Người thân"},
         ).status_code
         == 302
     )
@@ -103,7 +103,7 @@ def test_a_change_of_who_may_see_the_case_ends_the_reason(app, db, world):
     [exclusion_id] = db.scalars(select(CaseExclusion.id).where(CaseExclusion.case_id == case.id))
     lift = f"/cases/{case.public_id}/exclusions/{exclusion_id}/lift"
     assert (
-        Actor(app, db, world["officer_p"]).post(lift, {"reason": "Nhầm người"}).status_code == 302
+        Visitor(app, db, world["officer_p"]).post(lift, {"reason": "Nhầm người"}).status_code == 302
     )
     start = audit_head(db)
     r = officer.get(url)
@@ -113,10 +113,9 @@ def test_a_change_of_who_may_see_the_case_ends_the_reason(app, db, world):
 def test_the_page_shown_again_after_a_note_is_not_a_line_of_its_own(app, db, world):
     import re
 
-    from tests.functional.workflow_support import Actor as EnglishActor
     from tests.functional.workflow_support import text_of
 
-    focal = EnglishActor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"])
     for n in range(3):
         r = focal.post(f"/cases/{case.public_id}/notes", {"body": f"Ghi chú {n}"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from caseapp.access import local_target
-from tests.factories import Browser
+from tests.factories import Visitor
 from tests.functional.signin_support import full_sign_in
 
 FOREIGN = [
@@ -35,13 +35,17 @@ def test_local_targets_are_kept(target):
 
 @pytest.mark.parametrize("target", FOREIGN)
 def test_language_switch_never_leaves_the_site(client, target):
-    response = Browser(client).post("/language", {"lang": "en", "next": target})
+    response = Visitor(client, token_from="/login").post(
+        "/language", {"lang": "en", "next": target}
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
 
 
 def test_language_switch_returns_to_the_page(client):
-    response = Browser(client).post("/language", {"lang": "en", "next": "/login"})
+    response = Visitor(client, token_from="/login").post(
+        "/language", {"lang": "en", "next": "/login"}
+    )
     assert response.headers["Location"] == "/login"
 
 
@@ -68,7 +72,7 @@ def test_page_remembered_before_sign_in_is_where_sign_in_ends(client, db, world)
 
 
 def test_the_language_form_returns_to_the_page_with_its_filters(app, db, world):
-    from tests.functional.case_attack_support import Actor
+    from tests.factories import Visitor
 
-    page = Actor(app, db, world["focal_a"]).get("/cases/?status=new&sort=risk")
+    page = Visitor(app, db, world["focal_a"]).get("/cases/?status=new&sort=risk")
     assert 'name="next" value="/cases/?status=new&amp;sort=risk"' in page.get_data(as_text=True)

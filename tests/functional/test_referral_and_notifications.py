@@ -21,9 +21,9 @@ from caseapp.clock import local_today
 from caseapp.models import AuditEvent, CaseStep, Grant, Notification, Unit
 from caseapp.services.accounts import users
 from caseapp.services.cases.records import has_consent, parties_required
+from tests.factories import Visitor
 from tests.functional.case_support import CANARY
 from tests.functional.workflow_support import (
-    Actor,
     consent,
     move,
     reach,
@@ -41,12 +41,12 @@ OVERRIDE_REASON = "Trẻ bị đe doạ tính mạng"
 
 @pytest.fixture()
 def focal(app, db, world):
-    return Actor(app, db, world["focal_a"])
+    return Visitor(app, db, world["focal_a"], lang="en")
 
 
 @pytest.fixture()
 def officer(app, db, world):
-    return Actor(app, db, world["officer_d1"])
+    return Visitor(app, db, world["officer_d1"], lang="en")
 
 
 @pytest.fixture()
@@ -293,7 +293,9 @@ def _notices(db, case) -> list[Notification]:
 def test_opening_a_notification_marks_it_read_and_leads_to_the_case(app, db, world, officer):
     """Opening a notice is a POST (a button with its CSRF token) that marks it read and leads
     to the case; a GET of its address (the link of a reminder e-mail) only leads there."""
-    case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"], risk_level="immediate")
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(
+        db, world.units["SCH-A"], risk_level="immediate"
+    )
     mine = db.scalar(
         select(Notification).where(
             Notification.case_id == case.id, Notification.user_id == world["officer_d1"].id
@@ -326,7 +328,7 @@ def test_opening_a_notification_marks_it_read_and_leads_to_the_case(app, db, wor
     for method in (officer.get, officer.post):
         assert method(f"/notifications/{theirs.id}").status_code == 404
         assert method(f"/notifications/{theirs.id + 1000}").status_code == 404
-    outsider = Actor(app, db, world["officer_d2"])
+    outsider = Visitor(app, db, world["officer_d2"], lang="en")
     assert outsider.get(f"/notifications/{mine.id}").status_code == 404
     assert outsider.post(f"/notifications/{mine.id}").status_code == 404
     db.expire_all()
@@ -481,13 +483,13 @@ def test_a_person_excluded_after_a_notice_no_longer_gets_it(app, db, world, foca
     before = notifications.unread_count(db, d1)
     r = focal.post(
         f"/cases/{case.public_id}/exclusions",
-        {"username": d1.username, "reason": "Người thân của người bị tố cáo"},
+        {"person": str(d1.id), "reason": "Người thân của người bị tố cáo"},
     )
     assert r.status_code == 302
     db.expire_all()
     assert notifications.unread_count(db, d1) == before - 1
     assert mine.id not in {n.id for n in notifications.for_user(db, d1)}
-    excluded = Actor(app, db, world["officer_d1"])
+    excluded = Visitor(app, db, world["officer_d1"], lang="en")
     assert excluded.get(f"/notifications/{mine.id}").status_code == 404
     assert excluded.post(f"/notifications/{mine.id}").status_code == 404
     db.expire_all()
@@ -503,7 +505,9 @@ def test_the_notice_list_names_the_case_and_marks_all_read(app, db, world, offic
     from caseapp.models import User
     from caseapp.services.cases import notifications
 
-    case = Actor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"], risk_level="immediate")
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(
+        db, world.units["SCH-A"], risk_level="immediate"
+    )
     page = text_of(officer.get("/notifications"))
     assert case.reference in page and "Mark all as read" in page
     d1, p = db.get(User, world["officer_d1"].id), db.get(User, world["officer_p"].id)

@@ -15,8 +15,8 @@ from caseapp.security import crypto, envelope
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
+from tests.factories import Visitor
 from tests.functional.case_attack_support import case_details
-from tests.functional.workflow_support import Actor
 
 NAME = "Đặng Thị Mai"
 SPELLINGS = {
@@ -36,7 +36,7 @@ PERP_RE = re.compile(
 )
 
 
-def _shown(actor: Actor, case: Case) -> dict[str, int]:
+def _shown(actor: Visitor, case: Case) -> dict[str, int]:
     """The repeat alerts on the case page, as the person reads them (in English)."""
     r = actor.get(f"/cases/{case.public_id}")
     assert r.status_code == 200
@@ -49,13 +49,13 @@ def _shown(actor: Actor, case: Case) -> dict[str, int]:
     return found
 
 
-def _intake(actor: Actor, db, world, school: str, harmed: str, perpetrator: str) -> Case:
+def _intake(actor: Visitor, db, world, school: str, harmed: str, perpetrator: str) -> Case:
     return actor.intake(db, world.units[school], harmed_name=harmed, perpetrator_names=perpetrator)
 
 
 @pytest.mark.parametrize("spelling", list(SPELLINGS.values()), ids=list(SPELLINGS))
 def test_the_person_harmed_matches_across_spellings(app, db, world, spelling):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     one = _intake(focal, db, world, "SCH-A", NAME, "Lý Văn Một")
     two = _intake(focal, db, world, "SCH-A", spelling, "Lý Văn Hai")
     # The same name as an alleged perpetrator is not the person harmed.
@@ -69,13 +69,13 @@ def test_the_person_harmed_matches_across_spellings(app, db, world, spelling):
 
 
 def test_matches_are_counted_within_what_each_person_may_see(app, db, world):
-    fa, fb, fc = (Actor(app, db, world[n]) for n in ("focal_a", "focal_b", "focal_c"))
+    fa, fb, fc = (Visitor(app, db, world[n], lang="en") for n in ("focal_a", "focal_b", "focal_c"))
     a1 = _intake(fa, db, world, "SCH-A", NAME, "Lý Văn Một")
     a2 = _intake(fa, db, world, "SCH-A", "dang thi mai", "Lý Văn Hai")
     b1 = _intake(fb, db, world, "SCH-B", "ĐẶNG  THỊ MAI", "Lý Văn Ba")
     c1 = _intake(fc, db, world, "SCH-C", NAME, "Lý Văn Bốn")
     officer_d1, officer_d2, officer_p = (
-        Actor(app, db, world[n]) for n in ("officer_d1", "officer_d2", "officer_p")
+        Visitor(app, db, world[n], lang="en") for n in ("officer_d1", "officer_d2", "officer_p")
     )
 
     assert _shown(fa, a1)["harmed"] == 1  # a2 only: SCH-B and SCH-C are not the school's
@@ -132,8 +132,8 @@ def test_counts_are_computed_without_decrypting_anything(app, db, world, request
     new(focal_a, "SCH-A", "  dang THI mai ")
     new(focal_b, "SCH-B", unicodedata.normalize("NFD", NAME.upper()))
     db.commit()
-    page = Actor(app, db, world["officer_d1"])
-    assert page.token  # fetched before decryption is switched off
+    page = Visitor(app, db, world["officer_d1"], lang="en")
+    assert page.token()  # fetched before decryption is switched off
     db.commit()  # keeps the page's sign-in session through the rollback below
 
     request.getfixturevalue("no_decryption")
@@ -152,12 +152,15 @@ def test_counts_are_computed_without_decrypting_anything(app, db, world, request
 def test_the_alert_leads_to_the_cases_it_counts(app, db, world):
     """ "See them" lists exactly the other cases the alert counted, within the reader's scope;
     a case the reader may not see cannot be used as the starting point."""
-    fa, fb = Actor(app, db, world["focal_a"]), Actor(app, db, world["focal_b"])
+    fa, fb = (
+        Visitor(app, db, world["focal_a"], lang="en"),
+        Visitor(app, db, world["focal_b"], lang="en"),
+    )
     a1 = _intake(fa, db, world, "SCH-A", NAME, "Lý Văn Một")
     a2 = _intake(fa, db, world, "SCH-A", "dang thi mai", "Lý Văn Hai")
     a3 = _intake(fa, db, world, "SCH-A", "Hồ Thị Ba", "Lý Văn Một")
     b1 = _intake(fb, db, world, "SCH-B", NAME, "Lý Văn Ba")
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
     page = officer.get(f"/cases/{a1.public_id}").get_data(as_text=True)
     link = f"/cases/?related={a1.public_id}&amp;role=harmed"
     assert link in page

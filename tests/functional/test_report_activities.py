@@ -13,8 +13,9 @@ from caseapp.clock import local_today
 from caseapp.models import Activity, AuditEvent
 from caseapp.services.reports import activities
 from caseapp.services.reports.activities import ActivityInput
+from tests.factories import Visitor
 from tests.functional.report_support import unit, user
-from tests.functional.workflow_support import Actor, text_of
+from tests.functional.workflow_support import text_of
 
 TITLE = "Tập huấn phòng chống bạo lực học đường"
 
@@ -69,7 +70,7 @@ def _existing(db, world, who="focal_a", code="SCH-A") -> Activity:
 
 @pytest.fixture()
 def focal(app, db, world):
-    return Actor(app, db, world["focal_a"])
+    return Visitor(app, db, world["focal_a"], lang="en")
 
 
 def test_record_an_activity(db, world, focal):
@@ -96,7 +97,7 @@ def test_record_an_activity(db, world, focal):
 
 
 def test_an_officer_records_one_for_the_district_office(app, db, world):
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
     r = officer.post(
         "/reports/activities/new", form(unit_code="D1", kind="communication", audience="parents")
     )
@@ -180,7 +181,9 @@ def test_a_bad_or_stale_edit_changes_nothing(db, world, focal, field, value, mes
 def test_a_stale_version_after_another_edit_gets_409(app, db, world, focal):
     activity = _existing(db, world)
     old = str(activity.version)
-    other = Actor(app, db, world["officer_d1"])  # an officer of the district may edit it too
+    other = Visitor(
+        app, db, world["officer_d1"], lang="en"
+    )  # an officer of the district may edit it too
     assert (
         other.post(
             f"/reports/activities/{activity.id}", form(version=old, participants_other="3")
@@ -196,7 +199,7 @@ def test_a_stale_version_after_another_edit_gets_409(app, db, world, focal):
 @pytest.mark.parametrize("who", ["focal_b", "focal_c", "officer_d2"])
 def test_others_cannot_open_a_schools_activity(app, db, world, who):
     activity = _existing(db, world)
-    stranger = Actor(app, db, world[who])
+    stranger = Visitor(app, db, world[who], lang="en")
     assert stranger.get(f"/reports/activities/{activity.id}").status_code == 404
     before = _state(db)
     r = stranger.post(f"/reports/activities/{activity.id}", form(version="1"))
@@ -207,6 +210,6 @@ def test_others_cannot_open_a_schools_activity(app, db, world, who):
 
 @pytest.mark.parametrize("who", ["auditor_p", "admin_p"])
 def test_roles_without_reports_cannot_use_the_activity_screens(app, db, world, who):
-    person = Actor(app, db, world[who])
+    person = Visitor(app, db, world[who], lang="en")
     for url in ("/reports/activities", "/reports/activities/new"):
         assert person.get(url).status_code == 403

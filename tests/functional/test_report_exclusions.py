@@ -18,8 +18,7 @@ from caseapp.runtime import keyring
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
 from caseapp.services.reports import periods as reports
-from tests.factories import make_user
-from tests.functional.case_attack_support import Actor
+from tests.factories import Visitor, make_user
 
 DAY = date(2018, 3, 15)
 ONE_DAY = {
@@ -93,9 +92,9 @@ def test_an_excluded_person_s_report_leaves_the_case_out(
     app, db, world, colleague, hidden_case, who
 ):
     person = colleague if who == "colleague" else world[who]
-    seen = Actor(app, db, world["focal_a"]).get("/reports/", query_string=ONE_DAY)
+    seen = Visitor(app, db, world["focal_a"]).get("/reports/", query_string=ONE_DAY)
     assert all(_nonzero(seen.get_data(as_text=True), t) for t in TABLES)  # it is there
-    excluded = Actor(app, db, person)
+    excluded = Visitor(app, db, person)
     page = excluded.get("/reports/", query_string=ONE_DAY)
     assert page.status_code == 200
     assert [_nonzero(page.get_data(as_text=True), t) for t in TABLES] == [[], []]
@@ -117,19 +116,19 @@ def test_snapshots_and_the_combined_report_are_closed_to_an_excluded_person(
         )
     db.commit()
     url = f"/reports/snapshots/{snapshot.id}"
-    assert Actor(app, db, world["focal_a"]).get(url).status_code == 200
-    assert Actor(app, db, world["officer_p"]).get(url).status_code == 200
-    assert Actor(app, db, colleague).get(url).status_code == 404
-    assert Actor(app, db, world["officer_d1"]).get(url).status_code == 404
+    assert Visitor(app, db, world["focal_a"]).get(url).status_code == 200
+    assert Visitor(app, db, world["officer_p"]).get(url).status_code == 200
+    assert Visitor(app, db, colleague).get(url).status_code == 404
+    assert Visitor(app, db, world["officer_d1"]).get(url).status_code == 404
     combined = {"unit": "D1", "period": "annual:2018"}
     assert (
-        Actor(app, db, world["officer_p"])
+        Visitor(app, db, world["officer_p"])
         .get("/reports/combined", query_string=combined)
         .status_code
         == 200
     )
     assert (
-        Actor(app, db, world["officer_d1"])
+        Visitor(app, db, world["officer_d1"])
         .get("/reports/combined", query_string=combined)
         .status_code
         == 404
@@ -137,13 +136,13 @@ def test_snapshots_and_the_combined_report_are_closed_to_an_excluded_person(
     # Asked of the unit, not of the period's cases as they read today: a corrected date could
     # move the case out of a frozen snapshot's period and reopen it. Any year is closed.
     assert (
-        Actor(app, db, world["officer_d1"])
+        Visitor(app, db, world["officer_d1"])
         .get("/reports/combined", query_string={"unit": "D1", "period": "annual:2019"})
         .status_code
         == 404
     )
     assert (
-        Actor(app, db, world["officer_d2"])
+        Visitor(app, db, world["officer_d2"])
         .get("/reports/combined", query_string={"unit": "D2", "period": "annual:2018"})
         .status_code
         == 200
@@ -160,7 +159,7 @@ def test_an_excluded_focal_point_does_not_submit_the_school_report(
     from caseapp.models import ReportSnapshot
 
     page = (
-        Actor(app, db, colleague)
+        Visitor(app, db, colleague)
         .get("/reports/", query_string={"unit": "SCH-A", "period": "annual:2018"})
         .get_data(as_text=True)
     )
@@ -175,7 +174,7 @@ def test_an_excluded_focal_point_does_not_submit_the_school_report(
     db.rollback()
     assert db.scalar(select(ReportSnapshot.id)) is None
     focal_page = (
-        Actor(app, db, world["focal_a"])
+        Visitor(app, db, world["focal_a"])
         .get("/reports/", query_string={"unit": "SCH-A", "period": "annual:2018"})
         .get_data(as_text=True)
     )

@@ -24,8 +24,9 @@ from caseapp.services.audit.trail import record
 from caseapp.services.cases.intake import CaseDetails, update_case
 from caseapp.services.reports import periods as reports
 from caseapp.services.reports import tables as report_tables
+from tests.factories import Visitor
 from tests.functional.report_support import CASES, PERIOD, build_period_data, new_case, unit, user
-from tests.functional.workflow_support import Actor, text_of
+from tests.functional.workflow_support import text_of
 
 
 def annual() -> reports.Period:
@@ -75,7 +76,7 @@ def _submit(db, world, code="SCH-A", who="focal_a"):
 def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     a1, _a2 = (new_case(db, world, SPECS[k]) for k in ("A1", "A2"))
     db.commit()
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key, "confirm": "y"})
     assert out.status_code == 302 and "fingerprint" in out.text
     [snap] = _snapshots(db, "SCH-A")
@@ -108,7 +109,7 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
 
 
 def test_submission_needs_the_figures_confirmed(app, db, world):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key})
     assert out.status_code == 302
     assert _snapshots(db) == [] and _events(db, "report.submit") == []
@@ -123,7 +124,7 @@ def test_submission_needs_the_figures_confirmed(app, db, world):
     ],
 )
 def test_only_the_schools_focal_point_submits(app, db, world, who, code, status):
-    out = Actor(app, db, world[who]).submit(
+    out = Visitor(app, db, world[who], lang="en").submit(
         "/reports/submit", {"unit": code, "period": annual().key, "confirm": "y"}
     )
     assert out.status_code == status
@@ -143,7 +144,10 @@ def test_only_the_schools_focal_point_submits(app, db, world, who, code, status)
 )
 def test_a_snapshot_is_seen_within_scope_only(app, db, world, who, status):
     snap = _submit(db, world)
-    assert Actor(app, db, world[who]).get(f"/reports/snapshots/{snap.id}").status_code == status
+    assert (
+        Visitor(app, db, world[who], lang="en").get(f"/reports/snapshots/{snap.id}").status_code
+        == status
+    )
 
 
 @pytest.mark.parametrize(("days_after_end", "offered"), [(0, False), (1, True)])
@@ -158,7 +162,9 @@ def test_the_submit_button_appears_once_the_period_is_over(
             module, "local_today", lambda: annual().date_to + timedelta(days=days_after_end)
         )
     page = text_of(
-        Actor(app, db, world["focal_a"]).get(f"/reports/?unit=SCH-A&period={annual().key}")
+        Visitor(app, db, world["focal_a"], lang="en").get(
+            f"/reports/?unit=SCH-A&period={annual().key}"
+        )
     )
     assert ("Submit to the district" in page) is offered
 
@@ -209,7 +215,7 @@ def test_officer_sees_who_submitted_and_who_is_late(app, db, world, monkeypatch,
     _submit(db, world)  # now, years after the due date: late
     if today:
         monkeypatch.setattr(reports, "local_today", lambda: today)
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
     page = text_of(officer.get(f"/reports/?unit=D1&period={annual().key}"))
     rows = _submission_rows(page)
     assert set(rows) == {"Trường A", "Trường B"}
@@ -262,13 +268,13 @@ def test_combined_report_is_built_from_the_snapshots(app, db, world):
     violence = report.table("violence_by_sex")
     assert violence.cell("sexual_harassment", "female") == 0  # A3 came too late
     assert [violence.col_total(c) for c in violence.cols] == [1, 2, 0, 0]
-    page = Actor(app, db, world["officer_d1"]).get(
+    page = Visitor(app, db, world["officer_d1"], lang="en").get(
         f"/reports/combined?unit=D1&period={annual().key}"
     )
     assert page.status_code == 200
     assert "Built from 1 submitted school reports of 2" in text_of(page)
     assert (
-        Actor(app, db, world["focal_a"])
+        Visitor(app, db, world["focal_a"], lang="en")
         .get(f"/reports/combined?unit=SCH-A&period={annual().key}")
         .status_code
         == 403
@@ -281,7 +287,7 @@ def test_combined_report_is_built_from_the_snapshots(app, db, world):
 @pytest.fixture()
 def officer(app, db, world):
     build_period_data(db, world)
-    return Actor(app, db, world["officer_d1"], lang="vi")
+    return Visitor(app, db, world["officer_d1"], lang="vi")
 
 
 def _export(officer, fmt, code="D1"):
@@ -462,7 +468,7 @@ def test_command_line_export_refuses_an_unknown_unit(app, db, tmp_path):
     ],
 )
 def test_focal_point_cannot_see_or_export_other_units(app, db, world, url):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     assert focal.get(url).status_code == 404
     assert _events(db, "report.export") == []
     assert focal.get(EXPORT.format(unit="SCH-A", fmt="csv")).status_code == 200  # its own

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.functional.admin_support import Agent
+from tests.factories import Visitor
 
 EXPORT = (
     "/reports/export?unit=D1&period=custom&date_from=2020-01-01&date_to=2020-06-30&format={fmt}"
@@ -21,14 +21,14 @@ EXPORT = (
     ],
 )
 def test_a_csv_names_its_charset_once(client, db, world, who, url):
-    r = Agent(client, db, world[who]).get(url)
+    r = Visitor(client, db, world[who]).get(url)
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
 
 
 @pytest.mark.parametrize("fmt", ["xlsx", "docx"])
 def test_office_files_carry_no_charset(client, db, world, fmt):
-    r = Agent(client, db, world["officer_d1"]).get(EXPORT.format(fmt=fmt))
+    r = Visitor(client, db, world["officer_d1"]).get(EXPORT.format(fmt=fmt))
     assert r.status_code == 200
     assert "charset" not in r.headers["Content-Type"]
 

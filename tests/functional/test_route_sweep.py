@@ -19,7 +19,8 @@ from caseapp.models import User
 from caseapp.security.authz import has_permission
 from caseapp.services.org import referrals as referral_service
 from caseapp.services.org import units as unit_service
-from tests.functional.admin_support import Agent, changed_tables, snapshot
+from tests.factories import Visitor
+from tests.functional.admin_support import changed_tables, snapshot
 
 METHODS = ("GET", "POST")
 # Ordinary fields a form might look for; the guard must answer before any of them is read.
@@ -106,7 +107,7 @@ def test_public_endpoints_are_on_the_allow_list(app):
 
 
 def test_anonymous_requests_go_to_login_and_change_nothing(client, db, routes):
-    agent = Agent(client)
+    agent = Visitor(client)
     before = snapshot(db, skip=())
     wrong = []
     for endpoint, method, url, *_rest in routes:
@@ -126,7 +127,7 @@ def test_anonymous_requests_go_to_login_and_change_nothing(client, db, routes):
     ],
 )
 def test_without_second_factor_every_route_asks_for_it(client, db, world, routes, person, target):
-    agent = Agent(client, db, world[person], second_factor=False)
+    agent = Visitor(client, db, world[person], second_factor=False)
     before = snapshot(db)
     wrong = []
     for endpoint, method, url, needed, _refusal in routes:
@@ -159,7 +160,7 @@ def test_a_missing_permission_is_refused_and_changes_nothing(client, db, world, 
     ]
     if person == "nobody":
         assert len(lacking) == len([r for r in routes if r[3] != PENDING_SECOND_FACTOR])
-    agent = Agent(client, db, world[person])
+    agent = Visitor(client, db, world[person])
     before = snapshot(db)
     wrong = []
     for endpoint, method, url, needed, refusal in lacking:

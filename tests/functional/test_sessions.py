@@ -16,7 +16,7 @@ from caseapp.db import utcnow
 from caseapp.models import AuditEvent, Grant, User, UserSession
 from caseapp.security import totp
 from config import ConfigError, load_settings
-from tests.factories import Browser, sign_in_client
+from tests.factories import Visitor, sign_in_client
 from tests.functional.signin_support import (
     COOKIE,
     GENERIC_FAILURE,
@@ -115,7 +115,7 @@ def test_logout_ends_the_session_server_side(app, client, db, world):
     person = world["focal_a"]
     full_sign_in(client, person)
     value = cookie_value(client)
-    r = Browser(client).post("/logout", token_from="/")
+    r = Visitor(client, token_from="/login").post("/logout", token_from="/")
     assert lands_on(r, "/login")
     assert not signed_in(client)
     assert not signed_in(replay(app, value))
@@ -138,7 +138,7 @@ def test_password_change_ends_every_session(app, client, db, world):
     sign_in_client(second, db, person)
     assert signed_in(second)
     value = cookie_value(client)
-    r = Browser(client).post(
+    r = Visitor(client, token_from="/login").post(
         "/account/password",
         {
             "current": person.password,
@@ -172,13 +172,15 @@ def test_revocation_ends_every_session_of_the_user(app, client, db, world, actio
     sign_in_client(mine[1], db, person)
     assert all(signed_in(c) for c in mine)
     if action == "sign_out_everywhere":
-        r = Browser(mine[0]).post("/account/sign-out-everywhere", token_from="/account/")
+        r = Visitor(mine[0], token_from="/login").post(
+            "/account/sign-out-everywhere", token_from="/account/"
+        )
         assert lands_on(r, "/login")
     else:
         sign_in_client(client, db, world["admin_p"])
         url, data = ADMIN_ACTIONS[action]
         grant = db.scalar(select(Grant.id).where(Grant.user_id == person.id))
-        r = Browser(client).post(
+        r = Visitor(client, token_from="/login").post(
             url.format(id=person.id, grant=grant), data, token_from="/admin/users"
         )
         if action == "reset_password":  # shows the temporary password once
@@ -194,7 +196,7 @@ def test_disabled_user_cannot_sign_in(app, client, db, world):
     person, bystander = world["focal_a"], world["focal_b"]
     wrong = password_step(app.test_client(), bystander.username, "not the password")
     sign_in_client(client, db, world["admin_p"])
-    r = Browser(client).post(
+    r = Visitor(client, token_from="/login").post(
         f"/admin/users/{person.id}/disable", {"reason": "left"}, token_from="/admin/users"
     )
     assert lands_on(r, f"/admin/users/{person.id}")
@@ -269,7 +271,7 @@ def test_post_without_valid_csrf_token_is_refused(app, client, db, world, case, 
     if token == "garbage":
         data["csrf_token"] = "IjAwMDAi.aaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbb"
     elif token == "other_session":
-        data["csrf_token"] = Browser(app.test_client()).token()
+        data["csrf_token"] = Visitor(app.test_client(), token_from="/login").token()
     before = _state(db, world)
     r = client.post(url.format(id=person.id), data=data)
     assert r.status_code == 400

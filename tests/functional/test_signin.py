@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from caseapp.models import AuditEvent, User, UserSession
 from caseapp.security import passwords, totp
 from caseapp.security.passwords import make_hasher
-from tests.factories import Browser
+from tests.factories import Visitor
 from tests.functional.signin_support import (
     GENERIC_FAILURE,
     TOO_MANY,
@@ -77,7 +77,7 @@ def test_only_public_and_pending_pages_before_second_factor(app, client, db, wor
         person = world[who]
         r = password_step(client, person.username, person.password)
         assert lands_on(r, target)
-    token = Browser(client).token()
+    token = Visitor(client, token_from="/login").token()
     before = audit_count(db)
     tried = 0
     for rule in app.url_map.iter_rules():
@@ -186,7 +186,7 @@ def test_a_used_code_with_a_wrong_password_reveals_nothing(app, client, db, worl
     other = app.test_client()
     r = password_step(other, person.username, person.password + "x")
     assert r.status_code == 200 and alert(r) == translated(GENERIC_FAILURE)
-    r = Browser(other).post(
+    r = Visitor(other, token_from="/login").post(
         "/login/2fa", {"code": totp.code_at(person.totp_secret, counter)}, token_from="/login"
     )
     assert lands_on(r, "/login")  # no second step without the password
@@ -225,7 +225,7 @@ def test_enrolment_then_recovery_code_works_exactly_once(app, client, db, world,
     link = re.search(r'href="(otpauth://totp/[^"]+)"', page).group(1)
     assert "secret=" + key.replace(" ", "") in link.replace("&amp;", "&")
 
-    r = Browser(client).post(
+    r = Visitor(client, token_from="/login").post(
         "/login/enrol", {"code": totp.code_at(secret, steady_counter())}, token_from="/login/enrol"
     )
     assert r.status_code == 200
@@ -255,7 +255,9 @@ def test_enrolment_with_wrong_code_enrols_nothing(client, db, world):
         SECRET_RE.search(client.get("/login/enrol").get_data(as_text=True)).group(1)
     )
     wrong = _bad_codes(secret, steady_counter())["wrong"]
-    r = Browser(client).post("/login/enrol", {"code": wrong}, token_from="/login/enrol")
+    r = Visitor(client, token_from="/login").post(
+        "/login/enrol", {"code": wrong}, token_from="/login/enrol"
+    )
     assert r.status_code == 200 and not RECOVERY_RE.search(r.get_data(as_text=True))
     assert user_row(db, person.id).totp_secret is None
     assert lands_on(client.get("/"), "/login/enrol")
@@ -269,7 +271,7 @@ def test_enrolment_with_wrong_code_enrols_nothing(client, db, world):
 def test_account_locked_after_failures_others_unaffected(app, client, db, world, settings, locale):
     victim, bystander = world["focal_a"], world["focal_b"]
     if locale != "vi":
-        Browser(client).post("/language", {"lang": locale, "next": "/login"})
+        Visitor(client, token_from="/login").post("/language", {"lang": locale, "next": "/login"})
     for _ in range(settings.throttle_account_failures):
         r = password_step(client, victim.username, "not the password at all", "10.0.0.1")
         assert r.status_code == 200 and alert(r) == translated(GENERIC_FAILURE, locale)
@@ -309,7 +311,7 @@ def test_unknown_names_fail_and_lock_exactly_like_real_ones(app, db, world, sett
 
 
 def test_address_locked_after_failures_across_names(app, client, db, world, settings):
-    browser = Browser(client)
+    browser = Visitor(client, token_from="/login")
     token = browser.token()
     for i in range(settings.throttle_address_failures):
         r = client.post(
@@ -368,7 +370,7 @@ def test_hostile_input_gets_a_clear_answer_and_changes_nothing(client, db, world
     person = world["focal_a"]
     hash_before = user_row(db, person.id).password_hash
     username, password = BAD_INPUT[case]
-    token = Browser(client).token()
+    token = Visitor(client, token_from="/login").token()
     body = (
         f"username={quote_from_bytes(username)}&password={quote_from_bytes(password)}"
         f"&csrf_token={token}"

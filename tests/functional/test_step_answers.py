@@ -9,14 +9,15 @@ import pytest
 
 from caseapp.clock import local_today
 from caseapp.models import CaseStep
-from tests.functional.workflow_support import Actor, state_of, text_of
+from tests.factories import Visitor
+from tests.functional.workflow_support import state_of, text_of
 
 PROMPTED = {"verification": "finding", "support": "status", "follow_up": "situation"}
 
 
 @pytest.mark.parametrize("kind", list(PROMPTED))
 def test_a_finish_form_left_at_its_prompt_saves_nothing(app, db, world, kind):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"])
     fields = {
         "verification": {"method": "interview"},

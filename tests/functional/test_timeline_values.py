@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 
 from caseapp.models import User
-from tests.functional.workflow_support import Actor, text_of
+from tests.factories import Visitor
+from tests.functional.workflow_support import text_of
 
 
 def test_the_timeline_names_people_by_full_name_with_the_user_name_on_hover(app, db, world):
-    focal = Actor(app, db, world["focal_a"])
+    focal = Visitor(app, db, world["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"])
     person = db.get(User, world["focal_a"].id)
     page = text_of(focal.get(f"/cases/{case.public_id}"))

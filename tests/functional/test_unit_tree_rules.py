@@ -19,7 +19,8 @@ from caseapp.models import Unit
 from caseapp.models.units import PARENT_KINDS
 from caseapp.runtime import settings
 from caseapp.services.org import units
-from tests.functional.admin_support import Agent, changed_tables, page_text, snapshot, translated
+from tests.factories import Visitor
+from tests.functional.admin_support import changed_tables, page_text, snapshot, translated
 
 UNDER = "A unit of the kind “%(kind)s” cannot sit under one of the kind “%(parent)s”."
 AT_TOP = "A unit of the kind “%(kind)s” cannot be at the top of the tree."
@@ -51,7 +52,7 @@ def _dates(app) -> str:
 
 @pytest.fixture()
 def admin(client, db, world):
-    return Agent(client, db, world["admin_p"])
+    return Visitor(client, db, world["admin_p"])
 
 
 def _unit(db, world, code) -> Unit:

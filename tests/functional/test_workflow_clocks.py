@@ -13,8 +13,8 @@ from sqlalchemy import select
 from caseapp.clock import add_working_days, local_today, start_of_local_day
 from caseapp.models import Case, CaseStep
 from caseapp.services.cases.deadlines import overdue_condition, overdue_parts, overdue_reasons
+from tests.factories import Visitor
 from tests.functional.workflow_support import (
-    Actor,
     add,
     complete,
     consent,
@@ -60,7 +60,7 @@ def overdue(db, case: Case, now: datetime) -> bool:
 
 @pytest.fixture()
 def focal(app, db, world):
-    return Actor(app, db, world["focal_a"])
+    return Visitor(app, db, world["focal_a"], lang="en")
 
 
 @pytest.fixture()
@@ -321,7 +321,7 @@ def _school_overdue(page: str, school: str) -> int:
 
 def test_monitoring_counts_the_overdue_case_until_its_follow_up_is_done(app, db, world, focal):
     case, step = _overdue_follow_up_case(db, world, focal)
-    officer = Actor(app, db, world["officer_d1"])
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
     page = text_of(officer.get("/monitoring"))
     assert _school_overdue(page, "Trường A") == 1
     assert _school_overdue(page, "Trường B") == 0

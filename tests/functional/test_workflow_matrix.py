@@ -16,10 +16,9 @@ from sqlalchemy import func, select
 from caseapp.models import AuditEvent, CaseTransition, Unit
 from caseapp.runtime import keyring
 from caseapp.services.cases import records as case_records
-from tests.factories import make_user
+from tests.factories import Visitor, make_user
 from tests.functional.workflow_support import (
     REASON,
-    Actor,
     reach,
     state_of,
     transition_events,
@@ -90,7 +89,7 @@ def people(db, world) -> dict:
 @pytest.fixture()
 def case(app, db, world, people):
     """A case of SCH-A recorded by focal_a, naming officer_x as excluded."""
-    focal = Actor(app, db, people["focal_a"])
+    focal = Visitor(app, db, people["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"])
     assert case.assigned_to_id == people["focal_a"].id
     case_records.exclude(
@@ -115,7 +114,7 @@ def _refusal(source: str, target: str) -> str:
     return ONLY_OFFICER if allowed == {OFFICER} else ONLY_FOCAL
 
 
-def _try(db, case, actor: Actor, target: str):
+def _try(db, case, actor: Visitor, target: str):
     return actor.transition(case, target, closure_reason="not_substantiated")
 
 
@@ -124,7 +123,7 @@ def test_matrix(app, db, people, case, source, target):
     """Each person on the case tries the move from the same starting point (a savepoint is
     rolled back after each try); the move is made exactly by the roles the design names."""
     reach(db, people, case, source, finding="not_substantiated")
-    actors = {name: Actor(app, db, people[name]) for name in ON_THE_CASE}
+    actors = {name: Visitor(app, db, people[name], lang="en") for name in ON_THE_CASE}
     allowed = DESIGN.get((source, target), frozenset())
     for name, role in ON_THE_CASE.items():
         before = _snapshot(db, case)
@@ -170,7 +169,7 @@ def test_people_without_the_case_get_404_for_every_move(app, db, people, case, s
     reach(db, people, case, source, finding="not_substantiated")
     before = _snapshot(db, case)
     for name in NOT_THEIRS:
-        actor = Actor(app, db, people[name])
+        actor = Visitor(app, db, people[name], lang="en")
         for target in STATES:
             r = _try(db, case, actor, target)
             assert r.status_code == 404, (name, target)
@@ -180,9 +179,9 @@ def test_people_without_the_case_get_404_for_every_move(app, db, people, case, s
 def test_the_excluded_officer_is_only_shut_out_of_that_case(app, db, world, people, case):
     """officer_x is an officer of D1 like officer_d1: on a case of SCH-A that does not name
     them, they approve the closure."""
-    other = Actor(app, db, people["focal_a"]).intake(db, world.units["SCH-A"])
+    other = Visitor(app, db, people["focal_a"], lang="en").intake(db, world.units["SCH-A"])
     reach(db, people, other, "closure_requested", finding="not_substantiated")
-    r = Actor(app, db, people["officer_x"]).transition(other, "closed")
+    r = Visitor(app, db, people["officer_x"], lang="en").transition(other, "closed")
     assert "The case is now:" in r.text
     db.expire_all()
     assert other.status == "closed"

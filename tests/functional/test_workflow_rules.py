@@ -12,9 +12,9 @@ from caseapp import workflow
 from caseapp.clock import local_today
 from caseapp.models import CaseStep, CaseTransition, Unit
 from caseapp.services.accounts import users
+from tests.factories import Visitor
 from tests.functional.workflow_support import (
     REASON,
-    Actor,
     add,
     complete,
     consent,
@@ -67,12 +67,12 @@ def _expected(source: str, target: str, role: str | None) -> tuple[int, str | No
 
 @pytest.fixture()
 def focal(app, db, world):
-    return Actor(app, db, world["focal_a"])
+    return Visitor(app, db, world["focal_a"], lang="en")
 
 
 @pytest.fixture()
 def officer(app, db, world):
-    return Actor(app, db, world["officer_d1"])
+    return Visitor(app, db, world["officer_d1"], lang="en")
 
 
 @pytest.fixture()
@@ -112,7 +112,7 @@ def test_transition_table(app, db, world, case, source, target, who):
     )
     reach(db, world, case, source, finding)
     before = state_of(db, case)
-    actor = Actor(app, db, world[who])
+    actor = Visitor(app, db, world[who], lang="en")
     closure = "not_substantiated" if finding == "not_substantiated" else "resolved"
     r = actor.transition(case, target, closure_reason=closure)
     status, message = _expected(source, target, ROLES[who])
@@ -266,7 +266,7 @@ def test_two_person_closure(app, db, world, case):
     units_a = db.get(Unit, world.units["SCH-A"])
     users.grant_role(db, None, user(db, world["officer_d1"]), "focal_point", units_a)
     db.commit()
-    both = Actor(app, db, world["officer_d1"])
+    both = Visitor(app, db, world["officer_d1"], lang="en")
     reach(db, world, case, "monitoring")
     _moved(
         db,
@@ -281,7 +281,7 @@ def test_two_person_closure(app, db, world, case):
     _refused(
         db, case, before, r, "Closure is approved by another person than the one who requested it."
     )
-    other = Actor(app, db, world["officer_p"])
+    other = Visitor(app, db, world["officer_p"], lang="en")
     _moved(db, case, other.transition(case, "closed"), "closed", world["officer_p"])
 
 
@@ -471,7 +471,7 @@ def test_closing_a_case_ends_its_automatically_scheduled_follow_up(app, db, worl
         db, world["focal_a"], case, due_on=local_today() + timedelta(days=3)
     )
     move(db, world["focal_a"], case, "closure_requested", closure_reason="resolved")
-    approver = Actor(app, db, world["officer_p"])
+    approver = Visitor(app, db, world["officer_p"], lang="en")
     _moved(db, case, approver.transition(case, "closed"), "closed", world["officer_p"])
     db.expire_all()
     assert auto.done_on == local_today() and auto.situation == "unknown"

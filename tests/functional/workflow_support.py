@@ -5,7 +5,6 @@ services, to any state of the workflow."""
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -17,92 +16,7 @@ from caseapp.services.cases import steps as step_service
 from caseapp.services.cases import workflow as workflow_service
 from caseapp.services.cases.steps import StepInput
 from caseapp.services.org import referrals
-from tests.factories import csrf_from, sign_in_client
-from tests.functional.case_support import intake_form
-
-# A URL no rule matches: its 404 page carries the language form, hence a CSRF token.
-TOKEN_PAGE = "/__no_such_page__"
-REASON = "Lý do hợp lệ cho bước này"
-
-
-class Actor:
-    """One signed-in person with their own test client, reading pages in English."""
-
-    def __init__(self, app, db, person, lang: str = "en") -> None:
-        self.client = app.test_client()
-        self.person = person
-        sign_in_client(self.client, db, person)
-        with self.client.session_transaction() as sess:
-            sess["lang"] = lang
-        self._token: str | None = None
-
-    @property
-    def token(self) -> str:
-        if self._token is None:
-            self._token = csrf_from(self.client.get(TOKEN_PAGE).get_data(as_text=True))
-        return self._token
-
-    def get(self, url, **kw):
-        return self.client.get(url, **kw)
-
-    def post(self, url, data=None, **kw):
-        fields = {k: v for k, v in (data or {}).items() if v is not None}
-        return self.client.post(url, data={"csrf_token": self.token, **fields}, **kw)
-
-    def intake(self, db, unit_id: int, received_on: date | None = None, **overrides) -> Case:
-        form = intake_form(
-            unit_id, received_on=(received_on or local_today()).isoformat(), **overrides
-        )
-        r = self.post("/cases/new", form)
-        assert r.status_code == 302, r.get_data(as_text=True)[:3000]
-        public_id = r.headers["Location"].rsplit("/", 1)[-1]
-        with self.client.session_transaction() as sess:
-            sess.pop("_flashes", None)  # "Case ... recorded." would show on the next page
-        db.expire_all()
-        return db.scalar(select(Case).where(Case.public_id == public_id))
-
-    def submit(self, url, data) -> Outcome:
-        """POST a form of the case page; the messages it flashes, without rendering the page
-        the redirect leads to (``page=True`` renders it, as a browser would)."""
-        r = self.post(url, data)
-        if r.status_code != 302:
-            return Outcome(r.status_code, text_of(r))
-        with self.client.session_transaction() as sess:
-            flashes = sess.pop("_flashes", [])
-        return Outcome(r.status_code, " ".join(message for _, message in flashes))
-
-    def transition(
-        self,
-        case: Case,
-        target: str,
-        reason: str = REASON,
-        version=None,
-        closure_reason: str | None = None,
-    ) -> Outcome:
-        data = {
-            "target": target,
-            "reason": reason,
-            "closure_reason": closure_reason,
-            "version": str(case.version if version is None else version),
-        }
-        return self.submit(f"/cases/{case.public_id}/transition", data)
-
-    def add_step(self, case: Case, **fields) -> Outcome:
-        data = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in fields.items()}
-        return self.submit(f"/cases/{case.public_id}/steps", data)
-
-    def complete_step(self, case: Case, step: CaseStep, **fields) -> Outcome:
-        data = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in fields.items()}
-        data.setdefault("version", str(step.version))
-        return self.submit(f"/cases/{case.public_id}/steps/{step.uid}/complete", data)
-
-
-@dataclass
-class Outcome:
-    """The answer to a form post: 302 with the flashed messages, or an error page's text."""
-
-    status_code: int
-    text: str
+from tests.factories import REASON
 
 
 def text_of(response) -> str:

@@ -87,10 +87,8 @@ def test_no_view_looks_a_unit_up_in_scope_itself(path):
 
 
 # The subtree filter "path lies below one of the user's units": written once, as
-# security.authz.scope_filter. A copy left in another area is listed here, to be removed by
-# its owner (the audit trail's queries filter AuditEvent.unit_path the same way).
+# security.authz.scope_filter.
 SUBTREE_FILTER = re.compile(r"startswith\(\w+\)\s+for\s+\w+\s+in\s+\w*paths")
-KNOWN_COPIES = {"services/audit/queries.py"}
 
 
 def test_the_subtree_filter_is_written_once():
@@ -99,4 +97,4 @@ def test_the_subtree_filter_is_written_once():
         for p in CASEAPP.rglob("*.py")
         if SUBTREE_FILTER.search(p.read_text(encoding="utf-8"))
     }
-    assert copies - KNOWN_COPIES == {"security/authz.py"}
+    assert copies == {"security/authz.py"}

@@ -9,13 +9,13 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
 from caseapp.models import AuditEvent
 from caseapp.runtime import settings
-from caseapp.security.authz import scope_paths
+from caseapp.security.authz import scope_filter, scope_paths
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -55,14 +55,11 @@ def scoped_events(auditor: User) -> Select:
     """Events of units within the auditor's grants, except the auditor's own (nobody reviews
     themselves). Events tied to no unit (failed sign-ins under unknown names, system jobs) are
     shown only to auditors of a top unit."""
-    paths = scope_paths(auditor, "audit.read")
-    if not paths:
-        return select(AuditEvent).where(false())
-    conditions = [AuditEvent.unit_path.startswith(p) for p in paths]
-    if any(p.count("/") == 2 for p in paths):
-        conditions.append(AuditEvent.unit_path == "")
+    in_scope = scope_filter(auditor, "audit.read", AuditEvent.unit_path)
+    if any(p.count("/") == 2 for p in scope_paths(auditor, "audit.read")):
+        in_scope = or_(in_scope, AuditEvent.unit_path == "")
     not_mine = or_(AuditEvent.actor_id.is_(None), AuditEvent.actor_id != auditor.id)
-    return select(AuditEvent).where(or_(*conditions), not_mine)
+    return select(AuditEvent).where(in_scope, not_mine)
 
 
 def filtered(auditor: User, flt: EventFilter) -> Select:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import Forbidden, NotFound, ValidationFailed
+from caseapp.limits import REASON_MIN
 from caseapp.models import AuditEvent, Case, CaseAttachment, CaseInformant, CaseNote, CaseStep, User
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
@@ -24,7 +25,6 @@ from caseapp.security import envelope
 from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import can_handle, can_read_content
 
-REASON_MIN = 5
 # An officer who stated a reason keeps reading the case (after adding a note, say) without
 # stating it again for as long as an idle session lasts. The browser session keeps only the
 # case and the sequence number of the audited read; the reason is read back from that event.

@@ -295,20 +295,53 @@ def exclude(session: Session, actor: User, case: Case, username: str, reason: st
     """Name a person who must never see this case, whatever their grants.
 
     Anyone attached to the school or a unit above it can be named, suspended or not, with or
-    without a grant today (so an exclusion holds when they come back); the form does not tell
-    which user names exist elsewhere. The case never loses its last overseeing officer: an
-    exclusion cannot take it out of the sight of every officer above the school."""
+    without a grant today (so an exclusion holds when they come back); nobody elsewhere can be
+    named, and the refusal does not tell which user names exist. The case never loses its last
+    overseeing officer: an exclusion cannot take it out of the sight of every officer above the
+    school."""
+    name = (username or "").strip().lower()
+    unknown = _("No account with that user name belongs to this school or the units above it.")
+    return _exclude(session, actor, case, User.username == name, reason, unknown)
+
+
+def exclusion_candidates(session: Session, actor: User, case: Case) -> list[User]:
+    """The people the exclusion form offers, by full name: exactly those exclude_person()
+    accepts (attached to the school or a unit above it), less the actor and anyone already
+    excluded. Nobody of another school or district is listed."""
+    if not can_read_content(actor, case):
+        return []
+    excluded = select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)
+    return list(
+        session.scalars(
+            people_linked(case)
+            .where(User.id != actor.id, User.id.not_in(excluded))
+            .order_by(User.full_name, User.id)
+        )
+    )
+
+
+def exclude_person(
+    session: Session, actor: User, case: Case, user_id: int | None, reason: str
+) -> CaseExclusion:
+    """exclude() for a person chosen from exclusion_candidates(): the submitted id is checked
+    against the same set, so a forged id of someone elsewhere is refused."""
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 0 < user_id < 2**31:
+        user_id = -1  # matches nobody, and fits every database's integer
+    unknown = _("Choose a person of this school or the units above it.")
+    return _exclude(session, actor, case, User.id == user_id, reason, unknown)
+
+
+def _exclude(
+    session: Session, actor: User, case: Case, which, reason: str, unknown: str
+) -> CaseExclusion:
     if not can_read_content(actor, case):
         raise Forbidden(_("You cannot change who may see this case."))
     # One exclusion of a case at a time: two at once could each still see the other officer
     # and together leave the case with none (PostgreSQL row lock; SQLite has one writer).
     session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
-    name = (username or "").strip().lower()
-    target = session.scalar(people_linked(case).where(User.username == name))
+    target = session.scalar(people_linked(case).where(which))
     if target is None:
-        raise ValidationFailed(
-            _("No account with that user name belongs to this school or the units above it.")
-        )
+        raise ValidationFailed(unknown)
     if target.id == actor.id:
         raise ValidationFailed(_("You cannot exclude yourself."))
     if not reason.strip():

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseapp.limits import OVERRIDE_REASON_MIN
 from caseapp.models import Case, CaseStep, ReferralContact
 from caseapp.models import steps as domain
 from caseapp.runtime import settings
@@ -77,6 +78,109 @@ def _contact(session: Session, actor: User, case: Case, contact_id: int | None) 
     return contact
 
 
+def _fill_verification(case: Case, step: CaseStep, data: StepInput) -> None:
+    _choice(data.method, domain.VERIFICATION_METHODS)
+    _choice(data.finding, domain.FINDINGS, required=False)
+    if data.finding and not data.done_on:
+        raise ValidationFailed(_("Give the date the verification was finished."))
+    step.method, step.finding = data.method, data.finding
+    step.due_on = data.due_on or case.verification_due_on
+
+
+def _fill_support(
+    session: Session, actor: User, case: Case, step: CaseStep, data: StepInput
+) -> None:
+    _choice(data.service, domain.SUPPORT_SERVICES)
+    _choice(data.status, domain.SUPPORT_STATUSES)
+    if data.status == "provided" and not data.done_on:
+        raise ValidationFailed(_("Give the date the support was provided."))
+    step.service, step.status = data.service, data.status
+    if data.contact_id:
+        step.contact_id = _contact(session, actor, case, data.contact_id).id
+    step.due_on = data.due_on or case.support_due_on
+
+
+def _check_referral_override(actor: User, case: Case, data: StepInput) -> None:
+    """A referral without consent: only an officer, only for a child in serious danger."""
+    if not data.consent_override:
+        raise ValidationFailed(
+            _(
+                "No referral without the recorded consent of the person "
+                "harmed (and guardian for a child)."
+            )
+        )
+    if not can_oversee(actor, case):
+        raise Forbidden(
+            _("Only an officer may refer without consent, for a child in serious danger.")
+        )
+    if not (case.child and case.urgent):
+        raise ValidationFailed(
+            _(
+                "Referral without consent is only for a child in "
+                "serious danger. If the child is, record it on the "
+                "case first."
+            )
+        )
+    if len((data.override_reason or "").strip()) < OVERRIDE_REASON_MIN:
+        raise ValidationFailed(_("Explain why the child is in serious danger."))
+
+
+def _fill_referral(
+    session: Session,
+    actor: User,
+    case: Case,
+    step: CaseStep,
+    data: StepInput,
+    today: date,
+    changes: dict,
+) -> None:
+    contact = _contact(session, actor, case, data.contact_id)
+    if not has_consent(session, case, "referral", today):
+        _check_referral_override(actor, case, data)
+        step.consent_override = True
+    step.contact_id, step.status = contact.id, "sent"
+    step.done_on = None
+    changes["contact"] = contact.name
+
+
+def _fill_follow_up(case: Case, step: CaseStep, data: StepInput) -> None:
+    if not data.due_on:
+        raise ValidationFailed(_("Give the date of the follow-up."))
+    if data.due_on < case.received_on:
+        raise ValidationFailed(_("A follow-up cannot be before the case was received."))
+    step.due_on, step.done_on = data.due_on, None
+
+
+def _fill_discipline(step: CaseStep, data: StepInput) -> None:
+    _choice(data.measure, domain.DISCIPLINE_MEASURES)
+    if not data.done_on:
+        raise ValidationFailed(_("Give the date of the decision."))
+    step.measure = data.measure
+
+
+_RECORDED_FIELDS = (
+    "method",
+    "finding",
+    "service",
+    "status",
+    "due_on",
+    "done_on",
+    "measure",
+    "consent_override",
+)
+
+
+def _step_changes(step: CaseStep, changes: dict) -> dict:
+    """The audit changes of a new step: every field it was given, details only as 'changed'."""
+    for name in _RECORDED_FIELDS:
+        value = getattr(step, name)
+        if value not in (None, False):
+            changes[name] = [None, value.isoformat() if isinstance(value, date) else value]
+    if step.details:
+        changes["details"] = "changed"
+    return changes
+
+
 def add_step(session: Session, actor: User, case: Case, data: StepInput) -> CaseStep:
     today = local_today()
     _check_common(case, actor, data, today)
@@ -90,77 +194,17 @@ def add_step(session: Session, actor: User, case: Case, data: StepInput) -> Case
     )
     changes: dict = {"kind": data.kind}
     if data.kind == "verification":
-        _choice(data.method, domain.VERIFICATION_METHODS)
-        _choice(data.finding, domain.FINDINGS, required=False)
-        if data.finding and not data.done_on:
-            raise ValidationFailed(_("Give the date the verification was finished."))
-        step.method, step.finding = data.method, data.finding
-        step.due_on = data.due_on or case.verification_due_on
+        _fill_verification(case, step, data)
     elif data.kind == "support":
-        _choice(data.service, domain.SUPPORT_SERVICES)
-        _choice(data.status, domain.SUPPORT_STATUSES)
-        if data.status == "provided" and not data.done_on:
-            raise ValidationFailed(_("Give the date the support was provided."))
-        step.service, step.status = data.service, data.status
-        if data.contact_id:
-            step.contact_id = _contact(session, actor, case, data.contact_id).id
-        step.due_on = data.due_on or case.support_due_on
+        _fill_support(session, actor, case, step, data)
     elif data.kind == "referral":
-        contact = _contact(session, actor, case, data.contact_id)
-        if not has_consent(session, case, "referral", today):
-            if not data.consent_override:
-                raise ValidationFailed(
-                    _(
-                        "No referral without the recorded consent of the person "
-                        "harmed (and guardian for a child)."
-                    )
-                )
-            if not can_oversee(actor, case):
-                raise Forbidden(
-                    _("Only an officer may refer without consent, for a child in serious danger.")
-                )
-            if not (case.child and case.urgent):
-                raise ValidationFailed(
-                    _(
-                        "Referral without consent is only for a child in "
-                        "serious danger. If the child is, record it on the "
-                        "case first."
-                    )
-                )
-            if len((data.override_reason or "").strip()) < 10:
-                raise ValidationFailed(_("Explain why the child is in serious danger."))
-            step.consent_override = True
-        step.contact_id, step.status = contact.id, "sent"
-        step.done_on = None
-        changes["contact"] = contact.name
+        _fill_referral(session, actor, case, step, data, today, changes)
     elif data.kind == "follow_up":
-        if not data.due_on:
-            raise ValidationFailed(_("Give the date of the follow-up."))
-        if data.due_on < case.received_on:
-            raise ValidationFailed(_("A follow-up cannot be before the case was received."))
-        step.due_on, step.done_on = data.due_on, None
+        _fill_follow_up(case, step, data)
     elif data.kind == "discipline":
-        _choice(data.measure, domain.DISCIPLINE_MEASURES)
-        if not data.done_on:
-            raise ValidationFailed(_("Give the date of the decision."))
-        step.measure = data.measure
+        _fill_discipline(step, data)
     step.details = sealer(case).seal("case_steps", step.uid, "details", data.details.strip())
     session.add(step)
-    for name in (
-        "method",
-        "finding",
-        "service",
-        "status",
-        "due_on",
-        "done_on",
-        "measure",
-        "consent_override",
-    ):
-        value = getattr(step, name)
-        if value not in (None, False):
-            changes[name] = [None, value.isoformat() if isinstance(value, date) else value]
-    if step.details:
-        changes["details"] = "changed"
     record(
         session,
         actor,
@@ -168,7 +212,7 @@ def add_step(session: Session, actor: User, case: Case, data: StepInput) -> Case
         step,
         unit=case.unit,
         object_ref=case.reference,
-        changes=changes,
+        changes=_step_changes(step, changes),
         reason=(data.override_reason or "").strip() if step.consent_override else "",
     )
     return step

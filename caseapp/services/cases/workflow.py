@@ -13,6 +13,7 @@ from caseapp import workflow
 from caseapp.clock import local_today
 from caseapp.db import utcnow
 from caseapp.errors import InvalidTransition, ValidationFailed
+from caseapp.limits import REASON_MAX, REASON_MIN
 from caseapp.models import Case, CaseStep, CaseTransition
 from caseapp.models.steps import CLOSURE_REASONS
 from caseapp.services.audit.trail import record
@@ -22,9 +23,6 @@ from caseapp.services.cases.access import can_handle, can_oversee
 
 if TYPE_CHECKING:
     from caseapp.models import User
-
-REASON_MIN = 5
-REASON_MAX = 500
 
 
 def facts(session: Session, case: Case) -> workflow.Facts:

@@ -133,6 +133,29 @@ def _protect_from_equations(
     if not unknown:
         return False
     col_is_sum = [col_totals[c] == sum(row[c] for row in cells) for c in range(cols)]
+    equations = _shown_equations(unknown, rows, cols, row_hidden, col_hidden, col_is_sum)
+    grand_equation = not grand_hidden[0] and sum(col_totals) == sum(map(sum, cells))
+    if grand_equation:
+        equations.append([1] * len(unknown))
+    if not equations:
+        return False
+    reduced = _reduced(equations)
+    secrets = _secrets(cells, col_totals, unknown, row_hidden, col_hidden, col_is_sum, threshold)
+    near = next((line for target, line in secrets if _follows(reduced, target)), None)
+    if near is None:
+        return False
+    if _hide_smallest_cell(cells, hidden, near):
+        return True
+    if grand_equation:
+        grand_hidden[0] = True
+        return True
+    _hide_smallest_total(cells, col_totals, row_hidden, col_hidden)
+    return True
+
+
+def _shown_equations(unknown, rows, cols, row_hidden, col_hidden, col_is_sum) -> list[list[int]]:
+    """One equation over the hidden cells per shown row total and per shown column total that
+    is the sum of its cells."""
     equations = [
         [1 if ur == r else 0 for ur, _uc in unknown] for r in range(rows) if not row_hidden[r]
     ]
@@ -141,14 +164,13 @@ def _protect_from_equations(
         for c in range(cols)
         if not col_hidden[c] and col_is_sum[c]
     ]
-    grand_equation = not grand_hidden[0] and sum(col_totals) == sum(map(sum, cells))
-    if grand_equation:
-        equations.append([1] * len(unknown))
-    if not equations:
-        return False
-    reduced = _reduced(equations)
-    # What must stay unknown: each hidden cell, and each hidden small total (with its line).
-    # Each with the cells whose hiding protects it best: its row and column, or its line.
+    return equations
+
+
+def _secrets(cells, col_totals, unknown, row_hidden, col_hidden, col_is_sum, threshold):
+    """What must stay unknown: each hidden cell, and each hidden small total (with its line).
+    Each with the cells whose hiding protects it best: its row and column, or its line."""
+    rows, cols = len(cells), len(cells[0])
     secrets = [
         (
             [1 if u == (r, c) else 0 for u in unknown],
@@ -166,19 +188,24 @@ def _protect_from_equations(
         for c in range(cols)
         if col_hidden[c] and col_is_sum[c] and _small(col_totals[c], threshold)
     ]
-    near = next((line for target, line in secrets if _follows(reduced, target)), None)
-    if near is None:
-        return False
+    return secrets
+
+
+def _hide_smallest_cell(cells, hidden, near) -> bool:
+    """Hide the smallest shown non-zero cell of ``near``, else of the whole table."""
+    rows, cols = len(cells), len(cells[0])
     for line in (near, [(i, k) for i in range(rows) for k in range(cols)]):
         shown = sorted((cells[i][k], i, k) for i, k in line if not hidden[i][k] and cells[i][k])
         if shown:
             hidden[shown[0][1]][shown[0][2]] = True
             return True
-    if grand_equation:
-        grand_hidden[0] = True
-        return True
-    # No value left to hide but totals: the smallest total still shown (one is, or nothing
-    # could be worked out).
+    return False
+
+
+def _hide_smallest_total(cells, col_totals, row_hidden, col_hidden) -> None:
+    """No value left to hide but totals: the smallest total still shown (one is, or nothing
+    could be worked out)."""
+    rows, cols = len(cells), len(cells[0])
     margins = sorted(
         [(sum(cells[i]), row_hidden, i) for i in range(rows) if not row_hidden[i]]
         + [(col_totals[k], col_hidden, k) for k in range(cols) if not col_hidden[k]],
@@ -186,7 +213,6 @@ def _protect_from_equations(
     )
     _value, margin, i = margins[0]
     margin[i] = True
-    return True
 
 
 def exact(cells: list[list[int]], col_totals: list[int]) -> Published:
