@@ -154,7 +154,8 @@ class LiveServer:
     person: Person
     full_name: str
     # More seeded accounts by role: "district_focal" (a school of district BR-D),
-    # "district_officer" (officer of BR-D) and "auditor" (of the province); unit codes by name.
+    # "district_officer" (officer of BR-D), "auditor" and "admin" (of the province); unit codes
+    # by name.
     people: dict[str, Person] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     # The served app, for seeding through the services (inside app.app_context()).
@@ -250,6 +251,7 @@ def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
             "auditor": make_user(
                 s, keyring(), "auditor.province", province, [("auditor", province)]
             ),
+            "admin": make_user(s, keyring(), "admin.province", province, [("admin", province)]),
         }
         s.commit()
     return person, full_name, people, {"district": "BR-D", "district_school": "BR-DS"}
