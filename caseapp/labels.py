@@ -323,6 +323,18 @@ def audit_action_names() -> dict[str, str]:
         "auth.password_change_failed": pgettext("audit action", "Password change refused"),
         "auth.password_reset": pgettext("audit action", "Password reset"),
         "auth.sessions_revoked": pgettext("audit action", "Sessions ended"),
+        "auth.enrolment_issued": pgettext("audit action", "Enrolment code issued (part 1)"),
+        "auth.enrolment_released": pgettext(
+            "audit action", "Enrolment code completed (part 2); old sign-in ended"
+        ),
+        "auth.enrolment_used": pgettext("audit action", "Enrolment code used"),
+        "auth.enrolment_failed": pgettext("audit action", "Enrolment code refused"),
+        "auth.credential_reset": pgettext("audit action", "Sign-in reset"),
+        "approval.request": pgettext("audit action", "Approval requested"),
+        "approval.approve": pgettext("audit action", "Request approved"),
+        "approval.reject": pgettext("audit action", "Request rejected"),
+        "approval.cancel": pgettext("audit action", "Request withdrawn"),
+        "audit.attention_reviewed": pgettext("audit action", "Attention item reviewed"),
         "keys.rotate": pgettext("audit action", "Master key rotated"),
         "keys.retire": pgettext("audit action", "Master key retired"),
         "referral_contact.create": pgettext("audit action", "Referral contact added"),

@@ -1,5 +1,6 @@
 """Typed SQLAlchemy models, one module per domain."""
 
+from caseapp.models.approvals import ApprovalRequest, AttentionReview, EnrolmentCode
 from caseapp.models.audit import AuditCheckpoint, AuditEvent
 from caseapp.models.cases import (
     Case,
@@ -44,10 +45,16 @@ AUDITED_MODELS = (
     CaseTransition,
     Activity,
     ReportSnapshot,
+    ApprovalRequest,
+    EnrolmentCode,
+    AttentionReview,
 )
 
 __all__ = [
     "Activity",
+    "ApprovalRequest",
+    "AttentionReview",
+    "EnrolmentCode",
     "ReportSnapshot",
     "AUDITED_MODELS",
     "AuditCheckpoint",

@@ -1,0 +1,81 @@
+"""Notices about a person's own account: their sign-in was reset, their grants changed, they
+were excluded from a case or included again. The person is told, and so are the officers above
+them, in the app and (when mail is configured) by an e-mail that names no case and no child."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caseapp.models import Grant, Notification, User
+
+# Notice kinds about an account (Notification.kind, at most 20 characters). The list and the
+# e-mail name each one; none carries a case reference, a name or a reason.
+ACCOUNT_KINDS = (
+    "account.reset",  # a credential reset took effect (an enrolment code was issued)
+    "account.enrolled",  # the person set their own password and authenticator with a code
+    "account.granted",  # a role was granted
+    "account.revoked",  # a role was revoked
+    "account.requested",  # a change to the account is waiting for a second approval
+    "account.excluded",  # excluded from a case
+    "account.included",  # an exclusion was lifted
+)
+
+
+def officers_above(session: Session, person: User) -> list[User]:
+    """Active officers whose grant covers the person's home unit (not the person)."""
+    unit = person.unit
+    ancestors = [int(p) for p in unit.path.strip("/").split("/") if p]
+    return list(
+        session.scalars(
+            select(User)
+            .join(Grant, Grant.user_id == User.id)
+            .where(
+                Grant.role == "officer",
+                Grant.revoked_at.is_(None),
+                Grant.unit_id.in_(ancestors),
+                User.active.is_(True),
+                User.id != person.id,
+            )
+            .distinct()
+            .order_by(User.id)
+        )
+    )
+
+
+def tell(session: Session, person: User, kind: str, *, with_officers: bool = True) -> int:
+    """Tell ``person`` (and the officers above them) that ``kind`` happened to their account.
+    Returns how many notices were written."""
+    if kind not in ACCOUNT_KINDS:
+        raise ValueError(f"unknown account notice kind {kind!r}")
+    occurrence = secrets.token_hex(8)
+    told = [person, *(officers_above(session, person) if with_officers else [])]
+    for user in told:
+        session.add(
+            Notification(
+                user_id=user.id,
+                case_id=None,
+                kind=kind,
+                # One notice per occurrence and person; the subject's id lets the officer's
+                # list say whose account it was.
+                dedupe_key=f"{kind}:{person.id}:{occurrence}:{user.id}"[:120],
+            )
+        )
+    return len(told)
+
+
+def subject_of(notice: Notification) -> int | None:
+    """The id of the person whose account a notice is about (from its key), if an account
+    notice."""
+    if notice.kind not in ACCOUNT_KINDS:
+        return None
+    parts = notice.dedupe_key.split(":")
+    try:
+        return int(parts[1])
+    except (IndexError, ValueError):
+        return None
+
+
+__all__ = ["ACCOUNT_KINDS", "officers_above", "subject_of", "tell"]
