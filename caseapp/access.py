@@ -26,6 +26,7 @@ PUBLIC_ENDPOINTS = frozenset(
     {
         "static",
         "auth.login",
+        "auth.enrolment_code",
         "main.healthz",
         "main.readyz",
         "main.set_language",

@@ -380,6 +380,34 @@ def object_type_names() -> dict[str, str]:
     }
 
 
+def account_notice_title(kind: str, name: str | None = None) -> str:
+    """What a notice about an account says in the list: to the person themselves (``name``
+    None), or to an officer above them, naming them. Never a case, a child or a reason."""
+    if name is None:
+        own = {
+            "account.reset": _("Your sign-in was reset"),
+            "account.enrolled": _("You set up your sign-in with an enrolment code"),
+            "account.granted": _("A role was granted to you"),
+            "account.revoked": _("A role of yours was revoked"),
+            "account.requested": _("A change to your account awaits a second approval"),
+            "account.excluded": _("You were excluded from a case"),
+            "account.included": _("Your exclusion from a case was lifted"),
+        }
+        return own.get(kind, _("A change was made to your account"))
+    other = {
+        "account.reset": _("The sign-in of %(name)s was reset", name=name),
+        "account.enrolled": _("%(name)s set up their sign-in with an enrolment code", name=name),
+        "account.granted": _("A role was granted to %(name)s", name=name),
+        "account.revoked": _("A role of %(name)s was revoked", name=name),
+        "account.requested": _(
+            "A change to the account of %(name)s awaits a second approval", name=name
+        ),
+        "account.excluded": _("%(name)s was excluded from a case", name=name),
+        "account.included": _("An exclusion of %(name)s from a case was lifted", name=name),
+    }
+    return other.get(kind, _("A change was made to the account of %(name)s", name=name))
+
+
 def labels() -> dict:
     return {
         "ROLE_NAMES": role_names(),

@@ -64,6 +64,16 @@ class Settings:
         ("annual", "11-01", "10-31", "11-15"),
     )
     small_cell_threshold: int = 5
+    # The auditor's attention view (issue 11): the days it looks back by default; confidential
+    # reads by one person in a day above the ceiling (high), or above factor x their own
+    # 90-day norm and at least the minimum (medium); the same requester/approver pair approving
+    # this many grants or resets in 90 days; the newest signed checkpoint older than this.
+    attention_window_days: int = 30
+    attention_read_ceiling: int = 30
+    attention_norm_factor: int = 3
+    attention_norm_minimum: int = 10
+    attention_pair_repeats: int = 3
+    attention_checkpoint_hours: int = 25
     # Outgoing e-mail for notifications (off when smtp_host is empty).
     smtp_host: str = ""
     smtp_port: int = 25
@@ -251,6 +261,13 @@ def load_settings(
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         settings = replace(settings, metrics_token=token)
+    if environ.get("CASEAPP_ATTENTION_CEILING"):
+        settings = replace(
+            settings,
+            attention_read_ceiling=_count(
+                "CASEAPP_ATTENTION_CEILING", environ["CASEAPP_ATTENTION_CEILING"]
+            ),
+        )
     if environ.get("CASEAPP_LOG_JSON") in ("0", "1"):
         settings = replace(settings, log_json=environ["CASEAPP_LOG_JSON"] == "1")
     mail: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""The signed-in person's own account: password, live sessions, recovery codes."""
+"""The signed-in person's own account: password, live sessions, recovery codes, the last
+sign-ins and every change to it; for an officer, the changes to an account below them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from caseapp.account.forms import ChangePasswordForm
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
+from caseapp.pagination import paginate
 from caseapp.security.authz import SIGNED_IN
-from caseapp.services.accounts import auth, sessions
+from caseapp.services.accounts import auth, history, sessions
 
 PROBLEM_TEXT = {
     "too_short": lambda cfg: _("At least %(n)d characters.", n=cfg.password_min_length),
@@ -45,12 +47,34 @@ def _end_browser_session() -> None:
 @permission(SIGNED_IN)
 def index():
     db = get_session()
+    rows, page, pages, _total = paginate(history.changes_to(current_user))
     return render_template(
         "account/index.html",
         live=sessions.live_sessions(db, current_user),
         current_id=current_user.session_record.id,
         recovery_left=auth.remaining_recovery_codes(db, current_user),
+        sign_ins=history.recent_sign_ins(db, current_user),
+        failures=history.recent_failures(db, current_user),
+        changes=history.describe(db, current_user, rows),
+        page=page,
+        pages=pages,
         form=EmptyForm(),
+    )
+
+
+@bp.get("/people/<int:user_id>")
+@permission("case.oversee")
+def person(user_id: int):
+    """For an officer above a person (told of changes to their account): those changes."""
+    db = get_session()
+    someone = history.overseen_person(db, current_user, user_id)
+    rows, page, pages, _total = paginate(history.changes_to(someone))
+    return render_template(
+        "account/person.html",
+        person=someone,
+        changes=history.describe(db, current_user, rows),
+        page=page,
+        pages=pages,
     )
 
 

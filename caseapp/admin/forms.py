@@ -101,6 +101,10 @@ class UserForm(FlaskForm):
         validators=[Optional(), _max(UNIT_CODE_MAX)],
         render_kw={"list": "unit-codes", "autocapitalize": "characters", "spellcheck": "false"},
     )
+    reason = TextAreaField(
+        _l("Why (for the person who approves)"),
+        validators=[Optional(), _max(REASON_MAX), no_control_characters],
+    )
 
 
 class UserEditForm(VersionedForm):
@@ -125,6 +129,19 @@ class UserEditForm(VersionedForm):
 class GrantForm(FlaskForm):
     role = SelectField(_l("Role"), validators=[DataRequired(_l("Choose a role."))])
     unit_code = unit_code_field(_l("At unit (code)"))
+    reason = TextAreaField(
+        _l("Why (for the person who approves)"),
+        validators=[Optional(), _max(REASON_MAX), no_control_characters],
+    )
+
+
+class DecisionForm(VersionedForm):
+    """Approve, reject or withdraw a request; the note is required to reject."""
+
+    note = TextAreaField(
+        _l("Note"),
+        validators=[Optional(), _max(REASON_MAX), no_control_characters],
+    )
 
 
 class AccountActionForm(FlaskForm):

@@ -13,9 +13,10 @@ from caseapp.admin.views import open_unit_codes
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
 from caseapp.labels import role_names
-from caseapp.models import User
+from caseapp.models import ApprovalRequest, User
 from caseapp.models.users import ROLES
 from caseapp.pagination import paginate
+from caseapp.services.accounts import approvals, enrolment
 from caseapp.services.accounts import users as user_service
 from caseapp.services.org.units import unit_in_scope
 
@@ -24,6 +25,13 @@ def _role_choices():
     """The roles to grant, after a prompt: nobody gets a role by leaving the list alone."""
     names = role_names()
     return [("", _("— Choose —")), *((r, names[r]) for r in ROLES)]
+
+
+def letter_page(letter: enrolment.Letter | None, back_url: str):
+    """The printable letter carrying one half of an enrolment code (shown once)."""
+    return render_template(
+        "admin/enrolment_letter.html", letters=[letter] if letter else [], back_url=back_url
+    )
 
 
 def _granted_message(target: User) -> str:
@@ -56,7 +64,7 @@ def new_user():
                 if form.role_unit_code.data
                 else None
             )
-            return user_service.create_user_with_role(
+            return approvals.create_user_with_role(
                 db,
                 current_user,
                 form.username.data,
@@ -65,14 +73,13 @@ def new_user():
                 unit,
                 form.role.data or None,
                 role_unit,
+                form.reason.data or "",
             )
 
         done = carry_out(create)
         if done.ok:
-            user, temp, first_grant = done.value
-            return render_template(
-                "admin/temporary_password.html", user=user, password=temp, grant=first_grant
-            )
+            made = done.value
+            return letter_page(made.letter, url_for("admin.user", user_id=made.user.id))
         error, status = done.message, 400
     elif form.is_submitted():
         status = 400
@@ -86,6 +93,7 @@ def _user_page(user: User, edit=None, grant=None, error=None, status=200):
     edit.version.data = user.version
     grant = grant or GrantForm(formdata=None, unit_code=user.unit.code)
     grant.role.choices = _role_choices()
+    db = get_session()
     return render_template(
         "admin/user.html",
         user=user,
@@ -94,6 +102,9 @@ def _user_page(user: User, edit=None, grant=None, error=None, status=200):
         action=AccountActionForm(formdata=None),
         error=error,
         unit_codes=open_unit_codes("admin.users"),
+        pending=approvals.about_account(db, user),
+        code=approvals.code_state(db, user),
+        payload_of=approvals.payload,
     ), status
 
 
@@ -133,17 +144,24 @@ def grant(user_id: int):
     if not form.validate_on_submit():
         return _user_page(target, grant=form, status=400)
     done = carry_out(
-        lambda: user_service.grant_role(
+        lambda: approvals.request_grant(
             db,
             current_user,
             target,
             form.role.data,
             unit_in_scope(db, current_user, form.unit_code.data, "admin.users"),
+            form.reason.data or "",
         )
     )
     if not done.ok:
         return _user_page(target, grant=form, error=done.message, status=done.status)
-    flash(_granted_message(target), "success")
+    if isinstance(done.value, ApprovalRequest):
+        flash(
+            _("The grant was asked for. It takes effect when a second administrator approves it."),
+            "success",
+        )
+    else:
+        flash(_granted_message(target), "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -184,21 +202,11 @@ def _account_action(user_id: int, action: str):
             lambda: user_service.set_active(db, current_user, target, True, reason),
             _("The account is enabled."),
         ),
-        "reset_second_factor": (
-            lambda: user_service.reset_second_factor(db, current_user, target, reason),
-            _("The second factor was reset. The person sets it up again at the next sign-in."),
-        ),
-        "reset_password": (
-            lambda: user_service.reset_password(db, current_user, target, reason),
-            None,
-        ),
     }
     change, message = changes[action]
     done = carry_out(change)
     if not done.ok:
         return _user_page(target, error=done.message, status=done.status)
-    if message is None:  # a new temporary password: shown once
-        return render_template("admin/temporary_password.html", user=target, password=done.value)
     flash(message, "success")
     return redirect(url_for("admin.user", user_id=user_id))
 
@@ -215,13 +223,19 @@ def enable_user(user_id: int):
     return _account_action(user_id, "enable")
 
 
-@bp.post("/users/<int:user_id>/reset-second-factor")
+@bp.post("/users/<int:user_id>/reset-sign-in")
 @permission("admin.users")
-def reset_second_factor(user_id: int):
-    return _account_action(user_id, "reset_second_factor")
-
-
-@bp.post("/users/<int:user_id>/reset-password")
-@permission("admin.users")
-def reset_password(user_id: int):
-    return _account_action(user_id, "reset_password")
+def reset_sign_in(user_id: int):
+    """Ask for a new enrolment code (password and authenticator): part 1 of it is shown now,
+    to hand over; part 2 goes to the second administrator who approves."""
+    db = get_session()
+    target = user_service.get_user_in_scope(db, current_user, user_id)
+    form = AccountActionForm()
+    if not form.validate_on_submit():
+        return _user_page(target, error=_reason_error(form), status=400)
+    done = carry_out(
+        lambda: approvals.request_credential_reset(db, current_user, target, form.reason.data)
+    )
+    if not done.ok:
+        return _user_page(target, error=done.message, status=done.status)
+    return letter_page(done.value.letter, url_for("admin.user", user_id=user_id))

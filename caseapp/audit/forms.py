@@ -1,10 +1,13 @@
-"""The auditor's filter form (GET, so no CSRF token)."""
+"""The auditor's forms: the event filter and the attention window (GET, so no CSRF token), and
+the review of an attention item."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, SelectField, StringField
-from wtforms.validators import Length, Optional
+from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from caseapp.errors import ValidationFailed
 from caseapp.forms import FlaskForm, no_control_characters
+from caseapp.limits import REASON_MAX
 from caseapp.models.units import UNIT_CODE_MAX
 
 REASON_FILTER_MAX = 100
@@ -32,4 +35,41 @@ class EventFilterForm(FlaskForm):
     reason = StringField(
         _l("Reason contains"),
         validators=[Optional(), Length(max=REASON_FILTER_MAX), no_control_characters],
+    )
+
+
+SINCE_MAX = 10  # dd/mm/yyyy or yyyy-mm-dd
+ITEM_KEY_MAX = 160  # AttentionReview.item_key
+
+
+def _a_date(_form, field) -> None:
+    from caseapp.services.audit.attention import parse_since
+
+    if field.data:
+        try:
+            parse_since(field.data)
+        except ValidationFailed as exc:
+            raise ValidationError(exc.message) from None
+
+
+class AttentionWindowForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    since = StringField(
+        _l("Since (dd/mm/yyyy)"),
+        validators=[Optional(), Length(max=SINCE_MAX), no_control_characters, _a_date],
+    )
+
+
+class AttentionReviewForm(FlaskForm):
+    key = HiddenField(validators=[DataRequired(), Length(max=ITEM_KEY_MAX), no_control_characters])
+    since = HiddenField(validators=[Optional(), Length(max=SINCE_MAX), _a_date])
+    note = TextAreaField(
+        _l("Review note"),
+        validators=[
+            DataRequired(_l("Please write a note.")),
+            Length(max=REASON_MAX, message=_l("At most %(max)d characters.", max=REASON_MAX)),
+            no_control_characters,
+        ],
     )

@@ -1,4 +1,5 @@
-"""Auditor screens: the trail within the auditor's units, one event, chain status, CSV export."""
+"""Auditor screens: the trail within the auditor's units, one event, chain status, CSV export,
+the attention list."""
 
 from __future__ import annotations
 
@@ -20,14 +21,16 @@ from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.audit import bp
-from caseapp.audit.forms import EventFilterForm
+from caseapp.audit.forms import AttentionReviewForm, AttentionWindowForm, EventFilterForm
 from caseapp.db import get_session, open_session
-from caseapp.errors import ValidationFailed
+from caseapp.errors import NotFound, ValidationFailed
+from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm, small_int
 from caseapp.labels import audit_action_names, object_type_names, role_names
 from caseapp.readable import change_rows
 from caseapp.runtime import keyring, settings
 from caseapp.security.spreadsheet import inert_text
+from caseapp.services.audit import attention as audit_attention
 from caseapp.services.audit import integrity as audit_integrity
 from caseapp.services.audit import queries as audit_queries
 from caseapp.services.audit.trail import record
@@ -228,3 +231,60 @@ def verify_now():
                 "error",
             )
     return redirect(url_for("audit.status"))
+
+
+@bp.get("/attention")
+@permission("audit.read")
+def attention():
+    form = AttentionWindowForm(request.args)
+    error, since = None, None
+    if form.since.data:
+        if form.validate():
+            since = audit_attention.parse_since(form.since.data)
+        else:
+            error = _(
+                "The date is not valid; the last %(n)d days are shown.",
+                n=settings().attention_window_days,
+            )
+    found = audit_attention.items(get_session(), current_user, since)
+    size = settings().page_size
+    pages = max(1, -(-len(found) // size))
+    page = min(small_int(request.args.get("page")) or 1, pages)
+    shown = found[(page - 1) * size : page * size]
+    since_text = (since or audit_attention.default_since()).strftime("%d/%m/%Y")
+    return render_template(
+        "audit/attention.html",
+        form=form,
+        error=error,
+        groups=[(s, [i for i in shown if i.severity == s]) for s in audit_attention.SEVERITIES],
+        total=len(found),
+        waiting_high=len(audit_attention.unreviewed_high(found)),
+        page=page,
+        pages=pages,
+        since=since_text if since else "",
+        since_shown=since_text,
+        review_form=AttentionReviewForm(),
+    )
+
+
+@bp.post("/attention/review")
+@permission("audit.read")
+def review_attention():
+    form = AttentionReviewForm()
+    back = url_for("audit.attention", since=form.since.data or None)
+    if not form.validate_on_submit():
+        flash(next(iter(form.errors.values()))[0], "error")
+        return redirect(back)
+    since = audit_attention.parse_since(form.since.data) if form.since.data else None
+    outcome = carry_out(
+        lambda: audit_attention.mark_reviewed(
+            get_session(), current_user, form.key.data, form.note.data, since
+        )
+    )
+    if isinstance(outcome.error, NotFound):
+        abort(404)
+    if outcome.ok:
+        flash(_("The item is marked reviewed."), "success")
+    else:
+        flash(outcome.message, "error")
+    return redirect(back)

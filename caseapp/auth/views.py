@@ -1,4 +1,5 @@
-"""Sign-in in two steps (password, then TOTP or a recovery code), enrolment and sign-out."""
+"""Sign-in in two steps (password, then TOTP or a recovery code), enrolment, the first sign-in
+with an enrolment code, and sign-out."""
 
 from __future__ import annotations
 
@@ -15,15 +16,17 @@ from caseapp.access import (
     permission,
     sign_in_session,
 )
+from caseapp.account.views import PROBLEM_TEXT, password_rules
 from caseapp.auth import bp
-from caseapp.auth.forms import CodeForm, LoginForm
+from caseapp.auth.forms import CodeForm, EnrolmentCodeForm, LoginForm
 from caseapp.db import get_session
 from caseapp.errors import SignInFailed, SignInThrottled, ValidationFailed
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
 from caseapp.runtime import settings
 from caseapp.security import totp
-from caseapp.services.accounts import auth, sessions
+from caseapp.services.accounts import auth, enrolment, sessions
+from config import Settings
 
 GENERIC_FAILURE = "generic"
 
@@ -71,6 +74,80 @@ def login():
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form, error=error), status
+
+
+def _code_failure_message() -> str:
+    return _(
+        "The code was not accepted. Check your user name and both parts of the code, then try "
+        "again. A code works only once, and only for 72 hours after part 2 was issued."
+    )
+
+
+@bp.app_template_global()
+def enrolment_address() -> str:
+    """The address of the first sign-in page as the service publishes it (its base URL), for
+    the printed letters. Without a configured base URL, the address the letter's page was
+    reached by (behind the proxy: its host and scheme), never the development default."""
+    if settings().base_url == Settings.base_url:
+        return url_for("auth.enrolment_code", _external=True)
+    return settings().base_url.rstrip("/") + url_for("auth.enrolment_code")
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@permission(PUBLIC)
+def enrolment_code():
+    """First sign-in with an enrolment code: part 1 and part 2 from two different people, a
+    password of one's own; then the authenticator is enrolled (auth.enrol)."""
+    if current_user.is_authenticated and current_user.session_record.second_factor_at:
+        return redirect(url_for("main.index"))
+    form = EnrolmentCodeForm()
+    errors: list[str] = []
+    status = 200
+    if form.validate_on_submit():
+        # Like sign-in: every failure commits (it counts towards the throttle); a refused
+        # password rolls back (the code stays usable).
+        db = get_session()
+        try:
+            user, token = enrolment.redeem(
+                db,
+                form.username.data,
+                form.first_half.data,
+                form.second_half.data,
+                form.new_password.data,
+                form.repeat.data,
+                client_ip(),
+                request.user_agent.string or "",
+            )
+        except SignInThrottled as exc:
+            db.commit()
+            errors, status = [_throttled_message(exc.retry_after)], 429
+        except SignInFailed:
+            db.commit()
+            errors = [_code_failure_message()]
+        except enrolment.PasswordRefused as exc:
+            db.rollback()
+            cfg = settings()
+            errors = [exc.message] + [PROBLEM_TEXT[p](cfg) for p in exc.problems]
+            status = 400
+        except ValidationFailed as exc:
+            db.rollback()
+            errors, status = [exc.message], 400
+        else:
+            if current_user.is_authenticated:  # someone's half-finished sign-in on this browser
+                sessions.close_session(db, current_user.session_record, "logout")
+            db.commit()
+            record = sessions.load_session(db, token)
+            sign_in_session(user, token, record)
+            flash(
+                _("Your password is set. Now set up the authenticator app on your phone."),
+                "info",
+            )
+            return redirect(url_for("auth.enrol"), 303)
+    elif request.method == "POST":
+        status = 400
+    return render_template(
+        "auth/enrolment_code.html", form=form, errors=errors, rules=password_rules()
+    ), status
 
 
 @bp.route("/login/2fa", methods=["GET", "POST"])

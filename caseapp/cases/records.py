@@ -34,6 +34,7 @@ from caseapp.cases.forms import (
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
 from caseapp.forms import small_int
+from caseapp.services.accounts import approvals
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases.access import can_read_content, get_case
@@ -189,10 +190,13 @@ def lift_exclusion(public_id: str, exclusion_id: int):
     form = LiftExclusionForm()
     return apply(
         form,
-        lambda db: case_records.lift_exclusion(
+        lambda db: approvals.request_exclusion_lift(
             db, current_user, case, exclusion_id, form.reason.data
         ),
-        _("The exclusion was lifted: that person may see this case again."),
+        _(
+            "Lifting the exclusion was asked for. It takes effect when a second officer "
+            "or administrator approves it."
+        ),
         _("Please give a reason."),
         lambda: _back(public_id),
         not_found_is_404=True,

@@ -38,9 +38,11 @@ from caseapp.models import Case
 from caseapp.models import cases as domain
 from caseapp.pagination import paginate
 from caseapp.security.authz import has_permission
+from caseapp.services.accounts import approvals
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import listing as case_list
+from caseapp.services.cases import readers as case_readers
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases.access import (
     can_handle,
@@ -209,10 +211,25 @@ def show(public_id: str):
         exclusions=case_records.exclusions(db, case),
         exclusion_form=_exclusion_form(db, case),
         lift_form=LiftExclusionForm(formdata=None),
+        lifts_asked=approvals.lifts_asked(db, case),
+        lifts_to_decide=approvals.lifts_for_case(db, current_user, case),
         assign_form=_assign_form(db, case),
+        **_access_report(db, case),
         timeline=_timeline(events, case_records.full_names(db, events)),
         **_workflow_context(db, case),
     )
+
+
+def _access_report(db, case) -> dict:
+    """Who can open the content and who did: for those who may read it (the others: nothing)."""
+    if not can_read_content(current_user, case):
+        return {"readers": None}
+    latest, total = case_readers.latest_openings(db, current_user, case)
+    return {
+        "readers": case_readers.who_can_read(db, current_user, case),
+        "openings": latest,
+        "openings_total": total,
+    }
 
 
 def _exclusion_form(db, case) -> ExclusionForm:

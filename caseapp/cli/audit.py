@@ -1,4 +1,5 @@
-"""Flask commands: audit verify (optionally against a checkpoint file), audit checkpoint."""
+"""Flask commands: audit verify (optionally against a checkpoint file), audit checkpoint, audit
+attention."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from flask.cli import AppGroup
 
 from caseapp.db import get_session
 
-audit_cli = AppGroup("audit", help="The audit trail: verify the chain, sign checkpoints.")
+audit_cli = AppGroup(
+    "audit", help="The audit trail: verify the chain, sign checkpoints, list what to look at."
+)
 
 
 # Exit codes of audit verify: 0 intact, 1 broken (evidence against the trail), 2 the checkpoint
@@ -115,3 +118,43 @@ def audit_checkpoint(out: str | None) -> None:
     click.echo(
         f"checkpoint signed at seq {cp.seq} {cp.hash}" + (f", written to {out}" if out else "")
     )
+
+
+@audit_cli.command("attention")
+@click.option(
+    "--since",
+    default=None,
+    metavar="DATE",
+    help="First day to look at (YYYY-MM-DD or dd/mm/yyyy); default: 30 days ago.",
+)
+def audit_attention(since: str | None) -> None:
+    """Print the unreviewed items of the attention list (one line each) and a summary; exit 1
+    while a high item is unreviewed (for cron and mail). Only reads."""
+    from caseapp.clock import zone
+    from caseapp.errors import ValidationFailed
+    from caseapp.services.audit import attention
+
+    try:
+        first = attention.parse_since(since) if since else attention.default_since()
+    except ValidationFailed:
+        raise click.BadParameter(
+            "give the date as YYYY-MM-DD or dd/mm/yyyy", param_hint="--since"
+        ) from None
+    session = get_session()
+    found = attention.items(session, None, first)
+    session.rollback()
+    waiting = [i for i in found if not i.reviewed]
+    for item in waiting:
+        when = item.at.astimezone(zone()).strftime("%d/%m/%Y %H:%M")
+        seqs = ",".join(str(s) for s in item.seqs) or "-"
+        click.echo(
+            f"{item.severity.upper():<6} {when} {item.who} {item.kind}: {item.explanation} "
+            f"[events {seqs}]"
+        )
+    counts = {s: sum(1 for i in waiting if i.severity == s) for s in attention.SEVERITIES}
+    click.echo(
+        f"{len(waiting)} unreviewed since {first.isoformat()} ({counts['high']} high, "
+        f"{counts['medium']} medium, {counts['low']} low); {len(found) - len(waiting)} reviewed"
+    )
+    if counts["high"]:
+        raise SystemExit(EXIT_BROKEN)

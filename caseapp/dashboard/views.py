@@ -14,6 +14,8 @@ from caseapp.errors import NotFound
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
 from caseapp.security.authz import SIGNED_IN
+from caseapp.services.accounts import history
+from caseapp.services.accounts import notices as account_notices
 from caseapp.services.cases import monitoring, notifications
 
 
@@ -53,9 +55,11 @@ def monitor():
 @permission(SIGNED_IN)
 def notices():
     db = get_session()
+    rows = notifications.listing(db, current_user)
     return render_template(
         "dashboard/notifications.html",
-        notices=notifications.listing(db, current_user),
+        notices=rows,
+        account_titles=account_notices.titles(db, current_user, [row[0] for row in rows]),
         form=EmptyForm(),
     )
 
@@ -74,8 +78,8 @@ def mark_all_read():
 @bp.route("/notifications/<int:notification_id>", methods=["GET", "POST"])
 @permission(SIGNED_IN)
 def open_notice(notification_id: int):
-    """To the case a notice is about. Only the POST (the notice's button, with its CSRF
-    token) marks it read; a GET (the link of a reminder e-mail) changes nothing."""
+    """To the case (or the account) a notice is about. Only the POST (the notice's button, with
+    its CSRF token) marks it read; a GET (the link of a reminder e-mail) changes nothing."""
     db = get_session()
     if request.method == "GET":
         notice = notifications.visible_notice(db, current_user, notification_id)
@@ -88,6 +92,13 @@ def open_notice(notification_id: int):
     if request.method == "POST":
         db.commit()
     if notice.case_id is None:
+        # A notice about an account opens that account's page: one's own, or (for an officer
+        # above the person) the changes to theirs.
+        subject = account_notices.subject_of(notice)
+        if subject == current_user.id:
+            return redirect(url_for("account.index"))
+        if subject is not None and history.oversees(db, current_user, subject):
+            return redirect(url_for("account.person", user_id=subject))
         return redirect(url_for("dashboard.notices"))
     public_id = notifications.case_of(db, current_user, notice)
     if public_id is None:

@@ -63,7 +63,7 @@ REFERRALS = [
 def _account(
     session: Session, username: str, full_name: str, unit, grants, keep: list | None = None
 ) -> dict:
-    password = users.temporary_password() + secrets.token_hex(2)
+    password = "-".join(secrets.token_urlsafe(4) for _ in range(4)) + secrets.token_hex(2)
     user, _ = users.create_user(session, None, username, full_name, "", unit, password)
     secret = totp.new_secret()
     user.totp_secret = seal_with_keyring(
@@ -133,9 +133,19 @@ def seed(session: Session, case_count: int = 300) -> Path:
         _account(session, "thanhtra.so", "Đỗ Minh Châu", province, [("auditor", province)])
     )
     accounts.append(_account(session, "quantri", "Ngô Quang Vinh", province, [("admin", province)]))
+    # A second administrator (of a district), so that what one administrator asks for (a
+    # grant, a sign-in reset, a new account) has someone to approve it.
+    dong_ha = units.unit_by_code(session, "QT-DH")
+    assert dong_ha is not None
+    accounts.append(
+        _account(session, "quantri.dh", "Nguyễn Văn Khoa", dong_ha, [("admin", dong_ha)])
+    )
     session.flush()
     if case_count:
+        from caseapp.demo.unusual import seed_unusual_reads
+
         seed_cases(session, focal_points, case_count)
+        accounts.append(seed_unusual_reads(session, _account))
     return _write_credentials(accounts)
 
 

@@ -18,6 +18,8 @@ class AuditEvent(Base):
             "unit_path",
             postgresql_ops={"unit_path": "varchar_pattern_ops"},
         ),
+        # The events about one object (an account's own page reads them by user id).
+        Index("ix_audit_events_object", "object_type", "object_id"),
     )
 
     seq: Mapped[int] = mapped_column(

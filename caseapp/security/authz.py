@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 # A permission every fully signed-in user holds (their own account pages, language, home).
 SIGNED_IN = "signed_in"
 
+# "approval.decide": look at and decide the requests a second person must approve (grants,
+# sign-in resets, new accounts, exclusion lifts); services.accounts.approvals says which.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # "case.change": add to or move a case one may open (notes, files, steps, status, handler,
     # exclusions); the service then checks the case's unit (its school's focal points, the
@@ -34,6 +36,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "case.read",
             "case.oversee",
             "case.change",
+            "approval.decide",
             "referral.read",
             "referral.manage",
             "report.read",
@@ -42,7 +45,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "auditor": frozenset({SIGNED_IN, "audit.read"}),
     "admin": frozenset(
-        {SIGNED_IN, "admin.units", "admin.users", "referral.read", "referral.manage"}
+        {
+            SIGNED_IN,
+            "admin.units",
+            "admin.users",
+            "approval.decide",
+            "referral.read",
+            "referral.manage",
+        }
     ),
 }
 

@@ -40,7 +40,9 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
     from caseapp.models.reports import Activity, ReportSnapshot
     from caseapp.models.steps import Notification
     from caseapp.models.units import REFERRAL_KINDS, ReferralContact
+    from caseapp.services.accounts import approvals, notices
     from caseapp.services.cases import records
+    from caseapp.services.cases.content import open_content
     from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.referrals import create_contact
     from caseapp.services.reports import activities
@@ -73,6 +75,8 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
         )
         s.flush()
         records.add_note(s, focal, case, "Một ghi chú để kiểm tra.")
+        open_content(s, focal, case)  # the case's access report lists one opening
+        notices.tell(s, focal, "account.granted")  # an account notice in the lists
         try:
             records.add_attachment(s, focal, case, "anh.png", "image/png", io.BytesIO(PNG))
         except Exception as exc:  # the page is still checked, without a file listed
@@ -85,6 +89,9 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
                 held_on=local_today(), kind="training", audience="pupils", title="Tập huấn"
             ),
         )
+        # A grant waiting for a second administrator: the approvals list and request page.
+        admin = get_user(s, live.people["admin"].username)
+        asked = approvals.request_grant(s, admin, focal, "officer", school, "Kiểm thử")
         if s.scalar(select(ReferralContact.id).limit(1)) is None:  # none are seeded
             create_contact(s, None, school, "Trạm Y tế xã", REFERRAL_KINDS[0], "0123456789", "")
         s.commit()
@@ -101,6 +108,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "notification_id": first(Notification.id),
             "activity_id": first(Activity.id),
             "snapshot_id": first(ReportSnapshot.id),
+            "request_id": asked.id,
         }
         rules = [
             r

@@ -60,8 +60,7 @@ def _user_post(action, user):
         "grant": ("/grants", {"role": "focal_point", "unit_code": "SCH-A"}),
         "disable": ("/disable", {"reason": "matrix"}),
         "enable": ("/enable", {"reason": "matrix"}),
-        "reset-second-factor": ("/reset-second-factor", {"reason": "matrix"}),
-        "reset-password": ("/reset-password", {"reason": "matrix"}),
+        "reset-sign-in": ("/reset-sign-in", {"reason": "matrix"}),
     }[action]
 
 
@@ -154,8 +153,7 @@ def test_account_list_shows_only_d1(as_admin_d1, world):
         "grant",
         "disable",
         "enable",
-        "reset-second-factor",
-        "reset-password",
+        "reset-sign-in",
         "revoke",
     ],
 )
@@ -186,9 +184,7 @@ def test_admin_d1_never_grants_outside_d1(app, as_admin_d1, db, world, code):
     assert count(db, Grant) == grants
 
 
-@pytest.mark.parametrize(
-    "action", ["grant", "revoke", "disable", "reset-second-factor", "reset-password"]
-)
+@pytest.mark.parametrize("action", ["grant", "revoke", "disable", "reset-sign-in"])
 def test_an_admin_cannot_change_their_own_access(app, as_admin_d1, db, world, action):
     me = _user(db, world, "admin_d1")
     before = snapshot(db)
@@ -213,9 +209,7 @@ def province_admin_at_school(db, world):
     return person
 
 
-@pytest.mark.parametrize(
-    "action", ["edit", "disable", "reset-second-factor", "reset-password", "revoke"]
-)
+@pytest.mark.parametrize("action", ["edit", "disable", "reset-sign-in", "revoke"])
 def test_an_account_with_wider_roles_cannot_be_taken_over(
     app, as_admin_d1, db, world, province_admin_at_school, action
 ):

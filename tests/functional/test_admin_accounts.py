@@ -1,5 +1,5 @@
-"""The account screens: the first grant on the account's own page, the role list starting on a
-prompt, and what a grant says to an account that never signed in."""
+"""The account screens: the first role asked for on the new account's page, the role list
+starting on a prompt, and what a grant says to an account that never signed in."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from caseapp.models import Grant, Unit, User
+from caseapp.models import ApprovalRequest, Grant, Unit, User
 from tests.factories import Visitor, get_user, sign_in_client
 from tests.functional.admin_support import (
     audit_head,
@@ -48,28 +48,47 @@ def test_the_new_account_page_offers_the_first_role_starting_on_a_prompt(admin):
     assert "Roles are granted on the next page" not in page
 
 
-def test_an_account_and_its_first_role_are_made_on_one_page(admin, db, world):
+def _pending(db, username):
+    from caseapp.services.accounts import approvals
+
+    user = get_user(db, username)
+    req = db.scalar(select(ApprovalRequest).where(ApprovalRequest.subject_user_id == user.id))
+    return user, req, approvals.payload(req)
+
+
+def test_an_account_and_its_first_role_are_asked_for_on_one_page(admin, db, world):
     seq = audit_head(db)
     r = admin.post("/admin/users/new", {**NEW, "role": "focal_point"})
     assert r.status_code == 200, page_text(r)
-    assert "It takes effect at the account's first sign-in" in page_text(r)
-    user = get_user(db, "tran.thi.c")
-    # The role is at the account's own unit: its code was typed once.
-    assert [(g.role, g.unit.code) for g in user.active_grants] == [("focal_point", "SCH-A")]
-    assert [e.action for e in events_after(db, seq)] == ["user.create", "user.grant"]
+    assert "part 1 of 2" in page_text(r)  # the letter with the first half of the code
+    user, req, wanted = _pending(db, "tran.thi.c")
+    # The role waits for a second administrator; it is at the account's own unit.
+    assert user.active_grants == []
+    assert (req.kind, req.status, wanted["role"], wanted["unit"]) == (
+        "new_account",
+        "pending",
+        "focal_point",
+        "SCH-A",
+    )
+    assert [e.action for e in events_after(db, seq)] == [
+        "user.create",
+        "approval.request",
+        "auth.enrolment_issued",
+    ]
 
 
 def test_the_first_role_may_be_at_another_unit(admin, db):
     r = admin.post("/admin/users/new", {**NEW, "role": "officer", "role_unit_code": "D1"})
     assert r.status_code == 200, page_text(r)
-    user = get_user(db, "tran.thi.c")
-    assert [(g.role, g.unit.code) for g in user.active_grants] == [("officer", "D1")]
+    _user, _req, wanted = _pending(db, "tran.thi.c")
+    assert (wanted["role"], wanted["unit"]) == ("officer", "D1")
 
 
 def test_leaving_the_prompt_makes_the_account_without_a_role(admin, db):
     r = admin.post("/admin/users/new", {**NEW, "role": ""})
     assert r.status_code == 200, page_text(r)
-    assert get_user(db, "tran.thi.c").grants == []
+    user, req, wanted = _pending(db, "tran.thi.c")
+    assert user.grants == [] and req.kind == "new_account" and "role" not in wanted
 
 
 @pytest.mark.parametrize(
@@ -118,10 +137,20 @@ def test_a_grant_without_a_chosen_role_is_refused(admin, db, world):
     assert changed_tables(before, snapshot(db)) == []
 
 
-def test_a_grant_to_an_account_that_never_signed_in_does_not_speak_of_sessions(admin, world):
+def test_a_content_role_is_asked_for_not_granted(admin, db, world):
     r = admin.post(
         f"/admin/users/{world['nobody'].id}/grants",
         {"role": "focal_point", "unit_code": "SCH-A"},
+        follow_redirects=True,
+    )
+    assert "It takes effect when a second administrator approves it." in page_text(r)
+    assert db.scalar(select(Grant.id).where(Grant.user_id == world["nobody"].id)) is None
+
+
+def test_a_grant_to_an_account_that_never_signed_in_does_not_speak_of_sessions(admin, world):
+    r = admin.post(
+        f"/admin/users/{world['nobody'].id}/grants",
+        {"role": "admin", "unit_code": "SCH-A"},
         follow_redirects=True,
     )
     page = page_text(r)
@@ -134,7 +163,7 @@ def test_a_grant_to_an_account_in_use_ends_its_sessions(app, admin, db, world):
     db.commit()
     r = admin.post(
         f"/admin/users/{world['nobody'].id}/grants",
-        {"role": "focal_point", "unit_code": "SCH-A"},
+        {"role": "admin", "unit_code": "SCH-A"},
         follow_redirects=True,
     )
     assert "Role granted. The account's sessions were ended." in page_text(r)

@@ -16,7 +16,7 @@ from caseapp.clock import local_today
 from caseapp.models import Case, Unit, User
 from caseapp.runtime import keyring
 from caseapp.security import totp
-from caseapp.services.accounts import users
+from caseapp.services.accounts import approvals, users
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases import steps as step_service
@@ -153,11 +153,40 @@ def _disabled(c: Ctx, target: User) -> None:
 def _grant(c: Ctx) -> Post:
     target = c.target()
     c.sign_in("admin_d1")
+    return Post(f"/admin/users/{target.id}/grants", {"role": "focal_point", "unit_code": "SCH-B"})
+
+
+def _asked(c: Ctx, kind: str = "grant", by: str = "admin_d1"):
+    """A request of ``by`` about a fresh focal point of SCH-A (kept pending)."""
+    target = c.target()
+    if kind == "grant":
+        made = approvals.request_grant(c.db, c.user(by), target, "focal_point", c.unit("SCH-B"))
+    else:
+        made = approvals.request_credential_reset(c.db, c.user(by), target, REASON).request
+    c.commit()
+    return made
+
+
+def _approve(c: Ctx) -> Post:
+    req = _asked(c)
+    c.sign_in("admin_p")
     return Post(
-        f"/admin/users/{target.id}/grants",
-        {"role": "focal_point", "unit_code": "SCH-B"},
-        companions=(SESSIONS_ENDED,),
+        f"/admin/approvals/{req.id}/approve",
+        {"version": str(req.version)},
+        companions=("user.grant", SESSIONS_ENDED),
     )
+
+
+def _reject(c: Ctx) -> Post:
+    req = _asked(c, "reset")
+    c.sign_in("admin_p")
+    return Post(f"/admin/approvals/{req.id}/reject", {"note": REASON, "version": str(req.version)})
+
+
+def _withdraw(c: Ctx) -> Post:
+    req = _asked(c, "grant", by="admin_p")
+    c.sign_in("admin_p")
+    return Post(f"/admin/approvals/{req.id}/withdraw", {"version": str(req.version)})
 
 
 def _move_unit(c: Ctx) -> Post:
@@ -218,6 +247,7 @@ def _new_user(c: Ctx) -> Post:
             "email": "nguoi.moi@example.org",
             "unit_code": "SCH-A",
         },
+        companions=("approval.request", "auth.enrolment_issued"),
     )
 
 
@@ -251,6 +281,14 @@ def _edit_user(c: Ctx) -> Post:
 def _verify_now(c: Ctx) -> Post:
     c.sign_in("auditor_p")
     return Post("/audit/verify")
+
+
+def _review_attention(c: Ctx) -> Post:
+    from caseapp.services.audit import attention
+
+    c.sign_in("auditor_p")
+    item = attention.items(c.db, c.user("auditor_p"))[0]  # at least the unsigned checkpoint
+    return Post("/audit/attention/review", {"key": item.key, "note": "Đã xem xét", "since": ""})
 
 
 def _enrol(c: Ctx) -> Post:
@@ -388,12 +426,15 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "admin.new_unit": _new_unit,
     "admin.new_user": _new_user,
     "admin.referral": _referral,
-    "admin.reset_password": _account_action("reset-password"),
-    "admin.reset_second_factor": _account_action("reset-second-factor"),
+    "admin.reset_sign_in": _account_action("reset-sign-in", companions=("auth.enrolment_issued",)),
+    "admin.approve": _approve,
+    "admin.reject": _reject,
+    "admin.withdraw": _withdraw,
     "admin.revoke": _revoke,
     "admin.unit": _edit_unit,
     "admin.user": _edit_user,
     "audit.verify_now": _verify_now,
+    "audit.review_attention": _review_attention,
     "auth.enrol": _enrol,
     "auth.login": _login,
     "auth.logout": _logout,

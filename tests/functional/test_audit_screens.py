@@ -116,7 +116,7 @@ def test_one_account_cannot_both_administer_and_audit(app, db, world):
     refused with a clear message and changes nothing."""
     from caseapp.errors import ValidationFailed
     from caseapp.models import Grant, User
-    from caseapp.services.accounts import users
+    from caseapp.services.accounts import approvals
 
     province = db.get(Unit, world.units["PRV"])
     district = db.get(Unit, world.units["D1"])
@@ -127,7 +127,7 @@ def test_one_account_cannot_both_administer_and_audit(app, db, world):
             select(func.count()).select_from(Grant).where(Grant.user_id == person.id)
         )
         with app.test_request_context(), pytest.raises(ValidationFailed):
-            users.grant_role(db, db.get(User, world["admin_p"].id), person, role, district)
+            approvals.request_grant(db, db.get(User, world["admin_p"].id), person, role, district)
         assert _count(db) == before
         assert (
             db.scalar(select(func.count()).select_from(Grant).where(Grant.user_id == person.id))

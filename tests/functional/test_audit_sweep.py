@@ -18,18 +18,22 @@ AUDITED_POSTS = {
     "admin.close_unit": "unit.close",  # test_admin_audit
     "admin.disable_user": "user.disable",
     "admin.enable_user": "user.enable",
-    "admin.grant": "user.grant",
+    "admin.grant": "approval.request",  # test_four_eyes (an admin grant: user.grant)
     "admin.move_unit": "unit.move",
     "admin.new_referral": "referral_contact.create",
     "admin.new_unit": "unit.create",
     "admin.new_user": "user.create",
     "admin.referral": "referral_contact.update",
-    "admin.reset_password": "auth.password_reset",
-    "admin.reset_second_factor": "auth.second_factor_reset",
+    "admin.reset_sign_in": "approval.request",  # test_four_eyes
+    "admin.approve": "approval.approve",  # test_four_eyes
+    "admin.reject": "approval.reject",
+    "admin.withdraw": "approval.cancel",
     "admin.revoke": "user.revoke",
     "admin.unit": "unit.update",
     "admin.user": "user.update",
     "audit.verify_now": "audit.verify",  # here
+    "audit.review_attention": "audit.attention_reviewed",  # test_attention
+    "auth.enrolment_code": "auth.enrolment_used",  # test_enrolment_codes
     "auth.enrol": "auth.second_factor_enrolled",  # test_signin
     "auth.login": "auth.password_ok",  # test_signin
     "auth.logout": "auth.logout",  # test_sessions
@@ -38,7 +42,7 @@ AUDITED_POSTS = {
     "cases.assign": "case.assign",  # here
     "cases.add_consent": "consent.record",
     "cases.add_exclusion": "case.exclude",
-    "cases.lift_exclusion": "case.exclusion_lift",
+    "cases.lift_exclusion": "approval.request",  # test_four_eyes (case.exclusion_lift)
     "cases.add_note": "note.add",
     "cases.add_step": "step.add",  # test_workflow_rules
     "cases.complete_step": "step.complete",

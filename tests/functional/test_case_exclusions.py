@@ -1,5 +1,6 @@
 """Exclusions: who can be named, the case never leaves the district's sight, and an officer
-above the school can lift a mistaken exclusion (with a reason, audited).
+above the school can ask to lift a mistaken exclusion (with a reason, audited), which a second
+person approves.
 
 World: PRV > D1 (SCH-A, SCH-B), D2 (SCH-C); officers over SCH-A: officer_d1 and officer_p.
 """
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import or_, select
 from sqlalchemy.orm import object_session
 
-from caseapp.models import AuditEvent, CaseExclusion, Grant, User
+from caseapp.models import ApprovalRequest, AuditEvent, CaseExclusion, Grant, User
 from tests.factories import Visitor
 from tests.functional.admin_support import translated
 from tests.functional.case_attack_support import (
@@ -146,7 +147,9 @@ def test_the_last_overseeing_officer_cannot_be_excluded(app, db, world, case_at_
     )
 
 
-def test_an_officer_lifts_an_exclusion_with_a_reason(app, db, world, case_at_a):
+def test_an_officer_asks_to_lift_an_exclusion_and_a_second_person_approves(
+    app, db, world, case_at_a
+):
     focal = Visitor(app, db, world["focal_a"])
     _exclude(focal, case_at_a, world["officer_d1"].username)
     excluded = Visitor(app, db, world["officer_d1"])
@@ -164,10 +167,22 @@ def test_an_officer_lifts_an_exclusion_with_a_reason(app, db, world, case_at_a):
     assert actions_after(db, start) == [] and _excluded(db, case_at_a) == {world["officer_d1"].id}
 
     assert officer.post(url, {"reason": "Nhầm người, không liên quan"}).status_code == 302
-    assert actions_after(db, start) == ["case.exclusion_lift"]
-    event = db.scalar(select(AuditEvent).where(AuditEvent.seq > start))
+    # Asked, not done: a second person approves (issue 11).
+    assert actions_after(db, start) == ["approval.request"]
+    assert _excluded(db, case_at_a) == {world["officer_d1"].id}
+    req = db.scalar(select(ApprovalRequest).where(ApprovalRequest.case_id == case_at_a.id))
+    second = Visitor(app, db, world["admin_d1"])
+    approved = second.post(f"/admin/approvals/{req.id}/approve", {"version": str(req.version)})
+    assert approved.status_code == 302
+    event = db.scalar(
+        select(AuditEvent).where(AuditEvent.seq > start, AuditEvent.action == "case.exclusion_lift")
+    )
     assert event.reason == "Nhầm người, không liên quan"
-    assert json.loads(event.changes) == {"user": world["officer_d1"].username}
+    assert event.actor_name == world["admin_d1"].username
+    assert json.loads(event.changes) == {
+        "user": world["officer_d1"].username,
+        "requested_by": world["officer_p"].username,
+    }
     assert event.object_ref == case_at_a.reference
     assert _excluded(db, case_at_a) == set()
     assert excluded.get(f"/cases/{case_at_a.public_id}").status_code == 200

@@ -2,7 +2,9 @@
 writer). Each request commits for real, so every test works on accounts and cases of its own.
 
 - Two exclusions of one case at the same moment cannot together leave it with no officer.
-- Two grants to one account at the same moment cannot make it both administrator and auditor.
+- An administrative grant and the approval of an auditor grant to one account at the same
+  moment cannot make it both administrator and auditor; two approvals of one request at the
+  same moment grant it once (the second is a 409).
 - A second-factor sign-in while the password is changed (or locked by wrong guesses) elsewhere
   ends cleanly (409 or back to sign-in), never in a deadlock or a 500.
 """
@@ -149,35 +151,80 @@ def test_two_exclusions_at_once_leave_an_officer(app, tree):
         assert len(excluded) == 1, "one officer must still oversee the case"
 
 
-def test_two_grants_at_once_never_make_an_administrator_an_auditor(app, tree):
+def _asked(app, tree, username: str, role: str) -> tuple[int, int, int]:
+    """A fresh account at the tree's school and a pending request (by the tree's administrator)
+    to grant it ``role`` there: (person id, request id, request version)."""
+    from caseapp.services.accounts import approvals
+
+    with app.app_context():
+        session = get_session()
+        school = session.scalar(select(Unit).where(Unit.code == tree.school))
+        person = make_user(session, keyring(), username, school, [])
+        session.commit()
+        asker, subject = session.get(User, tree.admin.id), session.get(User, person.id)
+        req = approvals.request_grant(session, asker, subject, role, school, "race")
+        session.commit()
+        return person.id, req.id, req.version
+
+
+def _roles(app, person_id: int) -> list[str]:
+    with app.app_context():
+        return list(
+            get_session().scalars(
+                select(Grant.role).where(Grant.user_id == person_id, Grant.revoked_at.is_(None))
+            )
+        )
+
+
+def test_an_admin_grant_and_an_auditor_approval_at_once_never_join(app, tree):
+    """The administrator makes the account an administrator while the officer above (the
+    approver of a single-administrator tree) approves it as auditor: one of the two wins."""
     for attempt in range(5):
-        with app.app_context():
-            session = get_session()
-            school = session.scalar(select(Unit).where(Unit.code == tree.school))
-            person = make_user(session, keyring(), f"sep.{tree.tag}.{attempt}", school, [])
-            session.commit()
-        (a1, t1), (a2, t2) = (_client(app, tree.admin.id, tree.ip) for _ in range(2))
+        person_id, req_id, version = _asked(app, tree, f"sep.{tree.tag}.{attempt}", "auditor")
+        admin, admin_token = _client(app, tree.admin.id, tree.ip)
+        officer, officer_token = _client(app, tree.officer_district.id, tree.ip)
         results: dict = {}
-        url = f"/admin/users/{person.id}/grants"
+        _at_once(
+            _post(
+                admin,
+                f"/admin/users/{person_id}/grants",
+                {"csrf_token": admin_token, "role": "admin", "unit_code": tree.school},
+                results,
+                "admin",
+            ),
+            _post(
+                officer,
+                f"/admin/approvals/{req_id}/approve",
+                {"csrf_token": officer_token, "version": str(version)},
+                results,
+                "auditor",
+            ),
+        )
+        roles = _roles(app, person_id)
+        assert len(roles) == 1 and sorted(results.values()) == [302, 400], (results, roles)
+
+
+def test_two_approvals_at_once_grant_once(app, tree):
+    for attempt in range(5):
+        person_id, req_id, version = _asked(app, tree, f"twice.{tree.tag}.{attempt}", "focal_point")
+        clients = [
+            _client(app, who.id, tree.ip) for who in (tree.officer_district, tree.officer_province)
+        ]
+        results: dict = {}
         _at_once(
             *(
                 _post(
                     client,
-                    url,
-                    {"csrf_token": token, "role": role, "unit_code": tree.school},
+                    f"/admin/approvals/{req_id}/approve",
+                    {"csrf_token": token, "version": str(version)},
                     results,
-                    role,
+                    str(n),
                 )
-                for client, token, role in ((a1, t1, "auditor"), (a2, t2, "admin"))
+                for n, (client, token) in enumerate(clients)
             )
         )
-        with app.app_context():
-            roles = set(
-                get_session().scalars(
-                    select(Grant.role).where(Grant.user_id == person.id, Grant.revoked_at.is_(None))
-                )
-            )
-        assert len(roles) == 1 and sorted(results.values()) == [302, 400], (results, roles)
+        assert sorted(results.values()) == [302, 409], results
+        assert _roles(app, person_id) == ["focal_point"]
 
 
 @pytest.mark.parametrize(

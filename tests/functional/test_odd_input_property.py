@@ -34,6 +34,7 @@ from caseapp.clock import local_today
 from caseapp.forms import FlaskForm
 from caseapp.models import AuditEvent, CaseAttachment, Grant, Notification, Unit, User
 from caseapp.security.authz import has_permission
+from caseapp.services.accounts import approvals
 from caseapp.services.cases import notifications
 from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
@@ -227,6 +228,11 @@ def _objects(app, db, world) -> dict[str, object]:
     me = db.get(User, world["focal_a"].id)
     sch_a, d2 = db.get(Unit, world.units["SCH-A"]), db.get(Unit, world.units["D2"])
     case_records.exclude(db, me, case, "officer.p", "Người thân của người bị tố cáo")
+    # A second exclusion whose lifting waits for approval (the first keeps its lift form).
+    excluded = case_records.exclude(db, me, case, "no.grants", "Người thân của người bị tố cáo")
+    asked = approvals.request_exclusion_lift(
+        db, db.get(User, world["officer_d1"].id), case, excluded.id, "Nhầm người"
+    )
     attachment = case_records.add_attachment(
         db, me, case, "bien-ban.pdf", "application/pdf", io.BytesIO(b"%PDF-1.4\n%odd input\n")
     )
@@ -265,6 +271,7 @@ def _objects(app, db, world) -> dict[str, object]:
         "snapshot_id": snapshot.id,
         "unit_id": school.id,
         "user_id": target.id,
+        "request_id": asked.id,
         "grant_id": db.scalar(select(Grant.id).where(Grant.user_id == target.id)),
         "seq": db.scalar(select(func.max(AuditEvent.seq))),
         "filename": "css/app.css",
@@ -420,8 +427,10 @@ def test_every_route_is_covered(targets):
         "admin.grant",
         "reports.activity",
         "auth.login",
+        "auth.enrolment_code",
         "main.set_language",
         "cases.lift_exclusion",
         "dashboard.open_notice",
+        "audit.review_attention",
     ):
         assert endpoint in with_forms, endpoint

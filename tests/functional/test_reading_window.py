@@ -105,6 +105,12 @@ def test_a_change_of_who_may_see_the_case_ends_the_reason(app, db, world):
     assert (
         Visitor(app, db, world["officer_p"]).post(lift, {"reason": "Nhầm người"}).status_code == 302
     )
+    from caseapp.models import ApprovalRequest
+
+    req = db.scalar(select(ApprovalRequest).where(ApprovalRequest.case_id == case.id))
+    approve = f"/admin/approvals/{req.id}/approve"
+    second = Visitor(app, db, world["admin_d1"])
+    assert second.post(approve, {"version": str(req.version)}).status_code == 302
     start = audit_head(db)
     r = officer.get(url)
     assert r.status_code == 302 and actions_after(db, start) == []

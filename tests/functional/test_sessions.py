@@ -157,11 +157,28 @@ def test_password_change_ends_every_session(app, client, db, world):
 
 ADMIN_ACTIONS = {  # each changes what the account may do, so its sessions must end
     "disable": ("/admin/users/{id}/disable", {"reason": "left the school"}),
-    "grant": ("/admin/users/{id}/grants", {"role": "auditor", "unit_code": "SCH-A"}),
     "revoke_grant": ("/admin/grants/{grant}/revoke", {"reason": "moved"}),
-    "reset_password": ("/admin/users/{id}/reset-password", {"reason": "forgotten"}),
-    "reset_second_factor": ("/admin/users/{id}/reset-second-factor", {"reason": "lost phone"}),
+    # A grant and a sign-in reset take effect (and end the sessions) when a second
+    # administrator approves what admin_d1 asked.
+    "grant": ("/admin/approvals/{req}/approve", {"version": "1"}),
+    "reset_sign_in": ("/admin/approvals/{req}/approve", {"version": "1"}),
 }
+
+
+def _asked(db, world, action) -> int | None:
+    from caseapp.models import Unit
+    from caseapp.services.accounts import approvals
+
+    asker, person = db.get(User, world["admin_d1"].id), db.get(User, world["focal_a"].id)
+    if action == "grant":
+        unit = db.get(Unit, world.units["SCH-A"])
+        req = approvals.request_grant(db, asker, person, "auditor", unit)
+    elif action == "reset_sign_in":
+        req = approvals.request_credential_reset(db, asker, person, "lost phone").request
+    else:
+        return None
+    db.commit()
+    return req.id
 
 
 @pytest.mark.parametrize("action", [*ADMIN_ACTIONS, "sign_out_everywhere"])
@@ -177,14 +194,17 @@ def test_revocation_ends_every_session_of_the_user(app, client, db, world, actio
         )
         assert lands_on(r, "/login")
     else:
+        req = _asked(db, world, action)
         sign_in_client(client, db, world["admin_p"])
         url, data = ADMIN_ACTIONS[action]
         grant = db.scalar(select(Grant.id).where(Grant.user_id == person.id))
         r = Visitor(client, token_from="/login").post(
-            url.format(id=person.id, grant=grant), data, token_from="/admin/users"
+            url.format(id=person.id, grant=grant, req=req), data, token_from="/admin/users"
         )
-        if action == "reset_password":  # shows the temporary password once
+        if action == "reset_sign_in":  # shows the letter with part 2 of the code once
             assert r.status_code == 200
+        elif action == "grant":
+            assert lands_on(r, "/admin/approvals"), r.status_code
         else:
             assert lands_on(r, f"/admin/users/{person.id}"), r.status_code
         assert signed_in(client)  # the administrator's own session goes on

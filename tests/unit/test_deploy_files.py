@@ -376,7 +376,13 @@ def test_cron_file_is_well_formed_and_names_real_commands(tmp_path):
         )
         assert syntax.returncode == 0, syntax.stderr
         named.update(_resolve(app.cli, args) for args in _invocations(command))
-    assert named >= {"notify send-due", "audit checkpoint", "audit verify", "backup"}
+    assert named >= {
+        "notify send-due",
+        "audit checkpoint",
+        "audit verify",
+        "audit attention",
+        "backup",
+    }
     assert os.access(WRAPPER, os.X_OK), "deploy/caseapp-flask must be executable"
     assert subprocess.run(["sh", "-n", str(WRAPPER)], check=False).returncode == 0
 

@@ -5,8 +5,8 @@ A code has two halves. The first is issued to the person who asks (a new account
 the second to the person who approves it, each on a printed letter or read out in person, so
 nobody who handled the code holds all of it. Only keyed hashes (the keyring's blind-index key)
 are stored: a copy of the database alone cannot test a guess. The code is bound to one account,
-valid 72 hours from its second half, and used once, to set the person's own password; the
-authenticator is then enrolled as at any first sign-in."""
+valid 72 hours from its second half, and used once (``redeem``, the page /login/code), to set
+the person's own password; the authenticator is then enrolled as at any first sign-in."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
+from caseapp.errors import SignInFailed, SignInThrottled, ValidationFailed
 from caseapp.models import ApprovalRequest, EnrolmentCode, User
-from caseapp.runtime import hasher, keyring
+from caseapp.runtime import hasher, keyring, settings
 from caseapp.security import passwords
-from caseapp.services.accounts import auth, sessions
+from caseapp.services.accounts import auth, notices, sessions, throttle
 from caseapp.services.audit.trail import record
 
 # 32 symbols without 0, O, 1 and I (read alike): a half is 8 of them (40 bits), the whole
@@ -196,6 +199,111 @@ def usable_code(session: Session, user: User, first: str, second: str) -> Enrolm
     return None
 
 
+class PasswordRefused(ValidationFailed):
+    """The code was right but the new password breaks the password rules (``problems``, the
+    keys of auth.password_problems). Nothing changed: the code can still be used."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(_("The new password does not meet the password rules."))
+        self.problems = problems
+
+
+def _refuse(session: Session, user: User | None, username: str, ip: str, why: str) -> NoReturn:
+    """One failure, whatever went wrong: counted towards the sign-in lock of the name and the
+    address, audited (``why`` for the auditor only), answered with one generic message."""
+    locked = throttle.register_failure(session, username, ip)
+    unit = user.unit if user is not None else None
+    for action in (
+        ("auth.enrolment_failed", "auth.locked") if locked else ("auth.enrolment_failed",)
+    ):
+        record(
+            session,
+            None,
+            action,
+            unit=unit,
+            changes={"reason": why} if action == "auth.enrolment_failed" else None,
+            object_type="users",
+            object_id=str(user.id) if user is not None else "",
+            object_ref=user.username if user is not None else "",
+        )
+    raise SignInFailed()
+
+
+def redeem(
+    session: Session,
+    username: str,
+    first_half: str,
+    second_half: str,
+    new_password: str,
+    repeat: str | None = None,
+    ip: str = "",
+    user_agent: str = "",
+) -> tuple[User, str]:
+    """The person's first sign-in with both halves of their code: they choose their own
+    password; the code is used up and a session opens with the second factor still to be
+    enrolled. Returns the user and the new session's token.
+
+    Throttled like sign-in (the same counters per name and address). An unknown name, a wrong
+    half, a code expired, used, revoked or never completed, a disabled account: all raise
+    SignInFailed, counted and audited as ``auth.enrolment_failed``; the caller commits so the
+    count is kept. A new password that breaks the rules raises PasswordRefused (roll back:
+    the code stays usable); two different passwords, ValidationFailed."""
+    username = auth.normalise_username(username)
+    if repeat is not None and repeat != new_password:
+        raise ValidationFailed(_("The two new passwords differ."))
+    throttle.hold(session, username, ip)
+    wait = throttle.seconds_locked(session, username, ip)
+    if wait:
+        raise SignInThrottled(wait)
+    user = session.scalar(select(User).where(User.username == username))
+    if len(new_password) > settings().password_max_length * 4:
+        _refuse(session, user, username, ip, "password_too_long")
+    if user is None:
+        # The same keyed hashes as for a real account, so an unknown name answers as fast.
+        _equalise(first_half, second_half)
+        _refuse(session, None, username, ip, "unknown_user")
+    code = usable_code(session, user, first_half, second_half)
+    if code is None:
+        _refuse(session, user, username, ip, "no_matching_code")
+    if not user.active:
+        _refuse(session, user, username, ip, "inactive")
+    problems = auth.password_problems(new_password, user.username, user.full_name)
+    if problems:
+        raise PasswordRefused(problems)
+    # Lazy loads and queries first: they autoflush, and the changes below are not yet audited.
+    unit = user.unit
+    removed = auth.delete_recovery_codes(session, user)
+    now = utcnow()
+    user.password_hash = passwords.hash_password(hasher(), new_password)
+    user.password_changed_at = now
+    user.must_change_password = False
+    # Released codes already ended the authenticator; one enrolled meanwhile ends too: the
+    # person enrols their own next.
+    user.totp_secret = None
+    user.totp_enrolled_at = None
+    user.totp_last_counter = 0
+    code.used_at = now
+    record(
+        session,
+        user,
+        "auth.enrolment_used",
+        code,
+        unit=unit,
+        object_ref=user.username,
+        changes={"user": user.username, "purpose": code.purpose},
+        covers=(user, *removed),
+    )
+    notices.tell(session, user, "account.enrolled")
+    token, _session_row = sessions.open_session(session, user, ip, user_agent)
+    return user, token
+
+
+def _equalise(first: str, second: str) -> None:
+    key = keyring().active("blind_index")
+    _digest(key.id, 0, 1, first)
+    _digest(key.id, 0, 2, second)
+
+
 def state(session: Session, user: User) -> EnrolmentCode | None:
     """The account's latest code that is neither used nor revoked (for the admin screens:
     issued, waiting for its second half, or valid until a time), or None."""
@@ -205,9 +313,11 @@ def state(session: Session, user: User) -> EnrolmentCode | None:
 __all__ = [
     "ALPHABET",
     "Letter",
+    "PasswordRefused",
     "VALID_FOR",
     "issue_first_half",
     "normalise_half",
+    "redeem",
     "release_second_half",
     "revoke",
     "state",

@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from caseapp.labels import account_notice_title
 from caseapp.models import Grant, Notification, User
 
 # Notice kinds about an account (Notification.kind, at most 20 characters). The list and the
@@ -78,4 +79,20 @@ def subject_of(notice: Notification) -> int | None:
         return None
 
 
-__all__ = ["ACCOUNT_KINDS", "officers_above", "subject_of", "tell"]
+def titles(session: Session, viewer: User, notices: list[Notification]) -> dict[int, str]:
+    """What each account notice among ``notices`` says in ``viewer``'s list, by notice id: to
+    the person themselves, or naming the person to an officer above them (one query)."""
+    about = {n.id: (n.kind, subject_of(n)) for n in notices if n.kind in ACCOUNT_KINDS}
+    others = {s for _kind, s in about.values() if s is not None and s != viewer.id}
+    names = (
+        dict(session.execute(select(User.id, User.full_name).where(User.id.in_(others))).all())
+        if others
+        else {}
+    )
+    return {
+        nid: account_notice_title(kind, None if s in (None, viewer.id) else names.get(s, "—"))
+        for nid, (kind, s) in about.items()
+    }
+
+
+__all__ = ["ACCOUNT_KINDS", "officers_above", "subject_of", "tell", "titles"]

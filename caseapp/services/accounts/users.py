@@ -16,7 +16,7 @@ from caseapp.models.users import EMAIL_MAX, FULL_NAME_MAX, ROLES, USERNAME_PATTE
 from caseapp.runtime import hasher
 from caseapp.security import passwords
 from caseapp.security.authz import covers, scope_filter
-from caseapp.services.accounts import auth, sessions
+from caseapp.services.accounts import auth, duties, notices, sessions
 from caseapp.services.audit.trail import record
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -70,10 +70,6 @@ def get_grant_in_scope(session: Session, admin, grant_id: int) -> Grant:
     return grant
 
 
-def temporary_password() -> str:
-    return "-".join(secrets.token_urlsafe(4) for _ in range(4))
-
-
 def _check_profile(full_name: str, email: str) -> None:
     if not full_name.strip() or len(full_name) > FULL_NAME_MAX:
         raise ValidationFailed(
@@ -91,8 +87,11 @@ def create_user(
     email: str,
     unit: Unit,
     password: str | None = None,
-) -> tuple[User, str | None]:
-    """A new account at ``unit``. Without ``password``, a temporary one to change at sign-in."""
+) -> tuple[User, None]:
+    """A new account at ``unit``. With ``password`` (the command line, the demo, tests), that
+    password; without, none anybody knows: the person starts with an enrolment code (see
+    services.accounts.approvals.create_user_with_role). Returns (user, None): no temporary
+    password exists any more; the pair keeps the callers' unpacking."""
     username = auth.normalise_username(username)
     if not re.match(USERNAME_PATTERN, username):
         raise ValidationFailed(_("A user name has 3 to 64 lower-case letters, digits, . _ or -."))
@@ -101,43 +100,20 @@ def create_user(
         raise NotFound()
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(_("The user name %(name)s is already taken.", name=username))
-    temp = None
-    if password is None:
-        temp = password = temporary_password()
-    elif auth.password_problems(password, username, full_name):
+    if password is not None and auth.password_problems(password, username, full_name):
         raise ValidationFailed(_("The password does not meet the password rules."))
     user = User(
         username=username,
         full_name=full_name.strip(),
         email=email.strip().lower(),
         unit=unit,
-        password_hash=passwords.hash_password(hasher(), password),
-        must_change_password=temp is not None,
+        # Without a password: a random one nobody was shown, so none signs in.
+        password_hash=passwords.hash_password(hasher(), password or secrets.token_urlsafe(32)),
+        must_change_password=False,
     )
     session.add(user)
     record(session, actor, "user.create", user, unit=unit)
-    return user, temp
-
-
-def create_user_with_role(
-    session: Session,
-    actor: User,
-    username: str,
-    full_name: str,
-    email: str,
-    unit: Unit,
-    role: str | None = None,
-    role_unit: Unit | None = None,
-) -> tuple[User, str | None, Grant | None]:
-    """A new account at ``unit`` and, when ``role`` is given, its first grant (at ``role_unit``,
-    by default the account's own unit): both or neither."""
-    if role_unit is not None and not role:
-        raise ValidationFailed(_("Choose the role to grant at that unit, or leave the unit empty."))
-    user, temp = create_user(session, actor, username, full_name, email, unit)
-    if not role:
-        return user, temp, None
-    session.flush()
-    return user, temp, grant_role(session, actor, user, role, role_unit or unit)
+    return user, None
 
 
 def update_user(
@@ -158,7 +134,7 @@ def _not_self(actor: User | None, user: User) -> None:
         raise Forbidden(_("You cannot change your own access; ask another administrator."))
 
 
-def _within_reach(actor: User, user: User) -> None:
+def _within_reach(actor: User | None, user: User) -> None:
     """An account holding a role beyond the administrator's units (a province administrator
     whose home unit is a school, say) is not theirs to reset, disable or edit: that would be a
     takeover of wider access."""
@@ -166,6 +142,12 @@ def _within_reach(actor: User, user: User) -> None:
         covers(actor, "admin.users", g.unit) for g in user.active_grants
     ):
         raise Forbidden(_("You do not have permission to do this."))
+
+
+def check_reach(actor: User | None, user: User) -> None:
+    """An administrator acts on another account, one within their units."""
+    _not_self(actor, user)
+    _within_reach(actor, user)
 
 
 def set_active(session: Session, actor: User, user: User, active: bool, reason: str) -> User:
@@ -187,71 +169,70 @@ def set_active(session: Session, actor: User, user: User, active: bool, reason: 
     return user
 
 
-def reset_second_factor(session: Session, actor: User, user: User, reason: str) -> User:
-    """Clear the TOTP secret and recovery codes; the user enrols again at next sign-in."""
-    _not_self(actor, user)
-    _within_reach(actor, user)
-    codes = auth.delete_recovery_codes(session, user)
-    user.totp_secret = None
-    user.totp_enrolled_at = None
-    user.totp_last_counter = 0
-    record(
-        session,
-        actor,
-        "auth.second_factor_reset",
-        user,
-        unit=user.unit,
-        reason=reason,
-        covers=tuple(codes),
-    )
-    sessions.revoke_all(session, actor, user, "second_factor_reset")
-    return user
-
-
-def reset_password(session: Session, actor: User, user: User, reason: str) -> str:
-    _not_self(actor, user)
-    _within_reach(actor, user)
-    temp = temporary_password()
-    user.password_hash = passwords.hash_password(hasher(), temp)
-    user.password_changed_at = utcnow()
-    user.must_change_password = True
-    record(session, actor, "auth.password_reset", user, unit=user.unit, reason=reason)
-    sessions.revoke_all(session, actor, user, "password_reset")
-    return temp
-
-
-# Separation of duties: whoever audits administrators' actions is not one of them.
-SEPARATED = {"admin", "auditor"}
-
-
-def grant_role(session: Session, actor: User | None, user: User, role: str, unit: Unit) -> Grant:
-    """Give ``user`` ``role`` at ``unit``; an administrator never grants above their own unit."""
-    _not_self(actor, user)
+def check_grant(session: Session, user: User, role: str, unit: Unit) -> None:
+    """What must hold for ``user`` to receive ``role`` at ``unit``, whoever asks: a known role,
+    an open unit, not held already, and separation of duties. Checked when a grant is asked for
+    and again when it is approved. Locks the account's row: grants to one account are decided
+    one at a time (two at once could each miss the other and join roles kept apart)."""
     if role not in ROLES:
         raise ValidationFailed(_("Unknown role."))
-    if actor is not None and not (
-        covers(actor, "admin.users", unit) and covers(actor, "admin.users", user.unit)
-    ):
-        raise NotFound()
     if not unit.is_open:
         raise ValidationFailed(_("A closed unit cannot receive new grants."))
-    # Grants to one account are decided one at a time (two at once could each miss the other
-    # and make an administrator an auditor too).
     session.execute(select(User.id).where(User.id == user.id).with_for_update())
     session.refresh(user, ["grants"])
     if any(g.role == role and g.unit_id == unit.id for g in user.active_grants):
         raise Conflict(_("This account already holds that role at that unit."))
-    if any({g.role, role} == SEPARATED for g in user.active_grants):
-        raise ValidationFailed(
+    problem = duties.separation_problem(user.roles(), role)
+    if problem:
+        raise ValidationFailed(problem)
+
+
+def check_grant_request(actor: User | None, user: User, role: str, unit: Unit) -> None:
+    """The asker's side of a grant: never to themself, within their units, and an auditor only
+    from an administrator strictly above the auditor's unit (or at the top unit)."""
+    _not_self(actor, user)
+    if actor is None:
+        return
+    if not (covers(actor, "admin.users", unit) and covers(actor, "admin.users", user.unit)):
+        raise NotFound()
+    if role == "auditor" and not duties.may_appoint_auditor(actor, unit):
+        raise Forbidden(
             _(
-                "One account cannot both administer and audit: auditors "
-                "review what administrators do. Use two accounts."
+                "An auditor is appointed by an administrator of a unit above the auditor's "
+                "unit, so that nobody appoints the person who audits them."
             )
         )
+
+
+def grant_role(session: Session, actor: User | None, user: User, role: str, unit: Unit) -> Grant:
+    """Give ``user`` ``role`` at ``unit`` at once: the system (command line, demo, tests) for
+    any role; an administrator only for roles that need no second approval (``admin``). The
+    others are asked for with services.accounts.approvals.request_grant."""
+    if actor is not None and duties.needs_approval(role):
+        raise Forbidden(_("This role takes effect only when a second person approves it."))
+    check_grant_request(actor, user, role, unit)
+    check_grant(session, user, role, unit)
+    return apply_grant(session, actor, user, role, unit)
+
+
+def apply_grant(
+    session: Session,
+    actor: User | None,
+    user: User,
+    role: str,
+    unit: Unit,
+    requested_by: User | None = None,
+) -> Grant:
+    """Write the grant (after check_grant): ``actor`` is who decided it (the approver of a
+    request, whose ``requested_by`` the event names). The person and the officers above them
+    are told; the account's sessions end."""
     grant = Grant(
         user=user, role=role, unit=unit, granted_by_id=actor.id if actor is not None else None
     )
     session.add(grant)
+    changes = {"user": user.username, "role": role, "unit": unit.code}
+    if requested_by is not None:
+        changes["requested_by"] = requested_by.username
     # Grant(user=user) also appends to user.grants, which marks an existing user modified.
     record(
         session,
@@ -260,10 +241,12 @@ def grant_role(session: Session, actor: User | None, user: User, role: str, unit
         grant,
         unit=unit,
         object_ref=user.username,
-        changes={"user": user.username, "role": role, "unit": unit.code},
+        changes=changes,
         covers=(user,),
     )
     sessions.revoke_all(session, actor, user, "grants_changed")
+    if actor is not None:
+        notices.tell(session, user, "account.granted")
     return grant
 
 
@@ -292,4 +275,6 @@ def revoke_grant(session: Session, actor: User, grant: Grant, reason: str) -> Gr
         },
     )
     sessions.revoke_all(session, actor, user, "grants_changed")
+    if actor is not None:
+        notices.tell(session, user, "account.revoked")
     return grant

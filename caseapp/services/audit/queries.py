@@ -18,6 +18,8 @@ from caseapp.runtime import settings
 from caseapp.security.authz import scope_filter, scope_paths
 
 if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import ColumnElement
+
     from caseapp.models import User
 
 
@@ -55,11 +57,15 @@ def scoped_events(auditor: User) -> Select:
     """Events of units within the auditor's grants, except the auditor's own (nobody reviews
     themselves). Events tied to no unit (failed sign-ins under unknown names, system jobs) are
     shown only to auditors of a top unit."""
-    in_scope = scope_filter(auditor, "audit.read", AuditEvent.unit_path)
+    return select(AuditEvent).where(*in_auditors_view(auditor))
+
+
+def in_auditors_view(auditor: User, events=AuditEvent) -> list[ColumnElement[bool]]:
+    """The conditions of scoped_events on ``events`` (AuditEvent or an alias of it)."""
+    in_scope = scope_filter(auditor, "audit.read", events.unit_path)
     if any(p.count("/") == 2 for p in scope_paths(auditor, "audit.read")):
-        in_scope = or_(in_scope, AuditEvent.unit_path == "")
-    not_mine = or_(AuditEvent.actor_id.is_(None), AuditEvent.actor_id != auditor.id)
-    return select(AuditEvent).where(in_scope, not_mine)
+        in_scope = or_(in_scope, events.unit_path == "")
+    return [in_scope, or_(events.actor_id.is_(None), events.actor_id != auditor.id)]
 
 
 def filtered(auditor: User, flt: EventFilter) -> Select:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from caseapp.db import utcnow
 from caseapp.models import Case, CaseExclusion, Notification, Unit, User
 from caseapp.runtime import settings
+from caseapp.services.accounts.notices import ACCOUNT_KINDS, subject_of
 from caseapp.services.cases.access import visible_cases
 
 
@@ -156,12 +157,27 @@ def case_of(session: Session, user: User, notice: Notification) -> str | None:
 
 
 def email_text(notice: Notification, base_url: str, locale: str = "vi") -> tuple[str, str]:
-    """Subject and body. Nothing that identifies a person or a case: no name, no reference."""
+    """Subject and body. Nothing that identifies a person or a case: no name, no reference.
+    A notice about an account says only that a change was made to it (the reader's own, or
+    one they oversee): not which, not by whom, never a case."""
     with force_locale(locale):
-        subject = _("Safe schools: a case at your unit needs attention")
+        if notice.kind in ACCOUNT_KINDS and subject_of(notice) == notice.user_id:
+            subject = _("Safe schools: a change to your account")
+            said = " ".join(
+                [
+                    _("A change was made to your account."),
+                    _("If you did not expect it, tell the officer above you at once."),
+                ]
+            )
+        elif notice.kind in ACCOUNT_KINDS:
+            subject = _("Safe schools: a change to an account you oversee")
+            said = _("A change was made to an account you oversee.")
+        else:
+            subject = _("Safe schools: a case at your unit needs attention")
+            said = _("A case at your unit needs your attention.")
         body = "\n".join(
             [
-                _("A case at your unit needs your attention."),
+                said,
                 "",
                 _("Sign in to see it:"),
                 f"{base_url.rstrip('/')}/notifications/{notice.id}",

@@ -29,10 +29,10 @@ from caseapp.models import (
 from caseapp.models import cases as domain
 from caseapp.runtime import settings
 from caseapp.security.authz import roles_with
+from caseapp.services.accounts import notices
 from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import (
     can_handle,
-    can_oversee,
     can_read_content,
     people_covering,
     people_linked,
@@ -281,6 +281,7 @@ def withdraw_consent(
 
 
 # Exclusions --------------------------------------------------------------------------------
+# Lifting one takes a second person: services.accounts.approvals.request_exclusion_lift.
 
 
 def exclusions(session: Session, case: Case) -> list[CaseExclusion]:
@@ -372,32 +373,8 @@ def _exclude(
         changes={"user": target.username},
         covers=(case,),
     )
+    notices.tell(session, target, "account.excluded")
     return exclusion
-
-
-def lift_exclusion(
-    session: Session, actor: User, case: Case, exclusion_id: int, reason: str
-) -> None:
-    """An overseeing officer lets an excluded person see the case again (a mistaken or no
-    longer needed exclusion). Audited with the reason; the exclusion row is removed."""
-    if not can_oversee(actor, case):
-        raise Forbidden(_("Only an officer above the school can lift an exclusion."))
-    if not (reason or "").strip():
-        raise ValidationFailed(_("Please give a reason."))
-    exclusion = session.get(CaseExclusion, exclusion_id)
-    if exclusion is None or exclusion.case_id != case.id:
-        raise NotFound()
-    record(
-        session,
-        actor,
-        "case.exclusion_lift",
-        exclusion,
-        unit=case.unit,
-        object_ref=case.reference,
-        reason=reason,
-        changes={"user": exclusion.user.username},
-    )
-    session.delete(exclusion)
 
 
 # Handler -------------------------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""`flask --app wsgi audit attention [--since DATE]`: one line per unreviewed item, a summary,
+exit 1 while a high item is unreviewed; on the demo data it shows the seeded unusual reads and
+nothing for the ordinary seeded work."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from caseapp import create_app, migrate
+from caseapp.db import get_session
+from caseapp.models import AuditEvent, Unit, User
+from caseapp.runtime import keyring
+from caseapp.services.audit import attention, integrity
+from caseapp.services.audit.trail import record
+
+
+def _run(app, *args: str):
+    return app.test_cli_runner().invoke(args=["audit", "attention", *args])
+
+
+def _lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.strip()]
+
+
+def test_exit_code_follows_unreviewed_high_items(app, db, world):
+    # No checkpoint was ever signed: high.
+    first = _run(app)
+    assert first.exit_code == 1, first.output
+    assert first.output.startswith("HIGH") and "checkpoint" in first.output
+    assert "1 unreviewed since" in _lines(first)[-1] and "(1 high" in _lines(first)[-1]
+
+    integrity.checkpoint(db, None, keyring())
+    db.commit()  # the command ends its reading with a rollback
+    quiet = _run(app)
+    assert quiet.exit_code == 0, quiet.output
+    assert _lines(quiet) == [_lines(quiet)[-1]] and _lines(quiet)[-1].startswith("0 unreviewed")
+
+    # A reset is listed (low) without failing the run.
+    reset = record(
+        db,
+        db.get(User, world["admin_p"].id),
+        "auth.credential_reset",
+        unit=db.get(Unit, world.units["SCH-B"]),
+        object_ref="focal.b",
+        changes={"user": "focal.b"},
+    )
+    db.commit()  # the command ends its reading with a rollback
+    low = _run(app)
+    assert low.exit_code == 0 and f"[events {reset.seq}]" in low.output, low.output
+    assert _lines(low)[0].startswith("LOW") and "focal.b reset" in _lines(low)[0]
+
+    # A read while excluded: high until an auditor reviews it.
+    school = db.get(Unit, world.units["SCH-A"])
+    officer_p, officer = db.get(User, world["officer_p"].id), db.get(User, world["officer_d1"].id)
+    record(
+        db,
+        officer_p,
+        "case.exclude",
+        unit=school,
+        object_ref="R-1",
+        changes={"user": officer.username},
+    )
+    bad = record(db, officer, "case.view_confidential", unit=school, object_ref="R-1")
+    db.commit()  # the command ends its reading with a rollback
+    alarm = _run(app)
+    assert alarm.exit_code == 1
+    assert any(line.startswith("HIGH") and str(bad.seq) in line for line in _lines(alarm))
+    key = next(i.key for i in attention.items(db, None) if i.kind == "excluded")
+    attention.mark_reviewed(db, db.get(User, world["auditor_p"].id), key, "Đã xác minh")
+    db.commit()  # the command ends its reading with a rollback
+    reviewed = _run(app)
+    assert reviewed.exit_code == 0, reviewed.output
+    assert not any(line.startswith("HIGH") for line in _lines(reviewed))
+    assert "; 1 reviewed" in reviewed.output
+
+
+def test_since_takes_iso_or_dd_mm_yyyy_and_refuses_anything_else(app, db):
+    assert "since 2026-11-01" in _run(app, "--since", "01/11/2026").output
+    assert "since 2026-11-01" in _run(app, "--since", "2026-11-01").output
+    bad = _run(app, "--since", "tomorrow")
+    assert bad.exit_code == 2 and "--since" in bad.output
+
+
+# The demo data -------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def demo_app(settings, fresh_engine, tmp_path):
+    instance = tmp_path / "instance"
+    url = fresh_engine.url.render_as_string(hide_password=False)
+    application = create_app(
+        replace(
+            settings,
+            database_url=url,
+            instance_dir=instance,
+            keyring_path=instance / "keyring.json",
+        )
+    )
+    migrate.upgrade(application.extensions["caseapp.engine"])
+    yield application
+    application.extensions["caseapp.engine"].dispose()
+
+
+def test_demo_data_shows_the_seeded_unusual_reads_and_nothing_else(demo_app):
+    from caseapp.demo import unusual
+
+    with demo_app.app_context():
+        seeded = demo_app.test_cli_runner().invoke(args=["seed-demo", "--cases", "24"])
+        assert seeded.exit_code == 0, seeded.output
+    with demo_app.app_context():
+        result = _run(demo_app)
+        assert result.exit_code == 1, result.output  # the burst is above the ceiling
+        s = get_session()
+        found = attention.items(s, None)
+        unusual_seqs = set(
+            s.scalars(
+                select(AuditEvent.seq).where(
+                    AuditEvent.reason.in_(
+                        (unusual.BURST_REASON, unusual.NIGHT_REASON, unusual.OTHER_REASON)
+                    )
+                )
+            )
+        )
+        night_seq = s.scalar(
+            select(AuditEvent.seq).where(AuditEvent.reason == unusual.NIGHT_REASON)
+        )
+    kinds = {(i.kind, i.who) for i in found}
+    assert ("ceiling", unusual.BURST_BY) in kinds
+    assert ("night", unusual.NIGHT_BY) in kinds
+    assert ("other_school", unusual.SECONDED[0]) in kinds
+    # Nothing for the ordinary seeded work: every item is made of the unusual reads only.
+    assert all(i.seqs and set(i.seqs) <= unusual_seqs for i in found), [
+        (i.kind, i.who) for i in found
+    ]
+    assert {i.who for i in found} <= {unusual.BURST_BY, unusual.NIGHT_BY, unusual.SECONDED[0]}
+    assert f"[events {night_seq}]" in result.output
+    with demo_app.app_context():
+        verified = demo_app.test_cli_runner().invoke(args=["audit", "verify", "--no-record"])
+    assert verified.exit_code == 0, verified.output
+    accounts = json.loads(
+        (demo_app.extensions["caseapp.settings"].instance_dir / "demo-credentials.json").read_text(
+            encoding="utf-8"
+        )
+    )
+    assert {"role": "officer", "unit": "QT-DH"} in next(
+        a["grants"] for a in accounts if a["username"] == unusual.SECONDED[0]
+    )
