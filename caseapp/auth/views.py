@@ -62,6 +62,13 @@ def login():
         except SignInThrottled as exc:
             db.commit()
             error, status = _throttled_message(exc.retry_after), 429
+        except auth.TemporaryPasswordWithdrawn:
+            db.commit()
+            error = _(
+                "This account still has a temporary password that an administrator was "
+                "shown. For your safety it no longer signs in: ask your administrator for a "
+                "sign-in reset. You will receive an enrolment code in two parts."
+            )
         except SignInFailed:
             db.commit()
             error, status = _failure_message(), 200

@@ -71,12 +71,27 @@ def permissions_for(roles: Iterable[str]) -> frozenset[str]:
     return frozenset(result)
 
 
+# Roles an administrative account never exercises (separation of duties). New grants are
+# refused; an account that held both before the rule existed keeps only its administration
+# until the other grant is revoked (the auditor's attention list shows it as high).
+KEPT_APART_FROM_ADMIN = frozenset({"focal_point", "officer", "auditor"})
+
+
+def effective_grants(user: User) -> list:
+    """The grants ``user`` may act on: the active ones, less any content or auditing grant
+    held together with administration."""
+    grants = user.active_grants
+    if any(g.role == "admin" for g in grants):
+        return [g for g in grants if g.role not in KEPT_APART_FROM_ADMIN]
+    return grants
+
+
 def scope_paths(user: User, permission: str) -> list[str]:
     """Materialised paths of the units where ``user`` holds ``permission``, outermost only."""
     paths = sorted(
         {
             g.unit.path
-            for g in user.active_grants
+            for g in effective_grants(user)
             if permission in ROLE_PERMISSIONS.get(g.role, frozenset())
         },
         key=len,
@@ -99,7 +114,7 @@ def scope_filter(user: User, permission: str, path_column) -> ColumnElement[bool
 
 
 def has_permission(user: User, permission: str) -> bool:
-    return permission in permissions_for(g.role for g in user.active_grants)
+    return permission in permissions_for(g.role for g in effective_grants(user))
 
 
 def covers(user: User, permission: str, unit) -> bool:

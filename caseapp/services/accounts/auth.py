@@ -41,6 +41,11 @@ def _throttled(session: Session, username: str, ip: str) -> None:
         raise SignInThrottled(wait)
 
 
+class TemporaryPasswordWithdrawn(SignInFailed):
+    """The password was right but is a temporary one an administrator was shown (set before
+    enrolment codes existed): the person asks for a sign-in reset instead."""
+
+
 class SecondFactorReused(SignInFailed):
     """The password was right and the TOTP code was genuine but already used (or older than
     one used): the person should wait for the next code. Only the second step raises it."""
@@ -98,6 +103,20 @@ def check_password(
     ok = passwords.verify_password(hasher(), user.password_hash, password)
     if not ok or not user.active:
         _fail(session, user, username, ip, "auth.login_failed")
+    if user.must_change_password:
+        # A temporary password from before enrolment codes: an administrator was shown it, so
+        # it never opens the account (the right password only learns this; nothing is counted).
+        record(
+            session,
+            None,
+            "auth.login_failed",
+            unit=user.unit,
+            changes={"refused": "temporary_password_seen_by_an_administrator"},
+            object_type="users",
+            object_id=str(user.id),
+            object_ref=user.username,
+        )
+        raise TemporaryPasswordWithdrawn()
     unit = user.unit  # a lazy load autoflushes: load it before the rehash below
     if passwords.needs_rehash(hasher(), user.password_hash):
         user.password_hash = passwords.hash_password(hasher(), password)

@@ -29,7 +29,18 @@ def people_covering(case: Case, roles: tuple[str, ...]):
     held = select(Grant.user_id).where(
         Grant.role.in_(roles), Grant.revoked_at.is_(None), Grant.unit_id.in_(ancestors)
     )
-    return select(User).where(User.id.in_(held), User.active.is_(True), User.id.not_in(excluded))
+    return select(User).where(
+        User.id.in_(held),
+        User.active.is_(True),
+        User.id.not_in(excluded),
+        User.id.not_in(administrators()),
+    )
+
+
+def administrators():
+    """A select() of the ids of accounts holding an active administrative grant: they never
+    exercise a content role, even one granted before separation of duties (authz)."""
+    return select(Grant.user_id).where(Grant.role == "admin", Grant.revoked_at.is_(None))
 
 
 def people_linked(case: Case):

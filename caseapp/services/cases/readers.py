@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from caseapp.errors import Forbidden
 from caseapp.models import AuditEvent, Case, CaseExclusion, Grant, Unit, User
 from caseapp.security.authz import roles_with
-from caseapp.services.cases.access import can_read_content
+from caseapp.services.cases.access import administrators, can_read_content
 
 # The audited reads of a case's content (services/cases/content.py writes them).
 OPENINGS = ("case.view_confidential", "attachment.download")
@@ -72,6 +72,7 @@ def who_can_read(session: Session, actor: User, case: Case) -> list[Reader]:
             Grant.unit_id.in_(ancestors),
             User.active.is_(True),
             User.id.not_in(excluded),
+            User.id.not_in(administrators()),
         )
         .order_by(func.length(Unit.path).desc(), User.full_name, User.id, Grant.role)
     ).all()
