@@ -18,7 +18,7 @@ from caseapp.models import AuditEvent, Case, Unit, User
 from caseapp.runtime import keyring, settings
 from caseapp.security.audit_chain import CHAINED_FIELDS, chain_hash
 from caseapp.services.audit import integrity
-from caseapp.services.audit.trail import record
+from caseapp.services.cases.content import audit_read
 from caseapp.services.org import units
 
 if TYPE_CHECKING:
@@ -46,15 +46,15 @@ def seed_unusual_reads(session: Session, make_account: Callable[..., dict]) -> d
     if dong_ha:
         # More reads in one day than the ceiling allows, by one officer.
         for n in range(settings().attention_read_ceiling + 5):
-            _read(session, burst_by, dong_ha[n % len(dong_ha)], BURST_REASON)
+            audit_read(session, burst_by, dong_ha[n % len(dong_ha)], BURST_REASON)
         others = [c for c in dong_ha if c.unit_id != home.id]
         if others:
-            _read(session, seconded, others[0], OTHER_REASON)
+            audit_read(session, seconded, others[0], OTHER_REASON)
     vinh_linh = units.unit_by_code(session, "QT-VL")
     night_cases = _cases_below(session, vinh_linh) if vinh_linh is not None else []
     if night_cases:
         last_night = datetime.combine(local_today() - timedelta(days=1), time(23, 40), zone())
-        _backdate(session, _read(session, night_by, night_cases[0], NIGHT_REASON), last_night)
+        _backdate(session, audit_read(session, night_by, night_cases[0], NIGHT_REASON), last_night)
     integrity.checkpoint(session, None, keyring())
     return account
 
@@ -74,19 +74,6 @@ def _cases_below(session: Session, unit: Unit) -> list[Case]:
             .order_by(Case.id)
             .limit(40)
         )
-    )
-
-
-def _read(session: Session, actor: User, case: Case, reason: str) -> AuditEvent:
-    return record(
-        session,
-        actor,
-        "case.view_confidential",
-        unit=case.unit,
-        object_type="cases",
-        object_id=str(case.id),
-        object_ref=case.reference,
-        reason=reason,
     )
 
 

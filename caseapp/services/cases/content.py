@@ -101,6 +101,20 @@ def _require_content_access(actor: User, case: Case) -> None:
 # Opening -----------------------------------------------------------------------------------
 
 
+def audit_read(session: Session, actor: User, case: Case, reason: str) -> AuditEvent:
+    """The audit event of one read of a case's confidential content (its reason kept)."""
+    return record(
+        session,
+        actor,
+        "case.view_confidential",
+        unit=case.unit,
+        object_type="cases",
+        object_id=str(case.id),
+        object_ref=case.reference,
+        reason=reason,
+    )
+
+
 def open_content(
     session: Session,
     actor: User,
@@ -127,16 +141,7 @@ def open_content(
             raise ReasonNeeded()
         reason = None  # read again under the reason in force: the window is not extended
     content = _decrypt(session, case)
-    event = record(
-        session,
-        actor,
-        "case.view_confidential",
-        unit=case.unit,
-        object_type="cases",
-        object_id=str(case.id),
-        object_ref=case.reference,
-        reason=stated,
-    )
+    event = audit_read(session, actor, case, stated)
     if reason and reason.strip():
         readings[case.public_id] = [int(time.time()) + settings().session_idle_seconds, event.seq]
         readings = dict(sorted(readings.items(), key=lambda kv: kv[1][0])[-READINGS_KEPT:])
