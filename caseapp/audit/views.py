@@ -23,7 +23,7 @@ from caseapp.access import permission
 from caseapp.audit import bp
 from caseapp.audit.forms import AttentionReviewForm, AttentionWindowForm, EventFilterForm
 from caseapp.db import get_session, open_session
-from caseapp.errors import NotFound, ValidationFailed
+from caseapp.errors import Forbidden, NotFound, ValidationFailed
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm, small_int
 from caseapp.labels import audit_action_names, object_type_names, role_names
@@ -283,6 +283,8 @@ def review_attention():
     )
     if isinstance(outcome.error, NotFound):
         abort(404)
+    if isinstance(outcome.error, Forbidden):  # the page offers no form for it
+        abort(403)
     if outcome.ok:
         flash(_("The item is marked reviewed."), "success")
     else:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from caseapp.clock import local_today, zone
 from caseapp.db import utcnow
+from caseapp.errors import Forbidden
 from caseapp.models import AuditCheckpoint, AuditEvent, Grant, Unit, User
 from caseapp.models.approvals import AttentionReview
 from caseapp.runtime import keyring
@@ -164,7 +165,9 @@ def test_reads_at_night_make_one_item_per_person_and_night(db, world, monkeypatc
     db.flush()
     found = of_kind(attention.items(db, None), "night")
     assert len(found) == 1 and found[0].seqs == seqs and found[0].who == "officer.d1"
-    assert found[0].key == f"night:{officer.id}:{night.isoformat()}"
+    assert found[0].base == f"night:{officer.id}:{night.isoformat()}"
+    # The key names the evidence too: two events, the last of them.
+    assert found[0].key.startswith(f"{found[0].base}@2.{seqs[-1]}.")
 
 
 def test_reads_on_a_public_holiday_are_listed(db, world, monkeypatch):
@@ -467,3 +470,142 @@ def test_since_is_read_as_dd_mm_yyyy_or_iso(client, db, world):
 def test_only_auditors_open_the_page(client, db, world, who):
     sign_in_client(client, db, world[who])
     assert client.get("/audit/attention").status_code == 403
+
+
+# A review covers what its reviewer saw ---------------------------------------------------------
+
+
+def _auditor_at(db, world, code):
+    """A new auditor at unit ``code``: (the person to sign in, the user)."""
+    place = unit(db, world, code)
+    person = make_user(db, keyring(), f"auditor.{code.lower()}", place, [("auditor", place)])
+    db.flush()
+    return person, db.get(User, person.id)
+
+
+def _reviews_and_events(db):
+    return (
+        db.scalar(select(func.count()).select_from(AttentionReview)),
+        db.scalar(select(func.max(AuditEvent.seq))),
+    )
+
+
+def test_a_district_auditor_cannot_review_the_chain_for_the_province(app, db, world):
+    """(a) A district auditor sees the stale checkpoint but gets no form; a forged review is
+    refused and writes nothing; it stays high and unreviewed for the province and the CLI."""
+    person, auditor_d2 = _auditor_at(db, world, "D2")
+    db.commit()
+    checkpoint = of_kind(attention.items(db, auditor_d2), "checkpoint")[0]
+    assert checkpoint.severity == "high"
+    d2 = Visitor(app, db, person, lang="en")
+    html = d2.get("/audit/attention").get_data(as_text=True)
+    assert "No checkpoint of the audit trail has been signed." in html
+    assert f'value="{checkpoint.key}"' not in html and 'name="key"' not in html
+    before = _reviews_and_events(db)
+    forged = d2.post(
+        "/audit/attention/review",
+        {"key": checkpoint.key, "note": "Đã xem", "since": ""},
+        token_from="/audit/attention",
+    )
+    assert forged.status_code == 403
+    db.expire_all()
+    assert _reviews_and_events(db) == before
+    assert not checkpoint.may_review
+    with pytest.raises(Forbidden):
+        attention.mark_reviewed(db, auditor_d2, checkpoint.key, "Đã xem")
+    db.rollback()
+    # A review row written by them anyway (as before this rule) does not count either.
+    row = AttentionReview(item_key=checkpoint.key, reviewed_by_id=auditor_d2.id, note="x")
+    db.add(row)
+    record(db, auditor_d2, "audit.attention_reviewed", row, object_type="attention_reviews")
+    db.commit()
+    province = of_kind(attention.items(db, user(db, world, "auditor_p")), "checkpoint")
+    assert province[0].may_review and not province[0].reviewed
+    assert [i.kind for i in attention.unreviewed_high(attention.items(db, None))] == ["checkpoint"]
+    # The province auditor reviews it (taking the row over; the trail keeps both notes).
+    attention.mark_reviewed(db, user(db, world, "auditor_p"), checkpoint.key, "Đã ký lại")
+    db.commit()
+    assert not attention.unreviewed_high(attention.items(db, None))
+    assert of_kind(attention.items(db, auditor_d2), "checkpoint")[0].reviewed
+
+
+def test_a_review_covers_the_events_seen_not_a_wider_view_nor_newer_ones(
+    client, app, db, world, monkeypatch
+):
+    """(b) A D1 auditor reviews a person's day of reads; the same person then reads in D2: the
+    province's item (more reads) is not reviewed; a new read in D1 reopens the D1 item."""
+    ceiling = app.extensions["caseapp.settings"].attention_read_ceiling
+    officer = user(db, world, "officer_p")
+    a, c = unit(db, world, "SCH-A"), unit(db, world, "SCH-C")
+    person, auditor_d1 = _auditor_at(db, world, "D1")
+    province = user(db, world, "auditor_p")
+    night = _working_day() - timedelta(days=2)
+    with stamped(monkeypatch, _working_hours_today()):
+        for n in range(ceiling + 1):
+            read(db, officer, a, f"SCH-A-2026-{n:04d}")
+    with stamped(monkeypatch, local(night, 23)):
+        read(db, officer, a, REF_A)
+    db.commit()
+    seen = {i.kind: i for i in attention.items(db, auditor_d1) if i.who == "officer.p"}
+    assert seen["ceiling"].count == ceiling + 1 and seen["night"].count == 1
+    d1 = Visitor(app, db, person)
+    for item in seen.values():
+        r = d1.post(
+            "/audit/attention/review",
+            {"key": item.key, "note": "Đã hỏi", "since": ""},
+            token_from="/audit/attention",
+        )
+        assert r.status_code == 302
+    db.expire_all()
+    assert all(i.reviewed for i in attention.items(db, auditor_d1) if i.who == "officer.p")
+    # (What stays high for them is the chain, which they see but do not review.)
+    assert [i.kind for i in attention.unreviewed_high(attention.items(db, auditor_d1))] == [
+        "checkpoint"
+    ]
+    # Then they read 200 cases in D2, and once more at night there.
+    with stamped(monkeypatch, _working_hours_today() + timedelta(minutes=5)):
+        for n in range(200):
+            read(db, officer, c, f"SCH-C-2026-{n:04d}")
+    with stamped(monkeypatch, local(night, 23, 30)):
+        read(db, officer, c, REF_C)
+    db.commit()
+    # The D1 auditor's view is unchanged, and still reviewed.
+    mine = {i.kind: i for i in attention.items(db, auditor_d1) if i.who == "officer.p"}
+    assert {k: (i.count, i.reviewed) for k, i in mine.items()} == {
+        "ceiling": (ceiling + 1, True),
+        "night": (1, True),
+    }
+    # The province sees more than was reviewed: not reviewed, and the high one waits.
+    wide = {i.kind: i for i in attention.items(db, province) if i.who == "officer.p"}
+    assert wide["ceiling"].count == ceiling + 201 and wide["night"].count == 2
+    assert not wide["ceiling"].reviewed and not wide["night"].reviewed
+    assert wide["ceiling"].key in {
+        i.key for i in attention.unreviewed_high(attention.items(db, province))
+    }
+    assert wide["ceiling"].key in {
+        i.key for i in attention.unreviewed_high(attention.items(db, None))
+    }
+    page = Visitor(client, db, world["auditor_p"]).get("/audit/attention")
+    html = page.get_data(as_text=True)
+    assert f'value="{wide["ceiling"].key}"' in html and f'value="{wide["night"].key}"' in html
+    assert "Đã hỏi" not in html  # another auditor's note about a narrower view is not shown
+    # A new read in D1: the D1 item is open again, with their earlier review as history.
+    with stamped(monkeypatch, _working_hours_today() + timedelta(minutes=10)):
+        read(db, officer, a, REF_A)
+    db.commit()
+    again = of_kind(attention.items(db, auditor_d1), "ceiling", "officer.p")[0]
+    assert again.count == ceiling + 2 and not again.reviewed
+    assert [r.note for r in again.history] == ["Đã hỏi"]
+    html = d1.get("/audit/attention").get_data(as_text=True)
+    assert f'value="{again.key}"' in html
+    assert html.count("Đã hỏi") == 2  # the night's review, and the day's earlier one
+    # A review posted from the page as it was before is refused: nothing written.
+    before = _reviews_and_events(db)
+    stale = d1.post(
+        "/audit/attention/review",
+        {"key": seen["ceiling"].key, "note": "Cũ", "since": ""},
+        token_from="/audit/attention",
+    )
+    assert stale.status_code == 302
+    db.expire_all()
+    assert _reviews_and_events(db) == before

@@ -8,14 +8,17 @@ import json
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from caseapp import create_app, migrate
 from caseapp.db import get_session
+from caseapp.errors import Forbidden
 from caseapp.models import AuditEvent, Unit, User
+from caseapp.models.approvals import AttentionReview
 from caseapp.runtime import keyring
 from caseapp.services.audit import attention, integrity
 from caseapp.services.audit.trail import record
+from tests.factories import make_user
 
 
 def _run(app, *args: str):
@@ -149,3 +152,44 @@ def test_demo_data_shows_the_seeded_unusual_reads_and_nothing_else(demo_app):
     assert {"role": "officer", "unit": "QT-DH"} in next(
         a["grants"] for a in accounts if a["username"] == unusual.SECONDED[0]
     )
+
+
+def test_the_count_holds_reviews_to_what_their_reviewer_saw(app, db, world):
+    """The nightly count: a district auditor cannot clear the chain's health; a review of one
+    district's reads does not cover the same person's reads in another district."""
+    d1, d2 = db.get(Unit, world.units["D1"]), db.get(Unit, world.units["D2"])
+    auditor_d1 = db.get(User, make_user(db, keyring(), "auditor.d1", d1, [("auditor", d1)]).id)
+    auditor_d2 = db.get(User, make_user(db, keyring(), "auditor.d2", d2, [("auditor", d2)]).id)
+    db.commit()
+    # (a) No checkpoint signed: the district auditor may not review that; nothing is written.
+    stale = next(i for i in attention.items(db, auditor_d2) if i.kind == "checkpoint")
+    before = db.scalar(select(func.max(AuditEvent.seq)))
+    with pytest.raises(Forbidden):
+        attention.mark_reviewed(db, auditor_d2, stale.key, "Đã xem")
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(AttentionReview)) == 0
+    assert db.scalar(select(func.max(AuditEvent.seq))) == before
+    result = _run(app)
+    assert result.exit_code == 1 and "(1 high" in _lines(result)[-1], result.output
+    assert any(line.startswith("HIGH") and "checkpoint" in line for line in _lines(result))
+
+    # (b) Reads above the ceiling in D1, reviewed by the D1 auditor: the count drops them ...
+    integrity.checkpoint(db, None, keyring())
+    officer = db.get(User, world["officer_p"].id)
+    school_a, school_c = db.get(Unit, world.units["SCH-A"]), db.get(Unit, world.units["SCH-C"])
+    ceiling = app.extensions["caseapp.settings"].attention_read_ceiling
+    for n in range(ceiling + 1):
+        record(db, officer, "case.view_confidential", unit=school_a, object_ref=f"A-{n}")
+    db.commit()
+    day = next(i for i in attention.items(db, auditor_d1) if i.kind == "ceiling")
+    attention.mark_reviewed(db, auditor_d1, day.key, "Đã hỏi")
+    db.commit()
+    assert _run(app).exit_code == 0
+    # ... until the same person reads 200 cases in D2: more than was reviewed.
+    for n in range(200):
+        record(db, officer, "case.view_confidential", unit=school_c, object_ref=f"C-{n}")
+    db.commit()
+    result = _run(app)
+    assert result.exit_code == 1, result.output
+    high = [line for line in _lines(result) if line.startswith("HIGH")]
+    assert len(high) == 1 and "officer.p ceiling" in high[0] and str(ceiling + 201) in high[0]

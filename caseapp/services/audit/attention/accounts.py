@@ -20,6 +20,7 @@ from caseapp.services.audit.attention.window import (
     Window,
     aware,
     day_filter,
+    evidence_of,
     reads,
     seqs_of,
 )
@@ -86,10 +87,13 @@ def after_change(w: Window) -> list[Item]:
                 AuditEvent.at >= max(begin, w.start),
                 AuditEvent.at <= end,
             )
-            n, reads_at = w.session.execute(
-                select(func.count(), func.max(AuditEvent.at)).where(
-                    *conditions, *w.scope(AuditEvent)
-                )
+            n, reads_at, last, total = w.session.execute(
+                select(
+                    func.count(),
+                    func.max(AuditEvent.at),
+                    func.max(AuditEvent.seq),
+                    func.sum(AuditEvent.seq),
+                ).where(*conditions, *w.scope(AuditEvent))
             ).one()
             if not n:
                 continue
@@ -106,6 +110,12 @@ def after_change(w: Window) -> list[Item]:
                     seqs=[e.seq for e in stretch] + seqs,
                     count=n,
                     details={"changes": sorted({e.action for e in stretch})},
+                    # The changes and the reads after them.
+                    evidence=(
+                        len(stretch) + n,
+                        max(stretch[-1].seq, int(last)),
+                        sum(e.seq for e in stretch) + int(total),
+                    ),
                     events_filter={
                         "actor": username,
                         "date_from": local.isoformat(),
@@ -175,6 +185,7 @@ def pairs(w: Window) -> list[Item]:
                 who_id=about[(requester, approver)],
                 seqs=[e.seq for e in last_flagged][:SEQS_KEPT],
                 count=len(last_flagged),
+                evidence=evidence_of([e.seq for e in last_flagged]),
                 details={
                     "requester": requester,
                     "approver": approver,

@@ -9,10 +9,17 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import aliased
 
 from caseapp.clock import zone
-from caseapp.models import AuditCheckpoint, AuditEvent
+from caseapp.models import AuditCheckpoint, AuditEvent, User
 from caseapp.runtime import settings
+from caseapp.security.authz import scope_paths
 from caseapp.services.audit.attention.item import Item
 from caseapp.services.audit.attention.window import Window, aware
+
+
+def may_review(user: User | None) -> bool:
+    """Whether ``user`` may review the chain's health: it concerns the whole trail, so only an
+    auditor whose audit scope includes a top unit (one with no parent, path "/<id>/")."""
+    return user is not None and any(p.count("/") == 2 for p in scope_paths(user, "audit.read"))
 
 
 def chain(w: Window) -> list[Item]:

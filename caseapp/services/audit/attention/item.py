@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,9 @@ from flask_babel import ngettext
 from caseapp.models.approvals import AttentionReview
 
 SEVERITIES = ("high", "medium", "low")
+# The health of the chain concerns the whole trail: only an auditor of a top unit reviews it.
+CHAIN_KINDS = ("gap", "truncated", "checkpoint")
+KEY_MAX = 160  # AttentionReview.item_key
 # Changes after which a person's reads are looked at (made by a person, not by the operator).
 CHANGES = ("user.grant", "auth.credential_reset", "auth.enrolment_used", "case.exclusion_lift")
 
@@ -20,6 +24,8 @@ CHANGES = ("user.grant", "auth.credential_reset", "auth.enrolment_used", "case.e
 class Item:
     """One thing an auditor should look at."""
 
+    # What the item is about ("night:<person>:<day>"); ``seal`` appends the fingerprint of its
+    # evidence, so that a review covers exactly the events its reviewer saw.
     key: str
     kind: str
     severity: str
@@ -31,8 +37,34 @@ class Item:
     details: dict[str, Any] = field(default_factory=dict)
     # Filters of the audit event list that show the item's events.
     events_filter: dict[str, str] = field(default_factory=dict)
+    # The evidence as (number of events, last seq, sum of seqs) when ``seqs`` holds only the first
+    # SEQS_KEPT of them; None: ``seqs`` is all of it.
+    evidence: tuple[int, int, int] | None = None
+    base: str = ""  # ``key`` without the fingerprint (set by ``seal``)
     review: AttentionReview | None = None
     reviewer: str = ""  # the user name of who reviewed it
+    may_review: bool = True  # whether the auditor looking may mark it reviewed
+    # Earlier reviews of the same thing by the auditor looking, before new events came.
+    history: list[AttentionReview] = field(default_factory=list)
+
+    def seal(self) -> None:
+        """Make ``key`` name the evidence too: the number of events, the last and a digest of
+        all their seqs. New events, or a wider scope seeing more, make another key: unreviewed."""
+        if self.base:
+            return
+        n, last, total = self.evidence or (
+            len(self.seqs),
+            max(self.seqs, default=0),
+            sum(self.seqs),
+        )
+        digest = hashlib.sha256(f"{n}:{last}:{total}:{self.key}".encode()).hexdigest()[:10]
+        fingerprint = f"@{n}.{last}.{digest}"
+        base = self.key
+        if len(base) + len(fingerprint) > KEY_MAX:  # long ids: keep the key within the column
+            tail = hashlib.sha256(base.encode()).hexdigest()[:16]
+            base = f"{base[: KEY_MAX - len(fingerprint) - len(tail) - 1]}~{tail}"
+        self.base = base
+        self.key = base + fingerprint
 
     @property
     def explanation(self) -> str:
@@ -41,6 +73,10 @@ class Item:
     @property
     def reviewed(self) -> bool:
         return self.review is not None
+
+    @property
+    def chain(self) -> bool:
+        return self.kind in CHAIN_KINDS
 
 
 def explain(item: Item) -> str:

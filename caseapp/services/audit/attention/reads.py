@@ -20,6 +20,7 @@ from caseapp.services.audit.attention.window import (
     as_date,
     aware,
     day_filter,
+    evidence_of,
     reads,
 )
 from caseapp.services.audit.holidays import holidays_between
@@ -38,6 +39,7 @@ def volume(w: Window) -> list[Item]:
         select(
             AuditEvent.actor_id.label("actor_id"),
             AuditEvent.actor_name.label("actor_name"),
+            AuditEvent.seq.label("seq"),
             AuditEvent.at.label("at"),
             w.day(AuditEvent.at).label("day"),
         )
@@ -51,13 +53,15 @@ def volume(w: Window) -> list[Item]:
             func.count(),
             func.max(daily.c.at),
             func.max(daily.c.actor_name),
+            func.max(daily.c.seq),
+            func.sum(daily.c.seq),
         ).group_by(daily.c.actor_id, daily.c.day)
     ).all()
     by_person: dict[int, dict[date, int]] = defaultdict(dict)
-    for actor_id, day, n, _at, _name in rows:
+    for actor_id, day, n, *_rest in rows:
         by_person[actor_id][as_date(day)] = n
     found = []
-    for actor_id, day_raw, n, at, name in rows:
+    for actor_id, day_raw, n, at, name, last, total in rows:
         day = as_date(day_raw)
         if day < w.since:
             continue
@@ -82,6 +86,7 @@ def volume(w: Window) -> list[Item]:
                 count=n,
                 details={"ceiling": s.attention_read_ceiling, "norm": f"{norm:.1f}", "day": day},
                 events_filter={"actor": name, **day_filter(day)},
+                evidence=(n, int(last), int(total)),
             )
         )
     _fill_seqs(w, found)
@@ -171,6 +176,7 @@ def other_school(w: Window) -> list[Item]:
                 count=len(rows_),
                 details={"ref": ref, "unit": units.get(rows_[0].unit_id, "")},
                 events_filter={"actor": rows_[-1].actor_name, "reference": ref, **day_filter(day)},
+                evidence=evidence_of([x.seq for x in rows_]),
             )
         )
     return found
@@ -234,6 +240,7 @@ def off_hours(w: Window) -> list[Item]:
                 seqs=[x.seq for x in rows_][:SEQS_KEPT],
                 count=len(rows_),
                 details={"holiday": holidays.get(day, "")},
+                evidence=evidence_of([x.seq for x in rows_]),
                 events_filter={
                     "actor": last.actor_name,
                     "date_from": first_day.isoformat(),

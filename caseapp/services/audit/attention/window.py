@@ -107,3 +107,8 @@ def seqs_of(w: Window, *conditions) -> list[int]:
             .limit(SEQS_KEPT)
         )
     )
+
+
+def evidence_of(seqs: list[int]) -> tuple[int, int, int]:
+    """(number, last, sum) of all the event numbers of an item (its ``seqs`` keep the first)."""
+    return len(seqs), max(seqs, default=0), sum(seqs)
