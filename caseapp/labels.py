@@ -390,8 +390,10 @@ def account_notice_title(kind: str, name: str | None = None) -> str:
             "account.granted": _("A role was granted to you"),
             "account.revoked": _("A role of yours was revoked"),
             "account.requested": _("A change to your account awaits a second approval"),
-            "account.excluded": _("You were excluded from a case"),
+            # "account.excluded" is never told to the person (services/accounts/notices.py).
             "account.included": _("Your exclusion from a case was lifted"),
+            "account.disabled": _("Your account was disabled"),
+            "account.enabled": _("Your account was enabled"),
         }
         return own.get(kind, _("A change was made to your account"))
     other = {
@@ -404,6 +406,8 @@ def account_notice_title(kind: str, name: str | None = None) -> str:
         ),
         "account.excluded": _("%(name)s was excluded from a case", name=name),
         "account.included": _("An exclusion of %(name)s from a case was lifted", name=name),
+        "account.disabled": _("The account of %(name)s was disabled", name=name),
+        "account.enabled": _("The account of %(name)s was enabled", name=name),
     }
     return other.get(kind, _("A change was made to the account of %(name)s", name=name))
 

@@ -68,7 +68,7 @@ def person(user_id: int):
     """For an officer above a person (told of changes to their account): those changes."""
     db = get_session()
     someone = history.overseen_person(db, current_user, user_id)
-    rows, page, pages, _total = paginate(history.changes_to(someone))
+    rows, page, pages, _total = paginate(history.changes_to(someone, own=False))
     return render_template(
         "account/person.html",
         person=someone,

@@ -51,6 +51,8 @@ def _request_page(req: ApprovalRequest, form: DecisionForm | None = None, error=
         and not approvals.is_expired(req)
         and approvals.may_decide(db, current_user, req),
         can_withdraw=req.status == "pending" and req.requested_by_id == current_user.id,
+        subject=approvals.about_subject(db, req),
+        payload_of=approvals.payload,
     ), status
 
 

@@ -13,7 +13,7 @@ from caseapp.admin.views import open_unit_codes
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
 from caseapp.labels import role_names
-from caseapp.models import ApprovalRequest, User
+from caseapp.models import User
 from caseapp.models.users import ROLES
 from caseapp.pagination import paginate
 from caseapp.services.accounts import approvals, enrolment
@@ -32,12 +32,6 @@ def letter_page(letter: enrolment.Letter | None, back_url: str):
     return render_template(
         "admin/enrolment_letter.html", letters=[letter] if letter else [], back_url=back_url
     )
-
-
-def _granted_message(target: User) -> str:
-    if not user_service.ever_signed_in(get_session(), target):
-        return _("Role granted. It takes effect at the account's first sign-in.")
-    return _("Role granted. The account's sessions were ended.")
 
 
 @bp.get("/users")
@@ -155,13 +149,10 @@ def grant(user_id: int):
     )
     if not done.ok:
         return _user_page(target, grant=form, error=done.message, status=done.status)
-    if isinstance(done.value, ApprovalRequest):
-        flash(
-            _("The grant was asked for. It takes effect when a second administrator approves it."),
-            "success",
-        )
-    else:
-        flash(_granted_message(target), "success")
+    flash(
+        _("The grant was asked for. It takes effect when a second administrator approves it."),
+        "success",
+    )
     return redirect(url_for("admin.user", user_id=user_id))
 
 

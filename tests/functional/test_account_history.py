@@ -1,6 +1,7 @@
 """A person's own page (/account): their last sign-ins (when, from where, which browser), the
-refused attempts, and every change to their account with who made it; an exclusion says only
-"excluded from a case". An officer above the person reads the changes (not the sign-ins)."""
+refused attempts, and every change to their account with who made it, except their exclusions
+from cases (never shown to them: it would tip them off). An officer above the person reads the
+changes (not the sign-ins), exclusions included as "excluded from a case"."""
 
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ def _user(db, world, name) -> User:
     return db.get(User, world[name].id)
 
 
-def _described(app, db, me) -> list[history.Change]:
+def _described(app, db, me, viewer=None) -> list[history.Change]:
+    """The changes to ``me``'s account as ``viewer`` (by default ``me``) reads them."""
+    own = viewer is None
     with app.test_request_context(), force_locale("en"):
-        return history.describe(db, me, list(db.scalars(history.changes_to(me))))
+        return history.describe(db, viewer or me, list(db.scalars(history.changes_to(me, own=own))))
 
 
 def _page(visitor, url="/account/") -> str:
@@ -83,9 +86,9 @@ def test_a_browser_is_named_in_short(agent, short):
 
 
 def test_every_change_to_the_account_is_listed_with_who_made_it(app, db, world):
-    """Grant, revoke, a sign-in reset (both halves), new recovery codes and an exclusion from
-    a case: each is on the person's page with who made it; the case is never named, nor who
-    excluded them, nor why."""
+    """Grant, revoke, a sign-in reset (both halves), new recovery codes: each is on the person's
+    page with who made it. An exclusion from a case is not (it would tip them off); the officer
+    above reads it, without the case, who excluded them or why."""
     admin = _user(db, world, "admin_d1")
     other_admin = _user(db, world, "admin_p")
     me = _user(db, world, "officer_d1")
@@ -106,8 +109,8 @@ def test_every_change_to_the_account_is_listed_with_who_made_it(app, db, world):
 
     changes = _described(app, db, me)
     whats = [c.what for c in changes]
-    assert [w for w in whats if w != "Sessions ended"][:7] == [
-        "Excluded from a case",
+    assert "Excluded from a case" not in whats
+    assert [w for w in whats if w != "Sessions ended"][:6] == [
         "Enrolment code completed (part 2); old sign-in ended",
         "Enrolment code issued (part 1)",
         "Role revoked",
@@ -120,13 +123,14 @@ def test_every_change_to_the_account_is_listed_with_who_made_it(app, db, world):
     assert by["Role granted"] == by["Request approved"] == other_admin.full_name
     assert by["Role revoked"] == admin.full_name
     assert by["Enrolment code completed (part 2); old sign-in ended"] == other_admin.full_name
-    assert by["Excluded from a case"] == "(not shown)"
+    seen_above = _described(app, db, me, _user(db, world, "officer_p"))
+    assert seen_above[0].what == "Excluded from a case" and seen_above[0].by == "(not shown)"
     granted = [c for c in changes if c.what == "Role granted"]
     assert granted[0].details == ["Officer at Trường B"]
     assert len(granted) == 2  # the seeded grant and this one, not focal_b's
 
     page = _page(Visitor(app, db, world["officer_d1"], lang="en"))
-    assert "Changes to your account" in page and "Excluded from a case" in page
+    assert "Changes to your account" in page and "Excluded from a case" not in page
     for secret in (case.reference, case.public_id, EXCLUSION_REASON, "Trường A", "focal.a"):
         assert secret not in page, secret
     assert admin.full_name in page and other_admin.full_name in page
@@ -202,7 +206,8 @@ def test_an_officer_above_reads_the_changes_to_a_person_s_account(app, db, world
 
 def test_a_request_to_lift_an_exclusion_names_neither_the_case_nor_who_asked(app, db, world):
     """An approval about an exclusion carries the case in its object reference: it is found by
-    the person named in it, and shown without the case or the people involved."""
+    the person named in it; never shown to them (it would tip them off), and shown to the
+    officer above them without the case or the people involved."""
     me = _user(db, world, "officer_d1")
     focal = Visitor(app, db, world["focal_a"], lang="en")
     case = focal.intake(db, world.units["SCH-A"])
@@ -218,12 +223,13 @@ def test_a_request_to_lift_an_exclusion_names_neither_the_case_nor_who_asked(app
         changes={"kind": "exclusion_lift", "subject": me.username, "case": case.reference},
     )
     db.commit()
-    [change] = [c for c in _described(app, db, me) if c.what == "Approval requested"]
-    assert change.by == "(not shown)" and change.details == ["Lifting an exclusion from a case"]
+    assert "Approval requested" not in [c.what for c in _described(app, db, me)]
     page = _page(Visitor(app, db, world["officer_d1"], lang="en"))
-    assert "Lifting an exclusion from a case" in page
-    for secret in (case.reference, "Nhầm người", "Person officer.p"):
+    for secret in ("Lifting an exclusion from a case", case.reference, "Nhầm người", "officer.p"):
         assert secret not in page, secret
+    above = _described(app, db, me, _user(db, world, "officer_p"))
+    [change] = [c for c in above if c.what == "Approval requested"]
+    assert change.by == "(not shown)" and change.details == ["Lifting an exclusion from a case"]
     # Someone else named in an approval (here: who asked) does not get it on their page.
     other = _user(db, world, "officer_p")
     assert "Approval requested" not in [c.what for c in _described(app, db, other)]

@@ -26,8 +26,9 @@ OWN = {
     "account.granted": "A role was granted to you",
     "account.revoked": "A role of yours was revoked",
     "account.requested": "A change to your account awaits a second approval",
-    "account.excluded": "You were excluded from a case",
     "account.included": "Your exclusion from a case was lifted",
+    "account.disabled": "Your account was disabled",
+    "account.enabled": "Your account was enabled",
 }
 ABOUT = {
     "account.reset": "The sign-in of {name} was reset",
@@ -37,6 +38,8 @@ ABOUT = {
     "account.requested": "A change to the account of {name} awaits a second approval",
     "account.excluded": "{name} was excluded from a case",
     "account.included": "An exclusion of {name} from a case was lifted",
+    "account.disabled": "The account of {name} was disabled",
+    "account.enabled": "The account of {name} was enabled",
 }
 
 
@@ -65,17 +68,16 @@ def test_the_person_and_the_officers_above_read_what_happened(app, db, world, ki
     before = {n: notifications.unread_count(db, _user(db, world, n)) for n in world.people}
     told = notices.tell(db, person, kind)
     db.commit()
-    assert told == 3  # focal_a, officer_d1 (D1), officer_p (province)
-    assert OWN[kind] in _list(app, db, world, "focal_a")
+    # focal_a, officer_d1 (D1), officer_p (province); an exclusion only to the officers.
+    readers = {"officer_d1", "officer_p"} | ({"focal_a"} if kind in OWN else set())
+    assert told == len(readers)
+    if kind in OWN:
+        assert OWN[kind] in _list(app, db, world, "focal_a")
     about = ABOUT[kind].format(name=person.full_name)
     for officer in ("officer_d1", "officer_p"):
         assert about in _list(app, db, world, officer)
     after = {n: notifications.unread_count(db, _user(db, world, n)) for n in world.people}
-    assert {n for n in world.people if after[n] != before[n]} == {
-        "focal_a",
-        "officer_d1",
-        "officer_p",
-    }
+    assert {n for n in world.people if after[n] != before[n]} == readers
     assert about not in _list(app, db, world, "officer_d2")
 
 
@@ -135,7 +137,8 @@ def test_the_e_mails_say_only_that_an_account_changed(app, db, world, inbox):
     notices.tell(db, person, "account.reset")
     db.commit()
     sent = notifications.send_pending_emails(db)
-    assert sent == 4 == len(inbox.messages)  # two notices each to focal_a and officer_d1
+    # The reset to focal_a and officer_d1; the exclusion to officer_d1 only.
+    assert sent == 3 == len(inbox.messages)
     forbidden = [
         case.reference,
         case.public_id,
@@ -170,3 +173,97 @@ def test_the_e_mails_say_only_that_an_account_changed(app, db, world, inbox):
 def test_an_unknown_kind_is_refused(db, world):
     with pytest.raises(ValueError):
         notices.tell(db, _user(db, world, "focal_a"), "account.whatever")
+
+
+def test_an_excluded_person_is_never_tipped_off(app, db, world, inbox):
+    """Excluding someone from a case tells only the officers above them (naming the person,
+    never the case): the person gets no notice, no e-mail and nothing on their account page, nor
+    when a lift is asked for or rejected. Once a lift is approved they are told (harmless then)."""
+    from caseapp.services.accounts import approvals, history
+    from caseapp.services.cases import records
+
+    for name in ("officer_d1", "officer_p"):
+        account = _user(db, world, name)
+        users.update_user(
+            db, None, account, account.full_name, f"{name}@t.example", account.version
+        )
+    db.commit()
+    person = _user(db, world, "officer_d1")
+    own_page_before = _own_changes(app, db, world, "officer_d1")
+    own_before = {n.id for n in notifications.for_user(db, person)}
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    case = focal.intake(db, world.units["SCH-A"])
+    notifications.send_pending_emails(db)  # the intake's own notices, out of the way
+    inbox.messages.clear()
+    r = focal.post(
+        f"/cases/{case.public_id}/exclusions",
+        {"person": str(person.id), "reason": "Người thân của người bị tố cáo"},
+    )
+    assert r.status_code == 302
+    db.expire_all()
+    exclusion = records.exclusions(db, case)[0]
+
+    def nothing_reached_the_person() -> None:
+        db.expire_all()
+        mine = [n for n in notifications.for_user(db, person) if n.id not in own_before]
+        assert [n.kind for n in mine] == [], mine
+        assert not db.scalar(
+            select(Notification.id).where(
+                Notification.user_id == person.id, Notification.kind == "account.excluded"
+            )
+        )
+        notifications.send_pending_emails(db)
+        assert "officer_d1@t.example" not in [r for rcpt, _raw in inbox.messages for r in rcpt]
+        assert _own_changes(app, db, world, "officer_d1") == own_page_before
+        page = _account_page(app, db, world, "officer_d1")
+        for secret in ("xcluded", "xclusion", case.reference, "Approval requested"):
+            assert secret not in page, secret
+
+    nothing_reached_the_person()
+    # The officer above them is told, naming the person (not the case), in the app and by mail.
+    assert f"{person.full_name} was excluded from a case" in _list(app, db, world, "officer_p")
+    assert "officer_p@t.example" in [r for rcpt, _raw in inbox.messages for r in rcpt]
+    # The officer above still sees the exclusion in the person's history.
+    with app.test_request_context(), force_locale("en"):
+        theirs = history.describe(
+            db,
+            _user(db, world, "officer_p"),
+            list(db.scalars(history.changes_to(person, own=False))),
+        )
+    assert "Excluded from a case" in [c.what for c in theirs]
+
+    # A lift asked for, then rejected: still nothing for the person.
+    asked = approvals.request_exclusion_lift(
+        db, _user(db, world, "officer_p"), case, exclusion.id, "Nhầm người"
+    )
+    db.commit()
+    approvals.reject(db, _user(db, world, "admin_d1"), asked, "Không đúng", asked.version)
+    db.commit()
+    nothing_reached_the_person()
+
+    # A lift approved: now they are told they may see the case again.
+    asked = approvals.request_exclusion_lift(
+        db, _user(db, world, "officer_p"), case, exclusion.id, "Nhầm người"
+    )
+    db.commit()
+    nothing_reached_the_person()
+    approvals.approve(db, _user(db, world, "admin_d1"), asked, "", asked.version)
+    db.commit()
+    assert "Your exclusion from a case was lifted" in _list(app, db, world, "officer_d1")
+
+
+def _account_page(app, db, world, name) -> str:
+    r = Visitor(app, db, world[name], lang="en").get("/account/")
+    assert r.status_code == 200
+    return html.unescape(r.get_data(as_text=True))
+
+
+def _own_changes(app, db, world, name) -> list[tuple[str, str]]:
+    from caseapp.services.accounts import history
+
+    me = _user(db, world, name)
+    with app.test_request_context(), force_locale("en"):
+        return [
+            (c.what, c.by)
+            for c in history.describe(db, me, list(db.scalars(history.changes_to(me))))
+        ]

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from caseapp.models import ApprovalRequest, Grant, Unit, User
+from caseapp.models import ApprovalRequest, Grant, Unit, User, UserSession
 from tests.factories import Visitor, get_user, sign_in_client
 from tests.functional.admin_support import (
     audit_head,
@@ -147,18 +147,34 @@ def test_a_content_role_is_asked_for_not_granted(admin, db, world):
     assert db.scalar(select(Grant.id).where(Grant.user_id == world["nobody"].id)) is None
 
 
-def test_a_grant_to_an_account_that_never_signed_in_does_not_speak_of_sessions(admin, world):
+def _approve_latest_about(app, db, user_id: int, approver):
+    req = db.scalar(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.subject_user_id == user_id, ApprovalRequest.status == "pending")
+        .order_by(ApprovalRequest.id.desc())
+        .limit(1)
+    )
+    assert req is not None
+    return Visitor(app, db, approver).post(
+        f"/admin/approvals/{req.id}/approve", {"version": str(req.version)}
+    )
+
+
+def test_an_admin_grant_is_asked_for_not_granted(app, admin, db, world):
+    """The administrative role waits for a second person too (an administrator would otherwise
+    make a second account of theirs an administrator and approve their own requests with it)."""
     r = admin.post(
         f"/admin/users/{world['nobody'].id}/grants",
         {"role": "admin", "unit_code": "SCH-A"},
         follow_redirects=True,
     )
     page = page_text(r)
-    assert "It takes effect at the account's first sign-in." in page
+    assert "It takes effect when a second administrator approves it." in page
     assert "sessions were ended" not in page
+    assert db.scalar(select(Grant.id).where(Grant.user_id == world["nobody"].id)) is None
 
 
-def test_a_grant_to_an_account_in_use_ends_its_sessions(app, admin, db, world):
+def test_an_approved_grant_to_an_account_in_use_ends_its_sessions(app, admin, db, world):
     sign_in_client(app.test_client(), db, world["nobody"])
     db.commit()
     r = admin.post(
@@ -166,12 +182,22 @@ def test_a_grant_to_an_account_in_use_ends_its_sessions(app, admin, db, world):
         {"role": "admin", "unit_code": "SCH-A"},
         follow_redirects=True,
     )
-    assert "Role granted. The account's sessions were ended." in page_text(r)
+    assert "It takes effect when a second administrator approves it." in page_text(r)
+    # admin.p asked; admin.d1 (covering SCH-A) approves.
+    assert _approve_latest_about(app, db, world["nobody"].id, world["admin_d1"]).status_code == 302
     user = db.get(User, world["nobody"].id)
-    db.refresh(user)
+    db.expire_all()
     assert db.scalar(
         select(Grant).where(
             Grant.user_id == user.id,
             Grant.unit_id == db.scalar(select(Unit.id).where(Unit.code == "SCH-A")),
         )
+    )
+    assert (
+        db.scalar(
+            select(UserSession.id).where(
+                UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
+            )
+        )
+        is None
     )

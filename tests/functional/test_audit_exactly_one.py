@@ -16,7 +16,7 @@ from caseapp.clock import local_today
 from caseapp.models import Case, Unit, User
 from caseapp.runtime import keyring
 from caseapp.security import totp
-from caseapp.services.accounts import approvals, users
+from caseapp.services.accounts import approvals, enrolment, users
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases import steps as step_service
@@ -299,6 +299,26 @@ def _enrol(c: Ctx) -> Post:
     return Post("/login/enrol", {"code": totp.code_at(secret, steady_counter())})
 
 
+def _enrolment_code(c: Ctx) -> Post:
+    """A fresh account's first sign-in with both halves of its code (part 1 from admin.d1,
+    part 2 from admin.p), choosing its own password."""
+    target = c.target()
+    first = enrolment.issue_first_half(c.db, c.user("admin_d1"), target, "reset")
+    second = enrolment.release_second_half(c.db, c.user("admin_p"), target)
+    c.commit()
+    new = "một mật khẩu mới đủ dài 2025"
+    return Post(
+        "/login/code",
+        {
+            "username": target.username,
+            "first_half": first.code,
+            "second_half": second.code,
+            "new_password": new,
+            "repeat": new,
+        },
+    )
+
+
 def _login(c: Ctx) -> Post:
     person = c.world["focal_a"]
     return Post("/login", {"username": person.username, "password": person.password})
@@ -436,6 +456,7 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "audit.verify_now": _verify_now,
     "audit.review_attention": _review_attention,
     "auth.enrol": _enrol,
+    "auth.enrolment_code": _enrolment_code,
     "auth.login": _login,
     "auth.logout": _logout,
     "auth.second_factor": _second_factor,

@@ -24,6 +24,7 @@ from caseapp.db import get_session, utcnow
 from caseapp.models import CaseExclusion, Grant, Unit, User, UserSession
 from caseapp.runtime import keyring
 from caseapp.security import passwords
+from caseapp.services.accounts import users
 from caseapp.services.cases.intake import CaseContent, create_case
 from tests.factories import (
     PASSWORD,
@@ -176,32 +177,49 @@ def _roles(app, person_id: int) -> list[str]:
         )
 
 
-def test_an_admin_grant_and_an_auditor_approval_at_once_never_join(app, tree):
-    """The administrator makes the account an administrator while the officer above (the
-    approver of a single-administrator tree) approves it as auditor: one of the two wins."""
+def test_an_admin_grant_and_a_content_grant_approved_at_once_never_join(app, tree):
+    """Two requests about one account, `admin` and `focal_point` (every grant waits for a
+    second person), approved at once by the two officers above (the approvers of a
+    single-administrator tree): one of the two wins, the other is refused by the separation of
+    duties."""
+    from caseapp.services.accounts import approvals
+
     for attempt in range(5):
-        person_id, req_id, version = _asked(app, tree, f"sep.{tree.tag}.{attempt}", "auditor")
-        admin, admin_token = _client(app, tree.admin.id, tree.ip)
-        officer, officer_token = _client(app, tree.officer_district.id, tree.ip)
+        person_id, admin_req, admin_version = _asked(
+            app, tree, f"sep.{tree.tag}.{attempt}", "admin"
+        )
+        with app.app_context():
+            session = get_session()
+            school = session.scalar(select(Unit).where(Unit.code == tree.school))
+            asker, subject = session.get(User, tree.admin.id), session.get(User, person_id)
+            req = approvals.request_grant(session, asker, subject, "focal_point", school, "race")
+            session.commit()
+            content_req, content_version = req.id, req.version
+        officer_d, token_d = _client(app, tree.officer_district.id, tree.ip)
+        officer_p, token_p = _client(app, tree.officer_province.id, tree.ip)
         results: dict = {}
         _at_once(
             _post(
-                admin,
-                f"/admin/users/{person_id}/grants",
-                {"csrf_token": admin_token, "role": "admin", "unit_code": tree.school},
+                officer_d,
+                f"/admin/approvals/{admin_req}/approve",
+                {"csrf_token": token_d, "version": str(admin_version)},
                 results,
                 "admin",
             ),
             _post(
-                officer,
-                f"/admin/approvals/{req_id}/approve",
-                {"csrf_token": officer_token, "version": str(version)},
+                officer_p,
+                f"/admin/approvals/{content_req}/approve",
+                {"csrf_token": token_p, "version": str(content_version)},
                 results,
-                "auditor",
+                "focal_point",
             ),
         )
         roles = _roles(app, person_id)
         assert len(roles) == 1 and sorted(results.values()) == [302, 400], (results, roles)
+        with app.app_context():  # an administrator of the school now: out of the next attempt
+            session = get_session()
+            users.set_active(session, None, session.get(User, person_id), False, "race over")
+            session.commit()
 
 
 def test_two_approvals_at_once_grant_once(app, tree):

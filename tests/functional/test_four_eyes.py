@@ -86,7 +86,7 @@ def _ask_grant(db, world, asker, subject, role, unit_code) -> ApprovalRequest:
 
 
 def test_a_reset_gives_the_admin_nothing_that_signs_in(app, db, world):
-    admin = Visitor(app, db, world["admin_p"])
+    admin = Visitor(app, db, world["admin_p"], lang="en")
     seq = audit_head(db)
     focal_id = world["focal_a"].id
     r = admin.post(f"/admin/users/{focal_id}/reset-sign-in", {"reason": "Quên mật khẩu"})
@@ -104,7 +104,7 @@ def test_a_reset_gives_the_admin_nothing_that_signs_in(app, db, world):
     # The account page says a code is on its way, never the code.
     account_page = page_text(admin.get(f"/admin/users/{focal_id}"))
     assert f"/admin/approvals/{req.id}" in account_page and part1 not in account_page
-    assert "Part 1 issued on" in account_page or "part 2" in account_page.lower()
+    assert "Part 1 issued on" in account_page
 
     # The requester cannot approve their own request.
     mine = admin.post(
@@ -149,12 +149,22 @@ def test_a_reset_gives_the_admin_nothing_that_signs_in(app, db, world):
     assert (world["officer_d1"].id, "account.reset") in told
 
 
+def _requests_about(db, subject_id: int) -> set[int]:
+    """Ids of the requests about one account (scoped: other tests commit requests of their own
+    on a shared PostgreSQL database)."""
+    db.expire_all()
+    return set(
+        db.scalars(select(ApprovalRequest.id).where(ApprovalRequest.subject_user_id == subject_id))
+    )
+
+
 def test_the_two_old_reset_actions_are_gone(app, db, world):
     admin = Visitor(app, db, world["admin_p"])
+    before = _requests_about(db, world["focal_a"].id)
     for path in ("reset-password", "reset-second-factor"):
         r = admin.post(f"/admin/users/{world['focal_a'].id}/{path}", {"reason": "x"})
         assert r.status_code in (404, 405)
-    assert db.scalar(select(ApprovalRequest.id).limit(1)) is None
+    assert _requests_about(db, world["focal_a"].id) == before
 
 
 def test_a_new_account_starts_without_any_password_the_admin_knows(app, db, world):
@@ -207,11 +217,10 @@ def test_a_content_or_audit_role_holder_is_never_made_admin(db, world, holder):
 
 
 def test_separation_is_checked_again_at_approval(db, world):
-    # Asked while the person held nothing; made admin meanwhile; the approval is refused.
+    # Asked while the person held nothing; made admin meanwhile (from the command line); the
+    # approval is refused.
     req = _ask_grant(db, world, "admin_p", "nobody", "focal_point", "SCH-A")
-    user_service.grant_role(
-        db, _u(db, world, "admin_p"), _u(db, world, "nobody"), "admin", _unit(db, world, "SCH-A")
-    )
+    user_service.grant_role(db, None, _u(db, world, "nobody"), "admin", _unit(db, world, "SCH-A"))
     db.commit()
     with pytest.raises(ValidationFailed):
         approvals.approve(db, _u(db, world, "admin_d1"), req, "", req.version)
@@ -224,6 +233,7 @@ def test_separation_is_checked_again_at_approval(db, world):
 
 
 def test_an_admin_cannot_ask_for_an_auditor_at_their_own_unit(db, world):
+    before = _requests_about(db, world["nobody"].id)
     with pytest.raises(Forbidden):
         approvals.request_grant(
             db,
@@ -242,7 +252,7 @@ def test_an_admin_cannot_ask_for_an_auditor_at_their_own_unit(db, world):
             _unit(db, world, "PRV"),
         )
     db.rollback()
-    assert db.scalar(select(ApprovalRequest.id).limit(1)) is None
+    assert _requests_about(db, world["nobody"].id) == before
 
 
 def test_an_auditor_below_is_asked_for_by_an_admin_above(db, world):
@@ -260,14 +270,19 @@ def test_the_top_units_auditor_needs_the_top_pair(app, db, world):
     from tests.factories import make_user
 
     req = _ask_grant(db, world, "admin_p", "nobody", "auditor", "PRV")
-    # With no second administrator at the top, the officer at the top approves.
-    assert approvals.may_decide(db, _u(db, world, "officer_p"), req)
-    assert not approvals.may_decide(db, _u(db, world, "admin_d1"), req)
+    # With no second administrator at the top, nobody approves: not the officer at the top
+    # (no officer approves an auditor), not an administrator below.
+    for who in ("officer_p", "admin_d1", "auditor_p"):
+        assert not approvals.may_decide(db, _u(db, world, who), req)
+    with pytest.raises(Forbidden):
+        approvals.approve(db, _u(db, world, "officer_p"), req, "", req.version)
+    db.rollback()
+    assert _grants(db, world["nobody"].id) == set()
     second = make_user(
         db, keyring(), "admin.p2", _unit(db, world, "PRV"), [("admin", _unit(db, world, "PRV"))]
     )
     db.commit()
-    # Now a second top administrator exists: they approve, the officer no longer can.
+    # Now a second top administrator exists: they approve (the officer still cannot).
     assert not approvals.may_decide(db, _u(db, world, "officer_p"), req)
     approver = db.get(User, second.id)
     assert approvals.may_decide(db, approver, req)
@@ -369,8 +384,8 @@ def test_an_expired_request_cannot_be_approved(app, db, world):
         approvals.approve(db, _u(db, world, "admin_p"), req, "", req.version)
     db.rollback()
     assert _grants(db, world["nobody"].id) == set()
-    page = page_text(Visitor(app, db, world["admin_d1"]).get("/admin/approvals"))
-    assert "Expired" in page or "Hết hạn" in page or "expired" in page.lower()
+    page = page_text(Visitor(app, db, world["admin_d1"], lang="en").get("/admin/approvals"))
+    assert "Expired" in page
 
 
 @pytest.mark.parametrize("end", ["reject", "cancel"])
@@ -483,9 +498,15 @@ def test_lifting_an_exclusion_needs_a_second_person(app, db, world):
     exclusion = db.scalar(select(CaseExclusion).where(CaseExclusion.case_id == case.id))
     assert exclusion is not None
     exclusion_id = exclusion.id
-    assert db.scalar(
+    # The excluded person is not told (they would be tipped off); the officers above them are.
+    assert not db.scalar(
         select(Notification.id).where(
             Notification.user_id == world["nobody"].id, Notification.kind == "account.excluded"
+        )
+    )
+    assert db.scalar(
+        select(Notification.id).where(
+            Notification.user_id == world["officer_d1"].id, Notification.kind == "account.excluded"
         )
     )
     asker = Visitor(app, db, officer_d1)
@@ -544,3 +565,322 @@ def test_an_excluded_person_never_sees_the_lift_request(app, db, world):
     assert r.status_code == 404
     # Another officer or administrator covering the school decides.
     assert Visitor(app, db, world["admin_d1"]).get(f"/admin/approvals/{req.id}").status_code == 200
+
+
+# Review of issue 11: the holes a security review found, each tried and refused -------------
+
+
+def _second_admin(db, world, username: str, code: str) -> User:
+    from caseapp.runtime import keyring
+    from tests.factories import make_user
+
+    unit = _unit(db, world, code)
+    made = make_user(db, keyring(), username, unit, [("admin", unit)])
+    db.commit()
+    return db.get(User, made.id)
+
+
+def test_an_admin_cannot_make_a_second_account_of_theirs_an_admin_alone(app, db, world):
+    """The two-account attack: admin.d1 controls focal.b too; they revoke its focal point grant
+    (immediate) and make it an administrator, to approve their own reset of focal.a with it and
+    take the account over. The administrative grant waits for a second person."""
+    focal_b = world["focal_b"]
+    admin = Visitor(app, db, world["admin_d1"], lang="en")
+    [grant] = _u(db, world, "focal_b").active_grants
+    db.commit()  # the rollbacks below undo only what follows
+    assert (
+        admin.post(f"/admin/grants/{grant.id}/revoke", {"reason": "Chuyển công tác"}).status_code
+        == 302
+    )
+    r = admin.post(
+        f"/admin/users/{focal_b.id}/grants",
+        {"role": "admin", "unit_code": "D1", "reason": "Quản trị thứ hai"},
+        follow_redirects=True,
+    )
+    assert "It takes effect when a second administrator approves it." in page_text(r)
+    assert _grants(db, focal_b.id) == set()
+    asked = _request(db, subject_user_id=focal_b.id)
+    assert (asked.kind, asked.status, approvals.payload(asked)["role"]) == (
+        "grant",
+        "pending",
+        "admin",
+    )
+    # The service refuses the administrative role at once too (the command line may).
+    with pytest.raises(Forbidden):
+        user_service.grant_role(
+            db, _u(db, world, "admin_d1"), _u(db, world, "focal_b"), "admin", _unit(db, world, "D1")
+        )
+    db.rollback()
+    # So the second account approves nothing: not the reset admin.d1 asks for.
+    reset = approvals.request_credential_reset(
+        db, _u(db, world, "admin_d1"), _u(db, world, "focal_a"), "Quên mật khẩu"
+    ).request
+    db.commit()
+    before = snapshot(db)
+    assert not approvals.may_decide(db, _u(db, world, "focal_b"), reset)
+    with pytest.raises(Forbidden):
+        approvals.approve(db, _u(db, world, "focal_b"), reset, "", reset.version)
+    db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    # The approver sees what the account holds and what else waits about it.
+    other = approvals.request_grant(
+        db, _u(db, world, "admin_d1"), _u(db, world, "focal_b"), "admin", _unit(db, world, "SCH-B")
+    )
+    db.commit()
+    page = page_text(
+        Visitor(app, db, world["admin_p"], lang="en").get(f"/admin/approvals/{asked.id}")
+    )
+    assert "The account today" in page
+    assert f"/admin/approvals/{other.id}" in page  # the other request waiting about focal.b
+    # A second person decides: then it takes effect, as the approver.
+    approvals.approve(db, _u(db, world, "admin_p"), asked, "", asked.version)
+    db.commit()
+    assert _grants(db, focal_b.id) == {("admin", "D1")}
+    made = db.scalar(select(Grant).where(Grant.user_id == focal_b.id, Grant.role == "admin"))
+    assert made.granted_by_id == world["admin_p"].id
+
+
+def test_the_approval_page_shows_the_roles_the_account_holds(app, db, world):
+    req = _ask_grant(db, world, "admin_d1", "focal_a", "officer", "D1")
+    page = page_text(
+        Visitor(app, db, world["admin_p"], lang="en").get(f"/admin/approvals/{req.id}")
+    )
+    held = re.search(r'<ul id="subject-grants">(.*?)</ul>', page, re.S)
+    assert held and "(SCH-A)" in held[1]
+
+
+def test_a_new_account_carrying_auditor_follows_the_auditor_rule(db, world):
+    """admin.p asks for a new account with auditor at D1: admin.d1 (of D1 itself) would approve
+    the appointment of their own auditor. Nobody but another administrator above D1 may."""
+    made = approvals.create_user_with_role(
+        db,
+        _u(db, world, "admin_p"),
+        "kiem.toan",
+        "Kiểm Toán",
+        "",
+        _unit(db, world, "SCH-A"),
+        "auditor",
+        _unit(db, world, "D1"),
+        "Thanh tra mới",
+    )
+    db.commit()
+    req = made.request
+    for who in ("admin_d1", "officer_d1", "officer_p", "admin_d2"):
+        assert not approvals.may_decide(db, _u(db, world, who), req), who
+    before = snapshot(db)
+    for who in ("admin_d1", "officer_p"):
+        with pytest.raises(Forbidden):
+            approvals.approve(db, _u(db, world, who), req, "", req.version)
+        db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    assert _grants(db, made.user.id) == set()
+    # A second administrator of the province does.
+    second = _second_admin(db, world, "admin.p2", "PRV")
+    assert approvals.may_decide(db, second, req)
+    approvals.approve(db, second, req, "", req.version)
+    db.commit()
+    assert _grants(db, made.user.id) == {("auditor", "D1")}
+
+
+def test_no_officer_approves_an_auditor(db, world):
+    """The single-administrator fallback does not reach auditors: the officer of D1 would
+    approve the auditor of their own district."""
+    req = _ask_grant(db, world, "admin_p", "nobody", "auditor", "D1")
+    before = snapshot(db)
+    for who in ("officer_d1", "officer_p"):
+        assert not approvals.may_decide(db, _u(db, world, who), req)
+        with pytest.raises(Forbidden):
+            approvals.approve(db, _u(db, world, who), req, "", req.version)
+        db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    assert _grants(db, world["nobody"].id) == set()
+
+
+def test_who_approves_a_new_account_is_decided_by_both_its_units(db, world):
+    """A school's administrator approved a new account carrying officer at the province: the
+    request now belongs to the unit covering both (the province)."""
+    school_admin = _second_admin(db, world, "admin.a", "SCH-A")
+    made = approvals.create_user_with_role(
+        db,
+        _u(db, world, "admin_p"),
+        "can.bo.tinh",
+        "Cán Bộ Tỉnh",
+        "",
+        _unit(db, world, "SCH-A"),
+        "officer",
+        _unit(db, world, "PRV"),
+        "Cán bộ mới",
+    )
+    db.commit()
+    req = made.request
+    assert req.unit_id == world.units["PRV"]
+    before = snapshot(db)
+    for who in (school_admin, _u(db, world, "admin_d1")):
+        assert not approvals.may_decide(db, who, req)
+        with pytest.raises(Forbidden):
+            approvals.approve(db, who, req, "", req.version)
+        db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    assert _grants(db, made.user.id) == set()
+
+
+def test_a_grant_request_belongs_to_the_unit_covering_the_account_and_the_role(db, world):
+    # focal.a lives at SCH-A (D1); an officer grant at D2: only the province decides.
+    req = _ask_grant(db, world, "admin_p", "focal_a", "officer", "D2")
+    assert req.unit_id == world.units["PRV"]
+    for who in ("admin_d1", "admin_d2"):
+        assert not approvals.may_decide(db, _u(db, world, who), req)
+    # An administrator of one of the two units cannot even ask.
+    with pytest.raises((Forbidden, NotFound)):
+        approvals.request_grant(
+            db,
+            _u(db, world, "admin_d2"),
+            _u(db, world, "focal_a"),
+            "officer",
+            _unit(db, world, "D2"),
+        )
+    db.rollback()
+
+
+def test_the_approver_must_cover_the_role_s_unit_whatever_the_request_says(db, world):
+    """An old request kept at the account's home unit: the approval checks the role's unit."""
+    school_admin = _second_admin(db, world, "admin.a", "SCH-A")
+    req = _ask_grant(db, world, "admin_p", "nobody", "officer", "PRV")
+    db.execute(
+        update(ApprovalRequest)
+        .where(ApprovalRequest.id == req.id)
+        .values(unit_id=world.units["SCH-A"])
+    )
+    db.commit()
+    req = _request(db, id=req.id)
+    assert approvals.may_decide(db, school_admin, req)  # by the request's unit alone
+    before = snapshot(db)
+    with pytest.raises(Forbidden):
+        approvals.approve(db, school_admin, req, "", req.version)
+    db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    assert _grants(db, world["nobody"].id) == set()
+
+
+def _auditor_at_d1(db, world) -> Grant:
+    grant = user_service.grant_role(
+        db, None, _u(db, world, "nobody"), "auditor", _unit(db, world, "D1")
+    )
+    db.commit()
+    return grant
+
+
+def test_an_admin_cannot_remove_their_own_auditor(app, db, world):
+    """admin.d1 revoking the auditor of D1, or disabling the account: refused; only an
+    administrator above D1 (who could appoint them) removes them."""
+    grant = _auditor_at_d1(db, world)
+    before = snapshot(db)
+    admin = Visitor(app, db, world["admin_d1"])
+    r = admin.post(f"/admin/grants/{grant.id}/revoke", {"reason": "Không cần nữa"})
+    assert r.status_code == 403
+    r = admin.post(f"/admin/users/{world['nobody'].id}/disable", {"reason": "Nghỉ việc"})
+    assert r.status_code == 403
+    with pytest.raises(Forbidden):
+        user_service.revoke_grant(db, _u(db, world, "admin_d1"), db.get(Grant, grant.id), "x")
+    db.rollback()
+    with pytest.raises(Forbidden):
+        user_service.set_active(db, _u(db, world, "admin_d1"), _u(db, world, "nobody"), False, "x")
+    db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    assert _u(db, world, "nobody").active
+    assert _grants(db, world["nobody"].id) == {("auditor", "D1")}
+    # The administrator above may.
+    user_service.set_active(db, _u(db, world, "admin_p"), _u(db, world, "nobody"), False, "x")
+    db.commit()
+    assert not _u(db, world, "nobody").active
+
+
+@pytest.mark.parametrize("active", [False, True])
+def test_disabling_or_enabling_an_account_tells_the_person_and_the_officers_above(
+    db, world, active
+):
+    person = _u(db, world, "focal_a")
+    if active:
+        user_service.set_active(db, None, person, False, "Lý do")  # the command line: untold
+        db.commit()
+    user_service.set_active(db, _u(db, world, "admin_d1"), person, active, "Lý do")
+    db.commit()
+    kind = "account.enabled" if active else "account.disabled"
+    told = set(
+        db.scalars(
+            select(Notification.user_id).where(
+                Notification.kind == kind,
+                Notification.dedupe_key.like(f"{kind}:{person.id}:%"),
+            )
+        )
+    )
+    assert told == {person.id, world["officer_d1"].id, world["officer_p"].id}
+
+
+def test_an_approval_is_refused_when_the_requester_was_disabled(db, world):
+    req = _ask_grant(db, world, "admin_d1", "nobody", "focal_point", "SCH-A")
+    user_service.set_active(db, _u(db, world, "admin_p"), _u(db, world, "admin_d1"), False, "x")
+    db.commit()
+    before = snapshot(db)
+    with pytest.raises(Conflict, match="no longer has an active account"):
+        approvals.approve(db, _u(db, world, "admin_p"), req, "", req.version)
+    db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    assert _grants(db, world["nobody"].id) == set()
+
+
+def test_an_approval_is_refused_when_the_requester_no_longer_administers_the_unit(app, db, world):
+    made = approvals.request_credential_reset(
+        db, _u(db, world, "admin_d1"), _u(db, world, "focal_a"), "Quên mật khẩu"
+    )
+    db.commit()
+    req = made.request
+    [grant] = _u(db, world, "admin_d1").active_grants
+    user_service.revoke_grant(db, _u(db, world, "admin_p"), grant, "Chuyển công tác")
+    db.commit()
+    focal = _u(db, world, "focal_a")
+    password_before = focal.password_hash
+    r = Visitor(app, db, world["admin_p"], lang="en").post(
+        f"/admin/approvals/{req.id}/approve", {"version": str(req.version)}
+    )
+    assert r.status_code == 409
+    assert "no longer administers this unit" in page_text(r)
+    db.expire_all()
+    assert _u(db, world, "focal_a").password_hash == password_before
+    assert _request(db, id=req.id).status == "pending"
+
+
+def test_an_exclusion_lift_is_refused_when_the_requester_can_no_longer_oversee(app, db, world):
+    focal = Visitor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    focal.post(
+        f"/cases/{case.public_id}/exclusions",
+        {"person": str(world["nobody"].id), "reason": "Người thân"},
+    )
+    exclusion = db.scalar(select(CaseExclusion).where(CaseExclusion.case_id == case.id))
+    exclusion_id = exclusion.id
+    req = approvals.request_exclusion_lift(
+        db, _u(db, world, "officer_d1"), case, exclusion_id, "Nhầm người"
+    )
+    db.commit()
+    [grant] = _u(db, world, "officer_d1").active_grants
+    user_service.revoke_grant(db, _u(db, world, "admin_p"), grant, "Chuyển công tác")
+    db.commit()
+    with pytest.raises(Conflict, match="can no longer oversee"):
+        approvals.approve(db, _u(db, world, "officer_p"), req, "", req.version)
+    db.rollback()
+    assert db.get(CaseExclusion, exclusion_id) is not None
+
+
+def test_the_second_half_never_goes_to_the_first_half_s_holder(db, world):
+    from caseapp.errors import DomainError
+
+    person = _u(db, world, "focal_a")
+    enrolment.issue_first_half(db, _u(db, world, "admin_d1"), person, "reset")
+    db.commit()
+    before = snapshot(db)
+    with pytest.raises(Forbidden) as refused:
+        enrolment.release_second_half(db, _u(db, world, "admin_d1"), person)
+    assert isinstance(refused.value, DomainError) and refused.value.status == 403
+    db.rollback()
+    assert changed_tables(before, snapshot(db)) == []

@@ -1,19 +1,23 @@
 """Four-eyes: what one administrator or officer asks for takes effect only when a second
 person approves it.
 
-Grants of focal_point, officer and auditor; sign-in resets and new accounts (whose enrolment
-code has two halves, one per person); lifting an exclusion from a case. The approver is an
-active administrator whose grant covers the request's unit (its own unit or above), never the
-requester, never the person concerned. Where no such administrator exists (a small province
-with one), an active officer covering the unit approves instead. An exclusion lift is approved
-by another officer or administrator covering the case's school who is not excluded from it.
-Requests expire seven days after being asked. Every step is audited."""
+Grants of every role, `admin` included (the first administrators come from the command line);
+sign-in resets and new accounts (whose enrolment code has two halves, one per person); lifting
+an exclusion from a case. A request about an account belongs to the lowest unit covering both
+the account's home unit and the role's unit. The approver is an active administrator whose grant
+covers the request's unit (its own unit or above), never the requester, never the person
+concerned. Where no such administrator exists (a small province with one), an active officer
+covering the unit approves instead, except for an auditor (only an administrator who could
+appoint them). An exclusion lift is approved by another officer or administrator covering the
+case's school who is not excluded from it. At approval the requester must still be active and
+still hold the power they asked with. Requests expire seven days after being asked. Every step
+is audited."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
@@ -79,6 +83,8 @@ class Deciders:
     admins: list[tuple[int, str]]
     officers: list[tuple[int, str]]
     excluded: dict[int, set[int]]
+    # The units of the auditor grants asked for, by id (the auditor rule needs them).
+    role_units: dict[int, Unit] = field(default_factory=dict)
 
     def ids_for(self, req: ApprovalRequest) -> set[int]:
         """Who may decide ``req``."""
@@ -87,10 +93,19 @@ class Deciders:
         if req.kind == "exclusion_lift":
             ids = {uid for uid, p in self.admins + self.officers if path.startswith(p)}
             return ids - barred - self.excluded.get(req.case_id or 0, set())
-        if req.kind == "grant" and payload(req).get("role") == "auditor":
-            admins = {uid for uid, p in self.admins if duties.appoints_auditor_path(p, req.unit)}
-        else:
-            admins = {uid for uid, p in self.admins if path.startswith(p)}
+        if _asks_auditor(req):
+            # Only an administrator who could appoint this auditor (strictly above its unit,
+            # or the top unit's pair), never an officer: one would approve the auditor of their
+            # own units.
+            unit = self.role_units.get(_role_unit_id(req))
+            if unit is None:
+                return set()
+            return {
+                uid
+                for uid, p in self.admins
+                if path.startswith(p) and duties.appoints_auditor_path(p, unit)
+            } - barred
+        admins = {uid for uid, p in self.admins if path.startswith(p)}
         admins -= barred
         if admins:
             return admins
@@ -99,6 +114,15 @@ class Deciders:
 
     def may_decide(self, person: User, req: ApprovalRequest) -> bool:
         return person.active and person.id in self.ids_for(req)
+
+
+def _asks_auditor(req: ApprovalRequest) -> bool:
+    return req.kind in ("grant", "new_account") and payload(req).get("role") == "auditor"
+
+
+def _role_unit_id(req: ApprovalRequest) -> int:
+    value = payload(req).get("unit_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _holders(session: Session, role: str) -> list[tuple[int, str]]:
@@ -123,7 +147,15 @@ def deciders(session: Session, requests: list[ApprovalRequest] | None = None) ->
             )
         ):
             excluded[case_id].add(user_id)
-    return Deciders(_holders(session, "admin"), _holders(session, "officer"), dict(excluded))
+    unit_ids = {_role_unit_id(r) for r in requests or [] if _asks_auditor(r)}
+    role_units = (
+        {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)))}
+        if unit_ids
+        else {}
+    )
+    return Deciders(
+        _holders(session, "admin"), _holders(session, "officer"), dict(excluded), role_units
+    )
 
 
 def may_decide(session: Session, person: User, req: ApprovalRequest) -> bool:
@@ -191,6 +223,24 @@ def _open_request(
     return req
 
 
+def _common_unit(session: Session, actor: User | None, *units: Unit) -> Unit:
+    """The lowest unit covering all of ``units`` (an account's home unit and the unit of a role
+    for it): the request's unit, whose administrators decide it. The asker must administer it
+    too."""
+    path = duties.common_unit_path(*(u.path for u in units))
+    found = session.scalar(select(Unit).where(Unit.path == path)) if path != "/" else None
+    if found is None:
+        raise ValidationFailed(_("No unit covers both the account's unit and the role's unit."))
+    if actor is not None and not covers(actor, "admin.users", found):
+        raise Forbidden(
+            _(
+                "The account's unit and the role's unit are administered together only above "
+                "your units: ask an administrator there."
+            )
+        )
+    return found
+
+
 def request_grant(
     session: Session, actor: User, user: User, role: str, unit: Unit, reason: str = ""
 ) -> ApprovalRequest | Grant:
@@ -217,7 +267,7 @@ def request_grant(
         session,
         actor,
         "grant",
-        unit,
+        _common_unit(session, actor, user.unit, unit),
         reason,
         subject=user,
         details={"role": role, "unit": unit.code, "unit_id": unit.id},
@@ -237,6 +287,8 @@ def request_credential_reset(session: Session, actor: User, user: User, reason: 
     first half now; the approver receives the second half, and only then do the person's
     password, authenticator and recovery codes stop working."""
     user_service.check_reach(actor, user)
+    if not covers(actor, "admin.users", user.unit):
+        raise NotFound()
     if not (reason or "").strip():
         raise ValidationFailed(_("Please give a reason."))
     if _pending(session, "credential_reset", subject_user_id=user.id) or _pending(
@@ -275,12 +327,15 @@ def create_user_with_role(
     user, _none = user_service.create_user(session, actor, username, full_name, email, unit)
     session.flush()
     details: dict = {}
+    scope = unit
     if role:
         where = role_unit or unit
         user_service.check_grant_request(actor, user, role, where)
         user_service.check_grant(session, user, role, where)
         details = {"role": role, "unit": where.code, "unit_id": where.id}
-    req = _open_request(session, actor, "new_account", unit, reason, subject=user, details=details)
+        # Decided by the administrators of both units (a school's may not grant the province).
+        scope = _common_unit(session, actor, unit, where)
+    req = _open_request(session, actor, "new_account", scope, reason, subject=user, details=details)
     letter = enrolment.issue_first_half(session, actor, user, "new_account", approval=req)
     return NewAccount(user, req, letter)
 
@@ -386,6 +441,7 @@ def approve(
         raise ValidationFailed(
             _("This request expired: it was not decided within 7 days. Ask again if needed.")
         )
+    _check_requester(session, req)
     changes = _decision_changes(req)
     letter = _carry_out(session, approver, req)
     _close(session, req, approver, "approved", note)
@@ -400,6 +456,44 @@ def approve(
         changes=changes,
     )
     return Decided(req, letter)
+
+
+def _check_requester(session: Session, req: ApprovalRequest) -> None:
+    """The person who asked may still ask it now: an active account; for a request about an
+    account, still an administrator of the request's unit; for an exclusion lift, still an
+    officer above the case, not excluded from it. Otherwise nobody approves it."""
+    requester = req.requested_by
+    if requester is not None:
+        session.refresh(requester)
+        session.refresh(requester, ["grants"])
+    if requester is None or not requester.active:
+        raise Conflict(
+            _(
+                "The person who asked no longer has an active account: this request cannot "
+                "be approved. Reject it; ask again if it is still needed."
+            )
+        )
+    if req.kind == "exclusion_lift":
+        case = session.get(Case, req.case_id)
+        excluded = session.scalar(
+            select(CaseExclusion.id).where(
+                CaseExclusion.case_id == req.case_id, CaseExclusion.user_id == requester.id
+            )
+        )
+        if case is None or excluded is not None or not can_oversee(requester, case):
+            raise Conflict(
+                _(
+                    "The person who asked can no longer oversee this case: this request "
+                    "cannot be approved. Reject it; ask again if it is still needed."
+                )
+            )
+    elif not covers(requester, "admin.users", req.unit):
+        raise Conflict(
+            _(
+                "The person who asked no longer administers this unit: this request cannot "
+                "be approved. Reject it; ask again if it is still needed."
+            )
+        )
 
 
 def _ref(req: ApprovalRequest) -> str:
@@ -427,10 +521,15 @@ def _carry_out(session: Session, approver: User, req: ApprovalRequest) -> enrolm
         if unit is None:
             raise NotFound()
         role = str(wanted["role"])
+        # The approver administers the role's unit as well as the account's.
+        if not covers(approver, DECIDE, unit):
+            raise Forbidden(_("This account is beyond the units you may decide for."))
         user_service.check_grant(session, subject, role, unit)
-        # The approver's side of the auditor rule is in Deciders.ids_for.
+        # Both sides of the auditor rule (Deciders.ids_for chose the approver by it too).
         if role == "auditor" and not (
-            requester is not None and duties.may_appoint_auditor(requester, unit)
+            requester is not None
+            and duties.may_appoint_auditor(requester, unit)
+            and duties.may_appoint_auditor(approver, unit)
         ):
             raise Forbidden(
                 _(
@@ -648,6 +747,34 @@ def about_account(session: Session, user: User) -> list[ApprovalRequest]:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """What an approver sees of the account a request is about: when it was created, the
+    grants it holds today and the other requests about it that wait (so that "this new
+    account already holds..." is seen before approving)."""
+
+    created_at: datetime
+    grants: list[Grant]
+    pending: list[ApprovalRequest]
+
+
+def about_subject(session: Session, req: ApprovalRequest) -> Subject | None:
+    """The account of a request about an account (see Subject); None for an exclusion lift."""
+    person = req.subject
+    if person is None or req.kind not in ACCOUNT_KINDS:
+        return None
+    grants = list(
+        session.scalars(
+            select(Grant)
+            .options(selectinload(Grant.unit))
+            .where(Grant.user_id == person.id, Grant.revoked_at.is_(None))
+            .order_by(Grant.id)
+        )
+    )
+    others = [r for r in about_account(session, person) if r.id != req.id and not is_expired(r)]
+    return Subject(person.created_at, grants, others)
+
+
+@dataclass(frozen=True)
 class CodeState:
     """Where an account's latest enrolment code stands (never the code itself)."""
 
@@ -719,7 +846,9 @@ __all__ = [
     "Decided",
     "Deciders",
     "NewAccount",
+    "Subject",
     "about_account",
+    "about_subject",
     "approve",
     "cancel",
     "code_state",

@@ -9,10 +9,12 @@ from flask_babel import gettext as _
 
 from caseapp.models import Unit, User
 
-# Roles that open case content or review administrators: granted only when a second person
-# approves. The administrative role itself takes effect at once (an administrator alone opens
-# no content, and every risky act of theirs needs a second person).
+# Roles that open case content or review administrators.
 FOUR_EYES_ROLES = ("focal_point", "officer", "auditor")
+# Granted only when a second person approves: those roles, and the administrative role too (an
+# administrator who could make a second account of theirs an administrator at once would approve
+# their own requests with it). The first administrators come from the command line.
+APPROVED_ROLES = (*FOUR_EYES_ROLES, "admin")
 
 # An account holding `admin` never holds any of these too (and the other way round): an
 # administrator who could also read cases could grant themself a way in; one who could also
@@ -21,7 +23,7 @@ APART_FROM_ADMIN = frozenset(FOUR_EYES_ROLES)
 
 
 def needs_approval(role: str) -> bool:
-    return role in FOUR_EYES_ROLES
+    return role in APPROVED_ROLES
 
 
 def separation_problem(held: Iterable[str], role: str) -> str | None:
@@ -41,6 +43,18 @@ def separation_problem(held: Iterable[str], role: str) -> str | None:
         "One account cannot both administer and work on cases: an administrator never "
         "opens case content. Use two accounts."
     )
+
+
+def common_unit_path(*paths: str) -> str:
+    """The path of the lowest unit covering every unit of ``paths`` (materialised paths
+    "/1/4/17/"): their longest common prefix, cut at a whole unit ("/" when none)."""
+    parts = [p.strip("/").split("/") for p in paths]
+    common: list[str] = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1 or not level[0]:
+            break
+        common.append(level[0])
+    return "/" + "".join(f"{p}/" for p in common)
 
 
 def strictly_above(outer: Unit, inner: Unit) -> bool:
@@ -70,8 +84,10 @@ def appoints_auditor_path(admin_path: str, unit: Unit) -> bool:
 
 __all__ = [
     "APART_FROM_ADMIN",
+    "APPROVED_ROLES",
     "FOUR_EYES_ROLES",
     "appoints_auditor_path",
+    "common_unit_path",
     "may_appoint_auditor",
     "needs_approval",
     "separation_problem",

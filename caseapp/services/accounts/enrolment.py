@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
-from caseapp.errors import SignInFailed, SignInThrottled, ValidationFailed
+from caseapp.errors import Forbidden, SignInFailed, SignInThrottled, ValidationFailed
 from caseapp.models import ApprovalRequest, EnrolmentCode, User
 from caseapp.runtime import hasher, keyring, settings
 from caseapp.security import passwords
@@ -143,7 +143,12 @@ def release_second_half(session: Session, approver: User | None, user: User) -> 
     if code is None:
         raise LookupError("no open enrolment code to complete")
     if approver is not None and approver.id == code.issued_by_id:
-        raise PermissionError("the second half goes to someone other than the first")
+        raise Forbidden(
+            _(
+                "Part 2 of an enrolment code goes to someone other than the person who "
+                "received part 1."
+            )
+        )
     half = new_half()
     removed = auth.delete_recovery_codes(session, user)
     now = utcnow()

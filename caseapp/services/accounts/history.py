@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
@@ -66,13 +66,31 @@ def _pair(key: str, value: str) -> str:
     return json.dumps({key: value}, ensure_ascii=False)[1:-1]
 
 
-def changes_to(user: User) -> Select:
-    """A select() of every change to ``user``'s account, newest first (paginate it)."""
-    return (
-        select(AuditEvent)
-        .where(_about(user), AuditEvent.action.not_in(SIGN_INS + FAILURES))
-        .order_by(AuditEvent.seq.desc())
+# Approval events of exclusion lifts (asked, rejected, withdrawn, approved).
+APPROVAL_EVENTS = ("approval.request", "approval.approve", "approval.reject", "approval.cancel")
+
+
+def _kept_from_the_person() -> ColumnElement[bool]:
+    """What the person's own history never shows: that they were excluded from a case, and
+    every step of a request to lift it (it would tip them off that a case concerns them). The
+    lifting itself, once approved, is shown (they are told of it then)."""
+    return or_(
+        AuditEvent.action == "case.exclude",
+        and_(
+            AuditEvent.action.in_(APPROVAL_EVENTS),
+            AuditEvent.changes.contains(_pair("kind", "exclusion_lift"), autoescape=True),
+        ),
     )
+
+
+def changes_to(user: User, *, own: bool = True) -> Select:
+    """A select() of every change to ``user``'s account, newest first (paginate it). Read by
+    the person themselves (``own``), without their exclusions from cases and the requests to
+    lift them; ``own=False`` for an officer above them, who is told of those."""
+    stmt = select(AuditEvent).where(_about(user), AuditEvent.action.not_in(SIGN_INS + FAILURES))
+    if own:
+        stmt = stmt.where(not_(_kept_from_the_person()))
+    return stmt.order_by(AuditEvent.seq.desc())
 
 
 @dataclass

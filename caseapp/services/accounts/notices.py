@@ -1,6 +1,9 @@
-"""Notices about a person's own account: their sign-in was reset, their grants changed, they
-were excluded from a case or included again. The person is told, and so are the officers above
-them, in the app and (when mail is configured) by an e-mail that names no case and no child."""
+"""Notices about a person's own account: their sign-in was reset, their grants changed, their
+account was disabled or enabled, they were excluded from a case or included again. The person
+is told, and so are the officers above them, in the app and (when mail is configured) by an
+e-mail that names no case and no child. An exclusion is the exception: only the officers above
+are told (the person would be tipped off that a case concerns them); its lifting is told to the
+person too."""
 
 from __future__ import annotations
 
@@ -20,9 +23,13 @@ ACCOUNT_KINDS = (
     "account.granted",  # a role was granted
     "account.revoked",  # a role was revoked
     "account.requested",  # a change to the account is waiting for a second approval
-    "account.excluded",  # excluded from a case
+    "account.excluded",  # excluded from a case (told to the officers above only)
     "account.included",  # an exclusion was lifted
+    "account.disabled",  # the account was disabled
+    "account.enabled",  # the account was enabled again
 )
+# Never told to the person themselves, only to the officers above them.
+NOT_TO_THE_PERSON = frozenset({"account.excluded"})
 
 
 def officers_above(session: Session, person: User) -> list[User]:
@@ -47,12 +54,15 @@ def officers_above(session: Session, person: User) -> list[User]:
 
 
 def tell(session: Session, person: User, kind: str, *, with_officers: bool = True) -> int:
-    """Tell ``person`` (and the officers above them) that ``kind`` happened to their account.
-    Returns how many notices were written."""
+    """Tell ``person`` (and the officers above them) that ``kind`` happened to their account;
+    a kind of NOT_TO_THE_PERSON only to the officers. Returns how many notices were written."""
     if kind not in ACCOUNT_KINDS:
         raise ValueError(f"unknown account notice kind {kind!r}")
     occurrence = secrets.token_hex(8)
-    told = [person, *(officers_above(session, person) if with_officers else [])]
+    told = [
+        *([] if kind in NOT_TO_THE_PERSON else [person]),
+        *(officers_above(session, person) if with_officers else []),
+    ]
     for user in told:
         session.add(
             Notification(
@@ -95,4 +105,4 @@ def titles(session: Session, viewer: User, notices: list[Notification]) -> dict[
     }
 
 
-__all__ = ["ACCOUNT_KINDS", "officers_above", "subject_of", "tell", "titles"]
+__all__ = ["ACCOUNT_KINDS", "NOT_TO_THE_PERSON", "officers_above", "subject_of", "tell", "titles"]

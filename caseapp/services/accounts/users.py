@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from caseapp.models import Grant, Unit, User, UserSession
+from caseapp.models import Grant, Unit, User
 from caseapp.models.users import EMAIL_MAX, FULL_NAME_MAX, ROLES, USERNAME_PATTERN
 from caseapp.runtime import hasher
 from caseapp.security import passwords
@@ -44,14 +44,6 @@ def clean_search(text: str | None) -> str:
     """A search text as the account list uses it: trimmed, at most 64 characters, and without
     NUL (PostgreSQL refuses it in a query parameter)."""
     return (text or "").replace("\x00", "").strip()[:64]
-
-
-def ever_signed_in(session: Session, user: User) -> bool:
-    """Whether ``user`` has ever had a sign-in session (a new account has not)."""
-    return (
-        session.scalar(select(UserSession.id).where(UserSession.user_id == user.id).limit(1))
-        is not None
-    )
 
 
 def get_user_in_scope(session: Session, admin, user_id: int) -> User:
@@ -150,9 +142,29 @@ def check_reach(actor: User | None, user: User) -> None:
     _within_reach(actor, user)
 
 
+def _oversight_kept(actor: User | None, grants: list[Grant]) -> None:
+    """Removing an auditor (revoking the grant, disabling the account) is for an administrator
+    who could have appointed them (strictly above the auditor's unit, or at the top unit): an
+    administrator never takes their own auditor away."""
+    for grant in grants:
+        if (
+            actor is not None
+            and grant.role == "auditor"
+            and not duties.may_appoint_auditor(actor, grant.unit)
+        ):
+            raise Forbidden(
+                _(
+                    "An auditor is removed only by an administrator of a unit above the "
+                    "auditor's unit, so that nobody removes the person who audits them."
+                )
+            )
+
+
 def set_active(session: Session, actor: User, user: User, active: bool, reason: str) -> User:
     _not_self(actor, user)
     _within_reach(actor, user)
+    if not active:
+        _oversight_kept(actor, user.active_grants)
     if user.active == active:
         return user
     user.active = active
@@ -166,6 +178,8 @@ def set_active(session: Session, actor: User, user: User, active: bool, reason: 
     )
     if not active:
         sessions.revoke_all(session, actor, user, "disabled")
+    if actor is not None:
+        notices.tell(session, user, "account.enabled" if active else "account.disabled")
     return user
 
 
@@ -257,6 +271,7 @@ def revoke_grant(session: Session, actor: User, grant: Grant, reason: str) -> Gr
         raise NotFound()
     if grant.revoked_at is not None:
         raise Conflict(_("This grant was already revoked."))
+    _oversight_kept(actor, [grant])
     grant.revoked_at = utcnow()
     grant.revoked_by_id = actor.id if actor is not None else None
     record(

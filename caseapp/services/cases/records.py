@@ -373,6 +373,8 @@ def _exclude(
         changes={"user": target.username},
         covers=(case,),
     )
+    # Only the officers above the person are told, naming no case: the person is never
+    # tipped off that a case concerns them (notices.NOT_TO_THE_PERSON).
     notices.tell(session, target, "account.excluded")
     return exclusion
 
