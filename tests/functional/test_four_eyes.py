@@ -822,7 +822,7 @@ def test_an_approval_is_refused_when_the_requester_was_disabled(db, world):
     user_service.set_active(db, _u(db, world, "admin_p"), _u(db, world, "admin_d1"), False, "x")
     db.commit()
     before = snapshot(db)
-    with pytest.raises(Conflict, match="no longer has an active account"):
+    with pytest.raises(Conflict, match="không còn hoạt động"):
         approvals.approve(db, _u(db, world, "admin_p"), req, "", req.version)
     db.rollback()
     assert changed_tables(before, snapshot(db)) == []
@@ -866,7 +866,7 @@ def test_an_exclusion_lift_is_refused_when_the_requester_can_no_longer_oversee(a
     [grant] = _u(db, world, "officer_d1").active_grants
     user_service.revoke_grant(db, _u(db, world, "admin_p"), grant, "Chuyển công tác")
     db.commit()
-    with pytest.raises(Conflict, match="can no longer oversee"):
+    with pytest.raises(Conflict, match="không còn quyền giám sát"):
         approvals.approve(db, _u(db, world, "officer_p"), req, "", req.version)
     db.rollback()
     assert db.get(CaseExclusion, exclusion_id) is not None
