@@ -647,6 +647,14 @@ def test_the_approval_page_shows_the_roles_the_account_holds(app, db, world):
     )
     held = re.search(r'<ul id="subject-grants">(.*?)</ul>', page, re.S)
     assert held and "(SCH-A)" in held[1]
+    # A revoked grant is not one the account holds.
+    [grant] = _u(db, world, "focal_a").active_grants
+    user_service.revoke_grant(db, _u(db, world, "admin_d1"), grant, "Chuyển trường")
+    db.commit()
+    page = page_text(
+        Visitor(app, db, world["admin_p"], lang="en").get(f"/admin/approvals/{req.id}")
+    )
+    assert 'id="subject-grants"' not in page
 
 
 def test_a_new_account_carrying_auditor_follows_the_auditor_rule(db, world):
