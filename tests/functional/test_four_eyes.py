@@ -892,3 +892,17 @@ def test_the_second_half_never_goes_to_the_first_half_s_holder(db, world):
     assert isinstance(refused.value, DomainError) and refused.value.status == 403
     db.rollback()
     assert changed_tables(before, snapshot(db)) == []
+
+
+def test_the_menu_count_loads_no_grant_list_when_nothing_waits(db, world, monkeypatch):
+    """The approvals badge is computed on every page an admin or officer opens: with nothing
+    in their units waiting, it is one query, not a load of every admin and officer grant."""
+    from caseapp.runtime import keyring
+    from tests.factories import make_unit, make_user
+
+    office = make_unit(db, _unit(db, world, "PRV"), "QUIET-D", "commune")
+    officer = make_user(db, keyring(), "officer.quiet", office, [("officer", office)])
+    loaded = []
+    monkeypatch.setattr(approvals, "deciders", lambda *a, **kw: loaded.append(a) or None)
+    assert approvals.waiting_count(db, db.get(User, officer.id)) == 0
+    assert loaded == []
