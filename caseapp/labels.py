@@ -19,10 +19,30 @@ def unit_kind_names() -> dict[str, str]:
     return {
         "ministry": _("Ministry"),
         "province": _("Province"),
-        "district": _("District"),
-        "commune": _("Commune"),
+        "district": _("District (before 1 July 2025)"),
+        "commune": _("Commune / ward"),
         "school": _("School"),
     }
+
+
+def local_type_names() -> dict[str, str]:
+    return {"commune": _("Commune"), "ward": _("Ward"), "special_zone": _("Special zone")}
+
+
+def school_level_names() -> dict[str, str]:
+    return {
+        "preschool": _("Preschool"),
+        "primary": _("Primary school"),
+        "lower_secondary": _("Lower-secondary school"),
+        "upper_secondary": _("Upper-secondary school"),
+        "multi_level": _("Multi-level school"),
+        "continuing_education": _("Continuing-education centre"),
+        "boarding_ethnic": _("Boarding school for ethnic minorities"),
+    }
+
+
+def ownership_names() -> dict[str, str]:
+    return {"public": _("Public"), "private": _("Private")}
 
 
 def referral_kind_names() -> dict[str, str]:

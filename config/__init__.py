@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ class Settings:
     locales: tuple[str, ...] = ("vi", "en")
     timezone: str = "Asia/Ho_Chi_Minh"
     unit_kinds: tuple[str, ...] = ("ministry", "province", "district", "commune", "school")
+    # The two-tier local government (Resolution 202/2025/QH15 and the laws of June 2025): from
+    # this day district education offices no longer exist; nothing new is placed under one.
+    two_tier_from: date = date(2025, 7, 1)
     page_size: int = 50
     # Clocks (DESIGN.md section 5): intervention for immediate danger or a child at serious risk,
     # verification finished, support plan (working days), follow-up interval while monitoring.

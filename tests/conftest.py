@@ -117,8 +117,8 @@ def _seed_world(app) -> World:
     with app.app_context():
         s = get_session()
         p = make_unit(s, None, "PRV", "province", "Sở Giáo dục tỉnh P")
-        d1 = make_unit(s, p, "D1", "district", "Phòng Giáo dục D1")
-        d2 = make_unit(s, p, "D2", "district", "Phòng Giáo dục D2")
+        d1 = make_unit(s, p, "D1", "commune", "Phòng Giáo dục D1")
+        d2 = make_unit(s, p, "D2", "commune", "Phòng Giáo dục D2")
         a = make_unit(s, d1, "SCH-A", "school", "Trường A")
         b = make_unit(s, d1, "SCH-B", "school", "Trường B")
         c = make_unit(s, d2, "SCH-C", "school", "Trường C")

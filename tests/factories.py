@@ -35,8 +35,18 @@ class Person:
     totp_secret: bytes
 
 
-def make_unit(session, parent, code, kind, name=None):
-    return units.create_unit(session, None, parent, code, name or f"Unit {code}", kind)
+def make_unit(session, parent, code, kind, name=None, valid_from=None, **traits):
+    """A unit made by the system; ``traits``: level, ownership, local_type (else guessed)."""
+    return units.create_unit(
+        session,
+        None,
+        parent,
+        code,
+        name or f"Unit {code}",
+        kind,
+        valid_from,
+        units.UnitTraits(**traits),
+    )
 
 
 def make_user(

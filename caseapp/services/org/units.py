@@ -14,10 +14,20 @@ from sqlalchemy.orm import Session
 from caseapp.clock import check_within_bounds, local_today
 from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.models import Unit, UnitParentHistory
-from caseapp.models.units import PARENT_KINDS, UNIT_CODE_PATTERN, UNIT_NAME_MAX
+from caseapp.models.units import (
+    LEGACY_KINDS,
+    LEVEL_PARENTS,
+    LOCAL_TYPES,
+    OWNERSHIPS,
+    PARENT_KINDS,
+    SCHOOL_LEVELS,
+    UNIT_CODE_PATTERN,
+    UNIT_NAME_MAX,
+)
 from caseapp.runtime import settings
 from caseapp.security.authz import covers, scope_filter
 from caseapp.services.audit.trail import record
+from caseapp.services.org.levels import guess_level, guess_local_type, guess_ownership
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -112,24 +122,88 @@ def _kind_name(kind: str) -> str:
     return unit_kind_names().get(kind, kind)
 
 
-def _check_place(kind: str, parent: Unit | None) -> None:
-    """A unit of ``kind`` may sit under ``parent`` (None: at the top of the tree)."""
-    if (parent.kind if parent is not None else None) in PARENT_KINDS.get(kind, ()):
-        return
-    if parent is None:
+def _level_name(level: str) -> str:
+    from caseapp.labels import school_level_names
+
+    return school_level_names().get(level, level)
+
+
+def check_place(
+    kind: str, parent: Unit | None, *, level: str | None = None, on: date | None = None
+) -> None:
+    """A unit of ``kind`` (a school: of ``level``) may sit under ``parent`` (None: at the top of
+    the tree) from the day ``on`` (default today). A legacy kind (the district education offices
+    of before the two-tier organisation) neither receives nor is created from the day of the
+    reform; before it, history can still be recorded."""
+    if (parent.kind if parent is not None else None) not in PARENT_KINDS.get(kind, ()):
+        if parent is None:
+            raise ValidationFailed(
+                _(
+                    "A unit of the kind “%(kind)s” cannot be at the top of the tree.",
+                    kind=_kind_name(kind),
+                )
+            )
         raise ValidationFailed(
             _(
-                "A unit of the kind “%(kind)s” cannot be at the top of the tree.",
+                "A unit of the kind “%(kind)s” cannot sit under one of the kind “%(parent)s”.",
                 kind=_kind_name(kind),
+                parent=_kind_name(parent.kind),
             )
         )
-    raise ValidationFailed(
-        _(
-            "A unit of the kind “%(kind)s” cannot sit under one of the kind “%(parent)s”.",
-            kind=_kind_name(kind),
-            parent=_kind_name(parent.kind),
+    if (
+        kind == "school"
+        and parent is not None
+        and level is not None
+        and parent.kind not in LEVEL_PARENTS.get(level, ())
+    ):
+        raise ValidationFailed(
+            _(
+                "A school of the level “%(level)s” cannot sit under one of the kind “%(parent)s”.",
+                level=_level_name(level),
+                parent=_kind_name(parent.kind),
+            )
         )
-    )
+    legacy = kind in LEGACY_KINDS or (parent is not None and parent.kind in LEGACY_KINDS)
+    if legacy and (on or local_today()) >= settings().two_tier_from:
+        raise ValidationFailed(
+            _(
+                "District offices were dissolved on %(day)s: nothing new may be placed in or "
+                "under one from that day. Choose a commune, a ward or the province.",
+                day=settings().two_tier_from.strftime("%d/%m/%Y"),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class UnitTraits:
+    """What a unit's kind adds to it: a school's level and ownership, a commune's local type."""
+
+    level: str | None = None
+    ownership: str | None = None
+    local_type: str | None = None
+
+
+def _traits(kind: str, name: str, traits: UnitTraits, current: Unit | None = None) -> UnitTraits:
+    """``traits`` completed (a value left out: the unit's current one, else guessed from the
+    name) and checked; the traits of another kind are dropped."""
+    if kind == "school":
+        level = traits.level or (current.level if current else None) or guess_level(name)
+        ownership = (
+            traits.ownership or (current.ownership if current else None) or guess_ownership(name)
+        )
+        if level not in SCHOOL_LEVELS:
+            raise ValidationFailed(_("Unknown school level."))
+        if ownership not in OWNERSHIPS:
+            raise ValidationFailed(_("Unknown kind of ownership."))
+        return UnitTraits(level=level, ownership=ownership)
+    if kind == "commune":
+        local_type = (
+            traits.local_type or (current.local_type if current else None) or guess_local_type(name)
+        )
+        if local_type not in LOCAL_TYPES:
+            raise ValidationFailed(_("Unknown kind of commune."))
+        return UnitTraits(local_type=local_type)
+    return UnitTraits()
 
 
 def create_unit(
@@ -140,11 +214,14 @@ def create_unit(
     name: str,
     kind: str,
     valid_from: date | None = None,
+    traits: UnitTraits = UnitTraits(),
 ) -> Unit:
-    """A new unit below ``parent``; only the system (actor None) may create a root."""
+    """A new unit below ``parent``; only the system (actor None) may create a root. A school
+    without a level or ownership, a commune without a local type get them from their name."""
     code = code.strip().upper()
     name = name.strip()
     _check_fields(code, name, kind)
+    traits = _traits(kind, name, traits)
     if parent is None and actor is not None:
         raise NotFound()
     if parent is not None:
@@ -152,14 +229,26 @@ def create_unit(
             raise NotFound()
         if not parent.is_open:
             raise ValidationFailed(_("A closed unit cannot receive new units."))
-    _check_place(kind, parent)
     start = valid_from or local_today()
     check_within_bounds(start)
+    check_place(kind, parent, level=traits.level, on=start)
     if unit_by_code(session, code) is not None:
         raise Conflict(_("The unit code %(code)s is already used.", code=code))
-    unit = Unit(code=code, name=name, kind=kind, parent=parent, path="/", valid_from=start)
+    unit = Unit(
+        code=code,
+        name=name,
+        kind=kind,
+        level=traits.level,
+        ownership=traits.ownership,
+        local_type=traits.local_type,
+        parent=parent,
+        path="/",
+        valid_from=start,
+    )
     session.add(unit)
-    history = UnitParentHistory(parent_id=parent.id if parent else None, path="/", valid_from=start)
+    history = UnitParentHistory(
+        parent_id=parent.id if parent else None, path="/", valid_from=start, opened=True
+    )
     record(
         session,
         actor,
@@ -172,6 +261,15 @@ def create_unit(
             "name": [None, name],
             "kind": [None, kind],
             "parent": [None, parent.code if parent else None],
+            **{
+                field: [None, value]
+                for field, value in (
+                    ("level", traits.level),
+                    ("ownership", traits.ownership),
+                    ("local_type", traits.local_type),
+                )
+                if value is not None
+            },
         },
     )
     unit.path = f"{parent.path if parent else '/'}{unit.id}/"
@@ -182,13 +280,22 @@ def create_unit(
 
 
 def update_unit(
-    session: Session, actor: User, unit: Unit, name: str, kind: str, version: int
+    session: Session,
+    actor: User,
+    unit: Unit,
+    name: str,
+    kind: str,
+    version: int,
+    traits: UnitTraits = UnitTraits(),
 ) -> Unit:
+    """Rename, re-kind or re-level ``unit``; a trait left out keeps its current value."""
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     _check_fields(unit.code, name.strip(), kind)
+    traits = _traits(kind, name.strip(), traits, current=unit if kind == unit.kind else None)
+    if kind != unit.kind or traits.level != unit.level:
+        check_place(kind, unit.parent, level=traits.level)
     if kind != unit.kind:
-        _check_place(kind, unit.parent)
         below = set(session.scalars(select(Unit.kind).where(Unit.parent_id == unit.id)))
         if any(kind not in PARENT_KINDS.get(child, ()) for child in below):
             raise ValidationFailed(
@@ -199,6 +306,7 @@ def update_unit(
             )
     unit.name = name.strip()
     unit.kind = kind
+    unit.level, unit.ownership, unit.local_type = traits.level, traits.ownership, traits.local_type
     record(session, actor, "unit.update", unit, unit=unit)
     return unit
 
@@ -237,8 +345,8 @@ def move_unit(
         raise ValidationFailed(_("A closed unit cannot receive new units."))
     if unit.parent_id is None:
         raise ValidationFailed(_("The top unit cannot be moved."))
-    _check_place(unit.kind, new_parent)
     check_within_bounds(on)
+    check_place(unit.kind, new_parent, level=unit.level, on=on)
     old_parent = unit.parent
     old_path = unit.path
     new_path = f"{new_parent.path}{unit.id}/"
