@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import unicodedata
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +12,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _COMMON_FILE = Path(__file__).with_name("common_passwords.txt")
+# A stored hash starting with this is no hash: no password matches it (an account whose person
+# has not yet set theirs with an enrolment code). argon2 hashes start with "$".
+UNUSABLE_PREFIX = "!"
+# Verified against for an unknown user name or an unusable hash, so that every failure costs one
+# argon2 verification with the hasher's parameters (by hasher, as its parameters vary in tests).
+_DUMMY_HASH: dict[str, str] = {}
 
 
 def make_hasher(time_cost: int, memory_kib: int, parallelism: int) -> PasswordHasher:
@@ -25,7 +33,30 @@ def hash_password(hasher: PasswordHasher, password: str) -> str:
     return hasher.hash(normalise(password))
 
 
+def unusable_hash() -> str:
+    """A password hash no password matches (``!`` and a random token, unique per account):
+    costs nothing to make, unlike hashing a random password with argon2."""
+    return UNUSABLE_PREFIX + secrets.token_urlsafe(24)
+
+
+def is_unusable(stored: str) -> bool:
+    return (stored or "").startswith(UNUSABLE_PREFIX)
+
+
+def dummy_hash(hasher: PasswordHasher) -> str:
+    key = repr(hasher)
+    if key not in _DUMMY_HASH:
+        _DUMMY_HASH[key] = hasher.hash("not-a-real-password-0000")
+    return _DUMMY_HASH[key]
+
+
 def verify_password(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    """Whether ``password`` matches ``stored``. An unusable hash (see unusable_hash) matches
+    nothing but is answered after the same argon2 work as a real one (no timing tells it)."""
+    if is_unusable(stored):
+        with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+            hasher.verify(dummy_hash(hasher), normalise(password))
+        return False
     try:
         return hasher.verify(stored, normalise(password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -33,6 +64,8 @@ def verify_password(hasher: PasswordHasher, stored: str, password: str) -> bool:
 
 
 def needs_rehash(hasher: PasswordHasher, stored: str) -> bool:
+    if is_unusable(stored):
+        return False
     return hasher.check_needs_rehash(stored)
 
 

@@ -19,19 +19,15 @@ from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_w
 from caseapp.services.accounts import sessions, throttle
 from caseapp.services.audit.trail import record
 
-# Verified against when the user name is unknown, so both paths cost one argon2 verification.
-_DUMMY_HASH: dict[str, str] = {}
-
 
 def normalise_username(value: str) -> str:
     return unicodedata.normalize("NFKC", value or "").strip().lower()[:200]
 
 
 def _dummy_hash() -> str:
-    key = repr(hasher())
-    if key not in _DUMMY_HASH:
-        _DUMMY_HASH[key] = hasher().hash("not-a-real-password-0000")
-    return _DUMMY_HASH[key]
+    """Verified against when the user name is unknown, so both paths cost one argon2
+    verification."""
+    return passwords.dummy_hash(hasher())
 
 
 def _throttled(session: Session, username: str, ip: str) -> None:

@@ -156,8 +156,9 @@ def release_second_half(session: Session, approver: User | None, user: User) -> 
     code.released_by_id = approver.id if approver is not None else None
     code.released_at = now
     code.expires_at = now + VALID_FOR
-    # A password nobody was ever shown: until the code is used, no password signs in.
-    user.password_hash = passwords.hash_password(hasher(), secrets.token_urlsafe(32))
+    # No password at all (an unusable hash, no argon2 work): until the code is used, no
+    # password signs in.
+    user.password_hash = passwords.unusable_hash()
     user.password_changed_at = now
     user.must_change_password = False
     user.totp_secret = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
@@ -99,8 +98,12 @@ def create_user(
         full_name=full_name.strip(),
         email=email.strip().lower(),
         unit=unit,
-        # Without a password: a random one nobody was shown, so none signs in.
-        password_hash=passwords.hash_password(hasher(), password or secrets.token_urlsafe(32)),
+        # Without a password: an unusable hash (no argon2 work), so none signs in.
+        password_hash=(
+            passwords.hash_password(hasher(), password)
+            if password is not None
+            else passwords.unusable_hash()
+        ),
         must_change_password=False,
     )
     session.add(user)
