@@ -355,6 +355,8 @@ def audit_action_names() -> dict[str, str]:
         "approval.reject": pgettext("audit action", "Request rejected"),
         "approval.cancel": pgettext("audit action", "Request withdrawn"),
         "audit.attention_reviewed": pgettext("audit action", "Attention item reviewed"),
+        "import.accounts": pgettext("audit action", "Accounts imported from a file"),
+        "import.units": pgettext("audit action", "Units imported from a file"),
         "keys.rotate": pgettext("audit action", "Master key rotated"),
         "keys.retire": pgettext("audit action", "Master key retired"),
         "referral_contact.create": pgettext("audit action", "Referral contact added"),

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.admin import bp
 from caseapp.admin.forms import DecisionForm
-from caseapp.admin.users import letter_page
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
 from caseapp.forms import small_int
 from caseapp.models import ApprovalRequest
 from caseapp.pagination import paginate
 from caseapp.services.accounts import approvals
+from caseapp.services.accounts import imports as account_imports
 
 
 @bp.get("/approvals")
@@ -36,10 +36,16 @@ def approvals_list():
     )
 
 
+BATCH_PAGE = 200
+
+
 def _request_page(req: ApprovalRequest, form: DecisionForm | None = None, error=None, status=200):
     db = get_session()
     form = form or DecisionForm(formdata=None)
     form.version.data = req.version
+    lines = account_imports.batch_lines(req)
+    pages = max(1, -(-len(lines) // BATCH_PAGE))
+    page = min(max(small_int(request.args.get("page")) or 1, 1), pages)
     return render_template(
         "admin/approval.html",
         req=req,
@@ -53,6 +59,11 @@ def _request_page(req: ApprovalRequest, form: DecisionForm | None = None, error=
         can_withdraw=req.status == "pending" and req.requested_by_id == current_user.id,
         subject=approvals.about_subject(db, req),
         payload_of=approvals.payload,
+        batch_lines=lines[(page - 1) * BATCH_PAGE : page * BATCH_PAGE],
+        batch_total=len(lines),
+        batch_new=sum(1 for line in lines if line.get("new")),
+        page=page,
+        pages=pages,
     ), status
 
 
@@ -79,8 +90,12 @@ def _decide(request_id: int, decision: str):
         db.expire_all()
         fresh = approvals.get_request(db, current_user, request_id)
         return _request_page(fresh, None, done.message, done.status)
-    if done.value.letter is not None:
-        return letter_page(done.value.letter, url_for("admin.approvals_list"))
+    if done.value.letters:
+        return render_template(
+            "admin/enrolment_letter.html",
+            letters=list(done.value.letters),
+            back_url=url_for("admin.approvals_list"),
+        )
     flash(
         {
             "approve": _("Approved. The change has taken effect."),

@@ -1,6 +1,7 @@
 """Administration forms; limits come from the model constants."""
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp
 
@@ -169,3 +170,18 @@ class ContactForm(VersionedForm):
         _l("Address"), validators=[Optional(), _max(ADDRESS_MAX), no_control_characters]
     )
     active = BooleanField(_l("In use"), default=True)
+
+
+class ImportForm(FlaskForm):
+    """An uploaded table of units or accounts (XLSX or CSV), checked or imported."""
+
+    file = FileField(
+        _l("File (.xlsx or .csv)"), validators=[FileRequired(_l("Choose the file to import."))]
+    )
+
+
+class AccountImportForm(ImportForm):
+    reason = TextAreaField(
+        _l("Why (for the approver, optional)"),
+        validators=[Optional(), _max(REASON_MAX), no_control_characters],
+    )

@@ -17,6 +17,7 @@ from caseapp.models import User
 from caseapp.models.users import ROLES
 from caseapp.pagination import paginate
 from caseapp.services.accounts import approvals, enrolment
+from caseapp.services.accounts import imports as account_imports
 from caseapp.services.accounts import users as user_service
 from caseapp.services.org.units import unit_in_scope
 
@@ -98,6 +99,8 @@ def _user_page(user: User, edit=None, grant=None, error=None, status=200):
         unit_codes=open_unit_codes("admin.users"),
         pending=approvals.about_account(db, user),
         code=approvals.code_state(db, user),
+        batch=account_imports.batch_of(db, user),
+        status_of=approvals.shown_status,
         payload_of=approvals.payload,
     ), status
 

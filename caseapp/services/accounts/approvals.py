@@ -89,7 +89,7 @@ class Deciders:
     def ids_for(self, req: ApprovalRequest) -> set[int]:
         """Who may decide ``req``."""
         path = req.unit.path
-        barred = {req.requested_by_id, req.subject_user_id}
+        barred = {req.requested_by_id, req.subject_user_id, *batch_user_ids(req)}
         if req.kind == "exclusion_lift":
             ids = {uid for uid, p in self.admins + self.officers if path.startswith(p)}
             return ids - barred - self.excluded.get(req.case_id or 0, set())
@@ -114,6 +114,18 @@ class Deciders:
 
     def may_decide(self, person: User, req: ApprovalRequest) -> bool:
         return person.active and person.id in self.ids_for(req)
+
+
+def batch_user_ids(req: ApprovalRequest) -> set[int]:
+    """The accounts a batch (an import of accounts) is about: none of them decides it."""
+    if req.kind != "batch":
+        return set()
+    lines = payload(req).get("lines")
+    return {
+        line["user_id"]
+        for line in (lines if isinstance(lines, list) else [])
+        if isinstance(line, dict) and isinstance(line.get("user_id"), int)
+    }
 
 
 def _asks_auditor(req: ApprovalRequest) -> bool:
@@ -383,10 +395,15 @@ def request_exclusion_lift(
 
 @dataclass(frozen=True)
 class Decided:
-    """A decision, and the letter (part 2 of an enrolment code) for the approver, if any."""
+    """A decision, and the letters (part 2 of enrolment codes) for the approver: one for a new
+    account or a reset, one per new account for a batch, none otherwise."""
 
     request: ApprovalRequest
-    letter: enrolment.Letter | None = None
+    letters: tuple[enrolment.Letter, ...] = ()
+
+    @property
+    def letter(self) -> enrolment.Letter | None:
+        return self.letters[0] if self.letters else None
 
 
 def _locked(session: Session, req: ApprovalRequest, version: int | None) -> ApprovalRequest:
@@ -411,7 +428,8 @@ def _decision_changes(req: ApprovalRequest) -> dict:
     changes = {
         "kind": req.kind,
         "requested_by": requester.username if requester is not None else "",
-        **{k: v for k, v in payload(req).items() if k != "unit_id"},
+        # A batch's lines are in its request (thousands of them): the event counts them.
+        **{k: v for k, v in payload(req).items() if k not in ("unit_id", "lines")},
     }
     if req.subject is not None:
         changes["subject"] = req.subject.username
@@ -443,7 +461,7 @@ def approve(
         )
     _check_requester(session, req)
     changes = _decision_changes(req)
-    letter = _carry_out(session, approver, req)
+    letters = _carry_out(session, approver, req)
     _close(session, req, approver, "approved", note)
     record(
         session,
@@ -455,7 +473,7 @@ def approve(
         reason=req.decision_note,
         changes=changes,
     )
-    return Decided(req, letter)
+    return Decided(req, tuple(letters))
 
 
 def _check_requester(session: Session, req: ApprovalRequest) -> None:
@@ -503,13 +521,17 @@ def _ref(req: ApprovalRequest) -> str:
     return req.subject.username if req.subject is not None else ""
 
 
-def _carry_out(session: Session, approver: User, req: ApprovalRequest) -> enrolment.Letter | None:
+def _carry_out(session: Session, approver: User, req: ApprovalRequest) -> list[enrolment.Letter]:
     requester = req.requested_by
     subject = req.subject
     wanted = payload(req)
     if req.kind == "exclusion_lift":
         _lift(session, approver, req)
-        return None
+        return []
+    if req.kind == "batch":
+        from caseapp.services.accounts import imports
+
+        return imports.carry_out_batch(session, approver, req)
     if subject is None:
         raise NotFound()
     if not covers(approver, DECIDE, subject.unit) or not all(
@@ -539,7 +561,7 @@ def _carry_out(session: Session, approver: User, req: ApprovalRequest) -> enrolm
             )
         user_service.apply_grant(session, approver, subject, role, unit, requested_by=requester)
     if req.kind == "grant":
-        return None
+        return []
     try:
         letter = enrolment.release_second_half(session, approver, subject)
     except LookupError:
@@ -561,7 +583,7 @@ def _carry_out(session: Session, approver: User, req: ApprovalRequest) -> enrolm
             },
         )
         notices.tell(session, subject, "account.reset")
-    return letter
+    return [letter]
 
 
 def _lift(session: Session, approver: User, req: ApprovalRequest) -> None:

@@ -47,6 +47,7 @@ class Letter:
     issued_by: str
     issued_at: datetime
     expires_at: datetime | None  # known once the second half exists
+    unit: str = ""  # the account's unit, "name (code)"
 
 
 def new_half() -> str:
@@ -87,9 +88,11 @@ def issue_first_half(
     user: User,
     purpose: str,
     approval: ApprovalRequest | None = None,
+    note: dict | None = None,
 ) -> Letter:
     """Start a code for ``user``: the first half, for ``actor`` to hand over. Earlier unused
-    codes of the account stop working. Audited as ``auth.enrolment_issued``."""
+    codes of the account stop working. Audited as ``auth.enrolment_issued`` (with ``note``,
+    where the request comes from: an import's batch and line)."""
     if purpose not in ("new_account", "reset"):
         raise ValueError(purpose)
     unit = user.unit  # lazy loads autoflush: before the changes below
@@ -115,7 +118,7 @@ def issue_first_half(
         code,
         unit=unit,
         object_ref=user.username,
-        changes={"user": user.username, "purpose": purpose, "part": 1},
+        changes={"user": user.username, "purpose": purpose, "part": 1, **(note or {})},
         covers=tuple(replaced),
     )
     return Letter(
@@ -126,7 +129,12 @@ def issue_first_half(
         issued_by=actor.full_name if actor is not None else "",
         issued_at=utcnow(),
         expires_at=None,
+        unit=_unit_text(unit),
     )
+
+
+def _unit_text(unit) -> str:
+    return f"{unit.name} ({unit.code})" if unit is not None else ""
 
 
 def release_second_half(session: Session, approver: User | None, user: User) -> Letter:
@@ -183,6 +191,7 @@ def release_second_half(session: Session, approver: User | None, user: User) -> 
         issued_by=approver.full_name if approver is not None else "",
         issued_at=now,
         expires_at=code.expires_at,
+        unit=_unit_text(unit),
     )
 
 

@@ -16,7 +16,7 @@ from caseapp.runtime import hasher
 from caseapp.security import passwords
 from caseapp.security.authz import covers, scope_filter
 from caseapp.services.accounts import auth, duties, notices, sessions
-from caseapp.services.audit.trail import record
+from caseapp.services.audit.trail import changes_of, record
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -78,6 +78,7 @@ def create_user(
     email: str,
     unit: Unit,
     password: str | None = None,
+    note: dict | None = None,
 ) -> tuple[User, None]:
     """A new account at ``unit``. With ``password`` (the command line, the demo, tests), that
     password; without, none anybody knows: the person starts with an enrolment code (see
@@ -107,12 +108,20 @@ def create_user(
         must_change_password=False,
     )
     session.add(user)
-    record(session, actor, "user.create", user, unit=unit)
+    # ``note``: where the change comes from (an import's batch and line), beside the diff.
+    changes = {**changes_of(user), **note} if note else None
+    record(session, actor, "user.create", user, unit=unit, changes=changes)
     return user, None
 
 
 def update_user(
-    session: Session, actor: User, user: User, full_name: str, email: str, version: int
+    session: Session,
+    actor: User,
+    user: User,
+    full_name: str,
+    email: str,
+    version: int,
+    note: dict | None = None,
 ) -> User:
     _within_reach(actor, user)
     if user.version != version:
@@ -120,7 +129,8 @@ def update_user(
     _check_profile(full_name, email)
     user.full_name = full_name.strip()
     user.email = email.strip().lower()
-    record(session, actor, "user.update", user, unit=user.unit)
+    changes = {**changes_of(user), **note} if note else None
+    record(session, actor, "user.update", user, unit=user.unit, changes=changes)
     return user
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -35,7 +35,15 @@ from caseapp.models.units import (
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
 from caseapp.services.org import units as unit_service
-from caseapp.services.org.sheets import Column, ImportReport, LineResult, fold, read_table
+from caseapp.services.org.sheets import (
+    Column,
+    ImportReport,
+    LineResult,
+    file_bytes,
+    fold,
+    read_table,
+    template,
+)
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -371,16 +379,22 @@ def _report(lines: list[_Line], sha256: str, applied: bool = False) -> ImportRep
     return ImportReport(tuple(results), sha256, applied)
 
 
-def check(session: Session, actor: User, data: bytes, filename: str) -> ImportReport:
+def check(
+    session: Session, actor: User, data: bytes | BinaryIO, filename: str
+) -> ImportReport:
     """The dry run: what importing the file would do, line by line. Changes nothing."""
+    data = file_bytes(data)
     rows = read_table(data, filename, COLUMNS)
     return _report(_plan(session, actor, rows), hashlib.sha256(data).hexdigest())
 
 
-def apply(session: Session, actor: User, data: bytes, filename: str) -> ImportReport:
+def apply(
+    session: Session, actor: User, data: bytes | BinaryIO, filename: str
+) -> ImportReport:
     """Import the file: checked again; with any error nothing is written (the report says
     why); otherwise every unit is created or updated, each audited (unit.create, unit.update),
     with one summary event ``import.units``."""
+    data = file_bytes(data)
     rows = read_table(data, filename, COLUMNS)
     sha256 = hashlib.sha256(data).hexdigest()
     lines = _plan(session, actor, rows)
@@ -501,7 +515,13 @@ def template_notes() -> list[tuple[str, str]]:
     ]
 
 
+def template_file() -> bytes:
+    """The XLSX template to fill in (headings, sample lines, the sheet "Hướng dẫn")."""
+    return template(COLUMNS, template_rows(), template_notes())
+
+
 __all__ = [
+    "template_file",
     "COLUMNS",
     "apply",
     "check",

@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import BinaryIO
 
 from flask_babel import gettext as _
 
@@ -105,6 +106,14 @@ def _csv_rows(data: bytes) -> list[list[str]]:
         return rows
     except csv.Error:
         _refuse(_("The file could not be read: save it as an Excel workbook (.xlsx) or CSV."))
+
+
+def file_bytes(source: bytes | BinaryIO) -> bytes:
+    """The content of an upload (bytes, or a stream read up to one byte past the limit, which
+    read_table then refuses)."""
+    if isinstance(source, bytes):
+        return source
+    return source.read(MAX_BYTES + 1)
 
 
 def read_table(
@@ -260,6 +269,7 @@ __all__ = [
     "LineResult",
     "MAX_BYTES",
     "MAX_ROWS",
+    "file_bytes",
     "fold",
     "read_table",
     "template",
