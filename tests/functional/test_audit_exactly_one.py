@@ -427,6 +427,31 @@ def _activity(c: Ctx) -> Post:
     )
 
 
+def _import_units(c: Ctx) -> Post:
+    c.sign_in("admin_p")
+    content = (
+        "Mã đơn vị,Tên đơn vị,Loại đơn vị,Cấp học,Mã đơn vị cấp trên\n"
+        "THPT-NHAP,Trường THPT Nhập Từ Tệp,Trường,THPT,PRV\n"
+    ).encode()
+    return Post(
+        "/admin/import/units",
+        {"file": (io.BytesIO(content), "don-vi.csv")},
+        companions=("unit.create",),
+    )
+
+
+def _import_accounts(c: Ctx) -> Post:
+    c.sign_in("admin_d1")
+    content = (
+        "Tên đăng nhập,Họ và tên,Mã đơn vị,Vai trò\nnhap.tu.tep,Nhập Từ Tệp,SCH-A,focal_point\n"
+    ).encode()
+    return Post(
+        "/admin/import/accounts",
+        {"file": (io.BytesIO(content), "tai-khoan.csv")},
+        companions=("approval.request", "user.create", "auth.enrolment_issued"),
+    )
+
+
 def _submit(c: Ctx) -> Post:
     period = next(p for p in reports.periods_of(2020) if p.kind == "annual")  # long over
     c.sign_in("focal_a")
@@ -441,6 +466,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "admin.disable_user": _account_action("disable"),
     "admin.enable_user": _account_action("enable", _disabled, companions=()),
     "admin.grant": _grant,
+    "admin.import_accounts": _import_accounts,
+    "admin.import_units": _import_units,
     "admin.move_unit": _move_unit,
     "admin.new_referral": _new_referral,
     "admin.new_unit": _new_unit,

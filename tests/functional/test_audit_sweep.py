@@ -19,6 +19,8 @@ AUDITED_POSTS = {
     "admin.disable_user": "user.disable",
     "admin.enable_user": "user.enable",
     "admin.grant": "approval.request",  # test_four_eyes (an admin grant: user.grant)
+    "admin.import_accounts": "import.accounts",  # test_onboarding_import
+    "admin.import_units": "import.units",  # test_onboarding_import
     "admin.move_unit": "unit.move",
     "admin.new_referral": "referral_contact.create",
     "admin.new_unit": "unit.create",
@@ -59,6 +61,8 @@ AUDITED_POSTS = {
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {
     "main.set_language": "stores the chosen language in the visitor's own cookie",
+    "admin.check_units": "dry run of a units import: reads the file and changes nothing",
+    "admin.check_accounts": "dry run of an accounts import: reads the file and changes nothing",
     "dashboard.mark_all_read": "marks the person's own notices read; no case or account data",
     "dashboard.open_notice": "marks one of the person's own notices read; no case or account data",
 }

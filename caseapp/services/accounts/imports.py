@@ -350,9 +350,7 @@ def _checked(
     return lines, report, scope
 
 
-def check(
-    session: Session, actor: User, data: bytes | BinaryIO, filename: str
-) -> ImportReport:
+def check(session: Session, actor: User, data: bytes | BinaryIO, filename: str) -> ImportReport:
     """The dry run: what importing the file would do, line by line. Changes nothing."""
     return _checked(session, actor, data, filename)[1]
 
@@ -386,42 +384,8 @@ def apply(
         session.flush()
     letters: list[enrolment.Letter] = []
     wanted: list[dict] = []
-    for line in lines:
-        note = {"batch": req.id, "line": line.line} if req is not None else {"line": line.line}
-        assert line.unit is not None and line.role_unit is not None
-        user = line.user
-        if line.new and user is None:
-            user, _none = user_service.create_user(
-                session, actor, line.username, line.full_name, line.email, line.unit, note=note
-            )
-        if line.new and user is not None:
-            letters.append(
-                enrolment.issue_first_half(
-                    session, actor, user, "new_account", approval=req, note=note
-                )
-            )
-        elif line.profile and user is not None:
-            user_service.update_user(
-                session,
-                actor,
-                user,
-                line.full_name,
-                line.email or user.email,
-                user.version,
-                note=note,
-            )
-        if line.grant and user is not None:
-            wanted.append(
-                {
-                    "line": line.line,
-                    "user_id": user.id,
-                    "username": user.username,
-                    "role": line.role,
-                    "unit_id": line.role_unit.id,
-                    "unit": line.role_unit.code,
-                    "new": line.new,
-                }
-            )
+    with session.no_autoflush:  # each event flushes its own change (see carry_out_batch)
+        _write_lines(session, actor, lines, req, letters, wanted)
     counts = report.counts
     if req is not None:
         req.payload = json.dumps(
@@ -462,6 +426,54 @@ def apply(
     return Imported(ImportReport(report.lines, report.sha256, True), req, tuple(letters))
 
 
+def _write_lines(
+    session: Session,
+    actor: User,
+    lines: list[_Line],
+    req: ApprovalRequest | None,
+    letters: list[enrolment.Letter],
+    wanted: list[dict],
+) -> None:
+    """The accounts of an import written (after every check passed): new ones with part 1 of
+    their code (into ``letters``), changed ones updated; the grants asked into ``wanted``."""
+    for line in lines:
+        note = {"batch": req.id, "line": line.line} if req is not None else {"line": line.line}
+        assert line.unit is not None and line.role_unit is not None
+        user = line.user
+        if line.new and user is None:
+            user, _none = user_service.create_user(
+                session, actor, line.username, line.full_name, line.email, line.unit, note=note
+            )
+        if line.new and user is not None:
+            letters.append(
+                enrolment.issue_first_half(
+                    session, actor, user, "new_account", approval=req, note=note
+                )
+            )
+        elif line.profile and user is not None:
+            user_service.update_user(
+                session,
+                actor,
+                user,
+                line.full_name,
+                line.email or user.email,
+                user.version,
+                note=note,
+            )
+        if line.grant and user is not None:
+            wanted.append(
+                {
+                    "line": line.line,
+                    "user_id": user.id,
+                    "username": user.username,
+                    "role": line.role,
+                    "unit_id": line.role_unit.id,
+                    "unit": line.role_unit.code,
+                    "new": line.new,
+                }
+            )
+
+
 def _top(actor: User) -> Unit | None:
     units = [g.unit for g in actor.active_grants if g.role == "admin"]
     return min(units, key=lambda u: len(u.path)) if units else actor.unit
@@ -493,6 +505,10 @@ def carry_out_batch(
     if approver.id in approvals.batch_user_ids(req) or approver.id == req.requested_by_id:
         raise Forbidden(_("You cannot decide this request."))
     ids = {ln.get("user_id") for ln in lines}
+    # The accounts are locked first (grants to one account are decided one at a time, as
+    # users.check_grant does for one), then read with their grants as they are now.
+    for chunk in _chunks(ids):
+        session.execute(select(User.id).where(User.id.in_(chunk)).with_for_update())
     users = {
         u.id: u
         for chunk in _chunks(ids)
@@ -500,6 +516,7 @@ def carry_out_batch(
             select(User)
             .options(selectinload(User.grants).selectinload(Grant.unit), selectinload(User.unit))
             .where(User.id.in_(chunk))
+            .execution_options(populate_existing=True)
         )
     }
     unit_ids = {ln.get("unit_id") for ln in lines}
@@ -509,39 +526,62 @@ def carry_out_batch(
         for u in session.scalars(select(Unit).where(Unit.id.in_(chunk)))
     }
     letters: list[enrolment.Letter] = []
-    for line in sorted(lines, key=lambda ln: int(ln.get("line") or 0)):
-        user = users.get(line.get("user_id"))
-        unit = units.get(line.get("unit_id"))
-        if user is None or unit is None:
-            raise NotFound()
-        if not (
-            covers(approver, decide, user.unit)
-            and covers(approver, decide, unit)
-            and all(covers(approver, decide, g.unit) for g in user.active_grants)
-        ):
-            raise Forbidden(
-                _line_error(line, _("This account is beyond the units you may decide for."))
-            )
-        role = str(line.get("role") or "")
-        if role not in IMPORTED_ROLES:
-            raise Conflict(_line_error(line, _("Unknown role.")))
-        try:
-            user_service.check_grant(session, user, role, unit)
-        except DomainError as exc:
-            raise type(exc)(_line_error(line, exc.message)) from None
-        user_service.apply_grant(session, approver, user, role, unit, requested_by=requester)
-        if line.get("new"):
-            try:
-                letters.append(enrolment.release_second_half(session, approver, user))
-            except LookupError:
-                raise Conflict(
-                    _line_error(
-                        line,
-                        _("This account's enrolment code was replaced or withdrawn. Ask again."),
-                    )
-                ) from None
+    # Every event flushes its own change; the queries of each line are about that line's
+    # account alone, so they need not flush the others first (thousands of flushes saved).
+    with session.no_autoflush:
+        for line in sorted(lines, key=lambda ln: int(ln.get("line") or 0)):
+            letter = _approve_line(session, approver, requester, line, users, units)
+            if letter is not None:
+                letters.append(letter)
     letters.sort(key=lambda letter: (letter.unit, letter.full_name, letter.username))
     return letters
+
+
+def _approve_line(
+    session: Session,
+    approver: User,
+    requester: User | None,
+    line: dict,
+    users: dict[int, User],
+    units: dict[int, Unit],
+) -> enrolment.Letter | None:
+    """One line of a batch approved: checked again as users.check_grant checks a grant (the
+    account was locked and read by carry_out_batch), granted, and for a new account part 2 of
+    its code."""
+    decide = approvals.DECIDE
+    user = users.get(line.get("user_id"))  # type: ignore[arg-type]
+    unit = units.get(line.get("unit_id"))  # type: ignore[arg-type]
+    if user is None or unit is None:
+        raise NotFound()
+    if not (
+        covers(approver, decide, user.unit)
+        and covers(approver, decide, unit)
+        and all(covers(approver, decide, g.unit) for g in user.active_grants)
+    ):
+        raise Forbidden(
+            _line_error(line, _("This account is beyond the units you may decide for."))
+        )
+    role = str(line.get("role") or "")
+    if role not in IMPORTED_ROLES:
+        raise Conflict(_line_error(line, _("Unknown role.")))
+    if not unit.is_open:
+        raise ValidationFailed(_line_error(line, _("A closed unit cannot receive new grants.")))
+    if any(g.role == role and g.unit_id == unit.id for g in user.active_grants):
+        raise Conflict(_line_error(line, _("This account already holds that role at that unit.")))
+    problem = duties.separation_problem(user.roles(), role)
+    if problem:
+        raise ValidationFailed(_line_error(line, problem))
+    user_service.apply_grant(session, approver, user, role, unit, requested_by=requester)
+    if not line.get("new"):
+        return None
+    try:
+        return enrolment.release_second_half(session, approver, user)
+    except LookupError:
+        raise Conflict(
+            _line_error(
+                line, _("This account's enrolment code was replaced or withdrawn. Ask again.")
+            )
+        ) from None
 
 
 def batch_of(session: Session, user: User) -> ApprovalRequest | None:

@@ -379,18 +379,14 @@ def _report(lines: list[_Line], sha256: str, applied: bool = False) -> ImportRep
     return ImportReport(tuple(results), sha256, applied)
 
 
-def check(
-    session: Session, actor: User, data: bytes | BinaryIO, filename: str
-) -> ImportReport:
+def check(session: Session, actor: User, data: bytes | BinaryIO, filename: str) -> ImportReport:
     """The dry run: what importing the file would do, line by line. Changes nothing."""
     data = file_bytes(data)
     rows = read_table(data, filename, COLUMNS)
     return _report(_plan(session, actor, rows), hashlib.sha256(data).hexdigest())
 
 
-def apply(
-    session: Session, actor: User, data: bytes | BinaryIO, filename: str
-) -> ImportReport:
+def apply(session: Session, actor: User, data: bytes | BinaryIO, filename: str) -> ImportReport:
     """Import the file: checked again; with any error nothing is written (the report says
     why); otherwise every unit is created or updated, each audited (unit.create, unit.update),
     with one summary event ``import.units``."""
@@ -401,6 +397,24 @@ def apply(
     report = _report(lines, sha256)
     if not report.ok:
         return report
+    # Every event flushes its own unit; the code look-ups need not flush the others first.
+    with session.no_autoflush:
+        _write(session, actor, lines)
+    counts = report.counts
+    record(
+        session,
+        actor,
+        "import.units",
+        unit=_top(actor),
+        object_type="units",
+        object_ref=filename[:100],
+        changes={"file_sha256": sha256, "lines": len(lines), **counts},
+    )
+    return ImportReport(report.lines, sha256, applied=True)
+
+
+def _write(session: Session, actor: User, lines: list[_Line]) -> None:
+    """The units of a checked file created (parents first) or updated."""
     in_file = {ln.code: ln for ln in lines}
     made: dict[str, Unit] = {}
     for line in _order(lines, in_file):
@@ -430,17 +444,6 @@ def apply(
                 line.existing.version,
                 line.traits,
             )
-    counts = report.counts
-    record(
-        session,
-        actor,
-        "import.units",
-        unit=_top(actor),
-        object_type="units",
-        object_ref=filename[:100],
-        changes={"file_sha256": sha256, "lines": len(lines), **counts},
-    )
-    return ImportReport(report.lines, sha256, applied=True)
 
 
 def _top(actor: User) -> Unit | None:
