@@ -60,5 +60,19 @@ test: install
 	fi; \
 	exit $$status
 
+# Every benchmark with its PASS/FAIL line (DESIGN section 9); BENCH_DATABASE_URL (an EMPTY
+# database) runs them on it instead of a SQLite file. Fails when any benchmark prints FAIL or
+# exits non-zero. (Issue 16 adds the others.)
+BENCHES := bench/onboarding.py
+bench: install
+	@status=0; \
+	for script in $(BENCHES); do \
+		echo "== $$script"; \
+		out=$$($(BIN)/python $$script $${BENCH_DATABASE_URL:+--database-url "$$BENCH_DATABASE_URL"} 2>&1); \
+		code=$$?; echo "$$out"; \
+		if [ $$code -ne 0 ] || echo "$$out" | grep -q ': FAIL'; then status=1; fi; \
+	done; \
+	exit $$status
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
