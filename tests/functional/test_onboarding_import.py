@@ -182,9 +182,7 @@ def test_missing_csrf_is_refused(app, db, world):
     rows = [["X-CSRF", "Xã CSRF", "Xã", "", "", "", "PRV", ""]]
     before = _units(db)
     for url in ("/admin/import/units", "/admin/import/accounts"):
-        r = admin.post(
-            url, {"file": (io.BytesIO(_csv(UNIT_HEADINGS, rows)), "u.csv")}, csrf=False
-        )
+        r = admin.post(url, {"file": (io.BytesIO(_csv(UNIT_HEADINGS, rows)), "u.csv")}, csrf=False)
         assert r.status_code == 400
     assert _units(db) == before
 
@@ -224,16 +222,12 @@ def test_templates_are_inert_workbooks_with_vietnamese_headings(app, db, world):
     # The notes list "-" values and names beginning with "=" or "+" inert (a leading ').
     from caseapp.services.org.sheets import Column, template
 
-    content = template(
-        [Column("a", "=cmd|' /C calc'!A0")], [{"a": "+SUM(1,2)"}], [("@x", "-2+3")]
-    )
+    content = template([Column("a", "=cmd|' /C calc'!A0")], [{"a": "+SUM(1,2)"}], [("@x", "-2+3")])
     book = load_workbook(io.BytesIO(content))
     values = [c.value for s in book.worksheets for row in s.iter_rows() for c in row]
     assert "'=cmd|' /C calc'!A0" in values and "'+SUM(1,2)" in values and "'@x" in values
     assert all(not str(v).startswith(("=", "+", "@")) for v in values if v)
-    assert all(
-        c.data_type != "f" for s in book.worksheets for row in s.iter_rows() for c in row
-    )
+    assert all(c.data_type != "f" for s in book.worksheets for row in s.iter_rows() for c in row)
 
 
 ACCOUNTS = [
@@ -332,6 +326,9 @@ def test_accounts_dry_run_then_batch_approved_by_a_second_admin_and_enrolment(ap
     assert _batch(db).status == "approved"
     assert _grants_of(db, new["nguyen.an"].id) == {("focal_point", "SCH-A")}
     assert _grants_of(db, new["le.cuong"].id) == {("officer", "D1")}
+    # Part 2 released: still no password (an unusable hash, no argon2 until the code is used).
+    db.expire_all()
+    assert passwords.is_unusable(db.get(User, new["tran.binh"].id).password_hash)
 
     # The person enrols with both halves at /login/code.
     person = Visitor(app, lang="en", token_from="/login/code")
@@ -374,11 +371,14 @@ def test_rejecting_a_batch_withdraws_the_codes_and_a_rerun_asks_again(app, db, w
     batch = _batch(db)
     approver = Visitor(app, db, world["admin_p"], lang="en")
     r = approver.post(
-        f"/admin/approvals/{batch.id}/reject", {"note": "Sai danh sách", "version": str(batch.version)}
+        f"/admin/approvals/{batch.id}/reject",
+        {"note": "Sai danh sách", "version": str(batch.version)},
     )
     assert r.status_code == 302
     db.expire_all()
-    ids = [u.id for u in db.scalars(select(User).where(User.username.in_(["nguyen.an", "tran.binh"])))]
+    ids = [
+        u.id for u in db.scalars(select(User).where(User.username.in_(["nguyen.an", "tran.binh"])))
+    ]
     codes = list(db.scalars(select(EnrolmentCode).where(EnrolmentCode.user_id.in_(ids))))
     assert codes and all(c.revoked_at is not None for c in codes)
     # The file again: the accounts exist, so nothing is created twice; they are asked again
@@ -388,7 +388,9 @@ def test_rejecting_a_batch_withdraws_the_codes_and_a_rerun_asks_again(app, db, w
     assert len(_letters(r.get_data(as_text=True))) == 3
     again = _batch(db)
     assert again.id != batch.id and len(json.loads(again.payload)["lines"]) == 3
-    assert db.scalar(select(func.count()).select_from(User).where(User.username == "nguyen.an")) == 1
+    assert (
+        db.scalar(select(func.count()).select_from(User).where(User.username == "nguyen.an")) == 1
+    )
 
 
 def test_an_account_of_the_batch_cannot_approve_it(app, db, world):

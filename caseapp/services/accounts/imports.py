@@ -332,7 +332,7 @@ def _report(lines: list[_Line], sha256: str, applied: bool = False) -> ImportRep
 
 
 def _checked(
-    session: Session, actor: User, data: bytes, filename: str
+    session: Session, actor: User, data: bytes | BinaryIO, filename: str
 ) -> tuple[list[_Line], ImportReport, Unit | None]:
     data = file_bytes(data)
     rows = read_table(data, filename, COLUMNS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, BinaryIO, cast
@@ -91,7 +91,9 @@ _OWNERSHIP_WORDS = {
 
 
 def value_table(
-    codes: Iterable[str], names: Callable[[], dict[str, str]], words: dict[str, tuple[str, ...]]
+    codes: Iterable[str],
+    names: Callable[[], dict[str, str]],
+    words: Mapping[str, tuple[str, ...]],
 ) -> dict[str, str]:
     """{folded way of writing: code}: the codes, their names in Vietnamese and English, and
     the common words of ``words``."""

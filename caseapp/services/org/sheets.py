@@ -14,7 +14,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from flask_babel import gettext as _
 
@@ -46,7 +46,7 @@ def fold(text: str) -> str:
     return " ".join(text.lower().replace("_", " ").split())
 
 
-def _refuse(message: str):
+def _refuse(message: str) -> NoReturn:
     raise ValidationFailed(message)
 
 
@@ -138,7 +138,7 @@ def read_table(
         _refuse(_("The file is empty."))
     if not any(rows[0]):
         _refuse(_("The headings must be on the first line."))
-    known = {}
+    known: dict[str, Column] = {}
     for column in columns:
         for name in (column.heading, column.key, *column.aliases):
             known[fold(name)] = column
@@ -147,8 +147,8 @@ def read_table(
     for index, heading in enumerate(rows[0]):
         if not heading:
             continue
-        column = known.get(fold(heading))
-        if column is None:
+        found = known.get(fold(heading))
+        if found is None:
             _refuse(
                 _(
                     "Unknown column “%(name)s”. The columns are: %(names)s.",
@@ -156,10 +156,10 @@ def read_table(
                     names=", ".join(c.heading for c in columns),
                 )
             )
-        if column.key in seen:
-            _refuse(_("The column “%(name)s” appears twice.", name=column.heading))
-        seen.add(column.key)
-        positions[index] = column
+        if found.key in seen:
+            _refuse(_("The column “%(name)s” appears twice.", name=found.heading))
+        seen.add(found.key)
+        positions[index] = found
     missing = [c.heading for c in columns if c.required and c.key not in seen]
     if missing:
         _refuse(_("Missing column(s): %(names)s.", names=", ".join(missing)))
@@ -196,9 +196,12 @@ def template(
     spreadsheet shows it and never runs it as a formula)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     sheet = book.active
+    assert isinstance(sheet, Worksheet)  # a new workbook has one worksheet
     sheet.title = _("Data")[:31]
     sheet.append([inert_text(c.heading) for c in columns])
     for cell in sheet[1]:
@@ -206,8 +209,9 @@ def template(
     for sample in samples:
         sheet.append([inert_text(sample.get(c.key, "")) for c in columns])
     for index, column in enumerate(columns):
-        letter = sheet.cell(row=1, column=index + 1).column_letter
-        sheet.column_dimensions[letter].width = max(14, len(column.heading) + 4)
+        sheet.column_dimensions[get_column_letter(index + 1)].width = max(
+            14, len(column.heading) + 4
+        )
     sheet.freeze_panes = "A2"
     guide = book.create_sheet(GUIDE_SHEET)
     guide.append([inert_text(_("Column")), inert_text(_("What to write"))])
