@@ -312,7 +312,7 @@ def _plan(session: Session, actor: User, rows: list[tuple[int, dict[str, str]]])
                     "parent",
                     _(
                         "The unit %(code)s already sits under another unit: move it with the "
-                        "reorganisation (“Sắp xếp lại”), not with an import.",
+                        "reorganisation of units, not with an import.",
                         code=line.code,
                     ),
                 )
