@@ -436,6 +436,9 @@ def labels() -> dict:
     return {
         "ROLE_NAMES": role_names(),
         "UNIT_KIND_NAMES": unit_kind_names(),
+        "SCHOOL_LEVEL_NAMES": school_level_names(),
+        "OWNERSHIP_NAMES": ownership_names(),
+        "LOCAL_TYPE_NAMES": local_type_names(),
         "REFERRAL_KIND_NAMES": referral_kind_names(),
         "STATUS_NAMES": status_names(),
         "VIOLENCE_NAMES": violence_names(),
