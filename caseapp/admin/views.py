@@ -106,6 +106,7 @@ def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
         children=around.children,
         history=around.history,
         parents=around.parents,
+        homeless=around.homeless,
         error=error,
         unit_codes=open_unit_codes(),
     ), status

@@ -239,7 +239,8 @@ def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
     with app.app_context():
         s = get_session()
         province = make_unit(s, None, "BR-P", "province", "Sở Giáo dục tỉnh B")
-        school = make_unit(s, province, "BR-SCH", "school", "Trường Tiểu học Trình Duyệt")
+        # Under the province's Department: an upper-secondary school.
+        school = make_unit(s, province, "BR-SCH", "school", "Trường THPT Trình Duyệt")
         person = make_user(s, keyring(), "focal.browser", school, [("focal_point", school)])
         full_name = f"Person {person.username}"
         # History only: a district office may hold units dated before the reform.

@@ -54,7 +54,8 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
             {"name": "Trường A mới", "kind": "school", "version": sch_a.version},
         ),
         "admin.close_unit": (
-            "unit.close",
+            # The two roles held at SCH-A (focal.a's and not.enrolled's) end with it.
+            ("unit.close", "user.revoke", "user.revoke"),
             f"{unit_url}/close",
             {"valid_to": TODAY, "version": sch_a.version},
         ),

@@ -125,9 +125,17 @@ def _sign_out_everywhere(c: Ctx) -> Post:
 
 
 def _close_unit(c: Ctx) -> Post:
+    """A unit where one person holds a role (signed in): the role ends with the unit."""
     unit = c.new_unit("X-CLOSE")
-    c.sign_in("admin_d1")
-    return Post(f"/admin/units/{unit.id}/close", {"valid_to": c.today, "version": unit.version})
+    person = make_user(c.db, keyring(), "dong.cua", unit, [("focal_point", unit)])
+    open_session_for(c.db, person.id)
+    c.commit()
+    c.sign_in("admin_d1")  # D1 is the unit's parent
+    return Post(
+        f"/admin/units/{unit.id}/close",
+        {"valid_to": c.today, "version": unit.version},
+        companions=("user.revoke", SESSIONS_ENDED),
+    )
 
 
 def _account_action(
