@@ -366,6 +366,44 @@ def close_unit(session: Session, actor: User | None, unit: Unit, on: date, versi
     return unit
 
 
+@dataclass
+class _DescendantHistory:
+    count: int
+    rows: tuple[UnitParentHistory, ...]
+
+
+def _descendant_history(
+    session: Session, unit: Unit, old_path: str, new_path: str, on: date
+) -> _DescendantHistory:
+    """The units below a moving ``unit`` keep their parent but not their path: each one's
+    current history row ends on ``on`` and a row with the new path begins (a row that began
+    on or after ``on`` takes the new path itself: the unit never sat under the old one then).
+    Returns every row written, for the move's audit event to cover."""
+    descendants = list(
+        session.scalars(select(Unit).where(Unit.path.startswith(old_path), Unit.id != unit.id))
+    )
+    paths = {d.id: new_path + d.path[len(old_path) :] for d in descendants}
+    rows: list[UnitParentHistory] = []
+    if not descendants:
+        return _DescendantHistory(0, ())
+    for row in session.scalars(
+        select(UnitParentHistory).where(
+            UnitParentHistory.unit_id.in_(paths), UnitParentHistory.valid_to.is_(None)
+        )
+    ):
+        if row.valid_from >= on:
+            row.path = paths[row.unit_id]
+            rows.append(row)
+            continue
+        row.valid_to = on
+        fresh = UnitParentHistory(
+            unit_id=row.unit_id, parent_id=row.parent_id, path=paths[row.unit_id], valid_from=on
+        )
+        session.add(fresh)
+        rows += [row, fresh]
+    return _DescendantHistory(len(descendants), tuple(rows))
+
+
 def move_unit(
     session: Session, actor: User, unit: Unit, new_parent: Unit, on: date, version: int
 ) -> Unit:
@@ -398,21 +436,17 @@ def move_unit(
     covered = (history,) if current is None else (history, current)
     if current is not None:
         current.valid_to = on
-    descendants = session.scalar(
-        select(func.count())
-        .select_from(Unit)
-        .where(Unit.path.startswith(old_path), Unit.id != unit.id)
-    )
+    below = _descendant_history(session, unit, old_path, new_path, on)
     record(
         session,
         actor,
         "unit.move",
         unit,
         unit=new_parent,
-        covers=covered,
+        covers=covered + below.rows,
         changes={
             "parent": [old_parent.code if old_parent else None, new_parent.code],
-            "descendants_moved": descendants,
+            "descendants_moved": below.count,
         },
     )
     unit.path = new_path
