@@ -359,6 +359,7 @@ def audit_action_names() -> dict[str, str]:
         "keys.retire": pgettext("audit action", "Master key retired"),
         "referral_contact.create": pgettext("audit action", "Referral contact added"),
         "referral_contact.update": pgettext("audit action", "Referral contact edited"),
+        "referral_contact.defaults": pgettext("audit action", "Usual referral services added"),
         "report.export": pgettext("audit action", "Report exported"),
         "report.submit": pgettext("audit action", "Report submitted"),
         "unit.create": pgettext("audit action", "Unit created"),

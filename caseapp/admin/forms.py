@@ -181,3 +181,9 @@ class ContactForm(VersionedForm):
         _l("Address"), validators=[Optional(), _max(ADDRESS_MAX), no_control_characters]
     )
     active = BooleanField(_l("In use"), default=True)
+
+
+class ReferralDefaultsForm(FlaskForm):
+    """Add the usual services (hotline 111, commune police, health station...) to a unit."""
+
+    unit_code = unit_code_field(_l("Unit (code)"))

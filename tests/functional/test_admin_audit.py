@@ -134,6 +134,11 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
                 "version": contact.version,
             },
         ),
+        "admin.referral_defaults_add": (
+            "referral_contact.defaults",
+            "/admin/referrals/defaults",
+            {"unit_code": "D2"},
+        ),
     }
 
 
@@ -155,6 +160,7 @@ ENDPOINTS = sorted(
         "admin.withdraw",
         "admin.new_referral",
         "admin.referral",
+        "admin.referral_defaults_add",
     ]
 )
 

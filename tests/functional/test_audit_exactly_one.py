@@ -225,6 +225,11 @@ def _new_referral(c: Ctx) -> Post:
     return Post("/admin/referrals/new", _contact_form())
 
 
+def _referral_defaults(c: Ctx) -> Post:
+    c.sign_in("admin_d1")
+    return Post("/admin/referrals/defaults", {"unit_code": "D1"})
+
+
 def _referral(c: Ctx) -> Post:
     contact = referrals.create_contact(
         c.db, None, c.unit("D1"), "Tổng đài 111", "hotline", "111", ""
@@ -454,6 +459,7 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "admin.new_unit": _new_unit,
     "admin.new_user": _new_user,
     "admin.referral": _referral,
+    "admin.referral_defaults_add": _referral_defaults,
     "admin.reset_sign_in": _account_action("reset-sign-in", companions=("auth.enrolment_issued",)),
     "admin.approve": _approve,
     "admin.reject": _reject,

@@ -141,7 +141,7 @@ def test_0011_guesses_the_traits_of_units_in_use_and_goes_down_again(fresh_engin
     assert traits == {row[0]: row[5] for row in SEEDED}
     # The first row of each unit answers for the days before it; no other row does.
     first = {}
-    for unit_id, _path_, _from, _to, opened in history:
+    for unit_id, *_rest, opened in history:
         assert bool(opened) == (unit_id not in first), unit_id
         first.setdefault(unit_id, opened)
     assert len(first) == len(SEEDED)
