@@ -194,13 +194,21 @@ def step_choice_names() -> dict[str, dict[str, str]]:
         "situation": {"safe": _("Safe"), "at_risk": _("At risk"), "unknown": _("Unknown")},
         "measure": {
             "reminder": _("Reminder"),
+            "apology": _("Apology"),
             "criticism": _("Criticism"),
             "self_criticism": _("Written self-criticism"),
             "reprimand": _("Reprimand"),
             "warning": _("Warning"),
             "salary_reduction": _("Salary step reduction"),
+            "demotion": _("Demotion"),
+            "removal": _("Removal from post"),
             "dismissal": _("Dismissal"),
             "other": _("Other"),
+        },
+        "subject": {
+            "pupil": _("A pupil"),
+            "staff": _("A teacher or member of staff"),
+            "other": _("Someone else"),
         },
         "closure_reason": {
             "resolved": _("Resolved"),
