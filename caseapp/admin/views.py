@@ -106,7 +106,7 @@ def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
         children=around.children,
         history=around.history,
         parents=around.parents,
-        homeless=around.homeless,
+        based_here=around.based_here,
         error=error,
         unit_codes=open_unit_codes(),
     ), status

@@ -83,7 +83,7 @@ class UnitSurroundings:
     children: list[Unit]
     history: list[UnitParentHistory]
     parents: dict[int, Unit]
-    homeless: list[User]
+    based_here: list[User]
 
 
 def surroundings(session: Session, unit: Unit) -> UnitSurroundings:
@@ -99,14 +99,14 @@ def surroundings(session: Session, unit: Unit) -> UnitSurroundings:
     )
     parent_ids = {h.parent_id for h in history if h.parent_id}
     parents = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(parent_ids)))}
-    homeless = (
+    based_here = (
         []
         if unit.is_open
         else list(
             session.scalars(select(User).where(User.unit_id == unit.id).order_by(User.username))
         )
     )
-    return UnitSurroundings(children, history, parents, homeless)
+    return UnitSurroundings(children, history, parents, based_here)
 
 
 def _check_fields(code: str, name: str, kind: str) -> None:
