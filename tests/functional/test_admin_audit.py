@@ -66,7 +66,8 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
             {"name": "Trường A mới", "kind": "school", "version": sch_a.version},
         ),
         "admin.close_unit": (
-            "unit.close",
+            # The two roles held at SCH-A (focal.a's and not.enrolled's) end with it.
+            ("unit.close", "user.revoke", "user.revoke"),
             f"{unit_url}/close",
             {"valid_to": TODAY, "version": sch_a.version},
         ),
@@ -157,6 +158,11 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
                 "version": contact.version,
             },
         ),
+        "admin.referral_defaults_add": (
+            "referral_contact.defaults",
+            "/admin/referrals/defaults",
+            {"unit_code": "D2"},
+        ),
     }
 
 
@@ -182,6 +188,7 @@ ENDPOINTS = sorted(
         "admin.check_accounts",
         "admin.import_accounts",
         "admin.referral",
+        "admin.referral_defaults_add",
     ]
 )
 
