@@ -317,6 +317,7 @@ def test_accounts_dry_run_then_batch_approved_by_a_second_admin_and_enrolment(ap
     assert _batch(db).status == "pending"
 
     approver = Visitor(app, db, world["admin_p"], lang="en")
+    assert "Import of accounts: 3 lines" in approver.get("/admin/approvals").get_data(as_text=True)
     page = approver.get(f"/admin/approvals/{batch.id}").get_data(as_text=True)
     assert 'id="batch-lines"' in page and "New accounts: 3" in page
     r = approver.post(f"/admin/approvals/{batch.id}/approve", {"version": str(batch.version)})
@@ -419,3 +420,16 @@ def test_sign_in_with_an_imported_account_fails_like_a_wrong_password(app, db, w
     actions = [e.action for e in events_after(db, events_before)]
     assert actions.count("auth.login_failed") == 2
     assert db.scalar(select(func.count()).select_from(AuditEvent)) > 0
+
+
+def test_the_approval_page_of_a_large_batch_is_paginated(app, db, world):
+    rows = [[f"nguoi.{i:03d}", f"Người Số {i}", "", "SCH-A", "focal_point", ""] for i in range(205)]
+    _, r = _import_accounts(app, db, world, rows)
+    assert r.status_code == 200
+    batch = _batch(db)
+    approver = Visitor(app, db, world["admin_p"], lang="en")
+    first = approver.get(f"/admin/approvals/{batch.id}").get_data(as_text=True)
+    assert "page 1 of 2" in first and "New accounts: 205" in first
+    assert first.count('<tr><th scope="row">') == 200
+    second = approver.get(f"/admin/approvals/{batch.id}?page=2").get_data(as_text=True)
+    assert second.count('<tr><th scope="row">') == 5 and "nguoi.204" in second
