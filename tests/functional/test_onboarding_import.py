@@ -433,3 +433,30 @@ def test_the_approval_page_of_a_large_batch_is_paginated(app, db, world):
     assert first.count('<tr><th scope="row">') == 200
     second = approver.get(f"/admin/approvals/{batch.id}?page=2").get_data(as_text=True)
     assert second.count('<tr><th scope="row">') == 5 and "nguoi.204" in second
+
+
+def test_a_trait_left_empty_keeps_the_units_value_on_a_rerun(app, db, world):
+    """SCH-A (a primary school by its name) set to a multi-level school by hand: a file that
+    names it without a level leaves the level alone."""
+    from caseapp.services.org import units as unit_service
+
+    school = db.get(Unit, world.units["SCH-A"])
+    unit_service.update_unit(
+        db,
+        None,
+        school,
+        school.name,
+        "school",
+        school.version,
+        unit_service.UnitTraits(level="multi_level", ownership="private"),
+    )
+    db.commit()
+    admin = Visitor(app, db, world["admin_p"], lang="en")
+    rows = [["SCH-A", school.name, "Trường", "", "", "", "D1", ""]]
+    r = _post(admin, "/admin/import/units", _csv(UNIT_HEADINGS, rows), "u.csv")
+    assert "Unchanged: 1" in r.get_data(as_text=True)
+    db.expire_all()
+    assert (db.get(Unit, school.id).level, db.get(Unit, school.id).ownership) == (
+        "multi_level",
+        "private",
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, BinaryIO, cast
 
@@ -140,6 +140,8 @@ class _Line:
     action: str = ""
     existing: Unit | None = None
     parent_unit: Unit | None = None  # the existing unit above (None: a line of the file)
+    # The traits as the file gives them (empty ones None); ``traits`` completes them.
+    given: unit_service.UnitTraits = field(default_factory=unit_service.UnitTraits)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def _read_line(number: int, row: dict[str, str], tables: dict[str, dict[str, str
             local_type = tables["local_type"].get(fold(row["kind"]), "")
         level = _pick(row, "level", tables["level"])
         ownership = _pick(row, "ownership", tables["ownership"])
-        line.traits = unit_service.UnitTraits(
+        line.traits = line.given = unit_service.UnitTraits(
             level=level or None, ownership=ownership or None, local_type=local_type or None
         )
         if row["valid_from"]:
@@ -236,6 +238,19 @@ def _existing(session: Session, codes: set[str]) -> dict[str, Unit]:
         for unit in session.scalars(select(Unit).where(Unit.code.in_(chunk))):
             found[unit.code] = unit
     return found
+
+
+def _keep_current(unit: Unit, line: _Line) -> bool:
+    """An existing unit's line: a trait the file leaves empty keeps the unit's value (not one
+    guessed from the name). False when the traits given are refused (the line's problem)."""
+    try:
+        line.traits = unit_service._traits(
+            line.kind, line.name, line.given, current=unit if unit.kind == line.kind else None
+        )
+    except ValidationFailed as exc:
+        line.problem = ("level", exc.message)
+        return False
+    return True
 
 
 def _differs(unit: Unit, line: _Line) -> bool:
@@ -316,6 +331,8 @@ def _plan(session: Session, actor: User, rows: list[tuple[int, dict[str, str]]])
                         code=line.code,
                     ),
                 )
+            elif not _keep_current(existing, line):
+                pass  # the line's problem says why
             elif not _differs(existing, line):
                 line.action = "unchanged"
             else:
