@@ -12,7 +12,7 @@ import json
 import re
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from caseapp.models import ApprovalRequest, AuditEvent, EnrolmentCode, Grant, Unit, User
 from caseapp.security import passwords
@@ -460,3 +460,30 @@ def test_a_trait_left_empty_keeps_the_units_value_on_a_rerun(app, db, world):
         "multi_level",
         "private",
     )
+
+
+def test_a_batch_left_to_expire_is_asked_again_with_new_codes(app, db, world):
+    from datetime import timedelta
+
+    from caseapp.db import utcnow
+
+    _import_accounts(app, db, world)
+    batch = _batch(db)
+    db.execute(
+        update(ApprovalRequest)
+        .where(ApprovalRequest.id == batch.id)
+        .values(expires_at=utcnow() - timedelta(minutes=1))
+    )
+    db.commit()
+    db.expire_all()
+    old = {
+        c.id for c in db.scalars(select(EnrolmentCode).where(EnrolmentCode.approval_id == batch.id))
+    }
+    _, r = _import_accounts(app, db, world)
+    assert r.status_code == 200 and len(_letters(r.get_data(as_text=True))) == 3
+    again = _batch(db)
+    assert again.id != batch.id
+    assert all(line["new"] for line in json.loads(again.payload)["lines"])
+    db.expire_all()
+    # The expired batch's codes (part 1 only, never completed) stop working.
+    assert all(db.get(EnrolmentCode, i).revoked_at is not None for i in old)
