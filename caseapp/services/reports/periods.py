@@ -19,6 +19,7 @@ from caseapp.models import ReportSnapshot, Unit
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
+from caseapp.services.org.history import paths_during
 from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.tables import Report, Table
@@ -296,14 +297,13 @@ def snapshot_intact(snapshot: ReportSnapshot) -> bool:
 
 
 def submissions(session: Session, unit: Unit, period: Period) -> list[dict]:
-    """Every school below ``unit``: its snapshot for the period, and whether it is late."""
+    """Every school that rolled up to ``unit`` during the period (its parent history): its
+    snapshot for the period, and whether it is late."""
     today = local_today()
-    schools = list(
-        session.scalars(
-            select(Unit)
-            .where(Unit.path.startswith(unit.path), Unit.kind == "school")
-            .order_by(Unit.path)
-        )
+    paths = paths_during(session, unit, period.date_from, period.date_to, kind="school")
+    schools = sorted(
+        session.scalars(select(Unit).where(Unit.id.in_(paths))),
+        key=lambda school: (paths[school.id], school.code),
     )
     snaps = {
         s.unit_id: s
@@ -348,11 +348,13 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
         )
         for t in live.tables
     }
+    # Each school counts under the unit right below this one it sat under last in the period.
+    paths = paths_during(session, unit, period.date_from, period.date_to, kind="school")
     child_of = {}
     for code in tables["per_unit"].rows:
         child = session.scalar(select(Unit).where(Unit.code == code))
         if child is not None:
-            child_of[child.path] = code
+            child_of[f"/{child.id}/"] = code
     submitted = 0
     for row in rows:
         school = row["unit"]
@@ -362,7 +364,8 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
         else:
             data = report_tables.build(session, school, period.date_from, period.date_to).as_dict()
         group = next(
-            (code for path, code in child_of.items() if school.path.startswith(path)), school.code
+            (code for mark, code in child_of.items() if mark in paths.get(school.id, "")),
+            school.code,
         )
         for t in data["tables"]:
             target = tables[t["key"]]
