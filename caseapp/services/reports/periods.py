@@ -303,7 +303,7 @@ def submissions(session: Session, unit: Unit, period: Period) -> list[dict]:
     paths = paths_during(session, unit, period.date_from, period.date_to, kind="school")
     schools = sorted(
         session.scalars(select(Unit).where(Unit.id.in_(paths))),
-        key=lambda school: (paths[school.id], school.code),
+        key=lambda school: (paths[school.id].rstrip("/").rsplit("/", 1)[0], school.code),
     )
     snaps = {
         s.unit_id: s
