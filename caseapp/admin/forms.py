@@ -1,6 +1,7 @@
 """Administration forms; limits come from the model constants."""
 
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, Regexp
 
@@ -169,3 +170,14 @@ class ContactForm(VersionedForm):
         _l("Address"), validators=[Optional(), _max(ADDRESS_MAX), no_control_characters]
     )
     active = BooleanField(_l("In use"), default=True)
+
+
+class ReformForm(FlaskForm):
+    """A re-organisation file (school code, new parent code, from date)."""
+
+    file = FileField(
+        _l("Re-organisation file (XLSX or CSV)"),
+        validators=[FileRequired(_l("Choose a file."))],
+        render_kw={"accept": ".xlsx,.csv"},
+    )
+    close_emptied = BooleanField(_l("Close the offices no unit sits under any more"))

@@ -24,6 +24,7 @@ AUDITED_POSTS = {
     "admin.new_unit": "unit.create",
     "admin.new_user": "user.create",
     "admin.referral": "referral_contact.update",
+    "admin.reform_apply": "org.reform",  # test_reform_screen
     "admin.reset_sign_in": "approval.request",  # test_four_eyes
     "admin.approve": "approval.approve",  # test_four_eyes
     "admin.reject": "approval.reject",
@@ -61,6 +62,7 @@ UNAUDITED_POSTS = {
     "main.set_language": "stores the chosen language in the visitor's own cookie",
     "dashboard.mark_all_read": "marks the person's own notices read; no case or account data",
     "dashboard.open_notice": "marks one of the person's own notices read; no case or account data",
+    "admin.reform_check": "reads the file, changes nothing",
 }
 
 
