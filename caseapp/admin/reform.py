@@ -18,9 +18,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def _page(form: ReformForm, checked=None, error: str = "", applied: bool = False, status=200):
     return (
-        render_template(
-            "admin/reform.html", form=form, plan=checked, error=error, applied=applied
-        ),
+        render_template("admin/reform.html", form=form, plan=checked, error=error, applied=applied),
         status,
     )
 

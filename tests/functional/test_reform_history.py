@@ -143,9 +143,7 @@ def test_dry_run_lists_every_change_and_problem_and_changes_nothing(app, db, wor
 
 def test_apply_is_all_or_nothing(db, world):
     legacy_world(db, world)
-    checked = reform.plan_file(
-        db, None, (ROWS + "LD-S2,CM-2,01/07/2025\n").encode(), "reform.csv"
-    )
+    checked = reform.plan_file(db, None, (ROWS + "LD-S2,CM-2,01/07/2025\n").encode(), "reform.csv")
     assert len(checked.moves) == 3 and len(checked.problems) == 1
     assert checked.problems[0].line == 5 and checked.problems[0].column == "Mã trường"
     before = db.scalar(select(func.count()).select_from(UnitParentHistory))

@@ -41,9 +41,7 @@ def rolls_up(unit: Unit, on=Case.received_on, unit_id=Case.unit_id) -> ColumnEle
 def ever_below(unit: Unit, unit_id=Case.unit_id) -> ColumnElement[bool]:
     """The condition that the unit ``unit_id`` has ever sat below (or been) ``unit``."""
     row = aliased(UnitParentHistory)
-    return exists(
-        select(row.id).where(row.unit_id == unit_id, row.path.contains(f"/{unit.id}/"))
-    )
+    return exists(select(row.id).where(row.unit_id == unit_id, row.path.contains(f"/{unit.id}/")))
 
 
 def children_during(session: Session, unit: Unit, date_from: date, date_to: date) -> list[Unit]:

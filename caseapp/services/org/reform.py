@@ -149,9 +149,7 @@ def read_table(data: bytes, filename: str, columns=COLUMNS) -> list[tuple[int, d
     keys = [names.get(_fold(h)) if h else None for h in rows[0]]
     missing = [c.heading for c in columns if c.key not in keys]
     if missing:
-        raise ValidationFailed(
-            _("The file has no column “%(column)s”.", column=", ".join(missing))
-        )
+        raise ValidationFailed(_("The file has no column “%(column)s”.", column=", ".join(missing)))
     out = []
     for number, values in enumerate(rows[1:], start=2):
         if not any(values):
@@ -227,7 +225,10 @@ def _plan_line(
         or school.kind != "school"
         or (actor is not None and not covers(actor, "admin.units", school))
     ):
-        problem("school", _("No school with the code %(code)s within your units.", code=school_code[:20]))
+        problem(
+            "school",
+            _("No school with the code %(code)s within your units.", code=school_code[:20]),
+        )
         school = None
     elif not school.is_open:
         problem("school", _("This school is closed."))
@@ -349,8 +350,10 @@ def apply(
         for office in plan.emptied:
             unit = session.get(Unit, office.id)
             assert unit is not None
-            if actor is not None and unit.parent is not None and not covers(
-                actor, "admin.units", unit.parent
+            if (
+                actor is not None
+                and unit.parent is not None
+                and not covers(actor, "admin.units", unit.parent)
             ):
                 continue  # an office's closing belongs to those above it
             close_unit(session, actor, unit, last_day, unit.version)  # type: ignore[arg-type]

@@ -79,6 +79,17 @@ def period_by_key(key: str) -> Period:
         raise ValidationFailed(_("Unknown report period.")) from None
 
 
+def asked_level(value: str | None) -> str | None:
+    """The school level a report or the monitoring is cut by (None: every level)."""
+    from caseapp.models.units import SCHOOL_LEVELS
+
+    if value is None or not value.strip():
+        return None
+    if value.strip() not in SCHOOL_LEVELS:
+        raise ValidationFailed(_("Unknown school level."))
+    return value.strip()
+
+
 def check_range(date_from: date, date_to: date) -> None:
     check_within_bounds(date_from, date_to)
     if date_from > date_to:
@@ -130,13 +141,20 @@ def export(
     date_to: date,
     fmt: str,
     title: str,
+    level: str | None = None,
 ) -> bytes:
-    """The report with small cells suppressed, in ``fmt``; the export is audited."""
+    """The report with small cells suppressed, in ``fmt`` (of the schools of ``level`` when
+    given); the export is audited."""
     if fmt not in report_exports.FORMATS:
         raise ValidationFailed(_("Unknown format."))
     check_range(date_from, date_to)
     report = report_tables.build(
-        session, unit, date_from, date_to, viewer_id=actor.id if actor is not None else None
+        session,
+        unit,
+        date_from,
+        date_to,
+        viewer_id=actor.id if actor is not None else None,
+        level=level,
     )
     tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
     parent = unit.parent.name if unit.parent is not None else ""
@@ -165,6 +183,7 @@ def export(
             "from": date_from.isoformat(),
             "to": date_to.isoformat(),
             "suppressed": True,
+            **({"level": level} if level else {}),
         },
     )
     return content

@@ -228,7 +228,7 @@ def build(
                 SEX_COLUMNS,
                 select(column, Case.harmed_sex, func.count())
                 .select_from(Case)
-                    .where(scope)
+                .where(scope)
                 .group_by(column, Case.harmed_sex),
             )
         )
