@@ -21,7 +21,12 @@ CASE_DAYS = (
     ("LD-S1", date(2025, 9, 1)),
     ("LD-S3", date(2025, 12, 1)),
 )
-ROWS = "Mã trường,Mã đơn vị cấp trên mới,Từ ngày\nLD-S1,CM-1,01/07/2025\nLD-S2,CM-1,01/07/2025\nLD-S3,CM-2,2025-07-01\n"
+ROWS = (
+    "Mã trường,Mã đơn vị cấp trên mới,Từ ngày\n"
+    "LD-S1,CM-1,01/07/2025\n"
+    "LD-S2,CM-1,01/07/2025\n"
+    "LD-S3,CM-2,2025-07-01\n"
+)
 
 
 @dataclass

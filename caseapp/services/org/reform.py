@@ -174,8 +174,8 @@ def template() -> bytes:
     from openpyxl import Workbook
 
     book = Workbook()
-    sheet = book.active
-    sheet.title = "Sắp xếp"
+    sheet = book.create_sheet("Sắp xếp", 0)
+    book.remove(book.worksheets[1])
     sheet.append([c.heading for c in COLUMNS])
     sheet.append(["QT-TH-DONGHA", "QT-PDH", "01/07/2025"])
     notes = book.create_sheet("Hướng dẫn")
