@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -236,11 +237,17 @@ def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
     with app.app_context():
         s = get_session()
         province = make_unit(s, None, "BR-P", "province", "Sở Giáo dục tỉnh B")
-        school = make_unit(s, province, "BR-SCH", "school", "Trường Tiểu học Trình Duyệt")
+        # Directly under the province: a multi-level school may sit there (a primary may not).
+        school = make_unit(
+            s, province, "BR-SCH", "school", "Trường Tiểu học Trình Duyệt", level="multi_level"
+        )
         person = make_user(s, keyring(), "focal.browser", school, [("focal_point", school)])
         full_name = f"Person {person.username}"
-        district = make_unit(s, province, "BR-D", "district", "Phòng Giáo dục huyện Trình Duyệt")
-        d_school = make_unit(s, district, "BR-DS", "school", "Trường THCS Thử Nghiệm")
+        since = date(2020, 1, 1)  # a district office of before the reform of 1 July 2025
+        district = make_unit(
+            s, province, "BR-D", "district", "Phòng Giáo dục huyện Trình Duyệt", since
+        )
+        d_school = make_unit(s, district, "BR-DS", "school", "Trường THCS Thử Nghiệm", since)
         people = {
             "district_focal": make_user(
                 s, keyring(), "focal.district", d_school, [("focal_point", d_school)]
