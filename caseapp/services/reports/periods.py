@@ -157,6 +157,10 @@ def export(
         level=level,
     )
     tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
+    if level is not None:  # the reader of the file sees which schools it counts
+        from caseapp.labels import school_level_names
+
+        title = f"{title} ({school_level_names().get(level, level)})"
     parent = unit.parent.name if unit.parent is not None else ""
     place = _place(unit)
     meta = report_exports.ReportMeta(
