@@ -81,10 +81,13 @@ def default_unit(session: Session, user: User) -> Unit:
 
 
 def offices_below(session: Session, unit: Unit) -> list[Unit]:
-    """The units right below ``unit`` that are not schools (to go down the tree)."""
+    """The open units right below ``unit`` that are not schools (to go down the tree; an office
+    the reform closed has no school any more)."""
     return list(
         session.scalars(
-            select(Unit).where(Unit.parent_id == unit.id, Unit.kind != "school").order_by(Unit.name)
+            select(Unit)
+            .where(Unit.parent_id == unit.id, Unit.kind != "school", Unit.valid_to.is_(None))
+            .order_by(Unit.name)
         )
     )
 
