@@ -3,6 +3,7 @@ without its event is refused; a failing audit write takes the change down with i
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -62,6 +63,18 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
             "unit.move",
             f"{unit_url}/move",
             {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version},
+        ),
+        "admin.reform_apply": (
+            ("unit.move", "org.reform"),
+            "/admin/reform",
+            {
+                "file": (
+                    io.BytesIO(
+                        f"Mã trường,Mã đơn vị cấp trên mới,Từ ngày\nSCH-A,D2,{TODAY}\n".encode()
+                    ),
+                    "reform.csv",
+                )
+            },
         ),
         "admin.new_user": (
             ("user.create", "approval.request", "auth.enrolment_issued"),
@@ -142,6 +155,7 @@ ENDPOINTS = sorted(
         "admin.unit",
         "admin.close_unit",
         "admin.move_unit",
+        "admin.reform_apply",
         "admin.new_user",
         "admin.user",
         "admin.grant",
@@ -190,6 +204,8 @@ def test_the_sweep_covers_every_mutating_admin_endpoint(app):
             for rule in app.url_map.iter_rules()
             if rule.endpoint.startswith("admin.") and "POST" in rule.methods
         }
+        # Reads the file and changes nothing (UNAUDITED_POSTS of test_audit_sweep).
+        - {"admin.reform_check"}
     )
     assert posting == ENDPOINTS, "add the new admin endpoint to this sweep"
 
