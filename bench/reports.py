@@ -60,8 +60,8 @@ def seed_units(app) -> dict:
         )
         schools = []
         for d in range(1, DISTRICTS + 1):
-            district = units.create_unit(
-                s, None, province, f"RB-D{d}", f"Phòng Giáo dục huyện {d}", "district"
+            district = units.create_unit(  # a commune since the reform of 1 July 2025
+                s, None, province, f"RB-D{d}", f"Ủy ban nhân dân xã {d}", "commune"
             )
             schools += [
                 units.create_unit(

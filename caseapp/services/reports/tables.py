@@ -356,12 +356,6 @@ def build(
             .group_by(Case.harmed_sex)
         ):
             per_unit.cells[(code, sex)] = int(n)
-    # A unit recorded after the period answers for it only when it has cases in it.
-    per_unit.rows = [
-        child.code
-        for child in groups
-        if child.valid_from <= date_to or per_unit.row_total(child.code) or child is unit
-    ]
     tables.append(per_unit)
 
     activities = Table(
