@@ -1,5 +1,6 @@
-"""What every benchmark needs: an app on an empty, migrated database, a district of schools
-with an officer and a focal point, a signed-in test client, and percentiles."""
+"""What every benchmark needs: an app on an empty, migrated database, a ward of schools (the
+office of the two-tier organisation; seed_district keeps its old name) with an officer and a
+focal point, a signed-in test client, and percentiles."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def empty_app(url: str, instance: Path):
 
 
 def seed_district(app, prefix: str, schools: int) -> dict:
-    """A province, a district with ``schools`` schools, an officer of the district and a focal
+    """A province, a ward with ``schools`` schools, an officer of the ward and a focal
     point of the first school (created through the services, so audited like real ones)."""
     with app.app_context():
         s = get_session()
@@ -47,7 +48,7 @@ def seed_district(app, prefix: str, schools: int) -> dict:
             s, None, None, f"{prefix}-P", "Sở Giáo dục tỉnh Bench", "province"
         )
         district = units.create_unit(
-            s, None, province, f"{prefix}-D", "Phòng Giáo dục huyện Bench", "district"
+            s, None, province, f"{prefix}-D", "Ủy ban nhân dân phường Bench", "commune"
         )
         made = [
             units.create_unit(

@@ -4,7 +4,7 @@ the memory of exporting it to XLSX and DOCX.
     .venv/bin/python bench/reports.py [--cases 1000000] [--database-url URL] [--repeat 3]
 
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one)
-with a province of 2 districts x 50 schools and N cases (bench/casegen.py: received dates over
+with a province of 2 communes x 50 schools and N cases (bench/casegen.py: received dates over
 two years, violence types, verification/support/follow-up steps and status transitions as the
 workflow would have left them), by COPY on PostgreSQL (psycopg's cursor.copy) and by Core
 executemany in batches on SQLite (with PRAGMA synchronous=OFF and journal_mode=MEMORY while
@@ -51,7 +51,7 @@ TITLE = "Báo cáo tình hình bạo lực, xâm hại trong trường học"
 
 
 def seed_units(app) -> dict:
-    """A province with DISTRICTS districts of SCHOOLS schools, an officer of the province and a
+    """A province with DISTRICTS communes of SCHOOLS schools, an officer of the province and a
     focal point of the first school (through the services, so audited like real ones)."""
     with app.app_context():
         s = get_session()
@@ -60,7 +60,7 @@ def seed_units(app) -> dict:
         )
         schools = []
         for d in range(1, DISTRICTS + 1):
-            district = units.create_unit(  # a commune since the reform of 1 July 2025
+            district = units.create_unit(
                 s, None, province, f"RB-D{d}", f"Ủy ban nhân dân xã {d}", "commune"
             )
             schools += [
@@ -69,7 +69,7 @@ def seed_units(app) -> dict:
                     None,
                     district,
                     f"RB-D{d}-S{i:02d}",
-                    f"Trường THCS số {i} huyện {d}",
+                    f"Trường THCS số {i} xã {d}",
                     "school",
                 )
                 for i in range(1, SCHOOLS + 1)

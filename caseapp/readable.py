@@ -33,6 +33,7 @@ def field_names() -> dict[str, str]:
             "method": _("Method"),
             "service": _("Service"),
             "measure": _("Measure"),
+            "subject": _("Disciplined person"),
             "second_factor": _("Second factor"),
         }
     )
@@ -51,6 +52,7 @@ def value_names() -> dict[str, dict[str, str]]:
         "method": steps["method"],
         "service": steps["service"],
         "measure": steps["measure"],
+        "subject": steps["subject"],
         "role": role_names(),
         "second_factor": {"code_already_used": _("A genuine code, already used")},
     }

@@ -24,7 +24,19 @@ def unit_code_field(label) -> StringField:
     )
 
 
-class UnitForm(FlaskForm):
+def _trait_field(label) -> SelectField:
+    """A school's level or ownership, a commune's local type: the service checks the value
+    (an unknown one is refused with its reason); empty: guessed from the name."""
+    return SelectField(label, validators=[Optional()], validate_choice=False)
+
+
+class UnitTraitsMixin:
+    level = _trait_field(_l("School level"))
+    ownership = _trait_field(_l("Ownership"))
+    local_type = _trait_field(_l("Commune, ward or special zone"))
+
+
+class UnitForm(UnitTraitsMixin, FlaskForm):
     parent_code = unit_code_field(_l("Parent unit (code)"))
     code = StringField(
         _l("Code"),
@@ -46,7 +58,7 @@ class UnitForm(FlaskForm):
     valid_from = DateField(_l("Open since"), validators=[Optional()], format="%Y-%m-%d")
 
 
-class UnitEditForm(VersionedForm):
+class UnitEditForm(UnitTraitsMixin, VersionedForm):
     name = StringField(
         _l("Name"),
         validators=[DataRequired(_l("Enter a name.")), _max(UNIT_NAME_MAX), no_control_characters],
@@ -181,3 +193,9 @@ class ReformForm(FlaskForm):
         render_kw={"accept": ".xlsx,.csv"},
     )
     close_emptied = BooleanField(_l("Close the offices no unit sits under any more"))
+
+
+class ReferralDefaultsForm(FlaskForm):
+    """Add the usual services (hotline 111, commune police, health station...) to a unit."""
+
+    unit_code = unit_code_field(_l("Unit (code)"))

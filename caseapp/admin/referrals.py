@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.admin import bp
-from caseapp.admin.forms import ContactForm
+from caseapp.admin.forms import ContactForm, ReferralDefaultsForm
 from caseapp.admin.views import open_unit_codes
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
@@ -16,6 +16,7 @@ from caseapp.labels import referral_kind_names
 from caseapp.models.units import REFERRAL_KINDS
 from caseapp.pagination import paginate
 from caseapp.security.authz import covers, has_permission
+from caseapp.services.org import referral_defaults
 from caseapp.services.org import referrals as referral_service
 from caseapp.services.org.units import unit_in_scope
 
@@ -25,19 +26,51 @@ def _kind_choices():
     return [(k, names[k]) for k in REFERRAL_KINDS]
 
 
-@bp.get("/referrals")
-@permission("referral.read")
-def referrals():
+def _directory(defaults=None, error=None, status=200):
     rows, page, pages, total = paginate(referral_service.visible_contacts(current_user))
+    can_manage = has_permission(current_user, "referral.manage")
     return render_template(
         "admin/referrals.html",
         rows=rows,
         page=page,
         pages=pages,
         total=total,
-        can_manage=has_permission(current_user, "referral.manage"),
+        can_manage=can_manage,
         manages=lambda c: covers(current_user, "referral.manage", c.unit),
+        defaults=defaults or ReferralDefaultsForm(formdata=None),
+        error=error,
+        unit_codes=open_unit_codes("referral.manage") if can_manage else [],
+    ), status
+
+
+@bp.get("/referrals")
+@permission("referral.read")
+def referrals():
+    return _directory()
+
+
+@bp.post("/referrals/defaults")
+@permission("referral.manage")
+def referral_defaults_add():
+    """Add the usual services to the directory of one unit (nothing twice)."""
+    form = ReferralDefaultsForm()
+    if not form.validate_on_submit():
+        return _directory(defaults=form, status=400)
+    db = get_session()
+    done = carry_out(
+        lambda: referral_defaults.add_defaults(
+            db,
+            current_user,
+            unit_in_scope(db, current_user, form.unit_code.data, "referral.manage"),
+        )
     )
+    if not done.ok:
+        return _directory(defaults=form, error=done.message, status=done.status)
+    if done.value:
+        flash(_("%(n)d usual services added to the directory.", n=len(done.value)), "success")
+    else:
+        flash(_("The directory of this unit already lists the usual services."), "info")
+    return redirect(url_for("admin.referrals"))
 
 
 @bp.route("/referrals/new", methods=["GET", "POST"])

@@ -13,7 +13,7 @@ from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import NotFound
 from caseapp.form_submit import carry_out
-from caseapp.labels import unit_kind_names
+from caseapp.labels import local_type_names, ownership_names, school_level_names, unit_kind_names
 from caseapp.pagination import paginate
 from caseapp.runtime import settings
 from caseapp.services.org import units as unit_service
@@ -28,6 +28,25 @@ def _kind_choices():
     return [(k, names.get(k, k)) for k in settings().unit_kinds]
 
 
+def _trait_choices(form) -> None:
+    """The lists of a school's level and ownership and of a commune's local type; the empty
+    choice leaves the value to the unit's name (or keeps the current one)."""
+    guess = [("", _("— From the name —"))]
+    form.level.choices = guess + list(school_level_names().items())
+    form.ownership.choices = guess + list(ownership_names().items())
+    form.local_type.choices = guess + list(local_type_names().items())
+
+
+def _traits(form) -> unit_service.UnitTraits:
+    """The traits the form gives for the kind it names (those of another kind are not used)."""
+    kind = form.kind.data
+    return unit_service.UnitTraits(
+        level=(form.level.data or None) if kind == "school" else None,
+        ownership=(form.ownership.data or None) if kind == "school" else None,
+        local_type=(form.local_type.data or None) if kind == "commune" else None,
+    )
+
+
 @bp.get("/units")
 @permission("admin.units")
 def units():
@@ -40,6 +59,7 @@ def units():
 def new_unit():
     form = UnitForm()
     form.kind.choices = [("", _("— Choose —")), *_kind_choices()]  # no kind by default
+    _trait_choices(form)
     if request.method == "GET" and request.args.get("parent"):
         form.parent_code.data = request.args.get("parent", "")[:20]
     error, status = None, 200
@@ -54,6 +74,7 @@ def new_unit():
                 form.name.data,
                 form.kind.data,
                 form.valid_from.data,
+                _traits(form),
             )
         )
         if done.ok:
@@ -70,6 +91,7 @@ def new_unit():
 def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
     edit = edit or UnitEditForm(obj=unit, formdata=None)
     edit.kind.choices = _kind_choices()
+    _trait_choices(edit)
     close = close or CloseUnitForm(formdata=None, version=unit.version, valid_to=local_today())
     move = move or MoveUnitForm(formdata=None, version=unit.version, on=local_today())
     for form in (edit, close, move):
@@ -84,6 +106,7 @@ def _unit_page(unit, edit=None, close=None, move=None, error=None, status=200):
         children=around.children,
         history=around.history,
         parents=around.parents,
+        based_here=around.based_here,
         error=error,
         unit_codes=open_unit_codes(),
     ), status
@@ -109,12 +132,19 @@ def unit(unit_id: int):
         return _unit_page(target)
     form = UnitEditForm()
     form.kind.choices = _kind_choices()
+    _trait_choices(form)
     if not form.validate_on_submit():
         return _unit_page(target, edit=form, status=400)
     return _unit_changed(
         target,
         lambda: unit_service.update_unit(
-            db, current_user, target, form.name.data, form.kind.data, int(form.version.data)
+            db,
+            current_user,
+            target,
+            form.name.data,
+            form.kind.data,
+            int(form.version.data),
+            _traits(form),
         ),
         "edit",
         form,

@@ -299,6 +299,7 @@ class StepForm(FlaskForm):
     )
     next_on = DateField(_l("Next follow-up on"), format="%Y-%m-%d", validators=[Optional()])
     measure = SelectField(_l("Measure"), validators=[Optional()], validate_choice=False)
+    subject = SelectField(_l("Disciplined person"), validators=[Optional()], validate_choice=False)
     details = TextAreaField(
         _l("Details (confidential)"),
         validators=[Optional(), _max(STEP_DETAILS_MAX), no_control_characters],
@@ -321,6 +322,7 @@ class StepForm(FlaskForm):
         self.status.choices = blank + list(names["status"].items())
         self.situation.choices = blank + list(names["situation"].items())
         self.measure.choices = blank + list(names["measure"].items())
+        self.subject.choices = blank + list(names["subject"].items())
         self.contact_id.choices = blank + [(str(c.id), c.name) for c in contacts]
 
 

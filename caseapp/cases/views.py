@@ -240,7 +240,7 @@ def _exclusion_form(db, case) -> ExclusionForm:
 
 def _workflow_context(db, case) -> dict:
     from caseapp.cases.forms import StepForm, TransitionForm
-    from caseapp.services.cases import deadlines, steps, workflow
+    from caseapp.services.cases import deadlines, discipline, steps, workflow
 
     contacts = steps.referral_contacts(db, case)
     step_form = StepForm(formdata=None)
@@ -256,6 +256,7 @@ def _workflow_context(db, case) -> dict:
         "transition_form": transition_form,
         "overdue": deadlines.overdue_reasons(db, case),
         "referral_consent": case_records.has_consent(db, case, "referral"),
+        "discipline_measures": discipline.measure_groups(case.unit.level),
     }
 
 

@@ -38,6 +38,7 @@ def _step_input(form: StepForm) -> step_service.StepInput:
         situation=value(form.situation),
         next_on=form.next_on.data,
         measure=value(form.measure),
+        subject=value(form.subject),
         details=form.details.data or "",
         consent_override=bool(form.consent_override.data),
         override_reason=form.override_reason.data or "",

@@ -19,7 +19,7 @@ from caseapp.security import totp
 from caseapp.security.crypto import associated_data, seal_with_keyring
 from caseapp.services.accounts import users
 from caseapp.services.audit.trail import record
-from caseapp.services.org import referrals, units
+from caseapp.services.org import referral_defaults, referrals, units
 
 PROVINCE = ("QT", "Sở Giáo dục và Đào tạo tỉnh Quảng Trị", "province")
 SINCE = date(2020, 1, 1)
@@ -105,12 +105,6 @@ REFERRALS = [
         "Đông Hà, Quảng Trị",
     ),
 ]
-# Each ward and commune: its police, its health station, its People's Committee.
-LOCAL_REFERRALS = [
-    ("police", "Công an {name}", "113"),
-    ("health_station", "Trạm Y tế {name}", ""),
-    ("commune_committee", "Ủy ban nhân dân {name}", ""),
-]
 
 
 def _account(
@@ -190,16 +184,15 @@ def seed(session: Session, case_count: int = 300) -> Path:
             valid_from=REFORM_DAY,
             traits=units.UnitTraits(local_type=local_type),
         )
-        for kind, name, phone in LOCAL_REFERRALS:
-            referrals.create_contact(
-                session, None, locals_[c_code], name.format(name=c_name), kind, phone, c_name
-            )
+        # Its police, health station and People's Committee, as the directory's button adds.
+        referral_defaults.add_defaults(session, None, locals_[c_code])
     for parent_code, s_code, s_name, level, ownership in NEW_SCHOOLS:
         school_with_focal_point(
             locals_[parent_code], s_code, s_name, level, ownership, since=NEW_SCHOOLS_FROM
         )
     for kind, name, phone, address in REFERRALS:
         referrals.create_contact(session, None, province, name, kind, phone, address)
+    referral_defaults.add_defaults(session, None, province)  # nothing the lines above lack
     accounts.append(
         _account(session, "canbo.so", "Phan Thanh Hải", province, [("officer", province)])
     )

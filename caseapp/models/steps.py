@@ -28,14 +28,48 @@ SUPPORT_SERVICES = (
 SUPPORT_STATUSES = ("planned", "provided", "declined")
 REFERRAL_STATUSES = ("sent", "accepted", "declined", "completed")
 SITUATIONS = ("safe", "at_risk", "unknown")
-# Circular 19/2025 (pupils) and the civil-servant rules (staff).
+# Discipline of pupils (Circular 19/2025/TT-BGDĐT), by school level: a primary pupil is only
+# reminded or asked to apologise; a lower- or upper-secondary pupil reminded, criticised or asked
+# for a written self-criticism. A multi-level or boarding school (or a unit without a level)
+# teaches both, so either list applies; the circular does not apply to preschool children.
+PRIMARY_PUPIL_MEASURES = ("reminder", "apology")
+SECONDARY_PUPIL_MEASURES = ("reminder", "criticism", "self_criticism")
+ALL_PUPIL_MEASURES = ("reminder", "apology", "criticism", "self_criticism")
+PUPIL_MEASURES: dict[str, tuple[str, ...]] = {
+    "preschool": (),
+    "primary": PRIMARY_PUPIL_MEASURES,
+    "lower_secondary": SECONDARY_PUPIL_MEASURES,
+    "upper_secondary": SECONDARY_PUPIL_MEASURES,
+    "continuing_education": SECONDARY_PUPIL_MEASURES,
+    "multi_level": ALL_PUPIL_MEASURES,
+    "boarding_ethnic": ALL_PUPIL_MEASURES,
+}
+# Teachers and staff (civil servants and public employees): reprimand, warning, salary step
+# reduction, demotion, removal from post, dismissal; "other" for measures under other rules.
+STAFF_MEASURES = (
+    "reprimand",
+    "warning",
+    "salary_reduction",
+    "demotion",
+    "removal",
+    "dismissal",
+    "other",
+)
+# Who a discipline step is about: a pupil, a teacher or member of staff, or someone else (to
+# whom only "other" applies).
+DISCIPLINE_SUBJECTS = ("pupil", "staff", "other")
+# Every measure a step may hold: new steps are checked against the lists above; the older
+# steps keep theirs.
 DISCIPLINE_MEASURES = (
     "reminder",
+    "apology",
     "criticism",
     "self_criticism",
     "reprimand",
     "warning",
     "salary_reduction",
+    "demotion",
+    "removal",
     "dismissal",
     "other",
 )

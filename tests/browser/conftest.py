@@ -156,7 +156,9 @@ class LiveServer:
     full_name: str
     # More seeded accounts by role: "district_focal" (a school of district BR-D),
     # "district_officer" (officer of BR-D), "auditor" and "admin" (of the province); unit codes
-    # by name.
+    # by name. BR-D is a district education office of before the two-tier reform of 1 July 2025
+    # (open since 2020, not yet dissolved) with three schools open since 2020 ("district_school",
+    # "district_school_2", "district_school_3"): what a reform moves to the communes.
     people: dict[str, Person] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     # The served app, for seeding through the services (inside app.app_context()).
@@ -237,17 +239,18 @@ def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
     with app.app_context():
         s = get_session()
         province = make_unit(s, None, "BR-P", "province", "Sở Giáo dục tỉnh B")
-        # Directly under the province: a multi-level school may sit there (a primary may not).
-        school = make_unit(
-            s, province, "BR-SCH", "school", "Trường Tiểu học Trình Duyệt", level="multi_level"
-        )
+        # Under the province's Department: an upper-secondary school.
+        school = make_unit(s, province, "BR-SCH", "school", "Trường THPT Trình Duyệt")
         person = make_user(s, keyring(), "focal.browser", school, [("focal_point", school)])
         full_name = f"Person {person.username}"
-        since = date(2020, 1, 1)  # a district office of before the reform of 1 July 2025
+        # History only: a district office may hold units dated before the reform.
+        since = date(2020, 1, 1)
         district = make_unit(
             s, province, "BR-D", "district", "Phòng Giáo dục huyện Trình Duyệt", since
         )
         d_school = make_unit(s, district, "BR-DS", "school", "Trường THCS Thử Nghiệm", since)
+        make_unit(s, district, "BR-DS2", "school", "Trường Tiểu học Thử Nghiệm", since)
+        make_unit(s, district, "BR-DS3", "school", "Trường Mầm non Thử Nghiệm", since)
         people = {
             "district_focal": make_user(
                 s, keyring(), "focal.district", d_school, [("focal_point", d_school)]
@@ -261,7 +264,17 @@ def _seed(app) -> tuple[Person, str, dict[str, Person], dict[str, str]]:
             "admin": make_user(s, keyring(), "admin.province", province, [("admin", province)]),
         }
         s.commit()
-    return person, full_name, people, {"district": "BR-D", "district_school": "BR-DS"}
+    return (
+        person,
+        full_name,
+        people,
+        {
+            "district": "BR-D",
+            "district_school": "BR-DS",
+            "district_school_2": "BR-DS2",
+            "district_school_3": "BR-DS3",
+        },
+    )
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ from tests.factories import Person, make_unit, make_user
 pytestmark = pytest.mark.browser
 
 SCHOOL_CODE = "PX-SCH"
-SCHOOL_NAME = "Trường THCS Sau Proxy"
+SCHOOL_NAME = "Trường THPT Sau Proxy"  # under the province: upper-secondary
 CSRF_MESSAGE_ID = (
     "The form expired or was not sent from this site. Nothing was changed; please try again."
 )

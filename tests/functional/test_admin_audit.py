@@ -55,7 +55,8 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
             {"name": "Trường A mới", "kind": "school", "version": sch_a.version},
         ),
         "admin.close_unit": (
-            "unit.close",
+            # The two roles held at SCH-A (focal.a's and not.enrolled's) end with it.
+            ("unit.close", "user.revoke", "user.revoke"),
             f"{unit_url}/close",
             {"valid_to": TODAY, "version": sch_a.version},
         ),
@@ -146,6 +147,11 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
                 "version": contact.version,
             },
         ),
+        "admin.referral_defaults_add": (
+            "referral_contact.defaults",
+            "/admin/referrals/defaults",
+            {"unit_code": "D2"},
+        ),
     }
 
 
@@ -168,6 +174,7 @@ ENDPOINTS = sorted(
         "admin.withdraw",
         "admin.new_referral",
         "admin.referral",
+        "admin.referral_defaults_add",
     ]
 )
 

@@ -125,9 +125,17 @@ def _sign_out_everywhere(c: Ctx) -> Post:
 
 
 def _close_unit(c: Ctx) -> Post:
+    """A unit where one person holds a role (signed in): the role ends with the unit."""
     unit = c.new_unit("X-CLOSE")
-    c.sign_in("admin_d1")
-    return Post(f"/admin/units/{unit.id}/close", {"valid_to": c.today, "version": unit.version})
+    person = make_user(c.db, keyring(), "dong.cua", unit, [("focal_point", unit)])
+    open_session_for(c.db, person.id)
+    c.commit()
+    c.sign_in("admin_d1")  # D1 is the unit's parent
+    return Post(
+        f"/admin/units/{unit.id}/close",
+        {"valid_to": c.today, "version": unit.version},
+        companions=("user.revoke", SESSIONS_ENDED),
+    )
 
 
 def _account_action(
@@ -227,6 +235,11 @@ def _contact_form(**changes) -> dict:
 def _new_referral(c: Ctx) -> Post:
     c.sign_in("admin_d1")
     return Post("/admin/referrals/new", _contact_form())
+
+
+def _referral_defaults(c: Ctx) -> Post:
+    c.sign_in("admin_d1")
+    return Post("/admin/referrals/defaults", {"unit_code": "D1"})
 
 
 def _referral(c: Ctx) -> Post:
@@ -459,6 +472,7 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "admin.new_user": _new_user,
     "admin.referral": _referral,
     "admin.reform_apply": _reform,
+    "admin.referral_defaults_add": _referral_defaults,
     "admin.reset_sign_in": _account_action("reset-sign-in", companions=("auth.enrolment_issued",)),
     "admin.approve": _approve,
     "admin.reject": _reject,

@@ -25,6 +25,7 @@ AUDITED_POSTS = {
     "admin.new_user": "user.create",
     "admin.referral": "referral_contact.update",
     "admin.reform_apply": "org.reform",  # test_reform_screen
+    "admin.referral_defaults_add": "referral_contact.defaults",  # test_referral_defaults
     "admin.reset_sign_in": "approval.request",  # test_four_eyes
     "admin.approve": "approval.approve",  # test_four_eyes
     "admin.reject": "approval.reject",

@@ -66,7 +66,7 @@ def tree(app) -> Tree:
     with app.app_context():
         session = get_session()
         province = make_unit(session, None, f"R{tag}", "province")
-        district = make_unit(session, province, f"R{tag}-D", "district")
+        district = make_unit(session, province, f"R{tag}-D", "commune")
         school = make_unit(session, district, f"R{tag}-S", "school")
         people = [
             make_user(session, keyring(), f"{name}.{tag.lower()}", unit, [(role, unit)])

@@ -247,7 +247,7 @@ def test_open_and_overdue_cases_per_province_match_a_count(app, client, db, worl
     ]
     # A second province, holding one overdue case; a closed case counts nowhere.
     other = make_unit(db, None, "PRQ", "province")
-    school = make_unit(db, make_unit(db, other, "DQ1", "district"), "SCH-Q", "school")
+    school = make_unit(db, make_unit(db, other, "DQ1", "commune"), "SCH-Q", "school")
     db.execute(update(Case).where(Case.id == made[2].id).values(unit_id=school.id))
     db.execute(update(Case).where(Case.id == made[3].id).values(status="closed"))
     db.commit()

@@ -1,7 +1,9 @@
 """The organisation tree holds only sensible shapes: which kind of unit sits under which
-(ministry > province > district | commune > school; an upper-secondary school under its
-province; nothing under a school; only a ministry or a province at the top) and dates between
-1945 and a year from today. The rules live in the service, so the admin screens, the
+(ministry > province > commune/ward > school; an upper-secondary school or a continuing-education
+centre under its province; preschool, primary and lower-secondary schools under a commune;
+nothing under a school; only a ministry or a province at the top), a district education office
+only as history (nothing new in or under one from the two-tier reform of 1 July 2025), and dates
+between 1945 and a year from today. The rules live in the service, so the admin screens, the
 create-user command and every other caller obey them alike."""
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ from sqlalchemy import select
 
 from caseapp.clock import date_bounds, local_today
 from caseapp.errors import ValidationFailed
-from caseapp.labels import unit_kind_names
+from caseapp.labels import school_level_names, unit_kind_names
 from caseapp.models import Unit
 from caseapp.models.units import PARENT_KINDS
 from caseapp.runtime import settings
 from caseapp.services.org import units
-from tests.factories import Visitor
+from tests.factories import Visitor, make_unit
 from tests.functional.admin_support import changed_tables, page_text, snapshot, translated
 
 UNDER = "A unit of the kind “%(kind)s” cannot sit under one of the kind “%(parent)s”."
 AT_TOP = "A unit of the kind “%(kind)s” cannot be at the top of the tree."
 BELOW = "The units below this one cannot sit under a unit of the kind “%(kind)s”."
 DATES = "The date must fall between %(first)s and %(last)s."
+LEVEL_UNDER = "A school of the level “%(level)s” cannot sit under one of the kind “%(parent)s”."
+DISSOLVED = (
+    "District offices were dissolved on %(day)s: nothing new may be placed in or "
+    "under one from that day. Choose a commune, a ward or the province."
+)
+REFORM_DAY = date(2025, 7, 1)
 NOT_ALLOWED = "This field holds characters that are not allowed."
 
 
@@ -71,10 +79,11 @@ def _new(admin, parent: str, kind: str, **extra):
     ("parent", "kind", "parent_kind"),
     [
         ("SCH-A", "school", "school"),  # nothing under a school
+        ("SCH-A", "commune", "school"),
         ("SCH-A", "district", "school"),
-        ("D1", "province", "district"),
-        ("D1", "district", "district"),
-        ("D1", "commune", "district"),  # communes sit under the province, beside districts
+        ("D1", "province", "commune"),
+        ("D1", "commune", "commune"),  # communes and wards sit under the province
+        ("D1", "district", "commune"),
         ("PRV", "province", "province"),
         ("PRV", "ministry", "province"),
     ],
@@ -90,8 +99,7 @@ def test_a_kind_out_of_place_is_refused(app, admin, db, world, parent, kind, par
 @pytest.mark.parametrize(
     ("parent", "kind"),
     [
-        ("PRV", "school"),  # an upper-secondary school answers to the province itself
-        ("PRV", "district"),
+        ("PRV", "school"),  # a multi-level school may answer to the province itself
         ("PRV", "commune"),
         ("D1", "school"),
     ],
@@ -109,6 +117,136 @@ def test_a_school_sits_under_a_commune(db, world):
     commune = units.create_unit(db, None, province, "X-XA", "Xã Mới", "commune")
     school = units.create_unit(db, None, commune, "X-XA-S", "Trường Tiểu học Xã Mới", "school")
     assert school.parent is commune
+
+
+def _level(app, level: str) -> str:
+    with app.test_request_context(), force_locale("vi"):
+        return school_level_names()[level]
+
+
+@pytest.mark.parametrize(
+    ("level", "parent", "allowed"),
+    [
+        ("upper_secondary", "PRV", True),
+        ("upper_secondary", "D1", False),
+        ("continuing_education", "PRV", True),
+        ("continuing_education", "D1", False),
+        ("preschool", "D1", True),
+        ("preschool", "PRV", False),
+        ("primary", "D1", True),
+        ("primary", "PRV", False),
+        ("lower_secondary", "D1", True),
+        ("lower_secondary", "PRV", False),
+        ("multi_level", "D1", True),
+        ("multi_level", "PRV", True),
+        ("boarding_ethnic", "D1", True),
+        ("boarding_ethnic", "PRV", True),
+    ],
+)
+def test_a_school_sits_where_its_level_answers(app, admin, db, world, level, parent, allowed):
+    """Upper-secondary schools and continuing-education centres answer to the province's
+    Department; preschool, primary and lower-secondary schools to the commune or ward; a
+    multi-level or boarding school to either."""
+    before = snapshot(db)
+    r = _new(admin, parent, "school", level=level, ownership="public")
+    if allowed:
+        assert r.status_code == 302, page_text(r)[:2000]
+        db.expire_all()
+        made = db.scalar(select(Unit).where(Unit.code == "X-NEW"))
+        assert (made.parent.code, made.level, made.ownership) == (parent, level, "public")
+        return
+    assert r.status_code == 400
+    message = translated(
+        app,
+        LEVEL_UNDER,
+        level=_level(app, level),
+        parent=_kind(app, db.get(Unit, world.units[parent]).kind),
+    )
+    assert message in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+@pytest.fixture()
+def legacy_district(db, world):
+    """A district education office of before the reform, as history keeps it."""
+    province = _unit(db, world, "PRV")
+    district = make_unit(
+        db, province, "X-HUYEN", "district", "Phòng GD&ĐT huyện Cũ", date(2020, 1, 1)
+    )
+    db.commit()
+    return district
+
+
+@pytest.mark.parametrize(
+    ("parent", "kind", "name"),
+    [("PRV", "district", "Phòng GD&ĐT huyện Mới"), ("X-HUYEN", "school", "Trường Tiểu học Cũ")],
+)
+def test_a_district_office_or_a_school_under_one_is_history_only(
+    app, admin, db, legacy_district, parent, kind, name
+):
+    """Dated before 1 July 2025 (history being recorded) it is made; from that day it is
+    refused with the reason, and nothing changes."""
+    before = snapshot(db)
+    day_before = (REFORM_DAY - timedelta(days=1)).isoformat()
+    for day in (REFORM_DAY.isoformat(), (REFORM_DAY + timedelta(days=200)).isoformat()):
+        r = admin.post(
+            "/admin/units/new",
+            {"parent_code": parent, "code": "X-NEW", "name": name, "kind": kind, "valid_from": day},
+        )
+        assert r.status_code == 400
+        assert translated(app, DISSOLVED, day="01/07/2025") in page_text(r)
+        assert changed_tables(before, snapshot(db)) == []
+    r = admin.post(
+        "/admin/units/new",
+        {
+            "parent_code": parent,
+            "code": "X-NEW",
+            "name": name,
+            "kind": kind,
+            "valid_from": day_before,
+        },
+    )
+    assert r.status_code == 302, page_text(r)[:2000]
+    db.expire_all()
+    made = db.scalar(select(Unit).where(Unit.code == "X-NEW"))
+    assert (made.kind, made.parent.code, made.valid_from) == (
+        kind,
+        parent,
+        REFORM_DAY - timedelta(days=1),
+    )
+
+
+def test_a_district_office_made_today_is_refused(app, admin, db, world):
+    before = snapshot(db)
+    r = _new(admin, "PRV", "district")
+    assert r.status_code == 400
+    assert translated(app, DISSOLVED, day="01/07/2025") in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+def test_nothing_moves_into_a_district_office_after_the_reform(
+    app, admin, db, world, legacy_district
+):
+    unit = _unit(db, world, "SCH-A")
+    before = snapshot(db)
+    r = admin.post(
+        f"/admin/units/{unit.id}/move",
+        {"new_parent_code": "X-HUYEN", "on": REFORM_DAY.isoformat(), "version": unit.version},
+    )
+    assert r.status_code == 400
+    assert translated(app, DISSOLVED, day="01/07/2025") in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
+
+
+def test_a_commune_does_not_become_a_district_office(app, admin, db, world):
+    unit = _unit(db, world, "D2")
+    before = snapshot(db)
+    r = admin.post(
+        f"/admin/units/{unit.id}", {"name": unit.name, "kind": "district", "version": unit.version}
+    )
+    assert r.status_code == 400
+    assert translated(app, DISSOLVED, day="01/07/2025") in page_text(r)
+    assert changed_tables(before, snapshot(db)) == []
 
 
 @pytest.mark.parametrize("valid_from", ["9999-12-31", "1944-12-31", "1900-01-01", "late"])
@@ -136,8 +274,8 @@ def test_the_first_and_last_opening_dates_are_accepted(app, admin, db, valid_fro
     ("code", "new_parent", "message"),
     [
         ("SCH-A", "SCH-B", ("school", "school")),
-        ("D1", "D2", ("district", "district")),
-        ("D1", "SCH-C", ("district", "school")),
+        ("D1", "D2", ("commune", "commune")),
+        ("D1", "SCH-C", ("commune", "school")),
     ],
 )
 def test_a_move_out_of_place_is_refused(app, admin, db, world, code, new_parent, message):
@@ -184,7 +322,8 @@ def test_a_move_or_closing_date_out_of_range_is_refused(app, admin, db, world, a
 @pytest.mark.parametrize(
     ("code", "kind", "message"),
     [
-        ("SCH-A", "district", (UNDER, "district", "district")),  # a district under D1
+        ("SCH-A", "commune", (UNDER, "commune", "commune")),  # a commune under D1
+        ("SCH-A", "district", (UNDER, "district", "commune")),
         ("D1", "school", (BELOW, "school", None)),  # D1 holds schools
         ("PRV", "district", (AT_TOP, "district", None)),
     ],

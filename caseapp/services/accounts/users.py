@@ -264,7 +264,9 @@ def apply_grant(
     return grant
 
 
-def revoke_grant(session: Session, actor: User, grant: Grant, reason: str) -> Grant:
+def revoke_grant(session: Session, actor: User | None, grant: Grant, reason: str) -> Grant:
+    """End ``grant``: by an administrator covering its unit, or by the system (actor None: the
+    command line, a unit closed by a reform)."""
     user = grant.user
     _not_self(actor, user)
     if actor is not None and not covers(actor, "admin.users", grant.unit):

@@ -20,6 +20,7 @@ from caseapp.models import steps as domain
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
+from caseapp.services.cases import discipline
 from caseapp.services.cases.access import can_handle, can_oversee
 from caseapp.services.cases.content import sealer
 from caseapp.services.cases.records import has_consent
@@ -41,6 +42,7 @@ class StepInput:
     situation: str | None = None
     next_on: date | None = None
     measure: str | None = None
+    subject: str | None = None  # discipline: "pupil", "staff" or "other" (DISCIPLINE_SUBJECTS)
     details: str = ""
     consent_override: bool = False
     override_reason: str = ""
@@ -151,11 +153,21 @@ def _fill_follow_up(case: Case, step: CaseStep, data: StepInput) -> None:
     step.due_on, step.done_on = data.due_on, None
 
 
-def _fill_discipline(step: CaseStep, data: StepInput) -> None:
+def _fill_discipline(case: Case, step: CaseStep, data: StepInput, changes: dict) -> None:
+    _choice(data.subject, domain.DISCIPLINE_SUBJECTS)
     _choice(data.measure, domain.DISCIPLINE_MEASURES)
+    if data.measure not in discipline.allowed_measures(data.subject, case.unit.level):
+        raise ValidationFailed(
+            _(
+                "This measure is not one the rules allow for this person at this school "
+                "(Circular 19/2025 for pupils, the civil-service rules for teachers and "
+                "staff). Nothing was saved."
+            )
+        )
     if not data.done_on:
         raise ValidationFailed(_("Give the date of the decision."))
     step.measure = data.measure
+    changes["subject"] = data.subject
 
 
 _RECORDED_FIELDS = (
@@ -202,7 +214,7 @@ def add_step(session: Session, actor: User, case: Case, data: StepInput) -> Case
     elif data.kind == "follow_up":
         _fill_follow_up(case, step, data)
     elif data.kind == "discipline":
-        _fill_discipline(step, data)
+        _fill_discipline(case, step, data, changes)
     step.details = sealer(case).seal("case_steps", step.uid, "details", data.details.strip())
     session.add(step)
     record(

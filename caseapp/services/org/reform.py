@@ -356,7 +356,7 @@ def apply(
                 and not covers(actor, "admin.units", unit.parent)
             ):
                 continue  # an office's closing belongs to those above it
-            close_unit(session, actor, unit, last_day, unit.version)  # type: ignore[arg-type]
+            close_unit(session, actor, unit, last_day, unit.version)
             closed.append(unit)
     record(
         session,

@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from caseapp.clock import check_within_bounds, local_today
-from caseapp.errors import Conflict, NotFound, ValidationFailed
-from caseapp.models import Unit, UnitParentHistory
+from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from caseapp.models import Grant, Unit, UnitParentHistory, User
 from caseapp.models.units import (
     LEGACY_KINDS,
     LEVEL_PARENTS,
@@ -26,11 +25,9 @@ from caseapp.models.units import (
 )
 from caseapp.runtime import settings
 from caseapp.security.authz import covers, scope_filter
+from caseapp.services.accounts import users as user_service
 from caseapp.services.audit.trail import record
 from caseapp.services.org.levels import guess_level, guess_local_type, guess_ownership
-
-if TYPE_CHECKING:
-    from caseapp.models import User
 
 
 def visible_units(user: User, permission: str = "admin.units"):
@@ -79,11 +76,14 @@ def unit_in_scope(session: Session, user: User, code: str | None, permission: st
 
 @dataclass
 class UnitSurroundings:
-    """What the page of one unit shows around it: the units below it and where it sat before."""
+    """What the page of one unit shows around it: the units below it, where it sat before, and
+    (a closed unit) the accounts whose home it still is: they keep their account and history,
+    but no role (their grants ended with the unit)."""
 
     children: list[Unit]
     history: list[UnitParentHistory]
     parents: dict[int, Unit]
+    based_here: list[User]
 
 
 def surroundings(session: Session, unit: Unit) -> UnitSurroundings:
@@ -99,7 +99,14 @@ def surroundings(session: Session, unit: Unit) -> UnitSurroundings:
     )
     parent_ids = {h.parent_id for h in history if h.parent_id}
     parents = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(parent_ids)))}
-    return UnitSurroundings(children, history, parents)
+    based_here = (
+        []
+        if unit.is_open
+        else list(
+            session.scalars(select(User).where(User.unit_id == unit.id).order_by(User.username))
+        )
+    )
+    return UnitSurroundings(children, history, parents, based_here)
 
 
 def _check_fields(code: str, name: str, kind: str) -> None:
@@ -311,7 +318,21 @@ def update_unit(
     return unit
 
 
-def close_unit(session: Session, actor: User, unit: Unit, on: date, version: int) -> Unit:
+def _active_grants(session: Session, unit: Unit) -> list[Grant]:
+    return list(
+        session.scalars(
+            select(Grant)
+            .where(Grant.unit_id == unit.id, Grant.revoked_at.is_(None))
+            .order_by(Grant.id)
+        )
+    )
+
+
+def close_unit(session: Session, actor: User | None, unit: Unit, on: date, version: int) -> Unit:
+    """Close ``unit`` from ``on``: it keeps its cases and history but receives nothing new,
+    and every role held at it ends with it (each grant revoked and audited, the holders'
+    sessions ended). A unit holding roles is closed only by an administrator of a unit above
+    it: an office's own administrator does not remove the people who oversee it."""
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     if not unit.is_open:
@@ -326,9 +347,61 @@ def close_unit(session: Session, actor: User, unit: Unit, on: date, version: int
         raise ValidationFailed(_("Close or move the units below this one first."))
     if on < unit.valid_from:
         raise ValidationFailed(_("A unit cannot close before it opened."))
+    grants = _active_grants(session, unit)
+    if (
+        grants
+        and actor is not None
+        and (unit.parent is None or not covers(actor, "admin.units", unit.parent))
+    ):
+        raise Forbidden(
+            _(
+                "People hold roles at this unit, and their roles end when it closes: only an "
+                "administrator of a unit above it may close it."
+            )
+        )
     unit.valid_to = on
     record(session, actor, "unit.close", unit, unit=unit)
+    for grant in grants:
+        user_service.revoke_grant(session, actor, grant, _("The unit was closed."))
     return unit
+
+
+@dataclass
+class _DescendantHistory:
+    count: int
+    rows: tuple[UnitParentHistory, ...]
+
+
+def _descendant_history(
+    session: Session, unit: Unit, old_path: str, new_path: str, on: date
+) -> _DescendantHistory:
+    """The units below a moving ``unit`` keep their parent but not their path: each one's
+    current history row ends on ``on`` and a row with the new path begins (a row that began
+    on or after ``on`` takes the new path itself: the unit never sat under the old one then).
+    Returns every row written, for the move's audit event to cover."""
+    descendants = list(
+        session.scalars(select(Unit).where(Unit.path.startswith(old_path), Unit.id != unit.id))
+    )
+    paths = {d.id: new_path + d.path[len(old_path) :] for d in descendants}
+    rows: list[UnitParentHistory] = []
+    if not descendants:
+        return _DescendantHistory(0, ())
+    for row in session.scalars(
+        select(UnitParentHistory).where(
+            UnitParentHistory.unit_id.in_(paths), UnitParentHistory.valid_to.is_(None)
+        )
+    ):
+        if row.valid_from >= on:
+            row.path = paths[row.unit_id]
+            rows.append(row)
+            continue
+        row.valid_to = on
+        fresh = UnitParentHistory(
+            unit_id=row.unit_id, parent_id=row.parent_id, path=paths[row.unit_id], valid_from=on
+        )
+        session.add(fresh)
+        rows += [row, fresh]
+    return _DescendantHistory(len(descendants), tuple(rows))
 
 
 def move_unit(
@@ -363,21 +436,17 @@ def move_unit(
     covered = (history,) if current is None else (history, current)
     if current is not None:
         current.valid_to = on
-    descendants = session.scalar(
-        select(func.count())
-        .select_from(Unit)
-        .where(Unit.path.startswith(old_path), Unit.id != unit.id)
-    )
+    below = _descendant_history(session, unit, old_path, new_path, on)
     record(
         session,
         actor,
         "unit.move",
         unit,
         unit=new_parent,
-        covers=covered,
+        covers=covered + below.rows,
         changes={
             "parent": [old_parent.code if old_parent else None, new_parent.code],
-            "descendants_moved": descendants,
+            "descendants_moved": below.count,
         },
     )
     unit.path = new_path
