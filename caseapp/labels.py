@@ -376,6 +376,7 @@ def audit_action_names() -> dict[str, str]:
         "unit.update": pgettext("audit action", "Unit edited"),
         "unit.close": pgettext("audit action", "Unit closed"),
         "unit.move": pgettext("audit action", "Unit moved"),
+        "org.reform": pgettext("audit action", "Re-organisation applied"),
         "user.create": pgettext("audit action", "Account created"),
         "user.update": pgettext("audit action", "Account edited"),
         "user.disable": pgettext("audit action", "Account disabled"),

@@ -199,6 +199,17 @@ class AccountImportForm(ImportForm):
     )
 
 
+class ReformForm(FlaskForm):
+    """A re-organisation file (school code, new parent code, from date)."""
+
+    file = FileField(
+        _l("Re-organisation file (XLSX or CSV)"),
+        validators=[FileRequired(_l("Choose a file."))],
+        render_kw={"accept": ".xlsx,.csv"},
+    )
+    close_emptied = BooleanField(_l("Close the offices no unit sits under any more"))
+
+
 class ReferralDefaultsForm(FlaskForm):
     """Add the usual services (hotline 111, commune police, health station...) to a unit."""
 

@@ -9,6 +9,7 @@ from caseapp.cli.audit import audit_cli
 from caseapp.cli.backup import backup_cmd, restore_cmd
 from caseapp.cli.database import db_cli
 from caseapp.cli.keys import keys_cli
+from caseapp.cli.org import org_cli
 from caseapp.cli.records import cases_cli, notify_cli, reports_cli
 
 
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
         notify_cli,
         cases_cli,
         keys_cli,
+        org_cli,
         db_cli,
         audit_cli,
         create_user_cmd,

@@ -13,10 +13,12 @@ from caseapp.db import get_session
 from caseapp.errors import NotFound
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
+from caseapp.labels import school_level_names
 from caseapp.security.authz import SIGNED_IN
 from caseapp.services.accounts import history
 from caseapp.services.accounts import notices as account_notices
 from caseapp.services.cases import monitoring, notifications
+from caseapp.services.reports.periods import asked_level
 
 
 @bp.get("/work")
@@ -33,9 +35,11 @@ def monitor():
     db = get_session()
     asked = carry_out(lambda: monitoring.monitored_unit(db, current_user, request.args.get("unit")))
     unit = asked.value or monitoring.default_unit(db, current_user)
-    error = asked.message or None
-    rows = monitoring.school_rows(db, current_user, unit)
-    trend = monitoring.monthly_trend(db, current_user, unit)
+    level_asked = carry_out(lambda: asked_level(request.args.get("level")))
+    level = level_asked.value
+    error = " ".join(m for m in (asked.message, level_asked.message) if m) or None
+    rows = monitoring.school_rows(db, current_user, unit, level=level)
+    trend = monitoring.monthly_trend(db, current_user, unit, level=level)
     children = monitoring.offices_below(db, unit)
     totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk", "unassigned")}
     peak = max([1] + [max(t["received"], t["closed"]) for t in trend])
@@ -48,6 +52,8 @@ def monitor():
         totals=totals,
         children=children,
         error=error,
+        level=level,
+        levels=school_level_names(),
     )
 
 

@@ -1,4 +1,6 @@
-"""Demo data: a province, two districts, six schools, an account for every role."""
+"""Demo data: a province of 2026 (its Department, wards, communes and a special zone, schools of
+every level), the district offices the reform of 1 July 2025 dissolved, an account for every
+role."""
 
 from __future__ import annotations
 
@@ -17,29 +19,68 @@ from caseapp.security import totp
 from caseapp.security.crypto import associated_data, seal_with_keyring
 from caseapp.services.accounts import users
 from caseapp.services.audit.trail import record
-from caseapp.services.org import referrals, units
+from caseapp.services.org import referral_defaults, referrals, units
 
 PROVINCE = ("QT", "Sở Giáo dục và Đào tạo tỉnh Quảng Trị", "province")
-OFFICER_NAMES = {"QT-DH": "Trương Văn Định", "QT-VL": "Lê Thị Hồng Nhung"}
+SINCE = date(2020, 1, 1)
+# The district education offices of before the two-tier local government, with their
+# preschool, primary and lower-secondary schools; dissolved by the reform of 1 July 2025.
 DISTRICTS = [
     (
         "QT-DH",
         "Phòng Giáo dục và Đào tạo thành phố Đông Hà",
         [
-            ("DH-THNTMK", "Trường Tiểu học Nguyễn Thị Minh Khai"),
-            ("DH-THCSNT", "Trường THCS Nguyễn Trãi"),
-            ("DH-THPTLQD", "Trường THPT Lê Quý Đôn"),
+            ("DH-MNHS", "Trường Mầm non Hoa Sen", "preschool"),
+            ("DH-THNTMK", "Trường Tiểu học Nguyễn Thị Minh Khai", "primary"),
+            ("DH-THCSNT", "Trường THCS Nguyễn Trãi", "lower_secondary"),
         ],
     ),
     (
         "QT-VL",
         "Phòng Giáo dục và Đào tạo huyện Vĩnh Linh",
         [
-            ("VL-THHX", "Trường Tiểu học Hồ Xá"),
-            ("VL-THCSVT", "Trường THCS Vĩnh Tú"),
-            ("VL-THPTVL", "Trường THPT Vĩnh Linh"),
+            ("VL-MNCT", "Trường Mầm non Cửa Tùng", "preschool"),
+            ("VL-THHX", "Trường Tiểu học Hồ Xá", "primary"),
+            ("VL-THCSVT", "Trường THCS Vĩnh Tú", "lower_secondary"),
         ],
     ),
+]
+# Under the Department itself since 2020: upper-secondary schools, a continuing-education
+# centre, the provincial boarding school for ethnic minorities.
+PROVINCIAL_SCHOOLS = [
+    ("DH-THPTLQD", "Trường THPT Lê Quý Đôn", "upper_secondary"),
+    ("VL-THPTVL", "Trường THPT Vĩnh Linh", "upper_secondary"),
+    ("QT-GDTX", "Trung tâm GDNN-GDTX thành phố Đông Hà", "continuing_education"),
+    ("QT-PTDTNT", "Trường Phổ thông Dân tộc nội trú tỉnh Quảng Trị", "boarding_ethnic"),
+]
+REFORM_DAY = date(2025, 7, 1)
+# The wards, communes and special zone of the two-tier organisation (from 1 July 2025).
+COMMUNES = [
+    ("QT-PDH", "Phường Đông Hà", "ward"),
+    ("QT-PNDH", "Phường Nam Đông Hà", "ward"),
+    ("QT-XVL", "Xã Vĩnh Linh", "commune"),
+    ("QT-XCT", "Xã Cửa Tùng", "commune"),
+    ("QT-DKCC", "Đặc khu Cồn Cỏ", "special_zone"),
+]
+# Schools opened under the new units after the reform (one of them private).
+NEW_SCHOOLS = [
+    ("QT-PNDH", "NDH-THTT", "Trường Tiểu học tư thục Ánh Dương", "primary", "private"),
+    ("QT-DKCC", "CC-THCS", "Trường TH và THCS Cồn Cỏ", "multi_level", "public"),
+]
+NEW_SCHOOLS_FROM = date(2025, 9, 5)
+# The reform of 1 July 2025: each school of a dissolved office and its new ward or commune.
+REFORM = [
+    ("DH-MNHS", "QT-PNDH"),
+    ("DH-THNTMK", "QT-PDH"),
+    ("DH-THCSNT", "QT-PDH"),
+    ("VL-MNCT", "QT-XCT"),
+    ("VL-THHX", "QT-XVL"),
+    ("VL-THCSVT", "QT-XVL"),
+]
+# Officers of a ward and of a commune (their Culture and Society offices).
+LOCAL_OFFICERS = [
+    ("canbo.qt-pdh", "Trương Văn Định", "QT-PDH"),
+    ("canbo.qt-xvl", "Lê Thị Hồng Nhung", "QT-XVL"),
 ]
 FOCAL_NAMES = [
     "Nguyễn Thị Lan",
@@ -48,6 +89,12 @@ FOCAL_NAMES = [
     "Phạm Minh Tuấn",
     "Hoàng Thị Mai",
     "Võ Văn Nam",
+    "Đặng Thị Thu",
+    "Bùi Quang Huy",
+    "Hồ Thị Ngọc",
+    "Dương Văn Phúc",
+    "Lý Thị Yến",
+    "Ngô Đức Long",
 ]
 REFERRALS = [
     ("hotline", "Tổng đài quốc gia bảo vệ trẻ em 111", "111", "Toàn quốc"),
@@ -84,69 +131,109 @@ def _account(
 
 
 def seed(session: Session, case_count: int = 300) -> Path:
+    """The demo province of 2026: cases of the last two years recorded as they came, the
+    reform of 1 July 2025 applied with history afterwards (reports of the periods before it
+    still roll up through the dissolved district offices)."""
     from caseapp.demo.cases import seed_cases
 
-    start = date(2020, 1, 1)
     focal_points: list = []
-    province = units.create_unit(session, None, None, *PROVINCE, valid_from=start)
-    accounts = []
-    school_index = 0
-    for d_code, d_name, schools in DISTRICTS:
-        district = units.create_unit(
-            session, None, province, d_code, d_name, "district", valid_from=start
+    accounts: list[dict] = []
+    names = iter(FOCAL_NAMES)
+
+    def school_with_focal_point(parent, code, name, level, ownership="public", since=SINCE):
+        school = units.create_unit(
+            session,
+            None,
+            parent,
+            code,
+            name,
+            "school",
+            valid_from=since,
+            traits=units.UnitTraits(level=level, ownership=ownership),
         )
         accounts.append(
             _account(
                 session,
-                f"canbo.{d_code.lower()}",
-                OFFICER_NAMES[d_code],
-                district,
-                [("officer", district)],
+                f"daumoi.{code.lower()}",
+                next(names),
+                school,
+                [("focal_point", school)],
+                keep=focal_points if since < REFORM_DAY else None,
             )
         )
-        for s_code, s_name in schools:
-            school = units.create_unit(
-                session, None, district, s_code, s_name, "school", valid_from=start
-            )
-            name = FOCAL_NAMES[school_index]
-            school_index += 1
-            accounts.append(
-                _account(
-                    session,
-                    f"daumoi.{s_code.lower()}",
-                    name,
-                    school,
-                    [("focal_point", school)],
-                    keep=focal_points,
-                )
-            )
-        place = d_name.split("Đào tạo ", 1)[-1]
-        referrals.create_contact(
-            session, None, district, f"Công an {place}", "police", "113", place
+        return school
+
+    province = units.create_unit(session, None, None, *PROVINCE, valid_from=SINCE)
+    for d_code, d_name, schools in DISTRICTS:
+        district = units.create_unit(
+            session, None, province, d_code, d_name, "district", valid_from=SINCE
+        )
+        for s_code, s_name, level in schools:
+            school_with_focal_point(district, s_code, s_name, level)
+    for s_code, s_name, level in PROVINCIAL_SCHOOLS:
+        school_with_focal_point(province, s_code, s_name, level)
+    locals_ = {}
+    for c_code, c_name, local_type in COMMUNES:
+        locals_[c_code] = units.create_unit(
+            session,
+            None,
+            province,
+            c_code,
+            c_name,
+            "commune",
+            valid_from=REFORM_DAY,
+            traits=units.UnitTraits(local_type=local_type),
+        )
+        # Its police, health station and People's Committee, as the directory's button adds.
+        referral_defaults.add_defaults(session, None, locals_[c_code])
+    for parent_code, s_code, s_name, level, ownership in NEW_SCHOOLS:
+        school_with_focal_point(
+            locals_[parent_code], s_code, s_name, level, ownership, since=NEW_SCHOOLS_FROM
         )
     for kind, name, phone, address in REFERRALS:
         referrals.create_contact(session, None, province, name, kind, phone, address)
+    referral_defaults.add_defaults(session, None, province)  # nothing the lines above lack
     accounts.append(
         _account(session, "canbo.so", "Phan Thanh Hải", province, [("officer", province)])
     )
+    for username, full_name, code in LOCAL_OFFICERS:
+        office = locals_[code]
+        accounts.append(_account(session, username, full_name, office, [("officer", office)]))
     accounts.append(
         _account(session, "thanhtra.so", "Đỗ Minh Châu", province, [("auditor", province)])
     )
     accounts.append(_account(session, "quantri", "Ngô Quang Vinh", province, [("admin", province)]))
-    # A second administrator (of a district), so that what one administrator asks for (a
-    # grant, a sign-in reset, a new account) has someone to approve it.
-    dong_ha = units.unit_by_code(session, "QT-DH")
-    assert dong_ha is not None
-    accounts.append(
-        _account(session, "quantri.dh", "Nguyễn Văn Khoa", dong_ha, [("admin", dong_ha)])
-    )
+    # A second administrator (of a ward), so that what one administrator asks for (a grant, a
+    # sign-in reset, a new account) has someone to approve it.
+    ward = locals_["QT-PDH"]
+    accounts.append(_account(session, "quantri.pdh", "Nguyễn Văn Khoa", ward, [("admin", ward)]))
     session.flush()
+    if case_count:
+        seed_cases(session, focal_points, case_count)
+        session.flush()
+    apply_reform(session)
     if case_count:
         from caseapp.demo.unusual import seed_unusual_reads
 
-        seed_cases(session, focal_points, case_count)
         accounts.append(seed_unusual_reads(session, _account))
     return _write_credentials(accounts)
+
+
+def apply_reform(session: Session) -> None:
+    """The reform of 1 July 2025, as an administrator would upload it: the schools of the
+    district offices move to the wards and communes, the emptied offices close that day."""
+    import hashlib
+
+    from caseapp.services.org import reform
+
+    rows = [
+        (line, {"school": school, "parent": parent, "from": REFORM_DAY.strftime("%d/%m/%Y")})
+        for line, (school, parent) in enumerate(REFORM, start=2)
+    ]
+    text = "\n".join(f"{r['school']},{r['parent']},{r['from']}" for _line, r in rows)
+    checked = reform.plan(session, None, rows, hashlib.sha256(text.encode()).hexdigest())
+    assert not checked.problems, checked.problems
+    reform.apply(session, None, checked, close_emptied=True)
 
 
 def _write_credentials(accounts: list[dict]) -> Path:

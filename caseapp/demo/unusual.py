@@ -24,10 +24,10 @@ from caseapp.services.org import units
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-# An officer of the Đông Hà office who is a teacher of THCS Nguyễn Trãi (their home unit):
+# An officer of the ward of Đông Hà who is a teacher of THCS Nguyễn Trãi (their home unit):
 # reading a case of another school, with no step on it, is what the view points out.
-SECONDED = ("canbo.kiemnhiem", "Trần Quốc Bảo", "DH-THCSNT", "QT-DH")
-BURST_BY, NIGHT_BY = "canbo.qt-dh", "canbo.qt-vl"
+SECONDED = ("canbo.kiemnhiem", "Trần Quốc Bảo", "DH-THCSNT", "QT-PDH")
+BURST_BY, NIGHT_BY = "canbo.qt-pdh", "canbo.qt-xvl"
 BURST_REASON = "Rà soát hồ sơ theo yêu cầu"
 NIGHT_REASON = "Xem lại tình hình của em"
 OTHER_REASON = "Tham khảo cách xử lý"
@@ -50,7 +50,7 @@ def seed_unusual_reads(session: Session, make_account: Callable[..., dict]) -> d
         others = [c for c in dong_ha if c.unit_id != home.id]
         if others:
             audit_read(session, seconded, others[0], OTHER_REASON)
-    vinh_linh = units.unit_by_code(session, "QT-VL")
+    vinh_linh = units.unit_by_code(session, "QT-XVL")
     night_cases = _cases_below(session, vinh_linh) if vinh_linh is not None else []
     if night_cases:
         last_night = datetime.combine(local_today() - timedelta(days=1), time(23, 40), zone())

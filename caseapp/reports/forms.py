@@ -14,7 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from caseapp.forms import FlaskForm, VersionedForm, no_control_characters
-from caseapp.labels import activity_kind_names, audience_names
+from caseapp.labels import activity_kind_names, audience_names, school_level_names
 from caseapp.models.reports import PARTICIPANTS_MAX, TITLE_MAX
 
 
@@ -26,6 +26,10 @@ class ReportForm(FlaskForm):
     period = SelectField(_l("Period"), validators=[Optional()], validate_choice=False)
     date_from = DateField(_l("From"), format="%Y-%m-%d", validators=[Optional()])
     date_to = DateField(_l("To"), format="%Y-%m-%d", validators=[Optional()])
+    level = SelectField(_l("School level"), validators=[Optional()], validate_choice=False)
+
+    def fill_levels(self) -> None:
+        self.level.choices = [("", _l("All levels")), *school_level_names().items()]
 
 
 class SubmitForm(FlaskForm):

@@ -33,8 +33,10 @@ def _labels(period: reports.Period | None) -> str:
     )
 
 
-def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
+def _choice() -> tuple[ReportForm, reports.Period | None, date, date, str | None]:
     form = ReportForm(request.args)
+    form.fill_levels()
+    level = reports.asked_level(request.args.get("level"))
     periods = reports.recent_periods()
     form.period.choices = [(p.key, _labels(p)) for p in periods]
     if request.args.get("period") == "custom":  # any dates: chosen in their own form
@@ -53,7 +55,7 @@ def _choice() -> tuple[ReportForm, reports.Period | None, date, date]:
         period = reports.period_by_key(key) if key else reports.default_period()
         date_from, date_to = period.date_from, period.date_to
         form.period.data = period.key
-    return form, period, date_from, date_to
+    return form, period, date_from, date_to, level
 
 
 @bp.get("/")
@@ -64,10 +66,10 @@ def show():
     if not chosen.ok:
         flash(chosen.message, "error")
         return redirect(url_for("reports.show"))
-    form, period, date_from, date_to = chosen.value
+    form, period, date_from, date_to, level = chosen.value
     unit = reports.report_unit(db, current_user, request.args.get("unit"))
     suppressed = request.args.get("view") == "export"
-    report = build(db, unit, date_from, date_to, viewer_id=current_user.id)
+    report = build(db, unit, date_from, date_to, viewer_id=current_user.id, level=level)
     tables = shown_tables(report, suppressed, reports.unit_names(db, report))
     rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
     snapshot = (
@@ -108,13 +110,15 @@ def export():
     fmt = request.args.get("format", "xlsx")
 
     def export_report():
-        _form, period, date_from, date_to = _choice()
+        _form, period, date_from, date_to, level = _choice()
         unit = reports.report_unit(db, current_user, request.args.get("unit"))
         return (
             unit,
             date_from,
             date_to,
-            reports.export(db, current_user, unit, date_from, date_to, fmt, _labels(period)),
+            reports.export(
+                db, current_user, unit, date_from, date_to, fmt, _labels(period), level=level
+            ),
         )
 
     done = carry_out(export_report)

@@ -149,7 +149,7 @@ def test_demo_data_shows_the_seeded_unusual_reads_and_nothing_else(demo_app):
             encoding="utf-8"
         )
     )
-    assert {"role": "officer", "unit": "QT-DH"} in next(
+    assert {"role": "officer", "unit": "QT-PDH"} in next(
         a["grants"] for a in accounts if a["username"] == unusual.SECONDED[0]
     )
 

@@ -207,6 +207,18 @@ def _move_unit(c: Ctx) -> Post:
     )
 
 
+def _reform(c: Ctx) -> Post:
+    commune = c.new_unit("X-COMMUNE", "commune", parent="PRV")
+    school = c.new_unit("X-MOVE")
+    c.sign_in("admin_p")
+    rows = f"Mã trường,Mã đơn vị cấp trên mới,Từ ngày\n{school.code},{commune.code},{c.today}\n"
+    return Post(
+        "/admin/reform",
+        {"file": (io.BytesIO(rows.encode()), "reform.csv", "text/csv")},
+        companions=("unit.move",),
+    )
+
+
 def _contact_form(**changes) -> dict:
     return {
         "unit_code": "D1",
@@ -486,6 +498,7 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "admin.new_unit": _new_unit,
     "admin.new_user": _new_user,
     "admin.referral": _referral,
+    "admin.reform_apply": _reform,
     "admin.referral_defaults_add": _referral_defaults,
     "admin.reset_sign_in": _account_action("reset-sign-in", companions=("auth.enrolment_issued",)),
     "admin.approve": _approve,

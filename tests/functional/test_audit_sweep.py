@@ -26,6 +26,7 @@ AUDITED_POSTS = {
     "admin.new_unit": "unit.create",
     "admin.new_user": "user.create",
     "admin.referral": "referral_contact.update",
+    "admin.reform_apply": "org.reform",  # test_reform_screen
     "admin.referral_defaults_add": "referral_contact.defaults",  # test_referral_defaults
     "admin.reset_sign_in": "approval.request",  # test_four_eyes
     "admin.approve": "approval.approve",  # test_four_eyes
@@ -66,6 +67,7 @@ UNAUDITED_POSTS = {
     "admin.check_accounts": "dry run of an accounts import: reads the file and changes nothing",
     "dashboard.mark_all_read": "marks the person's own notices read; no case or account data",
     "dashboard.open_notice": "marks one of the person's own notices read; no case or account data",
+    "admin.reform_check": "reads the file, changes nothing",
 }
 
 

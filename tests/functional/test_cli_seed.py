@@ -147,7 +147,7 @@ def test_create_user_gives_the_named_grant(empty_app):
         "--email",
         "canbo.moi@example.org",
         "--unit",
-        "qt-dh",
+        "qt-pdh",
         "--role",
         "officer",
         "--password",
@@ -157,10 +157,12 @@ def test_create_user_gives_the_named_grant(empty_app):
     with empty_app.app_context():
         s = get_session()
         user = s.scalar(select(User).where(User.username == "can.bo.moi"))
-        assert user is not None and user.full_name == "Cán Bộ Mới" and user.unit.code == "QT-DH"
+        assert user is not None and user.full_name == "Cán Bộ Mới" and user.unit.code == "QT-PDH"
         assert not user.must_change_password and user.totp_secret is None  # set up at sign-in
         grants = list(s.scalars(select(Grant).where(Grant.user_id == user.id)))
-        assert [(g.role, g.unit.code, g.revoked_at) for g in grants] == [("officer", "QT-DH", None)]
+        assert [(g.role, g.unit.code, g.revoked_at) for g in grants] == [
+            ("officer", "QT-PDH", None)
+        ]
         actions = list(
             s.scalars(
                 select(AuditEvent.action).where(AuditEvent.seq > head).order_by(AuditEvent.seq)
@@ -188,3 +190,44 @@ def test_create_user_gives_the_named_grant(empty_app):
     )
     assert unknown.exit_code != 0
     assert _row_counts(empty_app) == before
+
+
+def test_the_demo_is_a_2026_province_with_its_history(empty_app):
+    """The district offices are closed since 1 July 2025, their schools sit under wards and
+    communes; the cases they received before that day still roll up through the old office."""
+    from datetime import date
+
+    from caseapp.demo.seed import REFORM, REFORM_DAY
+    from caseapp.models import Case, Unit
+    from caseapp.services.reports.tables import build
+
+    assert _invoke(empty_app, "seed-demo", "--cases", "60").exit_code == 0
+    _mode, accounts = _credentials(empty_app)
+    grants = {(g["role"], g["unit"]) for a in accounts for g in a["grants"]}
+    assert {("officer", "QT"), ("officer", "QT-PDH"), ("officer", "QT-XVL")} <= grants
+    assert {("admin", "QT"), ("admin", "QT-PDH"), ("auditor", "QT")} <= grants
+    with empty_app.app_context():
+        s = get_session()
+        by_code = {u.code: u for u in s.scalars(select(Unit))}
+        assert by_code["QT-DH"].valid_to == REFORM_DAY and by_code["QT-VL"].valid_to == REFORM_DAY
+        assert {by_code[c].kind for c in ("QT-PDH", "QT-XVL", "QT-DKCC")} == {"commune"}
+        assert by_code["QT-DKCC"].local_type == "special_zone"
+        assert by_code["DH-THPTLQD"].parent.code == "QT" and by_code["QT-GDTX"].parent.code == "QT"
+        assert any(u.ownership == "private" for u in by_code.values())
+        for school, parent in REFORM:
+            assert by_code[school].parent.code == parent
+        dong_ha = [by_code[s].id for s, _p in REFORM if s.startswith("DH-")]
+        received = list(s.scalars(select(Case.received_on).where(Case.unit_id.in_(dong_ha))))
+        before = sum(1 for day in received if day < REFORM_DAY)
+        after = len(received) - before
+        span_before = (date(2024, 1, 1), date(2025, 6, 30))
+        span_after = (REFORM_DAY, date(2026, 12, 31))
+        assert build(s, by_code["QT-DH"], *span_before).table("per_unit").total() == before
+        assert build(s, by_code["QT-DH"], *span_after).table("per_unit").total() == 0
+        wards = [by_code["QT-PDH"], by_code["QT-PNDH"]]
+        assert sum(build(s, w, *span_after).table("per_unit").total() for w in wards) == after
+        assert before and after, received  # the seeded days straddle the reform
+        reform_events = s.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "org.reform")
+        )
+        assert reform_events == 1

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case as when
-from sqlalchemy import extract, func, or_, select
+from sqlalchemy import extract, func, or_, select, true
 from sqlalchemy.orm import Session, contains_eager
 
 from caseapp.clock import local_today
@@ -81,27 +81,36 @@ def default_unit(session: Session, user: User) -> Unit:
 
 
 def offices_below(session: Session, unit: Unit) -> list[Unit]:
-    """The units right below ``unit`` that are not schools (to go down the tree)."""
+    """The open units right below ``unit`` that are not schools (to go down the tree; an office
+    the reform closed has no school any more)."""
     return list(
         session.scalars(
-            select(Unit).where(Unit.parent_id == unit.id, Unit.kind != "school").order_by(Unit.name)
+            select(Unit)
+            .where(Unit.parent_id == unit.id, Unit.kind != "school", Unit.valid_to.is_(None))
+            .order_by(Unit.name)
         )
     )
 
 
-def school_rows(session: Session, user: User, unit: Unit) -> list[dict]:
-    """One row per school below ``unit``: open, overdue, high-risk and unassigned cases."""
+def _of_level(level: str | None):
+    """The condition on the joined Unit: a school of ``level`` (None: every unit)."""
+    return Unit.level == level if level is not None else true()
+
+
+def school_rows(session: Session, user: User, unit: Unit, level: str | None = None) -> list[dict]:
+    """One row per school below ``unit`` (of ``level`` when given): open, overdue, high-risk
+    and unassigned cases."""
     schools = list(
         session.scalars(
             select(Unit)
-            .where(Unit.path.startswith(unit.path), Unit.kind == "school")
+            .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
             .order_by(Unit.path)
         )
     )
     open_ = Case.status != "closed"
     counts = session.execute(
         visible_cases(user)
-        .where(Unit.path.startswith(unit.path))
+        .where(Unit.path.startswith(unit.path), _of_level(level))
         .with_only_columns(
             Case.unit_id,
             func.sum(when((open_, 1), else_=0)).label("open"),
@@ -140,12 +149,15 @@ def school_rows(session: Session, user: User, unit: Unit) -> list[dict]:
     return rows
 
 
-def monthly_trend(session: Session, user: User, unit: Unit, months: int = 12) -> list[dict]:
-    """Cases received and cases closed per month, the last ``months`` months."""
+def monthly_trend(
+    session: Session, user: User, unit: Unit, months: int = 12, level: str | None = None
+) -> list[dict]:
+    """Cases received and cases closed per month, the last ``months`` months (of the schools of
+    ``level`` when given)."""
     today = local_today()
     index = today.year * 12 + today.month - 1 - (months - 1)
     start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
-    scope = visible_cases(user).where(Unit.path.startswith(unit.path))
+    scope = visible_cases(user).where(Unit.path.startswith(unit.path), _of_level(level))
     received = session.execute(
         scope.where(Case.received_on >= start)
         .with_only_columns(

@@ -19,6 +19,7 @@ from caseapp.models import ReportSnapshot, Unit
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
+from caseapp.services.org.history import paths_during
 from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.tables import Report, Table
@@ -78,6 +79,17 @@ def period_by_key(key: str) -> Period:
         raise ValidationFailed(_("Unknown report period.")) from None
 
 
+def asked_level(value: str | None) -> str | None:
+    """The school level a report or the monitoring is cut by (None: every level)."""
+    from caseapp.models.units import SCHOOL_LEVELS
+
+    if value is None or not value.strip():
+        return None
+    if value.strip() not in SCHOOL_LEVELS:
+        raise ValidationFailed(_("Unknown school level."))
+    return value.strip()
+
+
 def check_range(date_from: date, date_to: date) -> None:
     check_within_bounds(date_from, date_to)
     if date_from > date_to:
@@ -129,15 +141,26 @@ def export(
     date_to: date,
     fmt: str,
     title: str,
+    level: str | None = None,
 ) -> bytes:
-    """The report with small cells suppressed, in ``fmt``; the export is audited."""
+    """The report with small cells suppressed, in ``fmt`` (of the schools of ``level`` when
+    given); the export is audited."""
     if fmt not in report_exports.FORMATS:
         raise ValidationFailed(_("Unknown format."))
     check_range(date_from, date_to)
     report = report_tables.build(
-        session, unit, date_from, date_to, viewer_id=actor.id if actor is not None else None
+        session,
+        unit,
+        date_from,
+        date_to,
+        viewer_id=actor.id if actor is not None else None,
+        level=level,
     )
     tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
+    if level is not None:  # the reader of the file sees which schools it counts
+        from caseapp.labels import school_level_names
+
+        title = f"{title} ({school_level_names().get(level, level)})"
     parent = unit.parent.name if unit.parent is not None else ""
     place = _place(unit)
     meta = report_exports.ReportMeta(
@@ -164,6 +187,7 @@ def export(
             "from": date_from.isoformat(),
             "to": date_to.isoformat(),
             "suppressed": True,
+            **({"level": level} if level else {}),
         },
     )
     return content
@@ -296,14 +320,13 @@ def snapshot_intact(snapshot: ReportSnapshot) -> bool:
 
 
 def submissions(session: Session, unit: Unit, period: Period) -> list[dict]:
-    """Every school below ``unit``: its snapshot for the period, and whether it is late."""
+    """Every school that rolled up to ``unit`` during the period (its parent history): its
+    snapshot for the period, and whether it is late."""
     today = local_today()
-    schools = list(
-        session.scalars(
-            select(Unit)
-            .where(Unit.path.startswith(unit.path), Unit.kind == "school")
-            .order_by(Unit.path)
-        )
+    paths = paths_during(session, unit, period.date_from, period.date_to, kind="school")
+    schools = sorted(
+        session.scalars(select(Unit).where(Unit.id.in_(paths))),
+        key=lambda school: (paths[school.id].rstrip("/").rsplit("/", 1)[0], school.code),
     )
     snaps = {
         s.unit_id: s
@@ -348,11 +371,13 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
         )
         for t in live.tables
     }
+    # Each school counts under the unit right below this one it sat under last in the period.
+    paths = paths_during(session, unit, period.date_from, period.date_to, kind="school")
     child_of = {}
     for code in tables["per_unit"].rows:
         child = session.scalar(select(Unit).where(Unit.code == code))
         if child is not None:
-            child_of[child.path] = code
+            child_of[f"/{child.id}/"] = code
     submitted = 0
     for row in rows:
         school = row["unit"]
@@ -362,7 +387,8 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
         else:
             data = report_tables.build(session, school, period.date_from, period.date_to).as_dict()
         group = next(
-            (code for path, code in child_of.items() if school.path.startswith(path)), school.code
+            (code for mark, code in child_of.items() if mark in paths.get(school.id, "")),
+            school.code,
         )
         for t in data["tables"]:
             target = tables[t["key"]]

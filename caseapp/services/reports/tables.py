@@ -24,6 +24,7 @@ from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
 from caseapp.models.reports import ACTIVITY_KINDS
 from caseapp.runtime import settings
+from caseapp.services.org.history import children_during, ever_below, rolls_up
 
 SEX_COLUMNS = domain.SEXES
 STATUS_ROWS = ("resolved", "in_progress", "overdue")
@@ -89,16 +90,25 @@ class Report:
         }
 
 
-def _cases_in(unit: Unit, date_from: date, date_to: date, viewer_id: int | None = None):
-    """Conditions for the cases of the report: received in the period, below the unit; for a
-    report shown to a person, not the cases they are excluded from (exclusion beats every
-    grant, aggregates included: a narrow period would otherwise describe the case)."""
+def _cases_in(
+    unit: Unit,
+    date_from: date,
+    date_to: date,
+    viewer_id: int | None = None,
+    level: str | None = None,
+):
+    """Conditions for the cases of the report: received in the period, at a school that sat
+    below the unit on the day the case was received (history: old periods roll up through old
+    offices); of schools of ``level`` only when given; for a report shown to a person, not the
+    cases they are excluded from (exclusion beats every grant, aggregates included: a narrow
+    period would otherwise describe the case)."""
     conditions = [
-        Case.unit_id == Unit.id,
-        Unit.path.startswith(unit.path),
+        rolls_up(unit),
         Case.received_on >= date_from,
         Case.received_on <= date_to,
     ]
+    if level is not None:
+        conditions.append(Case.unit_id.in_(select(Unit.id).where(Unit.level == level)))
     if viewer_id is not None:
         conditions.append(
             ~exists(
@@ -111,15 +121,15 @@ def _cases_in(unit: Unit, date_from: date, date_to: date, viewer_id: int | None 
 
 
 def excluded_below(session: Session, viewer_id: int, unit: Unit) -> bool:
-    """Whether the person is excluded from any case below the unit. Snapshots keep their
+    """Whether the person is excluded from any case of a school that sat below the unit at
+    any time (its history: old periods roll up through it). Snapshots keep their
     figures while cases change (a corrected date can move a case out of the period), so the
     question is asked of the unit, not of the period's cases as they read today."""
     return (
         session.scalar(
             select(CaseExclusion.id)
             .join(Case, Case.id == CaseExclusion.case_id)
-            .join(Unit, Unit.id == Case.unit_id)
-            .where(CaseExclusion.user_id == viewer_id, Unit.path.startswith(unit.path))
+            .where(CaseExclusion.user_id == viewer_id, ever_below(unit))
             .limit(1)
         )
         is not None
@@ -174,13 +184,18 @@ def _median(session: Session, days_stmt) -> tuple[float | None, int]:
 
 
 def build(
-    session: Session, unit: Unit, date_from: date, date_to: date, viewer_id: int | None = None
+    session: Session,
+    unit: Unit,
+    date_from: date,
+    date_to: date,
+    viewer_id: int | None = None,
+    level: str | None = None,
 ) -> Report:
     """The report of ``unit`` for the period. ``viewer_id``: the person it is shown to (their
     excluded cases are left out); None for the official figures (submission, scheduled
-    export)."""
+    export). ``level``: the cases of schools of that level only."""
     cfg = settings()
-    scope = _cases_in(unit, date_from, date_to, viewer_id)
+    scope = _cases_in(unit, date_from, date_to, viewer_id, level)
     end = start_of_local_day(date_to + timedelta(days=1))
     tables: list[Table] = []
 
@@ -193,12 +208,10 @@ def build(
             select(CaseViolenceType.type, Case.harmed_sex, func.count())
             .select_from(CaseViolenceType)
             .join(Case, Case.id == CaseViolenceType.case_id)
-            .join(Unit, Unit.id == Case.unit_id)
             .where(scope)
             .group_by(CaseViolenceType.type, Case.harmed_sex),
             col_totals=select(Case.harmed_sex, func.count())
             .select_from(Case)
-            .join(Unit, Unit.id == Case.unit_id)
             .where(scope)
             .group_by(Case.harmed_sex),
         )
@@ -215,7 +228,6 @@ def build(
                 SEX_COLUMNS,
                 select(column, Case.harmed_sex, func.count())
                 .select_from(Case)
-                .join(Unit, Unit.id == Case.unit_id)
                 .where(scope)
                 .group_by(column, Case.harmed_sex),
             )
@@ -232,7 +244,6 @@ def build(
                 func.sum(Case.perpetrator_count),
             )
             .select_from(Case)
-            .join(Unit, Unit.id == Case.unit_id)
             .where(scope)
             .group_by(Case.perpetrator_relationship, Case.perpetrator_sex),
         )
@@ -269,7 +280,6 @@ def build(
             SEX_COLUMNS,
             select(status_class, Case.harmed_sex, func.count())
             .select_from(Case)
-            .join(Unit, Unit.id == Case.unit_id)
             .outerjoin(last, last.c.case_id == Case.id)
             .outerjoin(last_status, last_status.id == last.c.last_id)
             .where(scope)
@@ -297,7 +307,6 @@ def build(
             SEX_COLUMNS,
             select(finding_row, Case.harmed_sex, func.count())
             .select_from(Case)
-            .join(Unit, Unit.id == Case.unit_id)
             .outerjoin(latest_verification, latest_verification.c.case_id == Case.id)
             .outerjoin(finding, finding.id == latest_verification.c.step_id)
             .where(scope)
@@ -315,7 +324,6 @@ def build(
             select(service_row, Case.harmed_sex, func.count(func.distinct(Case.id)))
             .select_from(CaseStep)
             .join(Case, Case.id == CaseStep.case_id)
-            .join(Unit, Unit.id == Case.unit_id)
             .where(
                 scope,
                 CaseStep.done_on <= date_to,
@@ -326,7 +334,6 @@ def build(
             col_totals=select(Case.harmed_sex, func.count(func.distinct(Case.id)))
             .select_from(CaseStep)
             .join(Case, Case.id == CaseStep.case_id)
-            .join(Unit, Unit.id == Case.unit_id)
             .where(
                 scope,
                 CaseStep.done_on <= date_to,
@@ -337,21 +344,15 @@ def build(
         )
     )
 
-    # Per unit: the units directly below (or the unit itself for a school).
-    children = [
-        (code, path)
-        for code, path in session.execute(
-            select(Unit.code, Unit.path).where(Unit.parent_id == unit.id).order_by(Unit.code)
-        )
-    ]
-    groups = children or [(unit.code, unit.path)]
-    per_unit = Table("per_unit", [code for code, _p in groups], list(SEX_COLUMNS))
-    for code, path in groups:
+    # Per unit: the units directly below during the period (or the unit itself for a school).
+    groups = children_during(session, unit, date_from, date_to) or [unit]
+    per_unit = Table("per_unit", [child.code for child in groups], list(SEX_COLUMNS))
+    for child in groups:
+        code = child.code
         for sex, n in session.execute(
             select(Case.harmed_sex, func.count())
             .select_from(Case)
-            .join(Unit, Unit.id == Case.unit_id)
-            .where(scope, Unit.path.startswith(path))
+            .where(scope, rolls_up(child))
             .group_by(Case.harmed_sex)
         ):
             per_unit.cells[(code, sex)] = int(n)
@@ -371,9 +372,8 @@ def build(
             func.sum(Activity.participants_male),
             func.sum(Activity.participants_other),
         )
-        .join(Unit, Unit.id == Activity.unit_id)
         .where(
-            Unit.path.startswith(unit.path),
+            rolls_up(unit, on=Activity.held_on, unit_id=Activity.unit_id),
             Activity.held_on >= date_from,
             Activity.held_on <= date_to,
         )
@@ -408,7 +408,6 @@ def _timeliness(session: Session, scope, date_to: date, end, verification_days: 
     verify_days = (
         select(to_verify.label("days"))
         .select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id)
         .join(first_verified, first_verified.c.case_id == Case.id)
         .where(scope)
     )
@@ -422,14 +421,12 @@ def _timeliness(session: Session, scope, date_to: date, end, verification_days: 
     close_days = (
         select(to_close.label("days"))
         .select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id)
         .join(closed_at, closed_at.c.case_id == Case.id)
         .where(scope)
     )
     counts = session.execute(
         select(func.count(), func.sum(when((to_verify <= verification_days, 1), else_=0)))
         .select_from(Case)
-        .join(Unit, Unit.id == Case.unit_id)
         .join(first_verified, first_verified.c.case_id == Case.id)
         .where(scope)
     ).one()
