@@ -11,7 +11,7 @@ from caseapp.admin import bp
 from caseapp.admin.forms import ReformForm
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
-from caseapp.services.org import reform
+from caseapp.services.org import reform, sheets
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -49,7 +49,7 @@ def _submitted(dry_run: bool):
         lambda: reform.carry_out_file(
             get_session(),
             current_user,
-            upload.stream.read(reform.MAX_BYTES + 1),
+            sheets.file_bytes(upload.stream),
             upload.filename or "",
             dry_run=dry_run,
             close_emptied=bool(form.close_emptied.data),

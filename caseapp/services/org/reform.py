@@ -6,9 +6,7 @@ nothing: one ``unit.move`` per line, optionally one ``unit.close`` per office le
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -22,23 +20,12 @@ from caseapp.errors import ValidationFailed
 from caseapp.models import Unit, UnitParentHistory
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
+from caseapp.services.org import sheets
+from caseapp.services.org.sheets import Column
 from caseapp.services.org.units import check_place, close_unit, move_unit, unit_by_code
 
 if TYPE_CHECKING:
     from caseapp.models import User
-
-MAX_BYTES = 10 * 1024 * 1024
-MAX_ROWS = 20_000
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of the file: its key, its Vietnamese heading and other accepted headings."""
-
-    key: str
-    heading: str
-    aliases: tuple[str, ...] = ()
-
 
 COLUMNS = (
     Column("school", "Mã trường", ("school code", "ma truong", "school")),
@@ -90,101 +77,22 @@ class ReformDone:
 # Reading the file ------------------------------------------------------------------------
 
 
-def _fold(text: str) -> str:
-    import unicodedata
-
-    text = unicodedata.normalize("NFD", text.strip().lower()).replace("đ", "d")
-    return " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).split())
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def _raw_rows(data: bytes, filename: str) -> list[list[str]]:
-    if filename.lower().endswith(".xlsx"):
-        try:
-            from openpyxl import load_workbook
-
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            sheet = book.worksheets[0]
-            rows = []
-            for values in sheet.iter_rows(values_only=True):
-                rows.append([_cell(v) for v in values])
-                if len(rows) > MAX_ROWS + 1:
-                    break
-            book.close()
-            return rows
-        except Exception:  # noqa: BLE001 - any damage of the workbook: one message
-            raise ValidationFailed(_("The file cannot be read as a spreadsheet.")) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationFailed(_("The file cannot be read as a spreadsheet.")) from None
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
-
-
-def read_table(data: bytes, filename: str, columns=COLUMNS) -> list[tuple[int, dict[str, str]]]:
+def read_table(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
     """The rows of the file as (line number as the spreadsheet shows it, {key: text})."""
-    if len(data) > MAX_BYTES:
-        raise ValidationFailed(_("The file is larger than 10 MB."))
-    rows = _raw_rows(data, filename)
-    if not rows:
-        raise ValidationFailed(_("The file is empty."))
-    if len(rows) > MAX_ROWS + 1:
-        raise ValidationFailed(_("The file has more than 20,000 rows."))
-    names = {_fold(c.heading): c.key for c in columns}
-    for column in columns:
-        names.update({_fold(alias): column.key for alias in column.aliases})
-    keys = [names.get(_fold(h)) if h else None for h in rows[0]]
-    missing = [c.heading for c in columns if c.key not in keys]
-    if missing:
-        raise ValidationFailed(_("The file has no column “%(column)s”.", column=", ".join(missing)))
-    out = []
-    for number, values in enumerate(rows[1:], start=2):
-        if not any(values):
-            continue
-        row = {c.key: "" for c in columns}
-        for key, value in zip(keys, values, strict=False):
-            if key is not None:
-                if any(ord(ch) < 32 for ch in value):
-                    raise ValidationFailed(
-                        _(
-                            "Line %(line)d holds characters that are not allowed.",
-                            line=number,
-                        )
-                    )
-                row[key] = value
-        out.append((number, row))
-    return out
+    return sheets.read_table(data, filename, COLUMNS)
 
 
 def template() -> bytes:
-    """A workbook with the headings and one example line."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.create_sheet("Sắp xếp", 0)
-    book.remove(book.worksheets[1])
-    sheet.append([c.heading for c in COLUMNS])
-    sheet.append(["QT-TH-DONGHA", "QT-PDH", "01/07/2025"])
-    notes = book.create_sheet("Hướng dẫn")
-    notes.append(["Mã trường", "Mã của trường chuyển sang đơn vị cấp trên mới."])
-    notes.append(["Mã đơn vị cấp trên mới", "Mã của xã, phường, đặc khu hoặc Sở tiếp nhận."])
-    notes.append(["Từ ngày", "Ngày bắt đầu trực thuộc đơn vị mới (dd/mm/yyyy)."])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    """A workbook with the headings, one example line and the sheet "Hướng dẫn"."""
+    return sheets.template(
+        COLUMNS,
+        [{"school": "QT-TH-DONGHA", "parent": "QT-PDH", "from": "01/07/2025"}],
+        [
+            ("Mã trường", "Mã của trường chuyển sang đơn vị cấp trên mới."),
+            ("Mã đơn vị cấp trên mới", "Mã của xã, phường, đặc khu hoặc Sở tiếp nhận."),
+            ("Từ ngày", "Ngày bắt đầu trực thuộc đơn vị mới (dd/mm/yyyy)."),
+        ],
+    )
 
 
 def _parse_day(text: str) -> date:
