@@ -34,7 +34,9 @@ def unit_lines() -> dict[str, str]:
     }
 
 
-def _column_names(names: dict) -> dict[str, dict[str, str]]:
+def column_names(names: dict) -> dict[str, dict[str, str]]:
+    """The column names of every group of columns (report_labels()['cols']), with the
+    column of cases whose persons harmed are of several sexes."""
     sexes = dict(names["cols"]["sex"])
     # Cases whose persons harmed are of several sexes (tables that count cases).
     sexes.setdefault("mixed", _("Several sexes"))
@@ -45,7 +47,7 @@ def shown_tables(
     report: Report, suppressed: bool, unit_names: dict[str, str] | None = None
 ) -> list[ShownTable]:
     names = report_labels()
-    col_names = _column_names(names)
+    col_names = column_names(names)
     lines = unit_lines()
     threshold = settings().small_cell_threshold
     out = []
