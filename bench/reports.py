@@ -365,6 +365,10 @@ def describe(statement: str) -> str:
         ("row_number()", "timeliness median"),
         ("min(case_steps.done_on)", "timeliness counts"),
         ("units.parent_id", "per_unit children"),
+        # The literals above are bound parameters in the SQL sent: the joins tell them apart.
+        ("case_transitions_1.to_status", "status_at_end"),
+        ("coalesce(case_steps_1.finding", "findings"),
+        ("count(distinct(cases.id))", "support_by_service"),
     ):
         if marker in s:
             if name == "violence_by_sex" or name == "support_by_service":
