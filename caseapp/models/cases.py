@@ -96,14 +96,8 @@ LEGACY_FIELDS = {
     },
     "perpetrator": {"name": "perpetrator_names"},
 }
-CONFIDENTIAL_MAX = {
-    "harmed_name": 120,
-    "harmed_contact": 300,
-    "guardian_name": 120,
-    "guardian_contact": 300,
-    "perpetrator_names": 500,
-    "narrative": 20000,
-}
+NARRATIVE_MAX = 20000
+CONFIDENTIAL_MAX = {"narrative": NARRATIVE_MAX}
 NOTE_MAX = limits.NOTE_MAX
 
 

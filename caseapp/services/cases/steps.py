@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from caseapp.clock import local_today
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from caseapp.limits import OVERRIDE_REASON_MIN
-from caseapp.models import Case, CaseStep, ReferralContact
+from caseapp.models import Case, CasePerson, CaseStep, ReferralContact
 from caseapp.models import steps as domain
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
+from caseapp.services.cases import people
 from caseapp.services.cases.access import can_handle, can_oversee
 from caseapp.services.cases.content import sealer
 from caseapp.services.cases.records import has_consent
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 @dataclass
 class StepInput:
     kind: str
+    person: str | None = None  # uid of the person harmed (or perpetrator) it is about
     due_on: date | None = None
     done_on: date | None = None
     method: str | None = None
@@ -100,7 +102,9 @@ def _fill_support(
     step.due_on = data.due_on or case.support_due_on
 
 
-def _check_referral_override(actor: User, case: Case, data: StepInput) -> None:
+def _check_referral_override(
+    actor: User, case: Case, person: CasePerson, data: StepInput
+) -> None:
     """A referral without consent: only an officer, only for a child in serious danger."""
     if not data.consent_override:
         raise ValidationFailed(
@@ -113,7 +117,7 @@ def _check_referral_override(actor: User, case: Case, data: StepInput) -> None:
         raise Forbidden(
             _("Only an officer may refer without consent, for a child in serious danger.")
         )
-    if not (case.child and case.urgent):
+    if not (person.child and case.urgent):
         raise ValidationFailed(
             _(
                 "Referral without consent is only for a child in "
@@ -135,8 +139,9 @@ def _fill_referral(
     changes: dict,
 ) -> None:
     contact = _contact(session, actor, case, data.contact_id)
-    if not has_consent(session, case, "referral", today):
-        _check_referral_override(actor, case, data)
+    person = people.choose(case, "harmed", data.person)
+    if not has_consent(session, case, "referral", today, person=person):
+        _check_referral_override(actor, case, person, data)
         step.consent_override = True
     step.contact_id, step.status = contact.id, "sent"
     step.done_on = None
@@ -157,6 +162,14 @@ def _fill_discipline(step: CaseStep, data: StepInput) -> None:
         raise ValidationFailed(_("Give the date of the decision."))
     step.measure = data.measure
 
+
+# Whom each kind of step is about (a verification is about the case).
+PERSON_OF = {
+    "support": "harmed",
+    "referral": "harmed",
+    "follow_up": "harmed",
+    "discipline": "perpetrator",
+}
 
 _RECORDED_FIELDS = (
     "method",
@@ -193,6 +206,10 @@ def add_step(session: Session, actor: User, case: Case, data: StepInput) -> Case
         done_on=data.done_on,
     )
     changes: dict = {"kind": data.kind}
+    position = PERSON_OF.get(data.kind)
+    if position is not None:
+        person = people.choose(case, position, data.person)
+        step.person_id, changes["person"] = person.id, person.uid
     if data.kind == "verification":
         _fill_verification(case, step, data)
     elif data.kind == "support":
@@ -262,6 +279,7 @@ def complete_step(
                 uid=str(uuid.uuid4()),
                 case_id=case.id,
                 kind="follow_up",
+                person_id=step.person_id,
                 created_by_id=actor.id,
                 due_on=data.next_on,
             )
