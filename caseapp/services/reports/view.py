@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from caseapp.labels import report_labels
+from caseapp.labels import case_choice_names, report_labels
 from caseapp.runtime import settings
 from caseapp.services.reports.suppression import Published, exact, suppress
-from caseapp.services.reports.tables import Report
+from caseapp.services.reports.tables import MIXED, Report
 
 
 @dataclass
@@ -37,10 +37,10 @@ def unit_lines() -> dict[str, str]:
 def column_names(names: dict) -> dict[str, dict[str, str]]:
     """The column names of every group of columns (report_labels()['cols']), with the
     column of cases whose persons harmed are of several sexes."""
-    sexes = dict(names["cols"]["sex"])
-    # Cases whose persons harmed are of several sexes (tables that count cases).
-    sexes.setdefault("mixed", _("Several sexes"))
-    return {**names["cols"], "sex": sexes}
+    # Cases whose persons harmed are of several sexes (tables that count cases): the name
+    # the case's own page gives them.
+    mixed = case_choice_names()["harmed_sex_group"][MIXED]
+    return {**names["cols"], "sex": {**names["cols"]["sex"], MIXED: mixed}}
 
 
 def shown_tables(
