@@ -86,8 +86,13 @@ _OLD_CASE_COLUMNS = (
 
 
 def _cases(*extra: str) -> sa.TableClause:
-    names = ['id', 'child', 'created_at', *extra]
-    return sa.table('cases', *(sa.column(n) for n in names))
+    return sa.table(
+        'cases',
+        sa.column('id', sa.Integer),
+        sa.column('child', sa.Boolean),
+        sa.column('created_at', sa.DateTime(timezone=True)),
+        *(sa.column(n) for n in extra),
+    )
 
 
 def _person_links() -> None:
