@@ -123,7 +123,7 @@ def case_choice_names() -> dict[str, dict[str, str]]:
         # The sex of the persons harmed of a case: theirs when they share it, else "mixed".
         "harmed_sex_group": {**sexes, "mixed": _("Mixed (several sexes)")},
         "position": {"harmed": _("Person harmed"), "perpetrator": _("Alleged perpetrator")},
-        "grade": {0: _("Preschool"), **{g: _("Grade %(n)d", n=g) for g in range(1, 13)}},
+        "grade": {"0": _("Preschool"), **{str(g): _("Grade %(n)d", n=g) for g in range(1, 13)}},
         "harmed_age_band": bands,
         "perpetrator_age_band": bands,
         "harmed_role": {

@@ -224,7 +224,7 @@ class PersonForm(FlaskForm):
         self.disability.choices = list(names["harmed_disability"].items())
         self.ethnic_minority.choices = list(names["harmed_ethnic_minority"].items())
         self.relationship.choices = prompt + list(names["perpetrator_relationship"].items())
-        self.grade.choices = [("", "—")] + [(str(g), names["grade"][g]) for g in domain.GRADES]
+        self.grade.choices = [("", "—")] + [(str(g), names["grade"][str(g)]) for g in domain.GRADES]
 
 
 class WithdrawPersonForm(FlaskForm):

@@ -15,8 +15,8 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    orm,
 )
-from sqlalchemy import orm
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp import limits

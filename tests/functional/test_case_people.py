@@ -97,8 +97,15 @@ def test_each_person_harmed_needs_consent_support_and_follow_up(app, db, world):
     r = focal.post(f"{base}/steps", {"kind": "support", "service": "counselling"})
     assert r.status_code == 302
     assert db.scalar(select(func.count(CaseStep.id)).where(CaseStep.case_id == case.id)) == 0
-    focal.post(f"{base}/steps", {"kind": "verification", "method": "interview",
-                                 "finding": "substantiated", "done_on": today})
+    focal.post(
+        f"{base}/steps",
+        {
+            "kind": "verification",
+            "method": "interview",
+            "finding": "substantiated",
+            "done_on": today,
+        },
+    )
     _move(focal, db, case, "verifying")
     _move(focal, db, case, "supporting")
     for uid in (first, second):
@@ -220,15 +227,20 @@ def test_a_person_of_a_case_out_of_scope_is_not_found(app, db, world):
     base = f"/cases/{case.public_id}/people"
     start = audit_head(db)
     assert other.get(f"{base}/{girl.uid}/edit").status_code == 404
-    assert other.post(
-        f"{base}/{girl.uid}/edit", {**BOY, "version": str(case.version)}
-    ).status_code == 404
-    assert other.post(
-        f"{base}/{girl.uid}/withdraw", {"version": str(case.version), "reason": "x"}
-    ).status_code == 404
-    assert other.post(
-        f"{base}/new?position=harmed", {**BOY, "version": str(case.version)}
-    ).status_code == 404
+    assert (
+        other.post(f"{base}/{girl.uid}/edit", {**BOY, "version": str(case.version)}).status_code
+        == 404
+    )
+    assert (
+        other.post(
+            f"{base}/{girl.uid}/withdraw", {"version": str(case.version), "reason": "x"}
+        ).status_code
+        == 404
+    )
+    assert (
+        other.post(f"{base}/new?position=harmed", {**BOY, "version": str(case.version)}).status_code
+        == 404
+    )
     assert actions_after(db, start) == []
     db.expire_all()
     assert db.get(CasePerson, girl.id).sex == "female"
@@ -241,8 +253,8 @@ def test_a_stale_form_is_a_conflict(app, db, world):
     stale = str(case.version - 1)
     start = audit_head(db)
     r = focal.post(
-        f"/cases/{case.public_id}/persons/{girl.uid}/edit", {**GIRL_2, "sex": "male",
-                                                             "version": stale}
+        f"/cases/{case.public_id}/persons/{girl.uid}/edit",
+        {**GIRL_2, "sex": "male", "version": stale},
     )
     assert r.status_code == 409
     r = focal.post(
@@ -278,8 +290,9 @@ def test_a_person_of_another_case_is_not_found(app, db, world):
         f"{base}/consents",
         {"about": stranger.uid, "party": "guardian", "purpose": "sharing", "given_on": today},
     )
-    focal.post(f"{base}/steps", {"kind": "support", "service": "counselling",
-                                 "about": stranger.uid})
+    focal.post(
+        f"{base}/steps", {"kind": "support", "service": "counselling", "about": stranger.uid}
+    )
     assert actions_after(db, start) == []
     db.expire_all()
     assert db.get(CasePerson, stranger.id).withdrawn_at is None
@@ -294,9 +307,7 @@ def test_repeat_alerts_are_per_person(app, db, world):
     boy = case.harmed_people[2]
     assert counts[boy.uid] == 1
     assert counts[case.harmed_people[1].uid] == 0
-    listed = focal.get(f"/cases/?related={case.public_id}&person={boy.uid}").get_data(
-        as_text=True
-    )
+    listed = focal.get(f"/cases/?related={case.public_id}&person={boy.uid}").get_data(as_text=True)
     assert again.reference in listed
     listed = focal.get(
         f"/cases/?related={case.public_id}&person={case.harmed_people[1].uid}"
@@ -312,8 +323,12 @@ def test_intake_with_more_people_and_perpetrators(app, db, world):
     details.more_people = [
         people.PersonInput(position="harmed", sex="male", age_band="15-17", role="pupil"),
         people.PersonInput(
-            position="perpetrator", sex="female", age_band="25-59", relationship="teacher",
-            role="teacher", name="Cô Giáo X",
+            position="perpetrator",
+            sex="female",
+            age_band="25-59",
+            relationship="teacher",
+            role="teacher",
+            name="Cô Giáo X",
         ),
     ]
     case = cases.create_case(

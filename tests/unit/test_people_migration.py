@@ -212,12 +212,19 @@ def test_upgrade_keeps_every_figure_and_the_downgrade_every_row(app, populated):
     assert _figures(engine, NEW_FIGURES) == old
     with engine.connect() as conn:
         # Every step about a person names one; verification names none.
-        assert conn.scalar(sa.text(
-            "SELECT COUNT(*) FROM case_steps WHERE (kind = 'verification') = "
-            "(person_id IS NOT NULL)"
-        )) == 0
+        assert (
+            conn.scalar(
+                sa.text(
+                    "SELECT COUNT(*) FROM case_steps WHERE (kind = 'verification') = "
+                    "(person_id IS NOT NULL)"
+                )
+            )
+            == 0
+        )
         for table in ("case_consents", "case_name_index"):
-            assert conn.scalar(sa.text(f"SELECT COUNT(*) FROM {table} WHERE person_id IS NULL")) == 0
+            assert (
+                conn.scalar(sa.text(f"SELECT COUNT(*) FROM {table} WHERE person_id IS NULL")) == 0
+            )
     with Session(engine) as s:
         case = s.scalar(sa.select(Case).where(Case.public_id == sealed))
         focal = s.get(User, user_id)

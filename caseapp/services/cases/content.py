@@ -292,10 +292,11 @@ def _first_people(content: CaseContent) -> None:
     harmed = next((v for v in current if v.person.harmed), None)
     if harmed is not None:
         content.harmed_name, content.harmed_contact = harmed.name, harmed.contact
-        content.guardian_name, content.guardian_contact = harmed.guardian_name, harmed.guardian_contact
-    content.perpetrator_names = "\n".join(
-        v.name for v in current if not v.person.harmed and v.name
-    )
+        content.guardian_name, content.guardian_contact = (
+            harmed.guardian_name,
+            harmed.guardian_contact,
+        )
+    content.perpetrator_names = "\n".join(v.name for v in current if not v.person.harmed and v.name)
 
 
 # Attachments -------------------------------------------------------------------------------
@@ -411,7 +412,9 @@ class Sealer:
             setattr(
                 person,
                 name,
-                envelope.seal_text(self._dek, value, _ad(self._case, "case_persons", person.uid, name)),
+                envelope.seal_text(
+                    self._dek, value, _ad(self._case, "case_persons", person.uid, name)
+                ),
             )
         person.legacy_field = None
         return True

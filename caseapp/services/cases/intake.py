@@ -21,8 +21,8 @@ from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
 from caseapp.services.audit.trail import changes_of, record
-from caseapp.services.cases.access import can_handle, can_handle_at, can_oversee
 from caseapp.services.cases import people
+from caseapp.services.cases.access import can_handle, can_handle_at, can_oversee
 from caseapp.services.cases.content import CaseFields, Sealer, sealer
 from caseapp.services.cases.people import PersonInput, is_child_by_age
 

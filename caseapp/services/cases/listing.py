@@ -121,8 +121,6 @@ def _shares_a_name(flt: CaseFilter):
         conditions.append(mine.person_id == person.scalar_subquery())
     return exists(
         select(CaseNameIndex.id)
-        .join(
-            mine, (mine.role == CaseNameIndex.role) & (mine.digest == CaseNameIndex.digest)
-        )
+        .join(mine, (mine.role == CaseNameIndex.role) & (mine.digest == CaseNameIndex.digest))
         .where(CaseNameIndex.case_id == Case.id, *conditions)
     )

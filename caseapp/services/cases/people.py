@@ -126,9 +126,7 @@ def _check_child(data: PersonInput) -> None:
 
 
 def new_person(case: Case, data: PersonInput, ordinal: int) -> CasePerson:
-    person = CasePerson(
-        uid=str(uuid.uuid4()), case=case, position=data.position, ordinal=ordinal
-    )
+    person = CasePerson(uid=str(uuid.uuid4()), case=case, position=data.position, ordinal=ordinal)
     for name in CLEAR_FIELDS:
         setattr(person, name, getattr(data, name))
     return person

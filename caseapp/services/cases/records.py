@@ -32,6 +32,7 @@ from caseapp.runtime import settings
 from caseapp.security.authz import roles_with
 from caseapp.services.accounts import notices
 from caseapp.services.audit.trail import record
+from caseapp.services.cases import people
 from caseapp.services.cases.access import (
     can_handle,
     can_read_content,
@@ -39,7 +40,6 @@ from caseapp.services.cases.access import (
     people_linked,
     visible_cases,
 )
-from caseapp.services.cases import people
 from caseapp.services.cases.content import sealer
 
 FILENAME_MAX = 200
@@ -504,7 +504,7 @@ def repeat_counts_by_person(session: Session, user: User, case: Case) -> dict[st
         .where(CaseNameIndex.case_id != case.id, CaseNameIndex.case_id.in_(select(scope.c.id)))
         .group_by(mine.c.person_id)
     ).all()
-    by_id = dict(rows)
+    by_id: dict[int, int] = {person_id: n for person_id, n in rows}
     return {p.uid: by_id.get(p.id, 0) for p in case.current_people}
 
 

@@ -102,9 +102,7 @@ def _fill_support(
     step.due_on = data.due_on or case.support_due_on
 
 
-def _check_referral_override(
-    actor: User, case: Case, person: CasePerson, data: StepInput
-) -> None:
+def _check_referral_override(actor: User, case: Case, person: CasePerson, data: StepInput) -> None:
     """A referral without consent: only an officer, only for a child in serious danger."""
     if not data.consent_override:
         raise ValidationFailed(

@@ -43,8 +43,7 @@ def facts(session: Session, case: Case) -> workflow.Facts:
         """``test`` holds of a step about each person harmed (a step of no person, older
         than the people of a case, is about all of them)."""
         return bool(harmed) and all(
-            any(test(s) and s.person_id in (person_id, None) for s in steps)
-            for person_id in harmed
+            any(test(s) and s.person_id in (person_id, None) for s in steps) for person_id in harmed
         )
 
     return workflow.Facts(
