@@ -74,7 +74,7 @@ class CaseDetails(CaseFacts):
 DETAIL_FIELDS = tuple(f.name for f in fields(CaseFacts) if f.name != "violence_types")
 INFORMANT_MAX = {"informant_name": 120, "informant_contact": 300}
 CONTENT_MAX = {
-    "harmed_name": domain.PERSON_MAX["guardian_name"],
+    "harmed_name": 120,  # the intake form's limit (a person's name field holds up to 500)
     "harmed_contact": domain.PERSON_MAX["contact"],
     "guardian_name": domain.PERSON_MAX["guardian_name"],
     "guardian_contact": domain.PERSON_MAX["guardian_contact"],
