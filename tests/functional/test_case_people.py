@@ -351,3 +351,43 @@ def test_intake_with_more_people_and_perpetrators(app, db, world):
     assert case.harmed_sex_group == "mixed"
     content = case_content.open_content(db, _focal(db, world), case)
     assert [v.name for v in content.people] == ["A", "", "B\nC", "D", "Cô Giáo X"]
+
+
+def test_discipline_names_an_alleged_perpetrator(app, db, world):
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    case = focal.intake(db, world.units["SCH-A"], perpetrator_count="2")
+    base, today = f"/cases/{case.public_id}", local_today().isoformat()
+    discipline = {"kind": "discipline", "measure": "reminder", "done_on": today}
+    start = audit_head(db)
+    focal.post(f"{base}/steps", discipline)  # two perpetrators: which one?
+    assert actions_after(db, start) == []
+    second = case.perpetrators[1]
+    assert focal.post(f"{base}/steps", {**discipline, "about": second.uid}).status_code == 302
+    step = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id))
+    assert step.person_id == second.id
+    # A person harmed is not an alleged perpetrator.
+    focal.post(f"{base}/steps", {**discipline, "about": case.harmed_people[0].uid})
+    assert db.scalar(select(func.count(CaseStep.id)).where(CaseStep.case_id == case.id)) == 1
+
+
+def test_a_referral_needs_the_consent_of_the_person_it_is_about(app, db, world):
+    from tests.functional.workflow_support import referral_contact
+
+    focal, case = _three_harmed(app, db, world)
+    contact = referral_contact(db, world, "D1")
+    db.commit()
+    base, today = f"/cases/{case.public_id}", local_today().isoformat()
+    first, second = case.harmed_people[0], case.harmed_people[1]
+    for party in ("person_harmed", "guardian"):
+        focal.post(
+            f"{base}/consents",
+            {"about": first.uid, "party": party, "purpose": "referral", "given_on": today},
+        )
+    referral = {"kind": "referral", "contact_id": str(contact.id)}
+    start = audit_head(db)
+    focal.post(f"{base}/steps", {**referral, "about": second.uid})
+    assert actions_after(db, start) == []  # no consent for the second girl
+    assert focal.post(f"{base}/steps", {**referral, "about": first.uid}).status_code == 302
+    assert actions_after(db, start) == ["step.add"]
+    step = db.scalar(select(CaseStep).where(CaseStep.case_id == case.id))
+    assert (step.person_id, step.consent_override) == (first.id, False)
