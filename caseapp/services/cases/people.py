@@ -183,9 +183,13 @@ def index_rows(case: Case, person: CasePerson, name: str) -> list[CaseNameIndex]
 # Changing the people of a case -------------------------------------------------------------
 
 
-def _check(actor: User, case: Case, version: int) -> None:
+def _check(session: Session, actor: User, case: Case, version: int) -> None:
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points change the people of a case."))
+    # One change of a case's people at a time (PostgreSQL row lock; SQLite has one writer):
+    # the case is read again under the lock, so a change committed meanwhile makes this form
+    # stale and the next ordinal is read after it.
+    session.refresh(case, with_for_update=True)
     if case.version != version:
         raise Conflict(_("Someone else saved this case after you opened it."), current=case)
     if case.key_destroyed_at is not None:
@@ -208,7 +212,7 @@ def add_person(
     session: Session, actor: User, case: Case, data: PersonInput, version: int
 ) -> CasePerson:
     """Add a person harmed or an alleged perpetrator to ``case`` (form of ``version``)."""
-    _check(actor, case, version)
+    _check(session, actor, case, version)
     data = normalise(data)
     count = sum(1 for p in case.people if p.position == data.position and not p.withdrawn)
     if count >= MAX_PEOPLE:
@@ -242,7 +246,7 @@ def update_person(
     session: Session, actor: User, case: Case, uid: str, data: PersonInput, version: int
 ) -> CasePerson:
     """Change a person's facts and sealed fields; their name digests follow their name."""
-    _check(actor, case, version)
+    _check(session, actor, case, version)
     person = get_person(session, case, uid)
     if person.withdrawn:
         raise ValidationFailed(_("This person was withdrawn from the case."))
@@ -289,7 +293,7 @@ def withdraw_person(
     """Withdraw a person recorded in error: the row stays (never deleted), out of the counts,
     the consents and the requirements of the workflow; their name digests go (no repeat
     alert on a person who is not part of the case)."""
-    _check(actor, case, version)
+    _check(session, actor, case, version)
     person = get_person(session, case, uid)
     if person.withdrawn:
         raise ValidationFailed(_("This person was withdrawn from the case."))
