@@ -19,7 +19,14 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import insert, text
 
 from caseapp.clock import add_working_days
-from caseapp.models import Case, CaseCounter, CaseStep, CaseTransition, CaseViolenceType
+from caseapp.models import (
+    Case,
+    CaseCounter,
+    CasePerson,
+    CaseStep,
+    CaseTransition,
+    CaseViolenceType,
+)
 from caseapp.models import cases as domain
 
 DAYS = 730  # received dates over two years, more recent ones more frequent
@@ -81,6 +88,9 @@ RELATIONSHIP_WEIGHTS = {
     "stranger": 6,
     "other": 3,
 }
+# How many persons harmed and alleged perpetrators a case has (group fights: a few).
+HARMED_COUNT_WEIGHTS = {1: 88, 2: 8, 3: 4}
+PERPETRATOR_COUNT_WEIGHTS = {1: 70, 2: 18, 3: 8, 5: 4}
 FINDING_WEIGHTS = {"substantiated": 75, "inconclusive": 15, "not_substantiated": 10}
 SERVICES = (
     "counselling",
@@ -104,6 +114,7 @@ DUMMY_NARRATIVE = bytes(_rng.randrange(256) for _ in range(1029))
 @dataclass
 class Batch:
     cases: list[dict] = field(default_factory=list)
+    people: list[dict] = field(default_factory=list)
     types: list[dict] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
     transitions: list[dict] = field(default_factory=list)
@@ -112,6 +123,7 @@ class Batch:
 @dataclass
 class Totals:
     cases: int = 0
+    people: int = 0
     types: int = 0
     steps: int = 0
     transitions: int = 0
@@ -119,6 +131,7 @@ class Totals:
 
     def add(self, batch: Batch) -> None:
         self.cases += len(batch.cases)
+        self.people += len(batch.people)
         self.types += len(batch.types)
         self.steps += len(batch.steps)
         self.transitions += len(batch.transitions)
@@ -148,6 +161,83 @@ def _at(day: date, hour: int = 9) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
+def person_row(
+    person_id: int | None,
+    uid: str,
+    case_id: int,
+    position: str,
+    ordinal: int,
+    created: datetime,
+    facts: dict,
+) -> dict:
+    """A case_persons row with every column (COPY writes them all); ``facts`` sets sex,
+    age_band, role, relationship, child and the like."""
+    row = {
+        "id": person_id,
+        "uid": uid,
+        "case_id": case_id,
+        "position": position,
+        "ordinal": ordinal,
+        "sex": "not_recorded",
+        "age_band": "11-14",
+        "age_years": None,
+        "role": None,
+        "grade": None,
+        "disability": "unknown",
+        "ethnic_minority": "unknown",
+        "relationship": None,
+        "child": False,
+        "name": DUMMY_NAME,
+        "contact": None,
+        "guardian_name": None,
+        "guardian_contact": None,
+        "legacy_field": None,
+        "created_at": created,
+        "withdrawn_at": None,
+        "version": 1,
+    }
+    row.update(facts)
+    if person_id is None:  # the database numbers it
+        del row["id"]
+    return row
+
+
+def sex_group(sexes: list[str]) -> str:
+    """The case's harmed_sex_group for the sexes of its persons harmed."""
+    return sexes[0] if len(set(sexes)) == 1 else domain.SEX_GROUP_MIXED
+
+
+def draw_people(rng: random.Random, pick_age, pick_rel) -> tuple[list[dict], list[dict]]:
+    """The facts of the persons harmed (1 to 3; group cases are pupils of one band) and of
+    the alleged perpetrators (1 to 5, of one sex and relationship, as one group)."""
+    band = pick_age(rng)
+    role = "pupil" if band in CHILD_BANDS else rng.choice(domain.HARMED_ROLES)
+    harmed = []
+    for k in range(rng.choices(list(HARMED_COUNT_WEIGHTS), list(HARMED_COUNT_WEIGHTS.values()))[0]):
+        harmed.append(
+            {
+                "sex": rng.choices(domain.SEXES, weights=(55, 42, 1, 2))[0],
+                "age_band": band,
+                "role": role,
+                "disability": rng.choices(domain.YES_NO_UNKNOWN, weights=(4, 80, 16))[0],
+                "ethnic_minority": rng.choices(domain.YES_NO_UNKNOWN, weights=(15, 70, 15))[0],
+                "child": band in ("0-5", "6-10", "11-14"),
+                "contact": DUMMY_CONTACT if k == 0 else None,
+                "guardian_name": DUMMY_NAME if k == 0 else None,
+                "guardian_contact": DUMMY_CONTACT if k == 0 else None,
+            }
+        )
+    perpetrator = {
+        "sex": rng.choices(domain.SEXES, weights=(25, 70, 1, 4))[0],
+        "age_band": pick_age(rng),
+        "relationship": pick_rel(rng),
+    }
+    count = rng.choices(list(PERPETRATOR_COUNT_WEIGHTS), list(PERPETRATOR_COUNT_WEIGHTS.values()))[
+        0
+    ]
+    return harmed, [dict(perpetrator) for _ in range(count)]
+
+
 def _step_row(
     step_id: int,
     uid: str,
@@ -173,6 +263,7 @@ def _step_row(
         "service": None,
         "status": None,
         "contact_id": None,
+        "person_id": None,
         "consent_override": False,
         "situation": None,
         "next_on": None,
@@ -208,7 +299,7 @@ def generate(
     pick_status = [(limit, _Picker(w)) for limit, w in STATUS_BY_AGE]
     support_due: dict[date, date] = {}
     now = datetime.now(UTC)
-    step_id = transition_id = 0
+    step_id = transition_id = person_id = 0
     batch = Batch()
     for case_id, i in enumerate(order, start=1):
         unit_id, code = schools[which[i]]
@@ -217,7 +308,8 @@ def generate(
         number = numbers[(unit_id, received.year)] = numbers.get((unit_id, received.year), 0) + 1
         status = next(p for limit, p in pick_status if age < limit)(rng)
         risk = pick_risk(rng)
-        band = pick_age(rng)
+        harmed, perpetrators = draw_people(rng, pick_age, pick_rel)
+        band = harmed[0]["age_band"]
         serious = band in CHILD_BANDS and rng.random() < 0.03
         urgent = risk == "immediate" or serious
         created = _at(received)
@@ -242,19 +334,8 @@ def generate(
                 "received_via": rng.choice(domain.RECEIVED_VIA),
                 "reporter_kind": rng.choice(domain.REPORTER_KINDS),
                 "setting": rng.choices(domain.SETTINGS, weights=(55, 15, 10, 15, 5))[0],
-                "child": band in ("0-5", "6-10", "11-14"),
-                "harmed_sex": rng.choices(domain.SEXES, weights=(55, 42, 1, 2))[0],
-                "harmed_age_band": band,
-                "harmed_age_years": None,
-                "harmed_role": "pupil" if band in CHILD_BANDS else rng.choice(domain.HARMED_ROLES),
-                "harmed_disability": rng.choices(domain.YES_NO_UNKNOWN, weights=(4, 80, 16))[0],
-                "harmed_ethnic_minority": rng.choices(domain.YES_NO_UNKNOWN, weights=(15, 70, 15))[
-                    0
-                ],
-                "perpetrator_count": rng.choices((1, 2, 3, 5), weights=(70, 18, 8, 4))[0],
-                "perpetrator_sex": rng.choices(domain.SEXES, weights=(25, 70, 1, 4))[0],
-                "perpetrator_age_band": pick_age(rng),
-                "perpetrator_relationship": pick_rel(rng),
+                "child": any(p["child"] for p in harmed),
+                "harmed_sex_group": sex_group([p["sex"] for p in harmed]),
                 "risk_level": risk,
                 "serious_risk_to_child": serious,
                 "intervention_due_at": created + timedelta(hours=12) if urgent else None,
@@ -268,15 +349,17 @@ def generate(
                 "updated_at": now,
                 "wrapped_key": DUMMY_KEY,
                 "key_destroyed_at": None,
-                "harmed_name": DUMMY_NAME,
-                "harmed_contact": DUMMY_CONTACT,
-                "guardian_name": DUMMY_NAME,
-                "guardian_contact": DUMMY_CONTACT,
-                "perpetrator_names": DUMMY_NAME,
                 "narrative": DUMMY_NARRATIVE,
                 "version": 1,
             }
         )
+        first_harmed = person_id + 1
+        for position, facts in (("harmed", harmed), ("perpetrator", perpetrators)):
+            for ordinal, fact in enumerate(facts, start=1):
+                person_id += 1
+                batch.people.append(
+                    person_row(person_id, _uid(rng), case_id, position, ordinal, created, fact)
+                )
         kinds = {pick_violence(rng)}
         if rng.random() < 0.3:
             kinds.add(pick_violence(rng))
@@ -316,6 +399,8 @@ def generate(
             steps.append(("follow_up", day(40), day(40), {"situation": "safe"}))
         for kind, due, done_on, extra in steps:
             step_id += 1
+            if kind != "verification":  # support and follow-up: about the first person harmed
+                extra = {**extra, "person_id": first_harmed}
             batch.steps.append(
                 _step_row(step_id, _uid(rng), case_id, kind, user_id, created, due, done_on, extra)
             )
@@ -354,6 +439,7 @@ def generate(
 
 TABLES = (
     (Case.__table__, "cases"),
+    (CasePerson.__table__, "people"),
     (CaseViolenceType.__table__, "types"),
     (CaseStep.__table__, "steps"),
     (CaseTransition.__table__, "transitions"),
@@ -424,7 +510,7 @@ def fill(
                 ],
             )
             if pg:
-                for table in ("cases", "case_steps", "case_transitions"):
+                for table in ("cases", "case_persons", "case_steps", "case_transitions"):
                     conn.execute(
                         text(
                             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

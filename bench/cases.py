@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask import Flask, jsonify, redirect, request  # noqa: E402
 from sqlalchemy import exists, func, insert, select, text, update  # noqa: E402
 
+from bench import casegen  # noqa: E402
 from bench.common import empty_app, seed_district, signed_in_client  # noqa: E402
 from caseapp.clock import local_today
 from caseapp.db import get_session, make_engine, utcnow  # noqa: E402
@@ -48,6 +49,7 @@ from caseapp.models import (  # noqa: E402
     Case,
     CaseCounter,
     CaseExclusion,
+    CasePerson,
     CaseViolenceType,
     Unit,
     User,
@@ -105,8 +107,6 @@ RELATIONSHIP_WEIGHTS = {
 # Shared dummy "sealed" values of realistic sizes (version | nonce | ciphertext+tag).
 _rng = random.Random(7)
 DUMMY_KEY = bytes(_rng.randrange(256) for _ in range(77))
-DUMMY_NAME = bytes(_rng.randrange(256) for _ in range(57))
-DUMMY_CONTACT = bytes(_rng.randrange(256) for _ in range(90))
 DUMMY_NARRATIVE = bytes(_rng.randrange(256) for _ in range(1029))
 
 
@@ -128,12 +128,17 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
     drafts.sort(key=lambda d: (d[0][0], d[1]))
     numbers: dict[tuple[int, int], int] = defaultdict(int)
     created = datetime.now(UTC)
-    rows, types = [], []
+    rows: list[dict] = []
+    types: list[dict] = []
+    people: list[dict] = []
     for case_id, ((unit_id, code), received, age) in enumerate(drafts, start=1):
         numbers[(unit_id, received.year)] += 1
         number = numbers[(unit_id, received.year)]
         risk = _pick(rng, RISK_WEIGHTS)
-        band = _pick(rng, AGE_WEIGHTS)
+        harmed, perpetrators = casegen.draw_people(
+            rng, lambda r: _pick(r, AGE_WEIGHTS), lambda r: _pick(r, RELATIONSHIP_WEIGHTS)
+        )
+        band = harmed[0]["age_band"]
         serious = band in ("0-5", "6-10", "11-14", "15-17") and rng.random() < 0.03
         kinds = {_pick(rng, VIOLENCE_WEIGHTS)}
         if rng.random() < 0.3:
@@ -156,21 +161,8 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
                 "received_via": rng.choice(domain.RECEIVED_VIA),
                 "reporter_kind": rng.choice(domain.REPORTER_KINDS),
                 "setting": rng.choices(domain.SETTINGS, weights=(55, 15, 10, 15, 5))[0],
-                "child": band in ("0-5", "6-10", "11-14"),
-                "harmed_sex": rng.choices(domain.SEXES, weights=(55, 42, 1, 2))[0],
-                "harmed_age_band": band,
-                "harmed_age_years": None,
-                "harmed_role": "pupil"
-                if band in ("0-5", "6-10", "11-14", "15-17")
-                else rng.choice(domain.HARMED_ROLES),
-                "harmed_disability": rng.choices(domain.YES_NO_UNKNOWN, weights=(4, 80, 16))[0],
-                "harmed_ethnic_minority": rng.choices(domain.YES_NO_UNKNOWN, weights=(15, 70, 15))[
-                    0
-                ],
-                "perpetrator_count": rng.choices((1, 2, 3, 5), weights=(70, 18, 8, 4))[0],
-                "perpetrator_sex": rng.choices(domain.SEXES, weights=(25, 70, 1, 4))[0],
-                "perpetrator_age_band": _pick(rng, AGE_WEIGHTS),
-                "perpetrator_relationship": _pick(rng, RELATIONSHIP_WEIGHTS),
+                "child": any(p["child"] for p in harmed),
+                "harmed_sex_group": casegen.sex_group([p["sex"] for p in harmed]),
                 "risk_level": risk,
                 "serious_risk_to_child": serious,
                 "intervention_due_at": at + timedelta(hours=12)
@@ -183,21 +175,31 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
                 "updated_at": created,
                 "wrapped_key": DUMMY_KEY,
                 "key_destroyed_at": None,
-                "harmed_name": DUMMY_NAME,
-                "harmed_contact": DUMMY_CONTACT,
-                "guardian_name": DUMMY_NAME,
-                "guardian_contact": DUMMY_CONTACT,
-                "perpetrator_names": DUMMY_NAME,
                 "narrative": DUMMY_NARRATIVE,
                 "version": 1,
             }
         )
+        for position, facts in (("harmed", harmed), ("perpetrator", perpetrators)):
+            for ordinal, fact in enumerate(facts, start=1):
+                people.append(
+                    casegen.person_row(
+                        len(people) + 1,
+                        str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                        case_id,
+                        position,
+                        ordinal,
+                        at,
+                        fact,
+                    )
+                )
         types.extend({"case_id": case_id, "type": t} for t in sorted(kinds))
     engine = app.extensions["caseapp.engine"]
     t0 = time.perf_counter()
     with engine.begin() as conn:
         for i in range(0, len(rows), 5000):
             conn.execute(insert(Case.__table__), rows[i : i + 5000])
+        for i in range(0, len(people), 5000):
+            conn.execute(insert(CasePerson.__table__), people[i : i + 5000])
         for i in range(0, len(types), 10000):
             conn.execute(insert(CaseViolenceType.__table__), types[i : i + 10000])
         conn.execute(
@@ -209,6 +211,12 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
                 text(
                     "SELECT setval(pg_get_serial_sequence('cases', 'id'), "
                     "(SELECT max(id) FROM cases))"
+                )
+            )
+            conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('case_persons', 'id'), "
+                    "(SELECT max(id) FROM case_persons))"
                 )
             )
     if engine.dialect.name == "postgresql":
@@ -272,7 +280,7 @@ def bare_app(url: str, world: dict) -> Flask:
         CaseViolenceType.__table__,
         CaseExclusion.__table__,
     )
-    cc = CaseCounter.__table__
+    cc, cp = CaseCounter.__table__, CasePerson.__table__
     scope, user_id = world["district_path"], world["officer"]
     codes = dict(world["schools"])
 
@@ -367,28 +375,43 @@ def bare_app(url: str, world: dict) -> Flask:
                     reporter_kind=form["reporter_kind"],
                     setting=form["setting"],
                     child=bool(form.get("child")),
-                    harmed_sex=form["harmed_sex"],
-                    harmed_age_band=form["harmed_age_band"],
-                    harmed_age_years=int(form["harmed_age_years"]),
-                    harmed_role=form["harmed_role"],
-                    harmed_disability=form["harmed_disability"],
-                    harmed_ethnic_minority=form["harmed_ethnic_minority"],
-                    perpetrator_count=int(form["perpetrator_count"]),
-                    perpetrator_sex=form["perpetrator_sex"],
-                    perpetrator_age_band=form["perpetrator_age_band"],
-                    perpetrator_relationship=form["perpetrator_relationship"],
+                    harmed_sex_group=form["harmed_sex"],
                     risk_level=form["risk_level"],
                     serious_risk_to_child=False,
                     verification_due_on=received + timedelta(days=10),
                     created_at=now,
                     updated_at=now,
                     wrapped_key=DUMMY_KEY,
-                    harmed_name=DUMMY_NAME,
                     narrative=DUMMY_NARRATIVE,
                     version=1,
                 )
                 .returning(c.c.id)
             ).scalar_one()
+            # The person harmed and the alleged perpetrators, as the intake writes them.
+            harmed = {
+                "sex": form["harmed_sex"],
+                "age_band": form["harmed_age_band"],
+                "age_years": int(form["harmed_age_years"]),
+                "role": form["harmed_role"],
+                "disability": form["harmed_disability"],
+                "ethnic_minority": form["harmed_ethnic_minority"],
+                "child": bool(form.get("child")),
+            }
+            perpetrator = {
+                "sex": form["perpetrator_sex"],
+                "age_band": form["perpetrator_age_band"],
+                "relationship": form["perpetrator_relationship"],
+            }
+            conn.execute(
+                insert(cp),
+                [casegen.person_row(None, str(uuid.uuid4()), case_id, "harmed", 1, now, harmed)]
+                + [
+                    casegen.person_row(
+                        None, str(uuid.uuid4()), case_id, "perpetrator", k, now, perpetrator
+                    )
+                    for k in range(1, int(form["perpetrator_count"]) + 1)
+                ],
+            )
             conn.execute(
                 insert(vt),
                 [

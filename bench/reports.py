@@ -5,8 +5,9 @@ the memory of exporting it to XLSX and DOCX.
 
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one)
 with a province of 2 communes x 50 schools and N cases (bench/casegen.py: received dates over
-two years, violence types, verification/support/follow-up steps and status transitions as the
-workflow would have left them), by COPY on PostgreSQL (psycopg's cursor.copy) and by Core
+two years, one to three persons harmed and one to five alleged perpetrators a case, violence
+types, verification/support/follow-up steps and status transitions as the workflow would have
+left them), by COPY on PostgreSQL (psycopg's cursor.copy) and by Core
 executemany in batches on SQLite (with PRAGMA synchronous=OFF and journal_mode=MEMORY while
 loading: bench only). Then, for the last annual report period that has ended:
 
@@ -52,7 +53,8 @@ TITLE = "Báo cáo tình hình bạo lực, xâm hại trong trường học"
 
 def seed_units(app) -> dict:
     """A province with DISTRICTS communes of SCHOOLS schools, an officer of the province and a
-    focal point of the first school (through the services, so audited like real ones)."""
+    focal point of the first school (through the services, so audited like real ones). The
+    communes of the two-tier organisation: no district office is created from 1 July 2025."""
     with app.app_context():
         s = get_session()
         province = units.create_unit(
@@ -60,14 +62,14 @@ def seed_units(app) -> dict:
         )
         schools = []
         for d in range(1, DISTRICTS + 1):
-            district = units.create_unit(
+            commune = units.create_unit(
                 s, None, province, f"RB-D{d}", f"Ủy ban nhân dân xã {d}", "commune"
             )
             schools += [
                 units.create_unit(
                     s,
                     None,
-                    district,
+                    commune,
                     f"RB-D{d}-S{i:02d}",
                     f"Trường THCS số {i} xã {d}",
                     "school",
@@ -81,7 +83,7 @@ def seed_units(app) -> dict:
         )
         users.grant_role(s, None, focal, "focal_point", schools[0])
         s.commit()
-        # Interleave the districts so that both get busy and quiet schools.
+        # Interleave the communes so that both get busy and quiet schools.
         order = [u for pair in zip(schools[:SCHOOLS], schools[SCHOOLS:], strict=True) for u in pair]
         return {
             "province": province.code,
@@ -134,9 +136,7 @@ def annual_period():
 # The report's cases: received in the period, at a unit below the report's unit. Not
 # materialized: PostgreSQL would otherwise plan the joins to a CTE it has no statistics for.
 SCOPED = """scoped AS NOT MATERIALIZED (
-    SELECT c.id, c.unit_id, c.harmed_sex, c.harmed_age_band, c.harmed_role,
-           c.perpetrator_relationship, c.perpetrator_sex, c.perpetrator_count,
-           c.received_on, c.verification_due_on, u.path
+    SELECT c.id, c.unit_id, c.harmed_sex_group, c.received_on, c.verification_due_on, u.path
     FROM cases c JOIN units u ON u.id = c.unit_id
     WHERE u.path LIKE :prefix AND c.received_on >= :date_from AND c.received_on <= :date_to)"""
 
@@ -186,17 +186,21 @@ def hand_queries(dialect: str) -> dict[str, str]:
         median_verify = median(verify_days, first_verified, "fv")
         median_close = median(close_days, closed_at, "ca")
     return {
-        "violence_by_sex": w + "SELECT v.type, s.harmed_sex, count(*) FROM scoped s "
-        "JOIN case_violence_types v ON v.case_id = s.id GROUP BY v.type, s.harmed_sex",
-        "violence_by_sex totals": w + "SELECT s.harmed_sex, count(*) FROM scoped s "
-        "GROUP BY s.harmed_sex",
-        "age_by_sex": w + "SELECT s.harmed_age_band, s.harmed_sex, count(*) FROM scoped s "
-        "GROUP BY s.harmed_age_band, s.harmed_sex",
-        "role_by_sex": w + "SELECT s.harmed_role, s.harmed_sex, count(*) FROM scoped s "
-        "GROUP BY s.harmed_role, s.harmed_sex",
-        "perpetrators_by_relationship_sex": w + "SELECT s.perpetrator_relationship, "
-        "s.perpetrator_sex, sum(s.perpetrator_count) FROM scoped s "
-        "GROUP BY s.perpetrator_relationship, s.perpetrator_sex",
+        "violence_by_sex": w + "SELECT v.type, s.harmed_sex_group, count(*) FROM scoped s "
+        "JOIN case_violence_types v ON v.case_id = s.id GROUP BY v.type, s.harmed_sex_group",
+        "violence_by_sex totals": w + "SELECT s.harmed_sex_group, count(*) FROM scoped s "
+        "GROUP BY s.harmed_sex_group",
+        # Tables of persons: one row per person of the case not withdrawn.
+        "age_by_sex": w + "SELECT p.age_band, p.sex, count(*) FROM scoped s "
+        "JOIN case_persons p ON p.case_id = s.id "
+        "WHERE p.position = 'harmed' AND p.withdrawn_at IS NULL GROUP BY p.age_band, p.sex",
+        "role_by_sex": w + "SELECT p.role, p.sex, count(*) FROM scoped s "
+        "JOIN case_persons p ON p.case_id = s.id "
+        "WHERE p.position = 'harmed' AND p.withdrawn_at IS NULL GROUP BY p.role, p.sex",
+        "perpetrators_by_relationship_sex": w + "SELECT p.relationship, p.sex, count(*) "
+        "FROM scoped s JOIN case_persons p ON p.case_id = s.id "
+        "WHERE p.position = 'perpetrator' AND p.withdrawn_at IS NULL "
+        "GROUP BY p.relationship, p.sex",
         "status_at_end": w
         + """, last_t AS (
     SELECT t.case_id, max(t.id) AS last_id FROM case_transitions t
@@ -206,35 +210,35 @@ SELECT CASE WHEN t.to_status = 'closed' THEN 'resolved'
                 SELECT 1 FROM case_steps st WHERE st.case_id = s.id
                 AND st.kind = 'verification' AND st.done_on IS NOT NULL
                 AND st.done_on <= :date_to) THEN 'overdue'
-            ELSE 'in_progress' END AS row_key, s.harmed_sex, count(*)
+            ELSE 'in_progress' END AS row_key, s.harmed_sex_group, count(*)
 FROM scoped s LEFT JOIN last_t l ON l.case_id = s.id
 LEFT JOIN case_transitions t ON t.id = l.last_id
-GROUP BY 1, s.harmed_sex""",
+GROUP BY 1, s.harmed_sex_group""",
         "findings": w
         + """, last_v AS (
     SELECT st.case_id, max(st.id) AS step_id FROM case_steps st
     JOIN scoped s0 ON s0.id = st.case_id WHERE st.kind = 'verification'
     AND st.done_on IS NOT NULL AND st.done_on <= :date_to GROUP BY st.case_id)
-SELECT coalesce(st.finding, 'not_verified') AS row_key, s.harmed_sex, count(*)
+SELECT coalesce(st.finding, 'not_verified') AS row_key, s.harmed_sex_group, count(*)
 FROM scoped s LEFT JOIN last_v l ON l.case_id = s.id LEFT JOIN case_steps st ON st.id = l.step_id
-GROUP BY 1, s.harmed_sex""",
+GROUP BY 1, s.harmed_sex_group""",
         "support_by_service": w
         + """SELECT CASE WHEN st.kind = 'referral' THEN 'referral'
-    ELSE st.service END AS row_key, s.harmed_sex, count(DISTINCT s.id)
+    ELSE st.service END AS row_key, s.harmed_sex_group, count(DISTINCT s.id)
 FROM scoped s JOIN case_steps st ON st.case_id = s.id
 WHERE st.done_on <= :date_to AND ((st.kind = 'support' AND st.status = 'provided')
     OR (st.kind = 'referral' AND st.status IN ('accepted', 'completed')))
-GROUP BY 1, s.harmed_sex""",
+GROUP BY 1, s.harmed_sex_group""",
         "support_by_service totals": w
-        + """SELECT s.harmed_sex, count(DISTINCT s.id)
+        + """SELECT s.harmed_sex_group, count(DISTINCT s.id)
 FROM scoped s JOIN case_steps st ON st.case_id = s.id
 WHERE st.done_on <= :date_to AND ((st.kind = 'support' AND st.status = 'provided')
     OR (st.kind = 'referral' AND st.status IN ('accepted', 'completed')))
-GROUP BY s.harmed_sex""",
+GROUP BY s.harmed_sex_group""",
         "per_unit": w
-        + """SELECT d.code, s.harmed_sex, count(*) FROM scoped s
+        + """SELECT d.code, s.harmed_sex_group, count(*) FROM scoped s
 JOIN units d ON d.parent_id = :unit_id AND s.path LIKE d.path || '%'
-GROUP BY d.code, s.harmed_sex""",
+GROUP BY d.code, s.harmed_sex_group""",
         "activities": """SELECT a.kind, count(*), sum(a.participants_female),
     sum(a.participants_male), sum(a.participants_other)
 FROM activities a JOIN units u ON u.id = a.unit_id
@@ -351,9 +355,9 @@ def describe(statement: str) -> str:
     s = " ".join(statement.split())
     for marker, name in (
         ("case_violence_types.type", "violence_by_sex"),
-        ("harmed_age_band", "age_by_sex"),
-        ("harmed_role", "role_by_sex"),
-        ("perpetrator_count", "perpetrators_by_relationship_sex"),
+        ("case_persons.age_band", "age_by_sex"),
+        ("case_persons.role", "role_by_sex"),
+        ("case_persons.relationship", "perpetrators_by_relationship_sex"),
         ("'resolved'", "status_at_end"),
         ("not_verified", "findings"),
         ("'referral'", "support_by_service"),
@@ -361,14 +365,18 @@ def describe(statement: str) -> str:
         ("row_number()", "timeliness median"),
         ("min(case_steps.done_on)", "timeliness counts"),
         ("units.parent_id", "per_unit children"),
+        # The literals above are bound parameters in the SQL sent: the joins tell them apart.
+        ("case_transitions_1.to_status", "status_at_end"),
+        ("coalesce(case_steps_1.finding", "findings"),
+        ("count(distinct(cases.id))", "support_by_service"),
     ):
         if marker in s:
             if name == "violence_by_sex" or name == "support_by_service":
-                return name + (" totals" if s.startswith("SELECT cases.harmed_sex") else "")
+                return name + (" totals" if s.startswith("SELECT cases.harmed_sex_group") else "")
             if name == "timeliness median":
                 return name + (" to closure" if "case_transitions" in s else " to verification")
             return name
-    if s.startswith("SELECT cases.harmed_sex, count(*)"):
+    if s.startswith("SELECT cases.harmed_sex_group, count(*)"):
         return "per_unit (one child) or violence totals"
     return s[:60]
 
@@ -567,7 +575,8 @@ def main() -> None:
     )
 
     print(
-        f"database  {engine.dialect.name}   cases {totals.cases:,}   violence types "
+        f"database  {engine.dialect.name}   cases {totals.cases:,}   persons {totals.people:,}   "
+        f"violence types "
         f"{totals.types:,}   steps {totals.steps:,}   transitions {totals.transitions:,}   "
         f"activities 5,000"
     )

@@ -120,6 +120,10 @@ def case_choice_names() -> dict[str, dict[str, str]]:
         },
         "harmed_sex": sexes,
         "perpetrator_sex": sexes,
+        # The sex of the persons harmed of a case: theirs when they share it, else "mixed".
+        "harmed_sex_group": {**sexes, "mixed": _("Mixed (several sexes)")},
+        "position": {"harmed": _("Person harmed"), "perpetrator": _("Alleged perpetrator")},
+        "grade": {"0": _("Preschool"), **{str(g): _("Grade %(n)d", n=g) for g in range(1, 13)}},
         "harmed_age_band": bands,
         "perpetrator_age_band": bands,
         "harmed_role": {
@@ -326,6 +330,9 @@ def action_names() -> dict[str, str]:
         "case.exclusion_lift": pgettext("audit action", "Exclusion lifted"),
         "keys.rewrap": pgettext("audit action", "Data key rewrapped"),
         "case.destroy_content": pgettext("audit action", "Confidential content destroyed"),
+        "person.add": pgettext("audit action", "Person added to the case"),
+        "person.update": pgettext("audit action", "Person of the case edited"),
+        "person.withdraw": pgettext("audit action", "Person withdrawn from the case"),
     }
 
 
@@ -409,6 +416,7 @@ def object_type_names() -> dict[str, str]:
         "keys": _("Key"),
         "recovery_codes": _("Recovery codes"),
         "case_informants": _("Informant"),
+        "case_persons": _("Person of the case"),
     }
 
 

@@ -14,11 +14,12 @@ def field_names() -> dict[str, str]:
     """Each recorded field of a case or step, by the label of its form."""
     from wtforms.fields.core import UnboundField
 
-    from caseapp.cases.forms import CaseForm
+    from caseapp.cases.forms import CaseForm, IntakeForm
 
     names = {
         name: str(field.args[0])
-        for name, field in vars(CaseForm).items()
+        for form in (CaseForm, IntakeForm)  # the intake's person fields: older case edits
+        for name, field in vars(form).items()
         if isinstance(field, UnboundField) and field.args
     }
     names["status"] = _("Status")

@@ -56,6 +56,50 @@ class CaseForm(FlaskForm):
     )
     risk_level = _choice(_l("Risk level"), "risk_level")
     serious_risk_to_child = BooleanField(_l("A child is at serious risk"))
+    narrative = TextAreaField(
+        _l("What happened"),
+        validators=[Optional(), _max(domain.CONFIDENTIAL_MAX["narrative"]), no_control_characters],
+    )
+    informant_name = StringField(
+        _l("Name of the informant"), validators=[Optional(), _max(120), no_control_characters]
+    )
+    informant_contact = StringField(
+        _l("Contact of the informant"), validators=[Optional(), _max(300), no_control_characters]
+    )
+
+    def fill_choices(self, units) -> None:
+        names = case_choice_names()
+        for name in (
+            "received_via",
+            "reporter_kind",
+            "setting",
+            "risk_level",
+            *PERSON_CHOICES,
+        ):
+            if name not in self:
+                continue  # the edit form has no person fields
+            # A prompt first, so nothing is recorded by leaving a list as it came.
+            getattr(self, name).choices = [("", _l("— Choose —")), *names[name].items()]
+        self.violence_types.choices = list(violence_names().items())
+        self.unit_id.choices = [(u.id, u.name) for u in units]
+
+
+PERSON_CHOICES = (
+    "harmed_sex",
+    "harmed_age_band",
+    "harmed_role",
+    "harmed_disability",
+    "harmed_ethnic_minority",
+    "perpetrator_sex",
+    "perpetrator_age_band",
+    "perpetrator_relationship",
+)
+
+
+class IntakeForm(CaseForm):
+    """The intake form: the case, its first person harmed and its alleged perpetrators (more
+    people are added on the case's page afterwards)."""
+
     child = BooleanField(_l("The person harmed is a child (under 16)"))
     harmed_sex = _choice(_l("Sex of the person harmed"), "harmed_sex")
     harmed_age_band = _choice(_l("Age band of the person harmed"), "harmed_age_band")
@@ -86,7 +130,7 @@ class CaseForm(FlaskForm):
         _l("Name of the person harmed"),
         validators=[
             Optional(),
-            _max(domain.CONFIDENTIAL_MAX["harmed_name"]),
+            _max(120),
             no_control_characters,
         ],
     )
@@ -94,7 +138,7 @@ class CaseForm(FlaskForm):
         _l("Contact of the person harmed"),
         validators=[
             Optional(),
-            _max(domain.CONFIDENTIAL_MAX["harmed_contact"]),
+            _max(domain.PERSON_MAX["contact"]),
             no_control_characters,
         ],
     )
@@ -102,7 +146,7 @@ class CaseForm(FlaskForm):
         _l("Name of the parent or guardian"),
         validators=[
             Optional(),
-            _max(domain.CONFIDENTIAL_MAX["guardian_name"]),
+            _max(domain.PERSON_MAX["guardian_name"]),
             no_control_characters,
         ],
     )
@@ -110,7 +154,7 @@ class CaseForm(FlaskForm):
         _l("Contact of the parent or guardian"),
         validators=[
             Optional(),
-            _max(domain.CONFIDENTIAL_MAX["guardian_contact"]),
+            _max(domain.PERSON_MAX["guardian_contact"]),
             no_control_characters,
         ],
     )
@@ -118,41 +162,81 @@ class CaseForm(FlaskForm):
         _l("Names of the alleged perpetrators (one per line)"),
         validators=[
             Optional(),
-            _max(domain.CONFIDENTIAL_MAX["perpetrator_names"]),
+            _max(domain.PERSON_MAX["name"]),
             no_control_characters,
         ],
     )
-    narrative = TextAreaField(
-        _l("What happened"),
-        validators=[Optional(), _max(domain.CONFIDENTIAL_MAX["narrative"]), no_control_characters],
+
+
+def _grade(value):
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1  # refused by the service
+
+
+class PersonForm(FlaskForm):
+    """A person harmed or an alleged perpetrator added to (or changed on) a case."""
+
+    version = HiddenField()
+    position = HiddenField()
+    sex = SelectField(_l("Sex"), validators=[InputRequired(_l("Choose an answer."))])
+    age_band = SelectField(_l("Age band"), validators=[InputRequired(_l("Choose an answer."))])
+    age_years = IntegerField(
+        _l("Age in years (if known)"),
+        validators=[Optional(), NumberRange(0, 120, message=_l("Enter an age between 0 and 120."))],
     )
-    informant_name = StringField(
-        _l("Name of the informant"), validators=[Optional(), _max(120), no_control_characters]
+    child = BooleanField(_l("A child (under 16)"))
+    role = SelectField(_l("Role"), validators=[Optional()])
+    grade = SelectField(_l("Grade"), coerce=_grade, validators=[Optional()], validate_choice=False)
+    disability = SelectField(_l("Disability"), validators=[InputRequired()])
+    ethnic_minority = SelectField(_l("Ethnic minority"), validators=[InputRequired()])
+    relationship = SelectField(_l("Relationship to the persons harmed"), validators=[Optional()])
+    name = StringField(
+        _l("Name"),
+        validators=[Optional(), _max(domain.PERSON_MAX["name"]), no_control_characters],
     )
-    informant_contact = StringField(
-        _l("Contact of the informant"), validators=[Optional(), _max(300), no_control_characters]
+    contact = TextAreaField(
+        _l("Contact"),
+        validators=[Optional(), _max(domain.PERSON_MAX["contact"]), no_control_characters],
+    )
+    guardian_name = StringField(
+        _l("Name of the parent or guardian"),
+        validators=[Optional(), _max(domain.PERSON_MAX["guardian_name"]), no_control_characters],
+    )
+    guardian_contact = TextAreaField(
+        _l("Contact of the parent or guardian"),
+        validators=[
+            Optional(),
+            _max(domain.PERSON_MAX["guardian_contact"]),
+            no_control_characters,
+        ],
     )
 
-    def fill_choices(self, units) -> None:
+    def fill_choices(self) -> None:
         names = case_choice_names()
-        for name in (
-            "received_via",
-            "reporter_kind",
-            "setting",
-            "risk_level",
-            "harmed_sex",
-            "harmed_age_band",
-            "harmed_role",
-            "harmed_disability",
-            "harmed_ethnic_minority",
-            "perpetrator_sex",
-            "perpetrator_age_band",
-            "perpetrator_relationship",
-        ):
-            # A prompt first, so nothing is recorded by leaving a list as it came.
-            getattr(self, name).choices = [("", _l("— Choose —")), *names[name].items()]
-        self.violence_types.choices = list(violence_names().items())
-        self.unit_id.choices = [(u.id, u.name) for u in units]
+        prompt = [("", _l("— Choose —"))]
+        self.sex.choices = prompt + list(names["harmed_sex"].items())
+        self.age_band.choices = prompt + list(names["harmed_age_band"].items())
+        self.role.choices = prompt + list(names["harmed_role"].items())
+        self.disability.choices = list(names["harmed_disability"].items())
+        self.ethnic_minority.choices = list(names["harmed_ethnic_minority"].items())
+        self.relationship.choices = prompt + list(names["perpetrator_relationship"].items())
+        self.grade.choices = [("", "—")] + [(str(g), names["grade"][str(g)]) for g in domain.GRADES]
+
+
+class WithdrawPersonForm(FlaskForm):
+    version = HiddenField()
+    reason = TextAreaField(
+        _l("Why is this person withdrawn from the case?"),
+        validators=[
+            DataRequired(_l("Please give a reason.")),
+            _max(REASON_MAX),
+            no_control_characters,
+        ],
+    )
 
 
 class ReasonForm(FlaskForm):
@@ -189,6 +273,8 @@ class AttachmentForm(FlaskForm):
 
 
 class ConsentForm(FlaskForm):
+    # The uid of the person harmed (the page lists them); checked by the service.
+    about = StringField(_l("Person harmed"), validators=[Optional(), _max(36)])
     party = SelectField(_l("Who consented"), validators=[InputRequired()])
     purpose = SelectField(_l("To what"), validators=[InputRequired()])
     given_on = DateField(
@@ -285,6 +371,8 @@ class StepForm(FlaskForm):
     """One form for every kind of step; the kind decides which fields count."""
 
     kind = HiddenField()
+    # The uid of the person the step is about (the page lists them); checked by the service.
+    about = StringField(_l("Person"), validators=[Optional(), _max(36)])
     due_on = DateField(_l("Due on"), format="%Y-%m-%d", validators=[Optional()])
     done_on = DateField(_l("Done on"), format="%Y-%m-%d", validators=[Optional()])
     method = SelectField(_l("Method"), validators=[Optional()], validate_choice=False)

@@ -158,7 +158,13 @@ def add_consent(public_id: str):
     return apply(
         form,
         lambda db: case_records.record_consent(
-            db, current_user, case, form.party.data, form.purpose.data, form.given_on.data
+            db,
+            current_user,
+            case,
+            form.party.data,
+            form.purpose.data,
+            form.given_on.data,
+            form.about.data or None,
         ),
         _("Consent recorded."),
         _("The consent was not saved."),

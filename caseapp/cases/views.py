@@ -23,6 +23,7 @@ from caseapp.cases.forms import (
     CaseForm,
     ConsentForm,
     ExclusionForm,
+    IntakeForm,
     LiftExclusionForm,
     NoteForm,
     ReasonForm,
@@ -78,12 +79,14 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     flt.received_from, flt.received_to = form.received_from.data, form.received_to.data
     flt.sort = form.sort.data if form.sort.data in case_list.SORTS else "received_desc"
     related, role = request.args.get("related", ""), request.args.get("role", "")
+    person = request.args.get("person", "")[:36]
     # A filter only reads: nothing to commit or roll back, so carry_out (a form's submission)
     # does not fit; a refused filter value becomes the message above the list.
-    if related and role in ("harmed", "perpetrator"):
+    if related and (role in ("harmed", "perpetrator") or person):
         try:
             flt.related_to = get_case(get_session(), current_user, related).id
-            flt.related_role = role
+            flt.related_role = role if role in ("harmed", "perpetrator") else ""
+            flt.related_person = person
         except NotFound:
             error = _("Some filters are not valid; they were ignored.")
     if form.unit.data:
@@ -118,19 +121,29 @@ def index():
         related=related,
         related_role=flt.related_role,
         # The filters stay folded (a phone shows cases first) unless in use.
-        filtering=any(v for k, v in args.items() if k not in ("related", "role", "q")),
+        filtering=any(v for k, v in args.items() if k not in ("related", "role", "person", "q")),
         # A focal point of one school needs no school column.
         show_school=len(schools) != 1 or has_permission(current_user, "case.oversee"),
     )
 
 
-def _details(form: CaseForm) -> cases.CaseDetails:
-    return cases.CaseDetails(
+def _facts(form: CaseForm) -> cases.CaseFacts:
+    return cases.CaseFacts(
         received_on=form.received_on.data,
         received_via=form.received_via.data,
         reporter_kind=form.reporter_kind.data,
         setting=form.setting.data,
         violence_types=list(form.violence_types.data or []),
+        risk_level=form.risk_level.data,
+        incident_on=form.incident_on.data,
+        incident_date_approximate=bool(form.incident_date_approximate.data),
+        serious_risk_to_child=bool(form.serious_risk_to_child.data),
+    )
+
+
+def _details(form: IntakeForm) -> cases.CaseDetails:
+    return cases.CaseDetails(
+        **vars(_facts(form)),
         # An age under 16 is a child whether or not the box was ticked (it decides whose
         # consent is needed).
         child=bool(form.child.data)
@@ -141,22 +154,19 @@ def _details(form: CaseForm) -> cases.CaseDetails:
         perpetrator_sex=form.perpetrator_sex.data,
         perpetrator_age_band=form.perpetrator_age_band.data,
         perpetrator_relationship=form.perpetrator_relationship.data,
-        risk_level=form.risk_level.data,
-        incident_on=form.incident_on.data,
-        incident_date_approximate=bool(form.incident_date_approximate.data),
         harmed_age_years=form.harmed_age_years.data,
         harmed_disability=form.harmed_disability.data,
         harmed_ethnic_minority=form.harmed_ethnic_minority.data,
         perpetrator_count=form.perpetrator_count.data or 1,
-        serious_risk_to_child=bool(form.serious_risk_to_child.data),
     )
 
 
 def _content(form: CaseForm) -> cases.CaseContent:
-    values: dict[str, Any] = {
-        name: (getattr(form, name).data or "")
-        for name in (*domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact")
-    }
+    names = [*domain.CONFIDENTIAL_FIELDS, "informant_name", "informant_contact"]
+    if isinstance(form, IntakeForm):
+        names += ["harmed_name", "harmed_contact", "guardian_name", "guardian_contact"]
+        names.append("perpetrator_names")
+    values: dict[str, Any] = {name: (getattr(form, name).data or "") for name in names}
     return cases.CaseContent(**values)
 
 
@@ -165,7 +175,7 @@ def _content(form: CaseForm) -> cases.CaseContent:
 def new():
     db = get_session()
     units = intake_units(db, current_user)
-    form = CaseForm()
+    form = IntakeForm()
     form.fill_choices(units)
     if request.method == "GET":
         form.received_on.data = local_today()
@@ -205,7 +215,8 @@ def show(public_id: str):
         repeats=case_records.repeat_counts(db, current_user, case),
         consents=case_records.consents(db, case),
         consent_ok={p: case_records.has_consent(db, case, p) for p in domain.CONSENT_PURPOSES},
-        parties=case_records.parties_required(case),
+        consent_status=case_records.consent_status(db, case),
+        person_repeats=case_records.repeat_counts_by_person(db, current_user, case),
         consent_form=_consent_form(),
         withdraw_form=WithdrawConsentForm(formdata=None),
         exclusions=case_records.exclusions(db, case),
@@ -217,7 +228,18 @@ def show(public_id: str):
         **_access_report(db, case),
         timeline=_timeline(events, case_records.full_names(db, events)),
         **_workflow_context(db, case),
+        **_people_context(case),
     )
+
+
+def _people_context(case) -> dict:
+    from caseapp.cases.forms import WithdrawPersonForm
+    from caseapp.services.cases import people
+
+    return {
+        "person_labels": {p.id: people.label(p) for p in case.people},
+        "withdraw_person_form": WithdrawPersonForm(formdata=None, version=case.version),
+    }
 
 
 def _access_report(db, case) -> dict:
@@ -396,6 +418,7 @@ def _confidential_page(case, content: case_content.CaseContent):
         handler=can_handle(current_user, case),
         steps=content.steps,
         step_details=content.step_details,
+        **_people_context(case),
     )
 
 
@@ -443,7 +466,7 @@ def edit(public_id: str):
         return render_template("cases/form.html", form=form, case=case, error=None), 400
     version = small_int(form.version.data) or 0  # 0: stale
     outcome = carry_out(
-        lambda: cases.update_case(db, current_user, case, _details(form), _content(form), version)
+        lambda: cases.update_case(db, current_user, case, _facts(form), _content(form), version)
     )
     if isinstance(outcome.error, Conflict):
         current = get_case(db, current_user, public_id)

@@ -28,6 +28,7 @@ def _step_input(form: StepForm) -> step_service.StepInput:
 
     return step_service.StepInput(
         kind=form.kind.data or "",
+        person=value(form.about),
         due_on=form.due_on.data,
         done_on=form.done_on.data,
         method=value(form.method),

@@ -167,8 +167,10 @@ def _walk(session: Session, rng: random.Random, user: User, case, status: str, t
                 situation="safe",
             )
         )
+    harmed = case.harmed_people[0].id  # the demo's cases have one person harmed
     for step in steps:
         step.uid, step.case_id, step.created_by_id = str(uuid.uuid4()), case.id, user.id
+        step.person_id = harmed if step.kind != "verification" else None
     transitions = [
         CaseTransition(
             case_id=case.id,

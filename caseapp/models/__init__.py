@@ -11,6 +11,7 @@ from caseapp.models.cases import (
     CaseInformant,
     CaseNameIndex,
     CaseNote,
+    CasePerson,
     CaseViolenceType,
 )
 from caseapp.models.keys import KeyringKey
@@ -34,6 +35,7 @@ AUDITED_MODELS = (
     Grant,
     RecoveryCode,
     Case,
+    CasePerson,
     CaseViolenceType,
     CaseInformant,
     CaseNote,
@@ -67,6 +69,7 @@ __all__ = [
     "CaseInformant",
     "CaseNameIndex",
     "CaseNote",
+    "CasePerson",
     "CaseStep",
     "CaseTransition",
     "Notification",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    orm,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -75,22 +76,28 @@ RISK_LEVELS = ("low", "medium", "high", "immediate")
 CONSENT_PARTIES = ("person_harmed", "guardian")
 CONSENT_PURPOSES = ("referral", "sharing", "statistics")
 # Confidential fields of a case, each sealed under the case's data key.
-CONFIDENTIAL_FIELDS = (
-    "harmed_name",
-    "harmed_contact",
-    "guardian_name",
-    "guardian_contact",
-    "perpetrator_names",
-    "narrative",
-)
-CONFIDENTIAL_MAX = {
-    "harmed_name": 120,
-    "harmed_contact": 300,
-    "guardian_name": 120,
-    "guardian_contact": 300,
-    "perpetrator_names": 500,
-    "narrative": 20000,
+CONFIDENTIAL_FIELDS = ("narrative",)
+POSITIONS = ("harmed", "perpetrator")
+GRADES = tuple(range(0, 13))  # 0 = preschool, 1-12
+SEX_GROUP_MIXED = "mixed"
+SEX_GROUPS = (*SEXES, SEX_GROUP_MIXED)
+# Confidential fields of a person, each sealed under the case's data key with the associated
+# data public_id|case_persons|uid|field (see CasePerson.legacy_field for migrated rows).
+PERSON_FIELDS = ("name", "contact", "guardian_name", "guardian_contact")
+PERSON_MAX = {"name": 500, "contact": 300, "guardian_name": 120, "guardian_contact": 300}
+# Migrated rows (0012) keep the blobs sealed when they were columns of the case: where each
+# field of such a row was sealed (table "cases", record id the case's public_id).
+LEGACY_FIELDS = {
+    "harmed": {
+        "name": "harmed_name",
+        "contact": "harmed_contact",
+        "guardian_name": "guardian_name",
+        "guardian_contact": "guardian_contact",
+    },
+    "perpetrator": {"name": "perpetrator_names"},
 }
+NARRATIVE_MAX = 20000
+CONFIDENTIAL_MAX = {"narrative": NARRATIVE_MAX}
 NOTE_MAX = limits.NOTE_MAX
 
 
@@ -117,17 +124,11 @@ class Case(Base):
     received_via: Mapped[str] = mapped_column(String(20))
     reporter_kind: Mapped[str] = mapped_column(String(20))
     setting: Mapped[str] = mapped_column(String(20))
+    # Any person harmed is a child (under 16); kept on the case for the clocks and filters.
     child: Mapped[bool] = mapped_column(Boolean)
-    harmed_sex: Mapped[str] = mapped_column(String(15))
-    harmed_age_band: Mapped[str] = mapped_column(String(8))
-    harmed_age_years: Mapped[int | None] = mapped_column(Integer)
-    harmed_role: Mapped[str] = mapped_column(String(10))
-    harmed_disability: Mapped[str] = mapped_column(String(8), default="unknown")
-    harmed_ethnic_minority: Mapped[str] = mapped_column(String(8), default="unknown")
-    perpetrator_count: Mapped[int] = mapped_column(Integer, default=1)
-    perpetrator_sex: Mapped[str] = mapped_column(String(15))
-    perpetrator_age_band: Mapped[str] = mapped_column(String(8))
-    perpetrator_relationship: Mapped[str] = mapped_column(String(20))
+    # The sex of the persons harmed (not withdrawn) when they share it, else "mixed": what
+    # the tables that count cases count by.
+    harmed_sex_group: Mapped[str] = mapped_column(String(15))
     risk_level: Mapped[str] = mapped_column(String(10), index=True)
     serious_risk_to_child: Mapped[bool] = mapped_column(Boolean, default=False)
     intervention_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -145,11 +146,6 @@ class Case(Base):
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Confidential content, sealed under the data key (version | nonce | ciphertext+tag).
-    harmed_name: Mapped[bytes | None] = mapped_column(LargeBinary)
-    harmed_contact: Mapped[bytes | None] = mapped_column(LargeBinary)
-    guardian_name: Mapped[bytes | None] = mapped_column(LargeBinary)
-    guardian_contact: Mapped[bytes | None] = mapped_column(LargeBinary)
-    perpetrator_names: Mapped[bytes | None] = mapped_column(LargeBinary)
     narrative: Mapped[bytes | None] = mapped_column(LargeBinary)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -160,6 +156,11 @@ class Case(Base):
     violence: Mapped[list[CaseViolenceType]] = relationship(
         cascade="all, delete-orphan", order_by="CaseViolenceType.type"
     )
+    # Every person of the case, withdrawn ones included (never deleted).
+    people: Mapped[list[CasePerson]] = relationship(
+        back_populates="case",
+        order_by=lambda: (CasePerson.position, CasePerson.ordinal),
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -168,12 +169,70 @@ class Case(Base):
         return [v.type for v in self.violence]
 
     @property
+    def current_people(self) -> list[CasePerson]:
+        """The persons of the case not withdrawn, harmed first, in their order."""
+        return [p for p in self.people if p.withdrawn_at is None]
+
+    @property
+    def harmed_people(self) -> list[CasePerson]:
+        return [p for p in self.current_people if p.position == "harmed"]
+
+    @property
+    def perpetrators(self) -> list[CasePerson]:
+        return [p for p in self.current_people if p.position == "perpetrator"]
+
+    @property
     def urgent(self) -> bool:
         return self.risk_level == "immediate" or self.serious_risk_to_child
 
     @property
     def is_open(self) -> bool:
         return self.status != "closed"
+
+
+class CasePerson(Base):
+    """A person harmed or an alleged perpetrator of a case: clear facts for the statistics and
+    their own sealed name and contacts. Withdrawn (recorded in error, say), never deleted."""
+
+    __tablename__ = "case_persons"
+    __table_args__ = (UniqueConstraint("case_id", "position", "ordinal"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    position: Mapped[str] = mapped_column(String(12))  # "harmed" or "perpetrator"
+    ordinal: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within the position
+    sex: Mapped[str] = mapped_column(String(15))
+    age_band: Mapped[str] = mapped_column(String(8))
+    age_years: Mapped[int | None] = mapped_column(Integer)
+    role: Mapped[str | None] = mapped_column(String(10))  # pupil, teacher, staff, other
+    grade: Mapped[int | None] = mapped_column(Integer)
+    disability: Mapped[str] = mapped_column(String(8), default="unknown")
+    ethnic_minority: Mapped[str] = mapped_column(String(8), default="unknown")
+    relationship: Mapped[str | None] = mapped_column(String(20))  # perpetrators
+    child: Mapped[bool] = mapped_column(Boolean, default=False)  # persons harmed under 16
+    name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    guardian_name: Mapped[bytes | None] = mapped_column(LargeBinary)
+    guardian_contact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # "harmed" or "perpetrator" on rows migrated from the case's columns (0012) whose blobs
+    # are still sealed with the case's old associated data; None once resealed.
+    legacy_field: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    case: Mapped[Case] = orm.relationship(back_populates="people")  # the column above shadows
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def harmed(self) -> bool:
+        return self.position == "harmed"
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
 
 
 class CaseViolenceType(Base):
@@ -235,6 +294,9 @@ class CaseConsent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # The person harmed the consent is about (None only on rows older than 0012 never
+    # migrated; every new consent names one).
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("case_persons.id"), index=True)
     party: Mapped[str] = mapped_column(String(20))
     purpose: Mapped[str] = mapped_column(String(20))
     given_on: Mapped[date] = mapped_column(Date)
@@ -267,6 +329,7 @@ class CaseNameIndex(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     role: Mapped[str] = mapped_column(String(12))  # "harmed" or "perpetrator"
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("case_persons.id"), index=True)
     digest: Mapped[str] = mapped_column(String(64), index=True)
     key_id: Mapped[str] = mapped_column(String(64))
 

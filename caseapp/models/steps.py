@@ -98,6 +98,9 @@ class CaseStep(Base):
     uid: Mapped[str] = mapped_column(String(36), unique=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     kind: Mapped[str] = mapped_column(String(15))
+    # The person harmed (support, referral, follow-up) or alleged perpetrator (discipline) the
+    # step is about; None for verification.
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("case_persons.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     due_on: Mapped[date | None] = mapped_column(Date)

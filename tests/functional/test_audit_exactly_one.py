@@ -410,6 +410,19 @@ def _consent(c: Ctx, case: Case):
     )
 
 
+def _second_person(c: Ctx, case: Case):
+    """A second person harmed (the only one cannot be withdrawn)."""
+    from caseapp.services.cases import people
+
+    return people.add_person(
+        c.db,
+        c.user("focal_a"),
+        case,
+        people.PersonInput(position="harmed", sex="male", age_band="15-17", role="pupil"),
+        case.version,
+    )
+
+
 def _new_case(c: Ctx) -> Post:
     c.sign_in("focal_a")
     return Post("/cases/new", intake_form(c.world.units["SCH-A"], received_on=c.today))
@@ -562,6 +575,43 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
         "/consents/{x.id}/withdraw",
         lambda c, case, _: {"withdrawn_on": c.today, "confirm": "y"},
         prepare=_consent,
+    ),
+    "cases.add_person": _on_case(
+        "/persons/new?position=harmed",
+        lambda c, case, _: {
+            "version": str(case.version),
+            "sex": "male",
+            "age_band": "11-14",
+            "age_years": "13",
+            "child": "y",
+            "role": "pupil",
+            "grade": "7",
+            "disability": "no",
+            "ethnic_minority": "unknown",
+            "name": "Phạm Văn Nam",
+        },
+    ),
+    "cases.edit_person": _on_case(
+        "/persons/{x.uid}/edit",
+        lambda c, case, person: {
+            "version": str(case.version),
+            "sex": "female",
+            "age_band": "11-14",
+            "age_years": "12",
+            "child": "y",
+            "role": "pupil",
+            "grade": "6",
+            "disability": "no",
+            "ethnic_minority": "yes",
+            "name": "Lê Thị Thu",
+            "contact": "Lớp 6A",
+        },
+        prepare=lambda c, case: case.harmed_people[0],
+    ),
+    "cases.withdraw_person": _on_case(
+        "/persons/{x.uid}/withdraw",
+        lambda c, case, person: {"version": str(case.version), "reason": REASON},
+        prepare=_second_person,
     ),
     "reports.activity": _activity,
     "reports.new_activity": _new_activity,

@@ -56,6 +56,9 @@ AUDITED_POSTS = {
     "cases.new": "case.create",
     "cases.transition": "case.transition",  # test_workflow_rules
     "cases.withdraw_consent": "consent.withdraw",
+    "cases.add_person": "person.add",  # test_case_people
+    "cases.edit_person": "person.update",
+    "cases.withdraw_person": "person.withdraw",
     "reports.activity": "activity.update",  # test_report_activities
     "reports.new_activity": "activity.create",
     "reports.submit": "report.submit",  # test_report_submission_exports

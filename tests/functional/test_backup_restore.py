@@ -146,7 +146,7 @@ def _run_drill(targets: Targets, root: Path) -> Drill:
     with source.app_context():
         s = get_session()
         province = make_unit(s, None, "DRL", "province", "So Giao duc (drill)")
-        district = make_unit(s, province, "DRL-D", "commune")
+        district = make_unit(s, province, "DRL-D", "commune")  # no new district office (2025)
         school = make_unit(s, district, "DRL-S", "school")
         make_user(s, keyring(), "focal.drill", school, [("focal_point", school)])
         s.commit()

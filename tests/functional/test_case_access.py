@@ -42,6 +42,9 @@ KNOWN = {
     "cases.withdraw_consent",
     "cases.add_exclusion",
     "cases.lift_exclusion",
+    "cases.add_person",
+    "cases.edit_person",
+    "cases.withdraw_person",
 }
 NOT_ON_A_CASE = {"cases.index", "cases.new"}
 NO_UNIT = "No unit with the code %(code)s within your units."

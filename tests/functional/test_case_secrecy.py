@@ -65,8 +65,12 @@ def flow(app, db, world, settings) -> Flow:
     case = focal.intake(db, world.units["SCH-A"], risk_level="immediate")
     base = f"/cases/{case.public_id}"
     edit = form_fields(focal.get(f"{base}/edit"), f"{base}/edit")
-    edit.update(narrative=f"{CANARY}-narrative-v2", harmed_contact=f"{CANARY}-contact-v2")
+    edit.update(narrative=f"{CANARY}-narrative-v2")
     assert focal.post(f"{base}/edit", edit).status_code == 302
+    harmed = f"{base}/persons/{case.harmed_people[0].uid}/edit"
+    person = form_fields(focal.get(harmed), harmed)
+    person.update(contact=f"{CANARY}-contact-v2")
+    assert focal.post(harmed, person).status_code == 302
     assert focal.post(f"{base}/notes", {"body": f"{CANARY}-note"}).status_code == 302
     first = db.scalar(select(CaseNote.id).where(CaseNote.case_id == case.id))
     assert (
@@ -157,7 +161,7 @@ def test_the_database_file_does_not_hold_the_canary(flow, db, database):
     path = Path(make_url(database.url).database)
     raw = b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
     # The transaction's rows did reach the file: the scan below looks at the right bytes.
-    for sealed in (flow.case.narrative, flow.case.harmed_name, flow.case.wrapped_key):
+    for sealed in (flow.case.narrative, flow.case.people[0].name, flow.case.wrapped_key):
         assert sealed in raw
     assert not contains_canary(raw)
 
@@ -320,11 +324,17 @@ def _row(db, s: Sealed, key: str) -> int:
     kind, i = key[:-1], int(key[-1])
     if kind == "inf":
         return _informant(db, s.cases[i])
+    if kind == "per":  # the person harmed of that case
+        return db.execute(
+            text("SELECT id FROM case_persons WHERE case_id = :c AND position = 'harmed'"),
+            {"c": s.cases[i].id},
+        ).scalar()
     return {"case": s.cases, "note": s.notes, "att": s.attachments}[kind][i].id
 
 
 MOVES = {  # table, column, source row, source column, destination row, reader
-    "to another field": ("cases", "narrative", "case0", "harmed_name", "case0", _read_content),
+    "to another field": ("case_persons", "name", "per0", "contact", "per0", _read_content),
+    "person of another case": ("case_persons", "name", "per1", "name", "per0", _read_content),
     "to another case": ("cases", "narrative", "case1", "narrative", "case0", _read_content),
     "with its data key": ("cases", "wrapped_key", "case1", "wrapped_key", "case0", _read_content),
     "informant field": ("case_informants", "name", "inf0", "contact", "inf0", _read_content),
@@ -468,8 +478,8 @@ def test_destroying_the_key_shreds_content_but_keeps_statistics(app, db, world, 
         .where(
             Case.status == "new",
             CaseViolenceType.type == "physical",
-            Case.harmed_sex == "female",
-            Case.harmed_age_band == "11-14",
+            Case.harmed_sex_group == "female",
+            Case.child.is_(True),
             Case.unit_id == world.units["SCH-A"],
         )
     ).all()

@@ -152,7 +152,7 @@ def test_a_stale_edit_is_a_conflict_and_can_be_resubmitted(app, db, world):
     assert first["version"] == second["version"] == str(case.version)
     first["risk_level"] = "high"
     assert focal.post(url, first).status_code == 302
-    second.update(harmed_sex="male", narrative="Lời kể của người sửa thứ hai")
+    second.update(received_via="phone", narrative="Lời kể của người sửa thứ hai")
     start = audit_head(db)
     r = focal.post(url, second)
     assert r.status_code == 409
@@ -162,7 +162,7 @@ def test_a_stale_edit_is_a_conflict_and_can_be_resubmitted(app, db, world):
     assert actions_after(db, start) == []
     db.expire_all()
     saved = db.get(Case, case.id)
-    assert (saved.risk_level, saved.harmed_sex, saved.version) == ("high", "female", 2)
+    assert (saved.risk_level, saved.received_via, saved.version) == ("high", "in_person", 2)
     assert narrative_of(saved) == f"{CANARY}-narrative"
     # Sending my version again from the conflict page replaces theirs.
     again = form_fields(r, url)
@@ -170,7 +170,7 @@ def test_a_stale_edit_is_a_conflict_and_can_be_resubmitted(app, db, world):
     assert focal.post(url, again).status_code == 302
     db.expire_all()
     saved = db.get(Case, case.id)
-    assert (saved.risk_level, saved.harmed_sex, saved.version) == ("medium", "male", 3)
+    assert (saved.risk_level, saved.received_via, saved.version) == ("medium", "phone", 3)
     assert narrative_of(saved) == "Lời kể của người sửa thứ hai"
 
 
@@ -327,7 +327,7 @@ def test_consent_for_a_referral(app, db, world, who):
     focal = Visitor(app, db, world["focal_a"])
     case = focal.intake(db, world.units["SCH-A"], **answers)
     base, today = f"/cases/{case.public_id}", local_today().isoformat()
-    assert case_records.parties_required(case) == required
+    assert case_records.parties_required(case.harmed_people[0]) == required
 
     def give(party):
         r = focal.post(

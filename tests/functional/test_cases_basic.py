@@ -125,7 +125,7 @@ def test_an_age_under_16_makes_the_person_harmed_a_child(app, db, world, band, y
 def test_the_intake_form_marks_its_required_answers_before_submitting(app, client, db, world):
     """Every list the intake refuses to leave empty carries ``required`` and a visible "*" in
     its label, explained by a translated legend; optional questions carry neither."""
-    from caseapp.cases.forms import CaseForm
+    from caseapp.cases.forms import IntakeForm as CaseForm
     from tests.functional.admin_support import translated
 
     sign_in_client(client, db, world["focal_a"])

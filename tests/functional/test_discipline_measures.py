@@ -60,11 +60,48 @@ def primary(db, world):
         db, db.get(Unit, world.units["D1"]), "X-TH", "school", "Trường Tiểu học Hoa Sen"
     )
     person = make_user(db, keyring(), "focal.th", school, [("focal_point", school)])
+    # The perpetrator is recorded as "other": the step's choice of rules decides.
     case = cases.create_case(
-        db, db.get(User, person.id), school, case_details(), cases.CaseContent(harmed_name="An")
+        db,
+        db.get(User, person.id),
+        school,
+        case_details(perpetrator_relationship="other"),
+        cases.CaseContent(harmed_name="An"),
     )
     db.commit()
     return {"school": school, "person": person, "case": case}
+
+
+@pytest.mark.parametrize(
+    ("relationship", "subject", "measure"),
+    [("pupil_peer", "staff", "warning"), ("teacher", "pupil", "reminder")],
+)
+def test_the_rules_follow_the_perpetrator_as_recorded(db, world, relationship, subject, measure):
+    """A pupil cannot be given a staff measure by choosing the staff rules, nor a teacher a
+    pupil's reminder: the perpetrator's recorded relationship decides; nothing is saved."""
+    school = db.get(Unit, world.units["SCH-A"])
+    person = db.get(User, world["focal_a"].id)
+    case = cases.create_case(
+        db, person, school, case_details(perpetrator_relationship=relationship), cases.CaseContent()
+    )
+    db.commit()
+    before = snapshot(db)
+    with pytest.raises(ValidationFailed):
+        _discipline(db, world["focal_a"], case, subject, measure)
+    db.rollback()
+    assert changed_tables(before, snapshot(db)) == []
+    step = _discipline(
+        db, world["focal_a"], case, discipline_subject(relationship), measure_for(relationship)
+    )
+    assert step.measure == measure_for(relationship)
+
+
+def discipline_subject(relationship: str) -> str:
+    return "pupil" if relationship == "pupil_peer" else "staff"
+
+
+def measure_for(relationship: str) -> str:
+    return "reminder" if relationship == "pupil_peer" else "warning"
 
 
 def _discipline(db, person, case, subject, measure):

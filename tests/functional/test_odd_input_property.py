@@ -32,7 +32,7 @@ import caseapp
 from caseapp.access import PENDING_SECOND_FACTOR, PUBLIC, declared_permission
 from caseapp.clock import local_today
 from caseapp.forms import FlaskForm
-from caseapp.models import AuditEvent, CaseAttachment, Grant, Notification, Unit, User
+from caseapp.models import AuditEvent, Case, CaseAttachment, Grant, Notification, Unit, User
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import approvals
 from caseapp.services.cases import notifications
@@ -261,6 +261,8 @@ def _objects(app, db, world) -> dict[str, object]:
         "public_id": case.public_id,
         "cases.complete_step": step.uid,
         "cases.download": db.get(CaseAttachment, attachment.id).uid,
+        "cases.edit_person": db.get(Case, case.id).harmed_people[0].uid,
+        "cases.withdraw_person": db.get(Case, case.id).perpetrators[0].uid,
         "consent_id": case_records.consents(db, case)[0].id,
         "exclusion_id": case_records.exclusions(db, case)[0].id,
         "notification_id": db.scalar(

@@ -71,8 +71,8 @@ def _referrals(db, case) -> list[CaseStep]:
 
 @pytest.mark.parametrize("given", [(), ("person_harmed",), ("guardian",)])
 def test_no_referral_without_consent(db, world, focal, case, contact, given):
-    assert case.child and case.harmed_age_years == 12
-    assert parties_required(case) == ("person_harmed", "guardian")
+    assert case.child and case.harmed_people[0].age_years == 12
+    assert parties_required(case.harmed_people[0]) == ("person_harmed", "guardian")
     consent(db, world["focal_a"], case, *given)
     consent(db, world["focal_a"], case, "person_harmed", "guardian", purpose="sharing")
     before = state_of(db, case)

@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import re
-from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -21,9 +20,11 @@ from sqlalchemy.exc import DatabaseError
 from caseapp.labels import report_labels
 from caseapp.models import AuditEvent, ReportSnapshot
 from caseapp.services.audit.trail import record
-from caseapp.services.cases.intake import CaseDetails, update_case
+from caseapp.services.cases import people
+from caseapp.services.cases.people import PersonInput
 from caseapp.services.reports import periods as reports
 from caseapp.services.reports import tables as report_tables
+from caseapp.services.reports.view import unit_lines
 from tests.factories import Visitor
 from tests.functional.report_support import CASES, PERIOD, build_period_data, new_case, unit, user
 from tests.functional.workflow_support import text_of
@@ -82,22 +83,27 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     [snap] = _snapshots(db, "SCH-A")
     frozen = snap.data
     assert snap.sha256 == hashlib.sha256(frozen.encode("utf-8")).hexdigest()
-    assert _table(json.loads(frozen), "per_unit") == {"SCH-A": (1, 1, 0, 0)}
+    # (female, male, other, not recorded, several sexes)
+    assert _table(json.loads(frozen), "per_unit") == {"SCH-A": (1, 1, 0, 0, 0)}
     [event] = _events(db, "report.submit")
     assert json.loads(event.changes)["sha256"] == snap.sha256
     assert event.actor_name == "focal.a"
 
-    # Editing a case afterwards changes the live report, not the submitted one.
-    details = CaseDetails(
-        violence_types=a1.violence_types,
-        **{f.name: getattr(a1, f.name) for f in fields(CaseDetails) if f.name != "violence_types"},
+    # Editing the case's person harmed afterwards changes the live report, not the submitted
+    # one.
+    girl = a1.harmed_people[0]
+    people.update_person(
+        db,
+        user(db, world, "focal_a"),
+        a1,
+        girl.uid,
+        PersonInput("harmed", "male", girl.age_band, role=girl.role, child=girl.child),
+        a1.version,
     )
-    details.harmed_sex = "male"
-    update_case(db, user(db, world, "focal_a"), a1, details, None, a1.version)
     db.commit()
     db.expire_all()
     live = report_tables.build(db, unit(db, world, "SCH-A"), annual().date_from, annual().date_to)
-    assert _table(live.as_dict(), "per_unit") == {"SCH-A": (0, 2, 0, 0)}
+    assert _table(live.as_dict(), "per_unit") == {"SCH-A": (0, 2, 0, 0, 0)}
     [snap] = _snapshots(db, "SCH-A")
     assert snap.data == frozen and reports.snapshot_intact(snap)
     page = focal.get(f"/reports/snapshots/{snap.id}")
@@ -262,12 +268,12 @@ def test_combined_report_is_built_from_the_snapshots(app, db, world):
     assert (submitted, schools) == (1, 2)
     per_unit = report.table("per_unit")
     assert {r: tuple(per_unit.cell(r, c) for c in per_unit.cols) for r in per_unit.rows} == {
-        "SCH-A": (1, 1, 0, 0),
-        "SCH-B": (0, 1, 0, 0),
+        "SCH-A": (1, 1, 0, 0, 0),
+        "SCH-B": (0, 1, 0, 0, 0),
     }  # SCH-B has not submitted: live
     violence = report.table("violence_by_sex")
     assert violence.cell("sexual_harassment", "female") == 0  # A3 came too late
-    assert [violence.col_total(c) for c in violence.cols] == [1, 2, 0, 0]
+    assert [violence.col_total(c) for c in violence.cols] == [1, 2, 0, 0, 0]
     page = Visitor(app, db, world["officer_d1"], lang="en").get(
         f"/reports/combined?unit=D1&period={annual().key}"
     )
@@ -302,6 +308,12 @@ def _export(officer, fmt, code="D1"):
 def _vi_labels():
     with force_locale("vi"):
         return report_labels()
+
+
+def _vi_unit_lines():
+    """The line under each title: "Đơn vị tính: người" and so on (the catalogue's words)."""
+    with force_locale("vi"):
+        return unit_lines()
 
 
 def _small(value) -> bool:
@@ -343,11 +355,17 @@ def test_xlsx_has_a_sheet_per_table_in_vietnamese_with_small_cells_hidden(office
         from flask_babel import gettext
 
         assert gettext("Figures drawn from fewer than %(n)d cases are hidden.", n=5) in summary
+    # Each sheet: the title, what its cells count, then the table.
     sheets = {
-        sheet["A1"].value: [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
+        sheet["A1"].value: [list(r) for r in sheet.iter_rows(min_row=3, values_only=True)]
         for sheet in book.worksheets[1:]
     }
     assert set(sheets) == set(labels["titles"].values())
+    lines = _vi_unit_lines()
+    counted = {sheet["A1"].value: sheet["A2"].value for sheet in book.worksheets[1:]}
+    assert counted[labels["titles"]["age_by_sex"]] == lines["people"]
+    assert counted[labels["titles"]["per_unit"]] == lines["cases"]
+    assert set(counted.values()) == set(lines.values())
     violence = sheets[labels["titles"]["violence_by_sex"]]
     assert violence[0][1:3] == ["Nữ", "Nam"]
     physical = next(r for r in violence if r[0] == "Bạo lực thể chất")
@@ -380,6 +398,11 @@ def test_docx_is_laid_out_as_an_administrative_report(officer):
     assert [t for t in body if re.match(r"\d+\. ", t)][: len(titles)] == [
         f"{n}. {title}" for n, title in enumerate(titles, start=1)
     ]
+    lines = _vi_unit_lines()
+    headings = [i for i, t in enumerate(body) if re.match(r"\d+\. ", t)][: len(titles)]
+    assert [body[i + 1] for i in headings] == [
+        lines[report_tables.TABLE_COUNTS.get(key, "cases")] for key in labels["titles"]
+    ]
     tables = doc.tables[1:-1]
     assert len(tables) == len(titles)
     grids = [[[c.text for c in row.cells] for row in t.rows] for t in tables]
@@ -396,13 +419,21 @@ def test_csv_hides_small_cells(officer):
     labels = _vi_labels()
     assert rows[1][0] == "Phòng Giáo dục D1"
     sections, current = {}, None
-    for row in rows[2:]:
+    counted = {}
+    for previous, row in zip(rows[1:], rows[2:], strict=False):
         if len(row) == 1 and row[0] in labels["titles"].values():
             current = row[0]
             sections[current] = []
         elif current and len(row) > 1:
             sections[current].append(row)
+        elif len(row) == 1 and previous == [current]:
+            counted[current] = row[0]
     assert set(sections) == set(labels["titles"].values())
+    lines = _vi_unit_lines()
+    assert counted == {
+        title: lines[report_tables.TABLE_COUNTS.get(key, "cases")]
+        for key, title in labels["titles"].items()
+    }
     for key, title in labels["titles"].items():
         values = [v for row in sections[title][1:] for v in row[1:]]
         if key != "activities":

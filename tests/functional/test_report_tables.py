@@ -15,6 +15,8 @@ UNITS = ("PRV", "D1", "SCH-A", "D2")
 
 # {table: {unit: {row: (female, male, other, not recorded)}}}; rows not listed are zeros.
 # A1 F, A2 M, A3 F, A4 F (SCH-A); B1 M, B2 not recorded (SCH-B); C1 F, C2 M (SCH-C).
+# One person harmed a case: the tables of cases have nothing under "several sexes" (checked
+# below) and the tables of persons count as many persons harmed as there are cases.
 EXPECTED = {
     "violence_by_sex": {
         "PRV": {
@@ -59,7 +61,7 @@ EXPECTED = {
         "SCH-A": {"pupil": (2, 1, 0, 0), "teacher": (1, 0, 0, 0)},
         "D2": {"pupil": (1, 1, 0, 0)},
     },
-    # Sums of perpetrator counts, by the perpetrators' sex: A1 two boys, A4 three women...
+    # Alleged perpetrators, one row each, by their sex: A1 two boys, A4 three women...
     "perpetrators_by_relationship_sex": {
         "PRV": {
             "pupil_peer": (0, 4, 2, 0),
@@ -196,8 +198,9 @@ def reports(db, world):
 
 
 def _counts(table) -> dict:
-    """The table's non-zero rows, as {row: tuple of cells}."""
-    rows = {r: tuple(table.cell(r, c) for c in table.cols) for r in table.rows}
+    """The table's non-zero rows, as {row: tuple of cells} (the sexes; the activities)."""
+    cols = [c for c in table.cols if c != report_tables.MIXED]
+    rows = {r: tuple(table.cell(r, c) for c in cols) for r in table.rows}
     return {r: v for r, v in rows.items() if any(v)}
 
 
@@ -205,13 +208,36 @@ def _counts(table) -> dict:
 def test_each_table_matches_the_hand_counts(reports, key):
     got = {code: _counts(reports[code].table(key)) for code in UNITS}
     assert got == EXPECTED[key]
+    for code in UNITS:
+        table = reports[code].table(key)
+        if table.counts == "cases":  # no case with persons harmed of several sexes here
+            assert table.cols[-1] == report_tables.MIXED
+            assert all(table.cell(r, report_tables.MIXED) == 0 for r in table.rows)
+            assert table.col_total(report_tables.MIXED) == 0
+
+
+def test_each_table_says_what_it_counts(reports):
+    counts = {t.key: t.counts for t in reports["PRV"].tables}
+    assert counts == {
+        "violence_by_sex": "cases",
+        "age_by_sex": "people",
+        "role_by_sex": "people",
+        "perpetrators_by_relationship_sex": "people",
+        "status_at_end": "cases",
+        "findings": "cases",
+        "support_by_service": "cases",
+        "per_unit": "cases",
+        "activities": "activities",
+    }
+    assert all(t["counts"] == counts[t["key"]] for t in reports["PRV"].as_dict()["tables"])
 
 
 @pytest.mark.parametrize("key", list(DISTINCT_TOTALS))
 def test_a_case_in_several_rows_counts_once_in_the_totals(reports, key):
     for code in UNITS:
         table = reports[code].table(key)
-        assert tuple(table.col_total(c) for c in table.cols) == DISTINCT_TOTALS[key][code]
+        sexes = report_tables.SEX_COLUMNS
+        assert tuple(table.col_total(c) for c in sexes) == DISTINCT_TOTALS[key][code]
     # A1 (female) is physical and psychological: three female cells, two female cases.
     table = reports["SCH-A"].table("violence_by_sex")
     assert sum(table.cell(r, "female") for r in table.rows) == 4
@@ -235,8 +261,9 @@ def test_timeliness(reports, code):
 
 @pytest.mark.parametrize("code", UNITS)
 def test_column_totals_of_plain_tables_are_the_number_of_cases(reports, code):
-    """Each case has one age band, role, status, finding and unit: every such table adds up
-    to the number of cases of the unit in the period."""
+    """Each case has one status, finding and unit, and here one person harmed with one age
+    band and role: every such table adds up to the number of cases of the unit in the
+    period (the tables of persons count the persons harmed, one a case here)."""
     cases = sum(DISTINCT_TOTALS["violence_by_sex"][code])
     for key in ("age_by_sex", "role_by_sex", "status_at_end", "findings", "per_unit"):
         assert reports[code].table(key).total() == cases, key

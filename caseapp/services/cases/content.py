@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 
 from caseapp.errors import Forbidden, NotFound, ValidationFailed
 from caseapp.limits import REASON_MIN
-from caseapp.models import AuditEvent, Case, CaseAttachment, CaseInformant, CaseNote, CaseStep, User
+from caseapp.models import (
+    AuditEvent,
+    Case,
+    CaseAttachment,
+    CaseInformant,
+    CaseNote,
+    CasePerson,
+    CaseStep,
+    User,
+)
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
@@ -55,6 +64,17 @@ class CaseFields:
 
 
 @dataclass
+class PersonView:
+    """A person of the case with their sealed fields in clear (the confidential page)."""
+
+    person: CasePerson
+    name: str = ""
+    contact: str = ""
+    guardian_name: str = ""
+    guardian_contact: str = ""
+
+
+@dataclass
 class NoteView:
     id: int
     author: str
@@ -70,6 +90,7 @@ class CaseContent(CaseFields):
     ``reason`` is the one the read was audited with; ``readings`` what the browser session
     keeps of the officer's stated reasons (see READINGS_KEPT)."""
 
+    people: list[PersonView] = field(default_factory=list)
     notes: list[NoteView] = field(default_factory=list)
     files: list[tuple[CaseAttachment, str]] = field(default_factory=list)
     steps: list[CaseStep] = field(default_factory=list)
@@ -89,6 +110,28 @@ def data_key(case: Case) -> bytes:
 
 def _ad(case: Case, table: str, record_id: str, name: str) -> bytes:
     return envelope.field_ad(case.public_id, table, record_id, name)
+
+
+def _person_ad(case: Case, person: CasePerson, name: str) -> bytes:
+    """The associated data a person's field is sealed with: its own, or for a row migrated
+    from the case's columns (0012) and not yet resealed, the case's column it came from."""
+    legacy = domain.LEGACY_FIELDS.get(person.legacy_field or "")
+    if legacy is not None and name in legacy:
+        return _ad(case, "cases", case.public_id, legacy[name])
+    return _ad(case, "case_persons", person.uid, name)
+
+
+def _open_people(dek: bytes, case: Case) -> list[PersonView]:
+    return [
+        PersonView(
+            p,
+            **{
+                name: envelope.open_text(dek, getattr(p, name), _person_ad(case, p, name))
+                for name in domain.PERSON_FIELDS
+            },
+        )
+        for p in case.people
+    ]
 
 
 def _require_content_access(actor: User, case: Case) -> None:
@@ -195,6 +238,8 @@ def _decrypt(session: Session, case: Case) -> CaseContent:
             name,
             envelope.open_text(dek, getattr(case, name), _ad(case, "cases", case.public_id, name)),
         )
+    content.people = _open_people(dek, case)
+    _first_people(content)
     informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
     if informant is not None:
         content.informant_name = envelope.open_text(
@@ -238,6 +283,20 @@ def _decrypt(session: Session, case: Case) -> CaseContent:
         for s in content.steps
     }
     return content
+
+
+def _first_people(content: CaseContent) -> None:
+    """The intake form's fields from the people: the first person harmed, the names of the
+    alleged perpetrators one per line (as a reader of one person per case expects)."""
+    current = [v for v in content.people if not v.person.withdrawn]
+    harmed = next((v for v in current if v.person.harmed), None)
+    if harmed is not None:
+        content.harmed_name, content.harmed_contact = harmed.name, harmed.contact
+        content.guardian_name, content.guardian_contact = (
+            harmed.guardian_name,
+            harmed.guardian_contact,
+        )
+    content.perpetrator_names = "\n".join(v.name for v in current if not v.person.harmed and v.name)
 
 
 # Attachments -------------------------------------------------------------------------------
@@ -339,6 +398,25 @@ class Sealer:
         if value == envelope.open_text(self._dek, getattr(obj, attr), ad):
             return False
         setattr(obj, attr, envelope.seal_text(self._dek, value, ad))
+        return True
+
+    def adopt_person(self, person: CasePerson) -> bool:
+        """Reseal a migrated person's fields with their own associated data (they were sealed
+        as columns of the case); True when there was anything to do."""
+        if not person.legacy_field:
+            return False
+        for name in domain.PERSON_FIELDS:
+            value = envelope.open_text(
+                self._dek, getattr(person, name), _person_ad(self._case, person, name)
+            )
+            setattr(
+                person,
+                name,
+                envelope.seal_text(
+                    self._dek, value, _ad(self._case, "case_persons", person.uid, name)
+                ),
+            )
+        person.legacy_field = None
         return True
 
     def append(

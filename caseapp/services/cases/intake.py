@@ -4,7 +4,7 @@ crypto-shredding. Reading the content is services/cases/content.py (the one door
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -16,13 +16,17 @@ from sqlalchemy.orm import Session
 from caseapp.clock import add_working_days, local_today
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, ValidationFailed
-from caseapp.models import Case, CaseCounter, CaseInformant, CaseNameIndex, CaseViolenceType, Unit
+from caseapp.models import Case, CaseCounter, CaseInformant, CaseViolenceType, Unit
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
 from caseapp.services.audit.trail import changes_of, record
+from caseapp.services.cases import people
 from caseapp.services.cases.access import can_handle, can_handle_at, can_oversee
 from caseapp.services.cases.content import CaseFields, Sealer, sealer
+from caseapp.services.cases.people import PersonInput, is_child_by_age
+
+__all__ = ["PersonInput", "is_child_by_age"]
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -32,14 +36,26 @@ CaseContent = CaseFields
 
 
 @dataclass
-class CaseDetails:
-    """The clear metadata of a case, as statistics need it."""
+class CaseFacts:
+    """The clear metadata of a case itself (what the edit form changes); the people of the
+    case are changed one by one (services/cases/people.py)."""
 
     received_on: date
     received_via: str
     reporter_kind: str
     setting: str
     violence_types: list[str]
+    risk_level: str
+    incident_on: date | None = None
+    incident_date_approximate: bool = False
+    serious_risk_to_child: bool = False
+
+
+@dataclass(kw_only=True)
+class CaseDetails(CaseFacts):
+    """A case at intake: its facts, the first person harmed and the alleged perpetrators as
+    the intake form sends them (``perpetrator_count`` alike), and any more people."""
+
     child: bool
     harmed_sex: str
     harmed_age_band: str
@@ -47,53 +63,34 @@ class CaseDetails:
     perpetrator_sex: str
     perpetrator_age_band: str
     perpetrator_relationship: str
-    risk_level: str
-    incident_on: date | None = None
-    incident_date_approximate: bool = False
     harmed_age_years: int | None = None
     harmed_disability: str = "unknown"
     harmed_ethnic_minority: str = "unknown"
+    harmed_grade: int | None = None
     perpetrator_count: int = 1
-    serious_risk_to_child: bool = False
+    more_people: list[PersonInput] = field(default_factory=list)
 
 
-DETAIL_FIELDS = tuple(f.name for f in fields(CaseDetails) if f.name != "violence_types")
+DETAIL_FIELDS = tuple(f.name for f in fields(CaseFacts) if f.name != "violence_types")
 INFORMANT_MAX = {"informant_name": 120, "informant_contact": 300}
+CONTENT_MAX = {
+    "harmed_name": 120,  # the intake form's limit (a person's name field holds up to 500)
+    "harmed_contact": domain.PERSON_MAX["contact"],
+    "guardian_name": domain.PERSON_MAX["guardian_name"],
+    "guardian_contact": domain.PERSON_MAX["guardian_contact"],
+    "perpetrator_names": domain.PERSON_MAX["name"],
+    "narrative": domain.NARRATIVE_MAX,
+}
 
 _CHOICES = {
     "received_via": domain.RECEIVED_VIA,
     "reporter_kind": domain.REPORTER_KINDS,
     "setting": domain.SETTINGS,
-    "harmed_sex": domain.SEXES,
-    "harmed_age_band": domain.AGE_BANDS,
-    "harmed_role": domain.HARMED_ROLES,
-    "harmed_disability": domain.YES_NO_UNKNOWN,
-    "harmed_ethnic_minority": domain.YES_NO_UNKNOWN,
-    "perpetrator_sex": domain.SEXES,
-    "perpetrator_age_band": domain.AGE_BANDS,
-    "perpetrator_relationship": domain.RELATIONSHIPS,
     "risk_level": domain.RISK_LEVELS,
 }
-_BAND_RANGES = {
-    "0-5": (0, 5),
-    "6-10": (6, 10),
-    "11-14": (11, 14),
-    "15-17": (15, 17),
-    "18-24": (18, 24),
-    "25-59": (25, 59),
-    "60+": (60, 120),
-}
 
 
-CHILD_BANDS = ("0-5", "6-10", "11-14")  # wholly under 16; 15-17 is not
-
-
-def is_child_by_age(age_band: str, age_years: int | None) -> bool:
-    """Whether the age alone makes the person harmed a child (under 16)."""
-    return age_band in CHILD_BANDS or (age_years is not None and age_years < 16)
-
-
-def validate(details: CaseDetails, content: CaseContent, today: date) -> None:
+def validate(details: CaseFacts, content: CaseContent, today: date) -> None:
     for name, allowed in _CHOICES.items():
         if getattr(details, name) not in allowed:
             raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
@@ -105,22 +102,52 @@ def validate(details: CaseDetails, content: CaseContent, today: date) -> None:
         raise ValidationFailed(_("The date received cannot be in the future."))
     if details.incident_on and details.incident_on > details.received_on:
         raise ValidationFailed(_("The incident cannot be after the date the case was received."))
-    if not 1 <= details.perpetrator_count <= 50:
-        raise ValidationFailed(_("The number of alleged perpetrators must be between 1 and 50."))
-    if details.harmed_age_years is not None:
-        low, high = _BAND_RANGES[details.harmed_age_band]
-        if not low <= details.harmed_age_years <= high:
-            raise ValidationFailed(_("The age does not match the age band."))
-    if details.child and details.harmed_age_band not in ("0-5", "6-10", "11-14", "15-17"):
-        raise ValidationFailed(_("A child is under 16: the age band does not match."))
-    if details.child and (details.harmed_age_years or 0) >= 16:
-        raise ValidationFailed(_("A child is under 16: the age does not match."))
-    if not details.child and is_child_by_age(details.harmed_age_band, details.harmed_age_years):
-        raise ValidationFailed(_("The person harmed is under 16: mark them as a child."))
-    limits = domain.CONFIDENTIAL_MAX | INFORMANT_MAX
+    limits = CONTENT_MAX | INFORMANT_MAX
     for name, limit in limits.items():
         if len(getattr(content, name) or "") > limit:
             raise ValidationFailed(_("A text field is longer than allowed. Nothing was saved."))
+
+
+def intake_people(details: CaseDetails, content: CaseContent) -> list[PersonInput]:
+    """The people of a new case: the first person harmed and ``perpetrator_count`` alleged
+    perpetrators from the intake form (the perpetrators' names one per line, one a row; the
+    first row keeps what is left over), then ``more_people``. Each checked (ValidationFailed)."""
+    if not 1 <= details.perpetrator_count <= people.MAX_PEOPLE:
+        raise ValidationFailed(_("The number of alleged perpetrators must be between 1 and 50."))
+    first = PersonInput(
+        position="harmed",
+        sex=details.harmed_sex,
+        age_band=details.harmed_age_band,
+        role=details.harmed_role,
+        age_years=details.harmed_age_years,
+        grade=details.harmed_grade,
+        disability=details.harmed_disability,
+        ethnic_minority=details.harmed_ethnic_minority,
+        child=details.child,
+        name=content.harmed_name,
+        contact=content.harmed_contact,
+        guardian_name=content.guardian_name,
+        guardian_contact=content.guardian_contact,
+    )
+    names = people.name_parts("perpetrator", content.perpetrator_names)
+    if len(names) > details.perpetrator_count:  # more names than people: the first row keeps them
+        keep = len(names) - details.perpetrator_count + 1
+        names = ["\n".join(names[:keep]), *names[keep:]]
+    perpetrators = [
+        PersonInput(
+            position="perpetrator",
+            sex=details.perpetrator_sex,
+            age_band=details.perpetrator_age_band,
+            relationship=details.perpetrator_relationship,
+            name=names[i] if i < len(names) else "",
+        )
+        for i in range(details.perpetrator_count)
+    ]
+    result = [people.normalise(p) for p in (first, *perpetrators, *details.more_people)]
+    for position in domain.POSITIONS:
+        if sum(1 for p in result if p.position == position) > people.MAX_PEOPLE:
+            raise ValidationFailed(_("A case holds at most 50 persons of each kind."))
+    return result
 
 
 def _next_number(session: Session, unit_id: int, year: int) -> int:
@@ -172,24 +199,6 @@ def _seal_informant(informant: CaseInformant, seal: Sealer, content: CaseContent
     ]
 
 
-def _names(content: CaseContent) -> list[tuple[str, str]]:
-    result = [("harmed", content.harmed_name)]
-    for part in (content.perpetrator_names or "").replace(";", "\n").replace(",", "\n").split("\n"):
-        result.append(("perpetrator", part))
-    return [(role, name) for role, name in result if name.strip()]
-
-
-def _index_rows(case: Case, content: CaseContent) -> list[CaseNameIndex]:
-    key = keyring().active("blind_index")
-    rows, seen = [], set()
-    for role, name in _names(content):
-        digest = envelope.name_digest(key.secret, role, name)
-        if digest and (role, digest) not in seen:
-            seen.add((role, digest))
-            rows.append(CaseNameIndex(case_id=case.id, role=role, digest=digest, key_id=key.id))
-    return rows
-
-
 def _due_dates(case: Case, now: datetime) -> None:
     cfg = settings()
     case.verification_due_on = case.received_on + timedelta(days=cfg.verification_days)
@@ -207,6 +216,7 @@ def create_case(
         raise Forbidden(_("You cannot record cases for this unit."))
     now = utcnow()
     validate(details, content, local_today())
+    inputs = intake_people(details, content)
     year = details.received_on.year
     number = _next_number(session, unit.id, year)
     public_id = str(uuid.uuid4())
@@ -228,11 +238,19 @@ def create_case(
     _seal_content(case, seal, content)
     informant = CaseInformant(uid=str(uuid.uuid4()))
     _seal_informant(informant, seal, content)
-    case.perpetrator_count = details.perpetrator_count
+    ordinals = {"harmed": 0, "perpetrator": 0}
+    persons = []
+    for data in inputs:
+        ordinals[data.position] += 1
+        person = people.new_person(case, data, ordinals[data.position])
+        people.seal_fields(seal, person, data)
+        persons.append(person)
+    people.recompute(case)
     _due_dates(case, now)
     session.add(case)
     changes = {k: v for k, v in changes_of(case).items() if k != "wrapped_key"}
     changes["violence_types"] = [None, sorted(set(details.violence_types))]
+    changes["people"] = [None, {p: ordinals[p] for p in domain.POSITIONS}]
     record(
         session,
         actor,
@@ -241,11 +259,16 @@ def create_case(
         unit=unit,
         object_ref=case.reference,
         changes=changes,
-        covers=tuple(case.violence) + (informant,),
+        covers=(*case.violence, informant, *persons),
     )
     informant.case_id = case.id
     session.add(informant)
-    index = _index_rows(case, content)
+    session.flush()  # the persons' ids, for their name index rows
+    index = [
+        row
+        for person, data in zip(persons, inputs, strict=True)
+        for row in people.index_rows(case, person, data.name)
+    ]
     session.add_all(index)
     _cover(session, index)
     if case.urgent:
@@ -267,11 +290,13 @@ def update_case(
     session: Session,
     actor: User,
     case: Case,
-    details: CaseDetails,
+    details: CaseFacts,
     content: CaseContent | None,
     version: int,
 ) -> Case:
-    """Save an edit made on the form of ``version``; a stale form raises Conflict."""
+    """Save an edit of the case's facts, narrative and informant made on the form of
+    ``version``; a stale form raises Conflict. The people are changed on their own forms
+    (services/cases/people.py): the person fields of a CaseDetails are not read here."""
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points edit a case."))
     if case.version != version:
@@ -280,7 +305,6 @@ def update_case(
         raise ValidationFailed(_("This case's content was destroyed; it can no longer be edited."))
     validate(details, content or CaseContent(), local_today())
     informant = session.scalar(select(CaseInformant).where(CaseInformant.case_id == case.id))
-    old_index = list(session.scalars(select(CaseNameIndex).where(CaseNameIndex.case_id == case.id)))
     old_types = sorted(case.violence_types)
     for name in DETAIL_FIELDS:
         setattr(case, name, getattr(details, name))
@@ -302,12 +326,6 @@ def update_case(
             for name in _seal_informant(informant, seal, content):
                 changes[name] = "changed"
             covers.append(informant)
-        if {"harmed_name", "perpetrator_names"} & set(changes):
-            for index_row in old_index:
-                session.delete(index_row)
-            new_index = _index_rows(case, content)
-            session.add_all(new_index)
-            covers += old_index + new_index
     if not changes:
         return case
     record(

@@ -7,9 +7,9 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case, exists, or_, select
-from sqlalchemy.orm import contains_eager, defer, selectinload
+from sqlalchemy.orm import aliased, contains_eager, defer, selectinload
 
-from caseapp.models import Case, CaseNameIndex, CaseViolenceType, Unit
+from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
 from caseapp.models.cases import CONFIDENTIAL_FIELDS
 from caseapp.services.cases.access import visible_cases
 from caseapp.services.cases.deadlines import overdue_condition
@@ -43,6 +43,8 @@ class CaseFilter:
     # The other cases sharing a name (blind index digest) with this case, for one role.
     related_to: int | None = None
     related_role: str = ""
+    # ... or with one person of that case (their uid): a repeat alert per person.
+    related_person: str = ""
 
 
 def attention_counts(session, user: User) -> dict[str, int]:
@@ -99,18 +101,26 @@ def case_list(user: User, flt: CaseFilter):
         stmt = stmt.where(Case.received_on >= flt.received_from)
     if flt.received_to:
         stmt = stmt.where(Case.received_on <= flt.received_to)
-    if flt.related_to is not None and flt.related_role in ("harmed", "perpetrator"):
-        digests = select(CaseNameIndex.digest).where(
-            CaseNameIndex.case_id == flt.related_to, CaseNameIndex.role == flt.related_role
-        )
-        stmt = stmt.where(
-            Case.id != flt.related_to,
-            exists(
-                select(CaseNameIndex.id).where(
-                    CaseNameIndex.case_id == Case.id,
-                    CaseNameIndex.role == flt.related_role,
-                    CaseNameIndex.digest.in_(digests),
-                )
-            ),
-        )
+    if flt.related_to is not None and (
+        flt.related_role in ("harmed", "perpetrator") or flt.related_person
+    ):
+        stmt = stmt.where(Case.id != flt.related_to, _shares_a_name(flt))
     return stmt.order_by(*SORTS.get(flt.sort, SORTS["received_desc"]))
+
+
+def _shares_a_name(flt: CaseFilter):
+    """The case has a name digest, in the same role, of the related case (of its person)."""
+    mine = aliased(CaseNameIndex)
+    conditions = [mine.case_id == flt.related_to]
+    if flt.related_role in ("harmed", "perpetrator"):
+        conditions.append(mine.role == flt.related_role)
+    if flt.related_person:
+        person = select(CasePerson.id).where(
+            CasePerson.case_id == flt.related_to, CasePerson.uid == flt.related_person
+        )
+        conditions.append(mine.person_id == person.scalar_subquery())
+    return exists(
+        select(CaseNameIndex.id)
+        .join(mine, (mine.role == CaseNameIndex.role) & (mine.digest == CaseNameIndex.digest))
+        .where(CaseNameIndex.case_id == Case.id, *conditions)
+    )

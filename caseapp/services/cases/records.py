@@ -24,6 +24,7 @@ from caseapp.models import (
     CaseExclusion,
     CaseNameIndex,
     CaseNote,
+    CasePerson,
     User,
 )
 from caseapp.models import cases as domain
@@ -31,6 +32,7 @@ from caseapp.runtime import settings
 from caseapp.security.authz import roles_with
 from caseapp.services.accounts import notices
 from caseapp.services.audit.trail import record
+from caseapp.services.cases import people
 from caseapp.services.cases.access import (
     can_handle,
     can_read_content,
@@ -214,13 +216,14 @@ def discard_case_files(session: Session, case: Case) -> int:
 # Consent -----------------------------------------------------------------------------------
 
 
-def parties_required(case: Case) -> tuple[str, ...]:
-    """Who must consent: an adult alone; for a child of 7 or more, the child and a guardian;
-    under 7, a guardian. An unknown age above the 0-5 band counts as 7 or more."""
-    if not case.child:
+def parties_required(person: CasePerson) -> tuple[str, ...]:
+    """Who must consent for a person harmed: an adult alone; for a child of 7 or more, the
+    child and a guardian; under 7, a guardian. An unknown age above the 0-5 band counts as 7
+    or more."""
+    if not person.child:
         return ("person_harmed",)
-    age = case.harmed_age_years
-    young = age < 7 if age is not None else case.harmed_age_band == "0-5"
+    age = person.age_years
+    young = age < 7 if age is not None else person.age_band == "0-5"
     return ("guardian",) if young else ("person_harmed", "guardian")
 
 
@@ -234,32 +237,80 @@ def consents(session: Session, case: Case) -> list[CaseConsent]:
     )
 
 
-def has_consent(session: Session, case: Case, purpose: str, on: date | None = None) -> bool:
+def has_consent(
+    session: Session,
+    case: Case,
+    purpose: str,
+    on: date | None = None,
+    person: CasePerson | None = None,
+) -> bool:
+    """Whether the consent for ``purpose`` is in force for ``person`` (by default: for every
+    person harmed of the case)."""
     on = on or local_today()
-    active = {
-        c.party
+    rows = [
+        c
         for c in consents(session, case)
         if c.purpose == purpose
         and c.given_on <= on
         and (c.withdrawn_on is None or c.withdrawn_on > on)
-    }
-    return all(p in active for p in parties_required(case))
+    ]
+    harmed = [person] if person is not None else case.harmed_people
+    return bool(harmed) and all(
+        all(
+            any(c.party == party and c.person_id in (p.id, None) for c in rows)
+            for party in parties_required(p)
+        )
+        for p in harmed
+    )
+
+
+def consent_status(session: Session, case: Case) -> list[tuple[CasePerson, tuple, dict]]:
+    """For each person harmed: who must consent, and each purpose's consent in force."""
+    return [
+        (
+            p,
+            parties_required(p),
+            {u: has_consent(session, case, u, person=p) for u in domain.CONSENT_PURPOSES},
+        )
+        for p in case.harmed_people
+    ]
 
 
 def record_consent(
-    session: Session, actor: User, case: Case, party: str, purpose: str, given_on: date
+    session: Session,
+    actor: User,
+    case: Case,
+    party: str,
+    purpose: str,
+    given_on: date,
+    person_uid: str | None = None,
 ) -> CaseConsent:
+    """Record a consent of (or for) a person harmed: the one named, or the only one."""
     if not can_handle(actor, case):
         raise Forbidden(_("Only the school's focal points record consent."))
     if party not in domain.CONSENT_PARTIES or purpose not in domain.CONSENT_PURPOSES:
         raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
     if given_on > local_today():
         raise ValidationFailed(_("Consent cannot be dated in the future."))
+    person = people.choose(case, "harmed", person_uid)
     consent = CaseConsent(
-        case_id=case.id, party=party, purpose=purpose, given_on=given_on, recorded_by_id=actor.id
+        case_id=case.id,
+        person_id=person.id,
+        party=party,
+        purpose=purpose,
+        given_on=given_on,
+        recorded_by_id=actor.id,
     )
     session.add(consent)
-    record(session, actor, "consent.record", consent, unit=case.unit, object_ref=case.reference)
+    record(
+        session,
+        actor,
+        "consent.record",
+        consent,
+        unit=case.unit,
+        object_ref=case.reference,
+        changes={"person": person.uid},
+    )
     return consent
 
 
@@ -436,6 +487,25 @@ def full_names(session: Session, events) -> dict[int, str]:
 
 
 # Repeat alerts -----------------------------------------------------------------------------
+
+
+def repeat_counts_by_person(session: Session, user: User, case: Case) -> dict[str, int]:
+    """For each person of the case (by uid): how many other cases the user may see share a
+    name digest of theirs in the same role. Nothing is decrypted."""
+    mine = (
+        select(CaseNameIndex.person_id, CaseNameIndex.role, CaseNameIndex.digest)
+        .where(CaseNameIndex.case_id == case.id, CaseNameIndex.person_id.is_not(None))
+        .subquery()
+    )
+    scope = visible_cases(user).with_only_columns(Case.id).subquery()
+    rows = session.execute(
+        select(mine.c.person_id, func.count(func.distinct(CaseNameIndex.case_id)))
+        .join(mine, (mine.c.role == CaseNameIndex.role) & (mine.c.digest == CaseNameIndex.digest))
+        .where(CaseNameIndex.case_id != case.id, CaseNameIndex.case_id.in_(select(scope.c.id)))
+        .group_by(mine.c.person_id)
+    ).all()
+    by_id: dict[int, int] = {person_id: n for person_id, n in rows}
+    return {p.uid: by_id.get(p.id, 0) for p in case.current_people}
 
 
 def repeat_counts(session: Session, user: User, case: Case) -> dict[str, int]:

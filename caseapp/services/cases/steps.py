@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from caseapp.clock import local_today
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from caseapp.limits import OVERRIDE_REASON_MIN
-from caseapp.models import Case, CaseStep, ReferralContact
+from caseapp.models import Case, CasePerson, CaseStep, ReferralContact
 from caseapp.models import steps as domain
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
-from caseapp.services.cases import discipline
+from caseapp.services.cases import discipline, people
 from caseapp.services.cases.access import can_handle, can_oversee
 from caseapp.services.cases.content import sealer
 from caseapp.services.cases.records import has_consent
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 @dataclass
 class StepInput:
     kind: str
+    person: str | None = None  # uid of the person harmed (or perpetrator) it is about
     due_on: date | None = None
     done_on: date | None = None
     method: str | None = None
@@ -102,7 +103,7 @@ def _fill_support(
     step.due_on = data.due_on or case.support_due_on
 
 
-def _check_referral_override(actor: User, case: Case, data: StepInput) -> None:
+def _check_referral_override(actor: User, case: Case, person: CasePerson, data: StepInput) -> None:
     """A referral without consent: only an officer, only for a child in serious danger."""
     if not data.consent_override:
         raise ValidationFailed(
@@ -115,7 +116,7 @@ def _check_referral_override(actor: User, case: Case, data: StepInput) -> None:
         raise Forbidden(
             _("Only an officer may refer without consent, for a child in serious danger.")
         )
-    if not (case.child and case.urgent):
+    if not (person.child and case.urgent):
         raise ValidationFailed(
             _(
                 "Referral without consent is only for a child in "
@@ -137,8 +138,9 @@ def _fill_referral(
     changes: dict,
 ) -> None:
     contact = _contact(session, actor, case, data.contact_id)
-    if not has_consent(session, case, "referral", today):
-        _check_referral_override(actor, case, data)
+    person = people.choose(case, "harmed", data.person)
+    if not has_consent(session, case, "referral", today, person=person):
+        _check_referral_override(actor, case, person, data)
         step.consent_override = True
     step.contact_id, step.status = contact.id, "sent"
     step.done_on = None
@@ -153,8 +155,24 @@ def _fill_follow_up(case: Case, step: CaseStep, data: StepInput) -> None:
     step.due_on, step.done_on = data.due_on, None
 
 
-def _fill_discipline(case: Case, step: CaseStep, data: StepInput, changes: dict) -> None:
+def _fill_discipline(
+    case: Case, step: CaseStep, data: StepInput, changes: dict, person: CasePerson
+) -> None:
+    """The measure must be one the rules allow for the person at the case's school. A
+    perpetrator recorded as a pupil, or as a teacher or member of staff, is disciplined as one
+    (the form's choice, when given, must agree); the form's choice decides for anyone else."""
+    known = discipline.subject_of(person.relationship or person.role)
+    if not data.subject and known != "other":
+        data.subject = known
     _choice(data.subject, domain.DISCIPLINE_SUBJECTS)
+    if known != "other" and data.subject != known:
+        raise ValidationFailed(
+            _(
+                "The person chosen is recorded as someone else than the rules you chose "
+                "(a pupil or a member of staff). Choose the rules that apply to them. "
+                "Nothing was saved."
+            )
+        )
     _choice(data.measure, domain.DISCIPLINE_MEASURES)
     if data.measure not in discipline.allowed_measures(data.subject, case.unit.level):
         raise ValidationFailed(
@@ -169,6 +187,14 @@ def _fill_discipline(case: Case, step: CaseStep, data: StepInput, changes: dict)
     step.measure = data.measure
     changes["subject"] = data.subject
 
+
+# Whom each kind of step is about (a verification is about the case).
+PERSON_OF = {
+    "support": "harmed",
+    "referral": "harmed",
+    "follow_up": "harmed",
+    "discipline": "perpetrator",
+}
 
 _RECORDED_FIELDS = (
     "method",
@@ -205,6 +231,11 @@ def add_step(session: Session, actor: User, case: Case, data: StepInput) -> Case
         done_on=data.done_on,
     )
     changes: dict = {"kind": data.kind}
+    position = PERSON_OF.get(data.kind)
+    person = None
+    if position is not None:
+        person = people.choose(case, position, data.person)
+        step.person_id, changes["person"] = person.id, person.uid
     if data.kind == "verification":
         _fill_verification(case, step, data)
     elif data.kind == "support":
@@ -213,8 +244,8 @@ def add_step(session: Session, actor: User, case: Case, data: StepInput) -> Case
         _fill_referral(session, actor, case, step, data, today, changes)
     elif data.kind == "follow_up":
         _fill_follow_up(case, step, data)
-    elif data.kind == "discipline":
-        _fill_discipline(case, step, data, changes)
+    elif data.kind == "discipline" and person is not None:
+        _fill_discipline(case, step, data, changes, person)
     step.details = sealer(case).seal("case_steps", step.uid, "details", data.details.strip())
     session.add(step)
     record(
@@ -274,6 +305,7 @@ def complete_step(
                 uid=str(uuid.uuid4()),
                 case_id=case.id,
                 kind="follow_up",
+                person_id=step.person_id,
                 created_by_id=actor.id,
                 due_on=data.next_on,
             )

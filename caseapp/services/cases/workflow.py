@@ -37,12 +37,21 @@ def facts(session: Session, case: Case) -> workflow.Facts:
     )
     verifications = [s for s in steps if s.kind == "verification" and s.is_done and s.finding]
     finding = verifications[-1].finding if verifications else None
+    harmed = [p.id for p in case.harmed_people]
+
+    def each(test) -> bool:
+        """``test`` holds of a step about each person harmed (a step of no person, older
+        than the people of a case, is about all of them)."""
+        return bool(harmed) and all(
+            any(test(s) and s.person_id in (person_id, None) for s in steps) for person_id in harmed
+        )
+
     return workflow.Facts(
         verification_done=bool(verifications),
         finding=finding,
-        support_provided=any(s.kind == "support" and s.status == "provided" for s in steps),
-        follow_up_scheduled=any(s.kind == "follow_up" and not s.is_done for s in steps),
-        follow_up_done=any(s.kind == "follow_up" and s.is_done for s in steps),
+        support_provided=each(lambda s: s.kind == "support" and s.status == "provided"),
+        follow_up_scheduled=each(lambda s: s.kind == "follow_up" and not s.is_done),
+        follow_up_done=each(lambda s: s.kind == "follow_up" and s.is_done),
         requested_by_id=case.closure_requested_by_id,
     )
 

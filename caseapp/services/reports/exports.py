@@ -110,6 +110,8 @@ def to_csv(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     for table in tables:
         writer.writerow([])
         writer.writerow([table.title])
+        if table.unit_line:
+            writer.writerow([table.unit_line])
         writer.writerows(_grid(table))
         if table.note:
             writer.writerow([table.note])
@@ -152,6 +154,9 @@ def to_xlsx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
         sheet = book.create_sheet(_sheet_name(table.title, used))
         sheet.append([inert_text(table.title)])
         sheet["A1"].font = Font(bold=True)
+        if table.unit_line:
+            sheet.append([inert_text(table.unit_line)])
+            sheet["A2"].font = Font(italic=True)
         for i, row in enumerate(_grid(table)):
             sheet.append([_cell(v) for v in row])
             if i == 0:
@@ -225,6 +230,8 @@ def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     for number, table in enumerate(tables, start=1):
         heading = doc.add_paragraph()
         heading.add_run(f"{number}. {table.title}").bold = True
+        if table.unit_line:
+            doc.add_paragraph().add_run(table.unit_line).italic = True
         grid = _grid(table)
         out = doc.add_table(rows=len(grid), cols=len(grid[0]))
         out.style = "Table Grid"

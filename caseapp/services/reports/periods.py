@@ -273,33 +273,31 @@ def readable_snapshot(session: Session, user: User, snapshot_id: int) -> ReportS
     return snap
 
 
+def stored_table(t: dict) -> Table:
+    """A table as stored in a snapshot's JSON. Snapshots frozen before cases had several
+    persons say nothing of what they count (each case had one person harmed: the tables of
+    persons counted cases too) and have no "mixed" column: they read as the tables of today,
+    with 0 cases of persons of several sexes."""
+    counts = t.get("counts") or report_tables.TABLE_COUNTS.get(t["key"], "cases")
+    cols = list(t["cols"])
+    cells = {(r, c): t["cells"][i][j] for i, r in enumerate(t["rows"]) for j, c in enumerate(cols)}
+    col_totals = dict(zip(cols, t["col_totals"], strict=True)) if t["distinct_totals"] else None
+    if counts == "cases" and cols == list(report_tables.SEX_COLUMNS):
+        cols.append(report_tables.MIXED)
+        if col_totals is not None:
+            col_totals[report_tables.MIXED] = 0
+    return Table(t["key"], list(t["rows"]), cols, cells, col_totals, t["suppressible"], counts)
+
+
 def snapshot_report(snap: ReportSnapshot) -> Report:
     """The report a snapshot froze, read back from its stored JSON."""
     data = json.loads(snap.data)
-    tables = []
-    for t in data["tables"]:
-        tables.append(
-            Table(
-                t["key"],
-                t["rows"],
-                t["cols"],
-                {
-                    (r, c): t["cells"][i][j]
-                    for i, r in enumerate(t["rows"])
-                    for j, c in enumerate(t["cols"])
-                },
-                dict(zip(t["cols"], t["col_totals"], strict=True))
-                if t["distinct_totals"]
-                else None,
-                t["suppressible"],
-            )
-        )
     return Report(
         data["unit"]["code"],
         data["unit"]["name"],
         date.fromisoformat(data["from"]),
         date.fromisoformat(data["to"]),
-        tables,
+        [stored_table(t) for t in data["tables"]],
         data["timeliness"],
     )
 
@@ -368,6 +366,7 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
             {},
             {} if t.col_totals is not None else None,
             t.suppressible,
+            t.counts,
         )
         for t in live.tables
     }

@@ -15,6 +15,7 @@ from caseapp.models import (
     Activity,
     Case,
     CaseExclusion,
+    CasePerson,
     CaseStep,
     CaseTransition,
     CaseViolenceType,
@@ -27,6 +28,16 @@ from caseapp.runtime import settings
 from caseapp.services.org.history import children_during, ever_below, rolls_up
 
 SEX_COLUMNS = domain.SEXES
+# Tables that count cases have a column more: cases whose persons harmed are of several sexes.
+MIXED = domain.SEX_GROUP_MIXED
+GROUP_COLUMNS = domain.SEX_GROUPS
+# What each table counts (Table.counts); every other table counts cases.
+TABLE_COUNTS = {
+    "age_by_sex": "people",
+    "role_by_sex": "people",
+    "perpetrators_by_relationship_sex": "people",
+    "activities": "activities",
+}
 STATUS_ROWS = ("resolved", "in_progress", "overdue")
 FINDING_ROWS = (*step_domain.FINDINGS, "not_verified")
 
@@ -41,6 +52,10 @@ class Table:
     # once and so do not equal the sum of the cells.
     col_totals: dict[str, int] | None = None
     suppressible: bool = True
+    # What a cell counts: "people" (persons harmed or alleged perpetrators, each once),
+    # "cases" (each case once, by the sex of its persons harmed) or "activities" (activities
+    # and their participants). Every table says it (screen and exports).
+    counts: str = "cases"
 
     def cell(self, row: str, col: str) -> int:
         return self.cells.get((row, col), 0)
@@ -65,6 +80,7 @@ class Table:
             "col_totals": [self.col_total(c) for c in self.cols],
             "distinct_totals": self.col_totals is not None,
             "suppressible": self.suppressible,
+            "counts": self.counts,
         }
 
 
@@ -137,7 +153,7 @@ def excluded_below(session: Session, viewer_id: int, unit: Unit) -> bool:
 
 
 def _grouped(session: Session, key: str, rows, cols, stmt, col_totals=None) -> Table:
-    table = Table(key, list(rows), list(cols))
+    table = Table(key, list(rows), list(cols), counts=TABLE_COUNTS.get(key, "cases"))
     for row, col, n in session.execute(stmt):
         if row in table.rows and col in table.cols:
             table.cells[(row, col)] = int(n or 0)
@@ -204,21 +220,29 @@ def build(
             session,
             "violence_by_sex",
             domain.VIOLENCE_TYPES,
-            SEX_COLUMNS,
-            select(CaseViolenceType.type, Case.harmed_sex, func.count())
+            GROUP_COLUMNS,
+            select(CaseViolenceType.type, Case.harmed_sex_group, func.count())
             .select_from(CaseViolenceType)
             .join(Case, Case.id == CaseViolenceType.case_id)
             .where(scope)
-            .group_by(CaseViolenceType.type, Case.harmed_sex),
-            col_totals=select(Case.harmed_sex, func.count())
+            .group_by(CaseViolenceType.type, Case.harmed_sex_group),
+            col_totals=select(Case.harmed_sex_group, func.count())
             .select_from(Case)
             .where(scope)
-            .group_by(Case.harmed_sex),
+            .group_by(Case.harmed_sex_group),
         )
     )
-    for key, column, rows in (
-        ("age_by_sex", Case.harmed_age_band, domain.AGE_BANDS),
-        ("role_by_sex", Case.harmed_role, domain.HARMED_ROLES),
+    # Tables of persons: each person of a case not withdrawn counts once (three girls harmed
+    # in one fight add three to "female").
+    for key, position, column, rows in (
+        ("age_by_sex", "harmed", CasePerson.age_band, domain.AGE_BANDS),
+        ("role_by_sex", "harmed", CasePerson.role, domain.HARMED_ROLES),
+        (
+            "perpetrators_by_relationship_sex",
+            "perpetrator",
+            CasePerson.relationship,
+            domain.RELATIONSHIPS,
+        ),
     ):
         tables.append(
             _grouped(
@@ -226,28 +250,13 @@ def build(
                 key,
                 rows,
                 SEX_COLUMNS,
-                select(column, Case.harmed_sex, func.count())
+                select(column, CasePerson.sex, func.count())
                 .select_from(Case)
-                .where(scope)
-                .group_by(column, Case.harmed_sex),
+                .join(CasePerson, CasePerson.case_id == Case.id)
+                .where(scope, CasePerson.position == position, CasePerson.withdrawn_at.is_(None))
+                .group_by(column, CasePerson.sex),
             )
         )
-    tables.append(
-        _grouped(
-            session,
-            "perpetrators_by_relationship_sex",
-            domain.RELATIONSHIPS,
-            SEX_COLUMNS,
-            select(
-                Case.perpetrator_relationship,
-                Case.perpetrator_sex,
-                func.sum(Case.perpetrator_count),
-            )
-            .select_from(Case)
-            .where(scope)
-            .group_by(Case.perpetrator_relationship, Case.perpetrator_sex),
-        )
-    )
 
     # Status at the end of the period, from the last transition before it.
     # Join the grouped subquery itself, then the row by primary key: SQLite would otherwise
@@ -277,13 +286,13 @@ def build(
             session,
             "status_at_end",
             STATUS_ROWS,
-            SEX_COLUMNS,
-            select(status_class, Case.harmed_sex, func.count())
+            GROUP_COLUMNS,
+            select(status_class, Case.harmed_sex_group, func.count())
             .select_from(Case)
             .outerjoin(last, last.c.case_id == Case.id)
             .outerjoin(last_status, last_status.id == last.c.last_id)
             .where(scope)
-            .group_by(status_class, Case.harmed_sex),
+            .group_by(status_class, Case.harmed_sex_group),
         )
     )
 
@@ -304,13 +313,13 @@ def build(
             session,
             "findings",
             FINDING_ROWS,
-            SEX_COLUMNS,
-            select(finding_row, Case.harmed_sex, func.count())
+            GROUP_COLUMNS,
+            select(finding_row, Case.harmed_sex_group, func.count())
             .select_from(Case)
             .outerjoin(latest_verification, latest_verification.c.case_id == Case.id)
             .outerjoin(finding, finding.id == latest_verification.c.step_id)
             .where(scope)
-            .group_by(finding_row, Case.harmed_sex),
+            .group_by(finding_row, Case.harmed_sex_group),
         )
     )
 
@@ -320,8 +329,8 @@ def build(
             session,
             "support_by_service",
             (*step_domain.SUPPORT_SERVICES, "referral"),
-            SEX_COLUMNS,
-            select(service_row, Case.harmed_sex, func.count(func.distinct(Case.id)))
+            GROUP_COLUMNS,
+            select(service_row, Case.harmed_sex_group, func.count(func.distinct(Case.id)))
             .select_from(CaseStep)
             .join(Case, Case.id == CaseStep.case_id)
             .where(
@@ -330,8 +339,8 @@ def build(
                 ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
                 | ((CaseStep.kind == "referral") & CaseStep.status.in_(("accepted", "completed"))),
             )
-            .group_by(service_row, Case.harmed_sex),
-            col_totals=select(Case.harmed_sex, func.count(func.distinct(Case.id)))
+            .group_by(service_row, Case.harmed_sex_group),
+            col_totals=select(Case.harmed_sex_group, func.count(func.distinct(Case.id)))
             .select_from(CaseStep)
             .join(Case, Case.id == CaseStep.case_id)
             .where(
@@ -340,20 +349,20 @@ def build(
                 ((CaseStep.kind == "support") & (CaseStep.status == "provided"))
                 | ((CaseStep.kind == "referral") & CaseStep.status.in_(("accepted", "completed"))),
             )
-            .group_by(Case.harmed_sex),
+            .group_by(Case.harmed_sex_group),
         )
     )
 
     # Per unit: the units directly below during the period (or the unit itself for a school).
     groups = children_during(session, unit, date_from, date_to) or [unit]
-    per_unit = Table("per_unit", [child.code for child in groups], list(SEX_COLUMNS))
+    per_unit = Table("per_unit", [child.code for child in groups], list(GROUP_COLUMNS))
     for child in groups:
         code = child.code
         for sex, n in session.execute(
-            select(Case.harmed_sex, func.count())
+            select(Case.harmed_sex_group, func.count())
             .select_from(Case)
             .where(scope, rolls_up(child))
-            .group_by(Case.harmed_sex)
+            .group_by(Case.harmed_sex_group)
         ):
             per_unit.cells[(code, sex)] = int(n)
     tables.append(per_unit)
@@ -363,6 +372,7 @@ def build(
         list(ACTIVITY_KINDS),
         ["activities", "female", "male", "other"],
         suppressible=False,
+        counts=TABLE_COUNTS["activities"],
     )
     for kind, count, female, male, other in session.execute(
         select(

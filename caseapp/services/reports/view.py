@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from caseapp.labels import report_labels
+from flask_babel import gettext as _
+
+from caseapp.labels import case_choice_names, report_labels
 from caseapp.runtime import settings
 from caseapp.services.reports.suppression import Published, exact, suppress
-from caseapp.services.reports.tables import Report
+from caseapp.services.reports.tables import MIXED, Report
 
 
 @dataclass
@@ -19,12 +21,34 @@ class ShownTable:
     row_names: list[str]
     col_names: list[str]
     values: Published
+    counts: str = "cases"  # "people", "cases" or "activities": see Table.counts
+    unit_line: str = ""  # "Unit of count: ..." under the title, on screen and in exports
+
+
+def unit_lines() -> dict[str, str]:
+    """What each kind of table counts, as said under its title."""
+    return {
+        "people": _("Unit of count: persons"),
+        "cases": _("Unit of count: cases"),
+        "activities": _("Unit of count: activities and participants"),
+    }
+
+
+def column_names(names: dict) -> dict[str, dict[str, str]]:
+    """The column names of every group of columns (report_labels()['cols']), with the
+    column of cases whose persons harmed are of several sexes."""
+    # Cases whose persons harmed are of several sexes (tables that count cases): the name
+    # the case's own page gives them.
+    mixed = case_choice_names()["harmed_sex_group"][MIXED]
+    return {**names["cols"], "sex": {**names["cols"]["sex"], MIXED: mixed}}
 
 
 def shown_tables(
     report: Report, suppressed: bool, unit_names: dict[str, str] | None = None
 ) -> list[ShownTable]:
     names = report_labels()
+    col_names = column_names(names)
+    lines = unit_lines()
     threshold = settings().small_cell_threshold
     out = []
     for table in report.tables:
@@ -48,8 +72,10 @@ def shown_tables(
                 names["titles"][table.key],
                 names["notes"].get(table.key, ""),
                 row_names,
-                [names["cols"][col_group].get(c, c) for c in table.cols],
+                [col_names[col_group].get(c, c) for c in table.cols],
                 values,
+                table.counts,
+                lines.get(table.counts, ""),
             )
         )
     return out
