@@ -47,6 +47,7 @@ ACCOUNTS = {  # user name: (full name, unit, role as written)
     "dau.moi.hai.tang.2": ("Trần Văn Hai", "BRT-S2", "Cán bộ đầu mối"),
     "dau.moi.hai.tang.3": ("Lê Thị Ba", "BRT-S3", "Cán bộ đầu mối"),
     "can.bo.xa.hai.tang": ("Phạm Văn Xã", "BRT-X1", "Cán bộ quản lý"),
+    "can.bo.phong.hai.tang": ("Đỗ Văn Phòng", OFFICE[0], "Cán bộ quản lý"),
 }
 FOCAL_OF = {unit: name for name, (_f, unit, role) in ACCOUNTS.items() if "đầu mối" in role}
 
@@ -121,6 +122,21 @@ def _codes(page) -> dict[str, str]:
         .strip()
         for i in range(letters.count())
     }
+
+
+def _grants(live) -> dict[str, set[tuple[str, str]]]:
+    """{user name: {(role, unit code)}} of the active grants of the imported accounts."""
+    from sqlalchemy import select
+
+    from caseapp.db import get_session
+    from caseapp.models import User
+
+    with live.app.app_context():
+        s = get_session()
+        return {
+            user.username: {(g.role, g.unit.code) for g in user.grants if g.active}
+            for user in s.scalars(select(User).where(User.username.in_(ACCOUNTS)))
+        }
 
 
 def _seed(live):
@@ -237,6 +253,11 @@ def test_a_province_onboards_schools_and_accounts_then_reorganises_them(
     finally:
         context.close()
 
+    roles = {"Cán bộ đầu mối": "focal_point", "Cán bộ quản lý": "officer"}
+    assert _grants(live) == {
+        name: {(roles[role], unit)} for name, (_f, unit, role) in ACCOUNTS.items()
+    }
+
     # The same accounts again: nothing new, nothing waiting.
     page.goto(f"{base}/admin/import")
     _choose(page, "#accounts-file", "tai-khoan.xlsx", ACCOUNTS_FILE)
@@ -271,6 +292,10 @@ def test_a_province_onboards_schools_and_accounts_then_reorganises_them(
     for code, (_n, _l, commune) in SCHOOLS.items():
         assert units[code][1] == commune
     assert units[OFFICE[0]][3] == REFORM_DAY
+    # The office's officer kept nothing; the focal points followed their schools.
+    grants = _grants(live)
+    assert grants["can.bo.phong.hai.tang"] == set()
+    assert grants[FOCAL_OF["BRT-S1"]] == {("focal_point", "BRT-S1")}
 
     # 5. The province's officer: before the day under the office, after it under the communes.
     context = chromium.new_context()
