@@ -114,14 +114,11 @@ def _units(live) -> dict:
 
 def _codes(page) -> dict[str, str]:
     """{user name: code} of the letters shown."""
-    letters = page.locator("article.letter")
-    return {
-        letters.nth(i).locator("dd code").inner_text().strip(): letters.nth(i)
-        .locator(".letter-code code")
-        .inner_text()
-        .strip()
-        for i in range(letters.count())
-    }
+    codes = {}
+    for letter in page.locator("article.letter").all():
+        name = letter.locator("dd code").inner_text().strip()
+        codes[name] = letter.locator(".letter-code code").inner_text().strip()
+    return codes
 
 
 def _grants(live) -> dict[str, set[tuple[str, str]]]:
@@ -140,9 +137,7 @@ def _grants(live) -> dict[str, set[tuple[str, str]]]:
 
 
 def _seed(live):
-    """A second administrator and an officer of the province (accounts the import cannot make),
-    and, through the intake service, two cases at each imported school (before and after the
-    reform day), each recorded by the school's imported focal point."""
+    """A second administrator and an officer of the province (roles an import cannot ask for)."""
     from caseapp.db import get_session
     from caseapp.runtime import keyring
     from caseapp.services.org.units import unit_by_code
@@ -158,6 +153,8 @@ def _seed(live):
 
 
 def _record_cases(live) -> None:
+    """Through the intake service: two cases at each imported school (before and after the
+    reform day), each recorded by the school's imported focal point."""
     from caseapp.db import get_session
     from caseapp.services.org.units import unit_by_code
     from tests.factories import get_user
