@@ -33,7 +33,6 @@ def _seed(live):
     each school before the reform day and one after, and an officer of the province."""
     from caseapp.db import get_session
     from caseapp.runtime import keyring
-    from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.units import unit_by_code
     from tests.factories import get_user, make_unit, make_user
 
@@ -55,30 +54,39 @@ def _seed(live):
         s.flush()
         user = get_user(s, focal.username)
         for school in schools:
-            for received in (date(2025, 3, 3), date(2026, 3, 3)):
-                create_case(
-                    s,
-                    user,
-                    school,
-                    CaseDetails(
-                        received_on=received,
-                        received_via="in_person",
-                        reporter_kind="teacher",
-                        setting="in_school",
-                        violence_types=["physical"],
-                        child=True,
-                        harmed_sex="female",
-                        harmed_age_band="6-10",
-                        harmed_role="pupil",
-                        perpetrator_sex="male",
-                        perpetrator_age_band="6-10",
-                        perpetrator_relationship="pupil_peer",
-                        risk_level="low",
-                    ),
-                    CaseContent(harmed_name=f"Học sinh {school.code}"),
-                )
+            record_cases(s, user, school)
         s.commit()
     return officer
+
+
+def record_cases(session, user, school) -> None:
+    """Through the intake service: one case at ``school`` received before the reform day (on
+    3 March 2025, in the annual period BEFORE) and one after it (3 March 2026, in AFTER),
+    recorded by ``user`` (who handles cases there)."""
+    from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
+
+    for received in (date(2025, 3, 3), date(2026, 3, 3)):
+        create_case(
+            session,
+            user,
+            school,
+            CaseDetails(
+                received_on=received,
+                received_via="in_person",
+                reporter_kind="teacher",
+                setting="in_school",
+                violence_types=["physical"],
+                child=True,
+                harmed_sex="female",
+                harmed_age_band="6-10",
+                harmed_role="pupil",
+                perpetrator_sex="male",
+                perpetrator_age_band="6-10",
+                perpetrator_relationship="pupil_peer",
+                risk_level="low",
+            ),
+            CaseContent(harmed_name=f"Học sinh {school.code}"),
+        )
 
 
 def _choose_file(page, tmp_path):
@@ -87,7 +95,7 @@ def _choose_file(page, tmp_path):
     page.locator('input[name="file"]').set_input_files(str(path))
 
 
-def _per_unit(page, base, unit: str, period: str):
+def per_unit(page, base, unit: str, period: str):
     page.goto(f"{base}/reports/?unit={unit}&period={period.replace(':', '%3A')}")
     return page.locator("#t-per_unit tbody tr")
 
@@ -140,20 +148,20 @@ def test_admin_applies_a_reform_and_reports_follow_the_history(
     try:
         other = context.new_page()
         sign_in(other, live_server, officer)
-        rows = _per_unit(other, base, "BR-P", BEFORE)
+        rows = per_unit(other, base, "BR-P", BEFORE)
         expect(rows.filter(has_text=OFFICE[1])).to_have_count(1)
         expect(rows.filter(has_text=OFFICE[1]).locator("td").last).to_have_text("3")
         expect(rows.filter(has_text=COMMUNES["BR-C1"]).locator("td").last).to_have_text("0")
-        rows = _per_unit(other, base, OFFICE[0], BEFORE)
+        rows = per_unit(other, base, OFFICE[0], BEFORE)
         for name, _commune in SCHOOLS.values():
             expect(rows.filter(has_text=name)).to_have_count(1)
-        rows = _per_unit(other, base, "BR-P", AFTER)
+        rows = per_unit(other, base, "BR-P", AFTER)
         expect(rows.filter(has_text=OFFICE[1])).to_have_count(0)
         expect(rows.filter(has_text=COMMUNES["BR-C1"]).locator("td").last).to_have_text("2")
         expect(rows.filter(has_text=COMMUNES["BR-C2"]).locator("td").last).to_have_text("1")
-        rows = _per_unit(other, base, "BR-C1", AFTER)
+        rows = per_unit(other, base, "BR-C1", AFTER)
         expect(rows).to_have_count(2)
-        rows = _per_unit(other, base, "BR-C1", BEFORE)
+        rows = per_unit(other, base, "BR-C1", BEFORE)
         expect(rows.filter(has_text=SCHOOLS["BR-L1"][0])).to_have_count(0)
     finally:
         context.close()
