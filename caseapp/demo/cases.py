@@ -115,6 +115,42 @@ def _day(case, today: date, offset: int) -> date:
     return min(case.received_on + timedelta(days=offset), today)
 
 
+def _classmates(rng: random.Random, band: str, age: int) -> list:
+    """One or two more pupils harmed in the same incident (group bullying, a fight)."""
+    from caseapp.services.cases.people import PersonInput
+
+    more = []
+    for _ in range(rng.choice([1, 1, 2])):
+        female = rng.random() < 0.55
+        more.append(
+            PersonInput(
+                position="harmed",
+                sex="female" if female else "male",
+                age_band=band,
+                age_years=age,
+                role="pupil",
+                child=age < 16,
+                name=_name(rng, female),
+            )
+        )
+    return more
+
+
+def _copy_step(step, person_id: int):
+    """The same step given to one person harmed."""
+    from caseapp.models import CaseStep
+
+    return CaseStep(
+        kind=step.kind,
+        service=step.service,
+        status=step.status,
+        due_on=step.due_on,
+        done_on=step.done_on,
+        situation=step.situation,
+        person_id=person_id,
+    )
+
+
 def _walk(session: Session, rng: random.Random, user: User, case, status: str, today: date) -> None:
     """Give the case the steps and transitions that lead to ``status``, as the workflow would
     have (seed data only: dates are set in the past, the officer's approval is implied)."""
@@ -167,10 +203,16 @@ def _walk(session: Session, rng: random.Random, user: User, case, status: str, t
                 situation="safe",
             )
         )
-    harmed = case.harmed_people[0].id  # the demo's cases have one person harmed
+    # Support and follow-up are given to each person harmed (a fight may hurt several).
+    harmed = [person.id for person in case.harmed_people]
+    steps = [step for step in steps if step.kind == "verification"] + [
+        _copy_step(step, person_id)
+        for step in steps
+        if step.kind != "verification"
+        for person_id in harmed
+    ]
     for step in steps:
         step.uid, step.case_id, step.created_by_id = str(uuid.uuid4()), case.id, user.id
-        step.person_id = harmed if step.kind != "verification" else None
     transitions = [
         CaseTransition(
             case_id=case.id,
@@ -253,6 +295,7 @@ def seed_cases(session: Session, focal_points: list, count: int = 300, seed: int
             incident_on=received - timedelta(days=rng.randint(0, 10)),
             incident_date_approximate=rng.random() < 0.3,
             serious_risk_to_child=risk == "high" and rng.random() < 0.3,
+            more_people=_classmates(rng, band, age) if rng.random() < 0.1 else [],
         )
         harmed = _name(rng, female)
         guardian = _name(rng, rng.random() < 0.6)

@@ -198,7 +198,7 @@ def test_the_demo_is_a_2026_province_with_its_history(empty_app):
     from datetime import date
 
     from caseapp.demo.seed import REFORM, REFORM_DAY
-    from caseapp.models import Case, Unit
+    from caseapp.models import Case, CasePerson, CaseStep, Unit
     from caseapp.services.reports.tables import build
 
     assert _invoke(empty_app, "seed-demo", "--cases", "60").exit_code == 0
@@ -231,3 +231,20 @@ def test_the_demo_is_a_2026_province_with_its_history(empty_app):
             select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "org.reform")
         )
         assert reform_events == 1
+        # Some incidents hurt several pupils; each of them has their own support steps.
+        several = s.scalars(
+            select(CasePerson.case_id)
+            .where(CasePerson.position == "harmed")
+            .group_by(CasePerson.case_id)
+            .having(func.count() > 1)
+        ).all()
+        assert several
+        case = s.get(Case, several[0])
+        supported = set(
+            s.scalars(
+                select(CaseStep.person_id).where(
+                    CaseStep.case_id == case.id, CaseStep.kind == "support"
+                )
+            )
+        )
+        assert not supported or supported == {p.id for p in case.harmed_people}
