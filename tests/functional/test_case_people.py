@@ -224,7 +224,9 @@ def test_a_person_of_a_case_out_of_scope_is_not_found(app, db, world):
     _, case = _three_harmed(app, db, world)
     girl = case.harmed_people[1]
     other = Visitor(app, db, world["focal_b"], lang="en")  # the focal point of SCH-B
-    base = f"/cases/{case.public_id}/people"
+    base = f"/cases/{case.public_id}/persons"
+    own = Visitor(app, db, world["focal_a"], lang="en")
+    assert own.get(f"{base}/{girl.uid}/edit").status_code == 200  # the address is real
     start = audit_head(db)
     assert other.get(f"{base}/{girl.uid}/edit").status_code == 404
     assert (

@@ -114,9 +114,12 @@ def _ad(case: Case, table: str, record_id: str, name: str) -> bytes:
 
 def _person_ad(case: Case, person: CasePerson, name: str) -> bytes:
     """The associated data a person's field is sealed with: its own, or for a row migrated
-    from the case's columns (0012) and not yet resealed, the case's column it came from."""
+    from the case's columns (0012) and not yet resealed, the case's column it came from. Only
+    the row the migration made from those columns (the first of its position) opens that way:
+    a legacy mark copied onto another row does not make a blob moved there open as its own."""
     legacy = domain.LEGACY_FIELDS.get(person.legacy_field or "")
-    if legacy is not None and name in legacy:
+    migrated_row = person.legacy_field == person.position and person.ordinal == 1
+    if legacy is not None and migrated_row and name in legacy:
         return _ad(case, "cases", case.public_id, legacy[name])
     return _ad(case, "case_persons", person.uid, name)
 

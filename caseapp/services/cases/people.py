@@ -254,11 +254,16 @@ def update_person(
     data = normalise(data)
     for name in CLEAR_FIELDS:
         setattr(person, name, getattr(data, name))
+    migrated = bool(person.legacy_field)
     changed = seal_fields(sealer(case), person, data)
     changes = changes_of(person)
+    for name in domain.PERSON_FIELDS:  # a migrated row's fields are resealed, not changed
+        changes.pop(name, None)
     for name in changed:
         changes[name] = "changed"
     changes.pop("legacy_field", None)
+    if migrated:
+        changes["resealed"] = True  # now sealed with the person's own associated data
     if not changes:
         return person
     changes |= _regroup(case)

@@ -31,7 +31,7 @@ from caseapp.models import cases as domain
 from caseapp.runtime import settings
 from caseapp.security.authz import roles_with
 from caseapp.services.accounts import notices
-from caseapp.services.audit.trail import record
+from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.cases import people
 from caseapp.services.cases.access import (
     can_handle,
@@ -309,7 +309,7 @@ def record_consent(
         consent,
         unit=case.unit,
         object_ref=case.reference,
-        changes={"person": person.uid},
+        changes=changes_of(consent) | {"person": person.uid},
     )
     return consent
 

@@ -99,3 +99,22 @@ def paths_during(
     if kind is not None:
         stmt = stmt.where(Unit.kind == kind)
     return {unit_id: path for unit_id, path in session.execute(stmt)}
+
+
+def below_all_period(
+    session: Session, unit: Unit, school_id: int, date_from: date, date_to: date
+) -> bool:
+    """Whether ``school_id`` sat below ``unit`` on every day of the period it was recorded for
+    (no row of its history in force during the period places it elsewhere)."""
+    row = UnitParentHistory
+    elsewhere = session.scalar(
+        select(row.id)
+        .where(
+            row.unit_id == school_id,
+            or_(row.opened, row.valid_from <= date_to),
+            or_(row.valid_to.is_(None), row.valid_to > date_from),
+            ~row.path.contains(f"/{unit.id}/"),
+        )
+        .limit(1)
+    )
+    return elsewhere is None

@@ -428,6 +428,17 @@ def move_unit(
             UnitParentHistory.unit_id == unit.id, UnitParentHistory.valid_to.is_(None)
         )
     )
+    # A move is dated after the unit came under its present parent: an earlier date would
+    # leave a row ending before it began and count old cases under two offices. Only a unit's
+    # first row (a unit recorded later than it existed) may be re-dated into its past.
+    if current is not None and not current.opened and on <= current.valid_from:
+        raise ValidationFailed(
+            _(
+                "This unit sits under its present parent since %(day)s: the move must be "
+                "dated after that day.",
+                day=current.valid_from.strftime("%d/%m/%Y"),
+            )
+        )
     history = UnitParentHistory(
         unit_id=unit.id, parent_id=new_parent.id, path=new_path, valid_from=on
     )

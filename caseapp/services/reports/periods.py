@@ -19,7 +19,7 @@ from caseapp.models import ReportSnapshot, Unit
 from caseapp.runtime import settings
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
-from caseapp.services.org.history import paths_during
+from caseapp.services.org.history import below_all_period, paths_during
 from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.tables import Report, Table
@@ -380,11 +380,17 @@ def combined(session: Session, unit: Unit, period: Period) -> tuple[Report, int,
     submitted = 0
     for row in rows:
         school = row["unit"]
+        whole = below_all_period(session, unit, school.id, period.date_from, period.date_to)
         if row["snapshot"] is not None:
-            data = json.loads(row["snapshot"].data)
             submitted += 1
+        if row["snapshot"] is not None and whole:
+            data = json.loads(row["snapshot"].data)
         else:
-            data = report_tables.build(session, school, period.date_from, period.date_to).as_dict()
+            # A school that moved during the period counts here only for the cases it received
+            # while below this unit (its snapshot covers the whole period: not usable here).
+            data = report_tables.build(
+                session, school, period.date_from, period.date_to, within=None if whole else unit
+            ).as_dict()
         group = next(
             (code for mark, code in child_of.items() if mark in paths.get(school.id, "")),
             school.code,

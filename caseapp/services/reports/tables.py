@@ -112,14 +112,17 @@ def _cases_in(
     date_to: date,
     viewer_id: int | None = None,
     level: str | None = None,
+    within: Unit | None = None,
 ):
     """Conditions for the cases of the report: received in the period, at a school that sat
     below the unit on the day the case was received (history: old periods roll up through old
     offices); of schools of ``level`` only when given; for a report shown to a person, not the
     cases they are excluded from (exclusion beats every grant, aggregates included: a narrow
-    period would otherwise describe the case)."""
+    period would otherwise describe the case); ``within``: only the cases that also rolled up
+    to that unit (a school's part of an office's figures when it moved during the period)."""
     conditions = [
         rolls_up(unit),
+        *([rolls_up(within)] if within is not None else []),
         Case.received_on >= date_from,
         Case.received_on <= date_to,
     ]
@@ -206,12 +209,14 @@ def build(
     date_to: date,
     viewer_id: int | None = None,
     level: str | None = None,
+    within: Unit | None = None,
 ) -> Report:
     """The report of ``unit`` for the period. ``viewer_id``: the person it is shown to (their
     excluded cases are left out); None for the official figures (submission, scheduled
-    export). ``level``: the cases of schools of that level only."""
+    export). ``level``: the cases of schools of that level only. ``within``: only the cases
+    that rolled up to that unit too."""
     cfg = settings()
-    scope = _cases_in(unit, date_from, date_to, viewer_id, level)
+    scope = _cases_in(unit, date_from, date_to, viewer_id, level, within)
     end = start_of_local_day(date_to + timedelta(days=1))
     tables: list[Table] = []
 
