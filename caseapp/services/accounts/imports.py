@@ -405,6 +405,9 @@ def apply(
                 "file_sha256": report.sha256,
                 "lines": len(wanted),
                 "new_accounts": sum(1 for w in wanted if w["new"]),
+                # Who is put forward for which role, line by line: the trail keeps it even if
+                # the batch is rejected or expires (the payload column is not part of it).
+                "grants": [[w["line"], w["username"], w["role"], w["unit"]] for w in wanted],
             },
         )
     record(

@@ -23,6 +23,12 @@ from caseapp.security.spreadsheet import inert_text
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 20_000
+# A workbook is a zip: what it unpacks to is bounded too (a few kilobytes can declare gigabytes
+# of cells), and so are the rows and columns read (empty ones included) and a cell's length.
+MAX_UNPACKED = 32 * 1024 * 1024
+MAX_SHEET_ROWS = 2 * MAX_ROWS
+MAX_COLUMNS = 40
+MAX_CELL = 1000
 GUIDE_SHEET = "Hướng dẫn"
 # Control characters a cell must not hold (tab and line breaks inside a cell are spaces).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -64,24 +70,48 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
+def _unpacked_size(data: bytes) -> int:
+    """What the workbook's parts declare they unpack to (zipfile never yields more)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        _refuse(_("The file could not be read: save it as an Excel workbook (.xlsx) or CSV."))
+
+
 def _xlsx_rows(data: bytes) -> list[list[str]]:
     from openpyxl import load_workbook
 
+    if _unpacked_size(data) > MAX_UNPACKED:
+        _refuse(_("The workbook is too large once unpacked: split it into smaller files."))
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
         _refuse(_("The file could not be read: save it as an Excel workbook (.xlsx) or CSV."))
     try:
         sheet = book.worksheets[0]
+        declared = sheet.max_row if isinstance(sheet.max_row, int) else 0
+        if declared > MAX_SHEET_ROWS:
+            _refuse(_("The file has more than %(n)d rows.", n=MAX_ROWS))
         rows: list[list[str]] = []
         filled = 0
-        for row in sheet.iter_rows(values_only=True):
+        for row in sheet.iter_rows(max_row=MAX_SHEET_ROWS, max_col=MAX_COLUMNS, values_only=True):
             cells = [_cell_text(v) for v in row]
+            if any(len(cell) > MAX_CELL for cell in cells):
+                _refuse(
+                    _(
+                        "Line %(line)d has a cell longer than %(n)d characters.",
+                        line=len(rows) + 1,
+                        n=MAX_CELL,
+                    )
+                )
             if any(cells):
                 filled += 1
                 if filled > MAX_ROWS + 1:
                     _refuse(_("The file has more than %(n)d rows.", n=MAX_ROWS))
             rows.append(cells if any(cells) else [])
+        if len(rows) >= MAX_SHEET_ROWS:  # more lines, empty or not, than a table may have
+            _refuse(_("The file has more than %(n)d rows.", n=MAX_ROWS))
         return rows
     except (KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile):
         _refuse(_("The file could not be read: save it as an Excel workbook (.xlsx) or CSV."))
