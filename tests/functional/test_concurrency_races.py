@@ -294,3 +294,53 @@ def test_a_sign_in_finishing_while_the_password_changes_ends_cleanly(
     _at_once(change, second_factor)
     assert 500 not in results.values(), results
     assert results["change"] in (302, 400) and results["code"] in (302, 303, 409), results
+
+
+def test_a_grant_at_a_unit_being_closed_waits_and_is_refused(app, tree):
+    """Closing a commune and granting a role at it at the same moment: the grant waits for
+    the close (the unit's row is held) and is then refused; no role survives at a closed
+    unit."""
+    from caseapp.clock import local_today
+    from caseapp.errors import ValidationFailed
+    from caseapp.services.org.units import close_unit, unit_by_code
+
+    with app.app_context():
+        session = get_session()
+        province = unit_by_code(session, f"R{tree.tag.upper()}")
+        commune = make_unit(session, province, f"R{tree.tag.upper()}-X", "commune")
+        person = make_user(session, keyring(), f"late.{tree.tag}", province)
+        session.commit()
+        commune_id, person_id = commune.id, person.id
+    closing = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def grant():
+        closing.wait(5)
+        with app.app_context():
+            session = get_session()
+            user = session.get(User, person_id)
+            try:
+                users.grant_role(session, None, user, "officer", session.get(Unit, commune_id))
+                session.commit()
+                outcome["grant"] = "granted"
+            except ValidationFailed:
+                session.rollback()
+                outcome["grant"] = "refused"
+
+    worker = threading.Thread(target=grant)
+    worker.start()
+    with app.app_context():
+        session = get_session()
+        unit = session.get(Unit, commune_id)
+        close_unit(session, None, unit, local_today(), unit.version)
+        closing.set()
+        time.sleep(0.5)  # the grant is now waiting for the unit's row
+        session.commit()
+    worker.join(10)
+    assert outcome == {"grant": "refused"}
+    with app.app_context():
+        session = get_session()
+        held = session.scalars(
+            select(Grant).where(Grant.unit_id == commune_id, Grant.revoked_at.is_(None))
+        ).all()
+        assert held == []

@@ -203,6 +203,10 @@ def check_grant(session: Session, user: User, role: str, unit: Unit) -> None:
     one at a time (two at once could each miss the other and join roles kept apart)."""
     if role not in ROLES:
         raise ValidationFailed(_("Unknown role."))
+    # The unit's row first (closing a unit holds it too), then the account's.
+    if unit.id is not None:
+        session.execute(select(Unit.id).where(Unit.id == unit.id).with_for_update())
+        session.refresh(unit, ["valid_to"])
     if not unit.is_open:
         raise ValidationFailed(_("A closed unit cannot receive new grants."))
     session.execute(select(User.id).where(User.id == user.id).with_for_update())

@@ -53,6 +53,14 @@ def get_unit_in_scope(session: Session, user: User, unit_id: int, permission: st
     return unit
 
 
+def lock_unit(session: Session, unit: Unit) -> None:
+    """Hold ``unit``'s row until the end of the transaction and read it afresh: closing a unit,
+    moving a unit under it and granting a role at it are decided one at a time (PostgreSQL;
+    SQLite writes one transaction at a time anyway)."""
+    if unit.id is not None:
+        session.refresh(unit, with_for_update=True)
+
+
 def unit_by_code(session: Session, code: str) -> Unit | None:
     code = code.strip().upper()
     if not re.match(UNIT_CODE_PATTERN, code):
@@ -333,6 +341,7 @@ def close_unit(session: Session, actor: User | None, unit: Unit, on: date, versi
     and every role held at it ends with it (each grant revoked and audited, the holders'
     sessions ended). A unit holding roles is closed only by an administrator of a unit above
     it: an office's own administrator does not remove the people who oversee it."""
+    lock_unit(session, unit)
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     if not unit.is_open:
@@ -408,6 +417,7 @@ def move_unit(
     session: Session, actor: User, unit: Unit, new_parent: Unit, on: date, version: int
 ) -> Unit:
     """Re-parent ``unit`` and its subtree; the old parent stays in the history."""
+    lock_unit(session, new_parent)
     if unit.version != version:
         raise Conflict(_("This unit was changed by someone else. Reload it and try again."))
     if actor is not None and not covers(actor, "admin.units", new_parent):
