@@ -14,6 +14,7 @@ import re
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select, update
 
+from caseapp.clock import local_today
 from caseapp.models import ApprovalRequest, AuditEvent, EnrolmentCode, Grant, Unit, User
 from caseapp.security import passwords
 from tests.factories import Visitor
@@ -487,3 +488,29 @@ def test_a_batch_left_to_expire_is_asked_again_with_new_codes(app, db, world):
     db.expire_all()
     # The expired batch's codes (part 1 only, never completed) stop working.
     assert all(db.get(EnrolmentCode, i).revoked_at is not None for i in old)
+
+
+def test_a_line_whose_school_left_the_requesters_units_stops_the_approval(app, db, world):
+    """admin.d1 asks for accounts at SCH-A and SCH-B; SCH-A then moves to D2. The batch still
+    belongs to D1, but admin.d1 no longer administers SCH-A: the province's admin cannot
+    approve it (409), nothing is granted."""
+    from caseapp.services.org.units import move_unit
+
+    rows = [
+        ["mot.a", "Một A", "", "SCH-A", "focal_point", ""],
+        ["hai.b", "Hai B", "", "SCH-B", "focal_point", ""],
+    ]
+    _, r = _import_accounts(app, db, world, rows=rows)
+    assert r.status_code == 200
+    batch = _batch(db)
+    school = db.get(Unit, world.units["SCH-A"])
+    move_unit(db, None, school, db.get(Unit, world.units["D2"]), local_today(), school.version)
+    db.commit()
+    grants_before = db.scalar(select(func.count()).select_from(Grant))
+    approver = Visitor(app, db, world["admin_p"], lang="en")
+    r = approver.post(f"/admin/approvals/{batch.id}/approve", {"version": str(batch.version)})
+    assert r.status_code == 409
+    assert "no longer administers" in r.get_data(as_text=True)
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(Grant)) == grants_before
+    assert db.get(ApprovalRequest, batch.id).status == "pending"

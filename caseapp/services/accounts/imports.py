@@ -526,7 +526,14 @@ def carry_out_batch(
     units = {
         u.id: u
         for chunk in _chunks(unit_ids)
-        for u in session.scalars(select(Unit).where(Unit.id.in_(chunk)))
+        # Held like one grant holds its unit (users.check_grant): a unit closing meanwhile
+        # waits, or is seen closed here.
+        for u in session.scalars(
+            select(Unit)
+            .where(Unit.id.in_(chunk))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
     }
     letters: list[enrolment.Letter] = []
     # Every event flushes its own change; the queries of each line are about that line's
@@ -563,6 +570,19 @@ def _approve_line(
     ):
         raise Forbidden(
             _line_error(line, _("This account is beyond the units you may decide for."))
+        )
+    if requester is not None and not (
+        covers(requester, "admin.users", user.unit) and covers(requester, "admin.users", unit)
+    ):
+        raise Conflict(
+            _line_error(
+                line,
+                _(
+                    "The person who asked no longer administers this account or this unit: "
+                    "this request cannot be approved. Reject it; ask again if it is still "
+                    "needed."
+                ),
+            )
         )
     role = str(line.get("role") or "")
     if role not in IMPORTED_ROLES:
