@@ -70,16 +70,16 @@ def blocker(t: Transition, facts: Facts, roles: set[str], actor_id: int) -> obje
         return _l("Only a case found not substantiated closes straight after verification.")
     if t.target == "monitoring" and t.source == "supporting":
         if not facts.support_provided:
-            return _l("Record a support that was provided first.")
+            return _l("Record a support that was provided to each person harmed first.")
         if not facts.follow_up_scheduled:
-            return _l("Schedule a follow-up first.")
+            return _l("Schedule a follow-up of each person harmed first.")
     if (
         t.target == "closure_requested"
         and t.source in ("supporting", "monitoring")
         and not facts.follow_up_done
         and facts.finding != "not_substantiated"
     ):
-        return _l("Record a follow-up that was done first.")
+        return _l("Record a follow-up that was done for each person harmed first.")
     if (
         t.source == "closure_requested"
         and t.target == "closed"

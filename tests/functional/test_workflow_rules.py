@@ -201,11 +201,11 @@ def test_the_last_finished_verification_decides(db, world, focal, earlier, later
 
 # (support statuses recorded, follow-up: None, "scheduled" or "done") -> the blocker
 MONITORING_FACTS = [
-    ((), "scheduled", "Record a support that was provided first."),
-    (("planned",), "scheduled", "Record a support that was provided first."),
-    (("declined",), "scheduled", "Record a support that was provided first."),
-    (("provided",), None, "Schedule a follow-up first."),
-    (("provided",), "done", "Schedule a follow-up first."),
+    ((), "scheduled", "Record a support that was provided to each person harmed first."),
+    (("planned",), "scheduled", "Record a support that was provided to each person harmed first."),
+    (("declined",), "scheduled", "Record a support that was provided to each person harmed first."),
+    (("provided",), None, "Schedule a follow-up of each person harmed first."),
+    (("provided",), "done", "Schedule a follow-up of each person harmed first."),
     (("planned", "provided"), "scheduled", None),
 ]
 
@@ -240,7 +240,7 @@ def test_closure_request_needs_a_done_follow_up(db, world, focal, case, source):
         move(db, world["focal_a"], case, "monitoring")
     before = state_of(db, case)
     r = focal.transition(case, "closure_requested", closure_reason="resolved")
-    _refused(db, case, before, r, "Record a follow-up that was done first.")
+    _refused(db, case, before, r, "Record a follow-up that was done for each person harmed first.")
     complete(db, world["focal_a"], case, step, done_on=case.received_on, situation="safe")
     r = focal.transition(case, "closure_requested", closure_reason="resolved")
     _moved(db, case, r, "closure_requested", world["focal_a"])
