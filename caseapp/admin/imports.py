@@ -69,20 +69,27 @@ def _form_error(form: ImportForm) -> str:
     return messages[0] if messages else _("The form is incomplete. Reload the page.")
 
 
+def _forms(which: str, form: ImportForm) -> dict:
+    return {"accounts_form" if which == "accounts" else "units_form": form, "which": which}
+
+
+def _dry_run(which: str, form: ImportForm, check):
+    """The check of an uploaded file (units or accounts): what importing it would do, line by
+    line; nothing is written."""
+    if not form.validate_on_submit():
+        return _page(**_forms(which, form), error=_form_error(form), status=400)
+    db = get_session()
+    upload = form.file.data
+    done = carry_out(lambda: check(db, current_user, upload.stream, upload.filename or ""))
+    if not done.ok:
+        return _page(**_forms(which, form), error=done.message, status=done.status)
+    return _page(**_forms(which, form), report=done.value)
+
+
 @bp.post("/import/units/check")
 @permission("admin.units")
 def check_units():
-    form = ImportForm()
-    if not form.validate_on_submit():
-        return _page(form, which="units", error=_form_error(form), status=400)
-    db = get_session()
-    upload = form.file.data
-    done = carry_out(
-        lambda: unit_imports.check(db, current_user, upload.stream, upload.filename or "")
-    )
-    if not done.ok:
-        return _page(form, which="units", error=done.message, status=done.status)
-    return _page(form, which="units", report=done.value)
+    return _dry_run("units", ImportForm(), unit_imports.check)
 
 
 @bp.post("/import/units")
@@ -114,17 +121,7 @@ def import_units():
 @bp.post("/import/accounts/check")
 @permission("admin.users")
 def check_accounts():
-    form = AccountImportForm()
-    if not form.validate_on_submit():
-        return _page(accounts_form=form, which="accounts", error=_form_error(form), status=400)
-    db = get_session()
-    upload = form.file.data
-    done = carry_out(
-        lambda: account_imports.check(db, current_user, upload.stream, upload.filename or "")
-    )
-    if not done.ok:
-        return _page(accounts_form=form, which="accounts", error=done.message, status=done.status)
-    return _page(accounts_form=form, which="accounts", report=done.value)
+    return _dry_run("accounts", AccountImportForm(), account_imports.check)
 
 
 @bp.post("/import/accounts")
