@@ -104,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.auth import bp as auth_bp
     from caseapp.cases import bp as cases_bp
     from caseapp.dashboard import bp as dashboard_bp
+    from caseapp.equality import bp as equality_bp
     from caseapp.main import bp as main_bp
     from caseapp.reports import bp as reports_bp
 
@@ -115,6 +116,7 @@ def _register_blueprints(app: Flask) -> None:
         audit_bp,
         cases_bp,
         dashboard_bp,
+        equality_bp,
         reports_bp,
     ):
         app.register_blueprint(bp)

@@ -10,6 +10,7 @@ def role_names() -> dict[str, str]:
     return {
         "focal_point": _("Focal point"),
         "officer": _("Officer"),
+        "head": _("Head of unit"),
         "auditor": _("Auditor"),
         "admin": _("Administrator"),
     }

@@ -14,6 +14,14 @@ from caseapp.models.cases import (
     CasePerson,
     CaseViolenceType,
 )
+from caseapp.models.equality import (
+    ActivityMaterial,
+    ActivityTarget,
+    GenderPlan,
+    PlanTarget,
+    UnitStatistics,
+    WorkReportDraft,
+)
 from caseapp.models.keys import KeyringKey
 from caseapp.models.reports import Activity, ReportSnapshot
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
@@ -46,6 +54,12 @@ AUDITED_MODELS = (
     CaseStep,
     CaseTransition,
     Activity,
+    ActivityTarget,
+    ActivityMaterial,
+    GenderPlan,
+    PlanTarget,
+    UnitStatistics,
+    WorkReportDraft,
     ReportSnapshot,
     ApprovalRequest,
     EnrolmentCode,
@@ -54,6 +68,12 @@ AUDITED_MODELS = (
 
 __all__ = [
     "Activity",
+    "ActivityMaterial",
+    "ActivityTarget",
+    "GenderPlan",
+    "PlanTarget",
+    "UnitStatistics",
+    "WorkReportDraft",
     "ApprovalRequest",
     "AttentionReview",
     "EnrolmentCode",

@@ -8,6 +8,7 @@ from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp.db import Base, utcnow
+from caseapp.models.equality import ActivityMaterial, ActivityTarget
 from caseapp.models.units import Unit
 from caseapp.models.users import User
 
@@ -30,12 +31,19 @@ class Activity(Base):
     participants_female: Mapped[int] = mapped_column(Integer, default=0)
     participants_male: Mapped[int] = mapped_column(Integer, default=0)
     participants_other: Mapped[int] = mapped_column(Integer, default=0)
+    # The action month it belongs to ("june:2026", services.equality.campaigns), if any.
+    campaign_key: Mapped[str | None] = mapped_column(String(20))
+    results: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     unit: Mapped[Unit] = relationship()
     created_by: Mapped[User | None] = relationship()
+    targets: Mapped[list[ActivityTarget]] = relationship(cascade="all, delete-orphan")
+    materials: Mapped[list[ActivityMaterial]] = relationship(
+        order_by="ActivityMaterial.id", cascade="all, delete-orphan"
+    )
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -24,7 +24,7 @@ USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 FULL_NAME_MAX = 120
 EMAIL_MAX = 254
 
-ROLES = ("focal_point", "officer", "auditor", "admin")
+ROLES = ("focal_point", "officer", "head", "auditor", "admin")
 
 
 class User(Base):

@@ -28,6 +28,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "referral.read",
             "report.read",
             "activity.write",
+            "work.write",
         }
     ),
     "officer": frozenset(
@@ -41,8 +42,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "referral.manage",
             "report.read",
             "activity.write",
+            "work.write",
         }
     ),
+    # The head of a unit (principal, head of an office): approves its gender-equality plan and
+    # reads its reports; opens no case.
+    "head": frozenset({SIGNED_IN, "report.read", "plan.approve"}),
     "auditor": frozenset({SIGNED_IN, "audit.read"}),
     "admin": frozenset(
         {

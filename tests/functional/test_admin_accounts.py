@@ -41,6 +41,7 @@ def test_the_new_account_page_offers_the_first_role_starting_on_a_prompt(admin):
     assert {value for value, _label in options[1:]} == {
         "focal_point",
         "officer",
+        "head",
         "auditor",
         "admin",
     }

@@ -208,7 +208,7 @@ def test_upgrade_keeps_every_figure_and_the_downgrade_every_row(app, populated):
     engine, user_id, sealed = populated
     old, rows = _figures(engine, OLD_FIGURES), _rows(engine)
     assert sum(old["age_by_sex"].values()) == CASES
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0012")
     assert _figures(engine, NEW_FIGURES) == old
     with engine.connect() as conn:
         # Every step about a person names one; verification names none.
@@ -239,7 +239,7 @@ def test_upgrade_keeps_every_figure_and_the_downgrade_every_row(app, populated):
 
 def test_the_downgrade_refuses_what_it_cannot_fold_back(app, populated):
     engine, user_id, sealed = populated
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0012")
     with engine.begin() as conn:
         case_id = conn.scalar(sa.text("SELECT MIN(id) FROM cases"))
         persons = _table(conn, "case_persons")
@@ -268,7 +268,7 @@ def test_the_downgrade_refuses_what_it_cannot_fold_back(app, populated):
 def test_the_downgrade_guard_lets_only_folded_tables_go(app, populated, monkeypatch):
     """Dropping case_persons is allowed because its rows fold into cases, and only so."""
     engine, _user_id, _sealed = populated
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0012")
     assert migrate.FOLDED == {"case_persons": "cases"}
     monkeypatch.setattr(migrate, "FOLDED", {})
     with pytest.raises(migrate.DowngradeRefused, match="case_persons"):
@@ -280,7 +280,7 @@ def test_a_migrated_person_edited_is_resealed_and_then_holds_the_downgrade(app, 
     from caseapp.services.cases import people
 
     engine, user_id, sealed = populated
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, "0012")
     with app.test_request_context(), Session(engine) as s:
         case = s.scalar(sa.select(Case).where(Case.public_id == sealed))
         focal = s.get(User, user_id)

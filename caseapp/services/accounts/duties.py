@@ -14,7 +14,7 @@ FOUR_EYES_ROLES = ("focal_point", "officer", "auditor")
 # Granted only when a second person approves: those roles, and the administrative role too (an
 # administrator who could make a second account of theirs an administrator at once would approve
 # their own requests with it). The first administrators come from the command line.
-APPROVED_ROLES = (*FOUR_EYES_ROLES, "admin")
+APPROVED_ROLES = (*FOUR_EYES_ROLES, "head", "admin")
 
 # An account holding `admin` never holds any of these too (and the other way round): an
 # administrator who could also read cases could grant themself a way in; one who could also
