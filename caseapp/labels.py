@@ -380,6 +380,7 @@ def audit_action_names() -> dict[str, str]:
         "referral_contact.defaults": pgettext("audit action", "Usual referral services added"),
         "report.export": pgettext("audit action", "Report exported"),
         "report.submit": pgettext("audit action", "Report submitted"),
+        "statistics.save": pgettext("audit action", "Unit statistics saved"),
         "unit.create": pgettext("audit action", "Unit created"),
         "unit.update": pgettext("audit action", "Unit edited"),
         "unit.close": pgettext("audit action", "Unit closed"),
