@@ -465,6 +465,38 @@ def _activity(c: Ctx) -> Post:
     )
 
 
+def _statistics_values() -> dict[str, str]:
+    from tests.functional.test_unit_statistics import consistent
+
+    return {k: str(v) for k, v in consistent().items()}
+
+
+def _statistics(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    return Post(
+        "/equality/statistics?unit=SCH-A&period=six_month:2021",
+        {"version": "0", "source": "form", **_statistics_values()},
+    )
+
+
+def _import_statistics(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    lines = ["figure,female,male"]
+    values = _statistics_values()
+    for row in ("teachers", "managers", "employees", "staff_total", "party_members"):
+        lines.append(f"{row},{values[row + '_female']},{values[row + '_male']}")
+    lines.append(f"women_leaders,{values['women_leaders']},")
+    rows = [k.rsplit("_", 1)[0] for k in values if k.endswith("_female")]
+    for row in dict.fromkeys(rows):
+        if row not in ("teachers", "managers", "employees", "staff_total", "party_members"):
+            lines.append(f"{row},{values[row + '_female']},{values[row + '_male']}")
+    content = ("\n".join(lines) + "\n").encode()
+    return Post(
+        "/equality/statistics/import?unit=SCH-A&period=six_month:2021",
+        {"version": "0", "file": (io.BytesIO(content), "thong-ke.csv")},
+    )
+
+
 def _import_units(c: Ctx) -> Post:
     c.sign_in("admin_p")
     content = (
@@ -615,6 +647,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     ),
     "reports.activity": _activity,
     "reports.new_activity": _new_activity,
+    "equality.statistics": _statistics,
+    "equality.import_statistics": _import_statistics,
     "reports.submit": _submit,
 }
 

@@ -62,6 +62,8 @@ AUDITED_POSTS = {
     "reports.activity": "activity.update",  # test_report_activities
     "reports.new_activity": "activity.create",
     "reports.submit": "report.submit",  # test_report_submission_exports
+    "equality.statistics": "statistics.save",  # test_unit_statistics
+    "equality.import_statistics": "statistics.save",  # test_unit_statistics (source import)
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

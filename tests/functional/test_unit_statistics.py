@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from caseapp.models import AuditEvent, ReportSnapshot
 from caseapp.models.equality import UnitStatistics
+from caseapp.services.audit.trail import record
 from caseapp.services.equality import figures as catalog
 from caseapp.services.equality import statistics, statistics_import
 from caseapp.services.equality.work import gather
 from caseapp.services.reports.periods import period_by_key
-from caseapp.services.audit.trail import record
 from tests.factories import Visitor
 from tests.functional.report_support import unit, user
 
@@ -232,12 +232,22 @@ def test_the_focal_point_of_another_school_gets_404_and_nothing_changes(app, db,
 
 
 def test_a_head_of_unit_reads_but_does_not_change(app, db, world):
-    _saved(db, world, consistent())
-    visitor = Visitor(app, db, world["officer_p"], lang="en")  # report.read and work.write
-    assert visitor.get(URL).status_code == 200
-    from caseapp.security.authz import covers
+    from caseapp.runtime import keyring
+    from tests.factories import make_user
 
-    assert covers(user(db, world, "officer_p"), "work.write", unit(db, world, "SCH-A"))
+    _saved(db, world, consistent())
+    head = make_user(
+        db, keyring(), "head.a", unit(db, world, "SCH-A"), [("head", unit(db, world, "SCH-A"))]
+    )
+    db.commit()
+    before = _state(db)
+    visitor = Visitor(app, db, head, lang="en")
+    page = visitor.get(URL).get_data(as_text=True)
+    assert "<td>20" in page and 'name="teachers_female"' not in page
+    values = consistent()
+    values["dropouts_male"] = 3
+    assert visitor.post(URL, form(values, version=1)).status_code == 404
+    assert _state(db) == before
 
 
 def test_a_stale_version_is_refused_with_409(app, db, world):
