@@ -122,7 +122,7 @@ def import_statistics():
     return _render(page, form, typed, done)
 
 
-@bp.get("/statistics/template")
+@bp.get("/statistics/template.xlsx")
 @permission("work.write")
 def statistics_template():
     page = _screen()

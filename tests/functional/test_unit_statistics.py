@@ -227,7 +227,7 @@ def test_the_focal_point_of_another_school_gets_404_and_nothing_changes(app, db,
         ).status_code
         == 404
     )
-    assert visitor.get("/equality/statistics/template?unit=SCH-A").status_code == 404
+    assert visitor.get("/equality/statistics/template.xlsx?unit=SCH-A").status_code == 404
     assert _state(db) == before
 
 
@@ -330,7 +330,7 @@ def test_an_import_needing_confirmation_shows_the_figures_and_saves_nothing(app,
 def test_the_template_reads_back(app, db, world):
     _saved(db, world, consistent())
     visitor = Visitor(app, db, world["focal_a"])
-    r = visitor.get(f"/equality/statistics/template?unit=SCH-A&period={PERIOD}")
+    r = visitor.get(f"/equality/statistics/template.xlsx?unit=SCH-A&period={PERIOD}")
     assert r.status_code == 200
     school = unit(db, world, "SCH-A")
     given = statistics_import.read(r.data, "t.xlsx", school)
