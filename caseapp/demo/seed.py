@@ -4,6 +4,7 @@ role."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -96,6 +97,31 @@ FOCAL_NAMES = [
     "Lý Thị Yến",
     "Ngô Đức Long",
 ]
+# Heads of the schools and of the ward and commune offices (they approve their unit's plan).
+HEAD_NAMES = [
+    "Phan Thị Hạnh",
+    "Nguyễn Văn Thành",
+    "Trần Thị Bích",
+    "Lê Quang Vinh",
+    "Đỗ Thị Hương",
+    "Huỳnh Văn Lộc",
+    "Mai Thị Kim",
+    "Trịnh Công Sơn",
+    "Cao Thị Loan",
+    "Vũ Đình Khôi",
+]
+# The plan each demo school starts its year with (written by its focal point, approved by its
+# head): a free text and three targets.
+PLAN_TEXT = (
+    "Lồng ghép mục tiêu bình đẳng giới vào kế hoạch năm học: tăng tỷ lệ nữ trong đội ngũ cán bộ"
+    " quản lý, truyền thông về bình đẳng giới và phòng, chống bạo lực trên cơ sở giới cho học"
+    " sinh, tập huấn cho giáo viên và nhân viên."
+)
+PLAN_TARGETS = [
+    ("Tỷ lệ nữ trong đội ngũ cán bộ quản lý", "women_managers_share", 40),
+    ("Số học sinh được truyền thông về bình đẳng giới", "pupils_reached", 300),
+    ("Số giáo viên, nhân viên được tập huấn", "staff_trained", 20),
+]
 REFERRALS = [
     ("hotline", "Tổng đài quốc gia bảo vệ trẻ em 111", "111", "Toàn quốc"),
     (
@@ -139,6 +165,8 @@ def seed(session: Session, case_count: int = 300) -> Path:
     focal_points: list = []
     accounts: list[dict] = []
     names = iter(FOCAL_NAMES)
+    head_names = itertools.cycle(HEAD_NAMES)
+    teams: list = []  # (school, its focal point, its head): the schools given a plan
 
     def school_with_focal_point(parent, code, name, level, ownership="public", since=SINCE):
         school = units.create_unit(
@@ -161,6 +189,18 @@ def seed(session: Session, case_count: int = 300) -> Path:
                 keep=focal_points if since < REFORM_DAY else None,
             )
         )
+        team: list = []
+        accounts.append(
+            _account(
+                session,
+                f"hieutruong.{code.lower()}",
+                next(head_names),
+                school,
+                [("head", school)],
+                keep=team,
+            )
+        )
+        teams.append((school, accounts[-2]["username"], team[0][0]))
         return school
 
     province = units.create_unit(session, None, None, *PROVINCE, valid_from=SINCE)
@@ -183,6 +223,15 @@ def seed(session: Session, case_count: int = 300) -> Path:
             "commune",
             valid_from=REFORM_DAY,
             traits=units.UnitTraits(local_type=local_type),
+        )
+        accounts.append(
+            _account(
+                session,
+                f"truongphong.{c_code.lower()}",
+                next(head_names),
+                locals_[c_code],
+                [("head", locals_[c_code])],
+            )
         )
         # Its police, health station and People's Committee, as the directory's button adds.
         referral_defaults.add_defaults(session, None, locals_[c_code])
@@ -212,11 +261,26 @@ def seed(session: Session, case_count: int = 300) -> Path:
         seed_cases(session, focal_points, case_count)
         session.flush()
     apply_reform(session)
+    seed_plans(session, teams)
     if case_count:
         from caseapp.demo.unusual import seed_unusual_reads
 
         accounts.append(seed_unusual_reads(session, _account))
     return _write_credentials(accounts)
+
+
+def seed_plans(session: Session, teams: list) -> None:
+    """Each school's plan of the current year: saved by its focal point, approved by its head."""
+    from caseapp.services.equality import plans
+
+    year = plans.current_year()
+    targets = [plans.TargetInput(*line) for line in PLAN_TARGETS]
+    for school, focal_name, head in teams:
+        focal = demo_user(session, focal_name)
+        assert focal is not None
+        plan = plans.save_plan(session, focal, school, year, PLAN_TEXT, targets, 0)
+        plans.approve_plan(session, head, plan, plan.version)
+    session.flush()
 
 
 def apply_reform(session: Session) -> None:

@@ -62,6 +62,8 @@ AUDITED_POSTS = {
     "reports.activity": "activity.update",  # test_report_activities
     "reports.new_activity": "activity.create",
     "reports.submit": "report.submit",  # test_report_submission_exports
+    "equality.save_plan": "plan.save",  # test_gender_plan
+    "equality.approve_plan": "plan.approve",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {
