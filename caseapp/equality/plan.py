@@ -66,7 +66,9 @@ def _page(unit, year: int, form: PlanForm | None = None, error: str | None = Non
         error=error,
         can_edit=can_edit,
         can_approve=can_approve,
-        own_text=plan is not None and plan.updated_by_id == current_user.id,
+        own_text=plan is not None
+        and plan.updated_by_id == current_user.id
+        and covers(current_user, "plan.approve", unit),
         period=period,
         results=results,
     ), status

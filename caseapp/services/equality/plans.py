@@ -74,11 +74,12 @@ def check_year(year: int) -> None:
         raise ValidationFailed(_("Unknown plan year."))
 
 
-def _clean_targets(targets: list[TargetInput]) -> list[TargetInput]:
+def _clean_targets(targets: list[TargetInput]) -> list[tuple[str, str, int]]:
+    """The lines with a title as (title, measure, value), checked."""
     kept = [t for t in targets if (t.title or "").strip()]
     if len(kept) > TARGETS_MAX:
         raise ValidationFailed(_("A plan has at most %(n)d targets.", n=TARGETS_MAX))
-    out = []
+    out: list[tuple[str, str, int]] = []
     for number, target in enumerate(kept, start=1):
         title = target.title.strip()
         if len(title) > TARGET_TITLE_MAX:
@@ -104,7 +105,7 @@ def _clean_targets(targets: list[TargetInput]) -> list[TargetInput]:
                     n=top,
                 )
             )
-        out.append(TargetInput(title, target.measure, value))
+        out.append((title, target.measure, value))
     return out
 
 
@@ -164,25 +165,12 @@ def save_plan(
     for ordinal, line in enumerate(lines, start=1):
         if ordinal <= len(old):
             row = old[ordinal - 1]
-            if (row.title, row.measure, row.target_value) != (
-                line.title,
-                line.measure,
-                line.target_value,
-            ):
-                row.title, row.measure, row.target_value = (
-                    line.title,
-                    line.measure,
-                    line.target_value,
-                )
+            if (row.title, row.measure, row.target_value) != line:
+                row.title, row.measure, row.target_value = line
                 changed.append(f"target {ordinal}")
                 touched.append(row)
         else:
-            row = PlanTarget(
-                ordinal=ordinal,
-                title=line.title,
-                measure=line.measure,
-                target_value=line.target_value or 0,
-            )
+            row = PlanTarget(ordinal=ordinal, title=line[0], measure=line[1], target_value=line[2])
             plan.targets.append(row)
             changed.append(f"target {ordinal} added")
             touched.append(row)
