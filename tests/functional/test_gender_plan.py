@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from caseapp.models import Activity, AuditEvent, Grant, Unit, User
+from caseapp.models import Activity, ApprovalRequest, Grant, Unit, User
 from caseapp.models.equality import ActivityTarget, GenderPlan, UnitStatistics, WorkReportDraft
 from caseapp.runtime import keyring
 from caseapp.services.accounts import approvals
@@ -355,26 +355,32 @@ def _dates(period) -> tuple:
 # --- the head role through the four-eyes approval ---------------------------------------------
 
 
-def test_the_head_role_is_granted_through_a_second_approval(db, world):
+def test_the_head_role_is_granted_through_a_second_approval(app, db, world):
     subject = make_user(db, keyring(), "hieutruong.a", unit(db, world, "SCH-A"))
     db.commit()
-    asked = approvals.request_grant(
-        db,
-        user(db, world, "admin_d1"),
-        db.get(User, subject.id),
-        "head",
-        unit(db, world, "SCH-A"),
-        "Hiệu trưởng mới",
+    admin = Visitor(app, db, world["admin_d1"], lang="en")
+    r = admin.post(
+        f"/admin/users/{subject.id}/grants",
+        {"role": "head", "unit_code": "SCH-A", "reason": "Hiệu trưởng mới"},
     )
-    db.commit()
-    assert isinstance(asked, approvals.ApprovalRequest) and asked.status == "pending"
+    assert r.status_code == 302
+    db.expire_all()
+    held = select(Grant.role).where(Grant.user_id == subject.id, Grant.revoked_at.is_(None))
+    assert list(db.scalars(held)) == []  # nothing until a second person approves
+    asked = db.scalar(select(ApprovalRequest).where(ApprovalRequest.subject_user_id == subject.id))
+    assert asked is not None and asked.status == "pending"
     assert not approvals.may_decide(db, user(db, world, "admin_d1"), asked)
     approver = user(db, world, "admin_p")
     assert approvals.may_decide(db, approver, asked)
     approvals.approve(db, approver, asked, "", asked.version)
     db.commit()
-    roles = db.scalars(
-        select(Grant.role).where(Grant.user_id == subject.id, Grant.revoked_at.is_(None))
+    assert list(db.scalars(held)) == ["head"]
+    # The new head approves the school's plan.
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    assert focal.post("/equality/plan", plan_form()).status_code == 302
+    head = Visitor(app, db, subject, lang="en")
+    r = head.post(
+        "/equality/plan/approve",
+        {"unit": "SCH-A", "year": str(_year()), "version": str(_plan(db).version)},
     )
-    assert list(roles) == ["head"]
-    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "approval.approve"))
+    assert r.status_code == 302 and _plan(db).status == "approved"
