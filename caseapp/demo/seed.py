@@ -110,18 +110,6 @@ HEAD_NAMES = [
     "Cao Thị Loan",
     "Vũ Đình Khôi",
 ]
-# The plan each demo school starts its year with (written by its focal point, approved by its
-# head): a free text and three targets.
-PLAN_TEXT = (
-    "Lồng ghép mục tiêu bình đẳng giới vào kế hoạch năm học: tăng tỷ lệ nữ trong đội ngũ cán bộ"
-    " quản lý, truyền thông về bình đẳng giới và phòng, chống bạo lực trên cơ sở giới cho học"
-    " sinh, tập huấn cho giáo viên và nhân viên."
-)
-PLAN_TARGETS = [
-    ("Tỷ lệ nữ trong đội ngũ cán bộ quản lý", "women_managers_share", 40),
-    ("Số học sinh được truyền thông về bình đẳng giới", "pupils_reached", 300),
-    ("Số giáo viên, nhân viên được tập huấn", "staff_trained", 20),
-]
 REFERRALS = [
     ("hotline", "Tổng đài quốc gia bảo vệ trẻ em 111", "111", "Toàn quốc"),
     (
@@ -161,6 +149,7 @@ def seed(session: Session, case_count: int = 300) -> Path:
     reform of 1 July 2025 applied with history afterwards (reports of the periods before it
     still roll up through the dissolved district offices)."""
     from caseapp.demo.cases import seed_cases
+    from caseapp.demo.equality import seed_equality
 
     focal_points: list = []
     accounts: list[dict] = []
@@ -261,26 +250,12 @@ def seed(session: Session, case_count: int = 300) -> Path:
         seed_cases(session, focal_points, case_count)
         session.flush()
     apply_reform(session)
-    seed_plans(session, teams)
+    seed_equality(session, [(school, _known(session, name), head) for school, name, head in teams])
     if case_count:
         from caseapp.demo.unusual import seed_unusual_reads
 
         accounts.append(seed_unusual_reads(session, _account))
     return _write_credentials(accounts)
-
-
-def seed_plans(session: Session, teams: list) -> None:
-    """Each school's plan of the current year: saved by its focal point, approved by its head."""
-    from caseapp.services.equality import plans
-
-    year = plans.current_year()
-    targets = [plans.TargetInput(*line) for line in PLAN_TARGETS]
-    for school, focal_name, head in teams:
-        focal = demo_user(session, focal_name)
-        assert focal is not None
-        plan = plans.save_plan(session, focal, school, year, PLAN_TEXT, targets, 0)
-        plans.approve_plan(session, head, plan, plan.version)
-    session.flush()
 
 
 def apply_reform(session: Session) -> None:
@@ -308,6 +283,12 @@ def _write_credentials(accounts: list[dict]) -> Path:
         json.dump(accounts, handle, ensure_ascii=False, indent=2)
     os.chmod(path, 0o600)
     return path
+
+
+def _known(session: Session, username: str) -> User:
+    found = demo_user(session, username)
+    assert found is not None, username
+    return found
 
 
 def demo_user(session: Session, username: str) -> User | None:

@@ -15,7 +15,7 @@ from sqlalchemy import func, inspect, select
 
 from caseapp import create_app, migrate
 from caseapp.db import Base, get_session
-from caseapp.models import AuditEvent, GenderPlan, Grant, User
+from caseapp.models import AuditEvent, GenderPlan, Grant, UnitStatistics, User
 from caseapp.security import totp
 from tests.factories import Person
 from tests.functional.signin_support import (
@@ -118,6 +118,16 @@ def test_seed_demo_then_sign_in_seed_again_and_verify(empty_app):
             assert plan.status == "approved" and len(plan.targets) == 3
             assert plan.approved_by.username == heads[plan.unit.code]
             assert plan.updated_by.username != plan.approved_by.username
+        # ... and its statistics by sex of the two periods of the year being reported now.
+        stats = list(s.scalars(select(UnitStatistics)))
+        assert sorted(r.unit.code for r in stats) == sorted(list(schools) * 2)
+        for row in stats:
+            figures = json.loads(row.figures)
+            for sex in ("female", "male"):
+                parts = ("teachers", "managers", "employees")
+                assert figures[f"staff_total_{sex}"] == sum(figures[f"{p}_{sex}"] for p in parts)
+        # Each ward or commune office has a head too.
+        assert any(a["username"].startswith("truongphong.") for a in accounts)
 
     # A demo account signs in with its password and a code from its TOTP secret.
     focal = next(a for a in accounts if a["grants"][0]["role"] == "focal_point")
