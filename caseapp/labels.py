@@ -311,6 +311,21 @@ def audience_names() -> dict[str, str]:
     }
 
 
+def measure_names() -> dict[str, str]:
+    """What a target of a gender-equality plan measures."""
+    return {
+        "women_managers_share": _("Share of women among managers (%)"),
+        "pupils_reached": _("Pupils reached by communication"),
+        "staff_trained": _("Teachers and staff trained"),
+        "activities_held": _("Activities held"),
+        "custom": _("Other (result reported by hand)"),
+    }
+
+
+def plan_status_names() -> dict[str, str]:
+    return {"draft": _("Draft"), "approved": _("Approved"), "none": _("No plan")}
+
+
 def action_names() -> dict[str, str]:
     """What each audited action on a case reads as in its timeline. The names have a message
     context of their own: "Password changed" as an action is not the label of a date."""
@@ -343,6 +358,10 @@ def audit_action_names() -> dict[str, str]:
         **action_names(),
         "activity.create": pgettext("audit action", "Activity recorded"),
         "activity.update": pgettext("audit action", "Activity edited"),
+        "plan.save": pgettext("audit action", "Gender-equality plan saved"),
+        "plan.approve": pgettext("audit action", "Gender-equality plan approved"),
+        # The same line is on h2's branch (services/equality/statistics.py); keep one at merge.
+        "statistics.save": pgettext("audit action", "Unit statistics saved"),
         "audit.checkpoint": pgettext("audit action", "Chain checkpoint signed"),
         "audit.export": pgettext("audit action", "Audit trail exported"),
         "audit.verify": pgettext("audit action", "Chain verified"),
@@ -419,6 +438,7 @@ def object_type_names() -> dict[str, str]:
         "recovery_codes": _("Recovery codes"),
         "case_informants": _("Informant"),
         "case_persons": _("Person of the case"),
+        "gender_plans": _("Gender-equality plan"),
     }
 
 
@@ -467,4 +487,6 @@ def labels() -> dict:
         "CHOICE_NAMES": case_choice_names(),
         "STEP_NAMES": step_choice_names(),
         "ACTIVITY_KIND_NAMES": activity_kind_names(),
+        "MEASURE_NAMES": measure_names(),
+        "PLAN_STATUS_NAMES": plan_status_names(),
     }

@@ -4,6 +4,7 @@ role."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -96,6 +97,19 @@ FOCAL_NAMES = [
     "Lý Thị Yến",
     "Ngô Đức Long",
 ]
+# Heads of the schools and of the ward and commune offices (they approve their unit's plan).
+HEAD_NAMES = [
+    "Phan Thị Hạnh",
+    "Nguyễn Văn Thành",
+    "Trần Thị Bích",
+    "Lê Quang Vinh",
+    "Đỗ Thị Hương",
+    "Huỳnh Văn Lộc",
+    "Mai Thị Kim",
+    "Trịnh Công Sơn",
+    "Cao Thị Loan",
+    "Vũ Đình Khôi",
+]
 REFERRALS = [
     ("hotline", "Tổng đài quốc gia bảo vệ trẻ em 111", "111", "Toàn quốc"),
     (
@@ -135,10 +149,13 @@ def seed(session: Session, case_count: int = 300) -> Path:
     reform of 1 July 2025 applied with history afterwards (reports of the periods before it
     still roll up through the dissolved district offices)."""
     from caseapp.demo.cases import seed_cases
+    from caseapp.demo.equality import seed_equality
 
     focal_points: list = []
     accounts: list[dict] = []
     names = iter(FOCAL_NAMES)
+    head_names = itertools.cycle(HEAD_NAMES)
+    teams: list = []  # (school, its focal point, its head): the schools given a plan
 
     def school_with_focal_point(parent, code, name, level, ownership="public", since=SINCE):
         school = units.create_unit(
@@ -161,6 +178,18 @@ def seed(session: Session, case_count: int = 300) -> Path:
                 keep=focal_points if since < REFORM_DAY else None,
             )
         )
+        team: list = []
+        accounts.append(
+            _account(
+                session,
+                f"hieutruong.{code.lower()}",
+                next(head_names),
+                school,
+                [("head", school)],
+                keep=team,
+            )
+        )
+        teams.append((school, accounts[-2]["username"], team[0][0]))
         return school
 
     province = units.create_unit(session, None, None, *PROVINCE, valid_from=SINCE)
@@ -183,6 +212,15 @@ def seed(session: Session, case_count: int = 300) -> Path:
             "commune",
             valid_from=REFORM_DAY,
             traits=units.UnitTraits(local_type=local_type),
+        )
+        accounts.append(
+            _account(
+                session,
+                f"truongphong.{c_code.lower()}",
+                next(head_names),
+                locals_[c_code],
+                [("head", locals_[c_code])],
+            )
         )
         # Its police, health station and People's Committee, as the directory's button adds.
         referral_defaults.add_defaults(session, None, locals_[c_code])
@@ -212,6 +250,7 @@ def seed(session: Session, case_count: int = 300) -> Path:
         seed_cases(session, focal_points, case_count)
         session.flush()
     apply_reform(session)
+    seed_equality(session, [(school, _known(session, name), head) for school, name, head in teams])
     if case_count:
         from caseapp.demo.unusual import seed_unusual_reads
 
@@ -244,6 +283,12 @@ def _write_credentials(accounts: list[dict]) -> Path:
         json.dump(accounts, handle, ensure_ascii=False, indent=2)
     os.chmod(path, 0o600)
     return path
+
+
+def _known(session: Session, username: str) -> User:
+    found = demo_user(session, username)
+    assert found is not None, username
+    return found
 
 
 def demo_user(session: Session, username: str) -> User | None:

@@ -21,6 +21,7 @@ from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases import steps as step_service
 from caseapp.services.cases.steps import StepInput
+from caseapp.services.equality import plans
 from caseapp.services.org import referrals, units
 from caseapp.services.reports import activities
 from caseapp.services.reports import periods as reports
@@ -497,6 +498,43 @@ def _import_statistics(c: Ctx) -> Post:
     )
 
 
+def _plan_form(version: int = 0) -> dict:
+    return {
+        "unit": "SCH-A",
+        "year": str(plans.current_year()),
+        "version": str(version),
+        "text": "Kế hoạch bình đẳng giới",
+        "targets-0-title": "Tỷ lệ nữ cán bộ quản lý",
+        "targets-0-measure": "women_managers_share",
+        "targets-0-target_value": "40",
+    }
+
+
+def _save_plan(c: Ctx) -> Post:
+    c.sign_in("focal_a")
+    return Post("/equality/plan", _plan_form())
+
+
+def _approve_plan(c: Ctx) -> Post:
+    sch_a = c.unit("SCH-A")
+    made = plans.save_plan(
+        c.db,
+        c.user("focal_a"),
+        sch_a,
+        plans.current_year(),
+        "Kế hoạch",
+        [plans.TargetInput("Tỷ lệ nữ cán bộ quản lý", "women_managers_share", 40)],
+        0,
+    )
+    head = make_user(c.db, keyring(), "hieu.truong", sch_a, [("head", sch_a)])
+    c.commit()
+    sign_in_client(c.client, c.db, head, True)
+    return Post(
+        "/equality/plan/approve",
+        {"unit": "SCH-A", "year": str(made.year), "version": str(made.version)},
+    )
+
+
 def _import_units(c: Ctx) -> Post:
     c.sign_in("admin_p")
     content = (
@@ -650,6 +688,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "equality.statistics": _statistics,
     "equality.import_statistics": _import_statistics,
     "reports.submit": _submit,
+    "equality.save_plan": _save_plan,
+    "equality.approve_plan": _approve_plan,
 }
 
 

@@ -64,6 +64,8 @@ AUDITED_POSTS = {
     "reports.submit": "report.submit",  # test_report_submission_exports
     "equality.statistics": "statistics.save",  # test_unit_statistics
     "equality.import_statistics": "statistics.save",  # test_unit_statistics (source import)
+    "equality.save_plan": "plan.save",  # test_gender_plan
+    "equality.approve_plan": "plan.approve",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

@@ -15,7 +15,7 @@ from sqlalchemy import func, inspect, select
 
 from caseapp import create_app, migrate
 from caseapp.db import Base, get_session
-from caseapp.models import AuditEvent, Grant, User
+from caseapp.models import AuditEvent, GenderPlan, Grant, UnitStatistics, User
 from caseapp.security import totp
 from tests.factories import Person
 from tests.functional.signin_support import (
@@ -91,7 +91,7 @@ def test_seed_demo_then_sign_in_seed_again_and_verify(empty_app):
         for grant in account["grants"]:
             assert set(grant) == {"role", "unit"}
             roles.add(grant["role"])
-    assert roles == {"admin", "officer", "focal_point", "auditor"}
+    assert roles == {"admin", "officer", "focal_point", "auditor", "head"}
     assert len({a["username"] for a in accounts}) == len(accounts)
 
     counts = _row_counts(empty_app)
@@ -105,6 +105,29 @@ def test_seed_demo_then_sign_in_seed_again_and_verify(empty_app):
             assert user is not None and user.active
             held = sorted((g.role, g.unit.code) for g in user.active_grants)
             assert held == sorted((g["role"], g["unit"]) for g in account["grants"])
+        # Each school has a head and this year's plan, approved by that head (three targets).
+        heads = {
+            a["grants"][0]["unit"]: a["username"]
+            for a in accounts
+            if a["grants"][0]["role"] == "head"
+        }
+        schools = {a["grants"][0]["unit"] for a in accounts if a["username"].startswith("daumoi.")}
+        found = list(s.scalars(select(GenderPlan)))
+        assert {p.unit.code for p in found} == schools and schools <= set(heads)
+        for plan in found:
+            assert plan.status == "approved" and len(plan.targets) == 3
+            assert plan.approved_by.username == heads[plan.unit.code]
+            assert plan.updated_by.username != plan.approved_by.username
+        # ... and its statistics by sex of the two periods of the year being reported now.
+        stats = list(s.scalars(select(UnitStatistics)))
+        assert sorted(r.unit.code for r in stats) == sorted(list(schools) * 2)
+        for row in stats:
+            figures = json.loads(row.figures)
+            for sex in ("female", "male"):
+                parts = ("teachers", "managers", "employees")
+                assert figures[f"staff_total_{sex}"] == sum(figures[f"{p}_{sex}"] for p in parts)
+        # Each ward or commune office has a head too.
+        assert any(a["username"].startswith("truongphong.") for a in accounts)
 
     # A demo account signs in with its password and a code from its TOTP secret.
     focal = next(a for a in accounts if a["grants"][0]["role"] == "focal_point")

@@ -13,6 +13,7 @@ CASEAPP_ODD_INPUT_EXAMPLES raises the number of examples for a longer hunt.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
@@ -33,6 +34,7 @@ from caseapp.access import PENDING_SECOND_FACTOR, PUBLIC, declared_permission
 from caseapp.clock import local_today
 from caseapp.forms import FlaskForm
 from caseapp.models import AuditEvent, Case, CaseAttachment, Grant, Notification, Unit, User
+from caseapp.runtime import keyring
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import approvals
 from caseapp.services.cases import notifications
@@ -40,12 +42,12 @@ from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
 from caseapp.services.reports import activities
 from caseapp.services.reports import periods as reports
-from tests.factories import TOKEN_PAGE, Visitor, stored_files
+from tests.factories import TOKEN_PAGE, Visitor, make_user, stored_files
 from tests.functional.workflow_support import add, consent, referral_contact
 
 EXAMPLES = int(os.environ.get("CASEAPP_ODD_INPUT_EXAMPLES", "10"))
 # Who asks, by the permission a route declares: the first of these who holds it.
-PEOPLE = ("focal_a", "officer_d1", "admin_p", "auditor_p")
+PEOPLE = ("focal_a", "officer_d1", "admin_p", "auditor_p", "head_a")
 
 # Odd values by kind; each kind is drawn as often as the others.
 NUMBERS = [
@@ -280,6 +282,14 @@ def _objects(app, db, world) -> dict[str, object]:
     }
 
 
+def _with_head(db, world):
+    """The world and a head of SCH-A (who alone approves a plan)."""
+    sch_a = db.get(Unit, world.units["SCH-A"])
+    head = make_user(db, keyring(), "head.odd", sch_a, [("head", sch_a)])
+    db.commit()
+    return dataclasses.replace(world, people={**world.people, "head_a": head})
+
+
 def _who(app, db, world, endpoint: str) -> tuple[str | None, bool]:
     needed = declared_permission(app, endpoint)
     if needed == PUBLIC:
@@ -360,6 +370,7 @@ class Targets:
 
 @pytest.fixture()
 def targets(app, db, world):
+    world = _with_head(db, world)
     config = app.extensions["caseapp.settings"]
     before = stored_files(config)
     routes = _routes(app, db, world)
@@ -434,5 +445,6 @@ def test_every_route_is_covered(targets):
         "cases.lift_exclusion",
         "dashboard.open_notice",
         "audit.review_attention",
+        "equality.save_plan",
     ):
         assert endpoint in with_forms, endpoint
