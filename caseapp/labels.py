@@ -379,6 +379,7 @@ def audit_action_names() -> dict[str, str]:
         "referral_contact.update": pgettext("audit action", "Referral contact edited"),
         "referral_contact.defaults": pgettext("audit action", "Usual referral services added"),
         "report.export": pgettext("audit action", "Report exported"),
+        "work.export": pgettext("audit action", "Work report document exported"),
         "report.submit": pgettext("audit action", "Report submitted"),
         "unit.create": pgettext("audit action", "Unit created"),
         "unit.update": pgettext("audit action", "Unit edited"),
