@@ -234,6 +234,7 @@ def step_choice_names() -> dict[str, dict[str, str]]:
             "closure_requested": _("Closure requested"),
             "closure_approved": _("Closure approved"),
             "closure_returned": _("Closure returned for more follow-up"),
+            "report.due": _("A period report is due"),
         },
     }
 
