@@ -4,7 +4,6 @@ e-mail naming no unit, case or person."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import date, timedelta
 from email import message_from_bytes
@@ -13,12 +12,11 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import select, update
 
-from caseapp.models import Notification, ReportSnapshot, Unit
-from caseapp.services.audit.trail import record
+from caseapp.models import Notification, Unit
 from caseapp.services.equality import reminders
 from caseapp.services.reports import periods as reports
 from tests.factories import Visitor
-from tests.functional.report_support import unit, user
+from tests.functional.report_support import frozen_snapshot, unit, user
 from tests.functional.test_referral_and_notifications import (  # noqa: F401 - the fixture
     _give_addresses,
     _send_due,
@@ -94,21 +92,7 @@ def test_a_missed_day_sends_the_latest_reminder_once_not_the_earlier_ones(db, wo
 
 
 def _submit(db, world, code: str) -> None:
-    school = unit(db, world, code)
-    text = "{}"
-    snap = ReportSnapshot(
-        unit_id=school.id,
-        period_key=PERIOD.key,
-        date_from=PERIOD.date_from,
-        date_to=PERIOD.date_to,
-        due_on=PERIOD.due_on,
-        data=text,
-        sha256=hashlib.sha256(text.encode()).hexdigest(),
-        submitted_by_id=user(db, world, "focal_a").id,
-    )
-    db.add(snap)
-    record(db, None, "report.submit", snap, unit=school, changes={"period": PERIOD.key})
-    db.commit()
+    frozen_snapshot(db, unit(db, world, code), PERIOD, {}, user(db, world, "focal_a"))
 
 
 def test_a_unit_that_submitted_or_closed_is_not_reminded(db, world, monkeypatch):

@@ -4,7 +4,6 @@ with inert text; both routes answer only readers of the unit and are audited onc
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from datetime import UTC, date, datetime
@@ -16,7 +15,6 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from caseapp.models import AuditEvent, ReportSnapshot
-from caseapp.services.audit.trail import record
 from caseapp.services.equality import sections
 from caseapp.services.equality.document import to_docx
 from caseapp.services.equality.document_xlsx import to_xlsx
@@ -25,7 +23,13 @@ from caseapp.services.reports import periods as reports
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.view import shown_tables, shown_timeliness
 from tests.factories import Visitor
-from tests.functional.report_support import PERIOD, build_period_data, unit, user
+from tests.functional.report_support import (
+    PERIOD,
+    build_period_data,
+    frozen_snapshot,
+    unit,
+    user,
+)
 
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 SIX_MONTH = "six_month:2020"  # 01/11/2019 - 30/04/2020, due 15/05/2020
@@ -47,7 +51,7 @@ def _work(**changes) -> WorkReport:
         "number": "12",
         "signer_title": "Hiệu trưởng",
         "signer_name": "Lê Thị Hoa",
-        "recipients": ["Phòng Giáo dục D1", "Lưu: VT"],
+        "recipients": ["Phòng Giáo dục D1", "- Lưu: VT", "  "],
         "plan": {"year": 2020, "text": "Kế hoạch", "approved": True, "approved_on": "2020-01-05"},
         "targets": [
             {"title": "Tỉ lệ nữ cán bộ quản lý", "measure": "%", "target": 40, "result": 45},
@@ -226,22 +230,14 @@ def _snapshot(db, world, with_work: bool) -> ReportSnapshot:
     data = report_tables.build(db, school, period.date_from, period.date_to).as_dict()
     if with_work:
         data["work"] = _work().as_dict()
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    snap = ReportSnapshot(
-        unit_id=school.id,
-        period_key=period.key,
-        date_from=period.date_from,
-        date_to=period.date_to,
-        due_on=period.due_on,
-        data=text,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        submitted_by_id=user(db, world, "focal_a").id,
-        submitted_at=datetime(2020, 5, 12, 3, 0, tzinfo=UTC),
+    return frozen_snapshot(
+        db,
+        school,
+        period,
+        data,
+        user(db, world, "focal_a"),
+        datetime(2020, 5, 12, 3, 0, tzinfo=UTC),
     )
-    db.add(snap)
-    record(db, None, "report.submit", snap, unit=school, changes={"period": period.key})
-    db.commit()
-    return snap
 
 
 def test_a_submitted_document_is_dated_and_fingerprinted(app, db, world):

@@ -78,7 +78,9 @@ def _case_tables(doc, tables: list[ShownTable], timeliness: dict) -> None:
 def _closing(doc, work: WorkReport) -> None:
     closing = doc.add_table(rows=1, cols=2)
     left, right = closing.rows[0].cells
-    recipients = [f"- {r}" for r in work.recipients if r.strip()] or ["- Lưu: VT."]
+    # Each line "- <recipient>", as typed without a dash of its own.
+    named = [r.strip().lstrip("-–• ").strip() for r in work.recipients]
+    recipients = [f"- {r}" for r in named if r] or ["- Lưu: VT."]
     cell_lines(left, [("Nơi nhận:", True), *[(r, False) for r in recipients]], size=11)
     cell_lines(
         right,
