@@ -30,6 +30,7 @@ from tests.functional.report_support import (
     unit,
     user,
 )
+from tests.functional.test_report_exclusions import colleague, hidden_case  # noqa: F401
 
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 SIX_MONTH = "six_month:2020"  # 01/11/2019 - 30/04/2020, due 15/05/2020
@@ -268,3 +269,31 @@ def test_a_snapshot_from_before_the_work_report_gives_its_tables_only(app, db, w
     paragraphs, _grids = _read(r.data)
     assert any("case tables only" in p and snap.sha256[:16] in p for p in paragraphs)
     assert "(không có)" in paragraphs
+
+
+def test_an_excluded_officer_s_document_leaves_the_case_out(
+    app,
+    db,
+    world,
+    hidden_case,  # noqa: F811 - the fixture
+):
+    """officer_d1 is excluded from a case at SCH-A: their draft leaves it out of the tables,
+    the submitted report (every case counted) is not theirs to read."""
+    url = "/equality/document?unit=SCH-A&period=six_month:2018&format=docx"
+
+    def total(who) -> str:
+        r = Visitor(app, db, world[who], lang="en").get(url)
+        assert r.status_code == 200
+        _paragraphs, grids = _read(r.data)
+        return grids[1][-1][-1]  # the first case table's grand total
+
+    assert total("focal_a") == "<5" and total("officer_d1") == "0"
+    focal = user(db, world, "focal_a")
+    with app.test_request_context():
+        snap = reports.submit(
+            db, focal, unit(db, world, "SCH-A"), reports.period_by_key("annual:2018")
+        )
+    db.commit()
+    snapshot_url = f"/equality/snapshots/{snap.id}/document"
+    assert Visitor(app, db, world["officer_d1"]).get(snapshot_url).status_code == 404
+    assert Visitor(app, db, world["officer_p"]).get(snapshot_url).status_code == 200
