@@ -95,7 +95,7 @@ def target_rows(work: WorkReport) -> list[list[str]]:
     if not work.targets:
         return []
     yes_no = {True: _("Yes"), False: _("No"), None: DASH}
-    rows = [[_("Target"), _("Measure"), _("Target value"), _("Result"), _("Reached")]]
+    rows = [[_("Target"), _("Unit of measure"), _("Target value"), _("Result"), _("Reached")]]
     for t in work.targets:
         rows.append(
             [
