@@ -244,6 +244,8 @@ def _snapshot(db, world, with_work: bool) -> ReportSnapshot:
 def test_a_submitted_document_is_dated_and_fingerprinted(app, db, world):
     snap = _snapshot(db, world, with_work=True)
     officer = Visitor(app, db, world["officer_d1"], lang="en")
+    page = officer.get(f"/reports/snapshots/{snap.id}").get_data(as_text=True)
+    assert f"/equality/snapshots/{snap.id}/document?format=docx" in page  # offered there
     r = officer.get(f"/equality/snapshots/{snap.id}/document?format=docx")
     assert r.status_code == 200
     paragraphs, grids = _read(r.data)
