@@ -35,9 +35,10 @@ def reminder_days(period: Period, today: date) -> int | None:
     return min(reached) if reached else None
 
 
-def _reporting_units(session: Session, period: Period) -> list[Unit]:
-    """Open units that report and have not submitted for ``period``: schools, and offices
-    with an open unit below them."""
+def _due_pairs(session: Session, period: Period) -> list[tuple[int, User]]:
+    """(unit id, person) for every open unit that reports and has not submitted for
+    ``period`` (schools, and offices with an open unit below them) and every person whose
+    writing grant is at that unit. One query for the whole organisation."""
     child = aliased(Unit)
     has_children = exists(
         select(child.id).where(child.parent_id == Unit.id, child.valid_to.is_(None))
@@ -47,34 +48,22 @@ def _reporting_units(session: Session, period: Period) -> list[Unit]:
             ReportSnapshot.unit_id == Unit.id, ReportSnapshot.period_key == period.key
         )
     )
-    return list(
-        session.scalars(
-            select(Unit)
-            .where(
-                Unit.valid_to.is_(None),
-                (Unit.kind == "school") | has_children,
-                ~submitted,
-            )
-            .order_by(Unit.id)
+    rows = session.execute(
+        select(Unit.id, User)
+        .join(Grant, Grant.unit_id == Unit.id)
+        .join(User, User.id == Grant.user_id)
+        .where(
+            Unit.valid_to.is_(None),
+            (Unit.kind == "school") | has_children,
+            ~submitted,
+            Grant.role.in_(WRITERS),
+            Grant.revoked_at.is_(None),
+            User.active.is_(True),
         )
+        .distinct()
+        .order_by(Unit.id, User.id)
     )
-
-
-def _writers(session: Session, unit: Unit) -> list[User]:
-    return list(
-        session.scalars(
-            select(User)
-            .join(Grant, Grant.user_id == User.id)
-            .where(
-                Grant.unit_id == unit.id,
-                Grant.role.in_(WRITERS),
-                Grant.revoked_at.is_(None),
-                User.active.is_(True),
-            )
-            .distinct()
-            .order_by(User.id)
-        )
-    )
+    return [(unit_id, user) for unit_id, user in rows]
 
 
 def notify_due_reports(session: Session, today: date | None = None) -> int:
@@ -85,10 +74,18 @@ def notify_due_reports(session: Session, today: date | None = None) -> int:
         days = reminder_days(period, today)
         if days is None:
             continue
-        for unit in _reporting_units(session, period):
-            key = f"{KIND}:{period.key}:{days}:{unit.id}"
-            for user in _writers(session, unit):
-                created += add_notice(session, user, None, KIND, key)
+        prefix = f"{KIND}:{period.key}:{days}:"
+        sent = set(
+            session.scalars(
+                select(Notification.dedupe_key).where(
+                    Notification.kind == KIND,
+                    Notification.dedupe_key.startswith(prefix, autoescape=True),
+                )
+            )
+        )
+        for unit_id, user in _due_pairs(session, period):
+            if f"{prefix}{unit_id}:{user.id}" not in sent:  # add_notice checks again
+                created += add_notice(session, user, None, KIND, f"{prefix}{unit_id}")
     return created
 
 
