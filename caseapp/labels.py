@@ -234,6 +234,7 @@ def step_choice_names() -> dict[str, dict[str, str]]:
             "closure_requested": _("Closure requested"),
             "closure_approved": _("Closure approved"),
             "closure_returned": _("Closure returned for more follow-up"),
+            "report.due": _("A period report is due"),
         },
     }
 
@@ -398,6 +399,7 @@ def audit_action_names() -> dict[str, str]:
         "referral_contact.update": pgettext("audit action", "Referral contact edited"),
         "referral_contact.defaults": pgettext("audit action", "Usual referral services added"),
         "report.export": pgettext("audit action", "Report exported"),
+        "work.export": pgettext("audit action", "Work report document exported"),
         "report.submit": pgettext("audit action", "Report submitted"),
         "statistics.save": pgettext("audit action", "Unit statistics saved"),
         "unit.create": pgettext("audit action", "Unit created"),

@@ -42,12 +42,15 @@ notify_cli = AppGroup("notify", help="Notifications and reminders.")
 @notify_cli.command("send-due")
 @writes
 def notify_send_due() -> None:
-    """For cron: add a notice for every newly overdue case, then e-mail the notices not yet
-    e-mailed. Idempotent: the same reminder is never sent twice."""
+    """For cron: add a notice for every newly overdue case and for the period reports due in
+    14, 7 or 1 days, then e-mail the notices not yet e-mailed. Idempotent: the same reminder
+    is never sent twice."""
     from caseapp.services.cases import notifications
+    from caseapp.services.equality import reminders
 
     session = get_session()
     created = notifications.notify_overdue(session)
+    created += reminders.notify_due_reports(session)
     session.commit()
     sent = notifications.send_pending_emails(session)
     session.commit()

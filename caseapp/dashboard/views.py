@@ -18,6 +18,7 @@ from caseapp.security.authz import SIGNED_IN
 from caseapp.services.accounts import history
 from caseapp.services.accounts import notices as account_notices
 from caseapp.services.cases import monitoring, notifications
+from caseapp.services.equality import reminders
 from caseapp.services.reports.periods import asked_level
 
 
@@ -66,6 +67,7 @@ def notices():
         "dashboard/notifications.html",
         notices=rows,
         account_titles=account_notices.titles(db, current_user, [row[0] for row in rows]),
+        report_titles=reminders.titles(db, [row[0] for row in rows]),
         form=EmptyForm(),
     )
 
@@ -97,6 +99,10 @@ def open_notice(notification_id: int):
         raise NotFound()
     if request.method == "POST":
         db.commit()
+    if notice.case_id is None and notice.kind == reminders.KIND:
+        # A reminder of a period report opens that report.
+        reminder = reminders.reminder_of(db, notice)
+        return redirect(reminder[1] if reminder else url_for("dashboard.notices"))
     if notice.case_id is None:
         # A notice about an account opens that account's page: one's own, or (for an officer
         # above the person) the changes to theirs.

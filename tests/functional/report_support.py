@@ -357,3 +357,29 @@ def build_period_data(db, world) -> dict:
         )
     db.commit()
     return cases
+
+
+def frozen_snapshot(db, school: Unit, period, data: dict, by: User, at: datetime | None = None):
+    """A submitted report of ``school`` holding ``data`` as is (an old format, a work report),
+    hashed as a submission hashes it; committed with its audit event."""
+    import hashlib
+    import json
+
+    from caseapp.models import ReportSnapshot
+
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    snap = ReportSnapshot(
+        unit_id=school.id,
+        period_key=period.key,
+        date_from=period.date_from,
+        date_to=period.date_to,
+        due_on=period.due_on,
+        data=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        submitted_by_id=by.id,
+        **({"submitted_at": at} if at is not None else {}),
+    )
+    db.add(snap)
+    record(db, None, "report.submit", snap, unit=school, changes={"period": period.key})
+    db.commit()
+    return snap

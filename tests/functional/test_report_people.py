@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import html
 import io
 import json
@@ -21,8 +20,6 @@ from flask_babel import force_locale
 from openpyxl import load_workbook
 
 from caseapp.labels import report_labels
-from caseapp.models import ReportSnapshot
-from caseapp.services.audit.trail import record
 from caseapp.services.cases import steps as step_service
 from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
 from caseapp.services.cases.people import PersonInput
@@ -32,7 +29,7 @@ from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.suppression import suppress
 from caseapp.services.reports.view import column_names, shown_tables, unit_lines
 from tests.factories import Visitor
-from tests.functional.report_support import unit, user
+from tests.functional.report_support import frozen_snapshot, unit, user
 
 DAY = date(2016, 5, 10)  # a day no other report test uses
 PEOPLE_TABLES = ("age_by_sex", "role_by_sex", "perpetrators_by_relationship_sex")
@@ -339,21 +336,7 @@ def old_snapshot(db, world):
     group_case(db, world, code="SCH-B", sexes=("female",))
     school = unit(db, world, "SCH-B")
     data = _old_format(report_tables.build(db, school, period.date_from, period.date_to).as_dict())
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    snap = ReportSnapshot(
-        unit_id=school.id,
-        period_key=period.key,
-        date_from=period.date_from,
-        date_to=period.date_to,
-        due_on=period.due_on,
-        data=text,
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        submitted_by_id=world["focal_b"].id,
-    )
-    db.add(snap)
-    record(db, None, "report.submit", snap, unit=school)
-    db.commit()
-    return snap
+    return frozen_snapshot(db, school, period, data, user(db, world, "focal_b"))
 
 
 def test_an_old_snapshot_reads_with_its_defaults(db, world, old_snapshot):

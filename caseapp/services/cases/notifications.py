@@ -27,7 +27,7 @@ def _users_with_role_above(session: Session, case: Case, role: str) -> list[User
     return list(session.scalars(people_covering(case, (role,))))
 
 
-def _add(session: Session, user: User, case: Case | None, kind: str, key: str) -> bool:
+def add_notice(session: Session, user: User, case: Case | None, kind: str, key: str) -> bool:
     """Add one notice unless its key exists already (idempotent)."""
     full_key = f"{key}:{user.id}"[:120]
     if session.scalar(select(Notification.id).where(Notification.dedupe_key == full_key)):
@@ -49,13 +49,14 @@ def _add(session: Session, user: User, case: Case | None, kind: str, key: str) -
 
 def notify_officers(session: Session, case: Case, kind: str, key: str) -> int:
     return sum(
-        _add(session, u, case, kind, key) for u in _users_with_role_above(session, case, "officer")
+        add_notice(session, u, case, kind, key)
+        for u in _users_with_role_above(session, case, "officer")
     )
 
 
 def notify_handlers(session: Session, case: Case, kind: str, key: str) -> int:
     return sum(
-        _add(session, u, case, kind, key)
+        add_notice(session, u, case, kind, key)
         for u in _users_with_role_above(session, case, "focal_point")
     )
 
@@ -172,6 +173,13 @@ def email_text(notice: Notification, base_url: str, locale: str = "vi") -> tuple
         elif notice.kind in ACCOUNT_KINDS:
             subject = _("Safe schools: a change to an account you oversee")
             said = _("A change was made to an account you oversee.")
+        elif notice.kind == "report.due":
+            from caseapp.services.equality.reminders import reminder_period, reminder_text
+
+            period = reminder_period(notice)
+            subject = _("Safe schools: a period report is due")
+            # The period and its due date only: never the unit, a case or a person.
+            said = reminder_text(period) + "." if period else _("A period report is due.")
         else:
             subject = _("Safe schools: a case at your unit needs attention")
             said = _("A case at your unit needs your attention.")

@@ -38,7 +38,7 @@ class ReportMeta:
     timeliness: dict
 
 
-def _grid(table: ShownTable) -> list[list[str]]:
+def table_grid(table: ShownTable) -> list[list[str]]:
     v = table.values
     rows = [["", *table.col_names, _("Total")]]
     for name, cells, total in zip(table.row_names, v.cells, v.row_totals, strict=True):
@@ -47,8 +47,8 @@ def _grid(table: ShownTable) -> list[list[str]]:
     return rows
 
 
-def _timeliness_rows(meta: ReportMeta) -> list[list[str]]:
-    t = meta.timeliness
+def timeliness_rows(t: dict) -> list[list[str]]:
+    """The timeliness figures as (label, value) rows (t as view.shown_timeliness gives it)."""
     share = t["share_verified_within_deadline"]
     hidden = (
         [[_("Figures drawn from fewer than %(n)d cases are hidden.", n=t.get("threshold", 5)), ""]]
@@ -68,7 +68,7 @@ def _timeliness_rows(meta: ReportMeta) -> list[list[str]]:
     ]
 
 
-def _legend() -> str:
+def legend() -> str:
     """What the hidden cells of an export mean (every export leaves its unit)."""
     n = settings().small_cell_threshold
     return _(
@@ -79,7 +79,7 @@ def _legend() -> str:
     )
 
 
-def _period(meta: ReportMeta) -> str:
+def period_line(meta: ReportMeta) -> str:
     return _(
         "From %(start)s to %(end)s",
         start=meta.date_from.strftime("%d/%m/%Y"),
@@ -105,23 +105,23 @@ def to_csv(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     out = io.StringIO()
     writer = _InertWriter(out)
     writer.writerow([meta.title])
-    writer.writerow([meta.unit_name, _period(meta)])
-    writer.writerow([_legend()])
+    writer.writerow([meta.unit_name, period_line(meta)])
+    writer.writerow([legend()])
     for table in tables:
         writer.writerow([])
         writer.writerow([table.title])
         if table.unit_line:
             writer.writerow([table.unit_line])
-        writer.writerows(_grid(table))
+        writer.writerows(table_grid(table))
         if table.note:
             writer.writerow([table.note])
     writer.writerow([])
     writer.writerow([_("Timeliness")])
-    writer.writerows(_timeliness_rows(meta))
+    writer.writerows(timeliness_rows(meta.timeliness))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def _sheet_name(title: str, used: set[str]) -> str:
+def sheet_name(title: str, used: set[str]) -> str:
     name = re.sub(r"[\[\]:*?/\\]", " ", title)[:28].strip()
     base, n = name, 2
     while name in used:
@@ -133,40 +133,25 @@ def _sheet_name(title: str, used: set[str]) -> str:
 
 def to_xlsx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Font
     from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     summary = book.active
     assert isinstance(summary, Worksheet)  # a new workbook has one worksheet
-    summary.title = _sheet_name(_("Summary"), set())
+    summary.title = sheet_name(_("Summary"), set())
     used = {summary.title}
     summary.append([inert_text(meta.title)])
     summary["A1"].font = Font(bold=True, size=13)
     summary.append([inert_text(meta.unit_name)])
-    summary.append([inert_text(_period(meta))])
-    summary.append([inert_text(_legend())])
+    summary.append([inert_text(period_line(meta))])
+    summary.append([inert_text(legend())])
     summary.append([])
-    for row in _timeliness_rows(meta):
+    for row in timeliness_rows(meta.timeliness):
         summary.append([inert_text(v) for v in row])
     summary.column_dimensions["A"].width = 48
     for table in tables:
-        sheet = book.create_sheet(_sheet_name(table.title, used))
-        sheet.append([inert_text(table.title)])
-        sheet["A1"].font = Font(bold=True)
-        if table.unit_line:
-            sheet.append([inert_text(table.unit_line)])
-            sheet["A2"].font = Font(italic=True)
-        for i, row in enumerate(_grid(table)):
-            sheet.append([_cell(v) for v in row])
-            if i == 0:
-                for cell in sheet[sheet.max_row]:
-                    cell.font = Font(bold=True)
-                    cell.alignment = Alignment(wrap_text=True)
-        if table.note:
-            sheet.append([])
-            sheet.append([inert_text(table.note)])
-        sheet.column_dimensions["A"].width = 44
+        table_sheet(book, table, used)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -175,14 +160,61 @@ def to_xlsx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
 _COUNT = re.compile(r"-?[0-9]{1,15}")
 
 
-def _cell(value: str) -> int | str:
+def count_cell(value: str) -> int | str:
     """A count is a number cell (a negative one too); anything else is inert text."""
     return int(value) if _COUNT.fullmatch(value) else inert_text(value)
 
 
 def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
-    from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    doc = new_document()
+    heading_block(
+        doc,
+        meta.parent_name,
+        meta.unit_name,
+        f"Số: ……/BC-{meta.unit_code}",
+        date_line(meta.place, meta.issued_on),
+    )
+    doc.add_paragraph()
+    title = doc.add_paragraph()
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    run = title.add_run(meta.title.upper())
+    run.bold = True
+    period = doc.add_paragraph(period_line(meta))
+    period.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    doc.add_paragraph().add_run(legend()).italic = True
+
+    for number, table in enumerate(tables, start=1):
+        heading = doc.add_paragraph()
+        heading.add_run(f"{number}. {table.title}").bold = True
+        if table.unit_line:
+            doc.add_paragraph().add_run(table.unit_line).italic = True
+        grid_table(doc, table_grid(table))
+        if table.note:
+            note = doc.add_paragraph(table.note)
+            note.runs[0].italic = True
+    heading = doc.add_paragraph()
+    heading.add_run(f"{len(tables) + 1}. {_('Timeliness')}").bold = True
+    for label, value in timeliness_rows(meta.timeliness):
+        doc.add_paragraph(f"- {label}: {value}")
+
+    closing = doc.add_table(rows=1, cols=2)
+    left, right = closing.rows[0].cells
+    cell_lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)], size=11)
+    cell_lines(
+        right,
+        [("THỦ TRƯỞNG ĐƠN VỊ", True), ("(Ký, ghi rõ họ tên, đóng dấu)", False)],
+        italic_last=True,
+    )
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
+
+
+def new_document():
+    """An empty A4 document: margins 3/2/2/2 cm, Times New Roman 13 (Decree 30/2020)."""
+    from docx import Document
     from docx.shared import Cm, Pt
 
     doc = Document()
@@ -193,78 +225,70 @@ def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     style = doc.styles["Normal"]
     style.font.name = "Times New Roman"
     style.font.size = Pt(13)
+    return doc
 
+
+def date_line(place: str, day: date) -> str:
+    return f"{place}, ngày {day.day:02d} tháng {day.month:02d} năm {day.year}"
+
+
+def heading_block(doc, parent_name: str, unit_name: str, number_line: str, dated: str) -> None:
+    """The two columns at the top: governing body, unit and number; motto and date."""
     header = doc.add_table(rows=1, cols=2)
     left, right = header.rows[0].cells
-    _lines(
-        left,
-        [
-            (meta.parent_name.upper(), False),
-            (meta.unit_name.upper(), True),
-            (f"Số: ……/BC-{meta.unit_code}", False),
-        ],
+    cell_lines(
+        left, [(parent_name.upper(), False), (unit_name.upper(), True), (number_line, False)]
     )
-    _lines(
+    cell_lines(
         right,
         [
             ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", True),
             ("Độc lập - Tự do - Hạnh phúc", True),
-            (
-                f"{meta.place}, ngày {meta.issued_on.day:02d} tháng "
-                f"{meta.issued_on.month:02d} năm {meta.issued_on.year}",
-                False,
-            ),
+            (dated, False),
         ],
         italic_last=True,
     )
-    doc.add_paragraph()
-    title = doc.add_paragraph()
-    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    run = title.add_run(meta.title.upper())
-    run.bold = True
-    period = doc.add_paragraph(_period(meta))
-    period.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    legend = doc.add_paragraph(_legend())
-    legend.runs[0].italic = True
-
-    for number, table in enumerate(tables, start=1):
-        heading = doc.add_paragraph()
-        heading.add_run(f"{number}. {table.title}").bold = True
-        if table.unit_line:
-            doc.add_paragraph().add_run(table.unit_line).italic = True
-        grid = _grid(table)
-        out = doc.add_table(rows=len(grid), cols=len(grid[0]))
-        out.style = "Table Grid"
-        for r, row in enumerate(grid):
-            for c, value in enumerate(row):
-                cell = out.cell(r, c)
-                cell.text = value
-                for paragraph in cell.paragraphs:
-                    for run in paragraph.runs:
-                        run.font.size = Pt(11)
-                        run.bold = r == 0 or r == len(grid) - 1
-        if table.note:
-            note = doc.add_paragraph(table.note)
-            note.runs[0].italic = True
-    heading = doc.add_paragraph()
-    heading.add_run(f"{len(tables) + 1}. {_('Timeliness')}").bold = True
-    for label, value in _timeliness_rows(meta):
-        doc.add_paragraph(f"- {label}: {value}")
-
-    closing = doc.add_table(rows=1, cols=2)
-    left, right = closing.rows[0].cells
-    _lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)], size=11)
-    _lines(
-        right,
-        [("THỦ TRƯỞNG ĐƠN VỊ", True), ("(Ký, ghi rõ họ tên, đóng dấu)", False)],
-        italic_last=True,
-    )
-    buffer = io.BytesIO()
-    doc.save(buffer)
-    return buffer.getvalue()
 
 
-def _lines(cell, lines, italic_last=False, size=None) -> None:
+def grid_table(doc, grid: list[list[str]], bold_last: bool = True) -> None:
+    """A bordered table of ``grid`` in 11 pt, its first (and last) row bold."""
+    from docx.shared import Pt
+
+    out = doc.add_table(rows=len(grid), cols=len(grid[0]))
+    out.style = "Table Grid"
+    for r, row in enumerate(grid):
+        for c, value in enumerate(row):
+            cell = out.cell(r, c)
+            cell.text = value
+            for paragraph in cell.paragraphs:
+                for run in paragraph.runs:
+                    run.font.size = Pt(11)
+                    run.bold = r == 0 or (bold_last and r == len(grid) - 1)
+
+
+def table_sheet(book, table: ShownTable, used: set[str]) -> None:
+    """A sheet holding one shown table: title, unit of count, grid (counts as numbers), note."""
+    from openpyxl.styles import Alignment, Font
+
+    sheet = book.create_sheet(sheet_name(table.title, used))
+    sheet.append([inert_text(table.title)])
+    sheet["A1"].font = Font(bold=True)
+    if table.unit_line:
+        sheet.append([inert_text(table.unit_line)])
+        sheet["A2"].font = Font(italic=True)
+    for i, row in enumerate(table_grid(table)):
+        sheet.append([count_cell(v) for v in row])
+        if i == 0:
+            for cell in sheet[sheet.max_row]:
+                cell.font = Font(bold=True)
+                cell.alignment = Alignment(wrap_text=True)
+    if table.note:
+        sheet.append([])
+        sheet.append([inert_text(table.note)])
+    sheet.column_dimensions["A"].width = 44
+
+
+def cell_lines(cell, lines, italic_last=False, size=None) -> None:
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Pt
 
