@@ -401,7 +401,6 @@ def audit_action_names() -> dict[str, str]:
         "report.export": pgettext("audit action", "Report exported"),
         "work.export": pgettext("audit action", "Work report document exported"),
         "report.submit": pgettext("audit action", "Report submitted"),
-        "statistics.save": pgettext("audit action", "Unit statistics saved"),
         "unit.create": pgettext("audit action", "Unit created"),
         "unit.update": pgettext("audit action", "Unit edited"),
         "unit.close": pgettext("audit action", "Unit closed"),
