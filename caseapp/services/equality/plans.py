@@ -26,7 +26,6 @@ from caseapp.models.equality import (
     ActivityTarget,
     GenderPlan,
     PlanTarget,
-    UnitStatistics,
     WorkReportDraft,
 )
 from caseapp.security.authz import covers, scope_paths
@@ -310,18 +309,10 @@ def plans_by_unit(session: Session, units: list[Unit], year: int) -> dict[int, G
 
 
 def _figures(session: Session, unit: Unit, period: Period) -> dict[str, int]:
-    row = session.scalar(
-        select(UnitStatistics).where(
-            UnitStatistics.unit_id == unit.id, UnitStatistics.period_key == period.key
-        )
-    )
-    if row is None:
-        return {}
-    try:
-        data = json.loads(row.figures or "{}")
-    except ValueError:
-        return {}
-    return {k: int(v) for k, v in data.items() if isinstance(v, int)}
+    """The figures the unit's report shows (an office's compiled from its schools)."""
+    from caseapp.services.equality.statistics import report_figures
+
+    return report_figures(session, unit, period) or {}
 
 
 def _activities(unit: Unit, period: Period):
@@ -393,8 +384,7 @@ def target_results(
     session: Session, unit: Unit, period: Period, manual: dict[str, int]
 ) -> list[dict[str, Any]]:
     """Each target of the unit's plan of the period's year beside its result in the period.
-    Statistics are read from the unit's own figures (an office's compiled figures are wired
-    where they are compiled)."""
+    Statistics are those of the unit's report (an office's compiled from its schools)."""
     plan = plan_of(session, unit, period.date_to.year)
     if plan is None:
         return []
