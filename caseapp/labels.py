@@ -343,6 +343,8 @@ def audit_action_names() -> dict[str, str]:
         **action_names(),
         "activity.create": pgettext("audit action", "Activity recorded"),
         "activity.update": pgettext("audit action", "Activity edited"),
+        "activity.material_add": pgettext("audit action", "Activity material added"),
+        "activity.material_remove": pgettext("audit action", "Activity material removed"),
         "audit.checkpoint": pgettext("audit action", "Chain checkpoint signed"),
         "audit.export": pgettext("audit action", "Audit trail exported"),
         "audit.verify": pgettext("audit action", "Chain verified"),
