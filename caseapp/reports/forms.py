@@ -122,7 +122,7 @@ class MaterialForm(FlaskForm):
     title = StringField(
         _l("Title of the material"),
         validators=[
-            DataRequired(_l("Enter a title.")),
+            DataRequired(_l("Enter a title for the material.")),
             Length(max=200, message=_l("At most %(max)d characters.", max=200)),
             no_control_characters,
         ],
