@@ -148,7 +148,7 @@ def activity(activity_id: int):
         error=error,
         activity=found,
         unit_codes=[],
-        material_form=MaterialForm(formdata=None),
+        material_form=MaterialForm(formdata=None, prefix="material"),
         remove_form=EmptyForm(formdata=None),
         materials_max=MATERIALS_MAX,
         material_mb=MATERIAL_BYTES_MAX // (1024 * 1024),
@@ -160,7 +160,7 @@ def activity(activity_id: int):
 def add_material(activity_id: int):
     db = get_session()
     found = activity_service.get_activity(db, current_user, activity_id)
-    form = MaterialForm()
+    form = MaterialForm(prefix="material")  # its ids apart from the activity form's
     back = redirect(url_for("reports.activity", activity_id=found.id))
     if not form.validate_on_submit():
         flash(

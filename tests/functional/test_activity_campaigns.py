@@ -283,9 +283,9 @@ def test_changing_only_the_targets_is_audited_and_moves_the_version(db, world, f
 
 
 def _upload(visitor, activity_id: int, content: bytes | None, name="to-roi.pdf", title="Tờ rơi"):
-    data = {"title": title}
+    data = {"material-title": title}
     if content is not None:
-        data["file"] = (io.BytesIO(content), name, "application/pdf")
+        data["material-file"] = (io.BytesIO(content), name, "application/pdf")
     return visitor.post(f"/reports/activities/{activity_id}/materials", data, follow_redirects=True)
 
 

@@ -476,7 +476,10 @@ def _add_material(c: Ctx) -> Post:
     c.sign_in("focal_a")
     return Post(
         f"/reports/activities/{made.id}/materials",
-        {"title": "Tờ rơi", "file": (io.BytesIO(b"%PDF-1.4\n%to roi\n"), "to-roi.pdf")},
+        {
+            "material-title": "Tờ rơi",
+            "material-file": (io.BytesIO(b"%PDF-1.4\n%to roi\n"), "to-roi.pdf"),
+        },
     )
 
 
