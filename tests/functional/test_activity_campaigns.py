@@ -559,3 +559,20 @@ def test_period_activities_of_a_commune_hold_its_schools(db, world):
     assert june["campaign_name"] and june["unit_name"] == "Trường A"
     school = period_activities(db, unit(db, world, "SCH-B"), annual)
     assert [a["title"] for a in school] == ["Tháng 6 B"]
+
+
+def test_period_activities_follow_a_school_that_moved(db, world):
+    """SCH-B moves from D1 to D2 on 01/05/2025: its March activity counts under D1, its June
+    activity under D2."""
+    from caseapp.models import Unit
+    from caseapp.services.org.units import move_unit
+
+    _made(db, world, "SCH-B", "focal_b", held_on=date(2025, 3, 5), title="Trước khi chuyển")
+    _made(db, world, "SCH-B", "focal_b", held_on=date(2025, 6, 5), title="Sau khi chuyển")
+    school = db.get(Unit, world.units["SCH-B"])
+    move_unit(db, None, school, db.get(Unit, world.units["D2"]), date(2025, 5, 1), school.version)
+    db.commit()
+    annual = next(p for p in periods_of(2025) if p.kind == "annual")
+    d1 = [a["title"] for a in period_activities(db, unit(db, world, "D1"), annual)]
+    d2 = [a["title"] for a in period_activities(db, unit(db, world, "D2"), annual)]
+    assert d1 == ["Trước khi chuyển"] and d2 == ["Sau khi chuyển"]

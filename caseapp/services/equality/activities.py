@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from caseapp.models import Activity
+from caseapp.models import Activity, UnitParentHistory
 from caseapp.services.equality.campaigns import by_key
 from caseapp.services.org.history import paths_during
 
@@ -36,8 +36,11 @@ def period_activities(session: Session, unit: Unit, period: Period) -> list[dict
         )
         .order_by(Activity.held_on, Activity.id)
     )
+    below = _below_on(session, unit, period)
     out = []
     for activity in found:
+        if activity.unit_id != unit.id and not below(activity.unit_id, activity.held_on):
+            continue  # held while its unit counted under another office
         month = by_key(activity.campaign_key) if activity.campaign_key else None
         out.append(
             {
@@ -58,6 +61,28 @@ def period_activities(session: Session, unit: Unit, period: Period) -> list[dict
             }
         )
     return out
+
+
+def _below_on(session: Session, unit: Unit, period: Period):
+    """Whether a unit sat below ``unit`` on a day of the period (its parent history)."""
+    row = UnitParentHistory
+    spans: dict[int, list[tuple]] = {}
+    for unit_id, valid_from, valid_to, opened in session.execute(
+        select(row.unit_id, row.valid_from, row.valid_to, row.opened).where(
+            row.path.contains(f"/{unit.id}/"),
+            or_(row.opened, row.valid_from <= period.date_to),
+            or_(row.valid_to.is_(None), row.valid_to > period.date_from),
+        )
+    ):
+        spans.setdefault(unit_id, []).append((valid_from, valid_to, opened))
+
+    def below(unit_id: int, day) -> bool:
+        return any(
+            (opened or start <= day) and (end is None or day < end)
+            for start, end, opened in spans.get(unit_id, ())
+        )
+
+    return below
 
 
 def fill(session: Session, unit: Unit, period: Period, report: WorkReport) -> None:
