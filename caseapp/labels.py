@@ -361,8 +361,9 @@ def audit_action_names() -> dict[str, str]:
         "activity.update": pgettext("audit action", "Activity edited"),
         "plan.save": pgettext("audit action", "Gender-equality plan saved"),
         "plan.approve": pgettext("audit action", "Gender-equality plan approved"),
-        # The same line is on h2's branch (services/equality/statistics.py); keep one at merge.
         "statistics.save": pgettext("audit action", "Unit statistics saved"),
+        "activity.material_add": pgettext("audit action", "Activity material added"),
+        "activity.material_remove": pgettext("audit action", "Activity material removed"),
         "audit.checkpoint": pgettext("audit action", "Chain checkpoint signed"),
         "audit.export": pgettext("audit action", "Audit trail exported"),
         "audit.verify": pgettext("audit action", "Chain verified"),

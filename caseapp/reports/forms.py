@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
     HiddenField,
     IntegerField,
     SelectField,
+    SelectMultipleField,
     StringField,
+    TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from caseapp.forms import FlaskForm, VersionedForm, no_control_characters
 from caseapp.labels import activity_kind_names, audience_names, school_level_names
+from caseapp.models.equality import RESULTS_MAX, PlanTarget
 from caseapp.models.reports import PARTICIPANTS_MAX, TITLE_MAX
+from caseapp.services.equality.campaigns import around
 
 
 class ReportForm(FlaskForm):
@@ -39,6 +48,11 @@ class SubmitForm(FlaskForm):
         _l("I have checked the figures: they are final"),
         validators=[DataRequired(_l("Tick the box to confirm the figures are final."))],
     )
+
+
+class _Checkboxes(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 def _count(label):
@@ -78,7 +92,39 @@ class ActivityForm(VersionedForm):
     participants_female = _count(_l("Female participants"))
     participants_male = _count(_l("Male participants"))
     participants_other = _count(_l("Other participants"))
+    # The action months around the date; the service checks the one chosen holds the date.
+    campaign_key = SelectField(_l("Action month"), validators=[Optional()], validate_choice=False)
+    # The targets of the unit's plan for the activity's year; the service checks each.
+    target_ids = _Checkboxes(
+        _l("Targets of the plan this activity counts towards"),
+        coerce=int,
+        validators=[Optional()],
+        validate_choice=False,
+    )
+    results = TextAreaField(
+        _l("Results"),
+        validators=[
+            Optional(),
+            Length(max=RESULTS_MAX, message=_l("At most %(max)d characters.", max=RESULTS_MAX)),
+            no_control_characters,
+        ],
+    )
 
-    def fill_choices(self) -> None:
+    def fill_choices(self, day: date | None = None, targets: Sequence[PlanTarget] = ()) -> None:
         self.kind.choices = list(activity_kind_names().items())
         self.audience.choices = list(audience_names().items())
+        months = around(day) if day is not None else []
+        self.campaign_key.choices = [("", _l("— none —"))] + [(c.key, c.name) for c in months]
+        self.target_ids.choices = [(t.id, t.title) for t in targets]
+
+
+class MaterialForm(FlaskForm):
+    title = StringField(
+        _l("Title of the material"),
+        validators=[
+            DataRequired(_l("Enter a title for the material.")),
+            Length(max=200, message=_l("At most %(max)d characters.", max=200)),
+            no_control_characters,
+        ],
+    )
+    file = FileField(_l("File (optional: PDF, DOCX, PPTX, XLSX, JPEG or PNG)"))

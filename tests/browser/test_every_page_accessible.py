@@ -48,7 +48,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
     from caseapp.services.cases.content import open_content
     from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.referrals import create_contact
-    from caseapp.services.reports import activities
+    from caseapp.services.reports import activities, activity_materials
     from tests.factories import get_user
 
     with live.app.app_context():
@@ -84,14 +84,21 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             records.add_attachment(s, focal, case, "anh.png", "image/png", io.BytesIO(PNG))
         except Exception as exc:  # the page is still checked, without a file listed
             print(f"no attachment on the case: {exc}")
-        activities.create(
+        activity = activities.create(
             s,
             focal,
             school,
             activities.ActivityInput(
-                held_on=local_today(), kind="training", audience="pupils", title="Tập huấn"
+                held_on=local_today(),
+                kind="training",
+                audience="pupils",
+                title="Tập huấn",
+                results="Học sinh nắm được cách tìm trợ giúp.",
             ),
         )
+        # The activity's page lists its materials (one with a file, one a title only).
+        activity_materials.add_material(s, focal, activity, "Tờ rơi", "to-roi.png", io.BytesIO(PNG))
+        activity_materials.add_material(s, focal, activity, "Áp phích tại cổng trường")
         # A grant waiting for a second administrator: the approvals list and request page.
         admin = get_user(s, live.people["admin"].username)
         asked = approvals.request_grant(s, admin, focal, "officer", school, "Kiểm thử")

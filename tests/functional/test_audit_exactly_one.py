@@ -23,7 +23,7 @@ from caseapp.services.cases import steps as step_service
 from caseapp.services.cases.steps import StepInput
 from caseapp.services.equality import plans
 from caseapp.services.org import referrals, units
-from caseapp.services.reports import activities
+from caseapp.services.reports import activities, activity_materials
 from caseapp.services.reports import periods as reports
 from caseapp.services.reports.activities import ActivityInput
 from tests.factories import PASSWORD, Person, csrf_from, make_user, open_session_for, sign_in_client
@@ -535,6 +535,37 @@ def _approve_plan(c: Ctx) -> Post:
     )
 
 
+def _add_material(c: Ctx) -> Post:
+    made = activities.create(
+        c.db,
+        c.user("focal_a"),
+        c.unit("SCH-A"),
+        ActivityInput(held_on=local_today(), kind="training", audience="pupils", title="Tập huấn"),
+    )
+    c.commit()
+    c.sign_in("focal_a")
+    return Post(
+        f"/reports/activities/{made.id}/materials",
+        {
+            "material-title": "Tờ rơi",
+            "material-file": (io.BytesIO(b"%PDF-1.4\n%to roi\n"), "to-roi.pdf"),
+        },
+    )
+
+
+def _remove_material(c: Ctx) -> Post:
+    made = activities.create(
+        c.db,
+        c.user("focal_a"),
+        c.unit("SCH-A"),
+        ActivityInput(held_on=local_today(), kind="training", audience="pupils", title="Tập huấn"),
+    )
+    material = activity_materials.add_material(c.db, c.user("focal_a"), made, "Tờ rơi")
+    c.commit()
+    c.sign_in("focal_a")
+    return Post(f"/reports/materials/{material.id}/remove")
+
+
 def _import_units(c: Ctx) -> Post:
     c.sign_in("admin_p")
     content = (
@@ -687,6 +718,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "reports.new_activity": _new_activity,
     "equality.statistics": _statistics,
     "equality.import_statistics": _import_statistics,
+    "reports.add_material": _add_material,
+    "reports.remove_material": _remove_material,
     "reports.submit": _submit,
     "equality.save_plan": _save_plan,
     "equality.approve_plan": _approve_plan,

@@ -61,6 +61,8 @@ AUDITED_POSTS = {
     "cases.withdraw_person": "person.withdraw",
     "reports.activity": "activity.update",  # test_report_activities
     "reports.new_activity": "activity.create",
+    "reports.add_material": "activity.material_add",  # test_activity_campaigns
+    "reports.remove_material": "activity.material_remove",
     "reports.submit": "report.submit",  # test_report_submission_exports
     "equality.statistics": "statistics.save",  # test_unit_statistics
     "equality.import_statistics": "statistics.save",  # test_unit_statistics (source import)

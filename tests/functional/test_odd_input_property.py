@@ -40,7 +40,7 @@ from caseapp.services.accounts import approvals
 from caseapp.services.cases import notifications
 from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
-from caseapp.services.reports import activities
+from caseapp.services.reports import activities, activity_materials
 from caseapp.services.reports import periods as reports
 from tests.factories import TOKEN_PAGE, Visitor, make_user, stored_files
 from tests.functional.workflow_support import add, consent, referral_contact
@@ -253,6 +253,9 @@ def _objects(app, db, world) -> dict[str, object]:
             participants_male=4,
         ),
     )
+    material = activity_materials.add_material(
+        db, me, activity, "Tờ rơi", "to-roi.pdf", io.BytesIO(b"%PDF-1.4\n%odd input\n")
+    )
     annual = next(p for p in reports.periods_of(2020) if p.kind == "annual")
     snapshot = reports.submit(db, me, sch_a, annual)
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
@@ -272,6 +275,7 @@ def _objects(app, db, world) -> dict[str, object]:
         ),
         "contact_id": contact.id,
         "activity_id": activity.id,
+        "material_id": material.id,
         "snapshot_id": snapshot.id,
         "unit_id": school.id,
         "user_id": target.id,

@@ -1,10 +1,16 @@
-"""(placeholder until its part of issue 13 lands)"""
+"""The activities of a unit's period report: its own and those of the units that rolled up to
+it during the period, with their action month, results, materials and targets."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from caseapp.models import Activity, UnitParentHistory
+from caseapp.services.equality.campaigns import by_key
+from caseapp.services.org.history import paths_during
 
 if TYPE_CHECKING:
     from caseapp.models import Unit
@@ -12,5 +18,73 @@ if TYPE_CHECKING:
     from caseapp.services.reports.periods import Period
 
 
+def period_activities(session: Session, unit: Unit, period: Period) -> list[dict[str, Any]]:
+    """The activities held in the period by ``unit`` and by the units below it at some time of
+    the period, oldest first, as plain values (they are frozen into the report's snapshot)."""
+    unit_ids = set(paths_during(session, unit, period.date_from, period.date_to)) | {unit.id}
+    found = session.scalars(
+        select(Activity)
+        .options(
+            joinedload(Activity.unit),
+            selectinload(Activity.materials),  # the file itself stays deferred
+            selectinload(Activity.targets),
+        )
+        .where(
+            Activity.unit_id.in_(sorted(unit_ids)),
+            Activity.held_on >= period.date_from,
+            Activity.held_on <= period.date_to,
+        )
+        .order_by(Activity.held_on, Activity.id)
+    )
+    below = _below_on(session, unit, period)
+    out = []
+    for activity in found:
+        if activity.unit_id != unit.id and not below(activity.unit_id, activity.held_on):
+            continue  # held while its unit counted under another office
+        month = by_key(activity.campaign_key) if activity.campaign_key else None
+        out.append(
+            {
+                "held_on": activity.held_on.isoformat(),
+                "campaign": activity.campaign_key,
+                "campaign_name": month.name if month is not None else None,
+                "kind": activity.kind,
+                "audience": activity.audience,
+                "title": activity.title,
+                "female": activity.participants_female,
+                "male": activity.participants_male,
+                "other": activity.participants_other,
+                "results": activity.results or "",
+                "materials": [m.title for m in activity.materials],
+                "unit": activity.unit.code,
+                "unit_name": activity.unit.name,
+                "target_ids": sorted(t.target_id for t in activity.targets),
+            }
+        )
+    return out
+
+
+def _below_on(session: Session, unit: Unit, period: Period):
+    """Whether a unit sat below ``unit`` on a day of the period (its parent history)."""
+    row = UnitParentHistory
+    spans: dict[int, list[tuple]] = {}
+    for unit_id, valid_from, valid_to, opened in session.execute(
+        select(row.unit_id, row.valid_from, row.valid_to, row.opened).where(
+            row.path.contains(f"/{unit.id}/"),
+            or_(row.opened, row.valid_from <= period.date_to),
+            or_(row.valid_to.is_(None), row.valid_to > period.date_from),
+        )
+    ):
+        spans.setdefault(unit_id, []).append((valid_from, valid_to, opened))
+
+    def below(unit_id: int, day) -> bool:
+        return any(
+            (opened or start <= day) and (end is None or day < end)
+            for start, end, opened in spans.get(unit_id, ())
+        )
+
+    return below
+
+
 def fill(session: Session, unit: Unit, period: Period, report: WorkReport) -> None:
-    """Set this part's fields of report."""
+    """Set the report's activities."""
+    report.activities = period_activities(session, unit, period)
