@@ -25,8 +25,9 @@ from caseapp.models.equality import (
 )
 from caseapp.services.audit.trail import record
 from caseapp.services.equality.activities import period_activities
+from caseapp.services.equality.plans import plan_year
 from caseapp.services.reports import activities, activity_materials
-from caseapp.services.reports.activities import ActivityInput, plan_year
+from caseapp.services.reports.activities import ActivityInput
 from caseapp.services.reports.periods import periods_of
 from tests.factories import Visitor
 from tests.functional.report_support import unit, user

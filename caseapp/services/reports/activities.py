@@ -27,7 +27,7 @@ from caseapp.models.reports import ACTIVITY_KINDS, AUDIENCES, PARTICIPANTS_MAX, 
 from caseapp.security.authz import covers, scope_filter
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.equality import campaigns
-from caseapp.services.reports.periods import periods_of
+from caseapp.services.equality.plans import plan_year
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -68,17 +68,6 @@ def get_activity(session: Session, user: User, activity_id: int) -> Activity:
     if activity is None or not covers(user, "activity.write", activity.unit):
         raise NotFound()
     return activity
-
-
-def plan_year(day: date) -> int:
-    """The year of the gender-equality plan a day belongs to: the year of the annual report
-    period holding it (November and December count towards the next year).
-    (h1 writes services.equality.plans.plan_year too; the two agree, one may go.)"""
-    for year in (day.year, day.year + 1):
-        for period in periods_of(year):
-            if period.kind == "annual" and period.date_from <= day <= period.date_to:
-                return year
-    return day.year
 
 
 def plan_targets(session: Session, unit: Unit, day: date) -> list[PlanTarget]:
