@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import (
-    BooleanField,
     DateField,
-    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -30,15 +28,6 @@ class ReportForm(FlaskForm):
 
     def fill_levels(self) -> None:
         self.level.choices = [("", _l("All levels")), *school_level_names().items()]
-
-
-class SubmitForm(FlaskForm):
-    unit = HiddenField()
-    period = HiddenField()
-    confirm = BooleanField(
-        _l("I have checked the figures: they are final"),
-        validators=[DataRequired(_l("Tick the box to confirm the figures are final."))],
-    )
 
 
 def _count(label):
