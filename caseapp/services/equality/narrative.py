@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,14 +45,17 @@ class DraftInput:
 
 
 def default_signer_title(unit: Unit) -> str:
-    return _("HEAD OF THE SCHOOL") if unit.kind == "school" else _("HEAD OF THE UNIT")
+    """In Vietnamese whatever the writer's language: the document is in Vietnamese."""
+    with force_locale("vi"):
+        return _("HEAD OF THE SCHOOL") if unit.kind == "school" else _("HEAD OF THE UNIT")
 
 
 def default_recipients(unit: Unit) -> str:
-    lines = [_("- As above;")]
-    if unit.parent is not None:
-        lines.append(_("- %(unit)s (to report);", unit=unit.parent.name))
-    lines.append(_("- Archive: office."))
+    with force_locale("vi"):
+        lines = [_("- As above;")]
+        if unit.parent is not None:
+            lines.append(_("- %(unit)s (to report);", unit=unit.parent.name))
+        lines.append(_("- Archive: office."))
     return "\n".join(lines)
 
 
