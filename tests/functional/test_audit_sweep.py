@@ -61,7 +61,9 @@ AUDITED_POSTS = {
     "cases.withdraw_person": "person.withdraw",
     "reports.activity": "activity.update",  # test_report_activities
     "reports.new_activity": "activity.create",
-    "reports.submit": "report.submit",  # test_report_submission_exports
+    "equality.submit": "report.submit",  # test_work_report_submission
+    "equality.narrative": "work.save",  # test_work_report_narrative
+    "equality.compile_narrative": "work.compile",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

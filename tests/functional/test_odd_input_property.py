@@ -40,7 +40,7 @@ from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
 from caseapp.services.reports import activities
 from caseapp.services.reports import periods as reports
-from tests.factories import TOKEN_PAGE, Visitor, stored_files
+from tests.factories import TOKEN_PAGE, Visitor, complete_work_report, stored_files
 from tests.functional.workflow_support import add, consent, referral_contact
 
 EXAMPLES = int(os.environ.get("CASEAPP_ODD_INPUT_EXAMPLES", "10"))
@@ -252,6 +252,7 @@ def _objects(app, db, world) -> dict[str, object]:
         ),
     )
     annual = next(p for p in reports.periods_of(2020) if p.kind == "annual")
+    complete_work_report(db, me, sch_a, annual)
     snapshot = reports.submit(db, me, sch_a, annual)
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
     target = db.get(User, world["focal_b"].id)
@@ -434,5 +435,6 @@ def test_every_route_is_covered(targets):
         "cases.lift_exclusion",
         "dashboard.open_notice",
         "audit.review_attention",
+        "equality.narrative",
     ):
         assert endpoint in with_forms, endpoint
