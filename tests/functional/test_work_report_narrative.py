@@ -204,3 +204,29 @@ def test_compiling_over_text_needs_the_box_ticked(app, db, world):
             compiling.compile_draft(
                 db, user(db, world, "focal_a"), unit(db, world, "SCH-A"), period()
             )
+
+
+def test_results_of_custom_targets_are_saved(app, db, world):
+    from caseapp.models.equality import GenderPlan, PlanTarget
+    from caseapp.services.audit.trail import record
+
+    school = unit(db, world, "SCH-A")
+    plan = GenderPlan(unit_id=school.id, year=period().date_to.year, text="Kế hoạch")
+    plan.targets.append(
+        PlanTarget(ordinal=1, title="Số buổi sinh hoạt chuyên đề", measure="custom", target_value=4)
+    )
+    db.add(plan)
+    record(db, None, "plan.save", plan, unit=school, covers=tuple(plan.targets))
+    db.commit()
+    [target] = plan.targets
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    page = text_of(focal.get(URL))
+    assert "Số buổi sinh hoạt chuyên đề" in page
+    out = focal.submit(URL, {**_form(0, general="Có."), f"result_{target.id}": "abc"})
+    assert out.status_code == 400 and "A result must be a number" in out.text
+    assert _drafts(db) == []
+    out = focal.submit(URL, {**_form(0, general="Có."), f"result_{target.id}": "3"})
+    assert out.status_code == 302
+    [draft] = _drafts(db)
+    assert json.loads(draft.target_results) == {str(target.id): 3}
+    assert "target_results" in json.loads(_events(db, "work.save")[0].changes)["fields"]

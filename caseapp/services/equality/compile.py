@@ -138,6 +138,7 @@ def compile_draft(session: Session, actor: User, unit: Unit, period: Period, rep
             "missing": [s.unit.code for s in found if s.work is None],
         },
     )
+    narrative.store(session, draft)
     return draft
 
 

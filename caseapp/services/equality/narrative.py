@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
@@ -193,7 +194,20 @@ def save_draft(
         object_ref=unit.code,
         changes={"period": period.key, "sections": changed, "fields": changed_fields},
     )
+    store(session, draft)
     return draft
+
+
+def store(session: Session, draft: WorkReportDraft) -> None:
+    """Write the draft now: a first draft saved twice at once (two people starting the report)
+    is a conflict, not an error."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            _("This report was changed by someone else. Reload the page and try again.")
+        ) from None
 
 
 def written(draft: WorkReportDraft) -> int:
