@@ -402,6 +402,8 @@ def audit_action_names() -> dict[str, str]:
         "report.export": pgettext("audit action", "Report exported"),
         "work.export": pgettext("audit action", "Work report document exported"),
         "report.submit": pgettext("audit action", "Report submitted"),
+        "work.save": pgettext("audit action", "Work report text saved"),
+        "work.compile": pgettext("audit action", "Work report compiled from the units below"),
         "unit.create": pgettext("audit action", "Unit created"),
         "unit.update": pgettext("audit action", "Unit edited"),
         "unit.close": pgettext("audit action", "Unit closed"),

@@ -274,3 +274,41 @@ def stored_files(settings) -> set[str]:
     """Every file in the attachment store, temporary uploads included."""
     store: Path = settings.attachment_dir
     return {str(p.relative_to(store)) for p in store.rglob("*")} if store.exists() else set()
+
+
+def complete_work_report(session, actor, unit, period, text: str = "Đã thực hiện.") -> None:
+    """Make ``unit``'s gender-equality report of ``period`` complete enough to submit: its
+    statistics by sex (a school) and every narrative section, written as ``actor``."""
+    import json
+
+    from caseapp.models import Unit
+    from caseapp.models.equality import UnitStatistics
+    from caseapp.services.audit.trail import record
+    from caseapp.services.equality import figures, narrative
+    from caseapp.services.equality.sections import SECTIONS
+
+    actor = session.get(User, actor.id)
+    unit = session.get(Unit, unit.id)
+    if unit.kind == "school":
+        stats = UnitStatistics(
+            unit_id=unit.id,
+            period_key=period.key,
+            figures=json.dumps(dict.fromkeys(figures.keys_for(unit.level), 0)),
+            updated_by_id=actor.id,
+        )
+        session.add(stats)
+        record(session, actor, "statistics.save", stats, unit=unit, changes={"period": period.key})
+    draft = narrative.draft_of(session, unit, period)
+    narrative.save_draft(
+        session,
+        actor,
+        unit,
+        period,
+        narrative.DraftInput(
+            sections={key: f"{text} ({key})" for key in SECTIONS},
+            signer_title=draft.signer_title,
+            recipients=draft.recipients,
+        ),
+        draft.version,
+    )
+    session.flush()

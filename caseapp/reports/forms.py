@@ -8,9 +8,7 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import (
-    BooleanField,
     DateField,
-    HiddenField,
     IntegerField,
     SelectField,
     SelectMultipleField,
@@ -39,15 +37,6 @@ class ReportForm(FlaskForm):
 
     def fill_levels(self) -> None:
         self.level.choices = [("", _l("All levels")), *school_level_names().items()]
-
-
-class SubmitForm(FlaskForm):
-    unit = HiddenField()
-    period = HiddenField()
-    confirm = BooleanField(
-        _l("I have checked the figures: they are final"),
-        validators=[DataRequired(_l("Tick the box to confirm the figures are final."))],
-    )
 
 
 class _Checkboxes(SelectMultipleField):

@@ -1,4 +1,5 @@
-"""Period reports on screen (with charts), exports, submissions by schools."""
+"""Period reports on screen (with charts), exports, submitted reports (submitted from the
+unit's gender-equality report: caseapp.equality.narrative)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.form_submit import carry_out
 from caseapp.reports import bp
-from caseapp.reports.forms import ReportForm, SubmitForm
+from caseapp.reports.forms import ReportForm
+from caseapp.services.equality.sections import section_names
 from caseapp.services.org.units import open_units
 from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports import periods as reports
@@ -72,9 +74,7 @@ def show():
     report = build(db, unit, date_from, date_to, viewer_id=current_user.id, level=level)
     tables = shown_tables(report, suppressed, reports.unit_names(db, report))
     rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
-    snapshot = (
-        reports.submitted_snapshot(db, unit, period) if period and unit.kind == "school" else None
-    )
+    snapshot = reports.submitted_snapshot(db, unit, period) if period else None
     return render_template(
         "reports/report.html",
         form=form,
@@ -90,8 +90,6 @@ def show():
         snapshot=snapshot,
         today=local_today(),
         unit_codes=open_units(db, current_user, "report.read", closed_too=True),
-        can_submit=reports.may_submit(db, current_user, unit, period),
-        submit_form=SubmitForm(formdata=None, unit=unit.code, period=period.key if period else ""),
         args=_kept_args(),
         exact_args=_kept_args(),
     )
@@ -137,34 +135,6 @@ def export():
     )
 
 
-@bp.post("/submit")
-@permission("case.write")
-def submit():
-    db = get_session()
-    form = SubmitForm()
-    if not form.validate_on_submit():
-        reasons = " ".join(str(e) for errors in form.errors.values() for e in errors)
-        flash(f"{_('The report was not submitted.')} {reasons}".strip(), "error")
-        return redirect(
-            url_for("reports.show", unit=form.unit.data or None, period=form.period.data or None)
-        )
-
-    def submit_report():
-        unit = reports.report_unit(db, current_user, form.unit.data)
-        period = reports.period_by_key(form.period.data or "")
-        return unit, period, reports.submit(db, current_user, unit, period)
-
-    done = carry_out(submit_report)
-    if not done.ok:
-        if done.status == 404 and done.error is not None:
-            raise done.error
-        flash(done.message, "error")
-        return redirect(url_for("reports.show", unit=form.unit.data, period=form.period.data))
-    unit, period, snapshot = done.value
-    flash(_("Report submitted. Its fingerprint is %(hash)s.", hash=snapshot.sha256[:16]), "success")
-    return redirect(url_for("reports.show", unit=unit.code, period=period.key))
-
-
 @bp.get("/snapshots/<int:snapshot_id>")
 @permission("report.read")
 def snapshot(snapshot_id: int):
@@ -177,6 +147,8 @@ def snapshot(snapshot_id: int):
         intact=reports.snapshot_intact(snap),
         tables=shown_tables(report, False, reports.unit_names(db, report)),
         timeliness=report.timeliness,
+        work=reports.snapshot_work(snap),
+        section_names=section_names(),
     )
 
 

@@ -26,7 +26,15 @@ from caseapp.services.org import referrals, units
 from caseapp.services.reports import activities, activity_materials
 from caseapp.services.reports import periods as reports
 from caseapp.services.reports.activities import ActivityInput
-from tests.factories import PASSWORD, Person, csrf_from, make_user, open_session_for, sign_in_client
+from tests.factories import (
+    PASSWORD,
+    Person,
+    complete_work_report,
+    csrf_from,
+    make_user,
+    open_session_for,
+    sign_in_client,
+)
 from tests.functional.admin_support import audit_head, events_after
 from tests.functional.case_attack_support import case_details
 from tests.functional.case_support import intake_form
@@ -591,10 +599,34 @@ def _import_accounts(c: Ctx) -> Post:
     )
 
 
+def _annual_2020() -> reports.Period:
+    return next(p for p in reports.periods_of(2020) if p.kind == "annual")  # long over
+
+
 def _submit(c: Ctx) -> Post:
-    period = next(p for p in reports.periods_of(2020) if p.kind == "annual")  # long over
+    period = _annual_2020()
+    complete_work_report(c.db, c.user("focal_a"), c.unit("SCH-A"), period)
+    c.commit()
     c.sign_in("focal_a")
-    return Post("/reports/submit", {"unit": "SCH-A", "period": period.key, "confirm": "y"})
+    return Post("/equality/submit", {"unit": "SCH-A", "period": period.key, "confirm": "y"})
+
+
+def _save_narrative(c: Ctx) -> Post:
+    period = _annual_2020()
+    c.sign_in("focal_a")
+    return Post(
+        f"/equality/narrative?unit=SCH-A&period={period.key}",
+        {"version": "0", "section_general": "Đánh giá chung.", "signer_title": "HIỆU TRƯỞNG"},
+    )
+
+
+def _compile_narrative(c: Ctx) -> Post:
+    period = _annual_2020()
+    complete_work_report(c.db, c.user("focal_a"), c.unit("SCH-A"), period)
+    reports.submit(c.db, c.user("focal_a"), c.unit("SCH-A"), period)
+    c.commit()
+    c.sign_in("officer_d1")
+    return Post("/equality/narrative/compile", {"unit": "D1", "period": period.key})
 
 
 RECIPES: dict[str, Callable[[Ctx], Post]] = {
@@ -720,9 +752,11 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "equality.import_statistics": _import_statistics,
     "reports.add_material": _add_material,
     "reports.remove_material": _remove_material,
-    "reports.submit": _submit,
     "equality.save_plan": _save_plan,
     "equality.approve_plan": _approve_plan,
+    "equality.submit": _submit,
+    "equality.narrative": _save_narrative,
+    "equality.compile_narrative": _compile_narrative,
 }
 
 

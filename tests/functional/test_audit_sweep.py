@@ -63,11 +63,13 @@ AUDITED_POSTS = {
     "reports.new_activity": "activity.create",
     "reports.add_material": "activity.material_add",  # test_activity_campaigns
     "reports.remove_material": "activity.material_remove",
-    "reports.submit": "report.submit",  # test_report_submission_exports
     "equality.statistics": "statistics.save",  # test_unit_statistics
     "equality.import_statistics": "statistics.save",  # test_unit_statistics (source import)
     "equality.save_plan": "plan.save",  # test_gender_plan
     "equality.approve_plan": "plan.approve",
+    "equality.submit": "report.submit",  # test_work_report_submission
+    "equality.narrative": "work.save",  # test_work_report_narrative
+    "equality.compile_narrative": "work.compile",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

@@ -42,7 +42,7 @@ from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
 from caseapp.services.reports import activities, activity_materials
 from caseapp.services.reports import periods as reports
-from tests.factories import TOKEN_PAGE, Visitor, make_user, stored_files
+from tests.factories import TOKEN_PAGE, Visitor, complete_work_report, make_user, stored_files
 from tests.functional.workflow_support import add, consent, referral_contact
 
 EXAMPLES = int(os.environ.get("CASEAPP_ODD_INPUT_EXAMPLES", "10"))
@@ -257,6 +257,7 @@ def _objects(app, db, world) -> dict[str, object]:
         db, me, activity, "Tờ rơi", "to-roi.pdf", io.BytesIO(b"%PDF-1.4\n%odd input\n")
     )
     annual = next(p for p in reports.periods_of(2020) if p.kind == "annual")
+    complete_work_report(db, me, sch_a, annual)
     snapshot = reports.submit(db, me, sch_a, annual)
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
     target = db.get(User, world["focal_b"].id)
@@ -450,5 +451,6 @@ def test_every_route_is_covered(targets):
         "dashboard.open_notice",
         "audit.review_attention",
         "equality.save_plan",
+        "equality.narrative",
     ):
         assert endpoint in with_forms, endpoint

@@ -18,7 +18,7 @@ from caseapp.runtime import keyring
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
 from caseapp.services.reports import periods as reports
-from tests.factories import Visitor, make_user
+from tests.factories import Visitor, complete_work_report, make_user
 
 DAY = date(2018, 3, 15)
 ONE_DAY = {
@@ -111,9 +111,9 @@ def test_snapshots_and_the_combined_report_are_closed_to_an_excluded_person(
 ):
     focal = db.get(User, world["focal_a"].id)
     with app.test_request_context():
-        snapshot = reports.submit(
-            db, focal, db.get(Unit, world.units["SCH-A"]), reports.period_by_key("annual:2018")
-        )
+        school, period = db.get(Unit, world.units["SCH-A"]), reports.period_by_key("annual:2018")
+        complete_work_report(db, focal, school, period)
+        snapshot = reports.submit(db, focal, school, period)
     db.commit()
     url = f"/reports/snapshots/{snapshot.id}"
     assert Visitor(app, db, world["focal_a"]).get(url).status_code == 200
@@ -158,12 +158,20 @@ def test_an_excluded_focal_point_does_not_submit_the_school_report(
     from caseapp.errors import Forbidden
     from caseapp.models import ReportSnapshot
 
+    with app.test_request_context():
+        complete_work_report(
+            db,
+            world["focal_a"],
+            db.get(Unit, world.units["SCH-A"]),
+            reports.period_by_key("annual:2018"),
+        )
+    db.commit()
     page = (
         Visitor(app, db, colleague)
-        .get("/reports/", query_string={"unit": "SCH-A", "period": "annual:2018"})
+        .get("/equality/", query_string={"unit": "SCH-A", "period": "annual:2018"})
         .get_data(as_text=True)
     )
-    assert 'action="/reports/submit"' not in page
+    assert 'action="/equality/submit"' not in page
     with app.test_request_context(), pytest.raises(Forbidden):
         reports.submit(
             db,
@@ -175,7 +183,7 @@ def test_an_excluded_focal_point_does_not_submit_the_school_report(
     assert db.scalar(select(ReportSnapshot.id)) is None
     focal_page = (
         Visitor(app, db, world["focal_a"])
-        .get("/reports/", query_string={"unit": "SCH-A", "period": "annual:2018"})
+        .get("/equality/", query_string={"unit": "SCH-A", "period": "annual:2018"})
         .get_data(as_text=True)
     )
-    assert 'action="/reports/submit"' in focal_page
+    assert 'action="/equality/submit"' in focal_page

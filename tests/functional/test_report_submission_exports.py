@@ -25,7 +25,7 @@ from caseapp.services.cases.people import PersonInput
 from caseapp.services.reports import periods as reports
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.view import unit_lines
-from tests.factories import Visitor
+from tests.factories import Visitor, complete_work_report
 from tests.functional.report_support import CASES, PERIOD, build_period_data, new_case, unit, user
 from tests.functional.workflow_support import text_of
 
@@ -36,6 +36,7 @@ def annual() -> reports.Period:
 
 
 SPECS = {spec.key: spec for spec in CASES}
+SUBMIT = "/equality/submit"  # the period report is submitted from the gender-equality report
 EXPORT = (
     "/reports/export?unit={unit}&period=custom&date_from=2020-01-01&date_to=2020-06-30&format={fmt}"
 )
@@ -65,7 +66,14 @@ def _table(data: dict, key: str) -> dict:
     return {row: tuple(cells) for row, cells in zip(t["rows"], t["cells"], strict=True)}
 
 
+def _complete(db, world, code="SCH-A", who="focal_a"):
+    """The school's gender-equality report of the period written (statistics, sections)."""
+    complete_work_report(db, world[who], unit(db, world, code), annual())
+    db.commit()
+
+
 def _submit(db, world, code="SCH-A", who="focal_a"):
+    _complete(db, world, code, who)
     snap = reports.submit(db, user(db, world, who), unit(db, world, code), annual())
     db.commit()
     return snap
@@ -77,8 +85,9 @@ def _submit(db, world, code="SCH-A", who="focal_a"):
 def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     a1, _a2 = (new_case(db, world, SPECS[k]) for k in ("A1", "A2"))
     db.commit()
+    _complete(db, world)
     focal = Visitor(app, db, world["focal_a"], lang="en")
-    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key, "confirm": "y"})
+    out = focal.submit(SUBMIT, {"unit": "SCH-A", "period": annual().key, "confirm": "y"})
     assert out.status_code == 302 and "fingerprint" in out.text
     [snap] = _snapshots(db, "SCH-A")
     frozen = snap.data
@@ -109,14 +118,15 @@ def test_a_submitted_report_is_frozen_and_hashed(app, db, world):
     page = focal.get(f"/reports/snapshots/{snap.id}")
     assert page.status_code == 200 and "Altered" not in text_of(page)
 
-    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key, "confirm": "y"})
+    out = focal.submit(SUBMIT, {"unit": "SCH-A", "period": annual().key, "confirm": "y"})
     assert "already submitted" in out.text
     assert len(_snapshots(db, "SCH-A")) == 1
 
 
 def test_submission_needs_the_figures_confirmed(app, db, world):
+    _complete(db, world)
     focal = Visitor(app, db, world["focal_a"], lang="en")
-    out = focal.submit("/reports/submit", {"unit": "SCH-A", "period": annual().key})
+    out = focal.submit(SUBMIT, {"unit": "SCH-A", "period": annual().key})
     assert out.status_code == 302
     assert _snapshots(db) == [] and _events(db, "report.submit") == []
 
@@ -124,14 +134,15 @@ def test_submission_needs_the_figures_confirmed(app, db, world):
 @pytest.mark.parametrize(
     ("who", "code", "status"),
     [
-        ("officer_d1", "SCH-A", 403),  # officers do not submit (no case.write)
+        ("officer_d1", "SCH-A", 403),  # officers do not submit a school's (no case.write)
         ("focal_b", "SCH-A", 404),  # another school's report is not found
-        ("officer_d1", "D1", 403),
+        ("focal_a", "D1", 404),  # nor the office's above
     ],
 )
 def test_only_the_schools_focal_point_submits(app, db, world, who, code, status):
+    _complete(db, world)
     out = Visitor(app, db, world[who], lang="en").submit(
-        "/reports/submit", {"unit": code, "period": annual().key, "confirm": "y"}
+        SUBMIT, {"unit": code, "period": annual().key, "confirm": "y"}
     )
     assert out.status_code == status
     assert _snapshots(db) == [] and _events(db, "report.submit") == []
@@ -160,19 +171,19 @@ def test_a_snapshot_is_seen_within_scope_only(app, db, world, who, status):
 def test_the_submit_button_appears_once_the_period_is_over(
     app, db, world, monkeypatch, days_after_end, offered
 ):
-    from caseapp.reports import views
+    from caseapp.equality import narrative
     from caseapp.services.reports import periods
 
-    for module in (views, periods):  # the page's date and the submit rule's
+    for module in (narrative, periods):  # the page's date and the submit rule's
         monkeypatch.setattr(
             module, "local_today", lambda: annual().date_to + timedelta(days=days_after_end)
         )
     page = text_of(
         Visitor(app, db, world["focal_a"], lang="en").get(
-            f"/reports/?unit=SCH-A&period={annual().key}"
+            f"/equality/?unit=SCH-A&period={annual().key}"
         )
     )
-    assert ("Submit to the district" in page) is offered
+    assert ("Submit to the unit above" in page) is offered
 
 
 @pytest.mark.parametrize(("days_after_end", "accepted"), [(-1, False), (0, False), (1, True)])

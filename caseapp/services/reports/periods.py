@@ -213,12 +213,18 @@ def submit_refusal(
     session: Session, actor: User, unit: Unit, period: Period | None
 ) -> DomainError | None:
     """Why ``actor`` may not submit ``unit``'s report for ``period`` now (None: they may).
-    The one submit rule: the page offers the button when it is None, ``submit`` enforces it."""
-    if period is None or unit.kind != "school" or not covers(actor, "case.write", unit):
+    The one submit rule: the page offers the button when it is None, ``submit`` enforces it.
+    A school's focal point submits the school's report; an office's officer the office's."""
+    if period is None:
         return Forbidden(_("Only the school's focal point submits its report."))
+    if unit.kind == "school":
+        if not covers(actor, "case.write", unit):
+            return Forbidden(_("Only the school's focal point submits its report."))
+    elif not covers(actor, "case.oversee", unit):
+        return Forbidden(_("Only the unit's officer submits its report."))
     if report_tables.excluded_below(session, actor.id, unit):
         # The figures count a case this person may not see: they cannot vouch for them.
-        return Forbidden(_("Another focal point of the school submits this report."))
+        return Forbidden(_("Another person of the unit submits this report."))
     if local_today() <= period.date_to:  # its last day is not over yet
         return ValidationFailed(_("The period has not ended yet."))
     if submitted_snapshot(session, unit, period) is not None:
@@ -231,11 +237,25 @@ def may_submit(session: Session, actor: User, unit: Unit, period: Period | None)
 
 
 def submit(session: Session, actor: User, unit: Unit, period: Period) -> ReportSnapshot:
-    """Freeze the school's report for ``period``: stored with its hash, never changed."""
+    """Freeze the unit's report for ``period``, its figures and its text together: stored
+    with its hash, never changed. An office's figures are combined from its schools'
+    submissions."""
+    from caseapp.services.equality.submission import missing_parts
+    from caseapp.services.equality.work import gather
+
     refusal = submit_refusal(session, actor, unit, period)
     if refusal is not None:
         raise refusal
-    data = report_tables.build(session, unit, period.date_from, period.date_to).as_dict()
+    missing = missing_parts(session, unit, period)
+    if missing:
+        raise ValidationFailed(
+            " ".join([_("The report is not complete. Nothing was submitted."), *missing])
+        )
+    if unit.kind == "school":
+        data = report_tables.build(session, unit, period.date_from, period.date_to).as_dict()
+    else:
+        data = combined(session, unit, period)[0].as_dict()
+    data["work"] = gather(session, unit, period).as_dict()
     text = _canonical(data)
     snapshot = ReportSnapshot(
         unit_id=unit.id,
@@ -258,6 +278,14 @@ def submit(session: Session, actor: User, unit: Unit, period: Period) -> ReportS
         changes={"period": period.key, "sha256": snapshot.sha256},
     )
     return snapshot
+
+
+def snapshot_work(snap: ReportSnapshot):
+    """The work report a snapshot froze with its figures (None for snapshots of before)."""
+    from caseapp.services.equality.work import WorkReport
+
+    work = json.loads(snap.data).get("work")
+    return WorkReport.from_dict(work) if isinstance(work, dict) else None
 
 
 def readable_snapshot(session: Session, user: User, snapshot_id: int) -> ReportSnapshot:

@@ -1,0 +1,154 @@
+"""An office's report starts from its units' submitted reports: the units that rolled up to it
+during the period (the parent history: reports of periods before the re-organisation roll up
+through the old offices), whether each submitted and in time, and a draft that lists their
+texts section by section. A compiled section is never sent unedited: its hash is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date
+from typing import TYPE_CHECKING, Any
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from caseapp.clock import local_today, zone
+from caseapp.db import utcnow
+from caseapp.errors import NotFound, ValidationFailed
+from caseapp.models import ReportSnapshot, Unit
+from caseapp.security.authz import covers
+from caseapp.services.audit.trail import record
+from caseapp.services.equality import narrative
+from caseapp.services.equality.sections import SECTIONS, section_names
+from caseapp.services.org.history import children_during
+
+if TYPE_CHECKING:
+    from caseapp.models import User
+    from caseapp.services.reports.periods import Period
+
+
+@dataclass
+class Source:
+    """A unit below and its submission of the period."""
+
+    unit: Unit
+    snapshot: ReportSnapshot | None
+    submitted_on: date | None
+    late: bool
+
+    @property
+    def work(self) -> dict[str, Any] | None:
+        """The frozen work report of its submission (None: not submitted, or submitted before
+        reports held their text)."""
+        if self.snapshot is None:
+            return None
+        work = json.loads(self.snapshot.data).get("work")
+        return work if isinstance(work, dict) else None
+
+
+def submitted_on(snapshot: ReportSnapshot) -> date:
+    at = snapshot.submitted_at
+    if at.tzinfo is None:  # SQLite gives back the stored UTC time without its zone
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(zone()).date()
+
+
+def sources(session: Session, unit: Unit, period: Period) -> list[Source]:
+    """The units right below ``unit`` during the period, with their submissions."""
+    below = children_during(session, unit, period.date_from, period.date_to)
+    snaps = {
+        s.unit_id: s
+        for s in session.scalars(
+            select(ReportSnapshot).where(
+                ReportSnapshot.period_key == period.key,
+                ReportSnapshot.unit_id.in_([u.id for u in below]),
+            )
+        )
+    }
+    today = local_today()
+    out = []
+    for child in below:
+        snap = snaps.get(child.id)
+        day = submitted_on(snap) if snap is not None else None
+        late = day > period.due_on if day is not None else today > period.due_on
+        out.append(Source(child, snap, day, late))
+    return out
+
+
+def hash_of(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def compiled_text(found: list[Source], key: str) -> str:
+    """One section of the draft: under each unit's name, its text of the section; then the
+    units whose text is missing."""
+    parts = []
+    missing = []
+    for source in found:
+        work = source.work
+        if work is None:
+            missing.append(source.unit.name)
+            continue
+        text = str((work.get("sections") or {}).get(key, "")).strip()
+        parts.append(f"{source.unit.name}:\n{text}" if text else f"{source.unit.name}:\n-")
+    if missing:
+        parts.append(_("Not submitted: %(units)s.", units=", ".join(missing)))
+    return "\n\n".join(parts)
+
+
+def compile_draft(session: Session, actor: User, unit: Unit, period: Period, replace: bool = True):
+    """Replace the office's sections by the texts of its units' submissions (a draft that
+    holds text already is replaced only when ``replace`` says so)."""
+    if not covers(actor, "work.write", unit):
+        raise NotFound()
+    if unit.kind == "school":
+        raise ValidationFailed(_("A school writes its own report: there is nothing to compile."))
+    narrative.check_open(session, unit, period)
+    found = sources(session, unit, period)
+    if not any(s.work is not None for s in found):
+        raise ValidationFailed(_("No unit below has submitted its report for this period yet."))
+    draft = narrative.draft_of(session, unit, period)
+    if not replace and narrative.written(draft):
+        raise ValidationFailed(
+            _(
+                "The report holds text already: tick the box to replace its sections by the "
+                "units' texts. Nothing was changed."
+            )
+        )
+    if draft.id is None:
+        session.add(draft)
+    sections = {key: compiled_text(found, key) for key in SECTIONS}
+    draft.sections = json.dumps(sections, ensure_ascii=False, sort_keys=True)
+    draft.compiled = json.dumps({key: hash_of(text) for key, text in sections.items()})
+    draft.updated_by_id = actor.id
+    draft.updated_at = utcnow()
+    record(
+        session,
+        actor,
+        "work.compile",
+        draft,
+        unit=unit,
+        object_ref=unit.code,
+        changes={
+            "period": period.key,
+            "units": [s.unit.code for s in found if s.work is not None],
+            "missing": [s.unit.code for s in found if s.work is None],
+        },
+    )
+    narrative.store(session, draft)
+    return draft
+
+
+def unedited(draft) -> list[str]:
+    """The names of the sections still as compiled."""
+    compiled = narrative.compiled_of(draft)
+    sections = narrative.sections_of(draft)
+    names = section_names()
+    return [
+        names[key]
+        for key in SECTIONS
+        if key in compiled and hash_of(sections[key]) == compiled[key]
+    ]
