@@ -1,4 +1,4 @@
-"""Views of the admin, reports, dashboard and account blueprints only read the form, call a
+"""Views of the admin, reports, dashboard, account and equality blueprints only read the form, call a
 service and render or redirect: no hand-written DomainError handling (carry_out does it), no
 query, no unit lookup or subtree filter of their own."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 CASEAPP = Path(__file__).resolve().parents[2] / "caseapp"
-BLUEPRINTS = ("admin", "reports", "dashboard", "account")
+BLUEPRINTS = ("admin", "reports", "dashboard", "account", "equality")
 VIEW_FILES = sorted(
     p
     for bp in BLUEPRINTS
