@@ -22,7 +22,7 @@ from caseapp.services.equality.work import WorkReport
 from caseapp.services.reports import periods as reports
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.view import shown_tables, shown_timeliness
-from tests.factories import Visitor
+from tests.factories import Visitor, complete_work_report
 from tests.functional.report_support import (
     PERIOD,
     build_period_data,
@@ -292,9 +292,9 @@ def test_an_excluded_officer_s_document_leaves_the_case_out(
     assert total("focal_a") == "<5" and total("officer_d1") == "0"
     focal = user(db, world, "focal_a")
     with app.test_request_context():
-        snap = reports.submit(
-            db, focal, unit(db, world, "SCH-A"), reports.period_by_key("annual:2018")
-        )
+        period = reports.period_by_key("annual:2018")
+        complete_work_report(db, focal, unit(db, world, "SCH-A"), period)
+        snap = reports.submit(db, focal, unit(db, world, "SCH-A"), period)
     db.commit()
     snapshot_url = f"/equality/snapshots/{snap.id}/document"
     assert Visitor(app, db, world["officer_d1"]).get(snapshot_url).status_code == 404
