@@ -7,6 +7,7 @@ from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from caseapp.limits import REASON_MAX
+from caseapp.security.text import refused_characters
 
 
 class _Translations:
@@ -67,5 +68,5 @@ def clean_text(field: StringField) -> str:
 
 def no_control_characters(_form, field) -> None:
     value = field.data or ""
-    if any(ord(ch) < 32 and ch not in "\r\n\t" for ch in value) or "\ufffd" in value:
+    if refused_characters(value):
         raise ValidationError(_l("This field holds characters that are not allowed."))

@@ -50,12 +50,9 @@ def _page(unit, year: int, form: PlanForm | None = None, error: str | None = Non
         r["id"]: r["result"]
         for r in plans.target_results(db, unit, period, plans.manual_results(db, unit, period))
     }
-    can_approve = (
-        plan is not None
-        and plan.status == "draft"
-        and covers(current_user, "plan.approve", unit)
-        and plan.updated_by_id != current_user.id
-    )
+    head = plans.is_head_of(current_user, unit)
+    own_text = plan is not None and head and plans.wrote_part(plan, current_user)
+    can_approve = plan is not None and plan.status == "draft" and head and not own_text
     return render_template(
         "equality/plan.html",
         unit=unit,
@@ -66,9 +63,7 @@ def _page(unit, year: int, form: PlanForm | None = None, error: str | None = Non
         error=error,
         can_edit=can_edit,
         can_approve=can_approve,
-        own_text=plan is not None
-        and plan.updated_by_id == current_user.id
-        and covers(current_user, "plan.approve", unit),
+        own_text=own_text,
         period=period,
         results=results,
     ), status

@@ -53,6 +53,9 @@ class GenderPlan(Base):
     status: Mapped[str] = mapped_column(String(10), default="draft")
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # JSON list of the ids of everyone who saved it since it was last approved: none of them
+    # approves it (four eyes, even when a colleague saved the author's text back).
+    authors: Mapped[str] = mapped_column(Text, default="[]")
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)

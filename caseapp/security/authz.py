@@ -79,7 +79,7 @@ def permissions_for(roles: Iterable[str]) -> frozenset[str]:
 # Roles an administrative account never exercises (separation of duties). New grants are
 # refused; an account that held both before the rule existed keeps only its administration
 # until the other grant is revoked (the auditor's attention list shows it as high).
-KEPT_APART_FROM_ADMIN = frozenset({"focal_point", "officer", "auditor"})
+KEPT_APART_FROM_ADMIN = frozenset({"focal_point", "officer", "head", "auditor"})
 
 
 def effective_grants(user: User) -> list:

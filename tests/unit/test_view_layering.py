@@ -1,5 +1,5 @@
-"""Views of the admin, reports, dashboard, account and equality blueprints only read the form, call a
-service and render or redirect: no hand-written DomainError handling (carry_out does it), no
+"""Views of the admin, reports, dashboard, account and equality blueprints only read the form,
+call a service and render or redirect: no hand-written DomainError handling (carry_out does it), no
 query, no unit lookup or subtree filter of their own."""
 
 from __future__ import annotations

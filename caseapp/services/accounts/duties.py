@@ -19,7 +19,7 @@ APPROVED_ROLES = (*FOUR_EYES_ROLES, "head", "admin")
 # An account holding `admin` never holds any of these too (and the other way round): an
 # administrator who could also read cases could grant themself a way in; one who could also
 # audit would review their own actions.
-APART_FROM_ADMIN = frozenset(FOUR_EYES_ROLES)
+APART_FROM_ADMIN = frozenset({*FOUR_EYES_ROLES, "head"})
 
 
 def needs_approval(role: str) -> bool:

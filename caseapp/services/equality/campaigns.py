@@ -5,7 +5,7 @@ and preventing gender-based violence (15 November to 15 December)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import MINYEAR, date
 
 from flask_babel import gettext as _
 
@@ -63,7 +63,7 @@ def around(day: date) -> list[Campaign]:
     """The campaigns an activity held on ``day`` may be linked to: those of its year and the
     one before (the gender month of November-December is reported in the next year's six-month
     report)."""
-    return [c for y in (day.year, day.year - 1) for c in campaigns_of(y)]
+    return [c for y in (day.year, day.year - 1) if y >= MINYEAR for c in campaigns_of(y)]
 
 
 def in_period(date_from: date, date_to: date) -> list[Campaign]:

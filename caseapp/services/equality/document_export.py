@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today, zone
 from caseapp.errors import ValidationFailed
+from caseapp.security.text import scrubbed
 from caseapp.services.audit.trail import record
 from caseapp.services.equality import document, document_xlsx, work
 from caseapp.services.equality.document_rows import file_name
@@ -53,7 +54,11 @@ def _render(
     issued_on: date,
     mark: str,
 ) -> Exported:
-    shown = shown_tables(report, suppressed=True, unit_names=periods.unit_names(session, report))
+    # A text frozen before the rule on characters would make the writers fail: scrubbed.
+    work_report = scrubbed(work_report)
+    shown = scrubbed(
+        shown_tables(report, suppressed=True, unit_names=periods.unit_names(session, report))
+    )
     timeliness = shown_timeliness(report.timeliness, suppressed=True)
     if fmt == "docx":
         content = document.to_docx(

@@ -26,6 +26,7 @@ from caseapp.models.equality import (
     WorkReportDraft,
 )
 from caseapp.security.authz import covers
+from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import record
 from caseapp.services.equality.sections import SECTIONS, section_names
 
@@ -102,7 +103,7 @@ def recipients_of(draft: WorkReportDraft) -> list[str]:
 
 
 def _bad_characters(text: str) -> bool:
-    return any(ord(ch) < 32 and ch not in "\r\n\t" for ch in text) or "\ufffd" in text
+    return refused_characters(text)
 
 
 def _check(data: DraftInput) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import MAXYEAR, MINYEAR, date
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
@@ -28,7 +28,8 @@ from caseapp.models.equality import (
     PlanTarget,
     WorkReportDraft,
 )
-from caseapp.security.authz import covers, scope_paths
+from caseapp.security.authz import covers, effective_grants, scope_paths
+from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import record
 from caseapp.services.org.units import lock_unit
 from caseapp.services.reports.periods import periods_of
@@ -51,7 +52,10 @@ class TargetInput:
 
 def plan_year(day: date) -> int:
     """The year of the annual period holding ``day`` (November and December count for the
-    next year with the periods of the letter)."""
+    next year with the periods of the letter). A date at the ends of the calendar (a typing
+    slip the form then refuses) is its own year."""
+    if not MINYEAR < day.year < MAXYEAR:
+        return day.year
     for year in (day.year, day.year + 1, day.year - 1):
         for period in periods_of(year):
             if period.kind == "annual" and period.date_from <= day <= period.date_to:
@@ -88,6 +92,13 @@ def _clean_targets(targets: list[TargetInput]) -> list[tuple[str, str, int]]:
                     "Target %(number)d: a title has at most %(n)d characters.",
                     number=number,
                     n=TARGET_TITLE_MAX,
+                )
+            )
+        if refused_characters(title):
+            raise ValidationFailed(
+                _(
+                    "Target %(number)d: the title holds characters that are not allowed.",
+                    number=number,
                 )
             )
         if target.measure not in MEASURES:
@@ -132,6 +143,8 @@ def save_plan(
         raise NotFound()
     check_year(year)
     text = (text or "").replace("\r\n", "\n").strip()
+    if refused_characters(text):
+        raise ValidationFailed(_("The text of the plan holds characters that are not allowed."))
     if len(text) > PLAN_TEXT_MAX:
         raise ValidationFailed(
             _("The text of the plan has at most %(n)d characters.", n=PLAN_TEXT_MAX)
@@ -190,6 +203,7 @@ def save_plan(
     plan.approved_at = None
     plan.updated_by_id = actor.id
     plan.updated_at = utcnow()
+    plan.authors = json.dumps(sorted({*_authors(plan), actor.id}))
     record(
         session,
         actor,
@@ -207,15 +221,35 @@ def save_plan(
     return plan
 
 
+def _authors(plan: GenderPlan) -> set[int]:
+    """Everyone who saved the plan since it was last approved."""
+    try:
+        return {int(i) for i in json.loads(plan.authors or "[]")}
+    except (TypeError, ValueError):
+        return set()
+
+
+def wrote_part(plan: GenderPlan, user: User) -> bool:
+    """Whether ``user`` saved the plan since it was last approved (then they do not approve)."""
+    return user.id in _authors(plan) or plan.updated_by_id == user.id
+
+
+def is_head_of(user: User, unit: Unit) -> bool:
+    """Whether ``user`` is the head of ``unit`` itself: a head above it (an office's) reads the
+    plans of the units below but approves only its own unit's."""
+    return any(g.role == "head" and g.unit_id == unit.id for g in effective_grants(user))
+
+
 def approve_plan(session: Session, actor: User, plan: GenderPlan, version: int) -> GenderPlan:
-    """The unit's head approves its plan (never a text they saved themselves)."""
-    if not covers(actor, "plan.approve", plan.unit):
+    """The unit's own head approves its plan (never a text they wrote any part of since it was
+    last approved)."""
+    if not is_head_of(actor, plan.unit):
         raise NotFound()
     if plan.version != version:
         raise Conflict(_("This plan was changed by someone else. Reload the page and try again."))
     if plan.status == "approved":
         raise ValidationFailed(_("This plan is already approved."))
-    if plan.updated_by_id == actor.id:
+    if wrote_part(plan, actor):
         raise ValidationFailed(
             _("You saved this plan yourself: another head of the unit must approve it.")
         )
@@ -224,6 +258,7 @@ def approve_plan(session: Session, actor: User, plan: GenderPlan, version: int) 
     plan.status = "approved"
     plan.approved_by_id = actor.id
     plan.approved_at = utcnow()
+    plan.authors = "[]"
     record(
         session,
         actor,
@@ -244,7 +279,7 @@ def plan_for_reading(session: Session, user: User, unit: Unit, year: int) -> Gen
 
 
 def plan_to_approve(session: Session, user: User, unit: Unit, year: int) -> GenderPlan:
-    if not covers(user, "plan.approve", unit):
+    if not is_head_of(user, unit):
         raise NotFound()
     check_year(year)
     plan = plan_of(session, unit, year)

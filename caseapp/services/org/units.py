@@ -25,6 +25,7 @@ from caseapp.models.units import (
 )
 from caseapp.runtime import settings
 from caseapp.security.authz import covers, scope_filter
+from caseapp.security.text import refused_characters
 from caseapp.services.accounts import users as user_service
 from caseapp.services.audit.trail import record
 from caseapp.services.org.levels import guess_level, guess_local_type, guess_ownership
@@ -125,7 +126,7 @@ def _check_fields(code: str, name: str, kind: str) -> None:
             _("A unit name is required (at most %(n)d characters).", n=UNIT_NAME_MAX)
         )
     # A unit name reaches every report and export; XLSX and DOCX (XML) refuse these outright.
-    if any(ord(ch) < 32 or ch in "\ufffd\ufffe\uffff" or "\ud800" <= ch <= "\udfff" for ch in name):
+    if refused_characters(name) or any(ch in "\t\r\n" for ch in name):
         raise ValidationFailed(_("This field holds characters that are not allowed."))
     if kind not in settings().unit_kinds or kind not in PARENT_KINDS:
         raise ValidationFailed(_("Unknown kind of unit."))

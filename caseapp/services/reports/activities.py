@@ -25,6 +25,7 @@ from caseapp.models.equality import (
 )
 from caseapp.models.reports import ACTIVITY_KINDS, AUDIENCES, PARTICIPANTS_MAX, TITLE_MAX
 from caseapp.security.authz import covers, scope_filter
+from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.equality import campaigns
 from caseapp.services.equality.plans import plan_year
@@ -105,8 +106,8 @@ def _check(data: ActivityInput) -> None:
     results = data.results or ""
     if len(results) > RESULTS_MAX:
         raise ValidationFailed(_("The results take at most %(n)d characters.", n=RESULTS_MAX))
-    if any(ord(ch) < 32 and ch not in "\r\n\t" for ch in results) or "\ufffd" in results:
-        raise ValidationFailed(_("The results hold characters that are not allowed."))
+    if refused_characters(results) or refused_characters(data.title):
+        raise ValidationFailed(_("The title or the results hold characters that are not allowed."))
 
 
 def _month_name(campaign: campaigns.Campaign) -> str:

@@ -18,6 +18,7 @@ from caseapp.errors import NotFound, ValidationFailed
 from caseapp.models import Activity
 from caseapp.models.equality import MATERIAL_BYTES_MAX, MATERIALS_MAX, ActivityMaterial
 from caseapp.security.authz import covers
+from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import record
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def add_material(
     if not _can_change(actor, activity):
         raise NotFound()
     title = (title or "").strip()
-    if not title or len(title) > TITLE_MAX or any(ord(ch) < 32 for ch in title):
+    if not title or len(title) > TITLE_MAX or refused_characters(title):
         raise ValidationFailed(
             _("A material needs a title of at most %(n)d characters.", n=TITLE_MAX)
         )
