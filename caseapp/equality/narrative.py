@@ -103,7 +103,12 @@ def _render(form, unit, period, shown, error=None, status=200):
         if request.method == "POST"
         else {key: str(value) for key, value in shown.results.items()},
         posted=request.form if request.method == "POST" else {},
-        compile_form=CompileForm(formdata=None, unit=unit.code, period=period.key),
+        compile_form=CompileForm(
+            formdata=None,
+            unit=unit.code,
+            period=period.key,
+            version=str(shown.draft.version or 0),
+        ),
         links=_links(unit, period),
         error=error,
         conflict=status == 409,
@@ -164,7 +169,15 @@ def compile_narrative():
     def compile_it():
         unit = service.work_unit(db, current_user, form.unit.data)
         period = reports.period_by_key(form.period.data or "")
-        compiling.compile_draft(db, current_user, unit, period, replace=bool(form.replace.data))
+        version = form.version.data or "0"
+        compiling.compile_draft(
+            db,
+            current_user,
+            unit,
+            period,
+            replace=bool(form.replace.data),
+            version=int(version) if version.isdigit() else -1,
+        )
         return unit, period
 
     done = carry_out(compile_it)

@@ -39,6 +39,7 @@ for _key in SECTIONS:
 class CompileForm(FlaskForm):
     unit = HiddenField()
     period = HiddenField()
+    version = HiddenField()  # the draft's, as the page showed it (0: none yet)
     replace = BooleanField(_l("Replace the text written so far"))
 
 

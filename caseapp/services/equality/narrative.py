@@ -295,6 +295,6 @@ def page(session: Session, user: User, unit: Unit, period: Period) -> Page:
         case_tables=shown_tables(built, False, unit_names(session, built)),
         targets=custom_targets(session, unit, period),
         results=target_results_of(draft),
-        sources=sources(session, unit, period) if unit.kind != "school" else [],
+        sources=sources(session, unit, period, reader=user) if unit.kind != "school" else [],
         submitted=submitted_snapshot(session, unit, period) is not None,
     )

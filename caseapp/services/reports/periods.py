@@ -214,13 +214,15 @@ def submit_refusal(
 ) -> DomainError | None:
     """Why ``actor`` may not submit ``unit``'s report for ``period`` now (None: they may).
     The one submit rule: the page offers the button when it is None, ``submit`` enforces it.
-    A school's focal point submits the school's report; an office's officer the office's."""
+    A school's focal point submits the school's report; an office's own officer the office's
+    (an officer above submits it only for an office that is closed: a re-organisation's old
+    district, whose late reports the province completes)."""
     if period is None:
         return Forbidden(_("Only the school's focal point submits its report."))
     if unit.kind == "school":
         if not covers(actor, "case.write", unit):
             return Forbidden(_("Only the school's focal point submits its report."))
-    elif not covers(actor, "case.oversee", unit):
+    elif not _own_officer(actor, unit):
         return Forbidden(_("Only the unit's officer submits its report."))
     if report_tables.excluded_below(session, actor.id, unit):
         # The figures count a case this person may not see: they cannot vouch for them.
@@ -230,6 +232,14 @@ def submit_refusal(
     if submitted_snapshot(session, unit, period) is not None:
         return Conflict(_("This report was already submitted."))
     return None
+
+
+def _own_officer(actor: User, unit: Unit) -> bool:
+    from caseapp.security.authz import effective_grants
+
+    if any(g.role == "officer" and g.unit_id == unit.id for g in effective_grants(actor)):
+        return True
+    return not unit.is_open and covers(actor, "case.oversee", unit)
 
 
 def may_submit(session: Session, actor: User, unit: Unit, period: Period | None) -> bool:
