@@ -139,3 +139,22 @@ def test_reminders_are_mailed_once_naming_no_unit(app, db, world, monkeypatch, i
             "https://truonghoc.example/notifications/"
         )
     assert _send_due(app) == (0, 0) and len(inbox.messages) == 2
+
+
+def test_an_account_that_also_administers_is_not_reminded(db, world, monkeypatch):
+    """An account holding administration and an officer grant from before the separation of
+    duties acts only as administrator: the officer's reminder is not theirs."""
+    from caseapp.models import Grant
+    from caseapp.runtime import keyring
+    from caseapp.services.audit.trail import record
+    from tests.factories import make_user
+
+    d1 = unit(db, world, "D1")
+    both = make_user(db, keyring(), "admin.officer", d1, [("admin", d1)])
+    grant = Grant(user_id=both.id, role="officer", unit_id=d1.id)
+    db.add(grant)
+    record(db, None, "user.grant", grant, unit=d1)
+    db.commit()
+    _run(db, monkeypatch, DUE - timedelta(days=7))
+    reminded = {uid for _days, _code, uid in _sent(db)}
+    assert world["officer_d1"].id in reminded and both.id not in reminded

@@ -43,6 +43,16 @@ def _due_pairs(session: Session, period: Period) -> list[tuple[int, User]]:
     has_children = exists(
         select(child.id).where(child.parent_id == Unit.id, child.valid_to.is_(None))
     )
+    # An account that also administers does not act on its content grants (separation of
+    # duties: authz.effective_grants): it is not the one to remind.
+    admin_grant = aliased(Grant)
+    administers = exists(
+        select(admin_grant.id).where(
+            admin_grant.user_id == User.id,
+            admin_grant.role == "admin",
+            admin_grant.revoked_at.is_(None),
+        )
+    )
     submitted = exists(
         select(ReportSnapshot.id).where(
             ReportSnapshot.unit_id == Unit.id, ReportSnapshot.period_key == period.key
@@ -59,6 +69,7 @@ def _due_pairs(session: Session, period: Period) -> list[tuple[int, User]]:
             Grant.role.in_(WRITERS),
             Grant.revoked_at.is_(None),
             User.active.is_(True),
+            ~administers,
         )
         .distinct()
         .order_by(Unit.id, User.id)
