@@ -104,7 +104,7 @@ def new_activity():
         if done.ok:
             flash(_("Activity recorded."), "success")
             return redirect(url_for("reports.activities"))
-        error, status = done.message, 400
+        error, status = done.message, done.status
     elif form.is_submitted():
         status = 400
     return render_template(
@@ -113,6 +113,7 @@ def new_activity():
         error=error,
         activity=None,
         unit_codes=_unit_codes(),
+        frozen=False,
     ), status
 
 
@@ -148,6 +149,7 @@ def activity(activity_id: int):
         error=error,
         activity=found,
         unit_codes=[],
+        frozen=activity_service.frozen_day(db, found.unit, found.held_on) is not None,
         material_form=MaterialForm(formdata=None, prefix="material"),
         remove_form=EmptyForm(formdata=None),
         materials_max=MATERIALS_MAX,

@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from caseapp.clock import local_today
 from caseapp.errors import Conflict, NotFound, ValidationFailed
-from caseapp.models import Activity, Unit
+from caseapp.models import Activity, ReportSnapshot, Unit
 from caseapp.models.equality import (
     RESULTS_MAX,
     TARGETS_MAX,
@@ -29,6 +29,7 @@ from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.equality import campaigns
 from caseapp.services.equality.plans import plan_year
+from caseapp.services.reports.periods import periods_of
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -89,6 +90,49 @@ def targets_for(session: Session, user: User, unit: Unit, day: date) -> list[Pla
     if not covers(user, "activity.write", unit):
         return []
     return plan_targets(session, unit, day)
+
+
+def frozen_day(session: Session, unit: Unit, *days: date) -> date | None:
+    """The first of ``days`` held by a period whose report ``unit`` submitted (its activities
+    of that period are frozen into the snapshot); None when none is."""
+    spans = {
+        period.key: period
+        for day in days
+        for year in (day.year - 1, day.year, day.year + 1)
+        for period in periods_of(year)
+        if period.date_from <= day <= period.date_to
+    }
+    if not spans:
+        return None
+    submitted = set(
+        session.scalars(
+            select(ReportSnapshot.period_key).where(
+                ReportSnapshot.unit_id == unit.id, ReportSnapshot.period_key.in_(sorted(spans))
+            )
+        )
+    )
+    return next(
+        (
+            day
+            for day in days
+            for key in submitted
+            if spans[key].date_from <= day <= spans[key].date_to
+        ),
+        None,
+    )
+
+
+def refuse_if_frozen(session: Session, unit: Unit, *days: date) -> None:
+    """Conflict when ``unit`` submitted the report of a period holding one of ``days``."""
+    day = frozen_day(session, unit, *days)
+    if day is not None:
+        raise Conflict(
+            _(
+                "The report of this unit for the period holding %(day)s was submitted: its "
+                "activities can no longer change.",
+                day=day.strftime("%d/%m/%Y"),
+            )
+        )
 
 
 def _check(data: ActivityInput) -> None:
@@ -191,6 +235,7 @@ def create(session: Session, actor: User, unit: Unit, data: ActivityInput) -> Ac
     if not covers(actor, "activity.write", unit):
         raise NotFound()
     _check(data)
+    refuse_if_frozen(session, unit, data.held_on)
     campaign_key = _campaign(data)
     target_ids = _targets(session, unit, data)
     activity = Activity(
@@ -223,9 +268,11 @@ def create(session: Session, actor: User, unit: Unit, data: ActivityInput) -> Ac
 def update(
     session: Session, actor: User, activity: Activity, data: ActivityInput, version: int
 ) -> Activity:
+    refuse_if_frozen(session, activity.unit, activity.held_on)
     if activity.version != version:
         raise Conflict(_("This activity was changed by someone else. Reload it and try again."))
     _check(data)
+    refuse_if_frozen(session, activity.unit, data.held_on)
     campaign_key = _campaign(data)
     target_ids = _targets(session, activity.unit, data)
     old_targets = sorted(link.target_id for link in activity.targets)

@@ -20,6 +20,7 @@ from caseapp.models.equality import MATERIAL_BYTES_MAX, MATERIALS_MAX, ActivityM
 from caseapp.security.authz import covers
 from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import record
+from caseapp.services.reports.activities import refuse_if_frozen
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -86,6 +87,7 @@ def add_material(
     """Add a material to the activity: a title, and the file when one is given."""
     if not _can_change(actor, activity):
         raise NotFound()
+    refuse_if_frozen(session, activity.unit, activity.held_on)
     title = (title or "").strip()
     if not title or len(title) > TITLE_MAX or refused_characters(title):
         raise ValidationFailed(
@@ -154,6 +156,7 @@ def remove_material(session: Session, actor: User, material_id: int) -> Activity
     material, activity = _material(session, material_id)
     if not _can_change(actor, activity):
         raise NotFound()
+    refuse_if_frozen(session, activity.unit, activity.held_on)
     record(
         session,
         actor,
