@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
@@ -24,6 +25,7 @@ from caseapp.services.audit.trail import record
 from caseapp.services.equality import narrative
 from caseapp.services.equality.sections import SECTIONS, section_names
 from caseapp.services.org.history import children_during
+from caseapp.services.org.units import lock_unit
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -39,7 +41,7 @@ class Source:
     submitted_on: date | None
     late: bool
 
-    @property
+    @cached_property
     def work(self) -> dict[str, Any] | None:
         """The frozen work report of its submission (None: not submitted, or submitted before
         reports held their text)."""
@@ -106,6 +108,7 @@ def compile_draft(session: Session, actor: User, unit: Unit, period: Period, rep
         raise NotFound()
     if unit.kind == "school":
         raise ValidationFailed(_("A school writes its own report: there is nothing to compile."))
+    lock_unit(session, unit)  # one at a time with a submission of the unit and its saves
     narrative.check_open(session, unit, period)
     found = sources(session, unit, period)
     if not any(s.work is not None for s in found):
