@@ -7,6 +7,7 @@ writer). Each request commits for real, so every test works on accounts and case
   same moment grant it once (the second is a 409).
 - A second-factor sign-in while the password is changed (or locked by wrong guesses) elsewhere
   ends cleanly (409 or back to sign-in), never in a deadlock or a 500.
+- A school's statistics or text saved while its report is submitted waits and is refused.
 """
 
 from __future__ import annotations
@@ -344,3 +345,80 @@ def test_a_grant_at_a_unit_being_closed_waits_and_is_refused(app, tree):
             select(Grant).where(Grant.unit_id == commune_id, Grant.revoked_at.is_(None))
         ).all()
         assert held == []
+
+
+@pytest.mark.parametrize("part", ["statistics", "narrative"])
+def test_a_save_during_a_submission_waits_and_is_refused(app, tree, part):
+    """A school's figures or text saved while its report is being submitted: the save waits
+    for the submission (the unit's row is held) and is then refused, so the live figures and
+    text stay those that were frozen."""
+    import json
+
+    from caseapp.errors import Conflict
+    from caseapp.models import ReportSnapshot
+    from caseapp.services.equality import narrative, statistics
+    from caseapp.services.org.units import unit_by_code
+    from caseapp.services.reports.periods import period_by_key, submit
+    from tests.factories import complete_work_report
+    from tests.functional.test_unit_statistics import consistent
+
+    with app.test_request_context():
+        period = period_by_key("six_month:2020")
+        session = get_session()
+        school = unit_by_code(session, tree.school)
+        complete_work_report(session, tree.focal, school, period)
+        session.commit()
+        school_id, version = school.id, statistics.statistics_of(session, school, period.key)
+        version = version.version if version is not None else 0
+        draft_version = narrative.draft_of(session, school, period).version
+    submitting = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def save():
+        submitting.wait(5)
+        with app.test_request_context():
+            session = get_session()
+            actor, unit = session.get(User, tree.focal.id), session.get(Unit, school_id)
+            try:
+                if part == "statistics":
+                    statistics.save(
+                        session, actor, unit, period, consistent(unit.level), (), version
+                    )
+                else:
+                    narrative.save_draft(
+                        session,
+                        actor,
+                        unit,
+                        period,
+                        narrative.DraftInput(sections={"general": "Sửa sau khi nộp."}),
+                        draft_version,
+                    )
+                session.commit()
+                outcome["save"] = "saved"
+            except Conflict:
+                session.rollback()
+                outcome["save"] = "refused"
+
+    worker = threading.Thread(target=save)
+    worker.start()
+    with app.test_request_context():
+        session = get_session()
+        actor, unit = session.get(User, tree.focal.id), session.get(Unit, school_id)
+        submit(session, actor, unit, period)
+        submitting.set()
+        time.sleep(0.5)  # the save is now waiting for the unit's row
+        session.commit()
+    worker.join(10)
+    assert outcome == {"save": "refused"}
+    with app.test_request_context():
+        session = get_session()
+        unit = session.get(Unit, school_id)
+        snap = session.scalar(
+            select(ReportSnapshot).where(
+                ReportSnapshot.unit_id == school_id, ReportSnapshot.period_key == period.key
+            )
+        )
+        work = json.loads(snap.data)["work"]
+        live = statistics.figures(statistics.statistics_of(session, unit, period.key))
+        assert work["statistics"] == live
+        assert work["sections"] == narrative.sections_of(narrative.draft_of(session, unit, period))

@@ -9,6 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, date
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
@@ -24,6 +25,7 @@ from caseapp.services.audit.trail import record
 from caseapp.services.equality import narrative
 from caseapp.services.equality.sections import SECTIONS, section_names
 from caseapp.services.org.history import children_during
+from caseapp.services.org.units import lock_unit
 from caseapp.services.reports.tables import excluded_below
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ class Source:
     # cover it (it moved away): its submitted report is closed to them, and so is its text.
     withheld: bool = False
 
-    @property
+    @cached_property
     def work(self) -> dict[str, Any] | None:
         """The frozen work report of its submission (None: not submitted, submitted before
         reports held their text, or withheld from the reader)."""
@@ -136,6 +138,7 @@ def compile_draft(
         raise NotFound()
     if unit.kind == "school":
         raise ValidationFailed(_("A school writes its own report: there is nothing to compile."))
+    lock_unit(session, unit)  # one at a time with a submission of the unit and its saves
     narrative.check_open(session, unit, period)
     found = sources(session, unit, period, reader=actor)
     if not any(s.work is not None for s in found):

@@ -29,6 +29,7 @@ from caseapp.security.authz import covers
 from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import record
 from caseapp.services.equality.sections import SECTIONS, section_names
+from caseapp.services.org.units import lock_unit
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -157,6 +158,7 @@ def save_draft(
 ) -> WorkReportDraft:
     if not covers(actor, "work.write", unit):
         raise NotFound()
+    lock_unit(session, unit)  # one at a time with a submission of the unit (and other saves)
     check_open(session, unit, period)
     draft = draft_of(session, unit, period)
     if draft.version != version:

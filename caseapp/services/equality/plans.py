@@ -150,9 +150,9 @@ def save_plan(
             _("The text of the plan has at most %(n)d characters.", n=PLAN_TEXT_MAX)
         )
     lines = _clean_targets(targets)
-    if version == 0:
-        # Two first saves at once: the second waits here, then finds the first's plan (409).
-        lock_unit(session, unit)
+    # Saves of the unit's plan (two first saves at once: the second waits here, then finds the
+    # first's plan, 409) and its submissions are decided one at a time.
+    lock_unit(session, unit)
     plan = plan_of(session, unit, year)
     if (plan.version if plan is not None else 0) != version:
         raise Conflict(_("This plan was changed by someone else. Reload the page and try again."))

@@ -140,10 +140,11 @@ def reminder_of(session: Session, notice: Notification) -> tuple[str, str] | Non
 
 
 def titles(session: Session, notices: list[Notification]) -> dict[int, str]:
-    """What each reminder among ``notices`` says in the list, by notice id."""
+    """What each reminder among ``notices`` says in the list, by notice id (from the key
+    alone: no query)."""
     out = {}
     for notice in notices:
-        found = reminder_of(session, notice) if notice.kind == KIND else None
-        if found is not None:
-            out[notice.id] = found[0]
+        period = reminder_period(notice) if notice.kind == KIND else None
+        if period is not None:
+            out[notice.id] = reminder_text(period)
     return out

@@ -22,6 +22,7 @@ from caseapp.security.authz import covers
 from caseapp.services.audit.trail import record
 from caseapp.services.equality import figures as catalog
 from caseapp.services.org.history import paths_during
+from caseapp.services.org.units import lock_unit
 from caseapp.services.reports import periods
 
 if TYPE_CHECKING:
@@ -237,6 +238,9 @@ def save(
         raise NotFound()
     if source not in SOURCES:
         raise ValidationFailed(_("The form is incomplete. Reload the page."))
+    # A save and a submission of the unit are decided one at a time: a save that waited for a
+    # submission finds its snapshot below and is refused (the frozen figures stay the live ones).
+    lock_unit(session, unit)
     if periods.submitted_snapshot(session, unit, period) is not None:
         raise Conflict(
             _("The report of this period was submitted: its statistics can no longer be changed.")
@@ -316,12 +320,22 @@ def _add(total: dict[str, int], part: Mapping[str, object]) -> None:
 def compiled(session: Session, unit: Unit, period: Period) -> Compiled:
     paths = paths_during(session, unit, period.date_from, period.date_to, kind="school")
     schools = sorted(session.scalars(select(Unit).where(Unit.id.in_(paths))), key=lambda u: u.code)
-    snaps = {
-        s.unit_id: s
-        for s in session.scalars(
-            select(ReportSnapshot).where(
-                ReportSnapshot.period_key == period.key,
-                ReportSnapshot.unit_id.in_([s.id for s in schools]),
+    ids = [s.id for s in schools]
+    # Two queries for all the schools: their submissions' data and their live figures.
+    frozen: dict[int, str] = {
+        unit_id: data
+        for unit_id, data in session.execute(
+            select(ReportSnapshot.unit_id, ReportSnapshot.data).where(
+                ReportSnapshot.period_key == period.key, ReportSnapshot.unit_id.in_(ids)
+            )
+        )
+    }
+    live = {
+        row.unit_id: row
+        for row in session.scalars(
+            select(UnitStatistics).where(
+                UnitStatistics.period_key == period.key,
+                UnitStatistics.unit_id.in_([i for i in ids if i not in frozen]),
             )
         )
     }
@@ -329,15 +343,15 @@ def compiled(session: Session, unit: Unit, period: Period) -> Compiled:
     found = False
     listed = []
     for school in schools:
-        snap = snaps.get(school.id)
-        if snap is not None:
-            part = (json.loads(snap.data).get("work") or {}).get("statistics")
+        data = frozen.get(school.id)
+        if data is not None:
+            part = (json.loads(data).get("work") or {}).get("statistics")
         else:
-            part = figures(statistics_of(session, school, period.key)) or None
+            part = figures(live.get(school.id)) or None
         if part:
             found = True
             _add(total, part)
-        listed.append({"unit": school, "submitted": snap is not None, "counted": bool(part)})
+        listed.append({"unit": school, "submitted": data is not None, "counted": bool(part)})
     return Compiled(total if found else None, listed)
 
 

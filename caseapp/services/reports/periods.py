@@ -252,7 +252,11 @@ def submit(session: Session, actor: User, unit: Unit, period: Period) -> ReportS
     submissions."""
     from caseapp.services.equality.submission import missing_parts
     from caseapp.services.equality.work import gather
+    from caseapp.services.org.units import lock_unit
 
+    # Saves of the unit's figures and text wait for the submission (and a submission for
+    # them): what is frozen is what was saved, and a save after it is refused.
+    lock_unit(session, unit)
     refusal = submit_refusal(session, actor, unit, period)
     if refusal is not None:
         raise refusal
