@@ -10,21 +10,8 @@ from sqlalchemy import select
 from caseapp.runtime import keyring
 from tests.factories import Visitor, complete_work_report, make_user
 from tests.functional.report_support import unit
+from tests.functional.test_activities_frozen import ACT
 from tests.functional.test_gender_plan import TEXT, _head, _plan, _year, plan_form
-
-ACT = {
-    "unit_code": "SCH-A",
-    "held_on": "2020-03-10",
-    "kind": "communication",
-    "audience": "pupils",
-    "title": "Tuyên truyền",
-    "participants_female": "1",
-    "participants_male": "1",
-    "participants_other": "0",
-    "campaign_key": "",
-    "results": "",
-    "version": "0",
-}
 
 
 def test_a_head_of_an_office_does_not_approve_a_school_s_plan(app, db, world):

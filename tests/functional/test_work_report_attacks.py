@@ -22,6 +22,7 @@ from caseapp.services.equality.sections import SECTIONS
 from caseapp.services.reports import periods as reports
 from tests.factories import Visitor, complete_work_report, make_user
 from tests.functional.report_support import unit, user
+from tests.functional.test_work_report_narrative import _form
 from tests.functional.workflow_support import text_of
 
 PERIOD = "six_month:2020"
@@ -30,19 +31,6 @@ URL_D1 = f"/equality/narrative?unit=D1&period={PERIOD}"
 
 def period() -> reports.Period:
     return reports.period_by_key(PERIOD)
-
-
-def _form(version, **sections) -> dict:
-    data = {
-        "version": str(version),
-        "number": "1",
-        "signer_title": "TRƯỞNG PHÒNG",
-        "signer_name": "",
-        "recipients": "- Như trên;",
-    }
-    for key in SECTIONS:
-        data[f"section_{key}"] = sections.get(key, "")
-    return data
 
 
 def _school_submits(app, db, world, code, who, text):
