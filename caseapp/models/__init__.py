@@ -23,6 +23,7 @@ from caseapp.models.equality import (
     WorkReportDraft,
 )
 from caseapp.models.keys import KeyringKey
+from caseapp.models.privacy import Breach, BreachAction
 from caseapp.models.reports import Activity, ReportSnapshot
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
@@ -61,6 +62,8 @@ AUDITED_MODELS = (
     UnitStatistics,
     WorkReportDraft,
     ReportSnapshot,
+    Breach,
+    BreachAction,
     ApprovalRequest,
     EnrolmentCode,
     AttentionReview,
@@ -79,6 +82,8 @@ __all__ = [
     "EnrolmentCode",
     "ReportSnapshot",
     "AUDITED_MODELS",
+    "Breach",
+    "BreachAction",
     "AuditCheckpoint",
     "AuditEvent",
     "Case",

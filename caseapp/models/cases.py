@@ -301,6 +301,9 @@ class CaseConsent(Base):
     purpose: Mapped[str] = mapped_column(String(20))
     given_on: Mapped[date] = mapped_column(Date)
     withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    # The version of the notice shown when it was recorded (services.privacy.notices); None on
+    # consents recorded before notices were versioned.
+    notice_version: Mapped[str | None] = mapped_column(String(20))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

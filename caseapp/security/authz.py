@@ -43,12 +43,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "report.read",
             "activity.write",
             "work.write",
+            "breach.manage",
+            "privacy.read",
         }
     ),
     # The head of a unit (principal, head of an office): approves its gender-equality plan and
     # reads its reports; opens no case.
     "head": frozenset({SIGNED_IN, "report.read", "plan.approve"}),
-    "auditor": frozenset({SIGNED_IN, "audit.read"}),
+    "auditor": frozenset({SIGNED_IN, "audit.read", "breach.read", "privacy.read"}),
     "admin": frozenset(
         {
             SIGNED_IN,
@@ -57,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "approval.decide",
             "referral.read",
             "referral.manage",
+            "breach.manage",
+            "privacy.read",
         }
     ),
 }
