@@ -106,6 +106,7 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.dashboard import bp as dashboard_bp
     from caseapp.equality import bp as equality_bp
     from caseapp.main import bp as main_bp
+    from caseapp.privacy import bp as privacy_bp
     from caseapp.reports import bp as reports_bp
 
     for bp in (
@@ -118,5 +119,6 @@ def _register_blueprints(app: Flask) -> None:
         dashboard_bp,
         equality_bp,
         reports_bp,
+        privacy_bp,
     ):
         app.register_blueprint(bp)

@@ -327,6 +327,37 @@ def plan_status_names() -> dict[str, str]:
     return {"draft": _("Draft"), "approved": _("Approved"), "none": _("No plan")}
 
 
+def breach_category_names() -> dict[str, str]:
+    """The kinds of personal data a breach may touch (services.privacy.breaches.CATEGORIES)."""
+    return {
+        "identity": _("Identity (names, dates of birth, ID numbers)"),
+        "contact": _("Contact details (addresses, phone numbers)"),
+        "case_content": _("Content of cases (what happened, notes, files)"),
+        "health": _("Health"),
+        "sexual_life": _("Sexual life or sexual orientation"),
+        "children": _("Data of children"),
+        "family": _("Family circumstances"),
+        "accounts": _("Accounts of staff (sign-in data)"),
+    }
+
+
+def notify_people_names() -> dict[str, str]:
+    return {
+        "undecided": _("Not decided yet"),
+        "yes": _("Yes, they are or will be told"),
+        "no": _("No, they will not be told"),
+    }
+
+
+def breach_source_names() -> dict[str, str]:
+    return {
+        "manual": _("Recorded by a person"),
+        "audit_verify": _("The audit trail failed to verify"),
+        "attention": _("A high item of the auditor's attention view"),
+        "key_retirement": _("A key retired after a compromise"),
+    }
+
+
 def action_names() -> dict[str, str]:
     """What each audited action on a case reads as in its timeline. The names have a message
     context of their own: "Password changed" as an action is not the label of a date."""
@@ -417,6 +448,11 @@ def audit_action_names() -> dict[str, str]:
         "user.revoke": pgettext("audit action", "Role revoked"),
         "system.backup": pgettext("audit action", "Backup taken"),
         "system.restore": pgettext("audit action", "Restored from a backup"),
+        "breach.create": pgettext("audit action", "Data breach recorded"),
+        "breach.update": pgettext("audit action", "Data breach updated"),
+        "breach.action": pgettext("audit action", "Action on a data breach recorded"),
+        "breach.close": pgettext("audit action", "Data breach closed"),
+        "breach.export": pgettext("audit action", "Breach notification document exported"),
     }
 
 
@@ -443,6 +479,8 @@ def object_type_names() -> dict[str, str]:
         "case_informants": _("Informant"),
         "case_persons": _("Person of the case"),
         "gender_plans": _("Gender-equality plan"),
+        "breaches": _("Data breach"),
+        "breach_actions": _("Action on a data breach"),
     }
 
 

@@ -54,3 +54,7 @@ def keys_retire(key_id: str) -> None:
     except (keys.KeyInUse, KeyringError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"key {key_id} retired")
+    click.echo(
+        "If the key was retired after a compromise, record a data breach within 72 hours: "
+        f"/privacy/breaches/new?source=key_retirement&ref=key+{key_id}"
+    )

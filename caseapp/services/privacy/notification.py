@@ -1,0 +1,140 @@
+"""The breach notification sent to the authority (the fields of the form of Decree 356/2025):
+the controller, a contact person, when the breach was discovered, what happened, the
+categories and approximate number of people and records, likely consequences, the measures
+taken or proposed, whether the people affected are told, and why any notice came after 72
+hours. Written as DOCX in the layout of an administrative document."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from caseapp.clock import local_today
+from caseapp.labels import breach_category_names, notify_people_names
+from caseapp.services.privacy.breaches import (
+    categories_of,
+    deadline,
+    overdue,
+    shown_moment,
+    units_of,
+)
+from caseapp.services.reports.exports import cell_lines, date_line, heading_block, new_document
+
+if TYPE_CHECKING:
+    from caseapp.models import User
+    from caseapp.models.privacy import Breach
+
+TITLE = "THÔNG BÁO VI PHẠM QUY ĐỊNH VỀ BẢO VỆ DỮ LIỆU CÁ NHÂN"
+
+
+def _consequences(breach: Breach) -> str:
+    sensitive = {"case_content", "health", "sexual_life", "children", "family"}
+    if sensitive & set(categories_of(breach)):
+        return (
+            "Dữ liệu cá nhân nhạy cảm (trong đó có dữ liệu của trẻ em hoặc nội dung vụ việc) có "
+            "thể bị người không có thẩm quyền tiếp cận; nguy cơ gây tổn hại về tinh thần, danh "
+            "dự, an toàn của chủ thể dữ liệu. Đơn vị đánh giá và bổ sung cụ thể."
+        )
+    return (
+        "Dữ liệu cá nhân cơ bản có thể bị người không có thẩm quyền tiếp cận. "
+        "Đơn vị đánh giá và bổ sung cụ thể."
+    )
+
+
+def _people(breach: Breach) -> str:
+    if breach.people_affected is None:
+        return "Chưa xác định được"
+    return f"Khoảng {breach.people_affected} người"
+
+
+def notification_docx(breach: Breach, contact: User) -> bytes:
+    """The notification of ``breach``, with ``contact`` (the person exporting it) as the
+    contact person."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    unit = breach.unit
+    parent_name = unit.parent.name if unit.parent is not None else ""
+    doc = new_document()
+    heading_block(
+        doc,
+        parent_name,
+        unit.name,
+        f"Số: ……/TB-{unit.code}",
+        date_line("……", local_today()),
+    )
+    doc.add_paragraph()
+    title = doc.add_paragraph()
+    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    title.add_run(TITLE).bold = True
+    ref = doc.add_paragraph(f"Mã sự cố: {breach.reference}")
+    ref.alignment = WD_ALIGN_PARAGRAPH.CENTER
+
+    categories = breach_category_names()
+    decision = notify_people_names()
+    actions = [f"- {shown_moment(a.taken_at)}: {a.text}" for a in breach.actions] or [
+        "- (chưa ghi nhận biện pháp)"
+    ]
+    late = breach.authority_notified_at is None or overdue(breach)
+    sections: list[tuple[str, list[str]]] = [
+        (
+            "Bên Kiểm soát dữ liệu cá nhân",
+            [f"Đơn vị: {unit.name} (mã {unit.code})", f"Cơ quan chủ quản: {parent_name or '—'}"],
+        ),
+        (
+            "Người liên hệ",
+            [f"Họ và tên: {contact.full_name or contact.username}", "Chức vụ, điện thoại: ……"],
+        ),
+        (
+            "Thời gian",
+            [
+                f"Thời điểm phát hiện: {shown_moment(breach.discovered_at)}",
+                f"Người phát hiện: {breach.discovered_by}",
+                "Thời điểm xảy ra vi phạm (nếu xác định được): ……",
+                f"Thời điểm ngăn chặn: {shown_moment(breach.contained_at) or 'chưa'}",
+                f"Hạn thông báo (72 giờ): {shown_moment(deadline(breach))}",
+            ],
+        ),
+        ("Mô tả vi phạm", breach.description.splitlines() or ["—"]),
+        (
+            "Loại dữ liệu cá nhân, số lượng chủ thể và bản ghi liên quan",
+            [f"- {categories.get(c, c)}" for c in categories_of(breach)]
+            + [
+                f"Số chủ thể dữ liệu (ước tính): {_people(breach)}",
+                f"Số bản ghi (ước tính): {_people(breach)}",
+                f"Đơn vị bị ảnh hưởng: {', '.join(units_of(breach))}",
+            ],
+        ),
+        ("Hậu quả có thể xảy ra", [_consequences(breach)]),
+        ("Biện pháp đã thực hiện hoặc đề xuất", actions),
+        (
+            "Thông báo cho chủ thể dữ liệu",
+            [
+                decision.get(breach.notify_people, breach.notify_people),
+                *([f"Lý do: {breach.notify_people_reason}"] if breach.notify_people_reason else []),
+                *(
+                    [f"Đã thông báo lúc: {shown_moment(breach.people_notified_at)}"]
+                    if breach.people_notified_at
+                    else []
+                ),
+            ],
+        ),
+        (
+            "Lý do thông báo sau 72 giờ (nếu có)",
+            ["……" if late else "Không (thông báo trong thời hạn 72 giờ)."],
+        ),
+    ]
+    for number, (heading, lines) in enumerate(sections, start=1):
+        doc.add_paragraph().add_run(f"{number}. {heading}").bold = True
+        for line in lines:
+            doc.add_paragraph(line)
+    closing = doc.add_table(rows=1, cols=2)
+    left, right = closing.rows[0].cells
+    cell_lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)], size=11)
+    cell_lines(
+        right,
+        [("THỦ TRƯỞNG ĐƠN VỊ", True), ("(Ký, ghi rõ họ tên, đóng dấu)", False)],
+        italic_last=True,
+    )
+    buffer = io.BytesIO()
+    doc.save(buffer)
+    return buffer.getvalue()
