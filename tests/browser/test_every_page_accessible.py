@@ -48,6 +48,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
     from caseapp.services.cases.content import open_content
     from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.referrals import create_contact
+    from caseapp.services.privacy import breaches
     from caseapp.services.reports import activities, activity_materials
     from tests.factories import get_user
 
@@ -102,6 +103,19 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
         # A grant waiting for a second administrator: the approvals list and request page.
         admin = get_user(s, live.people["admin"].username)
         asked = approvals.request_grant(s, admin, focal, "officer", school, "Kiểm thử")
+        officer = get_user(s, live.people["district_officer"].username)
+        breach = breaches.create(
+            s,
+            officer,
+            officer.unit,
+            breaches.BreachInput(
+                discovered_at=(local_today() - timedelta(days=1)).strftime("%d/%m/%Y 08:00"),
+                discovered_by="Cán bộ CNTT",
+                description="Mất máy tính xách tay.",
+                data_categories=["identity", "contact"],
+            ),
+        )
+        breaches.add_action(s, officer, breach, "", "Đổi mật khẩu các tài khoản.")
         if s.scalar(select(ReferralContact.id).limit(1)) is None:  # none are seeded
             create_contact(s, None, school, "Trạm Y tế xã", REFERRAL_KINDS[0], "0123456789", "")
         s.commit()
@@ -120,6 +134,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "activity_id": first(Activity.id),
             "snapshot_id": first(ReportSnapshot.id),
             "request_id": asked.id,
+            "breach_id": breach.id,
         }
         rules = [
             r

@@ -474,6 +474,52 @@ def _activity(c: Ctx) -> Post:
     )
 
 
+def _breach_form() -> dict:
+    from tests.functional.test_breaches import FORM
+
+    return dict(FORM)
+
+
+def _new_breach(c: Ctx) -> Post:
+    c.sign_in("officer_d1")
+    return Post("/privacy/breaches/new", _breach_form())
+
+
+def _breach(c: Ctx):
+    from caseapp.services.privacy import breaches
+
+    made = breaches.create(
+        c.db,
+        c.user("officer_d1"),
+        c.unit("D1"),
+        breaches.BreachInput(**{k: v for k, v in _breach_form().items() if k != "unit_code"}),
+    )
+    c.commit()
+    c.sign_in("officer_d1")
+    return made
+
+
+def _update_breach(c: Ctx) -> Post:
+    made = _breach(c)
+    return Post(
+        f"/privacy/breaches/{made.id}",
+        {"version": str(made.version), "notify_people": "yes", "contained_at": "28/11/2026 08:00"},
+    )
+
+
+def _breach_action(c: Ctx) -> Post:
+    made = _breach(c)
+    return Post(f"/privacy/breaches/{made.id}/actions", {"taken_at": "", "text": "Đổi mật khẩu."})
+
+
+def _close_breach(c: Ctx) -> Post:
+    made = _breach(c)
+    return Post(
+        f"/privacy/breaches/{made.id}/close",
+        {"version": str(made.version), "reason": "Không phải sự cố dữ liệu cá nhân."},
+    )
+
+
 def _statistics_values() -> dict[str, str]:
     from tests.functional.test_unit_statistics import consistent
 
@@ -748,6 +794,10 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     ),
     "reports.activity": _activity,
     "reports.new_activity": _new_activity,
+    "privacy.new_breach": _new_breach,
+    "privacy.update_breach": _update_breach,
+    "privacy.add_action": _breach_action,
+    "privacy.close_breach": _close_breach,
     "equality.statistics": _statistics,
     "equality.import_statistics": _import_statistics,
     "reports.add_material": _add_material,

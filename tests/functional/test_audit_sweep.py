@@ -70,6 +70,10 @@ AUDITED_POSTS = {
     "equality.submit": "report.submit",  # test_work_report_submission
     "equality.narrative": "work.save",  # test_work_report_narrative
     "equality.compile_narrative": "work.compile",
+    "privacy.new_breach": "breach.create",  # test_breaches
+    "privacy.update_breach": "breach.update",
+    "privacy.add_action": "breach.action",
+    "privacy.close_breach": "breach.close",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

@@ -40,6 +40,7 @@ from caseapp.services.accounts import approvals
 from caseapp.services.cases import notifications
 from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
+from caseapp.services.privacy import breaches
 from caseapp.services.reports import activities, activity_materials
 from caseapp.services.reports import periods as reports
 from tests.factories import TOKEN_PAGE, Visitor, complete_work_report, make_user, stored_files
@@ -259,6 +260,17 @@ def _objects(app, db, world) -> dict[str, object]:
     annual = next(p for p in reports.periods_of(2020) if p.kind == "annual")
     complete_work_report(db, me, sch_a, annual)
     snapshot = reports.submit(db, me, sch_a, annual)
+    breach = breaches.create(
+        db,
+        db.get(User, world["officer_d1"].id),
+        db.get(Unit, world.units["D1"]),
+        breaches.BreachInput(
+            discovered_at=(local_today() - timedelta(days=2)).strftime("%d/%m/%Y 20:00"),
+            discovered_by="Cán bộ CNTT",
+            description="Mất máy tính xách tay.",
+            data_categories=["identity"],
+        ),
+    )
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
     target = db.get(User, world["focal_b"].id)
     db.commit()
@@ -278,6 +290,7 @@ def _objects(app, db, world) -> dict[str, object]:
         "activity_id": activity.id,
         "material_id": material.id,
         "snapshot_id": snapshot.id,
+        "breach_id": breach.id,
         "unit_id": school.id,
         "user_id": target.id,
         "request_id": asked.id,
@@ -452,5 +465,7 @@ def test_every_route_is_covered(targets):
         "audit.review_attention",
         "equality.save_plan",
         "equality.narrative",
+        "privacy.update_breach",
+        "privacy.add_action",
     ):
         assert endpoint in with_forms, endpoint
