@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from docx import Document
 from sqlalchemy import func, select
 
-from caseapp.models import AuditEvent
+from caseapp.models import AuditEvent, Grant
 from caseapp.models.privacy import Breach, BreachAction
 from caseapp.runtime import keyring
 from caseapp.services.audit.trail import record
@@ -283,3 +283,26 @@ def test_breach_actions_are_append_only_rows(app, db, world):
         a.text for a in db.scalars(select(BreachAction).where(BreachAction.breach_id == breach.id))
     ]
     assert sorted(texts) == ["Hai", "Một"]
+
+
+def test_unreviewed_high_attention_item_offers_to_record_a_breach(app, db, world):
+    a = unit(db, world, "SCH-A")
+    with app.test_request_context():
+        both = make_user(db, keyring(), "admin.and.focal.b1", a, [("admin", a)])
+        legacy = Grant(user_id=both.id, role="focal_point", unit_id=a.id)
+        db.add(legacy)
+        record(db, None, "user.grant", legacy, unit=a, changes={"user": both.username})
+        prv = unit(db, world, "PRV")
+        reader = make_user(
+            db, keyring(), "auditor.officer", prv, [("auditor", prv), ("officer", prv)]
+        )
+    db.commit()
+    page = Visitor(app, db, reader, lang="en").get("/audit/attention").get_data(as_text=True)
+    assert "/privacy/breaches/new?source=attention&amp;ref=" in page
+    page = (
+        Visitor(app, db, world["auditor_p"], lang="en")
+        .get("/audit/attention")
+        .get_data(as_text=True)
+    )
+    assert "/privacy/breaches/new" not in page
+    assert "tell an officer or administrator to record a breach" in page

@@ -42,7 +42,9 @@ def test_rotate_wrap_rewraps_everything_and_sign_in_still_works(app, db, ring, b
     assert new != old
     assert _sealed_ids(db) == {new}
     # Retiring the old key is now allowed, and sign-in with TOTP still works.
-    assert runner.invoke(args=["keys", "retire", old]).exit_code == 0
+    retired = runner.invoke(args=["keys", "retire", old])
+    assert retired.exit_code == 0
+    assert f"/privacy/breaches/new?source=key_retirement&ref=key+{old}" in retired.output
     person = world["focal_a"]
     browser.post("/login", {"username": person.username, "password": person.password})
     r = browser.post("/login/2fa", {"code": next_code(person.totp_secret)}, token_from="/login/2fa")
