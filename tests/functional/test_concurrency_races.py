@@ -345,3 +345,34 @@ def test_a_grant_at_a_unit_being_closed_waits_and_is_refused(app, tree):
             select(Grant).where(Grant.unit_id == commune_id, Grant.revoked_at.is_(None))
         ).all()
         assert held == []
+
+
+def test_two_breaches_recorded_at_once_draw_two_references(app, tree):
+    from caseapp.models.privacy import Breach
+
+    district = tree.school.rsplit("-", 1)[0] + "-D"
+    form = {
+        "unit_code": district,
+        "discovered_at": "27/11/2026 20:00",
+        "discovered_by": "Cán bộ CNTT",
+        "description": "Mất máy tính xách tay.",
+        "data_categories": "identity",
+    }
+    clients = [
+        _client(app, who.id, tree.ip) for who in (tree.officer_district, tree.officer_province)
+    ]
+    results: dict = {}
+    _at_once(
+        *(
+            _post(client, "/privacy/breaches/new", {**form, "csrf_token": token}, results, str(n))
+            for n, (client, token) in enumerate(clients)
+        )
+    )
+    assert sorted(results.values()) == [302, 302], results
+    with app.app_context():
+        references = list(
+            get_session().scalars(
+                select(Breach.reference).where(Breach.unit.has(Unit.code == district))
+            )
+        )
+    assert len(references) == 2 and len(set(references)) == 2, references

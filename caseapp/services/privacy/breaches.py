@@ -225,8 +225,11 @@ def _next_reference(session: Session, year: int) -> str:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFERENCE_LOCK_KEY})
     prefix = f"SC-{year}-"
     with session.no_autoflush:
-        last = session.scalar(
-            select(func.max(Breach.reference)).where(Breach.reference.startswith(prefix))
+        last = session.scalar(  # the longest, then the highest: SC-2026-10000 after -9999
+            select(Breach.reference)
+            .where(Breach.reference.startswith(prefix))
+            .order_by(func.length(Breach.reference).desc(), Breach.reference.desc())
+            .limit(1)
         )
     number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{number:04d}"
