@@ -124,7 +124,15 @@ def scene(app, db, world) -> Scene:
     today = local_today().isoformat()
     for url, data in (
         (f"{base}/notes", {"body": f"{CANARY}-note"}),
-        (f"{base}/consents", {"party": "person_harmed", "purpose": "referral", "given_on": today}),
+        (
+            f"{base}/consents",
+            {
+                "party": "person_harmed",
+                "purpose": "referral",
+                "given_on": today,
+                "notice_given": "y",
+            },
+        ),
         (
             f"{base}/steps",
             {

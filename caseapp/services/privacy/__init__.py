@@ -1,0 +1,1 @@
+"""Data protection (issue 15): requests, breaches, retention, notices, processing record."""
