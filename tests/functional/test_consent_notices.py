@@ -123,3 +123,15 @@ def test_every_notice_version_is_kept_and_the_current_one_is_known():
     assert VERSION in notices.NOTICES
     assert notices.known_version(VERSION) and not notices.known_version(None)
     assert not notices.known_version("1999-01")
+
+
+def test_an_older_version_is_shown_as_such_with_a_link_to_the_current(app, db, world, monkeypatch):
+    older = [notices.NoticeSection("An older heading", ("An older paragraph.",))]
+    monkeypatch.setitem(notices.NOTICES, "2026-01", lambda: older)
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    page = _text(focal.get("/cases/notice/2026-01"))
+    assert "Notice version 2026-01" in page and "An older paragraph." in page
+    assert "This is an older version of the notice" in page
+    assert f"See the current version ({VERSION})" in page
+    current = _text(focal.get("/cases/notice"))
+    assert "An older paragraph." not in current and "older version" not in current
