@@ -5,4 +5,11 @@ from flask import Blueprint
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 # The route modules register their views on bp (they import it from here).
-from caseapp.cases import access_report, people_views, records, views, workflow_views
+from caseapp.cases import (
+    access_report,
+    notice_views,
+    people_views,
+    records,
+    views,
+    workflow_views,
+)

@@ -280,6 +280,18 @@ class ConsentForm(FlaskForm):
     given_on = DateField(
         _l("On"), format="%Y-%m-%d", validators=[DataRequired(_l("Enter a date."))]
     )
+    # The notice of services.privacy.notices (its current version is stored with the consent).
+    notice_given = BooleanField(
+        _l("I have given or read the notice to the person"),
+        validators=[
+            DataRequired(
+                _l(
+                    "Tick the box to confirm the person was given or read the notice. "
+                    "The consent was not saved."
+                )
+            )
+        ],
+    )
 
     def fill_choices(self) -> None:
         names = case_choice_names()

@@ -53,6 +53,7 @@ from caseapp.services.cases.access import (
     intake_units,
 )
 from caseapp.services.org.units import unit_in_scope
+from caseapp.services.privacy import notices
 
 
 def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
@@ -197,7 +198,14 @@ def new():
         error, status = outcome.message, 400
     elif form.is_submitted():
         status = 400
-    return render_template("cases/form.html", form=form, error=error, case=None), status
+    return render_template(
+        "cases/form.html",
+        form=form,
+        error=error,
+        case=None,
+        sections=notices.notice(),
+        notice_version=notices.NOTICE_VERSION,
+    ), status
 
 
 @bp.get("/<public_id>")
@@ -218,6 +226,8 @@ def show(public_id: str):
         consent_status=case_records.consent_status(db, case),
         person_repeats=case_records.repeat_counts_by_person(db, current_user, case),
         consent_form=_consent_form(),
+        notice_version=notices.NOTICE_VERSION,
+        known_notice=notices.known_version,
         withdraw_form=WithdrawConsentForm(formdata=None),
         exclusions=case_records.exclusions(db, case),
         exclusion_form=_exclusion_form(db, case),

@@ -49,6 +49,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
     from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.referrals import create_contact
     from caseapp.services.privacy import breaches
+    from caseapp.services.privacy.notices import NOTICE_VERSION
     from caseapp.services.reports import activities, activity_materials
     from tests.factories import get_user
 
@@ -79,6 +80,8 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
         )
         s.flush()
         records.add_note(s, focal, case, "Một ghi chú để kiểm tra.")
+        # A consent: the case page lists it with the notice version it was given under.
+        records.record_consent(s, focal, case, "guardian", "referral", local_today())
         open_content(s, focal, case)  # the case's access report lists one opening
         notices.tell(s, focal, "account.granted")  # an account notice in the lists
         try:
@@ -135,6 +138,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "snapshot_id": first(ReportSnapshot.id),
             "request_id": asked.id,
             "breach_id": breach.id,
+            "notice_version": NOTICE_VERSION,
         }
         rules = [
             r

@@ -715,7 +715,12 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     ),
     "cases.add_consent": _on_case(
         "/consents",
-        lambda c, case, _: {"party": "guardian", "purpose": "sharing", "given_on": c.today},
+        lambda c, case, _: {
+            "party": "guardian",
+            "purpose": "sharing",
+            "given_on": c.today,
+            "notice_given": "y",
+        },
     ),
     "cases.add_exclusion": _on_case(
         "/exclusions",

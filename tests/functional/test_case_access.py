@@ -46,7 +46,8 @@ KNOWN = {
     "cases.edit_person",
     "cases.withdraw_person",
 }
-NOT_ON_A_CASE = {"cases.index", "cases.new"}
+# The notice pages hold no case data: the same text for every signed-in person.
+NOT_ON_A_CASE = {"cases.index", "cases.new", "cases.notice", "cases.notice_version"}
 NO_UNIT = "No unit with the code %(code)s within your units."
 FILE = f"{CANARY}-attached file".encode()
 
@@ -124,7 +125,15 @@ def scene(app, db, world) -> Scene:
     today = local_today().isoformat()
     for url, data in (
         (f"{base}/notes", {"body": f"{CANARY}-note"}),
-        (f"{base}/consents", {"party": "person_harmed", "purpose": "referral", "given_on": today}),
+        (
+            f"{base}/consents",
+            {
+                "party": "person_harmed",
+                "purpose": "referral",
+                "given_on": today,
+                "notice_given": "y",
+            },
+        ),
         (
             f"{base}/steps",
             {

@@ -86,7 +86,13 @@ def test_each_person_harmed_needs_consent_support_and_follow_up(app, db, world):
     for party in ("person_harmed", "guardian"):
         focal.post(
             f"{base}/consents",
-            {"about": first, "party": party, "purpose": "referral", "given_on": today},
+            {
+                "about": first,
+                "party": party,
+                "purpose": "referral",
+                "given_on": today,
+                "notice_given": "y",
+            },
         )
     db.expire_all()
     case = db.get(Case, case.id)
@@ -290,7 +296,13 @@ def test_a_person_of_another_case_is_not_found(app, db, world):
     today = local_today().isoformat()
     focal.post(
         f"{base}/consents",
-        {"about": stranger.uid, "party": "guardian", "purpose": "sharing", "given_on": today},
+        {
+            "about": stranger.uid,
+            "party": "guardian",
+            "purpose": "sharing",
+            "given_on": today,
+            "notice_given": "y",
+        },
     )
     focal.post(
         f"{base}/steps", {"kind": "support", "service": "counselling", "about": stranger.uid}
@@ -383,7 +395,13 @@ def test_a_referral_needs_the_consent_of_the_person_it_is_about(app, db, world):
     for party in ("person_harmed", "guardian"):
         focal.post(
             f"{base}/consents",
-            {"about": first.uid, "party": party, "purpose": "referral", "given_on": today},
+            {
+                "about": first.uid,
+                "party": party,
+                "purpose": "referral",
+                "given_on": today,
+                "notice_given": "y",
+            },
         )
     referral = {"kind": "referral", "contact_id": str(contact.id)}
     start = audit_head(db)

@@ -331,7 +331,8 @@ def test_consent_for_a_referral(app, db, world, who):
 
     def give(party):
         r = focal.post(
-            f"{base}/consents", {"party": party, "purpose": "referral", "given_on": today}
+            f"{base}/consents",
+            {"party": party, "purpose": "referral", "given_on": today, "notice_given": "y"},
         )
         assert r.status_code == 302
         db.expire_all()
@@ -368,7 +369,12 @@ def test_withdrawing_a_consent_asks_first(app, db, world):
     base, today = f"/cases/{case.public_id}", local_today()
     r = focal.post(
         f"{base}/consents",
-        {"party": "guardian", "purpose": "sharing", "given_on": str(today - timedelta(days=3))},
+        {
+            "party": "guardian",
+            "purpose": "sharing",
+            "given_on": str(today - timedelta(days=3)),
+            "notice_given": "y",
+        },
     )
     assert r.status_code == 302
     consent = db.scalar(select(CaseConsent).where(CaseConsent.case_id == case.id))
@@ -558,7 +564,7 @@ def test_every_change_writes_exactly_one_audit_event(app, db, world):
         change(
             "consent.record",
             f"{base}/consents",
-            {"party": "guardian", "purpose": "sharing", "given_on": today},
+            {"party": "guardian", "purpose": "sharing", "given_on": today, "notice_given": "y"},
             "case_consents",
         ),
     ]

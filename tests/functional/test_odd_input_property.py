@@ -40,7 +40,7 @@ from caseapp.services.accounts import approvals
 from caseapp.services.cases import notifications
 from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
-from caseapp.services.privacy import breaches
+from caseapp.services.privacy import breaches, notices
 from caseapp.services.reports import activities, activity_materials
 from caseapp.services.reports import periods as reports
 from tests.factories import TOKEN_PAGE, Visitor, complete_work_report, make_user, stored_files
@@ -297,6 +297,7 @@ def _objects(app, db, world) -> dict[str, object]:
         "grant_id": db.scalar(select(Grant.id).where(Grant.user_id == target.id)),
         "seq": db.scalar(select(func.max(AuditEvent.seq))),
         "filename": "css/app.css",
+        "notice_version": notices.NOTICE_VERSION,
     }
 
 

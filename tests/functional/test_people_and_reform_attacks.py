@@ -96,7 +96,7 @@ def test_the_consent_event_says_who_what_and_when(app, db, world):
     today = local_today().isoformat()
     r = focal.post(
         f"/cases/{case.public_id}/consents",
-        {"party": "guardian", "purpose": "referral", "given_on": today},
+        {"party": "guardian", "purpose": "referral", "given_on": today, "notice_given": "y"},
     )
     assert r.status_code in (302, 303)
     changes = _latest(db, "consent.record")

@@ -85,7 +85,12 @@ def test_referral_with_the_consent_of_child_and_guardian(db, world, focal, case,
     for party in ("person_harmed", "guardian"):
         r = focal.submit(
             f"/cases/{case.public_id}/consents",
-            {"party": party, "purpose": "referral", "given_on": local_today().isoformat()},
+            {
+                "party": party,
+                "purpose": "referral",
+                "given_on": local_today().isoformat(),
+                "notice_given": "y",
+            },
         )
         assert "Consent recorded." in r.text
     assert has_consent(db, case, "referral")

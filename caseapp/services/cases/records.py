@@ -41,6 +41,7 @@ from caseapp.services.cases.access import (
     visible_cases,
 )
 from caseapp.services.cases.content import sealer
+from caseapp.services.privacy.notices import NOTICE_VERSION
 
 FILENAME_MAX = 200
 # What the first bytes of an upload must look like for its declared type.
@@ -299,6 +300,7 @@ def record_consent(
         party=party,
         purpose=purpose,
         given_on=given_on,
+        notice_version=NOTICE_VERSION,
         recorded_by_id=actor.id,
     )
     session.add(consent)
