@@ -1,2 +1,2 @@
-"""Data protection (Law 91/2025/QH15, Decree 356/2025; issue 15): breaches, notices, the
-processing record; requests and retention to come."""
+"""Data protection (Law 91/2025/QH15, Decree 356/2025; issue 15): the breach register, the
+consent notices and the processing record."""
