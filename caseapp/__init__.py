@@ -106,6 +106,7 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.dashboard import bp as dashboard_bp
     from caseapp.equality import bp as equality_bp
     from caseapp.main import bp as main_bp
+    from caseapp.privacy import bp as privacy_bp
     from caseapp.reports import bp as reports_bp
 
     for bp in (
@@ -117,6 +118,7 @@ def _register_blueprints(app: Flask) -> None:
         cases_bp,
         dashboard_bp,
         equality_bp,
+        privacy_bp,
         reports_bp,
     ):
         app.register_blueprint(bp)

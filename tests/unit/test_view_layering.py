@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 CASEAPP = Path(__file__).resolve().parents[2] / "caseapp"
-BLUEPRINTS = ("admin", "reports", "dashboard", "account", "equality")
+BLUEPRINTS = ("admin", "reports", "dashboard", "account", "equality", "privacy")
 VIEW_FILES = sorted(
     p
     for bp in BLUEPRINTS

@@ -1,0 +1,1 @@
+"""Data protection: the processing record and impact-assessment dossier (issue 15)."""
