@@ -22,7 +22,7 @@ def record_docx():
         return processing_record.export(db, current_user, unit)
 
     done = carry_out(export)
-    if not done.ok:
+    if done.error is not None:
         raise done.error  # 404 outside the user's units
     out = done.value
     return Response(

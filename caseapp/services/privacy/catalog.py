@@ -60,6 +60,7 @@ class TableEntry:
     retention: object  # a lazy string
     groups: tuple[Group, ...]
     recipients: object = None  # a lazy string, or None (nobody outside the service)
+    own: bool = False  # each person reads only their own rows
 
 
 _KEYS = _l("Row identifiers and links between records (no meaning of their own)")
@@ -67,7 +68,7 @@ _WHO_WHEN = _l("Who made or changed the record and when, for accountability")
 _LOCK = _l("Version number that stops two people overwriting each other's changes")
 _CASE_RETENTION = _l(
     "Case content: until destroyed (cases destroy-content); the statistical facts stay. A "
-    "retention schedule is part 3 of this issue."
+    "retention schedule by kind of record is being added (issue 15, part 3)."
 )
 _ACCOUNT_RETENTION = _l(
     "As long as the account exists; accounts are deactivated, not deleted, so that the trail "
@@ -281,6 +282,7 @@ CATALOG: dict[str, TableEntry] = {
                 "kind created_at read_at emailed_at",
             ),
         ),
+        own=True,
     ),
     "units": TableEntry(
         "signed_in",
@@ -360,6 +362,7 @@ CATALOG: dict[str, TableEntry] = {
             Group("technical", _KEYS, "id user_id"),
             Group("security", _l("Hashes of one-time recovery codes"), "code_hash used_at"),
         ),
+        own=True,
     ),
     "user_sessions": TableEntry(
         "signed_in",
@@ -379,6 +382,7 @@ CATALOG: dict[str, TableEntry] = {
                 sealed=True,
             ),
         ),
+        own=True,
     ),
     "sign_in_throttles": TableEntry(
         "admin.users",
@@ -621,6 +625,10 @@ def catalogued_keys() -> list[str]:
         for group in entry.groups
         for name in group.columns.split()
     ]
+
+
+def own_rows_only(table: str) -> bool:
+    return CATALOG[table].own
 
 
 def readers(table: str) -> tuple[str, ...]:

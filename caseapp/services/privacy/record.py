@@ -162,6 +162,8 @@ def _lines(doc, lines: list[str]) -> None:
 
 
 def _readers(table: str) -> str:
+    if catalog.own_rows_only(table):
+        return _("Each signed-in person, their own only")
     names = role_names()
     return ", ".join(names.get(role, role) for role in catalog.readers(table))
 
