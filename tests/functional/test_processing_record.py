@@ -107,3 +107,27 @@ def test_the_account_page_links_to_it_for_those_who_may_read_it(app, db, world):
     assert URL in page.get_data(as_text=True)
     page = Visitor(app, db, world["focal_a"], lang="en").get("/account/")
     assert URL not in page.get_data(as_text=True)
+
+
+def test_recipients_name_the_referral_contacts_of_the_unit_and_above(app, db, world):
+    from caseapp.models import Unit
+    from caseapp.services.org.referrals import create_contact
+
+    for code, name in (("PRV", "Công an tỉnh P"), ("D1", "Trạm y tế D1"), ("D2", "Trạm y tế D2")):
+        unit = db.get(Unit, world.units[code])
+        kind = "police" if code == "PRV" else "health_station"
+        create_contact(db, None, unit, name, kind, "0123", "")
+    db.commit()
+    text = _text(Visitor(app, db, world["officer_d1"], lang="en").get(f"{URL}?unit=D1").data)
+    assert "- Referral contact: Công an tỉnh P (Police)" in text
+    assert "- Referral contact: Trạm y tế D1 (Health station)" in text
+    assert "Trạm y tế D2" not in text
+
+
+def test_the_last_backup_is_shown_when_one_was_taken(app, db, world):
+    from caseapp.services.audit.trail import record
+
+    record(db, None, "system.backup", object_type="backup", changes={"engine": "sqlite"})
+    db.commit()
+    text = _text(Visitor(app, db, world["admin_p"], lang="en").get(URL).data)
+    assert "- Last backup: " in text and "No backup is recorded" not in text
