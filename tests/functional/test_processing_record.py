@@ -66,6 +66,7 @@ def test_it_shows_key_ages_and_the_last_verify_and_checkpoint(app, db, world):
     for key in keyring().keys(purpose=None):
         assert key.id in before  # ids and ages, never a secret
     assert "argon2id" in before and "Smallest count shown outside the unit: 5" in before
+    assert "E-mail notifications: off" in before
 
     integrity.record_verification(db, None, integrity.verify(db, keyring()))
     integrity.checkpoint(db, None, keyring())

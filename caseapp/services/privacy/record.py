@@ -143,6 +143,12 @@ def measures(session: Session) -> Measures:
             ),
             (_("Cookies sent over HTTPS only"), yes if conf.secure_cookies else no),
             (_("HTTPS enforced by the browser (HSTS)"), yes if conf.hsts else no),
+            (
+                _("E-mail notifications"),
+                (_("sent with STARTTLS") if conf.smtp_starttls else _("sent without TLS"))
+                if conf.smtp_host
+                else _("off"),
+            ),
             (_("Smallest count shown outside the unit"), str(conf.small_cell_threshold)),
         ],
     )
