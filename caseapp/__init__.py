@@ -118,7 +118,7 @@ def _register_blueprints(app: Flask) -> None:
         cases_bp,
         dashboard_bp,
         equality_bp,
-        reports_bp,
         privacy_bp,
+        reports_bp,
     ):
         app.register_blueprint(bp)

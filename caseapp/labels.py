@@ -432,6 +432,7 @@ def audit_action_names() -> dict[str, str]:
         "referral_contact.defaults": pgettext("audit action", "Usual referral services added"),
         "report.export": pgettext("audit action", "Report exported"),
         "work.export": pgettext("audit action", "Work report document exported"),
+        "privacy.record_export": pgettext("audit action", "Processing record exported"),
         "report.submit": pgettext("audit action", "Report submitted"),
         "work.save": pgettext("audit action", "Work report text saved"),
         "work.compile": pgettext("audit action", "Work report compiled from the units below"),
