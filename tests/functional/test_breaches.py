@@ -6,6 +6,7 @@ notification DOCX, and the offers to record a breach."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, date, datetime
 
 from docx import Document
@@ -306,3 +307,26 @@ def test_unreviewed_high_attention_item_offers_to_record_a_breach(app, db, world
     )
     assert "/privacy/breaches/new" not in page
     assert "tell an officer or administrator to record a breach" in page
+
+
+def test_units_affected_stay_below_the_recording_unit(app, db, world):
+    """Who reads a breach is decided by its recording unit: naming units outside it would tell
+    its readers about units they cannot see. A breach spanning two communes is recorded at the
+    province."""
+    province = Visitor(app, db, world["officer_p"], lang="en")
+    before = db.scalar(select(func.count(Breach.id)))
+    r = province.post("/privacy/breaches/new", {**FORM, "unit_code": "D1", "units_affected": "D2"})
+    assert r.status_code == 400 and "No unit with the code D2" in r.get_data(as_text=True)
+    assert db.scalar(select(func.count(Breach.id))) == before
+    breach = _record(province, db, unit_code="PRV", units_affected="D1, SCH-C")
+    assert json.loads(breach.units_affected) == ["D1", "SCH-C"]
+
+
+def test_an_attention_offer_carries_no_case_reference():
+    """The offer's reference names the kind of item and its first event, never the item's key
+    (which may hold a case reference and an account id)."""
+    from pathlib import Path
+
+    template = Path("caseapp/templates/audit/attention.html").read_text(encoding="utf-8")
+    [offer] = [line for line in template.splitlines() if "privacy/_offer.html" in line]
+    assert "item.key" not in offer and "item.kind" in offer

@@ -190,15 +190,17 @@ def _categories(keys: list[str]) -> list[str]:
 
 
 def _units(session: Session, actor: User, raw: str, home: Unit) -> list[str]:
-    """The unit codes typed, each a unit within ``actor``'s register scope; the recording
-    unit when none is given."""
+    """The unit codes typed, each a unit within ``actor``'s register scope and the recording
+    unit or one below it (who reads the breach is decided by the recording unit: a breach that
+    spans two communes is recorded at their common parent); the recording unit when none is
+    given."""
     codes = [c.strip().upper() for c in re.split(r"[\s,;]+", raw or "") if c.strip()]
     if len(codes) > UNITS_AFFECTED_MAX:
         raise ValidationFailed(_("At most %(n)d units affected.", n=UNITS_AFFECTED_MAX))
     out: list[str] = []
     for code in codes:
         unit = unit_by_code(session, code)
-        if unit is None or not covers(actor, MANAGE, unit):
+        if unit is None or not covers(actor, MANAGE, unit) or not unit.path.startswith(home.path):
             raise ValidationFailed(
                 _("No unit with the code %(code)s within your units.", code=code[:20])
             )
