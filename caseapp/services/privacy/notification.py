@@ -6,7 +6,6 @@ hours. Written as DOCX in the layout of an administrative document."""
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 from caseapp.clock import local_today
@@ -18,7 +17,7 @@ from caseapp.services.privacy.breaches import (
     shown_moment,
     units_of,
 )
-from caseapp.services.reports.exports import cell_lines, date_line, heading_block, new_document
+from caseapp.services.reports.exports import closed_document, date_line, heading_block, new_document
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -127,14 +126,4 @@ def notification_docx(breach: Breach, contact: User) -> bytes:
         doc.add_paragraph().add_run(f"{number}. {heading}").bold = True
         for line in lines:
             doc.add_paragraph(line)
-    closing = doc.add_table(rows=1, cols=2)
-    left, right = closing.rows[0].cells
-    cell_lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)], size=11)
-    cell_lines(
-        right,
-        [("THỦ TRƯỞNG ĐƠN VỊ", True), ("(Ký, ghi rõ họ tên, đóng dấu)", False)],
-        italic_last=True,
-    )
-    buffer = io.BytesIO()
-    doc.save(buffer)
-    return buffer.getvalue()
+    return closed_document(doc)

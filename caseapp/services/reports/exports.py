@@ -199,6 +199,12 @@ def to_docx(tables: list[ShownTable], meta: ReportMeta) -> bytes:
     for label, value in timeliness_rows(meta.timeliness):
         doc.add_paragraph(f"- {label}: {value}")
 
+    return closed_document(doc)
+
+
+def closed_document(doc) -> bytes:
+    """The document's bytes after the standard closing block of an administrative document:
+    "Nơi nhận" on the left, the head of the unit's signature on the right."""
     closing = doc.add_table(rows=1, cols=2)
     left, right = closing.rows[0].cells
     cell_lines(left, [("Nơi nhận:", True), ("- Như trên;", False), ("- Lưu: VT.", False)], size=11)
