@@ -18,6 +18,10 @@ AUDIT_TABLE = "audit_events"
 # (the audit events of a person of a case stay true of the case the person is folded into):
 # 0012's case_persons into cases. Only when the table is gone, never rows of a table kept.
 FOLDED = {"case_persons": "cases"}
+# Audited tables of settings a migration seeded (0015): a downgrade that drops the table takes
+# the service back to the defaults in its code; the audit events of the changes stay true of
+# what was in force then. Only when the table is gone, never rows of a table kept.
+SETTINGS_TABLES = frozenset({"holidays", "legal_periods"})
 
 
 class MigrationRefused(RuntimeError):
@@ -58,6 +62,7 @@ def downgrade(engine: Engine, revision: str) -> None:
             for name, count in before.items()
             if count > after.get(name, 0)
             and not (name in FOLDED and name not in after and FOLDED[name] in after)
+            and not (name in SETTINGS_TABLES and name not in after)
         }
         if lost:
             reached = ", ".join(sorted(_heads(connection))) or "base"

@@ -23,7 +23,17 @@ from caseapp.models.equality import (
     WorkReportDraft,
 )
 from caseapp.models.keys import KeyringKey
-from caseapp.models.privacy import Breach, BreachAction
+from caseapp.models.privacy import (
+    AuditTextKey,
+    Breach,
+    BreachAction,
+    Holiday,
+    LegalHold,
+    LegalPeriod,
+    SubjectRequest,
+    SubjectRequestExport,
+    SubjectRequestMatch,
+)
 from caseapp.models.reports import Activity, ReportSnapshot
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
@@ -64,6 +74,12 @@ AUDITED_MODELS = (
     ReportSnapshot,
     Breach,
     BreachAction,
+    SubjectRequest,
+    SubjectRequestMatch,
+    SubjectRequestExport,
+    Holiday,
+    LegalPeriod,
+    LegalHold,
     ApprovalRequest,
     EnrolmentCode,
     AttentionReview,
@@ -84,6 +100,13 @@ __all__ = [
     "AUDITED_MODELS",
     "Breach",
     "BreachAction",
+    "AuditTextKey",
+    "Holiday",
+    "LegalHold",
+    "LegalPeriod",
+    "SubjectRequest",
+    "SubjectRequestExport",
+    "SubjectRequestMatch",
     "AuditCheckpoint",
     "AuditEvent",
     "Case",

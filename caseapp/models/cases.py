@@ -285,6 +285,9 @@ class CaseAttachment(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    # When the retention run removed the sealed file (attachments are kept shorter than the
+    # rest of a closed case's content); the row stays, its file is gone.
+    discarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     uploaded_by: Mapped[User | None] = relationship()
 

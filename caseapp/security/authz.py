@@ -29,6 +29,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "report.read",
             "activity.write",
             "work.write",
+            "request.manage",
         }
     ),
     "officer": frozenset(
@@ -45,6 +46,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "work.write",
             "breach.manage",
             "privacy.read",
+            "request.manage",
+            "request.review",
         }
     ),
     # The head of a unit (principal, head of an office): approves its gender-equality plan and
@@ -61,6 +64,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "referral.manage",
             "breach.manage",
             "privacy.read",
+            "privacy.settings",
         }
     ),
 }

@@ -17,6 +17,8 @@ EXEMPT = {
     "sign_in_throttles": "failure counters; each failed attempt is audited by the auth service",
     "keyring_keys": "key ids (never keys) bound at start-up before anything is written; the "
     "rotations and retirements that change them are audited",
+    "audit_text_keys": "the keys that seal the trail's own free text, made inside the event "
+    "that first needs one; destroying one is part of the audited case.destroy_content",
 }
 
 

@@ -225,6 +225,7 @@ def test_upgrade_keeps_every_figure_and_the_downgrade_every_row(app, populated):
             assert (
                 conn.scalar(sa.text(f"SELECT COUNT(*) FROM {table} WHERE person_id IS NULL")) == 0
             )
+    migrate.upgrade(engine, "head")  # today's models read the rows (later columns exist)
     with Session(engine) as s:
         case = s.scalar(sa.select(Case).where(Case.public_id == sealed))
         focal = s.get(User, user_id)
@@ -280,7 +281,7 @@ def test_a_migrated_person_edited_is_resealed_and_then_holds_the_downgrade(app, 
     from caseapp.services.cases import people
 
     engine, user_id, sealed = populated
-    migrate.upgrade(engine, "0012")
+    migrate.upgrade(engine, "head")  # today's models read the rows (later columns exist)
     with app.test_request_context(), Session(engine) as s:
         case = s.scalar(sa.select(Case).where(Case.public_id == sealed))
         focal = s.get(User, user_id)
@@ -302,4 +303,4 @@ def test_a_migrated_person_edited_is_resealed_and_then_holds_the_downgrade(app, 
         s.commit()
     with pytest.raises(migrate.MigrationRefused, match="resealed"):
         migrate.downgrade(engine, "0011")
-    assert migrate.current_heads(engine) == {"0012"}
+    assert migrate.current_heads(engine) == {"0015"}

@@ -81,6 +81,10 @@ _REPORT_RECIPIENTS = _l("The unit above, once the report is submitted")
 _REFERRAL_RECIPIENTS = _l(
     "The referral contacts a case is referred to (health, police, social work)"
 )
+_REQUEST_RETENTION = _l(
+    "Kept with the record of how the request was answered; the names are sealed under the "
+    "request's own key."
+)
 _AUTHORITY = _l("The data-protection authority, when a breach must be notified")
 
 CATALOG: dict[str, TableEntry] = {
@@ -190,6 +194,7 @@ CATALOG: dict[str, TableEntry] = {
                 sealed=True,
             ),
             Group("technical", _l("Kind and size of the file"), "content_type size"),
+            Group("technical", _l("When the retention run removed the file"), "discarded_at"),
         ),
     ),
     "case_consents": TableEntry(
@@ -579,12 +584,131 @@ CATALOG: dict[str, TableEntry] = {
                 _l("Personal-data breaches: what happened, to how many, and who was told when"),
                 "reference discovered_at discovered_by description data_categories "
                 "units_affected people_affected contained_at authority_notified_at "
-                "notify_people notify_people_reason people_notified_at status closed_at",
+                "notify_people notify_people_reason people_notified_at status closed_at "
+                "occurred_at records_affected consequences delay_reason close_reason",
             ),
             Group("account", _WHO_WHEN, "created_by_id created_at"),
             Group("technical", _LOCK, "version"),
         ),
         recipients=_AUTHORITY,
+    ),
+    "subject_requests": TableEntry(
+        "request.manage",
+        _REQUEST_RETENTION,
+        (
+            Group("technical", _KEYS, "id uid unit_id"),
+            Group(
+                "security",
+                _l("The request's data key, wrapped by the keyring"),
+                "wrapped_key",
+                sealed=True,
+            ),
+            Group(
+                "identity",
+                _l("Who asked, about whom, how to reach them and what they asked (sealed)"),
+                "requester_name requester_contact subject_name details",
+                sealed=True,
+            ),
+            Group(
+                "case_facts",
+                _l("A request from a person about their data: kind, relation, channel, clocks"),
+                "reference kind relation channel case_reference received_at "
+                "acknowledge_due_on due_on acknowledged_at extended_to status outcome "
+                "legal_ground decided_at",
+            ),
+            Group(
+                "case_content",
+                _l("Why a request was extended, refused or limited (sealed)"),
+                "extension_reason outcome_reason",
+                sealed=True,
+            ),
+            Group("account", _WHO_WHEN, "received_by_id decided_by_id created_at"),
+            Group("technical", _LOCK, "version"),
+        ),
+    ),
+    "subject_request_matches": TableEntry(
+        "request.manage",
+        _REQUEST_RETENTION,
+        (
+            Group("technical", _KEYS, "id request_id case_id person_id"),
+            Group(
+                "case_facts",
+                _l("Which person of which case a request is about (found by the blind index)"),
+                "position confirmed created_at",
+            ),
+        ),
+    ),
+    "subject_request_exports": TableEntry(
+        "request.manage",
+        _REQUEST_RETENTION,
+        (
+            Group("technical", _KEYS, "id request_id"),
+            Group(
+                "case_content",
+                _l("What the service holds about the requester's subject, and the review note"),
+                "body review_note",
+                sealed=True,
+            ),
+            Group(
+                "case_facts",
+                _l("Review and release of an access export"),
+                "status prepared_at reviewed_at released_at",
+            ),
+            Group("account", _WHO_WHEN, "prepared_by_id reviewed_by_id"),
+            Group("technical", _LOCK, "version"),
+        ),
+        recipients=_l("The person who asked (or their guardian), once an officer released it"),
+    ),
+    "holidays": TableEntry(
+        "signed_in",
+        _KEPT,
+        (
+            Group("technical", _KEYS, "id"),
+            Group("organisation", _l("Public holidays, for the working-day clocks"), "day name"),
+            Group("account", _WHO_WHEN, "created_by_id created_at"),
+        ),
+    ),
+    "legal_periods": TableEntry(
+        "signed_in",
+        _KEPT,
+        (
+            Group(
+                "organisation",
+                _l("The periods the law sets and the article each comes from"),
+                "key amount unit basis",
+            ),
+            Group("account", _WHO_WHEN, "updated_by_id updated_at"),
+            Group("technical", _LOCK, "version"),
+        ),
+    ),
+    "legal_holds": TableEntry(
+        "case.read",
+        _CASE_RETENTION,
+        (
+            Group("technical", _KEYS, "id case_id"),
+            Group(
+                "case_content",
+                _l("Why a case's content must not be destroyed yet, and why that ended (sealed)"),
+                "reason release_reason",
+                sealed=True,
+            ),
+            Group("account", _WHO_WHEN, "set_by_id set_at released_by_id released_at"),
+            Group("technical", _LOCK, "version"),
+        ),
+    ),
+    "audit_text_keys": TableEntry(
+        "audit.read",
+        _l("Until the case's content is destroyed; then the key is destroyed with it."),
+        (
+            Group("technical", _KEYS, "id scope case_id"),
+            Group(
+                "security",
+                _l("The wrapped key that seals the reasons typed in the audit trail"),
+                "wrapped_key",
+                sealed=True,
+            ),
+            Group("security", _l("When the key was made and destroyed"), "created_at destroyed_at"),
+        ),
     ),
     "breach_actions": TableEntry(
         "breach.read",
