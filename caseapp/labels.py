@@ -358,6 +358,87 @@ def breach_source_names() -> dict[str, str]:
     }
 
 
+def request_kind_names() -> dict[str, str]:
+    """The kinds of request a data subject makes (models.privacy.REQUEST_KINDS)."""
+    return {
+        "access": _("See the data held about them (access)"),
+        "correction": _("Correct the data (correction)"),
+        "deletion": _("Delete the data (deletion)"),
+        "withdrawal": _("Withdraw consent"),
+        "objection": _("Object to the processing"),
+        "restriction": _("Restrict the processing"),
+    }
+
+
+def request_relation_names() -> dict[str, str]:
+    return {
+        "person_harmed": _("The person harmed"),
+        "guardian": _("Parent or guardian of the child"),
+        "alleged_perpetrator": _("The alleged perpetrator"),
+        "informant": _("The person who reported"),
+        "staff": _("A member of staff"),
+    }
+
+
+def request_channel_names() -> dict[str, str]:
+    return {
+        "in_person": _("In person"),
+        "letter": _("Letter"),
+        "email": _("E-mail"),
+        "phone": _("Phone"),
+        "other": _("Other"),
+    }
+
+
+def request_status_names() -> dict[str, str]:
+    return {
+        "received": _("Received"),
+        "acknowledged": _("Acknowledged"),
+        "awaiting_review": _("Export awaiting review"),
+        "completed": _("Completed"),
+        "refused": _("Refused"),
+    }
+
+
+def request_outcome_names() -> dict[str, str]:
+    return {
+        "granted": _("Granted"),
+        "limited": _("Granted in part (limited)"),
+        "refused": _("Refused"),
+    }
+
+
+def legal_ground_names() -> dict[str, str]:
+    """The grounds a request may be refused or limited on, each with where the law sets it
+    (models.privacy.LEGAL_GROUNDS)."""
+    law = "Luật 91/2025/QH15"
+    return {
+        "rights_of_others": _("The rights of another person harmed (%(law)s, Điều 4)", law=law),
+        "ongoing_verification": _(
+            "A verification of the case is under way (%(law)s, Điều 4)", law=law
+        ),
+        "legal_obligation": _("The law requires the data to be kept (%(law)s, Điều 4)", law=law),
+        "child_best_interest": _(
+            "The best interests of the child (%(law)s, Điều 4; Luật Trẻ em 2016)", law=law
+        ),
+        "identity_not_verified": _("The requester's identity could not be checked"),
+        "manifestly_unfounded": _("The request is clearly unfounded or repeated"),
+        "other": _("Another ground (say which in the reason)"),
+    }
+
+
+def export_withheld_names() -> dict[str, str]:
+    """What an access export never holds, and why (services.privacy.request_export.WITHHELD)."""
+    return {
+        "narrative": _("The account of what happened: it tells about other people too."),
+        "notes": _("The handlers' notes: they tell about other people too."),
+        "files": _("The attached files: they may show other people."),
+        "step_details": _("The written details of the steps: they may name other people."),
+        "other_people": _("Anything about the other people of the case (their rights)."),
+        "informant": _("Who reported the case (their safety)."),
+    }
+
+
 def action_names() -> dict[str, str]:
     """What each audited action on a case reads as in its timeline. The names have a message
     context of their own: "Password changed" as an action is not the label of a date."""
@@ -454,6 +535,19 @@ def audit_action_names() -> dict[str, str]:
         "breach.action": pgettext("audit action", "Action on a data breach recorded"),
         "breach.close": pgettext("audit action", "Data breach closed"),
         "breach.export": pgettext("audit action", "Breach notification document exported"),
+        "request.create": pgettext("audit action", "Data subject request recorded"),
+        "request.acknowledge": pgettext("audit action", "Data subject request acknowledged"),
+        "request.extend": pgettext("audit action", "Data subject request deadline extended"),
+        "request.decide": pgettext("audit action", "Data subject request decided"),
+        "request.match_search": pgettext("audit action", "Data subject searched in the name index"),
+        "request.match_confirm": pgettext(
+            "audit action", "Match of a data subject request confirmed"
+        ),
+        "request.export_prepare": pgettext("audit action", "Data subject export prepared"),
+        "request.export_view": pgettext("audit action", "Data subject export read for review"),
+        "request.export_release": pgettext("audit action", "Data subject export released"),
+        "request.export_reject": pgettext("audit action", "Data subject export rejected"),
+        "request.export_download": pgettext("audit action", "Data subject export printed"),
     }
 
 
@@ -482,6 +576,9 @@ def object_type_names() -> dict[str, str]:
         "gender_plans": _("Gender-equality plan"),
         "breaches": _("Data breach"),
         "breach_actions": _("Action on a data breach"),
+        "subject_requests": _("Data subject request"),
+        "subject_request_matches": _("Match of a data subject request"),
+        "subject_request_exports": _("Data subject export"),
     }
 
 

@@ -19,14 +19,18 @@ from caseapp.services.accounts import history
 from caseapp.services.accounts import notices as account_notices
 from caseapp.services.cases import monitoring, notifications
 from caseapp.services.equality import reminders
+from caseapp.services.privacy import requests as subject_requests
 from caseapp.services.reports.periods import asked_level
 
 
 @bp.get("/work")
 @permission("case.write")
 def my_work():
+    db = get_session()
     return render_template(
-        "dashboard/work.html", work=monitoring.my_work(get_session(), current_user)
+        "dashboard/work.html",
+        work=monitoring.my_work(db, current_user),
+        requests_overdue=subject_requests.overdue_requests(db, current_user),
     )
 
 
@@ -55,6 +59,7 @@ def monitor():
         error=error,
         level=level,
         levels=school_level_names(),
+        requests_overdue=subject_requests.overdue_count_below(db, current_user, unit),
     )
 
 

@@ -30,6 +30,9 @@ ALLOWED = {
     # Key rotation rewraps every case's data key under the new key-encryption key; the data
     # key itself never leaves the function and nothing sealed under it is opened.
     "caseapp/services/keys/rotation.py": frozenset({UNWRAPPING}),
+    # A request from a data subject has its own data key (wrapped like a case's): this module
+    # opens only that request's fields and export, never a case's (issue 15 part 1).
+    "caseapp/services/privacy/request_seal.py": frozenset({"open_text", UNWRAPPING}),
     # Crypto-shredding (intake.destroy_content) forgets the wrapped key without unwrapping it,
     # so it needs no entry here.
 }

@@ -195,6 +195,28 @@ def open_content(
     return content
 
 
+def open_person(
+    session: Session, actor: User, case: Case, person: CasePerson, reason: str
+) -> PersonView:
+    """One person's own sealed fields (name, contact, guardian's name and contact), for a
+    request from that person (services.privacy.request_export): checked like any read, audited
+    as one ``case.view_confidential`` event with ``reason``; nothing else of the case (the
+    narrative, notes, files, other people) is decrypted."""
+    _require_content_access(actor, case)
+    if person.case_id != case.id:
+        raise NotFound()
+    dek = data_key(case)
+    view = PersonView(
+        person,
+        **{
+            name: envelope.open_text(dek, getattr(person, name), _person_ad(case, person, name))
+            for name in domain.PERSON_FIELDS
+        },
+    )
+    audit_read(session, actor, case, reason)
+    return view
+
+
 def _current(readings: dict | None) -> dict:
     """The readings still in force (the browser session may hold expired ones)."""
     now = time.time()
