@@ -213,7 +213,17 @@ def open_person(
             for name in domain.PERSON_FIELDS
         },
     )
-    audit_read(session, actor, case, reason)
+    record(
+        session,
+        actor,
+        "case.view_confidential",
+        unit=case.unit,
+        object_type="cases",
+        object_id=str(case.id),
+        object_ref=case.reference,
+        changes={"person": person.uid, "fields": list(domain.PERSON_FIELDS)},
+        reason=reason,
+    )
     return view
 
 
