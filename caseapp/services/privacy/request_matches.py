@@ -88,17 +88,16 @@ def search(session: Session, actor: User, req: SubjectRequest, version: int) -> 
     ).all()
     known = {m.person_id for m in req.matches}
     wanted = set(pairs)
-    added = 0
+    added: list[SubjectRequestMatch] = []
     for case_id, person_id, key_id, digest in rows:
         if person_id is None or (key_id, digest) not in wanted or person_id in known:
             continue
         known.add(person_id)
-        session.add(
-            SubjectRequestMatch(
-                request=req, case_id=case_id, person_id=person_id, position=position
-            )
+        match = SubjectRequestMatch(
+            request=req, case_id=case_id, person_id=person_id, position=position
         )
-        added += 1
+        session.add(match)
+        added.append(match)
     record(
         session,
         actor,
@@ -107,9 +106,10 @@ def search(session: Session, actor: User, req: SubjectRequest, version: int) -> 
         object_type="subject_requests",
         object_id=str(req.id),
         object_ref=req.reference,
-        changes={"position": position, "found": added},
+        changes={"position": position, "found": len(added)},
+        covers=(req, *added),
     )
-    return added
+    return len(added)
 
 
 def visible_matches(session: Session, user: User, req: SubjectRequest) -> list[tuple]:
