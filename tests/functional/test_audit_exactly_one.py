@@ -520,6 +520,116 @@ def _close_breach(c: Ctx) -> Post:
     )
 
 
+def _subject_request(c: Ctx, kind: str = "access", steps: int = 0):
+    """A request of SCH-A about the person harmed of a case (officer_d1 records it): ``steps``
+    1 acknowledged, 2 and matched (confirmed), 3 and its export prepared by officer_d1."""
+    from caseapp.services.privacy import request_export, request_matches
+    from caseapp.services.privacy import requests as subject_requests
+    from tests.functional.subject_request_support import FORM
+
+    officer = c.user("officer_d1")
+    c.case()
+    data = {**FORM, "kind": kind, "subject_name": "Lê Thị Thu"}
+    made = subject_requests.create(
+        c.db, officer, c.unit("SCH-A"), subject_requests.RequestInput(**data)
+    )
+    c.commit()
+    if steps >= 1:
+        subject_requests.acknowledge(c.db, officer, made, made.version)
+        c.commit()
+    if steps >= 2:
+        request_matches.search(c.db, officer, made, made.version)
+        c.commit()
+        for match in made.matches:
+            request_matches.confirm(c.db, officer, made, match.id, True)
+        c.commit()
+    if steps >= 3:
+        request_export.prepare(c.db, officer, made, made.version)
+        c.commit()
+    c.sign_in("officer_d1")
+    return made
+
+
+def _new_subject_request(c: Ctx) -> Post:
+    from tests.functional.subject_request_support import FORM
+
+    c.sign_in("focal_a")
+    return Post("/privacy/requests/new", dict(FORM))
+
+
+def _acknowledge_request(c: Ctx) -> Post:
+    made = _subject_request(c)
+    return Post(f"/privacy/requests/{made.id}/acknowledge", {"version": str(made.version)})
+
+
+def _extend_request(c: Ctx) -> Post:
+    made = _subject_request(c)
+    return Post(
+        f"/privacy/requests/{made.id}/extend",
+        {"version": str(made.version), "reason": "Cần thêm thời gian xác minh."},
+    )
+
+
+def _decide_request(c: Ctx) -> Post:
+    made = _subject_request(c, kind="objection", steps=1)
+    return Post(
+        f"/privacy/requests/{made.id}/decide",
+        {
+            "version": str(made.version),
+            "outcome": "refused",
+            "legal_ground": "legal_obligation",
+            "reason": "Pháp luật yêu cầu lưu giữ.",
+        },
+    )
+
+
+def _search_matches(c: Ctx) -> Post:
+    made = _subject_request(c, steps=1)
+    return Post(f"/privacy/requests/{made.id}/matches/search", {"version": str(made.version)})
+
+
+def _confirm_match(c: Ctx) -> Post:
+    from caseapp.services.privacy import request_matches
+
+    made = _subject_request(c, steps=1)
+    request_matches.search(c.db, c.user("officer_d1"), made, made.version)
+    c.commit()
+    return Post(
+        f"/privacy/requests/{made.id}/matches",
+        {"match_id": str(made.matches[0].id), "confirmed": "y"},
+    )
+
+
+def _prepare_export(c: Ctx) -> Post:
+    made = _subject_request(c, steps=2)
+    return Post(
+        f"/privacy/requests/{made.id}/export",
+        {"version": str(made.version)},
+        companions=("case.view_confidential",),  # the subject's own fields, one per case
+    )
+
+
+def _release_export(c: Ctx) -> Post:
+    made = _subject_request(c, steps=3)
+    export = made.exports[-1]
+    c.sign_in("officer_p")
+    return Post(
+        f"/privacy/requests/{made.id}/exports/{export.id}/release",
+        {"version": str(export.version), "outcome": "granted", "legal_ground": "", "reason": ""},
+        companions=("request.decide",),  # the release completes the request
+    )
+
+
+def _reject_export(c: Ctx) -> Post:
+    made = _subject_request(c, steps=3)
+    export = made.exports[-1]
+    c.sign_in("officer_p")
+    return Post(
+        f"/privacy/requests/{made.id}/exports/{export.id}/reject",
+        {"version": str(export.version), "note": "Thiếu một bước hỗ trợ."},
+    )
+
+
 def _statistics_values() -> dict[str, str]:
     from tests.functional.test_unit_statistics import consistent
 
@@ -803,6 +913,15 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "privacy.update_breach": _update_breach,
     "privacy.add_action": _breach_action,
     "privacy.close_breach": _close_breach,
+    "privacy.new_subject_request": _new_subject_request,
+    "privacy.acknowledge_subject_request": _acknowledge_request,
+    "privacy.extend_subject_request": _extend_request,
+    "privacy.decide_subject_request": _decide_request,
+    "privacy.search_subject_matches": _search_matches,
+    "privacy.confirm_subject_match": _confirm_match,
+    "privacy.prepare_subject_export": _prepare_export,
+    "privacy.release_subject_export": _release_export,
+    "privacy.reject_subject_export": _reject_export,
     "equality.statistics": _statistics,
     "equality.import_statistics": _import_statistics,
     "reports.add_material": _add_material,

@@ -74,6 +74,15 @@ AUDITED_POSTS = {
     "privacy.update_breach": "breach.update",
     "privacy.add_action": "breach.action",
     "privacy.close_breach": "breach.close",
+    "privacy.new_subject_request": "request.create",  # test_subject_requests
+    "privacy.acknowledge_subject_request": "request.acknowledge",
+    "privacy.extend_subject_request": "request.extend",
+    "privacy.decide_subject_request": "request.decide",
+    "privacy.search_subject_matches": "request.match_search",  # test_subject_requests_export
+    "privacy.confirm_subject_match": "request.match_confirm",
+    "privacy.prepare_subject_export": "request.export_prepare",
+    "privacy.release_subject_export": "request.export_release",
+    "privacy.reject_subject_export": "request.export_reject",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {
