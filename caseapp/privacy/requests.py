@@ -117,7 +117,7 @@ def new_subject_request():
         )
         if done.ok:
             flash(_("Request %(ref)s recorded.", ref=done.value.reference), "success")
-            return redirect(url_for("privacy.subject_request", request_id=done.value.id))
+            return redirect(url_for("privacy.subject_request", subject_request_id=done.value.id))
         error, status = done.message, done.status
     else:
         error, status = _incomplete(), 400
@@ -179,27 +179,27 @@ def _page(found, error=None, status=200, **forms):
     ), status
 
 
-@bp.get("/requests/<int:request_id>")
+@bp.get("/requests/<int:subject_request_id>")
 @permission("request.manage")
-def subject_request(request_id: int):
-    return _page(service.get_request(get_session(), current_user, request_id))
+def subject_request(subject_request_id: int):
+    return _page(service.get_request(get_session(), current_user, subject_request_id))
 
 
 def _done(found, done, message: str, form_name: str | None = None, form=None):
     if done.ok:
         flash(message, "success")
-        return redirect(url_for("privacy.subject_request", request_id=found.id))
+        return redirect(url_for("privacy.subject_request", subject_request_id=found.id))
     return _page(found, done.message, done.status, **({form_name: form} if form_name else {}))
 
 
-def _managed(request_id: int):
-    return service.get_request(get_session(), current_user, request_id, service.MANAGE)
+def _managed(subject_request_id: int):
+    return service.get_request(get_session(), current_user, subject_request_id, service.MANAGE)
 
 
-@bp.post("/requests/<int:request_id>/acknowledge")
+@bp.post("/requests/<int:subject_request_id>/acknowledge")
 @permission("request.manage")
-def acknowledge_subject_request(request_id: int):
-    db, found = get_session(), _managed(request_id)
+def acknowledge_subject_request(subject_request_id: int):
+    db, found = get_session(), _managed(subject_request_id)
     form = StepForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400)
@@ -207,10 +207,10 @@ def acknowledge_subject_request(request_id: int):
     return _done(found, done, _("The request is acknowledged."))
 
 
-@bp.post("/requests/<int:request_id>/extend")
+@bp.post("/requests/<int:subject_request_id>/extend")
 @permission("request.manage")
-def extend_subject_request(request_id: int):
-    db, found = get_session(), _managed(request_id)
+def extend_subject_request(subject_request_id: int):
+    db, found = get_session(), _managed(subject_request_id)
     form = ExtendForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400, extend_form=form)
@@ -222,10 +222,10 @@ def extend_subject_request(request_id: int):
     return _done(found, done, _("The deadline is extended."), "extend_form", form)
 
 
-@bp.post("/requests/<int:request_id>/decide")
+@bp.post("/requests/<int:subject_request_id>/decide")
 @permission("request.manage")
-def decide_subject_request(request_id: int):
-    db, found = get_session(), _managed(request_id)
+def decide_subject_request(subject_request_id: int):
+    db, found = get_session(), _managed(subject_request_id)
     form = DecideForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400, decide_form=form)
@@ -243,10 +243,10 @@ def decide_subject_request(request_id: int):
     return _done(found, done, _("The decision is recorded."), "decide_form", form)
 
 
-@bp.post("/requests/<int:request_id>/matches/search")
+@bp.post("/requests/<int:subject_request_id>/matches/search")
 @permission("request.manage")
-def search_subject_matches(request_id: int):
-    db, found = get_session(), _managed(request_id)
+def search_subject_matches(subject_request_id: int):
+    db, found = get_session(), _managed(subject_request_id)
     form = StepForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400)
@@ -257,10 +257,10 @@ def search_subject_matches(request_id: int):
     return _done(found, done, _("%(n)d new possible matches found.", n=count or 0))
 
 
-@bp.post("/requests/<int:request_id>/matches")
+@bp.post("/requests/<int:subject_request_id>/matches")
 @permission("request.manage")
-def confirm_subject_match(request_id: int):
-    db, found = get_session(), _managed(request_id)
+def confirm_subject_match(subject_request_id: int):
+    db, found = get_session(), _managed(subject_request_id)
     form = MatchForm()
     raw = form.match_id.data or ""
     if not form.validate_on_submit() or not raw.isdigit() or len(raw) > 9:
@@ -270,10 +270,10 @@ def confirm_subject_match(request_id: int):
     return _done(found, done, _("Match confirmed.") if confirmed else _("Match set aside."))
 
 
-@bp.post("/requests/<int:request_id>/export")
+@bp.post("/requests/<int:subject_request_id>/export")
 @permission("request.manage")
-def prepare_subject_export(request_id: int):
-    db, found = get_session(), _managed(request_id)
+def prepare_subject_export(subject_request_id: int):
+    db, found = get_session(), _managed(subject_request_id)
     form = StepForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400)
@@ -285,11 +285,11 @@ def prepare_subject_export(request_id: int):
     )
 
 
-@bp.get("/requests/<int:request_id>/exports/<int:export_id>")
+@bp.get("/requests/<int:subject_request_id>/exports/<int:export_id>")
 @permission("request.manage")
-def subject_export(request_id: int, export_id: int):
+def subject_export(subject_request_id: int, export_id: int):
     db = get_session()
-    found = service.get_request(db, current_user, request_id)
+    found = service.get_request(db, current_user, subject_request_id)
     export = request_export.get_export(found, export_id)
     done = carry_out(lambda: request_export.read(db, current_user, found, export))
     if not done.ok:
@@ -316,16 +316,16 @@ def subject_export(request_id: int, export_id: int):
     )
 
 
-def _export_of(request_id: int, export_id: int):
-    found = _managed(request_id)
+def _export_of(subject_request_id: int, export_id: int):
+    found = _managed(subject_request_id)
     return found, request_export.get_export(found, export_id)
 
 
-@bp.post("/requests/<int:request_id>/exports/<int:export_id>/release")
+@bp.post("/requests/<int:subject_request_id>/exports/<int:export_id>/release")
 @permission("request.review")
-def release_subject_export(request_id: int, export_id: int):
+def release_subject_export(subject_request_id: int, export_id: int):
     db = get_session()
-    found, export = _export_of(request_id, export_id)
+    found, export = _export_of(subject_request_id, export_id)
     form = DecideForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400, release_form=form)
@@ -346,11 +346,11 @@ def release_subject_export(request_id: int, export_id: int):
     )
 
 
-@bp.post("/requests/<int:request_id>/exports/<int:export_id>/reject")
+@bp.post("/requests/<int:subject_request_id>/exports/<int:export_id>/reject")
 @permission("request.review")
-def reject_subject_export(request_id: int, export_id: int):
+def reject_subject_export(subject_request_id: int, export_id: int):
     db = get_session()
-    found, export = _export_of(request_id, export_id)
+    found, export = _export_of(subject_request_id, export_id)
     form = RejectForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400, reject_form=form)

@@ -48,7 +48,8 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
     from caseapp.services.cases.content import open_content
     from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.referrals import create_contact
-    from caseapp.services.privacy import breaches
+    from caseapp.services.privacy import breaches, request_matches
+    from caseapp.services.privacy import requests as subject_requests
     from caseapp.services.privacy.notices import NOTICE_VERSION
     from caseapp.services.reports import activities, activity_materials
     from tests.factories import get_user
@@ -119,6 +120,25 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             ),
         )
         breaches.add_action(s, officer, breach, "", "Đổi mật khẩu các tài khoản.")
+        # A request from a data subject (a guardian's access request), acknowledged and
+        # matched through the name index: its page lists the match and the export form.
+        subject_request = subject_requests.create(
+            s,
+            officer,
+            school,
+            subject_requests.RequestInput(
+                unit_code=school.code,
+                kind="access",
+                relation="guardian",
+                channel="in_person",
+                received_at="",
+                requester_name="Phụ huynh Kiểm Thử",
+                requester_contact="0912 000 000",
+                subject_name="Học sinh Kiểm Thử",
+            ),
+        )
+        subject_requests.acknowledge(s, officer, subject_request, subject_request.version)
+        request_matches.search(s, officer, subject_request, subject_request.version)
         if s.scalar(select(ReferralContact.id).limit(1)) is None:  # none are seeded
             create_contact(s, None, school, "Trạm Y tế xã", REFERRAL_KINDS[0], "0123456789", "")
         s.commit()
@@ -138,6 +158,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "snapshot_id": first(ReportSnapshot.id),
             "request_id": asked.id,
             "breach_id": breach.id,
+            "subject_request_id": subject_request.id,
             "notice_version": NOTICE_VERSION,
         }
         rules = [

@@ -271,6 +271,7 @@ def _objects(app, db, world) -> dict[str, object]:
             data_categories=["identity"],
         ),
     )
+    subject_request = _subject_request(db, me, sch_a)
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
     target = db.get(User, world["focal_b"].id)
     db.commit()
@@ -291,6 +292,8 @@ def _objects(app, db, world) -> dict[str, object]:
         "material_id": material.id,
         "snapshot_id": snapshot.id,
         "breach_id": breach.id,
+        "subject_request_id": subject_request.id,
+        "export_id": subject_request.exports[0].id,
         "unit_id": school.id,
         "user_id": target.id,
         "request_id": asked.id,
@@ -299,6 +302,28 @@ def _objects(app, db, world) -> dict[str, object]:
         "filename": "css/app.css",
         "notice_version": notices.NOTICE_VERSION,
     }
+
+
+def _subject_request(db, me, school):
+    """A guardian's access request about the case's person harmed, matched, its export
+    prepared by the focal point (an officer reviews it)."""
+    from caseapp.services.privacy import request_export, request_matches
+    from caseapp.services.privacy import requests as subject_requests
+    from tests.functional.case_support import CANARY
+    from tests.functional.subject_request_support import FORM
+
+    made = subject_requests.create(
+        db,
+        me,
+        school,
+        subject_requests.RequestInput(**{**FORM, "subject_name": f"Nguyễn Thị {CANARY}-harmed"}),
+    )
+    subject_requests.acknowledge(db, me, made, made.version)
+    request_matches.search(db, me, made, made.version)
+    for match in made.matches:
+        request_matches.confirm(db, me, made, match.id, True)
+    request_export.prepare(db, me, made, made.version)
+    return made
 
 
 def _with_head(db, world):

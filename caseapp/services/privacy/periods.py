@@ -24,14 +24,25 @@ LAW = "Luật Bảo vệ dữ liệu cá nhân số 91/2025/QH15"
 DECREE = "Nghị định 356/2025/NĐ-CP"
 
 DEFAULTS: tuple[Default, ...] = (
-    # Requests from data subjects (part 1).
+    # Requests from data subjects (part 1). Checked (issue 15 part 1) against the published
+    # text and official summaries of Law 91/2025/QH15: Điều 4 sets the data subject's rights
+    # (to know, consent or withdraw consent, see and correct, ask for the data, its deletion or
+    # a restriction, object); Điều 9 sets consent. Secondary sources disagree on the articles
+    # that detail each right (correction, deletion) and the periods in days come from the
+    # decree, whose article numbers could not be checked: the lines cite Điều 4 and the decree,
+    # for a lawyer to refine on the admin screen.
     Default("request_acknowledge", 2, "working_days", f"{LAW}, Điều 4; {DECREE}"),
-    Default("request_access", 10, "working_days", f"{LAW}, Điều 4, Điều 14; {DECREE}"),
-    Default("request_correction", 10, "working_days", f"{LAW}, Điều 4, Điều 15; {DECREE}"),
-    Default("request_withdrawal", 15, "working_days", f"{LAW}, Điều 4, Điều 12; {DECREE}"),
-    Default("request_objection", 15, "working_days", f"{LAW}, Điều 4, Điều 17; {DECREE}"),
-    Default("request_restriction", 15, "working_days", f"{LAW}, Điều 4, Điều 17; {DECREE}"),
-    Default("request_deletion", 20, "working_days", f"{LAW}, Điều 4, Điều 16; {DECREE}"),
+    Default("request_access", 10, "working_days", f"{LAW}, Điều 4 (xem, cung cấp); {DECREE}"),
+    Default("request_correction", 10, "working_days", f"{LAW}, Điều 4 (chỉnh sửa); {DECREE}"),
+    Default(
+        "request_withdrawal",
+        15,
+        "working_days",
+        f"{LAW}, Điều 4 (rút lại sự đồng ý), Điều 9; {DECREE}",
+    ),
+    Default("request_objection", 15, "working_days", f"{LAW}, Điều 4 (phản đối xử lý); {DECREE}"),
+    Default("request_restriction", 15, "working_days", f"{LAW}, Điều 4 (hạn chế xử lý); {DECREE}"),
+    Default("request_deletion", 20, "working_days", f"{LAW}, Điều 4 (xóa); {DECREE}"),
     Default("request_extension", 10, "working_days", f"{DECREE} (gia hạn một lần, có lý do)"),
     # Breaches (part 2): calendar hours from discovery to notifying the authority.
     Default("breach_notify", 72, "calendar_hours", f"{LAW}, Điều 23; {DECREE}"),

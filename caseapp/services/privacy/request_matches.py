@@ -109,6 +109,7 @@ def search(session: Session, actor: User, req: SubjectRequest, version: int) -> 
         changes={"position": position, "found": len(added)},
         covers=(req, *added),
     )
+    session.flush()  # the new matches have their ids (the page's forms name them)
     return len(added)
 
 
