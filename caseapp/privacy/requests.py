@@ -130,6 +130,14 @@ def new_subject_request():
     ), status
 
 
+def _distinct_ids(form, prefix: str):
+    """The fields of ``form`` with ids of their own (two forms of a page share field names)."""
+    for f in form:
+        f.id = f"{prefix}-{f.name}"
+        f.label.field_id = f.id
+    return form
+
+
 def _page(found, error=None, status=200, **forms):
     db = get_session()
     version = found.version
@@ -150,6 +158,8 @@ def _page(found, error=None, status=200, **forms):
         release_form.version.data = pending.version
         reject_form.version.data = pending.version
     matches = request_matches.visible_matches(db, current_user, found)
+    _distinct_ids(extend_form, "extend")
+    _distinct_ids(decide_form, "decide")
     return render_template(
         "privacy/request.html",
         req=found,
