@@ -37,7 +37,9 @@ def _seed(live):
             return
         province = unit_by_code(s, "BR-P")
         commune = make_unit(s, province, COMMUNE, "commune", "Phòng Văn hóa - Xã hội xã Yên")
-        school = make_unit(s, commune, SCHOOL, "school", "Trường THCS Yên Bình", level="lower_secondary")
+        school = make_unit(
+            s, commune, SCHOOL, "school", "Trường THCS Yên Bình", level="lower_secondary"
+        )
         people = {
             "focal": make_user(s, keyring(), "focal.yen", school, [("focal_point", school)]),
             "officer": make_user(s, keyring(), "officer.yen", commune, [("officer", commune)]),
