@@ -75,7 +75,7 @@ def subject_requests():
         pages=pages,
         total=total,
         show=show,
-        days_left={r.id: service.days_left(db, r) for r in rows},
+        days_left=service.days_left_of(db, list(rows)),
         **_names(),
     )
 

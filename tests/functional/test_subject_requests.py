@@ -249,3 +249,36 @@ def test_the_list_filters_and_shows_days_left(app, db, world):
     assert focal.get("/privacy/requests?show=nonsense").status_code == 200
     assert local_today() <= req.acknowledge_due_on
     assert db.scalar(select(SubjectRequest.id).where(SubjectRequest.id == req.id))
+
+
+def _selects(app, visitor, path: str) -> int:
+    from sqlalchemy import event
+
+    engine = app.extensions["caseapp.engine"]
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert visitor.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+def test_the_list_and_my_work_are_a_fixed_number_of_queries(app, db, world):
+    old = datetime.now(UTC) - timedelta(days=40)
+    for _ in range(2):
+        _create_at(db, world, old)
+    db.commit()
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    focal.get("/privacy/requests?show=all")  # warm: the session's first queries
+    few = {p: _selects(app, focal, p) for p in ("/privacy/requests?show=all", "/work")}
+    for _ in range(5):
+        _create_at(db, world, old)
+    db.commit()
+    many = {p: _selects(app, focal, p) for p in ("/privacy/requests?show=all", "/work")}
+    assert many == few

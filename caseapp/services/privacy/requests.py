@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
@@ -32,7 +32,12 @@ from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.privacy import periods
 from caseapp.services.privacy.breaches import parse_moment
-from caseapp.services.privacy.calendar import add_working_days, working_days_between
+from caseapp.services.privacy.calendar import (
+    add_working_days,
+    holiday_days,
+    is_working_day,
+    working_days_between,
+)
 from caseapp.services.privacy.request_seal import RequestSeal, new_request_key
 
 if TYPE_CHECKING:
@@ -102,6 +107,23 @@ def days_left(session: Session, req: SubjectRequest, today: date | None = None) 
     if req.status not in OPEN_STATUSES:
         return None
     return working_days_between(session, today or local_today(), req.deadline)
+
+
+def days_left_of(session: Session, rows: list[SubjectRequest], today: date | None = None) -> dict:
+    """{request id: working days left (None once decided)} for a page of requests: the holidays
+    are read once for the whole page (no query per row)."""
+    day = today or local_today()
+    open_rows = [r for r in rows if r.status in OPEN_STATUSES]
+    if not open_rows:
+        return {r.id: None for r in rows}
+    holidays = holiday_days(session, day, max(r.deadline for r in open_rows))
+    out: dict[int, int | None] = {r.id: None for r in rows}
+    for r in open_rows:
+        span = (r.deadline - day).days
+        out[r.id] = sum(
+            1 for n in range(1, span + 1) if is_working_day(day + timedelta(days=n), holidays)
+        )
+    return out
 
 
 def overdue_condition(today: date):
