@@ -242,3 +242,26 @@ def test_withdrawal_granted_withdraws_the_consents_of_the_person(app, db, world)
     assert consents and all(c.withdrawn_on is not None for c in consents)
     assert events(db, "consent.withdraw") >= 1
     assert db.get(CasePerson, harmed.id).withdrawn_at is None
+
+
+def test_a_reviewer_excluded_from_the_case_neither_reads_nor_releases(app, db, world):
+    from caseapp.services.cases.records import exclude
+    from tests.factories import get_user
+
+    case = _case(app, db, world)
+    preparer = Visitor(app, db, world["officer_d1"], lang="en")
+    req = _matched(preparer, db, record_request(preparer, db, subject_name=HARMED))
+    export = _prepare(preparer, db, req)
+    exclude(db, get_user(db, "focal.a"), case, "officer.p", "Người thân của gia đình")
+    db.commit()
+    reviewer = Visitor(app, db, world["officer_p"], lang="en")
+    before = events(db, "request.export_view")
+    assert reviewer.get(url(req, f"/exports/{export.id}")).status_code == 404
+    r = reviewer.post(
+        url(req, f"/exports/{export.id}/release"),
+        {"version": str(export.version), "outcome": "granted", "legal_ground": "", "reason": ""},
+    )
+    assert r.status_code == 404
+    db.expire_all()
+    assert export.status == "pending_review" and req.status == "awaiting_review"
+    assert events(db, "request.export_view") == before

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, NotFound, ValidationFailed
-from caseapp.models import CaseConsent, CaseStep
+from caseapp.models import Case, CaseConsent, CaseStep
 from caseapp.models.privacy import REQUEST_TEXT_MAX, SubjectRequest, SubjectRequestExport
 from caseapp.security.authz import covers
 from caseapp.services.audit.trail import changes_of, record
+from caseapp.services.cases.access import visible_cases
 from caseapp.services.cases.content import open_person
 from caseapp.services.privacy.request_matches import confirmed_matches
 from caseapp.services.privacy.request_seal import RequestSeal
@@ -35,7 +36,7 @@ from caseapp.services.privacy.requests import (
 )
 
 if TYPE_CHECKING:
-    from caseapp.models import Case, CasePerson, User
+    from caseapp.models import CasePerson, User
 
 # What an export never holds, each with why (labels in the template).
 WITHHELD = ("narrative", "notes", "files", "step_details", "other_people", "informant")
@@ -201,6 +202,7 @@ def read(session: Session, actor: User, req: SubjectRequest, export: SubjectRequ
         raise NotFound()
     if export.status == "rejected":
         raise NotFound()
+    body = _visible_body(session, actor, req, export)
     action = (
         "request.export_view" if export.status == "pending_review" else "request.export_download"
     )
@@ -213,7 +215,28 @@ def read(session: Session, actor: User, req: SubjectRequest, export: SubjectRequ
         object_id=str(export.id),
         object_ref=req.reference,
     )
-    return body_of(req, export)
+    return body
+
+
+def _visible_body(
+    session: Session, actor: User, req: SubjectRequest, export: SubjectRequestExport
+) -> dict:
+    """The export in clear when ``actor`` may see every case it draws on; an exclusion from one
+    of them keeps it from their eyes (404), to read or to review."""
+    body = body_of(req, export)
+    refs = [c.get("reference") for c in body.get("cases", [])]
+    if refs and len(visible_references(session, actor, refs)) != len(set(refs)):
+        raise NotFound()
+    return body
+
+
+def visible_references(session: Session, user: User, refs: list) -> set[str]:
+    """The case references among ``refs`` whose case ``user`` may see (one query)."""
+    return set(
+        session.scalars(
+            visible_cases(user).with_only_columns(Case.reference).where(Case.reference.in_(refs))
+        )
+    )
 
 
 def _check_reviewer(
@@ -245,6 +268,7 @@ def release(
     now: datetime | None = None,
 ) -> SubjectRequestExport:
     _check_reviewer(actor, req, export, version)
+    _visible_body(session, actor, req, export)
     if outcome not in ("granted", "limited"):
         raise ValidationFailed(_("A released export grants the request or limits it."))
     ground, why = check_ground(outcome, ground, reason)
@@ -276,6 +300,7 @@ def reject(
     now: datetime | None = None,
 ) -> SubjectRequestExport:
     _check_reviewer(actor, req, export, version)
+    _visible_body(session, actor, req, export)
     why = clean_text(note, _("What must change"), REQUEST_TEXT_MAX, True)
     export.status = "rejected"
     export.reviewed_by_id = actor.id
