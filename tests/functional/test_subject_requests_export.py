@@ -265,3 +265,31 @@ def test_a_reviewer_excluded_from_the_case_neither_reads_nor_releases(app, db, w
     db.expire_all()
     assert export.status == "pending_review" and req.status == "awaiting_review"
     assert events(db, "request.export_view") == before
+
+
+def test_deletion_granted_shreds_the_closed_case_of_its_only_person_harmed(app, db, world):
+    from caseapp.models import Case
+    from caseapp.services.audit.trail import record
+
+    case = _case(app, db, world)
+    fresh = db.get(Case, case.id)
+    fresh.status = "closed"
+    record(db, None, "case.transition", fresh, unit=fresh.unit, object_ref=fresh.reference)
+    db.commit()
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
+    req = _matched(
+        officer,
+        db,
+        record_request(officer, db, kind="deletion", relation="person_harmed", subject_name=HARMED),
+    )
+    before = events(db, "case.destroy_content")
+    r = officer.post(
+        url(req, "/decide"),
+        {"version": str(req.version), "outcome": "granted", "legal_ground": "", "reason": ""},
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    db.expire_all()
+    assert req.outcome == "granted" and req.status == "completed"
+    assert db.get(Case, case.id).key_destroyed_at is not None
+    assert db.get(Case, case.id).wrapped_key is None
+    assert events(db, "case.destroy_content") == before + 1
