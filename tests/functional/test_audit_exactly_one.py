@@ -520,6 +520,27 @@ def _close_breach(c: Ctx) -> Post:
     )
 
 
+def _add_holiday(c: Ctx) -> Post:
+    c.sign_in("admin_p")
+    return Post("/privacy/settings/holidays", {"day": "10/03/2027", "name": "Nghỉ bù"})
+
+
+def _remove_holiday(c: Ctx) -> Post:
+    c.sign_in("admin_p")
+    return Post("/privacy/settings/holidays/remove", {"day": "2027-09-02"})  # preloaded
+
+
+def _update_period(c: Ctx) -> Post:
+    from caseapp.models import LegalPeriod
+
+    line = c.db.get(LegalPeriod, "request_access")
+    c.sign_in("admin_p")
+    return Post(
+        "/privacy/settings/periods",
+        {"key": line.key, "version": str(line.version), "amount": "11", "basis": line.basis},
+    )
+
+
 def _statistics_values() -> dict[str, str]:
     from tests.functional.test_unit_statistics import consistent
 
@@ -803,6 +824,9 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "privacy.update_breach": _update_breach,
     "privacy.add_action": _breach_action,
     "privacy.close_breach": _close_breach,
+    "privacy.add_holiday": _add_holiday,
+    "privacy.remove_holiday": _remove_holiday,
+    "privacy.update_period": _update_period,
     "equality.statistics": _statistics,
     "equality.import_statistics": _import_statistics,
     "reports.add_material": _add_material,

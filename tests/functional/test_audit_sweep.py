@@ -74,6 +74,9 @@ AUDITED_POSTS = {
     "privacy.update_breach": "breach.update",
     "privacy.add_action": "breach.action",
     "privacy.close_breach": "breach.close",
+    "privacy.add_holiday": "holiday.add",  # test_privacy_settings
+    "privacy.remove_holiday": "holiday.remove",
+    "privacy.update_period": "period.update",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

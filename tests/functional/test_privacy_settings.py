@@ -71,7 +71,7 @@ def test_tet_is_preloaded_and_shown_by_year(app, db, world):
     auditor = Visitor(app, db, world["auditor_p"], lang="en")
     page = auditor.get(f"{HOLIDAYS}?year=2027").get_data(as_text=True)
     assert "Tết Nguyên đán" in page
-    assert 'method="post"' not in page.split('<main', 1)[1]  # read-only for a reader
+    assert 'method="post"' not in page.split("<main", 1)[1]  # read-only for a reader
     assert auditor.get(f"{HOLIDAYS}?year=not-a-year").status_code == 200
 
 
@@ -97,7 +97,12 @@ def test_a_period_corrected_is_audited_once_with_old_and_new(app, db, world):
     version = _period(db, "request_access").version
     r = admin.post(
         PERIODS,
-        {"key": "request_access", "version": str(version), "amount": "12", "basis": "Điều 14 (sửa)"},
+        {
+            "key": "request_access",
+            "version": str(version),
+            "amount": "12",
+            "basis": "Điều 14 (sửa)",
+        },
     )
     assert r.status_code == 302, r.get_data(as_text=True)[:2000]
     after = _period(db, "request_access")
