@@ -10,7 +10,6 @@ from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.db import get_session
-from caseapp.errors import ValidationFailed
 from caseapp.form_submit import carry_out
 from caseapp.labels import legal_period_names, period_unit_names
 from caseapp.privacy import bp
@@ -41,18 +40,11 @@ def holidays():
     return _holidays_page(service.chosen_year(request.args.get("year")))
 
 
-def _year_of(raw: str) -> int:
-    try:
-        return service.parse_day(raw).year
-    except ValidationFailed:  # a bad day: this year's list, with the message
-        return service.chosen_year(None)
-
-
 @bp.post("/settings/holidays")
 @permission("privacy.settings")
 def add_holiday():
     form = HolidayForm()
-    year = _year_of(form.day.data or "")
+    year = service.year_of(form.day.data or "")
     if not form.validate_on_submit():
         return _holidays_page(year, form, _(INCOMPLETE), 400)
     done = carry_out(

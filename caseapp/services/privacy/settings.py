@@ -93,6 +93,15 @@ def parse_day(raw: str) -> date:
     return day
 
 
+def year_of(raw: str) -> int:
+    """The year of the day typed, to show its list beside a refusal; this year when the day
+    cannot be read."""
+    try:
+        return parse_day(raw).year
+    except ValidationFailed:
+        return chosen_year(None)
+
+
 def _name(raw: str) -> str:
     name = " ".join((raw or "").split())
     if not name:
