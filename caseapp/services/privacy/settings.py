@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import extract, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
@@ -122,24 +123,32 @@ def add_holiday(session: Session, actor: User, raw_day: str, raw_name: str) -> H
     name = _name(raw_name)
     existing = session.scalar(select(Holiday).where(Holiday.day == day))
     if existing is not None:
-        raise ValidationFailed(
-            _(
-                "%(day)s is already a holiday (%(name)s). Nothing was added.",
-                day=day.strftime(DAY_FORMAT),
-                name=existing.name,
-            )
-        )
+        raise _already(day, existing.name)
     holiday = Holiday(day=day, name=name, created_by_id=actor.id)
-    session.add(holiday)
-    record(
-        session,
-        actor,
-        "holiday.add",
-        holiday,
-        changes={"day": day.isoformat(), "name": name},
-        object_ref=day.isoformat(),
-    )
+    try:
+        with session.begin_nested():  # another admin adding the same day at the same moment
+            session.add(holiday)
+            record(
+                session,
+                actor,
+                "holiday.add",
+                holiday,
+                changes={"day": day.isoformat(), "name": name},
+                object_ref=day.isoformat(),
+            )
+    except IntegrityError:
+        raise _already(day, "") from None
     return holiday
+
+
+def _already(day: date, name: str) -> ValidationFailed:
+    return ValidationFailed(
+        _(
+            "%(day)s is already a holiday (%(name)s). Nothing was added.",
+            day=day.strftime(DAY_FORMAT),
+            name=name or "—",
+        )
+    )
 
 
 def remove_holiday(session: Session, actor: User, raw_day: str) -> date:
