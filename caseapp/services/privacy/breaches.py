@@ -131,9 +131,15 @@ def notify_hours(breach: Breach) -> int:
     session = object_session(breach)
     if session is None:
         return periods.BY_KEY[PERIOD_KEY].amount
-    if breach.created_at is None:  # not yet flushed: the period in force now
+    if breach.created_at is None or breach.id is None:  # not yet flushed: the period now
         return periods.get(session, PERIOD_KEY).amount
-    return amount_at(session, PERIOD_KEY, _aware(breach.created_at))
+    # What was in force when a breach was recorded never changes: asked once per session (a
+    # page shows the deadline, the hours left and whether it is overdue).
+    known = session.info.setdefault("breach_notify_hours", {})
+    key = (breach.id, _aware(breach.created_at))
+    if key not in known:
+        known[key] = amount_at(session, PERIOD_KEY, key[1])
+    return known[key]
 
 
 def deadline(breach: Breach) -> datetime:
