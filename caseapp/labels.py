@@ -548,6 +548,9 @@ def audit_action_names() -> dict[str, str]:
         "request.export_release": pgettext("audit action", "Data subject export released"),
         "request.export_reject": pgettext("audit action", "Data subject export rejected"),
         "request.export_download": pgettext("audit action", "Data subject export printed"),
+        "holiday.add": pgettext("audit action", "Holiday added to the calendar"),
+        "holiday.remove": pgettext("audit action", "Holiday removed from the calendar"),
+        "period.update": pgettext("audit action", "Legal period corrected"),
     }
 
 
@@ -612,6 +615,35 @@ def account_notice_title(kind: str, name: str | None = None) -> str:
         "account.enabled": _("The account of %(name)s was enabled", name=name),
     }
     return other.get(kind, _("A change was made to the account of %(name)s", name=name))
+
+
+def legal_period_names() -> dict[str, str]:
+    """The periods the law sets (services.privacy.periods), in plain words."""
+    return {
+        "request_acknowledge": _("Acknowledge a request from a person in the files"),
+        "request_access": _("Answer a request to see one's data"),
+        "request_correction": _("Answer a request to correct one's data"),
+        "request_withdrawal": _("Answer a withdrawal of consent"),
+        "request_objection": _("Answer an objection to the processing"),
+        "request_restriction": _("Answer a request to restrict the processing"),
+        "request_deletion": _("Answer a request to delete one's data"),
+        "request_extension": _("One extension of a request's period, with a reason"),
+        "breach_notify": _("Notify the authority of a data breach, from its discovery"),
+        "retention_case_child": _("Keep a closed case of a child: years after the child turns 18"),
+        "retention_case_adult": _("Keep a closed case of an adult: years after closure"),
+        "retention_attachments": _("Keep the attachments of a closed case: years after closure"),
+    }
+
+
+def period_unit_names() -> dict[str, str]:
+    """The units a legal period is counted in (models.privacy.PERIOD_UNITS)."""
+    return {
+        "working_days": _("working days"),
+        "calendar_days": _("calendar days"),
+        "calendar_hours": _("hours (weekends and holidays count)"),
+        "months": _("months"),
+        "years": _("years"),
+    }
 
 
 def labels() -> dict:

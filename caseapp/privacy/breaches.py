@@ -30,6 +30,7 @@ def _helpers() -> dict:
         "decision_names": notify_people_names(),
         "moment": service.shown_moment,
         "deadline": service.deadline,
+        "notify_hours": service.notify_hours,
         "overdue": service.overdue,
         "remaining": service.remaining_hours,
         "categories_of": service.categories_of,
@@ -49,6 +50,7 @@ def breaches():
         pages=pages,
         total=total,
         can_manage=has_permission(current_user, service.MANAGE),
+        hours_now=service.hours_in_force(get_session()),
         **_helpers(),
     )
 
@@ -63,6 +65,9 @@ def _input(form: BreachForm) -> service.BreachInput:
         people_affected=form.people_affected.data or "",
         source=form.source.data or "manual",
         source_ref=form.source_ref.data or "",
+        occurred_at=form.occurred_at.data or "",
+        records_affected=form.records_affected.data or "",
+        consequences=form.consequences.data or "",
     )
 
 
@@ -111,6 +116,12 @@ def _page(found, error=None, status=200, update_form=None, action_form=None, clo
         update_form.notify_people.data = found.notify_people
         update_form.notify_people_reason.data = found.notify_people_reason
         update_form.people_notified_at.data = service.shown_moment(found.people_notified_at)
+        update_form.delay_reason.data = found.delay_reason
+        update_form.occurred_at.data = service.shown_moment(found.occurred_at)
+        update_form.records_affected.data = (
+            "" if found.records_affected is None else str(found.records_affected)
+        )
+        update_form.consequences.data = found.consequences
     update_form.fill_choices()
     update_form.version.data = found.version
     close_form = close_form or CloseForm(formdata=None)
@@ -147,6 +158,10 @@ def update_breach(breach_id: int):
         notify_people=form.notify_people.data or "",
         notify_people_reason=form.notify_people_reason.data or "",
         people_notified_at=form.people_notified_at.data or "",
+        occurred_at=form.occurred_at.data or "",
+        records_affected=form.records_affected.data or "",
+        consequences=form.consequences.data or "",
+        delay_reason=form.delay_reason.data or "",
     )
     done = carry_out(lambda: service.update(db, current_user, found, data, int(form.version.data)))
     if done.ok:

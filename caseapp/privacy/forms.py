@@ -28,6 +28,10 @@ def _long_text(label):
     return TextAreaField(label, validators=[Optional(), Length(max=BREACH_TEXT_MAX)])
 
 
+def _count(label):
+    return StringField(label, validators=[Optional(), Length(max=20)])
+
+
 class BreachForm(FlaskForm):
     unit_code = StringField(
         _l("Recording unit (code)"), validators=[Length(max=20)], render_kw={"list": "unit-codes"}
@@ -43,6 +47,9 @@ class BreachForm(FlaskForm):
         _l("Number of people affected (empty when unknown)"),
         validators=[Optional(), Length(max=20)],
     )
+    occurred_at = _moment(_l("Occurred at (when known)"))
+    records_affected = _count(_l("Number of records affected (empty when unknown)"))
+    consequences = _long_text(_l("Likely consequences for the people affected"))
     source = HiddenField()
     source_ref = HiddenField(validators=[Optional(), Length(max=120)])
 
@@ -56,6 +63,10 @@ class BreachUpdateForm(VersionedForm):
     notify_people = SelectField(_l("Tell the people affected?"), validate_choice=False)
     notify_people_reason = _long_text(_l("Reason (required when they will not be told)"))
     people_notified_at = _moment(_l("People notified at"))
+    delay_reason = _long_text(_l("Reason the authority was notified late (after the deadline)"))
+    occurred_at = _moment(_l("Occurred at (when known)"))
+    records_affected = _count(_l("Number of records affected (empty when unknown)"))
+    consequences = _long_text(_l("Likely consequences for the people affected"))
 
     def fill_choices(self) -> None:
         self.notify_people.choices = list(notify_people_names().items())

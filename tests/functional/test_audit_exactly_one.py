@@ -630,6 +630,27 @@ def _reject_export(c: Ctx) -> Post:
     )
 
 
+def _add_holiday(c: Ctx) -> Post:
+    c.sign_in("admin_p")
+    return Post("/privacy/settings/holidays", {"day": "10/03/2027", "name": "Nghỉ bù"})
+
+
+def _remove_holiday(c: Ctx) -> Post:
+    c.sign_in("admin_p")
+    return Post("/privacy/settings/holidays/remove", {"day": "2027-09-02"})  # preloaded
+
+
+def _update_period(c: Ctx) -> Post:
+    from caseapp.models import LegalPeriod
+
+    line = c.db.get(LegalPeriod, "request_access")
+    c.sign_in("admin_p")
+    return Post(
+        "/privacy/settings/periods",
+        {"key": line.key, "version": str(line.version), "amount": "11", "basis": line.basis},
+    )
+
+
 def _statistics_values() -> dict[str, str]:
     from tests.functional.test_unit_statistics import consistent
 
@@ -922,6 +943,9 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "privacy.prepare_subject_export": _prepare_export,
     "privacy.release_subject_export": _release_export,
     "privacy.reject_subject_export": _reject_export,
+    "privacy.add_holiday": _add_holiday,
+    "privacy.remove_holiday": _remove_holiday,
+    "privacy.update_period": _update_period,
     "equality.statistics": _statistics,
     "equality.import_statistics": _import_statistics,
     "reports.add_material": _add_material,

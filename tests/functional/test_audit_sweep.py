@@ -83,6 +83,9 @@ AUDITED_POSTS = {
     "privacy.prepare_subject_export": "request.export_prepare",
     "privacy.release_subject_export": "request.export_release",
     "privacy.reject_subject_export": "request.export_reject",
+    "privacy.add_holiday": "holiday.add",  # test_privacy_settings
+    "privacy.remove_holiday": "holiday.remove",
+    "privacy.update_period": "period.update",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

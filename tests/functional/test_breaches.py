@@ -330,3 +330,122 @@ def test_an_attention_offer_carries_no_case_reference():
     template = Path("caseapp/templates/audit/attention.html").read_text(encoding="utf-8")
     [offer] = [line for line in template.splitlines() if "privacy/_offer.html" in line]
     assert "item.key" not in offer and "item.kind" in offer
+
+
+def test_a_late_notification_needs_its_reason(app, db, world):
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
+    breach = _record(officer, db)  # discovered Friday 20:00, due Monday 20:00
+    url = f"/privacy/breaches/{breach.id}"
+    late = {
+        "version": str(breach.version),
+        "notify_people": "undecided",
+        "authority_notified_at": "01/12/2026 09:00",
+    }
+    before, events = _breaches(db), _all_events(db)
+    r = officer.post(url, late)
+    assert r.status_code == 400
+    assert "after the 72-hour deadline" in r.get_data(as_text=True)
+    assert _breaches(db) == before and _all_events(db) == events
+    # On time, no reason is asked.
+    on_time = {**late, "authority_notified_at": "30/11/2026 19:00"}
+    r = officer.post(url, on_time)
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    db.expire_all()
+    breach = db.get(Breach, breach.id)
+    why = "Phải xác minh với nhà cung cấp dịch vụ trước khi thông báo."
+    r = officer.post(url, {**late, "version": str(breach.version), "delay_reason": why})
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    db.expire_all()
+    assert db.get(Breach, breach.id).delay_reason == why
+    event = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "breach.update").order_by(AuditEvent.seq)
+    ).all()[-1]
+    assert json.loads(event.changes)["delay_reason"] == "changed"
+    assert why not in event.changes
+    assert why in officer.get(url).get_data(as_text=True)
+
+
+def test_the_decree_fields_are_kept_and_printed_in_the_notification(app, db, world):
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
+    consequences = "Tên và lớp của 40 học sinh có thể bị người ngoài đọc được."
+    before, events = _breaches(db), _all_events(db)
+    for fields, message in (
+        ({"occurred_at": "27/11/2026 21:00"}, "cannot have occurred after it was discovered"),
+        ({"occurred_at": "27-11-2026"}, "dd/mm/yyyy HH:MM"),
+        ({"records_affected": "-1"}, "number of records affected is a whole number"),
+        ({"records_affected": "nhiều"}, "number of records affected is a whole number"),
+    ):
+        r = officer.post("/privacy/breaches/new", {**FORM, **fields})
+        assert r.status_code == 400, fields
+        assert message in r.get_data(as_text=True), fields
+    assert _breaches(db) == before and _all_events(db) == events
+    breach = _record(
+        officer,
+        db,
+        occurred_at="26/11/2026 18:30",
+        records_affected="120",
+        consequences=consequences,
+    )
+    assert breach.records_affected == 120 and breach.consequences == consequences
+    assert service.shown_moment(breach.occurred_at) == "26/11/2026 18:30"
+    created = db.scalars(select(AuditEvent).where(AuditEvent.action == "breach.create")).one()
+    assert consequences not in created.changes
+    assert json.loads(created.changes)["consequences"] == "changed"
+    url = f"/privacy/breaches/{breach.id}"
+    why = "Chờ xác minh phạm vi với nhà trường."
+    r = officer.post(
+        url,
+        {
+            "version": str(breach.version),
+            "notify_people": "undecided",
+            "authority_notified_at": "01/12/2026 09:00",
+            "delay_reason": why,
+            "occurred_at": "26/11/2026 18:30",
+            "records_affected": "120",
+            "consequences": consequences,
+        },
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    doc = Document(io.BytesIO(officer.get(f"{url}/notification.docx").data))
+    body = "\n".join(p.text for p in doc.paragraphs)
+    for expected in ("26/11/2026 18:30", "Khoảng 120 bản ghi", consequences, why):
+        assert expected in body, expected
+    assert "……" not in body.split("Thời điểm xảy ra")[1].splitlines()[0]
+    assert "Đơn vị đánh giá và bổ sung cụ thể" not in body  # their words, not the stock ones
+
+
+def test_closing_without_notifying_keeps_the_reason(app, db, world):
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
+    breach = _record(officer, db)
+    why = "Không phải sự cố dữ liệu cá nhân: máy đã được tìm thấy, ổ đĩa mã hóa."
+    r = officer.post(
+        f"/privacy/breaches/{breach.id}/close", {"version": str(breach.version), "reason": why}
+    )
+    assert r.status_code == 302
+    db.expire_all()
+    closed = db.get(Breach, breach.id)
+    assert closed.status == "closed" and closed.close_reason == why
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "breach.close")).one()
+    assert json.loads(event.changes)["close_reason"] == "changed"
+    assert why in officer.get(f"/privacy/breaches/{breach.id}").get_data(as_text=True)
+
+
+def test_a_period_change_moves_the_deadline_of_breaches_recorded_after_it(app, db, world):
+    from caseapp.models import LegalPeriod
+
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
+    earlier = _record(officer, db)
+    line = db.get(LegalPeriod, "breach_notify")
+    admin = Visitor(app, db, world["admin_p"], lang="en")
+    r = admin.post(
+        "/privacy/settings/periods",
+        {"key": line.key, "version": str(line.version), "amount": "48", "basis": line.basis},
+    )
+    assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+    later = _record(officer, db)
+    db.expire_all()
+    assert service.shown_moment(service.deadline(later)) == "29/11/2026 20:00"  # 48 hours on
+    assert service.shown_moment(service.deadline(earlier)) == "30/11/2026 20:00"  # as recorded
+    listing = officer.get("/privacy/breaches").get_data(as_text=True)
+    assert "within 48 hours of discovery" in listing
+    assert "29/11/2026 20:00" in listing and "30/11/2026 20:00" in listing

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import case, func, or_, select, text
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from caseapp.clock import EARLIEST_DATE, zone
 from caseapp.db import utcnow
@@ -31,6 +31,8 @@ from caseapp.security.authz import covers, scope_filter
 from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.org.units import unit_by_code
+from caseapp.services.privacy import periods
+from caseapp.services.privacy.settings import amount_at
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -47,7 +49,9 @@ CATEGORIES = (
     "family",
     "accounts",
 )
-DEADLINE = timedelta(hours=72)  # Law 91/2025 art. 23: the authority within 72 hours
+# The clock to notify the authority: the LegalPeriod "breach_notify" (calendar hours; Law
+# 91/2025 art. 23 sets 72), as it stood when the breach was recorded.
+PERIOD_KEY = "breach_notify"
 MOMENT_FORMAT = "%d/%m/%Y %H:%M"
 UNITS_AFFECTED_MAX = 50
 PEOPLE_MAX = 10_000_000
@@ -66,6 +70,9 @@ class BreachInput:
     people_affected: str = ""  # a whole number, or empty when not known
     source: str = "manual"
     source_ref: str = ""
+    occurred_at: str = ""  # dd/mm/yyyy HH:MM when known; not after the discovery
+    records_affected: str = ""  # a whole number, or empty when not known
+    consequences: str = ""
 
 
 @dataclass
@@ -75,6 +82,10 @@ class BreachUpdate:
     notify_people: str = "undecided"
     notify_people_reason: str = ""
     people_notified_at: str = ""
+    occurred_at: str = ""
+    records_affected: str = ""
+    consequences: str = ""
+    delay_reason: str = ""  # required when the authority is told after the deadline
 
 
 def parse_moment(raw: str, label: str, now: datetime | None = None) -> datetime | None:
@@ -109,9 +120,32 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def hours_in_force(session: Session) -> int:
+    """The hours a breach recorded now has to notify the authority."""
+    return periods.get(session, PERIOD_KEY).amount
+
+
+def notify_hours(breach: Breach) -> int:
+    """The hours the authority must be told within: the period "breach_notify" as it stood
+    when ``breach`` was recorded (a later change does not move its deadline)."""
+    session = object_session(breach)
+    if session is None:
+        return periods.BY_KEY[PERIOD_KEY].amount
+    if breach.created_at is None or breach.id is None:  # not yet flushed: the period now
+        return periods.get(session, PERIOD_KEY).amount
+    # What was in force when a breach was recorded never changes: asked once per session (a
+    # page shows the deadline, the hours left and whether it is overdue).
+    known = session.info.setdefault("breach_notify_hours", {})
+    key = (breach.id, _aware(breach.created_at))
+    if key not in known:
+        known[key] = amount_at(session, PERIOD_KEY, key[1])
+    return known[key]
+
+
 def deadline(breach: Breach) -> datetime:
-    """When the authority must have been told: 72 calendar hours after discovery."""
-    return _aware(breach.discovered_at) + DEADLINE
+    """When the authority must have been told: the period's calendar hours after discovery
+    (72 unless the admin corrected it)."""
+    return _aware(breach.discovered_at) + timedelta(hours=notify_hours(breach))
 
 
 def overdue(breach: Breach, now: datetime | None = None) -> bool:
@@ -209,15 +243,39 @@ def _units(session: Session, actor: User, raw: str, home: Unit) -> list[str]:
     return out or [home.code]
 
 
-def _people(raw: str) -> int | None:
+def _count(raw: str) -> int | None:
+    """A whole number from 0 typed in a form; None when empty or unknown; ValueError else."""
     value = (raw or "").strip()
     if not value or value.lower() in ("unknown", "?"):
         return None
     if not value.isascii() or not value.isdigit() or int(value) > PEOPLE_MAX:
+        raise ValueError(value)
+    return int(value)
+
+
+def _people(raw: str) -> int | None:
+    try:
+        return _count(raw)
+    except ValueError:
         raise ValidationFailed(
             _("The number of people affected is a whole number from 0, or empty when unknown.")
-        )
-    return int(value)
+        ) from None
+
+
+def _records(raw: str) -> int | None:
+    try:
+        return _count(raw)
+    except ValueError:
+        raise ValidationFailed(
+            _("The number of records affected is a whole number from 0, or empty when unknown.")
+        ) from None
+
+
+def _occurred(raw: str, discovered: datetime, now: datetime | None) -> datetime | None:
+    occurred = parse_moment(raw, _("Occurred at"), now)
+    if occurred is not None and occurred > discovered:
+        raise ValidationFailed(_("The breach cannot have occurred after it was discovered."))
+    return occurred
 
 
 def _next_reference(session: Session, year: int) -> str:
@@ -253,6 +311,9 @@ def create(
         data_categories=json.dumps(_categories(data.data_categories)),
         units_affected=json.dumps(_units(session, actor, data.units_affected, unit)),
         people_affected=_people(data.people_affected),
+        occurred_at=_occurred(data.occurred_at, discovered, now),
+        records_affected=_records(data.records_affected),
+        consequences=_text(data.consequences, _("Likely consequences"), BREACH_TEXT_MAX),
         source=data.source if data.source in BREACH_SOURCES else "manual",
         source_ref=_text(data.source_ref, _("Source"), SOURCE_REF_MAX),
         created_by_id=actor.id,
@@ -269,6 +330,12 @@ def create(
         "source": breach.source,
         "description": "changed",
     }
+    if breach.occurred_at is not None:
+        changes["occurred_at"] = breach.occurred_at.isoformat()
+    if breach.records_affected is not None:
+        changes["records_affected"] = breach.records_affected
+    if breach.consequences:
+        changes["consequences"] = "changed"
     record(session, actor, "breach.create", breach, unit=unit, changes=changes)
     return breach
 
@@ -308,14 +375,31 @@ def update(
         )
     if told is not None and data.notify_people != "yes":
         raise ValidationFailed(_("People can only have been told when the decision is yes."))
+    occurred = _occurred(data.occurred_at, discovered, now)
+    records = _records(data.records_affected)
+    consequences = _text(data.consequences, _("Likely consequences"), BREACH_TEXT_MAX)
+    delay = _text(data.delay_reason, _("Reason for the late notification"), BREACH_TEXT_MAX)
+    if notified is not None and notified > deadline(breach) and not delay:
+        raise ValidationFailed(
+            _(
+                "The authority was notified after the %(n)d-hour deadline: say why the "
+                "notification came late (the decree's form asks for it).",
+                n=notify_hours(breach),
+            )
+        )
+    breach.occurred_at = occurred
+    breach.records_affected = records
+    breach.consequences = consequences
+    breach.delay_reason = delay
     breach.contained_at = contained
     breach.authority_notified_at = notified
     breach.notify_people = data.notify_people
     breach.notify_people_reason = reason
     breach.people_notified_at = told
     changes = changes_of(breach)
-    if "notify_people_reason" in changes:
-        changes["notify_people_reason"] = "changed"
+    for free_text in ("notify_people_reason", "consequences", "delay_reason"):
+        if free_text in changes:
+            changes[free_text] = "changed"
     if not changes:
         return breach
     record(session, actor, "breach.update", breach, unit=breach.unit, changes=changes)
@@ -373,7 +457,10 @@ def close(
         )
     breach.status = "closed"
     breach.closed_at = now or utcnow()
+    breach.close_reason = why
     changes = changes_of(breach)
+    if "close_reason" in changes:
+        changes["close_reason"] = "changed"
     record(
         session,
         actor,

@@ -13,6 +13,7 @@ from caseapp.labels import breach_category_names, notify_people_names
 from caseapp.services.privacy.breaches import (
     categories_of,
     deadline,
+    notify_hours,
     overdue,
     shown_moment,
     units_of,
@@ -26,24 +27,41 @@ if TYPE_CHECKING:
 TITLE = "THÔNG BÁO VI PHẠM QUY ĐỊNH VỀ BẢO VỆ DỮ LIỆU CÁ NHÂN"
 
 
-def _consequences(breach: Breach) -> str:
+def _consequences(breach: Breach) -> list[str]:
+    """What the unit wrote; the standard assessment by the categories when it wrote nothing."""
+    if breach.consequences:
+        return breach.consequences.splitlines()
     sensitive = {"case_content", "health", "sexual_life", "children", "family"}
     if sensitive & set(categories_of(breach)):
-        return (
+        return [
             "Dữ liệu cá nhân nhạy cảm (trong đó có dữ liệu của trẻ em hoặc nội dung vụ việc) có "
             "thể bị người không có thẩm quyền tiếp cận; nguy cơ gây tổn hại về tinh thần, danh "
             "dự, an toàn của chủ thể dữ liệu. Đơn vị đánh giá và bổ sung cụ thể."
-        )
-    return (
+        ]
+    return [
         "Dữ liệu cá nhân cơ bản có thể bị người không có thẩm quyền tiếp cận. "
         "Đơn vị đánh giá và bổ sung cụ thể."
-    )
+    ]
 
 
 def _people(breach: Breach) -> str:
     if breach.people_affected is None:
         return "Chưa xác định được"
     return f"Khoảng {breach.people_affected} người"
+
+
+def _records(breach: Breach) -> str:
+    if breach.records_affected is None:
+        return "Chưa xác định được"
+    return f"Khoảng {breach.records_affected} bản ghi"
+
+
+def _late(breach: Breach) -> list[str]:
+    if breach.authority_notified_at is not None and not overdue(breach):
+        return [f"Không (thông báo trong thời hạn {notify_hours(breach)} giờ)."]
+    if breach.delay_reason:
+        return breach.delay_reason.splitlines()
+    return ["……"]  # not yet notified and past the deadline: the unit writes why by hand
 
 
 def notification_docx(breach: Breach, contact: User) -> bytes:
@@ -73,7 +91,6 @@ def notification_docx(breach: Breach, contact: User) -> bytes:
     actions = [f"- {shown_moment(a.taken_at)}: {a.text}" for a in breach.actions] or [
         "- (chưa ghi nhận biện pháp)"
     ]
-    late = breach.authority_notified_at is None or overdue(breach)
     sections: list[tuple[str, list[str]]] = [
         (
             "Bên Kiểm soát dữ liệu cá nhân",
@@ -88,9 +105,10 @@ def notification_docx(breach: Breach, contact: User) -> bytes:
             [
                 f"Thời điểm phát hiện: {shown_moment(breach.discovered_at)}",
                 f"Người phát hiện: {breach.discovered_by}",
-                "Thời điểm xảy ra vi phạm (nếu xác định được): ……",
+                "Thời điểm xảy ra vi phạm (nếu xác định được): "
+                + (shown_moment(breach.occurred_at) or "chưa xác định được"),
                 f"Thời điểm ngăn chặn: {shown_moment(breach.contained_at) or 'chưa'}",
-                f"Hạn thông báo (72 giờ): {shown_moment(deadline(breach))}",
+                f"Hạn thông báo ({notify_hours(breach)} giờ): {shown_moment(deadline(breach))}",
             ],
         ),
         ("Mô tả vi phạm", breach.description.splitlines() or ["—"]),
@@ -99,11 +117,11 @@ def notification_docx(breach: Breach, contact: User) -> bytes:
             [f"- {categories.get(c, c)}" for c in categories_of(breach)]
             + [
                 f"Số chủ thể dữ liệu (ước tính): {_people(breach)}",
-                f"Số bản ghi (ước tính): {_people(breach)}",
+                f"Số bản ghi (ước tính): {_records(breach)}",
                 f"Đơn vị bị ảnh hưởng: {', '.join(units_of(breach))}",
             ],
         ),
-        ("Hậu quả có thể xảy ra", [_consequences(breach)]),
+        ("Hậu quả có thể xảy ra", _consequences(breach)),
         ("Biện pháp đã thực hiện hoặc đề xuất", actions),
         (
             "Thông báo cho chủ thể dữ liệu",
@@ -117,10 +135,7 @@ def notification_docx(breach: Breach, contact: User) -> bytes:
                 ),
             ],
         ),
-        (
-            "Lý do thông báo sau 72 giờ (nếu có)",
-            ["……" if late else "Không (thông báo trong thời hạn 72 giờ)."],
-        ),
+        (f"Lý do thông báo sau {notify_hours(breach)} giờ (nếu có)", _late(breach)),
     ]
     for number, (heading, lines) in enumerate(sections, start=1):
         doc.add_paragraph().add_run(f"{number}. {heading}").bold = True

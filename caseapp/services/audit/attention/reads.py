@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import start_of_local_day, zone
-from caseapp.models import AuditEvent, Unit, User
+from caseapp.models import AuditEvent, Holiday, Unit, User
 from caseapp.runtime import settings
 from caseapp.services.audit.attention.item import Item
 from caseapp.services.audit.attention.window import (
@@ -23,7 +23,6 @@ from caseapp.services.audit.attention.window import (
     evidence_of,
     reads,
 )
-from caseapp.services.audit.holidays import holidays_between
 
 # What a person does on a case while working it: a read the same day is part of the work.
 WORKFLOW = ("step.add", "step.complete", "note.add", "case.transition", "case.assign")
@@ -189,11 +188,23 @@ def unit_codes(session: Session, ids: set) -> dict[int, str]:
     return dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(ids))).all())
 
 
+def holidays_between(session: Session, first: date, last: date) -> dict[date, str]:
+    """{day: name} of the holidays the admin keeps (Holiday rows) from ``first`` to ``last``:
+    one query for the window."""
+    return dict(
+        session.execute(
+            select(Holiday.day, Holiday.name).where(Holiday.day.between(first, last))
+        ).all()
+    )
+
+
 def off_hours(w: Window) -> list[Item]:
     """Reads at night (22:00-06:00 local) or on a public holiday, one item per person and night
     (the night of a day runs to 06:00 the next morning) or holiday."""
     hour = w.hour(AuditEvent.at)
-    holidays = holidays_between(w.since - timedelta(days=1), (w.now + timedelta(days=1)).date())
+    holidays = holidays_between(
+        w.session, w.since - timedelta(days=1), (w.now + timedelta(days=1)).date()
+    )
     day = w.day(AuditEvent.at)
     # PostgreSQL compares dates, SQLite the ISO text its date() returns.
     on_holiday = day.in_(
