@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from caseapp.db import utcnow
 from caseapp.models import AuditTextKey, Case, CaseExclusion
@@ -166,52 +166,56 @@ def _keys(session: Session, ids: set[int]) -> dict[int, _Key]:
     if not ids:
         return {}
     rows = session.scalars(select(AuditTextKey).where(AuditTextKey.id.in_(ids))).all()
-    found = {}
-    for row in rows:
-        try:
-            secret = _unwrap(row)
-        except DecryptionError:
-            secret = None
-        found[row.id] = _Key(row.id, row.case_id, secret)
-    return found
+    return {row.id: _opened(row) for row in rows}
 
 
-class _Readers:
-    """Whether the viewer may read the texts of a case's events, decided once per case."""
+def _opened(row: AuditTextKey) -> _Key:
+    try:
+        secret = _unwrap(row)
+    except DecryptionError:
+        secret = None
+    return _Key(row.id, row.case_id, secret)
 
-    def __init__(self, session: Session, viewer: User | None, case_ids: set[int]) -> None:
-        self.viewer = viewer
-        self.cases: dict[int, bool] = {}
-        if viewer is None or not case_ids:
-            return
-        from caseapp.services.cases.access import can_read_content
 
-        excluded = set(
-            session.scalars(
-                select(CaseExclusion.case_id).where(
-                    CaseExclusion.case_id.in_(case_ids), CaseExclusion.user_id == viewer.id
-                )
-            )
-        )
-        cases = session.scalars(
-            select(Case).where(Case.id.in_(case_ids)).options(selectinload(Case.unit))
-        ).all()
-        for case in cases:
-            self.cases[case.id] = case.id not in excluded and can_read_content(viewer, case)
-        self.audit_paths = scope_paths(viewer, "audit.read")
+def _keys_for(
+    session: Session, ids: set[int], viewer: User | None
+) -> tuple[dict[int, _Key], dict[int, bool]]:
+    """The keys named by a page of tokens and, in the same query, whether ``viewer`` may read
+    the content of each key's case (not excluded from it, handling or overseeing it)."""
+    if not ids:
+        return {}, {}
+    if viewer is None:
+        return _keys(session, ids), {}
+    from caseapp.services.cases.access import can_read_content
 
-    def may_read(self, event: AuditEvent, case_id: int | None) -> bool:
-        if self.viewer is None:
-            return True  # the service itself (a command run by the operator holding the keyring)
-        paths = getattr(self, "audit_paths", None)
-        if paths is None:
-            paths = self.audit_paths = scope_paths(self.viewer, "audit.read")
-        unit_path = event.unit_path or ""
-        if any(unit_path.startswith(p) for p in paths if unit_path):
-            return True
-        if not unit_path and any(p.count("/") == 2 for p in paths):
-            return True  # events tied to no unit: auditors of a top unit (as queries.py)
-        return case_id is not None and self.cases.get(case_id, False)
+    excluded = (
+        select(CaseExclusion.case_id)
+        .where(CaseExclusion.case_id == Case.id, CaseExclusion.user_id == viewer.id)
+        .exists()
+    )
+    rows = session.execute(
+        select(AuditTextKey, Case, excluded)
+        .outerjoin(Case, Case.id == AuditTextKey.case_id)
+        .options(joinedload(Case.unit))
+        .where(AuditTextKey.id.in_(ids))
+    ).all()
+    keys, cases = {}, {}
+    for row, case, is_excluded in rows:
+        keys[row.id] = _opened(row)
+        if case is not None:
+            cases[case.id] = not is_excluded and can_read_content(viewer, case)
+    return keys, cases
+
+
+def _may_read(viewer: User | None, audit_paths: list[str], event, case_ok: bool) -> bool:
+    if viewer is None:
+        return True  # the service itself (a command run by the operator holding the keyring)
+    unit_path = event.unit_path or ""
+    if unit_path and any(unit_path.startswith(p) for p in audit_paths):
+        return True
+    if not unit_path and any(p.count("/") == 2 for p in audit_paths):
+        return True  # events tied to no unit: auditors of a top unit (as queries.py)
+    return case_ok
 
 
 def reasons(
@@ -222,9 +226,8 @@ def reasons(
     the cases of a whole page; ``viewer`` None is the service itself."""
     events = list(events)
     tokens = {ev.seq: parse(ev.reason or "") for ev in events}
-    keys = _keys(session, {t[0] for t in tokens.values() if t is not None})
-    case_ids = {k.case_id for k in keys.values() if k.case_id is not None}
-    readers = _Readers(session, viewer, case_ids)
+    keys, cases = _keys_for(session, {t[0] for t in tokens.values() if t is not None}, viewer)
+    audit_paths = scope_paths(viewer, "audit.read") if viewer is not None else []
     out: dict[int, str] = {}
     for ev in events:
         token = tokens[ev.seq]
@@ -234,7 +237,7 @@ def reasons(
         key = keys.get(token[0])
         if key is None:
             out[ev.seq] = placeholder_unreadable()
-        elif not readers.may_read(ev, key.case_id):
+        elif not _may_read(viewer, audit_paths, ev, cases.get(key.case_id or 0, False)):
             out[ev.seq] = placeholder_sealed()
         elif key.secret is None:
             out[ev.seq] = placeholder_destroyed()
