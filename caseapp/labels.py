@@ -454,6 +454,9 @@ def audit_action_names() -> dict[str, str]:
         "breach.action": pgettext("audit action", "Action on a data breach recorded"),
         "breach.close": pgettext("audit action", "Data breach closed"),
         "breach.export": pgettext("audit action", "Breach notification document exported"),
+        "audit.reasons_sealed": pgettext(
+            "audit action", "Reasons recorded in clear sealed (trail re-chained)"
+        ),
     }
 
 
@@ -482,6 +485,7 @@ def object_type_names() -> dict[str, str]:
         "gender_plans": _("Gender-equality plan"),
         "breaches": _("Data breach"),
         "breach_actions": _("Action on a data breach"),
+        "audit_text_keys": _("Key of the audit reasons"),
     }
 
 

@@ -218,9 +218,7 @@ def _may_read(viewer: User | None, audit_paths: list[str], event, case_ok: bool)
     return case_ok
 
 
-def reasons(
-    session: Session, events: Iterable[AuditEvent], viewer: User | None
-) -> dict[int, str]:
+def reasons(session: Session, events: Iterable[AuditEvent], viewer: User | None) -> dict[int, str]:
     """{seq: the reason as ``viewer`` may read it}: the clear text, or a placeholder (sealed
     for this viewer, destroyed with the case's content). One query for the keys and one for
     the cases of a whole page; ``viewer`` None is the service itself."""
