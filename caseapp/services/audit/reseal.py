@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from caseapp.db import utcnow
-from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Base, Case
+from caseapp.db import Base, utcnow
+from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Case
 from caseapp.security.audit_chain import GENESIS, chain_hash, checkpoint_message
 from caseapp.security.crypto import seal
 from caseapp.security.keyring import Keyring, KeyringError
