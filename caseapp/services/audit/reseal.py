@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy import Table, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from caseapp.db import Base, utcnow
@@ -62,7 +62,7 @@ def clear_reasons_left(session: Session) -> int:
 # Which case an old event was about --------------------------------------------------------
 
 
-def _case_tables() -> dict[str, object]:
+def _case_tables() -> dict[str, Table]:
     """Tables with a case_id column and a single integer primary key."""
     found = {}
     for table in Base.metadata.tables.values():
