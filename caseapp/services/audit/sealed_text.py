@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, joinedload
 
 from caseapp.db import utcnow
@@ -129,6 +129,11 @@ def forget_cached(session: Session) -> None:
 def destroy_case_key(session: Session, case: Case) -> None:
     """Forget the case's audit text key (with its content, in the same transaction)."""
     scope = scope_of(case.id)
+    if session.get_bind().dialect.name == "postgresql":
+        from caseapp.services.audit.trail import ADVISORY_LOCK_KEY
+
+        # The lock under which record() makes keys: none is being made for this case now.
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
     row = session.scalar(select(AuditTextKey).where(AuditTextKey.scope == scope))
     if row is None:
         # None yet: a destroyed one stands in its place, so that none is made later (a
