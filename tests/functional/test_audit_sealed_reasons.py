@@ -309,3 +309,23 @@ def test_old_reasons_of_a_case_already_shredded_are_sealed_for_nobody(app, db, w
     event = db.scalar(select(AuditEvent).where(AuditEvent.seq == old.seq))
     assert _scan(db, (READ,)) == [] and reason_of(db, event) is None
     assert _verify(db).ok
+
+
+def test_a_wrapping_key_rotation_rewraps_the_audit_text_keys(app, db, world, case, ring):
+    from caseapp.services.keys import rotation
+
+    events = list(_reasoned(db, world, case).values())
+    ring = keyring()  # the copy of the fixture, as the service reads it
+    old = ring.active("wrap").id
+    rotation.rotate(db, ring, "wrap")
+    with pytest.raises(rotation.KeyInUse):
+        rotation.retire(db, ring, old)  # the audit text keys still need it
+    rotation.rewrap(db, ring)
+    wrapped = db.scalars(
+        select(AuditTextKey.wrapped_key).where(AuditTextKey.wrapped_key.is_not(None))
+    ).all()
+    assert wrapped and {rotation.sealed_key_id(w) for w in wrapped} == {ring.active("wrap").id}
+    rotation.retire(db, ring, old)
+    db.expire_all()
+    assert sorted(reason_of(db, e) for e in events) == sorted(PHRASES)
+    assert _verify(db).ok

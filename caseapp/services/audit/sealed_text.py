@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 PREFIX = "sealed:1:"
 SERVICE = "service"
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _CACHE = "audit_text_keys"  # session.info: {scope: (id, secret)} for sealing in this transaction
 
 
@@ -115,8 +117,10 @@ def parse(token: str) -> tuple[int, bytes] | None:
     """(key id, sealed bytes) of a token; None for anything else."""
     if not is_sealed(token):
         return None
+    key_part, _sep, b64 = token[len(PREFIX) :].partition(":")
+    if not key_part.isdigit() or not _BASE64URL.fullmatch(b64):
+        return None
     try:
-        key_part, b64 = token[len(PREFIX) :].split(":", 1)
         return int(key_part), base64.urlsafe_b64decode(b64.encode("ascii"))
     except (ValueError, binascii.Error):
         return None
