@@ -7,8 +7,9 @@ checkpoints are signed again over the new hashes, and an event ``audit.reasons_s
 how many, the old head and each checkpoint's old and new hash (a copy of an old checkpoint kept
 off the server is matched through it: integrity.verify_checkpoint_file).
 
-All of it in one transaction: the whole chain is verified first (refused on any failure, nothing
-changed), the append-only triggers are lifted only inside it, verified again before the end.
+All of it in one transaction: the append-only triggers are lifted only inside it (which also
+locks out appends), the whole chain is verified first (refused on any failure, nothing changed;
+the caller rolls back), and verified again before the end.
 """
 
 from __future__ import annotations
@@ -191,13 +192,17 @@ def seal_reasons(session: Session, keyring: Keyring) -> SealReport | None:
     appended: running it again is harmless). The caller commits."""
     if not clear_reasons_left(session):
         return None
+    session.flush()
+    # Lifted first: on PostgreSQL the ALTER TABLE locks the table, on SQLite the DROP takes the
+    # write lock, so nothing is appended between the verification and the re-chain.
+    _lift_triggers(session)
     before = verify(session, keyring)
     if not before.ok:
+        _restore_triggers(session)
         raise SealRefused(
             f"the audit trail does not verify (seq {before.bad_seq}: {before.problem}); "
             "nothing was sealed"
         )
-    session.flush()
     table = AuditEvent.__table__
     clear = [
         dict(r)
@@ -211,7 +216,6 @@ def seal_reasons(session: Session, keyring: Keyring) -> SealReport | None:
     destroyed = set(session.scalars(select(Case.id).where(Case.key_destroyed_at.is_not(None))))
     report = SealReport(count=len(clear), first_seq=clear[0]["seq"])
     report.old_head = (before.head_seq, before.head_hash)
-    _lift_triggers(session)
     tokens = {
         ev["seq"]: _token(session, cases[ev["seq"]], destroyed, ev["seq"], ev["reason"])
         for ev in clear
