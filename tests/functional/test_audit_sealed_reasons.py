@@ -329,3 +329,53 @@ def test_a_wrapping_key_rotation_rewraps_the_audit_text_keys(app, db, world, cas
     db.expire_all()
     assert sorted(reason_of(db, e) for e in events) == sorted(PHRASES)
     assert _verify(db).ok
+
+
+@pytest.fixture()
+def own_app(settings, fresh_engine, tmp_path):
+    """The app on a database of its own, migrated to head (commands commit there)."""
+    from dataclasses import replace
+
+    from caseapp import create_app, migrate
+
+    instance = tmp_path / "instance"
+    application = create_app(
+        replace(
+            settings,
+            database_url=fresh_engine.url.render_as_string(hide_password=False),
+            instance_dir=instance,
+            keyring_path=instance / "keyring.json",
+            attachments_path=instance / "attachments",
+        )
+    )
+    migrate.upgrade(application.extensions["caseapp.engine"])
+    yield application
+    application.extensions["caseapp.engine"].dispose()
+
+
+def test_db_upgrade_seals_what_is_left_and_a_downgrade_keeps_the_keys(own_app):
+    from caseapp.db import get_session
+    from tests.factories import make_unit, make_user
+
+    with own_app.test_request_context():
+        s = get_session()
+        province = make_unit(s, None, "PRV", "province")
+        school = make_unit(s, province, "SCH", "school")
+        make_user(s, keyring(), "focal.seal", school, [("focal_point", school)])
+        s.commit()
+        _old_event(s, "user.disable", "Nghỉ việc vì lý do gia đình")
+        s.commit()
+    runner = own_app.test_cli_runner()
+    with own_app.app_context():
+        upgraded = runner.invoke(args=["db", "upgrade"])
+        assert upgraded.exit_code == 0, upgraded.output
+        assert "1 audit reasons sealed" in upgraded.output
+        s = get_session()
+        assert reseal.clear_reasons_left(s) == 0 and _scan(s, ("Nghỉ việc",)) == []
+        s.rollback()
+        assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+        again = runner.invoke(args=["db", "upgrade"])
+        assert again.exit_code == 0 and "sealed" not in again.output
+        # Below 0015 the keys would go while the sealed reasons stay: refused.
+        down = runner.invoke(args=["db", "downgrade", "0014"])
+        assert down.exit_code != 0 and "audit_text_keys" in down.output, down.output
