@@ -132,7 +132,13 @@ SCAN_LIMIT = 20000
 def reason_matcher(text: str):
     """A predicate on a clear reason: ``text`` anywhere, ignoring case and accents."""
     pattern = re.compile(reason_pattern(text))
-    return lambda reason: bool(reason) and pattern.search(unicodedata.normalize("NFC", reason))
+
+    def matches(reason: str) -> bool:
+        if not reason or sealed_text.is_placeholder(reason):
+            return False  # a placeholder is not what was typed
+        return pattern.search(unicodedata.normalize("NFC", reason)) is not None
+
+    return matches
 
 
 def page(

@@ -171,6 +171,11 @@ def placeholder_unreadable() -> str:
     return _("(reason cannot be opened: it does not match its event)")
 
 
+def is_placeholder(value: str) -> bool:
+    """Whether ``value`` is what reasons() shows in place of a text it cannot show."""
+    return value in (placeholder_sealed(), placeholder_destroyed(), placeholder_unreadable())
+
+
 def _keys(session: Session, ids: set[int]) -> dict[int, _Key]:
     if not ids:
         return {}
