@@ -30,6 +30,9 @@ ALLOWED = {
     # Key rotation rewraps every case's data key under the new key-encryption key; the data
     # key itself never leaves the function and nothing sealed under it is opened.
     "caseapp/services/keys/rotation.py": frozenset({UNWRAPPING}),
+    # The audit text keys (AuditTextKey.wrapped_key) that seal the reasons of the trail: never
+    # a case's data key, and nothing of the case's content is opened with them.
+    "caseapp/services/audit/sealed_text.py": frozenset({UNWRAPPING}),
     # Crypto-shredding (intake.destroy_content) forgets the wrapped key without unwrapping it,
     # so it needs no entry here.
 }

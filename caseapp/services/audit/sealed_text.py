@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, joinedload
 from caseapp.db import utcnow
 from caseapp.models import AuditTextKey, Case, CaseExclusion
 from caseapp.runtime import keyring
-from caseapp.security.authz import scope_paths
+from caseapp.security.authz import scope_paths, within
 from caseapp.security.crypto import (
     DecryptionError,
     associated_data,
@@ -225,7 +225,7 @@ def _may_read(viewer: User | None, audit_paths: list[str], event, case_ok: bool)
     if viewer is None:
         return True  # the service itself (a command run by the operator holding the keyring)
     unit_path = event.unit_path or ""
-    if unit_path and any(unit_path.startswith(p) for p in audit_paths):
+    if unit_path and within(unit_path, audit_paths):
         return True
     if not unit_path and any(p.count("/") == 2 for p in audit_paths):
         return True  # events tied to no unit: auditors of a top unit (as queries.py)
