@@ -551,6 +551,9 @@ def audit_action_names() -> dict[str, str]:
         "holiday.add": pgettext("audit action", "Holiday added to the calendar"),
         "holiday.remove": pgettext("audit action", "Holiday removed from the calendar"),
         "period.update": pgettext("audit action", "Legal period corrected"),
+        "audit.reasons_sealed": pgettext(
+            "audit action", "Reasons recorded in clear sealed (trail re-chained)"
+        ),
     }
 
 
@@ -582,6 +585,7 @@ def object_type_names() -> dict[str, str]:
         "subject_requests": _("Data subject request"),
         "subject_request_matches": _("Match of a data subject request"),
         "subject_request_exports": _("Data subject export"),
+        "audit_text_keys": _("Key of the audit reasons"),
     }
 
 

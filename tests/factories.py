@@ -312,3 +312,15 @@ def complete_work_report(session, actor, unit, period, text: str = "Đã thực 
         draft.version,
     )
     session.flush()
+
+
+def reason_of(session, event) -> str | None:
+    """An audit event's reason in clear, opened through the service (it is sealed in the
+    database); None once it no longer opens (its case's content destroyed)."""
+    from caseapp.services.audit.sealed_text import open_reason
+
+    return open_reason(session, event)
+
+
+def clear_reasons(session, events) -> list[str | None]:
+    return [reason_of(session, e) for e in events]

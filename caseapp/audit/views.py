@@ -14,6 +14,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -33,6 +34,7 @@ from caseapp.security.spreadsheet import inert_text
 from caseapp.services.audit import attention as audit_attention
 from caseapp.services.audit import integrity as audit_integrity
 from caseapp.services.audit import queries as audit_queries
+from caseapp.services.audit import sealed_text
 from caseapp.services.audit.trail import record
 from caseapp.services.org.units import unit_in_scope
 
@@ -92,14 +94,14 @@ def events():
     before = small_int(raw, digits=18) if raw else None  # seq is a 64-bit column
     if raw and before is None:
         abort(400)
-    rows, next_before = audit_queries.page(
-        get_session(), current_user, flt, before, settings().page_size
-    )
+    db = get_session()
+    rows, next_before = audit_queries.page(db, current_user, flt, before, settings().page_size)
     args = {k: v for k, v in request.args.items() if k != "before" and v}
     return render_template(
         "audit/events.html",
         form=form,
         rows=rows,
+        reasons=sealed_text.reasons(db, rows, current_user),
         error=error,
         next_before=next_before,
         args=args,
@@ -122,6 +124,7 @@ def event(seq: int):
     return render_template(
         "audit/event.html",
         event=found,
+        reason=sealed_text.reason_text(get_session(), found, current_user),
         rows=change_rows(changes),
         roles=roles,
         action_names=audit_action_names(),
@@ -154,22 +157,25 @@ def export_csv():
         # The rows are read after the view has returned: in a session of their own, closed
         # when the stream ends or is abandoned, so no connection (or SQLite lock) outlives it.
         with reader:
-            for ev in audit_queries.stream_for_export(reader, selection):
+            for ev, reason in audit_queries.stream_for_export(reader, selection, flt.reason):
                 buffer.seek(0)
                 buffer.truncate()
-                writer.writerow([inert_text(_csv_value(ev, c)) for c in CSV_COLUMNS])
+                writer.writerow([inert_text(_csv_value(ev, c, reason)) for c in CSV_COLUMNS])
                 yield buffer.getvalue()
 
     return Response(
-        rows(),
+        stream_with_context(rows()),  # the keyring and translations open the sealed reasons
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": "attachment; filename=audit-events.csv"},
     )
 
 
-def _csv_value(event, column: str):
+def _csv_value(event, column: str, reason: str = ""):
     """The event's value for the CSV; its time in Vietnam time with the offset written out
-    (2026-11-29T22:59:28+07:00), so a spreadsheet reader cannot mistake it for local time."""
+    (2026-11-29T22:59:28+07:00), so a spreadsheet reader cannot mistake it for local time; its
+    reason opened (the sealed token stays in the database, the chain is over it)."""
+    if column == "reason":
+        return reason
     value = getattr(event, column)
     if column == "at":
         from datetime import UTC

@@ -40,6 +40,7 @@ from caseapp.models import cases as domain
 from caseapp.pagination import paginate
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import approvals
+from caseapp.services.audit import sealed_text
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import listing as case_list
@@ -236,7 +237,11 @@ def show(public_id: str):
         lifts_to_decide=approvals.lifts_for_case(db, current_user, case),
         assign_form=_assign_form(db, case),
         **_access_report(db, case),
-        timeline=_timeline(events, case_records.full_names(db, events)),
+        timeline=_timeline(
+            events,
+            case_records.full_names(db, events),
+            sealed_text.reasons(db, events, current_user),
+        ),
         **_workflow_context(db, case),
         **_people_context(case),
     )
@@ -292,27 +297,32 @@ def _workflow_context(db, case) -> dict:
     }
 
 
-def _timeline(events, names: dict[int, str] | None = None) -> list[dict]:
+def _timeline(
+    events, names: dict[int, str] | None = None, reasons: dict[int, str] | None = None
+) -> list[dict]:
     """Audit events as a readable timeline: translated actions and field names; values of
     coded fields translated; confidential fields only ever read "changed". People are named
-    by their full name (``names``), their user name kept for the hover text."""
+    by their full name (``names``), their user name kept for the hover text; reasons as the
+    viewer may read them (``reasons``, from sealed_text.reasons)."""
     from caseapp.labels import action_names
     from caseapp.readable import field_names, value_names
 
     names = names or {}
+    reasons = reasons or {}
 
     actions, fields_, codes = action_names(), field_names(), value_names()
     out: list[dict] = []
     for event in events:
         details = _event_details(event, fields_, codes)
         previous = out[-1] if out else None
-        if previous and _repeats_previous(previous, event, details):
+        reason = reasons.get(event.seq, "")
+        if previous and _repeats_previous(previous, event, details, reason):
             previous["times"] += 1  # one line for a run of reads by the same person
             previous["since"] = event.at
             continue
         if previous and _is_reload_read(previous, event):
             out.pop()  # the page shown again right after adding: not a read of its own here
-        out.append(_timeline_entry(event, details, names, actions))
+        out.append(_timeline_entry(event, details, names, actions, reason))
     return out
 
 
@@ -340,7 +350,9 @@ def _event_details(event, fields_: dict, codes: dict) -> list[str]:
     return details
 
 
-def _timeline_entry(event, details: list[str], names: dict[int, str], actions: dict) -> dict:
+def _timeline_entry(
+    event, details: list[str], names: dict[int, str], actions: dict, reason: str
+) -> dict:
     return {
         "at": event.at,
         "actor": names.get(event.actor_id, event.actor_name)
@@ -351,19 +363,19 @@ def _timeline_entry(event, details: list[str], names: dict[int, str], actions: d
         "code": event.action,
         "action": actions.get(event.action, event.action),
         "details": details,
-        "reason": event.reason,
+        "reason": reason,
         "times": 1,
         "since": event.at,
     }
 
 
-def _repeats_previous(previous: dict, event, details: list[str]) -> bool:
+def _repeats_previous(previous: dict, event, details: list[str], reason: str) -> bool:
     """The same read by the same person for the same reason as the line before."""
     return (
         event.action in REPEATED_READS
         and not details
         and (previous["code"], previous["actor_id"], previous["reason"])
-        == (event.action, event.actor_id, event.reason)
+        == (event.action, event.actor_id, reason)
     )
 
 

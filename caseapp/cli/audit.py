@@ -84,6 +84,8 @@ def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> N
                 f"checkpoint file {checkpoint_path} holds: seq {held.seq} {held.hash} "
                 f"signed {held.at} by {held.key_id}"
             )
+        for note in held.notes:
+            click.echo(f"checkpoint file {checkpoint_path}: {note}")
         for _kind, line in held.problems:
             click.echo(f"checkpoint file {checkpoint_path}: {line}", err=True)
     kinds = {report.kind} | ({held.kind} if held is not None else set())
@@ -96,6 +98,45 @@ def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> N
         raise SystemExit(EXIT_BROKEN)
     if MISSING_KEY in kinds:
         raise SystemExit(EXIT_MISSING_KEY)
+
+
+@audit_cli.command("seal-reasons")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Then sign a checkpoint of the new head and write it to this file (off the server).",
+)
+def audit_seal_reasons(out: str | None) -> None:
+    """Seal the reasons the trail still holds in clear, in one transaction: verify the chain
+    (refused if broken, nothing changed), seal, re-chain from the first one, sign the
+    checkpoints again, record audit.reasons_sealed. Running it again changes nothing."""
+    from caseapp.runtime import keyring
+    from caseapp.services.audit import integrity as audit_integrity
+    from caseapp.services.audit import reseal
+
+    session = get_session()
+    try:
+        report = reseal.seal_reasons(session, keyring())
+    except reseal.SealRefused as exc:
+        session.rollback()
+        click.echo(f"audit seal-reasons refused: {exc}", err=True)
+        raise SystemExit(EXIT_BROKEN) from None
+    if report is None:
+        session.rollback()
+        click.echo("no reason in clear: nothing to seal")
+        return
+    session.commit()
+    click.echo(
+        f"{report.count} reasons sealed; the trail was re-chained from seq {report.first_seq} "
+        f"(old head {report.old_head[0]} {report.old_head[1]}, now {report.new_head[0]} "
+        f"{report.new_head[1]}), {len(report.checkpoints)} checkpoints signed again"
+    )
+    if out:
+        cp = audit_integrity.checkpoint(session, None, keyring())
+        session.commit()
+        audit_integrity.export_checkpoint(cp, keyring(), Path(out))
+        click.echo(f"checkpoint signed at seq {cp.seq} {cp.hash}, written to {out}")
 
 
 @audit_cli.command("checkpoint")

@@ -30,6 +30,33 @@ def db_upgrade(revision: str) -> None:
     if revision == "head":
         ensure_writable()  # binds the keyring to the database before anything writes
     click.echo(f"database upgraded to {revision}")
+    if revision == "head":
+        _seal_clear_reasons()
+
+
+def _seal_clear_reasons() -> None:
+    """Reasons recorded in clear before they were sealed: sealed now (audit seal-reasons)."""
+    from caseapp.runtime import keyring
+    from caseapp.services.audit import reseal
+
+    session = get_session()
+    if not reseal.clear_reasons_left(session):
+        session.rollback()
+        return
+    try:
+        report = reseal.seal_reasons(session, keyring())
+    except reseal.SealRefused as exc:
+        session.rollback()
+        raise click.ClickException(
+            f"the audit reasons could not be sealed: {exc}. Find out why with "
+            "`flask --app wsgi audit verify`, then run `flask --app wsgi audit seal-reasons`"
+        ) from None
+    session.commit()
+    if report is not None:
+        click.echo(
+            f"{report.count} audit reasons sealed; the trail was re-chained from seq "
+            f"{report.first_seq} (audit.reasons_sealed records the old head and checkpoints)"
+        )
 
 
 def _refuse_unless_keyring_matches() -> None:

@@ -132,7 +132,12 @@ def has_permission(user: User, permission: str) -> bool:
 
 def covers(user: User, permission: str, unit) -> bool:
     """True when ``user`` holds ``permission`` at ``unit`` or above it."""
-    return any(unit.path.startswith(p) for p in scope_paths(user, permission))
+    return within(unit.path, scope_paths(user, permission))
+
+
+def within(path: str, paths: list[str]) -> bool:
+    """True when the unit path ``path`` lies at or below one of ``paths`` (of scope_paths)."""
+    return any(path.startswith(p) for p in paths)
 
 
 def assignable_roles(user: User) -> tuple[str, ...]:

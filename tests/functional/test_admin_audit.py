@@ -18,7 +18,7 @@ from caseapp.services.accounts import users as user_service
 from caseapp.services.audit import trail as audit
 from caseapp.services.audit.trail import AuditMissing
 from caseapp.services.org import referrals as referral_service
-from tests.factories import Visitor, open_session_for
+from tests.factories import Visitor, open_session_for, reason_of
 from tests.functional.admin_support import (
     audit_head,
     changed_tables,
@@ -282,7 +282,7 @@ def test_a_sign_in_reset_request_changes_no_credential_yet(db, world, setup):
     agent.post(url, form)
     [main] = [e for e in events_after(db, head) if e.action == "approval.request"]
     assert json.loads(main.changes) == {"kind": "credential_reset", "subject": "focal.b"}
-    assert main.reason == REASON
+    assert reason_of(db, main) == REASON
 
 
 # --- the guard ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from caseapp.runtime import keyring
 from caseapp.services.audit import attention, trail
 from caseapp.services.audit.holidays import holidays
 from caseapp.services.audit.trail import record
-from tests.factories import Visitor, make_user, sign_in_client
+from tests.factories import Visitor, make_user, reason_of, sign_in_client
 
 REF_A = "SCH-A-2026-0001"
 REF_B = "SCH-B-2026-0001"
@@ -431,7 +431,10 @@ def test_the_page_lists_and_a_review_sticks_and_is_audited(client, db, world, mo
     assert review is not None and review.reviewed_by_id == world["auditor_p"].id
     events = list(db.scalars(select(AuditEvent).where(AuditEvent.seq > before)))
     assert [e.action for e in events] == ["audit.attention_reviewed"]
-    assert night.key in events[0].changes and events[0].reason == "Đã hỏi: trực đêm theo yêu cầu"
+    assert (
+        night.key in events[0].changes
+        and reason_of(db, events[0]) == "Đã hỏi: trực đêm theo yêu cầu"
+    )
     html = auditor.get("/audit/attention").get_data(as_text=True)
     assert "Đã hỏi: trực đêm theo yêu cầu" in html and f'value="{night.key}"' not in html
     # Twice is refused; a key outside one's list is a 404; a review needs a note.

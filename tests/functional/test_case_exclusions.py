@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import object_session
 
 from caseapp.models import ApprovalRequest, AuditEvent, CaseExclusion, Grant, User
-from tests.factories import Visitor
+from tests.factories import Visitor, reason_of
 from tests.functional.admin_support import translated
 from tests.functional.case_attack_support import (
     actions_after,
@@ -177,7 +177,7 @@ def test_an_officer_asks_to_lift_an_exclusion_and_a_second_person_approves(
     event = db.scalar(
         select(AuditEvent).where(AuditEvent.seq > start, AuditEvent.action == "case.exclusion_lift")
     )
-    assert event.reason == "Nhầm người, không liên quan"
+    assert reason_of(db, event) == "Nhầm người, không liên quan"
     assert event.actor_name == world["admin_d1"].username
     assert json.loads(event.changes) == {
         "user": world["officer_d1"].username,

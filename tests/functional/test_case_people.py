@@ -12,7 +12,7 @@ from caseapp.models import AuditEvent, Case, CaseNameIndex, CasePerson, CaseStep
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import people
 from caseapp.services.cases import records as case_records
-from tests.factories import Visitor
+from tests.factories import Visitor, reason_of
 from tests.functional.case_attack_support import actions_after, audit_head, form_fields
 
 GIRL_2 = {
@@ -187,7 +187,7 @@ def test_withdrawing_a_person_keeps_the_row_and_is_audited(app, db, world):
     assert [p.ordinal for p in case.harmed_people] == [1, 2]
     assert not db.scalars(select(CaseNameIndex).where(CaseNameIndex.person_id == boy.id)).all()
     event = db.scalar(select(AuditEvent).where(AuditEvent.seq > start))
-    assert event.reason == "Ghi nhầm người" and event.object_ref == case.reference
+    assert reason_of(db, event) == "Ghi nhầm người" and event.object_ref == case.reference
     # The last person harmed stays.
     for person in case.harmed_people[1:]:
         db.expire_all()

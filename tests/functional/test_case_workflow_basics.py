@@ -26,7 +26,7 @@ from caseapp.runtime import keyring
 from caseapp.services.audit import integrity as audit_integrity
 from caseapp.services.cases import intake as cases
 from caseapp.services.cases import records as case_records
-from tests.factories import Visitor, make_unit, make_user, stored_files
+from tests.factories import Visitor, make_unit, make_user, reason_of, stored_files
 from tests.functional.admin_support import translated
 from tests.functional.case_attack_support import (
     actions_after,
@@ -290,7 +290,7 @@ def test_a_download_is_audited_and_never_cached(app, db, world):
         ("attachment.download", "focal.a", str(attachment.id), case.reference),
         ("attachment.download", "officer.d1", str(attachment.id), case.reference),
     ]
-    assert events[1].reason == "Đối chiếu biên bản"
+    assert reason_of(db, events[1]) == "Đối chiếu biên bản"
 
 
 # --- consent --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent
-from tests.factories import sign_in_client
+from tests.factories import reason_of, sign_in_client
 from tests.functional.case_support import CANARY, record_case
 
 
@@ -57,7 +57,7 @@ def test_officer_needs_a_reason(client, browser, db, world):
             AuditEvent.action == "case.view_confidential", AuditEvent.actor_name == "officer.d1"
         )
     )
-    assert ev.reason == "Kiểm tra tiến độ xác minh"
+    assert reason_of(db, ev) == "Kiểm tra tiến độ xác minh"
 
 
 @pytest.mark.parametrize(

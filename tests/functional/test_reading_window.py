@@ -9,7 +9,7 @@ import time
 from sqlalchemy import select
 
 from caseapp.models import AuditEvent
-from tests.factories import Visitor
+from tests.factories import Visitor, clear_reasons
 from tests.functional.case_attack_support import actions_after, audit_head
 from tests.functional.case_support import CANARY
 
@@ -17,16 +17,15 @@ REASON = "Kiểm tra theo đề nghị của phụ huynh"
 
 
 def _reads(db, case) -> list[str]:
-    return list(
-        db.scalars(
-            select(AuditEvent.reason)
-            .where(
-                AuditEvent.action == "case.view_confidential",
-                AuditEvent.object_ref == case.reference,
-            )
-            .order_by(AuditEvent.seq)
+    events = db.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.action == "case.view_confidential",
+            AuditEvent.object_ref == case.reference,
         )
+        .order_by(AuditEvent.seq)
     )
+    return clear_reasons(db, events)
 
 
 def test_a_stated_reason_holds_for_the_session_and_every_read_is_audited(app, db, world):

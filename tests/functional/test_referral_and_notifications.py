@@ -21,7 +21,7 @@ from caseapp.clock import local_today
 from caseapp.models import AuditEvent, CaseStep, Grant, Notification, Unit
 from caseapp.services.accounts import users
 from caseapp.services.cases.records import has_consent, parties_required
-from tests.factories import Visitor
+from tests.factories import Visitor, reason_of
 from tests.functional.case_support import CANARY
 from tests.functional.workflow_support import (
     consent,
@@ -163,7 +163,7 @@ def test_an_officer_may_refer_without_consent_with_a_reason(
             AuditEvent.object_ref == case.reference, AuditEvent.action == "step.add"
         )
     )
-    assert event.reason == reason.strip() and event.actor_name == "officer.d1"
+    assert reason_of(db, event) == reason.strip() and event.actor_name == "officer.d1"
     assert json.loads(event.changes)["consent_override"] == [None, True]
     assert "without consent (officer override)" in text_of(officer.get(f"/cases/{case.public_id}"))
 

@@ -18,7 +18,7 @@ from caseapp.runtime import keyring
 from caseapp.services.accounts import approvals
 from caseapp.services.cases import intake as cases
 from caseapp.services.org import units
-from tests.factories import Visitor, make_unit, make_user, open_session_for
+from tests.factories import Visitor, make_unit, make_user, open_session_for, reason_of
 from tests.functional.admin_support import (
     audit_head,
     changed_tables,
@@ -100,7 +100,7 @@ def test_closing_a_unit_ends_the_roles_held_at_it(app, client, db, world, office
     events = events_after(db, seq)
     assert [e.action for e in events] == ["unit.close", "user.revoke", "auth.sessions_revoked"]
     revoke = events[1]
-    assert revoke.reason == translated(app, REASON)
+    assert reason_of(db, revoke) == translated(app, REASON)
     assert json.loads(revoke.changes)["user"] == "focal.ward"
     assert revoke.actor_name == "admin.p"
 

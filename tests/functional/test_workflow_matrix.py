@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from caseapp.models import AuditEvent, CaseTransition, Unit
 from caseapp.runtime import keyring
 from caseapp.services.cases import records as case_records
-from tests.factories import Visitor, make_user
+from tests.factories import Visitor, make_user, reason_of
 from tests.functional.workflow_support import (
     REASON,
     reach,
@@ -152,7 +152,7 @@ def _assert_moved(db, case, before, after, source, target, person) -> None:
     assert after["steps"] == before["steps"]
     assert after["all_audit"] == before["all_audit"] + 1  # one event: the transition
     event = transition_events(db, case)[-1]
-    assert (event.reason, event.actor_name) == (REASON, person.username)
+    assert (reason_of(db, event), event.actor_name) == (REASON, person.username)
     row = db.scalar(
         select(CaseTransition)
         .where(CaseTransition.case_id == case.id)

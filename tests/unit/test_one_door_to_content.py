@@ -33,6 +33,9 @@ ALLOWED = {
     # A request from a data subject has its own data key (wrapped like a case's): this module
     # opens only that request's fields and export, never a case's (issue 15 part 1).
     "caseapp/services/privacy/request_seal.py": frozenset({"open_text", UNWRAPPING}),
+    # The audit text keys (AuditTextKey.wrapped_key) that seal the reasons of the trail: never
+    # a case's data key, and nothing of the case's content is opened with them.
+    "caseapp/services/audit/sealed_text.py": frozenset({UNWRAPPING}),
     # Crypto-shredding (intake.destroy_content) forgets the wrapped key without unwrapping it,
     # so it needs no entry here.
 }

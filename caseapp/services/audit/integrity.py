@@ -248,6 +248,7 @@ class CheckpointFileReport:
     at: str
     problems: list[tuple[str, str]] = field(default_factory=list)  # (kind, line)
     bad_seq: int | None = None
+    notes: list[str] = field(default_factory=list)  # facts that are not problems
 
     @property
     def kind(self) -> str:
@@ -374,6 +375,8 @@ def _hold_trail_against(session: Session, report: CheckpointFileReport) -> None:
             "checkpoint signed: events are missing",
             report.seq,
         )
+    elif stored != report.hash and _rechained(session, report, stored):
+        return
     elif stored != report.hash:
         report.add(
             TAMPERED,
@@ -382,3 +385,20 @@ def _hold_trail_against(session: Session, report: CheckpointFileReport) -> None:
             "older backup and written to since?)",
             report.seq,
         )
+
+
+def _rechained(session: Session, report: CheckpointFileReport, stored: str) -> bool:
+    """The checkpoint predates the sealing of the reasons in clear (reseal.py): the event it
+    signed was re-chained, and the trail's own record of that re-chain (itself chained and
+    checked by verify()) names the file's hash as the one replaced by the hash stored now."""
+    from caseapp.services.audit.reseal import matching_rechain
+
+    match = matching_rechain(session, report.seq, report.hash)
+    if match is None or match["new_hash"] != stored:
+        return False
+    report.notes.append(
+        f"the event at seq {report.seq} was re-chained when the reasons were sealed "
+        f"(audit.reasons_sealed): the checkpoint's hash is the one that re-chain replaced, "
+        f"by {stored}; keep a checkpoint written since"
+    )
+    return True

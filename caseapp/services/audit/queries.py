@@ -16,6 +16,7 @@ from caseapp.errors import NotFound
 from caseapp.models import AuditEvent
 from caseapp.runtime import settings
 from caseapp.security.authz import scope_filter, scope_paths
+from caseapp.services.audit import sealed_text
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
@@ -84,9 +85,7 @@ def filtered(auditor: User, flt: EventFilter) -> Select:
         stmt = stmt.where(AuditEvent.unit_path.startswith(flt.unit_path))
     if flt.reference:
         stmt = stmt.where(AuditEvent.object_ref == flt.reference)
-    if flt.reason:
-        stmt = stmt.where(AuditEvent.reason.regexp_match(reason_pattern(flt.reason)))
-    return stmt
+    return stmt  # the reason is sealed: matched after opening it (page, stream_for_export)
 
 
 # Accent- and case-insensitive "contains", the same on SQLite and PostgreSQL without an
@@ -124,17 +123,59 @@ def reason_pattern(text: str) -> str:
     return "".join(parts)
 
 
+# Reasons are sealed, so a search on them opens them a batch at a time; a page looks through at
+# most SCAN_LIMIT events and offers to continue from where it stopped.
+SCAN_BATCH = 500
+SCAN_LIMIT = 20000
+
+
+def reason_matcher(text: str):
+    """A predicate on a clear reason: ``text`` anywhere, ignoring case and accents."""
+    pattern = re.compile(reason_pattern(text))
+
+    def matches(reason: str) -> bool:
+        if not reason or sealed_text.is_placeholder(reason):
+            return False  # a placeholder is not what was typed
+        return pattern.search(unicodedata.normalize("NFC", reason)) is not None
+
+    return matches
+
+
 def page(
     session: Session, auditor: User, flt: EventFilter, before: int | None, size: int
 ) -> tuple[list[AuditEvent], int | None]:
     """Newest first, keyset-paginated on seq: (events, seq to continue before, or None)."""
-    stmt = filtered(auditor, flt).order_by(AuditEvent.seq.desc()).limit(size + 1)
+    stmt = filtered(auditor, flt).order_by(AuditEvent.seq.desc())
     if before:
         stmt = stmt.where(AuditEvent.seq < before)
-    rows = list(session.scalars(stmt))
+    if flt.reason:
+        return _page_by_reason(session, auditor, stmt, flt.reason, size)
+    rows = list(session.scalars(stmt.limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
     return rows, (rows[-1].seq if more and rows else None)
+
+
+def _page_by_reason(
+    session: Session, auditor: User, stmt: Select, text: str, size: int
+) -> tuple[list[AuditEvent], int | None]:
+    matches = reason_matcher(text)
+    found: list[AuditEvent] = []
+    scanned, last = 0, None
+    while scanned < SCAN_LIMIT:
+        batch_stmt = stmt if last is None else stmt.where(AuditEvent.seq < last)
+        batch = list(session.scalars(batch_stmt.limit(SCAN_BATCH)))
+        if not batch:
+            return found, None
+        clear = sealed_text.reasons(session, batch, auditor)
+        for ev in batch:
+            scanned += 1
+            if matches(clear[ev.seq]):
+                if len(found) == size:
+                    return found, found[-1].seq
+                found.append(ev)
+        last = batch[-1].seq
+    return found, last  # looked through enough: the next page continues from here
 
 
 def get_event(session: Session, auditor: User, seq: int) -> AuditEvent:
@@ -148,8 +189,11 @@ def known_actions(session: Session) -> list[str]:
     return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
 
 
-def stream_for_export(session: Session, selection: Select, batch: int = 2000):
-    """The events of ``selection`` (see filtered()) oldest first, a batch at a time."""
+def stream_for_export(session: Session, selection: Select, reason: str = "", batch: int = 2000):
+    """(event, its clear reason) for the events of ``selection`` (see filtered()) oldest first,
+    a batch at a time; only those whose reason holds ``reason`` when given. The selection is
+    the auditor's scope, within which an auditor reads every reason (sealed_text)."""
+    matches = reason_matcher(reason) if reason else None
     last = 0
     while True:
         rows = list(
@@ -159,7 +203,10 @@ def stream_for_export(session: Session, selection: Select, batch: int = 2000):
         )
         if not rows:
             return
-        yield from rows
+        clear = sealed_text.reasons(session, rows, None)
+        for ev in rows:
+            if matches is None or matches(clear[ev.seq]):
+                yield ev, clear[ev.seq]
         last = rows[-1].seq
 
 

@@ -14,6 +14,7 @@ from caseapp.db import utcnow
 from caseapp.models import AUDITED_MODELS, AuditEvent
 from caseapp.runtime import keyring
 from caseapp.security.audit_chain import GENESIS, chain_hash
+from caseapp.services.audit import sealed_text
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -105,11 +106,16 @@ def record(
     object_id: str = "",
     object_ref: str = "",
     covers: tuple = (),
+    case=None,
 ) -> AuditEvent:
     """Append one event to the chain, in the session's transaction.
 
     ``target`` (and ``covers``) are the audited objects this event accounts for: they may be
     flushed from now on. Call it after making the change so the diff can be read.
+
+    ``reason`` is sealed under the audit text key of the event's case (``case``, else the case
+    the target is or belongs to, else a case among ``covers``), or the service key for an event
+    about no case; the chain covers the sealed token (services/audit/sealed_text.py).
     """
     # Views pass Flask-Login's current_user, a proxy: the guard compares the real objects.
     target = _real(target)
@@ -127,7 +133,8 @@ def record(
         session.flush()  # assigns the id of a new object; the guard passes, it is covered
         object_type = object_type or type(target).__tablename__
         object_id = object_id or _pk(target)
-    head = _head(session)
+    head = _head(session)  # takes the append lock first: text keys are made under it
+    case_id = case_of(case, target, covers, object_type, object_id)
     key = keyring().active("audit")
     actor_id, actor_name, actor_roles = _actor_fields(actor)
     ctx = audit_context.get()
@@ -144,7 +151,7 @@ def record(
         object_id=str(object_id),
         object_ref=object_ref,
         changes=json.dumps(changes or {}, sort_keys=True, ensure_ascii=False),
-        reason=reason,
+        reason=sealed_text.seal_text(session, case_id, head[0] + 1, reason or ""),
         request_id=ctx.request_id,
         ip=ctx.ip,
         prev_hash=head[1],
@@ -154,6 +161,24 @@ def record(
     session.add(ev)
     session.info["audit_head"] = (ev.seq, ev.hash)
     return ev
+
+
+def case_of(case, target, covers: tuple, object_type: str, object_id) -> int | None:
+    """The id of the case an event is about: given, the target itself or its case, the
+    ``cases`` row it names, or the first case among the objects it covers."""
+    from caseapp.models import Case
+
+    if case is not None:
+        return case if isinstance(case, int) else case.id
+    for obj in (target, *covers):
+        if isinstance(obj, Case):
+            return obj.id
+        case_id = getattr(obj, "case_id", None) if obj is not None else None
+        if isinstance(case_id, int):
+            return case_id
+    if object_type == "cases" and str(object_id).isdigit():
+        return int(object_id)
+    return None
 
 
 def _real(obj):
@@ -179,6 +204,7 @@ def _head(session: Session) -> tuple[int, str]:
 
 
 def _reset(session: Session, *_args) -> None:
+    sealed_text.forget_cached(session)
     for key in ("audit_head", "audit_covered", "audit_changed"):
         session.info.pop(key, None)
         session.info.pop(key + "_ids", None)

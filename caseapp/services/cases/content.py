@@ -261,7 +261,11 @@ def reason_in_force(session: Session, actor: User, case: Case, readings: dict | 
         )
         .limit(1)
     )
-    return None if changed is not None else event.reason
+    if changed is not None:
+        return None
+    from caseapp.services.audit.sealed_text import open_reason
+
+    return open_reason(session, event) or None  # the reader's own, sealed in the trail
 
 
 def _decrypt(session: Session, case: Case) -> CaseContent:
@@ -391,6 +395,7 @@ def open_attachment(
             object_id=str(attachment.id),
             object_ref=case.reference,
             reason=reason,
+            case=case,
         )
     except BaseException:
         handle.close()

@@ -20,6 +20,7 @@ from caseapp.models import Case, CaseCounter, CaseInformant, CaseViolenceType, U
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
+from caseapp.services.audit import sealed_text
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.cases import people
 from caseapp.services.cases.access import can_handle, can_handle_at, can_oversee
@@ -350,6 +351,9 @@ def destroy_content(session: Session, actor: User | None, case: Case, reason: st
         raise ValidationFailed(_("Please give a reason."))
     case.wrapped_key = None
     case.key_destroyed_at = utcnow()
+    # The reasons of its audit events go with it; the reason of this destruction is sealed
+    # under the service key (sealed_text.sealing_key), so that it stays accountable.
+    sealed_text.destroy_case_key(session, case)
     record(
         session,
         actor,

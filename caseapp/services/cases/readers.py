@@ -94,8 +94,14 @@ def openings(actor: User, case: Case) -> Select:
     )
 
 
-def as_openings(rows) -> list[Opening]:
-    return [Opening(e.at, e.actor_id, name or e.actor_name, e.action, e.reason) for e, name in rows]
+def as_openings(session: Session, actor: User, rows) -> list[Opening]:
+    """The rows of openings() with their reasons opened for ``actor`` (one batch)."""
+    from caseapp.services.audit.sealed_text import reasons
+
+    clear = reasons(session, [e for e, _name in rows], actor)
+    return [
+        Opening(e.at, e.actor_id, name or e.actor_name, e.action, clear[e.seq]) for e, name in rows
+    ]
 
 
 def latest_openings(
@@ -104,7 +110,7 @@ def latest_openings(
     """The last ``limit`` openings and how many there were in all (two queries)."""
     stmt = openings(actor, case)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    return as_openings(session.execute(stmt.limit(limit)).all()), total
+    return as_openings(session, actor, session.execute(stmt.limit(limit)).all()), total
 
 
 def page_of_openings(
@@ -116,7 +122,7 @@ def page_of_openings(
     pages = max(1, (total + size - 1) // size)
     page = min(max(1, page), pages)
     rows = session.execute(stmt.limit(size).offset((page - 1) * size)).all()
-    return as_openings(rows), page, pages
+    return as_openings(session, actor, rows), page, pages
 
 
 __all__ = [

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from caseapp.models import AuditCheckpoint, AuditEvent, Case, User, UserSession
+from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Case, User, UserSession
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
 from caseapp.security.keyring import Keyring, KeyringError, new_key
 from caseapp.services.audit.trail import record
@@ -70,9 +70,25 @@ def _stale_case_keys(session: Session, keyring: Keyring) -> Iterator[Case]:
         last = rows[-1].id
 
 
+def _stale_audit_text_keys(session: Session, keyring: Keyring) -> list[AuditTextKey]:
+    """Audit text keys (not destroyed) wrapped by a key other than the active wrapping key."""
+    active = keyring.active("wrap").id
+    return [
+        row
+        for row in session.scalars(
+            select(AuditTextKey)
+            .where(AuditTextKey.wrapped_key.is_not(None))
+            .order_by(AuditTextKey.id)
+        )
+        if sealed_key_id(row.wrapped_key) != active
+    ]
+
+
 def count_stale(session: Session, keyring: Keyring) -> int:
-    return sum(1 for _ in _stale_secrets(session, keyring)) + sum(
-        1 for _ in _stale_case_keys(session, keyring)
+    return (
+        sum(1 for _ in _stale_secrets(session, keyring))
+        + sum(1 for _ in _stale_case_keys(session, keyring))
+        + len(_stale_audit_text_keys(session, keyring))
     )
 
 
@@ -113,6 +129,26 @@ def rewrap(
             case,
             unit=case.unit,
             object_ref=case.reference,
+            changes={"wrapped_key": "changed"},
+        )
+        done += 1
+        if progress:
+            progress(1)
+        if done % commit_every == 0:
+            session.commit()
+    # Audit text keys: rewrapped the same way; the sealed reasons are untouched.
+    for row in _stale_audit_text_keys(session, keyring):
+        ad = associated_data("audit_text_keys", row.scope, "key")
+        assert row.wrapped_key is not None  # only keys not destroyed are stale
+        row.wrapped_key = seal_with_keyring(
+            keyring, unseal_with_keyring(keyring, row.wrapped_key, ad), ad
+        )
+        record(
+            session,
+            None,
+            "keys.rewrap",
+            object_type="audit_text_keys",
+            object_id=str(row.id),
             changes={"wrapped_key": "changed"},
         )
         done += 1
@@ -164,6 +200,13 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
         users += sum(
             1
             for w in session.scalars(select(Case.wrapped_key).where(Case.wrapped_key.is_not(None)))
+            if sealed_key_id(w) == key_id
+        )
+        users += sum(
+            1
+            for w in session.scalars(
+                select(AuditTextKey.wrapped_key).where(AuditTextKey.wrapped_key.is_not(None))
+            )
             if sealed_key_id(w) == key_id
         )
         if users:

@@ -445,7 +445,16 @@ CATALOG: dict[str, TableEntry] = {
             Group(
                 "audit",
                 _l("Who did what, when, from where, and why (the hash-chained trail)"),
-                "at actor_id actor_name actor_roles action changes reason request_id ip",
+                "at actor_id actor_name actor_roles action changes request_id ip",
+            ),
+            Group(
+                "audit",
+                _l(
+                    "Why, as typed: sealed under the audit key of the case (read by auditors "
+                    "and those who handle it), forgotten with the case's content"
+                ),
+                "reason",
+                sealed=True,
             ),
             Group("security", _l("Hash chain that reveals tampering"), "prev_hash key_id hash"),
         ),

@@ -184,7 +184,8 @@ def mark_reviewed(
         review = AttentionReview(item_key=key, reviewed_by_id=auditor.id, note=note)
         session.add(review)
     else:
-        replaced = {"reviewed_by": review.reviewed_by_id, "note": review.note}
+        # The earlier note is the sealed reason of the earlier event: never repeated in clear.
+        replaced = {"reviewed_by": review.reviewed_by_id, "note": "changed" if review.note else ""}
         review.reviewed_by_id, review.reviewed_at, review.note = auditor.id, utcnow(), note
     changes: dict[str, object] = {
         "item": key,

@@ -1,0 +1,381 @@
+"""Free text in the trail can be forgotten: every reason is sealed under its case's audit text
+key (the chain over the sealed bytes), read through the service by auditors and those who handle
+or oversee the case only, gone with the case's content while the trail still verifies; reasons
+recorded in clear before are sealed by a recorded re-chain (audit seal-reasons)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import LargeBinary, String, Text, func, select, text
+
+from caseapp.db import Base
+from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Case, User
+from caseapp.runtime import keyring
+from caseapp.security.audit_chain import chain_hash
+from caseapp.services.audit import integrity, reseal, sealed_text
+from caseapp.services.audit.trail import _event_dict, record
+from caseapp.services.cases import content as case_content
+from caseapp.services.cases import intake, records, workflow
+from tests.factories import Visitor, reason_of
+
+MOVE = "Bắt đầu xác minh thông tin từ gia đình em Nguyễn Thị Hoa"
+READ = "Kiểm tra hồ sơ theo đơn của bà Trần Thị Lan"
+EXCLUDE = "Ông Lê Văn Bình là chú ruột của em"
+DESTROY = "Hết thời hạn lưu trữ theo quy định"
+PHRASES = (MOVE, READ, EXCLUDE)
+
+
+def _user(db, world, name) -> User:
+    return db.get(User, world[name].id)
+
+
+@pytest.fixture()
+def case(app, db, world) -> Case:
+    return Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
+
+
+def _reasoned(db, world, case) -> dict[str, AuditEvent]:
+    """A transition, a confidential read and an exclusion, each with a distinctive reason."""
+    focal, officer = _user(db, world, "focal_a"), _user(db, world, "officer_d1")
+    workflow.transition(db, focal, case, "verifying", MOVE, case.version)
+    db.commit()
+    case_content.open_content(db, officer, case, READ)
+    db.commit()
+    records.exclude_person(db, focal, case, world["new_user"].id, EXCLUDE)
+    db.commit()
+    found = {}
+    for action, phrase in (
+        ("case.transition", MOVE),
+        ("case.view_confidential", READ),
+        ("case.exclude", EXCLUDE),
+    ):
+        found[phrase] = db.scalar(
+            select(AuditEvent)
+            .where(AuditEvent.action == action, AuditEvent.object_ref == case.reference)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    return found
+
+
+def _scan(db, phrases) -> list[str]:
+    """Every text and binary column of every table, read raw: where a phrase sits in clear."""
+    hits = []
+    for table in Base.metadata.sorted_tables:
+        columns = [c for c in table.c if isinstance(c.type, String | Text | LargeBinary)]
+        if not columns:
+            continue
+        for row in db.execute(select(*columns)):
+            for column, value in zip(columns, row, strict=True):
+                if value is None:
+                    continue
+                raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+                for phrase in phrases:
+                    if phrase.encode("utf-8") in raw:
+                        hits.append(f"{table.name}.{column.name}: {phrase}")
+    return hits
+
+
+def _verify(db):
+    db.expire_all()
+    return integrity.verify(db, keyring(), batch=5)
+
+
+def _drop_triggers(db) -> None:
+    """What an operator with database rights could do; rolled back with the test."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+    else:
+        db.execute(text("DROP TRIGGER audit_events_no_update"))
+        db.execute(text("DROP TRIGGER audit_events_no_delete"))
+
+
+def test_no_reason_is_stored_in_clear_anywhere(app, db, world, case):
+    events = _reasoned(db, world, case)
+    assert _scan(db, PHRASES) == []
+    for phrase, event in events.items():
+        assert event.reason.startswith("sealed:1:"), event.reason
+        assert reason_of(db, event) == phrase
+    key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
+    assert key is not None and key.scope == f"case:{case.id}" and key.wrapped_key
+    # All three under the case's key, never its content key.
+    assert {sealed_text.parse(e.reason)[0] for e in events.values()} == {key.id}
+    assert key.wrapped_key != case.wrapped_key
+    assert _verify(db).ok
+
+
+def test_auditors_and_those_of_the_case_read_them_others_do_not(app, db, world, case):
+    events = list(_reasoned(db, world, case).values())
+    for reader in ("auditor_p", "focal_a", "officer_d1", "officer_p"):
+        shown = sealed_text.reasons(db, events, _user(db, world, reader))
+        assert sorted(shown.values()) == sorted(PHRASES), reader
+    for outsider in ("focal_b", "focal_c", "admin_p", "nobody"):
+        shown = sealed_text.reasons(db, events, _user(db, world, outsider))
+        assert set(shown.values()) == {sealed_text.placeholder_sealed()}, outsider
+    # Once excluded from the case, an officer above it no longer reads them.
+    records.exclude_person(db, _user(db, world, "focal_a"), case, world["officer_d1"].id, "Lý do")
+    db.commit()
+    shown = sealed_text.reasons(db, events, _user(db, world, "officer_d1"))
+    assert set(shown.values()) == {sealed_text.placeholder_sealed()}
+
+
+def test_the_screens_show_them_to_whom_may_read_them(app, db, world, case):
+    _reasoned(db, world, case)
+    auditor = Visitor(app, db, world["auditor_p"], lang="en")
+    page = auditor.get("/audit/events").get_data(as_text=True)
+    assert all(p in page for p in PHRASES)
+    assert "sealed:1:" not in page
+    found = auditor.get("/audit/events", query_string={"reason": "tran thi lan"})
+    assert READ in found.get_data(as_text=True) and MOVE not in found.get_data(as_text=True)
+    csv = auditor.get("/audit/events.csv").get_data(as_text=True)
+    assert all(p in csv for p in PHRASES) and "sealed:1:" not in csv
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    shown = focal.get(f"/cases/{case.public_id}").get_data(as_text=True)
+    assert MOVE in shown and "sealed:1:" not in shown
+
+
+def test_after_shredding_the_words_are_gone_and_the_trail_verifies(app, db, world, case):
+    events = list(_reasoned(db, world, case).values())
+    officer = _user(db, world, "officer_d1")
+    intake.destroy_content(db, officer, case, DESTROY)
+    db.commit()
+    key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
+    assert key.wrapped_key is None and key.destroyed_at is not None
+    for event in events:
+        db.refresh(event)
+        assert reason_of(db, event) is None
+    auditor = _user(db, world, "auditor_p")
+    shown = sealed_text.reasons(db, events, auditor)
+    assert set(shown.values()) == {sealed_text.placeholder_destroyed()}
+    # The reason for destroying stays accountable (the service key), readable by auditors.
+    destroyed = db.scalar(select(AuditEvent).where(AuditEvent.action == "case.destroy_content"))
+    assert sealed_text.reason_text(db, destroyed, auditor) == DESTROY
+    report = _verify(db)
+    assert report.ok, report.problem
+    # A later reason about the case is never sealed under a key made again for it.
+    case_content.audit_read(db, officer, case, "Đọc lại sau khi hủy")
+    db.commit()
+    assert (
+        db.scalar(
+            select(func.count()).select_from(AuditTextKey).where(AuditTextKey.case_id == case.id)
+        )
+        == 1
+    )
+    assert _verify(db).ok
+
+
+def test_a_sealed_reason_moved_to_another_event_neither_verifies_nor_opens(app, db, world, case):
+    events = _reasoned(db, world, case)
+    source, target = events[READ], events[EXCLUDE]
+    _drop_triggers(db)
+    db.execute(
+        text("UPDATE audit_events SET reason = :r WHERE seq = :s"),
+        {"r": source.reason, "s": target.seq},
+    )
+    report = _verify(db)
+    assert not report.ok and report.bad_seq == target.seq
+    moved = db.scalar(select(AuditEvent).where(AuditEvent.seq == target.seq))
+    assert reason_of(db, moved) is None
+    shown = sealed_text.reason_text(db, moved, _user(db, world, "auditor_p"))
+    assert shown == sealed_text.placeholder_unreadable()
+
+
+# Reasons recorded in clear before they were sealed ------------------------------------------
+
+
+def _old_event(db, action: str, reason: str, case: Case | None = None) -> AuditEvent:
+    """An event as record() wrote it before reasons were sealed: clear, correctly chained."""
+    ev = record(
+        db,
+        None,
+        action,
+        unit=case.unit if case is not None else None,
+        object_type="cases" if case is not None else "",
+        object_id=str(case.id) if case is not None else "",
+        object_ref=case.reference if case is not None else "",
+    )
+    ev.reason = reason
+    ev.hash = chain_hash(keyring().get(ev.key_id).secret, ev.prev_hash, _event_dict(ev))
+    db.info["audit_head"] = (ev.seq, ev.hash)
+    db.flush()
+    return ev
+
+
+def _clear_count(db) -> int:
+    return reseal.clear_reasons_left(db)
+
+
+def _head(db):
+    return db.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).one()
+
+
+def test_seal_reasons_seals_the_old_ones_and_the_trail_still_verifies(
+    app, db, world, case, tmp_path
+):
+    _old_event(db, "case.view_confidential", READ, case)
+    _old_event(db, "user.disable", "Nghỉ việc từ tháng 9")
+    db.commit()
+    cp = integrity.checkpoint(db, None, keyring())
+    db.commit()
+    old_file = tmp_path / "checkpoint.json"
+    integrity.export_checkpoint(cp, keyring(), old_file)
+    cp_id, cp_seq, cp_hash = cp.id, cp.seq, cp.hash
+    _old_event(db, "case.transition", MOVE, case)
+    db.commit()
+    assert _verify(db).ok and _clear_count(db) == 3
+    assert _scan(db, (READ, MOVE)) != []
+
+    result = app.test_cli_runner().invoke(args=["audit", "seal-reasons"])
+    assert result.exit_code == 0, result.output
+    assert "3 reasons sealed" in result.output
+    db.expire_all()
+    assert _clear_count(db) == 0 and _scan(db, (READ, MOVE, "Nghỉ việc")) == []
+    report = _verify(db)
+    assert report.ok, report.problem
+    assert report.checkpoints >= 1
+    sealed = db.scalar(select(AuditEvent).where(AuditEvent.action == reseal.ACTION))
+    changes = json.loads(sealed.changes)
+    assert changes["count"] == 3 and changes["checkpoints"][-1]["old_hash"] == cp_hash
+    new_cp = db.get(AuditCheckpoint, cp_id)
+    assert new_cp.hash == changes["checkpoints"][-1]["new_hash"] != cp_hash
+    # Each old reason went under its case's key (the user's under the service key).
+    moved = db.scalar(select(AuditEvent).where(AuditEvent.action == "case.transition"))
+    case_key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
+    assert sealed_text.parse(moved.reason)[0] == case_key.id
+    assert reason_of(db, moved) == MOVE
+    # The checkpoint kept off the server still holds, through the re-chain's record.
+    held = integrity.verify_checkpoint_file(db, keyring(), integrity.read_checkpoint_file(old_file))
+    assert held.ok, held.problems
+    assert held.notes and "re-chained" in held.notes[0]
+    cli = app.test_cli_runner().invoke(args=["audit", "verify", "--checkpoint", str(old_file)])
+    assert cli.exit_code == 0, cli.output
+
+    # Twice: nothing changes.
+    head = _head(db)
+    again = app.test_cli_runner().invoke(args=["audit", "seal-reasons"])
+    assert again.exit_code == 0 and "nothing to seal" in again.output
+    assert _head(db) == head
+
+    # Tampering after it is still detected, by the chain and against the old file.
+    _drop_triggers(db)
+    db.execute(text("UPDATE audit_events SET reason = 'x' WHERE seq = :s"), {"s": cp_seq - 1})
+    assert not _verify(db).ok
+    forged = integrity.read_checkpoint_file(old_file)
+    forged["hash"] = "f" * 64
+    assert not integrity.verify_checkpoint_file(db, keyring(), forged).ok
+
+
+def test_seal_reasons_refuses_a_broken_trail_and_changes_nothing(app, db, world, case):
+    first = _old_event(db, "case.view_confidential", READ, case)
+    _old_event(db, "case.transition", MOVE, case)
+    db.commit()
+    _drop_triggers(db)
+    db.execute(
+        text("UPDATE audit_events SET reason = 'rewritten' WHERE seq = :s"), {"s": first.seq}
+    )
+    if db.get_bind().dialect.name == "sqlite":  # put the append-only triggers back
+        db.execute(text(reseal._SQLITE_TRIGGERS["audit_events_no_update"]))
+        db.execute(text(reseal._SQLITE_TRIGGERS["audit_events_no_delete"]))
+    else:
+        db.execute(text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+    db.commit()
+    before = (_head(db), _clear_count(db), _scan(db, (MOVE,)))
+    with pytest.raises(reseal.SealRefused):
+        reseal.seal_reasons(db, keyring())
+    db.rollback()
+    assert (_head(db), _clear_count(db), _scan(db, (MOVE,))) == before
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == reseal.ACTION)) is None
+    result = app.test_cli_runner().invoke(args=["audit", "seal-reasons"])
+    assert result.exit_code == 1 and "refused" in result.output
+    assert (_head(db), _clear_count(db)) == before[:2]
+
+
+def test_old_reasons_of_a_case_already_shredded_are_sealed_for_nobody(app, db, world, case):
+    old = _old_event(db, "case.view_confidential", READ, case)
+    db.commit()
+    case.wrapped_key = None  # shredded before reasons were sealed (its key never existed)
+    from caseapp.db import utcnow
+
+    case.key_destroyed_at = utcnow()
+    record(db, None, "case.destroy_content", case, unit=case.unit)
+    db.commit()
+    assert reseal.seal_reasons(db, keyring()) is not None
+    db.commit()
+    db.expire_all()
+    event = db.scalar(select(AuditEvent).where(AuditEvent.seq == old.seq))
+    assert _scan(db, (READ,)) == [] and reason_of(db, event) is None
+    assert _verify(db).ok
+
+
+def test_a_wrapping_key_rotation_rewraps_the_audit_text_keys(app, db, world, case, ring):
+    from caseapp.services.keys import rotation
+
+    events = list(_reasoned(db, world, case).values())
+    ring = keyring()  # the copy of the fixture, as the service reads it
+    old = ring.active("wrap").id
+    rotation.rotate(db, ring, "wrap")
+    with pytest.raises(rotation.KeyInUse):
+        rotation.retire(db, ring, old)  # the audit text keys still need it
+    rotation.rewrap(db, ring)
+    wrapped = db.scalars(
+        select(AuditTextKey.wrapped_key).where(AuditTextKey.wrapped_key.is_not(None))
+    ).all()
+    assert wrapped and {rotation.sealed_key_id(w) for w in wrapped} == {ring.active("wrap").id}
+    rotation.retire(db, ring, old)
+    db.expire_all()
+    assert sorted(reason_of(db, e) for e in events) == sorted(PHRASES)
+    assert _verify(db).ok
+
+
+@pytest.fixture()
+def own_app(settings, fresh_engine, tmp_path):
+    """The app on a database of its own, migrated to head (commands commit there)."""
+    from dataclasses import replace
+
+    from caseapp import create_app, migrate
+
+    instance = tmp_path / "instance"
+    application = create_app(
+        replace(
+            settings,
+            database_url=fresh_engine.url.render_as_string(hide_password=False),
+            instance_dir=instance,
+            keyring_path=instance / "keyring.json",
+            attachments_path=instance / "attachments",
+        )
+    )
+    migrate.upgrade(application.extensions["caseapp.engine"])
+    yield application
+    application.extensions["caseapp.engine"].dispose()
+
+
+def test_db_upgrade_seals_what_is_left_and_a_downgrade_keeps_the_keys(own_app):
+    from caseapp.db import get_session
+    from tests.factories import make_unit, make_user
+
+    with own_app.test_request_context():
+        s = get_session()
+        province = make_unit(s, None, "PRV", "province")
+        school = make_unit(s, province, "SCH", "school")
+        make_user(s, keyring(), "focal.seal", school, [("focal_point", school)])
+        s.commit()
+        _old_event(s, "user.disable", "Nghỉ việc vì lý do gia đình")
+        s.commit()
+    runner = own_app.test_cli_runner()
+    with own_app.app_context():
+        upgraded = runner.invoke(args=["db", "upgrade"])
+        assert upgraded.exit_code == 0, upgraded.output
+        assert "1 audit reasons sealed" in upgraded.output
+        s = get_session()
+        assert reseal.clear_reasons_left(s) == 0 and _scan(s, ("Nghỉ việc",)) == []
+        s.rollback()
+        assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+        again = runner.invoke(args=["db", "upgrade"])
+        assert again.exit_code == 0 and "sealed" not in again.output
+        # Below 0015 the keys would go while the sealed reasons stay: refused.
+        down = runner.invoke(args=["db", "downgrade", "0014"])
+        assert down.exit_code != 0 and "audit_text_keys" in down.output, down.output
