@@ -454,6 +454,10 @@ def audit_action_names() -> dict[str, str]:
         "breach.action": pgettext("audit action", "Action on a data breach recorded"),
         "breach.close": pgettext("audit action", "Data breach closed"),
         "breach.export": pgettext("audit action", "Breach notification document exported"),
+        "retention.run": pgettext("audit action", "Retention run"),
+        "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
+        "case.hold_set": pgettext("audit action", "Legal hold set"),
+        "case.hold_release": pgettext("audit action", "Legal hold released"),
     }
 
 
@@ -482,6 +486,8 @@ def object_type_names() -> dict[str, str]:
         "gender_plans": _("Gender-equality plan"),
         "breaches": _("Data breach"),
         "breach_actions": _("Action on a data breach"),
+        "legal_holds": _("Legal hold"),
+        "retention": _("Retention"),
     }
 
 
