@@ -29,6 +29,7 @@ from caseapp.cases.forms import (
     ReasonForm,
     WithdrawConsentForm,
 )
+from caseapp.cases.hold_views import hold_context
 from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import Conflict, NotFound, ValidationFailed
@@ -239,6 +240,7 @@ def show(public_id: str):
         timeline=_timeline(events, case_records.full_names(db, events)),
         **_workflow_context(db, case),
         **_people_context(case),
+        **hold_context(db, case),
     )
 
 
