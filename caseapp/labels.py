@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import pgettext
+from flask_babel import ngettext, pgettext
 
 
 def role_names() -> dict[str, str]:
@@ -539,3 +539,22 @@ def labels() -> dict:
         "MEASURE_NAMES": measure_names(),
         "PLAN_STATUS_NAMES": plan_status_names(),
     }
+
+
+def retention_rule_names() -> dict[str, str]:
+    """The lines of the retention schedule (services/privacy/retention.py)."""
+    return {
+        "retention_case_child": _("Content of a child's case"),
+        "retention_case_adult": _("Content of an adult's case"),
+        "retention_attachments": _("Attachments of a closed case"),
+    }
+
+
+def retention_period_words(amount: int, unit: str) -> str:
+    """A retention period in words ("5 years")."""
+    words = {
+        "years": ngettext("%(num)d year", "%(num)d years", amount),
+        "months": ngettext("%(num)d month", "%(num)d months", amount),
+        "calendar_days": ngettext("%(num)d day", "%(num)d days", amount),
+    }
+    return words.get(unit, f"{amount} {unit}")

@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("privacy", __name__, url_prefix="/privacy")
 
 # The route modules register their views on bp (they import it from here).
-from caseapp.privacy import breaches, record
+from caseapp.privacy import breaches, record, retention
