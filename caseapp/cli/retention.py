@@ -43,6 +43,7 @@ def retention_run(dry_run: bool) -> None:
     due_cases = sum(1 for d in cases if not d.held)
     due_files = sum(1 for d in files if not d.held)
     if dry_run:
+        session.rollback()  # it only read
         click.echo(
             f"dry run: {due_cases} cases and {due_files} attachments due, {held_cases} held; "
             "nothing was changed and no audit event was written"

@@ -16,6 +16,7 @@ A case under an active legal hold is listed as held and never shredded (nor its 
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -156,11 +157,12 @@ def _ages():
 
 
 def sub_period(day: date, amount: int, unit: str) -> date:
-    """``day`` less a retention period (the day clamped to 28 in short months: earlier, so a
-    bound computed with it never leaves anything out)."""
+    """``day`` less a retention period: the last closure date that can be due on ``day`` (a day
+    the target month lacks becomes its last day)."""
     if unit in ("years", "months"):
         months = day.year * 12 + day.month - 1 - amount * (12 if unit == "years" else 1)
-        return date(months // 12, months % 12 + 1, min(day.day, 28))
+        year, month = months // 12, months % 12 + 1
+        return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
     return day - timedelta(days=amount)
 
 
