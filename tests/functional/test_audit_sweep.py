@@ -74,6 +74,8 @@ AUDITED_POSTS = {
     "privacy.update_breach": "breach.update",
     "privacy.add_action": "breach.action",
     "privacy.close_breach": "breach.close",
+    "cases.set_hold": "case.hold_set",  # test_retention_holds
+    "cases.release_hold": "case.hold_release",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {
