@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import pgettext
+from flask_babel import ngettext, pgettext
 
 
 def role_names() -> dict[str, str]:
@@ -554,6 +554,10 @@ def audit_action_names() -> dict[str, str]:
         "audit.reasons_sealed": pgettext(
             "audit action", "Reasons recorded in clear sealed (trail re-chained)"
         ),
+        "retention.run": pgettext("audit action", "Retention run"),
+        "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
+        "case.hold_set": pgettext("audit action", "Legal hold set"),
+        "case.hold_release": pgettext("audit action", "Legal hold released"),
     }
 
 
@@ -586,6 +590,8 @@ def object_type_names() -> dict[str, str]:
         "subject_request_matches": _("Match of a data subject request"),
         "subject_request_exports": _("Data subject export"),
         "audit_text_keys": _("Key of the audit reasons"),
+        "legal_holds": _("Legal hold"),
+        "retention": _("Retention"),
     }
 
 
@@ -666,3 +672,22 @@ def labels() -> dict:
         "MEASURE_NAMES": measure_names(),
         "PLAN_STATUS_NAMES": plan_status_names(),
     }
+
+
+def retention_rule_names() -> dict[str, str]:
+    """The lines of the retention schedule (services/privacy/retention.py)."""
+    return {
+        "retention_case_child": _("Content of a child's case"),
+        "retention_case_adult": _("Content of an adult's case"),
+        "retention_attachments": _("Attachments of a closed case"),
+    }
+
+
+def retention_period_words(amount: int, unit: str) -> str:
+    """A retention period in words ("5 years")."""
+    words = {
+        "years": ngettext("%(num)d year", "%(num)d years", amount),
+        "months": ngettext("%(num)d month", "%(num)d months", amount),
+        "calendar_days": ngettext("%(num)d day", "%(num)d days", amount),
+    }
+    return words.get(unit, f"{amount} {unit}")

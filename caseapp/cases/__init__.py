@@ -7,6 +7,7 @@ bp = Blueprint("cases", __name__, url_prefix="/cases")
 # The route modules register their views on bp (they import it from here).
 from caseapp.cases import (
     access_report,
+    hold_views,
     notice_views,
     people_views,
     records,

@@ -29,6 +29,7 @@ from caseapp.cases.forms import (
     ReasonForm,
     WithdrawConsentForm,
 )
+from caseapp.cases.hold_views import hold_context
 from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import Conflict, NotFound, ValidationFailed
@@ -244,6 +245,7 @@ def show(public_id: str):
         ),
         **_workflow_context(db, case),
         **_people_context(case),
+        **hold_context(db, case),
     )
 
 

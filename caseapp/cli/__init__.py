@@ -11,6 +11,7 @@ from caseapp.cli.database import db_cli
 from caseapp.cli.keys import keys_cli
 from caseapp.cli.org import org_cli
 from caseapp.cli.records import cases_cli, notify_cli, reports_cli
+from caseapp.cli.retention import retention_cli
 
 
 def init_app(app: Flask) -> None:
@@ -26,5 +27,6 @@ def init_app(app: Flask) -> None:
         seed_demo_cmd,
         backup_cmd,
         restore_cmd,
+        retention_cli,
     ):
         app.cli.add_command(command)

@@ -150,6 +150,7 @@ def seed(session: Session, case_count: int = 300) -> Path:
     still roll up through the dissolved district offices)."""
     from caseapp.demo.cases import seed_cases
     from caseapp.demo.equality import seed_equality
+    from caseapp.demo.retention import OLD_CASES, seed_old_cases
 
     focal_points: list = []
     accounts: list[dict] = []
@@ -247,7 +248,11 @@ def seed(session: Session, case_count: int = 300) -> Path:
     accounts.append(_account(session, "quantri.pdh", "Nguyễn Văn Khoa", ward, [("admin", ward)]))
     session.flush()
     if case_count:
-        seed_cases(session, focal_points, case_count)
+        # A full demo (100 cases or more) gives a few of them to the retention schedule.
+        old = len(OLD_CASES) if case_count >= 100 else 0
+        seed_cases(session, focal_points, case_count - old)
+        session.flush()
+        seed_old_cases(session, focal_points, _known(session, "canbo.so"), SINCE, old)
         session.flush()
     apply_reform(session)
     seed_equality(session, [(school, _known(session, name), head) for school, name, head in teams])

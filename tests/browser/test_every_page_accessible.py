@@ -44,7 +44,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
     from caseapp.models.steps import Notification
     from caseapp.models.units import REFERRAL_KINDS, ReferralContact
     from caseapp.services.accounts import approvals, notices
-    from caseapp.services.cases import records
+    from caseapp.services.cases import holds, records
     from caseapp.services.cases.content import open_content
     from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.referrals import create_contact
@@ -139,6 +139,9 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
         )
         subject_requests.acknowledge(s, officer, subject_request, subject_request.version)
         request_matches.search(s, officer, subject_request, subject_request.version)
+        # A legal hold: the case page lists it (and offers its release), the confidential
+        # page its reason.
+        holds.set_hold(s, officer, case, "Gia đình đang khiếu nại lên Thanh tra.")
         if s.scalar(select(ReferralContact.id).limit(1)) is None:  # none are seeded
             create_contact(s, None, school, "Trạm Y tế xã", REFERRAL_KINDS[0], "0123456789", "")
         s.commit()

@@ -419,6 +419,12 @@ def _consent(c: Ctx, case: Case):
     )
 
 
+def _hold(c: Ctx, case: Case):
+    from caseapp.services.cases import holds
+
+    return holds.set_hold(c.db, c.user("officer_d1"), case, REASON)
+
+
 def _second_person(c: Ctx, case: Case):
     """A second person harmed (the only one cannot be withdrawn)."""
     from caseapp.services.cases import people
@@ -946,6 +952,13 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "privacy.add_holiday": _add_holiday,
     "privacy.remove_holiday": _remove_holiday,
     "privacy.update_period": _update_period,
+    "cases.set_hold": _on_case("/holds", {"reason": REASON}, who="officer_d1"),
+    "cases.release_hold": _on_case(
+        "/holds/{x.id}/release",
+        lambda c, case, hold: {"reason": REASON, "version": str(hold.version)},
+        who="officer_d1",
+        prepare=_hold,
+    ),
     "equality.statistics": _statistics,
     "equality.import_statistics": _import_statistics,
     "reports.add_material": _add_material,

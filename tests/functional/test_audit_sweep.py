@@ -86,6 +86,8 @@ AUDITED_POSTS = {
     "privacy.add_holiday": "holiday.add",  # test_privacy_settings
     "privacy.remove_holiday": "holiday.remove",
     "privacy.update_period": "period.update",
+    "cases.set_hold": "case.hold_set",  # test_retention_holds
+    "cases.release_hold": "case.hold_release",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

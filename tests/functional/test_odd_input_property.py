@@ -37,7 +37,7 @@ from caseapp.models import AuditEvent, Case, CaseAttachment, Grant, Notification
 from caseapp.runtime import keyring
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import approvals
-from caseapp.services.cases import notifications
+from caseapp.services.cases import holds, notifications
 from caseapp.services.cases import records as case_records
 from caseapp.services.org import units
 from caseapp.services.privacy import breaches, notices
@@ -272,6 +272,9 @@ def _objects(app, db, world) -> dict[str, object]:
         ),
     )
     subject_request = _subject_request(db, me, sch_a)
+    hold = holds.set_hold(
+        db, db.get(User, world["officer_d1"].id), db.get(Case, case.id), "Gia đình khiếu nại"
+    )
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
     target = db.get(User, world["focal_b"].id)
     db.commit()
@@ -294,6 +297,7 @@ def _objects(app, db, world) -> dict[str, object]:
         "breach_id": breach.id,
         "subject_request_id": subject_request.id,
         "export_id": subject_request.exports[0].id,
+        "hold_id": hold.id,
         "unit_id": school.id,
         "user_id": target.id,
         "request_id": asked.id,

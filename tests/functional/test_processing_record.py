@@ -132,3 +132,19 @@ def test_the_last_backup_is_shown_when_one_was_taken(app, db, world):
     db.commit()
     text = _text(Visitor(app, db, world["admin_p"], lang="en").get(URL).data)
     assert "- Last backup: " in text and "No backup is recorded" not in text
+
+
+def test_retention_reads_the_schedule_as_the_admin_keeps_it(app, db, world):
+    from caseapp.models import LegalPeriod
+    from caseapp.services.audit.trail import record
+
+    line = db.get(LegalPeriod, "retention_case_adult")
+    line.amount, line.basis = 7, "Điều 16 (sửa bởi luật sư)"
+    record(db, None, "period.update", line)  # as the admin screen records it
+    db.commit()
+    text = _text(Visitor(app, db, world["admin_p"], lang="en").get(URL).data)
+    lines = text.splitlines()
+    row = lines.index("Content of an adult's case")
+    assert lines[row + 1 : row + 3] == ["7 years", "Điều 16 (sửa bởi luật sư)"]
+    assert "Content of a child's case" in lines and "Attachments of a closed case" in lines
+    assert "being added" not in text

@@ -26,6 +26,7 @@ from caseapp.models import (
     CaseNote,
     CasePerson,
     CaseStep,
+    LegalHold,
     User,
 )
 from caseapp.models import cases as domain
@@ -75,6 +76,15 @@ class PersonView:
 
 
 @dataclass
+class HoldView:
+    """A legal hold with its reasons in clear (the confidential page)."""
+
+    hold: LegalHold
+    reason: str = ""
+    release_reason: str = ""
+
+
+@dataclass
 class NoteView:
     id: int
     author: str
@@ -95,6 +105,7 @@ class CaseContent(CaseFields):
     files: list[tuple[CaseAttachment, str]] = field(default_factory=list)
     steps: list[CaseStep] = field(default_factory=list)
     step_details: dict[int, str] = field(default_factory=dict)
+    holds: list[HoldView] = field(default_factory=list)
     reason: str = ""
     readings: dict = field(default_factory=dict)
 
@@ -321,6 +332,18 @@ def _decrypt(session: Session, case: Case) -> CaseContent:
         s.id: envelope.open_text(dek, s.details, _ad(case, "case_steps", s.uid, "details"))
         for s in content.steps
     }
+    content.holds = [
+        HoldView(
+            h,
+            envelope.open_text(dek, h.reason, _ad(case, "legal_holds", str(h.id), "reason")),
+            envelope.open_text(
+                dek, h.release_reason, _ad(case, "legal_holds", str(h.id), "release_reason")
+            ),
+        )
+        for h in session.scalars(
+            select(LegalHold).where(LegalHold.case_id == case.id).order_by(LegalHold.id.desc())
+        )
+    ]
     return content
 
 

@@ -67,8 +67,8 @@ _KEYS = _l("Row identifiers and links between records (no meaning of their own)"
 _WHO_WHEN = _l("Who made or changed the record and when, for accountability")
 _LOCK = _l("Version number that stops two people overwriting each other's changes")
 _CASE_RETENTION = _l(
-    "Case content: until destroyed (cases destroy-content); the statistical facts stay. A "
-    "retention schedule by kind of record is being added (issue 15, part 3)."
+    "Case content: until the retention run destroys it when the retention schedule says it is "
+    "due (see the schedule above), or cases destroy-content; the statistical facts stay."
 )
 _ACCOUNT_RETENTION = _l(
     "As long as the account exists; accounts are deactivated, not deleted, so that the trail "

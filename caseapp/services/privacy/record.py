@@ -245,6 +245,18 @@ def _retention() -> list[list[str]]:
     return [[", ".join(tables), text] for text, tables in grouped.items()]
 
 
+def _schedule(session: Session) -> list[list[str]]:
+    """The retention schedule as the admin keeps it (LegalPeriod), with the legal basis."""
+    from caseapp.labels import retention_period_words, retention_rule_names
+    from caseapp.services.privacy.retention import schedule_lines
+
+    names = retention_rule_names()
+    return [
+        [names.get(p.key, p.key), retention_period_words(p.amount, p.unit), p.basis]
+        for p in schedule_lines(session)
+    ]
+
+
 def _security(doc, facts: Measures) -> None:
     _lines(
         doc,
@@ -321,6 +333,21 @@ def to_docx(session: Session, unit: Unit, facts: Measures, issued_on: date) -> b
     _heading(doc, "5. " + _("Recipients"))
     _lines(doc, _recipients(session, unit) or [_("None outside the service")])
     _heading(doc, "6. " + _("Retention"))
+    _lines(
+        doc,
+        [
+            _(
+                "The retention run (flask retention run) destroys the content of a closed case "
+                "when the schedule below says it is due, except under a legal hold; the "
+                "statistical facts stay."
+            )
+        ],
+    )
+    grid_table(
+        doc,
+        [[_("Kind of record"), _("Kept"), _("Legal basis")], *_schedule(session)],
+        bold_last=False,
+    )
     grid_table(doc, [[_("Tables"), _("Kept")], *_retention()], bold_last=False)
     _heading(doc, "7. " + _("Security measures in force"))
     _security(doc, facts)

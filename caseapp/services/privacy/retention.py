@@ -1,0 +1,362 @@
+"""Retention: when a closed case's content and its attachments fall due for shredding, from the
+schedule the admin keeps (LegalPeriod lines with their legal basis), and the run that shreds
+them (`flask --app wsgi retention run [--dry-run]`).
+
+The dates:
+- a child's case (the case is a child's, or any person harmed is a child): the day the youngest
+  child harmed turns 18 plus ``retention_case_child``, never before closure plus
+  ``retention_case_adult``. The birthday is not recorded: a child aged A on the day the case
+  was received turns 18 at the latest 18 - A years later, and that latest day is used (the most
+  protective estimate); without an age, the lowest age of the child's age band.
+- an adult's case: closure plus ``retention_case_adult``.
+- attachments of a closed case: closure plus ``retention_attachments``.
+Closure is the last transition of the case to "closed", as a date in the users' time zone.
+A case under an active legal hold is listed as held and never shredded (nor its attachments).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import case, exists, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from caseapp.clock import local_today, start_of_local_day, zone
+from caseapp.models import Case, CaseAttachment, CasePerson, CaseTransition, LegalHold, Unit, User
+from caseapp.services.audit.trail import record
+from caseapp.services.cases import intake, records
+from caseapp.services.cases.people import BAND_RANGES
+from caseapp.services.privacy import periods
+
+CHILD = "retention_case_child"
+ADULT = "retention_case_adult"
+ATTACHMENTS = "retention_attachments"
+RULES = (CHILD, ADULT, ATTACHMENTS)
+ADULT_AGE = 18
+SOON_DAYS = 90  # what the retention page looks ahead
+
+
+@dataclass(frozen=True)
+class Due:
+    """A case's content (``attachment_id`` None) or one attachment that falls due."""
+
+    case_id: int
+    reference: str
+    unit_code: str
+    rule: str
+    due_on: date
+    held: bool
+    attachment_id: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "case" if self.attachment_id is None else "attachment"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    shredded: int
+    files_removed: int
+    attachments: int
+    held: int
+
+
+# Date rules ----------------------------------------------------------------------------------
+
+
+def add_period(day: date, amount: int, unit: str) -> date:
+    """``day`` plus a retention period. Years and months landing on a day the target month
+    lacks (29 February in a common year) move to the first of the next month: later, never
+    earlier."""
+    if unit in ("years", "months"):
+        months = day.month - 1 + amount * (12 if unit == "years" else 1)
+        year, month = day.year + months // 12, months % 12 + 1
+        try:
+            return day.replace(year=year, month=month)
+        except ValueError:
+            return date(year + (month == 12), month % 12 + 1, 1)
+    if unit == "calendar_days":
+        return day + timedelta(days=amount)
+    raise ValueError(f"a retention period is counted in years, months or days, not {unit}")
+
+
+def closure_day(closed_at: datetime) -> date:
+    return closed_at.astimezone(zone()).date()
+
+
+def turns_adult(received_on: date, age: int) -> date:
+    """The latest day a person aged ``age`` on ``received_on`` turns 18."""
+    return add_period(received_on, max(ADULT_AGE - age, 0), "years")
+
+
+def case_due_on(
+    schedule: dict[str, tuple[int, str]],
+    closed_on: date,
+    received_on: date,
+    child_age: int | None,
+) -> tuple[str, date]:
+    """(rule, due date) of a case's content: ``child_age`` is the youngest child harmed's age
+    when the case was received (None: an adult's case)."""
+    adult = add_period(closed_on, *schedule[ADULT])
+    if child_age is None:
+        return ADULT, adult
+    child = add_period(turns_adult(received_on, child_age), *schedule[CHILD])
+    return CHILD, max(child, adult)
+
+
+# The schedule and what falls due -------------------------------------------------------------
+
+
+def schedule_lines(session: Session) -> list:
+    """The retention lines (LegalPeriod, with their basis), in the schedule's order."""
+    return [periods.get(session, key) for key in RULES]
+
+
+def _schedule(session: Session) -> dict[str, tuple[int, str]]:
+    return {p.key: (p.amount, p.unit) for p in schedule_lines(session)}
+
+
+def _closures():
+    return (
+        select(CaseTransition.case_id, func.max(CaseTransition.at).label("closed_at"))
+        .where(CaseTransition.to_status == "closed")
+        .group_by(CaseTransition.case_id)
+        .subquery()
+    )
+
+
+def _held():
+    return exists(
+        select(LegalHold.id).where(LegalHold.case_id == Case.id, LegalHold.released_at.is_(None))
+    )
+
+
+def _band_low():
+    return case(
+        *[(CasePerson.age_band == band, low) for band, (low, _high) in BAND_RANGES.items()],
+        else_=0,
+    )
+
+
+def _ages():
+    """Per case: the youngest age of a child harmed, and of anyone harmed (current people)."""
+    age = func.coalesce(CasePerson.age_years, _band_low())
+    return (
+        select(
+            CasePerson.case_id,
+            func.min(case((CasePerson.child.is_(True), age))).label("child_age"),
+            func.min(age).label("any_age"),
+        )
+        .where(CasePerson.position == "harmed", CasePerson.withdrawn_at.is_(None))
+        .group_by(CasePerson.case_id)
+        .subquery()
+    )
+
+
+def sub_period(day: date, amount: int, unit: str) -> date:
+    """``day`` less a retention period: the last closure date that can be due on ``day`` (a day
+    the target month lacks becomes its last day)."""
+    if unit in ("years", "months"):
+        months = day.year * 12 + day.month - 1 - amount * (12 if unit == "years" else 1)
+        year, month = months // 12, months % 12 + 1
+        return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    return day - timedelta(days=amount)
+
+
+def _cutoff(limit: date, amount: int, unit: str):
+    """An instant after which nothing closed can be due by ``limit`` (a loose bound, with two
+    days to spare: the exact date is checked afterwards)."""
+    return start_of_local_day(sub_period(limit, amount, unit) + timedelta(days=2))
+
+
+def _in_units(units: Sequence[str] | None):
+    if units is None:
+        return None
+    if not units:
+        return false()
+    return or_(*[Unit.path.startswith(p) for p in units])
+
+
+def due(
+    session: Session,
+    as_of: date,
+    horizon_days: int = 0,
+    units: Sequence[str] | None = None,
+) -> list[Due]:
+    """Everything that falls due on or before ``as_of`` + ``horizon_days``: the content of closed
+    cases not yet shredded and the attachments of closed cases not yet discarded, held ones
+    included (marked). ``units``: unit paths to keep to (None: every unit). One query per kind."""
+    limit = as_of + timedelta(days=horizon_days)
+    schedule = _schedule(session)
+    closures = _closures()
+    scope = _in_units(units)
+    held = _held().label("held")
+
+    ages = _ages()
+    stmt = (
+        select(
+            Case.id,
+            Case.reference,
+            Unit.code,
+            Case.child,
+            Case.received_on,
+            closures.c.closed_at,
+            ages.c.child_age,
+            ages.c.any_age,
+            held,
+        )
+        .join(Unit, Case.unit_id == Unit.id)
+        .join(closures, closures.c.case_id == Case.id)
+        .outerjoin(ages, ages.c.case_id == Case.id)
+        .where(
+            Case.status == "closed",
+            Case.key_destroyed_at.is_(None),
+            closures.c.closed_at < _cutoff(limit, *schedule[ADULT]),
+        )
+    )
+    if scope is not None:
+        stmt = stmt.where(scope)
+    found: list[Due] = []
+    for (
+        case_id,
+        reference,
+        code,
+        child,
+        received_on,
+        closed_at,
+        child_age,
+        any_age,
+        h,
+    ) in session.execute(stmt):
+        age = child_age if child_age is not None else (any_age or 0) if child else None
+        rule, due_on = case_due_on(schedule, closure_day(closed_at), received_on, age)
+        if due_on <= limit:
+            found.append(Due(case_id, reference, code, rule, due_on, bool(h)))
+
+    att = (
+        select(CaseAttachment.id, Case.id, Case.reference, Unit.code, closures.c.closed_at, held)
+        .join(Case, CaseAttachment.case_id == Case.id)
+        .join(Unit, Case.unit_id == Unit.id)
+        .join(closures, closures.c.case_id == Case.id)
+        .where(
+            CaseAttachment.discarded_at.is_(None),
+            Case.status == "closed",
+            closures.c.closed_at < _cutoff(limit, *schedule[ATTACHMENTS]),
+        )
+    )
+    if scope is not None:
+        att = att.where(scope)
+    for attachment_id, case_id, reference, code, closed_at, h in session.execute(att):
+        due_on = add_period(closure_day(closed_at), *schedule[ATTACHMENTS])
+        if due_on <= limit:
+            found.append(Due(case_id, reference, code, ATTACHMENTS, due_on, bool(h), attachment_id))
+    found.sort(key=lambda d: (d.due_on, d.reference, d.attachment_id or 0))
+    return found
+
+
+def due_soon(session: Session, user: User, days: int = SOON_DAYS) -> list[Due]:
+    """What falls due in the next ``days`` days in the units where ``user`` reads the privacy
+    pages (the retention page), overdue included."""
+    from caseapp.security.authz import scope_paths
+
+    return due(session, local_today(), days, list(scope_paths(user, "privacy.read")))
+
+
+# The run -------------------------------------------------------------------------------------
+
+
+def reason_of(session: Session, rule: str) -> str:
+    return f"retention: {rule} ({periods.get(session, rule).basis})"
+
+
+def _still_due(session: Session, case_id: int) -> Case | None:
+    """The case, locked for the shredding, if it is still closed, unshredded and not held."""
+    return session.scalar(
+        select(Case)
+        .where(
+            Case.id == case_id,
+            Case.status == "closed",
+            Case.key_destroyed_at.is_(None),
+            ~_held(),
+        )
+        .with_for_update()
+    )
+
+
+def _attachment_still_due(session: Session, attachment_id: int) -> CaseAttachment | None:
+    return session.scalar(
+        select(CaseAttachment)
+        .join(Case, CaseAttachment.case_id == Case.id)
+        .where(
+            CaseAttachment.id == attachment_id,
+            CaseAttachment.discarded_at.is_(None),
+            Case.status == "closed",
+            ~_held(),
+        )
+        .with_for_update(of=CaseAttachment)
+    )
+
+
+def run(session: Session, as_of: date, found: list[Due] | None = None) -> Outcome:
+    """Shred what is due on ``as_of`` (never a held case): each case's content is destroyed and
+    committed on its own (an interruption loses nothing; the next run carries on), its sealed
+    files removed; then each due attachment is discarded (file removed, row marked, audited).
+    One ``retention.run`` event sums it up. Running it again does nothing new."""
+    found = due(session, as_of) if found is None else found
+    held = {d.case_id for d in found if d.held}
+    cases = [d for d in found if d.kind == "case" and not d.held]
+    shredded = removed = discarded = 0
+    for item in cases:
+        target = _still_due(session, item.case_id)  # one case loaded at a time
+        if target is None:
+            continue
+        intake.destroy_content(session, None, target, reason_of(session, item.rule))
+        session.commit()
+        removed += records.discard_case_files(session, target)
+        shredded += 1
+    for item in found:
+        if item.kind != "attachment" or item.held:
+            continue
+        attachment = _attachment_still_due(session, item.attachment_id or 0)
+        if attachment is None:
+            continue
+        discard_attachment(session, attachment, reason_of(session, ATTACHMENTS))
+        session.commit()
+        records.discard_stored_file(attachment)
+        discarded += 1
+    if shredded or discarded:
+        record(
+            session,
+            None,
+            "retention.run",
+            object_type="retention",
+            object_ref=as_of.isoformat(),
+            changes={
+                "shredded": shredded,
+                "files_removed": removed,
+                "attachments_discarded": discarded,
+                "held": len(held),
+            },
+        )
+        session.commit()
+    return Outcome(shredded, removed, discarded, len(held))
+
+
+def discard_attachment(session: Session, attachment: CaseAttachment, reason: str) -> None:
+    """Mark an attachment discarded (its sealed file is removed once this is committed)."""
+    from caseapp.db import utcnow
+
+    attachment.discarded_at = utcnow()
+    target = session.get(Case, attachment.case_id)
+    record(
+        session,
+        None,
+        "attachment.discard",
+        attachment,
+        unit=target.unit if target is not None else None,
+        object_ref=target.reference if target is not None else "",
+        reason=reason,
+    )
