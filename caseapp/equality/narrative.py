@@ -176,7 +176,7 @@ def compile_narrative():
             unit,
             period,
             replace=bool(form.replace.data),
-            version=int(version) if version.isdigit() else -1,
+            version=-1 if (number := small_int(version)) is None else number,
         )
         return unit, period
 

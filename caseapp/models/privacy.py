@@ -53,6 +53,9 @@ class Breach(Base):
     consequences: Mapped[str] = mapped_column(Text, default="")
     delay_reason: Mapped[str] = mapped_column(Text, default="")
     close_reason: Mapped[str] = mapped_column(Text, default="")
+    # The hours the authority must be told within, as the legal period "breach_notify" stood
+    # when the breach was recorded (a later correction of the period does not move it).
+    notify_hours: Mapped[int] = mapped_column(Integer, default=72)
     contained_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     authority_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     notify_people: Mapped[str] = mapped_column(String(10), default="undecided")

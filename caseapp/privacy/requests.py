@@ -11,6 +11,7 @@ from flask_login import current_user
 from caseapp.access import permission
 from caseapp.db import get_session, utcnow
 from caseapp.form_submit import carry_out
+from caseapp.forms import small_int
 from caseapp.labels import (
     case_choice_names,
     export_withheld_names,
@@ -272,11 +273,11 @@ def search_subject_matches(subject_request_id: int):
 def confirm_subject_match(subject_request_id: int):
     db, found = get_session(), _managed(subject_request_id)
     form = MatchForm()
-    raw = form.match_id.data or ""
-    if not form.validate_on_submit() or not raw.isdigit() or len(raw) > 9:
+    match_id = small_int(form.match_id.data)
+    if not form.validate_on_submit() or match_id is None:
         return _page(found, _incomplete(), 400)
     confirmed = form.confirmed.data == "y"
-    done = carry_out(lambda: request_matches.confirm(db, current_user, found, int(raw), confirmed))
+    done = carry_out(lambda: request_matches.confirm(db, current_user, found, match_id, confirmed))
     return _done(found, done, _("Match confirmed.") if confirmed else _("Match set aside."))
 
 

@@ -217,6 +217,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("consequences", sa.Text(), nullable=False, server_default=""))
         batch_op.add_column(sa.Column("delay_reason", sa.Text(), nullable=False, server_default=""))
         batch_op.add_column(sa.Column("close_reason", sa.Text(), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("notify_hours", sa.Integer(), nullable=False, server_default="72")
+        )
 
     with op.batch_alter_table("case_attachments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("discarded_at", sa.DateTime(timezone=True), nullable=True))
@@ -231,6 +234,7 @@ def downgrade() -> None:
         batch_op.drop_column("discarded_at")
 
     with op.batch_alter_table("breaches", schema=None) as batch_op:
+        batch_op.drop_column("notify_hours")
         batch_op.drop_column("close_reason")
         batch_op.drop_column("delay_reason")
         batch_op.drop_column("consequences")

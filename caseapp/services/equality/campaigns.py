@@ -54,7 +54,11 @@ def campaigns_of(year: int) -> list[Campaign]:
 def by_key(key: str) -> Campaign | None:
     """The campaign of a key such as "gender:2026", or None when it names none."""
     kind, _sep, year = key.partition(":")
-    if kind not in KINDS or not year.isdigit() or not 2000 <= int(year) <= 2100:
+    if (
+        kind not in KINDS
+        or not (year.isascii() and year.isdigit())
+        or not 2000 <= int(year) <= 2100
+    ):
         return None
     return campaign(kind, int(year))
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import case, func, or_, select, text
-from sqlalchemy.orm import Session, joinedload, object_session
+from sqlalchemy.orm import Session, joinedload
 
 from caseapp.clock import EARLIEST_DATE, zone
 from caseapp.db import utcnow
@@ -32,7 +32,6 @@ from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.org.units import unit_by_code
 from caseapp.services.privacy import periods
-from caseapp.services.privacy.settings import amount_at
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -127,19 +126,8 @@ def hours_in_force(session: Session) -> int:
 
 def notify_hours(breach: Breach) -> int:
     """The hours the authority must be told within: the period "breach_notify" as it stood
-    when ``breach`` was recorded (a later change does not move its deadline)."""
-    session = object_session(breach)
-    if session is None:
-        return periods.BY_KEY[PERIOD_KEY].amount
-    if breach.created_at is None or breach.id is None:  # not yet flushed: the period now
-        return periods.get(session, PERIOD_KEY).amount
-    # What was in force when a breach was recorded never changes: asked once per session (a
-    # page shows the deadline, the hours left and whether it is overdue).
-    known = session.info.setdefault("breach_notify_hours", {})
-    key = (breach.id, _aware(breach.created_at))
-    if key not in known:
-        known[key] = amount_at(session, PERIOD_KEY, key[1])
-    return known[key]
+    when ``breach`` was recorded (kept on the breach; a later change does not move it)."""
+    return breach.notify_hours or periods.BY_KEY[PERIOD_KEY].amount
 
 
 def deadline(breach: Breach) -> datetime:
@@ -305,6 +293,7 @@ def create(
         raise ValidationFailed(_("%(field)s is required.", field=_("Discovered at")))
     breach = Breach(
         unit=unit,
+        notify_hours=hours_in_force(session),
         discovered_at=discovered,
         discovered_by=_text(data.discovered_by, _("Discovered by"), DISCOVERED_BY_MAX, True),
         description=_text(data.description, _("What happened"), BREACH_TEXT_MAX, True),

@@ -594,7 +594,7 @@ CATALOG: dict[str, TableEntry] = {
                 "reference discovered_at discovered_by description data_categories "
                 "units_affected people_affected contained_at authority_notified_at "
                 "notify_people notify_people_reason people_notified_at status closed_at "
-                "occurred_at records_affected consequences delay_reason close_reason",
+                "occurred_at records_affected consequences delay_reason close_reason notify_hours",
             ),
             Group("account", _WHO_WHEN, "created_by_id created_at"),
             Group("technical", _LOCK, "version"),

@@ -6,7 +6,6 @@ outside their scope); whoever holds privacy.read reads them. Every change is aud
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from caseapp.clock import local_today
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, NotFound, ValidationFailed
-from caseapp.models import AuditEvent, Holiday, LegalPeriod, Unit
+from caseapp.models import Holiday, LegalPeriod, Unit
 from caseapp.security.authz import covers
 from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import record
@@ -249,25 +248,3 @@ def update_period(session: Session, actor: User, change: PeriodChange) -> LegalP
     row.updated_at = utcnow()
     record(session, actor, "period.update", row, changes=changes, object_ref=row.key)
     return row
-
-
-def amount_at(session: Session, key: str, moment: datetime) -> int:
-    """The amount of the period ``key`` in force at ``moment``: the first change recorded after
-    ``moment`` says what it was then (its old amount); with none, the amount today. So a change
-    applies to what is recorded after it."""
-    later = session.scalar(
-        select(AuditEvent.changes)
-        .where(
-            AuditEvent.action == "period.update",
-            AuditEvent.object_ref == key,
-            AuditEvent.at > moment,
-            AuditEvent.changes.contains('"amount"'),
-        )
-        .order_by(AuditEvent.seq)
-        .limit(1)
-    )
-    if later is not None:
-        old = json.loads(later).get("amount", [None])[0]
-        if isinstance(old, int):
-            return old
-    return periods.get(session, key).amount
