@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Case, User, UserSession
+from caseapp.models.privacy import SubjectRequest
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
 from caseapp.security.keyring import Keyring, KeyringError, new_key
 from caseapp.services.audit.trail import record
@@ -70,6 +71,27 @@ def _stale_case_keys(session: Session, keyring: Keyring) -> Iterator[Case]:
         last = rows[-1].id
 
 
+def _stale_request_keys(session: Session, keyring: Keyring) -> Iterator[SubjectRequest]:
+    """Requests from data subjects whose data key is wrapped by a key other than the active one."""
+    active = keyring.active("wrap").id
+    last = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(SubjectRequest)
+                .where(SubjectRequest.id > last, SubjectRequest.wrapped_key.is_not(None))
+                .order_by(SubjectRequest.id)
+                .limit(BATCH)
+            )
+        )
+        if not rows:
+            return
+        for req in rows:
+            if sealed_key_id(req.wrapped_key) != active:
+                yield req
+        last = rows[-1].id
+
+
 def _stale_audit_text_keys(session: Session, keyring: Keyring) -> list[AuditTextKey]:
     """Audit text keys (not destroyed) wrapped by a key other than the active wrapping key."""
     active = keyring.active("wrap").id
@@ -88,6 +110,7 @@ def count_stale(session: Session, keyring: Keyring) -> int:
     return (
         sum(1 for _ in _stale_secrets(session, keyring))
         + sum(1 for _ in _stale_case_keys(session, keyring))
+        + sum(1 for _ in _stale_request_keys(session, keyring))
         + len(_stale_audit_text_keys(session, keyring))
     )
 
@@ -129,6 +152,27 @@ def rewrap(
             case,
             unit=case.unit,
             object_ref=case.reference,
+            changes={"wrapped_key": "changed"},
+        )
+        done += 1
+        if progress:
+            progress(1)
+        if done % commit_every == 0:
+            session.commit()
+    # Request keys (data subjects' requests): rewrapped the same way; their fields are untouched.
+    for req in list(_stale_request_keys(session, keyring)):
+        ad = associated_data("subject_requests", req.uid, "data_key")
+        assert req.wrapped_key is not None  # _stale_request_keys selects only wrapped keys
+        req.wrapped_key = seal_with_keyring(
+            keyring, unseal_with_keyring(keyring, req.wrapped_key, ad), ad
+        )
+        record(
+            session,
+            None,
+            "keys.rewrap",
+            req,
+            unit=req.unit,
+            object_ref=req.reference,
             changes={"wrapped_key": "changed"},
         )
         done += 1
@@ -200,6 +244,13 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
         users += sum(
             1
             for w in session.scalars(select(Case.wrapped_key).where(Case.wrapped_key.is_not(None)))
+            if sealed_key_id(w) == key_id
+        )
+        users += sum(
+            1
+            for w in session.scalars(
+                select(SubjectRequest.wrapped_key).where(SubjectRequest.wrapped_key.is_not(None))
+            )
             if sealed_key_id(w) == key_id
         )
         users += sum(
