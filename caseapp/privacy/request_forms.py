@@ -4,7 +4,7 @@ read by the service, which says what is wrong."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from caseapp.forms import FlaskForm, VersionedForm
@@ -71,6 +71,15 @@ class DecideForm(VersionedForm):
         names = request_outcome_names()
         self.outcome.choices = [(k, names[k]) for k in outcomes]
         self.legal_ground.choices = _grounds()
+
+
+class ReleaseForm(DecideForm):
+    verified = BooleanField(
+        _l(
+            "I checked the requester's identity and, for a guardian, that they are the child's "
+            "guardian"
+        )
+    )
 
 
 class MatchForm(FlaskForm):

@@ -33,6 +33,7 @@ from caseapp.privacy.request_forms import (
     ExtendForm,
     MatchForm,
     RejectForm,
+    ReleaseForm,
     RequestForm,
     StepForm,
 )
@@ -147,12 +148,10 @@ def _page(found, error=None, status=200, **forms):
     extend_form = forms.get("extend_form") or ExtendForm(formdata=None)
     extend_form.version.data = version
     decide_form = forms.get("decide_form") or DecideForm(formdata=None)
-    decide_form.fill_choices(
-        ("refused",) if found.kind == "access" else ("granted", "limited", "refused")
-    )
+    decide_form.fill_choices(request_decisions.outcomes_for(current_user, found))
     decide_form.version.data = version
     pending = request_export.pending(found)
-    release_form = forms.get("release_form") or DecideForm(formdata=None)
+    release_form = forms.get("release_form") or ReleaseForm(formdata=None)
     release_form.fill_choices(("granted", "limited"))
     reject_form = forms.get("reject_form") or RejectForm(formdata=None)
     if pending is not None:
@@ -305,7 +304,7 @@ def subject_export(subject_request_id: int, export_id: int):
     done = carry_out(lambda: request_export.read(db, current_user, found, export))
     if not done.ok:
         return _page(found, done.message, done.status)
-    release_form = DecideForm(formdata=None)
+    release_form = ReleaseForm(formdata=None)
     release_form.fill_choices(("granted", "limited"))
     release_form.version.data = export.version
     reject_form = RejectForm(formdata=None)
@@ -337,7 +336,7 @@ def _export_of(subject_request_id: int, export_id: int):
 def release_subject_export(subject_request_id: int, export_id: int):
     db = get_session()
     found, export = _export_of(subject_request_id, export_id)
-    form = DecideForm()
+    form = ReleaseForm()
     if not form.validate_on_submit():
         return _page(found, _incomplete(), 400, release_form=form)
     done = carry_out(
@@ -350,6 +349,7 @@ def release_subject_export(subject_request_id: int, export_id: int):
             form.outcome.data or "",
             form.legal_ground.data or "",
             form.reason.data or "",
+            verified=bool(form.verified.data),
         )
     )
     return _done(

@@ -145,6 +145,7 @@ def test_a_guardians_access_request_is_answered_within_the_clock(chromium, live_
     export_path = page.url.removeprefix(base)
     release = _post_form(page, f"{export_path}/release")
     release.locator('select[name="outcome"]').select_option("granted")
+    release.locator('input[name="verified"]').check()
     release.locator('button[type="submit"]').click()
     page.wait_for_load_state()
     assert page.url.removeprefix(base) == request_path

@@ -621,7 +621,13 @@ def _release_export(c: Ctx) -> Post:
     c.sign_in("officer_p")
     return Post(
         f"/privacy/requests/{made.id}/exports/{export.id}/release",
-        {"version": str(export.version), "outcome": "granted", "legal_ground": "", "reason": ""},
+        {
+            "version": str(export.version),
+            "outcome": "granted",
+            "legal_ground": "",
+            "reason": "",
+            "verified": "y",
+        },
         companions=("request.decide",),  # the release completes the request
     )
 

@@ -134,7 +134,13 @@ def test_a_guardians_request_finds_the_child_and_the_review_takes_a_second_offic
     assert events(db, "request.export_view") == 1
     r = reviewer.post(
         url(req, f"/exports/{export.id}/release"),
-        {"version": str(export.version), "outcome": "granted", "legal_ground": "", "reason": ""},
+        {
+            "version": str(export.version),
+            "outcome": "granted",
+            "legal_ground": "",
+            "reason": "",
+            "verified": "y",
+        },
     )
     assert r.status_code == 302, r.get_data(as_text=True)[:2000]
     db.expire_all()

@@ -22,12 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
-from caseapp.errors import ValidationFailed
+from caseapp.errors import Conflict, Forbidden, ValidationFailed
 from caseapp.models import CaseConsent
 from caseapp.models.privacy import LegalHold, SubjectRequest
+from caseapp.security.authz import covers
 from caseapp.services.cases.intake import destroy_content
 from caseapp.services.cases.records import withdraw_consent
-from caseapp.services.privacy.request_matches import confirmed_matches
+from caseapp.services.privacy.request_export import pending
+from caseapp.services.privacy.request_matches import confirmed_matches, hidden_confirmed
 from caseapp.services.privacy.requests import (
     check_ground,
     check_version,
@@ -37,6 +39,47 @@ from caseapp.services.privacy.requests import (
 
 if TYPE_CHECKING:
     from caseapp.models import Case, CasePerson, User
+
+
+def outcomes_for(user: User, req: SubjectRequest) -> tuple[str, ...]:
+    """The decisions ``user`` can carry out on ``req`` (the form offers only these): an access
+    request is granted by releasing its export; a deletion shreds content, which only an officer
+    above the school may do; a withdrawal of consent is recorded by the school's focal point."""
+    if req.kind == "access":
+        return ("refused",)
+    if req.kind == "deletion" and not covers(user, "case.oversee", req.unit):
+        return ("refused",)
+    if req.kind == "withdrawal" and not covers(user, "case.write", req.unit):
+        return ("limited", "refused")
+    return ("granted", "limited", "refused")
+
+
+def _check_may_carry_out(user: User, req: SubjectRequest, outcome: str) -> None:
+    if outcome in outcomes_for(user, req) or req.kind == "access":
+        return
+    if req.kind == "deletion":
+        raise Forbidden(
+            _(
+                "Only an officer above the school can grant or limit a deletion (it destroys "
+                "case content): refuse it with its legal ground, or ask an officer to decide."
+            )
+        )
+    raise Forbidden(
+        _(
+            "A withdrawal of consent is recorded by the school's focal point: ask them to grant "
+            "this request."
+        )
+    )
+
+
+def _check_all_seen(session: Session, actor: User, req: SubjectRequest) -> None:
+    if hidden_confirmed(session, actor, req):
+        raise Conflict(
+            _(
+                "A confirmed case of this request is hidden from you (you are excluded from it): "
+                "another officer must decide this request. Nothing was changed."
+            )
+        )
 
 
 def _held(session: Session, case_ids: list[int]) -> set[int]:
@@ -123,6 +166,13 @@ def decide(
 ) -> SubjectRequest:
     check_version(req, version)
     refuse_decided(req)
+    if pending(req) is not None:
+        raise Conflict(
+            _(
+                "An export of this request is waiting for review: the reviewing officer releases "
+                "or sends it back before the request can be decided otherwise."
+            )
+        )
     ground, why = check_ground(outcome, ground, reason)
     if req.acknowledged_at is None:
         raise ValidationFailed(_("Acknowledge the request before deciding it."))
@@ -130,9 +180,12 @@ def decide(
         raise ValidationFailed(
             _("An access request is granted or limited by releasing its reviewed export.")
         )
+    _check_may_carry_out(actor, req, outcome)
     if req.kind == "deletion" and outcome != "refused":
+        _check_all_seen(session, actor, req)
         _delete(session, actor, req, outcome)
     if req.kind == "withdrawal" and outcome == "granted":
+        _check_all_seen(session, actor, req)
         _withdraw(session, actor, req)
     set_outcome(session, actor, req, outcome, ground, why, now)
     return req

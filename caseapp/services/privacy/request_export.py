@@ -266,9 +266,18 @@ def release(
     ground: str,
     reason: str,
     now: datetime | None = None,
+    verified: bool = False,
 ) -> SubjectRequestExport:
     _check_reviewer(actor, req, export, version)
+    refuse_decided(req)
     _visible_body(session, actor, req, export)
+    if not verified:
+        raise ValidationFailed(
+            _(
+                "Check the requester's identity (and, for a guardian, that they are the child's "
+                "guardian) and tick the box before releasing the export. Nothing was released."
+            )
+        )
     if outcome not in ("granted", "limited"):
         raise ValidationFailed(_("A released export grants the request or limits it."))
     ground, why = check_ground(outcome, ground, reason)
@@ -284,7 +293,7 @@ def release(
         export,
         unit=req.unit,
         object_ref=req.reference,
-        changes=changes_of(export),
+        changes=changes_of(export) | {"identity_verified": True},
     )
     set_outcome(session, actor, req, outcome, ground, why, moment)
     return export
@@ -300,6 +309,7 @@ def reject(
     now: datetime | None = None,
 ) -> SubjectRequestExport:
     _check_reviewer(actor, req, export, version)
+    refuse_decided(req)
     _visible_body(session, actor, req, export)
     why = clean_text(note, _("What must change"), REQUEST_TEXT_MAX, True)
     export.status = "rejected"

@@ -156,3 +156,11 @@ def confirm(
 def confirmed_matches(session: Session, actor: User, req: SubjectRequest) -> list[tuple]:
     """(match, case, person) of the confirmed matches of ``req`` that ``actor`` may see."""
     return [row for row in visible_matches(session, actor, req) if row[0].confirmed]
+
+
+def hidden_confirmed(session: Session, actor: User, req: SubjectRequest) -> int:
+    """How many confirmed matches of ``req`` are in a case ``actor`` may not see (an exclusion):
+    a decision acting on the cases must not skip them silently."""
+    confirmed = {m.id for m in req.matches if m.confirmed}
+    seen = {m.id for m, _c, _p in confirmed_matches(session, actor, req)}
+    return len(confirmed - seen)

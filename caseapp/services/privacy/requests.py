@@ -6,6 +6,7 @@ request's own key (services.privacy.request_seal); audit events never hold them.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -48,6 +49,8 @@ REFERENCE_LOCK_KEY = 715_015_001  # PostgreSQL advisory lock: one YC reference a
 NAME_MAX, CONTACT_MAX, CASE_REFERENCE_MAX = 200, 300, 40
 OPEN_STATUSES = ("received", "acknowledged", "awaiting_review")
 FILTERS = ("open", "overdue", "all")
+# A case reference as intake makes it: the school's code, the year, the number (SCH-A-2026-0001).
+CASE_REFERENCE = re.compile(r"[A-Z0-9][A-Z0-9_-]{1,19}-[0-9]{4}-[0-9]{4,8}")
 # The period that sets the deadline of each kind of request.
 PERIOD_OF_KIND = {kind: f"request_{kind}" for kind in REQUEST_KINDS}
 
@@ -238,6 +241,27 @@ def clean_text(value: str, label: str, limit: int, required: bool = False) -> st
     return cleaned
 
 
+def case_reference(value: str) -> str:
+    """The case reference a requester gave, upper-cased; only the shape of a reference is kept
+    (never free text: it is stored and audited in clear)."""
+    cleaned = (value or "").strip()
+    if not cleaned:
+        return ""
+    upper = cleaned.upper()
+    if (
+        not cleaned.isascii()
+        or len(upper) > CASE_REFERENCE_MAX
+        or not CASE_REFERENCE.fullmatch(upper)
+    ):
+        raise ValidationFailed(
+            _(
+                "The case reference is not valid: enter it as it is written on the case "
+                "(for example SCH-A-2026-0001), or leave it empty. Nothing was saved."
+            )
+        )
+    return upper
+
+
 def _choice(value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValidationFailed(_("A choice in the form is not valid. Nothing was saved."))
@@ -277,7 +301,7 @@ def create(
         subject = requester  # the requester asks about themselves
     if not subject:
         raise ValidationFailed(_("A guardian asks for a child: enter the child's name."))
-    reference = clean_text(data.case_reference, _("Case reference"), CASE_REFERENCE_MAX)
+    reference = case_reference(data.case_reference)
     details = clean_text(data.details, _("What the person asks"), REQUEST_TEXT_MAX)
     day = received.astimezone(zone()).date()
     req = SubjectRequest(
@@ -366,6 +390,13 @@ def extend(
     refuse_decided(req)
     if req.extended_to is not None:
         raise ValidationFailed(_("The deadline was already extended once; it cannot be again."))
+    if local_today() > req.deadline:
+        raise ValidationFailed(
+            _(
+                "The deadline has already passed: it can no longer be extended. Decide the "
+                "request now."
+            )
+        )
     why = clean_text(reason, _("Reason for the extension"), REQUEST_TEXT_MAX, True)
     req.extended_to = add_working_days(
         session, req.due_on, periods.get(session, "request_extension").amount
