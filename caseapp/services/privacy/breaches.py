@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, or_, select, text
+from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from caseapp.clock import EARLIEST_DATE, zone
@@ -32,6 +32,7 @@ from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.org.units import unit_by_code
 from caseapp.services.privacy import periods
+from caseapp.services.privacy.references import next_reference
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -266,23 +267,6 @@ def _occurred(raw: str, discovered: datetime, now: datetime | None) -> datetime 
     return occurred
 
 
-def _next_reference(session: Session, year: int) -> str:
-    """The next free reference of ``year`` (SC-2026-0001, ...); with the lock held on
-    PostgreSQL, two breaches recorded at once never draw the same one."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFERENCE_LOCK_KEY})
-    prefix = f"SC-{year}-"
-    with session.no_autoflush:
-        last = session.scalar(  # the longest, then the highest: SC-2026-10000 after -9999
-            select(Breach.reference)
-            .where(Breach.reference.startswith(prefix))
-            .order_by(func.length(Breach.reference).desc(), Breach.reference.desc())
-            .limit(1)
-        )
-    number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-    return f"{prefix}{number:04d}"
-
-
 def create(
     session: Session, actor: User, unit: Unit, data: BreachInput, now: datetime | None = None
 ) -> Breach:
@@ -308,7 +292,9 @@ def create(
         created_by_id=actor.id,
         status="open",
     )
-    breach.reference = _next_reference(session, discovered.astimezone(zone()).year)
+    breach.reference = next_reference(
+        session, Breach.reference, "SC", discovered.astimezone(zone()).year, REFERENCE_LOCK_KEY
+    )
     session.add(breach)
     changes = {
         "reference": breach.reference,

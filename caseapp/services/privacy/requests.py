@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from caseapp.clock import local_today, zone
@@ -39,6 +39,7 @@ from caseapp.services.privacy.calendar import (
     is_working_day,
     working_days_between,
 )
+from caseapp.services.privacy.references import next_reference
 from caseapp.services.privacy.request_seal import RequestSeal, new_request_key
 
 if TYPE_CHECKING:
@@ -268,23 +269,6 @@ def _choice(value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _next_reference(session: Session, year: int) -> str:
-    """The next free reference of ``year`` (YC-2026-0001, ...); with the lock held on
-    PostgreSQL, two requests recorded at once never draw the same one."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REFERENCE_LOCK_KEY})
-    prefix = f"YC-{year}-"
-    with session.no_autoflush:
-        last = session.scalar(
-            select(SubjectRequest.reference)
-            .where(SubjectRequest.reference.startswith(prefix))
-            .order_by(func.length(SubjectRequest.reference).desc(), SubjectRequest.reference.desc())
-            .limit(1)
-        )
-    number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-    return f"{prefix}{number:04d}"
-
-
 def create(
     session: Session, actor: User, unit: Unit, data: RequestInput, now: datetime | None = None
 ) -> SubjectRequest:
@@ -324,7 +308,9 @@ def create(
     req.requester_contact = seal.seal("requester_contact", contact)
     req.subject_name = seal.seal("subject_name", subject)
     req.details = seal.seal("details", details)
-    req.reference = _next_reference(session, day.year)
+    req.reference = next_reference(
+        session, SubjectRequest.reference, "YC", day.year, REFERENCE_LOCK_KEY
+    )
     session.add(req)
     changes = {
         "reference": req.reference,
