@@ -639,7 +639,9 @@ def legal_period_names() -> dict[str, str]:
         "request_deletion": _("Answer a request to delete one's data"),
         "request_extension": _("One extension of a request's period, with a reason"),
         "breach_notify": _("Notify the authority of a data breach, from its discovery"),
-        "retention_case_child": _("Keep a closed case of a child: years after the child turns 18"),
+        "retention_case_child": _(
+            "Keep a closed case of a minor (under 18): years after the minor turns 18"
+        ),
         "retention_case_adult": _("Keep a closed case of an adult: years after closure"),
         "retention_attachments": _("Keep the attachments of a closed case: years after closure"),
     }
@@ -677,7 +679,7 @@ def labels() -> dict:
 def retention_rule_names() -> dict[str, str]:
     """The lines of the retention schedule (services/privacy/retention.py)."""
     return {
-        "retention_case_child": _("Content of a child's case"),
+        "retention_case_child": _("Content of a minor's case"),
         "retention_case_adult": _("Content of an adult's case"),
         "retention_attachments": _("Attachments of a closed case"),
     }

@@ -21,15 +21,30 @@ cases_cli = AppGroup("cases", help="Case records: retention.")
 )
 @writes
 def cases_destroy_content(reference: str, reason: str) -> None:
-    """Crypto-shred a case: destroy its data key; its statistics stay."""
+    """Crypto-shred a case: destroy its data key; its statistics stay. A case under a legal
+    hold is refused: an officer releases the hold first (with a reason, audited)."""
     from caseapp.models import Case
+    from caseapp.services.cases import holds
     from caseapp.services.cases import intake as cases
     from caseapp.services.cases import records as case_records
 
     session = get_session()
-    case = session.scalar(select(Case).where(Case.reference == reference.strip().upper()))
+    case = session.scalar(
+        select(Case).where(Case.reference == reference.strip().upper()).with_for_update()
+    )
     if case is None:
         raise click.ClickException(f"no case {reference}")
+    if case.key_destroyed_at is not None:  # a run interrupted before its files went
+        session.rollback()
+        removed = case_records.discard_case_files(session, case)
+        click.echo(f"content of {case.reference} already destroyed; {removed} sealed files removed")
+        return
+    if holds.active_hold(session, case) is not None:
+        session.rollback()
+        raise click.ClickException(
+            f"{case.reference} is under a legal hold: nothing was destroyed. An officer above "
+            "the school must release the hold (with a reason) before its content can be destroyed."
+        )
     cases.destroy_content(session, None, case, reason)
     session.commit()
     removed = case_records.discard_case_files(session, case)

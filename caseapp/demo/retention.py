@@ -17,14 +17,21 @@ from caseapp.services.cases import holds, records
 from caseapp.services.cases import intake as cases
 
 # (days before today the case was received, age of the pupil harmed, counted as a child,
-#  held, with a file). Closed 42 days after it was received (demo.cases._walk).
+#  held, with a file). Closed 42 days after it was received (demo.cases._walk). A pupil harmed
+#  under 18 makes a minor's case, kept until 18 + 5 years: longer than the demo schools have
+#  existed, so the cases due are those of pupils of 18 or 19 (the last year of upper secondary).
 OLD_CASES = (
-    (6 * 365 + 200, 17, False, False, False),  # an adult's case: closure + 5 years has passed
-    (6 * 365 + 100, 16, False, False, False),  # another (a child's case, under 16, is kept
-    # until 18 + 5 years: at least 8 years, longer than the demo schools have existed)
-    (6 * 365 + 30, 17, False, True, False),  # due, but under a legal hold
-    (5 * 365 - 3, 17, False, False, False),  # falls due within the next 90 days
-    (3 * 365, 16, False, False, True),  # its content is kept; its file (2 years) is due
+    (6 * 365 + 200, 19, False, False, False),  # an adult's case: closure + 5 years has passed
+    (6 * 365 + 100, 18, False, False, False),  # another
+    (6 * 365 + 30, 18, False, True, False),  # due, but under a legal hold
+    (5 * 365 - 3, 18, False, False, False),  # falls due within the next 90 days
+    (
+        3 * 365,
+        16,
+        False,
+        False,
+        True,
+    ),  # a minor's case, its content kept; its file (2 years) is due
 )
 HOLD_REASON = "Gia đình đang khiếu nại; giữ hồ sơ theo yêu cầu của Thanh tra Sở."
 
@@ -38,7 +45,7 @@ def _details(received: date, age: int, child: bool) -> cases.CaseDetails:
         violence_types=["psychological"],
         child=child,
         harmed_sex="female",
-        harmed_age_band="15-17",
+        harmed_age_band="15-17" if age < 18 else "18-24",
         harmed_age_years=age,
         harmed_role="pupil",
         harmed_disability="no",

@@ -146,5 +146,5 @@ def test_retention_reads_the_schedule_as_the_admin_keeps_it(app, db, world):
     lines = text.splitlines()
     row = lines.index("Content of an adult's case")
     assert lines[row + 1 : row + 3] == ["7 years", "Điều 16 (sửa bởi luật sư)"]
-    assert "Content of a child's case" in lines and "Attachments of a closed case" in lines
+    assert "Content of a minor's case" in lines and "Attachments of a closed case" in lines
     assert "being added" not in text

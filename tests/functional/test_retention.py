@@ -5,6 +5,7 @@ the period stay the same and the trail verifies, and a second run that does noth
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 
 import pytest
@@ -203,7 +204,7 @@ def test_a_real_run_shreds_exactly_what_is_due(app, db, world):
     ]
     result = _run(app)
     assert result.exit_code == 0, result.output
-    assert "1 cases shredded (1 sealed files removed), 1 attachments discarded, 1 held" in (
+    assert "1 cases shredded (1 sealed files removed), 0 attachments discarded, 1 held" in (
         result.output
     )
     db.expire_all()
@@ -219,7 +220,9 @@ def test_a_real_run_shreds_exactly_what_is_due(app, db, world):
     ).all()
     assert [e.object_ref for e in destroyed] == [due.reference]
     assert destroyed[0].actor_name == "system" or destroyed[0].actor_id is None
-    assert _count(db, "attachment.discard") == 1 and _count(db, "retention.run") == 1
+    # The shred marked its attachment discarded in its own event (not an attachment.discard).
+    assert json.loads(destroyed[0].changes)["attachments_discarded"] == 1
+    assert _count(db, "attachment.discard") == 0 and _count(db, "retention.run") == 1
     # The statistics of the period are the same: only the content went.
     reports_after = [
         report_tables.build(db, u, date(2018, 1, 1), date(2018, 12, 31)) for u in (school, district)

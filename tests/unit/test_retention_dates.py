@@ -84,3 +84,17 @@ def test_a_child_of_18_or_more_on_the_day_counts_from_that_day():
 def test_closure_is_a_date_where_the_users_live():
     # 18:30 UTC on 31/12/2020 is already 01/01/2021 in Hanoi.
     assert retention.closure_day(datetime(2020, 12, 31, 18, 30, tzinfo=UTC)) == date(2021, 1, 1)
+
+
+def test_a_naive_closure_instant_is_utc_whatever_the_hosts_time_zone(monkeypatch):
+    # SQLite returns naive instants; they are UTC. A host in New York must not move the day.
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert retention.closure_day(datetime(2020, 12, 31, 18, 30)) == date(2021, 1, 1)
+        assert retention.closure_day(datetime(2020, 12, 31, 16, 59)) == date(2020, 12, 31)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -48,6 +48,9 @@ def _checked(actor: User, case: Case, reason: str) -> str:
 def set_hold(session: Session, actor: User, case: Case, reason: str) -> LegalHold:
     """Put the case under a legal hold: the retention run keeps it until it is released."""
     reason = _checked(actor, case, reason)
+    # Lock the case row (PostgreSQL) and read it afresh: a retention run shredding it at the
+    # same moment either finishes first (seen here) or waits for this hold and then sees it.
+    session.refresh(case, with_for_update=True)
     if case.key_destroyed_at is not None:
         raise ValidationFailed(_("This case's content was destroyed: there is nothing to hold."))
     if active_hold(session, case) is not None:

@@ -344,16 +344,31 @@ def update_case(
 
 def destroy_content(session: Session, actor: User | None, case: Case, reason: str) -> Case:
     """Crypto-shredding: forget the data key, so the content is unreadable everywhere (backups
-    included); the clear metadata stays for statistics."""
+    included); the clear metadata stays for statistics. Its attachments not yet discarded are
+    marked discarded in the same event (their sealed files are removed once this is committed:
+    records.discard_case_files), so retention never lists them again."""
     if actor is not None and not can_oversee(actor, case):
         raise Forbidden(_("Only an officer above the school can destroy a case's content."))
     if not reason.strip():
         raise ValidationFailed(_("Please give a reason."))
+    attachments = list(
+        session.scalars(
+            select(domain.CaseAttachment).where(
+                domain.CaseAttachment.case_id == case.id,
+                domain.CaseAttachment.discarded_at.is_(None),
+            )
+        )
+    )
     case.wrapped_key = None
     case.key_destroyed_at = utcnow()
     # The reasons of its audit events go with it; the reason of this destruction is sealed
     # under the service key (sealed_text.sealing_key), so that it stays accountable.
     sealed_text.destroy_case_key(session, case)
+    for attachment in attachments:
+        attachment.discarded_at = case.key_destroyed_at
+    changes = changes_of(case)
+    if attachments:
+        changes["attachments_discarded"] = len(attachments)
     record(
         session,
         actor,
@@ -361,6 +376,8 @@ def destroy_content(session: Session, actor: User | None, case: Case, reason: st
         case,
         unit=case.unit,
         object_ref=case.reference,
+        changes=changes,
         reason=reason,
+        covers=tuple(attachments),
     )
     return case

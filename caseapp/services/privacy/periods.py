@@ -51,7 +51,8 @@ DEFAULTS: tuple[Default, ...] = (
         "retention_case_child",
         5,
         "years",
-        "Nội dung vụ việc của trẻ em: đến khi trẻ đủ 18 tuổi cộng số năm này "
+        "Nội dung vụ việc của người chưa thành niên (dưới 18 tuổi): đến khi đủ 18 tuổi "
+        "cộng số năm này "
         f"({LAW}, Điều 16; Luật Trẻ em 2016, Điều 33)",
     ),
     Default(

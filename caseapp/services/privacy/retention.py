@@ -3,11 +3,12 @@ schedule the admin keeps (LegalPeriod lines with their legal basis), and the run
 them (`flask --app wsgi retention run [--dry-run]`).
 
 The dates:
-- a child's case (the case is a child's, or any person harmed is a child): the day the youngest
-  child harmed turns 18 plus ``retention_case_child``, never before closure plus
-  ``retention_case_adult``. The birthday is not recorded: a child aged A on the day the case
+- a minor's case (the case is a child's, or any person harmed is under 18: an age under 18,
+  or without an age an age band starting under 18, "15-17" included): the day the youngest
+  minor harmed turns 18 plus ``retention_case_child``, never before closure plus
+  ``retention_case_adult``. The birthday is not recorded: a minor aged A on the day the case
   was received turns 18 at the latest 18 - A years later, and that latest day is used (the most
-  protective estimate); without an age, the lowest age of the child's age band.
+  protective estimate); without an age, the lowest age of the age band.
 - an adult's case: closure plus ``retention_case_adult``.
 - attachments of a closed case: closure plus ``retention_attachments``.
 Closure is the last transition of the case to "closed", as a date in the users' time zone.
@@ -19,13 +20,22 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import case, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today, start_of_local_day, zone
-from caseapp.models import Case, CaseAttachment, CasePerson, CaseTransition, LegalHold, Unit, User
+from caseapp.models import (
+    Case,
+    CaseAttachment,
+    CaseExclusion,
+    CasePerson,
+    CaseTransition,
+    LegalHold,
+    Unit,
+    User,
+)
 from caseapp.services.audit.trail import record
 from caseapp.services.cases import intake, records
 from caseapp.services.cases.people import BAND_RANGES
@@ -84,6 +94,10 @@ def add_period(day: date, amount: int, unit: str) -> date:
 
 
 def closure_day(closed_at: datetime) -> date:
+    """The closure's date in the users' time zone; a naive instant (SQLite returns them) is UTC,
+    as every instant is stored."""
+    if closed_at.tzinfo is None:
+        closed_at = closed_at.replace(tzinfo=UTC)
     return closed_at.astimezone(zone()).date()
 
 
@@ -98,7 +112,7 @@ def case_due_on(
     received_on: date,
     child_age: int | None,
 ) -> tuple[str, date]:
-    """(rule, due date) of a case's content: ``child_age`` is the youngest child harmed's age
+    """(rule, due date) of a case's content: ``child_age`` is the youngest minor harmed's age
     when the case was received (None: an adult's case)."""
     adult = add_period(closed_on, *schedule[ADULT])
     if child_age is None:
@@ -142,12 +156,14 @@ def _band_low():
 
 
 def _ages():
-    """Per case: the youngest age of a child harmed, and of anyone harmed (current people)."""
+    """Per case: the youngest age of a minor harmed (marked a child, or under 18 by age or, with
+    no age, by the lowest age of the band), and of anyone harmed (current people)."""
     age = func.coalesce(CasePerson.age_years, _band_low())
+    minor = or_(CasePerson.child.is_(True), age < ADULT_AGE)
     return (
         select(
             CasePerson.case_id,
-            func.min(case((CasePerson.child.is_(True), age))).label("child_age"),
+            func.min(case((minor, age))).label("child_age"),
             func.min(age).label("any_age"),
         )
         .where(CasePerson.position == "harmed", CasePerson.withdrawn_at.is_(None))
@@ -172,6 +188,14 @@ def _cutoff(limit: date, amount: int, unit: str):
     return start_of_local_day(sub_period(limit, amount, unit) + timedelta(days=2))
 
 
+def _excluded(viewer: User):
+    return exists(
+        select(CaseExclusion.id).where(
+            CaseExclusion.case_id == Case.id, CaseExclusion.user_id == viewer.id
+        )
+    )
+
+
 def _in_units(units: Sequence[str] | None):
     if units is None:
         return None
@@ -185,10 +209,13 @@ def due(
     as_of: date,
     horizon_days: int = 0,
     units: Sequence[str] | None = None,
+    viewer: User | None = None,
 ) -> list[Due]:
     """Everything that falls due on or before ``as_of`` + ``horizon_days``: the content of closed
     cases not yet shredded and the attachments of closed cases not yet discarded, held ones
-    included (marked). ``units``: unit paths to keep to (None: every unit). One query per kind."""
+    included (marked). ``units``: unit paths to keep to (None: every unit); ``viewer``: the
+    person the list is for, who never sees a case they are excluded from (None: the system's
+    run, which sees everything). One query per kind."""
     limit = as_of + timedelta(days=horizon_days)
     schedule = _schedule(session)
     closures = _closures()
@@ -219,6 +246,8 @@ def due(
     )
     if scope is not None:
         stmt = stmt.where(scope)
+    if viewer is not None:
+        stmt = stmt.where(~_excluded(viewer))
     found: list[Due] = []
     for (
         case_id,
@@ -249,6 +278,8 @@ def due(
     )
     if scope is not None:
         att = att.where(scope)
+    if viewer is not None:
+        att = att.where(~_excluded(viewer))
     for attachment_id, case_id, reference, code, closed_at, h in session.execute(att):
         due_on = add_period(closure_day(closed_at), *schedule[ATTACHMENTS])
         if due_on <= limit:
@@ -262,7 +293,7 @@ def due_soon(session: Session, user: User, days: int = SOON_DAYS) -> list[Due]:
     pages (the retention page), overdue included."""
     from caseapp.security.authz import scope_paths
 
-    return due(session, local_today(), days, list(scope_paths(user, "privacy.read")))
+    return due(session, local_today(), days, list(scope_paths(user, "privacy.read")), viewer=user)
 
 
 # The run -------------------------------------------------------------------------------------
@@ -272,31 +303,45 @@ def reason_of(session: Session, rule: str) -> str:
     return f"retention: {rule} ({periods.get(session, rule).basis})"
 
 
+def _lock_closed(session: Session, case_id: int) -> Case | None:
+    """The case row, locked (PostgreSQL: SELECT ... FOR UPDATE) and read afresh, if it is closed
+    and, checked after the lock in a statement of its own, under no active hold. A legal hold
+    set at the same moment locks the same row first (holds.set_hold): either it was committed
+    before this lock and is seen here, or it waits and then finds the case shredded."""
+    target = session.scalar(
+        select(Case)
+        .where(Case.id == case_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if target is None or target.status != "closed":
+        return None
+    held = session.scalar(
+        select(LegalHold.id).where(LegalHold.case_id == case_id, LegalHold.released_at.is_(None))
+    )
+    return None if held is not None else target
+
+
 def _still_due(session: Session, case_id: int) -> Case | None:
     """The case, locked for the shredding, if it is still closed, unshredded and not held."""
-    return session.scalar(
-        select(Case)
-        .where(
-            Case.id == case_id,
-            Case.status == "closed",
-            Case.key_destroyed_at.is_(None),
-            ~_held(),
-        )
-        .with_for_update()
-    )
+    target = _lock_closed(session, case_id)
+    return target if target is not None and target.key_destroyed_at is None else None
 
 
-def _attachment_still_due(session: Session, attachment_id: int) -> CaseAttachment | None:
+def _attachment_still_due(session: Session, item: Due) -> CaseAttachment | None:
+    """The attachment, if its case (locked as for a shredding) is still closed and not held and
+    the attachment is not yet discarded."""
+    if _lock_closed(session, item.case_id) is None:
+        return None
     return session.scalar(
         select(CaseAttachment)
-        .join(Case, CaseAttachment.case_id == Case.id)
         .where(
-            CaseAttachment.id == attachment_id,
+            CaseAttachment.id == (item.attachment_id or 0),
+            CaseAttachment.case_id == item.case_id,
             CaseAttachment.discarded_at.is_(None),
-            Case.status == "closed",
-            ~_held(),
         )
-        .with_for_update(of=CaseAttachment)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
@@ -320,7 +365,7 @@ def run(session: Session, as_of: date, found: list[Due] | None = None) -> Outcom
     for item in found:
         if item.kind != "attachment" or item.held:
             continue
-        attachment = _attachment_still_due(session, item.attachment_id or 0)
+        attachment = _attachment_still_due(session, item)
         if attachment is None:
             continue
         discard_attachment(session, attachment, reason_of(session, ATTACHMENTS))
