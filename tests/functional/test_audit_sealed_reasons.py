@@ -247,11 +247,21 @@ def test_seal_reasons_seals_the_old_ones_and_the_trail_still_verifies(
     case_key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
     assert sealed_text.parse(moved.reason)[0] == case_key.id
     assert reason_of(db, moved) == MOVE
-    # The checkpoint kept off the server still holds, through the re-chain's record.
+    # The checkpoint kept off the server no longer verifies: the database's record of the
+    # re-chain explains it but cannot excuse it (a distinct outcome, exit 4).
     held = integrity.verify_checkpoint_file(db, keyring(), integrity.read_checkpoint_file(old_file))
-    assert held.ok, held.problems
-    assert held.notes and "re-chained" in held.notes[0]
+    assert not held.ok and held.kind == integrity.RECHAINED
+    assert "re-chained by seal-reasons after this checkpoint, at seq" in held.problems[0][1]
+    assert held.bad_seq == cp_seq
     cli = app.test_cli_runner().invoke(args=["audit", "verify", "--checkpoint", str(old_file)])
+    assert cli.exit_code == 4, cli.output
+    assert "replace this file with a checkpoint written after the re-chain" in cli.output
+    # A fresh checkpoint written after the re-chain holds.
+    fresh_file = tmp_path / "fresh.json"
+    fresh = integrity.checkpoint(db, None, keyring())
+    db.commit()
+    integrity.export_checkpoint(fresh, keyring(), fresh_file)
+    cli = app.test_cli_runner().invoke(args=["audit", "verify", "--checkpoint", str(fresh_file)])
     assert cli.exit_code == 0, cli.output
 
     # Twice: nothing changes.
@@ -379,3 +389,64 @@ def test_db_upgrade_seals_what_is_left_and_a_downgrade_keeps_the_keys(own_app):
         # Below 0015 the keys would go while the sealed reasons stay: refused.
         down = runner.invoke(args=["db", "downgrade", "0014"])
         assert down.exit_code != 0 and "audit_text_keys" in down.output, down.output
+
+
+def test_a_forged_reseal_record_does_not_excuse_a_rewritten_history(app, db, world, tmp_path):
+    """Whoever holds the keyring rewrites an event the off-server checkpoint signed, re-chains
+    every hash after it and appends an audit.reasons_sealed event naming the file's hash as the
+    old one: the chain verifies, but the file must not."""
+    for i in range(3):
+        record(db, None, "user.disable", reason=f"Nghỉ việc {i}")
+    db.commit()
+    cp = integrity.checkpoint(db, None, keyring())
+    db.commit()
+    path = tmp_path / "checkpoint.json"
+    integrity.export_checkpoint(cp, keyring(), path)
+    cp_seq, cp_hash = cp.seq, cp.hash
+
+    # The rewrite: the first event says something else, every hash recomputed from it.
+    reseal._lift_triggers(db)
+    first = db.scalar(select(AuditEvent.seq).where(AuditEvent.action == "user.disable"))
+    db.execute(text("UPDATE audit_events SET action = 'user.enable' WHERE seq = :s"), {"s": first})
+    prev = db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == first - 1)) or "0" * 64
+    db.expire_all()
+    hashes = {}
+    events = db.scalars(select(AuditEvent).where(AuditEvent.seq >= first).order_by(AuditEvent.seq))
+    for ev in events.all():
+        data = {**_event_dict(ev), "prev_hash": prev}
+        new = chain_hash(keyring().get(ev.key_id).secret, prev, data)
+        hashes[ev.seq] = new
+        db.execute(
+            text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE seq = :s"),
+            {"p": prev, "h": new, "s": ev.seq},
+        )
+        prev = new
+    reseal._resign(db, keyring(), first, hashes)  # the attacker signs them again too
+    reseal._restore_triggers(db)
+    db.expire_all()
+    stored = hashes[cp_seq]
+    db.info["audit_head"] = _head(db)
+    record(
+        db,
+        None,
+        reseal.ACTION,
+        object_type="audit_events",
+        changes={
+            "count": 1,
+            "first_seq": first,
+            "old_head": {"seq": cp_seq, "hash": cp_hash},
+            "new_head": {"seq": cp_seq, "hash": stored},
+            "checkpoints": [{"seq": cp_seq, "old_hash": cp_hash, "new_hash": stored}],
+        },
+    )
+    db.commit()
+    assert _verify(db).ok  # the chain alone cannot tell
+
+    held = integrity.verify_checkpoint_file(db, keyring(), integrity.read_checkpoint_file(path))
+    assert not held.ok and held.kind == integrity.RECHAINED and held.bad_seq == cp_seq
+    result = app.test_cli_runner().invoke(
+        args=["audit", "verify", "--no-record", "--checkpoint", str(path)]
+    )
+    assert result.exit_code != 0, result.output
+    assert "holds" not in result.output
+    assert "compare that with your own records" in result.output

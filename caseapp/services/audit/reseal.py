@@ -4,8 +4,9 @@ The hash of an event is an HMAC over its canonical form, the clear reason includ
 stay the same once the reason becomes a sealed token (that is the point of the HMAC), so the
 chain is recomputed from the first event changed on, each event with its own audit key, the
 checkpoints are signed again over the new hashes, and an event ``audit.reasons_sealed`` records
-how many, the old head and each checkpoint's old and new hash (a copy of an old checkpoint kept
-off the server is matched through it: integrity.verify_checkpoint_file).
+how many, the old head and each checkpoint's old and new hash. A copy of an old checkpoint kept
+off the server no longer verifies (integrity.verify_checkpoint_file says "rechained", never ok:
+the database's own record cannot vouch for itself); a fresh one is written after the re-chain.
 
 All of it in one transaction: the append-only triggers are lifted only inside it (which also
 locks out appends), the whole chain is verified first (refused on any failure, nothing changed;
@@ -281,22 +282,24 @@ def _sealed_for_nobody(session: Session, case_id: int, seq: int, reason: str) ->
 
 
 def matching_rechain(session: Session, seq: int, old_hash: str) -> dict | None:
-    """The record of a re-chain that replaced ``old_hash`` at ``seq`` (a checkpoint or the old
-    head), with the hash it has since; None when no re-chain did."""
-    for changes in session.scalars(
-        select(AuditEvent.changes).where(AuditEvent.action == ACTION).order_by(AuditEvent.seq)
+    """The record of a re-chain that claims to have replaced ``old_hash`` at ``seq`` (a
+    checkpoint or the old head): {"seq", "new_hash", "at_seq" (the record's own seq)}; None
+    when none does. Only an explanation to show: data in the database never excuses a mismatch
+    with a checkpoint kept off the server (whoever holds the keyring can write such a record)."""
+    for at_seq, changes in session.execute(
+        select(AuditEvent.seq, AuditEvent.changes)
+        .where(AuditEvent.action == ACTION)
+        .order_by(AuditEvent.seq)
     ):
         data = json.loads(changes or "{}")
         for cp in data.get("checkpoints", []):
             if cp.get("seq") == seq and cp.get("old_hash") == old_hash:
-                return {"seq": seq, "new_hash": cp.get("new_hash")}
+                return {"seq": seq, "new_hash": cp.get("new_hash"), "at_seq": at_seq}
         head = data.get("old_head") or {}
         if head.get("seq") == seq and head.get("hash") == old_hash:
-            # The old head's new hash: the re-chain recomputed it as the last event before
-            # its own record.
             new_head = data.get("new_head") or {}
             if new_head.get("seq") == seq:
-                return {"seq": seq, "new_hash": new_head.get("hash")}
+                return {"seq": seq, "new_hash": new_head.get("hash"), "at_seq": at_seq}
     return None
 
 
