@@ -142,7 +142,7 @@ def export_csv():
         current_user,
         "audit.export",
         object_type="audit_events",
-        changes={"filters": flt.as_dict(), "format": "csv"},
+        changes={"filters": flt.as_recorded(), "format": "csv"},
     )
     db.commit()
 
