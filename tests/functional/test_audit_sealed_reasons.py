@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import LargeBinary, String, Text, func, select, text
+from sqlalchemy import LargeBinary, String, Text, func, select, text, update
 
 from caseapp.db import Base
 from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Case, User
@@ -339,6 +339,45 @@ def test_a_wrapping_key_rotation_rewraps_the_audit_text_keys(app, db, world, cas
     db.expire_all()
     assert sorted(reason_of(db, e) for e in events) == sorted(PHRASES)
     assert _verify(db).ok
+
+
+def test_a_key_destroyed_while_a_rewrap_runs_is_not_resurrected(
+    app, db, world, case, ring, monkeypatch
+):
+    """The rewrap read the key before the case's content (and its key) was destroyed: its
+    write must not put the wrapped key back."""
+    from caseapp.services.keys import rotation
+
+    event = _reasoned(db, world, case)[MOVE]
+    ring = keyring()
+    rotation.rotate(db, ring, "wrap")
+    db.commit()
+    loaded = rotation._stale_audit_text_keys(db, ring)  # read before the destruction
+    key = next(row for row in loaded if row.case_id == case.id)
+    assert key.wrapped_key is not None
+    # Destroyed meanwhile (as another transaction would): the loaded row still holds the bytes.
+    db.execute(
+        update(AuditTextKey)
+        .where(AuditTextKey.id == key.id)
+        .values(wrapped_key=None, destroyed_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    monkeypatch.setattr(rotation, "_stale_audit_text_keys", lambda _s, _k: loaded)
+    rotation.rewrap(db, ring)
+    db.commit()
+    db.expire_all()
+    row = db.get(AuditTextKey, key.id)
+    assert row.wrapped_key is None and row.destroyed_at is not None
+    assert reason_of(db, db.get(AuditEvent, event.seq)) is None
+    assert not db.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.action == "keys.rewrap",
+            AuditEvent.object_type == "audit_text_keys",
+            AuditEvent.object_id == str(key.id),
+        )
+    )
 
 
 @pytest.fixture()
