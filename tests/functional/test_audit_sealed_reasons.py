@@ -321,6 +321,32 @@ def test_old_reasons_of_a_case_already_shredded_are_sealed_for_nobody(app, db, w
     assert _verify(db).ok
 
 
+def test_a_case_shredded_before_it_had_a_key_never_gets_a_live_one(app, db, world, case):
+    """Shredded before this release (no audit text key yet): a later reason about it is sealed
+    under the service key; the case's key is a destroyed placeholder, never a live key."""
+    from caseapp.db import utcnow
+
+    db.execute(  # shredded by an older release, which kept no audit text key
+        update(Case)
+        .where(Case.id == case.id)
+        .values(wrapped_key=None, key_destroyed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    db.expire_all()
+    assert db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id)) is None
+    event = record(
+        db, None, "case.destroy_content", case, unit=case.unit, reason=DESTROY
+    )  # about the case: its own key would be chosen
+    db.commit()
+    key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
+    assert key is not None and key.wrapped_key is None and key.destroyed_at is not None
+    service = db.scalar(select(AuditTextKey).where(AuditTextKey.scope == sealed_text.SERVICE))
+    assert sealed_text.parse(event.reason)[0] == service.id
+    assert reason_of(db, event) == DESTROY  # accountable: auditors still read it
+    assert _scan(db, (DESTROY,)) == [] and _verify(db).ok
+
+
 def test_a_wrapping_key_rotation_rewraps_the_audit_text_keys(app, db, world, case, ring):
     from caseapp.services.keys import rotation
 

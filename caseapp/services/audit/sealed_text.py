@@ -73,8 +73,15 @@ def _key_row(session: Session, scope: str, case_id: int | None) -> AuditTextKey:
     """The key of ``scope``, made on first need (callers hold the audit append lock)."""
     with session.no_autoflush:
         row = session.scalar(select(AuditTextKey).where(AuditTextKey.scope == scope))
-    if row is None and case_id is not None and session.get(Case, case_id) is None:
+    case = session.get(Case, case_id) if row is None and case_id is not None else None
+    if row is None and case_id is not None and case is None:
         return _key_row(session, SERVICE, None)  # names no case this database holds
+    if row is None and case is not None and case.key_destroyed_at is not None:
+        # Shredded before its first text was sealed: a destroyed key stands in its place (the
+        # caller falls back to the service key), never a live one for a shredded case.
+        row = AuditTextKey(scope=scope, case_id=case_id, destroyed_at=utcnow())
+        session.add(row)
+        session.flush()
     if row is None:
         secret = os.urandom(32)
         row = AuditTextKey(
