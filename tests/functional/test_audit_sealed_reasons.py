@@ -304,6 +304,39 @@ def test_seal_reasons_refuses_a_broken_trail_and_changes_nothing(app, db, world,
     assert (_head(db), _clear_count(db)) == before[:2]
 
 
+def test_seal_reasons_takes_the_audit_append_lock_before_the_table_lock(
+    app, db, world, case, monkeypatch
+):
+    """The order record() takes them in (advisory lock, then the table): the other order would
+    deadlock with an append running at the same time on PostgreSQL."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("the advisory lock and ALTER TABLE are PostgreSQL's")
+    from caseapp.services.audit.trail import ADVISORY_LOCK_KEY
+
+    _old_event(db, "case.transition", MOVE, case)
+    db.commit()
+    db.info.pop("audit_head", None)
+    held_first = []
+    lift = reseal._lift_triggers
+
+    def watched(session):
+        held_first.append(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() "
+                    "AND ((classid::bigint << 32) | objid::bigint) = :k"
+                ),
+                {"k": ADVISORY_LOCK_KEY},
+            )
+        )
+        lift(session)
+
+    monkeypatch.setattr(reseal, "_lift_triggers", watched)
+    assert reseal.seal_reasons(db, keyring()) is not None
+    assert held_first == [1]
+
+
 def test_old_reasons_of_a_case_already_shredded_are_sealed_for_nobody(app, db, world, case):
     old = _old_event(db, "case.view_confidential", READ, case)
     db.commit()

@@ -31,7 +31,7 @@ from caseapp.security.crypto import seal
 from caseapp.security.keyring import Keyring, KeyringError
 from caseapp.services.audit import sealed_text
 from caseapp.services.audit.integrity import verify
-from caseapp.services.audit.trail import record
+from caseapp.services.audit.trail import ADVISORY_LOCK_KEY, record
 
 ACTION = "audit.reasons_sealed"
 BATCH = 1000
@@ -194,8 +194,12 @@ def seal_reasons(session: Session, keyring: Keyring) -> SealReport | None:
     if not clear_reasons_left(session):
         return None
     session.flush()
-    # Lifted first: on PostgreSQL the ALTER TABLE locks the table, on SQLite the DROP takes the
-    # write lock, so nothing is appended between the verification and the re-chain.
+    # The audit append lock first, as record() takes it, so a concurrent append waits for it
+    # rather than holding it while waiting for the table (a deadlock). Then the triggers: on
+    # PostgreSQL the ALTER TABLE locks the table, on SQLite the DROP takes the write lock, so
+    # nothing is appended between the verification and the re-chain.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
     _lift_triggers(session)
     before = verify(session, keyring)
     if not before.ok:
