@@ -270,6 +270,7 @@ def attention():
         since=since_text if since else "",
         since_shown=since_text,
         review_form=AttentionReviewForm(),
+        note_of=audit_attention.note_of,
     )
 
 

@@ -122,10 +122,17 @@ def audit_seal_reasons(out: str | None) -> None:
     session = get_session()
     try:
         report = reseal.seal_reasons(session, keyring())
+        texts = reseal.seal_clear_texts(session)
     except reseal.SealRefused as exc:
         session.rollback()
         click.echo(f"audit seal-reasons refused: {exc}", err=True)
         raise SystemExit(EXIT_BROKEN) from None
+    if texts:
+        session.commit()
+        click.echo(
+            "texts sealed in place: "
+            + ", ".join(f"{count} {name}" for name, count in sorted(texts.items()))
+        )
     if report is None:
         session.rollback()
         click.echo("no reason in clear: nothing to seal")

@@ -40,6 +40,8 @@ def _seal_clear_reasons() -> None:
     from caseapp.services.audit import reseal
 
     session = get_session()
+    if reseal.seal_clear_texts(session):
+        session.commit()
     if not reseal.clear_reasons_left(session):
         session.rollback()
         return

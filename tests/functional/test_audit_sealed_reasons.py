@@ -106,6 +106,91 @@ def test_no_reason_is_stored_in_clear_anywhere(app, db, world, case):
     assert _verify(db).ok
 
 
+LIFT = "Em Hoa đã chuyển trường, ông Bình không còn liên quan"
+REVIEW = "Đã hỏi cô Phạm Thị Mai, hiệu trưởng, về lần đọc này"
+DECLINE = "Chưa đủ căn cứ theo lời kể của em Nguyễn Văn An"
+
+
+def _lift_and_review(db, world, case):
+    """An exclusion-lift request (its reason; a decision note) and an auditor's review note."""
+    from caseapp.models import CaseExclusion
+    from caseapp.services.accounts import approvals
+    from caseapp.services.audit import attention
+
+    exclusion = db.scalar(select(CaseExclusion).where(CaseExclusion.case_id == case.id))
+    req = approvals.request_exclusion_lift(
+        db, _user(db, world, "officer_d1"), case, exclusion.id, LIFT
+    )
+    db.commit()
+    auditor = _user(db, world, "auditor_p")
+    item = next(i for i in attention.items(db, auditor) if i.kind == "checkpoint")
+    review = attention.mark_reviewed(db, auditor, item.key, REVIEW)
+    db.commit()
+    return req, review
+
+
+def test_approval_reasons_and_review_notes_are_sealed_too(app, db, world, case):
+    from caseapp.services.accounts import approvals
+    from caseapp.services.audit import attention
+
+    _reasoned(db, world, case)
+    req, review = _lift_and_review(db, world, case)
+    assert _scan(db, (*PHRASES, LIFT, REVIEW)) == []
+    assert req.reason.startswith(sealed_text.PREFIX) and review.note.startswith(sealed_text.PREFIX)
+    case_key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
+    assert sealed_text.parse(req.reason)[0] == case_key.id  # the case's key
+    assert approvals.text_of(req, "reason") == LIFT and attention.note_of(review) == REVIEW
+    # The pages show them through the same function.
+    auditor = Visitor(app, db, world["auditor_p"], lang="en")
+    assert REVIEW in auditor.get("/audit/attention").get_data(as_text=True)
+    # Its content destroyed, the case's lift reason no longer opens (the review note, under the
+    # service key, still does).
+    intake.destroy_content(db, _user(db, world, "officer_d1"), case, DESTROY)
+    db.commit()
+    db.expire_all()
+    req = db.get(type(req), req.id)
+    assert sealed_text.open_row_text(db, approvals.TABLE, "reason", req.reason) is None
+    assert approvals.text_of(req, "reason") != LIFT
+    assert attention.note_of(db.get(type(review), review.id)) == REVIEW
+    assert _scan(db, (LIFT, REVIEW)) == []
+
+
+def test_seal_reasons_seals_the_approval_and_review_texts_left_in_clear(app, db, world, case):
+    """Rows written in clear before this release: sealed in place, once, recorded."""
+    from caseapp.models import ApprovalRequest, AttentionReview
+    from caseapp.services.accounts import approvals
+    from caseapp.services.audit import attention
+
+    _reasoned(db, world, case)
+    req, review = _lift_and_review(db, world, case)
+    db.execute(
+        update(ApprovalRequest)
+        .where(ApprovalRequest.id == req.id)
+        .values(reason=LIFT, decision_note=DECLINE)
+    )
+    db.execute(update(AttentionReview).where(AttentionReview.id == review.id).values(note=REVIEW))
+    db.commit()
+    version = db.scalar(select(ApprovalRequest.version).where(ApprovalRequest.id == req.id))
+    assert len(_scan(db, (LIFT, DECLINE, REVIEW))) == 3
+    result = app.test_cli_runner().invoke(args=["audit", "seal-reasons"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert _scan(db, (LIFT, DECLINE, REVIEW)) == []
+    req, review = db.get(ApprovalRequest, req.id), db.get(AttentionReview, review.id)
+    assert approvals.text_of(req, "reason") == LIFT
+    assert approvals.text_of(req, "decision_note") == DECLINE
+    assert attention.note_of(review) == REVIEW and req.version == version
+    recorded = db.scalars(select(AuditEvent).where(AuditEvent.action == reseal.TEXTS_ACTION)).all()
+    assert len(recorded) == 1 and json.loads(recorded[0].changes) == {
+        "approval_requests.decision_note": 1,
+        "approval_requests.reason": 1,
+        "attention_reviews.note": 1,
+    }
+    # Again: nothing changes, nothing is recorded.
+    assert reseal.seal_clear_texts(db) == {}
+    assert _verify(db).ok
+
+
 def test_auditors_and_those_of_the_case_read_them_others_do_not(app, db, world, case):
     events = list(_reasoned(db, world, case).values())
     for reader in ("auditor_p", "focal_a", "officer_d1", "officer_p"):

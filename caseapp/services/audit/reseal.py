@@ -19,6 +19,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Table, func, inspect, select, text, update
@@ -285,6 +286,45 @@ def _sealed_for_nobody(session: Session, case_id: int, seq: int, reason: str) ->
     return f"{sealed_text.PREFIX}{row.id}:{base64.urlsafe_b64encode(blob).decode('ascii')}"
 
 
+# Other texts sealed under the same keys (not in the chain: sealed in place) ------------------
+
+TEXTS_ACTION = "audit.texts_sealed"
+
+
+def seal_clear_texts(session: Session) -> dict[str, int]:
+    """Seal the approval requests' reasons and decision notes and the auditors' review notes
+    still in clear (written before they were sealed); {"table.field": count}, empty when none
+    (nothing changed nor recorded: running it again is harmless). The caller commits."""
+    from caseapp.models import ApprovalRequest, AttentionReview
+    from caseapp.services.accounts.approvals import TABLE as APPROVALS
+    from caseapp.services.audit.attention import REVIEWS
+
+    counts: dict[str, int] = {}
+    model: Any
+    for model, table, name, has_case in (
+        (ApprovalRequest, APPROVALS, "reason", True),
+        (ApprovalRequest, APPROVALS, "decision_note", True),
+        (AttentionReview, REVIEWS, "note", False),
+    ):
+        column = getattr(model, name)
+        rows = session.execute(
+            select(model.id, column, model.case_id if has_case else model.id).where(_clear(column))
+        ).all()
+        for row_id, value, case_id in rows:
+            token = sealed_text.seal_row_text(
+                session, case_id if has_case else None, table, name, value
+            )
+            # A Core UPDATE: the row's version stays (a page showing it still submits).
+            session.execute(
+                update(model).where(model.id == row_id, column == value).values({name: token})
+            )
+        if rows:
+            counts[f"{table}.{name}"] = len(rows)
+    if counts:
+        record(session, None, TEXTS_ACTION, object_type="audit_text_keys", changes=counts)
+    return counts
+
+
 def matching_rechain(session: Session, seq: int, old_hash: str) -> dict | None:
     """The record of a re-chain that claims to have replaced ``old_hash`` at ``seq`` (a
     checkpoint or the old head): {"seq", "new_hash", "at_seq" (the record's own seq)}; None
@@ -307,4 +347,12 @@ def matching_rechain(session: Session, seq: int, old_hash: str) -> dict | None:
     return None
 
 
-__all__ = ["ACTION", "SealRefused", "clear_reasons_left", "matching_rechain", "seal_reasons"]
+__all__ = [
+    "ACTION",
+    "TEXTS_ACTION",
+    "SealRefused",
+    "clear_reasons_left",
+    "matching_rechain",
+    "seal_clear_texts",
+    "seal_reasons",
+]

@@ -138,6 +138,7 @@ def rewrap(
             session.commit()
     # Audit text keys: rewrapped the same way; the sealed reasons are untouched.
     from sqlalchemy import update  # only here: the guarded write below
+    from sqlalchemy.engine import CursorResult
 
     for row in _stale_audit_text_keys(session, keyring):
         ad = associated_data("audit_text_keys", row.scope, "key")
@@ -145,7 +146,7 @@ def rewrap(
         assert old is not None  # only keys not destroyed are stale
         # Guarded: a key destroyed (or rewrapped) since it was read stays as it is now; a
         # destroyed key is never written back.
-        written = session.execute(
+        result: CursorResult = session.execute(  # type: ignore[assignment]  # an UPDATE's
             update(AuditTextKey)
             .where(
                 AuditTextKey.id == row.id,
@@ -156,9 +157,9 @@ def rewrap(
                 wrapped_key=seal_with_keyring(keyring, unseal_with_keyring(keyring, old, ad), ad)
             )
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         session.expire(row)
-        if not written:
+        if not result.rowcount:
             continue
         record(
             session,
