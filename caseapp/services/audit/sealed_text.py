@@ -315,7 +315,7 @@ def _open_row(session: Session, table: str, field: str, value: str | None) -> st
     """The clear text; None when its key was destroyed; False when it does not open."""
     token = parse(value or "")
     if token is None:
-        return None if is_sealed(value) else value or ""
+        return False if is_sealed(value) else value or ""
     key = _keys(session, {token[0]}).get(token[0])
     if key is None:
         return False
