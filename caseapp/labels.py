@@ -554,6 +554,9 @@ def audit_action_names() -> dict[str, str]:
         "audit.reasons_sealed": pgettext(
             "audit action", "Reasons recorded in clear sealed (trail re-chained)"
         ),
+        "audit.texts_sealed": pgettext(
+            "audit action", "Approval reasons and review notes recorded in clear sealed"
+        ),
         "retention.run": pgettext("audit action", "Retention run"),
         "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
         "case.hold_set": pgettext("audit action", "Legal hold set"),

@@ -33,6 +33,7 @@ def approvals_list():
         total=total,
         status_of=approvals.shown_status,
         payload=approvals.payload,
+        text_of=approvals.text_of,
     )
 
 
@@ -59,6 +60,7 @@ def _request_page(req: ApprovalRequest, form: DecisionForm | None = None, error=
         can_withdraw=req.status == "pending" and req.requested_by_id == current_user.id,
         subject=approvals.about_subject(db, req),
         payload_of=approvals.payload,
+        text_of=approvals.text_of,
         batch_lines=lines[(page - 1) * BATCH_PAGE : page * BATCH_PAGE],
         batch_total=len(lines),
         batch_new=sum(1 for line in lines if line.get("new")),

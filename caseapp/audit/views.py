@@ -142,7 +142,7 @@ def export_csv():
         current_user,
         "audit.export",
         object_type="audit_events",
-        changes={"filters": flt.as_dict(), "format": "csv"},
+        changes={"filters": flt.as_recorded(), "format": "csv"},
     )
     db.commit()
 
@@ -270,6 +270,7 @@ def attention():
         since=since_text if since else "",
         since_shown=since_text,
         review_form=AttentionReviewForm(),
+        note_of=audit_attention.note_of,
     )
 
 

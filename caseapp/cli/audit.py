@@ -17,10 +17,12 @@ audit_cli = AppGroup(
 
 # Exit codes of audit verify: 0 intact, 1 broken (evidence against the trail), 2 the checkpoint
 # file cannot be read (nothing verified), 3 cannot verify because the keyring lacks a key the
-# trail uses (not evidence of tampering).
+# trail uses (not evidence of tampering), 4 the checkpoint file predates a re-chain by
+# seal-reasons (the trail says so; the operator checks and writes a fresh checkpoint).
 EXIT_BROKEN = 1
 EXIT_UNREADABLE = 2
 EXIT_MISSING_KEY = 3
+EXIT_RECHAINED = 4
 KEYRING_ADVICE = "(use the keyring that goes with this database); this is not evidence of tampering"
 
 
@@ -96,6 +98,8 @@ def audit_verify(batch: int, no_record: bool, checkpoint_path: Path | None) -> N
         )
     if TAMPERED in kinds:
         raise SystemExit(EXIT_BROKEN)
+    if audit_integrity.RECHAINED in kinds:
+        raise SystemExit(EXIT_RECHAINED)
     if MISSING_KEY in kinds:
         raise SystemExit(EXIT_MISSING_KEY)
 
@@ -118,10 +122,17 @@ def audit_seal_reasons(out: str | None) -> None:
     session = get_session()
     try:
         report = reseal.seal_reasons(session, keyring())
+        texts = reseal.seal_clear_texts(session)
     except reseal.SealRefused as exc:
         session.rollback()
         click.echo(f"audit seal-reasons refused: {exc}", err=True)
         raise SystemExit(EXIT_BROKEN) from None
+    if texts:
+        session.commit()
+        click.echo(
+            "texts sealed in place: "
+            + ", ".join(f"{count} {name}" for name, count in sorted(texts.items()))
+        )
     if report is None:
         session.rollback()
         click.echo("no reason in clear: nothing to seal")

@@ -40,6 +40,8 @@ def _seal_clear_reasons() -> None:
     from caseapp.services.audit import reseal
 
     session = get_session()
+    if reseal.seal_clear_texts(session):
+        session.commit()
     if not reseal.clear_reasons_left(session):
         session.rollback()
         return
@@ -55,7 +57,9 @@ def _seal_clear_reasons() -> None:
     if report is not None:
         click.echo(
             f"{report.count} audit reasons sealed; the trail was re-chained from seq "
-            f"{report.first_seq} (audit.reasons_sealed records the old head and checkpoints)"
+            f"{report.first_seq} (audit.reasons_sealed records the old head and checkpoints). "
+            "A checkpoint file kept off the server from before no longer verifies: write a "
+            "fresh one now (`flask --app wsgi audit checkpoint --out FILE`)"
         )
 
 

@@ -598,7 +598,7 @@ def test_a_review_covers_the_events_seen_not_a_wider_view_nor_newer_ones(
     db.commit()
     again = of_kind(attention.items(db, auditor_d1), "ceiling", "officer.p")[0]
     assert again.count == ceiling + 2 and not again.reviewed
-    assert [r.note for r in again.history] == ["Đã hỏi"]
+    assert [attention.note_of(r) for r in again.history] == ["Đã hỏi"]
     html = d1.get("/audit/attention").get_data(as_text=True)
     assert f'value="{again.key}"' in html
     assert html.count("Đã hỏi") == 2  # the night's review, and the day's earlier one

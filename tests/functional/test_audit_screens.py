@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from sqlalchemy import func, select
@@ -277,3 +278,11 @@ def test_the_list_shows_each_reason_and_filters_on_it(client, db, world):
     assert r.status_code == 200
     rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
     assert [row["object_ref"] for row in rows] == ["REF-REASON-1"]
+    # The export is audited without the words searched for: only that a reason was given.
+    exported = db.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.action == "audit.export")
+        .order_by(AuditEvent.seq.desc())
+    )
+    assert json.loads(exported.changes)["filters"] == {"reason": "given"}
+    assert "giao" not in (exported.changes or "") and "giao" not in (exported.reason or "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import LargeBinary, String, Text, func, select, text
+from sqlalchemy import LargeBinary, String, Text, func, select, text, update
 
 from caseapp.db import Base
 from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Case, User
@@ -103,6 +103,91 @@ def test_no_reason_is_stored_in_clear_anywhere(app, db, world, case):
     # All three under the case's key, never its content key.
     assert {sealed_text.parse(e.reason)[0] for e in events.values()} == {key.id}
     assert key.wrapped_key != case.wrapped_key
+    assert _verify(db).ok
+
+
+LIFT = "Em Hoa đã chuyển trường, ông Bình không còn liên quan"
+REVIEW = "Đã hỏi cô Phạm Thị Mai, hiệu trưởng, về lần đọc này"
+DECLINE = "Chưa đủ căn cứ theo lời kể của em Nguyễn Văn An"
+
+
+def _lift_and_review(db, world, case):
+    """An exclusion-lift request (its reason; a decision note) and an auditor's review note."""
+    from caseapp.models import CaseExclusion
+    from caseapp.services.accounts import approvals
+    from caseapp.services.audit import attention
+
+    exclusion = db.scalar(select(CaseExclusion).where(CaseExclusion.case_id == case.id))
+    req = approvals.request_exclusion_lift(
+        db, _user(db, world, "officer_d1"), case, exclusion.id, LIFT
+    )
+    db.commit()
+    auditor = _user(db, world, "auditor_p")
+    item = next(i for i in attention.items(db, auditor) if i.kind == "checkpoint")
+    review = attention.mark_reviewed(db, auditor, item.key, REVIEW)
+    db.commit()
+    return req, review
+
+
+def test_approval_reasons_and_review_notes_are_sealed_too(app, db, world, case):
+    from caseapp.services.accounts import approvals
+    from caseapp.services.audit import attention
+
+    _reasoned(db, world, case)
+    req, review = _lift_and_review(db, world, case)
+    assert _scan(db, (*PHRASES, LIFT, REVIEW)) == []
+    assert req.reason.startswith(sealed_text.PREFIX) and review.note.startswith(sealed_text.PREFIX)
+    case_key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
+    assert sealed_text.parse(req.reason)[0] == case_key.id  # the case's key
+    assert approvals.text_of(req, "reason") == LIFT and attention.note_of(review) == REVIEW
+    # The pages show them through the same function.
+    auditor = Visitor(app, db, world["auditor_p"], lang="en")
+    assert REVIEW in auditor.get("/audit/attention").get_data(as_text=True)
+    # Its content destroyed, the case's lift reason no longer opens (the review note, under the
+    # service key, still does).
+    intake.destroy_content(db, _user(db, world, "officer_d1"), case, DESTROY)
+    db.commit()
+    db.expire_all()
+    req = db.get(type(req), req.id)
+    assert sealed_text.open_row_text(db, approvals.TABLE, "reason", req.reason) is None
+    assert approvals.text_of(req, "reason") != LIFT
+    assert attention.note_of(db.get(type(review), review.id)) == REVIEW
+    assert _scan(db, (LIFT, REVIEW)) == []
+
+
+def test_seal_reasons_seals_the_approval_and_review_texts_left_in_clear(app, db, world, case):
+    """Rows written in clear before this release: sealed in place, once, recorded."""
+    from caseapp.models import ApprovalRequest, AttentionReview
+    from caseapp.services.accounts import approvals
+    from caseapp.services.audit import attention
+
+    _reasoned(db, world, case)
+    req, review = _lift_and_review(db, world, case)
+    db.execute(
+        update(ApprovalRequest)
+        .where(ApprovalRequest.id == req.id)
+        .values(reason=LIFT, decision_note=DECLINE)
+    )
+    db.execute(update(AttentionReview).where(AttentionReview.id == review.id).values(note=REVIEW))
+    db.commit()
+    version = db.scalar(select(ApprovalRequest.version).where(ApprovalRequest.id == req.id))
+    assert len(_scan(db, (LIFT, DECLINE, REVIEW))) == 3
+    result = app.test_cli_runner().invoke(args=["audit", "seal-reasons"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert _scan(db, (LIFT, DECLINE, REVIEW)) == []
+    req, review = db.get(ApprovalRequest, req.id), db.get(AttentionReview, review.id)
+    assert approvals.text_of(req, "reason") == LIFT
+    assert approvals.text_of(req, "decision_note") == DECLINE
+    assert attention.note_of(review) == REVIEW and req.version == version
+    recorded = db.scalars(select(AuditEvent).where(AuditEvent.action == reseal.TEXTS_ACTION)).all()
+    assert len(recorded) == 1 and json.loads(recorded[0].changes) == {
+        "approval_requests.decision_note": 1,
+        "approval_requests.reason": 1,
+        "attention_reviews.note": 1,
+    }
+    # Again: nothing changes, nothing is recorded.
+    assert reseal.seal_clear_texts(db) == {}
     assert _verify(db).ok
 
 
@@ -247,11 +332,21 @@ def test_seal_reasons_seals_the_old_ones_and_the_trail_still_verifies(
     case_key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
     assert sealed_text.parse(moved.reason)[0] == case_key.id
     assert reason_of(db, moved) == MOVE
-    # The checkpoint kept off the server still holds, through the re-chain's record.
+    # The checkpoint kept off the server no longer verifies: the database's record of the
+    # re-chain explains it but cannot excuse it (a distinct outcome, exit 4).
     held = integrity.verify_checkpoint_file(db, keyring(), integrity.read_checkpoint_file(old_file))
-    assert held.ok, held.problems
-    assert held.notes and "re-chained" in held.notes[0]
+    assert not held.ok and held.kind == integrity.RECHAINED
+    assert "re-chained by seal-reasons after this checkpoint, at seq" in held.problems[0][1]
+    assert held.bad_seq == cp_seq
     cli = app.test_cli_runner().invoke(args=["audit", "verify", "--checkpoint", str(old_file)])
+    assert cli.exit_code == 4, cli.output
+    assert "replace this file with a checkpoint written after the re-chain" in cli.output
+    # A fresh checkpoint written after the re-chain holds.
+    fresh_file = tmp_path / "fresh.json"
+    fresh = integrity.checkpoint(db, None, keyring())
+    db.commit()
+    integrity.export_checkpoint(fresh, keyring(), fresh_file)
+    cli = app.test_cli_runner().invoke(args=["audit", "verify", "--checkpoint", str(fresh_file)])
     assert cli.exit_code == 0, cli.output
 
     # Twice: nothing changes.
@@ -294,6 +389,39 @@ def test_seal_reasons_refuses_a_broken_trail_and_changes_nothing(app, db, world,
     assert (_head(db), _clear_count(db)) == before[:2]
 
 
+def test_seal_reasons_takes_the_audit_append_lock_before_the_table_lock(
+    app, db, world, case, monkeypatch
+):
+    """The order record() takes them in (advisory lock, then the table): the other order would
+    deadlock with an append running at the same time on PostgreSQL."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("the advisory lock and ALTER TABLE are PostgreSQL's")
+    from caseapp.services.audit.trail import ADVISORY_LOCK_KEY
+
+    _old_event(db, "case.transition", MOVE, case)
+    db.commit()
+    db.info.pop("audit_head", None)
+    held_first = []
+    lift = reseal._lift_triggers
+
+    def watched(session):
+        held_first.append(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() "
+                    "AND ((classid::bigint << 32) | objid::bigint) = :k"
+                ),
+                {"k": ADVISORY_LOCK_KEY},
+            )
+        )
+        lift(session)
+
+    monkeypatch.setattr(reseal, "_lift_triggers", watched)
+    assert reseal.seal_reasons(db, keyring()) is not None
+    assert held_first == [1]
+
+
 def test_old_reasons_of_a_case_already_shredded_are_sealed_for_nobody(app, db, world, case):
     old = _old_event(db, "case.view_confidential", READ, case)
     db.commit()
@@ -309,6 +437,32 @@ def test_old_reasons_of_a_case_already_shredded_are_sealed_for_nobody(app, db, w
     event = db.scalar(select(AuditEvent).where(AuditEvent.seq == old.seq))
     assert _scan(db, (READ,)) == [] and reason_of(db, event) is None
     assert _verify(db).ok
+
+
+def test_a_case_shredded_before_it_had_a_key_never_gets_a_live_one(app, db, world, case):
+    """Shredded before this release (no audit text key yet): a later reason about it is sealed
+    under the service key; the case's key is a destroyed placeholder, never a live key."""
+    from caseapp.db import utcnow
+
+    db.execute(  # shredded by an older release, which kept no audit text key
+        update(Case)
+        .where(Case.id == case.id)
+        .values(wrapped_key=None, key_destroyed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    db.expire_all()
+    assert db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id)) is None
+    event = record(
+        db, None, "case.destroy_content", case, unit=case.unit, reason=DESTROY
+    )  # about the case: its own key would be chosen
+    db.commit()
+    key = db.scalar(select(AuditTextKey).where(AuditTextKey.case_id == case.id))
+    assert key is not None and key.wrapped_key is None and key.destroyed_at is not None
+    service = db.scalar(select(AuditTextKey).where(AuditTextKey.scope == sealed_text.SERVICE))
+    assert sealed_text.parse(event.reason)[0] == service.id
+    assert reason_of(db, event) == DESTROY  # accountable: auditors still read it
+    assert _scan(db, (DESTROY,)) == [] and _verify(db).ok
 
 
 def test_a_wrapping_key_rotation_rewraps_the_audit_text_keys(app, db, world, case, ring):
@@ -329,6 +483,45 @@ def test_a_wrapping_key_rotation_rewraps_the_audit_text_keys(app, db, world, cas
     db.expire_all()
     assert sorted(reason_of(db, e) for e in events) == sorted(PHRASES)
     assert _verify(db).ok
+
+
+def test_a_key_destroyed_while_a_rewrap_runs_is_not_resurrected(
+    app, db, world, case, ring, monkeypatch
+):
+    """The rewrap read the key before the case's content (and its key) was destroyed: its
+    write must not put the wrapped key back."""
+    from caseapp.services.keys import rotation
+
+    event = _reasoned(db, world, case)[MOVE]
+    ring = keyring()
+    rotation.rotate(db, ring, "wrap")
+    db.commit()
+    loaded = rotation._stale_audit_text_keys(db, ring)  # read before the destruction
+    key = next(row for row in loaded if row.case_id == case.id)
+    assert key.wrapped_key is not None
+    # Destroyed meanwhile (as another transaction would): the loaded row still holds the bytes.
+    db.execute(
+        update(AuditTextKey)
+        .where(AuditTextKey.id == key.id)
+        .values(wrapped_key=None, destroyed_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    monkeypatch.setattr(rotation, "_stale_audit_text_keys", lambda _s, _k: loaded)
+    rotation.rewrap(db, ring)
+    db.commit()
+    db.expire_all()
+    row = db.get(AuditTextKey, key.id)
+    assert row.wrapped_key is None and row.destroyed_at is not None
+    assert reason_of(db, db.get(AuditEvent, event.seq)) is None
+    assert not db.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.action == "keys.rewrap",
+            AuditEvent.object_type == "audit_text_keys",
+            AuditEvent.object_id == str(key.id),
+        )
+    )
 
 
 @pytest.fixture()
@@ -379,3 +572,64 @@ def test_db_upgrade_seals_what_is_left_and_a_downgrade_keeps_the_keys(own_app):
         # Below 0015 the keys would go while the sealed reasons stay: refused.
         down = runner.invoke(args=["db", "downgrade", "0014"])
         assert down.exit_code != 0 and "audit_text_keys" in down.output, down.output
+
+
+def test_a_forged_reseal_record_does_not_excuse_a_rewritten_history(app, db, world, tmp_path):
+    """Whoever holds the keyring rewrites an event the off-server checkpoint signed, re-chains
+    every hash after it and appends an audit.reasons_sealed event naming the file's hash as the
+    old one: the chain verifies, but the file must not."""
+    for i in range(3):
+        record(db, None, "user.disable", reason=f"Nghỉ việc {i}")
+    db.commit()
+    cp = integrity.checkpoint(db, None, keyring())
+    db.commit()
+    path = tmp_path / "checkpoint.json"
+    integrity.export_checkpoint(cp, keyring(), path)
+    cp_seq, cp_hash = cp.seq, cp.hash
+
+    # The rewrite: the first event says something else, every hash recomputed from it.
+    reseal._lift_triggers(db)
+    first = db.scalar(select(AuditEvent.seq).where(AuditEvent.action == "user.disable"))
+    db.execute(text("UPDATE audit_events SET action = 'user.enable' WHERE seq = :s"), {"s": first})
+    prev = db.scalar(select(AuditEvent.hash).where(AuditEvent.seq == first - 1)) or "0" * 64
+    db.expire_all()
+    hashes = {}
+    events = db.scalars(select(AuditEvent).where(AuditEvent.seq >= first).order_by(AuditEvent.seq))
+    for ev in events.all():
+        data = {**_event_dict(ev), "prev_hash": prev}
+        new = chain_hash(keyring().get(ev.key_id).secret, prev, data)
+        hashes[ev.seq] = new
+        db.execute(
+            text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE seq = :s"),
+            {"p": prev, "h": new, "s": ev.seq},
+        )
+        prev = new
+    reseal._resign(db, keyring(), first, hashes)  # the attacker signs them again too
+    reseal._restore_triggers(db)
+    db.expire_all()
+    stored = hashes[cp_seq]
+    db.info["audit_head"] = _head(db)
+    record(
+        db,
+        None,
+        reseal.ACTION,
+        object_type="audit_events",
+        changes={
+            "count": 1,
+            "first_seq": first,
+            "old_head": {"seq": cp_seq, "hash": cp_hash},
+            "new_head": {"seq": cp_seq, "hash": stored},
+            "checkpoints": [{"seq": cp_seq, "old_hash": cp_hash, "new_hash": stored}],
+        },
+    )
+    db.commit()
+    assert _verify(db).ok  # the chain alone cannot tell
+
+    held = integrity.verify_checkpoint_file(db, keyring(), integrity.read_checkpoint_file(path))
+    assert not held.ok and held.kind == integrity.RECHAINED and held.bad_seq == cp_seq
+    result = app.test_cli_runner().invoke(
+        args=["audit", "verify", "--no-record", "--checkpoint", str(path)]
+    )
+    assert result.exit_code != 0, result.output
+    assert "holds" not in result.output
+    assert "compare that with your own records" in result.output

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -38,6 +38,7 @@ from caseapp.models import (
 from caseapp.security.authz import covers, scope_filter
 from caseapp.services.accounts import duties, enrolment, notices
 from caseapp.services.accounts import users as user_service
+from caseapp.services.audit import sealed_text
 from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import can_oversee
 
@@ -202,6 +203,7 @@ def _open_request(
     details: dict | None = None,
 ) -> ApprovalRequest:
     now = utcnow()
+    reason = (reason or "").strip()
     req = ApprovalRequest(
         kind=kind,
         status="pending",
@@ -209,7 +211,7 @@ def _open_request(
         subject_user_id=subject.id if subject is not None else None,
         case_id=case.id if case is not None else None,
         payload=json.dumps(details or {}, sort_keys=True, ensure_ascii=False),
-        reason=(reason or "").strip(),
+        reason=_sealed(session, case.id if case is not None else None, "reason", reason),
         requested_by_id=actor.id,
         requested_at=now,
         expires_at=now + EXPIRES_AFTER,
@@ -227,12 +229,41 @@ def _open_request(
         req,
         unit=unit,
         object_ref=case.reference if case is not None else (subject.username if subject else ""),
-        reason=req.reason,
+        reason=reason,
         changes=changes,
     )
     if subject is not None and kind in ACCOUNT_KINDS:
         notices.tell(session, subject, "account.requested")
     return req
+
+
+TABLE = "approval_requests"
+
+
+def _session_of(row) -> Session:
+    session = object_session(row)
+    assert session is not None  # shown rows were loaded by the page's session
+    return session
+
+
+def _sealed(session: Session, case_id: int | None, field: str, value: str) -> str:
+    """The reason and the decision note are sealed like the reasons in the audit trail: under
+    the case's audit text key (gone with its content), else the service key."""
+    return sealed_text.seal_row_text(session, case_id, TABLE, field, value)
+
+
+def seal_reason(session: Session, case_id: int | None, reason: str) -> str:
+    return _sealed(session, case_id, "reason", reason)
+
+
+def _clear(session: Session, req: ApprovalRequest, field: str) -> str:
+    return sealed_text.open_row_text(session, TABLE, field, getattr(req, field)) or ""
+
+
+def text_of(req: ApprovalRequest, field: str) -> str:
+    """The reason or the decision note of ``req`` as every page shows it (clear, or a
+    placeholder once it no longer opens)."""
+    return sealed_text.row_text(_session_of(req), TABLE, field, getattr(req, field))
 
 
 def _common_unit(session: Session, actor: User | None, *units: Unit) -> Unit:
@@ -440,7 +471,7 @@ def _close(session: Session, req: ApprovalRequest, actor: User, status: str, not
     req.status = status
     req.decided_by_id = actor.id
     req.decided_at = utcnow()
-    req.decision_note = (note or "").strip()
+    req.decision_note = _sealed(session, req.case_id, "decision_note", (note or "").strip())
 
 
 def approve(
@@ -470,7 +501,7 @@ def approve(
         req,
         unit=req.unit,
         object_ref=_ref(req),
-        reason=req.decision_note,
+        reason=(note or "").strip(),
         changes=changes,
     )
     return Decided(req, tuple(letters))
@@ -576,7 +607,7 @@ def _carry_out(session: Session, approver: User, req: ApprovalRequest) -> list[e
             subject,
             unit=subject.unit,
             object_ref=subject.username,
-            reason=req.reason,
+            reason=_clear(session, req, "reason"),
             changes={
                 "user": subject.username,
                 "requested_by": requester.username if requester is not None else "",
@@ -601,7 +632,7 @@ def _lift(session: Session, approver: User, req: ApprovalRequest) -> None:
         exclusion,
         unit=case.unit,
         object_ref=case.reference,
-        reason=req.reason,
+        reason=_clear(session, req, "reason"),
         changes={
             "user": person.username,
             "requested_by": requester.username if requester is not None else "",
@@ -662,7 +693,7 @@ def _end(
         req,
         unit=req.unit,
         object_ref=_ref(req),
-        reason=req.decision_note,
+        reason=(note or "").strip(),
         changes=changes,
         covers=tuple(codes),
     )

@@ -368,14 +368,16 @@ def apply(
         return Imported(report)
     now = utcnow()
     req = None
+    why = (reason or "").strip() or _(
+        "Import of accounts from the file %(name)s", name=filename[:100]
+    )
     if scope is not None:
         req = ApprovalRequest(
             kind="batch",
             status="pending",
             unit_id=scope.id,
             payload="{}",
-            reason=(reason or "").strip()
-            or _("Import of accounts from the file %(name)s", name=filename[:100]),
+            reason=approvals.seal_reason(session, None, why),
             requested_by_id=actor.id,
             requested_at=now,
             expires_at=now + approvals.EXPIRES_AFTER,
@@ -399,7 +401,7 @@ def apply(
             "approval.request",
             req,
             unit=scope,
-            reason=req.reason,
+            reason=why,
             changes={
                 "kind": "batch",
                 "file_sha256": report.sha256,

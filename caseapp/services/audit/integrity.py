@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from caseapp.models import User
 
 BATCH = 2000
+# A checkpoint file whose event the database says seal-reasons re-chained: not ok, not proof of
+# tampering either; only the operator's own records can tell (see _rechained).
+RECHAINED = "rechained"
 _COLUMNS = [c.key for c in inspect(AuditEvent).column_attrs]
 
 
@@ -253,7 +256,10 @@ class CheckpointFileReport:
     @property
     def kind(self) -> str:
         kinds = {kind for kind, _line in self.problems}
-        return TAMPERED if TAMPERED in kinds else MISSING_KEY if kinds else ""
+        for worst in (TAMPERED, RECHAINED, MISSING_KEY):
+            if worst in kinds:
+                return worst
+        return ""
 
     @property
     def ok(self) -> bool:
@@ -261,7 +267,7 @@ class CheckpointFileReport:
 
     def add(self, kind: str, line: str, bad_seq: int | None = None) -> None:
         self.problems.append((kind, line))
-        if kind == TAMPERED and self.bad_seq is None:
+        if kind in (TAMPERED, RECHAINED) and self.bad_seq is None:
             self.bad_seq = bad_seq
 
 
@@ -388,17 +394,23 @@ def _hold_trail_against(session: Session, report: CheckpointFileReport) -> None:
 
 
 def _rechained(session: Session, report: CheckpointFileReport, stored: str) -> bool:
-    """The checkpoint predates the sealing of the reasons in clear (reseal.py): the event it
-    signed was re-chained, and the trail's own record of that re-chain (itself chained and
-    checked by verify()) names the file's hash as the one replaced by the hash stored now."""
+    """The database says the event the checkpoint signed was re-chained when the reasons were
+    sealed (reseal.py). Never a pass: whoever holds the keyring can rewrite the trail and write
+    such a record too, so only the operator, with their own records, can tell; a distinct
+    outcome (RECHAINED) asking for a checkpoint written after the re-chain."""
     from caseapp.services.audit.reseal import matching_rechain
 
     match = matching_rechain(session, report.seq, report.hash)
     if match is None or match["new_hash"] != stored:
         return False
-    report.notes.append(
-        f"the event at seq {report.seq} was re-chained when the reasons were sealed "
-        f"(audit.reasons_sealed): the checkpoint's hash is the one that re-chain replaced, "
-        f"by {stored}; keep a checkpoint written since"
+    report.add(
+        RECHAINED,
+        f"the event at seq {report.seq} differs from the one the checkpoint signed; the trail "
+        f"says it was re-chained by seal-reasons after this checkpoint, at seq "
+        f"{match['at_seq']} (audit.reasons_sealed). The database cannot vouch for itself: "
+        "compare that with your own records of the upgrade, then replace this file with a "
+        "checkpoint written after the re-chain (audit seal-reasons --out FILE or "
+        "audit checkpoint --out FILE)",
+        report.seq,
     )
     return True

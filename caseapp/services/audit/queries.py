@@ -39,6 +39,14 @@ class EventFilter:
             k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items() if v
         }
 
+    def as_recorded(self) -> dict:
+        """For the audit event of an export: the reason searched for is free text that may
+        name people, so only that one was given, never its words."""
+        data = self.as_dict()
+        if "reason" in data:
+            data["reason"] = "given"
+        return data
+
 
 # A filter from the first day of the calendar or to its last means from the beginning or to
 # the end: kept within these, the shift to UTC (and the day after the last) stays in range.

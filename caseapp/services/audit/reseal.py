@@ -4,8 +4,9 @@ The hash of an event is an HMAC over its canonical form, the clear reason includ
 stay the same once the reason becomes a sealed token (that is the point of the HMAC), so the
 chain is recomputed from the first event changed on, each event with its own audit key, the
 checkpoints are signed again over the new hashes, and an event ``audit.reasons_sealed`` records
-how many, the old head and each checkpoint's old and new hash (a copy of an old checkpoint kept
-off the server is matched through it: integrity.verify_checkpoint_file).
+how many, the old head and each checkpoint's old and new hash. A copy of an old checkpoint kept
+off the server no longer verifies (integrity.verify_checkpoint_file says "rechained", never ok:
+the database's own record cannot vouch for itself); a fresh one is written after the re-chain.
 
 All of it in one transaction: the append-only triggers are lifted only inside it (which also
 locks out appends), the whole chain is verified first (refused on any failure, nothing changed;
@@ -18,6 +19,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Table, func, inspect, select, text, update
@@ -30,7 +32,7 @@ from caseapp.security.crypto import seal
 from caseapp.security.keyring import Keyring, KeyringError
 from caseapp.services.audit import sealed_text
 from caseapp.services.audit.integrity import verify
-from caseapp.services.audit.trail import record
+from caseapp.services.audit.trail import ADVISORY_LOCK_KEY, record
 
 ACTION = "audit.reasons_sealed"
 BATCH = 1000
@@ -193,8 +195,12 @@ def seal_reasons(session: Session, keyring: Keyring) -> SealReport | None:
     if not clear_reasons_left(session):
         return None
     session.flush()
-    # Lifted first: on PostgreSQL the ALTER TABLE locks the table, on SQLite the DROP takes the
-    # write lock, so nothing is appended between the verification and the re-chain.
+    # The audit append lock first, as record() takes it, so a concurrent append waits for it
+    # rather than holding it while waiting for the table (a deadlock). Then the triggers: on
+    # PostgreSQL the ALTER TABLE locks the table, on SQLite the DROP takes the write lock, so
+    # nothing is appended between the verification and the re-chain.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
     _lift_triggers(session)
     before = verify(session, keyring)
     if not before.ok:
@@ -280,24 +286,73 @@ def _sealed_for_nobody(session: Session, case_id: int, seq: int, reason: str) ->
     return f"{sealed_text.PREFIX}{row.id}:{base64.urlsafe_b64encode(blob).decode('ascii')}"
 
 
+# Other texts sealed under the same keys (not in the chain: sealed in place) ------------------
+
+TEXTS_ACTION = "audit.texts_sealed"
+
+
+def seal_clear_texts(session: Session) -> dict[str, int]:
+    """Seal the approval requests' reasons and decision notes and the auditors' review notes
+    still in clear (written before they were sealed); {"table.field": count}, empty when none
+    (nothing changed nor recorded: running it again is harmless). The caller commits."""
+    from caseapp.models import ApprovalRequest, AttentionReview
+    from caseapp.services.accounts.approvals import TABLE as APPROVALS
+    from caseapp.services.audit.attention import REVIEWS
+
+    counts: dict[str, int] = {}
+    model: Any
+    for model, table, name, has_case in (
+        (ApprovalRequest, APPROVALS, "reason", True),
+        (ApprovalRequest, APPROVALS, "decision_note", True),
+        (AttentionReview, REVIEWS, "note", False),
+    ):
+        column = getattr(model, name)
+        rows = session.execute(
+            select(model.id, column, model.case_id if has_case else model.id).where(_clear(column))
+        ).all()
+        for row_id, value, case_id in rows:
+            token = sealed_text.seal_row_text(
+                session, case_id if has_case else None, table, name, value
+            )
+            # A Core UPDATE: the row's version stays (a page showing it still submits).
+            session.execute(
+                update(model).where(model.id == row_id, column == value).values({name: token})
+            )
+        if rows:
+            counts[f"{table}.{name}"] = len(rows)
+    if counts:
+        record(session, None, TEXTS_ACTION, object_type="audit_text_keys", changes=counts)
+    return counts
+
+
 def matching_rechain(session: Session, seq: int, old_hash: str) -> dict | None:
-    """The record of a re-chain that replaced ``old_hash`` at ``seq`` (a checkpoint or the old
-    head), with the hash it has since; None when no re-chain did."""
-    for changes in session.scalars(
-        select(AuditEvent.changes).where(AuditEvent.action == ACTION).order_by(AuditEvent.seq)
+    """The record of a re-chain that claims to have replaced ``old_hash`` at ``seq`` (a
+    checkpoint or the old head): {"seq", "new_hash", "at_seq" (the record's own seq)}; None
+    when none does. Only an explanation to show: data in the database never excuses a mismatch
+    with a checkpoint kept off the server (whoever holds the keyring can write such a record)."""
+    for at_seq, changes in session.execute(
+        select(AuditEvent.seq, AuditEvent.changes)
+        .where(AuditEvent.action == ACTION)
+        .order_by(AuditEvent.seq)
     ):
         data = json.loads(changes or "{}")
         for cp in data.get("checkpoints", []):
             if cp.get("seq") == seq and cp.get("old_hash") == old_hash:
-                return {"seq": seq, "new_hash": cp.get("new_hash")}
+                return {"seq": seq, "new_hash": cp.get("new_hash"), "at_seq": at_seq}
         head = data.get("old_head") or {}
         if head.get("seq") == seq and head.get("hash") == old_hash:
-            # The old head's new hash: the re-chain recomputed it as the last event before
-            # its own record.
             new_head = data.get("new_head") or {}
             if new_head.get("seq") == seq:
-                return {"seq": seq, "new_hash": new_head.get("hash")}
+                return {"seq": seq, "new_hash": new_head.get("hash"), "at_seq": at_seq}
     return None
 
 
-__all__ = ["ACTION", "SealRefused", "clear_reasons_left", "matching_rechain", "seal_reasons"]
+__all__ = [
+    "ACTION",
+    "TEXTS_ACTION",
+    "SealRefused",
+    "clear_reasons_left",
+    "matching_rechain",
+    "seal_clear_texts",
+    "seal_reasons",
+]

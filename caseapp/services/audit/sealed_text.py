@@ -73,8 +73,15 @@ def _key_row(session: Session, scope: str, case_id: int | None) -> AuditTextKey:
     """The key of ``scope``, made on first need (callers hold the audit append lock)."""
     with session.no_autoflush:
         row = session.scalar(select(AuditTextKey).where(AuditTextKey.scope == scope))
-    if row is None and case_id is not None and session.get(Case, case_id) is None:
+    case = session.get(Case, case_id) if row is None and case_id is not None else None
+    if row is None and case_id is not None and case is None:
         return _key_row(session, SERVICE, None)  # names no case this database holds
+    if row is None and case is not None and case.key_destroyed_at is not None:
+        # Shredded before its first text was sealed: a destroyed key stands in its place (the
+        # caller falls back to the service key), never a live one for a shredded case.
+        row = AuditTextKey(scope=scope, case_id=case_id, destroyed_at=utcnow())
+        session.add(row)
+        session.flush()
     if row is None:
         secret = os.urandom(32)
         row = AuditTextKey(
@@ -277,3 +284,60 @@ def open_reason(session: Session, event: AuditEvent) -> str | None:
         return unseal(key.secret, token[1], text_ad(event.seq, key.id)).decode("utf-8")
     except (DecryptionError, UnicodeDecodeError):
         return None
+
+
+# Other free text under the same keys -------------------------------------------------------
+# The reason and decision note of an approval request and the note of an auditor's review are
+# sealed the same way, in their own Text columns. Their row id is not known when the text is
+# first written, so the associated data binds the table, the field and the key.
+
+
+def _row_ad(table: str, field: str, key_id: int) -> bytes:
+    return associated_data(table, "text", field, key_id)
+
+
+def seal_row_text(session: Session, case_id: int | None, table: str, field: str, value: str) -> str:
+    """The token stored in place of ``value`` in ``table.field`` (an empty text stays empty):
+    under the case's audit text key, else the service key."""
+    if not value:
+        return ""
+    if session.get_bind().dialect.name == "postgresql":
+        from caseapp.services.audit.trail import ADVISORY_LOCK_KEY
+
+        # The lock under which keys are made (as record() takes it, first).
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+    key_id, secret = sealing_key(session, case_id)
+    blob = seal(secret, value.encode("utf-8"), _row_ad(table, field, key_id))
+    return f"{PREFIX}{key_id}:{base64.urlsafe_b64encode(blob).decode('ascii')}"
+
+
+def _open_row(session: Session, table: str, field: str, value: str | None) -> str | None | bool:
+    """The clear text; None when its key was destroyed; False when it does not open."""
+    token = parse(value or "")
+    if token is None:
+        return False if is_sealed(value) else value or ""
+    key = _keys(session, {token[0]}).get(token[0])
+    if key is None:
+        return False
+    if key.secret is None:
+        return None
+    try:
+        return unseal(key.secret, token[1], _row_ad(table, field, key.id)).decode("utf-8")
+    except (DecryptionError, UnicodeDecodeError):
+        return False
+
+
+def open_row_text(session: Session, table: str, field: str, value: str | None) -> str | None:
+    """For the service's own use: the clear text, None when it no longer opens."""
+    opened = _open_row(session, table, field, value)
+    return opened if isinstance(opened, str) else None
+
+
+def row_text(session: Session, table: str, field: str, value: str | None) -> str:
+    """As shown on a page: the clear text, or a placeholder when it no longer opens."""
+    opened = _open_row(session, table, field, value)
+    if opened is None:
+        return _("(destroyed with the case's content)")
+    if opened is False:
+        return _("(cannot be opened: it does not match where it is stored)")
+    return str(opened)

@@ -181,12 +181,30 @@ def rewrap(
         if done % commit_every == 0:
             session.commit()
     # Audit text keys: rewrapped the same way; the sealed reasons are untouched.
+    from sqlalchemy import update  # only here: the guarded write below
+    from sqlalchemy.engine import CursorResult
+
     for row in _stale_audit_text_keys(session, keyring):
         ad = associated_data("audit_text_keys", row.scope, "key")
-        assert row.wrapped_key is not None  # only keys not destroyed are stale
-        row.wrapped_key = seal_with_keyring(
-            keyring, unseal_with_keyring(keyring, row.wrapped_key, ad), ad
+        old = row.wrapped_key
+        assert old is not None  # only keys not destroyed are stale
+        # Guarded: a key destroyed (or rewrapped) since it was read stays as it is now; a
+        # destroyed key is never written back.
+        result: CursorResult = session.execute(  # type: ignore[assignment]  # an UPDATE's
+            update(AuditTextKey)
+            .where(
+                AuditTextKey.id == row.id,
+                AuditTextKey.destroyed_at.is_(None),
+                AuditTextKey.wrapped_key == old,
+            )
+            .values(
+                wrapped_key=seal_with_keyring(keyring, unseal_with_keyring(keyring, old, ad), ad)
+            )
+            .execution_options(synchronize_session=False)
         )
+        session.expire(row)
+        if not result.rowcount:
+            continue
         record(
             session,
             None,

@@ -12,13 +12,14 @@ from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from caseapp.db import utcnow
 from caseapp.errors import Forbidden, NotFound, ValidationFailed
 from caseapp.limits import REASON_MAX
 from caseapp.models import User
 from caseapp.models.approvals import AttentionReview
+from caseapp.services.audit import sealed_text
 from caseapp.services.audit.attention import accounts, chain, reads
 from caseapp.services.audit.attention.item import SEVERITIES, Item, explain
 from caseapp.services.audit.attention.window import default_since, window
@@ -123,6 +124,21 @@ def _reviews(session: Session, keys: list[str]) -> dict[str, AttentionReview]:
     return reviews
 
 
+REVIEWS = "attention_reviews"
+
+
+def _session_of(row) -> Session:
+    session = object_session(row)
+    assert session is not None  # shown rows were loaded by the page's session
+    return session
+
+
+def note_of(review: AttentionReview) -> str:
+    """The note of a review as every page shows it: sealed in the database (the service's audit
+    text key), opened here."""
+    return sealed_text.row_text(_session_of(review), REVIEWS, "note", review.note)
+
+
 def _history(session: Session, auditor: User, unreviewed: list[Item]) -> None:
     """The auditor's own earlier reviews of an item that has had new events since (theirs only:
     another auditor's note may speak of units outside this auditor's)."""
@@ -180,13 +196,14 @@ def mark_reviewed(
     # taken over; the trail keeps both.
     review = session.scalar(select(AttentionReview).where(AttentionReview.item_key == key))
     replaced = None
+    sealed_note = sealed_text.seal_row_text(session, None, REVIEWS, "note", note)
     if review is None:
-        review = AttentionReview(item_key=key, reviewed_by_id=auditor.id, note=note)
+        review = AttentionReview(item_key=key, reviewed_by_id=auditor.id, note=sealed_note)
         session.add(review)
     else:
         # The earlier note is the sealed reason of the earlier event: never repeated in clear.
         replaced = {"reviewed_by": review.reviewed_by_id, "note": "changed" if review.note else ""}
-        review.reviewed_by_id, review.reviewed_at, review.note = auditor.id, utcnow(), note
+        review.reviewed_by_id, review.reviewed_at, review.note = auditor.id, utcnow(), sealed_note
     changes: dict[str, object] = {
         "item": key,
         "kind": item.kind,
