@@ -1,8 +1,9 @@
 """The data-protection settings the admin keeps: the holiday calendar (Tết and the national
 holidays preloaded; the compensatory days off the government announces each year added here)
 and the periods the law sets, each with its article. Both are the whole service's: only an
-administrator whose grant covers every top-level unit changes them (any other is refused as
-outside their scope); whoever holds privacy.read reads them. Every change is audited."""
+administrator granted at a top-level unit (a unit with no parent: the ministry, or a province
+where the deployment has no ministry) changes them (any other is refused as outside their
+scope); whoever holds privacy.read reads them. Every change is audited."""
 
 from __future__ import annotations
 
@@ -44,9 +45,10 @@ AMOUNT_BOUNDS = {
 
 
 def may_change(session: Session, user: User) -> bool:
-    """Whether ``user`` changes the settings: privacy.settings over every top-level unit."""
-    roots = list(session.scalars(select(Unit).where(Unit.parent_id.is_(None))))
-    return bool(roots) and all(covers(user, SETTINGS, u) for u in roots)
+    """Whether ``user`` changes the settings: privacy.settings over a top-level unit (the
+    periods are the law's and the holidays the nation's: the same for every unit)."""
+    roots = session.scalars(select(Unit).where(Unit.parent_id.is_(None)))
+    return any(covers(user, SETTINGS, u) for u in roots)
 
 
 def _require(session: Session, user: User) -> None:
