@@ -29,67 +29,42 @@ def sealed_key_id(blob: bytes | None) -> str | None:
     return blob[1 : 1 + blob[0]].decode("ascii")
 
 
-def _stale_secrets(session: Session, keyring: Keyring) -> Iterator[User]:
-    """Accounts whose TOTP secret is sealed under a key other than the active wrapping key."""
+def _stale(session: Session, keyring: Keyring, column) -> Iterator:
+    """Rows whose sealed ``column`` (a TOTP secret, a case's or a request's data key) is sealed
+    under a key other than the active wrapping key, a batch at a time by id."""
+    model = column.class_
     active = keyring.active("wrap").id
     last = 0
     while True:
         rows = list(
             session.scalars(
-                select(User)
-                .where(User.id > last, User.totp_secret.is_not(None))
-                .order_by(User.id)
+                select(model)
+                .where(model.id > last, column.is_not(None))
+                .order_by(model.id)
                 .limit(BATCH)
             )
         )
         if not rows:
             return
-        for user in rows:
-            if sealed_key_id(user.totp_secret) != active:
-                yield user
+        for row in rows:
+            if sealed_key_id(getattr(row, column.key)) != active:
+                yield row
         last = rows[-1].id
+
+
+def _stale_secrets(session: Session, keyring: Keyring) -> Iterator[User]:
+    """Accounts whose TOTP secret is sealed under a key other than the active wrapping key."""
+    return _stale(session, keyring, User.totp_secret)
 
 
 def _stale_case_keys(session: Session, keyring: Keyring) -> Iterator[Case]:
     """Cases whose data key is wrapped by a key other than the active wrapping key."""
-    active = keyring.active("wrap").id
-    last = 0
-    while True:
-        rows = list(
-            session.scalars(
-                select(Case)
-                .where(Case.id > last, Case.wrapped_key.is_not(None))
-                .order_by(Case.id)
-                .limit(BATCH)
-            )
-        )
-        if not rows:
-            return
-        for case in rows:
-            if sealed_key_id(case.wrapped_key) != active:
-                yield case
-        last = rows[-1].id
+    return _stale(session, keyring, Case.wrapped_key)
 
 
 def _stale_request_keys(session: Session, keyring: Keyring) -> Iterator[SubjectRequest]:
     """Requests from data subjects whose data key is wrapped by a key other than the active one."""
-    active = keyring.active("wrap").id
-    last = 0
-    while True:
-        rows = list(
-            session.scalars(
-                select(SubjectRequest)
-                .where(SubjectRequest.id > last, SubjectRequest.wrapped_key.is_not(None))
-                .order_by(SubjectRequest.id)
-                .limit(BATCH)
-            )
-        )
-        if not rows:
-            return
-        for req in rows:
-            if sealed_key_id(req.wrapped_key) != active:
-                yield req
-        last = rows[-1].id
+    return _stale(session, keyring, SubjectRequest.wrapped_key)
 
 
 def _stale_audit_text_keys(session: Session, keyring: Keyring) -> list[AuditTextKey]:
