@@ -103,6 +103,7 @@ def case_choice_names() -> dict[str, dict[str, str]]:
             "suggestion_box": _("Suggestion box"),
             "online": _("Online"),
             "referral": _("Referral"),
+            "self_report": _("Self-report (public page)"),
         },
         "reporter_kind": {
             "person_harmed": _("The person harmed"),
@@ -647,6 +648,9 @@ def legal_period_names() -> dict[str, str]:
         ),
         "retention_case_adult": _("Keep a closed case of an adult: years after closure"),
         "retention_attachments": _("Keep the attachments of a closed case: years after closure"),
+        "retention_receipts": _(
+            "Keep the receipt code of a self-report working: months after it is closed"
+        ),
     }
 
 
@@ -685,6 +689,7 @@ def retention_rule_names() -> dict[str, str]:
         "retention_case_child": _("Content of a minor's case"),
         "retention_case_adult": _("Content of an adult's case"),
         "retention_attachments": _("Attachments of a closed case"),
+        "retention_receipts": _("Receipt codes of self-reports"),
     }
 
 

@@ -35,6 +35,7 @@ from caseapp.models.privacy import (
     SubjectRequestMatch,
 )
 from caseapp.models.reports import Activity, ReportSnapshot
+from caseapp.models.selfreports import SelfReport, SelfReportMessage, SelfReportPhoto
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
 from caseapp.models.users import (
@@ -83,6 +84,9 @@ AUDITED_MODELS = (
     ApprovalRequest,
     EnrolmentCode,
     AttentionReview,
+    SelfReport,
+    SelfReportMessage,
+    SelfReportPhoto,
 )
 
 __all__ = [
@@ -97,6 +101,9 @@ __all__ = [
     "AttentionReview",
     "EnrolmentCode",
     "ReportSnapshot",
+    "SelfReport",
+    "SelfReportMessage",
+    "SelfReportPhoto",
     "AUDITED_MODELS",
     "Breach",
     "BreachAction",

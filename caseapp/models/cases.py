@@ -56,7 +56,16 @@ GBVIMS = {
     "neglect": "Denial of Resources, Opportunities or Services",
     "cyber": "Psychological/Emotional Abuse",
 }
-RECEIVED_VIA = ("in_person", "phone", "letter", "hotline", "suggestion_box", "online", "referral")
+RECEIVED_VIA = (
+    "in_person",
+    "phone",
+    "letter",
+    "hotline",
+    "suggestion_box",
+    "online",
+    "referral",
+    "self_report",
+)
 REPORTER_KINDS = ("person_harmed", "parent_guardian", "teacher", "peer", "anonymous", "other")
 SETTINGS = ("in_school", "to_from_school", "home", "online", "community")
 SEXES = ("female", "male", "other", "not_recorded")

@@ -15,6 +15,8 @@ SIGNED_IN = "signed_in"
 
 # "approval.decide": look at and decide the requests a second person must approve (grants,
 # sign-in resets, new accounts, exclusion lifts); services.accounts.approvals says which.
+# "selfreport.handle": the new reports waiting at one's units (open, accept, merge, close,
+# mark as spam, reply); "selfreport.poster": print a school's poster of its reporting page.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     # "case.change": add to or move a case one may open (notes, files, steps, status, handler,
     # exclusions); the service then checks the case's unit (its school's focal points, the
@@ -30,6 +32,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "activity.write",
             "work.write",
             "request.manage",
+            "selfreport.handle",
+            "selfreport.poster",
         }
     ),
     "officer": frozenset(
@@ -48,6 +52,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "privacy.read",
             "request.manage",
             "request.review",
+            "selfreport.handle",
+            "selfreport.poster",
         }
     ),
     # The head of a unit (principal, head of an office): approves its gender-equality plan and
@@ -65,6 +71,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "breach.manage",
             "privacy.read",
             "privacy.settings",
+            "selfreport.poster",
         }
     ),
 }

@@ -17,6 +17,8 @@ from caseapp.services.audit.holidays import holidays
 from caseapp.services.privacy.periods import DEFAULTS
 
 SEED_YEARS = range(2026, 2031)
+# Lines added to DEFAULTS by later revisions, which seed them themselves.
+LATER_PERIODS = frozenset({"retention_receipts"})
 
 
 revision = "0015"
@@ -302,5 +304,6 @@ def _seed() -> None:
                 "version": 1,
             }
             for d in DEFAULTS
+            if d.key not in LATER_PERIODS
         ],
     )

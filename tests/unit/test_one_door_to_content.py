@@ -33,6 +33,9 @@ ALLOWED = {
     # A request from a data subject has its own data key (wrapped like a case's): this module
     # opens only that request's fields and export, never a case's (issue 15 part 1).
     "caseapp/services/privacy/request_seal.py": frozenset({"open_text", UNWRAPPING}),
+    # A self-report has its own data key (wrapped like a case's): this module opens only that
+    # report's fields, messages and photos, never a case's (issue 14).
+    "caseapp/services/selfreports/seal.py": frozenset({"open_text", "open_file", UNWRAPPING}),
     # The audit text keys (AuditTextKey.wrapped_key) that seal the reasons of the trail: never
     # a case's data key, and nothing of the case's content is opened with them.
     "caseapp/services/audit/sealed_text.py": frozenset({UNWRAPPING}),

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from caseapp.models import AuditCheckpoint, AuditEvent, AuditTextKey, Case, User, UserSession
 from caseapp.models.privacy import SubjectRequest
+from caseapp.models.selfreports import SelfReport
 from caseapp.security.crypto import associated_data, seal_with_keyring, unseal_with_keyring
 from caseapp.security.keyring import Keyring, KeyringError, new_key
 from caseapp.services.audit.trail import record
@@ -67,6 +68,11 @@ def _stale_request_keys(session: Session, keyring: Keyring) -> Iterator[SubjectR
     return _stale(session, keyring, SubjectRequest.wrapped_key)
 
 
+def _stale_report_keys(session: Session, keyring: Keyring) -> Iterator[SelfReport]:
+    """Self-reports whose data key is wrapped by a key other than the active one."""
+    return _stale(session, keyring, SelfReport.wrapped_key)
+
+
 def _stale_audit_text_keys(session: Session, keyring: Keyring) -> list[AuditTextKey]:
     """Audit text keys (not destroyed) wrapped by a key other than the active wrapping key."""
     active = keyring.active("wrap").id
@@ -86,6 +92,7 @@ def count_stale(session: Session, keyring: Keyring) -> int:
         sum(1 for _ in _stale_secrets(session, keyring))
         + sum(1 for _ in _stale_case_keys(session, keyring))
         + sum(1 for _ in _stale_request_keys(session, keyring))
+        + sum(1 for _ in _stale_report_keys(session, keyring))
         + len(_stale_audit_text_keys(session, keyring))
     )
 
@@ -148,6 +155,26 @@ def rewrap(
             req,
             unit=req.unit,
             object_ref=req.reference,
+            changes={"wrapped_key": "changed"},
+        )
+        done += 1
+        if progress:
+            progress(1)
+        if done % commit_every == 0:
+            session.commit()
+    # Self-report keys: rewrapped the same way; the details, messages and photos are untouched.
+    for report in list(_stale_report_keys(session, keyring)):
+        ad = associated_data("self_reports", report.uid, "data_key")
+        assert report.wrapped_key is not None  # _stale_report_keys selects only wrapped keys
+        report.wrapped_key = seal_with_keyring(
+            keyring, unseal_with_keyring(keyring, report.wrapped_key, ad), ad
+        )
+        record(
+            session,
+            None,
+            "keys.rewrap",
+            report,
+            unit=report.routed_unit,
             changes={"wrapped_key": "changed"},
         )
         done += 1
@@ -243,6 +270,13 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
             1
             for w in session.scalars(
                 select(SubjectRequest.wrapped_key).where(SubjectRequest.wrapped_key.is_not(None))
+            )
+            if sealed_key_id(w) == key_id
+        )
+        users += sum(
+            1
+            for w in session.scalars(
+                select(SelfReport.wrapped_key).where(SelfReport.wrapped_key.is_not(None))
             )
             if sealed_key_id(w) == key_id
         )

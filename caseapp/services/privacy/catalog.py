@@ -85,9 +85,102 @@ _REQUEST_RETENTION = _l(
     "Kept with the record of how the request was answered; the names are sealed under the "
     "request's own key."
 )
+_SELF_REPORT_RETENTION = _l(
+    "A self-report accepted or merged becomes part of its case and follows the case's "
+    "retention; the receipt code stops working and its hash is emptied 12 months after closure "
+    "(see the schedule above)."
+)
 _AUTHORITY = _l("The data-protection authority, when a breach must be notified")
 
 CATALOG: dict[str, TableEntry] = {
+    "self_reports": TableEntry(
+        "selfreport.handle",
+        _SELF_REPORT_RETENTION,
+        (
+            Group("technical", _KEYS, "id uid school_id routed_unit_id escalated_unit_id case_id"),
+            Group(
+                "case_facts",
+                _l(
+                    "What a pupil, parent or witness reported from the public page, in simple "
+                    "choices (what, when, where, who did it), the day it arrived and whether "
+                    "someone is in danger: to route and answer the report"
+                ),
+                "route status received_on danger who_hurt who_did what happened_when "
+                "happened_where",
+            ),
+            Group(
+                "security",
+                _l("The report's data key, wrapped by the keyring"),
+                "wrapped_key",
+                sealed=True,
+            ),
+            Group(
+                "case_content",
+                _l("What the reporter wrote, sealed under the report's own key"),
+                "details",
+                sealed=True,
+            ),
+            Group(
+                "identity",
+                _l("The reporter's name, only when they chose to give it"),
+                "reporter_name",
+                sealed=True,
+            ),
+            Group(
+                "contact",
+                _l("How to reach the reporter, only when they chose to give it"),
+                "reporter_contact",
+                sealed=True,
+            ),
+            Group(
+                "security",
+                _l(
+                    "Keyed hash of the receipt code (the code itself is never kept), so the "
+                    "reporter can follow the report"
+                ),
+                "receipt_hash",
+            ),
+            Group(
+                "case_facts",
+                _l(
+                    "The clock while nobody has opened the report (emptied once it is opened), "
+                    "when it was opened, answered, decided and closed"
+                ),
+                "due_at seen_at first_reply_on decided_at closed_on",
+            ),
+            Group("account", _WHO_WHEN, "seen_by_id decided_by_id"),
+            Group("technical", _LOCK, "version"),
+        ),
+    ),
+    "self_report_messages": TableEntry(
+        "selfreport.handle",
+        _SELF_REPORT_RETENTION,
+        (
+            Group("technical", _KEYS, "id uid report_id direction"),
+            Group("account", _WHO_WHEN, "author_id sent_on staff_sent_at"),
+            Group(
+                "case_content",
+                _l("Messages between the reporter and the school, sealed"),
+                "body",
+                sealed=True,
+            ),
+        ),
+    ),
+    "self_report_photos": TableEntry(
+        "selfreport.handle",
+        _SELF_REPORT_RETENTION,
+        (
+            Group("technical", _KEYS, "id uid report_id message_id storage_name"),
+            Group(
+                "technical",
+                _l(
+                    "Kind, size and day of a photo the reporter sent (the photo is sealed on "
+                    "disk, its metadata removed)"
+                ),
+                "content_type size sent_on",
+            ),
+        ),
+    ),
     "cases": TableEntry(
         "case.read",
         _CASE_RETENTION,

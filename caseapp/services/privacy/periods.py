@@ -67,6 +67,14 @@ DEFAULTS: tuple[Default, ...] = (
         "years",
         f"Tệp đính kèm của vụ việc đã kết thúc: số năm sau khi kết thúc ({LAW}, Điều 16)",
     ),
+    # Self-reports (issue 14): the receipt code stops working this long after the report (or
+    # the case it became) is closed; its keyed hash is then emptied by the retention run.
+    Default(
+        "retention_receipts",
+        12,
+        "months",
+        f"Mã biên nhận của báo cáo tự gửi: số tháng sau khi kết thúc ({LAW}, Điều 16)",
+    ),
 )
 BY_KEY = {d.key: d for d in DEFAULTS}
 
