@@ -78,9 +78,10 @@ class SelfReport(Base):
     # Keyed hash (a blind_index key of the keyring) of the 16-digit receipt code; emptied when
     # the code expires (12 months after closure).
     receipt_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # The clock while nobody has opened it: 12 hours when someone is in danger, else the 24
-    # hours after which it is escalated. Emptied when it is first opened, so the time of
-    # receipt is not kept beyond that.
+    # The clock from receipt (services/selfreports/routing.py): 12 hours when someone is in
+    # danger, else 24; unopened past it, the report is escalated to the unit above. Emptied
+    # when the report is decided, so the time of receipt is not kept beyond that (a danger
+    # report accepted as a case carries it to the case's intervention clock).
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     seen_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -107,8 +107,13 @@ def record(
     object_ref: str = "",
     covers: tuple = (),
     case=None,
+    day_only: bool = False,
 ) -> AuditEvent:
     """Append one event to the chain, in the session's transaction.
+
+    ``day_only``: the event's time is the start of the local day, not the moment, and it
+    carries no request id or address (what a self-reporter does: nothing may tell when in the
+    day they wrote, nor tie the event to a log line).
 
     ``target`` (and ``covers``) are the audited objects this event accounts for: they may be
     flushed from now on. Call it after making the change so the diff can be read.
@@ -137,10 +142,10 @@ def record(
     case_id = case_of(case, target, covers, object_type, object_id)
     key = keyring().active("audit")
     actor_id, actor_name, actor_roles = _actor_fields(actor)
-    ctx = audit_context.get()
+    ctx = _NO_CONTEXT if day_only else audit_context.get()
     ev = AuditEvent(
         seq=head[0] + 1,
-        at=utcnow(),
+        at=_day_start() if day_only else utcnow(),
         actor_id=actor_id,
         actor_name=actor_name,
         actor_roles=actor_roles,
@@ -161,6 +166,12 @@ def record(
     session.add(ev)
     session.info["audit_head"] = (ev.seq, ev.hash)
     return ev
+
+
+def _day_start():
+    from caseapp.clock import local_today, start_of_local_day
+
+    return start_of_local_day(local_today())
 
 
 def case_of(case, target, covers: tuple, object_type: str, object_id) -> int | None:
