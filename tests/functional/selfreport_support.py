@@ -113,4 +113,6 @@ def add_photo(db, report: SelfReport, content: bytes = TINY_JPEG) -> SelfReportP
 
 def events(db, action: str) -> int:
     db.expire_all()
-    return db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action))
+    return db.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+    )

@@ -89,23 +89,25 @@ def test_an_officer_reads_the_conversation_under_the_reason_given(client, db, wo
 
 
 def test_an_excluded_officer_never_sees_the_report(client, db, world):
-    report, case = _accepted(
-        client, db, world, who="officer_d1", who_did="teacher_staff"
-    )
+    report, case = _accepted(client, db, world, who="officer_d1", who_did="teacher_staff")
     officer = db.get(User, world["officer_p"].id)
     case_records.exclude(db, officer, case, "officer.d1", "Người thân của giáo viên bị nêu tên")
     db.commit()
     agent = Visitor(client, db, world["officer_d1"])
     r = agent.get(f"/self-reports/{report.uid}")
     assert r.status_code == 404 and SECRET not in page_text(r)
-    assert agent.post(
-        f"/self-reports/{report.uid}/reply", {"body": REPLY, "version": "0"}
-    ).status_code == 404
+    assert (
+        agent.post(f"/self-reports/{report.uid}/reply", {"body": REPLY, "version": "0"}).status_code
+        == 404
+    )
     assert report.uid not in page_text(agent.get("/self-reports/?tab=decided"))
     excluded = db.get(User, world["officer_d1"].id)
     assert report.uid not in {r.uid for r in inbox.decided(db, excluded).rows}
     # Still seen by the officer above, who is not excluded.
-    assert Visitor(client, db, world["officer_p"]).get(f"/self-reports/{report.uid}").status_code == 200
+    assert (
+        Visitor(client, db, world["officer_p"]).get(f"/self-reports/{report.uid}").status_code
+        == 200
+    )
 
 
 def test_escalation_after_the_clock_with_a_fixed_now(db, world):

@@ -163,9 +163,7 @@ def test_merging_into_a_case_one_may_not_change_is_a_404(client, db, world, code
     agent = Visitor(client, db, world["focal_a"])
     start = audit_head(db)
     for reference in (other.reference, "NO-SUCH-2025-0001"):
-        r = agent.post(
-            f"/self-reports/{report.uid}/merge", {"reference": reference, "version": 1}
-        )
+        r = agent.post(f"/self-reports/{report.uid}/merge", {"reference": reference, "version": 1})
         assert r.status_code == 302 and r.headers["Location"].endswith("#messages")
     assert events_after(db, start) == []
     assert _fresh(db, report).status == "new"
