@@ -467,6 +467,15 @@ def action_names() -> dict[str, str]:
         "person.add": pgettext("audit action", "Person added to the case"),
         "person.update": pgettext("audit action", "Person of the case edited"),
         "person.withdraw": pgettext("audit action", "Person withdrawn from the case"),
+        "selfreport.received": pgettext("audit action", "Self-report received"),
+        "selfreport.read": pgettext("audit action", "Self-report read"),
+        "selfreport.photo_download": pgettext("audit action", "Photo of a self-report opened"),
+        "selfreport.accept": pgettext("audit action", "Self-report accepted as a case"),
+        "selfreport.merge": pgettext("audit action", "Self-report merged into a case"),
+        "selfreport.close": pgettext("audit action", "Self-report closed with a message"),
+        "selfreport.spam": pgettext("audit action", "Self-report marked as spam"),
+        "selfreport.reply": pgettext("audit action", "Reply sent to a self-reporter"),
+        "selfreport.escalated": pgettext("audit action", "Unopened self-report escalated"),
     }
 
 
@@ -566,15 +575,6 @@ def audit_action_names() -> dict[str, str]:
         "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
         "case.hold_set": pgettext("audit action", "Legal hold set"),
         "case.hold_release": pgettext("audit action", "Legal hold released"),
-        "selfreport.received": pgettext("audit action", "Self-report received"),
-        "selfreport.read": pgettext("audit action", "Self-report read"),
-        "selfreport.photo_download": pgettext("audit action", "Photo of a self-report opened"),
-        "selfreport.accept": pgettext("audit action", "Self-report accepted as a case"),
-        "selfreport.merge": pgettext("audit action", "Self-report merged into a case"),
-        "selfreport.close": pgettext("audit action", "Self-report closed with a message"),
-        "selfreport.spam": pgettext("audit action", "Self-report marked as spam"),
-        "selfreport.reply": pgettext("audit action", "Reply sent to a self-reporter"),
-        "selfreport.escalated": pgettext("audit action", "Unopened self-report escalated"),
     }
 
 

@@ -168,3 +168,15 @@ def test_a_closed_report_takes_no_more_replies(client, db, world, who):
     assert r.status_code == 302
     db.expire_all()
     assert len(db.get(SelfReport, report.id).messages) == 1
+
+
+def test_the_case_timeline_shows_the_acceptance_the_replies_and_the_reads(client, db, world):
+    report, case = _accepted(client, db, world)
+    agent = Visitor(client, db, world["focal_a"])
+    agent.post(f"/self-reports/{report.uid}/reply", {"body": REPLY, "version": "0"})
+    agent.get(f"/self-reports/{report.uid}")
+    page = page_text(agent.get(f"/cases/{case.public_id}"))
+    for name in ("Đã tiếp nhận tự báo cáo thành vụ việc", "Đã gửi trả lời người tự báo cáo"):
+        assert name in page
+    assert "Đã đọc tự báo cáo" in page  # the report's page, opened once linked
+    assert SECRET not in page  # the timeline names the actions, never the words

@@ -16,7 +16,7 @@ from caseapp.models.selfreports import SelfReport, SelfReportMessage  # noqa: F4
 from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import can_read_content
 from caseapp.services.selfreports.decisions import staff_message
-from caseapp.services.selfreports.handling import MessageView, messages_of
+from caseapp.services.selfreports.handling import MessageView, case_reference, messages_of
 from caseapp.services.selfreports.seal import ReportSeal
 
 
@@ -45,6 +45,7 @@ def send_reply(session: Session, actor: User, report: SelfReport, body: str) -> 
         message,
         unit=report.routed_unit,
         changes={"body": "changed", "report": report.uid},
+        object_ref=case_reference(report),
         covers=(report,),
         case=report.case_id,
     )

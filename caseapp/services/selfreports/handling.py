@@ -55,6 +55,12 @@ def photo_path(photo: SelfReportPhoto) -> Path:
     return settings().attachment_dir / photo.storage_name
 
 
+def case_reference(report: SelfReport) -> str:
+    """The reference of the case a report became part of ("" before): its events then show in
+    that case's timeline."""
+    return report.case.reference if report.case is not None else ""
+
+
 def messages_of(session: Session, report: SelfReport, seal: ReportSeal) -> list[MessageView]:
     """The conversation of ``report`` in clear, oldest first. Private to the audited readers of
     this package (open_report, conversation.open_for_case)."""
@@ -106,6 +112,7 @@ def open_report(session: Session, actor: User, report: SelfReport) -> ReportView
         report,
         unit=report.routed_unit,
         changes=changes_of(report),
+        object_ref=case_reference(report),
         case=report.case_id,
     )
     return view
@@ -136,6 +143,7 @@ def open_photo(
             unit=report.routed_unit,
             object_type="self_report_photos",
             object_id=str(photo.id),
+            object_ref=case_reference(report),
             case=report.case_id,
         )
     except BaseException:
