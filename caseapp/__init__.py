@@ -108,6 +108,7 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.main import bp as main_bp
     from caseapp.privacy import bp as privacy_bp
     from caseapp.reports import bp as reports_bp
+    from caseapp.selfreports import bp as selfreports_bp
 
     for bp in (
         main_bp,
@@ -120,5 +121,6 @@ def _register_blueprints(app: Flask) -> None:
         equality_bp,
         privacy_bp,
         reports_bp,
+        selfreports_bp,
     ):
         app.register_blueprint(bp)

@@ -236,6 +236,10 @@ def step_choice_names() -> dict[str, dict[str, str]]:
             "closure_approved": _("Closure approved"),
             "closure_returned": _("Closure returned for more follow-up"),
             "report.due": _("A period report is due"),
+            "self_report": _("A new self-report waits at your unit"),
+            "self_report_danger": _(
+                "A new self-report waits at your unit: someone may be in danger"
+            ),
         },
     }
 
@@ -463,6 +467,15 @@ def action_names() -> dict[str, str]:
         "person.add": pgettext("audit action", "Person added to the case"),
         "person.update": pgettext("audit action", "Person of the case edited"),
         "person.withdraw": pgettext("audit action", "Person withdrawn from the case"),
+        "selfreport.received": pgettext("audit action", "Self-report received"),
+        "selfreport.read": pgettext("audit action", "Self-report read"),
+        "selfreport.photo_download": pgettext("audit action", "Photo of a self-report opened"),
+        "selfreport.accept": pgettext("audit action", "Self-report accepted as a case"),
+        "selfreport.merge": pgettext("audit action", "Self-report merged into a case"),
+        "selfreport.close": pgettext("audit action", "Self-report closed with a message"),
+        "selfreport.spam": pgettext("audit action", "Self-report marked as spam"),
+        "selfreport.reply": pgettext("audit action", "Reply sent to a self-reporter"),
+        "selfreport.escalated": pgettext("audit action", "Unopened self-report escalated"),
     }
 
 
@@ -701,3 +714,55 @@ def retention_period_words(amount: int, unit: str) -> str:
         "calendar_days": ngettext("%(num)d day", "%(num)d days", amount),
     }
     return words.get(unit, f"{amount} {unit}")
+
+
+def selfreport_staff_names() -> dict[str, dict[str, str]]:
+    """The choices of a self-report as the school side reads them (models.selfreports)."""
+    return {
+        "who_hurt": {"me": _("The reporter"), "someone_else": _("Someone else")},
+        "who_did": {
+            "pupil": _("A pupil"),
+            "teacher_staff": _("A teacher or staff member"),
+            "family": _("Someone in the family"),
+            "someone_else": _("Someone else"),
+            "not_said": _("Not said"),
+        },
+        "what": {
+            "hit": _("Hit or hurt"),
+            "words": _("Hurtful words, threats"),
+            "left_out": _("Left out, isolated"),
+            "touched": _("Touched in a way they did not want"),
+            "forced": _("Forced into something sexual"),
+            "online": _("Online (messages, photos)"),
+            "neglect": _("Not cared for"),
+            "money": _("Money or things taken"),
+        },
+        "when": {
+            "today": _("Today"),
+            "this_week": _("This week"),
+            "this_month": _("This month"),
+            "earlier": _("Earlier"),
+            "not_sure": _("Not sure"),
+        },
+        "where": {
+            "in_school": _("At school"),
+            "to_from_school": _("On the way to or from school"),
+            "home": _("At home"),
+            "online": _("Online"),
+            "community": _("In the community"),
+            "not_sure": _("Not sure"),
+        },
+        "status": {
+            "new": _("New, not opened"),
+            "seen": _("Opened, not decided"),
+            "accepted": _("Accepted as a case"),
+            "merged": _("Merged into a case"),
+            "closed": _("Closed with a message"),
+            "spam": _("Marked as spam"),
+        },
+        "route": {
+            "school": _("Sent to the school"),
+            "asked_office": _("The reporter asked for the education office"),
+            "staff_named": _("A teacher or staff member was named: sent to the office above"),
+        },
+    }

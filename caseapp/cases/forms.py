@@ -67,7 +67,9 @@ class CaseForm(FlaskForm):
         _l("Contact of the informant"), validators=[Optional(), _max(300), no_control_characters]
     )
 
-    def fill_choices(self, units) -> None:
+    def fill_choices(self, units, received_via: str | None = None) -> None:
+        """The lists of the form. "Self-report" is offered only when editing a case that came
+        from one (``received_via``): only accepting a self-report records it."""
         names = case_choice_names()
         for name in (
             "received_via",
@@ -80,6 +82,10 @@ class CaseForm(FlaskForm):
                 continue  # the edit form has no person fields
             # A prompt first, so nothing is recorded by leaving a list as it came.
             getattr(self, name).choices = [("", _l("— Choose —")), *names[name].items()]
+        if received_via != "self_report":
+            self.received_via.choices = [
+                c for c in self.received_via.choices if c[0] != "self_report"
+            ]
         self.violence_types.choices = list(violence_names().items())
         self.unit_id.choices = [(u.id, u.name) for u in units]
 

@@ -425,7 +425,7 @@ def _consent_form(form: ConsentForm | None = None) -> ConsentForm:
     return form
 
 
-def _confidential_page(case, content: case_content.CaseContent):
+def _confidential_page(case, content: case_content.CaseContent, conversations=()):
     """The opened content, its read audited and committed before a word of it is shown."""
     if content.readings != (session.get("readings") or {}):
         session["readings"] = content.readings
@@ -437,6 +437,8 @@ def _confidential_page(case, content: case_content.CaseContent):
         notes=content.notes,
         attachments=content.files,
         note_form=NoteForm(formdata=None),
+        conversations=conversations,
+        reply_forms=_reply_forms(conversations),
         attachment_form=AttachmentForm(formdata=None),
         reason_form=ReasonForm(formdata=None, reason=content.reason),
         handler=can_handle(current_user, case),
@@ -444,6 +446,18 @@ def _confidential_page(case, content: case_content.CaseContent):
         step_details=content.step_details,
         **_people_context(case),
     )
+
+
+def _reply_forms(conversations) -> dict:
+    """A reply form per linked self-report still open to replies (it returns to this page)."""
+    from caseapp.selfreports.forms import ReplyForm
+    from caseapp.services.selfreports.conversation import may_reply
+
+    return {
+        c.report.id: ReplyForm(formdata=None, version=c.report.version, back="case")
+        for c in conversations
+        if may_reply(current_user, c.report)
+    }
 
 
 @bp.route("/<public_id>/confidential", methods=["GET", "POST"])
@@ -460,15 +474,22 @@ def confidential(public_id: str):
             flash(_("State why you need to open the confidential content."), "error")
             return redirect(url_for("cases.show", public_id=public_id))
         reason = form.reason.data
-    opened = carry_out(
-        lambda: case_content.open_content(db, current_user, case, reason, session.get("readings"))
-    )
+    opened = carry_out(lambda: _open_with_conversations(db, case, reason))
     if isinstance(opened.error, case_content.ReasonNeeded):
         flash(opened.message, "error")
         return redirect(url_for("cases.show", public_id=public_id) + "#messages")
     if opened.error is not None or opened.value is None:
         raise opened.error or NotFound()  # the content was destroyed: the error page says so
-    return _confidential_page(case, opened.value)
+    return _confidential_page(case, *opened.value)
+
+
+def _open_with_conversations(db, case, reason):
+    """The case's content, then the conversations of the self-reports linked to it, read
+    under the same reason (each service audits its own read)."""
+    from caseapp.services.selfreports import conversation
+
+    content = case_content.open_content(db, current_user, case, reason, session.get("readings"))
+    return content, conversation.open_for_case(db, current_user, case, content.reason)
 
 
 @bp.route("/<public_id>/edit", methods=["GET", "POST"])
@@ -479,7 +500,7 @@ def edit(public_id: str):
     if not can_handle(current_user, case):
         return render_template("cases/no_content.html", case=case), 403
     form = CaseForm()
-    form.fill_choices([case.unit])
+    form.fill_choices([case.unit], case.received_via)
     if request.method == "GET":
         _fill(form, case, case_content.open_content(db, current_user, case))
         db.commit()  # the audit event of the read

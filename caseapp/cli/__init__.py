@@ -10,7 +10,7 @@ from caseapp.cli.backup import backup_cmd, restore_cmd
 from caseapp.cli.database import db_cli
 from caseapp.cli.keys import keys_cli
 from caseapp.cli.org import org_cli
-from caseapp.cli.records import cases_cli, notify_cli, reports_cli
+from caseapp.cli.records import cases_cli, notify_cli, reports_cli, selfreports_cli
 from caseapp.cli.retention import retention_cli
 
 
@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     for command in (
         reports_cli,
         notify_cli,
+        selfreports_cli,
         cases_cli,
         keys_cli,
         org_cli,

@@ -1,4 +1,5 @@
-"""Flask commands: cases destroy-content, notify send-due, reports export."""
+"""Flask commands: cases destroy-content, notify send-due, selfreports escalate, reports
+export."""
 
 from __future__ import annotations
 
@@ -57,19 +58,37 @@ notify_cli = AppGroup("notify", help="Notifications and reminders.")
 @notify_cli.command("send-due")
 @writes
 def notify_send_due() -> None:
-    """For cron: add a notice for every newly overdue case and for the period reports due in
-    14, 7 or 1 days, then e-mail the notices not yet e-mailed. Idempotent: the same reminder
-    is never sent twice."""
+    """For cron: escalate the self-reports nobody opened in time, add a notice for every newly
+    overdue case and for the period reports due in 14, 7 or 1 days, then e-mail the notices
+    not yet e-mailed. Idempotent: the same reminder is never sent twice."""
     from caseapp.services.cases import notifications
     from caseapp.services.equality import reminders
+    from caseapp.services.selfreports.escalation import escalate_unseen
 
     session = get_session()
-    created = notifications.notify_overdue(session)
+    created = escalate_unseen(session)[1]
+    created += notifications.notify_overdue(session)
     created += reminders.notify_due_reports(session)
     session.commit()
     sent = notifications.send_pending_emails(session)
     session.commit()
     click.echo(f"{created} new notices; {sent} e-mails sent")
+
+
+selfreports_cli = AppGroup("selfreports", help="Self-reports from the public pages.")
+
+
+@selfreports_cli.command("escalate")
+@writes
+def selfreports_escalate() -> None:
+    """Hand every self-report nobody opened in time (24 hours, 12 when someone is in danger)
+    to the unit above, and tell its handlers. Also run by ``notify send-due``."""
+    from caseapp.services.selfreports.escalation import escalate_unseen
+
+    session = get_session()
+    escalated, notices = escalate_unseen(session)
+    session.commit()
+    click.echo(f"{escalated} self-reports escalated; {notices} new notices")
 
 
 reports_cli = AppGroup("reports", help="Period reports.")

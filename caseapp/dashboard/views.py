@@ -21,6 +21,9 @@ from caseapp.services.cases import monitoring, notifications
 from caseapp.services.equality import reminders
 from caseapp.services.privacy import requests as subject_requests
 from caseapp.services.reports.periods import asked_level
+from caseapp.services.selfreports.routing import DANGER_NOTICE_KIND, NOTICE_KIND
+
+SELF_REPORT_KINDS = (NOTICE_KIND, DANGER_NOTICE_KIND)
 
 
 @bp.get("/work")
@@ -108,6 +111,8 @@ def open_notice(notification_id: int):
         # A reminder of a period report opens that report.
         reminder = reminders.reminder_of(db, notice)
         return redirect(reminder[1] if reminder else url_for("dashboard.notices"))
+    if notice.case_id is None and notice.kind in SELF_REPORT_KINDS:
+        return redirect(url_for("selfreports.index"))
     if notice.case_id is None:
         # A notice about an account opens that account's page: one's own, or (for an officer
         # above the person) the changes to theirs.

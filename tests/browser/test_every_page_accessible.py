@@ -18,6 +18,7 @@ WIDTHS = ((1366, 768), (390, 844))
 LEFT_OUT = (
     *("static", "healthz", "readyz", "metrics", "logout", "download", "export", "csv"),
     *("equality.document", "equality.snapshot_document"),  # the work report's files
+    "selfreports.photo",  # a download
 )
 ROLES = ("focal", "officer", "auditor", "admin")
 PNG = (
@@ -142,6 +143,12 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
         # A legal hold: the case page lists it (and offers its release), the confidential
         # page its reason.
         holds.set_hold(s, officer, case, "Gia đình đang khiếu nại lên Thanh tra.")
+        # A self-report waiting at the school, with a reporter's message (its page and the
+        # list of the school side).
+        from tests.functional.selfreport_support import reporter_message, submit_report
+
+        self_report = submit_report(s, school, danger=True)
+        reporter_message(s, self_report, "Em muốn nói thêm một chuyện.")
         if s.scalar(select(ReferralContact.id).limit(1)) is None:  # none are seeded
             create_contact(s, None, school, "Trạm Y tế xã", REFERRAL_KINDS[0], "0123456789", "")
         s.commit()
@@ -163,6 +170,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "breach_id": breach.id,
             "subject_request_id": subject_request.id,
             "notice_version": NOTICE_VERSION,
+            "report_uid": self_report.uid,
         }
         rules = [
             r

@@ -818,6 +818,29 @@ def _compile_narrative(c: Ctx) -> Post:
     return Post("/equality/narrative/compile", {"unit": "D1", "period": period.key})
 
 
+def _on_self_report(action: str, data: dict, companions: tuple[str, ...] = (), case=False):
+    """A post about a new self-report at SCH-A, by its focal point (the one to merge into:
+    a fresh SCH-A case)."""
+
+    def recipe(c: Ctx) -> Post:
+        from tests.functional.selfreport_support import submit_report
+
+        extra = {"reference": c.case().reference} if case else {}
+        report = submit_report(c.db, c.unit("SCH-A"))
+        c.commit()
+        c.sign_in("focal_a")
+        fields = {**data, **extra, "version": str(report.version)}
+        return Post(f"/self-reports/{report.uid}/{action}", fields, companions)
+
+    return recipe
+
+
+def _accept_fields() -> dict:
+    from tests.functional.test_selfreport_decisions import ACCEPT
+
+    return ACCEPT
+
+
 RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "account.change_password": _change_password,
     "account.renew_recovery_codes": _renew_codes,
@@ -974,6 +997,11 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "equality.submit": _submit,
     "equality.narrative": _save_narrative,
     "equality.compile_narrative": _compile_narrative,
+    "selfreports.accept": _on_self_report("accept", _accept_fields(), ("case.create",)),
+    "selfreports.merge": _on_self_report("merge", {}, ("note.add",), case=True),
+    "selfreports.close": _on_self_report("close", {"message": "Cảm ơn em đã báo."}),
+    "selfreports.spam": _on_self_report("spam", {}),
+    "selfreports.reply": _on_self_report("reply", {"body": "Thầy cô đã nhận được."}),
 }
 
 

@@ -88,6 +88,11 @@ AUDITED_POSTS = {
     "privacy.update_period": "period.update",
     "cases.set_hold": "case.hold_set",  # test_retention_holds
     "cases.release_hold": "case.hold_release",
+    "selfreports.accept": "selfreport.accept",  # test_selfreport_decisions
+    "selfreports.merge": "selfreport.merge",
+    "selfreports.close": "selfreport.close",
+    "selfreports.spam": "selfreport.spam",
+    "selfreports.reply": "selfreport.reply",  # test_selfreport_conversation
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {

@@ -44,6 +44,7 @@ from caseapp.services.privacy import breaches, notices
 from caseapp.services.reports import activities, activity_materials
 from caseapp.services.reports import periods as reports
 from tests.factories import TOKEN_PAGE, Visitor, complete_work_report, make_user, stored_files
+from tests.functional.selfreport_support import add_photo, submit_report
 from tests.functional.workflow_support import add, consent, referral_contact
 
 EXAMPLES = int(os.environ.get("CASEAPP_ODD_INPUT_EXAMPLES", "10"))
@@ -277,6 +278,8 @@ def _objects(app, db, world) -> dict[str, object]:
     )
     school = units.create_unit(db, None, d2, "ODD-S", "Trường Thử", "school")
     target = db.get(User, world["focal_b"].id)
+    self_report = submit_report(db, sch_a, danger=True)
+    photo = add_photo(db, self_report)
     db.commit()
     db.expire_all()
     return {
@@ -305,6 +308,8 @@ def _objects(app, db, world) -> dict[str, object]:
         "seq": db.scalar(select(func.max(AuditEvent.seq))),
         "filename": "css/app.css",
         "notice_version": notices.NOTICE_VERSION,
+        "report_uid": self_report.uid,
+        "photo_uid": photo.uid,
     }
 
 

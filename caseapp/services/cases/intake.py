@@ -20,6 +20,7 @@ from caseapp.models import Case, CaseCounter, CaseInformant, CaseViolenceType, U
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
+from caseapp.security.authz import covers
 from caseapp.services.audit import sealed_text
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.cases import people
@@ -200,20 +201,40 @@ def _seal_informant(informant: CaseInformant, seal: Sealer, content: CaseContent
     ]
 
 
-def _due_dates(case: Case, now: datetime) -> None:
+def _due_dates(case: Case, now: datetime, intervention_due_at: datetime | None = None) -> None:
     cfg = settings()
     case.verification_due_on = case.received_on + timedelta(days=cfg.verification_days)
     case.support_due_on = add_working_days(case.received_on, cfg.support_plan_working_days)
     case.intervention_due_at = (
         now + timedelta(hours=cfg.intervention_hours) if case.urgent else None
     )
+    if intervention_due_at is not None:  # a clock that started before the case (a self-report)
+        case.intervention_due_at = intervention_due_at
+
+
+def may_record_at(actor: User, unit: Unit, received_via: str) -> bool:
+    """A school's focal points record its cases; a case from a self-report is also recorded by
+    the officer above the school it waited for (a report naming staff goes to the office)."""
+    if unit.kind != "school" or not unit.is_open:
+        return False
+    if can_handle_at(actor, unit):
+        return True
+    return received_via == "self_report" and covers(actor, "case.oversee", unit)
 
 
 def create_case(
-    session: Session, actor: User, unit: Unit, details: CaseDetails, content: CaseContent
+    session: Session,
+    actor: User,
+    unit: Unit,
+    details: CaseDetails,
+    content: CaseContent,
+    *,
+    intervention_due_at: datetime | None = None,
 ) -> Case:
-    """Record a new case at a school; its reference is the next number of the school's year."""
-    if not can_handle_at(actor, unit) or unit.kind != "school" or not unit.is_open:
+    """Record a new case at a school; its reference is the next number of the school's year.
+    ``intervention_due_at``: the intervention clock when it started before the case (a
+    self-report saying someone is in danger: 12 hours from its receipt)."""
+    if not may_record_at(actor, unit, details.received_via):
         raise Forbidden(_("You cannot record cases for this unit."))
     now = utcnow()
     validate(details, content, local_today())
@@ -247,7 +268,7 @@ def create_case(
         people.seal_fields(seal, person, data)
         persons.append(person)
     people.recompute(case)
-    _due_dates(case, now)
+    _due_dates(case, now, intervention_due_at)
     session.add(case)
     changes = {k: v for k, v in changes_of(case).items() if k != "wrapped_key"}
     changes["violence_types"] = [None, sorted(set(details.violence_types))]

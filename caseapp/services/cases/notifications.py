@@ -180,6 +180,15 @@ def email_text(notice: Notification, base_url: str, locale: str = "vi") -> tuple
             subject = _("Safe schools: a period report is due")
             # The period and its due date only: never the unit, a case or a person.
             said = reminder_text(period) + "." if period else _("A period report is due.")
+        elif notice.kind in ("self_report", "self_report_danger"):
+            # routing.NOTICE_KIND / DANGER_NOTICE_KIND: never the school, the report or anyone.
+            subject = _("Safe schools: a new self-report waits at your unit")
+            said = _("A new self-report waits at your unit. Sign in and open Self-reports.")
+            if notice.kind == "self_report_danger":
+                subject = _("Safe schools: a new self-report: someone may be in danger")
+                said = " ".join(
+                    [said, _("The reporter says someone may be in danger: act within 12 hours.")]
+                )
         else:
             subject = _("Safe schools: a case at your unit needs attention")
             said = _("A case at your unit needs your attention.")
