@@ -256,6 +256,8 @@ def report_labels() -> dict:
             "support_by_service": _("Cases given support or referred, by service"),
             "per_unit": _("Cases by unit"),
             "activities": _("Training and communication activities"),
+            "cases_by_channel": _("Cases by channel and sex of the person harmed"),
+            "self_reports": _("Self-reports received from the public pages"),
         },
         "notes": {
             "violence_by_sex": _(
@@ -263,6 +265,10 @@ def report_labels() -> dict:
             ),
             "support_by_service": _(
                 "A case given several services is counted in each and once in the totals."
+            ),
+            "self_reports": _(
+                "Reports sent by pupils, parents or witnesses from a school's public page, "
+                "counted at that school, by what became of them."
             ),
         },
         "rows": {
@@ -278,6 +284,17 @@ def report_labels() -> dict:
             "findings": {**steps["finding"], "not_verified": _("Not verified yet")},
             "support_by_service": {**steps["service"], "referral": _("Referral")},
             "activities": activity_kind_names(),
+            "cases_by_channel": {
+                "self_report": _("Self-report (public page)"),
+                "staff_intake": _("Recorded by staff"),
+            },
+            "self_reports": {
+                "open": _("Waiting for a decision"),
+                "accepted": _("Accepted as a new case"),
+                "merged": _("Added to an existing case"),
+                "closed": _("Closed with a message"),
+                "spam": _("Marked as spam"),
+            },
         },
         "cols": {
             "sex": sexes,
@@ -287,6 +304,7 @@ def report_labels() -> dict:
                 "male": _("Male participants"),
                 "other": _("Other participants"),
             },
+            "self_reports": {"reports": _("Reports")},
         },
         "total": _("Total"),
     }
