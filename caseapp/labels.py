@@ -578,6 +578,9 @@ def audit_action_names() -> dict[str, str]:
         ),
         "retention.run": pgettext("audit action", "Retention run"),
         "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
+        "selfreport.receipt_expire": pgettext(
+            "audit action", "Receipt code of a self-report expired by the retention run"
+        ),
         "case.hold_set": pgettext("audit action", "Legal hold set"),
         "case.hold_release": pgettext("audit action", "Legal hold released"),
     }

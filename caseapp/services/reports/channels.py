@@ -1,6 +1,6 @@
 """The period report's figures on how cases come in: cases by channel (self-report or staff
 intake) and the self-reports sent from the schools' public pages, with the time from a report
-to the school's first reply. SQL aggregates over the unit's subtree, like services/reports/tables.py."""
+to the school's first reply. SQL aggregates over the unit's subtree, as in tables.py."""
 
 from __future__ import annotations
 

@@ -55,17 +55,21 @@ def timeliness_rows(t: dict) -> list[list[str]]:
         if t.get("hidden")
         else []
     )
-    return hidden + [
-        [
-            _("Median days from intake to verification"),
-            local_number(t["median_days_to_verification"]),
-        ],
-        [_("Median days from intake to closure"), local_number(t["median_days_to_closure"])],
-        [
-            _("Verified within %(n)d days", n=t["verification_days"]),
-            "—" if share is None else f"{local_number(share)}%",
-        ],
-    ] + reply_rows(t)
+    return (
+        hidden
+        + [
+            [
+                _("Median days from intake to verification"),
+                local_number(t["median_days_to_verification"]),
+            ],
+            [_("Median days from intake to closure"), local_number(t["median_days_to_closure"])],
+            [
+                _("Verified within %(n)d days", n=t["verification_days"]),
+                "—" if share is None else f"{local_number(share)}%",
+            ],
+        ]
+        + reply_rows(t)
+    )
 
 
 def reply_rows(t: dict) -> list[list[str]]:

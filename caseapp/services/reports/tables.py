@@ -26,8 +26,8 @@ from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
 from caseapp.models.reports import ACTIVITY_KINDS
 from caseapp.runtime import settings
-from caseapp.services.reports import channels
 from caseapp.services.org.history import children_during, ever_below, in_force, rolls_up
+from caseapp.services.reports import channels
 
 SEX_COLUMNS = domain.SEXES
 # Tables that count cases have a column more: cases whose persons harmed are of several sexes.
