@@ -21,6 +21,7 @@ from caseapp.services.cases import monitoring, notifications
 from caseapp.services.equality import reminders
 from caseapp.services.privacy import requests as subject_requests
 from caseapp.services.reports.periods import asked_level
+from caseapp.services.selfreports import posters
 
 
 @bp.get("/work")
@@ -31,6 +32,7 @@ def my_work():
         "dashboard/work.html",
         work=monitoring.my_work(db, current_user),
         requests_overdue=subject_requests.overdue_requests(db, current_user),
+        poster_schools=posters.own_schools(current_user),
     )
 
 

@@ -78,7 +78,7 @@ def is_reporter_path(path: str) -> bool:
 class JsonAccessLogger(Logger):
     atoms_wrapper_class = JsonAtoms
 
-    def atoms(self, resp, req, environ, request_time) -> dict:
+    def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         if not is_reporter_path(environ.get("PATH_INFO") or ""):
             return atoms

@@ -104,7 +104,8 @@ def test_nginx_site_fits_the_app_and_gunicorn(tmp_path):
     for location in (r"location = /r \{", r"location /r/ \{"):
         block = re.search(location + r"(.*?)\}", site, flags=re.S)
         assert block, location
-        assert "access_log off;" in block.group(1) and "proxy_pass http://caseapp;" in block.group(1)
+        assert "access_log off;" in block.group(1)
+        assert "proxy_pass http://caseapp;" in block.group(1)
     metrics = re.search(r"location = /metrics \{(.*?)\}", site, flags=re.S)
     assert metrics and "deny all;" in metrics.group(1)
 
