@@ -407,16 +407,17 @@ def build(
             activities.cells[(kind, col)] = int(value or 0)
     tables.append(activities)
 
+    channel = channels.channel_row(Case.received_via)  # one expression: PostgreSQL groups by it
     tables.append(
         _grouped(
             session,
             "cases_by_channel",
             channels.CHANNEL_ROWS,
             GROUP_COLUMNS,
-            select(channels.channel_row(Case.received_via), Case.harmed_sex_group, func.count())
+            select(channel, Case.harmed_sex_group, func.count())
             .select_from(Case)
             .where(scope)
-            .group_by(channels.channel_row(Case.received_via), Case.harmed_sex_group),
+            .group_by(channel, Case.harmed_sex_group),
         )
     )
     reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer_id, level, within)
