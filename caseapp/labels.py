@@ -260,6 +260,8 @@ def report_labels() -> dict:
             "support_by_service": _("Cases given support or referred, by service"),
             "per_unit": _("Cases by unit"),
             "activities": _("Training and communication activities"),
+            "cases_by_channel": _("Cases by channel and sex of the person harmed"),
+            "self_reports": _("Self-reports received from the public pages"),
         },
         "notes": {
             "violence_by_sex": _(
@@ -267,6 +269,10 @@ def report_labels() -> dict:
             ),
             "support_by_service": _(
                 "A case given several services is counted in each and once in the totals."
+            ),
+            "self_reports": _(
+                "Reports sent by pupils, parents or witnesses from a school's public page, "
+                "counted at that school, by what became of them."
             ),
         },
         "rows": {
@@ -282,6 +288,17 @@ def report_labels() -> dict:
             "findings": {**steps["finding"], "not_verified": _("Not verified yet")},
             "support_by_service": {**steps["service"], "referral": _("Referral")},
             "activities": activity_kind_names(),
+            "cases_by_channel": {
+                "self_report": _("Self-report (public page)"),
+                "staff_intake": _("Recorded by staff"),
+            },
+            "self_reports": {
+                "open": _("Waiting for a decision"),
+                "accepted": _("Accepted as a new case"),
+                "merged": _("Added to an existing case"),
+                "closed": _("Closed with a message"),
+                "spam": _("Marked as spam"),
+            },
         },
         "cols": {
             "sex": sexes,
@@ -291,6 +308,7 @@ def report_labels() -> dict:
                 "male": _("Male participants"),
                 "other": _("Other participants"),
             },
+            "self_reports": {"reports": _("Reports")},
         },
         "total": _("Total"),
     }
@@ -573,6 +591,9 @@ def audit_action_names() -> dict[str, str]:
         ),
         "retention.run": pgettext("audit action", "Retention run"),
         "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
+        "selfreport.receipt_expire": pgettext(
+            "audit action", "Receipt code of a self-report expired by the retention run"
+        ),
         "case.hold_set": pgettext("audit action", "Legal hold set"),
         "case.hold_release": pgettext("audit action", "Legal hold released"),
     }

@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The route modules register their views on bp (they import it from here).
-from caseapp.admin import approvals, imports, referrals, reform, users, views
+from caseapp.admin import approvals, imports, posters, referrals, reform, users, views

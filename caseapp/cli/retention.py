@@ -16,13 +16,15 @@ retention_cli = AppGroup("retention", help="Retention: shred what the schedule s
 @writes
 def retention_run(dry_run: bool) -> None:
     """Crypto-shred the content of the closed cases that are due and discard the attachments
-    that are due (never a case under a legal hold); audited. Idempotent: run it daily."""
+    that are due (never a case under a legal hold); expire the receipt codes of self-reports
+    closed long enough ago; audited. Idempotent: run it daily."""
     from caseapp.clock import local_today
-    from caseapp.services.privacy import retention
+    from caseapp.services.privacy import receipts, retention
 
     session = get_session()
     today = local_today()
     found = retention.due(session, today)
+    codes = receipts.due(session, today)
     for line in retention.schedule_lines(session):
         click.echo(f"rule {line.key}: {line.amount} {line.unit} ({line.basis})")
     cases = [d for d in found if d.kind == "case"]
@@ -39,18 +41,27 @@ def retention_run(dry_run: bool) -> None:
             f"attachment #{item.attachment_id} of {item.reference} {item.unit_code} {item.rule} "
             f"{item.due_on.strftime('%d/%m/%Y')} {state}"
         )
+    for code in codes:
+        # The report's number only: nothing that could lead back to the reporter.
+        click.echo(
+            f"receipt code of self-report #{code.report_id} {code.unit_code} {receipts.RULE} "
+            f"{code.due_on.strftime('%d/%m/%Y')} due"
+        )
     held_cases = len({d.case_id for d in found if d.held})
     due_cases = sum(1 for d in cases if not d.held)
     due_files = sum(1 for d in files if not d.held)
     if dry_run:
         session.rollback()  # it only read
         click.echo(
-            f"dry run: {due_cases} cases and {due_files} attachments due, {held_cases} held; "
+            f"dry run: {due_cases} cases and {due_files} attachments due, {held_cases} held, "
+            f"{len(codes)} receipt codes due; "
             "nothing was changed and no audit event was written"
         )
         return
     outcome = retention.run(session, today, found)
+    expired = receipts.expire(session, codes)
     click.echo(
         f"{outcome.shredded} cases shredded ({outcome.files_removed} sealed files removed), "
-        f"{outcome.attachments} attachments discarded, {outcome.held} held cases kept"
+        f"{outcome.attachments} attachments discarded, {outcome.held} held cases kept, "
+        f"{expired} receipt codes expired"
     )

@@ -21,6 +21,7 @@ from caseapp.services.cases import monitoring, notifications
 from caseapp.services.equality import reminders
 from caseapp.services.privacy import requests as subject_requests
 from caseapp.services.reports.periods import asked_level
+from caseapp.services.selfreports import posters
 from caseapp.services.selfreports.routing import DANGER_NOTICE_KIND, NOTICE_KIND
 
 SELF_REPORT_KINDS = (NOTICE_KIND, DANGER_NOTICE_KIND)
@@ -34,6 +35,7 @@ def my_work():
         "dashboard/work.html",
         work=monitoring.my_work(db, current_user),
         requests_overdue=subject_requests.overdue_requests(db, current_user),
+        poster_schools=posters.own_schools(current_user),
     )
 
 

@@ -13,7 +13,10 @@
 ``logger_class``
     gunicorn's logger with every value JSON-escaped and the time in ISO 8601 UTC. gunicorn
     escapes only double quotes: a backslash or a newline in a path or user agent would
-    otherwise break the line (or forge one).
+    otherwise break the line (or forge one). A request to the self-report pages (/r, /r/...)
+    is logged as path "/r/…" with no remote address, user agent, referrer or request header:
+    nothing in the log may tie a pupil's phone, or the time they wrote, to a school's page
+    or a receipt code (issue 14).
 ``logconfig_dict``
     gunicorn's own messages (start, workers booting, exiting, timing out) and the app's log
     records as JSON lines on stderr (logs.JsonFormatter); the access lines, already JSON, on
@@ -64,8 +67,35 @@ class JsonAtoms(SafeAtoms):
                 self[key] = value
 
 
+REPORTER_PATH = "/r/…"
+
+
+def is_reporter_path(path: str) -> bool:
+    """Whether a request path is one of the public self-report pages (/r, /r/<code>, ...)."""
+    return path == "/r" or path.startswith("/r/")
+
+
 class JsonAccessLogger(Logger):
     atoms_wrapper_class = JsonAtoms
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        if not is_reporter_path(environ.get("PATH_INFO") or ""):
+            return atoms
+        # Request headers ({...}i) and the environ ({...}e) hold the address
+        # (X-Forwarded-For, REMOTE_ADDR) and the full path: none of them; the response's
+        # headers (the request id) stay.
+        kept = {k: v for k, v in atoms.items() if not k.endswith(("}i", "}e"))}
+        kept.update(
+            h="-",
+            u="-",
+            r=f"{atoms.get('m')} {REPORTER_PATH} {atoms.get('H')}",
+            U=REPORTER_PATH,
+            q="",
+            f="-",
+            a="-",
+        )
+        return kept
 
     def now(self) -> str:
         return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

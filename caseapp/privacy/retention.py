@@ -11,6 +11,7 @@ from caseapp.db import get_session
 from caseapp.labels import retention_period_words, retention_rule_names
 from caseapp.privacy import bp
 from caseapp.runtime import settings
+from caseapp.services.privacy import receipts
 from caseapp.services.privacy import retention as service
 
 
@@ -30,6 +31,7 @@ def retention():
         pages=pages,
         total=len(found),
         held=sum(1 for d in found if d.held),
+        receipt_codes=len(receipts.due_soon(db, current_user, service.SOON_DAYS)),
         days=service.SOON_DAYS,
         rule_names=retention_rule_names(),
         period_words=retention_period_words,

@@ -160,6 +160,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "public_id": case.public_id,
             "uid": case.harmed_people[0].uid,  # the person form (an attachment's uid: 404)
             "unit_id": school.id,
+            "code": school.code,  # a school's poster (admin/units/<code>/poster)
             "user_id": focal.id,
             "contact_id": first(ReferralContact.id),
             "seq": first(AuditEvent.seq),

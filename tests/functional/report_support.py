@@ -18,8 +18,18 @@ from caseapp.services.cases.steps import StepInput
 from caseapp.services.org import referrals
 from caseapp.services.reports import activities
 from caseapp.services.reports.activities import ActivityInput
+from tests.functional.selfreport_support import add_self_report
 
 PERIOD = (date(2020, 1, 1), date(2020, 6, 30))
+# Self-reports from the schools' public pages: (school, received, status, first reply).
+# Replies after 0, 2 and 5 days at SCH-A; none yet at SCH-B; SCH-C's came in July.
+SELF_REPORTS = (
+    ("SCH-A", date(2020, 2, 10), "accepted", date(2020, 2, 10)),
+    ("SCH-A", date(2020, 3, 2), "closed", date(2020, 3, 4)),
+    ("SCH-A", date(2020, 4, 1), "spam", date(2020, 4, 6)),
+    ("SCH-B", date(2020, 5, 20), "new", None),
+    ("SCH-C", date(2020, 7, 3), "merged", date(2020, 7, 4)),
+)
 SCHOOL_FOCAL = {"SCH-A": "focal_a", "SCH-B": "focal_b", "SCH-C": "focal_c"}
 ADULT_BANDS = ("18-24", "25-59", "60+")
 
@@ -355,6 +365,8 @@ def build_period_data(db, world) -> dict:
                 participants_other=counts[2],
             ),
         )
+    for code, received_on, status, replied in SELF_REPORTS:
+        add_self_report(db, unit(db, world, code), received_on, status, first_reply_on=replied)
     db.commit()
     return cases
 

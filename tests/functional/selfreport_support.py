@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import secrets
 import uuid
+from datetime import date
 
 from sqlalchemy import func, select
 
@@ -116,3 +117,39 @@ def events(db, action: str) -> int:
     return db.scalar(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
     )
+
+
+# For the tests that count reports (reports, retention): no seal, no receipt code unless asked.
+def add_self_report(
+    db,
+    school: Unit,
+    received_on: date,
+    status: str = "new",
+    first_reply_on: date | None = None,
+    closed_on: date | None = None,
+    case_id: int | None = None,
+    receipt_hash: str | None = None,
+) -> SelfReport:
+    report = SelfReport(
+        uid=str(uuid.uuid4()),
+        school_id=school.id,
+        routed_unit_id=school.id,
+        route="school",
+        status=status,
+        received_on=received_on,
+        who_hurt="me",
+        who_did="pupil",
+        what="hit",
+        happened_when="today",
+        happened_where="in_school",
+        wrapped_key=None,
+        details=None,
+        first_reply_on=first_reply_on,
+        closed_on=closed_on,
+        case_id=case_id,
+        receipt_hash=receipt_hash,
+    )
+    db.add(report)
+    db.flush()
+    record(db, None, "selfreport.test_data", report, unit=school, day_only=True)
+    return report

@@ -368,6 +368,42 @@ logging.getLogger("caseapp").warning("from the app")
 """
 
 
+REPORTER_LOG = """
+import datetime
+from types import SimpleNamespace
+from gunicorn.config import Config
+from caseapp.observability import gunicorn_hooks as hooks
+cfg = Config()
+cfg.set("accesslog", "-")
+cfg.set("access_log_format", hooks.access_log_format)
+cfg.set("logger_class", hooks.logger_class)
+logger = cfg.logger_class(cfg)
+for path in ("/r/SCHOOLCODE77", "/r", "/r/follow", "/reports/"):
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": path + "?x=1", "PATH_INFO": path,
+               "QUERY_STRING": "x=1", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.9.8.7",
+               "HTTP_USER_AGENT": "PhoneAgent/1", "HTTP_X_FORWARDED_FOR": "10.9.8.7",
+               "HTTP_REFERER": "https://x/r/SCHOOLCODE77"}
+    response = SimpleNamespace(status="200 OK", sent=10, headers=[("X-Request-Id", "rid")])
+    request = SimpleNamespace(headers=[("X-Forwarded-For", "10.9.8.7")])
+    logger.access(response, request, environ, datetime.timedelta(seconds=0))
+"""
+
+
+def test_gunicorn_logs_no_address_nor_path_of_the_self_report_pages():
+    """A pupil's address, phone and school must not be in the access log (issue 14)."""
+    done = run_python(REPORTER_LOG)
+    *reporter, other = json_lines(done.stdout)
+    assert len(reporter) == 3
+    for line in reporter:
+        assert line["path"] == "/r/…" and line["remote"] == "-" and line["user_agent"] == "-"
+        assert line["status"] == 200 and line["request_id"] == "rid"
+    head = "\n".join(done.stdout.splitlines()[:3])
+    assert "10.9.8.7" not in head and "SCHOOLCODE77" not in head and "PhoneAgent" not in head
+    assert "follow" not in head
+    # Every other page is logged as before.
+    assert other["path"] == "/reports/" and other["remote"] == "10.9.8.7"
+
+
 def test_gunicorn_access_and_error_logs_are_json_lines():
     done = run_python(GUNICORN_LOGS.replace("SECRET", SECRET))
     hostile = 'x" \\ \n{"forged": 1}'

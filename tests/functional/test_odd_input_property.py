@@ -302,6 +302,7 @@ def _objects(app, db, world) -> dict[str, object]:
         "export_id": subject_request.exports[0].id,
         "hold_id": hold.id,
         "unit_id": school.id,
+        "code": school.code,  # a school's poster
         "user_id": target.id,
         "request_id": asked.id,
         "grant_id": db.scalar(select(Grant.id).where(Grant.user_id == target.id)),

@@ -228,6 +228,8 @@ def test_each_table_says_what_it_counts(reports):
         "support_by_service": "cases",
         "per_unit": "cases",
         "activities": "activities",
+        "cases_by_channel": "cases",
+        "self_reports": "reports",
     }
     assert all(t["counts"] == counts[t["key"]] for t in reports["PRV"].as_dict()["tables"])
 

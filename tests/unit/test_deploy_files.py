@@ -100,6 +100,12 @@ def test_nginx_site_fits_the_app_and_gunicorn(tmp_path):
     # The app's CSRF check compares the Referer with the Host it is given: the browser's own.
     assert "proxy_set_header Host $http_host" in site
     assert "proxy_set_header X-Forwarded-Proto $scheme" in site
+    # The self-report pages (/r, /r/...): proxied, never in nginx's access log (issue 14).
+    for location in (r"location = /r \{", r"location /r/ \{"):
+        block = re.search(location + r"(.*?)\}", site, flags=re.S)
+        assert block, location
+        assert "access_log off;" in block.group(1)
+        assert "proxy_pass http://caseapp;" in block.group(1)
     metrics = re.search(r"location = /metrics \{(.*?)\}", site, flags=re.S)
     assert metrics and "deny all;" in metrics.group(1)
 
@@ -142,6 +148,8 @@ def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
     assert config["accesslog"] == "-"
     assert config.get("control_socket_disable", "True") == "True"
     assert config["access_log_format"].startswith("{")  # JSON lines
+    # The logger that writes /r/... requests without address or path (test_observability.py).
+    assert "JsonAccessLogger" in config["logger_class"]
 
     keyring = tmp_path / "keyring.json"
     from caseapp.security.keyring import Keyring

@@ -45,6 +45,7 @@ CHILD = "retention_case_child"
 ADULT = "retention_case_adult"
 ATTACHMENTS = "retention_attachments"
 RULES = (CHILD, ADULT, ATTACHMENTS)
+RECEIPTS = "retention_receipts"
 ADULT_AGE = 18
 SOON_DAYS = 90  # what the retention page looks ahead
 
@@ -125,15 +126,17 @@ def case_due_on(
 
 
 def schedule_lines(session: Session) -> list:
-    """The retention lines (LegalPeriod, with their basis), in the schedule's order."""
-    return [periods.get(session, key) for key in RULES]
+    """The retention lines (LegalPeriod, with their basis), in the schedule's order: the
+    case rules, then the receipt codes of self-reports (services/privacy/receipts.py)."""
+    return [periods.get(session, key) for key in (*RULES, RECEIPTS)]
 
 
 def _schedule(session: Session) -> dict[str, tuple[int, str]]:
     return {p.key: (p.amount, p.unit) for p in schedule_lines(session)}
 
 
-def _closures():
+def case_closures():
+    """Per case, the instant of its last transition to "closed" (a subquery)."""
     return (
         select(CaseTransition.case_id, func.max(CaseTransition.at).label("closed_at"))
         .where(CaseTransition.to_status == "closed")
@@ -218,7 +221,7 @@ def due(
     run, which sees everything). One query per kind."""
     limit = as_of + timedelta(days=horizon_days)
     schedule = _schedule(session)
-    closures = _closures()
+    closures = case_closures()
     scope = _in_units(units)
     held = _held().label("held")
 

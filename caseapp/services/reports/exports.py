@@ -55,16 +55,44 @@ def timeliness_rows(t: dict) -> list[list[str]]:
         if t.get("hidden")
         else []
     )
-    return hidden + [
+    return (
+        hidden
+        + [
+            [
+                _("Median days from intake to verification"),
+                local_number(t["median_days_to_verification"]),
+            ],
+            [_("Median days from intake to closure"), local_number(t["median_days_to_closure"])],
+            [
+                _("Verified within %(n)d days", n=t["verification_days"]),
+                "—" if share is None else f"{local_number(share)}%",
+            ],
+        ]
+        + reply_rows(t)
+    )
+
+
+def reply_rows(t: dict) -> list[list[str]]:
+    """Time from a self-report to the school's first reply (absent from reports frozen
+    before self-reports existed)."""
+    if "self_reports_answered" not in t:
+        return []
+
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{local_number(value)}%"
+
+    def count(value: int | None) -> str:
+        return "—" if value is None else str(value)
+
+    return [
+        [_("Self-reports answered"), count(t["self_reports_answered"])],
+        [_("Self-reports not answered yet"), count(t["self_reports_not_answered"])],
         [
-            _("Median days from intake to verification"),
-            local_number(t["median_days_to_verification"]),
+            _("Median days from a self-report to the first reply"),
+            local_number(t["median_days_to_first_reply"]),
         ],
-        [_("Median days from intake to closure"), local_number(t["median_days_to_closure"])],
-        [
-            _("Verified within %(n)d days", n=t["verification_days"]),
-            "—" if share is None else f"{local_number(share)}%",
-        ],
+        [_("Self-reports answered within 1 day"), percent(t["share_answered_within_1_day"])],
+        [_("Self-reports answered within 3 days"), percent(t["share_answered_within_3_days"])],
     ]
 
 

@@ -27,6 +27,7 @@ from caseapp.models import steps as step_domain
 from caseapp.models.reports import ACTIVITY_KINDS
 from caseapp.runtime import settings
 from caseapp.services.org.history import children_during, ever_below, in_force, rolls_up
+from caseapp.services.reports import channels
 
 SEX_COLUMNS = domain.SEXES
 # Tables that count cases have a column more: cases whose persons harmed are of several sexes.
@@ -38,6 +39,7 @@ TABLE_COUNTS = {
     "role_by_sex": "people",
     "perpetrators_by_relationship_sex": "people",
     "activities": "activities",
+    "self_reports": "reports",
 }
 STATUS_ROWS = ("resolved", "in_progress", "overdue")
 FINDING_ROWS = (*step_domain.FINDINGS, "not_verified")
@@ -405,14 +407,35 @@ def build(
             activities.cells[(kind, col)] = int(value or 0)
     tables.append(activities)
 
-    return Report(
-        unit.code,
-        unit.name,
-        date_from,
-        date_to,
-        tables,
-        _timeliness(session, scope, date_to, end, cfg.verification_days),
+    channel = channels.channel_row(Case.received_via)  # one expression: PostgreSQL groups by it
+    tables.append(
+        _grouped(
+            session,
+            "cases_by_channel",
+            channels.CHANNEL_ROWS,
+            GROUP_COLUMNS,
+            select(channel, Case.harmed_sex_group, func.count())
+            .select_from(Case)
+            .where(scope)
+            .group_by(channel, Case.harmed_sex_group),
+        )
     )
+    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer_id, level, within)
+    tables.append(
+        Table(
+            "self_reports",
+            list(channels.SELF_REPORT_ROWS),
+            list(channels.SELF_REPORT_COLUMNS),
+            channels.self_report_outcomes(session, reports_scope),
+            counts=TABLE_COUNTS["self_reports"],
+        )
+    )
+
+    timeliness = _timeliness(session, scope, date_to, end, cfg.verification_days)
+    timeliness.update(
+        channels.reply_times(session, reports_scope, lambda a, b: _days(session, a, b))
+    )
+    return Report(unit.code, unit.name, date_from, date_to, tables, timeliness)
 
 
 def _timeliness(session: Session, scope, date_to: date, end, verification_days: int) -> dict:

@@ -31,6 +31,7 @@ def unit_lines() -> dict[str, str]:
         "people": _("Unit of count: persons"),
         "cases": _("Unit of count: cases"),
         "activities": _("Unit of count: activities and participants"),
+        "reports": _("Unit of count: self-reports"),
     }
 
 
@@ -65,7 +66,7 @@ def shown_tables(
             row_names = [(unit_names or {}).get(r, r) for r in table.rows]
         else:
             row_names = [names["rows"][table.key].get(r, r) for r in table.rows]
-        col_group = "activities" if table.key == "activities" else "sex"
+        col_group = table.key if table.key in ("activities", "self_reports") else "sex"
         out.append(
             ShownTable(
                 table.key,
@@ -104,4 +105,15 @@ def shown_timeliness(timeliness: dict, suppressed: bool) -> dict:
         )
     if 0 < timeliness.get("closed", 0) < threshold:
         shown.update(median_days_to_closure=None, closed=None, hidden=True)
+    # Self-reports: a median of a few replies is those replies' own delays.
+    if 0 < timeliness.get("self_reports_answered", 0) < threshold:
+        shown.update(
+            self_reports_answered=None,
+            median_days_to_first_reply=None,
+            share_answered_within_1_day=None,
+            share_answered_within_3_days=None,
+            hidden=True,
+        )
+    if 0 < timeliness.get("self_reports_not_answered", 0) < threshold:
+        shown.update(self_reports_not_answered=None, hidden=True)
     return shown

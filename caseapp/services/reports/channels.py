@@ -1,0 +1,130 @@
+"""The period report's figures on how cases come in: cases by channel (self-report or staff
+intake) and the self-reports sent from the schools' public pages, with the time from a report
+to the school's first reply. SQL aggregates over the unit's subtree, as in tables.py."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import case as when
+from sqlalchemy.orm import Session
+
+from caseapp.models import CaseExclusion, Unit
+from caseapp.models.selfreports import REPORT_STATUSES, SelfReport
+from caseapp.services.org.history import rolls_up
+
+CHANNEL_ROWS = ("self_report", "staff_intake")
+# What became of the reports received in the period (each report in one row): still waiting,
+# accepted as a new case, merged into a case, closed with a message, marked as spam.
+SELF_REPORT_ROWS = ("open", "accepted", "merged", "closed", "spam")
+SELF_REPORT_COLUMNS = ("reports",)
+# Time to the first reply, in whole days from the day of the report.
+REPLY_WITHIN = (1, 3)
+
+
+def channel_row(received_via):
+    """The channel row of a case: self-report, or staff intake (every other way in)."""
+    return when((received_via == "self_report", "self_report"), else_="staff_intake")
+
+
+def self_reports_in(
+    unit: Unit,
+    date_from: date,
+    date_to: date,
+    viewer_id: int | None = None,
+    level: str | None = None,
+    within: Unit | None = None,
+):
+    """Conditions for the self-reports of the report: received in the period from the page of
+    a school that sat below the unit that day (as cases count at their school); the same
+    ``level``, ``within`` and exclusions as the cases (a report that became or joined a case
+    the viewer is excluded from is left out with that case)."""
+    on, school = SelfReport.received_on, SelfReport.school_id
+    conditions = [
+        rolls_up(unit, on=on, unit_id=school),
+        *([rolls_up(within, on=on, unit_id=school)] if within is not None else []),
+        SelfReport.received_on >= date_from,
+        SelfReport.received_on <= date_to,
+    ]
+    if level is not None:
+        conditions.append(SelfReport.school_id.in_(select(Unit.id).where(Unit.level == level)))
+    if viewer_id is not None:
+        conditions.append(
+            or_(
+                SelfReport.case_id.is_(None),
+                ~exists(
+                    select(CaseExclusion.id).where(
+                        CaseExclusion.case_id == SelfReport.case_id,
+                        CaseExclusion.user_id == viewer_id,
+                    )
+                ),
+            )
+        )
+    return and_(*conditions)
+
+
+def self_report_outcomes(session: Session, scope) -> dict[tuple[str, str], int]:
+    """The cells of the "self-reports" table: reports by what became of them."""
+    outcome = when(
+        (SelfReport.status.in_(("new", "seen")), "open"),
+        *((SelfReport.status == s, s) for s in REPORT_STATUSES if s not in ("new", "seen")),
+        else_="open",
+    )
+    cells: dict[tuple[str, str], int] = {}
+    for row, n in session.execute(
+        select(outcome, func.count()).select_from(SelfReport).where(scope).group_by(outcome)
+    ):
+        cells[(row, "reports")] = cells.get((row, "reports"), 0) + int(n)
+    return cells
+
+
+def median_of_counts(counts: list[tuple[int, int]]) -> float | None:
+    """The median of values given as (value, how many), sorted by value."""
+    n = sum(k for _v, k in counts)
+    if n == 0:
+        return None
+    wanted = ((n + 1) // 2, (n + 2) // 2)  # 1-based positions of the middle value(s)
+    found: list[int] = []
+    seen = 0
+    for value, k in counts:
+        for position in wanted:
+            if seen < position <= seen + k:
+                found.append(value)
+        seen += k
+    return round(sum(found) / len(found), 1)
+
+
+def reply_times(session: Session, scope, days_between) -> dict:
+    """Time from report to the first reply: the days of each answered report grouped by
+    value (one row per distinct delay, never one per report), the median from those groups,
+    the share answered within 1 and 3 days, and the reports not answered yet."""
+    days = days_between(SelfReport.first_reply_on, SelfReport.received_on)
+    grouped = [
+        (int(d), int(n))
+        for d, n in session.execute(
+            select(days.label("days"), func.count())
+            .select_from(SelfReport)
+            .where(scope, SelfReport.first_reply_on.is_not(None))
+            .group_by(days)
+            .order_by(days)
+        )
+    ]
+    unanswered = session.scalar(
+        select(func.count())
+        .select_from(SelfReport)
+        .where(scope, SelfReport.first_reply_on.is_(None))
+    )
+    answered = sum(n for _d, n in grouped)
+
+    def share(limit: int) -> float | None:
+        within = sum(n for d, n in grouped if d <= limit)
+        return round(100 * within / answered, 1) if answered else None
+
+    return {
+        "self_reports_answered": answered,
+        "self_reports_not_answered": int(unanswered or 0),
+        "median_days_to_first_reply": median_of_counts(grouped),
+        "share_answered_within_1_day": share(REPLY_WITHIN[0]),
+        "share_answered_within_3_days": share(REPLY_WITHIN[1]),
+    }
