@@ -4,6 +4,7 @@ catalogue). Keys come from models.selfreports so the page and the database canno
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import pgettext
 
 
 def who_hurt() -> dict[str, str]:
@@ -58,19 +59,19 @@ def status() -> dict[str, tuple[str, str]]:
     """Public status -> (word, what it means)."""
     return {
         "received": (
-            _("Received"),
+            pgettext("public status", "Received"),
             _("Your report has arrived. Nobody has opened it yet."),
         ),
         "looking": (
-            _("Being looked at"),
+            pgettext("public status", "Being looked at"),
             _("Someone responsible is reading your report and finding out what happened."),
         ),
         "help": (
-            _("Help arranged"),
+            pgettext("public status", "Help arranged"),
             _("People are helping. Look here for messages from them."),
         ),
         "closed": (
-            _("Closed"),
+            pgettext("public status", "Closed"),
             _("This report is finished. If you need help again, send a new report or call 111."),
         ),
     }

@@ -167,6 +167,9 @@ commit fails)."""
     session.flush()  # the message's id, for its photos
     stored = photo_store.store_photos(report, sealer, cleaned, today, message_id=message.id)
     try:
+        for photo in stored:
+            photo.report_id = report.id
+            session.add(photo)
         record(
             session,
             None,

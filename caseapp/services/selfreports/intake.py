@@ -196,6 +196,7 @@ def submit(
     report.reporter_contact = sealer.seal("reporter_contact", data.contact)
     code = _unique_code(session, report)
     stored = photo_store.store_photos(report, sealer, cleaned, today)
+    report.photos.extend(stored)
     try:
         session.add(report)
         record(

@@ -86,8 +86,8 @@ def store_photos(
     sent_on: date,
     message_id: int | None = None,
 ) -> list[SelfReportPhoto]:
-    """Seal each cleaned JPEG into the attachment store; the rows (not yet added). A file
-    written before a later failure is removed again."""
+    """Seal each cleaned JPEG into the attachment store; the rows, for the caller to attach to
+    the report (not yet in the session). A file written before a later failure is removed."""
     store = settings().attachment_dir
     store.mkdir(mode=0o700, parents=True, exist_ok=True)
     made: list[SelfReportPhoto] = []
@@ -95,7 +95,6 @@ def store_photos(
         for jpeg in cleaned:
             photo = SelfReportPhoto(
                 uid=str(uuid.uuid4()),
-                report=report,
                 message_id=message_id,
                 sent_on=sent_on,
                 content_type="image/jpeg",
