@@ -194,7 +194,12 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["limits"] = limits
     from caseapp.labels import labels
 
-    app.context_processor(labels)
+    def staff_labels() -> dict:
+        # The public self-report pages use none of the staff screens' labels (some hundred
+        # translated strings per page): a flood of them stays cheap.
+        return {} if request.blueprint == PUBLIC_REPORTS else labels()
+
+    app.context_processor(staff_labels)
     app.before_request(_guard)
     app.after_request(_headers)
     app.teardown_request(_teardown)

@@ -166,9 +166,12 @@ def submit(
     stored); it is never stored. The view commits."""
     school = school_by_code(session, school_code)
     data = check(data)
-    cleaned = [photo_store.clean_jpeg(u.data) for u in photo_store.check_count(uploads)]
+    given = photo_store.check_count(uploads)
+    # Counted before the photos are decoded, so a flood costs little; a refusal after this
+    # point rolls the count back with everything else.
     if not throttle.take_report_slot(session, address):
         raise ReportsThrottled(_("Too many reports were sent from this connection."))
+    cleaned = [photo_store.clean_jpeg(u.data) for u in given]
     today = local_today()
     routed, route = routing.route_for(school, data.who_did, data.ask_office)
     danger = data.danger == "yes"
