@@ -20,7 +20,9 @@ def select_locale() -> str:
     if request.blueprint == "intake":
         # The public pages read no cookie: the language travels in the address (?lang=en).
         given = request.args.get("lang", "")
-        return given if given in locales else current_app.extensions["caseapp.settings"].default_locale
+        return (
+            given if given in locales else current_app.extensions["caseapp.settings"].default_locale
+        )
     chosen = session.get("lang")
     if isinstance(chosen, str) and chosen in locales:
         return chosen

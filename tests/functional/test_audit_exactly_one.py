@@ -38,6 +38,7 @@ from tests.factories import (
 from tests.functional.admin_support import audit_head, events_after
 from tests.functional.case_attack_support import case_details
 from tests.functional.case_support import intake_form
+from tests.functional.selfreport_support import code_of, report_fields, token_of
 from tests.functional.signin_support import steady_counter
 from tests.functional.test_audit_sweep import AUDITED_POSTS
 
@@ -818,6 +819,19 @@ def _compile_narrative(c: Ctx) -> Post:
     return Post("/equality/narrative/compile", {"unit": "D1", "period": period.key})
 
 
+def _self_report(c: Ctx) -> Post:
+    token = token_of(c.client.get("/r/SCH-A"))
+    return Post("/r/SCH-A", {"token": token, **report_fields()})
+
+
+def _self_report_message(c: Ctx) -> Post:
+    receipt = c.client.post(
+        "/r/SCH-A", data={"token": token_of(c.client.get("/r/SCH-A")), **report_fields()}
+    )
+    page = c.client.post("/r/follow", data={"code": code_of(receipt)})
+    return Post("/r/follow/message", {"token": token_of(page), "message": "Em vẫn ổn."})
+
+
 RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "account.change_password": _change_password,
     "account.renew_recovery_codes": _renew_codes,
@@ -974,6 +988,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "equality.submit": _submit,
     "equality.narrative": _save_narrative,
     "equality.compile_narrative": _compile_narrative,
+    "intake.submit": _self_report,
+    "intake.follow_message": _self_report_message,
 }
 
 

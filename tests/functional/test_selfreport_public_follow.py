@@ -79,9 +79,7 @@ def test_the_code_opens_the_status_and_the_conversation(client, db):
     events = events_after(db, start)
     assert [e.action for e in events] == ["selfreport.message_received"]
     assert events[0].ip == "" and events[0].request_id == ""
-    stored = db.scalar(
-        select(SelfReportMessage).where(SelfReportMessage.direction == "reporter")
-    )
+    stored = db.scalar(select(SelfReportMessage).where(SelfReportMessage.direction == "reporter"))
     assert stored.sent_on == local_today() and stored.staff_sent_at is None
     assert b"Em \xe1\xbb\x95n" not in stored.body  # sealed
     # Reading one's own report writes no event.
@@ -95,7 +93,11 @@ def test_a_message_may_carry_photos(client, db):
     token = token_of(open_report(client, code))
     sent = client.post(
         "/r/follow/message",
-        data={"token": token, "message": "Ảnh đây", "photos": [(__import__("io").BytesIO(gps_jpeg()), "a.jpg")]},
+        data={
+            "token": token,
+            "message": "Ảnh đây",
+            "photos": [(__import__("io").BytesIO(gps_jpeg()), "a.jpg")],
+        },
         content_type="multipart/form-data",
         environ_base=env(),
     )
@@ -120,7 +122,7 @@ def test_wrong_expired_and_throttled_codes_read_the_same(app, client, db):
         open_report(client, WRONG, ip="10.9.9.3")
     locked = open_report(client, fresh_code, ip="10.9.9.3")  # the right code, while blocked
     assert (locked.status_code, locked.get_data()) == (wrong.status_code, wrong.get_data())
-    assert dict(locked.headers) .keys() == dict(wrong.headers).keys()
+    assert dict(locked.headers).keys() == dict(wrong.headers).keys()
     # Another address still opens it.
     assert "Đã nhận" in open_report(client, fresh_code, ip="10.9.9.4").get_data(as_text=True)
 

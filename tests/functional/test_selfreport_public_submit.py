@@ -69,16 +69,12 @@ def test_a_report_is_stored_sealed_with_the_day_only(client, db, world):
     events = events_after(db, start)
     assert [e.action for e in events] == ["selfreport.received"]
     event = events[0]
-    assert event.at.replace(tzinfo=None) == start_of_local_day(local_today()).replace(
-        tzinfo=None
-    )
+    assert event.at.replace(tzinfo=None) == start_of_local_day(local_today()).replace(tzinfo=None)
     assert event.ip == "" and event.request_id == "" and event.actor_id is None
     assert set(json.loads(event.changes)) == {"route", "danger", "photos", "contact_given"}
     assert '"route": "school"' in event.changes and "Nguy" not in event.changes
     # The school's focal point is told, once, naming nothing.
-    notice = db.scalar(
-        select(Notification).where(Notification.user_id == world["focal_a"].id)
-    )
+    notice = db.scalar(select(Notification).where(Notification.user_id == world["focal_a"].id))
     assert notice is not None and notice.kind == "self_report_danger" and notice.case_id is None
 
 

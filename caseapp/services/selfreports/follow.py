@@ -137,9 +137,9 @@ def add_message(
     session: Session, report: SelfReport, body: str, uploads: list[photo_store.Upload]
 ) -> tuple[SelfReportMessage, list[SelfReportPhoto]]:
     """A message (and up to PHOTOS_MAX photos) from the reporter, sealed under the report's
-    key, with the day only. Refused when the report is closed or its code expired. Returns the
-message and its photos (their sealed files are written: the caller discards them when the
-commit fails)."""
+        key, with the day only. Refused when the report is closed or its code expired. Returns the
+    message and its photos (their sealed files are written: the caller discards them when the
+    commit fails)."""
     if report.status in ("closed", "spam") or closed_on(session, report) is not None:
         raise ReportClosed(
             _("This report is closed, so no new messages can be added. In danger? Call 111.")
@@ -148,9 +148,7 @@ commit fails)."""
     if not body:
         raise ValidationFailed(_("Please write your message."))
     if len(body) > MESSAGE_MAX:
-        raise ValidationFailed(
-            _("A message can be at most %(n)d characters.", n=MESSAGE_MAX)
-        )
+        raise ValidationFailed(_("A message can be at most %(n)d characters.", n=MESSAGE_MAX))
     cleaned = [photo_store.clean_jpeg(u.data) for u in photo_store.check_count(uploads)]
     today = local_today()
     sealer = seal.ReportSeal(report)

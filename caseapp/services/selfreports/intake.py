@@ -121,9 +121,7 @@ def check(data: ReportInput) -> ReportInput:
         _("Please write at most %(n)d characters about what happened.", n=DETAILS_MAX),
     )
     if not what and not details:
-        raise ValidationFailed(
-            _("Please choose what happened, or write a few words about it.")
-        )
+        raise ValidationFailed(_("Please choose what happened, or write a few words about it."))
     when = data.happened_when or "not_sure"
     where = data.happened_where or "not_sure"
     if when not in WHEN_CHOICES or where not in WHERE_CHOICES:

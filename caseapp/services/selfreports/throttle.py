@@ -97,7 +97,5 @@ def take_report_slot(session: Session, ip: str) -> bool:
     """Count one new report from this address; False when it is past the limit of the window
     (the report is then not stored)."""
     cfg = settings()
-    used = _count(
-        session, REPORT_ADDRESS, address_key(ip), cfg.selfreport_report_window_seconds, 1
-    )
+    used = _count(session, REPORT_ADDRESS, address_key(ip), cfg.selfreport_report_window_seconds, 1)
     return used <= cfg.selfreport_reports_per_address
