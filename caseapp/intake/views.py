@@ -7,8 +7,8 @@ No page here touches the Flask session (no cookie is ever set); the language com
 from __future__ import annotations
 
 from flask import current_app, make_response, render_template, request
-from flask_babel import gettext as _
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from caseapp.access import PUBLIC, client_ip, permission
 from caseapp.clock import local_today
@@ -20,8 +20,8 @@ from caseapp.intake.forms import (
     TokenCheck,
     check_form_token,
     form_token,
-    report_input,
     reply_token,
+    report_input,
     report_of_reply_token,
     uploads,
 )

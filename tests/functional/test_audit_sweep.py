@@ -100,7 +100,7 @@ UNAUDITED_POSTS = {
     "dashboard.mark_all_read": "marks the person's own notices read; no case or account data",
     "dashboard.open_notice": "marks one of the person's own notices read; no case or account data",
     "admin.reform_check": "reads the file, changes nothing",
-    "intake.receipt_image": "draws the code the reporter posts as a picture; nothing is read or kept",
+    "intake.receipt_image": "draws the posted code as a picture; nothing is read or kept",
     "intake.follow_code": (
         "the reporter opens their own report with its code (no one else's read; an event would "
         "tell when they looked); only the guess counters change"
