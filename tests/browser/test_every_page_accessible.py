@@ -163,6 +163,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "breach_id": breach.id,
             "subject_request_id": subject_request.id,
             "notice_version": NOTICE_VERSION,
+            "school_code": "BR-DS",  # the public self-report page of a school
         }
         rules = [
             r
