@@ -4,6 +4,7 @@ message; a wrong, expired and throttled code read exactly the same; the reply to
 from __future__ import annotations
 
 import dataclasses
+import io
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
@@ -96,7 +97,7 @@ def test_a_message_may_carry_photos(client, db):
         data={
             "token": token,
             "message": "Ảnh đây",
-            "photos": [(__import__("io").BytesIO(gps_jpeg()), "a.jpg")],
+            "photos": [(io.BytesIO(gps_jpeg()), "a.jpg")],
         },
         content_type="multipart/form-data",
         environ_base=env(),

@@ -203,3 +203,15 @@ def test_search_finds_schools_by_folded_name(client, db):
     assert "/r/SCH-A" in body and "/r/D1" not in body
     assert "/r/SCH-A?lang=en" in client.get("/r?q=TRƯỜNG&lang=en").get_data(as_text=True)
     assert "/r/SCH-" not in client.get("/r?q=zzzz").get_data(as_text=True)
+
+
+def test_a_receipt_code_already_held_is_drawn_again(client, db, monkeypatch):
+    from caseapp.services.selfreports import seal
+
+    taken = code_of(send_report(client, "SCH-A"))
+    drawn = iter([taken, "1234567812345678"])
+    monkeypatch.setattr(seal, "new_receipt_code", lambda: next(drawn))
+    response = send_report(client, "SCH-B", ip="10.5.5.5")
+    assert response.status_code == 200
+    assert code_of(response) == "1234567812345678"
+    assert latest_report(db).receipt_hash == seal.receipt_hash("1234567812345678")
