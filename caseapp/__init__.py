@@ -105,6 +105,8 @@ def _register_blueprints(app: Flask) -> None:
     from caseapp.cases import bp as cases_bp
     from caseapp.dashboard import bp as dashboard_bp
     from caseapp.equality import bp as equality_bp
+    from caseapp.extensions import csrf
+    from caseapp.intake import bp as intake_bp
     from caseapp.main import bp as main_bp
     from caseapp.privacy import bp as privacy_bp
     from caseapp.reports import bp as reports_bp
@@ -124,3 +126,7 @@ def _register_blueprints(app: Flask) -> None:
         selfreports_bp,
     ):
         app.register_blueprint(bp)
+    # The public self-report pages keep no session (no cookie, so no CSRF token in one): their
+    # forms carry a signed token of their own (caseapp/intake/forms.py).
+    csrf.exempt(intake_bp)
+    app.register_blueprint(intake_bp)

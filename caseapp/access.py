@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from caseapp.models import User
 
 PUBLIC = "public"
+# The blueprint of the public self-report pages (caseapp/intake).
+PUBLIC_REPORTS = "intake"
 # Reachable after the password step, before the second factor is verified.
 PENDING_SECOND_FACTOR = "pending_second_factor"
 DECLARED = "_caseapp_permission"
@@ -31,6 +33,15 @@ PUBLIC_ENDPOINTS = frozenset(
         "main.readyz",
         "main.set_language",
         "observability.metrics",
+        # The public self-report pages (caseapp/intake): no account, no cookie.
+        "intake.find",
+        "intake.exit_page",
+        "intake.school",
+        "intake.submit",
+        "intake.receipt_image",
+        "intake.follow_page",
+        "intake.follow_code",
+        "intake.follow_message",
     }
 )
 
@@ -76,8 +87,14 @@ def client_ip() -> str:
 def _guard():
     # Set when the request started (caseapp.observability.logs); kept, so the log lines, the
     # audit events and the error page of one request name the same id.
-    g.request_id = g.get("request_id") or request_id()
-    g.audit_token = audit_context.set(AuditContext(request_id=g.request_id, ip=client_ip()))
+    if request.blueprint == PUBLIC_REPORTS:
+        # Nothing may tie what a self-reporter does to their device or a log line: no address
+        # and no request id, in the audit context or anywhere else.
+        g.pop("request_id", None)
+        g.audit_token = audit_context.set(AuditContext())
+    else:
+        g.request_id = g.get("request_id") or request_id()
+        g.audit_token = audit_context.set(AuditContext(request_id=g.request_id, ip=client_ip()))
     endpoint = request.endpoint
     if endpoint is None:
         return None  # 404/405 handled by Flask
@@ -132,7 +149,7 @@ def _headers(response):
     h["X-Frame-Options"] = "DENY"
     # Same-origin requests carry a Referer (Flask-WTF's check of HTTPS form posts needs it);
     # no other site ever learns an address of ours, a case URL least of all.
-    h["Referrer-Policy"] = "same-origin"
+    h["Referrer-Policy"] = "no-referrer" if request.blueprint == PUBLIC_REPORTS else "same-origin"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Cross-Origin-Resource-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
@@ -177,7 +194,12 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["limits"] = limits
     from caseapp.labels import labels
 
-    app.context_processor(labels)
+    def staff_labels() -> dict:
+        # The public self-report pages use none of the staff screens' labels (some hundred
+        # translated strings per page): a flood of them stays cheap.
+        return {} if request.blueprint == PUBLIC_REPORTS else labels()
+
+    app.context_processor(staff_labels)
     app.before_request(_guard)
     app.after_request(_headers)
     app.teardown_request(_teardown)

@@ -79,6 +79,12 @@ def render_error(status: int, detail: str | None = None):
     title, text = _messages().get(status, _messages()[500])
     if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
         return {"error": title, "status": status}, status
+    if request.blueprint == "intake":
+        # A public self-report page: its own plain page (no staff menu, no form token that
+        # would need a cookie).
+        return render_template(
+            "intake/error.html", status=status, title=title, text=detail or text
+        ), status
     return render_template(
         "errors/error.html", status=status, title=title, text=detail or text
     ), status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Flask, current_app, has_request_context, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
@@ -17,6 +17,12 @@ def select_locale() -> str:
     locales = current_app.extensions["caseapp.settings"].locales
     if not has_request_context():
         return current_app.extensions["caseapp.settings"].default_locale
+    if request.blueprint == "intake":
+        # The public pages read no cookie: the language travels in the address (?lang=en).
+        given = request.args.get("lang", "")
+        return (
+            given if given in locales else current_app.extensions["caseapp.settings"].default_locale
+        )
     chosen = session.get("lang")
     if isinstance(chosen, str) and chosen in locales:
         return chosen

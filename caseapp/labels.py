@@ -473,6 +473,10 @@ def action_names() -> dict[str, str]:
         "note.add": pgettext("audit action", "Note added"),
         "attachment.add": pgettext("audit action", "File attached"),
         "attachment.download": pgettext("audit action", "File downloaded"),
+        "selfreport.received": pgettext("audit action", "Self-report received"),
+        "selfreport.message_received": pgettext(
+            "audit action", "Message from a self-reporter received"
+        ),
         "step.add": pgettext("audit action", "Step added"),
         "step.complete": pgettext("audit action", "Step finished"),
         "consent.record": pgettext("audit action", "Consent recorded"),

@@ -107,6 +107,18 @@ class Settings:
     # Operators: bearer token for /metrics (empty: /metrics answers 404); logs as JSON lines.
     metrics_token: str = ""
     log_json: bool = False
+    # Self-reports from the public page (issue 14): the least time between showing the form
+    # and sending it (a person reads and types; a script does not), how long a form stays
+    # valid, how long the reply form of the follow page stays valid, and the throttles (per
+    # address, and all addresses together for receipt-code guesses).
+    selfreport_min_fill_seconds: int = 3
+    selfreport_form_max_age_seconds: int = 2 * 60 * 60
+    selfreport_reply_max_age_seconds: int = 60 * 60
+    selfreport_guess_window_seconds: int = 15 * 60
+    selfreport_guesses_per_address: int = 10
+    selfreport_guesses_total: int = 1000
+    selfreport_report_window_seconds: int = 60 * 60
+    selfreport_reports_per_address: int = 5
     extra: dict = field(default_factory=dict)
 
     @property
@@ -215,6 +227,8 @@ def load_settings(
             argon2_time_cost=1,
             argon2_memory_kib=8,
             argon2_parallelism=1,
+            # Tests post the public form at once; the fill-time test sets its own.
+            selfreport_min_fill_seconds=0,
         )
     elif env == "production":
         secret = environ.get("SECRET_KEY", "")

@@ -50,6 +50,13 @@ class JsonFormatter(logging.Formatter):
 def request_fields() -> dict[str, object]:
     if not has_request_context():
         return {}
+    if request.blueprint == "intake":
+        # A self-report page: its rule ("/r/<school_code>"), not the path, and no request id.
+        return {
+            "method": request.method[:16],
+            "path": request.url_rule.rule if request.url_rule is not None else "/r",
+            "endpoint": request.endpoint,
+        }
     return {
         "request_id": g.get("request_id"),
         "method": request.method[:16],

@@ -172,6 +172,7 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
             "subject_request_id": subject_request.id,
             "notice_version": NOTICE_VERSION,
             "report_uid": self_report.uid,
+            "school_code": "BR-DS",  # the public self-report page of a school
         }
         rules = [
             r

@@ -38,6 +38,7 @@ from tests.factories import (
 from tests.functional.admin_support import audit_head, events_after
 from tests.functional.case_attack_support import case_details
 from tests.functional.case_support import intake_form
+from tests.functional.selfreport_support import code_of, report_fields, token_of
 from tests.functional.signin_support import steady_counter
 from tests.functional.test_audit_sweep import AUDITED_POSTS
 
@@ -841,6 +842,19 @@ def _accept_fields() -> dict:
     return ACCEPT
 
 
+def _self_report(c: Ctx) -> Post:
+    token = token_of(c.client.get("/r/SCH-A"))
+    return Post("/r/SCH-A", {"token": token, **report_fields()})
+
+
+def _self_report_message(c: Ctx) -> Post:
+    receipt = c.client.post(
+        "/r/SCH-A", data={"token": token_of(c.client.get("/r/SCH-A")), **report_fields()}
+    )
+    page = c.client.post("/r/follow", data={"code": code_of(receipt)})
+    return Post("/r/follow/message", {"token": token_of(page), "message": "Em vẫn ổn."})
+
+
 RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "account.change_password": _change_password,
     "account.renew_recovery_codes": _renew_codes,
@@ -1002,6 +1016,8 @@ RECIPES: dict[str, Callable[[Ctx], Post]] = {
     "selfreports.close": _on_self_report("close", {"message": "Cảm ơn em đã báo."}),
     "selfreports.spam": _on_self_report("spam", {}),
     "selfreports.reply": _on_self_report("reply", {"body": "Thầy cô đã nhận được."}),
+    "intake.submit": _self_report,
+    "intake.follow_message": _self_report_message,
 }
 
 

@@ -93,6 +93,9 @@ AUDITED_POSTS = {
     "selfreports.close": "selfreport.close",
     "selfreports.spam": "selfreport.spam",
     "selfreports.reply": "selfreport.reply",  # test_selfreport_conversation
+    # The public self-report pages: day-only events, no address (test_selfreport_public_*).
+    "intake.submit": "selfreport.received",
+    "intake.follow_message": "selfreport.message_received",
 }
 # POST endpoints that change nothing worth an audit event, and why.
 UNAUDITED_POSTS = {
@@ -102,6 +105,11 @@ UNAUDITED_POSTS = {
     "dashboard.mark_all_read": "marks the person's own notices read; no case or account data",
     "dashboard.open_notice": "marks one of the person's own notices read; no case or account data",
     "admin.reform_check": "reads the file, changes nothing",
+    "intake.receipt_image": "draws the posted code as a picture; nothing is read or kept",
+    "intake.follow_code": (
+        "the reporter opens their own report with its code (no one else's read; an event would "
+        "tell when they looked); only the guess counters change"
+    ),
 }
 
 

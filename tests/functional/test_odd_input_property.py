@@ -307,6 +307,7 @@ def _objects(app, db, world) -> dict[str, object]:
         "request_id": asked.id,
         "grant_id": db.scalar(select(Grant.id).where(Grant.user_id == target.id)),
         "seq": db.scalar(select(func.max(AuditEvent.seq))),
+        "school_code": "SCH-A",  # the public self-report page of a school
         "filename": "css/app.css",
         "notice_version": notices.NOTICE_VERSION,
         "report_uid": self_report.uid,

@@ -1,0 +1,240 @@
+"""The public self-report pages: find a school, its report form, the receipt (returned by the
+POST itself, never by a URL holding the code), the receipt as an image, the follow page.
+
+No page here touches the Flask session (no cookie is ever set); the language comes from the
+``lang`` query parameter, carried in every link and form action."""
+
+from __future__ import annotations
+
+from flask import current_app, make_response, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from caseapp.access import PUBLIC, client_ip, permission
+from caseapp.clock import local_today
+from caseapp.db import get_session
+from caseapp.errors import NotFound, ValidationFailed
+from caseapp.intake import bp, words
+from caseapp.intake.forms import (
+    HONEYPOT,
+    TokenCheck,
+    check_form_token,
+    form_token,
+    reply_token,
+    report_input,
+    report_of_reply_token,
+    uploads,
+)
+from caseapp.models import Unit
+from caseapp.models.selfreports import (
+    CONTACT_MAX,
+    DETAILS_MAX,
+    MESSAGE_MAX,
+    NAME_MAX,
+    PHOTOS_MAX,
+    SelfReport,
+    SelfReportPhoto,
+)
+from caseapp.runtime import settings
+from caseapp.services.selfreports import follow, seal
+from caseapp.services.selfreports import intake as intake_service
+from caseapp.services.selfreports import photos as photo_store
+from caseapp.services.selfreports.intake import ReportInput, ReportsThrottled
+from caseapp.services.selfreports.receipt_image import receipt_png
+
+
+@bp.context_processor
+def _public_globals() -> dict:
+    chosen = str(get_locale())
+    default = current_app.extensions["caseapp.settings"].default_locale
+    return {
+        "lang_args": {} if chosen == default else {"lang": chosen},
+        "other_lang": "en" if chosen == "vi" else "vi",
+        "words": words,
+        "limits_public": {
+            "details": DETAILS_MAX,
+            "name": NAME_MAX,
+            "contact": CONTACT_MAX,
+            "message": MESSAGE_MAX,
+            "photos": PHOTOS_MAX,
+        },
+    }
+
+
+def _not_found():
+    return render_template("intake/not_found.html"), 404
+
+
+def _school(code: str) -> Unit | None:
+    try:
+        return intake_service.school_by_code(get_session(), code)
+    except NotFound:
+        return None
+
+
+def _form_page(school: Unit, data: ReportInput | None = None, error: str = "", status=200):
+    return render_template(
+        "intake/school.html",
+        school=school,
+        data=data or ReportInput(),
+        error=error,
+        token=form_token("report"),
+    ), status
+
+
+def _receipt(school: Unit, code: str, danger: bool):
+    return render_template(
+        "intake/receipt.html",
+        school=school,
+        code=code,
+        shown=seal.grouped(code),
+        day=local_today(),
+        danger=danger,
+        token=form_token("receipt"),
+    )
+
+
+@bp.get("")
+@permission(PUBLIC)
+def find():
+    typed = request.args.get("q", "")[:100]
+    schools = intake_service.find_schools(get_session(), typed) if typed.strip() else []
+    return render_template("intake/find.html", typed=typed, schools=schools)
+
+
+@bp.get("/exit")
+@permission(PUBLIC)
+def exit_page():
+    return render_template("intake/exit.html")
+
+
+@bp.get("/<school_code>")
+@permission(PUBLIC)
+def school(school_code: str):
+    found = _school(school_code)
+    return _form_page(found) if found is not None else _not_found()
+
+
+@bp.post("/<school_code>")
+@permission(PUBLIC)
+def submit(school_code: str):
+    found = _school(school_code)
+    if found is None:
+        return _not_found()
+    form = request.form
+    data = report_input(form)
+    if form.get(HONEYPOT):
+        # A script filled the field no person sees: it gets a receipt like anyone, and
+        # nothing is stored.
+        return _receipt(found, seal.new_receipt_code(), danger=False)
+    checked = check_form_token(
+        form.get("token", ""), "report", settings().selfreport_min_fill_seconds
+    )
+    if checked is TokenCheck.INVALID:
+        return _form_page(
+            found,
+            data,
+            _("This form was open for too long. Please check your answers and send it again."),
+            400,
+        )
+    if checked is TokenCheck.TOO_FAST:
+        return _form_page(
+            found,
+            data,
+            _("That was very quick. Please check your answers and press Send again."),
+            400,
+        )
+    session = get_session()
+    try:
+        report, code = intake_service.submit(
+            session, found.code, data, uploads(request.files), client_ip()
+        )
+    except ReportsThrottled:
+        session.rollback()
+        return render_template("intake/throttled.html", school=found), 429
+    except ValidationFailed as exc:
+        session.rollback()
+        return _form_page(found, data, exc.message, 400)
+    _commit_or_discard(list(report.photos))
+    return _receipt(found, code, danger=report.danger)
+
+
+def _commit_or_discard(new_photos: list[SelfReportPhoto]) -> None:
+    try:
+        get_session().commit()
+    except BaseException:
+        photo_store.discard(new_photos)
+        raise
+
+
+@bp.post("/receipt.png")
+@permission(PUBLIC)
+def receipt_image():
+    form = request.form
+    code = seal.normalise_code(form.get("code", ""))
+    found = _school(form.get("school", ""))
+    if check_form_token(form.get("token", ""), "receipt") is not TokenCheck.OK:
+        code = None
+    if code is None or found is None:
+        return _not_found()
+    png = receipt_png(code, _("Receipt code"), found.name, _("Sent on"), local_today())
+    response = make_response(png)
+    response.mimetype = "image/png"
+    response.headers["Content-Disposition"] = 'attachment; filename="receipt.png"'
+    return response
+
+
+@bp.get("/follow")
+@permission(PUBLIC)
+def follow_page():
+    return render_template("intake/follow.html", error="")
+
+
+def _status_page(report: SelfReport, note: str = "", error: str = "", typed: str = "", status=200):
+    return render_template(
+        "intake/follow_status.html",
+        view=follow.view_of(get_session(), report),
+        token=reply_token(report.uid),
+        note=note,
+        error=error,
+        typed=typed,
+    ), status
+
+
+@bp.post("/follow")
+@permission(PUBLIC)
+def follow_code():
+    session = get_session()
+    report = follow.find_by_code(session, request.form.get("code", "")[:100], client_ip())
+    session.commit()  # the throttle's counters
+    if report is None:
+        # A wrong code, an expired one and a blocked guess read exactly the same.
+        return render_template(
+            "intake/follow.html",
+            error=_(
+                "We could not find a report with this code. Check the 16 digits and try "
+                "again, or wait a little."
+            ),
+        )
+    return _status_page(report)
+
+
+@bp.post("/follow/message")
+@permission(PUBLIC)
+def follow_message():
+    session = get_session()
+    uid = report_of_reply_token(request.form.get("token", ""))
+    report = follow.report_by_uid(session, uid) if uid else None
+    if report is None:
+        return render_template(
+            "intake/follow.html",
+            error=_("This page was open for too long. Please enter your code again."),
+        ), 400
+    body = request.form.get("message", "")[:20_000]
+    try:
+        _message, stored = follow.add_message(session, report, body, uploads(request.files))
+    except ValidationFailed as exc:
+        session.rollback()
+        return _status_page(report, error=exc.message, typed=body, status=400)
+    _commit_or_discard(stored)
+    return _status_page(report, note=_("Your message was sent."))
