@@ -489,7 +489,6 @@ def action_names() -> dict[str, str]:
         "person.add": pgettext("audit action", "Person added to the case"),
         "person.update": pgettext("audit action", "Person of the case edited"),
         "person.withdraw": pgettext("audit action", "Person withdrawn from the case"),
-        "selfreport.received": pgettext("audit action", "Self-report received"),
         "selfreport.read": pgettext("audit action", "Self-report read"),
         "selfreport.photo_download": pgettext("audit action", "Photo of a self-report opened"),
         "selfreport.accept": pgettext("audit action", "Self-report accepted as a case"),

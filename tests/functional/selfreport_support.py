@@ -96,7 +96,9 @@ def reporter_message(db, report: SelfReport, body: str) -> SelfReportMessage:
     )
     message.body = seal.ReportSeal(report).seal_message(message.uid, body)
     db.add(message)
-    record(db, None, "selfreport.message_received", message, changes={"body": "changed"}, day_only=True)
+    record(
+        db, None, "selfreport.message_received", message, changes={"body": "changed"}, day_only=True
+    )
     return message
 
 
@@ -115,7 +117,14 @@ def add_photo(db, report: SelfReport, content: bytes = TINY_JPEG) -> SelfReportP
     with open(store / photo.storage_name, "wb") as out:
         seal.ReportSeal(report).seal_photo(photo.uid, io.BytesIO(content), out, 10**7)
     db.add(photo)
-    record(db, None, "selfreport.message_received", photo, changes={"size": len(content)}, day_only=True)
+    record(
+        db,
+        None,
+        "selfreport.message_received",
+        photo,
+        changes={"size": len(content)},
+        day_only=True,
+    )
     return photo
 
 
