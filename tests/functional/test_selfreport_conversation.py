@@ -180,3 +180,18 @@ def test_the_case_timeline_shows_the_acceptance_the_replies_and_the_reads(client
         assert name in page
     assert "Đã đọc tự báo cáo" in page  # the report's page, opened once linked
     assert SECRET not in page  # the timeline names the actions, never the words
+
+
+def test_the_reporters_answer_shows_in_the_case_timeline(client, db, world):
+    """The reporter's message, sent with the code after the report became a case, is listed in
+    the case's timeline as the replies are (the day only, and never its words)."""
+    from caseapp.services.selfreports import follow
+
+    report, case = _accepted(client, db, world)
+    follow.add_message(db, report, f"Em trả lời cô {SECRET}-answer", [])
+    db.commit()
+    events = case_records.history(db, case)
+    assert "selfreport.message_received" in [e.action for e in events]
+    page = page_text(Visitor(client, db, world["focal_a"]).get(f"/cases/{case.public_id}"))
+    assert "Nhận tin nhắn từ người tự báo cáo" in page
+    assert SECRET not in page

@@ -96,6 +96,23 @@ def test_accept_needs_a_kind_of_violence_and_the_age_bands(client, db, world):
         assert db.scalar(select(Case).where(Case.received_via == "self_report")) is None
 
 
+def test_a_browser_may_send_the_accept_form_with_one_kind_ticked(client, db, world):
+    """Each box of the kinds of violence carries ``required`` (WTForms): without novalidate a
+    browser refuses the form until every kind is ticked, and no report can be accepted."""
+    import re
+
+    report = submit_report(db, _unit(db, world, "SCH-A"))
+    db.commit()
+    agent = Visitor(client, db, world["focal_a"])
+    html = agent.get(f"/self-reports/{report.uid}").get_data(as_text=True)
+    form = re.search(r'<form [^>]*action="/self-reports/[^"]+/accept"[^>]*>', html)
+    assert form is not None
+    boxes = re.findall(r'<input [^>]*name="violence_types"[^>]*>', html)
+    assert len(boxes) > 1
+    if any(re.search(r"\brequired\b", box) for box in boxes):
+        assert re.search(r"\bnovalidate\b", form.group(0)), form.group(0)
+
+
 def test_an_officer_accepts_a_staff_named_report_at_the_school(client, db, world):
     report = submit_report(db, _unit(db, world, "SCH-A"), who_did="teacher_staff")
     db.commit()

@@ -175,6 +175,9 @@ def add_message(
             message,
             unit=report.routed_unit,
             changes={"photos": len(stored)},
+            # Once the report is part of a case, the message shows in the case's timeline
+            # (as the staff's replies do: conversation.send_reply).
+            object_ref=report.case.reference if report.case is not None else "",
             covers=tuple(stored),
             day_only=True,
         )
