@@ -1,0 +1,100 @@
+"""Fixes of review r2 (school side of self-reports): a report naming staff is not handed to the
+school on acceptance; destroying a case's content destroys its reports' too; reports closed on
+their own lose their content with their receipt code; no merge into a closed case; a school's
+statistics never count a report routed to the office; escalation and a reporter's message are
+announced; the clock of a report keeps the hour, not the second."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from caseapp.models import Case, CaseExclusion, Notification, SelfReport, Unit, User
+from caseapp.services.selfreports import decisions
+from tests.factories import Visitor
+from tests.functional.admin_support import audit_head, events_after
+from tests.functional.case_attack_support import page_text
+from tests.functional.selfreport_support import (
+    SECRET,
+    add_photo,
+    reporter_message,
+    submit_report,
+)
+from tests.functional.test_selfreport_decisions import ACCEPT
+
+STAFF = {**ACCEPT, "perpetrator_age_band": "25-59", "perpetrator_relationship": "teacher"}
+
+
+def _unit(db, world, code: str) -> Unit:
+    return db.get(Unit, world.units[code])
+
+
+def _accept(client, db, world, report: SelfReport, who: str, extra=None) -> Case:
+    agent = Visitor(client, db, world[who])
+    db.expire_all()
+    data = {**STAFF, **(extra or {}), "version": db.get(SelfReport, report.id).version}
+    r = agent.post(f"/self-reports/{report.uid}/accept", data)
+    assert r.status_code == 302, page_text(r)[:2000]
+    db.expire_all()
+    return db.get(Case, db.get(SelfReport, report.id).case_id)
+
+
+def _excluded(db, case: Case) -> set[int]:
+    return set(db.scalars(select(CaseExclusion.user_id).where(CaseExclusion.case_id == case.id)))
+
+
+# 1. A report naming staff ---------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("clean_store")
+def test_a_staff_named_report_is_not_shown_to_the_school_on_acceptance(client, db, world):
+    report = submit_report(db, _unit(db, world, "SCH-A"), who_did="teacher_staff")
+    add_photo(db, report)
+    reporter_message(db, report, f"Thầy ấy lại doạ em {SECRET}-reporter")
+    db.commit()
+    assert report.route == "staff_named"
+    focal = Visitor(client, db, world["focal_a"])
+    assert focal.get(f"/self-reports/{report.uid}").status_code == 404
+    # The accept form says who will be excluded, each ticked.
+    page = Visitor(client, db, world["officer_d1"]).get(f"/self-reports/{report.uid}")
+    html = page.get_data(as_text=True)
+    for who in ("focal_a", "new_user"):
+        assert f'name="exclude" value="{world[who].id}" id="exclude-{world[who].id}" checked' in (
+            html
+        )
+    assert f'value="{world["officer_d1"].id}"' not in html
+    start = audit_head(db)
+    case = _accept(client, db, world, report, "officer_d1")  # a raw post: everyone excluded
+    actions = sorted(e.action for e in events_after(db, start))
+    assert actions.count("case.exclude") == 2 and actions.count("selfreport.accept") == 1
+    assert _excluded(db, case) == {world["focal_a"].id, world["new_user"].id}
+    focal = Visitor(client, db, world["focal_a"])
+    assert focal.get(f"/cases/{case.public_id}").status_code == 404
+    assert focal.get(f"/cases/{case.public_id}/confidential").status_code == 404
+    text = page_text(focal.get(f"/self-reports/{report.uid}"))
+    assert SECRET not in text
+    # No conversation reaches the school's focal point, not even through the reply form.
+    r = focal.post(f"/self-reports/{report.uid}/reply", {"body": "Chào em", "back": "case"})
+    assert r.status_code == 404
+    # The officer still reads it all, conversation included.
+    officer = Visitor(client, db, world["officer_d1"])
+    r = officer.post(f"/cases/{case.public_id}/confidential", {"reason": "Xem hồ sơ tự báo cáo"})
+    assert f"{SECRET}-reporter" in page_text(r)
+
+
+def test_the_officer_may_keep_a_trusted_focal_point(client, db, world):
+    report = submit_report(db, _unit(db, world, "SCH-A"), who_did="teacher_staff")
+    db.commit()
+    trusted, other = world["focal_a"].id, world["new_user"].id
+    extra = {"offered": [str(trusted), str(other)], "exclude": [str(other)]}
+    case = _accept(client, db, world, report, "officer_d1", extra)
+    assert _excluded(db, case) == {other}
+    assert Visitor(client, db, world["focal_a"]).get(f"/cases/{case.public_id}").status_code == 200
+
+
+def test_a_report_for_the_school_excludes_nobody(client, db, world):
+    report = submit_report(db, _unit(db, world, "SCH-A"), asked_office=False)
+    db.commit()
+    assert decisions.school_side_readers(db, report) == []
+    case = _accept(client, db, world, report, "focal_a")
+    assert _excluded(db, case) == set()
