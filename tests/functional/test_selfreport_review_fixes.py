@@ -6,10 +6,15 @@ announced; the clock of a report keeps the hour, not the second."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
 from caseapp.models import Case, CaseExclusion, Notification, SelfReport, Unit, User
+from caseapp.runtime import settings
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import records as case_records
 from caseapp.services.selfreports import decisions
 from tests.factories import Visitor
 from tests.functional.admin_support import audit_head, events_after
@@ -17,7 +22,11 @@ from tests.functional.case_attack_support import page_text
 from tests.functional.selfreport_support import (
     SECRET,
     add_photo,
+    code_of,
+    latest_report,
+    open_report,
     reporter_message,
+    send_report,
     submit_report,
 )
 from tests.functional.test_selfreport_decisions import ACCEPT
@@ -98,3 +107,44 @@ def test_a_report_for_the_school_excludes_nobody(client, db, world):
     assert decisions.school_side_readers(db, report) == []
     case = _accept(client, db, world, report, "focal_a")
     assert _excluded(db, case) == set()
+
+
+# 2. Destroying a case's content destroys its reports' ------------------------------------------
+
+
+@pytest.mark.usefixtures("clean_store")
+def test_destroying_the_case_content_destroys_the_report_content(client, db, world):
+    sent = send_report(client, "SCH-A", details=f"Em sợ lắm {SECRET}-details")
+    code = code_of(sent)
+    report = latest_report(db)
+    photo = add_photo(db, report)
+    reporter_message(db, report, f"Em sợ lắm {SECRET}-reporter")
+    db.commit()
+    case = _accept(client, db, world, report, "focal_a")
+    officer = db.get(User, world["officer_d1"].id)
+    start = audit_head(db)
+    cases.destroy_content(db, officer, db.get(Case, case.id), "Hết thời hạn lưu trữ")
+    db.commit()
+    (event,) = events_after(db, start)
+    assert json.loads(event.changes)["self_reports_destroyed"] == [report.id]
+    assert SECRET not in event.changes
+    stored = settings().attachment_dir / photo.storage_name
+    assert stored.exists()
+    assert case_records.discard_case_files(db, db.get(Case, case.id)) >= 1
+    assert not stored.exists()
+    agent = Visitor(client, db, world["officer_d1"], lang="en")
+    page = agent.get(f"/self-reports/{report.uid}")
+    assert page.status_code == 200
+    assert SECRET not in page_text(page) and "Content destroyed" in page_text(page)
+    assert agent.get(f"/self-reports/{report.uid}/photos/{photo.uid}").status_code == 404
+    r = agent.post(f"/self-reports/{report.uid}/reply", {"body": "Chào em"})
+    assert r.status_code == 302  # refused with a message, nothing sent
+    db.expire_all()
+    assert db.get(SelfReport, report.id).wrapped_key is None
+    assert len(db.get(SelfReport, report.id).messages) == 1
+    # The reporter's page: the status, a placeholder for the messages, no form, no error.
+    client.get("/auth/logout")
+    follow = open_report(client, code)
+    assert follow.status_code == 200
+    body = follow.get_data(as_text=True)
+    assert SECRET not in body and 'name="message"' not in body
