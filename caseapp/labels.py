@@ -597,6 +597,9 @@ def audit_action_names() -> dict[str, str]:
         "selfreport.receipt_expire": pgettext(
             "audit action", "Receipt code of a self-report expired by the retention run"
         ),
+        "selfreport.destroy_content": pgettext(
+            "audit action", "Content of a self-report destroyed by the retention run"
+        ),
         "case.hold_set": pgettext("audit action", "Legal hold set"),
         "case.hold_release": pgettext("audit action", "Legal hold released"),
     }

@@ -7,14 +7,18 @@ announced; the clock of a report keeps the hour, not the second."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from sqlalchemy import select
 
+from caseapp.clock import local_today
 from caseapp.models import Case, CaseExclusion, Notification, SelfReport, Unit, User
 from caseapp.runtime import settings
 from caseapp.services.cases import intake as cases
+from caseapp.services.audit.trail import record
 from caseapp.services.cases import records as case_records
+from caseapp.services.privacy import receipts
 from caseapp.services.selfreports import decisions
 from tests.factories import Visitor
 from tests.functional.admin_support import audit_head, events_after
@@ -148,3 +152,51 @@ def test_destroying_the_case_content_destroys_the_report_content(client, db, wor
     assert follow.status_code == 200
     body = follow.get_data(as_text=True)
     assert SECRET not in body and 'name="message"' not in body
+
+
+# 3. A report closed on its own loses its content with its receipt code --------------------------
+
+
+def _closed_long_ago(db, world, status: str = "closed") -> SelfReport:
+    report = submit_report(db, _unit(db, world, "SCH-A"), received_on=date(2019, 1, 2))
+    report.status, report.closed_on = status, date(2019, 1, 3)
+    report.due_at = None
+    record(db, None, "selfreport.test_data", report, changes={})
+    db.commit()
+    return report
+
+
+@pytest.mark.usefixtures("clean_store")
+def test_the_retention_run_destroys_a_long_closed_report(app, client, db, world):
+    closed = _closed_long_ago(db, world)
+    photo = add_photo(db, closed)
+    spam = _closed_long_ago(db, world, "spam")
+    waiting = submit_report(db, _unit(db, world, "SCH-A"), received_on=date(2019, 1, 2))
+    db.commit()
+    stored = settings().attachment_dir / photo.storage_name
+    due = {d.report_id: d for d in receipts.due(db, local_today())}
+    assert due[closed.id].content and due[closed.id].code and waiting.id not in due
+    # The dry run lists them and changes nothing.
+    dry = app.test_cli_runner().invoke(args=["retention", "run", "--dry-run"])
+    assert f"receipt code and content of self-report #{closed.id} SCH-A" in dry.output, dry.output
+    db.expire_all()
+    assert db.get(SelfReport, closed.id).wrapped_key is not None and stored.exists()
+    start = audit_head(db)
+    run = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert "2 self-reports' content destroyed (1 photo files removed)" in run.output, run.output
+    events = [e for e in events_after(db, start) if e.object_type == "self_reports"]
+    assert sorted(int(e.object_id) for e in events) == sorted([closed.id, spam.id])
+    for e in events:
+        assert e.action == "selfreport.destroy_content" and e.actor_id is None
+        assert json.loads(e.changes)["content"] == ["kept", "destroyed"]
+        assert SECRET not in e.changes
+    db.expire_all()
+    assert db.get(SelfReport, closed.id).wrapped_key is None and not stored.exists()
+    assert db.get(SelfReport, waiting.id).wrapped_key is not None
+    page = Visitor(client, db, world["focal_a"]).get(f"/self-reports/{closed.uid}")
+    assert page.status_code == 200 and SECRET not in page_text(page)
+    # A second run does nothing.
+    again = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert "0 self-reports' content destroyed" in again.output, again.output
+    shreds = [e for e in events_after(db, start) if e.action == "selfreport.destroy_content"]
+    assert len(shreds) == 2
