@@ -7,7 +7,7 @@ announced; the clock of a report keeps the hour, not the second."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from caseapp.services.selfreports import decisions
 from tests.factories import Visitor
 from tests.functional.admin_support import audit_head, events_after
 from tests.functional.case_attack_support import page_text
+from tests.functional.retention_support import closed_case
 from tests.functional.selfreport_support import (
     SECRET,
     add_photo,
@@ -200,3 +201,25 @@ def test_the_retention_run_destroys_a_long_closed_report(app, client, db, world)
     assert "0 self-reports' content destroyed" in again.output, again.output
     shreds = [e for e in events_after(db, start) if e.action == "selfreport.destroy_content"]
     assert len(shreds) == 2
+
+
+# 4. No merge into a closed case ----------------------------------------------------------------
+
+
+def test_merging_into_a_closed_case_is_refused(client, db, world):
+    old = closed_case(db, world, date(2019, 1, 2), local_today() - timedelta(days=800))
+    report = submit_report(db, _unit(db, world, "SCH-A"))
+    db.commit()
+    agent = Visitor(client, db, world["focal_a"], lang="en")
+    start = audit_head(db)
+    r = agent.post(
+        f"/self-reports/{report.uid}/merge",
+        {"reference": old.reference, "version": report.version},
+    )
+    assert r.status_code == 302
+    assert "This case is closed: nothing was added." in page_text(agent.get(r.headers["Location"]))
+    db.expire_all()
+    fresh = db.get(SelfReport, report.id)
+    assert (fresh.case_id, fresh.status) == (None, "seen")  # opened by the page, not merged
+    assert not [e for e in events_after(db, start) if e.action in ("note.add", "selfreport.merge")]
+    assert report.id not in {d.report_id for d in receipts.due(db, local_today())}

@@ -268,10 +268,20 @@ def case_to_merge_into(session: Session, actor: User, reference: str) -> Case:
 def merge_into_case(
     session: Session, actor: User, report: SelfReport, reference: str, version: int
 ) -> Case:
-    """Add ``report`` to the case ``reference``: its words and choices as a sealed note of the
-    case, its photos as attachments; the conversation goes on in the case."""
+    """Add ``report`` to the case ``reference`` (an open one: a closed case is refused, nothing
+    changed): its words and choices as a sealed note of the case, its photos as attachments;
+    the conversation goes on in the case."""
     _decidable(report, version)
     case = case_to_merge_into(session, actor, reference)
+    if case.status == "closed":
+        # A closed case would close the report at once (its receipt code could even fall
+        # due at the next retention run) and tell the reporter "closed" the day they wrote.
+        raise ValidationFailed(
+            _(
+                "This case is closed: nothing was added. Reopen the case first, "
+                "or accept the report as a new case."
+            )
+        )
     details = ReportSeal(report).open("details", report.details)
     intro = _("Self-report received %(day)s:", day=report.received_on.strftime("%d/%m/%Y"))
     case_records.add_note(
