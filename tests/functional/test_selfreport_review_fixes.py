@@ -19,7 +19,8 @@ from caseapp.services.cases import intake as cases
 from caseapp.services.audit.trail import record
 from caseapp.services.cases import records as case_records
 from caseapp.services.privacy import receipts
-from caseapp.services.selfreports import decisions
+from caseapp.services.reports import tables as report_tables
+from caseapp.services.selfreports import decisions, inbox
 from tests.factories import Visitor
 from tests.functional.admin_support import audit_head, events_after
 from tests.functional.case_attack_support import page_text
@@ -223,3 +224,24 @@ def test_merging_into_a_closed_case_is_refused(client, db, world):
     assert (fresh.case_id, fresh.status) == (None, "seen")  # opened by the page, not merged
     assert not [e for e in events_after(db, start) if e.action in ("note.add", "selfreport.merge")]
     assert report.id not in {d.report_id for d in receipts.due(db, local_today())}
+
+
+# 5. A school's statistics never count a report routed to the office ----------------------------
+
+
+def test_school_statistics_do_not_reveal_staff_named_reports(db, world):
+    school = _unit(db, world, "SCH-A")
+    submit_report(db, school, who_did="teacher_staff", announce=False)
+    mine = submit_report(db, school, announce=False)
+    mine.first_reply_on = local_today()
+    db.commit()
+    focal = db.get(User, world["focal_a"].id)
+    assert inbox.waiting(db, focal).total == 1  # only the school's own
+    today = local_today()
+    at_school = report_tables.build(db, school, today - timedelta(days=1), today)
+    assert at_school.table("self_reports").total() == 1
+    assert at_school.timeliness["self_reports_not_answered"] == 0
+    assert at_school.timeliness["self_reports_answered"] == 1
+    office = report_tables.build(db, _unit(db, world, "D1"), today - timedelta(days=1), today)
+    assert office.table("self_reports").total() == 2
+    assert office.timeliness["self_reports_not_answered"] == 1
