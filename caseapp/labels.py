@@ -240,6 +240,8 @@ def step_choice_names() -> dict[str, dict[str, str]]:
             "self_report_danger": _(
                 "A new self-report waits at your unit: someone may be in danger"
             ),
+            "selfreport_escalated": _("A self-report nobody opened in time came to your unit"),
+            "self_report_message": _("A reporter wrote a new message"),
         },
     }
 

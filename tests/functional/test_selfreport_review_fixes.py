@@ -13,14 +13,17 @@ import pytest
 from sqlalchemy import select
 
 from caseapp.clock import local_today
+from caseapp.db import utcnow
 from caseapp.models import Case, CaseExclusion, Notification, SelfReport, Unit, User
 from caseapp.runtime import settings
-from caseapp.services.cases import intake as cases
 from caseapp.services.audit.trail import record
+from caseapp.services.cases import intake as cases
+from caseapp.services.cases import notifications
 from caseapp.services.cases import records as case_records
 from caseapp.services.privacy import receipts
 from caseapp.services.reports import tables as report_tables
-from caseapp.services.selfreports import decisions, inbox
+from caseapp.services.selfreports import decisions, follow, inbox
+from caseapp.services.selfreports.escalation import escalate_unseen
 from tests.factories import Visitor
 from tests.functional.admin_support import audit_head, events_after
 from tests.functional.case_attack_support import page_text
@@ -245,3 +248,61 @@ def test_school_statistics_do_not_reveal_staff_named_reports(db, world):
     office = report_tables.build(db, _unit(db, world, "D1"), today - timedelta(days=1), today)
     assert office.table("self_reports").total() == 2
     assert office.timeliness["self_reports_not_answered"] == 1
+
+
+# 6. Escalation is announced even after an arrival the same day ----------------------------------
+
+
+def test_escalation_is_announced_even_after_an_arrival_the_same_day(db, world):
+    submit_report(db, _unit(db, world, "SCH-A"), who_did="teacher_staff")  # tells officer_d1
+    late = submit_report(db, _unit(db, world, "SCH-B"))  # waits at school B, nobody opens it
+    db.commit()
+    escalated, notices = escalate_unseen(db, utcnow() + timedelta(hours=25))
+    db.commit()
+    db.expire_all()
+    assert db.get(SelfReport, late.id).escalated_unit_id == world.units["D1"]
+    assert escalated == 2 and notices >= 2
+    officer = world["officer_d1"].id
+    kinds = sorted(db.scalars(select(Notification.kind).where(Notification.user_id == officer)))
+    assert kinds == ["self_report", "selfreport_escalated"]
+    notice = db.scalar(
+        select(Notification).where(
+            Notification.user_id == officer, Notification.kind == "selfreport_escalated"
+        )
+    )
+    subject, body = notifications.email_text(notice, "https://example.test", "en")
+    assert "nobody opened in time" in body and "Trường" not in body + subject
+    # Running it again tells nobody twice.
+    assert escalate_unseen(db, utcnow() + timedelta(hours=25)) == (0, 0)
+
+
+# 7. A reporter's new message is announced --------------------------------------------------------
+
+
+def _message_notices(db) -> list[Notification]:
+    db.expire_all()
+    return list(db.scalars(select(Notification).where(Notification.kind == "self_report_message")))
+
+
+def test_a_reporter_message_on_an_open_report_tells_its_handlers(db, world):
+    report = submit_report(db, _unit(db, world, "SCH-A"), announce=False)
+    db.commit()
+    follow.add_message(db, report, "Bạn ấy lại đánh em hôm nay.", [])
+    follow.add_message(db, report, "Và hôm nay nữa.", [])  # the same day: once
+    db.commit()
+    notices = _message_notices(db)
+    assert {n.user_id for n in notices} == {world["focal_a"].id, world["new_user"].id}
+    assert all(n.case_id is None for n in notices)
+
+
+def test_a_reporter_message_on_a_case_tells_its_handlers_not_the_excluded(client, db, world):
+    report = submit_report(db, _unit(db, world, "SCH-A"), who_did="teacher_staff", announce=False)
+    db.commit()
+    case = _accept(client, db, world, report, "officer_d1")
+    follow.add_message(db, db.get(SelfReport, report.id), "Thầy ấy lại doạ em.", [])
+    db.commit()
+    notices = _message_notices(db)
+    assert {n.user_id for n in notices} == {world["officer_d1"].id}  # the case's handler
+    assert all(n.case_id == case.id for n in notices)
+    subject, body = notifications.email_text(notices[0], "https://example.test", "en")
+    assert "wrote a new message" in body and case.reference not in body + subject

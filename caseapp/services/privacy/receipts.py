@@ -119,9 +119,7 @@ def due(
             )
         )
     found = []
-    for report_id, code, case_id, closed_on, case_closed_at, kept, content in session.execute(
-        stmt
-    ):
+    for report_id, code, case_id, closed_on, case_closed_at, kept, content in session.execute(stmt):
         closed = closure_day(case_closed_at) if case_id is not None else closed_on
         due_on = add_period(closed, amount, unit)
         if due_on <= limit:

@@ -28,7 +28,7 @@ from caseapp.services.audit.trail import record
 from caseapp.services.privacy import periods
 from caseapp.services.privacy.retention import add_period, closure_day
 from caseapp.services.selfreports import photos as photo_store
-from caseapp.services.selfreports import seal, throttle
+from caseapp.services.selfreports import routing, seal, throttle
 
 MESSAGE_RECEIVED = "selfreport.message_received"
 # The four words a reporter sees (models.selfreports.REPORT_STATUSES and the case's status
@@ -179,6 +179,7 @@ def add_message(
             covers=tuple(stored),
             day_only=True,
         )
+        routing.announce_message(session, report)  # once per report and day, names nobody
     except BaseException:
         photo_store.discard(stored)
         raise
