@@ -7,7 +7,7 @@ announced; the clock of a report keeps the hour, not the second."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from caseapp.services.cases import notifications
 from caseapp.services.cases import records as case_records
 from caseapp.services.privacy import receipts
 from caseapp.services.reports import tables as report_tables
-from caseapp.services.selfreports import decisions, follow, inbox
+from caseapp.services.selfreports import decisions, follow, inbox, routing
 from caseapp.services.selfreports.escalation import escalate_unseen
 from tests.factories import Visitor
 from tests.functional.admin_support import audit_head, events_after
@@ -306,3 +306,22 @@ def test_a_reporter_message_on_a_case_tells_its_handlers_not_the_excluded(client
     assert all(n.case_id == case.id for n in notices)
     subject, body = notifications.email_text(notices[0], "https://example.test", "en")
     assert "wrote a new message" in body and case.reference not in body + subject
+
+
+# 8. The clock keeps the hour, not the second ------------------------------------------------------
+
+
+def test_the_clock_of_a_report_rounds_the_receipt_up_to_the_hour():
+    at = datetime(2024, 5, 6, 9, 41, 17, 123456, tzinfo=UTC)
+    assert routing.due_at_receipt(True, at) == datetime(2024, 5, 6, 22, 0, tzinfo=UTC)
+    assert routing.due_at_receipt(False, at) == datetime(2024, 5, 7, 10, 0, tzinfo=UTC)
+    sharp = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
+    assert routing.due_at_receipt(True, sharp) == datetime(2024, 5, 6, 21, 0, tzinfo=UTC)
+
+
+def test_the_case_does_not_keep_the_second_the_report_arrived(client, db, world):
+    report = submit_report(db, _unit(db, world, "SCH-A"), danger=True)
+    db.commit()
+    case = _accept(client, db, world, report, "focal_a")
+    due = case.intervention_due_at
+    assert (due.minute, due.second, due.microsecond) == (0, 0, 0), due.isoformat()

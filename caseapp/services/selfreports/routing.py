@@ -9,7 +9,7 @@ it to the unit above the one it waits at, which already sees it: escalation tell
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -43,9 +43,19 @@ def route_for(school: Unit, who_did: str, asked_office: bool) -> tuple[Unit, str
     return school, "school"
 
 
-def due_at_receipt(danger: bool):
-    """The clock of a new report: 12 hours when someone is in danger, else 24."""
-    return utcnow() + timedelta(hours=DANGER_HOURS if danger else UNSEEN_HOURS)
+def due_at_receipt(danger: bool, now: datetime | None = None) -> datetime:
+    """The clock of a new report: 12 hours when someone is in danger, else 24, from the
+    receipt rounded up to the next whole hour.
+
+    The trade-off: the clock needs the hour (escalation, the 12-hour danger clock a case
+    inherits), but the minute and second of receipt would tell when the reporter wrote (the
+    issue keeps no timing finer than the day). Rounding up keeps only the hour and gives the
+    school up to one hour more, never less."""
+    now = now or utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    if hour != now:
+        hour += timedelta(hours=1)
+    return hour + timedelta(hours=DANGER_HOURS if danger else UNSEEN_HOURS)
 
 
 def visible_reports(user: User) -> Select:
