@@ -23,9 +23,9 @@ from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.clock import start_of_local_day
-from caseapp.runtime import settings
 from caseapp.models import Case, CaseExclusion, Unit, User
 from caseapp.models.selfreports import SelfReport, SelfReportPhoto
+from caseapp.runtime import settings
 from caseapp.services.audit.trail import record
 from caseapp.services.privacy import periods
 from caseapp.services.privacy.retention import RECEIPTS as RULE

@@ -28,10 +28,10 @@ from caseapp.models.selfreports import (
     SelfReportMessage,
     SelfReportPhoto,
 )
+from caseapp.security.authz import roles_with
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.cases import intake
 from caseapp.services.cases import records as case_records
-from caseapp.security.authz import roles_with
 from caseapp.services.cases.access import administrators, can_read_content, visible_cases
 from caseapp.services.selfreports import handling
 from caseapp.services.selfreports.seal import ReportSeal
