@@ -240,6 +240,8 @@ def step_choice_names() -> dict[str, dict[str, str]]:
             "self_report_danger": _(
                 "A new self-report waits at your unit: someone may be in danger"
             ),
+            "selfreport_escalated": _("A self-report nobody opened in time came to your unit"),
+            "self_report_message": _("A reporter wrote a new message"),
         },
     }
 
@@ -596,6 +598,9 @@ def audit_action_names() -> dict[str, str]:
         "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
         "selfreport.receipt_expire": pgettext(
             "audit action", "Receipt code of a self-report expired by the retention run"
+        ),
+        "selfreport.destroy_content": pgettext(
+            "audit action", "Content of a self-report destroyed by the retention run"
         ),
         "case.hold_set": pgettext("audit action", "Legal hold set"),
         "case.hold_release": pgettext("audit action", "Legal hold released"),

@@ -43,8 +43,13 @@ def retention_run(dry_run: bool) -> None:
         )
     for code in codes:
         # The report's number only: nothing that could lead back to the reporter.
+        what = {
+            (True, False): "receipt code",
+            (True, True): "receipt code and content",
+            (False, True): "content",
+        }[(code.code, code.content)]
         click.echo(
-            f"receipt code of self-report #{code.report_id} {code.unit_code} {receipts.RULE} "
+            f"{what} of self-report #{code.report_id} {code.unit_code} {receipts.RULE} "
             f"{code.due_on.strftime('%d/%m/%Y')} due"
         )
     held_cases = len({d.case_id for d in found if d.held})
@@ -54,7 +59,8 @@ def retention_run(dry_run: bool) -> None:
         session.rollback()  # it only read
         click.echo(
             f"dry run: {due_cases} cases and {due_files} attachments due, {held_cases} held, "
-            f"{len(codes)} receipt codes due; "
+            f"{sum(1 for c in codes if c.code)} receipt codes due, "
+            f"{sum(1 for c in codes if c.content)} self-reports' content due; "
             "nothing was changed and no audit event was written"
         )
         return
@@ -63,5 +69,6 @@ def retention_run(dry_run: bool) -> None:
     click.echo(
         f"{outcome.shredded} cases shredded ({outcome.files_removed} sealed files removed), "
         f"{outcome.attachments} attachments discarded, {outcome.held} held cases kept, "
-        f"{expired} receipt codes expired"
+        f"{expired.codes} receipt codes expired, "
+        f"{expired.contents} self-reports' content destroyed ({expired.files} photo files removed)"
     )

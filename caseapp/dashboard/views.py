@@ -22,9 +22,7 @@ from caseapp.services.equality import reminders
 from caseapp.services.privacy import requests as subject_requests
 from caseapp.services.reports.periods import asked_level
 from caseapp.services.selfreports import posters
-from caseapp.services.selfreports.routing import DANGER_NOTICE_KIND, NOTICE_KIND
-
-SELF_REPORT_KINDS = (NOTICE_KIND, DANGER_NOTICE_KIND)
+from caseapp.services.selfreports.routing import NOTICE_KINDS as SELF_REPORT_KINDS
 
 
 @bp.get("/work")

@@ -74,6 +74,7 @@ def show(report_uid: str):
 
 def _page(view: handling.ReportView):
     report = view.report
+    school_side = decisions.school_side_readers(get_session(), report) if report.is_open else []
     return (
         render_template(
             "selfreports/show.html",
@@ -84,6 +85,7 @@ def _page(view: handling.ReportView):
             may_reply=conversation.may_reply(current_user, report),
             reply_form=ReplyForm(formdata=None, version=report.version),
             accept_form=_accept_form(report),
+            school_side=school_side,
             merge_form=MergeForm(formdata=None, version=report.version),
             close_form=CloseForm(formdata=None, version=report.version),
             spam_form=SpamForm(formdata=None, version=report.version),
@@ -168,11 +170,17 @@ def accept(report_uid: str):
             perpetrator_relationship=form.perpetrator_relationship.data,
         )
 
+    # Each person the form offered to exclude comes back as "offered"; those left unticked are
+    # kept. Anyone not offered (a raw request, or someone granted since) is excluded.
+    offered = {small_int(v) for v in request.form.getlist("offered")}
+    ticked = {small_int(v) for v in request.form.getlist("exclude")}
+    keep = {i for i in offered - ticked if i}
+
     return _decide(
         report_uid,
         form,
         lambda db, report, version: decisions.accept_as_case(
-            db, current_user, report, facts(), version
+            db, current_user, report, facts(), version, keep=keep
         ),
         _("The report was accepted as a new case."),
         _case_url,

@@ -182,7 +182,7 @@ def test_case_goes_from_intake_to_closure_through_the_screens(live_server, page,
 
     # The focal point's work list puts the case among the overdue ones.
     page.goto(f"{base}/work")
-    overdue_cases = page.locator("main section").first
+    overdue_cases = page.locator("main section", has=page.locator("h2", has_text="Quá hạn"))
     expect(overdue_cases.get_by_role("link", name=reference, exact=True)).to_have_count(1)
     assert_accessible(page, "my work with an overdue case")
 

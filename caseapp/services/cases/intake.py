@@ -367,7 +367,10 @@ def destroy_content(session: Session, actor: User | None, case: Case, reason: st
     """Crypto-shredding: forget the data key, so the content is unreadable everywhere (backups
     included); the clear metadata stays for statistics. Its attachments not yet discarded are
     marked discarded in the same event (their sealed files are removed once this is committed:
-    records.discard_case_files), so retention never lists them again."""
+    records.discard_case_files), so retention never lists them again. The self-reports
+    accepted or merged into the case lose their own key in the same event (the reporter's
+    words, name, contact, messages and photos were sealed under it): the event lists which,
+    nothing of their content; their photo files go with the case's files."""
     if actor is not None and not can_oversee(actor, case):
         raise Forbidden(_("Only an officer above the school can destroy a case's content."))
     if not reason.strip():
@@ -380,6 +383,17 @@ def destroy_content(session: Session, actor: User | None, case: Case, reason: st
             )
         )
     )
+    from caseapp.models.selfreports import SelfReport
+
+    reports = list(
+        session.scalars(
+            select(SelfReport)
+            .where(SelfReport.case_id == case.id, SelfReport.wrapped_key.is_not(None))
+            .order_by(SelfReport.id)
+        )
+    )
+    for report in reports:
+        report.wrapped_key = None
     case.wrapped_key = None
     case.key_destroyed_at = utcnow()
     # The reasons of its audit events go with it; the reason of this destruction is sealed
@@ -390,6 +404,8 @@ def destroy_content(session: Session, actor: User | None, case: Case, reason: st
     changes = changes_of(case)
     if attachments:
         changes["attachments_discarded"] = len(attachments)
+    if reports:
+        changes["self_reports_destroyed"] = [r.id for r in reports]
     record(
         session,
         actor,
@@ -399,6 +415,6 @@ def destroy_content(session: Session, actor: User | None, case: Case, reason: st
         object_ref=case.reference,
         changes=changes,
         reason=reason,
-        covers=tuple(attachments),
+        covers=(*attachments, *reports),
     )
     return case

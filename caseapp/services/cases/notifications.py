@@ -189,6 +189,15 @@ def email_text(notice: Notification, base_url: str, locale: str = "vi") -> tuple
                 said = " ".join(
                     [said, _("The reporter says someone may be in danger: act within 12 hours.")]
                 )
+        elif notice.kind == "selfreport_escalated":  # routing.ESCALATED_NOTICE_KIND
+            subject = _("Safe schools: a self-report nobody opened in time")
+            said = _(
+                "A self-report nobody opened in time was handed to your unit. "
+                "Sign in and open Self-reports."
+            )
+        elif notice.kind == "self_report_message":  # routing.MESSAGE_NOTICE_KIND
+            subject = _("Safe schools: a reporter wrote a new message")
+            said = _("The person who sent a self-report you handle wrote a new message.")
         else:
             subject = _("Safe schools: a case at your unit needs attention")
             said = _("A case at your unit needs your attention.")

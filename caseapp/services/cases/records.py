@@ -201,13 +201,26 @@ def discard_stored_file(attachment: CaseAttachment) -> None:
 
 
 def discard_case_files(session: Session, case: Case) -> int:
-    """Remove the sealed files of a case whose key was destroyed (they are unreadable anyway;
-    removing them frees the space)."""
+    """Remove the sealed files of a case whose key was destroyed, and the photos of its
+    self-reports (they are unreadable anyway; removing them frees the space)."""
+    from caseapp.models.selfreports import SelfReport, SelfReportPhoto
+
+    names = list(
+        session.scalars(
+            select(CaseAttachment.storage_name).where(CaseAttachment.case_id == case.id)
+        )
+    )
+    # The photos of the self-reports of the case: their key went with the case's.
+    names += list(
+        session.scalars(
+            select(SelfReportPhoto.storage_name)
+            .join(SelfReport, SelfReport.id == SelfReportPhoto.report_id)
+            .where(SelfReport.case_id == case.id, SelfReport.wrapped_key.is_(None))
+        )
+    )
     removed = 0
-    for attachment in session.scalars(
-        select(CaseAttachment).where(CaseAttachment.case_id == case.id)
-    ):
-        path = settings().attachment_dir / attachment.storage_name
+    for name in names:
+        path = settings().attachment_dir / name
         if path.exists():
             path.unlink()
             removed += 1

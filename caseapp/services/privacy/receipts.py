@@ -5,7 +5,13 @@ find the report by its code). Part of the retention run (`flask --app wsgi reten
 Closure: a report accepted as a case or merged into one closes with that case (the last
 transition of the case to "closed", as a date in the users' time zone; the reporter follows the
 case with the code until then); a report closed with a message, or marked as spam, on its own
-``closed_on``. A report still waiting, or whose case is open again, keeps its code."""
+``closed_on``. A report still waiting, or whose case is open again, keeps its code.
+
+A report closed on its own also loses its content then: its key is destroyed (its details,
+the reporter's name and contact, its messages become unreadable) and its photo files are
+removed, in the same event (``selfreport.destroy_content``, without content). A report that
+became part of a case follows the case: its key goes when the case's content is destroyed
+(cases.intake.destroy_content)."""
 
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from caseapp.clock import start_of_local_day
 from caseapp.models import Case, CaseExclusion, Unit, User
-from caseapp.models.selfreports import SelfReport
+from caseapp.models.selfreports import SelfReport, SelfReportPhoto
+from caseapp.runtime import settings
 from caseapp.services.audit.trail import record
 from caseapp.services.privacy import periods
 from caseapp.services.privacy.retention import RECEIPTS as RULE
@@ -41,6 +48,18 @@ class ReceiptDue:
     report_id: int
     unit_code: str  # the school the report was sent to
     due_on: date
+    code: bool = True  # its receipt code is still kept
+    content: bool = False  # closed on its own, its key still kept: its content goes too
+
+
+@dataclass(frozen=True)
+class Expired:
+    """What a run did: receipt codes expired, reports whose content was destroyed, photo
+    files removed."""
+
+    codes: int = 0
+    contents: int = 0
+    files: int = 0
 
 
 def due(
@@ -59,6 +78,15 @@ def due(
     last_day = sub_period(limit, amount, unit) + timedelta(days=2)  # loose: checked below
     closures = case_closures()
     school = Unit
+    closed_alone = and_(
+        SelfReport.case_id.is_(None),
+        SelfReport.status.in_(CLOSED_ALONE),
+        SelfReport.closed_on < last_day,
+    )
+    closed_with_case = and_(
+        Case.status == "closed",
+        closures.c.closed_at < start_of_local_day(last_day),
+    )
     stmt = (
         select(
             SelfReport.id,
@@ -66,22 +94,16 @@ def due(
             SelfReport.case_id,
             SelfReport.closed_on,
             closures.c.closed_at,
+            SelfReport.receipt_hash.is_not(None),
+            and_(closed_alone, SelfReport.wrapped_key.is_not(None)),
         )
         .join(school, school.id == SelfReport.school_id)
         .outerjoin(Case, Case.id == SelfReport.case_id)
         .outerjoin(closures, closures.c.case_id == SelfReport.case_id)
         .where(
-            SelfReport.receipt_hash.is_not(None),
             or_(
-                and_(
-                    SelfReport.case_id.is_(None),
-                    SelfReport.status.in_(CLOSED_ALONE),
-                    SelfReport.closed_on < last_day,
-                ),
-                and_(
-                    Case.status == "closed",
-                    closures.c.closed_at < start_of_local_day(last_day),
-                ),
+                and_(SelfReport.receipt_hash.is_not(None), or_(closed_alone, closed_with_case)),
+                and_(closed_alone, SelfReport.wrapped_key.is_not(None)),
             ),
         )
     )
@@ -97,11 +119,11 @@ def due(
             )
         )
     found = []
-    for report_id, code, case_id, closed_on, case_closed_at in session.execute(stmt):
+    for report_id, code, case_id, closed_on, case_closed_at, kept, content in session.execute(stmt):
         closed = closure_day(case_closed_at) if case_id is not None else closed_on
         due_on = add_period(closed, amount, unit)
         if due_on <= limit:
-            found.append(ReceiptDue(report_id, code, due_on))
+            found.append(ReceiptDue(report_id, code, due_on, bool(kept), bool(content)))
     found.sort(key=lambda d: (d.due_on, d.report_id))
     return found
 
@@ -112,36 +134,74 @@ def due_soon(session: Session, user: User, days: int) -> list[ReceiptDue]:
     from caseapp.clock import local_today
     from caseapp.security.authz import scope_paths
 
-    return due(session, local_today(), days, list(scope_paths(user, "privacy.read")), viewer=user)
+    found = due(session, local_today(), days, list(scope_paths(user, "privacy.read")), viewer=user)
+    return [d for d in found if d.code]
 
 
-def expire(session: Session, found: list[ReceiptDue]) -> int:
-    """Empty the receipt hash of each report found (its row locked and read afresh; one
-    already emptied is skipped, so a second run does nothing); one ``selfreport.receipt_expire``
-    event per report, without the hash. Committed here, report by report. Returns how many."""
-    expired = 0
+def expire(session: Session, found: list[ReceiptDue]) -> Expired:
+    """Empty the receipt hash of each report found and, for a report closed on its own,
+    destroy its key (its row locked and read afresh; what is already gone is skipped, so a
+    second run does nothing): one event per report, without the hash or any content
+    (``selfreport.destroy_content`` when the content went, else ``selfreport.receipt_expire``).
+    Committed here, report by report; the photo files are removed once committed."""
+    codes = contents = files = 0
     reason = reason_of(session, RULE)
     for item in found:
         report = session.scalar(
             select(SelfReport)
-            .where(SelfReport.id == item.report_id, SelfReport.receipt_hash.is_not(None))
+            .where(SelfReport.id == item.report_id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
         if report is None:
             continue
-        report.receipt_hash = None
+        changes: dict = {}
+        if report.receipt_hash is not None:
+            # Never the hash itself: the trail would keep what the expiry removes.
+            report.receipt_hash = None
+            changes["receipt_code"] = ["kept", "expired"]
+        destroy = (
+            report.case_id is None
+            and report.status in CLOSED_ALONE
+            and report.wrapped_key is not None
+        )
+        photos: list[str] = []
+        if destroy:
+            report.wrapped_key = None
+            photos = list(
+                session.scalars(
+                    select(SelfReportPhoto.storage_name).where(
+                        SelfReportPhoto.report_id == report.id
+                    )
+                )
+            )
+            changes["content"] = ["kept", "destroyed"]
+            changes["photos"] = len(photos)
+        if not changes:
+            continue
         record(
             session,
             None,
-            "selfreport.receipt_expire",
+            "selfreport.destroy_content" if destroy else "selfreport.receipt_expire",
             report,
             unit=report.school,
             object_ref=item.unit_code,
-            # Never the hash itself: the trail would keep what the expiry removes.
-            changes={"receipt_code": ["kept", "expired"]},
+            changes=changes,
             reason=reason,
         )
         session.commit()
-        expired += 1
-    return expired
+        codes += "receipt_code" in changes
+        contents += destroy
+        files += _remove(photos)
+    return Expired(codes, contents, files)
+
+
+def _remove(names: list[str]) -> int:
+    """Remove the sealed photo files named (unreadable without the key); how many were there."""
+    removed = 0
+    for name in names:
+        path = settings().attachment_dir / name
+        if path.exists():
+            path.unlink()
+            removed += 1
+    return removed

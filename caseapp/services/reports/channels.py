@@ -39,11 +39,18 @@ def self_reports_in(
     """Conditions for the self-reports of the report: received in the period from the page of
     a school that sat below the unit that day (as cases count at their school); the same
     ``level``, ``within`` and exclusions as the cases (a report that became or joined a case
-    the viewer is excluded from is left out with that case)."""
+    the viewer is excluded from is left out with that case). A report counts at a unit only
+    when it waits there or below (waits_within): a school's figures never tell that a report
+    about its staff went to the office."""
     on, school = SelfReport.received_on, SelfReport.school_id
     conditions = [
         rolls_up(unit, on=on, unit_id=school),
-        *([rolls_up(within, on=on, unit_id=school)] if within is not None else []),
+        waits_within(unit),
+        *(
+            [rolls_up(within, on=on, unit_id=school), waits_within(within)]
+            if within is not None
+            else []
+        ),
         SelfReport.received_on >= date_from,
         SelfReport.received_on <= date_to,
     ]
@@ -62,6 +69,15 @@ def self_reports_in(
             )
         )
     return and_(*conditions)
+
+
+def waits_within(unit: Unit):
+    """The condition "the report waits (or was escalated) at ``unit`` or below it"."""
+
+    def at_or_below(column):
+        return exists(select(Unit.id).where(Unit.id == column, Unit.path.startswith(unit.path)))
+
+    return or_(at_or_below(SelfReport.routed_unit_id), at_or_below(SelfReport.escalated_unit_id))
 
 
 def self_report_outcomes(session: Session, scope) -> dict[tuple[str, str], int]:

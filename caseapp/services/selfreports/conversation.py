@@ -16,14 +16,19 @@ from caseapp.models.selfreports import SelfReport, SelfReportMessage  # noqa: F4
 from caseapp.services.audit.trail import record
 from caseapp.services.cases.access import can_read_content
 from caseapp.services.selfreports.decisions import staff_message
-from caseapp.services.selfreports.handling import MessageView, case_reference, messages_of
+from caseapp.services.selfreports.handling import (
+    MessageView,
+    case_reference,
+    content_destroyed,
+    messages_of,
+)
 from caseapp.services.selfreports.seal import ReportSeal
 
 
 def may_reply(actor: User, report: SelfReport) -> bool:
     """A reply goes out while the report is open, or once it is part of a case whose content
     ``actor`` may read; never to a report marked as spam."""
-    if report.status == "spam":
+    if report.status == "spam" or content_destroyed(report):
         return False
     if report.is_open:
         return True
@@ -35,6 +40,8 @@ def send_reply(session: Session, actor: User, report: SelfReport, body: str) -> 
     receipt code. The first reply sets the report's first-reply day (for the statistics)."""
     if report.status == "spam":
         raise ValidationFailed(_("A report marked as spam gets no reply."))
+    if content_destroyed(report):
+        raise ValidationFailed(_("This report's content was destroyed: no more replies."))
     if not may_reply(actor, report):
         raise Forbidden(_("This report is closed: no more replies can be sent."))
     message = staff_message(session, actor, report, body)
@@ -79,7 +86,10 @@ def open_for_case(
     reports = linked_reports(session, case)
     if not reports:
         return []
-    out = [CaseConversation(r, messages_of(session, r, ReportSeal(r))) for r in reports]
+    out = [
+        CaseConversation(r, [] if content_destroyed(r) else messages_of(session, r, ReportSeal(r)))
+        for r in reports
+    ]
     count = sum(len(c.messages) for c in out)
     record(
         session,

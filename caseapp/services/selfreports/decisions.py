@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from caseapp.clock import local_today
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, NotFound, ValidationFailed
-from caseapp.models import Case, User
+from caseapp.models import Case, Grant, User
 from caseapp.models import cases as domain
 from caseapp.models.selfreports import (
     MESSAGE_MAX,
@@ -28,10 +28,11 @@ from caseapp.models.selfreports import (
     SelfReportMessage,
     SelfReportPhoto,
 )
+from caseapp.security.authz import roles_with
 from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.cases import intake
 from caseapp.services.cases import records as case_records
-from caseapp.services.cases.access import can_read_content, visible_cases
+from caseapp.services.cases.access import administrators, can_read_content, visible_cases
 from caseapp.services.selfreports import handling
 from caseapp.services.selfreports.seal import ReportSeal
 
@@ -135,13 +136,71 @@ def _carry_photos(session: Session, actor: User, report: SelfReport, case: Case)
     return len(photos)
 
 
+def school_side_readers(session: Session, report: SelfReport) -> list[User]:
+    """The people a case from a report naming school staff would reach only through the school:
+    accounts (active or suspended) with an unrevoked grant of a role reading cases at the
+    school or at a unit below the one the report was routed to, and none at that unit or above
+    it. Accepting such a report excludes them from the new case (the reporter chose not to be
+    read by the school's staff first). Empty for any other route."""
+    if report.route != "staff_named" or report.routed_unit_id == report.school_id:
+        return []
+    reading = roles_with("case.read")
+    school_path = [int(p) for p in report.school.path.strip("/").split("/")]
+    routed_path = [int(p) for p in report.routed_unit.path.strip("/").split("/")]
+    below = [u for u in school_path if u not in routed_path]
+    if not below:
+        return []
+
+    def granted(units: list[int]):
+        return select(Grant.user_id).where(
+            Grant.role.in_(reading), Grant.revoked_at.is_(None), Grant.unit_id.in_(units)
+        )
+
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.id.in_(granted(below)),
+                User.id.not_in(granted(routed_path)),
+                User.id.not_in(administrators()),
+            )
+            .order_by(User.full_name, User.id)
+        )
+    )
+
+
+def _exclude_school_side(
+    session: Session, actor: User, report: SelfReport, case: Case, keep: set[int]
+) -> int:
+    """Exclude from ``case`` everyone school_side_readers() names, but those in ``keep`` (the
+    officer unticked them: a trusted focal point). Each is one ``case.exclude`` event of the
+    exclusion service; lifting one later takes the usual second person."""
+    excluded = 0
+    reason = _("Self-report naming school staff")
+    for person in school_side_readers(session, report):
+        if person.id in keep:
+            continue
+        case_records.exclude_person(session, actor, case, person.id, reason)
+        excluded += 1
+    return excluded
+
+
 def accept_as_case(
-    session: Session, actor: User, report: SelfReport, facts: AcceptFacts, version: int
+    session: Session,
+    actor: User,
+    report: SelfReport,
+    facts: AcceptFacts,
+    version: int,
+    keep: set[int] | frozenset[int] = frozenset(),
 ) -> Case:
     """Record a new case at the report's school from ``report``: received via "self_report"
     on the day the report came, the reporter's words and choices as its narrative, their
     name and contact as the informant's, the photos as attachments; a report saying someone
-    is in danger hands its 12-hour clock (started at receipt) to the case."""
+    is in danger hands its 12-hour clock (started at receipt) to the case.
+
+    A report naming school staff (routed to the office above) is not handed to the school:
+    in the same transaction everyone who would see the case only through the school is
+    excluded from it (school_side_readers), but the people in ``keep``."""
     _decidable(report, version)
     if not facts.violence_types:
         raise ValidationFailed(_("Choose at least one kind of violence."))
@@ -178,6 +237,7 @@ def accept_as_case(
         intervention_due_at=danger_clock,
     )
     photos = _carry_photos(session, actor, report, case)
+    _exclude_school_side(session, actor, report, case, set(keep))
     report.case_id = case.id
     _decided(report, actor, "accepted")
     record(
@@ -208,10 +268,20 @@ def case_to_merge_into(session: Session, actor: User, reference: str) -> Case:
 def merge_into_case(
     session: Session, actor: User, report: SelfReport, reference: str, version: int
 ) -> Case:
-    """Add ``report`` to the case ``reference``: its words and choices as a sealed note of the
-    case, its photos as attachments; the conversation goes on in the case."""
+    """Add ``report`` to the case ``reference`` (an open one: a closed case is refused, nothing
+    changed): its words and choices as a sealed note of the case, its photos as attachments;
+    the conversation goes on in the case."""
     _decidable(report, version)
     case = case_to_merge_into(session, actor, reference)
+    if case.status == "closed":
+        # A closed case would close the report at once (its receipt code could even fall
+        # due at the next retention run) and tell the reporter "closed" the day they wrote.
+        raise ValidationFailed(
+            _(
+                "This case is closed: nothing was added. Reopen the case first, "
+                "or accept the report as a new case."
+            )
+        )
     details = ReportSeal(report).open("details", report.details)
     intro = _("Self-report received %(day)s:", day=report.received_on.strftime("%d/%m/%Y"))
     case_records.add_note(

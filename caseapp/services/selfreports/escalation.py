@@ -54,5 +54,5 @@ def escalate_unseen(session: Session, now: datetime | None = None) -> tuple[int,
             changes=changes_of(report),
         )
         escalated += 1
-        notices += routing.announce(session, report, unit=above)
+        notices += routing.announce(session, report, unit=above, escalated=True)
     return escalated, notices

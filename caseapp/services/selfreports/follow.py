@@ -28,7 +28,7 @@ from caseapp.services.audit.trail import record
 from caseapp.services.privacy import periods
 from caseapp.services.privacy.retention import add_period, closure_day
 from caseapp.services.selfreports import photos as photo_store
-from caseapp.services.selfreports import seal, throttle
+from caseapp.services.selfreports import routing, seal, throttle
 
 MESSAGE_RECEIVED = "selfreport.message_received"
 # The four words a reporter sees (models.selfreports.REPORT_STATUSES and the case's status
@@ -140,7 +140,8 @@ def add_message(
         key, with the day only. Refused when the report is closed or its code expired. Returns the
     message and its photos (their sealed files are written: the caller discards them when the
     commit fails)."""
-    if report.status in ("closed", "spam") or closed_on(session, report) is not None:
+    closed = report.status in ("closed", "spam") or report.wrapped_key is None
+    if closed or closed_on(session, report) is not None:
         raise ReportClosed(
             _("This report is closed, so no new messages can be added. In danger? Call 111.")
         )
@@ -181,6 +182,7 @@ def add_message(
             covers=tuple(stored),
             day_only=True,
         )
+        routing.announce_message(session, report)  # once per report and day, names nobody
     except BaseException:
         photo_store.discard(stored)
         raise
@@ -201,13 +203,16 @@ class FollowView:
     status: str
     lines: list[Line]
     open_for_messages: bool
+    destroyed: bool = False  # the report's key was destroyed: its messages are gone
 
 
 def view_of(session: Session, report: SelfReport) -> FollowView:
+    destroyed = report.wrapped_key is None
     return FollowView(
         school_name=report.school.name,
         received_on=report.received_on,
         status=public_status(report),
-        lines=conversation(report),
-        open_for_messages=closed_on(session, report) is None,
+        lines=[] if destroyed else conversation(report),
+        open_for_messages=not destroyed and closed_on(session, report) is None,
+        destroyed=destroyed,
     )

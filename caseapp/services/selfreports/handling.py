@@ -48,6 +48,13 @@ class ReportView:
     contact: str = ""
     messages: list[MessageView] = field(default_factory=list)
     photos: list[SelfReportPhoto] = field(default_factory=list)
+    destroyed: bool = False  # its key was destroyed: nothing of its content can be read
+
+
+def content_destroyed(report: SelfReport) -> bool:
+    """True once the report's key was destroyed (with its case's content, or by the retention
+    run after it closed on its own): its sealed fields, messages and photos are unreadable."""
+    return report.wrapped_key is None
 
 
 def photo_path(photo: SelfReportPhoto) -> Path:
@@ -86,21 +93,24 @@ def messages_of(session: Session, report: SelfReport, seal: ReportSeal) -> list[
 def open_report(session: Session, actor: User, report: SelfReport) -> ReportView:
     """Decrypt ``report`` for ``actor`` (who found it through inbox.get_report) and audit the
     read. A new report becomes "seen" by ``actor``: the same event carries that change."""
-    seal = ReportSeal(report)
-    view = ReportView(
-        report,
-        details=seal.open("details", report.details),
-        name=seal.open("reporter_name", report.reporter_name),
-        contact=seal.open("reporter_contact", report.reporter_contact),
-        messages=messages_of(session, report, seal),
-        photos=list(
-            session.scalars(
-                select(SelfReportPhoto)
-                .where(SelfReportPhoto.report_id == report.id)
-                .order_by(SelfReportPhoto.id)
-            )
-        ),
-    )
+    if content_destroyed(report):
+        view = ReportView(report, destroyed=True)
+    else:
+        seal = ReportSeal(report)
+        view = ReportView(
+            report,
+            details=seal.open("details", report.details),
+            name=seal.open("reporter_name", report.reporter_name),
+            contact=seal.open("reporter_contact", report.reporter_contact),
+            messages=messages_of(session, report, seal),
+            photos=list(
+                session.scalars(
+                    select(SelfReportPhoto)
+                    .where(SelfReportPhoto.report_id == report.id)
+                    .order_by(SelfReportPhoto.id)
+                )
+            ),
+        )
     if report.status == "new":
         report.status = "seen"
         report.seen_at = utcnow()
@@ -128,7 +138,7 @@ def open_photo(
             SelfReportPhoto.report_id == report.id, SelfReportPhoto.uid == photo_uid
         )
     )
-    if photo is None:
+    if photo is None or content_destroyed(report):
         raise NotFound()
     try:
         handle = open(photo_path(photo), "rb")  # noqa: SIM115 - closed by the chunks below

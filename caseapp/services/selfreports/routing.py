@@ -9,16 +9,17 @@ it to the unit above the one it waits at, which already sees it: escalation tell
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from caseapp.clock import local_today
 from caseapp.db import utcnow
 from caseapp.models import Grant, Unit, User
 from caseapp.models.selfreports import SelfReport
 from caseapp.security.authz import ROLE_PERMISSIONS, scope_filter
-from caseapp.services.cases.access import administrators
+from caseapp.services.cases.access import administrators, people_covering
 from caseapp.services.cases.notifications import add_notice
 
 HANDLE = "selfreport.handle"
@@ -26,6 +27,10 @@ DANGER_HOURS = 12
 UNSEEN_HOURS = 24
 NOTICE_KIND = "self_report"
 DANGER_NOTICE_KIND = "self_report_danger"
+# Its own kind and key: an escalation is never swallowed by an arrival notice of the same day.
+ESCALATED_NOTICE_KIND = "selfreport_escalated"  # notifications.kind is String(20)
+MESSAGE_NOTICE_KIND = "self_report_message"
+NOTICE_KINDS = (NOTICE_KIND, DANGER_NOTICE_KIND, ESCALATED_NOTICE_KIND, MESSAGE_NOTICE_KIND)
 
 
 def route_for(school: Unit, who_did: str, asked_office: bool) -> tuple[Unit, str]:
@@ -38,9 +43,19 @@ def route_for(school: Unit, who_did: str, asked_office: bool) -> tuple[Unit, str
     return school, "school"
 
 
-def due_at_receipt(danger: bool):
-    """The clock of a new report: 12 hours when someone is in danger, else 24."""
-    return utcnow() + timedelta(hours=DANGER_HOURS if danger else UNSEEN_HOURS)
+def due_at_receipt(danger: bool, now: datetime | None = None) -> datetime:
+    """The clock of a new report: 12 hours when someone is in danger, else 24, from the
+    receipt rounded up to the next whole hour.
+
+    The trade-off: the clock needs the hour (escalation, the 12-hour danger clock a case
+    inherits), but the minute and second of receipt would tell when the reporter wrote (the
+    issue keeps no timing finer than the day). Rounding up keeps only the hour and gives the
+    school up to one hour more, never less."""
+    now = now or utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    if hour != now:
+        hour += timedelta(hours=1)
+    return hour + timedelta(hours=DANGER_HOURS if danger else UNSEEN_HOURS)
 
 
 def visible_reports(user: User) -> Select:
@@ -73,11 +88,41 @@ def handlers_at(unit: Unit) -> Select:
     )
 
 
-def announce(session: Session, report: SelfReport, unit: Unit | None = None) -> int:
+def announce(
+    session: Session, report: SelfReport, unit: Unit | None = None, escalated: bool = False
+) -> int:
     """Tell the handlers at ``unit`` (default: where the report waits) that a report waits:
     one notice per person, unit, kind and day, however many reports arrive (a flood pages
-    nobody twice). The notice names no report and nobody."""
+    nobody twice). An escalation has its own kind, keyed by the day of escalation. The notice
+    names no report and nobody."""
     unit = unit or report.routed_unit
-    kind = DANGER_NOTICE_KIND if report.danger else NOTICE_KIND
-    key = f"{kind}:{unit.id}:{report.received_on.isoformat()}"
+    if escalated:
+        kind = ESCALATED_NOTICE_KIND
+        key = f"{kind}:{unit.id}:{local_today().isoformat()}"
+    else:
+        kind = DANGER_NOTICE_KIND if report.danger else NOTICE_KIND
+        key = f"{kind}:{unit.id}:{report.received_on.isoformat()}"
     return sum(add_notice(session, u, None, kind, key) for u in session.scalars(handlers_at(unit)))
+
+
+def announce_message(session: Session, report: SelfReport) -> int:
+    """Tell who handles ``report`` that its reporter wrote again: for a report that became (or
+    joined) a case, the case's focal points and its handler, never anyone excluded from it;
+    for a report still open, the handlers where it waits (and where it was escalated to).
+    One notice per person, report and day; it names no report, case or person."""
+    kind = MESSAGE_NOTICE_KIND
+    key = f"{kind}:{report.id}:{local_today().isoformat()}"
+    case = report.case
+    if case is not None:
+        people = {u.id: u for u in session.scalars(people_covering(case, ("focal_point",)))}
+        handler = case.assigned_to_id
+        if handler is not None and handler not in people:
+            found = session.scalar(
+                people_covering(case, ("focal_point", "officer")).where(User.id == handler)
+            )
+            if found is not None:
+                people[found.id] = found
+        return sum(add_notice(session, u, case, kind, key) for u in people.values())
+    units = [report.routed_unit, *([report.escalated_unit] if report.escalated_unit else [])]
+    people = {u.id: u for unit in units for u in session.scalars(handlers_at(unit))}
+    return sum(add_notice(session, u, None, kind, key) for u in people.values())
