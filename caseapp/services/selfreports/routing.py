@@ -9,11 +9,12 @@ it to the unit above the one it waits at, which already sees it: escalation tell
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from caseapp.clock import local_today, start_of_local_day
 from caseapp.db import utcnow
 from caseapp.models import Grant, Unit, User
 from caseapp.models.selfreports import SelfReport
@@ -73,11 +74,34 @@ def handlers_at(unit: Unit) -> Select:
     )
 
 
-def announce(session: Session, report: SelfReport, unit: Unit | None = None) -> int:
+def notice_day() -> datetime:
+    """The time a notice of something the reporter did shows: the start of the local day (a
+    notice's minute would tell when the pupil pressed Send). For add_notice(created_at=...)."""
+    return start_of_local_day(local_today())
+
+
+def announce(
+    session: Session,
+    report: SelfReport,
+    unit: Unit | None = None,
+    *,
+    kind: str | None = None,
+    day_only: bool = True,
+    on: date | None = None,
+) -> int:
     """Tell the handlers at ``unit`` (default: where the report waits) that a report waits:
     one notice per person, unit, kind and day, however many reports arrive (a flood pages
-    nobody twice). The notice names no report and nobody."""
+    nobody twice). The notice names no report and nobody. ``kind`` defaults to NOTICE_KIND
+    (DANGER_NOTICE_KIND when someone is in danger). With ``day_only`` (the default: use it
+    for everything the reporter does, a new report or a new message) the notice's time is the
+    start of the local day; a staff or system action (escalation) may pass day_only=False.
+    ``on``: the day the deduplication names (default: the report's day of receipt; a notice of
+    a reporter's message passes the message's day, so each day's messages page once)."""
     unit = unit or report.routed_unit
-    kind = DANGER_NOTICE_KIND if report.danger else NOTICE_KIND
-    key = f"{kind}:{unit.id}:{report.received_on.isoformat()}"
-    return sum(add_notice(session, u, None, kind, key) for u in session.scalars(handlers_at(unit)))
+    kind = kind or (DANGER_NOTICE_KIND if report.danger else NOTICE_KIND)
+    key = f"{kind}:{unit.id}:{(on or report.received_on).isoformat()}"
+    created_at = notice_day() if day_only else None
+    return sum(
+        add_notice(session, u, None, kind, key, created_at=created_at)
+        for u in session.scalars(handlers_at(unit))
+    )
