@@ -101,9 +101,12 @@ def _decoded(data: bytes, too_large: ValidationFailed) -> Image.Image:
             img.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
         img.load()
         picture: Image.Image = img
-        if picture.mode not in ("RGB", "RGBA", "L", "LA"):
+        if picture.mode not in ("RGB", "L"):
+            # Shrinking a picture with transparency first copies it whole (premultiplied):
+            # dropping the transparency and the decoded original costs less.
             picture = picture.convert("RGB")
-        # Shrunk before it is turned upright or converted: those copy the whole picture.
+            img.close()
+        # Shrunk before it is turned upright: that copies the whole picture.
         picture.thumbnail((SIDE_MAX, SIDE_MAX))
         upright = ImageOps.exif_transpose(picture) or picture
         return upright.convert("RGB")
