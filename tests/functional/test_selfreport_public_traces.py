@@ -82,14 +82,14 @@ def test_a_message_notice_is_day_only_and_a_staff_action_may_keep_its_time(clien
     assert send_report(client, "SCH-A").status_code == 200
     report = latest_report(db)
     tomorrow = local_today() + timedelta(days=1)
-    assert routing.announce(db, report, kind="self_report_message", on=tomorrow) > 0
-    assert routing.announce(db, report, kind="self_report_escalated", day_only=False) > 0
+    assert routing.announce(db, report, kind="self_report_msg", on=tomorrow) > 0
+    assert routing.announce(db, report, kind="self_report_esc", day_only=False) > 0
     db.flush()
-    message = db.scalars(select(Notification).where(Notification.kind == "self_report_message"))
+    message = db.scalars(select(Notification).where(Notification.kind == "self_report_msg"))
     for notice in message:
         assert _utc(notice.created_at) == _start_of_today()
         assert tomorrow.isoformat() in notice.dedupe_key
-    exact = db.scalars(select(Notification).where(Notification.kind == "self_report_escalated"))
+    exact = db.scalars(select(Notification).where(Notification.kind == "self_report_esc"))
     for notice in exact:
         assert _utc(notice.created_at) > _start_of_today()
     assert routing.notice_day() == start_of_local_day(local_today())
