@@ -119,6 +119,12 @@ class Settings:
     selfreport_guesses_total: int = 1000
     selfreport_report_window_seconds: int = 60 * 60
     selfreport_reports_per_address: int = 5
+    # The reporter's messages on the follow page: per report and day (and the photos in
+    # them), and per address in the window.
+    selfreport_messages_per_report_day: int = 10
+    selfreport_message_photos_per_report_day: int = 6
+    selfreport_message_window_seconds: int = 60 * 60
+    selfreport_messages_per_address: int = 30
     extra: dict = field(default_factory=dict)
 
     @property

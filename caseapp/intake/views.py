@@ -232,9 +232,11 @@ def follow_message():
         ), 400
     body = request.form.get("message", "")[:20_000]
     try:
-        _message, stored = follow.add_message(session, report, body, uploads(request.files))
-    except ValidationFailed as exc:
+        _message, stored = follow.add_message(
+            session, report, body, uploads(request.files), address=client_ip()
+        )
+    except ValidationFailed as exc:  # MessagesThrottled too (429)
         session.rollback()
-        return _status_page(report, error=exc.message, typed=body, status=400)
+        return _status_page(report, error=exc.message, typed=body, status=exc.status)
     _commit_or_discard(stored)
     return _status_page(report, note=_("Your message was sent."))

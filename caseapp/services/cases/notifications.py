@@ -4,6 +4,7 @@ needs attention" and a link). Deduplicated by key, so a reminder is never sent t
 from __future__ import annotations
 
 import smtplib
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, cast
 
@@ -27,8 +28,16 @@ def _users_with_role_above(session: Session, case: Case, role: str) -> list[User
     return list(session.scalars(people_covering(case, (role,))))
 
 
-def add_notice(session: Session, user: User, case: Case | None, kind: str, key: str) -> bool:
-    """Add one notice unless its key exists already (idempotent)."""
+def add_notice(
+    session: Session,
+    user: User,
+    case: Case | None,
+    kind: str,
+    key: str,
+    created_at: datetime | None = None,
+) -> bool:
+    """Add one notice unless its key exists already (idempotent). ``created_at``: the time
+    the notice shows (default now); a self-reporter's notices give the start of the day only."""
     full_key = f"{key}:{user.id}"[:120]
     if session.scalar(select(Notification.id).where(Notification.dedupe_key == full_key)):
         return False
@@ -40,6 +49,7 @@ def add_notice(session: Session, user: User, case: Case | None, kind: str, key: 
                     case_id=case.id if case else None,
                     kind=kind,
                     dedupe_key=full_key,
+                    **({"created_at": created_at} if created_at is not None else {}),
                 )
             )
     except IntegrityError:

@@ -134,10 +134,16 @@ def conversation(report: SelfReport) -> list[Line]:
 
 
 def add_message(
-    session: Session, report: SelfReport, body: str, uploads: list[photo_store.Upload]
+    session: Session,
+    report: SelfReport,
+    body: str,
+    uploads: list[photo_store.Upload],
+    *,
+    address: str,
 ) -> tuple[SelfReportMessage, list[SelfReportPhoto]]:
     """A message (and up to PHOTOS_MAX photos) from the reporter, sealed under the report's
-        key, with the day only. Refused when the report is closed or its code expired. Returns the
+    key, with the day only. Refused when the report is closed or its code expired, and past
+    the limits of throttle.take_message_slot (``address`` is counted, never stored). Returns the
     message and its photos (their sealed files are written: the caller discards them when the
     commit fails)."""
     closed = report.status in ("closed", "spam") or report.wrapped_key is None
@@ -150,7 +156,9 @@ def add_message(
         raise ValidationFailed(_("Please write your message."))
     if len(body) > MESSAGE_MAX:
         raise ValidationFailed(_("A message can be at most %(n)d characters.", n=MESSAGE_MAX))
-    cleaned = [photo_store.clean_jpeg(u.data) for u in photo_store.check_count(uploads)]
+    given = photo_store.check_count(uploads)
+    throttle.take_message_slot(session, report.id, address, len(given))  # MessagesThrottled
+    cleaned = [photo_store.clean_jpeg(u.data) for u in given]
     today = local_today()
     sealer = seal.ReportSeal(report)
     message = SelfReportMessage(

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
-from caseapp.errors import DomainError, NotFound, ValidationFailed
+from caseapp.errors import NotFound, ValidationFailed
 from caseapp.models import Unit
 from caseapp.models.selfreports import (
     CONTACT_MAX,
@@ -33,17 +33,14 @@ from caseapp.security.envelope import normalise_name
 from caseapp.services.audit.trail import record
 from caseapp.services.selfreports import photos as photo_store
 from caseapp.services.selfreports import routing, seal, throttle
+from caseapp.services.selfreports.throttle import ReportsThrottled
+
+__all__ = ["ReportInput", "ReportsThrottled", "check", "find_schools", "school_by_code", "submit"]
 
 RECEIVED = "selfreport.received"
 SEARCH_LIMIT = 20
 # A typed school name is searched for when it has at least this many letters.
 SEARCH_MIN = 2
-
-
-class ReportsThrottled(DomainError):
-    """Too many reports from one address in the window: nothing was stored."""
-
-    status = 429
 
 
 @dataclass
@@ -161,14 +158,18 @@ def submit(
     """Store a new report and return it with its receipt code (shown once, never stored).
 
     ``address`` only counts against the per-address limit (ReportsThrottled past it, nothing
-    stored); it is never stored. The view commits."""
+    stored); it is never stored. The view commits; but when photos come with the report, the
+    address's count is committed before they are decoded, so a report refused for a bad photo
+    keeps its slot (one address cannot have photos decoded without end)."""
     school = school_by_code(session, school_code)
     data = check(data)
     given = photo_store.check_count(uploads)
-    # Counted before the photos are decoded, so a flood costs little; a refusal after this
-    # point rolls the count back with everything else.
+    # Counted before the photos are decoded, so a flood costs little, and kept once decoding
+    # starts: a refused photo does not give the slot back.
     if not throttle.take_report_slot(session, address):
         raise ReportsThrottled(_("Too many reports were sent from this connection."))
+    if given:
+        session.commit()
     cleaned = [photo_store.clean_jpeg(u.data) for u in given]
     today = local_today()
     routed, route = routing.route_for(school, data.who_did, data.ask_office)

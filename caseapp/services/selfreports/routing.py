@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from caseapp.clock import local_today
+from caseapp.clock import local_today, start_of_local_day
 from caseapp.db import utcnow
 from caseapp.models import Grant, Unit, User
 from caseapp.models.selfreports import SelfReport
@@ -88,30 +88,44 @@ def handlers_at(unit: Unit) -> Select:
     )
 
 
+def notice_day() -> datetime:
+    """The time a notice of something the reporter did shows: the start of the local day (a
+    notice's minute would tell when the pupil pressed Send). For add_notice(created_at=...)."""
+    return start_of_local_day(local_today())
+
+
 def announce(
     session: Session, report: SelfReport, unit: Unit | None = None, escalated: bool = False
 ) -> int:
     """Tell the handlers at ``unit`` (default: where the report waits) that a report waits:
     one notice per person, unit, kind and day, however many reports arrive (a flood pages
-    nobody twice). An escalation has its own kind, keyed by the day of escalation. The notice
-    names no report and nobody."""
+    nobody twice). An escalation (a system action, its notice at its own time) has its own
+    kind, keyed by the day of escalation; an arrival's notice shows the start of the day (its
+    minute would tell when the pupil pressed Send). The notice names no report and nobody."""
     unit = unit or report.routed_unit
     if escalated:
         kind = ESCALATED_NOTICE_KIND
         key = f"{kind}:{unit.id}:{local_today().isoformat()}"
+        created_at = None
     else:
         kind = DANGER_NOTICE_KIND if report.danger else NOTICE_KIND
         key = f"{kind}:{unit.id}:{report.received_on.isoformat()}"
-    return sum(add_notice(session, u, None, kind, key) for u in session.scalars(handlers_at(unit)))
+        created_at = notice_day()
+    return sum(
+        add_notice(session, u, None, kind, key, created_at=created_at)
+        for u in session.scalars(handlers_at(unit))
+    )
 
 
 def announce_message(session: Session, report: SelfReport) -> int:
     """Tell who handles ``report`` that its reporter wrote again: for a report that became (or
     joined) a case, the case's focal points and its handler, never anyone excluded from it;
     for a report still open, the handlers where it waits (and where it was escalated to).
-    One notice per person, report and day; it names no report, case or person."""
+    One notice per person, report and day, shown at the start of the day; it names no report,
+    case or person."""
     kind = MESSAGE_NOTICE_KIND
     key = f"{kind}:{report.id}:{local_today().isoformat()}"
+    when = notice_day()
     case = report.case
     if case is not None:
         people = {u.id: u for u in session.scalars(people_covering(case, ("focal_point",)))}
@@ -122,7 +136,9 @@ def announce_message(session: Session, report: SelfReport) -> int:
             )
             if found is not None:
                 people[found.id] = found
-        return sum(add_notice(session, u, case, kind, key) for u in people.values())
+        return sum(
+            add_notice(session, u, case, kind, key, created_at=when) for u in people.values()
+        )
     units = [report.routed_unit, *([report.escalated_unit] if report.escalated_unit else [])]
     people = {u.id: u for unit in units for u in session.scalars(handlers_at(unit))}
-    return sum(add_notice(session, u, None, kind, key) for u in people.values())
+    return sum(add_notice(session, u, None, kind, key, created_at=when) for u in people.values())
