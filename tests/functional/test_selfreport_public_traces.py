@@ -76,21 +76,29 @@ def test_the_notices_of_a_report_give_the_day_not_the_minute(client, db, world):
         assert _utc(notice.created_at) == _start_of_today(), notice.created_at
 
 
-def test_a_message_notice_is_day_only_and_a_staff_action_may_keep_its_time(client, db, world):
-    """The helper f1's message and escalation notices use: day-only by default, named by the
-    day passed in ``on``; day_only=False keeps the exact time (a system action)."""
+def test_a_message_notice_is_day_only_and_an_escalation_keeps_its_time(client, db, world):
+    """A reporter's new message pages at the start of the day; an escalation (the system's
+    action, not the reporter's) keeps its own time."""
+    from caseapp.services.selfreports import escalation, follow
+
     assert send_report(client, "SCH-A").status_code == 200
     report = latest_report(db)
-    tomorrow = local_today() + timedelta(days=1)
-    assert routing.announce(db, report, kind="self_report_msg", on=tomorrow) > 0
-    assert routing.announce(db, report, kind="self_report_esc", day_only=False) > 0
+    follow.add_message(db, report, "Em vẫn bị bắt nạt.", [], address="10.70.0.9")
     db.flush()
-    message = db.scalars(select(Notification).where(Notification.kind == "self_report_msg"))
-    for notice in message:
+    messages = db.scalars(
+        select(Notification).where(Notification.kind == routing.MESSAGE_NOTICE_KIND)
+    ).all()
+    assert messages
+    for notice in messages:
         assert _utc(notice.created_at) == _start_of_today()
-        assert tomorrow.isoformat() in notice.dedupe_key
-    exact = db.scalars(select(Notification).where(Notification.kind == "self_report_esc"))
-    for notice in exact:
+    assert report.due_at is not None
+    escalation.escalate_unseen(db, now=_utc(report.due_at) + timedelta(minutes=1))
+    db.flush()
+    escalated = db.scalars(
+        select(Notification).where(Notification.kind == routing.ESCALATED_NOTICE_KIND)
+    ).all()
+    assert escalated
+    for notice in escalated:
         assert _utc(notice.created_at) > _start_of_today()
     assert routing.notice_day() == start_of_local_day(local_today())
 
