@@ -58,14 +58,19 @@ notify_cli = AppGroup("notify", help="Notifications and reminders.")
 @notify_cli.command("send-due")
 @writes
 def notify_send_due() -> None:
-    """For cron: escalate the self-reports nobody opened in time, add a notice for every newly
+    """For cron: forget the public pages' counters whose window is over, escalate the
+    self-reports nobody opened in time, add a notice for every newly
     overdue case and for the period reports due in 14, 7 or 1 days, then e-mail the notices
     not yet e-mailed. Idempotent: the same reminder is never sent twice."""
     from caseapp.services.cases import notifications
     from caseapp.services.equality import reminders
+    from caseapp.services.selfreports import throttle
     from caseapp.services.selfreports.escalation import escalate_unseen
 
     session = get_session()
+    # The public pages' counters whose window is over go even when nobody reports for a while.
+    while throttle.purge_expired(session):
+        pass
     created = escalate_unseen(session)[1]
     created += notifications.notify_overdue(session)
     created += reminders.notify_due_reports(session)

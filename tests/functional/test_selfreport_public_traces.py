@@ -179,6 +179,21 @@ def test_the_purge_is_bounded(client, db, monkeypatch):
     assert throttle.purge_expired(db) == 0
 
 
+def test_the_periodic_job_forgets_counters_whose_window_is_over(app, db):
+    """Rows go even when nobody reports or guesses again (notify send-due purges them)."""
+    old = datetime.now(UTC) - timedelta(days=1)
+    db.add(
+        SignInThrottle(
+            scope=throttle.GUESS_ADDRESS, key_hash="lead-old-1", failures=1, window_start=old
+        )
+    )
+    db.commit()
+    result = app.test_cli_runner().invoke(args=["notify", "send-due"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert db.scalar(select(SignInThrottle).where(SignInThrottle.key_hash == "lead-old-1")) is None
+
+
 # 4d: photo files
 
 
