@@ -24,6 +24,9 @@ FORM_SALT = "caseapp.intake.form"
 REPLY_SALT = "caseapp.intake.reply"
 # The field a person never sees (and a script fills in).
 HONEYPOT = "website"
+# The largest request of the public pages: PHOTOS_MAX photos of PHOTO_BYTES_MAX and the form
+# around them (the staff pages keep the app's MAX_CONTENT_LENGTH). nginx allows a little more.
+REQUEST_BYTES_MAX = PHOTOS_MAX * PHOTO_BYTES_MAX + 1024 * 1024
 
 
 class TokenCheck(Enum):

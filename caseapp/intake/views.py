@@ -17,6 +17,7 @@ from caseapp.errors import NotFound, ValidationFailed
 from caseapp.intake import bp, words
 from caseapp.intake.forms import (
     HONEYPOT,
+    REQUEST_BYTES_MAX,
     TokenCheck,
     check_form_token,
     form_token,
@@ -26,6 +27,7 @@ from caseapp.intake.forms import (
     uploads,
 )
 from caseapp.models import Unit
+from caseapp.public_paths import is_public_path
 from caseapp.models.selfreports import (
     CONTACT_MAX,
     DETAILS_MAX,
@@ -43,8 +45,11 @@ from caseapp.services.selfreports.intake import ReportInput, ReportsThrottled
 from caseapp.services.selfreports.receipt_image import receipt_png
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _public_globals() -> dict:
+    # Every page under /r, the error pages of unrouted paths there too (caseapp.errors).
+    if not is_public_path(request.path):
+        return {}
     chosen = str(get_locale())
     default = current_app.extensions["caseapp.settings"].default_locale
     return {
@@ -59,6 +64,13 @@ def _public_globals() -> dict:
             "photos": PHOTOS_MAX,
         },
     }
+
+
+@bp.before_request
+def _public_request_limit() -> None:
+    # Three phone photos and the form: more than the staff pages' MAX_CONTENT_LENGTH. A body
+    # past it is a 413, answered by the public error page (caseapp.errors).
+    request.max_content_length = REQUEST_BYTES_MAX
 
 
 def _not_found():
