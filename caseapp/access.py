@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Response
 from flask_login import current_user, login_user
 
 from caseapp import limits
@@ -171,7 +172,7 @@ class NoCookieOnPublicPaths(SecureCookieSessionInterface):
     template asking for a CSRF token, an extension. A pupil's phone keeps no trace of the
     public pages (issue 14)."""
 
-    def save_session(self, app: Flask, session, response) -> None:  # type: ignore[no-untyped-def]
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if is_public_path(request.path):
             return
         super().save_session(app, session, response)
