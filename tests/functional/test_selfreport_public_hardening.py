@@ -20,13 +20,14 @@ from sqlalchemy import event, func, select
 
 from caseapp.clock import local_today
 from caseapp.intake.forms import FORM_SALT, REPLY_SALT, REQUEST_BYTES_MAX
-from caseapp.models import SelfReport, SelfReportMessage
+from caseapp.models import SelfReport, SelfReportMessage, Unit
 from caseapp.models.selfreports import PHOTO_BYTES_MAX, PHOTOS_MAX
 from caseapp.observability.gunicorn_hooks import is_reporter_path
 from caseapp.observability.logs import JsonFormatter
 from caseapp.public_paths import is_public_path
 from caseapp.services.audit.trail import record
 from caseapp.services.selfreports.seal import ReportSeal
+from tests.factories import make_unit
 from tests.functional.selfreport_support import (
     code_of,
     env,
@@ -364,3 +365,31 @@ def test_the_honeypot_token_names_its_own_code_only(client, db):
     )
     assert own.status_code == chosen.status_code == 200
     assert own.get_data() == chosen.get_data()  # the fields beside the token chose nothing
+
+
+# --- the school search filters in the database ---------------------------------------------------
+
+
+def test_the_school_search_filters_and_limits_in_sql(app, db):
+    from caseapp.services.selfreports.intake import SEARCH_LIMIT, find_schools
+
+    district = db.scalar(select(Unit).where(Unit.code == "D1"))
+    for i in range(SEARCH_LIMIT + 5):
+        make_unit(db, district, f"HX-{i:03d}", "school", f"Trường THCS Đặng Thị Ấu {i:03d}")
+    db.flush()
+    engine = app.extensions["caseapp.engine"]
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        found = find_schools(db, "DANG THỊ ẤU")
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert len(found) == SEARCH_LIMIT and all("Ấu" in s.name for s in found)
+    assert [s.code for s in found] == [f"HX-{i:03d}" for i in range(SEARCH_LIMIT)]  # by name
+    assert len(seen) == 1 and "LIMIT" in seen[0].upper()  # one query, filtered and cut there
+    assert [s.code for s in find_schools(db, "au 007")] == ["HX-007"]
+    assert find_schools(db, "%%%%") == [] and find_schools(db, "__ __") == []
