@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Response
 from flask_login import current_user, login_user
 
 from caseapp import limits
 from caseapp.observability.logs import request_id
+from caseapp.public_paths import is_public_path
 from caseapp.security.authz import ALL_PERMISSIONS, has_permission
 from caseapp.services.audit.trail import AuditContext, audit_context
 
@@ -18,8 +21,6 @@ if TYPE_CHECKING:
     from caseapp.models import User
 
 PUBLIC = "public"
-# The blueprint of the public self-report pages (caseapp/intake).
-PUBLIC_REPORTS = "intake"
 # Reachable after the password step, before the second factor is verified.
 PENDING_SECOND_FACTOR = "pending_second_factor"
 DECLARED = "_caseapp_permission"
@@ -87,7 +88,7 @@ def client_ip() -> str:
 def _guard():
     # Set when the request started (caseapp.observability.logs); kept, so the log lines, the
     # audit events and the error page of one request name the same id.
-    if request.blueprint == PUBLIC_REPORTS:
+    if is_public_path(request.path):
         # Nothing may tie what a self-reporter does to their device or a log line: no address
         # and no request id, in the audit context or anywhere else.
         g.pop("request_id", None)
@@ -149,7 +150,7 @@ def _headers(response):
     h["X-Frame-Options"] = "DENY"
     # Same-origin requests carry a Referer (Flask-WTF's check of HTTPS form posts needs it);
     # no other site ever learns an address of ours, a case URL least of all.
-    h["Referrer-Policy"] = "no-referrer" if request.blueprint == PUBLIC_REPORTS else "same-origin"
+    h["Referrer-Policy"] = "no-referrer" if is_public_path(request.path) else "same-origin"
     h["Cross-Origin-Opener-Policy"] = "same-origin"
     h["Cross-Origin-Resource-Policy"] = "same-origin"
     h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
@@ -160,9 +161,21 @@ def _headers(response):
         # files only the files themselves are cached, never an error page in their place.
         h["Cache-Control"] = "no-store"
         h["Pragma"] = "no-cache"
-    if getattr(g, "request_id", None):
+    if getattr(g, "request_id", None) and not is_public_path(request.path):
         h["X-Request-Id"] = g.request_id
     return response
+
+
+class NoCookieOnPublicPaths(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except that an answer under /r never writes (nor
+    clears) the cookie, whatever touched the session while it was made: an error page, a
+    template asking for a CSRF token, an extension. A pupil's phone keeps no trace of the
+    public pages (issue 14)."""
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if is_public_path(request.path):
+            return
+        super().save_session(app, session, response)
 
 
 def sign_in_session(user: User, token: str, record) -> None:
@@ -197,9 +210,10 @@ def init_app(app: Flask) -> None:
     def staff_labels() -> dict:
         # The public self-report pages use none of the staff screens' labels (some hundred
         # translated strings per page): a flood of them stays cheap.
-        return {} if request.blueprint == PUBLIC_REPORTS else labels()
+        return {} if is_public_path(request.path) else labels()
 
     app.context_processor(staff_labels)
+    app.session_interface = NoCookieOnPublicPaths()
     app.before_request(_guard)
     app.after_request(_headers)
     app.teardown_request(_teardown)

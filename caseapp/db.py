@@ -33,6 +33,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # PostgreSQL's translate(text, from, to), which SQLite lacks (the school search folds
+    # Vietnamese diacritics with it, caseapp.services.selfreports.intake.find_schools).
+    dbapi_connection.create_function("translate", 3, _translate, deterministic=True)
+
+
+def _translate(text: str | None, source: str, target: str) -> str | None:
+    if text is None:
+        return None
+    table = {ord(a): (target[i] if i < len(target) else None) for i, a in enumerate(source)}
+    return text.translate(table)
 
 
 def _sqlite_begin(conn) -> None:

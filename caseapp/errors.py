@@ -11,6 +11,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from caseapp.public_paths import is_public_path, logged_path
+
 
 class DomainError(Exception):
     status = 400
@@ -79,9 +81,11 @@ def render_error(status: int, detail: str | None = None):
     title, text = _messages().get(status, _messages()[500])
     if request.accept_mimetypes.best == "application/json" or request.path.startswith("/api/"):
         return {"error": title, "status": status}, status
-    if request.blueprint == "intake":
-        # A public self-report page: its own plain page (no staff menu, no form token that
-        # would need a cookie).
+    if is_public_path(request.path):
+        # A public self-report page, or an unrouted path under /r: its own plain page (no
+        # staff menu, no form token that would need a cookie).
+        if status == 413:
+            text = _("The photos are too large: send fewer or smaller photos.")
         return render_template(
             "intake/error.html", status=status, title=title, text=detail or text
         ), status
@@ -103,7 +107,10 @@ def register_error_handlers(app: Flask) -> None:
         # Any refusal of the CSRF check (token missing or expired, Referer missing or from
         # another site on HTTPS) reads the same to the person, and is logged for operators.
         app.logger.warning(
-            "CSRF check refused %s %s: %s", request.method, request.path, exc.description
+            "CSRF check refused %s %s: %s",
+            request.method,
+            logged_path(request.path),
+            exc.description,
         )
         return render_error(
             400,
@@ -123,7 +130,9 @@ def register_error_handlers(app: Flask) -> None:
         # is changed elsewhere, two edits of one unit): the later one loses, cleanly.
         from caseapp.db import get_session
 
-        app.logger.info("concurrent change refused on %s %s: %s", request.method, request.path, exc)
+        app.logger.info(
+            "concurrent change refused on %s %s: %s", request.method, logged_path(request.path), exc
+        )
         get_session().rollback()
         return render_error(409)
 
@@ -134,7 +143,7 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.error(
             "database unavailable on %s %s: %s",
             request.method,
-            request.path,
+            logged_path(request.path),
             type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
         )
         _without_database()
@@ -144,7 +153,7 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception):
         from caseapp.db import get_session
 
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, logged_path(request.path))
         try:
             get_session().rollback()
         except SQLAlchemyError:

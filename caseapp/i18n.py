@@ -9,6 +9,7 @@ from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
 from caseapp.extensions import babel
+from caseapp.public_paths import is_public_path
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 
@@ -17,7 +18,7 @@ def select_locale() -> str:
     locales = current_app.extensions["caseapp.settings"].locales
     if not has_request_context():
         return current_app.extensions["caseapp.settings"].default_locale
-    if request.blueprint == "intake":
+    if is_public_path(request.path):
         # The public pages read no cookie: the language travels in the address (?lang=en).
         given = request.args.get("lang", "")
         return (

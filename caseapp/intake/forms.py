@@ -24,6 +24,9 @@ FORM_SALT = "caseapp.intake.form"
 REPLY_SALT = "caseapp.intake.reply"
 # The field a person never sees (and a script fills in).
 HONEYPOT = "website"
+# The largest request of the public pages: PHOTOS_MAX photos of PHOTO_BYTES_MAX and the form
+# around them (the staff pages keep the app's MAX_CONTENT_LENGTH). nginx allows a little more.
+REQUEST_BYTES_MAX = PHOTOS_MAX * PHOTO_BYTES_MAX + 1024 * 1024
 
 
 class TokenCheck(Enum):
@@ -36,11 +39,14 @@ def _serializer(salt: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
-def form_token(kind: str) -> str:
-    return str(_serializer(FORM_SALT).dumps({"k": kind}))
+def form_token(kind: str, **names: str) -> str:
+    """A signed token for one form: its kind and what it was shown for (``school``: the
+    school's code of a report form; ``code`` and ``school``: what a receipt image may draw)."""
+    return str(_serializer(FORM_SALT).dumps({"k": kind, **names}))
 
 
-def check_form_token(token: str, kind: str, min_seconds: int = 0) -> TokenCheck:
+def signed_form(token: str, kind: str, min_seconds: int = 0) -> tuple[TokenCheck, dict]:
+    """How the token checks out, and what it names (empty unless OK or TOO_FAST)."""
     try:
         payload, signed_at = _serializer(FORM_SALT).loads(
             token or "",
@@ -48,12 +54,23 @@ def check_form_token(token: str, kind: str, min_seconds: int = 0) -> TokenCheck:
             return_timestamp=True,
         )
     except (BadSignature, SignatureExpired, ValueError, TypeError):
-        return TokenCheck.INVALID
+        return TokenCheck.INVALID, {}
     if not isinstance(payload, dict) or payload.get("k") != kind:
-        return TokenCheck.INVALID
+        return TokenCheck.INVALID, {}
     if time.time() - signed_at.timestamp() < min_seconds:
-        return TokenCheck.TOO_FAST
-    return TokenCheck.OK
+        return TokenCheck.TOO_FAST, payload
+    return TokenCheck.OK, payload
+
+
+def check_form_token(
+    token: str, kind: str, min_seconds: int = 0, *, school: str | None = None
+) -> TokenCheck:
+    """OK, TOO_FAST or INVALID; with ``school``, a token shown for another school is INVALID
+    (a form fetched at school A sends nothing to school B)."""
+    checked, payload = signed_form(token, kind, min_seconds)
+    if checked is not TokenCheck.INVALID and school is not None and payload.get("school") != school:
+        return TokenCheck.INVALID
+    return checked
 
 
 def reply_token(report_uid: str) -> str:

@@ -6,6 +6,8 @@ No page here touches the Flask session (no cookie is ever set); the language com
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import current_app, make_response, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -17,12 +19,14 @@ from caseapp.errors import NotFound, ValidationFailed
 from caseapp.intake import bp, words
 from caseapp.intake.forms import (
     HONEYPOT,
+    REQUEST_BYTES_MAX,
     TokenCheck,
     check_form_token,
     form_token,
     reply_token,
     report_input,
     report_of_reply_token,
+    signed_form,
     uploads,
 )
 from caseapp.models import Unit
@@ -35,6 +39,7 @@ from caseapp.models.selfreports import (
     SelfReport,
     SelfReportPhoto,
 )
+from caseapp.public_paths import is_public_path
 from caseapp.runtime import settings
 from caseapp.services.selfreports import follow, seal
 from caseapp.services.selfreports import intake as intake_service
@@ -43,8 +48,11 @@ from caseapp.services.selfreports.intake import ReportInput, ReportsThrottled
 from caseapp.services.selfreports.receipt_image import receipt_png
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _public_globals() -> dict:
+    # Every page under /r, the error pages of unrouted paths there too (caseapp.errors).
+    if not is_public_path(request.path):
+        return {}
     chosen = str(get_locale())
     default = current_app.extensions["caseapp.settings"].default_locale
     return {
@@ -59,6 +67,42 @@ def _public_globals() -> dict:
             "photos": PHOTOS_MAX,
         },
     }
+
+
+@bp.before_request
+def _public_request_limit() -> None:
+    # Three phone photos and the form: more than the staff pages' MAX_CONTENT_LENGTH. A body
+    # past it is a 413, answered by the public error page (caseapp.errors).
+    request.max_content_length = REQUEST_BYTES_MAX
+
+
+def _from_another_site() -> bool:
+    """A POST another web page made the reporter's browser send (a hidden form): the browser
+    says so in Sec-Fetch-Site, or names another origin in Origin. "Origin: null" proves
+    nothing: browsers send it for our own forms, whose pages say Referrer-Policy no-referrer."""
+    if request.headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        return True
+    origin = request.headers.get("Origin", "").strip()
+    if not origin or origin == "null":
+        return False
+    return urlsplit(origin).netloc.lower() != request.host.lower()
+
+
+@bp.before_request
+def _same_site_posts_only():
+    # Another site must not send reports, guess codes (using up the reporter's own guesses)
+    # or post messages from a pupil's browser. Refused before anything is read or counted.
+    if request.method == "POST" and _from_another_site():
+        return render_template(
+            "intake/error.html",
+            status=403,
+            title=_("Not sent"),
+            text=_(
+                "This form was sent from another website, so nothing was sent. Open your "
+                "school's page on this site and try again."
+            ),
+        ), 403
+    return None
 
 
 def _not_found():
@@ -78,7 +122,7 @@ def _form_page(school: Unit, data: ReportInput | None = None, error: str = "", s
         school=school,
         data=data or ReportInput(),
         error=error,
-        token=form_token("report"),
+        token=form_token("report", school=school.code),
     ), status
 
 
@@ -90,7 +134,8 @@ def _receipt(school: Unit, code: str, danger: bool):
         shown=seal.grouped(code),
         day=local_today(),
         danger=danger,
-        token=form_token("receipt"),
+        # The image draws what this token names, nothing a POST could choose.
+        token=form_token("receipt", code=code, school=school.code),
     )
 
 
@@ -128,7 +173,10 @@ def submit(school_code: str):
         # nothing is stored.
         return _receipt(found, seal.new_receipt_code(), danger=False)
     checked = check_form_token(
-        form.get("token", ""), "report", settings().selfreport_min_fill_seconds
+        form.get("token", ""),
+        "report",
+        settings().selfreport_min_fill_seconds,
+        school=found.code,
     )
     if checked is TokenCheck.INVALID:
         return _form_page(
@@ -170,11 +218,11 @@ def _commit_or_discard(new_photos: list[SelfReportPhoto]) -> None:
 @bp.post("/receipt.png")
 @permission(PUBLIC)
 def receipt_image():
-    form = request.form
-    code = seal.normalise_code(form.get("code", ""))
-    found = _school(form.get("school", ""))
-    if check_form_token(form.get("token", ""), "receipt") is not TokenCheck.OK:
-        code = None
+    # Only a receipt this service drew (its code and school signed in the token) is drawn
+    # again: no form field chooses the code or the school.
+    checked, named = signed_form(request.form.get("token", ""), "receipt")
+    code = seal.normalise_code(str(named.get("code", ""))) if checked is TokenCheck.OK else None
+    found = _school(str(named.get("school", ""))) if code is not None else None
     if code is None or found is None:
         return _not_found()
     png = receipt_png(code, _("Receipt code"), found.name, _("Sent on"), local_today())
@@ -190,15 +238,13 @@ def follow_page():
     return render_template("intake/follow.html", error="")
 
 
-def _status_page(report: SelfReport, note: str = "", error: str = "", typed: str = "", status=200):
+def _status_page(report: SelfReport, token: str, note: str = ""):
     return render_template(
         "intake/follow_status.html",
         view=follow.view_of(get_session(), report),
-        token=reply_token(report.uid),
+        token=token,
         note=note,
-        error=error,
-        typed=typed,
-    ), status
+    )
 
 
 @bp.post("/follow")
@@ -216,20 +262,26 @@ def follow_code():
                 "again, or wait a little."
             ),
         )
-    return _status_page(report)
+    return _status_page(report, reply_token(report.uid))
 
 
 @bp.post("/follow/message")
 @permission(PUBLIC)
 def follow_message():
+    """A message from the reporter. The reply token is never signed again here: it lives its
+    hour from the moment the code was typed, however many messages are refused. A refusal
+    never shows the conversation: only what went wrong (and the form again, with the same
+    token, when the message itself was wrong)."""
     session = get_session()
-    uid = report_of_reply_token(request.form.get("token", ""))
+    token = request.form.get("token", "")
+    uid = report_of_reply_token(token)
     report = follow.report_by_uid(session, uid) if uid else None
-    if report is None:
-        return render_template(
-            "intake/follow.html",
-            error=_("This page was open for too long. Please enter your code again."),
-        ), 400
+    if report is None or follow.expired(session, report):
+        return _follow_refused(_("This page was open for too long. Please enter your code again."))
+    if follow.closed_on(session, report) is not None:
+        return _follow_refused(
+            _("This report is closed, so no new messages can be added. In danger? Call 111.")
+        )
     body = request.form.get("message", "")[:20_000]
     try:
         _message, stored = follow.add_message(
@@ -237,6 +289,12 @@ def follow_message():
         )
     except ValidationFailed as exc:  # MessagesThrottled too (429)
         session.rollback()
-        return _status_page(report, error=exc.message, typed=body, status=exc.status)
+        return render_template(
+            "intake/follow_message.html", token=token, error=exc.message, typed=body
+        ), exc.status
     _commit_or_discard(stored)
-    return _status_page(report, note=_("Your message was sent."))
+    return _status_page(report, token, note=_("Your message was sent."))
+
+
+def _follow_refused(error: str):
+    return render_template("intake/follow.html", error=error), 400

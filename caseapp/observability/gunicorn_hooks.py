@@ -45,6 +45,8 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger, SafeAtoms
 
+from caseapp.public_paths import is_public_path
+
 access_log_format = (
     '{"time": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", '
     '"status": %(s)s, "bytes": %(B)s, "duration_us": %(D)s, '
@@ -71,8 +73,9 @@ REPORTER_PATH = "/r/…"
 
 
 def is_reporter_path(path: str) -> bool:
-    """Whether a request path is one of the public self-report pages (/r, /r/<code>, ...)."""
-    return path == "/r" or path.startswith("/r/")
+    """Whether a request path is one of the public self-report pages (/r, /r/<code>, ...),
+    "//r/<code>" too (caseapp.public_paths)."""
+    return is_public_path(path)
 
 
 class JsonAccessLogger(Logger):

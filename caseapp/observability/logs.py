@@ -15,6 +15,8 @@ from flask import Flask, current_app, g, has_request_context, request, request_s
 from flask.logging import default_handler
 from sqlalchemy.exc import StatementError
 
+from caseapp.public_paths import is_public_path
+
 MESSAGE_MAX = 2000
 TRACEBACK_MAX = 20000
 
@@ -50,8 +52,9 @@ class JsonFormatter(logging.Formatter):
 def request_fields() -> dict[str, object]:
     if not has_request_context():
         return {}
-    if request.blueprint == "intake":
-        # A self-report page: its rule ("/r/<school_code>"), not the path, and no request id.
+    if is_public_path(request.path):
+        # A self-report page (or an unrouted path under /r): its rule ("/r/<school_code>"),
+        # not the path, and no request id.
         return {
             "method": request.method[:16],
             "path": request.url_rule.rule if request.url_rule is not None else "/r",
@@ -164,7 +167,8 @@ def _assign_request_id(_sender, **_extra) -> None:
     """The request's id before anything else runs. The guard (caseapp.access) sets it again,
     the same way, once the readiness gate and the CSRF check have passed; a request one of
     them turns away keeps this one, on its error page and its log line alike."""
-    g.request_id = request_id()
+    if not is_public_path(request.path):
+        g.request_id = request_id()
 
 
 def request_id() -> str:

@@ -173,7 +173,8 @@ def add_self_report(
 
 # The public pages (h1).
 TOKEN_RE = re.compile(r'name="token" value="([^"]+)"')
-CODE_RE = re.compile(r'name="code" value="(\d{16})"')
+# The code as the receipt shows it once, in four groups of four digits.
+CODE_RE = re.compile(r'<p class="code"[^>]*>(\d{4} \d{4} \d{4} \d{4})</p>')
 ADDRESS = "10.77.31.9"
 AGENT = "Mozilla/5.0 (Linux; Android 9; PhoneXYZ-Distinctive-UA-771)"
 
@@ -191,7 +192,7 @@ def token_of(response) -> str:
 def code_of(response) -> str:
     found = CODE_RE.search(response.get_data(as_text=True))
     assert found, response.get_data(as_text=True)[:2000]
-    return found.group(1)
+    return found.group(1).replace(" ", "")
 
 
 def report_fields(**overrides) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
+from caseapp.intake.forms import REQUEST_BYTES_MAX
 from config import load_settings
 from tests.browser.conftest import _unavailable
 from tests.browser.production_stack import (
@@ -88,10 +89,16 @@ def test_nginx_site_fits_the_app_and_gunicorn(tmp_path):
     # Uploads the app accepts pass nginx, and stay in memory on the way (no plaintext in
     # nginx's temp files, in either direction).
     app_limit = _testing_settings(tmp_path).flask_config()["MAX_CONTENT_LENGTH"]
-    (body_limit,) = _directive(site, "client_max_body_size")
+    body_limit, *public_limits = _directive(site, "client_max_body_size")
     assert app_limit <= _size(body_limit) <= app_limit + 2 * 1024 * 1024
-    (buffer,) = _directive(site, "client_body_buffer_size")
+    buffer, *public_buffers = _directive(site, "client_body_buffer_size")
     assert _size(buffer) >= _size(body_limit)
+    # The self-report pages take 3 photos of 8 MiB (caseapp.intake.forms.REQUEST_BYTES_MAX),
+    # in both /r locations, in memory too.
+    assert len(public_limits) == len(public_buffers) == 2
+    for limit, kept in zip(public_limits, public_buffers, strict=True):
+        assert REQUEST_BYTES_MAX <= _size(limit) <= REQUEST_BYTES_MAX + 2 * 1024 * 1024
+        assert _size(kept) >= _size(limit)
     assert _directive(site, "proxy_max_temp_file_size") == ["0"]
 
     assert _directive(site, "ssl_protocols") == ["TLSv1.2 TLSv1.3"]
@@ -105,6 +112,8 @@ def test_nginx_site_fits_the_app_and_gunicorn(tmp_path):
         block = re.search(location + r"(.*?)\}", site, flags=re.S)
         assert block, location
         assert "access_log off;" in block.group(1)
+        # nginx's error lines name the client's address and the full URI: none kept here.
+        assert "error_log /dev/null emerg;" in block.group(1)
         assert "proxy_pass http://caseapp;" in block.group(1)
     metrics = re.search(r"location = /metrics \{(.*?)\}", site, flags=re.S)
     assert metrics and "deny all;" in metrics.group(1)

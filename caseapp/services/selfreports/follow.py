@@ -97,19 +97,26 @@ def expired(session: Session, report: SelfReport) -> bool:
     return local_today() > add_period(day, period.amount, period.unit)
 
 
+# What a typed text that is no code at all is looked up as: no receipt code is this (codes are
+# 16 digits), and the lookup runs the same statement as for a real guess.
+_NO_CODE = "no-code"
+
+
 def find_by_code(session: Session, typed: str, address: str) -> SelfReport | None:
     """The report of a typed code, or None: for a code that is not one, unknown, expired, or
     typed while this address (or everyone) is blocked from guessing. The caller answers all of
-    them alike. A miss counts against the address and the global budget; the view commits."""
-    if throttle.guessing_blocked(session, address):
-        return None
+    them alike. A wrong code and a blocked guess run the same statements in the same order
+    (normalise, hash, look up, read the counters, count a miss), blocked or not decided only
+    at the end: neither the page nor its timing tells them apart. The view commits."""
     code = seal.normalise_code(typed)
-    report = None
-    if code is not None:
-        report = session.scalar(
-            select(SelfReport).where(SelfReport.receipt_hash.in_(seal.receipt_hashes(code)))
-        )
-    if report is None or expired(session, report):
+    report = session.scalar(
+        select(SelfReport).where(SelfReport.receipt_hash.in_(seal.receipt_hashes(code or _NO_CODE)))
+    )
+    blocked = throttle.guessing_blocked(session, address)
+    if blocked or report is None:
+        throttle.count_wrong_code(session, address)
+        return None
+    if expired(session, report):
         throttle.count_wrong_code(session, address)
         return None
     return report
