@@ -188,7 +188,7 @@ def test_the_reporters_answer_shows_in_the_case_timeline(client, db, world):
     from caseapp.services.selfreports import follow
 
     report, case = _accepted(client, db, world)
-    follow.add_message(db, report, f"Em trả lời cô {SECRET}-answer", [])
+    follow.add_message(db, report, f"Em trả lời cô {SECRET}-answer", [], address="10.9.0.1")
     db.commit()
     events = case_records.history(db, case)
     assert "selfreport.message_received" in [e.action for e in events]

@@ -287,8 +287,8 @@ def _message_notices(db) -> list[Notification]:
 def test_a_reporter_message_on_an_open_report_tells_its_handlers(db, world):
     report = submit_report(db, _unit(db, world, "SCH-A"), announce=False)
     db.commit()
-    follow.add_message(db, report, "Bạn ấy lại đánh em hôm nay.", [])
-    follow.add_message(db, report, "Và hôm nay nữa.", [])  # the same day: once
+    follow.add_message(db, report, "Bạn ấy lại đánh em hôm nay.", [], address="10.9.0.2")
+    follow.add_message(db, report, "Và hôm nay nữa.", [], address="10.9.0.2")  # the same day: once
     db.commit()
     notices = _message_notices(db)
     assert {n.user_id for n in notices} == {world["focal_a"].id, world["new_user"].id}
@@ -299,7 +299,9 @@ def test_a_reporter_message_on_a_case_tells_its_handlers_not_the_excluded(client
     report = submit_report(db, _unit(db, world, "SCH-A"), who_did="teacher_staff", announce=False)
     db.commit()
     case = _accept(client, db, world, report, "officer_d1")
-    follow.add_message(db, db.get(SelfReport, report.id), "Thầy ấy lại doạ em.", [])
+    follow.add_message(
+        db, db.get(SelfReport, report.id), "Thầy ấy lại doạ em.", [], address="10.9.0.2"
+    )
     db.commit()
     notices = _message_notices(db)
     assert {n.user_id for n in notices} == {world["officer_d1"].id}  # the case's handler
