@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -87,12 +89,51 @@ def _stale_audit_text_keys(session: Session, keyring: Keyring) -> list[AuditText
     ]
 
 
+@dataclass(frozen=True)
+class _DataKeyHolder:
+    """Records that hold their own data key, wrapped by the keyring with the associated data
+    <table>|<ad_id>|data_key."""
+
+    stale: Callable[[Session, Keyring], Iterator[Any]]
+    table: str
+    ad_id: Callable[[Any], str]
+    unit: Callable[[Any], Any]
+    ref: Callable[[Any], str]
+    column: Any  # the wrapped_key column, for retire
+
+
+_DATA_KEY_HOLDERS = (
+    _DataKeyHolder(
+        _stale_case_keys,
+        "cases",
+        lambda c: c.public_id,
+        lambda c: c.unit,
+        lambda c: c.reference,
+        Case.wrapped_key,
+    ),
+    _DataKeyHolder(
+        _stale_request_keys,
+        "subject_requests",
+        lambda r: r.uid,
+        lambda r: r.unit,
+        lambda r: r.reference,
+        SubjectRequest.wrapped_key,
+    ),
+    _DataKeyHolder(
+        _stale_report_keys,
+        "self_reports",
+        lambda r: r.uid,
+        lambda r: r.routed_unit,
+        lambda r: "",
+        SelfReport.wrapped_key,
+    ),
+)
+
+
 def count_stale(session: Session, keyring: Keyring) -> int:
     return (
         sum(1 for _ in _stale_secrets(session, keyring))
-        + sum(1 for _ in _stale_case_keys(session, keyring))
-        + sum(1 for _ in _stale_request_keys(session, keyring))
-        + sum(1 for _ in _stale_report_keys(session, keyring))
+        + sum(sum(1 for _ in h.stale(session, keyring)) for h in _DATA_KEY_HOLDERS)
         + len(_stale_audit_text_keys(session, keyring))
     )
 
@@ -120,68 +161,29 @@ def rewrap(
             progress(1)
         if done % commit_every == 0:
             session.commit()
-    # Case data keys: only the wrapping changes; the content's ciphertext is untouched.
-    for case in list(_stale_case_keys(session, keyring)):
-        ad = associated_data("cases", case.public_id, "data_key")
-        assert case.wrapped_key is not None  # _stale_case_keys selects only wrapped keys
-        case.wrapped_key = seal_with_keyring(
-            keyring, unseal_with_keyring(keyring, case.wrapped_key, ad), ad
-        )
-        record(
-            session,
-            None,
-            "keys.rewrap",
-            case,
-            unit=case.unit,
-            object_ref=case.reference,
-            changes={"wrapped_key": "changed"},
-        )
-        done += 1
-        if progress:
-            progress(1)
-        if done % commit_every == 0:
-            session.commit()
-    # Request keys (data subjects' requests): rewrapped the same way; their fields are untouched.
-    for req in list(_stale_request_keys(session, keyring)):
-        ad = associated_data("subject_requests", req.uid, "data_key")
-        assert req.wrapped_key is not None  # _stale_request_keys selects only wrapped keys
-        req.wrapped_key = seal_with_keyring(
-            keyring, unseal_with_keyring(keyring, req.wrapped_key, ad), ad
-        )
-        record(
-            session,
-            None,
-            "keys.rewrap",
-            req,
-            unit=req.unit,
-            object_ref=req.reference,
-            changes={"wrapped_key": "changed"},
-        )
-        done += 1
-        if progress:
-            progress(1)
-        if done % commit_every == 0:
-            session.commit()
-    # Self-report keys: rewrapped the same way; the details, messages and photos are untouched.
-    for report in list(_stale_report_keys(session, keyring)):
-        ad = associated_data("self_reports", report.uid, "data_key")
-        assert report.wrapped_key is not None  # _stale_report_keys selects only wrapped keys
-        report.wrapped_key = seal_with_keyring(
-            keyring, unseal_with_keyring(keyring, report.wrapped_key, ad), ad
-        )
-        record(
-            session,
-            None,
-            "keys.rewrap",
-            report,
-            unit=report.routed_unit,
-            changes={"wrapped_key": "changed"},
-        )
-        done += 1
-        if progress:
-            progress(1)
-        if done % commit_every == 0:
-            session.commit()
+    # Data keys (cases, requests from data subjects, self-reports): only the wrapping changes;
+    # what each key seals is untouched.
+    for holder in _DATA_KEY_HOLDERS:
+        for row in list(holder.stale(session, keyring)):
+            ad = associated_data(holder.table, holder.ad_id(row), "data_key")
+            assert row.wrapped_key is not None  # the stale iterators select only wrapped keys
+            row.wrapped_key = seal_with_keyring(
+                keyring, unseal_with_keyring(keyring, row.wrapped_key, ad), ad
+            )
+            record(
+                session,
+                None,
+                "keys.rewrap",
+                row,
+                unit=holder.unit(row),
+                object_ref=holder.ref(row),
+                changes={"wrapped_key": "changed"},
+            )
+            done += 1
+            if progress:
+                progress(1)
+            if done % commit_every == 0:
+                session.commit()
     # Audit text keys: rewrapped the same way; the sealed reasons are untouched.
     from sqlalchemy import update  # only here: the guarded write below
     from sqlalchemy.engine import CursorResult
@@ -261,25 +263,12 @@ def retire(session: Session, keyring: Keyring, key_id: str) -> None:
             for u in session.scalars(select(User.totp_secret).where(User.totp_secret.is_not(None)))
             if sealed_key_id(u) == key_id
         )
-        users += sum(
-            1
-            for w in session.scalars(select(Case.wrapped_key).where(Case.wrapped_key.is_not(None)))
-            if sealed_key_id(w) == key_id
-        )
-        users += sum(
-            1
-            for w in session.scalars(
-                select(SubjectRequest.wrapped_key).where(SubjectRequest.wrapped_key.is_not(None))
+        for holder in _DATA_KEY_HOLDERS:
+            users += sum(
+                1
+                for w in session.scalars(select(holder.column).where(holder.column.is_not(None)))
+                if sealed_key_id(w) == key_id
             )
-            if sealed_key_id(w) == key_id
-        )
-        users += sum(
-            1
-            for w in session.scalars(
-                select(SelfReport.wrapped_key).where(SelfReport.wrapped_key.is_not(None))
-            )
-            if sealed_key_id(w) == key_id
-        )
         users += sum(
             1
             for w in session.scalars(
