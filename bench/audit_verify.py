@@ -124,6 +124,9 @@ def main() -> None:
     )
     print(f"canonical + HMAC   {canon_s:8.2f} s  {n / canon_s:12,.0f} events/s (in memory)")
     print(f"bare HMAC loop     {bare_s:8.2f} s  {n / bare_s:12,.0f} events/s (bytes ready)")
+    ratio = bare_s / verify_s
+    verdict = "PASS" if ratio >= 0.5 else "FAIL"
+    print(f"verify vs bare HMAC: {ratio:.2f}x (target >= 0.5x): {verdict}")
 
 
 if __name__ == "__main__":

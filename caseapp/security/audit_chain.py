@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import orjson
 
 GENESIS = "0" * 64
 
@@ -33,17 +34,21 @@ CHAINED_FIELDS = (
 
 
 def canonical_time(value: datetime) -> str:
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """YYYY-MM-DDTHH:MM:SS.ffffffZ in UTC (what strftime("%Y-%m-%dT%H:%M:%S.%fZ") gives for
+    the years the service lives in, at half its cost)."""
+    if value.tzinfo is not None:  # SQLite hands back naive UTC
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def canonical(event: dict) -> bytes:
+    """The chained fields as compact JSON with sorted keys, UTF-8, nothing escaped beyond what
+    JSON requires: byte for byte what json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False) gives (tests/unit/test_audit_canonical.py), from orjson at a tenth of
+    its cost (issue 16: the canonical form was most of `audit verify`'s time)."""
     body = {name: event[name] for name in CHAINED_FIELDS}
     body["at"] = canonical_time(body["at"])
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
 def chain_hash(key: bytes, prev_hash: str, event: dict) -> str:
