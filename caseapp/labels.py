@@ -595,6 +595,9 @@ def audit_action_names() -> dict[str, str]:
             "audit action", "Approval reasons and review notes recorded in clear sealed"
         ),
         "retention.run": pgettext("audit action", "Retention run"),
+        "cases.clocks_refreshed": pgettext(
+            "audit action", "Overdue moments of the cases computed again"
+        ),
         "attachment.discard": pgettext("audit action", "File discarded by the retention run"),
         "selfreport.receipt_expire": pgettext(
             "audit action", "Receipt code of a self-report expired by the retention run"

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     orm,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -118,6 +119,15 @@ class Case(Base):
         Index("ix_cases_unit_received", "unit_id", "received_on"),
         # The case list's default order (newest first) read from the index, not sorted.
         Index("ix_cases_received_id", "received_on", "id"),
+        # Overdue cases of a unit straight from the index: only cases with a running clock
+        # have a moment to run past (services/cases/clocks.py keeps it).
+        Index(
+            "ix_cases_unit_overdue_after",
+            "unit_id",
+            "overdue_after",
+            postgresql_where=text("overdue_after IS NOT NULL"),
+            sqlite_where=text("overdue_after IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -143,6 +153,11 @@ class Case(Base):
     intervention_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verification_due_on: Mapped[date | None] = mapped_column(Date)
     support_due_on: Mapped[date | None] = mapped_column(Date)
+    # The last moment the case is not overdue: the earliest of its running clocks (the
+    # intervention deadline, the end of a due day in Asia/Ho_Chi_Minh), None when no clock
+    # runs. Derived from the clocks and steps above in the same transaction as every change
+    # to them (services/cases/clocks.py), never edited by a person, so not audited itself.
+    overdue_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closure_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     closure_reason: Mapped[str | None] = mapped_column(String(20))
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -1,13 +1,21 @@
-"""Clocks and overdue, computed in SQL from due dates (never stored as a flag), with "today"
-taken in Asia/Ho_Chi_Minh."""
+"""Clocks and overdue, with "today" taken in Asia/Ho_Chi_Minh.
+
+Each clock is defined twice, in two forms that must agree (tests/unit/test_overdue_after.py
+compares them on random histories and random moments): as SQL conditions on a case and its
+steps (``overdue_parts``: the reasons shown on a case, the check), and as the one moment
+after which the case is overdue (``overdue_after``: stored on the case by
+services/cases/clocks.py in the same transaction as every change to its clocks, so that the
+daily screens read an indexed column instead of every clock of every case)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
 
-from caseapp.clock import local_today
+from caseapp.clock import local_today, zone
 from caseapp.db import utcnow
 from caseapp.models import Case, CaseStep
 
@@ -67,7 +75,86 @@ def overdue_parts(now: datetime | None = None) -> dict[str, ColumnElement[bool]]
 
 
 def overdue_condition(now: datetime | None = None) -> ColumnElement[bool]:
+    """The case has run past one of its clocks at ``now`` (read from the stored moment)."""
+    return and_(Case.overdue_after.is_not(None), Case.overdue_after < (now or utcnow()))
+
+
+def overdue_by_clocks(now: datetime | None = None) -> ColumnElement[bool]:
+    """The same as ``overdue_condition``, from every clock of the case (the slow check)."""
     return or_(*overdue_parts(now).values())
+
+
+# "Monitoring without a follow-up scheduled" is overdue at any moment: after this one.
+ALWAYS = datetime(2000, 1, 1, tzinfo=UTC)
+STEP_CLOCKS = ("follow_up", "support", "verification")
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    kind: str
+    done_on: date | None
+    due_on: date | None
+    finding: str | None
+
+
+def _end_of(day: date) -> datetime:
+    """The last moment (to the microsecond) of ``day`` where the users are, in UTC: a date
+    clock runs past when the local date is after its due date."""
+    start = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone())
+    return start.astimezone(UTC) - timedelta(microseconds=1)
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def overdue_after(
+    status: str,
+    intervention_due_at: datetime | None,
+    verification_due_on: date | None,
+    support_due_on: date | None,
+    steps: Iterable[StepFacts],
+) -> datetime | None:
+    """The last moment the case is not overdue (None: no clock runs), clock by clock as in
+    ``overdue_parts``: the case is overdue at ``now`` exactly when this is before ``now``."""
+    if status not in ACTIVE:
+        return None
+    steps = list(steps)
+    not_substantiated = any(
+        s.kind == "verification" and s.finding == "not_substantiated" for s in steps
+    )
+    moments = []
+    if (
+        intervention_due_at is not None
+        and not any(s.kind in ("support", "referral") for s in steps)
+        and not not_substantiated
+    ):
+        moments.append(_utc(intervention_due_at))
+    if (
+        status in ("new", "verifying", "reopened")
+        and verification_due_on is not None
+        and not any(s.kind == "verification" and s.done_on is not None for s in steps)
+    ):
+        moments.append(_end_of(verification_due_on))
+    if (
+        support_due_on is not None
+        and not any(s.kind == "support" for s in steps)
+        and not not_substantiated
+    ):
+        moments.append(_end_of(support_due_on))
+    open_due = [
+        s.due_on
+        for s in steps
+        if s.done_on is None and s.due_on is not None and s.kind in STEP_CLOCKS
+    ]
+    if open_due:
+        moments.append(_end_of(min(open_due)))
+    if status == "monitoring" and not any(
+        s.kind == "follow_up" and s.done_on is None for s in steps
+    ):
+        moments.append(ALWAYS)
+    return min(moments) if moments else None
 
 
 def overdue_reasons(session, case: Case, now: datetime | None = None) -> list[str]:

@@ -1,0 +1,144 @@
+"""Keeps ``Case.overdue_after`` (the moment after which a case is overdue) in step with its
+clocks: after every flush that wrote a case or one of its steps, the moment is computed again
+from what the flush left in the database and written in the same transaction.
+
+A session event rather than a call in each service, so that no path that moves a clock (a step
+added, finished or corrected, a transition, a reopening, a clock set at intake or by a
+self-report, a correction of the risk level) can forget it. The moment is derived data, like an
+index: it is written with a plain UPDATE that neither bumps the case's version (no false edit
+conflict) nor counts as a change of the case for the audit trail (the change that moved the
+clock is audited). ``refresh_all`` recomputes every case (after a migration, a bulk load or a
+change of the time zone setting): ``flask --app wsgi cases refresh-clocks``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from caseapp.models import Case, CaseStep
+from caseapp.services.cases.deadlines import StepFacts, overdue_after
+
+_cases = Case.__table__
+_steps = CaseStep.__table__
+BATCH = 1000
+PENDING = "caseapp.clocks_written"
+
+
+def _touched(session: Session) -> set[int]:
+    ids: set[int] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Case) and obj not in session.deleted and obj.id is not None:
+            ids.add(obj.id)
+        elif isinstance(obj, CaseStep) and obj.case_id is not None:
+            ids.add(obj.case_id)
+    return ids
+
+
+def _moments(conn, ids: Iterable[int]) -> list[tuple[int, datetime | None, datetime | None]]:
+    """(case id, stored moment, moment from its clocks) for the cases ``ids``."""
+    ids = list(ids)
+    steps: dict[int, list[StepFacts]] = defaultdict(list)
+    for row in conn.execute(
+        select(
+            _steps.c.case_id, _steps.c.kind, _steps.c.done_on, _steps.c.due_on, _steps.c.finding
+        ).where(_steps.c.case_id.in_(ids))
+    ):
+        steps[row.case_id].append(StepFacts(row.kind, row.done_on, row.due_on, row.finding))
+    out = []
+    for row in conn.execute(
+        select(
+            _cases.c.id,
+            _cases.c.status,
+            _cases.c.intervention_due_at,
+            _cases.c.verification_due_on,
+            _cases.c.support_due_on,
+            _cases.c.overdue_after,
+        ).where(_cases.c.id.in_(ids))
+    ):
+        moment = overdue_after(
+            row.status,
+            row.intervention_due_at,
+            row.verification_due_on,
+            row.support_due_on,
+            steps.get(row.id, ()),
+        )
+        out.append((row.id, row.overdue_after, moment))
+    return out
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes (stored in UTC), PostgreSQL aware ones.
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _same(stored: datetime | None, moment: datetime | None) -> bool:
+    if stored is None or moment is None:
+        return stored is moment
+    return _naive_utc(stored) == _naive_utc(moment)
+
+
+def _write(conn, changes: list[dict]) -> None:
+    if changes:
+        conn.execute(
+            update(Case)
+            .where(Case.id == bindparam("case_id"))
+            .values(overdue_after=bindparam("moment")),
+            changes,
+        )
+
+
+def _after_flush(session: Session, _flush_context) -> None:
+    ids = _touched(session)
+    if not ids:
+        return
+    conn = session.connection()
+    changes = []
+    for case_id, stored, moment in _moments(conn, ids):
+        if not _same(stored, moment):
+            changes.append({"case_id": case_id, "moment": moment})
+    _write(conn, changes)
+    session.info.setdefault(PENDING, []).extend(changes)
+
+
+def _after_flush_postexec(session: Session, _flush_context) -> None:
+    """The loaded cases show their new moment (set once the flush has finished with them,
+    without marking them changed)."""
+    for change in session.info.pop(PENDING, ()):
+        case = session.identity_map.get(session.identity_key(Case, change["case_id"]))
+        if case is not None:
+            set_committed_value(case, "overdue_after", change["moment"])
+
+
+def install() -> None:
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "after_flush_postexec", _after_flush_postexec)
+
+
+def refresh_all(session: Session) -> int:
+    """Compute every case's moment again (batches of ids); the number of cases whose stored
+    moment was wrong. The caller commits."""
+    conn = session.connection()
+    fixed, last = 0, 0
+    while True:
+        ids = list(
+            conn.scalars(
+                select(_cases.c.id).where(_cases.c.id > last).order_by(_cases.c.id).limit(BATCH)
+            )
+        )
+        if not ids:
+            return fixed
+        last = ids[-1]
+        changes = [
+            {"case_id": case_id, "moment": moment}
+            for case_id, stored, moment in _moments(conn, ids)
+            if not _same(stored, moment)
+        ]
+        _write(conn, changes)
+        fixed += len(changes)
