@@ -7,8 +7,9 @@ added, finished or corrected, a transition, a reopening, a clock set at intake o
 self-report, a correction of the risk level) can forget it. The moment is derived data, like an
 index: it is written with a plain UPDATE that neither bumps the case's version (no false edit
 conflict) nor counts as a change of the case for the audit trail (the change that moved the
-clock is audited). ``refresh_all`` recomputes every case (after a migration, a bulk load or a
-change of the time zone setting): ``flask --app wsgi cases refresh-clocks``.
+clock is audited); a new case gets its moment in its INSERT. ``refresh_all`` recomputes every
+case (after a migration, a bulk load or a change of the time zone setting):
+``flask --app wsgi cases refresh-clocks``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,14 +31,39 @@ BATCH = 1000
 PENDING = "caseapp.clocks_written"
 
 
+CLOCK_FIELDS = ("status", "intervention_due_at", "verification_due_on", "support_due_on")
+
+
+def _clock_moved(case: Case) -> bool:
+    state = inspect(case)
+    return any(state.attrs[name].history.has_changes() for name in CLOCK_FIELDS)
+
+
 def _touched(session: Session) -> set[int]:
+    """The cases whose moment this flush may have moved: a clock field of a loaded case
+    changed, or one of its steps was written. A new case got its moment before the flush."""
     ids: set[int] = set()
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Case) and obj not in session.deleted and obj.id is not None:
+    for obj in (*session.dirty, *session.deleted):
+        if isinstance(obj, Case) and obj not in session.deleted and _clock_moved(obj):
             ids.add(obj.id)
-        elif isinstance(obj, CaseStep) and obj.case_id is not None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, CaseStep) and obj.case_id is not None:
             ids.add(obj.case_id)
     return ids
+
+
+def _before_flush(session: Session, _flush_context, _instances) -> None:
+    """A new case has no step in the database yet: its moment goes into its INSERT (a step
+    written in the same flush brings it back to ``_after_flush``)."""
+    for obj in session.new:
+        if isinstance(obj, Case):
+            obj.overdue_after = overdue_after(
+                obj.status or "new",
+                obj.intervention_due_at,
+                obj.verification_due_on,
+                obj.support_due_on,
+                (),
+            )
 
 
 def _moments(conn, ids: Iterable[int]) -> list[tuple[int, datetime | None, datetime | None]]:
@@ -117,6 +143,7 @@ def _after_flush_postexec(session: Session, _flush_context) -> None:
 
 def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "before_flush", _before_flush)
         event.listen(Session, "after_flush", _after_flush)
         event.listen(Session, "after_flush_postexec", _after_flush_postexec)
 
