@@ -56,7 +56,7 @@ def cases_destroy_content(reference: str, reason: str) -> None:
 @writes
 def cases_refresh_clocks() -> None:
     """Compute again the moment each case becomes overdue from its clocks and steps (after a
-    bulk load or a change of the time zone setting; every change made through the service
+    bulk load that bypassed the service; every change made through the service
     keeps it by itself). Audited with the number of cases corrected."""
     from caseapp.services.audit.trail import record
     from caseapp.services.cases import clocks
