@@ -29,6 +29,7 @@ DAY = date(2017, 9, 12)  # a day no other test of the suite records cases on
 ON_DAY = {"period": "custom", "date_from": DAY.isoformat(), "date_to": DAY.isoformat()}
 ON_REPLICA = 7  # cases of SCH-A on DAY in the replica (one of them hidden from officer_d1)
 ON_PRIMARY = 2  # and in the primary
+METRICS_TOKEN = "m" * 40
 
 
 def _details() -> CaseDetails:
@@ -114,7 +115,9 @@ def replica(app, settings, tmp_path_factory):
 def replica_app(app, settings, replica):
     """The app on the run's primary database with the second one as its read replica."""
     second, _engine = replica
-    application = create_app(replace(settings, database_replica_url=second.url))
+    application = create_app(
+        replace(settings, database_replica_url=second.url, metrics_token=METRICS_TOKEN)
+    )
     application.test_client_class = IsolatedClient
     application.config["PROPAGATE_EXCEPTIONS"] = False
     application.extensions["caseapp.world"] = app.extensions["caseapp.world"]
@@ -293,3 +296,29 @@ def test_the_lag_line(app, standby, seconds, late, words):
         html = render_template_string('{% include "reports/_replica.html" %}', replica=lag)
     assert words in html
     assert ('class="alert replica-lag"' in html) is late
+
+
+def test_metrics_show_the_replica(replica_app, rdb):
+    body = (
+        replica_app.test_client()
+        .get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        .get_data(as_text=True)
+    )
+    assert "caseapp_replica_up 1.0" in body
+    assert "caseapp_replica_standby 0.0" in body  # a plain second database
+    assert "caseapp_replica_lag_seconds" not in body  # no lag to tell
+
+
+def test_health_does_not_depend_on_the_replica(settings, database, tmp_path):
+    """A replica that does not answer: /healthz still answers for the primary."""
+    if database.dialect == "postgresql":
+        gone = Database(tmp_path, "gone").url  # a database never created
+    else:
+        gone = f"sqlite:///{tmp_path / 'no-such-folder' / 'replica.sqlite3'}"
+    application = create_app(replace(settings, database_replica_url=gone))
+    try:
+        answer = application.test_client().get("/healthz")
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+    finally:
+        application.extensions["caseapp.engine"].dispose()
+        application.extensions["caseapp.replica_engine"].dispose()
