@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["caseapp.hasher"] = make_hasher(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
-    db.init_app(app, settings.database_url)
+    db.init_app(app, settings.database_url, settings.database_replica_url)
     install_guard()
     clocks.install()
     startup.init_app(app)  # before CSRF and the guard: nothing runs on a wrong keyring

@@ -49,7 +49,15 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_query_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """An engine for ``url``; ``read_only``: every transaction on it refuses to write (the
+    read replica's: a write sent there by mistake fails loudly instead of being lost)."""
     # Statement parameters never reach an exception's text (they can be names or sealed bytes).
     kwargs: dict = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
@@ -62,10 +70,13 @@ def make_engine(url: str) -> Engine:
     else:
         # JIT compilation costs more than these short aggregate queries gain (measured by
         # bench/monitoring.py: 2.2x faster monitoring at 100k cases without it).
-        kwargs.update(pool_pre_ping=True, connect_args={"options": "-c jit=off"})
+        options = "-c jit=off" + (" -c default_transaction_read_only=on" if read_only else "")
+        kwargs.update(pool_pre_ping=True, connect_args={"options": options})
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if read_only:
+            event.listen(engine, "connect", _sqlite_query_only)
         event.listen(engine, "begin", _sqlite_begin)
         if engine.url.database and engine.url.database != ":memory:":
             event.listen(engine, "connect", _owner_only(engine.url.database))
@@ -88,10 +99,17 @@ def _owner_only(path: str):
     return restrict
 
 
-def init_app(app: Flask, url: str) -> None:
+def init_app(app: Flask, url: str, replica_url: str = "") -> None:
     engine = make_engine(url)
     app.extensions["caseapp.engine"] = engine
     app.extensions["caseapp.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    if replica_url:
+        replica = make_engine(replica_url, read_only=True)
+        app.extensions["caseapp.replica_engine"] = replica
+        # Nothing is ever flushed there: a read session never holds a change to send.
+        app.extensions["caseapp.read_sessionmaker"] = sessionmaker(
+            bind=replica, autoflush=False, expire_on_commit=False
+        )
     app.teardown_appcontext(_close_session)
 
 
@@ -100,6 +118,23 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["caseapp.sessionmaker"]()
     return g.db_session
+
+
+def has_replica() -> bool:
+    """Whether DATABASE_REPLICA_URL names a read replica."""
+    return "caseapp.read_sessionmaker" in current_app.extensions
+
+
+def get_read_session() -> Session:
+    """The session reports and monitoring read their figures from: on the read replica when
+    one is configured (read-only: a write fails), else the primary's session itself. Whatever
+    such a page writes (its audit event, the sign-in session's touch) goes to get_session()."""
+    factory = current_app.extensions.get("caseapp.read_sessionmaker")
+    if factory is None:
+        return get_session()
+    if "db_read_session" not in g:
+        g.db_read_session = factory()
+    return g.db_read_session
 
 
 def open_session() -> Session:
@@ -113,6 +148,7 @@ def get_engine() -> Engine:
 
 
 def _close_session(_exc) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    for name in ("db_session", "db_read_session"):
+        session = g.pop(name, None)
+        if session is not None:
+            session.close()

@@ -26,6 +26,10 @@ class Settings:
     database_url: str
     instance_dir: Path
     keyring_path: Path
+    # A streaming replica that reports and monitoring read from ($DATABASE_REPLICA_URL; empty:
+    # everything reads the primary), and the lag from which its pages warn, in seconds.
+    database_replica_url: str = ""
+    replica_lag_warn_seconds: int = 5 * 60
     debug: bool = False
     testing: bool = False
     # Sessions (ASVS V7): idle and absolute timeouts, in seconds.
@@ -181,21 +185,46 @@ def _count(name: str, value: str) -> int:
     return number
 
 
-def _database_url(url: str) -> str:
+def _database_url(url: str, name: str = "DATABASE_URL") -> str:
     """The URL as SQLAlchemy needs it; a spelling it cannot use is refused with the fix."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "postgres":
         raise ConfigError(
-            "DATABASE_URL starts with postgres://, which SQLAlchemy does not "
+            f"{name} starts with postgres://, which SQLAlchemy does not "
             "accept: write postgresql+psycopg://" + url.split("://", 1)[-1]
         )
     if scheme == "postgresql":
         return "postgresql+psycopg:" + url.split(":", 1)[1]  # psycopg 3 is the driver we ship
     if scheme not in ("postgresql+psycopg", "sqlite"):
         raise ConfigError(
-            f"DATABASE_URL scheme {scheme!r} is not supported: use "
+            f"{name} scheme {scheme!r} is not supported: use "
             "postgresql+psycopg://USER@HOST/DATABASE or sqlite:///PATH"
         )
+    return url
+
+
+def _replica_url(url: str, primary: str, env: str) -> str:
+    """DATABASE_REPLICA_URL checked like DATABASE_URL, and against it: the same database
+    system (the replica is a copy of the primary); in production a PostgreSQL standby other
+    than the primary itself."""
+    url = _database_url(url, "DATABASE_REPLICA_URL")
+    family = url.split(":", 1)[0].split("+", 1)[0]
+    if family != primary.split(":", 1)[0].split("+", 1)[0]:
+        raise ConfigError(
+            "DATABASE_REPLICA_URL must name the same database system as DATABASE_URL "
+            f"(a {family} replica of a {primary.split(':', 1)[0].split('+', 1)[0]} database)"
+        )
+    if env == "production":
+        if family != "postgresql":
+            raise ConfigError(
+                "DATABASE_REPLICA_URL must name a PostgreSQL streaming standby in production "
+                "(postgresql+psycopg://USER@HOST/DATABASE)"
+            )
+        if url == primary:
+            raise ConfigError(
+                "DATABASE_REPLICA_URL is DATABASE_URL itself: name the standby, or leave "
+                "DATABASE_REPLICA_URL unset to read everything from the primary"
+            )
     return url
 
 
@@ -272,6 +301,13 @@ def load_settings(
     else:
         raise ConfigError(f"CASEAPP_ENV is {env!r}: use development, testing or production")
     settings = replace(settings, database_url=_database_url(settings.database_url))
+    if environ.get("DATABASE_REPLICA_URL"):
+        settings = replace(
+            settings,
+            database_replica_url=_replica_url(
+                environ["DATABASE_REPLICA_URL"], settings.database_url, env
+            ),
+        )
     if environ.get("CASEAPP_ATTACHMENTS") and settings.attachments_path is None:
         settings = replace(settings, attachments_path=Path(environ["CASEAPP_ATTACHMENTS"]))
     proxies = environ.get("CASEAPP_TRUSTED_PROXIES")
@@ -285,6 +321,13 @@ def load_settings(
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         settings = replace(settings, metrics_token=token)
+    if environ.get("CASEAPP_REPLICA_LAG_WARN_SECONDS"):
+        settings = replace(
+            settings,
+            replica_lag_warn_seconds=_count(
+                "CASEAPP_REPLICA_LAG_WARN_SECONDS", environ["CASEAPP_REPLICA_LAG_WARN_SECONDS"]
+            ),
+        )
     if environ.get("CASEAPP_ATTENTION_CEILING"):
         settings = replace(
             settings,

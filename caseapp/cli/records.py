@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from caseapp.cli.common import writes
-from caseapp.db import get_session
+from caseapp.db import get_read_session, get_session
 
 cases_cli = AppGroup("cases", help="Case records: retention.")
 
@@ -152,6 +152,7 @@ def reports_export(unit_code, date_from, date_to, fmt, out) -> None:
                 date_to.date(),
                 fmt,
                 "Báo cáo tình hình bạo lực, xâm hại trong trường học",
+                figures=get_read_session(),
             )
         except DomainError as exc:
             raise click.ClickException(exc.message) from None

@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest
 
 from caseapp.access import permission
 from caseapp.dashboard import bp
-from caseapp.db import get_session
+from caseapp.db import get_read_session, get_session
 from caseapp.errors import NotFound
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm
@@ -21,6 +21,7 @@ from caseapp.services.cases import monitoring, notifications
 from caseapp.services.equality import reminders
 from caseapp.services.privacy import requests as subject_requests
 from caseapp.services.reports.periods import asked_level
+from caseapp.services.reports.replica import replica_lag
 from caseapp.services.selfreports import posters
 from caseapp.services.selfreports.routing import NOTICE_KINDS as SELF_REPORT_KINDS
 
@@ -40,7 +41,7 @@ def my_work():
 @bp.get("/monitoring")
 @permission("case.oversee")
 def monitor():
-    db = get_session()
+    db = get_read_session()  # counts only, nothing written: the read replica when there is one
     asked = carry_out(lambda: monitoring.monitored_unit(db, current_user, request.args.get("unit")))
     unit = asked.value or monitoring.default_unit(db, current_user)
     level_asked = carry_out(lambda: asked_level(request.args.get("level")))
@@ -63,6 +64,7 @@ def monitor():
         level=level,
         levels=school_level_names(),
         requests_overdue=subject_requests.overdue_count_below(db, current_user, unit),
+        replica=replica_lag(),
     )
 
 

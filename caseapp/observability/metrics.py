@@ -121,6 +121,36 @@ class DatabaseCollector:
         up.add_metric([], 1)
         yield up
         yield from families
+        yield from replica_gauges()
+
+
+def replica_gauges() -> Iterator[Metric]:
+    """With a read replica (DATABASE_REPLICA_URL): whether it answered, whether it is a
+    standby, and its lag in seconds (absent while it cannot be told). Nothing without one."""
+    from caseapp.services.reports.replica import lag_of
+
+    factory = current_app.extensions.get("caseapp.read_sessionmaker")
+    if factory is None:
+        return
+    try:
+        with factory() as session:
+            lag = lag_of(session)
+    except Exception as exc:  # noqa: BLE001 - any failure: report the replica as down
+        log.warning("metrics: the read replica did not answer (%s)", type(exc).__name__)
+        yield _gauge("caseapp_replica_up", "1 when the read replica answered, else 0.", 0)
+        return
+    yield _gauge("caseapp_replica_up", "1 when the read replica answered, else 0.", 1)
+    yield _gauge(
+        "caseapp_replica_standby",
+        "1 when the read replica is a standby in recovery, else 0.",
+        1 if lag.standby else 0,
+    )
+    if lag.seconds is not None:
+        yield _gauge(
+            "caseapp_replica_lag_seconds",
+            "Seconds since the last transaction the read replica replayed was committed.",
+            lag.seconds,
+        )
 
 
 def _age(now: datetime, at: datetime | None) -> float:

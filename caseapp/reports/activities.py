@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.clock import local_today
-from caseapp.db import get_session
+from caseapp.db import get_read_session, get_session
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm, small_int
 from caseapp.models.equality import MATERIAL_BYTES_MAX, MATERIALS_MAX
@@ -25,6 +25,7 @@ from caseapp.services.org.units import open_units, unit_in_scope
 from caseapp.services.reports import activities as activity_service
 from caseapp.services.reports import activity_materials as materials
 from caseapp.services.reports.periods import report_unit
+from caseapp.services.reports.replica import replica_lag
 
 
 def _input(form: ActivityForm) -> activity_service.ActivityInput:
@@ -221,7 +222,7 @@ def download_material(material_id: int):
 @bp.get("/campaigns")
 @permission("report.read")
 def campaign_summary():
-    db = get_session()
+    db = get_read_session()  # figures only: from the read replica when there is one
     unit = report_unit(db, current_user, (request.args.get("unit") or "").strip()[:20] or None)
     asked = request.args.get("year")
     year = local_today().year if not asked else (small_int(asked, 4) or 0)
@@ -230,4 +231,5 @@ def campaign_summary():
         unit=unit,
         year=year,
         rows=activity_service.campaign_summary(db, current_user, unit, year),
+        replica=replica_lag(),
     )

@@ -11,7 +11,7 @@ from flask_login import current_user
 
 from caseapp.access import permission
 from caseapp.clock import local_today
-from caseapp.db import get_session
+from caseapp.db import get_read_session, get_session
 from caseapp.form_submit import carry_out
 from caseapp.reports import bp
 from caseapp.reports.forms import ReportForm
@@ -19,6 +19,7 @@ from caseapp.services.equality.sections import section_names
 from caseapp.services.org.units import open_units
 from caseapp.services.reports import exports as report_exports
 from caseapp.services.reports import periods as reports
+from caseapp.services.reports.replica import replica_lag
 from caseapp.services.reports.tables import build
 from caseapp.services.reports.view import shown_tables, shown_timeliness
 
@@ -63,7 +64,9 @@ def _choice() -> tuple[ReportForm, reports.Period | None, date, date, str | None
 @bp.get("/")
 @permission("report.read")
 def show():
-    db = get_session()
+    # The figures come from the read replica when there is one; the submissions from the
+    # primary (a report just submitted is there at once: its button must not come back).
+    db, figures = get_session(), get_read_session()
     chosen = carry_out(_choice)
     if not chosen.ok:
         flash(chosen.message, "error")
@@ -71,8 +74,8 @@ def show():
     form, period, date_from, date_to, level = chosen.value
     unit = reports.report_unit(db, current_user, request.args.get("unit"))
     suppressed = request.args.get("view") == "export"
-    report = build(db, unit, date_from, date_to, viewer_id=current_user.id, level=level)
-    tables = shown_tables(report, suppressed, reports.unit_names(db, report))
+    report = build(figures, unit, date_from, date_to, viewer_id=current_user.id, level=level)
+    tables = shown_tables(report, suppressed, reports.unit_names(figures, report))
     rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
     snapshot = reports.submitted_snapshot(db, unit, period) if period else None
     return render_template(
@@ -92,6 +95,7 @@ def show():
         unit_codes=open_units(db, current_user, "report.read", closed_too=True),
         args=_kept_args(),
         exact_args=_kept_args(),
+        replica=replica_lag(),
     )
 
 
@@ -115,7 +119,15 @@ def export():
             date_from,
             date_to,
             reports.export(
-                db, current_user, unit, date_from, date_to, fmt, _labels(period), level=level
+                db,
+                current_user,
+                unit,
+                date_from,
+                date_to,
+                fmt,
+                _labels(period),
+                level=level,
+                figures=get_read_session(),
             ),
         )
 
@@ -155,7 +167,7 @@ def snapshot(snapshot_id: int):
 @bp.get("/combined")
 @permission("case.oversee")
 def combined():
-    db = get_session()
+    db = get_read_session()  # a report: nothing written, all read from the replica if any
     unit = reports.combined_unit(db, current_user, request.args.get("unit"))
     asked = carry_out(lambda: reports.period_by_key(request.args.get("period", "")))
     period = asked.value or reports.default_period()
@@ -170,4 +182,5 @@ def combined():
         submitted=submitted,
         schools=schools,
         title=_labels(period),
+        replica=replica_lag(),
     )

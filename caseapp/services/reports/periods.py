@@ -142,21 +142,24 @@ def export(
     fmt: str,
     title: str,
     level: str | None = None,
+    figures: Session | None = None,
 ) -> bytes:
     """The report with small cells suppressed, in ``fmt`` (of the schools of ``level`` when
-    given); the export is audited."""
+    given); the export is audited in ``session``. ``figures``: the session the report is read
+    from (the read replica's), else ``session``."""
     if fmt not in report_exports.FORMATS:
         raise ValidationFailed(_("Unknown format."))
     check_range(date_from, date_to)
+    source = figures if figures is not None else session
     report = report_tables.build(
-        session,
+        source,
         unit,
         date_from,
         date_to,
         viewer_id=actor.id if actor is not None else None,
         level=level,
     )
-    tables = shown_tables(report, suppressed=True, unit_names=unit_names(session, report))
+    tables = shown_tables(report, suppressed=True, unit_names=unit_names(source, report))
     if level is not None:  # the reader of the file sees which schools it counts
         from caseapp.labels import school_level_names
 
