@@ -193,7 +193,10 @@ def verify_rows(
     re-reads the row the ordinary way: a representation it did not foresee is not tampering).
     """
     result = RangeResult()
-    hex_of: Callable[[bytes], str] = str  # replaced at the first row (its key_id differs)
+    # ChainKey.hexdigest inlined (millions of calls): the key's pads, copied per event.
+    inner_copy: Callable[[], Any] = hashlib.sha256().copy  # replaced at the first row
+    outer_copy: Callable[[], Any] = inner_copy
+    compare, dumps, order = hmac.compare_digest, _dumps, CANONICAL_ORDER
     key_id: Any = _UNRESOLVED
     last_row: Sequence[Any] | None = None
     expected: Any = expected_seq
@@ -222,11 +225,16 @@ def verify_rows(
             if not key:
                 bad = (seq, f"event names key {key_id}, not an audit key of this database", "")
                 break
-            hex_of = ChainKey(key).hexdigest
+            chain_key = ChainKey(key)
+            inner_copy, outer_copy = chain_key.inner.copy, chain_key.outer.copy
         stored = row[ROW_HASH]
-        digest = hex_of(f"{prev}|".encode() + canonical_row(row))
+        inner = inner_copy()
+        inner.update(f"{prev}|".encode())
+        inner.update(dumps(dict(zip(order, row, strict=False))))  # canonical_row(row)
+        outer = outer_copy()
+        outer.update(inner.digest())
         try:
-            same = hmac.compare_digest(digest, stored)
+            same = compare(outer.hexdigest(), stored)
         except TypeError:  # a stored hash that is not ASCII text
             same = False
         if not same and not (recheck is not None and recheck(row)):
