@@ -146,8 +146,8 @@ def main() -> None:
         report = audit_integrity.verify(session, keyring(), workers=args.workers)
         verify_s = time.perf_counter() - t0
         assert report.ok and report.count == n, report.problem
-        peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
-        peak_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e3
+        peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB
+        peak_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6  # KiB
         session.rollback()
 
         # The same canonical bytes, read as verify reads them, ready in memory.
