@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
@@ -24,17 +24,23 @@ from caseapp.security.audit_chain import (
     MISSING_KEY,
     TAMPERED,
     ChainReport,
+    RangeResult,
     checkpoint_message,
+    event_row,
     parse_canonical_time,
-    verify_events,
+    verify_rows,
 )
 from caseapp.security.keyring import Keyring, KeyringError
+from caseapp.services.audit import chain_reader
+from caseapp.services.audit.chain_reader import AuditKeys
 from caseapp.services.audit.trail import record
 
 if TYPE_CHECKING:
     from caseapp.models import User
 
-BATCH = 2000
+BATCH = 10_000
+# Below this many events one process verifies: starting workers costs more than they save.
+PARALLEL_FROM = 200_000
 # A checkpoint file whose event the database says seal-reasons re-chained: not ok, not proof of
 # tampering either; only the operator's own records can tell (see _rechained).
 RECHAINED = "rechained"
@@ -42,7 +48,8 @@ _COLUMNS = [c.key for c in inspect(AuditEvent).column_attrs]
 
 
 def _stream(session: Session, batch: int = BATCH):
-    """Events as dicts in seq order, a batch at a time (keyset pagination, constant memory)."""
+    """Events as rows in ROW_COLUMNS order, seq order, a batch at a time (keyset pagination,
+    constant memory), through SQLAlchemy's types: for a database chain_reader cannot read."""
     table = AuditEvent.__table__
     last = 0
     while True:
@@ -59,7 +66,7 @@ def _stream(session: Session, batch: int = BATCH):
         if not rows:
             return
         for row in rows:
-            yield dict(row)
+            yield event_row(row)
         last = rows[-1]["seq"]
 
 
@@ -78,18 +85,92 @@ def _lacked(key_id: str, bound: set[str] | None) -> bool:
     return bound is None or key_id in bound
 
 
-def _audit_key(keyring: Keyring, bound: set[str] | None = None):
-    """key_for() of verify_events: None for an id the keyring lacks (and the database uses),
+def _audit_key(keyring: Keyring, bound: set[str] | None = None) -> AuditKeys:
+    """key_for() of verify_rows: None for an id the keyring lacks (and the database uses),
     b"" for an id no genuine event names (another purpose, or never bound)."""
+    return AuditKeys(
+        audit={k.id: k.secret for k in keyring.keys("audit")},
+        held=frozenset(k.id for k in keyring.keys(purpose=None)),
+        bound=frozenset(bound) if bound is not None else None,
+    )
 
-    def key_for(key_id: str) -> bytes | None:
-        try:
-            key = keyring.get(key_id)
-        except KeyringError:
-            return None if _lacked(key_id, bound) else b""
-        return key.secret if key.purpose == "audit" else b""
 
-    return key_for
+def _verify_chain(
+    session: Session, keys: AuditKeys, batch: int, workers: int, parallel_from: int
+) -> ChainReport:
+    """The events' part of verify: one process, or ``workers`` processes each verifying a
+    stretch of seq on a connection of its own (each event's hash depends on its own row and
+    its stored prev_hash only), the seams between stretches checked here."""
+    connection = session.connection()
+    if not chain_reader.supported(connection.dialect):
+        return verify_rows(_stream(session, batch), keys).report()
+    head = session.scalar(select(func.max(AuditEvent.seq))) or 0
+    url = connection.engine.url
+    if workers > 1 and head >= parallel_from and url.database not in (None, "", ":memory:"):
+        done = _verify_in_workers(
+            url.render_as_string(hide_password=False), keys, head, batch, workers
+        )
+    else:
+        done = RangeResult()
+    if done.bad_seq is not None:
+        return done.report()
+    # The rest (all of it in one process; after workers, what was appended meanwhile), in this
+    # session's transaction.
+    rest = chain_reader.verify_stretch(
+        connection,
+        keys,
+        done.head_seq,
+        2**63 - 1,
+        batch,
+        done.head_seq + 1,
+        done.head_hash,
+    )
+    return _joined([done, rest]).report()
+
+
+def _verify_in_workers(
+    url: str, keys: AuditKeys, head: int, batch: int, workers: int
+) -> RangeResult:
+    import multiprocessing
+
+    step = -(-head // workers)
+    bounds = [(i * step, min((i + 1) * step, head)) for i in range(workers)]
+    # fork where there is one: a spawned worker imports the application first (seconds). The
+    # worker opens its own connection and never touches the ones it inherits.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(workers) as pool:
+        pending = [
+            pool.apply_async(chain_reader.verify_stretch_in_worker, (url, keys, lo, hi, batch))
+            for lo, hi in bounds
+        ]
+        results = []
+        for job in pending:
+            results.append(job.get())
+            if _joined(results).bad_seq is not None:
+                break  # leaving the block stops the workers still running
+    return _joined(results)
+
+
+def _joined(stretches: list[RangeResult]) -> RangeResult:
+    """Consecutive stretches as one: each must start where the one before ended (the next seq,
+    linked to its head hash), as verify_rows would have found walking them in one go."""
+    total = RangeResult()
+    for part in stretches:
+        if part.first_seq is None:  # nothing stored in this stretch
+            continue
+        if total.first_seq is None:
+            total.first_seq, total.first_prev = part.first_seq, part.first_prev
+        if part.first_seq != total.head_seq + 1:
+            return total.fail(total.head_seq + 1, f"missing event (found {part.first_seq} next)")
+        if part.first_prev != total.head_hash:
+            return total.fail(part.first_seq, "previous-hash link broken")
+        total.count += part.count
+        if part.count:
+            total.head_seq, total.head_hash = part.head_seq, part.head_hash
+        if part.bad_seq is not None:
+            return total.fail(part.bad_seq, part.problem, part.missing_key)
+    return total
 
 
 def _signing_public(keyring: Keyring, key_id: str) -> Ed25519PublicKey | None:
@@ -104,10 +185,17 @@ def _signing_public(keyring: Keyring, key_id: str) -> Ed25519PublicKey | None:
     return Ed25519PrivateKey.from_private_bytes(key.secret).public_key()
 
 
-def verify(session: Session, keyring: Keyring, batch: int = BATCH) -> ChainReport:
-    """Recompute the whole chain, then check every signed checkpoint against it."""
+def verify(
+    session: Session,
+    keyring: Keyring,
+    batch: int = BATCH,
+    workers: int = 1,
+    parallel_from: int = PARALLEL_FROM,
+) -> ChainReport:
+    """Recompute the whole chain, then check every signed checkpoint against it. ``workers``
+    processes share a chain of at least ``parallel_from`` events (`audit verify --workers`)."""
     bound = _bound_ids(session)
-    report = verify_events(_stream(session, batch), _audit_key(keyring, bound))
+    report = _verify_chain(session, _audit_key(keyring, bound), batch, workers, parallel_from)
     if not report.ok:
         return report
     checkpoints = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).all()
