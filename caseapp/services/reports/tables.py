@@ -481,7 +481,8 @@ def _from_rollups(
     from caseapp.services.reports import rollups
 
     cfg = settings()
-    scope = _cases_in(unit, date_from, date_to, viewer_id, level, within)
+    # Every case of the period: the viewer's excluded ones among them are taken out of the sums.
+    scope = _cases_in(unit, date_from, date_to, None, level, within)
     figures, paths = rollups.sums(
         session, unit, date_from, date_to, viewer_id, level, within, scope
     )
