@@ -87,6 +87,8 @@ class CaseRollup(Base):
     __table_args__ = (
         Index("ix_case_rollups_month_unit", "month", "unit_id"),
         Index("ix_case_rollups_unit_month", "unit_id", "month"),
+        # The cases per path (per_unit): a few rows of each school-month.
+        Index("ix_case_rollups_figure_month", "figure", "month", "path", "col", "since", "n"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -31,6 +31,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_case_rollups_month_unit", "case_rollups", ["month", "unit_id"])
     op.create_index("ix_case_rollups_unit_month", "case_rollups", ["unit_id", "month"])
+    op.create_index(
+        "ix_case_rollups_figure_month",
+        "case_rollups",
+        ["figure", "month", "path", "col", "since", "n"],
+    )
     op.create_table(
         "case_rollup_marks",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -47,6 +52,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("case_rollup_marks")
+    op.drop_index("ix_case_rollups_figure_month", table_name="case_rollups")
     op.drop_index("ix_case_rollups_unit_month", table_name="case_rollups")
     op.drop_index("ix_case_rollups_month_unit", table_name="case_rollups")
     op.drop_table("case_rollups")
