@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from caseapp.security.passwords import make_hasher
     from caseapp.services.audit.trail import install_guard
     from caseapp.services.cases import clocks
+    from caseapp.services.reports import rollups
 
     settings = settings or load_settings()
     app = Flask(__name__, instance_path=str(settings.instance_dir.resolve()))
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app, settings.database_url, settings.database_replica_url)
     install_guard()
     clocks.install()
+    rollups.install()
     startup.init_app(app)  # before CSRF and the guard: nothing runs on a wrong keyring
     csrf.init_app(app)
     login_manager.init_app(app)

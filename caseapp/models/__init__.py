@@ -34,7 +34,7 @@ from caseapp.models.privacy import (
     SubjectRequestExport,
     SubjectRequestMatch,
 )
-from caseapp.models.reports import Activity, ReportSnapshot
+from caseapp.models.reports import Activity, CaseRollup, CaseRollupMark, ReportSnapshot
 from caseapp.models.selfreports import SelfReport, SelfReportMessage, SelfReportPhoto
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
@@ -124,6 +124,8 @@ __all__ = [
     "CaseInformant",
     "CaseNameIndex",
     "CaseNote",
+    "CaseRollup",
+    "CaseRollupMark",
     "CasePerson",
     "CaseStep",
     "CaseTransition",

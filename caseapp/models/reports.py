@@ -72,3 +72,44 @@ class ReportSnapshot(Base):
 
     unit: Mapped[Unit] = relationship()
     submitted_by: Mapped[User | None] = relationship()
+
+
+class CaseRollup(Base):
+    """The report's figures summed per school and month of receipt (issue 16): derived from
+    the cases, persons, violence types, steps and transitions by
+    caseapp.services.reports.rollups, never edited by hand. ``n`` is a signed count that holds
+    from the month ``since`` on: a report ending in month E sums the rows with since <= E, so
+    the figures "at the end of the period" (status, findings, support, time to verification
+    or closure) are exact for every month-end. ``path`` is the school's parent-history path in
+    force on the day its cases were received (the roll-up of reports.tables)."""
+
+    __tablename__ = "case_rollups"
+    __table_args__ = (
+        Index("ix_case_rollups_month_unit", "month", "unit_id"),
+        Index("ix_case_rollups_unit_month", "unit_id", "month"),
+        # The cases per path (per_unit): a few rows of each school-month.
+        Index("ix_case_rollups_figure_month", "figure", "month", "path", "col", "since", "n"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    month: Mapped[int] = mapped_column(Integer)  # year * 12 + month - 1 of the day received
+    path: Mapped[str] = mapped_column(String(500))
+    figure: Mapped[str] = mapped_column(String(40))
+    row: Mapped[str] = mapped_column(String(40))
+    col: Mapped[str] = mapped_column(String(20))
+    since: Mapped[int] = mapped_column(Integer)  # the month from which n counts
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class CaseRollupMark(Base):
+    """A school and month whose rollups are out of date: written in the same transaction as
+    every change the rollups count; the next report (or ``reports refresh-rollups``)
+    recomputes them and removes the mark. ``month`` None: every month of the unit (its parent
+    history changed, or a bulk load)."""
+
+    __tablename__ = "case_rollup_marks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(Integer)
+    month: Mapped[int | None] = mapped_column(Integer)

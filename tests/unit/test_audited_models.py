@@ -17,6 +17,10 @@ EXEMPT = {
     "sign_in_throttles": "failure counters; each failed attempt is audited by the auth service",
     "keyring_keys": "key ids (never keys) bound at start-up before anything is written; the "
     "rotations and retirements that change them are audited",
+    "case_rollups": "derived figures (sums of audited cases, persons, steps and transitions), "
+    "recomputed from them like an index; the changes they count are audited",
+    "case_rollup_marks": "bookkeeping of which rollups to recompute, written with the audited "
+    "change that made them stale",
     "audit_text_keys": "the keys that seal the trail's own free text, made inside the event "
     "that first needs one; destroying one is part of the audited case.destroy_content",
 }

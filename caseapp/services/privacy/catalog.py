@@ -609,6 +609,34 @@ CATALOG: dict[str, TableEntry] = {
         _KEPT,
         (Group("technical", _KEYS, "activity_id target_id"),),
     ),
+    "case_rollups": TableEntry(
+        "report.read",
+        _l("Recomputed from the cases whenever they change; as long as the cases' facts."),
+        (
+            Group("technical", _KEYS, "id unit_id"),
+            Group(
+                "reporting",
+                _l(
+                    "Report figures summed per school and month of receipt (counts only, no "
+                    "case): the school's place in the organisation that month, the table, row "
+                    "and column counted, the month from which the count holds and the count"
+                ),
+                "month path figure row col since n",
+            ),
+        ),
+    ),
+    "case_rollup_marks": TableEntry(
+        "report.read",
+        _l("Until the next report or refresh recomputes the figures."),
+        (
+            Group("technical", _KEYS, "id unit_id"),
+            Group(
+                "technical",
+                _l("A school and month whose report figures must be recomputed"),
+                "month",
+            ),
+        ),
+    ),
     "report_snapshots": TableEntry(
         "report.read",
         _KEPT,

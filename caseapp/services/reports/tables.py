@@ -213,11 +213,35 @@ def build(
     viewer_id: int | None = None,
     level: str | None = None,
     within: Unit | None = None,
+    source: str = "auto",
 ) -> Report:
     """The report of ``unit`` for the period. ``viewer_id``: the person it is shown to (their
     excluded cases are left out); None for the official figures (submission, scheduled
     export). ``level``: the cases of schools of that level only. ``within``: only the cases
-    that rolled up to that unit too."""
+    that rolled up to that unit too. ``source``: "rollups" (the sums kept per school and
+    month, services.reports.rollups; periods of whole months), "scan" (every case of the
+    period read again: the check) or "auto" (rollups when the period is of whole months)."""
+    from caseapp.services.reports import rollups
+
+    if source not in ("auto", "rollups", "scan"):
+        raise ValueError(f"unknown source {source!r}")
+    if source == "rollups" and not rollups.whole_months(date_from, date_to):
+        raise ValueError("rollups answer periods of whole months")
+    if source != "scan" and rollups.whole_months(date_from, date_to):
+        return _from_rollups(session, unit, date_from, date_to, viewer_id, level, within)
+    return _scan(session, unit, date_from, date_to, viewer_id, level, within)
+
+
+def _scan(
+    session: Session,
+    unit: Unit,
+    date_from: date,
+    date_to: date,
+    viewer_id: int | None,
+    level: str | None,
+    within: Unit | None,
+) -> Report:
+    """The full scan: every table one SQL aggregate over the period's cases."""
     cfg = settings()
     scope = _cases_in(unit, date_from, date_to, viewer_id, level, within)
     end = start_of_local_day(date_to + timedelta(days=1))
@@ -381,6 +405,41 @@ def build(
                 per_unit.cells[(code, sex)] = per_unit.cells.get((code, sex), 0) + int(n)
     tables.append(per_unit)
 
+    tables.append(_activities(session, unit, date_from, date_to))
+    channel = channels.channel_row(Case.received_via)  # one expression: PostgreSQL groups by it
+    tables.append(
+        _grouped(
+            session,
+            "cases_by_channel",
+            channels.CHANNEL_ROWS,
+            GROUP_COLUMNS,
+            select(channel, Case.harmed_sex_group, func.count())
+            .select_from(Case)
+            .where(scope)
+            .group_by(channel, Case.harmed_sex_group),
+        )
+    )
+    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer_id, level, within)
+    tables.append(_self_reports(session, reports_scope))
+    timeliness = _timeliness(session, scope, date_to, end, cfg.verification_days)
+    timeliness.update(
+        channels.reply_times(session, reports_scope, lambda a, b: _days(session, a, b))
+    )
+    return Report(unit.code, unit.name, date_from, date_to, tables, timeliness)
+
+
+def _self_reports(session: Session, reports_scope) -> Table:
+    return Table(
+        "self_reports",
+        list(channels.SELF_REPORT_ROWS),
+        list(channels.SELF_REPORT_COLUMNS),
+        channels.self_report_outcomes(session, reports_scope),
+        counts=TABLE_COUNTS["self_reports"],
+    )
+
+
+def _activities(session: Session, unit: Unit, date_from: date, date_to: date) -> Table:
+    """Activities: every unit's own records, read live (a few per school and year)."""
     activities = Table(
         "activities",
         list(ACTIVITY_KINDS),
@@ -405,33 +464,83 @@ def build(
     ):
         for col, value in zip(activities.cols, (count, female, male, other), strict=True):
             activities.cells[(kind, col)] = int(value or 0)
-    tables.append(activities)
+    return activities
 
-    channel = channels.channel_row(Case.received_via)  # one expression: PostgreSQL groups by it
-    tables.append(
-        _grouped(
-            session,
-            "cases_by_channel",
-            channels.CHANNEL_ROWS,
+
+def _from_rollups(
+    session: Session,
+    unit: Unit,
+    date_from: date,
+    date_to: date,
+    viewer_id: int | None,
+    level: str | None,
+    within: Unit | None,
+) -> Report:
+    """The same report summed from the rollups (services.reports.rollups): the same Table
+    objects as the scan, cell for cell (tests/functional/test_report_rollups.py)."""
+    from caseapp.services.reports import rollups
+
+    cfg = settings()
+    # Every case of the period: the viewer's excluded ones among them are taken out of the sums.
+    scope = _cases_in(unit, date_from, date_to, None, level, within)
+    figures, paths = rollups.sums(
+        session, unit, date_from, date_to, viewer_id, level, within, scope
+    )
+
+    def table(key, rows, cols, figure=None, totals=None) -> Table:
+        t = Table(key, list(rows), list(cols), counts=TABLE_COUNTS.get(key, "cases"))
+        for (f, row, col), n in figures.items():
+            if f == (figure or key) and n and row in t.rows and col in t.cols:
+                t.cells[(row, col)] = n
+        if totals is not None:
+            t.col_totals = {c: figures.get((totals, "", c), 0) for c in t.cols}
+        return t
+
+    tables = [
+        table("violence_by_sex", domain.VIOLENCE_TYPES, GROUP_COLUMNS, totals="cases"),
+        table("age_by_sex", domain.AGE_BANDS, SEX_COLUMNS),
+        table("role_by_sex", domain.HARMED_ROLES, SEX_COLUMNS),
+        table("perpetrators_by_relationship_sex", domain.RELATIONSHIPS, SEX_COLUMNS),
+        table("status_at_end", STATUS_ROWS, GROUP_COLUMNS),
+        table("findings", FINDING_ROWS, GROUP_COLUMNS),
+        table(
+            "support_by_service",
+            (*step_domain.SUPPORT_SERVICES, "referral"),
             GROUP_COLUMNS,
-            select(channel, Case.harmed_sex_group, func.count())
-            .select_from(Case)
-            .where(scope)
-            .group_by(channel, Case.harmed_sex_group),
-        )
-    )
+            totals="support_total",
+        ),
+    ]
+    groups = children_during(session, unit, date_from, date_to) or [unit]
+    per_unit = Table("per_unit", [child.code for child in groups], list(GROUP_COLUMNS))
+    codes = {str(child.id): child.code for child in groups}
+    for (path, sex), n in sorted(paths.items()):
+        if not n:
+            continue
+        for part in path.strip("/").split("/"):
+            code = codes.get(part)
+            if code is not None:
+                per_unit.cells[(code, sex)] = per_unit.cells.get((code, sex), 0) + n
+    tables.append(per_unit)
+    tables.append(_activities(session, unit, date_from, date_to))
+    tables.append(table("cases_by_channel", channels.CHANNEL_ROWS, GROUP_COLUMNS))
     reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer_id, level, within)
-    tables.append(
-        Table(
-            "self_reports",
-            list(channels.SELF_REPORT_ROWS),
-            list(channels.SELF_REPORT_COLUMNS),
-            channels.self_report_outcomes(session, reports_scope),
-            counts=TABLE_COUNTS["self_reports"],
-        )
-    )
+    tables.append(_self_reports(session, reports_scope))
 
-    timeliness = _timeliness(session, scope, date_to, end, cfg.verification_days)
+    def histogram(figure: str) -> list[tuple[int, int]]:
+        return sorted((int(row), n) for (f, row, _c), n in figures.items() if f == figure and n)
+
+    verify, close = histogram("verify_days"), histogram("close_days")
+    verified = sum(n for _d, n in verify)
+    in_time = sum(n for d, n in verify if d <= cfg.verification_days)
+    timeliness = {
+        "closed": sum(n for _d, n in close),
+        "median_days_to_verification": channels.median_of_counts(verify),
+        "median_days_to_closure": channels.median_of_counts(close),
+        "verified": verified,
+        "verified_within_deadline": in_time,
+        "share_verified_within_deadline": round(100 * in_time / verified, 1) if verified else None,
+        "verification_days": cfg.verification_days,
+    }
     timeliness.update(
         channels.reply_times(session, reports_scope, lambda a, b: _days(session, a, b))
     )
