@@ -449,6 +449,18 @@ def rebuild_all(session: Session) -> int:
 # -- the report from rollups ------------------------------------------------------------------
 
 
+def _writer(session: Session) -> Session:
+    """Where the marks are refreshed: the primary's session when the figures are read from a
+    read replica (read-only; it receives the refreshed rollups by replication, within the lag
+    the page shows), else ``session`` itself."""
+    from caseapp.db import get_session, has_replica
+
+    try:
+        return get_session() if has_replica() else session
+    except RuntimeError:  # outside an application context
+        return session
+
+
 def sums(
     session: Session,
     unit: Unit,
@@ -461,10 +473,11 @@ def sums(
 ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]]:
     """The summed figures of the report: {(figure, row, col): n} and the cases per path and
     column {(path, col): n}, the viewer's excluded cases taken out."""
-    refresh(session)
-    if not session.info.get(WROTE) and not (session.new or session.dirty or session.deleted):
+    writer = _writer(session)
+    refresh(writer)
+    if not writer.info.get(WROTE) and not (writer.new or writer.dirty or writer.deleted):
         # Nothing else was written in this transaction (a report page): keep the refresh.
-        session.commit()
+        writer.commit()
     m_from, m_to = month_of(date_from), month_of(date_to)
     r = _rollups.c
     conditions = [
