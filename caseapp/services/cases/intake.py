@@ -6,17 +6,24 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from caseapp.clock import add_working_days, local_today
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, ValidationFailed
-from caseapp.models import Case, CaseCounter, CaseInformant, CaseViolenceType, Unit
+from caseapp.models import (
+    Case,
+    CaseCounter,
+    CaseInformant,
+    CaseNameIndex,
+    CaseViolenceType,
+    Unit,
+)
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
@@ -159,6 +166,8 @@ def _next_number(session: Session, unit_id: int, year: int) -> int:
         .where(CaseCounter.unit_id == unit_id, CaseCounter.year == year)
         .values(last_number=CaseCounter.last_number + 1)
         .returning(CaseCounter.last_number)
+        # No CaseCounter is ever loaded as an object: nothing in the session to synchronise.
+        .execution_options(synchronize_session=False)
     )
     number = session.execute(bump).scalar()
     if number is None:
@@ -281,18 +290,29 @@ def create_case(
         unit=unit,
         object_ref=case.reference,
         changes=changes,
-        covers=(*case.violence, informant, *persons),
+        covers=(*case.violence, *persons),
     )
-    informant.case_id = case.id
-    session.add(informant)
-    session.flush()  # the persons' ids, for their name index rows
+    # record() flushed the case with its persons (their ids are known now). The informant
+    # and the name index rows, which nothing reads back in this request, are written with
+    # plain inserts (no unit of work) in the same transaction, after the event that says so.
+    session.execute(
+        insert(cast(Table, CaseInformant.__table__)).values(
+            uid=informant.uid, case_id=case.id, name=informant.name, contact=informant.contact
+        )
+    )
     index = [
-        row
+        {
+            "case_id": row.case_id,
+            "role": row.role,
+            "person_id": row.person_id,
+            "digest": row.digest,
+            "key_id": row.key_id,
+        }
         for person, data in zip(persons, inputs, strict=True)
         for row in people.index_rows(case, person, data.name)
     ]
-    session.add_all(index)
-    _cover(session, index)
+    if index:
+        session.execute(insert(cast(Table, CaseNameIndex.__table__)), index)
     if case.urgent:
         from caseapp.services.cases import notifications
 
