@@ -192,8 +192,9 @@ def _null_pool():
 
 
 def seed(url: str, keyring_path: Path, instance: Path, clients: int) -> list[tuple]:
-    """A province and one school per client, each with its focal point, written through the
-    services by a testing app on the same database and keyring (production does not seed).
+    """A province, a commune and one school per client, each with its focal point, written
+    through the services by a testing app on the same database and keyring (production does not
+    seed).
     Returns (Person, school id) pairs."""
     from caseapp import create_app
     from caseapp.db import get_session
@@ -214,10 +215,12 @@ def seed(url: str, keyring_path: Path, instance: Path, clients: int) -> list[tup
         with app.app_context():
             s = get_session()
             province = make_unit(s, None, "DR-P", "province", "Sở Giáo dục tỉnh Diễn Tập")
+            # Lower-secondary schools belong to a commune (the two-tier organisation).
+            commune = make_unit(s, province, "DR-C", "commune", "Ủy ban nhân dân xã Diễn Tập")
             people = []
             for i in range(1, clients + 1):
                 school = make_unit(
-                    s, province, f"DR-S{i:02d}", "school", f"Trường THCS Diễn Tập số {i}"
+                    s, commune, f"DR-S{i:02d}", "school", f"Trường THCS Diễn Tập số {i}"
                 )
                 person = make_user(
                     s, keyring(), f"focal.drill{i:02d}", school, [("focal_point", school)]

@@ -282,19 +282,11 @@ def create_case(
     changes = {k: v for k, v in changes_of(case).items() if k != "wrapped_key"}
     changes["violence_types"] = [None, sorted(set(details.violence_types))]
     changes["people"] = [None, {p: ordinals[p] for p in domain.POSITIONS}]
-    record(
-        session,
-        actor,
-        "case.create",
-        case,
-        unit=unit,
-        object_ref=case.reference,
-        changes=changes,
-        covers=(*case.violence, *persons),
-    )
-    # record() flushed the case with its persons (their ids are known now). The informant
-    # and the name index rows, which nothing reads back in this request, are written with
-    # plain inserts (no unit of work) in the same transaction, after the event that says so.
+    # The case with its persons and kinds of violence first (the persons' ids), then the
+    # informant and the name index rows (plain inserts: nothing reads them back here), and
+    # the event last: record() takes the audit chain's lock, which every intake waits for,
+    # so from there only the event's insert and the commit remain.
+    session.flush()
     session.execute(
         insert(cast(Table, CaseInformant.__table__)).values(
             uid=informant.uid, case_id=case.id, name=informant.name, contact=informant.contact
@@ -313,6 +305,16 @@ def create_case(
     ]
     if index:
         session.execute(insert(cast(Table, CaseNameIndex.__table__)), index)
+    record(
+        session,
+        actor,
+        "case.create",
+        case,
+        unit=unit,
+        object_ref=case.reference,
+        changes=changes,
+        covers=(*case.violence, *persons),
+    )
     if case.urgent:
         from caseapp.services.cases import notifications
 
