@@ -161,13 +161,14 @@ def intake_people(details: CaseDetails, content: CaseContent) -> list[PersonInpu
 
 def _next_number(session: Session, unit_id: int, year: int) -> int:
     """Increment the counter of the school and year atomically (row lock / write lock)."""
+    # On the table, not the mapped class: no CaseCounter is ever loaded as an object, so the
+    # ORM's bookkeeping of an UPDATE (synchronising the session) has nothing to do.
+    counters = cast(Table, CaseCounter.__table__)
     bump = (
-        update(CaseCounter)
-        .where(CaseCounter.unit_id == unit_id, CaseCounter.year == year)
-        .values(last_number=CaseCounter.last_number + 1)
-        .returning(CaseCounter.last_number)
-        # No CaseCounter is ever loaded as an object: nothing in the session to synchronise.
-        .execution_options(synchronize_session=False)
+        update(counters)
+        .where(counters.c.unit_id == unit_id, counters.c.year == year)
+        .values(last_number=counters.c.last_number + 1)
+        .returning(counters.c.last_number)
     )
     number = session.execute(bump).scalar()
     if number is None:
