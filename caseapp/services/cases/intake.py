@@ -323,14 +323,6 @@ def create_case(
     return case
 
 
-def _cover(session: Session, objects) -> None:
-    from caseapp.services.audit.trail import _covered
-
-    covered = _covered(session)
-    for obj in objects:
-        covered.append(obj)
-
-
 def update_case(
     session: Session,
     actor: User,
