@@ -1,7 +1,7 @@
-"""Benchmark the case screens: intake and the case list, next to a bare Flask + SQLAlchemy app.
+"""Benchmark the case list, next to a bare Flask + SQLAlchemy app (intake: bench/intake.py).
 
     .venv/bin/python bench/cases.py --cases 100000 [--database-url URL] [--requests 50]
-        [--intakes 100] [--no-explain] [--try-index]
+        [--no-explain] [--try-index]
 
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one) with
 a district of 20 schools and N cases bulk-inserted with SQLAlchemy Core (metadata with realistic
@@ -10,14 +10,10 @@ only metadata matters for the list). Then, through the Flask test client:
 
 - the latency (median, p95) of GET /cases/ as a signed-in officer of the district: first page,
   filtered by violence type and status, filtered by reference prefix (q), and page 100;
-- intake requests per second: POST /cases/new as the focal point of a school, with one CSRF
-  token fetched from the form once and reused for every POST (the token is bound to the
-  session, not to the request), and also the full browser cycle (GET the form, then POST);
 
-each next to a bare endpoint defined here (plain Flask, SQLAlchemy Core, no sign-in, no CSRF,
-no encryption, no audit, no ORM, no template) running the same page query (same joins, scope
-and exclusion filter, ORDER BY, LIMIT/OFFSET, count, then the violence types of the page) and
-the same insert (reference counter, one case row, its violence type rows). It ends with the
+each next to a bare endpoint defined here (plain Flask, SQLAlchemy Core, no sign-in, no ORM, no
+template) running the same page query (same joins, scope and exclusion filter, ORDER BY,
+LIMIT/OFFSET, count, then the violence types of the page). It ends with the
 query plans of the app's list query (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on
 PostgreSQL), compiled from caseapp.services.cases.listing itself.
 """
@@ -26,25 +22,24 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask import Flask, jsonify, redirect, request  # noqa: E402
-from sqlalchemy import exists, func, insert, select, text, update  # noqa: E402
+from flask import Flask, jsonify, request  # noqa: E402
+from sqlalchemy import exists, func, insert, select, text  # noqa: E402
 
 from bench import casegen  # noqa: E402
 from bench.common import empty_app, seed_district, signed_in_client  # noqa: E402
 from caseapp.clock import local_today
-from caseapp.db import get_session, make_engine, utcnow  # noqa: E402
+from caseapp.db import get_session, make_engine  # noqa: E402
 from caseapp.models import (  # noqa: E402
     Case,
     CaseCounter,
@@ -59,7 +54,6 @@ from caseapp.services.cases import listing as case_list  # noqa: E402
 
 SCHOOLS = 20
 PAGE_SIZE = 50  # settings().page_size in the testing preset
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 # The index the list's default order lacks (see the plans); --try-index adds it to the bench
 # database only.
 TRY_INDEX = "CREATE INDEX ix_bench_cases_received_id ON cases (received_on, id)"
@@ -226,46 +220,6 @@ def fill_cases(app, world: dict, n: int, seed: int = 1) -> float:
     return time.perf_counter() - t0
 
 
-def intake_form(unit_id: int, token: str | None = None) -> dict:
-    form = {
-        "unit_id": str(unit_id),
-        "received_on": local_today().isoformat(),
-        "received_via": "phone",
-        "reporter_kind": "parent_guardian",
-        "setting": "in_school",
-        "violence_types": ["physical", "psychological"],
-        "risk_level": "medium",
-        "child": "y",
-        "harmed_sex": "female",
-        "harmed_age_band": "11-14",
-        "harmed_age_years": "12",
-        "harmed_role": "pupil",
-        "harmed_disability": "no",
-        "harmed_ethnic_minority": "unknown",
-        "perpetrator_count": "1",
-        "perpetrator_sex": "male",
-        "perpetrator_age_band": "11-14",
-        "perpetrator_relationship": "pupil_peer",
-        "harmed_name": "Nguyễn Thị Lan",
-        "harmed_contact": "0912 345 678",
-        "guardian_name": "Nguyễn Văn Hùng",
-        "guardian_contact": "0987 654 321",
-        "perpetrator_names": "Trần Văn Minh",
-        "narrative": "Em bị bạn cùng lớp đánh trong giờ ra chơi. " * 20,
-        "informant_name": "Cô Phạm Thu Hà",
-        "informant_contact": "0901 234 567",
-    }
-    if token:
-        form["csrf_token"] = token
-    return form
-
-
-def csrf_token(client, url: str) -> str:
-    match = CSRF_RE.search(client.get(url).get_data(as_text=True))
-    assert match, f"no CSRF token on {url}"
-    return match.group(1)
-
-
 # -- the bare endpoints ------------------------------------------------------------------
 
 
@@ -280,9 +234,7 @@ def bare_app(url: str, world: dict) -> Flask:
         CaseViolenceType.__table__,
         CaseExclusion.__table__,
     )
-    cc, cp = CaseCounter.__table__, CasePerson.__table__
     scope, user_id = world["district_path"], world["officer"]
-    codes = dict(world["schools"])
 
     @bare.get("/bare/cases/")
     def bare_list():
@@ -341,85 +293,6 @@ def bare_app(url: str, world: dict) -> Flask:
                 for r in rows
             ],
         )
-
-    @bare.post("/bare/cases/new")
-    def bare_new():
-        form = request.form
-        unit_id = int(form["unit_id"])
-        received = date.fromisoformat(form["received_on"])
-        public_id = str(uuid.uuid4())
-        with engine.begin() as conn:
-            number = conn.scalar(
-                update(cc)
-                .where(cc.c.unit_id == unit_id, cc.c.year == received.year)
-                .values(last_number=cc.c.last_number + 1)
-                .returning(cc.c.last_number)
-            )
-            if number is None:
-                conn.execute(insert(cc).values(unit_id=unit_id, year=received.year, last_number=1))
-                number = 1
-            now = utcnow()
-            case_id = conn.execute(
-                insert(c)
-                .values(
-                    public_id=public_id,
-                    reference=f"{codes[unit_id]}-{received.year}-{number:04d}",
-                    unit_id=unit_id,
-                    year=received.year,
-                    number=number,
-                    status="new",
-                    received_on=received,
-                    incident_on=None,
-                    incident_date_approximate=False,
-                    received_via=form["received_via"],
-                    reporter_kind=form["reporter_kind"],
-                    setting=form["setting"],
-                    child=bool(form.get("child")),
-                    harmed_sex_group=form["harmed_sex"],
-                    risk_level=form["risk_level"],
-                    serious_risk_to_child=False,
-                    verification_due_on=received + timedelta(days=10),
-                    created_at=now,
-                    updated_at=now,
-                    wrapped_key=DUMMY_KEY,
-                    narrative=DUMMY_NARRATIVE,
-                    version=1,
-                )
-                .returning(c.c.id)
-            ).scalar_one()
-            # The person harmed and the alleged perpetrators, as the intake writes them.
-            harmed = {
-                "sex": form["harmed_sex"],
-                "age_band": form["harmed_age_band"],
-                "age_years": int(form["harmed_age_years"]),
-                "role": form["harmed_role"],
-                "disability": form["harmed_disability"],
-                "ethnic_minority": form["harmed_ethnic_minority"],
-                "child": bool(form.get("child")),
-            }
-            perpetrator = {
-                "sex": form["perpetrator_sex"],
-                "age_band": form["perpetrator_age_band"],
-                "relationship": form["perpetrator_relationship"],
-            }
-            conn.execute(
-                insert(cp),
-                [casegen.person_row(None, str(uuid.uuid4()), case_id, "harmed", 1, now, harmed)]
-                + [
-                    casegen.person_row(
-                        None, str(uuid.uuid4()), case_id, "perpetrator", k, now, perpetrator
-                    )
-                    for k in range(1, int(form["perpetrator_count"]) + 1)
-                ],
-            )
-            conn.execute(
-                insert(vt),
-                [
-                    {"case_id": case_id, "type": t}
-                    for t in sorted(set(form.getlist("violence_types")))
-                ],
-            )
-        return redirect(f"/bare/cases/{public_id}")
 
     bare.extensions["bench.engine"] = engine
     return bare
@@ -506,7 +379,6 @@ def main() -> None:
         help="an EMPTY database (default: a SQLite file in a temp dir)",
     )
     parser.add_argument("--requests", type=int, default=50, help="GETs per list scenario")
-    parser.add_argument("--intakes", type=int, default=100, help="POSTs per intake scenario")
     parser.add_argument("--no-explain", action="store_true")
     parser.add_argument(
         "--try-index",
@@ -529,9 +401,7 @@ def main() -> None:
     bare = bare_app(url, world)
 
     officer = signed_in_client(app, world["officer"])
-    focal = signed_in_client(app, world["focal"])
     bare_client = bare.test_client()
-    school_id = world["schools"][0][0]
 
     n = args.requests
     ref_prefix = "BN-S07-" + str(local_today().year)
@@ -552,27 +422,6 @@ def main() -> None:
     shown = bare_client.get("/bare/cases/?page=100").get_json()
     visible = shown["total"]
 
-    token = csrf_token(focal, "/cases/new")
-
-    def app_post():
-        r = focal.post("/cases/new", data=intake_form(school_id, token))
-        assert r.status_code == 302, r.get_data(as_text=True)[:2000]
-
-    def app_cycle():
-        fresh = csrf_token(focal, "/cases/new")
-        r = focal.post("/cases/new", data=intake_form(school_id, fresh))
-        assert r.status_code == 302, r.get_data(as_text=True)[:2000]
-
-    def bare_post():
-        r = bare_client.post("/bare/cases/new", data=intake_form(school_id))
-        assert r.status_code == 302, r.get_data(as_text=True)[:2000]
-
-    k = args.intakes
-    intake = [
-        ("intake POST (one CSRF token reused)", rate(k, app_post), rate(k, bare_post)),
-        ("intake GET form + POST", rate(k, app_cycle), None),
-    ]
-
     extra = "   with " + TRY_INDEX.split(" ", 2)[2] if args.try_index else ""
     print(f"database  {engine.dialect.name}{extra}")
     print(
@@ -580,17 +429,13 @@ def main() -> None:
         f"visible to the officer {visible:,}   page {shown['page']} of {shown['pages']} "
         f"when asking for page 100"
     )
-    print(f"list: median / p95 over {n} GETs; intake: {k} requests each\n")
+    print(f"list: median / p95 over {n} GETs\n")
     print(f"{'':50} {'app':>17} {'bare Flask+Core':>17} {'app / bare':>11}")
     for label, (a_med, a_p95), (b_med, b_p95) in results:
         print(
             f"{label:50} {a_med:6.1f} / {a_p95:6.1f} ms {b_med:6.1f} / {b_p95:6.1f} ms "
             f"{a_med / b_med:10.1f}x"
         )
-    for label, a_rate, b_rate in intake:
-        bare_txt = f"{b_rate:10.1f} req/s" if b_rate else f"{'':>16}"
-        ratio = f"{b_rate / a_rate:10.1f}x" if b_rate else ""
-        print(f"{label:50} {a_rate:10.1f} req/s {bare_txt} {ratio}")
     if not args.no_explain:
         for label, lines in explain(app, world, ref_prefix):
             print(f"\n-- {label}")

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import TypeVar
+
+from flask_babel import get_translations, ngettext, pgettext
 from flask_babel import gettext as _
-from flask_babel import ngettext, pgettext
+
+T = TypeVar("T", bound=dict)
+_CACHE_LIMIT = 16  # translations objects remembered (one per locale and app)
+
+
+def per_translations(build: Callable[[], T]) -> Callable[[], T]:
+    """``build()`` made once per translations object (one per locale of an app) instead of on
+    every call: the intake form's lists cost 70 gettext calls a request otherwise. The names
+    depend on nothing else; each caller gets its own copy (its dicts are copied too), so what
+    a caller changes is never seen by the next."""
+    cache: dict[int, tuple[object, T]] = {}
+
+    @wraps(build)
+    def cached() -> T:
+        translations = get_translations()
+        hit = cache.get(id(translations))
+        if hit is None or hit[0] is not translations:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            hit = cache[id(translations)] = (translations, build())
+        return type(hit[1])((k, dict(v) if isinstance(v, dict) else v) for k, v in hit[1].items())
+
+    return cached
 
 
 def role_names() -> dict[str, str]:
@@ -58,6 +85,7 @@ def referral_kind_names() -> dict[str, str]:
     }
 
 
+@per_translations
 def status_names() -> dict[str, str]:
     return {
         "new": _("New"),
@@ -70,6 +98,7 @@ def status_names() -> dict[str, str]:
     }
 
 
+@per_translations
 def violence_names() -> dict[str, str]:
     return {
         "physical": _("Physical violence"),
@@ -84,6 +113,7 @@ def violence_names() -> dict[str, str]:
     }
 
 
+@per_translations
 def case_choice_names() -> dict[str, dict[str, str]]:
     """Translated names of every coded answer on the intake form, by field."""
     sexes = {

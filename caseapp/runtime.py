@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from argon2 import PasswordHasher
-from flask import current_app
+from flask import current_app, g, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from caseapp.security.keyring import Keyring, KeyringError, load_keyring
@@ -25,6 +25,18 @@ def keyring() -> Keyring:
     to open without a restart. The new file is taken only when its active keys are bound to
     the database (a rotation binds its key), so a keyring dropped in by mistake is never used;
     until then, and when the file cannot be read, the keys in memory stay."""
+    if has_request_context():
+        # The file is looked at once per request (a stat each time adds up: intake asks for
+        # keys a few times), unless the keyring in use was replaced meanwhile.
+        held = current_app.extensions["caseapp.keyring"]
+        if g.get("_caseapp_keyring") is held:
+            return held
+        g._caseapp_keyring = _current_keyring()
+        return g._caseapp_keyring
+    return _current_keyring()
+
+
+def _current_keyring() -> Keyring:
     app = current_app
     ring: Keyring = app.extensions["caseapp.keyring"]
     if ring.path is None:

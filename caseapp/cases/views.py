@@ -191,7 +191,8 @@ def new():
         def record_case() -> Case:
             if unit is None:
                 raise ValidationFailed(_("Choose your school."))
-            return cases.create_case(db, current_user, unit, _details(form), _content(form))
+            actor = current_user._get_current_object()  # the user, not the proxy, below
+            return cases.create_case(db, actor, unit, _details(form), _content(form))
 
         outcome = carry_out(record_case)
         if outcome.ok and outcome.value is not None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import Table, event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
@@ -208,8 +208,9 @@ def _head(session: Session) -> tuple[int, str]:
     with session.no_autoflush:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        events = cast(Table, AuditEvent.__table__)  # the table: no ORM work for two columns
         row = session.execute(
-            select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+            select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)
         ).first()
     return (row[0], row[1]) if row else (0, GENESIS)
 

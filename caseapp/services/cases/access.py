@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
 from caseapp.models import Case, CaseExclusion, Grant, Unit, User
-from caseapp.security.authz import covers, scope_filter
+from caseapp.security.authz import covers, effective_grants, scope_filter, scope_paths
 
 
 def visible_cases(user: User, permission: str = "case.read") -> Select:
@@ -81,6 +81,14 @@ def can_read_content(user: User, case: Case) -> bool:
 
 def intake_units(session: Session, user: User) -> list[Unit]:
     """Open schools where ``user`` may record cases."""
+    paths = scope_paths(user, "case.write")
+    if len(paths) == 1:
+        held = next((g.unit for g in effective_grants(user) if g.unit.path == paths[0]), None)
+        if held is not None and held.kind == "school":
+            # A focal point of one school (most who record cases): nothing sits below a
+            # school (PARENT_KINDS), so the answer is that school if open, and the grant has
+            # loaded it already (with the sign-in session): no query.
+            return [held] if held.valid_to is None else []
     return list(
         session.scalars(
             select(Unit)

@@ -6,17 +6,24 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from caseapp.clock import add_working_days, local_today
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, ValidationFailed
-from caseapp.models import Case, CaseCounter, CaseInformant, CaseViolenceType, Unit
+from caseapp.models import (
+    Case,
+    CaseCounter,
+    CaseInformant,
+    CaseNameIndex,
+    CaseViolenceType,
+    Unit,
+)
 from caseapp.models import cases as domain
 from caseapp.runtime import keyring, settings
 from caseapp.security import envelope
@@ -154,11 +161,14 @@ def intake_people(details: CaseDetails, content: CaseContent) -> list[PersonInpu
 
 def _next_number(session: Session, unit_id: int, year: int) -> int:
     """Increment the counter of the school and year atomically (row lock / write lock)."""
+    # On the table, not the mapped class: no CaseCounter is ever loaded as an object, so the
+    # ORM's bookkeeping of an UPDATE (synchronising the session) has nothing to do.
+    counters = cast(Table, CaseCounter.__table__)
     bump = (
-        update(CaseCounter)
-        .where(CaseCounter.unit_id == unit_id, CaseCounter.year == year)
-        .values(last_number=CaseCounter.last_number + 1)
-        .returning(CaseCounter.last_number)
+        update(counters)
+        .where(counters.c.unit_id == unit_id, counters.c.year == year)
+        .values(last_number=counters.c.last_number + 1)
+        .returning(counters.c.last_number)
     )
     number = session.execute(bump).scalar()
     if number is None:
@@ -273,6 +283,29 @@ def create_case(
     changes = {k: v for k, v in changes_of(case).items() if k != "wrapped_key"}
     changes["violence_types"] = [None, sorted(set(details.violence_types))]
     changes["people"] = [None, {p: ordinals[p] for p in domain.POSITIONS}]
+    # The case with its persons and kinds of violence first (the persons' ids), then the
+    # informant and the name index rows (plain inserts: nothing reads them back here), and
+    # the event last: record() takes the audit chain's lock, which every intake waits for,
+    # so from there only the event's insert and the commit remain.
+    session.flush()
+    session.execute(
+        insert(cast(Table, CaseInformant.__table__)).values(
+            uid=informant.uid, case_id=case.id, name=informant.name, contact=informant.contact
+        )
+    )
+    index = [
+        {
+            "case_id": row.case_id,
+            "role": row.role,
+            "person_id": row.person_id,
+            "digest": row.digest,
+            "key_id": row.key_id,
+        }
+        for person, data in zip(persons, inputs, strict=True)
+        for row in people.index_rows(case, person, data.name)
+    ]
+    if index:
+        session.execute(insert(cast(Table, CaseNameIndex.__table__)), index)
     record(
         session,
         actor,
@@ -281,31 +314,13 @@ def create_case(
         unit=unit,
         object_ref=case.reference,
         changes=changes,
-        covers=(*case.violence, informant, *persons),
+        covers=(*case.violence, *persons),
     )
-    informant.case_id = case.id
-    session.add(informant)
-    session.flush()  # the persons' ids, for their name index rows
-    index = [
-        row
-        for person, data in zip(persons, inputs, strict=True)
-        for row in people.index_rows(case, person, data.name)
-    ]
-    session.add_all(index)
-    _cover(session, index)
     if case.urgent:
         from caseapp.services.cases import notifications
 
         notifications.notify_officers(session, case, "urgent_case", f"urgent_case:{case.id}")
     return case
-
-
-def _cover(session: Session, objects) -> None:
-    from caseapp.services.audit.trail import _covered
-
-    covered = _covered(session)
-    for obj in objects:
-        covered.append(obj)
 
 
 def update_case(
