@@ -185,7 +185,8 @@ def _beyond(keys, values, backward: bool):
     if len(downs) == 1:
         left, right = tuple_(*(k for k, _d in keys)), tuple_(*values)
         return left < right if downs.pop() else left > right
-    terms, equal = [], []
+    terms: list = []
+    equal: list = []
     for (key, down), value in zip(keys, values, strict=True):
         terms.append(and_(*equal, key < value if down != backward else key > value))
         equal.append(key == value)

@@ -28,10 +28,11 @@ class Tally:
         return self.n
 
 
-def capped_count(session: Session, stmt: Select, ceiling: int = CEILING) -> Tally:
+def capped_count(session: Session, stmt: Select, ceiling: int | None = None) -> Tally:
     """The cases of ``stmt`` (a select() of Case, as visible_cases gives) up to ``ceiling``:
     SELECT count(*) FROM (SELECT cases.unit_id ... LIMIT ceiling + 1). The one column selected
     leads every index on cases, so that PostgreSQL may count from the index alone."""
+    ceiling = CEILING if ceiling is None else ceiling
     rows = stmt.with_only_columns(Case.unit_id).order_by(None).limit(ceiling + 1).subquery()
     n = session.scalar(select(func.count()).select_from(rows)) or 0
     return Tally(min(n, ceiling), n > ceiling)
