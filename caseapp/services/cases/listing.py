@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, defer, selectinload
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
 from caseapp.models.cases import CONFIDENTIAL_FIELDS
-from caseapp.services.cases.access import visible_cases
+from caseapp.services.cases.access import in_scope_units, visible_cases
 from caseapp.services.cases.deadlines import overdue_condition
 from caseapp.services.cases.tally import Tally, capped_count
 
@@ -62,11 +62,11 @@ class CaseFilter:
 def attention_counts(session, user: User) -> dict[str, Tally]:
     """Open cases needing attention now, within the user's scope: each count stops at the
     ceiling (tally.py), read from a partial index (open, urgent, overdue cases by unit)."""
-    open_ = visible_cases(user).where(OPEN)
+    mine = visible_cases(user).where(in_scope_units(user))
     return {
-        "open": capped_count(session, open_),
-        "urgent": capped_count(session, open_.where(URGENT)),
-        "overdue": capped_count(session, visible_cases(user).where(overdue_condition())),
+        "open": capped_count(session, mine.where(OPEN)),
+        "urgent": capped_count(session, mine.where(OPEN, URGENT)),
+        "overdue": capped_count(session, mine.where(overdue_condition())),
     }
 
 
