@@ -1,5 +1,6 @@
-"""Partial indexes on open, urgent and new cases by unit (issue 16): home, my work and
-monitoring count and list open cases without reading the archive of closed ones.
+"""Partial indexes on open, urgent and new cases by unit, and transitions by status and time
+(issue 16): home, my work and monitoring count and list open cases without reading the archive
+of closed ones, and the closures of the last months without reading every transition.
 
 Revision ID: 0018
 Revises: 0017
@@ -40,8 +41,10 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'new'"),
         sqlite_where=sa.text("status = 'new'"),
     )
+    op.create_index("ix_case_transitions_to_status_at", "case_transitions", ["to_status", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_transitions_to_status_at", table_name="case_transitions")
     for name in ("ix_cases_unit_new", "ix_cases_unit_urgent", "ix_cases_unit_open"):
         op.drop_index(name, table_name="cases")
