@@ -159,3 +159,18 @@ def test_monitoring_counts_all_cases_less_the_excluded_ones(db, world, cases):
         for r in monitoring.school_rows(db, province, db.get(Unit, world.units["PRV"]))
     }
     assert rows["SCH-A"]["total"] == 5 and rows["SCH-C"]["total"] == 1
+
+
+def test_a_reference_prefix_finds_what_it_starts_and_nothing_hidden(db, world, cases):
+    officer = _user(db, world, "officer_d1")
+
+    def found(q: str) -> set[str]:
+        return {c.reference for c in case_page(db, officer, CaseFilter(reference=q), 50).rows}
+
+    school_a = {c.reference for c in cases.a} - {cases.excluded.reference}
+    assert found("SCH-A-") == found("sch-a") == school_a
+    assert found("SCH-") == school_a | {c.reference for c in cases.b}
+    assert found(cases.a[0].reference) == {cases.a[0].reference}
+    assert found(cases.excluded.reference) == set() == found(cases.c.reference)
+    assert found("SCH_A") == set() == found("SCH-%") == found("\U0010ffff")
+    assert case_page(db, officer, CaseFilter(reference="SCH-A-"), 50).total == Tally(4)

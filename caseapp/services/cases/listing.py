@@ -6,7 +6,19 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, exists, literal_column, or_, select, tuple_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, contains_eager, defer, selectinload
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
@@ -38,6 +50,33 @@ SORTS = {
     name: tuple(key.desc() if down else key.asc() for key, down in keys)
     for name, keys in SORT_KEYS.items()
 }
+
+
+class _PrefixRange(ColumnElement[bool]):
+    """The same prefix again as a range (prefix <= value < the next prefix) on SQLite, whose
+    LIKE ignores case and so cannot read the index on references: the count of a reference
+    search then stops at the ceiling there too. Elsewhere (PostgreSQL reads the index for the
+    LIKE itself, and a range may not match a prefix under every collation) it is TRUE."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column, prefix: str) -> None:
+        self.column, self.prefix = column, prefix
+
+
+@compiles(_PrefixRange)
+def _prefix_range_anywhere(element, compiler, **kw) -> str:
+    return compiler.process(true(), **kw)
+
+
+@compiles(_PrefixRange, "sqlite")
+def _prefix_range_sqlite(element, compiler, **kw) -> str:
+    if not element.prefix or ord(element.prefix[-1]) >= 0x10FFFF:
+        return compiler.process(true(), **kw)
+    following = element.prefix[:-1] + chr(ord(element.prefix[-1]) + 1)
+    column = element.column
+    return compiler.process(and_(column >= element.prefix, column < following), **kw)
 
 
 @dataclass
@@ -80,7 +119,10 @@ def case_list(user: User, flt: CaseFilter):
     )
     if flt.reference:
         # A prefix, not a pattern: "%" and "_" typed in the box match themselves.
-        stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper(), autoescape=True))
+        prefix = flt.reference.strip().upper()
+        stmt = stmt.where(
+            Case.reference.startswith(prefix, autoescape=True), _PrefixRange(Case.reference, prefix)
+        )
     if flt.status:
         stmt = stmt.where(Case.status == flt.status)
     if flt.unit_path:
