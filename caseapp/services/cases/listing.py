@@ -101,7 +101,7 @@ class CaseFilter:
 def attention_counts(session, user: User) -> dict[str, Tally]:
     """Open cases needing attention now, within the user's scope: each count stops at the
     ceiling (tally.py), read from a partial index (open, urgent, overdue cases by unit)."""
-    mine = visible_cases(user).where(in_scope_units(user))
+    mine = visible_cases(user).where(in_scope_units(session, user))
     return {
         "open": capped_count(session, mine.where(OPEN)),
         "urgent": capped_count(session, mine.where(OPEN, URGENT)),

@@ -35,7 +35,7 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
     top), due today, new, and the follow-ups coming in the next two weeks. Each list is read
     from an index in its own order and stops at LIMIT: the overdue moment by unit, the steps
     still open by due day, the new cases by unit and day received."""
-    mine = visible_cases(user, "case.write").where(in_scope_units(user, "case.write"))
+    mine = visible_cases(user, "case.write").where(in_scope_units(session, user, "case.write"))
     today = local_today()
     soon = today + timedelta(days=14)
     upcoming = session.execute(
@@ -122,7 +122,9 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
     # from its reference counters (one row a year), less those the user is excluded from.
     counts = session.execute(
         visible_cases(user)
-        .where(in_scope_units(user), Unit.path.startswith(unit.path), _of_level(level), OPEN)
+        .where(
+            in_scope_units(session, user), Unit.path.startswith(unit.path), _of_level(level), OPEN
+        )
         .with_only_columns(
             Case.unit_id,
             func.count(Case.id).label("open"),
@@ -197,7 +199,7 @@ def monthly_trend(
     index = today.year * 12 + today.month - 1 - (months - 1)
     start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
     scope = visible_cases(user).where(
-        in_scope_units(user), Unit.path.startswith(unit.path), _of_level(level)
+        in_scope_units(session, user), Unit.path.startswith(unit.path), _of_level(level)
     )
     received = session.execute(
         scope.where(Case.received_on >= start)
