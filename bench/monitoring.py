@@ -374,7 +374,7 @@ def main() -> None:
         default=None,
         help="an EMPTY database (default: a SQLite file in a temp dir)",
     )
-    parser.add_argument("--requests", type=int, default=30, help="GETs per page")
+    parser.add_argument("--requests", type=int, default=15, help="GETs per page")
     parser.add_argument("--warmup", type=int, default=3, help="GETs per page before timing")
     parser.add_argument(
         "--copy", action="store_true", help="PostgreSQL: load with COPY (faster for 1,000,000)"
