@@ -28,6 +28,7 @@ from caseapp.models import (
     CaseViolenceType,
 )
 from caseapp.models import cases as domain
+from caseapp.services.cases.deadlines import StepFacts, overdue_after
 
 DAYS = 730  # received dates over two years, more recent ones more frequent
 VIOLENCE_WEIGHTS = {
@@ -283,11 +284,14 @@ def generate(
     numbers: dict[tuple[int, int], int],
     seed: int = 1,
     chunk: int = 20_000,
+    after: Totals | None = None,
 ) -> Iterator[Batch]:
     """``n`` cases over ``schools`` ((unit id, code) pairs, the first ones busier), yielded in
     batches of ``chunk`` cases with their violence types, steps and transitions. Ids are given
     here (1..n and so on), so the caller resets the PostgreSQL sequences afterwards.
-    ``numbers`` receives the last reference number per (school, year)."""
+    ``numbers`` receives the last reference number per (school, year) (and, with ``after``,
+    the rows of an earlier fill, goes on from it: ids after its ids, numbers after its
+    numbers)."""
     rng = random.Random(seed)
     weights = [1 / (i + 1) ** 0.6 for i in range(len(schools))]
     which = rng.choices(range(len(schools)), weights=weights, k=n)
@@ -300,8 +304,12 @@ def generate(
     support_due: dict[date, date] = {}
     now = datetime.now(UTC)
     step_id = transition_id = person_id = 0
+    first = 1
+    if after is not None:
+        first = after.cases + 1
+        step_id, transition_id, person_id = after.steps, after.transitions, after.people
     batch = Batch()
-    for case_id, i in enumerate(order, start=1):
+    for case_id, i in enumerate(order, start=first):
         unit_id, code = schools[which[i]]
         age = ages[i]
         received = today - timedelta(days=age)
@@ -397,6 +405,18 @@ def generate(
             steps.append(("follow_up", today + timedelta(days=rng.randint(-20, 30)), None, {}))
         elif reached >= 4:
             steps.append(("follow_up", day(40), day(40), {"situation": "safe"}))
+        # The moment the app keeps after every flush (services/cases/clocks.py), from the
+        # rows made here: a Core or COPY load bypasses the session event.
+        batch.cases[-1]["overdue_after"] = overdue_after(
+            status,
+            batch.cases[-1]["intervention_due_at"],
+            verification_due,
+            support_due[received],
+            [
+                StepFacts(kind, done_on, due, extra.get("finding"))
+                for kind, due, done_on, extra in steps
+            ],
+        )
         for kind, due, done_on, extra in steps:
             step_id += 1
             if kind != "verification":  # support and follow-up: about the first person harmed
@@ -473,13 +493,16 @@ def fill(
     today: date,
     use_copy: bool = False,
     seed: int = 1,
+    after: Totals | None = None,
 ) -> tuple[Totals, dict[str, float]]:
     """Generate and write ``n`` cases in one transaction; returns the row counts and the
-    seconds spent generating rows in Python, writing them, and (PostgreSQL) VACUUM ANALYZE."""
+    seconds spent generating rows in Python, writing them, and (PostgreSQL) VACUUM ANALYZE.
+    With ``after`` (the totals of an earlier fill of the same database) the cases are added to
+    those (a benchmark measures at two sizes in one run); the totals returned cover both."""
     totals = Totals()
     spent = {"generate": 0.0, "write": 0.0, "analyze": 0.0}
     pg = engine.dialect.name == "postgresql"
-    numbers: dict[tuple[int, int], int] = {}
+    numbers: dict[tuple[int, int], int] = dict(after.counters) if after else {}
     if use_copy and not pg:
         raise ValueError("COPY is PostgreSQL only")
     conn = engine.connect()
@@ -492,7 +515,7 @@ def fill(
             dbapi.execute("PRAGMA journal_mode=MEMORY")
         with conn.begin():
             t0 = time.perf_counter()
-            for batch in generate(n, schools, user_id, today, numbers, seed=seed):
+            for batch in generate(n, schools, user_id, today, numbers, seed=seed, after=after):
                 t1 = time.perf_counter()
                 spent["generate"] += t1 - t0
                 if use_copy:
@@ -502,6 +525,11 @@ def fill(
                 totals.add(batch)
                 t0 = time.perf_counter()
                 spent["write"] += t0 - t1
+            if after is not None:
+                counters = CaseCounter.__table__
+                conn.execute(
+                    counters.delete().where(counters.c.unit_id.in_([u for u, _code in schools]))
+                )
             conn.execute(
                 insert(CaseCounter.__table__),
                 [
@@ -527,6 +555,9 @@ def fill(
             c.execute(text("VACUUM ANALYZE"))
         spent["analyze"] = time.perf_counter() - t0
     totals.counters = numbers
+    if after is not None:
+        for name in ("cases", "people", "types", "steps", "transitions"):
+            setattr(totals, name, getattr(totals, name) + getattr(after, name))
     return totals, spent
 
 

@@ -1,24 +1,28 @@
-"""Benchmark the daily screens (monitoring, my work, home) next to the bare SQL behind them.
+"""Benchmark the daily screens (monitoring, my work, home) at two sizes in one run, next to
+the bare SQL behind them.
 
-    .venv/bin/python bench/monitoring.py --cases 100000 [--database-url URL] [--requests 30]
+    .venv/bin/python bench/monitoring.py --cases 10000 --large 100000 [--database-url URL]
+        [--requests 30] [--copy] [--no-explain]
 
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one)
-with a province > district > 50 schools and N cases below the district, bulk-inserted with
-SQLAlchemy Core by bench/casegen.py (statuses, risk levels, received dates over two years,
-verification and support due dates, 0-3 steps per case with some open follow-ups past due,
-transitions, 1-2 violence types per case). Then, through the Flask test client:
+with a province > ward > 50 schools and --cases cases below the ward, bulk-inserted by
+bench/casegen.py (statuses, risk levels, received dates over two years, verification and
+support due dates, 0-3 steps per case with some open follow-ups past due, transitions, 1-2
+violence types per case, the overdue moment the app keeps), measures, then adds cases up to
+--large and measures again. Each time, through the Flask test client:
 
-- GET /monitoring as an officer of the district (per-school GROUP BY with the overdue clocks,
-  the monthly trend);
+- GET /monitoring as an officer of the ward (per-school counts of open cases, all cases from
+  the reference counters, the monthly trend);
 - GET /work as the focal point of the busiest school (overdue, due today, new, upcoming);
-- GET / as the officer (attention counts: open, urgent, overdue);
+- GET / as the officer (attention counts, capped at 10,000);
 
-median and p95 latency over --requests GETs each, and the number of SQL statements a request
-runs, next to the same figures for the bare SQL of each page (written here with SQLAlchemy
-Core on a plain connection: no Flask, no ORM, no template). Then the time of the monitoring
-aggregate with each overdue clock alone, and the query plans (EXPLAIN ANALYZE on PostgreSQL,
-EXPLAIN QUERY PLAN on SQLite) of the app's own statements, captured as the app sent them,
-with the indexes each plan uses and the tables it scans whole.
+median and p95 latency over --requests GETs each and the statements a request runs, next to
+the same statements run bare: on a plain connection (SQLAlchemy Core, no Flask), and behind a
+plain Flask endpoint (Core, JSON; no sign-in, ORM or template). It prints, per screen, the
+ratio of the large size to the small one and of the app to the bare Flask + Core endpoint
+against the targets of issue 16, and ends with the query plans (EXPLAIN ANALYZE on
+PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of the app's own statements at the large size,
+captured as the app sent them, with the indexes each plan uses and the tables it scans whole.
 """
 
 from __future__ import annotations
@@ -33,21 +37,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import and_, case, event, exists, extract, func, or_, select  # noqa: E402
+from flask import Flask, jsonify  # noqa: E402
+from sqlalchemy import case, event, exists, extract, func, literal_column, or_, select  # noqa: E402
 
 from bench import casegen  # noqa: E402
 from bench.common import empty_app, percentiles, seed_district, signed_in_client  # noqa: E402
 from caseapp.clock import local_today  # noqa: E402
-from caseapp.db import utcnow  # noqa: E402
-from caseapp.models import Case, CaseExclusion, CaseStep, CaseTransition, Unit  # noqa: E402
-from caseapp.services.cases.deadlines import (  # noqa: E402
-    due_today_condition,
-    overdue_condition,
-    overdue_parts,
+from caseapp.db import make_engine  # noqa: E402
+from caseapp.models import (  # noqa: E402
+    Case,
+    CaseCounter,
+    CaseExclusion,
+    CaseStep,
+    CaseTransition,
+    Unit,
 )
+from caseapp.services.cases.deadlines import ACTIVE, overdue_condition  # noqa: E402
+from caseapp.services.cases.listing import OPEN, URGENT  # noqa: E402
+from caseapp.services.cases.tally import CEILING  # noqa: E402
 
 SCHOOLS = 50
 LIMIT = 50  # caseapp.services.cases.monitoring.LIMIT
+UNITS: dict[str, list[int]] = {}  # the ids of the units below a path (filled after the seed)
+TARGET = 1.5  # issue 16: at the large size at most 1.5x the small one, and 1.5x the bare SQL
 
 
 class StatementLog:
@@ -98,11 +110,41 @@ def bare_latency(engine, stmts: list, n: int, warmup: int) -> tuple[float, float
     return (*percentiles(times), result)
 
 
+def bare_app(url: str, world: dict) -> Flask:
+    """Plain Flask + SQLAlchemy Core on the same database: each page's statements (below) on
+    one connection, the rows as JSON; no sign-in, no ORM, no template."""
+    engine = make_engine(url)
+    bare = Flask("bare")
+    pages = {"monitoring": monitoring_queries, "work": work_queries, "home": home_queries}
+
+    @bare.get("/bare/<page>")
+    def page(page: str):
+        with engine.connect() as conn:
+            results = [conn.execute(stmt).all() for stmt in pages[page](world)]
+        return jsonify([[[str(v) for v in row] for row in rows] for rows in results])
+
+    bare.extensions["bench.engine"] = engine
+    return bare
+
+
+def flask_latency(client, url: str, n: int, warmup: int) -> tuple[float, float]:
+    for _ in range(warmup):
+        assert client.get(url).status_code == 200, url
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = client.get(url)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code == 200, (url, r.status_code)
+    return percentiles(times)
+
+
 # -- the bare queries, written here with Core ---------------------------------------------
 
 
 def _scoped(path: str, user_id: int, *columns):
-    """Cases below ``path`` that do not exclude ``user_id`` (the app's visible_cases scope)."""
+    """Cases below ``path`` that do not exclude ``user_id`` (the app's visible_cases scope, with
+    the units of the scope listed again as ids, as the app does: in_scope_units)."""
     c, u, ex = Case.__table__, Unit.__table__, CaseExclusion.__table__
     return (
         select(*columns)
@@ -110,48 +152,52 @@ def _scoped(path: str, user_id: int, *columns):
         .where(
             u.c.path.startswith(path),
             ~exists(select(ex.c.id).where(ex.c.case_id == c.c.id, ex.c.user_id == user_id)),
+            c.c.unit_id.in_(UNITS[path]),
         )
     )
 
 
-def _aggregate(path: str, user_id: int, overdue):
-    c = Case.__table__
-    open_ = c.c.status != "closed"
-    return _scoped(
-        path,
-        user_id,
-        c.c.unit_id,
-        func.sum(case((open_, 1), else_=0)).label("open"),
-        func.sum(case((and_(open_, overdue), 1), else_=0)).label("overdue"),
-        func.sum(
-            case(
-                (
-                    and_(
-                        open_,
-                        or_(c.c.risk_level.in_(("high", "immediate")), c.c.serious_risk_to_child),
-                    ),
-                    1,
-                ),
-                else_=0,
-            )
-        ).label("high_risk"),
-        func.sum(case((and_(open_, c.c.assigned_to_id.is_(None)), 1), else_=0)).label("unassigned"),
-        func.count(c.c.id).label("total"),
-    ).group_by(c.c.unit_id)
+def _capped(stmt, ceiling: int = CEILING):
+    """SELECT count(*) FROM (stmt LIMIT ceiling + 1): the app's capped count."""
+    return select(func.count()).select_from(stmt.limit(ceiling + 1).subquery())
 
 
 def monitoring_queries(world: dict) -> list:
     c, u, tr = Case.__table__, Unit.__table__, CaseTransition.__table__
+    cc, ex = CaseCounter.__table__, CaseExclusion.__table__
     path, user_id = world["district_path"], world["officer"]
     today = local_today()
     start = (today.replace(day=1) - timedelta(days=31 * 11)).replace(day=1)
     y, m = extract("year", c.c.received_on), extract("month", c.c.received_on)
     ty, tm = extract("year", tr.c.at), extract("month", tr.c.at)
+    schools = select(u.c.id).where(u.c.path.startswith(path)).scalar_subquery()
     return [
         select(u.c.id, u.c.code, u.c.name)
         .where(u.c.path.startswith(path), u.c.kind == "school")
         .order_by(u.c.path),
-        _aggregate(path, user_id, overdue_condition()),
+        _scoped(
+            path,
+            user_id,
+            c.c.unit_id,
+            func.count(c.c.id).label("open"),
+            func.sum(case((overdue_condition(), 1), else_=0)).label("overdue"),
+            func.sum(
+                case(
+                    (or_(c.c.risk_level.in_(("high", "immediate")), c.c.serious_risk_to_child), 1),
+                    else_=0,
+                )
+            ).label("high_risk"),
+            func.sum(case((c.c.assigned_to_id.is_(None), 1), else_=0)).label("unassigned"),
+        )
+        .where(OPEN)
+        .group_by(c.c.unit_id),
+        select(cc.c.unit_id, func.sum(cc.c.last_number))
+        .where(cc.c.unit_id.in_(schools))
+        .group_by(cc.c.unit_id),
+        select(c.c.unit_id, func.count(c.c.id))
+        .join(ex, ex.c.case_id == c.c.id)
+        .where(ex.c.user_id == user_id, c.c.unit_id.in_(schools))
+        .group_by(c.c.unit_id),
         _scoped(path, user_id, y, m, func.count(c.c.id))
         .where(c.c.received_on >= start)
         .group_by(y, m),
@@ -175,35 +221,38 @@ def work_queries(world: dict) -> list:
         c.c.serious_risk_to_child,
         c.c.status,
     )
-    mine = _scoped(path, user_id, *cols).where(c.c.status != "closed")
+    mine = _scoped(path, user_id, *cols)
     overdue = overdue_condition()
+    due_today = select(st.c.case_id).where(st.c.done_on.is_(None), st.c.due_on == today)
     return [
-        mine.where(overdue).order_by(c.c.received_on).limit(LIMIT),
-        mine.where(due_today_condition(), ~overdue).order_by(c.c.received_on).limit(LIMIT),
-        mine.where(c.c.status == "new", ~overdue).order_by(c.c.received_on.desc()).limit(LIMIT),
-        mine.add_columns(st.c.due_on)
+        mine.where(overdue).order_by(c.c.overdue_after, c.c.id).limit(LIMIT),
+        mine.where(c.c.id.in_(due_today), c.c.status.in_(ACTIVE), ~overdue)
+        .order_by(c.c.received_on, c.c.id)
+        .limit(LIMIT),
+        mine.where(c.c.status == literal_column("'new'"), ~overdue)
+        .order_by(c.c.received_on.desc(), c.c.id.desc())
+        .limit(LIMIT),
+        mine.where(OPEN)
+        .add_columns(st.c.due_on)
         .join(st, st.c.case_id == c.c.id)
         .where(
-            st.c.kind == "follow_up",
             st.c.done_on.is_(None),
             st.c.due_on >= today,
             st.c.due_on <= today + timedelta(days=14),
+            st.c.kind == "follow_up",
         )
-        .order_by(st.c.due_on)
+        .order_by(st.c.due_on, c.c.id)
         .limit(LIMIT),
     ]
 
 
 def home_queries(world: dict) -> list:
     c = Case.__table__
+    scoped = _scoped(world["district_path"], world["officer"], c.c.unit_id)
     return [
-        _scoped(
-            world["district_path"],
-            world["officer"],
-            func.count(c.c.id),
-            func.count(case((or_(c.c.risk_level == "immediate", c.c.serious_risk_to_child), 1))),
-            func.count(case((overdue_condition(), 1))),
-        ).where(c.c.status != "closed")
+        _capped(scoped.where(OPEN)),
+        _capped(scoped.where(OPEN, URGENT)),
+        _capped(scoped.where(overdue_condition())),
     ]
 
 
@@ -248,150 +297,167 @@ def index_summary(lines: list[str]) -> str:
     )
 
 
+def measure(app, engine, bare, world: dict, log: StatementLog, n: int, warmup: int) -> dict:
+    """Per page: (app median, p95, statements), (bare SQL median, p95, result), bare
+    statements, what the app's first GET sent, (bare Flask median, p95)."""
+    officer = signed_in_client(app, world["officer"])
+    bare_client = bare.test_client()
+    focal = signed_in_client(app, world["focal"])
+    out = {}
+    for screen, label, client, path, queries in (
+        (
+            "monitoring",
+            "GET /monitoring (officer, district)",
+            officer,
+            "/monitoring",
+            monitoring_queries,
+        ),
+        ("my work", "GET /work (focal point, busiest school)", focal, "/work", work_queries),
+        ("home", "GET / (officer, attention counts)", officer, "/", home_queries),
+    ):
+        *app_ms, sent = page_latency(client, path, n, warmup, log)
+        stmts = queries(world)
+        bare = bare_latency(engine, stmts, n, warmup)
+        flask_ms = flask_latency(bare_client, f"/bare/{path.strip('/') or 'home'}", n, warmup)
+        out[screen] = (label, app_ms, bare, len(stmts), path, sent, flask_ms)
+    return out
+
+
+def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
+    print(
+        f"\nmedian / p95 over {n} requests after {warmup} warm-up ones; statements per "
+        "request (app) or per page (bare)"
+    )
+    for size, results in sizes:
+        print(f"\n{size:,} cases")
+        print(
+            f"{'':42} {'app (Flask test client)':>30} {'bare SQL (Core)':>26} "
+            f"{'bare Flask + Core':>21} {'app/Flask+Core':>15}"
+        )
+        for (
+            label,
+            (a_med, a_p95, a_stmts),
+            (b_med, b_p95, _r),
+            b_stmts,
+            _p,
+            _s,
+            (f_med, f_p95),
+        ) in results.values():
+            print(
+                f"{label:42} {a_med:8.1f} / {a_p95:8.1f} ms {a_stmts:3d} st  "
+                f"{b_med:8.1f} / {b_p95:8.1f} ms {b_stmts:2d} st "
+                f"{f_med:7.1f} / {f_p95:7.1f} ms {a_med / f_med:10.1f}x"
+            )
+    (small, first), (large, last) = sizes[0], sizes[-1]
+    print()
+    for screen in last:
+        grow = last[screen][1][0] / first[screen][1][0]
+        bare = last[screen][1][0] / last[screen][6][0]
+        print(
+            f"{screen} at {large:,} / at {small:,} <= {TARGET}: {grow:.2f}x: "
+            + ("PASS" if grow <= TARGET else "FAIL")
+        )
+        print(
+            f"{screen} / bare SQL <= {TARGET} (at {large:,}, bare Flask + Core): {bare:.2f}x: "
+            + ("PASS" if bare <= TARGET else "FAIL")
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=1_000)
+    parser.add_argument("--cases", type=int, default=10_000, help="the small size")
+    parser.add_argument(
+        "--large", type=int, default=100_000, help="the large size (0: the small one only)"
+    )
     parser.add_argument(
         "--database-url",
         default=None,
         help="an EMPTY database (default: a SQLite file in a temp dir)",
     )
-    parser.add_argument("--requests", type=int, default=30, help="GETs per page")
-    parser.add_argument("--warmup", type=int, default=2, help="GETs per page before timing")
+    parser.add_argument("--requests", type=int, default=15, help="GETs per page")
+    parser.add_argument("--warmup", type=int, default=3, help="GETs per page before timing")
     parser.add_argument(
-        "--no-variants",
-        action="store_true",
-        help="skip timing the aggregate with each overdue clock alone",
+        "--copy", action="store_true", help="PostgreSQL: load with COPY (faster for 1,000,000)"
     )
     parser.add_argument(
         "--sqlite-analyze",
         action="store_true",
-        help="run ANALYZE after the fill on SQLite (the app never does)",
+        help="run ANALYZE after each fill on SQLite (the app never does)",
     )
     parser.add_argument("--no-explain", action="store_true")
-    parser.add_argument(
-        "--no-jit-off",
-        action="store_true",
-        help="PostgreSQL: skip timing the pages again with jit = off",
-    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     app = empty_app(url, tmp)
     engine = app.extensions["caseapp.engine"]
     world = seed_district(app, "MB", SCHOOLS)
-    t0 = time.perf_counter()
-    totals, spent = casegen.fill(
-        engine, args.cases, world["schools"], world["focal"], local_today()
-    )
-    fill_s = time.perf_counter() - t0
-    if args.sqlite_analyze and engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
-
+    with engine.connect() as conn:
+        for path in (world["district_path"], world["school_path"]):
+            UNITS[path] = list(
+                conn.scalars(select(Unit.id).where(Unit.__table__.c.path.startswith(path)))
+            )
     log = StatementLog(engine)
-    officer = signed_in_client(app, world["officer"])
-    focal = signed_in_client(app, world["focal"])
-    n = args.requests
-    pages = [
-        ("GET /monitoring (officer, district)", officer, "/monitoring", monitoring_queries),
-        ("GET /work (focal point, busiest school)", focal, "/work", work_queries),
-        ("GET / (officer, attention counts)", officer, "/", home_queries),
-    ]
-    results, sent = [], {}
-    for label, client, path, queries in pages:
-        *app_ms, sent[path] = page_latency(client, path, n, args.warmup, log)
-        stmts = queries(world)
-        bare = bare_latency(engine, stmts, n, args.warmup)
-        results.append((label, app_ms, bare, len(stmts)))
-
-    # The monitoring aggregate: without the overdue column, and with each clock alone.
-    path, officer_id = world["district_path"], world["officer"]
-    c = Case.__table__
-    variants = [
-        ("GROUP BY per school, no overdue column", _aggregate(path, officer_id, c.c.id.is_(None)))
-    ]
-    variants += [
-        (f"GROUP BY per school, overdue = clock {name!r} only", _aggregate(path, officer_id, cond))
-        for name, cond in overdue_parts(utcnow()).items()
-    ]
-    variants.append(
-        (
-            "GROUP BY per school, overdue = all clocks (the app's)",
-            _aggregate(path, officer_id, overdue_condition()),
+    bare = bare_app(url, world)
+    sizes, totals = [], None
+    for size in [args.cases] + ([args.large] if args.large > args.cases else []):
+        t0 = time.perf_counter()
+        totals, spent = casegen.fill(
+            engine,
+            size - (totals.cases if totals else 0),
+            world["schools"],
+            world["focal"],
+            local_today(),
+            use_copy=args.copy,
+            seed=len(sizes) + 1,
+            after=totals,
         )
-    )
-    parts = (
-        []
-        if args.no_variants
-        else [(label, bare_latency(engine, [stmt], max(5, n // 3), 1)) for label, stmt in variants]
-    )
-    pg = engine.dialect.name == "postgresql"
-    if pg and not args.no_jit_off:
-        # The same pages with PostgreSQL's JIT compilation off for every connection.
-        casegen.jit_off(engine)
-        for label, client, path, queries in pages:
-            *app_ms, _sent = page_latency(client, path, n, args.warmup, log)
-            stmts = queries(world)
-            bare = bare_latency(engine, stmts, n, args.warmup)
-            results.append((label.replace("GET", "jit=off"), app_ms, bare, len(stmts)))
-    rows = results[0][2][2][1]
-    school_totals = {
-        k: sum(getattr(r, k) for r in rows)
-        for k in ("open", "overdue", "high_risk", "unassigned", "total")
-    }
-    focal_cases = sum(r.total for r in rows if r.unit_id == world["schools"][0][0])
-
-    print(
-        f"database  {engine.dialect.name}   cases {totals.cases:,}   violence types "
-        f"{totals.types:,}   steps {totals.steps:,}   transitions {totals.transitions:,}"
-    )
-    print(
-        f"fill {fill_s:.1f} s (rows made in Python {spent['generate']:.1f} s, Core inserts "
-        f"{spent['write']:.1f} s, VACUUM ANALYZE {spent['analyze']:.1f} s)"
-        + (
-            "   SQLite ANALYZE run"
-            if args.sqlite_analyze and engine.dialect.name == "sqlite"
-            else ""
-        )
-    )
-    print(
-        "district: "
-        + ", ".join(f"{k} {v:,}" for k, v in school_totals.items())
-        + f";  the focal point's school: {focal_cases:,} cases"
-    )
-    print(
-        f"\nmedian / p95 over {n} requests after {args.warmup} warm-up ones; statements per "
-        "request (app) or per page (bare)\n"
-    )
-    print(f"{'':42} {'app (Flask test client)':>30} {'bare SQL (Core)':>26} {'app/bare':>9}")
-    for label, (a_med, a_p95, a_stmts), (b_med, b_p95, _r), b_stmts in results:
+        fill_s = time.perf_counter() - t0
+        if args.sqlite_analyze and engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+                conn.commit()
         print(
-            f"{label:42} {a_med:8.1f} / {a_p95:8.1f} ms {a_stmts:3d} st  "
-            f"{b_med:8.1f} / {b_p95:8.1f} ms {b_stmts:2d} st {a_med / b_med:8.1f}x"
+            f"database {engine.dialect.name}: {totals.cases:,} cases, steps {totals.steps:,}, "
+            f"transitions {totals.transitions:,}; fill {fill_s:.1f} s (rows made in Python "
+            f"{spent['generate']:.1f} s, writes {spent['write']:.1f} s, VACUUM ANALYZE "
+            f"{spent['analyze']:.1f} s)",
+            flush=True,
         )
-    if parts:
-        print("\nmonitoring aggregate alone (bare), median / p95:")
-    for label, (med, p95, _r) in parts:
-        print(f"  {label:58} {med:8.1f} / {p95:8.1f} ms")
-
+        sizes.append(
+            (totals.cases, measure(app, engine, bare, world, log, args.requests, args.warmup))
+        )
+    rows = sizes[-1][1]["monitoring"][2][2][1]
+    print(
+        "district, open cases: "
+        + ", ".join(
+            f"{k} {sum(getattr(r, k) for r in rows):,}"
+            for k in ("open", "overdue", "high_risk", "unassigned")
+        )
+    )
+    report(sizes, args.requests, args.warmup)
     if args.no_explain:
         return
+    bare.extensions["bench.engine"].dispose()
+    sent = {results[4]: results[5] for results in sizes[-1][1].values()}
     checks = [
-        ("monitoring aggregate (monitoring.school_rows)", "/monitoring", "GROUP BY cases.unit_id"),
+        ("monitoring per school (monitoring.school_rows)", "/monitoring", "GROUP BY cases.unit_id"),
+        ("monthly trend, received (monitoring.monthly_trend)", "/monitoring", "received_on >="),
         ("monthly trend, closed (monitoring.monthly_trend)", "/monitoring", "case_transitions"),
-        ("attention counts (case_list.attention_counts, home)", "/", "count(CASE WHEN"),
-        ("my work, overdue list (monitoring.my_work)", "/work", "ORDER BY cases.received_on"),
+        ("attention counts (listing.attention_counts, home)", "/", "count(*)"),
+        ("my work, overdue (monitoring.my_work)", "/work", "ORDER BY cases.overdue_after"),
+        ("my work, due today (monitoring.my_work)", "/work", "case_steps.due_on ="),
+        ("my work, new (monitoring.my_work)", "/work", "status = 'new'"),
+        ("my work, upcoming (monitoring.my_work)", "/work", "ORDER BY case_steps.due_on"),
     ]
     for label, page, marker in checks:
         found = [(st, p) for st, p in sent[page] if marker in st]
         assert found, f"no statement with {marker!r} while serving {page}"
-        lines = plan(engine, *found[0])
-        print(f"\n-- plan: {label}, as sent by GET {page}")
-        print(f"   {index_summary(lines)}")
-        for line in lines:
-            print("   " + line)
+        for statement, params in found[:3] if page == "/" else found[:1]:
+            lines = plan(engine, statement, params)
+            print(f"\n-- plan at {sizes[-1][0]:,} cases: {label}, as sent by GET {page}")
+            print(f"   {index_summary(lines)}")
+            for line in lines:
+                print("   " + line)
     engine.dispose()
 
 

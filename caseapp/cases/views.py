@@ -38,7 +38,7 @@ from caseapp.forms import small_int
 from caseapp.labels import case_choice_names, status_names, violence_names
 from caseapp.models import Case
 from caseapp.models import cases as domain
-from caseapp.pagination import paginate
+from caseapp.runtime import settings
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import approvals
 from caseapp.services.audit import sealed_text
@@ -106,17 +106,22 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
 @permission("case.read")
 def index():
     form, flt, error = _filters()
-    rows, page, pages, total = paginate(case_list.case_list(current_user, flt))
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    page = case_list.case_page(
+        get_session(),
+        current_user,
+        flt,
+        settings().page_size,
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+    )
+    args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before") and v}
     schools = intake_units(get_session(), current_user)
     related = get_session().get(Case, flt.related_to) if flt.related_to else None
     return render_template(
         "cases/list.html",
         form=form,
-        rows=rows,
+        rows=page.rows,
         page=page,
-        pages=pages,
-        total=total,
         error=error,
         args=args,
         today=local_today(),

@@ -128,6 +128,41 @@ class Case(Base):
             postgresql_where=text("overdue_after IS NOT NULL"),
             sqlite_where=text("overdue_after IS NOT NULL"),
         ),
+        # The daily screens count and list open cases by unit from these alone (issue 16),
+        # not from the archive of closed ones: what monitoring counts per school (open,
+        # overdue, high risk, without a handler) and the id that the exclusion test needs,
+        # so that PostgreSQL answers from the index (services/cases/listing.py, monitoring.py
+        # write their conditions exactly as here: SQLite matches them word for word).
+        Index(
+            "ix_cases_unit_open",
+            "unit_id",
+            "risk_level",
+            "serious_risk_to_child",
+            "assigned_to_id",
+            "overdue_after",
+            "id",
+            postgresql_where=text("status <> 'closed'"),
+            sqlite_where=text("status <> 'closed'"),
+        ),
+        Index(
+            "ix_cases_unit_urgent",
+            "unit_id",
+            "id",
+            postgresql_where=text(
+                "status <> 'closed' AND (risk_level = 'immediate' OR serious_risk_to_child)"
+            ),
+            sqlite_where=text(
+                "status <> 'closed' AND (risk_level = 'immediate' OR serious_risk_to_child = 1)"
+            ),
+        ),
+        # "New cases to start", newest first, without reading the school's other cases.
+        Index(
+            "ix_cases_unit_new",
+            "unit_id",
+            "received_on",
+            postgresql_where=text("status = 'new'"),
+            sqlite_where=text("status = 'new'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -131,6 +131,8 @@ class CaseTransition(Base):
     """One row per change of status, for the timeline and the timeliness statistics."""
 
     __tablename__ = "case_transitions"
+    # Closures of the last months (the monitoring trend) without reading every transition.
+    __table_args__ = (Index("ix_case_transitions_to_status_at", "to_status", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

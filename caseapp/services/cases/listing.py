@@ -6,26 +6,77 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, exists, or_, select
-from sqlalchemy.orm import aliased, contains_eager, defer, selectinload
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, aliased, contains_eager, defer, selectinload
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
 from caseapp.models.cases import CONFIDENTIAL_FIELDS
-from caseapp.services.cases.access import visible_cases
+from caseapp.services.cases.access import in_scope_units, visible_cases
 from caseapp.services.cases.deadlines import overdue_condition
+from caseapp.services.cases.tally import Tally, capped_count
 
 if TYPE_CHECKING:
     from caseapp.models import User
 
+# Open cases, and among them those in immediate danger or with a child at serious risk: the
+# conditions of the partial indexes ix_cases_unit_open and ix_cases_unit_urgent, written with
+# literals so that the planners match them to those (SQLite does so word for word).
+OPEN = Case.status != literal_column("'closed'")
+URGENT = or_(Case.risk_level == literal_column("'immediate'"), Case.serious_risk_to_child)
 _RISK_RANK = case(
     {"immediate": 0, "high": 1, "medium": 2, "low": 3}, value=Case.risk_level, else_=4
 )
-SORTS = {
-    "received_desc": (Case.received_on.desc(), Case.id.desc()),
-    "received_asc": (Case.received_on.asc(), Case.id.asc()),
-    "reference": (Case.reference.asc(),),
-    "risk": (_RISK_RANK, Case.received_on.desc(), Case.id.desc()),
+# Each sort as its keys, (expression, descending): unique as a whole (the id breaks ties),
+# so that a page can start right after a case (keyset pagination).
+SORT_KEYS = {
+    "received_desc": ((Case.received_on, True), (Case.id, True)),
+    "received_asc": ((Case.received_on, False), (Case.id, False)),
+    "reference": ((Case.reference, False),),
+    "risk": ((_RISK_RANK, False), (Case.received_on, True), (Case.id, True)),
 }
+SORTS = {
+    name: tuple(key.desc() if down else key.asc() for key, down in keys)
+    for name, keys in SORT_KEYS.items()
+}
+
+
+class _PrefixRange(ColumnElement[bool]):
+    """The same prefix again as a range (prefix <= value < the next prefix) on SQLite, whose
+    LIKE ignores case and so cannot read the index on references: the count of a reference
+    search then stops at the ceiling there too. Elsewhere (PostgreSQL reads the index for the
+    LIKE itself, and a range may not match a prefix under every collation) it is TRUE."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, column, prefix: str) -> None:
+        self.column, self.prefix = column, prefix
+
+
+@compiles(_PrefixRange)
+def _prefix_range_anywhere(element, compiler, **kw) -> str:
+    return compiler.process(true(), **kw)
+
+
+@compiles(_PrefixRange, "sqlite")
+def _prefix_range_sqlite(element, compiler, **kw) -> str:
+    if not element.prefix or ord(element.prefix[-1]) >= 0x10FFFF:
+        return compiler.process(true(), **kw)
+    following = element.prefix[:-1] + chr(ord(element.prefix[-1]) + 1)
+    column = element.column
+    return compiler.process(and_(column >= element.prefix, column < following), **kw)
 
 
 @dataclass
@@ -47,23 +98,15 @@ class CaseFilter:
     related_person: str = ""
 
 
-def attention_counts(session, user: User) -> dict[str, int]:
-    """Open cases needing attention now, within the user's scope (one aggregate query)."""
-    from sqlalchemy import func
-
-    scope = (
-        visible_cases(user)
-        .where(Case.status != "closed")
-        .with_only_columns(
-            func.count(Case.id).label("open"),
-            func.count(
-                case((or_(Case.risk_level == "immediate", Case.serious_risk_to_child), 1))
-            ).label("urgent"),
-            func.count(case((overdue_condition(), 1))).label("overdue"),
-        )
-    )
-    row = session.execute(scope).one()
-    return {"open": row.open, "urgent": row.urgent, "overdue": row.overdue}
+def attention_counts(session, user: User) -> dict[str, Tally]:
+    """Open cases needing attention now, within the user's scope: each count stops at the
+    ceiling (tally.py), read from a partial index (open, urgent, overdue cases by unit)."""
+    mine = visible_cases(user).where(in_scope_units(session, user))
+    return {
+        "open": capped_count(session, mine.where(OPEN)),
+        "urgent": capped_count(session, mine.where(OPEN, URGENT)),
+        "overdue": capped_count(session, mine.where(overdue_condition())),
+    }
 
 
 def case_list(user: User, flt: CaseFilter):
@@ -76,7 +119,10 @@ def case_list(user: User, flt: CaseFilter):
     )
     if flt.reference:
         # A prefix, not a pattern: "%" and "_" typed in the box match themselves.
-        stmt = stmt.where(Case.reference.startswith(flt.reference.strip().upper(), autoescape=True))
+        prefix = flt.reference.strip().upper()
+        stmt = stmt.where(
+            Case.reference.startswith(prefix, autoescape=True), _PrefixRange(Case.reference, prefix)
+        )
     if flt.status:
         stmt = stmt.where(Case.status == flt.status)
     if flt.unit_path:
@@ -94,9 +140,7 @@ def case_list(user: User, flt: CaseFilter):
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
     if flt.urgent:
-        stmt = stmt.where(
-            Case.status != "closed", or_(Case.risk_level == "immediate", Case.serious_risk_to_child)
-        )
+        stmt = stmt.where(OPEN, URGENT)
     if flt.received_from:
         stmt = stmt.where(Case.received_on >= flt.received_from)
     if flt.received_to:
@@ -106,6 +150,89 @@ def case_list(user: User, flt: CaseFilter):
     ):
         stmt = stmt.where(Case.id != flt.related_to, _shares_a_name(flt))
     return stmt.order_by(*SORTS.get(flt.sort, SORTS["received_desc"]))
+
+
+@dataclass
+class CasePage:
+    """One page of the list: its cases, how many match (up to the ceiling), and the cases
+    after which the next page starts and before which the previous one ends (None: there
+    is none)."""
+
+    rows: list[Case]
+    total: Tally
+    previous: str | None
+    next: str | None
+
+    @property
+    def first(self) -> bool:
+        return self.previous is None
+
+
+def case_page(
+    session: Session,
+    user: User,
+    flt: CaseFilter,
+    size: int,
+    after: str | None = None,
+    before: str | None = None,
+) -> CasePage:
+    """The page of ``case_list`` starting after the case ``after`` (or ending before
+    ``before``), both public ids; the first page without them, or when that case is not one
+    the user may see. The page reads ``size`` + 1 rows from where it starts, whatever its
+    depth (keyset pagination), and the count stops at the ceiling."""
+    keys = SORT_KEYS.get(flt.sort, SORT_KEYS["received_desc"])
+    stmt = case_list(user, flt)
+    total = capped_count(session, stmt)
+    cursor = _boundary(session, user, keys, after or before)
+    backward = cursor is not None and not after
+    if cursor is not None:
+        stmt = stmt.where(_beyond(keys, cursor, backward))
+    if backward:
+        stmt = stmt.order_by(None).order_by(
+            *(key.asc() if down else key.desc() for key, down in keys)
+        )
+    rows = list(session.scalars(stmt.limit(size + 1)).unique())
+    more, rows = len(rows) > size, rows[:size]
+    if backward and not more:
+        # Back at the start (or cases came in meanwhile): the first page as it is now.
+        return case_page(session, user, flt, size)
+    if backward:
+        rows.reverse()
+        return CasePage(rows, total, rows[0].public_id, rows[-1].public_id)
+    return CasePage(
+        rows,
+        total,
+        rows[0].public_id if cursor is not None and rows else None,
+        rows[-1].public_id if more else None,
+    )
+
+
+def _boundary(session: Session, user: User, keys, public_id: str | None):
+    """The sort keys of the case ``public_id`` if the user may see it (else None: a cursor
+    never reveals a case out of scope or excluded)."""
+    if not isinstance(public_id, str) or len(public_id) != 36:
+        return None
+    return session.execute(
+        visible_cases(user)
+        .with_only_columns(*(key for key, _down in keys))
+        .where(Case.public_id == public_id)
+    ).first()
+
+
+def _beyond(keys, values, backward: bool):
+    """The rows after ``values`` in the order of ``keys`` (before them when ``backward``): a
+    row comparison when every key runs the same way (an index range), otherwise spelled out
+    key by key."""
+    downs = {down != backward for _key, down in keys}
+    if len(downs) == 1:
+        left, right = tuple_(*(k for k, _d in keys)), tuple_(*values)
+        return left < right if downs.pop() else left > right
+    terms: list = []
+    equal: list = []
+    for (key, down), value in zip(keys, values, strict=True):
+        terms.append(and_(*equal, key < value if down != backward else key > value))
+        equal.append(key == value)
+    return or_(*terms)
 
 
 def _shares_a_name(flt: CaseFilter):

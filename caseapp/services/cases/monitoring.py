@@ -8,15 +8,16 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case as when
-from sqlalchemy import extract, func, or_, select, true
+from sqlalchemy import extract, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, contains_eager
 
 from caseapp.clock import local_today
 from caseapp.errors import NotFound
-from caseapp.models import Case, CaseStep, CaseTransition, Unit
-from caseapp.security.authz import scope_paths
-from caseapp.services.cases.access import visible_cases
-from caseapp.services.cases.deadlines import due_today_condition, overdue_condition
+from caseapp.models import Case, CaseCounter, CaseExclusion, CaseStep, CaseTransition, Unit
+from caseapp.security.authz import scope_filter, scope_paths
+from caseapp.services.cases.access import in_scope_units, visible_cases
+from caseapp.services.cases.deadlines import ACTIVE, overdue_condition
+from caseapp.services.cases.listing import OPEN
 from caseapp.services.org.units import unit_in_scope
 
 if TYPE_CHECKING:
@@ -30,33 +31,42 @@ def _cases(stmt, session: Session) -> list[Case]:
 
 
 def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
-    """Cases of the user's schools needing action: overdue first, due today, new, and the
-    follow-ups coming in the next two weeks."""
-    mine = visible_cases(user, "case.write").where(Case.status != "closed")
+    """Cases of the user's schools needing action: overdue first (the longest overdue on
+    top), due today, new, and the follow-ups coming in the next two weeks. Each list is read
+    from an index in its own order and stops at LIMIT: the overdue moment by unit, the steps
+    still open by due day, the new cases by unit and day received."""
+    mine = visible_cases(user, "case.write").where(in_scope_units(session, user, "case.write"))
     today = local_today()
     soon = today + timedelta(days=14)
     upcoming = session.execute(
-        mine.with_only_columns(Case, CaseStep.due_on)
+        mine.where(OPEN)
+        .with_only_columns(Case, CaseStep.due_on)
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
-            CaseStep.kind == "follow_up",
             CaseStep.done_on.is_(None),
             CaseStep.due_on >= today,
             CaseStep.due_on <= soon,
+            CaseStep.kind == "follow_up",
         )
         .options(contains_eager(Case.unit))
-        .order_by(CaseStep.due_on)
+        .order_by(CaseStep.due_on, Case.id)
         .limit(LIMIT)
     ).all()
+    due_today = select(CaseStep.case_id).where(CaseStep.done_on.is_(None), CaseStep.due_on == today)
     return {
-        "overdue": _cases(mine.where(overdue_condition()).order_by(Case.received_on), session),
+        # Overdue implies open (no clock runs on a closed case or one awaiting closure).
+        "overdue": _cases(
+            mine.where(overdue_condition()).order_by(Case.overdue_after, Case.id), session
+        ),
         "today": _cases(
-            mine.where(due_today_condition(), ~overdue_condition()).order_by(Case.received_on),
+            mine.where(
+                Case.id.in_(due_today), Case.status.in_(ACTIVE), ~overdue_condition()
+            ).order_by(Case.received_on, Case.id),
             session,
         ),
         "new": _cases(
-            mine.where(Case.status == "new", ~overdue_condition()).order_by(
-                Case.received_on.desc()
+            mine.where(Case.status == literal_column("'new'"), ~overdue_condition()).order_by(
+                Case.received_on.desc(), Case.id.desc()
             ),
             session,
         ),
@@ -107,31 +117,32 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
             .order_by(Unit.path)
         )
     )
-    open_ = Case.status != "closed"
+    # Counted over the open cases alone (the partial index ix_cases_unit_open holds every
+    # column counted here), the archive of closed ones never read; all the cases of a school
+    # from its reference counters (one row a year), less those the user is excluded from.
     counts = session.execute(
         visible_cases(user)
-        .where(Unit.path.startswith(unit.path), _of_level(level))
+        .where(
+            in_scope_units(session, user), Unit.path.startswith(unit.path), _of_level(level), OPEN
+        )
         .with_only_columns(
             Case.unit_id,
-            func.sum(when((open_, 1), else_=0)).label("open"),
-            func.sum(when((open_ & overdue_condition(), 1), else_=0)).label("overdue"),
+            func.count(Case.id).label("open"),
+            func.sum(when((overdue_condition(), 1), else_=0)).label("overdue"),
             func.sum(
                 when(
                     (
-                        open_
-                        & or_(
-                            Case.risk_level.in_(("high", "immediate")), Case.serious_risk_to_child
-                        ),
+                        or_(Case.risk_level.in_(("high", "immediate")), Case.serious_risk_to_child),
                         1,
                     ),
                     else_=0,
                 )
             ).label("high_risk"),
-            func.sum(when((open_ & Case.assigned_to_id.is_(None), 1), else_=0)).label("unassigned"),
-            func.count(Case.id).label("total"),
+            func.sum(when((Case.assigned_to_id.is_(None), 1), else_=0)).label("unassigned"),
         )
         .group_by(Case.unit_id)
     ).all()
+    totals = _recorded(session, user, unit, level)
     by_unit = {row.unit_id: row for row in counts}
     rows = []
     for school in schools:
@@ -143,10 +154,40 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
                 "overdue": int(row.overdue or 0) if row else 0,
                 "high_risk": int(row.high_risk or 0) if row else 0,
                 "unassigned": int(row.unassigned or 0) if row else 0,
-                "total": int(row.total or 0) if row else 0,
+                "total": totals.get(school.id, 0),
             }
         )
     return rows
+
+
+def _recorded(session: Session, user: User, unit: Unit, level: str | None) -> dict[int, int]:
+    """All the cases of each school below ``unit`` that ``user`` may see: the numbers its
+    reference counters gave out (every case is numbered in the transaction that records it,
+    and none is ever deleted), less the cases naming the user as excluded."""
+    schools = (
+        select(Unit.id)
+        .where(
+            Unit.path.startswith(unit.path),
+            scope_filter(user, "case.read", Unit.path),
+            _of_level(level),
+        )
+        .scalar_subquery()
+    )
+    given = session.execute(
+        select(CaseCounter.unit_id, func.sum(CaseCounter.last_number))
+        .where(CaseCounter.unit_id.in_(schools))
+        .group_by(CaseCounter.unit_id)
+    ).all()
+    excluded = session.execute(
+        select(Case.unit_id, func.count(Case.id))
+        .join(CaseExclusion, CaseExclusion.case_id == Case.id)
+        .where(CaseExclusion.user_id == user.id, Case.unit_id.in_(schools))
+        .group_by(Case.unit_id)
+    ).all()
+    out = {unit_id: int(n or 0) for unit_id, n in given}
+    for unit_id, n in excluded:
+        out[unit_id] = out.get(unit_id, 0) - int(n)
+    return out
 
 
 def monthly_trend(
@@ -157,7 +198,9 @@ def monthly_trend(
     today = local_today()
     index = today.year * 12 + today.month - 1 - (months - 1)
     start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
-    scope = visible_cases(user).where(Unit.path.startswith(unit.path), _of_level(level))
+    scope = visible_cases(user).where(
+        in_scope_units(session, user), Unit.path.startswith(unit.path), _of_level(level)
+    )
     received = session.execute(
         scope.where(Case.received_on >= start)
         .with_only_columns(

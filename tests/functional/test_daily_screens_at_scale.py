@@ -1,0 +1,176 @@
+"""The daily screens at scale (issue 16): counts that stop at a ceiling and say "more than",
+case list pages read from where they start (keyset), my work and monitoring from the open
+cases alone; scoping and exclusions hold on every one of these paths."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from caseapp.cases import views as case_views
+from caseapp.clock import local_today
+from caseapp.models import Case, Unit, User
+from caseapp.services.cases import listing, monitoring, records, tally
+from caseapp.services.cases.listing import CaseFilter, case_page
+from caseapp.services.cases.tally import Tally
+from tests.factories import Visitor
+from tests.functional.workflow_support import add, move, text_of
+
+
+@pytest.fixture()
+def focal(app, db, world):
+    return Visitor(app, db, world["focal_a"], lang="en")
+
+
+def _user(db, world, name) -> User:
+    return db.get(User, world[name].id)
+
+
+@pytest.fixture()
+def cases(db, world, focal, app):
+    """Five cases of school A on five days, two of school B (district 1), one of school C
+    (district 2); the officer of district 1 excluded from the third case of school A."""
+    today = local_today()
+    a = [
+        focal.intake(db, world.units["SCH-A"], received_on=today - timedelta(days=k))
+        for k in range(5)
+    ]
+    b_visitor = Visitor(app, db, world["focal_b"], lang="en")
+    b = [b_visitor.intake(db, world.units["SCH-B"], received_on=today) for _ in range(2)]
+    c = Visitor(app, db, world["focal_c"], lang="en").intake(db, world.units["SCH-C"])
+    records.exclude(db, _user(db, world, "focal_a"), a[2], "officer.d1", "Người thân")
+    db.commit()
+    return SimpleNamespace(a=a, b=b, c=c, excluded=a[2])
+
+
+def _walk(db, officer, size: int, sort: str = "received_desc") -> tuple[list[str], list[str]]:
+    """The references of every page, forward by "next" then back by "previous"."""
+    flt = CaseFilter(sort=sort)
+    page = case_page(db, officer, flt, size)
+    forward, pages = [], [page]
+    while True:
+        forward += [c.reference for c in page.rows]
+        if page.next is None:
+            break
+        page = case_page(db, officer, flt, size, after=page.next)
+        pages.append(page)
+    backward = [c.reference for c in page.rows]
+    while page.previous is not None:
+        page = case_page(db, officer, flt, size, before=page.previous)
+        backward = [c.reference for c in page.rows] + backward
+    assert page.first
+    return forward, backward
+
+
+@pytest.mark.parametrize("sort", sorted(listing.SORT_KEYS))
+def test_keyset_pages_hold_scope_and_exclusions_at_every_depth(db, world, cases, sort):
+    officer = _user(db, world, "officer_d1")
+    whole = [c.reference for c in db.scalars(listing.case_list(officer, CaseFilter(sort=sort)))]
+    forward, backward = _walk(db, officer, 2, sort)
+    assert forward == backward == whole
+    seen = set(forward)
+    assert cases.excluded.reference not in seen and cases.c.reference not in seen
+    assert {c.reference for c in cases.a + cases.b} - seen == {cases.excluded.reference}
+    assert case_page(db, officer, CaseFilter(sort=sort), 2).total == Tally(6)
+
+
+def test_a_cursor_out_of_sight_reveals_nothing(db, world, cases):
+    officer = _user(db, world, "officer_d1")
+    first = case_page(db, officer, CaseFilter(), 2)
+    for hidden in (cases.excluded, cases.c):
+        for cursor in ({"after": hidden.public_id}, {"before": hidden.public_id}):
+            page = case_page(db, officer, CaseFilter(), 2, **cursor)
+            assert [c.id for c in page.rows] == [c.id for c in first.rows]
+            assert page.first
+
+
+def test_the_list_pages_through_the_screen(app, db, world, cases, monkeypatch):
+    """Next and previous links on the page itself, page after page, with the filters kept;
+    the excluded case and the other district's never show."""
+    monkeypatch.setattr(case_views, "settings", lambda: SimpleNamespace(page_size=2))
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
+    url, shown = "/cases/?sort=received_desc", []
+    for _ in range(10):
+        page = officer.get(url)
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        assert "6 cases." in body
+        shown += [c.reference for c in cases.a + cases.b if c.reference in body]
+        assert cases.excluded.reference not in body and cases.c.reference not in body
+        nxt = next((part for part in body.split('href="')[1:] if 'rel="next"' in part), None)
+        if nxt is None:
+            break
+        url = nxt.split('"', 1)[0].replace("&amp;", "&")
+        assert "sort=received_desc" in url and "after=" in url
+    assert sorted(shown) == sorted(c.reference for c in cases.a + cases.b if c != cases.excluded)
+    assert 'rel="prev"' in body and "First page" in body
+
+
+def test_counts_stop_at_the_ceiling_and_say_so(app, db, world, cases, monkeypatch):
+    officer = _user(db, world, "officer_d1")
+    assert listing.attention_counts(db, officer)["open"] == Tally(6)
+    monkeypatch.setattr(tally, "CEILING", 4)
+    assert listing.attention_counts(db, officer)["open"] == Tally(4, more=True)
+    assert case_page(db, officer, CaseFilter(), 2).total == Tally(4, more=True)
+    english = text_of(Visitor(app, db, world["officer_d1"], lang="en").get("/"))
+    assert "more than 4" in english
+    vietnamese = Visitor(app, db, world["officer_d1"], lang="vi")
+    assert "hơn 4" in text_of(vietnamese.get("/"))
+    assert "Hơn 4 vụ việc." in text_of(vietnamese.get("/cases/"))
+    monkeypatch.setattr(tally, "CEILING", 6)
+    assert listing.attention_counts(db, officer)["open"] == Tally(6)
+
+
+def test_my_work_never_shows_a_case_its_reader_is_excluded_from(app, db, world, focal):
+    today = local_today()
+    late = focal.intake(db, world.units["SCH-A"], received_on=today - timedelta(days=15))
+    due = focal.intake(db, world.units["SCH-A"])
+    move(db, world["focal_a"], due, "verifying")
+    add(db, world["focal_a"], due, "verification", method="interview", due_on=today)
+    fresh = focal.intake(db, world.units["SCH-A"])
+    db.commit()
+    me = _user(db, world, "focal_a")
+    work = monitoring.my_work(db, me)
+    assert [c.id for c in work["overdue"]] == [late.id]
+    assert [c.id for c in work["today"]] == [due.id]
+    assert [c.id for c in work["new"]] == [fresh.id]
+    officer = _user(db, world, "officer_d1")
+    for case in (late, due, fresh):
+        records.exclude(db, officer, db.get(Case, case.id), "focal.a", "Người thân")
+    db.commit()
+    db.expire_all()
+    work = monitoring.my_work(db, _user(db, world, "focal_a"))
+    assert work["overdue"] == work["today"] == work["new"] == [] == list(work["upcoming"])
+    page = text_of(focal.get("/work"))
+    assert all(c.reference not in page for c in (late, due, fresh))
+
+
+def test_monitoring_counts_all_cases_less_the_excluded_ones(db, world, cases):
+    officer = _user(db, world, "officer_d1")
+    district = db.get(Unit, world.units["D1"])
+    rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
+    assert (rows["SCH-A"]["total"], rows["SCH-A"]["open"]) == (4, 4)
+    assert (rows["SCH-B"]["total"], rows["SCH-B"]["open"]) == (2, 2)
+    province = _user(db, world, "officer_p")
+    rows = {
+        r["unit"].code: r
+        for r in monitoring.school_rows(db, province, db.get(Unit, world.units["PRV"]))
+    }
+    assert rows["SCH-A"]["total"] == 5 and rows["SCH-C"]["total"] == 1
+
+
+def test_a_reference_prefix_finds_what_it_starts_and_nothing_hidden(db, world, cases):
+    officer = _user(db, world, "officer_d1")
+
+    def found(q: str) -> set[str]:
+        return {c.reference for c in case_page(db, officer, CaseFilter(reference=q), 50).rows}
+
+    school_a = {c.reference for c in cases.a} - {cases.excluded.reference}
+    assert found("SCH-A-") == found("sch-a") == school_a
+    assert found("SCH-") == school_a | {c.reference for c in cases.b}
+    assert found(cases.a[0].reference) == {cases.a[0].reference}
+    assert found(cases.excluded.reference) == set() == found(cases.c.reference)
+    assert found("SCH_A") == set() == found("SCH-%") == found("\U0010ffff")
+    assert case_page(db, officer, CaseFilter(reference="SCH-A-"), 50).total == Tally(4)
