@@ -11,7 +11,9 @@ from caseapp.db import Base
 from caseapp.models import AuditEvent
 
 # Bookkeeping of sign-in sessions, touched by any request of a signed-in person.
-BOOKKEEPING = frozenset({"user_sessions", "sign_in_throttles"})
+# Rows a read may write without changing anything a person sees: the session's touch, the
+# throttles, and the report rollups brought up to date (derived data, recomputed like an index).
+BOOKKEEPING = frozenset({"user_sessions", "sign_in_throttles", "case_rollups", "case_rollup_marks"})
 
 
 def page_text(response) -> str:
