@@ -171,3 +171,41 @@ def test_the_closures_of_a_moved_case_follow_it(db, world):
         assert months[(world.units["SCH-C"], 2026 * 12 + 1)] == (0, 1)
     finally:
         nested.rollback()
+
+
+def test_monitoring_reads_the_tallies_less_the_excluded_and_caps_overdue(db, world, monkeypatch):
+    from caseapp.models import CaseExclusion, Unit, User
+    from caseapp.services.cases import monitoring
+
+    nested = db.begin_nested()
+    try:
+        tallies.rebuild(db.connection())
+        officer = db.get(User, world["officer_d1"].id)
+        district = db.get(Unit, world.units["D1"])
+        before = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
+        trend_before = monitoring.monthly_trend(db, officer, district)
+        school = world.units["SCH-B"]
+        late = []
+        for _ in range(4):  # monitoring without a follow-up: overdue at once
+            case = _case(school, monitoring.local_today(), "immediate")
+            case.status = "monitoring"
+            db.add(case)
+            late.append(case)
+        db.flush()
+        db.add(CaseExclusion(case_id=late[0].id, user_id=officer.id))
+        db.flush()
+        rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
+        b, was = rows["SCH-B"], before["SCH-B"]
+        assert b["total"] - was["total"] == 3 == b["open"] - was["open"]
+        assert b["high_risk"] - was["high_risk"] == 3 == b["unassigned"] - was["unassigned"]
+        assert b["overdue"] - was["overdue"] == 3 and not b["overdue_more"]
+        trend = monitoring.monthly_trend(db, officer, district)
+        assert trend[-1]["received"] - trend_before[-1]["received"] == 3
+        monkeypatch.setattr(monitoring, "OVERDUE_CEILING", b["overdue"] - 1)
+        rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
+        assert rows["SCH-B"]["overdue"] == b["overdue"] - 1 and rows["SCH-B"]["overdue_more"]
+        monkeypatch.setattr(monitoring, "OVERDUE_CEILING", b["overdue"])
+        rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
+        assert rows["SCH-B"]["overdue"] == b["overdue"] and not rows["SCH-B"]["overdue_more"]
+    finally:
+        nested.rollback()

@@ -58,7 +58,9 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
             CaseStep.kind == "follow_up",
         )
         .options(contains_eager(Case.unit))
-        .order_by(CaseStep.due_on, Case.id)
+        # The order of ix_case_steps_undone_due_case: PostgreSQL walks the steps not done by
+        # day from today, checks each step's case, and stops at the page.
+        .order_by(CaseStep.due_on, CaseStep.case_id)
         .limit(LIMIT)
     ).all()
     due_today = select(CaseStep.case_id).where(CaseStep.done_on.is_(None), CaseStep.due_on == today)
