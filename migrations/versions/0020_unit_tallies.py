@@ -1,7 +1,7 @@
 """Per-school tallies for the monitoring page (issue 16): open, high-risk, unassigned and all
 cases of each school, and cases received and closed per school and month, kept in the
 transaction of every change (services/cases/tallies.py) and backfilled here; an index of the
-steps not done by due day for "my work".
+follow-ups not done by due day for "my work".
 
 Revision ID: 0020
 Revises: 0019
@@ -34,11 +34,11 @@ def upgrade() -> None:
         sa.Column("closed", sa.Integer(), nullable=False),
     )
     op.create_index(
-        "ix_case_steps_undone_due_case",
+        "ix_case_steps_follow_ups_due",
         "case_steps",
         ["due_on", "case_id"],
-        postgresql_where=sa.text("done_on IS NULL"),
-        sqlite_where=sa.text("done_on IS NULL"),
+        postgresql_where=sa.text("done_on IS NULL AND kind = 'follow_up'"),
+        sqlite_where=sa.text("done_on IS NULL AND kind = 'follow_up'"),
     )
     from caseapp.services.cases import tallies
 
@@ -46,6 +46,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_case_steps_undone_due_case", table_name="case_steps")
+    op.drop_index("ix_case_steps_follow_ups_due", table_name="case_steps")
     op.drop_table("unit_month_tallies")
     op.drop_table("unit_case_tallies")

@@ -58,8 +58,8 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
             CaseStep.kind == "follow_up",
         )
         .options(contains_eager(Case.unit))
-        # The order of ix_case_steps_undone_due_case: PostgreSQL walks the steps not done by
-        # day from today, checks each step's case, and stops at the page.
+        # The follow-ups not done of the window from ix_case_steps_follow_ups_due (due day,
+        # case), joined to the school's open cases.
         .order_by(CaseStep.due_on, CaseStep.case_id)
         .limit(LIMIT)
     ).all()
