@@ -28,6 +28,7 @@ from caseapp.models import (
     CaseViolenceType,
 )
 from caseapp.models import cases as domain
+from caseapp.services.cases import tallies
 from caseapp.services.cases.deadlines import StepFacts, overdue_after
 
 DAYS = 730  # received dates over two years, more recent ones more frequent
@@ -537,6 +538,9 @@ def fill(
                     for (u, y), last in numbers.items()
                 ],
             )
+            # The monitoring tallies of the cases loaded (the service keeps them as it writes;
+            # a bulk load recomputes them, one GROUP BY).
+            tallies.rebuild(conn)
             if pg:
                 for table in ("cases", "case_persons", "case_steps", "case_transitions"):
                     conn.execute(

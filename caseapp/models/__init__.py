@@ -34,7 +34,14 @@ from caseapp.models.privacy import (
     SubjectRequestExport,
     SubjectRequestMatch,
 )
-from caseapp.models.reports import Activity, CaseRollup, CaseRollupMark, ReportSnapshot
+from caseapp.models.reports import (
+    Activity,
+    CaseRollup,
+    CaseRollupMark,
+    ReportSnapshot,
+    UnitCaseTally,
+    UnitMonthTally,
+)
 from caseapp.models.selfreports import SelfReport, SelfReportMessage, SelfReportPhoto
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
 from caseapp.models.units import ReferralContact, Unit, UnitParentHistory
@@ -126,6 +133,8 @@ __all__ = [
     "CaseNote",
     "CaseRollup",
     "CaseRollupMark",
+    "UnitCaseTally",
+    "UnitMonthTally",
     "CasePerson",
     "CaseStep",
     "CaseTransition",

@@ -168,11 +168,11 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(36), unique=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
-    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), active_history=True)
     year: Mapped[int] = mapped_column(Integer)
     number: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
-    received_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True, active_history=True)
+    received_on: Mapped[date] = mapped_column(Date, active_history=True)
     incident_on: Mapped[date | None] = mapped_column(Date)
     incident_date_approximate: Mapped[bool] = mapped_column(Boolean, default=False)
     received_via: Mapped[str] = mapped_column(String(20))
@@ -183,8 +183,10 @@ class Case(Base):
     # The sex of the persons harmed (not withdrawn) when they share it, else "mixed": what
     # the tables that count cases count by.
     harmed_sex_group: Mapped[str] = mapped_column(String(15))
-    risk_level: Mapped[str] = mapped_column(String(10), index=True)
-    serious_risk_to_child: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The columns the monitoring tallies count (services/cases/tallies.py) load their old value
+    # before a change (active_history), so that a flush knows what the case counted before.
+    risk_level: Mapped[str] = mapped_column(String(10), index=True, active_history=True)
+    serious_risk_to_child: Mapped[bool] = mapped_column(Boolean, default=False, active_history=True)
     intervention_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verification_due_on: Mapped[date | None] = mapped_column(Date)
     support_due_on: Mapped[date | None] = mapped_column(Date)
@@ -195,7 +197,7 @@ class Case(Base):
     overdue_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closure_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     closure_reason: Mapped[str | None] = mapped_column(String(20))
-    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), active_history=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

@@ -113,3 +113,31 @@ class CaseRollupMark(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     unit_id: Mapped[int] = mapped_column(Integer)
     month: Mapped[int | None] = mapped_column(Integer)
+
+
+class UnitCaseTally(Base):
+    """The cases of a school counted as they are now (issue 16): open, high-risk (open, risk
+    high or immediate or serious risk to the child), unassigned (open, nobody assigned) and
+    all of them. Derived from the cases by caseapp.services.cases.tallies in the transaction
+    that changes them (``n = n + delta``: concurrent intakes lose nothing), never edited by
+    hand; the monitoring page reads it instead of counting every open case."""
+
+    __tablename__ = "unit_case_tallies"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    open: Mapped[int] = mapped_column(Integer, default=0)
+    high_risk: Mapped[int] = mapped_column(Integer, default=0)
+    unassigned: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitMonthTally(Base):
+    """Cases of a school received in a month (of their day of receipt) and closures of its
+    cases in a month (where the users are): the monitoring trend. Kept like UnitCaseTally."""
+
+    __tablename__ = "unit_month_tallies"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)  # year * 12 + month - 1
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)

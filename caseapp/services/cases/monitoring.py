@@ -8,16 +8,25 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case as when
-from sqlalchemy import extract, func, literal_column, or_, select, true
+from sqlalchemy import func, literal_column, select, true
 from sqlalchemy.orm import Session, contains_eager
 
 from caseapp.clock import local_today
 from caseapp.errors import NotFound
-from caseapp.models import Case, CaseCounter, CaseExclusion, CaseStep, CaseTransition, Unit
+from caseapp.models import (
+    Case,
+    CaseExclusion,
+    CaseStep,
+    CaseTransition,
+    Unit,
+    UnitCaseTally,
+    UnitMonthTally,
+)
 from caseapp.security.authz import scope_filter, scope_paths
 from caseapp.services.cases.access import in_scope_units, visible_cases
 from caseapp.services.cases.deadlines import ACTIVE, overdue_condition
 from caseapp.services.cases.listing import OPEN
+from caseapp.services.cases.tallies import counts_of, local_month
 from caseapp.services.org.units import unit_in_scope
 
 if TYPE_CHECKING:
@@ -49,7 +58,9 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
             CaseStep.kind == "follow_up",
         )
         .options(contains_eager(Case.unit))
-        .order_by(CaseStep.due_on, Case.id)
+        # The follow-ups not done of the window from ix_case_steps_follow_ups_due (due day,
+        # case), joined to the school's open cases.
+        .order_by(CaseStep.due_on, CaseStep.case_id)
         .limit(LIMIT)
     ).all()
     due_today = select(CaseStep.case_id).where(CaseStep.done_on.is_(None), CaseStep.due_on == today)
@@ -107,9 +118,48 @@ def _of_level(level: str | None):
     return Unit.level == level if level is not None else true()
 
 
+# Overdue cases are counted per school up to this many (then "more than 1,000"): the page
+# costs its schools, not the archive; exact figures belong to the reports.
+OVERDUE_CEILING = 1000
+
+
+def _schools(user: User, unit: Unit, level: str | None):
+    """A select() of the ids of the schools below ``unit`` (of ``level``) whose cases ``user``
+    may read."""
+    return select(Unit.id).where(
+        Unit.path.startswith(unit.path),
+        Unit.kind == "school",
+        scope_filter(user, "case.read", Unit.path),
+        _of_level(level),
+    )
+
+
+def _excluded(session: Session, user: User, schools) -> list:
+    """The cases of ``schools`` naming ``user`` as excluded (a handful: the counts take them
+    out): school, status, risk, serious risk, assignee, day received, overdue."""
+    return list(
+        session.execute(
+            select(
+                Case.id,
+                Case.unit_id,
+                Case.status,
+                Case.risk_level,
+                Case.serious_risk_to_child,
+                Case.assigned_to_id,
+                Case.received_on,
+                when((overdue_condition(), 1), else_=0).label("overdue"),
+            )
+            .join(CaseExclusion, CaseExclusion.case_id == Case.id)
+            .where(CaseExclusion.user_id == user.id, Case.unit_id.in_(schools))
+        ).all()
+    )
+
+
 def school_rows(session: Session, user: User, unit: Unit, level: str | None = None) -> list[dict]:
-    """One row per school below ``unit`` (of ``level`` when given): open, overdue, high-risk
-    and unassigned cases."""
+    """One row per school below ``unit`` (of ``level`` when given): open, overdue, high-risk,
+    unassigned and all cases. Read from the schools' tallies (tallies.py, one row a school)
+    less the few cases the user is excluded from; overdue cases are counted from the index
+    of overdue moments by school, up to OVERDUE_CEILING a school (``overdue_more``)."""
     schools = list(
         session.scalars(
             select(Unit)
@@ -117,77 +167,55 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
             .order_by(Unit.path)
         )
     )
-    # Counted over the open cases alone (the partial index ix_cases_unit_open holds every
-    # column counted here), the archive of closed ones never read; all the cases of a school
-    # from its reference counters (one row a year), less those the user is excluded from.
-    counts = session.execute(
-        visible_cases(user)
-        .where(
-            in_scope_units(session, user), Unit.path.startswith(unit.path), _of_level(level), OPEN
+    readable = _schools(user, unit, level)
+    kept = {
+        row.unit_id: [row.open, row.high_risk, row.unassigned, row.total]
+        for row in session.scalars(
+            select(UnitCaseTally).where(UnitCaseTally.unit_id.in_(readable.scalar_subquery()))
         )
-        .with_only_columns(
-            Case.unit_id,
-            func.count(Case.id).label("open"),
-            func.sum(when((overdue_condition(), 1), else_=0)).label("overdue"),
-            func.sum(
-                when(
-                    (
-                        or_(Case.risk_level.in_(("high", "immediate")), Case.serious_risk_to_child),
-                        1,
-                    ),
-                    else_=0,
-                )
-            ).label("high_risk"),
-            func.sum(when((Case.assigned_to_id.is_(None), 1), else_=0)).label("unassigned"),
-        )
-        .group_by(Case.unit_id)
-    ).all()
-    totals = _recorded(session, user, unit, level)
-    by_unit = {row.unit_id: row for row in counts}
+    }
+    hidden = _excluded(session, user, readable.scalar_subquery())
+    hidden_overdue: dict[int, int] = {}
+    for row in hidden:
+        counts = kept.setdefault(row.unit_id, [0, 0, 0, 0])
+        for i, n in enumerate(
+            counts_of(row.status, row.risk_level, row.serious_risk_to_child, row.assigned_to_id)
+        ):
+            counts[i] -= n
+        hidden_overdue[row.unit_id] = hidden_overdue.get(row.unit_id, 0) + row.overdue
+    # Each school's overdue cases in the index's order, stopped past the ceiling (and past the
+    # excluded ones, taken out after).
+    limit = OVERDUE_CEILING + 1 + max(hidden_overdue.values(), default=0)
+    first = (
+        select(Case.id)
+        .where(Case.unit_id == Unit.id, overdue_condition())
+        .correlate(Unit)
+        .limit(limit)
+        .subquery()
+    )
+    overdue: dict[int, int] = dict(
+        session.execute(
+            select(Unit.id, select(func.count()).select_from(first).scalar_subquery()).where(
+                Unit.id.in_([school.id for school in schools if school.id in kept])
+            )
+        ).all()
+    )
     rows = []
     for school in schools:
-        row = by_unit.get(school.id)
+        counts = kept.get(school.id, [0, 0, 0, 0])
+        late = int(overdue.get(school.id) or 0) - hidden_overdue.get(school.id, 0)
         rows.append(
             {
                 "unit": school,
-                "open": int(row.open or 0) if row else 0,
-                "overdue": int(row.overdue or 0) if row else 0,
-                "high_risk": int(row.high_risk or 0) if row else 0,
-                "unassigned": int(row.unassigned or 0) if row else 0,
-                "total": totals.get(school.id, 0),
+                "open": counts[0],
+                "overdue": min(late, OVERDUE_CEILING),
+                "overdue_more": late > OVERDUE_CEILING,
+                "high_risk": counts[1],
+                "unassigned": counts[2],
+                "total": counts[3],
             }
         )
     return rows
-
-
-def _recorded(session: Session, user: User, unit: Unit, level: str | None) -> dict[int, int]:
-    """All the cases of each school below ``unit`` that ``user`` may see: the numbers its
-    reference counters gave out (every case is numbered in the transaction that records it,
-    and none is ever deleted), less the cases naming the user as excluded."""
-    schools = (
-        select(Unit.id)
-        .where(
-            Unit.path.startswith(unit.path),
-            scope_filter(user, "case.read", Unit.path),
-            _of_level(level),
-        )
-        .scalar_subquery()
-    )
-    given = session.execute(
-        select(CaseCounter.unit_id, func.sum(CaseCounter.last_number))
-        .where(CaseCounter.unit_id.in_(schools))
-        .group_by(CaseCounter.unit_id)
-    ).all()
-    excluded = session.execute(
-        select(Case.unit_id, func.count(Case.id))
-        .join(CaseExclusion, CaseExclusion.case_id == Case.id)
-        .where(CaseExclusion.user_id == user.id, Case.unit_id.in_(schools))
-        .group_by(Case.unit_id)
-    ).all()
-    out = {unit_id: int(n or 0) for unit_id, n in given}
-    for unit_id, n in excluded:
-        out[unit_id] = out.get(unit_id, 0) - int(n)
-    return out
 
 
 def monthly_trend(
@@ -198,30 +226,35 @@ def monthly_trend(
     today = local_today()
     index = today.year * 12 + today.month - 1 - (months - 1)
     start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
-    scope = visible_cases(user).where(
-        in_scope_units(session, user), Unit.path.startswith(unit.path), _of_level(level)
-    )
-    received = session.execute(
-        scope.where(Case.received_on >= start)
-        .with_only_columns(
-            extract("year", Case.received_on).label("y"),
-            extract("month", Case.received_on).label("m"),
-            func.count(Case.id),
+    readable = _schools(user, unit, level).scalar_subquery()
+    got: dict[tuple[int, int], int] = {}
+    done: dict[tuple[int, int], int] = {}
+    for month, received, closed in session.execute(
+        select(
+            UnitMonthTally.month, func.sum(UnitMonthTally.received), func.sum(UnitMonthTally.closed)
         )
-        .group_by("y", "m")
-    ).all()
-    closed = session.execute(
-        scope.where(CaseTransition.to_status == "closed", CaseTransition.at >= start)
-        .join(CaseTransition, CaseTransition.case_id == Case.id)
-        .with_only_columns(
-            extract("year", CaseTransition.at).label("y"),
-            extract("month", CaseTransition.at).label("m"),
-            func.count(CaseTransition.id),
-        )
-        .group_by("y", "m")
-    ).all()
-    got = {(int(y), int(m)): n for y, m, n in received}
-    done = {(int(y), int(m)): n for y, m, n in closed}
+        .where(UnitMonthTally.unit_id.in_(readable), UnitMonthTally.month >= index)
+        .group_by(UnitMonthTally.month)
+    ):
+        key = (int(month) // 12, int(month) % 12 + 1)
+        got[key], done[key] = int(received or 0), int(closed or 0)
+    # Less the cases the user is excluded from (a handful), received or closed in the window.
+    hidden = _excluded(session, user, readable)
+    for row in hidden:
+        if row.received_on >= start:
+            key = (row.received_on.year, row.received_on.month)
+            got[key] = got.get(key, 0) - 1
+    if hidden:
+        for (at,) in session.execute(
+            select(CaseTransition.at).where(
+                CaseTransition.case_id.in_([row.id for row in hidden]),
+                CaseTransition.to_status == "closed",
+            )
+        ):
+            month = local_month(at)
+            if month >= index:
+                key = (month // 12, month % 12 + 1)
+                done[key] = done.get(key, 0) - 1
     out = []
     year, month = start.year, start.month
     for _ in range(months):

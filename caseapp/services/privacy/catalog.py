@@ -637,6 +637,36 @@ CATALOG: dict[str, TableEntry] = {
             ),
         ),
     ),
+    "unit_case_tallies": TableEntry(
+        "case.oversee",
+        _l("Recomputed from the cases whenever they change; as long as the cases' facts."),
+        (
+            Group("technical", _KEYS, "unit_id"),
+            Group(
+                "reporting",
+                _l(
+                    "Cases of a school counted as they are now (counts only, no case): open, "
+                    "high-risk, unassigned and all cases recorded"
+                ),
+                "open high_risk unassigned total",
+            ),
+        ),
+    ),
+    "unit_month_tallies": TableEntry(
+        "case.oversee",
+        _l("Recomputed from the cases whenever they change; as long as the cases' facts."),
+        (
+            Group("technical", _KEYS, "unit_id"),
+            Group(
+                "reporting",
+                _l(
+                    "Cases of a school received and closed in a month (counts only, no case): "
+                    "the month, the cases received and the cases closed"
+                ),
+                "month received closed",
+            ),
+        ),
+    ),
     "report_snapshots": TableEntry(
         "report.read",
         _KEPT,

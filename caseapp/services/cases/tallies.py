@@ -1,0 +1,297 @@
+"""Per-school counts kept in the transaction that changes them (issue 16): the monitoring page
+reads a school's open, high-risk, unassigned and recorded cases, and its cases received and
+closed per month, from a row each instead of counting the cases.
+
+After every flush that wrote a case (its status, risk, serious risk to the child, assignment,
+school or day of receipt) or a transition to "closed", the difference each makes is added to
+the counts (a session event, as cases.clocks does: no service can forget it). The old state of
+a case comes from the attribute history (those columns load their old value before a change,
+``active_history``), the new one from what was flushed. Counts are written as
+``UPDATE ... SET n = n + :delta`` after an insert of the row that ignores a row already there:
+two transactions recording cases of one school both add (the second waits for the first's row
+lock), so concurrent intakes lose nothing. Cases are never deleted (retention destroys their
+content, not the row). ``rebuild`` recomputes everything with GROUP BY (after a migration or a
+bulk load); ``computed`` is that GROUP BY (the tests compare it with what was kept).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, case, delete, event, extract, func, insert, inspect, select, update
+from sqlalchemy.orm import Session
+
+from caseapp.clock import zone
+from caseapp.models import Case, CaseTransition
+from caseapp.models.reports import UnitCaseTally, UnitMonthTally
+
+_cases = cast(Table, Case.__table__)
+_transitions = cast(Table, CaseTransition.__table__)
+_tallies = cast(Table, UnitCaseTally.__table__)
+_months = cast(Table, UnitMonthTally.__table__)
+COUNTS = ("open", "high_risk", "unassigned", "total")
+MONTH_COUNTS = ("received", "closed")
+FIELDS = (
+    "unit_id",
+    "status",
+    "risk_level",
+    "serious_risk_to_child",
+    "assigned_to_id",
+    "received_on",
+)
+HIGH = ("high", "immediate")
+HAS_TABLE = "caseapp.tallies.has_table"
+
+
+def month_of(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def local_month(at: datetime) -> int:
+    """The month, where the users are, of a stored instant (SQLite hands back naive UTC)."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return month_of(at.astimezone(zone()).date())
+
+
+def counts_of(status: str | None, risk: str | None, serious: bool | None, assigned) -> tuple:
+    """(open, high_risk, unassigned, total) that one case adds."""
+    is_open = status != "closed"
+    return (
+        int(is_open),
+        int(is_open and (risk in HIGH or bool(serious))),
+        int(is_open and assigned is None),
+        1,
+    )
+
+
+class Deltas:
+    def __init__(self) -> None:
+        self.units: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self.months: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+
+    def case(self, state: dict[str, Any], sign: int) -> None:
+        if state["unit_id"] is None:
+            return
+        row = self.units[state["unit_id"]]
+        for i, n in enumerate(
+            counts_of(
+                state["status"],
+                state["risk_level"],
+                state["serious_risk_to_child"],
+                state["assigned_to_id"],
+            )
+        ):
+            row[i] += sign * n
+        if state["received_on"] is not None:
+            self.months[(state["unit_id"], month_of(state["received_on"]))][0] += sign
+
+    def closed(self, unit_id: int, month: int, sign: int) -> None:
+        self.months[(unit_id, month)][1] += sign
+
+    def write(self, conn) -> None:
+        units = {k: v for k, v in self.units.items() if any(v)}
+        months = {k: v for k, v in self.months.items() if any(v)}
+        if units:
+            _ensure(conn, _tallies, [{"unit_id": u} for u in sorted(units)])
+            for unit_id in sorted(units):
+                d = units[unit_id]
+                conn.execute(
+                    update(_tallies)
+                    .where(_tallies.c.unit_id == unit_id)
+                    .values({name: _tallies.c[name] + d[i] for i, name in enumerate(COUNTS)})
+                )
+        if months:
+            _ensure(conn, _months, [{"unit_id": u, "month": m} for u, m in sorted(months)])
+            for unit_id, month in sorted(months):
+                d = months[(unit_id, month)]
+                conn.execute(
+                    update(_months)
+                    .where(_months.c.unit_id == unit_id, _months.c.month == month)
+                    .values({name: _months.c[name] + d[i] for i, name in enumerate(MONTH_COUNTS)})
+                )
+
+
+def _ensure(conn, table: Table, keys: list[dict]) -> None:
+    """Insert the rows ``keys`` with zero counts, leaving those already there."""
+    zeros = {c.name: 0 for c in table.c if not c.primary_key}
+    rows = [{**zeros, **k} for k in keys]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+    else:  # pragma: no cover - the service runs on PostgreSQL and SQLite
+        for row in rows:
+            key = [table.c[k] == v for k, v in row.items() if table.c[k].primary_key]
+            if conn.scalar(select(func.count()).select_from(table).where(*key)) == 0:
+                conn.execute(insert(table).values(row))
+
+
+def _states(obj: Case) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(old state, new state, changed) of a flushed case."""
+    state = inspect(obj)
+    old, new, changed = {}, {}, False
+    for name in FIELDS:
+        hist = state.attrs[name].history
+        if hist.has_changes():
+            changed = True
+            old[name] = hist.deleted[0] if hist.deleted else None
+            new[name] = hist.added[0] if hist.added else None
+        else:
+            value = hist.unchanged[0] if hist.unchanged else getattr(obj, name)
+            old[name] = new[name] = value
+    return old, new, changed
+
+
+def _after_flush(session: Session, _flush_context) -> None:
+    deltas = Deltas()
+    closing: list[CaseTransition] = []
+    moved: list[tuple[int, int, int]] = []  # (case id, old unit, new unit)
+    wrote = False
+    for obj in session.new:
+        if isinstance(obj, Case):
+            _old, new, _ = _states(obj)
+            deltas.case(new, 1)
+            wrote = True
+        elif isinstance(obj, CaseTransition) and obj.to_status == "closed":
+            closing.append(obj)
+            wrote = True
+    for obj in session.dirty:
+        if isinstance(obj, Case) and obj not in session.deleted:
+            old, new, changed = _states(obj)
+            if changed:
+                deltas.case(old, -1)
+                deltas.case(new, 1)
+                wrote = True
+                if old["unit_id"] != new["unit_id"] and old["unit_id"] is not None:
+                    moved.append((obj.id, old["unit_id"], new["unit_id"]))
+    if not wrote:
+        return
+    conn = session.connection()
+    if not _table_exists(session, conn):
+        return
+    if closing:
+        ids = sorted({t.case_id for t in closing})
+        units = dict(
+            conn.execute(select(_cases.c.id, _cases.c.unit_id).where(_cases.c.id.in_(ids))).all()
+        )
+        for t in closing:
+            at = t.at
+            if at is None:  # pragma: no cover - the default is set in Python before the INSERT
+                at = conn.scalar(select(_transitions.c.at).where(_transitions.c.id == t.id))
+            deltas.closed(units[t.case_id], local_month(at), 1)
+    if moved:
+        # The closures of a case count where the case is: they follow it to its new school
+        # (those written in this flush were counted there already).
+        fresh = {t.id for t in closing}
+        for case_id, before, after in moved:
+            for tid, at in conn.execute(
+                select(_transitions.c.id, _transitions.c.at).where(
+                    _transitions.c.case_id == case_id, _transitions.c.to_status == "closed"
+                )
+            ):
+                if tid not in fresh:
+                    deltas.closed(before, local_month(at), -1)
+                    deltas.closed(after, local_month(at), 1)
+    deltas.write(conn)
+
+
+def _table_exists(session: Session, conn) -> bool:
+    """Whether the database has the tallies (not before migration 0020: the migration tests
+    write through the services at old revisions); asked once a transaction."""
+    known = session.info.get(HAS_TABLE)
+    if known is None:
+        known = session.info[HAS_TABLE] = conn.dialect.has_table(conn, _tallies.name)
+    return bool(known)
+
+
+def _forget(session: Session, *_args) -> None:
+    session.info.pop(HAS_TABLE, None)
+
+
+def install() -> None:
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "after_commit", _forget)
+        event.listen(Session, "after_rollback", _forget)
+
+
+# -- from scratch -----------------------------------------------------------------------------
+
+
+def computed(conn) -> tuple[dict[int, tuple], dict[tuple[int, int], tuple]]:
+    """The counts from the cases and transitions (GROUP BY): {unit: (open, high_risk,
+    unassigned, total)} and {(unit, month): (received, closed)}, zero rows left out."""
+    c = _cases.c
+    is_open = c.status != "closed"
+    high = is_open & (c.risk_level.in_(HIGH) | (c.serious_risk_to_child == True))  # noqa: E712
+    units = {
+        row.unit_id: (int(row.open), int(row.high_risk), int(row.unassigned), int(row.total))
+        for row in conn.execute(
+            select(
+                c.unit_id,
+                func.sum(case((is_open, 1), else_=0)).label("open"),
+                func.sum(case((high, 1), else_=0)).label("high_risk"),
+                func.sum(case((is_open & c.assigned_to_id.is_(None), 1), else_=0)).label(
+                    "unassigned"
+                ),
+                func.count().label("total"),
+            ).group_by(c.unit_id)
+        )
+    }
+    month = extract("year", c.received_on) * 12 + extract("month", c.received_on) - 1
+    months: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+    for unit_id, m, n in conn.execute(
+        select(c.unit_id, month.label("m"), func.count()).group_by(c.unit_id, "m")
+    ):
+        months[(unit_id, int(m))][0] += int(n)
+    # Closures by month where the users are: read in Python (the zone's rules), once.
+    closed = (
+        select(c.unit_id, _transitions.c.at)
+        .join(_transitions, _transitions.c.case_id == c.id)
+        .where(_transitions.c.to_status == "closed")
+    )
+    for part in conn.execute(
+        closed, execution_options={"stream_results": True, "yield_per": 10_000}
+    ).partitions():
+        for unit_id, at in part:
+            months[(unit_id, local_month(at))][1] += 1
+    return units, {k: tuple(v) for k, v in months.items() if any(v)}
+
+
+def stored(conn) -> tuple[dict[int, tuple], dict[tuple[int, int], tuple]]:
+    """What the tables hold, zero rows left out (to compare with ``computed``)."""
+    units = {
+        r.unit_id: (r.open, r.high_risk, r.unassigned, r.total)
+        for r in conn.execute(select(_tallies))
+        if any((r.open, r.high_risk, r.unassigned, r.total))
+    }
+    months = {
+        (r.unit_id, r.month): (r.received, r.closed)
+        for r in conn.execute(select(_months))
+        if r.received or r.closed
+    }
+    return units, months
+
+
+def rebuild(conn) -> None:
+    """Recompute both tables from the cases and transitions (after a migration or a bulk
+    load). The caller commits."""
+    units, months = computed(conn)
+    conn.execute(delete(_tallies))
+    conn.execute(delete(_months))
+    rows = [dict(zip(("unit_id", *COUNTS), (u, *v), strict=True)) for u, v in units.items()]
+    for i in range(0, len(rows), 5000):
+        conn.execute(insert(_tallies), rows[i : i + 5000])
+    mrows = [
+        dict(zip(("unit_id", "month", *MONTH_COUNTS), (*k, *v), strict=True))
+        for k, v in months.items()
+    ]
+    for i in range(0, len(mrows), 5000):
+        conn.execute(insert(_months), mrows[i : i + 5000])
