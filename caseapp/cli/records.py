@@ -82,10 +82,12 @@ notify_cli = AppGroup("notify", help="Notifications and reminders.")
 def notify_send_due() -> None:
     """For cron: forget the public pages' counters whose window is over, escalate the
     self-reports nobody opened in time, add a notice for every newly
-    overdue case and for the period reports due in 14, 7 or 1 days, then e-mail the notices
-    not yet e-mailed. Idempotent: the same reminder is never sent twice."""
+    overdue case and for the period reports due in 14, 7 or 1 days, bring the report rollups
+    up to date, then e-mail the notices not yet e-mailed. Idempotent: the same reminder is
+    never sent twice."""
     from caseapp.services.cases import notifications
     from caseapp.services.equality import reminders
+    from caseapp.services.reports import rollups
     from caseapp.services.selfreports import throttle
     from caseapp.services.selfreports.escalation import escalate_unseen
 
@@ -96,10 +98,16 @@ def notify_send_due() -> None:
     created = escalate_unseen(session)[1]
     created += notifications.notify_overdue(session)
     created += reminders.notify_due_reports(session)
+    # The report rollups of the changes made since the last run, for good (a report page
+    # refreshes them only for itself).
+    refreshed = rollups.refresh(session)
     session.commit()
     sent = notifications.send_pending_emails(session)
     session.commit()
-    click.echo(f"{created} new notices; {sent} e-mails sent")
+    click.echo(
+        f"{created} new notices; {sent} e-mails sent; "
+        f"{refreshed} changes folded into the report rollups"
+    )
 
 
 selfreports_cli = AppGroup("selfreports", help="Self-reports from the public pages.")

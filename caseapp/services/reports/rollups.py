@@ -49,7 +49,6 @@ from caseapp.services.org.history import in_force
 _rollups = cast(Table, CaseRollup.__table__)
 _marks = cast(Table, CaseRollupMark.__table__)
 _cases = cast(Table, Case.__table__)
-WROTE = "caseapp.rollups.wrote"  # session.info: this transaction has flushed something
 # A constant key for pg_advisory_xact_lock: one refresh at a time (two would recompute the
 # same school-month and both insert its rows).
 LOCK_KEY = 160_019
@@ -92,7 +91,6 @@ def _old_and_new(obj, name: str) -> list:
 
 
 def _after_flush(session: Session, _flush_context) -> None:
-    session.info[WROTE] = True
     marks: set[tuple[int, int | None]] = set()
     case_ids: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
@@ -143,7 +141,6 @@ def _marks_table_exists(session: Session, conn) -> bool:
 
 
 def _forget(session: Session) -> None:
-    session.info.pop(WROTE, None)
     session.info.pop(HAS_TABLE, None)
 
 
@@ -449,16 +446,16 @@ def rebuild_all(session: Session) -> int:
 # -- the report from rollups ------------------------------------------------------------------
 
 
-def _writer(session: Session) -> Session:
-    """Where the marks are refreshed: the primary's session when the figures are read from a
-    read replica (read-only; it receives the refreshed rollups by replication, within the lag
-    the page shows), else ``session`` itself."""
+def _is_replica(session: Session) -> bool:
+    """Whether ``session`` reads the read replica (read-only: nothing can be refreshed there;
+    it receives the rollups the primary refreshed by replication, within the lag the page
+    shows)."""
     from caseapp.db import get_session, has_replica
 
     try:
-        return get_session() if has_replica() else session
+        return has_replica() and session is not get_session()
     except RuntimeError:  # outside an application context
-        return session
+        return False
 
 
 def sums(
@@ -473,11 +470,11 @@ def sums(
 ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]]:
     """The summed figures of the report: {(figure, row, col): n} and the cases per path and
     column {(path, col): n}, the viewer's excluded cases taken out."""
-    writer = _writer(session)
-    refresh(writer)
-    if not writer.info.get(WROTE) and not (writer.new or writer.dirty or writer.deleted):
-        # Nothing else was written in this transaction (a report page): keep the refresh.
-        writer.commit()
+    if not _is_replica(session):
+        # In the caller's transaction, never committed here (the caller may hold locks of its
+        # own, such as a report being submitted): a report page's refresh ends with its
+        # request; ``notify send-due`` keeps the marks few by refreshing them for good.
+        refresh(session)
     m_from, m_to = month_of(date_from), month_of(date_to)
     r = _rollups.c
     conditions = [
