@@ -72,6 +72,10 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
         # bench/monitoring.py: 2.2x faster monitoring at 100k cases without it).
         options = "-c jit=off" + (" -c default_transaction_read_only=on" if read_only else "")
         kwargs.update(pool_pre_ping=True, connect_args={"options": options})
+        if read_only:
+            # One snapshot per transaction: a report's sums, the cases it takes out and the
+            # rollups' pending marks read at one moment (services/reports/rollups.sums).
+            kwargs.update(isolation_level="REPEATABLE READ")
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -467,13 +467,24 @@ def sums(
     level: str | None,
     within: Unit | None,
     scope,
-) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]]:
+) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str], int]] | None:
     """The summed figures of the report: {(figure, row, col): n} and the cases per path and
-    column {(path, col): n}, the viewer's excluded cases taken out."""
+    column {(path, col): n}, the viewer's excluded cases taken out; None when changes of the
+    period's months are not folded into the rollups (the caller answers from the scan).
+
+    The rollups, the cases read to take the excluded ones out and the marks must be of one
+    moment, or an excluded case changed meanwhile would show (+1 where it was, -1 where it
+    is). On the primary, pending marks are folded in the caller's transaction (never committed
+    here: the caller may hold locks of its own, such as a report being submitted; a report
+    page's fold ends with its request, ``notify send-due`` folds them for good) under the
+    fold lock, held to the end of the transaction so no other fold runs meanwhile; a change
+    committed by someone else after the fold leaves a mark, seen at the end: the scan. A read
+    replica cannot fold: it reads one snapshot (REPEATABLE READ, caseapp.db) and uses the
+    rollups only when no mark of the period's months is pending there."""
     if not _is_replica(session):
-        # In the caller's transaction, never committed here (the caller may hold locks of its
-        # own, such as a report being submitted): a report page's refresh ends with its
-        # request; ``notify send-due`` keeps the marks few by refreshing them for good.
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         refresh(session)
     m_from, m_to = month_of(date_from), month_of(date_to)
     r = _rollups.c
@@ -515,4 +526,18 @@ def sums(
                     figures[(figure, row, col)] -= n
                     if figure == "cases" and case.path is not None:
                         paths[(case.path, col)] -= n
+    if _pending(session, m_from, m_to):
+        return None
     return dict(figures), dict(paths)
+
+
+def _pending(session: Session, m_from: int, m_to: int) -> bool:
+    """Whether a change of the months ``m_from``..``m_to`` waits to be folded (a mark without
+    a month stands for every month of its school)."""
+    m = _marks.c
+    found = session.execute(
+        select(m.id)
+        .where(or_(m.month.is_(None), and_(m.month >= m_from, m.month <= m_to)))
+        .limit(1)
+    ).first()
+    return found is not None

@@ -483,9 +483,10 @@ def _from_rollups(
     cfg = settings()
     # Every case of the period: the viewer's excluded ones among them are taken out of the sums.
     scope = _cases_in(unit, date_from, date_to, None, level, within)
-    figures, paths = rollups.sums(
-        session, unit, date_from, date_to, viewer_id, level, within, scope
-    )
+    summed = rollups.sums(session, unit, date_from, date_to, viewer_id, level, within, scope)
+    if summed is None:  # changes of the period not folded into the rollups yet: the scan
+        return _scan(session, unit, date_from, date_to, viewer_id, level, within)
+    figures, paths = summed
 
     def table(key, rows, cols, figure=None, totals=None) -> Table:
         t = Table(key, list(rows), list(cols), counts=TABLE_COUNTS.get(key, "cases"))
