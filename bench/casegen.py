@@ -576,3 +576,31 @@ def jit_off(engine) -> None:
 
     event.listen(engine, "connect", off)
     engine.dispose()
+
+
+def fill_to_sizes(
+    engine,
+    small: int,
+    large: int,
+    schools: list[tuple[int, str]],
+    user_id: int,
+    today: date,
+    use_copy: bool = False,
+) -> Iterator[tuple[Totals, dict[str, float], float]]:
+    """Fill the database to ``small`` cases, then add to it up to ``large`` (when larger), so
+    one run measures both sizes: yields the totals, the seconds of each part (as ``fill``)
+    and the wall time of each fill."""
+    totals: Totals | None = None
+    for seed, size in enumerate([small] + ([large] if large > small else []), start=1):
+        t0 = time.perf_counter()
+        totals, spent = fill(
+            engine,
+            size - (totals.cases if totals else 0),
+            schools,
+            user_id,
+            today,
+            use_copy=use_copy,
+            seed=seed,
+            after=totals,
+        )
+        yield totals, spent, time.perf_counter() - t0

@@ -257,22 +257,18 @@ def main() -> None:
     bare_client = bare.test_client()
     n = args.requests
     ref_prefix = "BN-S07-" + str(local_today().year)
-    sizes, totals, deep = [], None, ""
-    for size in [args.cases] + ([args.large] if args.large > args.cases else []):
-        t0 = time.perf_counter()
-        totals, _spent = casegen.fill(
-            engine,
-            size - (totals.cases if totals else 0),
-            world["schools"],
-            world["focal"],
-            local_today(),
-            use_copy=args.copy,
-            seed=len(sizes) + 1,
-            after=totals,
-        )
+    sizes: list = []
+    for totals, _spent, fill_s in casegen.fill_to_sizes(
+        engine,
+        args.cases,
+        args.large,
+        world["schools"],
+        world["focal"],
+        local_today(),
+        use_copy=args.copy,
+    ):
         print(
-            f"database {engine.dialect.name}: {totals.cases:,} cases "
-            f"(fill {time.perf_counter() - t0:.1f} s)",
+            f"database {engine.dialect.name}: {totals.cases:,} cases (fill {fill_s:.1f} s)",
             flush=True,
         )
         deep = deep_case(engine, world, DEEP)

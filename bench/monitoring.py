@@ -390,20 +390,16 @@ def main() -> None:
             )
     log = StatementLog(engine)
     bare = bare_app(url, world)
-    sizes, totals = [], None
-    for size in [args.cases] + ([args.large] if args.large > args.cases else []):
-        t0 = time.perf_counter()
-        totals, spent = casegen.fill(
-            engine,
-            size - (totals.cases if totals else 0),
-            world["schools"],
-            world["focal"],
-            local_today(),
-            use_copy=args.copy,
-            seed=len(sizes) + 1,
-            after=totals,
-        )
-        fill_s = time.perf_counter() - t0
+    sizes: list = []
+    for totals, spent, fill_s in casegen.fill_to_sizes(
+        engine,
+        args.cases,
+        args.large,
+        world["schools"],
+        world["focal"],
+        local_today(),
+        use_copy=args.copy,
+    ):
         if args.sqlite_analyze and engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 conn.exec_driver_sql("ANALYZE")
