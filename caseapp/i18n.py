@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_datetime, format_decimal, get_locale
 from flask_login import current_user
 
 from caseapp.extensions import babel
@@ -42,7 +42,9 @@ def _date(value) -> str:
     if isinstance(value, datetime):
         return format_datetime(value, "dd/MM/yyyy")
     if isinstance(value, date):
-        return format_date(value, "dd/MM/yyyy")
+        # Digits only, the same in every language: Babel's pattern engine is not needed for
+        # the fifty dates of a page.
+        return f"{value.day:02d}/{value.month:02d}/{value.year:04d}"
     return str(value)
 
 

@@ -112,6 +112,10 @@ class CaseStep(Base):
             postgresql_where=text("done_on IS NULL AND kind = 'follow_up'"),
             sqlite_where=text("done_on IS NULL AND kind = 'follow_up'"),
         ),
+        # My work's "due today" for steps without a clock (deadlines.due_today_conditions):
+        # those not done due today of a kind, whatever the size of the archive (three equal
+        # columns: the planners prefer it to ix_case_steps_open_due, which reads every kind).
+        Index("ix_case_steps_due_open_kind", "due_on", "done_on", "kind", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

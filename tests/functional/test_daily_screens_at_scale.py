@@ -4,15 +4,17 @@ cases alone; scoping and exclusions hold on every one of these paths."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import event
 
 from caseapp.cases import views as case_views
 from caseapp.clock import local_today
-from caseapp.models import Case, Unit, User
-from caseapp.services.cases import listing, monitoring, records, tally
+from caseapp.models import Case, CaseStep, Unit, User
+from caseapp.services.cases import clocks, listing, monitoring, records, tally
 from caseapp.services.cases.listing import CaseFilter, case_page
 from caseapp.services.cases.tally import Tally
 from tests.factories import Visitor
@@ -174,3 +176,80 @@ def test_a_reference_prefix_finds_what_it_starts_and_nothing_hidden(db, world, c
     assert found(cases.excluded.reference) == set() == found(cases.c.reference)
     assert found("SCH_A") == set() == found("SCH-%") == found("\U0010ffff")
     assert case_page(db, officer, CaseFilter(reference="SCH-A-"), 50).total == Tally(4)
+
+
+def test_due_today_lists_every_step_due_today_with_or_without_a_clock(app, db, world, focal):
+    """ "Due today" is read from the overdue moments falling today and from the steps without
+    a clock (referral, discipline): a referral due today shows, as does a verification due
+    today; a step due tomorrow, a step done and an overdue case do not (it is under Overdue)."""
+    today = local_today()
+    verifying = focal.intake(db, world.units["SCH-A"])
+    move(db, world["focal_a"], verifying, "verifying")
+    add(db, world["focal_a"], verifying, "verification", method="interview", due_on=today)
+    referred, tomorrow, done, late = (focal.intake(db, world.units["SCH-A"]) for _ in range(4))
+    # Written with Core (a test's shortcut past the services), then the moments recomputed.
+    db.execute(
+        CaseStep.__table__.insert(),
+        [
+            {
+                "uid": str(uuid.uuid4()),
+                "case_id": case.id,
+                "kind": kind,
+                "due_on": due_on,
+                "done_on": done_on,
+                "version": 1,
+            }
+            for case, kind, due_on, done_on in (
+                (referred, "referral", today, None),
+                (tomorrow, "referral", today + timedelta(days=1), None),
+                (done, "discipline", today, today),
+                (late, "discipline", today, None),
+            )
+        ],
+    )
+    db.execute(
+        Case.__table__.update()
+        .where(Case.id.in_([c.id for c in (verifying, referred, tomorrow, done)]))
+        .values(intervention_due_at=None, support_due_on=None, verification_due_on=None)
+    )
+    db.execute(
+        Case.__table__.update()
+        .where(Case.id == late.id)
+        .values(verification_due_on=today - timedelta(days=20))
+    )
+    clocks.refresh_all(db)
+    db.commit()
+    work = monitoring.my_work(db, _user(db, world, "focal_a"))
+    assert sorted(c.id for c in work["today"]) == sorted([verifying.id, referred.id])
+    assert late.id in [c.id for c in work["overdue"]]
+    page = text_of(focal.get("/work"))
+    assert verifying.reference in page and referred.reference in page
+
+
+def test_the_list_page_costs_the_same_statements_for_one_case_or_many(app, db, world, focal):
+    """A page of the list reads only the columns its rows show, in a fixed number of
+    statements: a row touching a column not loaded would add one per row (N+1)."""
+    engine = db.get_bind()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    def page_statements() -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert focal.get("/cases/").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    focal.intake(db, world.units["SCH-A"])
+    db.commit()
+    one = page_statements()
+    for _ in range(4):
+        focal.intake(db, world.units["SCH-A"])
+    db.commit()
+    db.expire_all()
+    assert page_statements() == one
+    assert not any("narrative" in s or "wrapped_key" in s for s in statements)

@@ -11,12 +11,19 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import and_, exists, select
 
+from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case, CaseStep
 from caseapp.models.steps import FINDINGS, STEP_KINDS
 from caseapp.services.cases import clocks
-from caseapp.services.cases.deadlines import ALWAYS, overdue_by_clocks, overdue_condition
+from caseapp.services.cases.deadlines import (
+    ACTIVE,
+    ALWAYS,
+    due_today_conditions,
+    overdue_by_clocks,
+    overdue_condition,
+)
 from tests.factories import Visitor
 
 STATUSES = (
@@ -120,6 +127,25 @@ def _agree(db, case_id: int, now: datetime) -> None:
     stored = db.scalar(select(Case.id).where(Case.id == case_id, overdue_condition(now)))
     clocks_say = db.scalar(select(Case.id).where(Case.id == case_id, overdue_by_clocks(now)))
     assert (stored is not None) == (clocks_say is not None), now
+    # "Due today" (my work) read from the stored moment and the steps without a clock is the
+    # plain definition: active, not overdue, a step not done due today.
+    plain = and_(
+        Case.status.in_(ACTIVE),
+        ~overdue_by_clocks(now),
+        exists(
+            select(CaseStep.id).where(
+                CaseStep.case_id == Case.id,
+                CaseStep.done_on.is_(None),
+                CaseStep.due_on == local_today(now),
+            )
+        ),
+    )
+    parts = [
+        db.scalar(select(Case.id).where(Case.id == case_id, condition)) is not None
+        for condition in due_today_conditions(now)
+    ]
+    expected = db.scalar(select(Case.id).where(Case.id == case_id, plain)) is not None
+    assert any(parts) == expected, now
 
 
 @settings(

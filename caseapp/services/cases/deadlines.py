@@ -167,8 +167,36 @@ def overdue_reasons(session, case: Case, now: datetime | None = None) -> list[st
     ]
 
 
-def due_today_condition(now: datetime | None = None):
-    today = local_today(now or utcnow())
-    return and_(
-        Case.status.in_(ACTIVE), _step(CaseStep.done_on.is_(None), CaseStep.due_on == today)
+# Open steps of these kinds carry a due day but no clock (the case is not overdue past it).
+UNCLOCKED_STEPS = ("referral", "discipline")
+
+
+def due_today_conditions(now: datetime | None = None) -> tuple[ColumnElement[bool], ...]:
+    """Active cases not overdue with a step not done due today, as two conditions whose union
+    is that set, each read from an index in the size of its answer, not of the archive: a step
+    of a clock (STEP_CLOCKS) due today ends the case's clock today, so such a case has its
+    overdue moment between now and the end of today (a range of ix_cases_unit_overdue_after);
+    the steps of other kinds come from their own partial index by due day
+    (ix_case_steps_due_open_kind)."""
+    now = now or utcnow()
+    today = local_today(now)
+    step_due = _step(CaseStep.done_on.is_(None), CaseStep.due_on == today)
+    clocked = and_(
+        Case.overdue_after.is_not(None),
+        Case.overdue_after >= now,
+        Case.overdue_after <= _end_of(today),
+        Case.status.in_(ACTIVE),
+        step_due,
     )
+    unclocked = and_(
+        Case.id.in_(
+            select(CaseStep.case_id).where(
+                CaseStep.done_on.is_(None),
+                CaseStep.kind.in_(UNCLOCKED_STEPS),
+                CaseStep.due_on == today,
+            )
+        ),
+        Case.status.in_(ACTIVE),
+        ~overdue_condition(now),
+    )
+    return clocked, unclocked

@@ -12,6 +12,7 @@ from sqlalchemy import func, literal_column, select, true
 from sqlalchemy.orm import Session, contains_eager
 
 from caseapp.clock import local_today
+from caseapp.db import utcnow
 from caseapp.errors import NotFound
 from caseapp.models import (
     Case,
@@ -24,7 +25,7 @@ from caseapp.models import (
 )
 from caseapp.security.authz import scope_filter, scope_paths
 from caseapp.services.cases.access import in_scope_units, visible_cases
-from caseapp.services.cases.deadlines import ACTIVE, overdue_condition
+from caseapp.services.cases.deadlines import due_today_conditions, overdue_condition
 from caseapp.services.cases.listing import OPEN
 from caseapp.services.cases.tallies import counts_of, local_month
 from caseapp.services.org.units import unit_in_scope
@@ -43,9 +44,11 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
     """Cases of the user's schools needing action: overdue first (the longest overdue on
     top), due today, new, and the follow-ups coming in the next two weeks. Each list is read
     from an index in its own order and stops at LIMIT: the overdue moment by unit, the steps
-    still open by due day, the new cases by unit and day received."""
+    still open by due day, the new cases by unit and day received; "due today" from the
+    overdue moments that fall today (deadlines.due_today_conditions)."""
     mine = visible_cases(user, "case.write").where(in_scope_units(session, user, "case.write"))
-    today = local_today()
+    now = utcnow()
+    today = local_today(now)
     soon = today + timedelta(days=14)
     upcoming = session.execute(
         mine.where(OPEN)
@@ -63,20 +66,20 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
         .order_by(CaseStep.due_on, CaseStep.case_id)
         .limit(LIMIT)
     ).all()
-    due_today = select(CaseStep.case_id).where(CaseStep.done_on.is_(None), CaseStep.due_on == today)
+    due_today = {
+        case.id: case
+        for condition in due_today_conditions(now)
+        for case in _cases(mine.where(condition).order_by(Case.received_on, Case.id), session)
+    }
     return {
         # Overdue implies open (no clock runs on a closed case or one awaiting closure).
         "overdue": _cases(
-            mine.where(overdue_condition()).order_by(Case.overdue_after, Case.id), session
+            mine.where(overdue_condition(now)).order_by(Case.overdue_after, Case.id), session
         ),
-        "today": _cases(
-            mine.where(
-                Case.id.in_(due_today), Case.status.in_(ACTIVE), ~overdue_condition()
-            ).order_by(Case.received_on, Case.id),
-            session,
-        ),
+        # Each part stops at LIMIT in the same order: the first LIMIT of their union.
+        "today": sorted(due_today.values(), key=lambda case: (case.received_on, case.id))[:LIMIT],
         "new": _cases(
-            mine.where(Case.status == literal_column("'new'"), ~overdue_condition()).order_by(
+            mine.where(Case.status == literal_column("'new'"), ~overdue_condition(now)).order_by(
                 Case.received_on.desc(), Case.id.desc()
             ),
             session,

@@ -1,0 +1,26 @@
+"""An index of the steps by due day, done day and kind: "my work" reads the cases due today
+from the overdue moment (ix_cases_unit_overdue_after) and the steps without a clock (referral,
+discipline) not done due today from here, instead of every step due today of the archive
+(issue 16).
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-05 15:40:00
+"""
+
+from alembic import op
+
+revision = "0021"
+down_revision = "0020"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_case_steps_due_open_kind", "case_steps", ["due_on", "done_on", "kind", "case_id"]
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_case_steps_due_open_kind", table_name="case_steps")
