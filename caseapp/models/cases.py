@@ -163,6 +163,14 @@ class Case(Base):
             postgresql_where=text("status = 'new'"),
             sqlite_where=text("status = 'new'"),
         ),
+        # A reference search ("BN-S07-2026") reads its prefix from here: PostgreSQL reads a
+        # LIKE prefix from a btree only in byte order (the unique index on references follows
+        # the database's collation), so without it the capped count scanned every case.
+        Index(
+            "ix_cases_reference_prefix",
+            "reference",
+            postgresql_ops={"reference": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
