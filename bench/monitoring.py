@@ -52,7 +52,7 @@ from caseapp.models import (  # noqa: E402
     UnitCaseTally,
     UnitMonthTally,
 )
-from caseapp.services.cases.deadlines import ACTIVE, overdue_condition  # noqa: E402
+from caseapp.services.cases.deadlines import due_today_conditions, overdue_condition  # noqa: E402
 from caseapp.services.cases.listing import OPEN, URGENT  # noqa: E402
 from caseapp.services.cases.monitoring import OVERDUE_CEILING  # noqa: E402
 from caseapp.services.cases.tally import CEILING  # noqa: E402
@@ -215,12 +215,13 @@ def work_queries(world: dict) -> list:
     )
     mine = _scoped(path, user_id, *cols)
     overdue = overdue_condition()
-    due_today = select(st.c.case_id).where(st.c.done_on.is_(None), st.c.due_on == today)
     return [
         mine.where(overdue).order_by(c.c.overdue_after, c.c.id).limit(LIMIT),
-        mine.where(c.c.id.in_(due_today), c.c.status.in_(ACTIVE), ~overdue)
-        .order_by(c.c.received_on, c.c.id)
-        .limit(LIMIT),
+        # Due today: the overdue moments that fall today, and the steps without a clock.
+        *(
+            mine.where(condition).order_by(c.c.received_on, c.c.id).limit(LIMIT)
+            for condition in due_today_conditions()
+        ),
         mine.where(c.c.status == literal_column("'new'"), ~overdue)
         .order_by(c.c.received_on.desc(), c.c.id.desc())
         .limit(LIMIT),
