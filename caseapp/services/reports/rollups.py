@@ -19,6 +19,15 @@ Bulk loads write a mark per school (every month) or call ``refresh``. Exclusions
 as the scan applies them: the excluded cases of the period are read one by one and taken out
 of the sums. Unit moves (the 2026 reform) change a school's history rows: that marks all its
 months, recomputed with the new paths.
+
+Sums per office (models.CaseOfficeRollup, migration 0021): the school rows are also kept summed
+for every office their path names (the school itself aside), per month, figure, row, column and
+``since``: a report of an office reads its own sums (a few hundred rows a month, whatever the
+number of schools below) and the school rows of its own cases (recorded at the office itself);
+``level`` and ``within`` read the school rows. A recompute subtracts the old rows of the
+school-months from their paths' offices and adds the new ones (a unit move or a case changing
+school moves the sums from one office to the other), written in the same transaction under the
+same lock: the offices' sums are always the school rows' sums (``offices_computed``).
 """
 
 from __future__ import annotations
