@@ -36,6 +36,7 @@ from caseapp.models.privacy import (
 )
 from caseapp.models.reports import (
     Activity,
+    CaseOfficeRollup,
     CaseRollup,
     CaseRollupMark,
     ReportSnapshot,
@@ -131,6 +132,7 @@ __all__ = [
     "CaseInformant",
     "CaseNameIndex",
     "CaseNote",
+    "CaseOfficeRollup",
     "CaseRollup",
     "CaseRollupMark",
     "UnitCaseTally",

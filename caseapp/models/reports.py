@@ -102,6 +102,25 @@ class CaseRollup(Base):
     n: Mapped[int] = mapped_column(Integer)
 
 
+class CaseOfficeRollup(Base):
+    """The rows of CaseRollup summed per office above the school (issue 16): for each unit
+    named in a rollup row's path other than the row's own school, the sum of those rows per
+    month, figure, row, column and ``since``. A province's report reads a few hundred rows a
+    month here instead of every school's; kept by caseapp.services.reports.rollups with the
+    school rows it sums (the difference of each recomputed school-month added in the same
+    transaction), never edited by hand."""
+
+    __tablename__ = "case_office_rollups"
+
+    office_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)
+    figure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    row: Mapped[str] = mapped_column(String(40), primary_key=True)
+    col: Mapped[str] = mapped_column(String(20), primary_key=True)
+    since: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class CaseRollupMark(Base):
     """A school and month whose rollups are out of date: written in the same transaction as
     every change the rollups count; the next report (or ``reports refresh-rollups``)

@@ -13,7 +13,15 @@ from caseapp.models import AuditEvent
 # Bookkeeping of sign-in sessions, touched by any request of a signed-in person.
 # Rows a read may write without changing anything a person sees: the session's touch, the
 # throttles, and the report rollups brought up to date (derived data, recomputed like an index).
-BOOKKEEPING = frozenset({"user_sessions", "sign_in_throttles", "case_rollups", "case_rollup_marks"})
+BOOKKEEPING = frozenset(
+    {
+        "user_sessions",
+        "sign_in_throttles",
+        "case_rollups",
+        "case_office_rollups",
+        "case_rollup_marks",
+    }
+)
 
 
 def page_text(response) -> str:

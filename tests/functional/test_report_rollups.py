@@ -29,7 +29,7 @@ from caseapp.models import (
 )
 from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
-from caseapp.models.reports import CaseRollup, CaseRollupMark
+from caseapp.models.reports import CaseOfficeRollup, CaseRollup, CaseRollupMark
 from caseapp.models.units import SCHOOL_LEVELS
 from caseapp.services.org import units as unit_service
 from caseapp.services.reports import rollups
@@ -193,6 +193,12 @@ def _published(report: report_tables.Report) -> list:
     return out
 
 
+def _offices_right(db) -> None:
+    """The offices' sums are the sums of the school rows (kept by difference, never drifting)."""
+    conn = db.connection()
+    assert rollups.offices_stored(conn) == rollups.offices_computed(conn)
+
+
 def _same(db, unit, date_from, date_to, **kw) -> None:
     scan = report_tables.build(db, unit, date_from, date_to, source="scan", **kw)
     summed = report_tables.build(db, unit, date_from, date_to, source="rollups", **kw)
@@ -200,6 +206,7 @@ def _same(db, unit, date_from, date_to, **kw) -> None:
         assert a == b, (a.key, a.cells, a.col_totals, b.cells, b.col_totals)
     assert scan.timeliness == summed.timeliness
     assert _published(scan) == _published(summed)
+    _offices_right(db)
 
 
 @settings(
@@ -295,3 +302,79 @@ def test_a_flush_marks_and_a_report_clears(db, world):
             CaseRollup.unit_id == school.id, CaseRollup.figure == "cases"
         )
     )
+
+
+def _spec(**kw) -> dict:
+    spec = {
+        "received": 40,
+        "group": "female",
+        "via": "phone",
+        "due": 10,
+        "types": {"physical"},
+        "persons": [
+            {
+                "position": "harmed",
+                "sex": "female",
+                "age_band": domain.AGE_BANDS[0],
+                "role": None,
+                "relationship": None,
+                "withdrawn": False,
+            }
+        ],
+        "steps": [
+            {
+                "kind": "verification",
+                "status": None,
+                "service": None,
+                "done_on": START + timedelta(days=45),
+                "finding": step_domain.FINDINGS[0],
+            }
+        ],
+        "transitions": [("closed", datetime(2024, 11, 20, 3, tzinfo=UTC))],
+        "excluded": False,
+    }
+    spec.update(kw)
+    return spec
+
+
+def test_office_sums_follow_moves_exclusions_and_changes_of_school(db, world):
+    """The sums per office (case_office_rollups) stay the school rows' sums, and the reports
+    of the province, of each office and of a school stay the scan's, through: cases at
+    schools and one recorded at an office itself, a case moved to a school of the other
+    office, a corrected date of receipt, an exclusion, and a school moved under the other
+    office (the 2026 reform)."""
+    viewer_id = world.people["officer_p"].id
+    a, b, c = (db.get(Unit, world.units[code]) for code in SCHOOLS)
+    d1, d2, prv = (db.get(Unit, world.units[code]) for code in ("D1", "D2", "PRV"))
+    made = [
+        _add_case(db, _spec(received=10 * i, group=("female", "male")[i % 2]), school, viewer_id)
+        for i, school in enumerate((a, a, b, b, c, c))
+    ]
+    at_office = _add_case(db, _spec(received=70, excluded=True), d1, viewer_id)
+    date_from, date_to = date(2024, 9, 1), date(2025, 8, 31)
+
+    def check() -> None:
+        for unit in (prv, d1, d2, a, b, c):
+            db.refresh(unit)
+            for viewer in (None, viewer_id):
+                _same(db, unit, date_from, date_to, viewer_id=viewer)
+
+    check()
+    assert db.scalar(select(func.count()).select_from(CaseOfficeRollup))
+    made[0].unit_id = c.id  # a case of SCH-A recorded at SCH-C after all
+    made[2].received_on = made[2].received_on + timedelta(days=60)
+    db.add(CaseExclusion(case_id=made[3].id, user_id=viewer_id))
+    at_office.unit_id = d2.id
+    db.flush()
+    check()
+    unit_service.move_unit(db, None, b, d2, START + timedelta(days=25), b.version)
+    db.flush()
+    db.expire_all()
+    check()
+    # Everything recomputed from scratch gives the same sums.
+    conn = db.connection()
+    before = rollups.offices_stored(conn)
+    rollups.rebuild_all(db)
+    assert rollups.offices_stored(conn) == before
+    assert rollups.rebuild_offices(conn) == len(before)
+    assert rollups.offices_stored(conn) == before

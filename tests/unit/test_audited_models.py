@@ -19,6 +19,8 @@ EXEMPT = {
     "rotations and retirements that change them are audited",
     "case_rollups": "derived figures (sums of audited cases, persons, steps and transitions), "
     "recomputed from them like an index; the changes they count are audited",
+    "case_office_rollups": "derived figures: the case_rollups rows summed per office, kept "
+    "with them in the same transaction",
     "case_rollup_marks": "bookkeeping of which rollups to recompute, written with the audited "
     "change that made them stale",
     "unit_case_tallies": "derived counts of audited cases, kept in the transaction of the audited "

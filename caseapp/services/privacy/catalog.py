@@ -625,6 +625,22 @@ CATALOG: dict[str, TableEntry] = {
             ),
         ),
     ),
+    "case_office_rollups": TableEntry(
+        "report.read",
+        _l("Recomputed from the cases whenever they change; as long as the cases' facts."),
+        (
+            Group("technical", _KEYS, "office_id"),
+            Group(
+                "reporting",
+                _l(
+                    "Report figures of the schools summed per office above them and month of "
+                    "receipt (counts only, no case): the table, row and column counted, the "
+                    "month from which the count holds and the count"
+                ),
+                "month figure row col since n",
+            ),
+        ),
+    ),
     "case_rollup_marks": TableEntry(
         "report.read",
         _l("Until the next report or refresh recomputes the figures."),

@@ -19,6 +19,15 @@ Bulk loads write a mark per school (every month) or call ``refresh``. Exclusions
 as the scan applies them: the excluded cases of the period are read one by one and taken out
 of the sums. Unit moves (the 2026 reform) change a school's history rows: that marks all its
 months, recomputed with the new paths.
+
+Sums per office (models.CaseOfficeRollup, migration 0021): the school rows are also kept summed
+for every office their path names (the school itself aside), per month, figure, row, column and
+``since``: a report of an office reads its own sums (a few hundred rows a month, whatever the
+number of schools below) and the school rows of its own cases (recorded at the office itself);
+``level`` and ``within`` read the school rows. A recompute subtracts the old rows of the
+school-months from their paths' offices and adds the new ones (a unit move or a case changing
+school moves the sums from one office to the other), written in the same transaction under the
+same lock: the offices' sums are always the school rows' sums (``offices_computed``).
 """
 
 from __future__ import annotations
@@ -29,7 +38,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, event, exists, func, insert, or_, select, text
+from sqlalchemy import (
+    Table,
+    and_,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import zone
@@ -43,11 +64,12 @@ from caseapp.models import (
     Unit,
     UnitParentHistory,
 )
-from caseapp.models.reports import CaseRollup, CaseRollupMark
+from caseapp.models.reports import CaseOfficeRollup, CaseRollup, CaseRollupMark
 from caseapp.services.org.history import in_force
 
 _rollups = cast(Table, CaseRollup.__table__)
 _marks = cast(Table, CaseRollupMark.__table__)
+_offices = cast(Table, CaseOfficeRollup.__table__)
 _cases = cast(Table, Case.__table__)
 # A constant key for pg_advisory_xact_lock: one refresh at a time (two would recompute the
 # same school-month and both insert its rows).
@@ -140,8 +162,21 @@ def _marks_table_exists(session: Session, conn) -> bool:
     return bool(known)
 
 
+HAS_OFFICES = "caseapp.rollups.has_offices"
+
+
+def _offices_table_exists(session: Session, conn) -> bool:
+    """Whether the database has the offices' sums (migration 0021; the migrations before it
+    refresh the school rows only, 0021 sums them)."""
+    known = session.info.get(HAS_OFFICES)
+    if known is None:
+        known = session.info[HAS_OFFICES] = conn.dialect.has_table(conn, _offices.name)
+    return bool(known)
+
+
 def _forget(session: Session) -> None:
     session.info.pop(HAS_TABLE, None)
+    session.info.pop(HAS_OFFICES, None)
 
 
 def install() -> None:
@@ -370,16 +405,42 @@ def _case_figures(session: Session, condition) -> Iterable[tuple[Facts, list]]:
 # -- refresh ----------------------------------------------------------------------------------
 
 
-def _recompute(session: Session, unit_id: int, months: set[int] | None) -> int:
-    """Write again the rollups of one school, for ``months`` (None: all of them)."""
+def offices_of(unit_id: int, path: str) -> list[int]:
+    """The offices a rollup row of ``unit_id`` placed by ``path`` is summed into: every unit
+    the path names but the school itself."""
+    return [int(part) for part in path.strip("/").split("/") if part and int(part) != unit_id]
+
+
+OfficeDeltas = dict[tuple[int, int, str, str, str, int], int]
+
+
+def _add_to_offices(deltas: OfficeDeltas, unit_id: int, rows, sign: int) -> None:
+    """Add ``rows`` (path, month, figure, row, col, since, n) of ``unit_id``, times ``sign``,
+    to the offices of their paths."""
+    for path, month, figure, row, col, since, n in rows:
+        for office in offices_of(unit_id, path):
+            deltas[(office, month, figure, row, col, since)] += sign * n
+
+
+def _recompute(
+    session: Session, unit_id: int, months: set[int] | None, deltas: OfficeDeltas | None = None
+) -> int:
+    """Write again the rollups of one school, for ``months`` (None: all of them); when
+    ``deltas`` is given, add to it what that changes in the offices' sums."""
     conn = session.connection()
+    r = _rollups.c
+    here = (
+        r.unit_id == unit_id if months is None else and_(r.unit_id == unit_id, r.month.in_(months))
+    )
+    if deltas is not None:
+        old = conn.execute(
+            select(r.path, r.month, r.figure, r.row, r.col, r.since, r.n).where(here)
+        )
+        _add_to_offices(deltas, unit_id, old, -1)
+    conn.execute(delete(_rollups).where(here))
     if months is None:
-        conn.execute(delete(_rollups).where(_rollups.c.unit_id == unit_id))
         condition = Case.unit_id == unit_id
     else:
-        conn.execute(
-            delete(_rollups).where(_rollups.c.unit_id == unit_id, _rollups.c.month.in_(months))
-        )
         condition = and_(
             Case.unit_id == unit_id,
             or_(*(Case.received_on.between(*month_bounds(m)) for m in sorted(months))),
@@ -407,6 +468,92 @@ def _recompute(session: Session, unit_id: int, months: set[int] | None) -> int:
     ]
     for i in range(0, len(rows), 5000):
         conn.execute(insert(_rollups), rows[i : i + 5000])
+    if deltas is not None:
+        _add_to_offices(
+            deltas,
+            unit_id,
+            (
+                (w["path"], w["month"], w["figure"], w["row"], w["col"], w["since"], w["n"])
+                for w in rows
+            ),
+            1,
+        )
+    return len(rows)
+
+
+_OFFICE_KEY = ("office_id", "month", "figure", "row", "col", "since")
+
+
+def _apply_to_offices(conn, deltas: OfficeDeltas) -> None:
+    """Add the differences to the offices' sums (n = n + delta, the row made when missing)
+    and remove the sums that come to nothing. Runs under the fold lock: one at a time."""
+    rows = [dict(zip(_OFFICE_KEY, key, strict=True), n=n) for key, n in sorted(deltas.items()) if n]
+    if not rows:
+        return
+    o = _offices.c
+    upsert: Any = None
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    if upsert is not None:
+        stmt = upsert(_offices)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(_OFFICE_KEY), set_={"n": o.n + stmt.excluded.n}
+        )
+        for i in range(0, len(rows), 5000):
+            conn.execute(stmt, rows[i : i + 5000])
+    else:  # no upsert: read, then update or insert
+        for row in rows:
+            key = and_(*(o[k] == row[k] for k in _OFFICE_KEY))
+            if conn.execute(select(o.n).where(key)).first() is None:
+                conn.execute(insert(_offices), [row])
+            else:
+                conn.execute(_offices.update().where(key).values(n=o.n + row["n"]))
+    offices = sorted({key[0] for key in deltas})
+    months = sorted({key[1] for key in deltas})
+    for i in range(0, len(offices), CHUNK):
+        conn.execute(
+            delete(_offices).where(
+                o.office_id.in_(offices[i : i + CHUNK]), o.month.in_(months), o.n == 0
+            )
+        )
+
+
+def offices_computed(conn) -> OfficeDeltas:
+    """The offices' sums as the school rows give them (what case_office_rollups must hold)."""
+    r = _rollups.c
+    sums: OfficeDeltas = defaultdict(int)
+    for unit_id, *rest in conn.execute(
+        select(r.unit_id, r.path, r.month, r.figure, r.row, r.col, r.since, func.sum(r.n)).group_by(
+            r.unit_id, r.path, r.month, r.figure, r.row, r.col, r.since
+        )
+    ):
+        _add_to_offices(sums, unit_id, [rest], 1)
+    return {key: n for key, n in sums.items() if n}
+
+
+def offices_stored(conn) -> OfficeDeltas:
+    """The offices' sums as case_office_rollups holds them."""
+    o = _offices.c
+    return {
+        (office, month, figure, row, col, since): n
+        for office, month, figure, row, col, since, n in conn.execute(
+            select(o.office_id, o.month, o.figure, o.row, o.col, o.since, o.n)
+        )
+    }
+
+
+def rebuild_offices(conn) -> int:
+    """Sum the offices' rows again from the school rows (migration 0021): the number of rows
+    written."""
+    conn.execute(delete(_offices))
+    rows = [
+        dict(zip(_OFFICE_KEY, key, strict=True), n=n)
+        for key, n in sorted(offices_computed(conn).items())
+    ]
+    for i in range(0, len(rows), 5000):
+        conn.execute(insert(_offices), rows[i : i + 5000])
     return len(rows)
 
 
@@ -428,8 +575,11 @@ def refresh(session: Session) -> int:
             current = wanted.setdefault(unit_id, set())
             assert current is not None
             current.add(month)
+    deltas: OfficeDeltas | None = defaultdict(int) if _offices_table_exists(session, conn) else None
     for unit_id, months in sorted(wanted.items()):
-        _recompute(session, unit_id, months)
+        _recompute(session, unit_id, months, deltas)
+    if deltas is not None:
+        _apply_to_offices(conn, deltas)
     ids = [m[0] for m in marks]
     for i in range(0, len(ids), CHUNK):
         conn.execute(delete(_marks).where(_marks.c.id.in_(ids[i : i + CHUNK])))
@@ -498,11 +648,22 @@ def sums(
     if level is not None:
         conditions.append(r.unit_id.in_(select(Unit.id).where(Unit.level == level)))
     figures: dict[tuple[str, str, str], int] = defaultdict(int)
-    for figure, row, col, n in session.execute(
-        select(r.figure, r.row, r.col, func.sum(r.n))
-        .where(*conditions)
-        .group_by(r.figure, r.row, r.col)
-    ):
+    if level is None and within is None:
+        # The offices' sums of the unit and the rows of its own cases (a school's, or those
+        # recorded at the office itself): a few hundred rows a month, whatever lies below.
+        o = _offices.c
+        summed = union_all(
+            select(o.figure, o.row, o.col, o.n).where(
+                o.office_id == unit.id, o.month >= m_from, o.month <= m_to, o.since <= m_to
+            ),
+            select(r.figure, r.row, r.col, r.n).where(r.unit_id == unit.id, *conditions),
+        ).subquery()
+        stmt = select(summed.c.figure, summed.c.row, summed.c.col, func.sum(summed.c.n))
+        stmt = stmt.group_by(summed.c.figure, summed.c.row, summed.c.col)
+    else:  # of some schools only: their own rows
+        stmt = select(r.figure, r.row, r.col, func.sum(r.n)).where(*conditions)
+        stmt = stmt.group_by(r.figure, r.row, r.col)
+    for figure, row, col, n in session.execute(stmt):
         figures[(figure, row, col)] += int(n or 0)
     paths: dict[tuple[str, str], int] = defaultdict(int)
     for path, col, n in session.execute(

@@ -482,7 +482,9 @@ def _from_rollups(
 
     cfg = settings()
     # Every case of the period: the viewer's excluded ones among them are taken out of the sums.
-    scope = _cases_in(unit, date_from, date_to, None, level, within)
+    scope = (
+        _cases_in(unit, date_from, date_to, None, level, within) if viewer_id is not None else None
+    )
     summed = rollups.sums(session, unit, date_from, date_to, viewer_id, level, within, scope)
     if summed is None:  # changes of the period not folded into the rollups yet: the scan
         return _scan(session, unit, date_from, date_to, viewer_id, level, within)
