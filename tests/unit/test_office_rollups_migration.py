@@ -1,6 +1,6 @@
-"""Migration 0021 on a database already in use: the report rollups of the schools are summed
+"""Migration 0022 on a database already in use: the report rollups of the schools are summed
 per office above each school (every unit of the row's path but the school), and the migration
-goes down to 0020 again."""
+goes down to 0021 again."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def _row(unit_id, path, month, n, figure="cases", row="", col="female", since=No
     }
 
 
-def test_0021_sums_the_school_rows_per_office_and_goes_down_again(fresh_engine):
+def test_0022_sums_the_school_rows_per_office_and_goes_down_again(fresh_engine):
     migrate.upgrade(fresh_engine, "0010")
     _seed(fresh_engine)
-    migrate.upgrade(fresh_engine, "0020")
+    migrate.upgrade(fresh_engine, "0021")
     with fresh_engine.begin() as connection:
         connection.execute(
             ROLLUPS.insert(),
@@ -58,7 +58,7 @@ def test_0021_sums_the_school_rows_per_office_and_goes_down_again(fresh_engine):
                 _row(2, "/1/2/", M, 6),
             ],
         )
-    migrate.upgrade(fresh_engine, "0021")
+    migrate.upgrade(fresh_engine, "0022")
     with fresh_engine.connect() as connection:
         sums = {
             (r.office_id, r.month, r.figure, r.row, r.col, r.since): r.n
@@ -71,6 +71,6 @@ def test_0021_sums_the_school_rows_per_office_and_goes_down_again(fresh_engine):
         (4, M, "cases", "", "female", M): 1,
         (5, M + 1, "cases", "", "female", M + 1): 5,
     }
-    migrate.downgrade(fresh_engine, "0020")
+    migrate.downgrade(fresh_engine, "0021")
     assert "case_office_rollups" not in inspect(fresh_engine).get_table_names()
-    assert migrate.current_heads(fresh_engine) == {"0020"}
+    assert migrate.current_heads(fresh_engine) == {"0021"}

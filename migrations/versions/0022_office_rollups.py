@@ -2,16 +2,16 @@
 office above the school, per month, so that a province's annual report reads a few thousand
 rows instead of every school's; built here from the school rows, kept by the service.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-06 16:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
