@@ -28,7 +28,7 @@ KEYRING_ADVICE = "(use the keyring that goes with this database); this is not ev
 
 
 @audit_cli.command("verify")
-@click.option("--batch", default=10_000, show_default=True, help="Events read per query.")
+@click.option("--batch", default=1_000, show_default=True, help="Events read per query.")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
