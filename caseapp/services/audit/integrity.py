@@ -135,23 +135,24 @@ def _verify_in_workers(
     url: str, keys: AuditKeys, head: int, batch: int, workers: int
 ) -> RangeResult:
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     step = -(-head // workers)
     bounds = [(i * step, min((i + 1) * step, head)) for i in range(workers)]
     # fork where there is one: a spawned worker imports the application first (seconds). The
-    # worker opens its own connection and never touches the ones it inherits.
+    # worker opens its own connection and never touches the ones it inherits. An executor,
+    # not multiprocessing.Pool: Pool.terminate() can hang for good when it stops a worker
+    # that holds its task queue's lock (seen under load), and a worker that dies makes the
+    # executor raise instead of waiting for its result forever. Every stretch is walked to
+    # its end (bounded work), so nothing needs stopping.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         pending = [
-            pool.apply_async(chain_reader.verify_stretch_in_worker, (url, keys, lo, hi, batch))
+            pool.submit(chain_reader.verify_stretch_in_worker, url, keys, lo, hi, batch)
             for lo, hi in bounds
         ]
-        results = []
-        for job in pending:
-            results.append(job.get())
-            if _joined(results).bad_seq is not None:
-                break  # leaving the block stops the workers still running
+        results = [job.result() for job in pending]
     return _joined(results)
 
 
