@@ -7,7 +7,7 @@ school or day of receipt) or a transition to "closed", the difference each makes
 the counts (a session event, as cases.clocks does: no service can forget it). The old state of
 a case comes from the attribute history (those columns load their old value before a change,
 ``active_history``), the new one from what was flushed. Counts are written as
-``UPDATE ... SET n = n + :delta`` after an insert of the row that ignores a row already there:
+``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n``, one statement a table:
 two transactions recording cases of one school both add (the second waits for the first's row
 lock), so concurrent intakes lose nothing. Cases are never deleted (retention destroys their
 content, not the row). ``rebuild`` recomputes everything with GROUP BY (after a migration or a
@@ -20,10 +20,11 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, event, extract, func, insert, inspect, select, update
+from sqlalchemy import Table, case, delete, event, extract, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from caseapp.clock import zone
+from caseapp.db import table_exists
 from caseapp.models import Case, CaseTransition
 from caseapp.models.reports import UnitCaseTally, UnitMonthTally
 
@@ -42,7 +43,6 @@ FIELDS = (
     "received_on",
 )
 HIGH = ("high", "immediate")
-HAS_TABLE = "caseapp.tallies.has_table"
 
 
 def month_of(day: date) -> int:
@@ -92,45 +92,46 @@ class Deltas:
         self.months[(unit_id, month)][1] += sign
 
     def write(self, conn) -> None:
-        units = {k: v for k, v in self.units.items() if any(v)}
-        months = {k: v for k, v in self.months.items() if any(v)}
+        units = [(u, d) for u, d in sorted(self.units.items()) if any(d)]
+        months = [(k, d) for k, d in sorted(self.months.items()) if any(d)]
         if units:
-            _ensure(conn, _tallies, [{"unit_id": u} for u in sorted(units)])
-            for unit_id in sorted(units):
-                d = units[unit_id]
-                conn.execute(
-                    update(_tallies)
-                    .where(_tallies.c.unit_id == unit_id)
-                    .values({name: _tallies.c[name] + d[i] for i, name in enumerate(COUNTS)})
-                )
+            _add(
+                conn,
+                _tallies,
+                COUNTS,
+                [{"unit_id": u, **dict(zip(COUNTS, d, strict=True))} for u, d in units],
+            )
         if months:
-            _ensure(conn, _months, [{"unit_id": u, "month": m} for u, m in sorted(months)])
-            for unit_id, month in sorted(months):
-                d = months[(unit_id, month)]
-                conn.execute(
-                    update(_months)
-                    .where(_months.c.unit_id == unit_id, _months.c.month == month)
-                    .values({name: _months.c[name] + d[i] for i, name in enumerate(MONTH_COUNTS)})
-                )
+            _add(
+                conn,
+                _months,
+                MONTH_COUNTS,
+                [
+                    {"unit_id": u, "month": m, **dict(zip(MONTH_COUNTS, d, strict=True))}
+                    for (u, m), d in months
+                ],
+            )
 
 
-def _ensure(conn, table: Table, keys: list[dict]) -> None:
-    """Insert the rows ``keys`` with zero counts, leaving those already there."""
-    zeros = {c.name: 0 for c in table.c if not c.primary_key}
-    rows = [{**zeros, **k} for k in keys]
+def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
+    """Add the counts of ``rows`` to the rows of ``table`` with their keys, a row not there
+    yet inserted with them: one ``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n +
+    excluded.n`` (PostgreSQL, SQLite since 3.24). Rows in key order: two transactions lock
+    the rows they share in the same order."""
+    keys = [c.name for c in table.primary_key.columns]
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+        from sqlalchemy.dialects.postgresql import insert as upsert
     elif conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+        from sqlalchemy.dialects.sqlite import insert as upsert
     else:  # pragma: no cover - the service runs on PostgreSQL and SQLite
-        for row in rows:
-            key = [table.c[k] == v for k, v in row.items() if table.c[k].primary_key]
-            if conn.scalar(select(func.count()).select_from(table).where(*key)) == 0:
-                conn.execute(insert(table).values(row))
+        raise NotImplementedError(conn.dialect.name)
+    stmt = upsert(table).values(rows)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: table.c[name] + stmt.excluded[name] for name in counts},
+        )
+    )
 
 
 def _states(obj: Case) -> tuple[dict[str, Any], dict[str, Any], bool]:
@@ -174,7 +175,7 @@ def _after_flush(session: Session, _flush_context) -> None:
     if not wrote:
         return
     conn = session.connection()
-    if not _table_exists(session, conn):
+    if not table_exists(conn, _tallies.name):
         return
     if closing:
         ids = sorted({t.case_id for t in closing})
@@ -202,24 +203,9 @@ def _after_flush(session: Session, _flush_context) -> None:
     deltas.write(conn)
 
 
-def _table_exists(session: Session, conn) -> bool:
-    """Whether the database has the tallies (not before migration 0020: the migration tests
-    write through the services at old revisions); asked once a transaction."""
-    known = session.info.get(HAS_TABLE)
-    if known is None:
-        known = session.info[HAS_TABLE] = conn.dialect.has_table(conn, _tallies.name)
-    return bool(known)
-
-
-def _forget(session: Session, *_args) -> None:
-    session.info.pop(HAS_TABLE, None)
-
-
 def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_commit", _forget)
-        event.listen(Session, "after_rollback", _forget)
 
 
 # -- from scratch -----------------------------------------------------------------------------
