@@ -33,6 +33,7 @@ from sqlalchemy import Table, and_, delete, event, exists, func, insert, or_, se
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import zone
+from caseapp.db import table_exists
 from caseapp.models import (
     Case,
     CaseExclusion,
@@ -93,10 +94,14 @@ def _old_and_new(obj, name: str) -> list:
 def _after_flush(session: Session, _flush_context) -> None:
     marks: set[tuple[int, int | None]] = set()
     case_ids: set[int] = set()
+    inserted: set[int] = set()  # cases this flush inserted: where they are is what it wrote
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Case):
-            if obj.id is not None:  # where it is now, read back below
-                case_ids.add(obj.id)
+            if obj.id is not None:
+                if obj in session.new:
+                    inserted.add(obj.id)
+                else:  # where it is now, read back below
+                    case_ids.add(obj.id)
             for unit_id in _old_and_new(obj, "unit_id"):
                 for day in _old_and_new(obj, "received_on"):
                     if unit_id is not None and day is not None:
@@ -109,10 +114,11 @@ def _after_flush(session: Session, _flush_context) -> None:
             for unit_id in _old_and_new(obj, "unit_id"):
                 if unit_id is not None:
                     marks.add((unit_id, None))
+    case_ids -= inserted
     if not marks and not case_ids:
         return
     conn = session.connection()
-    if not _marks_table_exists(session, conn):
+    if not table_exists(conn, _marks.name):
         return
     ids = sorted(case_ids)
     for i in range(0, len(ids), CHUNK):
@@ -122,33 +128,14 @@ def _after_flush(session: Session, _flush_context) -> None:
             )
         ):
             marks.add((unit_id, month_of(day)))
-    if marks:
-        conn.execute(
-            insert(_marks), [{"unit_id": u, "month": m} for u, m in sorted(marks, key=str)]
-        )
-
-
-HAS_TABLE = "caseapp.rollups.has_table"
-
-
-def _marks_table_exists(session: Session, conn) -> bool:
-    """Whether the database has the marks (a schema before migration 0019 has not: the
-    migration tests write through the services at old revisions); asked once a transaction."""
-    known = session.info.get(HAS_TABLE)
-    if known is None:
-        known = session.info[HAS_TABLE] = conn.dialect.has_table(conn, _marks.name)
-    return bool(known)
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(HAS_TABLE, None)
+    rows = [{"unit_id": u, "month": m} for u, m in sorted(marks, key=str)]
+    for i in range(0, len(rows), CHUNK):  # a few rows an INSERT (no RETURNING: no id is read)
+        conn.execute(insert(_marks).values(rows[i : i + CHUNK]))
 
 
 def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_commit", _forget)
-        event.listen(Session, "after_rollback", _forget)
 
 
 def mark_units(conn, unit_ids: Iterable[int]) -> None:
