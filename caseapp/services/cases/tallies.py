@@ -7,7 +7,7 @@ school or day of receipt) or a transition to "closed", the difference each makes
 the counts (a session event, as cases.clocks does: no service can forget it). The old state of
 a case comes from the attribute history (those columns load their old value before a change,
 ``active_history``), the new one from what was flushed. Counts are written as
-``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n``, one statement a table:
+``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n``, one statement a row:
 two transactions recording cases of one school both add (the second waits for the first's row
 lock), so concurrent intakes lose nothing. Cases are never deleted (retention destroys their
 content, not the row). ``rebuild`` recomputes everything with GROUP BY (after a migration or a
@@ -115,23 +115,32 @@ class Deltas:
 
 def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
     """Add the counts of ``rows`` to the rows of ``table`` with their keys, a row not there
-    yet inserted with them: one ``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n +
+    yet inserted with them: ``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n +
     excluded.n`` (PostgreSQL, SQLite since 3.24). Rows in key order: two transactions lock
     the rows they share in the same order."""
-    keys = [c.name for c in table.primary_key.columns]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    elif conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    else:  # pragma: no cover - the service runs on PostgreSQL and SQLite
-        raise NotImplementedError(conn.dialect.name)
-    stmt = upsert(table).values(rows)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={name: table.c[name] + stmt.excluded[name] for name in counts},
+    conn.execute(_upsert(conn.dialect.name, table, counts), rows)
+
+
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(dialect: str, table: Table, counts: tuple[str, ...]):
+    """The statement of ``_add``, built once (its compiled form is cached by the engine)."""
+    key = (dialect, table.name)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:  # pragma: no cover - the service runs on PostgreSQL and SQLite
+            raise NotImplementedError(dialect)
+        new = upsert(table)
+        stmt = _UPSERTS[key] = new.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={name: table.c[name] + new.excluded[name] for name in counts},
         )
-    )
+    return stmt
 
 
 def _states(obj: Case) -> tuple[dict[str, Any], dict[str, Any], bool]:
