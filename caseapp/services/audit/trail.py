@@ -202,6 +202,16 @@ def _event_dict(ev: AuditEvent) -> dict:
     return {c.key: getattr(ev, c.key) for c in inspect(AuditEvent).column_attrs}
 
 
+def hold_chain(session: Session) -> None:
+    """Take the chain's append lock now (PostgreSQL; held to the end of the transaction), for
+    a writer about to lock rows that other transactions lock before their own events: the
+    per-school tallies (services/cases/tallies.py). Every such row is then locked after the
+    chain, never before it, so a transaction holding the chain never waits for a row held by
+    one waiting for the chain (no deadlock). The head read with it serves record()."""
+    if session.get_bind().dialect.name == "postgresql":
+        _head(session)
+
+
 def _head(session: Session) -> tuple[int, str]:
     if "audit_head" in session.info:
         return session.info["audit_head"]

@@ -3,15 +3,18 @@ reads a school's open, high-risk, unassigned and recorded cases, and its cases r
 closed per month, from a row each instead of counting the cases.
 
 After every flush that wrote a case (its status, risk, serious risk to the child, assignment,
-school or day of receipt) or a transition to "closed", the difference each makes is added to
-the counts (a session event, as cases.clocks does: no service can forget it). The old state of
-a case comes from the attribute history (those columns load their old value before a change,
-``active_history``), the new one from what was flushed. Counts are written as
-``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n``, one statement a row:
-two transactions recording cases of one school both add (the second waits for the first's row
-lock), so concurrent intakes lose nothing. Cases are never deleted (retention destroys their
-content, not the row). ``rebuild`` recomputes everything with GROUP BY (after a migration or a
-bulk load); ``computed`` is that GROUP BY (the tests compare it with what was kept).
+school or day of receipt) or a transition to "closed", the difference each makes is added to the
+counts (a session event, as cases.clocks does: no service can forget it). The old state of a case
+comes from the attribute history (those columns load their old value before a change,
+``active_history``), the new one from what was flushed. Counts are written as ``INSERT ... ON
+CONFLICT (keys) DO UPDATE SET n = n + excluded.n``, one statement a row: two transactions recording
+cases of one school both add (the second waits for the first's row lock), so concurrent intakes
+lose nothing. On PostgreSQL the audit chain's lock is taken before the rows (trail.hold_chain):
+every transaction that writes the counts records an event, and some record one before they write (a
+closure finishing its follow-ups), so the rows are always locked after the chain, never before it
+(no deadlock between an intake and such a change). Cases are never deleted (retention destroys
+their content, not the row). ``rebuild`` recomputes everything with GROUP BY (after a migration or
+a bulk load); ``computed`` is that GROUP BY (the tests compare it with what was kept).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from caseapp.clock import zone
 from caseapp.db import table_exists
 from caseapp.models import Case, CaseTransition
 from caseapp.models.reports import UnitCaseTally, UnitMonthTally
+from caseapp.services.audit import trail
 
 _cases = cast(Table, Case.__table__)
 _transitions = cast(Table, CaseTransition.__table__)
@@ -209,6 +213,11 @@ def _after_flush(session: Session, _flush_context) -> None:
                 if tid not in fresh:
                     deltas.closed(before, local_month(at), -1)
                     deltas.closed(after, local_month(at), 1)
+    # The chain's lock first: a transaction that recorded an event before this flush (a
+    # closure finishing its follow-ups, cases moved one by one) holds it already, and an
+    # intake that took a school's row first would then wait for the chain while holding the
+    # row that transaction waits for.
+    trail.hold_chain(session)
     deltas.write(conn)
 
 
