@@ -208,8 +208,10 @@ def hold_chain(session: Session) -> None:
     per-school tallies (services/cases/tallies.py). Every such row is then locked after the
     chain, never before it, so a transaction holding the chain never waits for a row held by
     one waiting for the chain (no deadlock). The head read with it serves record()."""
-    if session.get_bind().dialect.name == "postgresql":
-        _head(session)
+    if "audit_head" not in session.info and session.get_bind().dialect.name == "postgresql":
+        # Kept like record() keeps the event it appended: under the lock, until the end of the
+        # transaction (or of a savepoint rolled back: _reset), nobody else appends.
+        session.info["audit_head"] = _head(session)
 
 
 def _head(session: Session) -> tuple[int, str]:

@@ -289,9 +289,13 @@ def create_case(
     # so from there only the event's insert and the commit remain.
     session.flush()
     session.execute(
-        insert(cast(Table, CaseInformant.__table__)).values(
-            uid=informant.uid, case_id=case.id, name=informant.name, contact=informant.contact
-        )
+        insert(cast(Table, CaseInformant.__table__)).inline(),  # inline: no RETURNING of its id
+        {
+            "uid": informant.uid,
+            "case_id": case.id,
+            "name": informant.name,
+            "contact": informant.contact,
+        },
     )
     index = [
         {
