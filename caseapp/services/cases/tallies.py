@@ -23,7 +23,20 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, event, extract, func, insert, inspect, select
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    event,
+    extract,
+    func,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from caseapp.clock import zone
@@ -98,23 +111,21 @@ class Deltas:
     def write(self, conn) -> None:
         units = [(u, d) for u, d in sorted(self.units.items()) if any(d)]
         months = [(k, d) for k, d in sorted(self.months.items()) if any(d)]
-        if units:
-            _add(
-                conn,
-                _tallies,
-                COUNTS,
-                [{"unit_id": u, **dict(zip(COUNTS, d, strict=True))} for u, d in units],
-            )
-        if months:
-            _add(
-                conn,
-                _months,
-                MONTH_COUNTS,
-                [
-                    {"unit_id": u, "month": m, **dict(zip(MONTH_COUNTS, d, strict=True))}
-                    for (u, m), d in months
-                ],
-            )
+        unit_rows = [{"unit_id": u, **dict(zip(COUNTS, d, strict=True))} for u, d in units]
+        month_rows = [
+            {"unit_id": u, "month": m, **dict(zip(MONTH_COUNTS, d, strict=True))}
+            for (u, m), d in months
+        ]
+        if len(unit_rows) == len(month_rows) == 1 and conn.dialect.name == "postgresql":
+            # A case recorded or closed: both rows in one statement (one round trip).
+            params = {f"u_{k}": v for k, v in unit_rows[0].items()}
+            params.update({f"m_{k}": v for k, v in month_rows[0].items()})
+            conn.execute(_both(), params)
+            return
+        if unit_rows:
+            _add(conn, _tallies, COUNTS, unit_rows)
+        if month_rows:
+            _add(conn, _months, MONTH_COUNTS, month_rows)
 
 
 def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
@@ -126,6 +137,7 @@ def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
 
 
 _UPSERTS: dict[tuple[str, str], Any] = {}
+_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 def _upsert(dialect: str, table: Table, counts: tuple[str, ...]):
@@ -133,17 +145,35 @@ def _upsert(dialect: str, table: Table, counts: tuple[str, ...]):
     key = (dialect, table.name)
     stmt = _UPSERTS.get(key)
     if stmt is None:
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        else:  # pragma: no cover - the service runs on PostgreSQL and SQLite
+        if dialect not in _INSERTS:  # pragma: no cover - the service runs on these two
             raise NotImplementedError(dialect)
-        new = upsert(table)
+        new = _INSERTS[dialect](table)
         stmt = _UPSERTS[key] = new.on_conflict_do_update(
             index_elements=[c.name for c in table.primary_key.columns],
             set_={name: table.c[name] + new.excluded[name] for name in counts},
         )
+    return stmt
+
+
+def _both():
+    """One school's row and one of its months in one statement (PostgreSQL: the first as a
+    data-modifying WITH); built once. Which of the two PostgreSQL writes first does not
+    matter: every writer of these rows holds the chain's lock (trail.hold_chain)."""
+    stmt = _UPSERTS.get(("postgresql", "both"))
+    if stmt is None:
+
+        def upsert(table: Table, prefix: str, counts: tuple[str, ...]):
+            keys = [c.name for c in table.primary_key.columns]
+            new = pg_insert(table).values(
+                {name: bindparam(prefix + name) for name in (*keys, *counts)}
+            )
+            return new.on_conflict_do_update(
+                index_elements=keys,
+                set_={name: table.c[name] + new.excluded[name] for name in counts},
+            )
+
+        units = upsert(_tallies, "u_", COUNTS).cte("unit_counts")
+        stmt = _UPSERTS[("postgresql", "both")] = upsert(_months, "m_", MONTH_COUNTS).add_cte(units)
     return stmt
 
 
