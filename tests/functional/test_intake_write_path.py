@@ -4,6 +4,9 @@ statements, and what holds when intakes run at once.
 - An intake writes each per-school count with one ``INSERT ... ON CONFLICT DO UPDATE``, marks
   its school and month for the rollups, and asks nothing it already knows (no table lookup
   once the tables were found, no read-back of the case it inserted).
+- On PostgreSQL the counts are written once the intake holds the audit chain's lock, and only
+  the event and the commit come after them (the chain is held as briefly as before); a
+  deferred block that fails writes nothing.
 - On PostgreSQL: intakes at once at one school and at two lose no count, draw distinct
   references and leave one gap-free chain; an intake running while another transaction that
   already holds the audit chain changes a case of the same school waits for it instead of
@@ -44,7 +47,7 @@ def test_an_intake_counts_and_marks_once_and_reads_nothing_back(db, world):
     school = world.units["SCH-B"]
     tallies.rebuild(db.connection())
     _intake(db, world["focal_b"].id, school)  # the tables are found once, then remembered
-    db.flush()
+    db.commit()  # (a savepoint of the test's transaction) the next intake starts afresh
     seen: list[str] = []
 
     def note(_conn, _cursor, statement, *_args) -> None:
@@ -62,7 +65,14 @@ def test_an_intake_counts_and_marks_once_and_reads_nothing_back(db, world):
     assert all(s.count("ON CONFLICT") == s.count("INSERT INTO") for s in counts), counts
     assert sum(s.count("INSERT INTO unit_case_tallies") for s in counts) == 1, counts
     assert sum(s.count("INSERT INTO unit_month_tallies") for s in counts) == 1, counts
-    assert len(counts) == (1 if db.get_bind().dialect.name == "postgresql" else 2), counts
+    postgres = db.get_bind().dialect.name == "postgresql"
+    assert len(counts) == (1 if postgres else 2), counts
+    if postgres:
+        # The counts under the chain's lock, taken after the informant and the name index:
+        # from the lock on, only the counts, the event and the commit.
+        lock = next(i for i, s in enumerate(seen) if "pg_advisory_xact_lock" in s)
+        assert seen.index(counts[0]) > lock
+        assert max(i for i, s in enumerate(seen) if "INSERT INTO case_" in s) < lock
     assert not [s for s in seen if "pg_class" in s or "sqlite_master" in s], seen
     assert not [s for s in seen if s.startswith("SELECT cases.unit_id")], seen
     assert len([s for s in seen if s.startswith("INSERT INTO case_rollup_marks")]) == 1
@@ -245,3 +255,17 @@ def test_an_intake_waits_for_a_change_that_holds_the_chain(app, own):
         # One more case, one more high-risk one (the change), both counted.
         assert (after[1] - before[1], after[3] - before[3]) == (1, 1)
     _chain_ok(app)
+
+
+def test_a_deferred_block_that_fails_writes_no_count(db, world):
+    """tallies.deferred: the counts of its flushes are written at its end, or not at all."""
+    school = world.units["SCH-A"]
+    tallies.rebuild(db.connection())
+    before = tallies.stored(db.connection())
+    with pytest.raises(RuntimeError), tallies.deferred(db):
+        _intake(db, world["focal_a"].id, school)  # its flush, its counts pending
+        raise RuntimeError("refused after the flush")
+    assert tallies.DEFERRED not in db.info
+    if db.get_bind().dialect.name == "postgresql":  # SQLite writes in the flush: no deferral
+        assert tallies.stored(db.connection()) == before
+    db.rollback()

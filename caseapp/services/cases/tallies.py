@@ -12,14 +12,18 @@ cases of one school both add (the second waits for the first's row lock), so con
 lose nothing. On PostgreSQL the audit chain's lock is taken before the rows (trail.hold_chain):
 every transaction that writes the counts records an event, and some record one before they write (a
 closure finishing its follow-ups), so the rows are always locked after the chain, never before it
-(no deadlock between an intake and such a change). Cases are never deleted (retention destroys
-their content, not the row). ``rebuild`` recomputes everything with GROUP BY (after a migration or
-a bulk load); ``computed`` is that GROUP BY (the tests compare it with what was kept).
+(no deadlock between an intake and such a change); an intake takes it once its own rows are in,
+just before its event (``deferred``), so that the chain stays held as briefly as before. Cases are
+never deleted (retention destroys their content, not the row). ``rebuild`` recomputes everything
+with GROUP BY (after a migration or a bulk load); ``computed`` is that GROUP BY (the tests compare
+it with what was kept).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -107,6 +111,16 @@ class Deltas:
 
     def closed(self, unit_id: int, month: int, sign: int) -> None:
         self.months[(unit_id, month)][1] += sign
+
+    def add(self, other: Deltas) -> None:
+        for unit_id, d in other.units.items():
+            row = self.units[unit_id]
+            for i, n in enumerate(d):
+                row[i] += n
+        for key, d in other.months.items():
+            mrow = self.months[key]
+            for i, n in enumerate(d):
+                mrow[i] += n
 
     def write(self, conn) -> None:
         units = [(u, d) for u, d in sorted(self.units.items()) if any(d)]
@@ -243,12 +257,41 @@ def _after_flush(session: Session, _flush_context) -> None:
                 if tid not in fresh:
                     deltas.closed(before, local_month(at), -1)
                     deltas.closed(after, local_month(at), 1)
+    pending = session.info.get(DEFERRED)
+    if pending is not None:
+        pending.add(deltas)  # written by deferred() once it holds the chain
+        return
     # The chain's lock first: a transaction that recorded an event before this flush (a
     # closure finishing its follow-ups, cases moved one by one) holds it already, and an
     # intake that took a school's row first would then wait for the chain while holding the
     # row that transaction waits for.
     trail.hold_chain(session)
     deltas.write(conn)
+
+
+DEFERRED = "caseapp.tallies.deferred"
+
+
+@contextmanager
+def deferred(session: Session) -> Iterator[None]:
+    """The counts of the flushes inside written at the end of the block, after taking the
+    chain's lock there, instead of in each flush. For a service that records its event right
+    after (an intake): the chain's lock, which every intake waits for, is then held from
+    there (the counts, the event, the commit), not from its first flush (the informant, the
+    name index...). Nothing may start or end a savepoint inside; on an error the counts are
+    dropped with the transaction the caller rolls back (the guard refuses to commit a case
+    without its event, and the event comes after the block)."""
+    if DEFERRED in session.info or session.get_bind().dialect.name != "postgresql":
+        yield  # nested, or SQLite (one writer at a time: no lock order to keep)
+        return
+    pending = session.info[DEFERRED] = Deltas()
+    try:
+        yield
+        if pending.units or pending.months:
+            trail.hold_chain(session)
+            pending.write(session.connection())
+    finally:
+        session.info.pop(DEFERRED, None)
 
 
 def install() -> None:
