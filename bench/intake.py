@@ -195,19 +195,22 @@ def bare_app(url: str, codes: dict[int, str]) -> Flask:
 
 
 class StatementCounter:
-    """Counts the SQL statements an engine executes while ``on``."""
+    """Counts the SQL statements an engine executes while ``on`` (and keeps their text)."""
 
     def __init__(self, engine) -> None:
         self.count = 0
         self.on = False
+        self.seen: list[str] = []
         event.listen(engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, *_args) -> None:
+    def _seen(self, _conn, _cursor, statement, _params, _context, many) -> None:
         if self.on:
             self.count += 1
+            text = " ".join(statement.split())
+            self.seen.append(("[executemany] " if many else "") + text)
 
     def per_call(self, n: int, one) -> float:
-        self.count, self.on = 0, True
+        self.count, self.on, self.seen = 0, True, []
         try:
             for _ in range(n):
                 one()
@@ -240,6 +243,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="app and bare alternated")
     parser.add_argument("--cases", type=int, default=200, help="earlier cases (app intake)")
     parser.add_argument("--profile", action="store_true", help="cProfile the app's POSTs")
+    parser.add_argument(
+        "--statements", action="store_true", help="print the SQL of one app POST, in order"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
@@ -293,6 +299,7 @@ def main() -> int:
     app_counter = StatementCounter(engine)
     bare_counter = StatementCounter(bare.extensions["bench.engine"])
     app_statements = app_counter.per_call(20, app_post)
+    one_post = app_counter.seen[: len(app_counter.seen) // 20]
     bare_statements = bare_counter.per_call(20, bare_post)
 
     k = args.intakes
@@ -354,6 +361,10 @@ def main() -> int:
     ]
     for label, ok in checks:
         print(f"{label}: {'PASS' if ok else 'FAIL'}")
+    if args.statements:
+        print(f"\n-- the {len(one_post)} statements of one app POST (as counted in SQL/req)")
+        for i, text in enumerate(one_post, 1):
+            print(f"{i:3} {text[:160]}")
     if profile_text:
         print("\n-- cProfile of the app's POSTs (cumulative)\n" + profile_text)
     bare.extensions["bench.engine"].dispose()

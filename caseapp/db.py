@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 from flask import Flask, current_app, g
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -101,6 +102,31 @@ def _owner_only(path: str):
                 pass  # not there (yet), or not ours to change
 
     return restrict
+
+
+# The tables found on each engine (table_exists): a table once there stays there, but for a
+# migration (caseapp.migrate forgets the engine's after each one).
+_TABLES_FOUND: WeakKeyDictionary[Engine, set[str]] = WeakKeyDictionary()
+
+
+def table_exists(conn: Connection, name: str) -> bool:
+    """Whether the database of ``conn`` has the table ``name`` (the session events that keep
+    derived tables write nothing on a schema from before the table: the migration tests write
+    through the services at old revisions). A table found is remembered for the engine, so an
+    intake asks nothing; one not found is asked again every time (a migration in another
+    process adds it)."""
+    found = _TABLES_FOUND.setdefault(conn.engine, set())
+    if name in found:
+        return True
+    if conn.dialect.has_table(conn, name):
+        found.add(name)
+        return True
+    return False
+
+
+def forget_tables(engine: Engine) -> None:
+    """After a migration of ``engine``'s database: ask table_exists again."""
+    _TABLES_FOUND.pop(engine, None)
 
 
 def init_app(app: Flask, url: str, replica_url: str = "") -> None:

@@ -101,6 +101,9 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
         finally:
             if raw is not None:
                 raw.execute("PRAGMA foreign_keys=ON")
+            from caseapp.db import forget_tables
+
+            forget_tables(engine)  # the tables may have changed (or not, if rolled back)
 
 
 def audited_row_counts(connection: Connection) -> dict[str, int]:

@@ -202,16 +202,36 @@ def _event_dict(ev: AuditEvent) -> dict:
     return {c.key: getattr(ev, c.key) for c in inspect(AuditEvent).column_attrs}
 
 
-def _head(session: Session) -> tuple[int, str]:
+def hold_chain(session: Session, writes: tuple = (), params: dict | None = None) -> bool:
+    """Take the chain's append lock now (PostgreSQL; held to the end of the transaction), for
+    a writer about to lock rows that other transactions lock before their own events: the
+    per-school tallies (services/cases/tallies.py). Every such row is then locked after the
+    chain, never before it, so a transaction holding the chain never waits for a row held by
+    one waiting for the chain (no deadlock). The head read with it serves record().
+
+    ``writes``: data-modifying CTEs (with ``params``) run in the statement that reads the head,
+    under the lock already taken (one round trip less while the chain is held); True if they
+    ran, False if the caller must run them (the chain was held already, or not PostgreSQL)."""
+    if "audit_head" in session.info or session.get_bind().dialect.name != "postgresql":
+        return False
+    # Kept like record() keeps the event it appended: under the lock, until the end of the
+    # transaction (or of a savepoint rolled back: _reset), nobody else appends.
+    session.info["audit_head"] = _head(session, writes, params)
+    return bool(writes)
+
+
+def _head(session: Session, writes: tuple = (), params: dict | None = None) -> tuple[int, str]:
     if "audit_head" in session.info:
         return session.info["audit_head"]
     with session.no_autoflush:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
         events = cast(Table, AuditEvent.__table__)  # the table: no ORM work for two columns
-        row = session.execute(
-            select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)
-        ).first()
+        # A statement after the lock's: its snapshot sees the last holder's committed event.
+        head = select(events.c.seq, events.c.hash).order_by(events.c.seq.desc()).limit(1)
+        if writes:
+            head = head.add_cte(*writes)
+        row = session.execute(head, params or {}).first()
     return (row[0], row[1]) if row else (0, GENESIS)
 
 

@@ -30,7 +30,7 @@ from caseapp.security import envelope
 from caseapp.security.authz import covers
 from caseapp.services.audit import sealed_text
 from caseapp.services.audit.trail import changes_of, record
-from caseapp.services.cases import people
+from caseapp.services.cases import people, tallies
 from caseapp.services.cases.access import can_handle, can_handle_at, can_oversee
 from caseapp.services.cases.content import CaseFields, Sealer, sealer
 from caseapp.services.cases.people import PersonInput, is_child_by_age
@@ -284,28 +284,11 @@ def create_case(
     changes["violence_types"] = [None, sorted(set(details.violence_types))]
     changes["people"] = [None, {p: ordinals[p] for p in domain.POSITIONS}]
     # The case with its persons and kinds of violence first (the persons' ids), then the
-    # informant and the name index rows (plain inserts: nothing reads them back here), and
-    # the event last: record() takes the audit chain's lock, which every intake waits for,
-    # so from there only the event's insert and the commit remain.
-    session.flush()
-    session.execute(
-        insert(cast(Table, CaseInformant.__table__)).values(
-            uid=informant.uid, case_id=case.id, name=informant.name, contact=informant.contact
-        )
-    )
-    index = [
-        {
-            "case_id": row.case_id,
-            "role": row.role,
-            "person_id": row.person_id,
-            "digest": row.digest,
-            "key_id": row.key_id,
-        }
-        for person, data in zip(persons, inputs, strict=True)
-        for row in people.index_rows(case, person, data.name)
-    ]
-    if index:
-        session.execute(insert(cast(Table, CaseNameIndex.__table__)), index)
+    # informant and the name index rows (plain inserts: nothing reads them back here), then
+    # the audit chain's lock, which every intake waits for: from there only the school's
+    # counts (tallies.deferred), the event's insert and the commit remain.
+    with tallies.deferred(session):
+        _insert_rows(session, case, informant, persons, inputs)
     record(
         session,
         actor,
@@ -321,6 +304,32 @@ def create_case(
 
         notifications.notify_officers(session, case, "urgent_case", f"urgent_case:{case.id}")
     return case
+
+
+def _insert_rows(session: Session, case: Case, informant: CaseInformant, persons, inputs) -> None:
+    session.flush()
+    session.execute(
+        insert(cast(Table, CaseInformant.__table__)).inline(),  # inline: no RETURNING of its id
+        {
+            "uid": informant.uid,
+            "case_id": case.id,
+            "name": informant.name,
+            "contact": informant.contact,
+        },
+    )
+    index = [
+        {
+            "case_id": row.case_id,
+            "role": row.role,
+            "person_id": row.person_id,
+            "digest": row.digest,
+            "key_id": row.key_id,
+        }
+        for person, data in zip(persons, inputs, strict=True)
+        for row in people.index_rows(case, person, data.name)
+    ]
+    if index:
+        session.execute(insert(cast(Table, CaseNameIndex.__table__)), index)
 
 
 def update_case(

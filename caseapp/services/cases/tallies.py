@@ -3,29 +3,51 @@ reads a school's open, high-risk, unassigned and recorded cases, and its cases r
 closed per month, from a row each instead of counting the cases.
 
 After every flush that wrote a case (its status, risk, serious risk to the child, assignment,
-school or day of receipt) or a transition to "closed", the difference each makes is added to
-the counts (a session event, as cases.clocks does: no service can forget it). The old state of
-a case comes from the attribute history (those columns load their old value before a change,
-``active_history``), the new one from what was flushed. Counts are written as
-``UPDATE ... SET n = n + :delta`` after an insert of the row that ignores a row already there:
-two transactions recording cases of one school both add (the second waits for the first's row
-lock), so concurrent intakes lose nothing. Cases are never deleted (retention destroys their
-content, not the row). ``rebuild`` recomputes everything with GROUP BY (after a migration or a
-bulk load); ``computed`` is that GROUP BY (the tests compare it with what was kept).
+school or day of receipt) or a transition to "closed", the difference each makes is added to the
+counts (a session event, as cases.clocks does: no service can forget it). The old state of a case
+comes from the attribute history (those columns load their old value before a change,
+``active_history``), the new one from what was flushed. Counts are written as ``INSERT ... ON
+CONFLICT (keys) DO UPDATE SET n = n + excluded.n``, one statement a row: two transactions recording
+cases of one school both add (the second waits for the first's row lock), so concurrent intakes
+lose nothing. On PostgreSQL the audit chain's lock is taken before the rows (trail.hold_chain):
+every transaction that writes the counts records an event, and some record one before they write (a
+closure finishing its follow-ups), so the rows are always locked after the chain, never before it
+(no deadlock between an intake and such a change); an intake takes it once its own rows are in,
+just before its event (``deferred``), so that the chain stays held as briefly as before. Cases are
+never deleted (retention destroys their content, not the row). ``rebuild`` recomputes everything
+with GROUP BY (after a migration or a bulk load); ``computed`` is that GROUP BY (the tests compare
+it with what was kept).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, event, extract, func, insert, inspect, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    event,
+    extract,
+    func,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from caseapp.clock import zone
+from caseapp.db import table_exists
 from caseapp.models import Case, CaseTransition
 from caseapp.models.reports import UnitCaseTally, UnitMonthTally
+from caseapp.services.audit import trail
 
 _cases = cast(Table, Case.__table__)
 _transitions = cast(Table, CaseTransition.__table__)
@@ -42,7 +64,6 @@ FIELDS = (
     "received_on",
 )
 HIGH = ("high", "immediate")
-HAS_TABLE = "caseapp.tallies.has_table"
 
 
 def month_of(day: date) -> int:
@@ -88,49 +109,111 @@ class Deltas:
         if state["received_on"] is not None:
             self.months[(state["unit_id"], month_of(state["received_on"]))][0] += sign
 
+    def one_each(self) -> dict | None:
+        """The parameters of ``_both`` when these are one school's row and one of its months
+        (an intake), else None."""
+        units = [(u, d) for u, d in self.units.items() if any(d)]
+        months = [(k, d) for k, d in self.months.items() if any(d)]
+        if len(units) != 1 or len(months) != 1:
+            return None
+        (unit_id, d), ((m_unit, month), md) = units[0], months[0]
+        return _both_params(
+            {"unit_id": unit_id, **dict(zip(COUNTS, d, strict=True))},
+            {"unit_id": m_unit, "month": month, **dict(zip(MONTH_COUNTS, md, strict=True))},
+        )
+
     def closed(self, unit_id: int, month: int, sign: int) -> None:
         self.months[(unit_id, month)][1] += sign
 
+    def add(self, other: Deltas) -> None:
+        for unit_id, d in other.units.items():
+            row = self.units[unit_id]
+            for i, n in enumerate(d):
+                row[i] += n
+        for key, d in other.months.items():
+            mrow = self.months[key]
+            for i, n in enumerate(d):
+                mrow[i] += n
+
     def write(self, conn) -> None:
-        units = {k: v for k, v in self.units.items() if any(v)}
-        months = {k: v for k, v in self.months.items() if any(v)}
-        if units:
-            _ensure(conn, _tallies, [{"unit_id": u} for u in sorted(units)])
-            for unit_id in sorted(units):
-                d = units[unit_id]
-                conn.execute(
-                    update(_tallies)
-                    .where(_tallies.c.unit_id == unit_id)
-                    .values({name: _tallies.c[name] + d[i] for i, name in enumerate(COUNTS)})
-                )
-        if months:
-            _ensure(conn, _months, [{"unit_id": u, "month": m} for u, m in sorted(months)])
-            for unit_id, month in sorted(months):
-                d = months[(unit_id, month)]
-                conn.execute(
-                    update(_months)
-                    .where(_months.c.unit_id == unit_id, _months.c.month == month)
-                    .values({name: _months.c[name] + d[i] for i, name in enumerate(MONTH_COUNTS)})
-                )
+        units = [(u, d) for u, d in sorted(self.units.items()) if any(d)]
+        months = [(k, d) for k, d in sorted(self.months.items()) if any(d)]
+        unit_rows = [{"unit_id": u, **dict(zip(COUNTS, d, strict=True))} for u, d in units]
+        month_rows = [
+            {"unit_id": u, "month": m, **dict(zip(MONTH_COUNTS, d, strict=True))}
+            for (u, m), d in months
+        ]
+        if len(unit_rows) == len(month_rows) == 1 and conn.dialect.name == "postgresql":
+            # A case recorded or closed: both rows in one statement (one round trip).
+            conn.execute(_both(), _both_params(unit_rows[0], month_rows[0]))
+            return
+        if unit_rows:
+            _add(conn, _tallies, COUNTS, unit_rows)
+        if month_rows:
+            _add(conn, _months, MONTH_COUNTS, month_rows)
 
 
-def _ensure(conn, table: Table, keys: list[dict]) -> None:
-    """Insert the rows ``keys`` with zero counts, leaving those already there."""
-    zeros = {c.name: 0 for c in table.c if not c.primary_key}
-    rows = [{**zeros, **k} for k in keys]
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
+    """Add the counts of ``rows`` to the rows of ``table`` with their keys, a row not there
+    yet inserted with them: ``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n +
+    excluded.n`` (PostgreSQL, SQLite since 3.24). Rows in key order: two transactions lock
+    the rows they share in the same order."""
+    conn.execute(_upsert(conn.dialect.name, table, counts), rows)
 
-        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-    elif conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
-    else:  # pragma: no cover - the service runs on PostgreSQL and SQLite
-        for row in rows:
-            key = [table.c[k] == v for k, v in row.items() if table.c[k].primary_key]
-            if conn.scalar(select(func.count()).select_from(table).where(*key)) == 0:
-                conn.execute(insert(table).values(row))
+_UPSERTS: dict[tuple[str, str], Any] = {}
+_INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
+def _upsert(dialect: str, table: Table, counts: tuple[str, ...]):
+    """The statement of ``_add``, built once (its compiled form is cached by the engine)."""
+    key = (dialect, table.name)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        if dialect not in _INSERTS:  # pragma: no cover - the service runs on these two
+            raise NotImplementedError(dialect)
+        new = _INSERTS[dialect](table)
+        stmt = _UPSERTS[key] = new.on_conflict_do_update(
+            index_elements=[c.name for c in table.primary_key.columns],
+            set_={name: table.c[name] + new.excluded[name] for name in counts},
+        )
+    return stmt
+
+
+def _both_params(unit_row: dict, month_row: dict) -> dict:
+    params = {f"u_{k}": v for k, v in unit_row.items()}
+    params.update({f"m_{k}": v for k, v in month_row.items()})
+    return params
+
+
+def _both():
+    """One school's row and one of its months in one statement (PostgreSQL: the first as a
+    data-modifying WITH); built once. Which of the two PostgreSQL writes first does not
+    matter: every writer of these rows holds the chain's lock (trail.hold_chain)."""
+    stmt = _UPSERTS.get(("postgresql", "both"))
+    if stmt is None:
+
+        def upsert(table: Table, prefix: str, counts: tuple[str, ...]):
+            keys = [c.name for c in table.primary_key.columns]
+            new = pg_insert(table).values(
+                {name: bindparam(prefix + name) for name in (*keys, *counts)}
+            )
+            return new.on_conflict_do_update(
+                index_elements=keys,
+                set_={name: table.c[name] + new.excluded[name] for name in counts},
+            )
+
+        units = upsert(_tallies, "u_", COUNTS).cte("unit_counts")
+        months = upsert(_months, "m_", MONTH_COUNTS)
+        stmt = _UPSERTS[("postgresql", "both")] = months.add_cte(units)
+        # The same two as WITH of another statement (the audit head's read: trail.hold_chain).
+        _UPSERTS[("postgresql", "both_ctes")] = (units, months.cte("month_counts"))
+    return stmt
+
+
+def _both_ctes() -> tuple:
+    _both()
+    return _UPSERTS[("postgresql", "both_ctes")]
 
 
 def _states(obj: Case) -> tuple[dict[str, Any], dict[str, Any], bool]:
@@ -174,7 +257,7 @@ def _after_flush(session: Session, _flush_context) -> None:
     if not wrote:
         return
     conn = session.connection()
-    if not _table_exists(session, conn):
+    if not table_exists(conn, _tallies.name):
         return
     if closing:
         ids = sorted({t.case_id for t in closing})
@@ -199,27 +282,50 @@ def _after_flush(session: Session, _flush_context) -> None:
                 if tid not in fresh:
                     deltas.closed(before, local_month(at), -1)
                     deltas.closed(after, local_month(at), 1)
+    pending = session.info.get(DEFERRED)
+    if pending is not None:
+        pending.add(deltas)  # written by deferred() once it holds the chain
+        return
+    # The chain's lock first: a transaction that recorded an event before this flush (a
+    # closure finishing its follow-ups, cases moved one by one) holds it already, and an
+    # intake that took a school's row first would then wait for the chain while holding the
+    # row that transaction waits for.
+    trail.hold_chain(session)
     deltas.write(conn)
 
 
-def _table_exists(session: Session, conn) -> bool:
-    """Whether the database has the tallies (not before migration 0020: the migration tests
-    write through the services at old revisions); asked once a transaction."""
-    known = session.info.get(HAS_TABLE)
-    if known is None:
-        known = session.info[HAS_TABLE] = conn.dialect.has_table(conn, _tallies.name)
-    return bool(known)
+DEFERRED = "caseapp.tallies.deferred"
 
 
-def _forget(session: Session, *_args) -> None:
-    session.info.pop(HAS_TABLE, None)
+@contextmanager
+def deferred(session: Session) -> Iterator[None]:
+    """The counts of the flushes inside written at the end of the block, after taking the
+    chain's lock there, instead of in each flush. For a service that records its event right
+    after (an intake): the chain's lock, which every intake waits for, is then held from
+    there (the counts, the event, the commit), not from its first flush (the informant, the
+    name index...). Nothing may start or end a savepoint inside; on an error the counts are
+    dropped with the transaction the caller rolls back (the guard refuses to commit a case
+    without its event, and the event comes after the block)."""
+    if DEFERRED in session.info or session.get_bind().dialect.name != "postgresql":
+        yield  # nested, or SQLite (one writer at a time: no lock order to keep)
+        return
+    pending = session.info[DEFERRED] = Deltas()
+    try:
+        yield
+        if pending.units or pending.months:
+            params = pending.one_each()
+            if params is None:
+                trail.hold_chain(session)
+                pending.write(session.connection())
+            elif not trail.hold_chain(session, _both_ctes(), params):
+                session.connection().execute(_both(), params)
+    finally:
+        session.info.pop(DEFERRED, None)
 
 
 def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_commit", _forget)
-        event.listen(Session, "after_rollback", _forget)
 
 
 # -- from scratch -----------------------------------------------------------------------------

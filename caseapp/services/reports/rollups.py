@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import zone
+from caseapp.db import table_exists
 from caseapp.models import (
     Case,
     CaseExclusion,
@@ -115,10 +116,14 @@ def _old_and_new(obj, name: str) -> list:
 def _after_flush(session: Session, _flush_context) -> None:
     marks: set[tuple[int, int | None]] = set()
     case_ids: set[int] = set()
+    inserted: set[int] = set()  # cases this flush inserted: where they are is what it wrote
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Case):
-            if obj.id is not None:  # where it is now, read back below
-                case_ids.add(obj.id)
+            if obj.id is not None:
+                if obj in session.new:
+                    inserted.add(obj.id)
+                else:  # where it is now, read back below
+                    case_ids.add(obj.id)
             for unit_id in _old_and_new(obj, "unit_id"):
                 for day in _old_and_new(obj, "received_on"):
                     if unit_id is not None and day is not None:
@@ -131,10 +136,11 @@ def _after_flush(session: Session, _flush_context) -> None:
             for unit_id in _old_and_new(obj, "unit_id"):
                 if unit_id is not None:
                     marks.add((unit_id, None))
+    case_ids -= inserted
     if not marks and not case_ids:
         return
     conn = session.connection()
-    if not _marks_table_exists(session, conn):
+    if not table_exists(conn, _marks.name):
         return
     ids = sorted(case_ids)
     for i in range(0, len(ids), CHUNK):
@@ -145,45 +151,16 @@ def _after_flush(session: Session, _flush_context) -> None:
         ):
             marks.add((unit_id, month_of(day)))
     if marks:
+        # One statement, compiled once (inline: no RETURNING, nothing reads the marks' ids).
         conn.execute(
-            insert(_marks), [{"unit_id": u, "month": m} for u, m in sorted(marks, key=str)]
+            insert(_marks).inline(),
+            [{"unit_id": u, "month": m} for u, m in sorted(marks, key=str)],
         )
-
-
-HAS_TABLE = "caseapp.rollups.has_table"
-
-
-def _marks_table_exists(session: Session, conn) -> bool:
-    """Whether the database has the marks (a schema before migration 0019 has not: the
-    migration tests write through the services at old revisions); asked once a transaction."""
-    known = session.info.get(HAS_TABLE)
-    if known is None:
-        known = session.info[HAS_TABLE] = conn.dialect.has_table(conn, _marks.name)
-    return bool(known)
-
-
-HAS_OFFICES = "caseapp.rollups.has_offices"
-
-
-def _offices_table_exists(session: Session, conn) -> bool:
-    """Whether the database has the offices' sums (migration 0021; the migrations before it
-    refresh the school rows only, 0021 sums them)."""
-    known = session.info.get(HAS_OFFICES)
-    if known is None:
-        known = session.info[HAS_OFFICES] = conn.dialect.has_table(conn, _offices.name)
-    return bool(known)
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(HAS_TABLE, None)
-    session.info.pop(HAS_OFFICES, None)
 
 
 def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
-        event.listen(Session, "after_commit", _forget)
-        event.listen(Session, "after_rollback", _forget)
 
 
 def mark_units(conn, unit_ids: Iterable[int]) -> None:
@@ -575,7 +552,7 @@ def refresh(session: Session) -> int:
             current = wanted.setdefault(unit_id, set())
             assert current is not None
             current.add(month)
-    deltas: OfficeDeltas | None = defaultdict(int) if _offices_table_exists(session, conn) else None
+    deltas: OfficeDeltas | None = defaultdict(int) if table_exists(conn, _offices.name) else None
     for unit_id, months in sorted(wanted.items()):
         _recompute(session, unit_id, months, deltas)
     if deltas is not None:
