@@ -9,7 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from caseapp.cases import views as case_views
 from caseapp.clock import local_today
@@ -253,3 +253,26 @@ def test_the_list_page_costs_the_same_statements_for_one_case_or_many(app, db, w
     db.expire_all()
     assert page_statements() == one
     assert not any("narrative" in s or "wrapped_key" in s for s in statements)
+
+
+def test_counts_read_indexes_and_leave_the_planner_as_it_was(db, world, cases):
+    """On PostgreSQL the counts plan without bitmap or sequential scans (they stop at the
+    ceiling only when read from an index) and put the settings back after them; the figures
+    are those of the plain count."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's; SQLite reads the same indexes anyway")
+    officer = _user(db, world, "officer_d1")
+
+    def setting(name: str) -> str:
+        return db.execute(text(f"SHOW {name}")).scalar_one()
+
+    seen = []
+    with tally.counting(db):
+        seen.append((setting("enable_bitmapscan"), setting("enable_seqscan")))
+        counts = listing.attention_counts(db, officer)  # nested: shares the outer settings
+        seen.append((setting("enable_bitmapscan"), setting("enable_seqscan")))
+    assert seen == [("off", "off"), ("off", "off")]
+    assert (setting("enable_bitmapscan"), setting("enable_seqscan")) == ("on", "on")
+    assert counts["open"] == Tally(6)
+    assert case_page(db, officer, CaseFilter(status="new"), 2).total == Tally(6)
+    assert (setting("enable_bitmapscan"), setting("enable_seqscan")) == ("on", "on")

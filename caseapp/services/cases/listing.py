@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, load_only, selectin
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
 from caseapp.services.cases.access import in_scope_units, visible_cases
 from caseapp.services.cases.deadlines import overdue_condition
-from caseapp.services.cases.tally import Tally, capped_count
+from caseapp.services.cases.tally import Tally, capped_count, counting
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -101,11 +101,12 @@ def attention_counts(session, user: User) -> dict[str, Tally]:
     """Open cases needing attention now, within the user's scope: each count stops at the
     ceiling (tally.py), read from a partial index (open, urgent, overdue cases by unit)."""
     mine = visible_cases(user).where(in_scope_units(session, user))
-    return {
-        "open": capped_count(session, mine.where(OPEN)),
-        "urgent": capped_count(session, mine.where(OPEN, URGENT)),
-        "overdue": capped_count(session, mine.where(overdue_condition())),
-    }
+    with counting(session):
+        return {
+            "open": capped_count(session, mine.where(OPEN)),
+            "urgent": capped_count(session, mine.where(OPEN, URGENT)),
+            "overdue": capped_count(session, mine.where(overdue_condition())),
+        }
 
 
 # What a row of the list shows (cases/list.html) and nothing else: never sealed content, and

@@ -20,7 +20,7 @@ as the scan applies them: the excluded cases of the period are read one by one a
 of the sums. Unit moves (the 2026 reform) change a school's history rows: that marks all its
 months, recomputed with the new paths.
 
-Sums per office (models.CaseOfficeRollup, migration 0021): the school rows are also kept summed
+Sums per office (models.CaseOfficeRollup, migration 0022): the school rows are also kept summed
 for every office their path names (the school itself aside), per month, figure, row, column and
 ``since``: a report of an office reads its own sums (a few hundred rows a month, whatever the
 number of schools below) and the school rows of its own cases (recorded at the office itself);
@@ -522,7 +522,7 @@ def offices_stored(conn) -> OfficeDeltas:
 
 
 def rebuild_offices(conn) -> int:
-    """Sum the offices' rows again from the school rows (migration 0021): the number of rows
+    """Sum the offices' rows again from the school rows (migration 0022): the number of rows
     written."""
     conn.execute(delete(_offices))
     rows = [
