@@ -244,6 +244,7 @@ def _step_row(
     step_id: int,
     uid: str,
     case_id: int,
+    unit_id: int,
     kind: str,
     user_id: int,
     created: datetime,
@@ -255,6 +256,7 @@ def _step_row(
         "id": step_id,
         "uid": uid,
         "case_id": case_id,
+        "unit_id": unit_id,
         "kind": kind,
         "created_by_id": user_id,
         "created_at": created,
@@ -423,7 +425,18 @@ def generate(
             if kind != "verification":  # support and follow-up: about the first person harmed
                 extra = {**extra, "person_id": first_harmed}
             batch.steps.append(
-                _step_row(step_id, _uid(rng), case_id, kind, user_id, created, due, done_on, extra)
+                _step_row(
+                    step_id,
+                    _uid(rng),
+                    case_id,
+                    unit_id,
+                    kind,
+                    user_id,
+                    created,
+                    due,
+                    done_on,
+                    extra,
+                )
             )
         for k in range(min(reached, len(PATH) - 1)):
             transition_id += 1

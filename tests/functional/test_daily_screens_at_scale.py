@@ -9,11 +9,12 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from caseapp.cases import views as case_views
 from caseapp.clock import local_today
 from caseapp.models import Case, CaseStep, Unit, User
+from caseapp.services.audit import trail
 from caseapp.services.cases import clocks, listing, monitoring, records, tally
 from caseapp.services.cases.listing import CaseFilter, case_page
 from caseapp.services.cases.tally import Tally
@@ -194,6 +195,7 @@ def test_due_today_lists_every_step_due_today_with_or_without_a_clock(app, db, w
             {
                 "uid": str(uuid.uuid4()),
                 "case_id": case.id,
+                "unit_id": case.unit_id,
                 "kind": kind,
                 "due_on": due_on,
                 "done_on": done_on,
@@ -276,3 +278,41 @@ def test_counts_read_indexes_and_leave_the_planner_as_it_was(db, world, cases):
     assert counts["open"] == Tally(6)
     assert case_page(db, officer, CaseFilter(status="new"), 2).total == Tally(6)
     assert (setting("enable_bitmapscan"), setting("enable_seqscan")) == ("on", "on")
+
+
+def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
+    """My work's follow-ups are read by the steps' copy of the school: a step written by a
+    service gets its case's school; a case moved to another school (a correction) takes its
+    steps along, and shows in that school's follow-ups, not in the first one's."""
+    today = local_today()
+    case = focal.intake(db, world.units["SCH-A"])
+    move(db, world["focal_a"], case, "verifying")
+    add(db, world["focal_a"], case, "verification", method="interview", due_on=today)
+    db.execute(
+        CaseStep.__table__.insert(),
+        [
+            {
+                "uid": str(uuid.uuid4()),
+                "case_id": case.id,
+                "unit_id": world.units["SCH-A"],
+                "kind": "follow_up",
+                "due_on": today + timedelta(days=3),
+                "version": 1,
+            }
+        ],
+    )
+    db.commit()
+    units = {s.unit_id for s in db.scalars(select(CaseStep).where(CaseStep.case_id == case.id))}
+    assert units == {world.units["SCH-A"]}
+    work = monitoring.my_work(db, _user(db, world, "focal_a"))
+    assert [c.id for c, _due in work["upcoming"]] == [case.id]
+
+    moved = db.get(Case, case.id)
+    moved.unit_id = world.units["SCH-B"]
+    trail.record(db, None, "case.update", moved, reason="test: moved to school B")
+    db.commit()
+    units = {s.unit_id for s in db.scalars(select(CaseStep).where(CaseStep.case_id == case.id))}
+    assert units == {world.units["SCH-B"]}
+    assert list(monitoring.my_work(db, _user(db, world, "focal_a"))["upcoming"]) == []
+    work_b = monitoring.my_work(db, _user(db, world, "focal_b"))
+    assert [c.id for c, _due in work_b["upcoming"]] == [case.id]

@@ -146,6 +146,9 @@ def _agree(db, case_id: int, now: datetime) -> None:
     ]
     expected = db.scalar(select(Case.id).where(Case.id == case_id, plain)) is not None
     assert any(parts) == expected, now
+    # Every step carries its case's school (step_units), whoever wrote it.
+    units = set(db.scalars(select(CaseStep.unit_id).where(CaseStep.case_id == case_id)))
+    assert units <= {db.scalar(select(Case.unit_id).where(Case.id == case_id))}, units
 
 
 @settings(

@@ -59,10 +59,13 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
             CaseStep.due_on >= today,
             CaseStep.due_on <= soon,
             CaseStep.kind == "follow_up",
+            # The steps' copy of the school (step_units): the same units, read from
+            # ix_case_steps_unit_follow_ups_due.
+            in_scope_units(session, user, "case.write", CaseStep.unit_id),
         )
         .options(contains_eager(Case.unit))
-        # The follow-ups not done of the window from ix_case_steps_follow_ups_due (due day,
-        # case), joined to the school's open cases.
+        # The school's follow-ups not done of the window from ix_case_steps_unit_follow_ups_due
+        # (school, due day, case), joined to its open cases.
         .order_by(CaseStep.due_on, CaseStep.case_id)
         .limit(LIMIT)
     ).all()

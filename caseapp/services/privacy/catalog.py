@@ -343,7 +343,7 @@ CATALOG: dict[str, TableEntry] = {
         "case.read",
         _CASE_RETENTION,
         (
-            Group("technical", _KEYS, "id uid case_id person_id contact_id"),
+            Group("technical", _KEYS, "id uid case_id unit_id person_id contact_id"),
             Group(
                 "case_facts",
                 _l("Verification, support and monitoring steps and their dates"),
