@@ -66,6 +66,7 @@ def seed_district(app, prefix: str, schools: int) -> dict:
         return {
             "district_path": district.path,
             "school_path": made[0].path,
+            "school_id": made[0].id,
             "schools": [(u.id, u.code) for u in made],
             "officer": officer.id,
             "focal": focal.id,

@@ -229,6 +229,7 @@ def work_queries(world: dict) -> list:
         .add_columns(st.c.due_on)
         .join(st, st.c.case_id == c.c.id)
         .where(
+            st.c.unit_id == world["school_id"],
             st.c.done_on.is_(None),
             st.c.due_on >= today,
             st.c.due_on <= today + timedelta(days=14),

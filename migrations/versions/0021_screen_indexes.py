@@ -4,13 +4,15 @@ steps without a clock, referral and discipline, not done due today from here, in
 step due today of the archive); the references in byte order on PostgreSQL
 (varchar_pattern_ops), so that a reference search reads its prefix from an index; the cases by
 school and status with their id (a capped count of a status and a kind of violence from the
-index alone).
+index alone); the overdue moment by school with the id (the longest overdue first, in the
+index's order, however many cases share one moment).
 
 Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-05 15:40:00
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
@@ -20,6 +22,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.drop_index("ix_cases_unit_overdue_after", table_name="cases")
+    op.create_index(
+        "ix_cases_unit_overdue_after",
+        "cases",
+        ["unit_id", "overdue_after", "id"],
+        postgresql_where=sa.text("overdue_after IS NOT NULL"),
+        sqlite_where=sa.text("overdue_after IS NOT NULL"),
+    )
     op.drop_index("ix_cases_unit_status", table_name="cases")
     op.create_index("ix_cases_unit_status", "cases", ["unit_id", "status", "id"])
     op.create_index(
@@ -38,3 +48,11 @@ def downgrade() -> None:
     op.drop_index("ix_case_steps_due_open_kind", table_name="case_steps")
     op.drop_index("ix_cases_unit_status", table_name="cases")
     op.create_index("ix_cases_unit_status", "cases", ["unit_id", "status"])
+    op.drop_index("ix_cases_unit_overdue_after", table_name="cases")
+    op.create_index(
+        "ix_cases_unit_overdue_after",
+        "cases",
+        ["unit_id", "overdue_after"],
+        postgresql_where=sa.text("overdue_after IS NOT NULL"),
+        sqlite_where=sa.text("overdue_after IS NOT NULL"),
+    )
