@@ -170,8 +170,8 @@ def _upsert(dialect: str, table: Table, counts: tuple[str, ...]):
     key = (dialect, table.name)
     stmt = _UPSERTS.get(key)
     if stmt is None:
-        if dialect not in _INSERTS:  # pragma: no cover - the service runs on these two
-            raise NotImplementedError(dialect)
+        if dialect not in _INSERTS:  # pragma: no cover - config refuses other databases
+            raise RuntimeError(f"per-school tallies need PostgreSQL or SQLite, not {dialect}")
         new = _INSERTS[dialect](table)
         stmt = _UPSERTS[key] = new.on_conflict_do_update(
             index_elements=[c.name for c in table.primary_key.columns],
