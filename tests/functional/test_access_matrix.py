@@ -22,7 +22,13 @@ from tests.functional.admin_support import (
     translated,
 )
 
-TODAY = local_today().isoformat()
+
+def _today() -> str:
+    """Today where the users are, read when a test runs (not when the module is imported: a
+    run that passes midnight in Vietnam, 17:00 UTC, would send yesterday)."""
+    return local_today().isoformat()
+
+
 IN_D1 = ("D1", "SCH-A", "SCH-B")
 OUTSIDE_D1 = ("PRV", "D2", "SCH-C")
 # One account at each kind of place outside D1: a school of D2, the D2 office, the province.
@@ -49,8 +55,8 @@ def _unit_post(action, unit):
     """(path suffix, a form that would succeed if the unit were in scope)."""
     return {
         "edit": ("", {"name": "Renamed by D1", "kind": unit.kind, "version": unit.version}),
-        "close": ("/close", {"valid_to": TODAY, "version": unit.version}),
-        "move": ("/move", {"new_parent_code": "D1", "on": TODAY, "version": unit.version}),
+        "close": ("/close", {"valid_to": _today(), "version": unit.version}),
+        "move": ("/move", {"new_parent_code": "D1", "on": _today(), "version": unit.version}),
     }[action]
 
 
@@ -117,7 +123,7 @@ def test_admin_d1_cannot_move_a_school_out_of_d1(app, as_admin_d1, db, world, co
     before = snapshot(db)
     r = as_admin_d1.post(
         f"/admin/units/{unit.id}/move",
-        {"new_parent_code": code, "on": TODAY, "version": unit.version},
+        {"new_parent_code": code, "on": _today(), "version": unit.version},
     )
     assert r.status_code == 400
     assert translated(app, NO_UNIT, code=code) in page_text(r)

@@ -27,7 +27,13 @@ from tests.functional.admin_support import (
     snapshot,
 )
 
-TODAY = local_today().isoformat()
+
+def _today() -> str:
+    """Today where the users are, read when a test runs (not when the module is imported: a
+    run that passes midnight in Vietnam, 17:00 UTC, would send yesterday)."""
+    return local_today().isoformat()
+
+
 REASON = "Yêu cầu của Phòng Giáo dục"
 # The half of an enrolment code on a letter: shown to the person who handles it, never audited.
 LETTER_CODE_RE = re.compile(r'class="letter-code"><code>([^<]+)</code>')
@@ -69,12 +75,12 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
             # The two roles held at SCH-A (focal.a's and not.enrolled's) end with it.
             ("unit.close", "user.revoke", "user.revoke"),
             f"{unit_url}/close",
-            {"valid_to": TODAY, "version": sch_a.version},
+            {"valid_to": _today(), "version": sch_a.version},
         ),
         "admin.move_unit": (
             "unit.move",
             f"{unit_url}/move",
-            {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version},
+            {"new_parent_code": "D2", "on": _today(), "version": sch_a.version},
         ),
         "admin.reform_apply": (
             ("unit.move", "org.reform"),
@@ -82,7 +88,7 @@ def _cases(db, world, ids) -> dict[str, tuple[str | tuple[str, ...], str, dict]]
             {
                 "file": (
                     io.BytesIO(
-                        f"Mã trường,Mã đơn vị cấp trên mới,Từ ngày\nSCH-A,D2,{TODAY}\n".encode()
+                        f"Mã trường,Mã đơn vị cấp trên mới,Từ ngày\nSCH-A,D2,{_today()}\n".encode()
                     ),
                     "reform.csv",
                 )

@@ -11,7 +11,13 @@ from caseapp.services.org import referrals as referral_service
 from tests.factories import Visitor
 from tests.functional.admin_support import changed_tables, page_text, snapshot, translated
 
-TODAY = local_today().isoformat()
+
+def _today() -> str:
+    """Today where the users are, read when a test runs (not when the module is imported: a
+    run that passes midnight in Vietnam, 17:00 UTC, would send yesterday)."""
+    return local_today().isoformat()
+
+
 STALE = object()  # stands for "the version the page was loaded with, since changed by another"
 NUL, BROKEN = "\x00", "\udcff"  # BROKEN goes out as the byte 0xFF: not UTF-8
 
@@ -47,10 +53,10 @@ def _forms(db, world, contact_id) -> dict[str, tuple[str, dict]]:
             unit_url,
             {"name": "Trường A (đổi tên)", "kind": "school", "version": sch_a.version},
         ),
-        "unit_close": (f"{unit_url}/close", {"valid_to": TODAY, "version": sch_a.version}),
+        "unit_close": (f"{unit_url}/close", {"valid_to": _today(), "version": sch_a.version}),
         "unit_move": (
             f"{unit_url}/move",
-            {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version},
+            {"new_parent_code": "D2", "on": _today(), "version": sch_a.version},
         ),
         "user_new": (
             "/admin/users/new",

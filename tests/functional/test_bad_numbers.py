@@ -18,7 +18,12 @@ from tests.functional.workflow_support import consent, referral_contact
 SUPERSCRIPT_TWO = "\u00b2"
 HUGE = str(2**63 + 1)
 TWENTY_FIVE_DIGITS = "1" * 25
-TODAY = local_today().isoformat()
+
+
+def _today() -> str:
+    """Today where the users are, read when a test runs (not when the module is imported: a
+    run that passes midnight in Vietnam, 17:00 UTC, would send yesterday)."""
+    return local_today().isoformat()
 
 
 @pytest.mark.parametrize("view", ["x", "", "export", "\u00b2"])
@@ -105,12 +110,12 @@ def _version_forms(db, world) -> dict[str, tuple[str, str, dict]]:
         "unit_close": (
             "admin_p",
             f"/admin/units/{sch_a.id}/close",
-            {"valid_to": TODAY, "version": sch_a.version},
+            {"valid_to": _today(), "version": sch_a.version},
         ),
         "unit_move": (
             "admin_p",
             f"/admin/units/{sch_a.id}/move",
-            {"new_parent_code": "D2", "on": TODAY, "version": sch_a.version},
+            {"new_parent_code": "D2", "on": _today(), "version": sch_a.version},
         ),
         "user": (
             "admin_p",

@@ -112,11 +112,7 @@ def test_an_officer_records_one_for_the_district_office(app, db, world):
         ("participants_female", "-1", "Enter a number between 0 and 100000."),
         ("participants_other", "100001", "Enter a number between 0 and 100000."),
         ("participants_male", "", "Enter a number (0 if none)."),
-        (
-            "held_on",
-            (local_today() + timedelta(days=1)).isoformat(),
-            "An activity cannot be recorded before it is held.",
-        ),
+        ("held_on", "tomorrow", "An activity cannot be recorded before it is held."),
         ("unit_code", "ZZZ", "No unit with the code ZZZ within your units."),
         ("unit_code", "SCH-B", "No unit with the code SCH-B within your units."),
         ("unit_code", "D1", "No unit with the code D1 within your units."),
@@ -126,6 +122,8 @@ def test_an_officer_records_one_for_the_district_office(app, db, world):
     ],
 )
 def test_bad_input_is_refused_with_a_message_and_no_change(db, focal, field, value, message):
+    if value == "tomorrow":  # read when the test runs: a run may pass midnight in Vietnam
+        value = (local_today() + timedelta(days=1)).isoformat()
     before = _state(db)
     r = focal.post("/reports/activities/new", form(**{field: value}))
     assert r.status_code == 400
