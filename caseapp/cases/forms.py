@@ -378,6 +378,7 @@ class CaseFilterForm(FlaskForm):
     unit = StringField(_l("School (code)"), validators=[Optional(), _max(20)])
     violence = SelectField(_l("Kind of violence"), validators=[Optional()], validate_choice=False)
     risk = SelectField(_l("Risk level"), validators=[Optional()], validate_choice=False)
+    due = SelectField(_l("Due"), validators=[Optional()], validate_choice=False)
     overdue = BooleanField(_l("Overdue only"))
     urgent = BooleanField(_l("Urgent only"))
     received_from = DateField(_l("Received from"), format="%Y-%m-%d", validators=[Optional()])

@@ -63,6 +63,11 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     form.status.choices = [("", _("All"))] + list(status_names().items())
     form.violence.choices = [("", _("All"))] + list(violence_names().items())
     form.risk.choices = [("", _("All"))] + list(case_choice_names()["risk_level"].items())
+    form.due.choices = [
+        ("", _("All")),
+        ("today", _("Due today")),
+        ("fortnight", _("A follow-up in the next two weeks")),
+    ]
     form.sort.choices = [
         ("received_desc", _("Newest first")),
         ("received_asc", _("Oldest first")),
@@ -77,6 +82,7 @@ def _filters() -> tuple[CaseFilterForm, case_list.CaseFilter, str | None]:
     flt.status = form.status.data if form.status.data in domain.STATUSES else ""
     flt.violence = form.violence.data if form.violence.data in domain.VIOLENCE_TYPES else ""
     flt.risk = form.risk.data if form.risk.data in domain.RISK_LEVELS else ""
+    flt.due = form.due.data if form.due.data in case_list.DUE else ""
     flt.overdue = bool(form.overdue.data)
     flt.urgent = bool(form.urgent.data)
     flt.received_from, flt.received_to = form.received_from.data, form.received_to.data

@@ -425,6 +425,8 @@ def test_an_unknown_or_foreign_unit_code_shows_a_translated_error(
         {"received_from": "tomorrow"},
         {"unit": "A\x00B"},
         {"status": "'; DROP TABLE cases; --"},
+        {"due": "'; DROP TABLE cases; --"},
+        {"due": "today", "unit": "SCH-B"},
     ],
 )
 def test_malformed_filters_never_widen_the_scope(app, db, world, spread, query):

@@ -19,7 +19,8 @@ from caseapp.services.cases import clocks, listing, monitoring, records, tally
 from caseapp.services.cases.listing import CaseFilter, case_page
 from caseapp.services.cases.tally import Tally
 from tests.factories import Visitor
-from tests.functional.workflow_support import add, move, text_of
+from tests.functional.case_attack_support import listed
+from tests.functional.workflow_support import add, move, schedule_follow_up, text_of
 
 
 @pytest.fixture()
@@ -136,16 +137,16 @@ def test_my_work_never_shows_a_case_its_reader_is_excluded_from(app, db, world, 
     db.commit()
     me = _user(db, world, "focal_a")
     work = monitoring.my_work(db, me)
-    assert [c.id for c in work["overdue"]] == [late.id]
-    assert [c.id for c in work["today"]] == [due.id]
-    assert [c.id for c in work["new"]] == [fresh.id]
+    assert [c.id for c in work["overdue"].rows] == [late.id]
+    assert [c.id for c in work["today"].rows] == [due.id]
+    assert [c.id for c in work["new"].rows] == [fresh.id]
     officer = _user(db, world, "officer_d1")
     for case in (late, due, fresh):
         records.exclude(db, officer, db.get(Case, case.id), "focal.a", "Người thân")
     db.commit()
     db.expire_all()
     work = monitoring.my_work(db, _user(db, world, "focal_a"))
-    assert work["overdue"] == work["today"] == work["new"] == [] == list(work["upcoming"])
+    assert [list(w.rows) for w in work.values()] == [[], [], [], []]
     page = text_of(focal.get("/work"))
     assert all(c.reference not in page for c in (late, due, fresh))
 
@@ -222,8 +223,8 @@ def test_due_today_lists_every_step_due_today_with_or_without_a_clock(app, db, w
     clocks.refresh_all(db)
     db.commit()
     work = monitoring.my_work(db, _user(db, world, "focal_a"))
-    assert sorted(c.id for c in work["today"]) == sorted([verifying.id, referred.id])
-    assert late.id in [c.id for c in work["overdue"]]
+    assert sorted(c.id for c in work["today"].rows) == sorted([verifying.id, referred.id])
+    assert late.id in [c.id for c in work["overdue"].rows]
     page = text_of(focal.get("/work"))
     assert verifying.reference in page and referred.reference in page
 
@@ -305,7 +306,7 @@ def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
     units = {s.unit_id for s in db.scalars(select(CaseStep).where(CaseStep.case_id == case.id))}
     assert units == {world.units["SCH-A"]}
     work = monitoring.my_work(db, _user(db, world, "focal_a"))
-    assert [c.id for c, _due in work["upcoming"]] == [case.id]
+    assert [c.id for c, _due in work["upcoming"].rows] == [case.id]
 
     moved = db.get(Case, case.id)
     moved.unit_id = world.units["SCH-B"]
@@ -313,6 +314,50 @@ def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
     db.commit()
     units = {s.unit_id for s in db.scalars(select(CaseStep).where(CaseStep.case_id == case.id))}
     assert units == {world.units["SCH-B"]}
-    assert list(monitoring.my_work(db, _user(db, world, "focal_a"))["upcoming"]) == []
+    assert list(monitoring.my_work(db, _user(db, world, "focal_a"))["upcoming"].rows) == []
     work_b = monitoring.my_work(db, _user(db, world, "focal_b"))
-    assert [c.id for c, _due in work_b["upcoming"]] == [case.id]
+    assert [c.id for c, _due in work_b["upcoming"].rows] == [case.id]
+
+
+def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, focal, monkeypatch):
+    """Each list of my work shows its first SHOWN rows and "more than SHOWN"; its "see all"
+    link opens the case list filtered the same way, which lists every one of them (and no case
+    of another list or another school)."""
+    monkeypatch.setattr(monitoring, "SHOWN", 1)
+    today = local_today()
+    school = world.units["SCH-A"]
+    overdue = [focal.intake(db, school, received_on=today - timedelta(days=15)) for _ in range(2)]
+    due = [focal.intake(db, school) for _ in range(2)]
+    for case in due:
+        move(db, world["focal_a"], case, "verifying")
+        add(db, world["focal_a"], case, "verification", method="interview", due_on=today)
+        schedule_follow_up(db, world["focal_a"], case, due_on=today + timedelta(days=3))
+    fresh = [focal.intake(db, school) for _ in range(2)]
+    later = focal.intake(db, school)
+    schedule_follow_up(db, world["focal_a"], later, due_on=today + timedelta(days=20))
+    Visitor(app, db, world["focal_b"], lang="en").intake(db, world.units["SCH-B"])
+    db.commit()
+
+    work = monitoring.my_work(db, _user(db, world, "focal_a"))
+    assert {name: (len(w.rows), w.count) for name, w in work.items()} == {
+        name: (1, Tally(1, more=True)) for name in ("overdue", "today", "new", "upcoming")
+    }
+    html = focal.get("/work").get_data(as_text=True)
+    assert text_of(focal.get("/work")).count("(more than 1)") == 4
+    expected = {
+        "/cases/?overdue=y&amp;sort=received_asc": overdue,
+        "/cases/?due=today": due,
+        "/cases/?status=new": fresh + [later],  # every new case (overdue ones too)
+        "/cases/?due=fortnight&amp;sort=received_asc": due,
+    }
+    for href, cases in expected.items():
+        assert f'href="{href}"' in html
+        shown = listed(focal.get(href.replace("&amp;", "&")))
+        assert shown == {c.reference for c in cases} | (
+            {c.reference for c in overdue} if "status=new" in href else set()
+        )
+    # Within the limit, the heading says how many and there is no link.
+    monkeypatch.setattr(monitoring, "SHOWN", 10)
+    html = focal.get("/work").get_data(as_text=True)
+    assert "more than" not in html and "/cases/?due=" not in html
+    assert "(2)" in text_of(focal.get("/work"))

@@ -200,3 +200,24 @@ def due_today_conditions(now: datetime | None = None) -> tuple[ColumnElement[boo
         ~overdue_condition(now),
     )
     return clocked, unclocked
+
+
+# "Follow-ups in the next two weeks": the window of "my work" and of the case list's filter.
+FOLLOW_UP_WINDOW = timedelta(days=14)
+
+
+def follow_up_window(now: datetime | None = None) -> tuple[date, date]:
+    """The first and last day of the follow-ups coming (today in Vietnam, two weeks on)."""
+    today = local_today(now or utcnow())
+    return today, today + FOLLOW_UP_WINDOW
+
+
+def follow_up_due_soon(now: datetime | None = None) -> ColumnElement[bool]:
+    """The case has a follow-up not done due in the window (``follow_up_window``)."""
+    first, last = follow_up_window(now)
+    return _step(
+        CaseStep.kind == "follow_up",
+        CaseStep.done_on.is_(None),
+        CaseStep.due_on >= first,
+        CaseStep.due_on <= last,
+    )

@@ -23,7 +23,11 @@ from sqlalchemy.orm import Session, aliased, contains_eager, load_only, selectin
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
 from caseapp.services.cases.access import in_scope_units, visible_cases
-from caseapp.services.cases.deadlines import overdue_condition
+from caseapp.services.cases.deadlines import (
+    due_today_conditions,
+    follow_up_due_soon,
+    overdue_condition,
+)
 from caseapp.services.cases.tally import Tally, capped_count, counting
 
 if TYPE_CHECKING:
@@ -78,6 +82,14 @@ def _prefix_range_sqlite(element, compiler, **kw) -> str:
     return compiler.process(and_(column >= element.prefix, column < following), **kw)
 
 
+# The "due" filter: the cases of "my work"'s lists "due today" and "follow-ups in the next two
+# weeks" (its "see all" links), by the same conditions.
+DUE = {
+    "today": lambda: or_(*due_today_conditions()),
+    "fortnight": lambda: and_(OPEN, follow_up_due_soon()),
+}
+
+
 @dataclass
 class CaseFilter:
     reference: str = ""
@@ -85,6 +97,7 @@ class CaseFilter:
     unit_path: str = ""
     violence: str = ""
     risk: str = ""
+    due: str = ""  # one of DUE: the lists of "my work" in full
     overdue: bool = False
     urgent: bool = False
     received_from: date | None = None
@@ -154,6 +167,8 @@ def case_list(user: User, flt: CaseFilter):
         )
     if flt.risk:
         stmt = stmt.where(Case.risk_level == flt.risk)
+    if flt.due in DUE:
+        stmt = stmt.where(DUE[flt.due]())
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
     if flt.urgent:

@@ -4,7 +4,7 @@ are SQL aggregates over the user's scope."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import case as when
@@ -25,39 +25,62 @@ from caseapp.models import (
 )
 from caseapp.security.authz import scope_filter, scope_paths
 from caseapp.services.cases.access import in_scope_units, visible_cases
-from caseapp.services.cases.deadlines import due_today_conditions, overdue_condition
+from caseapp.services.cases.deadlines import (
+    due_today_conditions,
+    follow_up_window,
+    overdue_condition,
+)
 from caseapp.services.cases.listing import OPEN
 from caseapp.services.cases.tallies import counts_of, local_month
+from caseapp.services.cases.tally import Tally
 from caseapp.services.org.units import unit_in_scope
 
 if TYPE_CHECKING:
     from caseapp.models import User
 
-LIMIT = 50
+# Rows per list of "my work": a phone screen each. The rest is one link away, in the case list
+# filtered the same way (overdue, due today, new, follow-ups coming), so the page costs the
+# same with ten cases waiting or ten thousand (issue 16 measured 50 rows per list as the
+# growth of the page: 200 rows rendered at 1,000,000 cases).
+SHOWN = 10
+
+
+@dataclass(frozen=True)
+class WorkList:
+    """The first SHOWN rows of a list of "my work"; ``count`` is how many there are, or "more
+    than SHOWN" (then the page links to the case list that has them all)."""
+
+    rows: Sequence
+    count: Tally
+
+    @classmethod
+    def of(cls, rows: Sequence) -> WorkList:
+        """From up to SHOWN + 1 rows read in the list's order."""
+        return cls(rows[:SHOWN], Tally(min(len(rows), SHOWN), len(rows) > SHOWN))
 
 
 def _cases(stmt, session: Session) -> list[Case]:
-    return list(session.scalars(stmt.options(contains_eager(Case.unit)).limit(LIMIT)).unique())
+    return list(session.scalars(stmt.options(contains_eager(Case.unit)).limit(SHOWN + 1)).unique())
 
 
-def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
+def my_work(session: Session, user: User) -> dict[str, WorkList]:
     """Cases of the user's schools needing action: overdue first (the longest overdue on
     top), due today, new, and the follow-ups coming in the next two weeks. Each list is read
-    from an index in its own order and stops at LIMIT: the overdue moment by unit, the steps
-    still open by due day, the new cases by unit and day received; "due today" from the
-    overdue moments that fall today (deadlines.due_today_conditions)."""
+    from an index in its own order and stops one row past SHOWN (to know there are more): the
+    overdue moment by unit, the steps still open by due day, the new cases by unit and day
+    received; "due today" from the overdue moments that fall today
+    (deadlines.due_today_conditions)."""
     mine = visible_cases(user, "case.write").where(in_scope_units(session, user, "case.write"))
     now = utcnow()
-    today = local_today(now)
-    soon = today + timedelta(days=14)
+    first, last = follow_up_window(now)
     upcoming = session.execute(
         mine.where(OPEN)
         .with_only_columns(Case, CaseStep.due_on)
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             CaseStep.done_on.is_(None),
-            CaseStep.due_on >= today,
-            CaseStep.due_on <= soon,
+            CaseStep.due_on >= first,
+            CaseStep.due_on <= last,
             CaseStep.kind == "follow_up",
             # The steps' copy of the school (step_units): the same units, read from
             # ix_case_steps_unit_follow_ups_due.
@@ -67,7 +90,7 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
         # The school's follow-ups not done of the window from ix_case_steps_unit_follow_ups_due
         # (school, due day, case), joined to its open cases.
         .order_by(CaseStep.due_on, CaseStep.case_id)
-        .limit(LIMIT)
+        .limit(SHOWN + 1)
     ).all()
     due_today = {
         case.id: case
@@ -76,18 +99,24 @@ def my_work(session: Session, user: User) -> dict[str, Sequence[object]]:
     }
     return {
         # Overdue implies open (no clock runs on a closed case or one awaiting closure).
-        "overdue": _cases(
-            mine.where(overdue_condition(now)).order_by(Case.overdue_after, Case.id), session
+        "overdue": WorkList.of(
+            _cases(
+                mine.where(overdue_condition(now)).order_by(Case.overdue_after, Case.id), session
+            )
         ),
-        # Each part stops at LIMIT in the same order: the first LIMIT of their union.
-        "today": sorted(due_today.values(), key=lambda case: (case.received_on, case.id))[:LIMIT],
-        "new": _cases(
-            mine.where(Case.status == literal_column("'new'"), ~overdue_condition(now)).order_by(
-                Case.received_on.desc(), Case.id.desc()
-            ),
-            session,
+        # Each part stops one past SHOWN in the same order: the first SHOWN + 1 of their union.
+        "today": WorkList.of(
+            sorted(due_today.values(), key=lambda case: (case.received_on, case.id))
         ),
-        "upcoming": upcoming,
+        "new": WorkList.of(
+            _cases(
+                mine.where(
+                    Case.status == literal_column("'new'"), ~overdue_condition(now)
+                ).order_by(Case.received_on.desc(), Case.id.desc()),
+                session,
+            )
+        ),
+        "upcoming": WorkList.of(upcoming),
     }
 
 
