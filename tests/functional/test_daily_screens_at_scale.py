@@ -316,3 +316,28 @@ def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
     assert list(monitoring.my_work(db, _user(db, world, "focal_a"))["upcoming"]) == []
     work_b = monitoring.my_work(db, _user(db, world, "focal_b"))
     assert [c.id for c, _due in work_b["upcoming"]] == [case.id]
+
+
+def test_the_schools_to_record_at_cost_no_statement_for_who_records_nowhere(db, world):
+    """The case list's unit choices (access.intake_units): officers and auditors record no
+    case, so none is listed and nothing is asked of the database; a focal point gets their
+    school."""
+    from caseapp.services.cases.access import intake_units
+
+    engine = db.get_bind()
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    people = {name: _user(db, world, name) for name in ("officer_d1", "auditor_p", "focal_a")}
+    for person in people.values():  # as the sign-in session loads them
+        assert all(g.unit.path for g in person.active_grants)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert intake_units(db, people["officer_d1"]) == []
+        assert intake_units(db, people["auditor_p"]) == []
+        assert sent == []
+        assert [u.code for u in intake_units(db, people["focal_a"])] == ["SCH-A"]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
