@@ -14,7 +14,7 @@ from config import Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app: bind extensions, blueprints, error handlers and CLI. No I/O beyond reading
     the keyring (and, in development, creating it)."""
-    from caseapp import access, cli, db, i18n, observability, startup
+    from caseapp import access, cli, db, i18n, menu, observability, startup
     from caseapp.errors import register_error_handlers
     from caseapp.extensions import csrf, login_manager
     from caseapp.security.keyring import load_keyring
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     login_manager.user_loader(_load_user)
     i18n.init_app(app)
     access.init_app(app)
+    menu.init_app(app)
     observability.init_app(app)
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix

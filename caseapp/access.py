@@ -189,21 +189,8 @@ def sign_in_session(user: User, token: str, record) -> None:
     login_user(user, remember=False)
 
 
-def _unread_notices() -> int:
-    """Unread notifications of the signed-in person, counted once per request."""
-    if not current_user.is_authenticated:
-        return 0
-    if "unread_notices" not in g:
-        from caseapp.db import get_session
-        from caseapp.services.cases.notifications import unread_count
-
-        g.unread_notices = unread_count(get_session(), current_user)
-    return g.unread_notices
-
-
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["has_permission"] = has_permission
-    app.jinja_env.globals["unread_notices"] = _unread_notices
     app.jinja_env.globals["limits"] = limits
     from caseapp.labels import labels
 

@@ -16,8 +16,8 @@ _CACHE_LIMIT = 16  # translations objects remembered (one per locale and app)
 def per_translations(build: Callable[[], T]) -> Callable[[], T]:
     """``build()`` made once per translations object (one per locale of an app) instead of on
     every call: the intake form's lists cost 70 gettext calls a request otherwise. The names
-    depend on nothing else; each caller gets its own copy (its dicts are copied too), so what
-    a caller changes is never seen by the next."""
+    depend on nothing else; each caller gets its own copy (its dicts, at any depth, are copied
+    too), so what a caller changes is never seen by the next."""
     cache: dict[int, tuple[object, T]] = {}
 
     @wraps(build)
@@ -28,9 +28,13 @@ def per_translations(build: Callable[[], T]) -> Callable[[], T]:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
             hit = cache[id(translations)] = (translations, build())
-        return type(hit[1])((k, dict(v) if isinstance(v, dict) else v) for k, v in hit[1].items())
+        return _copied(hit[1])
 
     return cached
+
+
+def _copied(names: T) -> T:
+    return type(names)((k, _copied(v) if isinstance(v, dict) else v) for k, v in names.items())
 
 
 def role_names() -> dict[str, str]:
@@ -740,7 +744,10 @@ def period_unit_names() -> dict[str, str]:
     }
 
 
+@per_translations
 def labels() -> dict:
+    """The names every staff page may show (access.init_app gives them to each template):
+    made once per language, not on every page (some two hundred gettext calls)."""
     return {
         "ROLE_NAMES": role_names(),
         "UNIT_KIND_NAMES": unit_kind_names(),

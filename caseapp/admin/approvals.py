@@ -125,17 +125,3 @@ def reject(request_id: int):
 @permission("approval.decide")
 def withdraw(request_id: int):
     return _decide(request_id, "cancel")
-
-
-@bp.app_context_processor
-def _approvals_waiting():
-    """The number on the "Approvals" menu link (computed once per page, only when shown)."""
-
-    def approvals_waiting() -> int:
-        from flask import g
-
-        if "approvals_waiting" not in g:
-            g.approvals_waiting = approvals.waiting_count(get_session(), current_user)
-        return int(g.approvals_waiting)
-
-    return {"approvals_waiting": approvals_waiting}

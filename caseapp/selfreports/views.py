@@ -21,20 +21,6 @@ from caseapp.services.selfreports import conversation, decisions, handling, inbo
 HANDLE = "selfreport.handle"
 
 
-@bp.app_context_processor
-def _waiting_count():
-    """The number beside the "Self-reports" menu link (computed once per page, when shown)."""
-
-    def selfreports_waiting() -> inbox.Waiting:
-        from flask import g
-
-        if "selfreports_waiting" not in g:
-            g.selfreports_waiting = inbox.waiting(get_session(), current_user)
-        return g.selfreports_waiting
-
-    return {"selfreports_waiting": selfreports_waiting}
-
-
 @bp.get("/")
 @permission(HANDLE)
 def index():

@@ -361,3 +361,28 @@ def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, foca
     html = focal.get("/work").get_data(as_text=True)
     assert "more than" not in html and "/cases/?due=" not in html
     assert "(2)" in text_of(focal.get("/work"))
+
+
+def test_the_schools_to_record_at_cost_no_statement_for_who_records_nowhere(db, world):
+    """The case list's unit choices (access.intake_units): officers and auditors record no
+    case, so none is listed and nothing is asked of the database; a focal point gets their
+    school."""
+    from caseapp.services.cases.access import intake_units
+
+    engine = db.get_bind()
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    people = {name: _user(db, world, name) for name in ("officer_d1", "auditor_p", "focal_a")}
+    for person in people.values():  # as the sign-in session loads them
+        assert all(g.unit.path for g in person.active_grants)
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert intake_units(db, people["officer_d1"]) == []
+        assert intake_units(db, people["auditor_p"]) == []
+        assert sent == []
+        assert [u.code for u in intake_units(db, people["focal_a"])] == ["SCH-A"]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)

@@ -745,6 +745,21 @@ def get_request(session: Session, person: User, request_id: int) -> ApprovalRequ
     return req
 
 
+def pending_in_reach(person: User) -> Select:
+    """A select() of the pending, unexpired requests of others at units where ``person`` may
+    decide: the candidates of waiting_for, before its rule (may_decide) is applied."""
+    return (
+        select(ApprovalRequest)
+        .join(Unit, Unit.id == ApprovalRequest.unit_id)
+        .where(
+            ApprovalRequest.status == "pending",
+            ApprovalRequest.expires_at > utcnow(),
+            scope_filter(person, DECIDE, Unit.path),
+            ApprovalRequest.requested_by_id != person.id,
+        )
+    )
+
+
 def waiting_for(session: Session, person: User, limit: int = 500) -> list[ApprovalRequest]:
     """The pending, unexpired requests ``person`` may decide, oldest first. Pending requests
     are few (they expire within 7 days): the rule is applied to each in memory, with the
@@ -752,14 +767,7 @@ def waiting_for(session: Session, person: User, limit: int = 500) -> list[Approv
     candidates = list(
         session.scalars(
             _with_people(
-                select(ApprovalRequest)
-                .join(Unit, Unit.id == ApprovalRequest.unit_id)
-                .where(
-                    ApprovalRequest.status == "pending",
-                    ApprovalRequest.expires_at > utcnow(),
-                    scope_filter(person, DECIDE, Unit.path),
-                    ApprovalRequest.requested_by_id != person.id,
-                )
+                pending_in_reach(person)
                 .order_by(ApprovalRequest.requested_at, ApprovalRequest.id)
                 .limit(limit)
             )

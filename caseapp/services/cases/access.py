@@ -100,6 +100,10 @@ def can_read_content(user: User, case: Case) -> bool:
 def intake_units(session: Session, user: User) -> list[Unit]:
     """Open schools where ``user`` may record cases."""
     paths = scope_paths(user, "case.write")
+    if not paths:
+        # Nowhere to record (an officer, an auditor): the query would be "WHERE false", a
+        # round trip on every case list they open for an empty answer.
+        return []
     if len(paths) == 1:
         held = next((g.unit for g in effective_grants(user) if g.unit.path == paths[0]), None)
         if held is not None and held.kind == "school":

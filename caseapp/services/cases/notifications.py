@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import CursorResult, exists, func, or_, select
+from sqlalchemy import CursorResult, Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -131,15 +131,17 @@ def mark_all_read(session: Session, user: User) -> int:
     return result.rowcount or 0
 
 
-def unread_count(session: Session, user: User) -> int:
+def unread_count_query(user: User) -> Select:
+    """SELECT count(*) of the person's unread notices that they may still see."""
     return (
-        session.scalar(
-            select(func.count())
-            .select_from(Notification)
-            .where(*_shown_to(user), Notification.read_at.is_(None))
-        )
-        or 0
+        select(func.count())
+        .select_from(Notification)
+        .where(*_shown_to(user), Notification.read_at.is_(None))
     )
+
+
+def unread_count(session: Session, user: User) -> int:
+    return session.scalar(unread_count_query(user)) or 0
 
 
 def visible_notice(session: Session, user: User, notification_id: int) -> Notification | None:

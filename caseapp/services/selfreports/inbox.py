@@ -106,19 +106,27 @@ class Waiting:
     danger: int = 0
 
 
-def waiting(session: Session, user: User) -> Waiting:
-    """The counts of the open reports ``user`` may see, in one aggregate query."""
-    stmt = (
+def waiting_query(user: User) -> Select:
+    """One row, (total, new, danger): the counts of the open reports ``user`` may see."""
+    return (
         open_reports(user)
         .order_by(None)
         .with_only_columns(
-            func.count(SelfReport.id),
-            func.count(SelfReport.id).filter(SelfReport.status == "new"),
-            func.count(SelfReport.id).filter(SelfReport.danger.is_(True)),
+            func.count(SelfReport.id).label("total"),
+            func.count(SelfReport.id).filter(SelfReport.status == "new").label("new"),
+            func.count(SelfReport.id).filter(SelfReport.danger.is_(True)).label("danger"),
         )
     )
-    row = session.execute(stmt).one()
+
+
+def waiting_from(row) -> Waiting:
+    """Waiting from the (total, new, danger) row of waiting_query."""
     return Waiting(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+
+
+def waiting(session: Session, user: User) -> Waiting:
+    """The counts of the open reports ``user`` may see, in one aggregate query."""
+    return waiting_from(session.execute(waiting_query(user)).one())
 
 
 def spam_counts(session: Session, since: date, units: list[Unit]) -> dict[int, int]:

@@ -58,19 +58,27 @@ def due_at_receipt(danger: bool, now: datetime | None = None) -> datetime:
     return hour + timedelta(hours=DANGER_HOURS if danger else UNSEEN_HOURS)
 
 
+# Made once: a fresh aliased(Unit) per call re-derived its columns (SQLAlchemy's proxy_set
+# unions) on every page, as the menu's count runs this on each one. An alias is a name in
+# the statement, not state: every statement built here uses each of them once, and the
+# compiled SQL (and its cache key) is the same as with fresh ones.
+_ROUTED = aliased(Unit)
+_ESCALATED = aliased(Unit)
+_ROUTED_JOIN = SelfReport.routed_unit_id == _ROUTED.id
+_ESCALATED_JOIN = SelfReport.escalated_unit_id == _ESCALATED.id
+
+
 def visible_reports(user: User) -> Select:
     """A select() of the reports ``user`` may see: waiting (or escalated) at or below a unit
     where they hold selfreport.handle. Deny by default."""
-    routed = aliased(Unit)
-    escalated = aliased(Unit)
     return (
         select(SelfReport)
-        .join(routed, SelfReport.routed_unit_id == routed.id)
-        .outerjoin(escalated, SelfReport.escalated_unit_id == escalated.id)
+        .join(_ROUTED, _ROUTED_JOIN)
+        .outerjoin(_ESCALATED, _ESCALATED_JOIN)
         .where(
             or_(
-                scope_filter(user, HANDLE, routed.path),
-                scope_filter(user, HANDLE, escalated.path),
+                scope_filter(user, HANDLE, _ROUTED.path),
+                scope_filter(user, HANDLE, _ESCALATED.path),
             )
         )
     )

@@ -1,0 +1,65 @@
+"""The numbers on the menu's links (self-reports waiting, unread notices, approvals waiting):
+for each person the counts their own services give, read in one statement per page."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from caseapp.models import ApprovalRequest, Unit, User
+from caseapp.security.authz import has_permission
+from caseapp.services.accounts import approvals
+from caseapp.services.cases.notifications import unread_count
+from caseapp.services.menu_counts import menu_counts
+from caseapp.services.selfreports import inbox
+from tests.factories import Visitor
+from tests.functional.selfreport_support import submit_report
+
+
+def _something_waits(db, world) -> None:
+    """Reports at SCH-A (one naming staff, so at D1; their handlers get notices) and a grant
+    asked by D1's administrator, which the province's administrator decides."""
+    school = db.get(Unit, world.units["SCH-A"])
+    submit_report(db, school)
+    submit_report(db, school, who_did="teacher_staff", danger=True)
+    asker, subject = db.get(User, world["admin_d1"].id), db.get(User, world["nobody"].id)
+    made = approvals.request_grant(db, asker, subject, "focal_point", school, "x")
+    assert isinstance(made, ApprovalRequest)
+    db.commit()
+
+
+def test_each_number_is_the_count_of_its_own_service(db, world):
+    _something_waits(db, world)
+    shown = {}
+    for name in world.people:
+        user = db.get(User, world[name].id)
+        handles = has_permission(user, "selfreport.handle")
+        decides = has_permission(user, "approval.decide")
+        counts = menu_counts(db, user, with_selfreports=handles, with_approvals=decides)
+        assert counts.unread_notices == unread_count(db, user), name
+        assert counts.selfreports == (inbox.waiting(db, user) if handles else inbox.Waiting())
+        assert counts.approvals == (approvals.waiting_count(db, user) if decides else 0), name
+        shown[name] = (counts.selfreports.total, counts.unread_notices, counts.approvals)
+    # The data make every number non-zero for someone, and zero for others.
+    assert shown["officer_d1"][0] == 2 and shown["focal_a"][0] == 1
+    assert shown["focal_a"][1] >= 1 and shown["admin_p"][2] == 1
+    assert shown["focal_c"] == (0, 0, 0) and shown["admin_d1"][2] == 0
+
+
+def test_a_page_reads_the_menus_numbers_in_one_statement(app, db, world):
+    _something_waits(db, world)
+    agent = Visitor(app, db, world["officer_d1"])
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    engine = app.extensions["caseapp.engine"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        page = agent.get("/cases/").get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    menu = [s for s in sent if "FROM notifications" in s or "FROM self_reports" in s]
+    assert len(menu) == 1, menu
+    assert "FROM self_reports" in menu[0] and "FROM approval_requests" in menu[0]
+    assert '<span class="badge" title="' in page
