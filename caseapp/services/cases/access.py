@@ -26,17 +26,21 @@ def visible_cases(user: User, permission: str = "case.read") -> Select:
 UNIT_LIST_MAX = 1000
 
 
-def in_scope_units(session: Session, user: User, permission: str = "case.read", column=None):
+def in_scope_units(session: Session, user: User, permission: str = "case.read"):
     """The condition "the case's unit is one where ``user`` holds ``permission``" as a list of
     unit ids: added to visible_cases() (which it repeats, so it changes no answer) it lets the
     planners read an index on cases by unit, in the index's order, instead of reading the
-    whole index and testing each case's unit path. ``column``: another copy of the case's
-    unit to hold to the same list (CaseStep.unit_id)."""
+    whole index and testing each case's unit path."""
+    return Case.unit_id.in_(scope_unit_ids(session, user, permission))
+
+
+def scope_unit_ids(session: Session, user: User, permission: str = "case.read"):
+    """The ids of the units where ``user`` holds ``permission``: a list (read now) up to
+    UNIT_LIST_MAX, else the select() itself. For a screen that holds several columns to the
+    same units (read once, not once per column)."""
     units = select(Unit.id).where(scope_filter(user, permission, Unit.path))
     ids = list(session.scalars(units.limit(UNIT_LIST_MAX + 1)))
-    return (column if column is not None else Case.unit_id).in_(
-        ids if len(ids) <= UNIT_LIST_MAX else units
-    )
+    return ids if len(ids) <= UNIT_LIST_MAX else units
 
 
 def people_covering(case: Case, roles: tuple[str, ...]):

@@ -24,7 +24,7 @@ from caseapp.models import (
     UnitMonthTally,
 )
 from caseapp.security.authz import scope_filter, scope_paths
-from caseapp.services.cases.access import in_scope_units, visible_cases
+from caseapp.services.cases.access import scope_unit_ids, visible_cases
 from caseapp.services.cases.deadlines import (
     due_today_conditions,
     follow_up_window,
@@ -70,7 +70,9 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
     overdue moment by unit, the steps still open by due day, the new cases by unit and day
     received; "due today" from the overdue moments that fall today
     (deadlines.due_today_conditions)."""
-    mine = visible_cases(user, "case.write").where(in_scope_units(session, user, "case.write"))
+    # The units as ids, read once for the cases and the steps (their copy of the school).
+    units = scope_unit_ids(session, user, "case.write")
+    mine = visible_cases(user, "case.write").where(Case.unit_id.in_(units))
     now = utcnow()
     first, last = follow_up_window(now)
     upcoming = session.execute(
@@ -84,7 +86,7 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
             CaseStep.kind == "follow_up",
             # The steps' copy of the school (step_units): the same units, read from
             # ix_case_steps_unit_follow_ups_due.
-            in_scope_units(session, user, "case.write", CaseStep.unit_id),
+            CaseStep.unit_id.in_(units),
         )
         .options(contains_eager(Case.unit))
         # The school's follow-ups not done of the window from ix_case_steps_unit_follow_ups_due
