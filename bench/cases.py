@@ -4,20 +4,21 @@
     .venv/bin/python bench/cases.py --cases 10000 --large 100000 [--database-url URL]
         [--requests 30] [--copy] [--no-explain]
 
-Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one) with
-a district of 20 schools and --cases cases written by bench/casegen.py (metadata with realistic
-distributions over two years, steps and transitions; the sealed content and data keys are
-shared dummy bytes, since only metadata matters for the list), measures, then adds cases up to
---large and measures again. Each time, through the Flask test client, the latency (median,
-p95) of GET /cases/ as a signed-in officer of the district: first page, filtered by violence
-type and status, filtered by reference prefix (q), and a deep page (the one after the 5,000th
-case, as "Next" links lead there); each next to a bare endpoint defined here (plain Flask,
-SQLAlchemy Core, no sign-in, no ORM, no template) running the same page query (same joins,
-scope and exclusion filter, ORDER BY, keyset condition, LIMIT, the count capped at 10,000, then
-the violence types of the page). It prints, per scenario, the ratio of the large size to the
-small one and of the app to the bare endpoint against the targets of issue 16, and ends with the
-query plans of the app's list queries at the large size (EXPLAIN QUERY PLAN on SQLite, EXPLAIN
-ANALYZE on PostgreSQL), compiled from caseapp.services.cases.listing itself.
+Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one) with a
+district of 20 schools and --cases cases written by bench/casegen.py (metadata with realistic
+distributions over two years, steps and transitions; the sealed content and data keys are shared
+dummy bytes, since only metadata matters for the list), measures, then adds cases up to --large and
+measures again. Each time, through the Flask test client, the latency (median, p95) of GET /cases/
+as a signed-in officer of the district: first page, filtered by violence type and status, filtered
+by reference prefix (q), a deep page (the one after the 5,000th case, as "Next" links lead there),
+and my work's "see all" lists over the district (overdue only, due today, a follow-up in the next
+two weeks); each next to a bare endpoint defined here (plain Flask, SQLAlchemy Core, no sign-in, no
+ORM, no template) running the same page query (same joins, scope and exclusion filter, ORDER BY,
+keyset condition, LIMIT, the count capped at 500, then the violence types of the page). It prints,
+per scenario, the ratio of the large size to the small one and of the app to the bare endpoint
+against the targets of issue 16, and ends with the query plans of the app's list queries at the
+large size (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL), compiled from
+caseapp.services.cases.listing itself.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ from caseapp.models import (  # noqa: E402
     User,
 )
 from caseapp.services.cases import listing as case_list  # noqa: E402
+from caseapp.services.cases.deadlines import (  # noqa: E402
+    due_today,
+    follow_up_due_soon,
+    overdue_condition,
+)
+from caseapp.services.cases.listing import OPEN  # noqa: E402
 from caseapp.services.cases.tally import CEILING  # noqa: E402
 
 SCHOOLS = 20
@@ -86,6 +93,12 @@ def bare_app(url: str, world: dict) -> Flask:
             stmt = stmt.where(c.c.reference.startswith(args["q"].strip().upper(), autoescape=True))
         if args.get("status"):
             stmt = stmt.where(c.c.status == args["status"])
+        if args.get("due") == "today":
+            stmt = stmt.where(due_today())
+        if args.get("due") == "fortnight":
+            stmt = stmt.where(OPEN, follow_up_due_soon())
+        if args.get("overdue"):
+            stmt = stmt.where(overdue_condition())
         if args.get("violence"):
             stmt = stmt.where(
                 exists(
@@ -181,13 +194,25 @@ def explain(app, world: dict, ref_prefix: str, deep: str) -> list[tuple[str, lis
             .where(case_list._beyond(keys, boundary, False))
             .limit(PAGE_SIZE + 1)
         )
+        for due in ("today", "fortnight"):
+            flt = case_list.CaseFilter(due=due)
+            stmts[f"due={due}"] = case_list.case_list(officer, flt).limit(PAGE_SIZE)
+            stmts[f"due={due}, count capped"] = select(func.count()).select_from(
+                case_list.case_list(officer, flt)
+                .with_only_columns(Case.unit_id)
+                .order_by(None)
+                .limit(CEILING + 1)
+                .subquery()
+            )
         base = case_list.case_list(officer, case_list.CaseFilter())
         stmts["count, capped (every page)"] = select(func.count()).select_from(
             base.with_only_columns(Case.unit_id).order_by(None).limit(CEILING + 1).subquery()
         )
         with engine.connect() as conn:
             for label, stmt in stmts.items():
-                compiled = stmt.compile(dialect=engine.dialect)
+                compiled = stmt.compile(
+                    dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+                )
                 params = compiled.params
                 if compiled.positional:
                     params = tuple(params[name] for name in compiled.positiontup)
@@ -280,6 +305,10 @@ def main() -> None:
             ),
             (f"list, q={ref_prefix} (reference prefix)", f"?q={ref_prefix}"),
             (f"list, deep page (after the {DEEP:,}th case)", f"?after={deep}"),
+            # My work's "see all" links: its lists over the officer's whole district.
+            ("list, overdue only", "?overdue=y"),
+            ("list, due today", "?due=today"),
+            ("list, a follow-up in the next two weeks", "?due=fortnight"),
         ]
         sizes.append((totals.cases, measure(officer, bare_client, scenarios, n)))
     print(f"\nmedian / p95 over {n} GETs")

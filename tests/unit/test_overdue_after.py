@@ -20,6 +20,7 @@ from caseapp.services.cases import clocks
 from caseapp.services.cases.deadlines import (
     ACTIVE,
     ALWAYS,
+    due_today,
     due_today_conditions,
     overdue_by_clocks,
     overdue_condition,
@@ -146,6 +147,9 @@ def _agree(db, case_id: int, now: datetime) -> None:
     ]
     expected = db.scalar(select(Case.id).where(Case.id == case_id, plain)) is not None
     assert any(parts) == expected, now
+    # The case list's filter (the same set read from the steps by due day) agrees too.
+    listed = db.scalar(select(Case.id).where(Case.id == case_id, due_today(now))) is not None
+    assert listed == expected, now
     # Every step carries its case's school (step_units), whoever wrote it.
     units = set(db.scalars(select(CaseStep.unit_id).where(CaseStep.case_id == case_id)))
     assert units <= {db.scalar(select(Case.unit_id).where(Case.id == case_id))}, units

@@ -213,11 +213,32 @@ def follow_up_window(now: datetime | None = None) -> tuple[date, date]:
 
 
 def follow_up_due_soon(now: datetime | None = None) -> ColumnElement[bool]:
-    """The case has a follow-up not done due in the window (``follow_up_window``)."""
+    """The case has a follow-up not done due in the window (``follow_up_window``), for a list
+    over any number of schools: the cases of the follow-ups of the window, read from the steps
+    by due day (ix_case_steps_due_open_kind): as many as the window holds, whatever the size of
+    the archive (a test per case would read every case of the scope to find a rare few)."""
     first, last = follow_up_window(now)
-    return _step(
-        CaseStep.kind == "follow_up",
-        CaseStep.done_on.is_(None),
-        CaseStep.due_on >= first,
-        CaseStep.due_on <= last,
+    return Case.id.in_(
+        select(CaseStep.case_id).where(
+            CaseStep.due_on >= first,
+            CaseStep.due_on <= last,
+            CaseStep.done_on.is_(None),
+            CaseStep.kind == "follow_up",
+        )
+    )
+
+
+def due_today(now: datetime | None = None) -> ColumnElement[bool]:
+    """Active cases not overdue with a step not done due today (the plain definition of
+    ``due_today_conditions``' union), for a list over any number of schools: the cases of the
+    steps due today, read from the steps by due day (ix_case_steps_due_open_kind)."""
+    now = now or utcnow()
+    return and_(
+        Case.id.in_(
+            select(CaseStep.case_id).where(
+                CaseStep.due_on == local_today(now), CaseStep.done_on.is_(None)
+            )
+        ),
+        Case.status.in_(ACTIVE),
+        ~overdue_condition(now),
     )

@@ -23,11 +23,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, load_only, selectin
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
 from caseapp.services.cases.access import in_scope_units, visible_cases
-from caseapp.services.cases.deadlines import (
-    due_today_conditions,
-    follow_up_due_soon,
-    overdue_condition,
-)
+from caseapp.services.cases.deadlines import due_today, follow_up_due_soon, overdue_condition
 from caseapp.services.cases.tally import Tally, capped_count, counting
 
 if TYPE_CHECKING:
@@ -83,9 +79,10 @@ def _prefix_range_sqlite(element, compiler, **kw) -> str:
 
 
 # The "due" filter: the cases of "my work"'s lists "due today" and "follow-ups in the next two
-# weeks" (its "see all" links), by the same conditions.
+# weeks" (its "see all" links), the same sets read from the steps by due day (a list may span
+# a province: my work reads them school by school instead).
 DUE = {
-    "today": lambda: or_(*due_today_conditions()),
+    "today": due_today,
     "fortnight": lambda: and_(OPEN, follow_up_due_soon()),
 }
 
