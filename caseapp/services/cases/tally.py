@@ -39,11 +39,30 @@ def capped_count(session: Session, stmt: Select, ceiling: int | None = None) -> 
     """The cases of ``stmt`` (a select() of Case, as visible_cases gives) up to ``ceiling``:
     SELECT count(*) FROM (SELECT cases.unit_id ... LIMIT ceiling + 1). The one column selected
     leads every index on cases, so that PostgreSQL may count from the index alone."""
+    return capped_counts(session, {"n": stmt}, ceiling)["n"]
+
+
+def capped_counts(
+    session: Session, stmts: dict[str, Select], ceiling: int | None = None
+) -> dict[str, Tally]:
+    """``capped_count`` of each statement, by name, in one statement (one round trip for a
+    screen's several counts: each is a scalar subquery planned on its own)."""
     ceiling = CEILING if ceiling is None else ceiling
-    rows = stmt.with_only_columns(Case.unit_id).order_by(None).limit(ceiling + 1).subquery()
+    columns = [
+        select(func.count())
+        .select_from(
+            stmt.with_only_columns(Case.unit_id).order_by(None).limit(ceiling + 1).subquery()
+        )
+        .scalar_subquery()
+        .label(name)
+        for name, stmt in stmts.items()
+    ]
     with counting(session):
-        n = session.scalar(select(func.count()).select_from(rows)) or 0
-    return Tally(min(n, ceiling), n > ceiling)
+        row = session.execute(select(*columns)).one()
+    return {
+        name: Tally(min(n or 0, ceiling), (n or 0) > ceiling)
+        for name, n in zip(stmts, row, strict=True)
+    }
 
 
 _COUNTING = "caseapp.tally.counting"
