@@ -93,10 +93,6 @@ def bare_app(url: str, world: dict) -> Flask:
             stmt = stmt.where(c.c.reference.startswith(args["q"].strip().upper(), autoescape=True))
         if args.get("status"):
             stmt = stmt.where(c.c.status == args["status"])
-        if args.get("due") == "today":
-            stmt = stmt.where(due_today())
-        if args.get("due") == "fortnight":
-            stmt = stmt.where(OPEN, follow_up_due_soon())
         if args.get("overdue"):
             stmt = stmt.where(overdue_condition())
         if args.get("violence"):
@@ -107,8 +103,14 @@ def bare_app(url: str, world: dict) -> Flask:
                     )
                 )
             )
+        counted = stmt  # the count's form of the same cases (as the app's for_count)
+        if args.get("due") == "today":
+            stmt = counted = stmt.where(due_today())
+        if args.get("due") == "fortnight":
+            counted = stmt.where(OPEN, follow_up_due_soon())
+            stmt = stmt.where(OPEN, follow_up_due_soon(per_case=True))
         with engine.connect() as conn:
-            capped = stmt.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
+            capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
             total = conn.scalar(select(func.count()).select_from(capped)) or 0
             keys = (c.c.received_on, c.c.id)
             if args.get("after"):
@@ -198,7 +200,7 @@ def explain(app, world: dict, ref_prefix: str, deep: str) -> list[tuple[str, lis
             flt = case_list.CaseFilter(due=due)
             stmts[f"due={due}"] = case_list.case_list(officer, flt).limit(PAGE_SIZE)
             stmts[f"due={due}, count capped"] = select(func.count()).select_from(
-                case_list.case_list(officer, flt)
+                case_list.case_list(officer, flt, for_count=True)
                 .with_only_columns(Case.unit_id)
                 .order_by(None)
                 .limit(CEILING + 1)

@@ -356,6 +356,13 @@ def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, foca
         assert shown == {c.reference for c in cases} | (
             {c.reference for c in overdue} if "status=new" in href else set()
         )
+    # A page and its count read the follow-ups of the window differently (case by case, from
+    # the steps): they agree.
+    me = _user(db, world, "focal_a")
+    for name in ("fortnight", "today"):
+        page = case_page(db, me, CaseFilter(due=name), 50)
+        assert {c.id for c in page.rows} == {c.id for c in due}
+        assert page.total == Tally(len(due))
     # Within the limit, the heading says how many and there is no link.
     monkeypatch.setattr(monitoring, "SHOWN", 10)
     html = focal.get("/work").get_data(as_text=True)

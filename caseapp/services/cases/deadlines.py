@@ -212,20 +212,25 @@ def follow_up_window(now: datetime | None = None) -> tuple[date, date]:
     return today, today + FOLLOW_UP_WINDOW
 
 
-def follow_up_due_soon(now: datetime | None = None) -> ColumnElement[bool]:
+def follow_up_due_soon(now: datetime | None = None, *, per_case: bool = False):
     """The case has a follow-up not done due in the window (``follow_up_window``), for a list
-    over any number of schools: the cases of the follow-ups of the window, read from the steps
-    by due day (ix_case_steps_due_open_kind): as many as the window holds, whatever the size of
-    the archive (a test per case would read every case of the scope to find a rare few)."""
+    over any number of schools. By default the cases of the follow-ups of the window, read from
+    the steps by due day (ix_case_steps_due_open_kind or by school): what a count needs, as
+    many as the window holds whatever the size of the archive. ``per_case``: a test of each
+    case instead (its steps by case; OFFSET 0 keeps PostgreSQL from turning it into that
+    join), for a page read in the list's order: it stops at the page's last case, where the
+    join sorted every follow-up of the window first (31,000 in a district of 1,000,000
+    cases: 260 ms against 13)."""
     first, last = follow_up_window(now)
-    return Case.id.in_(
-        select(CaseStep.case_id).where(
-            CaseStep.due_on >= first,
-            CaseStep.due_on <= last,
-            CaseStep.done_on.is_(None),
-            CaseStep.kind == "follow_up",
-        )
+    conditions = (
+        CaseStep.due_on >= first,
+        CaseStep.due_on <= last,
+        CaseStep.done_on.is_(None),
+        CaseStep.kind == "follow_up",
     )
+    if per_case:
+        return exists(select(CaseStep.id).where(CaseStep.case_id == Case.id, *conditions).offset(0))
+    return Case.id.in_(select(CaseStep.case_id).where(*conditions))
 
 
 def due_today(now: datetime | None = None) -> ColumnElement[bool]:

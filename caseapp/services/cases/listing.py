@@ -80,10 +80,12 @@ def _prefix_range_sqlite(element, compiler, **kw) -> str:
 
 # The "due" filter: the cases of "my work"'s lists "due today" and "follow-ups in the next two
 # weeks" (its "see all" links), the same sets read from the steps by due day (a list may span
-# a province: my work reads them school by school instead).
+# a province: my work reads them school by school instead); by name, the condition for a page
+# and for its count (a page of the many follow-ups of two weeks tests case after case in the
+# list's order; its count reads the steps; the few steps of one day serve both).
 DUE = {
-    "today": due_today,
-    "fortnight": lambda: and_(OPEN, follow_up_due_soon()),
+    "today": lambda for_count: due_today(),
+    "fortnight": lambda for_count: and_(OPEN, follow_up_due_soon(per_case=not for_count)),
 }
 
 
@@ -138,7 +140,9 @@ LIST_COLUMNS = (
 )
 
 
-def case_list(user: User, flt: CaseFilter):
+def case_list(user: User, flt: CaseFilter, for_count: bool = False):
+    """The cases of the list for ``flt``, in its order; ``for_count``: the same cases as its
+    count reads them best."""
     stmt = visible_cases(user).options(
         load_only(*LIST_COLUMNS),
         contains_eager(Case.unit).load_only(Unit.id, Unit.name, Unit.path),
@@ -168,7 +172,7 @@ def case_list(user: User, flt: CaseFilter):
     if flt.risk:
         stmt = stmt.where(Case.risk_level == flt.risk)
     if flt.due in DUE:
-        stmt = stmt.where(DUE[flt.due]())
+        stmt = stmt.where(DUE[flt.due](for_count))
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
     if flt.urgent:
@@ -214,7 +218,7 @@ def case_page(
     depth (keyset pagination), and the count stops at the ceiling."""
     keys = SORT_KEYS.get(flt.sort, SORT_KEYS["received_desc"])
     stmt = case_list(user, flt)
-    total = capped_count(session, stmt)
+    total = capped_count(session, case_list(user, flt, for_count=True))
     cursor = _boundary(session, user, keys, after or before)
     backward = cursor is not None and not after
     if cursor is not None:
