@@ -212,6 +212,17 @@ def follow_up_window(now: datetime | None = None) -> tuple[date, date]:
     return today, today + FOLLOW_UP_WINDOW
 
 
+def follow_ups_of_window(now: datetime | None = None) -> tuple[ColumnElement[bool], ...]:
+    """The conditions on CaseStep of a follow-up not done due in ``follow_up_window``."""
+    first, last = follow_up_window(now)
+    return (
+        CaseStep.due_on >= first,
+        CaseStep.due_on <= last,
+        CaseStep.done_on.is_(None),
+        CaseStep.kind == "follow_up",
+    )
+
+
 def follow_up_due_soon(now: datetime | None = None, *, per_case: bool = False):
     """The case has a follow-up not done due in the window (``follow_up_window``), for a list
     over any number of schools. By default the cases of the follow-ups of the window, read from
@@ -221,13 +232,7 @@ def follow_up_due_soon(now: datetime | None = None, *, per_case: bool = False):
     join), for a page read in the list's order: it stops at the page's last case, where the
     join sorted every follow-up of the window first (31,000 in a district of 1,000,000
     cases: 260 ms against 13)."""
-    first, last = follow_up_window(now)
-    conditions = (
-        CaseStep.due_on >= first,
-        CaseStep.due_on <= last,
-        CaseStep.done_on.is_(None),
-        CaseStep.kind == "follow_up",
-    )
+    conditions = follow_ups_of_window(now)
     if per_case:
         return exists(select(CaseStep.id).where(CaseStep.case_id == Case.id, *conditions).offset(0))
     return Case.id.in_(select(CaseStep.case_id).where(*conditions))

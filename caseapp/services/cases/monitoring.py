@@ -27,7 +27,7 @@ from caseapp.security.authz import scope_filter, scope_paths
 from caseapp.services.cases.access import scope_unit_ids, visible_cases
 from caseapp.services.cases.deadlines import (
     due_today_conditions,
-    follow_up_window,
+    follow_ups_of_window,
     overdue_condition,
 )
 from caseapp.services.cases.listing import OPEN
@@ -74,16 +74,12 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
     units = scope_unit_ids(session, user, "case.write")
     mine = visible_cases(user, "case.write").where(Case.unit_id.in_(units))
     now = utcnow()
-    first, last = follow_up_window(now)
     upcoming = session.execute(
         mine.where(OPEN)
         .with_only_columns(Case, CaseStep.due_on)
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
-            CaseStep.done_on.is_(None),
-            CaseStep.due_on >= first,
-            CaseStep.due_on <= last,
-            CaseStep.kind == "follow_up",
+            *follow_ups_of_window(now),
             # The steps' copy of the school (step_units): the same units, read from
             # ix_case_steps_unit_follow_ups_due.
             CaseStep.unit_id.in_(units),
