@@ -10,7 +10,8 @@ distributions over two years, steps and transitions; the sealed content and data
 dummy bytes, since only metadata matters for the list), measures, then adds cases up to --large and
 measures again. Each time, through the Flask test client, the latency (median, p95) of GET /cases/
 as a signed-in officer of the district: first page, filtered by violence type and status, filtered
-by reference prefix (q), a deep page (the one after the 5,000th case, as "Next" links lead there),
+by reference prefix (q), a deep page (the one after the 5,000th case, as "Next" links lead there;
+after the middle case of the small size when it holds fewer than 10,000),
 and my work's "see all" lists over the district (overdue only, due today, a follow-up in the next
 two weeks); each next to a bare endpoint defined here (plain Flask, SQLAlchemy Core, no sign-in, no
 ORM, no template) running the same page query (same joins, scope and exclusion filter, ORDER BY,
@@ -169,7 +170,9 @@ def latencies(client, url: str, n: int) -> tuple[float, float]:
     return statistics.median(times), times[max(0, round(0.95 * n) - 1)]
 
 
-def explain(app, world: dict, ref_prefix: str, deep: str) -> list[tuple[str, list[str]]]:
+def explain(
+    app, world: dict, ref_prefix: str, deep: str, depth: int
+) -> list[tuple[str, list[str]]]:
     """The plans of the app's own list queries, compiled from case_list.case_list()."""
     engine = app.extensions["caseapp.engine"]
     pg = engine.dialect.name == "postgresql"
@@ -191,7 +194,7 @@ def explain(app, world: dict, ref_prefix: str, deep: str) -> list[tuple[str, lis
         boundary = s.execute(
             select(*(key for key, _down in keys)).where(Case.public_id == deep)
         ).one()
-        stmts["deep page (after the 5,000th case)"] = (
+        stmts[f"deep page (after the {depth:,}th case)"] = (
             case_list.case_list(officer, case_list.CaseFilter())
             .where(case_list._beyond(keys, boundary, False))
             .limit(PAGE_SIZE + 1)
@@ -285,6 +288,8 @@ def main() -> None:
     n = args.requests
     ref_prefix = "BN-S07-" + str(local_today().year)
     sizes: list = []
+    # The same depth at both sizes: the 5,000th case, or the middle of a smaller small size.
+    depth = min(DEEP, max(1, args.cases // 2))
     for totals, _spent, fill_s in casegen.fill_to_sizes(
         engine,
         args.cases,
@@ -298,7 +303,7 @@ def main() -> None:
             f"database {engine.dialect.name}: {totals.cases:,} cases (fill {fill_s:.1f} s)",
             flush=True,
         )
-        deep = deep_case(engine, world, DEEP)
+        deep = deep_case(engine, world, depth)
         scenarios = [
             ("list, first page", ""),
             (
@@ -306,7 +311,7 @@ def main() -> None:
                 f"?violence={FILTER_VIOLENCE}&status={FILTER_STATUS}",
             ),
             (f"list, q={ref_prefix} (reference prefix)", f"?q={ref_prefix}"),
-            (f"list, deep page (after the {DEEP:,}th case)", f"?after={deep}"),
+            (f"list, deep page (after the {depth:,}th case)", f"?after={deep}"),
             # My work's "see all" links: its lists over the officer's whole district.
             ("list, overdue only", "?overdue=y"),
             ("list, due today", "?due=today"),
@@ -335,7 +340,7 @@ def main() -> None:
             + ("PASS" if a_med / b_med <= TARGET else "FAIL")
         )
     if not args.no_explain:
-        for label, lines in explain(app, world, ref_prefix, deep):
+        for label, lines in explain(app, world, ref_prefix, deep, depth):
             print(f"\n-- {label}")
             for line in lines:
                 print("   " + line)
