@@ -2,7 +2,7 @@
 
 Read from the environment (systemd's EnvironmentFile, or compose), each with a safe default:
 CASEAPP_BIND (127.0.0.1:8000; nginx is the only client), CASEAPP_WORKERS (else WEB_CONCURRENCY,
-else one per core, at most 8), FORWARDED_ALLOW_IPS (127.0.0.1,::1: the proxy on this host).
+else 2 x cores + 1, at most 8), FORWARDED_ALLOW_IPS (127.0.0.1,::1: the proxy on this host).
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ def _default_workers() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    # One sync worker per core: a worker spends ~85% of a request on the CPU and PostgreSQL
-    # shares the host, so a worker more than cores only waits for a core, and one that waits
-    # while holding the audit chain's lock stalls every writer. Measured on 2 cores by
-    # bench/production_drill.py (intake; GET /work): 2 workers 200 and 126 requests/s,
-    # 3 workers 176 and 119, 5 workers (2 x cores + 1, the usual advice for workers that wait on
-    # I/O) 156 and 112, with the chain's lock held 73% of the time instead of 19-26%. Past 8
-    # the database, not the workers, is the limit.
-    return min(cores, 8)
+    # Sync workers of ~105 MB each, more than cores: a download bigger than nginx's buffers (an
+    # attachment: plaintext is never spooled to disk) holds its worker until the phone has it,
+    # so workers are kept free for the others. The price, measured on 2 cores by
+    # bench/production_drill.py when every worker is busy: 5 workers recorded 156 cases a
+    # second against 200 with 2 (GET /work: 112 against 126), because a worker waiting for a
+    # core while it holds the audit chain's lock stalls every writer. An app server that serves
+    # no downloads can set CASEAPP_WORKERS to its cores. Past 8 the database is the limit.
+    return min(2 * cores + 1, 8)
 
 
 def _workers() -> int:
