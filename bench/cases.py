@@ -53,7 +53,6 @@ from caseapp.services.cases.deadlines import (  # noqa: E402
     due_today,
     follow_up_due_soon,
     overdue_condition,
-    with_follow_up_due_soon,
 )
 from caseapp.services.cases.listing import OPEN  # noqa: E402
 from caseapp.services.cases.tally import CEILING  # noqa: E402
@@ -109,8 +108,8 @@ def bare_app(url: str, world: dict) -> Flask:
         if args.get("due") == "today":
             stmt = counted = stmt.where(due_today())
         if args.get("due") == "fortnight":
-            counted = with_follow_up_due_soon(stmt.where(OPEN))
-            stmt = stmt.where(OPEN, follow_up_due_soon())
+            counted = stmt.where(OPEN, follow_up_due_soon())
+            stmt = stmt.where(OPEN, follow_up_due_soon(per_case=True))
         with engine.connect() as conn:
             capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
             total = conn.scalar(select(func.count()).select_from(capped)) or 0

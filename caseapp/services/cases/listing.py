@@ -23,12 +23,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager, load_only, selectin
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
 from caseapp.services.cases.access import in_scope_units, visible_cases
-from caseapp.services.cases.deadlines import (
-    due_today,
-    follow_up_due_soon,
-    overdue_condition,
-    with_follow_up_due_soon,
-)
+from caseapp.services.cases.deadlines import due_today, follow_up_due_soon, overdue_condition
 from caseapp.services.cases.tally import Tally, capped_count, capped_counts
 
 if TYPE_CHECKING:
@@ -85,15 +80,12 @@ def _prefix_range_sqlite(element, compiler, **kw) -> str:
 
 # The "due" filter: the cases of "my work"'s lists "due today" and "follow-ups in the next two
 # weeks" (its "see all" links), the same sets read from the steps by due day (a list may span
-# a province: my work reads them school by school instead); by name, the statement limited
-# for a page or for its count (a page of the many follow-ups of two weeks tests case after
-# case in the list's order; its count reads the steps of the window, each case once; the few
-# steps of one day serve both).
+# a province: my work reads them school by school instead); by name, the condition for a page
+# and for its count (a page of the many follow-ups of two weeks tests case after case in the
+# list's order; its count reads the steps; the few steps of one day serve both).
 DUE = {
-    "today": lambda stmt, for_count: stmt.where(due_today()),
-    "fortnight": lambda stmt, for_count: (
-        with_follow_up_due_soon(stmt) if for_count else stmt.where(follow_up_due_soon())
-    ).where(OPEN),
+    "today": lambda for_count: due_today(),
+    "fortnight": lambda for_count: and_(OPEN, follow_up_due_soon(per_case=not for_count)),
 }
 
 
@@ -180,7 +172,7 @@ def case_list(user: User, flt: CaseFilter, for_count: bool = False):
     if flt.risk:
         stmt = stmt.where(Case.risk_level == flt.risk)
     if flt.due in DUE:
-        stmt = DUE[flt.due](stmt, for_count)
+        stmt = stmt.where(DUE[flt.due](for_count))
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
     if flt.urgent:
