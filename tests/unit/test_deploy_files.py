@@ -128,9 +128,8 @@ def test_nginx_site_fits_the_app_and_gunicorn(tmp_path):
 # gunicorn ------------------------------------------------------------------------------------
 
 
-def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
-    """The shipped config as systemd starts it; a short SECRET_KEY must stop the service with
-    exit code 4 and one line, not a restart loop of workers or a traceback."""
+def _gunicorn_config(env: dict[str, str]) -> dict[str, str]:
+    """The settings gunicorn prints for the shipped config in ``env``."""
     printed = subprocess.run(
         [
             sys.executable,
@@ -142,14 +141,20 @@ def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
             "wsgi:app",
         ],
         cwd=ROOT,
-        env=production_environ(CASEAPP_WORKERS="3"),
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert printed.returncode == 0, printed.stderr
-    config = dict(re.findall(r"^(\w+)\s+= (.*)$", printed.stdout, flags=re.M))
+    return dict(re.findall(r"^(\w+)\s+= (.*)$", printed.stdout, flags=re.M))
+
+
+def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
+    """The shipped config as systemd starts it; a short SECRET_KEY must stop the service with
+    exit code 4 and one line, not a restart loop of workers or a traceback."""
+    config = _gunicorn_config(production_environ(CASEAPP_WORKERS="3"))
     assert config["bind"] == "['127.0.0.1:8000']"
     assert config["workers"] == "3"
     assert config["worker_class"] == "sync"
@@ -195,25 +200,7 @@ def test_gunicorn_keeps_workers_beyond_the_cores_by_default():
     """Without CASEAPP_WORKERS (or WEB_CONCURRENCY) gunicorn runs 2 x cores + 1 sync workers,
     at most 8: an attachment downloaded to a slow phone holds its worker (nginx never spools
     plaintext to disk), so the others must not all be taken by a few downloads."""
-    printed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(DEPLOY / "gunicorn.conf.py"),
-            "--print-config",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=production_environ(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert printed.returncode == 0, printed.stderr
-    config = dict(re.findall(r"^(\w+)\s+= (.*)$", printed.stdout, flags=re.M))
+    config = _gunicorn_config(production_environ())
     assert config["workers"] == str(min(2 * len(os.sched_getaffinity(0)) + 1, 8))
 
 
