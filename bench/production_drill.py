@@ -1141,9 +1141,9 @@ def main() -> int:
         figure("4 workers / 1 worker (no target)", f"{runs[2].rate / runs[0].rate:.2f}x")
         cores = len(os.sched_getaffinity(0))
         note(
-            f"deploy/gunicorn.conf.py runs {min(2 * cores + 1, 8)} workers on this machine "
-            f"unless told (2 x cores + 1: spare workers for slow downloads); with more workers "
-            f"than its {cores} cores, a busy worker waits for a core, the chain's lock too"
+            f"with more workers than this machine's {cores} cores, a busy worker waits for a "
+            "core, and so does the audit chain's lock it holds (deploy/gunicorn.conf.py says "
+            "why its default keeps workers beyond the cores all the same)"
         )
         busy4 = runs[2].cpu.machine / runs[2].cpu.wall if runs[2].cpu.wall else 0.0
         figure(
