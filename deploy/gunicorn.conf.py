@@ -36,13 +36,15 @@ def _default_workers() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    # Sync workers of ~105 MB each, more than cores: a download bigger than nginx's buffers (an
-    # attachment: plaintext is never spooled to disk) holds its worker until the phone has it,
-    # so workers are kept free for the others. The price, measured on 2 cores by
+    # Sync workers of ~105 MB each, more than cores: a request that waits (for a database on
+    # another host, or for a slow client of the one answer bigger than nginx's 11 MiB of
+    # buffers, the audit trail's CSV export) must not leave every other request queued behind
+    # it. (Attachments and pages do not hold a worker: nginx takes them whole, in memory.) The
+    # price, measured on 2 cores with PostgreSQL on the same machine by
     # bench/production_drill.py when every worker is busy: 5 workers recorded 156 cases a
     # second against 200 with 2 (GET /work: 112 against 126), because a worker waiting for a
-    # core while it holds the audit chain's lock stalls every writer. An app server that serves
-    # no downloads can set CASEAPP_WORKERS to its cores. Past 8 the database is the limit.
+    # core while it holds the audit chain's lock stalls every writer. A server whose peak
+    # matters more can set CASEAPP_WORKERS to its cores. Past 8 the database is the limit.
     return min(2 * cores + 1, 8)
 
 

@@ -7,6 +7,7 @@ translated message and changes nothing."""
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import socket
 import ssl
@@ -14,6 +15,7 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -44,6 +46,7 @@ from tests.factories import Person, make_unit, make_user
 
 pytestmark = pytest.mark.browser
 
+WORKERS = 2  # gunicorn's, in the production fixture
 SCHOOL_CODE = "PX-SCH"
 SCHOOL_NAME = "Trường THPT Sau Proxy"  # under the province: upper-secondary
 CSRF_MESSAGE_ID = (
@@ -149,7 +152,7 @@ def production(tmp_path_factory):
             CASEAPP_BASE_URL=f"https://{HOST}:{https_port}",
             CASEAPP_METRICS_TOKEN=metrics_token,
             CASEAPP_BIND=f"{HOST}:{app_port}",
-            CASEAPP_WORKERS="2",
+            CASEAPP_WORKERS=str(WORKERS),
             PROMETHEUS_MULTIPROC_DIR=str(metrics),
         )
         gunicorn_log = tmp / "gunicorn.log"
@@ -400,3 +403,104 @@ def test_the_proxy_redirects_limits_and_labels_requests(production):
     assert re.search(
         r'^caseapp_http_requests_total\{[^}]*endpoint="auth.login"', body, flags=re.M
     ), body[:2000]
+
+
+def _stalled_download(stack: Stack, path: str, cookie: str) -> tuple[ssl.SSLSocket, bytes]:
+    """A GET of ``path`` from a phone that takes its time: a small receive window, the headers
+    and the first bytes read, then nothing more until the caller reads again."""
+    port = int(stack.base.rsplit(":", 1)[1])
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # before connecting
+    raw.settimeout(10)
+    raw.connect((HOST, port))
+    phone = stack.tls_context().wrap_socket(raw, server_hostname=HOST)
+    phone.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nCookie: {cookie}\r\n"
+        "Connection: close\r\n\r\n".encode("ascii")
+    )
+    head = phone.recv(4096)
+    assert head.startswith(b"HTTP/1.1 200 "), head[:300]
+    return phone, head
+
+
+def _queued_with(port: int) -> int:
+    """Bytes waiting in the kernel on the loopback connections to or from ``port`` (sent and not
+    yet read, both ways), from /proc/net/tcp: data a worker wrote that nginx has not taken."""
+    queued = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        if port in (int(local.split(":")[1], 16), int(remote.split(":")[1], 16)):
+            tx, rx = queues.split(":")
+            queued += int(tx, 16) + int(rx, 16)
+    return queued
+
+
+def _rest(phone: ssl.SSLSocket, first: bytes = b"") -> bytes:
+    received = [first]
+    while chunk := phone.recv(1 << 16):
+        received.append(chunk)
+    phone.close()
+    return b"".join(received)
+
+
+def test_a_download_to_a_slow_phone_does_not_hold_a_worker(chromium, production):
+    """nginx takes a whole attachment (up to the app's 10 MiB) from the worker at once, in
+    memory, and gives it to the phone at the phone's pace: as many slow downloads as there are
+    workers leave the service answering, and each download arrives whole, with nothing of it
+    in nginx's temp files."""
+    from playwright.sync_api import expect
+
+    base = production.base
+    marker = f"SLOW-{uuid.uuid4().hex[:10]}"
+    file_name = f"bien-ban-{marker}.png"
+    content = _png() + os.urandom(10 * 1024 * 1024 - 64 * 1024)  # near the app's limit
+
+    context = chromium.new_context(ignore_https_errors=True)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        sign_in(page, Site(base, production.engine), production.person)
+        page.goto(f"{base}/cases/new")
+        _fill_case(page, marker)
+        page.locator('form.case-form button[type="submit"]').click()
+        page.wait_for_url(re.compile(re.escape(f"{base}/cases/") + r"[0-9a-f-]{36}$"))
+        case_path = page.url.removeprefix(base)
+        page.goto(f"{base}{case_path}/confidential")
+        upload = page.locator(f'form[action="{case_path}/attachments"]')
+        upload.locator('input[type="file"]').set_input_files(
+            {"name": file_name, "mimeType": "image/png", "buffer": content}
+        )
+        upload.locator('button[type="submit"]').click()
+        page.wait_for_url(f"{base}{case_path}/confidential")
+        link = page.get_by_role("link", name=file_name)
+        expect(link).to_have_count(1)
+        path = link.get_attribute("href")
+        assert path and path.startswith(f"{case_path}/attachments/"), path
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in context.cookies(base))
+    finally:
+        context.close()
+
+    phones = [_stalled_download(production, path, cookie) for _ in range(WORKERS)]
+    try:
+        # nginx has taken every answer whole from the workers, however little the phones read:
+        # nothing waits between a worker and nginx (without the buffers, megabytes would, and
+        # each worker would be stuck writing the rest).
+        app_port = int(production.nginx.upstream.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 5
+        while (queued := _queued_with(app_port)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert queued == 0, f"{queued} bytes still between the workers and nginx"
+        # And the workers are free for everyone else.
+        started = time.monotonic()
+        status, _, body = production.get("/login")  # fails after 10 s if no worker is free
+        assert status == 200, body[:300]
+        assert time.monotonic() - started < 5, production.logs()
+        leftovers = [p for p in (production.nginx.prefix / "proxy").rglob("*") if p.is_file()]
+        assert leftovers == []
+    finally:
+        answers = [_rest(phone, head) for phone, head in phones]
+    for answer in answers:
+        head, _, received = answer.partition(b"\r\n\r\n")
+        assert f"Content-Length: {len(content)}".encode() in head, head
+        assert received == content

@@ -18,6 +18,8 @@ import click
 import pytest
 
 from caseapp.intake.forms import REQUEST_BYTES_MAX
+from caseapp.models.equality import MATERIAL_BYTES_MAX
+from caseapp.models.selfreports import PHOTO_BYTES_MAX
 from config import load_settings
 from tests.browser.conftest import _unavailable
 from tests.browser.production_stack import (
@@ -100,6 +102,16 @@ def test_nginx_site_fits_the_app_and_gunicorn(tmp_path):
         assert REQUEST_BYTES_MAX <= _size(limit) <= REQUEST_BYTES_MAX + 2 * 1024 * 1024
         assert _size(kept) >= _size(limit)
     assert _directive(site, "proxy_max_temp_file_size") == ["0"]
+    # Downloads the other way: nginx takes the biggest file the app serves (an attachment, a
+    # self-report photo, a training material) and its headers whole, in memory, so a slow
+    # phone never holds a worker (tests/browser/test_production_proxy.py tries it).
+    (buffers,) = _directive(site, "proxy_buffers")
+    count, size = buffers.split()
+    (first,) = _directive(site, "proxy_buffer_size")
+    biggest = max(
+        _testing_settings(tmp_path).attachment_max_bytes, PHOTO_BYTES_MAX, MATERIAL_BYTES_MAX
+    )
+    assert int(count) * _size(size) >= biggest + _size(first)
 
     assert _directive(site, "ssl_protocols") == ["TLSv1.2 TLSv1.3"]
     assert _directive(site, "server_tokens") == ["off", "off"]
@@ -198,8 +210,8 @@ def test_gunicorn_config_loads_and_stops_on_a_bad_setting(tmp_path):
 
 def test_gunicorn_keeps_workers_beyond_the_cores_by_default():
     """Without CASEAPP_WORKERS (or WEB_CONCURRENCY) gunicorn runs 2 x cores + 1 sync workers,
-    at most 8: an attachment downloaded to a slow phone holds its worker (nginx never spools
-    plaintext to disk), so the others must not all be taken by a few downloads."""
+    at most 8: a request that waits (a database on another host, a slow client of an answer
+    bigger than nginx's buffers) must not leave every other request queued behind it."""
     config = _gunicorn_config(production_environ())
     assert config["workers"] == str(min(2 * len(os.sched_getaffinity(0)) + 1, 8))
 
