@@ -290,9 +290,10 @@ def grid_table(doc, grid: list[list[str]], bold_last: bool = True) -> None:
 
     out = doc.add_table(rows=len(grid), cols=len(grid[0]))
     out.style = "Table Grid"
-    for r, row in enumerate(grid):
-        for c, value in enumerate(row):
-            cell = out.cell(r, c)
+    # Row by row: Table.cell() lists every cell of the table again at each call, which made a
+    # table of a few hundred rows (the processing record's columns) take seconds.
+    for r, (shown, row) in enumerate(zip(out.rows, grid, strict=True)):
+        for cell, value in zip(shown.cells, row, strict=False):  # a short row: blanks after
             cell.text = value
             for paragraph in cell.paragraphs:
                 for run in paragraph.runs:
