@@ -293,6 +293,8 @@ def grid_table(doc, grid: list[list[str]], bold_last: bool = True) -> None:
     # Row by row: Table.cell() lists every cell of the table again at each call, which made a
     # table of a few hundred rows (the processing record's columns) take seconds.
     for r, (shown, row) in enumerate(zip(out.rows, grid, strict=True)):
+        if len(row) > len(grid[0]):
+            raise ValueError(f"row {r} has {len(row)} values for {len(grid[0])} columns")
         for cell, value in zip(shown.cells, row, strict=False):  # a short row: blanks after
             cell.text = value
             for paragraph in cell.paragraphs:
