@@ -243,6 +243,7 @@ def test_systemd_unit_has_what_the_service_needs():
         "ProtectSystem": "strict",
         "PrivateTmp": "yes",
         "UMask": "0077",
+        "LimitCORE": "0",  # a dump would put the keyring and case content on disk
         "Restart": "on-failure",
         "Type": "notify",
     }.items():
