@@ -203,6 +203,10 @@ def test_search_finds_schools_by_folded_name(client, db):
     assert "/r/SCH-A" in body and "/r/D1" not in body
     assert "/r/SCH-A?lang=en" in client.get("/r?q=TRƯỜNG&lang=en").get_data(as_text=True)
     assert "/r/SCH-" not in client.get("/r?q=zzzz").get_data(as_text=True)
+    # A NUL typed in (or sent by a script) parts words; PostgreSQL refused it with a 500.
+    response = client.get("/r?q=truong%00a")
+    assert response.status_code == 200
+    assert "/r/SCH-A" in response.get_data(as_text=True)
 
 
 def test_a_receipt_code_already_held_is_drawn_again(client, db, monkeypatch):

@@ -85,7 +85,8 @@ def find_schools(session: Session, typed: str) -> list[Unit]:
     """Open schools whose name holds every typed word, diacritics and case folded; at most
     SEARCH_LIMIT, by name. The database folds and filters (translate and lower, in
     PostgreSQL and SQLite alike): a search never loads every school."""
-    words = normalise_name(typed[:100]).split()
+    # A NUL parts words (no name holds one, and PostgreSQL refuses it in a parameter).
+    words = normalise_name(typed[:100].replace("\x00", " ")).split()
     if sum(len(w) for w in words) < SEARCH_MIN:
         return []
     today = local_today()
