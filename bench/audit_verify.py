@@ -130,8 +130,7 @@ def reading_alone(url: str, n: int, workers: int) -> float:
     """Seconds to read the whole trail with verify's reader in ``workers`` processes (the same
     stretches) without hashing anything: the database's part of verify on this machine, the
     ceiling of any verifier that reads the trail from it."""
-    step = -(-n // workers)
-    bounds = [(i * step, min((i + 1) * step, n)) for i in range(workers)]
+    bounds = audit_integrity.stretches(n, workers)
     context = multiprocessing.get_context("fork")
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=context) as pool:

@@ -131,14 +131,20 @@ def _verify_chain(
     return _joined([done, rest]).report()
 
 
+def stretches(head: int, workers: int) -> list[tuple[int, int]]:
+    """The seq ranges (after, upto] that ``workers`` processes verify, one each, of a chain
+    ending at ``head``."""
+    step = -(-head // workers)
+    return [(i * step, min((i + 1) * step, head)) for i in range(workers)]
+
+
 def _verify_in_workers(
     url: str, keys: AuditKeys, head: int, batch: int, workers: int
 ) -> RangeResult:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    step = -(-head // workers)
-    bounds = [(i * step, min((i + 1) * step, head)) for i in range(workers)]
+    bounds = stretches(head, workers)
     # fork where there is one: a spawned worker imports the application first (seconds). The
     # worker opens its own connection and never touches the ones it inherits. An executor,
     # not multiprocessing.Pool: Pool.terminate() can hang for good when it stops a worker
