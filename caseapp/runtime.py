@@ -45,7 +45,10 @@ def _current_keyring() -> Keyring:
         changed = ring.path.stat().st_mtime_ns
     except OSError:
         return ring
-    if changed == app.extensions.setdefault("caseapp.keyring_mtime", changed):
+    if ring.file_mtime_ns is None:
+        ring.file_mtime_ns = changed  # built in memory, then pointed at the file: first sight
+    if changed == ring.file_mtime_ns:
+        # Unchanged since this very object read or wrote it (its own rotation included).
         return ring
     now = time.monotonic()
     if (
@@ -61,7 +64,6 @@ def _current_keyring() -> Keyring:
             app.extensions["caseapp.keyring_problem"] = (changed, problem)
         return ring
     app.extensions["caseapp.keyring"] = fresh
-    app.extensions["caseapp.keyring_mtime"] = changed
     app.logger.info("keyring reloaded from %s", ring.path)
     return fresh
 

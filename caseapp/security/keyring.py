@@ -52,6 +52,9 @@ def new_key(purpose: str, active: bool = True) -> Key:
 class Keyring:
     def __init__(self, keys: list[Key], path: Path | None = None) -> None:
         self.path = path
+        # The mtime of ``path`` when this object last read or wrote it: a later mtime means
+        # another process changed the file (runtime.keyring then reads it again).
+        self.file_mtime_ns: int | None = None
         self._keys = {k.id: k for k in keys}
         for purpose in PURPOSES:
             if not any(k.purpose == purpose and k.active for k in keys):
@@ -113,6 +116,8 @@ class Keyring:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(self.to_json())
         os.replace(tmp, path)
+        if path == self.path:
+            self.file_mtime_ns = path.stat().st_mtime_ns
 
     @classmethod
     def generate(cls, path: Path | None = None) -> Keyring:
@@ -154,7 +159,11 @@ def load_keyring(path: Path, create: bool, strict_mode: bool) -> Keyring:
                 f"CASEAPP_KEYRING: the keyring file {path} is readable by others "
                 f"(mode {mode:o}); run chmod 600 {path}"
             )
-        return Keyring.from_json(path.read_text(encoding="utf-8"), path)
+        # Taken before the read: a file replaced in between is read again at the next look.
+        seen = path.stat().st_mtime_ns
+        keyring = Keyring.from_json(path.read_text(encoding="utf-8"), path)
+        keyring.file_mtime_ns = seen
+        return keyring
     except KeyringError as exc:
         if str(exc).startswith("CASEAPP_KEYRING"):
             raise

@@ -84,3 +84,36 @@ def test_a_keyring_dropped_in_by_mistake_is_never_used(running, damage, caplog):
         keyring()  # asked again: the same refusal is logged once
     lines = [r for r in caplog.records if "still using the keys in memory" in r.getMessage()]
     assert len(lines) == 1
+
+
+def test_its_own_rotation_is_kept_not_read_back(running):
+    """A rotation made in this process (the keys CLI) saves the file: this process already
+    holds what it wrote, so it keeps the very keyring it rotated instead of reading the file
+    back into another object (a later change of that object would miss the one in use)."""
+    from caseapp.services.keys import rotation
+
+    app, path = running
+    with app.app_context():
+        ring = keyring()
+        s = get_session()
+        new = rotation.rotate(s, ring, "audit")
+        s.commit()
+        assert path.read_text(encoding="utf-8").count(new) == 1  # saved
+        assert keyring() is ring and ring.active("audit").id == new
+
+
+def test_a_keyring_put_in_place_is_judged_by_its_own_file(running, tmp_path, caplog):
+    """Which file was seen last belongs to the keyring that read or wrote it, not to the app:
+    a keyring put in place (as a test or a restore does) is not taken for a changed file,
+    whatever file the one before it had seen."""
+    app, _path = running
+    with app.app_context():
+        other = load_keyring(_path, create=False, strict_mode=False)
+        other.path = tmp_path / "elsewhere.json"
+        other.add(new_key("audit"))  # never bound: a reload of it would be refused
+        other.save()
+        app.extensions["caseapp.keyring"] = other
+        with caplog.at_level(logging.INFO):
+            assert keyring() is other
+    # Not even tried: no reload, no refusal.
+    assert not [r for r in caplog.records if "keyring" in r.getMessage()]

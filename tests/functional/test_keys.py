@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 from sqlalchemy import select
 
@@ -12,18 +10,6 @@ from caseapp.runtime import keyring
 from caseapp.services.audit import integrity as audit_integrity
 from caseapp.services.keys import rotation as keys
 from tests.factories import next_code
-
-
-@pytest.fixture()
-def ring(app, tmp_path):
-    """A copy of the app's keyring saved to a temp file, restored after the test."""
-    original = app.extensions["caseapp.keyring"]
-    copied = copy.deepcopy(original)
-    copied.path = tmp_path / "keyring.json"
-    copied.save()
-    app.extensions["caseapp.keyring"] = copied
-    yield copied
-    app.extensions["caseapp.keyring"] = original
 
 
 def _sealed_ids(db) -> set[str]:
