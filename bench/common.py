@@ -1,6 +1,7 @@
 """What every benchmark needs: an app on an empty, migrated database, a ward of schools (the
 office of the two-tier organisation; seed_district keeps its old name) with an officer and a
-focal point, a signed-in test client, and percentiles."""
+focal point, a signed-in test client, percentiles, and the fixed part of a signed-in request
+(add_floor), which bounds what a page or an intake can cost next to a bare endpoint."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from config import load_settings
 from tests.factories import sign_in_client
 
 PASSWORD = "bench password 0123456789"
+FLOOR = "/bench/floor"
+EMPTY = "/bare/empty"
 
 
 def make_app(url: str, instance: Path):
@@ -88,3 +91,54 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     """Median and 95th percentile."""
     times = sorted(times)
     return statistics.median(times), times[max(0, round(0.95 * len(times)) - 1)]
+
+
+def add_floor(app) -> None:
+    """Two routes of the app itself (added before it serves a request), to measure what every
+    signed-in request costs before it does anything of its own:
+
+    - GET /bench/floor: base.html with an empty content block. The sign-in session, the guard,
+      the menu's counts (one statement), the layout, the response headers; no screen query.
+    - POST /bench/floor: a form with its CSRF token, answered by a redirect. The session, the
+      guard, Flask-WTF's CSRF check, the form parsed; nothing read or written besides.
+
+    A screen renders at least that page and runs at least its own queries, an intake posts at
+    least that and writes at least the rows a bare insert writes: floor_bound() gives the
+    least either can cost, so the benchmarks can say when a ratio to a bare endpoint is out of
+    reach whatever the screen or the intake does."""
+    from flask import redirect, render_template_string
+
+    from caseapp.access import permission
+    from caseapp.security.authz import SIGNED_IN
+
+    def floor_page():
+        return render_template_string('{% extends "base.html" %}{% block content %}{% endblock %}')
+
+    def floor_post():
+        return redirect("/cases/new")
+
+    app.add_url_rule(FLOOR, "bench_floor_page", permission(SIGNED_IN)(floor_page), methods=["GET"])
+    app.add_url_rule(
+        FLOOR, "bench_floor_post", permission("case.write")(floor_post), methods=["POST"]
+    )
+
+
+def add_empty(bare) -> None:
+    """The bare app's own shell: GET and POST /bare/empty (the form parsed), no database."""
+    from flask import jsonify, redirect, request
+
+    def empty_get():
+        return jsonify([])
+
+    def empty_post():
+        request.form.get("unit_id")
+        return redirect("/bare/empty")
+
+    bare.add_url_rule(EMPTY, "empty_get", empty_get, methods=["GET"])
+    bare.add_url_rule(EMPTY, "empty_post", empty_post, methods=["POST"])
+
+
+def floor_bound(floor_ms: float, bare_ms: float, empty_ms: float) -> float:
+    """The least a page (or an intake) can cost: the app's fixed part plus what the bare
+    endpoint does beyond its own shell (its queries or its inserts)."""
+    return floor_ms + max(0.0, bare_ms - empty_ms)

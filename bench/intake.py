@@ -17,7 +17,12 @@ through the Flask test client, the requests per second of:
   one case row, its people and its violence type rows) and answering the same redirect;
 
 alternated ``--rounds`` times (so that other work on the machine falls on both alike), the
-best round of each counted. Also printed, for information: the full browser cycle (GET the
+best round of each counted. With them, the same way, the two shells (bench/common.add_floor,
+add_empty): the app's POST /bench/floor (the same form and token: the session, the guard, the
+CSRF check, a redirect; nothing written) and the bare app's POST /bare/empty (the form parsed,
+a redirect). An intake costs at least the app's shell plus what the bare insert does beyond
+its own, so their sum bounds the ratio the app can reach here, whatever the intake does; it is
+printed as the ceiling. Also printed, for information: the full browser cycle (GET the
 form, then POST), the SQL statements per request of both, and this process's CPU time per
 request (the least of the rounds; on a busy machine the wall-clock figures suffer from the
 waits for the CPU and the disk, the CPU time much less). After the load: the chain verifies
@@ -46,7 +51,16 @@ from flask import Flask, redirect, request  # noqa: E402
 from sqlalchemy import event, func, insert, select, update  # noqa: E402
 
 from bench import casegen  # noqa: E402
-from bench.common import empty_app, seed_district, signed_in_client  # noqa: E402
+from bench.common import (  # noqa: E402
+    EMPTY,
+    FLOOR,
+    add_empty,
+    add_floor,
+    empty_app,
+    floor_bound,
+    seed_district,
+    signed_in_client,
+)
 from caseapp.clock import local_today  # noqa: E402
 from caseapp.db import get_session, make_engine, utcnow  # noqa: E402
 from caseapp.models import Case, CaseCounter, CasePerson, CaseViolenceType  # noqa: E402
@@ -190,6 +204,7 @@ def bare_app(url: str, codes: dict[int, str]) -> Flask:
             )
         return redirect(f"/bare/cases/{public_id}")
 
+    add_empty(bare)
     bare.extensions["bench.engine"] = engine
     return bare
 
@@ -250,6 +265,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     app = empty_app(url, tmp)
+    add_floor(app)
     engine = app.extensions["caseapp.engine"]
     world = seed_district(app, "BN", SCHOOLS)
     codes = dict(world["schools"])
@@ -285,6 +301,17 @@ def main() -> int:
         r = bare_client.post("/bare/cases/new", data=intake_form(school_id))
         assert r.status_code == 302, r.get_data(as_text=True)[:2000]
 
+    def floor_post():
+        r = focal.post(FLOOR, data=intake_form(school_id, token))
+        assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+
+    def empty_post():
+        r = bare_client.post(EMPTY, data=intake_form(school_id))
+        assert r.status_code == 302, r.get_data(as_text=True)[:2000]
+
+    # The app's shell checks the CSRF token like every form of the app.
+    assert focal.post(FLOOR, data=intake_form(school_id)).status_code == 400
+
     def cases_now() -> int:
         with engine.connect() as conn:
             return conn.scalar(
@@ -295,6 +322,8 @@ def main() -> int:
         app_post()
     for _ in range(max(10, args.cases // 10)):
         bare_post()
+        floor_post()
+        empty_post()
 
     app_counter = StatementCounter(engine)
     bare_counter = StatementCounter(bare.extensions["bench.engine"])
@@ -304,14 +333,21 @@ def main() -> int:
 
     k = args.intakes
     app_rates, bare_rates = [], []
+    floor_rates, empty_rates = [], []
     app_cpu: list[float] = []
     bare_cpu: list[float] = []
+    floor_cpu: list[float] = []
+    empty_cpu: list[float] = []
     for _ in range(args.rounds):
         app_rates.append(rate(k, app_post, app_cpu))
         bare_rates.append(rate(k, bare_post, bare_cpu))
+        floor_rates.append(rate(k, floor_post, floor_cpu))
+        empty_rates.append(rate(k, empty_post, empty_cpu))
     cycle = rate(max(20, k // 4), app_cycle)
     app_rate, bare_rate = max(app_rates), max(bare_rates)
     ratio = app_rate / bare_rate
+    bound = floor_bound(1000 / max(floor_rates), 1000 / bare_rate, 1000 / max(empty_rates))
+    ceiling = 1000 / bare_rate / bound
 
     profile_text = ""
     if args.profile:
@@ -343,9 +379,18 @@ def main() -> int:
             app_rates,
         ),
         ("bare Flask + Core insert", bare_rate, min(bare_cpu), bare_statements, bare_rates),
+        (
+            f"app's shell: POST {FLOOR} (nothing written)",
+            max(floor_rates),
+            min(floor_cpu),
+            None,
+            floor_rates,
+        ),
+        (f"bare shell: POST {EMPTY}", max(empty_rates), min(empty_cpu), None, empty_rates),
     ):
         each = " ".join(f"{x:.1f}" for x in rounds)
-        print(f"{label:48} {r:8.1f} {1000 / r:8.2f} {cpu:8.2f} {stmts:8.1f}   {each}")
+        shown = "" if stmts is None else f"{stmts:.1f}"
+        print(f"{label:48} {r:8.1f} {1000 / r:8.2f} {cpu:8.2f} {shown:>8}   {each}")
     print(f"{'app GET form + POST (for information)':48} {cycle:8.1f} {1000 / cycle:8.2f}")
     print()
     print(f"audit verify after the load: {report.count} events, ok={report.ok}")
@@ -353,6 +398,13 @@ def main() -> int:
     print(
         f"intake / bare insert: {ratio:.2f} (by this process's CPU time per request: "
         f"{min(bare_cpu) / min(app_cpu):.2f})"
+    )
+    print(
+        f"ceiling, for information: an intake costs at least the app's shell "
+        f"({1000 / max(floor_rates):.2f} ms) plus what the bare insert does beyond its own "
+        f"({1000 / bare_rate - 1000 / max(empty_rates):.2f} ms), {bound:.2f} ms: intake / bare "
+        f"insert <= {ceiling:.2f} here, whatever the intake does"
+        + (f" (the {TARGET} target is out of reach)" if ceiling < TARGET else "")
     )
     checks = [
         (f"intake / bare insert >= {TARGET}", ratio >= TARGET),

@@ -23,6 +23,12 @@ ratio of the large size to the small one and of the app to the bare Flask + Core
 against the targets of issue 16, and ends with the query plans (EXPLAIN ANALYZE on
 PostgreSQL, EXPLAIN QUERY PLAN on SQLite) of the app's own statements at the large size,
 captured as the app sent them, with the indexes each plan uses and the tables it scans whole.
+
+With each page, the same way: the app's shell (GET /bench/floor as the same person: the
+sign-in session, the guard, the menu's counts, the layout; no screen query) and the bare app's
+(GET /bare/empty; bench/common.add_floor, add_empty). A page costs at least its shell plus what
+the bare endpoint does beyond its own, so that sum bounds the ratio to the bare endpoint any
+page can reach here; it is printed as the ceiling.
 """
 
 from __future__ import annotations
@@ -40,7 +46,17 @@ from flask import Flask, jsonify  # noqa: E402
 from sqlalchemy import event, exists, func, literal_column, select  # noqa: E402
 
 from bench import casegen  # noqa: E402
-from bench.common import empty_app, percentiles, seed_district, signed_in_client  # noqa: E402
+from bench.common import (  # noqa: E402
+    EMPTY,
+    FLOOR,
+    add_empty,
+    add_floor,
+    empty_app,
+    floor_bound,
+    percentiles,
+    seed_district,
+    signed_in_client,
+)
 from caseapp.clock import local_today  # noqa: E402
 from caseapp.db import make_engine  # noqa: E402
 from caseapp.models import (  # noqa: E402
@@ -137,6 +153,7 @@ def bare_app(url: str, world: dict) -> Flask:
             results = [conn.execute(stmt).all() for stmt in pages[page](world)]
         return jsonify([[[str(v) for v in row] for row in rows] for rows in results])
 
+    add_empty(bare)
     bare.extensions["bench.engine"] = engine
     return bare
 
@@ -309,7 +326,8 @@ def index_summary(lines: list[str]) -> str:
 
 def measure(app, engine, bare, world: dict, log: StatementLog, n: int, warmup: int) -> dict:
     """Per page: (app median, p95, statements), (bare SQL median, p95, result), bare
-    statements, what the app's first GET sent, (bare Flask median, p95)."""
+    statements, what the app's first GET sent, (bare Flask median, p95), (the app's shell as
+    the same person, the bare app's shell) medians."""
     officer = signed_in_client(app, world["officer"])
     bare_client = bare.test_client()
     focal = signed_in_client(app, world["focal"])
@@ -329,7 +347,11 @@ def measure(app, engine, bare, world: dict, log: StatementLog, n: int, warmup: i
         stmts = queries(world)
         bare = bare_latency(engine, stmts, n, warmup)
         flask_ms = flask_latency(bare_client, f"/bare/{path.strip('/') or 'home'}", n, warmup)
-        out[screen] = (label, app_ms, bare, len(stmts), path, sent, flask_ms)
+        shells = (
+            flask_latency(client, FLOOR, n, warmup)[0],
+            flask_latency(bare_client, EMPTY, n, warmup)[0],
+        )
+        out[screen] = (label, app_ms, bare, len(stmts), path, sent, flask_ms, shells)
     return out
 
 
@@ -352,6 +374,7 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
             _p,
             _s,
             (f_med, f_p95),
+            _shells,
         ) in results.values():
             print(
                 f"{label:42} {a_med:8.1f} / {a_p95:8.1f} ms {a_stmts:3d} st  "
@@ -380,6 +403,20 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
             f"SQL {bare_sql:.1f} ms ({app_sql / bare_sql:.2f}x); the rest of the page "
             f"{last[screen][1][0] - app_sql:.1f} ms"
         )
+        print_ceiling(screen, last[screen][7], last[screen][6][0])
+
+
+def print_ceiling(screen: str, shells: tuple[float, float], bare_ms: float) -> None:
+    """The least the page can cost here (its shell plus the bare endpoint's work beyond the
+    bare shell), as a ratio to the bare endpoint."""
+    floor_ms, empty_ms = shells
+    bound = floor_bound(floor_ms, bare_ms, empty_ms)
+    print(
+        f"{screen}, ceiling, for information: the app's shell {floor_ms:.1f} ms (GET {FLOOR}) "
+        f"+ the bare endpoint beyond its shell {bare_ms - empty_ms:.1f} ms = {bound:.1f} ms: "
+        f"page / bare >= {bound / bare_ms:.2f}x here, whatever the page does"
+        + (f" (the {TARGET} target is out of reach)" if bound / bare_ms > TARGET else "")
+    )
 
 
 def main() -> None:
@@ -408,6 +445,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     app = empty_app(url, tmp)
+    add_floor(app)
     engine = app.extensions["caseapp.engine"]
     world = seed_district(app, "MB", SCHOOLS)
     with engine.connect() as conn:
