@@ -71,13 +71,21 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
     else:
         # JIT compilation costs more than these short aggregate queries gain (measured by
         # bench/monitoring.py: 2.2x faster monitoring at 100k cases without it).
-        options = "-c jit=off" + (" -c default_transaction_read_only=on" if read_only else "")
+        # Each execution planned with its own values, even a prepared statement's
+        # (caseapp/prepared_statements.py says why).
+        options = "-c jit=off -c plan_cache_mode=force_custom_plan" + (
+            " -c default_transaction_read_only=on" if read_only else ""
+        )
         kwargs.update(pool_pre_ping=True, connect_args={"options": options})
         if read_only:
             # One snapshot per transaction: a report's sums, the cases it takes out and the
             # rollups' pending marks read at one moment (services/reports/rollups.sums).
             kwargs.update(isolation_level="REPEATABLE READ")
     engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        from caseapp.prepared_statements import keep_prepared_statements
+
+        keep_prepared_statements(engine)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         if read_only:

@@ -1,0 +1,78 @@
+"""A transaction that only read ends without forgetting the connection's prepared statements
+(caseapp/prepared_statements.py); one that wrote anything is rolled back as before."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.orm import Session
+
+
+@pytest.fixture()
+def pg(fresh_engine):
+    if fresh_engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements (SQLite has no ROLLBACK that forgets them)")
+    with fresh_engine.begin() as conn:
+        conn.execute(text("CREATE TABLE marks (n integer)"))
+    return fresh_engine
+
+
+def _prepared(conn) -> list[str]:
+    return list(conn.scalars(text("SELECT statement FROM pg_prepared_statements")))
+
+
+def _marks(engine) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(text("SELECT count(*) FROM marks"))
+
+
+def test_a_statement_read_in_transactions_rolled_back_stays_prepared(pg):
+    with pg.connect() as conn:
+        for _ in range(6):  # psycopg prepares a statement the fifth time
+            assert conn.scalar(text("SELECT count(*) + :k FROM marks"), {"k": 1}) == 1
+            conn.rollback()
+        assert [s for s in _prepared(conn) if "count(*) + $1 FROM marks" in s]
+        assert conn.scalar(text("SELECT current_setting('plan_cache_mode')")) == (
+            "force_custom_plan"
+        )
+
+
+def test_a_session_that_only_read_keeps_them_too(pg):
+    with pg.connect() as conn:
+        for _ in range(6):
+            with Session(bind=conn) as session:  # closed: its transaction "rolled back"
+                session.scalar(text("SELECT count(*) FROM marks WHERE n > :n"), {"n": 0})
+        assert [s for s in _prepared(conn) if "FROM marks WHERE n > $1" in s]
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "INSERT INTO marks VALUES (1)",
+        "WITH added AS (INSERT INTO marks VALUES (1) RETURNING n) SELECT n FROM added",
+        "UPDATE marks SET n = 2",
+    ],
+)
+def test_a_transaction_that_wrote_is_rolled_back_whatever_it_read_after(pg, write):
+    with pg.begin() as conn:
+        conn.execute(text("INSERT INTO marks VALUES (0)"))
+    with pg.connect() as conn:
+        conn.execute(text(write))
+        assert conn.scalar(text("SELECT count(*) FROM marks WHERE n <> 0")) == 1
+        conn.rollback()
+        assert conn.scalar(text("SELECT count(*) FROM marks WHERE n <> 0")) == 0
+    with Session(bind=pg) as session:
+        session.execute(text(write))
+        session.scalar(text("SELECT count(*) FROM marks"))
+    # Closed without a commit: nothing of it stays.
+    assert _marks(pg) == 1
+
+
+def test_a_failed_transaction_is_rolled_back_and_the_connection_serves_again(pg):
+    with pg.connect() as conn:
+        conn.scalar(text("SELECT count(*) FROM marks"))
+        with pytest.raises(ProgrammingError):
+            conn.execute(text("SELECT missing FROM marks"))
+        conn.rollback()
+        assert conn.scalar(text("SELECT count(*) FROM marks")) == 0
