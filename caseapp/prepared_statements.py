@@ -8,24 +8,31 @@ not commit: nothing was ever prepared, and each page had its statements parsed a
 menu's counts, one statement of four subqueries, took 1.3 ms to plan for 0.2 ms of execution).
 
 A transaction that only read ends in a COMMIT instead: for the data the same thing, and the
-prepared statements stay. A transaction that sent anything but a SELECT (an INSERT, an UPDATE,
-a WITH that writes, a savepoint...) is rolled back as before. Only a SELECT counts as a read:
-the app's SELECTs read, take locks that both ends release, or set a setting local to the
-transaction (tally.py), and nothing writes through the driver's cursor behind SQLAlchemy.
+prepared statements stay. A transaction that sent anything else is rolled back as before: an
+INSERT, an UPDATE, a WITH (which may write), a savepoint, a SET, and any SELECT that could
+change something (several statements in one, SELECT ... INTO, set_config). The app's other
+SELECTs read, or take locks that a COMMIT releases like a ROLLBACK; nothing in the app writes
+through the driver's cursor behind SQLAlchemy (which would go unseen here), and no function
+it calls from a SELECT writes. Keep it so.
 
 Each execution is still planned with its own values (plan_cache_mode=force_custom_plan, set
 with the connection in db.make_engine): a generic plan, made once for any values, would serve
 a school's case list and a province's with the same plan, and they need different ones.
+A prepared statement whose result changes type (a column's type changed by a migration while
+workers run) fails once per connection; upgrades stop the service first (README, Upgrade).
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
+import re
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 WROTE = "caseapp.transaction_wrote"
+# In a statement that starts with SELECT: what could make it change something.
+_MAY_WRITE = re.compile(r";|\bINTO\b|set_config", re.IGNORECASE)
 
 
 def keep_prepared_statements(engine: Engine) -> None:
@@ -34,26 +41,35 @@ def keep_prepared_statements(engine: Engine) -> None:
     event.listen(engine, "rollback", _rolling_back)
 
 
+def only_reads(statement: str) -> bool:
+    return statement.lstrip()[:6].upper() == "SELECT" and not _MAY_WRITE.search(statement)
+
+
 def _begun(conn: Connection) -> None:
     conn.info[WROTE] = False
 
 
 def _sent(conn: Connection, _cursor, statement: str, _params, _context, _many) -> None:
-    if not conn.info.get(WROTE, True) and statement.lstrip()[:6].upper() != "SELECT":
+    if not conn.info.get(WROTE, True) and not only_reads(statement):
         conn.info[WROTE] = True
 
 
 def _rolling_back(conn: Connection) -> None:
     """Before SQLAlchemy rolls back: a transaction that only read is committed here, and the
-    ROLLBACK that follows finds no transaction (psycopg sends nothing, forgets nothing)."""
-    if conn.info.pop(WROTE, True):
+    ROLLBACK that follows finds no transaction (psycopg sends nothing, forgets nothing).
+    Never in the way of the rollback: a lost connection (invalidated) or any error here
+    leaves it to SQLAlchemy, as before."""
+    if conn.invalidated:
         return
     from psycopg import Error
     from psycopg.pq import TransactionStatus
 
-    dbapi = conn.connection.dbapi_connection
-    if dbapi is None or dbapi.info.transaction_status != TransactionStatus.INTRANS:
-        return  # failed, busy or already ended: the rollback deals with it
-    # The connection broke meanwhile: the rollback that follows reports it.
-    with suppress(Error):
+    try:
+        if conn.info.pop(WROTE, True):
+            return
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is None or dbapi.info.transaction_status != TransactionStatus.INTRANS:
+            return  # failed, busy or already ended: the rollback deals with it
         dbapi.commit()
+    except (Error, SQLAlchemyError):
+        return  # the connection broke meanwhile: the rollback that follows reports it

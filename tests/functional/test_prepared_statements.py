@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
+
+from caseapp.prepared_statements import only_reads
 
 
 @pytest.fixture()
@@ -52,6 +54,8 @@ def test_a_session_that_only_read_keeps_them_too(pg):
         "INSERT INTO marks VALUES (1)",
         "WITH added AS (INSERT INTO marks VALUES (1) RETURNING n) SELECT n FROM added",
         "UPDATE marks SET n = 2",
+        "SELECT 1; INSERT INTO marks VALUES (1)",
+        "SELECT 1 AS n INTO TEMPORARY made; INSERT INTO marks SELECT n FROM made",
     ],
 )
 def test_a_transaction_that_wrote_is_rolled_back_whatever_it_read_after(pg, write):
@@ -76,3 +80,33 @@ def test_a_failed_transaction_is_rolled_back_and_the_connection_serves_again(pg)
             conn.execute(text("SELECT missing FROM marks"))
         conn.rollback()
         assert conn.scalar(text("SELECT count(*) FROM marks")) == 0
+
+
+def test_what_counts_as_a_read():
+    assert only_reads("SELECT cases.id FROM cases WHERE cases.unit_id = %(u)s")
+    assert only_reads("\n  select pg_advisory_xact_lock(%(k)s)")
+    for statement in (
+        "WITH unit_counts AS (INSERT INTO t VALUES (1)) SELECT 1",
+        "SAVEPOINT sa_savepoint_1",
+        "SET LOCAL statement_timeout = 1000",
+        "SELECT 1; DELETE FROM t",
+        "SELECT * INTO copied FROM t",
+        "SELECT set_config('caseapp.who', 'x', false)",
+        "/* a comment */ SELECT 1",
+    ):
+        assert not only_reads(statement), statement
+
+
+def test_a_lost_connection_is_rolled_back_as_before(pg):
+    """The rollback after a dropped connection goes on undisturbed (and the engine serves
+    again), instead of a PendingRollbackError from the listener hiding the first error."""
+    with pg.connect() as conn:
+        conn.scalar(text("SELECT count(*) FROM marks"))
+        pid = conn.scalar(text("SELECT pg_backend_pid()"))
+        with pg.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        with pytest.raises(OperationalError):
+            conn.execute(text("SELECT count(*) FROM marks"))
+        conn.rollback()
+    with Session(bind=pg) as session:
+        assert session.scalar(text("SELECT count(*) FROM marks")) == 0
