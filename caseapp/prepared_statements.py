@@ -9,11 +9,12 @@ menu's counts, one statement of four subqueries, took 1.3 ms to plan for 0.2 ms 
 
 A transaction that only read ends in a COMMIT instead: for the data the same thing, and the
 prepared statements stay. A transaction that sent anything else is rolled back as before: an
-INSERT, an UPDATE, a WITH (which may write), a savepoint, a SET, and any SELECT that could
-change something (several statements in one, SELECT ... INTO, set_config). The app's other
-SELECTs read, or take locks that a COMMIT releases like a ROLLBACK; nothing in the app writes
-through the driver's cursor behind SQLAlchemy (which would go unseen here), and no function
-it calls from a SELECT writes. Keep it so.
+INSERT, an UPDATE, a savepoint, a SET, and any SELECT or WITH that could change something
+(several statements in one, INTO, a data-modifying WITH, FOR UPDATE, a set_config that
+outlives the transaction). The app's other SELECTs read, take locks that a COMMIT releases
+like a ROLLBACK, or change a setting for the transaction only (tally.counting); nothing in
+the app writes through the driver's cursor behind SQLAlchemy (which would go unseen here),
+and no function it calls from a SELECT writes. Keep it so.
 
 Each execution is still planned with its own values (plan_cache_mode=force_custom_plan, set
 with the connection in db.make_engine): a generic plan, made once for any values, would serve
@@ -31,8 +32,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 WROTE = "caseapp.transaction_wrote"
-# In a statement that starts with SELECT: what could make it change something.
-_MAY_WRITE = re.compile(r";|\bINTO\b|set_config", re.IGNORECASE)
+# In a SELECT (or a WITH): what could make it change something. (FOR UPDATE counts too: a
+# transaction that locks rows is about to write them.)
+_MAY_WRITE = re.compile(r";|\b(?:INTO|INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+# set_config(name, value, is_local): only a setting local to the transaction (true) ends the
+# same way at a COMMIT as at a ROLLBACK.
+# Its arguments: literals and the driver's placeholders (a call inside them is not read).
+_SET_CONFIG = re.compile(r"set_config\s*\(((?:[^()%]|%\(\w+\)s)*)\)", re.IGNORECASE)
 
 
 def keep_prepared_statements(engine: Engine) -> None:
@@ -42,7 +48,17 @@ def keep_prepared_statements(engine: Engine) -> None:
 
 
 def only_reads(statement: str) -> bool:
-    return statement.lstrip()[:6].upper() == "SELECT" and not _MAY_WRITE.search(statement)
+    """Whether ``statement`` leaves the data and the connection's settings as they were at a
+    COMMIT as much as at a ROLLBACK (when in doubt: no)."""
+    text = statement.lstrip()
+    if text[:6].upper() != "SELECT" and text[:4].upper() != "WITH":
+        return False
+    if _MAY_WRITE.search(text):
+        return False
+    calls = _SET_CONFIG.findall(text)
+    return text.lower().count("set_config") == len(calls) and all(
+        args.rsplit(",", 1)[-1].strip().lower() == "true" for args in calls
+    )
 
 
 def _begun(conn: Connection) -> None:

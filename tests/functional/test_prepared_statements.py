@@ -85,6 +85,13 @@ def test_a_failed_transaction_is_rolled_back_and_the_connection_serves_again(pg)
 def test_what_counts_as_a_read():
     assert only_reads("SELECT cases.id FROM cases WHERE cases.unit_id = %(u)s")
     assert only_reads("\n  select pg_advisory_xact_lock(%(k)s)")
+    # tally.counting: settings for the transaction only, however it ends.
+    assert only_reads(
+        "WITH before AS MATERIALIZED (SELECT current_setting('enable_bitmapscan') AS bitmap)"
+        " SELECT bitmap, set_config('enable_bitmapscan', 'off', true) FROM before"
+    )
+    assert only_reads("SELECT set_config('enable_bitmapscan', %(bitmap)s, TRUE)")
+    assert only_reads("SELECT cases.updated_at FROM cases")
     for statement in (
         "WITH unit_counts AS (INSERT INTO t VALUES (1)) SELECT 1",
         "SAVEPOINT sa_savepoint_1",
@@ -92,6 +99,10 @@ def test_what_counts_as_a_read():
         "SELECT 1; DELETE FROM t",
         "SELECT * INTO copied FROM t",
         "SELECT set_config('caseapp.who', 'x', false)",
+        "SELECT set_config('a', 'x', true), set_config('b', 'y', %(local)s)",
+        "SELECT set_config('a', lower('X'), true)",
+        "SELECT cases.id FROM cases WHERE cases.id = %(id)s FOR UPDATE",
+        "WITH gone AS (DELETE FROM t RETURNING id) SELECT count(*) FROM gone",
         "/* a comment */ SELECT 1",
     ):
         assert not only_reads(statement), statement
