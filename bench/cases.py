@@ -49,8 +49,8 @@ from bench.common import (  # noqa: E402
     FLOOR,
     add_empty,
     add_floor,
+    ceiling_line,
     empty_app,
-    floor_bound,
     seed_district,
     signed_in_client,
 )
@@ -365,13 +365,7 @@ def main() -> None:
             f"{screen} / bare SQL <= {TARGET} (at {large:,}): {a_med / b_med:.2f}x: "
             + ("PASS" if a_med / b_med <= TARGET else "FAIL")
         )
-        bound = floor_bound(shells[0], b_med, shells[1])
-        print(
-            f"{screen}, ceiling, for information: the app's shell {shells[0]:.1f} ms + the "
-            f"bare endpoint beyond its shell {b_med - shells[1]:.1f} ms = {bound:.1f} ms: "
-            f"page / bare >= {bound / b_med:.2f}x here, whatever the page does"
-            + (f" (the {TARGET} target is out of reach)" if bound / b_med > TARGET else "")
-        )
+        print(ceiling_line(screen, shells[0], b_med, shells[1], TARGET))
     if not args.no_explain:
         for label, lines in explain(app, world, ref_prefix, deep, depth):
             print(f"\n-- {label}")

@@ -142,3 +142,15 @@ def floor_bound(floor_ms: float, bare_ms: float, empty_ms: float) -> float:
     """The least a page (or an intake) can cost: the app's fixed part plus what the bare
     endpoint does beyond its own shell (its queries or its inserts)."""
     return floor_ms + max(0.0, bare_ms - empty_ms)
+
+
+def ceiling_line(screen: str, floor_ms: float, bare_ms: float, empty_ms: float, target: float):
+    """The printed ceiling of ``screen``'s ratio to its bare endpoint: the least the page can
+    cost here (floor_bound) over the bare endpoint's time."""
+    bound = floor_bound(floor_ms, bare_ms, empty_ms)
+    return (
+        f"{screen}, ceiling, for information: the app's shell {floor_ms:.1f} ms (GET {FLOOR}) "
+        f"+ the bare endpoint beyond its shell {bare_ms - empty_ms:.1f} ms = {bound:.1f} ms: "
+        f"page / bare >= {bound / bare_ms:.2f}x here, whatever the page does"
+        + (f" (the {target} target is out of reach)" if bound / bare_ms > target else "")
+    )

@@ -51,8 +51,8 @@ from bench.common import (  # noqa: E402
     FLOOR,
     add_empty,
     add_floor,
+    ceiling_line,
     empty_app,
-    floor_bound,
     percentiles,
     seed_district,
     signed_in_client,
@@ -403,20 +403,8 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
             f"SQL {bare_sql:.1f} ms ({app_sql / bare_sql:.2f}x); the rest of the page "
             f"{last[screen][1][0] - app_sql:.1f} ms"
         )
-        print_ceiling(screen, last[screen][7], last[screen][6][0])
-
-
-def print_ceiling(screen: str, shells: tuple[float, float], bare_ms: float) -> None:
-    """The least the page can cost here (its shell plus the bare endpoint's work beyond the
-    bare shell), as a ratio to the bare endpoint."""
-    floor_ms, empty_ms = shells
-    bound = floor_bound(floor_ms, bare_ms, empty_ms)
-    print(
-        f"{screen}, ceiling, for information: the app's shell {floor_ms:.1f} ms (GET {FLOOR}) "
-        f"+ the bare endpoint beyond its shell {bare_ms - empty_ms:.1f} ms = {bound:.1f} ms: "
-        f"page / bare >= {bound / bare_ms:.2f}x here, whatever the page does"
-        + (f" (the {TARGET} target is out of reach)" if bound / bare_ms > TARGET else "")
-    )
+        floor_ms, empty_ms = last[screen][7]
+        print(ceiling_line(screen, floor_ms, last[screen][6][0], empty_ms, TARGET))
 
 
 def main() -> None:
