@@ -59,6 +59,7 @@ from caseapp.db import get_session, make_engine  # noqa: E402
 from caseapp.models import (  # noqa: E402
     Case,
     CaseExclusion,
+    CaseStep,
     CaseViolenceType,
     Unit,
     User,
@@ -66,6 +67,7 @@ from caseapp.models import (  # noqa: E402
 from caseapp.services.cases import listing as case_list  # noqa: E402
 from caseapp.services.cases.deadlines import (  # noqa: E402
     due_today,
+    first_follow_up_of_case,
     follow_up_due_soon,
     overdue_condition,
 )
@@ -86,11 +88,12 @@ def bare_app(url: str, world: dict) -> Flask:
     same database work as the app's screens, and nothing else."""
     engine = make_engine(url)
     bare = Flask("bare")
-    c, u, vt, ex = (
+    c, u, vt, ex, st = (
         Case.__table__,
         Unit.__table__,
         CaseViolenceType.__table__,
         CaseExclusion.__table__,
+        CaseStep.__table__,
     )
     scope, user_id = world["district_path"], world["officer"]
 
@@ -123,8 +126,8 @@ def bare_app(url: str, world: dict) -> Flask:
         if args.get("due") == "today":
             stmt = counted = stmt.where(due_today())
         if args.get("due") == "fortnight":
-            counted = stmt.where(OPEN, follow_up_due_soon())
-            stmt = stmt.where(OPEN, follow_up_due_soon(per_case=True))
+            counted = stmt.join(st, st.c.case_id == c.c.id).where(OPEN, *first_follow_up_of_case())
+            stmt = stmt.where(OPEN, follow_up_due_soon())
         with engine.connect() as conn:
             capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
             total = conn.scalar(select(func.count()).select_from(capped)) or 0

@@ -20,7 +20,13 @@ from caseapp.services.cases.listing import CaseFilter, case_page
 from caseapp.services.cases.tally import Tally
 from tests.factories import Visitor
 from tests.functional.case_attack_support import listed
-from tests.functional.workflow_support import add, move, schedule_follow_up, text_of
+from tests.functional.workflow_support import (
+    add,
+    done_follow_up,
+    move,
+    schedule_follow_up,
+    text_of,
+)
 
 
 @pytest.fixture()
@@ -260,25 +266,30 @@ def test_the_list_page_costs_the_same_statements_for_one_case_or_many(app, db, w
 
 def test_counts_read_indexes_and_leave_the_planner_as_it_was(db, world, cases):
     """On PostgreSQL the counts plan without bitmap or sequential scans (they stop at the
-    ceiling only when read from an index) and put the settings back after them; the figures
-    are those of the plain count."""
+    ceiling only when read from an index) and without parallel workers, and put the settings
+    back after them, whatever they were; the figures are those of the plain count."""
     if db.get_bind().dialect.name != "postgresql":
         pytest.skip("planner settings are PostgreSQL's; SQLite reads the same indexes anyway")
     officer = _user(db, world, "officer_d1")
+    names = ("enable_bitmapscan", "enable_seqscan", "max_parallel_workers_per_gather")
 
-    def setting(name: str) -> str:
-        return db.execute(text(f"SHOW {name}")).scalar_one()
+    def settings() -> tuple[str, ...]:
+        return tuple(db.execute(text(f"SHOW {name}")).scalar_one() for name in names)
 
+    db.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))
+    before = settings()
+    assert before == ("on", "on", "3")
     seen = []
     with tally.counting(db):
-        seen.append((setting("enable_bitmapscan"), setting("enable_seqscan")))
+        seen.append(settings())
         counts = listing.attention_counts(db, officer)  # nested: shares the outer settings
-        seen.append((setting("enable_bitmapscan"), setting("enable_seqscan")))
-    assert seen == [("off", "off"), ("off", "off")]
-    assert (setting("enable_bitmapscan"), setting("enable_seqscan")) == ("on", "on")
+        seen.append(settings())
+    assert seen == [("off", "off", "0"), ("off", "off", "0")]
+    assert settings() == before
     assert counts["open"] == Tally(6)
     assert case_page(db, officer, CaseFilter(status="new"), 2).total == Tally(6)
-    assert (setting("enable_bitmapscan"), setting("enable_seqscan")) == ("on", "on")
+    assert case_page(db, officer, CaseFilter(due="fortnight"), 2).total == Tally(0)
+    assert settings() == before
 
 
 def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
@@ -374,6 +385,43 @@ def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, foca
     html = focal.get("/work").get_data(as_text=True)
     assert "more than" not in html and "/cases/?due=" not in html
     assert "(2)" in text_of(focal.get("/work"))
+
+
+def test_the_follow_ups_count_walks_the_steps_within_scope_each_case_once(
+    app, db, world, cases, monkeypatch
+):
+    """The count of "follow-ups in the next two weeks" reads the follow-ups by due day, not
+    the cases (first_follow_up_of_case): it still counts each case once whatever its
+    follow-ups, never a case out of scope or excluded, never a step done, of another kind or
+    due outside the window, and it agrees with the page and stops at the ceiling."""
+    today = local_today()
+    focal_a, focal_b, focal_c = world["focal_a"], world["focal_b"], world["focal_c"]
+    a0, a1, a3, a4 = cases.a[0], cases.a[1], cases.a[3], cases.a[4]
+    for due_on in (today, today + timedelta(days=5), today + timedelta(days=14)):
+        schedule_follow_up(db, focal_a, a0, due_on=due_on)  # three in the window: one case
+    schedule_follow_up(db, focal_a, a1, due_on=today + timedelta(days=15))  # after it
+    schedule_follow_up(db, focal_a, a1, due_on=today - timedelta(days=1))  # before it
+    done_follow_up(db, focal_a, a3)  # due today, but done
+    move(db, focal_a, a4, "verifying")
+    add(db, focal_a, a4, "verification", method="interview", due_on=today + timedelta(days=2))
+    schedule_follow_up(db, focal_a, cases.excluded, due_on=today + timedelta(days=1))
+    schedule_follow_up(db, focal_c, cases.c, due_on=today + timedelta(days=1))  # district 2
+    for case in cases.b:
+        schedule_follow_up(db, focal_b, case, due_on=today + timedelta(days=2))
+    db.commit()
+    officer = _user(db, world, "officer_d1")
+    flt = CaseFilter(due="fortnight")
+    expected = {a0.id} | {c.id for c in cases.b}
+    page = case_page(db, officer, flt, 50)
+    assert {c.id for c in page.rows} == expected
+    assert page.total == Tally(3)
+    counted = listing.case_list(officer, flt, for_count=True).with_only_columns(Case.id)
+    assert sorted(db.scalars(counted)) == sorted(expected)  # one row per case
+    # The excluded case is one the district's officer would otherwise count.
+    province = _user(db, world, "officer_p")
+    assert case_page(db, province, flt, 50).total == Tally(5)
+    monkeypatch.setattr(tally, "CEILING", 2)
+    assert case_page(db, officer, flt, 50).total == Tally(2, more=True)
 
 
 def test_the_schools_to_record_at_cost_no_statement_for_who_records_nowhere(db, world):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import aliased
 
 from caseapp.clock import local_today, zone
 from caseapp.db import utcnow
@@ -212,30 +213,46 @@ def follow_up_window(now: datetime | None = None) -> tuple[date, date]:
     return today, today + FOLLOW_UP_WINDOW
 
 
-def follow_ups_of_window(now: datetime | None = None) -> tuple[ColumnElement[bool], ...]:
-    """The conditions on CaseStep of a follow-up not done due in ``follow_up_window``."""
+def follow_ups_of_window(now: datetime | None = None, step=CaseStep) -> tuple:
+    """The conditions on ``step`` (CaseStep or an alias of it) of a follow-up not done due in
+    ``follow_up_window``."""
     first, last = follow_up_window(now)
     return (
-        CaseStep.due_on >= first,
-        CaseStep.due_on <= last,
-        CaseStep.done_on.is_(None),
-        CaseStep.kind == "follow_up",
+        step.due_on >= first,
+        step.due_on <= last,
+        step.done_on.is_(None),
+        step.kind == "follow_up",
     )
 
 
-def follow_up_due_soon(now: datetime | None = None, *, per_case: bool = False):
-    """The case has a follow-up not done due in the window (``follow_up_window``), for a list
-    over any number of schools. By default the cases of the follow-ups of the window, read from
-    the steps by due day (ix_case_steps_due_open_kind or by school): what a count needs, as
-    many as the window holds whatever the size of the archive. ``per_case``: a test of each
-    case instead (its steps by case; OFFSET 0 keeps PostgreSQL from turning it into that
-    join), for a page read in the list's order: it stops at the page's last case, where the
-    join sorted every follow-up of the window first (31,000 in a district of 1,000,000
-    cases: 260 ms against 13)."""
+def follow_up_due_soon(now: datetime | None = None) -> ColumnElement[bool]:
+    """The case has a follow-up not done due in the window (``follow_up_window``), tested case
+    by case (its steps by case; OFFSET 0 keeps PostgreSQL from turning it into a join), for a
+    page read in the list's order: it stops at the page's last case, where a join sorted every
+    follow-up of the window first (31,000 in a district of 1,000,000 cases: 260 ms against
+    13). A count reads the steps instead (``first_follow_up_of_case``)."""
     conditions = follow_ups_of_window(now)
-    if per_case:
-        return exists(select(CaseStep.id).where(CaseStep.case_id == Case.id, *conditions).offset(0))
-    return Case.id.in_(select(CaseStep.case_id).where(*conditions))
+    return exists(select(CaseStep.id).where(CaseStep.case_id == Case.id, *conditions).offset(0))
+
+
+def first_follow_up_of_case(now: datetime | None = None) -> tuple:
+    """The conditions on CaseStep, joined to its case, that keep the first follow-up of the
+    window of each case (the lowest id of them): one row per case with a follow-up due soon,
+    read from the steps by due day (ix_case_steps_due_open_kind), for a count. A count capped
+    at a ceiling then stops there, as many steps read as it counts, where collecting the cases
+    of every follow-up of the window first to drop repeats hashed all of them (31,000 in a
+    district of 1,000,000 cases: 22 ms against 6 for a count of "more than 500")."""
+    earlier = aliased(CaseStep)
+    return (
+        *follow_ups_of_window(now),
+        ~exists(
+            select(earlier.id).where(
+                earlier.case_id == CaseStep.case_id,
+                earlier.id < CaseStep.id,
+                *follow_ups_of_window(now, earlier),
+            )
+        ),
+    )
 
 
 def due_today(now: datetime | None = None) -> ColumnElement[bool]:

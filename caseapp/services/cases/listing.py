@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Select,
     and_,
     case,
     exists,
@@ -21,9 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, contains_eager, load_only, selectinload
 
-from caseapp.models import Case, CaseNameIndex, CasePerson, CaseViolenceType, Unit
+from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
 from caseapp.services.cases.access import in_scope_units, visible_cases
-from caseapp.services.cases.deadlines import due_today, follow_up_due_soon, overdue_condition
+from caseapp.services.cases.deadlines import (
+    due_today,
+    first_follow_up_of_case,
+    follow_up_due_soon,
+    overdue_condition,
+)
 from caseapp.services.cases.tally import Tally, capped_count, capped_counts
 
 if TYPE_CHECKING:
@@ -80,13 +86,24 @@ def _prefix_range_sqlite(element, compiler, **kw) -> str:
 
 # The "due" filter: the cases of "my work"'s lists "due today" and "follow-ups in the next two
 # weeks" (its "see all" links), the same sets read from the steps by due day (a list may span
-# a province: my work reads them school by school instead); by name, the condition for a page
-# and for its count (a page of the many follow-ups of two weeks tests case after case in the
-# list's order; its count reads the steps; the few steps of one day serve both).
-DUE = {
-    "today": lambda for_count: due_today(),
-    "fortnight": lambda for_count: and_(OPEN, follow_up_due_soon(per_case=not for_count)),
-}
+# a province: my work reads them school by school instead); by name, the statement of a page
+# or of its count from the list's statement. A page of the many follow-ups of two weeks tests
+# case after case in the list's order; its count walks the follow-ups by due day, each case
+# once (first_follow_up_of_case), and stops at the ceiling; the few steps of one day serve
+# both.
+def _due_today(stmt: Select, for_count: bool) -> Select:
+    return stmt.where(due_today())
+
+
+def _due_fortnight(stmt: Select, for_count: bool) -> Select:
+    if for_count:
+        return stmt.join(CaseStep, CaseStep.case_id == Case.id).where(
+            OPEN, *first_follow_up_of_case()
+        )
+    return stmt.where(OPEN, follow_up_due_soon())
+
+
+DUE = {"today": _due_today, "fortnight": _due_fortnight}
 
 
 @dataclass
@@ -172,7 +189,7 @@ def case_list(user: User, flt: CaseFilter, for_count: bool = False):
     if flt.risk:
         stmt = stmt.where(Case.risk_level == flt.risk)
     if flt.due in DUE:
-        stmt = stmt.where(DUE[flt.due](for_count))
+        stmt = DUE[flt.due](stmt, for_count)
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
     if flt.urgent:
