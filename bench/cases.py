@@ -66,8 +66,8 @@ from caseapp.models import (  # noqa: E402
 )
 from caseapp.services.cases import listing as case_list  # noqa: E402
 from caseapp.services.cases.deadlines import (  # noqa: E402
-    due_today,
     first_follow_up_of_case,
+    first_step_due_today,
     follow_up_due_soon,
     overdue_condition,
 )
@@ -123,23 +123,25 @@ def bare_app(url: str, world: dict) -> Flask:
                 )
             )
         counted = stmt  # the count's form of the same cases (as the app's for_count)
+        keys = order = (c.c.received_on, c.c.id)
         if args.get("due") == "today":
-            stmt = counted = stmt.where(due_today())
+            # One step due today per case, ordered by its copy of the day received.
+            stmt = counted = stmt.join(st, st.c.case_id == c.c.id).where(*first_step_due_today())
+            order = (st.c.received_on, st.c.case_id)
         if args.get("due") == "fortnight":
             counted = stmt.join(st, st.c.case_id == c.c.id).where(OPEN, *first_follow_up_of_case())
             stmt = stmt.where(OPEN, follow_up_due_soon())
         with engine.connect() as conn:
             capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
             total = conn.scalar(select(func.count()).select_from(capped)) or 0
-            keys = (c.c.received_on, c.c.id)
             if args.get("after"):
                 boundary = conn.execute(
                     stmt.with_only_columns(*keys).where(c.c.public_id == args["after"])
                 ).first()
                 if boundary is not None:
-                    stmt = stmt.where(tuple_(*keys) < tuple_(*boundary))
+                    stmt = stmt.where(tuple_(*order) < tuple_(*boundary))
             rows = conn.execute(
-                stmt.order_by(c.c.received_on.desc(), c.c.id.desc()).limit(PAGE_SIZE + 1)
+                stmt.order_by(*(key.desc() for key in order)).limit(PAGE_SIZE + 1)
             ).all()
             more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
             kinds = defaultdict(list)

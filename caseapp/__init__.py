@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from caseapp.security.keyring import load_keyring
     from caseapp.security.passwords import make_hasher
     from caseapp.services.audit.trail import install_guard
-    from caseapp.services.cases import clocks, step_units, tallies
+    from caseapp.services.cases import clocks, step_copies, tallies
     from caseapp.services.reports import rollups
 
     settings = settings or load_settings()
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     db.init_app(app, settings.database_url, settings.database_replica_url)
     install_guard()
     clocks.install()
-    step_units.install()
+    step_copies.install()
     rollups.install()
     tallies.install()
     startup.init_app(app)  # before CSRF and the guard: nothing runs on a wrong keyring

@@ -116,15 +116,29 @@ class CaseStep(Base):
         # those not done due today of a kind, whatever the size of the archive (three equal
         # columns: the planners prefer it to ix_case_steps_open_due, which reads every kind).
         Index("ix_case_steps_due_open_kind", "due_on", "done_on", "kind", "case_id"),
+        # The case list's "due today", newest case first: the steps not done due today in the
+        # order of the days their cases were received (copied by step_copies), so that a page
+        # reads its fifty steps, not every step due today of the unit's archive.
+        Index(
+            "ix_case_steps_due_open_received",
+            "due_on",
+            "received_on",
+            "case_id",
+            postgresql_where=text("done_on IS NULL"),
+            sqlite_where=text("done_on IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(36), unique=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    # The case's school, a copy kept with it by services/cases/step_units.py (every step
-    # written gets it, a case moved to another school takes its steps along): the index of a
-    # school's follow-ups. No key of its own: the case's unit_id is the constraint.
+    # The case's school and the day it was received, copies kept with it by
+    # services/cases/step_copies.py (every step written gets them, a case moved to another
+    # school or whose day received is corrected takes its steps along): the index of a
+    # school's follow-ups, and "due today" in the case list's order. No key of their own: the
+    # case's columns are the facts.
     unit_id: Mapped[int | None] = mapped_column(Integer)
+    received_on: Mapped[date | None] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(15))
     # The person harmed (support, referral, follow-up) or alleged perpetrator (discipline) the
     # step is about; None for verification.

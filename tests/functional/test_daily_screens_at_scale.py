@@ -20,6 +20,7 @@ from caseapp.services.cases.listing import CaseFilter, case_page
 from caseapp.services.cases.tally import Tally
 from tests.factories import Visitor
 from tests.functional.case_attack_support import listed
+from tests.functional.case_support import intake_form
 from tests.functional.workflow_support import (
     add,
     done_follow_up,
@@ -328,6 +329,58 @@ def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
     assert list(monitoring.my_work(db, _user(db, world, "focal_a"))["upcoming"].rows) == []
     work_b = monitoring.my_work(db, _user(db, world, "focal_b"))
     assert [c.id for c, _due in work_b["upcoming"].rows] == [case.id]
+
+
+def test_due_today_is_listed_from_the_steps_day_received_in_the_case_order(
+    app, db, world, cases, focal
+):
+    """The case list's "due today" orders and pages by the joined step's copy of the day
+    received (step_copies): the same order as the cases', each case once whatever its steps
+    due today, never a case out of scope or excluded; a day received corrected on the edit
+    form moves the case in that list, as its steps follow it."""
+    today = local_today()
+    focal_a = world["focal_a"]
+    due = [cases.a[0], cases.a[1], cases.a[3], cases.a[4], cases.excluded]
+    for case in due:
+        move(db, focal_a, case, "verifying")
+        add(db, focal_a, case, "verification", method="interview", due_on=today)
+    schedule_follow_up(db, focal_a, cases.a[0], due_on=today)  # a second step due today
+    move(db, world["focal_c"], cases.c, "verifying")
+    add(db, world["focal_c"], cases.c, "verification", method="interview", due_on=today)
+    db.commit()
+    officer = _user(db, world, "officer_d1")
+    newest_first = [c.id for c in sorted(due[:4], key=lambda c: (c.received_on, c.id))][::-1]
+    for sort, expected in (("received_desc", newest_first), ("received_asc", newest_first[::-1])):
+        flt = CaseFilter(due="today", sort=sort)
+        page = case_page(db, officer, flt, 50)
+        assert [c.id for c in page.rows] == expected
+        assert page.total == Tally(4)
+        walked, page = [], case_page(db, officer, flt, 1)  # one case a page, both ways
+        while True:
+            walked += [c.id for c in page.rows]
+            if page.next is None:
+                break
+            page = case_page(db, officer, flt, 1, after=page.next)
+        assert walked == expected
+        back = [c.id for c in page.rows]
+        while page.previous is not None:
+            page = case_page(db, officer, flt, 1, before=page.previous)
+            back = [c.id for c in page.rows] + back
+        assert back == expected
+    for sort in set(listing.SORT_KEYS) - set(listing.STEP_SORT_KEYS):  # the cases' own keys
+        page = case_page(db, officer, CaseFilter(due="today", sort=sort), 50)
+        assert sorted(c.id for c in page.rows) == sorted(newest_first), sort
+    # The oldest case, received again "today" by a correction, comes first.
+    oldest = db.get(Case, newest_first[-1])
+    form = intake_form(oldest.unit_id, received_on=today.isoformat(), version=str(oldest.version))
+    assert focal.post(f"/cases/{oldest.public_id}/edit", form).status_code == 302
+    db.expire_all()
+    assert db.get(Case, oldest.id).received_on == today
+    copies = set(db.scalars(select(CaseStep.received_on).where(CaseStep.case_id == oldest.id)))
+    assert copies == {today}
+    listed = case_page(db, officer, CaseFilter(due="today"), 50)
+    assert [c.id for c in listed.rows][0] == oldest.id
+    assert sorted(c.id for c in listed.rows) == sorted(newest_first)
 
 
 def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, focal, monkeypatch):

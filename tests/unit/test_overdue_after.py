@@ -22,6 +22,7 @@ from caseapp.services.cases.deadlines import (
     ALWAYS,
     due_today,
     due_today_conditions,
+    first_step_due_today,
     overdue_by_clocks,
     overdue_condition,
 )
@@ -55,8 +56,9 @@ step_facts = st.fixed_dictionaries(
     }
 )
 # One change to a case: a step added, a step finished (or reopened by a correction), a
-# change of status, a clock set or cleared.
+# change of status, a clock set or cleared, the day received corrected (the steps' copy).
 changes = st.one_of(
+    st.tuples(st.just("received"), days),
     st.tuples(st.just("add"), step_facts),
     st.tuples(st.just("finish"), st.integers(min_value=0, max_value=9), maybe_day),
     st.tuples(st.just("status"), st.sampled_from(STATUSES)),
@@ -103,6 +105,8 @@ def _apply(db, case: Case, steps: list[CaseStep], change) -> None:
         case.verification_due_on = change[1]
     elif kind == "support":
         case.support_due_on = change[1]
+    elif kind == "received":
+        case.received_on = change[1]
 
 
 def _edges(db, case_id: int) -> list[datetime]:
@@ -150,9 +154,22 @@ def _agree(db, case_id: int, now: datetime) -> None:
     # The case list's filter (the same set read from the steps by due day) agrees too.
     listed = db.scalar(select(Case.id).where(Case.id == case_id, due_today(now))) is not None
     assert listed == expected, now
-    # Every step carries its case's school (step_units), whoever wrote it.
-    units = set(db.scalars(select(CaseStep.unit_id).where(CaseStep.case_id == case_id)))
-    assert units <= {db.scalar(select(Case.unit_id).where(Case.id == case_id))}, units
+    # ... and so does its page's form, one row per case joined to one step due today.
+    joined = db.scalars(
+        select(Case.id)
+        .join(CaseStep, CaseStep.case_id == Case.id)
+        .where(Case.id == case_id, *first_step_due_today(now))
+    ).all()
+    assert joined == ([case_id] if expected else []), now
+    # Every step carries its case's school and day received (step_copies), whoever wrote it.
+    copies = {
+        tuple(row)
+        for row in db.execute(
+            select(CaseStep.unit_id, CaseStep.received_on).where(CaseStep.case_id == case_id)
+        )
+    }
+    case_facts = db.execute(select(Case.unit_id, Case.received_on).where(Case.id == case_id)).one()
+    assert copies <= {tuple(case_facts)}, copies
 
 
 @settings(

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session, aliased, contains_eager, load_only, selectin
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
 from caseapp.services.cases.access import in_scope_units, visible_cases
 from caseapp.services.cases.deadlines import (
-    due_today,
     first_follow_up_of_case,
+    first_step_due_today,
     follow_up_due_soon,
     overdue_condition,
 )
@@ -55,6 +55,22 @@ SORTS = {
     name: tuple(key.desc() if down else key.asc() for key, down in keys)
     for name, keys in SORT_KEYS.items()
 }
+# "Due today" by day received reads the day from the step it joins (step_copies keeps it equal
+# to the case's, and case_id is the case's id): the same order, read from the index of the
+# steps due today (ix_case_steps_due_open_received) instead of sorting every case due today.
+STEP_SORT_KEYS = {
+    "received_desc": ((CaseStep.received_on, True), (CaseStep.case_id, True)),
+    "received_asc": ((CaseStep.received_on, False), (CaseStep.case_id, False)),
+}
+
+
+def sort_keys(flt: CaseFilter) -> tuple:
+    """The keys the list of ``flt`` is ordered and paged by (SORT_KEYS, or their copies on
+    the joined step for "due today")."""
+    name = flt.sort if flt.sort in SORT_KEYS else "received_desc"
+    if flt.due == "today" and name in STEP_SORT_KEYS:
+        return STEP_SORT_KEYS[name]
+    return SORT_KEYS[name]
 
 
 class _PrefixRange(ColumnElement[bool]):
@@ -87,12 +103,12 @@ def _prefix_range_sqlite(element, compiler, **kw) -> str:
 # The "due" filter: the cases of "my work"'s lists "due today" and "follow-ups in the next two
 # weeks" (its "see all" links), the same sets read from the steps by due day (a list may span
 # a province: my work reads them school by school instead); by name, the statement of a page
-# or of its count from the list's statement. A page of the many follow-ups of two weeks tests
-# case after case in the list's order; its count walks the follow-ups by due day, each case
-# once (first_follow_up_of_case), and stops at the ceiling; the few steps of one day serve
-# both.
+# or of its count from the list's statement. "Due today" joins each case to one of its steps
+# due today, whose copy of the day received orders the list (STEP_SORT_KEYS), page and count
+# alike. A page of the many follow-ups of two weeks tests case after case in the list's
+# order; its count walks the follow-ups by due day, each case once, and stops at the ceiling.
 def _due_today(stmt: Select, for_count: bool) -> Select:
-    return stmt.where(due_today())
+    return stmt.join(CaseStep, CaseStep.case_id == Case.id).where(*first_step_due_today())
 
 
 def _due_fortnight(stmt: Select, for_count: bool) -> Select:
@@ -202,7 +218,7 @@ def case_list(user: User, flt: CaseFilter, for_count: bool = False):
         flt.related_role in ("harmed", "perpetrator") or flt.related_person
     ):
         stmt = stmt.where(Case.id != flt.related_to, _shares_a_name(flt))
-    return stmt.order_by(*SORTS.get(flt.sort, SORTS["received_desc"]))
+    return stmt.order_by(*(key.desc() if down else key.asc() for key, down in sort_keys(flt)))
 
 
 @dataclass
@@ -233,10 +249,12 @@ def case_page(
     ``before``), both public ids; the first page without them, or when that case is not one
     the user may see. The page reads ``size`` + 1 rows from where it starts, whatever its
     depth (keyset pagination), and the count stops at the ceiling."""
-    keys = SORT_KEYS.get(flt.sort, SORT_KEYS["received_desc"])
+    keys = sort_keys(flt)
     stmt = case_list(user, flt)
     total = capped_count(session, case_list(user, flt, for_count=True))
-    cursor = _boundary(session, user, keys, after or before)
+    # The cursor's values are read from the case (the steps' copies are equal to them).
+    case_keys = SORT_KEYS.get(flt.sort, SORT_KEYS["received_desc"])
+    cursor = _boundary(session, user, case_keys, after or before)
     backward = cursor is not None and not after
     if cursor is not None:
         stmt = stmt.where(_beyond(keys, cursor, backward))

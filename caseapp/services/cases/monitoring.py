@@ -80,7 +80,7 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             *follow_ups_of_window(now),
-            # The steps' copy of the school (step_units): the same units, read from
+            # The steps' copy of the school (step_copies): the same units, read from
             # ix_case_steps_unit_follow_ups_due.
             CaseStep.unit_id.in_(units),
         )
