@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask, jsonify, request  # noqa: E402
-from sqlalchemy import exists, func, select, tuple_  # noqa: E402
+from sqlalchemy import exists, func, select, text, tuple_  # noqa: E402
 
 from bench import casegen  # noqa: E402
 from bench.common import (  # noqa: E402
@@ -78,6 +78,11 @@ SCHOOLS = 20
 PAGE_SIZE = 50  # settings().page_size in the testing preset
 FILTER_VIOLENCE, FILTER_STATUS = "sexual_harassment", "verifying"
 DEEP = 5_000  # the deep page starts after this case (page 100 of 50)
+COUNT_SETTINGS = text(
+    "SELECT set_config('enable_bitmapscan', 'off', true),"
+    " set_config('enable_seqscan', 'off', true),"
+    " set_config('max_parallel_workers_per_gather', '0', true)"
+)
 TARGET = 1.5  # issue 16: at the large size at most 1.5x the small one, and 1.5x the bare SQL
 
 # -- the bare endpoints ------------------------------------------------------------------
@@ -132,8 +137,13 @@ def bare_app(url: str, world: dict) -> Flask:
             counted = stmt.join(st, st.c.case_id == c.c.id).where(OPEN, *first_follow_up_of_case())
             stmt = stmt.where(OPEN, follow_up_due_soon())
         with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # The planner settings of the app's counts (tally.counting), for this
+                # transaction only: the same statement planned the same way.
+                conn.execute(COUNT_SETTINGS)
             capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
             total = conn.scalar(select(func.count()).select_from(capped)) or 0
+            conn.rollback()
             if args.get("after"):
                 boundary = conn.execute(
                     stmt.with_only_columns(*keys).where(c.c.public_id == args["after"])
@@ -242,7 +252,10 @@ def explain(
                 params = compiled.params
                 if compiled.positional:
                     params = tuple(params[name] for name in compiled.positiontup)
+                if pg and "count" in label:
+                    conn.execute(COUNT_SETTINGS)  # planned as the app plans its counts
                 result = conn.exec_driver_sql(prefix + str(compiled), params).all()
+                conn.rollback()
                 if pg:
                     lines = [r[0] for r in result]
                 else:
