@@ -138,7 +138,7 @@ class CaseStep(Base):
     # school's follow-ups, and "due today" in the case list's order. No key of their own: the
     # case's columns are the facts.
     unit_id: Mapped[int | None] = mapped_column(Integer)
-    received_on: Mapped[date | None] = mapped_column(Date)
+    received_on: Mapped[date] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(15))
     # The person harmed (support, referral, follow-up) or alleged perpetrator (discipline) the
     # step is about; None for verification.

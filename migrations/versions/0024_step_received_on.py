@@ -25,6 +25,11 @@ def upgrade() -> None:
         "UPDATE case_steps SET received_on = "
         "(SELECT cases.received_on FROM cases WHERE cases.id = case_steps.case_id)"
     )
+    # Every step has its case's day: a step written past services/cases/step_copies.py (a
+    # bulk load, a worker of the previous version) is refused instead of missing from the
+    # pages of "due today" after the first.
+    with op.batch_alter_table("case_steps") as batch_op:
+        batch_op.alter_column("received_on", existing_type=sa.Date(), nullable=False)
     op.create_index(
         "ix_case_steps_due_open_received",
         "case_steps",

@@ -376,3 +376,66 @@ def test_two_breaches_recorded_at_once_draw_two_references(app, tree):
             )
         )
     assert len(references) == 2 and len(set(references)) == 2, references
+
+
+def test_a_step_added_while_the_day_received_is_corrected_gets_the_corrected_day(app, tree):
+    """Each step keeps a copy of its case's day received ("due today" is ordered by it): a
+    step added while another request corrects that day holds the case's row from its first
+    write (step_copies), so the correction waits for it and then updates its copy too, even
+    when the correction is written before its audit event (whose wait for the chain would
+    otherwise come after its update of the steps, which cannot see a step not yet committed).
+    Today the school's tallies and the audit chain make such writers wait for each other as
+    well; the hold does not depend on them."""
+    from datetime import date
+
+    from caseapp.clock import local_today
+    from caseapp.models import Case, CaseStep
+    from caseapp.services.audit import trail
+    from caseapp.services.cases import steps as step_service
+    from caseapp.services.cases.steps import StepInput
+
+    with app.app_context():
+        session = get_session()
+        focal = session.get(User, tree.focal.id)
+        school = session.scalar(select(Unit).where(Unit.code == tree.school))
+        case = create_case(session, focal, school, case_details(), CaseContent(harmed_name="X"))
+        session.commit()
+        case_id = case.id
+    corrected = local_today() - timedelta(days=3)
+    adding = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def correct():
+        adding.wait(5)
+        with app.app_context():
+            session = get_session()
+            record = session.get(Case, case_id)
+            record.received_on = corrected
+            session.flush()  # written before its event, as an autoflush would
+            trail.record(session, None, "case.update", record, reason="test: day corrected")
+            session.commit()
+            outcome["corrected"] = time.monotonic()
+
+    worker = threading.Thread(target=correct)
+    worker.start()
+    with app.app_context():
+        session = get_session()
+        focal = session.get(User, tree.focal.id)
+        record = session.get(Case, case_id)
+        step_service.add_step(
+            session, focal, record, StepInput(kind="follow_up", due_on=local_today())
+        )
+        session.flush()
+        adding.set()
+        time.sleep(0.5)  # the correction is now waiting for the case's row
+        committed = time.monotonic()
+        session.commit()
+    worker.join(10)
+    assert outcome["corrected"] > committed  # it waited
+    with app.app_context():
+        session = get_session()
+        days: set[date] = set(
+            session.scalars(select(CaseStep.received_on).where(CaseStep.case_id == case_id))
+        )
+        assert session.get(Case, case_id).received_on == corrected
+        assert days == {corrected}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, event, inspect, update
+from sqlalchemy import Table, event, inspect, select, update
 from sqlalchemy.orm import Session
 
 from caseapp.models import Case, CaseStep
@@ -26,15 +26,33 @@ COPIED = ("unit_id", "received_on")  # the same name on the case and on its step
 
 
 def _before_flush(session: Session, _flush_context, _instances) -> None:
-    for obj in session.new:
-        if isinstance(obj, CaseStep) and obj.case_id is not None:
-            if obj.unit_id is not None and obj.received_on is not None:
-                continue
-            with session.no_autoflush:
-                case = session.get(Case, obj.case_id)
-            if case is not None:
-                obj.unit_id = case.unit_id
-                obj.received_on = case.received_on
+    new_steps = [
+        obj for obj in session.new if isinstance(obj, CaseStep) and obj.case_id is not None
+    ]
+    if not new_steps:
+        return
+    # Read from the database with the cases' rows locked (PostgreSQL; SQLite has one writer at
+    # a time), in the order of their ids: a correction of the case committed by another
+    # request after this read could not see this uncommitted step to update its copy. A lock
+    # that does not block inserts of other steps; the correction waits for this transaction
+    # (and its UPDATE of the steps then sees this one), or this read waits for it. A change of
+    # the case in this same flush is copied by _after_flush to every step, this one included.
+    ids = sorted({obj.case_id for obj in new_steps})
+    with session.no_autoflush:
+        facts = {
+            row.id: row
+            for row in session.execute(
+                select(Case.id, *(getattr(Case, name) for name in COPIED))
+                .where(Case.id.in_(ids))
+                .order_by(Case.id)
+                .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+            )
+        }
+    for obj in new_steps:
+        row = facts.get(obj.case_id)
+        if row is not None:  # else the step's foreign key refuses it
+            for name in COPIED:
+                setattr(obj, name, getattr(row, name))
 
 
 def _after_flush(session: Session, _flush_context) -> None:
