@@ -104,8 +104,8 @@ def _prefix_range_sqlite(element, compiler, **kw) -> str:
 # weeks" (its "see all" links), the same sets read from the steps by due day (a list may span
 # a province: my work reads them school by school instead); by name, the statement of a page
 # or of its count from the list's statement. "Due today" joins each case to one of its steps
-# due today, whose copy of the day received orders the list (STEP_SORT_KEYS), page and count
-# alike. A page of the many follow-ups of two weeks tests case after case in the list's
+# due today (page and count alike), whose copy of the day received orders the page
+# (STEP_SORT_KEYS). A page of the many follow-ups of two weeks tests case after case in the list's
 # order; its count walks the follow-ups by due day, each case once, and stops at the ceiling.
 def _due_today(stmt: Select, for_count: bool) -> Select:
     return stmt.join(CaseStep, CaseStep.case_id == Case.id).where(*first_step_due_today())
