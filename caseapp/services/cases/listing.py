@@ -64,13 +64,14 @@ STEP_SORT_KEYS = {
 }
 
 
-def sort_keys(flt: CaseFilter) -> tuple:
+def sort_keys(flt: CaseFilter) -> tuple[tuple, tuple]:
     """The keys the list of ``flt`` is ordered and paged by (SORT_KEYS, or their copies on
-    the joined step for "due today")."""
+    the joined step for "due today"), and the case's own keys of the same sort, which a
+    cursor's values are read from (the copies are equal to them)."""
     name = flt.sort if flt.sort in SORT_KEYS else "received_desc"
     if flt.due == "today" and name in STEP_SORT_KEYS:
-        return STEP_SORT_KEYS[name]
-    return SORT_KEYS[name]
+        return STEP_SORT_KEYS[name], SORT_KEYS[name]
+    return SORT_KEYS[name], SORT_KEYS[name]
 
 
 class _PrefixRange(ColumnElement[bool]):
@@ -218,7 +219,8 @@ def case_list(user: User, flt: CaseFilter, for_count: bool = False):
         flt.related_role in ("harmed", "perpetrator") or flt.related_person
     ):
         stmt = stmt.where(Case.id != flt.related_to, _shares_a_name(flt))
-    return stmt.order_by(*(key.desc() if down else key.asc() for key, down in sort_keys(flt)))
+    keys, _case_keys = sort_keys(flt)
+    return stmt.order_by(*(key.desc() if down else key.asc() for key, down in keys))
 
 
 @dataclass
@@ -249,11 +251,9 @@ def case_page(
     ``before``), both public ids; the first page without them, or when that case is not one
     the user may see. The page reads ``size`` + 1 rows from where it starts, whatever its
     depth (keyset pagination), and the count stops at the ceiling."""
-    keys = sort_keys(flt)
+    keys, case_keys = sort_keys(flt)
     stmt = case_list(user, flt)
     total = capped_count(session, case_list(user, flt, for_count=True))
-    # The cursor's values are read from the case (the steps' copies are equal to them).
-    case_keys = SORT_KEYS.get(flt.sort, SORT_KEYS["received_desc"])
     cursor = _boundary(session, user, case_keys, after or before)
     backward = cursor is not None and not after
     if cursor is not None:
