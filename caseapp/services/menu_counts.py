@@ -1,19 +1,39 @@
 """The numbers beside the menu's links (self-reports waiting, unread notices, approvals
 waiting), read together: each page shows them, and one statement costs one round trip and
 one ORM execution instead of three. Each count is the statement its own service runs, so
-the scope and exclusion rules are theirs."""
+the scope and exclusion rules are theirs.
+
+The statement is built once per person and scope and kept (``_statements``): building it
+(three scoped subqueries) and computing its cache key took 1.3 ms of the 3.5 ms the numbers
+cost on every page (bench/cases.py's shell at 10,000 cases); run again, only its execution
+is left. It depends on the person only through their id and their grants, both in its key,
+and on the time only through ``_NOW``, given at each execution: a grant granted, revoked or
+moved with its unit makes another key, and exclusions, notices, reports and requests are
+read when it runs."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, DateTime, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from caseapp.db import utcnow
 from caseapp.models import ApprovalRequest, User
+from caseapp.security.authz import effective_grants
 from caseapp.services.accounts import approvals
 from caseapp.services.cases.notifications import unread_count_query
 from caseapp.services.selfreports import inbox
+
+# The present, given when the kept statement runs (requests expire).
+_NOW = bindparam("menu_now", type_=DateTime(timezone=True))
+# Statements kept per process: the people signed in lately (an LRU; a statement run once takes
+# about 60 KB, so 12 MB at most). A person past them costs the 2.3 ms of a new one.
+KEPT = 200
+_statements: OrderedDict[tuple, Select] = OrderedDict()
+_lock = threading.Lock()
 
 
 @dataclass
@@ -23,11 +43,14 @@ class MenuCounts:
     approvals: int = 0
 
 
-def menu_counts(
-    session: Session, user: User, with_selfreports: bool, with_approvals: bool
-) -> MenuCounts:
-    """The counts of the menu of ``user``: unread notices always; the self-reports waiting and
-    the approvals waiting only when asked (the links the person sees), zero otherwise."""
+def _key(user: User, with_selfreports: bool, with_approvals: bool) -> tuple:
+    """What the statement of ``user`` is made of: their id, their grants (role, unit and the
+    unit's place in the tree) and which counts are asked."""
+    grants = tuple(sorted((g.role, g.unit_id, g.unit.path) for g in effective_grants(user)))
+    return (user.id, grants, with_selfreports, with_approvals)
+
+
+def _statement(user: User, with_selfreports: bool, with_approvals: bool) -> Select:
     columns: list[ColumnElement] = [unread_count_query(user).scalar_subquery().label("unread")]
     waiting = None
     if with_selfreports:
@@ -37,14 +60,39 @@ def menu_counts(
     if with_approvals:
         # Only whether any candidate exists can be counted in SQL: who may decide a request
         # (approvals.may_decide) is applied in Python, so candidates are read by waiting_count.
-        candidates = approvals.pending_in_reach(user).with_only_columns(
+        candidates = approvals.pending_in_reach(user, now=_NOW).with_only_columns(
             func.count(ApprovalRequest.id)
         )
         columns.append(candidates.scalar_subquery().label("candidates"))
     stmt = select(*columns)
     if waiting is not None:
         stmt = stmt.select_from(waiting)
-    row = session.execute(stmt).one()
+    return stmt
+
+
+def _kept_statement(user: User, with_selfreports: bool, with_approvals: bool) -> Select:
+    key = _key(user, with_selfreports, with_approvals)
+    with _lock:
+        stmt = _statements.get(key)
+        if stmt is not None:
+            _statements.move_to_end(key)
+            return stmt
+    stmt = _statement(user, with_selfreports, with_approvals)
+    with _lock:
+        _statements[key] = stmt
+        while len(_statements) > KEPT:
+            _statements.popitem(last=False)
+    return stmt
+
+
+def menu_counts(
+    session: Session, user: User, with_selfreports: bool, with_approvals: bool
+) -> MenuCounts:
+    """The counts of the menu of ``user``: unread notices always; the self-reports waiting and
+    the approvals waiting only when asked (the links the person sees), zero otherwise."""
+    stmt = _kept_statement(user, with_selfreports, with_approvals)
+    params = {"menu_now": utcnow()} if with_approvals else {}
+    row = session.execute(stmt, params).one()
     counts = MenuCounts(unread_notices=int(row.unread or 0))
     if with_selfreports:
         counts.selfreports = inbox.waiting_from((row.total, row.new, row.danger))

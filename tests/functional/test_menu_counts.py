@@ -63,3 +63,51 @@ def test_a_page_reads_the_menus_numbers_in_one_statement(app, db, world):
     assert len(menu) == 1, menu
     assert "FROM self_reports" in menu[0] and "FROM approval_requests" in menu[0]
     assert '<span class="badge" title="' in page
+
+
+def test_the_kept_statement_reads_what_is_there_now(db, world, monkeypatch):
+    """The statement is built once per person and grants and run again: a report or a
+    request that arrives later is counted, a request that expires meanwhile is not (the
+    present is given at each run)."""
+    from caseapp.services import menu_counts as kept
+
+    kept._statements.clear()
+    admin_p = db.get(User, world["admin_p"].id)
+    officer = db.get(User, world["officer_d1"].id)
+    assert menu_counts(db, admin_p, False, True).approvals == 0
+    assert menu_counts(db, officer, True, True).selfreports.total == 0
+    assert len(kept._statements) == 2
+    _something_waits(db, world)
+    assert menu_counts(db, officer, True, True).selfreports.total == 2
+    assert menu_counts(db, admin_p, False, True).approvals == 1
+    assert len(kept._statements) == 2  # run again, not built again
+    # A week and a minute later the request has expired: the kept statement says so.
+    later = approvals.utcnow() + approvals.timedelta(days=7, minutes=1)
+    monkeypatch.setattr(kept, "utcnow", lambda: later)
+    assert menu_counts(db, admin_p, False, True).approvals == 0
+
+
+def test_a_grant_revoked_or_added_makes_another_statement(db, world):
+    """The statement is kept per person and grants: once a grant is revoked, the counts are
+    those of the scope left, never those of the scope the person had."""
+    from caseapp.services import menu_counts as kept
+    from caseapp.services.accounts import users
+
+    _something_waits(db, world)
+    kept._statements.clear()
+    officer = db.get(User, world["officer_d1"].id)
+    assert menu_counts(db, officer, True, True).selfreports.total == 2
+    for grant in list(officer.active_grants):
+        users.revoke_grant(db, None, grant, "moved")
+    db.flush()
+    db.refresh(officer)
+    assert not has_permission(officer, "selfreport.handle")
+    assert menu_counts(db, officer, True, True).selfreports == inbox.Waiting()
+    assert menu_counts(db, officer, True, True).unread_notices == unread_count(db, officer)
+    # Given a grant at one school of the office, the person sees that school's report only.
+    users.grant_role(db, None, officer, "officer", db.get(Unit, world.units["SCH-A"]))
+    db.flush()
+    db.refresh(officer)
+    waiting = menu_counts(db, officer, True, True).selfreports
+    assert waiting == inbox.waiting(db, officer) and waiting.total == 1
+    assert len(kept._statements) == 3

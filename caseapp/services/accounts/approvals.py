@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from caseapp.db import utcnow
@@ -745,15 +745,17 @@ def get_request(session: Session, person: User, request_id: int) -> ApprovalRequ
     return req
 
 
-def pending_in_reach(person: User) -> Select:
+def pending_in_reach(person: User, now: ColumnElement | None = None) -> Select:
     """A select() of the pending, unexpired requests of others at units where ``person`` may
-    decide: the candidates of waiting_for, before its rule (may_decide) is applied."""
+    decide: the candidates of waiting_for, before its rule (may_decide) is applied. ``now``:
+    the moment they must not have expired by (default the present; a bound parameter for a
+    statement built once and run again later)."""
     return (
         select(ApprovalRequest)
         .join(Unit, Unit.id == ApprovalRequest.unit_id)
         .where(
             ApprovalRequest.status == "pending",
-            ApprovalRequest.expires_at > utcnow(),
+            ApprovalRequest.expires_at > (utcnow() if now is None else now),
             scope_filter(person, DECIDE, Unit.path),
             ApprovalRequest.requested_by_id != person.id,
         )
