@@ -9,7 +9,10 @@ cost on every page (bench/cases.py's shell at 10,000 cases); run again, only its
 is left. It depends on the person only through their id and their grants, both in its key,
 and on the time only through ``_NOW``, given at each execution: a grant granted, revoked or
 moved with its unit makes another key, and exclusions, notices, reports and requests are
-read when it runs."""
+read when it runs. The builders it is made of (notifications.unread_count_query,
+inbox.waiting_query, approvals.pending_in_reach) must keep reading nothing else in Python
+(no unit ids, no settings): tests/functional/test_menu_counts.py compares a kept statement with
+one built again after the units change."""
 
 from __future__ import annotations
 
@@ -77,9 +80,11 @@ def _kept_statement(user: User, with_selfreports: bool, with_approvals: bool) ->
         if stmt is not None:
             _statements.move_to_end(key)
             return stmt
-    stmt = _statement(user, with_selfreports, with_approvals)
+    built = _statement(user, with_selfreports, with_approvals)
     with _lock:
-        _statements[key] = stmt
+        # Another thread may have built the same one meanwhile: either serves.
+        stmt = _statements.setdefault(key, built)
+        _statements.move_to_end(key)
         while len(_statements) > KEPT:
             _statements.popitem(last=False)
     return stmt

@@ -111,3 +111,70 @@ def test_a_grant_revoked_or_added_makes_another_statement(db, world):
     waiting = menu_counts(db, officer, True, True).selfreports
     assert waiting == inbox.waiting(db, officer) and waiting.total == 1
     assert len(kept._statements) == 3
+
+
+def test_people_with_the_same_grants_each_have_their_own(db, world):
+    """focal_a and new_user hold the same grant (focal point of SCH-A): a notice to one is
+    counted for that one only."""
+    from caseapp.services import menu_counts as kept
+    from caseapp.services.cases.notifications import add_notice
+
+    kept._statements.clear()
+    focal, twin = db.get(User, world["focal_a"].id), db.get(User, world["new_user"].id)
+    before = {u.id: menu_counts(db, u, True, False).unread_notices for u in (focal, twin)}
+    assert add_notice(db, focal, None, "test", "menu-twin")
+    db.flush()
+    assert menu_counts(db, focal, True, False).unread_notices == before[focal.id] + 1
+    assert menu_counts(db, twin, True, False).unread_notices == before[twin.id]
+    assert len(kept._statements) == 2
+
+
+def test_a_grant_whose_unit_moves_follows_it(db, world):
+    """The key holds each grant's place in the tree: once SCH-A moves to D2, an officer
+    granted at SCH-A still counts its report (its path changed with it)."""
+    from caseapp.clock import local_today
+    from caseapp.services import menu_counts as kept
+    from caseapp.services.accounts import users
+    from caseapp.services.org.units import move_unit
+
+    _something_waits(db, world)
+    kept._statements.clear()
+    officer = db.get(User, world["officer_d1"].id)
+    for grant in list(officer.active_grants):
+        users.revoke_grant(db, None, grant, "moved")
+    school = db.get(Unit, world.units["SCH-A"])
+    users.grant_role(db, None, officer, "officer", school)
+    db.flush()
+    db.refresh(officer)
+    assert menu_counts(db, officer, True, True).selfreports.total == 1
+    move_unit(db, None, school, db.get(Unit, world.units["D2"]), local_today(), school.version)
+    db.flush()
+    db.refresh(officer)
+    assert menu_counts(db, officer, True, True).selfreports.total == 1
+    assert menu_counts(db, officer, True, True).selfreports == inbox.waiting(db, officer)
+
+
+def test_a_kept_statement_is_the_one_built_now(db, world):
+    """For every person, the kept statement compiles to the SQL and the values of one built
+    again after the units changed (a school added, a school moved): the statement reads
+    nothing in Python beyond the person's id and grants, which its key holds."""
+    from caseapp.clock import local_today
+    from caseapp.services import menu_counts as kept
+    from caseapp.services.org.units import create_unit, move_unit
+
+    kept._statements.clear()
+    people = [db.get(User, person.id) for person in world.people.values()]
+    for user in people:
+        menu_counts(db, user, True, True)
+    d1 = db.get(Unit, world.units["D1"])
+    create_unit(db, None, d1, "SCH-NEW", "Trường mới", "school")
+    school = db.get(Unit, world.units["SCH-B"])
+    move_unit(db, None, school, db.get(Unit, world.units["D2"]), local_today(), school.version)
+    db.flush()
+    dialect = db.get_bind().dialect
+    for user in people:
+        db.refresh(user)
+        stored = kept._kept_statement(user, True, True).compile(dialect=dialect)
+        fresh = kept._statement(user, True, True).compile(dialect=dialect)
+        assert str(stored) == str(fresh), user.username
+        assert stored.params == fresh.params, user.username
