@@ -53,6 +53,7 @@ from bench.common import (  # noqa: E402
     empty_app,
     seed_district,
     signed_in_client,
+    steadiness_line,
 )
 from caseapp.clock import local_today
 from caseapp.db import get_session, make_engine  # noqa: E402
@@ -371,8 +372,10 @@ def main() -> None:
             f"{'shells: app GET ' + FLOOR + ', bare GET ' + EMPTY:50} {floor_ms:6.1f} ms"
             f"{'':10} {empty_ms:6.1f} ms"
         )
-    (small, (first, _shells)), (large, (last, shells)) = sizes[0], sizes[-1]
+    (small, (first, small_shells)), (large, (last, shells)) = sizes[0], sizes[-1]
     print()
+    if large != small:
+        print(steadiness_line(small_shells[0], shells[0]))
     for screen, ((a_med, _p), (b_med, _bp)) in last.items():
         grow = a_med / first[screen][0][0]
         print(

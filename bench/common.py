@@ -157,3 +157,21 @@ def ceiling_line(screen: str, floor_ms: float, bare_ms: float, empty_ms: float, 
         f"page / bare >= {bound / bare_ms:.2f}x here, whatever the page does"
         + (f" (the {target} target is out of reach)" if bound / bare_ms > target else "")
     )
+
+
+def steadiness_line(small_ms: float, large_ms: float, threshold: float = 1.2) -> str:
+    """For information, after the growth lines: the app's shell (GET /bench/floor, which reads
+    nothing of the archive) at the small and the large size. Its ratio should be about 1; far
+    from it, the machine was busier at one size than at the other (a checkpoint, another
+    process), and the growth lines of the run say more about that than about the screens."""
+    ratio = large_ms / small_ms
+    verdict = (
+        "the machine was as busy at both sizes"
+        if 1 / threshold <= ratio <= threshold
+        else "the machine was not as busy at both sizes: these growth lines are not reliable, "
+        "measure again on a quiet machine"
+    )
+    return (
+        f"steadiness, for information: the app's shell (GET {FLOOR}) {small_ms:.1f} ms at the "
+        f"small size, {large_ms:.1f} ms at the large one ({ratio:.2f}x): {verdict}"
+    )

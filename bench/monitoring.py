@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -56,6 +57,7 @@ from bench.common import (  # noqa: E402
     percentiles,
     seed_district,
     signed_in_client,
+    steadiness_line,
 )
 from caseapp.clock import local_today  # noqa: E402
 from caseapp.db import make_engine  # noqa: E402
@@ -383,6 +385,13 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
             )
     (small, first), (large, last) = sizes[0], sizes[-1]
     print()
+    if large != small:
+        print(
+            steadiness_line(
+                statistics.median(first[screen][7][0] for screen in first),
+                statistics.median(last[screen][7][0] for screen in last),
+            )
+        )
     for screen in last:
         grow = last[screen][1][0] / first[screen][1][0]
         bare = last[screen][1][0] / last[screen][6][0]
@@ -460,8 +469,9 @@ def main() -> None:
         print(
             f"database {engine.dialect.name}: {totals.cases:,} cases, steps {totals.steps:,}, "
             f"transitions {totals.transitions:,}; fill {fill_s:.1f} s (rows made in Python "
-            f"{spent['generate']:.1f} s, writes {spent['write']:.1f} s, VACUUM ANALYZE "
-            f"{spent['analyze']:.1f} s)",
+            f"{spent['generate']:.1f} s, writes {spent['write']:.1f} s, VACUUM ANALYZE and "
+            f"CHECKPOINT {spent['analyze']:.1f} s, dirty pages written out "
+            f"{spent['settle']:.1f} s)",
             flush=True,
         )
         sizes.append(
