@@ -4,22 +4,25 @@
     .venv/bin/python bench/cases.py --cases 10000 --large 100000 [--database-url URL]
         [--requests 30] [--copy] [--no-explain]
 
-Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one) with a
-district of 20 schools and --cases cases written by bench/casegen.py (metadata with realistic
-distributions over two years, steps and transitions; the sealed content and data keys are shared
-dummy bytes, since only metadata matters for the list), measures, then adds cases up to --large and
-measures again. Each time, through the Flask test client, the latency (median, p95) of GET /cases/
-as a signed-in officer of the district: first page, filtered by violence type and status, filtered
-by reference prefix (q), a deep page (the one after the 5,000th case, as "Next" links lead there;
-after the middle case of the small size when it holds fewer than 10,000),
-and my work's "see all" lists over the district (overdue only, due today, a follow-up in the next
-two weeks); each next to a bare endpoint defined here (plain Flask, SQLAlchemy Core, no sign-in, no
-ORM, no template) running the same page query (same joins, scope and exclusion filter, ORDER BY,
-keyset condition, LIMIT, the count capped at 500, then the violence types of the page). It prints,
-per scenario, the ratio of the large size to the small one and of the app to the bare endpoint
-against the targets of issue 16, and ends with the query plans of the app's list queries at the
-large size (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on PostgreSQL), compiled from
-caseapp.services.cases.listing itself.
+Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one)
+with a district of 20 schools and --large cases written by bench/casegen.py (metadata with
+realistic distributions over two years, steps and transitions; the sealed content and data keys
+are shared dummy bytes, since only metadata matters for the list), and a second database beside
+it (created and dropped here) with --cases cases the same way, then measures both sizes side by
+side: each GET at one size is followed by the same GET at the other, so that whatever else the
+machine does falls on both alike (measured one after the other, minutes apart, the same page
+came out 0.83x in one run and 1.59x in the next). Measured through the Flask test client: the
+latency (median, p95) of GET /cases/ as a signed-in officer of the district: first page,
+filtered by violence type and status, filtered by reference prefix (q), a deep page (the one
+after the 5,000th case, as "Next" links lead there; after the middle case of the small size
+when it holds fewer than 10,000), and my work's "see all" lists over the district (overdue
+only, due today, a follow-up in the next two weeks); each next to a bare endpoint defined here
+(plain Flask, SQLAlchemy Core, no sign-in, no ORM, no template) running the same page query
+(same joins, scope and exclusion filter, ORDER BY, keyset condition, LIMIT, the count capped at
+500, then the violence types of the page). It prints, per scenario, the ratio of the large size
+to the small one and of the app to the bare endpoint against the targets of issue 16, and ends
+with the query plans of the app's list queries at the large size (EXPLAIN QUERY PLAN on SQLite,
+EXPLAIN ANALYZE on PostgreSQL), compiled from caseapp.services.cases.listing itself.
 
 With the lists, the same way: the app's shell (GET /bench/floor as the same officer: the
 sign-in session, the guard, the menu's counts, the layout; no screen query) and the bare app's
@@ -36,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask import Flask, jsonify, request  # noqa: E402
 from sqlalchemy import exists, func, select, text, tuple_  # noqa: E402
 
-from bench import casegen  # noqa: E402
+from bench import casegen, fresh_db  # noqa: E402
 from bench.common import (  # noqa: E402
     EMPTY,
     FLOOR,
@@ -51,6 +55,7 @@ from bench.common import (  # noqa: E402
     add_floor,
     ceiling_line,
     empty_app,
+    percentiles,
     seed_district,
     signed_in_client,
     steadiness_line,
@@ -285,18 +290,86 @@ def deep_case(engine, world: dict, depth: int) -> str:
         )
 
 
-def measure(officer, bare_client, scenarios, n: int) -> tuple[dict, tuple[float, float]]:
-    """Per list: (app median, p95), (bare median, p95); and the two shells' medians, measured
-    between the lists (the app's, the bare app's)."""
-    out = {}
-    floors, empties = [], []
-    for screen, query in scenarios:
-        app_ms = latencies(officer, f"/cases/{query}", n)
-        bare_ms = latencies(bare_client, f"/bare/cases/{query}", n)
-        floors.append(latencies(officer, FLOOR, n)[0])
-        empties.append(latencies(bare_client, EMPTY, n)[0])
-        out[screen] = (app_ms, bare_ms)
-    return out, (statistics.median(floors), statistics.median(empties))
+def paired(gets: list[tuple], n: int) -> list[tuple[float, float]]:
+    """Median and p95 in milliseconds of each (client, url) of ``gets``, over ``n`` rounds
+    of one GET of each in turn (after two warm-up requests each): whatever the machine does
+    meanwhile falls on all of them alike."""
+    for client, url in gets:
+        for _ in range(2):
+            assert client.get(url).status_code == 200, url
+    times: list[list[float]] = [[] for _ in gets]
+    for _ in range(n):
+        for spent, (client, url) in zip(times, gets, strict=True):
+            t0 = time.perf_counter()
+            r = client.get(url)
+            spent.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200, (url, r.status_code)
+    return [percentiles(spent) for spent in times]
+
+
+def scenarios_of(ref_prefix: str, deep: str, depth: int) -> list[tuple[str, str]]:
+    return [
+        ("list, first page", ""),
+        (
+            f"list, violence={FILTER_VIOLENCE} & status={FILTER_STATUS}",
+            f"?violence={FILTER_VIOLENCE}&status={FILTER_STATUS}",
+        ),
+        (f"list, q={ref_prefix} (reference prefix)", f"?q={ref_prefix}"),
+        (f"list, deep page (after the {depth:,}th case)", f"?after={deep}"),
+        # My work's "see all" links: its lists over the officer's whole district.
+        ("list, overdue only", "?overdue=y"),
+        ("list, due today", "?due=today"),
+        ("list, a follow-up in the next two weeks", "?due=fortnight"),
+    ]
+
+
+def measure(sides: list[Side], n: int) -> list[tuple[dict, tuple[float, float]]]:
+    """Per size: per list, (app median, p95), (bare median, p95); and the two shells'
+    medians (the app's, the bare app's), measured between the lists. The sizes side by side:
+    each list's GETs at every size alternated, then the shells' likewise."""
+    out: list[tuple[dict, tuple[list, list]]] = [({}, ([], [])) for _ in sides]
+    for k in range(len(sides[0].scenarios)):
+        gets = []
+        for side in sides:
+            query = side.scenarios[k][1]
+            gets += [(side.officer, f"/cases/{query}"), (side.bare_client, f"/bare/cases/{query}")]
+        times = paired(gets, n)
+        shells = paired(
+            [c for side in sides for c in ((side.officer, FLOOR), (side.bare_client, EMPTY))], n
+        )
+        for i, side in enumerate(sides):
+            results, (floors, empties) = out[i]
+            results[side.scenarios[k][0]] = (times[2 * i], times[2 * i + 1])
+            floors.append(shells[2 * i][0])
+            empties.append(shells[2 * i + 1][0])
+    return [
+        (results, (statistics.median(floors), statistics.median(empties)))
+        for results, (floors, empties) in out
+    ]
+
+
+@dataclass
+class Side:
+    """One size of the run: its own database, the app and the bare app on it, signed in."""
+
+    url: str
+    app: Flask
+    world: dict
+    bare: Flask
+    officer: object
+    bare_client: object
+    cases: int = 0
+    scenarios: list = field(default_factory=list)
+    deep: str = ""
+
+
+def open_side(url: str, instance: Path) -> Side:
+    app = empty_app(url, instance)
+    add_floor(app)
+    assert app.extensions["caseapp.settings"].page_size == PAGE_SIZE
+    world = seed_district(app, "BN", SCHOOLS)
+    bare = bare_app(url, world)
+    return Side(url, app, world, bare, signed_in_client(app, world["officer"]), bare.test_client())
 
 
 def main() -> None:
@@ -308,7 +381,8 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="an EMPTY database (default: a SQLite file in a temp dir)",
+        help="an EMPTY database, for the large size; the small one gets a database of its own "
+        "beside it, created and dropped here (default: SQLite files in a temp dir)",
     )
     parser.add_argument("--requests", type=int, default=30, help="GETs per list scenario")
     parser.add_argument(
@@ -318,47 +392,62 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-cases-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    app = empty_app(url, tmp)
-    add_floor(app)
-    assert app.extensions["caseapp.settings"].page_size == PAGE_SIZE
-    engine = app.extensions["caseapp.engine"]
-    world = seed_district(app, "BN", SCHOOLS)
-    bare = bare_app(url, world)
-    officer = signed_in_client(app, world["officer"])
-    bare_client = bare.test_client()
+    sizes = [args.cases] + ([args.large] if args.large > args.cases else [])
+    urls = [url]
+    created = ""
+    if len(sizes) == 2:
+        # The small size in a database of its own, so that both are measured side by side.
+        if url.startswith("sqlite"):
+            urls.insert(0, f"sqlite:///{tmp / 'small.sqlite3'}")
+        else:
+            created = fresh_db.create(url)
+            urls.insert(0, created)
     n = args.requests
     ref_prefix = "BN-S07-" + str(local_today().year)
-    sizes: list = []
     # The same depth at both sizes: the 5,000th case, or the middle of a smaller small size.
     depth = min(DEEP, max(1, args.cases // 2))
-    for totals, _spent, fill_s in casegen.fill_to_sizes(
-        engine,
-        args.cases,
-        args.large,
-        world["schools"],
-        world["focal"],
-        local_today(),
-        use_copy=args.copy,
-    ):
-        print(
-            f"database {engine.dialect.name}: {totals.cases:,} cases (fill {fill_s:.1f} s)",
-            flush=True,
-        )
-        deep = deep_case(engine, world, depth)
-        scenarios = [
-            ("list, first page", ""),
-            (
-                f"list, violence={FILTER_VIOLENCE} & status={FILTER_STATUS}",
-                f"?violence={FILTER_VIOLENCE}&status={FILTER_STATUS}",
-            ),
-            (f"list, q={ref_prefix} (reference prefix)", f"?q={ref_prefix}"),
-            (f"list, deep page (after the {depth:,}th case)", f"?after={deep}"),
-            # My work's "see all" links: its lists over the officer's whole district.
-            ("list, overdue only", "?overdue=y"),
-            ("list, due today", "?due=today"),
-            ("list, a follow-up in the next two weeks", "?due=fortnight"),
-        ]
-        sizes.append((totals.cases, measure(officer, bare_client, scenarios, n)))
+    sides = []
+    try:
+        for size, side_url in zip(sizes, urls, strict=True):
+            instance = tmp / f"instance-{size}"
+            instance.mkdir()
+            side = open_side(side_url, instance)
+            engine = side.app.extensions["caseapp.engine"]
+            t0 = time.perf_counter()
+            totals, _spent = casegen.fill(
+                engine,
+                size,
+                side.world["schools"],
+                side.world["focal"],
+                local_today(),
+                use_copy=args.copy,
+            )
+            side.cases = totals.cases
+            print(
+                f"database {engine.dialect.name}: {totals.cases:,} cases "
+                f"(fill {time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
+            side.deep = deep_case(engine, side.world, depth)
+            side.scenarios = scenarios_of(ref_prefix, side.deep, depth)
+            sides.append(side)
+        sizes_measured = list(zip([side.cases for side in sides], measure(sides, n), strict=True))
+        report(sizes_measured, n)
+        if not args.no_explain:
+            large = sides[-1]
+            for label, lines in explain(large.app, large.world, ref_prefix, large.deep, depth):
+                print(f"\n-- {label}")
+                for line in lines:
+                    print("   " + line)
+    finally:
+        for side in sides:
+            side.bare.extensions["bench.engine"].dispose()
+            side.app.extensions["caseapp.engine"].dispose()
+        if created:
+            fresh_db.drop(created)
+
+
+def report(sizes: list, n: int) -> None:
     print(f"\nmedian / p95 over {n} GETs")
     for size, (results, (floor_ms, empty_ms)) in sizes:
         print(f"\n{size:,} cases")
@@ -387,13 +476,6 @@ def main() -> None:
             + ("PASS" if a_med / b_med <= TARGET else "FAIL")
         )
         print(ceiling_line(screen, shells[0], b_med, shells[1], TARGET))
-    if not args.no_explain:
-        for label, lines in explain(app, world, ref_prefix, deep, depth):
-            print(f"\n-- {label}")
-            for line in lines:
-                print("   " + line)
-    bare.extensions["bench.engine"].dispose()
-    engine.dispose()
 
 
 if __name__ == "__main__":
