@@ -193,20 +193,6 @@ def bare_app(url: str, world: dict) -> Flask:
 # -- measuring ---------------------------------------------------------------------------
 
 
-def latencies(client, url: str, n: int) -> tuple[float, float]:
-    """Median and p95 in milliseconds of ``n`` GETs (after two warm-up requests)."""
-    for _ in range(2):
-        assert client.get(url).status_code == 200, url
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = client.get(url)
-        times.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200, (url, r.status_code)
-    times.sort()
-    return statistics.median(times), times[max(0, round(0.95 * n) - 1)]
-
-
 def explain(
     app, world: dict, ref_prefix: str, deep: str, depth: int
 ) -> list[tuple[str, list[str]]]:
@@ -352,7 +338,6 @@ def measure(sides: list[Side], n: int) -> list[tuple[dict, tuple[float, float]]]
 class Side:
     """One size of the run: its own database, the app and the bare app on it, signed in."""
 
-    url: str
     app: Flask
     world: dict
     bare: Flask
@@ -369,7 +354,7 @@ def open_side(url: str, instance: Path) -> Side:
     assert app.extensions["caseapp.settings"].page_size == PAGE_SIZE
     world = seed_district(app, "BN", SCHOOLS)
     bare = bare_app(url, world)
-    return Side(url, app, world, bare, signed_in_client(app, world["officer"]), bare.test_client())
+    return Side(app, world, bare, signed_in_client(app, world["officer"]), bare.test_client())
 
 
 def main() -> None:
