@@ -7,10 +7,13 @@ with N chained events (in bulk: COPY on PostgreSQL, executemany on SQLite, the c
 with the service's own canonical form), then times the verification as `audit verify` runs it
 (integrity.verify with --workers processes; one below integrity.PARALLEL_FROM events) and a
 bare loop that only hashes the same canonical bytes, ready in memory, in one process, with
-the same HMAC routine (and, for reference, with hmac.new). Prints the peak RSS of the
-verification's processes: it must not grow with N (a fixed ceiling). Also times the trail read
-by verify's own reader in the same processes with nothing hashed: the database's and the
-driver's part, a ceiling no verifier reading from that database can pass on that machine.
+the stdlib's one-shot hmac.new().hexdigest() (the bare loop issue 16 measured when it set the
+target: 14,161 against 192,971 events/s, 0.07) and, for information, with the HMAC routine
+verify itself uses (the key's pads hashed once: a bare loop given verify's own optimisation).
+The target line compares verify with the first. Prints the peak RSS of the verification's
+processes: it must not grow with N (a fixed ceiling). Also times the trail read by verify's own
+reader in the same processes with nothing hashed: the database's and the driver's part, a
+ceiling no verifier reading from that database can pass on that machine.
 """
 
 from __future__ import annotations
@@ -226,12 +229,13 @@ def main() -> None:
         f"(1 process, {sample} rows already read)"
     )
     print(
-        f"bare HMAC loop     {bare_s:8.2f} s  {bare_rate:12,.0f} events/s "
-        f"(1 process, {sample} payloads ready, the HMAC verify uses)"
+        f"bare hmac.new loop {stdlib_s:8.2f} s  {sample / stdlib_s:12,.0f} events/s "
+        f"(1 process, {sample} payloads ready: the stdlib's hmac.new().hexdigest(), the "
+        "target's reference)"
     )
     print(
-        f"bare hmac.new loop {stdlib_s:8.2f} s  {sample / stdlib_s:12,.0f} events/s "
-        "(1 process, the stdlib's one-shot hmac.new().hexdigest(), for reference)"
+        f"bare HMAC loop     {bare_s:8.2f} s  {bare_rate:12,.0f} events/s "
+        "(1 process, the same payloads, with the HMAC routine verify uses: for information)"
     )
     ratio = verify_rate / bare_rate
     print(
@@ -244,20 +248,24 @@ def main() -> None:
         f"CPU per event      {verify_cpu / n * 1e6:5.2f} us verify (its processes, not the "
         f"database's), {bare_cpu / sample * 1e6:5.2f} us bare HMAC loop"
     )
+    stdlib_rate = sample / stdlib_s
     print(
-        f"audit verify / bare hmac.new loop = {verify_rate / (sample / stdlib_s):.2f} "
-        "(for reference)"
+        f"audit verify / bare HMAC loop with verify's own routine = {ratio:.2f} (for "
+        "information: the bare loop given the optimisation verify makes)"
     )
     # What the database and the driver cost before any hashing, on this machine: a verifier
     # that reads the trail from the database cannot beat this ratio.
     print(
-        f"reading alone / bare HMAC (1 process) = {n / read_s / bare_rate:.2f} "
-        "(the ceiling of verify here: the rows read, nothing hashed)"
+        f"reading alone / bare HMAC loop with verify's own routine = {n / read_s / bare_rate:.2f}"
+        " (for information: the rows read, nothing hashed)"
     )
-    verdict = "PASS" if ratio >= 0.5 else "FAIL"
+    # The target's reference is the bare loop issue 16 measured (bench/audit_verify.py at
+    # 2272883: hmac.new(key, payload, sha256).hexdigest() over payloads ready in memory).
+    stdlib_ratio = verify_rate / stdlib_rate
+    verdict = "PASS" if stdlib_ratio >= 0.5 else "FAIL"
     print(
-        f"audit verify ({workers} process{'es' if workers > 1 else ''}) / bare HMAC "
-        f"(1 process) = {ratio:.2f} >= 0.5: {verdict}"
+        f"audit verify ({workers} process{'es' if workers > 1 else ''}) / bare hmac.new loop "
+        f"(1 process) = {stdlib_ratio:.2f} >= 0.5: {verdict}"
     )
     flat = max(peak_self, peak_workers) <= RSS_CEILING_MB
     print(
