@@ -53,11 +53,13 @@ from bench.common import (  # noqa: E402
     FLOOR,
     add_empty,
     add_floor,
+    alternated,
     ceiling_line,
     empty_app,
-    percentiles,
+    get_ok,
     seed_district,
     signed_in_client,
+    small_beside,
     steadiness_line,
 )
 from caseapp.clock import local_today
@@ -278,19 +280,8 @@ def deep_case(engine, world: dict, depth: int) -> str:
 
 def paired(gets: list[tuple], n: int) -> list[tuple[float, float]]:
     """Median and p95 in milliseconds of each (client, url) of ``gets``, over ``n`` rounds
-    of one GET of each in turn (after two warm-up requests each): whatever the machine does
-    meanwhile falls on all of them alike."""
-    for client, url in gets:
-        for _ in range(2):
-            assert client.get(url).status_code == 200, url
-    times: list[list[float]] = [[] for _ in gets]
-    for _ in range(n):
-        for spent, (client, url) in zip(times, gets, strict=True):
-            t0 = time.perf_counter()
-            r = client.get(url)
-            spent.append((time.perf_counter() - t0) * 1000)
-            assert r.status_code == 200, (url, r.status_code)
-    return [percentiles(spent) for spent in times]
+    of one GET of each in turn (after two warm-up requests each)."""
+    return alternated([get_ok(client, url) for client, url in gets], n)
 
 
 def scenarios_of(ref_prefix: str, deep: str, depth: int) -> list[tuple[str, str]]:
@@ -382,11 +373,8 @@ def main() -> None:
     created = ""
     if len(sizes) == 2:
         # The small size in a database of its own, so that both are measured side by side.
-        if url.startswith("sqlite"):
-            urls.insert(0, f"sqlite:///{tmp / 'small.sqlite3'}")
-        else:
-            created = fresh_db.create(url)
-            urls.insert(0, created)
+        small_url, created = small_beside(url, tmp)
+        urls.insert(0, small_url)
     n = args.requests
     ref_prefix = "BN-S07-" + str(local_today().year)
     # The same depth at both sizes: the 5,000th case, or the middle of a smaller small size.

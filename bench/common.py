@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from caseapp import create_app, migrate
@@ -91,6 +93,44 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     """Median and 95th percentile."""
     times = sorted(times)
     return statistics.median(times), times[max(0, round(0.95 * len(times)) - 1)]
+
+
+def alternated(calls: list[Callable[[], object]], n: int, warmup: int = 2) -> list:
+    """Median and p95 in milliseconds of each of ``calls``, over ``n`` rounds of one call of
+    each in turn (after ``warmup`` calls of each): whatever the machine does meanwhile falls
+    on all of them alike. Used to measure two sizes side by side."""
+    for call in calls:
+        for _ in range(warmup):
+            call()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(n):
+        for spent, call in zip(times, calls, strict=True):
+            t0 = time.perf_counter()
+            call()
+            spent.append((time.perf_counter() - t0) * 1000)
+    return [percentiles(spent) for spent in times]
+
+
+def get_ok(client, url: str) -> Callable[[], None]:
+    """One GET of ``url`` that must answer 200."""
+
+    def call() -> None:
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.status_code)
+
+    return call
+
+
+def small_beside(url: str, tmp: Path) -> tuple[str, str]:
+    """The database of the small size, beside the one given (which holds the large size): a
+    SQLite file in ``tmp``, or a fresh PostgreSQL database created on the same server. Returns
+    its URL and, when it was created here, the same URL again, to drop at the end."""
+    from bench import fresh_db
+
+    if url.startswith("sqlite"):
+        return f"sqlite:///{tmp / 'small.sqlite3'}", ""
+    created = fresh_db.create(url)
+    return created, created
 
 
 def add_floor(app) -> None:

@@ -5,11 +5,14 @@ the bare SQL behind them.
         [--requests 30] [--copy] [--no-explain]
 
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one)
-with a province > ward > 50 schools and --cases cases below the ward, bulk-inserted by
+with a province > ward > 50 schools and --large cases below the ward, bulk-inserted by
 bench/casegen.py (statuses, risk levels, received dates over two years, verification and
 support due dates, 0-3 steps per case with some open follow-ups past due, transitions, 1-2
-violence types per case, the overdue moment the app keeps), measures, then adds cases up to
---large and measures again. Each time, through the Flask test client:
+violence types per case, the overdue moment the app keeps), and a second database beside it
+(created and dropped here) with --cases cases the same way, then measures both sizes side by
+side: each request at one size is followed by the same at the other, so that whatever else
+the machine does falls on both alike (measured one after the other, the same page came out
+0.98-1.63x in six runs). Through the Flask test client:
 
 - GET /monitoring as an officer of the ward (per-school counts of open cases, all cases from
   the reference counters, the monthly trend);
@@ -39,6 +42,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,17 +51,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask import Flask, jsonify  # noqa: E402
 from sqlalchemy import event, exists, func, literal_column, select  # noqa: E402
 
-from bench import casegen  # noqa: E402
+from bench import casegen, fresh_db  # noqa: E402
 from bench.common import (  # noqa: E402
     EMPTY,
     FLOOR,
     add_empty,
     add_floor,
+    alternated,
     ceiling_line,
     empty_app,
-    percentiles,
+    get_ok,
     seed_district,
     signed_in_client,
+    small_beside,
     steadiness_line,
 )
 from caseapp.clock import local_today  # noqa: E402
@@ -80,7 +87,6 @@ from caseapp.services.cases.tally import CEILING  # noqa: E402
 
 SCHOOLS = 50
 LIMIT = SHOWN + 1  # my work's lists read one row past what they show
-UNITS: dict[str, list[int]] = {}  # the ids of the units below a path (filled after the seed)
 TARGET = 1.5  # issue 16: at the large size at most 1.5x the small one, and 1.5x the bare SQL
 
 
@@ -107,39 +113,40 @@ class StatementLog:
         self.seconds += time.perf_counter() - self._started
 
 
-def page_latency(
-    client, url: str, n: int, warmup: int, log: StatementLog
-) -> tuple[float, float, int, float, list]:
-    """Median and p95 (ms) of ``n`` GETs after ``warmup`` ones, the statements per GET, the
-    time per GET (ms, mean) in those statements, and the statements (with parameters) that the
-    first GET sent."""
-    for _ in range(warmup):
+def app_get(client, url: str, log: StatementLog, spent: list) -> Callable[[], None]:
+    """One GET of the app's page that must answer 200; adds the statements it ran and the
+    seconds they took to ``spent`` ([count, seconds, GETs])."""
+
+    def call() -> None:
+        count, seconds = log.count, log.seconds
         r = client.get(url)
         assert r.status_code == 200, (url, r.status_code)
-    times, sent = [], []
-    before, spent = log.count, log.seconds
-    for i in range(n):
-        log.kept = [] if i == 0 else None
-        t0 = time.perf_counter()
-        r = client.get(url)
-        times.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200, (url, r.status_code)
-        if i == 0:
-            sent, log.kept = log.kept, None
-    per_request = round((log.count - before) / n)
-    return (*percentiles(times), per_request, (log.seconds - spent) / n * 1000, sent)
+        spent[0] += log.count - count
+        spent[1] += log.seconds - seconds
+        spent[2] += 1
+
+    return call
 
 
-def bare_latency(engine, stmts: list, n: int, warmup: int) -> tuple[float, float, list]:
-    """Median and p95 (ms) of running ``stmts`` one after the other on a plain connection."""
-    times, result = [], []
-    for i in range(n + warmup):
-        t0 = time.perf_counter()
+def first_sent(client, url: str, log: StatementLog) -> list:
+    """The statements (with parameters) one GET of ``url`` sends: for the plans."""
+    log.kept = []
+    try:
+        assert client.get(url).status_code == 200, url
+        return log.kept
+    finally:
+        log.kept = None
+
+
+def bare_sql(engine, stmts: list, result: list) -> Callable[[], None]:
+    """The page's statements, written here with Core, one after the other on a plain
+    connection; the rows of the last run are kept in ``result``."""
+
+    def call() -> None:
         with engine.connect() as conn:
-            result = [conn.execute(s).all() for s in stmts]
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1000)
-    return (*percentiles(times), result)
+            result[:] = [conn.execute(s).all() for s in stmts]
+
+    return call
 
 
 def bare_app(url: str, world: dict) -> Flask:
@@ -160,22 +167,10 @@ def bare_app(url: str, world: dict) -> Flask:
     return bare
 
 
-def flask_latency(client, url: str, n: int, warmup: int) -> tuple[float, float]:
-    for _ in range(warmup):
-        assert client.get(url).status_code == 200, url
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        r = client.get(url)
-        times.append((time.perf_counter() - t0) * 1000)
-        assert r.status_code == 200, (url, r.status_code)
-    return percentiles(times)
-
-
 # -- the bare queries, written here with Core ---------------------------------------------
 
 
-def _scoped(path: str, user_id: int, *columns):
+def _scoped(world: dict, path: str, user_id: int, *columns):
     """Cases below ``path`` that do not exclude ``user_id`` (the app's visible_cases scope, with
     the units of the scope listed again as ids, as the app does: in_scope_units)."""
     c, u, ex = Case.__table__, Unit.__table__, CaseExclusion.__table__
@@ -185,7 +180,7 @@ def _scoped(path: str, user_id: int, *columns):
         .where(
             u.c.path.startswith(path),
             ~exists(select(ex.c.id).where(ex.c.case_id == c.c.id, ex.c.user_id == user_id)),
-            c.c.unit_id.in_(UNITS[path]),
+            c.c.unit_id.in_(world["units"][path]),
         )
     )
 
@@ -245,7 +240,7 @@ def work_queries(world: dict) -> list:
         c.c.serious_risk_to_child,
         c.c.status,
     )
-    mine = _scoped(path, user_id, *cols)
+    mine = _scoped(world, path, user_id, *cols)
     overdue = overdue_condition()
     return [
         mine.where(overdue).order_by(c.c.overdue_after, c.c.id).limit(LIMIT),
@@ -274,7 +269,7 @@ def work_queries(world: dict) -> list:
 
 def home_queries(world: dict) -> list:
     c = Case.__table__
-    scoped = _scoped(world["district_path"], world["officer"], c.c.unit_id)
+    scoped = _scoped(world, world["district_path"], world["officer"], c.c.unit_id)
     # The three counts in one statement, as the app sends them (tally.capped_counts).
     return [
         select(
@@ -326,34 +321,89 @@ def index_summary(lines: list[str]) -> str:
     )
 
 
-def measure(app, engine, bare, world: dict, log: StatementLog, n: int, warmup: int) -> dict:
-    """Per page: (app median, p95, statements), (bare SQL median, p95, result), bare
-    statements, what the app's first GET sent, (bare Flask median, p95), (the app's shell as
-    the same person, the bare app's shell) medians."""
-    officer = signed_in_client(app, world["officer"])
-    bare_client = bare.test_client()
-    focal = signed_in_client(app, world["focal"])
-    out = {}
-    for screen, label, client, path, queries in (
-        (
-            "monitoring",
-            "GET /monitoring (officer, district)",
-            officer,
-            "/monitoring",
-            monitoring_queries,
-        ),
-        ("my work", "GET /work (focal point, busiest school)", focal, "/work", work_queries),
-        ("home", "GET / (officer, attention counts)", officer, "/", home_queries),
-    ):
-        *app_ms, sent = page_latency(client, path, n, warmup, log)
-        stmts = queries(world)
-        bare = bare_latency(engine, stmts, n, warmup)
-        flask_ms = flask_latency(bare_client, f"/bare/{path.strip('/') or 'home'}", n, warmup)
-        shells = (
-            flask_latency(client, FLOOR, n, warmup)[0],
-            flask_latency(bare_client, EMPTY, n, warmup)[0],
-        )
-        out[screen] = (label, app_ms, bare, len(stmts), path, sent, flask_ms, shells)
+@dataclass
+class Side:
+    """One size of the run: its own database, the app and the bare app on it, signed in."""
+
+    app: Flask
+    engine: object
+    world: dict
+    log: StatementLog
+    bare: Flask
+    officer: object
+    focal: object
+    bare_client: object
+    cases: int = 0
+
+
+def open_side(url: str, instance: Path) -> Side:
+    app = empty_app(url, instance)
+    add_floor(app)
+    engine = app.extensions["caseapp.engine"]
+    world = seed_district(app, "MB", SCHOOLS)
+    with engine.connect() as conn:
+        world["units"] = {
+            path: list(conn.scalars(select(Unit.id).where(Unit.__table__.c.path.startswith(path))))
+            for path in (world["district_path"], world["school_path"])
+        }
+    bare = bare_app(url, world)
+    return Side(
+        app,
+        engine,
+        world,
+        StatementLog(engine),
+        bare,
+        signed_in_client(app, world["officer"]),
+        signed_in_client(app, world["focal"]),
+        bare.test_client(),
+    )
+
+
+SCREENS = (
+    ("monitoring", "GET /monitoring (officer, district)", "officer", "/monitoring", "monitoring"),
+    ("my work", "GET /work (focal point, busiest school)", "focal", "/work", "work"),
+    ("home", "GET / (officer, attention counts)", "officer", "/", "home"),
+)
+QUERIES = {"monitoring": monitoring_queries, "work": work_queries, "home": home_queries}
+
+
+def measure(sides: list[Side], n: int, warmup: int) -> list[dict]:
+    """Per size, per page: (label, (app median, p95, statements, ms in them), (bare SQL median,
+    p95, its rows), bare statements, path, what the app's first GET sent, (bare Flask median,
+    p95), (the app's shell as the same person, the bare app's shell) medians). The sizes side
+    by side: for each page, the app's GET, the bare SQL, the bare endpoint and both shells at
+    one size, then the same at the other, in turn."""
+    out: list[dict] = [{} for _ in sides]
+    for screen, label, who, path, bare_page in SCREENS:
+        calls, kept = [], []
+        for side in sides:
+            client = getattr(side, who)
+            sent = first_sent(client, path, side.log)
+            spent, rows = [0, 0.0, 0], []
+            stmts = QUERIES[bare_page](side.world)
+            calls += [
+                app_get(client, path, side.log, spent),
+                bare_sql(side.engine, stmts, rows),
+                get_ok(side.bare_client, f"/bare/{bare_page}"),
+                get_ok(client, FLOOR),
+                get_ok(side.bare_client, EMPTY),
+            ]
+            kept.append((sent, spent, rows, len(stmts)))
+        times = alternated(calls, n, warmup)
+        for i, (sent, spent, rows, count) in enumerate(kept):
+            app_ms, sql_ms, flask_ms, floor_ms, empty_ms = times[5 * i : 5 * i + 5]
+            per_request = round(spent[0] / spent[2])
+            in_sql = spent[1] / spent[2] * 1000
+            out[i][screen] = (
+                label,
+                (*app_ms, per_request, in_sql),
+                (*sql_ms, rows),
+                count,
+                path,
+                sent,
+                flask_ms,
+                (floor_ms[0], empty_ms[0]),
+            )
     return out
 
 
@@ -425,7 +475,8 @@ def main() -> None:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="an EMPTY database (default: a SQLite file in a temp dir)",
+        help="an EMPTY database, for the large size; the small one gets a database of its own "
+        "beside it, created and dropped here (default: SQLite files in a temp dir)",
     )
     parser.add_argument("--requests", type=int, default=15, help="GETs per page")
     parser.add_argument("--warmup", type=int, default=3, help="GETs per page before timing")
@@ -441,42 +492,59 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-    app = empty_app(url, tmp)
-    add_floor(app)
-    engine = app.extensions["caseapp.engine"]
-    world = seed_district(app, "MB", SCHOOLS)
-    with engine.connect() as conn:
-        for path in (world["district_path"], world["school_path"]):
-            UNITS[path] = list(
-                conn.scalars(select(Unit.id).where(Unit.__table__.c.path.startswith(path)))
+    sizes = [args.cases] + ([args.large] if args.large > args.cases else [])
+    urls, created = [url], ""
+    if len(sizes) == 2:
+        # The small size in a database of its own, so that both are measured side by side.
+        small_url, created = small_beside(url, tmp)
+        urls.insert(0, small_url)
+    sides: list[Side] = []
+    try:
+        for size, side_url in zip(sizes, urls, strict=True):
+            instance = tmp / f"instance-{size}"
+            instance.mkdir()
+            side = open_side(side_url, instance)
+            t0 = time.perf_counter()
+            totals, spent = casegen.fill(
+                side.engine,
+                size,
+                side.world["schools"],
+                side.world["focal"],
+                local_today(),
+                use_copy=args.copy,
             )
-    log = StatementLog(engine)
-    bare = bare_app(url, world)
-    sizes: list = []
-    for totals, spent, fill_s in casegen.fill_to_sizes(
-        engine,
-        args.cases,
-        args.large,
-        world["schools"],
-        world["focal"],
-        local_today(),
-        use_copy=args.copy,
-    ):
-        if args.sqlite_analyze and engine.dialect.name == "sqlite":
-            with engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
-                conn.commit()
-        print(
-            f"database {engine.dialect.name}: {totals.cases:,} cases, steps {totals.steps:,}, "
-            f"transitions {totals.transitions:,}; fill {fill_s:.1f} s (rows made in Python "
-            f"{spent['generate']:.1f} s, writes {spent['write']:.1f} s, VACUUM ANALYZE and "
-            f"CHECKPOINT {spent['analyze']:.1f} s, dirty pages written out "
-            f"{spent['settle']:.1f} s)",
-            flush=True,
+            if args.sqlite_analyze and side.engine.dialect.name == "sqlite":
+                with side.engine.connect() as conn:
+                    conn.exec_driver_sql("ANALYZE")
+                    conn.commit()
+            side.cases = totals.cases
+            print(
+                f"database {side.engine.dialect.name}: {totals.cases:,} cases, steps "
+                f"{totals.steps:,}, transitions {totals.transitions:,}; fill "
+                f"{time.perf_counter() - t0:.1f} s (rows made in Python "
+                f"{spent['generate']:.1f} s, writes {spent['write']:.1f} s, VACUUM ANALYZE and "
+                f"CHECKPOINT {spent['analyze']:.1f} s, dirty pages written out "
+                f"{spent['settle']:.1f} s)",
+                flush=True,
+            )
+            sides.append(side)
+        measured = measure(sides, args.requests, args.warmup)
+        report_all(
+            [(side.cases, pages) for side, pages in zip(sides, measured, strict=True)],
+            sides[-1].engine,
+            args,
         )
-        sizes.append(
-            (totals.cases, measure(app, engine, bare, world, log, args.requests, args.warmup))
-        )
+    finally:
+        for side in sides:
+            side.bare.extensions["bench.engine"].dispose()
+            side.engine.dispose()
+        if created:
+            fresh_db.drop(created)
+
+
+def report_all(sizes: list, engine, args) -> None:
+    """The district's totals, the figures and targets (report), then the plans of the app's
+    own statements at the large size."""
     tallied, late = sizes[-1][1]["monitoring"][2][2][1], sizes[-1][1]["monitoring"][2][2][3]
     print(
         "district, open cases: "
@@ -490,7 +558,6 @@ def main() -> None:
     report(sizes, args.requests, args.warmup)
     if args.no_explain:
         return
-    bare.extensions["bench.engine"].dispose()
     sent = {results[4]: results[5] for results in sizes[-1][1].values()}
     checks = [
         ("monitoring per school (monitoring.school_rows)", "/monitoring", "FROM unit_case_tallies"),
@@ -511,7 +578,6 @@ def main() -> None:
             print(f"   {index_summary(lines)}")
             for line in lines:
                 print("   " + line)
-    engine.dispose()
 
 
 if __name__ == "__main__":
