@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import event
+
 from caseapp import create_app, migrate
 from caseapp.db import get_session
 from caseapp.services.accounts import users
@@ -131,6 +133,49 @@ def small_beside(url: str, tmp: Path) -> tuple[str, str]:
         return f"sqlite:///{tmp / 'small.sqlite3'}", ""
     created = fresh_db.create(url)
     return created, created
+
+
+class StatementLog:
+    """Counts (and, when asked, keeps) the statements sent to the database, and the time spent
+    in them (from the cursor's execute to its return: the database's answer, not the ORM's work
+    around it)."""
+
+    def __init__(self, engine):
+        self.count = 0
+        self.seconds = 0.0
+        self._started = 0.0
+        self.kept: list[tuple[str, object]] | None = None
+        event.listen(engine, "before_cursor_execute", self._seen)
+        event.listen(engine, "after_cursor_execute", self._done)
+
+    def _seen(self, _conn, _cursor, statement, parameters, _context, _many):
+        self.count += 1
+        if self.kept is not None:
+            self.kept.append((statement, parameters))
+        self._started = time.perf_counter()
+
+    def _done(self, *_args):
+        self.seconds += time.perf_counter() - self._started
+
+
+def logged_get(client, url: str, log: StatementLog, spent: list) -> Callable[[], None]:
+    """One GET of ``url`` that must answer 200; adds the statements it ran on ``log``'s engine
+    and the seconds they took to ``spent`` ([count, seconds, GETs]: ``in_statements``)."""
+
+    def call() -> None:
+        count, seconds = log.count, log.seconds
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.status_code)
+        spent[0] += log.count - count
+        spent[1] += log.seconds - seconds
+        spent[2] += 1
+
+    return call
+
+
+def in_statements(spent: list) -> tuple[float, float]:
+    """Statements and milliseconds in them per GET, from the ``spent`` of ``logged_get``."""
+    return spent[0] / spent[2], spent[1] / spent[2] * 1000
 
 
 def add_floor(app) -> None:

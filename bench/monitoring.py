@@ -49,18 +49,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask, jsonify  # noqa: E402
-from sqlalchemy import event, exists, func, literal_column, select  # noqa: E402
+from sqlalchemy import exists, func, literal_column, select  # noqa: E402
 
 from bench import casegen, fresh_db  # noqa: E402
 from bench.common import (  # noqa: E402
     EMPTY,
     FLOOR,
+    StatementLog,
     add_empty,
     add_floor,
     alternated,
     ceiling_line,
     empty_app,
     get_ok,
+    in_statements,
+    logged_get,
     seed_district,
     signed_in_client,
     small_beside,
@@ -88,44 +91,6 @@ from caseapp.services.cases.tally import CEILING  # noqa: E402
 SCHOOLS = 50
 LIMIT = SHOWN + 1  # my work's lists read one row past what they show
 TARGET = 1.5  # issue 16: at the large size at most 1.5x the small one, and 1.5x the bare SQL
-
-
-class StatementLog:
-    """Counts (and, when asked, keeps) the statements sent to the database, and the time spent
-    in them (from the cursor's execute to its return: the database's answer, not the ORM's work
-    around it)."""
-
-    def __init__(self, engine):
-        self.count = 0
-        self.seconds = 0.0
-        self._started = 0.0
-        self.kept: list[tuple[str, object]] | None = None
-        event.listen(engine, "before_cursor_execute", self._seen)
-        event.listen(engine, "after_cursor_execute", self._done)
-
-    def _seen(self, _conn, _cursor, statement, parameters, _context, _many):
-        self.count += 1
-        if self.kept is not None:
-            self.kept.append((statement, parameters))
-        self._started = time.perf_counter()
-
-    def _done(self, *_args):
-        self.seconds += time.perf_counter() - self._started
-
-
-def app_get(client, url: str, log: StatementLog, spent: list) -> Callable[[], None]:
-    """One GET of the app's page that must answer 200; adds the statements it ran and the
-    seconds they took to ``spent`` ([count, seconds, GETs])."""
-
-    def call() -> None:
-        count, seconds = log.count, log.seconds
-        r = client.get(url)
-        assert r.status_code == 200, (url, r.status_code)
-        spent[0] += log.count - count
-        spent[1] += log.seconds - seconds
-        spent[2] += 1
-
-    return call
 
 
 def first_sent(client, url: str, log: StatementLog) -> list:
@@ -330,6 +295,7 @@ class Side:
     world: dict
     log: StatementLog
     bare: Flask
+    bare_log: StatementLog
     officer: object
     focal: object
     bare_client: object
@@ -353,6 +319,7 @@ def open_side(url: str, instance: Path) -> Side:
         world,
         StatementLog(engine),
         bare,
+        StatementLog(bare.extensions["bench.engine"]),
         signed_in_client(app, world["officer"]),
         signed_in_client(app, world["focal"]),
         bare.test_client(),
@@ -370,39 +337,40 @@ QUERIES = {"monitoring": monitoring_queries, "work": work_queries, "home": home_
 def measure(sides: list[Side], n: int, warmup: int) -> list[dict]:
     """Per size, per page: (label, (app median, p95, statements, ms in them), (bare SQL median,
     p95, its rows), bare statements, path, what the app's first GET sent, (bare Flask median,
-    p95), (the app's shell as the same person, the bare app's shell) medians). The sizes side
-    by side: for each page, the app's GET, the bare SQL, the bare endpoint and both shells at
-    one size, then the same at the other, in turn."""
+    p95), (the app's shell as the same person, the bare app's shell) medians, (ms in the
+    statements of the app's shell, of the bare endpoint) per GET). The sizes side by side: for
+    each page, the app's GET, the bare SQL, the bare endpoint and both shells at one size, then
+    the same at the other, in turn."""
     out: list[dict] = [{} for _ in sides]
     for screen, label, who, path, bare_page in SCREENS:
         calls, kept = [], []
         for side in sides:
             client = getattr(side, who)
             sent = first_sent(client, path, side.log)
-            spent, rows = [0, 0.0, 0], []
+            page, shell, bare, rows = [0, 0.0, 0], [0, 0.0, 0], [0, 0.0, 0], []
             stmts = QUERIES[bare_page](side.world)
             calls += [
-                app_get(client, path, side.log, spent),
+                logged_get(client, path, side.log, page),
                 bare_sql(side.engine, stmts, rows),
-                get_ok(side.bare_client, f"/bare/{bare_page}"),
-                get_ok(client, FLOOR),
+                logged_get(side.bare_client, f"/bare/{bare_page}", side.bare_log, bare),
+                logged_get(client, FLOOR, side.log, shell),
                 get_ok(side.bare_client, EMPTY),
             ]
-            kept.append((sent, spent, rows, len(stmts)))
+            kept.append((sent, page, shell, bare, rows, len(stmts)))
         times = alternated(calls, n, warmup)
-        for i, (sent, spent, rows, count) in enumerate(kept):
+        for i, (sent, page, shell, bare, rows, count) in enumerate(kept):
             app_ms, sql_ms, flask_ms, floor_ms, empty_ms = times[5 * i : 5 * i + 5]
-            per_request = round(spent[0] / spent[2])
-            in_sql = spent[1] / spent[2] * 1000
+            per_request, in_sql = in_statements(page)
             out[i][screen] = (
                 label,
-                (*app_ms, per_request, in_sql),
+                (*app_ms, round(per_request), in_sql),
                 (*sql_ms, rows),
                 count,
                 path,
                 sent,
                 flask_ms,
                 (floor_ms[0], empty_ms[0]),
+                (in_statements(shell)[1], in_statements(bare)[1]),
             )
     return out
 
@@ -427,6 +395,7 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
             _s,
             (f_med, f_p95),
             _shells,
+            _in_statements,
         ) in results.values():
             print(
                 f"{label:42} {a_med:8.1f} / {a_p95:8.1f} ms {a_stmts:3d} st  "
@@ -453,14 +422,17 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
             f"{screen} / bare SQL <= {TARGET} (at {large:,}, bare Flask + Core): {bare:.2f}x: "
             + ("PASS" if bare <= TARGET else "FAIL")
         )
-        # For information: the same comparison for the queries alone (the app's statements, as
-        # its cursor ran them, against the bare SQL on a plain connection): what the page costs
-        # beyond them is its fixed part (session, menu, template), the same at every size.
-        app_sql, bare_sql = last[screen][1][3], last[screen][2][0]
+        # For information: the same comparison for the queries alone, each side's statements
+        # timed the same way (cursor to cursor): the page's less its shell's (the session,
+        # the menu), against the bare endpoint's, which are the same queries written with Core.
+        # What the page costs beyond them is its fixed part and its template.
+        app_sql = last[screen][1][3]
+        shell_sql, bare_sql_ms = last[screen][8]
         print(
-            f"{screen}, for information: the app's SQL {app_sql:.1f} ms a request vs the bare "
-            f"SQL {bare_sql:.1f} ms ({app_sql / bare_sql:.2f}x); the rest of the page "
-            f"{last[screen][1][0] - app_sql:.1f} ms"
+            f"{screen}, for information: its statements {app_sql - shell_sql:.1f} ms a request "
+            f"(the page's {app_sql:.1f} less the shell's {shell_sql:.1f}) against the bare "
+            f"endpoint's {bare_sql_ms:.1f} ms ({(app_sql - shell_sql) / bare_sql_ms:.2f}x); the "
+            f"rest of the page {last[screen][1][0] - app_sql:.1f} ms"
         )
         floor_ms, empty_ms = last[screen][7]
         print(ceiling_line(screen, floor_ms, last[screen][6][0], empty_ms, TARGET))
