@@ -281,12 +281,6 @@ def deep_case(engine, world: dict, depth: int) -> str:
         )
 
 
-def paired(gets: list[tuple], n: int) -> list[tuple[float, float]]:
-    """Median and p95 in milliseconds of each (client, url) of ``gets``, over ``n`` rounds
-    of one GET of each in turn (after two warm-up requests each)."""
-    return alternated([get_ok(client, url) for client, url in gets], n)
-
-
 def scenarios_of(ref_prefix: str, deep: str, depth: int) -> list[tuple[str, str]]:
     return [
         ("list, first page", ""),

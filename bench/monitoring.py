@@ -12,7 +12,7 @@ violence types per case, the overdue moment the app keeps), and a second databas
 (created and dropped here) with --cases cases the same way, then measures both sizes side by
 side: each request at one size is followed by the same at the other, so that whatever else
 the machine does falls on both alike (measured one after the other, the same page came out
-0.98-1.63x in six runs). Through the Flask test client:
+0.98-1.63x in nine runs). Through the Flask test client:
 
 - GET /monitoring as an officer of the ward (per-school counts of open cases, all cases from
   the reference counters, the monthly trend);
@@ -290,7 +290,6 @@ def index_summary(lines: list[str]) -> str:
 class Side:
     """One size of the run: its own database, the app and the bare app on it, signed in."""
 
-    app: Flask
     engine: object
     world: dict
     log: StatementLog
@@ -314,7 +313,6 @@ def open_side(url: str, instance: Path) -> Side:
         }
     bare = bare_app(url, world)
     return Side(
-        app,
         engine,
         world,
         StatementLog(engine),
