@@ -1,10 +1,14 @@
 """Form pieces shared by every blueprint."""
 
+import threading
+
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm as _FlaskForm
+from markupsafe import Markup
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.widgets import Select
 
 from caseapp.limits import REASON_MAX
 from caseapp.security.text import refused_characters
@@ -70,3 +74,47 @@ def no_control_characters(_form, field) -> None:
     value = field.data or ""
     if refused_characters(value):
         raise ValidationError(_l("This field holds characters that are not allowed."))
+
+
+class KeptSelect(Select):
+    """WTForms' select, its HTML kept and given again when the same field is drawn with the
+    same choices (already translated, so one language's are not another's), the same value
+    and the same attributes: the case list draws five of them on every page, and building
+    their options took a tenth of the page. Only a value among the choices (or none) is
+    kept, so what a request puts in the address cannot grow the store; a field with errors
+    is drawn afresh. At most ``limit`` drawings are kept per widget."""
+
+    def __init__(self, limit: int = 512) -> None:
+        super().__init__()
+        self.limit = limit
+        self._kept: dict[tuple, Markup] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, field, **kwargs) -> Markup:
+        key = self._key(field, kwargs)
+        if key is None:
+            return super().__call__(field, **kwargs)
+        html = self._kept.get(key)
+        if html is None:
+            html = super().__call__(field, **kwargs)
+            with self._lock:
+                if len(self._kept) >= self.limit:
+                    self._kept.clear()
+                self._kept[key] = html
+        return html
+
+    @staticmethod
+    def _key(field, kwargs: dict) -> tuple | None:
+        choices = field.choices
+        if field.errors or not isinstance(choices, list | tuple):
+            return None
+        try:
+            pairs = tuple((str(value), str(label)) for value, label in choices)
+            attributes = tuple(sorted((k, str(v)) for k, v in kwargs.items()))
+        except (TypeError, ValueError):
+            return None  # groups, or a choice not a (value, label) pair
+        value = field.data
+        if value not in (None, "") and str(value) not in {v for v, _label in pairs}:
+            return None
+        flags = tuple(sorted(k for k in ("required", "disabled") if getattr(field.flags, k, False)))
+        return (field.id, field.name, pairs, value, attributes, flags)

@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from caseapp.forms import FlaskForm, no_control_characters
+from caseapp.forms import FlaskForm, KeptSelect, no_control_characters
 from caseapp.labels import case_choice_names, violence_names
 from caseapp.limits import NOTE_MAX, REASON_MAX, REASON_MIN, STEP_DETAILS_MAX
 from caseapp.models import cases as domain
@@ -370,20 +370,33 @@ class LiftExclusionForm(FlaskForm):
 
 
 class CaseFilterForm(FlaskForm):
+    """The case list's filters: drawn on every page of the list, so its selects are kept
+    (KeptSelect)."""
+
     class Meta:
         csrf = False
 
     q = StringField(_l("Reference"), validators=[Optional(), _max(40), no_control_characters])
-    status = SelectField(_l("Status"), validators=[Optional()], validate_choice=False)
+    status = SelectField(
+        _l("Status"), validators=[Optional()], validate_choice=False, widget=KeptSelect()
+    )
     unit = StringField(_l("School (code)"), validators=[Optional(), _max(20)])
-    violence = SelectField(_l("Kind of violence"), validators=[Optional()], validate_choice=False)
-    risk = SelectField(_l("Risk level"), validators=[Optional()], validate_choice=False)
-    due = SelectField(_l("Due"), validators=[Optional()], validate_choice=False)
+    violence = SelectField(
+        _l("Kind of violence"), validators=[Optional()], validate_choice=False, widget=KeptSelect()
+    )
+    risk = SelectField(
+        _l("Risk level"), validators=[Optional()], validate_choice=False, widget=KeptSelect()
+    )
+    due = SelectField(
+        _l("Due"), validators=[Optional()], validate_choice=False, widget=KeptSelect()
+    )
     overdue = BooleanField(_l("Overdue only"))
     urgent = BooleanField(_l("Urgent only"))
     received_from = DateField(_l("Received from"), format="%Y-%m-%d", validators=[Optional()])
     received_to = DateField(_l("Received to"), format="%Y-%m-%d", validators=[Optional()])
-    sort = SelectField(_l("Sort by"), validators=[Optional()], validate_choice=False)
+    sort = SelectField(
+        _l("Sort by"), validators=[Optional()], validate_choice=False, widget=KeptSelect()
+    )
 
 
 class StepForm(FlaskForm):
