@@ -8,6 +8,7 @@ bp = Blueprint("cases", __name__, url_prefix="/cases")
 from caseapp.cases import (
     access_report,
     hold_views,
+    links,
     notice_views,
     people_views,
     records,

@@ -178,7 +178,8 @@ LIST_COLUMNS = (
 class ListedCase:
     """One row of the list, read as plain columns (no ORM object: building fifty cases and
     their units, and loading their kinds through the relationship, was a third of the
-    page's Python), with the kinds of violence of the case in their order."""
+    page's Python), with the kinds of violence of the case in their order (the lists of
+    my work show none)."""
 
     id: int
     public_id: str
@@ -190,7 +191,7 @@ class ListedCase:
     serious_risk_to_child: bool
     status: str
     verification_due_on: date | None
-    violence_types: tuple[str, ...]
+    violence_types: tuple[str, ...] = ()
 
     @property
     def urgent(self) -> bool:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import case as when
 from sqlalchemy import func, literal_column, select, true
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
 from caseapp.db import utcnow
@@ -30,7 +30,7 @@ from caseapp.services.cases.deadlines import (
     follow_ups_of_window,
     overdue_condition,
 )
-from caseapp.services.cases.listing import OPEN
+from caseapp.services.cases.listing import LIST_COLUMNS, OPEN, ListedCase
 from caseapp.services.cases.tallies import counts_of, local_month
 from caseapp.services.cases.tally import Tally
 from caseapp.services.org.units import unit_in_scope
@@ -59,8 +59,11 @@ class WorkList:
         return cls(rows[:SHOWN], Tally(min(len(rows), SHOWN), len(rows) > SHOWN))
 
 
-def _cases(stmt, session: Session) -> list[Case]:
-    return list(session.scalars(stmt.options(contains_eager(Case.unit)).limit(SHOWN + 1)).unique())
+def _cases(stmt, session: Session) -> list[ListedCase]:
+    """The first SHOWN + 1 cases of ``stmt`` (visible_cases, joined to their unit) as the
+    case list reads its rows: their columns only, no sealed content, no ORM object."""
+    found = session.execute(stmt.with_only_columns(*LIST_COLUMNS).limit(SHOWN + 1))
+    return [ListedCase(**row._mapping) for row in found]
 
 
 def my_work(session: Session, user: User) -> dict[str, WorkList]:
@@ -76,7 +79,7 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
     now = utcnow()
     upcoming = session.execute(
         mine.where(OPEN)
-        .with_only_columns(Case, CaseStep.due_on)
+        .with_only_columns(*LIST_COLUMNS, CaseStep.due_on.label("follow_up_due_on"))
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             *follow_ups_of_window(now),
@@ -84,12 +87,16 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
             # ix_case_steps_unit_follow_ups_due.
             CaseStep.unit_id.in_(units),
         )
-        .options(contains_eager(Case.unit))
         # The school's follow-ups not done of the window from ix_case_steps_unit_follow_ups_due
         # (school, due day, case), joined to its open cases.
         .order_by(CaseStep.due_on, CaseStep.case_id)
         .limit(SHOWN + 1)
     ).all()
+    upcoming_rows = []
+    for row in upcoming:
+        fields = dict(row._mapping)
+        due = fields.pop("follow_up_due_on")
+        upcoming_rows.append((ListedCase(**fields), due))
     due_today = {
         case.id: case
         for condition in due_today_conditions(now)
@@ -114,7 +121,7 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
                 session,
             )
         ),
-        "upcoming": WorkList.of(upcoming),
+        "upcoming": WorkList.of(upcoming_rows),
     }
 
 
@@ -189,17 +196,18 @@ def _excluded(session: Session, user: User, schools) -> list:
 
 
 def school_rows(session: Session, user: User, unit: Unit, level: str | None = None) -> list[dict]:
-    """One row per school below ``unit`` (of ``level`` when given): open, overdue, high-risk,
-    unassigned and all cases. Read from the schools' tallies (tallies.py, one row a school)
-    less the few cases the user is excluded from; overdue cases are counted from the index
-    of overdue moments by school, up to OVERDUE_CEILING a school (``overdue_more``)."""
-    schools = list(
-        session.scalars(
-            select(Unit)
-            .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
-            .order_by(Unit.path)
-        )
-    )
+    """One row per school below ``unit`` (of ``level`` when given): the school (its id, code
+    and name), open, overdue, high-risk, unassigned and all cases. Read from the schools'
+    tallies (tallies.py, one row a school) less the few cases the user is excluded from;
+    overdue cases are counted from the index of overdue moments by school, up to
+    OVERDUE_CEILING a school (``overdue_more``)."""
+    # What a row shows of its school (id, code, name), read as plain columns: a province
+    # lists hundreds of schools.
+    schools = session.execute(
+        select(Unit.id, Unit.code, Unit.name)
+        .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
+        .order_by(Unit.path)
+    ).all()
     readable = _schools(user, unit, level)
     kept = {
         row.unit_id: [row.open, row.high_risk, row.unassigned, row.total]
