@@ -4,6 +4,7 @@ attachments, consents, exclusions and the blind index for repeat alerts."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import (
     Boolean,
@@ -111,7 +112,28 @@ CONFIDENTIAL_MAX = {"narrative": NARRATIVE_MAX}
 NOTE_MAX = limits.NOTE_MAX
 
 
-class Case(Base):
+class _Glanced(Protocol):
+    risk_level: str
+    serious_risk_to_child: bool
+    status: str
+
+
+class AtAGlance:
+    """What a row of a list says of a case at a glance, for the ORM case and for the lists'
+    plain rows (services.cases.listing.ListedCase) alike."""
+
+    __slots__ = ()
+
+    @property
+    def urgent(self: _Glanced) -> bool:
+        return self.risk_level == "immediate" or self.serious_risk_to_child
+
+    @property
+    def is_open(self: _Glanced) -> bool:
+        return self.status != "closed"
+
+
+class Case(Base, AtAGlance):
     __tablename__ = "cases"
     __table_args__ = (
         UniqueConstraint("unit_id", "year", "number"),
@@ -255,14 +277,6 @@ class Case(Base):
     @property
     def perpetrators(self) -> list[CasePerson]:
         return [p for p in self.current_people if p.position == "perpetrator"]
-
-    @property
-    def urgent(self) -> bool:
-        return self.risk_level == "immediate" or self.serious_risk_to_child
-
-    @property
-    def is_open(self) -> bool:
-        return self.status != "closed"
 
 
 class CasePerson(Base):

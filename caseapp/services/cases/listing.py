@@ -23,6 +23,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
+from caseapp.models.cases import AtAGlance
 from caseapp.services.cases.access import in_scope_units, visible_cases
 from caseapp.services.cases.deadlines import (
     first_follow_up_of_case,
@@ -175,11 +176,11 @@ LIST_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class ListedCase:
+class ListedCase(AtAGlance):
     """One row of the list, read as plain columns (no ORM object: building fifty cases and
     their units, and loading their kinds through the relationship, was a third of the
     page's Python), with the kinds of violence of the case in their order (the lists of
-    my work show none)."""
+    my work show none); ``urgent`` and ``is_open`` as the case's own (AtAGlance)."""
 
     id: int
     public_id: str
@@ -192,14 +193,6 @@ class ListedCase:
     status: str
     verification_due_on: date | None
     violence_types: tuple[str, ...] = ()
-
-    @property
-    def urgent(self) -> bool:
-        return self.risk_level == "immediate" or self.serious_risk_to_child
-
-    @property
-    def is_open(self) -> bool:
-        return self.status != "closed"
 
 
 def case_list(user: User, flt: CaseFilter, for_count: bool = False):
