@@ -201,7 +201,8 @@ def bare_app(url: str, world: dict) -> Flask:
 def explain(
     app, world: dict, ref_prefix: str, deep: str, depth: int
 ) -> list[tuple[str, list[str]]]:
-    """The plans of the app's own list queries, compiled from case_list.case_list()."""
+    """The plans of the app's own list queries: the pages' from case_list.page_rows(), the
+    counts' from case_list.case_list()."""
     engine = app.extensions["caseapp.engine"]
     pg = engine.dialect.name == "postgresql"
     prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " if pg else "EXPLAIN QUERY PLAN "
@@ -210,11 +211,11 @@ def explain(
         s = get_session()
         officer = s.get(User, world["officer"])
         stmts = {
-            "first page": case_list.case_list(officer, case_list.CaseFilter()).limit(PAGE_SIZE),
-            f"violence={FILTER_VIOLENCE}, status={FILTER_STATUS}": case_list.case_list(
+            "first page": case_list.page_rows(officer, case_list.CaseFilter()).limit(PAGE_SIZE),
+            f"violence={FILTER_VIOLENCE}, status={FILTER_STATUS}": case_list.page_rows(
                 officer, case_list.CaseFilter(violence=FILTER_VIOLENCE, status=FILTER_STATUS)
             ).limit(PAGE_SIZE),
-            f"q={ref_prefix} (reference prefix)": case_list.case_list(
+            f"q={ref_prefix} (reference prefix)": case_list.page_rows(
                 officer, case_list.CaseFilter(reference=ref_prefix)
             ).limit(PAGE_SIZE),
         }
@@ -223,13 +224,13 @@ def explain(
             select(*(key for key, _down in keys)).where(Case.public_id == deep)
         ).one()
         stmts[f"deep page (after the {depth:,}th case)"] = (
-            case_list.case_list(officer, case_list.CaseFilter())
+            case_list.page_rows(officer, case_list.CaseFilter())
             .where(case_list._beyond(keys, boundary, False))
             .limit(PAGE_SIZE + 1)
         )
         for due in ("today", "fortnight"):
             flt = case_list.CaseFilter(due=due)
-            stmts[f"due={due}"] = case_list.case_list(officer, flt).limit(PAGE_SIZE)
+            stmts[f"due={due}"] = case_list.page_rows(officer, flt).limit(PAGE_SIZE)
             stmts[f"due={due}, count capped"] = select(func.count()).select_from(
                 case_list.case_list(officer, flt, for_count=True)
                 .with_only_columns(Case.unit_id)
@@ -263,7 +264,7 @@ def explain(
                         lines.append("  " * depth[node] + detail)
                 out.append((label, lines))
         sql = str(stmts["first page"].compile(dialect=engine.dialect))
-    return [("SQL of the first page (from case_list.case_list)", sql.splitlines()), *out]
+    return [("SQL of the first page (from case_list.page_rows)", sql.splitlines()), *out]
 
 
 def deep_case(engine, world: dict, depth: int) -> str:

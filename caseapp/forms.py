@@ -5,10 +5,10 @@ import threading
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm as _FlaskForm
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, ValidationError
-from wtforms.widgets import Select
+from wtforms.widgets import Select, html_params
 
 from caseapp.limits import REASON_MAX
 from caseapp.security.text import refused_characters
@@ -109,8 +109,10 @@ class KeptSelect(Select):
         if field.errors or not isinstance(choices, list | tuple):
             return None
         try:
-            pairs = tuple((str(value), str(label)) for value, label in choices)
-            attributes = tuple(sorted((k, str(v)) for k, v in kwargs.items()))
+            # Labels as drawn (escaped; Markup as it is), attributes as drawn (True and "True"
+            # differ), so that two inputs drawn differently never share a key.
+            pairs = tuple((str(value), str(escape(label))) for value, label in choices)
+            attributes = html_params(**kwargs)
         except (TypeError, ValueError):
             return None  # groups, or a choice not a (value, label) pair
         value = field.data

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from flask import g, url_for
+from flask import request, url_for
 
 from caseapp.cases import bp
 
@@ -21,11 +21,12 @@ _QUERY_SAFE = "!$'()*,/:;?@"
 
 
 def _built(name: str, endpoint: str, **values) -> str:
-    """``url_for(endpoint, **values)``, built once per request."""
-    link = g.get(name)
+    """``url_for(endpoint, **values)``, built once per request (kept with the request itself:
+    an application context, and ``g`` with it, may outlive one)."""
+    built = request.environ.setdefault("caseapp.routes_built", {})
+    link = built.get(name)
     if link is None:
-        link = url_for(endpoint, **values)
-        setattr(g, name, link)
+        link = built[name] = url_for(endpoint, **values)
     return link
 
 

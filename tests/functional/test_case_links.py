@@ -38,3 +38,13 @@ def test_the_lists_link_to_each_case_and_school(app, db, world):
     officer = Visitor(app, db, world["officer_d1"], lang="en")
     monitored = officer.get("/monitoring").get_data(as_text=True)
     assert 'href="/cases/?unit=SCH-A"' in monitored
+
+
+def test_each_request_builds_its_own_routes(app):
+    """Kept with the request, not the application context: two requests under one context
+    (as a test or a command may run them) each get their own script root's addresses."""
+    with app.app_context():
+        for root in ("/one", "/two", ""):
+            with app.test_request_context("/cases/", base_url=f"http://localhost{root}"):
+                assert case_href("x") == f"{root}/cases/x"
+                assert case_list_href(unit="A") == f"{root}/cases/?unit=A"

@@ -78,7 +78,7 @@ def _walk(db, officer, size: int, sort: str = "received_desc") -> tuple[list[str
 @pytest.mark.parametrize("sort", sorted(listing.SORT_KEYS))
 def test_keyset_pages_hold_scope_and_exclusions_at_every_depth(db, world, cases, sort):
     officer = _user(db, world, "officer_d1")
-    whole = [c.reference for c in db.scalars(listing.case_list(officer, CaseFilter(sort=sort)))]
+    whole = [c.reference for c in db.execute(listing.page_rows(officer, CaseFilter(sort=sort)))]
     forward, backward = _walk(db, officer, 2, sort)
     assert forward == backward == whole
     seen = set(forward)

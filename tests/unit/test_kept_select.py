@@ -4,6 +4,7 @@ the address may be kept."""
 
 from __future__ import annotations
 
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from wtforms import Form, SelectField
 from wtforms.widgets import Select
@@ -73,3 +74,18 @@ def test_the_case_list_selects_are_kept(app):
         for name in ("status", "violence", "risk", "due", "sort"):
             assert isinstance(getattr(form, name).widget, KeptSelect), name
         assert 'selected value="new"' in str(form.status())
+
+
+def test_inputs_drawn_differently_never_share_a_drawing():
+    """A Markup label is drawn as it is, a plain one escaped; True and "True" as attributes
+    are drawn differently too: each is its own key."""
+    kept = KeptSelect()
+    marked = [("a", Markup("<b>A</b>"))]
+    plain = [("a", "<b>A</b>")]
+    assert "<b>A</b>" in str(_form(kept, "a", marked).status())
+    assert str(_form(kept, "a", plain).status()) == _drawn_plainly("a", plain)
+    assert "&lt;b&gt;A&lt;/b&gt;" in str(_form(kept, "a", plain).status())
+    for value in (True, "True", "true"):
+        assert str(_form(kept, "a", plain).status(disabled=value)) == _drawn_plainly(
+            "a", plain, disabled=value
+        )

@@ -197,7 +197,8 @@ class ListedCase(AtAGlance):
 
 def case_list(user: User, flt: CaseFilter, for_count: bool = False):
     """The cases of the list for ``flt``, in its order; ``for_count``: the same cases as its
-    count reads them best. A page reads only LIST_COLUMNS of them (case_page)."""
+    count reads them best. Every column of the cases: a page reads its rows through
+    ``page_rows``."""
     stmt = visible_cases(user)
     if flt.reference:
         # A prefix, not a pattern: "%" and "_" typed in the box match themselves.
@@ -240,6 +241,12 @@ def case_list(user: User, flt: CaseFilter, for_count: bool = False):
     return stmt.order_by(*(key.desc() if down else key.asc() for key, down in keys))
 
 
+def page_rows(user: User, flt: CaseFilter):
+    """The statement of a page's rows: ``case_list`` reading only LIST_COLUMNS (what
+    ListedCase holds; never a sealed column)."""
+    return case_list(user, flt).with_only_columns(*LIST_COLUMNS)
+
+
 @dataclass
 class CasePage:
     """One page of the list: its cases, how many match (up to the ceiling), and the cases
@@ -269,7 +276,7 @@ def case_page(
     the user may see. The page reads ``size`` + 1 rows from where it starts, whatever its
     depth (keyset pagination), and the count stops at the ceiling."""
     keys, case_keys = sort_keys(flt)
-    stmt = case_list(user, flt)
+    stmt = page_rows(user, flt)
     total = capped_count(session, case_list(user, flt, for_count=True))
     cursor = _boundary(session, user, case_keys, after or before)
     backward = cursor is not None and not after
@@ -279,7 +286,7 @@ def case_page(
         stmt = stmt.order_by(None).order_by(
             *(key.asc() if down else key.desc() for key, down in keys)
         )
-    found = session.execute(stmt.with_only_columns(*LIST_COLUMNS).limit(size + 1)).all()
+    found = session.execute(stmt.limit(size + 1)).all()
     more, rows = len(found) > size, _listed(session, found[:size])
     if backward and not more:
         # Back at the start (or cases came in meanwhile): the first page as it is now.
