@@ -1,14 +1,123 @@
-"""The numbers on the menu's links, for the templates: read once per page, in one statement
-(services.menu_counts), the first time a template asks for any of them."""
+"""The main menu, for the templates: its links as drawn for a person's permissions, and the
+numbers beside some of them.
+
+The links depend only on the permissions, the language and where the service is mounted, so
+they are drawn once per such triple and kept per app (``main_menu``), instead of on every
+signed-in page (17 permission checks, 20 addresses, 20 translations: about 0.2 ms of the
+shell every such page costs before its own work). The numbers are read once per page, in one
+statement (services.menu_counts), the first time a template asks for any of them."""
 
 from __future__ import annotations
 
-from flask import Flask, g
-from flask_login import current_user
+import threading
+from dataclasses import dataclass
 
-from caseapp.security.authz import has_permission
+from flask import Flask, current_app, g, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from markupsafe import Markup
+
+from caseapp.security.authz import effective_grants, has_permission, permissions_for
 from caseapp.services.menu_counts import MenuCounts, menu_counts
 from caseapp.services.selfreports.inbox import Waiting
+
+# Drawn menus kept per app: one per set of permissions, language and script root met (a few
+# dozen at most); past the limit the store starts again.
+KEPT = 256
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class MenuLink:
+    """A link of the main menu as drawn: ``opening`` is its item up to the end of its label
+    (``<li><a href="...">Label``); ``badge`` names the number drawn after it, if any
+    (``menu_badge``), with the badge's ``title``."""
+
+    opening: Markup
+    badge: str = ""
+    title: str = ""
+
+
+def _entries() -> tuple[tuple[tuple[str, ...], str, str, str, str], ...]:
+    """The menu in its order: (the permissions of which any shows the link, none for everyone
+    signed in; endpoint; label; badge; the badge's title)."""
+    return (
+        ((), "main.index", _("Home"), "", ""),
+        (("case.write",), "dashboard.my_work", _("My work"), "", ""),
+        (("case.read",), "cases.index", _("Cases"), "", ""),
+        (
+            ("selfreport.handle",),
+            "selfreports.index",
+            _("Self-reports"),
+            "selfreports",
+            _("Self-reports waiting"),
+        ),
+        (("case.oversee",), "dashboard.monitor", _("School monitoring"), "", ""),
+        ((), "dashboard.notices", _("Notifications"), "notices", ""),
+        (("report.read",), "reports.show", _("Reports"), "", ""),
+        (("report.read",), "reports.activities", _("Activities"), "", ""),
+        (("report.read",), "equality.overview", _("Gender-equality report"), "", ""),
+        (("admin.units",), "admin.units", _("Units"), "", ""),
+        (("admin.users",), "admin.users", _("Accounts"), "", ""),
+        (
+            ("approval.decide",),
+            "admin.approvals_list",
+            _("Approvals"),
+            "approvals",
+            _("Waiting for your decision"),
+        ),
+        (("referral.read",), "admin.referrals", _("Referral directory"), "", ""),
+        (("audit.read",), "audit.events", _("Audit trail"), "", ""),
+        (("audit.read",), "audit.attention", _("Attention"), "", ""),
+        (("breach.manage", "breach.read"), "privacy.breaches", _("Data breaches"), "", ""),
+        (
+            ("request.manage",),
+            "privacy.subject_requests",
+            _("Requests about personal data"),
+            "",
+            "",
+        ),
+        (("privacy.settings",), "privacy.periods", _("Legal periods"), "", ""),
+        (("privacy.settings",), "privacy.holidays", _("Holiday calendar"), "", ""),
+        (("privacy.read",), "privacy.retention", _("Retention"), "", ""),
+        ((), "account.index", _("My account"), "", ""),
+    )
+
+
+def _drawn(permissions: frozenset[str]) -> tuple[MenuLink, ...]:
+    return tuple(
+        MenuLink(Markup('<li><a href="{}">{}').format(url_for(endpoint), label), badge, title)
+        for needed, endpoint, label, badge, title in _entries()
+        if not needed or any(p in permissions for p in needed)
+    )
+
+
+def main_menu() -> tuple[MenuLink, ...]:
+    """The links of the signed-in person's menu, drawn for their permissions in the page's
+    language (what base.html showed link by link with has_permission)."""
+    permissions = permissions_for(grant.role for grant in effective_grants(current_user))
+    key = (permissions, str(get_locale()), request.script_root)
+    kept: dict = current_app.extensions["caseapp.menu"]
+    links = kept.get(key)
+    if links is None:
+        links = _drawn(permissions)
+        with _lock:
+            if len(kept) >= KEPT:
+                kept.clear()
+            kept[key] = links
+    return links
+
+
+def menu_badge(name: str) -> int:
+    """The number drawn after a link whose ``badge`` is ``name`` (0: none is drawn)."""
+    if name == "selfreports":
+        return selfreports_waiting().total
+    if name == "notices":
+        return unread_notices()
+    if name == "approvals":
+        return approvals_waiting()
+    return 0
 
 
 def _counts() -> MenuCounts:
@@ -43,7 +152,10 @@ def approvals_waiting() -> int:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["caseapp.menu"] = {}
     app.jinja_env.globals.update(
+        main_menu=main_menu,
+        menu_badge=menu_badge,
         selfreports_waiting=selfreports_waiting,
         unread_notices=unread_notices,
         approvals_waiting=approvals_waiting,
