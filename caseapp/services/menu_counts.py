@@ -14,30 +14,25 @@ inbox.waiting_query, approvals.pending_in_reach) must keep reading nothing else 
 (no unit ids, no settings): tests/functional/test_menu_counts.py compares a kept statement with
 one built again after the units change.
 
-The person's values (their id, their units' paths) are written into the statement's SQL
-rather than sent as parameters (``_written_in``), and on PostgreSQL the present is the
-transaction's (``now()``): the statement then has no parameter at all. PostgreSQL plans
-every execution of a statement with parameters anew (plan_cache_mode=force_custom_plan, see
-caseapp/prepared_statements.py), and planning this one took 0.7 ms for 0.1 ms of execution
-on every page; a prepared statement without parameters is planned once per connection. Its
-counts read a person's own rows through their indexes (the notices of one person, the
-reports and requests waiting in a scope, a handful), so one plan serves all its runs. The
-values are the kept statement's own (its key), so its SQL is the same at each run."""
+On PostgreSQL the person's values (their id, their units' paths) are written into the
+statement's SQL rather than sent as parameters (prepared_statements.written_in), and the
+present is the transaction's (``now()``): the statement then has no parameter at all, and is
+planned once per connection instead of on every page (planning it took 0.7 ms for 0.1 ms of
+execution). The values are the kept statement's own (its key), so its SQL is the same at
+each run."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 from sqlalchemy import ColumnElement, DateTime, Select, bindparam, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
-from sqlalchemy.sql.visitors import ExternallyTraversible, replacement_traverse
 
 from caseapp.db import utcnow
 from caseapp.models import ApprovalRequest, User
+from caseapp.prepared_statements import written_in
 from caseapp.security.authz import effective_grants
 from caseapp.services.accounts import approvals
 from caseapp.services.cases.notifications import unread_count_query
@@ -86,16 +81,7 @@ def _statement(
     stmt = select(*columns)
     if waiting is not None:
         stmt = stmt.select_from(waiting)
-    return cast(Select, replacement_traverse(cast(ExternallyTraversible, stmt), {}, _written_in))
-
-
-def _written_in(element: ExternallyTraversible, **_kw: Any) -> ExternallyTraversible | None:
-    """A parameter of the person's (an id, a path) as a value written into the SQL when it
-    is sent (SQLAlchemy's literal_execute: the statement is compiled once, with the value
-    rendered by the dialect's own literal rendering); the present stays a parameter."""
-    if isinstance(element, BindParameter) and element.key != _NOW.key:
-        return element.render_literal_execute()
-    return None
+    return stmt
 
 
 def _kept_statement(
@@ -125,7 +111,7 @@ def menu_counts(
     dialect = session.get_bind().dialect.name
     stmt = _kept_statement(user, with_selfreports, with_approvals, dialect)
     params = {"menu_now": utcnow()} if with_approvals and dialect != "postgresql" else {}
-    row = session.execute(stmt, params).one()
+    row = session.execute(stmt, params, execution_options=written_in).one()
     counts = MenuCounts(unread_notices=int(row.unread or 0))
     if with_selfreports:
         counts.selfreports = inbox.waiting_from((row.total, row.new, row.danger))

@@ -3,7 +3,7 @@ for each person the counts their own services give, read in one statement per pa
 
 from __future__ import annotations
 
-from sqlalchemy import event, select
+from sqlalchemy import event
 
 from caseapp.models import ApprovalRequest, Unit, User
 from caseapp.security.authz import has_permission
@@ -15,7 +15,7 @@ from tests.factories import Visitor
 from tests.functional.selfreport_support import submit_report
 
 
-def _something_waits(db, world) -> None:
+def _something_waits(db, world) -> ApprovalRequest:
     """Reports at SCH-A (one naming staff, so at D1; their handlers get notices) and a grant
     asked by D1's administrator, which the province's administrator decides."""
     school = db.get(Unit, world.units["SCH-A"])
@@ -25,6 +25,7 @@ def _something_waits(db, world) -> None:
     made = approvals.request_grant(db, asker, subject, "focal_point", school, "x")
     assert isinstance(made, ApprovalRequest)
     db.commit()
+    return made
 
 
 def test_each_number_is_the_count_of_its_own_service(db, world):
@@ -82,13 +83,12 @@ def test_the_kept_statement_reads_what_is_there_now(db, world):
     assert menu_counts(db, admin_p, False, True).approvals == 0
     assert menu_counts(db, officer, True, True).selfreports.total == 0
     assert len(kept._statements) == 2
-    _something_waits(db, world)
+    asked = _something_waits(db, world)
     assert menu_counts(db, officer, True, True).selfreports.total == 2
     assert menu_counts(db, admin_p, False, True).approvals == 1
     assert len(kept._statements) == 2  # run again, not built again
     # The request's week has passed: the kept statement says so.
-    request = db.scalars(select(ApprovalRequest).where(ApprovalRequest.status == "pending")).one()
-    request.expires_at = approvals.utcnow() - approvals.timedelta(minutes=1)
+    asked.expires_at = approvals.utcnow() - approvals.timedelta(minutes=1)
     db.flush()
     assert menu_counts(db, admin_p, False, True).approvals == 0
     assert len(kept._statements) == 2

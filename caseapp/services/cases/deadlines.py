@@ -13,14 +13,44 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, DateTime, and_, bindparam, exists, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from caseapp.clock import local_today, zone
 from caseapp.db import utcnow
 from caseapp.models import Case, CaseStep
 
 ACTIVE = ("new", "verifying", "supporting", "monitoring", "reopened")
+
+
+class present(FunctionElement[datetime]):
+    """The present moment as a statement of the screens reads it: on PostgreSQL ``now()``
+    (the start of the request's transaction), so that the statement carries no value that
+    changes at each run and its plan is kept (caseapp/prepared_statements.py); elsewhere the
+    app's clock, given when the statement runs. A caller that passes its own moment (the
+    tests of the clocks, the jobs) compares with that moment instead."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+    name = "present"
+
+
+@compiles(present, "postgresql")
+def _present_on_postgresql(_element, _compiler, **_kw) -> str:
+    return "now()"
+
+
+@compiles(present)
+def _present_elsewhere(_element, compiler, **kw) -> str:
+    return compiler.process(
+        bindparam("present", callable_=_clock, type_=DateTime(timezone=True)), **kw
+    )
+
+
+def _clock() -> datetime:
+    return utcnow()  # looked up at each run (a test may move the clock)
 
 
 def _step(*conditions):
@@ -76,8 +106,12 @@ def overdue_parts(now: datetime | None = None) -> dict[str, ColumnElement[bool]]
 
 
 def overdue_condition(now: datetime | None = None) -> ColumnElement[bool]:
-    """The case has run past one of its clocks at ``now`` (read from the stored moment)."""
-    return and_(Case.overdue_after.is_not(None), Case.overdue_after < (now or utcnow()))
+    """The case has run past one of its clocks at ``now`` (default: the present; read from
+    the stored moment)."""
+    return and_(
+        Case.overdue_after.is_not(None),
+        Case.overdue_after < (present() if now is None else now),
+    )
 
 
 def overdue_by_clocks(now: datetime | None = None) -> ColumnElement[bool]:
@@ -179,12 +213,11 @@ def due_today_conditions(now: datetime | None = None) -> tuple[ColumnElement[boo
     overdue moment between now and the end of today (a range of ix_cases_unit_overdue_after);
     the steps of other kinds come from their own partial index by due day
     (ix_case_steps_due_open_kind)."""
-    now = now or utcnow()
-    today = local_today(now)
+    today = local_today(now or utcnow())
     step_due = _step(CaseStep.done_on.is_(None), CaseStep.due_on == today)
     clocked = and_(
         Case.overdue_after.is_not(None),
-        Case.overdue_after >= now,
+        Case.overdue_after >= (present() if now is None else now),
         Case.overdue_after <= _end_of(today),
         Case.status.in_(ACTIVE),
         step_due,
@@ -292,8 +325,7 @@ def first_step_due_today(now: datetime | None = None) -> tuple:
     (ix_case_steps_due_open_received, on the steps' copy of that day), so that a page of the
     case list newest first reads its fifty steps and stops, where finding the case of every
     step due today to sort them read 2,814 cases of a district of 1,000,000 (24 ms)."""
-    now = now or utcnow()
-    today = local_today(now)
+    today = local_today(now or utcnow())
     return (
         *_first_of_its_case(
             lambda step: (step.due_on == today, step.done_on.is_(None)), _EARLIER_DUE

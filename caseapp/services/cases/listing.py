@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
 from caseapp.models.cases import AtAGlance
+from caseapp.prepared_statements import written_in
 from caseapp.services.cases.access import in_scope_units, visible_cases
 from caseapp.services.cases.deadlines import (
     first_follow_up_of_case,
@@ -286,7 +287,7 @@ def case_page(
         stmt = stmt.order_by(None).order_by(
             *(key.asc() if down else key.desc() for key, down in keys)
         )
-    found = session.execute(stmt.limit(size + 1)).all()
+    found = session.execute(stmt.limit(size + 1), execution_options=written_in).all()
     more, rows = len(found) > size, _listed(session, found[:size])
     if backward and not more:
         # Back at the start (or cases came in meanwhile): the first page as it is now.

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from caseapp.models import Case
+from caseapp.prepared_statements import written_in
 
 # Ten pages of the list: past that a person narrows the search, and the exact figure belongs to
 # the reports and to monitoring (per-school tallies). A count reads up to ceiling / selectivity
@@ -58,7 +59,7 @@ def capped_counts(
         for name, stmt in stmts.items()
     ]
     with counting(session):
-        row = session.execute(select(*columns)).one()
+        row = session.execute(select(*columns), execution_options=written_in).one()
     return {
         name: Tally(min(n or 0, ceiling), (n or 0) > ceiling)
         for name, n in zip(stmts, row, strict=True)
