@@ -1,14 +1,19 @@
 """A transaction that only read ends without forgetting the connection's prepared statements
-(caseapp/prepared_statements.py); one that wrote anything is rolled back as before."""
+(caseapp/prepared_statements.py); one that wrote anything is rolled back as before. A
+statement sent with its plain values written in has no parameter left, and is planned once;
+any other value stays a parameter."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from caseapp.prepared_statements import only_reads
+from caseapp.prepared_statements import only_reads, plain_literal, written_in
 
 
 @pytest.fixture()
@@ -121,3 +126,93 @@ def test_a_lost_connection_is_rolled_back_as_before(pg):
         conn.rollback()
     with Session(bind=pg) as session:
         assert session.scalar(text("SELECT count(*) FROM marks")) == 0
+
+
+# -- plain values written into the SQL (written_in) ----------------------------------------
+
+
+def _rows_and_sql(engine, stmt, params, written: bool) -> tuple[list, str, dict]:
+    seen: list[tuple[str, dict]] = []
+
+    def sent(_conn, _cursor, statement, parameters, *_args) -> None:
+        seen.append((statement, dict(parameters or {})))
+
+    event.listen(engine, "after_cursor_execute", sent)
+    try:
+        with Session(bind=engine) as session:
+            options = written_in if written else {}
+            rows = list(session.execute(stmt, params, execution_options=options))
+    finally:
+        event.remove(engine, "after_cursor_execute", sent)
+    return rows, *seen[-1]
+
+
+ODD_TEXT = [
+    "x' OR '1'='1",
+    "a\\'b",
+    "trường",
+    "two words",
+    "50%",
+    "semi;colon",
+    "new\nline",
+    "$1",
+    "E'\\x27'",
+]
+
+
+def test_plain_values_are_written_in_and_the_rest_stays_a_parameter(pg):
+    with pg.begin() as conn:
+        conn.execute(text("INSERT INTO marks VALUES (1), (5), (9)"))
+    stmt = text(
+        "SELECT n, CAST(:day AS date) AS day, CAST(:moment AS timestamptz) AS moment,"
+        " CAST(:flag AS boolean) AS flag, CAST(:word AS text) AS word"
+        " FROM marks WHERE n > :low ORDER BY n"
+    )
+    day, moment = date(2026, 12, 6), datetime(2026, 12, 6, 9, 30, 1, 250, tzinfo=UTC)
+    for word in ["SCH-A", "/1/2/", "0b6f9f52-5a1f-4f0e-9c1e-2d1d6a1a7c3e", "", *ODD_TEXT]:
+        params = {"day": day, "moment": moment, "flag": True, "word": word, "low": 2}
+        plain_rows, plain_sql, _ = _rows_and_sql(pg, stmt, params, written=False)
+        rows, sql, left = _rows_and_sql(pg, stmt, params, written=True)
+        assert rows == plain_rows and [r.n for r in rows] == [5, 9], word
+        assert rows[0].word == word and rows[0].moment == moment and rows[0].day == day
+        assert "n > 2" in sql and "'2026-12-06'" in sql and "true" in sql
+        if plain_literal(word) is None:
+            # Never written in: the odd text reaches PostgreSQL as a parameter, whole.
+            assert left == {"word": word} and "%(word)s" in sql, word
+        else:
+            assert left == {} and f"'{word}'" in sql, word
+        assert "%(" in plain_sql  # without the option, as before
+
+
+def test_a_statement_without_parameters_is_planned_once(pg):
+    """Prepared by psycopg the fifth time, then run with the plan PostgreSQL keeps: custom
+    plans are forced for statements with parameters (plan_cache_mode), never made for one
+    without."""
+    stmt = text("SELECT count(*) FROM marks WHERE n > :low AND n < :high")
+    with pg.connect() as conn, Session(bind=conn) as session:
+        for _ in range(8):
+            session.execute(stmt, {"low": 0, "high": 100}, execution_options=written_in)
+            session.execute(stmt, {"low": 0, "high": 100})
+        found = {
+            statement: (custom, generic)
+            for statement, custom, generic in conn.execute(
+                text(
+                    "SELECT statement, custom_plans, generic_plans FROM pg_prepared_statements"
+                    " WHERE statement LIKE '%FROM marks WHERE n >%'"
+                )
+            )
+        }
+    written = found["SELECT count(*) FROM marks WHERE n > 0 AND n < 100"]
+    bound = found["SELECT count(*) FROM marks WHERE n > $1 AND n < $2"]
+    assert written[0] == 0 and written[1] >= 3
+    assert bound[1] == 0 and bound[0] >= 3
+
+
+def test_what_is_written_in():
+    assert plain_literal(12) == "12" and plain_literal(-3) == "-3"
+    assert plain_literal(True) == "true" and plain_literal(False) == "false"
+    assert plain_literal(date(2026, 1, 2)) == "'2026-01-02'"
+    assert plain_literal(datetime(2026, 1, 2, 3, 4, tzinfo=UTC)) == "'2026-01-02T03:04:00+00:00'"
+    assert plain_literal("/1/22/") == "'/1/22/'" and plain_literal("BN-S07-2026") == "'BN-S07-2026'"
+    for kept in [None, 1.5, Decimal("2"), b"x", datetime(2026, 1, 2), ["a"], *ODD_TEXT]:
+        assert plain_literal(kept) is None, kept

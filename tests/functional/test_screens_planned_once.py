@@ -1,0 +1,60 @@
+"""The daily screens' statements sent with their values written in (prepared_statements.
+written_in) reach PostgreSQL without a parameter, and with the same SQL at each visit: so
+each is planned once per connection, not on every page. The present is PostgreSQL's now()
+(deadlines.present), not a value that changes at each run."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from caseapp.prepared_statements import WRITTEN_IN
+from tests.factories import Visitor
+
+PAGES = {
+    "officer_d1": [
+        "/",
+        "/cases/",
+        "/cases/?overdue=y",
+        "/cases/?due=today",
+        "/cases/?due=fortnight",
+        "/cases/?violence=physical&status=new",
+        "/cases/?q=SCH-A",
+    ],
+    "focal_a": ["/", "/cases/", "/cases/?due=today"],
+}
+
+
+def _written(app, visitor: Visitor, path: str) -> list[tuple[str, dict]]:
+    sent: list[tuple[str, dict]] = []
+
+    def seen(_conn, _cursor, statement, parameters, context, _many) -> None:
+        if context is not None and context.execution_options.get(WRITTEN_IN):
+            sent.append((statement, dict(parameters or {})))
+
+    engine = app.extensions["caseapp.engine"]
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        assert visitor.get(path).status_code == 200, path
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)
+    return sent
+
+
+@pytest.mark.parametrize("person", sorted(PAGES))
+def test_each_visit_sends_the_same_statements_without_parameters(app, db, world, person):
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's plans of prepared statements (SQLite plans each statement)")
+    Visitor(app, db, world["focal_a"]).intake(db, world.units["SCH-A"])
+    db.commit()
+    visitor = Visitor(app, db, world[person], lang="en")
+    for path in PAGES[person]:
+        first = _written(app, visitor, path)
+        again = _written(app, visitor, path)
+        assert len(first) >= 2, (path, first)  # the menu's counts and the page's own
+        assert first == again, path
+        for statement, params in first:
+            assert params == {}, (path, statement, params)
+            assert "%(" not in statement, (path, statement)
+        if "overdue" in path or "due=today" in path or path == "/":
+            assert any("now()" in statement for statement, _ in first), path
