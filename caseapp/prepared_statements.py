@@ -63,8 +63,10 @@ written_in = {WRITTEN_IN: True}  # session.execute(stmt, execution_options=writt
 
 def keep_prepared_statements(engine: Engine) -> None:
     event.listen(engine, "begin", _begun)
-    event.listen(engine, "before_cursor_execute", _write_values_in, retval=True)
+    # _sent first: it reads the statement as compiled, before any value is written in (a
+    # word in a value, "update" say, is not a write).
     event.listen(engine, "before_cursor_execute", _sent)
+    event.listen(engine, "before_cursor_execute", _write_values_in, retval=True)
     event.listen(engine, "rollback", _rolling_back)
 
 
@@ -112,24 +114,29 @@ def _rolling_back(conn: Connection) -> None:
         return  # the connection broke meanwhile: the rollback that follows reports it
 
 
-# A placeholder of psycopg's (SQLAlchemy writes every parameter so, a literal % as %%).
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-# Text written into the SQL: nothing that could end a quoted literal or escape from it.
+# A placeholder of psycopg's (SQLAlchemy writes every parameter so), or a literal % (written
+# %%, and read as a whole: "%%(x)s" is text, not a placeholder).
+_PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
+# Text written into the SQL: nothing that could end a quoted literal, escape from it, start a
+# comment, or be read by psycopg as a placeholder (never a %).
 _PLAIN_TEXT = re.compile(r"[A-Za-z0-9_./:-]*\Z")
 
 
 def plain_literal(value: Any) -> str | None:
     """``value`` as a PostgreSQL literal when it is plain, else None (it stays a parameter).
+    Only these very types, not their subclasses (whose text could be anything).
     Placeholders carry their type's cast (``%(x)s::DATE``), which the literal keeps."""
-    if isinstance(value, bool):
+    kind = type(value)
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, datetime):
-        return f"'{value.isoformat()}'" if value.tzinfo is not None else None
-    if isinstance(value, date):
+    if kind is int:
+        # In brackets when negative: "n -%(k)s" must not become "n --1", a comment.
+        return str(value) if value >= 0 else f"({value})"
+    if kind is datetime:
+        return f"'{value.isoformat()}'" if value.utcoffset() is not None else None
+    if kind is date:
         return f"'{value.isoformat()}'"
-    if isinstance(value, str) and _PLAIN_TEXT.match(value):
+    if kind is str and _PLAIN_TEXT.match(value):
         return f"'{value}'"
     return None
 
@@ -148,6 +155,8 @@ def _write_values_in(_conn, _cursor, statement: str, parameters, context, execut
 
     def written(found: re.Match) -> str:
         name = found.group(1)
+        if name is None:  # %%
+            return found.group(0)
         literal = plain_literal(parameters[name])
         if literal is None:
             kept[name] = parameters[name]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import sys
 import traceback
@@ -99,16 +100,22 @@ def _block(exc: BaseException, tb: TracebackType | None) -> str:
     )
 
 
+# A quoted literal of a statement (a value written into its SQL: prepared_statements.written_in).
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
+
+
 def safe_message(exc: BaseException) -> str:
     """An exception's text without the values a database error quotes: SQLAlchemy appends the
-    statement's parameters, and PostgreSQL's DETAIL line repeats the offending row's values
-    (a user name in a unique violation)."""
+    statement's parameters, PostgreSQL's DETAIL line repeats the offending row's values (a
+    user name in a unique violation), and a statement may carry values written in its text
+    (its quoted literals are shown as '?')."""
     if isinstance(exc, StatementError):
         if exc.orig is not None:
             head = f"({qualified_name(type(exc.orig))}) {safe_message(exc.orig)}"
         else:
             head = str(exc.args[0]) if exc.args else ""
-        return f"{head[:MESSAGE_MAX]} [SQL: {(exc.statement or '')[:MESSAGE_MAX]}]"
+        statement = _QUOTED.sub("'?'", exc.statement or "")
+        return f"{head[:MESSAGE_MAX]} [SQL: {statement[:MESSAGE_MAX]}]"
     diag = getattr(exc, "diag", None)
     sqlstate = getattr(exc, "sqlstate", None)
     if diag is not None and sqlstate is not None:  # psycopg

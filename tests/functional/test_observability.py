@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from caseapp import create_app
@@ -127,6 +127,24 @@ def test_a_database_error_is_logged_without_the_row_values(db, world):
     assert line["exc_type"] == "sqlalchemy.exc.IntegrityError"
     assert "INSERT INTO units" in line["traceback"]
     assert SECRET not in line["traceback"] and "(PRV)" not in line["traceback"]
+
+
+def test_a_value_written_into_a_failed_statement_is_not_logged(db, world):
+    """A statement sent with its plain values written in (prepared_statements.written_in)
+    carries them in its text: the log line shows its quoted literals as '?'."""
+    from sqlalchemy import text
+
+    from caseapp.prepared_statements import written_in
+
+    with pytest.raises(DBAPIError) as caught, db.begin_nested():
+        db.execute(
+            text("SELECT no_such_column FROM units WHERE code = :code AND name <> :who"),
+            {"who": "NOTANUMBER", "code": "SECRETCODE"},
+            execution_options=written_in,
+        )
+    message = logs.safe_message(caught.value)
+    assert "NOTANUMBER" not in message and "SECRETCODE" not in message
+    assert "FROM units WHERE code = " in message
 
 
 def test_without_json_logs_no_handler_is_added(app, settings):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import IntEnum
 
 import pytest
 from sqlalchemy import event, text
@@ -184,6 +185,26 @@ def test_plain_values_are_written_in_and_the_rest_stays_a_parameter(pg):
         assert "%(" in plain_sql  # without the option, as before
 
 
+def test_a_percent_in_the_text_is_not_a_placeholder(pg):
+    stmt = text("SELECT '%(low)s' AS raw, '50%' AS rate, n FROM marks WHERE n > :low")
+    with pg.begin() as conn:
+        conn.execute(text("INSERT INTO marks VALUES (3)"))
+    rows, sql, left = _rows_and_sql(pg, stmt, {"low": 1}, written=True)
+    assert [(r.raw, r.rate, r.n) for r in rows] == [("%(low)s", "50%", 3)]
+    assert left == {} and "n > 1" in sql
+
+
+def test_a_word_written_in_is_not_a_write(pg):
+    """Whether a transaction only read is judged on the statement as compiled: a value such
+    as "update" written into it leaves the prepared statements kept."""
+    stmt = text("SELECT count(*) FROM marks WHERE CAST(n AS text) <> :word")
+    with pg.connect() as conn:
+        for _ in range(6):
+            with Session(bind=conn) as session:
+                session.execute(stmt, {"word": "UPDATE"}, execution_options=written_in)
+        assert [s for s in _prepared(conn) if "<> 'UPDATE'" in s]
+
+
 def test_a_statement_without_parameters_is_planned_once(pg):
     """Prepared by psycopg the fifth time, then run with the plan PostgreSQL keeps: custom
     plans are forced for statements with parameters (plan_cache_mode), never made for one
@@ -209,10 +230,19 @@ def test_a_statement_without_parameters_is_planned_once(pg):
 
 
 def test_what_is_written_in():
-    assert plain_literal(12) == "12" and plain_literal(-3) == "-3"
+    assert plain_literal(12) == "12" and plain_literal(-3) == "(-3)"
     assert plain_literal(True) == "true" and plain_literal(False) == "false"
     assert plain_literal(date(2026, 1, 2)) == "'2026-01-02'"
     assert plain_literal(datetime(2026, 1, 2, 3, 4, tzinfo=UTC)) == "'2026-01-02T03:04:00+00:00'"
     assert plain_literal("/1/22/") == "'/1/22/'" and plain_literal("BN-S07-2026") == "'BN-S07-2026'"
-    for kept in [None, 1.5, Decimal("2"), b"x", datetime(2026, 1, 2), ["a"], *ODD_TEXT]:
+
+    class Sly(int):
+        def __str__(self) -> str:
+            return "1; DROP TABLE marks"
+
+    class Marked(str):
+        pass
+
+    kinds = [Sly(1), Marked("SCH-A"), IntEnum("Level", "LOW HIGH").LOW]
+    for kept in [None, 1.5, Decimal("2"), b"x", datetime(2026, 1, 2), ["a"], *kinds, *ODD_TEXT]:
         assert plain_literal(kept) is None, kept

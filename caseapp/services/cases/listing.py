@@ -278,7 +278,10 @@ def case_page(
     depth (keyset pagination), and the count stops at the ceiling."""
     keys, case_keys = sort_keys(flt)
     stmt = page_rows(user, flt)
-    total = capped_count(session, case_list(user, flt, for_count=True))
+    # What a person typed (a reference) or a person's uid is never written into the SQL
+    # (it would show in a log of a failed statement): those searches keep their parameters.
+    written = not (flt.reference or flt.related_person)
+    total = capped_count(session, case_list(user, flt, for_count=True), written=written)
     cursor = _boundary(session, user, case_keys, after or before)
     backward = cursor is not None and not after
     if cursor is not None:
@@ -287,7 +290,8 @@ def case_page(
         stmt = stmt.order_by(None).order_by(
             *(key.asc() if down else key.desc() for key, down in keys)
         )
-    found = session.execute(stmt.limit(size + 1), execution_options=written_in).all()
+    options = written_in if written else {}
+    found = session.execute(stmt.limit(size + 1), execution_options=options).all()
     more, rows = len(found) > size, _listed(session, found[:size])
     if backward and not more:
         # Back at the start (or cases came in meanwhile): the first page as it is now.

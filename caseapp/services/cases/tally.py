@@ -36,18 +36,26 @@ class Tally:
         return self.n
 
 
-def capped_count(session: Session, stmt: Select, ceiling: int | None = None) -> Tally:
+def capped_count(
+    session: Session, stmt: Select, ceiling: int | None = None, *, written: bool = True
+) -> Tally:
     """The cases of ``stmt`` (a select() of Case, as visible_cases gives) up to ``ceiling``:
     SELECT count(*) FROM (SELECT cases.unit_id ... LIMIT ceiling + 1). The one column selected
     leads every index on cases, so that PostgreSQL may count from the index alone."""
-    return capped_counts(session, {"n": stmt}, ceiling)["n"]
+    return capped_counts(session, {"n": stmt}, ceiling, written=written)["n"]
 
 
 def capped_counts(
-    session: Session, stmts: dict[str, Select], ceiling: int | None = None
+    session: Session,
+    stmts: dict[str, Select],
+    ceiling: int | None = None,
+    *,
+    written: bool = True,
 ) -> dict[str, Tally]:
     """``capped_count`` of each statement, by name, in one statement (one round trip for a
-    screen's several counts: each is a scalar subquery planned on its own)."""
+    screen's several counts: each is a scalar subquery planned on its own). ``written``: sent
+    with its plain values written in (prepared_statements.written_in); False for a statement
+    holding what a person typed."""
     ceiling = CEILING if ceiling is None else ceiling
     columns = [
         select(func.count())
@@ -59,7 +67,8 @@ def capped_counts(
         for name, stmt in stmts.items()
     ]
     with counting(session):
-        row = session.execute(select(*columns), execution_options=written_in).one()
+        options = written_in if written else {}
+        row = session.execute(select(*columns), execution_options=options).one()
     return {
         name: Tally(min(n or 0, ceiling), (n or 0) > ceiling)
         for name, n in zip(stmts, row, strict=True)
