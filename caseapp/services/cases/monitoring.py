@@ -12,7 +12,6 @@ from sqlalchemy import func, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today
-from caseapp.db import utcnow
 from caseapp.errors import NotFound
 from caseapp.models import (
     Case,
@@ -23,6 +22,7 @@ from caseapp.models import (
     UnitCaseTally,
     UnitMonthTally,
 )
+from caseapp.prepared_statements import written_in
 from caseapp.security.authz import scope_filter, scope_paths
 from caseapp.services.cases.access import scope_unit_ids, visible_cases
 from caseapp.services.cases.deadlines import (
@@ -62,7 +62,9 @@ class WorkList:
 def _cases(stmt, session: Session) -> list[ListedCase]:
     """The first SHOWN + 1 cases of ``stmt`` (visible_cases, joined to their unit) as the
     case list reads its rows: their columns only, no sealed content, no ORM object."""
-    found = session.execute(stmt.with_only_columns(*LIST_COLUMNS).limit(SHOWN + 1))
+    found = session.execute(
+        stmt.with_only_columns(*LIST_COLUMNS).limit(SHOWN + 1), execution_options=written_in
+    )
     return [ListedCase(**row._mapping) for row in found]
 
 
@@ -76,13 +78,14 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
     # The units as ids, read once for the cases and the steps (their copy of the school).
     units = scope_unit_ids(session, user, "case.write")
     mine = visible_cases(user, "case.write").where(Case.unit_id.in_(units))
-    now = utcnow()
+    # The present as the statements read it (deadlines.present): each is sent with its
+    # values written in and planned once (prepared_statements.written_in).
     upcoming = session.execute(
         mine.where(OPEN)
         .with_only_columns(*LIST_COLUMNS, CaseStep.due_on.label("follow_up_due_on"))
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
-            *follow_ups_of_window(now),
+            *follow_ups_of_window(),
             # The steps' copy of the school (step_copies): the same units, read from
             # ix_case_steps_unit_follow_ups_due.
             CaseStep.unit_id.in_(units),
@@ -90,7 +93,8 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
         # The school's follow-ups not done of the window from ix_case_steps_unit_follow_ups_due
         # (school, due day, case), joined to its open cases.
         .order_by(CaseStep.due_on, CaseStep.case_id)
-        .limit(SHOWN + 1)
+        .limit(SHOWN + 1),
+        execution_options=written_in,
     ).all()
     upcoming_rows = []
     for row in upcoming:
@@ -99,15 +103,13 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
         upcoming_rows.append((ListedCase(**fields), due))
     due_today = {
         case.id: case
-        for condition in due_today_conditions(now)
+        for condition in due_today_conditions()
         for case in _cases(mine.where(condition).order_by(Case.received_on, Case.id), session)
     }
     return {
         # Overdue implies open (no clock runs on a closed case or one awaiting closure).
         "overdue": WorkList.of(
-            _cases(
-                mine.where(overdue_condition(now)).order_by(Case.overdue_after, Case.id), session
-            )
+            _cases(mine.where(overdue_condition()).order_by(Case.overdue_after, Case.id), session)
         ),
         # Each part stops one past SHOWN in the same order: the first SHOWN + 1 of their union.
         "today": WorkList.of(
@@ -115,9 +117,9 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
         ),
         "new": WorkList.of(
             _cases(
-                mine.where(
-                    Case.status == literal_column("'new'"), ~overdue_condition(now)
-                ).order_by(Case.received_on.desc(), Case.id.desc()),
+                mine.where(Case.status == literal_column("'new'"), ~overdue_condition()).order_by(
+                    Case.received_on.desc(), Case.id.desc()
+                ),
                 session,
             )
         ),
@@ -190,7 +192,8 @@ def _excluded(session: Session, user: User, schools) -> list:
                 when((overdue_condition(), 1), else_=0).label("overdue"),
             )
             .join(CaseExclusion, CaseExclusion.case_id == Case.id)
-            .where(CaseExclusion.user_id == user.id, Case.unit_id.in_(schools))
+            .where(CaseExclusion.user_id == user.id, Case.unit_id.in_(schools)),
+            execution_options=written_in,
         ).all()
     )
 
@@ -206,13 +209,15 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
     schools = session.execute(
         select(Unit.id, Unit.code, Unit.name)
         .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
-        .order_by(Unit.path)
+        .order_by(Unit.path),
+        execution_options=written_in,
     ).all()
     readable = _schools(user, unit, level)
     kept = {
         row.unit_id: [row.open, row.high_risk, row.unassigned, row.total]
         for row in session.scalars(
-            select(UnitCaseTally).where(UnitCaseTally.unit_id.in_(readable.scalar_subquery()))
+            select(UnitCaseTally).where(UnitCaseTally.unit_id.in_(readable.scalar_subquery())),
+            execution_options=written_in,
         )
     }
     hidden = _excluded(session, user, readable.scalar_subquery())
@@ -238,7 +243,8 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
         session.execute(
             select(Unit.id, select(func.count()).select_from(first).scalar_subquery()).where(
                 Unit.id.in_([school.id for school in schools if school.id in kept])
-            )
+            ),
+            execution_options=written_in,
         ).all()
     )
     rows = []
@@ -275,7 +281,8 @@ def monthly_trend(
             UnitMonthTally.month, func.sum(UnitMonthTally.received), func.sum(UnitMonthTally.closed)
         )
         .where(UnitMonthTally.unit_id.in_(readable), UnitMonthTally.month >= index)
-        .group_by(UnitMonthTally.month)
+        .group_by(UnitMonthTally.month),
+        execution_options=written_in,
     ):
         key = (int(month) // 12, int(month) % 12 + 1)
         got[key], done[key] = int(received or 0), int(closed or 0)
