@@ -23,7 +23,8 @@ A prepared statement whose result changes type (a column's type changed by a mig
 workers run) fails once per connection; upgrades stop the service first (README, Upgrade).
 
 Planning each run costs 0.2 to 0.8 ms for each statement of the daily screens (the case
-list's count and rows, the menu's counts), often more than running it. So those statements
+list's count and rows, my work's lists, monitoring's tallies, home's counts, the menu's
+numbers), often more than running it. So those statements
 are sent with their plain values written into the SQL (the execution option ``WRITTEN_IN``,
 ``written_in``): a statement left without any parameter is planned once, with those very
 values, when psycopg prepares it, and its plan is kept with the connection (PostgreSQL makes
@@ -45,6 +46,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.util import immutabledict
 
 WROTE = "caseapp.transaction_wrote"
 # In a SELECT (or a WITH): what could make it change something. (FOR UPDATE counts too: a
@@ -58,7 +60,7 @@ _SET_CONFIG = re.compile(r"set_config\s*\(((?:[^()%]|%\(\w+\)s)*)\)", re.IGNOREC
 
 # The execution option of a statement to send with its plain values written in.
 WRITTEN_IN = "caseapp_written_in"
-written_in = {WRITTEN_IN: True}  # session.execute(stmt, execution_options=written_in)
+written_in = immutabledict({WRITTEN_IN: True})  # session.execute(..., execution_options=written_in)
 
 
 def keep_prepared_statements(engine: Engine) -> None:
