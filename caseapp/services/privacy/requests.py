@@ -28,6 +28,7 @@ from caseapp.models.privacy import (
     REQUEST_TEXT_MAX,
     SubjectRequest,
 )
+from caseapp.prepared_statements import written_in
 from caseapp.security.authz import covers, scope_filter
 from caseapp.security.text import refused_characters
 from caseapp.services.audit.trail import changes_of, record
@@ -177,7 +178,8 @@ def overdue_requests(session: Session, user: User, limit: int = 50) -> list[Subj
             .options(joinedload(SubjectRequest.unit))
             .where(scope_filter(user, MANAGE, Unit.path), overdue_condition(local_today()))
             .order_by(func.coalesce(SubjectRequest.extended_to, SubjectRequest.due_on))
-            .limit(limit)
+            .limit(limit),
+            execution_options=written_in,  # planned once (prepared_statements.py)
         )
     )
 
@@ -193,7 +195,8 @@ def overdue_count_below(session: Session, user: User, unit: Unit) -> int:
                 Unit.path.startswith(unit.path),
                 or_(scope_filter(user, MANAGE, Unit.path), scope_filter(user, REVIEW, Unit.path)),
                 overdue_condition(local_today()),
-            )
+            ),
+            execution_options=written_in,
         )
         or 0
     )
