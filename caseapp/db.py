@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
 from flask import Flask, current_app, g
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, bindparam, create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -25,6 +27,33 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class present(FunctionElement[datetime]):
+    """The present moment as a statement reads it: on PostgreSQL ``now()`` (the start of the
+    request's transaction), so that the statement carries no value that changes at each run
+    and its plan is kept (caseapp/prepared_statements.py); elsewhere ``utcnow()``, given when
+    the statement runs (not when it was compiled and cached)."""
+
+    type = DateTime(timezone=True)
+    inherit_cache = True
+    name = "present"
+
+
+@compiles(present, "postgresql")
+def _present_on_postgresql(_element, _compiler, **_kw) -> str:
+    return "now()"
+
+
+@compiles(present)
+def _present_elsewhere(_element, compiler, **kw) -> str:
+    return compiler.process(
+        bindparam("present", callable_=_clock, type_=DateTime(timezone=True)), **kw
+    )
+
+
+def _clock() -> datetime:
+    return utcnow()  # looked up at each run (a test may move the clock)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -34,7 +34,7 @@ and text made of letters, digits and ``_ . / : -`` (codes, unit paths, public id
 as PostgreSQL reads them; nothing else can close a quoted literal, so nothing a person typed
 can change a statement. Anything else (a reference search's text, say) stays a parameter,
 and the statement is then planned at each run as before. The screens read the present with
-PostgreSQL's ``now()`` (services/cases/deadlines.present) so that it is not a value at all.
+PostgreSQL's ``now()`` (db.present) so that it is not a value at all.
 """
 
 from __future__ import annotations

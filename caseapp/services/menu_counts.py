@@ -7,19 +7,19 @@ The statement is built once per person and scope and kept (``_statements``): bui
 (three scoped subqueries) and computing its cache key took 1.3 ms of the 3.5 ms the numbers
 cost on every page (bench/cases.py's shell at 10,000 cases); run again, only its execution
 is left. It depends on the person only through their id and their grants, both in its key,
-and on the time only through ``_NOW``, given at each execution: a grant granted, revoked or
-moved with its unit makes another key, and exclusions, notices, reports and requests are
-read when it runs. The builders it is made of (notifications.unread_count_query,
+and on the time only through ``db.present()``, read at each execution: a grant granted,
+revoked or moved with its unit makes another key, and exclusions, notices, reports and
+requests are read when it runs. The builders it is made of (notifications.unread_count_query,
 inbox.waiting_query, approvals.pending_in_reach) must keep reading nothing else in Python
 (no unit ids, no settings): tests/functional/test_menu_counts.py compares a kept statement with
 one built again after the units change.
 
 On PostgreSQL the person's values (their id, their units' paths) are written into the
 statement's SQL rather than sent as parameters (prepared_statements.written_in), and the
-present is the transaction's (``now()``): the statement then has no parameter at all, and is
-planned once per connection instead of on every page (planning it took 0.7 ms for 0.1 ms of
-execution). The values are the kept statement's own (its key), so its SQL is the same at
-each run."""
+present is the transaction's (``now()``, db.present): the statement then has no parameter
+at all, and is planned once per connection instead of on every page (planning it took 0.7 ms
+for 0.1 ms of execution). The values are the kept statement's own (its key), so its SQL is
+the same at each run."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, DateTime, Select, bindparam, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
-from caseapp.db import utcnow
+from caseapp.db import present
 from caseapp.models import ApprovalRequest, User
 from caseapp.prepared_statements import written_in
 from caseapp.security.authz import effective_grants
@@ -38,8 +38,6 @@ from caseapp.services.accounts import approvals
 from caseapp.services.cases.notifications import unread_count_query
 from caseapp.services.selfreports import inbox
 
-# The present, given when the kept statement runs (requests expire).
-_NOW = bindparam("menu_now", type_=DateTime(timezone=True))
 # Statements kept per process: the people signed in lately (an LRU; a statement run once takes
 # about 60 KB, so 12 MB at most). A person past them costs the 2.3 ms of a new one.
 KEPT = 200
@@ -61,9 +59,7 @@ def _key(user: User, with_selfreports: bool, with_approvals: bool) -> tuple:
     return (user.id, grants, with_selfreports, with_approvals)
 
 
-def _statement(
-    user: User, with_selfreports: bool, with_approvals: bool, dialect: str = "postgresql"
-) -> Select:
+def _statement(user: User, with_selfreports: bool, with_approvals: bool) -> Select:
     columns: list[ColumnElement] = [unread_count_query(user).scalar_subquery().label("unread")]
     waiting = None
     if with_selfreports:
@@ -73,8 +69,8 @@ def _statement(
     if with_approvals:
         # Only whether any candidate exists can be counted in SQL: who may decide a request
         # (approvals.may_decide) is applied in Python, so candidates are read by waiting_count.
-        now = func.now() if dialect == "postgresql" else _NOW
-        candidates = approvals.pending_in_reach(user, now=now).with_only_columns(
+        # The present when it runs (requests expire): db.present.
+        candidates = approvals.pending_in_reach(user, now=present()).with_only_columns(
             func.count(ApprovalRequest.id)
         )
         columns.append(candidates.scalar_subquery().label("candidates"))
@@ -84,16 +80,14 @@ def _statement(
     return stmt
 
 
-def _kept_statement(
-    user: User, with_selfreports: bool, with_approvals: bool, dialect: str
-) -> Select:
-    key = (*_key(user, with_selfreports, with_approvals), dialect)
+def _kept_statement(user: User, with_selfreports: bool, with_approvals: bool) -> Select:
+    key = _key(user, with_selfreports, with_approvals)
     with _lock:
         stmt = _statements.get(key)
         if stmt is not None:
             _statements.move_to_end(key)
             return stmt
-    built = _statement(user, with_selfreports, with_approvals, dialect)
+    built = _statement(user, with_selfreports, with_approvals)
     with _lock:
         # Another thread may have built the same one meanwhile: either serves.
         stmt = _statements.setdefault(key, built)
@@ -108,10 +102,8 @@ def menu_counts(
 ) -> MenuCounts:
     """The counts of the menu of ``user``: unread notices always; the self-reports waiting and
     the approvals waiting only when asked (the links the person sees), zero otherwise."""
-    dialect = session.get_bind().dialect.name
-    stmt = _kept_statement(user, with_selfreports, with_approvals, dialect)
-    params = {"menu_now": utcnow()} if with_approvals and dialect != "postgresql" else {}
-    row = session.execute(stmt, params, execution_options=written_in).one()
+    stmt = _kept_statement(user, with_selfreports, with_approvals)
+    row = session.execute(stmt, execution_options=written_in).one()
     counts = MenuCounts(unread_notices=int(row.unread or 0))
     if with_selfreports:
         counts.selfreports = inbox.waiting_from((row.total, row.new, row.danger))

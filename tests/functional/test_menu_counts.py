@@ -161,6 +161,10 @@ def test_a_grant_whose_unit_moves_follows_it(db, world):
     assert menu_counts(db, officer, True, True).selfreports == inbox.waiting(db, officer)
 
 
+def _without(params: dict, keys: tuple) -> dict:
+    return {k: v for k, v in params.items() if k not in keys}
+
+
 def test_a_kept_statement_is_the_one_built_now(db, world):
     """For every person, the kept statement compiles to the SQL and the values of one built
     again after the units changed (a school added, a school moved): the statement reads
@@ -181,7 +185,9 @@ def test_a_kept_statement_is_the_one_built_now(db, world):
     dialect = db.get_bind().dialect
     for user in people:
         db.refresh(user)
-        stored = kept._kept_statement(user, True, True, dialect.name).compile(dialect=dialect)
-        fresh = kept._statement(user, True, True, dialect.name).compile(dialect=dialect)
+        stored = kept._kept_statement(user, True, True).compile(dialect=dialect)
+        fresh = kept._statement(user, True, True).compile(dialect=dialect)
         assert str(stored) == str(fresh), user.username
-        assert stored.params == fresh.params, user.username
+        # Elsewhere than PostgreSQL the present is a parameter read at each run (db.present).
+        moment = ("present",)
+        assert _without(stored.params, moment) == _without(fresh.params, moment), user.username

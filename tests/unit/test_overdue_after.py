@@ -250,17 +250,17 @@ def test_the_refresh_command_repairs_and_is_audited(app, db, world):
 
 
 def test_the_present_is_read_at_each_run(db, monkeypatch):
-    """``present()``: PostgreSQL's now() (the transaction's start; the screens' statements
+    """``db.present()``: PostgreSQL's now() (the transaction's start; the screens' statements
     then carry no moment and keep their plan), elsewhere the app's clock, read when the
     statement runs, not when it was compiled and cached."""
-    from caseapp.services.cases import deadlines
+    from caseapp import db as database
 
-    stmt = select(deadlines.present())
+    stmt = select(database.present())
     if db.get_bind().dialect.name == "postgresql":
         assert "now()" in str(stmt.compile(db.get_bind()))
-        assert db.scalar(stmt) == db.scalar(select(deadlines.present()))  # one transaction
+        assert db.scalar(stmt) == db.scalar(select(database.present()))  # one transaction
         return
     for moment in (datetime(2026, 3, 1, 8, 0, tzinfo=UTC), datetime(2027, 1, 2, 9, 30, tzinfo=UTC)):
-        monkeypatch.setattr(deadlines, "utcnow", lambda moment=moment: moment)
+        monkeypatch.setattr(database, "utcnow", lambda moment=moment: moment)
         read = db.scalar(stmt)
         assert read.replace(tzinfo=UTC) == moment

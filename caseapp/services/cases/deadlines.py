@@ -13,44 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, DateTime, and_, bindparam, exists, or_, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.functions import FunctionElement
 
 from caseapp.clock import local_today, zone
-from caseapp.db import utcnow
+from caseapp.db import present, utcnow
 from caseapp.models import Case, CaseStep
 
 ACTIVE = ("new", "verifying", "supporting", "monitoring", "reopened")
-
-
-class present(FunctionElement[datetime]):
-    """The present moment as a statement of the screens reads it: on PostgreSQL ``now()``
-    (the start of the request's transaction), so that the statement carries no value that
-    changes at each run and its plan is kept (caseapp/prepared_statements.py); elsewhere the
-    app's clock, given when the statement runs. A caller that passes its own moment (the
-    tests of the clocks, the jobs) compares with that moment instead."""
-
-    type = DateTime(timezone=True)
-    inherit_cache = True
-    name = "present"
-
-
-@compiles(present, "postgresql")
-def _present_on_postgresql(_element, _compiler, **_kw) -> str:
-    return "now()"
-
-
-@compiles(present)
-def _present_elsewhere(_element, compiler, **kw) -> str:
-    return compiler.process(
-        bindparam("present", callable_=_clock, type_=DateTime(timezone=True)), **kw
-    )
-
-
-def _clock() -> datetime:
-    return utcnow()  # looked up at each run (a test may move the clock)
 
 
 def _step(*conditions):
@@ -106,8 +76,8 @@ def overdue_parts(now: datetime | None = None) -> dict[str, ColumnElement[bool]]
 
 
 def overdue_condition(now: datetime | None = None) -> ColumnElement[bool]:
-    """The case has run past one of its clocks at ``now`` (default: the present; read from
-    the stored moment)."""
+    """The case has run past one of its clocks at ``now`` (default: the present as the
+    statement runs, db.present; read from the stored moment)."""
     return and_(
         Case.overdue_after.is_not(None),
         Case.overdue_after < (present() if now is None else now),

@@ -78,7 +78,7 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
     # The units as ids, read once for the cases and the steps (their copy of the school).
     units = scope_unit_ids(session, user, "case.write")
     mine = visible_cases(user, "case.write").where(Case.unit_id.in_(units))
-    # The present as the statements read it (deadlines.present): each is sent with its
+    # The present as the statements read it (db.present): each is sent with its
     # values written in and planned once (prepared_statements.written_in).
     upcoming = session.execute(
         mine.where(OPEN)
