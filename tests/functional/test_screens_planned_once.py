@@ -1,7 +1,7 @@
 """The daily screens' statements sent with their values written in (prepared_statements.
 written_in) reach PostgreSQL without a parameter, and with the same SQL at each visit: so
 each is planned once per connection, not on every page. The present is PostgreSQL's now()
-(deadlines.present), not a value that changes at each run."""
+(db.present), not a value that changes at each run."""
 
 from __future__ import annotations
 
