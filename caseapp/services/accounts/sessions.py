@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from caseapp.db import utcnow
@@ -41,24 +41,26 @@ def renew_token(session: Session, user_session: UserSession) -> str:
     return token
 
 
+# Every request's first statement, built once (kept_statements): building it anew (three loader
+# options) cost 0.4 ms a request. The user, their grants and the grants' units come with it
+# (every page checks them): one statement instead of four (three lazy loads).
+_LIVE_SESSION = (
+    select(UserSession)
+    .where(UserSession.token_hash == bindparam("token_hash"))
+    .options(
+        joinedload(UserSession.user, innerjoin=True)
+        .joinedload(User.grants)
+        .joinedload(Grant.unit, innerjoin=True)
+    )
+)
+
+
 def load_session(session: Session, token: str | None) -> UserSession | None:
     """The live session for ``token``, touched; None when unknown, revoked or timed out."""
     if not token:
         return None
-    # The user, their grants and the grants' units come with it (every page checks them):
-    # one statement instead of four (three lazy loads).
     found = (
-        session.execute(
-            select(UserSession)
-            .where(UserSession.token_hash == _hash(token))
-            .options(
-                joinedload(UserSession.user, innerjoin=True)
-                .joinedload(User.grants)
-                .joinedload(Grant.unit, innerjoin=True)
-            )
-        )
-        .unique()
-        .scalar_one_or_none()
+        session.execute(_LIVE_SESSION, {"token_hash": _hash(token)}).unique().scalar_one_or_none()
     )
     if found is None or found.revoked_at is not None:
         return None

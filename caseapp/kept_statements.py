@@ -1,0 +1,71 @@
+"""Statements built once and kept, for what every signed-in page or daily screen runs.
+
+Building a select() with SQLAlchemy (scoped subqueries, coercions, loader options, then its
+cache key at execution) costs Python time that does not depend on the data: 0.4 ms for the
+sign-in session's statement, about 2 ms for my work's lists, 1.3 ms for the menu's numbers,
+often more than running them. A kept statement is built once per key and run again.
+
+The rule that keeps this safe: **the key holds everything the builder reads in Python** (the
+person's id, their grants and the units' places in the tree, the units listed, the day, a
+setting), and nothing that the database must judge at each run (exclusions, statuses, the
+present: those stay in the SQL). Then a kept statement is the one that would be built now, and
+a grant revoked, a unit moved or a new day makes another key, never a stale answer. Each use
+has a test that compares its kept statement with one built again after the world changed.
+
+Each store is a bounded LRU per process (``KeptStatements(size)``): the people signed in lately.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from caseapp.security.authz import effective_grants
+
+if TYPE_CHECKING:
+    from caseapp.models import User
+
+T = TypeVar("T")
+
+
+class KeptStatements(Generic[T]):
+    """At most ``size`` statements (or tuples of them) by key, the least recently used
+    forgotten first. Safe across threads: two threads building the same key keep one."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The statement kept for ``key``, built by ``build()`` (outside the lock) if none is."""
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+                return found
+        built = build()
+        with self._lock:
+            # Another thread may have built the same one meanwhile: either serves.
+            found = self._kept.setdefault(key, built)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+def person_key(user: User) -> tuple:
+    """What a scoped statement reads of ``user``: their id (exclusions, notices) and the
+    grants they may act on, each with its unit's place in the tree (a unit moved moves the
+    scope)."""
+    grants = tuple(sorted((g.role, g.unit_id, g.unit.path) for g in effective_grants(user)))
+    return (user.id, grants)
