@@ -137,7 +137,7 @@ def bare_app(url: str, world: dict) -> Flask:
 
 def _scoped(world: dict, path: str, user_id: int, *columns):
     """Cases below ``path`` that do not exclude ``user_id`` (the app's visible_cases scope, with
-    the units of the scope listed again as ids, as the app does: in_scope_units)."""
+    the units of the scope listed again as ids, as the app does: access.scope_unit_ids)."""
     c, u, ex = Case.__table__, Unit.__table__, CaseExclusion.__table__
     return (
         select(*columns)
@@ -235,7 +235,7 @@ def work_queries(world: dict) -> list:
 def home_queries(world: dict) -> list:
     c = Case.__table__
     scoped = _scoped(world, world["district_path"], world["officer"], c.c.unit_id)
-    # The three counts in one statement, as the app sends them (tally.capped_counts).
+    # The three counts in one statement, as the app sends them (tally.capped_select).
     return [
         select(
             _capped(scoped.where(OPEN)).scalar_subquery(),

@@ -69,3 +69,10 @@ def person_key(user: User) -> tuple:
     scope)."""
     grants = tuple(sorted((g.role, g.unit_id, g.unit.path) for g in effective_grants(user)))
     return (user.id, grants)
+
+
+def units_key(units) -> tuple | str:
+    """The units of a scope as services.cases.access.scope_unit_ids gives them: their ids, or
+    (past its UNIT_LIST_MAX) the select() of them, which the SQL reads at each run and which
+    the person's grants (person_key) determine."""
+    return tuple(units) if isinstance(units, list) else "in scope"

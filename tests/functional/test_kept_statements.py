@@ -13,8 +13,9 @@ from caseapp.kept_statements import KeptStatements, person_key
 from caseapp.models import Unit, User
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import sessions, users
-from caseapp.services.cases import access, monitoring
+from caseapp.services.cases import access, listing, monitoring
 from caseapp.services.org.units import move_unit
+from caseapp.services.privacy import requests as subject_requests
 
 
 def test_the_store_builds_once_per_key_and_forgets_the_least_used():
@@ -120,3 +121,64 @@ def test_the_sign_in_session_statement_is_built_once(db, world, name):
     assert sessions.load_session(db, token) is record
     assert sessions.load_session(db, token + "x") is None
     assert sessions.load_session(db, "") is None
+
+
+FILTERS = [
+    listing.CaseFilter(),
+    listing.CaseFilter(status="verifying", violence="sexual_harassment"),
+    listing.CaseFilter(overdue=True),
+    listing.CaseFilter(due="today"),
+    listing.CaseFilter(due="fortnight", sort="received_asc"),
+    listing.CaseFilter(urgent=True, sort="risk"),
+    listing.CaseFilter(sort="reference"),
+]
+
+
+def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
+    """Every statement the screens take from a store, for every person, compiled: the list's
+    count and page (first, next and previous pages) for each filter, the cursors' statement,
+    the home counts, the units of the scope, the overdue requests about personal data. Kept
+    ones, or (``fresh``) each built again, the stores left aside."""
+    taken: list = []
+    keep = KeptStatements.get
+
+    def get(store, key, build):
+        found = build() if fresh else keep(store, key, build)
+        if isinstance(found, monitoring.WorkStatements):
+            taken.extend((found.overdue, found.new, found.upcoming, *found.today))
+        else:
+            taken.extend(found if isinstance(found, tuple) else (found,))
+        return found
+
+    monkeypatch.setattr(KeptStatements, "get", get)
+    for person in world.people.values():
+        user = db.get(User, person.id)
+        db.refresh(user)
+        for flt in FILTERS:
+            for paged, backward in ((False, False), (True, False), (True, True)):
+                listing._list_statements(user, flt, 20, paged, backward)
+            listing._boundary(db, user, flt, "0" * 36)
+        listing.attention_counts(db, user)
+        subject_requests.overdue_requests(db, user)
+        if has_permission(user, "case.write"):
+            monitoring.my_work(db, user)
+    monkeypatch.undo()
+    return [_compiled(db, stmt) for stmt in taken]
+
+
+def test_every_kept_statement_is_the_one_built_now(db, world, monkeypatch):
+    """For every person, every kept statement of the case list, the home page, my work, the
+    scope's units and the overdue requests compiles to the SQL and values of one built again
+    after grants change and a school moves: each key holds what its builder reads."""
+    _every_kept(db, world, monkeypatch, fresh=False)
+    focal = db.get(User, world["focal_a"].id)
+    users.grant_role(db, None, focal, "focal_point", db.get(Unit, world.units["SCH-B"]))
+    officer = db.get(User, world["officer_d1"].id)
+    for grant in list(officer.active_grants):
+        users.revoke_grant(db, None, grant, "moved")
+    school = db.get(Unit, world.units["SCH-B"])
+    move_unit(db, None, school, db.get(Unit, world.units["D2"]), local_today(), school.version)
+    db.flush()
+    kept = _every_kept(db, world, monkeypatch, fresh=False)
+    assert len(kept) > 500
+    assert kept == _every_kept(db, world, monkeypatch, fresh=True)

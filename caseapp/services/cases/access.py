@@ -6,6 +6,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
+from caseapp.kept_statements import KeptStatements, person_key
 from caseapp.models import Case, CaseExclusion, Grant, Unit, User
 from caseapp.security.authz import covers, effective_grants, scope_filter, scope_paths
 
@@ -24,22 +25,25 @@ def visible_cases(user: User, permission: str = "case.read") -> Select:
 # Up to this many units the scope goes to the database as a list of ids (a planner sees one
 # school as one value); a wider scope goes as the subquery that lists them.
 UNIT_LIST_MAX = 1000
-
-
-def in_scope_units(session: Session, user: User, permission: str = "case.read"):
-    """The condition "the case's unit is one where ``user`` holds ``permission``" as a list of
-    unit ids: added to visible_cases() (which it repeats, so it changes no answer) it lets the
-    planners read an index on cases by unit, in the index's order, instead of reading the
-    whole index and testing each case's unit path."""
-    return Case.unit_id.in_(scope_unit_ids(session, user, permission))
+# The select() of the units of a person's scope, kept per person and permission
+# (kept_statements).
+_units: KeptStatements[tuple[Select, Select]] = KeptStatements(400)
 
 
 def scope_unit_ids(session: Session, user: User, permission: str = "case.read"):
     """The ids of the units where ``user`` holds ``permission``: a list (read now) up to
-    UNIT_LIST_MAX, else the select() itself. For a screen that holds several columns to the
-    same units (read once, not once per column)."""
-    units = select(Unit.id).where(scope_filter(user, permission, Unit.path))
-    ids = list(session.scalars(units.limit(UNIT_LIST_MAX + 1)))
+    UNIT_LIST_MAX, else the select() itself. Added to visible_cases() (which it repeats, so it
+    changes no answer) as "the case's unit is one of these", it lets the planners read an index
+    on cases by unit, in the index's order, instead of reading the whole index and testing
+    each case's unit path; read once for a screen that holds several columns to the same
+    units."""
+
+    def build() -> tuple[Select, Select]:
+        units = select(Unit.id).where(scope_filter(user, permission, Unit.path))
+        return units, units.limit(UNIT_LIST_MAX + 1)
+
+    units, first = _units.get((person_key(user), permission), build)
+    ids = list(session.scalars(first))
     return ids if len(ids) <= UNIT_LIST_MAX else units
 
 

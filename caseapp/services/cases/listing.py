@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     exists,
     literal_column,
@@ -22,17 +23,20 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 
+from caseapp.clock import local_today, zone
+from caseapp.kept_statements import KeptStatements, person_key, units_key
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
 from caseapp.models.cases import AtAGlance
 from caseapp.prepared_statements import written_in
-from caseapp.services.cases.access import in_scope_units, visible_cases
+from caseapp.services.cases.access import scope_unit_ids, visible_cases
 from caseapp.services.cases.deadlines import (
     first_follow_up_of_case,
     first_step_due_today,
     follow_up_due_soon,
     overdue_condition,
 )
-from caseapp.services.cases.tally import Tally, capped_count, capped_counts
+from caseapp.services.cases import tally
+from caseapp.services.cases.tally import Tally, capped_select, counted
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -66,11 +70,15 @@ STEP_SORT_KEYS = {
 }
 
 
+def _sort_name(flt: CaseFilter) -> str:
+    return flt.sort if flt.sort in SORT_KEYS else "received_desc"
+
+
 def sort_keys(flt: CaseFilter) -> tuple[tuple, tuple]:
     """The keys the list of ``flt`` is ordered and paged by (SORT_KEYS, or their copies on
     the joined step for "due today"), and the case's own keys of the same sort, which a
     cursor's values are read from (the copies are equal to them)."""
-    name = flt.sort if flt.sort in SORT_KEYS else "received_desc"
+    name = _sort_name(flt)
     if flt.due == "today" and name in STEP_SORT_KEYS:
         return STEP_SORT_KEYS[name], SORT_KEYS[name]
     return SORT_KEYS[name], SORT_KEYS[name]
@@ -145,19 +153,28 @@ class CaseFilter:
     related_person: str = ""
 
 
+# The home page's counts, kept per person and units (kept_statements).
+_attention: KeptStatements[Select] = KeptStatements(200)
+
+
 def attention_counts(session, user: User) -> dict[str, Tally]:
     """Open cases needing attention now, within the user's scope: each count stops at the
     ceiling (tally.py), read from a partial index (open, urgent, overdue cases by unit), the
-    three in one statement."""
-    mine = visible_cases(user).where(in_scope_units(session, user))
-    return capped_counts(
-        session,
-        {
-            "open": mine.where(OPEN),
-            "urgent": mine.where(OPEN, URGENT),
-            "overdue": mine.where(overdue_condition()),
-        },
-    )
+    three in one statement, kept per person and units (kept_statements)."""
+    units = scope_unit_ids(session, user)
+
+    def build() -> Select:
+        mine = visible_cases(user).where(Case.unit_id.in_(units))
+        return capped_select(
+            {
+                "open": mine.where(OPEN),
+                "urgent": mine.where(OPEN, URGENT),
+                "overdue": mine.where(overdue_condition()),
+            }
+        )
+
+    key = (person_key(user), units_key(units), tally.CEILING)
+    return counted(session, _attention.get(key, build))
 
 
 # What a row of the list shows (cases/list.html) and nothing else: never sealed content, and
@@ -276,22 +293,16 @@ def case_page(
     ``before``), both public ids; the first page without them, or when that case is not one
     the user may see. The page reads ``size`` + 1 rows from where it starts, whatever its
     depth (keyset pagination), and the count stops at the ceiling."""
-    keys, case_keys = sort_keys(flt)
-    stmt = page_rows(user, flt)
     # What a person typed (a reference) or a person's uid is never written into the SQL
     # (it would show in a log of a failed statement): those searches keep their parameters.
     written = not (flt.reference or flt.related_person)
-    total = capped_count(session, case_list(user, flt, for_count=True), written=written)
-    cursor = _boundary(session, user, case_keys, after or before)
-    backward = cursor is not None and not after
-    if cursor is not None:
-        stmt = stmt.where(_beyond(keys, cursor, backward))
-    if backward:
-        stmt = stmt.order_by(None).order_by(
-            *(key.asc() if down else key.desc() for key, down in keys)
-        )
     options = written_in if written else {}
-    found = session.execute(stmt.limit(size + 1), execution_options=options).all()
+    cursor = _boundary(session, user, flt, after or before)
+    backward = cursor is not None and not after
+    count, page = _list_statements(user, flt, size, cursor is not None, backward)
+    total = counted(session, count, written=written)["n"]
+    values = {f"cursor_{i}": value for i, value in enumerate(cursor or ())}
+    found = session.execute(page, values, execution_options=options).all()
     more, rows = len(found) > size, _listed(session, found[:size])
     if backward and not more:
         # Back at the start (or cases came in meanwhile): the first page as it is now.
@@ -307,29 +318,87 @@ def case_page(
     )
 
 
+# The list's statements (its count, its page), kept per person, filter, page size and kind of
+# page (kept_statements): building them anew took about 1 ms of each page. A search for what
+# a person typed (a reference, a person's uid, the cases related to one) is built each time.
+_lists: KeptStatements[tuple[Select, Select]] = KeptStatements(400)
+
+
+def _list_statements(
+    user: User, flt: CaseFilter, size: int, paged: bool, backward: bool
+) -> tuple[Select, Select]:
+    """The count (tally.capped_select, one column "n") and the page of ``flt``: ``size`` + 1
+    rows, after (or, ``backward``, before) the case whose sort keys are the parameters
+    ``cursor_0``, ``cursor_1``... when ``paged``."""
+
+    def build() -> tuple[Select, Select]:
+        keys, _case_keys = sort_keys(flt)
+        page = page_rows(user, flt)
+        if paged:
+            cursor = [bindparam(f"cursor_{i}", type_=key.type) for i, (key, _d) in enumerate(keys)]
+            page = page.where(_beyond(keys, cursor, backward))
+        if backward:
+            page = page.order_by(None).order_by(
+                *(key.asc() if down else key.desc() for key, down in keys)
+            )
+        count = capped_select({"n": case_list(user, flt, for_count=True)})
+        return count, page.limit(size + 1)
+
+    if flt.reference or flt.related_person or flt.related_to is not None:
+        return build()
+    # What the statements read in Python: the person, the filter, the size, the kind of page,
+    # the count's ceiling, and the day where the users are ("due today", the follow-ups' window).
+    key = (
+        "list",
+        person_key(user),
+        astuple(flt),
+        size,
+        paged,
+        backward,
+        tally.CEILING,
+        local_today(),
+        str(zone()),
+    )
+    return _lists.get(key, build)
+
+
+# The kinds of violence of a page's cases, by their ids (a list sent as parameters).
+_KINDS_OF = (
+    select(CaseViolenceType.case_id, CaseViolenceType.type)
+    .where(CaseViolenceType.case_id.in_(bindparam("case_ids", expanding=True)))
+    .order_by(CaseViolenceType.case_id, CaseViolenceType.type)
+)
+
+
 def _listed(session: Session, found) -> list[ListedCase]:
     """The rows ``found`` with their kinds of violence, read in one statement."""
     kinds: dict[int, list[str]] = {row.id: [] for row in found}
     if kinds:
-        for case_id, kind in session.execute(
-            select(CaseViolenceType.case_id, CaseViolenceType.type)
-            .where(CaseViolenceType.case_id.in_(list(kinds)))
-            .order_by(CaseViolenceType.case_id, CaseViolenceType.type)
-        ):
+        for case_id, kind in session.execute(_KINDS_OF, {"case_ids": list(kinds)}):
             kinds[case_id].append(kind)
     return [ListedCase(**row._mapping, violence_types=tuple(kinds[row.id])) for row in found]
 
 
-def _boundary(session: Session, user: User, keys, public_id: str | None):
-    """The sort keys of the case ``public_id`` if the user may see it (else None: a cursor
-    never reveals a case out of scope or excluded)."""
+# The statements that read a cursor's sort keys, kept per person and sort (kept_statements).
+_cursors: KeptStatements[Select] = KeptStatements(400)
+
+
+def _boundary(session: Session, user: User, flt: CaseFilter, public_id: str | None):
+    """The sort keys (sort_keys' second) of the case ``public_id`` if the user may see it
+    (else None: a cursor never reveals a case out of scope or excluded)."""
     if not isinstance(public_id, str) or len(public_id) != 36:
         return None
-    return session.execute(
-        visible_cases(user)
-        .with_only_columns(*(key for key, _down in keys))
-        .where(Case.public_id == public_id)
-    ).first()
+    _keys, case_keys = sort_keys(flt)
+
+    def build() -> Select:
+        return (
+            visible_cases(user)
+            .with_only_columns(*(key for key, _down in case_keys))
+            .where(Case.public_id == bindparam("public_id"))
+        )
+
+    stmt = _cursors.get((person_key(user), _sort_name(flt)), build)
+    return session.execute(stmt, {"public_id": public_id}).first()
 
 
 def _beyond(keys, values, backward: bool):

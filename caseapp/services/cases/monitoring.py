@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today, zone
 from caseapp.errors import NotFound
-from caseapp.kept_statements import KeptStatements, person_key
+from caseapp.kept_statements import KeptStatements, person_key, units_key
 from caseapp.models import (
     Case,
     CaseExclusion,
@@ -125,12 +125,13 @@ def _work_statements(user: User, units) -> WorkStatements:
 
 def work_statements(session: Session, user: User) -> WorkStatements:
     """My work's statements for ``user`` now: kept per person (id and grants), the units of
-    their scope as read now, and the day where they are."""
+    their scope as read now, the rows a list shows, and the day where they are."""
     # The units as ids, read once for the cases and the steps (their copy of the school).
     units = scope_unit_ids(session, user, "case.write")
     key = (
         person_key(user),
-        tuple(units) if isinstance(units, list) else "in scope",
+        units_key(units),
+        SHOWN,
         local_today(),
         str(zone()),
     )

@@ -36,42 +36,39 @@ class Tally:
         return self.n
 
 
-def capped_count(
-    session: Session, stmt: Select, ceiling: int | None = None, *, written: bool = True
-) -> Tally:
-    """The cases of ``stmt`` (a select() of Case, as visible_cases gives) up to ``ceiling``:
-    SELECT count(*) FROM (SELECT cases.unit_id ... LIMIT ceiling + 1). The one column selected
-    leads every index on cases, so that PostgreSQL may count from the index alone."""
-    return capped_counts(session, {"n": stmt}, ceiling, written=written)["n"]
-
-
-def capped_counts(
-    session: Session,
-    stmts: dict[str, Select],
-    ceiling: int | None = None,
-    *,
-    written: bool = True,
-) -> dict[str, Tally]:
-    """``capped_count`` of each statement, by name, in one statement (one round trip for a
-    screen's several counts: each is a scalar subquery planned on its own). ``written``: sent
-    with its plain values written in (prepared_statements.written_in); False for a statement
-    holding what a person typed."""
+def capped_select(stmts: dict[str, Select], ceiling: int | None = None) -> Select:
+    """A screen's several counts in one statement (one round trip; each is a scalar subquery
+    planned on its own): a column by name, each the count of its statement (a select() of
+    Case, as visible_cases gives) stopped at ``ceiling`` + 1 rows, SELECT count(*) FROM
+    (SELECT cases.unit_id ... LIMIT ceiling + 1). The one column selected leads every index on
+    cases, so that PostgreSQL may count from the index alone. Built once, it may be kept
+    (kept_statements: its key then holds the ceiling) and run by ``counted``."""
     ceiling = CEILING if ceiling is None else ceiling
-    columns = [
-        select(func.count())
-        .select_from(
-            stmt.with_only_columns(Case.unit_id).order_by(None).limit(ceiling + 1).subquery()
+    return select(
+        *(
+            select(func.count())
+            .select_from(
+                stmt.with_only_columns(Case.unit_id).order_by(None).limit(ceiling + 1).subquery()
+            )
+            .scalar_subquery()
+            .label(name)
+            for name, stmt in stmts.items()
         )
-        .scalar_subquery()
-        .label(name)
-        for name, stmt in stmts.items()
-    ]
+    )
+
+
+def counted(
+    session: Session, stmt: Select, ceiling: int | None = None, *, written: bool = True
+) -> dict[str, Tally]:
+    """The tallies of a ``capped_select`` built with the same ``ceiling``, by name.
+    ``written``: sent with its plain values written in (prepared_statements.written_in); False
+    for a statement holding what a person typed."""
+    ceiling = CEILING if ceiling is None else ceiling
     with counting(session):
         options = written_in if written else {}
-        row = session.execute(select(*columns), execution_options=options).one()
+        row = session.execute(stmt, execution_options=options).one()
     return {
-        name: Tally(min(n or 0, ceiling), (n or 0) > ceiling)
-        for name, n in zip(stmts, row, strict=True)
+        name: Tally(min(n or 0, ceiling), (n or 0) > ceiling) for name, n in row._mapping.items()
     }
 
 

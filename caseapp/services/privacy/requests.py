@@ -13,12 +13,13 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from caseapp.clock import local_today, zone
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, NotFound, ValidationFailed
+from caseapp.kept_statements import KeptStatements, person_key
 from caseapp.models import Unit
 from caseapp.models.privacy import (
     LEGAL_GROUNDS,
@@ -169,37 +170,48 @@ def visible_requests(user: User, show: str = "open", today: date | None = None):
     )
 
 
+# The overdue requests' statements of my work and monitoring, kept per person (kept_statements):
+# the key holds what they read in Python (the person's id and grants, the unit, the day).
+_overdue: KeptStatements[Select] = KeptStatements(200)
+
+
 def overdue_requests(session: Session, user: User, limit: int = 50) -> list[SubjectRequest]:
     """Overdue requests of the units where ``user`` handles requests (My work): one query."""
-    return list(
-        session.scalars(
+    today = local_today()
+
+    def build() -> Select:
+        return (
             select(SubjectRequest)
             .join(SubjectRequest.unit)
             .options(joinedload(SubjectRequest.unit))
-            .where(scope_filter(user, MANAGE, Unit.path), overdue_condition(local_today()))
+            .where(scope_filter(user, MANAGE, Unit.path), overdue_condition(today))
             .order_by(func.coalesce(SubjectRequest.extended_to, SubjectRequest.due_on))
-            .limit(limit),
-            execution_options=written_in,  # planned once (prepared_statements.py)
+            .limit(limit)
         )
-    )
+
+    stmt = _overdue.get(("mine", person_key(user), today, limit), build)
+    # Planned once (prepared_statements.py).
+    return list(session.scalars(stmt, execution_options=written_in))
 
 
 def overdue_count_below(session: Session, user: User, unit: Unit) -> int:
     """How many overdue requests of ``unit`` and the units below it ``user`` handles or reviews
     (the monitoring page): one aggregate."""
-    return (
-        session.scalar(
+    today = local_today()
+
+    def build() -> Select:
+        return (
             select(func.count(SubjectRequest.id))
             .join(SubjectRequest.unit)
             .where(
                 Unit.path.startswith(unit.path),
                 or_(scope_filter(user, MANAGE, Unit.path), scope_filter(user, REVIEW, Unit.path)),
-                overdue_condition(local_today()),
-            ),
-            execution_options=written_in,
+                overdue_condition(today),
+            )
         )
-        or 0
-    )
+
+    stmt = _overdue.get(("below", person_key(user), unit.path, today), build)
+    return session.scalar(stmt, execution_options=written_in) or 0
 
 
 def may_read(user: User, req: SubjectRequest) -> bool:
