@@ -28,6 +28,7 @@ from caseapp.kept_statements import KeptStatements, person_key, units_key
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
 from caseapp.models.cases import AtAGlance
 from caseapp.prepared_statements import written_in
+from caseapp.services.cases import tally
 from caseapp.services.cases.access import scope_unit_ids, visible_cases
 from caseapp.services.cases.deadlines import (
     first_follow_up_of_case,
@@ -35,7 +36,6 @@ from caseapp.services.cases.deadlines import (
     follow_up_due_soon,
     overdue_condition,
 )
-from caseapp.services.cases import tally
 from caseapp.services.cases.tally import Tally, capped_select, counted
 
 if TYPE_CHECKING:
