@@ -137,7 +137,8 @@ FILTERS = [
 def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
     """Every statement the screens take from a store, for every person, compiled: the list's
     count and page (first, next and previous pages) for each filter, the cursors' statement,
-    the home counts, the units of the scope, the overdue requests about personal data. Kept
+    the home counts, the units of the scope, the overdue requests about personal data, my
+    work's lists, monitoring's schools, tallies, exclusions and trend (each level). Kept
     ones, or (``fresh``) each built again, the stores left aside."""
     taken: list = []
     keep = KeptStatements.get
@@ -162,13 +163,18 @@ def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
         subject_requests.overdue_requests(db, user)
         if has_permission(user, "case.write"):
             monitoring.my_work(db, user)
+        if has_permission(user, "case.oversee"):
+            unit = monitoring.default_unit(db, user)
+            for level in (None, "primary"):
+                monitoring.school_rows(db, user, unit, level)
+                monitoring.monthly_trend(db, user, unit, level=level)
     monkeypatch.undo()
     return [_compiled(db, stmt) for stmt in taken]
 
 
 def test_every_kept_statement_is_the_one_built_now(db, world, monkeypatch):
-    """For every person, every kept statement of the case list, the home page, my work, the
-    scope's units and the overdue requests compiles to the SQL and values of one built again
+    """For every person, every kept statement of the case list, the home page, my work,
+    monitoring, the scope's units and the overdue requests compiles to the SQL and values of one built again
     after grants change and a school moves: each key holds what its builder reads."""
     _every_kept(db, world, monkeypatch, fresh=False)
     focal = db.get(User, world["focal_a"].id)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, func, literal_column, select, true
+from sqlalchemy import Select, bindparam, func, literal_column, select, true
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
@@ -214,11 +214,23 @@ def _schools(user: User, unit: Unit, level: str | None):
     )
 
 
-def _excluded(session: Session, user: User, schools) -> list:
-    """The cases of ``schools`` naming ``user`` as excluded (a handful: the counts take them
-    out): school, status, risk, serious risk, assignee, day received, overdue."""
-    return list(
-        session.execute(
+# Monitoring's statements, kept per person, unit and level (kept_statements): the schools of a
+# unit, their tallies, the cases the person is excluded from, the month tallies of the trend.
+_monitoring: KeptStatements[Select] = KeptStatements(KEPT)
+
+
+def _readable(user: User, unit: Unit, level: str | None) -> tuple:
+    """The key part of a statement reading ``_schools(user, unit, level)``."""
+    return (person_key(user), unit.path, level)
+
+
+def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> list:
+    """The cases of the schools below ``unit`` (of ``level``) naming ``user`` as excluded (a
+    handful: the counts take them out): school, status, risk, serious risk, assignee, day
+    received, overdue."""
+
+    def build() -> Select:
+        return (
             select(
                 Case.id,
                 Case.unit_id,
@@ -230,9 +242,28 @@ def _excluded(session: Session, user: User, schools) -> list:
                 when((overdue_condition(), 1), else_=0).label("overdue"),
             )
             .join(CaseExclusion, CaseExclusion.case_id == Case.id)
-            .where(CaseExclusion.user_id == user.id, Case.unit_id.in_(schools)),
-            execution_options=written_in,
-        ).all()
+            .where(
+                CaseExclusion.user_id == user.id,
+                Case.unit_id.in_(_schools(user, unit, level).scalar_subquery()),
+            )
+        )
+
+    stmt = _monitoring.get(("excluded", *_readable(user, unit, level)), build)
+    return list(session.execute(stmt, execution_options=written_in).all())
+
+
+def _overdue_by_school() -> Select:
+    """Each school's overdue cases (of the ids ``school_ids``) in the index's order, counted
+    up to ``limit`` rows."""
+    first = (
+        select(Case.id)
+        .where(Case.unit_id == Unit.id, overdue_condition())
+        .correlate(Unit)
+        .limit(bindparam("limit"))
+        .subquery()
+    )
+    return select(Unit.id, select(func.count()).select_from(first).scalar_subquery()).where(
+        Unit.id.in_(bindparam("school_ids", expanding=True))
     )
 
 
@@ -245,20 +276,27 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
     # What a row shows of its school (id, code, name), read as plain columns: a province
     # lists hundreds of schools.
     schools = session.execute(
-        select(Unit.id, Unit.code, Unit.name)
-        .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
-        .order_by(Unit.path),
+        _monitoring.get(
+            ("schools", unit.path, level),
+            lambda: (
+                select(Unit.id, Unit.code, Unit.name)
+                .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
+                .order_by(Unit.path)
+            ),
+        ),
         execution_options=written_in,
     ).all()
-    readable = _schools(user, unit, level)
+    tallies = _monitoring.get(
+        ("tallies", *_readable(user, unit, level)),
+        lambda: select(UnitCaseTally).where(
+            UnitCaseTally.unit_id.in_(_schools(user, unit, level).scalar_subquery())
+        ),
+    )
     kept = {
         row.unit_id: [row.open, row.high_risk, row.unassigned, row.total]
-        for row in session.scalars(
-            select(UnitCaseTally).where(UnitCaseTally.unit_id.in_(readable.scalar_subquery())),
-            execution_options=written_in,
-        )
+        for row in session.scalars(tallies, execution_options=written_in)
     }
-    hidden = _excluded(session, user, readable.scalar_subquery())
+    hidden = _excluded(session, user, unit, level)
     hidden_overdue: dict[int, int] = {}
     for row in hidden:
         counts = kept.setdefault(row.unit_id, [0, 0, 0, 0])
@@ -269,19 +307,14 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
         hidden_overdue[row.unit_id] = hidden_overdue.get(row.unit_id, 0) + row.overdue
     # Each school's overdue cases in the index's order, stopped past the ceiling (and past the
     # excluded ones, taken out after).
-    limit = OVERDUE_CEILING + 1 + max(hidden_overdue.values(), default=0)
-    first = (
-        select(Case.id)
-        .where(Case.unit_id == Unit.id, overdue_condition())
-        .correlate(Unit)
-        .limit(limit)
-        .subquery()
-    )
+    values = {
+        "limit": OVERDUE_CEILING + 1 + max(hidden_overdue.values(), default=0),
+        "school_ids": [school.id for school in schools if school.id in kept],
+    }
     overdue: dict[int, int] = dict(
         session.execute(
-            select(Unit.id, select(func.count()).select_from(first).scalar_subquery()).where(
-                Unit.id.in_([school.id for school in schools if school.id in kept])
-            ),
+            _monitoring.get(("overdue by school",), _overdue_by_school),
+            values,
             execution_options=written_in,
         ).all()
     )
@@ -311,21 +344,28 @@ def monthly_trend(
     today = local_today()
     index = today.year * 12 + today.month - 1 - (months - 1)
     start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
-    readable = _schools(user, unit, level).scalar_subquery()
     got: dict[tuple[int, int], int] = {}
     done: dict[tuple[int, int], int] = {}
-    for month, received, closed in session.execute(
-        select(
-            UnitMonthTally.month, func.sum(UnitMonthTally.received), func.sum(UnitMonthTally.closed)
-        )
-        .where(UnitMonthTally.unit_id.in_(readable), UnitMonthTally.month >= index)
-        .group_by(UnitMonthTally.month),
-        execution_options=written_in,
-    ):
+    tallies = _monitoring.get(
+        ("trend", *_readable(user, unit, level), index),
+        lambda: (
+            select(
+                UnitMonthTally.month,
+                func.sum(UnitMonthTally.received),
+                func.sum(UnitMonthTally.closed),
+            )
+            .where(
+                UnitMonthTally.unit_id.in_(_schools(user, unit, level).scalar_subquery()),
+                UnitMonthTally.month >= index,
+            )
+            .group_by(UnitMonthTally.month)
+        ),
+    )
+    for month, received, closed in session.execute(tallies, execution_options=written_in):
         key = (int(month) // 12, int(month) % 12 + 1)
         got[key], done[key] = int(received or 0), int(closed or 0)
     # Less the cases the user is excluded from (a handful), received or closed in the window.
-    hidden = _excluded(session, user, readable)
+    hidden = _excluded(session, user, unit, level)
     for row in hidden:
         if row.received_on >= start:
             key = (row.received_on.year, row.received_on.month)
