@@ -174,8 +174,9 @@ def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
 
 def test_every_kept_statement_is_the_one_built_now(db, world, monkeypatch):
     """For every person, every kept statement of the case list, the home page, my work,
-    monitoring, the scope's units and the overdue requests compiles to the SQL and values of one built again
-    after grants change and a school moves: each key holds what its builder reads."""
+    monitoring, the scope's units and the overdue requests compiles to the SQL and values of
+    one built again after grants change and a school moves: each key holds what its builder
+    reads."""
     _every_kept(db, world, monkeypatch, fresh=False)
     focal = db.get(User, world["focal_a"].id)
     users.grant_role(db, None, focal, "focal_point", db.get(Unit, world.units["SCH-B"]))
