@@ -29,17 +29,16 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from caseapp.db import present
-from caseapp.kept_statements import KeptStatements, person_key
+from caseapp.kept_statements import KEPT, KeptStatements, person_key
 from caseapp.models import ApprovalRequest, User
 from caseapp.prepared_statements import written_in
 from caseapp.services.accounts import approvals
 from caseapp.services.cases.notifications import unread_count_query
 from caseapp.services.selfreports import inbox
 
-# Statements kept per process (kept_statements): the people signed in lately. A statement run
-# once takes about 60 KB, so 12 MB at most; a person past them costs the 2.3 ms of a new one.
-# The key is the person's id and grants (kept_statements.person_key) and which counts are asked.
-KEPT = 200
+# Statements kept per process (kept_statements): the people signed in lately; a person past
+# them costs the 2.3 ms of a new one. The key is the person's id and grants
+# (kept_statements.person_key) and which counts are asked.
 _statements: KeptStatements[Select] = KeptStatements(KEPT)
 
 

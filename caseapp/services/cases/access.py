@@ -6,7 +6,7 @@ from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
-from caseapp.kept_statements import KeptStatements, person_key
+from caseapp.kept_statements import KEPT, KeptStatements, person_key
 from caseapp.models import Case, CaseExclusion, Grant, Unit, User
 from caseapp.security.authz import covers, effective_grants, scope_filter, scope_paths
 
@@ -27,7 +27,7 @@ def visible_cases(user: User, permission: str = "case.read") -> Select:
 UNIT_LIST_MAX = 1000
 # The select() of the units of a person's scope, kept per person and permission
 # (kept_statements).
-_units: KeptStatements[tuple[Select, Select]] = KeptStatements(400)
+_units: KeptStatements[tuple[Select, Select]] = KeptStatements(KEPT)
 
 
 def scope_unit_ids(session: Session, user: User, permission: str = "case.read"):

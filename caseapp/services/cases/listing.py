@@ -24,7 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import local_today, zone
-from caseapp.kept_statements import KeptStatements, person_key, units_key
+from caseapp.kept_statements import KEPT, KeptStatements, person_key, units_key
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
 from caseapp.models.cases import AtAGlance
 from caseapp.prepared_statements import written_in
@@ -154,7 +154,7 @@ class CaseFilter:
 
 
 # The home page's counts, kept per person and units (kept_statements).
-_attention: KeptStatements[Select] = KeptStatements(200)
+_attention: KeptStatements[Select] = KeptStatements(KEPT)
 
 
 def attention_counts(session, user: User) -> dict[str, Tally]:
@@ -321,7 +321,7 @@ def case_page(
 # The list's statements (its count, its page), kept per person, filter, page size and kind of
 # page (kept_statements): building them anew took about 1 ms of each page. A search for what
 # a person typed (a reference, a person's uid, the cases related to one) is built each time.
-_lists: KeptStatements[tuple[Select, Select]] = KeptStatements(400)
+_lists: KeptStatements[tuple[Select, Select]] = KeptStatements(KEPT)
 
 
 def _list_statements(
@@ -380,7 +380,7 @@ def _listed(session: Session, found) -> list[ListedCase]:
 
 
 # The statements that read a cursor's sort keys, kept per person and sort (kept_statements).
-_cursors: KeptStatements[Select] = KeptStatements(400)
+_cursors: KeptStatements[Select] = KeptStatements(KEPT)
 
 
 def _boundary(session: Session, user: User, flt: CaseFilter, public_id: str | None):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today, zone
 from caseapp.errors import NotFound
-from caseapp.kept_statements import KeptStatements, person_key, units_key
+from caseapp.kept_statements import KEPT, KeptStatements, person_key, units_key
 from caseapp.models import (
     Case,
     CaseExclusion,
@@ -54,10 +54,6 @@ class WorkStatements:
     today: tuple[Select, ...]
     new: Select
     upcoming: Select
-
-
-# People whose screens' statements are kept per process (kept_statements).
-KEPT = 200
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from caseapp.clock import local_today, zone
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, NotFound, ValidationFailed
-from caseapp.kept_statements import KeptStatements, person_key
+from caseapp.kept_statements import KEPT, KeptStatements, person_key
 from caseapp.models import Unit
 from caseapp.models.privacy import (
     LEGAL_GROUNDS,
@@ -172,7 +172,7 @@ def visible_requests(user: User, show: str = "open", today: date | None = None):
 
 # The overdue requests' statements of my work and monitoring, kept per person (kept_statements):
 # the key holds what they read in Python (the person's id and grants, the unit, the day).
-_overdue: KeptStatements[Select] = KeptStatements(200)
+_overdue: KeptStatements[Select] = KeptStatements(KEPT)
 
 
 def overdue_requests(session: Session, user: User, limit: int = 50) -> list[SubjectRequest]:
