@@ -131,6 +131,7 @@ FILTERS = [
     listing.CaseFilter(due="fortnight", sort="received_asc"),
     listing.CaseFilter(urgent=True, sort="risk"),
     listing.CaseFilter(sort="reference"),
+    listing.CaseFilter(reference="sch-a_%/"),
 ]
 
 

@@ -58,15 +58,20 @@ def capped_select(stmts: dict[str, Select], ceiling: int | None = None) -> Selec
 
 
 def counted(
-    session: Session, stmt: Select, ceiling: int | None = None, *, written: bool = True
+    session: Session,
+    stmt: Select,
+    values: dict | None = None,
+    ceiling: int | None = None,
+    *,
+    written: bool = True,
 ) -> dict[str, Tally]:
-    """The tallies of a ``capped_select`` built with the same ``ceiling``, by name.
-    ``written``: sent with its plain values written in (prepared_statements.written_in); False
-    for a statement holding what a person typed."""
+    """The tallies of a ``capped_select`` built with the same ``ceiling``, by name, run with
+    the parameters ``values``. ``written``: sent with its plain values written in
+    (prepared_statements.written_in); False for a statement holding what a person typed."""
     ceiling = CEILING if ceiling is None else ceiling
     with counting(session):
         options = written_in if written else {}
-        row = session.execute(stmt, execution_options=options).one()
+        row = session.execute(stmt, values or {}, execution_options=options).one()
     return {
         name: Tally(min(n or 0, ceiling), (n or 0) > ceiling) for name, n in row._mapping.items()
     }
