@@ -13,9 +13,10 @@ from caseapp.kept_statements import KeptStatements, person_key
 from caseapp.models import Unit, User
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import sessions, users
-from caseapp.services.cases import access, listing, monitoring
+from caseapp.services.cases import access, listing, monitoring, records
 from caseapp.services.org.units import move_unit
 from caseapp.services.privacy import requests as subject_requests
+from tests.factories import Visitor
 
 
 def test_the_store_builds_once_per_key_and_forgets_the_least_used():
@@ -63,7 +64,8 @@ def _all_kept_are_built_now(db, world) -> None:
     for user in _writers(db, world):
         db.refresh(user)
         kept = monitoring.work_statements(db, user)
-        fresh = monitoring._work_statements(user, access.scope_unit_ids(db, user, "case.write"))
+        units = access.scope_unit_ids(db, user, "case.write")
+        fresh = monitoring._work_statements(user, units, local_today())
         assert _same(db, kept, fresh), user.username
 
 
@@ -109,6 +111,8 @@ def test_a_revoked_grant_is_never_served_the_scope_it_had(db, world):
     db.refresh(focal)
     assert monitoring.work_statements(db, focal) is not kept
     assert person_key(focal)[1] == ()
+    work = monitoring.my_work(db, focal)
+    assert [list(w.rows) for w in work.values()] == [[], [], [], []]
 
 
 @pytest.mark.parametrize("name", ["focal_a", "officer_p"])
@@ -137,10 +141,11 @@ FILTERS = [
 
 def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
     """Every statement the screens take from a store, for every person, compiled: the list's
-    count and page (first, next and previous pages) for each filter, the cursors' statement,
-    the home counts, the units of the scope, the overdue requests about personal data, my
-    work's lists, monitoring's schools, tallies, exclusions and trend (each level). Kept
-    ones, or (``fresh``) each built again, the stores left aside."""
+    count and page (first, next and previous pages, for PostgreSQL and for SQLite) for each
+    filter, the cursors' statement, the home counts, the units of the scope, the overdue
+    requests about personal data (theirs and below each unit they monitor), my work's lists,
+    monitoring's schools, tallies, exclusions and trend (each unit they may monitor, each
+    level). Kept ones, or (``fresh``) each built again, the stores left aside."""
     taken: list = []
     keep = KeptStatements.get
 
@@ -152,33 +157,53 @@ def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
             taken.extend(found if isinstance(found, tuple) else (found,))
         return found
 
-    monkeypatch.setattr(KeptStatements, "get", get)
-    for person in world.people.values():
-        user = db.get(User, person.id)
-        db.refresh(user)
-        for flt in FILTERS:
-            for paged, backward in ((False, False), (True, False), (True, True)):
-                listing._list_statements(user, flt, 20, paged, backward)
-            listing._boundary(db, user, flt, "0" * 36)
-        listing.attention_counts(db, user)
-        subject_requests.overdue_requests(db, user)
-        if has_permission(user, "case.write"):
-            monitoring.my_work(db, user)
-        if has_permission(user, "case.oversee"):
-            unit = monitoring.default_unit(db, user)
-            for level in (None, "primary"):
-                monitoring.school_rows(db, user, unit, level)
-                monitoring.monthly_trend(db, user, unit, level=level)
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(KeptStatements, "get", get)
+        for person in world.people.values():
+            user = db.get(User, person.id)
+            db.refresh(user)
+            for flt in FILTERS:
+                for paged, backward in ((False, False), (True, False), (True, True)):
+                    for sqlite in (False, True):
+                        listing._list_statements(user, flt, 20, paged, backward, sqlite)
+                listing._boundary(db, user, flt, "0" * 36)
+            listing.attention_counts(db, user)
+            subject_requests.overdue_requests(db, user)
+            if has_permission(user, "case.write"):
+                monitoring.my_work(db, user)
+            if has_permission(user, "case.oversee"):
+                top = monitoring.default_unit(db, user)
+                for unit in (top, *monitoring.offices_below(db, top)):
+                    subject_requests.overdue_count_below(db, user, unit)
+                    for level in (None, "primary"):
+                        monitoring.school_rows(db, user, unit, level)
+                        monitoring.monthly_trend(db, user, unit, level=level)
     return [_compiled(db, stmt) for stmt in taken]
+
+
+STORES = (
+    listing._lists,
+    listing._cursors,
+    listing._attention,
+    access._units,
+    monitoring._work,
+    monitoring._monitoring,
+    subject_requests._overdue,
+)
 
 
 def test_every_kept_statement_is_the_one_built_now(db, world, monkeypatch):
     """For every person, every kept statement of the case list, the home page, my work,
     monitoring, the scope's units and the overdue requests compiles to the SQL and values of
-    one built again after grants change and a school moves: each key holds what its builder
-    reads."""
+    one built again after grants change and a school moves, and again the next day: each key
+    holds what its builder reads."""
+    for store in STORES:
+        # Room for all of them (the world's people ask for more than KEPT list statements):
+        # each pass then serves what the one before kept.
+        monkeypatch.setattr(store, "size", 100_000)
+        store.clear()
     _every_kept(db, world, monkeypatch, fresh=False)
+    assert all(len(store) for store in STORES)
     focal = db.get(User, world["focal_a"].id)
     users.grant_role(db, None, focal, "focal_point", db.get(Unit, world.units["SCH-B"]))
     officer = db.get(User, world["officer_d1"].id)
@@ -188,5 +213,48 @@ def test_every_kept_statement_is_the_one_built_now(db, world, monkeypatch):
     move_unit(db, None, school, db.get(Unit, world.units["D2"]), local_today(), school.version)
     db.flush()
     kept = _every_kept(db, world, monkeypatch, fresh=False)
-    assert len(kept) > 500
+    assert len(kept) > 1000
     assert kept == _every_kept(db, world, monkeypatch, fresh=True)
+
+    # The next day ("due today", the follow-ups' window, the overdue requests, the trend's
+    # months when the month turns): what was kept yesterday is not served.
+    from caseapp import clock
+    from caseapp.services.cases import deadlines
+    from caseapp.services.privacy import requests
+
+    tomorrow = clock.utcnow() + timedelta(days=1)
+    for module in (clock, deadlines, requests):
+        monkeypatch.setattr(module, "utcnow", lambda: tomorrow)
+    assert _every_kept(db, world, monkeypatch, fresh=False) == _every_kept(
+        db, world, monkeypatch, fresh=True
+    )
+
+
+def test_an_exclusion_made_after_a_statement_is_kept_is_obeyed(app, db, world):
+    """officer_d1's list, home counts and monitoring are kept with a case of SCH-A in them;
+    once they are excluded from it, the same kept statements leave it out."""
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    case = focal.intake(db, world.units["SCH-A"])
+    db.commit()
+    officer = db.get(User, world["officer_d1"].id)
+    district = db.get(Unit, world.units["D1"])
+
+    def seen() -> tuple:
+        page = listing.case_page(db, officer, listing.CaseFilter(), 50)
+        rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
+        return (
+            case.id in {row.id for row in page.rows},
+            page.total.n,
+            listing.attention_counts(db, officer)["open"].n,
+            rows["SCH-A"]["total"],
+        )
+
+    before = seen()
+    assert before[0]
+    kept = len(listing._lists), len(listing._attention), len(monitoring._monitoring)
+    records.exclude(db, db.get(User, world["focal_a"].id), case, "officer.d1", "Người thân")
+    db.commit()
+    db.expire_all()
+    officer = db.get(User, world["officer_d1"].id)
+    assert seen() == (False, before[1] - 1, before[2] - 1, before[3] - 1)
+    assert (len(listing._lists), len(listing._attention), len(monitoring._monitoring)) == kept

@@ -40,7 +40,8 @@ def scope_unit_ids(session: Session, user: User, permission: str = "case.read"):
 
     def build() -> tuple[Select, Select]:
         units = select(Unit.id).where(scope_filter(user, permission, Unit.path))
-        return units, units.limit(UNIT_LIST_MAX + 1)
+        # In order: the same units make the same key of the statements they are written into.
+        return units, units.order_by(Unit.id).limit(UNIT_LIST_MAX + 1)
 
     units, first = _units.get((person_key(user), permission), build)
     ids = list(session.scalars(first))

@@ -176,14 +176,17 @@ def overdue_reasons(session, case: Case, now: datetime | None = None) -> list[st
 UNCLOCKED_STEPS = ("referral", "discipline")
 
 
-def due_today_conditions(now: datetime | None = None) -> tuple[ColumnElement[bool], ...]:
+def due_today_conditions(
+    now: datetime | None = None, today: date | None = None
+) -> tuple[ColumnElement[bool], ...]:
     """Active cases not overdue with a step not done due today, as two conditions whose union
     is that set, each read from an index in the size of its answer, not of the archive: a step
     of a clock (STEP_CLOCKS) due today ends the case's clock today, so such a case has its
     overdue moment between now and the end of today (a range of ix_cases_unit_overdue_after);
     the steps of other kinds come from their own partial index by due day
-    (ix_case_steps_due_open_kind)."""
-    today = local_today(now or utcnow())
+    (ix_case_steps_due_open_kind). ``today``: the day where the users are, if already read
+    (a kept statement reads it once, for its key and its conditions)."""
+    today = today or local_today(now or utcnow())
     step_due = _step(CaseStep.done_on.is_(None), CaseStep.due_on == today)
     clocked = and_(
         Case.overdue_after.is_not(None),
@@ -210,16 +213,18 @@ def due_today_conditions(now: datetime | None = None) -> tuple[ColumnElement[boo
 FOLLOW_UP_WINDOW = timedelta(days=14)
 
 
-def follow_up_window(now: datetime | None = None) -> tuple[date, date]:
+def follow_up_window(now: datetime | None = None, today: date | None = None) -> tuple[date, date]:
     """The first and last day of the follow-ups coming (today in Vietnam, two weeks on)."""
-    today = local_today(now or utcnow())
+    today = today or local_today(now or utcnow())
     return today, today + FOLLOW_UP_WINDOW
 
 
-def follow_ups_of_window(now: datetime | None = None, step=CaseStep) -> tuple:
+def follow_ups_of_window(
+    now: datetime | None = None, step=CaseStep, today: date | None = None
+) -> tuple:
     """The conditions on ``step`` (CaseStep or an alias of it) of a follow-up not done due in
     ``follow_up_window``."""
-    first, last = follow_up_window(now)
+    first, last = follow_up_window(now, today)
     return (
         step.due_on >= first,
         step.due_on <= last,
@@ -228,13 +233,15 @@ def follow_ups_of_window(now: datetime | None = None, step=CaseStep) -> tuple:
     )
 
 
-def follow_up_due_soon(now: datetime | None = None) -> ColumnElement[bool]:
+def follow_up_due_soon(
+    now: datetime | None = None, today: date | None = None
+) -> ColumnElement[bool]:
     """The case has a follow-up not done due in the window (``follow_up_window``), tested case
     by case (its steps by case; OFFSET 0 keeps PostgreSQL from turning it into a join), for a
     page read in the list's order: it stops at the page's last case, where a join sorted every
     follow-up of the window first (31,000 in a district of 1,000,000 cases: 260 ms against
     13). A count reads the steps instead (``first_follow_up_of_case``)."""
-    conditions = follow_ups_of_window(now)
+    conditions = follow_ups_of_window(now, today=today)
     return exists(select(CaseStep.id).where(CaseStep.case_id == Case.id, *conditions).offset(0))
 
 
@@ -262,14 +269,16 @@ def _first_of_its_case(matching, earlier) -> tuple:
     )
 
 
-def first_follow_up_of_case(now: datetime | None = None) -> tuple:
+def first_follow_up_of_case(now: datetime | None = None, today: date | None = None) -> tuple:
     """The conditions on CaseStep, joined to its case, that keep the first follow-up of the
     window of each case (the lowest id of them): one row per case with a follow-up due soon,
     read from the steps by due day (ix_case_steps_due_open_kind), for a count. A count capped
     at a ceiling then stops there, as many steps read as it counts, where collecting the cases
     of every follow-up of the window first to drop repeats hashed all of them (31,000 in a
     district of 1,000,000 cases: 22 ms against 6 for a count of "more than 500")."""
-    return _first_of_its_case(lambda step: follow_ups_of_window(now, step), _EARLIER_FOLLOW_UP)
+    return _first_of_its_case(
+        lambda step: follow_ups_of_window(now, step, today), _EARLIER_FOLLOW_UP
+    )
 
 
 def due_today(now: datetime | None = None) -> ColumnElement[bool]:
@@ -288,14 +297,14 @@ def due_today(now: datetime | None = None) -> ColumnElement[bool]:
     )
 
 
-def first_step_due_today(now: datetime | None = None) -> tuple:
+def first_step_due_today(now: datetime | None = None, today: date | None = None) -> tuple:
     """``due_today`` as conditions on CaseStep joined to its case, keeping one step of each
     case (the lowest id of its steps not done due today): one row per case, read from the
     steps due today in the order of the days their cases were received
     (ix_case_steps_due_open_received, on the steps' copy of that day), so that a page of the
     case list newest first reads its fifty steps and stops, where finding the case of every
     step due today to sort them read 2,814 cases of a district of 1,000,000 (24 ms)."""
-    today = local_today(now or utcnow())
+    today = today or local_today(now or utcnow())
     return (
         *_first_of_its_case(
             lambda step: (step.due_on == today, step.done_on.is_(None)), _EARLIER_DUE

@@ -111,16 +111,18 @@ def reference_values(reference: str) -> dict[str, str]:
 # due today (page and count alike), whose copy of the day received orders the page
 # (STEP_SORT_KEYS). A page of the many follow-ups of two weeks tests case after case in the list's
 # order; its count walks the follow-ups by due day, each case once, and stops at the ceiling.
-def _due_today(stmt: Select, for_count: bool) -> Select:
-    return stmt.join(CaseStep, CaseStep.case_id == Case.id).where(*first_step_due_today())
+def _due_today(stmt: Select, for_count: bool, today: date | None) -> Select:
+    return stmt.join(CaseStep, CaseStep.case_id == Case.id).where(
+        *first_step_due_today(today=today)
+    )
 
 
-def _due_fortnight(stmt: Select, for_count: bool) -> Select:
+def _due_fortnight(stmt: Select, for_count: bool, today: date | None) -> Select:
     if for_count:
         return stmt.join(CaseStep, CaseStep.case_id == Case.id).where(
-            OPEN, *first_follow_up_of_case()
+            OPEN, *first_follow_up_of_case(today=today)
         )
-    return stmt.where(OPEN, follow_up_due_soon())
+    return stmt.where(OPEN, follow_up_due_soon(today=today))
 
 
 DUE = {"today": _due_today, "fortnight": _due_fortnight}
@@ -206,9 +208,16 @@ class ListedCase(AtAGlance):
     violence_types: tuple[str, ...] = ()
 
 
-def case_list(user: User, flt: CaseFilter, for_count: bool = False, sqlite: bool = False):
+def case_list(
+    user: User,
+    flt: CaseFilter,
+    for_count: bool = False,
+    sqlite: bool = False,
+    today: date | None = None,
+):
     """The cases of the list for ``flt``, in its order; ``for_count``: the same cases as its
-    count reads them best; ``sqlite``: for SQLite (a reference search is also a range there).
+    count reads them best; ``sqlite``: for SQLite (a reference search is also a range there);
+    ``today``: the day of "due today" and of the follow-ups' window (default: read now).
     Every column of the cases: a page reads its rows through ``page_rows``."""
     stmt = visible_cases(user)
     if flt.reference:
@@ -234,7 +243,7 @@ def case_list(user: User, flt: CaseFilter, for_count: bool = False, sqlite: bool
     if flt.risk:
         stmt = stmt.where(Case.risk_level == flt.risk)
     if flt.due in DUE:
-        stmt = DUE[flt.due](stmt, for_count)
+        stmt = DUE[flt.due](stmt, for_count, today)
     if flt.overdue:
         stmt = stmt.where(overdue_condition())
     if flt.urgent:
@@ -251,10 +260,10 @@ def case_list(user: User, flt: CaseFilter, for_count: bool = False, sqlite: bool
     return stmt.order_by(*(key.desc() if down else key.asc() for key, down in keys))
 
 
-def page_rows(user: User, flt: CaseFilter, sqlite: bool = False):
+def page_rows(user: User, flt: CaseFilter, sqlite: bool = False, today: date | None = None):
     """The statement of a page's rows: ``case_list`` reading only LIST_COLUMNS (what
     ListedCase holds; never a sealed column)."""
-    return case_list(user, flt, sqlite=sqlite).with_only_columns(*LIST_COLUMNS)
+    return case_list(user, flt, sqlite=sqlite, today=today).with_only_columns(*LIST_COLUMNS)
 
 
 @dataclass
@@ -327,9 +336,12 @@ def _list_statements(
     ``cursor_0``, ``cursor_1``... when ``paged``; a reference search's parameters are
     reference_values'. ``sqlite``: for SQLite."""
 
+    # The day, read once: for the key and for the statements built under it.
+    today = local_today()
+
     def build() -> tuple[Select, Select]:
         keys, _case_keys = sort_keys(flt)
-        page = page_rows(user, flt, sqlite)
+        page = page_rows(user, flt, sqlite, today)
         if paged:
             cursor = [bindparam(f"cursor_{i}", type_=key.type) for i, (key, _d) in enumerate(keys)]
             page = page.where(_beyond(keys, cursor, backward))
@@ -337,7 +349,9 @@ def _list_statements(
             page = page.order_by(None).order_by(
                 *(key.asc() if down else key.desc() for key, down in keys)
             )
-        count = capped_select({"n": case_list(user, flt, for_count=True, sqlite=sqlite)})
+        count = capped_select(
+            {"n": case_list(user, flt, for_count=True, sqlite=sqlite, today=today)}
+        )
         return count, page.limit(size + 1)
 
     if flt.related_person or flt.related_to is not None:
@@ -353,7 +367,7 @@ def _list_statements(
         backward,
         sqlite,
         tally.CEILING,
-        local_today(),
+        today,
         str(zone()),
     )
     return _lists.get(key, build)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, bindparam, func, literal_column, select, true
@@ -82,7 +83,7 @@ def _cases(stmt, session: Session) -> list[ListedCase]:
 _work: KeptStatements[WorkStatements] = KeptStatements(KEPT)
 
 
-def _work_statements(user: User, units) -> WorkStatements:
+def _work_statements(user: User, units, today: date) -> WorkStatements:
     """My work's five statements for ``user`` over ``units`` (ids, or the select() of a wide
     scope), built from nothing else than them, the day and the zone (the key of ``_work``):
     the present is db.present, read when each runs."""
@@ -96,7 +97,7 @@ def _work_statements(user: User, units) -> WorkStatements:
         overdue=first(mine.where(overdue_condition()).order_by(Case.overdue_after, Case.id)),
         today=tuple(
             first(mine.where(condition).order_by(Case.received_on, Case.id))
-            for condition in due_today_conditions()
+            for condition in due_today_conditions(today=today)
         ),
         new=first(
             mine.where(Case.status == literal_column("'new'"), ~overdue_condition()).order_by(
@@ -107,7 +108,7 @@ def _work_statements(user: User, units) -> WorkStatements:
         .with_only_columns(*LIST_COLUMNS, CaseStep.due_on.label("follow_up_due_on"))
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
-            *follow_ups_of_window(),
+            *follow_ups_of_window(today=today),
             # The steps' copy of the school (step_copies): the same units, read from
             # ix_case_steps_unit_follow_ups_due.
             CaseStep.unit_id.in_(units),
@@ -124,14 +125,15 @@ def work_statements(session: Session, user: User) -> WorkStatements:
     their scope as read now, the rows a list shows, and the day where they are."""
     # The units as ids, read once for the cases and the steps (their copy of the school).
     units = scope_unit_ids(session, user, "case.write")
+    today = local_today()  # read once: for the key and for the statements built under it
     key = (
         person_key(user),
         units_key(units),
         SHOWN,
-        local_today(),
+        today,
         str(zone()),
     )
-    return _work.get(key, lambda: _work_statements(user, units))
+    return _work.get(key, lambda: _work_statements(user, units, today))
 
 
 def my_work(session: Session, user: User) -> dict[str, WorkList]:
