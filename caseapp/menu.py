@@ -2,15 +2,18 @@
 numbers beside some of them.
 
 The links depend only on the permissions, the language and where the service is mounted, so
-they are drawn once per such triple and kept per app (``main_menu``), instead of on every
-signed-in page (17 permission checks, 20 addresses, 20 translations: about 0.2 ms of the
-shell every such page costs before its own work). The numbers are read once per page, in one
+they are drawn once per such triple and kept per app (``main_menu``; the home page's links to
+the other screens likewise, ``home_tiles``), instead of on every signed-in page (17
+permission checks, 20 addresses, 20 translations: about 0.2 ms of the shell every such page
+costs before its own work). The numbers are read once per page, in one
 statement (services.menu_counts), the first time a template asks for any of them."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import Flask, current_app, g, request, url_for
 from flask_babel import get_locale
@@ -26,6 +29,7 @@ from caseapp.services.selfreports.inbox import Waiting
 # dozen at most); past the limit the store starts again.
 KEPT = 256
 _lock = threading.Lock()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +100,36 @@ def _drawn(permissions: frozenset[str]) -> tuple[MenuLink, ...]:
 def main_menu() -> tuple[MenuLink, ...]:
     """The links of the signed-in person's menu, drawn for their permissions in the page's
     language (what base.html showed link by link with has_permission)."""
+    return _drawn_once("menu", _drawn)
+
+
+def home_tiles() -> Markup:
+    """The home page's links to the other screens (main/_tiles.html), drawn for the signed-in
+    person's permissions in the page's language (what main/index.html showed tile by tile
+    with has_permission)."""
+
+    def draw(permissions: frozenset[str]) -> Markup:
+        tiles = current_app.jinja_env.get_template("main/_tiles.html")
+        # The template's own output, escaped by its autoescaping (.html): markup, not text.
+        return Markup(tiles.render(permissions=permissions))  # noqa: S704
+
+    return _drawn_once("home tiles", draw)
+
+
+def _drawn_once(part: str, draw: Callable[[frozenset[str]], T]) -> T:
+    """``draw(permissions)`` for the signed-in person's permissions, kept per app by part,
+    permissions, language and script root: what is drawn depends on nothing else."""
     permissions = permissions_for(grant.role for grant in effective_grants(current_user))
-    key = (permissions, str(get_locale()), request.script_root)
+    key = (part, permissions, str(get_locale()), request.script_root)
     kept: dict = current_app.extensions["caseapp.menu"]
-    links = kept.get(key)
-    if links is None:
-        links = _drawn(permissions)
+    drawn = kept.get(key)
+    if drawn is None:
+        drawn = draw(permissions)
         with _lock:
             if len(kept) >= KEPT:
                 kept.clear()
-            kept[key] = links
-    return links
+            kept[key] = drawn
+    return drawn
 
 
 def menu_badge(name: str) -> int:
@@ -155,6 +178,7 @@ def init_app(app: Flask) -> None:
     app.extensions["caseapp.menu"] = {}
     app.jinja_env.globals.update(
         main_menu=main_menu,
+        home_tiles=home_tiles,
         menu_badge=menu_badge,
         selfreports_waiting=selfreports_waiting,
         unread_notices=unread_notices,

@@ -95,3 +95,46 @@ def test_a_full_store_starts_again(app, db, world, monkeypatch):
     for name in ("focal_a", "officer_d1", "admin_p"):
         Visitor(app, db, world[name], lang="en").get("/account/")
     assert len(kept) == 1  # the third found the store full and started it again
+
+
+TILE = re.compile(r'<a class="tile" href="([^"]*)"><strong>([^<]*)</strong>')
+# The home page's links to the other screens and the permission each needs (None: everyone).
+TILES = {
+    "/cases/": "case.read",
+    "/admin/units": "admin.units",
+    "/admin/users": "admin.users",
+    "/admin/import": "admin.users",
+    "/admin/referrals": "referral.read",
+    "/audit/events": "audit.read",
+    "/account/": None,
+}
+
+
+def test_each_person_sees_their_own_home_tiles_whoever_came_before(app, db, world):
+    """The home page's links to the other screens are drawn once per permissions and language
+    too (menu.home_tiles): each person's are those of their own permissions, in their
+    language, the second time round as the first."""
+    from caseapp.security.authz import has_permission
+
+    app.extensions["caseapp.menu"].clear()
+    first: dict[tuple[str, str], list] = {}
+    for _round in range(2):
+        for name in world.people:
+            user = db.get(User, world[name].id)
+            if name in ("new_user", "nobody"):
+                continue  # not enrolled, no grant: no home page
+            for lang in ("en", "vi"):
+                page = Visitor(app, db, world[name], lang=lang).get("/").text
+                section = page[page.rindex('<section class="tiles">') :]
+                tiles = TILE.findall(section)
+                expected = {
+                    href
+                    for href, needed in TILES.items()
+                    if needed is None or has_permission(user, needed)
+                }
+                assert {href for href, _label in tiles} == expected, (name, lang, tiles)
+                assert first.setdefault((name, lang), tiles) == tiles
+    with app.app_context(), force_locale("vi"):
+        mine = gettext("My account")
+    assert ("/account/", mine) in first[("focal_a", "vi")]
+    assert ("/account/", "My account") in first[("focal_a", "en")]
