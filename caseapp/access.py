@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, request, session, url_for
@@ -194,10 +194,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["limits"] = limits
     from caseapp.labels import labels
 
-    def staff_labels() -> dict:
+    def staff_labels() -> dict[str, Any]:
         # The public self-report pages use none of the staff screens' labels (some hundred
-        # translated strings per page): a flood of them stays cheap.
-        return {} if is_public_path(request.path) else labels()
+        # translated strings per page): a flood of them stays cheap. The names themselves are
+        # shared and read-only (labels.shared_per_translations).
+        return {} if is_public_path(request.path) else dict(labels())
 
     app.context_processor(staff_labels)
     app.session_interface = NoCookieOnPublicPaths()

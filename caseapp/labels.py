@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
-from typing import TypeVar
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from flask_babel import get_translations, ngettext, pgettext
 from flask_babel import gettext as _
@@ -35,6 +36,32 @@ def per_translations(build: Callable[[], T]) -> Callable[[], T]:
 
 def _copied(names: T) -> T:
     return type(names)((k, _copied(v) if isinstance(v, dict) else v) for k, v in names.items())
+
+
+def shared_per_translations(build: Callable[[], dict]) -> Callable[[], Mapping[str, Any]]:
+    """``build()`` made once per translations object, as ``per_translations``, and given to
+    every caller as it is: read-only at any depth (a mapping that refuses to be changed), so
+    that no copy is needed (every staff page's labels: copying their forty-two dicts cost
+    0.2 ms a page)."""
+    cache: dict[int, tuple[object, Mapping[str, Any]]] = {}
+
+    @wraps(build)
+    def shared() -> Mapping[str, Any]:
+        translations = get_translations()
+        hit = cache.get(id(translations))
+        if hit is None or hit[0] is not translations:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            hit = cache[id(translations)] = (translations, _read_only(build()))
+        return hit[1]
+
+    return shared
+
+
+def _read_only(names: Mapping) -> Mapping[str, Any]:
+    return MappingProxyType(
+        {k: _read_only(v) if isinstance(v, Mapping) else v for k, v in names.items()}
+    )
 
 
 def role_names() -> dict[str, str]:
@@ -744,10 +771,11 @@ def period_unit_names() -> dict[str, str]:
     }
 
 
-@per_translations
-def labels() -> dict:
+@shared_per_translations
+def labels() -> dict[str, Any]:
     """The names every staff page may show (access.init_app gives them to each template):
-    made once per language, not on every page (some two hundred gettext calls)."""
+    made once per language, not on every page (some two hundred gettext calls), and shared
+    read-only by every page of that language."""
     return {
         "ROLE_NAMES": role_names(),
         "UNIT_KIND_NAMES": unit_kind_names(),
