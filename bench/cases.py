@@ -486,7 +486,7 @@ def report(sizes: list, n: int) -> None:
             f"{a_sql:.1f} less the shell's {shells[2]:.1f}) against the bare endpoint's "
             f"{b_sql:.1f} ms ({own / b_sql:.2f}x); the rest of the page {a_med - a_sql:.1f} ms"
         )
-        print(ceiling_line(screen, shells[0], b_med, shells[1], TARGET))
+        print(ceiling_line(screen, shells[0], b_med, shells[1], TARGET, own))
 
 
 if __name__ == "__main__":

@@ -433,7 +433,11 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
             f"rest of the page {last[screen][1][0] - app_sql:.1f} ms"
         )
         floor_ms, empty_ms = last[screen][7]
-        print(ceiling_line(screen, floor_ms, last[screen][6][0], empty_ms, TARGET))
+        print(
+            ceiling_line(
+                screen, floor_ms, last[screen][6][0], empty_ms, TARGET, app_sql - shell_sql
+            )
+        )
 
 
 def main() -> None:
