@@ -118,6 +118,34 @@ def kept_fill() -> str:
     return ", ".join(f"{name} {size}" for name, size in stores)
 
 
+def prepared_memory(engine) -> str:
+    """The statements PostgreSQL keeps prepared for the app's connections, and the memory of
+    their backends (pg_backend_memory_contexts: the plans kept, CachedPlan*, and in all)."""
+    lines = []
+    pool = engine.pool
+    connections = [pool.connect() for _ in range(pool.checkedin())]
+    try:
+        for conn in connections:
+            cur = conn.cursor()
+            cur.execute("SELECT count(*) FROM pg_prepared_statements")
+            prepared = cur.fetchone()[0]
+            cur.execute(
+                "SELECT coalesce(sum(total_bytes) FILTER (WHERE name LIKE 'CachedPlan%'), 0),"
+                " sum(total_bytes) FROM pg_backend_memory_contexts"
+            )
+            plans, total = cur.fetchone()
+            conn.rollback()
+            lines.append(
+                f"a connection of the app: {prepared} statements prepared, their plans "
+                f"{plans / 2**20:.1f} MB ({plans / max(prepared, 1) / 1024:.0f} KB each), the "
+                f"backend's memory {total / 2**20:.1f} MB"
+            )
+    finally:
+        for conn in connections:
+            conn.close()
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=None, help="an EMPTY database")
@@ -193,6 +221,8 @@ def main() -> None:
     print()
     for screen, *_rest in SCREENS:
         print(f"kept statements after {screen}: {fill_after[screen]}")
+    if engine.dialect.name == "postgresql":
+        print(f"\n{prepared_memory(engine)}")
     engine.dispose()
 
 

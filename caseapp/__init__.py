@@ -38,7 +38,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["caseapp.hasher"] = make_hasher(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
-    db.init_app(app, settings.database_url, settings.database_replica_url)
+    db.init_app(
+        app,
+        settings.database_url,
+        settings.database_replica_url,
+        prepared_statements=settings.prepared_statements,
+    )
     install_guard()
     clocks.install()
     step_copies.install()

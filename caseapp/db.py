@@ -85,9 +85,11 @@ def _sqlite_query_only(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str, read_only: bool = False) -> Engine:
+def make_engine(url: str, read_only: bool = False, prepared_statements: int = 100) -> Engine:
     """An engine for ``url``; ``read_only``: every transaction on it refuses to write (the
-    read replica's: a write sent there by mistake fails loudly instead of being lost)."""
+    read replica's: a write sent there by mistake fails loudly instead of being lost).
+    ``prepared_statements``: PostgreSQL, the statements kept prepared per connection
+    (Settings.prepared_statements)."""
     # Statement parameters never reach an exception's text (they can be names or sealed bytes).
     kwargs: dict = {"future": True, "hide_parameters": True}
     if url.startswith("sqlite"):
@@ -114,7 +116,7 @@ def make_engine(url: str, read_only: bool = False) -> Engine:
     if engine.dialect.name == "postgresql":
         from caseapp.prepared_statements import keep_prepared_statements
 
-        keep_prepared_statements(engine)
+        keep_prepared_statements(engine, prepared_statements)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         if read_only:
@@ -166,12 +168,12 @@ def forget_tables(engine: Engine) -> None:
     _TABLES_FOUND.pop(engine, None)
 
 
-def init_app(app: Flask, url: str, replica_url: str = "") -> None:
-    engine = make_engine(url)
+def init_app(app: Flask, url: str, replica_url: str = "", prepared_statements: int = 100) -> None:
+    engine = make_engine(url, prepared_statements=prepared_statements)
     app.extensions["caseapp.engine"] = engine
     app.extensions["caseapp.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
     if replica_url:
-        replica = make_engine(replica_url, read_only=True)
+        replica = make_engine(replica_url, read_only=True, prepared_statements=prepared_statements)
         app.extensions["caseapp.replica_engine"] = replica
         # Nothing is ever flushed there: a read session never holds a change to send.
         app.extensions["caseapp.read_sessionmaker"] = sessionmaker(

@@ -22,6 +22,18 @@ a school's case list and a province's with the same plan, and they need differen
 A prepared statement whose result changes type (a column's type changed by a migration while
 workers run) fails once per connection; upgrades stop the service first (README, Upgrade).
 
+How many a connection keeps: ``Settings.prepared_statements`` ($CASEAPP_PREPARED_STATEMENTS),
+psycopg's own 100 unless set. psycopg counts the runs of the last 100 texts (a text forgotten
+before its fifth run is never prepared) and keeps up to about that many prepared (it forgets
+one for each new text, so up to twice as many for a while). The daily screens' statements hold
+each person's scope (and their id, for the exclusions): some eleven texts a person over home,
+my work, the case list and monitoring. A worker serving a hundred people in turn then plans
+most statements again: its pages cost 1.2-1.4x one person's (bench/many_people.py), against
+1.0-1.1x with 5,000. The price is PostgreSQL's memory: 144-172 KB a prepared statement, 1,152
+statements and 163 MB for that worker's connection. The default stays small, so that no
+connection can take more than some 30 MB; a server with memory to spare sets about eleven times
+the people a worker serves.
+
 Planning each run costs 0.2 to 0.8 ms for each statement of the daily screens (the case
 list's count and rows, my work's lists, monitoring's tallies, home's counts, the menu's
 numbers), often more than running it. So those statements
@@ -64,7 +76,14 @@ WRITTEN_IN = "caseapp_written_in"
 written_in = immutabledict({WRITTEN_IN: True})  # session.execute(..., execution_options=written_in)
 
 
-def keep_prepared_statements(engine: Engine) -> None:
+def keep_prepared_statements(engine: Engine, prepared_max: int = 100) -> None:
+    """``prepared_max``: the statements each connection counts and keeps prepared, the least
+    recently used forgotten first (psycopg's prepared_max)."""
+
+    def _connected(dbapi_connection, _record) -> None:
+        dbapi_connection.prepared_max = prepared_max
+
+    event.listen(engine, "connect", _connected)
     event.listen(engine, "begin", _begun)
     # _sent first: it reads the statement as compiled, before any value is written in (a
     # word in a value, "update" say, is not a write).

@@ -30,6 +30,9 @@ class Settings:
     # everything reads the primary), and the lag from which its pages warn, in seconds.
     database_replica_url: str = ""
     replica_lag_warn_seconds: int = 5 * 60
+    # Statements PostgreSQL keeps parsed and planned per connection ($CASEAPP_PREPARED_STATEMENTS;
+    # caseapp/prepared_statements.py says what it buys and what it costs). 100: psycopg's own.
+    prepared_statements: int = 100
     debug: bool = False
     testing: bool = False
     # Sessions (ASVS V7): idle and absolute timeouts, in seconds.
@@ -326,6 +329,13 @@ def load_settings(
             settings,
             replica_lag_warn_seconds=_count(
                 "CASEAPP_REPLICA_LAG_WARN_SECONDS", environ["CASEAPP_REPLICA_LAG_WARN_SECONDS"]
+            ),
+        )
+    if environ.get("CASEAPP_PREPARED_STATEMENTS"):
+        settings = replace(
+            settings,
+            prepared_statements=_count(
+                "CASEAPP_PREPARED_STATEMENTS", environ["CASEAPP_PREPARED_STATEMENTS"]
             ),
         )
     if environ.get("CASEAPP_ATTENTION_CEILING"):

@@ -246,3 +246,43 @@ def test_what_is_written_in():
     kinds = [Sly(1), Marked("SCH-A"), IntEnum("Level", "LOW HIGH").LOW]
     for kept in [None, 1.5, Decimal("2"), b"x", datetime(2026, 1, 2), ["a"], *kinds, *ODD_TEXT]:
         assert plain_literal(kept) is None, kept
+
+
+def test_a_connection_keeps_as_many_as_the_setting_says(pg):
+    """The least recently used are forgotten past the setting (psycopg's own 100 by default):
+    a server with memory to spare keeps more people's screens prepared."""
+    with pg.connect() as conn:
+        assert conn.connection.dbapi_connection.prepared_max == 100
+    from caseapp.db import make_engine
+
+    url = pg.url.render_as_string(hide_password=False)
+    more = make_engine(url, prepared_statements=500)
+    try:
+        with more.connect() as conn:
+            for k in range(150):
+                for _ in range(6):  # prepared the fifth time, found so the sixth
+                    conn.scalar(text(f"SELECT count(*) + {k} + :z FROM marks"), {"z": 0})
+            assert len([s for s in _prepared(conn) if "FROM marks" in s]) == 150
+    finally:
+        more.dispose()
+    few = make_engine(url, prepared_statements=20)
+    try:
+        with few.connect() as conn:
+            for k in range(30):
+                for _ in range(6):
+                    conn.scalar(text(f"SELECT count(*) + {k} + :z FROM marks"), {"z": 0})
+            kept = [s for s in _prepared(conn) if "FROM marks" in s]
+            # psycopg deallocates the one it forgets with the next statement it sends.
+            assert 20 <= len(kept) <= 21
+            assert "count(*) + 29 + $1 FROM" in " ".join(kept)  # the latest kept
+            assert "count(*) + 0 + $1 FROM" not in " ".join(kept)  # the first forgotten
+    finally:
+        few.dispose()
+
+
+def test_the_app_engine_takes_the_setting(app, settings):
+    engine = app.extensions["caseapp.engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's prepared statements")
+    with engine.connect() as conn:
+        assert conn.connection.dbapi_connection.prepared_max == settings.prepared_statements

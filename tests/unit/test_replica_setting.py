@@ -96,3 +96,13 @@ def test_sqlite_copies_serve_development_and_the_warning_is_set(tmp_path):
     )
     assert settings.database_replica_url == "sqlite:///copy.sqlite3"
     assert settings.replica_lag_warn_seconds == 60
+
+
+def test_the_prepared_statements_kept_per_connection(tmp_path):
+    """CASEAPP_PREPARED_STATEMENTS (caseapp/prepared_statements.py): psycopg's 100 unless set."""
+    assert load_settings(environ=_env(tmp_path)).prepared_statements == 100
+    settings = load_settings(environ=_env(tmp_path, CASEAPP_PREPARED_STATEMENTS="2000"))
+    assert settings.prepared_statements == 2000
+    for wrong in ("many", "-1", "1.5"):
+        with pytest.raises(ConfigError, match="CASEAPP_PREPARED_STATEMENTS must be a whole"):
+            load_settings(environ=_env(tmp_path, CASEAPP_PREPARED_STATEMENTS=wrong))

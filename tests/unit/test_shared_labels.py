@@ -67,6 +67,4 @@ def test_a_template_reads_them_as_before(app):
         from flask import render_template_string
 
         out = render_template_string(source)
-    assert out == (
-        "Declined|High|Auditor|?|substantiated,not_substantiated,inconclusive,|closed"
-    )
+    assert out == ("Declined|High|Auditor|?|substantiated,not_substantiated,inconclusive,|closed")
