@@ -1,7 +1,7 @@
 """Benchmark the daily screens when one worker serves many people in turn, not one.
 
     .venv/bin/python bench/many_people.py [--database-url URL] [--cases 10000]
-        [--people 1,50,200,400] [--rounds 3]
+        [--people 1,50,200,400] [--rounds 6] [--requests 400]
 
 The other benchmarks measure each screen as one person opening it again and again. A worker
 of a province serves hundreds of people; what is kept per person (the statements of each
@@ -12,12 +12,17 @@ the same text and keeps 100 of) may then be built, parsed and planned again on e
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one)
 with a ward of 20 schools and --cases cases (bench/casegen.py), as many focal points (each of
 one school, in turn) and as many officers of the ward as the largest number of --people, each
-signed in. Then, through the Flask test client, for each number P of --people side by side
-(one request of each in turn, as bench/cases.py measures its two sizes): the latency (median,
-p95) of home (GET /), my work (GET /work) and the case list (GET /cases/) of the focal points,
-and of monitoring (GET /monitoring) of the officers, the next of the P people serving each
-request, after --rounds warm-up rounds over all of them. Printed: the figures, each screen's
-median with P people against one person's, and how full the stores of kept statements were.
+signed in. Then, through the Flask test client, for each number P of --people one after the
+other, each on new connections (nothing prepared) with empty stores of kept statements, as a
+worker serving P people would be: --rounds warm-up rounds over the P people, then the latency
+(median, p95) of --requests GETs, the next of the P people serving each, of home (GET /), my
+work (GET /work) and the case list (GET /cases/) of the focal points, and of monitoring
+(GET /monitoring) of the officers. (Measured side by side on one worker, the one person's
+requests were slowed by the others' statements too.) Printed: the figures, each screen's
+median with P people against one person's, the shell (GET /bench/floor, one person) at each P
+to show whether the machine was as busy, how many statements the stores built per request,
+how full they were, and (PostgreSQL) the statements the connection kept prepared and the
+memory of its backend.
 
 No target of issue 16 is measured here: it says what a worker's capacity figure (README,
 Capacity) assumes about the number of people it serves.
@@ -36,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import casegen  # noqa: E402
 from bench.common import (  # noqa: E402
+    FLOOR,
     PASSWORD,
+    add_floor,
     empty_app,
     percentiles,
     seed_district,
@@ -136,7 +143,7 @@ def prepared_memory(engine) -> str:
             plans, total = cur.fetchone()
             conn.rollback()
             lines.append(
-                f"a connection of the app: {prepared} statements prepared, their plans "
+                f"a connection: {prepared} statements prepared, their plans "
                 f"{plans / 2**20:.1f} MB ({plans / max(prepared, 1) / 1024:.0f} KB each), the "
                 f"backend's memory {total / 2**20:.1f} MB"
             )
@@ -150,14 +157,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=None, help="an EMPTY database")
     parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--people", default="1,50,200,400", help="numbers of people, side by side")
-    parser.add_argument("--rounds", type=int, default=3, help="warm-up rounds over everyone")
+    parser.add_argument(
+        "--people", default="1,50,200,400", help="numbers of people, one after the other"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=6,
+        help="warm-up rounds over the P people (psycopg prepares a statement at its fifth run)",
+    )
     parser.add_argument("--requests", type=int, default=400, help="measured GETs per screen and P")
     args = parser.parse_args()
     counts = sorted({int(n) for n in args.people.split(",")})
     tmp = Path(tempfile.mkdtemp(prefix="bench-people-"))
     url = args.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
     app = empty_app(url, tmp)
+    add_floor(app)
     world = seed_district(app, "BN", SCHOOLS)
     engine = app.extensions["caseapp.engine"]
     casegen.fill(
@@ -178,35 +193,54 @@ def main() -> None:
         f"and {max(counts)} officers signed in ({time.perf_counter() - t0:.1f} s)\n"
     )
     count_builds()
-    results: dict[str, list[tuple[float, float]]] = {}
-    builds: dict[str, list[float]] = {}
-    fill_after: dict[str, str] = {}
-    for screen, kind, path in SCREENS:
-        for _ in range(args.rounds):
-            for client in clients[kind]:
-                assert client.get(path).status_code == 200, (screen, path)
-        turn = dict.fromkeys(counts, 0)
-        spent: dict[int, list[float]] = {n: [] for n in counts}
-        built = dict.fromkeys(counts, 0)
-        for _ in range(args.requests):
-            for n in counts:
-                client = clients[kind][turn[n] % n]
-                turn[n] += 1
+    floor = clients["focal"][0]
+    results: dict[str, list[tuple[float, float]]] = {screen: [] for screen, *_r in SCREENS}
+    builds: dict[str, list[float]] = {screen: [] for screen, *_r in SCREENS}
+    shells: list[float] = []
+    after: list[str] = []
+    for n in counts:
+        # Each number of people on a worker of its own: new connections (nothing prepared),
+        # empty stores of kept statements.
+        engine.dispose()
+        for store in STORES.values():
+            store.clear()
+        for screen, kind, path in SCREENS:
+            served = clients[kind][:n]
+            for _ in range(args.rounds):
+                for client in served:
+                    assert client.get(path).status_code == 200, (screen, path)
+            spent: list[float] = []
+            built = 0
+            for k in range(args.requests):
                 before = BUILT["n"]
                 started = time.perf_counter()
-                response = client.get(path)
-                spent[n].append((time.perf_counter() - started) * 1000)
-                built[n] += BUILT["n"] - before
+                response = served[k % n].get(path)
+                spent.append((time.perf_counter() - started) * 1000)
+                built += BUILT["n"] - before
                 assert response.status_code == 200, (screen, path, response.status_code)
-        results[screen] = [percentiles(spent[n]) for n in counts]
-        builds[screen] = [built[n] / args.requests for n in counts]
-        fill_after[screen] = kept_fill()
+            results[screen].append(percentiles(spent))
+            builds[screen].append(built / args.requests)
+        shell: list[float] = []
+        for _ in range(args.requests):
+            started = time.perf_counter()
+            assert floor.get(FLOOR).status_code == 200
+            shell.append((time.perf_counter() - started) * 1000)
+        shells.append(percentiles(shell)[0])
+        memory = prepared_memory(engine) if engine.dialect.name == "postgresql" else ""
+        after.append(
+            f"{n} people: kept statements {kept_fill()}" + (f"; {memory}" if memory else "")
+        )
     header = "".join(f"{f'{n} people':>20}" for n in counts)
     print(f"median / p95, ms{header}")
     for screen, kind, path in SCREENS:
         cells = "".join(f"{f'{m:.1f} / {p:.1f}':>20}" for m, p in results[screen])
         print(f"{screen + ' (' + kind + ', GET ' + path + ')':<40}{cells}")
-    print()
+    cells = "".join(f"{f'{m:.1f}':>20}" for m in shells)
+    print(f"{'the shell (GET ' + FLOOR + ', one person)':<40}{cells}")
+    print(
+        "\n(one number of people after the other, each on new connections: the shell's line "
+        "says whether the machine was as busy for each)\n"
+    )
     for screen, *_rest in SCREENS:
         one = results[screen][0][0]
         ratios = ", ".join(
@@ -219,10 +253,8 @@ def main() -> None:
         per = ", ".join(f"{n} people {b:.2f}" for n, b in zip(counts, builds[screen], strict=True))
         print(f"{screen}, statements built per request: {per}")
     print()
-    for screen, *_rest in SCREENS:
-        print(f"kept statements after {screen}: {fill_after[screen]}")
-    if engine.dialect.name == "postgresql":
-        print(f"\n{prepared_memory(engine)}")
+    for line in after:
+        print(line)
     engine.dispose()
 
 
