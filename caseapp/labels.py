@@ -14,22 +14,33 @@ T = TypeVar("T", bound=dict)
 _CACHE_LIMIT = 16  # translations objects remembered (one per locale and app)
 
 
-def per_translations(build: Callable[[], T]) -> Callable[[], T]:
-    """``build()`` made once per translations object (one per locale of an app) instead of on
-    every call: the intake form's lists cost 70 gettext calls a request otherwise. The names
-    depend on nothing else; each caller gets its own copy (its dicts, at any depth, are copied
-    too), so what a caller changes is never seen by the next."""
-    cache: dict[int, tuple[object, T]] = {}
+def _once_per_translations(build: Callable[[], T], keep: Callable[[T], Any]) -> Callable[[], Any]:
+    """``keep(build())`` made once per translations object (one per locale of an app) and
+    returned on every later call in that language."""
+    cache: dict[int, tuple[object, Any]] = {}
 
-    @wraps(build)
-    def cached() -> T:
+    def kept() -> Any:
         translations = get_translations()
         hit = cache.get(id(translations))
         if hit is None or hit[0] is not translations:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
-            hit = cache[id(translations)] = (translations, build())
-        return _copied(hit[1])
+            hit = cache[id(translations)] = (translations, keep(build()))
+        return hit[1]
+
+    return kept
+
+
+def per_translations(build: Callable[[], T]) -> Callable[[], T]:
+    """``build()`` made once per translations object (one per locale of an app) instead of on
+    every call: the intake form's lists cost 70 gettext calls a request otherwise. The names
+    depend on nothing else; each caller gets its own copy (its dicts, at any depth, are copied
+    too), so what a caller changes is never seen by the next."""
+    kept = _once_per_translations(build, lambda names: names)
+
+    @wraps(build)
+    def cached() -> T:
+        return _copied(kept())
 
     return cached
 
@@ -43,19 +54,7 @@ def shared_per_translations(build: Callable[[], dict]) -> Callable[[], Mapping[s
     every caller as it is: read-only at any depth (a mapping that refuses to be changed), so
     that no copy is needed (every staff page's labels: copying their forty-two dicts cost
     0.2 ms a page)."""
-    cache: dict[int, tuple[object, Mapping[str, Any]]] = {}
-
-    @wraps(build)
-    def shared() -> Mapping[str, Any]:
-        translations = get_translations()
-        hit = cache.get(id(translations))
-        if hit is None or hit[0] is not translations:
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            hit = cache[id(translations)] = (translations, _read_only(build()))
-        return hit[1]
-
-    return shared
+    return wraps(build)(_once_per_translations(build, _read_only))
 
 
 def _read_only(names: Mapping) -> Mapping[str, Any]:

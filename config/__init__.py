@@ -332,12 +332,12 @@ def load_settings(
             ),
         )
     if environ.get("CASEAPP_PREPARED_STATEMENTS"):
-        settings = replace(
-            settings,
-            prepared_statements=_count(
-                "CASEAPP_PREPARED_STATEMENTS", environ["CASEAPP_PREPARED_STATEMENTS"]
-            ),
-        )
+        kept = _count("CASEAPP_PREPARED_STATEMENTS", environ["CASEAPP_PREPARED_STATEMENTS"])
+        if kept < 1:
+            # psycopg would prepare each statement and deallocate it at once: two round trips
+            # more for nothing.
+            raise ConfigError("CASEAPP_PREPARED_STATEMENTS must be 1 or more (default 100)")
+        settings = replace(settings, prepared_statements=kept)
     if environ.get("CASEAPP_ATTENTION_CEILING"):
         settings = replace(
             settings,

@@ -106,3 +106,5 @@ def test_the_prepared_statements_kept_per_connection(tmp_path):
     for wrong in ("many", "-1", "1.5"):
         with pytest.raises(ConfigError, match="CASEAPP_PREPARED_STATEMENTS must be a whole"):
             load_settings(environ=_env(tmp_path, CASEAPP_PREPARED_STATEMENTS=wrong))
+    with pytest.raises(ConfigError, match="CASEAPP_PREPARED_STATEMENTS must be 1 or more"):
+        load_settings(environ=_env(tmp_path, CASEAPP_PREPARED_STATEMENTS="0"))
