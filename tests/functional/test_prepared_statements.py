@@ -10,7 +10,7 @@ from decimal import Decimal
 from enum import IntEnum
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
@@ -286,3 +286,47 @@ def test_the_app_engine_takes_the_setting(app, settings):
         pytest.skip("PostgreSQL's prepared statements")
     with engine.connect() as conn:
         assert conn.connection.dbapi_connection.prepared_max == settings.prepared_statements
+
+
+def test_the_sign_in_session_is_read_with_its_hash_written_in(app, db, world):
+    """Every request's first statement carries the session token's hash in its SQL, so that
+    PostgreSQL plans it once per session and connection; each person's is their own, and
+    a session ended after its statement was prepared lets nobody in any more."""
+    from caseapp.models import User, UserSession
+    from caseapp.services.accounts import sessions
+    from tests.factories import Visitor
+
+    engine = app.extensions["caseapp.engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("values are written in on PostgreSQL only")
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if "FROM user_sessions" in statement:
+            sent.append(statement)
+
+    focal_a, focal_b = Visitor(app, db, world["focal_a"]), Visitor(app, db, world["focal_b"])
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        for _ in range(6):
+            assert focal_a.get("/").status_code == 200
+        assert focal_b.get("/").status_code == 200
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)
+    hashes = {
+        person: db.scalars(
+            select(UserSession.token_hash).where(
+                UserSession.user_id == world[person].id, UserSession.revoked_at.is_(None)
+            )
+        ).one()
+        for person in ("focal_a", "focal_b")
+    }
+    assert len(sent) == 7 and all("%(" not in s for s in sent), sent
+    assert len(set(sent[:6])) == 1 and f"token_hash = '{hashes['focal_a']}'" in sent[0]
+    assert f"token_hash = '{hashes['focal_b']}'" in sent[6]
+    # Ended while its statement is kept: the next request is signed out.
+    user = db.get(User, world["focal_a"].id)
+    assert sessions.revoke_all(db, None, user, "test") == 1
+    db.commit()
+    assert focal_a.get("/").status_code == 302
+    assert focal_b.get("/").status_code == 200

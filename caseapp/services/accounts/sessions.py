@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload, object_session
 
 from caseapp.db import utcnow
 from caseapp.models import Grant, User, UserSession
+from caseapp.prepared_statements import written_in
 from caseapp.runtime import settings
 from caseapp.services.audit.trail import record
 
@@ -43,7 +44,12 @@ def renew_token(session: Session, user_session: UserSession) -> str:
 
 # Every request's first statement, built once (kept_statements): building it anew (three loader
 # options) cost 0.4 ms a request. The user, their grants and the grants' units come with it
-# (every page checks them): one statement instead of four (three lazy loads).
+# (every page checks them): one statement instead of four (three lazy loads). It is sent with
+# the token's hash written into its SQL (prepared_statements.written_in: 64 hexadecimal digits,
+# a plain value), so that PostgreSQL plans it once per session and connection instead of at
+# every request: as a parameter it was planned again each time (0.25 ms of the server's time,
+# half of what a light page costs it, for 0.03 ms of execution). The hash is what the table
+# holds, not the cookie's token; error logs show no literal of a statement (logs.safe_message).
 _LIVE_SESSION = (
     select(UserSession)
     .where(UserSession.token_hash == bindparam("token_hash"))
@@ -60,7 +66,9 @@ def load_session(session: Session, token: str | None) -> UserSession | None:
     if not token:
         return None
     found = (
-        session.execute(_LIVE_SESSION, {"token_hash": _hash(token)}).unique().scalar_one_or_none()
+        session.execute(_LIVE_SESSION, {"token_hash": _hash(token)}, execution_options=written_in)
+        .unique()
+        .scalar_one_or_none()
     )
     if found is None or found.revoked_at is not None:
         return None
