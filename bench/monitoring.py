@@ -156,7 +156,7 @@ def _capped(stmt, ceiling: int = CEILING):
 
 
 def monitoring_queries(world: dict) -> list:
-    """The app's statements for the ward's page: its schools, their tallies, the viewer's
+    """The app's statements for the ward's page: its schools with their tallies, the viewer's
     excluded cases, each school's overdue cases capped, the month tallies of the trend."""
     c, u, ex = Case.__table__, Unit.__table__, CaseExclusion.__table__
     t, mt = UnitCaseTally.__table__, UnitMonthTally.__table__
@@ -174,12 +174,10 @@ def monitoring_queries(world: dict) -> list:
         .subquery()
     )
     return [
-        select(u.c.id, u.c.code, u.c.name)
+        select(u.c.id, u.c.code, u.c.name, t.c.open, t.c.high_risk, t.c.unassigned, t.c.total)
+        .outerjoin(t, (t.c.unit_id == u.c.id) & t.c.unit_id.in_(schools))
         .where(u.c.path.startswith(path), u.c.kind == "school")
         .order_by(u.c.path),
-        select(t.c.unit_id, t.c.open, t.c.high_risk, t.c.unassigned, t.c.total).where(
-            t.c.unit_id.in_(schools)
-        ),
         select(c.c.unit_id, c.c.status, c.c.received_on)
         .join(ex, ex.c.case_id == c.c.id)
         .where(ex.c.user_id == user_id, c.c.unit_id.in_(schools)),
@@ -519,11 +517,11 @@ def main() -> None:
 def report_all(sizes: list, engine, args) -> None:
     """The district's totals, the figures and targets (report), then the plans of the app's
     own statements at the large size."""
-    tallied, late = sizes[-1][1]["monitoring"][2][2][1], sizes[-1][1]["monitoring"][2][2][3]
+    tallied, late = sizes[-1][1]["monitoring"][2][2][0], sizes[-1][1]["monitoring"][2][2][2]
     print(
         "district, open cases: "
         + ", ".join(
-            f"{k} {sum(getattr(r, k) for r in tallied):,}"
+            f"{k} {sum(getattr(r, k) or 0 for r in tallied):,}"
             for k in ("open", "high_risk", "unassigned")
         )
         + f", overdue {sum(r.overdue for r in late):,} (each school counted up to "
@@ -534,7 +532,7 @@ def report_all(sizes: list, engine, args) -> None:
         return
     sent = {results[4]: results[5] for results in sizes[-1][1].values()}
     checks = [
-        ("monitoring per school (monitoring.school_rows)", "/monitoring", "FROM unit_case_tallies"),
+        ("monitoring per school (monitoring.school_rows)", "/monitoring", "JOIN unit_case_tallies"),
         ("overdue per school, capped (monitoring.school_rows)", "/monitoring", "count(*)"),
         ("monthly trend (monitoring.monthly_trend)", "/monitoring", "unit_month_tallies"),
         ("attention counts (listing.attention_counts, home)", "/", "count(*)"),

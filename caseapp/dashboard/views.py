@@ -42,13 +42,16 @@ def my_work():
 @permission("case.oversee")
 def monitor():
     db = get_read_session()  # counts only, nothing written: the read replica when there is one
-    asked = carry_out(lambda: monitoring.monitored_unit(db, current_user, request.args.get("unit")))
-    unit = asked.value or monitoring.default_unit(db, current_user)
-    level_asked = carry_out(lambda: asked_level(request.args.get("level")))
-    level = level_asked.value
-    error = " ".join(m for m in (asked.message, level_asked.message) if m) or None
-    rows = monitoring.school_rows(db, current_user, unit, level=level)
-    trend = monitoring.monthly_trend(db, current_user, unit, level=level)
+    # A unit or a level asked for may be refused (a form error shown above the default). None
+    # asked (most visits): nothing to refuse, and no commit in the middle of the page.
+    code, level_value = request.args.get("unit"), request.args.get("level")
+    asked = carry_out(lambda: monitoring.monitored_unit(db, current_user, code)) if code else None
+    unit = (asked.value if asked else None) or monitoring.default_unit(db, current_user)
+    level_asked = carry_out(lambda: asked_level(level_value)) if level_value else None
+    level = level_asked.value if level_asked else None
+    refusals = (asked.message if asked else "", level_asked.message if level_asked else "")
+    error = " ".join(m for m in refusals if m) or None
+    rows, trend = monitoring.overview(db, current_user, unit, level=level)
     children = monitoring.offices_below(db, unit)
     totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk", "unassigned")}
     totals["overdue_more"] = any(r["overdue_more"] for r in rows)

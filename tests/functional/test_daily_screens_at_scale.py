@@ -172,6 +172,34 @@ def test_monitoring_counts_all_cases_less_the_excluded_ones(db, world, cases):
     assert rows["SCH-A"]["total"] == 5 and rows["SCH-C"]["total"] == 1
 
 
+def test_the_monitoring_page_reads_the_excluded_cases_once(app, db, world, cases):
+    """The page's figures are those of school_rows and monthly_trend, read separately; the
+    cases the officer is excluded from are read once for both, and the overseen unit is the
+    unit of their grant (no statement of its own)."""
+    officer = _user(db, world, "officer_d1")
+    district = db.get(Unit, world.units["D1"])
+    rows, trend = monitoring.overview(db, officer, district)
+    assert rows == monitoring.school_rows(db, officer, district)
+    assert trend == monitoring.monthly_trend(db, officer, district)
+    assert sum(r["total"] for r in rows) == 6  # seven cases of D1, one hidden
+    assert monitoring.default_unit(db, officer).id == district.id
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(" ".join(statement.split()))
+
+    engine = app.extensions["caseapp.engine"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        page = Visitor(app, db, world["officer_d1"], lang="en").get("/monitoring")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert page.status_code == 200 and "Trường A" in text_of(page)
+    assert len([s for s in sent if "JOIN case_exclusions ON" in s]) == 1, sent
+    assert not [s for s in sent if "FROM units WHERE units.path =" in s], sent
+    assert len([s for s in sent if "JOIN unit_case_tallies ON" in s]) == 1, sent
+
+
 def test_a_reference_prefix_finds_what_it_starts_and_nothing_hidden(db, world, cases):
     officer = _user(db, world, "officer_d1")
 

@@ -25,7 +25,7 @@ from caseapp.models import (
     UnitMonthTally,
 )
 from caseapp.prepared_statements import written_in
-from caseapp.security.authz import scope_filter, scope_paths
+from caseapp.security.authz import effective_grants, scope_filter, scope_paths
 from caseapp.services.cases.access import scope_unit_ids, visible_cases
 from caseapp.services.cases.deadlines import (
     due_today_conditions,
@@ -172,8 +172,10 @@ def monitored_unit(session: Session, user: User, code: str | None) -> Unit:
 
 
 def default_unit(session: Session, user: User) -> Unit:
-    """The outermost unit ``user`` oversees."""
-    unit = session.scalar(select(Unit).where(Unit.path == scope_paths(user, "case.oversee")[0]))
+    """The outermost unit ``user`` oversees: the unit of one of their grants, read with them
+    (sessions.load_session), not read again."""
+    paths = scope_paths(user, "case.oversee")
+    unit = next((g.unit for g in effective_grants(user) if paths and g.unit.path == paths[0]), None)
     if unit is None:
         raise NotFound()
     return unit
@@ -181,14 +183,14 @@ def default_unit(session: Session, user: User) -> Unit:
 
 def offices_below(session: Session, unit: Unit) -> list[Unit]:
     """The open units right below ``unit`` that are not schools (to go down the tree; an office
-    the reform closed has no school any more)."""
-    return list(
-        session.scalars(
-            select(Unit)
-            .where(Unit.parent_id == unit.id, Unit.kind != "school", Unit.valid_to.is_(None))
-            .order_by(Unit.name)
-        )
+    the reform closed has no school any more). Its values written in: planned once per unit
+    and connection."""
+    stmt = (
+        select(Unit)
+        .where(Unit.parent_id == unit.id, Unit.kind != "school", Unit.valid_to.is_(None))
+        .order_by(Unit.name)
     )
+    return list(session.scalars(stmt, execution_options=written_in))
 
 
 def _of_level(level: str | None):
@@ -213,7 +215,8 @@ def _schools(user: User, unit: Unit, level: str | None):
 
 
 # Monitoring's statements, kept per person, unit and level (kept_statements): the schools of a
-# unit, their tallies, the cases the person is excluded from, the month tallies of the trend.
+# unit with their tallies, the cases the person is excluded from, the month tallies of the
+# trend.
 _monitoring: KeptStatements[Select] = KeptStatements(KEPT)
 
 
@@ -265,36 +268,67 @@ def _overdue_by_school() -> Select:
     )
 
 
-def school_rows(session: Session, user: User, unit: Unit, level: str | None = None) -> list[dict]:
+def _schools_and_tallies(user: User, unit: Unit, level: str | None) -> Select:
+    """Each school below ``unit`` (of ``level``) in the tree's order, as plain columns (a
+    province lists hundreds), with its tallies when ``user`` may read its cases (else none)."""
+    tally = (
+        UnitCaseTally.open,
+        UnitCaseTally.high_risk,
+        UnitCaseTally.unassigned,
+        UnitCaseTally.total,
+    )
+    return (
+        select(Unit.id, Unit.code, Unit.name, UnitCaseTally.unit_id.label("tallied"), *tally)
+        .outerjoin(
+            UnitCaseTally,
+            (UnitCaseTally.unit_id == Unit.id)
+            & UnitCaseTally.unit_id.in_(_schools(user, unit, level).scalar_subquery()),
+        )
+        .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
+        .order_by(Unit.path)
+    )
+
+
+def overview(
+    session: Session, user: User, unit: Unit, level: str | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The monitoring page's figures: ``school_rows`` and ``monthly_trend``, the cases
+    ``user`` is excluded from read once for both."""
+    hidden = _excluded(session, user, unit, level)
+    return (
+        school_rows(session, user, unit, level, hidden=hidden),
+        monthly_trend(session, user, unit, level=level, hidden=hidden),
+    )
+
+
+def school_rows(
+    session: Session,
+    user: User,
+    unit: Unit,
+    level: str | None = None,
+    *,
+    hidden: list | None = None,
+) -> list[dict]:
     """One row per school below ``unit`` (of ``level`` when given): the school (its id, code
     and name), open, overdue, high-risk, unassigned and all cases. Read from the schools'
-    tallies (tallies.py, one row a school) less the few cases the user is excluded from;
-    overdue cases are counted from the index of overdue moments by school, up to
-    OVERDUE_CEILING a school (``overdue_more``)."""
-    # What a row shows of its school (id, code, name), read as plain columns: a province
-    # lists hundreds of schools.
+    tallies (tallies.py, one row a school) less the few cases the user is excluded from
+    (``hidden``: as _excluded reads them, read here when not given); overdue cases are
+    counted from the index of overdue moments by school, up to OVERDUE_CEILING a school
+    (``overdue_more``)."""
     schools = session.execute(
         _monitoring.get(
-            ("schools", unit.path, level),
-            lambda: (
-                select(Unit.id, Unit.code, Unit.name)
-                .where(Unit.path.startswith(unit.path), Unit.kind == "school", _of_level(level))
-                .order_by(Unit.path)
-            ),
+            ("schools", *_readable(user, unit, level)),
+            lambda: _schools_and_tallies(user, unit, level),
         ),
         execution_options=written_in,
     ).all()
-    tallies = _monitoring.get(
-        ("tallies", *_readable(user, unit, level)),
-        lambda: select(UnitCaseTally).where(
-            UnitCaseTally.unit_id.in_(_schools(user, unit, level).scalar_subquery())
-        ),
-    )
     kept = {
-        row.unit_id: [row.open, row.high_risk, row.unassigned, row.total]
-        for row in session.scalars(tallies, execution_options=written_in)
+        row.id: [row.open, row.high_risk, row.unassigned, row.total]
+        for row in schools
+        if row.tallied is not None
     }
-    hidden = _excluded(session, user, unit, level)
+    if hidden is None:
+        hidden = _excluded(session, user, unit, level)
     hidden_overdue: dict[int, int] = {}
     for row in hidden:
         counts = kept.setdefault(row.unit_id, [0, 0, 0, 0])
@@ -335,10 +369,16 @@ def school_rows(session: Session, user: User, unit: Unit, level: str | None = No
 
 
 def monthly_trend(
-    session: Session, user: User, unit: Unit, months: int = 12, level: str | None = None
+    session: Session,
+    user: User,
+    unit: Unit,
+    months: int = 12,
+    level: str | None = None,
+    *,
+    hidden: list | None = None,
 ) -> list[dict]:
     """Cases received and cases closed per month, the last ``months`` months (of the schools of
-    ``level`` when given)."""
+    ``level`` when given); ``hidden`` as in school_rows."""
     today = local_today()
     index = today.year * 12 + today.month - 1 - (months - 1)
     start = today.replace(year=index // 12, month=index % 12 + 1, day=1)
@@ -363,7 +403,8 @@ def monthly_trend(
         key = (int(month) // 12, int(month) % 12 + 1)
         got[key], done[key] = int(received or 0), int(closed or 0)
     # Less the cases the user is excluded from (a handful), received or closed in the window.
-    hidden = _excluded(session, user, unit, level)
+    if hidden is None:
+        hidden = _excluded(session, user, unit, level)
     for row in hidden:
         if row.received_on >= start:
             key = (row.received_on.year, row.received_on.month)
