@@ -148,13 +148,6 @@ def bare_app(url: str, world: dict) -> Flask:
             counted = stmt.join(st, st.c.case_id == c.c.id).where(OPEN, *first_follow_up_of_case())
             stmt = stmt.where(OPEN, follow_up_due_soon())
         with engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # The planner settings of the app's counts (tally.counting), for this
-                # transaction only: the same statement planned the same way.
-                conn.execute(COUNT_SETTINGS)
-            capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
-            total = conn.scalar(select(func.count()).select_from(capped)) or 0
-            conn.rollback()
             if args.get("after"):
                 boundary = conn.execute(
                     stmt.with_only_columns(*keys).where(c.c.public_id == args["after"])
@@ -173,6 +166,13 @@ def bare_app(url: str, world: dict) -> Flask:
                     .order_by(vt.c.case_id, vt.c.type)
                 ):
                     kinds[case_id].append(kind)
+            # The count last, with the planner settings of the app's counts (tally.counting):
+            # the same statement planned the same way; this transaction only (the connection
+            # is rolled back as it goes back to the pool).
+            if conn.dialect.name == "postgresql":
+                conn.execute(COUNT_SETTINGS)
+            capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
+            total = conn.scalar(select(func.count()).select_from(capped)) or 0
         return jsonify(
             total=min(total, CEILING),
             more=total > CEILING,

@@ -320,6 +320,30 @@ def test_counts_read_indexes_and_leave_the_planner_as_it_was(db, world, cases):
     assert case_page(db, officer, CaseFilter(status="new"), 2).total == Tally(6)
     assert case_page(db, officer, CaseFilter(due="fortnight"), 2).total == Tally(0)
     assert settings() == before
+    # Outside counting(): the settings off, then the count, which puts them back as it runs
+    # (one statement each: no third one after the count). What PostgreSQL plans the count
+    # with is what the connection holds when the count is sent.
+    sent: list[tuple[str, tuple[str, ...]]] = []
+
+    def seen_at_send(_conn, cursor, statement, *_args) -> None:
+        shown = tuple(cursor.connection.execute(f"SHOW {name}").fetchone()[0] for name in names)
+        sent.append((" ".join(statement.split()), shown))
+
+    engine = db.get_bind()
+    event.listen(engine, "before_cursor_execute", seen_at_send)
+    try:
+        totals = [
+            listing.attention_counts(db, officer)["open"],
+            case_page(db, officer, CaseFilter(status="new"), 2).total,
+            case_page(db, officer, CaseFilter(reference="SCH-A"), 2).total,  # typed: parameters
+        ]
+        after = settings()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen_at_send)
+    assert totals == [Tally(6), Tally(6), Tally(4)] and after == before
+    counts_sent = [shown for statement, shown in sent if "FROM plans_back" in statement]
+    assert counts_sent == [("off", "off", "0")] * 3, sent
+    assert not [s for s, _ in sent if s.startswith("SELECT set_config")], sent
 
 
 def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):

@@ -97,6 +97,12 @@ def test_what_counts_as_a_read():
         " SELECT bitmap, set_config('enable_bitmapscan', 'off', true) FROM before"
     )
     assert only_reads("SELECT set_config('enable_bitmapscan', %(bitmap)s, TRUE)")
+    # tally.capped_select: a count that puts the settings back as it runs.
+    assert only_reads(
+        "WITH plans_back AS MATERIALIZED (SELECT set_config('enable_bitmapscan',"
+        " %(plans_bitmap)s::VARCHAR, true) AS bitmap) SELECT (SELECT count(*) AS count_1"
+        " FROM (SELECT cases.unit_id FROM cases LIMIT 501) AS anon_1) AS n FROM plans_back"
+    )
     assert only_reads("SELECT cases.updated_at FROM cases")
     for statement in (
         "WITH unit_counts AS (INSERT INTO t VALUES (1)) SELECT 1",

@@ -165,10 +165,12 @@ def attention_counts(session, user: User) -> dict[str, Tally]:
                 "open": mine.where(OPEN),
                 "urgent": mine.where(OPEN, URGENT),
                 "overdue": mine.where(overdue_condition()),
-            }
+            },
+            postgresql=postgresql,
         )
 
-    key = (person_key(user), units_key(units), tally.CEILING)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    key = (person_key(user), units_key(units), tally.CEILING, postgresql)
     return counted(session, _attention.get(key, build))
 
 
@@ -350,7 +352,8 @@ def _list_statements(
                 *(key.asc() if down else key.desc() for key, down in keys)
             )
         count = capped_select(
-            {"n": case_list(user, flt, for_count=True, sqlite=sqlite, today=today)}
+            {"n": case_list(user, flt, for_count=True, sqlite=sqlite, today=today)},
+            postgresql=not sqlite,
         )
         return count, page.limit(size + 1)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Select, String, bindparam, func, literal_column, select, text, true
 from sqlalchemy.orm import Session
 
 from caseapp.models import Case
@@ -36,15 +36,19 @@ class Tally:
         return self.n
 
 
-def capped_select(stmts: dict[str, Select], ceiling: int | None = None) -> Select:
+def capped_select(
+    stmts: dict[str, Select], ceiling: int | None = None, *, postgresql: bool = False
+) -> Select:
     """A screen's several counts in one statement (one round trip; each is a scalar subquery
     planned on its own): a column by name, each the count of its statement (a select() of
     Case, as visible_cases gives) stopped at ``ceiling`` + 1 rows, SELECT count(*) FROM
     (SELECT cases.unit_id ... LIMIT ceiling + 1). The one column selected leads every index on
     cases, so that PostgreSQL may count from the index alone. Built once, it may be kept
-    (kept_statements: its key then holds the ceiling) and run by ``counted``."""
+    (kept_statements: its key then holds the ceiling and the dialect) and run by ``counted``.
+    ``postgresql``: for PostgreSQL, where it also puts back the planner settings of its count
+    as it runs (``counting``): one round trip fewer than a statement of its own."""
     ceiling = CEILING if ceiling is None else ceiling
-    return select(
+    counts = select(
         *(
             select(func.count())
             .select_from(
@@ -55,6 +59,9 @@ def capped_select(stmts: dict[str, Select], ceiling: int | None = None) -> Selec
             for name, stmt in stmts.items()
         )
     )
+    if not postgresql:
+        return counts
+    return counts.select_from(_plans_back()).execution_options(**{_RESTORES: True})
 
 
 def counted(
@@ -69,9 +76,19 @@ def counted(
     the parameters ``values``. ``written``: sent with its plain values written in
     (prepared_statements.written_in); False for a statement holding what a person typed."""
     ceiling = CEILING if ceiling is None else ceiling
-    with counting(session):
-        options = written_in if written else {}
-        row = session.execute(stmt, values or {}, execution_options=options).one()
+    options = written_in if written else {}
+    restores = bool(stmt.get_execution_options().get(_RESTORES))
+    if restores and not session.info.get(_COUNTING):
+        # The settings off, then the count, which puts them back as it runs (planned first).
+        before = _plans_off(session)
+        params = (values or {}) | {f"plans_{k}": v for k, v in before.items()}
+        row = session.execute(stmt, params, execution_options=options).one()
+    else:
+        # Inside counting() already (the settings are off until it ends), or a count that
+        # does not put them back itself.
+        params = (values or {}) | (_STILL_OFF if restores else {})
+        with counting(session):
+            row = session.execute(stmt, params, execution_options=options).one()
     return {
         name: Tally(min(n or 0, ceiling), (n or 0) > ceiling) for name, n in row._mapping.items()
     }
@@ -91,6 +108,43 @@ _PLANS_BACK = text(
     " set_config('enable_seqscan', :seq, true),"
     " set_config('max_parallel_workers_per_gather', :parallel, true)"
 )
+# The execution option of a count that puts the settings back itself (capped_select).
+_RESTORES = "caseapp_restores_plans"
+_SETTINGS = {
+    "bitmap": "enable_bitmapscan",
+    "seq": "enable_seqscan",
+    "parallel": "max_parallel_workers_per_gather",
+}
+
+
+# What a count that puts the settings back leaves them as inside counting(): off.
+_STILL_OFF = {"plans_bitmap": "off", "plans_seq": "off", "plans_parallel": "0"}
+
+
+def _plans_back():
+    """The settings put back to the values ``plans_bitmap``, ``plans_seq`` and
+    ``plans_parallel`` (parameters), as the statement it heads runs: PostgreSQL plans a
+    statement before it runs any of it, so its own plan is made with the settings off. A
+    materialised WITH read by that statement (one row), so that it runs once, whatever the
+    statement reads; the values plain, so that they are written in with the statement's."""
+    return (
+        select(
+            *(
+                func.set_config(
+                    literal_column(f"'{name}'"), bindparam(f"plans_{key}", type_=String), true()
+                ).label(key)
+                for key, name in _SETTINGS.items()
+            )
+        )
+        .cte("plans_back")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _plans_off(session: Session) -> dict[str, str]:
+    """The settings off for the rest of the transaction; what they were, by key."""
+    bitmap, seq, parallel = session.execute(_PLANS_OFF).one()[:3]
+    return {"bitmap": bitmap, "seq": seq, "parallel": parallel}
 
 
 @contextmanager
@@ -110,7 +164,7 @@ def counting(session: Session) -> Iterator[None]:
         return
     # The settings as they were, read before they change (the CTE is read first), then off
     # for this transaction; put back after the counts.
-    bitmap, seq, parallel = session.execute(_PLANS_OFF).one()[:3]
+    before = _plans_off(session)
     session.info[_COUNTING] = True
     try:
         yield
@@ -120,4 +174,4 @@ def counting(session: Session) -> Iterator[None]:
         session.info.pop(_COUNTING, None)
         raise
     session.info.pop(_COUNTING, None)
-    session.execute(_PLANS_BACK, {"bitmap": bitmap, "seq": seq, "parallel": parallel})
+    session.execute(_PLANS_BACK, before)
