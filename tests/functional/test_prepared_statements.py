@@ -336,3 +336,41 @@ def test_the_sign_in_session_is_read_with_its_hash_written_in(app, db, world):
     db.commit()
     assert focal_a.get("/").status_code == 302
     assert focal_b.get("/").status_code == 200
+
+
+# What a daily screen may still send with parameters: the kinds of violence of the page's
+# cases (their ids differ from page to page: written in, each page would be a text of its own).
+_PARAMETERS_ALLOWED = ("FROM case_violence_types WHERE case_violence_types.case_id IN",)
+
+
+@pytest.mark.parametrize(
+    ("person", "paths"),
+    [("focal_a", ("/", "/work", "/cases/")), ("officer_d1", ("/", "/cases/", "/monitoring"))],
+)
+def test_the_daily_screens_send_their_values_written_in(app, db, world, person, paths):
+    """Home, my work, the case list and monitoring: every statement they send has its values
+    written in (PostgreSQL plans each once per connection), but for the list's kinds of
+    violence."""
+    from tests.factories import Visitor
+
+    engine = app.extensions["caseapp.engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("values are written in on PostgreSQL only")
+    agent = Visitor(app, db, world[person])
+    for path in paths:
+        assert agent.get(path).status_code == 200, path  # the session touched, the stores filled
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        for path in paths:
+            assert agent.get(path).status_code == 200, path
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)
+    with_parameters = [
+        s for s in sent if "%(" in s and not any(a in s for a in _PARAMETERS_ALLOWED)
+    ]
+    assert len(sent) > 3 * len(paths) and not with_parameters, with_parameters

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from caseapp.errors import NotFound
 from caseapp.kept_statements import KEPT, KeptStatements, person_key
 from caseapp.models import Case, CaseExclusion, Grant, Unit, User
+from caseapp.prepared_statements import written_in
 from caseapp.security.authz import covers, effective_grants, scope_filter, scope_paths
 
 
@@ -44,7 +45,8 @@ def scope_unit_ids(session: Session, user: User, permission: str = "case.read"):
         return units, units.order_by(Unit.id).limit(UNIT_LIST_MAX + 1)
 
     units, first = _units.get((person_key(user), permission), build)
-    ids = list(session.scalars(first))
+    # Its values (the scope's paths, the limit) written in: planned once per connection.
+    ids = list(session.scalars(first, execution_options=written_in))
     return ids if len(ids) <= UNIT_LIST_MAX else units
 
 
