@@ -494,6 +494,48 @@ def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, foca
     assert "(2)" in text_of(focal.get("/work"))
 
 
+def test_my_work_reads_its_lists_in_one_statement_each_in_its_order(app, db, world, focal):
+    """The five lists of my work come in one statement (a UNION ALL, which keeps no order):
+    each list holds the rows its own statement reads, in that statement's order."""
+    today = local_today()
+    school = world.units["SCH-A"]
+    for days in (15, 20, 18, 0, 0, 2, 1):
+        focal.intake(db, school, received_on=today - timedelta(days=days))
+    for case, due in zip([focal.intake(db, school) for _ in range(3)], (5, 2, 9), strict=True):
+        move(db, world["focal_a"], case, "verifying")
+        add(db, world["focal_a"], case, "verification", method="interview", due_on=today)
+        schedule_follow_up(db, world["focal_a"], case, due_on=today + timedelta(days=due))
+    db.commit()
+    me = _user(db, world, "focal_a")
+    stmts = monitoring.work_statements(db, me)
+
+    def ids(stmt) -> list[int]:
+        return [row.id for row in db.execute(stmt)]
+
+    work = monitoring.my_work(db, me)
+    today_ids = {i for stmt in stmts.today for i in ids(stmt)}
+    assert [c.id for c in work["overdue"].rows] == ids(stmts.overdue) != []
+    assert [c.id for c in work["new"].rows] == ids(stmts.new) != []
+    assert [c.id for c, _due in work["upcoming"].rows] == ids(stmts.upcoming) != []
+    assert {c.id for c in work["today"].rows} == today_ids != set()
+    assert [due for _c, due in work["upcoming"].rows] == sorted(
+        today + timedelta(days=d) for d in (2, 5, 9)
+    )
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    engine = app.extensions["caseapp.engine"]
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert focal.get("/work").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    lists = [s for s in sent if "FROM cases" in s and "LIMIT" in s]
+    assert len(lists) == 1 and lists[0].count("UNION ALL") == 4, lists
+
+
 def test_the_follow_ups_count_walks_the_steps_within_scope_each_case_once(
     app, db, world, cases, monkeypatch
 ):

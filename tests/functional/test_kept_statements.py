@@ -50,6 +50,7 @@ def _same(db, kept: monitoring.WorkStatements, fresh: monitoring.WorkStatements)
         (kept.overdue, fresh.overdue),
         (kept.new, fresh.new),
         (kept.upcoming, fresh.upcoming),
+        (kept.together, fresh.together),
         *zip(kept.today, fresh.today, strict=True),
     ]
     return all(_compiled(db, a) == _compiled(db, b) for a, b in pairs)

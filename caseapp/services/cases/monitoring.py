@@ -3,12 +3,24 @@ are SQL aggregates over the user's scope."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, bindparam, func, literal_column, select, true
+from sqlalchemy import (
+    CompoundSelect,
+    Date,
+    Select,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
@@ -49,12 +61,26 @@ SHOWN = 10
 
 @dataclass(frozen=True)
 class WorkStatements:
-    """My work's lists as statements (see my_work), each reading up to SHOWN + 1 rows."""
+    """My work's lists as statements (see my_work), each reading up to SHOWN + 1 rows, and
+    ``together``: the five as one statement (one round trip), each row tagged with its list
+    (column ``list``: WORK_LISTS' index)."""
 
     overdue: Select
     today: tuple[Select, ...]
     new: Select
     upcoming: Select
+    together: CompoundSelect
+
+
+# The lists of ``WorkStatements.together`` by their tag, and the order of each (its rows
+# come back in no particular order: a UNION ALL keeps none).
+WORK_LISTS = ("overdue", "today", "today", "new", "upcoming")
+_WORK_ORDER: dict[str, Callable[[Any], tuple]] = {
+    "overdue": lambda row: (row.overdue_after, row.id),
+    "today": lambda row: (row.received_on, row.id),
+    "new": lambda row: (-row.received_on.toordinal(), -row.id),
+    "upcoming": lambda row: (row.follow_up_due_on, row.id),
+}
 
 
 @dataclass(frozen=True)
@@ -71,13 +97,6 @@ class WorkList:
         return cls(rows[:SHOWN], Tally(min(len(rows), SHOWN), len(rows) > SHOWN))
 
 
-def _cases(stmt, session: Session) -> list[ListedCase]:
-    """The cases of ``stmt`` (one of _work_statements' lists) as the case list reads its rows:
-    their columns only, no sealed content, no ORM object."""
-    found = session.execute(stmt, execution_options=written_in)
-    return [ListedCase(**row._mapping) for row in found]
-
-
 # My work's statements, kept per person, units and day (kept_statements): building them anew
 # took about 2 ms of the page.
 _work: KeptStatements[WorkStatements] = KeptStatements(KEPT)
@@ -88,24 +107,36 @@ def _work_statements(user: User, units, today: date) -> WorkStatements:
     scope), built from nothing else than them, the day and the zone (the key of ``_work``):
     the present is db.present, read when each runs."""
     mine = visible_cases(user, "case.write").where(Case.unit_id.in_(units))
+    no_day = cast(null(), Date)
 
-    def first(stmt):
+    def columns(tag: int, due_on=no_day) -> tuple:
+        # The same columns in every list (a UNION ALL): its tag, the row, and the keys of
+        # the lists' orders that LIST_COLUMNS lacks.
+        return (
+            literal_column(str(tag)).label("list"),
+            *LIST_COLUMNS,
+            Case.overdue_after,
+            due_on.label("follow_up_due_on"),
+        )
+
+    def first(stmt, tag: int):
         # Each list stops one row past SHOWN, in its own order (to know there are more).
-        return stmt.with_only_columns(*LIST_COLUMNS).limit(SHOWN + 1)
+        return stmt.with_only_columns(*columns(tag)).limit(SHOWN + 1)
 
-    return WorkStatements(
-        overdue=first(mine.where(overdue_condition()).order_by(Case.overdue_after, Case.id)),
-        today=tuple(
-            first(mine.where(condition).order_by(Case.received_on, Case.id))
-            for condition in due_today_conditions(today=today)
+    overdue = first(mine.where(overdue_condition()).order_by(Case.overdue_after, Case.id), 0)
+    today_lists = tuple(
+        first(mine.where(condition).order_by(Case.received_on, Case.id), 1 + i)
+        for i, condition in enumerate(due_today_conditions(today=today))
+    )
+    new = first(
+        mine.where(Case.status == literal_column("'new'"), ~overdue_condition()).order_by(
+            Case.received_on.desc(), Case.id.desc()
         ),
-        new=first(
-            mine.where(Case.status == literal_column("'new'"), ~overdue_condition()).order_by(
-                Case.received_on.desc(), Case.id.desc()
-            )
-        ),
-        upcoming=mine.where(OPEN)
-        .with_only_columns(*LIST_COLUMNS, CaseStep.due_on.label("follow_up_due_on"))
+        3,
+    )
+    upcoming = (
+        mine.where(OPEN)
+        .with_only_columns(*columns(4, CaseStep.due_on))
         .join(CaseStep, CaseStep.case_id == Case.id)
         .where(
             *follow_ups_of_window(today=today),
@@ -116,8 +147,13 @@ def _work_statements(user: User, units, today: date) -> WorkStatements:
         # The school's follow-ups not done of the window from ix_case_steps_unit_follow_ups_due
         # (school, due day, case), joined to its open cases.
         .order_by(CaseStep.due_on, CaseStep.case_id)
-        .limit(SHOWN + 1),
+        .limit(SHOWN + 1)
     )
+    lists = (overdue, *today_lists, new, upcoming)
+    # Each list a subquery of its own (its ORDER BY and LIMIT inside): PostgreSQL plans each
+    # as it planned the list alone, and SQLite takes no LIMIT in a part of a UNION otherwise.
+    together = union_all(*(select(stmt.subquery()) for stmt in lists))
+    return WorkStatements(overdue, today_lists, new, upcoming, together)
 
 
 def work_statements(session: Session, user: User) -> WorkStatements:
@@ -145,22 +181,31 @@ def my_work(session: Session, user: User) -> dict[str, WorkList]:
     (deadlines.due_today_conditions). Each statement is sent with its values written in and
     planned once (prepared_statements.written_in)."""
     stmts = work_statements(session, user)
-    upcoming_rows = []
-    for row in session.execute(stmts.upcoming, execution_options=written_in):
-        fields = dict(row._mapping)
-        due = fields.pop("follow_up_due_on")
-        upcoming_rows.append((ListedCase(**fields), due))
-    due_today = {case.id: case for stmt in stmts.today for case in _cases(stmt, session)}
+    found: dict[str, list] = {name: [] for name in WORK_LISTS}
+    for row in session.execute(stmts.together, execution_options=written_in):
+        found[WORK_LISTS[row.list]].append(row)
+    for name, rows in found.items():
+        rows.sort(key=_WORK_ORDER[name])
+    # Both parts of "due today" stop one past SHOWN in the same order: the first SHOWN + 1
+    # of their union, each case once.
+    today = list({row.id: row for row in found["today"]}.values())
     return {
         # Overdue implies open (no clock runs on a closed case or one awaiting closure).
-        "overdue": WorkList.of(_cases(stmts.overdue, session)),
-        # Each part stops one past SHOWN in the same order: the first SHOWN + 1 of their union.
-        "today": WorkList.of(
-            sorted(due_today.values(), key=lambda case: (case.received_on, case.id))
+        "overdue": WorkList.of([_listed(row) for row in found["overdue"]]),
+        "today": WorkList.of([_listed(row) for row in today]),
+        "new": WorkList.of([_listed(row) for row in found["new"]]),
+        "upcoming": WorkList.of(
+            [(_listed(row), row.follow_up_due_on) for row in found["upcoming"]]
         ),
-        "new": WorkList.of(_cases(stmts.new, session)),
-        "upcoming": WorkList.of(upcoming_rows),
     }
+
+
+def _listed(row) -> ListedCase:
+    """A row of ``WorkStatements.together`` as the case list reads its rows."""
+    return ListedCase(**{name: getattr(row, name) for name in _LISTED})
+
+
+_LISTED = [column.key for column in LIST_COLUMNS]
 
 
 def monitored_unit(session: Session, user: User, code: str | None) -> Unit:
