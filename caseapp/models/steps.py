@@ -112,15 +112,26 @@ class CaseStep(Base):
             postgresql_where=text("done_on IS NULL AND kind = 'follow_up'"),
             sqlite_where=text("done_on IS NULL AND kind = 'follow_up'"),
         ),
-        # My work's "due today" for steps without a clock (deadlines.due_today_conditions):
-        # those not done due today of a kind, whatever the size of the archive (three equal
-        # columns: the planners prefer it to ix_case_steps_open_due, which reads every kind).
+        # The steps not done due on a day of a kind, whatever the size of the archive (three
+        # equal columns: the planners prefer it to ix_case_steps_open_due, which reads every
+        # kind): the follow-ups' count by due day (deadlines.first_follow_up_of_case).
         Index("ix_case_steps_due_open_kind", "due_on", "done_on", "kind", "case_id"),
         # The case list's "due today", newest case first: the steps not done due today in the
         # order of the days their cases were received (copied by step_copies), so that a page
         # reads its fifty steps, not every step due today of the unit's archive.
         Index(
             "ix_case_steps_due_open_received",
+            "due_on",
+            "received_on",
+            "case_id",
+            postgresql_where=text("done_on IS NULL"),
+            sqlite_where=text("done_on IS NULL"),
+        ),
+        # My work's "due today": the school's steps not done due today in the order of the
+        # days their cases were received, so that its first rows are read and nothing more.
+        Index(
+            "ix_case_steps_unit_due_open_received",
+            "unit_id",
             "due_on",
             "received_on",
             "case_id",

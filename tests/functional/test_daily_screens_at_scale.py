@@ -495,7 +495,7 @@ def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, foca
 
 
 def test_my_work_reads_its_lists_in_one_statement_each_in_its_order(app, db, world, focal):
-    """The five lists of my work come in one statement (a UNION ALL, which keeps no order):
+    """The four lists of my work come in one statement (a UNION ALL, which keeps no order):
     each list holds the rows its own statement reads, in that statement's order."""
     today = local_today()
     school = world.units["SCH-A"]
@@ -533,7 +533,11 @@ def test_my_work_reads_its_lists_in_one_statement_each_in_its_order(app, db, wor
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     lists = [s for s in sent if "FROM cases" in s and "LIMIT" in s]
-    assert len(lists) == 1 and lists[0].count("UNION ALL") == 4, lists
+    assert len(lists) == 1 and lists[0].count("UNION ALL") == 3, lists
+    if engine.dialect.name == "postgresql":
+        # Planned as the counts are (no bitmap scan), then the settings put back as it runs.
+        assert "JOIN plans_back ON true" in lists[0]
+        assert db.execute(text("SHOW enable_bitmapscan")).scalar_one() == "on"
 
 
 def test_the_follow_ups_count_walks_the_steps_within_scope_each_case_once(

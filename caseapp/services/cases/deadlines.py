@@ -172,43 +172,6 @@ def overdue_reasons(session, case: Case, now: datetime | None = None) -> list[st
     ]
 
 
-# Open steps of these kinds carry a due day but no clock (the case is not overdue past it).
-UNCLOCKED_STEPS = ("referral", "discipline")
-
-
-def due_today_conditions(
-    now: datetime | None = None, today: date | None = None
-) -> tuple[ColumnElement[bool], ...]:
-    """Active cases not overdue with a step not done due today, as two conditions whose union
-    is that set, each read from an index in the size of its answer, not of the archive: a step
-    of a clock (STEP_CLOCKS) due today ends the case's clock today, so such a case has its
-    overdue moment between now and the end of today (a range of ix_cases_unit_overdue_after);
-    the steps of other kinds come from their own partial index by due day
-    (ix_case_steps_due_open_kind). ``today``: the day where the users are, if already read
-    (a kept statement reads it once, for its key and its conditions)."""
-    today = today or local_today(now or utcnow())
-    step_due = _step(CaseStep.done_on.is_(None), CaseStep.due_on == today)
-    clocked = and_(
-        Case.overdue_after.is_not(None),
-        Case.overdue_after >= (present() if now is None else now),
-        Case.overdue_after <= _end_of(today),
-        Case.status.in_(ACTIVE),
-        step_due,
-    )
-    unclocked = and_(
-        Case.id.in_(
-            select(CaseStep.case_id).where(
-                CaseStep.done_on.is_(None),
-                CaseStep.kind.in_(UNCLOCKED_STEPS),
-                CaseStep.due_on == today,
-            )
-        ),
-        Case.status.in_(ACTIVE),
-        ~overdue_condition(now),
-    )
-    return clocked, unclocked
-
-
 # "Follow-ups in the next two weeks": the window of "my work" and of the case list's filter.
 FOLLOW_UP_WINDOW = timedelta(days=14)
 
@@ -283,8 +246,8 @@ def first_follow_up_of_case(now: datetime | None = None, today: date | None = No
 
 def due_today(now: datetime | None = None) -> ColumnElement[bool]:
     """Active cases not overdue with a step not done due today: the plain definition, which
-    tests/unit/test_overdue_after.py holds the forms the screens read against, on random
-    histories (my work's ``due_today_conditions``, the case list's ``first_step_due_today``)."""
+    tests/unit/test_overdue_after.py holds the form the screens read against, on random
+    histories (``first_step_due_today``: my work's list and the case list's filter)."""
     now = now or utcnow()
     return and_(
         Case.id.in_(

@@ -7,7 +7,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Select, String, bindparam, func, literal_column, select, text, true
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from caseapp.models import Case
@@ -76,22 +86,50 @@ def counted(
     the parameters ``values``. ``written``: sent with its plain values written in
     (prepared_statements.written_in); False for a statement holding what a person typed."""
     ceiling = CEILING if ceiling is None else ceiling
-    options = written_in if written else {}
-    restores = bool(stmt.get_execution_options().get(_RESTORES))
-    if restores and not session.info.get(_COUNTING):
-        # The settings off, then the count, which puts them back as it runs (planned first).
-        before = _plans_off(session)
-        params = (values or {}) | {f"plans_{k}": v for k, v in before.items()}
-        row = session.execute(stmt, params, execution_options=options).one()
-    else:
-        # Inside counting() already (the settings are off until it ends), or a count that
-        # does not put them back itself.
-        params = (values or {}) | (_STILL_OFF if restores else {})
-        with counting(session):
-            row = session.execute(stmt, params, execution_options=options).one()
+    (row,) = read_by_indexes(session, stmt, values, written=written)
     return {
         name: Tally(min(n or 0, ceiling), (n or 0) > ceiling) for name, n in row._mapping.items()
     }
+
+
+def planned_for_indexes(stmt: Select | CompoundSelect, postgresql: bool) -> Select | CompoundSelect:
+    """``stmt`` (a select() or a union) to run by ``read_by_indexes``: on PostgreSQL it puts
+    the planner settings back itself as it runs (as capped_select's counts do)."""
+    if not postgresql:
+        return stmt
+    rows = stmt.subquery()
+    return (
+        select(rows)
+        .select_from(rows.join(_plans_back(), true()))
+        .execution_options(**{_RESTORES: True})
+    )
+
+
+def read_by_indexes(
+    session: Session,
+    stmt: Select | CompoundSelect,
+    values: dict | None = None,
+    *,
+    written: bool = True,
+) -> list:
+    """The rows of ``stmt`` planned as counts are (``counting``: no bitmap or sequential scan,
+    no parallel worker), for statements that read a few rows in an index's order and stop:
+    a bitmap reads every entry of its index before the first row. ``written``: sent with its
+    plain values written in (prepared_statements.written_in). A statement built by
+    capped_select or planned_for_indexes puts the settings back itself as it runs."""
+    options = written_in if written else {}
+    restores = bool(stmt.get_execution_options().get(_RESTORES))
+    if restores and not session.info.get(_COUNTING):
+        # The settings off, then the statement, which puts them back as it runs (it is
+        # planned before any of it runs).
+        before = _plans_off(session)
+        params = (values or {}) | {f"plans_{k}": v for k, v in before.items()}
+        return list(session.execute(stmt, params, execution_options=options))
+    # Inside counting() already (the settings are off until it ends), or a statement that
+    # does not put them back itself.
+    params = (values or {}) | (_STILL_OFF if restores else {})
+    with counting(session):
+        return list(session.execute(stmt, params, execution_options=options))
 
 
 _COUNTING = "caseapp.tally.counting"
