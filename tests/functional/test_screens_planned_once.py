@@ -77,3 +77,36 @@ def test_what_a_person_typed_stays_a_parameter(app, db, world):
         event.remove(engine, "after_cursor_execute", seen)
     assert not [statement for statement, _ in sent if "NGUYEN" in statement]
     assert [params for _, params in sent if "NGUYEN" in params]
+
+
+# What a daily screen may still send with parameters: the kinds of violence of the list's
+# cases (their ids differ from page to page: written in, each page would be a text of its own).
+_PARAMETERS_ALLOWED = ("FROM case_violence_types WHERE case_violence_types.case_id IN",)
+
+
+@pytest.mark.parametrize("person", sorted(PAGES))
+def test_every_statement_of_the_screens_has_its_values_written_in(app, db, world, person):
+    """Not only those sent with the option: every statement the daily screens send (the
+    sign-in session's, the scope's units, the counts' planner settings...) reaches PostgreSQL
+    without a parameter, but for the list's kinds of violence."""
+    engine = app.extensions["caseapp.engine"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("values are written in on PostgreSQL only")
+    visitor = Visitor(app, db, world[person])
+    for path in PAGES[person]:
+        assert visitor.get(path).status_code == 200, path  # the session touched, stores filled
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "after_cursor_execute", seen)
+    try:
+        for path in PAGES[person]:
+            assert visitor.get(path).status_code == 200, path
+    finally:
+        event.remove(engine, "after_cursor_execute", seen)
+    with_parameters = [
+        s for s in sent if "%(" in s and not any(a in s for a in _PARAMETERS_ALLOWED)
+    ]
+    assert len(sent) > 3 * len(PAGES[person]) and not with_parameters, with_parameters
