@@ -54,7 +54,6 @@ def monitor():
     rows, trend = monitoring.overview(db, current_user, unit, level=level)
     children = monitoring.offices_below(db, unit)
     totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk", "unassigned")}
-    totals["overdue_more"] = any(r["overdue_more"] for r in rows)
     peak = max([1] + [max(t["received"], t["closed"]) for t in trend])
     return render_template(
         "dashboard/monitoring.html",

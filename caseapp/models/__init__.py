@@ -42,6 +42,8 @@ from caseapp.models.reports import (
     ReportSnapshot,
     UnitCaseTally,
     UnitMonthTally,
+    UnitOverdueDayTally,
+    UnitOverdueMonthTally,
 )
 from caseapp.models.selfreports import SelfReport, SelfReportMessage, SelfReportPhoto
 from caseapp.models.steps import CaseStep, CaseTransition, Notification
@@ -137,6 +139,8 @@ __all__ = [
     "CaseRollupMark",
     "UnitCaseTally",
     "UnitMonthTally",
+    "UnitOverdueDayTally",
+    "UnitOverdueMonthTally",
     "CasePerson",
     "CaseStep",
     "CaseTransition",

@@ -160,3 +160,28 @@ class UnitMonthTally(Base):
     month: Mapped[int] = mapped_column(Integer, primary_key=True)  # year * 12 + month - 1
     received: Mapped[int] = mapped_column(Integer, default=0)
     closed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitOverdueMonthTally(Base):
+    """The cases of a school whose clock runs out on a day (``Case.overdue_after``: the day,
+    where the users are, that the moment ends; a clock ending at midnight counts for the day
+    it ends) of a month, and of each day in UnitOverdueDayTally: monitoring's overdue cases
+    now are the months before this one summed, this month's days before today summed, and
+    today's cases counted from the index of moments (issue 16), where it counted every overdue
+    case of each school. Kept like UnitCaseTally, with each moment that cases.clocks moves."""
+
+    __tablename__ = "unit_overdue_month_tallies"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    month: Mapped[int] = mapped_column(Integer, primary_key=True)  # year * 12 + month - 1
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitOverdueDayTally(Base):
+    """The cases of a school whose clock runs out on a day (see UnitOverdueMonthTally)."""
+
+    __tablename__ = "unit_overdue_day_tallies"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)

@@ -61,12 +61,15 @@ def test_an_intake_counts_and_marks_once_and_reads_nothing_back(db, world):
     finally:
         event.remove(engine, "before_cursor_execute", note)
     counts = [s for s in seen if "_tallies" in s]
-    # One statement a table (both in one on PostgreSQL), each adding to the row in place.
+    # One statement a table (all in one on PostgreSQL), each adding to the row in place.
     assert all(s.count("ON CONFLICT") == s.count("INSERT INTO") for s in counts), counts
     assert sum(s.count("INSERT INTO unit_case_tallies") for s in counts) == 1, counts
     assert sum(s.count("INSERT INTO unit_month_tallies") for s in counts) == 1, counts
+    # The day the new case's clock runs out, and its month, too (its verification clock).
+    assert sum(s.count("INSERT INTO unit_overdue_month_tallies") for s in counts) == 1, counts
+    assert sum(s.count("INSERT INTO unit_overdue_day_tallies") for s in counts) == 1, counts
     postgres = db.get_bind().dialect.name == "postgresql"
-    assert len(counts) == (1 if postgres else 2), counts
+    assert len(counts) == (1 if postgres else 4), counts
     if postgres:
         # The counts under the chain's lock, taken after the informant and the name index:
         # from the lock on, only the counts, the event and the commit.

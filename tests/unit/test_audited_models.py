@@ -27,6 +27,10 @@ EXEMPT = {
     "change that moves them, like an index",
     "unit_month_tallies": "derived counts of audited cases and transitions per month, kept like "
     "unit_case_tallies",
+    "unit_overdue_month_tallies": "derived counts of audited cases by the month their clock "
+    "runs out, kept like unit_case_tallies",
+    "unit_overdue_day_tallies": "derived counts of audited cases by the day their clock runs "
+    "out, kept like unit_case_tallies",
     "audit_text_keys": "the keys that seal the trail's own free text, made inside the event "
     "that first needs one; destroying one is part of the audited case.destroy_content",
 }

@@ -16,7 +16,7 @@ from sqlalchemy import and_, exists, select
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case, CaseStep
 from caseapp.models.steps import FINDINGS, STEP_KINDS
-from caseapp.services.cases import clocks
+from caseapp.services.cases import clocks, tallies
 from caseapp.services.cases.deadlines import (
     ACTIVE,
     ALWAYS,
@@ -226,6 +226,10 @@ def test_refresh_all_repairs_a_bulk_loaded_moment(db, world):
     db.execute(Case.__table__.update().where(Case.id == case.id).values(overdue_after=None))
     assert clocks.refresh_all(db) >= 1
     assert db.scalar(select(Case.overdue_after).where(Case.id == case.id)) is not None
+    # The schools' overdue days and months counted again from the moments (the bulk load
+    # wrote none, and a change of the time zone setting moves the days).
+    conn = db.connection()
+    assert tallies.stored(conn)[2:] == tallies.computed(conn)[2:]
 
 
 def test_the_refresh_command_repairs_and_is_audited(app, db, world):

@@ -3,7 +3,11 @@ GROUP BY over the cases and transitions, on random histories: intakes, changes o
 (closing with its transition, reopening), of risk and serious risk, assignments, a case moved
 to another school, its day of receipt corrected; closures at the edges of a month where the
 users are (17:00 UTC on the last day is already the next month in Vietnam); cases flushed
-with their old state loaded or expired."""
+with their old state loaded or expired. With them the days (and months) the cases' clocks run
+out (moved by cases.clocks): clocks set at intake and corrected, steps added and finished,
+moments around midnight where the users are and at the turn of a month; and monitoring's
+overdue cases, read from them, equal the cases overdue now, whichever side of a day's first
+moment the present falls."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from caseapp.models import Case, CaseTransition
+from caseapp.models import Case, CaseStep, CaseTransition
 from caseapp.models.reports import UnitCaseTally
 from caseapp.services.cases import tallies
 from tests.factories import Visitor
@@ -31,8 +35,24 @@ moments = st.builds(
     days,
     st.integers(min_value=-2, max_value=2),
 )
+maybe_day = st.none() | days
+# Around 00:00 UTC too (07:00 in Vietnam: a moment of the day).
+midnights = st.builds(
+    lambda d, s: datetime.combine(d, time(0), tzinfo=UTC) + timedelta(seconds=s),
+    days,
+    st.integers(min_value=-2, max_value=2),
+)
 changes = st.one_of(
     st.tuples(st.just("intake"), st.sampled_from(SCHOOLS), days, st.sampled_from(RISKS)),
+    st.tuples(st.just("verification"), st.integers(0, 9), maybe_day),
+    st.tuples(st.just("intervention"), st.integers(0, 9), st.none() | moments | midnights),
+    st.tuples(
+        st.just("step"),
+        st.integers(0, 9),
+        st.sampled_from(("verification", "support", "follow_up")),
+        days,
+    ),
+    st.tuples(st.just("finish"), st.integers(0, 9), maybe_day),
     st.tuples(st.just("status"), st.integers(0, 9), st.sampled_from(STATUSES)),
     st.tuples(st.just("close"), st.integers(0, 9), moments),
     st.tuples(st.just("risk"), st.integers(0, 9), st.sampled_from(RISKS)),
@@ -65,19 +85,31 @@ def _case(unit_id: int, received_on: date, risk: str) -> Case:
     )
 
 
-def _apply(db, world, cases: list[Case], change) -> None:
+def _apply(db, world, cases: list[Case], change, steps: list[CaseStep]) -> None:
     kind = change[0]
     if kind == "intake":
         case = _case(world.units[change[1]], change[2], change[3])
+        case.verification_due_on = change[2]  # a clock from the start: a moment in the INSERT
         db.add(case)
         cases.append(case)
         return
     if kind == "expire":
         db.expire_all()  # the next change loads the old value first (active_history)
         return
+    if kind == "finish":
+        if steps:
+            steps[change[1] % len(steps)].done_on = change[2]
+        return
     if not cases:
         return
     case = cases[change[1] % len(cases)]
+    if kind == "step":
+        if case.id is None:
+            db.flush()
+        step = CaseStep(uid=str(uuid.uuid4()), case_id=case.id, kind=change[2], due_on=change[3])
+        db.add(step)
+        steps.append(step)
+        return
     if kind == "status":
         case.status = change[2]
     elif kind == "close":
@@ -97,6 +129,10 @@ def _apply(db, world, cases: list[Case], change) -> None:
         case.unit_id = world.units[change[2]]
     elif kind == "received":
         case.received_on = change[2]
+    elif kind == "verification":
+        case.verification_due_on = change[2]
+    elif kind == "intervention":
+        case.intervention_due_at = change[2]
 
 
 def _agree(db) -> None:
@@ -115,8 +151,9 @@ def test_the_tallies_equal_a_fresh_count(db, world, history, flush_each):
     try:
         tallies.rebuild(db.connection())  # whatever the fixtures loaded, counted
         cases: list[Case] = []
+        steps: list[CaseStep] = []
         for change in history:
-            _apply(db, world, cases, change)
+            _apply(db, world, cases, change, steps)
             if flush_each or change[0] == "intake":
                 db.flush()
                 _agree(db)
@@ -173,9 +210,14 @@ def test_the_closures_of_a_moved_case_follow_it(db, world):
         nested.rollback()
 
 
-def test_monitoring_reads_the_tallies_less_the_excluded_and_caps_overdue(db, world, monkeypatch):
+def test_monitoring_reads_the_tallies_less_the_excluded_and_counts_overdue_now(
+    db, world, monkeypatch
+):
+    from sqlalchemy import func
+
     from caseapp.models import CaseExclusion, Unit, User
     from caseapp.services.cases import monitoring
+    from caseapp.services.cases.deadlines import overdue_condition
 
     nested = db.begin_nested()
     try:
@@ -185,27 +227,46 @@ def test_monitoring_reads_the_tallies_less_the_excluded_and_caps_overdue(db, wor
         before = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
         trend_before = monitoring.monthly_trend(db, officer, district)
         school = world.units["SCH-B"]
+        today = monitoring.local_today()
         late = []
         for _ in range(4):  # monitoring without a follow-up: overdue at once
-            case = _case(school, monitoring.local_today(), "immediate")
+            case = _case(school, today, "immediate")
             case.status = "monitoring"
             db.add(case)
             late.append(case)
+        # Clocks that ran out months ago, days ago, a second ago, and some still running.
+        for due in (-400, -40, -3, -1, 0, 2, 35):
+            case = _case(school, today, "low")
+            case.verification_due_on = today + timedelta(days=due)
+            db.add(case)
+        for seconds in (-3600, 3600):
+            case = _case(school, today, "low")
+            case.intervention_due_at = monitoring.utcnow() + timedelta(seconds=seconds)
+            db.add(case)
         db.flush()
         db.add(CaseExclusion(case_id=late[0].id, user_id=officer.id))
         db.flush()
+        assert tallies.stored(db.connection()) == tallies.computed(db.connection())
         rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
         b, was = rows["SCH-B"], before["SCH-B"]
-        assert b["total"] - was["total"] == 3 == b["open"] - was["open"]
-        assert b["high_risk"] - was["high_risk"] == 3 == b["unassigned"] - was["unassigned"]
-        assert b["overdue"] - was["overdue"] == 3 and not b["overdue_more"]
+        assert b["total"] - was["total"] == 12 == b["open"] - was["open"]
+        assert b["high_risk"] - was["high_risk"] == 3
+        assert b["unassigned"] - was["unassigned"] == 12
+        overdue_now = db.scalar(
+            select(func.count())
+            .select_from(Case)
+            .where(Case.unit_id == school, overdue_condition(), Case.id != late[0].id)
+        )
+        assert b["overdue"] == overdue_now and b["overdue"] - was["overdue"] >= 3 + 4 + 1
         trend = monitoring.monthly_trend(db, officer, district)
-        assert trend[-1]["received"] - trend_before[-1]["received"] == 3
-        monkeypatch.setattr(monitoring, "OVERDUE_CEILING", b["overdue"] - 1)
-        rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
-        assert rows["SCH-B"]["overdue"] == b["overdue"] - 1 and rows["SCH-B"]["overdue_more"]
-        monkeypatch.setattr(monitoring, "OVERDUE_CEILING", b["overdue"])
-        rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
-        assert rows["SCH-B"]["overdue"] == b["overdue"] and not rows["SCH-B"]["overdue_more"]
+        assert trend[-1]["received"] - trend_before[-1]["received"] == 12
+        # The day of the present as Python reads it a day or a month off the database's (the
+        # instant a day or a month begins, either way): the same figures.
+        now = monitoring.utcnow()
+        for moved in (now + timedelta(days=d) for d in (1, -1, 31, -31)):
+            monkeypatch.setattr(monitoring, "utcnow", lambda moved=moved: moved)
+            again = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
+            assert again["SCH-B"]["overdue"] == overdue_now
+            assert [r["overdue"] for r in again.values()] == [r["overdue"] for r in rows.values()]
     finally:
         nested.rollback()

@@ -7,22 +7,25 @@ added, finished or corrected, a transition, a reopening, a clock set at intake o
 self-report, a correction of the risk level) can forget it. The moment is derived data, like an
 index: it is written with a plain UPDATE that neither bumps the case's version (no false edit
 conflict) nor counts as a change of the case for the audit trail (the change that moved the
-clock is audited); a new case gets its moment in its INSERT. ``refresh_all`` recomputes every
-case (after a migration, a bulk load or a change of the time zone setting):
-``flask --app wsgi cases refresh-clocks``.
+clock is audited); a new case gets its moment in its INSERT. Each moment moved, and each case
+moved to another school with its moment, is handed to the schools' overdue counts
+(tallies.moments_moved). ``refresh_all`` recomputes every case (after a migration, a bulk load
+or a change of the time zone setting): ``flask --app wsgi cases refresh-clocks``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from caseapp.models import Case, CaseStep
+from caseapp.db import table_exists
+from caseapp.models import Case, CaseStep, UnitOverdueDayTally
+from caseapp.services.cases import tallies
 from caseapp.services.cases.deadlines import StepFacts, overdue_after
 
 _cases = Case.__table__
@@ -39,17 +42,25 @@ def _clock_moved(case: Case) -> bool:
     return any(state.attrs[name].history.has_changes() for name in CLOCK_FIELDS)
 
 
-def _touched(session: Session) -> set[int]:
-    """The cases whose moment this flush may have moved: a clock field of a loaded case
-    changed, or one of its steps was written. A new case got its moment before the flush."""
+def _touched(session: Session) -> tuple[set[int], dict[int, int]]:
+    """The cases whose moment this flush may have moved (a clock field of a loaded case
+    changed, or one of its steps was written), and {case id: school before} of the cases it
+    moved to another school (their moment moves with them in the schools' counts). A new case
+    got its moment before the flush."""
     ids: set[int] = set()
+    schools_before: dict[int, int] = {}
     for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, Case) and obj not in session.deleted and _clock_moved(obj):
-            ids.add(obj.id)
+        if isinstance(obj, Case) and obj not in session.deleted:
+            if _clock_moved(obj):
+                ids.add(obj.id)
+            school = inspect(obj).attrs["unit_id"].history
+            if school.has_changes() and school.deleted and school.deleted[0] is not None:
+                schools_before[obj.id] = school.deleted[0]
+                ids.add(obj.id)
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, CaseStep) and obj.case_id is not None:
             ids.add(obj.case_id)
-    return ids
+    return ids, schools_before
 
 
 def _before_flush(session: Session, _flush_context, _instances) -> None:
@@ -66,8 +77,8 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
             )
 
 
-def _moments(conn, ids: Iterable[int]) -> list[tuple[int, datetime | None, datetime | None]]:
-    """(case id, stored moment, moment from its clocks) for the cases ``ids``."""
+def _moments(conn, ids: Iterable[int]) -> list[tuple[int, int, datetime | None, datetime | None]]:
+    """(case id, school, stored moment, moment from its clocks) for the cases ``ids``."""
     ids = list(ids)
     steps: dict[int, list[StepFacts]] = defaultdict(list)
     for row in conn.execute(
@@ -80,6 +91,7 @@ def _moments(conn, ids: Iterable[int]) -> list[tuple[int, datetime | None, datet
     for row in conn.execute(
         select(
             _cases.c.id,
+            _cases.c.unit_id,
             _cases.c.status,
             _cases.c.intervention_due_at,
             _cases.c.verification_due_on,
@@ -94,7 +106,7 @@ def _moments(conn, ids: Iterable[int]) -> list[tuple[int, datetime | None, datet
             row.support_due_on,
             steps.get(row.id, ()),
         )
-        out.append((row.id, row.overdue_after, moment))
+        out.append((row.id, row.unit_id, row.overdue_after, moment))
     return out
 
 
@@ -119,17 +131,36 @@ def _write(conn, changes: list[dict]) -> None:
         )
 
 
+def _changes(
+    found: list[tuple[int, int, datetime | None, datetime | None]],
+    schools_before: dict[int, int],
+) -> tuple[list[dict], dict[tuple[int, date], int]]:
+    """The moments to write of ``found`` (as _moments reads them), and what the cases' moves
+    (of moment, of school) add to the schools' overdue counts."""
+    changes = []
+    counts: dict[tuple[int, date], int] = defaultdict(int)
+    for case_id, school, stored, moment in found:
+        before = schools_before.get(case_id, school)
+        if not _same(stored, moment):
+            changes.append({"case_id": case_id, "moment": moment})
+        elif before == school:
+            continue
+        if stored is not None:
+            counts[(before, tallies.overdue_day(stored))] -= 1
+        if moment is not None:
+            counts[(school, tallies.overdue_day(moment))] += 1
+    return changes, counts
+
+
 def _after_flush(session: Session, _flush_context) -> None:
-    ids = _touched(session)
+    ids, schools_before = _touched(session)
     if not ids:
         return
     conn = session.connection()
-    changes = []
-    for case_id, stored, moment in _moments(conn, ids):
-        if not _same(stored, moment):
-            changes.append({"case_id": case_id, "moment": moment})
+    changes, counts = _changes(_moments(conn, ids), schools_before)
     _write(conn, changes)
     session.info.setdefault(PENDING, []).extend(changes)
+    tallies.moments_moved(session, counts)
 
 
 def _after_flush_postexec(session: Session, _flush_context) -> None:
@@ -149,8 +180,9 @@ def install() -> None:
 
 
 def refresh_all(session: Session) -> int:
-    """Compute every case's moment again (batches of ids); the number of cases whose stored
-    moment was wrong. The caller commits."""
+    """Compute every case's moment again (batches of ids), then the schools' overdue days and
+    months from them (a change of the time zone setting moves the days even where no moment
+    moved); the number of cases whose stored moment was wrong. The caller commits."""
     conn = session.connection()
     fixed, last = 0, 0
     while True:
@@ -160,12 +192,10 @@ def refresh_all(session: Session) -> int:
             )
         )
         if not ids:
+            if table_exists(conn, UnitOverdueDayTally.__tablename__):
+                tallies.rebuild_overdue(conn)
             return fixed
         last = ids[-1]
-        changes = [
-            {"case_id": case_id, "moment": moment}
-            for case_id, stored, moment in _moments(conn, ids)
-            if not _same(stored, moment)
-        ]
+        changes, _counts = _changes(_moments(conn, ids), {})
         _write(conn, changes)
         fixed += len(changes)

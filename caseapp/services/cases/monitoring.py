@@ -12,7 +12,6 @@ from sqlalchemy import (
     CompoundSelect,
     Date,
     Select,
-    bindparam,
     cast,
     func,
     literal_column,
@@ -25,6 +24,7 @@ from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today, zone
+from caseapp.db import present, utcnow
 from caseapp.errors import NotFound
 from caseapp.kept_statements import KEPT, KeptStatements, person_key, units_key
 from caseapp.models import (
@@ -35,6 +35,8 @@ from caseapp.models import (
     Unit,
     UnitCaseTally,
     UnitMonthTally,
+    UnitOverdueDayTally,
+    UnitOverdueMonthTally,
 )
 from caseapp.prepared_statements import written_in
 from caseapp.security.authz import effective_grants, scope_filter, scope_paths
@@ -46,7 +48,13 @@ from caseapp.services.cases.deadlines import (
     overdue_condition,
 )
 from caseapp.services.cases.listing import LIST_COLUMNS, OPEN, ListedCase
-from caseapp.services.cases.tallies import counts_of, local_month
+from caseapp.services.cases.tallies import (
+    counts_of,
+    day_start,
+    local_month,
+    month_of,
+    overdue_day,
+)
 from caseapp.services.cases.tally import Tally
 from caseapp.services.org.units import unit_in_scope
 
@@ -257,11 +265,6 @@ def _of_level(level: str | None):
     return Unit.level == level if level is not None else true()
 
 
-# Overdue cases are counted per school up to this many (then "more than 1,000"): the page
-# costs its schools, not the archive; exact figures belong to the reports.
-OVERDUE_CEILING = 1000
-
-
 def _schools(user: User, unit: Unit, level: str | None):
     """A select() of the ids of the schools below ``unit`` (of ``level``) whose cases ``user``
     may read."""
@@ -312,29 +315,56 @@ def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> li
     return list(session.execute(stmt, execution_options=written_in).all())
 
 
-def _overdue_by_school() -> Select:
-    """Each school's overdue cases (of the ids ``school_ids``) in the index's order, counted
-    up to ``limit`` rows."""
-    first = (
-        select(Case.id)
-        .where(Case.unit_id == Unit.id, overdue_condition())
-        .correlate(Unit)
-        .limit(bindparam("limit"))
-        .subquery()
-    )
-    return select(Unit.id, select(func.count()).select_from(first).scalar_subquery()).where(
-        Unit.id.in_(bindparam("school_ids", expanding=True))
+def _overdue_now(today: date):
+    """The overdue cases of the school (the statement's Unit) at the present, ``today`` being
+    the present's day (tallies.overdue_day): the cases whose clock ran out on a day before
+    today, summed from a row a month before this one and a row a day of this month
+    (tallies.py), and today's cases whose moment lies before the present counted from the
+    index of moments by school (ix_cases_unit_overdue_after: the clocks that are moments of
+    the day; those that are days end at midnight); less, should the present precede today's
+    start (the instant a day begins), the cases whose moment lies between the two."""
+    start = day_start(today)
+
+    def summed(table, *conditions):
+        return (
+            select(func.coalesce(func.sum(table.cases), 0))
+            .where(table.unit_id == Unit.id, *conditions)
+            .correlate(Unit)
+            .scalar_subquery()
+        )
+
+    def moments(*conditions):
+        return (
+            select(func.count())
+            .select_from(Case)
+            .where(Case.unit_id == Unit.id, *conditions)
+            .correlate(Unit)
+            .scalar_subquery()
+        )
+
+    return (
+        summed(UnitOverdueMonthTally, UnitOverdueMonthTally.month < month_of(today))
+        + summed(
+            UnitOverdueDayTally,
+            UnitOverdueDayTally.day >= today.replace(day=1),
+            UnitOverdueDayTally.day < today,
+        )
+        + moments(Case.overdue_after > start, Case.overdue_after < present())
+        - moments(Case.overdue_after >= present(), Case.overdue_after <= start)
     )
 
 
-def _schools_and_tallies(user: User, unit: Unit, level: str | None) -> Select:
+def _schools_and_tallies(user: User, unit: Unit, level: str | None, today: date) -> Select:
     """Each school below ``unit`` (of ``level``) in the tree's order, as plain columns (a
-    province lists hundreds), with its tallies when ``user`` may read its cases (else none)."""
+    province lists hundreds), with its tallies and its overdue cases (``_overdue_now``) when
+    ``user`` may read its cases (else none)."""
+    readable = UnitCaseTally.unit_id.is_not(None)
     tally = (
         UnitCaseTally.open,
         UnitCaseTally.high_risk,
         UnitCaseTally.unassigned,
         UnitCaseTally.total,
+        when((readable, _overdue_now(today)), else_=None).label("overdue"),
     )
     return (
         select(Unit.id, Unit.code, Unit.name, UnitCaseTally.unit_id.label("tallied"), *tally)
@@ -370,14 +400,15 @@ def school_rows(
 ) -> list[dict]:
     """One row per school below ``unit`` (of ``level`` when given): the school (its id, code
     and name), open, overdue, high-risk, unassigned and all cases. Read from the schools'
-    tallies (tallies.py, one row a school) less the few cases the user is excluded from
-    (``hidden``: as _excluded reads them, read here when not given); overdue cases are
-    counted from the index of overdue moments by school, up to OVERDUE_CEILING a school
-    (``overdue_more``)."""
+    tallies (tallies.py: a row a school, and for the overdue cases a row a school and month or
+    day their clocks ran out, with today's cases counted: ``_overdue_now``) less the few cases
+    the user is excluded from (``hidden``: as _excluded reads them, read here when not
+    given)."""
+    today = overdue_day(utcnow())
     schools = session.execute(
         _monitoring.get(
-            ("schools", *_readable(user, unit, level)),
-            lambda: _schools_and_tallies(user, unit, level),
+            ("schools", *_readable(user, unit, level), today, str(zone())),
+            lambda: _schools_and_tallies(user, unit, level, today),
         ),
         execution_options=written_in,
     ).all()
@@ -386,6 +417,7 @@ def school_rows(
         for row in schools
         if row.tallied is not None
     }
+    overdue = {row.id: int(row.overdue or 0) for row in schools if row.tallied is not None}
     if hidden is None:
         hidden = _excluded(session, user, unit, level)
     hidden_overdue: dict[int, int] = {}
@@ -396,29 +428,14 @@ def school_rows(
         ):
             counts[i] -= n
         hidden_overdue[row.unit_id] = hidden_overdue.get(row.unit_id, 0) + row.overdue
-    # Each school's overdue cases in the index's order, stopped past the ceiling (and past the
-    # excluded ones, taken out after).
-    values = {
-        "limit": OVERDUE_CEILING + 1 + max(hidden_overdue.values(), default=0),
-        "school_ids": [school.id for school in schools if school.id in kept],
-    }
-    overdue: dict[int, int] = dict(
-        session.execute(
-            _monitoring.get(("overdue by school",), _overdue_by_school),
-            values,
-            execution_options=written_in,
-        ).all()
-    )
     rows = []
     for school in schools:
         counts = kept.get(school.id, [0, 0, 0, 0])
-        late = int(overdue.get(school.id) or 0) - hidden_overdue.get(school.id, 0)
         rows.append(
             {
                 "unit": school,
                 "open": counts[0],
-                "overdue": min(late, OVERDUE_CEILING),
-                "overdue_more": late > OVERDUE_CEILING,
+                "overdue": overdue.get(school.id, 0) - hidden_overdue.get(school.id, 0),
                 "high_risk": counts[1],
                 "unassigned": counts[2],
                 "total": counts[3],

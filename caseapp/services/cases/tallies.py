@@ -2,6 +2,15 @@
 reads a school's open, high-risk, unassigned and recorded cases, and its cases received and
 closed per month, from a row each instead of counting the cases.
 
+The overdue cases of a school are counted by the day their clock runs out (``overdue_day`` of
+``Case.overdue_after``: the day where the users are that the moment ends, a clock ending at
+midnight counting for the day it ends) and by that day's month: the days before today hold cases
+overdue now, so monitoring sums the months before this one and this month's days before today,
+and counts today's cases alone (monitoring._overdue_now). Most clocks are days, which end at
+midnight: today's cases are then the few whose clock is a moment of the day (the intervention's).
+A new case is counted here with the moment of its INSERT; cases.clocks hands over every moment it
+moves afterwards and every case moved to another school with its moment (``moments_moved``).
+
 After every flush that wrote a case (its status, risk, serious risk to the child, assignment,
 school or day of receipt) or a transition to "closed", the difference each makes is added to the
 counts (a session event, as cases.clocks does: no service can forget it). The old state of a case
@@ -24,7 +33,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -46,15 +55,23 @@ from sqlalchemy.orm import Session
 from caseapp.clock import zone
 from caseapp.db import table_exists
 from caseapp.models import Case, CaseTransition
-from caseapp.models.reports import UnitCaseTally, UnitMonthTally
+from caseapp.models.reports import (
+    UnitCaseTally,
+    UnitMonthTally,
+    UnitOverdueDayTally,
+    UnitOverdueMonthTally,
+)
 from caseapp.services.audit import trail
 
 _cases = cast(Table, Case.__table__)
 _transitions = cast(Table, CaseTransition.__table__)
 _tallies = cast(Table, UnitCaseTally.__table__)
 _months = cast(Table, UnitMonthTally.__table__)
+_overdue_months = cast(Table, UnitOverdueMonthTally.__table__)
+_overdue_days = cast(Table, UnitOverdueDayTally.__table__)
 COUNTS = ("open", "high_risk", "unassigned", "total")
 MONTH_COUNTS = ("received", "closed")
+OVERDUE_COUNTS = ("cases",)
 FIELDS = (
     "unit_id",
     "status",
@@ -77,6 +94,24 @@ def local_month(at: datetime) -> int:
     return month_of(at.astimezone(zone()).date())
 
 
+_INSTANT = timedelta(microseconds=1)
+
+
+def overdue_day(moment: datetime) -> date:
+    """The day, where the users are, that an overdue moment ends (SQLite hands back naive
+    UTC): a clock that runs out at midnight counts for the day it ends. Its cases are overdue
+    from the moment on: all of them once the day is over."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _INSTANT).astimezone(zone()).date()
+
+
+def day_start(day: date) -> datetime:
+    """The moment ``day`` begins where the users are: the moments of its ``overdue_day`` lie
+    after it, up to the next day's start."""
+    return datetime.combine(day, time(0), tzinfo=zone())
+
+
 def counts_of(status: str | None, risk: str | None, serious: bool | None, assigned) -> tuple:
     """(open, high_risk, unassigned, total) that one case adds."""
     is_open = status != "closed"
@@ -92,6 +127,7 @@ class Deltas:
     def __init__(self) -> None:
         self.units: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         self.months: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
+        self.overdue: dict[tuple[int, date], int] = defaultdict(int)
 
     def case(self, state: dict[str, Any], sign: int) -> None:
         if state["unit_id"] is None:
@@ -109,18 +145,48 @@ class Deltas:
         if state["received_on"] is not None:
             self.months[(state["unit_id"], month_of(state["received_on"]))][0] += sign
 
-    def one_each(self) -> dict | None:
-        """The parameters of ``_both`` when these are one school's row and one of its months
-        (an intake), else None."""
-        units = [(u, d) for u, d in self.units.items() if any(d)]
-        months = [(k, d) for k, d in self.months.items() if any(d)]
-        if len(units) != 1 or len(months) != 1:
-            return None
-        (unit_id, d), ((m_unit, month), md) = units[0], months[0]
-        return _both_params(
-            {"unit_id": unit_id, **dict(zip(COUNTS, d, strict=True))},
-            {"unit_id": m_unit, "month": month, **dict(zip(MONTH_COUNTS, md, strict=True))},
+    def moment(self, unit_id: int | None, moment: datetime | None, sign: int) -> None:
+        """A case of ``unit_id`` overdue after ``moment`` (None: no clock runs) counted, or
+        taken out (``sign`` -1)."""
+        if unit_id is not None and moment is not None:
+            self.overdue[(unit_id, overdue_day(moment))] += sign
+
+    def rows(self) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+        """The rows to add to each table (the school's, its months', its overdue months' and
+        days'), in key order, none that adds nothing."""
+        overdue_months: dict[tuple[int, int], int] = defaultdict(int)
+        for (u, day), n in self.overdue.items():
+            overdue_months[(u, month_of(day))] += n
+        return (
+            [
+                {"unit_id": u, **dict(zip(COUNTS, d, strict=True))}
+                for u, d in sorted(self.units.items())
+                if any(d)
+            ],
+            [
+                {"unit_id": u, "month": m, **dict(zip(MONTH_COUNTS, d, strict=True))}
+                for (u, m), d in sorted(self.months.items())
+                if any(d)
+            ],
+            [
+                {"unit_id": u, "month": m, "cases": n}
+                for (u, m), n in sorted(overdue_months.items())
+                if n
+            ],
+            [
+                {"unit_id": u, "day": d, "cases": n}
+                for (u, d), n in sorted(self.overdue.items())
+                if n
+            ],
         )
+
+    def one_each(self) -> dict | None:
+        """The parameters of ``_both`` when these are one school's row, one of its months and
+        at most one day its clock runs out (an intake), else None."""
+        unit_rows, month_rows, overdue_months, overdue_days = self.rows()
+        if len(unit_rows) != 1 or len(month_rows) != 1 or len(overdue_days) > 1:
+            return None
+        return _both_params(unit_rows[0], month_rows[0], overdue_months, overdue_days)
 
     def closed(self, unit_id: int, month: int, sign: int) -> None:
         self.months[(unit_id, month)][1] += sign
@@ -134,23 +200,26 @@ class Deltas:
             mrow = self.months[key]
             for i, n in enumerate(d):
                 mrow[i] += n
+        for day_key, n in other.overdue.items():
+            self.overdue[day_key] += n
 
     def write(self, conn) -> None:
-        units = [(u, d) for u, d in sorted(self.units.items()) if any(d)]
-        months = [(k, d) for k, d in sorted(self.months.items()) if any(d)]
-        unit_rows = [{"unit_id": u, **dict(zip(COUNTS, d, strict=True))} for u, d in units]
-        month_rows = [
-            {"unit_id": u, "month": m, **dict(zip(MONTH_COUNTS, d, strict=True))}
-            for (u, m), d in months
-        ]
-        if len(unit_rows) == len(month_rows) == 1 and conn.dialect.name == "postgresql":
-            # A case recorded or closed: both rows in one statement (one round trip).
-            conn.execute(_both(), _both_params(unit_rows[0], month_rows[0]))
+        unit_rows, month_rows, overdue_months, overdue_days = self.rows()
+        if overdue_days and not table_exists(conn, _overdue_days.name):
+            overdue_months = overdue_days = []  # a schema from before the tables
+        params = self.one_each() if conn.dialect.name == "postgresql" else None
+        if params is not None and (overdue_days or "od_unit_id" not in params):
+            # A case recorded or closed: its rows in one statement (one round trip).
+            conn.execute(_both(overdue="od_unit_id" in params), params)
             return
         if unit_rows:
             _add(conn, _tallies, COUNTS, unit_rows)
         if month_rows:
             _add(conn, _months, MONTH_COUNTS, month_rows)
+        if overdue_months:
+            _add(conn, _overdue_months, OVERDUE_COUNTS, overdue_months)
+        if overdue_days:
+            _add(conn, _overdue_days, OVERDUE_COUNTS, overdue_days)
 
 
 def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
@@ -161,7 +230,7 @@ def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
     conn.execute(_upsert(conn.dialect.name, table, counts), rows)
 
 
-_UPSERTS: dict[tuple[str, str], Any] = {}
+_UPSERTS: dict[tuple, Any] = {}
 _INSERTS: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
@@ -180,17 +249,23 @@ def _upsert(dialect: str, table: Table, counts: tuple[str, ...]):
     return stmt
 
 
-def _both_params(unit_row: dict, month_row: dict) -> dict:
+def _both_params(
+    unit_row: dict, month_row: dict, overdue_months: list[dict], overdue_days: list[dict]
+) -> dict:
     params = {f"u_{k}": v for k, v in unit_row.items()}
     params.update({f"m_{k}": v for k, v in month_row.items()})
+    for prefix, rows in (("om_", overdue_months), ("od_", overdue_days)):
+        for row in rows:  # none or one
+            params.update({f"{prefix}{k}": v for k, v in row.items()})
     return params
 
 
-def _both():
-    """One school's row and one of its months in one statement (PostgreSQL: the first as a
-    data-modifying WITH); built once. Which of the two PostgreSQL writes first does not
-    matter: every writer of these rows holds the chain's lock (trail.hold_chain)."""
-    stmt = _UPSERTS.get(("postgresql", "both"))
+def _both(overdue: bool = False):
+    """One school's row and one of its months (and, with ``overdue``, the day its clock runs
+    out and that day's month) in one statement (PostgreSQL: the others as data-modifying
+    WITHs); built once. Which PostgreSQL writes first does not matter: every writer of these
+    rows holds the chain's lock (trail.hold_chain)."""
+    stmt = _UPSERTS.get(("postgresql", "both", overdue))
     if stmt is None:
 
         def upsert(table: Table, prefix: str, counts: tuple[str, ...]):
@@ -204,16 +279,22 @@ def _both():
             )
 
         units = upsert(_tallies, "u_", COUNTS).cte("unit_counts")
+        ctes: tuple = (units,)
+        if overdue:
+            ctes += (
+                upsert(_overdue_months, "om_", OVERDUE_COUNTS).cte("overdue_month_counts"),
+                upsert(_overdue_days, "od_", OVERDUE_COUNTS).cte("overdue_day_counts"),
+            )
         months = upsert(_months, "m_", MONTH_COUNTS)
-        stmt = _UPSERTS[("postgresql", "both")] = months.add_cte(units)
-        # The same two as WITH of another statement (the audit head's read: trail.hold_chain).
-        _UPSERTS[("postgresql", "both_ctes")] = (units, months.cte("month_counts"))
+        stmt = _UPSERTS[("postgresql", "both", overdue)] = months.add_cte(*ctes)
+        # The same as WITHs of another statement (the audit head's read: trail.hold_chain).
+        _UPSERTS[("postgresql", "both_ctes", overdue)] = (*ctes, months.cte("month_counts"))
     return stmt
 
 
-def _both_ctes() -> tuple:
-    _both()
-    return _UPSERTS[("postgresql", "both_ctes")]
+def _both_ctes(overdue: bool) -> tuple:
+    _both(overdue)
+    return _UPSERTS[("postgresql", "both_ctes", overdue)]
 
 
 def _states(obj: Case) -> tuple[dict[str, Any], dict[str, Any], bool]:
@@ -241,6 +322,8 @@ def _after_flush(session: Session, _flush_context) -> None:
         if isinstance(obj, Case):
             _old, new, _ = _states(obj)
             deltas.case(new, 1)
+            # Its moment as its INSERT wrote it (cases.clocks); clocks hands over later moves.
+            deltas.moment(new["unit_id"], obj.overdue_after, 1)
             wrote = True
         elif isinstance(obj, CaseTransition) and obj.to_status == "closed":
             closing.append(obj)
@@ -294,6 +377,27 @@ def _after_flush(session: Session, _flush_context) -> None:
     deltas.write(conn)
 
 
+def moments_moved(session: Session, moves: dict[tuple[int, date], int]) -> None:
+    """The overdue moments cases.clocks moved in a flush (a clock set, a step added or done, a
+    case closed or reopened, a case moved to another school): {(unit, overdue_day): +1 or
+    -1}, added to the counts like the flush's own (deferred, or under the chain's lock)."""
+    deltas = Deltas()
+    for key, n in moves.items():
+        if n:
+            deltas.overdue[key] += n
+    if not deltas.overdue:
+        return
+    conn = session.connection()
+    if not table_exists(conn, _overdue_days.name):
+        return
+    pending = session.info.get(DEFERRED)
+    if pending is not None:
+        pending.add(deltas)
+        return
+    trail.hold_chain(session)
+    deltas.write(conn)
+
+
 DEFERRED = "caseapp.tallies.deferred"
 
 
@@ -312,13 +416,15 @@ def deferred(session: Session) -> Iterator[None]:
     pending = session.info[DEFERRED] = Deltas()
     try:
         yield
-        if pending.units or pending.months:
+        if pending.units or pending.months or pending.overdue:
+            conn = session.connection()
             params = pending.one_each()
-            if params is None:
+            overdue = params is not None and "od_unit_id" in params
+            if params is None or (overdue and not table_exists(conn, _overdue_days.name)):
                 trail.hold_chain(session)
-                pending.write(session.connection())
-            elif not trail.hold_chain(session, _both_ctes(), params):
-                session.connection().execute(_both(), params)
+                pending.write(conn)
+            elif not trail.hold_chain(session, _both_ctes(overdue), params):
+                conn.execute(_both(overdue), params)
     finally:
         session.info.pop(DEFERRED, None)
 
@@ -331,9 +437,19 @@ def install() -> None:
 # -- from scratch -----------------------------------------------------------------------------
 
 
-def computed(conn) -> tuple[dict[int, tuple], dict[tuple[int, int], tuple]]:
+Counted = tuple[
+    dict[int, tuple],
+    dict[tuple[int, int], tuple],
+    dict[tuple[int, int], int],
+    dict[tuple[int, date], int],
+]
+
+
+def computed(conn) -> Counted:
     """The counts from the cases and transitions (GROUP BY): {unit: (open, high_risk,
-    unassigned, total)} and {(unit, month): (received, closed)}, zero rows left out."""
+    unassigned, total)}, {(unit, month): (received, closed)}, and the cases by the month and
+    by the day their clock runs out ({(unit, month): cases}, {(unit, day): cases}), zero rows
+    left out."""
     c = _cases.c
     is_open = c.status != "closed"
     high = is_open & (c.risk_level.in_(HIGH) | (c.serious_risk_to_child == True))  # noqa: E712
@@ -368,10 +484,30 @@ def computed(conn) -> tuple[dict[int, tuple], dict[tuple[int, int], tuple]]:
     ).partitions():
         for unit_id, at in part:
             months[(unit_id, local_month(at))][1] += 1
-    return units, {k: tuple(v) for k, v in months.items() if any(v)}
+    overdue_months, overdue_days = computed_overdue(conn)
+    return units, {k: tuple(v) for k, v in months.items() if any(v)}, overdue_months, overdue_days
 
 
-def stored(conn) -> tuple[dict[int, tuple], dict[tuple[int, int], tuple]]:
+def computed_overdue(conn) -> tuple[dict[tuple[int, int], int], dict[tuple[int, date], int]]:
+    """The cases by the month and by the day their clock runs out ({(unit, month): cases},
+    {(unit, day): cases}), from their moments read in Python (overdue_day, as the flushes
+    count them), once."""
+    days: dict[tuple[int, date], int] = defaultdict(int)
+    moments = select(_cases.c.unit_id, _cases.c.overdue_after).where(
+        _cases.c.overdue_after.is_not(None)
+    )
+    for part in conn.execute(
+        moments, execution_options={"stream_results": True, "yield_per": 10_000}
+    ).partitions():
+        for unit_id, moment in part:
+            days[(unit_id, overdue_day(moment))] += 1
+    months: dict[tuple[int, int], int] = defaultdict(int)
+    for (unit_id, day), n in days.items():
+        months[(unit_id, month_of(day))] += n
+    return dict(months), dict(days)
+
+
+def stored(conn) -> Counted:
     """What the tables hold, zero rows left out (to compare with ``computed``)."""
     units = {
         r.unit_id: (r.open, r.high_risk, r.unassigned, r.total)
@@ -383,13 +519,19 @@ def stored(conn) -> tuple[dict[int, tuple], dict[tuple[int, int], tuple]]:
         for r in conn.execute(select(_months))
         if r.received or r.closed
     }
-    return units, months
+    overdue_months = {
+        (r.unit_id, r.month): r.cases for r in conn.execute(select(_overdue_months)) if r.cases
+    }
+    overdue_days = {
+        (r.unit_id, r.day): r.cases for r in conn.execute(select(_overdue_days)) if r.cases
+    }
+    return units, months, overdue_months, overdue_days
 
 
 def rebuild(conn) -> None:
-    """Recompute both tables from the cases and transitions (after a migration or a bulk
-    load). The caller commits."""
-    units, months = computed(conn)
+    """Recompute the tables from the cases and transitions (after a migration or a bulk
+    load; the overdue months where the schema has them yet). The caller commits."""
+    units, months, overdue_months, overdue_days = computed(conn)
     conn.execute(delete(_tallies))
     conn.execute(delete(_months))
     rows = [dict(zip(("unit_id", *COUNTS), (u, *v), strict=True)) for u, v in units.items()]
@@ -401,3 +543,20 @@ def rebuild(conn) -> None:
     ]
     for i in range(0, len(mrows), 5000):
         conn.execute(insert(_months), mrows[i : i + 5000])
+    if table_exists(conn, _overdue_days.name):
+        rebuild_overdue(conn, (overdue_months, overdue_days))
+
+
+def rebuild_overdue(conn, counted: tuple[dict, dict] | None = None) -> None:
+    """Recompute the overdue months and days from the cases' moments (``computed_overdue``
+    unless given): after a migration, a bulk load or a change of the time zone setting. The
+    caller commits."""
+    overdue_months, overdue_days = counted if counted is not None else computed_overdue(conn)
+    for table, key, counts in (
+        (_overdue_months, "month", overdue_months),
+        (_overdue_days, "day", overdue_days),
+    ):
+        conn.execute(delete(table))
+        rows = [{"unit_id": u, key: k, "cases": n} for (u, k), n in counts.items()]
+        for i in range(0, len(rows), 5000):
+            conn.execute(insert(table), rows[i : i + 5000])

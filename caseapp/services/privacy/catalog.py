@@ -683,6 +683,36 @@ CATALOG: dict[str, TableEntry] = {
             ),
         ),
     ),
+    "unit_overdue_month_tallies": TableEntry(
+        "case.oversee",
+        _l("Recomputed from the cases whenever they change; as long as the cases' facts."),
+        (
+            Group("technical", _KEYS, "unit_id"),
+            Group(
+                "reporting",
+                _l(
+                    "Cases of a school whose deadline ran out in a month (counts only, no "
+                    "case): the month and the number of cases"
+                ),
+                "month cases",
+            ),
+        ),
+    ),
+    "unit_overdue_day_tallies": TableEntry(
+        "case.oversee",
+        _l("Recomputed from the cases whenever they change; as long as the cases' facts."),
+        (
+            Group("technical", _KEYS, "unit_id"),
+            Group(
+                "reporting",
+                _l(
+                    "Cases of a school whose deadline ran out on a day (counts only, no "
+                    "case): the day and the number of cases"
+                ),
+                "day cases",
+            ),
+        ),
+    ),
     "report_snapshots": TableEntry(
         "report.read",
         _KEPT,
