@@ -174,8 +174,9 @@ def test_monitoring_counts_all_cases_less_the_excluded_ones(db, world, cases):
 
 def test_the_monitoring_page_reads_the_excluded_cases_once(app, db, world, cases):
     """The page's figures are those of school_rows and monthly_trend, read separately; the
-    cases the officer is excluded from are read once for both, and the overseen unit is the
-    unit of their grant (no statement of its own)."""
+    cases the officer is excluded from are read once for both, the overseen unit is the unit
+    of their grant (no statement of its own), and the schools' overdue cases come with their
+    tallies."""
     officer = _user(db, world, "officer_d1")
     district = db.get(Unit, world.units["D1"])
     rows, trend = monitoring.overview(db, officer, district)
@@ -197,7 +198,12 @@ def test_the_monitoring_page_reads_the_excluded_cases_once(app, db, world, cases
     assert page.status_code == 200 and "Trường A" in text_of(page)
     assert len([s for s in sent if "JOIN case_exclusions ON" in s]) == 1, sent
     assert not [s for s in sent if "FROM units WHERE units.path =" in s], sent
-    assert len([s for s in sent if "JOIN unit_case_tallies ON" in s]) == 1, sent
+    schools = [s for s in sent if "JOIN unit_case_tallies ON" in s]
+    assert len(schools) == 1, sent
+    # The overdue cases come with them, from the overdue days and months: no statement of
+    # their own.
+    assert [s for s in sent if "unit_overdue_day_tallies" in s] == schools, sent
+    assert "unit_overdue_month_tallies" in schools[0]
 
 
 def test_a_reference_prefix_finds_what_it_starts_and_nothing_hidden(db, world, cases):
