@@ -18,10 +18,12 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, select
 
+from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.models import AuditEvent, Case, Unit, User
 from caseapp.models.reports import CaseRollupMark, UnitCaseTally, UnitMonthTally
@@ -191,6 +193,52 @@ def test_intakes_at_once_lose_no_count(app, own):
         assert received == 24
         conn = session.connection()
         assert tallies.stored(conn) == tallies.computed(conn)
+    _chain_ok(app)
+
+
+def test_clocks_moved_at_once_lose_no_overdue_count(app, own):
+    """Four threads each move the clocks of three cases of one school to the same day at once
+    (the same row of the school's overdue days and months), with an intake beside them: every
+    move counted once, the counts equal a fresh count, the chain whole."""
+    school = own["schools"][0]
+    focal = own["focal"][school]
+    with app.app_context():
+        session = get_session()
+        ids = [_intake(session, focal, school, risk_level="low").id for _ in range(12)]
+        session.commit()
+    day = local_today() - timedelta(days=3)
+
+    def job_for(n: int):
+        def job(session) -> None:
+            for case_id in ids[n * 3 : n * 3 + 3]:
+                target = session.get(Case, case_id)
+                target.verification_due_on = day
+                record(
+                    session,
+                    None,
+                    "case.update",
+                    target,
+                    unit=target.unit,
+                    changes=changes_of(target),
+                )
+                session.commit()
+
+        return job
+
+    def intake(session) -> None:
+        _intake(session, focal, school, risk_level="low")
+        session.commit()
+
+    errors = _run_at_once(app, [job_for(n) for n in range(4)] + [intake])
+    assert not errors, errors
+    with app.app_context():
+        session = get_session()
+        conn = session.connection()
+        stored, computed = tallies.stored(conn), tallies.computed(conn)
+        assert stored == computed
+        # The day those clocks ran out holds the twelve cases at least (an intake's own
+        # clocks may end there too).
+        assert stored[3][(school, day)] >= 12
     _chain_ok(app)
 
 
