@@ -5,12 +5,15 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
 
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from caseapp.db import utcnow
 from caseapp.models import User, UserSession
@@ -324,3 +327,29 @@ def reason_of(session, event) -> str | None:
 
 def clear_reasons(session, events) -> list[str | None]:
     return [reason_of(session, e) for e in events]
+
+
+@contextmanager
+def statements_sent(engine) -> Iterator[list[str]]:
+    """Every SQL statement ``engine`` sends to the database inside the block, in order, as the
+    cursor got it (a page that loads a row at a time shows as one more statement a row)."""
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+def selects(statements: list[str]) -> list[str]:
+    """The queries among ``statements`` (not the savepoints, the writes or the settings)."""
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+
+
+def squeezed(statement: str) -> str:
+    """``statement`` on one line, each run of white space one blank."""
+    return " ".join(statement.split())

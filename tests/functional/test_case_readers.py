@@ -8,14 +8,14 @@ from __future__ import annotations
 import html
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from caseapp.errors import Forbidden
 from caseapp.models import AuditEvent, User
 from caseapp.services.audit.trail import record
 from caseapp.services.cases import content as case_content
 from caseapp.services.cases import readers, records
-from tests.factories import Visitor
+from tests.factories import Visitor, selects, statements_sent
 
 REASON = "Kiểm tra việc xử lý của trường"
 
@@ -125,21 +125,13 @@ def test_the_full_list_is_paginated_and_the_case_page_bounded(app, db, world, ca
 
 def test_a_fixed_number_of_queries_however_many_read_it(app, db, world, case):
     engine = db.get_bind()
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
     focal = _user(db, world, "focal_a")
     _opened(db, _user(db, world, "officer_p"), case, 3)
     _opened(db, _user(db, world, "officer_d1"), case, 3)
     assert focal.active_grants and case.unit.path  # loaded: the grants decide, not the count
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(engine) as sent:
         readers.who_can_read(db, focal, case)
         readers.latest_openings(db, focal, case)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    statements = selects(sent)
     # Three for who can and who did, one for the audit text keys that open the reasons.
     assert len(statements) <= 4, statements

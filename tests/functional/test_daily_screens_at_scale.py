@@ -18,7 +18,7 @@ from caseapp.services.audit import trail
 from caseapp.services.cases import clocks, listing, monitoring, records, tally
 from caseapp.services.cases.listing import CaseFilter, case_page
 from caseapp.services.cases.tally import Tally
-from tests.factories import Visitor
+from tests.factories import Visitor, squeezed, statements_sent
 from tests.functional.case_attack_support import listed
 from tests.functional.case_support import intake_form
 from tests.functional.workflow_support import (
@@ -184,17 +184,9 @@ def test_the_monitoring_page_reads_the_excluded_cases_once(app, db, world, cases
     assert trend == monitoring.monthly_trend(db, officer, district)
     assert sum(r["total"] for r in rows) == 6  # seven cases of D1, one hidden
     assert monitoring.default_unit(db, officer).id == district.id
-    sent: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        sent.append(" ".join(statement.split()))
-
-    engine = app.extensions["caseapp.engine"]
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(app.extensions["caseapp.engine"]) as as_sent:
         page = Visitor(app, db, world["officer_d1"], lang="en").get("/monitoring")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    sent = [squeezed(s) for s in as_sent]
     assert page.status_code == 200 and "Trường A" in text_of(page)
     assert len([s for s in sent if "JOIN case_exclusions ON" in s]) == 1, sent
     assert not [s for s in sent if "FROM units WHERE units.path =" in s], sent
@@ -275,28 +267,21 @@ def test_the_list_page_costs_the_same_statements_for_one_case_or_many(app, db, w
     """A page of the list reads only the columns its rows show, in a fixed number of
     statements: a row touching a column not loaded would add one per row (N+1)."""
     engine = db.get_bind()
-    statements: list[str] = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    def page_statements() -> int:
-        statements.clear()
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+    def page_statements() -> list[str]:
+        with statements_sent(engine) as sent:
             assert focal.get("/cases/").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
-        return len(statements)
+        return sent
 
     focal.intake(db, world.units["SCH-A"])
     db.commit()
-    one = page_statements()
+    one = len(page_statements())
     for _ in range(4):
         focal.intake(db, world.units["SCH-A"])
     db.commit()
     db.expire_all()
-    assert page_statements() == one
+    statements = page_statements()
+    assert len(statements) == one
     assert not any("narrative" in s or "wrapped_key" in s for s in statements)
 
 
@@ -527,17 +512,9 @@ def test_my_work_reads_its_lists_in_one_statement_each_in_its_order(app, db, wor
     assert [due for _c, due in work["upcoming"].rows] == sorted(
         today + timedelta(days=d) for d in (2, 5, 9)
     )
-    sent: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
     engine = app.extensions["caseapp.engine"]
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(engine) as sent:
         assert focal.get("/work").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     lists = [s for s in sent if "FROM cases" in s and "LIMIT" in s]
     assert len(lists) == 1 and lists[0].count("UNION ALL") == 3, lists
     if engine.dialect.name == "postgresql":
@@ -589,20 +566,11 @@ def test_the_schools_to_record_at_cost_no_statement_for_who_records_nowhere(db, 
     school."""
     from caseapp.services.cases.access import intake_units
 
-    engine = db.get_bind()
-    sent: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
     people = {name: _user(db, world, name) for name in ("officer_d1", "auditor_p", "focal_a")}
     for person in people.values():  # as the sign-in session loads them
         assert all(g.unit.path for g in person.active_grants)
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(db.get_bind()) as sent:
         assert intake_units(db, people["officer_d1"]) == []
         assert intake_units(db, people["auditor_p"]) == []
         assert sent == []
         assert [u.code for u in intake_units(db, people["focal_a"])] == ["SCH-A"]
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)

@@ -4,14 +4,13 @@ it has: the schools' figures and submissions are loaded together, not one school
 import json
 
 import pytest
-from sqlalchemy import event
 
 from caseapp.clock import local_today
 from caseapp.models.equality import UnitStatistics
 from caseapp.services.audit.trail import record
 from caseapp.services.reports import rollups
 from caseapp.services.reports.periods import period_by_key, periods_of
-from tests.factories import Visitor, make_unit
+from tests.factories import Visitor, make_unit, statements_sent
 from tests.functional.report_support import frozen_snapshot, unit, user
 from tests.functional.test_gender_plan import plan_form
 
@@ -19,17 +18,9 @@ PERIOD = "six_month:2020"
 
 
 def _count(app, fn):
-    eng, n = app.extensions["caseapp.engine"], [0]
-
-    def cb(*a, **k):
-        n[0] += 1
-
-    event.listen(eng, "before_cursor_execute", cb)
-    try:
+    with statements_sent(app.extensions["caseapp.engine"]) as sent:
         fn()
-    finally:
-        event.remove(eng, "before_cursor_execute", cb)
-    return n[0]
+    return len(sent)
 
 
 @pytest.mark.parametrize(

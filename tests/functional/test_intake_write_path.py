@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from caseapp.clock import local_today
 from caseapp.db import get_session
@@ -33,7 +33,7 @@ from caseapp.services.audit.trail import changes_of, record
 from caseapp.services.cases import tallies
 from caseapp.services.cases.intake import CaseContent, create_case
 from caseapp.services.reports import rollups
-from tests.factories import make_unit, make_user
+from tests.factories import make_unit, make_user, squeezed, statements_sent
 from tests.functional.case_attack_support import case_details
 
 
@@ -50,18 +50,10 @@ def test_an_intake_counts_and_marks_once_and_reads_nothing_back(db, world):
     tallies.rebuild(db.connection())
     _intake(db, world["focal_b"].id, school)  # the tables are found once, then remembered
     db.commit()  # (a savepoint of the test's transaction) the next intake starts afresh
-    seen: list[str] = []
-
-    def note(_conn, _cursor, statement, *_args) -> None:
-        seen.append(" ".join(statement.split()))
-
-    engine = db.get_bind().engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(db.get_bind().engine) as sent:
         case = _intake(db, world["focal_b"].id, school)
         db.flush()
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
+    seen = [squeezed(s) for s in sent]
     counts = [s for s in seen if "_tallies" in s]
     # One statement a table (all in one on PostgreSQL), each adding to the row in place.
     assert all(s.count("ON CONFLICT") == s.count("INSERT INTO") for s in counts), counts

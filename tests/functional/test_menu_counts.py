@@ -3,15 +3,13 @@ for each person the counts their own services give, read in one statement per pa
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from caseapp.models import ApprovalRequest, Unit, User
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import approvals
 from caseapp.services.cases.notifications import unread_count
 from caseapp.services.menu_counts import menu_counts
 from caseapp.services.selfreports import inbox
-from tests.factories import Visitor
+from tests.factories import Visitor, statements_sent
 from tests.functional.selfreport_support import submit_report
 
 
@@ -49,17 +47,9 @@ def test_each_number_is_the_count_of_its_own_service(db, world):
 def test_a_page_reads_the_menus_numbers_in_one_statement(app, db, world):
     _something_waits(db, world)
     agent = Visitor(app, db, world["officer_d1"])
-    sent: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        sent.append(statement)
-
     engine = app.extensions["caseapp.engine"]
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(engine) as sent:
         page = agent.get("/cases/").get_data(as_text=True)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     menu = [s for s in sent if "FROM notifications" in s or "FROM self_reports" in s]
     assert len(menu) == 1, menu
     assert "FROM self_reports" in menu[0] and "FROM approval_requests" in menu[0]

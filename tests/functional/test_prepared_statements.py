@@ -300,25 +300,17 @@ def test_the_sign_in_session_is_read_with_its_hash_written_in(app, db, world):
     a session ended after its statement was prepared lets nobody in any more."""
     from caseapp.models import User, UserSession
     from caseapp.services.accounts import sessions
-    from tests.factories import Visitor
+    from tests.factories import Visitor, statements_sent
 
     engine = app.extensions["caseapp.engine"]
     if engine.dialect.name != "postgresql":
         pytest.skip("values are written in on PostgreSQL only")
-    sent: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        if "FROM user_sessions" in statement:
-            sent.append(statement)
-
     focal_a, focal_b = Visitor(app, db, world["focal_a"]), Visitor(app, db, world["focal_b"])
-    event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with statements_sent(engine) as all_sent:
         for _ in range(6):
             assert focal_a.get("/").status_code == 200
         assert focal_b.get("/").status_code == 200
-    finally:
-        event.remove(engine, "after_cursor_execute", seen)
+    sent = [s for s in all_sent if "FROM user_sessions" in s]
     hashes = {
         person: db.scalars(
             select(UserSession.token_hash).where(

@@ -11,13 +11,12 @@ from datetime import date
 import pytest
 from flask_babel import force_locale
 from openpyxl import load_workbook
-from sqlalchemy import event
 
 from caseapp.labels import report_labels
 from caseapp.services.reports import channels, rollups
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.view import shown_tables, shown_timeliness
-from tests.factories import Visitor
+from tests.factories import Visitor, selects, statements_sent
 from tests.functional.report_support import CASES, PERIOD, build_period_data, new_case, unit
 from tests.functional.selfreport_support import add_self_report
 
@@ -99,27 +98,16 @@ def test_median_of_grouped_counts():
 def test_many_self_reports_cost_no_more_queries(db, world):
     engine = db.get_bind().engine
     school = unit(db, world, "SCH-C")
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
     rollups.refresh(db)  # the marks the seed's units left
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(engine) as sent:
         report_tables.build(db, school, *PERIOD)
-        empty = len(statements)
-        for day in range(1, 29):
-            add_self_report(
-                db, school, date(2020, 2, day), "closed", first_reply_on=date(2020, 3, day)
-            )
-        db.commit()
-        statements.clear()
+    empty = len(selects(sent))
+    for day in range(1, 29):
+        add_self_report(db, school, date(2020, 2, day), "closed", first_reply_on=date(2020, 3, day))
+    db.commit()
+    with statements_sent(engine) as sent:
         report = report_tables.build(db, school, *PERIOD)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == empty
+    assert len(selects(sent)) == empty
     assert report.table("self_reports").cell("closed", "reports") == 28
     assert report.timeliness["median_days_to_first_reply"] == 29.0
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import event
 
 from caseapp.services.reports import tables as report_tables
+from tests.factories import selects, statements_sent
 from tests.functional.report_support import PERIOD, build_period_data, unit
 
 UNITS = ("PRV", "D1", "SCH-A", "D2")
@@ -293,22 +293,13 @@ def test_the_report_is_a_fixed_number_of_queries(db, world, source):
     from caseapp.services.reports import rollups
 
     engine = db.get_bind().engine
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):  # not the savepoints
-            statements.append(statement)
-
     prv = unit(db, world, "PRV")
     rollups.refresh(db)  # the marks the seed's units left
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(engine) as sent:
         report_tables.build(db, prv, *PERIOD, source=source)
-        empty = len(statements)
-        build_period_data(db, world)
-        rollups.refresh(db)
-        statements.clear()
+    empty = len(selects(sent))  # the queries, not the savepoints
+    build_period_data(db, world)
+    rollups.refresh(db)
+    with statements_sent(engine) as sent:
         report_tables.build(db, prv, *PERIOD, source=source)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == empty
+    assert len(selects(sent)) == empty

@@ -10,7 +10,7 @@ import json
 from datetime import date
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from caseapp.models import AuditEvent, Case, CaseAttachment, User
 from caseapp.runtime import keyring, settings
@@ -18,7 +18,7 @@ from caseapp.services.audit import integrity
 from caseapp.services.cases import holds
 from caseapp.services.cases import records as case_records
 from caseapp.services.privacy import retention
-from tests.factories import Visitor
+from tests.factories import Visitor, squeezed, statements_sent
 from tests.functional.case_attack_support import page_text
 from tests.functional.retention_support import closed_case
 
@@ -157,30 +157,18 @@ def test_a_hold_on_a_case_shredded_meanwhile_is_refused(db, world):
     assert holds.active_hold(db, stale) is None
 
 
-def _statements(db):
-    seen: list[str] = []
-    engine = db.get_bind().engine
-
-    def listen(_conn, _cursor, statement, *_rest):
-        seen.append(" ".join(statement.split()).lower())
-
-    event.listen(engine, "before_cursor_execute", listen)
-    return seen, lambda: event.remove(engine, "before_cursor_execute", listen)
-
-
 def test_the_hold_and_the_run_lock_the_case_row_and_the_run_checks_holds_after(db, world, database):
     if database.dialect != "postgresql":
         pytest.skip("SQLite has one writer at a time and no row locks")
     case = _adult_case(db, world)
-    seen, stop = _statements(db)
-    try:
+    engine = db.get_bind().engine
+    with statements_sent(engine) as sent:
         holds.set_hold(db, db.get(User, world["officer_d1"].id), db.get(Case, case.id), REASON)
         db.rollback()
-        set_at = len(seen)
+    with statements_sent(engine) as run_sent:
         retention.run(db, FAR, [d for d in retention.due(db, FAR) if d.case_id == case.id])
-    finally:
-        stop()
-    hold_part, run_part = seen[:set_at], seen[set_at:]
+    hold_part = [squeezed(s).lower() for s in sent]
+    run_part = [squeezed(s).lower() for s in run_sent]
     lock = next(i for i, s in enumerate(hold_part) if "from cases" in s and "for update" in s)
     assert any("insert into legal_holds" in s for s in hold_part[lock:])
     assert any("from legal_holds" in s for s in hold_part[lock:])  # re-checked under the lock

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from caseapp.prepared_statements import WRITTEN_IN
-from tests.factories import Visitor
+from tests.factories import Visitor, squeezed, statements_sent
 
 PAGES = {
     "officer_d1": [
@@ -95,17 +95,10 @@ def test_every_statement_of_the_screens_has_its_values_written_in(app, db, world
     visitor = Visitor(app, db, world[person])
     for path in PAGES[person]:
         assert visitor.get(path).status_code == 200, path  # the session touched, stores filled
-    sent: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        sent.append(" ".join(statement.split()))
-
-    event.listen(engine, "after_cursor_execute", seen)
-    try:
+    with statements_sent(engine) as as_sent:
         for path in PAGES[person]:
             assert visitor.get(path).status_code == 200, path
-    finally:
-        event.remove(engine, "after_cursor_execute", seen)
+    sent = [squeezed(s) for s in as_sent]
     with_parameters = [
         s for s in sent if "%(" in s and not any(a in s for a in _PARAMETERS_ALLOWED)
     ]

@@ -16,7 +16,7 @@ import uuid
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from PIL import Image
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from caseapp.clock import local_today
 from caseapp.intake.forms import FORM_SALT, REPLY_SALT, REQUEST_BYTES_MAX
@@ -27,7 +27,7 @@ from caseapp.observability.logs import JsonFormatter
 from caseapp.public_paths import is_public_path
 from caseapp.services.audit.trail import record
 from caseapp.services.selfreports.seal import ReportSeal
-from tests.factories import make_unit
+from tests.factories import make_unit, squeezed, statements_sent
 from tests.functional.selfreport_support import (
     code_of,
     env,
@@ -232,18 +232,9 @@ def test_an_old_token_is_not_renewed_by_a_refusal(client, db, app):
 
 
 def _statements(app, fn):
-    engine = app.extensions["caseapp.engine"]
-    seen: list[str] = []
-
-    def note(conn, cursor, statement, *args):
-        seen.append(re.sub(r"sa_savepoint_\d+", "sa_savepoint", " ".join(statement.split())))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(app.extensions["caseapp.engine"]) as sent:
         body = fn().get_data()
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-    return seen, body
+    return [re.sub(r"sa_savepoint_\d+", "sa_savepoint", squeezed(s)) for s in sent], body
 
 
 def test_a_blocked_guess_runs_what_a_wrong_one_runs(app, client, db):
@@ -377,17 +368,8 @@ def test_the_school_search_filters_and_limits_in_sql(app, db):
     for i in range(SEARCH_LIMIT + 5):
         make_unit(db, district, f"HX-{i:03d}", "school", f"Trường THCS Đặng Thị Ấu {i:03d}")
     db.flush()
-    engine = app.extensions["caseapp.engine"]
-    seen: list[str] = []
-
-    def note(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(app.extensions["caseapp.engine"]) as seen:
         found = find_schools(db, "DANG THỊ ẤU")
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
     assert len(found) == SEARCH_LIMIT and all("Ấu" in s.name for s in found)
     assert [s.code for s in found] == [f"HX-{i:03d}" for i in range(SEARCH_LIMIT)]  # by name
     assert len(seen) == 1 and "LIMIT" in seen[0].upper()  # one query, filtered and cut there

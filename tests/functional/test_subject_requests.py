@@ -13,7 +13,7 @@ from caseapp.clock import local_today, zone
 from caseapp.models.privacy import SubjectRequest
 from caseapp.services.privacy import requests as service
 from caseapp.services.privacy.calendar import add_working_days
-from tests.factories import Visitor, get_user
+from tests.factories import Visitor, get_user, selects, statements_sent
 from tests.functional.subject_request_support import (
     FORM,
     REQUESTER,
@@ -252,21 +252,9 @@ def test_the_list_filters_and_shows_days_left(app, db, world):
 
 
 def _selects(app, visitor, path: str) -> int:
-    from sqlalchemy import event
-
-    engine = app.extensions["caseapp.engine"]
-    statements: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(app.extensions["caseapp.engine"]) as sent:
         assert visitor.get(path).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(statements)
+    return len(selects(sent))
 
 
 def test_the_list_and_my_work_are_a_fixed_number_of_queries(app, db, world):
