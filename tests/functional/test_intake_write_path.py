@@ -121,6 +121,11 @@ def _counts(session, unit_ids) -> dict:
     return {"units": units, "months": months}
 
 
+def _record_update(session, case: Case) -> None:
+    """The event of a change made to ``case`` here, recorded as a service records it."""
+    record(session, None, "case.update", case, unit=case.unit, changes=changes_of(case))
+
+
 def _run_at_once(app, jobs) -> list[Exception]:
     errors: list[Exception] = []
     barrier = threading.Barrier(len(jobs))
@@ -205,14 +210,7 @@ def test_clocks_moved_at_once_lose_no_overdue_count(app, own):
             for case_id in ids[n * 3 : n * 3 + 3]:
                 target = session.get(Case, case_id)
                 target.verification_due_on = day
-                record(
-                    session,
-                    None,
-                    "case.update",
-                    target,
-                    unit=target.unit,
-                    changes=changes_of(target),
-                )
+                _record_update(session, target)
                 session.commit()
 
         return job
@@ -262,14 +260,7 @@ def test_an_intake_waits_for_a_change_that_holds_the_chain(app, own):
                 time.sleep(1.5)  # the intake reaches its first flush meanwhile
                 target = session.get(Case, case_id)
                 target.risk_level = "high"
-                record(
-                    session,
-                    None,
-                    "case.update",
-                    target,
-                    unit=target.unit,
-                    changes=changes_of(target),
-                )
+                _record_update(session, target)
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - asserted below
             errors.append(exc)
