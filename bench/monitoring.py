@@ -205,8 +205,8 @@ def monitoring_queries(world: dict) -> list:
     overdue = (
         summed(om, om.c.month < month_of(day))
         + summed(od, od.c.day >= day.replace(day=1), od.c.day < day)
-        + moments(c.c.overdue_after > start, c.c.overdue_after < present())
-        - moments(c.c.overdue_after >= present(), c.c.overdue_after <= start)
+        + moments(c.c.overdue_after >= start, c.c.overdue_after < present())
+        - moments(c.c.overdue_after >= present(), c.c.overdue_after < start)
     )
     return [
         select(

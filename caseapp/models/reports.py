@@ -163,12 +163,12 @@ class UnitMonthTally(Base):
 
 
 class UnitOverdueMonthTally(Base):
-    """The cases of a school whose clock runs out on a day (``Case.overdue_after``: the day,
-    where the users are, that the moment ends; a clock ending at midnight counts for the day
-    it ends) of a month, and of each day in UnitOverdueDayTally: monitoring's overdue cases
-    now are the months before this one summed, this month's days before today summed, and
-    today's cases counted from the index of moments (issue 16), where it counted every overdue
-    case of each school. Kept like UnitCaseTally, with each moment that cases.clocks moves."""
+    """The cases of a school whose clock runs out on a day (the day, where the users are, of
+    ``Case.overdue_after``) of a month, and of each day in UnitOverdueDayTally: monitoring's
+    overdue cases now are the months before this one summed, this month's days before today
+    summed, and today's cases counted from the index of moments (issue 16), where it counted
+    every overdue case of each school. Kept like UnitCaseTally, with each moment that
+    cases.clocks moves."""
 
     __tablename__ = "unit_overdue_month_tallies"
 

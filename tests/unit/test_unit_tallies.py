@@ -239,9 +239,18 @@ def test_monitoring_reads_the_tallies_less_the_excluded_and_counts_overdue_now(
             case = _case(school, today, "low")
             case.verification_due_on = today + timedelta(days=due)
             db.add(case)
-        for seconds in (-3600, 3600):
+        # Clocks that are moments: an hour ago, in an hour, and at the very start of today
+        # and the microsecond before it (the first of today's moments, the last of
+        # yesterday's).
+        start = tallies.day_start(today)
+        for moment in (
+            monitoring.utcnow() - timedelta(hours=1),
+            monitoring.utcnow() + timedelta(hours=1),
+            start,
+            start - timedelta(microseconds=1),
+        ):
             case = _case(school, today, "low")
-            case.intervention_due_at = monitoring.utcnow() + timedelta(seconds=seconds)
+            case.intervention_due_at = moment
             db.add(case)
         db.flush()
         db.add(CaseExclusion(case_id=late[0].id, user_id=officer.id))
@@ -249,9 +258,9 @@ def test_monitoring_reads_the_tallies_less_the_excluded_and_counts_overdue_now(
         assert tallies.stored(db.connection()) == tallies.computed(db.connection())
         rows = {r["unit"].code: r for r in monitoring.school_rows(db, officer, district)}
         b, was = rows["SCH-B"], before["SCH-B"]
-        assert b["total"] - was["total"] == 12 == b["open"] - was["open"]
+        assert b["total"] - was["total"] == 14 == b["open"] - was["open"]
         assert b["high_risk"] - was["high_risk"] == 3
-        assert b["unassigned"] - was["unassigned"] == 12
+        assert b["unassigned"] - was["unassigned"] == 14
         overdue_now = db.scalar(
             select(func.count())
             .select_from(Case)
@@ -259,7 +268,7 @@ def test_monitoring_reads_the_tallies_less_the_excluded_and_counts_overdue_now(
         )
         assert b["overdue"] == overdue_now and b["overdue"] - was["overdue"] >= 3 + 4 + 1
         trend = monitoring.monthly_trend(db, officer, district)
-        assert trend[-1]["received"] - trend_before[-1]["received"] == 12
+        assert trend[-1]["received"] - trend_before[-1]["received"] == 14
         # The day of the present as Python reads it a day or a month off the database's (the
         # instant a day or a month begins, either way): the same figures.
         now = monitoring.utcnow()

@@ -321,8 +321,9 @@ def _overdue_now(today: date):
     today, summed from a row a month before this one and a row a day of this month
     (tallies.py), and today's cases whose moment lies before the present counted from the
     index of moments by school (ix_cases_unit_overdue_after: the clocks that are moments of
-    the day; those that are days end at midnight); less, should the present precede today's
-    start (the instant a day begins), the cases whose moment lies between the two."""
+    the day; those that are days run out at its last microsecond); less, should the present
+    precede today's start (the instant a day begins), the cases whose moment lies between the
+    two."""
     start = day_start(today)
 
     def summed(table, *conditions):
@@ -349,8 +350,8 @@ def _overdue_now(today: date):
             UnitOverdueDayTally.day >= today.replace(day=1),
             UnitOverdueDayTally.day < today,
         )
-        + moments(Case.overdue_after > start, Case.overdue_after < present())
-        - moments(Case.overdue_after >= present(), Case.overdue_after <= start)
+        + moments(Case.overdue_after >= start, Case.overdue_after < present())
+        - moments(Case.overdue_after >= present(), Case.overdue_after < start)
     )
 
 

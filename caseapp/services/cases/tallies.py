@@ -3,11 +3,11 @@ reads a school's open, high-risk, unassigned and recorded cases, and its cases r
 closed per month, from a row each instead of counting the cases.
 
 The overdue cases of a school are counted by the day their clock runs out (``overdue_day`` of
-``Case.overdue_after``: the day where the users are that the moment ends, a clock ending at
-midnight counting for the day it ends) and by that day's month: the days before today hold cases
-overdue now, so monitoring sums the months before this one and this month's days before today,
-and counts today's cases alone (monitoring._overdue_now). Most clocks are days, which end at
-midnight: today's cases are then the few whose clock is a moment of the day (the intervention's).
+``Case.overdue_after``: the day, where the users are, of that moment) and by that day's month:
+the days before today hold cases overdue now, so monitoring sums the months before this one and
+this month's days before today, and counts today's cases alone (monitoring._overdue_now). Most
+clocks are days, which run out at the day's last microsecond: today's cases whose moment has
+passed are then the few whose clock is a moment of the day (the intervention's).
 A new case is counted here with the moment of its INSERT; cases.clocks hands over every moment it
 moves afterwards and every case moved to another school with its moment (``moments_moved``).
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -94,22 +94,18 @@ def local_month(at: datetime) -> int:
     return month_of(at.astimezone(zone()).date())
 
 
-_INSTANT = timedelta(microseconds=1)
-
-
 def overdue_day(moment: datetime) -> date:
-    """The day, where the users are, that an overdue moment ends (SQLite hands back naive
-    UTC): a clock that runs out at midnight counts for the day it ends. Its cases are overdue
-    from the moment on: all of them once the day is over."""
+    """The day, where the users are, of an overdue moment (SQLite hands back naive UTC). Its
+    cases are overdue from their moment on: all of them once the day is over."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - _INSTANT).astimezone(zone()).date()
+    return moment.astimezone(zone()).date()
 
 
 def day_start(day: date) -> datetime:
-    """The moment ``day`` begins where the users are: the moments of its ``overdue_day`` lie
-    after it, up to the next day's start."""
-    return datetime.combine(day, time(0), tzinfo=zone())
+    """The moment ``day`` begins where the users are, in UTC (as stored: SQLite compares the
+    text): the moments of its ``overdue_day`` lie from it up to the next day's start."""
+    return datetime.combine(day, time(0), tzinfo=zone()).astimezone(UTC)
 
 
 def counts_of(status: str | None, risk: str | None, serious: bool | None, assigned) -> tuple:
