@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
 
@@ -147,13 +148,15 @@ class Deltas:
         if unit_id is not None and moment is not None:
             self.overdue[(unit_id, overdue_day(moment))] += sign
 
-    def rows(self) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    def rows(self, conn) -> Rows:
         """The rows to add to each table (the school's, its months', its overdue months' and
-        days'), in key order, none that adds nothing."""
+        days'), in key order, none that adds nothing; no overdue row on a schema from before
+        their tables (the migration tests write through the services at old revisions)."""
+        overdue = self.overdue if not self.overdue or table_exists(conn, _overdue_days.name) else {}
         overdue_months: dict[tuple[int, int], int] = defaultdict(int)
-        for (u, day), n in self.overdue.items():
+        for (u, day), n in overdue.items():
             overdue_months[(u, month_of(day))] += n
-        return (
+        return Rows(
             [
                 {"unit_id": u, **dict(zip(COUNTS, d, strict=True))}
                 for u, d in sorted(self.units.items())
@@ -169,20 +172,8 @@ class Deltas:
                 for (u, m), n in sorted(overdue_months.items())
                 if n
             ],
-            [
-                {"unit_id": u, "day": d, "cases": n}
-                for (u, d), n in sorted(self.overdue.items())
-                if n
-            ],
+            [{"unit_id": u, "day": d, "cases": n} for (u, d), n in sorted(overdue.items()) if n],
         )
-
-    def one_each(self) -> dict | None:
-        """The parameters of ``_both`` when these are one school's row, one of its months and
-        at most one day its clock runs out (an intake), else None."""
-        unit_rows, month_rows, overdue_months, overdue_days = self.rows()
-        if len(unit_rows) != 1 or len(month_rows) != 1 or len(overdue_days) > 1:
-            return None
-        return _both_params(unit_rows[0], month_rows[0], overdue_months, overdue_days)
 
     def closed(self, unit_id: int, month: int, sign: int) -> None:
         self.months[(unit_id, month)][1] += sign
@@ -200,22 +191,47 @@ class Deltas:
             self.overdue[day_key] += n
 
     def write(self, conn) -> None:
-        unit_rows, month_rows, overdue_months, overdue_days = self.rows()
-        if overdue_days and not table_exists(conn, _overdue_days.name):
-            overdue_months = overdue_days = []  # a schema from before the tables
-        params = self.one_each() if conn.dialect.name == "postgresql" else None
-        if params is not None and (overdue_days or "od_unit_id" not in params):
+        rows = self.rows(conn)
+        if rows.one_each() and conn.dialect.name == "postgresql":
             # A case recorded or closed: its rows in one statement (one round trip).
-            conn.execute(_both(overdue="od_unit_id" in params), params)
-            return
-        if unit_rows:
-            _add(conn, _tallies, COUNTS, unit_rows)
-        if month_rows:
-            _add(conn, _months, MONTH_COUNTS, month_rows)
-        if overdue_months:
-            _add(conn, _overdue_months, OVERDUE_COUNTS, overdue_months)
-        if overdue_days:
-            _add(conn, _overdue_days, OVERDUE_COUNTS, overdue_days)
+            conn.execute(_both(bool(rows.overdue_days)), rows.params())
+        else:
+            rows.write(conn)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """What ``Deltas`` add to each table, row by row."""
+
+    units: list[dict]
+    months: list[dict]
+    overdue_months: list[dict]
+    overdue_days: list[dict]
+
+    def one_each(self) -> bool:
+        """One school's row, one of its months and at most one day its clock runs out (an
+        intake, a closure): one statement can write them (``_both``, ``params``)."""
+        return len(self.units) == len(self.months) == 1 and len(self.overdue_days) <= 1
+
+    def params(self) -> dict:
+        """The parameters of ``_both`` (when ``one_each``)."""
+        params = {f"u_{k}": v for k, v in self.units[0].items()}
+        params.update({f"m_{k}": v for k, v in self.months[0].items()})
+        for prefix, rows in (("om_", self.overdue_months), ("od_", self.overdue_days)):
+            for row in rows:  # none or one
+                params.update({f"{prefix}{k}": v for k, v in row.items()})
+        return params
+
+    def write(self, conn) -> None:
+        """Each table's rows in a statement of its own."""
+        for table, counts, rows in (
+            (_tallies, COUNTS, self.units),
+            (_months, MONTH_COUNTS, self.months),
+            (_overdue_months, OVERDUE_COUNTS, self.overdue_months),
+            (_overdue_days, OVERDUE_COUNTS, self.overdue_days),
+        ):
+            if rows:
+                _add(conn, table, counts, rows)
 
 
 def _add(conn, table: Table, counts: tuple[str, ...], rows: list[dict]) -> None:
@@ -243,17 +259,6 @@ def _upsert(dialect: str, table: Table, counts: tuple[str, ...]):
             set_={name: table.c[name] + new.excluded[name] for name in counts},
         )
     return stmt
-
-
-def _both_params(
-    unit_row: dict, month_row: dict, overdue_months: list[dict], overdue_days: list[dict]
-) -> dict:
-    params = {f"u_{k}": v for k, v in unit_row.items()}
-    params.update({f"m_{k}": v for k, v in month_row.items()})
-    for prefix, rows in (("om_", overdue_months), ("od_", overdue_days)):
-        for row in rows:  # none or one
-            params.update({f"{prefix}{k}": v for k, v in row.items()})
-    return params
 
 
 def _both(overdue: bool = False):
@@ -414,13 +419,14 @@ def deferred(session: Session) -> Iterator[None]:
         yield
         if pending.units or pending.months or pending.overdue:
             conn = session.connection()
-            params = pending.one_each()
-            overdue = params is not None and "od_unit_id" in params
-            if params is None or (overdue and not table_exists(conn, _overdue_days.name)):
+            rows = pending.rows(conn)
+            if not rows.one_each():
                 trail.hold_chain(session)
-                pending.write(conn)
-            elif not trail.hold_chain(session, _both_ctes(overdue), params):
-                conn.execute(_both(overdue), params)
+                rows.write(conn)
+            else:
+                overdue = bool(rows.overdue_days)
+                if not trail.hold_chain(session, _both_ctes(overdue), rows.params()):
+                    conn.execute(_both(overdue), rows.params())
     finally:
         session.info.pop(DEFERRED, None)
 
