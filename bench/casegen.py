@@ -427,6 +427,12 @@ def generate(
             step_id += 1
             if kind != "verification":  # support and follow-up: about the first person harmed
                 extra = {**extra, "person_id": first_harmed}
+            # The case's status and moment, as step_copies and cases.clocks keep them.
+            extra = {
+                **extra,
+                "case_status": status,
+                "case_overdue_after": batch.cases[-1]["overdue_after"],
+            }
             batch.steps.append(
                 _step_row(
                     step_id,

@@ -81,6 +81,7 @@ from caseapp.services.cases.deadlines import (  # noqa: E402
     first_step_due_today,
     follow_up_due_soon,
     overdue_condition,
+    steps_due_today,
 )
 from caseapp.services.cases.listing import OPEN  # noqa: E402
 from caseapp.services.cases.tally import CEILING  # noqa: E402
@@ -141,9 +142,23 @@ def bare_app(url: str, world: dict) -> Flask:
         counted = stmt  # the count's form of the same cases (as the app's for_count)
         keys = order = (c.c.received_on, c.c.id)
         if args.get("due") == "today":
-            # One step due today per case, ordered by its copy of the day received.
-            stmt = counted = stmt.join(st, st.c.case_id == c.c.id).where(*first_step_due_today())
+            # One step due today per case, ordered by its copy of the day received; counted
+            # from the steps alone (their copies of the case's school, status and moment).
+            stmt = stmt.join(st, st.c.case_id == c.c.id).where(*first_step_due_today())
             order = (st.c.received_on, st.c.case_id)
+            counted = (
+                select(st.c.case_id)
+                .select_from(st.join(u, st.c.unit_id == u.c.id))
+                .where(
+                    u.c.path.startswith(scope),
+                    ~exists(
+                        select(ex.c.id).where(ex.c.case_id == st.c.case_id, ex.c.user_id == user_id)
+                    ),
+                    *steps_due_today(),
+                )
+                .distinct()
+                .order_by(st.c.case_id)
+            )
         if args.get("due") == "fortnight":
             counted = stmt.join(st, st.c.case_id == c.c.id).where(OPEN, *first_follow_up_of_case())
             stmt = stmt.where(OPEN, follow_up_due_soon())
@@ -171,7 +186,9 @@ def bare_app(url: str, world: dict) -> Flask:
             # is rolled back as it goes back to the pool).
             if conn.dialect.name == "postgresql":
                 conn.execute(COUNT_SETTINGS)
-            capped = counted.with_only_columns(c.c.unit_id).limit(CEILING + 1).subquery()
+            if args.get("due") != "today":
+                counted = counted.with_only_columns(c.c.unit_id)
+            capped = counted.limit(CEILING + 1).subquery()
             total = conn.scalar(select(func.count()).select_from(capped)) or 0
         return jsonify(
             total=min(total, CEILING),

@@ -138,18 +138,35 @@ class CaseStep(Base):
             postgresql_where=text("done_on IS NULL"),
             sqlite_where=text("done_on IS NULL"),
         ),
+        # The case list's count of "due today": the steps not done due today, one entry per
+        # case in a row (DISTINCT case_id in the index's order), with the copies that decide
+        # (the case's school, status and overdue moment), read from the index alone instead of
+        # looking up the case of every step.
+        Index(
+            "ix_case_steps_due_open_case",
+            "due_on",
+            "case_id",
+            "unit_id",
+            "case_status",
+            "case_overdue_after",
+            postgresql_where=text("done_on IS NULL"),
+            sqlite_where=text("done_on IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(36), unique=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    # The case's school and the day it was received, copies kept with it by
-    # services/cases/step_copies.py (every step written gets them, a case moved to another
-    # school or whose day received is corrected takes its steps along): the index of a
-    # school's follow-ups, and "due today" in the case list's order. No key of their own: the
-    # case's columns are the facts.
+    # The case's school, the day it was received, its status and the moment it is overdue
+    # after: copies kept with it by services/cases/step_copies.py (every step written gets
+    # them, a case moved to another school, whose day received is corrected or whose status
+    # changes takes its steps along) and services/cases/clocks.py (the moment, as it moves):
+    # the index of a school's follow-ups, "due today" in the case list's order, and its count
+    # from the steps alone. No key of their own: the case's columns are the facts.
     unit_id: Mapped[int | None] = mapped_column(Integer)
     received_on: Mapped[date] = mapped_column(Date)
+    case_status: Mapped[str] = mapped_column(String(20))
+    case_overdue_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(15))
     # The person harmed (support, referral, follow-up) or alleged perpetrator (discipline) the
     # step is about; None for verification.

@@ -13,6 +13,7 @@ from sqlalchemy import event, select, text
 
 from caseapp.cases import views as case_views
 from caseapp.clock import local_today
+from caseapp.db import utcnow
 from caseapp.models import Case, CaseStep, Unit, User
 from caseapp.services.audit import trail
 from caseapp.services.cases import clocks, listing, monitoring, records, tally
@@ -231,6 +232,7 @@ def test_due_today_lists_every_step_due_today_with_or_without_a_clock(app, db, w
                 "case_id": case.id,
                 "unit_id": case.unit_id,
                 "received_on": case.received_on,
+                "case_status": case.status,
                 "kind": kind,
                 "due_on": due_on,
                 "done_on": done_on,
@@ -353,6 +355,8 @@ def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
                 "case_id": case.id,
                 "unit_id": world.units["SCH-A"],
                 "received_on": case.received_on,
+                "case_status": case.status,
+                "case_overdue_after": case.overdue_after,
                 "kind": "follow_up",
                 "due_on": today + timedelta(days=3),
                 "version": 1,
@@ -426,6 +430,67 @@ def test_due_today_is_listed_from_the_steps_day_received_in_the_case_order(
     listed = case_page(db, officer, CaseFilter(due="today"), 50)
     assert [c.id for c in listed.rows][0] == oldest.id
     assert sorted(c.id for c in listed.rows) == sorted(newest_first)
+
+
+def test_due_today_is_counted_from_the_steps_and_follows_every_change_of_its_case(
+    app, db, world, cases
+):
+    """The case list's count of "due today" reads the steps alone (their copies of the case's
+    school, status and moment): it counts what the list shows, each case once, never a case
+    out of scope or excluded, and follows the case as its status changes, its clock runs out,
+    it moves to a school out of scope or the officer is excluded from it."""
+    today = local_today()
+    focal_a = world["focal_a"]
+    due = [cases.a[0], cases.a[1], cases.a[3], cases.excluded, cases.b[0]]
+    for case in due:
+        person = focal_a if case in cases.a else world["focal_b"]
+        move(db, person, case, "verifying")
+        add(db, person, case, "verification", method="interview", due_on=today)
+    schedule_follow_up(db, focal_a, cases.a[0], due_on=today)  # a second step due today
+    move(db, world["focal_c"], cases.c, "verifying")
+    add(db, world["focal_c"], cases.c, "verification", method="interview", due_on=today)
+    db.commit()
+    officer, focal_b = _user(db, world, "officer_d1"), _user(db, world, "focal_b")
+    school_a = db.get(Unit, world.units["SCH-A"]).path
+
+    def counted(person: User, unit_path: str = "") -> tuple[Tally, list[int]]:
+        page = case_page(db, person, CaseFilter(due="today", unit_path=unit_path), 50)
+        return page.total, sorted(c.id for c in page.rows)
+
+    def ids(*chosen: Case) -> list[int]:
+        return sorted(c.id for c in chosen)
+
+    engine = db.get_bind()
+    with statements_sent(engine) as sent:
+        assert counted(officer) == (Tally(4), ids(cases.a[0], cases.a[1], cases.a[3], cases.b[0]))
+    (count,) = [s for s in sent if "count(" in s]
+    assert "FROM case_steps JOIN units" in squeezed(count) and " cases" not in count, count
+    assert counted(officer, school_a) == (Tally(3), ids(cases.a[0], cases.a[1], cases.a[3]))
+    assert counted(focal_b) == (Tally(1), ids(cases.b[0]))
+    # Another filter with it: the count of the cases themselves, the same cases.
+    both = case_page(db, officer, CaseFilter(due="today", status="verifying"), 50)
+    assert both.total == Tally(4) and len(both.rows) == 4
+
+    def change(case: Case, why: str, **values) -> None:
+        changed = db.get(Case, case.id)
+        for name, value in values.items():
+            setattr(changed, name, value)
+        trail.record(db, None, "case.update", changed, reason=f"test: {why}")
+        db.commit()
+
+    change(cases.a[1], "closure asked", status="closure_requested")
+    assert counted(officer) == (Tally(3), ids(cases.a[0], cases.a[3], cases.b[0]))
+    change(cases.a[3], "clock ran out", intervention_due_at=utcnow() - timedelta(hours=1))
+    assert counted(officer) == (Tally(2), ids(cases.a[0], cases.b[0]))
+    moved_out = {"unit_id": world.units["SCH-C"], "number": 900_000 + cases.b[0].id}
+    change(cases.b[0], "moved out", **moved_out)
+    assert counted(officer) == (Tally(1), ids(cases.a[0]))
+    assert counted(focal_b) == (Tally(0), [])
+    records.exclude(db, _user(db, world, "focal_a"), cases.a[0], "officer.d1", "Người thân")
+    db.commit()
+    assert counted(officer) == (Tally(0), [])
+    # The focal point of school A still sees both (the other exclusion is the officer's).
+    assert counted(_user(db, world, "focal_a")) == (Tally(2), ids(cases.a[0], cases.excluded))
 
 
 def test_my_work_shows_the_first_rows_and_links_to_the_rest(app, db, world, focal, monkeypatch):

@@ -24,6 +24,7 @@ from caseapp.services.cases.deadlines import (
     first_step_due_today,
     overdue_by_clocks,
     overdue_condition,
+    steps_due_today,
 )
 from tests.factories import Visitor
 
@@ -155,14 +156,29 @@ def _agree(db, case_id: int, now: datetime) -> None:
         .where(Case.id == case_id, *first_step_due_today(now))
     ).all()
     assert joined == ([case_id] if expected else []), now
-    # Every step carries its case's school and day received (step_copies), whoever wrote it.
+    # ... and so does the form the case list's count reads, from the steps alone (their copies
+    # of the case's status and moment), the case once.
+    counted = db.scalars(
+        select(CaseStep.case_id)
+        .where(CaseStep.case_id == case_id, *steps_due_today(now))
+        .distinct()
+    ).all()
+    assert counted == ([case_id] if expected else []), now
+    # Every step carries its case's school, day received, status and moment (step_copies,
+    # clocks), whoever wrote it.
+    copied = (Case.unit_id, Case.received_on, Case.status, Case.overdue_after)
     copies = {
         tuple(row)
         for row in db.execute(
-            select(CaseStep.unit_id, CaseStep.received_on).where(CaseStep.case_id == case_id)
+            select(
+                CaseStep.unit_id,
+                CaseStep.received_on,
+                CaseStep.case_status,
+                CaseStep.case_overdue_after,
+            ).where(CaseStep.case_id == case_id)
         )
     }
-    case_facts = db.execute(select(Case.unit_id, Case.received_on).where(Case.id == case_id)).one()
+    case_facts = db.execute(select(*copied).where(Case.id == case_id)).one()
     assert copies <= {tuple(case_facts)}, copies
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, exists, or_, select
+from sqlalchemy import Exists, Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
 from caseapp.kept_statements import KEPT, KeptStatements, person_key
-from caseapp.models import Case, CaseExclusion, Grant, Unit, User
+from caseapp.models import Case, CaseExclusion, CaseStep, Grant, Unit, User
 from caseapp.prepared_statements import written_in
 from caseapp.security.authz import covers, effective_grants, scope_filter, scope_paths
 
@@ -15,12 +15,31 @@ from caseapp.security.authz import covers, effective_grants, scope_filter, scope
 def visible_cases(user: User, permission: str = "case.read") -> Select:
     """A select() of the cases ``user`` may see: below a unit where they hold ``permission``,
     and not naming them as excluded. Auditors and administrators hold no case permission."""
-    excluded = exists(
+    return (
+        select(Case)
+        .join(Case.unit)
+        .where(scope_filter(user, permission, Unit.path), ~_excluded(user, Case.id))
+    )
+
+
+def visible_steps(user: User, permission: str = "case.read") -> Select:
+    """A select() of the case ids of the steps ``user`` may see the case of, read from the
+    steps alone: the scope from their copy of the case's school (step_copies keeps it in the
+    transaction that moves the case), the exclusions by case id, as visible_cases."""
+    return (
+        select(CaseStep.case_id)
+        .join(Unit, Unit.id == CaseStep.unit_id)
+        .where(scope_filter(user, permission, Unit.path), ~_excluded(user, CaseStep.case_id))
+    )
+
+
+def _excluded(user: User, case_id) -> Exists:
+    """``user`` is named as excluded from the case ``case_id`` (a column holding its id)."""
+    return exists(
         select(CaseExclusion.id).where(
-            CaseExclusion.case_id == Case.id, CaseExclusion.user_id == user.id
+            CaseExclusion.case_id == case_id, CaseExclusion.user_id == user.id
         )
     )
-    return select(Case).join(Case.unit).where(scope_filter(user, permission, Unit.path), ~excluded)
 
 
 # Up to this many units the scope goes to the database as a list of ids (a planner sees one

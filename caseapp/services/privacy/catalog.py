@@ -348,7 +348,7 @@ CATALOG: dict[str, TableEntry] = {
                 "case_facts",
                 _l("Verification, support and monitoring steps and their dates"),
                 "kind due_on done_on method finding service status consent_override situation "
-                "next_on measure received_on",
+                "next_on measure received_on case_status case_overdue_after",
             ),
             Group("account", _WHO_WHEN, "created_by_id created_at"),
             Group("case_content", _l("Details of a step"), "details", sealed=True),
