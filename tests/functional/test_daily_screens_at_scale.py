@@ -380,6 +380,21 @@ def test_steps_carry_their_case_school_and_follow_a_move(app, db, world, focal):
     assert [c.id for c, _due in work_b["upcoming"].rows] == [case.id]
 
 
+def _due_today(db, world, cases, due: list[Case]) -> None:
+    """A verification due today for each case of ``due`` (by its school's focal point), a
+    second step due today for the first case of school A, and one for school C's case (the
+    other district)."""
+    today = local_today()
+    for case in due:
+        person = world["focal_b"] if case in cases.b else world["focal_a"]
+        move(db, person, case, "verifying")
+        add(db, person, case, "verification", method="interview", due_on=today)
+    schedule_follow_up(db, world["focal_a"], cases.a[0], due_on=today)
+    move(db, world["focal_c"], cases.c, "verifying")
+    add(db, world["focal_c"], cases.c, "verification", method="interview", due_on=today)
+    db.commit()
+
+
 def test_due_today_is_listed_from_the_steps_day_received_in_the_case_order(
     app, db, world, cases, focal
 ):
@@ -388,15 +403,8 @@ def test_due_today_is_listed_from_the_steps_day_received_in_the_case_order(
     due today, never a case out of scope or excluded; a day received corrected on the edit
     form moves the case in that list, as its steps follow it."""
     today = local_today()
-    focal_a = world["focal_a"]
     due = [cases.a[0], cases.a[1], cases.a[3], cases.a[4], cases.excluded]
-    for case in due:
-        move(db, focal_a, case, "verifying")
-        add(db, focal_a, case, "verification", method="interview", due_on=today)
-    schedule_follow_up(db, focal_a, cases.a[0], due_on=today)  # a second step due today
-    move(db, world["focal_c"], cases.c, "verifying")
-    add(db, world["focal_c"], cases.c, "verification", method="interview", due_on=today)
-    db.commit()
+    _due_today(db, world, cases, due)
     officer = _user(db, world, "officer_d1")
     newest_first = [c.id for c in sorted(due[:4], key=lambda c: (c.received_on, c.id))][::-1]
     for sort, expected in (("received_desc", newest_first), ("received_asc", newest_first[::-1])):
@@ -439,17 +447,7 @@ def test_due_today_is_counted_from_the_steps_and_follows_every_change_of_its_cas
     school, status and moment): it counts what the list shows, each case once, never a case
     out of scope or excluded, and follows the case as its status changes, its clock runs out,
     it moves to a school out of scope or the officer is excluded from it."""
-    today = local_today()
-    focal_a = world["focal_a"]
-    due = [cases.a[0], cases.a[1], cases.a[3], cases.excluded, cases.b[0]]
-    for case in due:
-        person = focal_a if case in cases.a else world["focal_b"]
-        move(db, person, case, "verifying")
-        add(db, person, case, "verification", method="interview", due_on=today)
-    schedule_follow_up(db, focal_a, cases.a[0], due_on=today)  # a second step due today
-    move(db, world["focal_c"], cases.c, "verifying")
-    add(db, world["focal_c"], cases.c, "verification", method="interview", due_on=today)
-    db.commit()
+    _due_today(db, world, cases, [cases.a[0], cases.a[1], cases.a[3], cases.excluded, cases.b[0]])
     officer, focal_b = _user(db, world, "officer_d1"), _user(db, world, "focal_b")
     school_a = db.get(Unit, world.units["SCH-A"]).path
 
