@@ -8,6 +8,7 @@ writer). Each request commits for real, so every test works on accounts and case
 - A second-factor sign-in while the password is changed (or locked by wrong guesses) elsewhere
   ends cleanly (409 or back to sign-in), never in a deadlock or a 500.
 - A school's statistics or text saved while its report is submitted waits and is refused.
+- A step finished while its case's status changes waits for it, never a deadlock.
 """
 
 from __future__ import annotations
@@ -439,3 +440,92 @@ def test_a_step_added_while_the_day_received_is_corrected_gets_the_corrected_day
         )
         assert session.get(Case, case_id).received_on == corrected
         assert days == {corrected}
+
+
+def test_a_step_finished_while_the_status_changes_waits_instead_of_deadlocking(app, tree):
+    """A change of a case's status updates the copies on all its steps after the case's row
+    (step_copies), and a step finished that moves the case's moment updates the case's row
+    after the step's (cases.clocks): each would hold what the other waits for. The step's
+    flush locks its case first, so the status change waits for it (or it for the status
+    change), both commit, and every step carries the status and moment of the end."""
+    from sqlalchemy import event
+
+    from caseapp.clock import local_today
+    from caseapp.models import Case, CaseStep
+    from caseapp.services.audit import trail
+
+    today = local_today()
+    with app.app_context():
+        session = get_session()
+        focal = session.get(User, tree.focal.id)
+        school = session.scalar(select(Unit).where(Unit.code == tree.school))
+        case = create_case(session, focal, school, case_details(), CaseContent(harmed_name="X"))
+        session.flush()
+        case.status = "supporting"
+        late = [
+            CaseStep(uid=secrets.token_hex(8), case_id=case.id, kind="support", due_on=due)
+            for due in (today - timedelta(days=3), today - timedelta(days=1))
+        ]
+        session.add_all(late)
+        trail.record(session, None, "case.update", case, reason="test", covers=tuple(late))
+        session.commit()
+        case_id, first_id = case.id, late[0].id
+    finishing = threading.Event()
+    outcome: dict[str, object] = {}
+    engine = app.extensions["caseapp.engine"]
+    owner = threading.get_ident()
+
+    def hold_after_the_step(_conn, _cursor, statement, *_args) -> None:
+        # The finishing request, once its step is written: let the status change run now.
+        if threading.get_ident() == owner and statement.startswith("UPDATE case_steps SET done_on"):
+            finishing.set()
+            time.sleep(1.0)
+
+    def change_status():
+        finishing.wait(10)
+        try:
+            with app.app_context():
+                session = get_session()
+                record = session.get(Case, case_id)
+                record.status = "monitoring"
+                trail.record(session, None, "case.update", record, reason="test: status")
+                session.commit()
+            outcome["status"] = "ok"
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test asserts
+            outcome["status"] = repr(error)
+
+    worker = threading.Thread(target=change_status)
+    worker.start()
+    event.listen(engine, "after_cursor_execute", hold_after_the_step)
+    try:
+        with app.app_context():
+            session = get_session()
+            step = session.get(CaseStep, first_id)
+            step.done_on = today
+            step.status = "provided"
+            trail.record(session, None, "case.update", session.get(Case, case_id), covers=(step,))
+            session.commit()
+        outcome["step"] = "ok"
+    except Exception as error:  # noqa: BLE001
+        outcome["step"] = repr(error)
+    finally:
+        event.remove(engine, "after_cursor_execute", hold_after_the_step)
+        worker.join(20)
+    assert outcome == {"step": "ok", "status": "ok"}, outcome
+    with app.app_context():
+        session = get_session()
+        case = session.get(Case, case_id)
+        copies = set(
+            session.execute(
+                select(CaseStep.case_status, CaseStep.case_overdue_after).where(
+                    CaseStep.case_id == case_id
+                )
+            )
+        )
+        assert case.status == "monitoring"
+        assert copies == {(case.status, case.overdue_after)}
+        # Committed for real: closed, so that no other test counts an overdue case of it.
+        case.status = "closed"
+        trail.record(session, None, "case.update", case, reason="test: closed")
+        session.commit()
+        assert session.get(Case, case_id).overdue_after is None

@@ -36,7 +36,17 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
     new_steps = [
         obj for obj in session.new if isinstance(obj, CaseStep) and obj.case_id is not None
     ]
-    if not new_steps:
+    # The cases of every step this flush writes are locked before their steps: a change that
+    # moves a case's moment or status updates all the case's steps after the case's row
+    # (cases.clocks, _after_flush), so a step's row locked first (a step finished) would wait
+    # for the case's while another request holding the case waits for that step (a deadlock
+    # between two people finishing two steps of one case).
+    written = new_steps + [
+        obj
+        for obj in (*session.dirty, *session.deleted)
+        if isinstance(obj, CaseStep) and obj.case_id is not None
+    ]
+    if not written:
         return
     # Read from the database with the cases' rows locked (PostgreSQL; SQLite has one writer at
     # a time), in the order of their ids: a correction of the case committed by another
@@ -44,7 +54,7 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
     # that does not block inserts of other steps; the correction waits for this transaction
     # (and its UPDATE of the steps then sees this one), or this read waits for it. A change of
     # the case in this same flush is copied by _after_flush to every step, this one included.
-    ids = sorted({obj.case_id for obj in new_steps})
+    ids = sorted({obj.case_id for obj in written})
     with session.no_autoflush:
         facts = {
             row.id: row
