@@ -110,6 +110,13 @@ def _at_once(*calls) -> None:
         t.join()
 
 
+def _tree_case(session, tree: Tree):
+    """A new case of the tree's school, by its focal point (not committed)."""
+    focal = session.get(User, tree.focal.id)
+    school = session.scalar(select(Unit).where(Unit.code == tree.school))
+    return create_case(session, focal, school, case_details(), CaseContent(harmed_name="X"))
+
+
 def _post(client, url: str, data: dict, results: dict, key: str):
     """A call posting ``data`` to ``url``, keeping the status under ``key``."""
 
@@ -123,9 +130,7 @@ def test_two_exclusions_at_once_leave_an_officer(app, tree):
     for _attempt in range(5):
         with app.app_context():
             session = get_session()
-            focal = session.get(User, tree.focal.id)
-            school = session.scalar(select(Unit).where(Unit.code == tree.school))
-            case = create_case(session, focal, school, case_details(), CaseContent(harmed_name="X"))
+            case = _tree_case(session, tree)
             session.commit()
             public_id, case_id = case.public_id, case.id
         (c1, t1), (c2, t2) = (_client(app, tree.focal.id, tree.ip) for _ in range(2))
@@ -397,9 +402,7 @@ def test_a_step_added_while_the_day_received_is_corrected_gets_the_corrected_day
 
     with app.app_context():
         session = get_session()
-        focal = session.get(User, tree.focal.id)
-        school = session.scalar(select(Unit).where(Unit.code == tree.school))
-        case = create_case(session, focal, school, case_details(), CaseContent(harmed_name="X"))
+        case = _tree_case(session, tree)
         session.commit()
         case_id = case.id
     corrected = local_today() - timedelta(days=3)
@@ -457,9 +460,7 @@ def test_a_step_finished_while_the_status_changes_waits_instead_of_deadlocking(a
     today = local_today()
     with app.app_context():
         session = get_session()
-        focal = session.get(User, tree.focal.id)
-        school = session.scalar(select(Unit).where(Unit.code == tree.school))
-        case = create_case(session, focal, school, case_details(), CaseContent(harmed_name="X"))
+        case = _tree_case(session, tree)
         session.flush()
         case.status = "supporting"
         late = [
