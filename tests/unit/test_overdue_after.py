@@ -6,6 +6,7 @@ random moments, the edges of each clock included (the microsecond before and aft
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -16,7 +17,7 @@ from sqlalchemy import and_, exists, select
 from caseapp.clock import local_today
 from caseapp.models import AuditEvent, Case, CaseStep
 from caseapp.models.steps import FINDINGS, STEP_KINDS
-from caseapp.services.cases import clocks, tallies
+from caseapp.services.cases import clocks, step_copies, tallies
 from caseapp.services.cases.deadlines import (
     ACTIVE,
     ALWAYS,
@@ -248,6 +249,43 @@ def test_refresh_all_repairs_a_bulk_loaded_moment(db, world):
     assert tallies.stored(conn)[2:] == tallies.computed(conn)[2:]
 
 
+def test_refresh_all_repairs_the_steps_copies_written_past_the_services(db, world):
+    """A bulk load that wrote steps (or cases) with SQL alone leaves their copies of the
+    case's school, day received, status and moment wrong; the refresh writes them again,
+    counts only the steps that differed, and a second run finds nothing to correct."""
+    school, other = world.units["SCH-A"], world.units["SCH-B"]
+    case = _case(school, "monitoring")
+    kept = _case(school, "verifying")
+    db.add_all([case, kept])
+    db.flush()
+    for owner in (case, case, kept):
+        db.add(CaseStep(uid=str(uuid.uuid4()), case_id=owner.id, kind="follow_up", due_on=BASE))
+    db.flush()
+    assert step_copies.refresh_all(db) == 0  # kept by the session: nothing to correct
+    steps = CaseStep.__table__
+    db.execute(
+        steps.update()
+        .where(steps.c.case_id == case.id)
+        .values(
+            unit_id=other,
+            received_on=BASE - timedelta(days=9),
+            case_status="closed",
+            case_overdue_after=None,
+        )
+    )
+    assert step_copies.refresh_all(db, batch=1) == 2
+    db.expire_all()
+    for step in db.scalars(select(CaseStep).where(CaseStep.case_id.in_([case.id, kept.id]))):
+        owner = db.get(Case, step.case_id)
+        assert (step.unit_id, step.received_on, step.case_status, step.case_overdue_after) == (
+            owner.unit_id,
+            owner.received_on,
+            owner.status,
+            owner.overdue_after,
+        )
+    assert step_copies.refresh_all(db) == 0
+
+
 def test_the_refresh_command_repairs_and_is_audited(app, db, world):
     case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
     assert case.overdue_after is not None  # the intake's clocks
@@ -260,7 +298,7 @@ def test_the_refresh_command_repairs_and_is_audited(app, db, world):
     event = db.scalars(
         select(AuditEvent).where(AuditEvent.action == "cases.clocks_refreshed")
     ).one()
-    assert "corrected" in (event.changes or {})
+    assert json.loads(event.changes) == {"corrected": 1, "steps_corrected": 0}
 
 
 def test_the_present_is_read_at_each_run(db, monkeypatch):

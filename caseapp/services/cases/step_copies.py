@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from sqlalchemy import Table, event, inspect, select, update
+from sqlalchemy import Table, event, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from caseapp.models import Case, CaseStep
@@ -85,6 +85,36 @@ def _after_flush(session: Session, _flush_context) -> None:
     conn = session.connection()
     for case_id, values in changed:
         conn.execute(update(_steps).where(_steps.c.case_id == case_id).values(**values))
+
+
+def refresh_all(session: Session, batch: int = 1000) -> int:
+    """Copy each case's facts again onto those of its steps whose copies differ (after a bulk
+    load or a repair that wrote cases or steps past the services; every change made through
+    the session keeps them by itself), in batches of cases; the number of steps corrected.
+    Run after cases.clocks.refresh_all, which writes the moments first. The caller commits."""
+    conn = session.connection()
+    cases = cast(Table, Case.__table__)
+    pairs = [(cases.c[name], _steps.c[copy]) for name, copy in (*COPIED.items(), MOMENT)]
+    fixed, last = 0, 0
+    while True:
+        ids = list(
+            conn.scalars(
+                select(cases.c.id).where(cases.c.id > last).order_by(cases.c.id).limit(batch)
+            )
+        )
+        if not ids:
+            return fixed
+        last = ids[-1]
+        result = conn.execute(
+            update(_steps)
+            .where(
+                _steps.c.case_id == cases.c.id,
+                cases.c.id.in_(ids),
+                or_(*(copy.is_distinct_from(fact) for fact, copy in pairs)),
+            )
+            .values({copy: fact for fact, copy in pairs})
+        )
+        fixed += result.rowcount
 
 
 def install() -> None:
