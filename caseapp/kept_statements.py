@@ -6,11 +6,12 @@ sign-in session's statement, about 2 ms for my work's lists, 1.3 ms for the menu
 often more than running them. A kept statement is built once per key and run again.
 
 The rule that keeps this safe: **the key holds everything the builder reads in Python** (the
-person's id, their grants and the units' places in the tree, the units listed, the day, a
-setting), and nothing that the database must judge at each run (exclusions, statuses, the
-present: those stay in the SQL). Then a kept statement is the one that would be built now, and
-a grant revoked, a unit moved or a new day makes another key, never a stale answer. Each use
-has a test that compares its kept statement with one built again after the world changed.
+person's id, their grants and the units' places in the tree, the cases they are excluded from
+as their sign-in session read them, the units listed, the day, a setting), and nothing that the
+database must judge at each run (statuses, moments, the present: those stay in the SQL). Then
+a kept statement is the one that would be built now, and a grant revoked, a unit moved, an
+exclusion added or lifted or a new day makes another key, never a stale answer. Each use has a
+test that compares its kept statement with one built again after the world changed.
 
 Each store is a bounded LRU per process (``KeptStatements(KEPT)``): the people signed in
 lately. Measured: a kept entry of the case list (its count and page, run once) holds 32 KB, so
@@ -70,12 +71,28 @@ class KeptStatements(Generic[T]):
         return len(self._kept)
 
 
+def _grants(user: User) -> tuple:
+    return tuple(sorted((g.role, g.unit_id, g.unit.path) for g in effective_grants(user)))
+
+
 def person_key(user: User) -> tuple:
-    """What a scoped statement reads of ``user``: their id (exclusions, notices) and the
-    grants they may act on, each with its unit's place in the tree (a unit moved moves the
-    scope)."""
-    grants = tuple(sorted((g.role, g.unit_id, g.unit.path) for g in effective_grants(user)))
-    return (user.id, grants)
+    """What a scoped statement reads of ``user``: their id (notices), the grants they may act
+    on, each with its unit's place in the tree (a unit moved moves the scope), and the cases
+    they are excluded from as their sign-in session read them (``User.excluded_case_ids``,
+    which services.cases.access writes into the statements; None when not read so)."""
+    return (user.id, _grants(user), user.excluded_case_ids)
+
+
+def viewer_key(user: User) -> tuple:
+    """What a statement that reads ``user`` only through their scope and their exclusions
+    (services.cases.access.visible_cases, visible_steps) reads of them: their grants, with the
+    cases they are excluded from when their sign-in session read them, else their id (the
+    statement then asks the database for their exclusions by id). People of the same grants
+    and exclusions (a school's focal points, an office's officers: most have none) share such
+    a statement, and PostgreSQL the plan of its text (prepared_statements), where each person
+    had their own."""
+    known = user.excluded_case_ids
+    return (_grants(user), ("excluded", known) if known is not None else ("person", user.id))
 
 
 def units_key(units) -> tuple | str:

@@ -57,12 +57,17 @@ class User(Base):
 
     # Flask-Login: the id handed to the session is the server-side session token, not the
     # user id, so that a session can be revoked (Flask-Login's "alternative tokens").
+    # The cases the person is excluded from, as their sign-in session's statement read them
+    # at the start of the request (services/accounts/sessions.py); None for a person read
+    # otherwise (services/cases/access.py then asks the database by their id).
     if TYPE_CHECKING:
         session_token: str | None
         session_record: UserSession | None
+        excluded_case_ids: tuple[int, ...] | None
     else:
         session_token = None
         session_record = None
+        excluded_case_ids = None
 
     @property
     def is_active(self) -> bool:

@@ -4,6 +4,7 @@ cases alone; scoping and exclusions hold on every one of these paths."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from types import SimpleNamespace
@@ -189,7 +190,11 @@ def test_the_monitoring_page_reads_the_excluded_cases_once(app, db, world, cases
         page = Visitor(app, db, world["officer_d1"], lang="en").get("/monitoring")
     sent = [squeezed(s) for s in as_sent]
     assert page.status_code == 200 and "Trường A" in text_of(page)
-    assert len([s for s in sent if "JOIN case_exclusions ON" in s]) == 1, sent
+    # By the ids the sign-in session's statement read with it (access._excluded).
+    assert len([s for s in sent if "FROM case_exclusions" in s]) == 1, sent
+    assert "FROM user_sessions" in next(s for s in sent if "FROM case_exclusions" in s)
+    by_ids = re.compile(r"AND cases\.id IN \((\?|\d+(::INTEGER)?)\)$")
+    assert len([s for s in sent if by_ids.search(s)]) == 1, sent
     assert not [s for s in sent if "FROM units WHERE units.path =" in s], sent
     schools = [s for s in sent if "JOIN unit_case_tallies ON" in s]
     assert len(schools) == 1, sent

@@ -4,6 +4,7 @@ grant, a unit's place, the units listed, the day)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -141,13 +142,14 @@ FILTERS = [
 ]
 
 
-def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
+def _every_kept(db, world, monkeypatch, fresh: bool, tokens: dict | None = None) -> list:
     """Every statement the screens take from a store, for every person, compiled: the list's
     count and page (first, next and previous pages, for PostgreSQL and for SQLite) for each
     filter, the cursors' statement, the home counts, the units of the scope, the overdue
     requests about personal data (theirs and below each unit they monitor), my work's lists,
     monitoring's schools, tallies, exclusions and trend (each unit they may monitor, each
-    level). Kept ones, or (``fresh``) each built again, the stores left aside."""
+    level). Kept ones, or (``fresh``) each built again, the stores left aside. ``tokens``:
+    each person read through their sign-in session (with their exclusions), not by id."""
     taken: list = []
     keep = KeptStatements.get
 
@@ -161,9 +163,12 @@ def _every_kept(db, world, monkeypatch, fresh: bool) -> list:
 
     with monkeypatch.context() as patched:
         patched.setattr(KeptStatements, "get", get)
-        for person in world.people.values():
+        for name, person in world.people.items():
             user = db.get(User, person.id)
             db.refresh(user)
+            if tokens is not None:
+                found = sessions.load_session(db, tokens[name])
+                assert found is not None and found.user is user
             for flt in FILTERS:
                 for paged, backward in ((False, False), (True, False), (True, True)):
                     for sqlite in (False, True):
@@ -260,3 +265,126 @@ def test_an_exclusion_made_after_a_statement_is_kept_is_obeyed(app, db, world):
     officer = db.get(User, world["officer_d1"].id)
     assert seen() == (False, before[1] - 1, before[2] - 1, before[3] - 1)
     assert (len(listing._lists), len(listing._attention), len(monitoring._monitoring)) == kept
+
+
+def _signed_in(db, person) -> User:
+    """``person`` as the service reads them at a request: through their sign-in session,
+    with the cases they are excluded from (User.excluded_case_ids)."""
+    token, _record = sessions.open_session(db, db.get(User, person.id), "127.0.0.1", "test")
+    db.flush()
+    found = sessions.load_session(db, token)
+    assert found is not None
+    return found.user
+
+
+def test_people_of_one_scope_share_the_screens_statements_until_one_is_excluded(app, db, world):
+    """Two focal points of school A, excluded from nothing, are served the same kept
+    statements of the list and my work, which name no person (no lookup of exclusions), and
+    read the same units; once one of them is excluded from a case, theirs leave that case out
+    by its id and the other's still list it."""
+    from caseapp.runtime import keyring
+    from tests.factories import make_user
+
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
+    school = db.get(Unit, world.units["SCH-A"])
+    second = make_user(db, keyring(), "focal.a2", school, [("focal_point", school)])
+    first_user, second_user = _signed_in(db, world["focal_a"]), _signed_in(db, second)
+    assert first_user.excluded_case_ids == second_user.excluded_case_ids == ()
+    flt = listing.CaseFilter()
+    shared = listing._list_statements(first_user, flt, 20, False, False)
+    assert listing._list_statements(second_user, flt, 20, False, False) is shared
+    work = monitoring.work_statements(db, first_user)
+    assert monitoring.work_statements(db, second_user) is work
+    for stmt in (*shared, work.together):
+        assert "case_exclusions" not in _compiled(db, stmt)[0]
+    assert access.scope_unit_ids(db, first_user) == access.scope_unit_ids(db, second_user)
+
+    def listed(user) -> set[int]:
+        return {row.id for row in listing.case_page(db, user, flt, 50).rows}
+
+    assert case.id in listed(second_user)
+    records.exclude(db, first_user, case, "focal.a2", "Người thân")
+    db.flush()
+    second_user = _signed_in(db, second)
+    assert second_user.excluded_case_ids == (case.id,)
+    theirs = listing._list_statements(second_user, flt, 20, False, False)
+    assert theirs is not shared
+    assert "case_exclusions" not in _compiled(db, theirs[1])[0]
+    assert case.id in listed(first_user)
+    assert case.id not in listed(second_user)
+    work = monitoring.my_work(db, second_user)
+    assert case.id not in {row.id for w in work.values() for row in w.rows}
+    assert case.id in {
+        row.id for w in monitoring.my_work(db, first_user).values() for row in w.rows
+    }
+
+
+def test_each_request_reads_the_exclusions_again(app, db, world):
+    """The officer's list, home and monitoring, kept with a case of school A in them: an
+    exclusion committed between two requests hides it at the next request (the sign-in
+    session's statement reads the exclusions at each request), and the exclusion lifted
+    shows it again; their case page answers 404 meanwhile."""
+    from caseapp.models import CaseExclusion
+    from tests.functional.workflow_support import text_of
+
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
+    db.commit()
+    officer = Visitor(app, db, world["officer_d1"], lang="en")
+
+    def seen() -> tuple:
+        listed = case.reference in text_of(officer.get("/cases/"))
+        home = officer.get("/")
+        monitoring_page = officer.get("/monitoring")
+        shown = officer.get(f"/cases/{case.public_id}").status_code
+        assert home.status_code == monitoring_page.status_code == 200
+        return (
+            listed,
+            shown,
+            *(
+                re.sub(r'name="csrf_token" value="[^"]*"', "", text_of(page))
+                for page in (home, monitoring_page)
+            ),
+        )
+
+    before = seen()
+    assert before[:2] == (True, 200)
+    assert seen() == before  # kept statements served again: the same pages
+    records.exclude(
+        db, db.get(User, world["focal_a"].id), case, "officer.d1", "Người thân của học sinh"
+    )
+    db.commit()
+    hidden = seen()
+    assert hidden[:2] == (False, 404)
+    assert hidden[2] != before[2] and hidden[3] != before[3]  # the counts lost the case
+    db.execute(CaseExclusion.__table__.delete().where(CaseExclusion.case_id == case.id))
+    db.commit()
+    assert seen() == before
+
+
+def test_every_kept_statement_of_people_signed_in_is_the_one_built_now(app, db, world, monkeypatch):
+    """The same for every person read through their sign-in session (the cases they are
+    excluded from written into the statements, people of one scope sharing them), after one
+    is excluded from a case and another's exclusion is lifted."""
+    from caseapp.models import CaseExclusion
+
+    for store in STORES:
+        monkeypatch.setattr(store, "size", 100_000)
+        store.clear()
+    focal = Visitor(app, db, world["focal_a"], lang="en")
+    case, other = (focal.intake(db, world.units["SCH-A"]) for _ in range(2))
+    actor = db.get(User, world["focal_a"].id)
+    records.exclude(db, actor, other, "officer.p", "Người thân")
+    tokens = {}
+    for name, person in world.people.items():
+        tokens[name], _record = sessions.open_session(
+            db, db.get(User, person.id), "127.0.0.1", "test"
+        )
+    db.flush()
+    before = _every_kept(db, world, monkeypatch, fresh=False, tokens=tokens)
+    assert before == _every_kept(db, world, monkeypatch, fresh=True, tokens=tokens)
+    records.exclude(db, actor, case, "officer.d1", "Người thân")
+    db.execute(CaseExclusion.__table__.delete().where(CaseExclusion.case_id == other.id))
+    db.flush()
+    kept = _every_kept(db, world, monkeypatch, fresh=False, tokens=tokens)
+    assert kept != before
+    assert kept == _every_kept(db, world, monkeypatch, fresh=True, tokens=tokens)

@@ -1,8 +1,8 @@
 """Reports and monitoring read from the read replica (DATABASE_REPLICA_URL): here a second
 database, a copy of the primary's committed rows with cases of its own, so every figure tells
 which database it came from. What those pages write (the export's audit event, the sign-in
-session) still goes to the primary; scoping and exclusions hold on the replica's rows; the
-pages say where their figures come from."""
+session) still goes to the primary; scoping and exclusions hold on the replica's rows (the
+exclusions as the primary holds them); the pages say where their figures come from."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from caseapp import create_app
 from caseapp.db import Base, get_read_session, get_session, make_engine
-from caseapp.models import AuditEvent, Case, Unit, User
+from caseapp.models import AuditEvent, Case, CaseCounter, CaseExclusion, Unit, User
 from caseapp.services.cases import records as case_records
 from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
 from tests.conftest import Database, IsolatedClient
@@ -126,15 +126,50 @@ def replica_app(app, settings, replica):
     application.extensions["caseapp.replica_engine"].dispose()
 
 
+def _mirror_exclusions(replica_engine, connection) -> None:
+    """The replica's exclusions and their cases, on the primary (in the test's transaction):
+    a streaming replica holds only the primary's rows, and the screens read a person's
+    exclusions from the primary with their sign-in session (services/cases/access.py), so an
+    exclusion the primary lacks would be one lifted there already."""
+    exclusions, cases, counters = (
+        CaseExclusion.__table__,
+        Case.__table__,
+        CaseCounter.__table__,
+    )
+    with replica_engine.connect() as read:
+        rows = [dict(row) for row in read.execute(select(exclusions)).mappings()]
+        ids = {row["case_id"] for row in rows}
+        found = [
+            dict(row) for row in read.execute(select(cases).where(cases.c.id.in_(ids))).mappings()
+        ]
+        # Their schools' numbers too: the primary's next cases there take the next ones.
+        numbered = [dict(row) for row in read.execute(select(counters)).mappings()]
+    connection.execute(counters.delete())
+    connection.execute(insert(counters), numbered)
+    connection.execute(insert(cases), found)
+    connection.execute(insert(exclusions), rows)
+    if connection.dialect.name == "postgresql":  # the primary's next cases after them
+        for table in (cases, exclusions):
+            connection.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                    f"greatest((SELECT max(id) FROM {table.name}), "
+                    f"nextval(pg_get_serial_sequence('{table.name}', 'id'))))"
+                )
+            )
+
+
 @pytest.fixture()
-def rdb(replica_app):
+def rdb(replica_app, replica):
     """The replica app's primary session on a connection rolled back after the test (as the
-    db fixture does for the app); the replica is read as committed."""
+    db fixture does for the app), holding the replica's exclusions; the replica is read as
+    committed."""
     from sqlalchemy.orm import sessionmaker
 
     engine = replica_app.extensions["caseapp.engine"]
     connection = engine.connect()
     outer = connection.begin()
+    _mirror_exclusions(replica[1], connection)
     original = replica_app.extensions["caseapp.sessionmaker"]
     replica_app.extensions["caseapp.sessionmaker"] = sessionmaker(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
@@ -322,3 +357,29 @@ def test_health_does_not_depend_on_the_replica(settings, database, tmp_path):
     finally:
         application.extensions["caseapp.engine"].dispose()
         application.extensions["caseapp.replica_engine"].dispose()
+
+
+def test_an_exclusion_the_replica_has_not_received_yet_already_holds(replica_app, rdb, replica):
+    """An exclusion committed on the primary that the replica has not received yet (its lag)
+    hides the case from monitoring at once: a person's exclusions are read with their
+    sign-in session, from the primary."""
+    _second, replica_engine = replica
+    cases = Case.__table__
+    on_primary = set(rdb.scalars(select(cases.c.id)))
+    with replica_engine.connect() as read:
+        hidden = set(read.scalars(select(CaseExclusion.__table__.c.case_id)))
+        row = next(
+            dict(found)
+            for found in read.execute(
+                select(cases)
+                .where(cases.c.unit_id == replica_app.extensions["caseapp.world"].units["SCH-A"])
+                .order_by(cases.c.id)
+            ).mappings()
+            if found["id"] not in on_primary | hidden
+        )
+    rdb.execute(insert(cases), [row])
+    officer = replica_app.extensions["caseapp.world"]["officer_d1"]
+    rdb.execute(insert(CaseExclusion.__table__), [{"case_id": row["id"], "user_id": officer.id}])
+    rdb.commit()
+    page = _visitor(replica_app, rdb, "officer_d1").get("/monitoring", query_string={"unit": "D1"})
+    assert _school_row(page.get_data(as_text=True), "Trường A")[-1] == str(ON_REPLICA - 2)

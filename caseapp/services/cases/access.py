@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Exists, Select, exists, or_, select
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
-from caseapp.kept_statements import KEPT, KeptStatements, person_key
+from caseapp.kept_statements import KEPT, KeptStatements, viewer_key
 from caseapp.models import Case, CaseExclusion, CaseStep, Grant, Unit, User
 from caseapp.prepared_statements import written_in
 from caseapp.security.authz import covers, effective_grants, scope_filter, scope_paths
@@ -33,20 +33,30 @@ def visible_steps(user: User, permission: str = "case.read") -> Select:
     )
 
 
-def _excluded(user: User, case_id) -> Exists:
-    """``user`` is named as excluded from the case ``case_id`` (a column holding its id)."""
-    return exists(
-        select(CaseExclusion.id).where(
-            CaseExclusion.case_id == case_id, CaseExclusion.user_id == user.id
+def _excluded(user: User, case_id) -> ColumnElement[bool]:
+    """``user`` is named as excluded from the case ``case_id`` (a column holding its id).
+
+    For the person signed in, the cases their sign-in session's statement read at the start
+    of the request (``User.excluded_case_ids``: in the same transaction, a few milliseconds
+    before), written into the SQL as a list of ids, or nothing for the many excluded from
+    none: the statement then holds no person's id, and people of the same scope share it and
+    its plan (kept_statements.viewer_key). For a person read otherwise (a command, a job, a
+    person other than the one signed in), asked of the database by their id."""
+    known = user.excluded_case_ids
+    if known is None:
+        return exists(
+            select(CaseExclusion.id).where(
+                CaseExclusion.case_id == case_id, CaseExclusion.user_id == user.id
+            )
         )
-    )
+    return case_id.in_(known) if known else false()
 
 
 # Up to this many units the scope goes to the database as a list of ids (a planner sees one
 # school as one value); a wider scope goes as the subquery that lists them.
 UNIT_LIST_MAX = 1000
-# The select() of the units of a person's scope, kept per person and permission
-# (kept_statements).
+# The select() of the units of a person's scope, kept per scope and permission
+# (kept_statements.viewer_key).
 _units: KeptStatements[tuple[Select, Select]] = KeptStatements(KEPT)
 
 
@@ -63,7 +73,7 @@ def scope_unit_ids(session: Session, user: User, permission: str = "case.read"):
         # In order: the same units make the same key of the statements they are written into.
         return units, units.order_by(Unit.id).limit(UNIT_LIST_MAX + 1)
 
-    units, first = _units.get((person_key(user), permission), build)
+    units, first = _units.get((viewer_key(user), permission), build)
     # Its values (the scope's paths, the limit) written in: planned once per connection.
     ids = list(session.scalars(first, execution_options=written_in))
     return ids if len(ids) <= UNIT_LIST_MAX else units

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import local_today, zone
-from caseapp.kept_statements import KEPT, KeptStatements, person_key, units_key
+from caseapp.kept_statements import KEPT, KeptStatements, units_key, viewer_key
 from caseapp.models import Case, CaseNameIndex, CasePerson, CaseStep, CaseViolenceType, Unit
 from caseapp.models.cases import AtAGlance
 from caseapp.prepared_statements import written_in
@@ -149,14 +149,14 @@ class CaseFilter:
     related_person: str = ""
 
 
-# The home page's counts, kept per person and units (kept_statements).
+# The home page's counts, kept per scope (kept_statements.viewer_key) and units.
 _attention: KeptStatements[Select] = KeptStatements(KEPT)
 
 
 def attention_counts(session, user: User) -> dict[str, Tally]:
     """Open cases needing attention now, within the user's scope: each count stops at the
     ceiling (tally.py), read from a partial index (open, urgent, overdue cases by unit), the
-    three in one statement, kept per person and units (kept_statements)."""
+    three in one statement, kept per scope (kept_statements.viewer_key) and units."""
     units = scope_unit_ids(session, user)
 
     def build() -> Select:
@@ -171,7 +171,7 @@ def attention_counts(session, user: User) -> dict[str, Tally]:
         )
 
     postgresql = session.get_bind().dialect.name == "postgresql"
-    key = (person_key(user), units_key(units), tally.CEILING, postgresql)
+    key = (viewer_key(user), units_key(units), tally.CEILING, postgresql)
     return counted(session, _attention.get(key, build))
 
 
@@ -324,10 +324,10 @@ def case_page(
     )
 
 
-# The list's statements (its count, its page), kept per person, filter, page size and kind of
-# page (kept_statements): building them anew took about 1 ms of each page, and a reference
-# search's 3 ms (it was not cacheable). The cases related to one (a person's uid, a case) are
-# built each time.
+# The list's statements (its count, its page), kept per scope (kept_statements.viewer_key),
+# filter, page size and kind of page: building them anew took about 1 ms of each page, and a
+# reference search's 3 ms (it was not cacheable). The cases related to one (a person's uid, a
+# case) are built each time.
 _lists: KeptStatements[tuple[Select, Select]] = KeptStatements(KEPT)
 
 
@@ -361,7 +361,7 @@ def _list_statements(
     # that there is one: its text is a parameter), the size, the kind of page, the dialect, the
     # count's ceiling, and the day where the users are ("due today", the follow-ups' window).
     key = (
-        person_key(user),
+        viewer_key(user),
         astuple(replace(flt, reference="typed" if flt.reference else "")),
         size,
         paged,
@@ -404,7 +404,8 @@ def _listed(session: Session, found) -> list[ListedCase]:
     return [ListedCase(**row._mapping, violence_types=tuple(kinds[row.id])) for row in found]
 
 
-# The statements that read a cursor's sort keys, kept per person and sort (kept_statements).
+# The statements that read a cursor's sort keys, kept per scope (kept_statements.viewer_key)
+# and sort.
 _cursors: KeptStatements[Select] = KeptStatements(KEPT)
 
 
@@ -422,7 +423,7 @@ def _boundary(session: Session, user: User, flt: CaseFilter, public_id: str | No
             .where(Case.public_id == bindparam("public_id"))
         )
 
-    stmt = _cursors.get((person_key(user), _sort_name(flt)), build)
+    stmt = _cursors.get((viewer_key(user), _sort_name(flt)), build)
     return session.execute(stmt, {"public_id": public_id}).first()
 
 

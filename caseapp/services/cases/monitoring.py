@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from caseapp.clock import local_today, zone
 from caseapp.db import present, utcnow
 from caseapp.errors import NotFound
-from caseapp.kept_statements import KEPT, KeptStatements, person_key, units_key
+from caseapp.kept_statements import KEPT, KeptStatements, units_key, viewer_key
 from caseapp.models import (
     Case,
     CaseExclusion,
@@ -106,8 +106,8 @@ class WorkList:
         return cls(rows[:SHOWN], Tally(min(len(rows), SHOWN), len(rows) > SHOWN))
 
 
-# My work's statements, kept per person, units and day (kept_statements): building them anew
-# took about 2 ms of the page.
+# My work's statements, kept per scope (kept_statements.viewer_key), units and day: building
+# them anew took about 2 ms of the page.
 _work: KeptStatements[WorkStatements] = KeptStatements(KEPT)
 
 
@@ -180,14 +180,15 @@ def _work_statements(user: User, units, today: date, postgresql: bool = False) -
 
 
 def work_statements(session: Session, user: User) -> WorkStatements:
-    """My work's statements for ``user`` now: kept per person (id and grants), the units of
-    their scope as read now, the rows a list shows, and the day where they are."""
+    """My work's statements for ``user`` now: kept per scope (grants and exclusions:
+    kept_statements.viewer_key), the units of their scope as read now, the rows a list shows,
+    and the day where they are."""
     # The units as ids, read once for the cases and the steps (their copy of the school).
     units = scope_unit_ids(session, user, "case.write")
     today = local_today()  # read once: for the key and for the statements built under it
     postgresql = session.get_bind().dialect.name == "postgresql"
     key = (
-        person_key(user),
+        viewer_key(user),
         units_key(units),
         SHOWN,
         today,
@@ -276,39 +277,41 @@ def _schools(user: User, unit: Unit, level: str | None):
     )
 
 
-# Monitoring's statements, kept per person, unit and level (kept_statements): the schools of a
-# unit with their tallies, the cases the person is excluded from, the month tallies of the
-# trend.
+# Monitoring's statements, kept per scope (kept_statements.viewer_key), unit and level: the
+# schools of a unit with their tallies, the cases the person is excluded from, the month
+# tallies of the trend.
 _monitoring: KeptStatements[Select] = KeptStatements(KEPT)
 
 
 def _readable(user: User, unit: Unit, level: str | None) -> tuple:
     """The key part of a statement reading ``_schools(user, unit, level)``."""
-    return (person_key(user), unit.path, level)
+    return (viewer_key(user), unit.path, level)
 
 
 def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> list:
     """The cases of the schools below ``unit`` (of ``level``) naming ``user`` as excluded (a
     handful: the counts take them out): school, status, risk, serious risk, assignee, day
-    received, overdue."""
+    received, overdue. None to read for the person signed in excluded from none (their
+    sign-in session read which: access._excluded)."""
+    known = user.excluded_case_ids
+    if known == ():
+        return []
 
     def build() -> Select:
-        return (
-            select(
-                Case.id,
-                Case.unit_id,
-                Case.status,
-                Case.risk_level,
-                Case.serious_risk_to_child,
-                Case.assigned_to_id,
-                Case.received_on,
-                when((overdue_condition(), 1), else_=0).label("overdue"),
-            )
-            .join(CaseExclusion, CaseExclusion.case_id == Case.id)
-            .where(
-                CaseExclusion.user_id == user.id,
-                Case.unit_id.in_(_schools(user, unit, level).scalar_subquery()),
-            )
+        stmt = select(
+            Case.id,
+            Case.unit_id,
+            Case.status,
+            Case.risk_level,
+            Case.serious_risk_to_child,
+            Case.assigned_to_id,
+            Case.received_on,
+            when((overdue_condition(), 1), else_=0).label("overdue"),
+        ).where(Case.unit_id.in_(_schools(user, unit, level).scalar_subquery()))
+        if known is not None:
+            return stmt.where(Case.id.in_(known))
+        return stmt.join(CaseExclusion, CaseExclusion.case_id == Case.id).where(
+            CaseExclusion.user_id == user.id
         )
 
     stmt = _monitoring.get(("excluded", *_readable(user, unit, level)), build)
