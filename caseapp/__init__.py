@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from caseapp.extensions import csrf, login_manager
     from caseapp.security.keyring import load_keyring
     from caseapp.security.passwords import make_hasher
+    from caseapp.services.accounts import sessions
     from caseapp.services.audit.trail import install_guard
     from caseapp.services.cases import clocks, step_copies, tallies
     from caseapp.services.reports import rollups
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     step_copies.install()
     rollups.install()
     tallies.install()
+    sessions.install()
     startup.init_app(app)  # before CSRF and the guard: nothing runs on a wrong keyring
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -98,5 +98,5 @@ def viewer_key(user: User) -> tuple:
 def units_key(units) -> tuple | str:
     """The units of a scope as services.cases.access.scope_unit_ids gives them: their ids, or
     (past its UNIT_LIST_MAX) the select() of them, which the SQL reads at each run and which
-    the person's grants (person_key) determine."""
+    the person's grants (person_key, viewer_key) determine."""
     return tuple(units) if isinstance(units, list) else "in scope"

@@ -13,6 +13,7 @@ from caseapp.clock import local_today
 from caseapp.kept_statements import KeptStatements, person_key
 from caseapp.models import Unit, User
 from caseapp.security.authz import has_permission
+from caseapp.services import menu_counts
 from caseapp.services.accounts import sessions, users
 from caseapp.services.cases import access, listing, monitoring, records
 from caseapp.services.org.units import move_unit
@@ -175,6 +176,7 @@ def _every_kept(db, world, monkeypatch, fresh: bool, tokens: dict | None = None)
                         listing._list_statements(user, flt, 20, paged, backward, sqlite)
                 listing._boundary(db, user, flt, "0" * 36)
             listing.attention_counts(db, user)
+            menu_counts.menu_counts(db, user, with_selfreports=True, with_approvals=True)
             subject_requests.overdue_requests(db, user)
             if has_permission(user, "case.write"):
                 monitoring.my_work(db, user)
@@ -189,6 +191,7 @@ def _every_kept(db, world, monkeypatch, fresh: bool, tokens: dict | None = None)
 
 
 STORES = (
+    menu_counts._statements,
     listing._lists,
     listing._cursors,
     listing._attention,
@@ -200,10 +203,10 @@ STORES = (
 
 
 def test_every_kept_statement_is_the_one_built_now(db, world, monkeypatch):
-    """For every person, every kept statement of the case list, the home page, my work,
-    monitoring, the scope's units and the overdue requests compiles to the SQL and values of
-    one built again after grants change and a school moves, and again the next day: each key
-    holds what its builder reads."""
+    """For every person, every kept statement of the case list, the home page, the menu's
+    numbers, my work, monitoring, the scope's units and the overdue requests compiles to the
+    SQL and values of one built again after grants change and a school moves, and again the
+    next day: each key holds what its builder reads."""
     for store in STORES:
         # Room for all of them (the world's people ask for more than KEPT list statements):
         # each pass then serves what the one before kept.
@@ -388,3 +391,36 @@ def test_every_kept_statement_of_people_signed_in_is_the_one_built_now(app, db, 
     kept = _every_kept(db, world, monkeypatch, fresh=False, tokens=tokens)
     assert kept != before
     assert kept == _every_kept(db, world, monkeypatch, fresh=True, tokens=tokens)
+
+
+def test_the_exclusions_read_with_the_session_serve_until_its_transaction_ends(
+    app, db, world, monkeypatch
+):
+    """After a commit or a rollback a person's screens ask the database again by id (a
+    session kept longer than a request never serves a stale list); a person excluded from
+    more cases than are written into a statement is asked by id from the start, and the
+    case stays out of their list."""
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
+    officer = _signed_in(db, world["officer_d1"])
+    assert officer.excluded_case_ids == ()
+    db.commit()
+    assert officer.excluded_case_ids is None
+    officer = _signed_in(db, world["officer_d1"])
+    assert officer.excluded_case_ids == ()
+    db.rollback()
+    assert officer.excluded_case_ids is None
+
+    records.exclude(db, db.get(User, world["focal_a"].id), case, "officer.d1", "Người thân")
+    db.flush()
+    assert _signed_in(db, world["officer_d1"]).excluded_case_ids == (case.id,)
+    monkeypatch.setattr(sessions, "EXCLUSIONS_WRITTEN_MAX", 0)
+    officer = _signed_in(db, world["officer_d1"])
+    assert officer.excluded_case_ids is None
+    page = listing.case_page(db, officer, listing.CaseFilter(), 50)
+    assert case.id not in {row.id for row in page.rows}
+    assert (
+        "case_exclusions"
+        in _compiled(
+            db, listing._list_statements(officer, listing.CaseFilter(), 50, False, False)[1]
+        )[0]
+    )

@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, bindparam, func, select, update
+from sqlalchemy import CursorResult, String, bindparam, event, func, select, update
 from sqlalchemy.orm import Session, joinedload, object_session
 
 from caseapp.db import utcnow
@@ -50,6 +50,9 @@ def renew_token(session: Session, user_session: UserSession) -> str:
 # every request: as a parameter it was planned again each time (0.25 ms of the server's time,
 # half of what a light page costs it, for 0.03 ms of execution). The hash is what the table
 # holds, not the cookie's token; error logs show no literal of a statement (logs.safe_message).
+# Up to this many, the cases a person is excluded from are written into the screens'
+# statements (services/cases/access.py); beyond, each statement asks the database.
+EXCLUSIONS_WRITTEN_MAX = 100
 # With them, the cases the person is excluded from, as one text of their ids ("3,17"; NULL for
 # none), for the screens' statements (services/cases/access.py, User.excluded_case_ids).
 _EXCLUDED_CASES = (
@@ -80,7 +83,12 @@ def load_session(session: Session, token: str | None) -> UserSession | None:
     if row is None or row[0].revoked_at is not None:
         return None
     found, excluded = row
-    found.user.excluded_case_ids = tuple(sorted({int(i) for i in (excluded or "").split(",") if i}))
+    ids = {int(i) for i in (excluded or "").split(",") if i}
+    # A person excluded from very many cases: asked of the database by id, as for anyone
+    # read otherwise (no statement of the screens grows with the list).
+    found.user.excluded_case_ids = (
+        tuple(sorted(ids)) if len(ids) <= EXCLUSIONS_WRITTEN_MAX else None
+    )
     now = utcnow()
     cfg = settings()
     if now - _aware(found.created_at) > timedelta(seconds=cfg.session_absolute_seconds):
@@ -155,3 +163,18 @@ def live_sessions(session: Session, user: User) -> list[UserSession]:
             .order_by(UserSession.created_at.desc())
         )
     )
+
+
+def _forget_exclusions(session: Session, *_args) -> None:
+    """The cases a person is excluded from, as their sign-in session read them, serve only
+    until the end of that transaction: after a commit or a rollback the screens ask the
+    database by id again (a session kept longer than a request never serves a stale list)."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, User) and obj.excluded_case_ids is not None:
+            obj.excluded_case_ids = None
+
+
+def install() -> None:
+    for name in ("after_commit", "after_rollback", "after_soft_rollback"):
+        if not event.contains(Session, name, _forget_exclusions):
+            event.listen(Session, name, _forget_exclusions)

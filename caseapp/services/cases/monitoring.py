@@ -291,8 +291,8 @@ def _readable(user: User, unit: Unit, level: str | None) -> tuple:
 def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> list:
     """The cases of the schools below ``unit`` (of ``level``) naming ``user`` as excluded (a
     handful: the counts take them out): school, status, risk, serious risk, assignee, day
-    received, overdue. None to read for the person signed in excluded from none (their
-    sign-in session read which: access._excluded)."""
+    received, overdue. Nothing is read for a person whose sign-in session found them
+    excluded from no case (access._excluded)."""
     known = user.excluded_case_ids
     if known == ():
         return []
