@@ -4,10 +4,12 @@
         [--people 1,50,200,400] [--rounds 6] [--requests 400]
 
 The other benchmarks measure each screen as one person opening it again and again. A worker
-of a province serves hundreds of people; what is kept per person (the statements of each
-screen, caseapp/kept_statements.py, 200 entries a store; the statements PostgreSQL keeps
+of a province serves hundreds of people; what is kept per person or per scope (the statements
+of each screen, caseapp/kept_statements.py, 200 entries a store; the statements PostgreSQL keeps
 parsed and planned for a connection, which psycopg prepares the fifth time a connection runs
 the same text and keeps 100 of) may then be built, parsed and planned again on every request.
+The focal points of one school share the screens' statements, as the officers of the ward do,
+while they are excluded from no case (services/cases/access.py).
 
 Fills a fresh database (SQLite file in a temp dir unless --database-url names an EMPTY one)
 with a ward of 20 schools and --cases cases (bench/casegen.py), as many focal points (each of

@@ -26,13 +26,15 @@ How many a connection keeps: ``Settings.prepared_statements`` ($CASEAPP_PREPARED
 psycopg's own 100 unless set. psycopg counts the runs of the last 100 texts (a text forgotten
 before its fifth run is never prepared) and keeps up to about that many prepared (it forgets
 one for each new text, so up to twice as many for a while). The daily screens' statements hold
-each person's scope (and their id, for the exclusions): some five to eleven texts a person over
-home, my work, the case list and monitoring. A worker serving 200 people in turn then plans
-most statements again: its pages cost 1.2-1.9x what they cost with 2,000 kept
-(bench/many_people.py). The price is PostgreSQL's memory: 146-172 KB a prepared statement,
-2,233 statements and 320 MB for that worker's connection. The default stays small, so that no
-connection can take more than some 30 MB; a server with memory to spare sets about eleven
-times the people a worker serves.
+a scope: the same texts for everyone of the same grants and exclusions (services/cases/access.py
+writes a person's excluded cases in, read with their sign-in session), some five per school or
+office; each person adds two or three texts of their own (their sign-in session, the menu's
+notices, their requests about personal data). A worker serving 200 people of 20 schools in turn
+keeps my work and monitoring planned with the default, not the case list (bench/many_people.py;
+README, Capacity). The price is PostgreSQL's memory: 146-237 KB a prepared statement. The
+default stays small, so that no connection can take more than some 30 MB; a server with memory
+to spare sets about three times the people a worker serves and five times their schools and
+offices.
 
 Planning each run costs 0.2 to 0.8 ms for each statement of the daily screens (the case
 list's count and rows, my work's lists, monitoring's tallies, home's counts, the menu's

@@ -10,8 +10,7 @@ from werkzeug.exceptions import BadRequest
 from caseapp.access import permission
 from caseapp.dashboard import bp
 from caseapp.db import get_read_session, get_session
-from caseapp.errors import NotFound
-from caseapp.form_submit import carry_out
+from caseapp.errors import DomainError, NotFound
 from caseapp.forms import EmptyForm
 from caseapp.labels import school_level_names
 from caseapp.security.authz import SIGNED_IN
@@ -42,15 +41,22 @@ def my_work():
 @permission("case.oversee")
 def monitor():
     db = get_read_session()  # counts only, nothing written: the read replica when there is one
-    # A unit or a level asked for may be refused (a form error shown above the default). None
-    # asked (most visits): nothing to refuse, and no commit in the middle of the page.
+    # A unit or a level asked for may be refused (a form error shown above the default). The
+    # page only reads, like the case list's filters: nothing to commit or roll back in the
+    # middle of it (a commit would also end the exclusions its sign-in session read:
+    # services/cases/access.py).
     code, level_value = request.args.get("unit"), request.args.get("level")
-    asked = carry_out(lambda: monitoring.monitored_unit(db, current_user, code)) if code else None
-    unit = (asked.value if asked else None) or monitoring.default_unit(db, current_user)
-    level_asked = carry_out(lambda: asked_level(level_value)) if level_value else None
-    level = level_asked.value if level_asked else None
-    refusals = (asked.message if asked else "", level_asked.message if level_asked else "")
-    error = " ".join(m for m in refusals if m) or None
+    unit, level, refusals = None, None, []
+    try:
+        unit = monitoring.monitored_unit(db, current_user, code) if code else None
+    except DomainError as exc:
+        refusals.append(exc.message)
+    try:
+        level = asked_level(level_value) if level_value else None
+    except DomainError as exc:
+        refusals.append(exc.message)
+    unit = unit or monitoring.default_unit(db, current_user)
+    error = " ".join(refusals) or None
     rows, trend = monitoring.overview(db, current_user, unit, level=level)
     children = monitoring.offices_below(db, unit)
     totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk", "unassigned")}
