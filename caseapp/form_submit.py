@@ -56,3 +56,13 @@ def carry_out(action: Callable[[], T], keep: tuple[type[DomainError], ...] = ())
         return Outcome(error=exc)
     db.commit()
     return Outcome(value=value)
+
+
+def read_or_refuse(action: Callable[[], T]) -> Outcome[T]:
+    """Run one service call that only reads but may refuse what was asked (a unit out of
+    scope): its value, or the refusal to show, with nothing committed or rolled back (a page
+    that only reads keeps its transaction whole: services/cases/access.py)."""
+    try:
+        return Outcome(value=action())
+    except DomainError as exc:
+        return Outcome(error=exc)

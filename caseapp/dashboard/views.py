@@ -10,7 +10,8 @@ from werkzeug.exceptions import BadRequest
 from caseapp.access import permission
 from caseapp.dashboard import bp
 from caseapp.db import get_read_session, get_session
-from caseapp.errors import DomainError, NotFound
+from caseapp.errors import NotFound
+from caseapp.form_submit import read_or_refuse
 from caseapp.forms import EmptyForm
 from caseapp.labels import school_level_names
 from caseapp.security.authz import SIGNED_IN
@@ -46,17 +47,13 @@ def monitor():
     # middle of it (a commit would also end the exclusions its sign-in session read:
     # services/cases/access.py).
     code, level_value = request.args.get("unit"), request.args.get("level")
-    unit, level, refusals = None, None, []
-    try:
-        unit = monitoring.monitored_unit(db, current_user, code) if code else None
-    except DomainError as exc:
-        refusals.append(exc.message)
-    try:
-        level = asked_level(level_value) if level_value else None
-    except DomainError as exc:
-        refusals.append(exc.message)
-    unit = unit or monitoring.default_unit(db, current_user)
-    error = " ".join(refusals) or None
+    asked = read_or_refuse(
+        lambda: monitoring.monitored_unit(db, current_user, code) if code else None
+    )
+    unit = asked.value or monitoring.default_unit(db, current_user)
+    level_asked = read_or_refuse(lambda: asked_level(level_value) if level_value else None)
+    level = level_asked.value
+    error = " ".join(m for m in (asked.message, level_asked.message) if m) or None
     rows, trend = monitoring.overview(db, current_user, unit, level=level)
     children = monitoring.offices_below(db, unit)
     totals = {k: sum(r[k] for r in rows) for k in ("open", "overdue", "high_risk", "unassigned")}

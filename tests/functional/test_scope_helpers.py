@@ -98,3 +98,32 @@ def test_carry_out_keeps_what_a_kept_refusal_wrote(db, world):
     assert (outcome.ok, outcome.message) == (False, "wrong")
     db.expire_all()
     assert db.get(Unit, unit.id).name == "Đếm lần sai"
+
+
+def test_read_or_refuse_neither_commits_nor_rolls_back(db, world):
+    """A read that may be refused (monitoring's unit asked for): its value or its refusal,
+    and the transaction left as it was (what it holds stays pending, not committed, not
+    rolled back)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from caseapp.form_submit import read_or_refuse
+
+    ended: list[str] = []
+
+    def seen(name):
+        return lambda *_args: ended.append(name)
+
+    focal = _user(db, world, "focal_a")
+    listeners = [(name, seen(name)) for name in ("after_commit", "after_rollback")]
+    for name, listener in listeners:
+        event.listen(Session, name, listener)
+    try:
+        found = read_or_refuse(lambda: unit_in_scope(db, focal, "SCH-A", "case.read"))
+        refused = read_or_refuse(lambda: unit_in_scope(db, focal, "SCH-C", "case.read"))
+    finally:
+        for name, listener in listeners:
+            event.remove(Session, name, listener)
+    assert found.ok and found.value.code == "SCH-A"
+    assert not refused.ok and refused.value is None and refused.message
+    assert ended == []
