@@ -85,6 +85,23 @@ def _copy_committed_rows(source_url: str, target_url: str) -> None:
     target.dispose()
 
 
+# The replica's own cases take ids from here on: never one the primary holds or gives while
+# the tests run (their exclusions are mirrored onto the primary with their ids: rdb).
+REPLICA_CASE_IDS = 900_000_000
+
+
+def _cases_numbered_apart(engine) -> None:
+    """PostgreSQL: the primary's sequence of case ids runs ahead of its largest committed id
+    (every test's rolled-back cases took a number), so the replica's own cases, numbered
+    after the largest id copied, could take ids the primary already holds. SQLite numbers
+    each table's rows after its largest: both databases then agree up to the copy."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('cases', 'id'), {REPLICA_CASE_IDS})")
+            )
+
+
 @pytest.fixture(scope="module")
 def replica(app, settings, tmp_path_factory):
     """The second database: migrated, the primary's rows copied, then cases of its own (one
@@ -98,6 +115,7 @@ def replica(app, settings, tmp_path_factory):
     try:
         migrate.upgrade(engine)
         _copy_committed_rows(settings.database_url, second.url)
+        _cases_numbered_apart(engine)
         with app.test_request_context(), Session(engine, expire_on_commit=False) as session:
             cases = _add_cases(session, world, ON_REPLICA)
             focal = session.get(User, world["focal_a"].id)
@@ -147,16 +165,10 @@ def _mirror_exclusions(replica_engine, connection) -> None:
     connection.execute(counters.delete())
     connection.execute(insert(counters), numbered)
     connection.execute(insert(cases), found)
-    connection.execute(insert(exclusions), rows)
-    if connection.dialect.name == "postgresql":  # the primary's next cases after them
-        for table in (cases, exclusions):
-            connection.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                    f"greatest((SELECT max(id) FROM {table.name}), "
-                    f"nextval(pg_get_serial_sequence('{table.name}', 'id'))))"
-                )
-            )
+    # Their own ids on the primary (the primary's own exclusions may hold the replica's).
+    connection.execute(
+        insert(exclusions), [{k: v for k, v in row.items() if k != "id"} for row in rows]
+    )
 
 
 @pytest.fixture()
