@@ -145,20 +145,32 @@ def replica_app(app, settings, replica):
 
 
 def _mirror_exclusions(replica_engine, connection) -> None:
-    """The replica's exclusions and their cases, on the primary (in the test's transaction):
-    a streaming replica holds only the primary's rows, and the screens read a person's
-    exclusions from the primary with their sign-in session (services/cases/access.py), so an
-    exclusion the primary lacks would be one lifted there already."""
+    """The exclusions of the replica's own cases, with those cases, on the primary (in the
+    test's transaction): a streaming replica holds only the primary's rows, and the screens
+    read a person's exclusions from the primary with their sign-in session
+    (services/cases/access.py), so an exclusion the primary lacks would be one lifted there
+    already. (What the replica copied from the primary, committed exclusions included, is
+    there already.)"""
     exclusions, cases, counters = (
         CaseExclusion.__table__,
         Case.__table__,
         CaseCounter.__table__,
     )
+    on_primary = set(connection.scalars(select(cases.c.id)))
     with replica_engine.connect() as read:
-        rows = [dict(row) for row in read.execute(select(exclusions)).mappings()]
-        ids = {row["case_id"] for row in rows}
         found = [
-            dict(row) for row in read.execute(select(cases).where(cases.c.id.in_(ids))).mappings()
+            dict(row)
+            for row in read.execute(
+                select(cases).where(cases.c.id.in_(select(exclusions.c.case_id)))
+            ).mappings()
+            if row["id"] not in on_primary
+        ]
+        ids = [row["id"] for row in found]
+        rows = [
+            dict(row)
+            for row in read.execute(
+                select(exclusions).where(exclusions.c.case_id.in_(ids))
+            ).mappings()
         ]
         # Their schools' numbers too: the primary's next cases there take the next ones.
         numbered = [dict(row) for row in read.execute(select(counters)).mappings()]
