@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, MetaData, bindparam, create_engine, event
+from sqlalchemy import DateTime, MetaData, bindparam, create_engine, event, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -161,6 +162,22 @@ def table_exists(conn: Connection, name: str) -> bool:
         found.add(name)
         return True
     return False
+
+
+def id_batches(conn: Connection, table, size: int) -> Iterator[list[int]]:
+    """The ids of ``table`` in order, ``size`` at a time, each batch read when the one before
+    has been used (a pass over every row that changes rows as it goes)."""
+    last = 0
+    while True:
+        ids = list(
+            conn.scalars(
+                select(table.c.id).where(table.c.id > last).order_by(table.c.id).limit(size)
+            )
+        )
+        if not ids:
+            return
+        last = ids[-1]
+        yield ids
 
 
 def forget_tables(engine: Engine) -> None:

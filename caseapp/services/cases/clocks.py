@@ -25,7 +25,7 @@ from sqlalchemy import Table, bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from caseapp.db import table_exists
+from caseapp.db import id_batches, table_exists
 from caseapp.models import Case, CaseStep, UnitOverdueDayTally
 from caseapp.services.cases import tallies
 from caseapp.services.cases.deadlines import StepFacts, overdue_after
@@ -198,22 +198,15 @@ def refresh_all(session: Session) -> int:
     months from them (a change of the time zone setting moves the days even where no moment
     moved); the number of cases whose stored moment was wrong. The caller commits."""
     conn = session.connection()
-    fixed, last = 0, 0
+    fixed = 0
     copied = any(
         column["name"] == "case_overdue_after"
         for column in inspect(conn).get_columns(CaseStep.__tablename__)
     )
-    while True:
-        ids = list(
-            conn.scalars(
-                select(_cases.c.id).where(_cases.c.id > last).order_by(_cases.c.id).limit(BATCH)
-            )
-        )
-        if not ids:
-            if table_exists(conn, UnitOverdueDayTally.__tablename__):
-                tallies.rebuild_overdue(conn)
-            return fixed
-        last = ids[-1]
+    for ids in id_batches(conn, _cases, BATCH):
         changes, _counts = _changes(_moments(conn, ids), {})
         _write(conn, changes, copied)
         fixed += len(changes)
+    if table_exists(conn, UnitOverdueDayTally.__tablename__):
+        tallies.rebuild_overdue(conn)
+    return fixed

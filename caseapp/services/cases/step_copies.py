@@ -22,6 +22,7 @@ from typing import cast
 from sqlalchemy import Table, event, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
+from caseapp.db import id_batches
 from caseapp.models import Case, CaseStep
 
 _steps = cast(Table, CaseStep.__table__)
@@ -95,16 +96,8 @@ def refresh_all(session: Session, batch: int = 1000) -> int:
     conn = session.connection()
     cases = cast(Table, Case.__table__)
     pairs = [(cases.c[name], _steps.c[copy]) for name, copy in (*COPIED.items(), MOMENT)]
-    fixed, last = 0, 0
-    while True:
-        ids = list(
-            conn.scalars(
-                select(cases.c.id).where(cases.c.id > last).order_by(cases.c.id).limit(batch)
-            )
-        )
-        if not ids:
-            return fixed
-        last = ids[-1]
+    fixed = 0
+    for ids in id_batches(conn, cases, batch):
         result = conn.execute(
             update(_steps)
             .where(
@@ -115,6 +108,7 @@ def refresh_all(session: Session, batch: int = 1000) -> int:
             .values({copy: fact for fact, copy in pairs})
         )
         fixed += result.rowcount
+    return fixed
 
 
 def install() -> None:
