@@ -267,6 +267,16 @@ def sign_in_client(client, session, person: Person | int, second_factor=True) ->
     return token
 
 
+def signed_in_as(session, person: Person | User) -> User:
+    """``person`` as the service reads them at a request: through their sign-in session, with
+    the cases they are excluded from (User.excluded_case_ids, until the transaction ends)."""
+    from caseapp.services.accounts.sessions import load_session
+
+    found = load_session(session, open_session_for(session, person.id))
+    assert found is not None
+    return found.user
+
+
 def get_user(session, username) -> User:
     from sqlalchemy import select
 

@@ -12,7 +12,7 @@ from flask_login import current_user
 from caseapp.access import permission
 from caseapp.clock import local_today
 from caseapp.db import get_read_session, get_session
-from caseapp.form_submit import carry_out
+from caseapp.form_submit import carry_out, read_or_refuse
 from caseapp.reports import bp
 from caseapp.reports.forms import ReportForm
 from caseapp.services.equality.sections import section_names
@@ -67,14 +67,16 @@ def show():
     # The figures come from the read replica when there is one; the submissions from the
     # primary (a report just submitted is there at once: its button must not come back).
     db, figures = get_session(), get_read_session()
-    chosen = carry_out(_choice)
+    # Only reads: nothing committed before the figures (their exclusions are those the
+    # sign-in session read, access.excluded_from, which a commit ends).
+    chosen = read_or_refuse(_choice)
     if not chosen.ok:
         flash(chosen.message, "error")
         return redirect(url_for("reports.show"))
     form, period, date_from, date_to, level = chosen.value
     unit = reports.report_unit(db, current_user, request.args.get("unit"))
     suppressed = request.args.get("view") == "export"
-    report = build(figures, unit, date_from, date_to, viewer_id=current_user.id, level=level)
+    report = build(figures, unit, date_from, date_to, viewer=current_user, level=level)
     tables = shown_tables(report, suppressed, reports.unit_names(figures, report))
     rows = reports.submissions(db, unit, period) if period and unit.kind != "school" else []
     snapshot = reports.submitted_snapshot(db, unit, period) if period else None
@@ -169,7 +171,7 @@ def snapshot(snapshot_id: int):
 def combined():
     db = get_read_session()  # a report: nothing written, all read from the replica if any
     unit = reports.combined_unit(db, current_user, request.args.get("unit"))
-    asked = carry_out(lambda: reports.period_by_key(request.args.get("period", "")))
+    asked = read_or_refuse(lambda: reports.period_by_key(request.args.get("period", "")))
     period = asked.value or reports.default_period()
     report, submitted, schools = reports.combined(db, unit, period)
     tables = shown_tables(report, False, reports.unit_names(db, report))

@@ -190,7 +190,7 @@ def test_the_monitoring_page_reads_the_excluded_cases_once(app, db, world, cases
         page = Visitor(app, db, world["officer_d1"], lang="en").get("/monitoring")
     sent = [squeezed(s) for s in as_sent]
     assert page.status_code == 200 and "Trường A" in text_of(page)
-    # By the ids the sign-in session's statement read with it (access._excluded).
+    # By the ids the sign-in session's statement read with it (access.excluded_from).
     assert len([s for s in sent if "FROM case_exclusions" in s]) == 1, sent
     assert "FROM user_sessions" in next(s for s in sent if "FROM case_exclusions" in s)
     by_ids = re.compile(r"AND cases\.id IN \((\?|\d+(::INTEGER)?)\)$")

@@ -18,7 +18,7 @@ from caseapp.services.accounts import sessions, users
 from caseapp.services.cases import access, listing, monitoring, records
 from caseapp.services.org.units import move_unit
 from caseapp.services.privacy import requests as subject_requests
-from tests.factories import Visitor
+from tests.factories import Visitor, signed_in_as
 
 
 def test_the_store_builds_once_per_key_and_forgets_the_least_used():
@@ -270,16 +270,6 @@ def test_an_exclusion_made_after_a_statement_is_kept_is_obeyed(app, db, world):
     assert (len(listing._lists), len(listing._attention), len(monitoring._monitoring)) == kept
 
 
-def _signed_in(db, person) -> User:
-    """``person`` as the service reads them at a request: through their sign-in session,
-    with the cases they are excluded from (User.excluded_case_ids)."""
-    token, _record = sessions.open_session(db, db.get(User, person.id), "127.0.0.1", "test")
-    db.flush()
-    found = sessions.load_session(db, token)
-    assert found is not None
-    return found.user
-
-
 def test_people_of_one_scope_share_the_screens_statements_until_one_is_excluded(app, db, world):
     """Two focal points of school A, excluded from nothing, are served the same kept
     statements of the list and my work, which name no person (no lookup of exclusions), and
@@ -291,7 +281,7 @@ def test_people_of_one_scope_share_the_screens_statements_until_one_is_excluded(
     case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
     school = db.get(Unit, world.units["SCH-A"])
     second = make_user(db, keyring(), "focal.a2", school, [("focal_point", school)])
-    first_user, second_user = _signed_in(db, world["focal_a"]), _signed_in(db, second)
+    first_user, second_user = signed_in_as(db, world["focal_a"]), signed_in_as(db, second)
     assert first_user.excluded_case_ids == second_user.excluded_case_ids == ()
     flt = listing.CaseFilter()
     shared = listing._list_statements(first_user, flt, 20, False, False)
@@ -308,7 +298,7 @@ def test_people_of_one_scope_share_the_screens_statements_until_one_is_excluded(
     assert case.id in listed(second_user)
     records.exclude(db, first_user, case, "focal.a2", "Người thân")
     db.flush()
-    second_user = _signed_in(db, second)
+    second_user = signed_in_as(db, second)
     assert second_user.excluded_case_ids == (case.id,)
     theirs = listing._list_statements(second_user, flt, 20, False, False)
     assert theirs is not shared
@@ -401,20 +391,20 @@ def test_the_exclusions_read_with_the_session_serve_until_its_transaction_ends(
     more cases than are written into a statement is asked by id from the start, and the
     case stays out of their list."""
     case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
-    officer = _signed_in(db, world["officer_d1"])
+    officer = signed_in_as(db, world["officer_d1"])
     assert officer.excluded_case_ids == ()
     db.commit()
     assert officer.excluded_case_ids is None
-    officer = _signed_in(db, world["officer_d1"])
+    officer = signed_in_as(db, world["officer_d1"])
     assert officer.excluded_case_ids == ()
     db.rollback()
     assert officer.excluded_case_ids is None
 
     records.exclude(db, db.get(User, world["focal_a"].id), case, "officer.d1", "Người thân")
     db.flush()
-    assert _signed_in(db, world["officer_d1"]).excluded_case_ids == (case.id,)
+    assert signed_in_as(db, world["officer_d1"]).excluded_case_ids == (case.id,)
     monkeypatch.setattr(sessions, "EXCLUSIONS_WRITTEN_MAX", 0)
-    officer = _signed_in(db, world["officer_d1"])
+    officer = signed_in_as(db, world["officer_d1"])
     assert officer.excluded_case_ids is None
     page = listing.case_page(db, officer, listing.CaseFilter(), 50)
     assert case.id not in {row.id for row in page.rows}

@@ -54,7 +54,7 @@ def test_an_office_combined_report_leaves_out_a_moved_schools_later_cases(db, wo
     with pytest.raises(NotFound):
         get_case(db, officer, late.public_id)
     period = periods.period_by_key("annual:2025")
-    own = build(db, district, period.date_from, period.date_to, viewer_id=officer.id)
+    own = build(db, district, period.date_from, period.date_to, viewer=officer)
     combined, _submitted, _schools = periods.combined(db, district, period)
     assert combined.table("per_unit").total() == own.table("per_unit").total() == 3
 

@@ -383,10 +383,9 @@ def test_health_does_not_depend_on_the_replica(settings, database, tmp_path):
         application.extensions["caseapp.replica_engine"].dispose()
 
 
-def test_an_exclusion_the_replica_has_not_received_yet_already_holds(replica_app, rdb, replica):
-    """An exclusion committed on the primary that the replica has not received yet (its lag)
-    hides the case from monitoring at once: a person's exclusions are read with their
-    sign-in session, from the primary."""
+def _excluded_on_the_primary_only(replica_app, rdb, replica, name: str) -> None:
+    """One more of the replica's cases of SCH-A copied to the primary, and ``name`` excluded
+    from it there only: committed on the primary, not received by the replica yet (its lag)."""
     _second, replica_engine = replica
     cases = Case.__table__
     on_primary = set(rdb.scalars(select(cases.c.id)))
@@ -402,8 +401,37 @@ def test_an_exclusion_the_replica_has_not_received_yet_already_holds(replica_app
             if found["id"] not in on_primary | hidden
         )
     rdb.execute(insert(cases), [row])
-    officer = replica_app.extensions["caseapp.world"]["officer_d1"]
-    rdb.execute(insert(CaseExclusion.__table__), [{"case_id": row["id"], "user_id": officer.id}])
+    person = replica_app.extensions["caseapp.world"][name]
+    rdb.execute(insert(CaseExclusion.__table__), [{"case_id": row["id"], "user_id": person.id}])
     rdb.commit()
+
+
+def test_an_exclusion_the_replica_has_not_received_yet_already_holds(replica_app, rdb, replica):
+    """An exclusion committed on the primary that the replica has not received yet (its lag)
+    hides the case from monitoring at once: a person's exclusions are read with their
+    sign-in session, from the primary."""
+    _excluded_on_the_primary_only(replica_app, rdb, replica, "officer_d1")
     page = _visitor(replica_app, rdb, "officer_d1").get("/monitoring", query_string={"unit": "D1"})
     assert _school_row(page.get_data(as_text=True), "Trường A")[-1] == str(ON_REPLICA - 2)
+
+
+def test_an_exclusion_the_replica_has_not_received_yet_already_holds_on_reports(
+    replica_app, rdb, replica
+):
+    """The same on the report page and its export, read from the replica: the case the
+    primary says the person is excluded from is not counted, before the replica knows it."""
+    officer_p = _visitor(replica_app, rdb, "officer_p")
+    assert officer_p.get("/reports/combined", query_string={"unit": "D1"}).status_code == 200
+    _excluded_on_the_primary_only(replica_app, rdb, replica, "officer_p")
+    page = officer_p.get("/reports/", query_string={"unit": "SCH-A", **ON_DAY})
+    assert _total(page.get_data(as_text=True), "violence_by_sex") == str(ON_REPLICA - 1)
+    export = officer_p.get(
+        "/reports/export", query_string={"unit": "SCH-A", "format": "csv", **ON_DAY}
+    )
+    assert _csv_total(export.get_data(as_text=True)) == str(ON_REPLICA - 1)
+    # The combined report of the office counts every case: not for them any more.
+    assert officer_p.get("/reports/combined", query_string={"unit": "D1"}).status_code == 404
+    # Others still count it: the exclusion is the person's.
+    officer_d1 = _visitor(replica_app, rdb, "officer_d1")
+    own = officer_d1.get("/reports/", query_string={"unit": "SCH-A", **ON_DAY})
+    assert _total(own.get_data(as_text=True), "violence_by_sex") == str(ON_REPLICA - 1)

@@ -16,8 +16,8 @@ from caseapp.labels import report_labels
 from caseapp.services.reports import channels, rollups
 from caseapp.services.reports import tables as report_tables
 from caseapp.services.reports.view import shown_tables, shown_timeliness
-from tests.factories import Visitor, selects, statements_sent
-from tests.functional.report_support import CASES, PERIOD, build_period_data, new_case, unit
+from tests.factories import Visitor, selects, signed_in_as, statements_sent
+from tests.functional.report_support import CASES, PERIOD, build_period_data, new_case, unit, user
 from tests.functional.selfreport_support import add_self_report
 
 EXPORT = (
@@ -154,3 +154,26 @@ def test_the_exports_hold_both_tables(app, db, world, data):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="t-cases_by_channel"' in html and 'id="t-self_reports"' in html
+
+
+@pytest.mark.parametrize("signed_in", [False, True])
+def test_a_self_report_of_a_case_the_viewer_is_excluded_from_leaves_with_it(
+    db, world, data, signed_in
+):
+    """Shown to a person, the self-reports table leaves out the report that became a case
+    they are excluded from, and keeps those that became no case, whether their exclusions
+    are asked by their id or written in as their sign-in session read them (an IN over a
+    NULL case would drop those too)."""
+    from caseapp.models import CaseExclusion
+
+    school = unit(db, world, "SCH-A")
+    add_self_report(db, school, date(2020, 2, 11), "accepted", case_id=data["A1"].id)
+    db.add(CaseExclusion(case_id=data["A1"].id, user_id=world["officer_d1"].id))
+    db.flush()
+    official = report_tables.build(db, school, *PERIOD).table("self_reports")
+    viewer = signed_in_as(db, world["officer_d1"]) if signed_in else user(db, world, "officer_d1")
+    assert viewer.excluded_case_ids == ((data["A1"].id,) if signed_in else None)
+    shown = report_tables.build(db, school, *PERIOD, viewer=viewer).table("self_reports")
+    assert official.cell("accepted", "reports") == 2
+    assert shown.cell("accepted", "reports") == 1
+    assert shown.total() == official.total() - 1 == 3

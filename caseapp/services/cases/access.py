@@ -18,7 +18,7 @@ def visible_cases(user: User, permission: str = "case.read") -> Select:
     return (
         select(Case)
         .join(Case.unit)
-        .where(scope_filter(user, permission, Unit.path), ~_excluded(user, Case.id))
+        .where(scope_filter(user, permission, Unit.path), ~excluded_from(user, Case.id))
     )
 
 
@@ -29,19 +29,23 @@ def visible_steps(user: User, permission: str = "case.read") -> Select:
     return (
         select(CaseStep.case_id)
         .join(Unit, Unit.id == CaseStep.unit_id)
-        .where(scope_filter(user, permission, Unit.path), ~_excluded(user, CaseStep.case_id))
+        .where(scope_filter(user, permission, Unit.path), ~excluded_from(user, CaseStep.case_id))
     )
 
 
-def _excluded(user: User, case_id) -> ColumnElement[bool]:
-    """``user`` is named as excluded from the case ``case_id`` (a column holding its id).
+def excluded_from(user: User, case_id) -> ColumnElement[bool]:
+    """``user`` is named as excluded from the case ``case_id`` (a column holding its id; for a
+    nullable one, ``or_(column.is_(None), ~excluded_from(...))``: under NOT the two forms
+    below differ on NULL).
 
     For the person signed in, the cases their sign-in session's statement read at the start
     of the request (``User.excluded_case_ids``: in the same transaction, a few milliseconds
     before), written into the SQL as a list of ids, or nothing for the many excluded from
     none: the statement then holds no person's id, and people of the same scope share it and
     its plan (kept_statements.viewer_key). For a person read otherwise (a command, a job, a
-    person other than the one signed in), asked of the database by their id."""
+    person other than the one signed in), asked of the database by their id. Read from the
+    primary, the ids hold on the read replica too (reports, monitoring): an exclusion the
+    replica has not received yet holds at once."""
     known = user.excluded_case_ids
     if known is None:
         return exists(

@@ -292,7 +292,7 @@ def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> li
     """The cases of the schools below ``unit`` (of ``level``) naming ``user`` as excluded (a
     handful: the counts take them out): school, status, risk, serious risk, assignee, day
     received, overdue. Nothing is read for a person whose sign-in session found them
-    excluded from no case (access._excluded)."""
+    excluded from no case (access.excluded_from)."""
     known = user.excluded_case_ids
     if known == ():
         return []

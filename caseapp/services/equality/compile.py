@@ -70,7 +70,7 @@ def sources(
     periods.readable_snapshot) are withheld."""
     below = children_during(session, unit, period.date_from, period.date_to)
     # One question for the office; a unit below is asked about only when the answer is yes.
-    excluded = reader is not None and excluded_below(session, reader.id, unit)
+    excluded = reader is not None and excluded_below(session, reader, unit)
     snaps = {
         s.unit_id: s
         for s in session.scalars(
@@ -88,7 +88,7 @@ def sources(
         late = day > period.due_on if day is not None else today > period.due_on
         withheld = reader is not None and (
             not covers(reader, "report.read", child)
-            or (excluded and excluded_below(session, reader.id, child))
+            or (excluded and excluded_below(session, reader, child))
         )
         out.append(Source(child, snap, day, late, withheld))
     return out

@@ -96,9 +96,7 @@ def export_live(session: Session, actor: User, unit: Unit, period: Period, fmt: 
     report.read); the cases the actor is excluded from are left out."""
     check_format(fmt)
     work_report = work.gather(session, unit, period)
-    report = report_tables.build(
-        session, unit, period.date_from, period.date_to, viewer_id=actor.id
-    )
+    report = report_tables.build(session, unit, period.date_from, period.date_to, viewer=actor)
     out = _render(session, fmt, unit, work_report, report, local_today(), "")
     _audit(session, actor, unit, fmt, period.key, None)
     return out

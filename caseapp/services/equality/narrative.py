@@ -289,7 +289,7 @@ def page(session: Session, user: User, unit: Unit, period: Period) -> Page:
     from caseapp.services.reports.periods import submitted_snapshot, unit_names
     from caseapp.services.reports.view import shown_tables
 
-    built = report_tables.build(session, unit, period.date_from, period.date_to, viewer_id=user.id)
+    built = report_tables.build(session, unit, period.date_from, period.date_to, viewer=user)
     draft = draft_of(session, unit, period)
     return Page(
         draft=draft,

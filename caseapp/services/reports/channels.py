@@ -10,8 +10,9 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
-from caseapp.models import CaseExclusion, Unit
+from caseapp.models import Unit, User
 from caseapp.models.selfreports import REPORT_STATUSES, SelfReport
+from caseapp.services.cases.access import excluded_from
 from caseapp.services.org.history import rolls_up
 
 CHANNEL_ROWS = ("self_report", "staff_intake")
@@ -32,7 +33,7 @@ def self_reports_in(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer_id: int | None = None,
+    viewer: User | None = None,
     level: str | None = None,
     within: Unit | None = None,
 ):
@@ -56,17 +57,9 @@ def self_reports_in(
     ]
     if level is not None:
         conditions.append(SelfReport.school_id.in_(select(Unit.id).where(Unit.level == level)))
-    if viewer_id is not None:
+    if viewer is not None:
         conditions.append(
-            or_(
-                SelfReport.case_id.is_(None),
-                ~exists(
-                    select(CaseExclusion.id).where(
-                        CaseExclusion.case_id == SelfReport.case_id,
-                        CaseExclusion.user_id == viewer_id,
-                    )
-                ),
-            )
+            or_(SelfReport.case_id.is_(None), ~excluded_from(viewer, SelfReport.case_id))
         )
     return and_(*conditions)
 

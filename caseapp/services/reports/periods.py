@@ -156,7 +156,7 @@ def export(
         unit,
         date_from,
         date_to,
-        viewer_id=actor.id if actor is not None else None,
+        viewer=actor,
         level=level,
     )
     tables = shown_tables(report, suppressed=True, unit_names=unit_names(source, report))
@@ -227,7 +227,7 @@ def submit_refusal(
             return Forbidden(_("Only the school's focal point submits its report."))
     elif not _own_officer(actor, unit):
         return Forbidden(_("Only the unit's officer submits its report."))
-    if report_tables.excluded_below(session, actor.id, unit):
+    if report_tables.excluded_below(session, actor, unit):
         # The figures count a case this person may not see: they cannot vouch for them.
         return Forbidden(_("Another person of the unit submits this report."))
     if local_today() <= period.date_to:  # its last day is not over yet
@@ -312,7 +312,7 @@ def readable_snapshot(session: Session, user: User, snapshot_id: int) -> ReportS
     if (
         snap is None
         or not covers(user, "report.read", snap.unit)
-        or report_tables.excluded_below(session, user.id, snap.unit)
+        or report_tables.excluded_below(session, user, snap.unit)
     ):
         raise NotFound()
     return snap
@@ -351,9 +351,7 @@ def combined_unit(session: Session, user: User, code: str | None) -> Unit:
     """The unit whose combined report ``user`` may see: one they oversee, not built from a
     case they are excluded from (snapshots count every case); 404 otherwise."""
     unit = report_unit(session, user, code)
-    if not covers(user, "case.oversee", unit) or report_tables.excluded_below(
-        session, user.id, unit
-    ):
+    if not covers(user, "case.oversee", unit) or report_tables.excluded_below(session, user, unit):
         raise NotFound()
     return unit
 

@@ -43,7 +43,6 @@ from sqlalchemy import (
     and_,
     delete,
     event,
-    exists,
     func,
     insert,
     or_,
@@ -57,15 +56,16 @@ from caseapp.clock import zone
 from caseapp.db import table_exists
 from caseapp.models import (
     Case,
-    CaseExclusion,
     CasePerson,
     CaseStep,
     CaseTransition,
     CaseViolenceType,
     Unit,
     UnitParentHistory,
+    User,
 )
 from caseapp.models.reports import CaseOfficeRollup, CaseRollup, CaseRollupMark
+from caseapp.services.cases.access import excluded_from
 from caseapp.services.org.history import in_force
 
 _rollups = cast(Table, CaseRollup.__table__)
@@ -590,7 +590,7 @@ def sums(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer_id: int | None,
+    viewer: User | None,
     level: str | None,
     within: Unit | None,
     scope,
@@ -649,15 +649,10 @@ def sums(
         .group_by(r.path, r.col)
     ):
         paths[(path, col)] += int(n or 0)
-    if viewer_id is not None:
-        excluded = and_(
-            scope,
-            exists(
-                select(CaseExclusion.id).where(
-                    CaseExclusion.case_id == Case.id, CaseExclusion.user_id == viewer_id
-                )
-            ),
-        )
+    # The viewer's excluded cases of the period, as their sign-in session read them
+    # (access.excluded_from): none reads nothing.
+    if viewer is not None and viewer.excluded_case_ids != ():
+        excluded = and_(scope, excluded_from(viewer, Case.id))
         for case, contributed in _case_figures(session, excluded):
             for figure, row, col, since, n in contributed:
                 if since <= m_to:

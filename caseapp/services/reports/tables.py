@@ -21,11 +21,13 @@ from caseapp.models import (
     CaseViolenceType,
     Unit,
     UnitParentHistory,
+    User,
 )
 from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
 from caseapp.models.reports import ACTIVITY_KINDS
 from caseapp.runtime import settings
+from caseapp.services.cases.access import excluded_from
 from caseapp.services.org.history import children_during, ever_below, in_force, rolls_up
 from caseapp.services.reports import channels
 
@@ -113,7 +115,7 @@ def _cases_in(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer_id: int | None = None,
+    viewer: User | None = None,
     level: str | None = None,
     within: Unit | None = None,
 ):
@@ -131,31 +133,30 @@ def _cases_in(
     ]
     if level is not None:
         conditions.append(Case.unit_id.in_(select(Unit.id).where(Unit.level == level)))
-    if viewer_id is not None:
-        conditions.append(
-            ~exists(
-                select(CaseExclusion.id).where(
-                    CaseExclusion.case_id == Case.id, CaseExclusion.user_id == viewer_id
-                )
-            )
-        )
+    if viewer is not None:
+        conditions.append(~excluded_from(viewer, Case.id))
     return and_(*conditions)
 
 
-def excluded_below(session: Session, viewer_id: int, unit: Unit) -> bool:
+def excluded_below(session: Session, viewer: User, unit: Unit) -> bool:
     """Whether the person is excluded from any case of a school that sat below the unit at
     any time (its history: old periods roll up through it). Snapshots keep their
     figures while cases change (a corrected date can move a case out of the period), so the
-    question is asked of the unit, not of the period's cases as they read today."""
-    return (
-        session.scalar(
+    question is asked of the unit, not of the period's cases as they read today. The cases
+    the person is excluded from as their sign-in session read them (access.excluded_from):
+    none asks nothing, and on the read replica an exclusion it has not received yet counts."""
+    known = viewer.excluded_case_ids
+    if known == ():
+        return False
+    if known is None:
+        stmt = (
             select(CaseExclusion.id)
             .join(Case, Case.id == CaseExclusion.case_id)
-            .where(CaseExclusion.user_id == viewer_id, ever_below(unit))
-            .limit(1)
+            .where(CaseExclusion.user_id == viewer.id, ever_below(unit))
         )
-        is not None
-    )
+    else:
+        stmt = select(Case.id).where(Case.id.in_(known), ever_below(unit))
+    return session.scalar(stmt.limit(1)) is not None
 
 
 def _grouped(session: Session, key: str, rows, cols, stmt, col_totals=None) -> Table:
@@ -210,17 +211,18 @@ def build(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer_id: int | None = None,
+    viewer: User | None = None,
     level: str | None = None,
     within: Unit | None = None,
     source: str = "auto",
 ) -> Report:
-    """The report of ``unit`` for the period. ``viewer_id``: the person it is shown to (their
-    excluded cases are left out); None for the official figures (submission, scheduled
-    export). ``level``: the cases of schools of that level only. ``within``: only the cases
-    that rolled up to that unit too. ``source``: "rollups" (the sums kept per school and
-    month, services.reports.rollups; periods of whole months), "scan" (every case of the
-    period read again: the check) or "auto" (rollups when the period is of whole months)."""
+    """The report of ``unit`` for the period. ``viewer``: the person it is shown to (their
+    excluded cases are left out, access.excluded_from); None for the official figures
+    (submission, scheduled export). ``level``: the cases of schools of that level only.
+    ``within``: only the cases that rolled up to that unit too. ``source``: "rollups" (the
+    sums kept per school and month, services.reports.rollups; periods of whole months),
+    "scan" (every case of the period read again: the check) or "auto" (rollups when the
+    period is of whole months)."""
     from caseapp.services.reports import rollups
 
     if source not in ("auto", "rollups", "scan"):
@@ -228,8 +230,8 @@ def build(
     if source == "rollups" and not rollups.whole_months(date_from, date_to):
         raise ValueError("rollups answer periods of whole months")
     if source != "scan" and rollups.whole_months(date_from, date_to):
-        return _from_rollups(session, unit, date_from, date_to, viewer_id, level, within)
-    return _scan(session, unit, date_from, date_to, viewer_id, level, within)
+        return _from_rollups(session, unit, date_from, date_to, viewer, level, within)
+    return _scan(session, unit, date_from, date_to, viewer, level, within)
 
 
 def _scan(
@@ -237,13 +239,13 @@ def _scan(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer_id: int | None,
+    viewer: User | None,
     level: str | None,
     within: Unit | None,
 ) -> Report:
     """The full scan: every table one SQL aggregate over the period's cases."""
     cfg = settings()
-    scope = _cases_in(unit, date_from, date_to, viewer_id, level, within)
+    scope = _cases_in(unit, date_from, date_to, viewer, level, within)
     end = start_of_local_day(date_to + timedelta(days=1))
     tables: list[Table] = []
 
@@ -419,7 +421,7 @@ def _scan(
             .group_by(channel, Case.harmed_sex_group),
         )
     )
-    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer_id, level, within)
+    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer, level, within)
     tables.append(_self_reports(session, reports_scope))
     timeliness = _timeliness(session, scope, date_to, end, cfg.verification_days)
     timeliness.update(
@@ -472,7 +474,7 @@ def _from_rollups(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer_id: int | None,
+    viewer: User | None,
     level: str | None,
     within: Unit | None,
 ) -> Report:
@@ -482,12 +484,10 @@ def _from_rollups(
 
     cfg = settings()
     # Every case of the period: the viewer's excluded ones among them are taken out of the sums.
-    scope = (
-        _cases_in(unit, date_from, date_to, None, level, within) if viewer_id is not None else None
-    )
-    summed = rollups.sums(session, unit, date_from, date_to, viewer_id, level, within, scope)
+    scope = _cases_in(unit, date_from, date_to, None, level, within) if viewer is not None else None
+    summed = rollups.sums(session, unit, date_from, date_to, viewer, level, within, scope)
     if summed is None:  # changes of the period not folded into the rollups yet: the scan
-        return _scan(session, unit, date_from, date_to, viewer_id, level, within)
+        return _scan(session, unit, date_from, date_to, viewer, level, within)
     figures, paths = summed
 
     def table(key, rows, cols, figure=None, totals=None) -> Table:
@@ -526,7 +526,7 @@ def _from_rollups(
     tables.append(per_unit)
     tables.append(_activities(session, unit, date_from, date_to))
     tables.append(table("cases_by_channel", channels.CHANNEL_ROWS, GROUP_COLUMNS))
-    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer_id, level, within)
+    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer, level, within)
     tables.append(_self_reports(session, reports_scope))
 
     def histogram(figure: str) -> list[tuple[int, int]]:
