@@ -30,11 +30,11 @@ a scope: the same texts for everyone of the same grants and exclusions (services
 writes a person's excluded cases in, read with their sign-in session), some five per school or
 office; each person adds two or three texts of their own (their sign-in session, the menu's
 notices, their requests about personal data). A worker serving 200 people of 20 schools in turn
-keeps my work and monitoring planned with the default, not the case list (bench/many_people.py;
-README, Capacity). The price is PostgreSQL's memory: 146-237 KB a prepared statement. The
-default stays small, so that no connection can take more than some 30 MB; a server with memory
-to spare sets about three times the people a worker serves and five times their schools and
-offices.
+keeps every shared text of the screens prepared with the default; each person's own are planned
+again at each page (bench/many_people.py; README, Capacity). The price is PostgreSQL's memory:
+146-237 KB a prepared statement. The default stays small, so that no connection can take more
+than some 30 MB; a server with memory to spare sets about three times the people a worker serves
+and five times their schools and offices.
 
 Planning each run costs 0.2 to 0.8 ms for each statement of the daily screens (the case
 list's count and rows, my work's lists, monitoring's tallies, home's counts, the menu's
