@@ -562,6 +562,7 @@ def action_names() -> dict[str, str]:
     }
 
 
+@shared_per_translations
 def audit_action_names() -> dict[str, str]:
     """Every action of the audit trail as auditors read it (the code is shown beside it)."""
     return {
@@ -670,6 +671,7 @@ def audit_action_names() -> dict[str, str]:
     }
 
 
+@shared_per_translations
 def object_type_names() -> dict[str, str]:
     """What an audit event is about, by its table."""
     return {

@@ -286,3 +286,32 @@ def test_the_list_shows_each_reason_and_filters_on_it(client, db, world):
     )
     assert json.loads(exported.changes)["filters"] == {"reason": "given"}
     assert "giao" not in (exported.changes or "") and "giao" not in (exported.reason or "")
+
+
+def test_the_filter_offers_every_action_recorded_and_finds_a_person_who_left(client, db, world):
+    """The actions the filter offers are every action recorded, each once, in order, read one
+    after the other from the index (queries.known_actions): the same as reading every event,
+    an action recorded once long ago included. A person's events are found by their name."""
+    from caseapp.services.audit import queries
+    from caseapp.services.audit.trail import record
+
+    record(db, None, "zz.recorded_once")
+    db.flush()
+    everything = sorted(set(db.scalars(select(AuditEvent.action))))
+    assert queries.known_actions(db) == everything and "zz.recorded_once" in everything
+    sign_in_client(client, db, world["auditor_p"])
+    html = client.get("/audit/events").get_data(as_text=True)
+    assert 'value="zz.recorded_once"' in html
+    found = client.get("/audit/events?actor=system&action=user.grant").get_data(as_text=True)
+    assert "user.grant" in found
+
+
+def test_no_action_is_offered_when_nothing_is_recorded(fresh_engine):
+    from sqlalchemy.orm import Session
+
+    from caseapp import migrate
+    from caseapp.services.audit import queries
+
+    migrate.upgrade(fresh_engine)
+    with Session(fresh_engine) as session:
+        assert queries.known_actions(session) == []

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
@@ -193,8 +193,24 @@ def get_event(session: Session, auditor: User, seq: int) -> AuditEvent:
     return event
 
 
+def known_actions_statement() -> Select:
+    """The actions recorded, in order, read from the index on the action one value after the
+    other (a loose index scan: a lookup per action, whatever the number of events; a DISTINCT
+    read every event's entry, 10,000,000 of them for a province after some years, at every
+    visit of the trail's screen)."""
+    actions = select(func.min(AuditEvent.action).label("action")).cte("actions", recursive=True)
+    after = (
+        select(func.min(AuditEvent.action))
+        .where(AuditEvent.action > actions.c.action)
+        .scalar_subquery()
+    )
+    actions = actions.union_all(select(after.label("action")).where(actions.c.action.is_not(None)))
+    return select(actions.c.action).where(actions.c.action.is_not(None)).order_by(actions.c.action)
+
+
 def known_actions(session: Session) -> list[str]:
-    return list(session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+    """The actions of the trail's filter: every action recorded."""
+    return list(session.scalars(known_actions_statement()))
 
 
 def stream_for_export(session: Session, selection: Select, reason: str = "", batch: int = 2000):
