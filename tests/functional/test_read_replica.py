@@ -415,11 +415,18 @@ def test_an_exclusion_the_replica_has_not_received_yet_already_holds(replica_app
     assert _school_row(page.get_data(as_text=True), "Trường A")[-1] == str(ON_REPLICA - 2)
 
 
+@pytest.mark.parametrize("listed", [True, False])
 def test_an_exclusion_the_replica_has_not_received_yet_already_holds_on_reports(
-    replica_app, rdb, replica
+    replica_app, rdb, replica, monkeypatch, listed
 ):
     """The same on the report page and its export, read from the replica: the case the
-    primary says the person is excluded from is not counted, before the replica knows it."""
+    primary says the person is excluded from is not counted, before the replica knows it;
+    also for a person whose exclusions the sign-in session does not list (past its limit):
+    the report asks the primary (services/reports/exclusions.py)."""
+    if not listed:
+        from caseapp.services.accounts import sessions
+
+        monkeypatch.setattr(sessions, "EXCLUSIONS_WRITTEN_MAX", 0)
     officer_p = _visitor(replica_app, rdb, "officer_p")
     assert officer_p.get("/reports/combined", query_string={"unit": "D1"}).status_code == 200
     _excluded_on_the_primary_only(replica_app, rdb, replica, "officer_p")

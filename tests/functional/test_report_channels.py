@@ -177,3 +177,21 @@ def test_a_self_report_of_a_case_the_viewer_is_excluded_from_leaves_with_it(
     assert official.cell("accepted", "reports") == 2
     assert shown.cell("accepted", "reports") == 1
     assert shown.total() == official.total() - 1 == 3
+
+
+def test_an_exclusion_made_after_the_request_began_holds_on_the_report(db, world, data):
+    """The cases a report leaves out are also asked of the database it reads, at the moment
+    it reads them: an exclusion committed after the sign-in session listed the person's
+    exclusions (none, here) still takes its case out (services/reports/exclusions.py)."""
+    from caseapp.models import CaseExclusion
+
+    school = unit(db, world, "SCH-A")
+    viewer = signed_in_as(db, world["officer_d1"])
+    assert viewer.excluded_case_ids == ()
+    before = report_tables.build(db, school, *PERIOD, viewer=viewer)
+    db.add(CaseExclusion(case_id=data["A1"].id, user_id=viewer.id))
+    db.flush()
+    assert viewer.excluded_case_ids == ()  # as read at the start of the request
+    after = report_tables.build(db, school, *PERIOD, viewer=viewer)
+    assert after.table("violence_by_sex").total() == before.table("violence_by_sex").total() - 1
+    assert report_tables.excluded_below(db, viewer, school)

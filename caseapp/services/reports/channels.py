@@ -10,10 +10,10 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
-from caseapp.models import Unit, User
+from caseapp.models import Unit
 from caseapp.models.selfreports import REPORT_STATUSES, SelfReport
-from caseapp.services.cases.access import excluded_from
 from caseapp.services.org.history import rolls_up
+from caseapp.services.reports.exclusions import ShownTo
 
 CHANNEL_ROWS = ("self_report", "staff_intake")
 # What became of the reports received in the period (each report in one row): still waiting,
@@ -33,7 +33,7 @@ def self_reports_in(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer: User | None = None,
+    shown: ShownTo | None = None,
     level: str | None = None,
     within: Unit | None = None,
 ):
@@ -57,10 +57,8 @@ def self_reports_in(
     ]
     if level is not None:
         conditions.append(SelfReport.school_id.in_(select(Unit.id).where(Unit.level == level)))
-    if viewer is not None:
-        conditions.append(
-            or_(SelfReport.case_id.is_(None), ~excluded_from(viewer, SelfReport.case_id))
-        )
+    if shown is not None:
+        conditions.append(or_(SelfReport.case_id.is_(None), ~shown.excluded(SelfReport.case_id)))
     return and_(*conditions)
 
 

@@ -62,11 +62,10 @@ from caseapp.models import (
     CaseViolenceType,
     Unit,
     UnitParentHistory,
-    User,
 )
 from caseapp.models.reports import CaseOfficeRollup, CaseRollup, CaseRollupMark
-from caseapp.services.cases.access import excluded_from
 from caseapp.services.org.history import in_force
+from caseapp.services.reports.exclusions import ShownTo
 
 _rollups = cast(Table, CaseRollup.__table__)
 _marks = cast(Table, CaseRollupMark.__table__)
@@ -537,7 +536,7 @@ def rebuild_offices(conn) -> int:
 def refresh(session: Session) -> int:
     """Recompute the marked school-months in the session's transaction (it sees the session's
     own changes, as the scan does) and remove their marks; the number of marks handled. The
-    caller commits (``build`` commits it itself when the transaction wrote nothing else)."""
+    caller commits or not (a report page's fold ends with its request, see ``sums``)."""
     conn = session.connection()
     if not conn.execute(select(_marks.c.id).limit(1)).first():
         return 0
@@ -590,7 +589,7 @@ def sums(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer: User | None,
+    shown: ShownTo | None,
     level: str | None,
     within: Unit | None,
     scope,
@@ -649,10 +648,8 @@ def sums(
         .group_by(r.path, r.col)
     ):
         paths[(path, col)] += int(n or 0)
-    # The viewer's excluded cases of the period, as their sign-in session read them
-    # (access.excluded_from): none reads nothing.
-    if viewer is not None and viewer.excluded_case_ids != ():
-        excluded = and_(scope, excluded_from(viewer, Case.id))
+    if shown is not None:  # the cases of the period the viewer is excluded from
+        excluded = and_(scope, shown.excluded(Case.id))
         for case, contributed in _case_figures(session, excluded):
             for figure, row, col, since, n in contributed:
                 if since <= m_to:

@@ -14,7 +14,6 @@ from caseapp.clock import start_of_local_day, zone
 from caseapp.models import (
     Activity,
     Case,
-    CaseExclusion,
     CasePerson,
     CaseStep,
     CaseTransition,
@@ -27,9 +26,10 @@ from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
 from caseapp.models.reports import ACTIVITY_KINDS
 from caseapp.runtime import settings
-from caseapp.services.cases.access import excluded_from
-from caseapp.services.org.history import children_during, ever_below, in_force, rolls_up
+from caseapp.services.org.history import children_during, in_force, rolls_up
 from caseapp.services.reports import channels
+from caseapp.services.reports.exclusions import ShownTo, shown_to
+from caseapp.services.reports.exclusions import excluded_below as excluded_below
 
 SEX_COLUMNS = domain.SEXES
 # Tables that count cases have a column more: cases whose persons harmed are of several sexes.
@@ -115,7 +115,7 @@ def _cases_in(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer: User | None = None,
+    shown: ShownTo | None = None,
     level: str | None = None,
     within: Unit | None = None,
 ):
@@ -133,30 +133,9 @@ def _cases_in(
     ]
     if level is not None:
         conditions.append(Case.unit_id.in_(select(Unit.id).where(Unit.level == level)))
-    if viewer is not None:
-        conditions.append(~excluded_from(viewer, Case.id))
+    if shown is not None:
+        conditions.append(~shown.excluded(Case.id))
     return and_(*conditions)
-
-
-def excluded_below(session: Session, viewer: User, unit: Unit) -> bool:
-    """Whether the person is excluded from any case of a school that sat below the unit at
-    any time (its history: old periods roll up through it). Snapshots keep their
-    figures while cases change (a corrected date can move a case out of the period), so the
-    question is asked of the unit, not of the period's cases as they read today. The cases
-    the person is excluded from as their sign-in session read them (access.excluded_from):
-    none asks nothing, and on the read replica an exclusion it has not received yet counts."""
-    known = viewer.excluded_case_ids
-    if known == ():
-        return False
-    if known is None:
-        stmt = (
-            select(CaseExclusion.id)
-            .join(Case, Case.id == CaseExclusion.case_id)
-            .where(CaseExclusion.user_id == viewer.id, ever_below(unit))
-        )
-    else:
-        stmt = select(Case.id).where(Case.id.in_(known), ever_below(unit))
-    return session.scalar(stmt.limit(1)) is not None
 
 
 def _grouped(session: Session, key: str, rows, cols, stmt, col_totals=None) -> Table:
@@ -217,7 +196,7 @@ def build(
     source: str = "auto",
 ) -> Report:
     """The report of ``unit`` for the period. ``viewer``: the person it is shown to (their
-    excluded cases are left out, access.excluded_from); None for the official figures
+    excluded cases are left out, services/reports/exclusions.py); None for the official figures
     (submission, scheduled export). ``level``: the cases of schools of that level only.
     ``within``: only the cases that rolled up to that unit too. ``source``: "rollups" (the
     sums kept per school and month, services.reports.rollups; periods of whole months),
@@ -229,9 +208,10 @@ def build(
         raise ValueError(f"unknown source {source!r}")
     if source == "rollups" and not rollups.whole_months(date_from, date_to):
         raise ValueError("rollups answer periods of whole months")
+    shown = shown_to(session, viewer)
     if source != "scan" and rollups.whole_months(date_from, date_to):
-        return _from_rollups(session, unit, date_from, date_to, viewer, level, within)
-    return _scan(session, unit, date_from, date_to, viewer, level, within)
+        return _from_rollups(session, unit, date_from, date_to, shown, level, within)
+    return _scan(session, unit, date_from, date_to, shown, level, within)
 
 
 def _scan(
@@ -239,13 +219,13 @@ def _scan(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer: User | None,
+    shown: ShownTo | None,
     level: str | None,
     within: Unit | None,
 ) -> Report:
     """The full scan: every table one SQL aggregate over the period's cases."""
     cfg = settings()
-    scope = _cases_in(unit, date_from, date_to, viewer, level, within)
+    scope = _cases_in(unit, date_from, date_to, shown, level, within)
     end = start_of_local_day(date_to + timedelta(days=1))
     tables: list[Table] = []
 
@@ -421,7 +401,7 @@ def _scan(
             .group_by(channel, Case.harmed_sex_group),
         )
     )
-    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer, level, within)
+    reports_scope = channels.self_reports_in(unit, date_from, date_to, shown, level, within)
     tables.append(_self_reports(session, reports_scope))
     timeliness = _timeliness(session, scope, date_to, end, cfg.verification_days)
     timeliness.update(
@@ -474,7 +454,7 @@ def _from_rollups(
     unit: Unit,
     date_from: date,
     date_to: date,
-    viewer: User | None,
+    shown: ShownTo | None,
     level: str | None,
     within: Unit | None,
 ) -> Report:
@@ -484,10 +464,10 @@ def _from_rollups(
 
     cfg = settings()
     # Every case of the period: the viewer's excluded ones among them are taken out of the sums.
-    scope = _cases_in(unit, date_from, date_to, None, level, within) if viewer is not None else None
-    summed = rollups.sums(session, unit, date_from, date_to, viewer, level, within, scope)
+    scope = _cases_in(unit, date_from, date_to, None, level, within) if shown is not None else None
+    summed = rollups.sums(session, unit, date_from, date_to, shown, level, within, scope)
     if summed is None:  # changes of the period not folded into the rollups yet: the scan
-        return _scan(session, unit, date_from, date_to, viewer, level, within)
+        return _scan(session, unit, date_from, date_to, shown, level, within)
     figures, paths = summed
 
     def table(key, rows, cols, figure=None, totals=None) -> Table:
@@ -526,7 +506,7 @@ def _from_rollups(
     tables.append(per_unit)
     tables.append(_activities(session, unit, date_from, date_to))
     tables.append(table("cases_by_channel", channels.CHANNEL_ROWS, GROUP_COLUMNS))
-    reports_scope = channels.self_reports_in(unit, date_from, date_to, viewer, level, within)
+    reports_scope = channels.self_reports_in(unit, date_from, date_to, shown, level, within)
     tables.append(_self_reports(session, reports_scope))
 
     def histogram(figure: str) -> list[tuple[int, int]]:
