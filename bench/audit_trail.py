@@ -54,6 +54,7 @@ from bench.common import (  # noqa: E402
     ceiling_line,
     empty_app,
     get_ok,
+    load_audit_events,
     small_beside,
     steadiness_line,
 )
@@ -88,7 +89,6 @@ ACTIONS = {
 }
 RARE_ACTION = "case.exclude"
 RARE_ACTOR = "bench.left"
-BATCH = 10_000
 
 
 def seed(app) -> dict:
@@ -156,30 +156,10 @@ def _rows(n: int, first_seq: int, world: dict, end: datetime):
 
 def fill(engine, n: int, world: dict) -> None:
     """``n`` events after the chain the seeding wrote (their chain is not what this measures)."""
-    columns = ", ".join(ROW_COLUMNS)
     end = datetime.now(UTC) - timedelta(minutes=1)
     with engine.begin() as conn:
         first = (conn.scalar(select(func.max(AuditEvent.seq))) or 0) + 1
-        dbapi = conn.connection.dbapi_connection
-        cursor = dbapi.cursor()
-        if conn.dialect.name == "postgresql":
-            with cursor.copy(f"COPY audit_events ({columns}) FROM STDIN") as copy:
-                for row in _rows(n, first, world, end):
-                    copy.write_row(row)
-        else:
-            at = ROW_COLUMNS.index("at")
-            sql = (
-                f"INSERT INTO audit_events ({columns}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-            )
-            batch = []
-            for row in _rows(n, first, world, end):
-                row[at] = row[at].strftime("%Y-%m-%d %H:%M:%S.%f")
-                batch.append(row)
-                if len(batch) == BATCH:
-                    cursor.executemany(sql, batch)
-                    batch.clear()
-            if batch:
-                cursor.executemany(sql, batch)
+        load_audit_events(conn, _rows(n, first, world, end))
     if engine.dialect.name == "postgresql":
         # What autovacuum would do after such a load, and the load's pages written out now,
         # not by the checkpointer while the screens are measured (bench/casegen.fill).

@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import load_audit_events  # noqa: E402
 from caseapp import create_app, migrate  # noqa: E402
 from caseapp.db import get_session, make_engine  # noqa: E402
 from caseapp.runtime import keyring  # noqa: E402
@@ -86,29 +87,17 @@ def _events(n: int, key_id: str, key: bytes):
 
 
 def fill(session, n: int, key_id: str, key: bytes) -> None:
-    """Bulk insert through the driver, BATCH rows at a time (memory does not grow with n)."""
-    connection = session.connection()
-    dbapi = connection.connection.dbapi_connection
+    """Bulk insert through the driver (bench.common.load_audit_events: memory does not grow
+    with n)."""
     at_index = ROW_COLUMNS.index("at")
-    columns = ", ".join(ROW_COLUMNS)
-    if connection.dialect.name == "postgresql":
-        cursor = dbapi.cursor()
-        with cursor.copy(f"COPY audit_events ({columns}) FROM STDIN") as copy:
-            for row, at in _events(n, key_id, key):
-                row[at_index] = at
-                copy.write_row(row)
-    else:
-        cursor = dbapi.cursor()
-        sql = f"INSERT INTO audit_events ({columns}) VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
-        batch = []
+
+    def rows():
         for row, at in _events(n, key_id, key):
-            row[at_index] = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores it
-            batch.append(row)
-            if len(batch) == BATCH:
-                cursor.executemany(sql, batch)
-                batch.clear()
-        if batch:
-            cursor.executemany(sql, batch)
+            row[at_index] = at
+            yield row
+
+    connection = session.connection()
+    load_audit_events(connection, rows())
     session.commit()
     if connection.dialect.name == "postgresql":  # VACUUM runs outside a transaction
         raw = session.get_bind().raw_connection()
