@@ -406,10 +406,18 @@ def _excluded_on_the_primary_only(replica_app, rdb, replica, name: str) -> None:
     rdb.commit()
 
 
-def test_an_exclusion_the_replica_has_not_received_yet_already_holds(replica_app, rdb, replica):
+@pytest.mark.parametrize("listed", [True, False])
+def test_an_exclusion_the_replica_has_not_received_yet_already_holds(
+    replica_app, rdb, replica, monkeypatch, listed
+):
     """An exclusion committed on the primary that the replica has not received yet (its lag)
     hides the case from monitoring at once: a person's exclusions are read with their
-    sign-in session, from the primary."""
+    sign-in session, from the primary, or from the primary then when that session does not
+    list them (past its limit)."""
+    if not listed:
+        from caseapp.services.accounts import sessions
+
+        monkeypatch.setattr(sessions, "EXCLUSIONS_WRITTEN_MAX", 0)
     _excluded_on_the_primary_only(replica_app, rdb, replica, "officer_d1")
     page = _visitor(replica_app, rdb, "officer_d1").get("/monitoring", query_string={"unit": "D1"})
     assert _school_row(page.get_data(as_text=True), "Trường A")[-1] == str(ON_REPLICA - 2)

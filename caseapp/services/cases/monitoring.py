@@ -57,6 +57,7 @@ from caseapp.services.cases.tallies import (
 )
 from caseapp.services.cases.tally import Tally
 from caseapp.services.org.units import unit_in_scope
+from caseapp.services.reports.exclusions import on_replica, primary_ids
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -294,6 +295,10 @@ def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> li
     received, overdue. Nothing is read for a person whose sign-in session found them
     excluded from no case (access.excluded_from)."""
     known = user.excluded_case_ids
+    if known is None and on_replica(session):
+        # Not listed by the sign-in session (past its limit): the primary's list, read now,
+        # so that no case comes in through the replica's lag (as for reports).
+        known = primary_ids(session, user)
     if known == ():
         return []
 
@@ -314,7 +319,7 @@ def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> li
             CaseExclusion.user_id == user.id
         )
 
-    stmt = _monitoring.get(("excluded", *_readable(user, unit, level)), build)
+    stmt = _monitoring.get(("excluded", *_readable(user, unit, level), known), build)
     return list(session.execute(stmt, execution_options=written_in).all())
 
 

@@ -23,7 +23,8 @@ from caseapp.models import Case, CaseExclusion, Unit, User
 from caseapp.services.org.history import ever_below
 
 
-def _on_replica(session: Session) -> bool:
+def on_replica(session: Session) -> bool:
+    """Whether ``session`` reads the read replica."""
     from caseapp.services.reports.rollups import _is_replica
 
     return _is_replica(session)
@@ -33,7 +34,7 @@ def primary_ids(session: Session, viewer: User) -> tuple[int, ...]:
     """The cases ``viewer`` is excluded from as the primary holds them, when the figures are
     read from the read replica (``session``); () on the primary, whose own rows the by-id
     condition reads."""
-    if not _on_replica(session):
+    if not on_replica(session):
         return ()
     known = viewer.excluded_case_ids
     if known is not None:
