@@ -211,6 +211,15 @@ def has_replica() -> bool:
     return "caseapp.read_sessionmaker" in current_app.extensions
 
 
+def reads_replica(session: Session) -> bool:
+    """Whether ``session`` reads the read replica (get_read_session with a replica configured):
+    read-only, and behind the primary by its lag."""
+    try:
+        return has_replica() and session is not get_session()
+    except RuntimeError:  # outside an application context
+        return False
+
+
 def get_read_session() -> Session:
     """The session reports and monitoring read their figures from: on the read replica when
     one is configured (read-only: a write fails), else the primary's session itself. Whatever

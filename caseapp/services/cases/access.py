@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, exists, false, or_, select
 from sqlalchemy.orm import Session
 
+from caseapp.db import get_session, reads_replica
 from caseapp.errors import NotFound
 from caseapp.kept_statements import KEPT, KeptStatements, viewer_key
 from caseapp.models import Case, CaseExclusion, CaseStep, Grant, Unit, User
@@ -54,6 +55,26 @@ def excluded_from(user: User, case_id) -> ColumnElement[bool]:
             )
         )
     return case_id.in_(known) if known else false()
+
+
+def primary_exclusions(session: Session, user: User) -> tuple[int, ...]:
+    """The cases ``user`` is excluded from as the primary holds them, for a page reading
+    ``session``: on the read replica, the sign-in session's list, or, when it gives none (a
+    person excluded from more than its limit), read from the primary now, so that no case
+    comes in through the replica's lag; () on the primary, whose own rows the statements
+    read by the person's id."""
+    if not reads_replica(session):
+        return ()
+    known = user.excluded_case_ids
+    if known is not None:
+        return known
+    return tuple(
+        sorted(
+            get_session().scalars(
+                select(CaseExclusion.case_id).where(CaseExclusion.user_id == user.id)
+            )
+        )
+    )
 
 
 # Up to this many units the scope goes to the database as a list of ids (a planner sees one

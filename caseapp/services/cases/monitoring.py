@@ -24,7 +24,7 @@ from sqlalchemy import case as when
 from sqlalchemy.orm import Session
 
 from caseapp.clock import local_today, zone
-from caseapp.db import present, utcnow
+from caseapp.db import present, reads_replica, utcnow
 from caseapp.errors import NotFound
 from caseapp.kept_statements import KEPT, KeptStatements, units_key, viewer_key
 from caseapp.models import (
@@ -41,7 +41,7 @@ from caseapp.models import (
 from caseapp.prepared_statements import written_in
 from caseapp.security.authz import effective_grants, scope_filter, scope_paths
 from caseapp.services.cases import tally
-from caseapp.services.cases.access import scope_unit_ids, visible_cases
+from caseapp.services.cases.access import primary_exclusions, scope_unit_ids, visible_cases
 from caseapp.services.cases.deadlines import (
     first_step_due_today,
     follow_ups_of_window,
@@ -57,7 +57,6 @@ from caseapp.services.cases.tallies import (
 )
 from caseapp.services.cases.tally import Tally
 from caseapp.services.org.units import unit_in_scope
-from caseapp.services.reports.exclusions import on_replica, primary_ids
 
 if TYPE_CHECKING:
     from caseapp.models import User
@@ -295,10 +294,10 @@ def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> li
     received, overdue. Nothing is read for a person whose sign-in session found them
     excluded from no case (access.excluded_from)."""
     known = user.excluded_case_ids
-    if known is None and on_replica(session):
+    if known is None and reads_replica(session):
         # Not listed by the sign-in session (past its limit): the primary's list, read now,
         # so that no case comes in through the replica's lag (as for reports).
-        known = primary_ids(session, user)
+        known = primary_exclusions(session, user)
     if known == ():
         return []
 

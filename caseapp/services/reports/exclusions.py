@@ -4,10 +4,9 @@ sources at once, so that neither a lag nor a moment's difference lets one in.
 - As the database the figures are read from holds them (the person's exclusions by their id,
   in the same snapshot as the figures): an exclusion committed after the request began
   counts.
-- As the primary holds them (services/cases/access.py, ``User.excluded_case_ids``, read with
-  the sign-in session at the start of the request; read from the primary now when that list is
-  not known, past its limit or after a commit): on the read replica, an exclusion the replica
-  has not replayed yet counts too.
+- As the primary holds them (services/cases/access.primary_exclusions: the sign-in session's
+  list, or the primary's read now past its limit): on the read replica, an exclusion the
+  replica has not replayed yet counts too.
 
 Reports are not the daily screens: their statements are built at each visit and not shared
 between people, so nothing is lost by asking both."""
@@ -20,34 +19,8 @@ from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.models import Case, CaseExclusion, Unit, User
+from caseapp.services.cases.access import primary_exclusions
 from caseapp.services.org.history import ever_below
-
-
-def on_replica(session: Session) -> bool:
-    """Whether ``session`` reads the read replica."""
-    from caseapp.services.reports.rollups import _is_replica
-
-    return _is_replica(session)
-
-
-def primary_ids(session: Session, viewer: User) -> tuple[int, ...]:
-    """The cases ``viewer`` is excluded from as the primary holds them, when the figures are
-    read from the read replica (``session``); () on the primary, whose own rows the by-id
-    condition reads."""
-    if not on_replica(session):
-        return ()
-    known = viewer.excluded_case_ids
-    if known is not None:
-        return known
-    from caseapp.db import get_session
-
-    return tuple(
-        sorted(
-            get_session().scalars(
-                select(CaseExclusion.case_id).where(CaseExclusion.user_id == viewer.id)
-            )
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -73,7 +46,7 @@ def shown_to(session: Session, viewer: User | None) -> ShownTo | None:
     """``viewer`` for a report read in ``session``; None for the official figures."""
     if viewer is None:
         return None
-    return ShownTo(viewer.id, primary_ids(session, viewer))
+    return ShownTo(viewer.id, primary_exclusions(session, viewer))
 
 
 def excluded_below(session: Session, viewer: User, unit: Unit) -> bool:
@@ -81,7 +54,7 @@ def excluded_below(session: Session, viewer: User, unit: Unit) -> bool:
     time (its history: old periods roll up through it). Snapshots keep their figures while
     cases change (a corrected date can move a case out of the period), so the question is
     asked of the unit, not of the period's cases as they read today."""
-    ids = primary_ids(session, viewer)
+    ids = primary_exclusions(session, viewer)
     if ids and session.scalar(select(Case.id).where(Case.id.in_(ids), ever_below(unit)).limit(1)):
         return True
     return (

@@ -53,7 +53,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import zone
-from caseapp.db import table_exists
+from caseapp.db import reads_replica, table_exists
 from caseapp.models import (
     Case,
     CasePerson,
@@ -572,18 +572,6 @@ def rebuild_all(session: Session) -> int:
 # -- the report from rollups ------------------------------------------------------------------
 
 
-def _is_replica(session: Session) -> bool:
-    """Whether ``session`` reads the read replica (read-only: nothing can be refreshed there;
-    it receives the rollups the primary refreshed by replication, within the lag the page
-    shows)."""
-    from caseapp.db import get_session, has_replica
-
-    try:
-        return has_replica() and session is not get_session()
-    except RuntimeError:  # outside an application context
-        return False
-
-
 def sums(
     session: Session,
     unit: Unit,
@@ -607,7 +595,7 @@ def sums(
     committed by someone else after the fold leaves a mark, seen at the end: the scan. A read
     replica cannot fold: it reads one snapshot (REPEATABLE READ, caseapp.db) and uses the
     rollups only when no mark of the period's months is pending there."""
-    if not _is_replica(session):
+    if not reads_replica(session):
         conn = session.connection()
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
