@@ -29,6 +29,7 @@ loading: bench only). Then, for the last annual report period that has ended:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -469,6 +470,44 @@ def measure_export(url: str, instance: Path, unit: str, fmt: str, trace: bool) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def measure_combined(app, world: dict, period, repeat: int) -> tuple:
+    """periods.combined for the province (every school's live figures, none submitted) as
+    it is, with the schools' figures read at once (tables.schools_within), and school by
+    school as before (each school's own build): times, statements and whether they agree."""
+    from unittest import mock
+
+    from caseapp.services.reports import periods
+
+    engine = app.extensions["caseapp.engine"]
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    times: tuple[list[float], list[float]] = ([], [])
+    counts, reports = [0, 0], [None, None]
+    with app.test_request_context():
+        s = get_session()
+        unit = s.scalar(select(Unit).where(Unit.code == world["province"]))
+        for _ in range(repeat):
+            for way in (0, 1):
+                school_by_school = mock.patch.object(
+                    report_tables, "schools_within", return_value=None
+                )
+                with school_by_school if way else contextlib.nullcontext():
+                    del sent[:]
+                    t0 = time.perf_counter()
+                    reports[way] = periods.combined(s, unit, period)
+                    times[way].append(time.perf_counter() - t0)
+                    counts[way] = len(sent)
+                s.rollback()
+    event.remove(engine, "before_cursor_execute", seen)
+    same = reports[0] is not None and reports[1] is not None
+    same = same and reports[0][0].tables == reports[1][0].tables
+    return times[0], times[1], counts, same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -569,6 +608,7 @@ def main() -> None:
             and summed.timeliness == report.timeliness
         )
     per_statement = sorted(timer.rows, reverse=True)
+    combined = [] if args.skip_build else measure_combined(app, world, period, args.repeat)
 
     params = {
         "prefix": world["province_path"] + "%",
@@ -691,6 +731,15 @@ def main() -> None:
             f"(best {min(summed_builds):.3f} s against {min(builds):.2f} s: 1/{1 / ratio:.0f}"
             + ("" if identical else "; figures differ")
             + ")"
+        )
+    if combined:
+        at_once, one_by_one, statements, same = combined
+        print(
+            f"combined report of the province ({len(world['schools'])} schools, none submitted), "
+            f"for information: {min(at_once) * 1000:.0f} ms in {statements[0]} statements, the "
+            f"schools' figures read at once, against {min(one_by_one) * 1000:.0f} ms in "
+            f"{statements[1]} statements school by school (best of {len(at_once)}); same "
+            f"figures: {'yes' if same else 'NO'}"
         )
     if exports:
         peak_mb = max(e["end_hwm_kb"] for e in exports.values()) / 1024

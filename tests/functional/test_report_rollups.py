@@ -9,9 +9,12 @@ figures once small cells are suppressed. Runs on SQLite and on PostgreSQL
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,18 +28,24 @@ from caseapp.models import (
     CaseStep,
     CaseTransition,
     CaseViolenceType,
+    ReportSnapshot,
     Unit,
     User,
 )
 from caseapp.models import cases as domain
 from caseapp.models import steps as step_domain
 from caseapp.models.reports import CaseOfficeRollup, CaseRollup, CaseRollupMark
+from caseapp.models.selfreports import REPORT_STATUSES
 from caseapp.models.units import SCHOOL_LEVELS
 from caseapp.services.org import units as unit_service
+from caseapp.services.org.history import elsewhere_during, paths_during
+from caseapp.services.reports import periods as periods_service
 from caseapp.services.reports import rollups
 from caseapp.services.reports import tables as report_tables
+from caseapp.services.reports.periods import Period
 from caseapp.services.reports.suppression import suppress
-from tests.factories import signed_in_as
+from tests.factories import make_unit, selects, signed_in_as, statements_sent
+from tests.functional.selfreport_support import add_self_report
 
 START = date(2024, 9, 1)  # cases over fourteen months from here
 DAYS = 425
@@ -79,24 +88,21 @@ transitions = st.lists(
     st.tuples(st.sampled_from(domain.STATUSES), instants),
     max_size=4,
 )
-cases = st.lists(
-    st.fixed_dictionaries(
-        {
-            "school": st.sampled_from(SCHOOLS),
-            "received": st.integers(min_value=0, max_value=DAYS),
-            "group": st.sampled_from(report_tables.GROUP_COLUMNS),
-            "via": st.sampled_from(("in_person", "phone", "self_report")),
-            "due": st.none() | st.integers(min_value=-3, max_value=45),
-            "types": st.sets(st.sampled_from(domain.VIOLENCE_TYPES), max_size=3),
-            "persons": persons,
-            "steps": steps,
-            "transitions": transitions,
-            "excluded": st.booleans(),
-        }
-    ),
-    min_size=1,
-    max_size=10,
+case_specs = st.fixed_dictionaries(
+    {
+        "school": st.sampled_from(SCHOOLS),
+        "received": st.integers(min_value=0, max_value=DAYS),
+        "group": st.sampled_from(report_tables.GROUP_COLUMNS),
+        "via": st.sampled_from(("in_person", "phone", "self_report")),
+        "due": st.none() | st.integers(min_value=-3, max_value=45),
+        "types": st.sets(st.sampled_from(domain.VIOLENCE_TYPES), max_size=3),
+        "persons": persons,
+        "steps": steps,
+        "transitions": transitions,
+        "excluded": st.booleans(),
+    }
 )
+cases = st.lists(case_specs, min_size=1, max_size=10)
 # After a first report: (what, which case, a value).
 changes = st.lists(
     st.tuples(
@@ -392,3 +398,226 @@ def test_office_sums_follow_moves_exclusions_and_changes_of_school(db, world):
     assert rollups.offices_stored(conn) == before
     assert rollups.rebuild_offices(conn) == len(before)
     assert rollups.offices_stored(conn) == before
+
+
+# Self-reports for the combined report's grouped figures: (school, day, status, where it waits:
+# routed to the school or to the office above, escalated or not).
+self_reports = st.lists(
+    st.tuples(
+        st.sampled_from(SCHOOLS),
+        st.integers(min_value=0, max_value=DAYS),
+        st.sampled_from(REPORT_STATUSES),
+        st.sampled_from(("school", "office", "school_escalated")),
+    ),
+    max_size=6,
+)
+
+
+def _add_self_report(db, school: Unit, day: int, status: str, route: str) -> None:
+    office = db.get(Unit, school.parent_id)
+    report = add_self_report(db, school, START + timedelta(days=day), status)
+    if route == "office":
+        report.routed_unit_id, report.route = office.id, "asked_office"
+    elif route == "school_escalated":
+        report.escalated_unit_id = office.id
+    db.flush()
+
+
+def _snapshot(db, school: Unit, span: Period) -> None:
+    data = report_tables.build(db, school, span.date_from, span.date_to).as_dict()
+    for table in data["tables"]:
+        table["cells"] = [[n + 7 for n in row] for row in table["cells"]]
+        table["col_totals"] = [n + 7 for n in table["col_totals"]]
+    text = json.dumps(data)
+    db.add(
+        ReportSnapshot(
+            unit_id=school.id,
+            period_key=span.key,
+            date_from=span.date_from,
+            date_to=span.date_to,
+            due_on=span.due_on,
+            data=text,
+            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        )
+    )
+    db.flush()
+
+
+def _each_school(db, unit: Unit, date_from: date, date_to: date) -> dict[int, list]:
+    """Each school below ``unit`` in the period built on its own, as the combined report did
+    school by school: within ``unit`` when it sat elsewhere for part of the period."""
+    schools = paths_during(db, unit, date_from, date_to, kind="school")
+    moved = elsewhere_during(db, unit, list(schools), date_from, date_to)
+    built = {}
+    for school_id in schools:
+        school = db.get(Unit, school_id)
+        within = unit if school_id in moved else None
+        report = report_tables.build(db, school, date_from, date_to, within=within)
+        built[school_id] = [t for t in report.tables if t.key != "activities"]
+    return built
+
+
+@settings(
+    max_examples=int(os.environ.get("ROLLUP_EXAMPLES", "60")) // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    data=st.lists(case_specs, min_size=4, max_size=12),
+    reports=self_reports,
+    later=changes,
+    move=st.integers(min_value=0, max_value=DAYS),
+    period=periods,
+    code=st.sampled_from(("PRV", "D1", "D2")),
+)
+def test_every_schools_figures_at_once_are_each_schools_own(
+    db, world, data, reports, later, move, period, code
+):
+    """The combined report reads the figures of all its schools in a few statements
+    (tables.schools_within): the same tables as each school's own report (within the unit for a
+    school that moved during the period), on random cases, self-reports, later changes and a
+    school moved on a random day; and the combined report itself is the same as when built
+    school by school."""
+    nested = db.begin_nested()
+    try:
+        schools = [db.get(Unit, world.units[c]) for c in SCHOOLS]
+        viewer = db.get(User, world.people["officer_p"].id)
+        made = [
+            _add_case(db, spec, schools[SCHOOLS.index(spec["school"])], viewer.id) for spec in data
+        ]
+        for school_code, day, status, route in reports:
+            _add_self_report(db, schools[SCHOOLS.index(school_code)], day, status, route)
+        for change in later:
+            _change(db, made, schools, change)
+        school_b = schools[1]  # SCH-B goes from D1 to D2 on a random day
+        unit_service.move_unit(
+            db,
+            None,
+            school_b,
+            db.get(Unit, world.units["D2"]),
+            START + timedelta(days=move),
+            school_b.version,
+        )
+        db.flush()
+        db.expire_all()
+        first, months = period
+        date_from = _month_start(first)
+        date_to = _month_start(first + months) - timedelta(days=1)
+        unit = db.get(Unit, world.units[code])
+        built = _each_school(db, unit, date_from, date_to)
+        moved = elsewhere_during(db, unit, list(built), date_from, date_to)
+        at_once = report_tables.schools_within(
+            db, unit, date_from, date_to, {s: s not in moved for s in built}
+        )
+        assert at_once is not None
+        assert at_once == built
+        # The combined report, both ways, with snapshots submitted by SCH-A and SCH-B (each
+        # cell 7 more than its live figure: used for SCH-A, not for SCH-B if it moved).
+        span = Period("annual:test", "annual", date_from, date_to, date_to + timedelta(days=15))
+        for school in schools[:2]:
+            _snapshot(db, school, span)
+        grouped = periods_service.combined(db, unit, span)
+        with mock.patch.object(report_tables, "schools_within", return_value=None):
+            one_by_one = periods_service.combined(db, unit, span)
+        assert grouped[1:] == one_by_one[1:]
+        assert grouped[0].tables == one_by_one[0].tables
+    finally:
+        nested.rollback()
+
+
+def test_a_school_moved_in_the_period_counts_what_it_received_below_the_unit(db, world):
+    """SCH-B moves from D1 to D2 in the middle of the period, with cases and self-reports on
+    both sides of the move: each office's figures of it, read for all its schools at once,
+    are those of its own report within the office (D1 the first part, D2 the second, the
+    province both), and the combined reports agree both ways."""
+    nested = db.begin_nested()
+    try:
+        schools = [db.get(Unit, world.units[c]) for c in SCHOOLS]
+        viewer = db.get(User, world.people["officer_p"].id)
+        spec = {
+            "group": "female",
+            "via": "phone",
+            "due": None,
+            "persons": [],
+            "steps": [],
+            "transitions": [],
+            "excluded": False,
+        }
+        # Received on days 40 and 60 (before the move on day 100) and 130 (after it).
+        for day, kind in ((40, "cyber"), (60, "physical"), (130, "cyber")):
+            _add_case(db, dict(spec, received=day, types={kind}), schools[1], viewer.id)
+        for day, route in ((50, "school"), (70, "office"), (120, "school"), (140, "office")):
+            _add_self_report(db, schools[1], day, "new", route)
+        _add_case(db, dict(spec, received=45, types={"cyber"}), schools[0], viewer.id)
+        unit_service.move_unit(
+            db,
+            None,
+            schools[1],
+            db.get(Unit, world.units["D2"]),
+            START + timedelta(days=100),
+            schools[1].version,
+        )
+        db.flush()
+        db.expire_all()
+        date_from, date_to = _month_start(0), _month_start(6) - timedelta(days=1)
+        span = Period("annual:test", "annual", date_from, date_to, date_to + timedelta(days=15))
+        # SCH-B's cases and self-reports at each office. A report counts where it waits now
+        # (channels.waits_within): SCH-B's no longer wait below D1; those sent to the office
+        # never count at the school.
+        expected = {"D1": (2, 0), "D2": (1, 1), "PRV": (3, 2)}
+        for code, (n_cases, n_reports) in expected.items():
+            unit = db.get(Unit, world.units[code])
+            built = _each_school(db, unit, date_from, date_to)
+            moved = elsewhere_during(db, unit, list(built), date_from, date_to)
+            assert moved == (set() if code == "PRV" else {schools[1].id})
+            at_once = report_tables.schools_within(
+                db, unit, date_from, date_to, {s: s not in moved for s in built}
+            )
+            assert at_once == built
+            school_b = {t.key: t for t in at_once[schools[1].id]}
+            assert school_b["violence_by_sex"].total() == n_cases
+            assert school_b["self_reports"].total() == n_reports
+            grouped = periods_service.combined(db, unit, span)
+            with mock.patch.object(report_tables, "schools_within", return_value=None):
+                one_by_one = periods_service.combined(db, unit, span)
+            assert grouped[0].tables == one_by_one[0].tables and grouped[1:] == one_by_one[1:]
+    finally:
+        nested.rollback()
+
+
+def test_the_combined_report_costs_the_same_statements_for_any_number_of_schools(db, world):
+    """Each school's figures used to be a report of its own (a dozen statements a school: some
+    twenty thousand for a province of 1,500 schools); now the same few statements answer for
+    every school, whether two or twelve."""
+    engine = db.get_bind().engine
+    d1 = db.get(Unit, world.units["D1"])
+    viewer = db.get(User, world.people["officer_p"].id)
+    spec = {
+        "group": "male",
+        "via": "phone",
+        "due": None,
+        "types": {"physical"},
+        "persons": [],
+        "steps": [],
+        "transitions": [],
+        "excluded": False,
+    }
+    date_from, date_to = _month_start(0), _month_start(12) - timedelta(days=1)
+    span = Period("annual:test", "annual", date_from, date_to, date_to + timedelta(days=15))
+
+    def combined() -> tuple[int, int]:
+        rollups.refresh(db)
+        with statements_sent(engine) as sent:
+            report, _submitted, schools = periods_service.combined(db, d1, span)
+        assert report.table("violence_by_sex").total() == schools  # a case at each school
+        return len(selects(sent)), schools
+
+    for code in ("SCH-A", "SCH-B"):
+        _add_case(db, dict(spec, received=30), db.get(Unit, world.units[code]), viewer.id)
+    few, two = combined()
+    for i in range(10):
+        school = make_unit(db, d1, f"SCH-N{i}", "school", f"Trường N{i}")
+        _add_case(db, dict(spec, received=30 + i), school, viewer.id)
+    many, twelve = combined()
+    assert (two, twelve) == (2, 12)
+    assert many == few

@@ -101,20 +101,22 @@ def paths_during(
     return {unit_id: path for unit_id, path in session.execute(stmt)}
 
 
-def below_all_period(
-    session: Session, unit: Unit, school_id: int, date_from: date, date_to: date
-) -> bool:
-    """Whether ``school_id`` sat below ``unit`` on every day of the period it was recorded for
-    (no row of its history in force during the period places it elsewhere)."""
+def elsewhere_during(
+    session: Session, unit: Unit, unit_ids: list[int], date_from: date, date_to: date
+) -> set[int]:
+    """Those of ``unit_ids`` that did not sit below ``unit`` on every day of the period they
+    were recorded for (a row of their history in force during the period places them
+    elsewhere): one statement for them all."""
     row = UnitParentHistory
-    elsewhere = session.scalar(
-        select(row.id)
-        .where(
-            row.unit_id == school_id,
-            or_(row.opened, row.valid_from <= date_to),
-            or_(row.valid_to.is_(None), row.valid_to > date_from),
-            ~row.path.contains(f"/{unit.id}/"),
+    return set(
+        session.scalars(
+            select(row.unit_id)
+            .where(
+                row.unit_id.in_(unit_ids),
+                or_(row.opened, row.valid_from <= date_to),
+                or_(row.valid_to.is_(None), row.valid_to > date_from),
+                ~row.path.contains(f"/{unit.id}/"),
+            )
+            .distinct()
         )
-        .limit(1)
     )
-    return elsewhere is None

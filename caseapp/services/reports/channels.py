@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, select, true
 from sqlalchemy import case as when
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from caseapp.models import Unit
+from caseapp.models import Unit, UnitParentHistory
 from caseapp.models.selfreports import REPORT_STATUSES, SelfReport
-from caseapp.services.org.history import rolls_up
+from caseapp.services.org.history import in_force, rolls_up
 from caseapp.services.reports.exclusions import ShownTo
 
 CHANNEL_ROWS = ("self_report", "staff_intake")
@@ -71,19 +71,78 @@ def waits_within(unit: Unit):
     return or_(at_or_below(SelfReport.routed_unit_id), at_or_below(SelfReport.escalated_unit_id))
 
 
-def self_report_outcomes(session: Session, scope) -> dict[tuple[str, str], int]:
-    """The cells of the "self-reports" table: reports by what became of them."""
-    outcome = when(
+def _outcome():
+    """A report's row of the "self-reports" table: what became of it."""
+    return when(
         (SelfReport.status.in_(("new", "seen")), "open"),
         *((SelfReport.status == s, s) for s in REPORT_STATUSES if s not in ("new", "seen")),
         else_="open",
     )
+
+
+def self_report_outcomes(session: Session, scope) -> dict[tuple[str, str], int]:
+    """The cells of the "self-reports" table: reports by what became of them."""
+    outcome = _outcome()
     cells: dict[tuple[str, str], int] = {}
     for row, n in session.execute(
         select(outcome, func.count()).select_from(SelfReport).where(scope).group_by(outcome)
     ):
         cells[(row, "reports")] = cells.get((row, "reports"), 0) + int(n)
     return cells
+
+
+def self_report_outcomes_by_school(
+    session: Session, unit: Unit, date_from: date, date_to: date, schools: dict[int, bool]
+) -> dict[int, dict[tuple[str, str], int]]:
+    """The cells of the "self-reports" table of each of ``schools`` (id -> whether it sat
+    below ``unit`` all the period) as ``self_reports_in(school, date_from, date_to,
+    within=None if whole else unit)`` counts them, in one statement: {school: cells}."""
+    school = aliased(Unit)
+    on, school_id = SelfReport.received_on, SelfReport.school_id
+    row = aliased(UnitParentHistory)
+    own = exists(  # rolls_up(school, on, school_id), for each school
+        select(row.id).where(
+            row.unit_id == school_id,
+            row.path.contains(literal("/") + cast(school_id, String) + literal("/")),
+            in_force(row, on),
+        )
+    )
+
+    def at_or_below_school(column):
+        below = aliased(Unit)
+        return exists(
+            select(below.id).where(below.id == column, below.path.startswith(school.path))
+        )
+
+    moved = [school_id_ for school_id_, whole in schools.items() if not whole]
+    outcome = _outcome()
+    stmt = (
+        select(school_id, outcome, func.count())
+        .select_from(SelfReport)
+        .join(school, school.id == school_id)
+        .where(
+            school_id.in_(list(schools)),
+            own,
+            or_(
+                at_or_below_school(SelfReport.routed_unit_id),
+                at_or_below_school(SelfReport.escalated_unit_id),
+            ),
+            or_(
+                ~school_id.in_(moved),
+                and_(rolls_up(unit, on=on, unit_id=school_id), waits_within(unit)),
+            )
+            if moved
+            else true(),
+            on >= date_from,
+            on <= date_to,
+        )
+        .group_by(school_id, outcome)
+    )
+    found: dict[int, dict[tuple[str, str], int]] = {}
+    for school_of, row_key, n in session.execute(stmt):
+        cells = found.setdefault(school_of, {})
+        cells[(row_key, "reports")] = cells.get((row_key, "reports"), 0) + int(n)
+    return found
 
 
 def median_of_counts(counts: list[tuple[int, int]]) -> float | None:

@@ -48,6 +48,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union_all,
 )
 from sqlalchemy.orm import Session, aliased
@@ -595,11 +596,7 @@ def sums(
     committed by someone else after the fold leaves a mark, seen at the end: the scan. A read
     replica cannot fold: it reads one snapshot (REPEATABLE READ, caseapp.db) and uses the
     rollups only when no mark of the period's months is pending there."""
-    if not reads_replica(session):
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-        refresh(session)
+    _fold(session)
     m_from, m_to = month_of(date_from), month_of(date_to)
     r = _rollups.c
     conditions = [
@@ -647,6 +644,59 @@ def sums(
     if _pending(session, m_from, m_to):
         return None
     return dict(figures), dict(paths)
+
+
+def sums_by_school(
+    session: Session, unit: Unit, date_from: date, date_to: date, schools: dict[int, bool]
+) -> tuple[dict[int, dict[tuple[str, str, str], int]], dict[int, dict[str, int]]] | None:
+    """The figures of each of ``schools`` (id -> whether it sat below ``unit`` all the period)
+    as ``sums`` gives them for ``build(school, within=None if whole else unit)`` (the official
+    figures: no viewer, no level), in one statement whatever their number: {school: {(figure,
+    row, col): n}} and each school's cases per column {school: {col: n}} (its row of
+    "per_unit"). None when changes of the period's months are not folded in (as ``sums``).
+
+    Nothing sits under a school (models.units.PARENT_KINDS) and no office sum is kept for a
+    school itself, so a school's figures are its own rows: those whose path names it are those
+    of its id. A school that sat elsewhere for part of the period counts only the cases it
+    received while below ``unit`` (the rows whose path names ``unit``), as ``within`` does."""
+    _fold(session)
+    m_from, m_to = month_of(date_from), month_of(date_to)
+    r = _rollups.c
+    moved = [school for school, whole in schools.items() if not whole]
+    stmt = (
+        select(r.unit_id, r.figure, r.row, r.col, func.sum(r.n))
+        .where(
+            r.unit_id.in_(list(schools)),
+            r.month >= m_from,
+            r.month <= m_to,
+            r.since <= m_to,
+            or_(~r.unit_id.in_(moved), r.path.contains(f"/{unit.id}/")) if moved else true(),
+        )
+        .group_by(r.unit_id, r.figure, r.row, r.col)
+    )
+    figures: dict[int, dict[tuple[str, str, str], int]] = defaultdict(lambda: defaultdict(int))
+    per_unit: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for school, figure, row, col, n in session.execute(stmt):
+        figures[school][(figure, row, col)] += int(n or 0)
+        if figure == "cases":
+            per_unit[school][col] += int(n or 0)
+    if _pending(session, m_from, m_to):
+        return None
+    return (
+        {school: dict(figures[school]) for school in schools},
+        {school: dict(per_unit[school]) for school in schools},
+    )
+
+
+def _fold(session: Session) -> None:
+    """On the primary, the pending marks folded in the caller's transaction under the fold
+    lock (see ``sums``); a read replica cannot fold."""
+    if reads_replica(session):
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    refresh(session)
 
 
 def _pending(session: Session, m_from: int, m_to: int) -> bool:

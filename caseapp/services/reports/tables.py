@@ -469,43 +469,18 @@ def _from_rollups(
     if summed is None:  # changes of the period not folded into the rollups yet: the scan
         return _scan(session, unit, date_from, date_to, shown, level, within)
     figures, paths = summed
-
-    def table(key, rows, cols, figure=None, totals=None) -> Table:
-        t = Table(key, list(rows), list(cols), counts=TABLE_COUNTS.get(key, "cases"))
-        for (f, row, col), n in figures.items():
-            if f == (figure or key) and n and row in t.rows and col in t.cols:
-                t.cells[(row, col)] = n
-        if totals is not None:
-            t.col_totals = {c: figures.get((totals, "", c), 0) for c in t.cols}
-        return t
-
-    tables = [
-        table("violence_by_sex", domain.VIOLENCE_TYPES, GROUP_COLUMNS, totals="cases"),
-        table("age_by_sex", domain.AGE_BANDS, SEX_COLUMNS),
-        table("role_by_sex", domain.HARMED_ROLES, SEX_COLUMNS),
-        table("perpetrators_by_relationship_sex", domain.RELATIONSHIPS, SEX_COLUMNS),
-        table("status_at_end", STATUS_ROWS, GROUP_COLUMNS),
-        table("findings", FINDING_ROWS, GROUP_COLUMNS),
-        table(
-            "support_by_service",
-            (*step_domain.SUPPORT_SERVICES, "referral"),
-            GROUP_COLUMNS,
-            totals="support_total",
-        ),
-    ]
     groups = children_during(session, unit, date_from, date_to) or [unit]
-    per_unit = Table("per_unit", [child.code for child in groups], list(GROUP_COLUMNS))
     codes = {str(child.id): child.code for child in groups}
+    per_group: dict[tuple[str, str], int] = {}
     for (path, sex), n in sorted(paths.items()):
         if not n:
             continue
         for part in path.strip("/").split("/"):
             code = codes.get(part)
             if code is not None:
-                per_unit.cells[(code, sex)] = per_unit.cells.get((code, sex), 0) + n
-    tables.append(per_unit)
-    tables.append(_activities(session, unit, date_from, date_to))
-    tables.append(table("cases_by_channel", channels.CHANNEL_ROWS, GROUP_COLUMNS))
+                per_group[(code, sex)] = per_group.get((code, sex), 0) + n
+    *summed_tables, channel_table = _summed_tables(figures, [g.code for g in groups], per_group)
+    tables = [*summed_tables, _activities(session, unit, date_from, date_to), channel_table]
     reports_scope = channels.self_reports_in(unit, date_from, date_to, shown, level, within)
     tables.append(_self_reports(session, reports_scope))
 
@@ -528,6 +503,88 @@ def _from_rollups(
         channels.reply_times(session, reports_scope, lambda a, b: _days(session, a, b))
     )
     return Report(unit.code, unit.name, date_from, date_to, tables, timeliness)
+
+
+def _summed_tables(
+    figures: dict[tuple[str, str, str], int],
+    group_codes: list[str],
+    per_group: dict[tuple[str, str], int],
+) -> list[Table]:
+    """The tables of the report summed from the rollups' figures, in the report's order:
+    those before "per_unit", "per_unit" (the units ``group_codes``, cells ``per_group``), then
+    "cases_by_channel" (activities and self-reports are read elsewhere)."""
+
+    def table(key, rows, cols, figure=None, totals=None) -> Table:
+        t = Table(key, list(rows), list(cols), counts=TABLE_COUNTS.get(key, "cases"))
+        for (f, row, col), n in figures.items():
+            if f == (figure or key) and n and row in t.rows and col in t.cols:
+                t.cells[(row, col)] = n
+        if totals is not None:
+            t.col_totals = {c: figures.get((totals, "", c), 0) for c in t.cols}
+        return t
+
+    per_unit = Table("per_unit", list(group_codes), list(GROUP_COLUMNS))
+    per_unit.cells = dict(per_group)
+    return [
+        table("violence_by_sex", domain.VIOLENCE_TYPES, GROUP_COLUMNS, totals="cases"),
+        table("age_by_sex", domain.AGE_BANDS, SEX_COLUMNS),
+        table("role_by_sex", domain.HARMED_ROLES, SEX_COLUMNS),
+        table("perpetrators_by_relationship_sex", domain.RELATIONSHIPS, SEX_COLUMNS),
+        table("status_at_end", STATUS_ROWS, GROUP_COLUMNS),
+        table("findings", FINDING_ROWS, GROUP_COLUMNS),
+        table(
+            "support_by_service",
+            (*step_domain.SUPPORT_SERVICES, "referral"),
+            GROUP_COLUMNS,
+            totals="support_total",
+        ),
+        per_unit,
+        table("cases_by_channel", channels.CHANNEL_ROWS, GROUP_COLUMNS),
+    ]
+
+
+def schools_within(
+    session: Session, unit: Unit, date_from: date, date_to: date, schools: dict[int, bool]
+) -> dict[int, list[Table]] | None:
+    """The tables of each of ``schools`` (id -> whether it sat below ``unit`` all the period)
+    as ``build(session, school, date_from, date_to, within=None if whole else unit)`` gives
+    them, but the activities (the combined report reads them live for the whole unit), in a
+    few statements whatever the number of schools: the rollups and the self-reports grouped
+    by school (periods.combined, where a school's own build each cost a dozen). None when the
+    rollups cannot answer (a period not of whole months, changes not folded in): the caller
+    builds each school."""
+    from caseapp.services.reports import rollups
+
+    if not schools:
+        return {}
+    if not rollups.whole_months(date_from, date_to):
+        return None
+    summed = rollups.sums_by_school(session, unit, date_from, date_to, schools)
+    if summed is None:
+        return None
+    figures, per_unit = summed
+    outcomes = channels.self_report_outcomes_by_school(session, unit, date_from, date_to, schools)
+    codes = {
+        school: code
+        for school, code in session.execute(
+            select(Unit.id, Unit.code).where(Unit.id.in_(list(schools)))
+        )
+    }
+    found = {}
+    for school in schools:
+        code = codes[school]
+        per_group = {(code, col): n for col, n in per_unit[school].items() if n}
+        found[school] = [
+            *_summed_tables(figures[school], [code], per_group),
+            Table(
+                "self_reports",
+                list(channels.SELF_REPORT_ROWS),
+                list(channels.SELF_REPORT_COLUMNS),
+                outcomes.get(school, {}),
+                counts=TABLE_COUNTS["self_reports"],
+            ),
+        ]
+    return found
 
 
 def _timeliness(session: Session, scope, date_to: date, end, verification_days: int) -> dict:
