@@ -22,6 +22,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from caseapp.security.authz import effective_grants, has_permission, permissions_for
+from caseapp.services.cases.notifications import UNREAD_SHOWN
 from caseapp.services.menu_counts import MenuCounts, menu_counts
 from caseapp.services.selfreports.inbox import Waiting
 
@@ -132,12 +133,14 @@ def _drawn_once(part: str, draw: Callable[[frozenset[str]], T]) -> T:
     return drawn
 
 
-def menu_badge(name: str) -> int:
-    """The number drawn after a link whose ``badge`` is ``name`` (0: none is drawn)."""
+def menu_badge(name: str) -> int | str:
+    """The number drawn after a link whose ``badge`` is ``name`` (0: none is drawn); the
+    unread notices stop at "99+" (notifications.UNREAD_SHOWN)."""
     if name == "selfreports":
         return selfreports_waiting().total
     if name == "notices":
-        return unread_notices()
+        unread = unread_notices()
+        return f"{UNREAD_SHOWN}+" if unread > UNREAD_SHOWN else unread
     if name == "approvals":
         return approvals_waiting()
     return 0

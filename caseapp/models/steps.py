@@ -219,9 +219,24 @@ class Notification(Base):
     """An in-app notice (and e-mail when configured). Never carries identifying text."""
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        # A person's notices newest first (the notices page reads its hundred and stops).
+        Index("ix_notifications_user_created", "user_id", "created_at", "id"),
+        # A person's unread ones: the menu's number, which stops at "99+" (an officer above
+        # many schools gets an overdue notice for each of their overdue cases: some 150,000
+        # at 1,000,000 cases, counted one by one on every page they opened, 2.1 s).
+        Index(
+            "ix_notifications_user_unread",
+            "user_id",
+            "created_at",
+            "id",
+            postgresql_where=text("read_at IS NULL"),
+            sqlite_where=text("read_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     kind: Mapped[str] = mapped_column(String(20))
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)

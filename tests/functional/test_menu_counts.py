@@ -3,13 +3,17 @@ for each person the counts their own services give, read in one statement per pa
 
 from __future__ import annotations
 
+import re
+
 from caseapp.models import ApprovalRequest, Unit, User
 from caseapp.security.authz import has_permission
 from caseapp.services.accounts import approvals
+from caseapp.services.cases import notifications
 from caseapp.services.cases.notifications import unread_count
 from caseapp.services.menu_counts import menu_counts
 from caseapp.services.selfreports import inbox
 from tests.factories import Visitor, statements_sent
+from tests.functional.report_support import CASES, new_case
 from tests.functional.selfreport_support import submit_report
 
 
@@ -181,3 +185,37 @@ def test_a_kept_statement_is_the_one_built_now(db, world):
         # Elsewhere than PostgreSQL the present is a parameter read at each run (db.present).
         moment = ("present",)
         assert _without(stored.params, moment) == _without(fresh.params, moment), user.username
+
+
+def test_the_unread_notices_stop_at_99_plus_and_leave_out_cases_out_of_sight(app, db, world):
+    """An officer above many schools gets a notice for each of their overdue cases: the menu
+    counts them to a hundred and shows "99+" (it used to count them all on every page, 2.1 s
+    with 150,000); notices about a case the person may no longer see are not counted."""
+    officer = db.get(User, world["officer_d1"].id)
+    visible = new_case(db, world, next(s for s in CASES if s.school == "SCH-A"))
+    hidden = new_case(db, world, next(s for s in CASES if s.school == "SCH-C"))  # not in D1
+    db.commit()
+    seed = unread_count(db, officer)  # what the seed's and the cases' own events left
+    assert seed < 10
+    for i in range(98 - seed):
+        notifications.add_notice(db, officer, visible, "overdue", f"test-visible:{i}")
+    for i in range(5):
+        notifications.add_notice(db, officer, hidden, "overdue", f"test-hidden:{i}")
+    db.commit()
+    agent = Visitor(app, db, world["officer_d1"])
+
+    def badge() -> str:
+        page = agent.get("/cases/").get_data(as_text=True)
+        found = re.search(r'href="/notifications">[^<]*<span class="badge"[^>]*>([^<]+)<', page)
+        assert found, page
+        return found.group(1)
+
+    assert unread_count(db, officer) == 98 and badge() == "98"  # the hidden five left out
+    for i in range(2):
+        notifications.add_notice(db, officer, visible, "overdue", f"test-more:{i}")
+    db.commit()
+    assert unread_count(db, officer) == notifications.UNREAD_SHOWN + 1
+    assert badge() == "99+"
+    notifications.mark_all_read(db, officer)
+    db.commit()
+    assert unread_count(db, officer) == 0
