@@ -363,6 +363,7 @@ def generate(
                 "updated_at": now,
                 "wrapped_key": DUMMY_KEY,
                 "key_destroyed_at": None,
+                "closed_at": None,  # its last closure, set with the transitions below
                 "narrative": DUMMY_NARRATIVE,
                 "version": 1,
             }
@@ -461,6 +462,8 @@ def generate(
                     "closure_reason": "resolved" if PATH[k + 1] == "closure_requested" else None,
                 }
             )
+            if PATH[k + 1] == "closed":  # as services/cases/closures.py keeps it
+                batch.cases[-1]["closed_at"] = batch.transitions[-1]["at"]
         if status == "reopened":
             transition_id += 1
             batch.transitions.append(

@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from caseapp.security.passwords import make_hasher
     from caseapp.services.accounts import sessions
     from caseapp.services.audit.trail import install_guard
-    from caseapp.services.cases import clocks, step_copies, tallies
+    from caseapp.services.cases import clocks, closures, step_copies, tallies
     from caseapp.services.reports import rollups
 
     settings = settings or load_settings()
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     install_guard()
     clocks.install()
     step_copies.install()
+    closures.install()
     rollups.install()
     tallies.install()
     sessions.install()

@@ -57,25 +57,27 @@ def cases_destroy_content(reference: str, reason: str) -> None:
 def cases_refresh_clocks() -> None:
     """Compute again the moment each case becomes overdue from its clocks and steps, then copy
     each case's school, day received, status and moment again onto its steps where they
-    differ (after a bulk load that bypassed the service; every change made through the
-    service keeps both by itself). Audited with the numbers of cases and steps corrected."""
+    differ, and read each case's last closure again (after a bulk load that bypassed the
+    service; every change made through the service keeps them by itself). Audited with the
+    numbers of cases and steps corrected."""
     from caseapp.services.audit.trail import record
-    from caseapp.services.cases import clocks, step_copies
+    from caseapp.services.cases import clocks, closures, step_copies
 
     session = get_session()
     fixed = clocks.refresh_all(session)
     steps = step_copies.refresh_all(session)
+    closed = closures.refresh_all(session)
     record(
         session,
         None,
         "cases.clocks_refreshed",
         object_type="cases",
-        changes={"corrected": fixed, "steps_corrected": steps},
+        changes={"corrected": fixed, "steps_corrected": steps, "closures_corrected": closed},
     )
     session.commit()
     click.echo(
         f"{fixed} cases had a stale overdue moment; {steps} steps had a stale copy of their "
-        "case's facts; corrected"
+        f"case's facts; {closed} cases a stale instant of closure; corrected"
     )
 
 

@@ -183,6 +183,15 @@ class Case(Base, AtAGlance):
                 "status <> 'closed' AND (risk_level = 'immediate' OR serious_risk_to_child = 1)"
             ),
         ),
+        # What falls due for retention: the closed cases not yet shredded by the instant they
+        # closed, not the latest closure of every case of the archive (services/privacy).
+        Index(
+            "ix_cases_closed_kept",
+            "closed_at",
+            "id",
+            postgresql_where=text("status = 'closed' AND key_destroyed_at IS NULL"),
+            sqlite_where=text("status = 'closed' AND key_destroyed_at IS NULL"),
+        ),
         # "New cases to start", newest first, without reading the school's other cases.
         Index(
             "ix_cases_unit_new",
@@ -242,6 +251,9 @@ class Case(Base, AtAGlance):
     # The case's data key, sealed under the active key-encryption key (with its id inside).
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_destroyed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The instant of its last transition to "closed" (services/cases/closures.py keeps it):
+    # when its retention runs from.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Confidential content, sealed under the data key (version | nonce | ciphertext+tag).
     narrative: Mapped[bytes | None] = mapped_column(LargeBinary)
     version: Mapped[int] = mapped_column(Integer, default=1)

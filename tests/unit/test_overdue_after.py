@@ -298,7 +298,11 @@ def test_the_refresh_command_repairs_and_is_audited(app, db, world):
     event = db.scalars(
         select(AuditEvent).where(AuditEvent.action == "cases.clocks_refreshed")
     ).one()
-    assert json.loads(event.changes) == {"corrected": 1, "steps_corrected": 0}
+    assert json.loads(event.changes) == {
+        "corrected": 1,
+        "steps_corrected": 0,
+        "closures_corrected": 0,
+    }
 
 
 def test_the_present_is_read_at_each_run(db, monkeypatch):

@@ -192,7 +192,7 @@ CATALOG: dict[str, TableEntry] = {
                 "reference year number status received_on incident_on incident_date_approximate "
                 "received_via reporter_kind setting child harmed_sex_group risk_level "
                 "serious_risk_to_child intervention_due_at verification_due_on support_due_on "
-                "overdue_after closure_reason",
+                "overdue_after closed_at closure_reason",
             ),
             Group(
                 "account",

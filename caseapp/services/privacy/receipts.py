@@ -31,7 +31,6 @@ from caseapp.services.privacy import periods
 from caseapp.services.privacy.retention import RECEIPTS as RULE
 from caseapp.services.privacy.retention import (
     add_period,
-    case_closures,
     closure_day,
     reason_of,
     sub_period,
@@ -76,7 +75,6 @@ def due(
     line = periods.get(session, RULE)
     amount, unit = line.amount, line.unit
     last_day = sub_period(limit, amount, unit) + timedelta(days=2)  # loose: checked below
-    closures = case_closures()
     school = Unit
     closed_alone = and_(
         SelfReport.case_id.is_(None),
@@ -85,7 +83,7 @@ def due(
     )
     closed_with_case = and_(
         Case.status == "closed",
-        closures.c.closed_at < start_of_local_day(last_day),
+        Case.closed_at < start_of_local_day(last_day),
     )
     stmt = (
         select(
@@ -93,13 +91,12 @@ def due(
             school.code,
             SelfReport.case_id,
             SelfReport.closed_on,
-            closures.c.closed_at,
+            Case.closed_at,
             SelfReport.receipt_hash.is_not(None),
             and_(closed_alone, SelfReport.wrapped_key.is_not(None)),
         )
         .join(school, school.id == SelfReport.school_id)
         .outerjoin(Case, Case.id == SelfReport.case_id)
-        .outerjoin(closures, closures.c.case_id == SelfReport.case_id)
         .where(
             or_(
                 and_(SelfReport.receipt_hash.is_not(None), or_(closed_alone, closed_with_case)),
@@ -120,7 +117,14 @@ def due(
         )
     found = []
     for report_id, code, case_id, closed_on, case_closed_at, kept, content in session.execute(stmt):
-        closed = closure_day(case_closed_at) if case_id is not None else closed_on
+        # Both are set where the statement matched: a report of a case by its case's closure,
+        # one closed on its own by its own day.
+        if case_id is not None and case_closed_at is not None:
+            closed = closure_day(case_closed_at)
+        elif case_id is None and closed_on is not None:
+            closed = closed_on
+        else:
+            continue
         due_on = add_period(closed, amount, unit)
         if due_on <= limit:
             found.append(ReceiptDue(report_id, code, due_on, bool(kept), bool(content)))

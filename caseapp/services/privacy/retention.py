@@ -31,7 +31,6 @@ from caseapp.models import (
     CaseAttachment,
     CaseExclusion,
     CasePerson,
-    CaseTransition,
     LegalHold,
     Unit,
     User,
@@ -135,16 +134,6 @@ def _schedule(session: Session) -> dict[str, tuple[int, str]]:
     return {p.key: (p.amount, p.unit) for p in schedule_lines(session)}
 
 
-def case_closures():
-    """Per case, the instant of its last transition to "closed" (a subquery)."""
-    return (
-        select(CaseTransition.case_id, func.max(CaseTransition.at).label("closed_at"))
-        .where(CaseTransition.to_status == "closed")
-        .group_by(CaseTransition.case_id)
-        .subquery()
-    )
-
-
 def _held():
     return exists(
         select(LegalHold.id).where(LegalHold.case_id == Case.id, LegalHold.released_at.is_(None))
@@ -159,19 +148,19 @@ def _band_low():
 
 
 def _ages():
-    """Per case: the youngest age of a minor harmed (marked a child, or under 18 by age or, with
-    no age, by the lowest age of the band), and of anyone harmed (current people)."""
+    """The youngest age of a minor harmed of the case (marked a child, or under 18 by age or,
+    with no age, by the lowest age of the band), and of anyone harmed (current people): two
+    scalar subqueries correlated with the case, read for the cases listed only."""
     age = func.coalesce(CasePerson.age_years, _band_low())
     minor = or_(CasePerson.child.is_(True), age < ADULT_AGE)
+    harmed = (
+        CasePerson.case_id == Case.id,
+        CasePerson.position == "harmed",
+        CasePerson.withdrawn_at.is_(None),
+    )
     return (
-        select(
-            CasePerson.case_id,
-            func.min(case((minor, age))).label("child_age"),
-            func.min(age).label("any_age"),
-        )
-        .where(CasePerson.position == "harmed", CasePerson.withdrawn_at.is_(None))
-        .group_by(CasePerson.case_id)
-        .subquery()
+        select(func.min(case((minor, age)))).where(*harmed).scalar_subquery(),
+        select(func.min(age)).where(*harmed).scalar_subquery(),
     )
 
 
@@ -221,11 +210,12 @@ def due(
     run, which sees everything). One query per kind."""
     limit = as_of + timedelta(days=horizon_days)
     schedule = _schedule(session)
-    closures = case_closures()
     scope = _in_units(units)
     held = _held().label("held")
 
-    ages = _ages()
+    # The closed cases not yet shredded, by the instant they closed (ix_cases_closed_kept):
+    # what the cutoff leaves, not the archive.
+    child_age, any_age = _ages()
     stmt = (
         select(
             Case.id,
@@ -233,18 +223,16 @@ def due(
             Unit.code,
             Case.child,
             Case.received_on,
-            closures.c.closed_at,
-            ages.c.child_age,
-            ages.c.any_age,
+            Case.closed_at,
+            child_age,
+            any_age,
             held,
         )
         .join(Unit, Case.unit_id == Unit.id)
-        .join(closures, closures.c.case_id == Case.id)
-        .outerjoin(ages, ages.c.case_id == Case.id)
         .where(
             Case.status == "closed",
             Case.key_destroyed_at.is_(None),
-            closures.c.closed_at < _cutoff(limit, *schedule[ADULT]),
+            Case.closed_at < _cutoff(limit, *schedule[ADULT]),
         )
     )
     if scope is not None:
@@ -268,15 +256,17 @@ def due(
         if due_on <= limit:
             found.append(Due(case_id, reference, code, rule, due_on, bool(h)))
 
+    # A shredded case's attachments are discarded with its content (intake.destroy_content):
+    # those not yet discarded belong to cases not shredded, read from the same index.
     att = (
-        select(CaseAttachment.id, Case.id, Case.reference, Unit.code, closures.c.closed_at, held)
+        select(CaseAttachment.id, Case.id, Case.reference, Unit.code, Case.closed_at, held)
         .join(Case, CaseAttachment.case_id == Case.id)
         .join(Unit, Case.unit_id == Unit.id)
-        .join(closures, closures.c.case_id == Case.id)
         .where(
             CaseAttachment.discarded_at.is_(None),
             Case.status == "closed",
-            closures.c.closed_at < _cutoff(limit, *schedule[ATTACHMENTS]),
+            Case.key_destroyed_at.is_(None),
+            Case.closed_at < _cutoff(limit, *schedule[ATTACHMENTS]),
         )
     )
     if scope is not None:
