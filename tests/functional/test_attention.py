@@ -19,7 +19,7 @@ from caseapp.runtime import keyring
 from caseapp.services.audit import attention, trail
 from caseapp.services.audit.holidays import holidays
 from caseapp.services.audit.trail import record
-from tests.factories import Visitor, make_user, reason_of, sign_in_client
+from tests.factories import Visitor, make_user, reason_of, sign_in_client, statements_sent
 
 REF_A = "SCH-A-2026-0001"
 REF_B = "SCH-B-2026-0001"
@@ -311,6 +311,53 @@ def test_a_read_while_excluded_is_always_high(db, world):
     found = of_kind(attention.items(db, None), "excluded")
     assert [(i.who, i.seqs, i.severity) for i in found] == [("officer.d1", [excluded, bad], "high")]
     assert REF_A in found[0].explanation
+
+
+def test_reads_while_excluded_across_spans_and_people(db, world):
+    """Excluded, lifted and excluded again; two people excluded from one case, one of them
+    reading in each part: only the reads inside a span of the reader's own exclusion."""
+    officer_p, officer = user(db, world, "officer_p"), user(db, world, "officer_d1")
+    focal = user(db, world, "focal_a")
+    school = unit(db, world, "SCH-A")
+    first = _exclude(db, officer_p, school, REF_A, "officer.d1")
+    _exclude(db, officer_p, school, REF_A, "focal.a")
+    in_first = read(db, officer, school, REF_A).seq
+    _exclude(db, officer_p, school, REF_A, "officer.d1", "case.exclusion_lift")
+    read(db, officer, school, REF_A)  # lifted: ordinary
+    by_focal = read(db, focal, school, REF_A).seq  # still excluded
+    second = _exclude(db, officer_p, school, REF_A, "officer.d1")
+    in_second = read(db, officer, school, REF_A).seq
+    db.flush()
+    found = of_kind(attention.items(db, None), "excluded")
+    assert sorted((i.who, tuple(i.seqs)) for i in found) == sorted(
+        [
+            ("officer.d1", (first, in_first)),
+            ("officer.d1", (second, in_second)),
+            ("focal.a", (first + 1, by_focal)),
+        ]
+    )
+
+
+def test_excluded_reads_cost_the_window_not_the_trail(db, world):
+    """Exclusions build up with the cases: the rule reads the window's reads of excluded
+    cases, not every exclusion of the trail with a statement for each (the same statements
+    with five exclusions as with fifty)."""
+    officer_p = user(db, world, "officer_p")
+    school = unit(db, world, "SCH-A")
+    engine = db.get_bind().engine
+
+    def statements() -> int:
+        db.flush()
+        with statements_sent(engine) as sent:
+            attention.items(db, None)
+        return len(sent)
+
+    for i in range(5):
+        _exclude(db, officer_p, school, f"SCH-A-2020-{i:04d}", "officer.d1")
+    few = statements()
+    for i in range(5, 50):
+        _exclude(db, officer_p, school, f"SCH-A-2020-{i:04d}", "officer.d1")
+    assert statements() == few
 
 
 # Separation of duties and the chain ---------------------------------------------------------

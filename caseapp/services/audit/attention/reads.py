@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import Row, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.clock import start_of_local_day, zone
@@ -262,13 +262,49 @@ def off_hours(w: Window) -> list[Item]:
     return found
 
 
+# References asked at a time (a statement's parameters stay well under SQLite's limit).
+IN_CHUNK = 500
+
+
 def excluded_reads(w: Window) -> list[Item]:
-    """A read of a case by a person excluded from it (no lift between): always high."""
-    events = w.session.execute(
-        select(AuditEvent.seq, AuditEvent.action, AuditEvent.object_ref, AuditEvent.changes)
-        .where(AuditEvent.action.in_(("case.exclude", "case.exclusion_lift")))
+    """A read of a case by a person excluded from it (no lift between): always high.
+
+    Read from the window's side: first the reads of the window (in the auditor's view) of a
+    case that has an exclusion recorded before them, then the exclusions and lifts of those
+    cases only, paired into spans per person. It read every exclusion of the trail and sent a
+    statement per span, whatever the window (issue 16: exclusions build up with the cases)."""
+    excluded_before = aliased(AuditEvent)
+    candidates = w.session.execute(
+        select(AuditEvent.seq, AuditEvent.at, AuditEvent.object_ref, AuditEvent.actor_id)
+        .where(
+            reads(AuditEvent),
+            AuditEvent.at >= w.start,
+            AuditEvent.object_ref != "",
+            select(excluded_before.seq)
+            .where(
+                excluded_before.object_ref == AuditEvent.object_ref,
+                excluded_before.action == "case.exclude",
+                excluded_before.seq < AuditEvent.seq,
+            )
+            .exists(),
+            *w.scope(AuditEvent),
+        )
         .order_by(AuditEvent.seq)
     ).all()
+    if not candidates:
+        return []
+    refs = sorted({ref for _seq, _at, ref, _actor in candidates})
+    events: list[Row[int, str, str, str]] = []
+    for i in range(0, len(refs), IN_CHUNK):
+        events += w.session.execute(
+            select(AuditEvent.seq, AuditEvent.action, AuditEvent.object_ref, AuditEvent.changes)
+            .where(
+                AuditEvent.action.in_(("case.exclude", "case.exclusion_lift")),
+                AuditEvent.object_ref.in_(refs[i : i + IN_CHUNK]),
+            )
+            .order_by(AuditEvent.seq)
+        ).all()
+    events.sort(key=lambda event: event[0])
     open_: dict[tuple[str, str], int] = {}
     spans: list[tuple[str, str, int, int | None]] = []
     for seq, action, ref, raw in events:
@@ -290,23 +326,16 @@ def excluded_reads(w: Window) -> list[Item]:
             select(User.username, User.id).where(User.username.in_({s[1] for s in spans}))
         ).all()
     )
+    reads_of: dict[tuple[str, int | None], list[tuple[int, datetime]]] = defaultdict(list)
+    for read_seq, read_at, ref, actor in candidates:
+        reads_of[(ref, actor)].append((read_seq, read_at))
     found = []
     for ref, user, start, end in spans:
         if user not in ids:
             continue
-        conditions = [
-            reads(AuditEvent),
-            AuditEvent.object_ref == ref,
-            AuditEvent.actor_id == ids[user],
-            AuditEvent.seq > start,
-            AuditEvent.at >= w.start,
-            AuditEvent.seq < end if end is not None else true(),
-        ]
-        for seq, at in w.session.execute(
-            select(AuditEvent.seq, AuditEvent.at)
-            .where(*conditions, *w.scope(AuditEvent))
-            .order_by(AuditEvent.seq)
-        ).all():
+        for seq, at in reads_of.get((ref, ids[user]), ()):
+            if seq <= start or (end is not None and seq >= end):
+                continue
             found.append(
                 Item(
                     key=f"excluded:{seq}",
