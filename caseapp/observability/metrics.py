@@ -31,15 +31,16 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy import case as when
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from caseapp.access import PUBLIC, permission
 from caseapp.db import open_session, utcnow
-from caseapp.models import AuditCheckpoint, AuditEvent, Case, Unit
+from caseapp.models import AuditCheckpoint, AuditEvent, Unit
+from caseapp.models.reports import UnitCaseTally
 from caseapp.services.audit.integrity import last_event
-from caseapp.services.cases.deadlines import overdue_condition
+from caseapp.services.cases.monitoring import overdue_now
+from caseapp.services.cases.tallies import overdue_day
 
 log = logging.getLogger(__name__)
 
@@ -217,29 +218,30 @@ def database_gauges(session: Session, now: datetime) -> Iterator[Metric]:
 
 
 def province_caseload(session: Session, now: datetime) -> list[tuple[str, int, int]]:
-    """(province code, open cases, overdue cases) for every province, in one grouped query:
-    open cases are counted per school first (each case's clocks checked once), then each
-    school's counts go to the province whose path prefixes the school's."""
-    per_school = (
+    """(province code, open cases, overdue cases) for every province, in one grouped query
+    from the counts kept per unit (tallies: the monitoring page's): open cases from each
+    unit's row, overdue cases as monitoring counts them at the present (``now``'s day), then
+    each unit's counts go to the province whose path prefixes the unit's. Counting the open
+    cases themselves at each scrape read every open case of every province (240-360 ms at
+    1,000,000 cases, issue 16)."""
+    per_unit = (
         select(
             Unit.path.label("path"),
-            func.count(Case.id).label("open"),
-            func.sum(when((overdue_condition(now), 1), else_=0)).label("overdue"),
+            UnitCaseTally.open.label("open"),
+            overdue_now(overdue_day(now)).label("overdue"),
         )
-        .join(Unit, Case.unit_id == Unit.id)
-        .where(Case.status != "closed")
-        .group_by(Unit.path)
+        .join(UnitCaseTally, UnitCaseTally.unit_id == Unit.id)
         .subquery()
     )
     province = aliased(Unit)
     rows = session.execute(
         select(
             province.code,
-            func.coalesce(func.sum(per_school.c.open), 0),
-            func.coalesce(func.sum(per_school.c.overdue), 0),
+            func.coalesce(func.sum(per_unit.c.open), 0),
+            func.coalesce(func.sum(per_unit.c.overdue), 0),
         )
         .select_from(province)
-        .outerjoin(per_school, per_school.c.path.startswith(province.path))
+        .outerjoin(per_unit, per_unit.c.path.startswith(province.path))
         .where(province.kind == "province")
         .group_by(province.code)
         .order_by(province.code)

@@ -322,7 +322,7 @@ def _excluded(session: Session, user: User, unit: Unit, level: str | None) -> li
     return list(session.execute(stmt, execution_options=written_in).all())
 
 
-def _overdue_now(today: date):
+def overdue_now(today: date):
     """The overdue cases of the school (the statement's Unit) at the present, ``today`` being
     the present's day (tallies.overdue_day): the cases whose clock ran out on a day before
     today, summed from a row a month before this one and a row a day of this month
@@ -364,7 +364,7 @@ def _overdue_now(today: date):
 
 def _schools_and_tallies(user: User, unit: Unit, level: str | None, today: date) -> Select:
     """Each school below ``unit`` (of ``level``) in the tree's order, as plain columns (a
-    province lists hundreds), with its tallies and its overdue cases (``_overdue_now``) when
+    province lists hundreds), with its tallies and its overdue cases (``overdue_now``) when
     ``user`` may read its cases (else none)."""
     readable = UnitCaseTally.unit_id.is_not(None)
     tally = (
@@ -372,7 +372,7 @@ def _schools_and_tallies(user: User, unit: Unit, level: str | None, today: date)
         UnitCaseTally.high_risk,
         UnitCaseTally.unassigned,
         UnitCaseTally.total,
-        when((readable, _overdue_now(today)), else_=None).label("overdue"),
+        when((readable, overdue_now(today)), else_=None).label("overdue"),
     )
     return (
         select(Unit.id, Unit.code, Unit.name, UnitCaseTally.unit_id.label("tallied"), *tally)
@@ -409,7 +409,7 @@ def school_rows(
     """One row per school below ``unit`` (of ``level`` when given): the school (its id, code
     and name), open, overdue, high-risk, unassigned and all cases. Read from the schools'
     tallies (tallies.py: a row a school, and for the overdue cases a row a school and month or
-    day their clocks ran out, with today's cases counted: ``_overdue_now``) less the few cases
+    day their clocks ran out, with today's cases counted: ``overdue_now``) less the few cases
     the user is excluded from (``hidden``: as _excluded reads them, read here when not
     given)."""
     today = overdue_day(utcnow())

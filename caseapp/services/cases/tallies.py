@@ -5,7 +5,7 @@ closed per month, from a row each instead of counting the cases.
 The overdue cases of a school are counted by the day their clock runs out (``overdue_day`` of
 ``Case.overdue_after``: the day, where the users are, of that moment) and by that day's month:
 the days before today hold cases overdue now, so monitoring sums the months before this one and
-this month's days before today, and counts today's cases alone (monitoring._overdue_now). Most
+this month's days before today, and counts today's cases alone (monitoring.overdue_now). Most
 clocks are days, which run out at the day's last microsecond: today's cases whose moment has
 passed are then the few whose clock is a moment of the day (the intervention's).
 A new case is counted here with the moment of its INSERT; cases.clocks hands over every moment it
