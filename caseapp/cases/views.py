@@ -239,6 +239,7 @@ def show(public_id: str):
         consent_ok={p: case_records.has_consent(db, case, p) for p in domain.CONSENT_PURPOSES},
         consent_status=case_records.consent_status(db, case),
         person_repeats=case_records.repeat_counts_by_person(db, current_user, case),
+        repeats_shown=case_records.REPEATS_SHOWN,
         consent_form=_consent_form(),
         notice_version=notices.NOTICE_VERSION,
         known_notice=notices.known_version,

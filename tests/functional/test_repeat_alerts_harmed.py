@@ -176,3 +176,32 @@ def test_the_alert_leads_to_the_cases_it_counts(app, db, world):
     assert b1.reference in listed(fb, "harmed")
     refused = fb.get("/cases/", query_string={"related": a1.public_id, "role": "harmed"})
     assert "Some filters are not valid; they were ignored." in refused.get_data(as_text=True)
+
+
+def test_a_common_name_is_counted_up_to_a_ceiling(app, db, world, monkeypatch):
+    """A common name can be shared by thousands of cases of an archive: the alerts count them
+    up to REPEATS_SHOWN and say "more than" beyond (here with a ceiling of 2), each person
+    counting only what they may see, in one statement for the roles and one for the people."""
+    monkeypatch.setattr(case_records, "REPEATS_SHOWN", 2)
+    focal_a = Visitor(app, db, world["focal_a"], lang="en")
+    focal_c = Visitor(app, db, world["focal_c"], lang="en")
+    first = _intake(focal_a, db, world, "SCH-A", NAME, "Lý Văn Một")
+    for i in range(3):
+        _intake(focal_a, db, world, "SCH-A", NAME, f"Lý Văn {i}")
+    _intake(focal_c, db, world, "SCH-C", NAME, "Lý Văn C")  # not SCH-A's to see
+    db.expire_all()
+    case = db.get(Case, first.id)
+    focal = db.get(User, world["focal_a"].id)
+    assert case_records.repeat_counts(db, focal, case) == {"harmed": 3, "perpetrator": 0}
+    harmed = case.harmed_people[0]
+    assert case_records.repeat_counts_by_person(db, focal, case)[harmed.uid] == 3
+    page = focal_a.get(f"/cases/{case.public_id}").get_data(as_text=True)
+    assert (
+        "The same name of a person harmed (accents ignored) appears in more than 2 other "
+        "cases you can see." in page
+    )
+    assert "more than 2 other cases</a>" in page
+    monkeypatch.setattr(case_records, "REPEATS_SHOWN", 3)  # at the ceiling: the number
+    assert _shown(focal_a, case) == {"harmed": 3, "perpetrator": 0}
+    officer_p = db.get(User, world["officer_p"].id)  # the province sees all five
+    assert case_records.repeat_counts(db, officer_p, case)["harmed"] == 4
