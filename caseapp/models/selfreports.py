@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp.db import Base
@@ -53,6 +62,9 @@ RECEIPT_DIGITS = 16
 
 class SelfReport(Base):
     __tablename__ = "self_reports"
+    # The inbox's "decided" tab: the reports decided in its last 90 days, latest first, from
+    # here instead of every report ever received (issue 16).
+    __table_args__ = (Index("ix_self_reports_decided_at", "decided_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(36), unique=True)
