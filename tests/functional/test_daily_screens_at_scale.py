@@ -583,7 +583,10 @@ def test_my_work_reads_its_lists_in_one_statement_each_in_its_order(app, db, wor
     engine = app.extensions["caseapp.engine"]
     with statements_sent(engine) as sent:
         assert focal.get("/work").status_code == 200
-    lists = [s for s in sent if "FROM cases" in s and "LIMIT" in s]
+    # (The menu's count of unread notices, which stops at 100, is not a list.)
+    lists = [
+        s for s in sent if "FROM cases" in s and "LIMIT" in s and "FROM notifications" not in s
+    ]
     assert len(lists) == 1 and lists[0].count("UNION ALL") == 3, lists
     if engine.dialect.name == "postgresql":
         # Planned as the counts are (no bitmap scan), then the settings put back as it runs.
