@@ -352,12 +352,17 @@ def test_excluded_reads_cost_the_window_not_the_trail(db, world):
             attention.items(db, None)
         return len(sent)
 
+    officer = user(db, world, "officer_d1")
     for i in range(5):
         _exclude(db, officer_p, school, f"SCH-A-2020-{i:04d}", "officer.d1")
+    read(db, officer, school, "SCH-A-2020-0000")  # one read while excluded, in the window
+    read(db, officer, school, REF_A)  # and an ordinary one
     few = statements()
+    assert len(of_kind(attention.items(db, None), "excluded")) == 1
     for i in range(5, 50):
         _exclude(db, officer_p, school, f"SCH-A-2020-{i:04d}", "officer.d1")
     assert statements() == few
+    assert len(of_kind(attention.items(db, None), "excluded")) == 1
 
 
 # Separation of duties and the chain ---------------------------------------------------------

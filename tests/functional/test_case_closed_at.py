@@ -18,8 +18,9 @@ from caseapp.models import AuditEvent, Case, CaseTransition
 from caseapp.models import cases as domain
 from caseapp.services.cases.closures import latest_closure
 from caseapp.services.privacy import receipts, retention
-from tests.factories import statements_sent
+from tests.factories import Visitor, statements_sent
 from tests.functional.report_support import CASES, new_case
+from tests.functional.workflow_support import move, reach
 
 BASE = datetime(2025, 3, 1, 17, tzinfo=UTC)
 histories = st.lists(
@@ -101,3 +102,21 @@ def test_the_retention_lists_read_no_transition(db, world):
         retention.due(db, today, 30)
         receipts.due(db, today, 30)
     assert sent and not [s for s in sent if "case_transitions" in s], sent
+
+
+def test_closed_reopened_and_closed_again_through_the_workflow(app, db, world):
+    """Through the services as people do it: the case's instant is its closure, stays while it
+    is reopened (a reopened case is not listed for retention), and moves to the second
+    closure."""
+    focal = Visitor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    reach(db, world, case, "reopened")
+    first = db.scalar(select(latest_closure(case.id)))
+    assert first is not None and case.closed_at == first
+    for status in ("supporting", "monitoring"):
+        move(db, world["focal_a"], case, status)
+    move(db, world["focal_a"], case, "closure_requested", closure_reason="resolved")
+    move(db, world["officer_p"], case, "closed")
+    db.expire_all()
+    second = db.scalar(select(latest_closure(case.id)))
+    assert second is not None and second >= first and case.closed_at == second

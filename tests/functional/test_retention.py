@@ -6,13 +6,22 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime, time
 
 import pytest
 from sqlalchemy import func, select
 
 from caseapp.clock import local_today
-from caseapp.models import AuditEvent, Case, CaseAttachment, LegalPeriod, Unit, User
+from caseapp.errors import ValidationFailed
+from caseapp.models import (
+    AuditEvent,
+    Case,
+    CaseAttachment,
+    CaseTransition,
+    LegalPeriod,
+    Unit,
+    User,
+)
 from caseapp.runtime import keyring, settings
 from caseapp.services.audit import integrity
 from caseapp.services.cases import holds
@@ -247,3 +256,58 @@ def test_a_released_hold_lets_the_next_run_shred(app, db, world):
     assert _run(app).exit_code == 0
     db.expire_all()
     assert db.get(Case, held.id).key_destroyed_at is not None
+
+
+@pytest.mark.usefixtures("clean_store")
+def test_a_stale_instant_of_closure_shreds_nothing_until_repaired(app, db, world):
+    """What falls due is listed by the case's kept instant of closure; shredding cannot be
+    undone, so the run checks it against the transitions: a second closure written past the
+    session (a bulk load) leaves the instant too early, and the case is not shredded until
+    `cases refresh-clocks` has read it again; then it is no longer due."""
+    case = closed_case(
+        db,
+        world,
+        date(2018, 2, 1),
+        date(2018, 5, 10),
+        child=False,
+        harmed_age_band="18-24",
+        harmed_age_years=19,
+        harmed_role="other",
+    )
+    # Closed again long after (reopened in between), written in SQL: the kept instant stays.
+    db.execute(
+        CaseTransition.__table__.insert().values(
+            case_id=case.id,
+            from_status="closure_requested",
+            to_status="closed",
+            at=datetime.combine(local_today(), time(5), tzinfo=UTC),
+        )
+    )
+    db.commit()
+    assert [d.case_id for d in retention.due(db, local_today())] == [case.id]  # by the stale one
+    result = _run(app)
+    assert result.exit_code == 0 and "0 cases shredded" in result.output, result.output
+    db.expire_all()
+    assert db.get(Case, case.id).wrapped_key is not None
+    assert app.test_cli_runner().invoke(args=["cases", "refresh-clocks"]).exit_code == 0
+    assert retention.due(db, local_today()) == []
+
+
+def test_no_file_is_added_to_a_case_shredded_meanwhile(app, db, world):
+    """An upload that loaded the case before its content was destroyed reads the key afresh
+    under the case's lock: refused, nothing stored (the retention lists the attachments of
+    unshredded cases only, so one added after the shredding would never be discarded)."""
+    case = closed_case(db, world, date(2017, 9, 1), None)
+    focal = db.get(User, world["focal_a"].id)
+    stale = db.get(Case, case.id)
+    db.execute(
+        Case.__table__.update()
+        .where(Case.id == case.id)
+        .values(key_destroyed_at=datetime.now(UTC), wrapped_key=None)
+    )
+    with pytest.raises(ValidationFailed):
+        case_records.add_attachment(
+            db, focal, stale, "note.txt", "text/plain", io.BytesIO(b"some text")
+        )
+    assert db.scalar(select(func.count()).select_from(CaseAttachment)) == 0
+    db.rollback()

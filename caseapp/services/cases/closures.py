@@ -43,7 +43,8 @@ def _after_flush(session: Session, _flush_context) -> None:
                 _cases.c.id == row.case_id,
                 or_(_cases.c.closed_at.is_(None), _cases.c.closed_at < at),
             )
-            .values(closed_at=at)
+            # Derived data: the case's own moment of change stays its own.
+            .values(closed_at=at, updated_at=_cases.c.updated_at)
         )
     session.info.setdefault("closures_moved", set()).update(row.case_id for row in closed)
 
@@ -77,7 +78,7 @@ def refresh_all(session: Session, batch: int = 1000) -> int:
         result = conn.execute(
             update(_cases)
             .where(_cases.c.id.in_(ids), _cases.c.closed_at.is_distinct_from(latest))
-            .values(closed_at=latest)
+            .values(closed_at=latest, updated_at=_cases.c.updated_at)
         )
         fixed += result.rowcount
     return fixed

@@ -109,6 +109,16 @@ def add_attachment(
 ) -> CaseAttachment:
     """Seal the upload under the case key, chunk by chunk, into the attachment store."""
     _require_content_access(actor, case)
+    # The case's row locked and its key read afresh: a shredding committed since the case was
+    # loaded is seen here, and one that begins now waits for this upload, then discards it
+    # with the others (retention lists the attachments of unshredded cases only).
+    destroyed = session.scalar(
+        select(Case.key_destroyed_at)
+        .where(Case.id == case.id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+    )
+    if destroyed is not None:
+        raise ValidationFailed(_("This case's content was destroyed."))
     cfg = settings()
     filename = os.path.basename((filename or "").replace("\\", "/")).strip()
     filename = "".join(ch for ch in filename if ch.isprintable())  # no newline or control

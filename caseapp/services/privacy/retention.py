@@ -18,6 +18,7 @@ A case under an active legal hold is listed as held and never shredded (nor its 
 from __future__ import annotations
 
 import calendar
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +38,7 @@ from caseapp.models import (
 )
 from caseapp.services.audit.trail import record
 from caseapp.services.cases import intake, records
+from caseapp.services.cases.closures import latest_closure
 from caseapp.services.cases.people import BAND_RANGES
 from caseapp.services.privacy import periods
 
@@ -296,6 +298,9 @@ def reason_of(session: Session, rule: str) -> str:
     return f"retention: {rule} ({periods.get(session, rule).basis})"
 
 
+_log = logging.getLogger(__name__)
+
+
 def _lock_closed(session: Session, case_id: int) -> Case | None:
     """The case row, locked (PostgreSQL: SELECT ... FOR UPDATE) and read afresh, if it is closed
     and, checked after the lock in a statement of its own, under no active hold. A legal hold
@@ -308,6 +313,17 @@ def _lock_closed(session: Session, case_id: int) -> Case | None:
         .execution_options(populate_existing=True)
     )
     if target is None or target.status != "closed":
+        return None
+    # What is shredded is listed by the case's kept instant of closure (services/cases/
+    # closures.py); a closure written past the session (a bulk load, a repair in SQL) would
+    # leave it behind, and shredding cannot be undone: the transitions have the last word.
+    latest = session.scalar(select(latest_closure(Case.id)).where(Case.id == case_id))
+    if latest is None or target.closed_at != latest:
+        _log.warning(
+            "case %s: its kept instant of closure differs from its transitions; not shredded "
+            "(run: flask cases refresh-clocks)",
+            target.reference,
+        )
         return None
     held = session.scalar(
         select(LegalHold.id).where(LegalHold.case_id == case_id, LegalHold.released_at.is_(None))
