@@ -11,6 +11,8 @@ from caseapp.services.cases import intake as cases
 from tests.functional.case_attack_support import case_details
 
 FOCAL_OF = {"SCH-A": "focal_a", "SCH-B": "focal_b", "SCH-C": "focal_c"}
+# An adult harmed (19): the case falls due by the adults' rule alone.
+ADULT = {"child": False, "harmed_age_band": "18-24", "harmed_age_years": 19, "harmed_role": "other"}
 
 
 def closed_case(db, world, received: date, closed: date | None, school: str = "SCH-A", **details):

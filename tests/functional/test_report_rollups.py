@@ -192,6 +192,15 @@ def _change(db, made: list[Case], schools: list[Unit], change) -> None:
     db.flush()
 
 
+def _move_b_to_d2(db, world, schools: list[Unit], day: int) -> None:
+    """SCH-B (``schools[1]``) moves from D1 to D2 on START + ``day`` (the 2026 reform)."""
+    school_b = schools[1]
+    d2 = db.get(Unit, world.units["D2"])
+    unit_service.move_unit(db, None, school_b, d2, START + timedelta(days=day), school_b.version)
+    db.flush()
+    db.expire_all()
+
+
 def _published(report: report_tables.Report) -> list:
     out = []
     for t in report.tables:
@@ -267,17 +276,7 @@ def test_rollups_give_the_scans_figures(db, world, data, later, move, period, pi
         for change in later:
             _change(db, made, schools, change)
         if move is not None:  # SCH-B goes from D1 to D2 on a random day
-            school_b = schools[1]
-            unit_service.move_unit(
-                db,
-                None,
-                school_b,
-                db.get(Unit, world.units["D2"]),
-                START + timedelta(days=move),
-                school_b.version,
-            )
-            db.flush()
-            db.expire_all()
+            _move_b_to_d2(db, world, schools, move)
             unit = db.get(Unit, world.units[code])
         _same(db, unit, date_from, date_to, **kw)
     finally:
@@ -489,17 +488,7 @@ def test_every_schools_figures_at_once_are_each_schools_own(
             _add_self_report(db, schools[SCHOOLS.index(school_code)], day, status, route)
         for change in later:
             _change(db, made, schools, change)
-        school_b = schools[1]  # SCH-B goes from D1 to D2 on a random day
-        unit_service.move_unit(
-            db,
-            None,
-            school_b,
-            db.get(Unit, world.units["D2"]),
-            START + timedelta(days=move),
-            school_b.version,
-        )
-        db.flush()
-        db.expire_all()
+        _move_b_to_d2(db, world, schools, move)  # on a random day
         first, months = period
         date_from = _month_start(first)
         date_to = _month_start(first + months) - timedelta(days=1)
@@ -549,16 +538,7 @@ def test_a_school_moved_in_the_period_counts_what_it_received_below_the_unit(db,
         for day, route in ((50, "school"), (70, "office"), (120, "school"), (140, "office")):
             _add_self_report(db, schools[1], day, "new", route)
         _add_case(db, dict(spec, received=45, types={"cyber"}), schools[0], viewer.id)
-        unit_service.move_unit(
-            db,
-            None,
-            schools[1],
-            db.get(Unit, world.units["D2"]),
-            START + timedelta(days=100),
-            schools[1].version,
-        )
-        db.flush()
-        db.expire_all()
+        _move_b_to_d2(db, world, schools, 100)
         date_from, date_to = _month_start(0), _month_start(6) - timedelta(days=1)
         span = Period("annual:test", "annual", date_from, date_to, date_to + timedelta(days=15))
         # SCH-B's cases and self-reports at each office. A report counts where it waits now

@@ -29,7 +29,7 @@ from caseapp.services.cases import records as case_records
 from caseapp.services.cases.people import PersonInput
 from caseapp.services.privacy import retention
 from caseapp.services.reports import tables as report_tables
-from tests.functional.retention_support import closed_case
+from tests.functional.retention_support import ADULT, closed_case
 
 FAR = date(2030, 1, 1)
 
@@ -44,10 +44,7 @@ def test_due_dates_follow_the_rules(db, world):
         world,
         date(2018, 2, 1),
         date(2018, 5, 10),
-        child=False,
-        harmed_age_band="18-24",
-        harmed_age_years=19,
-        harmed_role="other",
+        **ADULT,
     )
     child = closed_case(db, world, date(2015, 3, 10), date(2015, 6, 1), harmed_age_years=12)
     no_age = closed_case(
@@ -115,10 +112,7 @@ def test_the_schedule_is_read_from_the_settings(db, world):
         world,
         date(2018, 2, 1),
         date(2018, 5, 10),
-        child=False,
-        harmed_age_band="18-24",
-        harmed_age_years=19,
-        harmed_role="other",
+        **ADULT,
     )
     line = db.get(LegalPeriod, retention.ADULT)
     line.amount = 10  # a lawyer's correction (the admin screen is audited; this is the effect)
@@ -149,10 +143,7 @@ def _world_of_three(db, world):
         world,
         date(2018, 2, 1),
         date(2018, 5, 10),
-        child=False,
-        harmed_age_band="18-24",
-        harmed_age_years=19,
-        harmed_role="other",
+        **ADULT,
     )
     focal = db.get(User, world["focal_a"].id)
     attachment = case_records.add_attachment(
@@ -269,10 +260,7 @@ def test_a_stale_instant_of_closure_shreds_nothing_until_repaired(app, db, world
         world,
         date(2018, 2, 1),
         date(2018, 5, 10),
-        child=False,
-        harmed_age_band="18-24",
-        harmed_age_years=19,
-        harmed_role="other",
+        **ADULT,
     )
     # Closed again long after (reopened in between), written in SQL: the kept instant stays.
     db.execute(

@@ -13,7 +13,7 @@ from caseapp.services.cases import intake as cases
 from caseapp.services.privacy import retention
 from tests.factories import Visitor
 from tests.functional.case_attack_support import page_text
-from tests.functional.retention_support import closed_case
+from tests.functional.retention_support import ADULT, closed_case
 
 REASON = "Gia đình đang khiếu nại lên Thanh tra"
 
@@ -25,10 +25,7 @@ def _case(db, world, school="SCH-A"):
         date(2018, 2, 1),
         date(2018, 5, 10),
         school=school,
-        child=False,
-        harmed_age_band="18-24",
-        harmed_age_years=19,
-        harmed_role="other",
+        **ADULT,
     )
 
 

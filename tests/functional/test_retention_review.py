@@ -20,7 +20,7 @@ from caseapp.services.cases import records as case_records
 from caseapp.services.privacy import retention
 from tests.factories import Visitor, squeezed, statements_sent
 from tests.functional.case_attack_support import page_text
-from tests.functional.retention_support import closed_case
+from tests.functional.retention_support import ADULT, closed_case
 
 REASON = "Gia đình đang khiếu nại lên Thanh tra"
 FAR = date(2030, 1, 1)
@@ -32,10 +32,7 @@ def _adult_case(db, world):
         world,
         date(2018, 2, 1),
         date(2018, 5, 10),
-        child=False,
-        harmed_age_band="18-24",
-        harmed_age_years=19,
-        harmed_role="other",
+        **ADULT,
     )
 
 
