@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models, one module per domain."""
 
 from caseapp.models.approvals import ApprovalRequest, AttentionReview, EnrolmentCode
-from caseapp.models.audit import AuditCheckpoint, AuditEvent
+from caseapp.models.audit import AuditCheckpoint, AuditEvent, AuditEventName
 from caseapp.models.cases import (
     Case,
     CaseAttachment,
@@ -118,6 +118,7 @@ __all__ = [
     "Breach",
     "BreachAction",
     "AuditTextKey",
+    "AuditEventName",
     "Holiday",
     "LegalHold",
     "LegalPeriod",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from caseapp.db import Base, utcnow
 
@@ -46,6 +46,25 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEventName(Base):
+    """An account an event names inside its changes (``"user"`` or ``"subject"``): an
+    exclusion from a case, a request about someone else's account. Written with the event
+    (trail.record), never changed; derived from the event like an index, so that a person's
+    account history finds these events by the user name instead of matching the text of every
+    such event of the trail (issue 16)."""
+
+    __tablename__ = "audit_event_names"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)  # USERNAME_MAX
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("audit_events.seq"),
+        primary_key=True,
+    )
+
+    event: Mapped[AuditEvent] = relationship()  # written after its event in a flush
 
 
 class AuditCheckpoint(Base):

@@ -9,9 +9,9 @@ import html
 
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 
-from caseapp.models import AuditEvent, Unit, User
+from caseapp.models import AuditEvent, AuditEventName, Unit, User
 from caseapp.services.accounts import approvals, auth, enrolment, history, users
 from caseapp.services.audit.trail import record
 from caseapp.services.cases import records
@@ -170,7 +170,9 @@ def test_the_changes_are_paginated(app, db, world):
 
 
 def test_the_query_reads_indexes_not_the_whole_trail(app, db, world, database):
-    """Each branch of "about this account" is an index lookup: no full scan of audit_events."""
+    """Each branch of "about this account" is an index lookup: no full scan of audit_events,
+    and no matching of the person's name in the text of events (the exclusions and approvals
+    that name them are found from audit_event_names)."""
     me = _user(db, world, "focal_a")
     stmt = history.changes_to(me).limit(50)
     compiled = stmt.compile(db.get_bind(), compile_kwargs={"literal_binds": True})
@@ -178,12 +180,62 @@ def test_the_query_reads_indexes_not_the_whole_trail(app, db, world, database):
         plan = " | ".join(
             str(row[-1]) for row in db.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))
         )
-        assert "MULTI-INDEX OR" in plan, plan
+        assert "SEARCH audit_events USING COVERING INDEX ix_audit_events_object " in plan, plan
+        assert "SEARCH audit_events USING INDEX ix_audit_events_object_ref " in plan, plan
+        assert "SEARCH audit_event_names USING COVERING INDEX" in plan, plan
         assert "SCAN audit_events" not in plan.replace("SCAN audit_events USING", ""), plan
     else:
         db.execute(text("SET LOCAL enable_seqscan = off"))
         plan = " | ".join(str(r[0]) for r in db.execute(text(f"EXPLAIN {compiled}")))
         assert "Seq Scan on audit_events" not in plan, plan
+        assert "audit_event_names" in plan, plan
+    assert '"user": ' not in str(compiled) and '"subject": ' not in str(compiled), compiled
+
+
+def test_exclusions_and_their_lifting_are_found_by_the_names_kept_beside_them(app, db, world):
+    """An exclusion's object is the case's exclusion row (gone once lifted) and an approval's
+    the request: each event names the person inside its changes, and record() keeps that name
+    beside it (audit_event_names), from which the history reads them, for that person only."""
+    me = _user(db, world, "officer_d1")
+    officer_p = _user(db, world, "officer_p")
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
+    exclusion = records.exclude_person(
+        db, _user(db, world, "focal_a"), case, me.id, EXCLUSION_REASON
+    )
+    asked = approvals.request_exclusion_lift(db, officer_p, case, exclusion.id, "Nhầm người")
+    approvals.approve(db, _user(db, world, "admin_p"), asked, "", asked.version)
+    db.commit()
+    named = db.execute(
+        select(AuditEvent.action, AuditEventName.username)
+        .join(AuditEventName, AuditEventName.seq == AuditEvent.seq)
+        .where(AuditEvent.object_ref == case.reference)
+        .order_by(AuditEvent.seq)
+    ).all()
+    assert named == [
+        ("case.exclude", me.username),
+        ("approval.request", me.username),
+        ("case.exclusion_lift", me.username),
+        ("approval.approve", me.username),
+    ]
+    above = [c.what for c in _described(app, db, me, officer_p)]
+    assert above[:4] == [
+        "Request approved",
+        "An exclusion from a case was lifted",
+        "Approval requested",
+        "Excluded from a case",
+    ]
+    # Told once lifted, never of the exclusion or the request.
+    assert [c.what for c in _described(app, db, me)][:1] == ["An exclusion from a case was lifted"]
+    # Nobody else's history holds them (who asked, who approved, who excluded).
+    for other in (officer_p, _user(db, world, "admin_p"), _user(db, world, "focal_a")):
+        whats = [c.what for c in _described(app, db, other, officer_p)]
+        assert (
+            "Excluded from a case" not in whats
+            and "An exclusion from a case was lifted" not in whats
+        )
+    # The names are where the history finds them: without them, it finds none of these.
+    db.execute(delete(AuditEventName).where(AuditEventName.username == me.username))
+    assert "Excluded from a case" not in [c.what for c in _described(app, db, me, officer_p)]
 
 
 def test_an_officer_above_reads_the_changes_to_a_person_s_account(app, db, world):

@@ -10,6 +10,8 @@ from caseapp.models import AUDITED_MODELS
 # Table name -> why a change to a row of it needs no audit event of its own.
 EXEMPT = {
     "audit_events": "the audit trail itself: append-only and hash-chained",
+    "audit_event_names": "the accounts an exclusion or approval event names, written with the "
+    "event (trail.record) like an index of it",
     "audit_checkpoints": "signed heads of the trail; writing one is audited as audit.checkpoint",
     "case_counters": "the per-school reference counter; case.create records the number it gave",
     "notifications": "notices derived from audited changes; reading one changes nothing else",

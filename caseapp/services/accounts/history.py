@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, and_, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, not_, or_, select, union
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
 from caseapp.labels import audit_action_names, role_names
-from caseapp.models import AuditEvent, Unit, User, UserSession
+from caseapp.models import AuditEvent, AuditEventName, Unit, User, UserSession
 from caseapp.security.authz import covers
 
 # Signing in and out are not changes to the account: the sign-ins are listed on their own.
@@ -27,17 +27,6 @@ FAILURES = (
     "auth.password_change_failed",
     "auth.enrolment_failed",
 )
-# Events that name the person only inside their changes ({"user": ...} or {"subject": ...}):
-# exclusions (their object is the case) and approvals (their object is the request). Rare, so
-# reading them by action (indexed) and matching the name is cheap.
-NAMED_INSIDE = (
-    "case.exclude",
-    "case.exclusion_lift",
-    "approval.request",
-    "approval.approve",
-    "approval.reject",
-    "approval.cancel",
-)
 # What an event about an account may be (object_ref holds the account's user name).
 ACCOUNT_OBJECTS = ("users", "grants", "enrolment_codes", "approval_requests", "recovery_codes")
 # About a case the person was kept from: neither the case nor who asked is shown to them.
@@ -47,17 +36,20 @@ RECENT = 10
 
 def _about(user: User) -> ColumnElement[bool]:
     """The audit events about ``user``'s account, each branch read from an index: by
-    (object_type, object_id), by object_ref, or by action."""
-    named = or_(
-        *[
-            AuditEvent.changes.contains(_pair(key, user.username), autoescape=True)
-            for key in ("user", "subject")
-        ]
-    )
-    return or_(
-        and_(AuditEvent.object_type == "users", AuditEvent.object_id == str(user.id)),
-        and_(AuditEvent.object_ref == user.username, AuditEvent.object_type.in_(ACCOUNT_OBJECTS)),
-        and_(AuditEvent.action.in_(NAMED_INSIDE), named),
+    (object_type, object_id), by object_ref, or, for the events that name the person only
+    inside their changes (exclusions, approvals: trail.NAMED_INSIDE), by the names kept beside
+    them (AuditEventName)."""
+    return AuditEvent.seq.in_(
+        union(
+            select(AuditEvent.seq).where(
+                AuditEvent.object_type == "users", AuditEvent.object_id == str(user.id)
+            ),
+            select(AuditEvent.seq).where(
+                AuditEvent.object_ref == user.username,
+                AuditEvent.object_type.in_(ACCOUNT_OBJECTS),
+            ),
+            select(AuditEventName.seq).where(AuditEventName.username == user.username),
+        )
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Table, event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from caseapp.db import utcnow
-from caseapp.models import AUDITED_MODELS, AuditEvent
+from caseapp.models import AUDITED_MODELS, AuditEvent, AuditEventName
 from caseapp.runtime import keyring
 from caseapp.security.audit_chain import GENESIS, chain_hash
 from caseapp.services.audit import sealed_text
@@ -24,6 +24,19 @@ SECRET_FIELDS = frozenset({"password_hash", "totp_secret", "code_hash", "token_h
 # Bookkeeping fields left out of diffs.
 QUIET_FIELDS = frozenset({"version", "created_at"})
 ADVISORY_LOCK_KEY = 0x5AFE5C400  # serialises appends to the chain on PostgreSQL
+# Events whose object is not the account they concern, naming it inside their changes (under
+# NAME_KEYS): an exclusion (its object is the case's exclusion row, gone once lifted) and the
+# approvals (their object is the request). Each name is kept beside the event
+# (AuditEventName), so that the account's history finds them by index (accounts/history.py).
+NAMED_INSIDE = (
+    "case.exclude",
+    "case.exclusion_lift",
+    "approval.request",
+    "approval.approve",
+    "approval.reject",
+    "approval.cancel",
+)
+NAME_KEYS = ("user", "subject")
 
 
 class AuditMissing(RuntimeError):
@@ -164,8 +177,16 @@ def record(
     )
     ev.hash = chain_hash(key.secret, ev.prev_hash, _event_dict(ev))
     session.add(ev)
+    if action in NAMED_INSIDE:
+        session.add_all(AuditEventName(event=ev, username=name) for name in names_inside(changes))
     session.info["audit_head"] = (ev.seq, ev.hash)
     return ev
+
+
+def names_inside(changes: dict | None) -> list[str]:
+    """The accounts an event of NAMED_INSIDE names in its changes, each once."""
+    values = ((changes or {}).get(key) for key in NAME_KEYS)
+    return sorted({v for v in values if isinstance(v, str) and v})
 
 
 def _day_start():

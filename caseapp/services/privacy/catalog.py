@@ -552,6 +552,21 @@ CATALOG: dict[str, TableEntry] = {
             Group("security", _l("Hash chain that reveals tampering"), "prev_hash key_id hash"),
         ),
     ),
+    "audit_event_names": TableEntry(
+        "audit.read",
+        _AUDIT_RETENTION,
+        (
+            Group("technical", _KEYS, "seq"),
+            Group(
+                "audit",
+                _l(
+                    "The account an exclusion or approval event names, kept beside the event "
+                    "so that the account's history finds it"
+                ),
+                "username",
+            ),
+        ),
+    ),
     "audit_checkpoints": TableEntry(
         "audit.read",
         _AUDIT_RETENTION,

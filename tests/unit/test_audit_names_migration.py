@@ -1,0 +1,90 @@
+"""Migration 0032 on a trail already in use: the accounts that exclusion and approval events
+name inside their changes are kept beside those events (audit_event_names), and nothing else;
+the migration goes down to 0031 again."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from sqlalchemy import inspect
+
+from caseapp import migrate
+
+EVENTS = sa.table(
+    "audit_events",
+    *(
+        sa.column(name)
+        for name in [
+            "seq",
+            "at",
+            "actor_name",
+            "actor_roles",
+            "unit_path",
+            "action",
+            "object_type",
+            "object_id",
+            "object_ref",
+            "changes",
+            "reason",
+            "request_id",
+            "ip",
+            "prev_hash",
+            "key_id",
+            "hash",
+        ]
+    ),
+)
+
+
+def _event(seq: int, action: str, changes) -> dict:
+    return {
+        "seq": seq,
+        "at": "2026-01-01 00:00:00+00:00",
+        "actor_name": "admin",
+        "actor_roles": "[]",
+        "unit_path": "",
+        "action": action,
+        "object_type": "",
+        "object_id": "",
+        "object_ref": "",
+        "changes": changes if isinstance(changes, str) else json.dumps(changes, sort_keys=True),
+        "reason": "",
+        "request_id": "",
+        "ip": "",
+        "prev_hash": "0",
+        "key_id": "k",
+        "hash": "h",
+    }
+
+
+def test_0032_keeps_the_names_of_exclusion_and_approval_events_and_goes_down_again(
+    fresh_engine,
+):
+    migrate.upgrade(fresh_engine, "0031")
+    rows = [
+        _event(1, "case.exclude", {"user": "an.nguyen"}),
+        _event(2, "case.exclusion_lift", {"user": "an.nguyen", "requested_by": "chi"}),
+        # A request to lift an exclusion names the person twice: kept once.
+        _event(
+            3, "approval.request", {"kind": "exclusion_lift", "subject": "binh", "user": "binh"}
+        ),
+        _event(4, "approval.approve", {"kind": "grant", "subject": "dung", "requested_by": "chi"}),
+        _event(5, "approval.reject", {"kind": "new_account"}),  # names no account
+        # Other events are found by their object, not by what their changes say.
+        _event(6, "user.grant", {"user": "an.nguyen", "role": "officer"}),
+        _event(7, "step.record", {"subject": "student"}),
+        # What is not a JSON object names nobody (and does not stop the migration).
+        _event(8, "case.exclude", "not json"),
+        _event(9, "approval.cancel", '["subject", "x"]'),
+        _event(10, "approval.cancel", {"subject": ""}),
+    ]
+    with fresh_engine.begin() as connection:
+        connection.execute(EVENTS.insert(), rows)
+    migrate.upgrade(fresh_engine, "0032")
+    with fresh_engine.connect() as connection:
+        names = set(connection.execute(sa.text("SELECT username, seq FROM audit_event_names")))
+    assert names == {("an.nguyen", 1), ("an.nguyen", 2), ("binh", 3), ("dung", 4)}
+    migrate.downgrade(fresh_engine, "0031")
+    assert "audit_event_names" not in inspect(fresh_engine).get_table_names()
+    assert migrate.current_heads(fresh_engine) == {"0031"}
