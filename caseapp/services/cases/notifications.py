@@ -74,16 +74,11 @@ def notify_handlers(session: Session, case: Case, kind: str, key: str) -> int:
 def _shown_to(user: User):
     """The user's notices about no case or about a case they may still see (not one they were
     excluded from, or that left their scope, since the notice was written)."""
-    from caseapp.services.cases.access import visible_cases
+    from caseapp.services.cases.access import visible_case
 
-    # Correlated, one index lookup per notice: an IN over every visible case cost ~100 ms on
-    # each page at 100,000 cases (bench).
-    visible = (
-        visible_cases(user)
-        .with_only_columns(Case.id)
-        .where(Case.id == Notification.case_id)
-        .exists()
-    )
+    # One index lookup per notice read: the menu counts a hundred (an IN over every visible
+    # case cost ~100 ms on each page at 100,000 cases, bench; a hash of them, 32 ms).
+    visible = visible_case(user, Notification.case_id)
     return (Notification.user_id == user.id, or_(Notification.case_id.is_(None), visible))
 
 

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from caseapp.db import utcnow
 from caseapp.errors import NotFound
-from caseapp.models import Case, Unit, User
+from caseapp.models import Unit, User
 from caseapp.models.selfreports import OPEN_REPORT_STATUSES, SelfReport
 from caseapp.runtime import settings
-from caseapp.services.cases.access import visible_cases
+from caseapp.services.cases.access import visible_case
 from caseapp.services.selfreports import routing
 
 DECIDED_DAYS = 90
@@ -27,11 +27,8 @@ DECIDED_DAYS = 90
 def visible(user: User) -> Select:
     """A select() of the reports ``user`` may see: where an unlinked report waits (or was
     escalated to), or the case a linked report became part of. Deny by default."""
-    linked_case_visible = (
-        visible_cases(user).with_only_columns(Case.id).where(Case.id == SelfReport.case_id).exists()
-    )
     return routing.visible_reports(user).where(
-        or_(SelfReport.case_id.is_(None), linked_case_visible)
+        or_(SelfReport.case_id.is_(None), visible_case(user, SelfReport.case_id))
     )
 
 
