@@ -65,7 +65,8 @@ test: install
 # database on it; the user may create databases), on an empty database made for it and dropped
 # after (bench/fresh_db.py). Fails when any benchmark prints FAIL or exits non-zero.
 BENCHES := bench/onboarding.py bench/intake.py bench/audit_verify.py bench/reports.py \
-	bench/monitoring.py bench/many_people.py bench/cases.py bench/audit_trail.py bench/scale_out.py
+	bench/monitoring.py bench/many_people.py bench/cases.py bench/audit_trail.py bench/scale_out.py \
+	bench/every_screen.py
 bench: install
 	@status=0; \
 	for script in $(BENCHES); do \
