@@ -10,7 +10,9 @@ with a ward of 20 schools and --large cases (bench/casegen.py), and a second one
 cases, what a province's archive holds besides them: five audit events a case (a mix of the
 frequent actions), one exclusion from a case in fifty with the account it names
 (audit_event_names), and an unread overdue notice for the ward's officer for one case in five;
-then the two newest cases through the intake form (casegen seals no real content).
+one self-report from a pupil for fifty cases (sealed as the public page seals them; all but
+the newest twenty decided), a request for a role waiting for its second administrator; then
+the two newest cases through the intake form (casegen seals no real content).
 
 People of every role sign in (a school's focal point and head, the ward's officer, the
 province's auditor and administrator), and each one's screens are found as a person finds
@@ -71,6 +73,7 @@ from caseapp.models import (  # noqa: E402
     Case,
     Notification,
     Unit,
+    User,
 )
 from caseapp.security.audit_chain import ROW_COLUMNS  # noqa: E402
 from caseapp.services.accounts import users  # noqa: E402
@@ -79,6 +82,8 @@ SCHOOLS = 20
 EVENTS_PER_CASE = 5
 EXCLUDED_ONE_IN = 50
 NOTICE_ONE_IN = 5
+SELF_REPORT_ONE_IN = 50
+WAITING = 20  # self-reports not yet decided (the newest)
 ACTIONS = {
     "case.view_confidential": 30,
     "case.update": 20,
@@ -202,6 +207,37 @@ def add_people(app, world: dict) -> dict[str, int]:
         return made
 
 
+def add_self_reports(app, world: dict, cases: int, people: dict[str, int]) -> int:
+    """Self-reports from pupils of the schools, one for every SELF_REPORT_ONE_IN cases, sealed
+    as the public page seals them (a photo with the newest), most of them decided long ago;
+    and a request for a role that waits for a second administrator."""
+    from caseapp.services.accounts import approvals
+    from tests.functional.selfreport_support import add_photo, submit_report
+
+    n = max(1, cases // SELF_REPORT_ONE_IN)
+    with app.app_context():
+        s = get_session()
+        schools = [s.get(Unit, unit_id) for unit_id, _code in world["schools"]]
+        today = local_today()
+        for i in range(n):
+            report = submit_report(
+                s,
+                schools[i % len(schools)],
+                announce=False,
+                received_on=today - timedelta(days=(n - i) * 730 // n),
+            )
+            if i < n - WAITING:
+                report.status, report.decided_at = (
+                    "closed",
+                    datetime.now(UTC) - timedelta(days=(n - i) * 730 // n),
+                )
+        add_photo(s, report)
+        admin, head = s.get(User, people["admin"]), s.get(User, people["head"])
+        approvals.request_grant(s, admin, head, "focal_point", schools[0], "Bench")
+        s.commit()
+    return n
+
+
 def add_real_cases(app, world: dict, n: int = 2) -> list[str]:
     """The newest cases recorded through the intake form, sealed under real keys (casegen's
     content is dummy bytes): the screens that open a case's content open these. Their
@@ -277,6 +313,7 @@ class Side:
         )
         self.cases = totals.cases
         self.archive = add_archive(self.app, self.world)
+        self.archive["self-reports"] = add_self_reports(self.app, self.world, size, self.people)
         # Where the crawls start: home, the real cases, the accounts of the school's people
         # (an officer above them reads their history; the exclusions name the focal point).
         self.starts = [
