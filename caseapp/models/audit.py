@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
 
 from caseapp.db import Base, utcnow
 
@@ -51,20 +51,19 @@ class AuditEvent(Base):
 class AuditEventName(Base):
     """An account an event names inside its changes (``"user"`` or ``"subject"``): an
     exclusion from a case, a request about someone else's account. Written with the event
-    (trail.record), never changed; derived from the event like an index, so that a person's
-    account history finds these events by the user name instead of matching the text of every
-    such event of the trail (issue 16)."""
+    (trail.record), never changed (append-only in the database, as the trail); derived from
+    the event like an index, so that a person's account history finds these events by the
+    user name instead of matching the text of every such event of the trail (issue 16)."""
 
     __tablename__ = "audit_event_names"
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)  # USERNAME_MAX
+    # The event's number. No foreign key: the trail refuses TRUNCATE and DELETE with its own
+    # message, and a reference to it would answer first; like the trail, this table refuses
+    # UPDATE and DELETE (migration 0032).
     seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"),
-        ForeignKey("audit_events.seq"),
-        primary_key=True,
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
-
-    event: Mapped[AuditEvent] = relationship()  # written after its event in a flush
 
 
 class AuditCheckpoint(Base):

@@ -38,10 +38,27 @@ def upgrade() -> None:
         sa.Column(
             "seq",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            sa.ForeignKey("audit_events.seq"),
             primary_key=True,
+            autoincrement=False,
         ),
     )
+    # Append-only as the trail is (audit_events_append_only() is revision 0001's).
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE TRIGGER audit_event_names_no_update_delete BEFORE UPDATE OR DELETE ON "
+            "audit_event_names FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_event_names_no_truncate BEFORE TRUNCATE ON audit_event_names "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()"
+        )
+    else:
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_event_names_no_{verb.lower()} BEFORE {verb} ON "
+                "audit_event_names BEGIN SELECT RAISE(ABORT, 'audit_event_names is "
+                f"append-only: {verb} refused'); END"
+            )
     events = sa.table(
         "audit_events",
         sa.column("seq", sa.BigInteger()),

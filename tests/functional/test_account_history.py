@@ -9,7 +9,8 @@ import html
 
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DatabaseError
 
 from caseapp.models import AuditEvent, AuditEventName, Unit, User
 from caseapp.services.accounts import approvals, auth, enrolment, history, users
@@ -224,18 +225,59 @@ def test_exclusions_and_their_lifting_are_found_by_the_names_kept_beside_them(ap
         "Approval requested",
         "Excluded from a case",
     ]
-    # Told once lifted, never of the exclusion or the request.
-    assert [c.what for c in _described(app, db, me)][:1] == ["An exclusion from a case was lifted"]
+    # Told once lifted, never of the exclusion nor of any step of the request.
+    own = [c.what for c in _described(app, db, me)]
+    assert "An exclusion from a case was lifted" in own
+    for secret in ("Excluded from a case", "Approval requested", "Request approved"):
+        assert secret not in own, secret
     # Nobody else's history holds them (who asked, who approved, who excluded).
     for other in (officer_p, _user(db, world, "admin_p"), _user(db, world, "focal_a")):
         whats = [c.what for c in _described(app, db, other, officer_p)]
-        assert (
-            "Excluded from a case" not in whats
-            and "An exclusion from a case was lifted" not in whats
+        for named in ("Excluded from a case", "An exclusion from a case was lifted"):
+            assert named not in whats, (other.username, named)
+
+
+def test_a_name_kept_beside_another_event_does_not_pull_it_in(app, db, world):
+    """Only the exclusion and approval events are found by the names kept beside them: a row
+    written past the service naming someone beside a case's event does not bring the event
+    into their history."""
+    me = _user(db, world, "officer_d1")
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
+    created = db.scalar(
+        select(AuditEvent.seq).where(
+            AuditEvent.object_ref == case.reference, AuditEvent.action == "case.create"
         )
-    # The names are where the history finds them: without them, it finds none of these.
-    db.execute(delete(AuditEventName).where(AuditEventName.username == me.username))
-    assert "Excluded from a case" not in [c.what for c in _described(app, db, me, officer_p)]
+    )
+    before = [c.what for c in _described(app, db, me, _user(db, world, "officer_p"))]
+    db.add(AuditEventName(username=me.username, seq=created))
+    db.flush()
+    assert [c.what for c in _described(app, db, me, _user(db, world, "officer_p"))] == before
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_event_names SET username = 'someone.else'",
+        "DELETE FROM audit_event_names",
+        "TRUNCATE audit_event_names",
+    ],
+)
+def test_the_names_kept_beside_events_are_append_only(app, db, world, database, statement):
+    """As the trail itself: hiding an exclusion from the officer above the person (or moving
+    it to someone else's history) by rewriting the names is refused by the database."""
+    if statement.startswith("TRUNCATE") and database.dialect != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE statement (DELETE is refused instead)")
+    case = Visitor(app, db, world["focal_a"], lang="en").intake(db, world.units["SCH-A"])
+    me = _user(db, world, "officer_d1")
+    records.exclude_person(db, _user(db, world, "focal_a"), case, me.id, EXCLUSION_REASON)
+    db.flush()
+    kept = db.execute(select(AuditEventName.username, AuditEventName.seq)).all()
+    assert (me.username,) in [(name,) for name, _seq in kept]
+    nested = db.begin_nested()
+    with pytest.raises(DatabaseError, match="append-only"):
+        db.execute(text(statement))
+    nested.rollback()
+    assert db.execute(select(AuditEventName.username, AuditEventName.seq)).all() == kept
 
 
 def test_an_officer_above_reads_the_changes_to_a_person_s_account(app, db, world):

@@ -419,6 +419,30 @@ def test_chain_gap_and_stale_checkpoint(db):
     assert not of_kind(found, "checkpoint")
 
 
+def test_a_gap_behind_an_event_dated_at_the_start_of_its_day_is_found(db):
+    """The window's first event by time is not always its least by number: a self-reporter's
+    events are dated at the start of their day, after the day's others by number. A gap
+    between those others is still found (the window's first number is the least among its
+    earliest events, read by time)."""
+    head = db.scalar(select(func.max(AuditEvent.seq)))
+    today = datetime.combine(local_today(), time(0), tzinfo=zone()).astimezone(UTC)
+    for seq, at in ((head + 2, utcnow()), (head + 3, today)):  # head + 1 is missing
+        db.add(
+            AuditEvent(
+                seq=seq,
+                at=at,
+                actor_name="system",
+                action="test.event",
+                prev_hash="0" * 64,
+                key_id="k",
+                hash="0" * 64,
+            )
+        )
+    db.flush()
+    gaps = of_kind(attention.items(db, None), "gap")
+    assert [(i.details["first"], i.details["next"]) for i in gaps] == [(head + 1, head + 2)]
+
+
 def test_a_checkpoint_older_than_25_hours_is_high(db):
     db.add(
         AuditCheckpoint(

@@ -4,12 +4,17 @@ the migration goes down to 0031 again."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import inspect
 
 from caseapp import migrate
+from caseapp.services.audit import trail
+
+MIGRATION = Path(migrate.__file__).resolve().parent.parent / "migrations" / "versions"
 
 EVENTS = sa.table(
     "audit_events",
@@ -85,6 +90,25 @@ def test_0032_keeps_the_names_of_exclusion_and_approval_events_and_goes_down_aga
     with fresh_engine.connect() as connection:
         names = set(connection.execute(sa.text("SELECT username, seq FROM audit_event_names")))
     assert names == {("an.nguyen", 1), ("an.nguyen", 2), ("binh", 3), ("dung", 4)}
+    # What record() would have kept for the same events, and nothing else.
+    assert names == {
+        (name, row["seq"])
+        for row in rows
+        if row["action"] in trail.NAMED_INSIDE and row["changes"].startswith("{")
+        for name in trail.names_inside(json.loads(row["changes"]))
+    }
     migrate.downgrade(fresh_engine, "0031")
     assert "audit_event_names" not in inspect(fresh_engine).get_table_names()
     assert migrate.current_heads(fresh_engine) == {"0031"}
+
+
+def test_the_migration_kept_the_names_record_keeps():
+    """The backfill froze trail.NAMED_INSIDE and NAME_KEYS as they were: an action or a key
+    added there later needs a migration of its own that keeps the names of the events
+    recorded before it (the account history would not find them otherwise)."""
+    spec = importlib.util.spec_from_file_location("m0032", MIGRATION / "0032_audit_event_names.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert set(module.NAMED_INSIDE) == set(trail.NAMED_INSIDE)
+    assert module.NAME_KEYS == trail.NAME_KEYS

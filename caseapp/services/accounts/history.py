@@ -17,6 +17,7 @@ from caseapp.errors import NotFound
 from caseapp.labels import audit_action_names, role_names
 from caseapp.models import AuditEvent, AuditEventName, Unit, User, UserSession
 from caseapp.security.authz import covers
+from caseapp.services.audit.trail import NAMED_INSIDE
 
 # Signing in and out are not changes to the account: the sign-ins are listed on their own.
 SIGN_INS = ("auth.login", "auth.password_ok", "auth.logout")
@@ -48,7 +49,9 @@ def _about(user: User) -> ColumnElement[bool]:
                 AuditEvent.object_ref == user.username,
                 AuditEvent.object_type.in_(ACCOUNT_OBJECTS),
             ),
-            select(AuditEventName.seq).where(AuditEventName.username == user.username),
+            select(AuditEventName.seq)
+            .join(AuditEvent, AuditEvent.seq == AuditEventName.seq)
+            .where(AuditEventName.username == user.username, AuditEvent.action.in_(NAMED_INSIDE)),
         )
     )
 

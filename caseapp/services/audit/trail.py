@@ -178,7 +178,7 @@ def record(
     ev.hash = chain_hash(key.secret, ev.prev_hash, _event_dict(ev))
     session.add(ev)
     if action in NAMED_INSIDE:
-        session.add_all(AuditEventName(event=ev, username=name) for name in names_inside(changes))
+        session.add_all(AuditEventName(seq=ev.seq, username=n) for n in names_inside(changes))
     session.info["audit_head"] = (ev.seq, ev.hash)
     return ev
 
