@@ -382,6 +382,21 @@ def test_admin_with_a_content_role_is_high(db, world):
     assert len(found[0].seqs) == 2  # the two user.grant events
 
 
+def _forged(db, seq: int, at: datetime) -> None:
+    """An event written around record() (no chain), as a tamperer would."""
+    db.add(
+        AuditEvent(
+            seq=seq,
+            at=at,
+            actor_name="system",
+            action="test.event",
+            prev_hash="0" * 64,
+            key_id="k",
+            hash="0" * 64,
+        )
+    )
+
+
 def test_chain_gap_and_stale_checkpoint(db):
     from caseapp.services.audit import integrity
 
@@ -398,17 +413,7 @@ def test_chain_gap_and_stale_checkpoint(db):
         )
     )
     # An event beyond a missing one (written around record(), as a tamperer would).
-    db.add(
-        AuditEvent(
-            seq=head + 2,
-            at=utcnow(),
-            actor_name="system",
-            action="test.event",
-            prev_hash="0" * 64,
-            key_id="k",
-            hash="0" * 64,
-        )
-    )
+    _forged(db, head + 2, utcnow())
     db.flush()
     found = attention.items(db, None)
     gaps = of_kind(found, "gap")
@@ -427,17 +432,7 @@ def test_a_gap_behind_an_event_dated_at_the_start_of_its_day_is_found(db):
     head = db.scalar(select(func.max(AuditEvent.seq)))
     today = datetime.combine(local_today(), time(0), tzinfo=zone()).astimezone(UTC)
     for seq, at in ((head + 2, utcnow()), (head + 3, today)):  # head + 1 is missing
-        db.add(
-            AuditEvent(
-                seq=seq,
-                at=at,
-                actor_name="system",
-                action="test.event",
-                prev_hash="0" * 64,
-                key_id="k",
-                hash="0" * 64,
-            )
-        )
+        _forged(db, seq, at)
     db.flush()
     gaps = of_kind(attention.items(db, None), "gap")
     assert [(i.details["first"], i.details["next"]) for i in gaps] == [(head + 1, head + 2)]

@@ -12,34 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy import inspect
 
 from caseapp import migrate
+from caseapp.security.audit_chain import ROW_COLUMNS
 from caseapp.services.audit import trail
 
 MIGRATION = Path(migrate.__file__).resolve().parent.parent / "migrations" / "versions"
 
-EVENTS = sa.table(
-    "audit_events",
-    *(
-        sa.column(name)
-        for name in [
-            "seq",
-            "at",
-            "actor_name",
-            "actor_roles",
-            "unit_path",
-            "action",
-            "object_type",
-            "object_id",
-            "object_ref",
-            "changes",
-            "reason",
-            "request_id",
-            "ip",
-            "prev_hash",
-            "key_id",
-            "hash",
-        ]
-    ),
-)
+EVENTS = sa.table("audit_events", *(sa.column(name) for name in ROW_COLUMNS))
 
 
 def _event(seq: int, action: str, changes) -> dict:
