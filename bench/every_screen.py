@@ -255,6 +255,80 @@ def add_self_reports(app, world: dict, cases: int, people: dict[str, int]) -> in
     return n
 
 
+# A 1x1 PNG: an activity's material and a case's attachment.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def add_records(app, world: dict, people: dict[str, int], cases: list[str]) -> None:
+    """One of each record the other screens show, through the services: an activity with its
+    materials, a personal-data breach with an action, a data subject's request searched in the
+    name index, a referral contact, an attachment on the newest real case (its page)."""
+    import io
+
+    from caseapp.models import Case
+    from caseapp.models.units import REFERRAL_KINDS
+    from caseapp.services.cases import records
+    from caseapp.services.org.referrals import create_contact
+    from caseapp.services.privacy import breaches, request_matches
+    from caseapp.services.privacy import requests as subject_requests
+    from caseapp.services.reports import activities, activity_materials
+
+    with app.app_context():
+        s = get_session()
+        school = s.get(Unit, world["school_id"])
+        focal, officer = s.get(User, people["focal point"]), s.get(User, people["officer"])
+        activity = activities.create(
+            s,
+            focal,
+            school,
+            activities.ActivityInput(
+                held_on=local_today(),
+                kind="training",
+                audience="pupils",
+                title="Tập huấn",
+                results="Học sinh nắm được cách tìm trợ giúp.",
+            ),
+        )
+        activity_materials.add_material(s, focal, activity, "Tờ rơi", "to-roi.png", io.BytesIO(PNG))
+        breach = breaches.create(
+            s,
+            officer,
+            officer.unit,
+            breaches.BreachInput(
+                discovered_at=(local_today() - timedelta(days=1)).strftime("%d/%m/%Y 08:00"),
+                discovered_by="Cán bộ CNTT",
+                description="Mất máy tính xách tay.",
+                data_categories=["identity", "contact"],
+            ),
+        )
+        breaches.add_action(s, officer, breach, "", "Đổi mật khẩu các tài khoản.")
+        request = subject_requests.create(
+            s,
+            officer,
+            school,
+            subject_requests.RequestInput(
+                unit_code=school.code,
+                kind="access",
+                relation="guardian",
+                channel="in_person",
+                received_at="",
+                requester_name="Phụ huynh",
+                requester_contact="0912 000 000",
+                subject_name="Học sinh",
+            ),
+        )
+        subject_requests.acknowledge(s, officer, request, request.version)
+        request_matches.search(s, officer, request, request.version)
+        create_contact(s, None, school, "Trạm Y tế xã", REFERRAL_KINDS[0], "0123456789", "")
+        newest = s.scalar(select(Case).where(Case.public_id == cases[-1].rsplit("/", 1)[-1]))
+        records.add_attachment(s, focal, newest, "anh.png", "image/png", io.BytesIO(PNG))
+        s.commit()
+
+
 def add_real_cases(app, world: dict, n: int = 2) -> list[str]:
     """The newest cases recorded through the intake form, sealed under real keys (casegen's
     content is dummy bytes): the screens that open a case's content open these. Their
@@ -334,9 +408,11 @@ class Side:
         self.archive["self-reports"] = add_self_reports(self.app, self.world, size, self.people)
         # Where the crawls start: home, the real cases, the accounts of the school's people
         # (an officer above them reads their history; the exclusions name the focal point).
+        real = add_real_cases(self.app, self.world)
+        add_records(self.app, self.world, self.people, real)
         self.starts = [
             "/",
-            *add_real_cases(self.app, self.world),
+            *real,
             *(f"/account/people/{self.people[r]}" for r in ("focal point", "head")),
         ]
         print(
