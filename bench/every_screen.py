@@ -440,12 +440,14 @@ class Side:
         }
 
 
-def timed_get(client, url: str, log: StatementLog, counts: list[int]):
+def timed_get(client, url: str, log: StatementLog, counts: list[tuple[int, int]]):
+    """One GET that must answer 200; adds (its statements, its page's bytes) to ``counts``."""
+
     def call() -> None:
         before = log.count
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
-        counts.append(log.count - before)
+        counts.append((log.count - before, len(response.get_data())))
 
     return call
 
@@ -485,7 +487,7 @@ def main() -> None:
             both = [e for e in screens_s if e in screens_l]
             print(f"{role}: {len(both)} screens", flush=True)
             for endpoint in both:
-                counts: tuple[list[int], list[int]] = ([], [])
+                counts: tuple[list, list] = ([], [])
                 calls = [
                     timed_get(side.clients[role], screens[endpoint], side.log, spent)
                     for side, screens, spent in zip(
@@ -500,8 +502,10 @@ def main() -> None:
                         screens_l[endpoint],
                         s_ms,
                         l_ms,
-                        statistics.median(counts[0]),
-                        statistics.median(counts[1]),
+                        statistics.median(n for n, _b in counts[0]),
+                        statistics.median(n for n, _b in counts[1]),
+                        statistics.median(b for _n, b in counts[0]) / 1024,
+                        statistics.median(b for _n, b in counts[1]) / 1024,
                     )
                 )
             floors = alternated(
@@ -542,14 +546,15 @@ def unreached(app, reached: set[str]) -> list[str]:
 def report(rows, downloads, shells, small: Side, large: Side, args) -> None:
     print(
         f"\nmedian over {args.requests} GETs at {small.cases:,} and at {large.cases:,} cases "
-        "(each GET at one size followed by the same at the other); statements a GET"
+        "(each GET at one size followed by the same at the other); statements a GET and the "
+        "page's size, at each (a page that shows more at the large size costs more for that)"
     )
     print(
         f"{'role':12} {'screen':40} {'small':>8} {'large':>8} {'ratio':>6} "
-        f"{'stmts':>9}  address at the large size"
+        f"{'stmts':>9} {'KB':>11}  address at the large size"
     )
     grown = []
-    for role, endpoint, url, s_ms, l_ms, s_n, l_n in sorted(
+    for role, endpoint, url, s_ms, l_ms, s_n, l_n, s_kb, l_kb in sorted(
         rows, key=lambda r: r[4] / r[3], reverse=True
     ):
         ratio = l_ms / s_ms
@@ -561,7 +566,7 @@ def report(rows, downloads, shells, small: Side, large: Side, args) -> None:
             grown.append((role, endpoint, ratio, s_n, l_n))
         print(
             f"{role:12} {endpoint:40} {s_ms:6.1f}ms {l_ms:6.1f}ms {ratio:5.2f}x "
-            f"{s_n:>4.0f}/{l_n:<4.0f} {url}{flag}"
+            f"{s_n:>4.0f}/{l_n:<4.0f} {s_kb:5.1f}/{l_kb:<5.1f} {url}{flag}"
         )
     if downloads:
         print("\nnot timed (downloads): " + ", ".join(sorted(f"{e} ({r})" for r, e in downloads)))
