@@ -265,14 +265,6 @@ def add_self_reports(app, world: dict, cases: int, people: dict[str, int]) -> in
     return n
 
 
-# A 1x1 PNG: an activity's material and a case's attachment.
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
-    b"\x00\x00\x00IEND\xaeB`\x82"
-)
-
-
 def add_records(app, world: dict, people: dict[str, int], cases: list[str]) -> None:
     """One of each record the other screens show, through the services: an activity with its
     materials, a personal-data breach with an action, a data subject's request searched in the
@@ -283,59 +275,18 @@ def add_records(app, world: dict, people: dict[str, int], cases: list[str]) -> N
     from caseapp.models.units import REFERRAL_KINDS
     from caseapp.services.cases import records
     from caseapp.services.org.referrals import create_contact
-    from caseapp.services.privacy import breaches, request_matches
-    from caseapp.services.privacy import requests as subject_requests
-    from caseapp.services.reports import activities, activity_materials
+    from tests import samples
 
     with app.app_context():
         s = get_session()
         school = s.get(Unit, world["school_id"])
         focal, officer = s.get(User, people["focal point"]), s.get(User, people["officer"])
-        activity = activities.create(
-            s,
-            focal,
-            school,
-            activities.ActivityInput(
-                held_on=local_today(),
-                kind="training",
-                audience="pupils",
-                title="Tập huấn",
-                results="Học sinh nắm được cách tìm trợ giúp.",
-            ),
-        )
-        activity_materials.add_material(s, focal, activity, "Tờ rơi", "to-roi.png", io.BytesIO(PNG))
-        breach = breaches.create(
-            s,
-            officer,
-            officer.unit,
-            breaches.BreachInput(
-                discovered_at=(local_today() - timedelta(days=1)).strftime("%d/%m/%Y 08:00"),
-                discovered_by="Cán bộ CNTT",
-                description="Mất máy tính xách tay.",
-                data_categories=["identity", "contact"],
-            ),
-        )
-        breaches.add_action(s, officer, breach, "", "Đổi mật khẩu các tài khoản.")
-        request = subject_requests.create(
-            s,
-            officer,
-            school,
-            subject_requests.RequestInput(
-                unit_code=school.code,
-                kind="access",
-                relation="guardian",
-                channel="in_person",
-                received_at="",
-                requester_name="Phụ huynh",
-                requester_contact="0912 000 000",
-                subject_name="Học sinh",
-            ),
-        )
-        subject_requests.acknowledge(s, officer, request, request.version)
-        request_matches.search(s, officer, request, request.version)
+        samples.activity(s, focal, school)
+        samples.breach(s, officer)
+        samples.subject_request(s, officer, school, "Phụ huynh", "Học sinh")
         create_contact(s, None, school, "Trạm Y tế xã", REFERRAL_KINDS[0], "0123456789", "")
         newest = s.scalar(select(Case).where(Case.public_id == cases[-1].rsplit("/", 1)[-1]))
-        records.add_attachment(s, focal, newest, "anh.png", "image/png", io.BytesIO(PNG))
+        records.add_attachment(s, focal, newest, "anh.png", "image/png", io.BytesIO(samples.PNG))
         s.commit()
 
 

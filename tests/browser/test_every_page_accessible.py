@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from tests import samples
 from tests.browser.conftest import assert_accessible, sign_in
 
 pytestmark = pytest.mark.browser
@@ -21,11 +22,6 @@ LEFT_OUT = (
     "selfreports.photo",  # a download
 )
 ROLES = ("focal", "officer", "auditor", "admin")
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
-    b"\x00\x00\x00IEND\xaeB`\x82"
-)
 
 
 def _left_out(rule) -> bool:
@@ -49,10 +45,8 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
     from caseapp.services.cases.content import open_content
     from caseapp.services.cases.intake import CaseContent, CaseDetails, create_case
     from caseapp.services.org.referrals import create_contact
-    from caseapp.services.privacy import breaches, request_matches
-    from caseapp.services.privacy import requests as subject_requests
     from caseapp.services.privacy.notices import NOTICE_VERSION
-    from caseapp.services.reports import activities, activity_materials
+    from caseapp.services.reports import activity_materials
     from tests.factories import get_user
 
     with live.app.app_context():
@@ -87,59 +81,22 @@ def _seed_objects(live) -> tuple[dict[str, object], list]:
         open_content(s, focal, case)  # the case's access report lists one opening
         notices.tell(s, focal, "account.granted")  # an account notice in the lists
         try:
-            records.add_attachment(s, focal, case, "anh.png", "image/png", io.BytesIO(PNG))
+            records.add_attachment(s, focal, case, "anh.png", "image/png", io.BytesIO(samples.PNG))
         except Exception as exc:  # the page is still checked, without a file listed
             print(f"no attachment on the case: {exc}")
-        activity = activities.create(
-            s,
-            focal,
-            school,
-            activities.ActivityInput(
-                held_on=local_today(),
-                kind="training",
-                audience="pupils",
-                title="Tập huấn",
-                results="Học sinh nắm được cách tìm trợ giúp.",
-            ),
-        )
         # The activity's page lists its materials (one with a file, one a title only).
-        activity_materials.add_material(s, focal, activity, "Tờ rơi", "to-roi.png", io.BytesIO(PNG))
+        activity = samples.activity(s, focal, school)
         activity_materials.add_material(s, focal, activity, "Áp phích tại cổng trường")
         # A grant waiting for a second administrator: the approvals list and request page.
         admin = get_user(s, live.people["admin"].username)
         asked = approvals.request_grant(s, admin, focal, "officer", school, "Kiểm thử")
         officer = get_user(s, live.people["district_officer"].username)
-        breach = breaches.create(
-            s,
-            officer,
-            officer.unit,
-            breaches.BreachInput(
-                discovered_at=(local_today() - timedelta(days=1)).strftime("%d/%m/%Y 08:00"),
-                discovered_by="Cán bộ CNTT",
-                description="Mất máy tính xách tay.",
-                data_categories=["identity", "contact"],
-            ),
-        )
-        breaches.add_action(s, officer, breach, "", "Đổi mật khẩu các tài khoản.")
+        breach = samples.breach(s, officer)
         # A request from a data subject (a guardian's access request), acknowledged and
         # matched through the name index: its page lists the match and the export form.
-        subject_request = subject_requests.create(
-            s,
-            officer,
-            school,
-            subject_requests.RequestInput(
-                unit_code=school.code,
-                kind="access",
-                relation="guardian",
-                channel="in_person",
-                received_at="",
-                requester_name="Phụ huynh Kiểm Thử",
-                requester_contact="0912 000 000",
-                subject_name="Học sinh Kiểm Thử",
-            ),
+        subject_request = samples.subject_request(
+            s, officer, school, "Phụ huynh Kiểm Thử", "Học sinh Kiểm Thử"
         )
-        subject_requests.acknowledge(s, officer, subject_request, subject_request.version)
-        request_matches.search(s, officer, subject_request, subject_request.version)
         # A legal hold: the case page lists it (and offers its release), the confidential
         # page its reason.
         holds.set_hold(s, officer, case, "Gia đình đang khiếu nại lên Thanh tra.")
