@@ -22,7 +22,11 @@ class ApprovalRequest(Base):
     """A change that waits for a second person: who asked, why, for whom, until when."""
 
     __tablename__ = "approval_requests"
-    __table_args__ = (Index("ix_approval_requests_status_unit", "status", "unit_id"),)
+    __table_args__ = (
+        Index("ix_approval_requests_status_unit", "status", "unit_id"),
+        # A person's own requests, newest first (approvals.own_requests; migration 0033).
+        Index("ix_approval_requests_requested_by", "requested_by_id", "requested_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(30))
