@@ -62,6 +62,10 @@ class Settings:
     # this day district education offices no longer exist; nothing new is placed under one.
     two_tier_from: date = date(2025, 7, 1)
     page_size: int = 50
+    # The most events one CSV export of the audit trail carries ($CASEAPP_AUDIT_EXPORT_MAX):
+    # a download must end within gunicorn's worker timeout (60 s), written and sent. Measured
+    # (README, Capacity): some 300 bytes an event, 100,000 written in a few seconds.
+    audit_export_max_events: int = 100_000
     # Clocks (DESIGN.md section 5): intervention for immediate danger or a child at serious risk,
     # verification finished, support plan (working days), follow-up interval while monitoring.
     intervention_hours: int = 12
@@ -338,6 +342,11 @@ def load_settings(
             # more for nothing.
             raise ConfigError("CASEAPP_PREPARED_STATEMENTS must be 1 or more (default 100)")
         settings = replace(settings, prepared_statements=kept)
+    if environ.get("CASEAPP_AUDIT_EXPORT_MAX"):
+        most = _count("CASEAPP_AUDIT_EXPORT_MAX", environ["CASEAPP_AUDIT_EXPORT_MAX"])
+        if most < 1:
+            raise ConfigError("CASEAPP_AUDIT_EXPORT_MAX must be 1 or more (default 100000)")
+        settings = replace(settings, audit_export_max_events=most)
     if environ.get("CASEAPP_ATTENTION_CEILING"):
         settings = replace(
             settings,

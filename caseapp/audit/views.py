@@ -3,9 +3,8 @@ the attention list."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+from typing import Any
 
 from flask import (
     Response,
@@ -21,41 +20,22 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from caseapp.access import permission
-from caseapp.audit import bp
+from caseapp.audit import bp, export
 from caseapp.audit.forms import AttentionReviewForm, AttentionWindowForm, EventFilterForm
 from caseapp.db import get_session, open_session
 from caseapp.errors import Forbidden, NotFound, ValidationFailed
 from caseapp.form_submit import carry_out
 from caseapp.forms import EmptyForm, small_int
+from caseapp.i18n import number
 from caseapp.labels import audit_action_names, object_type_names, role_names
 from caseapp.readable import change_rows
 from caseapp.runtime import keyring, settings
-from caseapp.security.spreadsheet import inert_text
 from caseapp.services.audit import attention as audit_attention
 from caseapp.services.audit import integrity as audit_integrity
 from caseapp.services.audit import queries as audit_queries
 from caseapp.services.audit import sealed_text
 from caseapp.services.audit.trail import record
 from caseapp.services.org.units import unit_in_scope
-
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "actor_name",
-    "actor_roles",
-    "action",
-    "unit_path",
-    "object_type",
-    "object_id",
-    "object_ref",
-    "changes",
-    "reason",
-    "request_id",
-    "ip",
-    "prev_hash",
-    "key_id",
-    "hash",
-)
 
 
 def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, str | None]:
@@ -137,6 +117,21 @@ def event(seq: int):
 def export_csv():
     _form, flt, _error = _filter_from_request()
     db = get_session()
+    selection = audit_queries.filtered(current_user, flt)  # the scope, fixed now
+    ceiling = settings().audit_export_max_events
+    if audit_queries.more_than(db, selection, ceiling):
+        # One download must finish within a worker's time limit (deploy/gunicorn.conf.py):
+        # past it the worker is stopped and the file cut short. Nothing was read.
+        flash(
+            _(
+                "These filters select more than %(n)s events, more than one export can carry. "
+                "Narrow them (dates, a unit, a person or an action) and export in parts.",
+                n=number(ceiling),
+            ),
+            "error",
+        )
+        kept: dict[str, Any] = {k: v for k, v in request.args.items() if v}
+        return redirect(url_for("audit.events", **kept))
     record(
         db,
         current_user,
@@ -145,46 +140,12 @@ def export_csv():
         changes={"filters": flt.as_recorded(), "format": "csv"},
     )
     db.commit()
-
-    selection = audit_queries.filtered(current_user, flt)  # the scope, fixed now
-    reader = open_session()  # connects only when the stream starts
-
-    def rows():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        yield "\ufeff" + buffer.getvalue()  # BOM so that Excel opens Vietnamese text right
-        # The rows are read after the view has returned: in a session of their own, closed
-        # when the stream ends or is abandoned, so no connection (or SQLite lock) outlives it.
-        with reader:
-            for ev, reason in audit_queries.stream_for_export(reader, selection, flt.reason):
-                buffer.seek(0)
-                buffer.truncate()
-                writer.writerow([inert_text(_csv_value(ev, c, reason)) for c in CSV_COLUMNS])
-                yield buffer.getvalue()
-
     return Response(
-        stream_with_context(rows()),  # the keyring and translations open the sealed reasons
+        # The keyring and translations open the sealed reasons while the rows stream.
+        stream_with_context(export.csv_stream(open_session(), selection, flt.reason)),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": "attachment; filename=audit-events.csv"},
     )
-
-
-def _csv_value(event, column: str, reason: str = ""):
-    """The event's value for the CSV; its time in Vietnam time with the offset written out
-    (2026-11-29T22:59:28+07:00), so a spreadsheet reader cannot mistake it for local time; its
-    reason opened (the sealed token stays in the database, the chain is over it)."""
-    if column == "reason":
-        return reason
-    value = getattr(event, column)
-    if column == "at":
-        from datetime import UTC
-
-        from caseapp.clock import zone
-
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(zone()).isoformat(timespec="seconds")
-    return value
 
 
 @bp.get("/status")

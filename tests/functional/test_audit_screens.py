@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -66,6 +67,40 @@ def test_csv_export_is_audited_and_never_holds_secrets(client, db, world):
     assert rows and all(row["action"] == "user.create" for row in rows)
     assert "argon2" not in text
     assert _count(db, action="audit.export") == before + 1
+
+
+def test_an_export_past_the_ceiling_is_refused_and_reads_nothing(app, client, db, world):
+    """One download must end within a worker's time limit, so an export carries at most
+    audit_export_max_events events: past it the auditor is sent back to the trail with the
+    filters kept and told to narrow them; nothing is read and nothing recorded. At the ceiling
+    the export is whole."""
+    sign_in_client(client, db, world["auditor_p"])
+    url = "/audit/events.csv?action=user.create&reference="
+    text = client.get(url).get_data(as_text=True).lstrip("\ufeff")
+    selected = len(list(csv.DictReader(io.StringIO(text))))
+    assert selected > 1
+    original = app.extensions["caseapp.settings"]
+    try:
+        app.extensions["caseapp.settings"] = dataclasses.replace(
+            original, audit_export_max_events=selected - 1
+        )
+        head = db.scalar(select(func.max(AuditEvent.seq)))
+        r = client.get(url)
+        assert r.status_code == 302
+        assert r.headers["Location"].endswith("/audit/events?action=user.create")
+        assert db.scalar(select(func.max(AuditEvent.seq))) == head  # nothing recorded
+        page = client.get(r.headers["Location"]).get_data(as_text=True)
+        assert f"chọn hơn {selected - 1} sự kiện" in page  # Vietnamese first
+        app.extensions["caseapp.settings"] = dataclasses.replace(
+            original, audit_export_max_events=selected
+        )
+        r = client.get(url)
+        assert r.status_code == 200
+        rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
+        assert len(rows) == selected
+        assert _count(db, action="audit.export") >= 2
+    finally:
+        app.extensions["caseapp.settings"] = original
 
 
 @pytest.mark.parametrize("who", ["admin_p", "officer_p", "focal_a"])

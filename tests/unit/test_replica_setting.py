@@ -108,3 +108,15 @@ def test_the_prepared_statements_kept_per_connection(tmp_path):
             load_settings(environ=_env(tmp_path, CASEAPP_PREPARED_STATEMENTS=wrong))
     with pytest.raises(ConfigError, match="CASEAPP_PREPARED_STATEMENTS must be 1 or more"):
         load_settings(environ=_env(tmp_path, CASEAPP_PREPARED_STATEMENTS="0"))
+
+
+def test_the_most_events_one_audit_export_carries(tmp_path):
+    """CASEAPP_AUDIT_EXPORT_MAX (caseapp/audit/views.export_csv): 100,000 unless set."""
+    assert load_settings(environ=_env(tmp_path)).audit_export_max_events == 100_000
+    settings = load_settings(environ=_env(tmp_path, "production", CASEAPP_AUDIT_EXPORT_MAX="5000"))
+    assert settings.audit_export_max_events == 5000
+    for wrong in ("all", "-1", "1e6"):
+        with pytest.raises(ConfigError, match="CASEAPP_AUDIT_EXPORT_MAX must be a whole"):
+            load_settings(environ=_env(tmp_path, CASEAPP_AUDIT_EXPORT_MAX=wrong))
+    with pytest.raises(ConfigError, match="CASEAPP_AUDIT_EXPORT_MAX must be 1 or more"):
+        load_settings(environ=_env(tmp_path, CASEAPP_AUDIT_EXPORT_MAX="0"))

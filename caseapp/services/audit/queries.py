@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from caseapp.errors import NotFound
@@ -93,7 +94,7 @@ def filtered(auditor: User, flt: EventFilter) -> Select:
         stmt = stmt.where(AuditEvent.unit_path.startswith(flt.unit_path))
     if flt.reference:
         stmt = stmt.where(AuditEvent.object_ref == flt.reference)
-    return stmt  # the reason is sealed: matched after opening it (page, stream_for_export)
+    return stmt  # the reason is sealed: matched after opening it (page, export_batches)
 
 
 # Accent- and case-insensitive "contains", the same on SQLite and PostgreSQL without an
@@ -213,25 +214,53 @@ def known_actions(session: Session) -> list[str]:
     return list(session.scalars(known_actions_statement()))
 
 
-def stream_for_export(session: Session, selection: Select, reason: str = "", batch: int = 2000):
-    """(event, its clear reason) for the events of ``selection`` (see filtered()) oldest first,
-    a batch at a time; only those whose reason holds ``reason`` when given. The selection is
-    the auditor's scope, within which an auditor reads every reason (sealed_text)."""
+# The audit CSV's columns, in this order: the trail's own, the sealed reason opened.
+EXPORT_COLUMNS = (
+    "seq",
+    "at",
+    "actor_name",
+    "actor_roles",
+    "action",
+    "unit_path",
+    "object_type",
+    "object_id",
+    "object_ref",
+    "changes",
+    "reason",
+    "request_id",
+    "ip",
+    "prev_hash",
+    "key_id",
+    "hash",
+)
+
+
+def export_batches(
+    session: Session, selection: Select, reason: str = "", batch: int = 2000
+) -> Iterator[list[tuple[Row, str]]]:
+    """The events of ``selection`` (see filtered()) oldest first, ``batch`` at a time, as rows
+    of EXPORT_COLUMNS (plain rows: an export carries up to the ceiling of events, where loading
+    each as an ORM object cost a third of its time), each with its clear reason; only those
+    whose reason holds ``reason`` when given. The selection is the auditor's scope, within
+    which an auditor reads every reason (sealed_text)."""
     matches = reason_matcher(reason) if reason else None
+    stmt = selection.with_only_columns(*(getattr(AuditEvent, c) for c in EXPORT_COLUMNS))
     last = 0
     while True:
-        rows = list(
-            session.scalars(
-                selection.where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-            )
-        )
+        rows = session.execute(
+            stmt.where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
+        ).all()
         if not rows:
             return
         clear = sealed_text.reasons(session, rows, None)
-        for ev in rows:
-            if matches is None or matches(clear[ev.seq]):
-                yield ev, clear[ev.seq]
+        yield [(row, clear[row.seq]) for row in rows if matches is None or matches(clear[row.seq])]
         last = rows[-1].seq
+
+
+def more_than(session: Session, selection: Select, ceiling: int) -> bool:
+    """Whether ``selection`` holds more than ``ceiling`` events (counting no further)."""
+    capped = selection.with_only_columns(AuditEvent.seq).limit(ceiling + 1).subquery()
+    return (session.scalar(select(func.count()).select_from(capped)) or 0) > ceiling
 
 
 def audit_head_age(session: Session) -> dict | None:

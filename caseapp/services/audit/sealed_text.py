@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from caseapp.db import utcnow
@@ -239,8 +239,11 @@ def _may_read(viewer: User | None, audit_paths: list[str], event, case_ok: bool)
     return case_ok
 
 
-def reasons(session: Session, events: Iterable[AuditEvent], viewer: User | None) -> dict[int, str]:
-    """{seq: the reason as ``viewer`` may read it}: the clear text, or a placeholder (sealed
+def reasons(
+    session: Session, events: Iterable[AuditEvent | Row], viewer: User | None
+) -> dict[int, str]:
+    """{seq: the reason as ``viewer`` may read it} (``events``: the events, or rows with their
+    seq, reason and unit_path): the clear text, or a placeholder (sealed
     for this viewer, destroyed with the case's content). One query for the keys and one for
     the cases of a whole page; ``viewer`` None is the service itself."""
     events = list(events)
