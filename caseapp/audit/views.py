@@ -86,6 +86,7 @@ def events():
         next_before=next_before,
         args=args,
         first_page=before is None,
+        export_max=settings().audit_export_max_events,
         action_names=audit_action_names(),
         object_names=object_type_names(),
     )

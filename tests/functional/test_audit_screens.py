@@ -91,6 +91,7 @@ def test_an_export_past_the_ceiling_is_refused_and_reads_nothing(app, client, db
         assert db.scalar(select(func.max(AuditEvent.seq))) == head  # nothing recorded
         page = client.get(r.headers["Location"]).get_data(as_text=True)
         assert f"chọn hơn {selected - 1} sự kiện" in page  # Vietnamese first
+        assert f"tối đa {selected - 1} sự kiện" in page  # said before, too
         app.extensions["caseapp.settings"] = dataclasses.replace(
             original, audit_export_max_events=selected
         )

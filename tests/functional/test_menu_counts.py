@@ -68,6 +68,25 @@ def test_a_page_reads_the_menus_numbers_in_one_statement(app, db, world):
         assert f"notifications.user_id = {world['officer_d1'].id}" in menu[0]
 
 
+def test_while_a_request_waits_the_menu_costs_its_decider_three_statements(app, db, world):
+    """The approvals' number, when a request waits in reach, is the rule applied to the
+    candidates: the candidates with their units (one statement), everyone who could decide
+    (one), the units of an auditor grant asked for (only then). No person is loaded."""
+    req = _something_waits(db, world)
+    agent = Visitor(app, db, world["admin_p"])
+    engine = app.extensions["caseapp.engine"]
+    agent.get("/cases/")
+    with statements_sent(engine) as sent:
+        page = agent.get("/account/").get_data(as_text=True)
+    about = [s for s in sent if "approval_requests" in s or "FROM grants" in s]
+    assert len(about) == 3, sent  # the menu's counts, the candidates, the deciders
+    assert not [s for s in sent if "FROM users" in s and "user_sessions" not in s], sent
+    decider = db.get(User, world["admin_p"].id)
+    assert [r.id for r in approvals.waiting_for(db, decider)] == [req.id]
+    assert approvals.waiting_count(db, decider) == 1
+    assert re.search(r'href="/admin/approvals"[^>]*>[^<]*<span class="badge"[^>]*>1<', page), page
+
+
 def test_the_kept_statement_reads_what_is_there_now(db, world):
     """The statement is built once per person and grants and run again: a report or a
     request that arrives later is counted, a request that expires meanwhile is not (the

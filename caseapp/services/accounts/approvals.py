@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, or_, select
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, contains_eager, object_session, selectinload
 
 from caseapp.db import utcnow
 from caseapp.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -138,16 +138,19 @@ def _role_unit_id(req: ApprovalRequest) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _holders(session: Session, role: str) -> list[tuple[int, str]]:
-    return [
-        (uid, path)
-        for uid, path in session.execute(
-            select(Grant.user_id, Unit.path)
-            .join(Unit, Unit.id == Grant.unit_id)
-            .join(User, User.id == Grant.user_id)
-            .where(Grant.role == role, Grant.revoked_at.is_(None), User.active.is_(True))
-        ).all()
-    ]
+def _holders(session: Session) -> dict[str, list[tuple[int, str]]]:
+    """(user id, unit path) of the live admin and officer grants of active accounts, by role
+    (one statement for both)."""
+    found: dict[str, list[tuple[int, str]]] = {"admin": [], "officer": []}
+    for role, uid, path in session.execute(
+        select(Grant.role, Grant.user_id, Unit.path)
+        .join(Unit, Unit.id == Grant.unit_id)
+        .join(User, User.id == Grant.user_id)
+        .where(Grant.role.in_(tuple(found)), Grant.revoked_at.is_(None), User.active.is_(True))
+        .order_by(Grant.id)
+    ):
+        found[role].append((uid, path))
+    return found
 
 
 def deciders(session: Session, requests: list[ApprovalRequest] | None = None) -> Deciders:
@@ -166,9 +169,8 @@ def deciders(session: Session, requests: list[ApprovalRequest] | None = None) ->
         if unit_ids
         else {}
     )
-    return Deciders(
-        _holders(session, "admin"), _holders(session, "officer"), dict(excluded), role_units
-    )
+    holders = _holders(session)
+    return Deciders(holders["admin"], holders["officer"], dict(excluded), role_units)
 
 
 def may_decide(session: Session, person: User, req: ApprovalRequest) -> bool:
@@ -762,27 +764,37 @@ def pending_in_reach(person: User, now: ColumnElement | None = None) -> Select:
     )
 
 
-def waiting_for(session: Session, person: User, limit: int = 500) -> list[ApprovalRequest]:
-    """The pending, unexpired requests ``person`` may decide, oldest first. Pending requests
-    are few (they expire within 7 days): the rule is applied to each in memory, with the
-    deciders loaded once."""
-    candidates = list(
-        session.scalars(
-            _with_people(
-                pending_in_reach(person)
-                .order_by(ApprovalRequest.requested_at, ApprovalRequest.id)
-                .limit(limit)
-            )
-        )
+def _candidates(person: User, limit: int) -> Select:
+    return (
+        pending_in_reach(person)
+        .order_by(ApprovalRequest.requested_at, ApprovalRequest.id)
+        .limit(limit)
     )
+
+
+def _decidable(
+    session: Session, person: User, candidates: list[ApprovalRequest]
+) -> list[ApprovalRequest]:
     if not candidates:  # the usual case, on every page of the menu: no grant list to load
         return []
     found = deciders(session, candidates)
     return [r for r in candidates if found.may_decide(person, r)]
 
 
+def waiting_for(session: Session, person: User, limit: int = 500) -> list[ApprovalRequest]:
+    """The pending, unexpired requests ``person`` may decide, oldest first. Pending requests
+    are few (they expire within 7 days): the rule is applied to each in memory, with the
+    deciders loaded once."""
+    candidates = list(session.scalars(_with_people(_candidates(person, limit))))
+    return _decidable(session, person, candidates)
+
+
 def waiting_count(session: Session, person: User) -> int:
-    return len(waiting_for(session, person))
+    """How many requests ``person`` may decide (the menu's number, on every page while one
+    waits): as waiting_for, with the candidates' units from the same statement and no people
+    loaded, since the rule reads nothing else of them."""
+    unit_joined = _candidates(person, 500).options(contains_eager(ApprovalRequest.unit))
+    return len(_decidable(session, person, list(session.scalars(unit_joined))))
 
 
 def own_requests(person: User) -> Select:
