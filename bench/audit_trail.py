@@ -23,6 +23,12 @@ than a page) and the actions the filter offers. Prints the ratio of the large si
 small one and of the app to the bare endpoint against the targets of issue 16 (a screen costs
 its page, not the archive), with the shells (bench/common.add_floor, add_empty) and the
 ceiling they put on the second ratio, as bench/cases.py does.
+
+Then the CSV export (GET /audit/events.csv), read as it streams: a case's history side by side
+at both sizes (the same few rows: an export costs its rows, not the archive), one school's
+events, and the most one export carries (the newest days holding just under
+audit_export_max_events), whose writing must end within half of gunicorn's worker timeout: a
+download that outlasts the timeout is cut short.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,6 +96,8 @@ ACTIONS = {
 }
 RARE_ACTION = "case.exclude"
 RARE_ACTOR = "bench.left"
+HISTORY = "a case's reference"  # its scenario: some thirty events at either size
+WORKER_TIMEOUT = 60  # deploy/gunicorn.conf.py: a longer download is cut short
 
 
 def seed(app) -> dict:
@@ -274,6 +283,7 @@ def main() -> None:
                 (size, app, client, bare, bare.test_client(), scenarios(world, (low + high) // 2))
             )
         report(sides, args.requests)
+        exports(sides, args.requests)
     finally:
         for _size, app, _c, bare, _b, _s in sides:
             app.extensions["caseapp.engine"].dispose()
@@ -329,6 +339,64 @@ def report(sides: list, n: int) -> None:
     )
     print(steadiness_line(statistics.median(floors[0::2]), statistics.median(floors[1::2])))
     for line in lines:
+        print(line)
+
+
+def _download(client, url: str) -> tuple[int, int, float]:
+    """(rows, bytes, seconds) of a CSV read as it streams, never held whole."""
+    t0 = time.perf_counter()
+    response = client.get(url, buffered=False)
+    assert response.status_code == 200, (url, response.status_code)
+    size = lines = 0
+    for chunk in response.response:
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    response.close()
+    return lines - 1, size, time.perf_counter() - t0
+
+
+def exports(sides: list, n: int) -> None:
+    """The CSV export (GET /audit/events.csv): a case's history (the same few rows at both
+    sizes, side by side over ``n`` rounds: an export costs its rows, not the archive), then
+    one school's events (rows in proportion) and the most one export carries
+    (audit_export_max_events: the newest days that hold fewer), each downloaded twice as it
+    streams, the second counted, against the worker's time limit that would cut a longer
+    download short."""
+    (small, *_), (large, *_) = sides
+    ceiling = sides[1][1].extensions["caseapp.settings"].audit_export_max_events
+    print(f"\nCSV export, as the auditor (ceiling {ceiling:,} events)")
+    history = [f"/audit/events.csv{dict(side[5])[HISTORY]}" for side in sides]
+    (s_ms, s_p95), (l_ms, l_p95) = alternated(
+        [get_ok(side[2], url) for side, url in zip(sides, history, strict=True)], n
+    )
+    rows = [_download(side[2], url)[0] for side, url in zip(sides, history, strict=True)]
+    print(
+        f"{HISTORY:24} at {small:,}: {rows[0]:6,} rows {s_ms:7.1f} / {s_p95:7.1f} ms   "
+        f"at {large:,}: {rows[1]:6,} rows {l_ms:7.1f} / {l_p95:7.1f} ms (median / p95)"
+    )
+    measured: dict[str, list[tuple[int, int, float]]] = defaultdict(list)
+    for size, _app, client, _bare, _b, scen in sides:
+        days = max(1, int(ceiling * 0.98 / (size / SPAN.days)))
+        since = (datetime.now(UTC) - timedelta(days=days - 1)).date().isoformat()
+        for label, query in (("one school", dict(scen)["one school"]), ("ceiling", since)):
+            url = f"/audit/events.csv{query if label != 'ceiling' else '?date_from=' + query}"
+            _download(client, url)
+            measured[label].append(_download(client, url))
+    for label, ((s_rows, _sb, s_t), (l_rows, l_bytes, l_t)) in measured.items():
+        print(
+            f"{label:24} at {small:,}: {s_rows:6,} rows {s_t * 1000:7.0f} ms   at {large:,}: "
+            f"{l_rows:6,} rows {l_t * 1000:7.0f} ms ({l_rows / l_t:,.0f} rows/s, "
+            f"{l_bytes / max(1, l_rows):.0f} bytes a row)"
+        )
+    growth = l_ms / s_ms
+    (_r, _b, _t), (c_rows, c_bytes, c_t) = measured["ceiling"]
+    for line in (
+        f"audit export, {HISTORY} ({rows[1]} rows) at {large:,} / at {small:,} <= {TARGET}: "
+        f"{growth:.2f}x: " + ("PASS" if growth <= TARGET else "FAIL"),
+        f"audit export of {c_rows:,} events ({c_bytes / 1e6:.0f} MB) written within half the "
+        f"worker timeout ({WORKER_TIMEOUT // 2} s): {c_t:.1f} s: "
+        + ("PASS" if c_t <= WORKER_TIMEOUT / 2 else "FAIL"),
+    ):
         print(line)
 
 

@@ -10,7 +10,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from caseapp.models import AuditEvent, Unit
+from caseapp.models import AuditEvent, Unit, User
 from caseapp.runtime import keyring
 from tests.factories import make_user, sign_in_client
 
@@ -322,6 +322,26 @@ def test_the_list_shows_each_reason_and_filters_on_it(client, db, world):
     )
     assert json.loads(exported.changes)["filters"] == {"reason": "given"}
     assert "giao" not in (exported.changes or "") and "giao" not in (exported.reason or "")
+
+
+def test_the_export_reads_each_event_of_its_selection_once_in_order(db, world):
+    """export_batches walks the selection a batch at a time from the last number read: every
+    event once, in order, across batch ends, as plain rows with their reasons opened."""
+    from caseapp.services.audit import queries as audit_queries
+
+    auditor = db.get(User, world["auditor_p"].id)
+    selection = audit_queries.filtered(auditor, audit_queries.EventFilter())
+    expected = list(
+        db.scalars(selection.with_only_columns(AuditEvent.seq).order_by(AuditEvent.seq))
+    )
+    assert len(expected) > 7
+    batches = list(audit_queries.export_batches(db, selection, batch=3))
+    assert [len(b) for b in batches[:-1]] == [3] * (len(batches) - 1)
+    rows = [row for batch in batches for row, _reason in batch]
+    assert [row.seq for row in rows] == expected
+    assert all(len(row) == len(audit_queries.EXPORT_COLUMNS) for row in rows)
+    assert audit_queries.more_than(db, selection, len(expected) - 1)
+    assert not audit_queries.more_than(db, selection, len(expected))
 
 
 def test_the_filter_offers_every_action_recorded_and_finds_a_person_who_left(client, db, world):
