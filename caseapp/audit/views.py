@@ -66,6 +66,13 @@ def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, 
     return form, flt, error
 
 
+def _filter_args(form: EventFilterForm) -> dict[str, Any]:
+    """The filters given, for the links that keep them (the next page, the export, the way
+    back from a refused export): the form's own fields only, never another query key (which
+    url_for would take as an option of its own)."""
+    return {name: value for name in form._fields if (value := request.args.get(name))}
+
+
 @bp.get("/events")
 @permission("audit.read")
 def events():
@@ -76,7 +83,7 @@ def events():
         abort(400)
     db = get_session()
     rows, next_before = audit_queries.page(db, current_user, flt, before, settings().page_size)
-    args = {k: v for k, v in request.args.items() if k != "before" and v}
+    args = _filter_args(form)
     return render_template(
         "audit/events.html",
         form=form,
@@ -116,9 +123,16 @@ def event(seq: int):
 @bp.get("/events.csv")
 @permission("audit.read")
 def export_csv():
-    _form, flt, _error = _filter_from_request()
+    form, flt, error = _filter_from_request()
+    back = url_for("audit.events", **_filter_args(form))
+    if error:
+        # Filters that are not valid select more than was asked for: nothing is exported (the
+        # trail's page says which).
+        flash(_("Nothing was exported: correct the filters first."), "error")
+        return redirect(back)
     db = get_session()
-    selection = audit_queries.filtered(current_user, flt)  # the scope, fixed now
+    # The scope, and the events there are now: the count and the rows are of the same events.
+    selection = audit_queries.filtered_until_now(db, current_user, flt)
     ceiling = settings().audit_export_max_events
     if audit_queries.more_than(db, selection, ceiling):
         # One download must finish within a worker's time limit (deploy/gunicorn.conf.py):
@@ -131,8 +145,7 @@ def export_csv():
             ),
             "error",
         )
-        kept: dict[str, Any] = {k: v for k, v in request.args.items() if v}
-        return redirect(url_for("audit.events", **kept))
+        return redirect(back)
     record(
         db,
         current_user,

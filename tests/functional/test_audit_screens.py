@@ -6,12 +6,15 @@ import csv
 import dataclasses
 import io
 import json
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
 from caseapp.models import AuditEvent, Unit, User
 from caseapp.runtime import keyring
+from caseapp.services.audit.trail import record
 from tests.factories import make_user, sign_in_client
 
 
@@ -330,7 +333,10 @@ def test_the_export_reads_each_event_of_its_selection_once_in_order(db, world):
     from caseapp.services.audit import queries as audit_queries
 
     auditor = db.get(User, world["auditor_p"].id)
-    selection = audit_queries.filtered(auditor, audit_queries.EventFilter())
+    selection = audit_queries.filtered_until_now(db, auditor, audit_queries.EventFilter())
+    # An event recorded after the selection was made is not part of it (nor of its count).
+    record(db, None, "user.update", unit=db.get(Unit, world.units["SCH-A"]), object_ref="late")
+    db.flush()
     expected = list(
         db.scalars(selection.with_only_columns(AuditEvent.seq).order_by(AuditEvent.seq))
     )
@@ -342,6 +348,68 @@ def test_the_export_reads_each_event_of_its_selection_once_in_order(db, world):
     assert all(len(row) == len(audit_queries.EXPORT_COLUMNS) for row in rows)
     assert audit_queries.more_than(db, selection, len(expected) - 1)
     assert not audit_queries.more_than(db, selection, len(expected))
+    assert "late" not in {row.object_ref for row in rows}
+
+
+def test_an_exported_row_is_the_event_as_recorded(client, db, world):
+    """The CSV's columns, in order, for one known event: its time in Vietnam time with the
+    offset, its texts as recorded, a text that would start a formula made inert."""
+    from caseapp.services.audit import queries as audit_queries
+
+    record(
+        db,
+        None,
+        "user.update",
+        unit=db.get(Unit, world.units["SCH-A"]),
+        object_type="users",
+        object_ref="=HYPERLINK(1)",
+        changes={"note": ["-", "+1"]},
+    )
+    db.commit()
+    event = db.scalar(select(AuditEvent).where(AuditEvent.object_ref == "=HYPERLINK(1)"))
+    sign_in_client(client, db, world["auditor_p"])
+    text = client.get("/audit/events.csv?reference==HYPERLINK(1)").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == list(audit_queries.EXPORT_COLUMNS)
+    at = event.at if event.at.tzinfo else event.at.replace(tzinfo=UTC)
+    expected = {
+        "seq": str(event.seq),
+        "at": at.astimezone(ZoneInfo("Asia/Ho_Chi_Minh")).isoformat(timespec="seconds"),
+        "action": "user.update",
+        "object_type": "users",
+        "object_ref": "'=HYPERLINK(1)",
+        "changes": event.changes,
+        "unit_path": event.unit_path,
+        "actor_name": event.actor_name,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+        "key_id": event.key_id,
+    }
+    assert len(rows) == 2
+    assert expected["at"].endswith("+07:00")
+    assert {k: v for k, v in zip(rows[0], rows[1], strict=True) if k in expected} == expected
+
+
+def test_the_trail_keeps_only_its_filters_in_links_and_refuses_to_export_bad_ones(
+    client, db, world
+):
+    """Keys other than the filters' are dropped from the links the trail makes (url_for would
+    take some as options of its own); an export with filters that are not valid exports
+    nothing and records nothing."""
+    sign_in_client(client, db, world["auditor_p"])
+    odd = "?action=user.create&_method=POST&endpoint=x&_scheme=http&_external=1"
+    page = client.get(f"/audit/events{odd}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'href="/audit/events.csv?action=user.create"' in html
+    r = client.get(f"/audit/events.csv{odd}&date_from=2026-13-40")
+    assert r.status_code == 302
+    assert r.headers["Location"] == "/audit/events?date_from=2026-13-40&action=user.create"
+    head = db.scalar(select(func.max(AuditEvent.seq)))
+    r = client.get("/audit/events.csv?date_from=notadate")
+    assert r.status_code == 302 and db.scalar(select(func.max(AuditEvent.seq))) == head
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Chưa xuất tệp nào: hãy sửa bộ lọc trước." in page
 
 
 def test_the_filter_offers_every_action_recorded_and_finds_a_person_who_left(client, db, world):

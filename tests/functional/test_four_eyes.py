@@ -454,6 +454,33 @@ def test_own_requests_are_the_askers_newest_first_read_from_their_index(db, worl
     assert "ix_approval_requests_requested_by" in plan and "Sort" not in plan, plan
 
 
+def test_the_menus_count_is_the_number_of_requests_each_person_may_decide(app, db, world):
+    """waiting_count (the menu's number, the candidates with their units only) equals
+    waiting_for (the approvals page's list, the people loaded) for everyone, with requests of
+    each rule waiting: grants asked at a school and a ward, an auditor grant, an exclusion
+    lift."""
+    _ask_grant(db, world, "admin_d1", "nobody", "focal_point", "SCH-A")
+    _ask_grant(db, world, "admin_p", "nobody", "officer", "D1")
+    _ask_grant(db, world, "admin_p", "focal_b", "auditor", "D1")
+    focal = Visitor(app, db, world["focal_a"])
+    case = focal.intake(db, world.units["SCH-A"])
+    focal.post(
+        f"/cases/{case.public_id}/exclusions", {"person": str(world["nobody"].id), "reason": "x"}
+    )
+    exclusion = db.scalar(select(CaseExclusion).where(CaseExclusion.case_id == case.id))
+    assert exclusion is not None
+    Visitor(app, db, world["officer_d1"]).post(
+        f"/cases/{case.public_id}/exclusions/{exclusion.id}/lift", {"reason": "Nhầm người"}
+    )
+    counts = {}
+    for name in world.people:
+        person = _u(db, world, name)
+        counts[name] = approvals.waiting_count(db, person)
+        assert counts[name] == len(approvals.waiting_for(db, person)), name
+    assert max(counts.values()) >= 2 and min(counts.values()) == 0, counts
+    assert counts["officer_p"] == 1, counts  # the lift: officers decide those too
+
+
 def test_a_stale_or_second_approval_is_a_conflict(app, db, world):
     req = _ask_grant(db, world, "admin_d1", "nobody", "focal_point", "SCH-A")
     stale = str(req.version)

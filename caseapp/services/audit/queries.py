@@ -97,6 +97,13 @@ def filtered(auditor: User, flt: EventFilter) -> Select:
     return stmt  # the reason is sealed: matched after opening it (page, export_batches)
 
 
+def filtered_until_now(session: Session, auditor: User, flt: EventFilter) -> Select:
+    """filtered(), up to the newest event there is now: an export's count and its rows are of
+    the same events, whatever is recorded while it streams."""
+    head = session.scalar(select(func.max(AuditEvent.seq))) or 0
+    return filtered(auditor, flt).where(AuditEvent.seq <= head)
+
+
 # Accent- and case-insensitive "contains", the same on SQLite and PostgreSQL without an
 # extension: each letter of the text sought becomes the class of every letter that folds to
 # it ("dong y" finds "Đồng ý"), followed by any combining marks (text typed decomposed).
