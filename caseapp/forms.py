@@ -120,3 +120,17 @@ class KeptSelect(Select):
             return None
         flags = tuple(sorted(k for k in ("required", "disabled") if getattr(field.flags, k, False)))
         return (field.id, field.name, pairs, value, attributes, flags)
+
+
+def kept_query(drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """The query's choices, for the links of a page that keep them (its next page, its
+    export): those given, less ``drop`` (the links set them), and never a key url_for takes as
+    an option of its own (``endpoint``, ``_method``, ``_external``...), which turned a typed
+    ``?_method=POST`` into a server error."""
+    from flask import request
+
+    return {
+        k: v
+        for k, v in request.args.items()
+        if v and k not in drop and k != "endpoint" and not k.startswith("_")
+    }

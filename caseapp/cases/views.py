@@ -34,7 +34,7 @@ from caseapp.clock import local_today
 from caseapp.db import get_session
 from caseapp.errors import Conflict, NotFound, ValidationFailed
 from caseapp.form_submit import carry_out
-from caseapp.forms import small_int
+from caseapp.forms import kept_query, small_int
 from caseapp.labels import case_choice_names, status_names, violence_names
 from caseapp.models import Case
 from caseapp.models import cases as domain
@@ -120,7 +120,7 @@ def index():
         after=request.args.get("after"),
         before=request.args.get("before"),
     )
-    args = {k: v for k, v in request.args.items() if k not in ("page", "after", "before") and v}
+    args = kept_query(drop=("page", "after", "before"))
     schools = intake_units(get_session(), current_user)
     related = get_session().get(Case, flt.related_to) if flt.related_to else None
     return render_template(

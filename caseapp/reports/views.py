@@ -13,6 +13,7 @@ from caseapp.access import permission
 from caseapp.clock import local_today
 from caseapp.db import get_read_session, get_session
 from caseapp.form_submit import carry_out, read_or_refuse
+from caseapp.forms import kept_query
 from caseapp.reports import bp
 from caseapp.reports.forms import ReportForm
 from caseapp.services.equality.sections import section_names
@@ -104,7 +105,7 @@ def show():
 def _kept_args() -> dict[str, str]:
     """The choices of the page, for its links; without the two the links set themselves
     (``?view=x&format=y`` would give url_for the same argument twice)."""
-    return {k: v for k, v in request.args.items() if v and k not in ("view", "format")}
+    return kept_query(drop=("view", "format"))
 
 
 @bp.get("/export")

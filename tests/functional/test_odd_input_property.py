@@ -191,6 +191,9 @@ def _form_class_fields() -> set[str]:
     return names
 
 
+URL_FOR_OPTIONS = {"endpoint", "_method", "_external", "_scheme", "_anchor"}
+
+
 def _query_names_in_source() -> set[str]:
     """Every query parameter a view reads by name."""
     pattern = re.compile(r"request\.args\.get\(\s*[\"'](\w+)[\"']")
@@ -401,7 +404,9 @@ def _harvest(routes: list[Route], callers: dict) -> None:
             target = urlparse(href)
             links.setdefault(target.path, set()).update(k for k, _v in parse_qsl(target.query))
     every_form_field = _form_class_fields() | {"csrf_token"}
-    query_names = _query_names_in_source()
+    # With them, the names url_for takes as options of its own: a page that copies its query
+    # into its links must not hand them over (?_method=POST answered 500).
+    query_names = _query_names_in_source() | URL_FOR_OPTIONS
     for route in routes:
         path = urlparse(route.url).path
         route.on_a_page = (route.method, path) in found
