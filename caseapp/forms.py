@@ -1,7 +1,9 @@
 """Form pieces shared by every blueprint."""
 
 import threading
+from typing import Any
 
+from flask import request
 from flask_babel import get_translations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm as _FlaskForm
@@ -122,13 +124,11 @@ class KeptSelect(Select):
         return (field.id, field.name, pairs, value, attributes, flags)
 
 
-def kept_query(drop: tuple[str, ...] = ()) -> dict[str, str]:
+def kept_query(drop: tuple[str, ...] = ()) -> dict[str, Any]:
     """The query's choices, for the links of a page that keep them (its next page, its
     export): those given, less ``drop`` (the links set them), and never a key url_for takes as
     an option of its own (``endpoint``, ``_method``, ``_external``...), which turned a typed
     ``?_method=POST`` into a server error."""
-    from flask import request
-
     return {
         k: v
         for k, v in request.args.items()

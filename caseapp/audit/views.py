@@ -4,7 +4,6 @@ the attention list."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from flask import (
     Response,
@@ -25,7 +24,7 @@ from caseapp.audit.forms import AttentionReviewForm, AttentionWindowForm, EventF
 from caseapp.db import get_session, open_session
 from caseapp.errors import Forbidden, NotFound, ValidationFailed
 from caseapp.form_submit import carry_out
-from caseapp.forms import EmptyForm, small_int
+from caseapp.forms import EmptyForm, kept_query, small_int
 from caseapp.i18n import number
 from caseapp.labels import audit_action_names, object_type_names, role_names
 from caseapp.readable import change_rows
@@ -66,13 +65,6 @@ def _filter_from_request() -> tuple[EventFilterForm, audit_queries.EventFilter, 
     return form, flt, error
 
 
-def _filter_args(form: EventFilterForm) -> dict[str, Any]:
-    """The filters given, for the links that keep them (the next page, the export, the way
-    back from a refused export): the form's own fields only, never another query key (which
-    url_for would take as an option of its own)."""
-    return {name: value for name in form._fields if (value := request.args.get(name))}
-
-
 @bp.get("/events")
 @permission("audit.read")
 def events():
@@ -83,7 +75,7 @@ def events():
         abort(400)
     db = get_session()
     rows, next_before = audit_queries.page(db, current_user, flt, before, settings().page_size)
-    args = _filter_args(form)
+    args = kept_query(drop=("before",))
     return render_template(
         "audit/events.html",
         form=form,
@@ -123,8 +115,8 @@ def event(seq: int):
 @bp.get("/events.csv")
 @permission("audit.read")
 def export_csv():
-    form, flt, error = _filter_from_request()
-    back = url_for("audit.events", **_filter_args(form))
+    _form, flt, error = _filter_from_request()
+    back = url_for("audit.events", **kept_query())
     if error:
         # Filters that are not valid select more than was asked for: nothing is exported (the
         # trail's page says which).
