@@ -55,6 +55,7 @@ from bench.common import (  # noqa: E402
     add_empty,
     add_floor,
     alternated,
+    budget_line,
     ceiling_line,
     empty_app,
     get_ok,
@@ -504,6 +505,7 @@ def report(sizes: list, n: int) -> None:
             f"{b_sql:.1f} ms ({own / b_sql:.2f}x); the rest of the page {a_med - a_sql:.1f} ms"
         )
         print(ceiling_line(screen, shells[0], b_med, shells[1], TARGET, own))
+        print(budget_line(screen, a_med, b_med, shells[0], own, TARGET))
 
 
 if __name__ == "__main__":

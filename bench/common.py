@@ -263,6 +263,36 @@ def ceiling_line(
     )
 
 
+def budget_line(
+    screen: str,
+    page_ms: float,
+    bare_ms: float,
+    floor_ms: float,
+    own_sql_ms: float,
+    target: float,
+) -> str:
+    """For information, after the ceiling: what the page would have to cost to meet
+    ``target`` against its bare endpoint. Its time is split into the app's shell (GET
+    /bench/floor: ``floor_ms``), its own statements (``own_sql_ms``, cursor to cursor) and the
+    rest, its own Python and template (the view, the ORM's rows, the form, the table); the line
+    says how much of the rest has to go. A proposal to restate the target rests on these
+    figures, so the benchmark prints them each run."""
+    allowed = target * bare_ms
+    rest = page_ms - floor_ms - own_sql_ms
+    left = allowed - floor_ms - own_sql_ms
+    head = (
+        f"{screen}, budget, for information: at {target}x the bare endpoint the page may take "
+        f"{allowed:.1f} ms; it takes {page_ms:.1f}: the shell {floor_ms:.1f} "
+        f"({floor_ms / bare_ms:.2f}x the whole bare endpoint), its statements {own_sql_ms:.1f}, "
+        f"its own Python and template {rest:.1f}"
+    )
+    if page_ms <= allowed:
+        return f"{head}: within, {allowed - page_ms:.1f} ms to spare"
+    if left <= 0:
+        return f"{head}: the shell and the statements alone take more"
+    return f"{head}: those would have to fit in {left:.1f} ms ({1 - left / rest:.0%} less)"
+
+
 def steadiness_line(small_ms: float, large_ms: float, threshold: float = 1.2) -> str:
     """For information, after the growth lines: the app's shell (GET /bench/floor, which reads
     nothing of the archive) at the small and the large size. Its ratio should be about 1; far

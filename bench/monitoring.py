@@ -70,6 +70,7 @@ from bench.common import (  # noqa: E402
     add_empty,
     add_floor,
     alternated,
+    budget_line,
     ceiling_line,
     empty_app,
     get_ok,
@@ -492,6 +493,16 @@ def report(sizes: list[tuple[int, dict]], n: int, warmup: int) -> None:
         print(
             ceiling_line(
                 screen, floor_ms, last[screen][6][0], empty_ms, TARGET, app_sql - shell_sql
+            )
+        )
+        print(
+            budget_line(
+                screen,
+                last[screen][1][0],
+                last[screen][6][0],
+                floor_ms,
+                app_sql - shell_sql,
+                TARGET,
             )
         )
 
