@@ -126,18 +126,20 @@ class KeptDomain(Domain):
 
 
 @pass_context
-def template_gettext(context, string: str, **variables):
+def template_gettext(context, string: str, /, **variables):
     """A template's ``_()`` and ``gettext()``: what Jinja's newstyle gettext does with the
     callable Flask-Babel installs (jinja2.ext._make_new_gettext), in one call instead of
     three through the template's context (a staff page has some thirty of them, and each
     took 60 us on a slow machine): the translation, Markup when the template escapes, and
     the variables formatted in. A text without variables and without "%" is what the
-    formatting would give back; one with "%" is formatted as Jinja formats it ("%%")."""
+    formatting would give back; one with "%" is formatted as Jinja formats it ("%%"), and so
+    is anything not a text (an undefined name fails as it does in Jinja's). The context and the
+    text are positional only, so that a variable may be called "string" or "context"."""
     rv = babel.domain_instance.get_translations().ugettext(string)
     if context.eval_ctx.autoescape:
         # The catalogue's own text, trusted as Jinja trusts it; the variables are escaped by %.
         rv = Markup(rv)  # noqa: S704
-    if variables or "%" in rv:
+    if variables or not isinstance(rv, str) or "%" in rv:
         rv = rv % variables
     return rv
 

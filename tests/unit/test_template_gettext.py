@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from jinja2 import Environment
 
 from caseapp.extensions import babel
-from caseapp.i18n import KeptDomain
+from caseapp.i18n import KeptDomain, template_gettext
 
 SOURCES = {
     "escaped": "{{ _(text, **variables) }}|{{ gettext(text, **variables) }}",
@@ -26,17 +26,21 @@ TEXTS = st.one_of(
     st.text(alphabet=st.sampled_from("ab <>&%()sd'\"\u1ec7"), max_size=12),
 )
 VARIABLES = st.dictionaries(
-    st.sampled_from(["n", "ref", "num"]),
+    # "string" and "context": the names of the function's own first two parameters.
+    st.sampled_from(["n", "ref", "num", "string", "context"]),
     st.one_of(st.integers(0, 10**6), st.text(alphabet="a<>&'\" ", max_size=6)),
     max_size=2,
 )
 
 
 def _stock(app) -> Environment:
+    """Jinja's newstyle gettext over Flask-Babel's own Domain (not the app's KeptDomain), as
+    Flask-Babel installs it."""
+    plain = Domain(domain="messages")
     env = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda s: get_translations().ugettext(s),
-        lambda s, p, n: get_translations().ungettext(s, p, n),
+        lambda s: plain.get_translations().ugettext(s),
+        lambda s, p, n: plain.get_translations().ungettext(s, p, n),
         newstyle=True,
     )
     return env
@@ -53,6 +57,7 @@ def _outcome(template, **context):
 @settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=TEXTS, variables=VARIABLES)
 def test_a_template_gives_what_jinja_newstyle_gettext_gives(app, language, text, variables):
+    assert app.jinja_env.globals["_"] is app.jinja_env.globals["gettext"] is template_gettext
     stock = _stock(app)
     with app.test_request_context("/"), force_locale(language):
         for source in SOURCES.values():
@@ -106,3 +111,11 @@ def test_the_kept_domain_finds_what_flask_babels_own_domain_finds(app, language)
         assert isinstance(babel.domain_instance, KeptDomain)
         assert kept is get_translations()  # kept for the request's locale
         assert [kept.ugettext(m) for m in messages] == [plain.ugettext(m) for m in messages]
+
+
+def test_an_undefined_name_fails_as_in_jinja_when_nothing_is_escaped(app):
+    source = "{% autoescape false %}{{ _(nothing) }}{% endautoescape %}"
+    with app.test_request_context("/"), force_locale("en"):
+        assert _outcome(app.jinja_env.from_string(source)) == _outcome(
+            _stock(app).from_string(source)
+        )
